@@ -1,0 +1,164 @@
+"""The `medimg` command: extract, classify, evaluate, train, serve."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .sources import ImageItem, ItemError, Limits, open_inputs
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+LIMIT_HELP = "Limits"
+
+
+def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
+                timeout: float | None = None, all_frames: bool = False, render: bool = False,
+                max_pages: int | None = None) -> Limits:
+    lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render)
+    if max_pixels:
+        lim.max_pixels = max_pixels
+    if min_side is not None:
+        lim.min_side = min_side
+    if timeout:
+        lim.total_timeout = timeout
+    if max_pages:
+        lim.max_pdf_pages = max_pages
+    return lim
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal)
+
+
+AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
+AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame instead of the first/middle one.")
+Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
+MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
+MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
+Timeout = typer.Option(None, "--timeout", help="Total seconds per download (default 60).")
+
+
+@app.command()
+def extract(
+    inputs: list[str] = typer.Argument(..., help="Files, folders, zips, PDFs, DICOM files and URLs, mixed."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
+    allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
+    min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
+) -> None:
+    """Write every image found in INPUTS as PNG, with a manifest.jsonl."""
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
+    out.mkdir(parents=True, exist_ok=True)
+    n_img = n_err = n_skip = 0
+    with open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
+        task = bar.add_task("extracting", total=None)
+        for item in open_inputs(inputs, limits):
+            row = {"input": item.origin, "locator": item.locator}
+            if isinstance(item, ImageItem):
+                n_img += 1
+                name = f"{n_img:06d}.png"
+                try:
+                    img = item.image
+                    if img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
+                        img = img.convert("RGBA" if "A" in img.mode else "RGB")
+                    img.save(out / name, "PNG")
+                    row.update(file=name, width=item.width, height=item.height, format=item.format)
+                except Exception as exc:
+                    row["error"] = f"could not write PNG: {exc}"
+            else:
+                row["error"] = item.error
+                if item.skipped:
+                    row["skipped"] = True
+                    n_skip += 1
+                else:
+                    n_err += 1
+            manifest.write(json.dumps(row, ensure_ascii=False) + "\n")
+            bar.advance(task)
+    console.print(f"[bold]{n_img}[/] images, {n_err} errors, {n_skip} skipped → {out}")
+    if n_img == 0 and n_err:
+        raise typer.Exit(1)
+
+
+@app.command()
+def classify(
+    inputs: list[str] = typer.Argument(..., help="Files, folders, zips, PDFs, DICOM files and URLs, mixed."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, jsonl, json or csv."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
+                                              help="p_medical needed for 'medical' (1−t for 'non-medical'); default from the model."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
+    allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
+    min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
+) -> None:
+    """Say for every image in INPUTS whether it is medical, and of which kind."""
+    from .model import Classifier
+    from .pipeline import RECORD_FIELDS, classify as run
+
+    if fmt not in ("table", "jsonl", "json", "csv"):
+        raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
+    clf = Classifier.load(model_dir) if model_dir else None
+    records = []
+    with _progress() as bar:
+        task = bar.add_task("classifying", total=None)
+        for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold):
+            bar.advance(task)
+            if rec.skipped and not show_skipped:
+                continue
+            records.append(rec)
+    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    try:
+        if fmt == "table":
+            _print_table(records, out)
+        elif fmt == "jsonl":
+            for r in records:
+                stream.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+        elif fmt == "json":
+            json.dump([r.to_dict() for r in records], stream, ensure_ascii=False, indent=1)
+            stream.write("\n")
+        else:
+            w = csv.DictWriter(stream, fieldnames=RECORD_FIELDS)
+            w.writeheader()
+            for r in records:
+                w.writerow(r.to_dict())
+    finally:
+        if out:
+            stream.close()
+    n_ok = sum(r.ok for r in records)
+    n_err = sum(not r.ok and not r.skipped for r in records)
+    console.print(f"[bold]{n_ok}[/] images classified, {n_err} errors")
+    if n_ok == 0 and n_err:
+        raise typer.Exit(1)
+
+
+def _print_table(records, out: Optional[Path]) -> None:
+    table = Table(show_lines=False)
+    for col in ("input", "locator", "verdict", "label", "confidence", "p_medical", "size", "error"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        table.add_row(r.input, r.locator, r.verdict or "", r.label or "",
+                      f"{r.confidence:.3f}" if r.confidence is not None else "",
+                      f"{r.p_medical:.3f}" if r.p_medical is not None else "",
+                      f"{r.width}×{r.height}" if r.width else "", r.error or "")
+    Console(file=open(out, "w", encoding="utf-8") if out else sys.stdout, width=200).print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

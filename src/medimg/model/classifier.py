@@ -1,0 +1,107 @@
+"""Load the ONNX model and its labels.json; predict calibrated labels for PIL images."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .preprocess import prepare_batch
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+def verdict_for(p_medical: float, threshold: float) -> str:
+    """medical if p_medical ≥ t, non-medical if p_medical ≤ 1 − t, uncertain in between."""
+    t = max(threshold, 1.0 - threshold)
+    if p_medical >= t:
+        return "medical"
+    if p_medical <= 1.0 - t:
+        return "non-medical"
+    return "uncertain"
+
+
+@dataclass
+class Prediction:
+    label: str
+    medical: bool
+    confidence: float  # calibrated probability of `label`
+    p_medical: float  # sum over the medical labels
+    verdict: str
+    probs: dict[str, float] = field(default_factory=dict)
+
+
+class Classifier:
+    """One shared ONNX Runtime session; thread-safe `predict`."""
+
+    def __init__(self, model_path: Path, meta: dict, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        self.medical_labels: set[str] = set(meta["medical_labels"])
+        self.input_size: int = int(meta["input_size"])
+        self.temperature: float = float(meta.get("temperature", 1.0))
+        self.threshold: float = float(meta.get("threshold", 0.8))
+        self.medical_mask = np.array([lb in self.medical_labels for lb in self.labels])
+        self._lock = threading.Lock()
+        self.path = model_path
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "Classifier":
+        d = Path(model_dir) if model_dir else ASSETS
+        meta_path, model_path = d / "labels.json", d / "model.onnx"
+        if not model_path.exists() or not meta_path.exists():
+            raise FileNotFoundError(f"no model in {d} (expected model.onnx and labels.json); run `medimg train`")
+        return cls(model_path, json.loads(meta_path.read_text()), threads)
+
+    def info(self) -> dict:
+        return {
+            "name": self.meta.get("name", "medimg"),
+            "version": self.meta.get("version", "unknown"),
+            "labels": self.labels,
+            "medical_labels": sorted(self.medical_labels),
+            "input_size": self.input_size,
+            "threshold": self.threshold,
+        }
+
+    def probabilities(self, images: list[Image.Image]) -> np.ndarray:
+        """Calibrated probabilities, shape (n, len(labels))."""
+        if not images:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.probabilities_from_array(prepare_batch(images, self.input_size))
+
+    def probabilities_from_array(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for an already prepared float32 NCHW batch."""
+        logits = self.session.run(None, {self.input_name: x})[0].astype(np.float64)
+        z = logits / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, images: list[Image.Image], threshold: float | None = None) -> list[Prediction]:
+        t = self.threshold if threshold is None else threshold
+        probs = self.probabilities(images)
+        out = []
+        for row in probs:
+            i = int(row.argmax())
+            p_med = float(row[self.medical_mask].sum())
+            out.append(Prediction(
+                label=self.labels[i],
+                medical=self.labels[i] in self.medical_labels,
+                confidence=float(row[i]),
+                p_medical=p_med,
+                verdict=verdict_for(p_med, t),
+                probs={lb: float(v) for lb, v in zip(self.labels, row)},
+            ))
+        return out

@@ -1,0 +1,39 @@
+"""PIL image → model input. Shared by training and inference so both see the same pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB with any transparency composited on white, as a browser shows it."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = np.percentile(arr, (0.5, 99.5)) if arr.size else (0.0, 1.0)
+        arr = np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "RGBa"):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img)
+    return img.convert("RGB")
+
+
+def prepare(img: Image.Image, size: int) -> np.ndarray:
+    """Float32 CHW array of one image, resized (squashed) to size × size and normalised."""
+    img = to_rgb(img)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    arr = (arr - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+
+
+def prepare_batch(images: list[Image.Image], size: int) -> np.ndarray:
+    return np.stack([prepare(im, size) for im in images]) if images else np.zeros((0, 3, size, size), np.float32)

@@ -1,0 +1,185 @@
+"""Streams sources into batched model calls; yields one typed Record per image or error."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from .model import Classifier, verdict_for
+from .model.preprocess import prepare, to_rgb
+from .sources import Blob, ImageItem, ItemError, Limits, open_inputs
+
+RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
+                 "width", "height", "error"]
+
+
+@dataclass
+class Record:
+    input: str
+    locator: str
+    label: str | None = None
+    medical: bool | None = None
+    confidence: float | None = None
+    p_medical: float | None = None
+    verdict: str | None = None
+    width: int | None = None
+    height: int | None = None
+    error: str | None = None
+    skipped: bool = False
+    format: str | None = None
+    metadata: dict = field(default_factory=dict)
+    probs: dict = field(default_factory=dict)
+    thumbnail: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self, full: bool = False) -> dict:
+        d = {k: getattr(self, k) for k in RECORD_FIELDS}
+        if full:
+            d.update(skipped=self.skipped, format=self.format, metadata=_jsonable(self.metadata),
+                     probs=self.probs)
+        return d
+
+    def relabel(self, threshold: float) -> str | None:
+        """The verdict at another threshold, without running the model again."""
+        return None if self.p_medical is None else verdict_for(self.p_medical, threshold)
+
+
+_lock = threading.Lock()
+_shared: Classifier | None = None
+
+
+def default_classifier() -> Classifier:
+    """The shipped model, loaded once per process."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = Classifier.load()
+        return _shared
+
+
+def classify(
+    inputs: Iterable[str | os.PathLike | Blob],
+    classifier: Classifier | None = None,
+    limits: Limits | None = None,
+    batch_size: int = 32,
+    threshold: float | None = None,
+    thumbnails: int = 0,
+    on_item: Callable[[Record], None] | None = None,
+) -> Iterator[Record]:
+    """Classify every image found in `inputs`, in input order.
+
+    Extraction and preprocessing run in a background thread with a bounded queue, so decoding
+    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
+    """
+    clf = classifier or default_classifier()
+    t = clf.threshold if threshold is None else threshold
+    q: queue.Queue = queue.Queue(maxsize=max(2 * batch_size, 8))
+    stop = threading.Event()
+    DONE = object()
+
+    def produce() -> None:
+        try:
+            for item in open_inputs(inputs, limits):
+                if stop.is_set():
+                    break
+                q.put(_prepare(item, clf.input_size, thumbnails))
+        except Exception as exc:  # the sources never should raise; if they do, say so
+            q.put((Record(input="", locator="", error=f"internal error: {exc}"), None))
+        finally:
+            q.put(DONE)
+
+    worker = threading.Thread(target=produce, name="medimg-extract", daemon=True)
+    worker.start()
+    pending: list[tuple[Record, np.ndarray | None]] = []
+    try:
+        while True:
+            got = q.get()
+            if got is not DONE:
+                pending.append(got)
+            n_arrays = sum(1 for _, a in pending if a is not None)
+            if got is DONE or n_arrays >= batch_size:
+                for rec in _run_batch(clf, pending, t):
+                    if on_item:
+                        on_item(rec)
+                    yield rec
+                pending = []
+            if got is DONE:
+                break
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock the producer if we stopped early
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
+def _prepare(item: ImageItem | ItemError, size: int, thumb: int) -> tuple[Record, np.ndarray | None]:
+    if isinstance(item, ItemError):
+        return Record(input=item.origin, locator=item.locator, error=item.error, skipped=item.skipped), None
+    rec = Record(input=item.origin, locator=item.locator, width=item.width, height=item.height,
+                 format=item.format, metadata=item.metadata)
+    try:
+        arr = prepare(item.image, size)
+        if thumb:
+            im = to_rgb(item.image)
+            im.thumbnail((thumb, thumb))
+            rec.thumbnail = im
+    except Exception as exc:
+        rec.error = f"could not prepare image: {exc}"
+        return rec, None
+    return rec, arr
+
+
+def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]], t: float) -> list[Record]:
+    arrays = [a for _, a in pending if a is not None]
+    if arrays:
+        probs = clf.probabilities_from_array(np.stack(arrays))
+        rows = iter(probs)
+        for rec, a in pending:
+            if a is None:
+                continue
+            row = next(rows)
+            i = int(row.argmax())
+            rec.label = clf.labels[i]
+            rec.medical = rec.label in clf.medical_labels
+            rec.confidence = round(float(row[i]), 6)
+            rec.p_medical = round(float(row[clf.medical_mask].sum()), 6)
+            rec.verdict = verdict_for(rec.p_medical, t)
+            rec.probs = {lb: round(float(v), 6) for lb, v in zip(clf.labels, row)}
+    return [rec for rec, _ in pending]
+
+
+def summarize(records: Iterable[Record]) -> dict:
+    """Counts by verdict and label, plus errors and deliberate skips."""
+    s: dict = {"images": 0, "errors": 0, "skipped": 0, "verdicts": {}, "labels": {}}
+    for r in records:
+        if r.error is not None:
+            s["skipped" if r.skipped else "errors"] += 1
+            continue
+        s["images"] += 1
+        s["verdicts"][r.verdict] = s["verdicts"].get(r.verdict, 0) + 1
+        s["labels"][r.label] = s["labels"].get(r.label, 0) + 1
+    return s
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return str(v)
+
+
+__all__ = ["Record", "RECORD_FIELDS", "classify", "summarize", "default_classifier"]

@@ -1,0 +1,105 @@
+"""What every source yields, the limits they obey, and the registry they join."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol, Union
+
+from PIL import Image
+
+
+@dataclass
+class ImageItem:
+    """One decoded image and where it came from."""
+
+    origin: str  # the file or URL the image came from (the file inside a folder or zip)
+    locator: str  # where inside the origin: "page 3, image 2", "frame 12", "img #7 https://…"
+    image: Image.Image
+    format: str | None = None  # source format: PNG, JPEG, DICOM, PDF-embedded JPEG, …
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+
+@dataclass
+class ItemError:
+    """An item that could not be turned into an image, or was skipped on purpose."""
+
+    origin: str
+    locator: str
+    error: str  # a clear, human reason
+    skipped: bool = False  # True for deliberate skips (decoration below the size floor, SVG, …)
+
+
+Item = Union[ImageItem, ItemError]
+
+
+@dataclass
+class Limits:
+    """Every cap and timeout the sources obey. All configurable."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0  # per download
+    max_download_bytes: int = 50 * 1024 * 1024  # per downloaded resource
+    max_input_bytes: int = 200 * 1024 * 1024  # per input file / archive member
+    max_pixels: int = 100_000_000  # checked from the header before decoding
+    max_images_per_input: int = 1000
+    max_pdf_pages: int = 500
+    max_redirects: int = 5
+    max_concurrency: int = 8  # concurrent downloads of one page's images
+    allow_private: bool = False  # allow loopback/private/link-local addresses
+    min_side: int = 64  # PDF/web images smaller than this on both sides are decoration
+    all_frames: bool = False  # every GIF/DICOM frame instead of the first/middle one
+    zip_max_entries: int = 10_000
+    zip_max_bytes: int = 1024 * 1024 * 1024  # total uncompressed bytes in one archive
+    max_depth: int = 3  # nesting of archives in archives
+    render: bool = False  # render web pages with headless Chromium
+    user_agent: str = "medimg/0.1 (+https://example.invalid/medimg)"
+
+
+@dataclass
+class Blob:
+    """Bytes to open, with the name people know them by."""
+
+    origin: str  # file path, URL, or "archive.zip:inner/path"
+    data: bytes
+    name: str = ""  # file name or URL path, a hint only: content is sniffed
+    content_type: str | None = None  # from HTTP, a hint only
+    depth: int = 0  # archive nesting
+
+
+class Context:
+    """What a source may use while opening a blob: the limits and a way to open nested blobs."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+
+    def open_blob(self, blob: Blob) -> Iterator[Item]:
+        from . import registry
+
+        yield from registry.open_blob(blob, self)
+
+
+class Source(Protocol):
+    name: str
+
+    def accepts(self, head: bytes, blob: Blob) -> bool: ...
+
+    def open(self, blob: Blob, ctx: Context) -> Iterator[Item]: ...
+
+
+@dataclass
+class SourcePlugin:
+    """A registered source: `accepts` looks at the first bytes, `open` yields items."""
+
+    name: str
+    accepts: Callable[[bytes, Blob], bool]
+    open: Callable[[Blob, Context], Iterator[Item]]
+    priority: int = 50  # lower is tried first

@@ -1,0 +1,61 @@
+"""Sources register here, the way Pillow's format plugins do: first bytes in, items out."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .base import Blob, Context, Item, ItemError, SourcePlugin
+
+HEAD_BYTES = 4096
+_PLUGINS: list[SourcePlugin] = []
+
+
+def register(plugin: SourcePlugin) -> SourcePlugin:
+    _PLUGINS[:] = [p for p in _PLUGINS if p.name != plugin.name] + [plugin]
+    _PLUGINS.sort(key=lambda p: p.priority)
+    return plugin
+
+
+def plugins() -> list[SourcePlugin]:
+    _load_builtin()
+    return list(_PLUGINS)
+
+
+def find(blob: Blob) -> SourcePlugin | None:
+    head = blob.data[:HEAD_BYTES]
+    for plugin in plugins():
+        try:
+            if plugin.accepts(head, blob):
+                return plugin
+        except Exception:  # a broken sniffer must not hide the others
+            continue
+    return None
+
+
+def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """Open one blob with the first source that accepts it; never raises."""
+    plugin = find(blob)
+    if plugin is None:
+        yield ItemError(blob.origin, "", f"unsupported or unrecognised content ({_describe(blob.data)})")
+        return
+    try:
+        yield from plugin.open(blob, ctx)
+    except Exception as exc:  # one bad input never stops the rest
+        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}")
+
+
+def _describe(data: bytes) -> str:
+    if not data:
+        return "empty file"
+    return f"{len(data)} bytes starting {data[:8]!r}"
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from . import files, pdf, web  # noqa: F401  (each registers itself on import)
