@@ -1,0 +1,116 @@
+"""The pipeline: streaming, batching, order, errors, thresholds — on a tiny transparent model."""
+
+import io
+import threading
+
+import pytest
+from PIL import Image
+
+from medimg.model import verdict_for
+from medimg.pipeline import RECORD_FIELDS, Record, classify, summarize
+from medimg.sources import Blob, Limits
+
+
+def png(color, size=(40, 30), mode="RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def test_records_come_in_input_order_across_batches(tiny_classifier):
+    blobs = [
+        Blob("a.png", png(RED)),
+        Blob("b.png", png(GREEN)),
+        Blob("broken.png", png(BLUE)[:40]),
+        Blob("c.png", png(BLUE)),
+        Blob("notes.txt", b"just some text, not an image"),
+        Blob("d.png", png(RED, (10, 70))),
+    ]
+    recs = list(classify(blobs, classifier=tiny_classifier, batch_size=2))
+    assert [r.input for r in recs] == ["a.png", "b.png", "broken.png", "c.png", "notes.txt", "d.png"]
+    assert [r.label for r in recs] == ["xray", "photo", None, "graphic", None, "xray"]
+    assert recs[2].error and recs[4].error
+    assert recs[5].width == 10 and recs[5].height == 70
+    assert recs[0].medical is True and recs[1].medical is False
+    assert recs[0].verdict == "medical" and recs[1].verdict == "non-medical"
+    assert abs(sum(recs[0].probs.values()) - 1) < 1e-5
+    assert recs[0].p_medical == pytest.approx(recs[0].probs["xray"], abs=1e-5)
+
+
+def test_confidence_is_the_probability_of_the_label(tiny_classifier):
+    (rec,) = classify([Blob("g.png", png((40, 200, 40)))], classifier=tiny_classifier)
+    assert rec.label == "photo"
+    assert rec.confidence == pytest.approx(max(rec.probs.values()), abs=1e-6)
+    assert 0.5 < rec.confidence <= 1.0
+
+
+def test_threshold_makes_uncertain_and_relabel_needs_no_model(tiny_classifier):
+    # equal red and green: p_medical near 0.5 → uncertain at the default threshold
+    (rec,) = classify([Blob("mix.png", png((200, 200, 0)))], classifier=tiny_classifier, threshold=0.8)
+    assert rec.verdict == "uncertain"
+    assert rec.relabel(0.5) in ("medical", "non-medical")
+    assert Record(input="x", locator="").relabel(0.7) is None
+
+
+def test_verdict_for_is_symmetric():
+    assert verdict_for(0.95, 0.9) == "medical"
+    assert verdict_for(0.05, 0.9) == "non-medical"
+    assert verdict_for(0.5, 0.9) == "uncertain"
+    assert verdict_for(0.3, 0.3) == "non-medical"  # a threshold below 0.5 is read as 1 − t
+
+
+def test_alpha_is_composited_on_white(tiny_classifier):
+    # fully transparent red is white on screen: equal channels, so never confidently "xray"
+    (rec,) = classify([Blob("clear.png", png((255, 0, 0, 0), mode="RGBA"))], classifier=tiny_classifier)
+    assert rec.verdict == "uncertain"
+
+
+def test_to_dict_has_the_public_fields(tiny_classifier):
+    (rec,) = classify([Blob("a.png", png(RED))], classifier=tiny_classifier)
+    d = rec.to_dict()
+    assert list(d) == RECORD_FIELDS
+    full = rec.to_dict(full=True)
+    assert full["format"] == "PNG" and "probs" in full
+
+
+def test_thumbnails_are_bounded(tiny_classifier):
+    (rec,) = classify([Blob("big.png", png(RED, (900, 300)))], classifier=tiny_classifier, thumbnails=128)
+    assert rec.thumbnail is not None and max(rec.thumbnail.size) == 128
+
+
+def test_summary_counts(tiny_classifier):
+    recs = list(classify([Blob("a.png", png(RED)), Blob("b.png", png(GREEN)), Blob("x", b"")],
+                         classifier=tiny_classifier))
+    s = summarize(recs)
+    assert s["images"] == 2 and s["errors"] == 1
+    assert s["verdicts"] == {"medical": 1, "non-medical": 1}
+
+
+def test_stopping_early_does_not_hang(tiny_classifier):
+    blobs = (Blob(f"{i}.png", png(RED)) for i in range(500))
+    before = threading.active_count()
+    gen = classify(blobs, classifier=tiny_classifier, batch_size=4)
+    first = next(gen)
+    gen.close()
+    assert first.label == "xray"
+    for t in threading.enumerate():
+        if t.name == "medimg-extract":
+            t.join(5)
+            assert not t.is_alive()
+    assert threading.active_count() <= before + 1
+
+
+def test_on_item_sees_every_record(tiny_classifier):
+    seen = []
+    recs = list(classify([Blob("a.png", png(RED)), Blob("b", b"??")], classifier=tiny_classifier,
+                         on_item=seen.append))
+    assert seen == recs
+
+
+def test_pixel_cap_reaches_the_record(tiny_classifier):
+    (rec,) = classify([Blob("big.png", png(RED, (300, 300)))], classifier=tiny_classifier,
+                      limits=Limits(max_pixels=10_000))
+    assert rec.error and "pixel" in rec.error.lower()
