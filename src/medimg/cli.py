@@ -156,6 +156,22 @@ def _print_table(records, out: Optional[Path]) -> None:
     Console(file=open(out, "w", encoding="utf-8") if out else sys.stdout, width=200).print(table)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    allow_private: bool = AllowPrivate,
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
+) -> None:
+    """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
+    from .server import ServerConfig, run
+
+    run(ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
+                     max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout))
+
+
 def main() -> None:  # pragma: no cover
     app()
 
