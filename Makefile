@@ -2,27 +2,36 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 export GRADIO_ANALYTICS_ENABLED := False
+HOST ?= 127.0.0.1
+PORT ?= 7860
 
 .PHONY: serve test bench train clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev,train,browser]"
-	touch $(STAMP)
 
-serve: $(STAMP)
-	$(BIN)/medimg serve
+# The app needs only the inference stack (no torch).
+$(VENV)/.app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
 
-test: $(STAMP)
+# Tests also train a tiny model, drive Chromium and run a Ray job.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,train,browser,scale]"
+	touch $@ $(VENV)/.app
+
+serve: $(VENV)/.app
+	$(BIN)/medimg serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -ra
 
-bench: $(STAMP)
+bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
 
-train: $(STAMP)
+train: $(VENV)/.dev
 	$(BIN)/medimg train
 
 clean:
