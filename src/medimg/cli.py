@@ -172,6 +172,30 @@ def serve(
                      max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout))
 
 
+@app.command()
+def scale(
+    input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
+    concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
+    allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
+    timeout: Optional[float] = Timeout,
+) -> None:
+    """Classify many inputs with a Ray Data job (needs the scale extra)."""
+    try:
+        from .scale.ray_job import read_inputs, run
+    except ImportError as exc:  # pragma: no cover
+        raise typer.BadParameter(f"{exc}: install with pip install 'medimg[scale]'")
+    inputs = read_inputs(input_list)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout)
+    n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
+            threshold=threshold, concurrency=concurrency, address=address)
+    console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
