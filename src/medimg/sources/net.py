@@ -1,0 +1,301 @@
+"""Safe HTTP(S) fetching: timeouts, a byte cap, checked redirects and a guard against private addresses.
+
+Every TCP connection goes through `_GuardedBackend`: it resolves the host itself, refuses loopback,
+private, link-local, multicast, reserved and unspecified addresses (IPv4 and IPv6, including
+IPv4-mapped, 6to4, Teredo and NAT64 forms) unless `allow_private`, and then connects to the very
+address it checked, so a DNS answer that changes between check and connect (DNS rebinding) cannot
+slip through. Redirects are followed by hand, so every hop gets a new connection check and counts
+against `max_redirects`. Environment proxies are ignored (a proxy would do its own DNS).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+import httpcore
+import httpx
+
+from .base import Limits
+
+SCHEMES = ("http", "https")
+REDIRECTS = (301, 302, 303, 307, 308)
+CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """A download that failed or was refused; the message is meant for people."""
+
+
+class BlockedAddress(FetchError):
+    """The host resolves to an address the guard does not allow."""
+
+
+@dataclass
+class Fetched:
+    url: str  # the final URL, after redirects
+    data: bytes
+    content_type: str | None  # media type only, lower case, without parameters
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+
+
+# --- the address guard -------------------------------------------------------------------------
+
+_CHECKS = (
+    ("is_unspecified", "unspecified"),
+    ("is_loopback", "loopback"),
+    ("is_link_local", "link-local"),
+    ("is_multicast", "multicast"),
+    ("is_private", "private"),
+    ("is_reserved", "reserved"),
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def blocked_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why this address may not be contacted ("loopback", "private", …), or None if it is public."""
+    ip = ipaddress.ip_address(str(address).strip("[]").split("%")[0])
+    if ip.version == 6:
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = blocked_reason(embedded)
+            if inner:
+                return f"{inner} (embedded in IPv6)"
+    for attr, name in _CHECKS:
+        if getattr(ip, attr):
+            return name
+    if not ip.is_global:
+        return "non-global"
+    return None
+
+
+_dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medimg-dns")
+
+
+def resolve(host: str, port: int, allow_private: bool, timeout: float | None) -> list[str]:
+    """The addresses of `host`, checked against the guard; raises BlockedAddress or FetchError."""
+    host = host.strip("[]")
+    try:
+        addresses = [host]
+        ipaddress.ip_address(host)
+    except ValueError:
+        future = _dns_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+        try:
+            infos = future.result(timeout=timeout)
+        except FutureTimeout:
+            raise FetchError(f"DNS lookup of {host} timed out") from None
+        except OSError as exc:
+            raise FetchError(f"cannot resolve host {host}: {exc}") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise FetchError(f"cannot resolve host {host}")
+    if not allow_private:
+        for address in addresses:
+            reason = blocked_reason(address)
+            if reason:
+                shown = " is" if address == host else f" resolves to {address}, which is"
+                raise BlockedAddress(
+                    f"refused: host {host}{shown} a {reason} address "
+                    "(private addresses are blocked; set allow_private to allow them)")
+    return addresses
+
+
+def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> None:
+    """Raise FetchError unless `url` is http(s) and its host passes the guard."""
+    try:
+        parsed = httpx.URL(url)
+    except Exception as exc:
+        raise FetchError(f"invalid URL {url!r}: {exc}") from None
+    if parsed.scheme not in SCHEMES:
+        raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {url}")
+    if not parsed.host:
+        raise FetchError(f"URL has no host: {url}")
+    resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
+
+
+# --- deadline-aware network backend ----------------------------------------------------------
+
+_local = threading.local()  # .deadline: monotonic time at which the current fetch must stop
+
+
+def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise exc("total timeout exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+class _GuardedStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        inner = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
+        return _GuardedStream(inner)
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Resolve, check, then connect to the checked address (never re-resolving)."""
+
+    def __init__(self, allow_private: bool):
+        self.allow_private = allow_private
+        self._sync = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        addresses = resolve(host, port, self.allow_private, _clamp(timeout, httpcore.ConnectTimeout))
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._sync.connect_tcp(address, port, _clamp(timeout, httpcore.ConnectTimeout),
+                                                local_address, socket_options)
+                return _GuardedStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        raise last  # type: ignore[misc]
+
+    def connect_unix_socket(self, *args, **kwargs):
+        raise FetchError("unix sockets are not used")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, allow_private: bool, max_connections: int):
+        super().__init__(trust_env=False, retries=0)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            network_backend=_GuardedBackend(allow_private),
+        )
+
+
+# --- fetching ---------------------------------------------------------------------------------
+
+
+class Fetcher:
+    """One HTTP client with the guard; thread-safe, so a page's images can share it."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        lim = self.limits
+        self._cancelled = threading.Event()
+        self.client = httpx.Client(
+            transport=_GuardedTransport(lim.allow_private, max(2, lim.max_concurrency * 2)),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": lim.user_agent, "Accept-Encoding": "identity"},
+            timeout=httpx.Timeout(connect=lim.connect_timeout, read=lim.read_timeout,
+                                  write=lim.read_timeout, pool=lim.total_timeout),
+        )
+
+    def close(self) -> None:
+        """Stop downloads in progress (at their next chunk) and release connections."""
+        self._cancelled.set()
+        self.client.close()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None) -> Fetched:
+        """GET `url` within every limit; raises FetchError with a clear reason."""
+        total = self.limits.total_timeout
+        _local.deadline = time.monotonic() + total
+        try:
+            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() >= _local.deadline - 0.05:
+                raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
+            raise FetchError(f"{_timeout_kind(exc)} timeout fetching {url}") from None
+        except httpcore.TimeoutException:  # raised by the clamp before httpx could map it
+            raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
+        except FetchError:
+            raise
+        except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
+            if self._cancelled.is_set():
+                raise FetchError(f"cancelled: {url}") from None
+            raise FetchError(f"could not fetch {url}: {type(exc).__name__}: {exc or 'connection failed'}") from None
+        finally:
+            _local.deadline = None
+
+    def _follow(self, url: str, accept: str | None, cap: int) -> Fetched:
+        current = url
+        headers = {"Accept": accept} if accept else {}
+        for _hop in range(self.limits.max_redirects + 1):
+            if self._cancelled.is_set():
+                raise FetchError(f"cancelled: {url}")
+            parsed = httpx.URL(current)
+            if parsed.scheme not in SCHEMES:
+                raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {current}")
+            try:
+                response = self.client.send(self.client.build_request("GET", parsed, headers=headers), stream=True)
+            except BlockedAddress as exc:
+                raise BlockedAddress(f"{current}: {exc}") from None
+            try:
+                location = response.headers.get("location")
+                if response.status_code in REDIRECTS and location:
+                    current = str(parsed.join(location.strip()))
+                    continue
+                if response.status_code >= 400:
+                    raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}")
+                data = self._read(response, cap, current)
+                ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
+                return Fetched(current, data, ctype, response.status_code, dict(response.headers))
+            finally:
+                response.close()
+        raise FetchError(f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
+
+    def _read(self, response: httpx.Response, cap: int, url: str) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FetchError(f"too large: {url} declares {int(declared)} bytes, over the cap of {cap} bytes")
+        buf = bytearray()
+        for chunk in response.iter_bytes(CHUNK):
+            if self._cancelled.is_set():
+                raise FetchError(f"cancelled: {url}")
+            buf += chunk
+            if len(buf) > cap:
+                raise FetchError(f"too large: {url} sent more than the cap of {cap} bytes")
+            _clamp(None, httpcore.ReadTimeout)  # the deadline also holds between chunks
+        return bytes(buf)
+
+
+def _timeout_kind(exc: Exception) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read"
+    return "network"
+
+
+def fetch(url: str, limits: Limits | None = None, accept: str | None = None) -> Fetched:
+    """One download with a fresh client (use a Fetcher to share connections)."""
+    with Fetcher(limits) as fetcher:
+        return fetcher.fetch(url, accept)

@@ -1,0 +1,158 @@
+"""A small threaded HTTP server on 127.0.0.1 for tests (no internet needed).
+
+    from webserver import WebServer          # tests/ is on sys.path under pytest
+
+    with WebServer() as srv:                  # binds 127.0.0.1 on a free port; WebServer("127.0.0.2") works too
+        srv.add("/a.png", png_bytes, "image/png")         # static bytes (status=, headers= optional)
+        srv.add("/page.html", "<html>…</html>")           # str bodies are sent as UTF-8 text/html
+        srv.redirect("/old", "/new", status=302)          # Location may be a path or a full URL
+        srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte per interval
+        srv.huge("/huge", 500 * 2**20, declare_length=False)  # streams zeros until done or disconnected
+        url = srv.url("/page.html")                       # "http://127.0.0.1:PORT/page.html"
+        ...
+        srv.hits["/a.png"]     # how many requests reached that path (0 if none)
+        srv.sent["/huge"]      # body bytes the server managed to write for that path
+
+Unknown paths answer 404. The server is HTTP/1.1 with keep-alive; `close()` (or leaving the `with`)
+stops it and ends slow or huge responses still being written. Fetching from it needs
+`Limits(allow_private=True)`, since 127.0.0.1 is a loopback address.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+__all__ = ["WebServer"]
+
+
+class WebServer:
+    def __init__(self, host: str = "127.0.0.1"):
+        self.host = host
+        self.routes: dict[str, tuple] = {}
+        self.hits: Counter = Counter()
+        self.sent: Counter = Counter()
+        self._stop = threading.Event()
+        self._httpd = ThreadingHTTPServer((host, 0), _handler(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        daemon=True)
+        self._thread.start()
+
+    # routes
+    def add(self, path: str, body: bytes | str, content_type: str | None = None, status: int = 200,
+            headers: dict | None = None) -> str:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            content_type = content_type or "text/html; charset=utf-8"
+        self.routes[path] = ("static", body, content_type or "application/octet-stream", status, headers or {})
+        return self.url(path)
+
+    def redirect(self, path: str, location: str, status: int = 302) -> str:
+        self.routes[path] = ("redirect", location, status)
+        return self.url(path)
+
+    def slow(self, path: str, body: bytes = b"x" * 1000, interval: float = 0.2,
+             content_type: str = "image/png") -> str:
+        self.routes[path] = ("slow", body, interval, content_type)
+        return self.url(path)
+
+    def huge(self, path: str, size: int, declare_length: bool = False,
+             content_type: str = "image/png") -> str:
+        self.routes[path] = ("huge", size, declare_length, content_type)
+        return self.url(path)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    # lifetime
+    def close(self) -> None:
+        self._stop.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "WebServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _handler(server: WebServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            server.hits[path] += 1
+            route = server.routes.get(path)
+            try:
+                if route is None:
+                    self._send(404, b"not found", "text/plain", {})
+                elif route[0] == "static":
+                    _, body, ctype, status, headers = route
+                    self._send(status, body, ctype, headers, path)
+                elif route[0] == "redirect":
+                    self.send_response(route[2])
+                    self.send_header("Location", route[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif route[0] == "slow":
+                    self._slow(path, *route[1:])
+                elif route[0] == "huge":
+                    self._huge(path, *route[1:])
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                self.close_connection = True
+
+        def _send(self, status, body, ctype, headers, path=None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+            if path:
+                server.sent[path] += len(body)
+
+        def _slow(self, path, body, interval, ctype) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            for i in range(len(body)):
+                if server._stop.wait(interval):
+                    break
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                server.sent[path] += 1
+            self.close_connection = True
+
+        def _huge(self, path, size, declare_length, ctype) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            if declare_length:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = bytes(64 * 1024)
+            left = size
+            started = time.monotonic()
+            while left > 0 and not server._stop.is_set() and time.monotonic() - started < 60:
+                n = min(left, len(chunk))
+                self.wfile.write(chunk[:n])
+                server.sent[path] += n
+                left -= n
+            self.close_connection = True
+
+    return Handler
