@@ -1,0 +1,73 @@
+"""End-to-end pipeline throughput vs decode+resize alone, measured in the same run.
+
+Usage: python benchmarks/bench_pipeline.py [--n 600] [--data ../shared/data] [--model DIR]
+Takes corpus images (or generated ones when the corpus is absent), writes them as real JPEG/PNG
+files of varied size, and times: (1) baseline — Pillow decode + model preprocessing of every
+file; (2) the full pipeline (sources → batched ONNX inference → records). Prints img/s and the
+ratio pipeline/baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_files(n: int, data: Path, folder: Path) -> list[Path]:
+    rng = random.Random(0)
+    sources = sorted(data.rglob("*.webp")) if data.exists() else []
+    rng.shuffle(sources)
+    out = []
+    for i in range(n):
+        if sources:
+            img = Image.open(sources[i % len(sources)]).convert("RGB")
+        else:
+            img = Image.effect_noise((256, 256), 40).convert("RGB")
+        side = rng.choice([256, 512, 1024])
+        img = img.resize((side, int(side * img.height / max(img.width, 1)) or side))
+        p = folder / f"{i:05d}.{'jpg' if i % 2 else 'png'}"
+        img.save(p, quality=85) if p.suffix == ".jpg" else img.save(p)
+        out.append(p)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+
+    from medimg.model import Classifier
+    from medimg.model.preprocess import prepare
+    from medimg.pipeline import classify
+
+    clf = Classifier.load(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_files(args.n, args.data, Path(tmp))
+        t0 = time.perf_counter()
+        for p in files:
+            with Image.open(p) as im:
+                prepare(im, clf.input_size)
+        base = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        recs = list(classify([str(p) for p in files], classifier=clf, batch_size=args.batch))
+        full = time.perf_counter() - t0
+    assert sum(r.ok for r in recs) == len(files)
+    print(f"images: {len(files)} (JPEG/PNG, 256–1024 px), model input {clf.input_size} px, batch {args.batch}")
+    print(f"baseline decode+preprocess : {len(files) / base:8.1f} img/s")
+    print(f"full pipeline              : {len(files) / full:8.1f} img/s")
+    print(f"ratio pipeline/baseline    : {base / full:8.2f}  (1.00 = model and plumbing cost nothing)")
+
+
+if __name__ == "__main__":
+    main()
