@@ -1,0 +1,133 @@
+"""Zip archives, read member by member into memory (never extracted to disk), with bomb and slip guards."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Iterator
+
+from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .registry import register
+
+_CHUNK = 1024 * 1024
+_MAX_NAME = 1024  # bytes of central directory allowed per entry when checking its size up front
+
+
+class _Budget:
+    """Uncompressed bytes still allowed for one top-level archive and everything nested in it."""
+
+    def __init__(self, left: int):
+        self.left = left
+
+
+class _TooBig(Exception):
+    pass
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def open_zip(blob: Blob, ctx: Context) -> Iterator[Item]:
+    yield from _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes))
+
+
+def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Item]:
+    from . import _capped
+    from .files import is_hidden, open_member
+
+    limits, origin = ctx.limits, blob.origin
+    problem = _check_directory(blob.data, limits.zip_max_entries)
+    if problem:
+        yield ItemError(origin, "", problem)
+        return
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(blob.data))
+        infos = zf.infolist()
+    except Exception as exc:
+        yield ItemError(origin, "", f"not a readable zip archive: {exc}")
+        return
+    if len(infos) > limits.zip_max_entries:
+        yield ItemError(origin, "", f"archive has {len(infos):,} entries, over the zip_max_entries cap "
+                                    f"of {limits.zip_max_entries:,}; not opened")
+        return
+    if not any(not i.is_dir() for i in infos):
+        yield ItemError(origin, "", "archive holds no files", skipped=True)
+        return
+    for info in infos:
+        name = info.filename
+        parts = [p for p in re.split(r"[\\/]", name) if p]
+        if info.is_dir() or any(is_hidden(p) for p in parts):
+            continue
+        where = f"{origin}:{name}"
+        if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+            yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
+            continue
+        if info.flag_bits & 0x1:
+            yield ItemError(where, "", "encrypted member; not read")
+            continue
+        if info.file_size > limits.max_input_bytes:
+            yield ItemError(where, "", f"member declares {info.file_size:,} bytes, over the max_input_bytes "
+                                       f"cap of {limits.max_input_bytes:,}; not read")
+            continue
+        limit = min(limits.max_input_bytes, budget.left)
+        try:
+            data = _read(zf, info, limit)
+        except _TooBig:
+            if limit == limits.max_input_bytes:
+                yield ItemError(where, "", f"member inflates past the max_input_bytes cap of "
+                                           f"{limits.max_input_bytes:,}; not read")
+                continue
+            yield ItemError(where, "", f"archive inflates past the zip_max_bytes cap of "
+                                       f"{limits.zip_max_bytes:,}; the rest of the archive is not read")
+            return
+        except Exception as exc:
+            yield ItemError(where, "", f"could not read member: {exc}")
+            continue
+        budget.left -= len(data)
+        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1)
+        if accepts(data[:4], member):
+            if member.depth > limits.max_depth:
+                yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
+                continue
+            yield from _walk(member, ctx, budget)  # nested archives share the outer budget
+        else:
+            yield from _capped(open_member(member, ctx), where, ctx)
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, stopping as soon as more than `limit` come out: declared sizes can lie."""
+    out = bytearray()
+    with zf.open(info) as f:
+        while True:
+            chunk = f.read(min(_CHUNK, limit + 1 - len(out)))
+            if not chunk:
+                return bytes(out)
+            out += chunk
+            if len(out) > limit:
+                raise _TooBig()
+
+
+def _check_directory(data: bytes, max_entries: int) -> str | None:
+    """Refuse, before zipfile parses it, a central directory listing too many entries."""
+    tail_start = max(0, len(data) - 65557)
+    i = data.rfind(b"PK\x05\x06", tail_start)
+    if i < 0 or i + 22 > len(data):
+        return None  # let zipfile report the damage
+    entries = int.from_bytes(data[i + 10:i + 12], "little")
+    cd_size = int.from_bytes(data[i + 12:i + 16], "little")
+    locator = i - 20
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+        at = int.from_bytes(data[locator + 8:locator + 16], "little")
+        if data[at:at + 4] == b"PK\x06\x06":
+            entries = int.from_bytes(data[at + 32:at + 40], "little")
+            cd_size = int.from_bytes(data[at + 40:at + 48], "little")
+    if entries > max_entries:
+        return f"archive lists {entries:,} entries, over the zip_max_entries cap of {max_entries:,}; not opened"
+    if cd_size > max_entries * (46 + _MAX_NAME):
+        return f"archive directory is {cd_size:,} bytes, too large for the zip_max_entries cap; not opened"
+    return None
+
+
+register(SourcePlugin("zip", accepts, open_zip, priority=20))

@@ -1,0 +1,204 @@
+"""DICOM files: pixel data to 8-bit images, with only technical tags kept (never patient identifiers)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Iterator
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import register
+
+# Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+_VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
+        b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
+        b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+# Technical tags only: the rest of a header can hold names, IDs, dates and free text about a patient.
+_KEEP = ["Modality", "BodyPartExamined", "PhotometricInterpretation", "Rows", "Columns", "NumberOfFrames",
+         "BitsStored", "Manufacturer"]
+# Value representations whose values may identify someone; they are scrubbed from error text.
+_TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "TM", "AS", "AE", "UI"}
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    if head[128:132] == b"DICM":
+        return True
+    return _looks_like_bare_dataset(head)
+
+
+def _looks_like_bare_dataset(head: bytes) -> bool:
+    """A dataset without preamble: its first elements parse as group 0002/0008 tags in order."""
+    for order in ("little", "big"):
+        pos, last, seen = 0, -1, 0
+        while seen < 3 and pos + 8 <= len(head):
+            group = int.from_bytes(head[pos:pos + 2], order)
+            elem = int.from_bytes(head[pos + 2:pos + 4], order)
+            if seen == 0 and group not in (0x0002, 0x0008):
+                break
+            tag = (group << 16) | elem
+            if group % 2 or tag <= last:
+                break
+            vr = head[pos + 4:pos + 6]
+            if vr in _VRS:
+                if vr in _LONG_VRS:
+                    length, pos = int.from_bytes(head[pos + 8:pos + 12], order), pos + 12
+                else:
+                    length, pos = int.from_bytes(head[pos + 6:pos + 8], order), pos + 8
+            elif order == "little":  # implicit VR little endian
+                length, pos = int.from_bytes(head[pos + 4:pos + 8], order), pos + 8
+            else:
+                break
+            if length == 0xFFFFFFFF or length > 4096:
+                break
+            last, seen, pos = tag, seen + 1, pos + length
+        if seen >= 3 or (seen >= 2 and pos >= len(head)):
+            return True
+    return False
+
+
+def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
+    origin, limits = blob.origin, ctx.limits
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(blob.data), force=True)
+    except Exception as exc:
+        yield ItemError(origin, "", f"not a readable DICOM file ({type(exc).__name__})")
+        return
+    sop = _sop_name(ds)
+    if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
+        yield ItemError(origin, "", f"DICOM holds an encapsulated document ({sop}), not an image", skipped=True)
+        return
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        yield ItemError(origin, "", f"DICOM object without pixel data ({sop})", skipped=True)
+        return
+    meta = metadata(ds)
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        n = _int(ds.get("NumberOfFrames"), 1)
+    except Exception:
+        yield ItemError(origin, "", "DICOM image without valid Rows/Columns")
+        return
+    if rows * cols > limits.max_pixels:
+        yield ItemError(origin, "", f"DICOM image is {cols}×{rows} = {rows * cols:,} pixels per frame, "
+                                    f"over the max_pixels cap of {limits.max_pixels:,}; not decoded")
+        return
+    frames = range(n) if limits.all_frames else [n // 2]
+    for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
+        locator = f"frame {i + 1}" if n > 1 else ""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arr = pixel_array(ds, index=i if n > 1 else None)
+                image = to_image(arr, ds, i)
+        except Exception as exc:
+            ts = meta.get("TransferSyntax", "unknown transfer syntax")
+            yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
+            continue
+        yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def metadata(ds: pydicom.Dataset) -> dict:
+    """Technical tags only; nothing that names or dates a patient or a study."""
+    out: dict = {}
+    for key in _KEEP:
+        value = ds.get(key)
+        if value is None or value == "":
+            continue
+        out[key] = value if isinstance(value, int) else str(value)
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts:
+        out["TransferSyntax"] = ts.name
+    if ds.get("SOPClassUID"):
+        out["SOPClass"] = _sop_name(ds)
+    return out
+
+
+def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
+    """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 inverted) or RGB."""
+    pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if pi == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        top = 65535.0 if rgb.dtype.itemsize > 1 else 255.0
+        return Image.fromarray(_to_uint8(rgb, 0.0, top), "RGB")
+    if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
+        top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
+        return Image.fromarray(_to_uint8(arr[..., :3], 0.0, top), "RGB")
+    values = apply_modality_lut(arr, ds).astype(np.float64)
+    values, lo, hi = _apply_window(values, ds, index)
+    out = _to_uint8(values, lo, hi)
+    if pi == "MONOCHROME1":  # 0 is white
+        out = 255 - out
+    return Image.fromarray(out, "L")
+
+
+def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[np.ndarray, float, float]:
+    """The VOI LUT or window in the file when there is one, else the frame's own range."""
+    if "VOILUTSequence" in ds:
+        lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
+        return apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is not None and width is not None and width >= 1:
+        # PS3.3 C.11.2.1.2: LINEAR window, mapped straight to 0..1
+        if str(ds.get("VOILUTFunction", "LINEAR")).upper() == "SIGMOID":
+            return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width)), 0.0, 1.0
+        return np.clip((values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0), 0.0, 1.0
+    if values.size == 0:
+        return values, 0.0, 1.0
+    return values, float(values.min()), float(values.max())
+
+
+def _to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    scaled = (values.astype(np.float64) - lo) / max(hi - lo, 1e-9) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _first(value) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            value = value[0]
+        return float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _sop_name(ds: pydicom.Dataset) -> str:
+    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    if not uid:
+        return "unknown SOP class"
+    name = getattr(uid, "name", "") or str(uid)
+    return str(name)
+
+
+def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
+    """An exception's text with every textual header value removed, and kept short."""
+    text = f"{type(exc).__name__}: {exc}"
+    values = set()
+    for elem in ds.iterall():
+        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+            parts = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+            values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3)
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, "[…]")
+    return text[:300]
+
+
+register(SourcePlugin("dicom", accepts, open_dicom, priority=10))

@@ -1,0 +1,224 @@
+"""Files and folders on disk, and raster image formats (sniffed by magic bytes, never by extension)."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import pillow_heif
+from PIL import Image, ImageOps
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import find, register
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
+
+# Files and folders nobody means as input: macOS/Windows litter and hidden entries.
+_LITTER = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in _LITTER
+
+
+# ---------------------------------------------------------------- files and folders
+
+
+def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
+    """One file's bytes, refused by size before reading when over `max_input_bytes`."""
+    path = Path(path)
+    origin = str(path)
+    cap = ctx.limits.max_input_bytes
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            return ItemError(origin, "", "is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):  # FIFOs and devices could block or never end
+            return ItemError(origin, "", "not a regular file")
+        if st.st_size > cap:
+            return ItemError(origin, "", f"file is {_mb(st.st_size)}, over the max_input_bytes cap of {_mb(cap)}")
+        with open(path, "rb") as f:
+            data = f.read(cap + 1)  # the file may have grown since stat
+    except FileNotFoundError:
+        return ItemError(origin, "", "file not found")
+    except PermissionError:
+        return ItemError(origin, "", "permission denied")
+    except OSError as exc:
+        return ItemError(origin, "", f"could not read file: {exc.strerror or exc}")
+    if len(data) > cap:
+        return ItemError(origin, "", f"file is over the max_input_bytes cap of {_mb(cap)}")
+    return Blob(origin=origin, data=data, name=path.name)
+
+
+def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
+    """Every file under a folder, recursively and in sorted order; hidden entries are left out.
+
+    Files no source recognises become skipped notes, not errors: folders hold all sorts of files.
+    """
+    from . import _capped
+
+    for root, dirs, names in os.walk(path, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in sorted(names):
+            if is_hidden(name):
+                continue
+            blob = read_file(Path(root) / name, ctx)
+            if isinstance(blob, ItemError):
+                yield blob
+                continue
+            yield from _capped(open_member(blob, ctx), blob.origin, ctx)
+
+
+def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """Open a file found inside a folder or archive; unrecognised content is a skipped note."""
+    if find(blob) is None:
+        what = "empty file" if not blob.data else "not an image or a supported container"
+        yield ItemError(blob.origin, "", f"skipped: {what}", skipped=True)
+        return
+    yield from ctx.open_blob(blob)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+# ---------------------------------------------------------------- raster images
+
+# Pillow format names each sniffed kind may open as.
+_PIL_FORMATS = {
+    "PNG": ["PNG"], "JPEG": ["JPEG", "MPO"], "GIF": ["GIF"], "BMP": ["BMP"], "TIFF": ["TIFF"],
+    "WEBP": ["WEBP"], "ICO": ["ICO", "CUR"], "HEIF": ["HEIF"], "AVIF": ["AVIF"], "JPEG2000": ["JPEG2000"],
+}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}
+
+
+def image_kind(head: bytes) -> str | None:
+    """The raster format the first bytes announce, "SVG" for vector drawings, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_HEADERS:
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
+        return "JPEG2000"
+    if _is_ico(head):
+        return "ICO"
+    if head[4:8] == b"ftyp":
+        size = int.from_bytes(head[:4], "big")
+        brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIF_BRANDS:
+            return "HEIF"
+        return None
+    if _is_svg(head):
+        return "SVG"
+    return None
+
+
+def _is_ico(head: bytes) -> bool:
+    if head[:4] not in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") or len(head) < 22:
+        return False
+    count = int.from_bytes(head[4:6], "little")
+    return 0 < count <= 256 and head[9] == 0  # the first entry's reserved byte is 0
+
+
+def _is_svg(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not text.startswith((b"<?xml", b"<svg", b"<!--", b"<!doctype svg")):
+        return False
+    return b"<svg" in text and b"<html" not in text
+
+
+def _accepts_image(head: bytes, blob: Blob) -> bool:
+    return image_kind(head) is not None
+
+
+def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """Frames of a raster image: every TIFF page; the first frame of an animation unless `all_frames`."""
+    origin, limits = blob.origin, ctx.limits
+    kind = image_kind(blob.data[:4096])
+    if kind == "SVG":
+        yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
+            n = getattr(im, "n_frames", 1) or 1
+    except Image.DecompressionBombError as exc:
+        yield ItemError(origin, "", f"too many pixels, not decoded: {exc}")
+        return
+    except Exception as exc:
+        yield ItemError(origin, "", f"corrupt or truncated {kind} image: {exc}")
+        return
+
+    if kind == "TIFF":
+        label, indices = ("page" if n > 1 else ""), range(n)
+    elif n > 1 and limits.all_frames:
+        label, indices = "frame", range(n)
+    else:
+        label, indices = ("frame" if n > 1 else ""), range(1)
+    for i in indices:  # callers cap the count (max_images_per_input); frames decode lazily
+        locator = f"{label} {i + 1}" if label else ""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                if i:
+                    im.seek(i)
+        except EOFError:
+            break
+        except Exception as exc:
+            yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
+            break
+        yield _decode_frame(im, origin, locator, n, limits.max_pixels)
+
+
+def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels: int) -> Item:
+    w, h = im.size
+    if w * h > max_pixels:
+        return ItemError(origin, locator, f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap "
+                                          f"of {max_pixels:,}; not decoded")
+    if w == 0 or h == 0:
+        return ItemError(origin, locator, f"image has no pixels ({w}×{h})")
+    mode = im.mode
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+            out = ImageOps.exif_transpose(im)  # a detached copy, upright
+    except Image.DecompressionBombError as exc:
+        return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
+    return ImageItem(origin, locator, _plain_mode(out), im.format,
+                     {"mode": mode, "frames": n})
+
+
+def _plain_mode(img: Image.Image) -> Image.Image:
+    """Modes the model's to_rgb handles as they are; the rarer ones become RGB or L."""
+    if img.mode in ("1",):
+        return img.convert("L")
+    if img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return img.convert("RGB")
+    if img.mode.startswith("I;16") and img.mode not in ("I;16", "I;16B", "I;16L"):
+        return img.convert("I")
+    return img
+
+
+register(SourcePlugin("image", _accepts_image, open_image, priority=40))
+
+from . import archive, dicom  # noqa: E402,F401  (each registers itself on import)

@@ -1,0 +1,203 @@
+"""Real test inputs made on the spot: images of every format, crafted bombs, zips, DICOM files.
+
+Other test modules import these; keep the names and signatures stable.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+COLOURS = [(220, 30, 30), (30, 180, 40), (40, 60, 220), (240, 200, 20), (200, 40, 200)]
+
+
+def pattern(size: tuple[int, int] = (64, 48), mode: str = "RGB", seed: int = 0) -> Image.Image:
+    """A picture with structure (gradient plus noise), so truncation and rotation are visible."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 255, w)[None, :].repeat(h, 0)
+    y = np.linspace(0, 255, h)[:, None].repeat(w, 1)
+    rgb = np.stack([x, y, 255 - x], -1) + rng.integers(0, 40, (h, w, 3))
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    if mode == "RGBA":
+        img.putalpha(Image.fromarray(y.astype(np.uint8), "L"))
+    elif mode != "RGB":
+        img = img.convert(mode)
+    return img
+
+
+def encode(img: Image.Image, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = "RGB", **params) -> bytes:
+    """One image in `fmt` (any format Pillow or pillow-heif can write: PNG, JPEG, GIF, BMP, TIFF, WEBP,
+    ICO, AVIF, HEIF, JPEG2000)."""
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    return encode(pattern(size, mode), fmt, **params)
+
+
+def animated_gif(frames: int = 3, size: tuple[int, int] = (32, 24)) -> bytes:
+    """Each frame one flat colour from COLOURS, in order."""
+    imgs = [Image.new("RGB", size, COLOURS[i % len(COLOURS)]) for i in range(frames)]
+    return encode(imgs[0], "GIF", save_all=True, append_images=imgs[1:], duration=100, loop=0)
+
+
+def multipage_tiff(sizes: list[tuple[int, int]] = ((40, 30), (50, 20), (16, 16))) -> bytes:
+    """One page per size, each a flat colour from COLOURS."""
+    imgs = [Image.new("RGB", s, COLOURS[i % len(COLOURS)]) for i, s in enumerate(sizes)]
+    return encode(imgs[0], "TIFF", save_all=True, append_images=imgs[1:])
+
+
+def jpeg_with_orientation(size: tuple[int, int] = (60, 40), orientation: int = 6) -> bytes:
+    """A JPEG stored `size` wide whose EXIF says to show it rotated."""
+    img = pattern(size)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    return encode(img, "JPEG", exif=exif.tobytes())
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny real PNG whose IHDR is patched to declare width × height (CRC fixed): a pixel bomb."""
+    data = bytearray(image_bytes("PNG", (4, 4)))
+    ihdr = 8  # after the signature: length(4) type(4) data(13) crc(4)
+    data[ihdr + 8:ihdr + 16] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr + 4:ihdr + 21])) & 0xFFFFFFFF
+    data[ihdr + 21:ihdr + 25] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def truncated(data: bytes, keep: float = 0.5) -> bytes:
+    return data[: int(len(data) * keep)]
+
+
+SVG = b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' \
+      b'<rect width="10" height="10" fill="red"/></svg>\n'
+
+
+# ---------------------------------------------------------------- zips
+
+
+def zip_bytes(members, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of (name, bytes) pairs or a {name: bytes} dict; names are kept as given, unsafe ones too."""
+    items = members.items() if isinstance(members, dict) else members
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in items:
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def zero_bomb(n_bytes: int = 200 * 1024 * 1024, name: str = "zeros.bin", extra: dict | None = None) -> bytes:
+    """A zip whose one big member is n_bytes of zeros, deflated (200 MB → about 200 KB), streamed in."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w", force_zip64=True) as f:
+            chunk = bytes(1024 * 1024)
+            for _ in range(n_bytes // len(chunk)):
+                f.write(chunk)
+            f.write(bytes(n_bytes % len(chunk)))
+        for k, v in (extra or {}).items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+def set_declared_size(data: bytes, name: str, size: int) -> bytes:
+    """Rewrite a stored member's declared uncompressed size (local header and central directory)."""
+    out = bytearray(data)
+    raw = name.encode()
+    for sig, size_at, name_len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        pos = 0
+        while (pos := out.find(sig, pos)) >= 0:
+            n = struct.unpack("<H", out[pos + name_len_at:pos + name_len_at + 2])[0]
+            if bytes(out[pos + name_at:pos + name_at + n]) == raw:
+                out[pos + size_at:pos + size_at + 4] = struct.pack("<I", size)
+            pos += 4
+    return bytes(out)
+
+
+def mark_encrypted(data: bytes) -> bytes:
+    """Set the 'encrypted' flag bit on every member, as a password-protected zip has it."""
+    out = bytearray(data)
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = 0
+        while (pos := out.find(sig, pos)) >= 0:
+            out[pos + flag_at] |= 0x01
+            pos += 4
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- DICOM
+
+
+def dicom_dir() -> Path:
+    """pydicom's bundled test files (never fetched: get_testdata_file would try to download)."""
+    import pydicom
+
+    return Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def dicom_file(name: str) -> Path:
+    path = dicom_dir() / name
+    if not path.exists():
+        import pytest
+
+        pytest.skip(f"pydicom test file {name} is not installed")
+    return path
+
+
+def dicom_bytes(ds) -> bytes:
+    """A dataset written as a DICOM file (with preamble and meta when it has file_meta)."""
+    import pydicom
+
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=hasattr(ds, "file_meta") and "TransferSyntaxUID" in ds.file_meta)
+    return buf.getvalue()
+
+
+def bare_dicom(name: str = "MR_small.dcm") -> bytes:
+    """A bundled file rewritten with no preamble and no file meta (implicit VR little endian)."""
+    import pydicom
+
+    ds = pydicom.dcmread(dicom_file(name))
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.preamble = None
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    return buf.getvalue()
+
+
+def encapsulated_pdf_dicom() -> bytes:
+    """An Encapsulated PDF Storage object with a small (fake-content) PDF and a patient name."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DOC"
+    ds.PatientName = "Testpatient^Secret"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
+    return dicom_bytes(ds)

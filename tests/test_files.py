@@ -1,0 +1,226 @@
+"""Image files and folders: every raster format, frames and pages, bombs, truncation, sniffing."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import builders as b
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+from medimg.sources.files import image_kind, iter_folder, read_file
+
+
+def items(data: bytes, name: str = "x", **limits):
+    return list(Context(Limits(**limits)).open_blob(Blob(name, data, name=name)))
+
+
+def one(data: bytes, name: str = "x", **limits):
+    got = items(data, name, **limits)
+    assert len(got) == 1, got
+    return got[0]
+
+
+@pytest.mark.parametrize("fmt, pil_format", [
+    ("PNG", "PNG"), ("JPEG", "JPEG"), ("GIF", "GIF"), ("BMP", "BMP"), ("TIFF", "TIFF"), ("WEBP", "WEBP"),
+    ("AVIF", "AVIF"), ("HEIF", "HEIF"), ("JPEG2000", "JPEG2000"),
+])
+def test_each_format_decodes_at_its_size(fmt, pil_format):
+    item = one(b.image_bytes(fmt, (64, 48)))
+    assert isinstance(item, ImageItem), item
+    assert item.format == pil_format
+    assert item.image.size == (64, 48)
+    assert item.locator == ""
+    # the pixels are the picture, not a blank: left edge dark red channel, right edge bright
+    arr = np.asarray(item.image.convert("RGB"), dtype=float)
+    assert arr[:, -8:, 0].mean() - arr[:, :8, 0].mean() > 100
+
+
+def test_ico_opens_largest_size():
+    data = b.encode(b.pattern((64, 64)), "ICO", sizes=[(16, 16), (48, 48)])
+    item = one(data)
+    assert isinstance(item, ImageItem) and item.format == "ICO" and item.image.size == (48, 48)
+
+
+def test_png_alpha_is_kept():
+    item = one(b.image_bytes("PNG", (32, 32), mode="RGBA"))
+    assert item.image.mode == "RGBA"
+    alpha = np.asarray(item.image)[..., 3]
+    assert alpha[0].mean() < 20 and alpha[-1].mean() > 230
+
+
+def test_sixteen_bit_png_is_kept_deep():
+    arr = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 30).astype(np.uint16)
+    data = b.encode(Image.fromarray(arr), "PNG")
+    item = one(data)
+    assert item.image.mode.startswith("I")
+    assert int(np.asarray(item.image).max()) == int(arr.max())
+
+
+def test_exif_orientation_is_applied():
+    item = one(b.jpeg_with_orientation((60, 40), orientation=6))
+    assert item.image.size == (40, 60)
+
+
+def test_animated_gif_first_frame_by_default():
+    got = items(b.animated_gif(3))
+    assert len(got) == 1 and got[0].locator == "frame 1"
+    assert got[0].image.convert("RGB").getpixel((5, 5)) == b.COLOURS[0]
+
+
+def test_animated_gif_all_frames():
+    got = items(b.animated_gif(3), all_frames=True)
+    assert [i.locator for i in got] == ["frame 1", "frame 2", "frame 3"]
+    assert [i.image.convert("RGB").getpixel((5, 5)) for i in got] == b.COLOURS[:3]
+
+
+def test_multipage_tiff_every_page():
+    sizes = [(40, 30), (50, 20), (16, 16)]
+    got = items(b.multipage_tiff(sizes))
+    assert [i.locator for i in got] == ["page 1", "page 2", "page 3"]
+    assert [i.image.size for i in got] == sizes
+    assert [i.image.convert("RGB").getpixel((2, 2)) for i in got] == b.COLOURS[:3]
+
+
+def test_pixel_bomb_header_is_refused_without_decoding():
+    start = time.monotonic()
+    item = one(b.png_declaring(100_000, 100_000))
+    assert isinstance(item, ItemError) and not item.skipped
+    assert "pixels" in item.error
+    assert time.monotonic() - start < 2
+
+
+def test_pixel_cap_is_checked_before_decoding():
+    # 9000×9000 declared, under Pillow's own limit: only our header check stops it (the data is tiny,
+    # so a decode attempt would fail with a different, truncation error).
+    item = one(b.png_declaring(9000, 9000), max_pixels=50_000_000)
+    assert isinstance(item, ItemError) and "max_pixels" in item.error and "81,000,000" in item.error
+
+
+def test_low_pixel_cap_on_a_normal_image():
+    assert isinstance(one(b.image_bytes("PNG", (100, 100)), max_pixels=10_000), ImageItem)
+    item = one(b.image_bytes("PNG", (100, 100)), max_pixels=9_999)
+    assert isinstance(item, ItemError) and "max_pixels" in item.error
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_image_is_a_clear_error(fmt):
+    data = b.image_bytes(fmt, (200, 200))
+    item = one(b.truncated(data, 0.5))
+    assert isinstance(item, ItemError) and not item.skipped
+    assert "truncated" in item.error.lower()
+
+
+def test_png_named_jpg_is_read_as_png(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b.image_bytes("PNG", (30, 20)))
+    got = list(open_input(path))
+    assert len(got) == 1 and got[0].format == "PNG" and got[0].origin == str(path)
+
+
+def test_svg_is_skipped_with_a_note():
+    item = one(b.SVG)
+    assert isinstance(item, ItemError) and item.skipped and "SVG" in item.error
+
+
+def test_html_with_inline_svg_is_not_taken_for_svg():
+    assert image_kind(b"<!DOCTYPE html><html><body><svg></svg></body></html>") is None
+    assert image_kind(b"<svg xmlns='http://www.w3.org/2000/svg'/>") == "SVG"
+
+
+def test_extension_is_ignored_for_non_images(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("just some text, not an image\n")
+    got = list(open_input(path))
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "unsupported" in got[0].error
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    got = list(open_input(path))
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "empty" in got[0].error
+
+
+def test_garbage_after_magic_is_an_error_not_a_crash():
+    item = one(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    assert isinstance(item, ItemError) and "PNG" in item.error
+
+
+# ---------------------------------------------------------------- read_file
+
+
+def test_read_file_missing(tmp_path):
+    err = read_file(tmp_path / "nope.png", Context())
+    assert isinstance(err, ItemError) and "not found" in err.error
+
+
+def test_read_file_refuses_oversize_before_reading(tmp_path):
+    path = tmp_path / "big.png"
+    path.write_bytes(b.image_bytes("PNG", (64, 64)))
+    size = path.stat().st_size
+    assert not isinstance(read_file(path, Context(Limits(max_input_bytes=size))), ItemError)
+    err = read_file(path, Context(Limits(max_input_bytes=size - 1)))
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error
+
+
+@pytest.mark.timeout(10)
+def test_read_file_refuses_a_fifo_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    err = read_file(fifo, Context())
+    assert isinstance(err, ItemError) and "regular file" in err.error
+
+
+# ---------------------------------------------------------------- folders
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "in"
+    (root / "b_sub" / "deeper").mkdir(parents=True)
+    (root / "__MACOSX").mkdir()
+    (root / ".git").mkdir()
+    (root / "a.png").write_bytes(b.image_bytes("PNG", (20, 10)))
+    (root / "c.txt").write_text("hello")
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "__MACOSX" / "._a.png").write_bytes(b"\x00\x05\x16\x07")
+    (root / ".git" / "x.png").write_bytes(b.image_bytes("PNG"))
+    (root / "b_sub" / "pages.tif").write_bytes(b.multipage_tiff([(8, 8)] * 5))
+    (root / "b_sub" / "deeper" / "photo.jpg").write_bytes(b.image_bytes("JPEG", (30, 30)))
+    (root / "b_sub" / "deeper" / "broken.jpg").write_bytes(b.truncated(b.image_bytes("JPEG", (90, 90))))
+    (root / "d.zip").write_bytes(b.zip_bytes({"in/z.gif": b.animated_gif(2)}))
+    return root
+
+
+def test_folder_is_recursive_sorted_and_skips_hidden(tree):
+    got = list(open_input(tree))
+    rel = [(os.path.relpath(i.origin.split(":")[0], tree), i.locator, type(i).__name__) for i in got]
+    assert rel == [
+        ("a.png", "", "ImageItem"),
+        ("c.txt", "", "ItemError"),
+        ("d.zip", "frame 1", "ImageItem"),
+        ("b_sub/pages.tif", "page 1", "ImageItem"),
+        ("b_sub/pages.tif", "page 2", "ImageItem"),
+        ("b_sub/pages.tif", "page 3", "ImageItem"),
+        ("b_sub/pages.tif", "page 4", "ImageItem"),
+        ("b_sub/pages.tif", "page 5", "ImageItem"),
+        ("b_sub/deeper/broken.jpg", "", "ItemError"),
+        ("b_sub/deeper/photo.jpg", "", "ImageItem"),
+    ]
+    note = got[1]
+    assert note.skipped, "a stray text file in a folder is a note, not an error"
+    broken = got[8]
+    assert not broken.skipped and "truncated" in broken.error.lower()
+    assert got[2].origin == f"{tree / 'd.zip'}:in/z.gif"
+
+
+def test_folder_caps_images_per_file_and_goes_on(tree):
+    got = list(iter_folder(tree, Context(Limits(max_images_per_input=2))))
+    tif = [i for i in got if i.origin.endswith("pages.tif")]
+    assert [type(i).__name__ for i in tif] == ["ImageItem", "ImageItem", "ItemError"]
+    assert tif[-1].skipped and "max_images_per_input" in tif[-1].error
+    assert any(i.origin.endswith("photo.jpg") and isinstance(i, ImageItem) for i in got)
