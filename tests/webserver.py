@@ -12,6 +12,7 @@
         ...
         srv.hits["/a.png"]     # how many requests reached that path (0 if none)
         srv.sent["/huge"]      # body bytes the server managed to write for that path
+        srv.headers["/a.png"]  # the headers of the last request for that path
 
 Unknown paths answer 404. The server is HTTP/1.1 with keep-alive; `close()` (or leaving the `with`)
 stops it and ends slow or huge responses still being written. Fetching from it needs
@@ -35,6 +36,7 @@ class WebServer:
         self.routes: dict[str, tuple] = {}
         self.hits: Counter = Counter()
         self.sent: Counter = Counter()
+        self.headers: dict[str, dict] = {}
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer((host, 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -93,6 +95,7 @@ def _handler(server: WebServer):
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             server.hits[path] += 1
+            server.headers[path] = dict(self.headers.items())
             route = server.routes.get(path)
             try:
                 if route is None:

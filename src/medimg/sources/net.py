@@ -61,8 +61,11 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 def blocked_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why this address may not be contacted ("loopback", "private", …), or None if it is public."""
     ip = ipaddress.ip_address(str(address).strip("[]").split("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:a.b.c.d is a.b.c.d
+        inner = blocked_reason(ip.ipv4_mapped)
+        return f"{inner} (IPv4-mapped)" if inner else None
     if ip.version == 6:
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is None and ip in _NAT64:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:

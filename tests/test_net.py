@@ -1,0 +1,205 @@
+"""net.py: the address guard, redirects, timeouts and the byte cap, against servers on 127.0.0.x."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from medimg.sources import net
+from medimg.sources.base import Limits
+from webserver import WebServer
+
+OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=5)
+
+
+@pytest.fixture
+def srv():
+    with WebServer() as server:
+        yield server
+
+
+@pytest.fixture
+def srv2():
+    """A second server on another loopback address, 127.0.0.2."""
+    with WebServer("127.0.0.2") as server:
+        yield server
+
+
+@pytest.fixture
+def public_127001(monkeypatch):
+    """Treat exactly 127.0.0.1 as a public address, so a chain can start there and be refused later."""
+    real = net.blocked_reason
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+
+
+BLOCKED = [
+    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
+    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
+    ("0.0.0.0", "unspecified"), ("::", "unspecified"),
+    ("224.0.0.1", "multicast"), ("ff02::1", "multicast"),
+    ("240.0.0.1", ""), ("255.255.255.255", ""), ("100.64.0.1", ""), ("fc00::1", "private"),
+    ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"), ("::ffff:169.254.169.254", "link-local"),
+    ("2002:7f00:1::", "loopback"),  # 6to4 wrapping 127.0.0.1
+    ("64:ff9b::a00:1", "private"),  # NAT64 wrapping 10.0.0.1
+    ("[::1]", "loopback"),
+]
+
+
+@pytest.mark.parametrize("address,kind", BLOCKED)
+def test_guard_blocks(address, kind):
+    reason = net.blocked_reason(address)
+    assert reason, f"{address} should be blocked"
+    assert kind in reason
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_guard_allows_public(address):
+    assert net.blocked_reason(address) is None
+
+
+def test_default_refuses_loopback_without_connecting(srv):
+    with pytest.raises(net.BlockedAddress, match="loopback"):
+        net.fetch(srv.url("/a"), Limits())
+    assert srv.hits["/a"] == 0
+
+
+def test_dns_name_localhost_refused(srv):
+    srv.add("/a", b"x", "text/plain")
+    with pytest.raises(net.BlockedAddress, match=r"localhost resolves to .*loopback"):
+        net.fetch(f"http://localhost:{srv.port}/a", Limits())
+    assert srv.hits["/a"] == 0
+    assert net.fetch(f"http://localhost:{srv.port}/a", Limits(**OPEN)).data == b"x"
+
+
+def test_ipv4_mapped_ipv6_literal_refused(srv):
+    with pytest.raises(net.BlockedAddress, match="loopback"):
+        net.fetch(f"http://[::ffff:127.0.0.1]:{srv.port}/a", Limits())
+    assert srv.hits["/a"] == 0
+
+
+def test_check_url():
+    with pytest.raises(net.BlockedAddress):
+        net.check_url("http://10.0.0.1/x", allow_private=False)
+    with pytest.raises(net.FetchError, match="only http and https"):
+        net.check_url("file:///etc/passwd", allow_private=True)
+    net.check_url("http://10.0.0.1/x", allow_private=True)  # allowed on request, nothing is contacted
+
+
+def test_fetch_returns_bytes_final_url_type_and_sends_user_agent(srv):
+    srv.add("/a", b"hello", "Text/Plain; charset=utf-8")
+    srv.redirect("/r", "/a", 301)
+    got = net.fetch(srv.url("/r"), Limits(**OPEN, user_agent="medimg-test/1"))
+    assert (got.data, got.url, got.content_type) == (b"hello", srv.url("/a"), "text/plain")
+    assert srv.headers["/a"]["User-Agent"] == "medimg-test/1"
+
+
+def test_redirect_chain_to_private_address_refused_at_that_hop(srv, srv2, public_127001):
+    srv2.add("/secret", b"secret", "text/plain")
+    srv.redirect("/start", "/hop")
+    srv.redirect("/hop", srv2.url("/secret"))
+    with pytest.raises(net.BlockedAddress, match=r"127\.0\.0\.2.*loopback"):
+        net.fetch(srv.url("/start"), Limits())
+    assert (srv.hits["/start"], srv.hits["/hop"], srv2.hits["/secret"]) == (1, 1, 0)
+    # the same chain goes through when private addresses are allowed
+    assert net.fetch(srv.url("/start"), Limits(**OPEN)).data == b"secret"
+
+
+def test_redirect_to_dns_name_of_loopback_refused(srv, srv2, monkeypatch):
+    real = net.blocked_reason  # this time the chain starts on 127.0.0.2, treated as public
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.2" else real(ip))
+    srv.add("/secret", b"secret", "text/plain")
+    srv2.redirect("/start", f"http://localhost:{srv.port}/secret")
+    with pytest.raises(net.BlockedAddress, match="localhost resolves to"):
+        net.fetch(srv2.url("/start"), Limits())
+    assert (srv2.hits["/start"], srv.hits["/secret"]) == (1, 0)
+
+
+def test_redirect_to_other_scheme_refused(srv):
+    srv.redirect("/start", "file:///etc/passwd")
+    with pytest.raises(net.FetchError, match="only http and https"):
+        net.fetch(srv.url("/start"), Limits(**OPEN))
+
+
+def test_redirect_loop_stops_at_limit(srv):
+    srv.redirect("/loop", "/loop")
+    with pytest.raises(net.FetchError, match=r"too many redirects \(more than 3\)"):
+        net.fetch(srv.url("/loop"), Limits(**OPEN, max_redirects=3))
+    assert srv.hits["/loop"] == 4
+
+
+def test_redirects_up_to_the_limit_are_followed(srv):
+    for i in range(3):
+        srv.redirect(f"/r{i}", f"/r{i + 1}")
+    srv.add("/r3", b"end", "text/plain")
+    assert net.fetch(srv.url("/r0"), Limits(**OPEN, max_redirects=3)).data == b"end"
+    with pytest.raises(net.FetchError, match="too many redirects"):
+        net.fetch(srv.url("/r0"), Limits(**OPEN, max_redirects=2))
+
+
+def test_slow_server_hits_total_timeout(srv):
+    srv.slow("/slow", b"x" * 200, interval=0.1)  # each byte arrives well within the read timeout
+    started = time.monotonic()
+    with pytest.raises(net.FetchError, match="total timeout of 1s exceeded"):
+        net.fetch(srv.url("/slow"), Limits(allow_private=True, read_timeout=5, total_timeout=1))
+    assert time.monotonic() - started < 2.5
+
+
+def test_stalled_server_hits_read_timeout(srv):
+    srv.slow("/stall", b"xy", interval=3)
+    started = time.monotonic()
+    with pytest.raises(net.FetchError, match="read timeout"):
+        net.fetch(srv.url("/stall"), Limits(allow_private=True, read_timeout=0.5, total_timeout=10))
+    assert time.monotonic() - started < 2
+
+
+def test_huge_response_stops_at_cap_without_reading_it_all(srv):
+    size = 400 * 1024 * 1024
+    srv.huge("/huge", size, declare_length=False)
+    started = time.monotonic()
+    with pytest.raises(net.FetchError, match="too large.*more than the cap of 1048576"):
+        net.fetch(srv.url("/huge"), Limits(**OPEN, max_download_bytes=1024 * 1024))
+    assert time.monotonic() - started < 3
+    time.sleep(0.2)
+    assert srv.sent["/huge"] < 64 * 1024 * 1024  # the server could only fill the socket buffers
+
+
+def test_declared_length_over_cap_refused_before_reading(srv):
+    srv.huge("/huge", 400 * 1024 * 1024, declare_length=True)
+    with pytest.raises(net.FetchError, match="declares 419430400 bytes"):
+        net.fetch(srv.url("/huge"), Limits(**OPEN, max_download_bytes=1024 * 1024))
+
+
+def test_http_error_status(srv):
+    with pytest.raises(net.FetchError, match="HTTP 404 Not Found"):
+        net.fetch(srv.url("/missing"), Limits(**OPEN))
+
+
+def test_connection_refused_is_a_fetch_error():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(net.FetchError, match="could not fetch"):
+        net.fetch(f"http://127.0.0.1:{port}/", Limits(**OPEN))
+
+
+def test_connects_to_the_checked_address_not_a_second_lookup(srv, monkeypatch, public_127001):
+    """DNS rebinding: the name is resolved once, and the connection goes to the address that was checked."""
+    srv.add("/a", b"first answer", "text/plain")
+    real = socket.getaddrinfo
+    lookups = []
+
+    def fake(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"  # a second answer would be private
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", fake)
+    got = net.fetch(f"http://rebind.test:{srv.port}/a", Limits())
+    assert got.data == b"first answer"
+    assert lookups == ["rebind.test"]
+    assert srv.headers["/a"]["Host"] == f"rebind.test:{srv.port}"
