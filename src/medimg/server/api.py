@@ -1,0 +1,150 @@
+"""The JSON API under /api: health, classify uploaded files, classify a URL."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import PurePosixPath
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile
+from pydantic import BaseModel, Field
+
+from ..pipeline import Record, summarize
+from ..sources import Blob
+from .work import Worker
+
+GRACE_SECONDS = 30.0  # past the per-request limit before the HTTP answer gives up on the work
+
+
+class RecordOut(BaseModel):
+    input: str = Field(description="The file, archive member or URL the image came from.")
+    locator: str = Field(description="Where inside it: page, image, frame, position.")
+    label: str | None = None
+    medical: bool | None = None
+    confidence: float | None = Field(None, description="Calibrated probability of `label`.")
+    p_medical: float | None = Field(None, description="Probability that the image is medical.")
+    verdict: str | None = Field(None, description="medical, non-medical or uncertain at the threshold.")
+    width: int | None = None
+    height: int | None = None
+    error: str | None = Field(None, description="Why this item gave no image; the rest still ran.")
+    skipped: bool | None = Field(None, description="With full=true: skipped on purpose.")
+    format: str | None = Field(None, description="With full=true: the source format.")
+    metadata: dict[str, Any] | None = Field(None, description="With full=true: e.g. DICOM tags.")
+    probs: dict[str, float] | None = Field(None, description="With full=true: every label's probability.")
+
+
+class ClassifyResponse(BaseModel):
+    results: list[RecordOut]
+    summary: dict[str, Any] = Field(description="Counts: images, errors, skipped, verdicts, labels.")
+
+
+class UrlRequest(BaseModel):
+    url: str = Field(description="An http:// or https:// address of a page or an image.",
+                     examples=["https://example.org/article.html"])
+    render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Overrides the model's threshold.")
+
+
+def create_router(worker: Worker) -> APIRouter:
+    cfg = worker.config
+    router = APIRouter(prefix="/api", tags=["api"])
+    jobs = anyio.Semaphore(cfg.max_jobs)
+
+    async def run(fn) -> list[Record]:
+        try:
+            with anyio.fail_after(cfg.request_timeout):
+                await jobs.acquire()
+        except TimeoutError:
+            raise HTTPException(503, "the server is busy with other requests; try again shortly") from None
+        try:
+            with anyio.fail_after(cfg.request_timeout + GRACE_SECONDS):
+                return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+        except TimeoutError:
+            raise HTTPException(504, f"the request took longer than {cfg.request_timeout:g} s") from None
+        finally:
+            jobs.release()
+
+    @router.get("/health", summary="Is the server up, and which model does it use")
+    def health() -> dict:
+        info = worker.model_info()
+        return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")}}
+
+    @router.post("/classify", response_model=ClassifyResponse, response_model_exclude_unset=True,
+                 summary="Classify every image in the uploaded files",
+                 max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
+    async def classify_files(
+        files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
+        threshold: float | None = Query(None, ge=0.0, le=1.0, description="Overrides the model's threshold."),
+        full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
+        show_skipped: bool = Query(False, description="Also list items skipped on purpose (tiny decorations, …)."),
+    ) -> dict:
+        named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]
+        limits = cfg.limits()
+        records = await run(lambda: worker.run(_blobs(named), limits, threshold=threshold))
+        return _response(records, full, show_skipped)
+
+    @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
+                 summary="Classify every image on a web page (or the image at a URL)",
+                 max_body_size=64 * 1024)
+    async def classify_url(
+        body: UrlRequest,
+        full: bool = Query(False, description="Add format, metadata and every label's probability."),
+        show_skipped: bool = Query(False, description="Also list items skipped on purpose."),
+    ) -> dict:
+        url = body.url.strip()
+        problem = await anyio.to_thread.run_sync(url_problem, url, cfg.allow_private)
+        if problem:
+            raise HTTPException(400, problem)
+        limits = cfg.limits(render=body.render)
+        records = await run(lambda: worker.run([url], limits, threshold=body.threshold))
+        return _response(records, full, show_skipped)
+
+    return router
+
+
+def _response(records: list[Record], full: bool, show_skipped: bool) -> dict:
+    shown = [r for r in records if show_skipped or not r.skipped]
+    return {"results": [r.to_dict(full=full) for r in shown], "summary": summarize(records)}
+
+
+def _display_name(filename: str | None, i: int) -> str:
+    """The name to report an upload by: its base name, never a client-chosen path."""
+    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    return name or f"upload-{i}"
+
+
+def _blobs(named: list[tuple[str, UploadFile]]) -> Iterator[Blob]:
+    """One upload's bytes at a time, read from its spooled temporary file as the pipeline asks."""
+    for name, upload in named:
+        upload.file.seek(0)
+        yield Blob(origin=name, data=upload.file.read(), name=name, content_type=upload.content_type)
+
+
+def url_problem(url: str, allow_private: bool) -> str | None:
+    """Why this URL must be refused before fetching anything, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "only http:// and https:// URLs can be classified"
+    host = parts.hostname
+    if not host:
+        return "the URL has no host name"
+    if allow_private:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return None  # unresolvable: the fetch reports it as the item's error
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (mapped or ip).is_global:
+            return (f"{host} resolves to the private address {ip}; the server refuses loopback, private and "
+                    "link-local addresses (start it with --allow-private to allow them)")
+    return None

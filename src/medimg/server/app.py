@@ -1,0 +1,124 @@
+"""One FastAPI app: the JSON API under /api, its docs at /docs, the Gradio page at /."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI, HTTPException, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+from .. import __version__  # noqa: E402
+from .api import create_router  # noqa: E402
+from .config import ServerConfig  # noqa: E402
+from .examples import make_examples  # noqa: E402
+from .limits import ApiBodyLimit  # noqa: E402
+from .ui import CSS, build_ui  # noqa: E402
+from .work import Worker  # noqa: E402
+
+log = logging.getLogger("medimg.server")
+
+DESCRIPTION = """Find every image in uploaded files (images, DICOM, zip, PDF) or on a web page and say whether
+it is a medical image, of which kind, and how sure the model is. Each result is one image, or one item that
+could not be read (with `error` set); a bad item never fails the whole request."""
+
+
+def create_app(config: ServerConfig | None = None, worker: Worker | None = None, ui: bool = True) -> FastAPI:
+    config = config or ServerConfig()
+    worker = worker or Worker(config)
+    app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app.state.worker = worker
+    _add_error_handlers(app, config)
+    _add_docs(app)
+    app.add_middleware(ApiBodyLimit, max_bytes=config.max_upload_bytes)
+    app.include_router(create_router(worker))
+    if not ui:
+        return app
+    folder = Path(tempfile.mkdtemp(prefix="medimg-examples-"))
+    atexit.register(shutil.rmtree, folder, True)
+    try:
+        examples = make_examples(folder)
+    except Exception as exc:  # examples are a nicety
+        log.warning("no examples: %s", exc)
+        examples = {}
+    blocks = build_ui(worker, examples)
+    return gr.mount_gradio_app(
+        app, blocks, path="/", server_name=config.host, server_port=config.port,
+        css=CSS, footer_links=[{"label": "HTTP API", "url": "/docs"}], run_history=False,
+        max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
+    )
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from files installed with fastapi-offline, so no CDN is needed."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="medimg API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon.png")
+
+
+def _add_error_handlers(app: FastAPI, config: ServerConfig) -> None:
+    """Every 4xx/5xx from the API is JSON with a readable `error` sentence (and FastAPI's `detail`)."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 413:
+            detail = f"the request is too large: uploads may be at most {config.max_upload_bytes / 2**20:g} MB per request"
+        return JSONResponse({"error": str(detail), "detail": detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        return JSONResponse({"error": _explain(errors), "detail": _plain(errors)}, status_code=422)
+
+
+def _explain(errors: list[dict]) -> str:
+    parts = []
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query")]
+        kind = e.get("type", "")
+        if kind == "json_invalid":
+            parts.append("the request body is not valid JSON")
+        elif kind == "missing" and loc[:1] == ["files"]:
+            parts.append("no files were sent: upload one or more files in the multipart field 'files'")
+        elif kind == "missing":
+            parts.append(f"'{'.'.join(loc)}' is required")
+        else:
+            parts.append(f"{'.'.join(loc) or 'request'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _plain(errors: list[dict]) -> list[dict]:
+    """Validation errors without the raw input or exception objects (not always JSON-serialisable)."""
+    return [{k: (v if k != "ctx" else {ck: str(cv) for ck, cv in v.items()}) for k, v in e.items() if k != "input"}
+            for e in errors]
+
+
+def run(config: ServerConfig) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
+    log.info("model %s %s; web page at http://%s:%d/ , API docs at /docs", info.get("name"), info.get("version"),
+             config.host, config.port)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)

@@ -1,0 +1,30 @@
+"""Server settings: what `medimg serve` passes in, with sane defaults for a shared deployment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..sources import Limits
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    allow_private: bool = False  # let URLs reach loopback/private/link-local addresses
+    model_dir: Path | None = field(default_factory=lambda: _env_path("MEDIMG_MODEL_DIR"))
+    max_upload_bytes: int = 200 * 1024 * 1024  # one request body (all files together)
+    max_files: int = 200  # files in one request
+    request_timeout: float = 300.0  # seconds of classifying per request
+    max_jobs: int = 2  # requests classified at the same time (API and UI each)
+    thumbnail_size: int = 256  # UI gallery thumbnails
+
+    def limits(self, render: bool = False) -> Limits:
+        return Limits(allow_private=self.allow_private, render=render)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None

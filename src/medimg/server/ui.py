@@ -1,0 +1,244 @@
+"""The web page: drop files or give a URL, see every image found with its label, download the results."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import gradio as gr
+
+from ..pipeline import Record, summarize
+from ..sources import Blob
+from .api import url_problem
+from .export import relabeled, to_csv, to_json
+from .work import Worker
+
+FILTERS = ["all", "medical", "non-medical", "uncertain"]
+TABLE_HEADERS = ["#", "file", "where", "verdict", "label", "confidence", "p(medical)", "size"]
+EXPORT_MAX_AGE = 3600.0  # seconds a download stays available
+
+CSS = """
+#counts p { font-size: 1.1em; margin: 0; }
+@media (max-width: 640px) {
+  #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+}
+"""
+
+INTRO = """# medimg — find the medical images
+Drop files (images, DICOM, PDF, zip — many at once) or give a web address. Every image inside is found
+and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
+**non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer."""
+
+
+def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> gr.Blocks:
+    cfg = worker.config
+    t0 = round(worker.classifier.threshold, 2)
+    exports = Path(tempfile.gettempdir()) / "medimg-exports"
+    upload_root = Path(gr.utils.get_upload_folder()).resolve()
+
+    def classify(file_paths, url, render, threshold, show, progress=gr.Progress()):
+        paths = [Path(p) for p in (file_paths or [])]
+        url = (url or "").strip()
+        if not paths and not url:
+            raise gr.Error("Drop one or more files, or enter a web address, first.")
+        inputs: list = []
+        early: list[Record] = []
+        if paths:
+            inputs.append(_blobs(paths))
+        if url:
+            problem = url_problem(url, cfg.allow_private)
+            if problem:
+                early.append(Record(input=url, locator="", error=problem))
+            else:
+                inputs.append([url])
+        progress(0, desc="Looking for images…")
+        found = [0]
+
+        def tick(rec: Record) -> None:
+            if rec.ok:
+                found[0] += 1
+                progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
+
+        try:
+            records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
+                                         thumbnails=cfg.thumbnail_size, on_record=tick)
+        finally:
+            _delete_uploads(paths, upload_root)
+        return (records, None, *_views(records, threshold, show))
+
+    def run_example(name):
+        def go(threshold, show, progress=gr.Progress()):
+            progress(0, desc="Looking for images…")
+            records = worker.run(_blobs(examples[name]), cfg.limits(), thumbnails=cfg.thumbnail_size)
+            return (records, None, *_views(records, threshold, show))
+        return go
+
+    def refresh(records, threshold, show):
+        return _views(records or [], threshold, show)
+
+    def _views(records: list[Record], threshold: float, show: str):
+        recs = relabeled(records, threshold)
+        shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
+        gallery = [(r.thumbnail, _caption(r)) for r in (recs[i] for i in shown) if r.thumbnail is not None]
+        table = [_row(i, recs[i]) for i in shown]
+        problems = [[r.input, r.locator, r.error] for r in recs if not r.ok and not r.skipped]
+        has = bool(records)
+        csv_path, json_path = _write_exports(recs, threshold, worker.model_info(), exports) if has else ("", "")
+        return (
+            _counts(recs, threshold),
+            gallery,
+            gr.update(value=table or None, visible=bool(table)),
+            gr.update(value=problems or None, visible=bool(problems)),
+            shown,
+            gr.update(value=None, visible=False),
+            gr.update(value=str(csv_path) if has else None, interactive=has),
+            gr.update(value=str(json_path) if has else None, interactive=has),
+        )
+
+    def select(records, shown, threshold, evt: gr.SelectData):
+        try:
+            rec = relabeled([records[shown[evt.index]]], threshold)[0]
+        except (IndexError, TypeError, KeyError):
+            return gr.update(value=None, visible=False)
+        return gr.update(value=_details(rec), visible=True)
+
+    with gr.Blocks(title="medimg", delete_cache=(900, int(EXPORT_MAX_AGE))) as demo:
+        records_state = gr.State([])
+        shown_state = gr.State([])
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                files = gr.File(label="Files: images, DICOM, PDF, zip", file_count="multiple",
+                                type="filepath", elem_id="files", height=160)
+                with gr.Row():
+                    url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
+                                     scale=4, min_width=200)
+                    render = gr.Checkbox(label="Run the page's JavaScript first", value=False, scale=1,
+                                         min_width=140)
+                go = gr.Button("Find and classify images", variant="primary", elem_id="run")
+                example_buttons = []
+                if examples:
+                    with gr.Row():
+                        for name in examples:
+                            example_buttons.append((name, gr.Button(f"Example: {name}", size="sm",
+                                                                    elem_classes=["example"])))
+            with gr.Column(scale=2, min_width=260):
+                threshold = gr.Slider(0.5, 0.99, value=t0, step=0.01, label="How sure before saying medical or not",
+                                      info="Below this, an image is 'uncertain'. Changing it re-labels instantly.",
+                                      elem_id="threshold")
+                show = gr.Radio(FILTERS, value="all", label="Show", elem_id="filter")
+                with gr.Row():
+                    csv_btn = gr.DownloadButton("Download CSV", interactive=False, elem_id="csv", size="sm")
+                    json_btn = gr.DownloadButton("Download JSON", interactive=False, elem_id="json", size="sm")
+        counts = gr.Markdown("No results yet.", elem_id="counts")
+        gallery = gr.Gallery(label="Images found (click one for details)", columns=4, height="auto",
+                             object_fit="contain", format="jpeg", elem_id="gallery", interactive=False,
+                             buttons=["fullscreen"])
+        details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
+                               interactive=False, wrap=True, elem_id="details")
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="All images", visible=False, interactive=False,
+                             wrap=True, elem_id="table")
+        problems = gr.Dataframe(headers=["file", "where", "problem"], label="Could not be read",
+                                visible=False, interactive=False, wrap=True, elem_id="problems")
+
+        view_outputs = [counts, gallery, table, problems, shown_state, details, csv_btn, json_btn]
+        run_outputs = [records_state, files] + view_outputs
+        go.click(classify, [files, url, render, threshold, show], run_outputs,
+                 concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+        url.submit(classify, [files, url, render, threshold, show], run_outputs,
+                   concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+        for name, button in example_buttons:
+            button.click(run_example(name), [threshold, show], run_outputs,
+                         concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+        threshold.release(refresh, [records_state, threshold, show], view_outputs)
+        show.change(refresh, [records_state, threshold, show], view_outputs)
+        gallery.select(select, [records_state, shown_state, threshold], details)
+    return demo
+
+
+def _blobs(paths: Iterable[Path]) -> Iterator[Blob]:
+    """Uploaded files by their own names (not the temporary paths), read one at a time."""
+    for p in paths:
+        yield Blob(origin=p.name, data=p.read_bytes(), name=p.name)
+
+
+def _chain(groups: list) -> Iterator:
+    for group in groups:
+        yield from group
+
+
+def _delete_uploads(paths: list[Path], upload_root: Path) -> None:
+    """Remove this request's uploaded files (and their folders) from Gradio's upload area."""
+    for p in paths:
+        try:
+            p = p.resolve()
+            if upload_root in p.parents:
+                p.unlink(missing_ok=True)
+                if p.parent != upload_root and not any(p.parent.iterdir()):
+                    p.parent.rmdir()
+        except OSError:
+            pass
+
+
+def _where(r: Record) -> str:
+    return f"{r.input} · {r.locator}" if r.locator else r.input
+
+
+def _caption(r: Record) -> str:
+    return f"{r.verdict} · {r.label} {r.confidence:.0%} · {_where(r)}"
+
+
+def _row(i: int, r: Record) -> list:
+    return [i + 1, r.input, r.locator, r.verdict, r.label, round(r.confidence, 3), round(r.p_medical, 3),
+            f"{r.width}×{r.height}"]
+
+
+def _counts(recs: list[Record], threshold: float) -> str:
+    if not recs:
+        return "No results yet."
+    s = summarize(recs)
+    v = s["verdicts"]
+    parts = [f"**{s['images']} images**", f"{v.get('medical', 0)} medical", f"{v.get('non-medical', 0)} non-medical",
+             f"{v.get('uncertain', 0)} uncertain"]
+    if s["errors"]:
+        parts.append(f"{s['errors']} could not be read")
+    if s["skipped"]:
+        parts.append(f"{s['skipped']} tiny or decorative images skipped")
+    return " · ".join(parts) + f" (threshold {threshold:.2f})"
+
+
+def _details(r: Record) -> list[list[str]]:
+    rows = [["file", r.input], ["where", r.locator or "—"], ["verdict", r.verdict], ["label", r.label],
+            ["confidence", f"{r.confidence:.3f}"], ["p(medical)", f"{r.p_medical:.3f}"],
+            ["size", f"{r.width}×{r.height}"], ["format", r.format or "—"]]
+    top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
+    rows.append(["top labels", ", ".join(f"{k} {v:.2f}" for k, v in top)])
+    rows += [[str(k), _short(v)] for k, v in (r.metadata or {}).items()]
+    return rows
+
+
+def _short(v, limit: int = 200) -> str:
+    text = str(v)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _write_exports(recs: list[Record], threshold: float, model: dict, root: Path) -> tuple[Path, Path]:
+    """CSV and JSON of these results in a fresh folder; folders older than an hour are removed."""
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > EXPORT_MAX_AGE:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    folder = root / uuid.uuid4().hex
+    folder.mkdir()
+    csv_path, json_path = folder / "medimg-results.csv", folder / "medimg-results.json"
+    csv_path.write_text(to_csv(recs), encoding="utf-8", newline="")
+    json_path.write_text(to_json(recs, threshold, model), encoding="utf-8")
+    return csv_path, json_path
