@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .registry import register
@@ -74,6 +75,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable DICOM file ({type(exc).__name__})")
         return
+    _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
         yield ItemError(origin, "", f"DICOM holds an encapsulated document ({sop}), not an image", skipped=True)
@@ -105,6 +107,20 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def _fill_transfer_syntax(ds: pydicom.Dataset) -> None:
+    """A dataset without file meta was read by guessing its encoding; the decoder needs it named."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if little is None:
+        return
+    if meta is None:
+        ds.file_meta = meta = pydicom.dataset.FileMetaDataset()
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
 def metadata(ds: pydicom.Dataset) -> dict:
@@ -144,7 +160,7 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
 def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[np.ndarray, float, float]:
     """The VOI LUT or window in the file when there is one, else the frame's own range."""
     if "VOILUTSequence" in ds:
-        lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
+        lut = _lut_values(ds.VOILUTSequence[0])
         return apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
     center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
     if center is not None and width is not None and width >= 1:
@@ -155,6 +171,13 @@ def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[
     if values.size == 0:
         return values, 0.0, 1.0
     return values, float(values.min()), float(values.max())
+
+
+def _lut_values(item: pydicom.Dataset) -> np.ndarray:
+    data = item.LUTData
+    if isinstance(data, bytes):  # read as OW
+        return np.frombuffer(data, dtype="<u2" if int(item.LUTDescriptor[2]) > 8 else "u1").astype(np.float64)
+    return np.atleast_1d(np.asarray(data, dtype=np.float64))
 
 
 def _to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:

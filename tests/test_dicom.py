@@ -1,0 +1,249 @@
+"""DICOM: transfer syntaxes, windowing, MONOCHROME1, colour, frames, caps, and no patient identifiers."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+
+import builders as b
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+from medimg.sources.dicom import _scrub, accepts
+
+
+def items(data: bytes, name: str = "x.dcm", **limits):
+    return list(Context(Limits(**limits)).open_blob(Blob(name, data, name=name)))
+
+
+def open_name(name: str, **limits):
+    return items(b.dicom_file(name).read_bytes(), name, **limits)
+
+
+def one_image(name: str, **limits) -> ImageItem:
+    got = open_name(name, **limits)
+    assert len(got) == 1 and isinstance(got[0], ImageItem), got
+    return got[0]
+
+
+def modified(name: str, **changes) -> bytes:
+    ds = pydicom.dcmread(b.dicom_file(name))
+    for key, value in changes.items():
+        if value is None:
+            delattr(ds, key)
+        else:
+            setattr(ds, key, value)
+    return b.dicom_bytes(ds)
+
+
+@pytest.mark.parametrize("name, size, mode, syntax", [
+    ("CT_small.dcm", (128, 128), "L", "Explicit VR Little Endian"),
+    ("MR_small_bigendian.dcm", (64, 64), "L", "Explicit VR Big Endian"),
+    ("MR_small_implicit.dcm", (64, 64), "L", "Implicit VR Little Endian"),
+    ("image_dfl.dcm", (512, 512), "L", "Deflated Explicit VR Little Endian"),
+    ("MR_small_RLE.dcm", (64, 64), "L", "RLE Lossless"),
+    ("SC_rgb_rle.dcm", (100, 100), "RGB", "RLE Lossless"),
+    ("SC_rgb_jpeg_dcmtk.dcm", (100, 100), "RGB", "JPEG Baseline (Process 1)"),
+    ("JPGExtended.dcm", (256, 1024), "L", "JPEG Extended (Process 2 and 4)"),
+    ("SC_rgb_jpeg_gdcm.dcm", (100, 100), "RGB", "JPEG Lossless, Non-Hierarchical, First-Order Prediction"),
+    ("MR_small_jpeg_ls_lossless.dcm", (64, 64), "L", "JPEG-LS Lossless Image Compression"),
+    ("JPEGLSNearLossless_16.dcm", (10, 50), "L", "JPEG-LS Lossy (Near-Lossless) Image Compression"),
+    ("MR_small_jp2klossless.dcm", (64, 64), "L", "JPEG 2000 Image Compression (Lossless Only)"),
+    ("693_J2KI.dcm", (512, 512), "L", "JPEG 2000 Image Compression"),
+])
+def test_transfer_syntaxes_decode(name, size, mode, syntax):
+    item = one_image(name)
+    assert item.format == "DICOM"
+    assert item.image.size == size and item.image.mode == mode
+    assert item.metadata["TransferSyntax"].startswith(syntax)
+    assert np.asarray(item.image).std() > 5, "a real picture, not a flat frame"
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm",
+                                  "MR_small_bigendian.dcm", "MR_small_implicit.dcm"])
+def test_lossless_encodings_give_the_same_pixels(name):
+    reference = np.asarray(one_image("MR_small.dcm").image)
+    assert np.array_equal(np.asarray(one_image(name).image), reference)
+
+
+def test_window_from_the_file_is_applied():
+    # MR_small: WindowCenter 600, WidthWidth 1600, no rescale
+    ds = pydicom.dcmread(b.dicom_file("MR_small.dcm"))
+    x = ds.pixel_array.astype(float)
+    expected = np.rint(np.clip((x - 599.5) / 1599 + 0.5, 0, 1) * 255)
+    got = np.asarray(one_image("MR_small.dcm").image).astype(float)
+    assert np.abs(got - expected).max() <= 1
+    # without the window the full range is used instead: a different picture
+    plain = np.asarray(items(modified("MR_small.dcm", WindowCenter=None, WindowWidth=None))[0].image, float)
+    assert np.abs(plain - got).mean() > 10
+    assert plain.min() == 0 and plain.max() == 255
+
+
+def test_modality_lut_then_window_in_hounsfield_units():
+    # CT_small stores raw values with intercept -1024; a soft-tissue window of 40/400 HU
+    data = modified("CT_small.dcm", WindowCenter=40, WindowWidth=400)
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    expected = np.rint(np.clip((hu - 39.5) / 399 + 0.5, 0, 1) * 255)
+    got = np.asarray(items(data)[0].image, float)
+    assert np.abs(got - expected).max() <= 1
+
+
+def test_voi_lut_sequence_is_used():
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    raw = ds.pixel_array
+    item = pydicom.Dataset()
+    first = int(raw.min())
+    n = int(raw.max()) - first + 1
+    item.add_new(0x00283002, "US", [n, first, 16])  # LUTDescriptor
+    item.add_new(0x00283006, "US", list(range(n - 1, -1, -1)))  # LUTData: a reversing LUT
+    ds.VOILUTSequence = [item]
+    del ds.RescaleSlope, ds.RescaleIntercept
+    got = np.asarray(items(b.dicom_bytes(ds))[0].image, float)
+    assert np.corrcoef(got.ravel(), raw.ravel())[0, 1] < -0.99
+
+
+def test_monochrome1_is_inverted():
+    name = "dicomdirtests/77654033/CR1/6154"
+    item = one_image(name)
+    assert item.metadata["PhotometricInterpretation"] == "MONOCHROME1"
+    as_m2 = items(modified(name, PhotometricInterpretation="MONOCHROME2"))[0]
+    m1, m2 = np.asarray(item.image, int), np.asarray(as_m2.image, int)
+    assert m1.std() > 5
+    assert np.array_equal(m1, 255 - m2)
+
+
+def test_ybr_is_converted_to_rgb():
+    # the same stripes (red, light red, green, …) stored as RGB and as YBR_FULL_422
+    rgb = np.asarray(one_image("SC_rgb_dcmtk_+eb+cr.dcm").image, float)
+    for name in ("SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_ybr_full_422_uncompressed.dcm", "SC_rgb_dcmtk_+eb+cy+n1.dcm"):
+        got = np.asarray(one_image(name).image, float)
+        assert np.abs(got - rgb).mean() < 6, name
+    top_stripe = np.asarray(one_image("SC_ybr_full_422_uncompressed.dcm").image)[3, 50]
+    assert top_stripe[0] > 240 and top_stripe[1] < 15 and top_stripe[2] < 15
+
+
+def test_palette_colour():
+    item = one_image("examples_palette.dcm")
+    assert item.image.mode == "RGB"
+    arr = np.asarray(item.image, int)
+    assert np.abs(arr[..., 0] - arr[..., 2]).max() > 20, "palette colours, not grey"
+
+
+def test_multiframe_middle_frame_by_default():
+    got = open_name("examples_ybr_color.dcm")
+    assert len(got) == 1 and got[0].locator == "frame 16"
+    assert got[0].metadata["NumberOfFrames"] == 30
+
+
+def test_multiframe_all_frames():
+    got = open_name("examples_ybr_color.dcm", all_frames=True)
+    assert [i.locator for i in got] == [f"frame {n}" for n in range(1, 31)]
+    assert all(isinstance(i, ImageItem) for i in got)
+    assert not np.array_equal(np.asarray(got[0].image), np.asarray(got[15].image))
+
+
+def test_multiframe_cap_per_input(tmp_path):
+    path = tmp_path / "cine.dcm"
+    path.write_bytes(b.dicom_file("examples_ybr_color.dcm").read_bytes())
+    got = list(open_input(path, Limits(all_frames=True, max_images_per_input=4)))
+    assert [type(i).__name__ for i in got] == ["ImageItem"] * 4 + ["ItemError"]
+
+
+def test_pixel_cap_from_header():
+    got = open_name("CT_small.dcm", max_pixels=128 * 128 - 1)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "max_pixels" in got[0].error
+    # a header declaring a huge frame is refused before any decode is tried
+    got = items(modified("CT_small.dcm", Rows=60000, Columns=60000))
+    assert isinstance(got[0], ItemError) and "3,600,000,000" in got[0].error
+
+
+def test_encapsulated_pdf_is_skipped_clearly():
+    got = items(b.encapsulated_pdf_dicom())
+    assert len(got) == 1 and isinstance(got[0], ItemError) and got[0].skipped
+    assert "encapsulated" in got[0].error.lower()
+    assert "Testpatient" not in got[0].error
+
+
+def test_no_pixel_data_is_skipped_clearly():
+    got = open_name("rtplan.dcm")
+    assert len(got) == 1 and got[0].skipped and "without pixel data" in got[0].error
+
+
+def test_truncated_pixel_data_is_an_error():
+    got = open_name("MR_truncated.dcm")
+    assert len(got) == 1 and isinstance(got[0], ItemError) and not got[0].skipped
+    assert "pixel data" in got[0].error
+
+
+def test_dataset_without_preamble_is_read():
+    data = b.bare_dicom("MR_small.dcm")
+    assert data[128:132] != b"DICM"
+    got = items(data)
+    assert len(got) == 1 and isinstance(got[0], ImageItem)
+    assert np.array_equal(np.asarray(got[0].image), np.asarray(one_image("MR_small.dcm").image))
+
+
+def test_sniffer_refuses_random_bytes_and_text():
+    rng = random.Random(7)
+    for _ in range(2000):
+        head = bytes(rng.getrandbits(8) for _ in range(256))
+        assert not accepts(head, Blob("r", head))
+    for text in (b"hello world", b"(0008,0005) CS ISO_IR 100", b"\x08\x00" + b"\x00" * 300, b"\x00" * 4096):
+        assert not accepts(text, Blob("t", text))
+
+
+def test_metadata_keeps_only_technical_tags():
+    item = one_image("CT_small.dcm")
+    assert set(item.metadata) <= {"Modality", "BodyPartExamined", "PhotometricInterpretation", "Rows", "Columns",
+                                  "NumberOfFrames", "BitsStored", "Manufacturer", "TransferSyntax", "SOPClass"}
+    assert item.metadata["Modality"] == "CT" and item.metadata["SOPClass"] == "CT Image Storage"
+
+
+IDENTIFYING = ["PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "ReferringPhysicianName",
+               "AccessionNumber", "PatientAddress"]
+
+
+def test_no_patient_identifiers_anywhere(caplog):
+    """Every bundled file: no identifying value in metadata, errors, warnings or logs."""
+    caplog.set_level(logging.DEBUG)
+    checked = 0
+    for path in sorted(b.dicom_dir().rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+        values = (str(ds.get(k, "")) for k in IDENTIFYING)
+        secrets = {v for v in values if sum(c.isalnum() for c in v) >= 4}
+        if not secrets:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = list(open_input(path))
+        text = " ".join(repr(i.metadata) if isinstance(i, ImageItem) else i.error for i in got)
+        text += " ".join(str(w.message) for w in caught) + caplog.text
+        for secret in secrets:
+            assert secret not in text, (path.name, secret)
+        checked += 1
+    assert checked > 30
+
+
+def test_error_text_is_scrubbed_of_header_values():
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    name = str(ds.PatientName)
+    text = _scrub(ValueError(f"bad value {name!r} in element"), ds)
+    assert name not in text and "bad value" in text
+
+
+def test_dicom_is_found_by_content_not_name(tmp_path):
+    path = tmp_path / "scan.jpg"
+    path.write_bytes(b.dicom_file("CT_small.dcm").read_bytes())
+    got = list(open_input(path))
+    assert len(got) == 1 and got[0].format == "DICOM"
