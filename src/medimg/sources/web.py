@@ -1,0 +1,371 @@
+"""Web pages: a URL that is an image, PDF or DICOM file is opened as such; an HTML page yields its images.
+
+Every download goes through `net.Fetcher` (timeouts, byte cap, private-address guard). Images are
+fetched concurrently (at most `max_concurrency` at once, a bounded window ahead of the reader) and
+yielded in page order; each one is decoded by whichever registered source accepts its bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+from urllib.parse import unquote, unquote_to_bytes, urldefrag, urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from . import net
+from .base import Blob, Context, ImageItem, Item, ItemError
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
+ACCEPT_PAGE = "text/html,application/xhtml+xml,image/*,application/pdf,application/dicom;q=0.9,*/*;q=0.8"
+ACCEPT_IMAGE = "image/avif,image/webp,image/png,image/jpeg,image/*,application/dicom;q=0.9,*/*;q=0.5"
+LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-original-src",
+            "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
+META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
+             "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)""", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
+
+
+@dataclass
+class Candidate:
+    """One image reference on a page (or, when rendered, an image the browser loaded)."""
+
+    url: str  # absolute http(s) URL or a data: URI
+    tag: str  # img, picture, og:image, twitter:image, link, style, video
+    alt: str = ""
+    data: bytes | None = None  # bytes already in hand (the browser's copy); else fetched
+    content_type: str | None = None
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def open_url(url: str, ctx: Context) -> Iterator[Item]:
+    """Every image a URL leads to; problems come out as ItemError items, never as exceptions."""
+    fetcher = net.Fetcher(ctx.limits)
+    try:
+        try:
+            page = fetcher.fetch(url, accept=ACCEPT_PAGE)
+        except net.FetchError as exc:
+            yield ItemError(url, "", str(exc))
+            return
+        blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
+        kind = classify(blob)
+        if kind == "svg":
+            yield ItemError(url, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
+        elif kind == "blob":
+            yield from ctx.open_blob(blob)
+        elif kind == "html" and ctx.limits.render:
+            yield from _rendered(url, page.url, ctx, fetcher)
+        elif kind == "html":
+            found = extract(page.data, page.url, page.headers.get("content-type"))
+            yield from fetch_images(url, page.url, found, ctx, fetcher)
+        else:
+            yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, "
+                                     f"{len(page.data)} bytes starting {page.data[:16]!r}")
+    finally:
+        fetcher.close()
+
+
+def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher) -> Iterator[Item]:
+    from . import browser
+
+    try:
+        found = browser.collect(page_url, ctx.limits)
+    except browser.BrowserError as exc:
+        yield ItemError(origin, "", str(exc))
+        return
+    yield from fetch_images(origin, page_url, found, ctx, fetcher)
+
+
+def classify(blob: Blob) -> str | None:
+    """"blob" (a registered source reads the bytes), "html", "svg", or None."""
+    text = blob.data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
+    ctype = blob.content_type
+    if ctype == "image/svg+xml" or (text.startswith((b"<svg", b"<?xml", b"<!doctype svg"))
+                                    and b"<svg" in text and b"<html" not in text):
+        return "svg"
+    try:
+        from . import registry
+
+        plugin = registry.find(blob)
+    except ImportError:  # a source module is missing; HTML still works
+        plugin = None
+    if plugin is not None and plugin.name != "html":
+        return "blob"
+    if ctype in HTML_TYPES or (ctype in (None, "application/octet-stream") and text.startswith(HTML_STARTS)):
+        return "html"
+    return None
+
+
+# --- finding the images on a page -------------------------------------------------------------
+
+
+def extract(html: bytes | str, page_url: str, content_type: str | None = None) -> list[Candidate]:
+    """Image references in page order, resolved against <base href> and without duplicates."""
+    tree = LexborHTMLParser(_decode(html, content_type) if isinstance(html, bytes) else html)
+    base = page_url
+    base_node = tree.css_first("base[href]")
+    if base_node is not None:
+        base = urljoin(page_url, (base_node.attributes.get("href") or "").strip())
+    found: list[Candidate] = []
+    seen: set[str] = set()
+
+    def add(raw: str | None, tag: str, alt: str = "") -> None:
+        url = _resolve(raw, base)
+        if url and url not in seen:
+            seen.add(url)
+            found.append(Candidate(url, tag, alt))
+
+    root = tree.root
+    for node in root.traverse(include_text=False) if root is not None else ():
+        tag, attrs = node.tag, node.attributes
+        if tag == "img":
+            parent = node.parent
+            if parent is not None and parent.tag == "picture":
+                add(_picture_choice(parent, node), "picture", _attr(attrs, "alt"))
+            else:
+                add(_img_choice(attrs), "img", _attr(attrs, "alt"))
+        elif tag == "picture" and node.css_first("img") is None:
+            add(_picture_choice(node, None), "picture")
+        elif tag == "meta":
+            key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
+            if key in META_TAGS:
+                add(_attr(attrs, "content"), META_TAGS[key])
+        elif tag == "link" and "image_src" in _attr(attrs, "rel").lower().split():
+            add(_attr(attrs, "href"), "link")
+        elif tag == "video" and _attr(attrs, "poster"):
+            add(_attr(attrs, "poster"), "video")
+        style = attrs.get("style")
+        if style and "url(" in style.lower():
+            for m in _CSS_URL.finditer(style):
+                add(m.group(1) or m.group(2) or m.group(3), "style")
+    return found
+
+
+def _img_choice(attrs: dict) -> str | None:
+    """Lazy-load attributes first (the plain ones are then placeholders), then srcset, then src."""
+    for name in LAZY_SRCSET:
+        best = largest(_attr(attrs, name))
+        if best:
+            return best
+    for name in LAZY_SRC:
+        if _attr(attrs, name).strip():
+            return _attr(attrs, name)
+    return largest(_attr(attrs, "srcset")) or _attr(attrs, "src")
+
+
+def _picture_choice(picture, img) -> str | None:
+    """The first <source> a browser could use (SVG sources skipped), else the <img>."""
+    for source in picture.css("source"):
+        attrs = source.attributes
+        if "svg" in _attr(attrs, "type").lower():
+            continue
+        best = largest(_attr(attrs, "data-srcset")) or largest(_attr(attrs, "srcset"))
+        if best:
+            return best
+    return _img_choice(img.attributes) if img is not None else None
+
+
+def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
+    """(url, width, density) for each candidate, following the HTML spec's splitting rules."""
+    out = []
+    pos, n = 0, len(text)
+    while pos < n:
+        while pos < n and (text[pos].isspace() or text[pos] == ","):
+            pos += 1
+        start = pos
+        while pos < n and not text[pos].isspace():
+            pos += 1
+        url, descriptors = text[start:pos], ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            start, depth = pos, 0
+            while pos < n and not (text[pos] == "," and depth == 0):
+                depth += {"(": 1, ")": -1 if depth else 0}.get(text[pos], 0)
+                pos += 1
+            descriptors = text[start:pos]
+        if not url:
+            continue
+        width = density = None
+        for token in descriptors.split():
+            try:
+                if token.endswith("w"):
+                    width = float(token[:-1])
+                elif token.endswith("x"):
+                    density = float(token[:-1])
+            except ValueError:
+                pass
+        out.append((url, width, density))
+    return out
+
+
+def largest(srcset: str | None) -> str | None:
+    """The srcset candidate with the largest width descriptor, else the largest density (1x default)."""
+    candidates = parse_srcset(srcset or "")
+    if not candidates:
+        return None
+    if any(w is not None for _, w, _ in candidates):
+        return max((c for c in candidates if c[1] is not None), key=lambda c: c[1])[0]
+    return max(candidates, key=lambda c: c[2] if c[2] is not None else 1.0)[0]
+
+
+def _attr(attrs: dict, name: str) -> str:
+    return attrs.get(name) or ""
+
+
+def _resolve(raw: str | None, base: str) -> str | None:
+    raw = (raw or "").strip()
+    if not raw or raw.startswith("#"):
+        return None
+    if raw[:5].lower() == "data:":
+        return raw
+    try:
+        url = urldefrag(urljoin(base, raw))[0]
+    except ValueError:
+        return None
+    return url if urlsplit(url).scheme in net.SCHEMES else None
+
+
+def _decode(data: bytes, content_type: str | None) -> str:
+    charset = None
+    if content_type and "charset=" in content_type.lower():
+        charset = content_type.lower().split("charset=")[1].split(";")[0].strip(" \"'")
+    if not charset:
+        m = _META_CHARSET.search(data[:4096])
+        charset = m.group(1).decode("ascii", "replace") if m else None
+    if data.startswith(b"\xef\xbb\xbf"):
+        charset = "utf-8-sig"
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return data.decode("utf-8", errors="replace")
+
+
+# --- downloading and decoding -----------------------------------------------------------------
+
+
+def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Context,
+                 fetcher: net.Fetcher) -> Iterator[Item]:
+    """Download the candidates concurrently (bounded) and yield their items in page order."""
+    limits = ctx.limits
+    cap = max(0, limits.max_images_per_input)
+    extra = max(0, len(found) - cap)
+    workers = max(1, limits.max_concurrency)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medimg-web")
+    queue: deque[tuple[int, Candidate, Future]] = deque()
+    todo = iter(enumerate(found[:cap], 1))
+    try:
+        _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
+        while queue:
+            index, cand, future = queue.popleft()
+            _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
+            yield from _emit(origin, page_url, index, cand, future.result(), ctx)
+        if extra:
+            yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
+                                        f"(max_images_per_input = {cap})", skipped=True)
+    finally:
+        fetcher.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _fill(queue: deque, todo: Iterable, pool: ThreadPoolExecutor, fetcher: net.Fetcher, cap: int,
+          window: int) -> None:
+    while len(queue) < window:
+        nxt = next(todo, None)  # type: ignore[call-overload]
+        if nxt is None:
+            return
+        index, cand = nxt
+        queue.append((index, cand, pool.submit(_download, cand, fetcher, cap)))
+
+
+def _download(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
+    """The candidate's bytes as a Blob, or a reason why not."""
+    if cand.data is not None:
+        return Blob(origin=cand.url, data=cand.data, name=_name(cand.url), content_type=cand.content_type)
+    if cand.url[:5].lower() == "data:":
+        try:
+            data, ctype = decode_data_uri(cand.url, cap)
+        except ValueError as exc:
+            return str(exc)
+        return Blob(origin=short_url(cand.url), data=data, content_type=ctype)
+    if urlsplit(cand.url).path.lower().endswith(".svg"):
+        return Blob(origin=cand.url, data=b"", name=_name(cand.url), content_type="image/svg+xml")
+    try:
+        got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE)
+    except net.FetchError as exc:
+        return str(exc)
+    return Blob(origin=cand.url, data=got.data, name=_name(got.url), content_type=got.content_type)
+
+
+def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context) -> Iterator[Item]:
+    shown = short_url(cand.url)
+    locator = f"{cand.tag} #{index} {shown}"
+    if isinstance(got, str):
+        yield ItemError(origin, locator, got)
+        return
+    kind = classify(got)
+    if kind == "svg":
+        yield ItemError(origin, locator, "SVG is not rasterised (vector drawing skipped)", skipped=True)
+        return
+    if kind != "blob":
+        what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
+        yield ItemError(origin, locator, f"not an image: got {what} ({len(got.data)} bytes)")
+        return
+    meta = {"url": shown, "alt": cand.alt, "tag": cand.tag, "page": page_url}
+    floor = ctx.limits.min_side
+    for item in ctx.open_blob(got):
+        where = f"{locator}, {item.locator}" if item.locator else locator
+        if isinstance(item, ImageItem):
+            if item.width < floor and item.height < floor:
+                yield ItemError(origin, where, f"decoration: {item.width}x{item.height} is below min_side "
+                                               f"{floor}", skipped=True)
+                continue
+            item.origin, item.locator = origin, where
+            item.metadata = {**item.metadata, **meta}
+            yield item
+        else:
+            yield ItemError(origin, where, item.error, item.skipped)
+
+
+def decode_data_uri(uri: str, cap: int) -> tuple[bytes, str]:
+    """(bytes, media type) of a data: URI, base64 or percent-encoded; ValueError if bad or over `cap`."""
+    header, comma, payload = uri[5:].partition(",")
+    if not comma:
+        raise ValueError("malformed data: URI (no comma)")
+    params = [p.strip().lower() for p in header.split(";")]
+    ctype = params[0] or "text/plain"
+    if len(payload) > cap * 3 + 16:  # cheap check before decoding
+        raise ValueError(f"data: URI too large ({len(payload)} characters, cap {cap} bytes)")
+    try:
+        if "base64" in params[1:]:
+            text = re.sub(r"\s+", "", unquote(payload))
+            data = base64.b64decode(text + "=" * (-len(text) % 4))
+        else:
+            data = unquote_to_bytes(payload)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"bad data: URI: {exc}") from None
+    if len(data) > cap:
+        raise ValueError(f"data: URI too large ({len(data)} bytes, cap {cap} bytes)")
+    return data, ctype
+
+
+def short_url(url: str) -> str:
+    if url[:5].lower() == "data:":
+        return f"{url.split(',', 1)[0]},… ({len(url)} characters)"
+    return url
+
+
+def _name(url: str) -> str:
+    if url[:5].lower() == "data:":
+        return ""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])

@@ -1,0 +1,289 @@
+"""web.py: images found on pages served on 127.0.0.1, URLs that are files, and failures kept per image."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from pathlib import Path
+from urllib.parse import quote_from_bytes
+
+import pytest
+from PIL import Image
+
+from medimg.sources import ImageItem, ItemError, Limits, net, open_input, web
+from medimg.sources.base import Context
+from webserver import WebServer
+
+OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=5)
+
+
+def png(colour, size=(80, 70)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def run(url, **limits) -> list:
+    return list(open_input(url, Limits(**{**OPEN, **limits})))
+
+
+def colour_of(item: ImageItem):
+    return item.image.convert("RGB").getpixel((1, 1))
+
+
+@pytest.fixture
+def srv():
+    with WebServer() as server:
+        yield server
+
+
+# Every way a page can point at an image; the chosen URL of each, and the colour served there.
+EXPECTED = {  # file under /assets/ -> (tag, colour)
+    "og.png": ("og:image", (255, 0, 0)),
+    "tw.png": ("twitter:image", (0, 255, 0)),
+    "linked.png": ("link", (0, 0, 255)),
+    "plain.png": ("img", (10, 20, 30)),
+    "w-1280.png": ("img", (40, 50, 60)),
+    "x3.png": ("img", (70, 80, 90)),
+    "pic-800.png": ("picture", (100, 110, 120)),
+    "lazy-src.png": ("img", (130, 140, 150)),
+    "lz-2.png": ("img", (160, 170, 180)),
+    "orig.png": ("img", (190, 200, 210)),
+    "lazysrc.png": ("img", (220, 230, 240)),
+    "lazy.png": ("img", (250, 10, 100)),
+    "bg.png": ("style", (5, 100, 200)),
+    "bg2.png": ("style", (200, 100, 5)),
+    "poster.png": ("video", (33, 66, 99)),
+}
+NOT_CHOSEN = ["small.png", "w-320.png", "w-640.png", "x1.png", "x2.png", "pic-400.png", "pic-fallback.png",
+              "placeholder.png", "lz-1.png", "vec.svg"]
+B64_COLOUR, PCT_COLOUR = (1, 2, 3), (4, 5, 6)
+
+
+def variant_page(port: int) -> str:
+    b64 = base64.b64encode(png(B64_COLOUR)).decode()
+    pct = quote_from_bytes(png(PCT_COLOUR))
+    return f"""<!doctype html><html><head>
+<base href="/assets/">
+<meta property="og:image" content="og.png">
+<meta name="twitter:image" content="tw.png">
+<link rel="image_src" href="linked.png">
+</head><body>
+<img src="plain.png" alt="a plain image">
+<img src="small.png" srcset="w-320.png 320w, w-1280.png 1280w, w-640.png 640w" alt="by width">
+<img srcset="x1.png, x3.png 3x, x2.png 2x">
+<picture>
+  <source type="image/svg+xml" srcset="vec.svg">
+  <source srcset="pic-400.png 400w, pic-800.png 800w">
+  <img src="pic-fallback.png" alt="in a picture">
+</picture>
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-src="lazy-src.png">
+<img data-srcset="lz-1.png 1x, lz-2.png 2x" src="placeholder.png">
+<img data-original="orig.png"><img data-lazy-src="lazysrc.png"><img data-lazy="lazy.png">
+<div style="background-image:url('bg.png')">x</div>
+<div style='background: #fff url("bg2.png") no-repeat'>y</div>
+<video poster="poster.png"></video>
+<img src="data:image/png;base64,{b64}" alt="inline base64">
+<img src="data:image/png,{pct}" alt="inline percent">
+<img src="plain.png"><img src="/assets/plain.png"><img src="http://127.0.0.1:{port}/assets/plain.png#top">
+<a href="#"><img src="logo.svg" alt="vector"></a>
+<img src="missing.png" alt="gone">
+<img src="tiny.png" alt="spacer">
+<img src="javascript:alert(1)">
+</body></html>"""
+
+
+def serve_variants(srv: WebServer) -> str:
+    for name, (_, colour) in EXPECTED.items():
+        srv.add(f"/assets/{name}", png(colour), "image/png")
+    for name in NOT_CHOSEN:
+        srv.add(f"/assets/{name}", png((0, 0, 0)), "image/png")
+    srv.add("/assets/logo.svg", '<svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml")
+    srv.add("/assets/tiny.png", png((9, 9, 9), (1, 1)), "image/png")
+    return srv.add("/dir/page.html", variant_page(srv.port))
+
+
+def test_page_with_every_tag_variant(srv):
+    page = serve_variants(srv)
+    items = run(page)
+    images = [i for i in items if isinstance(i, ImageItem)]
+    by_file = {}
+    for item in images:
+        assert item.origin == page
+        url = item.metadata["url"]
+        assert item.locator.startswith(f"{item.metadata['tag']} #") and item.locator.endswith(url)
+        assert item.metadata["page"] == page
+        by_file.setdefault(url.rsplit("/", 1)[-1] if url.startswith("http") else url[:22], []).append(item)
+    for name, (tag, colour) in EXPECTED.items():
+        found = by_file.get(name, [])
+        assert len(found) == 1, f"{name} found {len(found)} times"
+        assert found[0].metadata["tag"] == tag, name
+        assert colour_of(found[0]) == colour, name
+        assert found[0].metadata["url"] == srv.url(f"/assets/{name}")  # resolved against <base href>
+    inline = {colour_of(i) for i in images if i.metadata["url"].startswith("data:")}
+    assert inline == {B64_COLOUR, PCT_COLOUR}
+    assert len(images) == len(EXPECTED) + 2
+    for name in NOT_CHOSEN:
+        assert srv.hits[f"/assets/{name}"] == 0, f"{name} should not be fetched"
+    assert srv.hits["/assets/plain.png"] == 1
+    assert by_file["plain.png"][0].metadata["alt"] == "a plain image"
+    assert by_file["pic-800.png"][0].metadata["alt"] == "in a picture"
+
+    errors = [i for i in items if isinstance(i, ItemError)]
+    reasons = {e.locator.rsplit("/", 1)[-1]: e for e in errors}
+    assert set(reasons) == {"logo.svg", "missing.png", "tiny.png"}
+    assert reasons["logo.svg"].skipped and "SVG" in reasons["logo.svg"].error
+    assert not reasons["missing.png"].skipped and "HTTP 404" in reasons["missing.png"].error
+    assert reasons["tiny.png"].skipped and "1x1" in reasons["tiny.png"].error
+    # page order: og:image comes first, the 404 after the inline images
+    locs = [i.locator for i in items]
+    assert locs[0].startswith("og:image #1 ")
+    assert locs.index(reasons["missing.png"].locator) > locs.index(by_file["bg2.png"][0].locator)
+
+
+def test_srcset_parsing_follows_the_spec():
+    assert web.largest("a.png 100w, b.png 300w, c.png 200w") == "b.png"
+    assert web.largest("a.png, b.png 2x, c.png 1.5x") == "b.png"
+    assert web.largest("https://cdn/x,w_300/a.jpg 300w, https://cdn/x,w_900/a.jpg 900w") == \
+        "https://cdn/x,w_900/a.jpg"
+    assert web.largest("only.png") == "only.png"
+    assert web.largest("  ") is None
+    assert [c[0] for c in web.parse_srcset("a.png 1x,b.png 2x")] == ["a.png", "b.png"]
+
+
+def test_extract_without_base_resolves_against_page_and_drops_non_http():
+    html = '<img src="a.png"><img src="../b.png"><img src="ftp://x/c.png"><img src="about:blank"><img src="">'
+    found = web.extract(html, "https://example.org/x/y/page.html")
+    assert [c.url for c in found] == ["https://example.org/x/y/a.png", "https://example.org/x/b.png"]
+
+
+def test_deeply_nested_page_does_not_crash():
+    html = "<div>" * 5000 + '<img src="deep.png">' + "</div>" * 5000
+    assert [c.url for c in web.extract(html, "http://h/")] == ["http://h/deep.png"]
+
+
+def test_data_uri_decoding_and_cap():
+    assert web.decode_data_uri("data:image/png;base64,AAEC", 100) == (b"\x00\x01\x02", "image/png")
+    assert web.decode_data_uri("data:,a%20b", 100) == (b"a b", "text/plain")
+    with pytest.raises(ValueError, match="too large"):
+        web.decode_data_uri("data:image/png;base64," + "A" * 4000, 100)
+    with pytest.raises(ValueError, match="malformed"):
+        web.decode_data_uri("data:image/png;base64", 100)
+
+
+def test_url_that_is_a_png(srv):
+    url = srv.add("/scan", png((12, 34, 56)), "application/octet-stream")  # bytes are sniffed, not the type
+    items = run(url)
+    assert len(items) == 1 and isinstance(items[0], ImageItem)
+    assert colour_of(items[0]) == (12, 34, 56) and items[0].origin == url
+
+
+def test_url_that_is_a_png_labelled_html(srv):
+    url = srv.add("/mislabelled", png((7, 8, 9)), "text/html")
+    items = run(url)
+    assert [colour_of(i) for i in items if isinstance(i, ImageItem)] == [(7, 8, 9)]
+
+
+def test_url_that_is_a_pdf(srv):
+    pytest.importorskip("medimg.sources.pdf", reason="pdf source not available")
+    pymupdf = pytest.importorskip("pymupdf")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(50, 50, 250, 230), stream=png((200, 10, 10), (200, 180)))
+    url = srv.add("/report.pdf", doc.tobytes(), "application/pdf")
+    images = [i for i in run(url) if isinstance(i, ImageItem)]
+    assert len(images) == 1
+    assert colour_of(images[0]) == (200, 10, 10)
+
+
+def test_url_that_is_a_dicom_file(srv):
+    pydicom = pytest.importorskip("pydicom")
+    files = sorted((Path(pydicom.__file__).parent / "data" / "test_files").glob("CT_small.dcm"))
+    if not files:
+        pytest.skip("pydicom's bundled CT_small.dcm is not installed")
+    url = srv.add("/ct", files[0].read_bytes(), "application/octet-stream")
+    images = [i for i in run(url) if isinstance(i, ImageItem)]
+    assert len(images) == 1 and (images[0].width, images[0].height) == (128, 128)
+
+
+def test_page_that_is_plain_text_is_a_clear_error(srv):
+    url = srv.add("/notes.txt", b"<html>just text, not a page</html>", "text/plain")
+    items = run(url)
+    assert len(items) == 1 and isinstance(items[0], ItemError)
+    assert "not a web page or an image: text/plain" in items[0].error
+
+
+def test_page_404_is_one_error(srv):
+    items = run(srv.url("/nothing-here"))
+    assert len(items) == 1 and "HTTP 404" in items[0].error
+
+
+def test_default_limits_refuse_the_loopback_page(srv):
+    url = srv.add("/p.html", '<img src="a.png">')
+    items = list(open_input(url))  # default Limits: allow_private=False
+    assert len(items) == 1 and isinstance(items[0], ItemError)
+    assert "loopback" in items[0].error and srv.hits["/p.html"] == 0
+
+
+def test_image_on_a_private_address_refused_when_page_is_public(srv, monkeypatch):
+    real = net.blocked_reason
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    with WebServer("127.0.0.2") as inner:
+        inner.add("/secret.png", png((1, 1, 1)), "image/png")
+        srv.add("/ok.png", png((50, 60, 70)), "image/png")
+        url = srv.add("/p.html", f'<img src="ok.png"><img src="{inner.url("/secret.png")}">')
+        items = list(open_input(url, Limits()))
+        assert inner.hits["/secret.png"] == 0
+    assert isinstance(items[0], ImageItem) and colour_of(items[0]) == (50, 60, 70)
+    assert isinstance(items[1], ItemError) and "127.0.0.2" in items[1].error and "loopback" in items[1].error
+
+
+def test_images_are_fetched_concurrently_and_yielded_in_order(srv):
+    for i in range(4):  # each trickles in over ~0.6 s
+        data = png((i * 40, 0, 0), (64, 64))
+        srv.slow(f"/s{i}.png", data, interval=0.6 / len(data))
+    url = srv.add("/p.html", "".join(f'<img src="s{i}.png">' for i in range(4)))
+    started = time.monotonic()
+    items = run(url, max_concurrency=4)
+    elapsed = time.monotonic() - started
+    assert [colour_of(i) for i in items] == [(i * 40, 0, 0) for i in range(4)]
+    assert elapsed < 1.8, f"4 downloads of ~0.6 s each took {elapsed:.2f} s: not concurrent"
+
+
+def test_slow_image_times_out_and_the_others_complete(srv):
+    srv.add("/fast.png", png((1, 200, 1)), "image/png")
+    srv.slow("/slow.png", png((0, 0, 0)), interval=0.05)
+    url = srv.add("/p.html", '<img src="slow.png"><img src="fast.png">')
+    started = time.monotonic()
+    items = run(url, total_timeout=1, read_timeout=1)
+    assert time.monotonic() - started < 4
+    assert isinstance(items[0], ItemError) and "total timeout" in items[0].error
+    assert isinstance(items[1], ImageItem) and colour_of(items[1]) == (1, 200, 1)
+
+
+def test_huge_image_hits_byte_cap(srv):
+    srv.huge("/huge.png", 300 * 1024 * 1024)
+    srv.add("/ok.png", png((3, 3, 3)), "image/png")
+    url = srv.add("/p.html", '<img src="huge.png"><img src="ok.png">')
+    items = run(url, max_download_bytes=512 * 1024)
+    assert "too large" in items[0].error and isinstance(items[1], ImageItem)
+    time.sleep(0.2)
+    assert srv.sent["/huge.png"] < 64 * 1024 * 1024
+
+
+def test_cap_on_images_per_page(srv):
+    for i in range(6):
+        srv.add(f"/i{i}.png", png((i, i, i)), "image/png")
+    url = srv.add("/p.html", "".join(f'<img src="i{i}.png">' for i in range(6)))
+    items = list(web.open_url(url, Context(Limits(**OPEN, max_images_per_input=3))))
+    assert [colour_of(i) for i in items[:3]] == [(0, 0, 0), (1, 1, 1), (2, 2, 2)]
+    assert len(items) == 4 and items[3].skipped and "3 more images" in items[3].error
+    assert sum(srv.hits[f"/i{i}.png"] for i in range(3, 6)) == 0
+
+
+def test_image_url_returning_html_is_an_error(srv):
+    srv.add("/fake.png", "<html><body>login required</body></html>")
+    url = srv.add("/p.html", '<img src="fake.png">')
+    items = run(url)
+    assert len(items) == 1 and "not an image: got an HTML page" in items[0].error
