@@ -58,11 +58,11 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Item]:
     for info in infos:
         name = info.filename
         parts = [p for p in re.split(r"[\\/]", name) if p]
-        if info.is_dir() or any(is_hidden(p) for p in parts):
-            continue
         where = f"{origin}:{name}"
         if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
             yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
+            continue
+        if info.is_dir() or any(is_hidden(p) for p in parts):
             continue
         if info.flag_bits & 0x1:
             yield ItemError(where, "", "encrypted member; not read")

@@ -1,0 +1,178 @@
+"""Zip archives: members in memory, origins, nesting, zip-slip names, bombs, entry caps, encryption."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import builders as b
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+
+
+def items(data: bytes, name: str = "a.zip", **limits):
+    return list(Context(Limits(**limits)).open_blob(Blob(name, data, name=name)))
+
+
+def summary(got):
+    return [(i.origin, i.locator, type(i).__name__) for i in got]
+
+
+def test_members_are_opened_with_member_origins(tmp_path):
+    data = b.zip_bytes({
+        "scans/ct.dcm": b.dicom_file("CT_small.dcm").read_bytes(),
+        "photo.jpg": b.image_bytes("PNG", (20, 10)),  # a PNG by content, whatever the name
+        "pages.tif": b.multipage_tiff([(8, 8), (9, 9)]),
+    })
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(data)
+    got = list(open_input(path))
+    assert summary(got) == [
+        (f"{path}:scans/ct.dcm", "", "ImageItem"),
+        (f"{path}:photo.jpg", "", "ImageItem"),
+        (f"{path}:pages.tif", "page 1", "ImageItem"),
+        (f"{path}:pages.tif", "page 2", "ImageItem"),
+    ]
+    assert got[0].format == "DICOM" and got[1].format == "PNG" and got[1].image.size == (20, 10)
+
+
+def test_stored_members_work_too():
+    got = items(b.zip_bytes({"x.png": b.image_bytes("PNG")}, compression=zipfile.ZIP_STORED))
+    assert summary(got) == [("a.zip:x.png", "", "ImageItem")]
+
+
+def test_hidden_and_macos_litter_are_ignored_other_files_noted():
+    got = items(b.zip_bytes({
+        "__MACOSX/._x.png": b"\x00\x05\x16\x07junk",
+        "dir/.DS_Store": b"\x00\x00\x00\x01Bud1",
+        "readme.txt": b"hello",
+        "dir/": b"",
+        "x.png": b.image_bytes("PNG"),
+    }))
+    assert summary(got) == [("a.zip:readme.txt", "", "ItemError"), ("a.zip:x.png", "", "ImageItem")]
+    assert got[0].skipped
+
+
+def test_nested_zips_within_max_depth():
+    inner = b.zip_bytes({"deep/img.gif": b.animated_gif(2)})
+    outer = b.zip_bytes({"inner.zip": inner, "top.png": b.image_bytes("PNG")})
+    assert summary(items(outer)) == [("a.zip:inner.zip:deep/img.gif", "frame 1", "ImageItem"),
+                                     ("a.zip:top.png", "", "ImageItem")]
+    got = items(outer, max_depth=0)
+    assert summary(got) == [("a.zip:inner.zip", "", "ItemError"), ("a.zip:top.png", "", "ImageItem")]
+    assert "max_depth" in got[0].error
+
+
+def test_deep_nesting_stops_at_max_depth():
+    data = b.zip_bytes({"img.png": b.image_bytes("PNG")})
+    for level in range(5):
+        data = b.zip_bytes({f"l{level}.zip": data})
+    got = items(data, max_depth=3)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "max_depth" in got[0].error
+    assert got[0].origin == "a.zip:l4.zip:l3.zip:l2.zip:l1.zip"
+    got = items(data, max_depth=5)
+    assert len(got) == 1 and isinstance(got[0], ImageItem)
+    assert got[0].origin == "a.zip:l4.zip:l3.zip:l2.zip:l1.zip:l0.zip:img.png"
+
+
+@pytest.mark.parametrize("name", ["../evil.png", "/etc/evil.png", "ok/../../evil.png", "C:/evil.png",
+                                  "..\\evil.png", "\\evil.png"])
+def test_zip_slip_names_are_refused(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    got = items(b.zip_bytes([(name, b.image_bytes("PNG")), ("fine.png", b.image_bytes("PNG"))]))
+    assert summary(got) == [(f"a.zip:{name}", "", "ItemError"), ("a.zip:fine.png", "", "ImageItem")]
+    assert "unsafe" in got[0].error and not got[0].skipped
+    assert list(tmp_path.iterdir()) == [] and not list(tmp_path.parent.glob("evil.png"))
+
+
+@pytest.fixture(scope="module")
+def zero_bomb():
+    return b.zero_bomb(200 * 1024 * 1024, extra={"after.png": b.image_bytes("PNG")})
+
+
+def test_zip_bomb_member_cap(zero_bomb):
+    assert len(zero_bomb) < 1024 * 1024
+    start = time.monotonic()
+    got = items(zero_bomb, max_input_bytes=5 * 1024 * 1024)
+    assert time.monotonic() - start < 5
+    assert summary(got) == [("a.zip:zeros.bin", "", "ItemError"), ("a.zip:after.png", "", "ImageItem")]
+    assert "max_input_bytes" in got[0].error
+
+
+def test_zip_bomb_with_a_lying_declared_size(zero_bomb):
+    # the header claims 1 KB: the declared-size check passes, the bounded read still stops it
+    lying = b.set_declared_size(zero_bomb, "zeros.bin", 1024)
+    got = items(lying, max_input_bytes=5 * 1024 * 1024)
+    assert isinstance(got[0], ItemError) and got[0].origin == "a.zip:zeros.bin"
+    assert isinstance(got[-1], ImageItem) and got[-1].origin == "a.zip:after.png"
+
+
+def test_total_uncompressed_cap_stops_the_archive():
+    four_mb = bytes(4 * 1024 * 1024)
+    data = b.zip_bytes([(f"z{i}.bin", four_mb) for i in range(5)] + [("late.png", b.image_bytes("PNG"))])
+    got = items(data, zip_max_bytes=10 * 1024 * 1024)
+    errors = [i for i in got if isinstance(i, ItemError)]
+    assert "zip_max_bytes" in errors[-1].error and errors[-1].origin == "a.zip:z2.bin"
+    assert not any(isinstance(i, ImageItem) for i in got), "nothing after the cap is read"
+    # the same archive is fine under a bigger cap: its zeros are noted, its image is found
+    got = items(data, zip_max_bytes=30 * 1024 * 1024)
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["a.zip:late.png"]
+
+
+def test_total_cap_is_shared_with_nested_archives():
+    four_mb = bytes(4 * 1024 * 1024)
+    inner = b.zip_bytes([(f"z{i}.bin", four_mb) for i in range(2)])
+    data = b.zip_bytes([("one.zip", inner), ("two.zip", inner)])
+    got = items(data, zip_max_bytes=12 * 1024 * 1024)
+    assert any("zip_max_bytes" in i.error for i in got if isinstance(i, ItemError))
+
+
+def test_too_many_entries():
+    data = b.zip_bytes([(f"f{i}.txt", b"x") for i in range(50)])
+    got = items(data, zip_max_entries=10)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "zip_max_entries" in got[0].error
+    assert len(items(data, zip_max_entries=50)) == 50
+
+
+def test_too_many_entries_even_when_the_count_lies():
+    data = bytearray(b.zip_bytes([(f"f{i}.txt", b"x") for i in range(50)]))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8:end + 12] = (1).to_bytes(2, "little") * 2  # claim one entry
+    got = items(bytes(data), zip_max_entries=10)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "zip_max_entries" in got[0].error
+
+
+def test_encrypted_members_are_errors():
+    data = b.mark_encrypted(b.zip_bytes({"secret.png": b.image_bytes("PNG")}))
+    got = items(data)
+    assert summary(got) == [("a.zip:secret.png", "", "ItemError")] and "encrypted" in got[0].error
+
+
+def test_corrupt_archive():
+    got = items(b"PK\x03\x04" + bytes(range(256)) * 4)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "zip" in got[0].error
+
+
+def test_corrupt_member_does_not_stop_the_rest():
+    data = bytearray(b.zip_bytes({"bad.png": b.image_bytes("PNG", (64, 64)), "good.png": b.image_bytes("PNG")}))
+    start = data.find(b"PK\x03\x04") + 30 + len("bad.png")
+    data[start + 20:start + 40] = bytes(20)  # damage the deflate stream of the first member
+    got = items(bytes(data))
+    assert summary(got)[-1] == ("a.zip:good.png", "", "ImageItem")
+    assert isinstance(got[0], ItemError) and got[0].origin == "a.zip:bad.png"
+
+
+def test_empty_archive_is_noted():
+    got = items(b.zip_bytes({}))
+    assert len(got) == 1 and got[0].skipped and "no files" in got[0].error
+
+
+def test_member_images_are_the_real_pixels():
+    png = b.image_bytes("PNG", (32, 16))
+    got = items(b.zip_bytes({"p.png": png}))
+    from PIL import Image
+    import io
+
+    assert np.array_equal(np.asarray(got[0].image), np.asarray(Image.open(io.BytesIO(png))))
