@@ -1,0 +1,476 @@
+"""PDF source: every embedded image once (with all its pages and positions), plus vector figures rendered.
+
+Rules, in the order they apply:
+- Embedded images are decoded by MuPDF (`Pixmap(doc, xref)`), so Decode arrays, ICC/CMYK (including
+  inverted Adobe CMYK JPEGs), Indexed and colour-key masks come out as on the page. CMYK and other
+  non-gray/non-RGB colour spaces are converted to RGB; a soft mask (/SMask) or stencil /Mask becomes
+  the alpha channel (output mode RGBA/LA: composite on white to see the page).
+- The same image is reported once: by xref, and by content (raw stream digest) for copies stored under
+  different xrefs. `metadata["pages"]` lists every page it is drawn on.
+- Decoration: an image is skipped when its shorter pixel side is below `limits.min_side`, or when even
+  its largest placement is shorter than `min_side / 2` points (about 11 mm at 64). Skips are counted in
+  one `ItemError(skipped=True)` per PDF.
+- Figures: clusters of vector drawings (paths, shadings, stencil masks) whose box is at least `min_side`
+  points on both sides, not mostly covered by an embedded image, not just thin rules (tables,
+  underlines) and not mostly text (text boxes) are rendered (`rendered: true`), with short text next to
+  them (axis labels). Identical vector figures on many pages (vector logos) are rendered once.
+- Inline images (no xref) are rendered from their page region.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pymupdf
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import register
+
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+
+RENDER_DPI = 150  # figures are rendered at this resolution ...
+RENDER_MAX_SIDE = 2000  # ... unless that makes the longer side exceed this many pixels
+CLUSTER_TOL = 6.0  # points: drawings closer than this belong to the same figure
+MAX_CLUSTER_RECTS = 20_000  # pages with more drawing pieces are clustered on a coarser grid
+THIN = 2.0  # points: a drawing thinner than this is a rule or table line
+TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels)
+FILTERS = {
+    "DCTDecode": "JPEG", "JPXDecode": "JPEG2000", "JBIG2Decode": "JBIG2", "CCITTFaxDecode": "CCITT",
+    "FlateDecode": "FLATE", "LZWDecode": "LZW", "RunLengthDecode": "RLE", "": "RAW",
+}
+TEXT = ("fill-text", "stroke-text")
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return b"%PDF" in head[:1024]
+
+
+@dataclass
+class _Image:
+    """One distinct embedded image and every place it is drawn."""
+
+    xref: int
+    smask: int
+    width: int
+    height: int
+    filter: str
+    colorspace: str
+    pages: list[int] = field(default_factory=list)
+    first_page: int = 0
+    bbox: tuple = ()
+    transform: tuple = ()
+    max_short_side: float = 0.0  # points, over all placements
+
+
+@dataclass
+class _Figure:
+    page: int
+    rect: pymupdf.Rect
+    pages: list[int]
+    inline: bool = False
+    native: tuple = ()  # pixel size of an inline image
+
+
+def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
+    origin = blob.origin
+    try:
+        doc = pymupdf.open(stream=blob.data, filetype="pdf")
+    except Exception as exc:
+        yield ItemError(origin, "", f"broken PDF that could not be repaired: {_short(exc)}")
+        return
+    try:
+        if doc.needs_pass and not doc.authenticate(""):
+            yield ItemError(origin, "", "encrypted PDF, password required")
+            return
+        if doc.page_count == 0:
+            yield ItemError(origin, "", "broken PDF: no readable pages")
+            return
+        yield from _extract(doc, origin, ctx)
+    finally:
+        doc.close()
+        pymupdf.TOOLS.reset_mupdf_warnings()
+
+
+def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]:
+    limits = ctx.limits
+    npages = min(doc.page_count, limits.max_pdf_pages)
+    images: dict[int, _Image] = {}  # canonical xref -> image
+    by_content: dict[str, int] = {}  # content digest -> canonical xref
+    canonical: dict[int, int] = {}  # any xref -> canonical xref
+    figures: dict[int, list[_Figure]] = {}  # page -> figures first seen there
+    by_shape: dict[str, _Figure] = {}
+    errors: list[ItemError] = []
+
+    # Pass 1: where every image and figure is, so each is reported once with all its pages.
+    for pno in range(npages):
+        try:
+            page = doc.load_page(pno)
+            placed = _place_images(page)
+            log = page.get_bboxlog()
+        except Exception as exc:
+            errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
+            continue
+        image_rects = []  # unrotated page space, like the bbox log
+        rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
+        for info, item in placed:
+            image_rects.append(pymupdf.Rect(info["bbox"]))
+            rect = pymupdf.Rect(info["bbox"]) * rot
+            if item is None:  # inline image: no xref to decode, so render its region
+                figures.setdefault(pno, []).append(
+                    _Figure(pno, rect, [pno + 1], inline=True, native=(info["width"], info["height"])))
+                continue
+            xref = canonical.get(item[0])
+            if xref is None:
+                xref = canonical[item[0]] = _canonical(doc, item, images, by_content)
+            img = images[xref]
+            if pno + 1 not in img.pages:
+                img.pages.append(pno + 1)
+            if not img.bbox:
+                img.first_page, img.bbox = pno + 1, tuple(rect)
+                img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
+            img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
+        for rect, sig in _figure_rects(page, log, image_rects, limits.min_side):
+            rect = rect * rot
+            seen = by_shape.get(sig)
+            if seen is not None:
+                if pno + 1 not in seen.pages:
+                    seen.pages.append(pno + 1)
+                continue
+            fig = by_shape[sig] = _Figure(pno, rect, [pno + 1])
+            figures.setdefault(pno, []).append(fig)
+
+    # Pass 2: decode and render, page by page.
+    yielded = skipped = 0
+    first_on: dict[int, list[_Image]] = {}
+    for img in images.values():
+        if img.bbox:
+            first_on.setdefault(img.first_page, []).append(img)
+    yield from errors
+    floor = limits.min_side
+    for pno in range(npages):
+        n_img = n_fig = 0
+        for img in first_on.get(pno + 1, []):
+            if min(img.width, img.height) < floor or img.max_short_side < floor / 2:
+                skipped += 1
+                continue
+            n_img += 1
+            item = _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels)
+            yield item
+            if isinstance(item, ImageItem):
+                yielded += 1
+                if yielded >= limits.max_images_per_input:
+                    yield from _cap_note(origin, limits.max_images_per_input, skipped, floor)
+                    return
+        for fig in figures.get(pno, []):
+            if fig.inline:
+                if min(fig.native) < floor or min(fig.rect.width, fig.rect.height) < floor / 2:
+                    skipped += 1
+                    continue
+                n_img += 1
+                locator = f"page {pno + 1}, image {n_img} (inline, rendered)"
+            else:
+                n_fig += 1
+                locator = f"page {pno + 1}, figure {n_fig} (rendered)"
+            item = _render(doc, fig, origin, locator)
+            yield item
+            if isinstance(item, ImageItem):
+                yielded += 1
+                if yielded >= limits.max_images_per_input:
+                    yield from _cap_note(origin, limits.max_images_per_input, skipped, floor)
+                    return
+    if skipped:
+        yield _skip_note(origin, skipped, floor)
+    if doc.page_count > npages:
+        yield ItemError(origin, "", f"read only the first {npages} of {doc.page_count} pages (max_pdf_pages)",
+                        skipped=True)
+
+
+def _cap_note(origin: str, cap: int, skipped: int, floor: int) -> Iterator[ItemError]:
+    if skipped:
+        yield _skip_note(origin, skipped, floor)
+    yield ItemError(origin, "", f"stopped after {cap} images (max_images_per_input)", skipped=True)
+
+
+def _skip_note(origin: str, skipped: int, floor: int) -> ItemError:
+    noun = "image" if skipped == 1 else "images"
+    return ItemError(origin, "", f"skipped {skipped} {noun} smaller than {floor} px (decoration)", skipped=True)
+
+
+def _place_images(page: pymupdf.Page) -> list[tuple[dict, tuple | None]]:
+    """Each image drawn on the page (info from MuPDF's device) with its get_images() item, None if inline.
+
+    Matching is by pixel size; only when a page has two images of the same size does it fall back to
+    PyMuPDF's pixel digests, which decode the images.
+    """
+    infos = page.get_image_info()
+    items = page.get_images(full=True)
+    by_size: dict[tuple, list] = {}
+    for item in items:
+        by_size.setdefault((item[2], item[3]), []).append(item)
+    if any(len(v) > 1 for v in by_size.values()):
+        by_xref = {item[0]: item for item in items}
+        return [(info, by_xref.get(info.get("xref", 0))) for info in page.get_image_info(xrefs=True)]
+    out = []
+    for info in infos:
+        found = by_size.get((info["width"], info["height"]))
+        out.append((info, found[0] if found else None))
+    return out
+
+
+def _canonical(doc: pymupdf.Document, item: tuple, images: dict, by_content: dict) -> int:
+    """The xref that stands for this image's content (first one seen with the same bytes)."""
+    xref, smask, width, height = item[0], item[1], item[2], item[3]
+    if smask and doc.xref_get_key(xref, "SMask")[0] == "null" and doc.xref_get_key(xref, "Mask")[0] != "xref":
+        smask = 0
+    h = hashlib.md5(f"{width}x{height}/{item[4]}/{item[5]}/{item[6]}/{item[8]}/".encode())
+    try:
+        h.update(doc.xref_get_key(xref, "Decode")[1].encode())
+        h.update(doc.xref_stream_raw(xref) or b"")
+        if smask:
+            h.update(doc.xref_stream_raw(smask) or b"")
+    except Exception:
+        h.update(str(xref).encode())  # unreadable stream: keep it apart, decoding will report it
+    digest = h.hexdigest()
+    if digest in by_content:
+        return by_content[digest]
+    by_content[digest] = xref
+    images[xref] = _Image(xref, smask, width, height, FILTERS.get(item[8], item[8] or "RAW"), item[5])
+    return xref
+
+
+def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, max_pixels: int) -> Item:
+    if img.width * img.height > max_pixels:
+        return ItemError(origin, locator, f"embedded image too large: {img.width}x{img.height} pixels "
+                                          f"(max_pixels {max_pixels})")
+    pymupdf.TOOLS.store_shrink(100)  # decode afresh: a cached decode would hide MuPDF's warnings
+    pymupdf.TOOLS.reset_mupdf_warnings()
+    try:
+        image = _orient(_decode(doc, img.xref, img.smask), img.transform)
+    except Exception as exc:
+        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
+    problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
+    if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
+        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
+    meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox], "xref": img.xref,
+            "pages": list(img.pages), "colorspace": img.colorspace, "smask": bool(img.smask)}
+    return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta)
+
+
+def _decode_problem(warnings: str) -> str:
+    lines = [w.strip() for w in warnings.splitlines() if w.strip()]
+    bad = [w for w in lines if "error" in w.lower()] or [w for w in lines if "truncated" in w.lower()]
+    return _short(Exception(bad[0])) if bad else ""
+
+
+def _decode(doc: pymupdf.Document, xref: int, smask: int) -> Image.Image:
+    pix = pymupdf.Pixmap(doc, xref)
+    if pix.colorspace is None:  # a stencil mask drawn on its own: ink where alpha is set
+        alpha = Image.frombytes("L", (pix.width, pix.height), pix.samples)
+        return Image.eval(alpha, lambda a: 255 - a)
+    name = pix.colorspace.name
+    keep = (pix.n - pix.alpha == 3 and "RGB" in name) or (pix.n - pix.alpha == 1 and "Gray" in name)
+    if not keep:  # CMYK, Lab, Separation, DeviceN, ...
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    resize_mask = None
+    if smask:
+        mask = pymupdf.Pixmap(doc, smask)
+        if pix.alpha:
+            pix = pymupdf.Pixmap(pix, 0)
+        if (mask.width, mask.height) == (pix.width, pix.height):
+            pix = pymupdf.Pixmap(pix, mask)
+        else:
+            resize_mask = Image.frombytes("L", (mask.width, mask.height), mask.samples)
+    return _to_pil(pix, resize_mask)
+
+
+def _to_pil(pix: pymupdf.Pixmap, mask: Image.Image | None = None) -> Image.Image:
+    size = (pix.width, pix.height)
+    gray = pix.n - pix.alpha == 1
+    if pix.alpha:  # MuPDF's alpha is premultiplied
+        return Image.frombytes("RGBa", size, _gray_to_rgb(pix).samples if gray else pix.samples).convert("RGBA")
+    image = Image.frombytes("L" if gray else "RGB", size, pix.samples)
+    if mask is not None:
+        image = image.convert("LA" if gray else "RGBA")
+        image.putalpha(mask.resize(size, Image.Resampling.BILINEAR))
+    return image
+
+
+def _gray_to_rgb(pix: pymupdf.Pixmap) -> pymupdf.Pixmap:
+    return pymupdf.Pixmap(pymupdf.csRGB, pix)
+
+
+def _orient(image: Image.Image, transform: tuple) -> Image.Image:
+    """Turn/flip the image the way its placement matrix draws it (page y grows downwards)."""
+    if not transform:
+        return image
+    a, b, c, d = transform[:4]
+    T = Image.Transpose
+    if abs(a) + abs(d) >= abs(b) + abs(c):  # upright or mirrored
+        ops = {(True, True): None, (False, True): T.FLIP_LEFT_RIGHT,
+               (True, False): T.FLIP_TOP_BOTTOM, (False, False): T.ROTATE_180}[(a > 0, d > 0)]
+    else:  # quarter turn: image columns run along the page's y axis
+        ops = {(True, True): T.TRANSPOSE, (True, False): T.ROTATE_270,
+               (False, True): T.ROTATE_90, (False, False): T.TRANSVERSE}[(b > 0, c > 0)]
+    return image.transpose(ops) if ops is not None else image
+
+
+def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int) -> list[tuple]:
+    """Regions of vector drawings that look like figures, each with a shape signature."""
+    page_rect = page.rect * page.derotation_matrix  # the bbox log is in unrotated space
+    ink = _ink(page, log, abs(page_rect))
+    if not ink:
+        return []
+    texts = [pymupdf.Rect(r) for kind, r in log if kind in TEXT]
+    out = []
+    for rect, members in _cluster(ink, CLUSTER_TOL):
+        if min(rect.width, rect.height) < floor:
+            continue
+        if all(min(m.width, m.height) <= THIN for m in members):
+            continue  # only rules: table grids, underlines, frames made of lines
+        cluster_area = abs(rect)
+        if sum(abs(rect & r) for r in image_rects) >= 0.5 * cluster_area:
+            continue  # an embedded image with marks on it: the image is reported already
+        if sum(abs(rect & r) for r in texts) > 0.35 * cluster_area:
+            continue  # a shaded or framed text box
+        region = _with_labels(rect, texts) & page_rect
+        out.append((region, _signature(region, log)))
+    return out
+
+
+def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[pymupdf.Rect]:
+    """Boxes of visible vector drawings, shadings and stencil masks, without page backgrounds.
+
+    Path boxes come from get_cdrawings (exact geometry plus half the line width; the bbox log pads
+    strokes by the miter limit). Pages with very many paths use the cheaper bbox log instead.
+    """
+    ink = [pymupdf.Rect(r) for kind, r in log if kind == "fill-imgmask"]  # 1-bit scans: keep any size
+    n_paths = sum(1 for kind, _ in log if kind in ("fill-path", "stroke-path"))
+    if n_paths == 0:
+        paths = []
+    elif n_paths > MAX_CLUSTER_RECTS:
+        paths = [pymupdf.Rect(r) for kind, r in log if kind in ("fill-path", "stroke-path")]
+    else:
+        paths = []
+        for d in page.get_cdrawings():
+            rect = pymupdf.Rect(d["rect"])
+            stroked = "s" in d["type"] and d.get("color") is not None and (d.get("stroke_opacity") or 0) > 0
+            filled = ("f" in d["type"] and d.get("fill") is not None and (d.get("fill_opacity") or 0) > 0
+                      and min(d["fill"]) < 0.97)  # white fills are invisible on paper
+            if stroked:
+                half = (d.get("width") or 1.0) / 2
+                rect = rect + (-half, -half, half, half)
+            elif not filled:
+                continue
+            paths.append(rect)
+    paths += [pymupdf.Rect(r) for kind, r in log if kind == "fill-shade"]
+    for rect in paths:
+        if rect.width <= 0 and rect.height <= 0:
+            continue
+        if abs(rect) >= 0.5 * page_area:  # page backgrounds and page frames
+            continue
+        ink.append(rect)
+    return ink
+
+
+def _cluster(rects: list, tol: float) -> list[tuple]:
+    """Group rectangles that touch (within tol) into (bounding rect, members); sweep along x."""
+    if len(rects) > MAX_CLUSTER_RECTS:  # e.g. dense scatter plots: snap to a grid and drop repeats
+        step = 4.0
+        rects = list({(int(r.x0 // step), int(r.y0 // step), int(r.x1 // step) + 1, int(r.y1 // step) + 1)
+                      for r in rects})
+        rects = [pymupdf.Rect(x0 * step, y0 * step, x1 * step, y1 * step) for x0, y0, x1, y1 in rects]
+    order = sorted(range(len(rects)), key=lambda i: rects[i].x0)
+    parent = list(range(len(rects)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    active: list[int] = []
+    for i in order:
+        r = rects[i]
+        active = [j for j in active if rects[j].x1 + tol >= r.x0]
+        for j in active:
+            s = rects[j]
+            if s.y0 - tol <= r.y1 and r.y0 - tol <= s.y1:
+                parent[root(i)] = root(j)
+        active.append(i)
+    groups: dict[int, list] = {}
+    for i, r in enumerate(rects):
+        groups.setdefault(root(i), []).append(r)
+    clusters = []
+    for members in groups.values():
+        box = pymupdf.Rect(members[0])
+        for m in members[1:]:
+            box |= m
+        clusters.append([box, members])
+    # boxes of different groups may still overlap (a frame around a plot): merge until stable
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(clusters)):
+            for j in range(i + 1, len(clusters)):
+                if clusters[i][0].intersects(clusters[j][0]):
+                    clusters[i][0] |= clusters[j][0]
+                    clusters[i][1] += clusters[j][1]
+                    del clusters[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(box, members) for box, members in clusters]
+
+
+def _with_labels(rect: pymupdf.Rect, texts: list) -> pymupdf.Rect:
+    """The figure box grown by short text runs within TEXT_MARGIN of it (tick and axis labels)."""
+    near = pymupdf.Rect(rect.x0 - TEXT_MARGIN, rect.y0 - TEXT_MARGIN, rect.x1 + TEXT_MARGIN, rect.y1 + TEXT_MARGIN)
+    out = pymupdf.Rect(rect)
+    for t in texts:
+        if t.intersects(near) and t.width <= 0.6 * rect.width and t.height <= 0.6 * rect.height:
+            out |= t
+    return out
+
+
+def _signature(region: pymupdf.Rect, log: list) -> str:
+    """What is drawn inside the region, relative to its corner: equal for a repeated vector logo."""
+    parts = []
+    for kind, r in log:
+        rect = pymupdf.Rect(r)
+        if rect in region:
+            parts.append(f"{kind}:{rect.x0 - region.x0:.1f},{rect.y0 - region.y0:.1f},"
+                         f"{rect.x1 - region.x0:.1f},{rect.y1 - region.y0:.1f}")
+    parts.sort()
+    return hashlib.md5(f"{region.width:.1f}x{region.height:.1f};{';'.join(parts)}".encode()).hexdigest()
+
+
+def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str) -> Item:
+    rect = fig.rect
+    if fig.inline:  # at the image's own resolution, within sane bounds
+        dpi = min(300.0, max(72.0, 72.0 * fig.native[0] / max(rect.width, 1.0)))
+    else:
+        dpi = RENDER_DPI
+    dpi = min(dpi, 72.0 * RENDER_MAX_SIDE / max(rect.width, rect.height, 1.0))
+    try:
+        pix = doc.load_page(fig.page).get_pixmap(clip=rect, dpi=max(int(dpi), 1), alpha=False)
+        image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    except Exception as exc:
+        return ItemError(origin, locator, f"could not render region: {_short(exc)}")
+    meta = {"page": fig.page + 1, "bbox": [round(v, 2) for v in rect], "pages": list(fig.pages),
+            "rendered": True, "dpi": int(dpi)}
+    if fig.inline:
+        meta["inline"] = True
+    return ImageItem(origin, locator, image, "PDF/rendered", meta)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+register(SourcePlugin(name="pdf", accepts=accepts, open=open_pdf, priority=20))

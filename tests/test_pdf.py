@@ -1,0 +1,387 @@
+"""PDF source: real PDFs built with PyMuPDF in each test."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pymupdf
+import pytest
+from PIL import Image, ImageDraw
+
+from medimg.sources import pdf
+from medimg.sources.base import Blob, Context, ImageItem, ItemError, Limits
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """Left half red, right half blue, with a seed-dependent mark so images differ."""
+    img = Image.new("RGB", (w, h), (220, 20, 20))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([w // 2, 0, w - 1, h - 1], fill=(20, 30, 220))
+    draw.rectangle([2, 2, 6 + seed % 50, 6], fill=(seed % 256, 255, 0))
+    return img
+
+
+def _run(data: bytes, **limits) -> list:
+    return list(pdf.open_pdf(Blob("test.pdf", data), Context(Limits(**limits))))
+
+
+def _images(items: list) -> list[ImageItem]:
+    return [i for i in items if isinstance(i, ImageItem)]
+
+
+def _errors(items: list) -> list[ItemError]:
+    return [i for i in items if isinstance(i, ItemError)]
+
+
+def _mean(img: Image.Image, box: tuple) -> np.ndarray:
+    return np.asarray(img.crop(box), dtype=float).reshape(-1, len(img.getbands())).mean(axis=0)
+
+
+def _render(data: bytes, page: int, bbox, size: tuple) -> Image.Image:
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    pix = doc[page - 1].get_pixmap(clip=pymupdf.Rect(bbox), dpi=144)
+    img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples).resize(size)
+    doc.close()
+    return img
+
+
+def test_accepts_sniffs_content_not_name():
+    doc = pymupdf.open()
+    doc.new_page()
+    data = doc.tobytes()
+    assert pdf.accepts(data[:4096], Blob("scan.txt", data))
+    assert pdf.accepts(b"\xef\xbb\xbf junk\n" + data[:4000], Blob("x", data))
+    png = _png(Image.new("RGB", (8, 8)))
+    assert not pdf.accepts(png, Blob("report.pdf", png))
+
+
+def test_plugin_is_registered():
+    from medimg.sources import registry
+
+    plugin = [p for p in registry._PLUGINS if p.name == "pdf"]
+    assert plugin and plugin[0].open is pdf.open_pdf
+
+
+def test_jpeg_image_page_position_format_and_colours():
+    doc = pymupdf.open()
+    doc.new_page()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(100, 150, 400, 300), stream=_jpeg(_photo(300, 150)))
+    items = _run(doc.tobytes())
+    (item,) = _images(items)
+    assert not _errors(items)
+    assert item.locator == "page 2, image 1"
+    assert item.format == "PDF/JPEG"
+    assert item.metadata["page"] == 2 and item.metadata["pages"] == [2]
+    assert item.metadata["bbox"] == pytest.approx([100, 150, 400, 300], abs=0.5)
+    assert isinstance(item.metadata["xref"], int) and item.metadata["xref"] > 0
+    assert item.image.size == (300, 150)
+    assert np.abs(_mean(item.image, (20, 20, 130, 140)) - (220, 20, 20)).max() < 12
+    assert np.abs(_mean(item.image, (170, 20, 280, 140)) - (20, 30, 220)).max() < 12
+
+
+def test_png_alpha_keeps_transparency_and_composites_like_the_page():
+    rgba = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(rgba)
+    draw.rectangle([0, 0, 59, 119], fill=(10, 200, 10, 255))  # left: opaque green
+    draw.rectangle([60, 60, 119, 119], fill=(255, 0, 0, 128))  # bottom right: half-transparent red
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(50, 50, 290, 290), stream=_png(rgba))
+    data = doc.tobytes()
+    (item,) = _images(_run(data))
+    img = item.image
+    assert img.mode == "RGBA" and item.metadata["smask"] is True
+    assert img.getpixel((90, 20))[3] == 0  # transparent stays transparent
+    assert img.getpixel((20, 20)) == pytest.approx((10, 200, 10, 255), abs=3)
+    r, g, b, a = img.getpixel((90, 90))
+    assert abs(a - 128) <= 2 and r >= 250 and g <= 3  # straight (not premultiplied) colour
+    on_white = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img).convert("RGB")
+    page = _render(data, 1, item.metadata["bbox"], img.size)
+    for box in [(5, 5, 50, 110), (70, 5, 115, 50), (70, 70, 115, 115)]:
+        assert np.abs(_mean(on_white, box) - _mean(page, box)).max() < 8
+
+
+def test_cmyk_jpeg_colours_match_the_page():
+    cmyk = Image.new("CMYK", (160, 160), (0, 255, 255, 0))  # red
+    ImageDraw.Draw(cmyk).rectangle([80, 0, 159, 159], fill=(255, 0, 0, 0))  # cyan
+    raw = _jpeg(cmyk)
+    assert b"Adobe" in raw[:200]  # Pillow writes an Adobe APP14 (inverted CMYK) JPEG
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(100, 100, 260, 260), stream=raw)
+    data = doc.tobytes()
+    (item,) = _images(_run(data))
+    img = item.image
+    assert img.mode == "RGB" and item.format == "PDF/JPEG"
+    red, cyan = _mean(img, (10, 10, 70, 150)), _mean(img, (90, 10, 150, 150))
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60, red
+    assert cyan[0] < 60 and cyan[1] > 150 and cyan[2] > 200, cyan
+    page = _render(data, 1, item.metadata["bbox"], img.size)
+    assert np.abs(red - _mean(page, (10, 10, 70, 150))).max() < 10
+    assert np.abs(cyan - _mean(page, (90, 10, 150, 150))).max() < 10
+
+
+def test_logo_on_three_pages_is_reported_once_with_all_pages():
+    logo = _jpeg(_photo(200, 100, seed=7))
+    doc = pymupdf.open()
+    for _ in range(3):
+        page = doc.new_page()
+        page.insert_image(pymupdf.Rect(400, 20, 560, 100), stream=logo)
+        page.insert_image(pymupdf.Rect(72, 200, 372, 400), stream=_jpeg(_photo(300, 200, seed=page.number + 1)))
+    items = _run(doc.tobytes())
+    logos = [i for i in _images(items) if i.image.size == (200, 100)]
+    assert len(logos) == 1
+    assert logos[0].metadata["pages"] == [1, 2, 3]
+    assert logos[0].locator == "page 1, image 1"
+    photos = [i for i in _images(items) if i.image.size == (300, 200)]
+    assert sorted(i.metadata["page"] for i in photos) == [1, 2, 3]
+
+
+def test_identical_image_under_different_xrefs_is_reported_once():
+    logo = _jpeg(_photo(200, 100, seed=3))
+    doc = pymupdf.open()
+    for _ in range(2):  # two separate documents, so the image is stored twice
+        part = pymupdf.open()
+        part.new_page().insert_image(pymupdf.Rect(100, 100, 300, 200), stream=logo)
+        doc.insert_pdf(part)
+    data = doc.tobytes()
+    check = pymupdf.open(stream=data, filetype="pdf")
+    assert check[0].get_images()[0][0] != check[1].get_images()[0][0]
+    (item,) = _images(_run(data))
+    assert item.metadata["pages"] == [1, 2]
+
+
+def test_small_decoration_is_skipped_and_counted():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 300, 372, 500), stream=_jpeg(_photo(300, 200, seed=1)))
+    for k in range(4):  # bullets: 16 px
+        page.insert_image(pymupdf.Rect(60, 100 + 20 * k, 68, 108 + 20 * k), stream=_png(_photo(16, 16, seed=10 + k)))
+    page.insert_image(pymupdf.Rect(72, 250, 520, 260), stream=_png(_photo(1000, 20, seed=20)))  # a rule
+    page.insert_image(pymupdf.Rect(500, 20, 520, 40), stream=_jpeg(_photo(300, 300, seed=21)))  # big bitmap, tiny icon
+    items = _run(doc.tobytes())
+    assert [i.image.size for i in _images(items)] == [(300, 200)]
+    notes = [e for e in _errors(items) if e.skipped]
+    assert len(notes) == 1
+    assert notes[0].error == "skipped 6 images smaller than 64 px (decoration)"
+    assert len(_run(doc.tobytes(), min_side=10)) == 7  # a lower floor (5 pt drawn) keeps them all
+
+
+def test_vector_figure_is_rendered_with_its_labels():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 80), "Results of the study are shown in the figure below.", fontsize=11)
+    page.draw_rect(pymupdf.Rect(150, 200, 450, 400), color=(0, 0, 0), width=1)  # axes box
+    for k in range(5):
+        x = 150 + 60 * k
+        page.draw_line((x, 400), (x, 405))  # ticks
+        page.insert_text((x - 3, 416), str(k), fontsize=8)  # tick labels below the box
+        page.draw_rect(pymupdf.Rect(x + 15, 380 - 30 * k, x + 45, 400), color=None, fill=(0.2, 0.4, 0.8))
+    page.draw_circle((400, 250), 20, color=(1, 0, 0), fill=(1, 0, 0))
+    page.draw_line((150, 400), (450, 200), color=(0, 0.6, 0), width=2)
+    page.insert_text((72, 500), "Body text after the figure, a normal paragraph.", fontsize=11)
+    page.draw_line((72, 520), (520, 520))  # a rule: not a figure
+    items = _run(doc.tobytes())
+    assert not _errors(items)
+    (fig,) = _images(items)
+    assert fig.locator == "page 1, figure 1 (rendered)"
+    assert fig.format == "PDF/rendered" and fig.metadata["rendered"] is True
+    x0, y0, x1, y1 = fig.metadata["bbox"]
+    assert abs(x0 - 149) < 5 and abs(y0 - 199) < 5 and abs(x1 - 451) < 5
+    assert 414 < y1 < 425  # grown to take in the tick labels, not the body text at 500
+    arr = np.asarray(fig.image)
+    assert fig.image.width > 500  # rendered at 150 dpi, not 72
+    red = (arr[..., 0] > 200) & (arr[..., 1] < 60) & (arr[..., 2] < 60)
+    assert red.sum() > 500  # the circle is in the picture
+
+
+def test_table_lines_and_text_boxes_are_not_figures():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    for r in range(6):  # a ruled table
+        page.draw_line((72, 100 + 25 * r), (520, 100 + 25 * r), width=0.5)
+        for c in range(4):
+            page.insert_text((80 + 110 * c, 118 + 25 * r), f"cell {r},{c}", fontsize=10)
+    box = pymupdf.Rect(72, 400, 520, 480)  # a shaded note box full of text
+    page.draw_rect(box, color=(0.5, 0.5, 0.5), fill=(0.93, 0.93, 0.93))
+    page.insert_textbox(box + (6, 6, -6, -6), "Note: " + "this box holds plain text. " * 12, fontsize=11)
+    items = _run(doc.tobytes())
+    assert _images(items) == [] and _errors(items) == []
+
+
+def test_same_vector_logo_on_every_page_is_rendered_once():
+    doc = pymupdf.open()
+    for _ in range(3):
+        page = doc.new_page()
+        page.draw_circle((500, 60), 35, color=(0, 0, 0.5), fill=(0.3, 0.3, 0.9))
+        page.draw_rect(pymupdf.Rect(470, 30, 530, 90), color=(0, 0, 0.5), width=2)
+    (fig,) = _images(_run(doc.tobytes()))
+    assert fig.metadata["pages"] == [1, 2, 3]
+
+
+def test_scanned_page_comes_out_as_the_one_image():
+    scan = Image.new("L", (1240, 1754), 235)
+    draw = ImageDraw.Draw(scan)
+    for k in range(40):
+        draw.rectangle([120, 150 + 35 * k, 1100, 165 + 35 * k], fill=40)  # lines of "text"
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(page.rect, stream=_jpeg(scan))
+    page.insert_text((72, 100), "OCR text layer", fontsize=11, render_mode=3)  # invisible
+    items = _run(doc.tobytes())
+    assert not _errors(items)
+    (item,) = _images(items)
+    assert item.image.size == (1240, 1754) and item.image.mode == "L"
+    assert item.locator == "page 1, image 1" and not item.metadata.get("rendered")
+
+
+def test_rotated_placements_come_out_as_seen():
+    doc = pymupdf.open()
+    for k, rot in enumerate((0, 90, 180, 270)):
+        doc.new_page().insert_image(pymupdf.Rect(100, 100, 400, 400), stream=_jpeg(_photo(200, 100, seed=k)),
+                                    rotate=rot)
+    turned = doc.new_page()
+    turned.set_rotation(90)  # a landscape page
+    turned.insert_image(pymupdf.Rect(100, 100, 400, 400), stream=_jpeg(_photo(200, 100, seed=9)))
+    data = doc.tobytes()
+    items = _images(_run(data))
+    assert len(items) == 5
+    for item in items:
+        seen = _render(data, item.metadata["page"], item.metadata["bbox"], (40, 40))
+        ours = item.image.convert("RGB").resize((40, 40))
+        diff = np.abs(np.asarray(seen, float) - np.asarray(ours, float)).mean()
+        assert diff < 10, (item.locator, diff)
+
+
+def test_inline_image_is_rendered_from_its_region():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    w = h = 80
+    samples = bytes([200, 30, 30] * (w * h // 2) + [30, 30, 200] * (w * h // 2))
+    stream = (f"q 200 0 0 200 100 400 cm BI /W {w} /H {h} /CS /RGB /BPC 8 ID ".encode()
+              + samples + b"\nEI Q")
+    xref = doc.get_new_xref()
+    doc.update_object(xref, "<<>>")
+    doc.update_stream(xref, stream)
+    doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+    items = _run(doc.tobytes())
+    (item,) = _images(items)
+    assert item.locator == "page 1, image 1 (inline, rendered)"
+    assert item.metadata["inline"] is True and item.metadata["rendered"] is True
+    w, h = item.image.size
+    top = _mean(item.image, (w // 8, h // 16, w * 7 // 8, h * 3 // 8))
+    bottom = _mean(item.image, (w // 8, h * 5 // 8, w * 7 // 8, h * 15 // 16))
+    assert top[0] > 150 and top[2] < 80 and bottom[2] > 150 and bottom[0] < 80
+
+
+def _encrypted(user_pw: str) -> bytes:
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200)))
+    return doc.tobytes(encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner-secret", user_pw=user_pw)
+
+
+def test_encrypted_with_user_password_is_one_clear_error():
+    items = _run(_encrypted("patient-secret"))
+    assert len(items) == 1 and isinstance(items[0], ItemError)
+    assert items[0].error == "encrypted PDF, password required" and not items[0].skipped
+
+
+def test_encrypted_with_empty_user_password_opens():
+    items = _run(_encrypted(""))
+    assert [i.image.size for i in _images(items)] == [(300, 200)] and not _errors(items)
+
+
+def test_garbage_pdf_is_one_clear_error_and_quiet(capfd):
+    items = _run(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    assert len(items) == 1 and isinstance(items[0], ItemError)
+    assert "broken PDF" in items[0].error
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_truncated_pdf_is_repaired_or_one_clear_error(capfd):
+    doc = pymupdf.open()
+    for k in range(4):
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+    data = doc.tobytes()
+    items = _run(data[: int(len(data) * 0.7)])  # no xref table, last image cut
+    images = _images(items)
+    assert 2 <= len(images) <= 4  # MuPDF repairs: the complete images come out
+    assert all(i.image.size == (300, 200) for i in images)
+    for e in _errors(items):
+        assert e.locator.startswith("page ") and e.error
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_broken_image_is_one_item_error_and_the_rest_continue():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=1)))
+    page.insert_image(pymupdf.Rect(72, 400, 372, 600), stream=_jpeg(_photo(300, 200, seed=2)))
+    first = page.get_images()[0][0]
+    doc.update_stream(first, b"\xff\xd8 not a jpeg at all", compress=False)
+    doc.xref_set_key(first, "Filter", "/DCTDecode")
+    items = _run(doc.tobytes())
+    assert len(_images(items)) == 1
+    (err,) = _errors(items)
+    assert err.locator.startswith("page 1, image ") and "could not decode" in err.error
+
+
+def test_page_cap_reads_first_pages_and_says_so():
+    doc = pymupdf.open()
+    for k in range(5):
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+    items = _run(doc.tobytes(), max_pdf_pages=3)
+    assert [i.metadata["page"] for i in _images(items)] == [1, 2, 3]
+    (note,) = _errors(items)
+    assert note.skipped and note.error == "read only the first 3 of 5 pages (max_pdf_pages)"
+
+
+def test_image_cap_stops_with_a_note():
+    doc = pymupdf.open()
+    for k in range(5):
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+    items = _run(doc.tobytes(), max_images_per_input=2)
+    assert len(_images(items)) == 2
+    assert _errors(items)[-1].error == "stopped after 2 images (max_images_per_input)"
+
+
+def test_oversized_image_is_refused_before_decoding():
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(600, 400)))
+    items = _run(doc.tobytes(), max_pixels=100_000)
+    (err,) = items
+    assert "too large: 600x400" in err.error and err.locator == "page 1, image 1"
+
+
+def test_document_is_closed_when_the_generator_is_closed(monkeypatch):
+    opened = []
+    real_open = pymupdf.open
+
+    def spy(*args, **kwargs):
+        doc = real_open(*args, **kwargs)
+        opened.append(doc)
+        return doc
+
+    monkeypatch.setattr(pdf.pymupdf, "open", spy)
+    doc = real_open()
+    for k in range(3):
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+    gen = pdf.open_pdf(Blob("t.pdf", doc.tobytes()), Context())
+    assert isinstance(next(gen), ImageItem)
+    assert not opened[0].is_closed
+    gen.close()
+    assert opened[0].is_closed
