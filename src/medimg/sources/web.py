@@ -66,7 +66,11 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
         elif kind == "html" and ctx.limits.render:
             yield from _rendered(url, page.url, ctx, fetcher)
         elif kind == "html":
-            found = extract(page.data, page.url, page.headers.get("content-type"))
+            try:
+                found = extract(page.data, page.url, page.headers.get("content-type"))
+            except Exception as exc:  # never seen with lexbor, but one bad page must not stop a batch
+                yield ItemError(url, "", f"could not parse the page: {type(exc).__name__}: {exc}")
+                return
             yield from fetch_images(url, page.url, found, ctx, fetcher)
         else:
             yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, "
@@ -82,6 +86,9 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher) ->
         found = browser.collect(page_url, ctx.limits)
     except browser.BrowserError as exc:
         yield ItemError(origin, "", str(exc))
+        return
+    except Exception as exc:  # an unexpected browser failure still ends as one clear error
+        yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
     yield from fetch_images(origin, page_url, found, ctx, fetcher)
 

@@ -1,0 +1,228 @@
+"""Render a page in headless Chromium (Playwright), scroll to trigger lazy loading, collect the images it loaded.
+
+Playwright is an optional extra and is imported only here, only when rendering. The browser is
+Debian's /usr/bin/chromium (`playwright install` is not needed). Every request of the page, its
+frames and popups passes `RouteGuard`, which aborts those whose host resolves to a blocked address
+unless `allow_private`. Residual risk: Chromium resolves the name again after the guard's check,
+so a DNS rebinding attacker could still steer one request to a private address; the non-rendering
+path (net.py) connects to the checked address and has no such gap. WebSockets and service workers
+are blocked, and each render uses a fresh, temporary profile.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urldefrag, urlsplit
+
+from . import net
+from .base import Limits
+from .web import Candidate
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+         "--disable-dev-shm-usage", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+MAX_SCROLLS = 40
+SCROLL_PAUSE_MS = 150
+_slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
+
+_COLLECT_JS = """() => {
+  const out = [];
+  for (const img of document.images) {
+    if (!img.complete || !img.naturalWidth) continue;
+    const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
+    out.push({url: img.currentSrc || img.src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
+  }
+  const all = document.querySelectorAll("*");
+  for (let i = 0; i < all.length && i < 20000; i++) {
+    const bg = getComputedStyle(all[i]).backgroundImage;
+    if (!bg || bg === "none") continue;
+    for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) out.push({url: m[1], alt: "", tag: "style"});
+  }
+  return out;
+}"""
+
+_SCROLL_JS = """() => {
+  window.scrollBy(0, window.innerHeight);
+  const el = document.scrollingElement || document.documentElement;
+  return window.innerHeight + window.scrollY >= el.scrollHeight - 2;
+}"""
+
+
+class BrowserError(Exception):
+    """Rendering is unavailable or the page could not be rendered; the message says why."""
+
+
+class RouteGuard:
+    """Decides, per request URL, whether the browser may make it (resolving each host once)."""
+
+    def __init__(self, allow_private: bool, timeout: float = 5.0):
+        self.allow_private = allow_private
+        self.timeout = timeout
+        self.blocked: list[tuple[str, str, str]] = []  # (url, resource type, reason) of aborted requests
+        self._hosts: dict[tuple[str, int], str | None] = {}
+        self._lock = threading.Lock()
+
+    def decide(self, url: str) -> str | None:
+        """None to let the request go, else the reason to abort it."""
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob", "about"):
+            return None
+        if parts.scheme not in net.SCHEMES:
+            return f"scheme {parts.scheme or 'none'} is not allowed"
+        if self.allow_private:
+            return None
+        try:
+            host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return "invalid URL"
+        key = (host, port)
+        with self._lock:
+            if key in self._hosts:
+                return self._hosts[key]
+        try:
+            net.resolve(host, port, allow_private=False, timeout=self.timeout)
+            reason = None
+        except net.FetchError as exc:
+            reason = str(exc)
+        with self._lock:
+            self._hosts[key] = reason
+        return reason
+
+    def handle(self, route) -> None:
+        url = route.request.url
+        reason = self.decide(url)
+        if reason is None:
+            route.continue_()
+        else:
+            self.blocked.append((url, route.request.resource_type, reason))
+            route.abort("blockedbyclient")
+
+
+def available() -> str | None:
+    """None if rendering can work here, else how to make it work."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"rendering needs Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "rendering needs Playwright: install it with `pip install 'medimg[browser]'`"
+    return None
+
+
+def collect(url: str, limits: Limits) -> list[Candidate]:
+    """The images the rendered page loaded, in page order, with the bytes the browser received."""
+    missing = available()
+    if missing:
+        raise BrowserError(missing)
+    budget = limits.total_timeout + 15  # the page budget plus browser start and shutdown
+    # Playwright's sync API refuses to run inside an asyncio loop, so it always gets its own thread.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medimg-render")
+    try:
+        return pool.submit(_render_slot, url, limits).result(timeout=budget)
+    except FutureTimeout:
+        raise BrowserError(f"rendering {url} took longer than {budget:g}s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _render_slot(url: str, limits: Limits) -> list[Candidate]:
+    with _slots:
+        return _render(url, limits)
+
+
+def _render(url: str, limits: Limits) -> list[Candidate]:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    deadline = time.monotonic() + limits.total_timeout
+    guard = RouteGuard(limits.allow_private, limits.connect_timeout)
+    responses = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile, sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+                user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
+                viewport={"width": 1280, "height": 900}, timeout=limits.connect_timeout * 1000 + 20000)
+            try:
+                context.route("**/*", guard.handle)
+                context.route_web_socket("**/*", lambda ws: ws.close())
+                page = context.pages[0] if context.pages else context.new_page()
+                page.on("response", lambda response: responses.append(response))
+                page.goto(url, wait_until="load", timeout=_ms_left(deadline))
+                _scroll(page, deadline)
+                found = page.evaluate(_COLLECT_JS)
+                bodies = _image_bodies(responses, limits.max_download_bytes)
+            finally:
+                context.close()
+    except PlaywrightError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "ERR_BLOCKED_BY_CLIENT" in first and guard.blocked:
+            first = guard.blocked[0][2]
+        raise BrowserError(f"rendering failed: {first}") from None
+    # blocked images are listed too: the guarded download refuses them again, as one clear error each
+    found += [{"url": url, "tag": "img"} for url, kind, _ in guard.blocked if kind == "image"]
+    return _candidates(found, bodies)
+
+
+def _ms_left(deadline: float) -> float:
+    return max(1.0, (deadline - time.monotonic()) * 1000)
+
+
+def _scroll(page, deadline: float) -> None:
+    """Scroll down a screen at a time until the bottom (or the step/time budget), then let loads settle."""
+    for _ in range(MAX_SCROLLS):
+        if time.monotonic() > deadline - 1:
+            break
+        at_bottom = page.evaluate(_SCROLL_JS)
+        page.wait_for_timeout(SCROLL_PAUSE_MS)
+        if at_bottom:
+            break
+    try:
+        page.wait_for_load_state("networkidle", timeout=min(3000.0, _ms_left(deadline)))
+    except Exception:  # a page that keeps polling never goes idle; what loaded so far is kept
+        pass
+
+
+def _image_bodies(responses: list, cap: int) -> dict[str, tuple[bytes, str | None]]:
+    bodies: dict[str, tuple[bytes, str | None]] = {}
+    for response in responses:
+        try:
+            if response.request.resource_type != "image" or not response.ok:
+                continue
+            url = urldefrag(response.url)[0]
+            if url in bodies:
+                continue
+            body = response.body()
+        except Exception:  # evicted from the browser's cache, or a redirect: fetched again later
+            continue
+        if 0 < len(body) <= cap:
+            ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower() or None
+            bodies[url] = (body, ctype)
+    return bodies
+
+
+def _candidates(found: list[dict], bodies: dict[str, tuple[bytes, str | None]]) -> list[Candidate]:
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for entry in found:
+        url = entry.get("url") or ""
+        if url[:5].lower() != "data:":
+            url = urldefrag(url)[0]
+            if urlsplit(url).scheme not in net.SCHEMES:
+                continue
+        if url in seen:
+            continue
+        seen.add(url)
+        data, ctype = bodies.get(url, (None, None))
+        out.append(Candidate(url, entry.get("tag") or "img", entry.get("alt") or "", data, ctype))
+    for url, (data, ctype) in bodies.items():  # loaded but not in the DOM: CSS, preloads, sprites
+        if url not in seen:
+            seen.add(url)
+            out.append(Candidate(url, "response", "", data, ctype))
+    return out

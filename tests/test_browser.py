@@ -1,0 +1,153 @@
+"""browser.py: rendering finds images only JavaScript or scrolling brings in; the guard holds in the browser."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pytest
+from PIL import Image
+
+from medimg.sources import ImageItem, ItemError, Limits, net, open_input
+from medimg.sources import browser
+from webserver import WebServer
+
+UNAVAILABLE = browser.available()  # None, or why rendering cannot work here
+requires_browser = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"skipped: {UNAVAILABLE}")
+RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5, total_timeout=20)
+
+
+def png(colour, size=(80, 70)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+# Nothing in the HTML names the images: one is added by a script at load, one only when the
+# bottom of a tall page scrolls into view.
+JS_PAGE = """<!doctype html><html><body>
+<div id="top"></div>
+<div style="height: 4000px">a tall page</div>
+<div id="sentinel">bottom</div>
+<script>
+  const name = (p) => ["im", "ages/", p, ".png"].join("");
+  const add = (where, p) => { const i = document.createElement("img"); i.src = name(p); i.alt = p;
+                              document.getElementById(where).appendChild(i); };
+  add("top", "scripted");
+  new IntersectionObserver((entries, obs) => entries.forEach(e => {
+    if (e.isIntersecting) { add("sentinel", "on-scroll"); obs.disconnect(); }
+  })).observe(document.getElementById("sentinel"));
+</script></body></html>"""
+
+
+@pytest.fixture
+def js_site():
+    with WebServer() as srv:
+        srv.add("/images/scripted.png", png((255, 0, 0)), "image/png")
+        srv.add("/images/on-scroll.png", png((0, 0, 255)), "image/png")
+        srv.add("/page.html", JS_PAGE)
+        yield srv
+
+
+def colours(items):
+    return [i.image.convert("RGB").getpixel((1, 1)) for i in items if isinstance(i, ImageItem)]
+
+
+@pytest.mark.parametrize("render", [False, pytest.param(True, marks=[pytest.mark.browser, requires_browser])])
+@pytest.mark.timeout(90)
+def test_script_and_scroll_images_found_only_when_rendering(js_site, render):
+    items = list(open_input(js_site.url("/page.html"), Limits(**{**RENDER, "render": render})))
+    if render:
+        assert colours(items) == [(255, 0, 0), (0, 0, 255)]
+        tags = [i.metadata["tag"] for i in items]
+        assert tags == ["img", "img"] and items[1].metadata["alt"] == "on-scroll"
+        assert items[0].locator == f"img #1 {js_site.url('/images/scripted.png')}"
+        assert js_site.hits["/images/on-scroll.png"] == 1  # the browser's copy was used, not a second fetch
+    else:
+        assert items == [] and js_site.hits["/images/scripted.png"] == 0
+
+
+def test_route_guard_decisions():
+    guard = browser.RouteGuard(allow_private=False, timeout=2)
+    for url in ["http://127.0.0.1:8000/x.png", "http://localhost/x.png", "http://10.0.0.1/x.png",
+                "https://[::1]/x", "http://[::ffff:169.254.169.254]/latest", "http://0.0.0.0/"]:
+        reason = guard.decide(url)
+        assert reason and "refused" in reason, url
+    assert "scheme file" in guard.decide("file:///etc/passwd")
+    assert "scheme ws" in guard.decide("ws://example.org/")
+    assert guard.decide("data:image/png;base64,AAAA") is None
+    assert guard.decide("http://93.184.216.34/x.png") is None  # a public literal: allowed, nothing contacted
+    opened = browser.RouteGuard(allow_private=True)
+    assert opened.decide("http://10.0.0.1/x.png") is None
+    assert opened.decide("file:///etc/passwd") is not None
+
+
+class _FakeRoute:
+    class request:  # noqa: N801 (mimics playwright's Route.request)
+        url = "http://127.0.0.1/secret.png"
+        resource_type = "image"
+
+    def __init__(self):
+        self.calls = []
+
+    def continue_(self):
+        self.calls.append("continue")
+
+    def abort(self, code):
+        self.calls.append(f"abort:{code}")
+
+
+def test_route_guard_handle_aborts_blocked_requests():
+    route = _FakeRoute()
+    guard = browser.RouteGuard(allow_private=False)
+    guard.handle(route)
+    assert route.calls == ["abort:blockedbyclient"]
+    assert guard.blocked[0][:2] == ("http://127.0.0.1/secret.png", "image")
+    route = _FakeRoute()
+    browser.RouteGuard(allow_private=True).handle(route)
+    assert route.calls == ["continue"]
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
+    real = net.blocked_reason  # 127.0.0.1 plays a public site; 127.0.0.2 stays private
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    with WebServer() as site, WebServer("127.0.0.2") as inner:
+        inner.add("/secret.png", png((9, 9, 9)), "image/png")
+        inner.add("/js-secret.png", png((8, 8, 8)), "image/png")
+        inner.add("/beacon", b"ok", "text/plain")
+        site.add("/ok.png", png((0, 200, 0)), "image/png")
+        site.add("/page.html", f"""<html><body><img src="ok.png">
+            <img src="{inner.url('/secret.png')}">
+            <script>fetch("{inner.url('/beacon')}").catch(() => {{}});
+              const i = new Image(); i.src = "{inner.url('/js-secret.png')}";</script></body></html>""")
+        items = list(open_input(site.url("/page.html"),
+                                Limits(**{**RENDER, "allow_private": False})))
+        assert sum(inner.hits.values()) == 0, inner.hits
+    assert colours(items) == [(0, 200, 0)]
+    errors = [i for i in items if isinstance(i, ItemError)]
+    refused = [e.locator.rsplit("/", 1)[-1] for e in errors if "127.0.0.2" in e.error and "loopback" in e.error]
+    assert sorted(refused) == ["js-secret.png", "secret.png"], errors
+
+
+def test_missing_chromium_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
+    with WebServer() as srv:
+        srv.add("/page.html", '<img src="a.png">')
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+        assert srv.hits["/a.png"] == 0
+    assert len(items) == 1 and isinstance(items[0], ItemError)
+    assert "apt-get install -y chromium" in items[0].error
+
+
+def test_missing_playwright_is_one_clear_error(monkeypatch):
+    if not os.access(browser.CHROMIUM, os.X_OK):
+        monkeypatch.setattr(browser, "CHROMIUM", sys.executable)  # any executable: the import fails first
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # makes `import` raise ImportError
+    with WebServer() as srv:
+        srv.add("/page.html", '<img src="a.png">')
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+    assert len(items) == 1 and "pip install 'medimg[browser]'" in items[0].error
