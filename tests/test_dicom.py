@@ -247,3 +247,12 @@ def test_dicom_is_found_by_content_not_name(tmp_path):
     path.write_bytes(b.dicom_file("CT_small.dcm").read_bytes())
     got = list(open_input(path))
     assert len(got) == 1 and got[0].format == "DICOM"
+
+
+@pytest.mark.timeout(30)
+def test_lying_frame_count_gives_up_quickly():
+    data = modified("rtdose.dcm", NumberOfFrames=1_000_000)
+    got = items(data, all_frames=True)
+    assert [type(i).__name__ for i in got] == ["ItemError"] * 4
+    assert "gave up" in got[-1].error
+    assert "frame 1" == got[0].locator and "pixel data" in got[0].error

@@ -224,3 +224,17 @@ def test_folder_caps_images_per_file_and_goes_on(tree):
     assert [type(i).__name__ for i in tif] == ["ImageItem", "ImageItem", "ItemError"]
     assert tif[-1].skipped and "max_images_per_input" in tif[-1].error
     assert any(i.origin.endswith("photo.jpg") and isinstance(i, ImageItem) for i in got)
+
+
+def test_unlistable_subfolder_is_reported(tree, monkeypatch):
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kw):
+        onerror(PermissionError(13, "Permission denied", str(tree / "locked")))
+        yield from real_walk(top, onerror=onerror, **kw)
+
+    monkeypatch.setattr(os, "walk", walk)
+    got = list(iter_folder(tree, Context()))
+    assert isinstance(got[0], ItemError) and got[0].origin == str(tree / "locked")
+    assert "Permission denied" in got[0].error
+    assert any(isinstance(i, ImageItem) for i in got)

@@ -86,7 +86,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     meta = metadata(ds)
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
-        n = _int(ds.get("NumberOfFrames"), 1)
+        n = max(_int(ds.get("NumberOfFrames"), 1), 1)
     except Exception:
         yield ItemError(origin, "", "DICOM image without valid Rows/Columns")
         return
@@ -95,6 +95,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                                     f"over the max_pixels cap of {limits.max_pixels:,}; not decoded")
         return
     frames = range(n) if limits.all_frames else [n // 2]
+    failures = 0
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
@@ -105,6 +106,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         except Exception as exc:
             ts = meta.get("TransferSyntax", "unknown transfer syntax")
             yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
+            failures += 1
+            if failures >= 3 and len(frames) > i + 1:  # a broken header would fail every frame alike
+                yield ItemError(origin, "", f"gave up after {failures} frames failed to decode", skipped=True)
+                return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
 

@@ -61,7 +61,9 @@ def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
     """
     from . import _capped
 
-    for root, dirs, names in os.walk(path, onerror=None):
+    problems: list[OSError] = []
+    for root, dirs, names in os.walk(path, onerror=problems.append):
+        yield from _listing_errors(problems)
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if is_hidden(name):
@@ -71,6 +73,13 @@ def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
                 yield blob
                 continue
             yield from _capped(open_member(blob, ctx), blob.origin, ctx)
+    yield from _listing_errors(problems)
+
+
+def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
+    while problems:
+        exc = problems.pop(0)
+        yield ItemError(str(exc.filename or ""), "", f"could not list folder: {exc.strerror or exc}")
 
 
 def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
