@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from pathlib import PurePosixPath
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
@@ -124,27 +121,13 @@ def _blobs(named: list[tuple[str, UploadFile]]) -> Iterator[Blob]:
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:
-    """Why this URL must be refused before fetching anything, or None."""
+    """Why this URL must be refused before fetching anything (bad scheme, no host, private address), or None."""
+    from ..sources.net import BlockedAddress, FetchError, check_url
+
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"not a valid URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        return "only http:// and https:// URLs can be classified"
-    host = parts.hostname
-    if not host:
-        return "the URL has no host name"
-    if allow_private:
-        return None
-    try:
-        infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return None  # unresolvable: the fetch reports it as the item's error
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        mapped = getattr(ip, "ipv4_mapped", None)
-        if not (mapped or ip).is_global:
-            return (f"{host} resolves to the private address {ip}; the server refuses loopback, private and "
-                    "link-local addresses (start it with --allow-private to allow them)")
+        check_url(url, allow_private)
+    except BlockedAddress as exc:
+        return f"{exc} — this server was started without --allow-private"
+    except FetchError as exc:
+        return str(exc)
     return None

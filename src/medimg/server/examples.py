@@ -45,7 +45,7 @@ def make_examples(folder: Path) -> dict[str, list[Path]]:
 
 def _report_pdf() -> bytes:
     """A two-page report with a CT slice, an MR slice and a photo, laid out like a case report."""
-    import fitz
+    import pymupdf
 
     from ..sources import ImageItem, open_input
 
@@ -64,15 +64,15 @@ def _report_pdf() -> bytes:
 
     ct, mr = png_of(dicom_test_files() / "CT_small.dcm"), png_of(dicom_test_files() / "MR_small.dcm")
     photo = (photo_files() / "tower.jpg").read_bytes()
-    doc = fitz.open()
+    doc = pymupdf.open()
     page = doc.new_page(width=595, height=842)
     page.insert_text((50, 60), "Case report (example)", fontsize=20)
     page.insert_text((50, 90), "Figure 1: CT slice.   Figure 2: the hospital building.", fontsize=11)
-    page.insert_image(fitz.Rect(50, 110, 290, 350), stream=ct)
-    page.insert_image(fitz.Rect(310, 110, 550, 350), stream=photo)
+    page.insert_image(pymupdf.Rect(50, 110, 290, 350), stream=ct)
+    page.insert_image(pymupdf.Rect(310, 110, 550, 350), stream=photo)
     page = doc.new_page(width=595, height=842)
     page.insert_text((50, 60), "Follow-up", fontsize=16)
-    page.insert_image(fitz.Rect(50, 90, 330, 370), stream=mr)
+    page.insert_image(pymupdf.Rect(50, 90, 330, 370), stream=mr)
     data = doc.tobytes()
     doc.close()
     return data

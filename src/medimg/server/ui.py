@@ -114,11 +114,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, PDF, zip", file_count="multiple",
                                 type="filepath", elem_id="files", height=160)
-                with gr.Row():
-                    url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
-                                     scale=4, min_width=200)
-                    render = gr.Checkbox(label="Run the page's JavaScript first", value=False, scale=1,
-                                         min_width=140)
+                url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url")
+                render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
+                                     container=False)
                 go = gr.Button("Find and classify images", variant="primary", elem_id="run")
                 example_buttons = []
                 if examples:
@@ -135,8 +133,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                     csv_btn = gr.DownloadButton("Download CSV", interactive=False, elem_id="csv", size="sm")
                     json_btn = gr.DownloadButton("Download JSON", interactive=False, elem_id="json", size="sm")
         counts = gr.Markdown("No results yet.", elem_id="counts")
-        gallery = gr.Gallery(label="Images found (click one for details)", columns=4, height="auto",
-                             object_fit="contain", format="jpeg", elem_id="gallery", interactive=False,
+        gallery = gr.Gallery(label="Images found (click one for details)", columns=5, height="auto",
+                             fit_columns=False, object_fit="contain", format="jpeg", elem_id="gallery", interactive=False,
                              buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
                                interactive=False, wrap=True, elem_id="details")
@@ -188,12 +186,21 @@ def _where(r: Record) -> str:
     return f"{r.input} · {r.locator}" if r.locator else r.input
 
 
+def _position(r: Record) -> str:
+    """The locator, plus where on the page an image sits when the source says (PDF points from top left)."""
+    box = (r.metadata or {}).get("bbox")
+    if not (isinstance(box, (list, tuple)) and len(box) == 4):
+        return r.locator
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return f"{r.locator} · at x {x0:.0f}, y {y0:.0f} pt, {x1 - x0:.0f}×{y1 - y0:.0f} pt"
+
+
 def _caption(r: Record) -> str:
     return f"{r.verdict} · {r.label} {r.confidence:.0%} · {_where(r)}"
 
 
 def _row(i: int, r: Record) -> list:
-    return [i + 1, r.input, r.locator, r.verdict, r.label, round(r.confidence, 3), round(r.p_medical, 3),
+    return [i + 1, r.input, _position(r), r.verdict, r.label, round(r.confidence, 3), round(r.p_medical, 3),
             f"{r.width}×{r.height}"]
 
 
@@ -212,7 +219,7 @@ def _counts(recs: list[Record], threshold: float) -> str:
 
 
 def _details(r: Record) -> list[list[str]]:
-    rows = [["file", r.input], ["where", r.locator or "—"], ["verdict", r.verdict], ["label", r.label],
+    rows = [["file", r.input], ["where", _position(r) or "—"], ["verdict", r.verdict], ["label", r.label],
             ["confidence", f"{r.confidence:.3f}"], ["p(medical)", f"{r.p_medical:.3f}"],
             ["size", f"{r.width}×{r.height}"], ["format", r.format or "—"]]
     top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]

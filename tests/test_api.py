@@ -1,0 +1,348 @@
+"""The HTTP API: uploads of every kind, URL checks, size caps, time limits, errors, concurrency, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+
+from medimg.model.classifier import ASSETS
+from medimg.pipeline import Record
+from medimg.server import ServerConfig, Worker, create_app
+from medimg.server.export import relabeled, safe_cell, to_csv, to_json
+from medimg.server.ui import _delete_uploads
+
+DICOM_DIR = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
+VERDICTS = {"medical", "non-medical", "uncertain"}
+
+
+def picture(seed: int, size=(120, 90)) -> Image.Image:
+    img = Image.new("RGB", size, ((seed * 70) % 256, (seed * 130) % 256, (seed * 40) % 256))
+    draw = ImageDraw.Draw(img)
+    for i in range(6):
+        draw.ellipse([i * 15, i * 9, i * 15 + 40, i * 9 + 30], outline=(255, 255, 255), width=3)
+    return img
+
+
+def png(seed: int = 0, size=(120, 90)) -> bytes:
+    buf = io.BytesIO()
+    picture(seed, size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def jpeg(seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    picture(seed).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def pdf(n_images: int, per_page: int = 2) -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for i in range(n_images):
+        if i % per_page == 0:
+            page = doc.new_page(width=595, height=842)
+        y = 60 + (i % per_page) * 300
+        page.insert_text((50, y - 10), f"Figure {i + 1}", fontsize=11)
+        page.insert_image(pymupdf.Rect(50, y, 330, y + 210), stream=png(i + 1, (160, 120)))
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model_dir(request):
+    """The shipped model when it is in the package, else the tiny test model (mechanics only)."""
+    if (ASSETS / "model.onnx").exists():
+        return None
+    return request.getfixturevalue("tiny_model_dir")
+
+
+@pytest.fixture(scope="module")
+def worker(model_dir):
+    return Worker(ServerConfig(model_dir=model_dir))
+
+
+@pytest.fixture(scope="module")
+def client(worker):
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_upload_bytes=3 * 1024 * 1024)
+    return TestClient(create_app(cfg, Worker(cfg, worker.classifier)))
+
+
+@pytest.fixture(scope="module")
+def private_client(worker):
+    cfg = ServerConfig(model_dir=worker.config.model_dir, allow_private=True)
+    return TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+
+
+def check_image_record(rec: dict, labels: list[str]) -> None:
+    assert rec["error"] is None, rec
+    assert rec["label"] in labels
+    assert rec["verdict"] in VERDICTS
+    assert 0.0 <= rec["confidence"] <= 1.0 and 0.0 <= rec["p_medical"] <= 1.0
+    assert rec["width"] > 0 and rec["height"] > 0
+
+
+def test_health_names_the_model(client, worker):
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["model"]["labels"] == worker.classifier.labels
+    assert body["model"]["input_size"] == worker.classifier.input_size
+    assert body["model"]["name"] and body["model"]["version"]
+
+
+def test_classify_images_zip_pdf_and_a_broken_file(client, worker):
+    files = [
+        ("files", ("one.png", png(1), "image/png")),
+        ("files", ("two.jpg", jpeg(2), "image/jpeg")),
+        ("files", ("scans.zip", zipped({"a/x.png": png(3), "a/y.png": png(4)}), "application/zip")),
+        ("files", ("report.pdf", pdf(3), "application/pdf")),
+        ("files", ("broken.png", png(5)[:60], "image/png")),
+    ]
+    r = client.post("/api/classify", files=files)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    results = body["results"]
+    images = [x for x in results if x["error"] is None]
+    assert len(images) == 2 + 2 + 3
+    for rec in images:
+        check_image_record(rec, worker.classifier.labels)
+    assert [x["input"] for x in images[:2]] == ["one.png", "two.jpg"]
+    assert {x["input"] for x in images[2:4]} == {"scans.zip:a/x.png", "scans.zip:a/y.png"}
+    pdf_recs = [x for x in images if x["input"] == "report.pdf"]
+    assert [x["locator"].split(",")[0] for x in pdf_recs] == ["page 1", "page 1", "page 2"]
+    broken = [x for x in results if x["input"] == "broken.png"]
+    assert len(broken) == 1 and broken[0]["error"] and broken[0]["label"] is None
+    assert set(results[0]) == {"input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
+                               "width", "height", "error"}  # the same fields as `medimg classify --format json`
+    s = body["summary"]
+    assert s["images"] == 7 and s["errors"] == 1
+    assert sum(s["verdicts"].values()) == 7
+
+
+def test_dicom_tags_come_back_with_full(client):
+    data = (DICOM_DIR / "CT_small.dcm").read_bytes()
+    r = client.post("/api/classify?full=true", files=[("files", ("ct.dcm", data, "application/dicom"))])
+    assert r.status_code == 200, r.text
+    (rec,) = r.json()["results"]
+    assert rec["format"] == "DICOM"
+    assert rec["metadata"]["Modality"] == "CT"
+    assert abs(sum(rec["probs"].values()) - 1.0) < 1e-3
+
+
+def test_threshold_parameter_changes_verdicts_only(client):
+    files = [("files", ("one.png", png(1), "image/png"))]
+    strict = client.post("/api/classify?threshold=0.999", files=files).json()["results"][0]
+    loose = client.post("/api/classify?threshold=0.5", files=files).json()["results"][0]
+    assert strict["p_medical"] == loose["p_medical"] and strict["label"] == loose["label"]
+    assert loose["verdict"] in ("medical", "non-medical")
+    assert strict["verdict"] == ("uncertain" if 0.001 < strict["p_medical"] < 0.999 else loose["verdict"])
+    assert client.post("/api/classify?threshold=2", files=files).status_code == 422
+
+
+def test_no_files_is_a_readable_422(client):
+    r = client.post("/api/classify")
+    assert r.status_code == 422
+    assert "no files were sent" in r.json()["error"]
+    r = client.post("/api/classify", data={"other": "x"})
+    assert r.status_code == 422 and "files" in r.json()["error"]
+
+
+def test_oversized_upload_is_413_before_the_body_is_read(client):
+    big = b"\0" * (4 * 1024 * 1024)
+    r = client.post("/api/classify", files=[("files", ("big.bin", big, "application/octet-stream"))])
+    assert r.status_code == 413
+    assert "at most 3 MB" in r.json()["error"]
+
+    def chunks():  # no Content-Length: counted while streaming
+        for _ in range(50):
+            yield b"\0" * 100_000
+
+    r = client.post("/api/classify", content=chunks(),
+                    headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_url_requests_are_checked(client):
+    r = client.post("/api/classify-url", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON" in r.json()["error"]
+    r = client.post("/api/classify-url", json={"render": False})
+    assert r.status_code == 422 and "url" in r.json()["error"]
+    r = client.post("/api/classify-url", json={"url": "ftp://example.org/a.png"})
+    assert r.status_code == 400 and "http" in r.json()["error"]
+    r = client.post("/api/classify-url", json={"url": "file:///etc/passwd"})
+    assert r.status_code == 400
+
+
+def test_private_url_refused_by_default_and_allowed_on_request(client, private_client, worker):
+    from webserver import WebServer
+
+    with WebServer() as srv:
+        srv.add("/a.png", png(1), "image/png")
+        srv.add("/b.jpg", jpeg(2), "image/jpeg")
+        page = srv.add("/page.html", '<html><body><h1>Case</h1><img src="a.png" alt="first">'
+                                     '<p>text</p><img src="/b.jpg"></body></html>')
+        r = client.post("/api/classify-url", json={"url": page})
+        assert r.status_code == 400
+        assert "loopback" in r.json()["error"] and "--allow-private" in r.json()["error"]
+        assert srv.hits["/page.html"] == 0  # refused before anything was fetched
+
+        r = private_client.post("/api/classify-url", json={"url": page})
+        assert r.status_code == 200, r.text
+        images = [x for x in r.json()["results"] if x["error"] is None]
+        assert len(images) == 2
+        for rec in images:
+            check_image_record(rec, worker.classifier.labels)
+        assert all(x["input"] == page for x in images)
+
+
+def test_time_limit_stops_a_request_with_a_clear_error(worker):
+    cfg = ServerConfig(model_dir=worker.config.model_dir, request_timeout=0.0)
+    from medimg.sources import Blob
+
+    recs = Worker(cfg, worker.classifier).run([Blob("a.png", png(1)), Blob("b.png", png(2)),
+                                               Blob("c.png", png(3))])
+    assert len(recs) == 2
+    assert recs[-1].error and "time limit" in recs[-1].error
+
+
+def test_openapi_docs_are_served_without_a_cdn(client):
+    r = client.get("/docs")
+    assert r.status_code == 200
+    assert "/docs-static/swagger-ui-bundle.js" in r.text and "cdn." not in r.text
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/api/health", "/api/classify", "/api/classify-url"} <= set(spec["paths"])
+
+
+def test_the_page_is_mounted_at_root(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "<html" in r.text.lower()
+
+
+# ------------------------------------------------------------------ a real server, several clients
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_url(worker):
+    import uvicorn
+
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_upload_bytes=2 * 1024 * 1024)
+    app = create_app(cfg, Worker(cfg, worker.classifier), ui=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_parallel_requests_each_get_their_own_answer(live_url):
+    def one(i: int) -> tuple[int, dict]:
+        files = [("files", (f"req{i}-{k}.png", png(i * 10 + k), "image/png")) for k in range(i + 1)]
+        r = httpx.post(live_url + "/api/classify", files=files, timeout=60)
+        return i, r.json()
+
+    health_during = []
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, i) for i in range(4)]
+        health_during.append(httpx.get(live_url + "/api/health", timeout=10).status_code)
+        answers = [f.result() for f in futures]
+    assert health_during == [200]
+    for i, body in answers:
+        names = [x["input"] for x in body["results"]]
+        assert names == [f"req{i}-{k}.png" for k in range(i + 1)]
+        assert body["summary"]["images"] == i + 1
+
+
+def test_oversized_upload_over_a_socket_gets_a_json_413(live_url):
+    r = httpx.post(live_url + "/api/classify", files=[("files", ("big.bin", b"\0" * (3 * 1024 * 1024)))],
+                   timeout=30)
+    assert r.status_code == 413
+    assert "at most 2 MB" in r.json()["error"]
+
+
+# ------------------------------------------------------------------ exports and re-labelling
+
+
+def rec(name: str, p_med: float | None, error: str | None = None) -> Record:
+    if error:
+        return Record(input=name, locator="", error=error)
+    return Record(input=name, locator="page 1, image 1", label="xray" if p_med >= 0.5 else "photo",
+                  medical=p_med >= 0.5, confidence=max(p_med, 1 - p_med), p_medical=p_med,
+                  verdict="uncertain", width=10, height=20, metadata={"Modality": "CR"})
+
+
+def test_csv_neutralises_formulas_and_keeps_every_row():
+    records = [rec("=HYPERLINK(\"http://x\")", 0.9), rec("+1.png", 0.15), rec("-2.png", 0.6),
+               rec("@sum.png", 0.95), rec("\tTab.png", 0.1), rec("\rcr.png", 0.1), rec("plain.png", 0.5),
+               rec("bad.png", None, error="-not an image")]
+    text = to_csv(relabeled(records, 0.8))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == len(records)
+    assert [r["input"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "'+1.png", "'-2.png", "'@sum.png",
+                                          "'\tTab.png", "'\rcr.png", "plain.png", "bad.png"]
+    assert rows[-1]["error"] == "'-not an image"
+    assert [r["verdict"] for r in rows[:4]] == ["medical", "non-medical", "uncertain", "medical"]
+    assert rows[0]["confidence"] == "0.9"
+    assert safe_cell(-3.5) == -3.5  # numbers are left alone
+
+
+def test_relabel_changes_verdicts_without_touching_the_originals():
+    records = [rec("a", 0.85), rec("b", 0.12), rec("c", None, error="boom")]
+    at_08 = relabeled(records, 0.8)
+    at_09 = relabeled(records, 0.9)
+    assert [r.verdict for r in at_08] == ["medical", "non-medical", None]
+    assert [r.verdict for r in at_09] == ["uncertain", "uncertain", None]
+    assert [r.verdict for r in records] == ["uncertain", "uncertain", None]
+    doc = json.loads(to_json(at_09, 0.9, {"name": "m", "version": "1"}))
+    assert doc["threshold"] == 0.9 and doc["summary"]["verdicts"] == {"uncertain": 2}
+    assert doc["results"][0]["metadata"] == {"Modality": "CR"}
+
+
+def test_only_uploaded_files_are_deleted(tmp_path):
+    root = tmp_path / "uploads"
+    (root / "abc").mkdir(parents=True)
+    upload = root / "abc" / "scan.png"
+    upload.write_bytes(b"x")
+    elsewhere = tmp_path / "example.png"
+    elsewhere.write_bytes(b"x")
+    _delete_uploads([upload, elsewhere], root.resolve())
+    assert not upload.exists() and not (root / "abc").exists()
+    assert elsewhere.exists()
