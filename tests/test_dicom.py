@@ -256,3 +256,19 @@ def test_lying_frame_count_gives_up_quickly():
     assert [type(i).__name__ for i in got] == ["ItemError"] * 4
     assert "gave up" in got[-1].error
     assert "frame 1" == got[0].locator and "pixel data" in got[0].error
+
+
+def test_enhanced_functional_groups_rescale_and_window():
+    """Enhanced CT/MR keep rescale and window in functional groups, not at the top level."""
+    plain = modified("CT_small.dcm", WindowCenter=40, WindowWidth=400)
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    transform, voi, shared, frame = pydicom.Dataset(), pydicom.Dataset(), pydicom.Dataset(), pydicom.Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept = ds.RescaleSlope, ds.RescaleIntercept
+    voi.WindowCenter, voi.WindowWidth = 40, 400
+    shared.PixelValueTransformationSequence = [transform]
+    frame.FrameVOILUTSequence = [voi]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = [frame]
+    del ds.RescaleSlope, ds.RescaleIntercept
+    got = np.asarray(items(b.dicom_bytes(ds))[0].image)
+    assert np.array_equal(got, np.asarray(items(plain)[0].image))

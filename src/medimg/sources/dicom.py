@@ -155,6 +155,10 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
         top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
         return Image.fromarray(_to_uint8(arr[..., :3], 0.0, top), "RGB")
     values = apply_modality_lut(arr, ds).astype(np.float64)
+    if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
+        rescale = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
+        if rescale is not None:
+            values = values * _num(rescale.get("RescaleSlope"), 1.0) + _num(rescale.get("RescaleIntercept"), 0.0)
     values, lo, hi = _apply_window(values, ds, index)
     out = _to_uint8(values, lo, hi)
     if pi == "MONOCHROME1":  # 0 is white
@@ -167,15 +171,32 @@ def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[
     if "VOILUTSequence" in ds:
         lut = _lut_values(ds.VOILUTSequence[0])
         return apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
-    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    voi = ds if "WindowCenter" in ds else _frame_group(ds, "FrameVOILUTSequence", index) or ds
+    center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))
     if center is not None and width is not None and width >= 1:
         # PS3.3 C.11.2.1.2: LINEAR window, mapped straight to 0..1
-        if str(ds.get("VOILUTFunction", "LINEAR")).upper() == "SIGMOID":
+        if str(voi.get("VOILUTFunction", "LINEAR")).upper() == "SIGMOID":
             return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width)), 0.0, 1.0
         return np.clip((values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0), 0.0, 1.0
     if values.size == 0:
         return values, 0.0, 1.0
     return values, float(values.min()), float(values.max())
+
+
+def _frame_group(ds: pydicom.Dataset, keyword: str, index: int) -> pydicom.Dataset | None:
+    """A functional group of an enhanced multi-frame object: this frame's own, else the shared one."""
+    for groups, i in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
+        seq = ds.get(groups)
+        if seq is not None and len(seq) > i:
+            inner = seq[i].get(keyword)
+            if inner:
+                return inner[0]
+    return None
+
+
+def _num(value, default: float) -> float:
+    number = _first(value)
+    return default if number is None else number
 
 
 def _lut_values(item: pydicom.Dataset) -> np.ndarray:
