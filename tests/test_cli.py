@@ -1,0 +1,126 @@
+"""The `medimg` command: extract and classify over mixed inputs, every output format, exit codes."""
+
+import csv
+import io
+import json
+
+import pymupdf
+from PIL import Image
+from typer.testing import CliRunner
+
+from builders import image_bytes, zip_bytes
+from medimg.cli import app
+from medimg.pipeline import RECORD_FIELDS
+from webserver import WebServer
+
+runner = CliRunner()
+
+
+def make_pdf(path, colors):
+    doc = pymupdf.open()
+    for c in colors:
+        page = doc.new_page()
+        buf = io.BytesIO()
+        Image.new("RGB", (120, 90), c).save(buf, "PNG")
+        page.insert_image(pymupdf.Rect(72, 72, 312, 252), stream=buf.getvalue())
+    doc.save(path)
+    return path
+
+
+def inputs(tmp_path):
+    (tmp_path / "red.png").write_bytes(_png((255, 0, 0)))
+    make_pdf(tmp_path / "doc.pdf", [(0, 255, 0), (0, 0, 255)])
+    (tmp_path / "set.zip").write_bytes(zip_bytes({"scans/a.png": _png((250, 5, 5)), "notes.txt": b"hi"}))
+    (tmp_path / "broken.png").write_bytes(_png((1, 2, 3))[:30])
+    return [str(tmp_path / n) for n in ("red.png", "doc.pdf", "set.zip", "broken.png")]
+
+
+def _png(color, size=(100, 80)):
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_classify_jsonl_records(tmp_path, tiny_model_dir):
+    out = tmp_path / "r.jsonl"
+    res = runner.invoke(app, ["classify", *inputs(tmp_path), "--model", str(tiny_model_dir),
+                              "--format", "jsonl", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert all(list(r) == RECORD_FIELDS for r in rows)
+    ok = [r for r in rows if r["error"] is None]
+    assert [(r["label"], r["locator"]) for r in ok][:3] == [("xray", ""), ("photo", "page 1, image 1"),
+                                                          ("graphic", "page 2, image 1")]
+    zipped = [r for r in ok if r["input"].endswith("set.zip:scans/a.png")]
+    assert zipped and zipped[0]["label"] == "xray" and zipped[0]["verdict"] == "medical"
+    assert any(r["input"].endswith("broken.png") and r["error"] for r in rows)
+
+
+def test_classify_csv_and_json_agree(tmp_path, tiny_model_dir):
+    ins = inputs(tmp_path)
+    c, j = tmp_path / "r.csv", tmp_path / "r.json"
+    for fmt, path in (("csv", c), ("json", j)):
+        res = runner.invoke(app, ["classify", *ins, "--model", str(tiny_model_dir), "-f", fmt, "-o", str(path)])
+        assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(c.open()))
+    data = json.loads(j.read_text())
+    assert list(rows[0]) == RECORD_FIELDS
+    assert [r["label"] or None for r in rows] == [d["label"] for d in data]
+    assert len(rows) == len(data) >= 5
+
+
+def test_threshold_option_changes_verdicts(tmp_path, tiny_model_dir):
+    p = tmp_path / "mix.png"
+    p.write_bytes(_png((200, 180, 0)))  # mostly red with some green: p_medical between 0.5 and 0.99
+    verdicts = {}
+    for t in ("0.51", "0.999"):
+        res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "-f", "jsonl", "-t", t])
+        assert res.exit_code == 0, res.output
+        verdicts[t] = json.loads(res.stdout.strip().splitlines()[-1])["verdict"]
+    assert verdicts == {"0.51": "medical", "0.999": "uncertain"}
+
+
+def test_table_output_and_exit_code_when_nothing_readable(tmp_path, tiny_model_dir):
+    good = tmp_path / "ok.png"
+    good.write_bytes(_png((255, 0, 0)))
+    res = runner.invoke(app, ["classify", str(good), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 0 and "xray" in res.stdout and "medical" in res.stdout
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    res = runner.invoke(app, ["classify", str(bad), str(tmp_path / "missing.jpg"), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 1
+
+
+def test_bad_format_is_refused(tmp_path, tiny_model_dir):
+    res = runner.invoke(app, ["classify", "x.png", "--model", str(tiny_model_dir), "-f", "xml"])
+    assert res.exit_code != 0
+
+
+def test_extract_writes_pngs_and_manifest(tmp_path):
+    ins = inputs(tmp_path)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["extract", *ins, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    files = [r for r in rows if "file" in r]
+    assert len(files) == 4  # red.png, two PDF images, the PNG inside the zip
+    for r in files:
+        with Image.open(out / r["file"]) as im:
+            assert (im.width, im.height) == (r["width"], r["height"])
+    pdf_rows = [r for r in files if r["input"].endswith("doc.pdf")]
+    assert [r["locator"] for r in pdf_rows] == ["page 1, image 1", "page 2, image 1"]
+    assert any("error" in r and r["input"].endswith("broken.png") for r in rows)
+
+
+def test_extract_from_a_page_on_loopback_needs_opt_in(tmp_path):
+    with WebServer() as srv:
+        srv.add("/a.png", image_bytes("PNG", (120, 100)), "image/png")
+        srv.add("/page.html", '<html><body><img src="a.png" alt="x"></body></html>')
+        refused = runner.invoke(app, ["extract", srv.url("/page.html"), "--out", str(tmp_path / "no")])
+        assert refused.exit_code == 1
+        row = json.loads((tmp_path / "no" / "manifest.jsonl").read_text().splitlines()[0])
+        assert "private" in row["error"].lower() or "loopback" in row["error"].lower()
+        ok = runner.invoke(app, ["extract", srv.url("/page.html"), "--allow-private", "--out", str(tmp_path / "yes")])
+        assert ok.exit_code == 0, ok.output
+        rows = [json.loads(x) for x in (tmp_path / "yes" / "manifest.jsonl").read_text().splitlines()]
+        assert [r.get("file") for r in rows] == ["000001.png"]
