@@ -238,3 +238,11 @@ def test_unlistable_subfolder_is_reported(tree, monkeypatch):
     assert isinstance(got[0], ItemError) and got[0].origin == str(tree / "locked")
     assert "Permission denied" in got[0].error
     assert any(isinstance(i, ImageItem) for i in got)
+
+
+def test_mpo_jpeg_is_one_picture_even_with_all_frames():
+    # phone JPEGs carry gain maps or depth maps as extra MPO frames: they are not separate pictures
+    big, extra = Image.new("RGB", (40, 30), "red"), Image.new("RGB", (20, 15), "blue")
+    data = b.encode(big, "MPO", save_all=True, append_images=[extra])
+    got = items(data, all_frames=True)
+    assert len(got) == 1 and got[0].locator == "" and got[0].image.size == (40, 30)

@@ -92,7 +92,7 @@ def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB"
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 # ---------------------------------------------------------------- raster images
@@ -177,6 +177,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
 
     if kind == "TIFF":
         label, indices = ("page" if n > 1 else ""), range(n)
+    elif kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
+        label, indices = "", range(1)
     elif n > 1 and limits.all_frames:
         label, indices = "frame", range(n)
     else:
