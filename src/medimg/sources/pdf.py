@@ -10,10 +10,10 @@ Rules, in the order they apply:
 - Decoration: an image is skipped when its shorter pixel side is below `limits.min_side`, or when even
   its largest placement is shorter than `min_side / 2` points (about 11 mm at 64). Skips are counted in
   one `ItemError(skipped=True)` per PDF.
-- Figures: clusters of vector drawings (paths, shadings, stencil masks) whose box is at least `min_side`
-  points on both sides, not mostly covered by an embedded image, not just thin rules (tables,
-  underlines) and not mostly text (text boxes) are rendered (`rendered: true`), with short text next to
-  them (axis labels). Identical vector figures on many pages (vector logos) are rendered once.
+- Figures: clusters of vector drawings (paths, shadings, stencil masks) whose box is at least
+  `min_side / 2` points on the shorter side and `min_side` on the longer, not mostly covered by an embedded image, not just thin rules (tables,
+  underlines) and not mostly words (text boxes) are rendered (`rendered: true`), with the words next
+  to them (axis labels). Identical vector figures on many pages (vector logos) are rendered once.
 - Inline images (no xref) are rendered from their page region.
 """
 
@@ -23,6 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import pymupdf
 from PIL import Image
 
@@ -42,7 +43,6 @@ FILTERS = {
     "DCTDecode": "JPEG", "JPXDecode": "JPEG2000", "JBIG2Decode": "JBIG2", "CCITTFaxDecode": "CCITT",
     "FlateDecode": "FLATE", "LZWDecode": "LZW", "RunLengthDecode": "RLE", "": "RAW",
 }
-TEXT = ("fill-text", "stroke-text")
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -324,21 +324,44 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int) 
     ink = _ink(page, log, abs(page_rect))
     if not ink:
         return []
-    texts = [pymupdf.Rect(r) for kind, r in log if kind in TEXT]
     out = []
+    words = None
     for rect, members in _cluster(ink, CLUSTER_TOL):
-        if min(rect.width, rect.height) < floor:
+        if min(rect.width, rect.height) < floor / 2 or max(rect.width, rect.height) < floor:
             continue
         if all(min(m.width, m.height) <= THIN for m in members):
             continue  # only rules: table grids, underlines, frames made of lines
-        cluster_area = abs(rect)
-        if sum(abs(rect & r) for r in image_rects) >= 0.5 * cluster_area:
+        if _coverage(rect, image_rects) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
-        if sum(abs(rect & r) for r in texts) > 0.35 * cluster_area:
+        if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
+            words, lines = _words_and_lines(page)
+        if _coverage(rect, words) > 0.35:
             continue  # a shaded or framed text box
-        region = _with_labels(rect, texts) & page_rect
+        region = _with_labels(rect, lines) & page_rect
         out.append((region, _signature(region, log)))
     return out
+
+
+def _words_and_lines(page: pymupdf.Page) -> tuple[list, list]:
+    words, lines = [], {}
+    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words"):
+        rect = pymupdf.Rect(x0, y0, x1, y1)
+        words.append(rect)
+        key = (block, line)
+        lines[key] = lines[key] | rect if key in lines else rect
+    return words, list(lines.values())
+
+
+def _coverage(rect: pymupdf.Rect, boxes: list) -> float:
+    """Share of rect covered by the union of boxes (on a 1-point grid)."""
+    w, h = max(int(rect.width + 1), 1), max(int(rect.height + 1), 1)
+    grid = np.zeros((h, w), dtype=bool)
+    for b in boxes:
+        x0, y0 = max(int(b.x0 - rect.x0), 0), max(int(b.y0 - rect.y0), 0)
+        x1, y1 = min(int(b.x1 - rect.x0 + 1), w), min(int(b.y1 - rect.y0 + 1), h)
+        if x1 > x0 and y1 > y0:
+            grid[y0:y1, x0:x1] = True
+    return float(grid.mean())
 
 
 def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[pymupdf.Rect]:
@@ -428,7 +451,9 @@ def _cluster(rects: list, tol: float) -> list[tuple]:
 
 
 def _with_labels(rect: pymupdf.Rect, texts: list) -> pymupdf.Rect:
-    """The figure box grown by short text runs within TEXT_MARGIN of it (tick and axis labels)."""
+    """The figure box grown by short text lines within TEXT_MARGIN of it (tick and axis labels).
+
+    Lines as wide as most of the figure are body text or captions and stay out."""
     near = pymupdf.Rect(rect.x0 - TEXT_MARGIN, rect.y0 - TEXT_MARGIN, rect.x1 + TEXT_MARGIN, rect.y1 + TEXT_MARGIN)
     out = pymupdf.Rect(rect)
     for t in texts:
