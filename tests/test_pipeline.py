@@ -3,6 +3,7 @@
 import io
 import threading
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -114,3 +115,36 @@ def test_pixel_cap_reaches_the_record(tiny_classifier):
     (rec,) = classify([Blob("big.png", png(RED, (300, 300)))], classifier=tiny_classifier,
                       limits=Limits(max_pixels=10_000))
     assert rec.error and "pixel" in rec.error.lower()
+
+
+def test_dicom_modality_tag_is_evidence(tiny_classifier):
+    from medimg.model.priors import apply_prior, dicom_prior
+
+    labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
+    assert dicom_prior({"Modality": "SC"}, labels, med) is None
+    assert dicom_prior({}, labels, med) is None
+    prior = dicom_prior({"Modality": "CR"}, labels, med)
+    post = apply_prior(np.array([0.1, 0.6, 0.3]), prior)
+    assert post.argmax() == labels.index("xray") and abs(post.sum() - 1) < 1e-9
+    # a tag for a label this model lacks still says "medical"
+    pet = dicom_prior({"Modality": "PT"}, labels, med)
+    assert pet is not None and pet[labels.index("xray")] > pet[labels.index("photo")]
+    assert dicom_prior({"Modality": "CT"}, labels, med) is None  # no ct label in the tiny model
+
+
+def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):
+    import pydicom
+    from builders import dicom_file
+
+    ds = pydicom.dcmread(dicom_file("CT_small.dcm"))
+    results = {}
+    for modality in ("CR", "SC"):
+        ds.Modality = modality
+        path = tmp_path / f"{modality}.dcm"
+        ds.save_as(path)
+        (rec,) = classify([str(path)], classifier=tiny_classifier)
+        results[modality] = rec
+    # grey pixels: the image alone is uncertain; the CR tag makes it an X-ray
+    assert results["SC"].verdict == "uncertain" and "evidence" not in results["SC"].metadata
+    assert results["CR"].label == "xray" and results["CR"].verdict == "medical"
+    assert "DICOM Modality CR" in results["CR"].metadata["evidence"]

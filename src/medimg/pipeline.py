@@ -13,6 +13,7 @@ from PIL import Image
 
 from .model import Classifier, verdict_for
 from .model.preprocess import prepare, to_rgb
+from .model.priors import apply_prior, dicom_prior
 from .sources import Blob, ImageItem, ItemError, Limits, open_inputs
 
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -149,6 +150,10 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             if a is None:
                 continue
             row = next(rows)
+            prior = dicom_prior(rec.metadata, clf.labels, clf.medical_labels) if rec.metadata else None
+            if prior is not None:
+                row = apply_prior(row, prior)
+                rec.metadata = {**rec.metadata, "evidence": f"image + DICOM Modality {rec.metadata['Modality']}"}
             i = int(row.argmax())
             rec.label = clf.labels[i]
             rec.medical = rec.label in clf.medical_labels
