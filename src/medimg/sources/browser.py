@@ -28,7 +28,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
          "--disable-dev-shm-usage", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
 MAX_SCROLLS = 40
-SCROLL_PAUSE_MS = 150
+SCROLL_PAUSE_MS = 100
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
 _COLLECT_JS = """() => {
@@ -148,7 +148,7 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
             context = pw.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
                 user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
-                viewport={"width": 1280, "height": 900}, timeout=limits.connect_timeout * 1000 + 20000)
+                viewport={"width": 1280, "height": 1800}, timeout=limits.connect_timeout * 1000 + 20000)
             try:
                 context.route("**/*", guard.handle)
                 context.route_web_socket("**/*", lambda ws: ws.close())

@@ -10,8 +10,10 @@ against `max_redirects`. Environment proxies are ignored (a proxy would do its o
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -186,11 +188,17 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client (building one takes tens of milliseconds)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     def __init__(self, allow_private: bool, max_connections: int):
-        super().__init__(trust_env=False, retries=0)
+        super().__init__(verify=_ssl_context(), trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             network_backend=_GuardedBackend(allow_private),

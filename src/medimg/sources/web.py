@@ -296,7 +296,14 @@ def _fill(queue: deque, todo: Iterable, pool: ThreadPoolExecutor, fetcher: net.F
 
 
 def _download(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
-    """The candidate's bytes as a Blob, or a reason why not."""
+    """The candidate's bytes as a Blob, or a reason why not (never raises)."""
+    try:
+        return _get(cand, fetcher, cap)
+    except Exception as exc:  # a bug or an odd URL costs this image only
+        return f"could not fetch: {type(exc).__name__}: {exc}"
+
+
+def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     if cand.data is not None:
         return Blob(origin=cand.url, data=cand.data, name=_name(cand.url), content_type=cand.content_type)
     if cand.url[:5].lower() == "data:":
