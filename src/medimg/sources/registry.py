@@ -58,4 +58,4 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import files, pdf, web  # noqa: F401  (each registers itself on import)
+    from . import files, html_file, pdf, web  # noqa: F401  (each registers itself on import)

@@ -1,0 +1,82 @@
+"""Saved web pages: an HTML file given as a file (or inside a folder) and the images it shows.
+
+Relative image paths resolve against the HTML file's own folder and may not leave it; absolute
+http(s) images are fetched through the guarded fetcher; data: URIs are decoded. An HTML file that
+is not on disk (an upload, a zip member) can show only its data: and http(s) images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, unquote, urlsplit
+
+from . import net, web
+from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .registry import register
+
+LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    text = head[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--")) and (
+        b"<html" in head.lower() or b"<body" in head.lower() or b"<img" in head.lower())
+
+
+def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
+    folder = _folder_of(blob)
+    # resolve against the real location, so "../x.png" is seen leaving the folder
+    where = folder.as_posix().strip("/") + "/" if folder else "upload/"
+    found = web.extract(blob.data, LOCAL + quote(where) + "page.html")
+    if not found:
+        yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
+        return
+    cap = ctx.limits.max_images_per_input
+    fetcher = net.Fetcher(ctx.limits)
+    try:
+        for index, cand in enumerate(found[:cap], 1):
+            if cand.url.startswith(LOCAL):
+                path = Path("/" + unquote(urlsplit(cand.url).path).lstrip("/"))
+                cand.url = os.path.relpath(path, "/" + where)  # shown in the locator
+                got = _read_local(folder, path, cand.url, ctx)
+            else:
+                got = web._download(cand, fetcher, ctx.limits.max_download_bytes)
+            yield from web._emit(blob.origin, blob.origin, index, cand, got, ctx)
+        if len(found) > cap:
+            yield ItemError(blob.origin, "", f"{len(found) - cap} more images were not read "
+                                             f"(max_images_per_input = {cap})", skipped=True)
+    finally:
+        fetcher.close()
+
+
+def _folder_of(blob: Blob) -> Path | None:
+    """The folder of an HTML file that is really on disk (not an upload or archive member)."""
+    try:
+        p = Path(blob.origin)
+        if p.is_file() and os.path.getsize(p) == len(blob.data):
+            return p.resolve().parent
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob | str:
+    if folder is None:
+        return f"relative image '{rel}' cannot be resolved: the HTML file is not in a folder on disk"
+    path = path.resolve()
+    if not path.is_relative_to(folder):
+        return f"refused '{rel}': it points outside the HTML file's folder"
+    try:
+        size = path.stat().st_size
+        if size > ctx.limits.max_download_bytes:
+            return f"'{rel}' is {size} bytes, over the cap of {ctx.limits.max_download_bytes}"
+        return Blob(origin=str(path), data=path.read_bytes(), name=rel)
+    except FileNotFoundError:
+        return f"'{rel}' not found next to the HTML file"
+    except OSError as exc:
+        return f"could not read '{rel}': {exc.strerror or exc}"
+
+
+register(SourcePlugin(name="html", accepts=accepts, open=open_html, priority=90))
