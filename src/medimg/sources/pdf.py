@@ -109,14 +109,18 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
     for pno in range(npages):
         try:
             page = doc.load_page(pno)
-            placed = _place_images(page)
             log = page.get_bboxlog()
+            has_images = any(kind == "fill-image" for kind, _ in log) or page.get_images()
+            placed = _place_images(page) if has_images else []
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
             continue
         image_rects = []  # unrotated page space, like the bbox log
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
+        drawn = [r for kind, r in log if kind == "fill-image"]
         for info, item in placed:
+            if item is None and not any(_same_box(info["bbox"], r) for r in drawn):
+                continue  # a smooth shading the text device saw as an image: part of a vector figure
             image_rects.append(pymupdf.Rect(info["bbox"]))
             rect = pymupdf.Rect(info["bbox"]) * rot
             if item is None:  # inline image: no xref to decode, so render its region
@@ -221,6 +225,10 @@ def _place_images(page: pymupdf.Page) -> list[tuple[dict, tuple | None]]:
     return out
 
 
+def _same_box(a, b, tol: float = 1.0) -> bool:
+    return all(abs(u - v) <= tol for u, v in zip(a, b))
+
+
 def _canonical(doc: pymupdf.Document, item: tuple, images: dict, by_content: dict) -> int:
     """The xref that stands for this image's content (first one seen with the same bytes)."""
     xref, smask, width, height = item[0], item[1], item[2], item[3]
@@ -319,94 +327,73 @@ def _orient(image: Image.Image, transform: tuple) -> Image.Image:
 
 
 def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int) -> list[tuple]:
-    """Regions of vector drawings that look like figures, each with a shape signature."""
-    page_rect = page.rect * page.derotation_matrix  # the bbox log is in unrotated space
+    """Regions of vector drawings that look like figures, each with a shape signature.
+
+    Boxes are plain (x0, y0, x1, y1) tuples in unrotated page space, like the bbox log.
+    """
+    page_rect = page.rect * page.derotation_matrix
     ink = _ink(page, log, abs(page_rect))
     if not ink:
         return []
+    images = [tuple(r) for r in image_rects]
     out = []
-    words = None
-    for rect, members in _cluster(ink, CLUSTER_TOL):
-        if min(rect.width, rect.height) < floor / 2 or max(rect.width, rect.height) < floor:
+    words = lines = None
+    for box, members in _cluster(ink, CLUSTER_TOL):
+        w, h = box[2] - box[0], box[3] - box[1]
+        if min(w, h) < floor / 2 or max(w, h) < floor:
             continue
-        if all(min(m.width, m.height) <= THIN for m in members):
+        if all(min(m[2] - m[0], m[3] - m[1]) <= THIN for m in members):
             continue  # only rules: table grids, underlines, frames made of lines
-        if _coverage(rect, image_rects) >= 0.5:
+        if _coverage(box, images) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
             words, lines = _words_and_lines(page)
-        if _coverage(rect, words) > 0.35:
+        if _coverage(box, words) > 0.35:
             continue  # a shaded or framed text box
-        region = _with_labels(rect, lines) & page_rect
-        out.append((region, _signature(region, log)))
+        region = pymupdf.Rect(_with_labels(box, lines)) & page_rect
+        out.append((region, _signature(tuple(region), log)))
     return out
 
 
-def _words_and_lines(page: pymupdf.Page) -> tuple[list, list]:
-    words, lines = [], {}
-    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words"):
-        rect = pymupdf.Rect(x0, y0, x1, y1)
-        words.append(rect)
-        key = (block, line)
-        lines[key] = lines[key] | rect if key in lines else rect
-    return words, list(lines.values())
-
-
-def _coverage(rect: pymupdf.Rect, boxes: list) -> float:
-    """Share of rect covered by the union of boxes (on a 1-point grid)."""
-    w, h = max(int(rect.width + 1), 1), max(int(rect.height + 1), 1)
-    grid = np.zeros((h, w), dtype=bool)
-    for b in boxes:
-        x0, y0 = max(int(b.x0 - rect.x0), 0), max(int(b.y0 - rect.y0), 0)
-        x1, y1 = min(int(b.x1 - rect.x0 + 1), w), min(int(b.y1 - rect.y0 + 1), h)
-        if x1 > x0 and y1 > y0:
-            grid[y0:y1, x0:x1] = True
-    return float(grid.mean())
-
-
-def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[pymupdf.Rect]:
+def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[tuple]:
     """Boxes of visible vector drawings, shadings and stencil masks, without page backgrounds.
 
     Path boxes come from get_cdrawings (exact geometry plus half the line width; the bbox log pads
     strokes by the miter limit). Pages with very many paths use the cheaper bbox log instead.
     """
-    ink = [pymupdf.Rect(r) for kind, r in log if kind == "fill-imgmask"]  # 1-bit scans: keep any size
+    ink = [tuple(r) for kind, r in log if kind == "fill-imgmask"]  # 1-bit scans: keep any size
     n_paths = sum(1 for kind, _ in log if kind in ("fill-path", "stroke-path"))
-    if n_paths == 0:
-        paths = []
-    elif n_paths > MAX_CLUSTER_RECTS:
-        paths = [pymupdf.Rect(r) for kind, r in log if kind in ("fill-path", "stroke-path")]
-    else:
-        paths = []
+    paths = [tuple(r) for kind, r in log if kind == "fill-shade"]
+    if n_paths > MAX_CLUSTER_RECTS:
+        paths += [tuple(r) for kind, r in log if kind in ("fill-path", "stroke-path")]
+    elif n_paths:
         for d in page.get_cdrawings():
-            rect = pymupdf.Rect(d["rect"])
+            x0, y0, x1, y1 = d["rect"]
             stroked = "s" in d["type"] and d.get("color") is not None and (d.get("stroke_opacity") or 0) > 0
             filled = ("f" in d["type"] and d.get("fill") is not None and (d.get("fill_opacity") or 0) > 0
                       and min(d["fill"]) < 0.97)  # white fills are invisible on paper
             if stroked:
                 half = (d.get("width") or 1.0) / 2
-                rect = rect + (-half, -half, half, half)
-            elif not filled:
-                continue
-            paths.append(rect)
-    paths += [pymupdf.Rect(r) for kind, r in log if kind == "fill-shade"]
-    for rect in paths:
-        if rect.width <= 0 and rect.height <= 0:
+                paths.append((x0 - half, y0 - half, x1 + half, y1 + half))
+            elif filled:
+                paths.append((x0, y0, x1, y1))
+    for r in paths:
+        w, h = r[2] - r[0], r[3] - r[1]
+        if w < 0 or h < 0 or (w == 0 and h == 0):
             continue
-        if abs(rect) >= 0.5 * page_area:  # page backgrounds and page frames
+        if w * h >= 0.5 * page_area:  # page backgrounds and page frames
             continue
-        ink.append(rect)
+        ink.append(r)
     return ink
 
 
 def _cluster(rects: list, tol: float) -> list[tuple]:
-    """Group rectangles that touch (within tol) into (bounding rect, members); sweep along x."""
+    """Group boxes that touch (within tol) into (bounding box, members); sweep along x."""
     if len(rects) > MAX_CLUSTER_RECTS:  # e.g. dense scatter plots: snap to a grid and drop repeats
-        step = 4.0
-        rects = list({(int(r.x0 // step), int(r.y0 // step), int(r.x1 // step) + 1, int(r.y1 // step) + 1)
-                      for r in rects})
-        rects = [pymupdf.Rect(x0 * step, y0 * step, x1 * step, y1 * step) for x0, y0, x1, y1 in rects]
-    order = sorted(range(len(rects)), key=lambda i: rects[i].x0)
+        s = 4.0
+        rects = [(x0 * s, y0 * s, x1 * s, y1 * s) for x0, y0, x1, y1 in
+                 {(r[0] // s, r[1] // s, r[2] // s + 1, r[3] // s + 1) for r in rects}]
+    order = sorted(range(len(rects)), key=lambda i: rects[i][0])
     parent = list(range(len(rects)))
 
     def root(i: int) -> int:
@@ -417,31 +404,25 @@ def _cluster(rects: list, tol: float) -> list[tuple]:
 
     active: list[int] = []
     for i in order:
-        r = rects[i]
-        active = [j for j in active if rects[j].x1 + tol >= r.x0]
+        x0, y0, _, y1 = rects[i]
+        active = [j for j in active if rects[j][2] + tol >= x0]
         for j in active:
-            s = rects[j]
-            if s.y0 - tol <= r.y1 and r.y0 - tol <= s.y1:
+            if rects[j][1] - tol <= y1 and y0 - tol <= rects[j][3]:
                 parent[root(i)] = root(j)
         active.append(i)
     groups: dict[int, list] = {}
     for i, r in enumerate(rects):
         groups.setdefault(root(i), []).append(r)
-    clusters = []
-    for members in groups.values():
-        box = pymupdf.Rect(members[0])
-        for m in members[1:]:
-            box |= m
-        clusters.append([box, members])
+    clusters = [[_union(members), members] for members in groups.values()]
     # boxes of different groups may still overlap (a frame around a plot): merge until stable
     merged = True
     while merged:
         merged = False
         for i in range(len(clusters)):
             for j in range(i + 1, len(clusters)):
-                if clusters[i][0].intersects(clusters[j][0]):
-                    clusters[i][0] |= clusters[j][0]
-                    clusters[i][1] += clusters[j][1]
+                a, b = clusters[i][0], clusters[j][0]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    clusters[i] = [_union([a, b]), clusters[i][1] + clusters[j][1]]
                     del clusters[j]
                     merged = True
                     break
@@ -450,28 +431,50 @@ def _cluster(rects: list, tol: float) -> list[tuple]:
     return [(box, members) for box, members in clusters]
 
 
-def _with_labels(rect: pymupdf.Rect, texts: list) -> pymupdf.Rect:
+def _union(boxes: list) -> tuple:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _words_and_lines(page: pymupdf.Page) -> tuple[list, list]:
+    words, lines = [], {}
+    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words"):
+        words.append((x0, y0, x1, y1))
+        lines.setdefault((block, line), []).append((x0, y0, x1, y1))
+    return words, [_union(v) for v in lines.values()]
+
+
+def _coverage(box: tuple, boxes: list) -> float:
+    """Share of box covered by the union of boxes (on a 1-point grid)."""
+    w, h = max(int(box[2] - box[0] + 1), 1), max(int(box[3] - box[1] + 1), 1)
+    grid = np.zeros((h, w), dtype=bool)
+    for b in boxes:
+        x0, y0 = max(int(b[0] - box[0]), 0), max(int(b[1] - box[1]), 0)
+        x1, y1 = min(int(b[2] - box[0] + 1), w), min(int(b[3] - box[1] + 1), h)
+        if x1 > x0 and y1 > y0:
+            grid[y0:y1, x0:x1] = True
+    return float(grid.mean())
+
+
+def _with_labels(box: tuple, lines: list) -> tuple:
     """The figure box grown by short text lines within TEXT_MARGIN of it (tick and axis labels).
 
     Lines as wide as most of the figure are body text or captions and stay out."""
-    near = pymupdf.Rect(rect.x0 - TEXT_MARGIN, rect.y0 - TEXT_MARGIN, rect.x1 + TEXT_MARGIN, rect.y1 + TEXT_MARGIN)
-    out = pymupdf.Rect(rect)
-    for t in texts:
-        if t.intersects(near) and t.width <= 0.6 * rect.width and t.height <= 0.6 * rect.height:
-            out |= t
-    return out
+    m = TEXT_MARGIN
+    x0, y0, x1, y1 = box
+    out = [box]
+    for t in lines:
+        near = t[0] < x1 + m and x0 - m < t[2] and t[1] < y1 + m and y0 - m < t[3]
+        if near and t[2] - t[0] <= 0.6 * (x1 - x0) and t[3] - t[1] <= 0.6 * (y1 - y0):
+            out.append(t)
+    return _union(out)
 
 
-def _signature(region: pymupdf.Rect, log: list) -> str:
+def _signature(region: tuple, log: list) -> str:
     """What is drawn inside the region, relative to its corner: equal for a repeated vector logo."""
-    parts = []
-    for kind, r in log:
-        rect = pymupdf.Rect(r)
-        if rect in region:
-            parts.append(f"{kind}:{rect.x0 - region.x0:.1f},{rect.y0 - region.y0:.1f},"
-                         f"{rect.x1 - region.x0:.1f},{rect.y1 - region.y0:.1f}")
-    parts.sort()
-    return hashlib.md5(f"{region.width:.1f}x{region.height:.1f};{';'.join(parts)}".encode()).hexdigest()
+    x0, y0, x1, y1 = region
+    parts = sorted(f"{kind}:{r[0] - x0:.1f},{r[1] - y0:.1f},{r[2] - x0:.1f},{r[3] - y0:.1f}"
+                   for kind, r in log if r[0] >= x0 and r[1] >= y0 and r[2] <= x1 and r[3] <= y1)
+    return hashlib.md5(f"{x1 - x0:.1f}x{y1 - y0:.1f};{';'.join(parts)}".encode()).hexdigest()
 
 
 def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str) -> Item:
