@@ -385,3 +385,28 @@ def test_document_is_closed_when_the_generator_is_closed(monkeypatch):
     assert not opened[0].is_closed
     gen.close()
     assert opened[0].is_closed
+
+
+def test_smooth_shading_is_part_of_a_figure_not_an_image():
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 500, 372, 700), stream=_jpeg(_photo(300, 200, seed=5)))
+    shading = doc.get_new_xref()
+    doc.update_object(shading, "<</ShadingType 2/ColorSpace/DeviceRGB/Coords[100 0 400 0]"
+                               "/Function<</FunctionType 2/Domain[0 1]/C0[1 0 0]/C1[0 0 1]/N 1>>/Extend[false false]>>")
+    content = doc.get_new_xref()
+    doc.update_object(content, "<<>>")
+    doc.update_stream(content, b"q 100 450 300 200 re W n /Sh1 sh Q")  # a clipped gradient panel
+    kind, res = doc.xref_get_key(page.xref, "Resources")
+    if kind == "xref":
+        doc.xref_set_key(int(res.split()[0]), "Shading", f"<</Sh1 {shading} 0 R>>")
+    else:
+        doc.xref_set_key(page.xref, "Resources/Shading", f"<</Sh1 {shading} 0 R>>")
+    parts = " ".join(f"{x} 0 R" for x in page.get_contents() + [content])
+    doc.xref_set_key(page.xref, "Contents", f"[{parts}]")
+    data = doc.tobytes()
+    check = pymupdf.open(stream=data, filetype="pdf")[0]
+    assert len(check.get_image_info()) == 2  # MuPDF's text device sees the shading as an image
+    items = _run(data)
+    assert [i.locator for i in _images(items)] == ["page 1, image 1"]
+    assert not _errors(items)
