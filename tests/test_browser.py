@@ -109,6 +109,35 @@ def test_route_guard_handle_aborts_blocked_requests():
     assert route.calls == ["continue"]
 
 
+class _FakeResponse:
+    def __init__(self, status, location=None):
+        self.status, self.headers = status, ({"location": location} if location else {})
+
+
+class _RedirectingRoute(_FakeRoute):
+    """The first fetch answers with a redirect to a private address."""
+
+    class request:  # noqa: N801
+        url = "http://93.184.216.34/img.png"
+        resource_type = "image"
+        method = "GET"
+
+    def fetch(self, **kwargs):
+        self.calls.append(f"fetch:{kwargs.get('url', self.request.url)}")
+        return _FakeResponse(302, "http://10.0.0.1/internal.png")
+
+    def fulfill(self, response):
+        self.calls.append("fulfill")
+
+
+def test_route_guard_checks_every_redirect_hop():
+    route = _RedirectingRoute()
+    guard = browser.RouteGuard(allow_private=False)
+    guard.handle(route)
+    assert route.calls == ["fetch:http://93.184.216.34/img.png", "abort:blockedbyclient"]
+    assert guard.blocked[0][0] == "http://10.0.0.1/internal.png" and "private" in guard.blocked[0][2]
+
+
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
@@ -120,17 +149,21 @@ def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
         inner.add("/js-secret.png", png((8, 8, 8)), "image/png")
         inner.add("/beacon", b"ok", "text/plain")
         site.add("/ok.png", png((0, 200, 0)), "image/png")
-        site.add("/page.html", f"""<html><body><img src="ok.png">
+        site.add("/moved.png", png((0, 0, 200)), "image/png")
+        site.redirect("/old.png", "/moved.png")  # a redirect the guard allows
+        site.redirect("/sneaky.png", inner.url("/redirected-secret.png"))  # one it must refuse
+        inner.add("/redirected-secret.png", png((7, 7, 7)), "image/png")
+        site.add("/page.html", f"""<html><body><img src="ok.png"><img src="old.png"><img src="sneaky.png">
             <img src="{inner.url('/secret.png')}">
             <script>fetch("{inner.url('/beacon')}").catch(() => {{}});
               const i = new Image(); i.src = "{inner.url('/js-secret.png')}";</script></body></html>""")
         items = list(open_input(site.url("/page.html"),
                                 Limits(**{**RENDER, "allow_private": False})))
         assert sum(inner.hits.values()) == 0, inner.hits
-    assert colours(items) == [(0, 200, 0)]
+    assert colours(items) == [(0, 200, 0), (0, 0, 200)]
     errors = [i for i in items if isinstance(i, ItemError)]
     refused = [e.locator.rsplit("/", 1)[-1] for e in errors if "127.0.0.2" in e.error and "loopback" in e.error]
-    assert sorted(refused) == ["js-secret.png", "secret.png"], errors
+    assert sorted(refused) == ["js-secret.png", "redirected-secret.png", "secret.png"], errors
 
 
 def test_missing_chromium_is_one_clear_error(monkeypatch):

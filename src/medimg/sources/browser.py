@@ -3,10 +3,13 @@
 Playwright is an optional extra and is imported only here, only when rendering. The browser is
 Debian's /usr/bin/chromium (`playwright install` is not needed). Every request of the page, its
 frames and popups passes `RouteGuard`, which aborts those whose host resolves to a blocked address
-unless `allow_private`. Residual risk: Chromium resolves the name again after the guard's check,
-so a DNS rebinding attacker could still steer one request to a private address; the non-rendering
-path (net.py) connects to the checked address and has no such gap. WebSockets and service workers
-are blocked, and each render uses a fresh, temporary profile.
+unless `allow_private`; since Chromium would follow redirects without asking the route again, the
+guard fetches each request itself (`route.fetch`, no automatic redirects) and checks every hop.
+WebSockets and service workers are blocked; each render uses a fresh, temporary profile.
+Residual risks: the name is resolved again by the browser side after the guard's check, so a DNS
+rebinding attacker could still steer a request to a private address (net.py connects to the
+checked address and has no such gap); `<link rel=preconnect>` may open a bare TCP connection
+without a request; response sizes inside the browser are not capped while downloading.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from .base import Limits
@@ -61,9 +64,12 @@ class BrowserError(Exception):
 class RouteGuard:
     """Decides, per request URL, whether the browser may make it (resolving each host once)."""
 
-    def __init__(self, allow_private: bool, timeout: float = 5.0):
+    def __init__(self, allow_private: bool, timeout: float = 5.0, max_redirects: int = 5,
+                 fetch_timeout: float = 20.0):
         self.allow_private = allow_private
-        self.timeout = timeout
+        self.timeout = timeout  # for DNS lookups
+        self.max_redirects = max_redirects
+        self.timeout_ms = fetch_timeout * 1000  # for each request fetched on the browser's behalf
         self.blocked: list[tuple[str, str, str]] = []  # (url, resource type, reason) of aborted requests
         self._hosts: dict[tuple[str, int], str | None] = {}
         self._lock = threading.Lock()
@@ -95,13 +101,43 @@ class RouteGuard:
         return reason
 
     def handle(self, route) -> None:
-        url = route.request.url
+        """Abort blocked requests. Chromium follows redirects without asking the route again, so
+        when the guard is on, redirects are followed here, hop by hop, each hop checked."""
+        request = route.request
+        url = request.url
         reason = self.decide(url)
-        if reason is None:
+        if reason is not None:
+            self._refuse(route, url, request.resource_type, reason)
+            return
+        if self.allow_private or urlsplit(url).scheme not in net.SCHEMES:
             route.continue_()
-        else:
-            self.blocked.append((url, route.request.resource_type, reason))
-            route.abort("blockedbyclient")
+            return
+        method = request.method
+        for _ in range(self.max_redirects + 1):
+            try:
+                if url == request.url:
+                    response = route.fetch(max_redirects=0, timeout=self.timeout_ms)
+                else:
+                    response = route.fetch(url=url, method=method, max_redirects=0, timeout=self.timeout_ms)
+            except Exception:  # refused connection, timeout, page closed: the request just fails
+                route.abort("failed")
+                return
+            location = response.headers.get("location")
+            if response.status not in net.REDIRECTS or not location:
+                route.fulfill(response=response)
+                return
+            url = urljoin(url, location.strip())
+            if response.status in (301, 302, 303) and method != "HEAD":
+                method = "GET"
+            reason = self.decide(url)
+            if reason is not None:
+                self._refuse(route, url, request.resource_type, reason)
+                return
+        route.abort("failed")  # too many redirects
+
+    def _refuse(self, route, url: str, kind: str, reason: str) -> None:
+        self.blocked.append((url, kind, reason))
+        route.abort("blockedbyclient")
 
 
 def available() -> str | None:
@@ -141,7 +177,8 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
     from playwright.sync_api import sync_playwright
 
     deadline = time.monotonic() + limits.total_timeout
-    guard = RouteGuard(limits.allow_private, limits.connect_timeout)
+    guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
+                       limits.connect_timeout + limits.read_timeout)
     responses = []
     try:
         with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile, sync_playwright() as pw:
