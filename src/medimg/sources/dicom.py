@@ -16,7 +16,9 @@ from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .registry import register
 
 # Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient.
+# Module-level settings, because catch_warnings is not thread-safe.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
@@ -69,9 +71,7 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
 def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(blob.data), force=True)
+        ds = pydicom.dcmread(io.BytesIO(blob.data), force=True)
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable DICOM file ({type(exc).__name__})")
         return
@@ -99,10 +99,8 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                arr = pixel_array(ds, index=i if n > 1 else None)
-                image = to_image(arr, ds, i)
+            arr = pixel_array(ds, index=i if n > 1 else None)
+            image = to_image(arr, ds, i)
         except Exception as exc:
             ts = meta.get("TransferSyntax", "unknown transfer syntax")
             yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
@@ -170,7 +168,8 @@ def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[
     """The VOI LUT or window in the file when there is one, else the frame's own range."""
     if "VOILUTSequence" in ds:
         lut = _lut_values(ds.VOILUTSequence[0])
-        return apply_voi_lut(values, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
+        indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole stored values
+        return apply_voi_lut(indices, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
     voi = ds if "WindowCenter" in ds else _frame_group(ds, "FrameVOILUTSequence", index) or ds
     center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))
     if center is not None and width is not None and width >= 1:

@@ -16,6 +16,9 @@ from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .registry import find, register
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
+# max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
+# A module-level filter, because catch_warnings is not thread-safe.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 # Files and folders nobody means as input: macOS/Windows litter and hidden entries.
 _LITTER = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -164,10 +167,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
-            n = getattr(im, "n_frames", 1) or 1
+        im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
+        n = getattr(im, "n_frames", 1) or 1
     except Image.DecompressionBombError as exc:
         yield ItemError(origin, "", f"too many pixels, not decoded: {exc}")
         return
@@ -186,10 +187,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     for i in indices:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"{label} {i + 1}" if label else ""
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                if i:
-                    im.seek(i)
+            if i:
+                im.seek(i)
         except EOFError:
             break
         except Exception as exc:
@@ -207,10 +206,8 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels
         return ItemError(origin, locator, f"image has no pixels ({w}×{h})")
     mode = im.mode
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-            out = ImageOps.exif_transpose(im)  # a detached copy, upright
+        im.load()
+        out = ImageOps.exif_transpose(im)  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
