@@ -152,7 +152,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         for name, button in example_buttons:
             button.click(run_example(name), [threshold, show], run_outputs,
                          concurrency_limit=cfg.max_jobs, concurrency_id="classify")
-        threshold.release(refresh, [records_state, threshold, show], view_outputs)
+        threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last")
         show.change(refresh, [records_state, threshold, show], view_outputs)
         gallery.select(select, [records_state, shown_state, threshold], details)
     return demo
