@@ -31,6 +31,7 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)""", re.I)
+_URL_NOISE = re.compile(r"[\t\n\r]")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
 
 
@@ -97,8 +98,7 @@ def classify(blob: Blob) -> str | None:
     """"blob" (a registered source reads the bytes), "html", "svg", or None."""
     text = blob.data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
     ctype = blob.content_type
-    if ctype == "image/svg+xml" or (text.startswith((b"<svg", b"<?xml", b"<!doctype svg"))
-                                    and b"<svg" in text and b"<html" not in text):
+    if text.startswith((b"<svg", b"<?xml", b"<!doctype svg")) and b"<svg" in text and b"<html" not in text:
         return "svg"
     try:
         from . import registry
@@ -108,6 +108,8 @@ def classify(blob: Blob) -> str | None:
         plugin = None
     if plugin is not None and plugin.name != "html":
         return "blob"
+    if ctype == "image/svg+xml":
+        return "svg"
     if ctype in HTML_TYPES or (ctype in (None, "application/octet-stream") and text.startswith(HTML_STARTS)):
         return "html"
     return None
@@ -231,7 +233,7 @@ def _attr(attrs: dict, name: str) -> str:
 
 
 def _resolve(raw: str | None, base: str) -> str | None:
-    raw = (raw or "").strip()
+    raw = _URL_NOISE.sub("", (raw or "").strip())  # browsers drop tabs and newlines inside URLs
     if not raw or raw.startswith("#"):
         return None
     if raw[:5].lower() == "data:":
