@@ -203,3 +203,16 @@ def test_connects_to_the_checked_address_not_a_second_lookup(srv, monkeypatch, p
     assert got.data == b"first answer"
     assert lookups == ["rebind.test"]
     assert srv.headers["/a"]["Host"] == f"rebind.test:{srv.port}"
+
+
+@pytest.mark.parametrize("url", ["http://127.1/", "http://0x7f000001/", "http://2130706433/",
+                                 "http://017700000001/", "http://[::ffff:7f00:1]/", "https://user:pw@[::1]:1/"])
+def test_odd_spellings_of_loopback_refused(url):
+    with pytest.raises(net.BlockedAddress, match="loopback"):
+        net.fetch(url, Limits(connect_timeout=1, total_timeout=2))
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http:///x", "ftp://example.org/x.png", "javascript:alert(1)"])
+def test_malformed_urls_are_fetch_errors(url):
+    with pytest.raises(net.FetchError):
+        net.fetch(url, Limits(connect_timeout=1, total_timeout=2))

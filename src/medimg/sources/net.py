@@ -249,6 +249,8 @@ class Fetcher:
             raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
         except FetchError:
             raise
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"invalid URL {url!r}: {exc}") from None
         except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
             if self._cancelled.is_set():
                 raise FetchError(f"cancelled: {url}") from None
