@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pymupdf
@@ -210,10 +212,12 @@ def test_vector_figure_is_rendered_with_its_labels():
 def test_table_lines_and_text_boxes_are_not_figures():
     doc = pymupdf.open()
     page = doc.new_page()
-    for r in range(6):  # a ruled table
-        page.draw_line((72, 100 + 25 * r), (520, 100 + 25 * r), width=0.5)
+    for r in range(6):  # a ruled grid table with short entries
+        page.draw_line((72, 100 + 25 * r), (512, 100 + 25 * r), width=0.5)
         for c in range(4):
-            page.insert_text((80 + 110 * c, 118 + 25 * r), f"cell {r},{c}", fontsize=10)
+            page.insert_text((80 + 110 * c, 118 + 25 * r), f"{r}.{c}", fontsize=10)
+    for c in range(5):
+        page.draw_line((72 + 110 * c, 100), (72 + 110 * c, 225), width=0.5)
     box = pymupdf.Rect(72, 400, 520, 480)  # a shaded note box full of text
     page.draw_rect(box, color=(0.5, 0.5, 0.5), fill=(0.93, 0.93, 0.93))
     page.insert_textbox(box + (6, 6, -6, -6), "Note: " + "this box holds plain text. " * 12, fontsize=11)
@@ -326,6 +330,25 @@ def test_truncated_pdf_is_repaired_or_one_clear_error(capfd):
     assert out == "" and err == ""
 
 
+def test_mupdf_messages_never_reach_stdout_or_stderr(tmp_path):
+    doc = pymupdf.open()
+    for k in range(3):
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+    data = doc.tobytes()
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(data[: int(len(data) * 0.7)])  # repair warnings, then a broken colour space
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from medimg.sources import pdf\n"
+        "from medimg.sources.base import Blob, Context\n"
+        "items = list(pdf.open_pdf(Blob('bad.pdf', Path(sys.argv[1]).read_bytes()), Context()))\n"
+        "assert items\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(bad)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "" and run.stderr == ""
+
+
 def test_broken_image_is_one_item_error_and_the_rest_continue():
     doc = pymupdf.open()
     page = doc.new_page()
@@ -396,7 +419,7 @@ def test_smooth_shading_is_part_of_a_figure_not_an_image():
                                "/Function<</FunctionType 2/Domain[0 1]/C0[1 0 0]/C1[0 0 1]/N 1>>/Extend[false false]>>")
     content = doc.get_new_xref()
     doc.update_object(content, "<<>>")
-    doc.update_stream(content, b"q 100 450 300 200 re W n /Sh1 sh Q")  # a clipped gradient panel
+    doc.update_stream(content, b"q 100 450 250 150 re W n /Sh1 sh Q")  # a clipped gradient panel
     kind, res = doc.xref_get_key(page.xref, "Resources")
     if kind == "xref":
         doc.xref_set_key(int(res.split()[0]), "Shading", f"<</Sh1 {shading} 0 R>>")

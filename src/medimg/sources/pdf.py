@@ -111,16 +111,13 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
             page = doc.load_page(pno)
             log = page.get_bboxlog()
             has_images = any(kind == "fill-image" for kind, _ in log) or page.get_images()
-            placed = _place_images(page) if has_images else []
+            placed = _place_images(page, log) if has_images else []
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
             continue
         image_rects = []  # unrotated page space, like the bbox log
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
-        drawn = [r for kind, r in log if kind == "fill-image"]
         for info, item in placed:
-            if item is None and not any(_same_box(info["bbox"], r) for r in drawn):
-                continue  # a smooth shading the text device saw as an image: part of a vector figure
             image_rects.append(pymupdf.Rect(info["bbox"]))
             rect = pymupdf.Rect(info["bbox"]) * rot
             if item is None:  # inline image: no xref to decode, so render its region
@@ -204,20 +201,23 @@ def _skip_note(origin: str, skipped: int, floor: int) -> ItemError:
     return ItemError(origin, "", f"skipped {skipped} {noun} smaller than {floor} px (decoration)", skipped=True)
 
 
-def _place_images(page: pymupdf.Page) -> list[tuple[dict, tuple | None]]:
+def _place_images(page: pymupdf.Page, log: list) -> list[tuple[dict, tuple | None]]:
     """Each image drawn on the page (info from MuPDF's device) with its get_images() item, None if inline.
 
     Matching is by pixel size; only when a page has two images of the same size does it fall back to
-    PyMuPDF's pixel digests, which decode the images.
+    PyMuPDF's pixel digests, which decode the images. Smooth shadings, which the text device also
+    reports as images, are left out: only boxes the bbox log saw as images count.
     """
-    infos = page.get_image_info()
+    drawn = [r for kind, r in log if kind == "fill-image"]
+    infos = [i for i in page.get_image_info() if any(_same_box(i["bbox"], r) for r in drawn)]
     items = page.get_images(full=True)
     by_size: dict[tuple, list] = {}
     for item in items:
         by_size.setdefault((item[2], item[3]), []).append(item)
     if any(len(v) > 1 for v in by_size.values()):
         by_xref = {item[0]: item for item in items}
-        return [(info, by_xref.get(info.get("xref", 0))) for info in page.get_image_info(xrefs=True)]
+        return [(info, by_xref.get(info.get("xref", 0))) for info in page.get_image_info(xrefs=True)
+                if any(_same_box(info["bbox"], r) for r in drawn)]
     out = []
     for info in infos:
         found = by_size.get((info["width"], info["height"]))
