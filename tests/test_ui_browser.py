@@ -280,7 +280,8 @@ def test_example_on_laptop_and_phone_offline_with_dicom_tags(browser, server):
         caps = captions(pg)
         assert len(caps) == 4 and any("CT_small.dcm" in c for c in caps)
         pg.wait_for_timeout(500)
-        pg.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=False)
+        pg.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))  # what the screen shows after the run
+        pg.screenshot(path=str(ARTIFACTS / f"ui-{name}-full.png"), full_page=True)
         assert pg.evaluate("document.documentElement.scrollWidth") <= size[0] + 1  # no sideways scrolling
         if name == "desktop":
             pg.locator("#gallery .thumbnail-item").first.click()

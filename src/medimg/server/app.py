@@ -117,7 +117,11 @@ def run(config: ServerConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(config)
+    try:
+        worker = Worker(config)
+    except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
+        raise SystemExit(f"medimg serve: {exc}") from None
+    app = create_app(config, worker)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
     log.info("model %s %s; web page at http://%s:%d/ , API docs at /docs", info.get("name"), info.get("version"),
              config.host, config.port)

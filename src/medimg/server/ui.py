@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -37,10 +38,10 @@ and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fun
 def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> gr.Blocks:
     cfg = worker.config
     t0 = round(worker.classifier.threshold, 2)
-    exports = Path(tempfile.gettempdir()) / "medimg-exports"
+    scratch = Path(tempfile.gettempdir()) / "medimg-ui"
     upload_root = Path(gr.utils.get_upload_folder()).resolve()
 
-    def classify(file_paths, url, render, threshold, show, progress=gr.Progress()):
+    def classify(file_paths, url, render, threshold, show, previous, progress=gr.Progress()):
         paths = [Path(p) for p in (file_paths or [])]
         url = (url or "").strip()
         if not paths and not url:
@@ -68,26 +69,31 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                                          thumbnails=cfg.thumbnail_size, on_record=tick)
         finally:
             _delete_uploads(paths, upload_root)
-        return (records, None, *_views(records, threshold, show))
+        _drop(previous)
+        results = _keep(records, scratch)
+        return (*_views(results, threshold, show), results, None)
 
     def run_example(name):
-        def go(threshold, show, progress=gr.Progress()):
+        def go(threshold, show, previous, progress=gr.Progress()):
             progress(0, desc="Looking for images…")
             records = worker.run(_blobs(examples[name]), cfg.limits(), thumbnails=cfg.thumbnail_size)
-            return (records, None, *_views(records, threshold, show))
+            _drop(previous)
+            results = _keep(records, scratch)
+            return (*_views(results, threshold, show), results, None)
         return go
 
-    def refresh(records, threshold, show):
-        return _views(records or [], threshold, show)
+    def refresh(results, threshold, show):
+        return _views(results, threshold, show)
 
-    def _views(records: list[Record], threshold: float, show: str):
+    def _views(results: Results | None, threshold: float, show: str):
+        records = results.records if results else []
         recs = relabeled(records, threshold)
         shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
-        gallery = [(r.thumbnail, _caption(r)) for r in (recs[i] for i in shown) if r.thumbnail is not None]
+        gallery = [(results.thumbs[i], _caption(recs[i])) for i in shown if results.thumbs[i]]
         table = [_row(i, recs[i]) for i in shown]
         problems = [[r.input, r.locator, r.error] for r in recs if not r.ok and not r.skipped]
         has = bool(records)
-        csv_path, json_path = _write_exports(recs, threshold, worker.model_info(), exports) if has else ("", "")
+        csv_path, json_path = _write_exports(recs, threshold, worker.model_info(), results.folder) if has else ("", "")
         return (
             _counts(recs, threshold),
             gallery,
@@ -99,15 +105,15 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
             gr.update(value=str(json_path) if has else None, interactive=has),
         )
 
-    def select(records, shown, threshold, evt: gr.SelectData):
+    def select(results, shown, threshold, evt: gr.SelectData):
         try:
-            rec = relabeled([records[shown[evt.index]]], threshold)[0]
-        except (IndexError, TypeError, KeyError):
+            rec = relabeled([results.records[shown[evt.index]]], threshold)[0]
+        except (AttributeError, IndexError, TypeError, KeyError):
             return gr.update(value=None, visible=False)
         return gr.update(value=_details(rec), visible=True)
 
     with gr.Blocks(title="medimg", delete_cache=(900, int(EXPORT_MAX_AGE))) as demo:
-        records_state = gr.State([])
+        records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         shown_state = gr.State([])
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
@@ -144,14 +150,12 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                                 visible=False, interactive=False, wrap=True, elem_id="problems")
 
         view_outputs = [counts, gallery, table, problems, shown_state, details, csv_btn, json_btn]
-        run_outputs = [records_state, files] + view_outputs
-        go.click(classify, [files, url, render, threshold, show], run_outputs,
-                 concurrency_limit=cfg.max_jobs, concurrency_id="classify")
-        url.submit(classify, [files, url, render, threshold, show], run_outputs,
-                   concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+        run_outputs = view_outputs + [records_state, files]
+        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", scroll_to_output=True)
+        go.click(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
+        url.submit(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         for name, button in example_buttons:
-            button.click(run_example(name), [threshold, show], run_outputs,
-                         concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+            button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last")
         show.change(refresh, [records_state, threshold, show], view_outputs)
         gallery.select(select, [records_state, shown_state, threshold], details)
@@ -233,8 +237,17 @@ def _short(v, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _write_exports(recs: list[Record], threshold: float, model: dict, root: Path) -> tuple[Path, Path]:
-    """CSV and JSON of these results in a fresh folder; folders older than an hour are removed."""
+@dataclass
+class Results:
+    """One run's records (thumbnails moved to files in `folder`) for one browser session."""
+
+    records: list[Record]
+    thumbs: list[str | None]
+    folder: Path
+
+
+def _keep(records: list[Record], root: Path) -> Results:
+    """Move thumbnails out of memory into a fresh folder; sweep folders nobody used for an hour."""
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in root.iterdir():
@@ -245,7 +258,27 @@ def _write_exports(recs: list[Record], threshold: float, model: dict, root: Path
             pass
     folder = root / uuid.uuid4().hex
     folder.mkdir()
-    csv_path, json_path = folder / "medimg-results.csv", folder / "medimg-results.json"
+    thumbs: list[str | None] = []
+    for i, r in enumerate(records):
+        path = None
+        if r.thumbnail is not None:
+            path = folder / f"{i:05d}.jpg"
+            r.thumbnail.save(path, "JPEG", quality=88)
+            r.thumbnail = None
+        thumbs.append(str(path) if path else None)
+    return Results(records, thumbs, folder)
+
+
+def _drop(results: Results | None) -> None:
+    if isinstance(results, Results):
+        shutil.rmtree(results.folder, ignore_errors=True)
+
+
+def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path) -> tuple[Path, Path]:
+    """CSV and JSON of these results at this threshold, in a new sub-folder (each download is its own file)."""
+    out = folder / f"export-{uuid.uuid4().hex[:8]}"
+    out.mkdir(parents=True)
+    csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
     csv_path.write_text(to_csv(recs), encoding="utf-8", newline="")
     json_path.write_text(to_json(recs, threshold, model), encoding="utf-8")
     return csv_path, json_path
