@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 from PIL import Image
@@ -184,3 +186,24 @@ def test_missing_playwright_is_one_clear_error(monkeypatch):
         srv.add("/page.html", '<img src="a.png">')
         items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
     assert len(items) == 1 and "pip install 'medimg[browser]'" in items[0].error
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_page_whose_script_never_yields_is_stopped(monkeypatch):
+    monkeypatch.setattr(browser, "WATCHDOG_GRACE", 2.0)
+    killed = []
+    real_kill = browser._kill_browser
+    monkeypatch.setattr(browser, "_kill_browser", lambda profile, fired: (killed.append(profile),
+                                                                          real_kill(profile, fired)))
+    with WebServer() as srv:
+        srv.add("/busy.html", "<html><body><script>addEventListener('load', () => "
+                              "setTimeout(() => { while (true) {} }, 50));</script></body></html>")
+        started = time.monotonic()
+        items = list(open_input(srv.url("/busy.html"), Limits(**{**RENDER, "total_timeout": 3})))
+    assert time.monotonic() - started < 20
+    assert len(items) == 1 and "still busy after 5s" in items[0].error
+    assert len(killed) == 1
+    leftovers = subprocess.run(["pgrep", "-f", f"--user-data-dir={killed[0]}"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", "the killed render left Chromium processes behind"

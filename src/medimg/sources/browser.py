@@ -15,6 +15,7 @@ without a request; response sizes inside the browser are not capped while downlo
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -32,6 +33,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-dev-shm-usage", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
 MAX_SCROLLS = 40
 SCROLL_PAUSE_MS = 100
+WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
 _COLLECT_JS = """() => {
@@ -156,7 +158,7 @@ def collect(url: str, limits: Limits) -> list[Candidate]:
     missing = available()
     if missing:
         raise BrowserError(missing)
-    budget = limits.total_timeout + 15  # the page budget plus browser start and shutdown
+    budget = limits.total_timeout + WATCHDOG_GRACE + 10  # past the watchdog: the render thread is stuck
     # Playwright's sync API refuses to run inside an asyncio loop, so it always gets its own thread.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medimg-render")
     try:
@@ -180,31 +182,61 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
                        limits.connect_timeout + limits.read_timeout)
     responses = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile, sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-                user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
-                viewport={"width": 1280, "height": 1800}, timeout=limits.connect_timeout * 1000 + 20000)
-            try:
-                context.route("**/*", guard.handle)
-                context.route_web_socket("**/*", lambda ws: ws.close())
-                page = context.pages[0] if context.pages else context.new_page()
-                page.on("response", lambda response: responses.append(response))
-                page.goto(url, wait_until="load", timeout=_ms_left(deadline))
-                _scroll(page, deadline)
-                found = page.evaluate(_COLLECT_JS)
-                bodies = _image_bodies(responses, limits.max_download_bytes)
-            finally:
-                context.close()
-    except PlaywrightError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "ERR_BLOCKED_BY_CLIENT" in first and guard.blocked:
-            first = guard.blocked[0][2]
-        raise BrowserError(f"rendering failed: {first}") from None
+    with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile:
+        # A script that never yields blocks every browser call (evaluate has no timeout): past the
+        # page budget plus a grace period, the watchdog kills this render's Chromium processes.
+        fired = threading.Event()
+        watchdog = threading.Timer(limits.total_timeout + WATCHDOG_GRACE, _kill_browser, [profile, fired])
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with sync_playwright() as pw:
+                context = pw.chromium.launch_persistent_context(
+                    profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+                    user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
+                    viewport={"width": 1280, "height": 1800}, timeout=limits.connect_timeout * 1000 + 20000)
+                try:
+                    context.route("**/*", guard.handle)
+                    context.route_web_socket("**/*", lambda ws: ws.close())
+                    page = context.pages[0] if context.pages else context.new_page()
+                    page.on("response", lambda response: responses.append(response))
+                    page.goto(url, wait_until="load", timeout=_ms_left(deadline))
+                    _scroll(page, deadline)
+                    found = page.evaluate(_COLLECT_JS)
+                    bodies = _image_bodies(responses, limits.max_download_bytes)
+                finally:
+                    try:
+                        context.close()
+                    except PlaywrightError:  # already gone (the watchdog, or a crash)
+                        pass
+        except PlaywrightError as exc:
+            if fired.is_set():
+                raise BrowserError(f"rendering stopped: the page was still busy after "
+                                   f"{limits.total_timeout + WATCHDOG_GRACE:g}s") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "ERR_BLOCKED_BY_CLIENT" in first and guard.blocked:
+                first = guard.blocked[0][2]
+            raise BrowserError(f"rendering failed: {first}") from None
+        finally:
+            watchdog.cancel()
     # blocked images are listed too: the guarded download refuses them again, as one clear error each
-    found += [{"url": url, "tag": "img"} for url, kind, _ in guard.blocked if kind == "image"]
+    found += [{"url": blocked, "tag": "img"} for blocked, kind, _ in guard.blocked if kind == "image"]
     return _candidates(found, bodies)
+
+
+def _kill_browser(profile: str, fired: threading.Event) -> None:
+    """SIGKILL the Chromium processes started with this (unique, temporary) profile folder."""
+    fired.set()
+    marker = f"--user-data-dir={profile}".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                if marker in f.read():
+                    os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:  # gone already, or not ours to read
+            continue
 
 
 def _ms_left(deadline: float) -> float:
