@@ -205,5 +205,5 @@ def test_page_whose_script_never_yields_is_stopped(monkeypatch):
     assert time.monotonic() - started < 20
     assert len(items) == 1 and "still busy after 5s" in items[0].error
     assert len(killed) == 1
-    leftovers = subprocess.run(["pgrep", "-f", f"--user-data-dir={killed[0]}"], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == "", "the killed render left Chromium processes behind"
+    leftovers = subprocess.run(["pgrep", "-f", "--", f"--user-data-dir={killed[0]}"], capture_output=True, text=True)
+    assert leftovers.returncode == 1, f"the killed render left Chromium processes behind: {leftovers}"
