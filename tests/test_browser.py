@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 import time
 
@@ -205,5 +204,12 @@ def test_page_whose_script_never_yields_is_stopped(monkeypatch):
     assert time.monotonic() - started < 20
     assert len(items) == 1 and "still busy after 5s" in items[0].error
     assert len(killed) == 1
-    leftovers = subprocess.run(["pgrep", "-f", "--", f"--user-data-dir={killed[0]}"], capture_output=True, text=True)
-    assert leftovers.returncode == 1, f"the killed render left Chromium processes behind: {leftovers}"
+    marker = f"--user-data-dir={killed[0]}".encode()
+    leftovers = []
+    for entry in os.scandir("/proc"):
+        try:
+            if entry.name.isdigit() and marker in open(f"/proc/{entry.name}/cmdline", "rb").read():
+                leftovers.append(entry.name)
+        except OSError:
+            pass
+    assert leftovers == [], "the killed render left Chromium processes behind"
