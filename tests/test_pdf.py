@@ -68,6 +68,8 @@ def test_accepts_sniffs_content_not_name():
     assert pdf.accepts(b"\xef\xbb\xbf junk\n" + data[:4000], Blob("x", data))
     png = _png(Image.new("RGB", (8, 8)))
     assert not pdf.accepts(png, Blob("report.pdf", png))
+    html = b"<html><body>a page about the %PDF header</body></html>"
+    assert not pdf.accepts(html, Blob("page.html", html))
 
 
 def test_plugin_is_registered():
@@ -249,6 +251,53 @@ def test_scanned_page_comes_out_as_the_one_image():
     (item,) = _images(items)
     assert item.image.size == (1240, 1754) and item.image.mode == "L"
     assert item.locator == "page 1, image 1" and not item.metadata.get("rendered")
+
+
+def test_one_bit_stencil_scan_with_ocr_layer_comes_out_as_an_image():
+    w, h = 400, 300
+    rows = bytearray()
+    for y in range(h):
+        row = bytearray(w // 8)
+        for x in range(w):
+            if (x // 40 + y // 40) % 2:
+                row[x // 8] |= 0x80 >> (x % 8)
+        rows += row
+    doc = pymupdf.open()
+    page = doc.new_page()
+    mask = doc.get_new_xref()
+    doc.update_object(mask, f"<</Type/XObject/Subtype/Image/Width {w}/Height {h}/ImageMask true"
+                            f"/BitsPerComponent 1/Decode[1 0]>>")
+    doc.update_stream(mask, bytes(rows))
+    doc.xref_set_key(page.xref, "Resources", f"<</XObject<</M1 {mask} 0 R>>>>")
+    content = doc.get_new_xref()
+    doc.update_object(content, "<<>>")
+    doc.update_stream(content, b"q 0 0 0 rg 400 0 0 300 100 300 cm /M1 Do Q")
+    doc.xref_set_key(page.xref, "Contents", f"{content} 0 R")
+    for k in range(12):  # invisible OCR text over the scan
+        page.insert_text((105, 260 + 22 * k), "recognised words of the scanned page " * 2, fontsize=9,
+                         render_mode=3)
+    data = doc.tobytes()
+    items = _run(data)
+    (item,) = _images(items)
+    assert item.locator == "page 1, image 1" and item.image.size == (w, h) and item.image.mode == "L"
+    seen = _render(data, 1, item.metadata["bbox"], (w, h)).convert("L")
+    ours = np.asarray(item.image, float)
+    assert ours.min() < 20 and ours.max() > 235  # black squares on white
+    assert np.abs(np.asarray(seen, float) - ours).mean() < 25
+
+
+def test_two_same_size_images_on_a_page_keep_their_own_positions():
+    rgba = Image.new("RGBA", (200, 100), (0, 200, 0, 255))
+    ImageDraw.Draw(rgba).rectangle([100, 0, 199, 99], fill=(0, 0, 0, 0))
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(300, 600, 500, 700), stream=_png(rgba))  # green, half transparent
+    page.insert_image(pymupdf.Rect(72, 72, 272, 172), stream=_jpeg(_photo(200, 100, seed=4)))  # red/blue
+    items = _images(_run(doc.tobytes()))
+    assert len(items) == 2
+    by_mode = {i.image.mode: i for i in items}
+    assert by_mode["RGBA"].metadata["bbox"] == pytest.approx([300, 600, 500, 700], abs=0.5)
+    assert by_mode["RGB"].metadata["bbox"] == pytest.approx([72, 72, 272, 172], abs=0.5)
 
 
 def test_rotated_placements_come_out_as_seen():

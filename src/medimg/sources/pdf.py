@@ -20,6 +20,7 @@ Rules, in the order they apply:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -46,7 +47,7 @@ FILTERS = {
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return b"%PDF" in head[:1024]
+    return re.search(rb"%PDF-\d", head[:1024]) is not None
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
         try:
             page = doc.load_page(pno)
             log = page.get_bboxlog()
-            has_images = any(kind == "fill-image" for kind, _ in log) or page.get_images()
+            has_images = any(kind in ("fill-image", "fill-imgmask") for kind, _ in log) or page.get_images()
             placed = _place_images(page, log) if has_images else []
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
@@ -208,7 +209,7 @@ def _place_images(page: pymupdf.Page, log: list) -> list[tuple[dict, tuple | Non
     PyMuPDF's pixel digests, which decode the images. Smooth shadings, which the text device also
     reports as images, are left out: only boxes the bbox log saw as images count.
     """
-    drawn = [r for kind, r in log if kind == "fill-image"]
+    drawn = [r for kind, r in log if kind in ("fill-image", "fill-imgmask")]
     infos = [i for i in page.get_image_info() if any(_same_box(i["bbox"], r) for r in drawn)]
     items = page.get_images(full=True)
     by_size: dict[tuple, list] = {}
