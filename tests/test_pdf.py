@@ -320,18 +320,20 @@ def test_rotated_placements_come_out_as_seen():
 
 def test_inline_image_is_rendered_from_its_region():
     doc = pymupdf.open()
-    page = doc.new_page()
     w = h = 80
     samples = bytes([200, 30, 30] * (w * h // 2) + [30, 30, 200] * (w * h // 2))
-    stream = (f"q 200 0 0 200 100 400 cm BI /W {w} /H {h} /CS /RGB /BPC 8 ID ".encode()
-              + samples + b"\nEI Q")
-    xref = doc.get_new_xref()
-    doc.update_object(xref, "<<>>")
-    doc.update_stream(xref, stream)
-    doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+    for y in (400, 300):  # the same inline image on two pages
+        page = doc.new_page()
+        stream = (f"q 200 0 0 200 100 {y} cm BI /W {w} /H {h} /CS /RGB /BPC 8 ID ".encode()
+                  + samples + b"\nEI Q")
+        xref = doc.get_new_xref()
+        doc.update_object(xref, "<<>>")
+        doc.update_stream(xref, stream)
+        doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
     items = _run(doc.tobytes())
     (item,) = _images(items)
     assert item.locator == "page 1, image 1 (inline, rendered)"
+    assert item.metadata["pages"] == [1, 2]
     assert item.metadata["inline"] is True and item.metadata["rendered"] is True
     w, h = item.image.size
     top = _mean(item.image, (w // 8, h // 16, w * 7 // 8, h * 3 // 8))

@@ -121,9 +121,16 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
         for info, item in placed:
             image_rects.append(pymupdf.Rect(info["bbox"]))
             rect = pymupdf.Rect(info["bbox"]) * rot
-            if item is None:  # inline image: no xref to decode, so render its region
-                figures.setdefault(pno, []).append(
-                    _Figure(pno, rect, [pno + 1], inline=True, native=(info["width"], info["height"])))
+            if item is None:  # inline image: no xref to decode, so render its region (once)
+                key = f"inline:{info.get('digest', b'').hex()}:{rect.width:.0f}x{rect.height:.0f}"
+                seen = by_shape.get(key) if info.get("digest") else None
+                if seen is not None:
+                    if pno + 1 not in seen.pages:
+                        seen.pages.append(pno + 1)
+                    continue
+                fig = by_shape[key] = _Figure(pno, rect, [pno + 1], inline=True,
+                                              native=(info["width"], info["height"]))
+                figures.setdefault(pno, []).append(fig)
                 continue
             xref = canonical.get(item[0])
             if xref is None:
@@ -223,6 +230,11 @@ def _place_images(page: pymupdf.Page, log: list) -> list[tuple[dict, tuple | Non
     for info in infos:
         found = by_size.get((info["width"], info["height"]))
         out.append((info, found[0] if found else None))
+    if any(item is None for _, item in out):  # inline images: their pixel digest tells repeats apart
+        digests = {i["number"]: i["digest"] for i in page.get_image_info(hashes=True)}
+        for info, item in out:
+            if item is None:
+                info["digest"] = digests.get(info["number"], b"")
     return out
 
 
