@@ -170,6 +170,17 @@ def test_no_files_is_a_readable_422(client):
     assert r.status_code == 422 and "files" in r.json()["error"]
 
 
+def test_too_many_files_and_non_file_parts_are_refused(worker):
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_files=2)
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    r = c.post("/api/classify", files=[("files", (f"{i}.png", png(i), "image/png")) for i in range(3)])
+    assert r.status_code == 400 and "Too many files" in r.json()["error"]
+    r = c.post("/api/classify", files=[("files", ("", b"just text"))])
+    assert r.status_code == 422 and "file upload" in r.json()["error"]
+    r = c.post("/api/classify", content=b"junk", headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 400 and r.json()["error"]
+
+
 def test_oversized_upload_is_413_before_the_body_is_read(client):
     big = b"\0" * (4 * 1024 * 1024)
     r = client.post("/api/classify", files=[("files", ("big.bin", big, "application/octet-stream"))])

@@ -12,9 +12,10 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
-from fastapi import FastAPI, HTTPException, Request  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from .api import create_router  # noqa: E402
@@ -100,6 +101,8 @@ def _explain(errors: list[dict]) -> str:
             parts.append("the request body is not valid JSON")
         elif kind == "missing" and loc[:1] == ["files"]:
             parts.append("no files were sent: upload one or more files in the multipart field 'files'")
+        elif loc[:1] == ["files"]:
+            parts.append("every 'files' part must be a file upload with a file name")
         elif kind == "missing":
             parts.append(f"'{'.'.join(loc)}' is required")
         else:

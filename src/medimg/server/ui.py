@@ -29,6 +29,11 @@ CSS = """
 }
 """
 
+SCROLL_TO_RESULTS = """() => {
+  const el = document.getElementById("counts");
+  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.7) el.scrollIntoView({behavior: "smooth"});
+}"""
+
 INTRO = """# medimg — find the medical images
 Drop files (images, DICOM, PDF, zip — many at once) or give a web address. Every image inside is found
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
@@ -151,11 +156,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
 
         view_outputs = [counts, gallery, table, problems, shown_state, details, csv_btn, json_btn]
         run_outputs = view_outputs + [records_state, files]
-        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", scroll_to_output=True)
+        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify")
         go.click(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         url.submit(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         for name, button in example_buttons:
             button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
+        for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
+            button.click(None, None, None, js=SCROLL_TO_RESULTS)
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last")
         show.change(refresh, [records_state, threshold, show], view_outputs)
         gallery.select(select, [records_state, shown_state, threshold], details)
