@@ -158,7 +158,8 @@ def collect(url: str, limits: Limits) -> list[Candidate]:
     missing = available()
     if missing:
         raise BrowserError(missing)
-    budget = limits.total_timeout + WATCHDOG_GRACE + 10  # past the watchdog: the render thread is stuck
+    # browser start, page budget, watchdog grace, and time to shut down: past that the thread is stuck
+    budget = limits.connect_timeout + 20 + limits.total_timeout + WATCHDOG_GRACE + 10
     # Playwright's sync API refuses to run inside an asyncio loop, so it always gets its own thread.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medimg-render")
     try:
@@ -178,23 +179,25 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    deadline = time.monotonic() + limits.total_timeout
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
                        limits.connect_timeout + limits.read_timeout)
     responses = []
+    fired = threading.Event()
+    watchdog = None
     with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile:
-        # A script that never yields blocks every browser call (evaluate has no timeout): past the
-        # page budget plus a grace period, the watchdog kills this render's Chromium processes.
-        fired = threading.Event()
-        watchdog = threading.Timer(limits.total_timeout + WATCHDOG_GRACE, _kill_browser, [profile, fired])
-        watchdog.daemon = True
-        watchdog.start()
         try:
             with sync_playwright() as pw:
                 context = pw.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
                     user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
                     viewport={"width": 1280, "height": 1800}, timeout=limits.connect_timeout * 1000 + 20000)
+                # The page budget starts once the browser is up. A script that never yields blocks
+                # every browser call (evaluate has no timeout), so past the budget plus a grace
+                # period the watchdog kills this render's Chromium processes.
+                deadline = time.monotonic() + limits.total_timeout
+                watchdog = threading.Timer(limits.total_timeout + WATCHDOG_GRACE, _kill_browser, [profile, fired])
+                watchdog.daemon = True
+                watchdog.start()
                 try:
                     context.route("**/*", guard.handle)
                     context.route_web_socket("**/*", lambda ws: ws.close())
@@ -218,7 +221,8 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
                 first = guard.blocked[0][2]
             raise BrowserError(f"rendering failed: {first}") from None
         finally:
-            watchdog.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
     # blocked images are listed too: the guarded download refuses them again, as one clear error each
     found += [{"url": blocked, "tag": "img"} for blocked, kind, _ in guard.blocked if kind == "image"]
     return _candidates(found, bodies)
