@@ -24,6 +24,7 @@ EXPORT_MAX_AGE = 3600.0  # seconds a download stays available
 
 CSS = """
 #counts p { font-size: 1.1em; margin: 0; }
+#gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 @media (max-width: 640px) {
   #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
 }
