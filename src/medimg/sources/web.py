@@ -14,7 +14,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
-from urllib.parse import unquote, unquote_to_bytes, urldefrag, urljoin, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -31,6 +31,9 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)""", re.I)
+_SRCSET_GAP = re.compile(r"[\s,]*")
+_SRCSET_URL = re.compile(r"\S+")
+_SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
 _URL_NOISE = re.compile(r"[\t\n\r]")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
 
@@ -185,26 +188,23 @@ def _picture_choice(picture, img) -> str | None:
 
 
 def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
-    """(url, width, density) for each candidate, following the HTML spec's splitting rules."""
+    """(url, width, density) for each candidate, following the HTML spec's splitting rules:
+    a URL is a run of non-space characters (commas inside it are kept), descriptors run to the
+    next comma outside parentheses."""
     out = []
     pos, n = 0, len(text)
-    while pos < n:
-        while pos < n and (text[pos].isspace() or text[pos] == ","):
-            pos += 1
-        start = pos
-        while pos < n and not text[pos].isspace():
-            pos += 1
-        url, descriptors = text[start:pos], ""
+    while True:
+        pos = _SRCSET_GAP.match(text, pos).end()
+        if pos >= n:
+            return out
+        url = _SRCSET_URL.match(text, pos).group()
+        pos += len(url)
+        descriptors = ""
         if url.endswith(","):
             url = url.rstrip(",")
         else:
-            start, depth = pos, 0
-            while pos < n and not (text[pos] == "," and depth == 0):
-                depth += {"(": 1, ")": -1 if depth else 0}.get(text[pos], 0)
-                pos += 1
-            descriptors = text[start:pos]
-        if not url:
-            continue
+            descriptors = _SRCSET_DESC.match(text, pos).group()
+            pos += len(descriptors) + 1
         width = density = None
         for token in descriptors.split():
             try:
@@ -214,8 +214,8 @@ def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
                     density = float(token[:-1])
             except ValueError:
                 pass
-        out.append((url, width, density))
-    return out
+        if url:
+            out.append((url, width, density))
 
 
 def largest(srcset: str | None) -> str | None:
@@ -239,10 +239,10 @@ def _resolve(raw: str | None, base: str) -> str | None:
     if raw[:5].lower() == "data:":
         return raw
     try:
-        url = urldefrag(urljoin(base, raw))[0]
+        url = urljoin(base, raw).partition("#")[0]
     except ValueError:
         return None
-    return url if urlsplit(url).scheme in net.SCHEMES else None
+    return url if url[:8].lower().startswith(("http://", "https://")) else None
 
 
 def _decode(data: bytes, content_type: str | None) -> str:
@@ -297,6 +297,7 @@ def _fill(queue: deque, todo: Iterable, pool: ThreadPoolExecutor, fetcher: net.F
         queue.append((index, cand, pool.submit(_download, cand, fetcher, cap)))
 
 
+# _download and _emit are also used by html_file.py (saved pages on disk): keep their signatures.
 def _download(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     """The candidate's bytes as a Blob, or a reason why not (never raises)."""
     try:
