@@ -35,7 +35,11 @@ could not be read (with `error` set); a bad item never fails the whole request."
 def create_app(config: ServerConfig | None = None, worker: Worker | None = None, ui: bool = True) -> FastAPI:
     config = config or ServerConfig()
     worker = worker or Worker(config)
-    app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    limits = (f"\n\nThis server accepts at most {config.max_upload_bytes / 2**20:g} MB and {config.max_files} files "
+              f"per request and classifies for at most {config.request_timeout:g} s per request; URLs that "
+              f"resolve to private addresses are {'allowed' if config.allow_private else 'refused'}.")
+    app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION + limits, docs_url=None,
+                  redoc_url=None)
     app.state.worker = worker
     _add_error_handlers(app, config)
     _add_docs(app)

@@ -101,7 +101,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         has = bool(records)
         csv_path, json_path = _write_exports(recs, threshold, worker.model_info(), results.folder) if has else ("", "")
         return (
-            _counts(recs, threshold),
+            _counts(recs, threshold, show, len(shown)),
             gallery,
             gr.update(value=table or None, visible=bool(table)),
             gr.update(value=problems or None, visible=bool(problems)),
@@ -164,9 +164,11 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
             button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
-        threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last")
-        show.change(refresh, [records_state, threshold, show], view_outputs)
-        gallery.select(select, [records_state, shown_state, threshold], details)
+        light = dict(concurrency_limit=None)  # no model run: never queue behind classification
+        threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
+                         **light)
+        show.change(refresh, [records_state, threshold, show], view_outputs, **light)
+        gallery.select(select, [records_state, shown_state, threshold], details, **light)
     return demo
 
 
@@ -216,7 +218,7 @@ def _row(i: int, r: Record) -> list:
             f"{r.width}×{r.height}"]
 
 
-def _counts(recs: list[Record], threshold: float) -> str:
+def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0) -> str:
     if not recs:
         return "No results yet."
     s = summarize(recs)
@@ -227,7 +229,8 @@ def _counts(recs: list[Record], threshold: float) -> str:
         parts.append(f"{s['errors']} could not be read")
     if s["skipped"]:
         parts.append(f"{s['skipped']} tiny or decorative images skipped")
-    return " · ".join(parts) + f" (threshold {threshold:.2f})"
+    text = " · ".join(parts) + f" (threshold {threshold:.2f})"
+    return text if show == "all" else text + f" — showing the {n_shown} {show}"
 
 
 def _details(r: Record) -> list[list[str]]:
