@@ -484,3 +484,22 @@ def test_smooth_shading_is_part_of_a_figure_not_an_image():
     items = _run(data)
     assert [i.locator for i in _images(items)] == ["page 1, image 1"]
     assert not _errors(items)
+
+
+def test_fast_jpeg_path_gives_the_same_pixels_as_mupdf():
+    yy, xx = np.mgrid[0:120, 0:160]
+    photo = Image.fromarray(np.stack([xx * 1.5, yy * 2, 255 - xx], axis=-1).astype(np.uint8))  # smooth
+    gray = _photo(160, 120, seed=2).convert("L")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 72, 232, 192), stream=_jpeg(photo))
+    page.insert_image(pymupdf.Rect(72, 300, 232, 420), stream=_jpeg(gray))
+    data = doc.tobytes()
+    items = _images(_run(data))
+    assert [i.image.mode for i in items] == ["RGB", "L"]
+    check = pymupdf.open(stream=data, filetype="pdf")
+    for item in items:
+        pix = pymupdf.Pixmap(check, item.metadata["xref"])
+        mupdf_img = Image.frombytes("RGB" if pix.n == 3 else "L", (pix.width, pix.height), pix.samples)
+        diff = np.abs(np.asarray(mupdf_img, float) - np.asarray(item.image, float))
+        assert diff.mean() < 2 and diff.max() < 40

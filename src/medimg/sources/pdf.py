@@ -20,6 +20,7 @@ Rules, in the order they apply:
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -267,18 +268,40 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
     if img.width * img.height > max_pixels:
         return ItemError(origin, locator, f"embedded image too large: {img.width}x{img.height} pixels "
                                           f"(max_pixels {max_pixels})")
-    pymupdf.TOOLS.store_shrink(100)  # decode afresh: a cached decode would hide MuPDF's warnings
-    pymupdf.TOOLS.reset_mupdf_warnings()
-    try:
-        image = _orient(_decode(doc, img.xref, img.smask), img.transform)
-    except Exception as exc:
-        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
-    problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
-    if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
-        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
+    image = _plain_jpeg(doc, img)
+    if image is None:
+        pymupdf.TOOLS.store_shrink(100)  # decode afresh: a cached decode would hide MuPDF's warnings
+        pymupdf.TOOLS.reset_mupdf_warnings()
+        try:
+            image = _decode(doc, img.xref, img.smask)
+        except Exception as exc:
+            return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
+        problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
+        if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
+            return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
+    image = _orient(image, img.transform)
     meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox], "xref": img.xref,
             "pages": list(img.pages), "colorspace": img.colorspace, "smask": bool(img.smask)}
     return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta)
+
+
+def _plain_jpeg(doc: pymupdf.Document, img: _Image) -> Image.Image | None:
+    """A gray or RGB JPEG with nothing on top (no mask, Decode array or parameters), decoded by Pillow.
+
+    About twice as fast as MuPDF's decoder for the same pixels. Anything else, or any doubt: None.
+    """
+    if img.filter != "JPEG" or img.smask:
+        return None
+    try:
+        if any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "DecodeParms", "Mask")):
+            return None
+        image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
+        if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
+            return None
+        image.load()
+        return image
+    except Exception:  # truncated or odd: MuPDF decides and reports
+        return None
 
 
 def _decode_problem(warnings: str) -> str:
