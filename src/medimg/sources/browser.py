@@ -122,7 +122,7 @@ class RouteGuard:
                 else:
                     response = route.fetch(url=url, method=method, max_redirects=0, timeout=self.timeout_ms)
             except Exception:  # refused connection, timeout, page closed: the request just fails
-                route.abort("failed")
+                _quietly(route.abort, "failed")
                 return
             location = response.headers.get("location")
             if response.status not in net.REDIRECTS or not location:
@@ -135,11 +135,19 @@ class RouteGuard:
             if reason is not None:
                 self._refuse(route, url, request.resource_type, reason)
                 return
-        route.abort("failed")  # too many redirects
+        _quietly(route.abort, "failed")  # too many redirects
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:
         self.blocked.append((url, kind, reason))
-        route.abort("blockedbyclient")
+        _quietly(route.abort, "blockedbyclient")
+
+
+def _quietly(call, *args) -> None:
+    """Answer a route; if the page is already gone there is nobody left to answer."""
+    try:
+        call(*args)
+    except Exception:
+        pass
 
 
 def available() -> str | None:
