@@ -301,3 +301,21 @@ def test_urls_with_newlines_and_fragments_are_cleaned(srv):
     url = srv.add("/p.html", '<img src="a\n.png"><img src="a.png#x"><img src=" a.png ">')
     items = run(url)
     assert len(items) == 1 and colour_of(items[0]) == (60, 70, 80) and srv.hits["/a.png"] == 1
+
+
+def test_closing_early_stops_downloads_in_flight(srv):
+    srv.add("/first.png", png((5, 5, 5)), "image/png")
+    for i in range(3):
+        srv.slow(f"/slow{i}.png", b"x" * 10_000, interval=0.01)  # ~100 s each if read to the end
+    url = srv.add("/p.html", '<img src="first.png">' + "".join(f'<img src="slow{i}.png">' for i in range(3)))
+    items = open_input(url, Limits(**{**OPEN, "total_timeout": 60, "read_timeout": 60}))
+    first = next(items)
+    assert colour_of(first) == (5, 5, 5)
+    time.sleep(0.3)  # the slow downloads have started
+    assert all(srv.hits[f"/slow{i}.png"] == 1 for i in range(3))
+    started = time.monotonic()
+    items.close()
+    assert time.monotonic() - started < 1
+    sent = sum(srv.sent[f"/slow{i}.png"] for i in range(3))
+    time.sleep(0.5)
+    assert sum(srv.sent[f"/slow{i}.png"] for i in range(3)) - sent < 30, "downloads went on after close"
