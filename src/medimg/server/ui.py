@@ -95,32 +95,34 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         records = results.records if results else []
         recs = relabeled(records, threshold)
         shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
-        gallery = [(results.thumbs[i], _caption(recs[i])) for i in shown if results.thumbs[i]]
+        pictured = [i for i in shown if results.thumbs[i]]  # gallery position → record index
+        gallery = [(results.thumbs[i], _caption(recs[i])) for i in pictured]
         table = [_row(i, recs[i]) for i in shown]
         problems = [[r.input, r.locator, r.error] for r in recs if not r.ok and not r.skipped]
         has = bool(records)
-        csv_path, json_path = _write_exports(recs, threshold, worker.model_info(), results.folder) if has else ("", "")
+        csv_path, json_path = (_write_exports(recs, threshold, worker.model_info(), results.folder) if has
+                               else ("", ""))
         return (
             _counts(recs, threshold, show, len(shown)),
             gallery,
             gr.update(value=table or None, visible=bool(table)),
             gr.update(value=problems or None, visible=bool(problems)),
-            shown,
+            pictured,
             gr.update(value=None, visible=False),
             gr.update(value=str(csv_path) if has else None, interactive=has),
             gr.update(value=str(json_path) if has else None, interactive=has),
         )
 
-    def select(results, shown, threshold, evt: gr.SelectData):
+    def select(results, pictured, threshold, evt: gr.SelectData):
         try:
-            rec = relabeled([results.records[shown[evt.index]]], threshold)[0]
+            rec = relabeled([results.records[pictured[evt.index]]], threshold)[0]
         except (AttributeError, IndexError, TypeError, KeyError):
             return gr.update(value=None, visible=False)
         return gr.update(value=_details(rec), visible=True)
 
     with gr.Blocks(title="medimg", delete_cache=(900, int(EXPORT_MAX_AGE))) as demo:
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
-        shown_state = gr.State([])
+        pictured_state = gr.State([])
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
@@ -146,7 +148,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                     json_btn = gr.DownloadButton("Download JSON", interactive=False, elem_id="json", size="sm")
         counts = gr.Markdown("No results yet.", elem_id="counts")
         gallery = gr.Gallery(label="Images found (click one for details)", columns=5, height="auto",
-                             fit_columns=False, object_fit="contain", format="jpeg", elem_id="gallery", interactive=False,
+                             fit_columns=False, object_fit="contain", elem_id="gallery", interactive=False,
                              buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
                                interactive=False, wrap=True, elem_id="details")
@@ -155,7 +157,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         problems = gr.Dataframe(headers=["file", "where", "problem"], label="Could not be read",
                                 visible=False, interactive=False, wrap=True, elem_id="problems")
 
-        view_outputs = [counts, gallery, table, problems, shown_state, details, csv_btn, json_btn]
+        view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn]
         run_outputs = view_outputs + [records_state, files]
         queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify")
         go.click(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
@@ -168,7 +170,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
                          **light)
         show.change(refresh, [records_state, threshold, show], view_outputs, **light)
-        gallery.select(select, [records_state, shown_state, threshold], details, **light)
+        gallery.select(select, [records_state, pictured_state, threshold], details, **light)
     return demo
 
 
