@@ -5,6 +5,7 @@
     with WebServer() as srv:                  # binds 127.0.0.1 on a free port; WebServer("127.0.0.2") works too
         srv.add("/a.png", png_bytes, "image/png")         # static bytes (status=, headers= optional)
         srv.add("/page.html", "<html>…</html>")           # str bodies are sent as UTF-8 text/html
+        srv.add("/late.png", png_bytes, "image/png", delay=0.1)  # answers after 0.1 s, like a far server
         srv.redirect("/old", "/new", status=302)          # Location may be a path or a full URL
         srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte per interval
         srv.huge("/huge", 500 * 2**20, declare_length=False)  # streams zeros until done or disconnected
@@ -47,11 +48,12 @@ class WebServer:
 
     # routes
     def add(self, path: str, body: bytes | str, content_type: str | None = None, status: int = 200,
-            headers: dict | None = None) -> str:
+            headers: dict | None = None, delay: float = 0.0) -> str:
         if isinstance(body, str):
             body = body.encode("utf-8")
             content_type = content_type or "text/html; charset=utf-8"
-        self.routes[path] = ("static", body, content_type or "application/octet-stream", status, headers or {})
+        self.routes[path] = ("static", body, content_type or "application/octet-stream", status, headers or {},
+                             delay)
         return self.url(path)
 
     def redirect(self, path: str, location: str, status: int = 302) -> str:
@@ -101,7 +103,9 @@ def _handler(server: WebServer):
                 if route is None:
                     self._send(404, b"not found", "text/plain", {})
                 elif route[0] == "static":
-                    _, body, ctype, status, headers = route
+                    _, body, ctype, status, headers, delay = route
+                    if delay and server._stop.wait(delay):
+                        return
                     self._send(status, body, ctype, headers, path)
                 elif route[0] == "redirect":
                     self.send_response(route[2])
