@@ -38,6 +38,20 @@ class ClassifyResponse(BaseModel):
     summary: dict[str, Any] = Field(description="Counts: images, errors, skipped, verdicts, labels.")
 
 
+class ErrorOut(BaseModel):
+    error: str = Field(description="What was wrong, in a sentence.")
+    detail: Any = Field(None, description="FastAPI's detail (a list of field problems for 422).")
+
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "Bad request: malformed upload, refused URL (scheme, private address)."},
+    413: {"model": ErrorOut, "description": "The request body is larger than the server accepts."},
+    422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold)."},
+    503: {"model": ErrorOut, "description": "Busy with other requests for too long; try again."},
+    504: {"model": ErrorOut, "description": "The request went past its time limit."},
+}
+
+
 class UrlRequest(BaseModel):
     url: str = Field(description="An http:// or https:// address of a page or an image.",
                      examples=["https://example.org/article.html"])
@@ -70,7 +84,7 @@ def create_router(worker: Worker) -> APIRouter:
         return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")}}
 
     @router.post("/classify", response_model=ClassifyResponse, response_model_exclude_unset=True,
-                 summary="Classify every image in the uploaded files",
+                 summary="Classify every image in the uploaded files", responses=ERRORS,
                  max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
     async def classify_files(
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
@@ -84,7 +98,7 @@ def create_router(worker: Worker) -> APIRouter:
         return _response(records, full, show_skipped)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
-                 summary="Classify every image on a web page (or the image at a URL)",
+                 summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
                  max_body_size=64 * 1024)
     async def classify_url(
         body: UrlRequest,
