@@ -262,26 +262,59 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class LiveServer:
+    """The API app under uvicorn in a thread, on a free 127.0.0.1 port."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.url = f"http://127.0.0.1:{free_port()}"
+        port = int(self.url.rsplit(":", 1)[1])
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        for _ in range(100):
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def live_url(worker):
-    import uvicorn
-
     cfg = ServerConfig(model_dir=worker.config.model_dir, max_upload_bytes=2 * 1024 * 1024)
-    app = create_app(cfg, Worker(cfg, worker.classifier), ui=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    live = LiveServer(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    yield live.url
+    live.close()
+
+
+class SlowWorker(Worker):
+    def run(self, *args, **kwargs):
+        time.sleep(1.5)
+        return super().run(*args, **kwargs)
+
+
+def test_a_request_waiting_too_long_for_a_free_slot_gets_503(worker):
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_jobs=1, request_timeout=0.4)
+    live = LiveServer(create_app(cfg, SlowWorker(cfg, worker.classifier), ui=False))
+    try:
+        def post(i):
+            return httpx.post(live.url + "/api/classify", files=[("files", (f"{i}.png", png(i)))], timeout=30)
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post, 1)
+            time.sleep(0.3)
+            second = pool.submit(post, 2)
+            codes = sorted([first.result().status_code, second.result().status_code])
+        assert codes == [200, 503]
+        assert "busy" in (second.result().json().get("error") or "")
+    finally:
+        live.close()
 
 
 def test_parallel_requests_each_get_their_own_answer(live_url):
