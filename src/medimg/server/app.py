@@ -57,7 +57,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     blocks = build_ui(worker, examples)
     return gr.mount_gradio_app(
         app, blocks, path="/", server_name=config.host, server_port=config.port,
-        css=CSS, footer_links=[{"label": "HTTP API", "url": "/docs"}], run_history=False,
+        css=CSS, footer_links=[], run_history=False,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
 

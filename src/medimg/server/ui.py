@@ -38,7 +38,8 @@ SCROLL_TO_RESULTS = """() => {
 INTRO = """# medimg — find the medical images
 Drop files (images, DICOM, PDF, zip — many at once) or give a web address. Every image inside is found
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
-**non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer."""
+**non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer.
+Programs can use the same service through the [JSON API](/docs)."""
 
 
 def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> gr.Blocks:
