@@ -1,0 +1,80 @@
+"""Web page extraction speed: a gallery page with 30 JPEG photos (1024x768, ~200 KB each), each
+also offered as a small srcset candidate, plus og:image, served on 127.0.0.1 by tests/webserver.py.
+
+Prints images/s (fetch + sniff + decode, in page order) for max_concurrency 1, 4 and 8, with no
+server latency and with 100 ms per image (a far server), then one rendered run with Chromium if it
+is installed. The server runs in the same process, so it shares the CPU with the client.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from webserver import WebServer  # noqa: E402
+
+from medimg.sources import ImageItem, Limits, open_input, registry  # noqa: E402
+from medimg.sources import browser  # noqa: E402
+
+N = 30
+
+
+def photo(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    h, w = 768, 1024
+    x = np.linspace(0, 1, w)[None, :, None]
+    y = np.linspace(0, 1, h)[:, None, None]
+    waves = (np.sin(x * rng.uniform(2, 9) + y * rng.uniform(2, 9) + rng.uniform(0, 6, 3)) + 1) * 110
+    pixels = np.clip(waves + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def gallery(srv: WebServer, delay: float) -> str:
+    body = ['<html><head><title>Cases</title><meta property="og:image" content="/img/p0.jpg"></head><body>']
+    for i in range(N):
+        data = photo(i)
+        srv.add(f"/img/p{i}.jpg", data, "image/jpeg", delay=delay)
+        srv.add(f"/img/p{i}-small.jpg", data, "image/jpeg", delay=delay)
+        body.append(f'<figure><img src="/img/p{i}-small.jpg" alt="case {i}" '
+                    f'srcset="/img/p{i}-small.jpg 320w, /img/p{i}.jpg 1024w"><figcaption>Case {i}</figcaption></figure>')
+    return srv.add(f"/gallery-{delay}.html", "\n".join(body + ["</body></html>"]))
+
+
+def timed(url: str, repeats: int, **limits) -> tuple[int, float, float]:
+    times, n = [], 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        items = list(open_input(url, Limits(allow_private=True, total_timeout=60, **limits)))
+        times.append(time.perf_counter() - started)
+        n = sum(isinstance(i, ImageItem) for i in items)
+    return n, min(times), statistics.median(times)
+
+
+def main() -> None:
+    registry.plugins()  # import every source once, outside the timings
+    with WebServer() as srv:
+        for delay in (0.0, 0.1):
+            url = gallery(srv, delay)
+            for conc in (1, 4, 8):
+                n, best, median = timed(url, 3, max_concurrency=conc)
+                print(f"latency {delay * 1000:.0f} ms, max_concurrency={conc}: {n} images, best {best:.2f} s "
+                      f"(median {median:.2f} s) = {n / best:.0f} images/s")
+        if browser.available() is None:
+            n, best, median = timed(gallery(srv, 0.0), 2, max_concurrency=8, render=True)
+            print(f"rendered with Chromium: {n} images, best {best:.2f} s (median {median:.2f} s) "
+                  f"= {n / best:.1f} images/s")
+        else:
+            print(f"render skipped: {browser.available()}")
+
+
+if __name__ == "__main__":
+    main()
