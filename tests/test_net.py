@@ -216,3 +216,38 @@ def test_odd_spellings_of_loopback_refused(url):
 def test_malformed_urls_are_fetch_errors(url):
     with pytest.raises(net.FetchError):
         net.fetch(url, Limits(connect_timeout=1, total_timeout=2))
+
+
+def test_gzip_and_deflate_bodies_are_decoded(srv):
+    import zlib
+
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    srv.add("/gz", gz.compress(b"hello gzip") + gz.flush(), "text/plain", headers={"Content-Encoding": "gzip"})
+    srv.add("/zlib", zlib.compress(b"hello zlib"), "text/plain", headers={"Content-Encoding": "deflate"})
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    srv.add("/raw", raw.compress(b"hello raw") + raw.flush(), "text/plain", headers={"Content-Encoding": "deflate"})
+    srv.add("/br", b"xx", "text/plain", headers={"Content-Encoding": "br"})
+    limits = Limits(**OPEN)
+    assert net.fetch(srv.url("/gz"), limits).data == b"hello gzip"
+    assert net.fetch(srv.url("/zlib"), limits).data == b"hello zlib"
+    assert net.fetch(srv.url("/raw"), limits).data == b"hello raw"
+    with pytest.raises(net.FetchError, match="unsupported Content-Encoding 'br'"):
+        net.fetch(srv.url("/br"), limits)
+
+
+def test_compression_bomb_stops_at_the_cap(srv):
+    import tracemalloc
+    import zlib
+
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(gz.compress(bytes(1024 * 1024)) for _ in range(200)) + gz.flush()  # 200 MB of zeros
+    assert len(bomb) < 300 * 1024
+    srv.add("/bomb", bomb, "image/png", headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        with pytest.raises(net.FetchError, match="too large.*cap of 1048576"):
+            net.fetch(srv.url("/bomb"), Limits(**OPEN, max_download_bytes=1024 * 1024))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes while refusing a 200 MB bomb"

@@ -22,6 +22,7 @@ stops it and ends slow or huge responses still being written. Fetching from it n
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
@@ -39,7 +40,7 @@ class WebServer:
         self.sent: Counter = Counter()
         self.headers: dict[str, dict] = {}
         self._stop = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, 0), _handler(self))
+        self._httpd = _QuietServer((host, 0), _handler(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -85,6 +86,14 @@ class WebServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """Clients hanging up (a refused download, a cancelled fetch) are expected here; say nothing."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 def _handler(server: WebServer):

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -289,15 +290,51 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"too large: {url} declares {int(declared)} bytes, over the cap of {cap} bytes")
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchError(f"unsupported Content-Encoding {encoding!r} from {url}")
+        # Raw bytes, decompressed here in bounded steps, so a compression bomb never expands past the cap.
+        inflate = _Inflater(encoding) if encoding not in ("", "identity") else None
         buf = bytearray()
-        for chunk in response.iter_bytes(CHUNK):
+        for chunk in response.iter_raw(CHUNK):
             if self._cancelled.is_set():
                 raise FetchError(f"cancelled: {url}")
-            buf += chunk
+            if inflate is None:
+                buf += chunk
+            else:
+                try:
+                    inflate.feed(chunk, buf, cap + 1 - len(buf))
+                except zlib.error as exc:
+                    raise FetchError(f"corrupt {encoding} content from {url}: {exc}") from None
             if len(buf) > cap:
                 raise FetchError(f"too large: {url} sent more than the cap of {cap} bytes")
             _clamp(None, httpcore.ReadTimeout)  # the deadline also holds between chunks
         return bytes(buf)
+
+
+class _Inflater:
+    """gzip or deflate (zlib-wrapped, or raw as some servers send it), never producing more than asked."""
+
+    def __init__(self, encoding: str):
+        self.raw_fallback = encoding == "deflate"
+        self.z = zlib.decompressobj(15 if encoding == "deflate" else 31)
+        self.started = False
+
+    def feed(self, data: bytes, out: bytearray, room: int) -> None:
+        while data and room > 0:
+            try:
+                piece = self.z.decompress(data, room)
+            except zlib.error:
+                if not (self.raw_fallback and not self.started):
+                    raise
+                self.z, self.raw_fallback = zlib.decompressobj(-15), False
+                continue
+            self.started = True
+            out += piece
+            room -= len(piece)
+            data = self.z.unconsumed_tail
+            if self.z.eof:
+                return
 
 
 def _timeout_kind(exc: Exception) -> str:
