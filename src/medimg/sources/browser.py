@@ -277,8 +277,9 @@ def _image_bodies(responses: list, cap: int) -> dict[str, tuple[bytes, str | Non
             if response.request.resource_type != "image" or not response.ok:
                 continue
             url = urldefrag(response.url)[0]
-            if url in bodies:
-                continue
+            declared = (response.headers.get("content-length") or "").strip()
+            if url in bodies or (declared.isdigit() and int(declared) > cap):
+                continue  # an oversized image is fetched again by the capped downloader, which refuses it
             body = response.body()
         except Exception:  # evicted from the browser's cache, or a redirect: fetched again later
             continue
