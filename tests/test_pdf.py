@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pymupdf
@@ -503,3 +504,28 @@ def test_fast_jpeg_path_gives_the_same_pixels_as_mupdf():
         mupdf_img = Image.frombytes("RGB" if pix.n == 3 else "L", (pix.width, pix.height), pix.samples)
         diff = np.abs(np.asarray(mupdf_img, float) - np.asarray(item.image, float))
         assert diff.mean() < 2 and diff.max() < 40
+
+
+def _raw_page(doc: pymupdf.Document, content: bytes) -> None:
+    page = doc.new_page()
+    xref = doc.get_new_xref()
+    doc.update_object(xref, "<<>>")
+    doc.update_stream(xref, content)
+    doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+
+
+def test_dense_pages_stay_fast_rules_are_not_figures_and_dots_are():
+    rng = np.random.default_rng(0)
+    doc = pymupdf.open()
+    lines = b"".join(b"20 %.2f m 575 %.2f l S\n" % (y, y) for y in np.arange(20, 820, 0.04))
+    _raw_page(doc, b"0.1 w\n" + lines)  # 20,000 separate hairlines
+    dots = b"".join(b"%.1f %.1f 0.8 0.8 re f\n" % (x, y) for x, y in rng.uniform(100, 400, (25_000, 2)))
+    _raw_page(doc, dots)  # a scatter plot of 25,000 dots, no axes
+    data = doc.tobytes()
+    start = time.process_time()
+    items = _run(data)
+    assert time.process_time() - start < 20
+    (fig,) = _images(items)
+    assert fig.locator == "page 2, figure 1 (rendered)"
+    x0, y0, x1, y1 = fig.metadata["bbox"]
+    assert abs(x0 - 100) < 5 and abs(x1 - 400) < 5 and abs((y1 - y0) - 300) < 8  # dense pages snap to 4 pt

@@ -4,17 +4,24 @@ Rules, in the order they apply:
 - Embedded images are decoded by MuPDF (`Pixmap(doc, xref)`), so Decode arrays, ICC/CMYK (including
   inverted Adobe CMYK JPEGs), Indexed and colour-key masks come out as on the page. CMYK and other
   non-gray/non-RGB colour spaces are converted to RGB; a soft mask (/SMask) or stencil /Mask becomes
-  the alpha channel (output mode RGBA/LA: composite on white to see the page).
+  the alpha channel (output mode RGBA/LA: composite on white to see the page). Plain gray/RGB JPEGs
+  with nothing on top are decoded by Pillow instead (same pixels, twice as fast). A 1-bit stencil
+  image drawn on its own (some scans) comes out as black on white (mode L). The image is turned and
+  flipped the way its placement draws it (quarter turns, mirrors, page /Rotate).
 - The same image is reported once: by xref, and by content (raw stream digest) for copies stored under
   different xrefs. `metadata["pages"]` lists every page it is drawn on.
 - Decoration: an image is skipped when its shorter pixel side is below `limits.min_side`, or when even
   its largest placement is shorter than `min_side / 2` points (about 11 mm at 64). Skips are counted in
   one `ItemError(skipped=True)` per PDF.
-- Figures: clusters of vector drawings (paths, shadings, stencil masks) whose box is at least
-  `min_side / 2` points on the shorter side and `min_side` on the longer, not mostly covered by an embedded image, not just thin rules (tables,
-  underlines) and not mostly words (text boxes) are rendered (`rendered: true`), with the words next
-  to them (axis labels). Identical vector figures on many pages (vector logos) are rendered once.
-- Inline images (no xref) are rendered from their page region.
+- Figures: clusters of vector drawings (paths, shadings) whose box is at least `min_side / 2` points
+  on the shorter side and `min_side` on the longer, not mostly covered by an embedded image, not
+  just thin rules (tables, underlines) and not mostly words (text boxes) are rendered at 150 dpi
+  (`rendered: true`), with the short text lines next to them (axis labels). Identical vector figures
+  on many pages (vector logos) are rendered once.
+- Inline images (no xref) are rendered from their page region at about their own resolution, once
+  per distinct image.
+- Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
+  images, `max_pixels` per embedded image (checked before decoding).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ RENDER_DPI = 150  # figures are rendered at this resolution ...
 RENDER_MAX_SIDE = 2000  # ... unless that makes the longer side exceed this many pixels
 CLUSTER_TOL = 6.0  # points: drawings closer than this belong to the same figure
 MAX_CLUSTER_RECTS = 20_000  # pages with more drawing pieces are clustered on a coarser grid
-THIN = 2.0  # points: a drawing thinner than this is a rule or table line
+THIN = 2.0  # points: a drawing thinner than this (and 4x as long) is a rule or table line
 TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels)
 FILTERS = {
     "DCTDecode": "JPEG", "JPXDecode": "JPEG2000", "JBIG2Decode": "JBIG2", "CCITTFaxDecode": "CCITT",
@@ -143,7 +150,12 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
                 img.first_page, img.bbox = pno + 1, tuple(rect)
                 img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
-        for rect, sig in _figure_rects(page, log, image_rects, limits.min_side):
+        try:
+            found = _figure_rects(page, log, image_rects, limits.min_side)
+        except Exception as exc:
+            errors.append(ItemError(origin, f"page {pno + 1}", f"could not look for figures: {_short(exc)}"))
+            found = []
+        for rect, sig in found:
             rect = rect * rot
             seen = by_shape.get(sig)
             if seen is not None:
@@ -378,7 +390,7 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int) 
         w, h = box[2] - box[0], box[3] - box[1]
         if min(w, h) < floor / 2 or max(w, h) < floor:
             continue
-        if all(min(m[2] - m[0], m[3] - m[1]) <= THIN for m in members):
+        if all(_is_rule(m) for m in members):
             continue  # only rules: table grids, underlines, frames made of lines
         if _coverage(box, images) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
@@ -389,6 +401,12 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int) 
         region = pymupdf.Rect(_with_labels(box, lines)) & page_rect
         out.append((region, _signature(tuple(region), log)))
     return out
+
+
+def _is_rule(box: tuple) -> bool:
+    """Long and thin, like a table line or an underline (a dot of a scatter plot is not)."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    return min(w, h) <= THIN and max(w, h) >= 4 * THIN
 
 
 def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[tuple]:
@@ -424,47 +442,43 @@ def _ink(page: pymupdf.Page, log: list, page_area: float) -> list[tuple]:
 
 
 def _cluster(rects: list, tol: float) -> list[tuple]:
-    """Group boxes that touch (within tol) into (bounding box, members); sweep along x."""
+    """Group boxes into (bounding box, members): a box joins a group whose bounding box it touches
+    (within tol); groups whose boxes then touch are merged, until nothing changes."""
     if len(rects) > MAX_CLUSTER_RECTS:  # e.g. dense scatter plots: snap to a grid and drop repeats
         s = 4.0
         rects = [(x0 * s, y0 * s, x1 * s, y1 * s) for x0, y0, x1, y1 in
                  {(r[0] // s, r[1] // s, r[2] // s + 1, r[3] // s + 1) for r in rects}]
-    order = sorted(range(len(rects)), key=lambda i: rects[i][0])
-    parent = list(range(len(rects)))
+    groups = [[r, [r]] for r in rects]
+    while True:
+        merged = _sweep(groups, tol)
+        if len(merged) == len(groups):
+            return [(box, members) for box, members in merged]
+        groups = merged
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    active: list[int] = []
-    for i in order:
-        x0, y0, _, y1 = rects[i]
-        active = [j for j in active if rects[j][2] + tol >= x0]
-        for j in active:
-            if rects[j][1] - tol <= y1 and y0 - tol <= rects[j][3]:
-                parent[root(i)] = root(j)
-        active.append(i)
-    groups: dict[int, list] = {}
-    for i, r in enumerate(rects):
-        groups.setdefault(root(i), []).append(r)
-    clusters = [[_union(members), members] for members in groups.values()]
-    # boxes of different groups may still overlap (a frame around a plot): merge until stable
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(clusters)):
-            for j in range(i + 1, len(clusters)):
-                a, b = clusters[i][0], clusters[j][0]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    clusters[i] = [_union([a, b]), clusters[i][1] + clusters[j][1]]
-                    del clusters[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return [(box, members) for box, members in clusters]
+def _sweep(groups: list, tol: float) -> list:
+    """One pass along x: each group joins the live groups its box touches. Work grows with the number
+    of groups side by side at one x, not with their square."""
+    out: list = []
+    active: list = []
+    for box, members in sorted(groups, key=lambda g: g[0][0]):
+        active = [g for g in active if g[0][2] + tol >= box[0]]
+        hits = [g for g in active if g[0][1] - tol <= box[3] and box[1] - tol <= g[0][3]]
+        if not hits:
+            group = [box, list(members)]
+            out.append(group)
+            active.append(group)
+            continue
+        main = hits[0]
+        boxes = [main[0], box]
+        main[1].extend(members)
+        for other in hits[1:]:
+            boxes.append(other[0])
+            main[1].extend(other[1])
+            other[1] = None  # absorbed
+        main[0] = _union(boxes)
+        active = [g for g in active if g[1] is not None]
+    return [g for g in out if g[1] is not None]
 
 
 def _union(boxes: list) -> tuple:
