@@ -521,11 +521,14 @@ def test_dense_pages_stay_fast_rules_are_not_figures_and_dots_are():
     _raw_page(doc, b"0.1 w\n" + lines)  # 20,000 separate hairlines
     dots = b"".join(b"%.1f %.1f 0.8 0.8 re f\n" % (x, y) for x, y in rng.uniform(100, 400, (25_000, 2)))
     _raw_page(doc, dots)  # a scatter plot of 25,000 dots, no axes
+    few = b"".join(b"%.1f %.1f 0.8 0.8 re f\n" % (x, y) for x, y in rng.uniform(100, 400, (2_000, 2)))
+    _raw_page(doc, few)  # and one of 2,000 dots (clustered dot by dot, no grid)
     data = doc.tobytes()
     start = time.process_time()
     items = _run(data)
     assert time.process_time() - start < 20
-    (fig,) = _images(items)
+    fig, small = _images(items)
+    assert small.locator == "page 3, figure 1 (rendered)"
     assert fig.locator == "page 2, figure 1 (rendered)"
     x0, y0, x1, y1 = fig.metadata["bbox"]
     assert abs(x0 - 100) < 5 and abs(x1 - 400) < 5 and abs((y1 - y0) - 300) < 8  # dense pages snap to 4 pt
