@@ -532,3 +532,42 @@ def test_dense_pages_stay_fast_rules_are_not_figures_and_dots_are():
     assert fig.locator == "page 2, figure 1 (rendered)"
     x0, y0, x1, y1 = fig.metadata["bbox"]
     assert abs(x0 - 100) < 5 and abs(x1 - 400) < 5 and abs((y1 - y0) - 300) < 8  # dense pages snap to 4 pt
+
+
+def test_soft_mask_of_another_size_is_scaled_to_the_image():
+    w, h = 120, 80
+    doc = pymupdf.open()
+    page = doc.new_page()
+    mask = doc.get_new_xref()  # 60x40 mask: left half opaque, right half transparent
+    doc.update_object(mask, "<</Type/XObject/Subtype/Image/Width 60/Height 40/ColorSpace/DeviceGray"
+                            "/BitsPerComponent 8>>")
+    doc.update_stream(mask, bytes(([255] * 30 + [0] * 30) * 40))
+    image = doc.get_new_xref()
+    doc.update_object(image, f"<</Type/XObject/Subtype/Image/Width {w}/Height {h}/ColorSpace/DeviceRGB"
+                             f"/BitsPerComponent 8/SMask {mask} 0 R>>")
+    doc.update_stream(image, bytes([30, 160, 30] * (w * h)))
+    doc.xref_set_key(page.xref, "Resources", f"<</XObject<</I1 {image} 0 R>>>>")
+    _raw_page_contents(doc, page, b"q 240 0 0 160 100 400 cm /I1 Do Q")
+    (item,) = _images(_run(doc.tobytes()))
+    img = item.image
+    assert img.size == (w, h) and img.mode == "RGBA" and item.metadata["smask"] is True
+    assert img.getpixel((20, 40)) == pytest.approx((30, 160, 30, 255), abs=3)
+    assert img.getpixel((100, 40))[3] == 0
+
+
+def _raw_page_contents(doc: pymupdf.Document, page: pymupdf.Page, content: bytes) -> None:
+    xref = doc.get_new_xref()
+    doc.update_object(xref, "<<>>")
+    doc.update_stream(xref, content)
+    doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+
+
+def test_registry_routes_pdf_bytes_here_whatever_the_name():
+    from medimg.sources import registry
+
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200)))
+    blob = Blob("upload.bin", doc.tobytes())
+    assert registry.find(blob).name == "pdf"
+    items = list(registry.open_blob(blob, Context()))
+    assert [i.locator for i in items] == ["page 1, image 1"]
