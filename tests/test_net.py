@@ -251,3 +251,45 @@ def test_compression_bomb_stops_at_the_cap(srv):
     finally:
         tracemalloc.stop()
     assert peak < 16 * 1024 * 1024, f"peak {peak} bytes while refusing a 200 MB bomb"
+
+
+@pytest.fixture
+def tls_pair(tmp_path):
+    """A server context with a self-signed certificate for rebind.test, and a client context trusting it."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=rebind.test", "-addext", "subjectAltName=DNS:rebind.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+def test_https_to_the_checked_address_verifies_the_host_name(tls_pair, monkeypatch):
+    """The TCP connection goes to the checked IP, yet TLS still sends and verifies the real name."""
+    server_ctx, client_ctx = tls_pair
+    monkeypatch.setattr(net, "_ssl_context", lambda: client_ctx)
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host in ("rebind.test", "wrong-name.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", fake)
+    with WebServer(tls=server_ctx) as srv:
+        srv.add("/a", b"over tls", "text/plain")
+        got = net.fetch(f"https://rebind.test:{srv.port}/a", Limits(**OPEN))
+        assert got.data == b"over tls" and got.url == f"https://rebind.test:{srv.port}/a"
+        with pytest.raises(net.FetchError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed|Hostname mismatch"):
+            net.fetch(f"https://wrong-name.test:{srv.port}/a", Limits(**OPEN))
+        with pytest.raises(net.BlockedAddress):  # and the guard still holds for https
+            net.fetch(f"https://rebind.test:{srv.port}/a", Limits())
+        assert srv.hits["/a"] == 1

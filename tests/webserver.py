@@ -15,13 +15,14 @@
         srv.sent["/huge"]      # body bytes the server managed to write for that path
         srv.headers["/a.png"]  # the headers of the last request for that path
 
-Unknown paths answer 404. The server is HTTP/1.1 with keep-alive; `close()` (or leaving the `with`)
+`WebServer(tls=server_ssl_context)` serves HTTPS instead. Unknown paths answer 404. The server is HTTP/1.1 with keep-alive; `close()` (or leaving the `with`)
 stops it and ends slow or huge responses still being written. Fetching from it needs
 `Limits(allow_private=True)`, since 127.0.0.1 is a loopback address.
 """
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 import time
@@ -33,8 +34,9 @@ __all__ = ["WebServer"]
 
 
 class WebServer:
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None):
         self.host = host
+        self.scheme = "https" if tls else "http"
         self.routes: dict[str, tuple] = {}
         self.hits: Counter = Counter()
         self.sent: Counter = Counter()
@@ -42,6 +44,8 @@ class WebServer:
         self._stop = threading.Event()
         self._httpd = _QuietServer((host, 0), _handler(self))
         self._httpd.daemon_threads = True
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         daemon=True)
@@ -72,7 +76,7 @@ class WebServer:
         return self.url(path)
 
     def url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     # lifetime
     def close(self) -> None:
