@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -307,10 +308,12 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image) -> Image.Image | None:
     try:
         if any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "DecodeParms", "Mask")):
             return None
-        image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
-        if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
-            return None
-        image.load()
+        with warnings.catch_warnings():  # size is capped by max_pixels already; stay quiet
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
+            if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
+                return None
+            image.load()
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports
         return None
