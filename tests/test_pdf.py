@@ -571,3 +571,36 @@ def test_registry_routes_pdf_bytes_here_whatever_the_name():
     assert registry.find(blob).name == "pdf"
     items = list(registry.open_blob(blob, Context()))
     assert [i.locator for i in items] == ["page 1, image 1"]
+
+
+def test_pdfs_in_many_threads_take_turns_and_all_complete():
+    """MuPDF and its warning log are process-wide; the source serialises each step, so a broken
+    image in one thread's PDF never marks another thread's good image as broken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = []
+    for k in range(4):
+        doc = pymupdf.open()
+        for p in range(3):
+            page = doc.new_page()
+            page.insert_image(pymupdf.Rect(50, 50, 300, 250), stream=_png(_photo(160, 120, seed=10 * k + p)))
+            page.insert_image(pymupdf.Rect(50, 300, 300, 500), stream=_jpeg(_photo(160, 120, seed=7 + k + p)))
+            if k % 2:  # every other document has a broken image on each page
+                bad = page.get_images()[-1][0]
+                doc.update_stream(bad, b"\xff\xd8 not a jpeg at all", compress=False)
+                doc.xref_set_key(bad, "Filter", "/DCTDecode")
+        docs.append(doc.tobytes())
+
+    def work(i):
+        got = []
+        for item in pdf.open_pdf(Blob(f"{i % 4}.pdf", docs[i % 4]), Context(Limits())):
+            got.append(item)
+            time.sleep(0.0005)  # let other threads step their generators in between
+        return [(type(x).__name__, x.locator) for x in got]
+
+    expected = [work(k) for k in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(24)))
+    assert all(r == expected[i % 4] for i, r in enumerate(results))
+    assert [kind for kind, _ in expected[0]].count("ImageItem") == 6
+    assert [kind for kind, _ in expected[1]].count("ImageItem") == 3 and ("ItemError", "page 1, image 2") in expected[1]

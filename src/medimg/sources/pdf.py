@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -40,6 +41,7 @@ from PIL import Image
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .registry import register
 
+_MUPDF_LOCK = threading.RLock()
 pymupdf.TOOLS.mupdf_display_errors(False)
 pymupdf.TOOLS.mupdf_display_warnings(False)
 
@@ -86,6 +88,22 @@ class _Figure:
 
 
 def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """MuPDF is not thread-safe: every step of the extraction runs under one process-wide lock,
+    released while the caller handles each item, so PDFs in several threads take turns."""
+    steps = _open_pdf(blob, ctx)
+    try:
+        while True:
+            with _MUPDF_LOCK:
+                item = next(steps, None)
+            if item is None:
+                return
+            yield item
+    finally:
+        with _MUPDF_LOCK:
+            steps.close()
+
+
+def _open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin = blob.origin
     try:
         doc = pymupdf.open(stream=blob.data, filetype="pdf")
