@@ -196,6 +196,79 @@ def scale(
     console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
 
 
+@app.command()
+def train(
+    data: Path = typer.Option(Path("../shared/data"), "--data", help="Corpus folder <label>/<source>/<image>."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
+    cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
+    folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
+    epochs: int = typer.Option(8, "--epochs"),
+    samples_per_epoch: int = typer.Option(5000, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
+    arch: str = typer.Option("r8xs", "--arch"),
+    size: int = typer.Option(128, "--size", help="Input size in pixels."),
+    seed: int = typer.Option(20261123, "--seed"),
+    threads: int = typer.Option(1, "--threads", help="torch threads (1 is fastest on a busy 2-core machine)."),
+    per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
+    cache: str = typer.Option("/work/cache/medimg", "--cache", help="Decoded-corpus cache folder ('' for none)."),
+    ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
+) -> None:
+    """Train the classifier from scratch (needs the train extra), calibrate on held-out sources, export ONNX."""
+    from .training.ship import ship
+    from .training.train import Config, train as run
+
+    base = dict(data=str(data), arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch,
+                seed=seed, folds=folds, threads=threads, per_source=per_source, cache=cache, workers=0)
+    cv_dirs = []
+    if cv:
+        for f in range(folds):
+            cv_dirs.append(out / f"cv{f}")
+            run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=console.print)
+    run(Config(out=str(out / "final"), holdout=-1, **base), log=console.print)
+    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, log=console.print)
+    rep = res["report"]
+    if rep:
+        keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
+        console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
+                                                                   "temperature": rep["temperature"]}))
+
+
+@app.command()
+def evaluate(
+    folder: Path = typer.Argument(..., help="Folder <label>/…/<image>; label = first folder under it."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+) -> None:
+    """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label, confusion, errors."""
+    from .model import Classifier
+    from .training.evaluate import evaluate_dir
+
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+    clf = Classifier.load(model_dir) if model_dir else None
+    try:
+        with _progress() as bar:
+            task = bar.add_task("evaluating", total=None)
+            rep = evaluate_dir(folder, clf, threshold, batch_size, progress=lambda r: bar.advance(task))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FOLDER")
+    if as_json:
+        sys.stdout.write(json.dumps(rep, ensure_ascii=False) + "\n")
+        return
+    out = Console(width=120)
+    out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
+              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}")
+    table = Table("label", "precision", "recall", "f1", "support")
+    for lb in rep["labels_present"]:
+        m = rep["per_label"][lb]
+        table.add_row(lb, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    out.print(table)
+    for e in rep["errors"][:20]:
+        out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
