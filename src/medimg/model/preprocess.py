@@ -25,14 +25,23 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def prepare(img: Image.Image, size: int) -> np.ndarray:
-    """Float32 CHW array of one image, resized (squashed) to size × size and normalised."""
+def resize_rgb(img: Image.Image, size: int) -> np.ndarray:
+    """Uint8 HWC array: the image as RGB, squashed to size × size. The pixels the model sees."""
     img = to_rgb(img)
     if img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def normalize(arr: np.ndarray) -> np.ndarray:
+    """Uint8 HWC (or NHWC) → float32 normalised, same layout."""
+    x = arr.astype(np.float32) / 255.0
+    return (x - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+
+
+def prepare(img: Image.Image, size: int) -> np.ndarray:
+    """Float32 CHW array of one image, resized (squashed) to size × size and normalised."""
+    return np.ascontiguousarray(normalize(resize_rgb(img, size)).transpose(2, 0, 1))
 
 
 def prepare_batch(images: list[Image.Image], size: int) -> np.ndarray:

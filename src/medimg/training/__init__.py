@@ -1,0 +1,1 @@
+"""Training the classifier: corpus cache, augmentation, network, training, export, calibration, evaluation."""

@@ -1,0 +1,153 @@
+"""Training-time augmentation on uint8 RGB arrays; breaks the corpus' shortcuts.
+
+Corpus files are all WebP ≤ 256 px, some sources are 32/64 px and many medical sources are grey:
+so we re-encode, rescale, crop, pad, grey out, jitter colour, blur and draw figure-style text and
+arrows at random, so that neither compression, resolution, colour nor clean framing gives the label away.
+"""
+
+from __future__ import annotations
+
+import io
+import string
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+_FONTS: dict[int, ImageFont.FreeTypeFont] = {}
+_CHARS = string.ascii_letters + string.digits + "  .,:%()-/"
+
+
+def _font(size: int):
+    if size not in _FONTS:
+        _FONTS[size] = ImageFont.load_default(size=size)
+    return _FONTS[size]
+
+
+def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    r = rng.random()
+    if r < 0.35:
+        return (255, 255, 255)
+    if r < 0.6:
+        return (0, 0, 0)
+    if r < 0.75:
+        return (255, 255, 0)
+    return tuple(int(v) for v in rng.integers(0, 256, 3))
+
+
+def crop(img: Image.Image, rng: np.random.Generator, min_area: float = 0.45) -> Image.Image:
+    w, h = img.size
+    for _ in range(5):
+        area = rng.uniform(min_area, 1.0) * w * h
+        ratio = np.exp(rng.uniform(np.log(0.6), np.log(1.66)))
+        cw, ch = int(round(np.sqrt(area * ratio))), int(round(np.sqrt(area / ratio)))
+        if 8 <= cw <= w and 8 <= ch <= h:
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            return img.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.BILINEAR)
+    return img
+
+
+def pad(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Shrink onto a plain background: borders, letterboxing, a panel inside a figure."""
+    w, h = img.size
+    s = rng.uniform(0.55, 0.95)
+    sx, sy = (s, s * rng.uniform(0.7, 1.0)) if rng.random() < 0.5 else (s * rng.uniform(0.7, 1.0), s)
+    nw, nh = max(8, int(w * sx)), max(8, int(h * sy))
+    bg = Image.new("RGB", (w, h), _colour(rng))
+    bg.paste(img.resize((nw, nh), Image.BILINEAR), (int(rng.integers(0, w - nw + 1)), int(rng.integers(0, h - nh + 1))))
+    return bg
+
+
+def annotate(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Figure-style overlays: labels, scale bars, arrows, a caption strip."""
+    d = ImageDraw.Draw(img)
+    w, h = img.size
+    for _ in range(int(rng.integers(1, 4))):
+        kind = rng.random()
+        col = _colour(rng)
+        if kind < 0.5:
+            n = int(rng.integers(1, 14))
+            text = "".join(rng.choice(list(_CHARS), n))
+            size = int(rng.integers(7, 20))
+            d.text((int(rng.integers(0, w - 10)), int(rng.integers(0, h - 10))), text, fill=col, font=_font(size))
+        elif kind < 0.8:  # arrow
+            x1, y1 = rng.integers(10, w - 10), rng.integers(10, h - 10)
+            ang = rng.uniform(0, 2 * np.pi)
+            ln = rng.uniform(12, 40)
+            x0, y0 = x1 - ln * np.cos(ang), y1 - ln * np.sin(ang)
+            wd = int(rng.integers(1, 4))
+            d.line([(x0, y0), (x1, y1)], fill=col, width=wd)
+            hs = 4 + 2 * wd
+            pts = [(x1, y1)] + [(x1 - hs * np.cos(ang + a), y1 - hs * np.sin(ang + a)) for a in (0.5, -0.5)]
+            d.polygon(pts, fill=col)
+        elif kind < 0.9:  # scale bar or box
+            x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 6))
+            d.rectangle([x0, y0, x0 + int(rng.integers(10, 40)), y0 + int(rng.integers(1, 4))], fill=col)
+        else:  # caption strip along an edge
+            sh = int(rng.integers(10, 24))
+            top = rng.random() < 0.5
+            box = [0, 0, w, sh] if top else [0, h - sh, w, h]
+            bg = (255, 255, 255) if rng.random() < 0.6 else (0, 0, 0)
+            d.rectangle(box, fill=bg)
+            text = "".join(rng.choice(list(_CHARS), int(rng.integers(8, 30))))
+            d.text((2, box[1] + 1), text, fill=(255 - bg[0],) * 3, font=_font(sh - 3))
+    return img
+
+
+def rescale(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """Down to a low resolution and back: the model must not read the label off sharpness."""
+    w, h = img.size
+    s = int(rng.integers(24, max(25, int(0.8 * min(w, h)))))
+    methods = [Image.NEAREST, Image.BILINEAR, Image.BICUBIC, Image.LANCZOS]
+    small = img.resize((s, max(8, int(s * h / w))), methods[int(rng.integers(0, 4))])
+    return small.resize((w, h), methods[int(rng.integers(1, 4))])
+
+
+def recode(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    buf = io.BytesIO()
+    if rng.random() < 0.75:
+        img.save(buf, "JPEG", quality=int(rng.integers(25, 96)), subsampling=int(rng.integers(0, 3)))
+    else:
+        img.save(buf, "WEBP", quality=int(rng.integers(30, 96)))
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def colour(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    for enh, lo, hi in ((ImageEnhance.Brightness, 0.65, 1.35), (ImageEnhance.Contrast, 0.65, 1.4),
+                        (ImageEnhance.Color, 0.5, 1.5)):
+        if rng.random() < 0.6:
+            img = enh(img).enhance(rng.uniform(lo, hi))
+    if rng.random() < 0.25:  # hue shift
+        hsv = np.asarray(img.convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.integers(-20, 21))) % 256
+        img = Image.fromarray(hsv, "HSV").convert("RGB")
+    if rng.random() < 0.15:  # gamma
+        g = rng.uniform(0.7, 1.4)
+        img = img.point([int(255 * (i / 255) ** g) for i in range(256)] * 3)
+    return img
+
+
+def augment(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random view of a uint8 HWC image; same shape out."""
+    img = Image.fromarray(arr)
+    if rng.random() < 0.6:
+        img = crop(img, rng)
+    if rng.random() < 0.5:
+        img = ImageOps.mirror(img)
+    if rng.random() < 0.1:
+        img = img.rotate(90 * int(rng.integers(1, 4)))
+    if rng.random() < 0.5:
+        img = colour(img, rng)
+    if rng.random() < 0.2:
+        img = ImageOps.grayscale(img).convert("RGB")
+    if rng.random() < 0.2:
+        img = pad(img, rng)
+    if rng.random() < 0.25:
+        img = annotate(img, rng)
+    if rng.random() < 0.35:
+        img = rescale(img, rng)
+    if rng.random() < 0.15:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
+    if rng.random() < 0.5:
+        img = recode(img, rng)
+    return np.asarray(img, dtype=np.uint8)

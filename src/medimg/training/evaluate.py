@@ -1,0 +1,136 @@
+"""Metrics for labelled predictions: binary accuracy, per-label P/R/F1, macro-F1, ECE, confusion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> tuple[float, list[dict]]:
+    """Expected calibration error of the top-label confidence, equal-width bins."""
+    conf = probs.max(1)
+    hit = probs.argmax(1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    total, table = 0.0, []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.sum() / len(y) * abs(hit[m].mean() - conf[m].mean())
+            table.append({"lo": float(lo), "hi": float(hi), "n": int(m.sum()),
+                          "accuracy": float(hit[m].mean()), "confidence": float(conf[m].mean())})
+    return float(total), table
+
+
+def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[str],
+            threshold: float = 0.5, sources: list[str] | None = None, names: list[str] | None = None,
+            max_errors: int = 200) -> dict:
+    """All metrics for calibrated probs (n, len(labels)) against true label indices y.
+
+    Macro-F1 averages over the labels present in y; binary accuracy decides medical by p_medical ≥ 0.5;
+    verdict counts use the given threshold (uncertain in between).
+    """
+    from ..model.classifier import verdict_for
+
+    n = len(y)
+    k = len(labels)
+    pred = probs.argmax(1) if n else np.zeros(0, int)
+    mask = np.array([lb in medical for lb in labels])
+    p_med = probs[:, mask].sum(1) if n else np.zeros(0)
+    true_med = mask[y] if n else np.zeros(0, bool)
+    conf = np.zeros((k, k), int)
+    np.add.at(conf, (y, pred), 1)
+    per = {}
+    for i, lb in enumerate(labels):
+        tp, fp, fn = conf[i, i], conf[:, i].sum() - conf[i, i], conf[i, :].sum() - conf[i, i]
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        per[lb] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
+                   "f1": round(float(2 * p * r / (p + r)) if p + r else 0.0, 4), "support": int(conf[i].sum())}
+    present = [lb for lb in labels if per[lb]["support"] > 0]
+    verdicts = [verdict_for(float(v), threshold) for v in p_med]
+    dec = np.array([v != "uncertain" for v in verdicts], bool)
+    ver_ok = np.array([(v == "medical") == t for v, t in zip(verdicts, true_med)], bool)
+    e, table = ece(probs, y) if n else (0.0, [])
+    out = {
+        "n": int(n),
+        "binary_accuracy": round(float(((p_med >= 0.5) == true_med).mean()), 4) if n else None,
+        "label_accuracy": round(float((pred == y).mean()), 4) if n else None,
+        "modality_macro_f1": round(float(np.mean([per[lb]["f1"] for lb in present])), 4) if present else None,
+        "ece": round(e, 4),
+        "threshold": threshold,
+        "verdicts": {"decided": int(dec.sum()), "uncertain": int((~dec).sum()),
+                     "decided_accuracy": round(float(ver_ok[dec].mean()), 4) if dec.any() else None},
+        "per_label": per,
+        "labels": labels,
+        "confusion": conf.tolist(),
+        "reliability": table,
+    }
+    if sources is not None:
+        src = np.array(sources)
+        per_src = {}
+        for s in sorted(set(sources)):
+            m = src == s
+            per_src[s] = {"n": int(m.sum()), "label_accuracy": round(float((pred[m] == y[m]).mean()), 4),
+                          "binary_accuracy": round(float(((p_med[m] >= 0.5) == true_med[m]).mean()), 4)}
+        out["per_source"] = per_src
+        worst = min(per_src, key=lambda s: (per_src[s]["label_accuracy"], per_src[s]["binary_accuracy"]))
+        out["worst_source"] = {"source": worst, **per_src[worst]}
+        worst_b = min(per_src, key=lambda s: (per_src[s]["binary_accuracy"], per_src[s]["label_accuracy"]))
+        out["worst_source_binary"] = {"source": worst_b, **per_src[worst_b]}
+    errs = []
+    for i in np.flatnonzero(pred != y)[:max_errors]:
+        errs.append({"item": names[i] if names is not None else int(i), "true": labels[y[i]],
+                     "predicted": labels[pred[i]], "confidence": round(float(probs[i, pred[i]]), 4),
+                     "p_medical": round(float(p_med[i]), 4)})
+    out["errors"] = errs
+    out["n_errors"] = int((pred != y).sum())
+    return out
+
+
+def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_size: int = 32, limits=None,
+                 progress=None) -> dict:
+    """Classify every image under root/<label>/… through the pipeline; label = first folder under root.
+
+    DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored.
+    """
+    from pathlib import Path
+
+    from ..pipeline import classify, default_classifier
+    from .dataset import label_groups
+
+    root = Path(root)
+    clf = classifier or default_classifier()
+    t = clf.threshold if threshold is None else threshold
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not folders:
+        raise ValueError(f"{root} has no <label>/ folders")
+    labels = list(clf.labels)
+    groups = label_groups()
+    medical = set(clf.medical_labels)
+    for d in folders:
+        if d.name not in labels:
+            if d.name not in groups:
+                raise ValueError(f"folder {d.name!r} is neither a model label nor in label_groups.csv")
+            labels.append(d.name)  # scored as always wrong: the model cannot predict it
+            if groups[d.name]:
+                medical.add(d.name)
+    rows, ys, names, failures = [], [], [], []
+    for d in folders:
+        for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t):
+            if progress:
+                progress(rec)
+            if rec.skipped:
+                continue
+            where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
+            if rec.error is not None:
+                failures.append({"item": where, "error": rec.error})
+                continue
+            rows.append([rec.probs.get(lb, 0.0) for lb in labels])
+            ys.append(labels.index(d.name))
+            names.append(where)
+    probs = np.array(rows, np.float64).reshape(-1, len(labels))
+    out = metrics(probs, np.array(ys, np.int64), labels, medical, t, names=names)
+    present = sorted({labels[i] for i in ys})
+    out["labels_present"] = present
+    out["read_errors"] = failures
+    out["model"] = clf.info()
+    return out

@@ -1,0 +1,176 @@
+"""Train the classifier from scratch on `<label>/<source>/<file>`, optionally holding out one source fold."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..model.preprocess import MEAN, STD
+from .augment import augment
+from .dataset import Corpus, load_images, scan, source_folds
+from .net import build
+
+
+@dataclass
+class Config:
+    data: str = "../shared/data"
+    out: str = "runs/model"
+    arch: str = "r8xs"
+    size: int = 128
+    epochs: int = 12
+    samples_per_epoch: int = 6000
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    seed: int = 20261123
+    folds: int = 3
+    holdout: int = -1  # fold held out for validation; -1 trains on everything
+    threads: int = 1
+    workers: int = 1
+    cache: str = "/work/cache/medimg"
+    per_source: int = 0  # cap files per source (tiny runs and tests)
+    source_power: float = 0.5  # source weight within a label ∝ n_files ** power
+
+
+def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
+    """Each label equally likely; within a label, source s ∝ n_s**power; uniform within a source."""
+    src = np.array(corpus.source)[idx]
+    lab = corpus.y[idx]
+    w = np.zeros(len(idx))
+    for lb in np.unique(lab):
+        m = lab == lb
+        names, counts = np.unique(src[m], return_counts=True)
+        share = counts.astype(float) ** power
+        share /= share.sum()
+        for s, n, sh in zip(names, counts, share):
+            w[m & (src == s)] = sh / n
+    return w / w.sum()
+
+
+class Views(Dataset):
+    """Augmented views of cached uint8 images, as normalised float CHW tensors."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True):
+        self.x, self.y, self.order, self.seed, self.train = x, y, order, seed, train
+        self.mean = np.asarray(MEAN, np.float32) * 255
+        self.std = np.asarray(STD, np.float32) * 255
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, k: int):
+        i = int(self.order[k])
+        arr = self.x[i]
+        if self.train:
+            arr = augment(arr, np.random.default_rng([self.seed, k]))
+        t = (arr.astype(np.float32) - self.mean) / self.std
+        return torch.from_numpy(t.transpose(2, 0, 1).copy()), int(self.y[i])
+
+
+def _to_tensor(x: np.ndarray) -> torch.Tensor:
+    t = (x.astype(np.float32) - np.asarray(MEAN, np.float32) * 255) / (np.asarray(STD, np.float32) * 255)
+    return torch.from_numpy(t).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    model.eval()
+    out = [model(_to_tensor(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def train(cfg: Config, log=print) -> dict:
+    """Train one model; returns a summary. Writes checkpoint.pt, model.pt, heldout.npz (if holdout) to cfg.out."""
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = scan(cfg.data, per_source=cfg.per_source or None, seed=cfg.seed)
+    x, wh = load_images(corpus, cfg.size, cfg.cache or None, log=log)
+    fold = source_folds(corpus, cfg.folds, cfg.seed)
+    tr = np.flatnonzero(fold != cfg.holdout) if cfg.holdout >= 0 else np.arange(len(x))
+    va = np.flatnonzero(fold == cfg.holdout) if cfg.holdout >= 0 else np.zeros(0, np.int64)
+    held = sorted({corpus.source[i] for i in va})
+    log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources; "
+        f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
+    w = sample_weights(corpus, tr, cfg.source_power)
+    model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    warm = min(steps_per_epoch, total // 5)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    start, history = 0, []
+    ck = out / "checkpoint.pt"
+    if ck.exists():
+        state = torch.load(ck, weights_only=False)
+        if state["config"] == asdict(cfg):
+            model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+            start, history = state["epoch"], state["history"]
+            log(f"resumed from epoch {start}")
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
+        dl = DataLoader(Views(x, corpus.y, order, cfg.seed * 1000 + epoch), batch_size=cfg.batch_size,
+                        num_workers=cfg.workers, persistent_workers=False, drop_last=True)
+        te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        for step, (xb, yb) in enumerate(dl):
+            xb = xb.contiguous(memory_format=torch.channels_last)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(yb)
+            loss_sum += loss.item() * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+            if (step + 1) % max(1, steps_per_epoch // 4) == 0:
+                el = time.time() - te
+                log(f"epoch {epoch + 1}/{cfg.epochs} step {step + 1}/{steps_per_epoch} loss {loss_sum / seen:.3f} "
+                    f"acc {correct / seen:.3f} {seen / el:.0f} img/s")
+        rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+               "seconds": time.time() - te}
+        if len(va):
+            lg = logits_of(model, x[va])
+            pred = lg.argmax(1)
+            med = np.array([corpus.medical[lb] for lb in corpus.labels])
+            rec["val_acc"] = float((pred == corpus.y[va]).mean())
+            rec["val_binary_acc"] = float((med[pred] == med[corpus.y[va]]).mean())
+        history.append(rec)
+        log(json.dumps(rec))
+        torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history}, ck)
+    meta = {"labels": corpus.labels, "medical_labels": [lb for lb in corpus.labels if corpus.medical[lb]],
+            "arch": cfg.arch, "input_size": cfg.size, "mean": list(MEAN), "std": list(STD),
+            "config": asdict(cfg), "history": history, "train_sources": corpus.summary(),
+            "heldout_sources": held, "train_seconds": round(time.time() - t0, 1)}
+    torch.save({"model": model.state_dict(), "meta": meta}, out / "model.pt")
+    if len(va):
+        np.savez(out / "heldout.npz", logits=logits_of(model, x[va]), y=corpus.y[va],
+                 source=np.array(corpus.source)[va], path=np.array(corpus.paths)[va], labels=np.array(corpus.labels))
+    (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
+    log(f"done in {time.time() - t0:.0f} s")
+    return meta
+
+
+def load_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
+    state = torch.load(Path(run_dir) / "model.pt", weights_only=False)
+    meta = state["meta"]
+    model = build(meta["arch"], len(meta["labels"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), meta
