@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ def to_onnx(model: nn.Module, path: str | Path, size: int, opset: int = 17) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().to(memory_format=torch.contiguous_format)
     dummy = torch.zeros(2, 3, size, size)
-    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
-                      opset_version=opset, dynamo=False, external_data=False)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exact and dependency-free
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
+                          opset_version=opset, dynamo=False, external_data=False)
     return path
 
 

@@ -1,0 +1,92 @@
+"""Metrics on known inputs; `medimg evaluate` on a small labelled folder incl. a DICOM file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medimg.training.evaluate import ece, metrics
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "medimg" / "model" / "assets"
+
+
+def test_metrics_on_known_predictions():
+    labels = ["ct", "photo", "xray"]
+    probs = np.array([[0.9, 0.05, 0.05],   # ct ✓
+                      [0.2, 0.1, 0.7],     # ct → xray (binary still right)
+                      [0.05, 0.9, 0.05],   # photo ✓
+                      [0.6, 0.3, 0.1],     # photo → ct (binary wrong)
+                      [0.05, 0.05, 0.9]])  # xray ✓
+    y = np.array([0, 0, 1, 1, 2])
+    m = metrics(probs, y, labels, {"ct", "xray"}, threshold=0.8, names=list("abcde"))
+    assert m["n"] == 5 and m["binary_accuracy"] == 0.8 and m["label_accuracy"] == 0.6
+    assert m["per_label"]["ct"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["per_label"]["xray"]["precision"] == 0.5 and m["per_label"]["xray"]["recall"] == 1.0
+    assert m["confusion"] == [[1, 0, 1], [1, 1, 0], [0, 0, 1]]
+    assert [e["item"] for e in m["errors"]] == ["b", "d"]
+    f1s = [0.5, 2 * 1 * 0.5 / 1.5, 2 * 0.5 / 1.5]
+    assert m["modality_macro_f1"] == pytest.approx(np.mean(f1s), abs=1e-4)
+    # verdicts at 0.8: p_medical = .95 .9 .1 .7 .95 → medical, medical, non-medical, uncertain, medical
+    assert m["verdicts"]["uncertain"] == 1 and m["verdicts"]["decided_accuracy"] == 1.0
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_not():
+    probs = np.tile([0.75, 0.25], (400, 1))
+    y = np.array([0] * 300 + [1] * 100)
+    assert ece(probs, y)[0] == pytest.approx(0.0, abs=1e-9)
+    assert ece(probs, np.ones(400, int))[0] == pytest.approx(0.75)
+
+
+def _dicom_file() -> Path:
+    pydicom = pytest.importorskip("pydicom")
+    path = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
+    if not path.exists():
+        pytest.skip("pydicom test file CT_small.dcm absent")
+    return path
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
+@pytest.mark.skipif(not (ASSETS / "model.onnx").exists(), reason="no shipped model yet")
+def test_evaluate_command_on_a_labelled_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    root = tmp_path / "eval"
+    n_files = 0
+    for label, source in (("xray", "medical-mnist-hand"), ("photo", "imagenet-sample-images"),
+                          ("document", "texlive-latex-base-doc-pages")):
+        dest = root / label / "nested"
+        dest.mkdir(parents=True)
+        for f in sorted((DATA / label / source).iterdir())[:3]:
+            shutil.copy(f, dest / f.name)
+            n_files += 1
+    (root / "ct").mkdir()
+    shutil.copy(_dicom_file(), root / "ct" / "slice.dcm")  # a DICOM counts as its image
+    (root / "photo" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    res = CliRunner().invoke(app, ["evaluate", str(root), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    assert rep["n"] == n_files + 1
+    assert len(rep["read_errors"]) == 1 and "broken.jpg" in rep["read_errors"][0]["item"]
+    assert set(rep["labels_present"]) == {"ct", "xray", "photo", "document"}
+    for key in ("binary_accuracy", "modality_macro_f1", "ece", "per_label", "confusion", "errors"):
+        assert key in rep
+    assert rep["per_label"]["ct"]["support"] == 1 and rep["per_label"]["xray"]["support"] == 3
+    assert sum(map(sum, rep["confusion"])) == rep["n"]
+    assert 0 <= rep["binary_accuracy"] <= 1 and 0 <= rep["ece"] <= 1
+
+
+def test_evaluate_rejects_a_folder_without_labels(tmp_path):
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    (tmp_path / "notalabel").mkdir()
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--json"])
+    assert res.exit_code != 0

@@ -1,0 +1,124 @@
+"""Training machinery: tiny real training run → ONNX that loads in Classifier; parity; shipped model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
+
+from medimg.model import Classifier  # noqa: E402
+from medimg.training.augment import augment  # noqa: E402
+from medimg.training.calibrate import choose_threshold, fit_temperature, softmax  # noqa: E402
+from medimg.training.dataset import label_groups, scan, source_folds  # noqa: E402
+from medimg.training.export import parity, to_onnx  # noqa: E402
+from medimg.training.net import build  # noqa: E402
+from medimg.training.train import Config, sample_weights, train  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "medimg" / "model" / "assets"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
+
+
+def _corpus_labels() -> list[str]:
+    return sorted(d.name for d in DATA.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+@needs_data
+def test_tiny_training_exports_a_model_the_classifier_loads(tmp_path):
+    from PIL import Image
+
+    from medimg.training.ship import ship
+
+    base = dict(data=str(DATA), epochs=2, samples_per_epoch=64, batch_size=32, per_source=2, cache="",
+                workers=0, seed=7)
+    train(Config(out=str(tmp_path / "cv0"), holdout=0, **dict(base, epochs=1)), log=lambda *_: None)
+    meta = train(Config(out=str(tmp_path / "final"), **base), log=lambda *_: None)
+    assert meta["labels"] == _corpus_labels()
+    assert len(meta["history"]) == 2 and np.isfinite(meta["history"][-1]["loss"])
+    res = ship(tmp_path / "final", [tmp_path / "cv0"], tmp_path / "assets", tmp_path / "docs", log=lambda *_: None)
+    assert (tmp_path / "docs" / "confusion_matrix.png").stat().st_size > 1000
+    assert (tmp_path / "docs" / "reliability.png").stat().st_size > 1000
+    lab = json.loads((tmp_path / "assets" / "labels.json").read_text())
+    assert lab["labels"] == _corpus_labels() and lab["temperature"] > 0 and 0.5 <= lab["threshold"] < 1
+    assert res["labels"]["onnx_parity_max_abs_diff"] <= 1e-4
+    assert res["report"]["n"] > 0 and 0 <= res["report"]["binary_accuracy"] <= 1
+    clf = Classifier.load(tmp_path / "assets")
+    assert clf.labels == _corpus_labels()
+    preds = clf.predict([Image.new("RGB", (300, 200), (200, 30, 30)), Image.new("L", (64, 64), 128)])
+    assert len(preds) == 2 and all(abs(sum(p.probs.values()) - 1) < 1e-5 for p in preds)
+    assert all(p.label in clf.labels and p.verdict in ("medical", "non-medical", "uncertain") for p in preds)
+
+
+def test_onnx_matches_torch(tmp_path):
+    torch.manual_seed(0)
+    model = build("r8xs", 11).eval()
+    with torch.no_grad():  # non-trivial BN statistics so the check means something
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.uniform_(0.5, 1.5)
+    path = to_onnx(model, tmp_path / "m.onnx", 128)
+    rng = np.random.default_rng(0)
+    assert parity(model, path, rng.standard_normal((6, 3, 128, 128)).astype(np.float32)) <= 1e-4
+    assert parity(model, path, rng.standard_normal((2, 3, 96, 160)).astype(np.float32)) <= 1e-4  # dynamic H, W
+
+
+def test_temperature_recovers_known_scale():
+    rng = np.random.default_rng(1)
+    true_logits = rng.standard_normal((4000, 5)) * 2.0
+    y = np.array([rng.choice(5, p=p) for p in softmax(true_logits)])
+    t = fit_temperature(true_logits * 3.0, y)  # logits three times too sharp
+    assert 2.6 < t < 3.4
+
+
+def test_threshold_prefers_abstaining_over_errors():
+    p = np.array([0.99, 0.95, 0.7, 0.6, 0.3, 0.02, 0.01])
+    truth = np.array([1, 1, 0, 1, 0, 0, 0], bool)
+    t, info = choose_threshold(p, truth, uncertain_cost=0.3)
+    assert t > 0.7 and info["chosen"]["errors"] == 0
+
+
+def test_unknown_label_needs_a_group(tmp_path):
+    (tmp_path / "xray" / "s1").mkdir(parents=True)
+    (tmp_path / "thermal" / "s1").mkdir(parents=True)
+    with pytest.raises(ValueError, match="thermal"):
+        scan(tmp_path, exclude={})
+    c = scan(tmp_path, exclude={}, groups={**label_groups(), "thermal": True})
+    assert c.labels == ["thermal", "xray"] and c.medical["thermal"]
+
+
+@needs_data
+def test_folds_hold_out_whole_sources_and_sampling_balances_labels():
+    c = scan(DATA, per_source=5)
+    fold = source_folds(c, 3, seed=3)
+    for s in c.sources:
+        assert len({int(f) for f, t in zip(fold, c.source) if t == s}) == 1
+    w = sample_weights(c, np.arange(len(c.y)), 0.5)
+    per_label = [w[c.y == i].sum() for i in range(len(c.labels))]
+    assert np.allclose(per_label, 1 / len(c.labels))
+
+
+def test_augment_keeps_shape_and_varies():
+    rng = np.random.default_rng(0)
+    x = (np.indices((128, 128)).sum(0) % 256).astype(np.uint8)[..., None].repeat(3, 2)
+    outs = [augment(x, rng) for _ in range(20)]
+    assert all(o.shape == x.shape and o.dtype == np.uint8 for o in outs)
+    assert sum(not np.array_equal(o, x) for o in outs) >= 15
+
+
+def test_shipped_model_is_small_and_matches_the_corpus():
+    model, meta = ASSETS / "model.onnx", ASSETS / "labels.json"
+    assert model.is_file() and meta.is_file(), "no shipped model in src/medimg/model/assets"
+    assert model.stat().st_size <= 10 * 1024 * 1024
+    lab = json.loads(meta.read_text())
+    groups = label_groups()
+    assert set(lab["medical_labels"]) == {lb for lb in lab["labels"] if groups[lb]}
+    for key in ("name", "version", "input_size", "temperature", "threshold"):
+        assert key in lab
+    if DATA.is_dir():
+        assert lab["labels"] == _corpus_labels()
+    clf = Classifier.load()
+    assert clf.labels == lab["labels"] and 128 <= clf.input_size <= 224
