@@ -202,7 +202,7 @@ def train(
     out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
-    epochs: int = typer.Option(8, "--epochs"),
+    epochs: int = typer.Option(20, "--epochs", help="The first 60 % at 96 px (progressive resizing), the rest at --size."),
     samples_per_epoch: int = typer.Option(5000, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
     arch: str = typer.Option("r8xs", "--arch"),
     size: int = typer.Option(128, "--size", help="Input size in pixels."),
