@@ -269,6 +269,9 @@ def metrics(probs: np.ndarray, y: np.ndarray, folder: np.ndarray) -> dict:
         recall[lb] = float(tp / max((y == c).sum(), 1))
     per_folder = {f: float((pred[folder == f] == y[folder == f]).mean()) for f in sorted(set(folder))}
     per_folder_bin = {f: float(((p_med[folder == f] >= 0.5) == y_med[folder == f]).mean()) for f in sorted(set(folder))}
+    confusion = {LABELS[c]: {LABELS[k]: int(n) for k, n in enumerate(np.bincount(pred[y == c], minlength=len(LABELS))) if n}
+                 for c in sorted(set(y.tolist()))}
+    top_pred = {f: LABELS[int(np.bincount(pred[folder == f]).argmax())] for f in sorted(set(folder))}
     worst = min(per_folder, key=per_folder.get)
     worst_bin = min(per_folder_bin, key=per_folder_bin.get)
     return {
@@ -281,6 +284,8 @@ def metrics(probs: np.ndarray, y: np.ndarray, folder: np.ndarray) -> dict:
         "worst_folder_binary": [worst_bin, per_folder_bin[worst_bin]],
         "per_folder_modality_acc": per_folder,
         "per_folder_binary_acc": per_folder_bin,
+        "per_folder_top_prediction": top_pred,
+        "confusion": confusion,
     }
 
 

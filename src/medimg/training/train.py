@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
@@ -26,7 +27,7 @@ class Config:
     out: str = "runs/model"
     arch: str = "r8xs"
     size: int = 128
-    epochs: int = 12
+    epochs: int = 20
     samples_per_epoch: int = 6000
     batch_size: int = 64
     lr: float = 3e-3
@@ -40,6 +41,8 @@ class Config:
     cache: str = "/work/cache/medimg"
     per_source: int = 0  # cap files per source (tiny runs and tests)
     source_power: float = 0.5  # source weight within a label ∝ n_files ** power
+    low_size: int = 96  # progressive resizing: early epochs at this size (cheaper), the rest at `size`
+    low_frac: float = 0.6  # fraction of epochs at low_size (0 = always `size`)
 
 
 def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
@@ -60,8 +63,9 @@ def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
 class Views(Dataset):
     """Augmented views of cached uint8 images, as normalised float CHW tensors."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True):
-        self.x, self.y, self.order, self.seed, self.train = x, y, order, seed, train
+    def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True,
+                 size: int | None = None):
+        self.x, self.y, self.order, self.seed, self.train, self.size = x, y, order, seed, train, size
         self.mean = np.asarray(MEAN, np.float32) * 255
         self.std = np.asarray(STD, np.float32) * 255
 
@@ -73,6 +77,8 @@ class Views(Dataset):
         arr = self.x[i]
         if self.train:
             arr = augment(arr, np.random.default_rng([self.seed, k]))
+        if self.size and self.size != arr.shape[0]:
+            arr = np.asarray(Image.fromarray(arr).resize((self.size, self.size), Image.BILINEAR))
         t = (arr.astype(np.float32) - self.mean) / self.std
         return torch.from_numpy(t.transpose(2, 0, 1).copy()), int(self.y[i])
 
@@ -125,7 +131,8 @@ def train(cfg: Config, log=print) -> dict:
         model.train()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
-        dl = DataLoader(Views(x, corpus.y, order, cfg.seed * 1000 + epoch), batch_size=cfg.batch_size,
+        size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
+        dl = DataLoader(Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size), batch_size=cfg.batch_size,
                         num_workers=cfg.workers, persistent_workers=False, drop_last=True)
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
         for step, (xb, yb) in enumerate(dl):
@@ -142,7 +149,7 @@ def train(cfg: Config, log=print) -> dict:
             if (step + 1) % max(1, steps_per_epoch // 4) == 0:
                 el = time.time() - te
                 log(f"epoch {epoch + 1}/{cfg.epochs} step {step + 1}/{steps_per_epoch} loss {loss_sum / seen:.3f} "
-                    f"acc {correct / seen:.3f} {seen / el:.0f} img/s")
+                    f"acc {correct / seen:.3f} {seen / el:.0f} img/s at {size} px")
         rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                "seconds": time.time() - te}
         if len(va):

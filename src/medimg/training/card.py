@@ -1,0 +1,43 @@
+"""Markdown tables for MODEL_CARD.md from a held-out report and labels.json (numbers never typed by hand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def tables(report: dict, labels_json: dict) -> str:
+    r = report
+    lines = [
+        f"| metric (source-held-out, {len(r['folds'])} folds, n = {r['n']}) | value |",
+        "|---|---|",
+        f"| binary accuracy (medical vs non-medical, p_medical ≥ 0.5) | {r['binary_accuracy']:.4f} |",
+        f"| label accuracy (11-way) | {r['label_accuracy']:.4f} |",
+        f"| modality macro-F1 (all labels) | {r['modality_macro_f1']:.4f} |",
+        f"| expected calibration error (15 bins, cross-fitted temperature) | {r['ece']:.4f} |",
+        f"| ECE before temperature scaling | {r['ece_uncalibrated']:.4f} |",
+        f"| temperature (fitted on all held-out logits, shipped) | {r['temperature']:.3f} |",
+        f"| default threshold (chosen on held-out) | {r['threshold']} |",
+        f"| at that threshold: decided / uncertain / accuracy of decided | {r['verdicts']['decided']} / "
+        f"{r['verdicts']['uncertain']} / {r['verdicts']['decided_accuracy']} |",
+        f"| worst source (label accuracy) | {r['worst_source']['source']}: {r['worst_source']['label_accuracy']:.3f} "
+        f"(binary {r['worst_source']['binary_accuracy']:.3f}) |",
+        f"| worst source (binary accuracy) | {r['worst_source_binary']['source']}: "
+        f"{r['worst_source_binary']['binary_accuracy']:.3f} |",
+        "",
+        "| label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for lb in r["labels"]:
+        m = r["per_label"][lb]
+        lines.append(f"| {lb} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    lines += ["", "| held-out source | n | label accuracy | binary accuracy |", "|---|---|---|---|"]
+    for s, m in r["per_source"].items():
+        lines.append(f"| {s} | {m['n']} | {m['label_accuracy']:.3f} | {m['binary_accuracy']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json assets/labels.json
+    import sys
+
+    print(tables(json.loads(Path(sys.argv[1]).read_text()), json.loads(Path(sys.argv[2]).read_text())))
