@@ -289,12 +289,12 @@ def metrics(probs: np.ndarray, y: np.ndarray, folder: np.ndarray) -> dict:
     }
 
 
-def evaluate(cache: Path, l2: float, grid: list[float]) -> dict:
+def evaluate(cache: Path, l2: float, grid: list[float], group: str = "source") -> dict:
     d = np.load(cache)
     label, source, folder = d["label"], d["source"], d["folder"]
     y = np.array([LABELS.index(lb) for lb in label])
     xs = {v: d[f"x_{v}"].astype(np.float64) for v in VARIANTS}
-    fl = folds(label, source)
+    fl = folds(label, source if group == "source" else folder)
     single = sorted({lb for lb in set(label) if len(set(source[label == lb])) < 2})
 
     def oof(l2_: float, variants=VARIANTS) -> dict[str, np.ndarray]:
@@ -320,7 +320,7 @@ def evaluate(cache: Path, l2: float, grid: list[float]) -> dict:
     for _, test in fl:
         temps[test] = fit_temperature(logits["clean"][~test], y[~test])
     sensitivity[str(l2)] = {k: metrics(softmax(logits["clean"]), y, folder)[k] for k in ("binary_acc", "modality_macro_f1")}
-    res: dict = {"l2": l2, "folds": [n for n, _ in fl], "single_source_labels": single, "sensitivity_l2": sensitivity}
+    res: dict = {"group": group, "l2": l2, "folds": [n for n, _ in fl], "single_source_labels": single, "sensitivity_l2": sensitivity}
     file_level = np.isin(label, single)
     pred_clean = logits["clean"].argmax(1)
     for v in VARIANTS:
@@ -351,6 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--l2", type=float, default=1e-3)
     ap.add_argument("--steps", default="throughput,extract,eval")
+    ap.add_argument("--group", choices=["source", "folder"], default="source",
+                    help="held-out unit: upstream source (MANIFEST source) or <label>/<folder>")
+    ap.add_argument("--grid", default="0.01,0.1", help="extra L2 values reported as sensitivity ('' for none)")
     a = ap.parse_args(argv)
     if not (a.data / "MANIFEST.csv").exists():
         raise SystemExit(f"no corpus at {a.data} (MANIFEST.csv missing)")
@@ -364,9 +367,10 @@ def main(argv: list[str] | None = None) -> None:
         out["extract"] = extract(a.data, rows, a.cache, a.threads)
         print(f"features: {out['extract']['images']} images, {len(out['extract']['errors'])} errors", flush=True)
     if "eval" in steps:
-        out["eval"] = evaluate(a.cache, a.l2, [1e-2, 1e-1])
+        key = "eval" if a.group == "source" else "eval_by_folder"
+        out[key] = evaluate(a.cache, a.l2, [float(g) for g in a.grid.split(",") if g], a.group)
         for v in VARIANTS:
-            s = out["eval"][v]["source_held_out"]
+            s = out[key][v]["source_held_out"]
             print(f"{v}: binary {s['binary_acc']:.3f} macro-F1 {s['modality_macro_f1']:.3f} "
                   f"ECE {s['ece_before_T']:.3f}->{s['ece_after_T']:.3f} worst {s['worst_folder_modality']}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
