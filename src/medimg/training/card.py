@@ -41,3 +41,29 @@ if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_
     import sys
 
     print(tables(json.loads(Path(sys.argv[1]).read_text()), json.loads(Path(sys.argv[2]).read_text())))
+
+
+def sources_table(sources_md: Path, counts: dict[str, int], excluded: dict[str, str]) -> str:
+    """One row per corpus source: files used, what it is, licence (from the corpus SOURCES.md)."""
+    rows = ["| source | files used | what | licence |", "|---|---|---|---|"]
+    info = {}
+    if sources_md.exists():
+        for line in sources_md.read_text().splitlines():
+            if line.startswith("- ") and " — " in line:
+                parts = line[2:].split(" — ")
+                info[parts[0].strip()] = (parts[1].strip(), parts[-1].replace("license:", "").strip())
+    for s, n in counts.items():
+        what, lic = info.get(s, ("", "see SOURCES.md"))
+        n_ex = sum(1 for p in excluded if p.startswith(s + "/"))
+        rows.append(f"| {s} | {n}{f' ({n_ex} excluded)' if n_ex else ''} | {what} | {lic} |")
+    return "\n".join(rows) + "\n"
+
+
+def fill(card: Path, blocks: dict[str, str]) -> None:
+    """Replace the text between <!-- BEGIN:name --> and <!-- END:name --> markers in the card."""
+    text = card.read_text()
+    for name, body in blocks.items():
+        a, b = f"<!-- BEGIN:{name} -->", f"<!-- END:{name} -->"
+        i, j = text.index(a) + len(a), text.index(b)
+        text = text[:i] + "\n" + body.rstrip() + "\n" + text[j:]
+    card.write_text(text)
