@@ -51,7 +51,7 @@ def _dicom_file() -> Path:
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
-@pytest.mark.skipif(not (ASSETS / "model.onnx").exists(), reason="no shipped model yet")
+@pytest.mark.skipif(not (ASSETS / "labels.json").exists(), reason="no shipped model yet")
 def test_evaluate_command_on_a_labelled_folder(tmp_path):
     from typer.testing import CliRunner
 

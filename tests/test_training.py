@@ -109,16 +109,20 @@ def test_augment_keeps_shape_and_varies():
     assert sum(not np.array_equal(o, x) for o in outs) >= 15
 
 
-def test_shipped_model_is_small_and_matches_the_corpus():
-    model, meta = ASSETS / "model.onnx", ASSETS / "labels.json"
-    assert model.is_file() and meta.is_file(), "no shipped model in src/medimg/model/assets"
-    assert model.stat().st_size <= 10 * 1024 * 1024
+@pytest.mark.parametrize("name", [None, "fast"])
+def test_shipped_models_are_small_and_match_the_corpus(name):
+    folder = ASSETS / name if name else ASSETS
+    meta = folder / "labels.json"
+    assert meta.is_file(), f"no shipped model in {folder}"
     lab = json.loads(meta.read_text())
+    model = folder / ("head.npz" if lab.get("kind") == "backbone-head" else "model.onnx")
+    assert model.is_file()
+    assert model.stat().st_size <= 10 * 1024 * 1024
     groups = label_groups()
     assert set(lab["medical_labels"]) == {lb for lb in lab["labels"] if groups[lb]}
     for key in ("name", "version", "input_size", "temperature", "threshold"):
         assert key in lab
     if DATA.is_dir():
         assert lab["labels"] == _corpus_labels()
-    clf = Classifier.load()
+    clf = Classifier.load(name)
     assert clf.labels == lab["labels"] and 128 <= clf.input_size <= 224

@@ -70,7 +70,7 @@ def server(request, tmp_path_factory):
     gradio_tmp = tmp_path_factory.mktemp("gradio")
     cmd = [sys.executable, "-m", "medimg.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--allow-private"]
-    if not (ASSETS / "model.onnx").exists():  # no shipped model in this checkout: the tiny test model
+    if not (ASSETS / "labels.json").exists():  # no shipped model in this checkout: the tiny test model
         cmd += ["--model", str(request.getfixturevalue("tiny_model_dir"))]
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(gradio_tmp)}
     log = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")

@@ -98,7 +98,7 @@ def classify(
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
                                               help="p_medical needed for 'medical' (1−t for 'non-medical'); default from the model."),
     batch_size: int = typer.Option(32, "--batch-size"),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
@@ -161,7 +161,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
 ) -> None:
@@ -179,7 +179,7 @@ def scale(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout,
@@ -212,10 +212,25 @@ def train(
     cache: str = typer.Option("/work/cache/medimg", "--cache", help="Decoded-corpus cache folder ('' for none)."),
     ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
+    route: str = typer.Option("backbone", "--route", help="backbone: linear head on the wheel's pretrained "
+                              "backbone (the shipped default); cnn: small CNN from scratch (the fast model)."),
 ) -> None:
-    """Train the classifier from scratch (needs the train extra), calibrate on held-out sources, export ONNX."""
+    """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
     from .training.ship import ship
     from .training.train import Config, train as run
+
+    if route == "backbone":
+        from .training.backbone_head import run as run_head
+
+        res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
+                       per_source=per_source or 120, seed=seed, threads=2, log=console.print)
+        rep = res["report"]
+        keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
+        console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
+                                                                   "temperature": rep["temperature"]}))
+        return
+    if route != "cnn":
+        raise typer.BadParameter("use backbone or cnn", param_hint="--route")
 
     base = dict(data=str(data), arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch,
                 seed=seed, folds=folds, threads=threads, per_source=per_source, cache=cache, workers=0)
@@ -238,7 +253,7 @@ def evaluate(
     folder: Path = typer.Argument(..., help="Folder <label>/…/<image>; label = first folder under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Folder with model.onnx and labels.json."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
     batch_size: int = typer.Option(32, "--batch-size"),
 ) -> None:
     """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label, confusion, errors."""

