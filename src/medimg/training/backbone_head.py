@@ -111,7 +111,7 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
         cache: str | Path | None = None, name: str = "medimg-backbone-head", log=print) -> dict:
     """Features → held-out folds → calibrated head on all data → dest/head.npz + labels.json."""
     from .calibrate import fit_temperature_ece
-    from .plots import confusion_png, reliability_png
+    from .plots import report_pngs
     from .ship import heldout_report
 
     t0 = time.perf_counter()
@@ -160,11 +160,6 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
     (dest / "labels.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     (out / "heldout_report.json").write_text(json.dumps(rep, indent=1))
     if docs:
-        docs = Path(docs)
-        docs.mkdir(parents=True, exist_ok=True)
-        confusion_png(rep["confusion"], rep["labels"], docs / "confusion_matrix.png",
-                      f"source-held-out confusion ({folds} folds, n={rep['n']})")
-        reliability_png(rep["reliability"], rep["ece"], docs / "reliability.png",
-                        "source-held-out reliability (temperature-scaled, cross-fitted)")
+        report_pngs(rep, docs)
     log(f"shipped {dest / 'head.npz'} in {time.perf_counter() - t0:.0f} s")
     return {"labels": meta, "report": rep}

@@ -58,3 +58,13 @@ def reliability_png(table: list[dict], ece: float, path: str | Path, title: str)
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def report_pngs(rep: dict, docs: str | Path) -> None:
+    """The confusion matrix and reliability diagram of a held-out report, into `docs`."""
+    docs = Path(docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    confusion_png(rep["confusion"], rep["labels"], docs / "confusion_matrix.png",
+                  f"source-held-out confusion ({len(rep['folds'])} folds, n={rep['n']})")
+    reliability_png(rep["reliability"], rep["ece"], docs / "reliability.png",
+                    "source-held-out reliability (temperature-scaled, cross-fitted)")

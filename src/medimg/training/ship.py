@@ -55,7 +55,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
          name: str = "medimg-r8xs", version: str | None = None, log=print) -> dict:
     """Export final_dir's model to dest/model.onnx with a labels.json calibrated on cv_dirs."""
     from .export import parity, to_onnx, write_assets
-    from .plots import confusion_png, reliability_png
+    from .plots import report_pngs
     from .train import load_model
 
     model, meta = load_model(final_dir)
@@ -95,10 +95,5 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     if rep:
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:
-            docs = Path(docs)
-            docs.mkdir(parents=True, exist_ok=True)
-            confusion_png(rep["confusion"], rep["labels"], docs / "confusion_matrix.png",
-                          f"source-held-out confusion ({len(cv_dirs)} folds, n={rep['n']})")
-            reliability_png(rep["reliability"], rep["ece"], docs / "reliability.png",
-                            "source-held-out reliability (temperature-scaled, cross-fitted)")
+            report_pngs(rep, docs)
     return {"labels": labels_json, "report": rep}
