@@ -185,49 +185,51 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
             figures.setdefault(pno, []).append(fig)
 
     # Pass 2: decode and render, page by page.
-    yielded = skipped = 0
     first_on: dict[int, list[_Image]] = {}
     for img in images.values():
         if img.bbox:
             first_on.setdefault(img.first_page, []).append(img)
     yield from errors
     floor = limits.min_side
+    yielded, skipped = 0, [0]
     for pno in range(npages):
-        n_img = n_fig = 0
-        for img in first_on.get(pno + 1, []):
-            if min(img.width, img.height) < floor or img.max_short_side < floor / 2:
-                skipped += 1
-                continue
-            n_img += 1
-            item = _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels)
+        for item in _page_items(doc, pno, first_on.get(pno + 1, []), figures.get(pno, []), origin, limits, skipped):
             yield item
             if isinstance(item, ImageItem):
                 yielded += 1
                 if yielded >= limits.max_images_per_input:
-                    yield from _cap_note(origin, limits.max_images_per_input, skipped, floor)
+                    yield from _cap_note(origin, limits.max_images_per_input, skipped[0], floor)
                     return
-        for fig in figures.get(pno, []):
-            if fig.inline:
-                if min(fig.native) < floor or min(fig.rect.width, fig.rect.height) < floor / 2:
-                    skipped += 1
-                    continue
-                n_img += 1
-                locator = f"page {pno + 1}, image {n_img} (inline, rendered)"
-            else:
-                n_fig += 1
-                locator = f"page {pno + 1}, figure {n_fig} (rendered)"
-            item = _render(doc, fig, origin, locator)
-            yield item
-            if isinstance(item, ImageItem):
-                yielded += 1
-                if yielded >= limits.max_images_per_input:
-                    yield from _cap_note(origin, limits.max_images_per_input, skipped, floor)
-                    return
+    skipped = skipped[0]
     if skipped:
         yield _skip_note(origin, skipped, floor)
     if doc.page_count > npages:
         yield ItemError(origin, "", f"read only the first {npages} of {doc.page_count} pages (max_pdf_pages)",
                         skipped=True)
+
+
+def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: list[_Figure], origin: str,
+                limits, skipped: list[int]) -> Iterator[Item]:
+    """One page's images (decoded) and figures (rendered), in order; counts decorations in skipped[0]."""
+    floor = limits.min_side
+    n_img = n_fig = 0
+    for img in images:
+        if min(img.width, img.height) < floor or img.max_short_side < floor / 2:
+            skipped[0] += 1
+            continue
+        n_img += 1
+        yield _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels)
+    for fig in figures:
+        if fig.inline:
+            if min(fig.native) < floor or min(fig.rect.width, fig.rect.height) < floor / 2:
+                skipped[0] += 1
+                continue
+            n_img += 1
+            locator = f"page {pno + 1}, image {n_img} (inline, rendered)"
+        else:
+            n_fig += 1
+            locator = f"page {pno + 1}, figure {n_fig} (rendered)"
+        yield _render(doc, fig, origin, locator)
 
 
 def _cap_note(origin: str, cap: int, skipped: int, floor: int) -> Iterator[ItemError]:
