@@ -19,9 +19,6 @@ from .sources import ImageItem, ItemError, Limits, open_inputs
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
-LIMIT_HELP = "Limits"
-
-
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None) -> Limits:

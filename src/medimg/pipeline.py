@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -154,13 +154,10 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             if prior is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**rec.metadata, "evidence": f"image + DICOM Modality {rec.metadata['Modality']}"}
-            i = int(row.argmax())
-            rec.label = clf.labels[i]
-            rec.medical = rec.label in clf.medical_labels
-            rec.confidence = round(float(row[i]), 6)
-            rec.p_medical = round(float(row[clf.medical_mask].sum()), 6)
-            rec.verdict = verdict_for(rec.p_medical, t)
-            rec.probs = {lb: round(float(v), 6) for lb, v in zip(clf.labels, row)}
+            pred = clf.prediction(row, t)
+            rec.label, rec.medical, rec.verdict = pred.label, pred.medical, pred.verdict
+            rec.confidence, rec.p_medical = round(pred.confidence, 6), round(pred.p_medical, 6)
+            rec.probs = {lb: round(v, 6) for lb, v in pred.probs.items()}
     return [rec for rec, _ in pending]
 
 

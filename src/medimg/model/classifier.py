@@ -121,17 +121,17 @@ class Classifier:
 
     def predict(self, images: list[Image.Image], threshold: float | None = None) -> list[Prediction]:
         t = self.threshold if threshold is None else threshold
-        probs = self.probabilities(images)
-        out = []
-        for row in probs:
-            i = int(row.argmax())
-            p_med = float(row[self.medical_mask].sum())
-            out.append(Prediction(
-                label=self.labels[i],
-                medical=self.labels[i] in self.medical_labels,
-                confidence=float(row[i]),
-                p_medical=p_med,
-                verdict=verdict_for(p_med, t),
-                probs={lb: float(v) for lb, v in zip(self.labels, row)},
-            ))
-        return out
+        return [self.prediction(row, t) for row in self.probabilities(images)]
+
+    def prediction(self, row: np.ndarray, threshold: float) -> Prediction:
+        """The prediction for one row of calibrated probabilities."""
+        i = int(row.argmax())
+        p_med = float(row[self.medical_mask].sum())
+        return Prediction(
+            label=self.labels[i],
+            medical=self.labels[i] in self.medical_labels,
+            confidence=float(row[i]),
+            p_medical=p_med,
+            verdict=verdict_for(p_med, threshold),
+            probs={lb: float(v) for lb, v in zip(self.labels, row)},
+        )

@@ -42,7 +42,3 @@ def normalize(arr: np.ndarray) -> np.ndarray:
 def prepare(img: Image.Image, size: int) -> np.ndarray:
     """Float32 CHW array of one image, resized (squashed) to size × size and normalised."""
     return np.ascontiguousarray(normalize(resize_rgb(img, size)).transpose(2, 0, 1))
-
-
-def prepare_batch(images: list[Image.Image], size: int) -> np.ndarray:
-    return np.stack([prepare(im, size) for im in images]) if images else np.zeros((0, 3, size, size), np.float32)
