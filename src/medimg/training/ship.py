@@ -52,9 +52,15 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temper
 
 
 def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, docs: str | Path | None = None,
-         name: str = "medimg-r8xs", version: str | None = None, log=print) -> dict:
-    """Export final_dir's model to dest/model.onnx with a labels.json calibrated on cv_dirs."""
-    from .export import parity, to_onnx, write_assets
+         name: str = "medimg-r8xs", version: str | None = None, fp16: bool = False, log=print) -> dict:
+    """Export final_dir's model to dest/model.onnx with a labels.json calibrated on cv_dirs.
+
+    With `fp16` the file stores its weights as float16 (see export.store_fp16); parity is checked on
+    the float32 export (≤ 1e-4) and the float16 file's difference is measured and recorded.
+    """
+    import shutil
+
+    from .export import parity, store_fp16, to_onnx, write_assets
     from .plots import report_pngs
     from .train import load_model
 
@@ -69,6 +75,12 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     diff = parity(model, onnx_path, x)
     if diff > 1e-4:
         raise RuntimeError(f"ONNX differs from torch by {diff}")
+    diff16 = None
+    if fp16:
+        half = shutil.copyfile(onnx_path, Path(final_dir) / "model-fp16.onnx")
+        store_fp16(half)
+        diff16 = parity(model, half, x)
+        onnx_path = half
     summary = {}
     if rep:
         summary = {k: rep[k] for k in ("n", "binary_accuracy", "label_accuracy", "modality_macro_f1", "ece",
@@ -85,13 +97,16 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         "arch": meta["arch"],
         "input": "float32 NCHW RGB, squashed to input_size × input_size (medimg.model.preprocess.prepare)",
         "onnx_parity_max_abs_diff": diff,
+        "weights": "float16 (float32 compute)" if fp16 else "float32",
+        "fp16_max_abs_diff": diff16,
         "trained_on": meta["train_sources"],
         "train_config": meta["config"],
         "train_seconds": meta["train_seconds"],
         "source_heldout": summary,
     }
     write_assets(onnx_path, labels_json, dest)
-    log(f"shipped {dest / 'model.onnx'} ({(dest / 'model.onnx').stat().st_size / 1e6:.2f} MB), parity {diff:.2e}")
+    log(f"shipped {dest / 'model.onnx'} ({(dest / 'model.onnx').stat().st_size / 1e6:.2f} MB), parity {diff:.2e}"
+        + (f", float16 weights {diff16:.2e}" if fp16 else ""))
     if rep:
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:

@@ -43,6 +43,7 @@ class Config:
     source_power: float = 0.5  # source weight within a label ∝ n_files ** power
     low_size: int = 96  # progressive resizing: early epochs at this size (cheaper), the rest at `size`
     low_frac: float = 0.6  # fraction of epochs at low_size (0 = always `size`)
+    eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
 
 
 def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
@@ -152,7 +153,7 @@ def train(cfg: Config, log=print) -> dict:
                     f"acc {correct / seen:.3f} {seen / el:.0f} img/s at {size} px")
         rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                "seconds": time.time() - te}
-        if len(va):
+        if len(va) and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             lg = logits_of(model, x[va])
             pred = lg.argmax(1)
             med = np.array([corpus.medical[lb] for lb in corpus.labels])
@@ -178,6 +179,6 @@ def train(cfg: Config, log=print) -> dict:
 def load_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
     state = torch.load(Path(run_dir) / "model.pt", weights_only=False)
     meta = state["meta"]
-    model = build(meta["arch"], len(meta["labels"]))
+    model = build(meta["arch"], len(meta["labels"]), pretrained=False)
     model.load_state_dict(state["model"])
     return model.eval(), meta

