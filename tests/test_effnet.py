@@ -81,3 +81,19 @@ def test_cli_finetune_route_trains_ships_and_classifies(tmp_path):
     clf = Classifier.load(tmp_path / "assets")
     preds = clf.predict([Image.new("RGB", (200, 150), (30, 30, 30))])
     assert preds[0].label in lab["labels"] and 0 <= preds[0].p_medical <= 1
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
+def test_linear_probe_sets_a_head_that_fits_the_frozen_features():
+    """LP-FT's first stage: the balanced logistic regression, folded into model._fc, fits its data."""
+    from medimg.training.dataset import load_images, scan
+    from medimg.training.train import Config, linear_probe, logits_of
+
+    corpus = scan(DATA, per_source=3, seed=1)
+    x, _ = load_images(corpus, 64, None, log=lambda *_: None)
+    model = build_lite0(len(corpus.labels))
+    before = model._fc.weight.clone()
+    linear_probe(model, x, corpus, np.arange(len(x)), Config(lp_views=1, lp_l2=0.01), log=lambda *_: None)
+    assert not torch.equal(before, model._fc.weight)
+    acc = (logits_of(model, x).argmax(1) == corpus.y).mean()
+    assert acc >= 0.9, acc  # 11 labels: chance is 0.09; a wrong standardisation fold-in breaks this

@@ -195,8 +195,8 @@ def scale(
 
 # Per-route training defaults; any CLI option given overrides them.
 ROUTES = {
-    "finetune": dict(arch="effl0", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-3,
-                     weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2),
+    "finetune": dict(arch="effl0", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-4,
+                     weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True),
     "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
 }
 

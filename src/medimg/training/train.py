@@ -44,6 +44,10 @@ class Config:
     low_size: int = 96  # progressive resizing: early epochs at this size (cheaper), the rest at `size`
     low_frac: float = 0.6  # fraction of epochs at low_size (0 = always `size`)
     eval_every: int = 1  # epochs between held-out evaluations (the last epoch is always evaluated)
+    lp_init: bool = False  # LP-FT: fit the classifier on frozen pretrained features before fine-tuning
+    lp_views: int = 2  # augmented views per image (besides the clean one) for that linear probe
+    lp_l2: float = 0.1  # its L2 penalty (on standardised features)
+    freeze_bn: bool = False  # keep BatchNorm running statistics at their pretrained values while fine-tuning
 
 
 def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
@@ -90,10 +94,36 @@ def _to_tensor(x: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def logits_of(model: nn.Module, x: np.ndarray, batch: int = 256) -> np.ndarray:
+def logits_of(model: nn.Module, x: np.ndarray, batch: int = 64) -> np.ndarray:
     model.eval()
     out = [model(_to_tensor(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+@torch.no_grad()
+def linear_probe(model: nn.Module, x: np.ndarray, corpus: Corpus, idx: np.ndarray, cfg: Config, log=print) -> None:
+    """Set model._fc to a balanced logistic regression on the frozen network's pooled features.
+
+    Fine-tuning then starts from a head that already fits, so the early large gradients of a random
+    head do not distort the pretrained features (LP-FT, Kumar et al. 2022).
+    """
+    from .backbone_head import balanced_weights, fit_head
+
+    if not hasattr(model, "features"):
+        raise ValueError(f"{cfg.arch} has no pretrained features to probe (use lp_init with effl0)")
+    model.eval()
+    src = np.array(corpus.source)[idx]
+    feats, ys, ws = [], [], []
+    for v in range(cfg.lp_views + 1):
+        arrs = x[idx] if v == 0 else np.stack(
+            [augment(x[i], np.random.default_rng([cfg.seed, 7, v, int(i)])) for i in idx])
+        f = np.concatenate([model.features(_to_tensor(arrs[i:i + 64])).numpy() for i in range(0, len(arrs), 64)])
+        feats.append(f), ys.append(corpus.y[idx]), ws.append(balanced_weights(corpus.y[idx], src))
+    head = fit_head(np.concatenate(feats), np.concatenate(ys), np.concatenate(ws), len(corpus.labels), l2=cfg.lp_l2)
+    W = torch.tensor(head.W / head.sd[:, None], dtype=torch.float32)  # fold the standardisation in
+    model._fc.weight.copy_(W.T)
+    model._fc.bias.copy_(torch.tensor(head.b - (head.mu / head.sd) @ head.W, dtype=torch.float32))
+    log(f"linear probe on {len(idx)} images × {cfg.lp_views + 1} views")
 
 
 def train(cfg: Config, log=print) -> dict:
@@ -113,6 +143,27 @@ def train(cfg: Config, log=print) -> dict:
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
     model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
+    med = np.array([corpus.medical[lb] for lb in corpus.labels])
+
+    def held_out_scores(rec: dict) -> np.ndarray:
+        lg = logits_of(model, x[va])
+        pred = lg.argmax(1)
+        rec["val_acc"] = float((pred == corpus.y[va]).mean())
+        rec["val_binary_acc"] = float((med[pred] == med[corpus.y[va]]).mean())
+        return lg
+
+    history: list[dict] = []
+    lg = None
+    if cfg.lp_init:
+        linear_probe(model, x, corpus, tr, cfg, log)
+        if len(va):
+            rec = {"epoch": 0, "stage": "linear probe"}
+            lg = held_out_scores(rec)
+            history.append(rec)
+            log(json.dumps(rec))
+            torch.save({"model": model.state_dict()}, out / "lp_model.pt")
+            np.savez(out / "heldout_lp.npz", logits=lg, y=corpus.y[va], source=np.array(corpus.source)[va],
+                     path=np.array(corpus.paths)[va], labels=np.array(corpus.labels))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
@@ -120,7 +171,7 @@ def train(cfg: Config, log=print) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    start, history = 0, []
+    start = 0
     ck = out / "checkpoint.pt"
     if ck.exists():
         state = torch.load(ck, weights_only=False)
@@ -130,6 +181,10 @@ def train(cfg: Config, log=print) -> dict:
             log(f"resumed from epoch {start}")
     for epoch in range(start, cfg.epochs):
         model.train()
+        if cfg.freeze_bn:
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
         size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
@@ -154,11 +209,7 @@ def train(cfg: Config, log=print) -> dict:
         rec = {"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
                "seconds": time.time() - te}
         if len(va) and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            lg = logits_of(model, x[va])
-            pred = lg.argmax(1)
-            med = np.array([corpus.medical[lb] for lb in corpus.labels])
-            rec["val_acc"] = float((pred == corpus.y[va]).mean())
-            rec["val_binary_acc"] = float((med[pred] == med[corpus.y[va]]).mean())
+            lg = held_out_scores(rec)
         history.append(rec)
         log(json.dumps(rec))
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
@@ -169,7 +220,9 @@ def train(cfg: Config, log=print) -> dict:
             "heldout_sources": held, "train_seconds": round(time.time() - t0, 1)}
     torch.save({"model": model.state_dict(), "meta": meta}, out / "model.pt")
     if len(va):
-        np.savez(out / "heldout.npz", logits=logits_of(model, x[va]), y=corpus.y[va],
+        if lg is None or history[-1]["epoch"] != cfg.epochs:
+            lg = logits_of(model, x[va])
+        np.savez(out / "heldout.npz", logits=lg, y=corpus.y[va],
                  source=np.array(corpus.source)[va], path=np.array(corpus.paths)[va], labels=np.array(corpus.labels))
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
