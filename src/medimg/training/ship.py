@@ -52,9 +52,11 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temper
 
 
 def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, docs: str | Path | None = None,
-         name: str = "medimg-r8xs", version: str | None = None, fp16: bool = False, log=print) -> dict:
+         name: str = "medimg-r8xs", version: str | None = None, fp16: bool = False, fit=fit_temperature,
+         log=print) -> dict:
     """Export final_dir's model to dest/model.onnx with a labels.json calibrated on cv_dirs.
 
+    `fit` chooses the temperature from held-out logits (NLL or, under source shift, ECE: see calibrate).
     With `fp16` the file stores its weights as float16 (see export.store_fp16); parity is checked on
     the float32 export (≤ 1e-4) and the float16 file's difference is measured and recorded.
     """
@@ -66,7 +68,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
 
     model, meta = load_model(final_dir)
     medical = set(meta["medical_labels"])
-    rep = heldout_report(cv_dirs, medical) if cv_dirs else None
+    rep = heldout_report(cv_dirs, medical, fit=fit) if cv_dirs else None
     if rep and rep["labels"] != meta["labels"]:
         raise ValueError("held-out runs and the final model disagree on labels")
     dest = Path(dest)
