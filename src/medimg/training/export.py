@@ -56,6 +56,44 @@ def store_fp16(path: str | Path, min_size: int = 256) -> Path:
     return path
 
 
+def quantize_int8(src: str | Path, dst: str | Path, calib: np.ndarray, batch: int = 16) -> Path:
+    """Static int8 quantisation (QDQ, per-channel weights) of an ONNX file, calibrated on `calib`
+    (float32 NCHW inputs, e.g. 128 training images). About 1.5× faster on CPU and half the size."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(calib):
+                return None
+            self.i += batch
+            return {"image": np.ascontiguousarray(calib[self.i - batch:self.i], np.float32)}
+
+    dst = Path(dst)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(src), str(pre))
+        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return dst
+
+
+def onnx_logits(path: str | Path, x: np.ndarray, batch: int = 64, threads: int = 2) -> np.ndarray:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+
+
 def parity(model: nn.Module, path: str | Path, x: np.ndarray) -> float:
     """Max |torch − onnxruntime| over the logits of batch x."""
     import onnxruntime as ort

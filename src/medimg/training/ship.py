@@ -51,38 +51,97 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temper
     return rep
 
 
+def calibration_images(corpus, x: np.ndarray, idx: np.ndarray, n: int = 128, seed: int = 0) -> np.ndarray:
+    """n prepared inputs from `idx`, as many per label as possible (for int8 calibration)."""
+    from ..model.preprocess import normalize
+
+    rng = np.random.default_rng(seed)
+    labs = corpus.y[idx]
+    per = -(-n // len(np.unique(labs)))
+    pick = np.concatenate([rng.permutation(idx[labs == lb])[:per] for lb in np.unique(labs)])[:n]
+    return np.ascontiguousarray(normalize(x[pick]).transpose(0, 3, 1, 2))
+
+
+def quantized_heldout(cv_dirs: list[Path], log=print) -> list[Path]:
+    """Quantise every fold model (calibrated on its own training sources only) and predict its held-out
+    images again, so the reported numbers are those of int8 models. Returns the folders of heldout.npz."""
+    from ..model.preprocess import normalize
+    from .dataset import load_images, scan, source_folds
+    from .export import onnx_logits, quantize_int8, to_onnx
+    from .train import load_model
+
+    out = []
+    for d in map(Path, cv_dirs):
+        model, meta = load_model(d)
+        cfg = meta["config"]
+        corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
+        x, _ = load_images(corpus, cfg["size"], cfg["cache"] or None, log=lambda *_: None)
+        fold = source_folds(corpus, cfg["folds"], cfg["seed"])
+        tr, va = np.flatnonzero(fold != cfg["holdout"]), np.flatnonzero(fold == cfg["holdout"])
+        q = d / "int8"
+        q.mkdir(exist_ok=True)
+        to_onnx(model, q / "fp32.onnx", cfg["size"])
+        quantize_int8(q / "fp32.onnx", q / "model.onnx", calibration_images(corpus, x, tr, seed=cfg["seed"]))
+        lg = onnx_logits(q / "model.onnx", np.ascontiguousarray(normalize(x[va]).transpose(0, 3, 1, 2)))
+        ref = np.load(d / "heldout.npz")
+        log(f"  {d.name}: int8 agrees with float32 on {np.mean(lg.argmax(1) == ref['logits'].argmax(1)):.3f} of held-out labels")
+        np.savez(q / "heldout.npz", logits=lg, y=ref["y"], source=ref["source"], path=ref["path"], labels=ref["labels"])
+        out.append(q)
+    return out
+
+
 def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, docs: str | Path | None = None,
-         name: str = "medimg-r8xs", version: str | None = None, fp16: bool = False, fit=fit_temperature,
+         name: str = "medimg-r8xs", version: str | None = None, weights: str = "fp32", fit=fit_temperature,
          log=print) -> dict:
     """Export final_dir's model to dest/model.onnx with a labels.json calibrated on cv_dirs.
 
     `fit` chooses the temperature from held-out logits (NLL or, under source shift, ECE: see calibrate).
-    With `fp16` the file stores its weights as float16 (see export.store_fp16); parity is checked on
-    the float32 export (≤ 1e-4) and the float16 file's difference is measured and recorded.
+    `weights`: fp32; fp16 (weights stored as float16, computed in float32: half the file); int8 (static
+    quantisation: faster; the fold models are quantised too, so the held-out report is of int8 models).
+    Parity with torch is checked on the float32 export (≤ 1e-4); the stored file's difference from
+    torch is measured and recorded.
     """
     import shutil
 
-    from .export import parity, store_fp16, to_onnx, write_assets
+    from .export import onnx_logits, parity, quantize_int8, store_fp16, to_onnx, write_assets
     from .plots import report_pngs
     from .train import load_model
 
+    if weights not in ("fp32", "fp16", "int8"):
+        raise ValueError("weights must be fp32, fp16 or int8")
     model, meta = load_model(final_dir)
     medical = set(meta["medical_labels"])
-    rep = heldout_report(cv_dirs, medical, fit=fit) if cv_dirs else None
+    held = quantized_heldout(list(map(Path, cv_dirs)), log) if weights == "int8" and cv_dirs else cv_dirs
+    rep = heldout_report(held, medical, fit=fit) if cv_dirs else None
     if rep and rep["labels"] != meta["labels"]:
         raise ValueError("held-out runs and the final model disagree on labels")
     dest = Path(dest)
-    onnx_path = to_onnx(model, Path(final_dir) / "model.onnx", meta["input_size"])
-    x = np.random.default_rng(0).standard_normal((8, 3, meta["input_size"], meta["input_size"])).astype(np.float32)
+    size = meta["input_size"]
+    onnx_path = to_onnx(model, Path(final_dir) / "model.onnx", size)
+    x = np.random.default_rng(0).standard_normal((8, 3, size, size)).astype(np.float32)
     diff = parity(model, onnx_path, x)
     if diff > 1e-4:
         raise RuntimeError(f"ONNX differs from torch by {diff}")
-    diff16 = None
-    if fp16:
-        half = shutil.copyfile(onnx_path, Path(final_dir) / "model-fp16.onnx")
-        store_fp16(half)
-        diff16 = parity(model, half, x)
-        onnx_path = half
+    stored = {"weights": weights}
+    if weights == "fp16":
+        onnx_path = store_fp16(shutil.copyfile(onnx_path, Path(final_dir) / "model-fp16.onnx"))
+        stored["fp16_max_abs_diff"] = parity(model, onnx_path, x)
+    elif weights == "int8":
+        import torch
+
+        from .dataset import load_images, scan
+
+        cfg = meta["config"]
+        corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
+        imgs, _ = load_images(corpus, size, cfg["cache"] or None, log=lambda *_: None)
+        calib = calibration_images(corpus, imgs, np.arange(len(imgs)), seed=cfg["seed"])
+        check = calibration_images(corpus, imgs, np.arange(len(imgs)), n=256, seed=cfg["seed"] + 1)
+        onnx_path = quantize_int8(onnx_path, Path(final_dir) / "model-int8.onnx", calib)
+        with torch.no_grad():
+            ref = model.eval()(torch.from_numpy(check)).numpy()
+        got = onnx_logits(onnx_path, check)
+        stored["int8_label_agreement"] = float(np.mean(got.argmax(1) == ref.argmax(1)))
+        stored["int8_max_abs_diff"] = float(np.abs(got - ref).max())
     summary = {}
     if rep:
         summary = {k: rep[k] for k in ("n", "binary_accuracy", "label_accuracy", "modality_macro_f1", "ece",
@@ -99,16 +158,15 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         "arch": meta["arch"],
         "input": "float32 NCHW RGB, squashed to input_size × input_size (medimg.model.preprocess.prepare)",
         "onnx_parity_max_abs_diff": diff,
-        "weights": "float16 (float32 compute)" if fp16 else "float32",
-        "fp16_max_abs_diff": diff16,
+        **stored,
         "trained_on": meta["train_sources"],
         "train_config": meta["config"],
         "train_seconds": meta["train_seconds"],
         "source_heldout": summary,
     }
     write_assets(onnx_path, labels_json, dest)
-    log(f"shipped {dest / 'model.onnx'} ({(dest / 'model.onnx').stat().st_size / 1e6:.2f} MB), parity {diff:.2e}"
-        + (f", float16 weights {diff16:.2e}" if fp16 else ""))
+    log(f"shipped {dest / 'model.onnx'} ({(dest / 'model.onnx').stat().st_size / 1e6:.2f} MB, {weights}), "
+        f"float32 parity {diff:.2e}; {stored}")
     if rep:
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:
