@@ -120,3 +120,20 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
     xt = calibration_images(corpus, x, test, n=len(test))
     ref, got = onnx_logits(path, xt), onnx_logits(q, xt)
     assert np.mean(ref.argmax(1) == got.argmax(1)) >= 0.85
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
+def test_finetune_resumes_from_its_checkpoint_without_probing_again(tmp_path):
+    from medimg.training.train import Config, train
+
+    cfg = Config(data=str(DATA), out=str(tmp_path / "run"), arch="effl0", size=64, epochs=1, samples_per_epoch=32,
+                 batch_size=16, per_source=2, cache="", workers=0, holdout=0, lp_init=True, lp_views=0,
+                 freeze_bn=True, lr=1e-4, low_frac=0.0)
+    first: list[str] = []
+    meta = train(cfg, log=first.append)
+    assert any(m.startswith("linear probe") for m in first)
+    assert [h["epoch"] for h in meta["history"]] == [0, 1] and (tmp_path / "run" / "lp_model.pt").is_file()
+    again: list[str] = []
+    meta2 = train(cfg, log=again.append)
+    assert "resumed from epoch 1" in again and not any(m.startswith("linear probe") for m in again)
+    assert meta2["history"] == meta["history"]

@@ -152,9 +152,13 @@ def train(cfg: Config, log=print) -> dict:
         rec["val_binary_acc"] = float((med[pred] == med[corpus.y[va]]).mean())
         return lg
 
+    ck = out / "checkpoint.pt"
+    state = torch.load(ck, weights_only=False) if ck.exists() else None
+    if state is not None and state["config"] != asdict(cfg):
+        state = None  # another configuration: start again
     history: list[dict] = []
     lg = None
-    if cfg.lp_init:
+    if cfg.lp_init and state is None:  # a resumed run restores the fine-tuned weights instead
         linear_probe(model, x, corpus, tr, cfg, log)
         if len(va):
             rec = {"epoch": 0, "stage": "linear probe"}
@@ -172,13 +176,10 @@ def train(cfg: Config, log=print) -> dict:
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     start = 0
-    ck = out / "checkpoint.pt"
-    if ck.exists():
-        state = torch.load(ck, weights_only=False)
-        if state["config"] == asdict(cfg):
-            model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
-            start, history = state["epoch"], state["history"]
-            log(f"resumed from epoch {start}")
+    if state is not None:
+        model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+        start, history = state["epoch"], state["history"]
+        log(f"resumed from epoch {start}")
     for epoch in range(start, cfg.epochs):
         model.train()
         if cfg.freeze_bn:
