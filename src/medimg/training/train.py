@@ -112,18 +112,20 @@ def linear_probe(model: nn.Module, x: np.ndarray, corpus: Corpus, idx: np.ndarra
     if not hasattr(model, "features"):
         raise ValueError(f"{cfg.arch} has no pretrained features to probe (use lp_init with effl0)")
     model.eval()
-    src = np.array(corpus.source)[idx]
-    feats, ys, ws = [], [], []
-    for v in range(cfg.lp_views + 1):
+    views = cfg.lp_views + 1
+    feats = []
+    for v in range(views):
         arrs = x[idx] if v == 0 else np.stack(
             [augment(x[i], np.random.default_rng([cfg.seed, 7, v, int(i)])) for i in idx])
-        f = np.concatenate([model.features(_to_tensor(arrs[i:i + 64])).numpy() for i in range(0, len(arrs), 64)])
-        feats.append(f), ys.append(corpus.y[idx]), ws.append(balanced_weights(corpus.y[idx], src))
-    head = fit_head(np.concatenate(feats), np.concatenate(ys), np.concatenate(ws), len(corpus.labels), l2=cfg.lp_l2)
+        feats.append(np.concatenate([model.features(_to_tensor(arrs[i:i + 64])).numpy()
+                                     for i in range(0, len(arrs), 64)]))
+    w = balanced_weights(corpus.y[idx], np.array(corpus.source)[idx])
+    head = fit_head(np.concatenate(feats), np.tile(corpus.y[idx], views), np.tile(w, views), len(corpus.labels),
+                    l2=cfg.lp_l2)
     W = torch.tensor(head.W / head.sd[:, None], dtype=torch.float32)  # fold the standardisation in
     model._fc.weight.copy_(W.T)
     model._fc.bias.copy_(torch.tensor(head.b - (head.mu / head.sd) @ head.W, dtype=torch.float32))
-    log(f"linear probe on {len(idx)} images × {cfg.lp_views + 1} views")
+    log(f"linear probe on {len(idx)} images × {views} views")
 
 
 def train(cfg: Config, log=print) -> dict:
