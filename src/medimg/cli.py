@@ -225,6 +225,7 @@ def train(
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
+    from .training.calibrate import fit_temperature, fit_temperature_ece
     from .training.ship import ship
     from .training.train import Config, train as run
 
@@ -249,10 +250,7 @@ def train(
             cv_dirs.append(out / f"cv{f}")
             run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=console.print)
     run(Config(out=str(out / "final"), holdout=-1, **base), log=console.print)
-    name = "medimg-" + base["arch"]
-    from .training.calibrate import fit_temperature, fit_temperature_ece
-
-    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name=name,
+    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
                weights=weights or ("int8" if route == "finetune" else "fp32"),
                fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=console.print)
     rep = res["report"]

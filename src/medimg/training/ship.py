@@ -51,22 +51,37 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temper
     return rep
 
 
-def calibration_images(corpus, x: np.ndarray, idx: np.ndarray, n: int = 128, seed: int = 0) -> np.ndarray:
-    """n prepared inputs from `idx`, as many per label as possible (for int8 calibration)."""
+def _inputs(x: np.ndarray) -> np.ndarray:
+    """Cached uint8 NHWC images → the float32 NCHW inputs the ONNX model takes."""
     from ..model.preprocess import normalize
 
+    return np.ascontiguousarray(normalize(x).transpose(0, 3, 1, 2))
+
+
+def calibration_images(corpus, x: np.ndarray, idx: np.ndarray, n: int = 128, seed: int = 0) -> np.ndarray:
+    """n prepared inputs from `idx`, as many per label as possible (for int8 calibration)."""
     rng = np.random.default_rng(seed)
     labs = corpus.y[idx]
     per = -(-n // len(np.unique(labs)))
     pick = np.concatenate([rng.permutation(idx[labs == lb])[:per] for lb in np.unique(labs)])[:n]
-    return np.ascontiguousarray(normalize(x[pick]).transpose(0, 3, 1, 2))
+    return _inputs(x[pick])
 
 
-def quantized_heldout(cv_dirs: list[Path], log=print) -> list[Path]:
+def corpus_of(cfg: dict, memo: dict) -> tuple:
+    """(corpus, cached images) of a run's training config; runs sharing a corpus read it once via `memo`."""
+    from .dataset import load_images, scan
+
+    key = (cfg["data"], cfg["per_source"], cfg["seed"], cfg["size"], cfg["cache"])
+    if key not in memo:
+        corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
+        memo[key] = (corpus, load_images(corpus, cfg["size"], cfg["cache"] or None, log=lambda *_: None)[0])
+    return memo[key]
+
+
+def quantized_heldout(cv_dirs: list[Path], memo: dict, log=print) -> list[Path]:
     """Quantise every fold model (calibrated on its own training sources only) and predict its held-out
     images again, so the reported numbers are those of int8 models. Returns the folders of heldout.npz."""
-    from ..model.preprocess import normalize
-    from .dataset import load_images, scan, source_folds
+    from .dataset import source_folds
     from .export import onnx_logits, quantize_int8, to_onnx
     from .train import load_model
 
@@ -74,15 +89,14 @@ def quantized_heldout(cv_dirs: list[Path], log=print) -> list[Path]:
     for d in map(Path, cv_dirs):
         model, meta = load_model(d)
         cfg = meta["config"]
-        corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
-        x, _ = load_images(corpus, cfg["size"], cfg["cache"] or None, log=lambda *_: None)
+        corpus, x = corpus_of(cfg, memo)
         fold = source_folds(corpus, cfg["folds"], cfg["seed"])
         tr, va = np.flatnonzero(fold != cfg["holdout"]), np.flatnonzero(fold == cfg["holdout"])
         q = d / "int8"
         q.mkdir(exist_ok=True)
         to_onnx(model, q / "fp32.onnx", cfg["size"])
         quantize_int8(q / "fp32.onnx", q / "model.onnx", calibration_images(corpus, x, tr, seed=cfg["seed"]))
-        lg = onnx_logits(q / "model.onnx", np.ascontiguousarray(normalize(x[va]).transpose(0, 3, 1, 2)))
+        lg = onnx_logits(q / "model.onnx", _inputs(x[va]))
         ref = np.load(d / "heldout.npz")
         log(f"  {d.name}: int8 agrees with float32 on {np.mean(lg.argmax(1) == ref['logits'].argmax(1)):.3f} of held-out labels")
         np.savez(q / "heldout.npz", logits=lg, y=ref["y"], source=ref["source"], path=ref["path"], labels=ref["labels"])
@@ -111,7 +125,8 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         raise ValueError("weights must be fp32, fp16 or int8")
     model, meta = load_model(final_dir)
     medical = set(meta["medical_labels"])
-    held = quantized_heldout(list(map(Path, cv_dirs)), log) if weights == "int8" and cv_dirs else cv_dirs
+    memo: dict = {}  # the corpus, read once for the fold models and the final one
+    held = quantized_heldout(list(map(Path, cv_dirs)), memo, log) if weights == "int8" and cv_dirs else cv_dirs
     rep = heldout_report(held, medical, fit=fit) if cv_dirs else None
     if rep and rep["labels"] != meta["labels"]:
         raise ValueError("held-out runs and the final model disagree on labels")
@@ -129,11 +144,8 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     elif weights == "int8":
         import torch
 
-        from .dataset import load_images, scan
-
         cfg = meta["config"]
-        corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
-        imgs, _ = load_images(corpus, size, cfg["cache"] or None, log=lambda *_: None)
+        corpus, imgs = corpus_of(cfg, memo)
         calib = calibration_images(corpus, imgs, np.arange(len(imgs)), seed=cfg["seed"])
         check = calibration_images(corpus, imgs, np.arange(len(imgs)), n=256, seed=cfg["seed"] + 1)
         onnx_path = quantize_int8(onnx_path, Path(final_dir) / "model-int8.onnx", calib)
