@@ -126,3 +126,23 @@ def test_shipped_models_are_small_and_match_the_corpus(name):
         assert lab["labels"] == _corpus_labels()
     clf = Classifier.load(name)
     assert clf.labels == lab["labels"] and 128 <= clf.input_size <= 224
+
+
+def test_heldout_report_gives_each_folds_calibration_error(tmp_path):
+    """Two folds, one over- and one under-confident: pooled ECE looks fine, per-fold ECE does not."""
+    from medimg.training.ship import heldout_report
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["ct", "photo"])
+    for f, acc in enumerate((0.6, 1.0)):  # both predict with confidence ~0.8
+        y = rng.integers(0, 2, 2000)
+        right = rng.random(2000) < acc
+        pred = np.where(right, y, 1 - y)
+        logits = np.zeros((2000, 2), np.float32)
+        logits[np.arange(2000), pred] = np.log(4.0)  # softmax → 0.8 on the predicted label
+        (tmp_path / f"cv{f}").mkdir()
+        np.savez(tmp_path / f"cv{f}" / "heldout.npz", logits=logits, y=y, source=np.array([f"s{f}"] * 2000),
+                 path=np.array([f"{f}/{i}" for i in range(2000)]), labels=labels)
+    rep = heldout_report([tmp_path / "cv0", tmp_path / "cv1"], {"ct"}, fit=lambda lg, y: 1.0)
+    assert len(rep["ece_per_fold"]) == 2
+    assert min(rep["ece_per_fold"]) > 0.15 and rep["ece"] < 0.05

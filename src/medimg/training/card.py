@@ -16,6 +16,8 @@ def tables(report: dict, labels_json: dict) -> str:
         f"| modality macro-F1 (all labels) | {r['modality_macro_f1']:.4f} |",
         f"| expected calibration error (15 bins, cross-fitted temperature) | {r['ece']:.4f} |",
         f"| ECE before temperature scaling | {r['ece_uncalibrated']:.4f} |",
+        *([f"| ECE within each held-out fold (cross-fitted) | {' / '.join(f'{v:.3f}' for v in r['ece_per_fold'])} |"]
+          if "ece_per_fold" in r else []),
         f"| temperature (fitted on all held-out logits, shipped) | {r['temperature']:.3f} |",
         f"| default threshold (chosen on held-out) | {r['threshold']} |",
         f"| at that threshold: decided / uncertain / accuracy of decided | {r['verdicts']['decided']} / "

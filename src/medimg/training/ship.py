@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibrate import choose_threshold, fit_temperature, softmax
-from .evaluate import metrics
+from .evaluate import ece, metrics
 
 
 def pooled_heldout(run_dirs: list[str | Path]) -> dict:
@@ -46,6 +46,8 @@ def heldout_report(run_dirs: list[str | Path], medical: set[str], fit=fit_temper
     rep = metrics(probs, y, labels, medical, threshold, sources=[str(s) for s in h["source"]],
                   names=[str(p) for p in h["path"]])
     raw = metrics(softmax(logits, 1.0), y, labels, medical, threshold)
+    # pooled ECE can hide folds that err in opposite directions (one under-, one over-confident)
+    rep["ece_per_fold"] = [round(ece(probs[fold == f], y[fold == f])[0], 4) for f in np.unique(fold)]
     rep.update(temperature=temperature, fold_temperatures=fold_t, threshold_choice=thr_info,
                ece_uncalibrated=raw["ece"], folds=[str(d) for d in run_dirs])
     return rep
