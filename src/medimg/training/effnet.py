@@ -124,7 +124,3 @@ def build_lite(n_classes: int, pretrained: bool = True, variant: int = 0) -> Eff
         missing, unexpected = model.load_state_dict(state, strict=False)
         assert not unexpected and set(missing) == {"_fc.weight", "_fc.bias"}, (missing, unexpected)
     return model
-
-
-def build_lite0(n_classes: int, pretrained: bool = True) -> EfficientNetLite:
-    return build_lite(n_classes, pretrained, 0)
