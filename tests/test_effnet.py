@@ -143,6 +143,9 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
 
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
 def test_finetune_resumes_from_its_checkpoint_without_probing_again(tmp_path):
+    import shutil
+    from dataclasses import replace
+
     from medimg.training.train import Config, train
 
     cfg = Config(data=str(DATA), out=str(tmp_path / "run"), arch="effl0", size=64, epochs=1, samples_per_epoch=32,
@@ -152,7 +155,9 @@ def test_finetune_resumes_from_its_checkpoint_without_probing_again(tmp_path):
     meta = train(cfg, log=first.append)
     assert any(m.startswith("linear probe") for m in first)
     assert [h["epoch"] for h in meta["history"]] == [0, 1] and (tmp_path / "run" / "lp_model.pt").is_file()
+    # moved to another folder and run with other workers/threads: still the same run
+    shutil.move(tmp_path / "run", tmp_path / "moved")
     again: list[str] = []
-    meta2 = train(cfg, log=again.append)
+    meta2 = train(replace(cfg, out=str(tmp_path / "moved"), threads=2), log=again.append)
     assert "resumed from epoch 1" in again and not any(m.startswith("linear probe") for m in again)
     assert meta2["history"] == meta["history"]

@@ -16,7 +16,7 @@ from medimg.training.calibrate import choose_threshold, fit_temperature, softmax
 from medimg.training.dataset import label_groups, scan, source_folds  # noqa: E402
 from medimg.training.export import parity, to_onnx  # noqa: E402
 from medimg.training.net import build  # noqa: E402
-from medimg.training.train import Config, sample_weights, train  # noqa: E402
+from medimg.training.train import Config, same_run, sample_weights, train  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "medimg" / "model" / "assets"
@@ -146,3 +146,18 @@ def test_heldout_report_gives_each_folds_calibration_error(tmp_path):
     rep = heldout_report([tmp_path / "cv0", tmp_path / "cv1"], {"ct"}, fit=lambda lg, y: 1.0)
     assert len(rep["ece_per_fold"]) == 2
     assert min(rep["ece_per_fold"]) > 0.15 and rep["ece"] < 0.05
+
+
+def test_resume_ignores_settings_that_do_not_change_the_weights(tmp_path):
+    from dataclasses import asdict, replace
+
+    cfg = Config(data=str(tmp_path / "data"), out="runs/a", lr=1e-4)
+    saved = asdict(cfg)
+    assert same_run(saved, replace(cfg, out="elsewhere", workers=3, threads=2, cache="", eval_every=5))
+    assert same_run(saved, replace(cfg, data=str(tmp_path / "x" / ".." / "data")))  # same folder, other spelling
+    assert not same_run(saved, replace(cfg, lr=2e-4))
+    assert not same_run(saved, replace(cfg, data=str(tmp_path / "other")))
+    # a checkpoint older than a Config field counts that field at its default; a dropped field is ignored
+    old = {k: v for k, v in saved.items() if k != "freeze_bn"} | {"retired_option": 1}
+    assert same_run(old, cfg)
+    assert not same_run(old, replace(cfg, freeze_bn=not Config().freeze_bn))

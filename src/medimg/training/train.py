@@ -50,6 +50,23 @@ class Config:
     freeze_bn: bool = False  # keep BatchNorm running statistics at their pretrained values while fine-tuning
 
 
+# Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
+NOT_WEIGHTS = {"out", "workers", "cache", "threads", "eval_every"}
+
+
+def same_run(saved: dict, cfg: Config) -> bool:
+    """Whether a checkpoint's config trains the same model as cfg.
+
+    Fields added to Config since the checkpoint was written count at their defaults, fields since removed are
+    ignored, and the corpus folder compares by its resolved path.
+    """
+    now = asdict(cfg)
+    old = asdict(Config()) | {k: v for k, v in saved.items() if k in now}
+    for conf in (now, old):
+        conf["data"] = os.path.realpath(conf["data"])
+    return all(old[k] == now[k] for k in now if k not in NOT_WEIGHTS)
+
+
 def sample_weights(corpus: Corpus, idx: np.ndarray, power: float) -> np.ndarray:
     """Each label equally likely; within a label, source s ∝ n_s**power; uniform within a source."""
     src = np.array(corpus.source)[idx]
@@ -156,7 +173,7 @@ def train(cfg: Config, log=print) -> dict:
 
     ck = out / "checkpoint.pt"
     state = torch.load(ck, weights_only=False) if ck.exists() else None
-    if state is not None and state["config"] != asdict(cfg):
+    if state is not None and not same_run(state["config"], cfg):
         state = None  # another configuration: start again
     history: list[dict] = []
     lg = None
