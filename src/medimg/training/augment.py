@@ -127,11 +127,11 @@ def colour(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def augment(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One random view of a uint8 HWC image; same shape out."""
+def augment(arr: np.ndarray, rng: np.random.Generator, min_crop: float = 0.45) -> np.ndarray:
+    """One random view of a uint8 HWC image; same shape out. Crops keep ≥ `min_crop` of the area."""
     img = Image.fromarray(arr)
     if rng.random() < 0.6:
-        img = crop(img, rng)
+        img = crop(img, rng, min_crop)
     if rng.random() < 0.5:
         img = ImageOps.mirror(img)
     if rng.random() < 0.1:

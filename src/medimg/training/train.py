@@ -48,6 +48,7 @@ class Config:
     lp_views: int = 2  # augmented views per image (besides the clean one) for that linear probe
     lp_l2: float = 0.1  # its L2 penalty (on standardised features)
     freeze_bn: bool = False  # keep BatchNorm running statistics at their pretrained values while fine-tuning
+    min_crop: float = 0.45  # random crops keep at least this fraction of the image area
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -86,8 +87,9 @@ class Views(Dataset):
     """Augmented views of cached uint8 images, as normalised float CHW tensors."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True,
-                 size: int | None = None):
+                 size: int | None = None, min_crop: float = 0.45):
         self.x, self.y, self.order, self.seed, self.train, self.size = x, y, order, seed, train, size
+        self.min_crop = min_crop
         self.mean = np.asarray(MEAN, np.float32) * 255
         self.std = np.asarray(STD, np.float32) * 255
 
@@ -98,7 +100,7 @@ class Views(Dataset):
         i = int(self.order[k])
         arr = self.x[i]
         if self.train:
-            arr = augment(arr, np.random.default_rng([self.seed, k]))
+            arr = augment(arr, np.random.default_rng([self.seed, k]), self.min_crop)
         if self.size and self.size != arr.shape[0]:
             arr = np.asarray(Image.fromarray(arr).resize((self.size, self.size), Image.BILINEAR))
         t = (arr.astype(np.float32) - self.mean) / self.std
@@ -133,7 +135,7 @@ def linear_probe(model: nn.Module, x: np.ndarray, corpus: Corpus, idx: np.ndarra
     feats = []
     for v in range(views):
         arrs = x[idx] if v == 0 else np.stack(
-            [augment(x[i], np.random.default_rng([cfg.seed, 7, v, int(i)])) for i in idx])
+            [augment(x[i], np.random.default_rng([cfg.seed, 7, v, int(i)]), cfg.min_crop) for i in idx])
         feats.append(np.concatenate([model.features(_to_tensor(arrs[i:i + 64])).numpy()
                                      for i in range(0, len(arrs), 64)]))
     w = balanced_weights(corpus.y[idx], np.array(corpus.source)[idx])
@@ -208,7 +210,8 @@ def train(cfg: Config, log=print) -> dict:
         rng = np.random.default_rng([cfg.seed, epoch])
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
         size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
-        dl = DataLoader(Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size), batch_size=cfg.batch_size,
+        views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop)
+        dl = DataLoader(views, batch_size=cfg.batch_size,
                         num_workers=cfg.workers, persistent_workers=False, drop_last=True)
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
         for step, (xb, yb) in enumerate(dl):
