@@ -1,0 +1,138 @@
+"""Sanity check outside the corpus: sample images that ship inside PyPI wheels, labelled by hand.
+
+    .venv/bin/python benchmarks/wild_check.py [--out DIR] [--model fast|DIR] [--json]
+
+Builds DIR/<label>/<source>/<file> from scikit-image's bundled sample images (its wheel is fetched with
+`pip download --no-deps` into DIR, nothing is installed), the sample images of matplotlib and Gradio and
+the clinical images among pydicom's test DICOM files (those that are importable here), then scores the
+model on it with `medimg evaluate`'s code and lists every miss. About 45 images from sources the corpus does
+not have: too few for a precise number, enough to see which kinds of image fool the model. Never used to
+train or to choose a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# scikit-image/data/<file> → label. Left out: phantom.png (a simulated CT phantom: a drawing of a CT),
+# text.png (ambiguous: text photographed), the chessboards' duplicates and non-image files.
+SKIMAGE = {
+    "astronaut.png": "photo", "brick.png": "photo", "camera.png": "photo", "chelsea.png": "photo",
+    "clock_motion.png": "photo", "coffee.png": "photo", "coins.png": "photo", "grass.png": "photo",
+    "gravel.png": "photo", "hubble_deep_field.jpg": "photo", "moon.png": "photo", "rocket.jpg": "photo",
+    "motorcycle_left.png": "photo", "chessboard_RGB.png": "graphic", "color.png": "graphic",
+    "horse.png": "graphic", "logo.png": "graphic", "page.png": "document",
+    "cell.png": "histology",  # light microscopy of a cell (the corpus' microscopy label)
+    "ihc.png": "histology", "microaneurysms.png": "fundus", "retina.jpg": "fundus",
+}
+# package → [(path inside it, label)]
+PACKAGES = {
+    "matplotlib": [("mpl-data/sample_data/grace_hopper.jpg", "photo"), ("mpl-data/sample_data/logo2.png", "graphic"),
+                   ("mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "photo"),
+                   ("mpl-data/sample_data/s1045.ima.gz", "mri")],
+    "gradio": [("media_assets/images/cheetah.jpg", "photo"), ("media_assets/images/lion.jpg", "photo"),
+               ("media_assets/images/tower.jpg", "photo"), ("media_assets/images/hf-logo_transpng.png", "graphic")],
+    # distinct clinical images only (pydicom stores one MR slice in many encodings)
+    "pydicom": [("data/test_files/693_J2KI.dcm", "ct"), ("data/test_files/CT_small.dcm", "ct"),
+                ("data/test_files/J2K_pixelrep_mismatch.dcm", "ct"), ("data/test_files/MR_small.dcm", "mri"),
+                ("data/test_files/examples_overlay.dcm", "mri"), ("data/test_files/examples_jpeg2k.dcm", "ultrasound"),
+                ("data/test_files/examples_palette.dcm", "ultrasound"),
+                ("data/test_files/examples_rgb_color.dcm", "ultrasound")],
+}
+
+
+def fetch_skimage(dest: Path, work: Path) -> int:
+    """Copy the labelled sample images out of the scikit-image wheel (downloaded, not installed)."""
+    wheels = sorted(work.glob("scikit_image-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+                        "-d", str(work), "scikit-image"], check=True)
+        wheels = sorted(work.glob("scikit_image-*.whl"))
+    n = 0
+    with zipfile.ZipFile(wheels[-1]) as z:
+        for name, label in SKIMAGE.items():
+            target = dest / label / "scikit-image" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(f"skimage/data/{name}"))
+            n += 1
+    return n
+
+
+def mri_from_ima(raw: bytes) -> Image.Image:
+    """matplotlib's s1045.ima: a 256×256 big-endian uint16 MR slice."""
+    arr = np.frombuffer(raw, ">u2").reshape(256, 256).astype(np.float64)
+    hi = np.percentile(arr, 99.5)
+    return Image.fromarray((np.clip(arr / max(hi, 1), 0, 1) * 255).astype(np.uint8))
+
+
+def copy_package_files(dest: Path) -> tuple[int, list[str]]:
+    n, missing = 0, []
+    for pkg, files in PACKAGES.items():
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            missing.append(pkg)
+            continue
+        root = Path(list(spec.submodule_search_locations)[0])
+        for rel, label in files:
+            src = root / rel
+            if not src.is_file():
+                missing.append(f"{pkg}/{rel}")
+                continue
+            target = dest / label / pkg / src.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if src.suffix == ".gz":
+                mri_from_ima(gzip.decompress(src.read_bytes())).save(target.with_suffix(".png"))
+            else:
+                shutil.copyfile(src, target)
+            n += 1
+    return n, missing
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=None, help="Folder to build the set in (default: a temp folder).")
+    ap.add_argument("--model", default=None, help="fast, or a model folder (default: the shipped model).")
+    ap.add_argument("--json", action="store_true", help="Print the evaluation as one JSON object.")
+    args = ap.parse_args()
+
+    from medimg.model import Classifier
+    from medimg.training.evaluate import evaluate_dir
+
+    root = args.out or Path(tempfile.mkdtemp(prefix="medimg-wild-"))
+    images = root / "images"
+    if images.exists():
+        shutil.rmtree(images)
+    images.mkdir(parents=True)
+    n_sk = fetch_skimage(images, root)
+    n_pkg, missing = copy_package_files(images)
+    clf = Classifier.load(args.model) if args.model else None
+    rep = evaluate_dir(images, clf)
+    if args.json:
+        print(json.dumps(rep))
+        return
+    print(f"{n_sk + n_pkg} images ({n_sk} scikit-image, {n_pkg} from installed packages); missing: {missing or 'none'}")
+    print(f"model {rep['model'].get('name')} {rep['model'].get('version')}: n={rep['n']} binary accuracy "
+          f"{rep['binary_accuracy']} label accuracy {rep['label_accuracy']} ECE {rep['ece']} "
+          f"uncertain {rep['verdicts']['uncertain']} read errors {len(rep['read_errors'])}")
+    for e in rep["errors"]:
+        item = Path(e["item"].split(" [")[0])
+        print(f"  {item.parent.parent.name}/{item.parent.name}/{item.name}: {e['true']} → {e['predicted']} "
+              f"(confidence {e['confidence']}, p_medical {e['p_medical']})")
+    for e in rep["read_errors"]:
+        print("  read error:", e)
+
+
+if __name__ == "__main__":
+    main()
