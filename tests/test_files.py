@@ -65,6 +65,24 @@ def test_exif_orientation_is_applied():
     assert item.image.size == (40, 60)
 
 
+def test_big_jpeg_decodes_at_a_reduced_scale_when_allowed_and_keeps_its_size():
+    data = b.image_bytes("JPEG", (2000, 1200), quality=90)
+    full = one(data)
+    assert full.image.size == (2000, 1200) and full.full_size is None
+    small = one(data, decode_side=256)
+    assert small.image.size == (500, 300)  # 1/4 scale: the smallest DCT scale with both sides ≥ 256
+    assert (small.width, small.height) == (2000, 1200)
+    ref = np.asarray(full.image.resize((128, 128), Image.BILINEAR, reducing_gap=2.0), np.float32)
+    got = np.asarray(small.image.resize((128, 128), Image.BILINEAR, reducing_gap=2.0), np.float32)
+    assert np.abs(ref - got).mean() < 3  # the same picture at the model's input size
+    # quarter-turned by EXIF: upright pixels, upright stored size
+    turned = one(b.jpeg_with_orientation((2000, 1200), orientation=6), decode_side=256)
+    assert turned.image.size == (300, 500) and (turned.width, turned.height) == (1200, 2000)
+    # other formats and small JPEGs decode in full
+    assert one(b.image_bytes("PNG", (2000, 1200)), decode_side=256).image.size == (2000, 1200)
+    assert one(b.image_bytes("JPEG", (500, 300)), decode_side=256).image.size == (500, 300)
+
+
 def test_animated_gif_first_frame_by_default():
     got = items(b.animated_gif(3))
     assert len(got) == 1 and got[0].locator == "frame 1"

@@ -148,3 +148,14 @@ def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):
     assert results["SC"].verdict == "uncertain" and "evidence" not in results["SC"].metadata
     assert results["CR"].label == "xray" and results["CR"].verdict == "medical"
     assert "DICOM Modality CR" in results["CR"].metadata["evidence"]
+
+
+def test_classify_decodes_big_jpegs_small_but_reports_their_size(tiny_classifier):
+    from builders import image_bytes
+
+    data = image_bytes("JPEG", (3000, 2000), quality=90)
+    fast, = classify([Blob("big.jpg", data)], classifier=tiny_classifier)
+    full, = classify([Blob("big.jpg", data)], classifier=tiny_classifier, limits=Limits(decode_side=0))
+    assert (fast.width, fast.height) == (full.width, full.height) == (3000, 2000)
+    assert fast.label == full.label
+    assert max(abs(fast.probs[k] - full.probs[k]) for k in full.probs) < 0.02

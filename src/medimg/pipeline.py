@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -83,6 +83,9 @@ def classify(
     """
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
+    limits = limits or Limits()
+    if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
+        limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
     q: queue.Queue = queue.Queue(maxsize=max(2 * batch_size, 8))
     stop = threading.Event()
     DONE = object()

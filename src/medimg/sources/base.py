@@ -17,14 +17,15 @@ class ImageItem:
     image: Image.Image
     format: str | None = None  # source format: PNG, JPEG, DICOM, PDF-embedded JPEG, …
     metadata: dict = field(default_factory=dict)
+    full_size: tuple[int, int] | None = None  # the stored size when `image` was decoded smaller
 
     @property
     def width(self) -> int:
-        return self.image.width
+        return self.full_size[0] if self.full_size else self.image.width
 
     @property
     def height(self) -> int:
-        return self.image.height
+        return self.full_size[1] if self.full_size else self.image.height
 
 
 @dataclass
@@ -57,6 +58,9 @@ class Limits:
     allow_private: bool = False  # allow loopback/private/link-local addresses
     min_side: int = 64  # PDF/web images smaller than this on both sides are decoration
     all_frames: bool = False  # every GIF/DICOM frame instead of the first/middle one
+    # JPEGs may decode at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) while both sides stay ≥ this;
+    # None or 0: full size. classify() sets it from the model's input size unless given.
+    decode_side: int | None = None
     zip_max_entries: int = 10_000
     zip_max_bytes: int = 1024 * 1024 * 1024  # total uncompressed bytes in one archive
     max_depth: int = 3  # nesting of archives in archives
