@@ -319,6 +319,21 @@ def test_rotated_placements_come_out_as_seen():
         assert diff < 10, (item.locator, diff)
 
 
+def test_big_jpeg_decodes_at_a_reduced_scale_when_allowed_and_keeps_its_size():
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(50, 50, 550, 350), stream=_jpeg(_photo(2000, 1200)))
+    doc.new_page().insert_image(pymupdf.Rect(50, 50, 350, 550), stream=_jpeg(_photo(2000, 1200, seed=3)), rotate=90)
+    data = doc.tobytes()
+    full = _images(_run(data))
+    small = _images(_run(data, decode_side=256))
+    assert [i.image.size for i in full] == [(2000, 1200), (1200, 2000)]
+    assert [i.image.size for i in small] == [(500, 300), (300, 500)]  # 1/4 scale, turned as placed
+    assert [(i.width, i.height) for i in small] == [(2000, 1200), (1200, 2000)]
+    for a, b in zip(full, small):
+        diff = np.abs(np.asarray(a.image.resize((64, 64)), float) - np.asarray(b.image.resize((64, 64)), float))
+        assert diff.mean() < 3
+
+
 def test_inline_image_is_rendered_from_its_region():
     doc = pymupdf.open()
     w = h = 80
