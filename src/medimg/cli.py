@@ -195,7 +195,7 @@ def scale(
 
 # Per-route training defaults; any CLI option given overrides them.
 ROUTES = {
-    "finetune": dict(arch="effl2", size=128, epochs=8, samples_per_epoch=2000, batch_size=32, lr=1e-4,
+    "finetune": dict(arch="effl2", size=128, epochs=16, samples_per_epoch=2000, batch_size=32, lr=1e-4,
                      weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True),
     "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
 }
@@ -210,7 +210,7 @@ def train(
                               "(the shipped default); cnn: small CNN from scratch; backbone: linear head on the frozen Open-NSFW backbone."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 8, cnn 20)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 16, cnn 20)."),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels (default 128)."),
