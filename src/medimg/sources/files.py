@@ -206,21 +206,19 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels
     if w == 0 or h == 0:
         return ItemError(origin, locator, f"image has no pixels ({w}×{h})")
     mode = im.mode
-    full = None
     try:
         if decode_side and im.format == "JPEG" and min(w, h) >= 2 * decode_side:
             im.draft(mode, (decode_side, decode_side))  # both sides stay ≥ decode_side
-            full = (w, h)
         im.load()
         out = ImageOps.exif_transpose(im)  # a detached copy, upright
-        if full and out.size != im.size:  # turned a quarter: so is the stored size
-            full = (h, w)
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
-    return ImageItem(origin, locator, _plain_mode(out), im.format,
-                     {"mode": mode, "frames": n}, full_size=full if full and out.size != full else None)
+    full = None
+    if im.size != (w, h):  # decoded at a reduced scale: report the stored size, turned as the pixels were
+        full = (w, h) if out.size == im.size else (h, w)
+    return ImageItem(origin, locator, _plain_mode(out), im.format, {"mode": mode, "frames": n}, full_size=full)
 
 
 def _plain_mode(img: Image.Image) -> Image.Image:
