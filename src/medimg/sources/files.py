@@ -207,18 +207,28 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels
         return ItemError(origin, locator, f"image has no pixels ({w}×{h})")
     mode = im.mode
     try:
-        if decode_side and im.format == "JPEG" and min(w, h) >= 2 * decode_side:
-            im.draft(mode, (decode_side, decode_side))  # both sides stay ≥ decode_side
+        draft_jpeg(im, decode_side)
         im.load()
         out = ImageOps.exif_transpose(im)  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
-    full = None
-    if im.size != (w, h):  # decoded at a reduced scale: report the stored size, turned as the pixels were
-        full = (w, h) if out.size == im.size else (h, w)
-    return ImageItem(origin, locator, _plain_mode(out), im.format, {"mode": mode, "frames": n}, full_size=full)
+    return ImageItem(origin, locator, _plain_mode(out), im.format, {"mode": mode, "frames": n},
+                     full_size=stored_size((w, h), im.size, out.size))
+
+
+def draft_jpeg(im: Image.Image, decode_side: int | None) -> None:
+    """Let a JPEG decode at 1/2, 1/4 or 1/8 scale (DCT scaling) while both sides stay ≥ decode_side."""
+    if decode_side and im.format == "JPEG" and min(im.size) >= 2 * decode_side:
+        im.draft(im.mode, (decode_side, decode_side))
+
+
+def stored_size(stored: tuple[int, int], decoded: tuple[int, int], shown: tuple[int, int]) -> tuple[int, int] | None:
+    """The stored size to report when the decode came out smaller (turned as the shown pixels are), else None."""
+    if decoded == stored:
+        return None
+    return stored if shown == decoded else (stored[1], stored[0])
 
 
 def _plain_mode(img: Image.Image) -> Image.Image:

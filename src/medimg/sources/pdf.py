@@ -39,6 +39,7 @@ import pymupdf
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .files import draft_jpeg, stored_size
 from .registry import register
 
 _MUPDF_LOCK = threading.RLock()
@@ -316,12 +317,10 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
             return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
     decoded = image.size
     image = _orient(image, img.transform)
-    full = None
-    if decoded != (img.width, img.height):  # a JPEG decoded at a reduced scale: report the stored size
-        full = (img.width, img.height) if image.size == decoded else (img.height, img.width)
     meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox], "xref": img.xref,
             "pages": list(img.pages), "colorspace": img.colorspace, "smask": bool(img.smask)}
-    return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta, full_size=full)
+    return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta,
+                     full_size=stored_size((img.width, img.height), decoded, image.size))
 
 
 def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = None) -> Image.Image | None:
@@ -340,8 +339,7 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
             image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
             if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
                 return None
-            if decode_side and min(image.size) >= 2 * decode_side:
-                image.draft(image.mode, (decode_side, decode_side))
+            draft_jpeg(image, decode_side)
             image.load()
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports

@@ -87,7 +87,7 @@ class Views(Dataset):
     """Augmented views of cached uint8 images, as normalised float CHW tensors."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True,
-                 size: int | None = None, min_crop: float = 0.45):
+                 size: int | None = None, min_crop: float = Config.min_crop):
         self.x, self.y, self.order, self.seed, self.train, self.size = x, y, order, seed, train, size
         self.min_crop = min_crop
         self.mean = np.asarray(MEAN, np.float32) * 255
