@@ -82,6 +82,27 @@ def test_float16_weights_halve_the_file_and_keep_the_answers(tmp_path):
     assert (sess.run(None, {"image": x})[0].argmax(1) == ref.argmax(1)).all()
 
 
+def test_export_merges_the_same_pads_into_the_convs(tmp_path):
+    """TF-SAME convs export as Pad + Conv; the file keeps the Convs only, with the same answers at any size."""
+    import onnx
+
+    from medimg.training.export import quantize_int8
+
+    model = build_lite(5).eval()
+    path = to_onnx(model, tmp_path / "m.onnx", 64)
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Pad" not in ops and ops.count("Conv") == 1 + 16 * 3 - 1 + 1  # stem, 16 MBConvs (the first: 2), head
+    uneven = [list(a.ints) for n in onnx.load(str(path)).graph.node for a in n.attribute if a.name == "pads"
+              and a.ints[:2] != a.ints[2:]]
+    assert len(uneven) == 5  # the stem and the four stride-2 depthwise convs pad one more pixel right/bottom
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    for h, w in ((64, 64), (33, 47), (96, 80)):
+        xx = np.random.default_rng(h).standard_normal((2, 3, h, w)).astype(np.float32)
+        assert parity(model, path, xx) <= 1e-4
+    q = quantize_int8(path, tmp_path / "q.onnx", x)
+    assert "Pad" not in [n.op_type for n in onnx.load(str(q)).graph.node]
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason=f"corpus {DATA} absent")
 def test_cli_finetune_route_trains_quantises_ships_and_classifies(tmp_path):
     from typer.testing import CliRunner

@@ -25,7 +25,8 @@ BN = dict(eps=1e-3, momentum=0.01)
 
 
 class SameConv(nn.Conv2d):
-    """Conv2d with TF-SAME padding for even inputs, fixed at build time (exports as Pad + Conv)."""
+    """Conv2d with TF-SAME padding for even inputs, fixed at build time (exports as Pad + Conv;
+    export.fold_pads merges the two)."""
 
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1):
         super().__init__(cin, cout, k, stride, padding=0, groups=groups, bias=False)
