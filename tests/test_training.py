@@ -161,3 +161,38 @@ def test_resume_ignores_settings_that_do_not_change_the_weights(tmp_path):
     old = {k: v for k, v in saved.items() if k != "freeze_bn"} | {"retired_option": 1}
     assert same_run(old, cfg)
     assert not same_run(old, replace(cfg, freeze_bn=not Config().freeze_bn))
+
+
+@needs_data
+def test_weight_averaging_ships_the_mean_of_the_last_steps(tmp_path):
+    """average_from=0.5: model.pt holds the mean of the second half's weights, checkpoint.pt the last ones;
+    a finished run resumed reports the same history."""
+    from dataclasses import replace
+
+    from medimg.training import train as T
+
+    seen: list[dict] = []
+    real = T._accumulate
+
+    def spy(avg, n, model):
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real(avg, n, model)
+
+    cfg = Config(data=str(DATA), out=str(tmp_path / "run"), epochs=2, samples_per_epoch=64, batch_size=16,
+                 per_source=2, cache="", workers=0, seed=5, holdout=1, average_from=0.5)
+    T._accumulate = spy
+    try:
+        meta = train(cfg, log=lambda *_: None)
+    finally:
+        T._accumulate = real
+    assert len(seen) == 5  # 8 steps: the weights after steps 4 to 8 averaged
+    shipped = torch.load(tmp_path / "run" / "model.pt", weights_only=False)["model"]
+    last = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    key = next(k for k, v in last.items() if v.is_floating_point() and v.ndim == 4)
+    assert torch.allclose(shipped[key], torch.stack([s[key] for s in seen]).mean(0), atol=1e-6)
+    assert not torch.allclose(shipped[key], last[key])
+    assert meta["history"][-1]["stage"] == "mean of the last 5 steps' weights"
+    again = train(replace(cfg, threads=2), log=lambda *_: None)
+    assert again["history"] == meta["history"]
+    held = np.load(tmp_path / "run" / "heldout.npz")  # the held-out logits are the averaged model's
+    assert np.isclose((held["logits"].argmax(1) == held["y"]).mean(), meta["history"][-1]["val_acc"])

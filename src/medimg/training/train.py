@@ -49,6 +49,7 @@ class Config:
     lp_l2: float = 0.1  # its L2 penalty (on standardised features)
     freeze_bn: bool = False  # keep BatchNorm running statistics at their pretrained values while fine-tuning
     min_crop: float = 0.45  # random crops keep at least this fraction of the image area
+    average_from: float = 1.0  # average the weights of every step from this fraction of training on (1 = off)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -197,9 +198,12 @@ def train(cfg: Config, log=print) -> dict:
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     start = 0
+    avg_start = int(cfg.average_from * total) if cfg.average_from < 1 else total + 1
+    avg, n_avg = None, 0  # running mean of the weights from step avg_start on
     if state is not None:
         model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         start, history = state["epoch"], state["history"]
+        avg, n_avg = state.get("average"), state.get("n_average", 0)
         log(f"resumed from epoch {start}")
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -222,6 +226,8 @@ def train(cfg: Config, log=print) -> dict:
             loss.backward()
             opt.step()
             sched.step()
+            if epoch * steps_per_epoch + step + 1 >= avg_start:
+                avg, n_avg = _accumulate(avg, n_avg, model)
             seen += len(yb)
             loss_sum += loss.item() * len(yb)
             correct += int((logits.argmax(1) == yb).sum())
@@ -236,7 +242,16 @@ def train(cfg: Config, log=print) -> dict:
         history.append(rec)
         log(json.dumps(rec))
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history}, ck)
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history,
+                    "average": avg, "n_average": n_avg}, ck)
+    if avg is not None:  # the averaged weights are the model
+        model.load_state_dict(avg)
+        if len(va):
+            rec = {"epoch": cfg.epochs, "stage": f"mean of the last {n_avg} steps' weights"}
+            lg = held_out_scores(rec)
+            if history[-1].get("stage") != rec["stage"]:  # not again when a finished run resumes
+                history.append(rec)
+            log(json.dumps(rec))
     meta = {"labels": corpus.labels, "medical_labels": [lb for lb in corpus.labels if corpus.medical[lb]],
             "arch": cfg.arch, "input_size": cfg.size, "mean": list(MEAN), "std": list(STD),
             "config": asdict(cfg), "history": history, "train_sources": corpus.summary(),
@@ -250,6 +265,19 @@ def train(cfg: Config, log=print) -> dict:
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
     return meta
+
+
+def _accumulate(avg: dict | None, n: int, model: nn.Module) -> tuple[dict, int]:
+    """Add the model's current float weights to a running mean (integer buffers: the latest)."""
+    cur = model.state_dict()
+    if avg is None:
+        return {k: v.detach().clone() for k, v in cur.items()}, 1
+    for k, v in cur.items():
+        if v.is_floating_point():
+            avg[k].add_(v.detach() - avg[k], alpha=1 / (n + 1))
+        else:
+            avg[k].copy_(v)
+    return avg, n + 1
 
 
 def load_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
