@@ -219,7 +219,7 @@ def train(
     per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
     cache: str = typer.Option("/work/cache/medimg", "--cache", help="Decoded-corpus cache folder ('' for none)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="fp32, fp16 (half the file) or int8 (static "
-                                          "quantisation, ~1.5× faster; held-out numbers then come from int8 fold "
+                                          "quantisation, ~2× faster; held-out numbers then come from int8 fold "
                                           "models). Default: int8 for finetune, fp32 for cnn."),
     ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
