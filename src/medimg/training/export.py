@@ -51,6 +51,7 @@ def fold_pads(path: str | Path) -> Path:
         model = onnx.load(opts.optimized_model_filepath)
     g = model.graph
     consts = {i.name: i for i in g.initializer}
+    outputs = {o.name for o in g.output}
     users = defaultdict(list)
     for n in g.node:
         for name in n.input:
@@ -63,7 +64,7 @@ def fold_pads(path: str | Path) -> Path:
         pads = numpy_helper.to_array(consts[n.input[1]])  # N, C, H, W begins, then ends
         after = users[n.output[0]]
         if mode != b"constant" or len(pads) != 8 or pads[[0, 1, 4, 5]].any() or (pads < 0).any() \
-                or len(after) != 1 or after[0].op_type != "Conv" or n.output[0] in {o.name for o in g.output}:
+                or len(after) != 1 or after[0].op_type != "Conv" or n.output[0] in outputs:
             continue
         conv = after[0]
         if any(a.name == "auto_pad" and a.s not in (b"", b"NOTSET") for a in conv.attribute):
