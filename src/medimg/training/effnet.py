@@ -81,15 +81,29 @@ def stages(variant: int) -> list[tuple[int, int, int, int, int, int]]:
     return out
 
 
+def mix_style(x: torch.Tensor, alpha: float = 0.1, eps: float = 1e-6) -> torch.Tensor:
+    """MixStyle (Zhou et al., ICLR 2021): each image's per-channel feature mean and std replaced by a random
+    mix of its own and another image's in the batch — new "styles" (contrast, tint, texture statistics)
+    for the same content, so the network cannot lean on one source's style."""
+    mu = x.mean((2, 3), keepdim=True).detach()
+    sig = (x.var((2, 3), keepdim=True) + eps).sqrt().detach()
+    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0], 1, 1, 1)).to(x.dtype)
+    perm = torch.randperm(x.shape[0])
+    return (x - mu) / sig * (lam * sig + (1 - lam) * sig[perm]) + lam * mu + (1 - lam) * mu[perm]
+
+
 class EfficientNetLite(nn.Module):
     def __init__(self, n_classes: int, dropout: float = 0.2, drop_connect: float = 0.1, variant: int = 0):
         super().__init__()
+        self.mix_style = 0.0  # training only: probability per batch of MixStyle after stages 1-3
         self._conv_stem = SameConv(3, 32, 3, 2)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         plan = stages(variant)
         specs = [(k, s if i == 0 else 1, e, cin if i == 0 else cout, cout)
                  for r, k, s, e, cin, cout in plan for i in range(r)]
         self._blocks = nn.ModuleList(MBConv(*spec, drop_connect * j / len(specs)) for j, spec in enumerate(specs))
+        ends = [sum(r for r, *_ in plan[:j + 1]) - 1 for j in range(len(plan))]
+        self._mix_after = set(ends[1:4])  # the last block of stages 1, 2, 3 (strides 4, 8, 16)
         self._conv_head = nn.Conv2d(plan[-1][-1], 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, **BN)
         self._dropout = nn.Dropout(dropout)
@@ -97,8 +111,11 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for b in self._blocks:
+        mix = self.training and self.mix_style > 0 and x.shape[0] > 1 and float(torch.rand(())) < self.mix_style
+        for j, b in enumerate(self._blocks):
             x = b(x)
+            if mix and j in self._mix_after:
+                x = mix_style(x)
         x = F.relu6(self._bn1(self._conv_head(x)))
         return x.mean((2, 3))
 

@@ -50,6 +50,7 @@ class Config:
     freeze_bn: bool = False  # keep BatchNorm running statistics at their pretrained values while fine-tuning
     min_crop: float = 0.45  # random crops keep at least this fraction of the image area
     average_from: float = 1.0  # average the weights of every step from this fraction of training on (1 = off)
+    mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -165,6 +166,10 @@ def train(cfg: Config, log=print) -> dict:
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
     model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
+    if cfg.mix_style:
+        if not hasattr(model, "mix_style"):
+            raise ValueError(f"mix_style needs an EfficientNet arch, not {cfg.arch}")
+        model.mix_style = cfg.mix_style
     med = np.array([corpus.medical[lb] for lb in corpus.labels])
 
     def held_out_scores(rec: dict) -> np.ndarray:
