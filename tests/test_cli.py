@@ -56,6 +56,18 @@ def test_classify_jsonl_records(tmp_path, tiny_model_dir):
     assert any(r["input"].endswith("broken.png") and r["error"] for r in rows)
 
 
+def test_classify_workers_change_nothing_but_speed(tmp_path, tiny_model_dir):
+    ins = inputs(tmp_path)
+    outs = {}
+    for w in ("1", "3"):
+        res = runner.invoke(app, ["classify", *ins, "--model", str(tiny_model_dir), "--format", "jsonl",
+                                  "--workers", w])
+        assert res.exit_code == 0, res.output
+        outs[w] = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert len(outs["1"]) == 5 and outs["1"] == outs["3"]
+    assert runner.invoke(app, ["classify", *ins, "--workers", "0"]).exit_code != 0
+
+
 def test_classify_csv_and_json_agree(tmp_path, tiny_model_dir):
     ins = inputs(tmp_path)
     c, j = tmp_path / "r.csv", tmp_path / "r.json"

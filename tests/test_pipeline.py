@@ -2,6 +2,8 @@
 
 import io
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,10 +100,10 @@ def test_stopping_early_does_not_hang(tiny_classifier):
     gen.close()
     assert first.label == "xray"
     for t in threading.enumerate():
-        if t.name == "medimg-extract":
+        if t.name.startswith("medimg-"):
             t.join(5)
-            assert not t.is_alive()
-    assert threading.active_count() <= before + 1
+            assert not t.is_alive(), t.name
+    assert threading.active_count() == before
 
 
 def test_on_item_sees_every_record(tiny_classifier):
@@ -159,3 +161,85 @@ def test_classify_decodes_big_jpegs_small_but_reports_their_size(tiny_classifier
     assert (fast.width, fast.height) == (full.width, full.height) == (3000, 2000)
     assert fast.label == full.label
     assert max(abs(fast.probs[k] - full.probs[k]) for k in full.probs) < 0.02
+
+
+# ---------------------------------------------------------------- several inputs at once
+
+@pytest.fixture
+def test_plugins(monkeypatch):
+    """Register sources for one test only."""
+    from medimg.sources import registry
+
+    monkeypatch.setattr(registry, "_PLUGINS", list(registry.plugins()))
+    return registry.register
+
+
+def test_a_folder_comes_back_in_order_whatever_the_workers(tiny_classifier, tmp_path):
+    colours = [RED, GREEN, BLUE]
+    for i in range(40):  # sizes vary, so files finish decoding out of order
+        sub = tmp_path / f"d{i % 3}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"{i:02d}.png").write_bytes(png(colours[i % 3], (20 + 37 * (i % 7), 30 + 11 * (i % 5))))
+    (tmp_path / "d1" / "notes.txt").write_text("not an image")
+    runs = {w: [(r.input, r.label, r.width, r.error) for r in
+                classify([str(tmp_path), Blob("x.png", png(GREEN))], classifier=tiny_classifier,
+                         batch_size=4, workers=w)]
+            for w in (1, 3)}
+    assert runs[1] == runs[3]
+    names = [Path(i).name for i, *_ in runs[1]]
+    assert names == sorted(names[:-1], key=lambda n: (int(n[:2]) % 3 if n[0].isdigit() else 1, n)) + ["x.png"]
+    assert len(runs[1]) == 42 and sum(e is not None for *_, e in runs[1]) == 1
+
+
+def test_inputs_are_opened_concurrently(tiny_classifier, test_plugins):
+    """Two inputs must be open at the same moment for either to pass the barrier."""
+    from medimg.sources import ImageItem, ItemError, SourcePlugin
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    def open_meeting(blob, ctx):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            yield ItemError(blob.origin, "", "opened alone")
+            return
+        yield ImageItem(blob.origin, "", Image.new("RGB", (8, 8), RED))
+
+    test_plugins(SourcePlugin("meet", lambda head, blob: head.startswith(b"MEET"), open_meeting, priority=0))
+    recs = list(classify([Blob("a", b"MEET"), Blob("b", b"MEET")], classifier=tiny_classifier, workers=2))
+    assert [(r.input, r.label, r.error) for r in recs] == [("a", "xray", None), ("b", "xray", None)]
+
+
+def test_inputs_in_flight_are_bounded(tiny_classifier):
+    pulled = []
+
+    def blobs():
+        for i in range(500):
+            pulled.append(i)
+            yield Blob(f"{i}.png", png(RED))
+
+    gen = classify(blobs(), classifier=tiny_classifier, batch_size=1, workers=2)
+    first = next(gen)
+    time.sleep(0.5)  # let the threads run ahead as far as they may
+    ahead = len(pulled)
+    gen.close()
+    assert first.input == "0.png"
+    assert ahead <= 2 * 2 + 2  # the lanes' window, the one being read and the one being queued
+
+
+def test_the_registry_fills_once_under_concurrent_first_use():
+    """Threads that ask for the sources while the first one is still importing them see all of them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading\n"
+        "from medimg.sources import registry\n"
+        "seen = []\n"
+        "ts = [threading.Thread(target=lambda: seen.append(len(registry.plugins()))) for _ in range(8)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(sorted(set(seen)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    counts = eval(out.stdout)
+    assert len(counts) == 1 and counts[0] >= 5, out.stdout

@@ -95,6 +95,8 @@ def classify(
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
                                               help="p_medical needed for 'medical' (1−t for 'non-medical'); default from the model."),
     batch_size: int = typer.Option(32, "--batch-size"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Inputs opened and decoded at once (default: one per core, at most 4)."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
@@ -111,7 +113,8 @@ def classify(
     records = []
     with _progress() as bar:
         task = bar.add_task("classifying", total=None)
-        for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold):
+        for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
+                       workers=workers):
             bar.advance(task)
             if rec.skipped and not show_skipped:
                 continue

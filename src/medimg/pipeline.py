@@ -14,7 +14,7 @@ from PIL import Image
 from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_prior
-from .sources import Blob, ImageItem, ItemError, Limits, open_inputs
+from .sources import Blob, ImageItem, ItemError, Limits, input_tasks
 
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
                  "width", "height", "error"]
@@ -67,6 +67,12 @@ def default_classifier() -> Classifier:
         return _shared
 
 
+def default_workers() -> int:
+    """Extraction threads: one per core, at most 4 (decoding is the bottleneck, and Pillow, PyMuPDF
+    steps and sockets release the GIL)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def classify(
     inputs: Iterable[str | os.PathLike | Blob],
     classifier: Classifier | None = None,
@@ -75,56 +81,89 @@ def classify(
     threshold: float | None = None,
     thumbnails: int = 0,
     on_item: Callable[[Record], None] | None = None,
+    workers: int | None = None,
 ) -> Iterator[Record]:
     """Classify every image found in `inputs`, in input order.
 
-    Extraction and preprocessing run in a background thread with a bounded queue, so decoding
-    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
+    Each file, URL or blob (and each file in a folder) is opened and preprocessed by one of `workers`
+    background threads (default: default_workers()); results come back in input order, through bounded
+    queues — at most 2 × workers inputs in flight, each holding at most `batch_size` prepared images —
+    so decoding overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     """
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
     limits = limits or Limits()
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
-    q: queue.Queue = queue.Queue(maxsize=max(2 * batch_size, 8))
+    workers = max(1, workers or default_workers())
     stop = threading.Event()
-    DONE = object()
+    lanes: queue.Queue = queue.Queue(maxsize=2 * workers)  # one queue of prepared items per input, in order
+    jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
+    END = object()
 
-    def produce() -> None:
+    def put(q: queue.Queue, x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(task, lane: queue.Queue) -> None:
         try:
-            for item in open_inputs(inputs, limits):
-                if stop.is_set():
-                    break
-                q.put(_prepare(item, clf, thumbnails))
+            for item in task():
+                if not put(lane, _prepare(item, clf, thumbnails)):
+                    return
         except Exception as exc:  # the sources never should raise; if they do, say so
-            q.put((Record(input="", locator="", error=f"internal error: {exc}"), None))
+            put(lane, (Record(input="", locator="", error=f"internal error: {exc}"), None))
         finally:
-            q.put(DONE)
+            put(lane, END)
 
-    worker = threading.Thread(target=produce, name="medimg-extract", daemon=True)
-    worker.start()
+    def work() -> None:
+        while (job := jobs.get()) is not None:
+            if not stop.is_set():
+                run(*job)
+
+    def dispatch() -> None:
+        try:
+            for task in input_tasks(inputs, limits):
+                lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
+                if not put(lanes, lane):
+                    return
+                jobs.put((task, lane))
+        except Exception as exc:  # e.g. the caller's iterable of inputs raised
+            lane = queue.Queue()
+            lane.put((Record(input="", locator="", error=f"internal error: {exc}"), None))
+            lane.put(END)
+            put(lanes, lane)
+        finally:
+            put(lanes, END)
+            for _ in range(workers):
+                jobs.put(None)
+
+    threads = [threading.Thread(target=dispatch, name="medimg-inputs", daemon=True)]
+    threads += [threading.Thread(target=work, name=f"medimg-extract-{i}", daemon=True) for i in range(workers)]
+    for th in threads:
+        th.start()
     pending: list[tuple[Record, np.ndarray | None]] = []
     try:
-        while True:
-            got = q.get()
-            if got is not DONE:
+        while (lane := lanes.get()) is not END:
+            while (got := lane.get()) is not END:
                 pending.append(got)
-            n_arrays = sum(1 for _, a in pending if a is not None)
-            if got is DONE or n_arrays >= batch_size:
-                for rec in _run_batch(clf, pending, t):
-                    if on_item:
-                        on_item(rec)
-                    yield rec
-                pending = []
-            if got is DONE:
-                break
+                if sum(1 for _, a in pending if a is not None) >= batch_size:
+                    yield from _emit(clf, pending, t, on_item)
+                    pending = []
+        yield from _emit(clf, pending, t, on_item)
     finally:
-        stop.set()
-        while worker.is_alive():  # unblock the producer if we stopped early
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+        stop.set()  # threads blocked on a full queue give up within 0.1 s; a fetch in progress ends at its timeout
+
+
+def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None) -> Iterator[Record]:
+    for rec in _run_batch(clf, pending, t):
+        if on_item:
+            on_item(rec)
+        yield rec
 
 
 def _prepare(item: ImageItem | ItemError, clf: Classifier, thumb: int) -> tuple[Record, np.ndarray | None]:
@@ -187,4 +226,4 @@ def _jsonable(v):
     return str(v)
 
 
-__all__ = ["Record", "RECORD_FIELDS", "classify", "summarize", "default_classifier"]
+__all__ = ["Record", "RECORD_FIELDS", "classify", "summarize", "default_classifier", "default_workers"]

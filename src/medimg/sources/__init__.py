@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .registry import open_blob, plugins, register
 
 __all__ = [
-    "Blob", "Context", "ImageItem", "Item", "ItemError", "Limits",
-    "open_input", "open_inputs", "open_blob", "plugins", "register", "is_url",
+    "Blob", "Context", "ImageItem", "Item", "ItemError", "Limits", "SourcePlugin",
+    "open_input", "open_inputs", "input_tasks", "open_blob", "plugins", "register", "is_url",
 ]
 
 
@@ -51,9 +52,25 @@ def open_input(source: str | os.PathLike | Blob, limits: Limits | None = None,
 
 
 def open_inputs(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None) -> Iterator[Item]:
+    for task in input_tasks(sources, limits):
+        yield from task()
+
+
+def input_tasks(sources: Iterable[str | os.PathLike | Blob],
+                limits: Limits | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+    """The inputs as independent units of work, in input order, that may run concurrently.
+
+    Each is a call that yields what open_input would for it: one per file, URL or Blob, and one per
+    file inside a folder. Running them in order and chaining their items gives open_inputs.
+    """
     ctx = Context(limits)
     for source in sources:
-        yield from open_input(source, ctx=ctx)
+        if not isinstance(source, Blob) and not is_url(os.fspath(source)) and Path(os.fspath(source)).is_dir():
+            from .files import folder_tasks
+
+            yield from folder_tasks(os.fspath(source), ctx)
+        else:
+            yield partial(open_input, source, ctx=ctx)
 
 
 def _capped(items: Iterator[Item], origin: str, ctx: Context) -> Iterator[Item]:

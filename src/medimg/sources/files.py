@@ -6,8 +6,9 @@ import io
 import os
 import stat
 import warnings
+from functools import partial
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pillow_heif
 from PIL import Image, ImageOps
@@ -62,21 +63,33 @@ def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
 
     Files no source recognises become skipped notes, not errors: folders hold all sorts of files.
     """
-    from . import _capped
+    for task in folder_tasks(path, ctx):
+        yield from task()
 
+
+def folder_tasks(path: str | os.PathLike, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    """iter_folder as independent units of work, in the same order: one per file (and per listing error)."""
     problems: list[OSError] = []
     for root, dirs, names in os.walk(path, onerror=problems.append):
-        yield from _listing_errors(problems)
+        if problems:
+            yield partial(_listing_errors, problems[:])
+            problems.clear()
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
-            if is_hidden(name):
-                continue
-            blob = read_file(Path(root) / name, ctx)
-            if isinstance(blob, ItemError):
-                yield blob
-                continue
-            yield from _capped(open_member(blob, ctx), blob.origin, ctx)
-    yield from _listing_errors(problems)
+            if not is_hidden(name):
+                yield partial(_open_listed, Path(root) / name, ctx)
+    if problems:
+        yield partial(_listing_errors, problems[:])
+
+
+def _open_listed(path: Path, ctx: Context) -> Iterator[Item]:
+    from . import _capped
+
+    blob = read_file(path, ctx)
+    if isinstance(blob, ItemError):
+        yield blob
+        return
+    yield from _capped(open_member(blob, ctx), blob.origin, ctx)
 
 
 def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
@@ -172,8 +185,9 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     except Image.DecompressionBombError as exc:
         yield ItemError(origin, "", f"too many pixels, not decoded: {exc}")
         return
-    except Exception as exc:
-        yield ItemError(origin, "", f"corrupt or truncated {kind} image: {exc}")
+    except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
+        reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc)
+        yield ItemError(origin, "", f"corrupt or truncated {kind} image: {reason}")
         return
 
     if kind == "TIFF":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Iterator
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
@@ -51,11 +52,15 @@ def _describe(data: bytes) -> str:
 
 
 _loaded = False
+_loading = threading.RLock()  # threads must not see a half-filled registry (the importing one may re-enter)
 
 
 def _load_builtin() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    from . import files, html_file, pdf, web  # noqa: F401  (each registers itself on import)
+    with _loading:
+        if not _loaded:
+            from . import files, html_file, pdf, web  # noqa: F401  (each registers itself on import)
+
+            _loaded = True
