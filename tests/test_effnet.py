@@ -182,3 +182,36 @@ def test_finetune_resumes_from_its_checkpoint_without_probing_again(tmp_path):
     meta2 = train(replace(cfg, out=str(tmp_path / "moved"), threads=2), log=again.append)
     assert "resumed from epoch 1" in again and not any(m.startswith("linear probe") for m in again)
     assert meta2["history"] == meta["history"]
+
+
+def test_mix_style_swaps_feature_statistics_but_keeps_content():
+    from medimg.training.effnet import mix_style
+
+    torch.manual_seed(0)
+    content = torch.randn(4, 8, 6, 6)
+    x = content * torch.tensor([1.0, 3.0, 0.5, 2.0]).view(4, 1, 1, 1) + torch.arange(4.0).view(4, 1, 1, 1) * 5
+    y = mix_style(x, alpha=0.5)
+    mu_x, mu_y = x.mean((2, 3)), y.mean((2, 3))
+    assert not torch.allclose(mu_x, mu_y, atol=1e-3)  # some images took on another's statistics
+    assert (mu_y >= mu_x.min(0).values - 1e-4).all() and (mu_y <= mu_x.max(0).values + 1e-4).all()
+
+    def norm(t):
+        return (t - t.mean((2, 3), keepdim=True)) / t.std((2, 3), keepdim=True)
+
+    assert torch.allclose(norm(x), norm(y), atol=1e-3)  # the same picture, another style
+
+
+def test_mix_style_acts_in_training_only():
+    torch.manual_seed(0)
+    model = EfficientNetLite(3, drop_connect=0.0)
+    model.train()
+    for m in model.modules():  # as freeze_bn runs it: the only randomness left is MixStyle's
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    x = torch.randn(4, 3, 64, 64)
+    plain = model.features(x)
+    assert torch.equal(plain, model.features(x))
+    model.mix_style = 1.0
+    assert not torch.allclose(plain, model.features(x), atol=1e-4)
+    model.eval()  # what the export sees
+    assert torch.allclose(plain, model.features(x), atol=1e-6)
