@@ -103,7 +103,7 @@ def test_stopping_early_does_not_hang(tiny_classifier):
         if t.name.startswith("medimg-"):
             t.join(5)
             assert not t.is_alive(), t.name
-    assert threading.active_count() == before
+    assert threading.active_count() <= before  # (threads of earlier tests may have ended meanwhile)
 
 
 def test_on_item_sees_every_record(tiny_classifier):
