@@ -201,3 +201,24 @@ def test_weight_averaging_ships_the_mean_of_the_last_steps(tmp_path):
     assert again["history"] == meta["history"]
     held = np.load(tmp_path / "run" / "heldout.npz")  # the held-out logits are the averaged model's
     assert np.isclose((held["logits"].argmax(1) == held["y"]).mean(), meta["history"][-1]["val_acc"])
+
+
+def test_made_up_icons_vary_and_come_labelled_as_configured():
+    from medimg.training.augment import icon
+    from medimg.training.train import Views
+
+    a, b = icon(np.random.default_rng(1), 96), icon(np.random.default_rng(2), 96)
+    assert a.shape == (96, 96, 3) and a.dtype == np.uint8 and not np.array_equal(a, b)
+    assert np.array_equal(a, icon(np.random.default_rng(1), 96))  # seeded: the same draw, the same icon
+    x = np.zeros((2, 64, 64, 3), np.uint8)
+    views = Views(x, np.array([0, 1]), np.array([1, -1, 0]), seed=5, icon_y=2)
+    (t1, y1), (t2, y2), (t3, y3) = views[0], views[1], views[2]
+    assert (y1, y2, y3) == (1, 2, 0)
+    assert t2.shape == (3, 64, 64) and float(t2.std()) > 0.05  # an icon, not the blank corpus image
+
+
+@needs_data
+def test_icons_need_a_corpus_label(tmp_path):
+    with pytest.raises(ValueError, match="no-such-label"):
+        train(Config(data=str(DATA), out=str(tmp_path), icons=0.1, icon_label="no-such-label", per_source=1,
+                     cache="", size=32), log=lambda m: None)

@@ -127,6 +127,77 @@ def colour(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return img
 
 
+def icon(rng: np.random.Generator, size: int = 128) -> np.ndarray:
+    """A made-up icon, emoji or logo: flat or shaded shapes, maybe a face or a glyph, on a plain ground.
+
+    The corpus' graphics hold few of these, and a round yellow face otherwise reads as a fundus photo;
+    drawn at 2× and downsampled, as real icons are antialiased.
+    """
+    big = 2 * size
+    r = rng.random()
+    ground = (255, 255, 255) if r < 0.55 else _pastel(rng) if r < 0.8 else tuple(int(v) for v in rng.integers(0, 60, 3))
+    img = Image.new("RGB", (big, big), ground)
+    d = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(1, 5))):
+        fill = _vivid(rng)
+        outline = tuple(int(v) for v in rng.integers(0, 90, 3)) if rng.random() < 0.5 else None
+        wd = int(rng.integers(2, 12))
+        cx, cy = rng.uniform(0.25, 0.75, 2) * big
+        rx, ry = rng.uniform(0.12, 0.48) * big, rng.uniform(0.12, 0.48) * big
+        box = [cx - rx, cy - ry, cx + rx, cy + ry]
+        kind = rng.random()
+        if kind < 0.4:
+            if rng.random() < 0.5:  # shaded: lighter discs towards the top left
+                for k in range(8, 0, -1):
+                    f = k / 8
+                    c = tuple(int(v + (255 - v) * (1 - f) * 0.6) for v in fill)
+                    d.ellipse([cx - rx * f - (1 - f) * rx * 0.3, cy - ry * f - (1 - f) * ry * 0.3,
+                               cx + rx * f - (1 - f) * rx * 0.3, cy + ry * f - (1 - f) * ry * 0.3], fill=c)
+                if outline:
+                    d.ellipse(box, outline=outline, width=wd)
+            else:
+                d.ellipse(box, fill=fill, outline=outline, width=wd)
+        elif kind < 0.6:
+            d.rounded_rectangle(box, radius=int(min(rx, ry) * rng.uniform(0, 0.6)), fill=fill, outline=outline,
+                                width=wd)
+        elif kind < 0.8:
+            n = int(rng.integers(3, 9))
+            star = rng.random() < 0.4
+            pts = [(cx + rx * (0.45 if star and j % 2 else 1) * np.cos(2 * np.pi * j / (2 * n if star else n)),
+                    cy + ry * (0.45 if star and j % 2 else 1) * np.sin(2 * np.pi * j / (2 * n if star else n)))
+                   for j in range(2 * n if star else n)]
+            d.polygon(pts, fill=fill, outline=outline)
+        else:
+            d.arc(box, float(rng.uniform(0, 360)), float(rng.uniform(0, 360)), fill=fill, width=int(rng.integers(6, 30)))
+    if rng.random() < 0.35:  # a face
+        cx, cy, rad = big / 2, big / 2, rng.uniform(0.3, 0.46) * big
+        skin = (255, int(rng.integers(170, 230)), int(rng.integers(0, 80))) if rng.random() < 0.7 else _vivid(rng)
+        d.ellipse([cx - rad, cy - rad, cx + rad, cy + rad], fill=skin,
+                  outline=(int(rng.integers(80, 180)), int(rng.integers(40, 120)), 0) if rng.random() < 0.6 else None,
+                  width=int(rng.integers(2, 8)))
+        ink = tuple(int(v) for v in rng.integers(0, 80, 3))
+        ex, ey, er = rad * rng.uniform(0.25, 0.45), rad * rng.uniform(0.15, 0.35), rad * rng.uniform(0.07, 0.16)
+        for sx in (-1, 1):
+            d.ellipse([cx + sx * ex - er, cy - ey - er * 1.4, cx + sx * ex + er, cy - ey + er * 1.4], fill=ink)
+        m = rad * rng.uniform(0.3, 0.6)
+        a0, a1 = (20, 160) if rng.random() < 0.7 else (200, 340)
+        d.arc([cx - m, cy - m * 0.2, cx + m, cy + m * 0.8], a0, a1, fill=ink, width=int(rng.integers(3, 10)))
+    if rng.random() < 0.2:  # a glyph
+        d.text((big * rng.uniform(0.1, 0.5), big * rng.uniform(0.1, 0.5)), str(rng.choice(list(_CHARS[:62]))),
+               fill=_vivid(rng), font=_font(int(big * rng.uniform(0.2, 0.5))))
+    return np.asarray(img.resize((size, size), Image.LANCZOS), dtype=np.uint8)
+
+
+def _vivid(rng: np.random.Generator) -> tuple[int, int, int]:
+    c = rng.integers(0, 256, 3)
+    c[int(rng.integers(0, 3))] = int(rng.integers(180, 256))
+    return tuple(int(v) for v in c)
+
+
+def _pastel(rng: np.random.Generator) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(200, 256, 3))
+
+
 def augment(arr: np.ndarray, rng: np.random.Generator, min_crop: float = 0.45) -> np.ndarray:
     """One random view of a uint8 HWC image; same shape out. Crops keep ≥ `min_crop` of the area."""
     img = Image.fromarray(arr)

@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
-from .augment import augment
+from .augment import augment, icon
 from .dataset import Corpus, load_images, scan, source_folds
 from .net import build
 
@@ -51,6 +51,8 @@ class Config:
     min_crop: float = 0.45  # random crops keep at least this fraction of the image area
     average_from: float = 1.0  # average the weights of every step from this fraction of training on (1 = off)
     mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
+    icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
+    icon_label: str = "graphic"  # ... labelled this (must be a corpus label)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -89,9 +91,9 @@ class Views(Dataset):
     """Augmented views of cached uint8 images, as normalised float CHW tensors."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True,
-                 size: int | None = None, min_crop: float = Config.min_crop):
+                 size: int | None = None, min_crop: float = Config.min_crop, icon_y: int = -1):
         self.x, self.y, self.order, self.seed, self.train, self.size = x, y, order, seed, train, size
-        self.min_crop = min_crop
+        self.min_crop, self.icon_y = min_crop, icon_y  # order entries of -1 are made-up icons of class icon_y
         self.mean = np.asarray(MEAN, np.float32) * 255
         self.std = np.asarray(STD, np.float32) * 255
 
@@ -100,13 +102,13 @@ class Views(Dataset):
 
     def __getitem__(self, k: int):
         i = int(self.order[k])
-        arr = self.x[i]
+        arr = self.x[i] if i >= 0 else icon(np.random.default_rng([self.seed, k, 1]), self.x.shape[1])
         if self.train:
             arr = augment(arr, np.random.default_rng([self.seed, k]), self.min_crop)
         if self.size and self.size != arr.shape[0]:
             arr = np.asarray(Image.fromarray(arr).resize((self.size, self.size), Image.BILINEAR))
         t = (arr.astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(t.transpose(2, 0, 1).copy()), int(self.y[i])
+        return torch.from_numpy(t.transpose(2, 0, 1).copy()), int(self.y[i] if i >= 0 else self.icon_y)
 
 
 def _to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -165,6 +167,7 @@ def train(cfg: Config, log=print) -> dict:
     log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources; "
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
+    icon_y = corpus.labels.index(cfg.icon_label) if cfg.icons else -1  # ValueError names a missing label
     model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
     if cfg.mix_style:
         if not hasattr(model, "mix_style"):
@@ -218,8 +221,10 @@ def train(cfg: Config, log=print) -> dict:
                     m.eval()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
+        if cfg.icons:
+            order[rng.random(len(order)) < cfg.icons] = -1
         size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
-        views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop)
+        views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop, icon_y=icon_y)
         dl = DataLoader(views, batch_size=cfg.batch_size,
                         num_workers=cfg.workers, persistent_workers=False, drop_last=True)
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
