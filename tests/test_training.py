@@ -217,8 +217,15 @@ def test_made_up_icons_vary_and_come_labelled_as_configured():
     assert t2.shape == (3, 64, 64) and float(t2.std()) > 0.05  # an icon, not the blank corpus image
 
 
-@needs_data
-def test_icons_need_a_corpus_label(tmp_path):
-    with pytest.raises(ValueError, match="no-such-label"):
-        train(Config(data=str(DATA), out=str(tmp_path), icons=0.1, icon_label="no-such-label", per_source=1,
-                     cache="", size=32), log=lambda m: None)
+def test_icons_are_left_out_when_the_corpus_lacks_their_label(tmp_path):
+    from PIL import Image
+
+    for label, colour in (("xray", (90, 90, 90)), ("photo", (30, 160, 40))):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    said: list[str] = []
+    meta = train(Config(data=str(tmp_path / "data"), out=str(tmp_path / "run"), icons=0.5, size=32, epochs=1,
+                        samples_per_epoch=8, batch_size=4, cache="", workers=0), log=said.append)
+    assert "no made-up icons: this corpus has no 'graphic' label" in said
+    assert meta["labels"] == ["photo", "xray"] and np.isfinite(meta["history"][-1]["loss"])

@@ -199,7 +199,8 @@ def scale(
 # Per-route training defaults; any CLI option given overrides them.
 ROUTES = {
     "finetune": dict(arch="effl2", size=128, epochs=16, samples_per_epoch=2000, batch_size=32, lr=1e-4,
-                     weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True),
+                     weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True,
+                     icons=0.04),
     "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
 }
 
@@ -217,6 +218,9 @@ def train(
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
     size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels (default 128)."),
+    icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,
+                                          help="Fraction of draws that are made-up icons/emoji labelled graphic "
+                                               "(finetune default 0.04; 0 = none, as the fast model was trained)."),
     seed: int = typer.Option(20261123, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
     per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
@@ -244,7 +248,8 @@ def train(
         return
     if route not in ROUTES:
         raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
-    given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, threads=threads)
+    given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, threads=threads,
+                 icons=icons)
     base = ROUTES[route] | {k: v for k, v in given.items() if v is not None}
     base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
     cv_dirs = []

@@ -167,7 +167,9 @@ def train(cfg: Config, log=print) -> dict:
     log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources; "
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
-    icon_y = corpus.labels.index(cfg.icon_label) if cfg.icons else -1  # ValueError names a missing label
+    icon_y = corpus.labels.index(cfg.icon_label) if cfg.icons and cfg.icon_label in corpus.labels else -1
+    if cfg.icons and icon_y < 0:
+        log(f"no made-up icons: this corpus has no '{cfg.icon_label}' label")
     model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
     if cfg.mix_style:
         if not hasattr(model, "mix_style"):
@@ -221,7 +223,7 @@ def train(cfg: Config, log=print) -> dict:
                     m.eval()
         rng = np.random.default_rng([cfg.seed, epoch])
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
-        if cfg.icons:
+        if icon_y >= 0:
             order[rng.random(len(order)) < cfg.icons] = -1
         size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
         views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop, icon_y=icon_y)
