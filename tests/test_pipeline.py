@@ -100,7 +100,7 @@ def test_stopping_early_does_not_hang(tiny_classifier):
     gen.close()
     assert first.label == "xray"
     for t in threading.enumerate():
-        if t.name.startswith("medimg-"):
+        if t.name.startswith(("medimg-extract", "medimg-inputs")):  # this pipeline's threads
             t.join(5)
             assert not t.is_alive(), t.name
     assert threading.active_count() <= before  # (threads of earlier tests may have ended meanwhile)
