@@ -68,8 +68,8 @@ def default_classifier() -> Classifier:
 
 
 def default_workers() -> int:
-    """Extraction threads: one per core, at most 4 (decoding is the bottleneck, and Pillow, PyMuPDF
-    steps and sockets release the GIL)."""
+    """Extraction threads: one per core, at most 4 (decoding is the bottleneck; Pillow's decoders and
+    resizing and socket reads release the GIL)."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
