@@ -151,8 +151,8 @@ def icon(rng: np.random.Generator, size: int = 128) -> np.ndarray:
                 for k in range(8, 0, -1):
                     f = k / 8
                     c = tuple(int(v + (255 - v) * (1 - f) * 0.6) for v in fill)
-                    d.ellipse([cx - rx * f - (1 - f) * rx * 0.3, cy - ry * f - (1 - f) * ry * 0.3,
-                               cx + rx * f - (1 - f) * rx * 0.3, cy + ry * f - (1 - f) * ry * 0.3], fill=c)
+                    x0, y0 = cx - (1 - f) * rx * 0.3, cy - (1 - f) * ry * 0.3  # the lighter, the further up-left
+                    d.ellipse([x0 - rx * f, y0 - ry * f, x0 + rx * f, y0 + ry * f], fill=c)
                 if outline:
                     d.ellipse(box, outline=outline, width=wd)
             else:
@@ -163,9 +163,10 @@ def icon(rng: np.random.Generator, size: int = 128) -> np.ndarray:
         elif kind < 0.8:
             n = int(rng.integers(3, 9))
             star = rng.random() < 0.4
-            pts = [(cx + rx * (0.45 if star and j % 2 else 1) * np.cos(2 * np.pi * j / (2 * n if star else n)),
-                    cy + ry * (0.45 if star and j % 2 else 1) * np.sin(2 * np.pi * j / (2 * n if star else n)))
-                   for j in range(2 * n if star else n)]
+            m = 2 * n if star else n  # a star alternates outer and inner corners
+            reach = [0.45 if star and j % 2 else 1 for j in range(m)]
+            pts = [(cx + rx * reach[j] * np.cos(2 * np.pi * j / m), cy + ry * reach[j] * np.sin(2 * np.pi * j / m))
+                   for j in range(m)]
             d.polygon(pts, fill=fill, outline=outline)
         else:
             d.arc(box, float(rng.uniform(0, 360)), float(rng.uniform(0, 360)), fill=fill, width=int(rng.integers(6, 30)))

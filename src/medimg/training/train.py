@@ -52,7 +52,7 @@ class Config:
     average_from: float = 1.0  # average the weights of every step from this fraction of training on (1 = off)
     mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
     icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
-    icon_label: str = "graphic"  # ... labelled this (must be a corpus label)
+    icon_label: str = "graphic"  # ... labelled this (none are drawn, with a note, if the corpus lacks it)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
