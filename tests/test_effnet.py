@@ -117,6 +117,9 @@ def test_cli_finetune_route_trains_quantises_ships_and_classifies(tmp_path):
     lab = json.loads((tmp_path / "assets" / "labels.json").read_text())
     assert lab["arch"] == "effl2" and lab["weights"] == "int8"  # the default route
     assert lab["onnx_parity_max_abs_diff"] <= 1e-4 and 0 <= lab["int8_label_agreement"] <= 1
+    from medimg.training.ship import INT8_MIN_AGREEMENT  # a lossy int8 file is shipped with a warning
+
+    assert ("WARNING: the int8 file agrees" in res.output) == (lab["int8_label_agreement"] < INT8_MIN_AGREEMENT)
     assert (tmp_path / "assets" / "model.onnx").stat().st_size < 7e6  # float32 would be ~19 MB
     for f in (0, 1):  # held-out numbers come from the quantised fold models
         assert (tmp_path / "run" / f"cv{f}" / "int8" / "heldout.npz").is_file()

@@ -11,6 +11,8 @@ import numpy as np
 from .calibrate import choose_threshold, fit_temperature, softmax
 from .evaluate import ece, metrics
 
+INT8_MIN_AGREEMENT = 0.98  # below this share of labels agreeing with torch, shipping int8 warns
+
 
 def pooled_heldout(run_dirs: list[str | Path]) -> dict:
     """Concatenate heldout.npz of several fold runs (out-of-fold predictions, each from a model that never saw the source)."""
@@ -156,6 +158,9 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         got = onnx_logits(onnx_path, check)
         stored["int8_label_agreement"] = float(np.mean(got.argmax(1) == ref.argmax(1)))
         stored["int8_max_abs_diff"] = float(np.abs(got - ref).max())
+        if stored["int8_label_agreement"] < INT8_MIN_AGREEMENT:
+            log(f"WARNING: the int8 file agrees with torch on only {stored['int8_label_agreement']:.1%} of "
+                f"{len(check)} check images (shipped anyway); consider --weights fp16")
     summary = {}
     if rep:
         summary = {k: rep[k] for k in ("n", "binary_accuracy", "label_accuracy", "modality_macro_f1", "ece",
