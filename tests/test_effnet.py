@@ -160,6 +160,11 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
     path = to_onnx(model, tmp_path / "m.onnx", 96)
     q = quantize_int8(path, tmp_path / "q.onnx", calibration_images(corpus, x, fit, n=32))
     assert q.stat().st_size < 0.4 * path.stat().st_size
+    import onnx
+
+    g = onnx.load(str(q)).graph  # the stem reads the float input directly (kept float: see first_layers)
+    assert any(n.op_type == "Conv" and g.input[0].name in n.input for n in g.node)
+    assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10  # the rest is quantised
     xt = calibration_images(corpus, x, test, n=len(test))
     ref, got = onnx_logits(path, xt), onnx_logits(q, xt)
     assert np.mean(ref.argmax(1) == got.argmax(1)) >= 0.85

@@ -140,8 +140,19 @@ def quantize_int8(src: str | Path, dst: str | Path, calib: np.ndarray, batch: in
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre))
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=first_layers(pre))
     return dst
+
+
+def first_layers(path: str | Path) -> list[str]:
+    """Names of the nodes that read the model's input. Kept in float32 by quantize_int8: in int8 the
+    stem convolution alone cost some fine-tuned models 10 points of held-out agreement with float32."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    inputs = {i.name for i in g.input}
+    return [n.name for n in g.node if inputs & set(n.input)]
 
 
 def onnx_logits(path: str | Path, x: np.ndarray, batch: int = 64, threads: int = 2) -> np.ndarray:
