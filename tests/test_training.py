@@ -229,3 +229,22 @@ def test_icons_are_left_out_when_the_corpus_lacks_their_label(tmp_path):
                         samples_per_epoch=8, batch_size=4, cache="", workers=0), log=said.append)
     assert "no made-up icons: this corpus has no 'graphic' label" in said
     assert meta["labels"] == ["photo", "xray"] and np.isfinite(meta["history"][-1]["loss"])
+
+
+def test_binary_loss_is_the_cross_entropy_of_p_medical():
+    from medimg.training.train import binary_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 5, generator=g)
+    is_med = torch.tensor([True, False, True, False, False])
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
+    p_med = logits.softmax(1)[:, is_med].sum(1)
+    want = -torch.where(is_med[y], p_med, 1 - p_med).log().mean()
+    assert torch.allclose(binary_loss(logits, is_med, y), want, atol=1e-6)
+    # Moving mass between two medical labels leaves it unchanged; moving it out of the group does not.
+    swapped = logits.clone()
+    swapped[:, [0, 2]] = swapped[:, [2, 0]]
+    assert torch.allclose(binary_loss(swapped, is_med, y), binary_loss(logits, is_med, y), atol=1e-6)
+    moved = logits.clone()
+    moved[:, 1] += 3
+    assert binary_loss(moved, is_med, torch.zeros(6, dtype=torch.long)) > binary_loss(logits, is_med, torch.zeros(6, dtype=torch.long))

@@ -53,6 +53,7 @@ class Config:
     mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
     icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
     icon_label: str = "graphic"  # ... labelled this (none are drawn, with a note, if the corpus lacks it)
+    binary_weight: float = 0.0  # weight of an extra medical-vs-not loss on p_medical (sum over medical labels)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -207,6 +208,7 @@ def train(cfg: Config, log=print) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    is_med = torch.tensor(med)
     start = 0
     avg_start = int(cfg.average_from * total) if cfg.average_from < 1 else total + 1
     avg, n_avg = None, 0  # running mean of the weights from step avg_start on
@@ -234,6 +236,8 @@ def train(cfg: Config, log=print) -> dict:
             xb = xb.contiguous(memory_format=torch.channels_last)
             logits = model(xb)
             loss = loss_fn(logits, yb)
+            if cfg.binary_weight:
+                loss = loss + cfg.binary_weight * binary_loss(logits, is_med, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -277,6 +281,13 @@ def train(cfg: Config, log=print) -> dict:
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
     return meta
+
+
+def binary_loss(logits: torch.Tensor, is_med: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of medical vs non-medical, where p_medical is the softmax mass on the medical labels."""
+    logp = torch.log_softmax(logits, 1)
+    two = torch.stack([torch.logsumexp(logp[:, ~is_med], 1), torch.logsumexp(logp[:, is_med], 1)], 1)
+    return nn.functional.nll_loss(two, is_med[y].long())
 
 
 def _accumulate(avg: dict | None, n: int, model: nn.Module) -> tuple[dict, int]:
