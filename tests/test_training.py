@@ -248,3 +248,19 @@ def test_binary_loss_is_the_cross_entropy_of_p_medical():
     moved = logits.clone()
     moved[:, 1] += 3
     assert binary_loss(moved, is_med, torch.zeros(6, dtype=torch.long)) > binary_loss(logits, is_med, torch.zeros(6, dtype=torch.long))
+
+
+def test_training_with_the_binary_loss_adds_it_to_the_label_loss(tmp_path):
+    from PIL import Image
+
+    for label, colour in (("xray", (90, 90, 90)), ("ct", (140, 140, 140)), ("photo", (30, 160, 40))):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    base = dict(data=str(tmp_path / "data"), size=32, epochs=1, samples_per_epoch=4, batch_size=4, cache="",
+                workers=0)  # one step
+    plain = train(Config(out=str(tmp_path / "a"), **base), log=lambda *_: None)
+    both = train(Config(out=str(tmp_path / "b"), binary_weight=1.0, **base), log=lambda *_: None)
+    # Same seed, same draws, same starting weights: the loss differs only by the added binary term (> 0).
+    assert both["history"][-1]["loss"] > plain["history"][-1]["loss"]
+    assert both["config"]["binary_weight"] == 1.0 and np.isfinite(both["history"][-1]["loss"])
