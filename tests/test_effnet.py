@@ -225,3 +225,28 @@ def test_mix_style_acts_in_training_only():
     assert not torch.allclose(plain, model.features(x), atol=1e-4)
     model.eval()  # what the export sees
     assert torch.allclose(plain, model.features(x), atol=1e-6)
+
+
+def test_distillation_keeps_the_imagenet_answers_of_the_features(tmp_path):
+    """LwF: zero for the untouched ImageNet features, positive once they move; adds to the training loss."""
+    from medimg.training.train import Config, _distill_loss, _imagenet_teacher, train
+
+    teacher, head = _imagenet_teacher("effl0")
+    student = build_lite(3).eval()
+    x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        feats = student.features(x)
+        assert float(_distill_loss(feats, x, teacher, head, 2.0)) < 1e-5
+        assert float(_distill_loss(feats.flip(0), x, teacher, head, 2.0)) > 1e-2
+    with pytest.raises(ValueError, match="EfficientNet"):
+        _imagenet_teacher("r8xs")
+    for label, colour in (("xray", (90, 90, 90)), ("photo", (30, 160, 40))):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    base = dict(data=str(tmp_path / "data"), arch="effl0", size=32, epochs=1, samples_per_epoch=4, batch_size=4,
+                cache="", workers=0, freeze_bn=True, lr=1e-4, low_frac=0.0)  # one step
+    plain = train(Config(out=str(tmp_path / "a"), **base), log=lambda *_: None)
+    lwf = train(Config(out=str(tmp_path / "b"), distill=1.0, **base), log=lambda *_: None)
+    assert lwf["history"][-1]["loss"] > plain["history"][-1]["loss"]
+    assert lwf["config"]["distill"] == 1.0

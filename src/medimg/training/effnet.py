@@ -142,3 +142,10 @@ def build_lite(n_classes: int, pretrained: bool = True, variant: int = 0) -> Eff
         missing, unexpected = model.load_state_dict(state, strict=False)
         assert not unexpected and set(missing) == {"_fc.weight", "_fc.bias"}, (missing, unexpected)
     return model
+
+
+def imagenet_model(variant: int = 0) -> EfficientNetLite:
+    """The whole ImageNet network, its 1000-way classifier included (the teacher of `Config.distill`)."""
+    model = EfficientNetLite(1000, variant=variant)
+    model.load_state_dict(torch.load(imagenet_weights(variant), map_location="cpu", weights_only=True))
+    return model.eval()

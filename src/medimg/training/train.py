@@ -54,6 +54,8 @@ class Config:
     icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
     icon_label: str = "graphic"  # ... labelled this (none are drawn, with a note, if the corpus lacks it)
     binary_weight: float = 0.0  # weight of an extra medical-vs-not loss on p_medical (sum over medical labels)
+    distill: float = 0.0  # weight of keeping the ImageNet predictions of the features (LwF; EfficientNet only)
+    distill_t: float = 2.0  # softmax temperature of that loss
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -177,6 +179,9 @@ def train(cfg: Config, log=print) -> dict:
             raise ValueError(f"mix_style needs an EfficientNet arch, not {cfg.arch}")
         model.mix_style = cfg.mix_style
     med = np.array([corpus.medical[lb] for lb in corpus.labels])
+    teacher = imagenet_head = None
+    if cfg.distill:
+        teacher, imagenet_head = _imagenet_teacher(cfg.arch)
 
     def held_out_scores(rec: dict) -> np.ndarray:
         lg = logits_of(model, x[va])
@@ -234,8 +239,14 @@ def train(cfg: Config, log=print) -> dict:
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
         for step, (xb, yb) in enumerate(dl):
             xb = xb.contiguous(memory_format=torch.channels_last)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
+            if teacher is None:
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+            else:
+                feats = model.features(xb)
+                logits = model._fc(model._dropout(feats))
+                loss = loss_fn(logits, yb) + cfg.distill * _distill_loss(feats, xb, teacher, imagenet_head,
+                                                                         cfg.distill_t)
             if cfg.binary_weight:
                 loss = loss + cfg.binary_weight * binary_loss(logits, is_med, yb)
             opt.zero_grad(set_to_none=True)
@@ -288,6 +299,29 @@ def binary_loss(logits: torch.Tensor, is_med: torch.Tensor, y: torch.Tensor) -> 
     logp = torch.log_softmax(logits, 1)
     two = torch.stack([torch.logsumexp(logp[:, ~is_med], 1), torch.logsumexp(logp[:, is_med], 1)], 1)
     return nn.functional.nll_loss(two, is_med[y].long())
+
+
+def _imagenet_teacher(arch: str) -> tuple[nn.Module, nn.Module]:
+    """The frozen ImageNet network, and a frozen copy of its classifier to read the student's features with."""
+    from .effnet import imagenet_model
+
+    if arch not in ("effl0", "effl1", "effl2"):
+        raise ValueError(f"distill needs an ImageNet-initialised EfficientNet arch, not {arch}")
+    teacher = imagenet_model(int(arch[-1])).to(memory_format=torch.channels_last)
+    head = nn.Linear(1280, 1000)
+    head.load_state_dict(teacher._fc.state_dict())
+    for p in (*teacher.parameters(), *head.parameters()):
+        p.requires_grad_(False)
+    return teacher, head
+
+
+def _distill_loss(feats: torch.Tensor, xb: torch.Tensor, teacher: nn.Module, head: nn.Module, t: float) -> torch.Tensor:
+    """Learning without Forgetting (Li & Hoiem 2016): the fine-tuned features, read by the ImageNet classifier,
+    should still give the ImageNet network's own soft predictions on the same view."""
+    with torch.no_grad():
+        target = torch.softmax(teacher(xb) / t, 1)
+    logp = torch.log_softmax(head(feats) / t, 1)
+    return nn.functional.kl_div(logp, target, reduction="batchmean") * t * t
 
 
 def _accumulate(avg: dict | None, n: int, model: nn.Module) -> tuple[dict, int]:
