@@ -179,9 +179,7 @@ def train(cfg: Config, log=print) -> dict:
             raise ValueError(f"mix_style needs an EfficientNet arch, not {cfg.arch}")
         model.mix_style = cfg.mix_style
     med = np.array([corpus.medical[lb] for lb in corpus.labels])
-    teacher = imagenet_head = None
-    if cfg.distill:
-        teacher, imagenet_head = _imagenet_teacher(cfg.arch)
+    teacher = _imagenet_teacher(cfg.arch) if cfg.distill else None
 
     def held_out_scores(rec: dict) -> np.ndarray:
         lg = logits_of(model, x[va])
@@ -245,8 +243,7 @@ def train(cfg: Config, log=print) -> dict:
             else:
                 feats = model.features(xb)
                 logits = model._fc(model._dropout(feats))
-                loss = loss_fn(logits, yb) + cfg.distill * _distill_loss(feats, xb, teacher, imagenet_head,
-                                                                         cfg.distill_t)
+                loss = loss_fn(logits, yb) + cfg.distill * _distill_loss(feats, xb, teacher, cfg.distill_t)
             if cfg.binary_weight:
                 loss = loss + cfg.binary_weight * binary_loss(logits, is_med, yb)
             opt.zero_grad(set_to_none=True)
@@ -301,26 +298,22 @@ def binary_loss(logits: torch.Tensor, is_med: torch.Tensor, y: torch.Tensor) -> 
     return nn.functional.nll_loss(two, is_med[y].long())
 
 
-def _imagenet_teacher(arch: str) -> tuple[nn.Module, nn.Module]:
-    """The frozen ImageNet network, and a frozen copy of its classifier to read the student's features with."""
+def _imagenet_teacher(arch: str) -> nn.Module:
+    """The frozen ImageNet network; its classifier also reads the student's features."""
     from .effnet import imagenet_model
 
     if arch not in ("effl0", "effl1", "effl2"):
         raise ValueError(f"distill needs an ImageNet-initialised EfficientNet arch, not {arch}")
     teacher = imagenet_model(int(arch[-1])).to(memory_format=torch.channels_last)
-    head = nn.Linear(1280, 1000)
-    head.load_state_dict(teacher._fc.state_dict())
-    for p in (*teacher.parameters(), *head.parameters()):
-        p.requires_grad_(False)
-    return teacher, head
+    return teacher.requires_grad_(False)
 
 
-def _distill_loss(feats: torch.Tensor, xb: torch.Tensor, teacher: nn.Module, head: nn.Module, t: float) -> torch.Tensor:
+def _distill_loss(feats: torch.Tensor, xb: torch.Tensor, teacher: nn.Module, t: float) -> torch.Tensor:
     """Learning without Forgetting (Li & Hoiem 2016): the fine-tuned features, read by the ImageNet classifier,
     should still give the ImageNet network's own soft predictions on the same view."""
     with torch.no_grad():
         target = torch.softmax(teacher(xb) / t, 1)
-    logp = torch.log_softmax(head(feats) / t, 1)
+    logp = torch.log_softmax(teacher._fc(feats) / t, 1)
     return nn.functional.kl_div(logp, target, reduction="batchmean") * t * t
 
 
