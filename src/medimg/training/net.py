@@ -58,10 +58,13 @@ ARCHS = {
 }
 
 
+LITE = {"effl0": 0, "effl1": 1, "effl2": 2}  # EfficientNet-Lite arch names → variant
+
+
 def build(arch: str, n_classes: int, pretrained: bool = True) -> nn.Module:
     """A network by name; `effl0`/`effl1`/`effl2` are EfficientNet-Lite (ImageNet-initialised when `pretrained`)."""
-    if arch in ("effl0", "effl1", "effl2"):
+    if arch in LITE:
         from .effnet import build_lite
 
-        return build_lite(n_classes, pretrained, int(arch[-1]))
+        return build_lite(n_classes, pretrained, LITE[arch])
     return Net(n_classes, **ARCHS[arch])

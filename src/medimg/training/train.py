@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon
 from .dataset import Corpus, load_images, scan, source_folds
-from .net import build
+from .net import LITE, build
 
 
 @dataclass
@@ -302,9 +302,9 @@ def _imagenet_teacher(arch: str) -> nn.Module:
     """The frozen ImageNet network; its classifier also reads the student's features."""
     from .effnet import imagenet_model
 
-    if arch not in ("effl0", "effl1", "effl2"):
+    if arch not in LITE:
         raise ValueError(f"distill needs an ImageNet-initialised EfficientNet arch, not {arch}")
-    teacher = imagenet_model(int(arch[-1])).to(memory_format=torch.channels_last)
+    teacher = imagenet_model(LITE[arch]).to(memory_format=torch.channels_last)
     return teacher.requires_grad_(False)
 
 
