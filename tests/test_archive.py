@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import builders as b
-from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, input_tasks, open_input
 
 
 def items(data: bytes, name: str = "a.zip", **limits):
@@ -176,3 +176,56 @@ def test_member_images_are_the_real_pixels():
     import io
 
     assert np.array_equal(np.asarray(got[0].image), np.asarray(Image.open(io.BytesIO(png))))
+
+
+
+def _mixed_members(n: int = 24) -> dict[str, bytes]:
+    """Big, small, broken and non-image members interleaved, so later members can finish first."""
+    members = {}
+    for i in range(n):
+        if i % 6 == 5:
+            members[f"m{i:02d}.txt"] = b"not an image"
+        elif i % 6 == 4:
+            members[f"m{i:02d}.png"] = b"\x89PNG\r\n\x1a\n" + bytes(40)
+        else:
+            side = 1200 if i % 3 == 0 else 16
+            members[f"m{i:02d}.png"] = b.image_bytes("PNG", (side, side))
+    return members
+
+
+def test_a_zip_splits_into_one_unit_of_work_per_member_and_chaining_them_is_opening_it(tmp_path):
+    members = _mixed_members(12)
+    members["inner.zip"] = b.zip_bytes({"deep.png": b.image_bytes("PNG")})
+    path = tmp_path / "a.zip"
+    path.write_bytes(b.zip_bytes(members))
+    tasks = list(input_tasks([path]))
+    assert len(tasks) == 13  # 12 members + the nested zip's one
+    chained = [i for t in tasks for i in t()]
+    assert summary(chained) == summary(open_input(path)) == summary(items(path.read_bytes(), name=str(path)))
+    assert summary(chained)[-1] == (f"{path}:inner.zip:deep.png", "", "ImageItem")
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "x.zip").write_bytes(path.read_bytes())
+    assert len(list(input_tasks([folder]))) == 13  # a zip found in a folder splits as well
+
+
+def test_zip_members_decoded_concurrently_come_out_in_archive_order(tiny_classifier):
+    from medimg.pipeline import classify
+
+    data = b.zip_bytes(_mixed_members())
+    runs = [[(r.input, r.locator, r.error, r.width) for r in
+             classify([Blob("a.zip", data, name="a.zip")], classifier=tiny_classifier, workers=w, batch_size=4)]
+            for w in (1, 4)]
+    assert runs[0] == runs[1] and len(runs[0]) == 24
+    assert [r[0] for r in runs[0][:3]] == ["a.zip:m00.png", "a.zip:m01.png", "a.zip:m02.png"]
+    assert runs[0][4][2] and runs[0][5][2].startswith("skipped")
+
+
+def test_each_member_is_an_input_of_its_own_for_the_image_cap(tmp_path):
+    path = tmp_path / "many.zip"
+    members = {f"i{k:02d}.png": b.image_bytes("PNG", (20, 20)) for k in range(10)}
+    members["pages.tif"] = b.multipage_tiff([(8, 8)] * 5)
+    path.write_bytes(b.zip_bytes(members))
+    got = list(open_input(path, Limits(max_images_per_input=3)))
+    assert sum(isinstance(i, ImageItem) for i in got) == 13  # ten images + three of the TIFF's five pages
+    assert got[-1].origin == f"{path}:pages.tif" and got[-1].skipped and "max_images_per_input" in got[-1].error

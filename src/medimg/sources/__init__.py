@@ -24,31 +24,12 @@ def open_input(source: str | os.PathLike | Blob, limits: Limits | None = None,
                ctx: Context | None = None) -> Iterator[Item]:
     """Every image in one input: a file, a folder (recursive), a URL, or a Blob of bytes.
 
-    Never raises for bad input: problems come out as ItemError items.
+    Never raises for bad input: problems come out as ItemError items. Folders and zip archives are
+    containers: each file in them is an input of its own (its own max_images_per_input).
     """
     ctx = ctx or Context(limits)
-    if isinstance(source, Blob):
-        yield from _capped(ctx.open_blob(source), source.origin, ctx)
-        return
-    text = os.fspath(source)
-    if is_url(text):
-        from .web import open_url
-
-        yield from _capped(open_url(text, ctx), text, ctx)
-        return
-    path = Path(text)
-    if path.is_dir():
-        from .files import iter_folder
-
-        yield from iter_folder(path, ctx)
-        return
-    from .files import read_file
-
-    blob = read_file(path, ctx)
-    if isinstance(blob, ItemError):
-        yield blob
-        return
-    yield from _capped(ctx.open_blob(blob), blob.origin, ctx)
+    for task in _tasks(source, ctx):
+        yield from task()
 
 
 def open_inputs(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None) -> Iterator[Item]:
@@ -60,17 +41,33 @@ def input_tasks(sources: Iterable[str | os.PathLike | Blob],
                 limits: Limits | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """The inputs as independent units of work, in input order, that may run concurrently.
 
-    Each is a call that yields what open_input would for it: one per file, URL or Blob, and one per
-    file inside a folder. Running them in order and chaining their items gives open_inputs.
+    Each is a call that yields what open_input would for part of an input: one per file, URL or Blob,
+    one per file inside a folder and one per member of a zip. Chaining them in order gives open_inputs.
     """
     ctx = Context(limits)
     for source in sources:
-        if not isinstance(source, Blob) and not is_url(os.fspath(source)) and Path(os.fspath(source)).is_dir():
-            from .files import folder_tasks
+        yield from _tasks(source, ctx)
 
-            yield from folder_tasks(os.fspath(source), ctx)
-        else:
-            yield partial(open_input, source, ctx=ctx)
+
+def _tasks(source: str | os.PathLike | Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    from .files import blob_tasks, file_tasks, folder_tasks
+
+    if isinstance(source, Blob):
+        yield from blob_tasks(source, ctx)
+        return
+    text = os.fspath(source)
+    if is_url(text):
+        yield partial(_open_url, text, ctx)
+    elif Path(text).is_dir():
+        yield from folder_tasks(text, ctx)
+    else:
+        yield from file_tasks(text, ctx)
+
+
+def _open_url(url: str, ctx: Context) -> Iterator[Item]:
+    from .web import open_url
+
+    yield from _capped(open_url(url, ctx), url, ctx)
 
 
 def _capped(items: Iterator[Item], origin: str, ctx: Context) -> Iterator[Item]:

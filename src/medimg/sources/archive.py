@@ -1,11 +1,16 @@
-"""Zip archives, read member by member into memory (never extracted to disk), with bomb and slip guards."""
+"""Zip archives, read member by member into memory (never extracted to disk), with bomb and slip guards.
+
+A zip is a folder: every member is its own input (its own image cap), so the pipeline decodes members
+concurrently (`split_zip`). Members are read one after another, so the byte budget holds in archive order.
+"""
 
 from __future__ import annotations
 
 import io
 import re
 import zipfile
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator, Union
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .registry import register
@@ -30,12 +35,21 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 
 def open_zip(blob: Blob, ctx: Context) -> Iterator[Item]:
-    yield from _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes))
+    for task in split_zip(blob, ctx):
+        yield from task()
 
 
-def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Item]:
-    from . import _capped
-    from .files import is_hidden, open_member
+def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    """The archive as independent units of work in archive order: one per member, one per note."""
+    from .files import open_member_capped
+
+    for unit in _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes)):
+        yield partial(open_member_capped, unit, ctx) if isinstance(unit, Blob) else partial(iter, (unit,))
+
+
+def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blob]]:
+    """Notes about the archive and the members to open (as Blobs), in archive order."""
+    from .files import is_hidden
 
     limits, origin = ctx.limits, blob.origin
     problem = _check_directory(blob.data, limits.zip_max_entries)
@@ -93,7 +107,7 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Item]:
                 continue
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
-            yield from _capped(open_member(member, ctx), where, ctx)
+            yield member
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -130,4 +144,4 @@ def _check_directory(data: bytes, max_entries: int) -> str | None:
     return None
 
 
-register(SourcePlugin("zip", accepts, open_zip, priority=20))
+register(SourcePlugin("zip", accepts, open_zip, priority=20, split=split_zip))

@@ -51,7 +51,7 @@ class Limits:
     max_download_bytes: int = 50 * 1024 * 1024  # per downloaded resource
     max_input_bytes: int = 200 * 1024 * 1024  # per input file / archive member
     max_pixels: int = 100_000_000  # checked from the header before decoding
-    max_images_per_input: int = 1000
+    max_images_per_input: int = 1000  # per input; each file in a folder or zip is an input of its own
     max_pdf_pages: int = 500
     max_redirects: int = 5
     max_concurrency: int = 8  # concurrent downloads of one page's images
@@ -107,3 +107,6 @@ class SourcePlugin:
     accepts: Callable[[bytes, Blob], bool]
     open: Callable[[Blob, Context], Iterator[Item]]
     priority: int = 50  # lower is tried first
+    # A container (zip) may also split itself into independent units of work, one per member, which
+    # the pipeline runs concurrently; chaining them in order gives what `open` yields.
+    split: Callable[[Blob, Context], Iterator[Callable[[], Iterator[Item]]]] | None = None

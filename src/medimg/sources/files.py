@@ -14,7 +14,7 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
-from .registry import find, register
+from .registry import HEAD_BYTES, find, register
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
@@ -77,19 +77,70 @@ def folder_tasks(path: str | os.PathLike, ctx: Context) -> Iterator[Callable[[],
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
-                yield partial(_open_listed, Path(root) / name, ctx)
+                yield from file_tasks(Path(root) / name, ctx, member=True)
     if problems:
         yield partial(_listing_errors, problems[:])
 
 
-def _open_listed(path: Path, ctx: Context) -> Iterator[Item]:
+def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
+    """One file as units of work: a container whose source splits (a zip) gives one per member, read
+    here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note)."""
+    path = Path(path)
+    if _splits(_head(path), path.name):
+        blob = read_file(path, ctx)
+        if isinstance(blob, ItemError):
+            yield partial(iter, (blob,))
+        else:
+            yield from blob_tasks(blob, ctx, member)
+        return
+    yield partial(_open_path, path, ctx, member)
+
+
+def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
+    """Bytes as units of work: one per member for a container whose source splits, else one."""
+    plugin = find(blob)
+    if plugin is not None and plugin.split is not None:
+        yield from plugin.split(blob, ctx)
+    else:
+        yield partial(open_member_capped if member else open_capped, blob, ctx)
+
+
+def open_capped(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """An input's items, at most max_images_per_input images; unknown content is an error."""
     from . import _capped
 
+    yield from _capped(ctx.open_blob(blob), blob.origin, ctx)
+
+
+def open_member_capped(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """A folder's or archive's file: its items, capped; unknown content is a skipped note."""
+    from . import _capped
+
+    yield from _capped(open_member(blob, ctx), blob.origin, ctx)
+
+
+def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
     blob = read_file(path, ctx)
     if isinstance(blob, ItemError):
         yield blob
         return
-    yield from _capped(open_member(blob, ctx), blob.origin, ctx)
+    yield from (open_member_capped if member else open_capped)(blob, ctx)
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a regular file (nothing for FIFOs, devices or unreadable files: its unit says why)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return b""
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError:
+        return b""
+
+
+def _splits(head: bytes, name: str) -> bool:
+    plugin = find(Blob(name, head, name=name)) if head else None
+    return plugin is not None and plugin.split is not None
 
 
 def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
