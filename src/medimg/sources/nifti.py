@@ -1,0 +1,166 @@
+"""NIfTI-1/2 volumes (.nii, .nii.gz: MRI, CT and PET research data) as 8-bit axial slices.
+
+The middle axial slice (of the middle volume of a 4D series), or every axial slice with `all_frames`,
+shown the radiological way: anterior at the top, the patient's right on the image's left, square
+pixels in millimetres. Which array axis is axial comes from the affine, so a volume stored in any
+axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else the slice's
+0.5–99.5 percentiles. A .nii.gz inflates in memory up to `max_input_bytes`; the pixel cap is checked
+from the header before any voxel is read. Only technical header fields are kept (no description).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Iterator
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import register
+
+_GZIP = b"\x1f\x8b"
+MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
+
+
+def _kind(first: bytes) -> str | None:
+    """'nifti1', 'nifti2' or 'pair' (a .hdr whose voxels are in a separate .img) from the header."""
+    if len(first) < 348:
+        return None
+    for order in "<>":
+        size = struct.unpack(order + "i", first[:4])[0]
+        if size == 348 and first[344:348] in (b"n+1\0", b"ni1\0"):
+            return "nifti1" if first[345:346] == b"+" else "pair"
+        if size == 540 and len(first) >= 8 and first[4:8] in (b"n+2\0", b"ni2\0"):
+            return "nifti2" if first[5:6] == b"+" else "pair"
+    return None
+
+
+def _first_bytes(data: bytes, n: int = 544) -> bytes:
+    if data[:2] == _GZIP:
+        try:
+            return zlib.decompressobj(wbits=31).decompress(data[:65536], n)
+        except zlib.error:
+            return b""
+    return data[:n]
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    if head[:2] != _GZIP and len(head) < 348:
+        return False
+    return _kind(_first_bytes(blob.data)) is not None
+
+
+def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
+    origin, limits = blob.origin, ctx.limits
+    data = blob.data
+    if data[:2] == _GZIP:
+        cap = limits.max_input_bytes
+        try:
+            data = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
+        except zlib.error as exc:
+            yield ItemError(origin, "", f"not a readable .nii.gz file (gzip: {exc})")
+            return
+        if len(data) > cap:
+            yield ItemError(origin, "", f"NIfTI volume inflates past the max_input_bytes cap of {cap:,} bytes; not read")
+            return
+    kind = _kind(data[:544])
+    if kind == "pair":
+        yield ItemError(origin, "", "NIfTI/Analyze header whose voxels are in a separate .img file; "
+                                    "give a single-file .nii instead")
+        return
+    try:
+        img = (nib.Nifti2Image if kind == "nifti2" else nib.Nifti1Image).from_bytes(data)
+        shape = tuple(int(s) for s in img.shape)
+    except Exception as exc:
+        yield ItemError(origin, "", f"not a readable NIfTI file: {exc}")
+        return
+    hdr = img.header
+    intent = int(hdr["intent_code"])
+    if 3000 <= intent < 3100 or len(shape) > 4:  # CIFTI matrices, surfaces
+        yield ItemError(origin, "", f"NIfTI holds a matrix or surface data (intent code {intent}, dims {shape}), "
+                                    "not an image volume", skipped=True)
+        return
+    if len(shape) < 2 or min(shape) < 1:
+        yield ItemError(origin, "", f"NIfTI volume has no image plane (dims {shape})")
+        return
+    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(img.affine, len(shape))
+    spatial = shape[:3] + (1,) * (3 - min(len(shape), 3))
+    if spatial[rows_axis] * spatial[cols_axis] > limits.max_pixels:
+        yield ItemError(origin, "", f"NIfTI slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
+                                    f"max_pixels cap of {limits.max_pixels:,}; not read")
+        return
+    zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(hdr.get_zooms()[:3]) + [1.0] * 3][:3]
+    n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
+    t = volumes // 2
+    meta = {"dims": list(shape), "voxel_mm": [round(z, 4) for z in zooms],
+            "orientation": "".join(str(c) for c in nib.aff2axcodes(img.affine)),
+            "datatype": str(hdr.get_data_dtype()), "plane": "axial"}
+    cal = (float(hdr["cal_min"]), float(hdr["cal_max"]))
+    for k in (range(n) if limits.all_frames else [n // 2]):  # callers cap the count
+        locator = f"slice {k + 1} of {n}" if n > 1 else ""
+        if volumes > 1:
+            locator = f"{locator}, volume {t + 1} of {volumes}".lstrip(", ")
+        try:
+            index: list = [slice(None)] * 3
+            index[axial] = k
+            if len(shape) == 4:
+                index.append(t)
+            plane = np.asarray(img.dataobj[tuple(index[:len(shape)])])
+            if rows_axis > cols_axis:  # what is left is in array order: make it rows × columns
+                plane = np.swapaxes(plane, 0, 1)
+            plane = plane[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
+            image = _to_image(plane, cal)
+            image = _square_pixels(image, zooms[rows_axis], zooms[cols_axis], limits.max_pixels)
+        except Exception as exc:
+            yield ItemError(origin, locator, f"could not read NIfTI voxels: {exc}")
+            return
+        yield ImageItem(origin, locator, image, "NIfTI", dict(meta))
+
+
+def _layout(affine: np.ndarray, ndim: int) -> tuple[int, int, int, bool, bool]:
+    """(axial axis, axis shown as rows, axis shown as columns, flip rows, flip columns) from the affine."""
+    try:
+        ornt = nib.io_orientation(affine)
+        world = [int(w) if np.isfinite(w) else -1 for w in ornt[:, 0]]
+        if sorted(world) != [0, 1, 2]:
+            raise ValueError("degenerate affine")
+        axial, rows, cols = world.index(2), world.index(1), world.index(0)
+        # rows: anterior at the top, so flip when the index runs towards A; columns: the patient's
+        # right on the left, so flip when the index runs towards R
+        return axial, rows, cols, bool(ornt[rows, 1] > 0), bool(ornt[cols, 1] > 0)
+    except Exception:  # no usable orientation: the stored order, third axis as the slice
+        return 2, 1, 0, True, False
+
+
+def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
+    if plane.dtype.names:  # RGB24 / RGBA32 voxels
+        rgb = np.stack([plane[name] for name in plane.dtype.names[:3]], axis=-1)
+        return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    values = np.abs(plane) if np.iscomplexobj(plane) else plane
+    values = values.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    lo, hi = cal
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        lo, hi = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
+    scaled = (np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo) - lo) / max(hi - lo, 1e-9) * 255.0
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+
+
+def _square_pixels(image: Image.Image, row_mm: float, col_mm: float, max_pixels: int) -> Image.Image:
+    """Stretch the coarser axis so that a pixel is as tall as it is wide in millimetres."""
+    if abs(row_mm - col_mm) <= 0.01 * max(row_mm, col_mm):
+        return image
+    w, h = image.size
+    if row_mm > col_mm:
+        h = round(h * min(row_mm / col_mm, MAX_STRETCH))
+    else:
+        w = round(w * min(col_mm / row_mm, MAX_STRETCH))
+    if w * h > max_pixels:
+        return image
+    return image.resize((w, h), Image.BILINEAR)
+
+
+register(SourcePlugin("nifti", accepts, open_nifti, priority=15))

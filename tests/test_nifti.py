@@ -1,0 +1,131 @@
+"""NIfTI volumes: real files from nibabel's wheel and volumes built here, in every storage orientation."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import builders as b
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+
+NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
+
+
+def items(data: bytes, name: str = "v.nii", **limits):
+    return list(Context(Limits(**limits)).open_blob(Blob(name, data, name=name)))
+
+
+def head_volume() -> np.ndarray:
+    """A 40 (x: left→right) × 30 (y: posterior→anterior) × 20 (z: inferior→superior) RAS volume:
+    a dim ellipse with a bright block at the front right of every slice and a gradient along z."""
+    x, y, z = np.meshgrid(np.arange(40), np.arange(30), np.arange(20), indexing="ij")
+    vol = (((x - 20) / 16) ** 2 + ((y - 15) / 12) ** 2 < 1) * (100 + 5 * z)
+    vol[28:34, 20:26, :] = 1000  # patient's right (high x), anterior (high y)
+    return vol.astype(np.int16)
+
+
+def nifti(vol: np.ndarray, affine: np.ndarray | None = None, zooms=None, cls=nib.Nifti1Image) -> bytes:
+    img = cls(vol, np.eye(4) if affine is None else affine)
+    if zooms is not None:
+        img.header.set_zooms(zooms)
+    return img.to_bytes()
+
+
+def test_real_volumes_from_nibabel():
+    got = list(open_input(NIB_DATA / "anatomical.nii"))
+    assert len(got) == 1 and isinstance(got[0], ImageItem)
+    item = got[0]
+    assert (item.locator, item.format, item.image.mode, item.image.size) == ("slice 13 of 25", "NIfTI", "L", (33, 41))
+    assert item.metadata == {"dims": [33, 41, 25], "voxel_mm": [2.0, 2.0, 2.0], "orientation": "LAS",
+                             "datatype": ">i2", "plane": "axial"}
+    assert np.asarray(item.image).std() > 20  # a brain, not a blank
+    (fmri,) = open_input(NIB_DATA / "example4d.nii.gz")
+    assert fmri.locator == "slice 13 of 24, volume 2 of 2" and fmri.image.size == (128, 96)
+    (two,) = open_input(NIB_DATA / "example_nifti2.nii.gz")
+    assert two.format == "NIfTI" and two.image.size == (32, 20)
+    (dconn,) = open_input(NIB_DATA / "row_major.dconn.nii")
+    assert isinstance(dconn, ItemError) and dconn.skipped and "not an image volume" in dconn.error
+
+
+def test_the_slice_looks_the_same_whatever_the_storage_order():
+    vol = head_volume()
+    ras = items(nifti(vol))[0]
+    shown = np.asarray(ras.image)
+    assert ras.locator == "slice 11 of 20" and shown.shape == (30, 40)
+    # anterior at the top, the patient's right on the image's left: the block is top left
+    top_left, top_right = shown[4:10, 6:12], shown[4:10, 28:34]
+    assert top_left.min() == 255 and top_right.max() < 255
+    flipped = np.eye(4)
+    flipped[0, 0], flipped[0, 3] = -1, 39  # stored right→left (LAS), same anatomy
+    las = items(nifti(vol[::-1], flipped))[0]
+    permuted = np.zeros((4, 4))
+    permuted[2, 0] = permuted[0, 1] = permuted[1, 2] = permuted[3, 3] = 1  # stored as z, x, y
+    szy = items(nifti(np.transpose(vol, (2, 0, 1)), permuted))[0]
+    assert las.metadata["orientation"] == "LAS" and szy.metadata["orientation"] == "SRA"
+    assert np.array_equal(np.asarray(las.image), shown)
+    assert np.array_equal(np.asarray(szy.image), shown)
+
+
+def test_compressed_volume_is_the_same_and_bombs_stop_at_the_byte_cap():
+    data = nifti(head_volume())
+    plain, packed = items(data)[0], items(gzip.compress(data), name="v.nii.gz")[0]
+    assert np.array_equal(np.asarray(plain.image), np.asarray(packed.image))
+    bomb = gzip.compress(nifti(np.zeros((256, 256, 64), np.int16)))
+    (err,) = items(bomb, name="bomb.nii.gz", max_input_bytes=1_000_000)
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error and len(bomb) < 50_000
+
+
+def test_pixels_are_made_square_in_millimetres():
+    (item,) = items(nifti(head_volume(), zooms=(1.0, 2.0, 3.0)))
+    assert item.image.size == (40, 60)  # 30 rows of 2 mm become 60 of 1 mm
+    assert item.metadata["voxel_mm"] == [1.0, 2.0, 3.0]
+
+
+def test_every_slice_with_all_frames_under_the_image_cap(tmp_path):
+    path = tmp_path / "v.nii"
+    path.write_bytes(nifti(head_volume()))
+    got = list(open_input(path, Limits(all_frames=True)))
+    assert [i.locator for i in got] == [f"slice {k} of 20" for k in range(1, 21)]
+    means = [np.asarray(i.image, np.float64).mean() for i in got]
+    assert means != sorted(means, reverse=True) and len(set(means)) > 1
+    capped = list(open_input(path, Limits(all_frames=True, max_images_per_input=5)))
+    assert len(capped) == 6 and capped[-1].skipped and "max_images_per_input" in capped[-1].error
+
+
+def test_bad_volumes_give_clear_errors():
+    data = nifti(head_volume())
+    (cut,) = items(data[:2000])  # header intact, voxels missing
+    assert isinstance(cut, ItemError) and "NIfTI" in cut.error
+    (big,) = items(data, max_pixels=1000)
+    assert isinstance(big, ItemError) and "max_pixels" in big.error
+    pair = bytearray(data[:352])
+    pair[344:348] = b"ni1\0"  # an Analyze-style .hdr: the voxels live in a separate .img
+    (hdr,) = items(bytes(pair), name="v.hdr")
+    assert isinstance(hdr, ItemError) and ".img" in hdr.error
+    (broken,) = items(b"\x1f\x8b" + gzip.compress(data)[2:200], name="v.nii.gz")
+    assert isinstance(broken, ItemError)
+
+
+def test_float_volumes_with_nan_and_rgb_volumes():
+    vol = head_volume().astype(np.float32)
+    vol[0, 0, :] = np.nan
+    (item,) = items(nifti(vol))
+    assert item.image.mode == "L" and np.asarray(item.image).max() == 255
+    rgb = np.zeros((8, 6, 3), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["G"] = 200
+    (colour,) = items(nifti(rgb))
+    assert colour.image.mode == "RGB" and colour.image.getpixel((0, 0)) == (0, 200, 0)
+
+
+def test_nifti_in_a_zip_through_the_pipeline(tiny_classifier):
+    from medimg.pipeline import classify
+
+    data = b.zip_bytes({"study/t1.nii.gz": gzip.compress(nifti(head_volume())), "x.png": b.image_bytes("PNG")})
+    recs = list(classify([Blob("s.zip", data, name="s.zip")], classifier=tiny_classifier))
+    assert [(r.input, r.locator, r.error) for r in recs] == [("s.zip:study/t1.nii.gz", "slice 11 of 20", None),
+                                                          ("s.zip:x.png", "", None)]
+    assert recs[0].width == 40 and recs[0].height == 30 and recs[0].label is not None
