@@ -229,3 +229,23 @@ def test_each_member_is_an_input_of_its_own_for_the_image_cap(tmp_path):
     got = list(open_input(path, Limits(max_images_per_input=3)))
     assert sum(isinstance(i, ImageItem) for i in got) == 13  # ten images + three of the TIFF's five pages
     assert got[-1].origin == f"{path}:pages.tif" and got[-1].skipped and "max_images_per_input" in got[-1].error
+
+
+def test_a_container_that_fails_while_splitting_stops_only_itself(monkeypatch, tmp_path):
+    from functools import partial
+
+    from medimg.sources import archive, registry
+
+    def broken(blob, ctx):
+        yield partial(iter, (ItemError(blob.origin, "first", "seen"),))
+        raise RuntimeError("bad directory")
+
+    monkeypatch.setattr(registry, "_PLUGINS", [p if p.name != "zip" else archive.SourcePlugin(
+        p.name, p.accepts, p.open, p.priority, split=broken) for p in registry.plugins()])
+    path = tmp_path / "a.zip"
+    path.write_bytes(b.zip_bytes({"x.png": b.image_bytes("PNG")}))
+    png = tmp_path / "b.png"
+    png.write_bytes(b.image_bytes("PNG"))
+    got = [i for t in input_tasks([path, png]) for i in t()]
+    assert [(i.origin, getattr(i, "error", None)) for i in got] == [
+        (str(path), "seen"), (str(path), "zip: could not read: bad directory"), (str(png), None)]

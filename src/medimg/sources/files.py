@@ -100,7 +100,10 @@ def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Calla
     """Bytes as units of work: one per member for a container whose source splits, else one."""
     plugin = find(blob)
     if plugin is not None and plugin.split is not None:
-        yield from plugin.split(blob, ctx)
+        try:
+            yield from plugin.split(blob, ctx)
+        except Exception as exc:  # a broken container stops itself, not the inputs after it
+            yield partial(iter, (ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}"),))
     else:
         yield partial(open_member_capped if member else open_capped, blob, ctx)
 

@@ -56,6 +56,7 @@ class Config:
     binary_weight: float = 0.0  # weight of an extra medical-vs-not loss on p_medical (sum over medical labels)
     distill: float = 0.0  # weight of keeping the ImageNet predictions of the features (LwF; EfficientNet only)
     distill_t: float = 2.0  # softmax temperature of that loss
+    mixup: float = 0.0  # α of Mixup: each batch blended with itself shuffled, λ ~ Beta(α, α) (0 = off)
 
 
 # Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
@@ -237,7 +238,13 @@ def train(cfg: Config, log=print) -> dict:
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
         for step, (xb, yb) in enumerate(dl):
             xb = xb.contiguous(memory_format=torch.channels_last)
-            if teacher is None:
+            if cfg.mixup:
+                lam = float(rng.beta(cfg.mixup, cfg.mixup))
+                perm = torch.from_numpy(rng.permutation(len(yb)))
+                xb = lam * xb + (1 - lam) * xb[perm]
+                logits = model(xb)
+                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
+            elif teacher is None:
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
             else:
