@@ -264,3 +264,25 @@ def test_training_with_the_binary_loss_adds_it_to_the_label_loss(tmp_path):
     # Same seed, same draws, same starting weights: the loss differs only by the added binary term (> 0).
     assert both["history"][-1]["loss"] > plain["history"][-1]["loss"]
     assert both["config"]["binary_weight"] == 1.0 and np.isfinite(both["history"][-1]["loss"])
+
+
+def test_mixup_blends_each_image_with_another_and_trains(tmp_path):
+    from PIL import Image
+
+    from medimg.training.train import mix_batch
+
+    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8)
+    mixed, y2, lam = mix_batch(x, y, 0.2, np.random.default_rng(1))
+    assert 0 <= lam <= 1 and sorted(y2.tolist()) == y.tolist()
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[y2])  # y == index, so y2 is the permutation
+    for label, colour in (("xray", (90, 90, 90)), ("photo", (30, 160, 40))):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    base = dict(data=str(tmp_path / "data"), size=32, epochs=1, samples_per_epoch=8, batch_size=4, cache="",
+                workers=0, low_frac=0.0)
+    plain = train(Config(out=str(tmp_path / "a"), **base), log=lambda *_: None)
+    mixed_run = train(Config(out=str(tmp_path / "b"), mixup=0.2, **base), log=lambda *_: None)
+    assert mixed_run["config"]["mixup"] == 0.2
+    assert mixed_run["history"][-1]["loss"] != plain["history"][-1]["loss"]

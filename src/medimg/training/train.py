@@ -239,11 +239,9 @@ def train(cfg: Config, log=print) -> dict:
         for step, (xb, yb) in enumerate(dl):
             xb = xb.contiguous(memory_format=torch.channels_last)
             if cfg.mixup:
-                lam = float(rng.beta(cfg.mixup, cfg.mixup))
-                perm = torch.from_numpy(rng.permutation(len(yb)))
-                xb = lam * xb + (1 - lam) * xb[perm]
+                xb, yb2, lam = mix_batch(xb, yb, cfg.mixup, rng)
                 logits = model(xb)
-                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb[perm])
+                loss = lam * loss_fn(logits, yb) + (1 - lam) * loss_fn(logits, yb2)
             elif teacher is None:
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
@@ -296,6 +294,13 @@ def train(cfg: Config, log=print) -> dict:
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
     return meta
+
+
+def mix_batch(xb: torch.Tensor, yb: torch.Tensor, alpha: float, rng: np.random.Generator):
+    """Mixup: the batch blended with a shuffled copy of itself. Returns the images, the copy's labels, λ."""
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.from_numpy(rng.permutation(len(yb)))
+    return lam * xb + (1 - lam) * xb[perm], yb[perm], lam
 
 
 def binary_loss(logits: torch.Tensor, is_med: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
