@@ -217,6 +217,26 @@ def test_made_up_icons_vary_and_come_labelled_as_configured():
     assert t2.shape == (3, 64, 64) and float(t2.std()) > 0.05  # an icon, not the blank corpus image
 
 
+def test_figure_pages_show_corpus_images_small_among_text_and_come_labelled_as_configured():
+    from medimg.training.augment import page
+    from medimg.training.train import Views
+
+    fig = np.zeros((64, 64, 3), np.uint8)
+    fig[..., 0] = fig[..., 2] = 255  # magenta: easy to find on the page
+    a = page([fig], np.random.default_rng(1), 96)
+    assert a.shape == (96, 96, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, page([fig], np.random.default_rng(1), 96))  # seeded
+    for k in range(20):
+        for n in (1, 3):  # the figures are there, but never most of the page: text, chrome, margins
+            pg = page([fig] * n, np.random.default_rng(k), 128).astype(int)
+            shown = (pg[..., 0] > 200) & (pg[..., 2] > 200) & (pg[..., 1] < 60)
+            assert 0.03 < shown.mean() <= 0.45
+    x = np.stack([fig, np.full((64, 64, 3), 128, np.uint8)])
+    views = Views(x, np.array([0, 1]), np.array([-2, 1]), seed=5, icon_y=3, pool=np.array([0, 1]))
+    (t1, y1), (t2, y2) = views[0], views[1]
+    assert (y1, y2) == (3, 1) and float(t1.std()) > 0.1
+
+
 def test_icons_are_left_out_when_the_corpus_lacks_their_label(tmp_path):
     from PIL import Image
 
@@ -227,7 +247,7 @@ def test_icons_are_left_out_when_the_corpus_lacks_their_label(tmp_path):
     said: list[str] = []
     meta = train(Config(data=str(tmp_path / "data"), out=str(tmp_path / "run"), icons=0.5, size=32, epochs=1,
                         samples_per_epoch=8, batch_size=4, cache="", workers=0), log=said.append)
-    assert "no made-up icons: this corpus has no 'graphic' label" in said
+    assert "no made-up icons or pages: this corpus has no 'graphic' label" in said
     assert meta["labels"] == ["photo", "xray"] and np.isfinite(meta["history"][-1]["loss"])
 
 

@@ -189,6 +189,63 @@ def icon(rng: np.random.Generator, size: int = 128) -> np.ndarray:
     return np.asarray(img.resize((size, size), Image.LANCZOS), dtype=np.uint8)
 
 
+def page(figures: list[np.ndarray], rng: np.random.Generator, size: int = 128) -> np.ndarray:
+    """A page or a screenshot that shows images without being one: a paper page with body text and a
+    figure of one to four panels and its caption, or an application window (title bar, toolbar, side panel,
+    status bar) around a viewer. The brief's "figure pages and screenshots are graphics"; the panels are
+    corpus images of any label, each at most ~40 % of the page."""
+    W, H = (int(rng.integers(340, 420)), int(rng.integers(420, 540))) if rng.random() < 0.6 else \
+        (int(rng.integers(440, 560)), int(rng.integers(300, 400)))
+    screen = rng.random() < 0.45
+    dark = screen and rng.random() < 0.6
+    ground = (int(rng.integers(20, 50)),) * 3 if dark else (int(rng.integers(235, 256)),) * 3
+    ink = (int(rng.integers(180, 230)),) * 3 if dark else (int(rng.integers(0, 70)),) * 3
+    img = Image.new("RGB", (W, H), ground)
+    d = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = 0, 0, W, H
+    if screen:  # window chrome
+        bar = int(rng.integers(14, 26))
+        d.rectangle([0, 0, W, bar], fill=_pastel(rng) if not dark else (60, 60, 70))
+        d.text((6, 2), "".join(rng.choice(list(_CHARS), int(rng.integers(6, 24)))), fill=ink, font=_font(bar - 6))
+        tool = int(rng.integers(16, 30))
+        for bx in range(4, int(W * rng.uniform(0.3, 0.9)), tool + 4):
+            d.rounded_rectangle([bx, bar + 3, bx + tool, bar + 3 + tool], radius=3, fill=_vivid(rng) if rng.random() < 0.3
+                                else (200, 200, 205) if not dark else (80, 80, 90))
+        side = int(W * rng.uniform(0.15, 0.3)) if rng.random() < 0.7 else 0
+        y0 = bar + tool + 8
+        for ty in range(y0 + 4, H - 20, int(rng.integers(12, 20))):
+            d.text((4, ty), "".join(rng.choice(list(_CHARS), int(rng.integers(3, 12)))), fill=ink, font=_font(10))
+            if ty > H * rng.uniform(0.4, 1.0):
+                break
+        d.rectangle([0, H - 16, W, H], fill=(70, 70, 80) if dark else (225, 225, 230))
+        x0, x1, y1 = side + 6, W - 4, H - 20
+        if rng.random() < 0.6:
+            d.rectangle([x0, y0, x1, y1], fill=(0, 0, 0))
+    else:  # body text above and below the figure
+        margin = int(W * rng.uniform(0.08, 0.14))
+        x0, x1 = margin, W - margin
+        fs = int(rng.integers(8, 12))
+        for ty in range(margin, H - margin, fs + 3):
+            d.text((x0, ty), "".join(rng.choice(list(_CHARS), int((x1 - x0) / (fs * 0.55)))), fill=ink, font=_font(fs))
+        top = int(rng.integers(margin, max(margin + 1, int(H * 0.45))))
+        y0, y1 = top, min(H - margin, top + int(H * rng.uniform(0.3, 0.5)))
+        d.rectangle([x0 - 2, y0 - 2, x1 + 2, y1 + 24], fill=ground)
+        d.text((x0, y1 + 4), "Fig. " + "".join(rng.choice(list(_CHARS), int(rng.integers(20, 60)))), fill=ink,
+               font=_font(fs))
+    n = len(figures)
+    cols = 1 if n == 1 else 2
+    rows = (n + cols - 1) // cols
+    cw, ch = (x1 - x0) // cols, (y1 - y0) // rows
+    budget = 0.4 * W * H / n
+    for k, fig in enumerate(figures):
+        fw, fh = cw - 6, ch - 6
+        scale = min(1.0, float(np.sqrt(budget / max(1, fw * fh)))) * rng.uniform(0.6, 1.0)
+        fw, fh = max(8, int(fw * scale)), max(8, int(fh * scale))
+        cx, cy = x0 + (k % cols) * cw + (cw - fw) // 2, y0 + (k // cols) * ch + (ch - fh) // 2
+        img.paste(Image.fromarray(fig).resize((fw, fh), Image.BILINEAR), (cx, cy))
+    return np.asarray(img.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
 def _vivid(rng: np.random.Generator) -> tuple[int, int, int]:
     c = rng.integers(0, 256, 3)
     c[int(rng.integers(0, 3))] = int(rng.integers(180, 256))

@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
-from .augment import augment, icon
+from .augment import augment, icon, page
 from .dataset import Corpus, load_images, scan, source_folds
 from .net import LITE, build
 
@@ -53,6 +53,7 @@ class Config:
     mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
     icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
     icon_label: str = "graphic"  # ... labelled this (none are drawn, with a note, if the corpus lacks it)
+    pages: float = 0.0  # fraction of draws replaced by figure pages / screenshots around training images (augment.page), same label
     binary_weight: float = 0.0  # weight of an extra medical-vs-not loss on p_medical (sum over medical labels)
     distill: float = 0.0  # weight of keeping the ImageNet predictions of the features (LwF; EfficientNet only)
     distill_t: float = 2.0  # softmax temperature of that loss
@@ -95,9 +96,11 @@ class Views(Dataset):
     """Augmented views of cached uint8 images, as normalised float CHW tensors."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int, train: bool = True,
-                 size: int | None = None, min_crop: float = Config.min_crop, icon_y: int = -1):
+                 size: int | None = None, min_crop: float = Config.min_crop, icon_y: int = -1,
+                 pool: np.ndarray | None = None):
         self.x, self.y, self.order, self.seed, self.train, self.size = x, y, order, seed, train, size
-        self.min_crop, self.icon_y = min_crop, icon_y  # order entries of -1 are made-up icons of class icon_y
+        self.min_crop, self.icon_y = min_crop, icon_y  # order entries of -1 are made-up icons of class icon_y,
+        self.pool = pool  # of -2 pages around 1–4 images drawn from pool, also of class icon_y
         self.mean = np.asarray(MEAN, np.float32) * 255
         self.std = np.asarray(STD, np.float32) * 255
 
@@ -106,7 +109,14 @@ class Views(Dataset):
 
     def __getitem__(self, k: int):
         i = int(self.order[k])
-        arr = self.x[i] if i >= 0 else icon(np.random.default_rng([self.seed, k, 1]), self.x.shape[1])
+        if i >= 0:
+            arr = self.x[i]
+        elif i == -1:
+            arr = icon(np.random.default_rng([self.seed, k, 1]), self.x.shape[1])
+        else:
+            rng = np.random.default_rng([self.seed, k, 2])
+            figs = self.x[rng.choice(self.pool, int(rng.choice([1, 1, 1, 2, 3, 4])))]
+            arr = page([augment(f, rng, self.min_crop) for f in figs], rng, self.x.shape[1])
         if self.train:
             arr = augment(arr, np.random.default_rng([self.seed, k]), self.min_crop)
         if self.size and self.size != arr.shape[0]:
@@ -171,9 +181,9 @@ def train(cfg: Config, log=print) -> dict:
     log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources; "
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
-    icon_y = corpus.labels.index(cfg.icon_label) if cfg.icons and cfg.icon_label in corpus.labels else -1
-    if cfg.icons and icon_y < 0:
-        log(f"no made-up icons: this corpus has no '{cfg.icon_label}' label")
+    icon_y = corpus.labels.index(cfg.icon_label) if (cfg.icons or cfg.pages) and cfg.icon_label in corpus.labels else -1
+    if (cfg.icons or cfg.pages) and icon_y < 0:
+        log(f"no made-up icons or pages: this corpus has no '{cfg.icon_label}' label")
     model = build(cfg.arch, len(corpus.labels)).to(memory_format=torch.channels_last)
     if cfg.mix_style:
         if not hasattr(model, "mix_style"):
@@ -231,8 +241,11 @@ def train(cfg: Config, log=print) -> dict:
         order = tr[rng.choice(len(tr), steps_per_epoch * cfg.batch_size, p=w)]
         if icon_y >= 0:
             order[rng.random(len(order)) < cfg.icons] = -1
+            if cfg.pages:
+                order[rng.random(len(order)) < cfg.pages] = -2
         size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
-        views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop, icon_y=icon_y)
+        views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop, icon_y=icon_y,
+                      pool=tr)
         dl = DataLoader(views, batch_size=cfg.batch_size,
                         num_workers=cfg.workers, persistent_workers=False, drop_last=True)
         te, seen, loss_sum, correct = time.time(), 0, 0.0, 0
