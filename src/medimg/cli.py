@@ -221,6 +221,9 @@ def train(
     icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,
                                           help="Fraction of draws that are made-up icons/emoji labelled graphic "
                                                "(finetune default 0.04; 0 = none, as the fast model was trained)."),
+    pages: Optional[float] = typer.Option(None, "--pages", min=0.0, max=1.0,
+                                          help="Fraction of draws that are made-up figure pages and screenshots "
+                                               "around corpus images, labelled graphic (default per route)."),
     binary_weight: Optional[float] = typer.Option(None, "--binary-weight", min=0.0,
                                                   help="Weight of an extra medical-vs-not loss on p_medical (default 0)."),
     seed: int = typer.Option(20261123, "--seed"),
@@ -251,7 +254,7 @@ def train(
     if route not in ROUTES:
         raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
     given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, threads=threads,
-                 icons=icons, binary_weight=binary_weight)
+                 icons=icons, pages=pages, binary_weight=binary_weight)
     base = ROUTES[route] | {k: v for k, v in given.items() if v is not None}
     base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
     cv_dirs = []

@@ -193,7 +193,7 @@ def page(figures: list[np.ndarray], rng: np.random.Generator, size: int = 128) -
     """A page or a screenshot that shows images without being one: a paper page with body text and a
     figure of one to four panels and its caption, or an application window (title bar, toolbar, side panel,
     status bar) around a viewer. The brief's "figure pages and screenshots are graphics"; the panels are
-    corpus images of any label, each at most ~40 % of the page."""
+    corpus images of any label, together at most ~30 % of the page."""
     W, H = (int(rng.integers(340, 420)), int(rng.integers(420, 540))) if rng.random() < 0.6 else \
         (int(rng.integers(440, 560)), int(rng.integers(300, 400)))
     screen = rng.random() < 0.45
@@ -219,7 +219,7 @@ def page(figures: list[np.ndarray], rng: np.random.Generator, size: int = 128) -
                 break
         d.rectangle([0, H - 16, W, H], fill=(70, 70, 80) if dark else (225, 225, 230))
         x0, x1, y1 = side + 6, W - 4, H - 20
-        if rng.random() < 0.6:
+        if rng.random() < 0.3:
             d.rectangle([x0, y0, x1, y1], fill=(0, 0, 0))
     else:  # body text above and below the figure
         margin = int(W * rng.uniform(0.08, 0.14))
@@ -236,10 +236,10 @@ def page(figures: list[np.ndarray], rng: np.random.Generator, size: int = 128) -
     cols = 1 if n == 1 else 2
     rows = (n + cols - 1) // cols
     cw, ch = (x1 - x0) // cols, (y1 - y0) // rows
-    budget = 0.4 * W * H / n
+    budget = 0.3 * W * H / n
     for k, fig in enumerate(figures):
         fw, fh = cw - 6, ch - 6
-        scale = min(1.0, float(np.sqrt(budget / max(1, fw * fh)))) * rng.uniform(0.6, 1.0)
+        scale = min(1.0, float(np.sqrt(budget / max(1, fw * fh)))) * rng.uniform(0.5, 1.0)
         fw, fh = max(8, int(fw * scale)), max(8, int(fh * scale))
         cx, cy = x0 + (k % cols) * cw + (cw - fw) // 2, y0 + (k // cols) * ch + (ch - fh) // 2
         img.paste(Image.fromarray(fig).resize((fw, fh), Image.BILINEAR), (cx, cy))
