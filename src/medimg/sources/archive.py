@@ -41,10 +41,10 @@ def open_zip(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The archive as independent units of work in archive order: one per member, one per note."""
-    from .files import open_member_capped
+    from .files import open_capped
 
     for unit in _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes)):
-        yield partial(open_member_capped, unit, ctx) if isinstance(unit, Blob) else partial(iter, (unit,))
+        yield partial(open_capped, unit, ctx, True) if isinstance(unit, Blob) else partial(iter, (unit,))
 
 
 def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blob]]:

@@ -105,21 +105,15 @@ def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Calla
         except Exception as exc:  # a broken container stops itself, not the inputs after it
             yield partial(iter, (ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}"),))
     else:
-        yield partial(open_member_capped if member else open_capped, blob, ctx)
+        yield partial(open_capped, blob, ctx, member)
 
 
-def open_capped(blob: Blob, ctx: Context) -> Iterator[Item]:
-    """An input's items, at most max_images_per_input images; unknown content is an error."""
+def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item]:
+    """An input's items, at most max_images_per_input images. Unknown content is an error, or a skipped
+    note for a `member` of a folder or archive."""
     from . import _capped
 
-    yield from _capped(ctx.open_blob(blob), blob.origin, ctx)
-
-
-def open_member_capped(blob: Blob, ctx: Context) -> Iterator[Item]:
-    """A folder's or archive's file: its items, capped; unknown content is a skipped note."""
-    from . import _capped
-
-    yield from _capped(open_member(blob, ctx), blob.origin, ctx)
+    yield from _capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
 
 
 def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
@@ -127,7 +121,7 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
     if isinstance(blob, ItemError):
         yield blob
         return
-    yield from (open_member_capped if member else open_capped)(blob, ctx)
+    yield from open_capped(blob, ctx, member)
 
 
 def _head(path: Path) -> bytes:

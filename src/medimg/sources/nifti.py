@@ -86,7 +86,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     if len(shape) < 2 or min(shape) < 1:
         yield ItemError(origin, "", f"NIfTI volume has no image plane (dims {shape})")
         return
-    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(img.affine, len(shape))
+    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(img.affine)
     spatial = shape[:3] + (1,) * (3 - min(len(shape), 3))
     if spatial[rows_axis] * spatial[cols_axis] > limits.max_pixels:
         yield ItemError(origin, "", f"NIfTI slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
@@ -120,7 +120,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ImageItem(origin, locator, image, "NIfTI", dict(meta))
 
 
-def _layout(affine: np.ndarray, ndim: int) -> tuple[int, int, int, bool, bool]:
+def _layout(affine: np.ndarray) -> tuple[int, int, int, bool, bool]:
     """(axial axis, axis shown as rows, axis shown as columns, flip rows, flip columns) from the affine."""
     try:
         ornt = nib.io_orientation(affine)

@@ -53,7 +53,7 @@ class Config:
     mix_style: float = 0.0  # probability per batch of MixStyle in the early stages (EfficientNet only; 0 = off)
     icons: float = 0.0  # fraction of fine-tuning draws replaced by made-up icons/emoji (augment.icon) ...
     icon_label: str = "graphic"  # ... labelled this (none are drawn, with a note, if the corpus lacks it)
-    pages: float = 0.0  # fraction of draws replaced by figure pages / screenshots around training images (augment.page), same label
+    pages: float = 0.0  # fraction of draws replaced by figure pages/screenshots (augment.page), same label
     binary_weight: float = 0.0  # weight of an extra medical-vs-not loss on p_medical (sum over medical labels)
     distill: float = 0.0  # weight of keeping the ImageNet predictions of the features (LwF; EfficientNet only)
     distill_t: float = 2.0  # softmax temperature of that loss
