@@ -148,17 +148,17 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
     if pi == "PALETTE COLOR":
         rgb = apply_color_lut(arr, ds)
         top = 65535.0 if rgb.dtype.itemsize > 1 else 255.0
-        return Image.fromarray(_to_uint8(rgb, 0.0, top), "RGB")
+        return Image.fromarray(to_uint8(rgb, 0.0, top), "RGB")
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
         top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
-        return Image.fromarray(_to_uint8(arr[..., :3], 0.0, top), "RGB")
+        return Image.fromarray(to_uint8(arr[..., :3], 0.0, top), "RGB")
     values = apply_modality_lut(arr, ds).astype(np.float64)
     if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
         rescale = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
         if rescale is not None:
             values = values * _num(rescale.get("RescaleSlope"), 1.0) + _num(rescale.get("RescaleIntercept"), 0.0)
     values, lo, hi = _apply_window(values, ds, index)
-    out = _to_uint8(values, lo, hi)
+    out = to_uint8(values, lo, hi)
     if pi == "MONOCHROME1":  # 0 is white
         out = 255 - out
     return Image.fromarray(out, "L")
@@ -205,7 +205,7 @@ def _lut_values(item: pydicom.Dataset) -> np.ndarray:
     return np.atleast_1d(np.asarray(data, dtype=np.float64))
 
 
-def _to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     scaled = (values.astype(np.float64) - lo) / max(hi - lo, 1e-9) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 

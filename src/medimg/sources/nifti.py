@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .dicom import to_uint8
 from .registry import register
 
 _GZIP = b"\x1f\x8b"
@@ -145,8 +146,7 @@ def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
     lo, hi = cal
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         lo, hi = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
-    scaled = (np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo) - lo) / max(hi - lo, 1e-9) * 255.0
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
+    return Image.fromarray(to_uint8(np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo), lo, hi), "L")
 
 
 def _square_pixels(image: Image.Image, row_mm: float, col_mm: float, max_pixels: int) -> Image.Image:
