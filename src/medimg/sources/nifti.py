@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
-from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .dicom import to_uint8
 from .registry import register
 
@@ -39,7 +39,7 @@ def _kind(first: bytes) -> str | None:
     return None
 
 
-def _first_bytes(data: bytes, n: int = 544) -> bytes:
+def first_bytes(data: bytes, n: int = 544) -> bytes:
     if data[:2] == _GZIP:
         try:
             return zlib.decompressobj(wbits=31).decompress(data[:65536], n)
@@ -48,24 +48,31 @@ def _first_bytes(data: bytes, n: int = 544) -> bytes:
     return data[:n]
 
 
+def inflate(data: bytes, cap: int, what: str) -> bytes:
+    """The content of gzip-compressed bytes, refused (ValueError) when corrupt or larger than `cap`."""
+    try:
+        out = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise ValueError(f"{what} is not readable gzip data ({exc})") from None
+    if len(out) > cap:
+        raise ValueError(f"{what} inflates past the max_input_bytes cap of {cap:,} bytes; not read")
+    return out
+
+
 def accepts(head: bytes, blob: Blob) -> bool:
     if head[:2] != _GZIP and len(head) < 348:
         return False
-    return _kind(_first_bytes(blob.data)) is not None
+    return _kind(first_bytes(blob.data)) is not None
 
 
 def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     data = blob.data
     if data[:2] == _GZIP:
-        cap = limits.max_input_bytes
         try:
-            data = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
-        except zlib.error as exc:
-            yield ItemError(origin, "", f"not a readable .nii.gz file (gzip: {exc})")
-            return
-        if len(data) > cap:
-            yield ItemError(origin, "", f"NIfTI volume inflates past the max_input_bytes cap of {cap:,} bytes; not read")
+            data = inflate(data, limits.max_input_bytes, "NIfTI volume")
+        except ValueError as exc:
+            yield ItemError(origin, "", str(exc))
             return
     kind = _kind(data[:544])
     if kind == "pair":
@@ -87,19 +94,30 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     if len(shape) < 2 or min(shape) < 1:
         yield ItemError(origin, "", f"NIfTI volume has no image plane (dims {shape})")
         return
-    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(img.affine)
+    zooms = list(hdr.get_zooms()[:3])
+    meta = {"datatype": str(hdr.get_data_dtype())}
+    cal = (float(hdr["cal_min"]), float(hdr["cal_max"]))
+    yield from axial_slices(origin, img.dataobj, shape, img.affine, zooms, cal, meta, "NIfTI", limits)
+
+
+def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray, zooms: list, cal: tuple[float, float],
+                 meta: dict, fmt: str, limits: Limits) -> Iterator[Item]:
+    """The middle axial slice of a 2-4D volume (middle volume of 4D), or every axial slice with `all_frames`.
+
+    `voxels` is indexed like a (x, y, z[, t]) array (nibabel's dataobj reads only the slice asked for),
+    `affine` maps voxel indices to RAS+ millimetres, `zooms` are the voxel sizes along the first three axes.
+    """
+    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(affine)
     spatial = shape[:3] + (1,) * (3 - min(len(shape), 3))
     if spatial[rows_axis] * spatial[cols_axis] > limits.max_pixels:
-        yield ItemError(origin, "", f"NIfTI slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
+        yield ItemError(origin, "", f"{fmt} slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
                                     f"max_pixels cap of {limits.max_pixels:,}; not read")
         return
-    zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(hdr.get_zooms()[:3]) + [1.0] * 3][:3]
+    zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(zooms[:3]) + [1.0] * 3][:3]
     n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
     t = volumes // 2
     meta = {"dims": list(shape), "voxel_mm": [round(z, 4) for z in zooms],
-            "orientation": "".join(str(c) for c in nib.aff2axcodes(img.affine)),
-            "datatype": str(hdr.get_data_dtype()), "plane": "axial"}
-    cal = (float(hdr["cal_min"]), float(hdr["cal_max"]))
+            "orientation": "".join(str(c) for c in nib.aff2axcodes(affine)), **meta, "plane": "axial"}
     for k in (range(n) if limits.all_frames else [n // 2]):  # callers cap the count
         locator = f"slice {k + 1} of {n}" if n > 1 else ""
         if volumes > 1:
@@ -109,16 +127,16 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
             index[axial] = k
             if len(shape) == 4:
                 index.append(t)
-            plane = np.asarray(img.dataobj[tuple(index[:len(shape)])])
+            plane = np.asarray(voxels[tuple(index[:len(shape)])])
             if rows_axis > cols_axis:  # what is left is in array order: make it rows × columns
                 plane = np.swapaxes(plane, 0, 1)
             plane = plane[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
             image = _to_image(plane, cal)
             image = _square_pixels(image, zooms[rows_axis], zooms[cols_axis], limits.max_pixels)
         except Exception as exc:
-            yield ItemError(origin, locator, f"could not read NIfTI voxels: {exc}")
+            yield ItemError(origin, locator, f"could not read {fmt} voxels: {exc}")
             return
-        yield ImageItem(origin, locator, image, "NIfTI", dict(meta))
+        yield ImageItem(origin, locator, image, fmt, dict(meta))
 
 
 def _layout(affine: np.ndarray) -> tuple[int, int, int, bool, bool]:

@@ -1,0 +1,139 @@
+"""NRRD files (.nrrd: 3D Slicer and research volumes, also plain 2D images) as 8-bit axial slices.
+
+Read with pynrrd and shown like NIfTI (`nifti.axial_slices`): the middle axial slice, or every one with
+`all_frames`, radiological orientation from `space directions` and `space`, square pixels. An RGB(A)
+colour axis gives colour slices, one list/time axis is read at its middle. Without any orientation the
+array is shown as stored (first axis across, second down). Only attached data is read: a detached
+header (.nhdr) names other files, which are never opened. Gzip/bzip2 data inflates up to `max_input_bytes`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import zlib
+from typing import Iterator
+
+import nrrd
+import numpy as np
+from numpy.lib import recfunctions
+
+from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .nifti import axial_slices
+from .registry import register
+
+_SPACE_SIGNS = {  # world axes flipped to reach RAS+
+    "left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),
+    "left-anterior-superior": (-1, 1, 1), "las": (-1, 1, 1),
+}
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return head[:7] == b"NRRD000" and head[7:8].isdigit()
+
+
+def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
+    origin, limits = blob.origin, ctx.limits
+    try:
+        arr, header = _read(blob.data, limits.max_input_bytes, limits.max_pixels)
+        voxels, shape, affine, zooms = _volume(arr, header)
+    except (ValueError, nrrd.NRRDError) as exc:
+        yield ItemError(origin, "", f"not a readable NRRD file: {exc}")
+        return
+    meta = {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
+    nan = float("nan")
+    yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
+
+
+def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
+    """The voxels (first axis fastest, as the header lists them) and the header, every size checked first."""
+    fh = io.BytesIO(data)
+    header = nrrd.read_header(fh)
+    if header.get("data file", header.get("datafile")) is not None:
+        raise ValueError("detached header (.nhdr): the voxels are in other files, which are not opened")
+    sizes = [int(s) for s in header.get("sizes", [])]
+    if not sizes or min(sizes) < 1 or len(sizes) > 5:
+        raise ValueError(f"unsupported sizes {sizes}")
+    dtype = nrrd.reader._determine_datatype(header)
+    total = int(np.prod(sizes, dtype=np.int64)) * dtype.itemsize
+    if total > cap:
+        raise ValueError(f"{'×'.join(map(str, sizes))} voxels of {dtype.itemsize} bytes are over the "
+                         f"max_input_bytes cap of {cap:,}")
+    plane = sorted(sizes, reverse=True)[:2]
+    if plane[0] * (plane[1] if len(plane) > 1 else 1) > max_pixels:
+        raise ValueError(f"a slice could be {plane[0]}×{plane[-1]} pixels, over the max_pixels cap of {max_pixels:,}")
+    encoding = str(header.get("encoding", "")).lower()
+    if encoding in ("gzip", "gz", "bzip2", "bz2"):  # inflate here, capped, instead of pynrrd's unbounded loop
+        for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
+            fh.readline()
+        packed = fh.read()
+        skip = int(header.get("byte skip", header.get("byteskip", 0)))
+        want = cap + max(skip, 0) + 1
+        try:
+            raw = (zlib.decompressobj(wbits=47).decompress(packed, want) if encoding.startswith("g")
+                   else bz2.BZ2Decompressor().decompress(packed, want))
+        except (zlib.error, OSError, EOFError) as exc:
+            raise ValueError(f"compressed data is corrupt ({exc})") from None
+        if len(raw) >= want:
+            raise ValueError(f"data inflates past the max_input_bytes cap of {cap:,} bytes")
+        header = dict(header, encoding="raw")
+        for key in ("line skip", "lineskip"):
+            header.pop(key, None)
+        if skip == -1:  # the data is the last bytes
+            header.pop("byte skip", None), header.pop("byteskip", None)
+            raw = raw[len(raw) - total:] if len(raw) >= total else raw
+        fh = io.BytesIO(raw)
+    return nrrd.read_data(header, fh, index_order="F"), header
+
+
+def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, list[float]]:
+    """(voxels as x, y, z[, t], their shape, a voxel → RAS+ mm affine, voxel sizes) from the array and header."""
+    n = arr.ndim
+    kinds = [str(k).lower() for k in header.get("kinds", [])] + ["domain"] * n
+    dirs = header.get("space directions")
+    dirs = np.asarray(dirs, dtype=float) if dirs is not None else None
+    if dirs is not None and dirs.shape[0] == n:
+        spatial = [i for i in range(n) if np.all(np.isfinite(dirs[i]))]
+    else:
+        dirs = None
+        spatial = [i for i in range(n) if kinds[i] in ("domain", "space")][:3]
+    colour = [i for i in range(n) if i not in spatial and ("color" in kinds[i] or kinds[i] in ("3-vector", "4-vector"))
+              and arr.shape[i] in (3, 4)]
+    other = [i for i in range(n) if i not in spatial and i not in colour]
+    if not 2 <= len(spatial) <= 3 or len(colour) > 1 or len(other) > 1:
+        raise ValueError(f"unsupported layout: {n} axes of kinds {kinds[:n]}")
+    arr = np.transpose(arr, spatial + other + colour)
+    if colour:
+        rgb = arr[..., :3]
+        if rgb.dtype.kind == "f" and np.nanmax(rgb) <= 1.0:
+            rgb = rgb * 255.0
+        rgb = np.clip(np.nan_to_num(rgb), 0, 255).astype(np.uint8)
+        arr = recfunctions.unstructured_to_structured(rgb, names=["R", "G", "B"])
+    if len(spatial) == 2 and other:  # x, y, t: a z axis of one slice in between
+        arr = arr[:, :, None, :]
+    affine = np.eye(4)
+    if dirs is not None:
+        d = dirs[spatial]
+        space = str(header.get("space", "")).lower()
+        if d.shape[1] == 3:
+            d = d * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
+        full = np.zeros((3, 3))
+        full[: d.shape[1], : len(spatial)] = d.T[:3]
+        if len(spatial) == 2:
+            full[2, 2] = 1.0
+        affine[:3, :3] = full
+        origin = header.get("space origin")
+        if origin is not None and len(origin) == 3 and np.all(np.isfinite(origin)):
+            affine[:3, 3] = np.asarray(origin, dtype=float) * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
+        zooms = [float(np.linalg.norm(v)) for v in full.T]
+    else:  # no orientation: show as stored (the second axis runs down, i.e. towards posterior)
+        spacings = list(header.get("spacings", [])) + [1.0] * n
+        zooms = [float(spacings[i]) if np.isfinite(spacings[i]) and spacings[i] > 0 else 1.0 for i in spatial]
+        zooms += [1.0] * (3 - len(zooms))
+        affine[:3, :3] = np.diag([zooms[0], -zooms[1], zooms[2]])
+    if np.linalg.matrix_rank(affine[:3, :3]) < 3:
+        affine[:3, :3] = np.diag([zooms[0], -zooms[1], zooms[2]])
+    return arr, tuple(int(s) for s in arr.shape), affine, zooms
+
+
+register(SourcePlugin("nrrd", accepts, open_nrrd, priority=17))
