@@ -1,6 +1,6 @@
 """Sanity check outside the corpus: sample images that ship inside PyPI wheels, labelled by hand.
 
-    .venv/bin/python benchmarks/wild_check.py [--out DIR] [--model fast|DIR] [--json]
+    .venv/bin/python benchmarks/wild_check.py [--out DIR] [--model fast|DIR] [--json] [--pages]
 
 Builds DIR/<label>/<source>/<file> from the sample images inside the scikit-image and scikit-learn wheels
 and three slices of the MNI152 T1 brain template in nilearn's (the wheels are fetched with `pip download
@@ -8,6 +8,10 @@ and three slices of the MNI152 T1 brain template in nilearn's (the wheels are fe
 images among pydicom's test DICOM files (those importable here), then scores the model on it with
 `medimg evaluate`'s code and lists every miss. About 45 images from sources the corpus does not have: too
 few for a precise number, enough to see which kinds of image fool the model. Never used to train.
+
+--pages also lays out every one of those images as the figure of a journal page with PyMuPDF (real fonts, a
+caption, two columns of text), renders the page at 72 dpi and scores the renders: the product counts a page
+screenshot as a graphic, whatever its figure shows, so all should come out graphic (non-medical).
 """
 
 from __future__ import annotations
@@ -126,11 +130,62 @@ def copy_package_files(dest: Path) -> tuple[int, list[str]]:
     return n, missing
 
 
+WORDS = ("the of and patient imaging results figure method study clinical were with shown in analysis data model "
+         "cohort baseline follow-up lesion contrast protocol scanner reader agreement sensitivity").split()
+
+
+def figure_pages(images: Path, dest: Path, seed: int = 7) -> int:
+    """Each image of the set as the figure of a rendered journal page, in dest/graphic/figure-pages/."""
+    import io
+    import random
+
+    import pymupdf as fitz
+
+    from medimg.sources import ImageItem, open_input
+
+    rng = random.Random(seed)
+    out = dest / "graphic" / "figure-pages"
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in sorted(p for p in images.rglob("*") if p.is_file()):
+        item = next(iter(open_input(path)), None)  # DICOM too, as the classifier sees it
+        if not isinstance(item, ImageItem):
+            continue
+        im = item.image.convert("RGB") if item.image.mode not in ("L", "RGB") else item.image
+        w, h = im.size
+        png = io.BytesIO()
+        im.save(png, "PNG")
+        doc = fitz.open()
+        page = doc.new_page(width=595, height=842)  # A4 in points
+        text = lambda k: " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + "."
+        page.insert_textbox(fitz.Rect(50, 40, 545, 70), text(8), fontsize=14, fontname="hebo")
+        fw = rng.uniform(0.45, 0.9) * 495
+        fh = min(fw * h / w, 330)
+        fw = fh * w / h
+        top = rng.uniform(90, 400)
+        box = fitz.Rect(50 + (495 - fw) / 2, top, 50 + (495 + fw) / 2, top + fh)
+        page.insert_image(box, stream=png.getvalue())
+        page.insert_textbox(fitz.Rect(50, box.y1 + 6, 545, box.y1 + 40), "Figure 2. " + text(16), fontsize=8,
+                            fontname="helv")
+        for col in range(2):  # two columns of body text above and below the figure, as much as fits
+            x0 = 50 + col * 255
+            for rect in (fitz.Rect(x0, 75, x0 + 240, top - 8), fitz.Rect(x0, box.y1 + 44, x0 + 240, 800)):
+                k = 40
+                while k > 0 and page.insert_textbox(rect, " ".join(text(12) for _ in range(k)), fontsize=8,
+                                                    fontname="tiro") < 0:  # nothing is written when it overflows
+                    k -= 2
+        page.get_pixmap(dpi=72).save(out / f"{path.parent.parent.name}-{path.stem}.png")
+        doc.close()
+        n += 1
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="Folder to build the set in (default: a temp folder).")
     ap.add_argument("--model", default=None, help="fast, or a model folder (default: the shipped model).")
     ap.add_argument("--json", action="store_true", help="Print the evaluation as one JSON object.")
+    ap.add_argument("--pages", action="store_true", help="Also score every image laid out on a rendered journal page.")
     args = ap.parse_args()
 
     from medimg.model import Classifier
@@ -145,8 +200,14 @@ def main() -> None:
     n_pkg, missing = copy_package_files(images)
     clf = Classifier.load(args.model) if args.model else None
     rep = evaluate_dir(images, clf)
+    pages = None
+    if args.pages:
+        if (root / "pages").exists():
+            shutil.rmtree(root / "pages")
+        figure_pages(images, root / "pages")
+        pages = evaluate_dir(root / "pages", clf)
     if args.json:
-        print(json.dumps(rep))
+        print(json.dumps(rep | ({"figure_pages": pages} if pages else {})))
         return
     print(f"{n_wheels + n_pkg} images ({n_wheels} from downloaded wheels, {n_pkg} from installed packages); "
           f"missing: {missing or 'none'}")
@@ -159,6 +220,11 @@ def main() -> None:
               f"(confidence {e['confidence']}, p_medical {e['p_medical']})")
     for e in rep["read_errors"]:
         print("  read error:", e)
+    if pages:
+        print(f"figure pages: n={pages['n']} non-medical {pages['binary_accuracy']} graphic {pages['label_accuracy']} "
+              f"uncertain {pages['verdicts']['uncertain']}")
+        for e in pages["errors"]:
+            print(f"  {Path(e['item'].split(' [')[0]).name}: {e['predicted']} (p_medical {e['p_medical']})")
 
 
 if __name__ == "__main__":
