@@ -40,7 +40,7 @@ def _progress() -> Progress:
 
 
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
-AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI axial slice instead of the first/middle one.")
+AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD axial slice instead of the first/middle one.")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
@@ -200,7 +200,7 @@ def scale(
 ROUTES = {
     "finetune": dict(arch="effl2", size=128, epochs=16, samples_per_epoch=2000, batch_size=32, lr=1e-4,
                      weight_decay=0.02, low_frac=0.0, eval_every=100, threads=2, lp_init=True, freeze_bn=True,
-                     icons=0.04),
+                     icons=0.04, pages=0.03),
     "cnn": dict(arch="r8xs", size=128, epochs=20, samples_per_epoch=5000, threads=1),
 }
 
