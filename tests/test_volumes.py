@@ -148,3 +148,22 @@ def test_volumes_in_a_folder(tmp_path):
     write_nrrd(folder, head_volume(), "ct.nrrd", space="RAS", **{"space directions": np.eye(3)})
     got = list(open_input(folder))
     assert sorted((Path(i.origin).name, i.format) for i in got) == [("brain.mgz", "MGH"), ("ct.nrrd", "NRRD")]
+
+
+def test_a_single_coronal_or_sagittal_slice_is_shown_in_its_own_plane(tmp_path):
+    """One slice whose affine says coronal (x: right, y: superior) or sagittal shows that plane, upright."""
+    plane = np.zeros((40, 30), np.int16)
+    plane[28:34, 20:26] = 1000  # high x (patient's right), high y (superior)
+    coronal = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])  # x→R, y→S, z→A
+    for data, name in [(nifti(plane[:, :, None], coronal), "cor.nii"),
+                       (write_nrrd(tmp_path, plane, "cor.nrrd", space="RAS",
+                                   **{"space directions": [[1, 0, 0], [0, 0, 1]]}).read_bytes(), "cor.nrrd")]:
+        (item,) = items(data, name=name)
+        shown = pixels(item)
+        assert item.image.size == (40, 30), name
+        rows, cols = np.nonzero(shown == 255)
+        assert rows.max() < 10 and cols.max() < 12, name  # superior at the top, patient's right on the left
+    sagittal = np.array([[0, 0, 1.0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])  # x→A, y→S, z→R
+    (item,) = items(nifti(plane[:, :, None], sagittal))
+    rows, cols = np.nonzero(pixels(item) == 255)
+    assert item.image.size == (40, 30) and rows.max() < 10 and cols.max() < 12  # anterior on the left

@@ -107,8 +107,9 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
     `voxels` is indexed like a (x, y, z[, t]) array (nibabel's dataobj reads only the slice asked for),
     `affine` maps voxel indices to RAS+ millimetres, `zooms` are the voxel sizes along the first three axes.
     """
-    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(affine)
     spatial = shape[:3] + (1,) * (3 - min(len(shape), 3))
+    flat = [i for i in range(3) if spatial[i] == 1]  # a single slice is shown in its own plane
+    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(affine, flat[-1] if len(flat) == 1 else None)
     if spatial[rows_axis] * spatial[cols_axis] > limits.max_pixels:
         yield ItemError(origin, "", f"{fmt} slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
                                     f"max_pixels cap of {limits.max_pixels:,}; not read")
@@ -139,18 +140,26 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
         yield ImageItem(origin, locator, image, fmt, dict(meta))
 
 
-def _layout(affine: np.ndarray) -> tuple[int, int, int, bool, bool]:
-    """(axial axis, axis shown as rows, axis shown as columns, flip rows, flip columns) from the affine."""
+def _layout(affine: np.ndarray, through: int | None = None) -> tuple[int, int, int, bool, bool]:
+    """(slice axis, axis shown as rows, axis shown as columns, flip rows, flip columns) from the affine.
+
+    The slice axis is the one closest to superior-inferior, or `through` when given (the one axis of a
+    single slice). Rows run superior (else anterior) at the top; columns put the patient's right (else
+    anterior) on the left, as radiology viewers show axial, coronal and sagittal planes.
+    """
     try:
         ornt = nib.io_orientation(affine)
         world = [int(w) if np.isfinite(w) else -1 for w in ornt[:, 0]]
         if sorted(world) != [0, 1, 2]:
             raise ValueError("degenerate affine")
-        axial, rows, cols = world.index(2), world.index(1), world.index(0)
-        # rows: anterior at the top, so flip when the index runs towards A; columns: the patient's
-        # right on the left, so flip when the index runs towards R
+        axial = world.index(2) if through is None else through
+        rows, cols = sorted((i for i in range(3) if i != axial), key=lambda i: -world[i])
+        # flip when the index runs towards the side shown first (top: S or A; left: R or A)
         return axial, rows, cols, bool(ornt[rows, 1] > 0), bool(ornt[cols, 1] > 0)
-    except Exception:  # no usable orientation: the stored order, third axis as the slice
+    except Exception:  # no usable orientation: the stored order
+        if through is not None and through != 2:
+            rows, cols = [i for i in (1, 0, 2) if i != through][:2]
+            return through, rows, cols, False, False
         return 2, 1, 0, True, False
 
 

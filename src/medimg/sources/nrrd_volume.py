@@ -119,8 +119,9 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
             d = d * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
         full = np.zeros((3, 3))
         full[: d.shape[1], : len(spatial)] = d.T[:3]
-        if len(spatial) == 2:
-            full[2, 2] = 1.0
+        if len(spatial) == 2:  # one slice: its normal is the third axis
+            normal = np.cross(full[:, 0], full[:, 1])
+            full[:, 2] = normal / np.linalg.norm(normal) if np.linalg.norm(normal) > 0 else (0, 0, 1)
         affine[:3, :3] = full
         origin = header.get("space origin")
         if origin is not None and len(origin) == 3 and np.all(np.isfinite(origin)):
