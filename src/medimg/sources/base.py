@@ -50,6 +50,7 @@ class Limits:
     total_timeout: float = 60.0  # per download
     max_download_bytes: int = 50 * 1024 * 1024  # per downloaded resource
     max_input_bytes: int = 200 * 1024 * 1024  # per input file / archive member
+    max_slide_bytes: int = 20 * 1024**3  # whole-slide image files on disk (read lazily, a region at a time)
     max_pixels: int = 100_000_000  # checked from the header before decoding
     max_images_per_input: int = 1000  # per input; each file in a folder or zip is an input of its own
     max_pdf_pages: int = 500
@@ -110,3 +111,6 @@ class SourcePlugin:
     # A container (zip) may also split itself into independent units of work, one per member, which
     # the pipeline runs concurrently; chaining them in order gives what `open` yields.
     split: Callable[[Blob, Context], Iterator[Callable[[], Iterator[Item]]]] | None = None
+    # A source that reads a file on disk itself, lazily and without the max_input_bytes cap (whole-slide
+    # images of several GB). Files it accepts (from their first bytes and name) are handed over by path.
+    open_path: Callable[[str, Context], Iterator[Item]] | None = None

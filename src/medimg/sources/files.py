@@ -86,7 +86,12 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> I
     """One file as units of work: a container whose source splits (a zip) gives one per member, read
     here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note)."""
     path = Path(path)
-    if _splits(_head(path), path.name):
+    head = _head(path)
+    plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
+        yield partial(_open_by_path, plugin.open_path, path, ctx)
+        return
+    if plugin is not None and plugin.split is not None:
         blob = read_file(path, ctx)
         if isinstance(blob, ItemError):
             yield partial(iter, (blob,))
@@ -135,9 +140,14 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def _splits(head: bytes, name: str) -> bool:
-    plugin = find(Blob(name, head, name=name)) if head else None
-    return plugin is not None and plugin.split is not None
+def _open_by_path(reader: Callable[[str, Context], Iterator[Item]], path: Path, ctx: Context) -> Iterator[Item]:
+    from . import _capped
+
+    origin = str(path)
+    try:
+        yield from _capped(reader(origin, ctx), origin, ctx)
+    except Exception as exc:  # one bad input never stops the rest
+        yield ItemError(origin, "", f"could not read: {exc}")
 
 
 def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
@@ -306,4 +316,4 @@ def _plain_mode(img: Image.Image) -> Image.Image:
 
 register(SourcePlugin("image", _accepts_image, open_image, priority=40))
 
-from . import archive, dicom, mgh, nifti, nrrd_volume  # noqa: E402,F401  (each registers itself on import)
+from . import archive, dicom, mgh, nifti, nrrd_volume, slide  # noqa: E402,F401  (each registers itself on import)

@@ -1,0 +1,138 @@
+"""Whole-slide pathology images (Aperio .svs, Hamamatsu .ndpi, Leica .scn, Ventana .bif) via OpenSlide.
+
+A slide is one image of up to gigapixels. What the model can judge is tissue as a microscope shows it,
+so the item is one field of tissue: 512 px at about 1 µm per pixel (a 10× objective; a quarter of full
+resolution when the slide does not say its pixel size), centred where the overview shows the most
+tissue. Files on disk are read lazily by path (only the overview level and that field are decoded, so
+`max_input_bytes` does not apply; `max_slide_bytes` does); uploaded bytes go through a temporary file.
+The label and macro pictures are never read (they often show the patient's name), and only technical
+properties are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import register
+
+SUFFIXES = {".svs", ".ndpi", ".scn", ".bif"}
+FIELD = 512  # pixels of the field handed to the model
+FIELD_MPP = 1.0  # its µm per pixel when the slide knows its own
+OVERVIEW = 512  # longest side of the overview used to find tissue
+_TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    if head[:4] not in _TIFF:
+        return False
+    return Path(blob.name or blob.origin).suffix.lower() in SUFFIXES or b"Aperio" in head
+
+
+def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
+    limits = ctx.limits
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
+        return
+    if size > limits.max_slide_bytes:
+        yield ItemError(path, "", f"slide file is {size / 1024**3:.1f} GB, over the max_slide_bytes cap of "
+                                  f"{limits.max_slide_bytes / 1024**3:.1f} GB")
+        return
+    try:
+        import openslide
+    except Exception as exc:  # the native library failed to load on this platform
+        yield ItemError(path, "", f"whole-slide images need OpenSlide, which did not load: {exc}")
+        return
+    try:
+        slide = openslide.OpenSlide(path)
+    except Exception as exc:
+        yield ItemError(path, "", f"not a readable whole-slide image: {exc}")
+        return
+    with slide:
+        try:
+            yield _field(slide, path, limits.max_pixels)
+        except Exception as exc:
+            yield ItemError(path, "", f"could not read the slide's pixels: {exc}")
+
+
+def open_slide(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """Bytes (an upload, a zip member): OpenSlide reads only files, so through a temporary one."""
+    suffix = Path(blob.name or blob.origin).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="medimg-slide-") as tmp:
+        path = os.path.join(tmp, "slide" + (suffix if suffix in SUFFIXES else ".svs"))
+        with open(path, "wb") as f:
+            f.write(blob.data)
+        for item in open_slide_path(path, ctx):
+            item.origin = blob.origin
+            yield item
+
+
+def _field(slide, origin: str, max_pixels: int) -> Item:
+    import openslide
+
+    w, h = slide.dimensions
+    small = slide.level_dimensions[-1]
+    if small[0] * small[1] > max_pixels:
+        return ItemError(origin, "", f"slide has no overview level within the max_pixels cap ({small[0]}×{small[1]} "
+                                     f"at its smallest); not read")
+    props = slide.properties
+    mpp = _float(props.get(openslide.PROPERTY_NAME_MPP_X))
+    downsample = max(FIELD_MPP / mpp, 1.0) if mpp else 4.0
+    overview = slide.get_thumbnail((OVERVIEW, OVERVIEW)).convert("RGB")
+    scale = w / overview.width  # level-0 pixels per overview pixel
+    span = min(FIELD * downsample, w, h)  # the field's side in level-0 pixels
+    cx, cy, tissue = _most_tissue(np.asarray(overview), max(1, round(span / scale)))
+    x0 = int(min(max(cx * scale - span / 2, 0), w - span))
+    y0 = int(min(max(cy * scale - span / 2, 0), h - span))
+    level = slide.get_best_level_for_downsample(max(span / FIELD, 1.0))
+    side = max(1, round(span / slide.level_downsamples[level]))
+    region = slide.read_region((x0, y0), level, (side, side))
+    field = Image.new("RGB", region.size, "white")
+    field.paste(region, mask=region.getchannel("A"))  # outside the scanned area is transparent
+    if side > FIELD:
+        field = field.resize((FIELD, FIELD), Image.BILINEAR)
+    where = f"{round(span * mpp)} µm" if mpp else f"1/{downsample:g} scale"
+    meta = {
+        "vendor": props.get(openslide.PROPERTY_NAME_VENDOR),
+        "dimensions": [w, h], "levels": slide.level_count,
+        "mpp": mpp, "objective_power": _float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
+        "field": {"x": x0, "y": y0, "size": round(span), "downsample": round(downsample, 3)},
+        "tissue_fraction": round(tissue, 3),
+    }
+    return ImageItem(origin, f"tissue field {where} wide at x {x0}, y {y0}", field, f"WSI ({meta['vendor']})",
+                     meta, full_size=(w, h))
+
+
+def _most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
+    """(x, y) centre, in overview pixels, of the win × win window with the most tissue, and its tissue share.
+
+    Tissue is what is neither glass (bright, unsaturated) nor black (scanner padding)."""
+    px = rgb.astype(np.int16)
+    sat = px.max(axis=2) - px.min(axis=2)
+    grey = px.mean(axis=2)
+    mask = ((sat > 20) | (grey < 200)) & (grey > 25)
+    h, w = mask.shape
+    win_y, win_x = min(win, h), min(win, w)
+    total = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = (total[win_y:, win_x:] - total[:-win_y, win_x:] - total[win_y:, :-win_x] + total[:-win_y, :-win_x])
+    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return x + win_x / 2, y + win_y / 2, float(sums[y, x]) / (win_x * win_y)
+
+
+def _float(value) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and v > 0 else None
+
+
+register(SourcePlugin("slide", accepts, open_slide, priority=35, open_path=open_slide_path))

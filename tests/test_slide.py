@@ -1,0 +1,99 @@
+"""Whole-slide images: pyramidal tiled TIFFs written here by tifffile, read by OpenSlide as an Aperio scanner's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
+
+tifffile = pytest.importorskip("tifffile")
+
+
+def write_slide(path: Path, mpp: float | None = 0.5, size=(6144, 4096), label: bool = False) -> Path:
+    """A 3-level slide: white glass, one pink tissue ellipse with purple nuclei left of centre, a black
+    scanner margin on the right; Aperio's description (with its MPP) unless mpp is None."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    img = np.full((h, w, 3), 244, np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    tissue = ((yy - h * 0.5) / (h * 0.3)) ** 2 + ((xx - w * 0.35) / (w * 0.2)) ** 2 < 1
+    img[tissue] = (226, 150, 198)
+    img[(rng.random((h, w)) < 0.02) & tissue] = (92, 42, 140)
+    img[:, int(w * 0.9):] = 0
+    desc = (f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) JPEG/RGB Q=70|AppMag = 20"
+            + (f"|MPP = {mpp}" if mpp else "") + "|Date = 01/02/26|User = jane.doe")
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(img, tile=(256, 256), compression="zlib", description=desc if mpp else None,
+                 photometric="rgb", metadata=None)
+        for d in (4, 16):
+            tw.write(img[::d, ::d].copy(), tile=(256, 256), compression="zlib", photometric="rgb", subfiletype=1,
+                     metadata=None)
+        if label:  # the slide label: names the patient, must never be read
+            tw.write(np.full((300, 300, 3), 30, np.uint8), compression="zlib", photometric="rgb",
+                     subfiletype=1, description="label 300x300", metadata=None)
+    return path
+
+
+def saturation(item: ImageItem) -> float:
+    px = np.asarray(item.image.convert("RGB"), np.int16)
+    return float((px.max(axis=2) - px.min(axis=2)).mean())
+
+
+def test_an_aperio_slide_gives_one_tissue_field_at_about_10x(tmp_path):
+    path = write_slide(tmp_path / "case.svs", label=True)
+    (item,) = open_input(path, Limits(max_input_bytes=10_000))  # far bigger than that: read by path, lazily
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    assert item.format == "WSI (aperio)" and item.image.size == (512, 512)
+    assert item.full_size == (6144, 4096) and (item.width, item.height) == (6144, 4096)
+    meta = item.metadata
+    assert meta["mpp"] == 0.5 and meta["objective_power"] == 20 and meta["levels"] == 3
+    assert meta["field"]["size"] == 1024 and meta["field"]["downsample"] == 2  # 512 px at 1 µm
+    assert meta["tissue_fraction"] > 0.9 and saturation(item) > 40  # tissue, not glass or margin
+    x, y = meta["field"]["x"] + 512, meta["field"]["y"] + 512
+    assert ((y - 2048) / 1228.8) ** 2 + ((x - 2150.4) / 1228.8) ** 2 < 1  # the field's centre is on the tissue
+    assert item.locator == f"tissue field 512 µm wide at x {meta['field']['x']}, y {meta['field']['y']}"
+    assert "jane" not in str(meta) and "Date" not in str(meta)  # technical properties only
+
+
+def test_slide_without_pixel_size_and_slide_bytes_cap(tmp_path):
+    path = write_slide(tmp_path / "plain.svs", mpp=None)
+    (item,) = open_input(path)
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    assert item.metadata["mpp"] is None and item.metadata["field"]["downsample"] == 4
+    assert item.locator.startswith("tissue field 1/4 scale wide") and saturation(item) > 40
+    (err,) = open_input(path, Limits(max_slide_bytes=1000))
+    assert isinstance(err, ItemError) and "max_slide_bytes" in err.error
+
+
+def test_slides_in_folders_zips_and_uploads(tmp_path):
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    data = write_slide(folder / "a.svs").read_bytes()
+    (folder / "note.png").write_bytes(b.image_bytes("PNG"))
+    got = list(open_input(folder))
+    assert [(Path(i.origin).name, i.format) for i in got] == [("a.svs", "WSI (aperio)"), ("note.png", "PNG")]
+    (up,) = open_input(Blob("upload.svs", data, name="upload.svs"))
+    assert isinstance(up, ImageItem) and up.origin == "upload.svs" and up.format == "WSI (aperio)"
+    assert np.array_equal(np.asarray(up.image), np.asarray(got[0].image))
+    (member,) = open_input(Blob("s.zip", b.zip_bytes({"slides/b.svs": data}), name="s.zip"))
+    assert isinstance(member, ImageItem) and member.origin == "s.zip:slides/b.svs"
+
+
+def test_broken_slides_give_clear_errors(tmp_path):
+    bad = tmp_path / "bad.svs"
+    bad.write_bytes(b"II*\x00" + bytes(5000))
+    (err,) = open_input(bad)
+    assert isinstance(err, ItemError) and "whole-slide" in err.error
+    cut = tmp_path / "cut.svs"
+    cut.write_bytes(write_slide(tmp_path / "whole.svs").read_bytes()[:40_000])
+    (err,) = open_input(cut)
+    assert isinstance(err, ItemError) and err.origin == str(cut)
+    # an ordinary TIFF (no .svs name, no Aperio description) stays with the image source
+    plain = tmp_path / "photo.tif"
+    plain.write_bytes(b.image_bytes("TIFF"))
+    (item,) = open_input(plain)
+    assert isinstance(item, ImageItem) and item.format == "TIFF"
