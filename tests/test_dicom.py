@@ -272,3 +272,43 @@ def test_enhanced_functional_groups_rescale_and_window():
     del ds.RescaleSlope, ds.RescaleIntercept
     got = np.asarray(items(b.dicom_bytes(ds))[0].image)
     assert np.array_equal(got, np.asarray(items(plain)[0].image))
+
+
+def slide_tiles(n: int = 40, tissue: int = 26, slide: bool = True) -> bytes:
+    """A VL Whole Slide Microscopy file of n 64 × 64 RGB tiles: glass everywhere but tile `tissue`."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    rng = np.random.default_rng(1)
+    tiles = np.full((n, 64, 64, 3), 240, np.uint8) + rng.integers(0, 8, (n, 64, 64, 3), dtype=np.uint8)
+    tiles[tissue] = (215, 140, 190)
+    tiles[tissue, ::5, ::7] = (90, 40, 140)  # nuclei
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    # VL Whole Slide Microscopy, or Multi-frame True Color Secondary Capture
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6" if slide else "1.2.840.10008.5.1.4.1.1.7.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName = ("SM" if slide else "OT"), "Doe^Jane"
+    ds.Rows = ds.Columns = 64
+    ds.NumberOfFrames = n
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.DimensionOrganizationType = "TILED_FULL"
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = 64 * 8, 64 * 5
+    ds.PixelData = tiles.tobytes()
+    return b.dicom_bytes(ds)
+
+
+def test_whole_slide_dicom_gives_the_tile_with_tissue():
+    """A slide's middle tile is usually glass: the tile with the most tissue among the sampled ones is chosen."""
+    (item,) = items(slide_tiles())
+    assert isinstance(item, ImageItem) and item.locator == "frame 27"
+    px = np.asarray(item.image, np.int16)
+    assert (px.max(axis=2) - px.min(axis=2)).mean() > 40  # pink tissue, not grey glass
+    assert item.metadata["tile_choice"] == {"sampled": 32, "tissue_fraction": 1.0}
+    assert "Doe" not in str(item.metadata)
+    (other,) = items(slide_tiles(slide=False))  # not a slide: the middle frame as before
+    assert other.locator == "frame 21"
+    assert len(items(slide_tiles(), all_frames=True)) == 40

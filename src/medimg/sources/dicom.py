@@ -21,6 +21,8 @@ pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
         b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
         b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
@@ -94,7 +96,12 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"DICOM image is {cols}×{rows} = {rows * cols:,} pixels per frame, "
                                     f"over the max_pixels cap of {limits.max_pixels:,}; not decoded")
         return
-    frames = range(n) if limits.all_frames else [n // 2]
+    if limits.all_frames:
+        frames = range(n)
+    elif n > 1 and _is_slide(ds):
+        frames = [_most_tissue_frame(ds, n, meta)]
+    else:
+        frames = [n // 2]
     failures = 0
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
@@ -110,6 +117,30 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def _is_slide(ds: pydicom.Dataset) -> bool:
+    return ds.get("SOPClassUID") == WHOLE_SLIDE or ds.get("Modality") == "SM"
+
+
+def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict) -> int:
+    """A slide's tiles are mostly glass: of up to SLIDE_SAMPLE evenly spread frames, the one with the most
+    tissue (the middle frame when none decodes). Notes the choice in `meta`."""
+    from .slide import tissue_mask
+
+    best, best_share = n // 2, -1.0
+    sample = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(n, SLIDE_SAMPLE))})
+    for i in sample:
+        try:
+            rgb = np.asarray(to_image(pixel_array(ds, index=i), ds, i).convert("RGB"))
+        except Exception:
+            continue
+        share = float(tissue_mask(rgb).mean())
+        if share > best_share:
+            best, best_share = i, share
+    if best_share >= 0:
+        meta["tile_choice"] = {"sampled": len(sample), "tissue_fraction": round(best_share, 3)}
+    return best
 
 
 def _fill_transfer_syntax(ds: pydicom.Dataset) -> None:

@@ -111,14 +111,17 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
                      meta, full_size=(w, h))
 
 
-def _most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
-    """(x, y) centre, in overview pixels, of the win × win window with the most tissue, and its tissue share.
-
-    Tissue is what is neither glass (bright, unsaturated) nor black (scanner padding)."""
+def tissue_mask(rgb: np.ndarray) -> np.ndarray:
+    """Where an H × W × 3 slide image shows tissue: neither glass (bright, unsaturated) nor black padding."""
     px = rgb.astype(np.int16)
     sat = px.max(axis=2) - px.min(axis=2)
     grey = px.mean(axis=2)
-    mask = ((sat > 20) | (grey < 200)) & (grey > 25)
+    return ((sat > 20) | (grey < 200)) & (grey > 25)
+
+
+def _most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
+    """(x, y) centre, in overview pixels, of the win × win window with the most tissue, and its tissue share."""
+    mask = tissue_mask(rgb)
     h, w = mask.shape
     win_y, win_x = min(win, h), min(win, w)
     total = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
