@@ -249,3 +249,30 @@ def test_a_container_that_fails_while_splitting_stops_only_itself(monkeypatch, t
     got = [i for t in input_tasks([path, png]) for i in t()]
     assert [(i.origin, getattr(i, "error", None)) for i in got] == [
         (str(path), "seen"), (str(path), "zip: could not read: bad directory"), (str(png), None)]
+
+
+def test_office_documents_give_their_pictures_only(tmp_path):
+    """A .docx/.pptx/.odt is a zip: its pictures come out, the XML parts and the page thumbnail do not."""
+    png, jpg = b.image_bytes("PNG", (80, 60)), b.image_bytes("JPEG", (90, 70))
+    docx = b.zip_bytes({"[Content_Types].xml": b"<Types/>", "_rels/.rels": b"<Relationships/>",
+                        "word/document.xml": b"<w:document/>", "word/media/image1.png": png,
+                        "word/media/image2.jpeg": jpg, "docProps/thumbnail.jpeg": jpg,
+                        "word/embeddings/sheet.xlsx": b.zip_bytes({"[Content_Types].xml": b"<Types/>"})})
+    got = items(docx, name="report.docx")
+    assert summary(got) == [("report.docx", "", "ItemError"), ("report.docx:word/media/image1.png", "", "ImageItem"),
+                            ("report.docx:word/media/image2.jpeg", "", "ImageItem")]
+    assert got[0].skipped and "5 parts" in got[0].error
+    pptx = b.zip_bytes({"[Content_Types].xml": b"<Types/>", "ppt/slides/slide1.xml": b"<p:sld/>",
+                        "ppt/media/image3.png": png})
+    assert [i.origin for i in items(pptx, name="talk.pptx") if isinstance(i, ImageItem)] == ["talk.pptx:ppt/media/image3.png"]
+    odt = b.zip_bytes([("mimetype", b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<office/>"),
+                       ("Pictures/10000000.png", png), ("Thumbnails/thumbnail.png", png)])
+    got = items(odt, name="letter.odt")
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["letter.odt:Pictures/10000000.png"]
+    # a plain zip that merely holds a file of that name stays a plain zip
+    plain = b.zip_bytes({"[Content_Types].xml": b"<Types/>", "scans/a.png": png})
+    assert summary(items(plain)) == [("a.zip:[Content_Types].xml", "", "ItemError"), ("a.zip:scans/a.png", "", "ImageItem")]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "report.docx").write_bytes(docx)
+    assert sum(isinstance(i, ImageItem) for i in open_input(folder)) == 2

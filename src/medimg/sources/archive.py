@@ -1,5 +1,8 @@
 """Zip archives, read member by member into memory (never extracted to disk), with bomb and slip guards.
 
+Word, PowerPoint, Excel and OpenDocument files are zips too: of those, only the pictures are read
+(`word/media/…`, `Pictures/…`), with one note for the parts left out.
+
 A zip is a folder: every member is its own input (its own image cap), so the pipeline decodes members
 concurrently (`split_zip`). Members are read one after another, so the byte budget holds in archive order.
 """
@@ -69,6 +72,13 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blo
     if not any(not i.is_dir() for i in infos):
         yield ItemError(origin, "", "archive holds no files", skipped=True)
         return
+    pictures = _office_pictures(zf, infos)
+    if pictures is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
+        left_out = sum(1 for i in infos if not i.is_dir() and not pictures.match(i.filename))
+        infos = [i for i in infos if pictures.match(i.filename)]
+        if left_out:
+            yield ItemError(origin, "", f"office document: {left_out} parts that are not its pictures (text, "
+                                        "styles, page thumbnail, embedded objects) left out", skipped=True)
     for info in infos:
         name = info.filename
         parts = [p for p in re.split(r"[\\/]", name) if p]
@@ -108,6 +118,25 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blo
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
             yield member
+
+
+_OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx
+_ODF_PICTURES = re.compile(r"Pictures/[^/]+$")  # .odt, .odp, .ods
+
+
+def _office_pictures(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> re.Pattern | None:
+    """The member names that are pictures when the zip is an Office Open XML or OpenDocument file, else None."""
+    names = {i.filename for i in infos}
+    if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/", "xl/")) for n in names):
+        return _OOXML_PICTURES
+    first = infos[0]
+    if first.filename == "mimetype" and first.file_size < 200:
+        try:
+            if zf.read(first).startswith(b"application/vnd.oasis.opendocument"):
+                return _ODF_PICTURES
+        except Exception:
+            return None
+    return None
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
