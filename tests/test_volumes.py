@@ -1,9 +1,10 @@
-"""MGH and NRRD volumes: nibabel's own .mgz, and volumes written here by nibabel and pynrrd, shown the same way
-as the same volume stored as NIfTI."""
+"""MGH, NRRD and MetaImage volumes: nibabel's own .mgz, and volumes written here (nibabel, pynrrd, ITK's
+MetaImage layout), shown the same way as the same volume stored as NIfTI."""
 
 from __future__ import annotations
 
 import bz2
+import zlib
 import gzip
 from pathlib import Path
 
@@ -167,3 +168,64 @@ def test_a_single_coronal_or_sagittal_slice_is_shown_in_its_own_plane(tmp_path):
     (item,) = items(nifti(plane[:, :, None], sagittal))
     rows, cols = np.nonzero(pixels(item) == 255)
     assert item.image.size == (40, 30) and rows.max() < 10 and cols.max() < 12  # anterior on the left
+
+
+# ---------------------------------------------------------------- MetaImage
+
+
+def mha(vol: np.ndarray, compressed: bool = False, msb: bool = False, matrix: str = "1 0 0 0 1 0 0 0 1",
+        spacing=None, channels: int = 1, data_file: str = "LOCAL", etype: str = "MET_SHORT") -> bytes:
+    """A .mha file as ITK writes one: x fastest, LPS world; `vol` is indexed x, y, z (channels last)."""
+    dims = vol.shape[:vol.ndim - (1 if channels > 1 else 0)]
+    raw = np.ascontiguousarray(np.transpose(vol, tuple(range(len(dims) - 1, -1, -1)) + (
+        (len(dims),) if channels > 1 else ()))).astype(vol.dtype.newbyteorder(">" if msb else "<")).tobytes()
+    if compressed:
+        raw = zlib.compress(raw)
+    nd = len(dims)
+    lines = [f"ObjectType = Image", f"NDims = {nd}", f"BinaryData = True", f"BinaryDataByteOrderMSB = {msb}",
+             f"CompressedData = {compressed}"]
+    if compressed:
+        lines.append(f"CompressedDataSize = {len(raw)}")
+    if nd == 3:
+        lines += [f"TransformMatrix = {matrix}", "Offset = 0 0 0", "AnatomicalOrientation = RAI"]
+    lines += [f"ElementSpacing = {' '.join(map(str, spacing or [1] * nd))}", f"DimSize = {' '.join(map(str, dims))}"]
+    if channels > 1:
+        lines.append(f"ElementNumberOfChannels = {channels}")
+    lines += [f"ElementType = {etype}", f"ElementDataFile = {data_file}"]
+    return ("\n".join(lines) + "\n").encode() + raw
+
+
+def test_metaimage_looks_like_the_same_anatomy_as_nifti():
+    vol = head_volume()
+    (want,) = items(nifti(vol))
+    lps = vol[::-1, ::-1, :].copy()  # ITK's world is LPS: x runs to the patient's left, y to the back
+    for data in (mha(lps), mha(lps, compressed=True), mha(lps, msb=True),
+                 # stored slice-first (z, x, y), the TransformMatrix giving each axis's direction in turn
+                 mha(np.transpose(lps, (2, 0, 1)).copy(), matrix="0 0 1 1 0 0 0 1 0")):
+        (got,) = items(data, name="v.mha")
+        assert got.format == "MetaImage" and got.locator == "slice 11 of 20"
+        assert np.array_equal(pixels(got), pixels(want))
+    (thick,) = items(mha(lps, spacing=[1, 2, 3]), name="v.mha")
+    assert thick.image.size == (40, 60) and thick.metadata["voxel_mm"] == [1.0, 2.0, 3.0]
+
+
+def test_metaimage_2d_colour_and_bad_files():
+    rgb = np.zeros((8, 6, 3), np.uint8)
+    rgb[..., 1] = 200
+    (colour,) = items(mha(rgb, channels=3, etype="MET_UCHAR"), name="c.mha")
+    assert colour.image.mode == "RGB" and colour.image.size == (8, 6) and colour.image.getpixel((0, 0)) == (0, 200, 0)
+    lps = head_volume()[::-1, ::-1, :].copy()
+    (err,) = items(mha(lps, data_file="v.raw"), name="v.mhd")
+    assert isinstance(err, ItemError) and "detached" in err.error  # the .raw it names is never opened
+    (err,) = items(mha(lps)[:-100], name="cut.mha")
+    assert isinstance(err, ItemError) and "truncated" in err.error
+    (err,) = items(mha(lps, etype="MET_FANCY"), name="odd.mha")
+    assert isinstance(err, ItemError) and "ElementType" in err.error
+    (err,) = items(mha(np.zeros((256, 256, 64), np.int16), compressed=True), name="big.mha", max_input_bytes=1_000_000)
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error
+    header = b"ObjectType = Image\nNDims = 2\nDimSize = 10 10\nElementType = MET_UCHAR\nCompressedData = True\n" \
+             b"ElementDataFile = LOCAL\n"
+    (small,) = items(header + zlib.compress(bytes(5_000_000)), name="bomb.mha", max_input_bytes=1_000_000)
+    assert isinstance(small, ImageItem) and small.image.size == (10, 10)  # inflated only as far as the header's size
+    (wide,) = items(mha(lps), name="v.mha", max_pixels=100)
+    assert isinstance(wide, ItemError) and "max_pixels" in wide.error

@@ -58,7 +58,7 @@ class Limits:
     max_concurrency: int = 8  # concurrent downloads of one page's images
     allow_private: bool = False  # allow loopback/private/link-local addresses
     min_side: int = 64  # PDF/web images smaller than this on both sides are decoration
-    all_frames: bool = False  # every GIF/DICOM frame and NIfTI/MGH/NRRD axial slice instead of the first/middle one
+    all_frames: bool = False  # every GIF/DICOM frame and volume axial slice instead of the first/middle one
     # JPEGs may decode at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) while both sides stay ≥ this;
     # None or 0: full size. classify() sets it from the model's input size unless given.
     decode_side: int | None = None

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import nibabel as nib
 import numpy as np
+from numpy.lib import recfunctions
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
@@ -161,6 +162,15 @@ def _layout(affine: np.ndarray, through: int | None = None) -> tuple[int, int, i
             rows, cols = [i for i in (1, 0, 2) if i != through][:2]
             return through, rows, cols, False, False
         return 2, 1, 0, True, False
+
+
+def rgb_voxels(channels_last: np.ndarray) -> np.ndarray:
+    """Voxels with a last axis of 3-4 colour channels as RGB records (as NIfTI stores RGB24), 0-255."""
+    rgb = channels_last[..., :3]
+    if rgb.dtype.kind == "f" and np.nanmax(rgb) <= 1.0:
+        rgb = rgb * 255.0
+    rgb = np.clip(np.nan_to_num(rgb), 0, 255).astype(np.uint8)
+    return recfunctions.unstructured_to_structured(rgb, names=["R", "G", "B"])
 
 
 def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:

@@ -16,10 +16,9 @@ from typing import Iterator
 
 import nrrd
 import numpy as np
-from numpy.lib import recfunctions
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
-from .nifti import axial_slices
+from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
 _SPACE_SIGNS = {  # world axes flipped to reach RAS+
@@ -104,11 +103,7 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
         raise ValueError(f"unsupported layout: {n} axes of kinds {kinds[:n]}")
     arr = np.transpose(arr, spatial + other + colour)
     if colour:
-        rgb = arr[..., :3]
-        if rgb.dtype.kind == "f" and np.nanmax(rgb) <= 1.0:
-            rgb = rgb * 255.0
-        rgb = np.clip(np.nan_to_num(rgb), 0, 255).astype(np.uint8)
-        arr = recfunctions.unstructured_to_structured(rgb, names=["R", "G", "B"])
+        arr = rgb_voxels(arr)
     if len(spatial) == 2 and other:  # x, y, t: a z axis of one slice in between
         arr = arr[:, :, None, :]
     affine = np.eye(4)
