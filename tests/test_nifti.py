@@ -129,3 +129,17 @@ def test_nifti_in_a_zip_through_the_pipeline(tiny_classifier):
     assert [(r.input, r.locator, r.error) for r in recs] == [("s.zip:study/t1.nii.gz", "slice 11 of 20", None),
                                                           ("s.zip:x.png", "", None)]
     assert recs[0].width == 40 and recs[0].height == 30 and recs[0].label is not None
+
+
+def test_header_repairs_are_not_printed(caplog):
+    """nibabel logs the header fields it fixes (to its own stderr handler); a batch run's console must stay
+    clean: the item's error says what was wrong."""
+    data = bytearray(nifti(head_volume()))
+    data[108:112] = np.float32(264).tobytes()  # vox_offset inside the header: nibabel logs it, then refuses
+    (bad,) = items(bytes(data))
+    assert isinstance(bad, ItemError) and "vox offset" in bad.error
+    data = bytearray(nifti(head_volume()))
+    data[254:256] = np.int16(9986).tobytes()  # an invalid sform code: nibabel logs it, then repairs it
+    (fixed,) = items(bytes(data))
+    assert isinstance(fixed, ImageItem)
+    assert not [r for r in caplog.records if r.name.startswith("nibabel")]

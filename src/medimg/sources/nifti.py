@@ -10,6 +10,7 @@ from the header before any voxel is read. Only technical header fields are kept 
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from typing import Iterator
@@ -22,6 +23,10 @@ from PIL import Image
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .dicom import to_uint8
 from .registry import register
+
+# nibabel reports the header fields it repairs on its own stderr handler; a damaged file is reported
+# by its item's error instead, never on the console.
+nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
 
 _GZIP = b"\x1f\x8b"
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
