@@ -14,7 +14,7 @@ import numpy as np
 from nibabel.freesurfer.mghformat import MGHImage
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
-from .nifti import axial_slices, first_bytes, inflate
+from .nifti import axial_slices, first_bytes, unpack
 from .registry import register
 
 _GZIP = b"\x1f\x8b"
@@ -38,13 +38,11 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 def open_mgh(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
-    data = blob.data
-    if data[:2] == _GZIP:
-        try:
-            data = inflate(data, limits.max_input_bytes, "MGH volume")
-        except ValueError as exc:
-            yield ItemError(origin, "", str(exc))
-            return
+    try:
+        data = unpack(blob.data, limits.max_input_bytes, "MGH volume")
+    except ValueError as exc:
+        yield ItemError(origin, "", str(exc))
+        return
     try:
         img = MGHImage.from_bytes(data)
         shape = tuple(int(s) for s in img.shape)

@@ -54,8 +54,11 @@ def first_bytes(data: bytes, n: int = 544) -> bytes:
     return data[:n]
 
 
-def inflate(data: bytes, cap: int, what: str) -> bytes:
-    """The content of gzip-compressed bytes, refused (ValueError) when corrupt or larger than `cap`."""
+def unpack(data: bytes, cap: int, what: str) -> bytes:
+    """The bytes themselves, or their content when gzip-compressed; ValueError when corrupt or inflating
+    past `cap`."""
+    if data[:2] != _GZIP:
+        return data
     try:
         out = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
     except zlib.error as exc:
@@ -73,13 +76,11 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
-    data = blob.data
-    if data[:2] == _GZIP:
-        try:
-            data = inflate(data, limits.max_input_bytes, "NIfTI volume")
-        except ValueError as exc:
-            yield ItemError(origin, "", str(exc))
-            return
+    try:
+        data = unpack(blob.data, limits.max_input_bytes, "NIfTI volume")
+    except ValueError as exc:
+        yield ItemError(origin, "", str(exc))
+        return
     kind = _kind(data[:544])
     if kind == "pair":
         yield ItemError(origin, "", "NIfTI/Analyze header whose voxels are in a separate .img file; "
