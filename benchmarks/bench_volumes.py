@@ -1,0 +1,133 @@
+"""Speed of the volume and whole-slide sources against the bare libraries in the same run.
+
+    .venv/bin/python benchmarks/bench_volumes.py [--repeat R]
+
+Volumes: one 256 × 256 × 160 int16 head-like volume written as NIfTI (.nii and .nii.gz), MGH, NRRD (gzip)
+and MetaImage (zlib); each source's time to the middle axial slice as an 8-bit image, against a baseline
+that only reads the bytes into an array with the format's own library (nibabel, pynrrd; numpy for
+MetaImage), slices it and scales it to 8 bits. Slides: a 16k × 12k three-level pyramidal TIFF (Aperio
+description, zlib tiles, written by tifffile) read by path; the source's time to its tissue field against
+OpenSlide's bare `get_thumbnail` of the same file. Ratios > 1 mean the source is slower than the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import nrrd
+import numpy as np
+
+from medimg.sources import Blob, Context, ImageItem, Limits, open_input
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def head(shape=(256, 256, 160)) -> np.ndarray:
+    x, y, z = np.meshgrid(*(np.linspace(-1, 1, s, dtype=np.float32) for s in shape), indexing="ij")
+    vol = ((x ** 2 + y ** 2 + z ** 2) < 0.8) * (400 + 300 * np.sin(8 * x) * np.cos(6 * y))
+    return vol.astype(np.int16)
+
+
+def to8(plane: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(plane, (0.5, 99.5))
+    return (np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def volumes(tmp: Path, repeat: int) -> None:
+    from test_volumes import mha  # the MetaImage layout the tests write
+
+    vol = head()
+    nii = nib.Nifti1Image(vol, np.eye(4)).to_bytes()
+    mgh = nib.MGHImage(vol, np.eye(4)).to_bytes()
+    nrrd_path = tmp / "v.nrrd"
+    nrrd.write(str(nrrd_path), vol, {"space": "RAS", "space directions": np.eye(3), "encoding": "gzip"})
+    files = {"v.nii": nii, "v.nii.gz": gzip.compress(nii, 6), "v.mgh": mgh, "v.nrrd": nrrd_path.read_bytes(),
+             "v.mha": mha(vol[::-1, ::-1].copy(), compressed=True)}
+
+    def bare(name: str, data: bytes) -> None:
+        if name.startswith("v.nii"):
+            img = nib.Nifti1Image.from_bytes(gzip.decompress(data) if name.endswith(".gz") else data)
+            plane = np.asarray(img.dataobj[:, :, img.shape[2] // 2])
+        elif name == "v.mgh":
+            img = nib.MGHImage.from_bytes(data)
+            plane = np.asarray(img.dataobj[:, :, img.shape[2] // 2])
+        elif name == "v.nrrd":
+            arr, _ = nrrd.read(str(nrrd_path))
+            plane = arr[:, :, arr.shape[2] // 2]
+        else:
+            start = data.index(b"ElementDataFile = LOCAL\n") + len(b"ElementDataFile = LOCAL\n")
+            arr = np.frombuffer(zlib.decompress(data[start:]), "<i2").reshape(vol.shape[::-1])
+            plane = arr[arr.shape[0] // 2]
+        to8(plane)
+
+    ctx = Context(Limits())
+    print(f"volume {vol.shape[0]}×{vol.shape[1]}×{vol.shape[2]} int16; best of {repeat}")
+    for name, data in files.items():
+        def source() -> None:
+            (item,) = list(ctx.open_blob(Blob(name, data, name=name)))
+            assert isinstance(item, ImageItem), item
+        s, b = timed(source, repeat), timed(lambda: bare(name, data), repeat)
+        print(f"  {name:9s} {len(data) / 1e6:6.1f} MB  source {s * 1000:7.1f} ms  bare library {b * 1000:7.1f} ms  "
+              f"ratio {s / b:5.2f}")
+
+
+def slides(tmp: Path, repeat: int) -> None:
+    import openslide
+    import tifffile
+
+    w, h = 16384, 12288
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h // 16, 0:w // 16]
+    small = np.full((h // 16, w // 16, 3), 244, np.uint8)
+    small[((yy - h / 32) / (h / 64)) ** 2 + ((xx - w / 40) / (w / 64)) ** 2 < 1] = (226, 150, 198)
+    img = np.repeat(np.repeat(small, 16, axis=0), 16, axis=1)
+    img[rng.random((h, w)) < 0.002] = (92, 42, 140)
+    path = tmp / "slide.svs"
+    desc = f"Aperio Image Library v12\r\n{w}x{h} (256x256) JPEG/RGB Q=70|AppMag = 20|MPP = 0.5"
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+        tw.write(img, tile=(256, 256), compression="zlib", description=desc, photometric="rgb", metadata=None)
+        for d in (4, 16, 64):
+            tw.write(img[::d, ::d].copy(), tile=(256, 256), compression="zlib", photometric="rgb", subfiletype=1,
+                     metadata=None)
+    del img
+
+    def source() -> None:
+        (item,) = list(open_input(path))
+        assert isinstance(item, ImageItem), item
+
+    def bare() -> None:
+        with openslide.OpenSlide(str(path)) as slide:
+            slide.get_thumbnail((512, 512))
+
+    s, b = timed(source, repeat), timed(bare, repeat)
+    print(f"slide {w}×{h}, {path.stat().st_size / 1e6:.0f} MB on disk; best of {repeat}")
+    print(f"  tissue field (source) {s * 1000:7.1f} ms  thumbnail alone (OpenSlide) {b * 1000:7.1f} ms  ratio {s / b:5.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="medimg-bench-") as tmp:
+        volumes(Path(tmp), args.repeat)
+        slides(Path(tmp), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
