@@ -26,11 +26,12 @@ SUFFIXES = {".svs", ".ndpi", ".scn", ".bif"}
 FIELD = 512  # pixels of the field handed to the model
 FIELD_MPP = 1.0  # its µm per pixel when the slide knows its own
 OVERVIEW = 512  # longest side of the overview used to find tissue
-_TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    if head[:4] not in _TIFF:
+    from .files import image_kind
+
+    if image_kind(head) != "TIFF":
         return False
     return Path(blob.name or blob.origin).suffix.lower() in SUFFIXES or b"Aperio" in head
 
