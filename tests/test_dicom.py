@@ -274,13 +274,16 @@ def test_enhanced_functional_groups_rescale_and_window():
     assert np.array_equal(got, np.asarray(items(plain)[0].image))
 
 
-def slide_tiles(n: int = 40, tissue: int = 26, slide: bool = True) -> bytes:
-    """A VL Whole Slide Microscopy file of n 64 × 64 RGB tiles: glass everywhere but tile `tissue`."""
+def slide_tiles(n: int = 40, tissue: int = 26, slide: bool = True, spacing_mm: float | None = None,
+                sparse: bool = False, grid: bool = True, tile: int = 64) -> bytes:
+    """A VL Whole Slide Microscopy file of n `tile`-px square RGB tiles, 8 across: glass everywhere but tile `tissue`.
+    `sparse` stores the tiles in reverse order with per-frame positions (TILED_SPARSE); `grid=False` leaves
+    out the total pixel matrix, so where the tiles lie is unknown."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     rng = np.random.default_rng(1)
-    tiles = np.full((n, 64, 64, 3), 240, np.uint8) + rng.integers(0, 8, (n, 64, 64, 3), dtype=np.uint8)
+    tiles = np.full((n, tile, tile, 3), 240, np.uint8) + rng.integers(0, 8, (n, tile, tile, 3), dtype=np.uint8)
     tiles[tissue] = (215, 140, 190)
     tiles[tissue, ::5, ::7] = (90, 40, 140)  # nuclei
     ds = pydicom.Dataset()
@@ -291,24 +294,81 @@ def slide_tiles(n: int = 40, tissue: int = 26, slide: bool = True) -> bytes:
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.PatientName = ("SM" if slide else "OT"), "Doe^Jane"
-    ds.Rows = ds.Columns = 64
+    ds.Rows = ds.Columns = tile
     ds.NumberOfFrames = n
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.DimensionOrganizationType = "TILED_FULL"
-    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = 64 * 8, 64 * 5
+    if grid:
+        ds.DimensionOrganizationType = "TILED_SPARSE" if sparse else "TILED_FULL"
+        ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = tile * 8, tile * -(-n // 8)
+    if spacing_mm is not None:
+        measures = pydicom.Dataset()
+        measures.PixelSpacing = [spacing_mm, spacing_mm]
+        shared = pydicom.Dataset()
+        shared.PixelMeasuresSequence = [measures]
+        ds.SharedFunctionalGroupsSequence = [shared]
+    if sparse:
+        order = list(range(n))[::-1]
+        tiles = tiles[order]
+        groups = []
+        for i in order:
+            pos, group = pydicom.Dataset(), pydicom.Dataset()
+            pos.ColumnPositionInTotalImagePixelMatrix = i % 8 * tile + 1
+            pos.RowPositionInTotalImagePixelMatrix = i // 8 * tile + 1
+            group.PlanePositionSlideSequence = [pos]
+            groups.append(group)
+        ds.PerFrameFunctionalGroupsSequence = groups
     ds.PixelData = tiles.tobytes()
     return b.dicom_bytes(ds)
 
 
-def test_whole_slide_dicom_gives_the_tile_with_tissue():
-    """A slide's middle tile is usually glass: the tile with the most tissue among the sampled ones is chosen."""
+def colourful(px: np.ndarray) -> float:
+    px = px.astype(np.int16)
+    return float((px.max(axis=-1) - px.min(axis=-1)).mean())
+
+
+def test_whole_slide_dicom_gives_a_field_around_the_tile_with_tissue():
+    """A slide's middle tile is usually glass: the field is pasted from the tiles around the one with the most
+    tissue (at a quarter of full resolution when the file gives no pixel spacing, as the OpenSlide source,
+    but never more than 8 tile widths across: these tiles are small)."""
     (item,) = items(slide_tiles())
-    assert isinstance(item, ImageItem) and item.locator == "frame 27"
-    px = np.asarray(item.image, np.int16)
-    assert (px.max(axis=2) - px.min(axis=2)).mean() > 40  # pink tissue, not grey glass
+    assert isinstance(item, ImageItem) and item.locator == "field around frame 27"
     assert item.metadata["tile_choice"] == {"sampled": 32, "tissue_fraction": 1.0}
+    # 8 × 5 tiles of 64 px: a 320 px square (the slide's height) at the left edge, 5 × 5 tiles
+    assert item.metadata["field"] == {"tiles": 25, "left": 0, "top": 0, "side": 320, "um_per_pixel": None}
+    assert item.image.size == (320, 320)
+    px = np.asarray(item.image)
+    assert colourful(px[192:256, 128:192]) > 40  # tile 27 (column 3, row 4) is pink tissue
+    assert colourful(px[:192]) < 10 and colourful(px[:, 192:]) < 10  # the rest is glass
     assert "Doe" not in str(item.metadata)
-    (other,) = items(slide_tiles(slide=False))  # not a slide: the middle frame as before
+
+
+def test_whole_slide_dicom_field_follows_pixel_spacing_and_sparse_tiles():
+    (full,) = items(slide_tiles(spacing_mm=0.001))  # 1 µm/px: the field is shown at full resolution
+    assert full.image.size == (320, 320) and full.metadata["field"]["um_per_pixel"] == 1.0
+    (sparse,) = items(slide_tiles(spacing_mm=0.001, sparse=True))  # same tiles, reverse order, positions given
+    assert sparse.locator == "field around frame 14"  # 40 - 27 + 1
+    assert np.array_equal(np.asarray(sparse.image), np.asarray(full.image))
+    (fine,) = items(slide_tiles(spacing_mm=0.0005, tile=128))  # 0.5 µm/px: shown at half size, as 1 µm/px
+    assert fine.metadata["field"] == {"tiles": 25, "left": 0, "top": 0, "side": 640, "um_per_pixel": 1.0}
+    assert fine.image.size == (320, 320) and colourful(np.asarray(fine.image)[192:256, 128:192]) > 40
+    (coarse,) = items(slide_tiles(spacing_mm=0.004))  # 4 µm/px, a low level: one tile already shows enough
+    assert coarse.locator == "frame 27" and coarse.image.size == (64, 64) and "field" not in coarse.metadata
+    (unplaced,) = items(slide_tiles(grid=False))  # no total pixel matrix: where tiles lie is unknown
+    assert unplaced.locator == "frame 27" and unplaced.image.size == (64, 64)
+
+
+def test_dicom_field_is_capped_in_tiles_and_pixels():
+    slide = slide_tiles(n=160, tissue=82, spacing_mm=0.0001)  # 0.1 µm/px would need 80 tiles across
+    (item,) = items(slide)
+    # 8 tiles' width (512 px) instead, shown unscaled; unaligned with the grid, it touches 8 × 9 tiles
+    assert item.metadata["field"] == {"tiles": 72, "left": 0, "top": 416, "side": 512, "um_per_pixel": 0.1}
+    assert item.image.size == (512, 512) and colourful(np.asarray(item.image)[224:288, 128:192]) > 40
+    (item,) = items(slide, max_pixels=100_000)  # 512² is over the pixel cap: the tile alone
+    assert item.locator == "frame 83" and item.image.size == (64, 64)
+
+
+def test_multiframe_that_is_not_a_slide_gives_the_middle_frame():
+    (other,) = items(slide_tiles(slide=False))
     assert other.locator == "frame 21"
     assert len(items(slide_tiles(), all_frames=True)) == 40

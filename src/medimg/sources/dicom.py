@@ -23,6 +23,7 @@ warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
+MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
         b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
         b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
@@ -99,7 +100,13 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
-        frames = [_most_tissue_frame(ds, n, meta)]
+        best = _most_tissue_frame(ds, n, meta)
+        field = _slide_field(ds, best, limits.max_pixels)
+        if field is not None:
+            image, meta["field"] = field
+            yield ImageItem(origin, f"field around frame {best + 1}", image, "DICOM", meta)
+            return
+        frames = [best]
     else:
         frames = [n // 2]
     failures = 0
@@ -141,6 +148,66 @@ def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict) -> int:
     if best_share >= 0:
         meta["tile_choice"] = {"sampled": len(sample), "tissue_fraction": round(best_share, 3)}
     return best
+
+
+def _slide_field(ds: pydicom.Dataset, centre: int, max_pixels: int) -> tuple[Image.Image, dict] | None:
+    """The tiles around frame `centre` pasted into one field as the OpenSlide source shows a slide: FIELD
+    px at about FIELD_MPP µm/px (a quarter of full resolution when the file has no pixel spacing).
+    None when the tile layout is unknown or the field is a single tile, or any tile fails to decode."""
+    from .slide import FIELD, FIELD_MPP
+
+    try:
+        tw, th = int(ds.Columns), int(ds.Rows)
+        width, height = int(ds.TotalPixelMatrixColumns), int(ds.TotalPixelMatrixRows)
+        spacing = _pixel_spacing_um(ds)
+        scale = FIELD_MPP / spacing if spacing else 4.0  # level pixels per field pixel
+        cap = MAX_FIELD_TILES * max(tw, th)
+        if FIELD * scale > cap:  # very fine pixels: fewer tiles, shown coarser than FIELD_MPP
+            scale = cap / FIELD
+        span = min(int(round(FIELD * scale)), width, height)  # the field's side in level pixels
+        if scale < 1.0 or span <= max(tw, th) or span * span > max_pixels:
+            return None
+        tiles = _tile_positions(ds, tw, th, width, height)
+        cx, cy = (p + t // 2 for p, t in zip(tiles[centre], (tw, th)))
+        x0 = min(max(cx - span // 2, 0), width - span)
+        y0 = min(max(cy - span // 2, 0), height - span)
+        canvas = Image.new("RGB", (span, span), (255, 255, 255))
+        used, seen = 0, set()
+        for i, (x, y) in enumerate(tiles):
+            if (x, y) not in seen and x + tw > x0 and x < x0 + span and y + th > y0 and y < y0 + span:
+                seen.add((x, y))
+                canvas.paste(to_image(pixel_array(ds, index=i), ds, i).convert("RGB"), (x - x0, y - y0))
+                used += 1
+    except Exception:
+        return None
+    side = max(1, round(span / scale))
+    return canvas.resize((side, side), Image.Resampling.BOX), {
+        "tiles": used, "left": x0, "top": y0, "side": span, "um_per_pixel": round(spacing * scale, 3) if spacing else None}
+
+
+def _tile_positions(ds: pydicom.Dataset, tw: int, th: int, width: int, height: int) -> list[tuple[int, int]]:
+    """Top-left corner of every frame in the total pixel matrix: from the per-frame plane positions when
+    the file has them (TILED_SPARSE), else row by row (TILED_FULL; further focal planes and optical paths
+    repeat the grid at the same places)."""
+    n = max(_int(ds.get("NumberOfFrames"), 1), 1)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and len(per_frame) == n and "PlanePositionSlideSequence" in per_frame[0]:
+        out = []
+        for group in per_frame:
+            pos = group.PlanePositionSlideSequence[0]
+            out.append((int(pos.ColumnPositionInTotalImagePixelMatrix) - 1, int(pos.RowPositionInTotalImagePixelMatrix) - 1))
+        return out
+    across, down = -(-width // tw), -(-height // th)
+    return [((i % across) * tw, (i // across % down) * th) for i in range(n)]
+
+
+def _pixel_spacing_um(ds: pydicom.Dataset) -> float | None:
+    """Pixel spacing in µm from the shared functional groups (mm in the file), None when absent or odd."""
+    try:
+        value = float(ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing[0]) * 1000.0
+    except Exception:
+        return None
+    return value if 0.01 <= value <= 100.0 else None
 
 
 def _fill_transfer_syntax(ds: pydicom.Dataset) -> None:
