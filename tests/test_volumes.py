@@ -119,8 +119,8 @@ def test_nrrd_limits_and_bad_files(tmp_path):
     vol = head_volume()
     detached = tmp_path / "v.nhdr"
     nrrd.write(str(detached), vol, detached_header=True)
-    (err,) = open_input(detached)
-    assert isinstance(err, ItemError) and "detached" in err.error  # the .raw it names is never opened
+    (err,) = items(detached.read_bytes(), name="v.nhdr")  # bytes alone: the .raw.gz it names is never opened
+    assert isinstance(err, ItemError) and "detached" in err.error
 
     big = write_nrrd(tmp_path, np.zeros((256, 256, 64), np.int16), "big.nrrd", encoding="gzip")
     (err,) = open_input(big, Limits(max_input_bytes=1_000_000))
@@ -216,7 +216,7 @@ def test_metaimage_2d_colour_and_bad_files():
     assert colour.image.mode == "RGB" and colour.image.size == (8, 6) and colour.image.getpixel((0, 0)) == (0, 200, 0)
     lps = head_volume()[::-1, ::-1, :].copy()
     (err,) = items(mha(lps, data_file="v.raw"), name="v.mhd")
-    assert isinstance(err, ItemError) and "detached" in err.error  # the .raw it names is never opened
+    assert isinstance(err, ItemError) and "detached" in err.error  # bytes alone: the .raw it names is never opened
     (err,) = items(mha(lps)[:-100], name="cut.mha")
     assert isinstance(err, ItemError) and "truncated" in err.error
     (err,) = items(mha(lps, etype="MET_FANCY"), name="odd.mha")
@@ -229,3 +229,78 @@ def test_metaimage_2d_colour_and_bad_files():
     assert isinstance(small, ImageItem) and small.image.size == (10, 10)  # inflated only as far as the header's size
     (wide,) = items(mha(lps), name="v.mha", max_pixels=100)
     assert isinstance(wide, ItemError) and "max_pixels" in wide.error
+
+
+# ---------------------------------------------------------------- detached headers (.mhd, .nhdr)
+
+
+def detached_mha(tmp_path: Path, vol: np.ndarray, data_file: str = "v.raw", compressed: bool = False,
+                 write_data: bool = True) -> Path:
+    """An ITK header/data pair: v.mhd naming `data_file`, written beside it."""
+    whole = mha(vol, compressed=compressed, data_file=data_file)
+    end = whole.index(b"ElementDataFile")
+    end = whole.index(b"\n", end) + 1
+    (tmp_path / "v.mhd").write_bytes(whole[:end])
+    if write_data:
+        (tmp_path / data_file).write_bytes(whole[end:])
+    return tmp_path / "v.mhd"
+
+
+def test_detached_headers_read_the_data_file_beside_them(tmp_path):
+    """LUNA16-style .mhd/.raw pairs and 3D Slicer's .nhdr: the data file the header names is read when it
+    lies beside the header on disk, and the slice is the one the attached file gives."""
+    vol = head_volume()
+    lps = vol[::-1, ::-1, :].copy()
+    (want,) = items(mha(lps), name="v.mha")
+    for compressed, data_file in ((False, "v.raw"), (True, "v.zraw")):
+        folder = tmp_path / data_file.replace(".", "_")
+        folder.mkdir()
+        (got,) = open_input(detached_mha(folder, lps, data_file, compressed))
+        assert got.format == "MetaImage" and got.metadata["data_file"] == data_file
+        assert np.array_equal(pixels(got), pixels(want))
+
+    (attached,) = open_input(write_nrrd(tmp_path, vol, "a.nrrd", space="RAS",
+                                        **{"space directions": np.eye(3).tolist()}))
+    for encoding in ("gzip", "raw"):
+        header = tmp_path / f"v_{encoding}.nhdr"
+        nrrd.write(str(header), vol, {"encoding": encoding, "space": "RAS", "space directions": np.eye(3).tolist()},
+                   detached_header=True)
+        (got,) = open_input(header)
+        assert got.format == "NRRD" and got.metadata["data_file"].startswith(f"v_{encoding}.raw")
+        assert np.array_equal(pixels(got), pixels(attached))
+
+    # walking the folder: the header gives the slice, its data file is a skipped note, nothing fails
+    walked = list(open_input(tmp_path / "v_raw"))
+    images = [i for i in walked if isinstance(i, ImageItem)]
+    assert [Path(i.origin).name for i in images] == ["v.mhd"]
+    assert all(i.skipped for i in walked if isinstance(i, ItemError))
+
+
+def test_detached_headers_never_read_other_paths(tmp_path):
+    lps = head_volume()[::-1, ::-1, :].copy()
+    secret = tmp_path / "secret.raw"
+    secret.write_bytes(mha(lps)[-(40 * 30 * 20 * 2):])  # a file the right size, outside the header's folder
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    for name in ("../secret.raw", str(secret), "sub/v.raw", "..\\secret.raw"):
+        (err,) = open_input(detached_mha(inner, lps, name, write_data=False))
+        assert isinstance(err, ItemError) and "only a file beside the header" in err.error, name
+    for name in ("LIST", "v%03d.raw 1 20 1"):
+        (err,) = open_input(detached_mha(inner, lps, name, write_data=False))
+        assert isinstance(err, ItemError) and "several files" in err.error
+    (err,) = open_input(detached_mha(inner, lps, "gone.raw", write_data=False))
+    assert isinstance(err, ItemError) and "gone.raw: file not found" in err.error
+    (err,) = open_input(detached_mha(inner, lps), Limits(max_input_bytes=10_000))
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error
+
+    # bytes with no place on disk (uploads, zip members): the header alone, and a clear error
+    header = detached_mha(inner, lps).read_bytes()
+    (err,) = items(header, name="v.mhd")
+    assert isinstance(err, ItemError) and "read only when both files are on disk" in err.error
+    nhdr = tmp_path / "v.nhdr"
+    nrrd.write(str(nhdr), lps, detached_header=True)
+    (err,) = items(nhdr.read_bytes(), name="v.nhdr")
+    assert isinstance(err, ItemError) and "read only when both files are on disk" in err.error
+    nhdr.write_bytes(nhdr.read_bytes().replace(b"data file: v.raw.gz", b"data file: ../v.raw.gz"))
+    (err,) = open_input(nhdr)
+    assert isinstance(err, ItemError) and "only a file beside the header" in err.error

@@ -58,6 +58,21 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     return Blob(origin=origin, data=data, name=path.name)
 
 
+def read_sibling(header_path: str | os.PathLike, name: str, ctx: Context) -> bytes:
+    """The data file a detached header (.mhd, .nhdr) names, read only when the name is a bare file name, so
+    the file lies beside the header on disk: a header can never make us read any other path. ValueError
+    says why not."""
+    name = name.strip()
+    if "%" in name or name.upper().startswith("LIST"):
+        raise ValueError(f"the header spreads its data over several files ({name!r}), which is not supported")
+    if not name or name in (".", "..") or os.path.basename(name) != name or "\\" in name:
+        raise ValueError(f"the header names its data file {name!r}; only a file beside the header is read")
+    blob = read_file(Path(header_path).parent / name, ctx)
+    if isinstance(blob, ItemError):
+        raise ValueError(f"its data file {name}: {blob.error}")
+    return blob.data
+
+
 def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
     """Every file under a folder, recursively and in sorted order; hidden entries are left out.
 

@@ -3,8 +3,9 @@
 A text header of `Key = Value` lines ends with `ElementDataFile = LOCAL`, and the voxels follow (zlib-
 compressed when `CompressedData = True`). Shown like NIfTI (`nifti.axial_slices`): orientation from
 `TransformMatrix` (the axes' direction vectors one after another, in ITK's LPS world), `ElementSpacing`
-and `Offset`. A detached header (.mhd) names other files, which are never opened. Compressed data
-inflates up to `max_input_bytes`; sizes are checked from the header first. Parsed here: the libraries
+and `Offset`. A detached header (.mhd) names its data file (.raw, .zraw): read only for a header on disk
+and a bare file name beside it (`files.read_sibling`), never for an upload or archive member, never any
+other path. Compressed data inflates up to `max_input_bytes`; sizes are checked from the header first. Parsed here: the libraries
 that read MetaImage either weigh 50 MB (SimpleITK) or open the data files a header names.
 """
 
@@ -17,6 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .files import read_file, read_sibling
 from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
@@ -31,21 +33,37 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return bool(_FIRST_KEY.match(head)) and b"ElementDataFile" in blob.data[:_MAX_HEADER] and b"DimSize" in head
 
 
-def open_metaimage(blob: Blob, ctx: Context) -> Iterator[Item]:
+def open_metaimage(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Item]:
+    """A MetaImage's slices; `path` is where the header lies on disk, which lets a detached one be read."""
     origin, limits = blob.origin, ctx.limits
     try:
         header, start = _header(blob.data)
-        voxels, shape, affine, zooms, dtype = _volume(blob.data, header, start, limits.max_input_bytes)
+        data, meta = blob.data, {}
+        name = header["elementdatafile"]
+        if name.upper() != "LOCAL":
+            if path is None:
+                raise ValueError(f"detached header (.mhd): its voxels are in {name!r}, read only when both files "
+                                 "are on disk in one folder")
+            data, start, meta = read_sibling(path, name, ctx), 0, {"data_file": name}
+        voxels, shape, affine, zooms, dtype = _volume(data, header, start, limits.max_input_bytes)
     except (ValueError, KeyError, zlib.error) as exc:
         yield ItemError(origin, "", f"not a readable MetaImage file: {exc}")
         return
-    meta = {"datatype": dtype, "compressed": header.get("compresseddata", "false").lower() == "true"}
+    meta |= {"datatype": dtype, "compressed": header.get("compresseddata", "false").lower() == "true"}
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "MetaImage", limits)
 
 
+def open_metaimage_path(path: str, ctx: Context) -> Iterator[Item]:
+    blob = read_file(path, ctx)
+    if isinstance(blob, ItemError):
+        yield blob
+    else:
+        yield from open_metaimage(blob, ctx, path)
+
+
 def _header(data: bytes) -> tuple[dict[str, str], int]:
-    """The header's fields (keys lower-cased) and where the voxels start."""
+    """The header's fields (keys lower-cased) and where the voxels start (for LOCAL data)."""
     fields: dict[str, str] = {}
     pos = 0
     while pos < min(len(data), _MAX_HEADER):
@@ -59,10 +77,8 @@ def _header(data: bytes) -> tuple[dict[str, str], int]:
         key, value = (part.strip() for part in line.split("=", 1))
         fields[key.lower()] = value
         if key.lower() == "elementdatafile":
-            if value.upper() != "LOCAL":
-                raise ValueError("detached header (.mhd): the voxels are in other files, which are not opened")
             return fields, pos
-    raise ValueError("no ElementDataFile = LOCAL line ends the header")
+    raise ValueError("no ElementDataFile line ends the header")
 
 
 def _numbers(fields: dict[str, str], key: str, n: int, default: float | None = None) -> list[float]:
@@ -138,4 +154,4 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     return arr, tuple(int(s) for s in arr.shape[:4]), affine, zooms, str(flat.dtype)
 
 
-register(SourcePlugin("metaimage", accepts, open_metaimage, priority=18))
+register(SourcePlugin("metaimage", accepts, open_metaimage, priority=18, open_path=open_metaimage_path))

@@ -3,14 +3,16 @@
 Read with pynrrd and shown like NIfTI (`nifti.axial_slices`): the middle axial slice, or every one with
 `all_frames`, radiological orientation from `space directions` and `space`, square pixels. An RGB(A)
 colour axis gives colour slices, one list/time axis is read at its middle. Without any orientation the
-array is shown as stored (first axis across, second down). Only attached data is read: a detached
-header (.nhdr) names other files, which are never opened. Gzip/bzip2 data inflates up to `max_input_bytes`.
+array is shown as stored (first axis across, second down). A detached header (.nhdr) names its data
+file: read only for a header on disk and a bare file name beside it (`files.read_sibling`), never for an
+upload or archive member, never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`.
 """
 
 from __future__ import annotations
 
 import bz2
 import io
+import re
 import zlib
 from typing import Iterator
 
@@ -18,6 +20,7 @@ import nrrd
 import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .files import read_file, read_sibling
 from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
@@ -31,17 +34,56 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return head[:7] == b"NRRD000" and head[7:8].isdigit()
 
 
-def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
+def open_nrrd(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Item]:
+    """An NRRD's slices; `path` is where the header lies on disk, which lets a detached one be read."""
     origin, limits = blob.origin, ctx.limits
+    meta = {}
     try:
-        arr, header = _read(blob.data, limits.max_input_bytes, limits.max_pixels)
+        data = blob.data
+        name = _data_file(data)
+        if name is not None:
+            if path is None:
+                raise ValueError(f"detached header (.nhdr): its voxels are in {name!r}, read only when both "
+                                 "files are on disk in one folder")
+            data, meta = _attach(data, read_sibling(path, name, ctx)), {"data_file": name}
+        arr, header = _read(data, limits.max_input_bytes, limits.max_pixels)
         voxels, shape, affine, zooms = _volume(arr, header)
     except (ValueError, nrrd.NRRDError) as exc:
         yield ItemError(origin, "", f"not a readable NRRD file: {exc}")
         return
-    meta = {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
+    meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
+
+
+def open_nrrd_path(path: str, ctx: Context) -> Iterator[Item]:
+    blob = read_file(path, ctx)
+    if isinstance(blob, ItemError):
+        yield blob
+    else:
+        yield from open_nrrd(blob, ctx, path)
+
+
+_DATA_FILE = re.compile(rb"^data ?file:[ \t]*(.*?)[ \t]*\r?$", re.M)
+
+
+def _header_end(data: bytes) -> int:
+    """Where the header's lines end: at the first blank line (or the end of a detached header)."""
+    end = re.search(rb"\r?\n\r?\n", data)
+    return end.start() if end else len(data)
+
+
+def _data_file(data: bytes) -> str | None:
+    """The data file a detached header names (None when the data is attached)."""
+    found = _DATA_FILE.search(data, 0, _header_end(data))
+    return found.group(1).decode("latin-1") if found else None
+
+
+def _attach(header: bytes, data: bytes) -> bytes:
+    """A detached header and its data file as one attached NRRD (line/byte skips apply to the data alike)."""
+    head = _DATA_FILE.sub(b"", header[:_header_end(header)])
+    lines = [line for line in head.splitlines() if line.strip()]
+    return b"\n".join(lines) + b"\n\n" + data
 
 
 def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
@@ -132,4 +174,4 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
     return arr, tuple(int(s) for s in arr.shape), affine, zooms
 
 
-register(SourcePlugin("nrrd", accepts, open_nrrd, priority=17))
+register(SourcePlugin("nrrd", accepts, open_nrrd, priority=17, open_path=open_nrrd_path))
