@@ -136,3 +136,53 @@ def test_extract_from_a_page_on_loopback_needs_opt_in(tmp_path):
         assert ok.exit_code == 0, ok.output
         rows = [json.loads(x) for x in (tmp_path / "yes" / "manifest.jsonl").read_text().splitlines()]
         assert [r.get("file") for r in rows] == ["000001.png"]
+
+
+def test_resume_carries_on_a_stopped_run(tmp_path, tiny_model_dir):
+    """A run stopped part-way (in a PDF, mid-line) is carried on with --resume: the inputs already written
+    are passed over, not opened again; the one that may be incomplete is removed and done again, whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ins = inputs(folder)
+    for fmt in ("jsonl", "csv"):
+        full = tmp_path / f"full.{fmt}"
+        base = ["classify", *ins, "--model", str(tiny_model_dir), "-f", fmt]
+        assert runner.invoke(app, [*base, "-o", str(full)]).exit_code == 0
+        lines = full.read_text().splitlines(keepends=True)
+        head = 1 if fmt == "csv" else 0
+        # red.png and the first of doc.pdf's two images were written, then a cut-off line
+        stopped = tmp_path / f"stopped.{fmt}"
+        stopped.write_text("".join(lines[:head + 2]) + lines[head + 2][:25])
+        (folder / "red.png").write_bytes(b"not read again")
+        res = runner.invoke(app, [*base, "-o", str(stopped), "--resume"])
+        assert res.exit_code == 0, res.output
+        assert "(1 input passed over)" in res.output
+        assert stopped.read_text() == full.read_text()  # red.png's row is the first run's
+        res = runner.invoke(app, [*base, "-o", str(stopped), "--resume"])  # all done: only the last input again
+        assert "(3 inputs passed over)" in res.output and stopped.read_text() == full.read_text()
+        (folder / "red.png").write_bytes(_png((255, 0, 0)))
+
+    # a folder: its files already written are passed over one by one
+    out = tmp_path / "folder.jsonl"
+    args = ["classify", str(folder), "--model", str(tiny_model_dir), "-f", "jsonl", "-o", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    rows = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(rows[:2]))
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0 and out.read_text() == "".join(rows)
+
+
+def test_resume_needs_an_appendable_out_file(tmp_path, tiny_model_dir):
+    png = tmp_path / "a.png"
+    png.write_bytes(_png((9, 9, 9)))
+    for extra in (["-f", "jsonl"], ["-f", "json", "-o", str(tmp_path / "r.json")], ["-o", str(tmp_path / "r.txt")]):
+        res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", *extra])
+        assert res.exit_code != 0
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", "-f", "csv",
+                              "-o", str(tmp_path / "other.csv")])
+    assert res.exit_code != 0 and "not a medimg CSV" in res.output
+    fresh = tmp_path / "new.csv"  # nothing to resume: a fresh start
+    res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", "-f", "csv",
+                              "-o", str(fresh)])
+    assert res.exit_code == 0 and len(list(csv.DictReader(fresh.open()))) == 1

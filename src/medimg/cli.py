@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -99,47 +98,61 @@ def classify(
                                           help="Inputs opened and decoded at once (default: one per core, at most 4)."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
+    resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
+                                "it already has; the last one, which may have stopped part-way, is done again."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
 ) -> None:
-    """Say for every image in INPUTS whether it is medical, and of which kind."""
+    """Say for every image in INPUTS whether it is medical, and of which kind.
+
+    Records are written as they come (except the table), so a long run keeps little in memory and a
+    stopped one keeps what it did; --resume carries it on."""
     from .model import Classifier
-    from .pipeline import RECORD_FIELDS, classify as run
+    from .output import RecordWriter, resume as resume_from
+    from .pipeline import classify as run
 
     if fmt not in ("table", "jsonl", "json", "csv"):
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    done: set[str] = set()
+    if resume:
+        if out is None:
+            raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
+        try:
+            done = resume_from(out, fmt)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--resume")
+        if done:
+            console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
     clf = Classifier.load(model_dir) if model_dir else None
-    records = []
-    with _progress() as bar:
-        task = bar.add_task("classifying", total=None)
-        for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
-                       workers=workers):
-            bar.advance(task)
-            if rec.skipped and not show_skipped:
-                continue
-            records.append(rec)
-    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    table = [] if fmt == "table" else None
+    append = resume and out is not None and out.exists() and out.stat().st_size > 0
+    stream = open(out, "a" if append else "w", encoding="utf-8", newline="") if out and table is None else sys.stdout
+    writer = RecordWriter(stream, fmt, header=not append) if table is None else None
+    n_ok = n_err = 0
     try:
-        if fmt == "table":
-            _print_table(records, out)
-        elif fmt == "jsonl":
-            for r in records:
-                stream.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-        elif fmt == "json":
-            json.dump([r.to_dict() for r in records], stream, ensure_ascii=False, indent=1)
-            stream.write("\n")
-        else:
-            w = csv.DictWriter(stream, fieldnames=RECORD_FIELDS)
-            w.writeheader()
-            for r in records:
-                w.writerow(r.to_dict())
+        with _progress() as bar:
+            task = bar.add_task("classifying", total=None)
+            for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
+                           workers=workers, skip=done.__contains__ if done else None):
+                bar.advance(task)
+                if rec.skipped and not show_skipped:
+                    continue
+                n_ok += rec.ok
+                n_err += not rec.ok and not rec.skipped
+                if writer:
+                    writer.write(rec)
+                else:
+                    table.append(rec)
     finally:
-        if out:
+        if writer:
+            writer.close()
+        if stream is not sys.stdout:
             stream.close()
-    n_ok = sum(r.ok for r in records)
-    n_err = sum(not r.ok and not r.skipped for r in records)
-    console.print(f"[bold]{n_ok}[/] images classified, {n_err} errors")
+    if table is not None:
+        _print_table(table, out)
+    over = f" ({len(done)} input{'s' * (len(done) != 1)} passed over)" if done else ""
+    console.print(f"[bold]{n_ok}[/] images classified, {n_err} errors{over}")
     if n_ok == 0 and n_err:
         raise typer.Exit(1)
 

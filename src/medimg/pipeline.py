@@ -82,6 +82,7 @@ def classify(
     thumbnails: int = 0,
     on_item: Callable[[Record], None] | None = None,
     workers: int | None = None,
+    skip: Callable[[str], bool] | None = None,
 ) -> Iterator[Record]:
     """Classify every image found in `inputs`, in input order.
 
@@ -89,6 +90,7 @@ def classify(
     background threads (default: default_workers()); results come back in input order, through bounded
     queues — at most 2 × workers inputs in flight, each holding at most `batch_size` prepared images —
     so decoding overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
+    `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     """
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
@@ -127,7 +129,7 @@ def classify(
 
     def dispatch() -> None:
         try:
-            for task in input_tasks(inputs, limits):
+            for task in input_tasks(inputs, limits, skip):
                 lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
                 if not put(lanes, lane):
                     return

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
 from .registry import open_blob, plugins, register
 
 __all__ = [
@@ -37,16 +36,21 @@ def open_inputs(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
         yield from task()
 
 
-def input_tasks(sources: Iterable[str | os.PathLike | Blob],
-                limits: Limits | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None,
+                skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """The inputs as independent units of work, in input order, that may run concurrently.
 
     Each is a call that yields what open_input would for part of an input: one per file, URL or Blob,
     one per file inside a folder and one per member of a zip. Chaining them in order gives open_inputs.
+    Each has an `origin` (the file, member or URL its items come from); units whose origin `skip`
+    accepts are left out (resuming a run: a zip is still read, its members already done are not opened).
     """
     ctx = Context(limits)
     for source in sources:
-        yield from _tasks(source, ctx)
+        for task in _tasks(source, ctx):
+            origin = getattr(task, "origin", None)
+            if skip is None or origin is None or not skip(origin):
+                yield task
 
 
 def _tasks(source: str | os.PathLike | Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -57,7 +61,7 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context) -> Iterator[Callable[
         return
     text = os.fspath(source)
     if is_url(text):
-        yield partial(_open_url, text, ctx)
+        yield unit(text, _open_url, text, ctx)
     elif Path(text).is_dir():
         yield from folder_tasks(text, ctx)
     else:

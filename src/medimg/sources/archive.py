@@ -12,10 +12,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from functools import partial
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 _CHUNK = 1024 * 1024
@@ -46,8 +45,9 @@ def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
     """The archive as independent units of work in archive order: one per member, one per note."""
     from .files import open_capped
 
-    for unit in _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes)):
-        yield partial(open_capped, unit, ctx, True) if isinstance(unit, Blob) else partial(iter, (unit,))
+    for item in _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes)):
+        yield (unit(item.origin, open_capped, item, ctx, True) if isinstance(item, Blob)
+               else unit(item.origin, iter, (item,)))
 
 
 def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blob]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterator, Protocol, Union
 
 from PIL import Image
@@ -98,6 +99,14 @@ class Source(Protocol):
     def accepts(self, head: bytes, blob: Blob) -> bool: ...
 
     def open(self, blob: Blob, ctx: Context) -> Iterator[Item]: ...
+
+
+def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callable[[], Iterator[Item]]:
+    """A unit of work, `fn(*args)`, that says which input it reads (`.origin`: the file, member or URL its
+    items come from; None for notes about a folder), so a caller can pass over inputs already done."""
+    task = partial(fn, *args)
+    task.origin = origin
+    return task
 
 
 @dataclass

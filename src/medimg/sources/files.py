@@ -6,14 +6,13 @@ import io
 import os
 import stat
 import warnings
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pillow_heif
 from PIL import Image, ImageOps
 
-from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
 from .registry import HEAD_BYTES, find, register
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
@@ -87,14 +86,14 @@ def folder_tasks(path: str | os.PathLike, ctx: Context) -> Iterator[Callable[[],
     problems: list[OSError] = []
     for root, dirs, names in os.walk(path, onerror=problems.append):
         if problems:
-            yield partial(_listing_errors, problems[:])
+            yield unit(None, _listing_errors, problems[:])
             problems.clear()
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
                 yield from file_tasks(Path(root) / name, ctx, member=True)
     if problems:
-        yield partial(_listing_errors, problems[:])
+        yield unit(None, _listing_errors, problems[:])
 
 
 def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -104,16 +103,16 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> I
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
     if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
-        yield partial(_open_by_path, plugin.open_path, path, ctx)
+        yield unit(str(path), _open_by_path, plugin.open_path, path, ctx)
         return
     if plugin is not None and plugin.split is not None:
         blob = read_file(path, ctx)
         if isinstance(blob, ItemError):
-            yield partial(iter, (blob,))
+            yield unit(blob.origin, iter, (blob,))
         else:
             yield from blob_tasks(blob, ctx, member)
         return
-    yield partial(_open_path, path, ctx, member)
+    yield unit(str(path), _open_path, path, ctx, member)
 
 
 def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -123,9 +122,9 @@ def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Calla
         try:
             yield from plugin.split(blob, ctx)
         except Exception as exc:  # a broken container stops itself, not the inputs after it
-            yield partial(iter, (ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}"),))
+            yield unit(blob.origin, iter, (ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}"),))
     else:
-        yield partial(open_capped, blob, ctx, member)
+        yield unit(blob.origin, open_capped, blob, ctx, member)
 
 
 def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item]:

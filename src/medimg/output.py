@@ -1,0 +1,115 @@
+"""Records written as they arrive (JSONL, CSV, JSON), and resuming a run from what it already wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from .pipeline import RECORD_FIELDS, Record
+
+APPENDABLE = ("jsonl", "csv")
+
+
+class RecordWriter:
+    """Writes one record at a time, so a long run keeps nothing in memory and an interrupted one keeps what
+    it did. JSON is a list: closing ends it, so even a stopped run leaves valid JSON."""
+
+    def __init__(self, stream: IO[str], fmt: str, header: bool = True):
+        self.stream, self.fmt, self.n = stream, fmt, 0
+        if fmt == "csv":
+            self._csv = csv.DictWriter(stream, fieldnames=RECORD_FIELDS)
+            if header:
+                self._csv.writeheader()
+        elif fmt == "json":
+            stream.write("[")
+
+    def write(self, rec: Record) -> None:
+        if self.fmt == "csv":
+            self._csv.writerow(rec.to_dict())
+        elif self.fmt == "jsonl":
+            self.stream.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            self.stream.write(("," if self.n else "") + "\n" + json.dumps(rec.to_dict(), ensure_ascii=False))
+        self.n += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n")
+        self.stream.flush()
+
+
+def resume(path: Path, fmt: str) -> set[str]:
+    """The inputs an earlier run already wrote to `path`, so this run can pass over them.
+
+    The last input in the file may have stopped part-way (a PDF with more images to come), and the last
+    line may be cut off: their rows are removed from the file, so the run writes that input again, whole.
+    Rows of one input are contiguous (the pipeline keeps input order). A missing file is a fresh start.
+    """
+    if fmt not in APPENDABLE:
+        raise ValueError(f"resuming needs --format {' or '.join(APPENDABLE)} (rows that can be appended)")
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    keep, done, last = 0, set(), None
+    for i, name in enumerate(_inputs(path, fmt)):
+        if name != last:
+            if last is not None:
+                done.add(last)
+            keep, last = i, name
+    _truncate(path, fmt, keep)
+    return done
+
+
+def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
+    """(input, row) for each complete row, stopping at the first one cut off or unreadable."""
+    with open(path, encoding="utf-8", newline="") as f:
+        if fmt == "jsonl":
+            for line in f:
+                if not line.endswith("\n"):
+                    return
+                try:
+                    rec = json.loads(line)
+                    yield str(rec["input"]), line
+                except (ValueError, KeyError, TypeError):
+                    return
+            return
+        reader = csv.DictReader(f)
+        if reader.fieldnames != RECORD_FIELDS:
+            raise ValueError(f"{path} is not a medimg CSV (its header is {reader.fieldnames})")
+        try:
+            for row in reader:
+                if None in row.values() or None in row:  # too few or too many fields: cut off
+                    return
+                yield row["input"], row
+        except csv.Error:
+            return
+
+
+def _inputs(path: Path, fmt: str) -> Iterator[str]:
+    for name, _ in _rows(path, fmt):
+        yield name
+
+
+def _truncate(path: Path, fmt: str, keep: int) -> None:
+    """Rewrite `path` with only its first `keep` rows (through a temporary file, then renamed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            writer = None
+            if fmt == "csv":
+                writer = csv.DictWriter(out, fieldnames=RECORD_FIELDS)
+                writer.writeheader()
+            for i, (_, row) in enumerate(_rows(path, fmt)):
+                if i >= keep:
+                    break
+                if writer:
+                    writer.writerow(row)
+                else:
+                    out.write(row)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
