@@ -44,3 +44,58 @@ def test_job_writes_a_row_per_image_and_error(tmp_path, tiny_model_dir, ray_loca
     assert by_input["img2.png"]["label"] == "graphic"
     assert by_input["broken.jpg"]["error"] and by_input["broken.jpg"]["label"] is None
     assert by_input["missing.png"]["error"]
+
+
+def _rows(out):
+    return [json.loads(line) for f in sorted(out.glob("*.json")) for line in f.read_text().splitlines()]
+
+
+def test_resume_passes_over_inputs_already_written(tmp_path, tiny_model_dir, ray_local):
+    """A stopped job carried on: entries with rows in complete files are passed over, a file the stop cut off
+    is deleted and its entries done again, and every entry ends up with its rows exactly once."""
+    inputs = []
+    for i in range(6):
+        p = tmp_path / f"img{i}.png"
+        Image.new("RGB", (48, 40), (40 * i, 0, 0)).save(p)
+        inputs.append(str(p))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i in range(2):
+        Image.new("RGB", (48, 40), (0, 0, 90 * i)).save(folder / f"f{i}.png")
+    inputs.append(str(folder))  # one entry, two rows: each row names the entry it came from
+    out = tmp_path / "out"
+    kw = dict(fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
+    assert run(inputs[:4], out, **kw) == 4
+
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 2  # two batches of two inputs
+    cut = files[-1]
+    cut.write_text(cut.read_text()[:-30])  # the stop cut the second file off mid-line
+    assert run(inputs, out, resume=True, **kw) == 6  # img2, img3 again; img4, img5; the folder's two files
+    assert not cut.exists()
+    rows = _rows(out)
+    assert sorted(r["source"] for r in rows) == sorted(inputs[:6] + [str(folder)] * 2)
+    assert {Path(r["input"]).name for r in rows if r["source"] == str(folder)} == {"f0.png", "f1.png"}
+    assert run(inputs, out, resume=True, **kw) == 0 and len(_rows(out)) == 8  # all done: nothing runs
+
+    (out / "notes.json").write_text('{"hello": 1}\n')  # not this job's: resuming refuses, touches nothing
+    with pytest.raises(ValueError, match="not an output file of this job"):
+        run(inputs, out, resume=True, **kw)
+    assert (out / "notes.json").exists()
+
+
+@pytest.mark.parametrize("fmt, suffix", [("csv", ".csv"), ("parquet", ".parquet")])
+def test_resume_reads_csv_and_parquet_output(tmp_path, tiny_model_dir, ray_local, fmt, suffix):
+    inputs = []
+    for i in range(3):
+        p = tmp_path / f"img{i}.png"
+        Image.new("RGB", (48, 40), (0, 80 * i, 0)).save(p)
+        inputs.append(str(p))
+    out = tmp_path / "out"
+    kw = dict(fmt=fmt, model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
+    assert run(inputs[:2], out, **kw) == 2
+    assert run(inputs, out, resume=True, **kw) == 1
+    written = sorted(out.glob(f"*{suffix}"))
+    assert len(written) == 2
+    written[0].write_bytes(written[0].read_bytes()[:-20])  # cut off: deleted, its inputs done again
+    assert run(inputs, out, resume=True, **kw) == 2

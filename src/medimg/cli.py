@@ -196,16 +196,21 @@ def scale(
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout,
+    resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
+                                "(files a stop cut off are deleted and their inputs done again)."),
 ) -> None:
-    """Classify many inputs with a Ray Data job (needs the scale extra)."""
+    """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done."""
     try:
         from .scale.ray_job import read_inputs, run
     except ImportError as exc:  # pragma: no cover
         raise typer.BadParameter(f"{exc}: install with pip install 'medimg[scale]'")
     inputs = read_inputs(input_list)
     limits = make_limits(allow_private, max_pixels, min_side, timeout)
-    n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
-            threshold=threshold, concurrency=concurrency, address=address)
+    try:
+        n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
+                threshold=threshold, concurrency=concurrency, address=address, resume=resume)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc))
     console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
 
 

@@ -1,12 +1,17 @@
 """Ray Data job: a list of inputs (URLs, paths) → one row per image, written as JSONL/Parquet/CSV.
 
 Each actor loads the model once and runs the ordinary pipeline on its share of inputs, so the
-job inherits every limit and per-item error of the sources.
+job inherits every limit and per-item error of the sources. Rows stream to the output folder as
+blocks finish (nothing is held for the whole job); each row names the list entry it came from
+(`source`), so `resume` can pass over the entries already written by an earlier, stopped run.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
@@ -16,7 +21,9 @@ import numpy as np
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
-COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata"]
+COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "source"]
+SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
+log = logging.getLogger(__name__)
 
 
 def schema():
@@ -49,6 +56,7 @@ class ClassifyInputs:
                                 threshold=self.threshold):
                 d = rec.to_dict(full=True)
                 d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
+                d["source"] = str(source)
                 for c in COLUMNS:
                     rows[c].append(d.get(c))
         return pa.table(rows, schema=schema())
@@ -62,16 +70,23 @@ def read_inputs(list_file: str | Path) -> list[str]:
 
 def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: str | None = None,
         limits: Limits | None = None, threshold: float | None = None, concurrency: int = 2,
-        inputs_per_batch: int = 4, address: str | None = None) -> int:
-    """Classify `inputs` with Ray Data and write the rows to `out` (a folder). Returns the row count."""
+        inputs_per_batch: int = 4, address: str | None = None, resume: bool = False) -> int:
+    """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
+
+    `resume` passes over the inputs whose rows an earlier run already wrote to `out` (files cut off by a
+    stop are deleted first, and their inputs done again); without it, rows are added to what is there."""
     import ray
 
-    if fmt not in ("jsonl", "parquet", "csv"):
+    if fmt not in SUFFIXES:
         raise ValueError("fmt must be jsonl, parquet or csv")
+    out = Path(out).resolve()
+    done = done_inputs(out, fmt) if resume else set()
+    items = [{"input": s} for s in inputs if s not in done]
+    if not items:
+        return 0
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)
-    items = [{"input": s} for s in inputs]
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), concurrency * 4)))
     ds = ds.map_batches(
         ClassifyInputs,
@@ -83,15 +98,83 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
                                "limits": asdict(limits) if limits else None,
                                "threshold": threshold},
     )
-    out = str(Path(out).resolve())
-    ds = ds.materialize()
+    before = set(_files(out, fmt))
     if fmt == "jsonl":
-        ds.write_json(out)
+        ds.write_json(str(out))
     elif fmt == "parquet":
-        ds.write_parquet(out)
+        ds.write_parquet(str(out))
     else:
-        ds.write_csv(out)
-    return ds.count()
+        ds.write_csv(str(out))
+    return sum(len(_read(p, fmt)) for p in _files(out, fmt) if p not in before)
 
 
-__all__ = ["run", "read_inputs", "ClassifyInputs", "COLUMNS"]
+def done_inputs(out: str | Path, fmt: str) -> set[str]:
+    """The list entries (`source`) with rows in the complete files of `out`. A file a stop cut off is
+    deleted (its inputs are done again); a file that is not this job's output is an error, never touched."""
+    done: set[str] = set()
+    for path in _files(Path(out), fmt):
+        try:
+            rows = _read(path, fmt)
+        except CutOff as exc:
+            log.warning("resume: deleting %s, cut off (%s); its inputs are done again", path, exc)
+            path.unlink()
+            continue
+        done.update(r for r in rows if r)
+    return done
+
+
+class CutOff(Exception):
+    """An output file that a stopped run left incomplete."""
+
+
+def _files(out: Path, fmt: str) -> list[Path]:
+    return sorted(p for p in out.glob(f"*{SUFFIXES[fmt]}") if p.is_file()) if out.is_dir() else []
+
+
+def _read(path: Path, fmt: str) -> list[str | None]:
+    """Each row's `source` in one output file. CutOff when a stop left it incomplete, ValueError when it is
+    not this job's output."""
+    not_ours = ValueError(f"{path} is not an output file of this job (no source column); move it away to resume")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except Exception as exc:
+            raise CutOff(exc) from None
+        if "source" not in names:
+            raise not_ours
+        return pq.read_table(path, columns=["source"]).column("source").to_pylist()
+    with open(path, encoding="utf-8", newline="") as f:
+        if fmt == "jsonl":
+            lines = f.read().split("\n")
+            if lines[-1]:
+                raise CutOff("last line cut off")
+            rows = []
+            for line in lines[:-1]:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    raise CutOff("a line is not JSON") from None
+                if not isinstance(rec, dict) or "source" not in rec:
+                    raise not_ours
+                rows.append(rec["source"])
+            return rows
+        text = f.read()
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if "source" not in (reader.fieldnames or []):
+            raise not_ours
+        if not text.endswith("\n"):
+            raise CutOff("last row cut off")
+        rows = []
+        try:
+            for row in reader:
+                if None in row or None in row.values():
+                    raise CutOff("last row cut off")
+                rows.append(row["source"])
+        except csv.Error as exc:
+            raise CutOff(exc) from None
+        return rows
+
+
+__all__ = ["run", "read_inputs", "done_inputs", "ClassifyInputs", "COLUMNS"]
