@@ -231,6 +231,47 @@ def test_metaimage_2d_colour_and_bad_files():
     assert isinstance(wide, ItemError) and "max_pixels" in wide.error
 
 
+# ---------------------------------------------------------------- MINC
+
+
+MINC_FILES = sorted(NIB_DATA.glob("*.mnc"))
+
+
+@pytest.mark.parametrize("path", MINC_FILES, ids=[p.name for p in MINC_FILES])
+def test_minc_looks_like_the_same_volume_as_nifti(path):
+    """nibabel's MINC1 (NetCDF) and MINC2 (HDF5) test volumes, 3-D and 4-D (time first), against the same
+    voxels and affine stored as NIfTI (time last)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = (nib.Minc2Image if path.read_bytes()[:4] == b"\x89HDF" else nib.Minc1Image).from_filename(str(path))
+        vol = np.asanyarray(img.dataobj)
+    if vol.ndim == 4:
+        vol = np.moveaxis(vol, 0, -1)
+    (want,) = items(nifti(vol.astype(np.float32), img.affine))
+    (got,) = open_input(path)
+    assert got.format == "MINC" and got.locator == want.locator
+    assert np.array_equal(pixels(got), pixels(want))
+    (uploaded,) = items(path.read_bytes(), name=path.name)  # bytes alone: through a temporary file
+    assert uploaded.origin == path.name and np.array_equal(pixels(uploaded), pixels(got))
+
+
+def test_minc_is_told_from_other_netcdf_and_hdf5_files(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    keras = tmp_path / "weights.h5"
+    with h5py.File(keras, "w") as f:
+        f.create_dataset("dense/kernel", data=np.zeros((4, 4), np.float32))
+    climate = b"CDF\x01" + bytes(60)  # a NetCDF header without MINC's space dimensions
+    for item in (*open_input(keras), *items(climate, name="air.nc")):
+        assert isinstance(item, ItemError) and "MINC" not in item.error
+    data = (NIB_DATA / "minc2_1_scale.mnc").read_bytes()
+    (cut,) = items(data[: len(data) // 2], name="cut.mnc")
+    assert isinstance(cut, ItemError) and "not a readable MINC2 file" in cut.error
+    (big,) = items(data, name="v.mnc", max_input_bytes=10_000)
+    assert isinstance(big, ItemError) and "max_input_bytes" in big.error
+
+
 # ---------------------------------------------------------------- detached headers (.mhd, .nhdr)
 
 

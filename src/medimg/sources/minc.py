@@ -1,0 +1,100 @@
+"""MINC volumes (.mnc: MNI/BrainWeb brain MRI; MINC1 is NetCDF, MINC2 is HDF5) as 8-bit axial slices.
+
+Read with nibabel (MINC2 through h5py) and shown like NIfTI (`nifti.axial_slices`): the middle axial
+slice, or every one with `all_frames`, orientation from the dimension cosines, per-slice scaling
+applied by nibabel. Only a NetCDF file that names MINC's space dimensions, or an HDF5 file with a
+`minc-2.0` group, is taken: other NetCDF/HDF5 files (climate data, Keras weights) are not MINC.
+nibabel reads MINC by file name, so bytes (uploads, zip members) go through a temporary file;
+a file on disk is read in place, only the slices shown.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .nifti import axial_slices
+from .registry import register
+
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+# nibabel warns of odd headers it works around; the item says what is wrong when it matters.
+warnings.filterwarnings("ignore", module=r"nibabel\.minc")
+
+
+def kind(head: bytes) -> str | None:
+    """'MINC1', 'MINC2' or None from a file's first bytes."""
+    if head[:3] == b"CDF" and head[3:4] in (b"\x01", b"\x02") and any(
+            s in head for s in (b"xspace", b"yspace", b"zspace")):
+        return "MINC1"
+    if head[:8] == _HDF5 and b"minc-2.0" in head:
+        return "MINC2"
+    return None
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return kind(head) is not None
+
+
+def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
+    limits = ctx.limits
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
+        return
+    if size > limits.max_input_bytes:
+        yield ItemError(path, "", f"MINC file is {size / 2**20:.1f} MB, over the max_input_bytes cap of "
+                                  f"{limits.max_input_bytes / 2**20:.0f} MB")
+        return
+    version = kind(head)
+    try:
+        import nibabel as nib
+
+        cls = nib.Minc2Image if version == "MINC2" else nib.Minc1Image
+        img = cls.from_filename(path)
+        shape = tuple(int(s) for s in img.shape)
+        affine, zooms = np.asarray(img.affine, float), list(img.header.get_zooms()[:3])
+    except ImportError as exc:
+        yield ItemError(path, "", f"{version} files need {exc.name}, which is not installed")
+        return
+    except Exception as exc:
+        yield ItemError(path, "", f"not a readable {version} file: {type(exc).__name__}: {exc}")
+        return
+    voxels = img.dataobj
+    if len(shape) == 4:  # MINC keeps time first; nibabel's affine covers the three space axes after it
+        voxels, shape, zooms = _TimeLast(voxels), shape[1:] + shape[:1], list(img.header.get_zooms()[1:4])
+    meta = {"datatype": str(img.get_data_dtype()), "version": version}
+    nan = float("nan")
+    yield from axial_slices(path, voxels, shape, affine, zooms, (nan, nan), meta, "MINC", limits)
+
+
+class _TimeLast:
+    """A (t, a, b, c) voxel proxy indexed as (a, b, c, t), reading only what is asked for."""
+
+    def __init__(self, proxy):
+        self.proxy = proxy
+
+    def __getitem__(self, index: tuple):
+        return self.proxy[(index[3],) + tuple(index[:3])]
+
+
+def open_minc(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """Bytes (an upload, a zip member): nibabel reads MINC by name, so through a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="medimg-minc-") as tmp:
+        path = os.path.join(tmp, Path(blob.name or "volume").stem[:50] + ".mnc")
+        with open(path, "wb") as f:
+            f.write(blob.data)
+        for item in open_minc_path(path, ctx):
+            item.origin = blob.origin
+            yield item
+
+
+register(SourcePlugin("minc", accepts, open_minc, priority=19, open_path=open_minc_path))
