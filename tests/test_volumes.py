@@ -345,3 +345,18 @@ def test_detached_headers_never_read_other_paths(tmp_path):
     nhdr.write_bytes(nhdr.read_bytes().replace(b"data file: v.raw.gz", b"data file: ../v.raw.gz"))
     (err,) = open_input(nhdr)
     assert isinstance(err, ItemError) and "only a file beside the header" in err.error
+
+
+def test_folder_walk_notes_unknown_files_without_reading_them_whole(tmp_path):
+    """A LUNA16-style folder: each .mhd gives its slice, each big .raw beside it one skipped note — not an
+    over-the-cap error, since a file no source takes from its first bytes is never read whole. A header
+    longer than 4 KB is still recognised."""
+    lps = head_volume()[::-1, ::-1, :].copy()
+    detached_mha(tmp_path, lps)
+    (tmp_path / "scan.bin").write_bytes(b"\x00\x17" * 1_500_000)  # 3 MB of voxels, no header
+    long = mha(lps).replace(b"ObjectType = Image\n", b"ObjectType = Image\nComment = " + b"x" * 6000 + b"\n")
+    (tmp_path / "long.mha").write_bytes(long)
+    got = {Path(i.origin).name: i for i in open_input(tmp_path, Limits(max_input_bytes=1_000_000))}
+    assert isinstance(got["v.mhd"], ImageItem) and isinstance(got["long.mha"], ImageItem)
+    for name in ("v.raw", "scan.bin"):
+        assert isinstance(got[name], ItemError) and got[name].skipped and "not an image" in got[name].error

@@ -13,12 +13,14 @@ import pillow_heif
 from PIL import Image, ImageOps
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
-from .registry import HEAD_BYTES, find, register
+from .registry import find, register
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
 # A module-level filter, because catch_warnings is not thread-safe.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+SNIFF_BYTES = 64 * 1024  # read to pick a source for a file on disk
 
 # Files and folders nobody means as input: macOS/Windows litter and hidden entries.
 _LITTER = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -102,6 +104,10 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> I
     path = Path(path)
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    if plugin is None and head and member:  # no source takes it: a note, without reading the whole file
+        note = ItemError(str(path), "", "skipped: not an image or a supported container", skipped=True)
+        yield unit(str(path), iter, (note,))
+        return
     if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
         yield unit(str(path), _open_by_path, plugin.open_path, path, ctx)
         return
@@ -144,12 +150,13 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
 
 
 def _head(path: Path) -> bytes:
-    """The first bytes of a regular file (nothing for FIFOs, devices or unreadable files: its unit says why)."""
+    """The first bytes of a regular file, as many as any source's `accepts` looks at (a MetaImage header
+    can run past HEAD_BYTES); nothing for FIFOs, devices or unreadable files: its unit says why."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             return b""
         with open(path, "rb") as f:
-            return f.read(HEAD_BYTES)
+            return f.read(SNIFF_BYTES)
     except OSError:
         return b""
 

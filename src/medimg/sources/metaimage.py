@@ -30,7 +30,10 @@ _MAX_HEADER = 64 * 1024
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return bool(_FIRST_KEY.match(head)) and b"ElementDataFile" in blob.data[:_MAX_HEADER] and b"DimSize" in head
+    if not _FIRST_KEY.match(head):
+        return False
+    header = blob.data[:_MAX_HEADER]
+    return b"ElementDataFile" in header and b"DimSize" in header
 
 
 def open_metaimage(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Item]:
