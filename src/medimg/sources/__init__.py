@@ -47,13 +47,14 @@ def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
     """
     ctx = Context(limits)
     for source in sources:
-        for task in _tasks(source, ctx):
+        for task in _tasks(source, ctx, skip):
             origin = getattr(task, "origin", None)
             if skip is None or origin is None or not skip(origin):
                 yield task
 
 
-def _tasks(source: str | os.PathLike | Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+def _tasks(source: str | os.PathLike | Blob, ctx: Context,
+           skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     from .files import blob_tasks, file_tasks, folder_tasks
 
     if isinstance(source, Blob):
@@ -63,9 +64,9 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context) -> Iterator[Callable[
     if is_url(text):
         yield unit(text, _open_url, text, ctx)
     elif Path(text).is_dir():
-        yield from folder_tasks(text, ctx)
+        yield from folder_tasks(text, ctx, skip)
     else:
-        yield from file_tasks(text, ctx)
+        yield from file_tasks(text, ctx, skip=skip)
 
 
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:

@@ -83,7 +83,8 @@ def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
         yield from task()
 
 
-def folder_tasks(path: str | os.PathLike, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+def folder_tasks(path: str | os.PathLike, ctx: Context,
+                 skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """iter_folder as independent units of work, in the same order: one per file (and per listing error)."""
     problems: list[OSError] = []
     for root, dirs, names in os.walk(path, onerror=problems.append):
@@ -93,15 +94,19 @@ def folder_tasks(path: str | os.PathLike, ctx: Context) -> Iterator[Callable[[],
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
-                yield from file_tasks(Path(root) / name, ctx, member=True)
+                yield from file_tasks(Path(root) / name, ctx, member=True, skip=skip)
     if problems:
         yield unit(None, _listing_errors, problems[:])
 
 
-def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
+def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
+               skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """One file as units of work: a container whose source splits (a zip) gives one per member, read
-    here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note)."""
+    here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note).
+    A file whose path `skip` accepts (done by an earlier run) is passed over before any byte is read."""
     path = Path(path)
+    if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
+        return
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
     if plugin is None and head and member:  # no source takes it: a note, without reading the whole file
