@@ -7,7 +7,9 @@ and MetaImage (zlib); each source's time to the middle axial slice as an 8-bit i
 that only reads the bytes into an array with the format's own library (nibabel, pynrrd; numpy for
 MetaImage), slices it and scales it to 8 bits. Slides: a 16k × 12k three-level pyramidal TIFF (Aperio
 description, zlib tiles, written by tifffile) read by path; the source's time to its tissue field against
-OpenSlide's bare `get_thumbnail` of the same file. Ratios > 1 mean the source is slower than the baseline.
+OpenSlide's bare `get_thumbnail` of the same file. A detached .mhd/.raw pair against numpy reading the .raw.
+A DICOM whole-slide file's field against Pillow decoding and pasting the same tiles. Ratios > 1 mean the
+source is slower than the baseline.
 """
 
 from __future__ import annotations
@@ -120,12 +122,110 @@ def slides(tmp: Path, repeat: int) -> None:
     print(f"  tissue field (source) {s * 1000:7.1f} ms  thumbnail alone (OpenSlide) {b * 1000:7.1f} ms  ratio {s / b:5.2f}")
 
 
+def detached(tmp: Path, repeat: int) -> None:
+    """A LUNA16-style .mhd/.raw pair read by path, against numpy reading the .raw and slicing it."""
+    from test_volumes import detached_mha
+
+    vol = head()[::-1, ::-1].copy()
+    header = detached_mha(tmp, vol)
+    raw = tmp / "v.raw"
+
+    def source() -> None:
+        (item,) = list(open_input(header))
+        assert isinstance(item, ImageItem), item
+
+    def bare() -> None:
+        arr = np.fromfile(raw, "<i2").reshape(vol.shape[::-1])
+        to8(arr[arr.shape[0] // 2])
+
+    s, b = timed(source, repeat), timed(bare, repeat)
+    print(f"detached MetaImage v.mhd + v.raw ({raw.stat().st_size / 1e6:.1f} MB); best of {repeat}")
+    print(f"  source {s * 1000:7.1f} ms  bare numpy {b * 1000:7.1f} ms  ratio {s / b:5.2f}")
+
+
+def dicom_slide(repeat: int) -> None:
+    """A DICOM whole-slide file (TILED_FULL, 32 × 24 JPEG tiles of 256 px at 0.25 µm/px): the source's field
+    (tiles pasted around the one with most tissue, about 1 µm/px) against Pillow decoding just the tiles
+    that field needs, and against the single tile the source gave before."""
+    import io
+
+    import pydicom
+    from PIL import Image
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    across, down, tile = 32, 24, 256
+    rng = np.random.default_rng(0)
+    frames, tiles = [], []
+    for i in range(across * down):
+        r, c = divmod(i, across)
+        arr = np.full((tile, tile, 3), 242, np.uint8)
+        if ((r - down / 2) / (down / 3)) ** 2 + ((c - across / 2) / (across / 3)) ** 2 < 1:
+            arr[:] = (224, 150, 196)
+            arr[rng.random((tile, tile)) < 0.01] = (90, 40, 140)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=80)
+        frames.append(buf.getvalue())
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "SM", tile, tile, len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.DimensionOrganizationType = "TILED_FULL"
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = across * tile, down * tile
+    measures, shared = pydicom.Dataset(), pydicom.Dataset()
+    measures.PixelSpacing = [0.00025, 0.00025]
+    shared.PixelMeasuresSequence = [measures]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    data = buf.getvalue()
+    ctx = Context(Limits())
+    field: dict = {}
+
+    def source() -> None:
+        (item,) = list(ctx.open_blob(Blob("slide.dcm", data, name="slide.dcm")))
+        assert isinstance(item, ImageItem) and "field" in item.metadata, item
+        field.update(item.metadata["field"], frame=item.locator)
+
+    s = timed(source, repeat)
+    x0, y0, side = field["left"], field["top"], field["side"]
+    needed = [i for i in range(len(frames)) if (i % across) * tile + tile > x0 and (i % across) * tile < x0 + side
+              and (i // across) * tile + tile > y0 and (i // across) * tile < y0 + side]
+
+    def bare() -> None:
+        canvas = Image.new("RGB", (side, side))
+        for i in needed:
+            canvas.paste(Image.open(io.BytesIO(frames[i])).convert("RGB"),
+                         ((i % across) * tile - x0, (i // across) * tile - y0))
+        canvas.resize((512, 512), Image.Resampling.BOX)
+
+    def one_tile() -> None:
+        Image.open(io.BytesIO(frames[len(frames) // 2])).convert("RGB")
+
+    b, t = timed(bare, repeat), timed(one_tile, repeat)
+    print(f"DICOM whole-slide {across * tile}×{down * tile} ({len(data) / 1e6:.1f} MB, {len(frames)} JPEG tiles); "
+          f"best of {repeat}")
+    print(f"  field of {field['tiles']} tiles ({field['frame']}, {field['um_per_pixel']} µm/px) {s * 1000:7.1f} ms  "
+          f"Pillow decoding and pasting those tiles {b * 1000:7.1f} ms  ratio {s / b:5.2f}  "
+          f"(one tile alone {t * 1000:.1f} ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="medimg-bench-") as tmp:
         volumes(Path(tmp), args.repeat)
+        detached(Path(tmp), args.repeat)
+        dicom_slide(args.repeat)
         slides(Path(tmp), args.repeat)
 
 

@@ -372,3 +372,53 @@ def test_multiframe_that_is_not_a_slide_gives_the_middle_frame():
     (other,) = items(slide_tiles(slide=False))
     assert other.locator == "frame 21"
     assert len(items(slide_tiles(), all_frames=True)) == 40
+
+
+def test_jpeg_slide_tiles_decode_as_pydicom_decodes_them(monkeypatch):
+    """Baseline-JPEG YCbCr tiles (most DICOM slides) take a faster path through Pillow: the field matches the
+    tiles as pydicom decodes them."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import pixel_array as decode
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    frames = []
+    for i in range(24):  # 6 × 4 tiles of 64 px; tissue in the middle two rows
+        arr = np.full((64, 64, 3), 240, np.uint8)
+        if 6 <= i < 18:
+            arr[:] = (215, 140, 190)
+            arr[rng.random((64, 64)) < 0.05] = (90, 40, 140)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=85)
+        frames.append(buf.getvalue())
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "SM", 64, 64, len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.DimensionOrganizationType = "TILED_FULL"
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = 6 * 64, 4 * 64
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    data = b.dicom_bytes(ds)
+    import medimg.sources.dicom as source
+
+    with monkeypatch.context() as m:  # the fast path never asks pydicom to decode a tile
+        m.setattr(source, "pixel_array", lambda *a, **k: pytest.fail("decoded through pydicom"))
+        (item,) = items(data)
+    assert item.locator.startswith("field around frame") and item.metadata["field"]["tiles"] == 16
+    got = np.asarray(item.image, np.int16)
+    back = pydicom.dcmread(io.BytesIO(data))
+    field = item.metadata["field"]
+    want = np.zeros((4 * 64, 6 * 64, 3), np.int16)
+    for i in range(len(frames)):
+        r, c = divmod(i, 6)
+        want[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64] = decode(back, index=i)
+    want = want[field["top"]:field["top"] + field["side"], field["left"]:field["left"] + field["side"]]
+    assert got.shape == want.shape and np.abs(got - want).mean() < 2

@@ -619,3 +619,15 @@ def test_pdfs_in_many_threads_take_turns_and_all_complete():
     assert all(r == expected[i % 4] for i, r in enumerate(results))
     assert [kind for kind, _ in expected[0]].count("ImageItem") == 6
     assert [kind for kind, _ in expected[1]].count("ImageItem") == 3 and ("ItemError", "page 1, image 2") in expected[1]
+
+
+def test_pymupdf_layout_models_are_not_loaded():
+    """PyMuPDF 2 loads layout-analysis ONNX models on import (~60 MB, threads) that the PDF source never uses."""
+    import subprocess
+    import sys
+
+    code = ("import sys, medimg.sources.pdf as p, pymupdf; doc = pymupdf.open(); doc.new_page(); "
+            "print(sys.modules.get('pymupdf.layout'), pymupdf._get_layout)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["None", "None"]

@@ -29,14 +29,21 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-import pymupdf
 from PIL import Image
+
+# PyMuPDF 2 imports its layout-analysis package when installed (it is a dependency) and loads ONNX models
+# on import: about 60 MB and extra threads in every process, for text layout this source never asks for.
+# Unless the caller imported pymupdf first, it is left out.
+if "pymupdf" not in sys.modules:
+    sys.modules.setdefault("pymupdf.layout", None)
+import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
