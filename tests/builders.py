@@ -182,8 +182,8 @@ def bare_dicom(name: str = "MR_small.dcm") -> bytes:
     return buf.getvalue()
 
 
-def encapsulated_pdf_dicom() -> bytes:
-    """An Encapsulated PDF Storage object with a small (fake-content) PDF and a patient name."""
+def encapsulated_pdf_dicom(pdf: bytes = b"%PDF-1.4\n%%EOF\n", mime: str = "application/pdf") -> bytes:
+    """An Encapsulated PDF Storage object holding `pdf` (by default a PDF with no pages), and a patient name."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -198,6 +198,6 @@ def encapsulated_pdf_dicom() -> bytes:
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = "DOC"
     ds.PatientName = "Testpatient^Secret"
-    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
-    ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
+    ds.MIMETypeOfEncapsulatedDocument = mime
+    ds.EncapsulatedDocument = pdf
     return dicom_bytes(ds)

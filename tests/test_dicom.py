@@ -163,11 +163,30 @@ def test_pixel_cap_from_header():
     assert isinstance(got[0], ItemError) and "3,600,000,000" in got[0].error
 
 
-def test_encapsulated_pdf_is_skipped_clearly():
-    got = items(b.encapsulated_pdf_dicom())
-    assert len(got) == 1 and isinstance(got[0], ItemError) and got[0].skipped
-    assert "encapsulated" in got[0].error.lower()
-    assert "Testpatient" not in got[0].error
+def test_encapsulated_pdf_is_opened_like_any_pdf():
+    """A scanned report stored as DICOM Encapsulated PDF: its images are found, with the DICOM file as origin;
+    other encapsulated documents are a clear skipped note, and no patient name leaks either way."""
+    import pymupdf
+    from PIL import Image
+
+    doc = pymupdf.open()
+    for colour in ((200, 30, 30), (30, 30, 200)):
+        page = doc.new_page()
+        buf = io.BytesIO()
+        Image.new("RGB", (160, 120), colour).save(buf, "PNG")
+        page.insert_image(pymupdf.Rect(72, 72, 312, 252), stream=buf.getvalue())
+    pdf = doc.tobytes()
+    got = items(b.encapsulated_pdf_dicom(pdf + b"\x00"), name="report.dcm")  # padded to even length
+    assert [i.locator for i in got] == ["page 1, image 1", "page 2, image 1"]
+    assert all(isinstance(i, ImageItem) and i.origin == "report.dcm" for i in got)
+    assert got[0].image.getpixel((5, 5)) == (200, 30, 30)
+    assert "Testpatient" not in str([i.metadata for i in got])
+
+    (empty,) = items(b.encapsulated_pdf_dicom())  # a PDF without pages: the PDF source says so
+    assert isinstance(empty, ItemError) and "Testpatient" not in empty.error
+    (cda,) = items(b.encapsulated_pdf_dicom(b"<ClinicalDocument/>", mime="text/XML"))
+    assert isinstance(cda, ItemError) and cda.skipped and "encapsulated document" in cda.error
+    assert "Testpatient" not in cda.error
 
 
 def test_no_pixel_data_is_skipped_clearly():

@@ -82,7 +82,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
-        yield ItemError(origin, "", f"DICOM holds an encapsulated document ({sop}), not an image", skipped=True)
+        yield from _encapsulated(ds, blob, ctx, sop)
         return
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         yield ItemError(origin, "", f"DICOM object without pixel data ({sop})", skipped=True)
@@ -126,6 +126,20 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> Iterator[Item]:
+    """A PDF inside a DICOM file (scanned reports, referral letters) is opened like any PDF, its images
+    keeping the DICOM file as their origin; other documents (CDA XML, 3-D models) are a skipped note."""
+    doc = ds.get("EncapsulatedDocument")
+    data = bytes(doc) if isinstance(doc, (bytes, bytearray)) else b""
+    if b"%PDF" not in data[:1024]:
+        yield ItemError(blob.origin, "", f"DICOM holds an encapsulated document ({sop}), not an image", skipped=True)
+        return
+    if blob.depth + 1 > ctx.limits.max_depth:
+        yield ItemError(blob.origin, "", f"encapsulated PDF nested deeper than max_depth ({ctx.limits.max_depth})")
+        return
+    yield from ctx.open_blob(Blob(blob.origin, data.rstrip(b"\x00"), name="document.pdf", depth=blob.depth + 1))
 
 
 def _is_slide(ds: pydicom.Dataset) -> bool:
