@@ -1,6 +1,6 @@
 """Speed of the PDF source against PyMuPDF's bare image loop, on PDFs given on the command line.
 
-    .venv/bin/python benchmarks/bench_pdf.py a.pdf b.pdf [--max-pages N] [--repeat R] [--scans N]
+    .venv/bin/python benchmarks/bench_pdf.py a.pdf b.pdf [--max-pages N] [--repeat R] [--scans N] [--threads T]
 
 --scans N adds a PDF built in memory: N pages, each one 1700x2200 grayscale JPEG "scan" (150 dpi A4-ish)
 plus one 800x600 colour photo on every other page, the case of scanned hospital paperwork.
@@ -82,6 +82,22 @@ def scanned_pdf(pages: int) -> bytes:
     return doc.tobytes()
 
 
+def threads_run(data: bytes, copies: int, threads: int, decode_side: int | None) -> float:
+    """Seconds to extract `copies` of one PDF by `threads` threads at once (MuPDF steps take turns under
+    the source's lock; Pillow's JPEG decodes overlap)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    limits = Limits(max_images_per_input=1_000_000, decode_side=decode_side)
+
+    def one(k: int) -> int:
+        return sum(isinstance(i, ImageItem) for i in pdf.open_pdf(Blob(f"{k}.pdf", data), Context(limits)))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(copies)))
+    return time.perf_counter() - start
+
+
 def _jpeg(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
@@ -94,6 +110,8 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=0, help="also run on an N-page scanned PDF built in memory")
     parser.add_argument("--max-pages", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=1, help="best of R runs")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="also extract 4 copies of each PDF by this many threads at once, against one thread")
     args = parser.parse_args()
     inputs = [(path, None) for path in args.pdfs]
     if args.scans:
@@ -124,6 +142,12 @@ def main() -> None:
               f"{ours['cpu'] / max(dec['cpu'], 1e-9):.1f}x CPU")
         print(f"  time ratio medimg/baseline: {ours['seconds'] / base['seconds']:.1f}x wall, "
               f"{ours['cpu'] / max(base['cpu'], 1e-9):.1f}x CPU")
+        if args.threads > 1:
+            for side, what in ((None, "full decode"), (256, "decode_side 256, as classify runs")):
+                one = min(threads_run(data, 4, 1, side) for _ in range(args.repeat))
+                many = min(threads_run(data, 4, args.threads, side) for _ in range(args.repeat))
+                print(f"  4 copies, {what}: 1 thread {one:.2f} s, {args.threads} threads {many:.2f} s, "
+                      f"speed-up {one / many:.2f}x")
 
 
 if __name__ == "__main__":

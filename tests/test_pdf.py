@@ -430,6 +430,23 @@ def test_broken_image_is_one_item_error_and_the_rest_continue():
     assert err.locator.startswith("page 1, image ") and "could not decode" in err.error
 
 
+def test_jpeg_cut_off_after_its_header_falls_back_to_mupdf_and_is_one_error():
+    """Pillow reads the header of a JPEG whose data is cut off, then fails to decode it outside MuPDF's lock:
+    MuPDF then decides, under the lock, and its padded-with-black result is reported as an error."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    good, cut = _jpeg(_photo(300, 200, seed=3)), _jpeg(_photo(300, 200, seed=4))
+    page.insert_image(pymupdf.Rect(72, 72, 372, 272), stream=good)
+    page.insert_image(pymupdf.Rect(72, 400, 372, 600), stream=cut)
+    second = page.get_images()[1][0]
+    doc.update_stream(second, cut[: len(cut) // 2], compress=False)
+    doc.xref_set_key(second, "Filter", "/DCTDecode")
+    items = _run(doc.tobytes())
+    assert len(_images(items)) == 1
+    (err,) = _errors(items)
+    assert err.locator == "page 1, image 2" and "could not decode embedded image" in err.error
+
+
 def test_page_cap_reads_first_pages_and_says_so():
     doc = pymupdf.open()
     for k in range(5):

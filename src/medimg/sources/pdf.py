@@ -33,7 +33,8 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -87,6 +88,24 @@ class _Image:
 
 
 @dataclass
+class _Pending:
+    """An embedded JPEG whose header Pillow has read; `resolve` decodes it without MuPDF (so outside the
+    lock), or, when Pillow cannot, lets MuPDF decide under the lock while the document is still open."""
+
+    image: Image.Image
+    finish: Callable[[Image.Image], Item]
+    fallback: Callable[[], Item]
+
+    def resolve(self) -> Item:
+        try:
+            self.image.load()
+        except Exception:
+            with _MUPDF_LOCK:
+                return self.fallback()
+        return self.finish(self.image)
+
+
+@dataclass
 class _Figure:
     page: int
     rect: pymupdf.Rect
@@ -97,7 +116,8 @@ class _Figure:
 
 def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
     """MuPDF is not thread-safe: every step of the extraction runs under one process-wide lock,
-    released while the caller handles each item, so PDFs in several threads take turns."""
+    released while the caller handles each item, so PDFs in several threads take turns. Embedded JPEGs,
+    most of the work in scanned documents, are decoded by Pillow outside the lock, so those overlap."""
     steps = _open_pdf(blob, ctx)
     try:
         while True:
@@ -105,7 +125,7 @@ def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
                 item = next(steps, None)
             if item is None:
                 return
-            yield item
+            yield item.resolve() if isinstance(item, _Pending) else item
     finally:
         with _MUPDF_LOCK:
             steps.close()
@@ -203,7 +223,7 @@ def _extract(doc: pymupdf.Document, origin: str, ctx: Context) -> Iterator[Item]
     for pno in range(npages):
         for item in _page_items(doc, pno, first_on.get(pno + 1, []), figures.get(pno, []), origin, limits, skipped):
             yield item
-            if isinstance(item, ImageItem):
+            if isinstance(item, (ImageItem, _Pending)):
                 yielded += 1
                 if yielded >= limits.max_images_per_input:
                     yield from _cap_note(origin, limits.max_images_per_input, skipped[0], floor)
@@ -307,21 +327,32 @@ def _canonical(doc: pymupdf.Document, item: tuple, images: dict, by_content: dic
 
 
 def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, max_pixels: int,
-                decode_side: int | None = None) -> Item:
+                decode_side: int | None = None) -> Item | _Pending:
     if img.width * img.height > max_pixels:
         return ItemError(origin, locator, f"embedded image too large: {img.width}x{img.height} pixels "
                                           f"(max_pixels {max_pixels})")
     image = _plain_jpeg(doc, img, decode_side)
-    if image is None:
-        pymupdf.TOOLS.store_shrink(100)  # decode afresh: a cached decode would hide MuPDF's warnings
-        pymupdf.TOOLS.reset_mupdf_warnings()
-        try:
-            image = _decode(doc, img.xref, img.smask)
-        except Exception as exc:
-            return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
-        problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
-        if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
-            return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
+    if image is not None:
+        return _Pending(image, partial(_finish, img, origin, locator), partial(_mupdf_item, doc, img, origin, locator))
+    return _mupdf_item(doc, img, origin, locator)
+
+
+def _mupdf_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str) -> Item:
+    pymupdf.TOOLS.store_shrink(100)  # decode afresh: a cached decode would hide MuPDF's warnings
+    # MuPDF drops a warning equal to the one before (counting repeats); flushing lets this decode's through
+    pymupdf.mupdf.fz_flush_warnings()
+    pymupdf.TOOLS.reset_mupdf_warnings()
+    try:
+        image = _decode(doc, img.xref, img.smask)
+    except Exception as exc:
+        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
+    problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
+    if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
+        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
+    return _finish(img, origin, locator, image)
+
+
+def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> ImageItem:
     decoded = image.size
     image = _orient(image, img.transform)
     meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox], "xref": img.xref,
@@ -331,7 +362,8 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
 
 
 def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = None) -> Image.Image | None:
-    """A gray or RGB JPEG with nothing on top (no mask, Decode array or parameters), decoded by Pillow.
+    """A gray or RGB JPEG with nothing on top (no mask, Decode array or parameters), opened by Pillow
+    (header read, pixels decoded later by `_Pending.resolve`).
 
     About twice as fast as MuPDF's decoder for the same pixels, and with `decode_side` a big one decodes
     at 1/2–1/8 scale (both sides ≥ decode_side). Anything else, or any doubt: None.
@@ -347,7 +379,6 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
             if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
                 return None
             draft_jpeg(image, decode_side)
-            image.load()
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports
         return None
@@ -355,7 +386,8 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
 
 def _decode_problem(warnings: str) -> str:
     lines = [w.strip() for w in warnings.splitlines() if w.strip()]
-    bad = [w for w in lines if "error" in w.lower()] or [w for w in lines if "truncated" in w.lower()]
+    bad = [w for w in lines if "error" in w.lower()] or [
+        w for w in lines if "truncated" in w.lower() or "premature end" in w.lower()]
     return _short(Exception(bad[0])) if bad else ""
 
 
