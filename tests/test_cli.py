@@ -186,3 +186,31 @@ def test_resume_needs_an_appendable_out_file(tmp_path, tiny_model_dir):
     res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", "-f", "csv",
                               "-o", str(fresh)])
     assert res.exit_code == 0 and len(list(csv.DictReader(fresh.open()))) == 1
+
+
+def test_full_records_carry_every_label_probability(tmp_path, tiny_model_dir):
+    """--full adds each label's probability, the source format and its metadata: nested in JSONL, as
+    prob_<label> columns and a JSON metadata cell in CSV; resuming keeps the columns the file was written with."""
+    ins = inputs(tmp_path)
+    base = ["classify", *ins, "--model", str(tiny_model_dir), "--full"]
+    res = runner.invoke(app, [*base, "-f", "jsonl"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    ok = [r for r in rows if r["error"] is None]
+    labels = json.loads((tiny_model_dir / "labels.json").read_text())["labels"]
+    for r in ok:
+        assert set(r["probs"]) == set(labels) and abs(sum(r["probs"].values()) - 1) < 1e-3
+        assert r["probs"][r["label"]] == max(r["probs"].values())
+    assert {r["format"] for r in ok} >= {"PNG"} and any(r["metadata"].get("page") == 1 for r in ok)
+
+    out = tmp_path / "full.csv"
+    assert runner.invoke(app, [*base, "-f", "csv", "-o", str(out)]).exit_code == 0
+    table = list(csv.DictReader(out.open()))
+    assert list(table[0])[:len(RECORD_FIELDS)] == RECORD_FIELDS
+    assert [c for c in table[0] if c.startswith("prob_")] == [f"prob_{lb}" for lb in labels]
+    first = next(r for r in table if not r["error"])
+    assert abs(float(first[f"prob_{first['label']}"]) - max(float(first[f"prob_{lb}"]) for lb in labels)) < 1e-9
+    res = runner.invoke(app, ["classify", *ins, "--model", str(tiny_model_dir), "-f", "csv", "-o", str(out),
+                              "--resume"])
+    assert res.exit_code != 0 and "with --full" in res.output  # its columns are --full's
+    assert runner.invoke(app, [*base, "-f", "csv", "-o", str(out), "--resume"]).exit_code == 0

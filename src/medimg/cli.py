@@ -100,6 +100,8 @@ def classify(
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
     resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
                                 "it already has; the last one, which may have stopped part-way, is done again."),
+    full: bool = typer.Option(False, "--full", help="Also every label's probability, the source format and its "
+                              "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
 ) -> None:
@@ -108,15 +110,22 @@ def classify(
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .model import Classifier
-    from .output import RecordWriter, resume as resume_from
-    from .pipeline import classify as run
+    from .output import RecordWriter, csv_fields, csv_header, resume as resume_from
+    from .pipeline import classify as run, default_classifier
 
     if fmt not in ("table", "jsonl", "json", "csv"):
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    clf = Classifier.load(model_dir) if model_dir else None
+    labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
+        header = csv_header(out) if fmt == "csv" and out.exists() else []
+        if header[:len(csv_fields())] == csv_fields() and header != csv_fields(labels):  # ours, other columns
+            written = "with" if len(header) > len(csv_fields()) else "without"
+            raise typer.BadParameter(f"{out} has other columns: resume as it was written ({written} --full)",
+                                     param_hint="--resume")
         try:
             done = resume_from(out, fmt)
         except ValueError as exc:
@@ -124,11 +133,10 @@ def classify(
         if done:
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
-    clf = Classifier.load(model_dir) if model_dir else None
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     stream = open(out, "a" if append else "w", encoding="utf-8", newline="") if out and table is None else sys.stdout
-    writer = RecordWriter(stream, fmt, header=not append) if table is None else None
+    writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
     n_ok = n_err = 0
     try:
         with _progress() as bar:
@@ -153,7 +161,7 @@ def classify(
         _print_table(table, out)
     over = f" ({len(done)} input{'s' * (len(done) != 1)} passed over)" if done else ""
     console.print(f"[bold]{n_ok}[/] images classified, {n_err} errors{over}")
-    if n_ok == 0 and n_err:
+    if n_ok == 0 and n_err and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
 

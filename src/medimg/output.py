@@ -16,30 +16,44 @@ APPENDABLE = ("jsonl", "csv")
 
 class RecordWriter:
     """Writes one record at a time, so a long run keeps nothing in memory and an interrupted one keeps what
-    it did. JSON is a list: closing ends it, so even a stopped run leaves valid JSON."""
+    it did. JSON is a list: closing ends it, so even a stopped run leaves valid JSON.
 
-    def __init__(self, stream: IO[str], fmt: str, header: bool = True):
-        self.stream, self.fmt, self.n = stream, fmt, 0
+    `labels` (the model's) adds every label's probability, the source format and its metadata: nested
+    `probs`/`metadata` in JSON, `prob_<label>` columns and `metadata` as a JSON string in CSV."""
+
+    def __init__(self, stream: IO[str], fmt: str, header: bool = True, labels: list[str] | None = None):
+        self.stream, self.fmt, self.n, self.labels = stream, fmt, 0, labels
         if fmt == "csv":
-            self._csv = csv.DictWriter(stream, fieldnames=RECORD_FIELDS)
+            self._csv = csv.DictWriter(stream, fieldnames=csv_fields(labels))
             if header:
                 self._csv.writeheader()
         elif fmt == "json":
             stream.write("[")
 
     def write(self, rec: Record) -> None:
+        row = rec.to_dict(full=self.labels is not None)
         if self.fmt == "csv":
-            self._csv.writerow(rec.to_dict())
+            if self.labels is not None:
+                probs, meta = row.pop("probs"), row.pop("metadata")
+                row.update({f"prob_{lb}": probs.get(lb) for lb in self.labels},
+                           metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
+            self._csv.writerow(row)
         elif self.fmt == "jsonl":
-            self.stream.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            self.stream.write(("," if self.n else "") + "\n" + json.dumps(rec.to_dict(), ensure_ascii=False))
+            self.stream.write(("," if self.n else "") + "\n" + json.dumps(row, ensure_ascii=False))
         self.n += 1
 
     def close(self) -> None:
         if self.fmt == "json":
             self.stream.write("\n]\n")
         self.stream.flush()
+
+
+def csv_fields(labels: list[str] | None = None) -> list[str]:
+    if labels is None:
+        return list(RECORD_FIELDS)
+    return RECORD_FIELDS + ["skipped", "format"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
 
 
 def resume(path: Path, fmt: str) -> set[str]:
@@ -77,7 +91,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
                     return
             return
         reader = csv.DictReader(f)
-        if reader.fieldnames != RECORD_FIELDS:
+        if (reader.fieldnames or [])[:len(RECORD_FIELDS)] != RECORD_FIELDS:
             raise ValueError(f"{path} is not a medimg CSV (its header is {reader.fieldnames})")
         try:
             for row in reader:
@@ -93,6 +107,11 @@ def _inputs(path: Path, fmt: str) -> Iterator[str]:
         yield name
 
 
+def csv_header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return next(csv.reader(f), [])
+
+
 def _truncate(path: Path, fmt: str, keep: int) -> None:
     """Rewrite `path` with only its first `keep` rows (through a temporary file, then renamed)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -100,7 +119,7 @@ def _truncate(path: Path, fmt: str, keep: int) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             writer = None
             if fmt == "csv":
-                writer = csv.DictWriter(out, fieldnames=RECORD_FIELDS)
+                writer = csv.DictWriter(out, fieldnames=csv_header(path))
                 writer.writeheader()
             for i, (_, row) in enumerate(_rows(path, fmt)):
                 if i >= keep:
