@@ -40,6 +40,9 @@ def test_job_writes_a_row_per_image_and_error(tmp_path, tiny_model_dir, ray_loca
     assert set(rows[0]) == set(COLUMNS)
     by_input = {Path(r["input"]).name: r for r in rows}
     assert by_input["img0.png"]["label"] == "xray" and by_input["img0.png"]["verdict"] == "medical"
+    probs = json.loads(by_input["img0.png"]["probs"])  # every label's probability, as a JSON string
+    assert max(probs, key=probs.get) == "xray" and abs(sum(probs.values()) - 1) < 1e-3
+    assert by_input["broken.jpg"]["probs"] is None
     assert by_input["img1.png"]["label"] == "photo"
     assert by_input["img2.png"]["label"] == "graphic"
     assert by_input["broken.jpg"]["error"] and by_input["broken.jpg"]["label"] is None

@@ -21,7 +21,7 @@ import numpy as np
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
-COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "source"]
+COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source"]
 SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class ClassifyInputs:
                                 threshold=self.threshold):
                 d = rec.to_dict(full=True)
                 d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
+                d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
                 d["source"] = str(source)
                 for c in COLUMNS:
                     rows[c].append(d.get(c))
