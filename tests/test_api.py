@@ -152,6 +152,23 @@ def test_dicom_tags_come_back_with_full(client):
     assert abs(sum(rec["probs"].values()) - 1.0) < 1e-3
 
 
+def test_a_detached_header_uploaded_with_its_data_file(client, tmp_path):
+    """An .mhd and the .raw it names, uploaded in one request, give the volume's slice; the .mhd alone gives
+    an error that says what is missing."""
+    from test_volumes import detached_mha, head_volume
+
+    header = detached_mha(tmp_path, head_volume())
+    pair = [("files", ("v.mhd", header.read_bytes(), "application/octet-stream")),
+            ("files", ("v.raw", (tmp_path / "v.raw").read_bytes(), "application/octet-stream"))]
+    r = client.post("/api/classify?full=true", files=pair)
+    assert r.status_code == 200, r.text
+    (res,) = r.json()["results"]  # the .raw itself is a skipped note, not shown
+    assert res["input"] == "v.mhd" and res["error"] is None and res["format"] == "MetaImage"
+    r = client.post("/api/classify", files=pair[:1])
+    (alone,) = r.json()["results"]
+    assert "v.raw: not among the files given with it" in alone["error"]
+
+
 def test_threshold_parameter_changes_verdicts_only(client):
     files = [("files", ("one.png", png(1), "image/png"))]
     strict = client.post("/api/classify?threshold=0.999", files=files).json()["results"][0]
@@ -390,3 +407,16 @@ def test_only_uploaded_files_are_deleted(tmp_path):
     _delete_uploads([upload, elsewhere], root.resolve())
     assert not upload.exists() and not (root / "abc").exists()
     assert elsewhere.exists()
+
+
+def test_ui_uploads_read_a_detached_header_with_its_data_file(tmp_path):
+    """The web page's uploads go through the same pairing: the .mhd finds its .raw among them, and the .raw
+    itself is a skipped note naming its header."""
+    from medimg.server.ui import _blobs
+    from medimg.sources import ImageItem, ItemError, open_inputs
+    from test_volumes import detached_mha, head_volume
+
+    header = detached_mha(tmp_path, head_volume())
+    got = list(open_inputs(_blobs([header, tmp_path / "v.raw"], 10_000_000)))
+    assert isinstance(got[0], ImageItem) and got[0].origin == "v.mhd" and got[0].metadata["data_file"] == "v.raw"
+    assert isinstance(got[1], ItemError) and got[1].skipped and "data file of v.mhd" in got[1].error

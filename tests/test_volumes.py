@@ -334,17 +334,44 @@ def test_detached_headers_never_read_other_paths(tmp_path):
     (err,) = open_input(detached_mha(inner, lps), Limits(max_input_bytes=10_000))
     assert isinstance(err, ItemError) and "max_input_bytes" in err.error
 
-    # bytes with no place on disk (uploads, zip members): the header alone, and a clear error
+    # the header's bytes alone, with nothing beside them: a clear error
     header = detached_mha(inner, lps).read_bytes()
     (err,) = items(header, name="v.mhd")
-    assert isinstance(err, ItemError) and "read only when both files are on disk" in err.error
+    assert isinstance(err, ItemError) and "give both files together" in err.error
     nhdr = tmp_path / "v.nhdr"
     nrrd.write(str(nhdr), lps, detached_header=True)
     (err,) = items(nhdr.read_bytes(), name="v.nhdr")
-    assert isinstance(err, ItemError) and "read only when both files are on disk" in err.error
+    assert isinstance(err, ItemError) and "give both files together" in err.error
     nhdr.write_bytes(nhdr.read_bytes().replace(b"data file: v.raw.gz", b"data file: ../v.raw.gz"))
     (err,) = open_input(nhdr)
     assert isinstance(err, ItemError) and "only a file beside the header" in err.error
+
+
+def test_detached_headers_in_a_zip_read_the_member_beside_them(tmp_path):
+    """In a zip, the data file is the member of the same name in the header's own folder of the archive."""
+    import zipfile
+
+    lps = head_volume()[::-1, ::-1, :].copy()
+    (want,) = items(mha(lps), name="v.mha")
+    header = detached_mha(tmp_path, lps)
+    raw = (tmp_path / "v.raw").read_bytes()
+    nhdr = tmp_path / "n.nhdr"
+    nrrd.write(str(nhdr), lps, {"encoding": "gzip"}, detached_header=True)
+    archive = tmp_path / "scans.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("case1/v.mhd", header.read_bytes())
+        zf.writestr("case1/v.raw", raw)
+        zf.writestr("case2/v.mhd", header.read_bytes())  # its v.raw is in another folder: not read
+        zf.writestr("case3/n.nhdr", nhdr.read_bytes())
+        zf.writestr("case3/n.raw.gz", (tmp_path / "n.raw.gz").read_bytes())
+    got = {i.origin.split(":", 1)[1]: i for i in open_input(archive)}
+    assert np.array_equal(pixels(got["case1/v.mhd"]), pixels(want))
+    assert isinstance(got["case2/v.mhd"], ItemError) and "not in the same folder" in got["case2/v.mhd"].error
+    (nrrd_want,) = open_input(nhdr)
+    assert np.array_equal(pixels(got["case3/n.nhdr"]), pixels(nrrd_want))
+    assert got["case1/v.raw"].skipped  # the data file itself: a note
+    (big,) = [i for i in open_input(archive, Limits(max_input_bytes=20_000)) if i.origin.endswith("case1/v.mhd")]
+    assert isinstance(big, ItemError) and "max_input_bytes" in big.error
 
 
 def test_folder_walk_notes_unknown_files_without_reading_them_whole(tmp_path):

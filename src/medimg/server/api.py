@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import anyio
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
+from ..sources.files import SNIFF_BYTES, data_file_named, sibling_in
 from .work import Worker
 
 GRACE_SECONDS = 30.0  # past the per-request limit before the HTTP answer gives up on the work
@@ -94,7 +96,7 @@ def create_router(worker: Worker) -> APIRouter:
     ) -> dict:
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]
         limits = cfg.limits()
-        records = await run(lambda: worker.run(_blobs(named), limits, threshold=threshold))
+        records = await run(lambda: worker.run(_blobs(named, limits.max_input_bytes), limits, threshold=threshold))
         return _response(records, full, show_skipped)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
@@ -127,11 +129,30 @@ def _display_name(filename: str | None, i: int) -> str:
     return name or f"upload-{i}"
 
 
-def _blobs(named: list[tuple[str, UploadFile]]) -> Iterator[Blob]:
-    """One upload's bytes at a time, read from its spooled temporary file as the pipeline asks."""
+def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
+    """One upload's bytes at a time, read from its spooled temporary file as the pipeline asks. Each can
+    read another upload of the request by name (a detached header's data file); one lock keeps those reads,
+    from other threads, off a file being read here."""
+    lock = threading.Lock()
+
+    def reader(upload: UploadFile) -> Callable[[], bytes]:
+        def read() -> bytes:
+            with lock:
+                upload.file.seek(0)
+                return upload.file.read(cap + 1)
+        return read
+
+    sibling = sibling_in({name: reader(upload) for name, upload in named}, cap)
+    claimed = {}
+    for name, upload in named:  # data files that a header among the uploads names: read with it
+        with lock:
+            upload.file.seek(0)
+            data_file = data_file_named(upload.file.read(SNIFF_BYTES))
+        if data_file:
+            claimed.setdefault(data_file, name)
     for name, upload in named:
-        upload.file.seek(0)
-        yield Blob(origin=name, data=upload.file.read(), name=name, content_type=upload.content_type)
+        yield Blob(origin=name, data=reader(upload)(), name=name, content_type=upload.content_type,
+                   sibling=sibling, data_of=claimed.get(name))
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:

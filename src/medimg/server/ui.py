@@ -7,6 +7,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -14,6 +15,7 @@ import gradio as gr
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
+from ..sources.files import SNIFF_BYTES, data_file_named, sibling_in
 from .api import url_problem
 from .export import relabeled, to_csv, to_json
 from .work import Worker
@@ -56,7 +58,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         inputs: list = []
         early: list[Record] = []
         if paths:
-            inputs.append(_blobs(paths))
+            inputs.append(_blobs(paths, cfg.limits().max_input_bytes))
         if url:
             problem = url_problem(url, cfg.allow_private)
             if problem:
@@ -83,7 +85,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
     def run_example(name):
         def go(threshold, show, previous, progress=gr.Progress()):
             progress(0, desc="Looking for images…")
-            records = worker.run(_blobs(examples[name]), cfg.limits(), thumbnails=cfg.thumbnail_size)
+            limits = cfg.limits()
+            records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size)
             _drop(previous)
             results = _keep(records, scratch)
             return (*_views(results, threshold, show), results, None)
@@ -175,10 +178,23 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
     return demo
 
 
-def _blobs(paths: Iterable[Path]) -> Iterator[Blob]:
-    """Uploaded files by their own names (not the temporary paths), read one at a time."""
+def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
+    """Uploaded files by their own names (not the temporary paths), read one at a time; each can read
+    another of them by name (a detached header's data file)."""
+    paths = list(paths)
+    sibling = sibling_in({p.name: partial(_read_capped, p, cap) for p in paths}, cap)
+    claimed = {}
+    for p in paths:  # data files that a header among the uploads names: read with it
+        data_file = data_file_named(_read_capped(p, SNIFF_BYTES - 1))
+        if data_file:
+            claimed.setdefault(data_file, p.name)
     for p in paths:
-        yield Blob(origin=p.name, data=p.read_bytes(), name=p.name)
+        yield Blob(origin=p.name, data=p.read_bytes(), name=p.name, sibling=sibling, data_of=claimed.get(p.name))
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(cap + 1)
 
 
 def _chain(groups: list) -> Iterator:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from functools import partial
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
@@ -110,7 +111,8 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blo
             yield ItemError(where, "", f"could not read member: {exc}")
             continue
         budget.left -= len(data)
-        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1)
+        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1,
+                      sibling=partial(_sibling, blob.data, name[:name.rfind("/") + 1], limits.max_input_bytes))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -118,6 +120,23 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blo
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
             yield member
+
+
+def _sibling(archive: bytes, folder: str, cap: int, name: str) -> bytes:
+    """Another member of the same archive folder, by bare name (a detached header's data file), capped."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(archive))
+        info = zf.getinfo(folder + name)
+    except KeyError:
+        raise ValueError("not in the same folder of the archive") from None
+    except Exception as exc:
+        raise ValueError(f"archive unreadable: {exc}") from None
+    if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:
+        raise ValueError(f"a folder, encrypted, or over the max_input_bytes cap of {cap:,}")
+    try:
+        return _read(zf, info, cap)
+    except _TooBig:
+        raise ValueError(f"inflates past the max_input_bytes cap of {cap:,}") from None
 
 
 _OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx

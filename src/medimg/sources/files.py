@@ -63,19 +63,53 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     return Blob(origin=origin, data=data, name=path.name)
 
 
-def read_sibling(header_path: str | os.PathLike, name: str, ctx: Context) -> bytes:
-    """The data file a detached header (.mhd, .nhdr) names, read only when the name is a bare file name, so
-    the file lies beside the header on disk: a header can never make us read any other path. ValueError
-    says why not."""
+def read_sibling(name: str, ctx: Context, path: str | os.PathLike | None = None, blob: Blob | None = None) -> bytes:
+    """The data file a detached header (.mhd, .nhdr) names, read only when the name is a bare file name:
+    beside the header on disk (`path`), or beside it in the same zip folder or upload (`blob.sibling`). A
+    header can never make us read any other path. ValueError says why not."""
     name = name.strip()
     if "%" in name or name.upper().startswith("LIST"):
         raise ValueError(f"the header spreads its data over several files ({name!r}), which is not supported")
     if not name or name in (".", "..") or os.path.basename(name) != name or "\\" in name:
         raise ValueError(f"the header names its data file {name!r}; only a file beside the header is read")
-    blob = read_file(Path(header_path).parent / name, ctx)
-    if isinstance(blob, ItemError):
-        raise ValueError(f"its data file {name}: {blob.error}")
-    return blob.data
+    if path is None:
+        if blob is None or blob.sibling is None:
+            raise ValueError(f"detached header: its voxels are in {name!r}; give both files together (one "
+                             "folder, one zip or one upload)")
+        try:
+            return blob.sibling(name)
+        except ValueError as exc:
+            raise ValueError(f"its data file {name}: {exc}") from None
+    found = read_file(Path(path).parent / name, ctx)
+    if isinstance(found, ItemError):
+        raise ValueError(f"its data file {name}: {found.error}")
+    return found.data
+
+
+def data_file_named(head: bytes) -> str | None:
+    """The data file a detached header (.mhd, .nhdr) names, from its first bytes; None for anything else."""
+    from . import metaimage, nrrd_volume
+
+    for module in (metaimage, nrrd_volume):
+        try:
+            name = module.data_file_named(head)
+        except Exception:
+            name = None
+        if name:
+            return name
+    return None
+
+
+def sibling_in(files: dict[str, Callable[[], bytes]], cap: int) -> Callable[[str], bytes]:
+    """A `Blob.sibling` over named readers (the uploads of one request), each read only when asked for."""
+    def read(name: str) -> bytes:
+        if name not in files:
+            raise ValueError("not among the files given with it")
+        data = files[name]()
+        if len(data) > cap:
+            raise ValueError(f"over the max_input_bytes cap of {_mb(cap)}")
+        return data
+    return read
 
 
 def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:

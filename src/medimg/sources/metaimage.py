@@ -44,10 +44,7 @@ def open_metaimage(blob: Blob, ctx: Context, path: str | None = None) -> Iterato
         data, meta = blob.data, {}
         name = header["elementdatafile"]
         if name.upper() != "LOCAL":
-            if path is None:
-                raise ValueError(f"detached header (.mhd): its voxels are in {name!r}, read only when both files "
-                                 "are on disk in one folder")
-            data, start, meta = read_sibling(path, name, ctx), 0, {"data_file": name}
+            data, start, meta = read_sibling(name, ctx, path, blob), 0, {"data_file": name}
         voxels, shape, affine, zooms, dtype = _volume(data, header, start, limits.max_input_bytes)
     except (ValueError, KeyError, zlib.error) as exc:
         yield ItemError(origin, "", f"not a readable MetaImage file: {exc}")
@@ -55,6 +52,14 @@ def open_metaimage(blob: Blob, ctx: Context, path: str | None = None) -> Iterato
     meta |= {"datatype": dtype, "compressed": header.get("compresseddata", "false").lower() == "true"}
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "MetaImage", limits)
+
+
+def data_file_named(head: bytes) -> str | None:
+    """The data file a detached MetaImage header names (None for LOCAL data or other content)."""
+    if not accepts(head[:4096], Blob("", head)):
+        return None
+    name = _header(head)[0]["elementdatafile"]
+    return None if name.upper() == "LOCAL" else name
 
 
 def open_metaimage_path(path: str, ctx: Context) -> Iterator[Item]:

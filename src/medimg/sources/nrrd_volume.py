@@ -42,10 +42,7 @@ def open_nrrd(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Ite
         data = blob.data
         name = _data_file(data)
         if name is not None:
-            if path is None:
-                raise ValueError(f"detached header (.nhdr): its voxels are in {name!r}, read only when both "
-                                 "files are on disk in one folder")
-            data, meta = _attach(data, read_sibling(path, name, ctx)), {"data_file": name}
+            data, meta = _attach(data, read_sibling(name, ctx, path, blob)), {"data_file": name}
         arr, header = _read(data, limits.max_input_bytes, limits.max_pixels)
         voxels, shape, affine, zooms = _volume(arr, header)
     except (ValueError, nrrd.NRRDError) as exc:
@@ -71,6 +68,11 @@ def _header_end(data: bytes) -> int:
     """Where the header's lines end: at the first blank line (or the end of a detached header)."""
     end = re.search(rb"\r?\n\r?\n", data)
     return end.start() if end else len(data)
+
+
+def data_file_named(head: bytes) -> str | None:
+    """The data file a detached NRRD header names (None for attached data or other content)."""
+    return _data_file(head) if accepts(head, Blob("", head)) else None
 
 
 def _data_file(data: bytes) -> str | None:
