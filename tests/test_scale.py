@@ -49,8 +49,12 @@ def test_job_writes_a_row_per_image_and_error(tmp_path, tiny_model_dir, ray_loca
     assert by_input["missing.png"]["error"]
 
 
+def _rows_of(f):
+    return [json.loads(line) for line in f.read_text().splitlines()]
+
+
 def _rows(out):
-    return [json.loads(line) for f in sorted(out.glob("*.json")) for line in f.read_text().splitlines()]
+    return [r for f in sorted(out.glob("*.json")) for r in _rows_of(f)]
 
 
 def test_resume_passes_over_inputs_already_written(tmp_path, tiny_model_dir, ray_local):
@@ -80,6 +84,17 @@ def test_resume_passes_over_inputs_already_written(tmp_path, tiny_model_dir, ray
     assert sorted(r["source"] for r in rows) == sorted(inputs[:6] + [str(folder)] * 2)
     assert {Path(r["input"]).name for r in rows if r["source"] == str(folder)} == {"f0.png", "f1.png"}
     assert run(inputs, out, resume=True, **kw) == 0 and len(_rows(out)) == 8  # all done: nothing runs
+
+    # cut exactly at a row's end, inside the folder entry's two rows: each row says how many its entry gave
+    (holder,) = [f for f in out.glob("*.json") if any(r["source"] == str(folder) for r in _rows_of(f))]
+    lines = holder.read_text().splitlines(keepends=True)
+    last_folder_row = max(i for i, line in enumerate(lines) if json.loads(line)["source"] == str(folder))
+    holder.write_text("".join(lines[:last_folder_row] + lines[last_folder_row + 1:]))
+    redone = run(inputs, out, resume=True, **kw)
+    assert not holder.exists() and redone == len(lines)
+    rows = _rows(out)
+    assert sorted(r["source"] for r in rows) == sorted(inputs[:6] + [str(folder)] * 2)
+    assert all(r["source_rows"] == (2 if r["source"] == str(folder) else 1) for r in rows)
 
     (out / "notes.json").write_text('{"hello": 1}\n')  # not this job's: resuming refuses, touches nothing
     with pytest.raises(ValueError, match="not an output file of this job"):

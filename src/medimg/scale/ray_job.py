@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
@@ -21,7 +22,7 @@ import numpy as np
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
-COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source"]
+COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "source_rows"]
 SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def schema():
     import pyarrow as pa
 
     types = {"medical": pa.bool_(), "skipped": pa.bool_(), "confidence": pa.float64(),
-             "p_medical": pa.float64(), "width": pa.int64(), "height": pa.int64()}
+             "p_medical": pa.float64(), "width": pa.int64(), "height": pa.int64(), "source_rows": pa.int64()}
     return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS])
 
 
@@ -52,12 +53,16 @@ class ClassifyInputs:
 
         rows = {c: [] for c in COLUMNS}
         for source in batch["input"]:
+            found = []
             for rec in classify([str(source)], classifier=self.clf, limits=self.limits,
                                 threshold=self.threshold):
                 d = rec.to_dict(full=True)
                 d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
                 d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
                 d["source"] = str(source)
+                found.append(d)
+            for d in found:  # how many rows the entry gave: resuming tells a whole entry from a cut-off one
+                d["source_rows"] = len(found)
                 for c in COLUMNS:
                     rows[c].append(d.get(c))
         return pa.table(rows, schema=schema())
@@ -116,11 +121,15 @@ def done_inputs(out: str | Path, fmt: str) -> set[str]:
     for path in _files(Path(out), fmt):
         try:
             rows = _read(path, fmt)
+            counts = Counter(source for source, _ in rows)
+            short = [s for s, n in set(rows) if n is not None and counts[s] != int(n)]
+            if short:
+                raise CutOff(f"{short[0]} has {counts[short[0]]} of its rows")
         except CutOff as exc:
             log.warning("resume: deleting %s, cut off (%s); its inputs are done again", path, exc)
             path.unlink()
             continue
-        done.update(r for r in rows if r)
+        done.update(s for s, _ in rows if s)
     return done
 
 
@@ -132,9 +141,9 @@ def _files(out: Path, fmt: str) -> list[Path]:
     return sorted(p for p in out.glob(f"*{SUFFIXES[fmt]}") if p.is_file()) if out.is_dir() else []
 
 
-def _read(path: Path, fmt: str) -> list[str | None]:
-    """Each row's `source` in one output file. CutOff when a stop left it incomplete, ValueError when it is
-    not this job's output."""
+def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
+    """Each row's `source` and `source_rows` in one output file. CutOff when a stop left it incomplete,
+    ValueError when it is not this job's output."""
     not_ours = ValueError(f"{path} is not an output file of this job (no source column); move it away to resume")
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -145,7 +154,9 @@ def _read(path: Path, fmt: str) -> list[str | None]:
             raise CutOff(exc) from None
         if "source" not in names:
             raise not_ours
-        return pq.read_table(path, columns=["source"]).column("source").to_pylist()
+        table = pq.read_table(path, columns=[c for c in ("source", "source_rows") if c in names])
+        counts = table.column("source_rows").to_pylist() if "source_rows" in names else [None] * len(table)
+        return list(zip(table.column("source").to_pylist(), counts))
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
             lines = f.read().split("\n")
@@ -159,7 +170,7 @@ def _read(path: Path, fmt: str) -> list[str | None]:
                     raise CutOff("a line is not JSON") from None
                 if not isinstance(rec, dict) or "source" not in rec:
                     raise not_ours
-                rows.append(rec["source"])
+                rows.append((rec["source"], rec.get("source_rows")))
             return rows
         text = f.read()
         reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -172,7 +183,7 @@ def _read(path: Path, fmt: str) -> list[str | None]:
             for row in reader:
                 if None in row or None in row.values():
                     raise CutOff("last row cut off")
-                rows.append(row["source"])
+                rows.append((row["source"], row.get("source_rows") or None))
         except csv.Error as exc:
             raise CutOff(exc) from None
         return rows
