@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -60,30 +61,33 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
         return ItemError(origin, "", f"could not read file: {exc.strerror or exc}")
     if len(data) > cap:
         return ItemError(origin, "", f"file is over the max_input_bytes cap of {_mb(cap)}")
-    return Blob(origin=origin, data=data, name=path.name)
+    return Blob(origin=origin, data=data, name=path.name, sibling=partial(_beside, path.parent, ctx))
 
 
-def read_sibling(name: str, ctx: Context, path: str | os.PathLike | None = None, blob: Blob | None = None) -> bytes:
-    """The data file a detached header (.mhd, .nhdr) names, read only when the name is a bare file name:
-    beside the header on disk (`path`), or beside it in the same zip folder or upload (`blob.sibling`). A
-    header can never make us read any other path. ValueError says why not."""
+def _beside(folder: Path, ctx: Context, name: str) -> bytes:
+    """`Blob.sibling` for a file on disk: the file of that bare name in the same folder."""
+    found = read_file(folder / name, ctx)
+    if isinstance(found, ItemError):
+        raise ValueError(found.error)
+    return found.data
+
+
+def read_sibling(name: str, blob: Blob) -> bytes:
+    """The data file a header names (.mhd, .nhdr, the .img of a .hdr), read only when the name is a bare
+    file name, through `blob.sibling`: beside the header on disk, in the same zip folder or among the same
+    request's uploads. A header can never make us read any other path. ValueError says why not."""
     name = name.strip()
     if "%" in name or name.upper().startswith("LIST"):
         raise ValueError(f"the header spreads its data over several files ({name!r}), which is not supported")
     if not name or name in (".", "..") or os.path.basename(name) != name or "\\" in name:
         raise ValueError(f"the header names its data file {name!r}; only a file beside the header is read")
-    if path is None:
-        if blob is None or blob.sibling is None:
-            raise ValueError(f"detached header: its voxels are in {name!r}; give both files together (one "
-                             "folder, one zip or one upload)")
-        try:
-            return blob.sibling(name)
-        except ValueError as exc:
-            raise ValueError(f"its data file {name}: {exc}") from None
-    found = read_file(Path(path).parent / name, ctx)
-    if isinstance(found, ItemError):
-        raise ValueError(f"its data file {name}: {found.error}")
-    return found.data
+    if blob.sibling is None:
+        raise ValueError(f"detached header: its voxels are in {name!r}; give both files together (one "
+                         "folder, one zip or one upload)")
+    try:
+        return blob.sibling(name)
+    except ValueError as exc:
+        raise ValueError(f"its data file {name}: {exc}") from None
 
 
 def data_file_named(head: bytes) -> str | None:

@@ -3,10 +3,10 @@
 A text header of `Key = Value` lines ends with `ElementDataFile = LOCAL`, and the voxels follow (zlib-
 compressed when `CompressedData = True`). Shown like NIfTI (`nifti.axial_slices`): orientation from
 `TransformMatrix` (the axes' direction vectors one after another, in ITK's LPS world), `ElementSpacing`
-and `Offset`. A detached header (.mhd) names its data file (.raw, .zraw): read only for a header on disk
-and a bare file name beside it (`files.read_sibling`), never for an upload or archive member, never any
-other path. Compressed data inflates up to `max_input_bytes`; sizes are checked from the header first. Parsed here: the libraries
-that read MetaImage either weigh 50 MB (SimpleITK) or open the data files a header names.
+and `Offset`. A detached header (.mhd) names its data file (.raw, .zraw), read only when that is a bare
+file name beside the header (`files.read_sibling`: same folder, zip folder or upload), never any other
+path. Compressed data inflates up to `max_input_bytes`; sizes are checked from the header first. Parsed
+here: the libraries that read MetaImage either weigh 50 MB (SimpleITK) or open any file a header names.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
-from .files import read_file, read_sibling
+from .files import read_sibling
 from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
@@ -36,15 +36,14 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return b"ElementDataFile" in header and b"DimSize" in header
 
 
-def open_metaimage(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Item]:
-    """A MetaImage's slices; `path` is where the header lies on disk, which lets a detached one be read."""
+def open_metaimage(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     try:
         header, start = _header(blob.data)
         data, meta = blob.data, {}
         name = header["elementdatafile"]
         if name.upper() != "LOCAL":
-            data, start, meta = read_sibling(name, ctx, path, blob), 0, {"data_file": name}
+            data, start, meta = read_sibling(name, blob), 0, {"data_file": name}
         voxels, shape, affine, zooms, dtype = _volume(data, header, start, limits.max_input_bytes)
     except (ValueError, KeyError, zlib.error) as exc:
         yield ItemError(origin, "", f"not a readable MetaImage file: {exc}")
@@ -60,14 +59,6 @@ def data_file_named(head: bytes) -> str | None:
         return None
     name = _header(head)[0]["elementdatafile"]
     return None if name.upper() == "LOCAL" else name
-
-
-def open_metaimage_path(path: str, ctx: Context) -> Iterator[Item]:
-    blob = read_file(path, ctx)
-    if isinstance(blob, ItemError):
-        yield blob
-    else:
-        yield from open_metaimage(blob, ctx, path)
 
 
 def _header(data: bytes) -> tuple[dict[str, str], int]:
@@ -162,4 +153,4 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     return arr, tuple(int(s) for s in arr.shape[:4]), affine, zooms, str(flat.dtype)
 
 
-register(SourcePlugin("metaimage", accepts, open_metaimage, priority=18, open_path=open_metaimage_path))
+register(SourcePlugin("metaimage", accepts, open_metaimage, priority=18))

@@ -4,8 +4,8 @@ Read with pynrrd and shown like NIfTI (`nifti.axial_slices`): the middle axial s
 `all_frames`, radiological orientation from `space directions` and `space`, square pixels. An RGB(A)
 colour axis gives colour slices, one list/time axis is read at its middle. Without any orientation the
 array is shown as stored (first axis across, second down). A detached header (.nhdr) names its data
-file: read only for a header on disk and a bare file name beside it (`files.read_sibling`), never for an
-upload or archive member, never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`.
+file, read only when that is a bare file name beside the header (`files.read_sibling`: same folder, zip
+folder or upload), never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import nrrd
 import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
-from .files import read_file, read_sibling
+from .files import read_sibling
 from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
@@ -34,15 +34,14 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return head[:7] == b"NRRD000" and head[7:8].isdigit()
 
 
-def open_nrrd(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Item]:
-    """An NRRD's slices; `path` is where the header lies on disk, which lets a detached one be read."""
+def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     meta = {}
     try:
         data = blob.data
         name = _data_file(data)
         if name is not None:
-            data, meta = _attach(data, read_sibling(name, ctx, path, blob)), {"data_file": name}
+            data, meta = _attach(data, read_sibling(name, blob)), {"data_file": name}
         arr, header = _read(data, limits.max_input_bytes, limits.max_pixels)
         voxels, shape, affine, zooms = _volume(arr, header)
     except (ValueError, nrrd.NRRDError) as exc:
@@ -51,14 +50,6 @@ def open_nrrd(blob: Blob, ctx: Context, path: str | None = None) -> Iterator[Ite
     meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
-
-
-def open_nrrd_path(path: str, ctx: Context) -> Iterator[Item]:
-    blob = read_file(path, ctx)
-    if isinstance(blob, ItemError):
-        yield blob
-    else:
-        yield from open_nrrd(blob, ctx, path)
 
 
 _DATA_FILE = re.compile(rb"^data ?file:[ \t]*(.*?)[ \t]*\r?$", re.M)
@@ -176,4 +167,4 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
     return arr, tuple(int(s) for s in arr.shape), affine, zooms
 
 
-register(SourcePlugin("nrrd", accepts, open_nrrd, priority=17, open_path=open_nrrd_path))
+register(SourcePlugin("nrrd", accepts, open_nrrd, priority=17))
