@@ -387,3 +387,35 @@ def test_folder_walk_notes_unknown_files_without_reading_them_whole(tmp_path):
     assert isinstance(got["v.mhd"], ImageItem) and isinstance(got["long.mha"], ImageItem)
     for name in ("v.raw", "scan.bin"):
         assert isinstance(got[name], ItemError) and got[name].skipped and "not an image" in got[name].error
+
+
+def test_nifti_and_analyze_header_image_pairs(tmp_path):
+    """A .hdr/.img pair (NIfTI-1 pair, or Analyze 7.5 as OASIS ships) reads the .img beside the .hdr, on disk,
+    in a zip and among uploads, and shows what the same voxels and affine show as one .nii."""
+    import zipfile
+
+    vol = head_volume().astype(np.float32)
+    for cls, name in ((nib.Nifti1Pair, "pair"), (nib.AnalyzeImage, "analyze")):
+        img = cls(vol, np.diag([1.0, 1.0, 2.0, 1.0]))
+        img.to_filename(str(tmp_path / f"{name}.img"))
+        written = nib.load(str(tmp_path / f"{name}.hdr"))
+        (want,) = items(nifti(np.asanyarray(written.dataobj), written.affine))
+        (got,) = open_input(tmp_path / f"{name}.hdr")
+        assert got.format == "NIfTI" and np.array_equal(pixels(got), pixels(want)), name
+        archive = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.write(tmp_path / f"{name}.hdr", f"s/{name}.hdr")
+            zf.write(tmp_path / f"{name}.img", f"s/{name}.img")
+        zipped = [i for i in open_input(archive) if isinstance(i, ImageItem)]
+        assert len(zipped) == 1 and np.array_equal(pixels(zipped[0]), pixels(want))
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "pair.hdr").write_bytes((tmp_path / "pair.hdr").read_bytes())
+    (err,) = open_input(alone / "pair.hdr")
+    assert isinstance(err, ItemError) and "pair.img: file not found" in err.error
+    (alone / "pair.img").write_bytes((tmp_path / "pair.img").read_bytes()[:1000])
+    (cut,) = open_input(alone / "pair.hdr")
+    assert isinstance(cut, ItemError) and "truncated" in cut.error
+    walked = list(open_input(tmp_path))
+    assert all(i.skipped for i in walked if isinstance(i, ItemError) and i.origin.endswith(".img"))

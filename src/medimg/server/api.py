@@ -147,7 +147,7 @@ def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
     for name, upload in named:  # data files that a header among the uploads names: read with it
         with lock:
             upload.file.seek(0)
-            data_file = data_file_named(upload.file.read(SNIFF_BYTES))
+            data_file = data_file_named(upload.file.read(SNIFF_BYTES), name)
         if data_file:
             claimed.setdefault(data_file, name)
     for name, upload in named:

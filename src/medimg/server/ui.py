@@ -185,7 +185,7 @@ def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
     sibling = sibling_in({p.name: partial(_read_capped, p, cap) for p in paths}, cap)
     claimed = {}
     for p in paths:  # data files that a header among the uploads names: read with it
-        data_file = data_file_named(_read_capped(p, SNIFF_BYTES - 1))
+        data_file = data_file_named(_read_capped(p, SNIFF_BYTES - 1), p.name)
         if data_file:
             claimed.setdefault(data_file, p.name)
     for p in paths:

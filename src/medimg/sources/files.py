@@ -90,17 +90,18 @@ def read_sibling(name: str, blob: Blob) -> bytes:
         raise ValueError(f"its data file {name}: {exc}") from None
 
 
-def data_file_named(head: bytes) -> str | None:
-    """The data file a detached header (.mhd, .nhdr) names, from its first bytes; None for anything else."""
-    from . import metaimage, nrrd_volume
+def data_file_named(head: bytes, name: str) -> str | None:
+    """The data file a header (.mhd, .nhdr, NIfTI/Analyze .hdr) called `name` reads, from its first bytes;
+    None for anything else."""
+    from . import metaimage, nifti, nrrd_volume
 
-    for module in (metaimage, nrrd_volume):
+    for found in (metaimage.data_file_named, nrrd_volume.data_file_named, nifti.image_file_named):
         try:
-            name = module.data_file_named(head)
+            data_file = found(head, name) if found is nifti.image_file_named else found(head)
         except Exception:
-            name = None
-        if name:
-            return name
+            data_file = None
+        if data_file:
+            return data_file
     return None
 
 

@@ -6,17 +6,21 @@ pixels in millimetres. Which array axis is axial comes from the affine, so a vol
 axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else the slice's
 0.5–99.5 percentiles. A .nii.gz inflates in memory up to `max_input_bytes`; the pixel cap is checked
 from the header before any voxel is read. Only technical header fields are kept (no description).
+A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` of the same name beside it (`files.read_sibling`).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
 import zlib
+from pathlib import Path
 from typing import Iterator
 
 import nibabel as nib
 import numpy as np
+from nibabel.fileholders import FileHolder
 from numpy.lib import recfunctions
 from PIL import Image
 
@@ -32,16 +36,27 @@ _GZIP = b"\x1f\x8b"
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
 
 
+# Analyze 7.5 datatype codes → bits per voxel
+_ANALYZE_BITS = {2: 8, 4: 16, 8: 32, 16: 32, 32: 64, 64: 64, 128: 24, 256: 8, 512: 16, 768: 32}
+
+
 def _kind(first: bytes) -> str | None:
-    """'nifti1', 'nifti2' or 'pair' (a .hdr whose voxels are in a separate .img) from the header."""
+    """'nifti1', 'nifti2', 'pair1'/'pair2' (a NIfTI .hdr whose voxels are in a separate .img) or 'analyze'
+    (an Analyze 7.5 .hdr, which has no magic: told by its size, dims and a datatype its bitpix matches)."""
     if len(first) < 348:
         return None
     for order in "<>":
         size = struct.unpack(order + "i", first[:4])[0]
         if size == 348 and first[344:348] in (b"n+1\0", b"ni1\0"):
-            return "nifti1" if first[345:346] == b"+" else "pair"
+            return "nifti1" if first[345:346] == b"+" else "pair1"
         if size == 540 and len(first) >= 8 and first[4:8] in (b"n+2\0", b"ni2\0"):
-            return "nifti2" if first[5:6] == b"+" else "pair"
+            return "nifti2" if first[5:6] == b"+" else "pair2"
+        if size == 348:
+            dims = struct.unpack(order + "8h", first[40:56])
+            datatype, bitpix = struct.unpack(order + "2h", first[70:74])
+            if 2 <= dims[0] <= 7 and all(d >= 1 for d in dims[1:dims[0] + 1]) and \
+                    _ANALYZE_BITS.get(datatype) == bitpix:
+                return "analyze"
     return None
 
 
@@ -81,19 +96,21 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     except ValueError as exc:
         yield ItemError(origin, "", str(exc))
         return
+    from .files import read_sibling  # here: files imports this module
+
     kind = _kind(data[:544])
-    if kind == "pair":
-        yield ItemError(origin, "", "NIfTI/Analyze header whose voxels are in a separate .img file; "
-                                    "give a single-file .nii instead")
-        return
     try:
-        img = (nib.Nifti2Image if kind == "nifti2" else nib.Nifti1Image).from_bytes(data)
+        if kind in PAIRS:  # a .hdr: the voxels are in the .img beside it
+            img = _pair(kind, data, read_sibling(image_file_of(blob.name or origin), blob), limits.max_input_bytes)
+        else:
+            img = (nib.Nifti2Image if kind == "nifti2" else nib.Nifti1Image).from_bytes(data)
         shape = tuple(int(s) for s in img.shape)
     except Exception as exc:
-        yield ItemError(origin, "", f"not a readable NIfTI file: {exc}")
+        what = "Analyze" if kind == "analyze" else "NIfTI"
+        yield ItemError(origin, "", f"not a readable {what} file: {exc}")
         return
     hdr = img.header
-    intent = int(hdr["intent_code"])
+    intent = int(hdr["intent_code"]) if "intent_code" in hdr else 0  # Analyze 7.5 has none
     if 3000 <= intent < 3100 or len(shape) > 4:  # CIFTI matrices, surfaces
         yield ItemError(origin, "", f"NIfTI holds a matrix or surface data (intent code {intent}, dims {shape}), "
                                     "not an image volume", skipped=True)
@@ -103,8 +120,35 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     zooms = list(hdr.get_zooms()[:3])
     meta = {"datatype": str(hdr.get_data_dtype())}
-    cal = (float(hdr["cal_min"]), float(hdr["cal_max"]))
+    cal = (float(hdr["cal_min"]), float(hdr["cal_max"])) if "cal_min" in hdr else (0.0, 0.0)
     yield from axial_slices(origin, img.dataobj, shape, img.affine, zooms, cal, meta, "NIfTI", limits)
+
+
+PAIRS = {"pair1": nib.Nifti1Pair, "pair2": nib.Nifti2Pair, "analyze": nib.AnalyzeImage}
+
+
+def image_file_named(head: bytes, name: str) -> str | None:
+    """The .img a NIfTI/Analyze .hdr called `name` reads (None for a single-file NIfTI or other content)."""
+    return image_file_of(name) if _kind(first_bytes(head)) in PAIRS else None
+
+
+def image_file_of(header_name: str) -> str:
+    """The .img that holds a .hdr's voxels: the same name with .img."""
+    name = Path(header_name).name
+    stem = name[:-len(".hdr")] if name.lower().endswith(".hdr") else Path(name).stem
+    return stem + ".img"
+
+
+def _pair(kind: str, header: bytes, image: bytes, cap: int):
+    """A header/image pair as one nibabel image; the .img may be gzip-compressed."""
+    image = unpack(image, cap, "the .img file")
+    maps = {"header": FileHolder(fileobj=io.BytesIO(header)), "image": FileHolder(fileobj=io.BytesIO(image))}
+    img = PAIRS[kind].from_file_map(maps)
+    hdr = img.header
+    need = int(hdr.get_data_offset()) + int(np.prod(img.shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+    if len(image) < need:
+        raise ValueError(f"the .img is truncated: {len(image):,} bytes, its header needs {need:,}")
+    return img
 
 
 def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray, zooms: list, cal: tuple[float, float],
