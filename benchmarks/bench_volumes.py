@@ -149,15 +149,12 @@ def dicom_slide(repeat: int) -> None:
     that field needs, and against the single tile the source gave before."""
     import io
 
-    import pydicom
+    from builders import jpeg_slide_dicom
     from PIL import Image
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
     across, down, tile = 32, 24, 256
     rng = np.random.default_rng(0)
-    frames, tiles = [], []
+    frames = []
     for i in range(across * down):
         r, c = divmod(i, across)
         arr = np.full((tile, tile, 3), 242, np.uint8)
@@ -167,26 +164,7 @@ def dicom_slide(repeat: int) -> None:
         buf = io.BytesIO()
         Image.fromarray(arr).save(buf, "JPEG", quality=80)
         frames.append(buf.getvalue())
-    ds = pydicom.Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "SM", tile, tile, len(frames)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.DimensionOrganizationType = "TILED_FULL"
-    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = across * tile, down * tile
-    measures, shared = pydicom.Dataset(), pydicom.Dataset()
-    measures.PixelSpacing = [0.00025, 0.00025]
-    shared.PixelMeasuresSequence = [measures]
-    ds.SharedFunctionalGroupsSequence = [shared]
-    ds.PixelData = encapsulate(frames)
-    ds["PixelData"].VR = "OB"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    data = buf.getvalue()
+    data = jpeg_slide_dicom(frames, across, tile, spacing_mm=0.00025)
     ctx = Context(Limits())
     field: dict = {}
 

@@ -170,6 +170,34 @@ def dicom_bytes(ds) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_slide_dicom(frames: list[bytes], across: int, tile: int, spacing_mm: float | None = None) -> bytes:
+    """A VL Whole Slide Microscopy file (TILED_FULL) of baseline-JPEG YCbCr tiles, `across` per row."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "SM", tile, tile, len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.DimensionOrganizationType = "TILED_FULL"
+    ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = across * tile, -(-len(frames) // across) * tile
+    if spacing_mm is not None:
+        measures, shared = pydicom.Dataset(), pydicom.Dataset()
+        measures.PixelSpacing = [spacing_mm, spacing_mm]
+        shared.PixelMeasuresSequence = [measures]
+        ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    return dicom_bytes(ds)
+
+
 def bare_dicom(name: str = "MR_small.dcm") -> bytes:
     """A bundled file rewritten with no preamble and no file meta (implicit VR little endian)."""
     import pydicom

@@ -159,12 +159,22 @@ class _Tiles:
             except Exception:
                 self.jpeg = None
 
-    def rgb(self, i: int) -> Image.Image:
+    def rgb(self, i: int, reduce: int = 1) -> Image.Image:
+        """Frame i, `reduce` times smaller on each side (a JPEG decodes that small by DCT scaling)."""
         if self.jpeg is not None and i < len(self.jpeg):
             with Image.open(io.BytesIO(self.jpeg[i])) as im:
                 if im.format == "JPEG" and im.mode == "RGB":
-                    return im.copy()
-        return to_image(pixel_array(self.ds, index=i), self.ds, i).convert("RGB")
+                    want = (im.width // reduce, im.height // reduce)
+                    if reduce > 1:
+                        im.draft("RGB", want)
+                    return im.copy() if im.size == want else im.resize(want, Image.Resampling.BOX)
+        full = to_image(pixel_array(self.ds, index=i), self.ds, i).convert("RGB")
+        return full.reduce(reduce) if reduce > 1 else full
+
+
+def _reduce_for(tw: int, th: int, most: float) -> int:
+    """The largest of 8, 4, 2, 1 that is at most `most` and divides both tile sides."""
+    return next(f for f in (8, 4, 2, 1) if f <= most and tw % f == 0 and th % f == 0)
 
 
 def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -> int:
@@ -174,9 +184,10 @@ def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -
 
     best, best_share = n // 2, -1.0
     sample = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(n, SLIDE_SAMPLE))})
+    tw, th = int(ds.Columns), int(ds.Rows)
     for i in sample:
         try:
-            rgb = np.asarray(tiles.rgb(i))[::4, ::4]  # every 4th pixel tells the tissue share well enough
+            rgb = np.asarray(tiles.rgb(i, _reduce_for(tw, th, 4)))  # a quarter size tells the tissue share
         except Exception:
             continue
         share = float(tissue_mask(rgb).mean())
@@ -208,17 +219,18 @@ def _slide_field(ds: pydicom.Dataset, centre: int, max_pixels: int, tiles: _Tile
         cx, cy = (p + t // 2 for p, t in zip(places[centre], (tw, th)))
         x0 = min(max(cx - span // 2, 0), width - span)
         y0 = min(max(cy - span // 2, 0), height - span)
-        canvas = Image.new("RGB", (span, span), (255, 255, 255))
+        f = _reduce_for(tw, th, scale)  # tiles decode f times smaller, the field being smaller still
+        canvas = Image.new("RGB", (-(-span // f),) * 2, (255, 255, 255))
         used, seen = 0, set()
         for i, (x, y) in enumerate(places):
             if (x, y) not in seen and x + tw > x0 and x < x0 + span and y + th > y0 and y < y0 + span:
                 seen.add((x, y))
-                canvas.paste(tiles.rgb(i), (x - x0, y - y0))
+                canvas.paste(tiles.rgb(i, f), ((x - x0) // f, (y - y0) // f))
                 used += 1
     except Exception:
         return None
     side = max(1, round(span / scale))
-    return canvas.resize((side, side), Image.Resampling.BOX), {
+    return (canvas if canvas.size == (side, side) else canvas.resize((side, side), Image.Resampling.BOX)), {
         "tiles": used, "left": x0, "top": y0, "side": span, "um_per_pixel": round(spacing * scale, 3) if spacing else None}
 
 
