@@ -235,7 +235,20 @@ def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 
 def _mb(n: int) -> str:
+    if n >= 1024**3:
+        return f"{n / 1024**3:.1f} GB"
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def size_problem(path: str, cap: int, cap_name: str, what: str = "file") -> ItemError | None:
+    """Why a file on disk that a source reads by path cannot be read: gone, unreadable or over `cap`."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        return ItemError(path, "", f"could not read file: {exc.strerror or exc}")
+    if size > cap:
+        return ItemError(path, "", f"{what} is {_mb(size)}, over the {cap_name} cap of {_mb(cap)}")
+    return None
 
 
 # ---------------------------------------------------------------- raster images

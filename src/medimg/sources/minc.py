@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .files import size_problem
 from .nifti import axial_slices
 from .registry import register
 
@@ -43,18 +44,16 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
     limits = ctx.limits
+    problem = size_problem(path, limits.max_input_bytes, "max_input_bytes", "MINC file")
+    if problem:
+        yield problem
+        return
     try:
-        size = os.path.getsize(path)
         with open(path, "rb") as f:
-            head = f.read(4096)
+            version = kind(f.read(4096))
     except OSError as exc:
         yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
         return
-    if size > limits.max_input_bytes:
-        yield ItemError(path, "", f"MINC file is {size / 2**20:.1f} MB, over the max_input_bytes cap of "
-                                  f"{limits.max_input_bytes / 2**20:.0f} MB")
-        return
-    version = kind(head)
     try:
         import nibabel as nib
 

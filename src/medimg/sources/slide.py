@@ -37,15 +37,12 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 
 def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
+    from .files import size_problem
+
     limits = ctx.limits
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
-        return
-    if size > limits.max_slide_bytes:
-        yield ItemError(path, "", f"slide file is {size / 1024**3:.1f} GB, over the max_slide_bytes cap of "
-                                  f"{limits.max_slide_bytes / 1024**3:.1f} GB")
+    problem = size_problem(path, limits.max_slide_bytes, "max_slide_bytes", "slide file")
+    if problem:
+        yield problem
         return
     try:
         import openslide
