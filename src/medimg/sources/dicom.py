@@ -153,7 +153,8 @@ class _Tiles:
     def __init__(self, ds: pydicom.Dataset, n: int):
         self.ds, self.jpeg = ds, None
         pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-        if ds.file_meta.get("TransferSyntaxUID") == JPEGBaseline8Bit and pi in ("YBR_FULL_422", "YBR_FULL"):
+        syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
+        if syntax == JPEGBaseline8Bit and pi in ("YBR_FULL_422", "YBR_FULL"):
             try:
                 self.jpeg = list(generate_frames(ds.PixelData, number_of_frames=n))
             except Exception:

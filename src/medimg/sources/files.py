@@ -97,7 +97,7 @@ def data_file_named(head: bytes, name: str) -> str | None:
 
     for found in (metaimage.data_file_named, nrrd_volume.data_file_named, nifti.image_file_named):
         try:
-            data_file = found(head, name) if found is nifti.image_file_named else found(head)
+            data_file = found(head, name)
         except Exception:
             data_file = None
         if data_file:

@@ -53,8 +53,9 @@ def open_metaimage(blob: Blob, ctx: Context) -> Iterator[Item]:
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "MetaImage", limits)
 
 
-def data_file_named(head: bytes) -> str | None:
-    """The data file a detached MetaImage header names (None for LOCAL data or other content)."""
+def data_file_named(head: bytes, name: str = "") -> str | None:
+    """The data file a detached MetaImage header names (None for LOCAL data or other content); the
+    header's own `name` does not matter here."""
     if not accepts(head[:4096], Blob("", head)):
         return None
     name = _header(head)[0]["elementdatafile"]

@@ -61,8 +61,9 @@ def _header_end(data: bytes) -> int:
     return end.start() if end else len(data)
 
 
-def data_file_named(head: bytes) -> str | None:
-    """The data file a detached NRRD header names (None for attached data or other content)."""
+def data_file_named(head: bytes, name: str = "") -> str | None:
+    """The data file a detached NRRD header names (None for attached data or other content); the header's
+    own `name` does not matter here."""
     return _data_file(head) if accepts(head, Blob("", head)) else None
 
 
