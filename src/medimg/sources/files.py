@@ -20,6 +20,9 @@ pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
 # A module-level filter, because catch_warnings is not thread-safe.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Pillow's own notes on odd files ("Corrupt EXIF data", palette transparency): the image decodes, or its
+# item says why; printed warnings would only clutter a CLI run over many files.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 SNIFF_BYTES = 64 * 1024  # read to pick a source for a file on disk
 
