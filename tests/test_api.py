@@ -420,3 +420,23 @@ def test_ui_uploads_read_a_detached_header_with_its_data_file(tmp_path):
     got = list(open_inputs(_blobs([header, tmp_path / "v.raw"], 10_000_000)))
     assert isinstance(got[0], ImageItem) and got[0].origin == "v.mhd" and got[0].metadata["data_file"] == "v.raw"
     assert isinstance(got[1], ItemError) and got[1].skipped and "data file of v.mhd" in got[1].error
+
+
+def test_offline_server_refuses_web_addresses_and_fetches_nothing(worker, tmp_path):
+    """--offline: a URL request is a clear 400 and an uploaded saved page's remote image is not fetched,
+    even from an address the server would otherwise be allowed to reach."""
+    from webserver import WebServer
+
+    cfg = ServerConfig(model_dir=worker.config.model_dir, allow_private=True, offline=True)
+    offline = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    with WebServer() as srv:
+        image = srv.add("/a.png", png(1), "image/png")
+        page = srv.add("/page.html", f'<html><body><img src="{image}"></body></html>')
+        r = offline.post("/api/classify-url", json={"url": page})
+        assert r.status_code == 400 and "--offline" in r.json()["error"]
+        saved = f'<html><body><p>report</p><img src="{image}"></body></html>'.encode()
+        r = offline.post("/api/classify", files=[("files", ("page.html", saved, "text/html"))])
+        assert r.status_code == 200, r.text
+        (rec,) = r.json()["results"]
+        assert "network access is off" in rec["error"]
+        assert srv.hits["/page.html"] == 0 and srv.hits["/a.png"] == 0

@@ -214,3 +214,16 @@ def test_full_records_carry_every_label_probability(tmp_path, tiny_model_dir):
                               "--resume"])
     assert res.exit_code != 0 and "with --full" in res.output  # its columns are --full's
     assert runner.invoke(app, [*base, "-f", "csv", "-o", str(out), "--resume"]).exit_code == 0
+
+
+def test_offline_classify_fetches_nothing(tmp_path, tiny_model_dir):
+    with WebServer() as srv:
+        url = srv.add("/a.png", _png((200, 0, 0)), "image/png")
+        png = tmp_path / "local.png"
+        png.write_bytes(_png((0, 0, 200)))
+        res = runner.invoke(app, ["classify", url, str(png), "--model", str(tiny_model_dir), "-f", "jsonl",
+                                  "--allow-private", "--offline"])
+        assert res.exit_code == 0, res.output
+        rows = {r["input"]: r for r in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))}
+        assert "network access is off" in rows[url]["error"] and rows[str(png)]["error"] is None
+        assert srv.hits["/a.png"] == 0

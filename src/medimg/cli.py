@@ -20,8 +20,8 @@ console = Console(stderr=True)
 
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
-                max_pages: int | None = None) -> Limits:
-    lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render)
+                max_pages: int | None = None, offline: bool = False) -> Limits:
+    lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render, offline=offline)
     if max_pixels:
         lim.max_pixels = max_pixels
     if min_side is not None:
@@ -39,6 +39,8 @@ def _progress() -> Progress:
 
 
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
+Offline = typer.Option(False, "--offline", help="Fetch nothing over the network: URLs and the remote images of "
+                       "saved pages become errors (files, folders, zips and PDFs are read as usual).")
 AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice instead of the first/middle one.")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
@@ -52,9 +54,10 @@ def extract(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
+    offline: bool = Offline,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl."""
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
     out.mkdir(parents=True, exist_ok=True)
     n_img = n_err = n_skip = 0
     with open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
@@ -104,6 +107,7 @@ def classify(
                               "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
+    offline: bool = Offline,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -132,7 +136,7 @@ def classify(
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     stream = open(out, "a" if append else "w", encoding="utf-8", newline="") if out and table is None else sys.stdout
@@ -185,12 +189,15 @@ def serve(
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
+    offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
+                                 "are refused and remote images in uploaded pages are not fetched."),
 ) -> None:
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     from .server import ServerConfig, run
 
     run(ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
-                     max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout))
+                     max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
+                     offline=offline))
 
 
 @app.command()

@@ -108,7 +108,7 @@ def create_router(worker: Worker) -> APIRouter:
         show_skipped: bool = Query(False, description="Also list items skipped on purpose."),
     ) -> dict:
         url = body.url.strip()
-        problem = await anyio.to_thread.run_sync(url_problem, url, cfg.allow_private)
+        problem = await anyio.to_thread.run_sync(url_problem, url, cfg.allow_private, cfg.offline)
         if problem:
             raise HTTPException(400, problem)
         limits = cfg.limits(render=body.render)
@@ -155,10 +155,13 @@ def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
                    sibling=sibling, data_of=claimed.get(name))
 
 
-def url_problem(url: str, allow_private: bool) -> str | None:
-    """Why this URL must be refused before fetching anything (bad scheme, no host, private address), or None."""
+def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | None:
+    """Why this URL must be refused before fetching anything (offline server, bad scheme, no host, private
+    address), or None."""
     from ..sources.net import BlockedAddress, FetchError, check_url
 
+    if offline:
+        return "this server does not fetch web addresses (started with --offline); upload the files instead"
     try:
         check_url(url, allow_private)
     except BlockedAddress as exc:

@@ -14,6 +14,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     allow_private: bool = False  # let URLs reach loopback/private/link-local addresses
+    offline: bool = False  # fetch nothing: URL requests are refused, remote images in pages not fetched
     model_dir: Path | None = field(default_factory=lambda: _env_path("MEDIMG_MODEL_DIR"))
     max_upload_bytes: int = 200 * 1024 * 1024  # one request body (all files together)
     max_files: int = 200  # files in one request
@@ -22,7 +23,7 @@ class ServerConfig:
     thumbnail_size: int = 256  # UI gallery thumbnails
 
     def limits(self, render: bool = False) -> Limits:
-        return Limits(allow_private=self.allow_private, render=render)
+        return Limits(allow_private=self.allow_private, render=render, offline=self.offline)
 
 
 def _env_path(name: str) -> Path | None:

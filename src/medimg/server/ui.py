@@ -60,7 +60,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         if paths:
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes))
         if url:
-            problem = url_problem(url, cfg.allow_private)
+            problem = url_problem(url, cfg.allow_private, cfg.offline)
             if problem:
                 early.append(Record(input=url, locator="", error=problem))
             else:

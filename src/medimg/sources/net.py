@@ -238,6 +238,8 @@ class Fetcher:
 
     def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None) -> Fetched:
         """GET `url` within every limit; raises FetchError with a clear reason."""
+        if self.limits.offline:
+            raise FetchError(f"not fetched: network access is off (offline): {url}")
         total = self.limits.total_timeout
         _local.deadline = time.monotonic() + total
         try:
