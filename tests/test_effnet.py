@@ -150,7 +150,7 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
     from medimg.training.dataset import load_images, scan
     from medimg.training.export import onnx_logits, quantize_int8
     from medimg.training.ship import calibration_images
-    from medimg.training.train import linear_probe, logits_of, Config
+    from medimg.training.train import linear_probe, Config
 
     corpus = scan(DATA, per_source=6, seed=3)
     x, _ = load_images(corpus, 96, None, log=lambda *_: None)

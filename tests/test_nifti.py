@@ -7,7 +7,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input

@@ -182,7 +182,7 @@ def mha(vol: np.ndarray, compressed: bool = False, msb: bool = False, matrix: st
     if compressed:
         raw = zlib.compress(raw)
     nd = len(dims)
-    lines = [f"ObjectType = Image", f"NDims = {nd}", f"BinaryData = True", f"BinaryDataByteOrderMSB = {msb}",
+    lines = ["ObjectType = Image", f"NDims = {nd}", "BinaryData = True", f"BinaryDataByteOrderMSB = {msb}",
              f"CompressedData = {compressed}"]
     if compressed:
         lines.append(f"CompressedDataSize = {len(raw)}")

@@ -96,8 +96,6 @@ def read_sibling(name: str, blob: Blob) -> bytes:
 def data_file_named(head: bytes, name: str) -> str | None:
     """The data file a header (.mhd, .nhdr, NIfTI/Analyze .hdr) called `name` reads, from its first bytes;
     None for anything else."""
-    from . import metaimage, nifti, nrrd_volume
-
     for found in (metaimage.data_file_named, nrrd_volume.data_file_named, nifti.image_file_named):
         try:
             data_file = found(head, name)
