@@ -417,5 +417,12 @@ def test_nifti_and_analyze_header_image_pairs(tmp_path):
     (alone / "pair.img").write_bytes((tmp_path / "pair.img").read_bytes()[:1000])
     (cut,) = open_input(alone / "pair.hdr")
     assert isinstance(cut, ItemError) and "truncated" in cut.error
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    (gz / "pair.hdr").write_bytes((tmp_path / "pair.hdr").read_bytes())
+    (gz / "pair.img.gz").write_bytes(gzip.compress((tmp_path / "pair.img").read_bytes()))
+    (packed,) = open_input(gz / "pair.hdr")  # the .img gzip-compressed beside it
+    (plain,) = open_input(tmp_path / "pair.hdr")
+    assert np.array_equal(pixels(packed), pixels(plain))
     walked = list(open_input(tmp_path))
     assert all(i.skipped for i in walked if isinstance(i, ItemError) and i.origin.endswith(".img"))

@@ -6,7 +6,8 @@ pixels in millimetres. Which array axis is axial comes from the affine, so a vol
 axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else the slice's
 0.5–99.5 percentiles. A .nii.gz inflates in memory up to `max_input_bytes`; the pixel cap is checked
 from the header before any voxel is read. Only technical header fields are kept (no description).
-A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` of the same name beside it (`files.read_sibling`).
+A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` (or `.img.gz`) of the same name beside it
+(`files.read_sibling`).
 """
 
 from __future__ import annotations
@@ -96,12 +97,10 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     except ValueError as exc:
         yield ItemError(origin, "", str(exc))
         return
-    from .files import read_sibling  # here: files imports this module
-
     kind = _kind(data[:544])
     try:
         if kind in PAIRS:  # a .hdr: the voxels are in the .img beside it
-            img = _pair(kind, data, read_sibling(image_file_of(blob.name or origin), blob), limits.max_input_bytes)
+            img = _pair(kind, data, _image_data(image_file_of(blob.name or origin), blob), limits.max_input_bytes)
         else:
             img = (nib.Nifti2Image if kind == "nifti2" else nib.Nifti1Image).from_bytes(data)
         shape = tuple(int(s) for s in img.shape)
@@ -137,6 +136,19 @@ def image_file_of(header_name: str) -> str:
     name = Path(header_name).name
     stem = name[:-len(".hdr")] if name.lower().endswith(".hdr") else Path(name).stem
     return stem + ".img"
+
+
+def _image_data(name: str, blob: Blob) -> bytes:
+    """The .img beside a .hdr, or its gzip-compressed .img.gz when only that is there."""
+    from .files import read_sibling
+
+    try:
+        return read_sibling(name, blob)
+    except ValueError as plain:
+        try:
+            return read_sibling(name + ".gz", blob)
+        except ValueError:
+            raise plain from None
 
 
 def _pair(kind: str, header: bytes, image: bytes, cap: int):
