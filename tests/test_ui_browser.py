@@ -291,3 +291,18 @@ def test_example_on_laptop_and_phone_offline_with_dicom_tags(browser, server):
             assert "Modality" in text and "CT" in text
         assert outside == [], outside
         ctx.close()
+
+
+def test_an_mhd_dropped_with_its_raw_shows_one_slice(page, server, tmp_path):
+    """A LUNA16-style pair dropped together: the header finds its data file among the uploads, one slice is
+    shown, and the .raw itself is no problem to report."""
+    from test_volumes import detached_mha, head_volume
+
+    info = server[1]
+    header = detached_mha(tmp_path, head_volume())
+    upload(page, [header, tmp_path / "v.raw"])
+    run_and_wait(page)
+    caps = captions(page)
+    assert len(caps) == 1, page.locator(COUNTS).inner_text()
+    check_caption(caps[0], info["labels"], "v.mhd")
+    assert "could not be read" not in page.locator(COUNTS).inner_text()
