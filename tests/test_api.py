@@ -440,3 +440,19 @@ def test_offline_server_refuses_web_addresses_and_fetches_nothing(worker, tmp_pa
         (rec,) = r.json()["results"]
         assert "network access is off" in rec["error"]
         assert srv.hits["/page.html"] == 0 and srv.hits["/a.png"] == 0
+
+
+def test_offline_page_offers_no_web_address(worker):
+    """On an --offline server the page shows only the file drop: no web-address box, no render option."""
+    from medimg.server.ui import build_ui
+
+    def shown(cfg) -> dict:
+        demo = build_ui(Worker(cfg, worker.classifier))
+        props = {c["props"].get("elem_id") or c["props"].get("label"): c["props"].get("visible", True)
+                 for c in demo.config["components"]}
+        return {k: props[k] for k in ("url", "files", "Run the page's JavaScript before looking (slower)")}
+
+    base = dict(model_dir=worker.config.model_dir)
+    assert set(shown(ServerConfig(**base)).values()) == {True}
+    assert shown(ServerConfig(**base, offline=True)) == {
+        "url": False, "files": True, "Run the page's JavaScript before looking (slower)": False}

@@ -132,9 +132,11 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, PDF, Office, zip", file_count="multiple",
                                 type="filepath", elem_id="files", height=160)
-                url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url")
+                # an --offline server fetches nothing: no web address to offer
+                url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
+                                 visible=not cfg.offline)
                 render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
-                                     container=False)
+                                     visible=not cfg.offline, container=False)
                 go = gr.Button("Find and classify images", variant="primary", elem_id="run")
                 example_buttons = []
                 if examples:
