@@ -456,3 +456,26 @@ def test_offline_page_offers_no_web_address(worker):
     assert set(shown(ServerConfig(**base)).values()) == {True}
     assert shown(ServerConfig(**base, offline=True)) == {
         "url": False, "files": True, "Run the page's JavaScript before looking (slower)": False}
+
+
+def test_uploads_of_the_same_name_are_each_classified(client):
+    r = client.post("/api/classify", files=[("files", ("scan.png", png(1), "image/png")),
+                                            ("files", ("scan.png", png(2), "image/png"))])
+    assert r.status_code == 200 and [x["input"] for x in r.json()["results"]] == ["scan.png", "scan.png"]
+
+
+def test_ui_uploads_read_an_analyze_pair_with_a_gzipped_image(tmp_path):
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    from medimg.server.ui import _blobs
+    from medimg.sources import ImageItem, ItemError, open_inputs
+    from test_volumes import head_volume
+
+    nib.AnalyzeImage(head_volume().astype(np.float32), np.eye(4)).to_filename(str(tmp_path / "a.img"))
+    (tmp_path / "a.img.gz").write_bytes(gzip.compress((tmp_path / "a.img").read_bytes()))
+    got = list(open_inputs(_blobs([tmp_path / "a.hdr", tmp_path / "a.img.gz"], 10_000_000)))
+    assert isinstance(got[0], ImageItem) and got[0].origin == "a.hdr"
+    assert isinstance(got[1], ItemError) and got[1].skipped and "data file of a.hdr" in got[1].error

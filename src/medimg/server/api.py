@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
-from ..sources.files import SNIFF_BYTES, data_file_named, sibling_in
+from ..sources.files import blobs_together
 from .work import Worker
 
 GRACE_SECONDS = 30.0  # past the per-request limit before the HTTP answer gives up on the work
@@ -135,24 +135,14 @@ def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
     from other threads, off a file being read here."""
     lock = threading.Lock()
 
-    def reader(upload: UploadFile) -> Callable[[], bytes]:
-        def read() -> bytes:
+    def reader(upload: UploadFile) -> Callable[[int], bytes]:
+        def read(n: int) -> bytes:
             with lock:
                 upload.file.seek(0)
-                return upload.file.read(cap + 1)
+                return upload.file.read(n)
         return read
 
-    sibling = sibling_in({name: reader(upload) for name, upload in named}, cap)
-    claimed = {}
-    for name, upload in named:  # data files that a header among the uploads names: read with it
-        with lock:
-            upload.file.seek(0)
-            data_file = data_file_named(upload.file.read(SNIFF_BYTES), name)
-        if data_file:
-            claimed.setdefault(data_file, name)
-    for name, upload in named:
-        yield Blob(origin=name, data=reader(upload)(), name=name, content_type=upload.content_type,
-                   sibling=sibling, data_of=claimed.get(name))
+    return blobs_together([(name, reader(upload), upload.content_type) for name, upload in named], cap)
 
 
 def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | None:

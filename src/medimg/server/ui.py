@@ -15,7 +15,7 @@ import gradio as gr
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
-from ..sources.files import SNIFF_BYTES, data_file_named, sibling_in
+from ..sources.files import blobs_together
 from .api import url_problem
 from .export import relabeled, to_csv, to_json
 from .work import Worker
@@ -183,20 +183,12 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
 def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
     """Uploaded files by their own names (not the temporary paths), read one at a time; each can read
     another of them by name (a detached header's data file)."""
-    paths = list(paths)
-    sibling = sibling_in({p.name: partial(_read_capped, p, cap) for p in paths}, cap)
-    claimed = {}
-    for p in paths:  # data files that a header among the uploads names: read with it
-        data_file = data_file_named(_read_capped(p, SNIFF_BYTES - 1), p.name)
-        if data_file:
-            claimed.setdefault(data_file, p.name)
-    for p in paths:
-        yield Blob(origin=p.name, data=p.read_bytes(), name=p.name, sibling=sibling, data_of=claimed.get(p.name))
+    return blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap)
 
 
-def _read_capped(path: Path, cap: int) -> bytes:
+def _read_head(path: Path, n: int) -> bytes:
     with open(path, "rb") as f:
-        return f.read(cap + 1)
+        return f.read(n)
 
 
 def _chain(groups: list) -> Iterator:

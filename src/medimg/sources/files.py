@@ -106,16 +106,32 @@ def data_file_named(head: bytes, name: str) -> str | None:
     return None
 
 
-def sibling_in(files: dict[str, Callable[[], bytes]], cap: int) -> Callable[[str], bytes]:
-    """A `Blob.sibling` over named readers (the uploads of one request), each read only when asked for."""
-    def read(name: str) -> bytes:
-        if name not in files:
+def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], cap: int) -> Iterator[Blob]:
+    """Files given together (one request's uploads) as Blobs, read one at a time: (name, read, content
+    type) each, where `read(n)` gives the first n bytes (all of them for -1). Each can read another by name
+    (`Blob.sibling`; the first of that name), and a data file that a header among them names (`.raw`,
+    `.img`, or the `.img.gz` of a `.hdr`) is marked `data_of` that header."""
+    by_name: dict[str, Callable[[int], bytes]] = {}
+    for name, read, _ in files:
+        by_name.setdefault(name, read)
+
+    def sibling(name: str) -> bytes:
+        if name not in by_name:
             raise ValueError("not among the files given with it")
-        data = files[name]()
+        data = by_name[name](cap + 1)
         if len(data) > cap:
             raise ValueError(f"over the max_input_bytes cap of {_mb(cap)}")
         return data
-    return read
+
+    claimed: dict[str, str] = {}
+    for name, read, _ in files:
+        data_file = data_file_named(read(SNIFF_BYTES), name)
+        if data_file:
+            for candidate in (data_file, data_file + ".gz"):
+                claimed.setdefault(candidate, name)
+    for name, read, content_type in files:
+        yield Blob(origin=name, data=read(-1), name=name, content_type=content_type, sibling=sibling,
+                   data_of=claimed.get(name))
 
 
 def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
