@@ -40,7 +40,7 @@ def _progress() -> Progress:
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
 Offline = typer.Option(False, "--offline", help="Fetch nothing over the network: URLs and the remote images of "
                        "saved pages become errors (files, folders, zips and PDFs are read as usual).")
-AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice instead of the first/middle one.")
+AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice, and one frame a second of a video, instead of the first/middle one.")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")

@@ -52,6 +52,8 @@ class Limits:
     max_download_bytes: int = 50 * 1024 * 1024  # per downloaded resource
     max_input_bytes: int = 200 * 1024 * 1024  # per input file / archive member
     max_slide_bytes: int = 20 * 1024**3  # whole-slide image files on disk (read lazily, a region at a time)
+    max_video_bytes: int = 20 * 1024**3  # video files on disk (read in place, only around the frames shown)
+    video_timeout: float = 60.0  # wall time spent reading one video
     max_pixels: int = 100_000_000  # checked from the header before decoding
     max_images_per_input: int = 1000  # per input; each file in a folder or zip is an input of its own
     max_pdf_pages: int = 500
@@ -60,7 +62,8 @@ class Limits:
     allow_private: bool = False  # allow loopback/private/link-local addresses
     offline: bool = False  # fetch nothing over the network (URLs, remote images a saved page shows)
     min_side: int = 64  # PDF/web images smaller than this on both sides are decoration
-    all_frames: bool = False  # every GIF/DICOM frame and volume axial slice instead of the first/middle one
+    all_frames: bool = False  # every GIF/DICOM frame and volume axial slice (a video: one frame a second)
+    # instead of the first/middle one
     # JPEGs may decode at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) while both sides stay ≥ this;
     # None or 0: full size. classify() sets it from the model's input size unless given.
     decode_side: int | None = None

@@ -10,10 +10,11 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
-from pydicom.encaps import generate_frames
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
+from pydicom.encaps import generate_fragments, generate_frames
+from pydicom.uid import (ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit,
+                         MPEGTransferSyntaxes)
 
-from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .registry import register
 
 # Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient.
@@ -23,6 +24,10 @@ warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+# MPEG transfer syntaxes hold one video stream; the FFmpeg demuxers that may read it, in order.
+VIDEO_FORMATS = {uid: (["mpegvideo", "mpeg", "mpegts"] if ".4.100" in uid or ".4.101" in uid else
+                       ["hevc", "mpegts"] if uid.endswith((".107", ".108")) else ["h264", "mpegts"])
+                 for uid in MPEGTransferSyntaxes}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
@@ -98,6 +103,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"DICOM image is {cols}×{rows} = {rows * cols:,} pixels per frame, "
                                     f"over the max_pixels cap of {limits.max_pixels:,}; not decoded")
         return
+    syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
+    if syntax in VIDEO_FORMATS:  # an MPEG-2/H.264/HEVC stream (endoscopy, ultrasound, surgery)
+        yield from _video(ds, origin, limits, meta, n, VIDEO_FORMATS[syntax])
+        return
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
@@ -140,6 +149,23 @@ def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> It
         yield ItemError(blob.origin, "", f"encapsulated PDF nested deeper than max_depth ({ctx.limits.max_depth})")
         return
     yield from ctx.open_blob(Blob(blob.origin, data.rstrip(b"\x00"), name="document.pdf", depth=blob.depth + 1))
+
+
+def _video(ds: pydicom.Dataset, origin: str, limits: Limits, meta: dict, n: int, formats: list[str]) -> Iterator[Item]:
+    """The fragments of an MPEG transfer syntax's pixel data are one video stream, decoded by video.py."""
+    from .video import read_video
+
+    try:
+        data = ds.PixelData
+        if data[:4] != b"\xfe\xff\x00\xe0":
+            raise ValueError("pixel data is not encapsulated")
+        stream = b"".join(generate_fragments(data[8 + int.from_bytes(data[4:8], "little"):]))
+    except Exception as exc:
+        yield ItemError(origin, "", f"DICOM video without readable fragments: {_scrub(exc, ds)}")
+        return
+    rate = _float(ds.get("CineRate")) or (1000.0 / ms if (ms := _float(ds.get("FrameTime"))) else None)
+    meta = {**meta, "fps": round(rate, 3)} if rate and rate < 1000 else meta  # the stream's own rate is a guess
+    yield from read_video(io.BytesIO(stream), formats, origin, limits, "DICOM", meta, frame_count=n if n > 1 else None)
 
 
 def _is_slide(ds: pydicom.Dataset) -> bool:
@@ -367,6 +393,15 @@ def _first(value) -> float | None:
         return float(value)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _float(value) -> float | None:
+    """A positive finite number, or None."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if 0 < v < float("inf") else None
 
 
 def _int(value, default: int) -> int:

@@ -1,0 +1,269 @@
+"""Video files (MP4/MOV, AVI, Matroska/WebM, MPEG program and transport streams, FLV) through PyAV.
+
+Endoscopy and ultrasound often come as clips. A clip is one input: by default its middle frame (as a
+DICOM cine gives), with `all_frames` one frame per second, spread evenly over the whole clip when it has
+more seconds than `max_images_per_input`. Frames are found by seeking to the key frame before each time
+and decoding forward, so a long file is never decoded whole; streams without an index or a duration are
+decoded in order. Each file is opened with the one demuxer its first bytes name (never FFmpeg's probing,
+which could pick a playlist demuxer that opens other files or URLs). Files on disk are read in place
+(`max_video_bytes`), bytes from memory. `video_timeout` bounds the wall time spent on one video.
+The same reader decodes video stored in DICOM (MPEG-2, H.264, HEVC transfer syntaxes).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Iterator
+
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .registry import register
+
+MAX_DECODE_AFTER_SEEK = 1500  # frames decoded after one seek to reach its time (a key frame each 50 s at 30 fps)
+SEEK_BACK_OFF = (0.0, 1.0, 5.0, 30.0)  # seconds before a time to seek to when a demuxer lands after it
+CONTINUE_WITHIN = 10.0  # seconds: a later target this close is reached by decoding on, not by seeking
+_QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"pnot"}
+
+
+def video_kind(head: bytes) -> str | None:
+    """The FFmpeg demuxer that reads a file starting with `head`, or None."""
+    from .files import image_kind
+
+    if head[4:8] == b"ftyp":
+        if image_kind(head) is not None:  # HEIF/AVIF stills
+            return None
+        return "mp4"
+    if head[4:8] in _QUICKTIME_ATOMS and int.from_bytes(head[:4], "big") >= 8:
+        return "mov"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "matroska"
+    if head[:4] == b"\x00\x00\x01\xba":
+        return "mpeg"
+    if len(head) >= 564 and all(head[i] == 0x47 for i in (0, 188, 376)):
+        return "mpegts"
+    if len(head) >= 580 and all(head[i] == 0x47 for i in (4, 196, 388)):  # M2TS: 4-byte time codes
+        return "mpegts"
+    if head[:4] == b"FLV\x01":
+        return "flv"
+    if head[:4] == b"OggS" and b"theora" in head[:512]:
+        return "ogg"
+    return None
+
+
+def _accepts(head: bytes, blob: Blob) -> bool:
+    return video_kind(head) is not None
+
+
+def open_video(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """A video given as bytes (an upload, a zip member, a download)."""
+    yield from read_video(io.BytesIO(blob.data), [video_kind(blob.data[:4096]) or "mp4"], blob.origin, ctx.limits)
+
+
+def open_video_path(path: str, ctx: Context) -> Iterator[Item]:
+    """A video on disk, read in place: only the packets around the frames shown."""
+    from .files import size_problem
+
+    problem = size_problem(path, ctx.limits.max_video_bytes, "max_video_bytes", "video file")
+    if problem:
+        yield problem
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
+        return
+    yield from read_video(path, [video_kind(head) or "mp4"], path, ctx.limits)
+
+
+def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: str | None = None,
+               meta: dict | None = None, frame_count: int | None = None) -> Iterator[Item]:
+    """Frames of the video in `file` (a path or a seekable binary file), opened with the first of
+    `formats` that finds a video stream in it. `frame_count` (from DICOM) names frames by index."""
+    import av
+
+    attached = int(av.stream.Disposition.attached_pic)
+    problem = "no video stream (audio only, or cover art alone)"
+    for fmt in formats:
+        try:
+            if hasattr(file, "seek"):
+                file.seek(0)
+            container = av.open(file, format=fmt, options={"enable_drefs": "0"} if fmt in ("mp4", "mov") else {})
+        except Exception as exc:  # the next demuxer may read it
+            problem = f"not a readable video: {_reason(exc)}"
+            continue
+        with container:
+            stream = next((s for s in container.streams.video if not int(s.disposition) & attached), None)
+            if stream is not None:
+                yield from _frames(container, stream, origin, limits, fmt_name, meta or {}, frame_count)
+                return
+    yield ItemError(origin, "", problem, skipped=problem.startswith("no video"))
+
+
+def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None, meta: dict,
+            frame_count: int | None) -> Iterator[Item]:
+    cc = stream.codec_context
+    w, h = cc.width, cc.height
+    if w * h > limits.max_pixels:
+        yield ItemError(origin, "", f"video frames are {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
+                                    f"{limits.max_pixels:,}; not decoded")
+        return
+    fps = meta.get("fps") or (None if frame_count else float(stream.average_rate or stream.guessed_rate or 0) or None)
+    duration = _duration(container, stream)
+    info = {**meta, "codec": cc.name, "width": w, "height": h,
+            "fps": round(fps, 3) if fps else None, "duration_s": round(duration, 3) if duration else None,
+            "frames": frame_count or stream.frames or None}
+    fmt = fmt_name or f"video ({container.format.name.split(',')[0]}, {cc.name})"
+    deadline = time.monotonic() + limits.video_timeout
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    if duration and frame_count is None:
+        picked = _by_time(container, stream, start, _times(duration, limits), deadline)
+    else:
+        picked = _by_index(container, stream, frame_count, limits, deadline)
+    shown = 0
+    try:
+        for frame, index in picked:
+            shown += 1
+            clock = start if frame_count is None else None
+            yield _item(frame, index, fps, clock, origin, fmt, info, limits.decode_side)
+    except _Timeout:
+        yield ItemError(origin, "", f"stopped after {limits.video_timeout:g} s (video_timeout) with {shown} "
+                                    f"frame(s) read", skipped=shown > 0)
+        return
+    except Exception as exc:
+        yield ItemError(origin, "", f"could not decode the video: {_reason(exc)}")
+        return
+    if shown == 0:
+        yield ItemError(origin, "", "the video has no decodable frame")
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _duration(container, stream) -> float | None:
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000
+    else:
+        return None
+    return seconds if 0 < seconds < 1e7 else None
+
+
+def _times(duration: float, limits: Limits) -> list[float]:
+    """Seconds to show: the middle, or with all_frames one per second (at most max_images_per_input)."""
+    if not limits.all_frames:
+        return [duration / 2]
+    k = max(1, min(int(duration), limits.max_images_per_input))
+    return [(i + 0.5) * duration / k for i in range(k)]
+
+
+def _by_time(container, stream, start: float, times: list[float], deadline: float):
+    """(frame, None) for the first frame at or after each time: seek to the key frame before it and decode
+    forward, or decode on from the last one when the time is close ahead."""
+    decoder, last = None, None
+    for t in times:
+        target = start + t
+        ahead = last is not None and last.time is not None and last.time <= target < last.time + CONTINUE_WITHIN
+        if decoder is None or not ahead:
+            decoder = _seek(container, stream, target, deadline)
+        chosen = None
+        for n, frame in enumerate(decoder):
+            if time.monotonic() > deadline:
+                raise _Timeout
+            chosen = frame
+            if frame.time is None or frame.time >= target - 0.0005 or n >= MAX_DECODE_AFTER_SEEK:
+                break
+        if chosen is None:  # past the end: the last frame decoded stands for it
+            chosen, decoder = last, None
+        if chosen is not None and (last is None or chosen.pts != last.pts):
+            yield chosen, None
+        last = chosen
+
+
+def _seek(container, stream, target: float, deadline: float):
+    """Frames decoded from the key frame before `target`. Some demuxers (MPEG-TS/PS) land after the time
+    asked for; then the seek is tried again further back."""
+    import itertools
+
+    tb = float(stream.time_base)
+    for back in SEEK_BACK_OFF:
+        container.seek(max(int((target - back) / tb), 0), stream=stream, backward=True)
+        decoder = container.decode(stream)
+        first = next(decoder, None)
+        if time.monotonic() > deadline:
+            raise _Timeout
+        if first is None or first.time is None or first.time <= target + 0.0005 or target - back <= 0:
+            return itertools.chain([first] if first is not None else [], decoder)
+    return itertools.chain([first], decoder)
+
+
+def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float):
+    """(frame, index) decoding in order, for streams without a duration: the frames are counted from the
+    packets first (no decoding) unless `frame_count` says how many there are."""
+    n = frame_count
+    if not n:
+        n = 0
+        for packet in container.demux(stream):
+            n += packet.size > 0
+            if n % 256 == 0 and time.monotonic() > deadline:
+                raise _Timeout
+        container.seek(0)
+    if not n:
+        return
+    if limits.all_frames:
+        k = min(n, limits.max_images_per_input)
+        wanted = sorted({int((i + 0.5) * n / k) for i in range(k)})
+    else:
+        wanted = [n // 2]
+    want = iter(wanted)
+    nxt = next(want)
+    for i, frame in enumerate(container.decode(stream)):
+        if time.monotonic() > deadline:
+            raise _Timeout
+        if i == nxt:
+            yield frame, i
+            nxt = next(want, None)
+            if nxt is None:
+                return
+
+
+def _item(frame, index: int | None, fps: float | None, clock: float | None, origin: str, fmt: str, info: dict,
+          decode_side: int | None) -> ImageItem:
+    """The frame as an image. `clock` is the stream's start time, None when its times are not the
+    video's (DICOM streams): then frames are named by index alone."""
+    w, h = frame.width, frame.height
+    f = next((f for f in (8, 4, 2) if decode_side and min(w, h) // f >= decode_side), 1)
+    image = frame.to_image(width=w // f, height=h // f) if f > 1 else frame.to_image()
+    turn = round(frame.rotation or 0) % 360  # the display matrix turns the frame counter-clockwise
+    if turn in (90, 180, 270):
+        image = image.transpose({90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+                                 270: Image.Transpose.ROTATE_270}[turn])
+    t = frame.time - clock if clock is not None and frame.time is not None else None
+    if index is None and t is not None and fps:
+        index = int(round(t * fps))
+    where = " ".join(filter(None, [f"frame {index + 1}" if index is not None else "frame",
+                                   f"at {_clock(t)}" if t is not None else ""]))
+    meta = {**info, "time_s": round(t, 3) if t is not None else None}
+    if turn:
+        meta["rotation"] = turn
+    full = (w, h) if turn not in (90, 270) else (h, w)
+    return ImageItem(origin, where, image, fmt, meta, full_size=full if f > 1 else None)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(max(seconds, 0.0), 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def _reason(exc: BaseException | None) -> str:
+    text = str(exc or "unknown error")
+    return text.split(": '", 1)[0] if "<_io.BytesIO" in text else text
+
+
+register(SourcePlugin("video", _accepts, open_video, priority=45, open_path=open_video_path))

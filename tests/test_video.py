@@ -1,0 +1,267 @@
+"""Video files and DICOM video: clips encoded here with PyAV (FFmpeg), read back through the sources.
+
+Every frame carries a white square whose x position is 4 × its index, so a test can tell which frame
+came out by looking at the pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import time
+import zipfile
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import MPEG2MPML, MPEG4HP41, generate_uid
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
+from medimg.sources.video import video_kind
+
+av = pytest.importorskip("av")
+
+W, H = 320, 240
+
+
+def frame_pixels(i: int, size=(W, H)) -> np.ndarray:
+    w, h = size
+    a = np.full((h, w, 3), 40, np.uint8)
+    x = (4 * i) % (w - 40)
+    a[h // 2 - 20:h // 2 + 20, x:x + 40] = 255
+    return a
+
+
+def video_bytes(fmt: str = "mp4", codec: str = "libx264", frames: int = 300, rate: int = 30,
+                size=(W, H), gop: int | None = 30) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=rate)
+        s.width, s.height = size
+        s.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if gop and codec != "mjpeg":
+            s.options = {"g": str(gop)}
+        for i in range(frames):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame_pixels(i, size), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()
+
+
+def square_index(item: ImageItem) -> int:
+    """Which frame an item shows, from its square's left edge."""
+    row = np.asarray(item.image.convert("L"))[item.image.height // 2]
+    return int(np.argmax(row > 150)) // 4
+
+
+def items_of(data: bytes, name: str, **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+CONTAINERS = [("mp4", "libx264", "clip.mp4"), ("mov", "mpeg4", "clip.mov"), ("matroska", "libx264", "clip.mkv"),
+              ("webm", "libvpx-vp9", "clip.webm"), ("avi", "mjpeg", "clip.avi"), ("mpegts", "mpeg2video", "clip.ts"),
+              ("mpeg", "mpeg2video", "clip.mpg"), ("flv", "flv", "clip.flv")]
+
+
+@pytest.mark.parametrize("fmt,codec,name", CONTAINERS)
+def test_middle_frame_of_each_container(fmt, codec, name):
+    data = video_bytes(fmt, codec, frames=60, rate=10, gop=10)
+    assert video_kind(data[:4096]) is not None
+    items = items_of(data, name)
+    assert len(items) == 1 and isinstance(items[0], ImageItem), items
+    item = items[0]
+    n = int(item.locator.split()[1])
+    assert abs(n - 31) <= 1 and item.locator.startswith(f"frame {n} at 0:0")  # MPEG-PS: its duration is an estimate
+    assert square_index(item) == n - 1
+    assert item.image.size == (W, H) and item.format.startswith("video (")
+    assert item.metadata["fps"] == 10 and abs(item.metadata["duration_s"] - 6.0) < 0.5
+
+
+def test_all_frames_gives_one_a_second_over_the_whole_clip():
+    data = video_bytes(frames=300, rate=30)  # 10 s, a key frame each second
+    items = items_of(data, "clip.mp4", all_frames=True)
+    assert [i.locator for i in items] == [f"frame {30 * k + 16} at 0:0{k}.5" for k in range(10)]
+    assert [square_index(i) for i in items] == [(30 * k + 15) % 70 for k in range(10)]
+
+
+def test_all_frames_spread_evenly_within_the_image_cap():
+    data = video_bytes(frames=300, rate=30)
+    items = items_of(data, "clip.mp4", all_frames=True, max_images_per_input=4)
+    assert [i.metadata["time_s"] for i in items] == [1.267, 3.767, 6.267, 8.767]  # the first at or after 1.25, …
+    assert not any(isinstance(i, ItemError) for i in items)
+
+
+def test_sparse_key_frames_still_reach_the_middle():
+    data = video_bytes(frames=300, rate=30, gop=300)  # one key frame, at the start
+    item, = items_of(data, "clip.mp4")
+    assert item.locator == "frame 151 at 0:05.0" and square_index(item) == 150 % 70
+
+
+def test_video_on_disk_is_read_in_place_past_the_input_cap(tmp_path):
+    path = tmp_path / "endoscopy.mp4"
+    path.write_bytes(video_bytes())
+    items = list(open_input(path, Limits(max_input_bytes=1000)))
+    assert len(items) == 1 and isinstance(items[0], ImageItem) and items[0].origin == str(path)
+    err, = list(open_input(path, Limits(max_video_bytes=1000)))
+    assert isinstance(err, ItemError) and "max_video_bytes" in err.error
+
+
+def test_videos_in_folders_and_zips(tmp_path):
+    data = video_bytes(frames=30, rate=10)
+    (tmp_path / "a.mp4").write_bytes(data)
+    (tmp_path / "b.zip").write_bytes(b.zip_bytes([("inner/c.webm", video_bytes("webm", "libvpx-vp9", 30, 10))]))
+    items = list(open_input(tmp_path))
+    assert [(type(i).__name__, i.origin.replace(f"{tmp_path}/", "")) for i in items] == [
+        ("ImageItem", "a.mp4"), ("ImageItem", "b.zip:inner/c.webm")]
+
+
+def test_rotation_from_the_display_matrix():
+    """A phone clip stored landscape with a 90° turn in its track header is shown portrait."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        a = np.zeros((96, 160, 3), np.uint8)
+        a[:20, :40] = 255  # top left as stored
+        for _ in range(10):
+            for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = bytearray(buf.getvalue())
+    m = data.index(b"tkhd") + 44  # version 0 header: the matrix follows 40 bytes of fields
+    data[m:m + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 96 << 16, 0, 0x40000000)  # 90° clockwise
+    item, = items_of(bytes(data), "phone.mp4")
+    px = np.asarray(item.image.convert("L"))
+    assert item.image.size == (96, 160) and (item.width, item.height) == (96, 160)
+    assert px[:40, -20:].mean() > 200 and px[:40, :20].mean() < 50  # now top right
+    assert item.metadata["rotation"] == 270
+
+
+def test_large_frames_decode_smaller_when_the_model_allows():
+    data = video_bytes(frames=20, rate=10, size=(1280, 720))
+    item, = items_of(data, "hd.mp4", decode_side=160)
+    assert item.image.size == (320, 180) and (item.width, item.height) == (1280, 720)
+    item, = items_of(data, "hd.mp4")
+    assert item.image.size == (1280, 720)
+
+
+def test_audio_only_is_a_note():
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("aac", rate=44100)
+        for k in range(20):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 44100, k * 1024
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    note, = items_of(buf.getvalue(), "voice.m4a")
+    assert isinstance(note, ItemError) and note.skipped and "no video stream" in note.error
+
+
+def test_limits_pixels_and_time():
+    data = video_bytes(frames=30, rate=10)
+    err, = items_of(data, "clip.mp4", max_pixels=1000)
+    assert isinstance(err, ItemError) and "max_pixels" in err.error and not err.skipped
+    err, = items_of(data, "clip.mp4", video_timeout=0)
+    assert isinstance(err, ItemError) and "video_timeout" in err.error
+
+
+def test_playlists_and_lookalikes_are_not_videos(tmp_path):
+    """FFmpeg's own probing could take a playlist that opens other files; only sniffed containers are read."""
+    (tmp_path / "secret.mp4").write_bytes(video_bytes(frames=10, rate=10))
+    playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nsecret.mp4\n#EXT-X-ENDLIST\n"
+    assert video_kind(playlist) is None
+    err, = items_of(playlist, "list.m3u8")
+    assert isinstance(err, ItemError) and "unrecognised" in err.error
+    assert video_kind(b"G" + bytes(600)) is None and video_kind(b.image_bytes("PNG")) is None
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    assert video_kind(heic) is None
+
+
+def test_damaged_videos_give_clear_errors():
+    rng = random.Random(7)
+    clean = video_bytes(frames=60, rate=10, gop=10)
+    started = time.monotonic()
+    for k in range(60):
+        data = bytearray(clean)
+        if k % 3 == 0:
+            data = data[:rng.randrange(40, len(data))]
+        else:
+            for _ in range(rng.choice([1, 10, 200])):
+                data[rng.randrange(32, len(data))] = rng.randrange(256)
+        items = items_of(bytes(data), f"bad{k}.mp4")
+        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+        for i in items:
+            if isinstance(i, ItemError):
+                assert i.error and "Traceback" not in i.error
+    assert time.monotonic() - started < 60
+    err, = items_of(clean[:200], "cut.mp4")
+    assert isinstance(err, ItemError) and "video" in err.error
+
+
+# ---------------------------------------------------------------- DICOM video
+
+def elementary_stream(codec: str, frames: int) -> bytes:
+    fmt = {"libx264": "h264", "mpeg2video": "mpeg2video"}[codec]
+    return video_bytes(fmt, codec, frames=frames, rate=25, gop=12)
+
+
+def video_dicom(syntax, codec: str, frames: int = 60, frame_time_ms: float | None = 40.0) -> bytes:
+    """A Video Endoscopic Image: one MPEG stream, split into fragments of one frame item."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.1.1"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality, ds.PatientName = "ES", "Doe^Jane"
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = H, W, frames, 3
+    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_PARTIAL_420", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if frame_time_ms:
+        ds.FrameTime = frame_time_ms
+    ds.PixelData = encapsulate([elementary_stream(codec, frames)])
+    ds["PixelData"].VR = "OB"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("syntax,codec", [(MPEG4HP41, "libx264"), (MPEG2MPML, "mpeg2video")])
+def test_dicom_video_middle_and_all_frames(syntax, codec):
+    data = video_dicom(syntax, codec)
+    item, = items_of(data, "scope.dcm")
+    assert isinstance(item, ImageItem) and item.locator == "frame 31" and square_index(item) == 30
+    assert item.format == "DICOM" and item.metadata["Modality"] == "ES" and item.metadata["fps"] == 25.0
+    assert "Doe" not in repr(item.metadata)
+    items = items_of(data, "scope.dcm", all_frames=True, max_images_per_input=6)
+    assert [i.locator for i in items] == [f"frame {k}" for k in (6, 16, 26, 36, 46, 56)]
+    assert [square_index(i) for i in items] == [5, 15, 25, 35, 45, 55]
+
+
+def test_dicom_video_that_is_not_a_stream():
+    ds = pydicom.dcmread(io.BytesIO(video_dicom(MPEG4HP41, "libx264", frames=12)))
+    ds.PixelData = encapsulate([b"\x00\x00\x00\x01" + bytes(range(256)) * 20])
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    item, = items_of(out.getvalue(), "broken.dcm")
+    assert isinstance(item, ItemError) and "Doe" not in item.error
+
+
+def test_classify_a_video_file(tmp_path):
+    from medimg.pipeline import classify
+
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(video_bytes(frames=30, rate=10))
+    with zipfile.ZipFile(tmp_path / "both.zip", "w") as z:
+        z.writestr("scope.dcm", video_dicom(MPEG4HP41, "libx264", frames=12))
+    records = list(classify([str(path), str(tmp_path / "both.zip")]))
+    assert [(r.locator, r.error) for r in records] == [("frame 16 at 0:01.5", None), ("frame 7", None)]
+    assert all(r.label and 0 <= r.confidence <= 1 for r in records)
