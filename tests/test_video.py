@@ -65,7 +65,7 @@ def items_of(data: bytes, name: str, **limits) -> list:
 
 CONTAINERS = [("mp4", "libx264", "clip.mp4"), ("mov", "mpeg4", "clip.mov"), ("matroska", "libx264", "clip.mkv"),
               ("webm", "libvpx-vp9", "clip.webm"), ("avi", "mjpeg", "clip.avi"), ("mpegts", "mpeg2video", "clip.ts"),
-              ("mpeg", "mpeg2video", "clip.mpg"), ("flv", "flv", "clip.flv")]
+              ("mpeg", "mpeg2video", "clip.mpg"), ("flv", "flv", "clip.flv"), ("asf", "wmv2", "clip.wmv")]
 
 
 @pytest.mark.parametrize("fmt,codec,name", CONTAINERS)

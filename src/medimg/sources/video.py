@@ -1,4 +1,4 @@
-"""Video files (MP4/MOV, AVI, Matroska/WebM, MPEG program and transport streams, FLV) through PyAV.
+"""Video files (MP4/MOV, AVI, Matroska/WebM, MPEG program and transport streams, WMV/ASF, FLV) through PyAV.
 
 Endoscopy and ultrasound often come as clips. A clip is one input: by default its middle frame (as a
 DICOM cine gives), with `all_frames` one frame per second, spread evenly over the whole clip when it has
@@ -24,6 +24,7 @@ from .registry import register
 MAX_DECODE_AFTER_SEEK = 1500  # frames decoded after one seek to reach its time (a key frame each 50 s at 30 fps)
 SEEK_BACK_OFF = (0.0, 1.0, 5.0, 30.0)  # seconds before a time to seek to when a demuxer lands after it
 CONTINUE_WITHIN = 10.0  # seconds: a later target this close is reached by decoding on, not by seeking
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"pnot"}
 
 
@@ -49,8 +50,8 @@ def video_kind(head: bytes) -> str | None:
         return "mpegts"
     if head[:4] == b"FLV\x01":
         return "flv"
-    if head[:4] == b"OggS" and b"theora" in head[:512]:
-        return "ogg"
+    if head[:16] == _ASF_GUID:  # Windows Media (.wmv, .asf)
+        return "asf"
     return None
 
 
