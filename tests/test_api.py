@@ -169,6 +169,22 @@ def test_a_detached_header_uploaded_with_its_data_file(client, tmp_path):
     assert "v.raw: not among the files given with it" in alone["error"]
 
 
+def test_uploaded_videos(client):
+    """An MP4 clip and a DICOM video endoscopy file, uploaded: one frame each, the DICOM one named by index."""
+    pytest.importorskip("av")
+    from pydicom.uid import MPEG4HP41
+    from test_video import video_bytes, video_dicom
+
+    files = [("files", ("clip.mp4", video_bytes(frames=30, rate=10), "video/mp4")),
+             ("files", ("scope.dcm", video_dicom(MPEG4HP41, "libx264", frames=12), "application/dicom"))]
+    r = client.post("/api/classify?full=true", files=files)
+    assert r.status_code == 200, r.text
+    clip, scope = r.json()["results"]
+    assert (clip["input"], clip["locator"], clip["error"]) == ("clip.mp4", "frame 16 at 0:01.5", None)
+    assert clip["format"] == "video (mp4, h264)" and clip["metadata"]["fps"] == 10
+    assert (scope["locator"], scope["format"], scope["metadata"]["Modality"]) == ("frame 7", "DICOM", "ES")
+
+
 def test_threshold_parameter_changes_verdicts_only(client):
     files = [("files", ("one.png", png(1), "image/png"))]
     strict = client.post("/api/classify?threshold=0.999", files=files).json()["results"][0]
