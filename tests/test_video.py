@@ -163,7 +163,7 @@ def test_audio_only_is_a_note():
         for p in s.encode():
             c.mux(p)
     note, = items_of(buf.getvalue(), "voice.m4a")
-    assert isinstance(note, ItemError) and note.skipped and "no video stream" in note.error
+    assert isinstance(note, ItemError) and note.skipped and note.error == "no video stream (audio only)"
 
 
 def test_limits_pixels_and_time():
@@ -186,25 +186,32 @@ def test_playlists_and_lookalikes_are_not_videos(tmp_path):
     assert video_kind(heic) is None
 
 
-def test_damaged_videos_give_clear_errors():
+@pytest.mark.parametrize("fmt,codec,name", CONTAINERS)
+def test_damaged_videos_give_clear_errors(fmt, codec, name):
+    """Cut and byte-flipped clips: every one gives images or errors in plain words, quickly."""
     rng = random.Random(7)
-    clean = video_bytes(frames=60, rate=10, gop=10)
+    clean = video_bytes(fmt, codec, frames=60, rate=10, gop=10)
     started = time.monotonic()
-    for k in range(60):
+    for k in range(24):
         data = bytearray(clean)
         if k % 3 == 0:
             data = data[:rng.randrange(40, len(data))]
         else:
             for _ in range(rng.choice([1, 10, 200])):
                 data[rng.randrange(32, len(data))] = rng.randrange(256)
-        items = items_of(bytes(data), f"bad{k}.mp4")
+        items = items_of(bytes(data), name, all_frames=k % 2 == 1)
         assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
         for i in items:
             if isinstance(i, ItemError):
-                assert i.error and "Traceback" not in i.error
-    assert time.monotonic() - started < 60
-    err, = items_of(clean[:200], "cut.mp4")
-    assert isinstance(err, ItemError) and "video" in err.error
+                assert i.error and not any(w in i.error for w in ("Traceback", "Errno", "<none>", "codec can't"))
+    assert time.monotonic() - started < 30
+    first, = items_of(clean[:200], name)  # MPEG-PS shows the part of a frame that is there
+    assert isinstance(first, ImageItem) or not first.skipped
+
+
+def test_cut_video_says_so():
+    err, = items_of(video_bytes()[:200], "cut.mp4")
+    assert err.error.startswith("not a readable video: ")
 
 
 # ---------------------------------------------------------------- DICOM video

@@ -88,12 +88,13 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
     import av
 
     attached = int(av.stream.Disposition.attached_pic)
-    problem = "no video stream (audio only, or cover art alone)"
+    problem, audio = "no video stream found", False
     for fmt in formats:
         try:
             if hasattr(file, "seek"):
                 file.seek(0)
-            container = av.open(file, format=fmt, options={"enable_drefs": "0"} if fmt in ("mp4", "mov") else {})
+            container = av.open(file, format=fmt, options={"enable_drefs": "0"} if fmt in ("mp4", "mov") else {},
+                                metadata_errors="ignore")
         except Exception as exc:  # the next demuxer may read it
             problem = f"not a readable video: {_reason(exc)}"
             continue
@@ -102,12 +103,19 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
             if stream is not None:
                 yield from _frames(container, stream, origin, limits, fmt_name, meta or {}, frame_count)
                 return
-    yield ItemError(origin, "", problem, skipped=problem.startswith("no video"))
+            audio = audio or bool(container.streams.audio)
+    if audio:  # music, dictation: nothing to show
+        yield ItemError(origin, "", "no video stream (audio only)", skipped=True)
+    else:
+        yield ItemError(origin, "", problem)
 
 
 def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None, meta: dict,
             frame_count: int | None) -> Iterator[Item]:
     cc = stream.codec_context
+    if cc is None:
+        yield ItemError(origin, "", "video stream in a codec FFmpeg does not know")
+        return
     w, h = cc.width, cc.height
     if w * h > limits.max_pixels:
         yield ItemError(origin, "", f"video frames are {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
@@ -263,8 +271,9 @@ def _clock(seconds: float) -> str:
 
 
 def _reason(exc: BaseException | None) -> str:
-    text = str(exc or "unknown error")
-    return text.split(": '", 1)[0] if "<_io.BytesIO" in text else text
+    """FFmpeg's own words, without its error number and the call or buffer it names."""
+    text = getattr(exc, "strerror", None) or str(exc or "unknown error")
+    return "the file ends early (truncated)" if text == "End of file" else text
 
 
 register(SourcePlugin("video", _accepts, open_video, priority=45, open_path=open_video_path))
