@@ -330,12 +330,20 @@ def _accepts_image(head: bytes, blob: Blob) -> bool:
 
 
 def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
-    """Frames of a raster image: every TIFF page; the first frame of an animation unless `all_frames`."""
+    """Frames of a raster image: every TIFF page (an ImageJ/OME stack: its channels merged, microscopy.py);
+    the first frame of an animation unless `all_frames`."""
     origin, limits = blob.origin, ctx.limits
     kind = image_kind(blob.data[:4096])
     if kind == "SVG":
         yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
+    if kind == "TIFF":  # a microscope's hyperstack or OME-TIFF: its channels merged, not page by page
+        from .microscopy import stack_items
+
+        stack = stack_items(blob, ctx)
+        if stack is not None:
+            yield from stack
+            return
     try:
         im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
         n = getattr(im, "n_frames", 1) or 1
@@ -415,4 +423,4 @@ def _plain_mode(img: Image.Image) -> Image.Image:
 
 register(SourcePlugin("image", _accepts_image, open_image, priority=40))
 
-from . import archive, dicom, metaimage, mgh, minc, nifti, nrrd_volume, slide, video  # noqa: E402,F401  (each registers itself on import)
+from . import archive, dicom, metaimage, mgh, microscopy, minc, nifti, nrrd_volume, slide, video  # noqa: E402,F401  (each registers itself on import)

@@ -1,0 +1,238 @@
+"""Microscopy TIFFs (ImageJ hyperstacks, OME-TIFF): channels merged into one colour image, as Fiji shows them.
+
+A fluorescence image is stored as one grey plane per channel, often 16-bit, often with z-slices and time
+points; read page by page it would be many dim grey pictures. tifffile reads the layout (axes, pyramid
+levels, channel colours) and decodes the planes (imagecodecs: LZW, JPEG, zstd, …). Each channel is
+stretched to its 0.5–99.5 percentiles and added in its colour (the file's own, else ImageJ's red, green,
+blue, grey, cyan, magenta, yellow). The item is the middle z-slice at the middle time point (every z-slice
+with `all_frames`), read from the largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`.
+Other TIFFs are left to the plain image source (every page).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .registry import register
+
+logging.getLogger("tifffile").addHandler(logging.NullHandler())  # its warnings go to the app's logging, not stderr
+
+OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf2", ".ome.tf8")
+MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to show the whole image
+MAX_COLOUR_CHANNELS = 7  # more channels (spectral images) are averaged into grey
+IMAGEJ_COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
+_CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    """OME-TIFF by name or description, ImageJ TIFF by description: so that big files on disk are read in place."""
+    from .files import image_kind
+
+    if image_kind(head) != "TIFF":
+        return False
+    name = (blob.name or blob.origin).lower()
+    return name.endswith(OME_SUFFIXES) or b"<OME" in head or b"ImageJ=" in head
+
+
+def open_stack(blob: Blob, ctx: Context) -> Iterator[Item]:
+    from .files import open_image  # it asks stack_items first, then reads pages
+
+    yield from open_image(blob, ctx)
+
+
+def open_stack_path(path: str, ctx: Context) -> Iterator[Item]:
+    """A stack on disk is read in place (a pyramid of several GB: only the level shown), capped by
+    max_slide_bytes; a TIFF that turns out not to be a stack is read whole under max_input_bytes."""
+    from .files import open_capped, read_file, size_problem
+
+    problem = size_problem(path, ctx.limits.max_slide_bytes, "max_slide_bytes", "microscopy file")
+    if problem:
+        yield problem
+        return
+    items = stack_items(path, ctx, path)
+    if items is not None:
+        yield from items
+        return
+    blob = read_file(path, ctx)
+    if isinstance(blob, ItemError):
+        yield blob
+        return
+    yield from open_capped(blob, ctx)
+
+
+def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> Iterator[Item] | None:
+    """The composite items of an ImageJ or OME TIFF (bytes, or a path) with channels, slices, time points or
+    pyramid levels; None for any other TIFF (the caller reads its pages)."""
+    try:
+        import tifffile
+    except ImportError:
+        return None
+    try:
+        tif = tifffile.TiffFile(blob if isinstance(blob, str) else io.BytesIO(blob.data))
+    except Exception:  # Pillow's page reader says what is wrong with a broken TIFF
+        return None
+    try:
+        if not (tif.is_imagej or tif.is_ome) or not tif.series:
+            tif.close()
+            return None
+        series = tif.series[0]
+        multi = any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
+    except Exception:
+        multi = False
+    if not multi:
+        tif.close()
+        return None
+    return _items(tif, series, origin or blob.origin, ctx.limits)
+
+
+def _items(tif, series, origin: str, limits: Limits) -> Iterator[Item]:
+    kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF"
+    with tif:
+        try:
+            yield from _planes(tif, series, origin, limits, kind)
+        except Exception as exc:
+            yield ItemError(origin, "", f"could not read the {kind}: {exc}")
+
+
+def _planes(tif, series, origin: str, limits: Limits, kind: str) -> Iterator[Item]:
+    base = _plane_size(series)
+    level = _level(series, limits.max_pixels)
+    if level is None:
+        w, h = base
+        yield ItemError(origin, "", f"{kind} is {w}×{h} = {w * h:,} pixels with no smaller level within the "
+                                    f"max_pixels cap of {limits.max_pixels:,}; not decoded")
+        return
+    lv = series.levels[level]
+    page_axes = lv.keyframe.axes
+    lead_axes, lead_shape = lv.axes[:len(lv.axes) - len(page_axes)], lv.shape[:len(lv.axes) - len(page_axes)]
+    if lv.axes[len(lead_axes):] != page_axes:  # a layout tifffile could not map onto pages
+        raise ValueError(f"unexpected axes {lv.axes}")
+    channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
+    colours = _colours(tif, channels)
+    zs = [0]
+    if "Z" in lead_axes:
+        nz = lead_shape[lead_axes.index("Z")]
+        zs = list(range(nz)) if limits.all_frames else [nz // 2]
+    meta = {"axes": series.axes, "shape": list(series.shape), "dtype": str(series.dtype), "channels": channels,
+            "level": level, "levels": len(series.levels)}
+    names = _channel_names(tif, channels)
+    if names:
+        meta["channel_names"] = names
+    for z in zs:
+        keys = []
+        for c in range(channels):
+            index = tuple(c if ax == "C" else z if ax == "Z" else n // 2 for ax, n in zip(lead_axes, lead_shape))
+            keys.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
+        planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
+        planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
+        image = _composite(planes, page_axes, colours)
+        locator = _locator(lead_axes, lead_shape, z)
+        full = base if image.size != base else None
+        yield ImageItem(origin, locator, image, kind, dict(meta), full_size=full)
+
+
+def _plane_size(series) -> tuple[int, int]:
+    axes, shape = series.axes, series.shape
+    return shape[axes.index("X")], shape[axes.index("Y")]
+
+
+def _level(series, max_pixels: int) -> int | None:
+    """The largest level within MAX_SIDE a side (else the smallest) that is within max_pixels."""
+    sizes = [_plane_size(lv) for lv in series.levels]
+    fits = [i for i, (w, h) in enumerate(sizes) if w * h <= max_pixels]
+    if not fits:
+        return None
+    small = [i for i in fits if max(sizes[i]) <= MAX_SIDE]
+    return min(small, key=lambda i: -sizes[i][0] * sizes[i][1]) if small else max(fits, key=lambda i: -max(sizes[i]))
+
+
+def _composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, float, float]]) -> Image.Image:
+    """Channel planes (C, *page) → an 8-bit image: RGB samples kept, channels stretched and coloured."""
+    if "S" in page_axes:
+        s = page_axes.index("S")
+        rgb = np.moveaxis(planes[0], s, -1)[..., :3]
+        if rgb.shape[-1] == 1:
+            rgb = rgb[..., 0]
+        arr = rgb if rgb.dtype == np.uint8 else _stretch(rgb)
+        if arr.dtype != np.uint8:
+            arr = (arr * 255).astype(np.uint8)
+        return Image.fromarray(arr, "RGB" if arr.ndim == 3 else "L")
+    planes = planes.reshape(planes.shape[0], *planes.shape[-2:])  # page axes Y, X
+    if len(planes) == 1:
+        return Image.fromarray((_stretch(planes[0]) * 255).astype(np.uint8), "L")
+    if len(planes) > MAX_COLOUR_CHANNELS:
+        grey = np.mean([_stretch(p) for p in planes], axis=0)
+        return Image.fromarray((grey * 255).astype(np.uint8), "L")
+    out = np.zeros(planes.shape[1:] + (3,), np.float32)
+    for plane, colour in zip(planes, colours):
+        out += _stretch(plane)[..., None] * np.asarray(colour, np.float32)
+    return Image.fromarray((np.clip(out, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+def _stretch(plane: np.ndarray) -> np.ndarray:
+    """Float32 in [0, 1]: the 0.5–99.5 percentiles of the plane's values to black and white (auto-contrast)."""
+    arr = plane.astype(np.float32)
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        return np.zeros(arr.shape, np.float32)
+    lo, hi = np.percentile(finite, (0.5, 99.5))
+    return np.clip((np.nan_to_num(arr, nan=lo) - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def _colours(tif, channels: int) -> list[tuple[float, float, float]]:
+    """Each channel's display colour: ImageJ LUTs or OME Channel@Color, else ImageJ's defaults."""
+    default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(channels)]
+    try:
+        if tif.is_imagej:
+            luts = (tif.imagej_metadata or {}).get("LUTs")
+            if luts is not None and len(luts) == channels:
+                return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
+        if tif.is_ome:
+            found = [c.get("Color") for c in _ome_channels(tif)]
+            if len(found) == channels and all(v is not None for v in found):
+                rgba = [int(v) & 0xFFFFFFFF for v in found]
+                colours = [((v >> 24 & 255) / 255, (v >> 16 & 255) / 255, (v >> 8 & 255) / 255) for v in rgba]
+                if all(any(c) for c in colours):
+                    return colours
+    except Exception:  # odd metadata: the default colours
+        pass
+    return default
+
+
+def _channel_names(tif, channels: int) -> list[str] | None:
+    try:
+        if tif.is_ome:
+            names = [str(c.get("Name", "")) for c in _ome_channels(tif)]
+        else:
+            names = [str(n) for n in (tif.imagej_metadata or {}).get("Labels", [])][:channels]
+    except Exception:
+        return None
+    return [n[:40] for n in names] if len(names) == channels and any(names) else None
+
+
+def _ome_channels(tif) -> list[dict]:
+    import tifffile
+
+    image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+    pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+    chans = pixels.get("Channel", [])
+    return chans if isinstance(chans, list) else [chans]
+
+
+def _locator(axes: str, shape: tuple, z: int) -> str:
+    parts = []
+    for ax, n in zip(axes, shape):
+        if ax == "Z" and n > 1:
+            parts.append(f"z {z + 1} of {n}")
+        elif ax == "T" and n > 1:
+            parts.append(f"t {n // 2 + 1} of {n}")
+    return ", ".join(parts)
+
+
+register(SourcePlugin("microscopy", accepts, open_stack, priority=38, open_path=open_stack_path))

@@ -1,0 +1,163 @@
+"""Microscopy TIFFs written here by tifffile: ImageJ hyperstacks and OME-TIFF come out as one colour
+composite per shown plane, as Fiji shows them, not one grey item per channel page."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+
+import numpy as np
+import pytest
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
+
+tifffile = pytest.importorskip("tifffile")
+
+
+def stack(shape=(5, 3, 96, 128), seed: int = 0) -> np.ndarray:
+    """uint16 planes (leading axes …, C, Y, X): channel c lights square c; the z index is written into the
+    top-left corner of every plane so a test can tell which slice came out."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 60, shape, dtype=np.uint16)
+    c_axis = len(shape) - 3
+    for c in range(shape[c_axis]):
+        idx = [slice(None)] * len(shape)
+        idx[c_axis] = c
+        idx[-2], idx[-1] = slice(10 + 25 * c, 30 + 25 * c), slice(10 + 30 * c, 34 + 30 * c)
+        a[tuple(idx)] = 3000 + 500 * c
+    return a
+
+
+def tiff(array, **kw) -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, array, **kw)
+    return buf.getvalue()
+
+
+def items_of(data: bytes, name: str = "cells.tif", **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+def colour_at(item: ImageItem, c: int) -> tuple:
+    return tuple(int(v) for v in np.asarray(item.image)[20 + 25 * c, 22 + 30 * c])
+
+
+def test_imagej_hyperstack_is_one_composite_of_the_middle_slice():
+    item, = items_of(tiff(stack(), imagej=True, metadata={"axes": "ZCYX"}))
+    assert isinstance(item, ImageItem) and item.format == "ImageJ TIFF" and item.locator == "z 3 of 5"
+    assert item.image.mode == "RGB" and item.image.size == (128, 96)
+    red, green, blue = (colour_at(item, c) for c in range(3))
+    assert red[0] > 200 and red[1] < 60 and green[1] > 200 and green[0] < 60 and blue[2] > 200 and blue[0] < 60
+    assert item.metadata["axes"] == "ZCYX" and item.metadata["channels"] == 3 and item.metadata["dtype"] == "uint16"
+
+
+def test_all_frames_gives_every_z_slice_and_time_is_at_its_middle():
+    a = stack((3, 4, 2, 64, 80))  # T, Z, C
+    for t in range(3):
+        for z in range(4):
+            x = 5 * (4 * t + z)
+            a[t, z, 0, 50:60, x:x + 4] = 4000  # a bar whose place says which plane this is
+
+    def plane(item):
+        return int(np.argmax(np.asarray(item.image)[55, :, 0] > 200)) // 5
+
+    items = items_of(tiff(a, imagej=True, metadata={"axes": "TZCYX"}), all_frames=True)
+    assert [i.locator for i in items] == [f"t 2 of 3, z {z} of 4" for z in (1, 2, 3, 4)]
+    assert [plane(i) for i in items] == [4, 5, 6, 7]
+    item, = items_of(tiff(a, imagej=True, metadata={"axes": "TZCYX"}))
+    assert item.locator == "t 2 of 3, z 3 of 4" and plane(item) == 6
+
+
+def test_imagej_luts_and_labels_are_used():
+    lut = np.zeros((2, 3, 256), np.uint8)
+    ramp = np.arange(256, dtype=np.uint8)
+    lut[0, 0], lut[0, 2] = ramp, ramp  # magenta
+    lut[1, 1], lut[1, 2] = ramp, ramp  # cyan
+    data = tiff(stack((2, 96, 128)), imagej=True, metadata={"axes": "CYX", "LUTs": list(lut), "Labels": ["Hoechst", "Actin"]})
+    item, = items_of(data)
+    magenta, cyan = colour_at(item, 0), colour_at(item, 1)
+    assert magenta[0] > 200 and magenta[2] > 200 and magenta[1] < 60
+    assert cyan[1] > 200 and cyan[2] > 200 and cyan[0] < 60
+    assert item.metadata["channel_names"] == ["Hoechst", "Actin"]
+
+
+def test_ome_tiff_with_lzw_colours_and_names():
+    meta = {"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"], "Color": [0x0000FFFF, 0x00FF00FF]}}  # RGBA: blue, green
+    item, = items_of(tiff(stack((2, 96, 128)), ome=True, metadata=meta, compression="lzw"), "cells.ome.tif")
+    assert item.format == "OME-TIFF" and item.locator == ""
+    blue, green = colour_at(item, 0), colour_at(item, 1)
+    assert blue[2] > 200 and blue[0] < 60 and green[1] > 200 and green[2] < 60
+    assert item.metadata["channel_names"] == ["DAPI", "GFP"]
+
+
+def test_ome_pyramid_reads_a_level_that_fits():
+    """A brightfield OME-TIFF pyramid (JPEG tiles in SubIFDs) is shown whole from a level ≤ 4096 px a side."""
+    rng = np.random.default_rng(1)
+    base = np.full((4400, 5200, 3), 235, np.uint8)
+    base[1000:3000, 1000:4000] = (200, 120, 180)
+    base[rng.random(base.shape[:2]) < 0.01] = (80, 40, 120)
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf, ome=True) as w:
+        opts = {"tile": (256, 256), "photometric": "rgb", "compression": "jpeg"}
+        w.write(base, subifds=2, metadata={"axes": "YXS"}, **opts)
+        w.write(base[::2, ::2], subfiletype=1, **opts)
+        w.write(base[::4, ::4], subfiletype=1, **opts)
+    item, = items_of(buf.getvalue(), "slide.ome.tif")
+    assert item.image.size == (2600, 2200) and (item.width, item.height) == (5200, 4400)
+    assert item.metadata["level"] == 1 and item.metadata["levels"] == 3
+    px = np.asarray(item.image)
+    assert abs(int(px[1000, 1300, 0]) - 200) < 25 and abs(int(px[100, 100, 1]) - 235) < 25
+    small, = items_of(buf.getvalue(), "slide.ome.tif", max_pixels=2_000_000)
+    assert small.image.size == (1300, 1100)
+    err, = items_of(buf.getvalue(), "slide.ome.tif", max_pixels=1000)
+    assert isinstance(err, ItemError) and "max_pixels" in err.error
+
+
+def test_spectral_images_are_averaged_and_single_planes_left_to_pillow():
+    item, = items_of(tiff(stack((9, 64, 80)), imagej=True, metadata={"axes": "CYX"}))
+    assert item.image.mode == "L" and item.metadata["channels"] == 9
+    one, = items_of(tiff(stack((1, 64, 80))[0], imagej=True))  # one plane: the plain image source
+    assert one.format == "TIFF" and one.image.mode.startswith("I;16")
+    pages = items_of(b.multipage_tiff())  # no ImageJ/OME description: every page, as before
+    assert [i.locator for i in pages] == ["page 1", "page 2", "page 3"]
+
+
+def test_stacks_in_folders_and_on_disk(tmp_path):
+    (tmp_path / "a.tif").write_bytes(tiff(stack(), imagej=True, metadata={"axes": "ZCYX"}))
+    (tmp_path / "b.ome.tiff").write_bytes(tiff(stack((2, 64, 80)), ome=True, metadata={"axes": "CYX"}))
+    items = list(open_input(tmp_path))
+    assert [(i.origin.rsplit("/", 1)[-1], i.format) for i in items] == [("a.tif", "ImageJ TIFF"), ("b.ome.tiff", "OME-TIFF")]
+
+
+def test_damaged_stacks_give_clear_errors():
+    clean = tiff(stack(), imagej=True, metadata={"axes": "ZCYX"})
+    rng = random.Random(3)
+    started = time.monotonic()
+    for k in range(80):
+        data = bytearray(clean)
+        if k % 2 == 0:
+            data = data[:rng.randrange(8, len(data))]
+        else:
+            for _ in range(rng.choice([1, 20, 300])):
+                data[rng.randrange(8, len(data))] = rng.randrange(256)
+        items = items_of(bytes(data), all_frames=k % 4 == 1)
+        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+        assert all(i.error for i in items if isinstance(i, ItemError))
+    assert time.monotonic() - started < 30
+
+
+def test_big_ome_tiff_on_disk_is_read_in_place(tmp_path):
+    """A pyramid over max_input_bytes is read by path (only the level shown); BigTIFF too."""
+    path = tmp_path / "scan.ome.tif"
+    path.write_bytes(tiff(stack((2, 512, 640)), ome=True, metadata={"axes": "CYX"}, bigtiff=True))
+    item, = list(open_input(path, Limits(max_input_bytes=10_000)))
+    assert isinstance(item, ImageItem) and item.format == "OME-TIFF" and item.origin == str(path)
+    err, = list(open_input(path, Limits(max_slide_bytes=10_000)))
+    assert isinstance(err, ItemError) and "max_slide_bytes" in err.error
+    plain = tmp_path / "plain.ome.tif"  # named like one, but not: read whole as pages, under max_input_bytes
+    plain.write_bytes(b.multipage_tiff())
+    assert [i.locator for i in open_input(plain)] == ["page 1", "page 2", "page 3"]
+    err, = list(open_input(plain, Limits(max_input_bytes=100)))
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error
