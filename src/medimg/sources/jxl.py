@@ -1,0 +1,130 @@
+"""JPEG XL images (bare codestream or ISO-BMFF container) through imagecodecs' libjxl.
+
+libjxl decodes a whole image at once, so the size is read here first from the codestream's SizeHeader
+(a few bits after the signature) and `max_pixels` is checked before any pixel is decoded. The first frame
+of an animation, every frame with `all_frames`; orientation applied by libjxl; 16-bit and float images are
+scaled to 8 bits (grey 16-bit stays 16-bit, as for PNG).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
+from .registry import register
+
+CODESTREAM = b"\xff\x0a"
+CONTAINER = b"\x00\x00\x00\x0cJXL \x0d\x0a\x87\x0a"
+_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return head.startswith(CODESTREAM) or head.startswith(CONTAINER)
+
+
+def codestream_start(data: bytes) -> bytes | None:
+    """The first bytes of the codestream: the data itself, or from the container's jxlc/first jxlp box."""
+    if data.startswith(CODESTREAM):
+        return data[:64]
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        head = 8
+        if size == 1:  # 64-bit size follows
+            size, head = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        if kind == b"jxlc":
+            return data[pos + head:pos + head + 64]
+        if kind == b"jxlp":
+            return data[pos + head + 4:pos + head + 68]  # after the box's 4-byte index
+        if size == 0 or size < head:
+            return None
+        pos += size
+    return None
+
+
+def size_of(code: bytes) -> tuple[int, int] | None:
+    """(width, height) from a codestream's SizeHeader, or None when it is not one."""
+    if not code.startswith(CODESTREAM):
+        return None
+    bits = _Bits(code[2:])
+    try:
+        small = bits.read(1)
+        height = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
+        ratio = bits.read(3)
+        if ratio == 0:
+            width = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
+        else:
+            num, den = _RATIOS[ratio]
+            width = height * num // den
+    except IndexError:
+        return None
+    return width, height
+
+
+class _Bits:
+    """Bits read least significant first, as JPEG XL packs them."""
+
+    def __init__(self, data: bytes):
+        self.value, self.pos = int.from_bytes(data, "little"), 0
+        self.length = 8 * len(data)
+
+    def read(self, n: int) -> int:
+        if self.pos + n > self.length:
+            raise IndexError("header cut short")
+        v = (self.value >> self.pos) & ((1 << n) - 1)
+        self.pos += n
+        return v
+
+
+def _u32(bits: _Bits) -> int:
+    return bits.read((9, 13, 18, 30)[bits.read(2)])
+
+
+def open_jxl(blob: Blob, ctx: Context) -> Iterator[Item]:
+    origin, limits = blob.origin, ctx.limits
+    code = codestream_start(blob.data)
+    size = size_of(code) if code else None
+    if size is None:
+        yield ItemError(origin, "", "corrupt or truncated JPEG XL image: no size header")
+        return
+    w, h = size
+    if w * h > limits.max_pixels:
+        yield ItemError(origin, "", f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
+                                    f"{limits.max_pixels:,}; not decoded")
+        return
+    try:
+        import imagecodecs
+
+        arr = imagecodecs.jpegxl_decode(blob.data)
+    except ImportError:
+        yield ItemError(origin, "", "JPEG XL needs the imagecodecs package, which is not installed")
+        return
+    except Exception as exc:
+        yield ItemError(origin, "", f"corrupt or truncated JPEG XL image: {exc}")
+        return
+    single = arr.shape[:2] in ((h, w), (w, h)) and arr.ndim <= 3  # else frames first (an animation)
+    frames = arr[None] if single else arr
+    n = len(frames)
+    shown = range(n) if limits.all_frames else range(1)
+    for i in shown:
+        locator = f"frame {i + 1}" if n > 1 else ""
+        yield ImageItem(origin, locator, _image(frames[i]), "JPEG XL", {"frames": n, "dtype": str(arr.dtype)})
+
+
+def _image(a: np.ndarray) -> Image.Image:
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 2 and a.dtype == np.uint16:
+        return Image.fromarray(a, "I;16")
+    if a.dtype != np.uint8:
+        top = 65535.0 if a.dtype == np.uint16 else 1.0
+        a = (np.clip(np.nan_to_num(a.astype(np.float32) / top), 0, 1) * 255).astype(np.uint8)
+    if a.ndim == 2:
+        return Image.fromarray(a, "L")
+    return Image.fromarray(a, {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[-1]])
+
+
+register(SourcePlugin("jxl", accepts, open_jxl, priority=41))

@@ -1,0 +1,88 @@
+"""JPEG XL: images encoded here with imagecodecs' libjxl, bare and in the ISO-BMFF container."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
+from medimg.sources.jxl import codestream_start, size_of
+
+imagecodecs = pytest.importorskip("imagecodecs")
+
+
+def encode(a: np.ndarray) -> bytes:
+    return imagecodecs.jpegxl_encode(a, level=95)
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def container(code: bytes, split: bool = False) -> bytes:
+    boxes = box(b"JXL ", b"\x0d\x0a\x87\x0a") + box(b"ftyp", b"jxl \x00\x00\x00\x00jxl ")
+    if split:  # jxlp boxes: a 4-byte index, the last one's top bit set
+        half = len(code) // 2
+        return boxes + box(b"jxlp", (0).to_bytes(4, "big") + code[:half]) + box(
+            b"jxlp", (1 | 1 << 31).to_bytes(4, "big") + code[half:])
+    return boxes + box(b"jxlc", code)
+
+
+def items_of(data: bytes, **limits) -> list:
+    return list(open_input(Blob("x.jxl", data, name="x.jxl"), Limits(**limits)))
+
+
+def picture(h=120, w=160) -> np.ndarray:
+    a = np.zeros((h, w, 3), np.uint8)
+    a[:, : w // 2] = (200, 30, 30)
+    a[:, w // 2:] = (30, 30, 200)
+    return a
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (64, 24), (1000, 333), (8, 8), (77, 1234)])
+def test_size_header_matches_the_image(shape):
+    code = encode(np.zeros(shape, np.uint8))
+    assert size_of(codestream_start(code)) == (shape[1], shape[0])
+    assert size_of(codestream_start(container(code))) == (shape[1], shape[0])
+
+
+@pytest.mark.parametrize("wrap", ["bare", "jxlc", "jxlp"])
+def test_rgb_image_bare_and_in_containers(wrap):
+    code = encode(picture())
+    data = {"bare": code, "jxlc": container(code), "jxlp": container(code, split=True)}[wrap]
+    item, = items_of(data)
+    assert isinstance(item, ImageItem) and item.format == "JPEG XL" and item.image.size == (160, 120)
+    px = np.asarray(item.image)
+    assert abs(int(px[60, 20, 0]) - 200) < 10 and abs(int(px[60, 140, 2]) - 200) < 10
+
+
+def test_grey_sixteen_bit_alpha_and_animation():
+    grey16 = (np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) * 10)
+    item, = items_of(encode(grey16))
+    assert item.image.mode == "I;16" and item.image.size == (80, 64)
+    rgba = np.dstack([picture(40, 50), np.full((40, 50, 1), 128, np.uint8)])
+    item, = items_of(encode(rgba))
+    assert item.image.mode == "RGBA"
+    anim = encode(np.stack([picture(40, 50), picture(40, 50)[:, ::-1], picture(40, 50)]))
+    first, = items_of(anim)
+    assert first.locator == "frame 1" and first.metadata["frames"] == 3
+    assert [i.locator for i in items_of(anim, all_frames=True)] == ["frame 1", "frame 2", "frame 3"]
+
+
+def test_pixel_cap_is_checked_from_the_header():
+    """A codestream claiming 1,000,000 × 1,000,000 pixels is refused before libjxl sees it."""
+    bits = [0] + [1, 1] + [(999_999 >> i) & 1 for i in range(30)] + [1, 0, 0]  # big, 30-bit height, ratio 1:1
+    value = sum(b << i for i, b in enumerate(bits))
+    bomb = b"\xff\x0a" + value.to_bytes(8, "little") + bytes(32)
+    assert size_of(bomb) == (1_000_000, 1_000_000)
+    err, = items_of(bomb)
+    assert isinstance(err, ItemError) and "max_pixels" in err.error
+    err, = items_of(encode(picture()), max_pixels=1000)
+    assert isinstance(err, ItemError) and "max_pixels" in err.error
+
+
+def test_damaged_files_give_clear_errors():
+    code = encode(picture())
+    for data in (code[:3], code[: len(code) // 2], container(code)[:40], b"\xff\x0a" + bytes(200)):
+        err, = items_of(data)
+        assert isinstance(err, ItemError) and err.error.startswith("corrupt or truncated JPEG XL image: ")
