@@ -159,23 +159,23 @@ def _composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, fl
         rgb = np.moveaxis(planes[0], s, -1)[..., :3]
         if rgb.shape[-1] == 1:
             rgb = rgb[..., 0]
-        arr = rgb if rgb.dtype == np.uint8 else _stretch(rgb)
+        arr = rgb if rgb.dtype == np.uint8 else stretch(rgb)
         if arr.dtype != np.uint8:
             arr = (arr * 255).astype(np.uint8)
         return Image.fromarray(arr, "RGB" if arr.ndim == 3 else "L")
     planes = planes.reshape(planes.shape[0], *planes.shape[-2:])  # page axes Y, X
     if len(planes) == 1:
-        return Image.fromarray((_stretch(planes[0]) * 255).astype(np.uint8), "L")
+        return Image.fromarray((stretch(planes[0]) * 255).astype(np.uint8), "L")
     if len(planes) > MAX_COLOUR_CHANNELS:
-        grey = np.mean([_stretch(p) for p in planes], axis=0)
+        grey = np.mean([stretch(p) for p in planes], axis=0)
         return Image.fromarray((grey * 255).astype(np.uint8), "L")
     out = np.zeros(planes.shape[1:] + (3,), np.float32)
     for plane, colour in zip(planes, colours):
-        out += _stretch(plane)[..., None] * np.asarray(colour, np.float32)
+        out += stretch(plane)[..., None] * np.asarray(colour, np.float32)
     return Image.fromarray((np.clip(out, 0, 1) * 255).astype(np.uint8), "RGB")
 
 
-def _stretch(plane: np.ndarray) -> np.ndarray:
+def stretch(plane: np.ndarray) -> np.ndarray:
     """Float32 in [0, 1]: the 0.5–99.5 percentiles of the plane's values to black and white (auto-contrast)."""
     arr = plane.astype(np.float32)
     finite = arr[np.isfinite(arr)]

@@ -1,0 +1,111 @@
+"""MRC files (.mrc, .map, .mrcs, .st, .rec): electron microscopy micrographs, tilt series and volumes.
+
+Read with mrcfile: bytes from memory, files on disk memory-mapped so only the planes shown are read (a
+movie or tomogram of several GB is fine, up to `max_slide_bytes`). The item is the middle plane of a stack
+or volume (every plane with `all_frames`), its grey levels stretched to the 0.5–99.5 percentiles, shown
+with y up as EM viewers (IMOD, Chimera) show it. Complex-valued maps (Fourier transforms) are a note.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import Iterator
+
+import numpy as np
+import mrcfile
+import mrcfile.utils
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .microscopy import stretch
+from .registry import register
+
+warnings.filterwarnings("ignore", module=r"mrcfile(\.|$)")  # damage is reported per item instead
+
+_STAMPS = {b"\x44\x44", b"\x44\x41", b"\x11\x11", b"\x44\x00", b"\x11\x00"}  # little- and big-endian machine stamps
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    """MRC2014 (and IMOD's MRC) say "MAP " at byte 208, followed by the machine stamp."""
+    return len(head) >= 216 and head[208:212] == b"MAP " and head[212:214] in _STAMPS
+
+
+def open_mrc(blob: Blob, ctx: Context) -> Iterator[Item]:
+    from mrcfile.mrcinterpreter import MrcInterpreter
+
+    try:
+        problem = _header_problem(MrcInterpreter(io.BytesIO(blob.data), permissive=True, header_only=True),
+                                  len(blob.data), blob.origin, ctx.limits)
+        mrc = None if problem else MrcInterpreter(io.BytesIO(blob.data), permissive=True)
+    except Exception as exc:
+        problem = ItemError(blob.origin, "", f"not a readable MRC file: {exc}")
+    if problem:
+        yield problem
+        return
+    yield from _planes(mrc, blob.origin, ctx.limits)
+
+
+def open_mrc_path(path: str, ctx: Context) -> Iterator[Item]:
+    from .files import size_problem
+
+    problem = size_problem(path, ctx.limits.max_slide_bytes, "max_slide_bytes", "MRC file")
+    if problem:
+        yield problem
+        return
+    try:
+        with mrcfile.open(path, permissive=True, header_only=True) as head:
+            problem = _header_problem(head, os.path.getsize(path), path, ctx.limits)
+        mrc = None if problem else mrcfile.mmap(path, mode="r", permissive=True)
+    except Exception as exc:
+        problem = ItemError(path, "", f"not a readable MRC file: {exc}")
+    if problem:
+        yield problem
+        return
+    with mrc:
+        yield from _planes(mrc, path, ctx.limits)
+
+
+def _header_problem(mrc, size: int, origin: str, limits: Limits) -> ItemError | None:
+    """Checked from the header alone, before mrcfile reads (or pads) any data."""
+    header = mrc.header
+    nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+    if min(nx, ny, nz) <= 0:
+        return ItemError(origin, "", f"MRC header gives no image size ({nx}×{ny}×{nz})")
+    if nx * ny > limits.max_pixels:
+        return ItemError(origin, "", f"MRC planes are {nx}×{ny} = {nx * ny:,} pixels, over the max_pixels cap of "
+                                     f"{limits.max_pixels:,}; not decoded")
+    try:
+        itemsize = mrcfile.utils.dtype_from_mode(header.mode).itemsize
+    except ValueError as exc:
+        return ItemError(origin, "", f"not a readable MRC file: {exc}")
+    need = 1024 + int(header.nsymbt) + nx * ny * nz * itemsize
+    if need > size:
+        return ItemError(origin, "", f"MRC file is cut short: its header needs {need:,} bytes, it has {size:,}")
+    return None
+
+
+def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
+    header = mrc.header
+    nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+    data = mrc.data
+    if data is None or data.size == 0 or data.ndim < 2:
+        yield ItemError(origin, "", "MRC file without image data (or its data is cut short)")
+        return
+    if np.iscomplexobj(data):
+        yield ItemError(origin, "", "MRC file holds a complex-valued (Fourier) map, not an image", skipped=True)
+        return
+    stack = data.reshape((-1,) + data.shape[-2:])
+    n = len(stack)
+    voxel = mrc.voxel_size
+    meta = {"mode": int(header.mode), "dims": [nx, ny, nz], "dtype": str(data.dtype),
+            "kind": "volume" if mrc.is_volume() else "stack" if n > 1 else "image",
+            "voxel_size_angstrom": round(float(voxel.x), 4) if float(voxel.x) > 0 else None}
+    for i in range(n) if limits.all_frames else [n // 2]:
+        plane = np.asarray(stack[i])
+        image = Image.fromarray((stretch(plane) * 255).astype(np.uint8)[::-1], "L")  # y up
+        yield ImageItem(origin, f"plane {i + 1} of {n}" if n > 1 else "", image, "MRC", dict(meta))
+
+
+register(SourcePlugin("mrc", accepts, open_mrc, priority=21, open_path=open_mrc_path))
