@@ -193,6 +193,18 @@ def test_no_pixel_data_is_skipped_clearly():
     assert len(got) == 1 and got[0].skipped and "without pixel data" in got[0].error
 
 
+def test_dose_grids_and_segmentations_are_notes():
+    """Pixels that are not a picture of the patient: RT Dose grids and SEG masks are skipped, saying what they are."""
+    for name in ("rtdose.dcm", "rtdose_1frame.dcm"):
+        got = open_name(name)
+        assert len(got) == 1 and got[0].skipped and "radiotherapy dose grid, not an image" in got[0].error
+    ds = pydicom.dcmread(b.dicom_file("MR_small.dcm"))
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    ds.Modality = "SEG"
+    (seg,) = items(b.dicom_bytes(ds))
+    assert seg.skipped and seg.error == "DICOM Segmentation Storage: segmentation masks, not an image (skipped)"
+
+
 def test_truncated_pixel_data_is_an_error():
     got = open_name("MR_truncated.dcm")
     assert len(got) == 1 and isinstance(got[0], ItemError) and not got[0].skipped
@@ -269,7 +281,8 @@ def test_dicom_is_found_by_content_not_name(tmp_path):
 
 @pytest.mark.timeout(30)
 def test_lying_frame_count_gives_up_quickly():
-    data = modified("rtdose.dcm", NumberOfFrames=1_000_000)
+    data = modified("rtdose.dcm", NumberOfFrames=1_000_000, Modality="CT",  # a multi-frame CT for the test
+                    SOPClassUID="1.2.840.10008.5.1.4.1.1.2.1")
     got = items(data, all_frames=True)
     assert [type(i).__name__ for i in got] == ["ItemError"] * 4
     assert "gave up" in got[-1].error

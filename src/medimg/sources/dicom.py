@@ -28,6 +28,12 @@ WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Imag
 VIDEO_FORMATS = {uid: (["mpegvideo", "mpeg", "mpegts"] if ".4.100" in uid or ".4.101" in uid else
                        ["hevc", "mpegts"] if uid.endswith((".107", ".108")) else ["h264", "mpegts"])
                  for uid in MPEGTransferSyntaxes}
+# Objects whose pixel data is derived from images rather than an image of the patient, by SOP class or Modality.
+DERIVED = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "segmentation masks", "1.2.840.10008.5.1.4.1.1.66.7": "label map masks",
+    "SEG": "segmentation masks", "1.2.840.10008.5.1.4.1.1.481.2": "a radiotherapy dose grid",
+    "RTDOSE": "a radiotherapy dose grid",
+}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
@@ -91,6 +97,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         yield ItemError(origin, "", f"DICOM object without pixel data ({sop})", skipped=True)
+        return
+    derived = DERIVED.get(str(ds.get("SOPClassUID", ""))) or DERIVED.get(str(ds.get("Modality", "")).upper())
+    if derived:  # pixels that are not a picture of the patient: masks, dose grids
+        yield ItemError(origin, "", f"DICOM {sop}: {derived}, not an image (skipped)", skipped=True)
         return
     meta = metadata(ds)
     try:
