@@ -17,9 +17,9 @@ $(VENV)/.app: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# Tests also train a tiny model, drive Chromium and run a Ray job.
+# Tests also train a tiny model, drive Chromium, run a Ray job and write Zeiss CZI files.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,train,browser,scale]"
+	$(BIN)/pip install -q -e ".[dev,train,browser,scale,czi]"
 	touch $@ $(VENV)/.app
 
 serve: $(VENV)/.app

@@ -131,7 +131,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str) -> Iterator[Ite
             keys.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
         planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
         planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
-        image = _composite(planes, page_axes, colours)
+        image = composite(planes, page_axes, colours)
         locator = _locator(lead_axes, lead_shape, z)
         full = base if image.size != base else None
         yield ImageItem(origin, locator, image, kind, dict(meta), full_size=full)
@@ -152,7 +152,7 @@ def _level(series, max_pixels: int) -> int | None:
     return min(small, key=lambda i: -sizes[i][0] * sizes[i][1]) if small else max(fits, key=lambda i: -max(sizes[i]))
 
 
-def _composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, float, float]]) -> Image.Image:
+def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, float, float]]) -> Image.Image:
     """Channel planes (C, *page) → an 8-bit image: RGB samples kept, channels stretched and coloured."""
     if "S" in page_axes:
         s = page_axes.index("S")

@@ -87,7 +87,7 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
     overview = slide.get_thumbnail((OVERVIEW, OVERVIEW)).convert("RGB")
     scale = w / overview.width  # level-0 pixels per overview pixel
     span = min(FIELD * downsample, w, h)  # the field's side in level-0 pixels
-    cx, cy, tissue = _most_tissue(np.asarray(overview), max(1, round(span / scale)))
+    cx, cy, tissue = most_tissue(np.asarray(overview), max(1, round(span / scale)))
     x0 = int(min(max(cx * scale - span / 2, 0), w - span))
     y0 = int(min(max(cy * scale - span / 2, 0), h - span))
     level = slide.get_best_level_for_downsample(max(span / FIELD, 1.0))
@@ -117,7 +117,7 @@ def tissue_mask(rgb: np.ndarray) -> np.ndarray:
     return ((sat > 20) | (grey < 200)) & (grey > 25)
 
 
-def _most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
+def most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
     """(x, y) centre, in overview pixels, of the win × win window with the most tissue, and its tissue share."""
     mask = tissue_mask(rgb)
     h, w = mask.shape

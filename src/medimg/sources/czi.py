@@ -1,0 +1,159 @@
+"""Zeiss CZI files (ZISRAW: Axioscan slides, LSM/Apotome/widefield images) through libCZI (pylibCZIrw).
+
+pylibCZIrw is the `czi` extra (its wheel pulls in cmake); without it a CZI file is one clear error.
+Channels are merged as `microscopy.py` merges a TIFF stack's (colours from the file's display settings,
+else ImageJ's); a brightfield (BGR) image is shown as it is. The item is the middle z-slice at the middle
+time point (every z-slice with `all_frames`). An image up to SCAN_SIDE pixels a side is shown whole; a
+slide scan larger than that is shown as `slide.py` shows slides: a 512 px field at about 1 µm/px around
+the window of an overview with the most tissue, read from the pyramid. Files on disk are read in place
+(up to `max_slide_bytes`); bytes go through a temporary file, as libCZI reads only files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .microscopy import IMAGEJ_COLOURS, composite, stretch
+from .registry import register
+
+MAGIC = b"ZISRAWFILE"
+SCAN_SIDE = 4096  # larger images are slide scans: shown as a tissue field, not whole
+OVERVIEW = 1024  # longest side of the overview read to find tissue
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    return head.startswith(MAGIC)
+
+
+def open_czi(blob: Blob, ctx: Context) -> Iterator[Item]:
+    with tempfile.TemporaryDirectory(prefix="medimg-czi-") as tmp:
+        path = os.path.join(tmp, "image.czi")
+        with open(path, "wb") as f:
+            f.write(blob.data)
+        for item in open_czi_path(path, ctx):
+            item.origin = blob.origin
+            yield item
+
+
+def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
+    from .files import size_problem
+
+    problem = size_problem(path, ctx.limits.max_slide_bytes, "max_slide_bytes", "CZI file")
+    if problem:
+        yield problem
+        return
+    try:
+        from pylibCZIrw import czi as pyczi
+    except ImportError:
+        yield ItemError(path, "", "Zeiss CZI files need the czi extra: pip install 'medimg[czi]'")
+        return
+    opened = False
+    try:
+        with pyczi.open_czi(path) as reader:
+            opened = True
+            yield from _items(reader, path, ctx.limits)
+    except Exception as exc:
+        what = "could not read the CZI image" if opened else "not a readable CZI file"
+        yield ItemError(path, "", f"{what}: {exc}")
+
+
+def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
+    box = reader.total_bounding_box
+    rect = reader.total_bounding_rectangle
+    x0, y0, w, h = rect.x, rect.y, rect.w, rect.h
+    if w <= 0 or h <= 0:
+        yield ItemError(origin, "", "CZI file without image data")
+        return
+    channels = list(range(*box.get("C", (0, 1))))
+    z_lo, z_hi = box.get("Z", (0, 1))
+    t_lo, t_hi = box.get("T", (0, 1))
+    zs = list(range(z_lo, z_hi)) if limits.all_frames else [(z_lo + z_hi) // 2]
+    t = (t_lo + t_hi) // 2
+    meta_doc = _metadata(reader)
+    um = _pixel_um(meta_doc)
+    colours = _colours(meta_doc, len(channels))
+    kinds = reader.pixel_types
+    brightfield = str(kinds.get(channels[0], "")).startswith("Bgr")
+
+    def read(roi, zoom: float, z: int) -> Image.Image:
+        planes = [np.asarray(reader.read(roi=roi, plane={"C": c, "Z": z, "T": t}, zoom=zoom)) for c in channels]
+        if brightfield:
+            bgr = planes[0][..., :3]
+            rgb = bgr[..., ::-1] if bgr.dtype == np.uint8 else (stretch(bgr[..., ::-1]) * 255).astype(np.uint8)
+            return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+        return composite(np.stack([p[..., 0] for p in planes]), "YX", colours)
+
+    meta = {"dimensions": [w, h], "channels": len(channels), "z": z_hi - z_lo, "t": t_hi - t_lo,
+            "pixel_types": sorted({str(v) for v in kinds.values()}), "um_per_px": round(um, 4) if um else None}
+    field = None
+    if max(w, h) > SCAN_SIDE:
+        field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, limits.max_pixels)
+        meta["field"] = {"x": field[0][0], "y": field[0][1], "size": field[0][2]}
+    for z in zs:
+        locator = ", ".join(filter(None, [f"z {z - z_lo + 1} of {z_hi - z_lo}" if z_hi - z_lo > 1 else "",
+                                          f"t {t - t_lo + 1} of {t_hi - t_lo}" if t_hi - t_lo > 1 else ""]))
+        if field is not None:
+            roi, zoom = field
+            where = f"tissue field {round(roi[2] * um)} µm wide" if um else "tissue field at 1/4 scale"
+            locator = ", ".join(filter(None, [where, locator]))
+        else:
+            zoom = min(1.0, (limits.max_pixels / (w * h)) ** 0.5)
+            roi = (x0, y0, w, h)
+        image = read(roi, zoom, z)
+        yield ImageItem(origin, locator, image, "CZI", dict(meta), full_size=(w, h) if image.size != (w, h) else None)
+
+
+def _field(read, rect, um: float | None, z: int, max_pixels: int) -> tuple[tuple[int, int, int, int], float]:
+    """The square region (x, y, side, side) of the scan to show, and the zoom that makes it FIELD px."""
+    from .slide import FIELD, FIELD_MPP, most_tissue
+
+    x0, y0, w, h = rect
+    scale = OVERVIEW / max(w, h)
+    overview = np.asarray(read(rect, scale, z).convert("RGB"))
+    span = int(min(FIELD * (max(FIELD_MPP / um, 1.0) if um else 4.0), w, h))
+    per = w / overview.shape[1]  # scan pixels per overview pixel
+    cx, cy, _ = most_tissue(overview, max(1, round(span / per)))
+    fx = int(min(max(x0 + cx * per - span / 2, x0), x0 + w - span))
+    fy = int(min(max(y0 + cy * per - span / 2, y0), y0 + h - span))
+    zoom = min(1.0, FIELD / span, (max_pixels / (span * span)) ** 0.5)
+    return (fx, fy, span, span), zoom
+
+
+def _metadata(reader) -> dict:
+    try:
+        return reader.metadata["ImageDocument"]["Metadata"] or {}
+    except Exception:
+        return {}
+
+
+def _pixel_um(meta: dict) -> float | None:
+    try:
+        items = meta["Scaling"]["Items"]["Distance"]
+        items = items if isinstance(items, list) else [items]
+        metres = float(next(d["Value"] for d in items if d.get("@Id") == "X"))
+    except Exception:
+        return None
+    um = metres * 1e6
+    return um if 0.01 <= um <= 100 else None
+
+
+def _colours(meta: dict, n: int) -> list[tuple[float, float, float]]:
+    """Each channel's display colour ("#AARRGGBB" in the display settings), else ImageJ's defaults."""
+    default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(n)]
+    try:
+        chans = meta["DisplaySetting"]["Channels"]["Channel"]
+        chans = chans if isinstance(chans, list) else [chans]
+        found = [str(c["Color"]).lstrip("#")[-6:] for c in chans]
+        colours = [tuple(int(v[i:i + 2], 16) / 255 for i in (0, 2, 4)) for v in found]
+    except Exception:
+        return default
+    return colours if len(colours) == n and all(any(c) for c in colours) else default
+
+
+register(SourcePlugin("czi", accepts, open_czi, priority=36, open_path=open_czi_path))

@@ -1,0 +1,117 @@
+"""Zeiss CZI files written here by pylibCZIrw (libCZI): fluorescence z-stacks, brightfield, a slide scan."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
+
+pyczi = pytest.importorskip("pylibCZIrw.czi")
+
+
+def squares(c: int, shape=(300, 400)) -> np.ndarray:
+    a = np.random.default_rng(c).integers(0, 40, shape, dtype=np.uint16)
+    a[20 + 60 * c:60 + 60 * c, 20 + 80 * c:80 + 80 * c] = 3000
+    return a
+
+
+def at(image, c: int) -> tuple:
+    return tuple(int(v) for v in np.asarray(image.convert("RGB"))[40 + 60 * c, 50 + 80 * c])
+
+
+def fluorescence(path, channels=3, zs=3, colours=None) -> str:
+    with pyczi.create_czi(str(path), exist_ok=True) as w:
+        for z in range(zs):
+            for c in range(channels):
+                w.write(squares(c)[..., None], plane={"C": c, "Z": z, "T": 0})
+        settings = None
+        if colours:
+            settings = {c: pyczi.ChannelDisplaySettingsDataClass(True, pyczi.TintingMode.Color, pyczi.Rgb8Color(
+                np.uint8(r), np.uint8(g), np.uint8(b)), 0.0, 1.0) for c, (r, g, b) in enumerate(colours)}
+        w.write_metadata("cells", channel_names={c: f"ch{c}" for c in range(channels)}, scale_x=0.2e-6,
+                         scale_y=0.2e-6, display_settings=settings)
+    return str(path)
+
+
+def test_fluorescence_z_stack_is_one_composite_of_the_middle_slice(tmp_path):
+    item, = list(open_input(fluorescence(tmp_path / "cells.czi")))
+    assert isinstance(item, ImageItem) and item.format == "CZI" and item.locator == "z 2 of 3"
+    assert item.image.mode == "RGB" and item.image.size == (400, 300) and item.full_size is None
+    red, green, blue = (at(item.image, c) for c in range(3))
+    assert red[0] > 200 and red[1] < 60 and green[1] > 200 and green[0] < 60 and blue[2] > 200 and blue[1] < 60
+    assert item.metadata["channels"] == 3 and item.metadata["um_per_px"] == 0.2
+    items = list(open_input(tmp_path / "cells.czi", Limits(all_frames=True)))
+    assert [i.locator for i in items] == ["z 1 of 3", "z 2 of 3", "z 3 of 3"]
+
+
+def test_display_colours_from_the_file(tmp_path):
+    item, = list(open_input(fluorescence(tmp_path / "c.czi", channels=2, zs=1, colours=[(255, 0, 255), (0, 255, 255)])))
+    magenta, cyan = at(item.image, 0), at(item.image, 1)
+    assert magenta[0] > 200 and magenta[2] > 200 and magenta[1] < 60
+    assert cyan[1] > 200 and cyan[2] > 200 and cyan[0] < 60
+    assert item.locator == ""
+
+
+def test_brightfield_bgr_comes_out_rgb(tmp_path):
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    rgb[:, :150] = (220, 40, 40)
+    rgb[:, 150:] = (40, 40, 220)
+    with pyczi.create_czi(str(tmp_path / "he.czi"), exist_ok=True) as w:
+        w.write(np.ascontiguousarray(rgb[..., ::-1]), plane={"C": 0})  # libCZI stores BGR
+    item, = list(open_input(tmp_path / "he.czi"))
+    px = np.asarray(item.image)
+    assert tuple(px[100, 50]) == (220, 40, 40) and tuple(px[100, 250]) == (40, 40, 220)
+    assert item.metadata["pixel_types"] == ["Bgr24"]
+
+
+def test_slide_scan_gives_a_tissue_field(tmp_path):
+    """A 6000 × 4500 brightfield scan at 0.5 µm/px: a 512 px field, 512 µm wide, inside the tissue."""
+    scan = np.full((4500, 6000, 3), 240, np.uint8)
+    scan[2500:4200, 3800:5800] = (150, 80, 170)  # tissue, bottom right (as BGR)
+    path = tmp_path / "scan.czi"
+    with pyczi.create_czi(str(path), exist_ok=True) as w:
+        for y in range(0, 4500, 1500):
+            for x in range(0, 6000, 2000):
+                w.write(np.ascontiguousarray(scan[y:y + 1500, x:x + 2000]), plane={"C": 0}, location=(x, y))
+        w.write_metadata("scan", scale_x=0.5e-6, scale_y=0.5e-6)
+    item, = list(open_input(path))
+    assert item.image.size == (512, 512) and (item.width, item.height) == (6000, 4500)
+    assert item.locator == "tissue field 512 µm wide"
+    f = item.metadata["field"]
+    assert 3800 <= f["x"] and f["x"] + f["size"] <= 5800 and 2500 <= f["y"] and f["y"] + f["size"] <= 4200
+    assert np.asarray(item.image).mean(axis=(0, 1))[1] < 120  # tissue, not glass
+
+
+def test_bytes_go_through_a_temporary_file(tmp_path):
+    data = open(fluorescence(tmp_path / "cells.czi"), "rb").read()
+    item, = list(open_input(Blob("upload.czi", data)))
+    assert item.origin == "upload.czi" and item.format == "CZI"
+
+
+def test_without_the_extra_a_czi_file_is_one_clear_error(tmp_path, monkeypatch):
+    path = fluorescence(tmp_path / "cells.czi")
+    monkeypatch.setitem(sys.modules, "pylibCZIrw", None)
+    err, = list(open_input(path))
+    assert isinstance(err, ItemError) and "pip install 'medimg[czi]'" in err.error
+
+
+def test_damaged_files_give_clear_errors(tmp_path):
+    clean = open(fluorescence(tmp_path / "cells.czi"), "rb").read()
+    rng = random.Random(11)
+    started = time.monotonic()
+    for k in range(60):
+        data = bytearray(clean)
+        if k % 3 == 0:
+            data = data[:rng.randrange(16, len(data))]
+        else:
+            for _ in range(rng.choice([1, 10, 100])):
+                data[rng.randrange(16, len(data))] = rng.randrange(256)
+        items = list(open_input(Blob("bad.czi", bytes(data))))
+        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+        assert all(i.error for i in items if isinstance(i, ItemError))
+    assert time.monotonic() - started < 60
