@@ -1,0 +1,105 @@
+"""E-mail messages built here with the standard library: attachments and inline pictures are inputs."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, input_tasks, open_input
+from medimg.sources.email_file import accepts
+
+
+def message(subject="Referral", body="Please see the scans attached.") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", subject
+    msg["Date"] = "Thu, 03 Dec 2026 10:00:00 +0000"
+    msg.set_content(body)
+    return msg
+
+
+def pdf_with_image() -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(50, 50, 300, 250), stream=b.image_bytes("PNG", size=(200, 150)))
+    data = doc.tobytes()
+    doc.close()
+    return data
+
+
+def items_of(data: bytes, name="letter.eml", **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+def test_attachments_and_inline_pictures_are_read():
+    msg = message()
+    msg.add_alternative('<p>Scan below</p><img src="cid:scan1"><img src="https://tracker.example/pixel.gif">',
+                        subtype="html")
+    msg.get_payload()[1].add_related(b.image_bytes("JPEG", size=(120, 90)), "image", "jpeg", cid="<scan1>",
+                                     filename="inline.jpg")
+    msg.add_attachment(b.image_bytes("PNG", size=(100, 80)), maintype="image", subtype="png", filename="xray.png")
+    msg.add_attachment(pdf_with_image(), maintype="application", subtype="pdf", filename="report.pdf")
+    msg.add_attachment((b.dicom_dir() / "CT_small.dcm").read_bytes(), maintype="application", subtype="dicom",
+                       filename="../../etc/ct.dcm")
+    msg.add_attachment(b.zip_bytes([("a/one.png", b.image_bytes("PNG"))]), maintype="application",
+                       subtype="zip", filename="more.zip")
+    items = items_of(msg.as_bytes())
+    got = [(i.origin, i.locator, type(i).__name__) for i in items]
+    assert got[:4] == [("letter.eml:inline.jpg", "", "ImageItem"), ("letter.eml:xray.png", "", "ImageItem"),
+                       ("letter.eml:report.pdf", "page 1, image 1", "ImageItem"),
+                       ("letter.eml:ct.dcm", "", "ImageItem")]
+    assert got[4] == ("letter.eml:more.zip:a/one.png", "", "ImageItem")
+    note = items[-1]
+    assert isinstance(note, ItemError) and note.skipped and "2 text parts" in note.error
+    assert "not fetched" in note.error and len(items) == 6
+
+
+def test_a_forwarded_message_is_opened_too():
+    inner = message("Fwd scan")
+    inner.add_attachment(b.image_bytes("PNG"), maintype="image", subtype="png", filename="inner.png")
+    outer = message("FW: Fwd scan")
+    outer.add_attachment(inner)
+    items = [i for i in items_of(outer.as_bytes()) if isinstance(i, ImageItem)]
+    assert [i.origin for i in items] == ["letter.eml:inner.png"]
+
+
+def test_each_attachment_is_a_unit_of_work(tmp_path):
+    msg = message()
+    for k in range(3):
+        msg.add_attachment(b.image_bytes("PNG", size=(40 + k, 30)), maintype="image", subtype="png",
+                           filename="scan.png")  # the same name thrice: each still its own input
+    path = tmp_path / "m.eml"
+    path.write_bytes(msg.as_bytes())
+    origins = [t.origin for t in input_tasks([path])]
+    assert origins == [f"{path}:scan.png", f"{path}:scan.png (part 3)", f"{path}:scan.png (part 4)", str(path)]
+    sizes = [i.image.size for i in open_input(path) if isinstance(i, ImageItem)]
+    assert sizes == [(40, 30), (41, 30), (42, 30)]
+
+
+def test_caps_and_damage():
+    msg = message()
+    msg.add_attachment(b.image_bytes("PNG", size=(300, 300)), maintype="image", subtype="png", filename="big.png")
+    msg.add_attachment(b"\x00" * 10, maintype="application", subtype="octet-stream", filename="x.bin")
+    items = items_of(msg.as_bytes(), max_input_bytes=1000)
+    assert "over the max_input_bytes cap" in items[0].error and items[1].skipped
+    err = items_of(msg.as_bytes(), zip_max_bytes=100)[0]
+    assert "zip_max_bytes" in err.error
+    broken = msg.as_bytes().replace(b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: base64\n"
+                                    b"X-Broken: 1", 1)[:-200]
+    items = items_of(broken)
+    assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+
+
+@pytest.mark.parametrize("text,expected", [
+    (b"From: a@b.c\nTo: d@e.f\nSubject: x\nMIME-Version: 1.0\nContent-Type: text/plain\n\nhi", True),
+    (b"From gp@example.org Thu Dec  3 10:00:00 2026\nReceived: by x\nFrom: a@b\nMIME-Version: 1.0\nSubject: y\n\n", True),
+    (b"From: a@b.c\nTo: d@e.f\nSubject: no mime\n\nhello", False),
+    (b"Name: value\nOther: thing\nMIME-Version: 1.0\n\n", False),
+    (b"<html><head></head></html>", False),
+    (b"key: value\nnot a header line\nMIME-Version: 1.0\nFrom: x\nTo: y\n\n", False),
+])
+def test_sniffing(text, expected):
+    assert accepts(text, Blob("x", text)) is expected
