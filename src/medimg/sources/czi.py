@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
-from .microscopy import IMAGEJ_COLOURS, composite, stretch
+from .microscopy import IMAGEJ_COLOURS, composite, levels
 from .registry import register
 
 MAGIC = b"ZISRAWFILE"
@@ -85,7 +85,7 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
         planes = [np.asarray(reader.read(roi=roi, plane={"C": c, "Z": z, "T": t}, zoom=zoom)) for c in channels]
         if brightfield:
             bgr = planes[0][..., :3]
-            rgb = bgr[..., ::-1] if bgr.dtype == np.uint8 else (stretch(bgr[..., ::-1]) * 255).astype(np.uint8)
+            rgb = bgr[..., ::-1] if bgr.dtype == np.uint8 else levels(bgr[..., ::-1])
             return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
         return composite(np.stack([p[..., 0] for p in planes]), "YX", colours)
 

@@ -19,7 +19,7 @@ import mrcfile.utils
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
-from .microscopy import stretch
+from .microscopy import levels
 from .registry import register
 
 warnings.filterwarnings("ignore", module=r"mrcfile(\.|$)")  # damage is reported per item instead
@@ -104,7 +104,7 @@ def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
             "voxel_size_angstrom": round(float(voxel.x), 4) if float(voxel.x) > 0 else None}
     for i in range(n) if limits.all_frames else [n // 2]:
         plane = np.asarray(stack[i])
-        image = Image.fromarray((stretch(plane) * 255).astype(np.uint8)[::-1], "L")  # y up
+        image = Image.fromarray(np.ascontiguousarray(levels(plane)[::-1]), "L")  # y up
         yield ImageItem(origin, f"plane {i + 1} of {n}" if n > 1 else "", image, "MRC", dict(meta))
 
 
