@@ -38,7 +38,7 @@ SCROLL_TO_RESULTS = """() => {
 }"""
 
 INTRO = """# medimg — find the medical images
-Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, PDF, Word/PowerPoint, zip — many at once) or give a web address. Every image inside is found
+Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, microscopy stacks, videos, PDF, Word/PowerPoint, e-mails, zip — many at once) or give a web address. Every image inside is found
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
 **non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer.
 Programs can use the same service through the [JSON API](/docs)."""
@@ -130,7 +130,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                files = gr.File(label="Files: images, DICOM, volumes, slides, PDF, Office, zip", file_count="multiple",
+                files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip", file_count="multiple",
                                 type="filepath", elem_id="files", height=160)
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
