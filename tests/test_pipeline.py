@@ -131,7 +131,26 @@ def test_dicom_modality_tag_is_evidence(tiny_classifier):
     # a tag for a label this model lacks still says "medical"
     pet = dicom_prior({"Modality": "PT"}, labels, med)
     assert pet is not None and pet[labels.index("xray")] > pet[labels.index("photo")]
-    assert dicom_prior({"Modality": "CT"}, labels, med) is None  # no ct label in the tiny model
+    ct = dicom_prior({"Modality": "CT"}, labels, med)  # no ct label in the tiny model: still medical
+    assert ct[labels.index("xray")] > ct[labels.index("photo")]
+
+
+def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
+    """An MRC map is written only by electron microscopes: the record says medical, and why; a plain TIFF
+    of the same pixels gets no such help."""
+    mrcfile = pytest.importorskip("mrcfile")
+    from medimg.model.priors import format_prior
+
+    labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
+    assert format_prior("TIFF", labels, med) is None and format_prior(None, labels, med) is None
+    assert format_prior("WSI (aperio)", labels, med) is not None
+    grey = (np.random.default_rng(0).normal(size=(64, 64)) * 20 + 128).astype(np.float32)
+    with mrcfile.new(tmp_path / "em.mrc") as m:
+        m.set_data(grey)
+    Image.fromarray(grey.astype(np.uint8)).save(tmp_path / "em.tif")
+    em, tif = classify([str(tmp_path / "em.mrc"), str(tmp_path / "em.tif")], classifier=tiny_classifier)
+    assert em.metadata["evidence"] == "image + file format MRC" and em.medical and em.verdict == "medical"
+    assert "evidence" not in (tif.metadata or {}) and tif.verdict != "medical"
 
 
 def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):

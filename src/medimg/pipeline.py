@@ -13,7 +13,7 @@ from PIL import Image
 
 from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
-from .model.priors import apply_prior, dicom_prior
+from .model.priors import apply_prior, dicom_prior, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks
 
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -198,6 +198,9 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             if prior is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**rec.metadata, "evidence": f"image + DICOM Modality {rec.metadata['Modality']}"}
+            elif (prior := format_prior(rec.format, clf.labels, clf.medical_labels)) is not None:
+                row = apply_prior(row, prior)
+                rec.metadata = {**(rec.metadata or {}), "evidence": f"image + file format {rec.format}"}
             pred = clf.prediction(row, t)
             rec.label, rec.medical, rec.verdict = pred.label, pred.medical, pred.verdict
             rec.confidence, rec.p_medical = round(pred.confidence, 6), round(pred.p_medical, 6)
