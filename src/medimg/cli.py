@@ -190,13 +190,24 @@ def serve(
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
     offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
                                  "are refused and remote images in uploaded pages are not fetched."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", help="File whose first line is the access "
+                                              "token every request must carry (HTTP Basic password, any user "
+                                              "name, or Bearer); the MEDIMG_TOKEN environment variable does the "
+                                              "same. Without either, anyone who can reach the address may use it."),
 ) -> None:
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     from .server import ServerConfig, run
+    from .server.auth import read_token
 
-    run(ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
-                     max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
-                     offline=offline))
+    config = ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
+                          max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
+                          offline=offline)
+    if token_file:
+        try:
+            config.token = read_token(token_file)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--token-file")
+    run(config)
 
 
 @app.command()

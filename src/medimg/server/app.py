@@ -44,6 +44,10 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     _add_error_handlers(app, config)
     _add_docs(app)
     app.add_middleware(ApiBodyLimit, max_bytes=config.max_upload_bytes)
+    if config.token:  # added last, so it runs first: nothing else sees a request without the token
+        from .auth import TokenAuth
+
+        app.add_middleware(TokenAuth, token=config.token)
     app.include_router(create_router(worker))
     if not ui:
         return app
@@ -132,4 +136,6 @@ def run(config: ServerConfig) -> None:
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
     log.info("model %s %s; web page at http://%s:%d/ , API docs at /docs", info.get("name"), info.get("version"),
              config.host, config.port)
+    log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
+             "open to anyone who can reach the address (see --token-file)")
     uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)

@@ -21,6 +21,8 @@ class ServerConfig:
     request_timeout: float = 300.0  # seconds of classifying per request
     max_jobs: int = 2  # requests classified at the same time (API and UI each)
     thumbnail_size: int = 256  # UI gallery thumbnails
+    # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
+    token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN") or None, repr=False)
 
     def limits(self, render: bool = False) -> Limits:
         return Limits(allow_private=self.allow_private, render=render, offline=self.offline)

@@ -1,0 +1,64 @@
+"""Optional shared-secret access for a deployed server: every path but /api/health needs the token.
+
+Given as `Authorization: Bearer <token>` (programs) or as the password of HTTP Basic auth with any user
+name (browsers ask for it themselves and then send it with every request the page makes, so the Gradio
+page works unchanged). Set with `medimg serve --token-file FILE` or the MEDIMG_TOKEN environment variable;
+use it behind TLS, as Basic auth sends the token in the clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+OPEN_PATHS = {"/api/health"}  # for load balancers and monitoring: says only that the model is up
+
+
+class TokenAuth:
+    def __init__(self, app: ASGIApp, token: str):
+        if not token:
+            raise ValueError("an empty token would let everyone in")
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = json.dumps({"error": "this server needs its access token (HTTP Basic password or Bearer token)",
+                           "detail": "unauthorized"}).encode()
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Basic realm="medimg", charset="UTF-8"')]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _allowed(self, scope: Scope) -> bool:
+        scheme, _, value = Headers(scope=scope).get("authorization", "").partition(" ")
+        scheme, value = scheme.lower(), value.strip()
+        if scheme == "bearer":
+            given = value.encode()
+        elif scheme == "basic":
+            try:
+                given = base64.b64decode(value, validate=True).partition(b":")[2]
+            except (binascii.Error, ValueError):
+                return False
+        else:
+            return False
+        return secrets.compare_digest(given, self.token)
+
+
+def read_token(path) -> str:
+    """The first line of a token file, stripped; an error when it is empty."""
+    with open(path, encoding="utf-8") as f:
+        token = f.readline().strip()
+    if not token:
+        raise ValueError(f"{path}: the token file is empty")
+    return token

@@ -1,0 +1,125 @@
+"""The access token: the API answers 401 without it, and the page works in Chromium once the browser has it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from medimg.model.classifier import ASSETS
+from medimg.server import ServerConfig, Worker, create_app
+from medimg.server.auth import read_token
+
+TOKEN = "c0rrect-horse-battery"
+
+
+def basic(user: str, password: str) -> dict:
+    return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture(scope="module")
+def client(request):
+    model_dir = None if (ASSETS / "labels.json").exists() else request.getfixturevalue("tiny_model_dir")
+    cfg = ServerConfig(model_dir=model_dir, token=TOKEN)
+    return TestClient(create_app(cfg, Worker(cfg)))
+
+
+def png() -> bytes:
+    from test_ui_browser import picture
+
+    return picture(1)
+
+
+def test_without_the_token_everything_but_health_is_refused(client):
+    assert client.get("/api/health").status_code == 200  # load balancers may look
+    for method, path in [("get", "/"), ("get", "/docs"), ("get", "/openapi.json"), ("post", "/api/classify"),
+                         ("post", "/api/classify-url"), ("get", "/config")]:
+        r = getattr(client, method)(path)
+        assert r.status_code == 401, (path, r.status_code)
+        assert r.headers["www-authenticate"].startswith("Basic realm=") and "access token" in r.json()["error"]
+
+
+@pytest.mark.parametrize("headers,ok", [
+    ({"authorization": f"Bearer {TOKEN}"}, True),
+    (basic("anyone", TOKEN), True),
+    (basic("anyone", TOKEN + "x"), False),
+    ({"authorization": "Bearer wrong"}, False),
+    ({"authorization": "Basic not-base64!"}, False),
+    ({"authorization": TOKEN}, False),
+])
+def test_bearer_or_basic_password(client, headers, ok):
+    r = client.post("/api/classify", files=[("files", ("a.png", png(), "image/png"))], headers=headers)
+    assert (r.status_code == 200) is ok, r.text
+    if ok:
+        assert r.json()["results"][0]["error"] is None
+
+
+def test_token_file_and_environment(tmp_path, monkeypatch):
+    path = tmp_path / "token"
+    path.write_text(" s3cret \nsecond line ignored\n")
+    assert read_token(path) == "s3cret"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ValueError):
+        read_token(tmp_path / "empty")
+    monkeypatch.setenv("MEDIMG_TOKEN", "from-env")
+    assert ServerConfig().token == "from-env"
+    monkeypatch.delenv("MEDIMG_TOKEN")
+    assert ServerConfig().token is None
+
+
+@pytest.mark.browser
+def test_the_page_works_in_chromium_with_the_token(tmp_path, request):
+    """The browser is refused without credentials; with them (as after the login prompt) it classifies."""
+    from test_ui_browser import ARGS, CHROMIUM, captions, free_port, picture, run_and_wait, upload
+
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    (tmp_path / "token").write_text(TOKEN)
+    port = free_port()
+    cmd = [sys.executable, "-m", "medimg.cli", "serve", "--port", str(port), "--token-file", str(tmp_path / "token")]
+    if not (ASSETS / "labels.json").exists():
+        cmd += ["--model", str(request.getfixturevalue("tiny_model_dir"))]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    env.pop("MEDIMG_TOKEN", None)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            try:
+                anon = browser.new_context()
+                with pytest.raises(sync_api.Error, match="ERR_INVALID_AUTH_CREDENTIALS"):  # no login: refused
+                    anon.new_page().goto(base + "/")
+                assert anon.request.get(base + "/").status == 401
+                anon.close()
+                ctx = browser.new_context(http_credentials={"username": "radiology", "password": TOKEN})
+                page = ctx.new_page()
+                page.goto(base + "/")
+                page.wait_for_selector("#run", timeout=30_000)
+                (tmp_path / "knee.png").write_bytes(picture(2))
+                upload(page, [tmp_path / "knee.png"])
+                run_and_wait(page)
+                assert len(captions(page)) == 1
+                ctx.close()
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
