@@ -227,3 +227,25 @@ def test_offline_classify_fetches_nothing(tmp_path, tiny_model_dir):
         rows = {r["input"]: r for r in (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{"))}
         assert "network access is off" in rows[url]["error"] and rows[str(png)]["error"] is None
         assert srv.hits["/a.png"] == 0
+
+
+def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
+    """Lists longer than a command line: one input per line, # comments and blank lines ignored."""
+    paths = inputs(tmp_path)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# scans to check\n" + paths[1] + "\n\n" + paths[2] + "\n")
+    out = tmp_path / "a.jsonl"
+    r = runner.invoke(app, ["classify", paths[0], "--inputs-from", str(listing), "--model", str(tiny_model_dir),
+                            "--format", "jsonl", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    got = [json.loads(line)["input"] for line in out.read_text().splitlines()]
+    assert got[0] == paths[0] and paths[1] in got and any(g.startswith(paths[2]) for g in got)
+    r = runner.invoke(app, ["classify", "--inputs-from", "-", "--model", str(tiny_model_dir), "--format", "csv"],
+                      input=paths[0] + "\n")
+    assert r.exit_code == 0 and paths[0] in r.stdout
+    r = runner.invoke(app, ["extract", "--inputs-from", str(listing), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 0 and (tmp_path / "x" / "000001.png").exists()
+    r = runner.invoke(app, ["classify", "--model", str(tiny_model_dir)])
+    assert r.exit_code != 0 and "--inputs-from" in r.output
+    r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "missing.txt")])
+    assert r.exit_code != 0 and "no such file" in r.output

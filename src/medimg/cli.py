@@ -45,23 +45,53 @@ Render = typer.Option(False, "--render", help="Render web pages with headless Ch
 MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
 Timeout = typer.Option(None, "--timeout", help="Total seconds per download (default 60).")
+InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
+                          "standard input; blank lines and # comments ignored), read as the run goes: "
+                          "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -.")
+Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
+
+
+def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
+    """The arguments, then the lines of --inputs-from, read lazily; an error now when there are none at all."""
+    if not inputs and not inputs_from:
+        raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
+    if inputs_from and inputs_from != "-" and not Path(inputs_from).is_file():
+        raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")
+
+    def lines():
+        yield from inputs or []
+        if not inputs_from:
+            return
+        stream = sys.stdin if inputs_from == "-" else open(inputs_from, encoding="utf-8")
+        try:
+            for line in stream:
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    yield text
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+
+    return lines()
 
 
 @app.command()
 def extract(
-    inputs: list[str] = typer.Argument(..., help="Files, folders, zips, PDFs, DICOM files and URLs, mixed."),
+    inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
+    inputs_from: Optional[str] = InputsFrom,
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     offline: bool = Offline,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl."""
+    sources = all_inputs(inputs, inputs_from)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
     out.mkdir(parents=True, exist_ok=True)
     n_img = n_err = n_skip = 0
     with open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
         task = bar.add_task("extracting", total=None)
-        for item in open_inputs(inputs, limits):
+        for item in open_inputs(sources, limits):
             row = {"input": item.origin, "locator": item.locator}
             if isinstance(item, ImageItem):
                 n_img += 1
@@ -90,7 +120,8 @@ def extract(
 
 @app.command()
 def classify(
-    inputs: list[str] = typer.Argument(..., help="Files, folders, zips, PDFs, DICOM files and URLs, mixed."),
+    inputs: Optional[list[str]] = Inputs,
+    inputs_from: Optional[str] = InputsFrom,
     fmt: str = typer.Option("table", "--format", "-f", help="table, jsonl, json or csv."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
@@ -118,6 +149,7 @@ def classify(
 
     if fmt not in ("table", "jsonl", "json", "csv"):
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    sources = all_inputs(inputs, inputs_from)
     clf = Classifier.load(model_dir) if model_dir else None
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
@@ -144,7 +176,7 @@ def classify(
     try:
         with _progress() as bar:
             task = bar.add_task("classifying", total=None)
-            for rec in run(inputs, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
+            for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
                            workers=workers, skip=done.__contains__ if done else None):
                 bar.advance(task)
                 if rec.skipped and not show_skipped:
