@@ -229,3 +229,99 @@ def encapsulated_pdf_dicom(pdf: bytes = b"%PDF-1.4\n%%EOF\n", mime: str = "appli
     ds.MIMETypeOfEncapsulatedDocument = mime
     ds.EncapsulatedDocument = pdf
     return dicom_bytes(ds)
+
+
+def compound_file(tree: dict) -> bytes:
+    """A Microsoft compound file (OLE2/CFB version 3, as Outlook .msg and old Office files are) holding `tree`:
+    {name: bytes (a stream) | dict (a storage)}. Streams under 4096 bytes live in the mini stream, as the
+    format requires; each storage's children are chained as a right-leaning tree in the format's order."""
+    sector, mini, cutoff = 512, 64, 4096
+    end, free, fat_mark, nostream = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+    entries = [{"name": "Root Entry", "type": 5, "kids": [], "data": b""}]
+
+    def add(node: dict, parent: int) -> None:
+        for name in sorted(node, key=lambda n: (len(n), n.upper())):
+            value = node[name]
+            entries.append({"name": name, "type": 1 if isinstance(value, dict) else 2, "kids": [],
+                            "data": value if isinstance(value, bytes) else b""})
+            index = len(entries) - 1
+            entries[parent]["kids"].append(index)
+            if isinstance(value, dict):
+                add(value, index)
+
+    add(tree, 0)
+    ministream = bytearray()
+    minifat: list[int] = []
+    for e in entries[1:]:
+        if e["type"] == 2 and len(e["data"]) < cutoff:
+            n = max(1, -(-len(e["data"]) // mini)) if e["data"] else 0
+            e["start"] = len(minifat) if n else end
+            minifat += [len(minifat) + i + 1 for i in range(n - 1)] + ([end] if n else [])
+            ministream += e["data"].ljust(n * mini, b"\x00")
+    sectors: list[bytes] = []
+    fat: list[int] = []
+
+    def place(data: bytes, mark: int | None = None) -> int:
+        n = max(1, -(-len(data) // sector))
+        first = len(sectors)
+        for i in range(n):
+            sectors.append(data[i * sector:(i + 1) * sector].ljust(sector, b"\x00"))
+            fat.append(mark if mark is not None else (first + i + 1 if i < n - 1 else end))
+        return first
+
+    for e in entries[1:]:
+        if e["type"] == 2 and len(e["data"]) >= cutoff:
+            e["start"] = place(e["data"])
+    entries[0]["data"] = bytes(ministream)
+    entries[0]["start"] = place(bytes(ministream)) if ministream else end
+    minifat_start = place(b"".join(x.to_bytes(4, "little") for x in minifat)) if minifat else end
+    dirs = bytearray()
+    for e in entries:
+        kids = e["kids"]
+        for a, b_ in zip(kids, kids[1:]):
+            entries[a]["right"] = b_
+        name = e["name"].encode("utf-16-le") + b"\x00\x00"
+        size = len(e["data"]) if e["type"] != 1 else 0
+        dirs += (name.ljust(64, b"\x00") + len(name).to_bytes(2, "little") + bytes([e["type"], 1])
+                 + nostream.to_bytes(4, "little") + e.get("right", nostream).to_bytes(4, "little")
+                 + (kids[0] if kids else nostream).to_bytes(4, "little") + bytes(16 + 4 + 16)
+                 + e.get("start", end if e["type"] != 1 else 0).to_bytes(4, "little") + size.to_bytes(8, "little"))
+    dir_start = place(bytes(dirs))
+    n_fat = 1
+    while (len(fat) + n_fat) > n_fat * (sector // 4):
+        n_fat += 1
+    fat_start = len(sectors)
+    fat += [fat_mark] * n_fat
+    table = b"".join(x.to_bytes(4, "little") for x in fat).ljust(n_fat * sector, b"\xff")
+    for i in range(n_fat):
+        sectors.append(table[i * sector:(i + 1) * sector])
+    difat = [fat_start + i for i in range(n_fat)] + [free] * (109 - n_fat)
+    header = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + (0x3E).to_bytes(2, "little")
+              + (3).to_bytes(2, "little") + b"\xfe\xff" + (9).to_bytes(2, "little") + (6).to_bytes(2, "little")
+              + bytes(6) + (0).to_bytes(4, "little") + n_fat.to_bytes(4, "little") + dir_start.to_bytes(4, "little")
+              + bytes(4) + cutoff.to_bytes(4, "little") + minifat_start.to_bytes(4, "little")
+              + (-(-len(minifat) * 4 // sector) if minifat else 0).to_bytes(4, "little")
+              + end.to_bytes(4, "little") + (0).to_bytes(4, "little")
+              + b"".join(x.to_bytes(4, "little") for x in difat))
+    return header + b"".join(sectors)
+
+
+def outlook_msg(attachments: list[tuple[str, bytes]], body: str = "Please see the images attached.",
+                embedded: dict | None = None) -> bytes:
+    """An Outlook .msg (MS-OXMSG): a plain-text body and one attachment storage per (file name, bytes);
+    `embedded` adds an attached message (a storage as outlook_msg's tree builds it)."""
+    tree = _msg_tree(attachments, body)
+    if embedded is not None:
+        tree[f"__attach_version1.0_#{len(attachments):08X}"] = {
+            "__substg1.0_3707001F": "forwarded.msg".encode("utf-16-le"), "__substg1.0_3701000D": embedded}
+    return compound_file(tree)
+
+
+def _msg_tree(attachments: list[tuple[str, bytes]], body: str) -> dict:
+    tree: dict = {"__properties_version1.0": bytes(32), "__substg1.0_0037001F": "Referral".encode("utf-16-le"),
+                  "__substg1.0_1000001F": body.encode("utf-16-le"), "__nameid_version1.0": {}}
+    for i, (name, data) in enumerate(attachments):
+        tree[f"__attach_version1.0_#{i:08X}"] = {
+            "__properties_version1.0": bytes(8), "__substg1.0_3707001F": name.encode("utf-16-le"),
+            "__substg1.0_37010102": data}
+    return tree

@@ -1,0 +1,82 @@
+"""Outlook .msg files, written here as real compound files (builders.compound_file), read through olefile."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, input_tasks, open_input
+
+pytest.importorskip("olefile")
+
+
+def items_of(data: bytes, name="referral.msg", **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+def test_attachments_are_read_and_the_text_is_a_note():
+    ct = (b.dicom_dir() / "CT_small.dcm").read_bytes()
+    big_png = b.image_bytes("PNG", size=(300, 200))  # over 4096 bytes: in regular sectors, not the mini stream
+    data = b.outlook_msg([("knee.jpg", b.image_bytes("JPEG", size=(90, 60))), ("C:\\scans\\ct.dcm", ct),
+                          ("wide.png", big_png), ("notes.txt", b"see you")])
+    items = items_of(data)
+    got = [(i.origin, type(i).__name__, getattr(i, "format", None)) for i in items]
+    assert got[:3] == [("referral.msg:knee.jpg", "ImageItem", "JPEG"), ("referral.msg:ct.dcm", "ImageItem", "DICOM"),
+                       ("referral.msg:wide.png", "ImageItem", "PNG")]
+    assert items[2].image.size == (300, 200)
+    assert items[3].skipped and items[3].origin == "referral.msg:notes.txt"
+    assert items[-1].skipped and "text left out" in items[-1].error and len(items) == 5
+
+
+def test_an_attached_message_is_walked():
+    inner = b._msg_tree([("inner.png", b.image_bytes("PNG"))], "forwarded")
+    items = items_of(b.outlook_msg([("outer.png", b.image_bytes("PNG"))], embedded=inner))
+    assert [i.origin for i in items if isinstance(i, ImageItem)] == ["referral.msg:outer.png", "referral.msg:inner.png"]
+    items = items_of(b.outlook_msg([], embedded=inner), max_depth=0)
+    assert any("max_depth" in i.error for i in items if isinstance(i, ItemError))
+
+
+def test_each_attachment_is_a_unit_of_work(tmp_path):
+    path = tmp_path / "m.msg"
+    path.write_bytes(b.outlook_msg([("a.png", b.image_bytes("PNG")), ("a.png", b.image_bytes("PNG", size=(20, 10)))]))
+    assert [t.origin for t in input_tasks([path])] == [f"{path}:a.png", f"{path}:a.png (attachment 2)", str(path)]
+
+
+def test_caps():
+    data = b.outlook_msg([("big.png", b.image_bytes("PNG", size=(300, 200))), ("small.png", b.image_bytes("PNG"))])
+    items = items_of(data, max_input_bytes=20_000)
+    assert "max_input_bytes" in items[0].error and isinstance(items[1], ImageItem)
+    items = items_of(data, zip_max_bytes=1000)
+    assert "zip_max_bytes" in items[0].error
+
+
+def test_legacy_office_files_say_what_they_are():
+    doc = b.compound_file({"WordDocument": b"\x00" * 600, "1Table": b"\x00" * 100})
+    note, = items_of(doc, "letter.doc")
+    assert note.skipped and note.error.startswith("a Word 97–2003 document, not an Outlook message")
+    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Pictures": b"\x00" * 5000})
+    assert "PowerPoint 97–2003" in items_of(ppt, "talk.ppt")[0].error
+
+
+def test_damaged_messages_give_clear_errors():
+    clean = b.outlook_msg([("a.png", b.image_bytes("PNG", size=(300, 200))), ("b.png", b.image_bytes("PNG"))])
+    rng = random.Random(4)
+    for k in range(80):
+        data = bytearray(clean)
+        if k % 2:
+            data = data[:rng.randrange(8, len(data))]
+        else:
+            for _ in range(rng.choice([1, 10, 100])):
+                data[rng.randrange(8, len(data))] = rng.randrange(256)
+        items = items_of(bytes(data))
+        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+        assert all(i.error for i in items if isinstance(i, ItemError))
+
+
+def test_other_compound_files_are_not_opened(tmp_path):
+    """An installer or thumbnail cache is a compound file too: left alone, as before, without being read whole."""
+    (tmp_path / "setup.msi").write_bytes(b.compound_file({"x": b"\x00" * 10}))
+    note, = list(open_input(tmp_path))
+    assert note.skipped and note.error == "skipped: not an image or a supported container"
