@@ -325,3 +325,21 @@ def _msg_tree(attachments: list[tuple[str, bytes]], body: str) -> dict:
             "__properties_version1.0": bytes(8), "__substg1.0_3707001F": name.encode("utf-16-le"),
             "__substg1.0_37010102": data}
     return tree
+
+
+def office_blip(picture: bytes, kind: str) -> bytes:
+    """An OfficeArt BLIP record (MS-ODRAW) holding `picture`: 8-byte header, one 16-byte UID, a tag byte."""
+    rec_type, instance = {"jpg": (0xF01D, 0x46A), "png": (0xF01E, 0x6E0), "dib": (0xF01F, 0x7A8),
+                          "emf": (0xF01A, 0x3D4)}[kind]
+    body = bytes(range(16)) + b"\xff" + picture
+    return (instance << 4).to_bytes(2, "little") + rec_type.to_bytes(2, "little") + len(body).to_bytes(4, "little") + body
+
+
+def biff_records(data: bytes, first: int = 0x00EB, chunk: int = 8224) -> bytes:
+    """`data` as BIFF8 records: the first of type `first`, the rest CONTINUE records, each at most `chunk` bytes."""
+    out = b""
+    for i in range(0, len(data), chunk):
+        rec = first if i == 0 else 0x003C
+        part = data[i:i + chunk]
+        out += rec.to_bytes(2, "little") + len(part).to_bytes(2, "little") + part
+    return out

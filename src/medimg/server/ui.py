@@ -38,7 +38,7 @@ SCROLL_TO_RESULTS = """() => {
 }"""
 
 INTRO = """# medimg — find the medical images
-Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, microscopy stacks, videos, PDF, Word/PowerPoint, e-mails, zip — many at once) or give a web address. Every image inside is found
+Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, microscopy stacks, videos, PDF, Word/PowerPoint/Excel, e-mails, zip — many at once) or give a web address. Every image inside is found
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
 **non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer.
 Programs can use the same service through the [JSON API](/docs)."""

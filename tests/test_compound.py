@@ -1,4 +1,7 @@
-"""Outlook .msg files, written here as real compound files (builders.compound_file), read through olefile."""
+"""Compound files written here (builders.compound_file): Outlook .msg and Office 97–2003 files, read through olefile.
+
+The Office files are built to the documented layouts (MS-PPT, MS-DOC, MS-XLS with MS-ODRAW BLIP records),
+not saved by Office itself, which cannot run here."""
 
 from __future__ import annotations
 
@@ -52,16 +55,51 @@ def test_caps():
     assert "zip_max_bytes" in items[0].error
 
 
-def test_legacy_office_files_say_what_they_are():
-    doc = b.compound_file({"WordDocument": b"\x00" * 600, "1Table": b"\x00" * 100})
-    note, = items_of(doc, "letter.doc")
-    assert note.skipped and note.error.startswith("a Word 97–2003 document, not an Outlook message")
-    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Pictures": b"\x00" * 5000})
-    assert "PowerPoint 97–2003" in items_of(ppt, "talk.ppt")[0].error
+def dib() -> bytes:
+    """A bitmap without its 14-byte file header, as Office stores one."""
+    return b.image_bytes("BMP", size=(40, 30))[14:]
 
 
-def test_damaged_messages_give_clear_errors():
-    clean = b.outlook_msg([("a.png", b.image_bytes("PNG", size=(300, 200))), ("b.png", b.image_bytes("PNG"))])
+def test_powerpoint_pictures_stream():
+    jpg, png = b.image_bytes("JPEG", size=(120, 80)), b.image_bytes("PNG", size=(300, 200))
+    pictures = b.office_blip(jpg, "jpg") + b.office_blip(b"\x01\x00\x00\x00" + bytes(80), "emf") + \
+        b.office_blip(png, "png") + b.office_blip(dib(), "dib")
+    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Current User": b"\x00" * 40, "Pictures": pictures})
+    items = items_of(ppt, "talk.ppt")
+    got = [(i.origin, getattr(i, "format", None), getattr(i, "image", None) and i.image.size) for i in items[:3]]
+    assert got == [("talk.ppt:picture-1.jpg", "JPEG", (120, 80)), ("talk.ppt:picture-2.png", "PNG", (300, 200)),
+                   ("talk.ppt:picture-3.bmp", "BMP", (40, 30))]
+    note = items[3]
+    assert note.skipped and note.error == "PowerPoint 97–2003 presentation: its text left out; 1 drawing (EMF/WMF/PICT) not drawn"
+    assert len(items) == 4
+
+
+def test_word_data_stream_and_excel_drawing_group():
+    png = b.image_bytes("PNG", size=(300, 200))
+    data = b"\x44\x00\x00\x00" + bytes(60) + b"\x0f\x00\x04\xf0" + bytes(40) + b.office_blip(png, "png") + bytes(30)
+    doc = b.compound_file({"WordDocument": b"\x00" * 600, "1Table": b"\x00" * 100, "Data": data})
+    item, note = items_of(doc, "letter.doc")
+    assert item.origin == "letter.doc:picture-1.png" and item.image.size == (300, 200)
+    assert note.error == "Word 97–2003 document: its text left out"
+    blip = b.office_blip(png, "png")  # longer than one BIFF record: split by CONTINUE records
+    workbook = b"\x09\x08\x10\x00" + bytes(16) + b.biff_records(bytes(24) + blip) + b"\x0a\x00\x00\x00"
+    xls = b.compound_file({"Workbook": workbook})
+    item = items_of(xls, "sheet.xls")[0]
+    assert item.origin == "sheet.xls:picture-1.png" and item.image.size == (300, 200)
+
+
+def test_office_files_without_pictures_and_other_compound_files():
+    note, = items_of(b.compound_file({"WordDocument": b"\x00" * 600}), "letter.doc")
+    assert note.skipped and note.error == "Word 97–2003 document without pictures"
+    note, = items_of(b.compound_file({"Something": b"\x00" * 10}), "odd.doc")
+    assert note.skipped and "neither an Outlook message nor an Office" in note.error
+
+
+@pytest.mark.parametrize("kind", ["msg", "ppt"])
+def test_damaged_files_give_clear_errors(kind):
+    png = b.image_bytes("PNG", size=(300, 200))
+    clean = (b.outlook_msg([("a.png", png), ("b.png", b.image_bytes("PNG"))]) if kind == "msg" else
+             b.compound_file({"PowerPoint Document": bytes(100), "Pictures": b.office_blip(png, "png") * 2}))
     rng = random.Random(4)
     for k in range(80):
         data = bytearray(clean)
@@ -70,7 +108,7 @@ def test_damaged_messages_give_clear_errors():
         else:
             for _ in range(rng.choice([1, 10, 100])):
                 data[rng.randrange(8, len(data))] = rng.randrange(256)
-        items = items_of(bytes(data))
+        items = items_of(bytes(data), f"x.{kind}")
         assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
         assert all(i.error for i in items if isinstance(i, ItemError))
 

@@ -1,0 +1,233 @@
+"""Compound files (OLE2) through olefile: Outlook messages (.msg) and Office 97–2003 files (.doc, .xls, .ppt).
+
+A .msg holds each attachment as a storage with its file name and its bytes; an attached message is a
+storage of the same kind. An Office 97–2003 file keeps its pictures as OfficeArt BLIP records: in the
+"Pictures" stream of a .ppt, the "Data" stream of a .doc, the drawing-group records of a .xls's "Workbook"
+(whose CONTINUE records are joined first). Like a zip, the file is a container split into units of work:
+each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `talk.ppt:picture-2.jpg`),
+opened by whichever source reads it; attached messages are walked up to `max_depth`. Text is left out with
+one note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. Other
+compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
+each and `zip_max_bytes` in all.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from typing import Callable, Iterator, Union
+
+from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
+from .registry import register
+
+MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ATTACH = "__attach_version1.0_#"
+DATA, EMBEDDED = "__substg1.0_37010102", "__substg1.0_3701000D"
+NAMES = ("3707", "3704")  # PidTagAttachLongFilename, PidTagAttachFilename
+LEGACY = {"PowerPoint Document": ("PowerPoint 97–2003 presentation", "Pictures"),
+          "WordDocument": ("Word 97–2003 document", "Data"), "Workbook": ("Excel 97–2003 workbook", "Workbook")}
+# OfficeArt BLIP record types → (file suffix, bytes before the picture with one UID, instance with two UIDs)
+BLIPS = {0xF01D: ("jpg", 17, {0x46B, 0x6E3}), 0xF02A: ("jpg", 17, {0x6E3}), 0xF01E: ("png", 17, {0x6E1}),
+         0xF01F: ("bmp", 17, {0x7A9}), 0xF029: ("tif", 17, {0x6E5})}
+METAFILES = {0xF01A, 0xF01B, 0xF01C}  # EMF, WMF, PICT: drawings Pillow cannot rasterise here
+_BLIP_TYPE = re.compile(rb"[\x1a-\x1f\x29\x2a]\xf0")  # the second half of a BLIP record header's type
+MAGICS = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG",), "tif": (b"II*\x00", b"MM\x00*"), "bmp": (b"",)}
+
+logging.getLogger("olefile").addHandler(logging.NullHandler())  # defects are reported per item instead
+
+
+SUFFIXES = (".msg", ".doc", ".dot", ".xls", ".xlt", ".ppt", ".pps", ".pot")
+
+
+def accepts(head: bytes, blob: Blob) -> bool:
+    """A compound file named as a message or a legacy Office file. Installers, thumbnail caches and other
+    compound files (often large) stay unread notes in folder walks."""
+    return head.startswith(MAGIC) and (blob.name or blob.origin).lower().endswith(SUFFIXES)
+
+
+def open_msg(blob: Blob, ctx: Context) -> Iterator[Item]:
+    for task in split_msg(blob, ctx):
+        yield from task()
+
+
+def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    from .files import open_capped
+
+    for part in _message(blob, ctx):
+        yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
+               else unit(part.origin, iter, (part,)))
+
+
+def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
+    import olefile
+
+    origin = blob.origin
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(blob.data))
+        entries = ole.listdir(streams=True, storages=True)
+    except Exception as exc:
+        yield ItemError(origin, "", f"not a readable compound (OLE) file: {exc}")
+        return
+    with ole:
+        top = {e[0] for e in entries}
+        if not any(name.startswith("__substg1.0_") for name in top):
+            yield from _office_pictures(ole, top, blob, ctx)
+            return
+        yield from _attachments(ole, entries, [], blob, ctx, [ctx.limits.zip_max_bytes], blob.depth)
+        yield ItemError(origin, "", "Outlook message: its text left out; remote images in it are not fetched",
+                        skipped=True)
+
+
+def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: list[int],
+                 depth: int) -> Iterator[Union[Item, Blob]]:
+    limits, n = ctx.limits, len(prefix)
+    storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
+    seen: set[str] = set()
+    for i, storage in enumerate(storages, 1):
+        path = prefix + [storage]
+        name = _name(ole, path) or f"attachment-{i}"
+        where = f"{blob.origin}:{name}" if name not in seen else f"{blob.origin}:{name} (attachment {i})"
+        seen.add(name)
+        if ole.exists(path + [EMBEDDED]):
+            if depth + 1 > limits.max_depth:
+                yield ItemError(where, "", f"messages nested deeper than max_depth ({limits.max_depth}); not opened")
+                continue
+            yield from _attachments(ole, entries, path + [EMBEDDED], blob, ctx, budget, depth + 1)
+            continue
+        if not ole.exists(path + [DATA]):
+            yield ItemError(where, "", "attachment without data (a link or an embedded OLE object); not read",
+                            skipped=True)
+            continue
+        size = ole.get_size(path + [DATA])
+        if size > limits.max_input_bytes:
+            yield ItemError(where, "", f"attachment is {size:,} bytes, over the max_input_bytes cap of "
+                                       f"{limits.max_input_bytes:,}; not read")
+            continue
+        if size > budget[0]:
+            yield ItemError(where, "", f"message holds more than the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
+                                       "the rest is not read")
+            return
+        budget[0] -= size
+        try:
+            data = ole.openstream(path + [DATA]).read(size)
+        except Exception as exc:
+            yield ItemError(where, "", f"could not read the attachment: {exc}")
+            continue
+        if not data:
+            yield ItemError(where, "", "empty attachment", skipped=True)
+            continue
+        yield Blob(where, data, name=name, depth=depth + 1)
+
+
+def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
+    origin, limits = blob.origin, ctx.limits
+    found = next(((what, stream) for key, (what, stream) in LEGACY.items() if key in top), None)
+    if found is None:
+        yield ItemError(origin, "", "a compound (OLE) file that is neither an Outlook message nor an Office "
+                                    "97–2003 file; not read", skipped=True)
+        return
+    what, stream = found
+    if not ole.exists([stream]):
+        yield ItemError(origin, "", f"{what} without pictures", skipped=True)
+        return
+    size = ole.get_size([stream])
+    if size > limits.max_input_bytes:
+        yield ItemError(origin, "", f"the {what}'s {stream} stream is {size:,} bytes, over the max_input_bytes cap "
+                                    f"of {limits.max_input_bytes:,}; not read")
+        return
+    data = ole.openstream([stream]).read(size)
+    if stream == "Workbook":
+        data = _drawing_groups(data)
+    pictures, metafiles = _blips(data)
+    budget = limits.zip_max_bytes
+    for i, (suffix, picture) in enumerate(pictures, 1):
+        where = f"{origin}:picture-{i}.{suffix}"
+        if len(picture) > budget:
+            yield ItemError(where, "", f"pictures add up past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
+                                       "the rest are not read")
+            return
+        budget -= len(picture)
+        yield Blob(where, picture, name=f"picture-{i}.{suffix}", depth=blob.depth + 1)
+    notes = [f"{what}: its text left out"]
+    if metafiles:
+        notes.append(f"{metafiles} drawing{'s' * (metafiles > 1)} (EMF/WMF/PICT) not drawn")
+    if not pictures and not metafiles:
+        notes.append("no pictures found")
+    yield ItemError(origin, "", "; ".join(notes), skipped=True)
+
+
+def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
+    """The pictures of every OfficeArt BLIP record in `data` (found by their 8-byte headers in one pass and
+    checked by the picture's own first bytes), and how many metafile BLIPs there were."""
+    pictures, metafiles, done = [], 0, 0
+    for m in _BLIP_TYPE.finditer(data, 2):
+        head = m.start() - 2
+        if head < done or data[head] & 0x0F:  # inside a record already taken, or not record version 0
+            continue
+        rec_type = int.from_bytes(data[head + 2:head + 4], "little")
+        length = int.from_bytes(data[head + 4:head + 8], "little")
+        if not 17 < length <= len(data) - head - 8:
+            continue
+        if rec_type in METAFILES:
+            metafiles += 1
+            done = head + 8 + length
+            continue
+        suffix, skip, two_uids = BLIPS[rec_type]
+        skip += 16 if (int.from_bytes(data[head:head + 2], "little") >> 4) in two_uids else 0
+        picture = data[head + 8 + skip:head + 8 + length]
+        if suffix == "bmp":
+            picture = _bmp(picture)
+        if picture and picture.startswith(MAGICS[suffix]):
+            pictures.append((suffix, picture))
+            done = head + 8 + length
+    return pictures, metafiles
+
+
+def _bmp(dib: bytes) -> bytes:
+    """A device-independent bitmap (BITMAPINFOHEADER and pixels) with the file header it lacks."""
+    if len(dib) < 40 or int.from_bytes(dib[:4], "little") not in (12, 40, 52, 56, 108, 124):
+        return b""
+    header_size = int.from_bytes(dib[:4], "little")
+    bits = int.from_bytes(dib[14:16], "little") if header_size >= 40 else 24
+    colours = int.from_bytes(dib[32:36], "little") if header_size >= 40 else 0
+    palette = 4 * (colours or (1 << bits if bits <= 8 else 0))
+    offset = 14 + header_size + palette
+    return b"BM" + (14 + len(dib)).to_bytes(4, "little") + bytes(4) + offset.to_bytes(4, "little") + dib
+
+
+def _drawing_groups(workbook: bytes) -> bytes:
+    """The MsoDrawingGroup records of a BIFF8 workbook stream, their CONTINUE records joined on."""
+    out, pos, inside = bytearray(), 0, False
+    while pos + 4 <= len(workbook):
+        rec = int.from_bytes(workbook[pos:pos + 2], "little")
+        size = int.from_bytes(workbook[pos + 2:pos + 4], "little")
+        body = workbook[pos + 4:pos + 4 + size]
+        if rec == 0x00EB:
+            out += body
+            inside = True
+        elif rec == 0x003C and inside:
+            out += body
+        else:
+            inside = False
+        pos += 4 + size
+    return bytes(out)
+
+
+def _name(ole, path: list[str]) -> str:
+    """The attachment's file name (long, else 8.3; Unicode or 8-bit), without any folder it claims."""
+    for tag in NAMES:
+        for kind, encoding in (("001F", "utf-16-le"), ("001E", "cp1252")):
+            stream = path + [f"__substg1.0_{tag}{kind}"]
+            if ole.exists(stream):
+                try:
+                    text = ole.openstream(stream).read(1024).decode(encoding, errors="replace").rstrip("\x00")
+                except Exception:
+                    continue
+                base = re.split(r"[\\/]", text)[-1].strip().strip(".")[:200]
+                if base:
+                    return base
+    return ""
+
+
+register(SourcePlugin("outlook", accepts, open_msg, priority=22, split=split_msg))
