@@ -1,0 +1,115 @@
+"""Tar archives and compressed files, written here with the standard library."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import random
+import tarfile
+import time
+
+import pytest
+
+import builders as b
+from medimg.sources import Blob, ImageItem, ItemError, Limits, input_tasks, open_input
+
+
+def tar_bytes(members, mode="w:gz") -> bytes:
+    """`members`: (name, bytes) files, or (name, "dir" | "symlink")."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(data, bytes):
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+            else:
+                info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE}[data]
+                info.linkname = "/etc/passwd" if data == "symlink" else ""
+                tf.addfile(info)
+    return buf.getvalue()
+
+
+def items_of(data: bytes, name="export.tar.gz", **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+def study() -> list:
+    ct = (b.dicom_dir() / "CT_small.dcm").read_bytes()
+    return [("study", "dir"), ("study/1.dcm", ct), ("study/scan.png", b.image_bytes("PNG")),
+            ("study/notes.txt", b"hello"), ("study/.DS_Store", b"\x00")]
+
+
+@pytest.mark.parametrize("mode,name", [("w", "e.tar"), ("w:gz", "e.tgz"), ("w:bz2", "e.tar.bz2"), ("w:xz", "e.tar.xz")])
+def test_members_are_inputs_in_every_compression(mode, name):
+    items = items_of(tar_bytes(study(), mode), name)
+    assert [(i.origin, type(i).__name__) for i in items] == [
+        (f"{name}:study/1.dcm", "ImageItem"), (f"{name}:study/scan.png", "ImageItem"),
+        (f"{name}:study/notes.txt", "ItemError")]
+    assert items[0].format == "DICOM" and items[2].skipped
+
+
+def test_each_member_is_a_unit_of_work(tmp_path):
+    path = tmp_path / "e.tar.gz"
+    path.write_bytes(tar_bytes(study()))
+    assert [t.origin for t in input_tasks([path])] == [f"{path}:study/1.dcm", f"{path}:study/scan.png",
+                                                         f"{path}:study/notes.txt"]
+
+
+def test_single_compressed_files_are_opened_by_content():
+    ct = (b.dicom_dir() / "CT_small.dcm").read_bytes()
+    for pack, suffix in ((gzip.compress, "gz"), (bz2.compress, "bz2"), (lzma.compress, "xz")):
+        item, = items_of(pack(ct), f"scan.dcm.{suffix}")
+        assert isinstance(item, ImageItem) and item.format == "DICOM" and item.origin == f"scan.dcm.{suffix}"
+    nii = items_of(gzip.compress(b.image_bytes("PNG")), "pic.png.gz")[0]
+    assert nii.format == "PNG"
+
+
+def test_unsafe_names_links_and_nesting():
+    inner = tar_bytes([("deep.png", b.image_bytes("PNG"))])
+    data = tar_bytes([("../evil.png", b.image_bytes("PNG")), ("/abs.png", b.image_bytes("PNG")),
+                      ("link", "symlink"), ("inner.tar.gz", inner),
+                      ("a.zip", b.zip_bytes([("z.png", b.image_bytes("PNG"))]))])
+    items = items_of(data)
+    got = [(i.origin, getattr(i, "error", "image")) for i in items]
+    assert got[0][1].startswith("unsafe member name") and got[1][1].startswith("unsafe member name")
+    assert got[2] == ("export.tar.gz:link", "a link or special file, not read")
+    assert got[3] == ("export.tar.gz:inner.tar.gz:deep.png", "image")
+    assert got[4] == ("export.tar.gz:a.zip:z.png", "image")
+    nested = items_of(data, max_depth=0)
+    assert any("max_depth" in getattr(i, "error", "") for i in nested)
+
+
+def test_caps_and_bombs():
+    pngs = [(f"{k}.png", b.image_bytes("PNG", size=(80, 60))) for k in range(5)]
+    items = items_of(tar_bytes(pngs, "w"), "e.tar", zip_max_entries=3)
+    assert len([i for i in items if isinstance(i, ImageItem)]) == 3 and "zip_max_entries" in items[-1].error
+    items = items_of(tar_bytes([("big.bin", bytes(5000))] + pngs, "w"), "e.tar", max_input_bytes=4000)
+    assert "max_input_bytes" in items[0].error and "not read" in items[0].error and len(items) == 6  # plain tar: passed over
+    items = items_of(tar_bytes([("big.bin", bytes(5000))] + pngs), max_input_bytes=4000)
+    assert len(items) == 1 and "the rest of the archive is not read" in items[0].error  # compressed: stop
+    bomb = gzip.compress(bytes(300 * 1024 * 1024))  # 300 MB of zeros, 300 KB compressed
+    started = time.monotonic()
+    err, = items_of(bomb, "zeros.gz")
+    assert "max_input_bytes" in err.error and time.monotonic() - started < 10
+    tar_bomb = tar_bytes([("zeros.bin", bytes(300 * 1024 * 1024))])
+    started = time.monotonic()
+    err, = items_of(tar_bomb)
+    assert "max_input_bytes" in err.error and time.monotonic() - started < 10
+
+
+def test_damaged_archives_give_clear_errors():
+    clean = tar_bytes(study())
+    rng = random.Random(9)
+    for k in range(60):
+        data = bytearray(clean)
+        if k % 2:
+            data = data[:rng.randrange(4, len(data))]
+        else:
+            for _ in range(rng.choice([1, 10, 100])):
+                data[rng.randrange(10, len(data))] = rng.randrange(256)
+        items = items_of(bytes(data))
+        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+        assert all(i.error for i in items if isinstance(i, ItemError))
