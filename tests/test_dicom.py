@@ -440,3 +440,41 @@ def test_jpeg_slide_tiles_decode_as_pydicom_decodes_them(monkeypatch, tile, spac
     want = want[field["top"]:field["top"] + field["side"], field["left"]:field["left"] + field["side"]]
     want = np.asarray(Image.fromarray(want).reduce(shrink), np.int16)
     assert got.shape == want.shape and np.abs(got - want).mean() < 3
+
+
+def jxl_dicom(ds, syntax: str) -> bytes:
+    """Written under an encapsulated syntax pydicom knows (same UID length), then named as JPEG XL: pydicom
+    refuses to write a transfer syntax it does not know yet."""
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    return b.dicom_bytes(ds).replace(b"1.2.840.10008.1.2.4.100", syntax.encode(), 1)
+
+
+def test_jpeg_xl_transfer_syntaxes_decode():
+    """JPEG XL in DICOM (2024): lossless frames give the very pixels; a lossy colour multi-frame decodes too."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(b.dicom_file("MR_small.dcm"))
+    plain = one_image("MR_small.dcm")
+    frame = imagecodecs.jpegxl_encode(ds.pixel_array.view(np.uint16), lossless=True)
+    ds.PixelData = encapsulate([frame])
+    ds["PixelData"].VR = "OB"
+    (item,) = items(jxl_dicom(ds, "1.2.840.10008.1.2.4.110"))
+    assert isinstance(item, ImageItem), item
+    assert np.array_equal(np.asarray(item.image), np.asarray(plain.image))
+    rgb = np.zeros((3, 40, 60, 3), np.uint8)
+    for k in range(3):
+        rgb[k, :, 20 * k:20 * k + 20] = (220, 40, 40)
+    ds = pydicom.dcmread(b.dicom_file("MR_small.dcm"))
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = 40, 60, 3, 3
+    ds.PhotometricInterpretation, ds.PlanarConfiguration = "RGB", 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    for tag in ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept"):
+        if tag in ds:
+            delattr(ds, tag)
+    ds.PixelData = encapsulate([imagecodecs.jpegxl_encode(f, level=90) for f in rgb])
+    ds["PixelData"].VR = "OB"
+    (item,) = items(jxl_dicom(ds, "1.2.840.10008.1.2.4.112"))
+    px = np.asarray(item.image)
+    assert item.locator == "frame 2" and item.image.mode == "RGB" and px[20, 30, 0] > 180 and px[20, 5, 0] < 60

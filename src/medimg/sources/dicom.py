@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from itertools import islice
 from typing import Iterator
 
 import numpy as np
@@ -24,6 +25,8 @@ warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+# JPEG XL transfer syntaxes (lossless, JPEG recompression, lossy; DICOM 2024), decoded through imagecodecs
+JPEG_XL = {"1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"}
 # MPEG transfer syntaxes hold one video stream; the FFmpeg demuxers that may read it, in order.
 VIDEO_FORMATS = {uid: (["mpegvideo", "mpeg", "mpegts"] if ".4.100" in uid or ".4.101" in uid else
                        ["hevc", "mpegts"] if uid.endswith((".107", ".108")) else ["h264", "mpegts"])
@@ -134,7 +137,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
-            arr = pixel_array(ds, index=i if n > 1 else None)
+            arr = _jxl_frame(ds, i, n) if syntax in JPEG_XL else pixel_array(ds, index=i if n > 1 else None)
             image = to_image(arr, ds, i)
         except Exception as exc:
             ts = meta.get("TransferSyntax", "unknown transfer syntax")
@@ -159,6 +162,21 @@ def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> It
         yield ItemError(blob.origin, "", f"encapsulated PDF nested deeper than max_depth ({ctx.limits.max_depth})")
         return
     yield from ctx.open_blob(Blob(blob.origin, data.rstrip(b"\x00"), name="document.pdf", depth=blob.depth + 1))
+
+
+def _jxl_frame(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
+    """Frame `index` of a JPEG XL transfer syntax (pydicom has no decoder for it yet) through imagecodecs."""
+    import imagecodecs
+
+    frame = next(islice(generate_frames(ds.PixelData, number_of_frames=n), index, None), None)
+    if frame is None:
+        raise ValueError(f"no frame {index + 1} in the pixel data")
+    arr = imagecodecs.jpegxl_decode(frame)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if int(ds.get("PixelRepresentation", 0)) == 1 and arr.dtype == np.uint16:
+        arr = arr.view(np.int16)  # signed values stored as their 16 bits
+    return arr
 
 
 def _video(ds: pydicom.Dataset, origin: str, limits: Limits, meta: dict, n: int, formats: list[str]) -> Iterator[Item]:
