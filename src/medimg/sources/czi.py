@@ -91,9 +91,14 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
 
     meta = {"dimensions": [w, h], "channels": len(channels), "z": z_hi - z_lo, "t": t_hi - t_lo,
             "pixel_types": sorted({str(v) for v in kinds.values()}), "um_per_px": round(um, 4) if um else None}
+    per_plane = limits.max_pixels // len(channels)  # every channel of the shown plane is decoded
+    if per_plane < 64 * 64:
+        yield ItemError(origin, "", f"CZI has {len(channels)} channels: too many to merge within the max_pixels "
+                                    f"cap of {limits.max_pixels:,}; not decoded")
+        return
     field = None
     if max(w, h) > SCAN_SIDE:
-        field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, limits.max_pixels)
+        field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, per_plane)
         meta["field"] = {"x": field[0][0], "y": field[0][1], "size": field[0][2]}
     for z in zs:
         locator = ", ".join(filter(None, [f"z {z - z_lo + 1} of {z_hi - z_lo}" if z_hi - z_lo > 1 else "",
@@ -103,7 +108,7 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
             where = f"tissue field {round(roi[2] * um)} µm wide" if um else "tissue field at 1/4 scale"
             locator = ", ".join(filter(None, [where, locator]))
         else:
-            zoom = min(1.0, (limits.max_pixels / (w * h)) ** 0.5)
+            zoom = min(1.0, (per_plane / (w * h)) ** 0.5)
             roi = (x0, y0, w, h)
         image = read(roi, zoom, z)
         yield ImageItem(origin, locator, image, "CZI", dict(meta), full_size=(w, h) if image.size != (w, h) else None)
@@ -114,7 +119,7 @@ def _field(read, rect, um: float | None, z: int, max_pixels: int) -> tuple[tuple
     from .slide import FIELD, FIELD_MPP, most_tissue
 
     x0, y0, w, h = rect
-    scale = OVERVIEW / max(w, h)
+    scale = min(OVERVIEW / max(w, h), (max_pixels / (w * h)) ** 0.5)
     overview = np.asarray(read(rect, scale, z).convert("RGB"))
     span = int(min(FIELD * (max(FIELD_MPP / um, 1.0) if um else 4.0), w, h))
     per = w / overview.shape[1]  # scan pixels per overview pixel

@@ -67,8 +67,8 @@ def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
 
 def _image(lif, n: int, info: dict, name: str, luts: list[str] | None, origin: str, limits: Limits) -> Iterator[Item]:
     dims, channels, bits = info["dims"], int(info["channels"]), info["bit_depth"]
-    if dims.x * dims.y > limits.max_pixels:
-        yield ItemError(origin, name, f"image is {dims.x}×{dims.y} = {dims.x * dims.y:,} pixels, over the "
+    if dims.x * dims.y * max(channels, 1) > limits.max_pixels:  # every channel of the plane is decoded
+        yield ItemError(origin, name, f"image is {channels} channel(s) of {dims.x}×{dims.y} pixels, over the "
                                       f"max_pixels cap of {limits.max_pixels:,}; not decoded")
         return
     if not channels or max(bits) > 16:

@@ -75,7 +75,8 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
     except ImportError:
         return None
     try:
-        tif = tifffile.TiffFile(blob if isinstance(blob, str) else io.BytesIO(blob.data))
+        # _multifile=False: a multi-file OME-TIFF names other files (any path); they are never opened
+        tif = tifffile.TiffFile(blob if isinstance(blob, str) else io.BytesIO(blob.data), _multifile=False)
     except Exception:  # Pillow's page reader says what is wrong with a broken TIFF
         return None
     try:
@@ -103,11 +104,12 @@ def _items(tif, series, origin: str, limits: Limits) -> Iterator[Item]:
 
 def _planes(tif, series, origin: str, limits: Limits, kind: str) -> Iterator[Item]:
     base = _plane_size(series)
-    level = _level(series, limits.max_pixels)
+    n_channels = series.shape[series.axes.index("C")] if "C" in series.axes else 1
+    level = _level(series, limits.max_pixels // max(n_channels, 1))  # every channel of the shown plane is decoded
     if level is None:
         w, h = base
-        yield ItemError(origin, "", f"{kind} is {w}×{h} = {w * h:,} pixels with no smaller level within the "
-                                    f"max_pixels cap of {limits.max_pixels:,}; not decoded")
+        yield ItemError(origin, "", f"{kind} is {n_channels} channel(s) of {w}×{h} pixels with no smaller level "
+                                    f"within the max_pixels cap of {limits.max_pixels:,} for all of them; not decoded")
         return
     lv = series.levels[level]
     page_axes = lv.keyframe.axes
@@ -166,8 +168,11 @@ def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, flo
     if len(planes) == 1:
         return Image.fromarray(levels(planes[0]), "L")
     if len(planes) > MAX_COLOUR_CHANNELS:
-        grey = np.mean([stretch(p) for p in planes], axis=0)
-        return Image.fromarray((grey * 255).astype(np.uint8), "L")
+        grey = np.zeros(planes.shape[1:], np.float32)
+        for plane in planes:  # one channel at a time
+            grey += stretch(plane)
+        grey *= 255.0 / len(planes)
+        return Image.fromarray(grey.astype(np.uint8), "L")
     out = np.zeros((3,) + planes.shape[1:], np.uint16)  # one plane per colour component: no broadcast copies
     for plane, colour in zip(planes, colours):
         level = levels(plane)
