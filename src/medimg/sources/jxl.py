@@ -2,7 +2,8 @@
 
 libjxl decodes a whole image at once, so the size is read here first from the codestream's SizeHeader
 (a few bits after the signature) and `max_pixels` is checked before any pixel is decoded. The first frame
-of an animation, every frame with `all_frames`; orientation applied by libjxl; 16-bit and float images are
+of an animation only (libjxl would decode every frame at once, and the frame count is not known before;
+a small file can hold thousands); orientation applied by libjxl; 16-bit and float images are
 scaled to 8 bits (grey 16-bit stays 16-bit, as for PNG).
 """
 
@@ -98,20 +99,16 @@ def open_jxl(blob: Blob, ctx: Context) -> Iterator[Item]:
     try:
         import imagecodecs
 
-        arr = imagecodecs.jpegxl_decode(blob.data)
+        arr = imagecodecs.jpegxl_decode(blob.data, index=0)  # the first frame only: never a whole animation
     except ImportError:
         yield ItemError(origin, "", "JPEG XL needs the imagecodecs package, which is not installed")
         return
     except Exception as exc:
         yield ItemError(origin, "", f"corrupt or truncated JPEG XL image: {exc}")
         return
-    single = arr.shape[:2] in ((h, w), (w, h)) and arr.ndim <= 3  # else frames first (an animation)
-    frames = arr[None] if single else arr
-    n = len(frames)
-    shown = range(n) if limits.all_frames else range(1)
-    for i in shown:
-        locator = f"frame {i + 1}" if n > 1 else ""
-        yield ImageItem(origin, locator, _image(frames[i]), "JPEG XL", {"frames": n, "dtype": str(arr.dtype)})
+    if arr.ndim == 4:  # a decoder that gave every frame anyway
+        arr = arr[0]
+    yield ImageItem(origin, "", _image(arr), "JPEG XL", {"dtype": str(arr.dtype)})
 
 
 def _image(a: np.ndarray) -> Image.Image:
