@@ -174,6 +174,25 @@ def test_limits_pixels_and_time():
     assert isinstance(err, ItemError) and "video_timeout" in err.error
 
 
+def test_frames_that_grow_mid_stream_are_refused():
+    """MJPEG frames are separate JPEGs: three small ones first, then 6000 × 6000. Only the first is checked
+    from the stream header, so every frame is checked (and the decoder has its own cap)."""
+    from fractions import Fraction
+
+    small, big = b.image_bytes("JPEG", size=(320, 240)), b.image_bytes("JPEG", size=(6000, 6000))
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="avi") as c:
+        s = c.add_stream("mjpeg", rate=10)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuvj420p"
+        for i in range(21):
+            p = av.Packet(big if i >= 3 else small)
+            p.stream, p.pts, p.dts, p.time_base = s, i, i, Fraction(1, 10)
+            c.mux(p)
+    items = items_of(buf.getvalue(), "clip.avi", max_pixels=1_000_000)
+    assert items and not any(isinstance(i, ImageItem) and i.image.width > 320 for i in items)
+    assert all(isinstance(i, ItemError) for i in items)
+
+
 def test_playlists_and_lookalikes_are_not_videos(tmp_path):
     """FFmpeg's own probing could take a playlist that opens other files; only sniffed containers are read."""
     (tmp_path / "secret.mp4").write_bytes(video_bytes(frames=10, rate=10))

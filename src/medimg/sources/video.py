@@ -13,6 +13,7 @@ The same reader decodes video stored in DICOM (MPEG-2, H.264, HEVC transfer synt
 from __future__ import annotations
 
 import io
+import os
 import time
 from typing import Iterator
 
@@ -78,7 +79,8 @@ def open_video_path(path: str, ctx: Context) -> Iterator[Item]:
     except OSError as exc:
         yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
         return
-    yield from read_video(path, [video_kind(head) or "mp4"], path, ctx.limits)
+    # "file:" + an absolute path: FFmpeg reads a bare name as a URL ("concat:a|b", "subfile:…" are protocols)
+    yield from read_video("file:" + os.path.abspath(path), [video_kind(head) or "mp4"], path, ctx.limits)
 
 
 def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: str | None = None,
@@ -121,6 +123,7 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
         yield ItemError(origin, "", f"video frames are {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
                                     f"{limits.max_pixels:,}; not decoded")
         return
+    cc.options = {**cc.options, "max_pixels": str(limits.max_pixels)}  # the decoder refuses bigger frames too
     fps = meta.get("fps") or (None if frame_count else float(stream.average_rate or stream.guessed_rate or 0) or None)
     duration = _duration(container, stream)
     info = {**meta, "codec": cc.name, "width": w, "height": h,
@@ -137,6 +140,11 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
     try:
         for frame, index in picked:
             shown += 1
+            if frame.width * frame.height > limits.max_pixels:  # frames may change size mid-stream
+                yield ItemError(origin, f"frame {index + 1}" if index is not None else "frame",
+                                f"frame is {frame.width}×{frame.height}, over the max_pixels cap of "
+                                f"{limits.max_pixels:,}; not converted")
+                continue
             clock = start if frame_count is None else None
             yield _item(frame, index, fps, clock, origin, fmt, info, limits.decode_side)
     except _Timeout:
