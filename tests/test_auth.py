@@ -67,7 +67,7 @@ def test_token_file_and_environment(tmp_path, monkeypatch):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ValueError):
         read_token(tmp_path / "empty")
-    monkeypatch.setenv("MEDIMG_TOKEN", "from-env")
+    monkeypatch.setenv("MEDIMG_TOKEN", "from-env\n")  # a trailing newline (echo > file; export) is not part of it
     assert ServerConfig().token == "from-env"
     monkeypatch.delenv("MEDIMG_TOKEN")
     assert ServerConfig().token is None

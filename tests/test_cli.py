@@ -247,5 +247,13 @@ def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
     assert r.exit_code == 0 and (tmp_path / "x" / "000001.png").exists()
     r = runner.invoke(app, ["classify", "--model", str(tiny_model_dir)])
     assert r.exit_code != 0 and "--inputs-from" in r.output
+    import os
+    read, write = os.pipe()  # as bash's <(find …) gives: /dev/fd/N, not a regular file
+    os.write(write, (paths[0] + "\n").encode())
+    os.close(write)
+    r = runner.invoke(app, ["classify", "--inputs-from", f"/dev/fd/{read}", "--model", str(tiny_model_dir),
+                            "--format", "csv"])
+    os.close(read)
+    assert r.exit_code == 0 and paths[0] in r.stdout, r.output
     r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "missing.txt")])
     assert r.exit_code != 0 and "no such file" in r.output

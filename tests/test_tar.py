@@ -113,3 +113,37 @@ def test_damaged_archives_give_clear_errors():
         items = items_of(bytes(data))
         assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
         assert all(i.error for i in items if isinstance(i, ItemError))
+
+
+def test_headers_and_members_passed_over_count_against_the_budget():
+    """A GNU long-name header declaring 1 GB, or a hidden 2 GB member, must not be inflated to be passed over."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:bz2", format=tarfile.GNU_FORMAT) as tf:
+        info = tarfile.TarInfo("x" * 200)
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    data = buf.getvalue()
+    assert items_of(data, "long.tar.bz2")  # a plain long name still works
+    hidden = tar_bytes([(".cache/zeros.bin", bytes(64 * 1024 * 1024)), ("scan.png", b.image_bytes("PNG"))], "w:bz2")
+    started = time.monotonic()
+    items = items_of(hidden, "x.tar.bz2", max_input_bytes=1 << 20, zip_max_bytes=1 << 20)
+    assert time.monotonic() - started < 5 and "the rest of the archive is not read" in items[0].error
+
+
+def test_nested_archives_share_one_budget():
+    inner = tar_bytes([("zeros.bin", bytes(5_000_000))])
+    outer = tar_bytes([(f"part{k}.tar.gz", inner) for k in range(3)])
+    items = items_of(outer, zip_max_bytes=6_000_000)
+    assert sum("cap" in getattr(i, "error", "") for i in items) == 2
+
+
+def test_concatenated_streams_are_read_whole():
+    """pigz -i, pbzip2 and `cat a.gz b.gz` write several compressed streams one after another."""
+    data = tar_bytes([(f"img{k}.png", b.image_bytes("PNG", size=(30 + k, 20))) for k in range(4)], "w")
+    half = len(data) // 1024 // 2 * 1024
+    for pack in (gzip.compress, bz2.compress, lzma.compress):
+        items = items_of(pack(data[:half]) + pack(data[half:]), "x.tar.gz")
+        assert [i.image.size for i in items] == [(30 + k, 20) for k in range(4)]
+    png = b.image_bytes("PNG", size=(300, 200))
+    item, = items_of(gzip.compress(png[:1000]) + gzip.compress(png[1000:]), "scan.png.gz")
+    assert item.image.size == (300, 200)

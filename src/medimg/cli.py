@@ -55,8 +55,8 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
     """The arguments, then the lines of --inputs-from, read lazily; an error now when there are none at all."""
     if not inputs and not inputs_from:
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
-    if inputs_from and inputs_from != "-" and not Path(inputs_from).is_file():
-        raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")
+    if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
+        raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
 
     def lines():
         yield from inputs or []

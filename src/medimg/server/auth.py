@@ -24,7 +24,7 @@ class TokenAuth:
         if not token:
             raise ValueError("an empty token would let everyone in")
         self.app = app
-        self.token = token.encode()
+        self.token = token.encode()  # UTF-8, as browsers send a Basic password and curl sends a header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._allowed(scope):
@@ -44,7 +44,7 @@ class TokenAuth:
         scheme, _, value = Headers(scope=scope).get("authorization", "").partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme == "bearer":
-            given = value.encode()
+            given = value.encode("latin-1", errors="replace")  # headers arrive as latin-1 text
         elif scheme == "basic":
             try:
                 given = base64.b64decode(value, validate=True).partition(b":")[2]

@@ -22,7 +22,7 @@ class ServerConfig:
     max_jobs: int = 2  # requests classified at the same time (API and UI each)
     thumbnail_size: int = 256  # UI gallery thumbnails
     # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
-    token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN") or None, repr=False)
+    token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN", "").strip() or None, repr=False)
 
     def limits(self, render: bool = False) -> Limits:
         return Limits(allow_private=self.allow_private, render=render, offline=self.offline)

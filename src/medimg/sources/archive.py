@@ -15,18 +15,11 @@ import zipfile
 from functools import partial
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 _CHUNK = 1024 * 1024
 _MAX_NAME = 1024  # bytes of central directory allowed per entry when checking its size up front
-
-
-class _Budget:
-    """Uncompressed bytes still allowed for one top-level archive and everything nested in it."""
-
-    def __init__(self, left: int):
-        self.left = left
 
 
 class _TooBig(Exception):
@@ -46,16 +39,19 @@ def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
     """The archive as independent units of work in archive order: one per member, one per note."""
     from .files import open_capped
 
-    for item in _walk(blob, ctx, _Budget(ctx.limits.zip_max_bytes)):
+    for item in _walk(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)):
         yield (unit(item.origin, open_capped, item, ctx, True) if isinstance(item, Blob)
                else unit(item.origin, iter, (item,)))
 
 
-def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blob]]:
+def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
     """Notes about the archive and the members to open (as Blobs), in archive order."""
     from .files import is_hidden
 
     limits, origin = ctx.limits, blob.origin
+    if blob.depth > limits.max_depth:  # a zip inside a tar or a message inside …
+        yield ItemError(origin, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
+        return
     problem = _check_directory(blob.data, limits.zip_max_entries)
     if problem:
         yield ItemError(origin, "", problem)
@@ -111,7 +107,7 @@ def _walk(blob: Blob, ctx: Context, budget: _Budget) -> Iterator[Union[Item, Blo
             yield ItemError(where, "", f"could not read member: {exc}")
             continue
         budget.left -= len(data)
-        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1,
+        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
                       sibling=partial(_sibling, blob.data, name[:name.rfind("/") + 1], limits.max_input_bytes))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:

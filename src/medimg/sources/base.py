@@ -74,6 +74,14 @@ class Limits:
     user_agent: str = "medimg/0.1 (+https://example.invalid/medimg)"
 
 
+class Budget:
+    """Uncompressed bytes still allowed for one top-level container (zip, tar, message) and everything nested
+    in it: members carry it on, so a container inside a container draws from the same `zip_max_bytes`."""
+
+    def __init__(self, left: int):
+        self.left = left
+
+
 @dataclass
 class Blob:
     """Bytes to open, with the name people know them by."""
@@ -87,6 +95,7 @@ class Blob:
     # the same request's uploads), for a header whose data lies in a second file; raises ValueError.
     sibling: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
     data_of: str | None = None  # the header this file holds the data of (read with it, so only a note here)
+    budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container
 
 
 class Context:

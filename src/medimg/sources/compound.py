@@ -18,7 +18,7 @@ import logging
 import re
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -32,7 +32,7 @@ BLIPS = {0xF01D: ("jpg", 17, {0x46B, 0x6E3}), 0xF02A: ("jpg", 17, {0x6E3}), 0xF0
          0xF01F: ("bmp", 17, {0x7A9}), 0xF029: ("tif", 17, {0x6E5})}
 METAFILES = {0xF01A, 0xF01B, 0xF01C}  # EMF, WMF, PICT: drawings Pillow cannot rasterise here
 _BLIP_TYPE = re.compile(rb"[\x1a-\x1f\x29\x2a]\xf0")  # the second half of a BLIP record header's type
-MAGICS = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG",), "tif": (b"II*\x00", b"MM\x00*"), "bmp": (b"",)}
+MAGICS = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG",), "tif": (b"II*\x00", b"MM\x00*")}  # a DIB is told by its header size instead
 
 logging.getLogger("olefile").addHandler(logging.NullHandler())  # defects are reported per item instead
 
@@ -62,7 +62,10 @@ def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
 def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     import olefile
 
-    origin = blob.origin
+    origin, budget = blob.origin, blob.budget or Budget(ctx.limits.zip_max_bytes)
+    if blob.depth > ctx.limits.max_depth:
+        yield ItemError(origin, "", f"message nested deeper than max_depth ({ctx.limits.max_depth}); not opened")
+        return
     try:
         ole = olefile.OleFileIO(io.BytesIO(blob.data))
         entries = ole.listdir(streams=True, storages=True)
@@ -72,14 +75,14 @@ def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     with ole:
         top = {e[0] for e in entries}
         if not any(name.startswith("__substg1.0_") for name in top):
-            yield from _office_pictures(ole, top, blob, ctx)
+            yield from _office_pictures(ole, top, blob, ctx, budget)
             return
-        yield from _attachments(ole, entries, [], blob, ctx, [ctx.limits.zip_max_bytes], blob.depth)
+        yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth)
         yield ItemError(origin, "", "Outlook message: its text left out; remote images in it are not fetched",
                         skipped=True)
 
 
-def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: list[int],
+def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: Budget,
                  depth: int) -> Iterator[Union[Item, Blob]]:
     limits, n = ctx.limits, len(prefix)
     storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
@@ -104,11 +107,11 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
             yield ItemError(where, "", f"attachment is {size:,} bytes, over the max_input_bytes cap of "
                                        f"{limits.max_input_bytes:,}; not read")
             continue
-        if size > budget[0]:
+        if size > budget.left:
             yield ItemError(where, "", f"message holds more than the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
                                        "the rest is not read")
             return
-        budget[0] -= size
+        budget.left -= size
         try:
             data = ole.openstream(path + [DATA]).read(size)
         except Exception as exc:
@@ -117,10 +120,10 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
         if not data:
             yield ItemError(where, "", "empty attachment", skipped=True)
             continue
-        yield Blob(where, data, name=name, depth=depth + 1)
+        yield Blob(where, data, name=name, depth=depth + 1, budget=budget)
 
 
-def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
+def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
     origin, limits = blob.origin, ctx.limits
     found = next(((what, stream) for key, (what, stream) in LEGACY.items() if key in top), None)
     if found is None:
@@ -140,15 +143,14 @@ def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context) -> Iterator[U
     if stream == "Workbook":
         data = _drawing_groups(data)
     pictures, metafiles = _blips(data)
-    budget = limits.zip_max_bytes
     for i, (suffix, picture) in enumerate(pictures, 1):
         where = f"{origin}:picture-{i}.{suffix}"
-        if len(picture) > budget:
+        if len(picture) > budget.left:
             yield ItemError(where, "", f"pictures add up past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
                                        "the rest are not read")
             return
-        budget -= len(picture)
-        yield Blob(where, picture, name=f"picture-{i}.{suffix}", depth=blob.depth + 1)
+        budget.left -= len(picture)
+        yield Blob(where, picture, name=f"picture-{i}.{suffix}", depth=blob.depth + 1, budget=budget)
     notes = [f"{what}: its text left out"]
     if metafiles:
         notes.append(f"{metafiles} drawing{'s' * (metafiles > 1)} (EMF/WMF/PICT) not drawn")
@@ -175,10 +177,16 @@ def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
             continue
         suffix, skip, two_uids = BLIPS[rec_type]
         skip += 16 if (int.from_bytes(data[head:head + 2], "little") >> 4) in two_uids else 0
-        picture = data[head + 8 + skip:head + 8 + length]
+        start = head + 8 + skip
+        if suffix == "bmp":
+            if int.from_bytes(data[start:start + 4], "little") not in (12, 40, 52, 56, 108, 124):
+                continue
+        elif not any(data.startswith(magic, start) for magic in MAGICS[suffix]):
+            continue  # checked before copying anything: fake headers claiming the rest of the stream cost nothing
+        picture = data[start:head + 8 + length]
         if suffix == "bmp":
             picture = _bmp(picture)
-        if picture and picture.startswith(MAGICS[suffix]):
+        if picture:
             pictures.append((suffix, picture))
             done = head + 8 + length
     return pictures, metafiles

@@ -15,7 +15,7 @@ import email.policy
 import re
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 _HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
@@ -51,13 +51,16 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
     """The message as independent units of work: one per attachment or inline picture, one per note."""
     from .files import open_capped
 
-    for part in _parts(blob, ctx, [ctx.limits.zip_max_bytes]):
+    for part in _parts(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)):
         yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
                else unit(part.origin, iter, (part,)))
 
 
-def _parts(blob: Blob, ctx: Context, budget: list[int]) -> Iterator[Union[Item, Blob]]:
+def _parts(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
     limits, origin = ctx.limits, blob.origin
+    if blob.depth > limits.max_depth:
+        yield ItemError(origin, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
+        return
     try:
         msg = email.message_from_bytes(blob.data, policy=email.policy.default)
         leaves = [p for p in msg.walk() if not p.is_multipart()]
@@ -92,12 +95,12 @@ def _parts(blob: Blob, ctx: Context, budget: list[int]) -> Iterator[Union[Item, 
             yield ItemError(where, "", f"attachment is {len(data):,} bytes, over the max_input_bytes cap of "
                                        f"{limits.max_input_bytes:,}; not read")
             continue
-        if len(data) > budget[0]:
+        if len(data) > budget.left:
             yield ItemError(where, "", f"message decodes past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
                                        "the rest is not read")
             return
-        budget[0] -= len(data)
-        member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1)
+        budget.left -= len(data)
+        member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget)
         if ctype == "message/rfc822" or accepts(data[:4096], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")

@@ -188,7 +188,7 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
 
 def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
     """Bytes as units of work: one per member for a container whose source splits, else one."""
-    plugin = find(blob)
+    plugin = find(blob) if not blob.data_of else None  # a header's data file is only a note (open_blob)
     if plugin is not None and plugin.split is not None:
         try:
             yield from plugin.split(blob, ctx)

@@ -35,10 +35,10 @@ def find(blob: Blob) -> SourcePlugin | None:
 
 def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open one blob with the first source that accepts it; never raises."""
-    plugin = find(blob)
-    if plugin is None and blob.data_of:
+    if blob.data_of:  # named by a header given with it (even when compressed, as an .img.gz)
         yield ItemError(blob.origin, "", f"skipped: the data file of {blob.data_of}, read with it", skipped=True)
         return
+    plugin = find(blob)
     if plugin is None:
         yield ItemError(blob.origin, "", f"unsupported or unrecognised content ({_describe(blob.data)})")
         return

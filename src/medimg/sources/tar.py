@@ -13,6 +13,7 @@ gzip files first.
 from __future__ import annotations
 
 import bz2
+import gzip
 import io
 import lzma
 import re
@@ -20,7 +21,7 @@ import tarfile
 import zlib
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 GZIP, BZIP2, XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
@@ -55,26 +56,39 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     if blob.depth > limits.max_depth:
         yield ItemError(origin, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
         return
+    budget = blob.budget or Budget(limits.zip_max_bytes)
     compressed = not is_tar(data[:512])
-    if compressed and not is_tar(_inflate(data, 512, partial=True)):
+    if compressed and not is_tar(_head(data)):
+        cap = min(limits.max_input_bytes, budget.left)
         try:
-            inner = _inflate(data, limits.max_input_bytes)
-        except ValueError as exc:
-            yield ItemError(origin, "", str(exc))
+            inner = _Inflated(data, Budget(cap)).read()
+        except _TooBig:
+            which = "max_input_bytes" if cap == limits.max_input_bytes else "zip_max_bytes"
+            yield ItemError(origin, "", f"compressed file inflates past the {which} cap of {cap:,}; not read")
             return
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            yield ItemError(origin, "", f"compressed data is corrupt: {exc}")
+            return
+        budget.left -= len(inner)
         name = _SUFFIX.sub("", blob.name or origin.rsplit("/", 1)[-1]) or "content"
-        yield Blob(origin, inner, name=name, depth=blob.depth + 1)
+        yield Blob(origin, inner, name=name, depth=blob.depth + 1, budget=budget)
         return
-    yield from _members(blob, ctx, compressed)
+    yield from _members(blob, ctx, compressed, budget)
 
 
-def _members(blob: Blob, ctx: Context, compressed: bool) -> Iterator[Union[Item, Blob]]:
+def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iterator[Union[Item, Blob]]:
+    """Members in archive order. Every byte inflated (headers, long names, members passed over) counts
+    against the budget, so no header can make it inflate or hold more than the archive may."""
     from .files import is_hidden
 
     limits, origin = ctx.limits, blob.origin
-    budget, count = limits.zip_max_bytes, 0
+    count = 0
+    stream = _Inflated(blob.data, budget)
     try:
-        tf = tarfile.open(fileobj=io.BytesIO(blob.data), mode="r|*")
+        tf = tarfile.open(fileobj=stream, mode="r|")
+    except _TooBig:
+        yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; not read")
+        return
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
         yield ItemError(origin, "", f"not a readable tar archive: {exc}")
         return
@@ -89,6 +103,11 @@ def _members(blob: Blob, ctx: Context, compressed: bool) -> Iterator[Union[Item,
                 name = member.name
                 parts = [p for p in re.split(r"[\\/]", name) if p and p != "."]
                 where = f"{origin}:{'/'.join(parts)}"
+                if compressed and member.size > min(limits.max_input_bytes, budget.left):
+                    # passing over it would mean inflating it: this is where the reading ends
+                    yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes or "
+                                               "zip_max_bytes cap; the rest of the archive is not read")
+                    return
                 if name.startswith(("/", "\\")) or ".." in parts:
                     yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
                     continue
@@ -97,46 +116,58 @@ def _members(blob: Blob, ctx: Context, compressed: bool) -> Iterator[Union[Item,
                 if not member.isfile():
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
-                over = None
                 if member.size > limits.max_input_bytes:
-                    over = f"member is {member.size:,} bytes, over the max_input_bytes cap of {limits.max_input_bytes:,}"
-                elif member.size > budget:
-                    over = f"archive holds more than the zip_max_bytes cap of {limits.zip_max_bytes:,}"
-                if over and (compressed or member.size > budget):  # passing over it would mean inflating it
-                    yield ItemError(where, "", f"{over}; the rest of the archive is not read")
-                    return
-                if over:
-                    yield ItemError(where, "", f"{over}; not read")
+                    yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes cap of "
+                                               f"{limits.max_input_bytes:,}; not read")
                     continue
-                budget -= member.size
                 f = tf.extractfile(member)
                 data = f.read(member.size) if f else b""
-                yield Blob(where, data, name=parts[-1], depth=blob.depth + 1)
+                yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
+        except _TooBig:
+            yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
+                                        "the rest is not read")
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
 
 
-def _inflate(data: bytes, cap: int, partial: bool = False) -> bytes:
-    """The content of gzip, bzip2 or xz data, at most `cap` bytes; past it (or when corrupt) a ValueError,
-    unless `partial`, which returns the first bytes it can (empty when there are none)."""
+class _TooBig(Exception):
+    """More bytes inflated than the budget allows (deliberately not an OSError: tarfile must not catch it)."""
+
+
+class _Inflated(io.RawIOBase):
+    """The content of gzip, bzip2 or xz data (every concatenated stream, as pigz/pbzip2 write them), or the
+    data itself, read forward; each byte read is taken from `budget`, and past it `_TooBig` is raised."""
+
+    def __init__(self, data: bytes, budget: Budget):
+        raw = io.BytesIO(data)
+        opener = {GZIP: gzip.GzipFile, BZIP2: bz2.BZ2File, XZ: lzma.LZMAFile}.get(
+            next((m for m in (GZIP, BZIP2, XZ) if data.startswith(m)), b""))
+        self.inner = opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw) if opener else raw
+        self.budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.budget.left + 1 if size is None or size < 0 else min(size, self.budget.left + 1)
+        chunk = self.inner.read(want)
+        self.budget.left -= len(chunk)
+        if self.budget.left < 0:
+            raise _TooBig()
+        return chunk
+
+    def readinto(self, b) -> int:
+        chunk = self.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def _head(data: bytes) -> bytes:
+    """The first 512 inflated bytes (empty when they cannot be had)."""
     try:
-        if data.startswith(GZIP):
-            out = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
-        elif data.startswith(BZIP2):
-            out = bz2.BZ2Decompressor().decompress(data, max_length=cap + 1)
-        elif data.startswith(XZ):
-            out = lzma.LZMADecompressor().decompress(data, max_length=cap + 1)
-        else:
-            out = data[:cap + 1]
-    except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
-        if partial:
-            return b""
-        raise ValueError(f"compressed data is corrupt: {exc}") from None
-    if partial:
-        return out[:cap]
-    if len(out) > cap:
-        raise ValueError(f"compressed file inflates past the max_input_bytes cap of {cap:,}; not read")
-    return out
+        return _Inflated(data, Budget(1 << 20)).read(512)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, _TooBig):
+        return b""
 
 
 register(SourcePlugin("tar", accepts, open_tar, priority=24, split=split_tar))
