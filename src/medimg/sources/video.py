@@ -211,13 +211,22 @@ def _seek(container, stream, target: float, deadline: float):
     tb = float(stream.time_base)
     for back in SEEK_BACK_OFF:
         container.seek(max(int((target - back) / tb), 0), stream=stream, backward=True)
-        decoder = container.decode(stream)
+        decoder = _decoded(container, stream, deadline)
         first = next(decoder, None)
         if time.monotonic() > deadline:
             raise _Timeout
         if first is None or first.time is None or first.time <= target + 0.0005 or target - back <= 0:
             return itertools.chain([first] if first is not None else [], decoder)
     return itertools.chain([first], decoder)
+
+
+def _decoded(container, stream, deadline: float):
+    """Frames decoded from the stream's packets, the clock checked at every packet: a file whose packets
+    decode to nothing must not run past video_timeout either."""
+    for packet in container.demux(stream):
+        if time.monotonic() > deadline:
+            raise _Timeout
+        yield from packet.decode()
 
 
 def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float):
@@ -240,7 +249,7 @@ def _by_index(container, stream, frame_count: int | None, limits: Limits, deadli
         wanted = [n // 2]
     want = iter(wanted)
     nxt = next(want)
-    for i, frame in enumerate(container.decode(stream)):
+    for i, frame in enumerate(_decoded(container, stream, deadline)):
         if time.monotonic() > deadline:
             raise _Timeout
         if i == nxt:
