@@ -161,3 +161,27 @@ def test_big_ome_tiff_on_disk_is_read_in_place(tmp_path):
     assert [i.locator for i in open_input(plain)] == ["page 1", "page 2", "page 3"]
     err, = list(open_input(plain, Limits(max_input_bytes=100)))
     assert isinstance(err, ItemError) and "max_input_bytes" in err.error
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_multi_file_ome_never_opens_the_files_it_names(tmp_path, where):
+    """A multi-file OME-TIFF names other files for some planes; a crafted one could name any file on the
+    machine (or a FIFO, which would hang). Those files are never opened: only this file's pixels show."""
+    secret_dir, ome_dir = tmp_path / "secret", tmp_path / "ome"
+    secret_dir.mkdir()
+    ome_dir.mkdir()
+    secret = np.zeros((64, 64), np.uint8)
+    secret[:, :32] = 255
+    tifffile.imwrite(secret_dir / "secret.tif", secret)
+    target = str(secret_dir / "secret.tif") if where == "absolute" else "../secret/secret.tif"
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="urn:uuid:aaaa">
+<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="64" SizeY="64" SizeC="2" SizeZ="1" SizeT="1">
+<Channel ID="Channel:0:0" SamplesPerPixel="1"/><Channel ID="Channel:0:1" SamplesPerPixel="1"/>
+<TiffData FirstC="0" IFD="0" PlaneCount="1"><UUID FileName="main.ome.tif">urn:uuid:aaaa</UUID></TiffData>
+<TiffData FirstC="1" IFD="0" PlaneCount="1"><UUID FileName="{target}">urn:uuid:bbbb</UUID></TiffData>
+</Pixels></Image></OME>"""
+    tifffile.imwrite(ome_dir / "main.ome.tif", np.zeros((64, 64), np.uint8), description=xml, metadata=None)
+    items = list(open_input(ome_dir / "main.ome.tif"))
+    assert items and all(isinstance(i, ImageItem) for i in items)
+    assert all(np.asarray(i.image).max() == 0 for i in items)  # the secret's white half never shows
