@@ -15,7 +15,7 @@ import zipfile
 from functools import partial
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
 _CHUNK = 1024 * 1024
@@ -37,11 +37,9 @@ def open_zip(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The archive as independent units of work in archive order: one per member, one per note."""
-    from .files import open_capped
+    from .files import member_units
 
-    for item in _walk(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)):
-        yield (unit(item.origin, open_capped, item, ctx, True) if isinstance(item, Blob)
-               else unit(item.origin, iter, (item,)))
+    yield from member_units(_walk(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)), ctx)
 
 
 def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:

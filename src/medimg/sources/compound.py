@@ -18,7 +18,7 @@ import logging
 import re
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
 MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -52,11 +52,9 @@ def open_msg(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 
 def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
-    from .files import open_capped
+    from .files import member_units
 
-    for part in _message(blob, ctx):
-        yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
-               else unit(part.origin, iter, (part,)))
+    yield from member_units(_message(blob, ctx), ctx)
 
 
 def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:

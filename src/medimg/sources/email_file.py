@@ -15,7 +15,7 @@ import email.policy
 import re
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
 _HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
@@ -49,11 +49,9 @@ def open_email(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The message as independent units of work: one per attachment or inline picture, one per note."""
-    from .files import open_capped
+    from .files import member_units
 
-    for part in _parts(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)):
-        yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
-               else unit(part.origin, iter, (part,)))
+    yield from member_units(_parts(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)), ctx)
 
 
 def _parts(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:

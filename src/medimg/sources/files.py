@@ -8,7 +8,7 @@ import stat
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import pillow_heif
 from PIL import Image, ImageOps
@@ -196,6 +196,14 @@ def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Calla
             yield unit(blob.origin, iter, (ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}"),))
     else:
         yield unit(blob.origin, open_capped, blob, ctx, member)
+
+
+def member_units(parts: Iterable[Item | Blob], ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    """A container's parts (zip, tar, e-mail, Outlook message) as units of work: each member Blob an input of
+    its own, opened with its own image cap (unknown content a note); each note about the container one unit."""
+    for part in parts:
+        yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
+               else unit(part.origin, iter, (part,)))
 
 
 def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item]:

@@ -21,7 +21,7 @@ import tarfile
 import zlib
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
 GZIP, BZIP2, XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
@@ -44,11 +44,9 @@ def open_tar(blob: Blob, ctx: Context) -> Iterator[Item]:
 def split_tar(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The archive as units of work in archive order: one per member, one per note (or one for the content
     of a compressed file that is not a tar)."""
-    from .files import open_capped
+    from .files import member_units
 
-    for part in _parts(blob, ctx):
-        yield (unit(part.origin, open_capped, part, ctx, True) if isinstance(part, Blob)
-               else unit(part.origin, iter, (part,)))
+    yield from member_units(_parts(blob, ctx), ctx)
 
 
 def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
