@@ -30,11 +30,6 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def open_zip(blob: Blob, ctx: Context) -> Iterator[Item]:
-    for task in split_zip(blob, ctx):
-        yield from task()
-
-
 def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The archive as independent units of work in archive order: one per member, one per note."""
     from .files import member_units
@@ -186,4 +181,4 @@ def _check_directory(data: bytes, max_entries: int) -> str | None:
     return None
 
 
-register(SourcePlugin("zip", accepts, open_zip, priority=20, split=split_zip))
+register(SourcePlugin("zip", accepts, priority=20, split=split_zip))

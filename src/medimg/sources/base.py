@@ -132,7 +132,7 @@ class SourcePlugin:
 
     name: str
     accepts: Callable[[bytes, Blob], bool]
-    open: Callable[[Blob, Context], Iterator[Item]]
+    open: Callable[[Blob, Context], Iterator[Item]] | None = None  # None for a container: its split, chained
     priority: int = 50  # lower is tried first
     # A container (zip) may also split itself into independent units of work, one per member, which
     # the pipeline runs concurrently; chaining them in order gives what `open` yields.
@@ -140,3 +140,15 @@ class SourcePlugin:
     # A source that reads a file on disk itself, lazily and without the max_input_bytes cap (whole-slide
     # images of several GB). Files it accepts (from their first bytes and name) are handed over by path.
     open_path: Callable[[str, Context], Iterator[Item]] | None = None
+
+    def __post_init__(self):
+        if self.open is None:
+            if self.split is None:
+                raise ValueError(f"source {self.name!r} needs open or split")
+            self.open = partial(_chained, self.split)
+
+
+def _chained(split, blob: Blob, ctx: Context) -> Iterator[Item]:
+    """A container's items: its units of work run one after another."""
+    for task in split(blob, ctx):
+        yield from task()

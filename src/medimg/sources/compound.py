@@ -46,11 +46,6 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return head.startswith(MAGIC) and (blob.name or blob.origin).lower().endswith(SUFFIXES)
 
 
-def open_msg(blob: Blob, ctx: Context) -> Iterator[Item]:
-    for task in split_msg(blob, ctx):
-        yield from task()
-
-
 def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     from .files import member_units
 
@@ -236,4 +231,4 @@ def _name(ole, path: list[str]) -> str:
     return ""
 
 
-register(SourcePlugin("outlook", accepts, open_msg, priority=22, split=split_msg))
+register(SourcePlugin("outlook", accepts, priority=22, split=split_msg))

@@ -42,11 +42,6 @@ def accepts(head: bytes, blob: Blob) -> bool:
     return b"mime-version:" in names and len(names & set(_KNOWN)) >= 3
 
 
-def open_email(blob: Blob, ctx: Context) -> Iterator[Item]:
-    for task in split_email(blob, ctx):
-        yield from task()
-
-
 def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The message as independent units of work: one per attachment or inline picture, one per note."""
     from .files import member_units
@@ -119,4 +114,4 @@ def _safe_name(name: str | None) -> str:
     return base[:200]
 
 
-register(SourcePlugin("email", accepts, open_email, priority=85, split=split_email))
+register(SourcePlugin("email", accepts, priority=85, split=split_email))

@@ -36,11 +36,6 @@ def is_tar(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
-def open_tar(blob: Blob, ctx: Context) -> Iterator[Item]:
-    for task in split_tar(blob, ctx):
-        yield from task()
-
-
 def split_tar(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """The archive as units of work in archive order: one per member, one per note (or one for the content
     of a compressed file that is not a tar)."""
@@ -168,4 +163,4 @@ def _head(data: bytes) -> bytes:
         return b""
 
 
-register(SourcePlugin("tar", accepts, open_tar, priority=24, split=split_tar))
+register(SourcePlugin("tar", accepts, priority=24, split=split_tar))
