@@ -13,13 +13,13 @@ import argparse
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from medimg.model import Classifier
+from timing import timed
 from medimg.model.preprocess import prepare
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -43,12 +43,7 @@ def make_inputs(n: int, seed: int = 0) -> list[bytes]:
 
 
 def rate(fn, n: int, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+    return n / timed(fn, repeat)
 
 
 def main() -> None:

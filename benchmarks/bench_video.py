@@ -15,7 +15,6 @@ Ratios > 1 mean the source is slower than the baseline.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import av
 import numpy as np
 
 from medimg.sources import ImageItem, Limits, open_input
+from timing import timed
 
 
 
@@ -45,15 +45,6 @@ def clip(path: str, seconds: int, size=(640, 480), rate: int = 30) -> None:
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
-
-
-def timed(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bare_seek(path: str) -> None:

@@ -18,7 +18,6 @@ import argparse
 import gzip
 import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import nrrd
 import numpy as np
 
 from medimg.sources import Blob, Context, ImageItem, Limits, open_input
+from timing import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -40,15 +40,6 @@ def head(shape=(256, 256, 160)) -> np.ndarray:
 def to8(plane: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(plane, (0.5, 99.5))
     return (np.clip((plane - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
-
-
-def timed(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def volumes(tmp: Path, repeat: int) -> None:

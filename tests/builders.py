@@ -6,6 +6,7 @@ Other test modules import these; keep the names and signatures stable.
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zipfile
 import zlib
@@ -80,6 +81,27 @@ def png_declaring(width: int, height: int) -> bytes:
 
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
     return data[: int(len(data) * keep)]
+
+
+def damaged(clean: bytes, seed: int, n: int, start: int = 8, cut_every: int = 2, flips=(1, 10, 100)):
+    """`n` damaged copies of `clean`: every `cut_every`-th one cut short, the others with random bytes
+    overwritten, never before offset `start` (so the format's magic survives and its reader is the one tried)."""
+    rng = random.Random(seed)
+    for k in range(n):
+        data = bytearray(clean)
+        if k % cut_every == 0:
+            data = data[:rng.randrange(start, len(data))]
+        else:
+            for _ in range(rng.choice(flips)):
+                data[rng.randrange(start, len(data))] = rng.randrange(256)
+        yield k, bytes(data)
+
+
+def assert_clear(items) -> None:
+    """What a damaged input must give: at least one item, each an image or an error that says something."""
+    from medimg.sources import ImageItem, ItemError
+    assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items), items
+    assert all(i.error for i in items if isinstance(i, ItemError))
 
 
 SVG = b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' \

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 
+import builders as b
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
 
 mrcfile = pytest.importorskip("mrcfile")
@@ -96,9 +97,7 @@ def test_caps_complex_maps_and_damage(tmp_path):
             for _ in range(rng.choice([1, 8, 50])):
                 bad[rng.randrange(0, 1024)] = rng.randrange(256)
         bad[208:214] = b"MAP DA"
-        items = items_of(bytes(bad))
-        assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
-        assert all(i.error for i in items if isinstance(i, ItemError))
+        b.assert_clear(items_of(bytes(bad)))  # only the header is damaged: a damaged body is just noise
 
 
 def test_not_taken_for_other_files():

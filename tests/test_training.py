@@ -212,7 +212,7 @@ def test_made_up_icons_vary_and_come_labelled_as_configured():
     assert np.array_equal(a, icon(np.random.default_rng(1), 96))  # seeded: the same draw, the same icon
     x = np.zeros((2, 64, 64, 3), np.uint8)
     views = Views(x, np.array([0, 1]), np.array([1, -1, 0]), seed=5, icon_y=2)
-    (t1, y1), (t2, y2), (t3, y3) = views[0], views[1], views[2]
+    (_, y1), (t2, y2), (_, y3) = views[0], views[1], views[2]
     assert (y1, y2, y3) == (1, 2, 0)
     assert t2.shape == (3, 64, 64) and float(t2.std()) > 0.05  # an icon, not the blank corpus image
 
@@ -233,7 +233,7 @@ def test_figure_pages_show_corpus_images_small_among_text_and_come_labelled_as_c
             assert 0.02 < shown.mean() <= 0.35
     x = np.stack([fig, np.full((64, 64, 3), 128, np.uint8)])
     views = Views(x, np.array([0, 1]), np.array([-2, 1]), seed=5, icon_y=3, pool=np.array([0, 1]))
-    (t1, y1), (t2, y2) = views[0], views[1]
+    (t1, y1), (_, y2) = views[0], views[1]
     assert (y1, y2) == (3, 1) and float(t1.std()) > 0.1
 
 
