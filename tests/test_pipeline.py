@@ -3,6 +3,7 @@
 import io
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,21 @@ def test_a_folder_comes_back_in_order_whatever_the_workers(tiny_classifier, tmp_
     names = [Path(i).name for i, *_ in runs[1]]
     assert names == sorted(names[:-1], key=lambda n: (int(n[:2]) % 3 if n[0].isdigit() else 1, n)) + ["x.png"]
     assert len(runs[1]) == 42 and sum(e is not None for *_, e in runs[1]) == 1
+
+
+def test_each_record_names_the_input_it_came_from(tiny_classifier, tmp_path):
+    """`source` is what the caller gave: the folder for its files, the zip for its members, the blob's origin."""
+    (tmp_path / "d").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "d" / name).write_bytes(png(RED))
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf:
+        zf.writestr("in/c.png", png(BLUE))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    given = [str(tmp_path / "d"), str(tmp_path / "z.zip"), Blob("upload.png", png(GREEN)), tmp_path / "broken.png"]
+    got = [(r.input.rsplit("/", 1)[-1], r.source) for r in classify(given, classifier=tiny_classifier, workers=3)]
+    assert got == [("a.png", str(tmp_path / "d")), ("b.png", str(tmp_path / "d")),
+                   ("c.png", str(tmp_path / "z.zip")), ("upload.png", "upload.png"),
+                   ("broken.png", str(tmp_path / "broken.png"))]
 
 
 def test_inputs_are_opened_concurrently(tiny_classifier, test_plugins):

@@ -9,6 +9,8 @@ from PIL import Image
 ray = pytest.importorskip("ray", reason="the scale extra (ray[data]) is not installed")
 
 from medimg.scale.ray_job import COLUMNS, read_inputs, run  # noqa: E402
+from medimg.sources import Limits  # noqa: E402
+from webserver import WebServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,23 @@ def test_resume_reads_csv_and_parquet_output(tmp_path, tiny_model_dir, ray_local
     assert len(written) == 2
     written[0].write_bytes(written[0].read_bytes()[:-20])  # cut off: deleted, its inputs done again
     assert run(inputs, out, resume=True, **kw) == 2
+
+
+def test_an_actor_fetches_several_inputs_at_once(tmp_path, tiny_model_dir, ray_local):
+    """Far web pages are fetched side by side by one actor's worker threads, not one after another;
+    each row still names its own entry, and an entry listed twice is done once."""
+    png = tmp_path / "a.png"
+    Image.new("RGB", (96, 80), (200, 0, 0)).save(png)
+    with WebServer() as srv:
+        srv.add("/a.png", png.read_bytes(), "image/png")
+        pages = [srv.add(f"/p{i}.html", f"<p>case {i}</p><img src='/a.png?{i}'>", delay=0.5) for i in range(6)]
+        inputs = pages + [pages[0], str(png)]
+        out = tmp_path / "out"
+        n = run(inputs, out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=8,
+                workers=4, limits=Limits(allow_private=True))
+        assert srv.peak_waiting >= 3  # one actor, yet at least three pages were being waited for together
+        assert srv.hits["/p0.html"] == 1
+    rows = _rows(out)
+    assert n == len(rows) == 7
+    assert sorted(r["source"] for r in rows) == sorted(pages + [str(png)])
+    assert all(r["source_rows"] == 1 and r["label"] for r in rows)

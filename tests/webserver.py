@@ -14,6 +14,7 @@
         srv.hits["/a.png"]     # how many requests reached that path (0 if none)
         srv.sent["/huge"]      # body bytes the server managed to write for that path
         srv.headers["/a.png"]  # the headers of the last request for that path
+        srv.peak_waiting       # the most requests ever waiting out their `delay` at the same time
 
 `WebServer(tls=server_ssl_context)` serves HTTPS instead. Unknown paths answer 404. The server is HTTP/1.1 with keep-alive; `close()` (or leaving the `with`)
 stops it and ends slow or huge responses still being written. Fetching from it needs
@@ -41,6 +42,8 @@ class WebServer:
         self.hits: Counter = Counter()
         self.sent: Counter = Counter()
         self.headers: dict[str, dict] = {}
+        self.waiting = self.peak_waiting = 0
+        self._count = threading.Lock()
         self._stop = threading.Event()
         self._httpd = _QuietServer((host, 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -77,6 +80,17 @@ class WebServer:
 
     def url(self, path: str = "/") -> str:
         return f"{self.scheme}://{self.host}:{self.port}{path}"
+
+    def _wait(self, delay: float) -> bool:
+        """Sleep `delay` s as a delayed route does, counting overlapping waits; True when the server stops."""
+        with self._count:
+            self.waiting += 1
+            self.peak_waiting = max(self.peak_waiting, self.waiting)
+        try:
+            return self._stop.wait(delay)
+        finally:
+            with self._count:
+                self.waiting -= 1
 
     # lifetime
     def close(self) -> None:
@@ -117,7 +131,7 @@ def _handler(server: WebServer):
                     self._send(404, b"not found", "text/plain", {})
                 elif route[0] == "static":
                     _, body, ctype, status, headers, delay = route
-                    if delay and server._stop.wait(delay):
+                    if delay and server._wait(delay):
                         return
                     self._send(status, body, ctype, headers, path)
                 elif route[0] == "redirect":

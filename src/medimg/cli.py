@@ -248,6 +248,8 @@ def scale(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Inputs each actor opens at once (threads: fetching "
+                                "waits on the network)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
     threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
@@ -265,7 +267,7 @@ def scale(
     limits = make_limits(allow_private, max_pixels, min_side, timeout)
     try:
         n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
-                threshold=threshold, concurrency=concurrency, address=address, resume=resume)
+                threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
     console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")

@@ -33,6 +33,7 @@ class Record:
     height: int | None = None
     error: str | None = None
     skipped: bool = False
+    source: str | None = None  # the input given (path, URL or blob name) this record came from
     format: str | None = None
     metadata: dict = field(default_factory=dict)
     probs: dict = field(default_factory=dict)
@@ -112,13 +113,15 @@ def classify(
                 continue
         return False
 
-    def run(task, lane: queue.Queue) -> None:
+    def run(task, lane: queue.Queue, source: str) -> None:
         try:
             for item in task():
-                if not put(lane, _prepare(item, clf, thumbnails)):
+                prepared = _prepare(item, clf, thumbnails)
+                prepared[0].source = source
+                if not put(lane, prepared):
                     return
         except Exception as exc:  # the sources never should raise; if they do, say so
-            put(lane, (Record(input="", locator="", error=f"internal error: {exc}"), None))
+            put(lane, (Record(input="", locator="", error=f"internal error: {exc}", source=source), None))
         finally:
             put(lane, END)
 
@@ -129,11 +132,13 @@ def classify(
 
     def dispatch() -> None:
         try:
-            for task in input_tasks(inputs, limits, skip):
-                lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
-                if not put(lanes, lane):
-                    return
-                jobs.put((task, lane))
+            for given in inputs:
+                source = given.origin if isinstance(given, Blob) else os.fspath(given)
+                for task in input_tasks([given], limits, skip):
+                    lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
+                    if not put(lanes, lane):
+                        return
+                    jobs.put((task, lane, source))
         except Exception as exc:  # e.g. the caller's iterable of inputs raised
             lane = queue.Queue()
             lane.put((Record(input="", locator="", error=f"internal error: {exc}"), None))

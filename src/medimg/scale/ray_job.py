@@ -39,30 +39,33 @@ class ClassifyInputs:
     """Ray actor: classify every input in a batch; one output row per image or error."""
 
     def __init__(self, model_dir: str | None = None, limits: dict | None = None,
-                 threshold: float | None = None, threads: int = 1):
+                 threshold: float | None = None, threads: int = 1, workers: int = 4):
         from ..model import Classifier
 
         self.clf = Classifier.load(model_dir, threads=threads)
         self.limits = Limits(**(limits or {}))
         self.threshold = threshold
+        self.workers = workers
 
     def __call__(self, batch: dict[str, np.ndarray]):
         import pyarrow as pa
 
         from ..pipeline import classify
 
+        inputs = [str(s) for s in batch["input"]]
+        found: dict[str, list[dict]] = {s: [] for s in inputs}
+        # One pipeline for the whole batch: its worker threads fetch and decode several inputs at once.
+        for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
+                            workers=self.workers):
+            d = rec.to_dict(full=True)
+            d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
+            d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
+            d["source"] = rec.source
+            found.setdefault(rec.source, []).append(d)
         rows = {c: [] for c in COLUMNS}
-        for source in batch["input"]:
-            found = []
-            for rec in classify([str(source)], classifier=self.clf, limits=self.limits,
-                                threshold=self.threshold):
-                d = rec.to_dict(full=True)
-                d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
-                d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
-                d["source"] = str(source)
-                found.append(d)
-            for d in found:  # how many rows the entry gave: resuming tells a whole entry from a cut-off one
-                d["source_rows"] = len(found)
+        for group in found.values():
+            for d in group:  # how many rows the entry gave: resuming tells a whole entry from a cut-off one
+                d["source_rows"] = len(group)
                 for c in COLUMNS:
                     rows[c].append(d.get(c))
         return pa.table(rows, schema=schema())
@@ -76,18 +79,21 @@ def read_inputs(list_file: str | Path) -> list[str]:
 
 def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: str | None = None,
         limits: Limits | None = None, threshold: float | None = None, concurrency: int = 2,
-        inputs_per_batch: int = 4, address: str | None = None, resume: bool = False) -> int:
+        inputs_per_batch: int = 16, address: str | None = None, resume: bool = False,
+        workers: int = 4) -> int:
     """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
 
-    `resume` passes over the inputs whose rows an earlier run already wrote to `out` (files cut off by a
-    stop are deleted first, and their inputs done again); without it, rows are added to what is there."""
+    Each of the `concurrency` actors takes `inputs_per_batch` inputs at a time and opens `workers` of them
+    at once (threads: fetching waits on the network, decoding releases the GIL). `resume` passes over the
+    inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
+    their inputs done again); without it, rows are added to what is there. An input listed twice is done once."""
     import ray
 
     if fmt not in SUFFIXES:
         raise ValueError("fmt must be jsonl, parquet or csv")
     out = Path(out).resolve()
     done = done_inputs(out, fmt) if resume else set()
-    items = [{"input": s} for s in inputs if s not in done]
+    items = [{"input": s} for s in dict.fromkeys(inputs) if s not in done]
     if not items:
         return 0
     if not ray.is_initialized():
@@ -102,7 +108,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         num_cpus=1,
         fn_constructor_kwargs={"model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
-                               "threshold": threshold},
+                               "threshold": threshold, "workers": workers},
     )
     before = set(_files(out, fmt))
     if fmt == "jsonl":
