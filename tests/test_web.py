@@ -163,6 +163,56 @@ def test_deeply_nested_page_does_not_crash():
     assert [c.url for c in web.extract(html, "http://h/")] == ["http://h/deep.png"]
 
 
+def test_hostile_markup_is_read_in_linear_time():
+    """Thousands of unclosed "url(" in a style, or of <source>/<img> in one <picture>: one pass each."""
+    for html in ['<div style="' + "url(" * 20000 + '">x</div>',
+                 "<picture>" + "<source srcset='s.png'><img src='i.png'>" * 8000 + "</picture>"]:
+        started = time.monotonic()
+        found = web.extract(html, "http://h/")
+        assert time.monotonic() - started < 2 and len(found) <= 1  # was 12–16 s (quadratic)
+    css = "background:url( bg.png ) , url('a (1).png'), url(&quot;b.png&quot;), url(c d.png), url(url(e.png)"
+    assert [c.url for c in web.extract(f'<div style="{css}">x</div>', "http://h/")] == [
+        "http://h/bg.png", "http://h/a (1).png", "http://h/b.png", "http://h/e.png"]
+
+
+def test_picture_takes_its_own_first_usable_source():
+    html = ("<picture><source type='image/svg+xml' srcset='v.svg'><source srcset='big.png 800w, s.png 400w'>"
+            "<img src='fallback.png'></picture><picture><img src='alone.png'></picture>"
+            "<picture><source srcset='orphan.png'></picture>")
+    assert [(c.url, c.tag) for c in web.extract(html, "http://h/")] == [
+        ("http://h/big.png", "picture"), ("http://h/alone.png", "picture"), ("http://h/orphan.png", "picture")]
+
+
+def test_a_bad_base_href_is_ignored_as_browsers_do():
+    found = web.extract("<base href='http://[oops/'><img src='a.png'>", "http://h/dir/page.html")
+    assert [c.url for c in found] == ["http://h/dir/a.png"]
+
+
+@pytest.mark.parametrize("data, ctype", [
+    ("\ufeff<html><img src='a.png'>".encode("utf-16-le"), "text/html"),  # a byte-order mark wins
+    ("\ufeff<html><img src='a.png'>".encode("utf-16-be"), "text/html"),
+    (b"<html><meta charset='utf-16'><img src='a.png'>", "text/html"),  # readable as ASCII: really UTF-8
+    ("<html><meta charset='windows-1252'><img alt='caf\u00e9' src='a.png'>".encode("cp1252"), "text/html"),
+])
+def test_page_encodings(data, ctype):
+    found = web.extract(data, "http://h/", ctype)
+    assert [c.url for c in found] == ["http://h/a.png"]
+    assert found[0].alt in ("", "caf\u00e9")
+
+
+def test_page_that_mentions_the_pdf_header_is_still_a_page(srv):
+    srv.add("/a.png", png((1, 2, 3)), "image/png")
+    url = srv.add("/pdf-header.html", "<html><head><title>What the %PDF-1.7 header means</title></head>"
+                                      "<body><img src='/a.png'></body></html>")
+    assert [colour_of(i) for i in run(url)] == [(1, 2, 3)]
+
+
+def test_a_page_without_images_says_so(srv):
+    url = srv.add("/empty.html", "<html><body><p>Nothing to see.</p></body></html>")
+    (note,) = run(url)
+    assert isinstance(note, ItemError) and note.skipped and note.error == "no images found on the page"
+
+
 def test_data_uri_decoding_and_cap():
     assert web.decode_data_uri("data:image/png;base64,AAEC", 100) == (b"\x00\x01\x02", "image/png")
     assert web.decode_data_uri("data:,a%20b", 100) == (b"a b", "text/plain")

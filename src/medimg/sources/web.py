@@ -30,7 +30,8 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
             "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
-_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)""", re.I)
+# An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
@@ -103,6 +104,8 @@ def classify(blob: Blob) -> str | None:
     ctype = blob.content_type
     if text.startswith((b"<svg", b"<?xml", b"<!doctype svg")) and b"<svg" in text and b"<html" not in text:
         return "svg"
+    if ctype in HTML_TYPES and text.startswith(HTML_STARTS):  # even if it mentions "%PDF-1.7" near its top
+        return "html"
     try:
         from . import registry
 
@@ -127,9 +130,13 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
     base = page_url
     base_node = tree.css_first("base[href]")
     if base_node is not None:
-        base = urljoin(page_url, (base_node.attributes.get("href") or "").strip())
+        try:
+            base = urljoin(page_url, (base_node.attributes.get("href") or "").strip())
+        except ValueError:  # e.g. "http://[oops/": browsers ignore a bad base and use the page's URL
+            pass
     found: list[Candidate] = []
     seen: set[str] = set()
+    sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
 
     def add(raw: str | None, tag: str, alt: str = "") -> None:
         url = _resolve(raw, base)
@@ -143,11 +150,13 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
         if tag == "img":
             parent = node.parent
             if parent is not None and parent.tag == "picture":
-                add(_picture_choice(parent, node), "picture", _attr(attrs, "alt"))
+                if parent.mem_id not in sources:
+                    sources[parent.mem_id] = _source_choice(parent)
+                add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"))
             else:
                 add(_img_choice(attrs), "img", _attr(attrs, "alt"))
-        elif tag == "picture" and node.css_first("img") is None:
-            add(_picture_choice(node, None), "picture")
+        elif tag == "picture" and not any(c.tag == "img" for c in _children(node)):
+            add(_source_choice(node), "picture")
         elif tag == "meta":
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if key in META_TAGS:
@@ -175,16 +184,25 @@ def _img_choice(attrs: dict) -> str | None:
     return largest(_attr(attrs, "srcset")) or _attr(attrs, "src")
 
 
-def _picture_choice(picture, img) -> str | None:
-    """The first <source> a browser could use (SVG sources skipped), else the <img>."""
-    for source in picture.css("source"):
+def _source_choice(picture) -> str | None:
+    """The first of a <picture>'s own <source> children a browser could use (SVG sources skipped)."""
+    for source in _children(picture):
+        if source.tag != "source":
+            continue
         attrs = source.attributes
         if "svg" in _attr(attrs, "type").lower():
             continue
         best = largest(_attr(attrs, "data-srcset")) or largest(_attr(attrs, "srcset"))
         if best:
             return best
-    return _img_choice(img.attributes) if img is not None else None
+    return None
+
+
+def _children(node):
+    child = node.child
+    while child is not None:
+        yield child
+        child = child.next
 
 
 def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
@@ -246,14 +264,18 @@ def _resolve(raw: str | None, base: str) -> str | None:
 
 
 def _decode(data: bytes, content_type: str | None) -> str:
+    """The page's text, by the HTML spec's order: a byte-order mark, the HTTP charset, a <meta> charset."""
+    for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return data.decode(charset, errors="replace")
     charset = None
     if content_type and "charset=" in content_type.lower():
         charset = content_type.lower().split("charset=")[1].split(";")[0].strip(" \"'")
     if not charset:
         m = _META_CHARSET.search(data[:4096])
         charset = m.group(1).decode("ascii", "replace") if m else None
-    if data.startswith(b"\xef\xbb\xbf"):
-        charset = "utf-8-sig"
+        if charset and charset.lower().replace("_", "-").startswith("utf-16"):
+            charset = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
     try:
         return data.decode(charset or "utf-8", errors="replace")
     except LookupError:
@@ -266,6 +288,9 @@ def _decode(data: bytes, content_type: str | None) -> str:
 def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Context,
                  fetcher: net.Fetcher) -> Iterator[Item]:
     """Download the candidates concurrently (bounded) and yield their items in page order."""
+    if not found:  # say so, so the page does not vanish from the results
+        yield ItemError(origin, "", "no images found on the page", skipped=True)
+        return
     limits = ctx.limits
     cap = max(0, limits.max_images_per_input)
     extra = max(0, len(found) - cap)
