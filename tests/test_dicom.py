@@ -478,3 +478,201 @@ def test_jpeg_xl_transfer_syntaxes_decode():
     (item,) = items(jxl_dicom(ds, "1.2.840.10008.1.2.4.112"))
     px = np.asarray(item.image)
     assert item.locator == "frame 2" and item.image.mode == "RGB" and px[20, 30, 0] > 180 and px[20, 5, 0] < 60
+
+
+def peak_bytes(fn):
+    """What fn returns, and the most Python and numpy memory it held at once."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def deflated_dicom(inflated: int) -> bytes:
+    """A Deflated Explicit VR Little Endian file whose dataset (one private OB element of zeros) inflates to
+    about `inflated` bytes, made in steps so the test never holds it."""
+    import struct
+    import zlib
+
+    def elem(group, el, vr, value):
+        if vr == b"OB":
+            return struct.pack("<HH2sHI", group, el, vr, 0, len(value)) + value
+        return struct.pack("<HH2sH", group, el, vr, len(value)) + value
+
+    body = (elem(2, 1, b"OB", b"\x00\x01") + elem(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.7\x00")
+            + elem(2, 3, b"UI", b"1.2.3.4\x00") + elem(2, 0x10, b"UI", b"1.2.840.10008.1.2.1.99"))
+    meta = elem(2, 0, b"UL", struct.pack("<I", len(body))) + body
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    step = 1 << 20
+    parts = [co.compress(elem(8, 0x60, b"CS", b"OT") + struct.pack("<HH2sHI", 9, 0x1010, b"OB", 0, inflated))]
+    parts += [co.compress(bytes(step)) for _ in range(inflated // step)]
+    return bytes(128) + b"DICM" + meta + b"".join(parts) + co.flush()
+
+
+def test_deflated_dataset_is_inflated_under_the_byte_cap():
+    """pydicom inflates a deflated dataset whole; here it is inflated in steps and refused past max_input_bytes
+    (a 32 KB file inflating to 32 MB, under a 4 MB cap), while real deflated files still read."""
+    data = deflated_dicom(32 << 20)
+    assert len(data) < 64 << 10
+    got, peak = peak_bytes(lambda: items(data, max_input_bytes=4 << 20))
+    assert len(got) == 1 and isinstance(got[0], ItemError) and not got[0].skipped
+    assert "max_input_bytes" in got[0].error and "4,194,304" in got[0].error
+    assert peak < 16 << 20, f"{peak:,} bytes held"
+    dfl = b.dicom_file("image_dfl.dcm").read_bytes()  # 512×512 8-bit: inflates to about 270 KB
+    (item,) = items(dfl, max_input_bytes=1 << 20)
+    assert isinstance(item, ImageItem) and item.image.size == (512, 512)
+    assert item.metadata["TransferSyntax"] == "Deflated Explicit VR Little Endian"
+    (small,) = items(dfl, max_input_bytes=200_000)
+    assert isinstance(small, ItemError) and "max_input_bytes" in small.error
+
+
+def with_changes(data: bytes, **changes) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    return b.dicom_bytes(ds)
+
+
+@pytest.mark.timeout(30)
+def test_slide_frame_count_beyond_its_pixel_data_or_grid_is_refused():
+    """A slide whose NumberOfFrames is more than its pixel data or its TILED_FULL grid can hold is refused
+    at once: no list of a position per declared frame."""
+    lying = with_changes(slide_tiles(), NumberOfFrames=1_000_000)  # 40 native tiles
+    got, peak = peak_bytes(lambda: items(lying))
+    assert len(got) == 1 and isinstance(got[0], ItemError)
+    assert "declares 1,000,000 frames" in got[0].error and "pixel data holds (40)" in got[0].error
+    assert peak < 20 << 20, f"{peak:,} bytes held"
+    from PIL import Image
+
+    frames = [b.encode(Image.new("RGB", (16, 16), (240, 240, 240)), "JPEG") for _ in range(4)]
+    jpeg = with_changes(b.jpeg_slide_dicom(frames, across=2, tile=16), NumberOfFrames=10_000_000)
+    (err,) = items(jpeg)  # encapsulated: a frame is at least one fragment
+    assert isinstance(err, ItemError) and "pixel data holds (4)" in err.error
+    # 40 tiles, but a TILED_FULL grid of 8 × 2 places
+    (err,) = items(with_changes(slide_tiles(), TotalPixelMatrixRows=128))
+    assert isinstance(err, ItemError) and "TILED_FULL grid of 8×2 tiles holds" in err.error
+
+
+def test_tiled_full_field_comes_from_the_centre_frames_plane():
+    """Two focal planes of 8 × 5 tiles: tissue only in the second. The field is pasted, by index arithmetic,
+    from the tiles of the plane the chosen frame is in."""
+    data = with_changes(slide_tiles(n=80, tissue=66), TotalPixelMatrixRows=320, TotalPixelMatrixFocalPlanes=2)
+    (item,) = items(data)
+    assert item.locator == "field around frame 67"  # tile 26 (column 2, row 3) of the second plane
+    assert item.metadata["field"] == {"tiles": 25, "left": 0, "top": 0, "side": 320, "um_per_pixel": None}
+    assert colourful(np.asarray(item.image)[192:256, 128:192]) > 40
+
+
+def compressed_dicom(frame: bytes, syntax: str, rows: int = 64, cols: int = 64) -> bytes:
+    """One 8-bit grey frame, already compressed, behind a header saying rows × cols."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns = "OT", rows, cols
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = encapsulate([frame])
+    ds["PixelData"].VR = "OB"
+    return b.dicom_bytes(ds)
+
+
+def frame_declaring(codec: str, side: int) -> tuple[bytes, str]:
+    """A 64 × 64 compressed frame whose own header (J2K SIZ, JPEG SOF0, JPEG-LS SOF55) says side × side."""
+    import struct
+
+    from PIL import Image
+    from pydicom.encaps import get_frame
+
+    if codec == "jpeg-ls":
+        ds = pydicom.dcmread(b.dicom_file("MR_small_jpeg_ls_lossless.dcm"))
+        frame = bytearray(get_frame(ds.PixelData, 0, number_of_frames=1))
+        struct.pack_into(">HH", frame, frame.find(b"\xff\xf7") + 5, side, side)
+        return bytes(frame), "1.2.840.10008.1.2.4.80"
+    img = Image.new("L", (64, 64), 100)
+    if codec == "j2k":
+        frame = bytearray(b.encode(img, "JPEG2000", irreversible=False, no_jp2=True))
+        struct.pack_into(">8I", frame, frame.find(b"\xff\x51") + 6, side, side, 0, 0, side, side, 0, 0)
+        return bytes(frame), "1.2.840.10008.1.2.4.90"
+    frame = bytearray(b.encode(img, "JPEG"))
+    struct.pack_into(">HH", frame, frame.find(b"\xff\xc0") + 5, side, side)
+    return bytes(frame), "1.2.840.10008.1.2.4.50"
+
+
+@pytest.mark.parametrize("codec", ["j2k", "jpeg", "jpeg-ls"])
+def test_compressed_frame_declaring_another_size_is_not_decoded(codec):
+    """Rows × Columns say 64 × 64, the codestream says 4000 × 4000: decoders allocate what the codestream
+    says, so the frame's own header is read first and the frame refused before any decoding."""
+    frame, syntax = frame_declaring(codec, 4000)
+    got, peak = peak_bytes(lambda: items(compressed_dicom(frame, syntax)))
+    assert len(got) == 1 and isinstance(got[0], ItemError), got
+    assert "frame says it is 4000×4000 pixels, not the 64×64 of Rows/Columns" in got[0].error
+    assert peak < 8 << 20, f"{peak:,} bytes held"
+    (over,) = items(compressed_dicom(frame, syntax), max_pixels=1_000_000)
+    assert "over the max_pixels cap of 1,000,000" in over.error
+
+
+def test_jpeg_xl_frame_declaring_another_size_is_not_decoded():
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(b.dicom_file("MR_small.dcm"))
+    ds.PixelData = encapsulate([imagecodecs.jpegxl_encode(ds.pixel_array.view(np.uint16), lossless=True)])
+    ds["PixelData"].VR = "OB"
+    ds.Rows = ds.Columns = 16  # the codestream's SizeHeader says 64 × 64
+    (item,) = items(jxl_dicom(ds, "1.2.840.10008.1.2.4.110"))
+    assert isinstance(item, ItemError) and "JPEG XL frame says it is 64×64 pixels, not the 16×16" in item.error
+
+
+def test_jpeg_slide_tiles_declaring_another_size_are_not_decoded():
+    """Slide tiles decoded by Pillow are checked as well: each JPEG says 128 × 128, Rows/Columns 64 × 64."""
+    from PIL import Image
+
+    frames = [b.encode(Image.new("RGB", (128, 128), (215, 140, 190)), "JPEG") for _ in range(24)]
+    (item,) = items(b.jpeg_slide_dicom(frames, across=6, tile=64))
+    assert isinstance(item, ItemError), item
+    assert "JPEG frame says it is 128×128 pixels, not the 64×64 of Rows/Columns" in item.error
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_float_pixels_with_nan_or_infinity_keep_their_picture(bits):
+    """Float pixel data (parametric maps) with a NaN, +inf and -inf pixel: the range comes from the finite
+    values, so the picture is the same as without them (it used to come out all black)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    grad = np.linspace(0, 1000, 64 * 64).reshape(64, 64).astype(np.float32 if bits == 32 else np.float64)
+
+    def float_dicom(arr):
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.Rows, ds.Columns = "MR", 64, 64
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated = 1, "MONOCHROME2", bits
+        setattr(ds, "FloatPixelData" if bits == 32 else "DoubleFloatPixelData", arr.tobytes())
+        (item,) = items(b.dicom_bytes(ds))
+        assert isinstance(item, ImageItem), item
+        return np.asarray(item.image, int)
+
+    clean = float_dicom(grad)
+    bad = grad.copy()
+    bad[10, 10], bad[20, 20], bad[30, 30] = np.nan, np.inf, -np.inf
+    got = float_dicom(bad)
+    assert clean.max() == 255 and got.max() == 255
+    keep = np.isfinite(bad)
+    assert np.abs(got[keep] - clean[keep]).max() <= 1
+    assert got[20, 20] == 255 and got[30, 30] == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from itertools import islice
 from typing import Iterator
 
@@ -11,9 +13,13 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
-from pydicom.encaps import generate_fragments, generate_frames
-from pydicom.uid import (ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit,
-                         MPEGTransferSyntaxes)
+from pydicom.encaps import generate_fragments, generate_frames, get_frame
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
+                         ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, JPEGLSTransferSyntaxes,
+                         JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .registry import register
@@ -37,6 +43,11 @@ DERIVED = {
     "SEG": "segmentation masks", "1.2.840.10008.5.1.4.1.1.481.2": "a radiotherapy dose grid",
     "RTDOSE": "a radiotherapy dose grid",
 }
+# Encapsulated syntaxes whose frames declare their own size, which a decoder allocates whatever Rows/Columns say
+FRAME_HEADERS = {**{uid: "JPEG" for uid in JPEGTransferSyntaxes + JPEGLSTransferSyntaxes},
+                 **{uid: "JPEG 2000" for uid in JPEG2000TransferSyntaxes}, **{uid: "JPEG XL" for uid in JPEG_XL}}
+# Start-of-frame markers of JPEG (all processes) and JPEG-LS (SOF55): height and width follow
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
@@ -89,7 +100,10 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
 def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     try:
-        ds = pydicom.dcmread(io.BytesIO(blob.data), force=True)
+        ds = _read(blob.data, limits.max_input_bytes)
+    except _TooLarge as exc:
+        yield ItemError(origin, "", str(exc))
+        return
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable DICOM file ({type(exc).__name__})")
         return
@@ -123,9 +137,13 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
-        tiles = _Tiles(ds, n)
+        problem = _slide_frames_problem(ds, n)
+        if problem:
+            yield ItemError(origin, "", f"DICOM slide {problem}; not decoded")
+            return
+        tiles = _Tiles(ds, n, limits.max_pixels)
         best = _most_tissue_frame(ds, n, meta, tiles)
-        field = _slide_field(ds, best, limits.max_pixels, tiles)
+        field = _slide_field(ds, best, n, limits.max_pixels, tiles)
         if field is not None:
             image, meta["field"] = field
             yield ImageItem(origin, f"field around frame {best + 1}", image, "DICOM", meta)
@@ -137,8 +155,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
-            arr = _jxl_frame(ds, i, n) if syntax in JPEG_XL else pixel_array(ds, index=i if n > 1 else None)
-            image = to_image(arr, ds, i)
+            image = to_image(_frame(ds, i, n, limits.max_pixels), ds, i)
         except Exception as exc:
             ts = meta.get("TransferSyntax", "unknown transfer syntax")
             yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
@@ -148,6 +165,47 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+class _TooLarge(ValueError):
+    """A deflated dataset that inflates past max_input_bytes."""
+
+
+def _read(data: bytes, max_bytes: int) -> pydicom.Dataset:
+    """pydicom.dcmread, except that a Deflated Explicit VR Little Endian dataset is inflated here under
+    `max_bytes`: pydicom would inflate it whole, and a small file can inflate to gigabytes."""
+    fp = io.BytesIO(data)
+    try:
+        preamble = read_preamble(fp, True)
+        meta = _read_file_meta_info(fp)
+    except Exception:
+        meta = None
+    if meta is None or meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+    # the inflated dataset behind the same file meta, named as explicit VR little endian for pydicom
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    out.write((preamble or bytes(128)) + b"DICM")
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    write_file_meta_info(out, meta, enforce_standard=False)
+    inflater, total, view = zlib.decompressobj(-zlib.MAX_WBITS), 0, memoryview(data)[fp.tell():]
+    for start in range(0, len(view), 1 << 16):
+        piece = view[start:start + (1 << 16)]
+        while piece and not inflater.eof:
+            chunk = inflater.decompress(piece, 1 << 20)
+            total += len(chunk)
+            if total > max_bytes:
+                raise _TooLarge(f"deflated DICOM dataset inflates past the max_input_bytes cap of {max_bytes:,} "
+                                f"bytes; not read")
+            out.write(chunk)
+            piece = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    out.write(inflater.flush())  # at most a few bytes left once the input is used up
+    out.seek(0)
+    ds = pydicom.dcmread(out, force=True)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # as the file says; the pixels are native
+    return ds
 
 
 def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> Iterator[Item]:
@@ -164,14 +222,79 @@ def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> It
     yield from ctx.open_blob(Blob(blob.origin, data.rstrip(b"\x00"), name="document.pdf", depth=blob.depth + 1))
 
 
-def _jxl_frame(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
-    """Frame `index` of a JPEG XL transfer syntax (pydicom has no decoder for it yet) through imagecodecs."""
+def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarray:
+    """Frame `index` decoded. A compressed frame's own header is read first: a decoder allocates the size
+    the codestream declares, whatever Rows/Columns say, so a frame declaring another size is refused."""
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    kind = FRAME_HEADERS.get(syntax)
+    if kind is None:
+        return pixel_array(ds, index=index if n > 1 else None)
+    if kind == "JPEG XL":
+        frame = next(islice(generate_frames(ds.PixelData, number_of_frames=n), index, None), None)
+        if frame is None:
+            raise ValueError(f"no frame {index + 1} in the pixel data")
+    else:
+        frame = get_frame(ds.PixelData, index, number_of_frames=n)
+    _check_frame_size(kind, _frame_size(kind, frame), int(ds.Columns), int(ds.Rows), max_pixels)
+    return _jxl_frame(ds, frame) if kind == "JPEG XL" else pixel_array(ds, index=index if n > 1 else None)
+
+
+def _check_frame_size(kind: str, size: tuple[int, int] | None, cols: int, rows: int, max_pixels: int) -> None:
+    if size is None:
+        raise ValueError(f"{kind} frame without a readable size header; not decoded")
+    w, h = size
+    if (w, h) != (cols, rows):
+        over = f", over the max_pixels cap of {max_pixels:,}" if w * h > max_pixels else ""
+        raise ValueError(f"{kind} frame says it is {w}×{h} pixels{over}, not the {cols}×{rows} of "
+                         f"Rows/Columns; not decoded")
+
+
+def _frame_size(kind: str, frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a frame's own header: JPEG SOFn, JPEG 2000 SIZ, JPEG XL SizeHeader."""
+    if kind == "JPEG XL":
+        from .jxl import codestream_start, size_of
+
+        code = codestream_start(frame)
+        return size_of(code) if code else None
+    if kind == "JPEG 2000":  # SOC then SIZ: length, capabilities, then Xsiz, Ysiz, XOsiz, YOsiz
+        pos = frame.find(b"\xff\x4f\xff\x51")  # at 0, or inside a JP2 wrapper
+        if pos < 0 or pos + 24 > len(frame):
+            return None
+        xsiz, ysiz, x0, y0 = struct.unpack_from(">IIII", frame, pos + 8)
+        return xsiz - x0, ysiz - y0
+    if frame[:2] != b"\xff\xd8":  # JPEG, JPEG-LS: walk the marker segments to the frame header
+        return None
+    pos = 2
+    while pos + 4 <= len(frame):
+        if frame[pos] != 0xFF:
+            return None
+        marker = frame[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            pos += 2
+            continue
+        if marker in _SOF:
+            if pos + 9 > len(frame):
+                return None
+            height, width = struct.unpack_from(">HH", frame, pos + 5)
+            return width, height
+        length = int.from_bytes(frame[pos + 2:pos + 4], "big")
+        if marker in (0xD8, 0xD9, 0xDA) or length < 2:  # scan or end before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def _jxl_frame(ds: pydicom.Dataset, frame: bytes) -> np.ndarray:
+    """A JPEG XL frame (pydicom has no decoder for it yet) through imagecodecs; the first frame of an
+    animation only (libjxl would decode every one at once)."""
     import imagecodecs
 
-    frame = next(islice(generate_frames(ds.PixelData, number_of_frames=n), index, None), None)
-    if frame is None:
-        raise ValueError(f"no frame {index + 1} in the pixel data")
-    arr = imagecodecs.jpegxl_decode(frame)
+    arr = imagecodecs.jpegxl_decode(frame, index=0)
+    if arr.ndim == 4:
+        arr = arr[0]
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if int(ds.get("PixelRepresentation", 0)) == 1 and arr.dtype == np.uint16:
@@ -204,8 +327,8 @@ class _Tiles:
     """A slide's frames as RGB images. Baseline-JPEG YCbCr tiles (most DICOM slides) decode with Pillow,
     about 10× faster than through pydicom's per-frame path with its colour conversion in numpy."""
 
-    def __init__(self, ds: pydicom.Dataset, n: int):
-        self.ds, self.jpeg = ds, None
+    def __init__(self, ds: pydicom.Dataset, n: int, max_pixels: int):
+        self.ds, self.n, self.max_pixels, self.jpeg = ds, n, max_pixels, None
         pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
         syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
         if syntax == JPEGBaseline8Bit and pi in ("YBR_FULL_422", "YBR_FULL"):
@@ -218,12 +341,13 @@ class _Tiles:
         """Frame i, `reduce` times smaller on each side (a JPEG decodes that small by DCT scaling)."""
         if self.jpeg is not None and i < len(self.jpeg):
             with Image.open(io.BytesIO(self.jpeg[i])) as im:
+                _check_frame_size("JPEG", im.size, int(self.ds.Columns), int(self.ds.Rows), self.max_pixels)
                 if im.format == "JPEG" and im.mode == "RGB":
                     want = (im.width // reduce, im.height // reduce)
                     if reduce > 1:
                         im.draft("RGB", want)
                     return im.copy() if im.size == want else im.resize(want, Image.Resampling.BOX)
-        full = to_image(pixel_array(self.ds, index=i), self.ds, i).convert("RGB")
+        full = to_image(_frame(self.ds, i, self.n, self.max_pixels), self.ds, i).convert("RGB")
         return full.reduce(reduce) if reduce > 1 else full
 
 
@@ -253,7 +377,8 @@ def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -
     return best
 
 
-def _slide_field(ds: pydicom.Dataset, centre: int, max_pixels: int, tiles: _Tiles) -> tuple[Image.Image, dict] | None:
+def _slide_field(ds: pydicom.Dataset, centre: int, n: int, max_pixels: int,
+                 tiles: _Tiles) -> tuple[Image.Image, dict] | None:
     """The tiles around frame `centre` pasted into one field as the OpenSlide source shows a slide: FIELD
     px at about FIELD_MPP µm/px (a quarter of full resolution when the file has no pixel spacing).
     None when the tile layout is unknown or the field is a single tile, or any tile fails to decode."""
@@ -270,14 +395,23 @@ def _slide_field(ds: pydicom.Dataset, centre: int, max_pixels: int, tiles: _Tile
         span = min(int(round(FIELD * scale)), width, height)  # the field's side in level pixels
         if scale < 1.0 or span <= max(tw, th) or span * span > max_pixels:
             return None
-        places = _tile_positions(ds, tw, th, width, height)
-        cx, cy = (p + t // 2 for p, t in zip(places[centre], (tw, th)))
-        x0 = min(max(cx - span // 2, 0), width - span)
-        y0 = min(max(cy - span // 2, 0), height - span)
+        sparse = _sparse_positions(ds, n)
+        across, down = -(-width // tw), -(-height // th)
+        cx, cy = sparse[centre] if sparse else (centre % across * tw, centre // across % down * th)
+        x0 = min(max(cx + tw // 2 - span // 2, 0), width - span)
+        y0 = min(max(cy + th // 2 - span // 2, 0), height - span)
+        if sparse is None:  # TILED_FULL: only the grid cells the field covers, in the centre frame's plane
+            first, places = centre // (across * down) * across * down, {}
+            for r in range(y0 // th, min(-(-(y0 + span) // th), down)):
+                for c in range(x0 // tw, min(-(-(x0 + span) // tw), across)):
+                    if first + r * across + c < n:
+                        places[first + r * across + c] = (c * tw, r * th)
+        else:
+            places = dict(enumerate(sparse))
         f = _reduce_for(tw, th, scale)  # tiles decode f times smaller, the field being smaller still
         canvas = Image.new("RGB", (-(-span // f),) * 2, (255, 255, 255))
         used, seen = 0, set()
-        for i, (x, y) in enumerate(places):
+        for i, (x, y) in places.items():
             if (x, y) not in seen and x + tw > x0 and x < x0 + span and y + th > y0 and y < y0 + span:
                 seen.add((x, y))
                 canvas.paste(tiles.rgb(i, f), ((x - x0) // f, (y - y0) // f))
@@ -289,20 +423,50 @@ def _slide_field(ds: pydicom.Dataset, centre: int, max_pixels: int, tiles: _Tile
         "tiles": used, "left": x0, "top": y0, "side": span, "um_per_pixel": round(spacing * scale, 3) if spacing else None}
 
 
-def _tile_positions(ds: pydicom.Dataset, tw: int, th: int, width: int, height: int) -> list[tuple[int, int]]:
-    """Top-left corner of every frame in the total pixel matrix: from the per-frame plane positions when
-    the file has them (TILED_SPARSE), else row by row (TILED_FULL; further focal planes and optical paths
-    repeat the grid at the same places)."""
-    n = max(_int(ds.get("NumberOfFrames"), 1), 1)
+def _sparse_positions(ds: pydicom.Dataset, n: int) -> list[tuple[int, int]] | None:
+    """Top-left corner of every frame in the total pixel matrix from the per-frame plane positions
+    (TILED_SPARSE), one per item the file really holds; None without them, when frames lie row by row
+    (TILED_FULL; further focal planes and optical paths repeat the grid at the same places)."""
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame is not None and len(per_frame) == n and "PlanePositionSlideSequence" in per_frame[0]:
-        out = []
-        for group in per_frame:
-            pos = group.PlanePositionSlideSequence[0]
-            out.append((int(pos.ColumnPositionInTotalImagePixelMatrix) - 1, int(pos.RowPositionInTotalImagePixelMatrix) - 1))
-        return out
-    across, down = -(-width // tw), -(-height // th)
-    return [((i % across) * tw, (i // across % down) * th) for i in range(n)]
+    if per_frame is None or len(per_frame) != n or "PlanePositionSlideSequence" not in per_frame[0]:
+        return None
+    out = []
+    for group in per_frame:
+        pos = group.PlanePositionSlideSequence[0]
+        out.append((int(pos.ColumnPositionInTotalImagePixelMatrix) - 1,
+                    int(pos.RowPositionInTotalImagePixelMatrix) - 1))
+    return out
+
+
+def _slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
+    """Why a slide's NumberOfFrames cannot be true, or None: more frames than its pixel data holds
+    (an encapsulated frame takes at least one fragment), or than a TILED_FULL grid has places for."""
+    data = ds.get("PixelData")
+    syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
+    if isinstance(data, (bytes, bytearray)):
+        if syntax is not None and UID(syntax).is_encapsulated:
+            held, pos = 0, 8 + int.from_bytes(data[4:8], "little")  # past the offset table
+            while held < n and pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
+                held, pos = held + 1, pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
+        else:
+            samples = 2 if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "YBR_FULL_422" else \
+                _int(ds.get("SamplesPerPixel"), 1)
+            bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(_int(ds.get("BitsAllocated"), 8), 1)
+            held = len(data) * 8 // max(bits, 1)
+        if held < n:
+            return f"declares {n:,} frames, more than its pixel data holds ({held:,})"
+    if str(ds.get("DimensionOrganizationType", "")).upper() == "TILED_FULL" and _sparse_positions(ds, n) is None:
+        try:
+            across = -(-int(ds.TotalPixelMatrixColumns) // int(ds.Columns))
+            down = -(-int(ds.TotalPixelMatrixRows) // int(ds.Rows))
+        except Exception:
+            return None
+        planes = max(_int(ds.get("TotalPixelMatrixFocalPlanes"), 1), 1) * \
+            max(_int(ds.get("NumberOfOpticalPaths"), 1), 1)
+        if n > across * down * planes:
+            return (f"declares {n:,} frames, more than its TILED_FULL grid of {across:,}×{down:,} tiles"
+                    f"{f' × {planes:,} planes' if planes > 1 else ''} holds")
+    return None
 
 
 def _pixel_spacing_um(ds: pydicom.Dataset) -> float | None:
@@ -359,7 +523,7 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
         rescale = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
         if rescale is not None:
             values = values * _num(rescale.get("RescaleSlope"), 1.0) + _num(rescale.get("RescaleIntercept"), 0.0)
-    values, lo, hi = _apply_window(values, ds, index)
+    values, lo, hi = _apply_window(_finite(values), ds, index)
     out = to_uint8(values, lo, hi)
     if pi == "MONOCHROME1":  # 0 is white
         out = 255 - out
@@ -382,6 +546,17 @@ def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[
     if values.size == 0:
         return values, 0.0, 1.0
     return values, float(values.min()), float(values.max())
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """NaN and ±inf (float pixel data) as the lowest and highest finite values, so that one such pixel
+    cannot make the frame's range NaN and the whole image black."""
+    ok = np.isfinite(values)
+    if ok.all():
+        return values
+    finite = values[ok]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo)
 
 
 def _frame_group(ds: pydicom.Dataset, keyword: str, index: int) -> pydicom.Dataset | None:
