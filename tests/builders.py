@@ -365,3 +365,69 @@ def biff_records(data: bytes, first: int = 0x00EB, chunk: int = 8224) -> bytes:
         part = data[i:i + chunk]
         out += rec.to_bytes(2, "little") + len(part).to_bytes(2, "little") + part
     return out
+
+
+def zip64_end(data: bytes, classic: tuple[int, int] | None = None, entries: int | None = None) -> bytes:
+    """The zip with a ZIP64 end record and its locator put before the end record, as zip tools write them for
+    big archives. `classic` makes the classic end record say (entries, directory size) instead of the truth
+    (zipfile then reads the ZIP64 one anyway); `entries` makes the ZIP64 record lie about the count."""
+    end = data.rfind(b"PK\x05\x06")
+    count, cd_size, cd_offset = struct.unpack("<HLL", data[end + 10:end + 20])
+    count = entries if entries is not None else count
+    record = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end, 1)
+    tail = bytearray(data[end:])
+    if classic is not None:
+        tail[8:16] = struct.pack("<HHL", classic[0], classic[0], classic[1])
+    return data[:end] + record + locator + bytes(tail)
+
+
+def pdf_stream(dict_body: str, data: bytes, compress: bool = False) -> bytes:
+    """A PDF stream object's body: `<< dict_body /Length n >> stream ... endstream`, Flate-compressed if asked."""
+    if compress:
+        data = zlib.compress(data, 9)
+        dict_body += " /Filter /FlateDecode"
+    return f"<< {dict_body} /Length {len(data)} >>\nstream\n".encode() + data + b"\nendstream"
+
+
+def pdf_objects(objects: list) -> bytes:
+    """A PDF of these objects (numbered from 1; the first is the catalog) with a correct xref table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + (body.encode() if isinstance(body, str) else body) + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def raw_pdf(content: bytes, resources: str = "<< >>", extra: list | None = None, mediabox: str = "[0 0 612 792]",
+            compress: bool = False, page: str = "") -> bytes:
+    """A one-page PDF drawn by `content`, written by hand (for crafted files PyMuPDF would not write): objects 1
+    catalog, 2 pages, 3 page (`page` adds keys), 4 content, then `extra` from 5 on, for `resources` to name."""
+    return pdf_objects([
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox {mediabox} /Resources {resources} /Contents 4 0 R {page}>>",
+        pdf_stream("", content, compress),
+        *(extra or []),
+    ])
+
+
+def tiff_chain(n: int, loop: bool = False) -> bytes:
+    """A little-endian TIFF of `n` 1×1 grey pages sharing one 1-byte strip (cheap to write, unlike Pillow's
+    save_all); with `loop` the last page points back at the first."""
+    out = bytearray(b"II*\x00" + struct.pack("<I", 9) + b"\x80")
+    tags = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+            (273, 4, 1, 8), (278, 3, 1, 1), (279, 4, 1, 1)]
+    size = 2 + len(tags) * 12 + 4
+    for k in range(n):
+        at = 9 + k * size
+        out += struct.pack("<H", len(tags))
+        for tag, typ, count, value in tags:
+            out += struct.pack("<HHII", tag, typ, count, value)
+        out += struct.pack("<I", (9 if loop else 0) if k == n - 1 else at + size)
+    return bytes(out)

@@ -3,6 +3,10 @@
 import csv
 import io
 import json
+import os
+import re
+
+import pytest
 
 import pymupdf
 from PIL import Image
@@ -14,6 +18,11 @@ from medimg.pipeline import RECORD_FIELDS
 from webserver import WebServer
 
 runner = CliRunner()
+
+
+def flat(output: str) -> str:
+    """The words of a command's output, with rich's boxes and line wrapping taken out."""
+    return " ".join(re.sub(r"[│╭╮╰╯─┃]", " ", output).split())
 
 
 def make_pdf(path, colors):
@@ -257,3 +266,90 @@ def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
     assert r.exit_code == 0 and paths[0] in r.stdout, r.output
     r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "missing.txt")])
     assert r.exit_code != 0 and "no such file" in r.output
+
+
+def test_threshold_outside_half_to_one_is_refused(tmp_path, tiny_model_dir):
+    p = tmp_path / "a.png"
+    p.write_bytes(_png((200, 0, 0)))
+    for t in ("1.5", "0.3", "-1"):
+        res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "-t", t])
+        assert res.exit_code == 2 and "--threshold" in flat(res.output)
+    from medimg.pipeline import classify
+    with pytest.raises(ValueError, match="between 0.5 and 1"):
+        list(classify([str(p)], threshold=0.3))
+
+
+def test_format_follows_the_out_extension(tmp_path, tiny_model_dir):
+    p = tmp_path / "a.png"
+    p.write_bytes(_png((200, 0, 0)))
+    for name, check in [("r.jsonl", lambda t: json.loads(t.splitlines()[0])["input"]),
+                        ("r.json", lambda t: json.loads(t)[0]["input"]),
+                        ("r.csv", lambda t: next(csv.DictReader(io.StringIO(t)))["input"])]:
+        res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        assert check((tmp_path / name).read_text()) == str(p)
+
+
+def test_user_mistakes_are_clear_errors_not_tracebacks(tmp_path, tiny_model_dir):
+    p = tmp_path / "a.png"
+    p.write_bytes(_png((200, 0, 0)))
+    res = runner.invoke(app, ["classify", str(p), "--model", str(tmp_path / "nosuch")])
+    assert res.exit_code == 2 and "not a model" in flat(res.output) and res.exception is not None
+    assert isinstance(res.exception, SystemExit)
+    res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "--out", str(tmp_path / "no/x.jsonl")])
+    assert res.exit_code == 2 and "does not exist" in flat(res.output) and isinstance(res.exception, SystemExit)
+
+
+def test_nothing_classified_is_a_failure_and_skips_are_counted(tmp_path, tiny_model_dir):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hello")
+    for folder in ("empty", "notes"):
+        res = runner.invoke(app, ["classify", str(tmp_path / folder), "--model", str(tiny_model_dir)])
+        assert res.exit_code == 1, res.output
+    res = runner.invoke(app, ["classify", str(tmp_path / "notes"), "--model", str(tiny_model_dir)])
+    assert "0 images classified, 0 errors, 1 skipped (--show-skipped lists them)" in flat(res.output)
+
+
+def test_names_that_are_not_utf8_survive_jsonl_csv_and_resume(tmp_path, tiny_model_dir):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    odd = os.fsdecode(b"caf\xe9.png")
+    (folder / odd).write_bytes(_png((200, 0, 0)))
+    (folder / "plain.png").write_bytes(_png((0, 200, 0)))
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"r.{fmt}"
+        res = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        again = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "--out", str(out),
+                                    "--resume"])
+        assert again.exit_code == 0 and "1 input passed over" in flat(again.output), again.output
+        text = out.read_bytes()
+        assert text.count(b"plain.png") == 1 and (b"caf\\udce9.png" in text or b"caf\xe9.png" in text)
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert rows[0]["input"] == str(folder / odd)  # reads back as the very same name
+
+
+def test_extract_never_overwrites_or_reads_its_own_output(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(_png((200, 0, 0)))
+    out = src / "out"
+    res = runner.invoke(app, ["extract", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["000001.png", "manifest.jsonl"]
+    again = runner.invoke(app, ["extract", str(src), "--out", str(out)])
+    assert again.exit_code == 2 and "not an empty folder" in flat(again.output)
+
+
+def test_evaluate_names_the_labels_and_the_place_of_each_miss(tmp_path, tiny_model_dir):
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "cats" / "a.png").write_bytes(_png((200, 0, 0)))
+    res = runner.invoke(app, ["evaluate", str(tmp_path), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 2 and "xray" in flat(res.output) and "photo" in flat(res.output)
+    lab = tmp_path / "lab"
+    (lab / "photo").mkdir(parents=True)
+    make_pdf(lab / "photo" / "doc.pdf", [(250, 0, 0)])  # red: the tiny model says xray, a miss
+    res = runner.invoke(app, ["evaluate", str(lab), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 0, res.output
+    assert "[page 1, image 1]" in flat(res.output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 import builders as b
-from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input, open_inputs
 from medimg.sources.files import image_kind, iter_folder, read_file
 
 
@@ -101,6 +102,43 @@ def test_multipage_tiff_every_page():
     assert [i.locator for i in got] == ["page 1", "page 2", "page 3"]
     assert [i.image.size for i in got] == sizes
     assert [i.image.convert("RGB").getpixel((2, 2)) for i in got] == b.COLOURS[:3]
+
+
+def test_many_page_tiff_reads_only_the_pages_it_gives():
+    """Pillow counts TIFF pages in quadratic time (40k pages: 17 s); pages are now read until the cap."""
+    data = b.tiff_chain(40000)
+    started = time.monotonic()
+    got = list(open_input(Blob("pages.tif", data, name="pages.tif"), Limits(max_images_per_input=5)))
+    assert [i.locator for i in got[:5]] == [f"page {k}" for k in range(1, 6)]
+    assert isinstance(got[-1], ItemError) and "max_images_per_input" in got[-1].error
+    assert time.monotonic() - started < 5
+
+
+def test_float_tiff_with_a_nan_pixel_is_not_black():
+    from medimg.model.preprocess import to_rgb
+
+    arr = np.tile(np.linspace(0, 1000, 64, dtype=np.float32), (48, 1))
+    arr[3, 3], arr[4, 4] = np.nan, np.inf
+    buf = io.BytesIO()
+    Image.fromarray(arr, "F").save(buf, "TIFF")
+    (item,) = items(buf.getvalue())
+    rgb = np.asarray(to_rgb(item.image))
+    assert rgb.max() == 255 and 100 < rgb.mean() < 160  # a ramp, as without the bad pixels
+
+
+def test_a_raised_pixel_cap_is_not_overruled_by_pillow():
+    big = b.png_declaring(15000, 15000)  # 225 Mpx: over Pillow's own limit (2 × 89 Mpx)
+    (err,) = items(big, max_pixels=400_000_000)
+    assert "too many pixels" not in err.error  # read past the header: the (fake) data is what fails
+    (err,) = items(big)
+    assert "max_pixels" in err.error
+
+
+def test_a_nul_in_a_path_is_an_error_for_that_input_only(tmp_path):
+    good = tmp_path / "good.png"
+    good.write_bytes(b.image_bytes("PNG"))
+    got = list(open_inputs([str(tmp_path / "bad\0name.png"), str(good)]))
+    assert isinstance(got[0], ItemError) and "null" in got[0].error and isinstance(got[1], ImageItem)
 
 
 def test_pixel_bomb_header_is_refused_without_decoding():

@@ -278,3 +278,28 @@ def test_the_registry_fills_once_under_concurrent_first_use():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     counts = eval(out.stdout)
     assert len(counts) == 1 and counts[0] >= 5, out.stdout
+
+
+def test_one_path_alone_is_one_input(tiny_classifier, tmp_path):
+    p = tmp_path / "xy.png"
+    p.write_bytes(png(RED))
+    for given in (str(p), p, Blob("up.png", png(RED))):
+        (rec,) = classify(given, classifier=tiny_classifier)
+        assert rec.ok and rec.label == "xray"
+
+
+def test_an_input_that_fails_to_split_fails_alone(tiny_classifier, monkeypatch):
+    import medimg.pipeline as pipeline
+
+    real = pipeline.input_tasks
+
+    def flaky(given, *args):
+        if given[0].origin == "bad.png":
+            raise RuntimeError("cannot split")
+        return real(given, *args)
+
+    monkeypatch.setattr(pipeline, "input_tasks", flaky)
+    got = list(classify([Blob("a.png", png(RED)), Blob("bad.png", png(RED)), Blob("c.png", png(BLUE))],
+                        classifier=tiny_classifier))
+    assert [(r.input, r.ok) for r in got] == [("a.png", True), ("bad.png", False), ("c.png", True)]
+    assert "cannot split" in got[1].error

@@ -1,7 +1,8 @@
-"""The `medimg` command: extract, classify, evaluate, train, serve."""
+"""The `medimg` command: classify, extract, evaluate, serve, scale, train."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .sources import ImageItem, Limits, open_inputs
+from .sources import ImageItem, Limits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -49,6 +50,38 @@ InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from thi
                           "standard input; blank lines and # comments ignored), read as the run goes: "
                           "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -.")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
+ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
+                        "less accurate one.")
+BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+
+
+def threshold_option(what: str):
+    return typer.Option(None, "--threshold", "-t", min=0.5, max=1.0,
+                        help=f"{what}: medical when p_medical ≥ t, non-medical when p_medical ≤ 1 − t, uncertain "
+                             "in between (0.5–1; default from the model).")
+
+
+def load_model(model_dir: Optional[Path]):
+    """The model asked for with --model (None: the shipped default, loaded later); a clear error if it is not one."""
+    from .model import Classifier
+
+    if model_dir is None:
+        return None
+    try:
+        return Classifier.load(model_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise typer.BadParameter(f"{model_dir}: not a model ({exc}); give fast, or a folder with labels.json "
+                                 "and model.onnx", param_hint="--model")
+
+
+def writable(out: Path, option: str = "--out") -> None:
+    if not out.parent.is_dir():
+        raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
@@ -62,14 +95,16 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
         yield from inputs or []
         if not inputs_from:
             return
-        stream = sys.stdin if inputs_from == "-" else open(inputs_from, encoding="utf-8")
+        # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
+        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+                  if inputs_from == "-" else open(inputs_from, encoding="utf-8", errors="surrogateescape"))
         try:
             for line in stream:
                 text = line.strip()
                 if text and not text.startswith("#"):
                     yield text
         finally:
-            if stream is not sys.stdin:
+            if inputs_from != "-":
                 stream.close()
 
     return lines()
@@ -84,14 +119,23 @@ def extract(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     offline: bool = Offline,
 ) -> None:
-    """Write every image found in INPUTS as PNG, with a manifest.jsonl."""
+    """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
+    from .sources import input_tasks
+
     sources = all_inputs(inputs, inputs_from)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise typer.BadParameter(f"{out} is not an empty folder: give a new or empty one, so no earlier "
+                                 "output is overwritten or mixed in", param_hint="--out")
     out.mkdir(parents=True, exist_ok=True)
+    mine = str(out.resolve())
     n_img = n_err = n_skip = 0
-    with open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
+    with open(out / "manifest.jsonl", "w", encoding="utf-8", errors="surrogateescape") as manifest, \
+            _progress() as bar:
         task = bar.add_task("extracting", total=None)
-        for item in open_inputs(sources, limits):
+        own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
+        items = (item for t in input_tasks(sources, limits, skip=own) for item in t())  # never its own PNGs
+        for item in items:
             row = {"input": item.origin, "locator": item.locator}
             if isinstance(item, ImageItem):
                 n_img += 1
@@ -111,10 +155,10 @@ def extract(
                     n_skip += 1
                 else:
                     n_err += 1
-            manifest.write(json.dumps(row, ensure_ascii=False) + "\n")
+            manifest.write(json.dumps(row, ensure_ascii=False) + "\n")  # surrogates: the name's own bytes
             bar.advance(task)
-    console.print(f"[bold]{n_img}[/] images, {n_err} errors, {n_skip} skipped → {out}")
-    if n_img == 0 and n_err:
+    console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {out}")
+    if n_img == 0:  # nothing could be read
         raise typer.Exit(1)
 
 
@@ -122,14 +166,14 @@ def extract(
 def classify(
     inputs: Optional[list[str]] = Inputs,
     inputs_from: Optional[str] = InputsFrom,
-    fmt: str = typer.Option("table", "--format", "-f", help="table, jsonl, json or csv."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json or csv (default: from "
+                                      "--out's extension .jsonl/.json/.csv, else table)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t",
-                                              help="p_medical needed for 'medical' (1−t for 'non-medical'); default from the model."),
-    batch_size: int = typer.Option(32, "--batch-size"),
+    threshold: Optional[float] = threshold_option("The verdict"),
+    batch_size: int = BatchSize,
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Inputs opened and decoded at once (default: one per core, at most 4)."),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
+    model_dir: Optional[Path] = ModelDir,
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
     resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
                                 "it already has; the last one, which may have stopped part-way, is done again."),
@@ -143,14 +187,19 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .model import Classifier
-    from .output import RecordWriter, csv_fields, csv_header, resume as resume_from
+    from .output import RecordWriter, csv_fields, csv_header, open_output, resume as resume_from
     from .pipeline import classify as run, default_classifier
 
+    if fmt is None:
+        fmt = FORMATS.get(out.suffix.lower(), "table") if out else "table"
     if fmt not in ("table", "jsonl", "json", "csv"):
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    if out is not None:
+        writable(out)
+    if full and fmt == "table":
+        console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
     sources = all_inputs(inputs, inputs_from)
-    clf = Classifier.load(model_dir) if model_dir else None
+    clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
     if resume:
@@ -170,15 +219,20 @@ def classify(
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
-    stream = open(out, "a" if append else "w", encoding="utf-8", newline="") if out and table is None else sys.stdout
+    if out and table is None:
+        stream = open_output(out, append)
+    else:
+        stream = sys.stdout
+        sys.stdout.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8: its own bytes
     writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
-    n_ok = n_err = 0
+    n_ok = n_err = n_skip = 0
     try:
         with _progress() as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
                            workers=workers, skip=done.__contains__ if done else None):
                 bar.advance(task)
+                n_skip += rec.skipped
                 if rec.skipped and not show_skipped:
                     continue
                 n_ok += rec.ok
@@ -194,9 +248,11 @@ def classify(
             stream.close()
     if table is not None:
         _print_table(table, out)
-    over = f" ({len(done)} input{'s' * (len(done) != 1)} passed over)" if done else ""
-    console.print(f"[bold]{n_ok}[/] images classified, {n_err} errors{over}")
-    if n_ok == 0 and n_err and not done:  # nothing could be read (a resumed run read the rest before)
+    over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
+    skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
+    console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
+                  soft_wrap=True)
+    if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
 
@@ -209,7 +265,11 @@ def _print_table(records, out: Optional[Path]) -> None:
                       f"{r.confidence:.3f}" if r.confidence is not None else "",
                       f"{r.p_medical:.3f}" if r.p_medical is not None else "",
                       f"{r.width}×{r.height}" if r.width else "", r.error or "")
-    Console(file=open(out, "w", encoding="utf-8") if out else sys.stdout, width=200).print(table)
+    if out:
+        with open(out, "w", encoding="utf-8", errors="surrogateescape") as f:
+            Console(file=f, width=200).print(table)
+    else:
+        Console(file=sys.stdout).print(table)  # the terminal's width; long cells fold
 
 
 @app.command()
@@ -217,7 +277,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
+    model_dir: Optional[Path] = ModelDir,
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
     offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
@@ -251,8 +311,8 @@ def scale(
     workers: int = typer.Option(4, "--workers", min=1, help="Inputs each actor opens at once (threads: fetching "
                                 "waits on the network)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
+    model_dir: Optional[Path] = ModelDir,
+    threshold: Optional[float] = threshold_option("The verdict in each row"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
@@ -264,6 +324,7 @@ def scale(
     except ImportError as exc:  # pragma: no cover
         raise typer.BadParameter(f"{exc}: install with pip install 'medimg[scale]'")
     inputs = read_inputs(input_list)
+    load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout)
     try:
         n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
@@ -353,17 +414,16 @@ def train(
 def evaluate(
     folder: Path = typer.Argument(..., help="Folder <label>/…/<image>; label = first folder under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    threshold: Optional[float] = typer.Option(None, "--threshold", "-t"),
-    model_dir: Optional[Path] = typer.Option(None, "--model", help="Model folder (labels.json + head.npz or model.onnx), or fast for the faster, less accurate one."),
-    batch_size: int = typer.Option(32, "--batch-size"),
+    threshold: Optional[float] = threshold_option("The verdict counts reported (binary accuracy does not depend on it)"),
+    model_dir: Optional[Path] = ModelDir,
+    batch_size: int = BatchSize,
 ) -> None:
     """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label, confusion, errors."""
-    from .model import Classifier
     from .training.evaluate import evaluate_dir
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
-    clf = Classifier.load(model_dir) if model_dir else None
+    clf = load_model(model_dir)
     try:
         with _progress() as bar:
             task = bar.add_task("evaluating", total=None)
@@ -382,7 +442,7 @@ def evaluate(
         table.add_row(lb, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     out.print(table)
     for e in rep["errors"][:20]:
-        out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}")
+        out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}", markup=False)
 
 
 def main() -> None:  # pragma: no cover

@@ -39,15 +39,31 @@ class RecordWriter:
                            metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
             self._csv.writerow(row)
         elif self.fmt == "jsonl":
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.stream.write(_json(row) + "\n")
         else:
-            self.stream.write(("," if self.n else "") + "\n" + json.dumps(row, ensure_ascii=False))
+            self.stream.write(("," if self.n else "") + "\n" + _json(row))
         self.n += 1
 
     def close(self) -> None:
         if self.fmt == "json":
             self.stream.write("\n]\n")
         self.stream.flush()
+
+
+def _json(row: dict) -> str:
+    """One row as JSON; a file name that is not UTF-8 (its bytes kept as surrogates) is written escaped
+    (\\udcXX), which is valid JSON and reads back as the same name."""
+    text = json.dumps(row, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(row)
+    return text
+
+
+def open_output(path: Path, append: bool):
+    """The output file; names that are not UTF-8 go into CSV as their own bytes (surrogateescape)."""
+    return open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
 
 
 def csv_fields(labels: list[str] | None = None) -> list[str]:
@@ -79,7 +95,7 @@ def resume(path: Path, fmt: str) -> set[str]:
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
     """(input, row) for each complete row, stopping at the first one cut off or unreadable."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         if fmt == "jsonl":
             for line in f:
                 if not line.endswith("\n"):
@@ -108,7 +124,7 @@ def _inputs(path: Path, fmt: str) -> Iterator[str]:
 
 
 def csv_header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         return next(csv.reader(f), [])
 
 
@@ -116,7 +132,7 @@ def _truncate(path: Path, fmt: str, keep: int) -> None:
     """Rewrite `path` with only its first `keep` rows (through a temporary file, then renamed)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
             writer = None
             if fmt == "csv":
                 writer = csv.DictWriter(out, fieldnames=csv_header(path))

@@ -92,7 +92,11 @@ def classify(
     queues — at most 2 × workers inputs in flight, each holding at most `batch_size` prepared images —
     so decoding overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
+    One path, URL or Blob may be given alone instead of in a list.
     """
+    if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
+        inputs = [inputs]
+    check_threshold(threshold)
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
     limits = limits or Limits()
@@ -130,20 +134,27 @@ def classify(
             if not stop.is_set():
                 run(*job)
 
+    def failed(source: str, exc: Exception) -> queue.Queue:
+        lane: queue.Queue = queue.Queue()
+        lane.put((Record(input=source, locator="", error=f"internal error: {exc}", source=source), None))
+        lane.put(END)
+        return lane
+
     def dispatch() -> None:
         try:
             for given in inputs:
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
-                for task in input_tasks([given], limits, skip):
-                    lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
-                    if not put(lanes, lane):
+                try:
+                    for task in input_tasks([given], limits, skip):
+                        lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
+                        if not put(lanes, lane):
+                            return
+                        jobs.put((task, lane, source))
+                except Exception as exc:  # splitting this input failed: an error for it, then the next input
+                    if not put(lanes, failed(source, exc)):
                         return
-                    jobs.put((task, lane, source))
         except Exception as exc:  # e.g. the caller's iterable of inputs raised
-            lane = queue.Queue()
-            lane.put((Record(input="", locator="", error=f"internal error: {exc}"), None))
-            lane.put(END)
-            put(lanes, lane)
+            put(lanes, failed("", exc))
         finally:
             put(lanes, END)
             for _ in range(workers):
@@ -164,6 +175,13 @@ def classify(
         yield from _emit(clf, pending, t, on_item)
     finally:
         stop.set()  # threads blocked on a full queue give up within 0.1 s; a fetch in progress ends at its timeout
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A verdict threshold must lie in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at ≤ 1 − t."""
+    if threshold is not None and not 0.5 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0.5 and 1 (medical when p_medical ≥ t, non-medical when "
+                         f"p_medical ≤ 1 − t), not {threshold}")
 
 
 def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None) -> Iterator[Record]:
@@ -236,4 +254,5 @@ def _jsonable(v):
     return str(v)
 
 
-__all__ = ["Record", "RECORD_FIELDS", "classify", "summarize", "default_classifier", "default_workers"]
+__all__ = ["Record", "RECORD_FIELDS", "classify", "summarize", "default_classifier", "default_workers",
+           "check_threshold"]

@@ -13,7 +13,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     """RGB with any transparency composited on white, as a browser shows it."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float32)
-        lo, hi = np.percentile(arr, (0.5, 99.5)) if arr.size else (0.0, 1.0)
+        finite = arr[np.isfinite(arr)] if img.mode == "F" else arr  # one NaN or inf must not blacken the rest
+        lo, hi = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
+        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
         arr = np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
         img = Image.fromarray(arr, "L")
     if img.mode == "P":

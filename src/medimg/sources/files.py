@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import stat
 import warnings
@@ -62,6 +63,8 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
         return ItemError(origin, "", "permission denied")
     except OSError as exc:
         return ItemError(origin, "", f"could not read file: {exc.strerror or exc}")
+    except ValueError as exc:  # a NUL in the name
+        return ItemError(origin, "", f"not a usable file name: {exc}")
     if len(data) > cap:
         return ItemError(origin, "", f"file is over the max_input_bytes cap of {_mb(cap)}")
     return Blob(origin=origin, data=data, name=path.name, sibling=partial(_beside, path.parent, ctx))
@@ -230,7 +233,7 @@ def _head(path: Path) -> bytes:
             return b""
         with open(path, "rb") as f:
             return f.read(SNIFF_BYTES)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         return b""
 
 
@@ -352,9 +355,13 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         if stack is not None:
             yield from stack
             return
+    _allow_pixels(limits.max_pixels)
     try:
         im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
-        n = getattr(im, "n_frames", 1) or 1
+        # Counting TIFF pages or GIF frames reads the whole file (TIFF: quadratic in Pillow), so those two
+        # only ask whether there is a second one; the others have the count in their header.
+        animated = bool(getattr(im, "is_animated", False))
+        n = None if kind in ("TIFF", "GIF") else (getattr(im, "n_frames", 1) or 1)
     except Image.DecompressionBombError as exc:
         yield ItemError(origin, "", f"too many pixels, not decoded: {exc}")
         return
@@ -364,14 +371,14 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
 
     if kind == "TIFF":
-        label, indices = ("page" if n > 1 else ""), range(n)
+        label, indices = ("page" if animated else ""), itertools.count()
     elif kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
         label, indices = "", range(1)
-    elif n > 1 and limits.all_frames:
-        label, indices = "frame", range(n)
+    elif animated and limits.all_frames:
+        label, indices = "frame", itertools.count()
     else:
-        label, indices = ("frame" if n > 1 else ""), range(1)
-    for i in indices:  # callers cap the count (max_images_per_input); frames decode lazily
+        label, indices = ("frame" if animated else ""), range(1)
+    for i in indices:  # until EOFError; callers cap the count (max_images_per_input); frames decode lazily
         locator = f"{label} {i + 1}" if label else ""
         try:
             if i:
@@ -384,7 +391,14 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
 
 
-def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels: int,
+def _allow_pixels(max_pixels: int) -> None:
+    """Let Pillow's own bomb check (at twice its limit) follow a cap raised above its default; every
+    source checks its images against `max_pixels` itself before decoding."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max_pixels: int,
                   decode_side: int | None = None) -> Item:
     w, h = im.size
     if w * h > max_pixels:
@@ -401,7 +415,8 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int, max_pixels
         return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
-    return ImageItem(origin, locator, _plain_mode(out), im.format, {"mode": mode, "frames": n},
+    meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted
+    return ImageItem(origin, locator, _plain_mode(out), im.format, meta,
                      full_size=stored_size((w, h), im.size, out.size))
 
 

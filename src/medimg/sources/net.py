@@ -110,7 +110,7 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
                 shown = " is" if address == host else f" resolves to {address}, which is"
                 raise BlockedAddress(
                     f"refused: host {host}{shown} a {reason} address "
-                    "(private addresses are blocked; set allow_private to allow them)")
+                    "(private addresses are blocked unless allowed: --allow-private, or Limits(allow_private=True))")
     return addresses
 
 

@@ -109,7 +109,9 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     for d in folders:
         if d.name not in labels:
             if d.name not in groups:
-                raise ValueError(f"folder {d.name!r} is neither a model label nor in label_groups.csv")
+                raise ValueError(f"folder {d.name!r} is not a label; the folders under {root} must be named "
+                                 f"after labels: {', '.join(sorted(clf.labels))} (or a label listed in "
+                                 f"medimg/training/label_groups.csv)")
             labels.append(d.name)  # scored as always wrong: the model cannot predict it
             if groups[d.name]:
                 medical.add(d.name)
