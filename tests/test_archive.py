@@ -144,6 +144,48 @@ def test_too_many_entries_even_when_the_count_lies():
     assert len(got) == 1 and isinstance(got[0], ItemError) and "zip_max_entries" in got[0].error
 
 
+def test_the_zip64_end_record_is_checked_whatever_the_classic_one_says(monkeypatch):
+    """zipfile reads the ZIP64 end record whenever its locator is there: a classic record claiming one entry
+    must not let it parse the real directory before the entry cap refuses it."""
+    data = b.zip_bytes([(f"f{i}.txt", b"x") for i in range(200)])
+    for honest in (b.zip64_end(data), b.zip64_end(data, classic=(0xFFFF, 0xFFFFFFFF))):  # "see ZIP64" markers
+        assert len(items(honest, zip_max_entries=200)) == 200
+
+    def never(*args, **kwargs):
+        raise AssertionError("zipfile parsed the directory")
+
+    monkeypatch.setattr(zipfile, "ZipFile", never)
+    (err,) = items(b.zip64_end(data, classic=(1, 46)), zip_max_entries=50)
+    assert isinstance(err, ItemError) and "lists 200 entries" in err.error
+    (err,) = items(b.zip64_end(data, classic=(1, 46), entries=1), zip_max_entries=5)
+    assert isinstance(err, ItemError) and "directory is" in err.error and "zip_max_entries" in err.error
+
+
+def test_data_files_read_beside_headers_draw_from_the_archive_budget(monkeypatch):
+    """Headers (.mhd) naming one data file each read it through Blob.sibling: every read is drawn from the
+    archive's zip_max_bytes, so many headers cannot inflate one member again and again."""
+    from medimg.sources import archive
+
+    header = b"ObjectType = Image\nNDims = 2\nDimSize = 1024 1024\nElementType = MET_UCHAR\nElementDataFile = d.raw\n"
+    data = b.zip_bytes([("d.raw", bytes(1024 * 1024))] + [(f"h{k}.mhd", header) for k in range(10)])
+    inflated = []
+    read = archive._read
+
+    def counted(zf, info, limit):
+        out = read(zf, info, limit)
+        inflated.append(len(out))
+        return out
+
+    monkeypatch.setattr(archive, "_read", counted)
+    got = items(data, zip_max_bytes=3_500_000)
+    images = [i for i in got if isinstance(i, ImageItem)]
+    refused = [i for i in got if isinstance(i, ItemError) and "zip_max_bytes" in i.error]
+    assert [i.origin for i in images] == ["a.zip:h0.mhd", "a.zip:h1.mhd"] and len(refused) == 8
+    assert sum(inflated) < 3_500_000
+    monkeypatch.setattr(archive, "_read", read)
+    assert len([i for i in items(data) if isinstance(i, ImageItem)]) == 10  # under the default cap, all of them
+
+
 def test_encrypted_members_are_errors():
     data = b.mark_encrypted(b.zip_bytes({"secret.png": b.image_bytes("PNG")}))
     got = items(data)

@@ -1,9 +1,14 @@
 """Saved web pages given as files: relative images from the page's folder, never outside it."""
 
 import base64
+import os
+import threading
+
+import pytest
 
 from builders import image_bytes, zip_bytes
 from medimg.sources import ImageItem, ItemError, Limits, open_input
+from medimg.sources.files import blobs_together
 from webserver import WebServer
 
 
@@ -66,3 +71,36 @@ def test_html_without_images_is_a_note_not_an_error(tmp_path):
     (tmp_path / "empty.html").write_text(page("<p>no pictures here</p>"))
     (item,) = list(open_input(tmp_path / "empty.html"))
     assert isinstance(item, ItemError) and item.skipped
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_beside_the_page_is_refused_not_waited_on(tmp_path):
+    """Reading a FIFO named by <img src> would block until some writer came; only regular files are read."""
+    os.mkfifo(tmp_path / "scan.png")
+    (tmp_path / "page.html").write_text(page('<img src="scan.png">'))
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(open_input(tmp_path / "page.html")), daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # blocked in open(): a writer lets it go before failing
+        os.close(os.open(tmp_path / "scan.png", os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+        pytest.fail("the FIFO was opened for reading")
+    (err,) = got
+    assert isinstance(err, ItemError) and "not a regular file" in err.error
+
+
+def test_an_uploaded_page_never_reads_the_working_folder(tmp_path, monkeypatch):
+    """An upload's origin is only its name: a file of that name and size in the server's working folder does
+    not make the page a file on disk, so its relative images are not read from there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "secret.png").write_bytes(image_bytes("PNG", (80, 60)))
+    html = page('<img src="private/secret.png">').encode()
+    (tmp_path / "index.html").write_bytes(html)  # the same name and size as the upload
+    (upload,) = blobs_together([("index.html", lambda n: html if n < 0 else html[:n], "text/html")], 10**8)
+    (err,) = list(open_input(upload))
+    assert isinstance(err, ItemError) and "cannot be resolved" in err.error
+    (item,) = list(open_input(tmp_path / "index.html"))  # the same page read from disk shows it
+    assert isinstance(item, ImageItem) and item.image.size == (80, 60)

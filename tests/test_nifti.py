@@ -7,9 +7,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
+from medimg.sources import nifti as nifti_source
 
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 
@@ -76,6 +78,22 @@ def test_compressed_volume_is_the_same_and_bombs_stop_at_the_byte_cap():
     bomb = gzip.compress(nifti(np.zeros((256, 256, 64), np.int16)))
     (err,) = items(bomb, name="bomb.nii.gz", max_input_bytes=1_000_000)
     assert isinstance(err, ItemError) and "max_input_bytes" in err.error and len(bomb) < 50_000
+
+
+def test_gzip_of_several_members_is_read_whole():
+    """bgzip and `cat a.gz b.gz` write several gzip members: all are inflated, under the same byte cap."""
+    data = nifti(head_volume())
+    (plain,) = items(data)
+    half = len(data) // 2
+    for parts in ([data[:half], data[half:]], [data[:100], data[100:5000], data[5000:], b""]):
+        (got,) = items(b"".join(gzip.compress(p) for p in parts), name="v.nii.gz")
+        assert isinstance(got, ImageItem), got.error
+        assert np.array_equal(np.asarray(got.image), np.asarray(plain.image))
+    (err,) = items(gzip.compress(data) + gzip.compress(bytes(2_000_000)), name="bomb.nii.gz",
+                   max_input_bytes=1_000_000)
+    assert isinstance(err, ItemError) and "max_input_bytes" in err.error
+    with pytest.raises(ValueError, match="gzip members"):  # millions of empty members would take minutes
+        nifti_source.unpack(gzip.compress(data[:1000]) + gzip.compress(b"") * 5000, 10**8, "NIfTI volume")
 
 
 def test_pixels_are_made_square_in_millimetres():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import zlib
 import gzip
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -140,6 +141,43 @@ def test_nrrd_limits_and_bad_files(tmp_path):
     assert isinstance(err, ItemError) and "NRRD" in err.error
     (err,) = items(b"NRRD0004\nthis is not a header\n\n", name="junk.nrrd")
     assert isinstance(err, ItemError) and "NRRD" in err.error
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("encoding", ["raw", "ascii", "gzip", "bzip2"])
+def test_nrrd_line_skip_past_the_data_is_refused_without_reading_line_by_line(encoding):
+    """A `line skip` larger than the lines the data holds is refused up front (it once read a line per count:
+    10**12 took hours); a line skip the data really has still works."""
+    vol = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    body = {"raw": vol.tobytes("F"), "ascii": " ".join(map(str, vol.ravel("F"))).encode() + b"\n",
+            "gzip": gzip.compress(vol.tobytes("F")), "bzip2": bz2.compress(vol.tobytes("F"))}[encoding]
+    header = b"NRRD0004\ntype: uint8\ndimension: 2\nsizes: 4 4\nencoding: " + encoding.encode()
+    start = time.monotonic()
+    (err,) = items(header + b"\nline skip: 20000000\n\n" + body, name="skip.nrrd")
+    assert isinstance(err, ItemError) and "line skip" in err.error and time.monotonic() - start < 2
+    (err,) = items(header + b"\nline skip: 1000000000000\n\n" + body, name="skip.nrrd")
+    assert isinstance(err, ItemError) and "line skip" in err.error
+    (plain,) = items(header + b"\n\n" + body, name="plain.nrrd")
+    (skipped,) = items(header + b"\nline skip: 2\n\nfirst note\nsecond note\n" + body, name="skip.nrrd")
+    assert np.array_equal(pixels(skipped), pixels(plain))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "bzip2"])
+def test_nrrd_byte_skip_does_not_lift_the_inflation_cap(encoding):
+    """Compressed data inflates at most max_input_bytes + 1 bytes whatever the `byte skip` (it was the cap plus
+    the skip); a skip that with the voxels passes the cap is refused before inflating."""
+    pack = gzip.compress if encoding == "gzip" else bz2.compress
+    header = b"NRRD0004\ntype: uint8\ndimension: 2\nsizes: 4 4\nencoding: " + encoding.encode()
+    bomb = pack(bytes(8_000_000))
+    for skip in (b"1000000000000", b"1000000"):
+        (err,) = items(header + b"\nbyte skip: " + skip + b"\n\n" + bomb, name="bomb.nrrd", max_input_bytes=1_000_000)
+        assert isinstance(err, ItemError) and "byte skip" in err.error and "max_input_bytes" in err.error
+    (err,) = items(header + b"\nbyte skip: 100\n\n" + bomb, name="bomb.nrrd", max_input_bytes=1_000_000)
+    assert isinstance(err, ItemError) and "inflates past the max_input_bytes" in err.error
+    vol = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    (plain,) = items(header + b"\n\n" + pack(vol.tobytes("F")), name="plain.nrrd")
+    (skipped,) = items(header + b"\nbyte skip: 5\n\n" + pack(b"12345" + vol.tobytes("F")), name="skip.nrrd")
+    assert np.array_equal(pixels(skipped), pixels(plain))
 
 
 def test_volumes_in_a_folder(tmp_path):

@@ -15,7 +15,7 @@ import zipfile
 from functools import partial
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .base import Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
 from .registry import register
 
 _CHUNK = 1024 * 1024
@@ -101,7 +101,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
-                      sibling=partial(_sibling, blob.data, name[:name.rfind("/") + 1], limits.max_input_bytes))
+                      sibling=partial(_sibling, blob.data, name[:name.rfind("/") + 1], limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -111,8 +111,11 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield member
 
 
-def _sibling(archive: bytes, folder: str, cap: int, name: str) -> bytes:
-    """Another member of the same archive folder, by bare name (a detached header's data file), capped."""
+def _sibling(archive: bytes, folder: str, limits: Limits, budget: Budget, name: str) -> bytes:
+    """Another member of the same archive folder, by bare name (a detached header's data file), capped. Its
+    bytes are drawn from the archive's budget at every read, so headers naming one member cannot re-inflate it
+    past zip_max_bytes."""
+    cap = limits.max_input_bytes
     try:
         zf = zipfile.ZipFile(io.BytesIO(archive))
         info = zf.getinfo(folder + name)
@@ -122,10 +125,17 @@ def _sibling(archive: bytes, folder: str, cap: int, name: str) -> bytes:
         raise ValueError(f"archive unreadable: {exc}") from None
     if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:
         raise ValueError(f"a folder, encrypted, or over the max_input_bytes cap of {cap:,}")
+    spent = f"the archive has used up its zip_max_bytes cap of {limits.zip_max_bytes:,}"
+    if info.file_size > budget.left:
+        raise ValueError(spent)
+    limit = min(cap, budget.left)
     try:
-        return _read(zf, info, cap)
-    except _TooBig:
-        raise ValueError(f"inflates past the max_input_bytes cap of {cap:,}") from None
+        data = _read(zf, info, limit)
+    except _TooBig:  # what was inflated counts too, or every header naming it would inflate it again
+        budget.left = max(0, budget.left - limit - 1)
+        raise ValueError(f"inflates past the max_input_bytes cap of {cap:,}" if limit == cap else spent) from None
+    budget.left -= len(data)
+    return data
 
 
 _OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx
@@ -161,19 +171,27 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
 
 
 def _check_directory(data: bytes, max_entries: int) -> str | None:
-    """Refuse, before zipfile parses it, a central directory listing too many entries."""
-    tail_start = max(0, len(data) - 65557)
-    i = data.rfind(b"PK\x05\x06", tail_start)
+    """Refuse, before zipfile parses it, a central directory listing too many entries: found as zipfile finds
+    it, from the end record and, whenever its locator is there, the ZIP64 end record (which zipfile prefers
+    whatever the classic record says); the larger count and size of the two are checked."""
+    i = len(data) - 22
+    if not (i >= 0 and data[i:i + 4] == b"PK\x05\x06" and data[-2:] == b"\0\0"):  # else after a comment
+        i = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
     if i < 0 or i + 22 > len(data):
         return None  # let zipfile report the damage
     entries = int.from_bytes(data[i + 10:i + 12], "little")
     cd_size = int.from_bytes(data[i + 12:i + 16], "little")
     locator = i - 20
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
-        at = int.from_bytes(data[locator + 8:locator + 16], "little")
-        if data[at:at + 4] == b"PK\x06\x06":
-            entries = int.from_bytes(data[at + 32:at + 40], "little")
-            cd_size = int.from_bytes(data[at + 40:at + 48], "little")
+    if locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+        # zipfile reads the record just before the locator; the locator's own offset is checked as well
+        records = [at for at in (locator - 56, int.from_bytes(data[locator + 8:locator + 16], "little"))
+                   if at >= 0 and data[at:at + 4] == b"PK\x06\x06"]
+        if records:  # all ones in the classic record only say "see the ZIP64 one"
+            entries, cd_size = entries % 0xFFFF, cd_size % 0xFFFFFFFF
+        for at in records:
+            entries = max(entries, int.from_bytes(data[at + 24:at + 32], "little"),
+                          int.from_bytes(data[at + 32:at + 40], "little"))
+            cd_size = max(cd_size, int.from_bytes(data[at + 40:at + 48], "little"))
     if entries > max_entries:
         return f"archive lists {entries:,} entries, over the zip_max_entries cap of {max_entries:,}; not opened"
     if cd_size > max_entries * (46 + _MAX_NAME):

@@ -8,11 +8,14 @@ is not on disk (an upload, a zip member) can show only its data: and http(s) ima
 from __future__ import annotations
 
 import os
+import stat
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
-from . import net, web
+from . import files, net, web
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
@@ -52,13 +55,12 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 
 def _folder_of(blob: Blob) -> Path | None:
-    """The folder of an HTML file that is really on disk (not an upload or archive member)."""
-    try:
-        p = Path(blob.origin)
-        if p.is_file() and os.path.getsize(p) == len(blob.data):
-            return p.resolve().parent
-    except (OSError, ValueError):
-        pass
+    """The folder of an HTML file read from disk: `files.read_file` gives it a reader of the files beside it,
+    bound to that folder. An upload or archive member has none, whatever its name matches in the working
+    folder."""
+    beside = blob.sibling
+    if isinstance(beside, partial) and beside.func is files._beside and beside.args:
+        return Path(beside.args[0]).resolve()
     return None
 
 
@@ -68,15 +70,21 @@ def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob
     path = path.resolve()
     if not path.is_relative_to(folder):
         return f"refused '{rel}': it points outside the HTML file's folder"
+    cap = ctx.limits.max_download_bytes
     try:
-        size = path.stat().st_size
-        if size > ctx.limits.max_download_bytes:
-            return f"'{rel}' is {size} bytes, over the cap of {ctx.limits.max_download_bytes}"
-        return Blob(origin=str(path), data=path.read_bytes(), name=rel)
+        st = path.stat()
     except FileNotFoundError:
         return f"'{rel}' not found next to the HTML file"
     except OSError as exc:
         return f"could not read '{rel}': {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever, a device never end
+        return f"'{rel}' is not a regular file; not read"
+    if st.st_size > cap:
+        return f"'{rel}' is {st.st_size} bytes, over the cap of {cap}"
+    got = files.read_file(path, Context(replace(ctx.limits, max_input_bytes=cap)))  # regular files only, capped
+    if isinstance(got, ItemError):
+        return f"could not read '{rel}': {got.error}"
+    return Blob(origin=str(path), data=got.data, name=rel)
 
 
 register(SourcePlugin(name="html", accepts=accepts, open=open_html, priority=90))

@@ -64,7 +64,7 @@ def _kind(first: bytes) -> str | None:
 def first_bytes(data: bytes, n: int = 544) -> bytes:
     if data[:2] == _GZIP:
         try:
-            return zlib.decompressobj(wbits=31).decompress(data[:65536], n)
+            return gunzip(data[:65536], n)[:n]
         except zlib.error:
             return b""
     return data[:n]
@@ -76,12 +76,34 @@ def unpack(data: bytes, cap: int, what: str) -> bytes:
     if data[:2] != _GZIP:
         return data
     try:
-        out = zlib.decompressobj(wbits=31).decompress(data, cap + 1)
+        out = gunzip(data, cap)
     except zlib.error as exc:
         raise ValueError(f"{what} is not readable gzip data ({exc})") from None
     if len(out) > cap:
         raise ValueError(f"{what} inflates past the max_input_bytes cap of {cap:,} bytes; not read")
     return out
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """The content of gzip data, every member in turn (bgzip, `cat a.gz b.gz`), stopping once more than `limit`
+    bytes came out. A cut-off member gives what it holds; bytes after the last member are ignored."""
+    out, at, view, members = bytearray(), 0, memoryview(data), 0
+    while data[at:at + 2] == _GZIP and len(out) <= limit:
+        members += 1
+        if members > 1024 and members * 1024 > len(out):  # bgzip blocks hold 64 KB; millions of empty ones are a trap
+            raise zlib.error(f"over {members - 1:,} gzip members holding under 1 KB each")
+        member, step = zlib.decompressobj(wbits=31), 4096
+        while not member.eof and at < len(data) and len(out) <= limit:
+            # growing steps: what a member leaves of its step (unused_data) is copied, never the rest of the file
+            chunk, step = view[at:at + step], min(step * 2, 1 << 20)
+            out += member.decompress(chunk, limit + 1 - len(out))
+            used = len(chunk) - len(member.unconsumed_tail) - len(member.unused_data)
+            if not used:
+                break
+            at += used
+        if not member.eof:  # cut off, or over the limit
+            break
+    return bytes(out)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:

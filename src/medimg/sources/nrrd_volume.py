@@ -98,12 +98,17 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
     if plane[0] * (plane[1] if len(plane) > 1 else 1) > max_pixels:
         raise ValueError(f"a slice could be {plane[0]}×{plane[-1]} pixels, over the max_pixels cap of {max_pixels:,}")
     encoding = str(header.get("encoding", "")).lower()
+    # skip the lines here, for every encoding: pynrrd reads them one by one, however many the header says
+    lines = int(header.get("line skip", header.get("lineskip", 0)))
+    fh.seek(_skip_lines(data, fh.tell(), lines))
+    header = {k: v for k, v in header.items() if k not in ("line skip", "lineskip")}
     if encoding in ("gzip", "gz", "bzip2", "bz2"):  # inflate here, capped, instead of pynrrd's unbounded loop
-        for _ in range(int(header.get("line skip", header.get("lineskip", 0)))):
-            fh.readline()
         packed = fh.read()
         skip = int(header.get("byte skip", header.get("byteskip", 0)))
-        want = cap + max(skip, 0) + 1
+        if skip > 0 and skip + total > cap:  # the skipped bytes are inflated too: they count
+            raise ValueError(f"byte skip of {skip:,} plus {total:,} bytes of voxels is over the max_input_bytes "
+                             f"cap of {cap:,}")
+        want = cap + 1
         try:
             raw = (zlib.decompressobj(wbits=47).decompress(packed, want) if encoding.startswith("g")
                    else bz2.BZ2Decompressor().decompress(packed, want))
@@ -112,13 +117,29 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
         if len(raw) >= want:
             raise ValueError(f"data inflates past the max_input_bytes cap of {cap:,} bytes")
         header = dict(header, encoding="raw")
-        for key in ("line skip", "lineskip"):
-            header.pop(key, None)
         if skip == -1:  # the data is the last bytes
             header.pop("byte skip", None), header.pop("byteskip", None)
             raw = raw[len(raw) - total:] if len(raw) >= total else raw
         fh = io.BytesIO(raw)
     return nrrd.read_data(header, fh, index_order="F"), header
+
+
+def _skip_lines(data: bytes, at: int, n: int) -> int:
+    """Where the data starts after a `line skip` of `n` lines from `at`; ValueError when the data has fewer."""
+    if n < 0:
+        raise ValueError(f"line skip of {n} is negative")
+    step, asked = 1 << 16, n
+    while n:
+        end = min(at + step, len(data))
+        found = data.count(b"\n", at, end)
+        if found >= n:  # the n-th newline is in this stretch
+            for _ in range(n):
+                at = data.index(b"\n", at) + 1
+            return at
+        if end == len(data):
+            raise ValueError(f"line skip of {asked:,} lines is more than the data holds")
+        n, at = n - found, end
+    return at
 
 
 def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, list[float]]:
