@@ -21,7 +21,7 @@ from medimg.model.classifier import ASSETS
 from medimg.pipeline import Record
 from medimg.server import ServerConfig, Worker, create_app
 from medimg.server.export import relabeled, safe_cell, to_csv, to_json
-from medimg.server.ui import _delete_uploads
+from medimg.server.ui import _caption, _in_range, _keep_uploads, _mine, _row, _web_address
 
 DICOM_DIR = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
 VERDICTS = {"medical", "non-medical", "uncertain"}
@@ -413,16 +413,28 @@ def test_relabel_changes_verdicts_without_touching_the_originals():
     assert doc["results"][0]["metadata"] == {"Modality": "CR"}
 
 
-def test_only_uploaded_files_are_deleted(tmp_path):
-    root = tmp_path / "uploads"
-    (root / "abc").mkdir(parents=True)
-    upload = root / "abc" / "scan.png"
-    upload.write_bytes(b"x")
-    elsewhere = tmp_path / "example.png"
-    elsewhere.write_bytes(b"x")
-    _delete_uploads([upload, elsewhere], root.resolve())
-    assert not upload.exists() and not (root / "abc").exists()
-    assert elsewhere.exists()
+def test_uploads_move_into_the_session_folder_and_only_this_pages_files_are_read(tmp_path):
+    root, home = tmp_path / "uploads", tmp_path / "pages" / "session"
+    for name in ("abc", "def"):
+        (root / name).mkdir(parents=True)
+        (root / name / "scan.png").write_bytes(name.encode())  # two uploads of one name
+    (tmp_path / "pages" / "other").mkdir(parents=True)
+    other = tmp_path / "pages" / "other" / "x.png"
+    other.write_bytes(b"x")
+    uploads = [root / "abc" / "scan.png", root / "def" / "scan.png"]
+    assert all(_mine(p, root.resolve(), home) for p in uploads)
+    assert not _mine(other, root.resolve(), home) and not _mine(tmp_path / "example.png", root.resolve(), home)
+    folder, kept = _keep_uploads(uploads, home, root.resolve())
+    assert [p.read_bytes() for p in kept] == [b"abc", b"def"] and {p.name for p in kept} == {"scan.png"}
+    for p in kept:
+        assert p.stat().st_mode & 0o777 == 0o600
+        assert all(d.stat().st_mode & 0o777 == 0o700 for d in p.parents if home in d.parents or d == home)
+    assert not (root / "abc").exists() and root.exists()  # the upload's folder goes, the upload area stays
+    assert all(_mine(p, root.resolve(), home) for p in kept)  # a re-run reads them from the session folder
+    # a re-run with one of them: it moves to a new uploads folder, the one no longer listed is deleted
+    folder_again, again = _keep_uploads(kept[1:], home, root.resolve())
+    assert [p.read_bytes() for p in again] == [b"def"] and not kept[0].exists()
+    assert list(home.glob("uploads-*")) == [folder_again] and folder_again in again[0].parents
 
 
 def test_ui_uploads_read_a_detached_header_with_its_data_file(tmp_path):
@@ -495,3 +507,85 @@ def test_ui_uploads_read_an_analyze_pair_with_a_gzipped_image(tmp_path):
     got = list(open_inputs(_blobs([tmp_path / "a.hdr", tmp_path / "a.img.gz"], 10_000_000)))
     assert isinstance(got[0], ImageItem) and got[0].origin == "a.hdr"
     assert isinstance(got[1], ItemError) and got[1].skipped and "data file of a.hdr" in got[1].error
+
+
+# ------------------------------------------------------------------ errors, thresholds, the page's wording
+
+
+def test_unknown_paths_and_wrong_methods_under_api_get_the_error_shape(client, private_client):
+    """With the page mounted at / (client) or not: 404 and 405 are JSON with `error`, like every API error."""
+    for c in (client, private_client):
+        for method in ("get", "put", "delete"):
+            r = c.request(method, "/api/classify")
+            assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
+            assert "POST" in r.json()["error"] and r.json()["detail"]
+        r = c.post("/api/health")
+        assert r.status_code == 405 and r.headers["allow"] == "GET"
+        for path in ("/api/nope", "/api/", "/api", "/api/classify/x"):
+            r = c.get(path)
+            assert r.status_code == 404 and "/api/classify" in r.json()["error"], (path, r.text)
+        assert c.get("/api/health").status_code == 200
+    assert client.get("/").status_code == 200  # the page is still at /
+
+
+@pytest.mark.parametrize("threshold", ["0", "0.2", "0.4999", "1.01", "-1", "nan"])
+def test_thresholds_outside_half_to_one_are_refused(client, threshold):
+    files = [("files", ("one.png", png(1), "image/png"))]
+    r = client.post(f"/api/classify?threshold={threshold}", files=files)
+    assert r.status_code == 422, r.text
+    assert "threshold must be a number from 0.5 to 1" in r.json()["error"]
+
+
+def test_thresholds_at_the_ends_are_taken_and_a_bad_json_threshold_is_refused(client):
+    files = [("files", ("one.png", png(1), "image/png"))]
+    for t in ("0.5", "1"):
+        assert client.post(f"/api/classify?threshold={t}", files=files).status_code == 200
+    r = client.post("/api/classify-url", json={"url": "https://example.org/", "threshold": 0.2})
+    assert r.status_code == 422 and "from 0.5 to 1" in r.json()["error"]
+
+
+def test_a_form_or_non_object_body_for_a_url_asks_for_json(client):
+    for kwargs in (dict(data={"url": "https://example.org/"}),
+                   dict(content=b'["https://example.org/"]', headers={"content-type": "application/json"})):
+        r = client.post("/api/classify-url", **kwargs)
+        assert r.status_code == 422
+        assert 'send a JSON object, e.g. {"url": ' in r.json()["error"], r.text
+
+
+def test_captions_show_how_sure_the_verdict_is_and_rows_read_alike():
+    recs = relabeled([rec("a.png", 0.991), rec("b.png", 0.03), rec("c.png", 0.62)], 0.9)
+    assert [_caption(r).split(" · ")[0] for r in recs] == ["medical 99%", "non-medical 97%",
+                                                           "uncertain (medical 62%)"]
+    assert _caption(recs[0]) == "medical 99% · xray 99% · a.png · page 1, image 1"
+    assert _row(3, rec("d.png", 0.82))[:1] + _row(3, rec("d.png", 0.82))[5:7] == [3, "0.820", "0.820"]
+
+
+def test_a_web_address_without_its_scheme(tmp_path):
+    assert _web_address("example.org/case.html") == ("https://example.org/case.html", None)
+    assert _web_address("localhost:8080/a") == ("https://localhost:8080/a", None)
+    assert _web_address("http://example.org/") == ("http://example.org/", None)
+    url, problem = _web_address("not a url")
+    assert url == "not a url" and "is not a web address" in problem and "https://" in problem
+
+
+def test_the_page_brings_a_typed_threshold_back_into_range():
+    assert _in_range(0.7, 0.6) == (0.7, {"__type__": "update"})  # unchanged: the slider is left alone
+    with pytest.warns(UserWarning, match="0.99 is used instead of 1.5"):
+        assert _in_range(1.5, 0.6) == (0.99, {"__type__": "update", "value": 0.99})
+    with pytest.warns(UserWarning, match="0.5 is used instead of 0.2"):
+        assert _in_range(0.2, 0.6)[0] == 0.5
+    with pytest.warns(UserWarning):
+        assert _in_range(None, 0.6)[0] == 0.6
+
+
+def test_a_stopped_app_removes_its_temporary_folders(worker, monkeypatch, tmp_path):
+    """The examples and the pages' folders are private (0700) and gone when the app shuts down."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    cfg = ServerConfig(model_dir=worker.config.model_dir)
+    app = create_app(cfg, Worker(cfg, worker.classifier))
+    folders = list(app.state.scratch)
+    assert {f.name.split("-")[1] for f in folders} == {"examples", "pages"}
+    assert all(f.parent == tmp_path and f.stat().st_mode & 0o777 == 0o700 for f in folders)
+    with TestClient(app) as c:
+        assert c.get("/api/health").status_code == 200
+    assert not any(f.exists() for f in folders)

@@ -60,19 +60,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Served(tuple):
+    """(base URL, model info, the server's TMPDIR), and `stop()` to end it (at most once)."""
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory):
-    """`medimg serve --allow-private` on a free port; yields (base URL, model info, Gradio's temp dir)."""
+    """`medimg serve --allow-private` on a free port, with a TMPDIR of its own (so the test sees every temporary
+    file it makes: Gradio's uploads, the page's session folders, the examples)."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); .ci/run installs it")
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     port = free_port()
-    gradio_tmp = tmp_path_factory.mktemp("gradio")
+    tmp = tmp_path_factory.mktemp("tmp")
     cmd = [sys.executable, "-m", "medimg.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--allow-private"]
     if not (ASSETS / "labels.json").exists():  # no shipped model in this checkout: the tiny test model
         cmd += ["--model", str(request.getfixturevalue("tiny_model_dir"))]
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(gradio_tmp)}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp)}
+    env.pop("GRADIO_TEMP_DIR", None)
     log = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -88,12 +103,10 @@ def server(request, tmp_path_factory):
         proc.kill()
         log.seek(0)
         pytest.fail(f"medimg serve did not come up:\n{log.read()[-3000:]}")
-    yield base, info, gradio_tmp
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    served = Served((base, info, tmp))
+    served.proc = proc
+    yield served
+    served.stop()
     log.close()
 
 
@@ -159,16 +172,35 @@ def counts(pg) -> dict[str, int]:
     return out
 
 
-def check_caption(text: str, labels: list[str], source: str) -> None:
-    verdict, label_conf, where = (part.strip() for part in text.split("·", 2))
-    assert verdict in ("medical", "non-medical", "uncertain"), text
+def check_caption(text: str, labels: list[str], source: str, p_medical: float | None = None) -> str:
+    """A caption is "medical 99% · ultrasound 55% · where" (non-medical: how sure it is not medical; uncertain:
+    "uncertain (medical 62%)"); returns the verdict."""
+    sure, label_conf, where = (part.strip() for part in text.split("·", 2))
+    m = re.fullmatch(r"(medical|non-medical) (\d{1,3}%)|uncertain \(medical (\d{1,3}%)\)", sure)
+    assert m, text
+    verdict = m.group(1) or "uncertain"
+    if p_medical is not None:
+        assert (m.group(2) or m.group(3)) == f"{1 - p_medical if verdict == 'non-medical' else p_medical:.0%}", text
     label, conf = label_conf.rsplit(" ", 1)
     assert label in labels and re.fullmatch(r"\d{1,3}%", conf), text
     assert where.startswith(source), text
+    return verdict
+
+
+def toasts(pg) -> list[str]:
+    return pg.locator(".toast-body, [data-testid='toast-body']").all_inner_texts()
+
+
+def no_error_badges(pg) -> bool:
+    return pg.get_by_text("Error", exact=True).count() == 0
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_path):
-    base, info, gradio_tmp = server
+    base, info, tmp = server
     files = [tmp_path / "knee.png", tmp_path / "holiday.png"]
     for i, f in enumerate(files):
         f.write_bytes(picture(i + 1))
@@ -176,11 +208,10 @@ def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_pat
     run_and_wait(page)
     caps = captions(page)
     assert len(caps) == 2
-    check_caption(caps[0], info["labels"], "knee.png")
-    check_caption(caps[1], info["labels"], "holiday.png")
     assert counts(page)["images"] == 2
-    # the uploads were deleted from Gradio's upload area once classified
-    assert not [p for p in gradio_tmp.rglob("*") if p.name in ("knee.png", "holiday.png")]
+    # the uploads left Gradio's shared upload area once classified, into the session's own folder
+    assert not [p for p in tmp.glob("medimg-uploads-*/**/*") if p.name in ("knee.png", "holiday.png")]
+    assert len([p for p in tmp.glob("medimg-pages-*/**/*") if p.name in ("knee.png", "holiday.png")]) == 2
 
     with page.expect_download() as dl:
         page.click("#csv")
@@ -189,10 +220,30 @@ def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_pat
     for r in rows:
         assert r["label"] in info["labels"] and r["verdict"] in ("medical", "non-medical", "uncertain")
         assert 0 <= float(r["confidence"]) <= 1 and r["error"] == ""
+    # each caption shows how sure the model is that the image is medical (or not): the number the threshold
+    # is held against, with the verdict the CSV gives
+    for cap, r in zip(caps, rows):
+        assert check_caption(cap, info["labels"], r["input"], float(r["p_medical"])) == r["verdict"]
     with page.expect_download() as dl:
         page.click("#json")
     doc = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
     assert [r["input"] for r in doc["results"]] == ["knee.png", "holiday.png"]
+
+    # the files stay listed, so the same files can be run again (with other options)
+    listed = page.locator("#files").inner_text()
+    assert "knee" in listed and "holiday" in listed
+    first = page.locator("#gallery .thumbnail-item img").first.get_attribute("src")
+    page.click("#run")  # a new run's thumbnails are new files
+    page.wait_for_function("src => { const img = document.querySelector('#gallery .thumbnail-item img');"
+                           " return img && img.getAttribute('src') !== src; }", arg=first, timeout=RESULT_WAIT)
+    page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 2", timeout=10_000)
+    assert no_error_badges(page)
+    # an example in between leaves them listed, and still there to run
+    page.click("button:has-text('Example: scans and photos')")
+    page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 4", timeout=RESULT_WAIT)
+    page.click("#run")
+    page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 2", timeout=RESULT_WAIT)
+    assert no_error_badges(page) and [c.split(" · ")[-1] for c in captions(page)] == ["knee.png", "holiday.png"]
     assert page.outside == []
 
 
@@ -253,7 +304,7 @@ def test_a_broken_file_shows_a_plain_error(page, tmp_path):
     good, bad = tmp_path / "fine.png", tmp_path / "broken.png"
     good.write_bytes(picture(2))
     bad.write_bytes(picture(3)[:70])
-    upload(page, [good, bad])
+    upload(page, [bad, good])
     run_and_wait(page)
     assert len(captions(page)) == 1
     problems = page.locator("#problems")
@@ -262,6 +313,17 @@ def test_a_broken_file_shows_a_plain_error(page, tmp_path):
     assert "broken.png" in text
     assert "Traceback" not in text and "Error:" not in page.locator("body").inner_text()
     assert "could not be read" in page.locator(COUNTS).inner_text()
+    # the tables read well: images numbered from 1 (a failed item takes no number), numbers to 3 places,
+    # every header on one line, the problem's columns wide enough to read
+    cells = page.locator("#table [role=row][data-index='0'] [role=gridcell]").all_inner_texts()
+    assert cells[0].strip() == "1" and re.fullmatch(r"\d\.\d{3}", cells[5].strip()), cells
+    lines = page.evaluate("""() => [...document.querySelectorAll('#table, #problems')].flatMap(t =>
+        [...t.querySelectorAll('[role=columnheader] .header')].map(h => {
+            const range = document.createRange(); range.selectNodeContents(h);
+            return [h.innerText.trim(), new Set([...range.getClientRects()].map(r => Math.round(r.top))).size]; }))""")
+    assert len(lines) == 11 and all(n == 1 for _, n in lines), lines
+    widths = page.evaluate("() => [...document.querySelectorAll('#problems [role=columnheader]')].map(h => h.offsetWidth)")
+    assert len(widths) == 3 and min(widths) >= 120, widths
 
 
 def test_example_on_laptop_and_phone_offline_with_dicom_tags(browser, server):
@@ -306,3 +368,71 @@ def test_an_mhd_dropped_with_its_raw_shows_one_slice(page, server, tmp_path):
     assert len(caps) == 1, page.locator(COUNTS).inner_text()
     check_caption(caps[0], info["labels"], "v.mhd")
     assert "could not be read" not in page.locator(COUNTS).inner_text()
+
+
+def test_a_closed_page_leaves_nothing_behind(browser, server, tmp_path):
+    """Thumbnails, downloads and kept uploads sit in the session's own folder (0700, files 0600), never in
+    Gradio's cache, and go as soon as the page is closed."""
+    base, tmp = server[0], server[2]
+    ctx = browser.new_context(accept_downloads=True)
+    pg = ctx.new_page()
+    pg.goto(base + "/")
+    pg.wait_for_selector("#run", timeout=30_000)
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(picture(4))
+    upload(pg, [scan])
+    run_and_wait(pg)
+    with pg.expect_download():
+        pg.click("#csv")
+    (pages,) = tmp.glob("medimg-pages-*")
+    src = pg.locator("#gallery .thumbnail-item img").first.get_attribute("src")
+    session = pages / re.search(re.escape(pages.name) + r"/([0-9a-f]+)/", src).group(1)
+    names = {p.name for p in files_under(session)}
+    assert {"00000.jpg", "medimg-results.csv", "medimg-results.json", "scan.png"} <= names
+    for p in [session, *session.rglob("*")]:
+        assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
+    for root in (pages, *tmp.glob("medimg-uploads-*")):
+        assert root.stat().st_mode & 0o777 == 0o700, root
+    # Gradio copied nothing: every thumbnail, download and upload is only in the session's folder
+    elsewhere = [p for p in files_under(tmp) if session not in p.parents and p.name in names]
+    assert elsewhere == []
+
+    ctx.close()
+    deadline = time.monotonic() + 30
+    while session.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not session.exists()
+
+
+def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
+    """A threshold typed outside 0.5–0.99 is brought back into range with a toast, and a run with nothing to
+    run is a toast: the results on the page stay, with no error over them."""
+    run_and_wait(page, "button:has-text('Example: scans and photos')")
+    before = page.locator(COUNTS).inner_text()
+    page.click("#run")
+    page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
+                           ".some(t => t.innerText.includes('Drop one or more files'))", timeout=20_000)
+    page.wait_for_timeout(500)
+    assert len(captions(page)) == 4 and no_error_badges(page)
+    assert page.locator(COUNTS).inner_text() == before
+
+    number = page.locator("#threshold input[type=number]")
+    for typed, used in (("1.5", "0.99"), ("0.2", "0.50")):
+        number.fill(typed)
+        number.press("Enter")
+        page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.includes('threshold {used}')",
+                               timeout=20_000)
+        page.wait_for_timeout(300)
+        assert float(number.input_value()) == float(used)
+        assert any(f"{float(used):g} is used instead of {typed}" in t for t in toasts(page)), toasts(page)
+        assert len(captions(page)) == 4 and no_error_badges(page)
+
+
+def test_nothing_is_left_after_the_server_stops(server):
+    """Last in this file: stopping the server removes every temporary file it made (Gradio's uploads, the
+    pages' folders, the examples)."""
+    tmp = server[2]
+    assert list(tmp.glob("medimg-examples-*")) and list(tmp.glob("medimg-uploads-*"))
+    server.stop()
+    left = [p for p in files_under(tmp) if not p.name.startswith(".")]  # (onnxruntime's .ses is not ours)
+    assert left == [] and not list(tmp.glob("medimg-*")), left

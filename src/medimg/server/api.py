@@ -7,7 +7,8 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator
 
 import anyio
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from ..pipeline import Record, summarize
@@ -16,6 +17,11 @@ from ..sources.files import blobs_together
 from .work import Worker
 
 GRACE_SECONDS = 30.0  # past the per-request limit before the HTTP answer gives up on the work
+# a verdict is medical when p_medical >= t and non-medical when p_medical <= 1 - t: below 0.5 both would hold
+LOWEST_THRESHOLD = 0.5
+THRESHOLD_HELP = ("Overrides the model's threshold, from 0.5 to 1: medical when p_medical ≥ threshold, "
+                  "non-medical when p_medical ≤ 1 − threshold, else uncertain.")
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class RecordOut(BaseModel):
@@ -58,7 +64,7 @@ class UrlRequest(BaseModel):
     url: str = Field(description="An http:// or https:// address of a page or an image.",
                      examples=["https://example.org/article.html"])
     render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description="Overrides the model's threshold.")
+    threshold: float | None = Field(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP)
 
 
 def create_router(worker: Worker) -> APIRouter:
@@ -90,7 +96,7 @@ def create_router(worker: Worker) -> APIRouter:
                  max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
     async def classify_files(
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
-        threshold: float | None = Query(None, ge=0.0, le=1.0, description="Overrides the model's threshold."),
+        threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP),
         full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
         show_skipped: bool = Query(False, description="Also list items skipped on purpose (tiny decorations, …)."),
     ) -> dict:
@@ -114,6 +120,19 @@ def create_router(worker: Worker) -> APIRouter:
         limits = cfg.limits(render=body.render)
         records = await run(lambda: worker.run([url], limits, threshold=body.threshold))
         return _response(records, full, show_skipped)
+
+    # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors
+    @router.api_route("", methods=METHODS, include_in_schema=False)
+    @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
+    def no_such_endpoint(request: Request) -> None:
+        path = request.url.path
+        allowed = sorted({m for r in router.routes if isinstance(r, APIRoute) and r.endpoint is not no_such_endpoint
+                          and r.path_regex.match(path) for m in r.methods})
+        if allowed:
+            raise HTTPException(405, f"{path} does not take {request.method}; use {', '.join(allowed)}",
+                                headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404, f"there is no {path}: the API has /api/health, /api/classify and "
+                                 "/api/classify-url (see /docs)")
 
     return router
 

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from .api import create_router  # noqa: E402
+from .api import LOWEST_THRESHOLD, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .limits import ApiBodyLimit  # noqa: E402
@@ -39,8 +40,9 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
               f"per request and classifies for at most {config.request_timeout:g} s per request; URLs that "
               f"resolve to private addresses are {'allowed' if config.allow_private else 'refused'}.")
     app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION + limits, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, lifespan=_remove_scratch)
     app.state.worker = worker
+    app.state.scratch = []  # private folders removed when the server stops
     _add_error_handlers(app, config)
     _add_docs(app)
     app.add_middleware(ApiBodyLimit, max_bytes=config.max_upload_bytes)
@@ -51,19 +53,34 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     app.include_router(create_router(worker))
     if not ui:
         return app
-    folder = Path(tempfile.mkdtemp(prefix="medimg-examples-"))
-    atexit.register(shutil.rmtree, folder, True)
+    examples_folder, sessions = _scratch(app, "medimg-examples-"), _scratch(app, "medimg-pages-")
     try:
-        examples = make_examples(folder)
+        examples = make_examples(examples_folder)
     except Exception as exc:  # examples are a nicety
         log.warning("no examples: %s", exc)
         examples = {}
-    blocks = build_ui(worker, examples)
+    blocks = build_ui(worker, examples, sessions)
     return gr.mount_gradio_app(
         app, blocks, path="/", server_name=config.host, server_port=config.port,
         css=CSS, footer_links=[], run_history=False,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
+
+
+def _scratch(app: FastAPI, prefix: str) -> Path:
+    """A new private (0700) temporary folder, removed when the server stops (or, failing that, at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    app.state.scratch.append(folder)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@asynccontextmanager
+async def _remove_scratch(app: FastAPI):
+    """uvicorn ends a process it stopped by re-raising the signal, so atexit never runs there: clean up here."""
+    yield
+    for folder in app.state.scratch:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _add_docs(app: FastAPI) -> None:
@@ -107,6 +124,12 @@ def _explain(errors: list[dict]) -> str:
         kind = e.get("type", "")
         if kind == "json_invalid":
             parts.append("the request body is not valid JSON")
+        elif not loc and kind in ("model_attributes_type", "dict_type"):  # a form, a list, a bare string
+            parts.append('send a JSON object, e.g. {"url": "https://example.org/"}, with content-type '
+                         "application/json")
+        elif loc == ["threshold"] and kind != "missing":
+            parts.append(f"threshold must be a number from {LOWEST_THRESHOLD:g} to 1 (medical when p_medical ≥ "
+                         "threshold, non-medical when p_medical ≤ 1 − threshold)")
         elif kind == "missing" and loc[:1] == ["files"]:
             parts.append("no files were sent: upload one or more files in the multipart field 'files'")
         elif loc[:1] == ["files"]:
@@ -132,7 +155,14 @@ def run(config: ServerConfig) -> None:
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
         raise SystemExit(f"medimg serve: {exc}") from None
+    uploads = None
+    if not os.environ.get("GRADIO_TEMP_DIR"):  # Gradio's uploads in a private folder of this server, not /tmp/gradio
+        uploads = Path(tempfile.mkdtemp(prefix="medimg-uploads-"))
+        os.environ["GRADIO_TEMP_DIR"] = str(uploads)
+        atexit.register(shutil.rmtree, uploads, True)
     app = create_app(config, worker)
+    if uploads:
+        app.state.scratch.append(uploads)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
     log.info("model %s %s; web page at http://%s:%d/ , API docs at /docs", info.get("name"), info.get("version"),
              config.host, config.port)

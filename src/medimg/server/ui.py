@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import hmac
+import io
+import math
+import os
+import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -22,11 +29,17 @@ from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
 TABLE_HEADERS = ["#", "file", "where", "verdict", "label", "confidence", "p(medical)", "size"]
-EXPORT_MAX_AGE = 3600.0  # seconds a download stays available
+# fixed widths (a phone scrolls the table sideways): headers on one line, long text wrapped within its column
+TABLE_WIDTHS = ["48px", "230px", "300px", "112px", "112px", "112px", "112px", "104px"]
+PROBLEM_WIDTHS = ["240px", "220px", "680px"]
+EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
+UPLOAD_MAX_AGE = 900  # seconds an upload never classified stays in Gradio's upload area
+LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 
 CSS = """
 #counts p { font-size: 1.1em; margin: 0; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
+#files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
 @media (max-width: 640px) {
   #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
 }
@@ -40,27 +53,52 @@ SCROLL_TO_RESULTS = """() => {
 INTRO = """# medimg — find the medical images
 Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, microscopy stacks, videos, PDF, Word/PowerPoint/Excel, e-mails, zip — many at once) or give a web address. Every image inside is found
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
-**non-medical** (photo, graphic, document), with how sure the model is. Nothing is kept after the answer.
+**non-medical** (photo, graphic, document), with how sure the model is. Your files and results are kept
+on this server, in a private folder, until you close this page (an hour after your last run at most).
 Programs can use the same service through the [JSON API](/docs)."""
 
 
-def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> gr.Blocks:
+def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scratch: Path | None = None) -> gr.Blocks:
+    """The page. Each browser session's thumbnails, downloads and uploads (kept for a re-run) live in its own
+    folder under `scratch` (private to this process), which Gradio serves as is rather than copying into its
+    shared cache; the folder goes when the page is closed, and `scratch` when the caller removes it."""
     cfg = worker.config
     t0 = round(worker.classifier.threshold, 2)
-    scratch = Path(tempfile.gettempdir()) / "medimg-ui"
+    if scratch is None:
+        scratch = Path(tempfile.mkdtemp(prefix="medimg-ui-"))
+        atexit.register(shutil.rmtree, scratch, True)
+    gr.set_static_paths([scratch])
     upload_root = Path(gr.utils.get_upload_folder()).resolve()
+    key = secrets.token_bytes(16)
 
-    def classify(file_paths, url, render, threshold, show, previous, progress=gr.Progress()):
-        paths = [Path(p) for p in (file_paths or [])]
+    def home(request: gr.Request | None) -> Path:
+        """This browser session's folder (named by a keyed hash: another session cannot work it out)."""
+        session = str(getattr(request, "session_hash", None))
+        return scratch / hmac.new(key, session.encode(), "sha256").hexdigest()[:32]
+
+    def classify(file_paths, url, render, threshold, show, previous, request: gr.Request, progress=gr.Progress()):
+        t, fix_threshold = _in_range(threshold, t0)
+        paths = [Path(f["path"] if isinstance(f, dict) else f) for f in (file_paths or [])]  # FileData, unprocessed
         url = (url or "").strip()
         if not paths and not url:
-            raise gr.Error("Drop one or more files, or enter a web address, first.")
-        inputs: list = []
+            gr.Warning("Drop one or more files, or enter a web address, first.")
+            return gr.skip()
+        folder = home(request)
         early: list[Record] = []
+        theirs = [p for p in paths if not _mine(p, upload_root, folder)]
+        for p in theirs:
+            early.append(Record(input=p.name, locator="", error="not a file uploaded on this page"))
+        paths = [p for p in paths if p not in theirs]
+        inputs: list = []
         if paths:
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes))
+        fix_url = gr.skip()
         if url:
-            problem = url_problem(url, cfg.allow_private, cfg.offline)
+            given = url
+            url, problem = _web_address(url)
+            if url != given:
+                fix_url = gr.update(value=url)
+            problem = problem or url_problem(url, cfg.allow_private, cfg.offline)
             if problem:
                 early.append(Record(input=url, locator="", error=problem))
             else:
@@ -73,35 +111,40 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                 found[0] += 1
                 progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
 
+        run_folder = _new_folder(folder)
         try:
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
                                          thumbnails=cfg.thumbnail_size, on_record=tick)
-        finally:
-            _delete_uploads(paths, upload_root)
+        finally:  # out of Gradio's shared upload area, into this session's folder: there for a re-run
+            kept_in, kept = _keep_uploads(paths, folder, upload_root)
         _drop(previous)
-        results = _keep(records, scratch)
-        return (*_views(results, threshold, show), results, None)
+        results = _keep(records, run_folder)
+        files_now = gr.update(value=[str(p) for p in kept] or None)
+        return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in))
 
     def run_example(name):
-        def go(threshold, show, previous, progress=gr.Progress()):
+        def go(threshold, show, previous, request: gr.Request, progress=gr.Progress()):
+            t, fix_threshold = _in_range(threshold, t0)
             progress(0, desc="Looking for images…")
             limits = cfg.limits()
             records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size)
             _drop(previous)
-            results = _keep(records, scratch)
-            return (*_views(results, threshold, show), results, None)
+            results = _keep(records, _new_folder(home(request)))
+            return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip())
         return go
 
     def refresh(results, threshold, show):
-        return _views(results, threshold, show)
+        t, fix_threshold = _in_range(threshold, t0)
+        return (*_views(results, t, show), fix_threshold)
 
     def _views(results: Results | None, threshold: float, show: str):
         records = results.records if results else []
         recs = relabeled(records, threshold)
+        number = {i: n for n, i in enumerate((i for i, r in enumerate(recs) if r.ok), 1)}  # images only
         shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
         pictured = [i for i in shown if results.thumbs[i]]  # gallery position → record index
         gallery = [(results.thumbs[i], _caption(recs[i])) for i in pictured]
-        table = [_row(i, recs[i]) for i in shown]
+        table = [_row(number[i], recs[i]) for i in shown]
         problems = [[r.input, r.locator, r.error] for r in recs if not r.ok and not r.skipped]
         has = bool(records)
         csv_path, json_path = (_write_exports(recs, threshold, worker.model_info(), results.folder) if has
@@ -119,19 +162,24 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
 
     def select(results, pictured, threshold, evt: gr.SelectData):
         try:
-            rec = relabeled([results.records[pictured[evt.index]]], threshold)[0]
+            rec = relabeled([results.records[pictured[evt.index]]], _in_range(threshold, t0, warn=False)[0])[0]
         except (AttributeError, IndexError, TypeError, KeyError):
             return gr.update(value=None, visible=False)
         return gr.update(value=_details(rec), visible=True)
 
-    with gr.Blocks(title="medimg", delete_cache=(900, int(EXPORT_MAX_AGE))) as demo:
+    def close(request: gr.Request):
+        shutil.rmtree(home(request), ignore_errors=True)
+
+    # uploads never classified leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one moves out)
+    with gr.Blocks(title="medimg", delete_cache=(60, UPLOAD_MAX_AGE)) as demo:
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
+        uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
         pictured_state = gr.State([])
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip", file_count="multiple",
-                                type="filepath", elem_id="files", height=160)
+                                type="filepath", elem_id="files")
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
                                  visible=not cfg.offline)
@@ -145,8 +193,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
                             example_buttons.append((name, gr.Button(f"Example: {name}", size="sm",
                                                                     elem_classes=["example"])))
             with gr.Column(scale=2, min_width=260):
-                threshold = gr.Slider(0.5, 0.99, value=t0, step=0.01, label="How sure before saying medical or not",
-                                      info="Below this, an image is 'uncertain'. Changing it re-labels instantly.",
+                threshold = gr.Slider(LOWEST, HIGHEST, value=t0, step=0.01, label="How sure before saying medical or not",
+                                      info="Below this, an image is 'uncertain' (each caption says how sure: medical "
+                                           "99%, non-medical 97%). Changing it re-labels instantly.",
                                       elem_id="threshold")
                 show = gr.Radio(FILTERS, value="all", label="Show", elem_id="filter")
                 with gr.Row():
@@ -159,25 +208,56 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None) -> g
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
                                interactive=False, wrap=True, elem_id="details")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="All images", visible=False, interactive=False,
-                             wrap=True, elem_id="table")
+                             wrap=True, column_widths=TABLE_WIDTHS, elem_id="table")
         problems = gr.Dataframe(headers=["file", "where", "problem"], label="Could not be read",
-                                visible=False, interactive=False, wrap=True, elem_id="problems")
+                                visible=False, interactive=False, wrap=True, column_widths=PROBLEM_WIDTHS,
+                                elem_id="problems")
 
-        view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn]
-        run_outputs = view_outputs + [records_state, files]
-        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify")
+        view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn, threshold]
+        run_outputs = view_outputs + [records_state, files, url, uploads_state]
+        # inputs unprocessed: Gradio's slider check would put an error over every output for a threshold typed
+        # out of range; the handlers bring it back in range with a toast instead
+        raw = dict(preprocess=False)
+        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", **raw)
         go.click(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         url.submit(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         for name, button in example_buttons:
             button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
-        light = dict(concurrency_limit=None)  # no model run: never queue behind classification
+        light = dict(concurrency_limit=None, **raw)  # no model run: never queue behind classification
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
                          **light)
         show.change(refresh, [records_state, threshold, show], view_outputs, **light)
         gallery.select(select, [records_state, pictured_state, threshold], details, **light)
+        demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     return demo
+
+
+def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
+    """The threshold to use, and the slider's update: unchanged, or set back into its range."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if LOWEST <= t <= HIGHEST:
+        return t, gr.skip()
+    use = min(max(t, LOWEST), HIGHEST) if math.isfinite(t) else default
+    if warn:
+        gr.Warning(f"The threshold goes from {LOWEST:g} to {HIGHEST:g}, so {use:g} is used instead of {value}.")
+    return use, gr.update(value=use)
+
+
+_HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#]\S*)?", re.IGNORECASE)
+
+
+def _web_address(text: str) -> tuple[str, str | None]:
+    """The URL to fetch and any problem: a host name typed without its scheme gets https://."""
+    if "://" in text:
+        return text, None
+    if _HOST.fullmatch(text):
+        return "https://" + text, None
+    return text, f"“{text}” is not a web address: give one such as https://example.org/page"
 
 
 def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
@@ -196,17 +276,37 @@ def _chain(groups: list) -> Iterator:
         yield from group
 
 
-def _delete_uploads(paths: list[Path], upload_root: Path) -> None:
-    """Remove this request's uploaded files (and their folders) from Gradio's upload area."""
-    for p in paths:
+def _mine(path: Path, upload_root: Path, folder: Path) -> bool:
+    """A file uploaded on this page: in Gradio's upload area, or kept in this session's folder for a re-run."""
+    try:
+        p = path.resolve()
+    except OSError:
+        return False
+    return upload_root in p.parents or folder.resolve() in p.parents
+
+
+def _keep_uploads(paths: list[Path], home: Path, upload_root: Path) -> tuple[Path, list[Path]]:
+    """Move this run's uploads (from Gradio's upload area, or kept from the session's last run) into a new
+    uploads folder of the session, each in its own sub-folder so two of one name stay apart, readable by this
+    process alone; then delete the session's earlier uploads folder, with any file no longer listed. Their
+    old folders in Gradio's upload area go too."""
+    into = _new_folder(home, "uploads-")
+    kept = []
+    for i, p in enumerate(paths):
         try:
-            p = p.resolve()
-            if upload_root in p.parents:
-                p.unlink(missing_ok=True)
-                if p.parent != upload_root and not any(p.parent.iterdir()):
-                    p.parent.rmdir()
+            dest = into / str(i) / p.name
+            dest.parent.mkdir(mode=0o700)
+            shutil.move(p, dest)
+            dest.chmod(0o600)
+            kept.append(dest)
+            if p.parent.resolve() != upload_root and not any(p.parent.iterdir()):
+                p.parent.rmdir()
         except OSError:
             pass
+    for old in home.glob("uploads-*"):
+        if old != into:
+            shutil.rmtree(old, ignore_errors=True)
+    return into, kept
 
 
 def _where(r: Record) -> str:
@@ -223,11 +323,19 @@ def _position(r: Record) -> str:
 
 
 def _caption(r: Record) -> str:
-    return f"{r.verdict} · {r.label} {r.confidence:.0%} · {_where(r)}"
+    """Verdict with how sure the model is of it (the number the threshold is held against: p(medical), or
+    1 − p(medical) for non-medical), then the label's own confidence and where the image came from."""
+    if r.verdict == "medical":
+        sure = f"medical {r.p_medical:.0%}"
+    elif r.verdict == "non-medical":
+        sure = f"non-medical {1 - r.p_medical:.0%}"
+    else:
+        sure = f"{r.verdict} (medical {r.p_medical:.0%})"
+    return f"{sure} · {r.label} {r.confidence:.0%} · {_where(r)}"
 
 
-def _row(i: int, r: Record) -> list:
-    return [i + 1, r.input, _position(r), r.verdict, r.label, round(r.confidence, 3), round(r.p_medical, 3),
+def _row(n: int, r: Record) -> list:
+    return [n, r.input, _position(r), r.verdict, r.label, f"{r.confidence:.3f}", f"{r.p_medical:.3f}",
             f"{r.width}×{r.height}"]
 
 
@@ -270,27 +378,43 @@ class Results:
     folder: Path
 
 
-def _keep(records: list[Record], root: Path) -> Results:
-    """Move thumbnails out of memory into a fresh folder; sweep folders nobody used for an hour."""
-    root.mkdir(parents=True, exist_ok=True)
+def _new_folder(home: Path, prefix: str = "") -> Path:
+    """A fresh folder (for one run's results, or the uploads kept for a re-run) in a session's folder, both
+    0700; session folders of pages that went away without a word are swept after an hour."""
+    root = home.parent
     now = time.time()
     for old in root.iterdir():
         try:
-            if now - old.stat().st_mtime > EXPORT_MAX_AGE:
+            if old != home and now - old.stat().st_mtime > EXPORT_MAX_AGE:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
-    folder = root / uuid.uuid4().hex
-    folder.mkdir()
+    home.mkdir(mode=0o700, exist_ok=True)
+    folder = home / (prefix + uuid.uuid4().hex)
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def _keep(records: list[Record], folder: Path) -> Results:
+    """Move thumbnails out of memory into files in `folder`, readable by this process alone."""
     thumbs: list[str | None] = []
     for i, r in enumerate(records):
         path = None
         if r.thumbnail is not None:
             path = folder / f"{i:05d}.jpg"
-            r.thumbnail.save(path, "JPEG", quality=88)
+            buf = io.BytesIO()
+            r.thumbnail.save(buf, "JPEG", quality=88)
+            _write_private(path, buf.getvalue())
             r.thumbnail = None
         thumbs.append(str(path) if path else None)
     return Results(records, thumbs, folder)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A new file only this process's user can read (0600, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _drop(results: Results | None) -> None:
@@ -298,11 +422,16 @@ def _drop(results: Results | None) -> None:
         shutil.rmtree(results.folder, ignore_errors=True)
 
 
+def _remove(folder: str | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path) -> tuple[Path, Path]:
     """CSV and JSON of these results at this threshold, in a new sub-folder (each download is its own file)."""
     out = folder / f"export-{uuid.uuid4().hex[:8]}"
-    out.mkdir(parents=True)
+    out.mkdir(mode=0o700, parents=True)
     csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
-    csv_path.write_text(to_csv(recs), encoding="utf-8", newline="")
-    json_path.write_text(to_json(recs, threshold, model), encoding="utf-8")
+    _write_private(csv_path, to_csv(recs).encode("utf-8"))
+    _write_private(json_path, to_json(recs, threshold, model).encode("utf-8"))
     return csv_path, json_path
