@@ -201,6 +201,11 @@ def test_empty_file(tmp_path):
     assert len(got) == 1 and isinstance(got[0], ItemError) and "empty" in got[0].error
 
 
+def test_a_jpeg_pillow_cannot_open_says_so_plainly():
+    err = one(b"\xff\xd8\xff" + bytes(100), "x.jpg")
+    assert isinstance(err, ItemError) and "'MPO'" not in err.error and "JPEG" in err.error
+
+
 def test_garbage_after_magic_is_an_error_not_a_crash():
     item = one(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     assert isinstance(item, ItemError) and "PNG" in item.error

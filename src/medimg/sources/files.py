@@ -281,9 +281,9 @@ def size_problem(path: str, cap: int, cap_name: str, what: str = "file") -> Item
 
 # ---------------------------------------------------------------- raster images
 
-# Pillow format names each sniffed kind may open as.
+# Pillow format names each sniffed kind may open as (Pillow's JPEG opener itself gives MPO files their class).
 _PIL_FORMATS = {
-    "PNG": ["PNG"], "JPEG": ["JPEG", "MPO"], "GIF": ["GIF"], "BMP": ["BMP"], "TIFF": ["TIFF"],
+    "PNG": ["PNG"], "JPEG": ["JPEG"], "GIF": ["GIF"], "BMP": ["BMP"], "TIFF": ["TIFF"],
     "WEBP": ["WEBP"], "ICO": ["ICO", "CUR"], "HEIF": ["HEIF"], "AVIF": ["AVIF"], "JPEG2000": ["JPEG2000"],
 }
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
