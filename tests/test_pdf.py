@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import pymupdf
 import pytest
 from PIL import Image, ImageDraw
 
+from builders import pdf_objects, pdf_stream, raw_pdf
 from medimg.sources import pdf
 from medimg.sources.base import Blob, Context, ImageItem, ItemError, Limits
 
@@ -648,3 +651,255 @@ def test_pymupdf_layout_models_are_not_loaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["None", "None"]
+
+
+# Hostile PDFs: each is refused or cut short with a clear note, in bounded time and memory, the rest kept.
+
+
+def _fanout(depth: int, photo: bytes = b"") -> bytes:
+    """A page drawing form T, each form drawing the one below 10 times: 10^depth squares from ~3 KB; with
+    a photo (an image XObject) drawn first."""
+    extra = [pdf_stream("/Type /XObject /Subtype /Form /BBox [0 0 10 10]", b"0 0 1 1 re f")]
+    for k in range(1, depth + 1):
+        body = b"".join(b"q 1 0 0 1 %d 0 cm /F Do Q " % (i * 2) for i in range(10))
+        extra.append(pdf_stream(f"/Type /XObject /Subtype /Form /BBox [-1e6 -1e6 1e6 1e6] "
+                                f"/Resources << /XObject << /F {4 + k} 0 R >> >>", body))
+    if photo:
+        return raw_pdf(b"q 300 0 0 200 72 400 cm /P Do Q /T Do", extra=[*extra, photo],
+                       resources=f"<< /XObject << /T {5 + depth} 0 R /P {6 + depth} 0 R >> >>")
+    return raw_pdf(b"/T Do", resources=f"<< /XObject << /T {5 + depth} 0 R >> >>", extra=extra)
+
+
+def _jpeg_xobject(img: Image.Image) -> bytes:
+    w, h = img.size
+    return pdf_stream(f"/Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB "
+                      "/BitsPerComponent 8 /Filter /DCTDecode", _jpeg(img))
+
+
+def test_nested_forms_drawn_a_million_times_stop_early_and_the_photo_still_comes_out():
+    # form XObjects fanning out 10x per level: MuPDF would draw 10^6 squares (11 s, 400 MB) on every read
+    data = _fanout(6, photo=_jpeg_xobject(_photo(300, 200)))
+    start = time.process_time()
+    items = _run(data)
+    assert time.process_time() - start < 5
+    (note,) = _errors(items)
+    assert note.skipped and note.locator == "page 1" and "more than 200,000 drawing steps" in note.error
+    (photo_item,) = _images(items)  # listed from the page's resources, without its place
+    assert photo_item.image.size == (300, 200) and photo_item.metadata["bbox"] is None
+    assert photo_item.metadata["pages"] == [1]
+
+
+def test_a_slow_pdf_lets_go_of_mupdf_between_pages():
+    from concurrent.futures import ThreadPoolExecutor
+
+    doc = pymupdf.open()
+    page_bytes = _fanout(4)  # 10,000 squares per page: a fraction of a second each
+    for _ in range(10):
+        doc.insert_pdf(pymupdf.open(stream=page_bytes, filetype="pdf"))
+    slow = doc.tobytes()
+    small = pymupdf.open()
+    small.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200)))
+    small = small.tobytes()
+
+    def timed(data: bytes, wait: float) -> float:
+        time.sleep(wait)
+        start = time.perf_counter()
+        _run(data)
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(2) as pool:
+        slow_run = pool.submit(timed, slow, 0)
+        small_run = pool.submit(timed, small, 0.2)
+        slow_s, small_s = slow_run.result(), small_run.result()
+    assert slow_s > 1.0
+    assert small_s < slow_s / 2  # each of its few steps waited for one page of the slow PDF, not for all
+
+
+def test_pdf_time_limit_stops_reading_pages_with_a_note(monkeypatch):
+    doc = pymupdf.open()
+    bars = b"".join(b"%d %d 18 3 re f\n" % (72 + i % 20 * 20, 100 + i // 20 * 4) for i in range(3000))
+    for k in range(40):  # tens of ms a page: some 6 of them in half a second, far from 40
+        page = doc.new_page()
+        page.insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_jpeg(_photo(300, 200, seed=k)))
+        xref = doc.get_new_xref()
+        doc.update_object(xref, "<<>>")
+        doc.update_stream(xref, bars)
+        doc.xref_set_key(page.xref, "Contents", f"[{page.get_contents()[0]} 0 R {xref} 0 R]")
+    data = doc.tobytes()
+    monkeypatch.setattr(pdf, "PDF_SECONDS", 1.0)  # half of it for pass 1
+    items = _run(data)
+    note = _errors(items)[-1]
+    assert note.skipped and "out of time (1 s of work per PDF)" in note.error
+    assert 0 < len(_images(items)) < 40
+    assert not [e for e in _errors(items) if not e.skipped]
+
+
+def test_column_of_dots_is_clustered_in_linear_time():
+    # 12,000 separate dots in one column of a tall page: the sweep used to compare each with all before it
+    content = b"".join(b"0 %d 2 2 re f\n" % (y * 20) for y in range(12_000))
+    data = raw_pdf(content, mediabox="[0 0 612 240100]", compress=True)
+    start = time.process_time()
+    items = _run(data)
+    assert time.process_time() - start < 3
+    assert items == []  # dots 20 pt apart: no figure
+
+
+def test_coverage_grid_is_bounded_by_the_page_and_its_resolution():
+    # drawings running far off the page under a stretched image: the coverage grid was one byte per point
+    # of their box (30000 x 30000 pt: 900 MB); on a page 14,400 pt square it is still far from that
+    import tracemalloc
+
+    gray = pdf_stream("/Type /XObject /Subtype /Image /Width 2 /Height 2 /ColorSpace /DeviceGray "
+                      "/BitsPerComponent 8", b"\x00\x40\x80\xc0")
+    for span, mediabox in ((12_000, "[0 0 612 792]"), (14_000, "[0 0 14400 14400]")):
+        content = b"".join(b"%d %d 8 8 re f\n" % (x, x) for x in range(0, span, 8))
+        content += b"q %d 0 0 %d 0 0 cm /Im Do Q\n" % (span, span)
+        data = raw_pdf(content, resources="<< /XObject << /Im 5 0 R >> >>", extra=[gray], mediabox=mediabox,
+                       compress=True)
+        tracemalloc.start()
+        items = _run(data)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 40e6, (span, peak)
+        assert not _images(items)  # the image covers the drawings: no figure; itself a 2x2 decoration
+
+
+def test_figures_outside_the_visible_page_are_not_reported():
+    doc = pymupdf.open()
+    page = doc.new_page(width=1224, height=792)  # a two-up sheet cropped to its left half
+    page.insert_image(pymupdf.Rect(72, 72, 372, 272), stream=_png(_photo(300, 200)))
+    for i in range(12):  # a bar chart on the right half, which the CropBox cuts away
+        page.draw_rect(pymupdf.Rect(700 + 24 * i, 500 - 20 * i, 720 + 24 * i, 500), color=(0, 0, 0),
+                       fill=(0.2, 0.3, 0.8))
+    page.draw_rect(pymupdf.Rect(600, 600, 660, 700), color=(0, 0, 0), fill=(0.8, 0.3, 0.2))  # 12 pt of it shown
+    page.set_cropbox(pymupdf.Rect(0, 0, 612, 792))
+    items = _run(doc.tobytes())
+    assert [(i.locator, i.image.size) for i in items] == [("page 1, image 1", (300, 200))]
+    # 2,500 chart-sized squares in a row, nearly all off the page: not 1,000 empty figures
+    data = raw_pdf(b"".join(b"%d 100 40 70 re f\n" % (i * 100) for i in range(2500)), compress=True)
+    items = _run(data)
+    assert [i.locator for i in items] == ["page 1, figure 1 (rendered)"]
+    assert all(min(i.image.size) > 0 for i in _images(items))
+
+
+def test_soft_mask_larger_than_max_pixels_is_refused_before_decoding():
+    base = bytes(range(256)) * (100 * 100 * 3 // 256) + bytes(100 * 100 * 3 % 256)
+    data = raw_pdf(b"q 300 0 0 300 100 100 cm /Im Do Q", resources="<< /XObject << /Im 5 0 R >> >>", extra=[
+        pdf_stream("/Type /XObject /Subtype /Image /Width 100 /Height 100 /ColorSpace /DeviceRGB "
+                   "/BitsPerComponent 8 /SMask 6 0 R", base, compress=True),
+        pdf_stream("/Type /XObject /Subtype /Image /Width 2000 /Height 2000 /ColorSpace /DeviceGray "
+                   "/BitsPerComponent 8", b"\xff" * 4_000_000, compress=True)])
+    (err,) = _run(data, max_pixels=1_000_000)
+    assert err.locator == "page 1, image 1"
+    assert err.error == "embedded image's mask too large: 2000x2000 pixels (max_pixels 1000000)"
+    (item,) = _run(data)  # within the cap it is the image with its mask
+    assert item.image.mode == "RGBA" and item.image.size == (100, 100)
+
+
+def _jpx_pdf(size: tuple[int, int], declared: tuple[int, int] = (100, 100)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", size, 128).save(buf, "JPEG2000", irreversible=True, num_resolutions=1)
+    return raw_pdf(b"q 300 0 0 300 100 100 cm /Im Do Q", resources="<< /XObject << /Im 5 0 R >> >>", extra=[
+        pdf_stream(f"/Type /XObject /Subtype /Image /Width {declared[0]} /Height {declared[1]} "
+                   "/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /JPXDecode", buf.getvalue())])
+
+
+def test_jpeg2000_larger_than_its_dictionary_is_checked_at_its_own_size():
+    # MuPDF decodes a JPX at its codestream's size: this one was taken for an inline image and rendered uncapped
+    (err,) = _run(_jpx_pdf((1500, 1500)), max_pixels=1_000_000)
+    assert err.locator == "page 1, image 1"
+    assert "too large: 1500x1500 pixels in its JPEG 2000 data, 100x100 in the PDF" in err.error
+    (item,) = _run(_jpx_pdf((300, 300)))  # within the cap: the embedded image at its real size
+    assert item.locator == "page 1, image 1" and item.format == "PDF/JPEG2000" and item.image.size == (300, 300)
+
+
+def test_inline_image_larger_than_max_pixels_is_not_rendered():
+    raw = zlib.compress(b"\x80" * (1200 * 1200), 9)
+    data = raw_pdf(b"q 300 0 0 300 100 100 cm\nBI /W 1200 /H 1200 /CS /G /BPC 8 /F /Fl /L %d\nID\n" % len(raw)
+                   + raw + b"\nEI\nQ\n")
+    (err,) = _run(data, max_pixels=1_000_000)
+    assert err.locator == "page 1, image 1 (inline, rendered)"
+    assert err.error == "inline image too large: 1200x1200 pixels (max_pixels 1000000)"
+    (item,) = _run(data)
+    assert item.metadata["inline"] is True
+
+
+def _jbig2_pdf(page: tuple[int, int], declared: int = 200) -> bytes:
+    def segment(number: int, kind: int, data: bytes) -> bytes:
+        return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
+
+    jbig2 = segment(0, 48, struct.pack(">IIIIBH", *page, 0, 0, 0, 0)) + segment(1, 49, b"")
+    return raw_pdf(b"q 300 0 0 300 100 100 cm /Im Do Q", resources="<< /XObject << /Im 5 0 R >> >>", extra=[
+        pdf_stream(f"/Type /XObject /Subtype /Image /Width {declared} /Height {declared} /ColorSpace /DeviceGray "
+                   "/BitsPerComponent 1 /Filter /JBIG2Decode", jbig2)])
+
+
+def test_jbig2_page_larger_than_max_pixels_is_refused_before_decoding():
+    # the page information segment says 30000 x 30000 while the PDF says 200 x 200: jbig2dec would allocate it
+    (err,) = _run(_jbig2_pdf((30_000, 30_000)))
+    assert err.locator == "page 1, image 1"
+    assert "its JBIG2 data asks for 30000x30000 pixels, 200x200 in the PDF (max_pixels 100000000)" in err.error
+    assert pdf._jbig2_size(b"") == (0, 0)
+    striped = struct.pack(">IBBBI", 0, 48, 0, 1, 19) + struct.pack(">IIIIBH", 500, 0xFFFFFFFF, 0, 0, 0, 0x8000 | 64)
+    stripe_end = struct.pack(">IBBBI", 1, 50, 0, 1, 4) + struct.pack(">I", 999_999)
+    assert pdf._jbig2_size(striped + stripe_end) == (500, 1_000_000)  # a page of unknown height grows
+
+
+def test_same_size_images_never_make_an_oversized_one_decode(monkeypatch):
+    # two same-size images on a page made PyMuPDF decode every image of it (for pixel digests), even one
+    # that max_pixels refuses
+    decoded = []
+    real = pymupdf.Pixmap
+
+    class Spy(real):
+        def __init__(self, *args):
+            super().__init__(*args)
+            decoded.append(self.width * self.height)
+
+    small = [pdf_stream("/Type /XObject /Subtype /Image /Width 80 /Height 80 /ColorSpace /DeviceGray "
+                        "/BitsPerComponent 8", bytes([v]) * 6400, compress=True) for v in (10, 200)]
+    big = pdf_stream("/Type /XObject /Subtype /Image /Width 1500 /Height 1500 /ColorSpace /DeviceRGB "
+                     "/BitsPerComponent 8", b"\x80" * (1500 * 1500 * 3), compress=True)
+    data = raw_pdf(b"q 300 0 0 300 100 100 cm /Big Do Q q 80 0 0 80 100 500 cm /A Do Q",
+                   resources="<< /XObject << /Big 5 0 R /A 6 0 R /B 7 0 R >> >>", extra=[big, *small])
+    monkeypatch.setattr(pymupdf, "Pixmap", Spy)
+    items = _run(data, max_pixels=1_000_000)
+    assert max(decoded) <= 1_000_000
+    assert [(type(i).__name__, i.locator) for i in items] == [("ItemError", "page 1, image 1"),
+                                                            ("ImageItem", "page 1, image 2")]
+    assert _images(items)[0].metadata["xref"] == 6
+
+
+def test_figure_over_an_image_too_large_to_decode_is_not_rendered():
+    big = pdf_stream("/Type /XObject /Subtype /Image /Width 1500 /Height 1500 /ColorSpace /DeviceGray "
+                     "/BitsPerComponent 8", b"\x80" * (1500 * 1500), compress=True)
+    bars = b"".join(b"%d 300 26 %d re f " % (100 + 30 * i, 20 + 15 * i) for i in range(10))
+    data = raw_pdf(b"q 130 0 0 200 0 250 cm /Big Do Q " + bars, resources="<< /XObject << /Big 5 0 R >> >>",
+                   extra=[big])
+    items = _run(data, max_pixels=1_000_000)
+    assert [(type(i).__name__, i.locator) for i in items] == [("ItemError", "page 1, image 1"),
+                                                            ("ItemError", "page 1, figure 1 (rendered)")]
+    assert items[1].error == "not rendered: it overlaps an image too large to decode"
+    assert [i.locator for i in _images(_run(data))] == ["page 1, image 1", "page 1, figure 1 (rendered)"]
+
+
+def test_region_drawn_over_too_many_times_renders_at_lower_dpi_or_not_at_all(monkeypatch):
+    bars = b"".join(b"%d 300 26 %d re f " % (100 + 30 * i, 20 + 15 * i) for i in range(10))
+    data = raw_pdf(bars * 50 + b"100 300 300 160 re f " * 50)
+    (item,) = _run(data)
+    assert item.metadata["dpi"] == 150
+    monkeypatch.setattr(pdf, "RENDER_MAX_PAINT", 4e6)
+    (item,) = _run(data)
+    assert 24 <= item.metadata["dpi"] < 150
+    monkeypatch.setattr(pdf, "RENDER_MAX_PAINT", 1e5)
+    (err,) = _run(data)
+    assert err.locator == "page 1, figure 1 (rendered)" and err.error.startswith("not rendered: drawn over about")
+
+
+def test_page_tree_claiming_a_billion_pages_is_a_clear_pdf_error():
+    from medimg.sources import registry
+
+    data = pdf_objects(["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1000000000 >>",
+                        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] >>"])
+    (err,) = registry.open_blob(Blob("pages.pdf", data), Context())
+    assert err.error.startswith("broken PDF: unreadable page tree") and not err.skipped
