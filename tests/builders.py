@@ -183,6 +183,21 @@ def dicom_file(name: str) -> Path:
     return path
 
 
+def dicom_dataset(syntax: str, sop_class: str, modality: str):
+    """A dataset with its file meta: transfer syntax, SOP class and a new instance UID, Modality set."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality = modality
+    return ds
+
+
 def dicom_bytes(ds) -> bytes:
     """A dataset written as a DICOM file (with preamble and meta when it has file_meta)."""
     import pydicom
@@ -195,17 +210,11 @@ def dicom_bytes(ds) -> bytes:
 def jpeg_slide_dicom(frames: list[bytes], across: int, tile: int, spacing_mm: float | None = None) -> bytes:
     """A VL Whole Slide Microscopy file (TILED_FULL) of baseline-JPEG YCbCr tiles, `across` per row."""
     import pydicom
-    from pydicom.dataset import FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, generate_uid
+    from pydicom.uid import JPEGBaseline8Bit
 
-    ds = pydicom.Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "SM", tile, tile, len(frames)
+    ds = dicom_dataset(JPEGBaseline8Bit, "1.2.840.10008.5.1.4.1.1.77.1.6", "SM")
+    ds.Rows, ds.Columns, ds.NumberOfFrames = tile, tile, len(frames)
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.DimensionOrganizationType = "TILED_FULL"

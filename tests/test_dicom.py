@@ -310,21 +310,16 @@ def slide_tiles(n: int = 40, tissue: int = 26, slide: bool = True, spacing_mm: f
     """A VL Whole Slide Microscopy file of n `tile`-px square RGB tiles, 8 across: glass everywhere but tile `tissue`.
     `sparse` stores the tiles in reverse order with per-frame positions (TILED_SPARSE); `grid=False` leaves
     out the total pixel matrix, so where the tiles lie is unknown."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian
 
     rng = np.random.default_rng(1)
     tiles = np.full((n, tile, tile, 3), 240, np.uint8) + rng.integers(0, 8, (n, tile, tile, 3), dtype=np.uint8)
     tiles[tissue] = (215, 140, 190)
     tiles[tissue, ::5, ::7] = (90, 40, 140)  # nuclei
-    ds = pydicom.Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     # VL Whole Slide Microscopy, or Multi-frame True Color Secondary Capture
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.6" if slide else "1.2.840.10008.5.1.4.1.1.7.4"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientName = ("SM" if slide else "OT"), "Doe^Jane"
+    ds = b.dicom_dataset(ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.77.1.6" if slide else
+                         "1.2.840.10008.5.1.4.1.1.7.4", "SM" if slide else "OT")
+    ds.PatientName = "Doe^Jane"
     ds.Rows = ds.Columns = tile
     ds.NumberOfFrames = n
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
@@ -569,17 +564,10 @@ def test_tiled_full_field_comes_from_the_centre_frames_plane():
 
 def compressed_dicom(frame: bytes, syntax: str, rows: int = 64, cols: int = 64) -> bytes:
     """One 8-bit grey frame, already compressed, behind a header saying rows × cols."""
-    from pydicom.dataset import FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import generate_uid
 
-    ds = pydicom.Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.Rows, ds.Columns = "OT", rows, cols
+    ds = b.dicom_dataset(syntax, "1.2.840.10008.5.1.4.1.1.7", "OT")
+    ds.Rows, ds.Columns = rows, cols
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = encapsulate([frame])
@@ -648,20 +636,13 @@ def test_jpeg_slide_tiles_declaring_another_size_are_not_decoded():
 def test_float_pixels_with_nan_or_infinity_keep_their_picture(bits):
     """Float pixel data (parametric maps) with a NaN, +inf and -inf pixel: the range comes from the finite
     values, so the picture is the same as without them (it used to come out all black)."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian
 
     grad = np.linspace(0, 1000, 64 * 64).reshape(64, 64).astype(np.float32 if bits == 32 else np.float64)
 
     def float_dicom(arr):
-        ds = pydicom.Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.Rows, ds.Columns = "MR", 64, 64
+        ds = b.dicom_dataset(ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.30", "MR")  # Parametric Map
+        ds.Rows, ds.Columns = 64, 64
         ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated = 1, "MONOCHROME2", bits
         setattr(ds, "FloatPixelData" if bits == 32 else "DoubleFloatPixelData", arr.tobytes())
         (item,) = items(b.dicom_bytes(ds))

@@ -14,9 +14,8 @@ import zipfile
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import MPEG2MPML, MPEG4HP41, generate_uid
+from pydicom.uid import MPEG2MPML, MPEG4HP41
 
 import builders as b
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
@@ -234,12 +233,8 @@ def elementary_stream(codec: str, frames: int) -> bytes:
 
 def video_dicom(syntax, codec: str, frames: int = 60, frame_time_ms: float | None = 40.0) -> bytes:
     """A Video Endoscopic Image: one MPEG stream, split into fragments of one frame item."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.1.1"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.Modality, ds.PatientName = "ES", "Doe^Jane"
+    ds = b.dicom_dataset(syntax, "1.2.840.10008.5.1.4.1.1.77.1.1.1", "ES")
+    ds.PatientName = "Doe^Jane"
     ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = H, W, frames, 3
     ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_PARTIAL_420", 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
