@@ -1,0 +1,212 @@
+"""The pixel size an embedded PDF image's data asks for (called by `pdf.py`, under its MuPDF lock).
+
+`_pixel_size` gives an image's size as MuPDF decodes it (a JPEG 2000 at its codestream's size);
+`_problem` gives why MuPDF must not decode it ("" if it may): more than max_pixels as its dictionary,
+its JPEG 2000 or JBIG2 data, or its /SMask or /Mask asks for. `_place_images` matches the images drawn
+on a page to their xrefs by that size.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+from typing import Callable
+
+# As in pdf.py: PyMuPDF 2's layout-analysis package (ONNX models loaded on import) is left out unless the
+# caller imported pymupdf first.
+if "pymupdf" not in sys.modules:
+    sys.modules.setdefault("pymupdf.layout", None)
+import pymupdf  # noqa: E402
+
+
+def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: Callable[[tuple], str],
+                  pixel_size: Callable[[tuple], tuple], max_pixels: int) -> list[tuple[dict, tuple | None]]:
+    """Each image drawn on the page (info from MuPDF's device) with its get_images() item, None if inline.
+
+    Matching is by pixel size as MuPDF decodes it (a JPEG 2000 at its codestream's size, whatever its
+    dictionary says). Only when two of the page's images have the same size, or an inline image is drawn,
+    are pixel digests needed; PyMuPDF decodes every drawn image for them, so they are left out when any
+    image of the page is too large to decode (then twins match by size alone and inline repeats are not
+    told apart), and of the listed images only the twins are decoded. Smooth shadings, which the text
+    device also reports as images, are left out: only boxes the bbox log saw as images count.
+    """
+    drawn = _Near([r for kind, r in log if kind in ("fill-image", "fill-imgmask")])
+    infos = [i for i in page.get_image_info() if drawn.has(i["bbox"])]
+    items = page.get_images(full=True)
+    by_size: dict[tuple, list] = {}
+    for item in items:
+        by_size.setdefault(pixel_size(item), []).append(item)
+    twins = any(len(v) > 1 for v in by_size.values())
+    inline = any((i["width"], i["height"]) not in by_size for i in infos)
+    safe = not any(check(item) for item in items) and all(i["width"] * i["height"] <= max_pixels for i in infos)
+    digests, by_digest = {}, {}
+    if (twins or inline) and safe:
+        digests = {i["number"]: i["digest"] for i in page.get_image_info(hashes=True)}
+        for found in by_size.values():
+            for item in found if len(found) > 1 else ():
+                by_digest[pymupdf.Pixmap(doc, item[0]).digest] = item
+    out = []
+    for info in infos:
+        found = by_size.get((info["width"], info["height"]))
+        if found and len(found) > 1 and digests:
+            item = by_digest.get(digests.get(info["number"]))
+        else:
+            item = found[0] if found else None
+        if item is None and digests:  # inline images: their pixel digest tells repeats apart
+            info["digest"] = digests.get(info["number"], b"")
+        out.append((info, item))
+    return out
+
+
+class _Near:
+    """Boxes filed by rounded corner, to tell whether a box is one of them (within 1 point) at once."""
+
+    def __init__(self, boxes: list):
+        self.keys: dict[tuple, list] = {}
+        for b in boxes:
+            if math.isfinite(b[0] + b[1] + b[2] + b[3]):
+                self.keys.setdefault((round(b[0]), round(b[1])), []).append(b)
+
+    def has(self, box) -> bool:
+        if not math.isfinite(box[0] + box[1] + box[2] + box[3]):
+            return False
+        x, y = round(box[0]), round(box[1])
+        return any(_same_box(box, b) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                   for b in self.keys.get((x + dx, y + dy), ()))
+
+
+def _same_box(a, b, tol: float = 1.0) -> bool:
+    return all(abs(u - v) <= tol for u, v in zip(a, b))
+
+
+def _pixel_size(doc: pymupdf.Document, sizes: dict, item: tuple) -> tuple[int, int]:
+    """An image's pixel size as MuPDF decodes it: a JPEG 2000's codestream size, else its dictionary's.
+    Cached in sizes by xref."""
+    if item[8] != "JPXDecode":
+        return item[2], item[3]
+    if item[0] not in sizes:
+        try:
+            sizes[item[0]] = _jpx_size(doc.xref_stream_raw(item[0]) or b"") or (item[2], item[3])
+        except Exception:
+            sizes[item[0]] = item[2], item[3]
+    return sizes[item[0]]
+
+
+def _problem(doc: pymupdf.Document, problems: dict, max_pixels: int, item: tuple) -> str:
+    """Why MuPDF must not decode this image ("" if it may): more pixels than max_pixels, as its dictionary
+    says or as its data would make MuPDF allocate (a JPEG 2000 codestream, a JBIG2 page or region), or
+    a soft mask or stencil mask that large. Cached by xref."""
+    xref = item[0]
+    if xref not in problems:
+        try:
+            problems[xref] = _too_large(doc, xref, item[2], item[3], "embedded image", max_pixels)
+            masks = [item[1]] if item[1] else []
+            kind, value = doc.xref_get_key(xref, "Mask")
+            if kind == "xref":
+                masks.append(int(value.split()[0]))
+            for mask in masks:
+                if problems[xref]:
+                    break
+                w, h = (_int_key(doc, mask, key) for key in ("Width", "Height"))
+                problems[xref] = _too_large(doc, mask, w, h, "embedded image's mask", max_pixels)
+        except Exception:  # unreadable: decoding will say so
+            problems[xref] = ""
+    return problems[xref]
+
+
+def _int_key(doc: pymupdf.Document, xref: int, key: str) -> int:
+    kind, value = doc.xref_get_key(xref, key)
+    try:
+        return int(float(value)) if kind in ("int", "float") else 0
+    except ValueError:
+        return 0
+
+
+def _too_large(doc: pymupdf.Document, xref: int, width: int, height: int, what: str, max_pixels: int) -> str:
+    if width * height > max_pixels:
+        return f"{what} too large: {width}x{height} pixels (max_pixels {max_pixels})"
+    filters = doc.xref_get_key(xref, "Filter")[1]
+    if "JPXDecode" in filters:
+        w, h = _jpx_size(doc.xref_stream_raw(xref) or b"") or (0, 0)
+        if w * h > max_pixels:
+            return (f"{what} too large: {w}x{h} pixels in its JPEG 2000 data, {width}x{height} in the PDF "
+                    f"(max_pixels {max_pixels})")
+    elif "JBIG2Decode" in filters:
+        data = doc.xref_stream_raw(xref) or b""
+        kind, value = doc.xref_get_key(xref, "DecodeParms/JBIG2Globals")
+        if kind == "xref":
+            data = (doc.xref_stream_raw(int(value.split()[0])) or b"") + data
+        w, h = _jbig2_size(data)
+        if w * h > max_pixels:
+            return (f"{what} too large: its JBIG2 data asks for {w}x{h} pixels, {width}x{height} in the PDF "
+                    f"(max_pixels {max_pixels})")
+    return ""
+
+
+def _jpx_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG 2000 codestream's SIZ marker (after SOC), None if not found."""
+    at = data.find(b"\xff\x4f\xff\x51")
+    if at < 0 or len(data) < at + 24:
+        return None
+    x1, y1, x0, y0 = struct.unpack_from(">IIII", data, at + 8)
+    return max(x1 - x0, 0), max(y1 - y0, 0)
+
+
+JBIG2_REGIONS = {4, 6, 7, 20, 22, 23, 36, 38, 39, 40, 42, 43}  # segment types that start with region info
+
+
+def _jbig2_size(data: bytes) -> tuple[int, int]:
+    """The largest bitmap a JBIG2 stream (embedded organisation, as in PDF) makes its decoder allocate, as
+    (width, height): its page (page information segment; a page of unknown height grows to its lowest
+    stripe or region), any region, a halftone grid or a pattern dictionary's collective bitmap. Read from
+    the segment headers alone; reading stops at a segment of unknown length. (0, 0) if none is found."""
+    most, pages = (0, 0), {}
+    pos, n = 0, len(data)
+    while pos + 11 <= n:
+        number, flags, refs = struct.unpack_from(">IBB", data, pos)
+        pos += 5
+        count = refs >> 5
+        if count == 7:  # long form: 29-bit count, then a retention bit per referred segment and this one
+            count = struct.unpack_from(">I", data, pos)[0] & 0x1FFFFFFF
+            pos += 4 + (count + 8) // 8
+        else:
+            pos += 1
+        pos += count * (1 if number <= 256 else 2 if number <= 65536 else 4) + (4 if flags & 0x40 else 1)
+        if pos + 4 > n:
+            break
+        length = struct.unpack_from(">I", data, pos)[0]
+        pos += 4
+        body, kind = data[pos:pos + min(length, 32)], flags & 0x3F
+        sizes = []
+        if kind == 48 and len(body) >= 8:  # page information: width, height (0xffffffff: striped, unknown)
+            w, h = struct.unpack_from(">II", body)
+            pages[number] = [w, 0 if h == 0xFFFFFFFF else h, h == 0xFFFFFFFF]
+            if len(body) >= 19 and h == 0xFFFFFFFF:
+                pages[number][1] = struct.unpack_from(">H", body, 17)[0] & 0x7FFF  # first stripe
+            sizes.append(tuple(pages[number][:2]))
+        elif kind in JBIG2_REGIONS and len(body) >= 16:
+            w, h, x, y = struct.unpack_from(">IIII", body)
+            sizes.append((w, h))
+            if kind in (20, 22, 23) and len(body) >= 26:  # halftone: its grid of gray values
+                sizes.append(struct.unpack_from(">II", body, 18))
+            for page in pages.values():
+                if page[2]:
+                    page[1] = max(page[1], y + h)
+                    sizes.append(tuple(page[:2]))
+        elif kind == 16 and len(body) >= 7:  # pattern dictionary: all patterns side by side
+            pw, ph, gray = struct.unpack_from(">BBI", body, 1)
+            sizes.append(((gray + 1) * pw, ph))
+        elif kind == 50 and len(body) >= 4:  # end of stripe: a page of unknown height grows to this row
+            row = struct.unpack_from(">I", body)[0]
+            for page in pages.values():
+                if page[2]:
+                    page[1] = max(page[1], row + 1)
+                    sizes.append(tuple(page[:2]))
+        for size in sizes:
+            if size[0] * size[1] > most[0] * most[1]:
+                most = size
+        if length == 0xFFFFFFFF:
+            break
+        pos += length
+    return most
