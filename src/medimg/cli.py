@@ -223,7 +223,8 @@ def classify(
         stream = open_output(out, append)
     else:
         stream = sys.stdout
-        sys.stdout.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8: its own bytes
+        if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
+            sys.stdout.reconfigure(errors="surrogateescape")
     writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
     n_ok = n_err = n_skip = 0
     try:
