@@ -520,11 +520,13 @@ def test_unknown_paths_and_wrong_methods_under_api_get_the_error_shape(client, p
             assert r.status_code == 405 and r.headers["allow"] == "POST", r.text
             assert "POST" in r.json()["error"] and r.json()["detail"]
         r = c.post("/api/health")
-        assert r.status_code == 405 and r.headers["allow"] == "GET"
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
         for path in ("/api/nope", "/api/", "/api", "/api/classify/x"):
             r = c.get(path)
             assert r.status_code == 404 and "/api/classify" in r.json()["error"], (path, r.text)
         assert c.get("/api/health").status_code == 200
+        r = c.head("/api/health")  # monitors probe with HEAD
+        assert r.status_code == 200 and not r.content
     assert client.get("/").status_code == 200  # the page is still at /
 
 

@@ -86,7 +86,8 @@ def create_router(worker: Worker) -> APIRouter:
         finally:
             jobs.release()
 
-    @router.get("/health", summary="Is the server up, and which model does it use")
+    # HEAD too: load balancers and uptime monitors often probe with it
+    @router.api_route("/health", methods=["GET", "HEAD"], summary="Is the server up, and which model does it use")
     def health() -> dict:
         info = worker.model_info()
         return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")}}
