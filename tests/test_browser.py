@@ -55,6 +55,22 @@ def colours(items):
     return [i.image.convert("RGB").getpixel((1, 1)) for i in items if isinstance(i, ImageItem)]
 
 
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_rendered_page_reports_a_missing_image_as_without_rendering():
+    """An image the browser could not load (HTTP 404) is a row with its error, as the static path gives."""
+    page = '<html><body><img src="ok.png" alt="ok"><script>const i = document.createElement("img"); ' \
+           'i.src = "gone.png"; document.body.appendChild(i);</script></body></html>'
+    with WebServer() as srv:
+        srv.add("/ok.png", png((0, 255, 0)), "image/png")
+        srv.add("/page.html", page)
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+    assert colours(items) == [(0, 255, 0)]
+    errors = [i for i in items if isinstance(i, ItemError)]
+    assert len(errors) == 1 and "404" in errors[0].error and "gone.png" in errors[0].locator, errors
+
+
 @pytest.mark.parametrize("render", [False, pytest.param(True, marks=[pytest.mark.browser, requires_browser])])
 @pytest.mark.timeout(90)
 def test_script_and_scroll_images_found_only_when_rendering(js_site, render):
@@ -165,7 +181,8 @@ def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
     assert colours(items) == [(0, 200, 0), (0, 0, 200)]
     errors = [i for i in items if isinstance(i, ItemError)]
     refused = [e.locator.rsplit("/", 1)[-1] for e in errors if "127.0.0.2" in e.error and "loopback" in e.error]
-    assert sorted(refused) == ["js-secret.png", "redirected-secret.png", "secret.png"], errors
+    # as without rendering: the page's sneaky.png is refused at its redirect, under its own URL, once
+    assert sorted(refused) == ["js-secret.png", "secret.png", "sneaky.png"], errors
 
 
 def test_missing_chromium_is_one_clear_error(monkeypatch):

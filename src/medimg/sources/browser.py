@@ -39,9 +39,11 @@ _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one pr
 _COLLECT_JS = """() => {
   const out = [];
   for (const img of document.images) {
-    if (!img.complete || !img.naturalWidth) continue;
+    const src = img.currentSrc || img.src;
+    if (!img.complete || !src) continue;  // still loading (lazy, below the fold) or no source at all
+    // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
-    out.push({url: img.currentSrc || img.src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
+    out.push({url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
   }
   const all = document.querySelectorAll("*");
   for (let i = 0; i < all.length && i < 20000; i++) {
@@ -72,7 +74,8 @@ class RouteGuard:
         self.timeout = timeout  # for DNS lookups
         self.max_redirects = max_redirects
         self.timeout_ms = fetch_timeout * 1000  # for each request fetched on the browser's behalf
-        self.blocked: list[tuple[str, str, str]] = []  # (url, resource type, reason) of aborted requests
+        # (url, resource type, reason, the page's request url, which differs after a redirect) of aborted requests
+        self.blocked: list[tuple[str, str, str, str]] = []
         self._hosts: dict[tuple[str, int], str | None] = {}
         self._lock = threading.Lock()
 
@@ -138,7 +141,7 @@ class RouteGuard:
         _quietly(route.abort, "failed")  # too many redirects
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:
-        self.blocked.append((url, kind, reason))
+        self.blocked.append((url, kind, reason, route.request.url))
         _quietly(route.abort, "blockedbyclient")
 
 
@@ -231,8 +234,11 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-    # blocked images are listed too: the guarded download refuses them again, as one clear error each
-    found += [{"url": blocked, "tag": "img"} for blocked, kind, _ in guard.blocked if kind == "image"]
+    # blocked images the page does not list (made by a script) are listed too: the guarded download refuses
+    # them again, as one clear error each; a listed one (maybe refused at a redirect) is refused under its own URL
+    listed = {urldefrag(entry.get("url") or "")[0] for entry in found}
+    found += [{"url": blocked, "tag": "img"} for blocked, kind, _, asked in guard.blocked
+              if kind == "image" and urldefrag(asked)[0] not in listed]
     return _candidates(found, bodies)
 
 
