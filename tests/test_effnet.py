@@ -135,7 +135,7 @@ def test_linear_probe_sets_a_head_that_fits_the_frozen_features():
     from medimg.training.train import Config, linear_probe, logits_of
 
     corpus = scan(DATA, per_source=3, seed=1)
-    x, _ = load_images(corpus, 64, None, log=lambda *_: None)
+    x, _, _ = load_images(corpus, 64, None, log=lambda *_: None)
     model = build_lite(len(corpus.labels))
     before = model._fc.weight.clone()
     linear_probe(model, x, corpus, np.arange(len(x)), Config(lp_views=1, lp_l2=0.01), log=lambda *_: None)
@@ -153,7 +153,7 @@ def test_int8_quantisation_keeps_the_labels_of_a_trained_model(tmp_path):
     from medimg.training.train import linear_probe, Config
 
     corpus = scan(DATA, per_source=6, seed=3)
-    x, _ = load_images(corpus, 96, None, log=lambda *_: None)
+    x, _, _ = load_images(corpus, 96, None, log=lambda *_: None)
     fit, test = np.arange(0, len(x), 2), np.arange(1, len(x), 2)
     model = build_lite(len(corpus.labels))
     linear_probe(model, x, corpus, fit, Config(lp_views=0, lp_l2=0.01), log=lambda *_: None)

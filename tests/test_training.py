@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
 
@@ -82,9 +83,10 @@ def test_threshold_prefers_abstaining_over_errors():
 
 
 def test_unknown_label_needs_a_group(tmp_path):
-    (tmp_path / "xray" / "s1").mkdir(parents=True)
-    (tmp_path / "thermal" / "s1").mkdir(parents=True)
-    with pytest.raises(ValueError, match="thermal"):
+    for lb in ("xray", "thermal"):
+        (tmp_path / lb / "s1").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / lb / "s1" / "a.png")
+    with pytest.raises(ValueError, match="thermal.*label_groups.csv"):
         scan(tmp_path, exclude={})
     c = scan(tmp_path, exclude={}, groups={**label_groups(), "thermal": True})
     assert c.labels == ["thermal", "xray"] and c.medical["thermal"]

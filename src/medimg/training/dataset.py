@@ -22,8 +22,15 @@ IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
 
 def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
     """label → is medical, from the label config (a new corpus label needs a row there)."""
+    groups = {}
     with open(path, newline="", encoding="utf-8") as f:
-        return {r["label"]: r["group"].strip() == "medical" for r in csv.DictReader(f)}
+        for r in csv.DictReader(f):
+            group = (r.get("group") or "").strip().lower()
+            if group not in ("medical", "non-medical"):
+                raise ValueError(f"{path}: label {r.get('label')!r} has group {r.get('group')!r}; "
+                                 "write medical or non-medical")
+            groups[(r.get("label") or "").strip()] = group == "medical"
+    return groups
 
 
 def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
@@ -54,62 +61,125 @@ class Corpus:
 
 
 def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[str, bool] | None = None,
-         per_source: int | None = None, seed: int = 0) -> Corpus:
-    """Every image under root/<label>/<source>/…; labels are the folder names."""
+         per_source: int | None = None, seed: int = 0, log=None) -> Corpus:
+    """Every image under root/<label>/<source>/…; labels are the folder names. Hidden files and folders
+    (a dot first) are left out; `log` hears about files left out for another reason. ValueError says what
+    is wrong with the layout (no labels, a label without images, a label the config does not know)."""
     root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
     exclude = excluded() if exclude is None else exclude
     groups = label_groups() if groups is None else groups
     labels = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     unknown = [lb for lb in labels if lb not in groups]
     if unknown:
-        raise ValueError(f"labels {unknown} are not in {GROUPS_CSV.name}: add a row saying medical or non-medical")
+        hints = [f"{lb!r} (did you mean {known!r}?)" for lb in unknown
+                 for known in groups if known.lower() == lb.lower()]
+        raise ValueError(f"labels {', '.join(hints) or unknown} are not in {GROUPS_CSV}: rename the folders, or add "
+                         "a row saying medical or non-medical there")
     if not labels:
         raise ValueError(f"no label folders in {root}")
     rng = np.random.default_rng(seed)
     paths, ys, srcs = [], [], []
     for i, lb in enumerate(labels):
-        for src in sorted(d for d in (root / lb).iterdir() if d.is_dir()):
-            files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+        loose = [p.name for p in (root / lb).iterdir() if p.is_file() and not p.name.startswith(".")]
+        if loose and log:
+            log(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
+                f"put them in a <source>/ folder")
+        n_label = 0
+        for src in sorted(d for d in (root / lb).iterdir() if d.is_dir() and not d.name.startswith(".")):
+            found = sorted(p for p in src.rglob("*")
+                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts))
+            files = [p for p in found if p.suffix.lower() in IMAGE_EXT]
+            if log and len(files) < len(found):
+                other = sorted({p.suffix.lower() or p.name for p in found if p.suffix.lower() not in IMAGE_EXT})
+                log(f"{lb}/{src.name}: {len(found) - len(files)} files that are not {'/'.join(sorted(IMAGE_EXT))} "
+                    f"are not read ({', '.join(other[:5])})")
             files = [p for p in files if p.relative_to(root).as_posix() not in exclude]
+            n_label += len(files)
             if per_source and len(files) > per_source:
                 files = [files[j] for j in sorted(rng.choice(len(files), per_source, replace=False))]
             for p in files:
                 paths.append(p.relative_to(root).as_posix())
                 ys.append(i)
                 srcs.append(f"{lb}/{src.name}")
+        if not n_label:
+            raise ValueError(f"label folder {lb}/ has no images in <source>/ folders under it "
+                             f"({', '.join(sorted(IMAGE_EXT))}): add some, or remove the folder")
     return Corpus(root, paths, labels, np.array(ys, np.int64), srcs, {lb: groups[lb] for lb in labels})
 
 
-def _load(args: tuple[str, int]) -> tuple[np.ndarray, tuple[int, int]]:
+def _load(args: tuple[str, int]) -> tuple[np.ndarray | None, tuple[int, int] | str]:
+    """(pixels, (w, h)), or (None, why not) for a file that cannot be read."""
     path, size = args
-    with Image.open(path) as im:
-        im.load()
-        return resize_rgb(im, size), im.size
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return resize_rgb(im, size), im.size
+    except Exception as exc:  # one bad file is reported with the others, not a crash of the whole run
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def fingerprint(corpus: Corpus, size: int | None = None) -> str:
+    """Identifies the corpus's files as they are now (path, byte size, modification time), so a cache or a
+    checkpoint made from other pixels is not taken for this one."""
+    stats = []
+    for p in corpus.paths:
+        try:
+            st = (corpus.root / p).stat()
+            stats.append((p, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append((p, -1, -1))
+    return hashlib.sha1(json.dumps([str(corpus.root.resolve()), stats, size]).encode(
+        "utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, workers: int = 2,
-                log=print) -> tuple[np.ndarray, np.ndarray]:
-    """(N, size, size, 3) uint8 pixels exactly as preprocess.prepare sees them, plus original (w, h)."""
-    key = hashlib.sha1(json.dumps([str(corpus.root.resolve()), corpus.paths, size]).encode()).hexdigest()[:16]
+                log=print) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(N, size, size, 3) uint8 pixels exactly as preprocess.prepare sees them, original (w, h), and the
+    files that could not be read (index → why; their pixels are zeros)."""
+    key = fingerprint(corpus, size)
     cache = Path(cache_dir) / f"corpus-{size}-{key}.npz" if cache_dir else None
     if cache and cache.exists():
         z = np.load(cache)
-        return z["x"], z["wh"]
+        bad = json.loads(str(z["bad"])) if "bad" in z else {}
+        return z["x"], z["wh"], {int(i): why for i, why in bad.items()}
     args = [(str(corpus.root / p), size) for p in corpus.paths]
     x = np.zeros((len(args), size, size, 3), np.uint8)
     wh = np.zeros((len(args), 2), np.int32)
+    bad: dict[int, str] = {}
     chunk = max(1, len(args) // 10)
     with ProcessPoolExecutor(workers) as ex:
         for i, (arr, s) in enumerate(ex.map(_load, args, chunksize=64)):
-            x[i], wh[i] = arr, s
+            if arr is None:
+                bad[i] = s
+            else:
+                x[i], wh[i] = arr, s
             if (i + 1) % chunk == 0 or i + 1 == len(args):
                 log(f"decoded {i + 1}/{len(args)}")
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, x=x, wh=wh)
+        np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
         tmp.rename(cache)
-    return x, wh
+    return x, wh, bad
+
+
+def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=print) -> tuple[Corpus, np.ndarray, np.ndarray]:
+    """The corpus decoded, without the files that cannot be read (each named in the log)."""
+    x, wh, bad = load_images(corpus, size, cache_dir, log=log)
+    if not bad:
+        return corpus, x, wh
+    log(f"{len(bad)} files cannot be read and are left out (add them to {EXCLUDE_CSV.name} to silence this):")
+    for i, why in sorted(bad.items())[:50]:
+        log(f"  {corpus.paths[i]}: {why}")
+    keep = np.array([i for i in range(len(corpus.paths)) if i not in bad], np.int64)
+    kept = Corpus(corpus.root, [corpus.paths[i] for i in keep], corpus.labels, corpus.y[keep],
+                  [corpus.source[i] for i in keep], corpus.medical)
+    missing = [lb for j, lb in enumerate(corpus.labels) if not (kept.y == j).any()]
+    if missing:
+        raise ValueError(f"no readable images left for label(s) {', '.join(missing)}")
+    return kept, x[keep], wh[keep]
 
 
 def source_folds(corpus: Corpus, k: int = 3, seed: int = 0) -> np.ndarray:

@@ -55,7 +55,7 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[st
         "binary_accuracy": round(float(((p_med >= 0.5) == true_med).mean()), 4) if n else None,
         "label_accuracy": round(float((pred == y).mean()), 4) if n else None,
         "modality_macro_f1": round(float(np.mean([per[lb]["f1"] for lb in present])), 4) if present else None,
-        "ece": round(e, 4),
+        "ece": round(e, 4) if n else None,
         "threshold": threshold,
         "verdicts": {"decided": int(dec.sum()), "uncertain": int((~dec).sum()),
                      "decided_accuracy": round(float(ver_ok[dec].mean()), 4) if dec.any() else None},
@@ -115,14 +115,15 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             labels.append(d.name)  # scored as always wrong: the model cannot predict it
             if groups[d.name]:
                 medical.add(d.name)
-    rows, ys, names, failures = [], [], [], []
+    rows, ys, names, failures, skipped = [], [], [], [], []
     for d in folders:
         for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t):
             if progress:
                 progress(rec)
-            if rec.skipped:
-                continue
             where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
+            if rec.skipped:  # not images (a readme), decorations, a header's data file: listed, not scored
+                skipped.append({"item": where, "why": rec.error})
+                continue
             if rec.error is not None:
                 failures.append({"item": where, "error": rec.error})
                 continue
@@ -134,5 +135,8 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     present = sorted({labels[i] for i in ys})
     out["labels_present"] = present
     out["read_errors"] = failures
+    out["skipped"] = skipped
+    # files beside the label folders have no label: not scored, but counted so none goes missing unseen
+    out["unlabelled_files"] = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
     out["model"] = clf.info()
     return out

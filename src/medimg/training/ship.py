@@ -73,12 +73,13 @@ def calibration_images(corpus, x: np.ndarray, idx: np.ndarray, n: int = 128, see
 
 def corpus_of(cfg: dict, memo: dict) -> tuple:
     """(corpus, cached images) of a run's training config; runs sharing a corpus read it once via `memo`."""
-    from .dataset import load_images, scan
+    from .dataset import load, scan
 
     key = (cfg["data"], cfg["per_source"], cfg["seed"], cfg["size"], cfg["cache"])
     if key not in memo:
         corpus = scan(cfg["data"], per_source=cfg["per_source"] or None, seed=cfg["seed"])
-        memo[key] = (corpus, load_images(corpus, cfg["size"], cfg["cache"] or None, log=lambda *_: None)[0])
+        corpus, x, _ = load(corpus, cfg["size"], cfg["cache"] or None, log=lambda *_: None)
+        memo[key] = (corpus, x)
     return memo[key]
 
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon, page
-from .dataset import Corpus, load_images, scan, source_folds
+from .dataset import Corpus, fingerprint, load, scan, source_folds
 from .net import LITE, build
 
 
@@ -172,8 +172,9 @@ def train(cfg: Config, log=print) -> dict:
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = scan(cfg.data, per_source=cfg.per_source or None, seed=cfg.seed)
-    x, wh = load_images(corpus, cfg.size, cfg.cache or None, log=log)
+    corpus = scan(cfg.data, per_source=cfg.per_source or None, seed=cfg.seed, log=log)
+    corpus, x, wh = load(corpus, cfg.size, cfg.cache or None, log=log)
+    files = fingerprint(corpus)
     fold = source_folds(corpus, cfg.folds, cfg.seed)
     tr = np.flatnonzero(fold != cfg.holdout) if cfg.holdout >= 0 else np.arange(len(x))
     va = np.flatnonzero(fold == cfg.holdout) if cfg.holdout >= 0 else np.zeros(0, np.int64)
@@ -202,7 +203,11 @@ def train(cfg: Config, log=print) -> dict:
     ck = out / "checkpoint.pt"
     state = torch.load(ck, weights_only=False) if ck.exists() else None
     if state is not None and not same_run(state["config"], cfg):
-        state = None  # another configuration: start again
+        log(f"{ck} was made with other settings: starting again")
+        state = None
+    elif state is not None and state.get("files", files) != files:
+        log(f"{ck} was made from other files (added, removed or changed since): starting again")
+        state = None
     history: list[dict] = []
     lg = None
     if cfg.lp_init and state is None:  # a resumed run restores the fine-tuned weights instead
@@ -229,6 +234,8 @@ def train(cfg: Config, log=print) -> dict:
     if state is not None:
         model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         start, history = state["epoch"], state["history"]
+        if "torch_rng" in state:  # dropout and the loader's workers draw from it: resumed runs end as whole ones
+            torch.set_rng_state(state["torch_rng"])
         avg, n_avg = state.get("average"), state.get("n_average", 0)
         log(f"resumed from epoch {start}")
     for epoch in range(start, cfg.epochs):
@@ -285,7 +292,7 @@ def train(cfg: Config, log=print) -> dict:
         log(json.dumps(rec))
         torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "epoch": epoch + 1, "history": history,
-                    "average": avg, "n_average": n_avg}, ck)
+                    "average": avg, "n_average": n_avg, "files": files, "torch_rng": torch.get_rng_state()}, ck)
     if avg is not None:  # the averaged weights are the model
         model.load_state_dict(avg)
         if len(va):

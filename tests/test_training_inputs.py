@@ -1,0 +1,236 @@
+"""A team's own corpus and models: what `train`, `evaluate` and `--model` do with bad files, odd layouts
+and interrupted runs. Tiny synthetic corpora of real PNGs; no shared data needed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from medimg.cli import app
+from medimg.training.dataset import label_groups, load, scan
+
+def flat(output: str) -> str:
+    """CLI output without Rich's box drawing and line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─┃]", " ", output).split())
+
+
+COLOURS = {"xray": (200, 200, 200), "photo": (30, 160, 40), "graphic": (20, 40, 220)}
+
+
+def corpus(root: Path, layout: dict[str, dict[str, int]]) -> Path:
+    """root/<label>/<source>/<i>.png, each image a noisy patch of its label's colour."""
+    rng = np.random.default_rng(0)
+    for label, sources in layout.items():
+        for source, n in sources.items():
+            folder = root / label / source
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                base = np.array(COLOURS.get(label, (90, 90, 90)), np.int16)
+                arr = np.clip(base + rng.integers(-20, 20, (24, 24, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i}.png")
+    return root
+
+
+def test_scan_leaves_out_hidden_folders_and_says_what_it_does_not_read(tmp_path):
+    root = corpus(tmp_path, {"xray": {"a": 2}, "photo": {"b": 2}})
+    for hidden in ("xray/.ipynb_checkpoints/0.png", "xray/a/.thumbs/t.png", "photo/b/._0.png"):
+        (root / hidden).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(root / hidden, "PNG")
+    (root / "xray" / "a" / "readme.txt").write_text("notes")
+    Image.new("RGB", (8, 8)).save(root / "photo" / "loose.png")
+    said: list[str] = []
+    c = scan(root, exclude={}, log=said.append)
+    assert sorted(c.paths) == ["photo/b/0.png", "photo/b/1.png", "xray/a/0.png", "xray/a/1.png"]
+    assert c.sources == ["photo/b", "xray/a"]
+    assert any("xray/a" in m and ".txt" in m for m in said), said
+    assert any("photo/" in m and "loose.png" in m and "<source>/" in m for m in said), said
+
+
+@pytest.mark.parametrize("how", ["empty", "only text", "images loose in the label folder"])
+def test_a_label_without_images_is_refused_not_trained_as_a_class(tmp_path, how):
+    root = corpus(tmp_path, {"xray": {"a": 2}, "photo": {"b": 2}})
+    if how == "empty":
+        (root / "graphic").mkdir()
+    elif how == "only text":
+        (root / "graphic" / "s").mkdir(parents=True)
+        (root / "graphic" / "s" / "readme.txt").write_text("x")
+    else:
+        (root / "graphic").mkdir()
+        Image.new("RGB", (8, 8)).save(root / "graphic" / "0.png")
+    with pytest.raises(ValueError, match="graphic/ has no images"):
+        scan(root, exclude={})
+
+
+def test_label_groups_accept_any_case_and_refuse_a_typo(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("label,group\nxray,Medical\nphoto,NON-MEDICAL\n")
+    assert label_groups(good) == {"xray": True, "photo": False}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,group\nmammo,medcial\n")
+    with pytest.raises(ValueError, match="mammo.*medical or non-medical"):
+        label_groups(bad)
+
+
+def test_a_label_folder_in_the_wrong_case_gets_a_hint(tmp_path):
+    root = corpus(tmp_path, {"Xray": {"a": 1}, "photo": {"b": 1}})
+    with pytest.raises(ValueError, match="did you mean 'xray'"):
+        scan(root, exclude={})
+
+
+def test_unreadable_files_are_left_out_and_named_also_from_the_cache(tmp_path):
+    root = corpus(tmp_path / "data", {"xray": {"a": 3}, "photo": {"b": 2}})
+    good = (root / "xray" / "a" / "0.png").read_bytes()
+    (root / "xray" / "a" / "1.png").write_bytes(good[:60])  # truncated
+    (root / "photo" / "b" / "1.png").write_bytes(b"")  # empty
+    for attempt in ("decoded", "cached"):
+        said: list[str] = []
+        c, x, wh = load(scan(root, exclude={}), 16, tmp_path / "cache", log=said.append)
+        assert sorted(c.paths) == ["photo/b/0.png", "xray/a/0.png", "xray/a/2.png"], attempt
+        assert x.shape == (3, 16, 16, 3) and len(wh) == 3 and list(c.y) == [c.labels.index(p.split("/")[0]) for p in c.paths]
+        assert any("xray/a/1.png" in m for m in said) and any("photo/b/1.png" in m for m in said), said
+    (root / "photo" / "b" / "0.png").write_bytes(b"junk")  # now photo has nothing readable
+    with pytest.raises(ValueError, match="no readable images left for label.*photo"):
+        load(scan(root, exclude={}), 16, None, log=lambda *_: None)
+
+
+def test_the_cache_sees_a_file_changed_in_place(tmp_path):
+    root = corpus(tmp_path / "data", {"xray": {"a": 1}, "photo": {"b": 1}})
+    cache = tmp_path / "cache"
+    _, x1, _ = load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    path = root / "photo" / "b" / "0.png"
+    Image.new("RGB", (24, 24), (0, 0, 255)).save(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    c, x2, _ = load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    i = c.paths.index("photo/b/0.png")
+    assert tuple(x2[i, 4, 4]) == (0, 0, 255) and not np.array_equal(x1[i], x2[i])
+
+
+# ---------------------------------------------------------------- training runs (need torch)
+
+
+def _tiny(root: Path, out: Path, **kw):
+    from medimg.training.train import Config
+
+    return Config(data=str(root), out=str(out), arch="r8xs", size=32, low_frac=0.0, epochs=2,
+                  samples_per_epoch=64, batch_size=32, cache="", workers=0, seed=5, **kw)
+
+
+def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
+    from medimg.training import train as train_mod
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 4, "c": 4}, "photo": {"b": 4, "d": 4}})
+    train_mod.train(_tiny(root, tmp_path / "whole"), log=lambda *_: None)
+
+    real_save, saves = torch.save, []
+
+    def save_then_stop(obj, path, *a, **k):
+        real_save(obj, path, *a, **k)
+        saves.append(path)
+        if str(path).endswith("checkpoint.pt"):
+            raise KeyboardInterrupt  # killed right after epoch 1's checkpoint
+
+    monkeypatch.setattr(train_mod.torch, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train(_tiny(root, tmp_path / "cut"), log=lambda *_: None)
+    monkeypatch.setattr(train_mod.torch, "save", real_save)
+    said: list[str] = []
+    train_mod.train(_tiny(root, tmp_path / "cut"), log=said.append)
+    assert "resumed from epoch 1" in said
+    whole = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["model"]
+    cut = torch.load(tmp_path / "cut" / "model.pt", weights_only=False)["model"]
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+
+    # the same command after a file changed trains again instead of resuming the finished run
+    Image.new("RGB", (24, 24), (255, 0, 0)).save(root / "photo" / "b" / "0.png")
+    said.clear()
+    train_mod.train(_tiny(root, tmp_path / "cut"), log=said.append)
+    assert any("other files" in m and "starting again" in m for m in said), said
+    assert "resumed from epoch 1" not in said and not any(m.startswith("resumed") for m in said)
+
+
+def test_train_refuses_what_it_cannot_use_before_training(tmp_path):
+    pytest.importorskip("torch", reason="needs the train extra (torch)")
+    run = CliRunner().invoke
+    one_each = corpus(tmp_path / "one", {"xray": {"a": 2}, "photo": {"b": 2}})
+    cases = [
+        (["--data", str(tmp_path / "missing")], "is not a folder"),
+        (["--data", str(one_each), "--folds", "1"], "greater than or equal to 2"),
+        (["--data", str(one_each), "--folds", "5"], "5 folds need at least 5 sources"),
+        (["--data", str(one_each), "--folds", "2"], "single source"),
+    ]
+    for args, says in cases:
+        res = run(app, ["train", *args, "--out", str(tmp_path / "runs"), "--cache", ""])
+        assert res.exit_code == 2 and says in flat(res.output), (args, res.output)
+    assert not (tmp_path / "runs").exists()  # nothing was started
+
+
+# ---------------------------------------------------------------- models and evaluate
+
+
+def test_a_model_whose_parts_do_not_match_is_refused_clearly(tmp_path, tiny_model_dir):
+    import shutil
+
+    from medimg.model import Classifier
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_model_dir, mixed)
+    meta = json.loads((mixed / "labels.json").read_text())
+    (mixed / "labels.json").write_text(json.dumps(meta | {"labels": meta["labels"][:2]}))
+    with pytest.raises(ValueError, match="2 labels but model.onnx has 3 outputs"):
+        Classifier.load(mixed)
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_model_dir, cut)
+    (cut / "model.onnx").write_bytes((cut / "model.onnx").read_bytes()[:50])
+    with pytest.raises(ValueError, match="cannot be loaded by ONNX Runtime"):
+        Classifier.load(cut)
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    for folder, says in ((mixed, "different models"), (cut, "ONNX Runtime")):
+        res = CliRunner().invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(folder)])
+        assert res.exit_code == 2 and says in flat(res.output), res.output
+
+
+def test_evaluate_with_nothing_scored_fails_and_accounts_for_every_file(tmp_path, tiny_model_dir):
+    root = tmp_path / "eval"
+    (root / "xray" / "s").mkdir(parents=True)
+    (root / "xray" / "s" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    (root / "xray" / "s" / "readme.txt").write_text("notes")
+    Image.new("RGB", (16, 16)).save(root / "stray.png")
+    res = CliRunner().invoke(app, ["evaluate", str(root), "--json", "--model", str(tiny_model_dir)])
+    assert res.exit_code == 1, res.output
+    rep = json.loads(res.stdout)
+    assert rep["n"] == 0 and rep["ece"] is None and rep["binary_accuracy"] is None
+    assert len(rep["read_errors"]) == 1 and "cut.png" in rep["read_errors"][0]["item"]
+    assert any("readme.txt" in s["item"] for s in rep["skipped"])
+    assert rep["unlabelled_files"] == ["stray.png"]
+
+
+def test_evaluate_json_stays_valid_with_file_names_that_are_not_utf8(tmp_path, tiny_model_dir):
+    root = tmp_path / "eval"
+    folder = root / "photo" / os.fsdecode(b"s\xf6urce")
+    folder.mkdir(parents=True)
+    Image.new("RGB", (16, 16), (0, 255, 0)).save(folder / os.fsdecode(b"caf\xe9.png"))
+    res = CliRunner().invoke(app, ["evaluate", str(root), "--json", "--model", str(tiny_model_dir)])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout_bytes.decode("utf-8"))
+    assert rep["n"] == 1 and rep["per_label"]["photo"]["support"] == 1
+
+
+def test_a_temperature_at_the_edge_of_its_search_is_flagged():
+    from medimg.training.calibrate import at_bound, fit_temperature, fit_temperature_ece
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    unseen = np.eye(3)[(y + 1) % 3] * 8.0  # confidently wrong on every row: a label the fold never saw
+    t = fit_temperature(unseen, y)
+    assert at_bound(t, fit_temperature)
+    fair = np.eye(3)[y] * 2.0 + rng.normal(0, 1, (300, 3))
+    assert not at_bound(fit_temperature(fair, y), fit_temperature)
+    assert at_bound(4.0, fit_temperature_ece) and not at_bound(1.0, fit_temperature_ece)
