@@ -127,33 +127,67 @@ def test_route_guard_handle_aborts_blocked_requests():
     assert route.calls == ["continue"]
 
 
-class _FakeResponse:
-    def __init__(self, status, location=None):
-        self.status, self.headers = status, ({"location": location} if location else {})
-
-
 class _RedirectingRoute(_FakeRoute):
-    """The first fetch answers with a redirect to a private address."""
+    """A public image whose server answers with a redirect to a private address."""
 
     class request:  # noqa: N801
         url = "http://93.184.216.34/img.png"
         resource_type = "image"
         method = "GET"
+        headers = {"accept": "image/*"}
+        post_data_buffer = None
 
-    def fetch(self, **kwargs):
-        self.calls.append(f"fetch:{kwargs.get('url', self.request.url)}")
-        return _FakeResponse(302, "http://10.0.0.1/internal.png")
-
-    def fulfill(self, response):
+    def fulfill(self, **kwargs):
         self.calls.append("fulfill")
 
 
-def test_route_guard_checks_every_redirect_hop():
+def test_route_guard_checks_every_redirect_hop(monkeypatch):
     route = _RedirectingRoute()
     guard = browser.RouteGuard(allow_private=False)
+    asked = []
+
+    def exchange(method, url, headers, body):
+        asked.append(f"{method} {url}")
+        return net.Fetched(url, b"", None, 302, {"Location": "http://10.0.0.1/internal.png"})
+
+    monkeypatch.setattr(guard, "exchange", exchange)
     guard.handle(route)
-    assert route.calls == ["fetch:http://93.184.216.34/img.png", "abort:blockedbyclient"]
+    assert asked == ["GET http://93.184.216.34/img.png"] and route.calls == ["abort:blockedbyclient"]
     assert guard.blocked[0][0] == "http://10.0.0.1/internal.png" and "private" in guard.blocked[0][2]
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_a_dns_answer_that_turns_private_after_the_check_is_refused_in_the_browser(monkeypatch):
+    """DNS rebinding: a name answers a public address to the guard's check and a private one afterwards.
+    Here the name is `localhost`: medimg's lookups first get 127.0.0.3 (playing a public address), then
+    127.0.0.1, while Chromium resolves it to 127.0.0.1 itself. The guard's fetcher makes the request and
+    connects only to an address it checked, so the private server (on 127.0.0.1) is never reached."""
+    import socket
+
+    real_getaddrinfo, calls = socket.getaddrinfo, []
+
+    def rebinding(host, port=None, *args, **kwargs):
+        if host == "localhost":
+            calls.append(host)
+            address = "127.0.0.3" if len(calls) == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 80))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    real = net.blocked_reason  # 127.0.0.2 (the page's site) and 127.0.0.3 play public; 127.0.0.1 stays private
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) in ("127.0.0.2", "127.0.0.3") else real(ip))
+    with WebServer("127.0.0.2") as site, WebServer() as inner:
+        inner.add("/secret.png", png((9, 9, 9)), "image/png")
+        site.add("/ok.png", png((0, 200, 0)), "image/png")
+        site.add("/page.html", f'<html><body><img src="ok.png"><img src="http://localhost:{inner.port}/secret.png">'
+                               '</body></html>')
+        items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
+        assert calls and sum(inner.hits.values()) == 0, inner.hits
+    assert colours(items) == [(0, 200, 0)]
+    errors = [i for i in items if isinstance(i, ItemError)]
+    assert len(errors) == 1 and "secret.png" in errors[0].locator and "loopback" in errors[0].error, errors
 
 
 @pytest.mark.browser

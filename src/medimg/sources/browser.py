@@ -3,17 +3,16 @@
 Playwright is an optional extra and is imported only here, only when rendering. The browser is
 Debian's /usr/bin/chromium (`playwright install` is not needed). Every request of the page, its
 frames and popups passes `RouteGuard`, which aborts those whose host resolves to a blocked address
-unless `allow_private`; since Chromium would follow redirects without asking the route again, the
-guard fetches each request itself (`route.fetch`, no automatic redirects) and checks every hop.
+unless `allow_private`. The guard then makes each request itself through `net.Fetcher` (which
+connects to the very address it checked, so DNS rebinding cannot steer it elsewhere, and caps its
+bytes and time), follows redirects hop by hop, checking each, and hands the browser the response.
 WebSockets and service workers are blocked; each render uses a fresh, temporary profile.
-Residual risks: the name is resolved again by the browser side after the guard's check, so a DNS
-rebinding attacker could still steer a request to a private address (net.py connects to the
-checked address and has no such gap); `<link rel=preconnect>` may open a bare TCP connection
-without a request; response sizes inside the browser are not capped while downloading.
+Residual risk: `<link rel=preconnect>` may open a bare TCP connection without a request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import tempfile
@@ -66,14 +65,19 @@ class BrowserError(Exception):
 
 
 class RouteGuard:
-    """Decides, per request URL, whether the browser may make it (resolving each host once)."""
+    """Decides, per request URL, whether the browser may make it (resolving each host once), and makes the
+    allowed ones itself through `net.Fetcher`, which connects to the address it checked."""
 
     def __init__(self, allow_private: bool, timeout: float = 5.0, max_redirects: int = 5,
-                 fetch_timeout: float = 20.0):
+                 fetch_timeout: float = 20.0, limits: Limits | None = None):
         self.allow_private = allow_private
         self.timeout = timeout  # for DNS lookups
         self.max_redirects = max_redirects
-        self.timeout_ms = fetch_timeout * 1000  # for each request fetched on the browser's behalf
+        base = limits or Limits()
+        # each request the page makes: the page's byte cap, and at most fetch_timeout seconds
+        self.limits = dataclasses.replace(base, allow_private=allow_private, max_redirects=0,
+                                          total_timeout=min(base.total_timeout, fetch_timeout))
+        self._fetcher: net.Fetcher | None = None
         # (url, resource type, reason, the page's request url, which differs after a redirect) of aborted requests
         self.blocked: list[tuple[str, str, str, str]] = []
         self._hosts: dict[tuple[str, int], str | None] = {}
@@ -105,9 +109,20 @@ class RouteGuard:
             self._hosts[key] = reason
         return reason
 
+    def exchange(self, method: str, url: str, headers: dict, body: bytes | None) -> net.Fetched:
+        """One hop of a request, made here: Chromium would resolve the name again itself, and a DNS
+        rebinding answer could then steer it to a private address the check never saw."""
+        if self._fetcher is None:
+            self._fetcher = net.Fetcher(self.limits)
+        return self._fetcher.exchange(method, url, headers, body)
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
     def handle(self, route) -> None:
-        """Abort blocked requests. Chromium follows redirects without asking the route again, so
-        when the guard is on, redirects are followed here, hop by hop, each hop checked."""
+        """Abort blocked requests. When the guard is on, every http(s) request is made here, redirects
+        followed hop by hop with each hop checked, and the browser is given the response."""
         request = route.request
         url = request.url
         reason = self.decide(url)
@@ -117,23 +132,23 @@ class RouteGuard:
         if self.allow_private or urlsplit(url).scheme not in net.SCHEMES:
             route.continue_()
             return
-        method = request.method
+        method, headers, body = request.method, dict(request.headers), request.post_data_buffer
         for _ in range(self.max_redirects + 1):
             try:
-                if url == request.url:
-                    response = route.fetch(max_redirects=0, timeout=self.timeout_ms)
-                else:
-                    response = route.fetch(url=url, method=method, max_redirects=0, timeout=self.timeout_ms)
-            except Exception:  # refused connection, timeout, page closed: the request just fails
+                got = self.exchange(method, url, headers, body)
+            except net.BlockedAddress as exc:  # the name's answer changed since the check (rebinding)
+                self._refuse(route, url, request.resource_type, str(exc))
+                return
+            except Exception:  # refused connection, timeout, over the byte cap: the request just fails
                 _quietly(route.abort, "failed")
                 return
-            location = response.headers.get("location")
-            if response.status not in net.REDIRECTS or not location:
-                route.fulfill(response=response)
+            location = {k.lower(): v for k, v in got.headers.items()}.get("location")
+            if got.status not in net.REDIRECTS or not location:
+                _quietly(route.fulfill, status=got.status, headers=got.headers, body=got.data)
                 return
             url = urljoin(url, location.strip())
-            if response.status in (301, 302, 303) and method != "HEAD":
-                method = "GET"
+            if got.status in (301, 302, 303) and method != "HEAD":
+                method, body = "GET", None
             reason = self.decide(url)
             if reason is not None:
                 self._refuse(route, url, request.resource_type, reason)
@@ -145,10 +160,10 @@ class RouteGuard:
         _quietly(route.abort, "blockedbyclient")
 
 
-def _quietly(call, *args) -> None:
+def _quietly(call, *args, **kwargs) -> None:
     """Answer a route; if the page is already gone there is nobody left to answer."""
     try:
-        call(*args)
+        call(*args, **kwargs)
     except Exception:
         pass
 
@@ -191,7 +206,7 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
     from playwright.sync_api import sync_playwright
 
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
-                       limits.connect_timeout + limits.read_timeout)
+                       limits.connect_timeout + limits.read_timeout, limits)
     responses = []
     fired = threading.Event()
     watchdog = None
@@ -234,6 +249,7 @@ def _render(url: str, limits: Limits) -> list[Candidate]:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+            guard.close()
     # blocked images the page does not list (made by a script) are listed too: the guarded download refuses
     # them again, as one clear error each; a listed one (maybe refused at a redirect) is refused under its own URL
     listed = {urldefrag(entry.get("url") or "")[0] for entry in found}

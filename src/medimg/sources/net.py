@@ -10,6 +10,7 @@ against `max_redirects`. Environment proxies are ignored (a proxy would do its o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import socket
@@ -29,6 +30,10 @@ from .base import Limits
 SCHEMES = ("http", "https")
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 64 * 1024
+# headers a forwarded request or response does not carry over: hop-by-hop ones, and those that no longer
+# describe a body this module has decompressed and re-measured
+_NOT_FORWARDED = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "host",
+                  "content-length", "content-encoding", "accept-encoding", "trailer"}
 
 
 class FetchError(Exception):
@@ -238,12 +243,40 @@ class Fetcher:
 
     def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None) -> Fetched:
         """GET `url` within every limit; raises FetchError with a clear reason."""
+        with self._limited(url):
+            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes)
+
+    def exchange(self, method: str, url: str, headers: dict | None = None, body: bytes | None = None,
+                 max_bytes: int | None = None) -> Fetched:
+        """One request, redirects not followed and any status returned (for a browser that handles both),
+        within the same guard, timeouts and byte cap; its body comes back decompressed."""
+        with self._limited(url):
+            parsed = httpx.URL(url)
+            if parsed.scheme not in SCHEMES:
+                raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {url}")
+            sent = {k: v for k, v in (headers or {}).items() if k.lower() not in _NOT_FORWARDED}
+            request = self.client.build_request(method, parsed, headers=sent, content=body or None)
+            try:
+                response = self.client.send(request, stream=True)
+            except BlockedAddress as exc:
+                raise BlockedAddress(f"{url}: {exc}") from None
+            try:
+                data = b"" if method == "HEAD" else self._read(response, max_bytes or self.limits.max_download_bytes, url)
+                kept = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_FORWARDED}
+                ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
+                return Fetched(url, data, ctype, response.status_code, kept)
+            finally:
+                response.close()
+
+    @contextlib.contextmanager
+    def _limited(self, url: str):
+        """The total-time deadline of one fetch, and its failures as FetchError."""
         if self.limits.offline:
             raise FetchError(f"not fetched: network access is off (offline): {url}")
         total = self.limits.total_timeout
         _local.deadline = time.monotonic() + total
         try:
-            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes)
+            yield
         except httpx.TimeoutException as exc:
             if time.monotonic() >= _local.deadline - 0.05:
                 raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
