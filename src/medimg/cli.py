@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .sources import ImageItem, Limits
+from .sources import ImageItem, Limits, is_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -47,7 +50,8 @@ MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller tha
 MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
 Timeout = typer.Option(None, "--timeout", help="Total seconds per download (default 60).")
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
-                          "standard input; blank lines and # comments ignored), read as the run goes: "
+                          "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
+                          "so write a file named #… as ./#…), read as the run goes: "
                           "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -.")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
@@ -78,10 +82,30 @@ def load_model(model_dir: Optional[Path]):
 def writable(out: Path, option: str = "--out") -> None:
     if not out.parent.is_dir():
         raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=option)
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@contextlib.contextmanager
+def _stopped_cleanly():
+    """SIGTERM (a scheduler, `timeout`, Kubernetes) ends the run as Ctrl-C does: the output is closed (JSON
+    gets its `]`), records written so far are kept, and --resume carries on. Exit code 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
@@ -100,9 +124,9 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
                   if inputs_from == "-" else open(inputs_from, encoding="utf-8", errors="surrogateescape"))
         try:
             for line in stream:
-                text = line.strip()
-                if text and not text.startswith("#"):
-                    yield text
+                text = line.rstrip("\r\n")  # a name's own spaces are kept; a `#` line is a comment (./#name is not)
+                if text.strip() and not text.lstrip().startswith("#"):
+                    yield text.strip() if is_url(text.strip()) else text
         finally:
             if inputs_from != "-":
                 stream.close()
@@ -130,7 +154,7 @@ def extract(
     out.mkdir(parents=True, exist_ok=True)
     mine = str(out.resolve())
     n_img = n_err = n_skip = 0
-    with open(out / "manifest.jsonl", "w", encoding="utf-8", errors="surrogateescape") as manifest, \
+    with _stopped_cleanly(), open(out / "manifest.jsonl", "w", encoding="utf-8", errors="surrogateescape") as manifest, \
             _progress() as bar:
         task = bar.add_task("extracting", total=None)
         own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
@@ -187,7 +211,7 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import RecordWriter, csv_fields, csv_header, open_output, resume as resume_from
+    from .output import RecordWriter, csv_fields, csv_header, first_row, open_output, resume as resume_from
     from .pipeline import classify as run, default_classifier
 
     if fmt is None:
@@ -202,6 +226,7 @@ def classify(
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
+    written: set[str] = set()
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
@@ -211,7 +236,11 @@ def classify(
             raise typer.BadParameter(f"{out} has other columns: resume as it was written ({written} --full)",
                                      param_hint="--resume")
         try:
-            done = resume_from(out, fmt)
+            row = first_row(out, fmt) if fmt == "jsonl" else None
+            if row is not None and ("probs" in row) != full:
+                raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
+                                 "the same way, so every row has the same fields")
+            done, written = resume_from(out, fmt)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
@@ -228,11 +257,13 @@ def classify(
     writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
     n_ok = n_err = n_skip = 0
     try:
-        with _progress() as bar:
+        with _stopped_cleanly(), _progress() as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
                            workers=workers, skip=done.__contains__ if done else None):
                 bar.advance(task)
+                if rec.input in written:  # in the file already (a member of a zip fetched again by URL)
+                    continue
                 n_skip += rec.skipped
                 if rec.skipped and not show_skipped:
                     continue
@@ -324,7 +355,11 @@ def scale(
         from .scale.ray_job import read_inputs, run
     except ImportError as exc:  # pragma: no cover
         raise typer.BadParameter(f"{exc}: install with pip install 'medimg[scale]'")
-    inputs = read_inputs(input_list)
+    if not input_list.is_file():
+        raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file: give a folder for the output files", param_hint="--out")
+    inputs = list(dict.fromkeys(read_inputs(input_list)))  # an input listed twice is done once
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout)
     try:

@@ -72,47 +72,71 @@ def csv_fields(labels: list[str] | None = None) -> list[str]:
     return RECORD_FIELDS + ["skipped", "format"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
 
 
-def resume(path: Path, fmt: str) -> set[str]:
-    """The inputs an earlier run already wrote to `path`, so this run can pass over them.
+def resume(path: Path, fmt: str) -> tuple[set[str], set[str]]:
+    """What an earlier run already wrote to `path`, so this run can carry on: (done, written).
 
-    The last input in the file may have stopped part-way (a PDF with more images to come), and the last
-    line may be cut off: their rows are removed from the file, so the run writes that input again, whole.
-    Rows of one input are contiguous (the pipeline keeps input order). A missing file is a fresh start.
+    `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in);
+    `written` every input with rows in the file, so a record for one of them is not written again (the
+    members of a zip fetched by URL, which is fetched again; a container's own note). The last input in
+    the file may have stopped part-way (a PDF with more images to come), and the last line may be cut
+    off: their rows are removed from the file, so the run writes that input again, whole. Rows of one
+    input are contiguous (the pipeline keeps input order). A missing or empty file is a fresh start; a
+    file that is not a medimg output of this format is refused (ValueError), never cut.
     """
     if fmt not in APPENDABLE:
         raise ValueError(f"resuming needs --format {' or '.join(APPENDABLE)} (rows that can be appended)")
     if not path.exists() or path.stat().st_size == 0:
-        return set()
-    keep, done, last = 0, set(), None
+        return set(), set()
+    keep, done, written, last = 0, set(), set(), None
     for i, name in enumerate(_inputs(path, fmt)):
         if name != last:
             if last is not None:
-                done.add(last)
+                written.add(last)
+                if not name.startswith(last + ":"):  # not a container's note followed by its members
+                    done.add(last)
             keep, last = i, name
     _truncate(path, fmt, keep)
-    return done
+    return done, written
+
+
+def first_row(path: Path, fmt: str) -> dict | None:
+    """The first complete row of an earlier run's output (None for a missing or empty file)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    for _, row in _rows(path, fmt):
+        return json.loads(row) if fmt == "jsonl" else dict(row)
+    return None
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
-    """(input, row) for each complete row, stopping at the first one cut off or unreadable."""
+    """(input, row) for each complete row, stopping at the last line if it is cut off. A complete row that is
+    not a medimg record is a ValueError: the file is someone else's, or another format's."""
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         if fmt == "jsonl":
-            for line in f:
+            for n, line in enumerate(f, 1):
                 if not line.endswith("\n"):
-                    return
+                    return  # the last line, cut off by a stopped run
                 try:
                     rec = json.loads(line)
+                    if "locator" not in rec:
+                        raise KeyError("locator")
                     yield str(rec["input"]), line
                 except (ValueError, KeyError, TypeError):
-                    return
+                    raise ValueError(f"line {n} of {path} is not a medimg JSONL record ({line[:60]!r}); "
+                                     "not resuming, so nothing in it is lost") from None
             return
         reader = csv.DictReader(f)
         if (reader.fieldnames or [])[:len(RECORD_FIELDS)] != RECORD_FIELDS:
             raise ValueError(f"{path} is not a medimg CSV (its header is {reader.fieldnames})")
+        bad = None  # a row with too few or too many fields: the cut-off last row, or not ours
         try:
             for row in reader:
-                if None in row.values() or None in row:  # too few or too many fields: cut off
-                    return
+                if bad is not None:
+                    raise ValueError(f"a row before the last of {path} is not a whole medimg row; not "
+                                     "resuming, so nothing in it is lost")
+                if None in row.values() or None in row:
+                    bad = row
+                    continue
                 yield row["input"], row
         except csv.Error:
             return

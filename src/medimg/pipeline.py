@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -96,6 +97,8 @@ def classify(
     """
     if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
         inputs = [inputs]
+    if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
+        raise TypeError("classify takes paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
     check_threshold(threshold)
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
@@ -134,15 +137,20 @@ def classify(
             if not stop.is_set():
                 run(*job)
 
-    def failed(source: str, exc: Exception) -> queue.Queue:
+    def failed(source: str, error: str) -> queue.Queue:
         lane: queue.Queue = queue.Queue()
-        lane.put((Record(input=source, locator="", error=f"internal error: {exc}", source=source), None))
+        lane.put((Record(input=source, locator="", error=error, source=source), None))
         lane.put(END)
         return lane
 
     def dispatch() -> None:
         try:
             for given in inputs:
+                if not isinstance(given, (str, os.PathLike, Blob)):  # e.g. a NaN from a table's empty cell
+                    if not put(lanes, failed(repr(given), f"not a path, URL or Blob: {given!r} "
+                                                          f"({type(given).__name__})")):
+                        return
+                    continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
                     for task in input_tasks([given], limits, skip):
@@ -151,10 +159,10 @@ def classify(
                             return
                         jobs.put((task, lane, source))
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input
-                    if not put(lanes, failed(source, exc)):
+                    if not put(lanes, failed(source, f"internal error: {exc}")):
                         return
         except Exception as exc:  # e.g. the caller's iterable of inputs raised
-            put(lanes, failed("", exc))
+            put(lanes, failed("", f"internal error: {exc}"))
         finally:
             put(lanes, END)
             for _ in range(workers):
@@ -165,13 +173,18 @@ def classify(
     for th in threads:
         th.start()
     pending: list[tuple[Record, np.ndarray | None]] = []
+    images = 0  # of them with pixels for the model
     try:
         while (lane := lanes.get()) is not END:
             while (got := lane.get()) is not END:
+                if got[1] is None and not pending:  # an error or a note with no image before it: out at once
+                    yield from _emit(clf, [got], t, on_item)
+                    continue
                 pending.append(got)
-                if sum(1 for _, a in pending if a is not None) >= batch_size:
+                images += got[1] is not None
+                if images >= batch_size or len(pending) >= 4 * batch_size:
                     yield from _emit(clf, pending, t, on_item)
-                    pending = []
+                    pending, images = [], 0
         yield from _emit(clf, pending, t, on_item)
     finally:
         stop.set()  # threads blocked on a full queue give up within 0.1 s; a fetch in progress ends at its timeout

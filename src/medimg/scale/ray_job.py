@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import logging
 from collections import Counter
 from dataclasses import asdict
@@ -73,7 +74,7 @@ class ClassifyInputs:
 
 def read_inputs(list_file: str | Path) -> list[str]:
     """One input per line; blank lines and # comments ignored."""
-    lines = Path(list_file).read_text(encoding="utf-8").splitlines()
+    lines = Path(list_file).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
 
 
@@ -99,7 +100,9 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), concurrency * 4)))
+    # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
+    blocks = max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8)))
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), blocks)))
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=inputs_per_batch,
@@ -111,12 +114,9 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
                                "threshold": threshold, "workers": workers},
     )
     before = set(_files(out, fmt))
-    if fmt == "jsonl":
-        ds.write_json(str(out))
-    elif fmt == "parquet":
-        ds.write_parquet(str(out))
-    else:
-        ds.write_csv(str(out))
+    # writing takes no CPU of its own: with the actors holding every core, files still appear as blocks finish
+    write = {"jsonl": ds.write_json, "parquet": ds.write_parquet, "csv": ds.write_csv}[fmt]
+    write(str(out), ray_remote_args={"num_cpus": 0})
     return sum(len(_read(p, fmt)) for p in _files(out, fmt) if p not in before)
 
 

@@ -150,16 +150,19 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
                  skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """iter_folder as independent units of work, in the same order: one per file (and per listing error)."""
     problems: list[OSError] = []
+
+    def listing_errors() -> Iterator[Callable[[], Iterator[Item]]]:
+        for exc in problems:  # one unit each, named by its folder, so a resumed run passes over it
+            yield unit(str(exc.filename or ""), _listing_errors, [exc])
+        problems.clear()
+
     for root, dirs, names in os.walk(path, onerror=problems.append):
-        if problems:
-            yield unit(None, _listing_errors, problems[:])
-            problems.clear()
+        yield from listing_errors()
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
                 yield from file_tasks(Path(root) / name, ctx, member=True, skip=skip)
-    if problems:
-        yield unit(None, _listing_errors, problems[:])
+    yield from listing_errors()
 
 
 def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,

@@ -1,0 +1,203 @@
+"""Long batch runs: records stream out whatever they are, resuming never loses or repeats rows (also for
+containers fetched by URL or with notes), odd inputs and stops are handled, and nothing is cut that is
+not ours."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from medimg.cli import app
+from medimg.pipeline import classify
+from medimg.sources import input_tasks
+from webserver import WebServer
+
+runner = CliRunner()
+
+
+def flat(output: str) -> str:
+    return " ".join(re.sub(r"[│╭╮╰╯─┃]", " ", output).split())
+
+
+def png(colour=(200, 0, 0), size=(40, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def rows(path: Path) -> list[tuple[str, str]]:
+    return [(r["input"], r["locator"]) for r in map(json.loads, path.read_text().splitlines())]
+
+
+# ---------------------------------------------------------------- resume never destroys or repeats
+
+
+def test_resume_refuses_a_file_that_is_not_its_own_output_and_leaves_it_whole(tmp_path, tiny_model_dir):
+    (tmp_path / "a.png").write_bytes(png())
+    base = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--resume"]
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(json.dumps({"id": i, "text": "someone's notes"}) + "\n" for i in range(50)))
+    table = tmp_path / "results.csv"
+    table.write_text("input,locator,label\n" + "x.png,,photo\n" * 20)
+    for out, extra in ((notes, []), (table, ["--format", "jsonl"])):
+        before = out.read_bytes()
+        res = runner.invoke(app, [*base, "--out", str(out), *extra])
+        assert res.exit_code == 2 and "not a medimg JSONL record" in flat(res.output), res.output
+        assert out.read_bytes() == before
+
+
+def test_resume_with_other_fields_than_the_file_was_written_with_is_refused(tmp_path, tiny_model_dir):
+    (tmp_path / "a.png").write_bytes(png())
+    out = tmp_path / "r.jsonl"
+    base = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--out", str(out)]
+    assert runner.invoke(app, [*base, "--full"]).exit_code == 0
+    res = runner.invoke(app, [*base, "--resume"])
+    assert res.exit_code == 2 and "written with --full" in flat(res.output)
+
+
+def test_resuming_a_zip_fetched_by_url_writes_each_member_once(tmp_path, tiny_model_dir):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, colour in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
+            zf.writestr(f"{i}.png", png(colour))
+    with WebServer() as srv:
+        srv.add("/z.zip", buf.getvalue(), "application/zip")
+        base = ["classify", srv.url("/z.zip"), "--model", str(tiny_model_dir), "--allow-private"]
+        whole = tmp_path / "whole.jsonl"
+        assert runner.invoke(app, [*base, "--out", str(whole)]).exit_code == 0
+        lines = whole.read_text().splitlines(keepends=True)
+        assert len(lines) == 3
+        for cut in range(len(lines) + 1):  # stopped after `cut` rows, the next one half written
+            out = tmp_path / f"cut{cut}.jsonl"
+            out.write_text("".join(lines[:cut]) + (lines[cut][:20] if cut < len(lines) else ""))
+            res = runner.invoke(app, [*base, "--out", str(out), "--resume"])
+            assert res.exit_code in (0, 1), res.output
+            assert rows(out) == rows(whole), cut
+
+
+def test_resuming_a_container_with_a_note_before_its_members_loses_none(tmp_path, tiny_model_dir):
+    """An office document's note ("parts left out") has the document as its input, its pictures have
+    doc.docx:word/media/…: a stop after the first picture must not count the whole document as done."""
+    doc = tmp_path / "doc.docx"
+    with zipfile.ZipFile(doc, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+        for i in range(3):
+            zf.writestr(f"word/media/image{i}.png", png((60 * i, 90, 0)))
+    base = ["classify", str(doc), "--model", str(tiny_model_dir), "--show-skipped"]
+    whole = tmp_path / "whole.jsonl"
+    assert runner.invoke(app, [*base, "--out", str(whole)]).exit_code == 0
+    lines = whole.read_text().splitlines(keepends=True)
+    assert len(lines) == 4 and json.loads(lines[0])["input"] == str(doc)  # the note, then three pictures
+    for cut in range(1, len(lines) + 1):
+        out = tmp_path / f"cut{cut}.jsonl"
+        out.write_text("".join(lines[:cut]))
+        assert runner.invoke(app, [*base, "--out", str(out), "--resume"]).exit_code in (0, 1)
+        assert rows(out) == rows(whole), cut
+
+
+def test_a_folder_that_cannot_be_listed_is_one_unit_a_resumed_run_passes_over(tmp_path, monkeypatch):
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.png").write_bytes(png())
+    locked = str(tmp_path / "locked")
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kw):
+        onerror(PermissionError(13, "Permission denied", locked))
+        yield from real_walk(top, onerror=onerror, **kw)
+
+    monkeypatch.setattr(os, "walk", walk)
+    origins = [t.origin for t in input_tasks([str(tmp_path)])]
+    assert origins == [locked, str(tmp_path / "ok" / "a.png")]
+    assert [t.origin for t in input_tasks([str(tmp_path)], skip={locked}.__contains__)] == origins[1:]
+
+
+# ---------------------------------------------------------------- the stream of records
+
+
+def test_errors_come_out_at_once_not_after_a_batch_of_images(tiny_classifier, tmp_path):
+    """A long run of inputs without images (missing files, 404s) is written as it goes: the first error is
+    out while the caller's list of inputs is still being read, not held back until 32 images arrived."""
+    read = []
+
+    def inputs():
+        for i in range(300):
+            read.append(i)
+            yield str(tmp_path / f"missing-{i}.png")
+
+    stream = classify(inputs(), classifier=tiny_classifier, batch_size=32)
+    first = next(stream)
+    assert first.error and "missing-0.png" in first.input
+    assert len(read) < 300
+    stream.close()
+
+
+def test_an_input_that_is_not_a_path_is_one_error_and_the_rest_go_on(tiny_classifier, tmp_path):
+    for name, colour in (("a.png", (200, 0, 0)), ("b.png", (0, 200, 0))):
+        (tmp_path / name).write_bytes(png(colour))
+    recs = list(classify([str(tmp_path / "a.png"), float("nan"), None, str(tmp_path / "b.png")],
+                         classifier=tiny_classifier))
+    assert [r.label for r in recs] == ["xray", None, None, "photo"]
+    assert "not a path, URL or Blob: nan (float)" in recs[1].error and "None" in recs[2].error
+    with pytest.raises(TypeError, match="Blob"):
+        list(classify(png(), classifier=tiny_classifier))
+    with open(tmp_path / "a.png", "rb") as f, pytest.raises(TypeError):
+        list(classify(f, classifier=tiny_classifier))
+
+
+def test_inputs_from_keeps_names_as_they_are(tmp_path, tiny_model_dir):
+    (tmp_path / "spaced.png ").write_bytes(png())  # a trailing space is part of this name
+    (tmp_path / "#hash.png").write_bytes(png())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# a comment\r\n\r\n{tmp_path}/spaced.png \r\n{tmp_path}/#hash.png\n")
+    res = runner.invoke(app, ["classify", "--inputs-from", str(listing), "--model", str(tiny_model_dir),
+                              "--format", "jsonl"])
+    got = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert [(Path(r["input"]).name, r["error"]) for r in got] == [("spaced.png ", None), ("#hash.png", None)]
+
+
+def test_out_that_is_a_folder_is_refused_before_any_work(tmp_path, tiny_model_dir):
+    (tmp_path / "a.png").write_bytes(png())
+    res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--out",
+                              str(tmp_path)])
+    assert res.exit_code == 2 and "is a folder" in flat(res.output)
+
+
+def test_scale_refuses_a_missing_list_or_a_file_as_out_folder_before_starting(tmp_path):
+    pytest.importorskip("ray", reason="needs the scale extra (ray)")
+    listing = tmp_path / "list.txt"
+    listing.write_text("a.png\n")
+    (tmp_path / "afile").write_text("x")
+    res = runner.invoke(app, ["scale", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no such file" in flat(res.output)
+    res = runner.invoke(app, ["scale", str(listing), "--out", str(tmp_path / "afile")])
+    assert res.exit_code == 2 and "is a file" in flat(res.output)
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_dir):
+    (tmp_path / "a.png").write_bytes(png())
+    out = tmp_path / "r.json"
+    with WebServer() as srv:
+        srv.slow("/slow.png", png(), interval=0.5)
+        proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "classify", str(tmp_path / "a.png"),
+                                 srv.url("/slow.png"), "--model", str(tiny_model_dir), "--allow-private",
+                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not srv.hits["/slow.png"] and time.monotonic() < deadline:  # in the middle of the slow fetch
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+    assert rc == 143
+    assert isinstance(json.loads(out.read_text()), list)
