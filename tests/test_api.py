@@ -413,7 +413,7 @@ def test_relabel_changes_verdicts_without_touching_the_originals():
     assert doc["results"][0]["metadata"] == {"Modality": "CR"}
 
 
-def test_uploads_move_into_the_session_folder_and_only_this_pages_files_are_read(tmp_path):
+def test_uploads_are_kept_in_the_session_folder_and_only_this_pages_files_are_read(tmp_path):
     root, home = tmp_path / "uploads", tmp_path / "pages" / "session"
     for name in ("abc", "def"):
         (root / name).mkdir(parents=True)
@@ -429,7 +429,8 @@ def test_uploads_move_into_the_session_folder_and_only_this_pages_files_are_read
     for p in kept:
         assert p.stat().st_mode & 0o777 == 0o600
         assert all(d.stat().st_mode & 0o777 == 0o700 for d in p.parents if home in d.parents or d == home)
-    assert not (root / "abc").exists() and root.exists()  # the upload's folder goes, the upload area stays
+    # linked, not moved: the shared upload area keeps them for another page that uploaded the same file
+    assert (root / "abc" / "scan.png").read_bytes() == b"abc"
     assert all(_mine(p, root.resolve(), home) for p in kept)  # a re-run reads them from the session folder
     # a re-run with one of them: it moves to a new uploads folder, the one no longer listed is deleted
     folder_again, again = _keep_uploads(kept[1:], home, root.resolve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator
@@ -14,9 +15,11 @@ from pydantic import BaseModel, Field
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together
+from .limits import URL_BODY_BYTES
 from .work import Worker
 
-GRACE_SECONDS = 30.0  # past the per-request limit before the HTTP answer gives up on the work
+GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
+WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are told the server is busy
 # a verdict is medical when p_medical >= t and non-medical when p_medical <= 1 - t: below 0.5 both would hold
 LOWEST_THRESHOLD = 0.5
 THRESHOLD_HELP = ("Overrides the model's threshold, from 0.5 to 1: medical when p_medical ≥ threshold, "
@@ -71,20 +74,48 @@ def create_router(worker: Worker) -> APIRouter:
     cfg = worker.config
     router = APIRouter(prefix="/api", tags=["api"])
     jobs = anyio.Semaphore(cfg.max_jobs)
+    waiting = 0
+    busy = "the server is busy with other requests; try again shortly"
 
-    async def run(fn) -> list[Record]:
+    async def run(request: Request, fn: Callable[[threading.Event], list[Record]]) -> list[Record]:
+        """fn(stop) in a thread holding one of the job slots until it has really ended, however the request
+        ends: answered, timed out (504), or the client gone; `stop` tells the work to end early."""
+        nonlocal waiting
+        if waiting >= cfg.max_jobs * WAITING_PER_JOB:  # each waiting request holds its upload
+            raise HTTPException(503, busy)
+        waiting += 1
         try:
             with anyio.fail_after(cfg.request_timeout):
                 await jobs.acquire()
         except TimeoutError:
-            raise HTTPException(503, "the server is busy with other requests; try again shortly") from None
-        try:
-            with anyio.fail_after(cfg.request_timeout + GRACE_SECONDS):
-                return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
-        except TimeoutError:
-            raise HTTPException(504, f"the request took longer than {cfg.request_timeout:g} s") from None
+            raise HTTPException(503, busy) from None
         finally:
-            jobs.release()
+            waiting -= 1
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def work() -> list[Record]:
+            try:
+                return fn(stop)
+            finally:
+                try:
+                    loop.call_soon_threadsafe(jobs.release)
+                except RuntimeError:  # the event loop has gone (a test client's)
+                    pass
+
+        done = loop.run_in_executor(None, work)
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            await asyncio.wait([done, gone], timeout=cfg.request_timeout + GRACE_SECONDS,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                return done.result()
+            if gone.done():
+                raise HTTPException(499, "the client closed the connection")
+            raise HTTPException(504, f"the request took longer than its time limit of {cfg.request_timeout:g} s")
+        finally:
+            stop.set()
+            gone.cancel()
 
     # HEAD too: load balancers and uptime monitors often probe with it
     @router.api_route("/health", methods=["GET", "HEAD"], summary="Is the server up, and which model does it use")
@@ -96,6 +127,7 @@ def create_router(worker: Worker) -> APIRouter:
                  summary="Classify every image in the uploaded files", responses=ERRORS,
                  max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
     async def classify_files(
+        request: Request,
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
         threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP),
         full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
@@ -103,13 +135,15 @@ def create_router(worker: Worker) -> APIRouter:
     ) -> dict:
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]
         limits = cfg.limits()
-        records = await run(lambda: worker.run(_blobs(named, limits.max_input_bytes), limits, threshold=threshold))
+        records = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,
+                                                             threshold=threshold, stop=stop))
         return _response(records, full, show_skipped)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
                  summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
-                 max_body_size=64 * 1024)
+                 max_body_size=URL_BODY_BYTES)
     async def classify_url(
+        request: Request,
         body: UrlRequest,
         full: bool = Query(False, description="Add format, metadata and every label's probability."),
         show_skipped: bool = Query(False, description="Also list items skipped on purpose."),
@@ -119,7 +153,7 @@ def create_router(worker: Worker) -> APIRouter:
         if problem:
             raise HTTPException(400, problem)
         limits = cfg.limits(render=body.render)
-        records = await run(lambda: worker.run([url], limits, threshold=body.threshold))
+        records = await run(request, lambda stop: worker.run([url], limits, threshold=body.threshold, stop=stop))
         return _response(records, full, show_skipped)
 
     # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors
@@ -136,6 +170,12 @@ def create_router(worker: Worker) -> APIRouter:
                                  "/api/classify-url (see /docs)")
 
     return router
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (the body is read by now, so the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _response(records: list[Record], full: bool, show_skipped: bool) -> dict:

@@ -22,7 +22,7 @@ from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
-from .limits import ApiBodyLimit  # noqa: E402
+from .limits import BodyLimit  # noqa: E402
 from .ui import CSS, build_ui  # noqa: E402
 from .work import Worker  # noqa: E402
 
@@ -43,9 +43,9 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
                   redoc_url=None, lifespan=_remove_scratch)
     app.state.worker = worker
     app.state.scratch = []  # private folders removed when the server stops
-    _add_error_handlers(app, config)
+    _add_error_handlers(app)
     _add_docs(app)
-    app.add_middleware(ApiBodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
 
@@ -100,14 +100,12 @@ def _add_docs(app: FastAPI) -> None:
                                    swagger_favicon_url="/docs-static/favicon.png")
 
 
-def _add_error_handlers(app: FastAPI, config: ServerConfig) -> None:
+def _add_error_handlers(app: FastAPI) -> None:
     """Every 4xx/5xx from the API is JSON with a readable `error` sentence (and FastAPI's `detail`)."""
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail
-        if exc.status_code == 413:
-            detail = f"the request is too large: uploads may be at most {config.max_upload_bytes / 2**20:g} MB per request"
+        detail = exc.detail  # (a 413 gets its route's limit from BodyLimit)
         return JSONResponse({"error": str(detail), "detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
@@ -168,4 +166,25 @@ def run(config: ServerConfig) -> None:
              config.host, config.port)
     log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
              "open to anyone who can reach the address (see --token-file)")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(app, config.host, config.port)).run()
+
+
+class _NoQuery(logging.Filter):
+    """Access log lines without query strings: Gradio's `session_hash=…` unlocks a visitor's results."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):  # the path is the one argument starting with "/"
+            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a
+                                for a in record.args)
+        return True
+
+
+def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
+    """uvicorn's settings for `medimg serve`; its access log (set up here) leaves out query strings."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQuery) for f in access.filters):
+        access.addFilter(_NoQuery())
+    return config

@@ -18,6 +18,7 @@ class ServerConfig:
     model_dir: Path | None = field(default_factory=lambda: _env_path("MEDIMG_MODEL_DIR"))
     max_upload_bytes: int = 200 * 1024 * 1024  # one request body (all files together)
     max_files: int = 200  # files in one request
+    max_body_bytes: int = 1024 * 1024  # any other request body (the page's own JSON calls)
     request_timeout: float = 300.0  # seconds of classifying per request
     max_jobs: int = 2  # requests classified at the same time (API and UI each)
     thumbnail_size: int = 256  # UI gallery thumbnails

@@ -1,4 +1,4 @@
-"""Refuse oversized API requests with a JSON 413 before reading their bodies."""
+"""Cap every request body, counted as it streams in (chunked bodies have no Content-Length), with a JSON 413."""
 
 from __future__ import annotations
 
@@ -7,47 +7,80 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
+UPLOAD_PATHS = ("/api/classify", "/gradio_api/upload")  # capped at max_upload_bytes; any other path at max_body_bytes
 
-class ApiBodyLimit:
-    """For /api paths: answer 413 from Content-Length alone, and give every 413 the same readable JSON.
 
-    Bodies without a Content-Length are still counted by the routes' own `max_body_size`.
-    """
+def size_text(n: int) -> str:
+    return f"{n / 2**20:g} MB" if n >= 2**20 else f"{n / 1024:g} KB"
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+
+class BodyLimit:
+    """Answers 413 (JSON, connection closed) as soon as a body is known to pass its path's cap: from its
+    Content-Length, or while counting the bytes the app reads; the app then reads a disconnect. Under /api
+    a 413 of the app's own gets the same JSON."""
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int):
         self.app = app
-        self.max_bytes = max_bytes
-        mb = max_bytes / (1024 * 1024)
-        text = f"the request is too large: uploads may be at most {mb:g} MB per request"
-        self.payload = json.dumps({"error": text, "detail": text}).encode()
+        self.caps = {path: max_upload_bytes for path in UPLOAD_PATHS}
+        self.caps["/api/classify-url"] = URL_BODY_BYTES
+        self.default = max_body_bytes
+
+    def payload(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        cap = self.caps.get(path, self.default)
+        what = "uploads" if path in UPLOAD_PATHS else f"a request to {path}"
+        text = f"the request is too large: {what} may be at most {size_text(cap)} per request"
+        body = json.dumps({"error": text, "detail": text}).encode()
+        return body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                      (b"connection", b"close")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        cap = self.caps.get(path, self.default)
         length = Headers(scope=scope).get("content-length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
-            await self._send_413(send)
+        if length and length.isdigit() and int(length) > cap:
+            await self._send_413(send, path)
             return
-        rewriting = False
+        seen, started, refused, rewriting = 0, False, False, False
 
-        async def send_json_413(message: Message) -> None:
-            nonlocal rewriting
-            if message["type"] == "http.response.start" and message["status"] == 413:
-                rewriting = True
-                message = {"type": "http.response.start", "status": 413, "headers": self._headers()}
-            elif message["type"] == "http.response.body" and rewriting:
-                if message.get("more_body"):
+        async def counted() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    refused = True
+                    if not started:
+                        await self._send_413(send, path)
+                    return {"type": "http.disconnect"}  # the app stops reading; its answer goes nowhere
+            return message
+
+        async def answer(message: Message) -> None:
+            nonlocal started, rewriting
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+                if message["status"] == 413 and path.startswith("/api/"):
+                    rewriting = True
+                    await self._send_413(send, path)
                     return
-                message = {"type": "http.response.body", "body": self.payload}
+            if rewriting:
+                return
             await send(message)
 
-        await self.app(scope, receive, send_json_413)
+        try:
+            await self.app(scope, counted, answer)
+        except Exception:
+            if not refused:  # after a 413 the app may fail on the disconnect it was given: already answered
+                raise
 
-    def _headers(self) -> list[tuple[bytes, bytes]]:
-        return [(b"content-type", b"application/json"), (b"content-length", str(len(self.payload)).encode()),
-                (b"connection", b"close")]
-
-    async def _send_413(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 413, "headers": self._headers()})
-        await send({"type": "http.response.body", "body": self.payload})
+    async def _send_413(self, send: Send, path: str) -> None:
+        body, headers = self.payload(path)
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

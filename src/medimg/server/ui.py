@@ -33,7 +33,7 @@ TABLE_HEADERS = ["#", "file", "where", "verdict", "label", "confidence", "p(medi
 TABLE_WIDTHS = ["48px", "230px", "300px", "112px", "112px", "112px", "112px", "104px"]
 PROBLEM_WIDTHS = ["240px", "220px", "680px"]
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
-UPLOAD_MAX_AGE = 900  # seconds an upload never classified stays in Gradio's upload area
+UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
 LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 
 CSS = """
@@ -115,7 +115,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         try:
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
                                          thumbnails=cfg.thumbnail_size, on_record=tick)
-        finally:  # out of Gradio's shared upload area, into this session's folder: there for a re-run
+        finally:  # into this session's folder: there for a re-run
             kept_in, kept = _keep_uploads(paths, folder, upload_root)
         _drop(previous)
         results = _keep(records, run_folder)
@@ -170,7 +170,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
     def close(request: gr.Request):
         shutil.rmtree(home(request), ignore_errors=True)
 
-    # uploads never classified leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one moves out)
+    # uploads leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one is linked into its session first)
     with gr.Blocks(title="medimg", delete_cache=(60, UPLOAD_MAX_AGE)) as demo:
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
@@ -286,21 +286,26 @@ def _mine(path: Path, upload_root: Path, folder: Path) -> bool:
 
 
 def _keep_uploads(paths: list[Path], home: Path, upload_root: Path) -> tuple[Path, list[Path]]:
-    """Move this run's uploads (from Gradio's upload area, or kept from the session's last run) into a new
-    uploads folder of the session, each in its own sub-folder so two of one name stay apart, readable by this
-    process alone; then delete the session's earlier uploads folder, with any file no longer listed. Their
-    old folders in Gradio's upload area go too."""
+    """Take this run's uploads into a new uploads folder of the session, each in its own sub-folder so two of
+    one name stay apart, readable by this process alone; then delete the session's earlier uploads folder,
+    with any file no longer listed. A file in Gradio's upload area is linked (or copied), never moved: that
+    area is shared and named by content, so another page may have uploaded the very same file; Gradio deletes
+    it there after UPLOAD_MAX_AGE. One kept from the session's last run is moved."""
     into = _new_folder(home, "uploads-")
     kept = []
     for i, p in enumerate(paths):
         try:
             dest = into / str(i) / p.name
             dest.parent.mkdir(mode=0o700)
-            shutil.move(p, dest)
+            if upload_root in p.resolve().parents:
+                try:
+                    os.link(p, dest)
+                except OSError:
+                    shutil.copyfile(p, dest)
+            else:
+                shutil.move(p, dest)
             dest.chmod(0o600)
             kept.append(dest)
-            if p.parent.resolve() != upload_root and not any(p.parent.iterdir()):
-                p.parent.rmdir()
         except OSError:
             pass
     for old in home.glob("uploads-*"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from ..model import Classifier
@@ -23,18 +25,26 @@ class Worker:
         return self.classifier.info()
 
     def run(self, inputs: Iterable[str | Blob], limits: Limits | None = None, threshold: float | None = None,
-            thumbnails: int = 0, on_record: Callable[[Record], None] | None = None) -> list[Record]:
-        """Every record for `inputs`; stops with a clear error record when the time limit is reached."""
+            thumbnails: int = 0, on_record: Callable[[Record], None] | None = None,
+            stop: threading.Event | None = None) -> list[Record]:
+        """Every record for `inputs`; stops with a clear error record when the time limit is reached, and
+        quietly once `stop` is set (both seen between records). No download or video read may take longer
+        than the whole request may."""
         limit = self.config.request_timeout
         deadline = time.monotonic() + limit
+        limits = limits or self.config.limits()
+        limits = replace(limits, total_timeout=min(limits.total_timeout, limit),
+                         video_timeout=min(limits.video_timeout, limit))
         records: list[Record] = []
-        stream = classify(inputs, classifier=self.classifier, limits=limits or self.config.limits(),
-                          threshold=threshold, thumbnails=thumbnails)
+        stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
+                          thumbnails=thumbnails)
         try:
             for rec in stream:
                 records.append(rec)
                 if on_record:
                     on_record(rec)
+                if stop is not None and stop.is_set():
+                    break
                 if time.monotonic() > deadline:
                     n = sum(r.ok for r in records)
                     records.append(Record(input="", locator="", error=(
