@@ -144,7 +144,8 @@ def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
 
     labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
     assert format_prior("TIFF", labels, med) is None and format_prior(None, labels, med) is None
-    assert format_prior("WSI (aperio)", labels, med) is not None
+    assert format_prior("WSI (aperio)", labels, med) is not None and format_prior("OME-TIFF", labels, med) is not None
+    assert format_prior("ImageJ TIFF", labels, med) is None  # ImageJ saves any scientific image
     grey = (np.random.default_rng(0).normal(size=(64, 64)) * 20 + 128).astype(np.float32)
     with mrcfile.new(tmp_path / "em.mrc") as m:
         m.set_data(grey)

@@ -13,13 +13,15 @@ import numpy as np
 # DICOM Modality (0008,0060) codes → label
 MODALITY_LABEL = {
     "CR": "xray", "DX": "xray", "MG": "xray", "RF": "xray", "XA": "xray", "IO": "xray", "PX": "xray",
-    "RG": "xray", "DF": "xray", "CT": "ct", "MR": "mri", "US": "ultrasound", "IVUS": "ultrasound",
+    "RG": "xray", "DF": "xray", "RTIMAGE": "xray", "CT": "ct", "MR": "mri", "US": "ultrasound", "IVUS": "ultrasound",
     "SM": "histology", "GM": "histology", "ES": "endoscopy", "OP": "fundus",
 }
 # Imaging modalities that are medical but have no label of their own (PET, nuclear medicine, OCT…)
 OTHER_MEDICAL = {"PT", "NM", "OPT", "IVOCT", "BMD"}
-# Source formats written only by microscopes and slide scanners (items' `format`; "WSI (…)" for OpenSlide's)
-FORMAT_LABEL = {"CZI": "histology", "LIF": "histology", "MRC": "histology", "WSI": "histology"}
+# Source formats written only by microscopes and slide scanners (items' `format`; "WSI (…)" for OpenSlide's;
+# OME-TIFF is the Open Microscopy Environment's. ImageJ TIFFs are not: ImageJ saves any scientific image.)
+FORMAT_LABEL = {"CZI": "histology", "LIF": "histology", "MRC": "histology", "WSI": "histology",
+                "OME-TIFF": "histology"}
 WEIGHT = 50.0  # how many times likelier the tagged label is a priori
 
 
