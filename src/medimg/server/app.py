@@ -166,7 +166,13 @@ def run(config: ServerConfig) -> None:
              config.host, config.port)
     log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
              "open to anyone who can reach the address (see --token-file)")
-    uvicorn.Server(uvicorn_config(app, config.host, config.port)).run()
+    server = uvicorn.Server(uvicorn_config(app, config.host, config.port))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
+        raise SystemExit(3)
 
 
 class _NoQuery(logging.Filter):

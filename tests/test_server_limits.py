@@ -1,0 +1,313 @@
+"""The server's guards, over real sockets: body caps on every route (Gradio's too), requests waiting for a slot,
+work stopped at the time limit or when the client goes, no session hash in the access log, uploads shared by
+two pages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from medimg.model.classifier import ASSETS
+from medimg.server import ServerConfig, Worker, create_app
+from test_api import LiveServer, free_port, png
+
+
+@pytest.fixture(scope="module")
+def classifier(request):
+    from medimg.model import Classifier
+    from medimg.pipeline import default_classifier
+
+    if (ASSETS / "labels.json").exists():
+        return default_classifier()
+    return Classifier.load(request.getfixturevalue("tiny_model_dir"))
+
+
+def live(classifier, worker_class=Worker, ui=False, **settings) -> LiveServer:
+    cfg = ServerConfig(**settings)
+    return LiveServer(create_app(cfg, worker_class(cfg, classifier), ui=ui))
+
+
+@pytest.fixture(scope="module")
+def page_server(classifier, tmp_path_factory):
+    """The page and the API, with small caps: 256 KB per upload request, 32 KB for any other body."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio")))
+    server = live(classifier, ui=True, max_upload_bytes=256 * 1024, max_body_bytes=32 * 1024)
+    yield server
+    server.close()
+    mp.undo()
+
+
+def push(url: str, path: str, headers: str, total: int, start: bytes = b"", piece: int = 16 * 1024
+         ) -> tuple[int, int, dict]:
+    """POST a chunked body of `total` bytes (`start`, then filler) to `path`, a piece at a time, stopping as soon
+    as the server answers. Returns (bytes sent, status, JSON body)."""
+    port = int(url.rsplit(":", 1)[1])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+              f"{headers}\r\n".encode())
+    chunk = b"%x\r\n" % piece + b"a" * piece + b"\r\n"
+    sent = 0
+    try:
+        if start:
+            s.sendall(b"%x\r\n" % len(start) + start + b"\r\n")
+        while sent < total and not select.select([s], [], [], 0)[0]:
+            s.sendall(chunk)
+            sent += piece
+        if sent >= total:
+            s.sendall(b"0\r\n\r\n")
+    except OSError:  # the server closed after answering
+        pass
+    answer = b""
+    try:
+        while data := s.recv(65536):
+            answer += data
+    except OSError:
+        pass
+    s.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split()[1]) if head else 0
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {}
+    return sent, status, doc
+
+
+# ------------------------------------------------------------------ 1, 2, 6: body caps
+
+
+@pytest.mark.parametrize("path", ["/gradio_api/queue/join", "/gradio_api/run/predict", "/gradio_api/upload"])
+def test_every_route_refuses_a_streamed_body_past_its_cap_before_it_is_all_sent(page_server, path):
+    upload = path.endswith("upload")
+    ctype = "multipart/form-data; boundary=xyz" if upload else "application/json"
+    start = (b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="a.bin"\r\n'
+             b"Content-Type: application/octet-stream\r\n\r\n") if upload else b'{"data": ["'
+    total = 16 * 1024 * 1024
+    sent, status, doc = push(page_server.url, path, f"Content-Type: {ctype}\r\n", total, start)
+    assert status == 413, (sent, status, doc)
+    assert sent < total // 4  # answered long before the whole body was sent
+    cap = "256 KB" if path.endswith("upload") else "32 KB"
+    assert f"at most {cap} per request" in doc["error"]
+
+
+def test_a_declared_length_past_the_cap_is_refused_at_once_and_small_uploads_pass(page_server):
+    r = httpx.post(page_server.url + "/gradio_api/run/predict", content=b"x" * (40 * 1024),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "at most 32 KB" in r.json()["error"]
+    # Gradio's own cap is per file: many files under it still make one request too large
+    files = [("files", (f"f{i}.bin", b"\1" * (60 * 1024), "application/octet-stream")) for i in range(6)]
+    r = httpx.post(page_server.url + "/gradio_api/upload", files=files)
+    assert r.status_code == 413 and "uploads may be at most 256 KB per request" in r.json()["error"]
+    r = httpx.post(page_server.url + "/gradio_api/upload", files=files[:2])
+    assert r.status_code == 200 and len(r.json()) == 2
+
+
+def test_the_413_names_the_limit_of_the_route_that_refused(classifier):
+    server = live(classifier, max_upload_bytes=3 * 1024 * 1024)
+    try:
+        r = httpx.post(server.url + "/api/classify-url", content=b'{"url": "' + b"a" * 70_000 + b'"}',
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert "/api/classify-url may be at most 64 KB per request" in r.json()["error"], r.text
+        sent, status, doc = push(server.url, "/api/classify-url", "Content-Type: application/json\r\n", 4 << 20)
+        assert status == 413 and "at most 64 KB" in doc["error"] and sent < 1 << 20
+        r = httpx.post(server.url + "/api/classify", files=[("files", ("big.bin", b"\0" * (4 << 20)))])
+        assert r.status_code == 413 and "uploads may be at most 3 MB per request" in r.json()["error"]
+    finally:
+        server.close()
+
+
+# ------------------------------------------------------------------ 2: requests waiting for a slot
+
+
+class HeldWorker(Worker):
+    """Each run waits until `release` is set."""
+
+    release = threading.Event()
+
+    def run(self, *args, **kwargs):
+        self.release.wait(20)
+        return super().run(*args, **kwargs)
+
+
+def test_only_a_few_requests_may_wait_for_a_slot(classifier):
+    server = live(classifier, HeldWorker, max_jobs=1, request_timeout=30)
+    HeldWorker.release.clear()
+    try:
+        def post(i):
+            return httpx.post(server.url + "/api/classify", files=[("files", (f"{i}.png", png(i)))], timeout=30)
+
+        with ThreadPoolExecutor(7) as pool:
+            running = pool.submit(post, 0)  # holds the one slot
+            time.sleep(0.3)
+            waiting = [pool.submit(post, i) for i in range(1, 5)]  # 4 per slot may wait
+            time.sleep(0.5)
+            turned_away = [pool.submit(post, i) for i in (5, 6)]
+            refused = [f.result(timeout=5) for f in turned_away]  # at once, while the others still wait
+            assert [r.status_code for r in refused] == [503, 503]
+            assert "busy" in refused[0].json()["error"]
+            assert not any(f.done() for f in waiting)
+            HeldWorker.release.set()
+            assert [f.result().status_code for f in [running, *waiting]] == [200] * 5
+    finally:
+        HeldWorker.release.set()
+        server.close()
+
+
+# ------------------------------------------------------------------ 3: the time limit and a client that goes
+
+
+class StubbornWorker(Worker):
+    """The first run ignores every limit for 3.5 s (a slow decode, say); later ones end at once."""
+
+    naps = [3.5]
+
+    def run(self, *args, **kwargs):
+        time.sleep(self.naps.pop() if self.naps else 0)
+        return []
+
+
+def test_past_the_time_limit_the_answer_is_a_504_and_the_slot_stays_taken_until_the_work_ends(classifier):
+    server = live(classifier, StubbornWorker, max_jobs=1, request_timeout=0.5)
+    try:
+        def post(i):
+            return httpx.post(server.url + "/api/classify", files=[("files", (f"{i}.png", png(i)))], timeout=8)
+
+        t = time.monotonic()
+        r = post(1)
+        assert r.status_code == 504 and "time limit of 0.5 s" in r.json()["error"]
+        assert time.monotonic() - t < 3.5
+        r = post(2)  # the first one's work still runs: no slot free within this request's 0.5 s
+        assert r.status_code == 503
+        time.sleep(max(0.0, t + 3.8 - time.monotonic()))
+        assert post(3).status_code == 200  # the slot came back when the work ended
+    finally:
+        server.close()
+
+
+def test_downloads_get_no_more_time_than_the_request(classifier):
+    """A far server trickling every image: the request answers near its 2 s and the downloads end with it."""
+    from webserver import WebServer
+
+    server = live(classifier, allow_private=True, request_timeout=2)
+    try:
+        with WebServer() as web:
+            for i in range(4):
+                web.slow(f"/i{i}.png", png(i), interval=0.2)  # ~ a minute each
+            page = web.add("/p.html", "<html><body>" + "".join(f'<img src="/i{i}.png">' for i in range(4)) +
+                           "</body></html>")
+            t = time.monotonic()
+            r = httpx.post(server.url + "/api/classify-url", json={"url": page}, timeout=8)
+            assert time.monotonic() - t < 5, r.text
+            assert r.status_code in (200, 504)
+            time.sleep(1.0)
+            before = sum(web.sent.values())
+            time.sleep(1.0)
+            assert sum(web.sent.values()) == before  # no download goes on
+    finally:
+        server.close()
+
+
+def test_a_client_that_goes_away_stops_its_work(classifier):
+    from webserver import WebServer
+
+    server = live(classifier, allow_private=True)
+    try:
+        with WebServer() as web:
+            n = 150
+            for i in range(n):
+                web.add(f"/i{i}.png", png(i % 7), "image/png", delay=0.3)
+            page = web.add("/p.html", "<html><body>" + "".join(f'<img src="/i{i}.png">' for i in range(n)) +
+                           "</body></html>")
+            t = time.monotonic()
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(server.url + "/api/classify-url", json={"url": page}, timeout=1)
+            time.sleep(max(0.0, t + 3 - time.monotonic()))
+            fetched = sum(web.hits.values())
+            time.sleep(1.0)
+            assert sum(web.hits.values()) == fetched < n + 1  # nothing more fetched for nobody
+    finally:
+        server.close()
+
+
+# ------------------------------------------------------------------ 4: the access log
+
+
+def test_the_access_log_leaves_out_query_strings(classifier):
+    import uvicorn
+
+    from medimg.server.app import uvicorn_config
+
+    port = free_port()
+    app = create_app(ServerConfig(), Worker(ServerConfig(), classifier), ui=False)
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("uvicorn.access").addHandler(handler)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/health?session_hash=s3cr3t-hash", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(0.2)
+        assert any("GET /api/health HTTP" in line for line in lines), lines
+        assert not any("s3cr3t" in line for line in lines), lines
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(handler)
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# ------------------------------------------------------------------ 5: two pages, one upload
+
+
+class Page:
+    """One browser session of the page, spoken to as the page's JavaScript does."""
+
+    def __init__(self, base: str):
+        self.base, self.hash = base, f"s{time.monotonic_ns()}"[-11:]
+        self.client = httpx.Client(timeout=30)
+
+    def upload(self, name: str, data: bytes) -> str:
+        r = self.client.post(self.base + "/gradio_api/upload", files=[("files", (name, data, "image/png"))])
+        r.raise_for_status()
+        return r.json()[0]
+
+    def classify(self, path: str) -> str:
+        """The counts line of a run of the page's classify on this upload."""
+        files = [{"path": path, "meta": {"_type": "gradio.FileData"}}]
+        r = self.client.post(self.base + "/gradio_api/queue/join", json={
+            "data": [files, "", False, 0.9, "all", None], "fn_index": 0, "session_hash": self.hash,
+            "event_data": None, "trigger_id": None})
+        r.raise_for_status()
+        with self.client.stream("GET", self.base + "/gradio_api/queue/data",
+                                params={"session_hash": self.hash}) as s:
+            for line in s.iter_lines():
+                if line.startswith("data:") and (msg := json.loads(line[5:])).get("msg") == "process_completed":
+                    assert msg.get("success"), msg
+                    return msg["output"]["data"][0]
+        raise AssertionError("no answer")
+
+
+def test_two_pages_uploading_the_same_file_each_keep_it(page_server):
+    a, b = Page(page_server.url), Page(page_server.url)
+    data = png(3)
+    path = a.upload("scan.png", data)
+    assert b.upload("scan.png", data) == path  # Gradio names uploads by content
+    assert a.classify(path).startswith("**1 images**")
+    assert b.classify(path).startswith("**1 images**")  # A's run did not take it away
+    assert a.classify(path).startswith("**1 images**")
