@@ -201,3 +201,24 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_
         rc = proc.wait(timeout=20)
     assert rc == 143
     assert isinstance(json.loads(out.read_text()), list)
+
+
+def test_a_run_given_up_stops_its_downloads(tiny_classifier, tmp_path):
+    """Closing the stream of records (a request that timed out, a caller that broke off) stops a download in
+    progress at its next chunk, instead of letting it run to its own timeout."""
+    from medimg.sources import Limits
+
+    (tmp_path / "a.png").write_bytes(png())
+    with WebServer() as srv:
+        srv.slow("/slow.png", b"x" * 400, interval=0.05)  # 20 s if read to the end
+        stream = classify([str(tmp_path / "a.png"), srv.url("/slow.png")], classifier=tiny_classifier,
+                          limits=Limits(allow_private=True), batch_size=1)
+        assert next(stream).label == "xray"
+        deadline = time.monotonic() + 10
+        while srv.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the download is under way
+            time.sleep(0.05)
+        stream.close()
+        time.sleep(1.5)
+        sent = srv.sent["/slow.png"]
+        time.sleep(1.0)
+        assert srv.sent["/slow.png"] == sent < 100  # stopped, long before the end

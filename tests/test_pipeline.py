@@ -294,10 +294,10 @@ def test_an_input_that_fails_to_split_fails_alone(tiny_classifier, monkeypatch):
 
     real = pipeline.input_tasks
 
-    def flaky(given, *args):
+    def flaky(given, *args, **kwargs):
         if given[0].origin == "bad.png":
             raise RuntimeError("cannot split")
-        return real(given, *args)
+        return real(given, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "input_tasks", flaky)
     got = list(classify([Blob("a.png", png(RED)), Blob("bad.png", png(RED)), Blob("c.png", png(BLUE))],

@@ -153,7 +153,7 @@ def classify(
                     continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
-                    for task in input_tasks([given], limits, skip):
+                    for task in input_tasks([given], limits, skip, cancel=stop):
                         lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
                         if not put(lanes, lane):
                             return
@@ -187,7 +187,7 @@ def classify(
                     pending, images = [], 0
         yield from _emit(clf, pending, t, on_item)
     finally:
-        stop.set()  # threads blocked on a full queue give up within 0.1 s; a fetch in progress ends at its timeout
+        stop.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
 
 
 def check_threshold(threshold: float | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -37,15 +38,17 @@ def open_inputs(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
 
 
 def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None,
-                skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+                skip: Callable[[str], bool] | None = None,
+                cancel: threading.Event | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """The inputs as independent units of work, in input order, that may run concurrently.
 
     Each is a call that yields what open_input would for part of an input: one per file, URL or Blob,
     one per file inside a folder and one per member of a zip. Chaining them in order gives open_inputs.
     Each has an `origin` (the file, member or URL its items come from); units whose origin `skip`
     accepts are left out (resuming a run: a zip is still read, its members already done are not opened).
+    Once `cancel` is set (the caller gave up), downloads in progress stop at their next chunk.
     """
-    ctx = Context(limits)
+    ctx = Context(limits, cancel)
     for source in sources:
         for task in _tasks(source, ctx, skip):
             origin = getattr(task, "origin", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterator, Protocol, Union
@@ -101,8 +102,9 @@ class Blob:
 class Context:
     """What a source may use while opening a blob: the limits and a way to open nested blobs."""
 
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None):
         self.limits = limits or Limits()
+        self.cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
 
     def open_blob(self, blob: Blob) -> Iterator[Item]:
         from . import registry

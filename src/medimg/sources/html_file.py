@@ -37,7 +37,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
     cap = ctx.limits.max_images_per_input
-    fetcher = net.Fetcher(ctx.limits)
+    fetcher = net.Fetcher(ctx.limits, ctx.cancel)
     try:
         for index, cand in enumerate(found[:cap], 1):
             if cand.url.startswith(LOCAL):

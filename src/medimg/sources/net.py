@@ -134,7 +134,8 @@ def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> Non
 
 # --- deadline-aware network backend ----------------------------------------------------------
 
-_local = threading.local()  # .deadline: monotonic time at which the current fetch must stop
+_local = threading.local()  # .deadline: monotonic time at which the current fetch must stop; .stopped: given up?
+STOP_POLL = 0.5  # seconds between looks at whether a waiting read's fetch was given up
 
 
 def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
@@ -152,7 +153,21 @@ class _GuardedStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        limit = _clamp(timeout, httpcore.ReadTimeout)
+        stopped = getattr(_local, "stopped", None)
+        if stopped is None:
+            return self._inner.read(max_bytes, limit)
+        # waited out in short steps, so a fetch that is given up stops within STOP_POLL even when no byte comes
+        end = None if limit is None else time.monotonic() + limit
+        while True:
+            if stopped():
+                raise FetchError("cancelled: the run was stopped")
+            step = STOP_POLL if end is None else max(0.0, min(STOP_POLL, end - time.monotonic()))
+            try:
+                return self._inner.read(max_bytes, step)
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end - 1e-3:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
@@ -217,10 +232,12 @@ class _GuardedTransport(httpx.HTTPTransport):
 class Fetcher:
     """One HTTP client with the guard; thread-safe, so a page's images can share it."""
 
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None):
+        """`cancel`, set by someone else (a request that timed out), stops downloads as `close` does."""
         self.limits = limits or Limits()
         lim = self.limits
         self._cancelled = threading.Event()
+        self._outer = cancel
         self.client = httpx.Client(
             transport=_GuardedTransport(lim.allow_private, max(2, lim.max_concurrency * 2)),
             follow_redirects=False,
@@ -229,6 +246,9 @@ class Fetcher:
             timeout=httpx.Timeout(connect=lim.connect_timeout, read=lim.read_timeout,
                                   write=lim.read_timeout, pool=lim.total_timeout),
         )
+
+    def _stopped(self) -> bool:
+        return self._cancelled.is_set() or (self._outer is not None and self._outer.is_set())
 
     def close(self) -> None:
         """Stop downloads in progress (at their next chunk) and release connections."""
@@ -275,6 +295,7 @@ class Fetcher:
             raise FetchError(f"not fetched: network access is off (offline): {url}")
         total = self.limits.total_timeout
         _local.deadline = time.monotonic() + total
+        _local.stopped = self._stopped
         try:
             yield
         except httpx.TimeoutException as exc:
@@ -288,17 +309,17 @@ class Fetcher:
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL {url!r}: {exc}") from None
         except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
-            if self._cancelled.is_set():
+            if self._stopped():
                 raise FetchError(f"cancelled: {url}") from None
             raise FetchError(f"could not fetch {url}: {type(exc).__name__}: {exc or 'connection failed'}") from None
         finally:
-            _local.deadline = None
+            _local.deadline = _local.stopped = None
 
     def _follow(self, url: str, accept: str | None, cap: int) -> Fetched:
         current = url
         headers = {"Accept": accept} if accept else {}
         for _hop in range(self.limits.max_redirects + 1):
-            if self._cancelled.is_set():
+            if self._stopped():
                 raise FetchError(f"cancelled: {url}")
             parsed = httpx.URL(current)
             if parsed.scheme not in SCHEMES:
@@ -332,7 +353,7 @@ class Fetcher:
         inflate = _Inflater(encoding) if encoding not in ("", "identity") else None
         buf = bytearray()
         for chunk in response.iter_raw(CHUNK):
-            if self._cancelled.is_set():
+            if self._stopped():
                 raise FetchError(f"cancelled: {url}")
             if inflate is None:
                 buf += chunk

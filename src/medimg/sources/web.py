@@ -55,7 +55,7 @@ class Candidate:
 
 def open_url(url: str, ctx: Context) -> Iterator[Item]:
     """Every image a URL leads to; problems come out as ItemError items, never as exceptions."""
-    fetcher = net.Fetcher(ctx.limits)
+    fetcher = net.Fetcher(ctx.limits, ctx.cancel)
     try:
         try:
             page = fetcher.fetch(url, accept=ACCEPT_PAGE)
