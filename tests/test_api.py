@@ -193,6 +193,9 @@ def test_threshold_parameter_changes_verdicts_only(client):
     assert loose["verdict"] in ("medical", "non-medical")
     assert strict["verdict"] == ("uncertain" if 0.001 < strict["p_medical"] < 0.999 else loose["verdict"])
     assert client.post("/api/classify?threshold=2", files=files).status_code == 422
+    # the same as a form field beside the files, as `curl -F threshold=…` sends it
+    assert client.post("/api/classify", files=files, data={"threshold": "0.999"}).json()["results"][0] == strict
+    assert client.post("/api/classify", files=files, data={"threshold": "1.5"}).status_code == 422
 
 
 def test_no_files_is_a_readable_422(client):

@@ -184,6 +184,11 @@ def test_scale_refuses_a_missing_list_or_a_file_as_out_folder_before_starting(tm
     assert res.exit_code == 2 and "no such file" in flat(res.output)
     res = runner.invoke(app, ["scale", str(listing), "--out", str(tmp_path / "afile")])
     assert res.exit_code == 2 and "is a file" in flat(res.output)
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "x_000000.json").write_text("{}\n")
+    res = runner.invoke(app, ["scale", str(listing), "--out", str(earlier)])  # rows would pile onto the old ones
+    assert res.exit_code == 2 and "--resume" in flat(res.output)
 
 
 def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_dir):

@@ -354,11 +354,15 @@ def scale(
     try:
         from .scale.ray_job import read_inputs, run
     except ImportError as exc:  # pragma: no cover
-        raise typer.BadParameter(f"{exc}: install with pip install 'medimg[scale]'")
+        raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
+                                 ".venv/bin/pip install -e '.[scale]')")
     if not input_list.is_file():
         raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file: give a folder for the output files", param_hint="--out")
+    if not resume and out.is_dir() and any(out.iterdir()):  # rows would be added to an earlier run's
+        raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "
+                                 "folder", param_hint="--out")
     inputs = list(dict.fromkeys(read_inputs(input_list)))  # an input listed twice is done once
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout)

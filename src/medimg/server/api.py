@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator
 
 import anyio
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -130,11 +130,14 @@ def create_router(worker: Worker) -> APIRouter:
         request: Request,
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
         threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP),
+        form_threshold: float | None = Form(None, alias="threshold", ge=LOWEST_THRESHOLD, le=1.0,
+                                            description="The same, as a form field beside the files (curl -F)."),
         full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
         show_skipped: bool = Query(False, description="Also list items skipped on purpose (tiny decorations, …)."),
     ) -> dict:
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]
         limits = cfg.limits()
+        threshold = threshold if threshold is not None else form_threshold
         records = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,
                                                              threshold=threshold, stop=stop))
         return _response(records, full, show_skipped)

@@ -175,7 +175,8 @@ def available() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "rendering needs Playwright: install it with `pip install 'medimg[browser]'`"
+        return ("rendering needs Playwright: install the browser extra with `pip install 'medimg[browser]'` (from a "
+                "checkout: `.venv/bin/pip install -e '.[browser]'`)")
     return None
 
 

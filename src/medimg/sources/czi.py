@@ -51,7 +51,8 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
     try:
         from pylibCZIrw import czi as pyczi
     except ImportError:
-        yield ItemError(path, "", "Zeiss CZI files need the czi extra: pip install 'medimg[czi]'")
+        yield ItemError(path, "", "Zeiss CZI files need the czi extra: pip install 'medimg[czi]' (from a "
+                                  "checkout: .venv/bin/pip install -e '.[czi]')")
         return
     opened = False
     try:
