@@ -71,6 +71,22 @@ def test_rendered_page_reports_a_missing_image_as_without_rendering():
     assert len(errors) == 1 and "404" in errors[0].error and "gone.png" in errors[0].locator, errors
 
 
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_rendering_finds_at_least_what_the_html_names():
+    """A lazy image no script loads (data-src) and the page's og:image are still found when rendering."""
+    page = ('<html><head><meta property="og:image" content="/og.png"></head><body>'
+            '<img src="/placeholder.png" data-src="/real.png"></body></html>')
+    with WebServer() as srv:
+        srv.add("/og.png", png((0, 0, 255)), "image/png")
+        srv.add("/real.png", png((0, 255, 0)), "image/png")
+        srv.add("/placeholder.png", png((255, 255, 255), size=(1, 1)), "image/png")
+        srv.add("/page.html", page)
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+    assert sorted(colours(items)) == [(0, 0, 255), (0, 255, 0)]
+
+
 @pytest.mark.parametrize("render", [False, pytest.param(True, marks=[pytest.mark.browser, requires_browser])])
 @pytest.mark.timeout(90)
 def test_script_and_scroll_images_found_only_when_rendering(js_site, render):

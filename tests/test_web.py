@@ -183,6 +183,22 @@ def test_picture_takes_its_own_first_usable_source():
         ("http://h/big.png", "picture"), ("http://h/alone.png", "picture"), ("http://h/orphan.png", "picture")]
 
 
+def test_images_a_visitor_sees_that_are_not_img_tags():
+    """Stylesheets in the page, image inputs, objects and embeds, inline SVG images, old background
+    attributes, lazy backgrounds, image-set(), and the full image a thumbnail links to."""
+    html = """<html><head><style>.hero { background: url('bg.jpg') } .x { background-image:
+      image-set("set1.png" 1x, "set2.png" 2x) }</style></head><body background="body.png">
+      <input type="image" src="button.png"><object data="object.jpg"></object><embed src="embed.png">
+      <svg><image href="svg1.png"/><image xlink:href="svg2.png"/></svg>
+      <div data-bg="lazy.jpg"></div><div data-background-image="url(lazy2.jpg)"></div>
+      <a href="full.jpg"><img src="thumb.jpg" alt="case 1"></a><a href="page.html"><img src="other.jpg"></a></body></html>"""
+    got = [(c.url.rsplit("/", 1)[-1], c.tag) for c in web.extract(html, "http://h/")]
+    assert got == [("bg.jpg", "style"), ("set2.png", "style"), ("body.png", "background"), ("button.png", "input"),
+                   ("object.jpg", "object"), ("embed.png", "embed"), ("svg1.png", "svg"), ("svg2.png", "svg"),
+                   ("lazy.jpg", "style"), ("lazy2.jpg", "style"), ("thumb.jpg", "img"), ("full.jpg", "a"),
+                   ("other.jpg", "img")]
+
+
 def test_a_bad_base_href_is_ignored_as_browsers_do():
     found = web.extract("<base href='http://[oops/'><img src='a.png'>", "http://h/dir/page.html")
     assert [c.url for c in found] == ["http://h/dir/a.png"]

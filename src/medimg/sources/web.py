@@ -32,6 +32,11 @@ META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secur
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
 # An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
+_CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
+_CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
+# a link around a thumbnail that leads to the image itself (a gallery, a case report's figure)
+_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|dcm)$", re.I)
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
@@ -69,7 +74,11 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
         elif kind == "blob":
             yield from ctx.open_blob(blob)
         elif kind == "html" and ctx.limits.render:
-            yield from _rendered(url, page.url, ctx, fetcher)
+            try:
+                static = extract(page.data, page.url, page.headers.get("content-type"))
+            except Exception:  # the browser's view still counts
+                static = []
+            yield from _rendered(url, page.url, ctx, fetcher, static)
         elif kind == "html":
             try:
                 found = extract(page.data, page.url, page.headers.get("content-type"))
@@ -84,7 +93,10 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
         fetcher.close()
 
 
-def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher) -> Iterator[Item]:
+def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
+              static: list[Candidate] = ()) -> Iterator[Item]:
+    """The images the rendered page loaded, then those the HTML names that it did not load (lazy images no
+    script brought in, og:image), so rendering finds at least what the static reading does."""
     from . import browser
 
     try:
@@ -95,7 +107,8 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher) ->
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
-    yield from fetch_images(origin, page_url, found, ctx, fetcher)
+    loaded = {c.url for c in found}
+    yield from fetch_images(origin, page_url, found + [c for c in static if c.url not in loaded], ctx, fetcher)
 
 
 def classify(blob: Blob) -> str | None:
@@ -165,11 +178,55 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
             add(_attr(attrs, "href"), "link")
         elif tag == "video" and _attr(attrs, "poster"):
             add(_attr(attrs, "poster"), "video")
+        elif tag == "input" and _attr(attrs, "type").strip().lower() == "image":
+            add(_attr(attrs, "src"), "input")
+        elif tag == "object" and _attr(attrs, "data"):
+            add(_attr(attrs, "data"), "object")
+        elif tag == "embed" and _attr(attrs, "src"):
+            add(_attr(attrs, "src"), "embed")
+        elif tag == "image":  # an <image> inside inline SVG
+            add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
+        elif tag == "style":
+            _css_urls(node.text(deep=True) or "", add)
+        if _attr(attrs, "background"):  # <body background=…>, old tables
+            add(_attr(attrs, "background"), "background")
+        for name in LAZY_BACKGROUND:
+            if _attr(attrs, name).strip():
+                text = _attr(attrs, name)
+                if "url(" in text.lower():
+                    _css_urls(text, add)
+                else:
+                    add(text, "style")
         style = attrs.get("style")
-        if style and "url(" in style.lower():
-            for m in _CSS_URL.finditer(style):
-                add(m.group(1) or m.group(2) or m.group(3), "style")
+        if style and ("url(" in style.lower() or "image-set(" in style.lower()):
+            _css_urls(style, add)
+        if tag == "img":  # after the thumbnail: the full image its link leads to
+            link = _link_around(node)
+            if link and _IMAGE_PATH.search(urlsplit(_resolve(link, base) or "").path):
+                add(link, "a", _attr(attrs, "alt"))
     return found
+
+
+def _css_urls(css: str, add) -> None:
+    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest)."""
+    for m in _CSS_URL.finditer(css):
+        add(m.group(1) or m.group(2) or m.group(3), "style")
+    for m in _CSS_IMAGE_SET.finditer(css):
+        strings = [a or b for a, b in _CSS_STRING.findall(m.group(1))]
+        if strings:
+            add(strings[-1], "style")
+
+
+def _link_around(node, depth: int = 3) -> str | None:
+    """The href of an <a> at most `depth` levels above node."""
+    parent = node.parent
+    for _ in range(depth):
+        if parent is None:
+            return None
+        if parent.tag == "a":
+            return parent.attributes.get("href")
+        parent = parent.parent
+    return None
 
 
 def _img_choice(attrs: dict) -> str | None:
