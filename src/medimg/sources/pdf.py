@@ -288,10 +288,19 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
             continue
         image_rects = []  # unrotated page space, like the bbox log
+        pieces = []  # placements too small to be images of their own: tiles or strips of a bigger one, maybe
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
         for info, item in placed:
-            image_rects.append(pymupdf.Rect(info["bbox"]))
             rect = pymupdf.Rect(info["bbox"]) * rot
+            if (rect & page.rect).is_empty:  # placed wholly off the page: nobody sees it there
+                continue
+            small = min(info["width"], info["height"]) < limits.min_side
+            # a few pixels stretched over a large box are a colour or a background, not part of a picture
+            dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
+            if dense and (small or min(rect.width, rect.height) < limits.min_side / 2):
+                pieces.append(tuple(info["bbox"]))
+            else:
+                image_rects.append(pymupdf.Rect(info["bbox"]))
             if item is None:  # inline image: no xref to decode, so render its region (once)
                 if info["width"] * info["height"] > limits.max_pixels:
                     refused.setdefault(pno, []).append(rect)
@@ -315,7 +324,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
         try:
-            found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input)
+            found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input, pieces)
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not look for figures: {_short(exc)}"))
             found = []
@@ -340,11 +349,12 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             first_on.setdefault(img.first_page, []).append(img)
     yield from errors
     floor = limits.min_side
-    yielded, skipped = 0, [0]
+    yielded, skipped, said = 0, [0], bool(errors)
     for pno in range(npages):
         for item in _page_items(doc, pno, first_on.get(pno + 1, []), figures.get(pno, []), refused.get(pno, []),
                                 origin, limits, skipped):
             yield item
+            said = True
             if isinstance(item, (ImageItem, _Pending)):
                 yielded += 1
                 if yielded >= limits.max_images_per_input:
@@ -359,6 +369,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     skipped = skipped[0]
     if skipped:
         yield _skip_note(origin, skipped, floor)
+    elif not said:
+        yield ItemError(origin, "", "no images found in the PDF", skipped=True)
     if out_of_time:
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
     elif count > npages:

@@ -105,17 +105,22 @@ def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str]:
     return dev.log, dev.stopped
 
 
-def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, cap: int) -> list[tuple]:
+def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, cap: int,
+                  pieces: list = ()) -> list[tuple]:
     """Regions of vector drawings that look like figures, each with a shape signature; at most `cap`.
 
+    `pieces` are the boxes of images too small to count alone: they are ink too, so a scan stored as strips
+    or a picture cut into tiles comes together as one figure, while a lone icon stays too small.
     Boxes are plain (x0, y0, x1, y1) tuples in unrotated page space, like the bbox log. Drawings are
     clipped to the page first: what lies outside it (cut off by the CropBox) is no part of a figure.
     """
     page_rect = tuple(page.rect * page.derotation_matrix)
     ink = _ink(page, log, page_rect)
+    ink += [c for c in (_clip(tuple(r), page_rect) for r in pieces) if c is not None]
     if not ink:
         return []
     images = _Grid([tuple(r) for r in image_rects])
+    tiles = _Grid([tuple(r) for r in pieces])
     out = []
     words = lines = drawn = None
     for box, members in _cluster(ink, CLUSTER_TOL):
@@ -128,9 +133,9 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
             words, lines = (_Grid(boxes) for boxes in _words_and_lines(page))
-        if _coverage(box, words.near(_grow(box, 2))) > 0.35:
-            continue  # a shaded or framed text box
-        region = _clip(_with_labels(box, lines.near(_grow(box, TEXT_MARGIN))), page_rect)
+        if _coverage(box, words.near(_grow(box, 2))) > 0.35 and _coverage(box, tiles.near(box)) < 0.5:
+            continue  # a shaded or framed text box (not a scan in strips under its OCR text)
+        region = _clip(_with_labels(box, lines.near(_grow(box, 4 * TEXT_MARGIN))), page_rect)
         if region is None:
             continue
         drawn = drawn or _Grid([r for _, r in log], log, corner=True)
@@ -324,17 +329,24 @@ def _coverage(box: tuple, boxes: list) -> float:
 
 
 def _with_labels(box: tuple, lines: list) -> tuple:
-    """The figure box grown by short text lines within TEXT_MARGIN of it (tick and axis labels).
+    """The figure box grown by short text lines within TEXT_MARGIN of it (tick labels), then once more by
+    short lines within TEXT_MARGIN of that (axis titles, beyond the tick labels).
 
     Lines as wide as most of the figure are body text or captions and stay out."""
     m = TEXT_MARGIN
     x0, y0, x1, y1 = box
-    out = [box]
-    for t in lines:
-        near = t[0] < x1 + m and x0 - m < t[2] and t[1] < y1 + m and y0 - m < t[3]
-        if near and t[2] - t[0] <= 0.6 * (x1 - x0) and t[3] - t[1] <= 0.6 * (y1 - y0):
-            out.append(t)
-    return _union(out)
+
+    def short(t: tuple) -> bool:
+        return t[2] - t[0] <= 0.6 * (x1 - x0) and t[3] - t[1] <= 0.6 * (y1 - y0)
+
+    def near(t: tuple, b: tuple) -> bool:
+        return t[0] < b[2] + m and b[0] - m < t[2] and t[1] < b[3] + m and b[1] - m < t[3]
+
+    labels = [t for t in lines if short(t) and near(t, box)]
+    if not labels:
+        return box
+    grown = _union([box, *labels])
+    return _union([grown, *(t for t in lines if short(t) and near(t, grown))])
 
 
 def _signature(region: tuple, drawn: _Grid) -> str:
