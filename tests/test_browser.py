@@ -55,6 +55,13 @@ def colours(items):
     return [i.image.convert("RGB").getpixel((1, 1)) for i in items if isinstance(i, ImageItem)]
 
 
+def one_shown_one_refused(items, colour, name: str, says: str) -> None:
+    """One image of `colour` came out, and one error row for the image called `name`, saying `says`."""
+    assert colours(items) == [colour]
+    errors = [i for i in items if isinstance(i, ItemError)]
+    assert len(errors) == 1 and name in errors[0].locator and says in errors[0].error, errors
+
+
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
@@ -66,9 +73,7 @@ def test_rendered_page_reports_a_missing_image_as_without_rendering():
         srv.add("/ok.png", png((0, 255, 0)), "image/png")
         srv.add("/page.html", page)
         items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
-    assert colours(items) == [(0, 255, 0)]
-    errors = [i for i in items if isinstance(i, ItemError)]
-    assert len(errors) == 1 and "404" in errors[0].error and "gone.png" in errors[0].locator, errors
+    one_shown_one_refused(items, (0, 255, 0), "gone.png", "404")
 
 
 @pytest.mark.browser
@@ -201,9 +206,7 @@ def test_a_dns_answer_that_turns_private_after_the_check_is_refused_in_the_brows
                                '</body></html>')
         items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
         assert calls and sum(inner.hits.values()) == 0, inner.hits
-    assert colours(items) == [(0, 200, 0)]
-    errors = [i for i in items if isinstance(i, ItemError)]
-    assert len(errors) == 1 and "secret.png" in errors[0].locator and "loopback" in errors[0].error, errors
+    one_shown_one_refused(items, (0, 200, 0), "secret.png", "loopback")
 
 
 @pytest.mark.browser
