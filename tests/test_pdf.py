@@ -963,3 +963,35 @@ def test_a_vector_figure_keeps_its_axis_title_beyond_the_tick_labels():
                                 "captions do.", fontsize=10)
     (fig,) = _images(_run(doc.tobytes()))
     assert 430 < fig.metadata["bbox"][3] < 445  # the title is in, the caption is not
+
+
+def _quadrants() -> tuple[bytes, dict]:
+    """A 200x200 image: red, green / blue, yellow quadrants (top row first), as a raw PDF image XObject."""
+    img = Image.new("RGB", (200, 200), (220, 20, 20))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([100, 0, 199, 99], fill=(20, 200, 20))
+    draw.rectangle([0, 100, 99, 199], fill=(20, 20, 220))
+    draw.rectangle([100, 100, 199, 199], fill=(230, 230, 20))
+    xobject = pdf_stream("/Type /XObject /Subtype /Image /Width 200 /Height 200 /ColorSpace /DeviceRGB "
+                         "/BitsPerComponent 8", img.tobytes(), compress=True)
+    return xobject, {"red": (220, 20, 20), "green": (20, 200, 20)}
+
+
+def test_an_image_cropped_by_a_clip_or_the_page_edge_comes_out_as_seen():
+    """What a reader sees, not the whole embedded image: cropping is sometimes how a name is hidden."""
+    xobject, colour = _quadrants()
+    resources = "<< /XObject << /Im 5 0 R >> >>"
+    # drawn 300 x 300 pt at (100, 300); clipped to its top-left quarter (page y grows upwards)
+    cropped = raw_pdf(b"q 100 450 150 150 re W n 300 0 0 300 100 300 cm /Im Do Q", resources, [xobject])
+    (item,) = _images(_run(cropped))
+    assert item.locator == "page 1, image 1 (cropped, rendered)" and item.metadata["rendered"]
+    assert np.allclose(item.metadata["bbox"], [100, 192, 250, 342], atol=1)
+    assert np.abs(_mean(item.image, (5, 5, item.image.width - 5, item.image.height - 5)) - colour["red"]).max() < 20
+    # the right half off the page (a 612 pt wide page): the left half, as seen
+    off_edge = raw_pdf(b"q 300 0 0 300 462 300 cm /Im Do Q", resources, [xobject])
+    (item,) = _images(_run(off_edge))
+    assert "cropped" in item.locator and np.allclose(item.metadata["bbox"][::2], [462, 612], atol=1)
+    # a clip that leaves the image whole (the usual "re W n" around a placement): the embedded image itself
+    whole = raw_pdf(b"q 100 300 300 300 re W n 300 0 0 300 100 300 cm /Im Do Q", resources, [xobject])
+    (item,) = _images(_run(whole))
+    assert item.locator == "page 1, image 1" and item.image.size == (200, 200)

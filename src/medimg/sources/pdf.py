@@ -168,8 +168,9 @@ class _Figure:
     page: int
     rect: pymupdf.Rect
     pages: list[int]
-    inline: bool = False
-    native: tuple = ()  # pixel size of an inline image
+    inline: bool = False  # an image rendered from its region: inline (no xref) or cropped
+    cropped: bool = False  # an image that a clip or the page edge cuts: only the part seen is rendered
+    native: tuple = ()  # pixel size of an inline image (of the part seen, if cropped)
     paint: float = 0.0  # square points painted over the region (every drawing's box), for the render's cost
 
 
@@ -269,7 +270,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             break
         try:
             page = doc.load_page(pno)
-            log, stopped = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
+            log, stopped, shown = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
             if stopped == "time":
                 out_of_time, npages = f"read only the first {pno} of {count} pages", pno
                 break
@@ -290,9 +291,22 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         image_rects = []  # unrotated page space, like the bbox log
         pieces = []  # placements too small to be images of their own: tiles or strips of a bigger one, maybe
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
+        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix))
         for info, item in placed:
             rect = pymupdf.Rect(info["bbox"]) * rot
-            if (rect & page.rect).is_empty:  # placed wholly off the page: nobody sees it there
+            seen_part = visible_part(tuple(info["bbox"]))
+            if seen_part is None:  # wholly off the page or clipped away: nobody sees it
+                continue
+            if seen_part != tuple(info["bbox"]):  # cropped by a clip or the page edge: what is seen, rendered
+                part = pymupdf.Rect(seen_part)
+                whole = pymupdf.Rect(info["bbox"])
+                scale = math.sqrt(abs(part) / max(abs(whole), 1e-6))  # the part's pixels, roughly
+                native = (max(1, round(info["width"] * scale)), max(1, round(info["height"] * scale)))
+                fig = _Figure(pno, part * rot, [pno + 1], inline=True, cropped=True, native=native)
+                figures.setdefault(pno, []).append(fig)
+                image_rects.append(part)
+                if (item is not None and check(item)) or info["width"] * info["height"] > limits.max_pixels:
+                    refused.setdefault(pno, []).append(part * rot)  # rendering it would decode it whole
                 continue
             small = min(info["width"], info["height"]) < limits.min_side
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
@@ -378,6 +392,31 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                         skipped=True)
 
 
+class _Visible:
+    """The part of an image's box (unrotated page space) that its clips and the page leave visible: the box
+    itself when whole (or when the log has no record of it), None when nothing of it shows."""
+
+    CROPPED = 0.9  # below this share of its area seen, an image counts as cropped
+
+    def __init__(self, shown: list, page_rect: tuple):
+        self.page_rect = page_rect
+        self.by_corner: dict[tuple, list] = {}  # filed by rounded corner: a page may draw thousands of images
+        for drawn, part in shown:
+            if math.isfinite(drawn[0] + drawn[1]):
+                self.by_corner.setdefault((round(drawn[0]), round(drawn[1])), []).append((drawn, part))
+
+    def __call__(self, box: tuple) -> tuple | None:
+        near = (e for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                for e in self.by_corner.get((round(box[0]) + dx, round(box[1]) + dy), ()))
+        seen = next((part for drawn, part in near if all(abs(u - v) <= 1.0 for u, v in zip(drawn, box))), box)
+        x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])
+        x1, y1 = min(seen[2], self.page_rect[2]), min(seen[3], self.page_rect[3])
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return None
+        area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
+        return box if (x1 - x0) * (y1 - y0) >= self.CROPPED * area else (x0, y0, x1, y1)
+
+
 def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: list[_Figure], refused: list,
                 origin: str, limits, skipped: list[int]) -> Iterator[Item]:
     """One page's images (decoded) and figures (rendered), in order; counts decorations in skipped[0].
@@ -397,7 +436,7 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
                 skipped[0] += 1
                 continue
             n_img += 1
-            locator = f"page {pno + 1}, image {n_img} (inline, rendered)"
+            locator = f"page {pno + 1}, image {n_img} ({'cropped' if fig.cropped else 'inline'}, rendered)"
             w, h = fig.native
             if w * h > limits.max_pixels:
                 yield ItemError(origin, locator, f"inline image too large: {w}x{h} pixels "

@@ -1,8 +1,9 @@
 """Finding figures on a PDF page (called by `pdf.py`, under its MuPDF lock).
 
 `_bbox_log(page, deadline)` runs the page through MuPDF once and returns its bbox log (kind and box of
-everything drawn, unrotated page space) and why MuPDF was stopped, if it was ("steps": more than
-PAGE_MAX_STEPS drawing steps; "time": past the deadline). `_figure_rects(page, log, image_rects, floor,
+everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
+PAGE_MAX_STEPS drawing steps; "time": past the deadline), and each image's box with the part of it its
+clips leave visible. `_figure_rects(page, log, image_rects, floor,
 cap)` takes that log and returns the regions of vector drawings that look like figures, each as
 (pymupdf.Rect, shape signature); `_Paint(log, page_rect).over(region)` says what rendering a region costs.
 """
@@ -41,11 +42,14 @@ class _LogDevice(mupdf.FzDevice2):
     def __init__(self, deadline: float):
         super().__init__()
         self.log: list = []
+        self.shown: list = []  # (image box, the part of it inside the clips in force), unrotated page space
+        self.clips: list = [(-math.inf, -math.inf, math.inf, math.inf)]  # the clip stack's boxes
+        self.masks: list = []  # areas of soft masks being drawn (each becomes a clip at end_mask)
         self.steps, self.stopped, self.deadline = 0, "", deadline
         self.cookie = mupdf.FzCookie()
         for name in ("fill_path", "stroke_path", "fill_text", "stroke_text", "ignore_text", "fill_shade",
                      "fill_image", "fill_image_mask", "clip_path", "clip_stroke_path", "clip_text",
-                     "clip_stroke_text", "clip_image_mask", "begin_group", "begin_mask"):
+                     "clip_stroke_text", "clip_image_mask", "pop_clip", "begin_group", "begin_mask", "end_mask"):
             getattr(self, f"use_virtual_{name}")()
 
     def step(self, *args) -> None:
@@ -82,16 +86,59 @@ class _LogDevice(mupdf.FzDevice2):
         self.add("fill-shade", mupdf.ll_fz_bound_shade(shade, ctm))
 
     def fill_image(self, ctx, image, ctm, *args):
-        self.add("fill-image", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+        r = mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm)
+        self.add("fill-image", r)
+        box = (r.x0, r.y0, r.x1, r.y1)
+        self.shown.append((box, _meet(box, self.clips[-1])))
 
     def fill_image_mask(self, ctx, image, ctm, *args):
         self.add("fill-imgmask", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
 
-    clip_path = clip_stroke_path = clip_text = clip_stroke_text = clip_image_mask = begin_group = begin_mask = step
+    def _push(self, r) -> None:
+        self.step()
+        self.clips.append(_meet((r.x0, r.y0, r.x1, r.y1), self.clips[-1]))
+
+    def clip_path(self, ctx, path, even_odd, ctm, *args):
+        self._push(mupdf.ll_fz_bound_path(path, None, ctm))
+
+    def clip_stroke_path(self, ctx, path, stroke, ctm, *args):
+        self._push(mupdf.ll_fz_bound_path(path, stroke, ctm))
+
+    def clip_text(self, ctx, text, ctm, *args):
+        self._push(mupdf.ll_fz_bound_text(text, None, ctm))
+
+    def clip_stroke_text(self, ctx, text, stroke, ctm, *args):
+        self._push(mupdf.ll_fz_bound_text(text, stroke, ctm))
+
+    def clip_image_mask(self, ctx, image, ctm, *args):
+        self._push(mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+
+    def begin_mask(self, ctx, area, *args):
+        self.step()
+        self.masks.append(area)
+
+    def end_mask(self, ctx, *args):
+        if self.masks:
+            self._push(self.masks.pop())
+        else:
+            self.step()
+            self.clips.append(self.clips[-1])
+
+    def pop_clip(self, ctx, *args):
+        if len(self.clips) > 1:
+            self.clips.pop()
+
+    begin_group = step
 
 
-def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str]:
-    """The page's bbox log, as Page.get_bboxlog() gives it, and "" or why MuPDF was stopped ("steps", "time")."""
+def _meet(a: tuple, b: tuple) -> tuple:
+    """The intersection of two boxes (x1 < x0 or y1 < y0 when they do not meet)."""
+    return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+
+
+def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list]:
+    """The page's bbox log, as Page.get_bboxlog() gives it; "" or why MuPDF was stopped ("steps", "time");
+    and (box, visible part) of every image drawn."""
     rotation = page.rotation
     if rotation:
         page.set_rotation(0)
@@ -102,7 +149,7 @@ def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str]:
     finally:
         if rotation:
             page.set_rotation(rotation)
-    return dev.log, dev.stopped
+    return dev.log, dev.stopped, dev.shown
 
 
 def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, cap: int,
