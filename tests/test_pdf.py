@@ -926,6 +926,8 @@ def test_a_scan_stored_as_strips_and_a_picture_cut_into_tiles_come_out_whole():
     figs = _images(items)
     assert [(f.metadata["page"], f.locator.split(", ")[1]) for f in figs] == [(1, "figure 1 (rendered)"),
                                                                               (2, "figure 1 (rendered)")]
+    # the pieces are shown in their figures: only the icon is a skipped decoration
+    assert [e.error for e in _errors(items)] == ["skipped 1 image smaller than 64 px (decoration)"]
     x0, y0, x1, y1 = figs[0].metadata["bbox"]
     assert x0 < 2 and y0 < 2 and x1 > 610 and y1 > 790
     x0, y0, x1, y1 = figs[1].metadata["bbox"]

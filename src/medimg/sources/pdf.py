@@ -143,6 +143,8 @@ class _Image:
     transform: tuple = ()
     max_short_side: float = 0.0  # points, over all placements
     problem: str = ""  # why it must not be decoded (too large)
+    placements: int = 0
+    in_figures: int = 0  # placements that are pieces of a rendered figure (a strip of a scan, a tile)
 
 
 @dataclass
@@ -312,7 +314,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             if dense and (small or min(rect.width, rect.height) < limits.min_side / 2):
-                pieces.append(tuple(info["bbox"]))
+                pieces.append((tuple(info["bbox"]), item))
             else:
                 image_rects.append(pymupdf.Rect(info["bbox"]))
             if item is None:  # inline image: no xref to decode, so render its region (once)
@@ -329,6 +331,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 figures.setdefault(pno, []).append(fig)
                 continue
             img = register(item, (info["width"], info["height"]))
+            img.placements += 1
             if check(item):
                 refused.setdefault(pno, []).append(rect)
             if pno + 1 not in img.pages:
@@ -338,10 +341,15 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
         try:
-            found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input, pieces)
+            found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input,
+                                  [box for box, _ in pieces])
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not look for figures: {_short(exc)}"))
             found = []
+        for box, item in pieces:  # a piece inside a figure is shown there, not skipped as a decoration
+            piece = pymupdf.Rect(box)
+            if item is not None and any(abs(piece & rect) >= 0.9 * abs(piece) for rect, _ in found):
+                register(item, ()).in_figures += 1
         for rect, sig in found:
             rect = rect * rot
             seen = by_shape.get(sig)
@@ -425,7 +433,8 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
     n_img = n_fig = 0
     for img in images:
         if min(img.width, img.height) < floor or (img.bbox and img.max_short_side < floor / 2):
-            skipped[0] += 1
+            if not img.placements or img.in_figures < img.placements:  # else every placement is in a figure
+                skipped[0] += 1
             continue
         n_img += 1
         yield _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels,
