@@ -385,3 +385,19 @@ def test_closing_early_stops_downloads_in_flight(srv):
     sent = sum(srv.sent[f"/slow{i}.png"] for i in range(3))
     time.sleep(0.5)
     assert sum(srv.sent[f"/slow{i}.png"] for i in range(3)) - sent < 30, "downloads went on after close"
+
+
+def test_images_of_an_embedded_page_are_read_one_level_deep(srv):
+    """An iframe's or an object's page is read for its images (its own frames are not followed); an embedded
+    page without images is a note, not an error."""
+    srv.add("/a.png", png((255, 0, 0)), "image/png")
+    srv.add("/b.png", png((0, 255, 0)), "image/png")
+    srv.add("/inner.html", '<html><body><img src="a.png"><iframe src="page.html"></iframe></body></html>')
+    srv.add("/empty.html", "<html><body>no pictures</body></html>")
+    srv.add("/page.html", '<iframe src="inner.html"></iframe><object data="empty.html"></object><img src="b.png">')
+    items = run(srv.url("/page.html"))
+    assert [colour_of(i) for i in items if isinstance(i, ImageItem)] == [(255, 0, 0), (0, 255, 0)]
+    assert items[0].locator == f"iframe #1 {srv.url('/inner.html')}, img #1 {srv.url('/a.png')}"
+    notes = [(i.error, i.skipped) for i in items if isinstance(i, ItemError)]
+    assert notes == [("an embedded page without images", True)]
+    assert srv.hits["/page.html"] == 1  # the inner page's own frame back to it was not followed

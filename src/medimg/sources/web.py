@@ -35,6 +35,7 @@ _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", 
 _CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
 _CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
+EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
 # a link around a thumbnail that leads to the image itself (a gallery, a case report's figure)
 _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|dcm)$", re.I)
 _SRCSET_GAP = re.compile(r"[\s,]*")
@@ -182,8 +183,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
             add(_attr(attrs, "src"), "input")
         elif tag == "object" and _attr(attrs, "data"):
             add(_attr(attrs, "data"), "object")
-        elif tag == "embed" and _attr(attrs, "src"):
-            add(_attr(attrs, "src"), "embed")
+        elif tag in ("embed", "iframe", "frame") and _attr(attrs, "src"):
+            add(_attr(attrs, "src"), tag)
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "style":
@@ -416,6 +417,9 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     if kind == "svg":
         yield ItemError(origin, locator, "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
+    if kind == "html" and cand.tag in EMBEDDING:
+        yield from _embedded(origin, locator, got, ctx)
+        return
     if kind != "blob":
         what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
         yield ItemError(origin, locator, f"not an image: got {what} ({len(got.data)} bytes)")
@@ -434,6 +438,25 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             yield item
         else:
             yield ItemError(origin, where, item.error, item.skipped)
+
+
+def _embedded(origin: str, locator: str, page: Blob, ctx: Context) -> Iterator[Item]:
+    """The images of a page embedded in another (an iframe, an object): one level only (its own frames are
+    not followed, so a page of frames cannot fan out), fetched as a page's are, under the same limits."""
+    if urlsplit(page.origin).scheme not in net.SCHEMES:
+        yield ItemError(origin, locator, "an embedded page that is not on the web: not read", skipped=True)
+        return
+    try:
+        found = [c for c in extract(page.data, page.origin, page.content_type) if c.tag not in EMBEDDING]
+    except Exception as exc:  # one odd frame must not stop the page
+        yield ItemError(origin, locator, f"could not parse the embedded page: {type(exc).__name__}: {exc}")
+        return
+    if not found:
+        yield ItemError(origin, locator, "an embedded page without images", skipped=True)
+        return
+    for item in fetch_images(origin, page.origin, found, ctx, net.Fetcher(ctx.limits, ctx.cancel)):  # closes it
+        item.locator = f"{locator}, {item.locator}" if item.locator else locator
+        yield item
 
 
 def decode_data_uri(uri: str, cap: int) -> tuple[bytes, str]:
