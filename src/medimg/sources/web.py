@@ -108,8 +108,9 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
-    loaded = {c.url for c in found}
-    yield from fetch_images(origin, page_url, found + [c for c in static if c.url not in loaded], ctx, fetcher)
+    loaded = {c.url for c in found}  # (the browser loaded the frames' images itself)
+    missed = [c for c in static if c.url not in loaded and c.tag not in EMBEDDING]
+    yield from fetch_images(origin, page_url, found + missed, ctx, fetcher)
 
 
 def classify(blob: Blob) -> str | None:
