@@ -212,6 +212,25 @@ def test_a_dns_answer_that_turns_private_after_the_check_is_refused_in_the_brows
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
+def test_the_guard_makes_the_pages_requests_side_by_side(monkeypatch):
+    """The guard makes each request itself; the page's requests must still go out several at once, not one
+    after another (12 images that each take 1 s to answer would take 12 s)."""
+    real = net.blocked_reason  # 127.0.0.1 plays a public site
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    with WebServer() as site:
+        for i in range(12):
+            site.add(f"/i{i}.png", png((20 * i, 0, 0)), "image/png", delay=1.0)
+        site.add("/page.html", "<html><body>" + "".join(f'<img src="i{i}.png">' for i in range(12)) + "</body></html>")
+        start = time.monotonic()
+        items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
+        took = time.monotonic() - start
+        assert site.peak_waiting >= 3, site.peak_waiting
+    assert len(colours(items)) == 12 and took < 10, took
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
 def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
     real = net.blocked_reason  # 127.0.0.1 plays a public site; 127.0.0.2 stays private
     monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))

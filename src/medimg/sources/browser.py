@@ -69,7 +69,7 @@ class RouteGuard:
     allowed ones itself through `net.Fetcher`, which connects to the address it checked."""
 
     def __init__(self, allow_private: bool, timeout: float = 5.0, max_redirects: int = 5,
-                 fetch_timeout: float = 20.0, limits: Limits | None = None):
+                 fetch_timeout: float = 20.0, limits: Limits | None = None, cancel=None):
         self.allow_private = allow_private
         self.timeout = timeout  # for DNS lookups
         self.max_redirects = max_redirects
@@ -78,6 +78,8 @@ class RouteGuard:
         self.limits = dataclasses.replace(base, allow_private=allow_private, max_redirects=0,
                                           total_timeout=min(base.total_timeout, fetch_timeout))
         self._fetcher: net.Fetcher | None = None
+        self._cancel = cancel  # the run's: once set, requests in progress stop
+        self._pool: ThreadPoolExecutor | None = None  # requests are made here, several at once
         # (url, resource type, reason, the page's request url, which differs after a redirect) of aborted requests
         self.blocked: list[tuple[str, str, str, str]] = []
         self._hosts: dict[tuple[str, int], str | None] = {}
@@ -113,12 +115,31 @@ class RouteGuard:
         """One hop of a request, made here: Chromium would resolve the name again itself, and a DNS
         rebinding answer could then steer it to a private address the check never saw."""
         if self._fetcher is None:
-            self._fetcher = net.Fetcher(self.limits)
+            self._fetcher = net.Fetcher(self.limits, self._cancel)
         return self._fetcher.exchange(method, url, headers, body)
+
+    def _waiting(self, route, call):
+        """call() in a thread, waited for with Playwright's own timer: its sync API runs every route handler on
+        one thread, so a plain blocking wait would make the page's requests go one at a time."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="medimg-guard")
+        future = self._pool.submit(call)
+        try:
+            page = route.request.frame.page
+        except Exception:  # no frame (a worker's request): wait plainly
+            page = None
+        while page is not None and not future.done():
+            try:
+                page.wait_for_timeout(20)
+            except Exception:  # the page is closing
+                break
+        return future.result()
 
     def close(self) -> None:
         if self._fetcher is not None:
             self._fetcher.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def handle(self, route) -> None:
         """Abort blocked requests. When the guard is on, every http(s) request is made here, redirects
@@ -135,7 +156,7 @@ class RouteGuard:
         method, headers, body = request.method, dict(request.headers), request.post_data_buffer
         for _ in range(self.max_redirects + 1):
             try:
-                got = self.exchange(method, url, headers, body)
+                got = self._waiting(route, lambda: self.exchange(method, url, headers, body))
             except net.BlockedAddress as exc:  # the name's answer changed since the check (rebinding)
                 self._refuse(route, url, request.resource_type, str(exc))
                 return
@@ -180,7 +201,7 @@ def available() -> str | None:
     return None
 
 
-def collect(url: str, limits: Limits) -> list[Candidate]:
+def collect(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     """The images the rendered page loaded, in page order, with the bytes the browser received."""
     missing = available()
     if missing:
@@ -190,24 +211,24 @@ def collect(url: str, limits: Limits) -> list[Candidate]:
     # Playwright's sync API refuses to run inside an asyncio loop, so it always gets its own thread.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medimg-render")
     try:
-        return pool.submit(_render_slot, url, limits).result(timeout=budget)
+        return pool.submit(_render_slot, url, limits, cancel).result(timeout=budget)
     except FutureTimeout:
         raise BrowserError(f"rendering {url} took longer than {budget:g}s") from None
     finally:
         pool.shutdown(wait=False)
 
 
-def _render_slot(url: str, limits: Limits) -> list[Candidate]:
+def _render_slot(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     with _slots:
-        return _render(url, limits)
+        return _render(url, limits, cancel)
 
 
-def _render(url: str, limits: Limits) -> list[Candidate]:
+def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
-                       limits.connect_timeout + limits.read_timeout, limits)
+                       limits.connect_timeout + limits.read_timeout, limits, cancel)
     responses = []
     fired = threading.Event()
     watchdog = None

@@ -101,7 +101,7 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     from . import browser
 
     try:
-        found = browser.collect(page_url, ctx.limits)
+        found = browser.collect(page_url, ctx.limits, ctx.cancel)
     except browser.BrowserError as exc:
         yield ItemError(origin, "", str(exc))
         return
