@@ -239,6 +239,30 @@ def test_a_client_that_goes_away_stops_its_work(classifier):
         server.close()
 
 
+def test_a_client_that_goes_away_stops_a_download_in_progress(classifier):
+    """One slow image (a byte every 0.2 s): when the client hangs up, the download stops then, not at its
+    own timeout, and the job slot is free again for the next request."""
+    from webserver import WebServer
+
+    server = live(classifier, allow_private=True, max_jobs=1, request_timeout=30)
+    try:
+        with WebServer() as web:
+            web.slow("/slow.png", b"x" * 500, interval=0.2)
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(server.url + "/api/classify-url", json={"url": web.url("/slow.png")}, timeout=1.5)
+            time.sleep(1.5)
+            sent = web.sent["/slow.png"]
+            time.sleep(1.0)
+            assert web.sent["/slow.png"] == sent < 30  # stopped when the client went, not 30 s later
+            t = time.monotonic()
+            assert httpx.get(server.url + "/api/health", timeout=5).status_code == 200
+            page = web.add("/p.html", "<html><body>no images</body></html>")
+            assert httpx.post(server.url + "/api/classify-url", json={"url": page}, timeout=10).status_code == 200
+            assert time.monotonic() - t < 5  # the slot was free
+    finally:
+        server.close()
+
+
 # ------------------------------------------------------------------ 4: the access log
 
 

@@ -85,6 +85,7 @@ def classify(
     on_item: Callable[[Record], None] | None = None,
     workers: int | None = None,
     skip: Callable[[str], bool] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Iterator[Record]:
     """Classify every image found in `inputs`, in input order.
 
@@ -93,6 +94,8 @@ def classify(
     queues — at most 2 × workers inputs in flight, each holding at most `batch_size` prepared images —
     so decoding overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
+    Once `cancel` is set (the caller gave up: a request timed out), downloads in progress stop at once and
+    end as error records; closing the stream of records does the same.
     One path, URL or Blob may be given alone instead of in a list.
     """
     if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
@@ -107,6 +110,7 @@ def classify(
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
     workers = max(1, workers or default_workers())
     stop = threading.Event()
+    given_up = _AnyOf(stop, cancel)  # what downloads watch
     lanes: queue.Queue = queue.Queue(maxsize=2 * workers)  # one queue of prepared items per input, in order
     jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
     END = object()
@@ -153,7 +157,7 @@ def classify(
                     continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
-                    for task in input_tasks([given], limits, skip, cancel=stop):
+                    for task in input_tasks([given], limits, skip, cancel=given_up):
                         lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
                         if not put(lanes, lane):
                             return
@@ -188,6 +192,16 @@ def classify(
         yield from _emit(clf, pending, t, on_item)
     finally:
         stop.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+
+
+class _AnyOf:
+    """Set when any of its events is (the `is_set` that a Fetcher's cancel needs)."""
+
+    def __init__(self, *events: threading.Event | None):
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
 
 
 def check_threshold(threshold: float | None) -> None:

@@ -37,7 +37,7 @@ class Worker:
                          video_timeout=min(limits.video_timeout, limit))
         records: list[Record] = []
         stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
-                          thumbnails=thumbnails)
+                          thumbnails=thumbnails, cancel=stop)
         try:
             for rec in stream:
                 records.append(rec)

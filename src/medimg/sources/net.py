@@ -162,7 +162,10 @@ class _GuardedStream(httpcore.NetworkStream):
         while True:
             if stopped():
                 raise FetchError("cancelled: the run was stopped")
-            step = STOP_POLL if end is None else max(0.0, min(STOP_POLL, end - time.monotonic()))
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 1e-3:
+                raise httpcore.ReadTimeout("timed out")
+            step = STOP_POLL if left is None else min(STOP_POLL, left)
             try:
                 return self._inner.read(max_bytes, step)
             except httpcore.ReadTimeout:
