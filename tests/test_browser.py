@@ -212,6 +212,22 @@ def test_a_dns_answer_that_turns_private_after_the_check_is_refused_in_the_brows
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
+def test_rendering_reports_each_image_once_however_its_url_is_written():
+    """Chromium percent-encodes and tidies URLs (a space, an é, `./`); the HTML's own spelling of the same image
+    is not fetched again, and `<img src="">` (the page's own URL to a browser) is no image."""
+    page = '<html><body><img src="a b.png"><img src="é.png"><img src="./c.png"><img src=""></body></html>'
+    with WebServer() as srv:
+        for name, colour in (("/a%20b.png", (255, 0, 0)), ("/%C3%A9.png", (0, 255, 0)), ("/c.png", (0, 0, 255))):
+            srv.add(name, png(colour), "image/png")
+        srv.add("/page.html", page)
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+    assert colours(items) == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    assert not [i for i in items if isinstance(i, ItemError)], items
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
 def test_the_guard_makes_the_pages_requests_side_by_side(monkeypatch):
     """The guard makes each request itself; the page's requests must still go out several at once, not one
     after another (12 images that each take 1 s to answer would take 12 s)."""

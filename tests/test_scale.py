@@ -139,3 +139,20 @@ def test_an_actor_fetches_several_inputs_at_once(tmp_path, tiny_model_dir, ray_l
     assert n == len(rows) == 7
     assert sorted(r["source"] for r in rows) == sorted(pages + [str(png)])
     assert all(r["source_rows"] == 1 and r["label"] for r in rows)
+
+
+def test_a_file_name_that_is_not_utf8_is_read_written_escaped_and_resumed(tmp_path, tiny_model_dir, ray_local):
+    import os
+
+    odd = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.new("RGB", (48, 40), (255, 0, 0)).save(odd)
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (48, 40), (0, 255, 0)).save(plain)
+    listing = tmp_path / "inputs.txt"
+    listing.write_bytes(os.fsencode(str(odd)) + b"\n" + os.fsencode(str(plain)) + b"\n")
+    out = tmp_path / "out"
+    assert run(read_inputs(listing), out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1) == 2
+    by_name = {Path(r["input"]).name: r for r in _rows(out)}
+    assert by_name["caf\\xe9.png"]["label"] == "xray" and by_name["plain.png"]["label"] == "photo"
+    assert run(read_inputs(listing), out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1,
+               resume=True) == 0

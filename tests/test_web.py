@@ -401,3 +401,14 @@ def test_images_of_an_embedded_page_are_read_one_level_deep(srv):
     notes = [(i.error, i.skipped) for i in items if isinstance(i, ItemError)]
     assert notes == [("an embedded page without images", True)]
     assert srv.hits["/page.html"] == 1  # the inner page's own frame back to it was not followed
+
+
+def test_stylesheets_give_their_images_not_their_fonts_imports_or_cursors(srv):
+    html = """<style>@import url(theme.css); @font-face { font-family: X; src: url(x.woff2) format('woff2'),
+      url(x.ttf); } body { cursor: url(p.cur), auto; background: url(bg.jpg) } .a { background: url('pic.png') }
+      </style><div data-bg="none"></div><div data-bg="red"></div><div data-background="img/hero.jpg"></div>"""
+    assert [c.url.rsplit("/", 1)[-1] for c in web.extract(html, "http://h/")] == ["bg.jpg", "pic.png", "hero.jpg"]
+    srv.add("/anim.swf", b"FWS\x0a" + b"\0" * 40, "application/x-shockwave-flash")
+    srv.add("/page.html", '<object data="anim.swf"></object><embed src="anim.swf">')
+    notes = [(i.error, i.skipped) for i in run(srv.url("/page.html"))]
+    assert notes == [("an embedded object that is not an image (application/x-shockwave-flash)", True)]

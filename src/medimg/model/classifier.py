@@ -60,7 +60,8 @@ class Classifier:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise ValueError(f"{model_path.name} cannot be loaded by ONNX Runtime: {first}") from None
             self.input_name = self.session.get_inputs()[0].name
-            outputs = self.session.get_outputs()[0].shape[-1] if self.session.get_outputs() else None
+            shape = self.session.get_outputs()[0].shape if self.session.get_outputs() else []
+            outputs = shape[-1] if shape else None
             if isinstance(outputs, int) and outputs != len(meta["labels"]):
                 raise ValueError(f"labels.json names {len(meta['labels'])} labels but {model_path.name} has "
                                  f"{outputs} outputs: they come from different models")

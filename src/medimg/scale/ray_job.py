@@ -53,7 +53,7 @@ class ClassifyInputs:
 
         from ..pipeline import classify
 
-        inputs = [str(s) for s in batch["input"]]
+        inputs = [_name(s) for s in batch["input"]]
         found: dict[str, list[dict]] = {s: [] for s in inputs}
         # One pipeline for the whole batch: its worker threads fetch and decode several inputs at once.
         for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
@@ -62,6 +62,7 @@ class ClassifyInputs:
             d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
             d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
             d["source"] = rec.source
+            d["input"], d["source"] = _text(d["input"]), _text(d["source"])
             found.setdefault(rec.source, []).append(d)
         rows = {c: [] for c in COLUMNS}
         for group in found.values():
@@ -70,6 +71,23 @@ class ClassifyInputs:
                 for c in COLUMNS:
                     rows[c].append(d.get(c))
         return pa.table(rows, schema=schema())
+
+
+def _wire(name: str) -> bytes:
+    """A list entry as Ray carries it: its bytes (a name that is not UTF-8 holds surrogates, which Arrow refuses)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _name(value) -> str:
+    """A list entry back from Ray: bytes are a file name's own bytes."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def _text(value: str | None) -> str | None:
+    """A name for the output files: its bytes that are not UTF-8 written as \\xNN (Arrow takes no surrogates)."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_inputs(list_file: str | Path) -> list[str]:
@@ -94,7 +112,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         raise ValueError("fmt must be jsonl, parquet or csv")
     out = Path(out).resolve()
     done = done_inputs(out, fmt) if resume else set()
-    items = [{"input": s} for s in dict.fromkeys(inputs) if s not in done]
+    # entries travel as bytes, so a name that is not UTF-8 keeps them; the output writes such bytes escaped
+    items = [{"input": _wire(s)} for s in dict.fromkeys(inputs) if _text(s) not in done]
     if not items:
         return 0
     if not ray.is_initialized():

@@ -39,7 +39,8 @@ _COLLECT_JS = """() => {
   const out = [];
   for (const img of document.images) {
     const src = img.currentSrc || img.src;
-    if (!img.complete || !src) continue;  // still loading (lazy, below the fold) or no source at all
+    // still loading (lazy, below the fold), no source at all, or src="" (which browsers resolve to the page)
+    if (!img.complete || !src || src === document.location.href) continue;
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
     out.push({url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});

@@ -34,6 +34,8 @@ META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secur
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
 _CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
 _CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+_CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?:cursor|behavior)\s*:[^;}]*", re.I)
+_NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
 # a link around a thumbnail that leads to the image itself (a gallery, a case report's figure)
@@ -108,9 +110,21 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
-    loaded = {c.url for c in found}  # (the browser loaded the frames' images itself)
-    missed = [c for c in static if c.url not in loaded and c.tag not in EMBEDDING]
+    loaded = {_same(c.url) for c in found}  # (the browser loaded the frames' images itself)
+    missed = [c for c in static if _same(c.url) not in loaded and c.tag not in EMBEDDING]
     yield from fetch_images(origin, page_url, found + missed, ctx, fetcher)
+
+
+def _same(url: str) -> str:
+    """A URL as the browser writes it (spaces and non-ASCII percent-encoded, `./` gone), to compare the two."""
+    if url[:5].lower() == "data:":
+        return url
+    try:
+        import httpx
+
+        return str(httpx.URL(url))
+    except Exception:
+        return url
 
 
 def classify(blob: Blob) -> str | None:
@@ -189,16 +203,15 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "style":
-            _css_urls(node.text(deep=True) or "", add)
+            _css_urls(_CSS_NOT_IMAGES.sub(" ", node.text(deep=True) or ""), add)
         if _attr(attrs, "background"):  # <body background=…>, old tables
             add(_attr(attrs, "background"), "background")
         for name in LAZY_BACKGROUND:
-            if _attr(attrs, name).strip():
-                text = _attr(attrs, name)
-                if "url(" in text.lower():
-                    _css_urls(text, add)
-                else:
-                    add(text, "style")
+            text = _attr(attrs, name).strip()
+            if "url(" in text.lower():
+                _css_urls(text, add)
+            elif "/" in text or "." in text:  # a URL, not a colour or "none"
+                add(text, "style")
         style = attrs.get("style")
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
             _css_urls(style, add)
@@ -210,13 +223,15 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
 
 
 def _css_urls(css: str, add) -> None:
-    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest)."""
-    for m in _CSS_URL.finditer(css):
-        add(m.group(1) or m.group(2) or m.group(3), "style")
+    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest);
+    not fonts, stylesheets or cursors."""
+    found = [m.group(1) or m.group(2) or m.group(3) for m in _CSS_URL.finditer(css)]
     for m in _CSS_IMAGE_SET.finditer(css):
         strings = [a or b for a, b in _CSS_STRING.findall(m.group(1))]
-        if strings:
-            add(strings[-1], "style")
+        found += strings[-1:]
+    for url in found:
+        if not _NOT_IMAGE_FILE.search(urlsplit((url or "").strip()).path):
+            add(url, "style")
 
 
 def _link_around(node, depth: int = 3) -> str | None:
@@ -420,6 +435,10 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         return
     if kind == "html" and cand.tag in EMBEDDING:
         yield from _embedded(origin, locator, got, ctx)
+        return
+    if kind != "blob" and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
+        yield ItemError(origin, locator, f"an embedded object that is not an image ({got.content_type or 'unknown'})",
+                        skipped=True)
         return
     if kind != "blob":
         what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
