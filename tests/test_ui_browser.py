@@ -407,6 +407,31 @@ def test_a_closed_page_leaves_nothing_behind(browser, server, tmp_path):
     assert not session.exists()
 
 
+def test_closing_the_page_stops_its_run(browser, server):
+    """A run still downloading when its page is closed stops then: nobody is left to see it."""
+    from webserver import WebServer
+
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(server[0] + "/")
+    pg.wait_for_selector("#run", timeout=30_000)
+    with WebServer() as web:
+        web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
+        pg.fill("#url textarea, #url input", web.url("/slow.png"))
+        pg.click("#run")
+        deadline = time.monotonic() + 30
+        while web.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the download is under way
+            time.sleep(0.1)
+        assert web.sent["/slow.png"] >= 5
+        ctx.close()
+        deadline = time.monotonic() + 20
+        last = -1
+        while time.monotonic() < deadline and web.sent["/slow.png"] != last:  # until it stops growing
+            last = web.sent["/slow.png"]
+            time.sleep(1.5)
+        assert web.sent["/slow.png"] == last < 400, last
+
+
 def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
     """A threshold typed outside 0.5–0.99 is brought back into range with a toast, and a run with nothing to
     run is a toast: the results on the page stay, with no error over them."""

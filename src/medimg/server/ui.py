@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import tempfile
 import time
 import uuid
@@ -112,9 +113,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
 
         run_folder = _new_folder(folder)
+        stop = running[request.session_hash] = threading.Event()  # set when the page closes
         try:
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
-                                         thumbnails=cfg.thumbnail_size, on_record=tick)
+                                         thumbnails=cfg.thumbnail_size, on_record=tick, stop=stop)
         finally:  # into this session's folder: there for a re-run
             kept_in, kept = _keep_uploads(paths, folder, upload_root)
         _drop(previous)
@@ -167,7 +169,12 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             return gr.update(value=None, visible=False)
         return gr.update(value=_details(rec), visible=True)
 
+    running: dict[str, threading.Event] = {}  # each session's latest run, stopped when its page closes
+
     def close(request: gr.Request):
+        stop = running.pop(request.session_hash, None)
+        if stop is not None:
+            stop.set()  # nobody is left to see it: downloads in progress end now
         shutil.rmtree(home(request), ignore_errors=True)
 
     # uploads leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one is linked into its session first)
