@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+import pymupdf
 import pytest
 from PIL import Image
 
@@ -223,6 +224,28 @@ def test_rendering_reports_each_image_once_however_its_url_is_written():
         items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
     assert colours(items) == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     assert not [i for i in items if isinstance(i, ItemError)], items
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_rendering_still_reads_embedded_pdfs_and_odd_spellings_once():
+    """Headless Chromium shows no PDF in an <embed> or iframe: the PDF is still read. A backslash path and a
+    quote in a query are the same image however they are spelled."""
+    doc = pymupdf.open()
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 372, 272), stream=png((0, 0, 255), size=(300, 200)))
+    page = ('<html><body><embed src="doc.pdf"><iframe src="frame.html"></iframe><img src="sub\\a.png">'
+            '<img src="b.png?x=\'q\'"></body></html>')
+    with WebServer() as srv:
+        srv.add("/doc.pdf", doc.tobytes(), "application/pdf")
+        srv.add("/frame.html", '<img src="f.png">')
+        srv.add("/f.png", png((0, 255, 0)), "image/png")
+        srv.add("/sub/a.png", png((255, 0, 0)), "image/png")
+        srv.add("/b.png", png((255, 255, 0)), "image/png")
+        srv.add("/page.html", page)
+        items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
+    assert sorted(colours(items)) == [(0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 255, 0)], items
+    assert all(i.skipped for i in items if isinstance(i, ItemError)), items
 
 
 @pytest.mark.browser

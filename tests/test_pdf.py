@@ -997,3 +997,39 @@ def test_an_image_cropped_by_a_clip_or_the_page_edge_comes_out_as_seen():
     whole = raw_pdf(b"q 100 300 300 300 re W n 300 0 0 300 100 300 cm /Im Do Q", resources, [xobject])
     (item,) = _images(_run(whole))
     assert item.locator == "page 1, image 1" and item.image.size == (200, 200)
+
+
+def test_cropping_meets_the_other_rules():
+    """Strips that bleed off the page still make one figure; an image drawn twice is judged by its most visible
+    placement; the same crop of one image on several pages is one item; an uneven crop keeps its own pixels."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    scan = _photo(1700, 1600, seed=7)
+    for k in range(40):  # strips 1700 x 40 px, 704 pt wide: 46 pt off each side
+        page.insert_image(pymupdf.Rect(-46, 19.8 * k, 658, 19.8 * (k + 1)), stream=_png(scan.crop((0, 40 * k, 1700, 40 * k + 40))),
+                          keep_proportion=False)
+    items = _run(doc.tobytes())
+    assert [(i.locator, [round(v) for v in i.metadata["bbox"]]) for i in _images(items)] == [
+        ("page 1, figure 1 (rendered)", [0, 0, 612, 792])]
+
+    xobject, _ = _quadrants()
+    resources = "<< /XObject << /Im 5 0 R >> >>"
+    twice = raw_pdf(b"q 0 0 0 0 re W n 300 0 0 300 100 300 cm /Im Do Q q 300 0 0 300 100 300 cm /Im Do Q",
+                    resources, [xobject])
+    assert [(i.locator, i.image.size) for i in _images(_run(twice))] == [("page 1, image 1", (200, 200))]
+
+    letterhead = Image.new("RGB", (1000, 300), (200, 30, 30))
+    doc = pymupdf.open()
+    for _ in range(3):  # a letterhead whose top 30 % sits above the page, on every page
+        page = doc.new_page(width=612, height=792)
+        page.insert_image(pymupdf.Rect(100, -36, 500, 84), stream=_png(letterhead), keep_proportion=False)
+    (item,) = _images(_run(doc.tobytes()))
+    assert "cropped" in item.locator and item.metadata["pages"] == [1, 2, 3]
+    assert 850 < item.image.width < 1150 and 190 < item.image.height < 230  # 70 % of its 300 px rows
+    banner = Image.new("RGB", (1000, 100), (200, 30, 30))
+
+    uneven = raw_pdf(b"q 100 100 50 50 re W n 500 0 0 50 100 100 cm /Im Do Q", "<< /XObject << /Im 5 0 R >> >>",
+                     [pdf_stream("/Type /XObject /Subtype /Image /Width 1000 /Height 100 /ColorSpace /DeviceRGB "
+                                 "/BitsPerComponent 8", banner.tobytes(), compress=True)])
+    (item,) = _images(_run(uneven))  # 100 x 100 px of the banner show: not a decoration
+    assert "cropped" in item.locator and min(item.image.size) >= 90

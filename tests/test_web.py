@@ -412,3 +412,24 @@ def test_stylesheets_give_their_images_not_their_fonts_imports_or_cursors(srv):
     srv.add("/page.html", '<object data="anim.swf"></object><embed src="anim.swf">')
     notes = [(i.error, i.skipped) for i in run(srv.url("/page.html"))]
     assert notes == [("an embedded object that is not an image (application/x-shockwave-flash)", True)]
+
+
+def test_embedded_pages_have_limits_and_resolve_against_where_they_landed(srv):
+    srv.add("/gallery/pics/a.png", png((255, 0, 0)), "image/png")
+    srv.add("/gallery/pics/frame.html", '<img src="a.png">')
+    srv.redirect("/frame", "/gallery/pics/frame.html")
+    for i in range(12):
+        srv.add(f"/f{i}.html", "<p>none</p>")
+    srv.add("/page.html", '<iframe src="/frame"></iframe>' + "".join(f'<iframe src="/f{i}.html"></iframe>'
+                                                                     for i in range(12)))
+    items = run(srv.url("/page.html"))
+    assert [colour_of(i) for i in items if isinstance(i, ImageItem)] == [(255, 0, 0)]  # its base is where it landed
+    notes = [i.error for i in items if isinstance(i, ItemError)]
+    assert notes.count("an embedded page without images") == web.MAX_FRAMES - 1  # 10 pages read in all
+    assert len(notes) == 12 and sum(srv.hits[f"/f{i}.html"] for i in range(12)) == 12
+
+
+def test_a_selector_that_mentions_cursor_keeps_its_background():
+    css = "<style>.hand-cursor:hover { background: url(hero.jpg) } a { cursor: url(c.cur), auto }</style>"
+    assert [c.url for c in web.extract(css, "http://h/")] == ["http://h/hero.jpg"]
+    assert web._resolve("sub\\a.png", "http://h/p/") == "http://h/p/sub/a.png"

@@ -132,8 +132,9 @@ class RouteGuard:
         while page is not None and not future.done():
             try:
                 page.wait_for_timeout(20)
-            except Exception:  # the page is closing
-                break
+            except Exception:  # the page is closing: nobody waits for this request any more
+                future.cancel()
+                raise
         return future.result()
 
     def close(self) -> None:

@@ -295,28 +295,23 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
         visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix))
         for info, item in placed:
-            rect = pymupdf.Rect(info["bbox"]) * rot
-            seen_part = visible_part(tuple(info["bbox"]))
+            box = tuple(info["bbox"])
+            rect = pymupdf.Rect(box) * rot
+            seen_part = visible_part(box)
             if seen_part is None:  # wholly off the page or clipped away: nobody sees it
-                continue
-            if seen_part != tuple(info["bbox"]):  # cropped by a clip or the page edge: what is seen, rendered
-                part = pymupdf.Rect(seen_part)
-                whole = pymupdf.Rect(info["bbox"])
-                scale = math.sqrt(abs(part) / max(abs(whole), 1e-6))  # the part's pixels, roughly
-                native = (max(1, round(info["width"] * scale)), max(1, round(info["height"] * scale)))
-                fig = _Figure(pno, part * rot, [pno + 1], inline=True, cropped=True, native=native)
-                figures.setdefault(pno, []).append(fig)
-                image_rects.append(part)
-                if (item is not None and check(item)) or info["width"] * info["height"] > limits.max_pixels:
-                    refused.setdefault(pno, []).append(part * rot)  # rendering it would decode it whole
                 continue
             small = min(info["width"], info["height"]) < limits.min_side
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             if dense and (small or min(rect.width, rect.height) < limits.min_side / 2):
-                pieces.append((tuple(info["bbox"]), item))
+                pieces.append((seen_part, item))  # a strip or tile: what shows of it is part of a figure
+            elif seen_part != box:  # cropped by a clip or the page edge: what is seen, rendered
+                _cropped(info, item, pymupdf.Rect(seen_part), pno, rot, figures, by_shape, refused,
+                         check, limits.max_pixels)
+                image_rects.append(pymupdf.Rect(seen_part))
+                continue
             else:
-                image_rects.append(pymupdf.Rect(info["bbox"]))
+                image_rects.append(pymupdf.Rect(box))
             if item is None:  # inline image: no xref to decode, so render its region (once)
                 if info["width"] * info["height"] > limits.max_pixels:
                     refused.setdefault(pno, []).append(rect)
@@ -400,6 +395,28 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                         skipped=True)
 
 
+def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: pymupdf.Matrix, figures: dict,
+             by_shape: dict, refused: dict, check: Callable, max_pixels: int) -> None:
+    """A stand-alone image that a clip or the page edge crops: its visible part becomes a region to render,
+    once for the same part of the same image wherever it is drawn."""
+    uv = part * ~pymupdf.Matrix(info["transform"])  # the part in the image's own unit square
+    du, dv = min(1.0, abs(uv.width)), min(1.0, abs(uv.height))
+    native = (max(1, round(info["width"] * du)), max(1, round(info["height"] * dv)))
+    name = item[0] if item is not None else (info.get("digest") or b"").hex()
+    key = f"cropped:{name}:{min(uv.x0, uv.x1):.3f}:{min(uv.y0, uv.y1):.3f}:{du:.3f}:{dv:.3f}"
+    seen = by_shape.get(key) if name else None
+    if seen is not None:
+        if pno + 1 not in seen.pages:
+            seen.pages.append(pno + 1)
+        return
+    fig = _Figure(pno, part * rot, [pno + 1], inline=True, cropped=True, native=native)
+    if name:
+        by_shape[key] = fig
+    figures.setdefault(pno, []).append(fig)
+    if (item is not None and check(item)) or info["width"] * info["height"] > max_pixels:
+        refused.setdefault(pno, []).append(part * rot)  # rendering it would decode it whole
+
+
 class _Visible:
     """The part of an image's box (unrotated page space) that its clips and the page leave visible: the box
     itself when whole (or when the log has no record of it), None when nothing of it shows."""
@@ -416,7 +433,9 @@ class _Visible:
     def __call__(self, box: tuple) -> tuple | None:
         near = (e for dx in (-1, 0, 1) for dy in (-1, 0, 1)
                 for e in self.by_corner.get((round(box[0]) + dx, round(box[1]) + dy), ()))
-        seen = next((part for drawn, part in near if all(abs(u - v) <= 1.0 for u, v in zip(drawn, box))), box)
+        parts = [part for drawn, part in near if all(abs(u - v) <= 1.0 for u, v in zip(drawn, box))]
+        # drawn more than once at this place: judged by its most visible placement
+        seen = max(parts, key=lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])) if parts else box
         x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])
         x1, y1 = min(seen[2], self.page_rect[2]), min(seen[3], self.page_rect[3])
         if x1 - x0 < 1 or y1 - y0 < 1:
@@ -614,7 +633,7 @@ def _orient(image: Image.Image, transform: tuple) -> Image.Image:
 def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str) -> Item:
     rect = fig.rect
     if fig.inline:  # at the image's own resolution, within sane bounds
-        dpi = min(300.0, max(72.0, 72.0 * fig.native[0] / max(rect.width, 1.0)))
+        dpi = min(300.0, max(72.0, 72.0 * max(fig.native) / max(rect.width, rect.height, 1.0)))  # any /Rotate
     else:
         dpi = RENDER_DPI
     dpi = min(dpi, 72.0 * RENDER_MAX_SIDE / max(rect.width, rect.height, 1.0))

@@ -34,10 +34,13 @@ META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secur
 _CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
 _CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
 _CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
-_CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?:cursor|behavior)\s*:[^;}]*", re.I)
+_CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
+                             re.I)
 _NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
+MAX_FRAMES = 10  # embedded pages read per page
+FRAME_IMAGES = 100  # images read per embedded page
 # a link around a thumbnail that leads to the image itself (a gallery, a case report's figure)
 _IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|dcm)$", re.I)
 _SRCSET_GAP = re.compile(r"[\s,]*")
@@ -110,21 +113,25 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
-    loaded = {_same(c.url) for c in found}  # (the browser loaded the frames' images itself)
-    missed = [c for c in static if _same(c.url) not in loaded and c.tag not in EMBEDDING]
-    yield from fetch_images(origin, page_url, found + missed, ctx, fetcher)
+    loaded = {_same(c.url) for c in found}
+    missed = [c for c in static if _same(c.url) not in loaded]
+    # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is)
+    yield from fetch_images(origin, page_url, found + missed, ctx, fetcher, frames=0)
 
 
 def _same(url: str) -> str:
-    """A URL as the browser writes it (spaces and non-ASCII percent-encoded, `./` gone), to compare the two."""
+    """A URL as the browser writes it (spaces and non-ASCII percent-encoded, `./` gone, `'` in the query
+    encoded), to compare the two."""
     if url[:5].lower() == "data:":
         return url
     try:
         import httpx
 
-        return str(httpx.URL(url))
+        url = str(httpx.URL(url))
     except Exception:
         return url
+    head, mark, query = url.partition("?")
+    return head + mark + query.replace("'", "%27")
 
 
 def classify(blob: Blob) -> str | None:
@@ -330,6 +337,7 @@ def _resolve(raw: str | None, base: str) -> str | None:
         return None
     if raw[:5].lower() == "data:":
         return raw
+    raw = raw.replace("\\", "/")  # in http(s) URLs browsers read a backslash as a slash
     try:
         url = urljoin(base, raw).partition("#")[0]
     except ValueError:
@@ -360,8 +368,9 @@ def _decode(data: bytes, content_type: str | None) -> str:
 
 
 def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Context,
-                 fetcher: net.Fetcher) -> Iterator[Item]:
-    """Download the candidates concurrently (bounded) and yield their items in page order."""
+                 fetcher: net.Fetcher, frames: int = MAX_FRAMES) -> Iterator[Item]:
+    """Download the candidates concurrently (bounded) and yield their items in page order; the first `frames`
+    embedded pages (iframes, objects) are read for their images too."""
     if not found:  # say so, so the page does not vanish from the results
         yield ItemError(origin, "", "no images found on the page", skipped=True)
         return
@@ -377,7 +386,10 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
         while queue:
             index, cand, future = queue.popleft()
             _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
-            yield from _emit(origin, page_url, index, cand, future.result(), ctx)
+            got = future.result()
+            follow = cand.tag in EMBEDDING and frames > 0 and isinstance(got, Blob) and classify(got) == "html"
+            frames -= follow
+            yield from _emit(origin, page_url, index, cand, got, ctx, follow)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
@@ -420,10 +432,12 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
         got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE)
     except net.FetchError as exc:
         return str(exc)
-    return Blob(origin=cand.url, data=got.data, name=_name(got.url), content_type=got.content_type)
+    # the URL it came from in the end: an embedded page's images resolve against it
+    return Blob(origin=got.url, data=got.data, name=_name(got.url), content_type=got.content_type)
 
 
-def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context) -> Iterator[Item]:
+def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context,
+          follow: bool = True) -> Iterator[Item]:
     shown = short_url(cand.url)
     locator = f"{cand.tag} #{index} {shown}"
     if isinstance(got, str):
@@ -434,7 +448,11 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
     if kind == "html" and cand.tag in EMBEDDING:
-        yield from _embedded(origin, locator, got, ctx)
+        if follow:
+            yield from _embedded(origin, locator, got, ctx)
+        else:
+            yield ItemError(origin, locator, "an embedded page: not read (rendered, or past the "
+                                             f"{MAX_FRAMES} embedded pages read per page)", skipped=True)
         return
     if kind != "blob" and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
         yield ItemError(origin, locator, f"an embedded object that is not an image ({got.content_type or 'unknown'})",
@@ -474,7 +492,8 @@ def _embedded(origin: str, locator: str, page: Blob, ctx: Context) -> Iterator[I
     if not found:
         yield ItemError(origin, locator, "an embedded page without images", skipped=True)
         return
-    for item in fetch_images(origin, page.origin, found, ctx, net.Fetcher(ctx.limits, ctx.cancel)):  # closes it
+    found = found[:FRAME_IMAGES]
+    for item in fetch_images(origin, page.origin, found, ctx, net.Fetcher(ctx.limits, ctx.cancel), frames=0):
         item.locator = f"{locator}, {item.locator}" if item.locator else locator
         yield item
 
