@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 
+import httpx
 from selectolax.lexbor import LexborHTMLParser
 
 from . import net
@@ -125,8 +126,6 @@ def _same(url: str) -> str:
     if url[:5].lower() == "data:":
         return url
     try:
-        import httpx
-
         url = str(httpx.URL(url))
     except Exception:
         return url
@@ -377,6 +376,8 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     limits = ctx.limits
     cap = max(0, limits.max_images_per_input)
     extra = max(0, len(found) - cap)
+    not_read = ("its images are among those the browser loaded" if frames == 0 else
+                f"only the first {frames} embedded pages of a page are read")
     workers = max(1, limits.max_concurrency)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medimg-web")
     queue: deque[tuple[int, Candidate, Future]] = deque()
@@ -387,8 +388,10 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
             index, cand, future = queue.popleft()
             _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
             got = future.result()
-            follow = cand.tag in EMBEDDING and frames > 0 and isinstance(got, Blob) and classify(got) == "html"
-            frames -= follow
+            follow = True
+            if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got) == "html":
+                follow = not_read if frames <= 0 else True
+                frames -= 1
             yield from _emit(origin, page_url, index, cand, got, ctx, follow)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
@@ -437,7 +440,9 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
 
 
 def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context,
-          follow: bool = True) -> Iterator[Item]:
+          follow: bool | str = True) -> Iterator[Item]:
+    """One candidate's items. An embedded page is read for its images when `follow` is True; else `follow`
+    says why not."""
     shown = short_url(cand.url)
     locator = f"{cand.tag} #{index} {shown}"
     if isinstance(got, str):
@@ -448,11 +453,10 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
     if kind == "html" and cand.tag in EMBEDDING:
-        if follow:
+        if follow is True:
             yield from _embedded(origin, locator, got, ctx)
         else:
-            yield ItemError(origin, locator, "an embedded page: not read (rendered, or past the "
-                                             f"{MAX_FRAMES} embedded pages read per page)", skipped=True)
+            yield ItemError(origin, locator, f"an embedded page, not read: {follow}", skipped=True)
         return
     if kind != "blob" and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
         yield ItemError(origin, locator, f"an embedded object that is not an image ({got.content_type or 'unknown'})",
