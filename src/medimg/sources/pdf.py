@@ -59,7 +59,7 @@ import pymupdf  # noqa: E402
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
 from .pdf_figures import PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
-from .pdf_sizes import _jbig2_size, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
+from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
 
@@ -425,15 +425,10 @@ class _Visible:
 
     def __init__(self, shown: list, page_rect: tuple):
         self.page_rect = page_rect
-        self.by_corner: dict[tuple, list] = {}  # filed by rounded corner: a page may draw thousands of images
-        for drawn, part in shown:
-            if math.isfinite(drawn[0] + drawn[1]):
-                self.by_corner.setdefault((round(drawn[0]), round(drawn[1])), []).append((drawn, part))
+        self.parts = _Near([drawn for drawn, _ in shown], [part for _, part in shown])  # thousands on a page, maybe
 
     def __call__(self, box: tuple) -> tuple | None:
-        near = (e for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                for e in self.by_corner.get((round(box[0]) + dx, round(box[1]) + dy), ()))
-        parts = [part for drawn, part in near if all(abs(u - v) <= 1.0 for u, v in zip(drawn, box))]
+        parts = self.parts.find(box)
         # drawn more than once at this place: judged by its most visible placement
         seen = max(parts, key=lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])) if parts else box
         x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])

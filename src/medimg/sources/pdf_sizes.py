@@ -60,20 +60,25 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
 
 
 class _Near:
-    """Boxes filed by rounded corner, to tell whether a box is one of them (within 1 point) at once."""
+    """Boxes filed by rounded corner, to find those that are a given box (within 1 point) at once; `items`, if
+    given, go with the boxes."""
 
-    def __init__(self, boxes: list):
+    def __init__(self, boxes: list, items: list | None = None):
         self.keys: dict[tuple, list] = {}
-        for b in boxes:
+        for b, item in zip(boxes, boxes if items is None else items):
             if math.isfinite(b[0] + b[1] + b[2] + b[3]):
-                self.keys.setdefault((round(b[0]), round(b[1])), []).append(b)
+                self.keys.setdefault((round(b[0]), round(b[1])), []).append((b, item))
+
+    def find(self, box) -> list:
+        """The items of the boxes that are this box."""
+        if not math.isfinite(box[0] + box[1] + box[2] + box[3]):
+            return []
+        x, y = round(box[0]), round(box[1])
+        return [item for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                for b, item in self.keys.get((x + dx, y + dy), ()) if _same_box(box, b)]
 
     def has(self, box) -> bool:
-        if not math.isfinite(box[0] + box[1] + box[2] + box[3]):
-            return False
-        x, y = round(box[0]), round(box[1])
-        return any(_same_box(box, b) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                   for b in self.keys.get((x + dx, y + dy), ()))
+        return bool(self.find(box))
 
 
 def _same_box(a, b, tol: float = 1.0) -> bool:
