@@ -30,8 +30,12 @@ class BodyLimit:
         cap = self.caps.get(path, self.default)
         what = "uploads" if path in UPLOAD_PATHS else f"a request to {path}"
         text = f"the request is too large: {what} may be at most {size_text(cap)} per request"
-        body = json.dumps({"error": text, "detail": text}).encode()
-        return body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        if not path.startswith("/api/"):  # the page shows this text in a toast as it is: plain words
+            body = (text + (" (drop fewer files at once)" if path in UPLOAD_PATHS else "")).encode()
+            ctype = b"text/plain; charset=utf-8"
+        else:
+            body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
+        return body, [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                       (b"connection", b"close")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
