@@ -149,6 +149,33 @@ def test_route_guard_handle_aborts_blocked_requests():
     assert route.calls == ["continue"]
 
 
+def test_a_render_given_up_fetches_nothing_more_and_stops_scrolling():
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    for allow_private in (True, False):  # with the guard or without it
+        route = _FakeRoute()
+        browser.RouteGuard(allow_private=allow_private, cancel=cancel).handle(route)
+        assert route.calls == ["abort:aborted"]
+
+    class Page:
+        calls = 0
+
+        def evaluate(self, js):
+            Page.calls += 1
+            return False
+
+        def wait_for_timeout(self, ms):
+            pass
+
+        def wait_for_load_state(self, *args, **kwargs):
+            Page.calls += 1
+
+    browser._scroll(Page(), time.monotonic() + 60, cancel)
+    assert Page.calls == 0
+
+
 class _RedirectingRoute(_FakeRoute):
     """A public image whose server answers with a redirect to a private address."""
 

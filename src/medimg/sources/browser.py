@@ -148,6 +148,9 @@ class RouteGuard:
         followed hop by hop with each hop checked, and the browser is given the response."""
         request = route.request
         url = request.url
+        if self._cancel is not None and self._cancel.is_set():  # the run was given up: nothing more is fetched
+            _quietly(route.abort, "aborted")
+            return
         reason = self.decide(url)
         if reason is not None:
             self._refuse(route, url, request.resource_type, reason)
@@ -254,7 +257,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     page = context.pages[0] if context.pages else context.new_page()
                     page.on("response", lambda response: responses.append(response))
                     page.goto(url, wait_until="load", timeout=_ms_left(deadline))
-                    _scroll(page, deadline)
+                    _scroll(page, deadline, cancel)
                     found = page.evaluate(_COLLECT_JS)
                     bodies = _image_bodies(responses, limits.max_download_bytes)
                 finally:
@@ -301,11 +304,12 @@ def _ms_left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
-def _scroll(page, deadline: float) -> None:
-    """Scroll down a screen at a time until the bottom (or the step/time budget), then let loads settle."""
+def _scroll(page, deadline: float, cancel=None) -> None:
+    """Scroll down a screen at a time until the bottom (or the step/time budget, or the run is given up), then
+    let loads settle."""
     for _ in range(MAX_SCROLLS):
-        if time.monotonic() > deadline - 1:
-            break
+        if time.monotonic() > deadline - 1 or (cancel is not None and cancel.is_set()):
+            return
         at_bottom = page.evaluate(_SCROLL_JS)
         page.wait_for_timeout(SCROLL_PAUSE_MS)
         if at_bottom:
