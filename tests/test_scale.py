@@ -156,3 +156,27 @@ def test_a_file_name_that_is_not_utf8_is_read_written_escaped_and_resumed(tmp_pa
     assert by_name["caf\\xe9.png"]["label"] == "xray" and by_name["plain.png"]["label"] == "photo"
     assert run(read_inputs(listing), out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1,
                resume=True) == 0
+
+
+def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_path, tiny_model_dir, ray_local):
+    """Curation teams keep URL lists as tables: the rows' `source` is the list's cell, to join back on."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    names = []
+    for i, color in enumerate([(255, 0, 0), (0, 255, 0)]):
+        p = tmp_path / f"img{i}.png"
+        Image.new("RGB", (48, 40), color).save(p)
+        names.append(str(p))
+    pq.write_table(pa.table({"study": ["s0", "s1", "s2"], "scan": names + [None]}), tmp_path / "list.parquet")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--column", "scan", "--out", str(out),
+                                 "--model", str(tiny_model_dir), "--concurrency", "1"])
+    assert r.exit_code == 0, r.output
+    assert sorted(row["source"] for row in _rows(out)) == names
+    r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--out", str(tmp_path / "o2"),
+                                 "--model", str(tiny_model_dir)])
+    assert r.exit_code == 2 and "give --column" in r.output and "'scan'" in r.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import signal
 import sys
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .sources import ImageItem, Limits, is_url
+from .sources import ImageItem, Limits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -52,7 +51,10 @@ Timeout = typer.Option(None, "--timeout", help="Total seconds per download (defa
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
                           "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
-                          "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -.")
+                          "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -. "
+                          "A .csv, .tsv, .jsonl or .parquet file is a table: see --column.")
+Column = typer.Option(None, "--column", help="The column of a table list (.csv, .tsv, .jsonl, .parquet) that holds "
+                      "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
                         "less accurate one.")
@@ -108,37 +110,34 @@ def _stopped_cleanly():
         signal.signal(signal.SIGTERM, before)
 
 
-def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str]):
-    """The arguments, then the lines of --inputs-from, read lazily; an error now when there are none at all."""
+def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None):
+    """The arguments, then the entries of --inputs-from, read lazily; an error now when there are none at all,
+    or when the list is not readable as its kind (a table without the column)."""
+    from .lists import open_list
+
     if not inputs and not inputs_from:
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
+    if column is not None and not inputs_from:
+        raise typer.BadParameter("--column names the column of an --inputs-from table", param_hint="--column")
     if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
+    try:
+        listed = open_list(inputs_from, column) if inputs_from else iter(())
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    def lines():
+    def entries():
         yield from inputs or []
-        if not inputs_from:
-            return
-        # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
-        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
-                  if inputs_from == "-" else open(inputs_from, encoding="utf-8", errors="surrogateescape"))
-        try:
-            for line in stream:
-                text = line.rstrip("\r\n")  # a name's own spaces are kept; a `#` line is a comment (./#name is not)
-                if text.strip() and not text.lstrip().startswith("#"):
-                    yield text.strip() if is_url(text.strip()) else text
-        finally:
-            if inputs_from != "-":
-                stream.close()
+        yield from listed
 
-    return lines()
+    return entries()
 
 
 @app.command()
 def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
-    inputs_from: Optional[str] = InputsFrom,
+    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     offline: bool = Offline,
@@ -146,7 +145,7 @@ def extract(
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
     from .sources import input_tasks
 
-    sources = all_inputs(inputs, inputs_from)
+    sources = all_inputs(inputs, inputs_from, column)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise typer.BadParameter(f"{out} is not an empty folder: give a new or empty one, so no earlier "
@@ -189,7 +188,7 @@ def extract(
 @app.command()
 def classify(
     inputs: Optional[list[str]] = Inputs,
-    inputs_from: Optional[str] = InputsFrom,
+    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json or csv (default: from "
                                       "--out's extension .jsonl/.json/.csv, else table)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout."),
@@ -222,7 +221,7 @@ def classify(
         writable(out)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
-    sources = all_inputs(inputs, inputs_from)
+    sources = all_inputs(inputs, inputs_from, column)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
@@ -336,7 +335,9 @@ def serve(
 
 @app.command()
 def scale(
-    input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line."),
+    input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line, or a table "
+                                      "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column."),
+    column: Optional[str] = Column,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
@@ -363,7 +364,10 @@ def scale(
     if not resume and out.is_dir() and any(out.iterdir()):  # rows would be added to an earlier run's
         raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "
                                  "folder", param_hint="--out")
-    inputs = list(dict.fromkeys(read_inputs(input_list)))  # an input listed twice is done once
+    try:
+        inputs = list(dict.fromkeys(read_inputs(input_list, column)))  # an input listed twice is done once
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout)
     try:

@@ -90,10 +90,12 @@ def _text(value: str | None) -> str | None:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def read_inputs(list_file: str | Path) -> list[str]:
-    """One input per line; blank lines and # comments ignored."""
-    lines = Path(list_file).read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-    return [s.strip() for s in lines if s.strip() and not s.lstrip().startswith("#")]
+def read_inputs(list_file: str | Path, column: str | None = None) -> list[str]:
+    """The entries of a list: one per line (blank lines and # comments ignored), or the cells of `column` in a
+    .csv/.tsv/.jsonl/.parquet table (see `medimg.lists`). Rows name their entry (`source`), to join back on."""
+    from ..lists import open_list
+
+    return list(open_list(str(list_file), column))
 
 
 def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: str | None = None,

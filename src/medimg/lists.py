@@ -1,0 +1,179 @@
+"""Input lists for `classify --inputs-from` and `scale`: a text file with one input per line, or a table
+(CSV, TSV, JSON Lines, Parquet) with a column of inputs, as data-curation teams keep their URL lists.
+
+`open_list` checks the file and its column at once (a missing column is a ValueError naming the columns
+there) and returns a generator that reads the entries as they are asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from .sources import is_url
+
+TABLES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+COLUMNS = ("url", "input", "path", "uri", "file", "filename")  # looked for, in this order, without --column
+ROW_GROUP = 1024  # Parquet rows read at a time
+FIELD_LIMIT = 1 << 20  # a CSV cell may be this long (csv's default, 128 KB, is shorter than some data: URLs)
+log = logging.getLogger(__name__)
+
+
+def list_kind(name: str) -> str:
+    """text, csv, tsv, jsonl or parquet, from the file name ('-' is standard input, read as text)."""
+    return "text" if name == "-" else TABLES.get(Path(name).suffix.lower(), "text")
+
+
+def open_list(name: str, column: str | None = None) -> Iterator[str]:
+    """The entries of the list `name` ('-' for standard input), read lazily. For a table, the cells of
+    `column` (default: the first of COLUMNS it has); blank cells are passed over. ValueError now when the
+    file is not readable as its kind or has no such column."""
+    kind = list_kind(name)
+    if kind == "text":
+        if column is not None:
+            raise ValueError(f"{name}: --column is for tables (.csv, .tsv, .jsonl, .parquet); this is read as "
+                             "one input per line")
+        return _lines(name)
+    if kind == "parquet":
+        return _parquet(name, column)
+    stream = open(name, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        if kind == "jsonl":
+            return _jsonl(name, stream, column)
+        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+        reader = csv.reader(stream, delimiter="\t" if kind == "tsv" else ",")
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise ValueError(f"{name}: not readable as {kind.upper()} ({exc})") from None
+        if not header:
+            stream.close()
+            return iter(())
+        index = header.index(_column(name, header, column))
+    except BaseException:
+        stream.close()
+        raise
+    return _cells(name, stream, reader, index)
+
+
+def _column(name: str, have: list[str], column: str | None) -> str:
+    if column is not None:
+        if column not in have:
+            raise ValueError(f"{name}: no column {column!r}; it has {_listed(have)}")
+        return column
+    for c in COLUMNS:
+        if c in have:
+            return c
+    raise ValueError(f"{name}: no column named {', '.join(COLUMNS)}; give --column (it has {_listed(have)})")
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:20])
+    return (shown + f" and {len(names) - 20} more") if len(names) > 20 else (shown or "no columns")
+
+
+def _entry(value) -> str | None:
+    """A cell as an input: URLs trimmed, a path kept as it is (spaces are part of names); blank is None."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if not text.strip():
+        return None
+    return text.strip() if is_url(text.strip()) else text
+
+
+def _lines(name: str) -> Iterator[str]:
+    # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
+    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+              if name == "-" else open(name, encoding="utf-8", errors="surrogateescape"))
+    try:
+        for line in stream:
+            text = line.rstrip("\r\n")  # a `#` line is a comment (./#name is not)
+            if text.strip() and not text.lstrip().startswith("#"):
+                yield _entry(text)
+    finally:
+        if name != "-":
+            stream.close()
+
+
+def _cells(name: str, stream, reader, index: int) -> Iterator[str]:
+    with stream:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # the run goes on; the line is named
+                log.warning("%s, line %d: passed over (%s)", name, reader.line_num, exc)
+                continue
+            entry = _entry(row[index]) if index < len(row) else None
+            if entry is not None:
+                yield entry
+
+
+def _jsonl(name: str, stream, column: str | None) -> Iterator[str]:
+    """JSON Lines: the key is chosen from the first object, as a CSV's from its header."""
+    first = None
+    for number, line in enumerate(stream, 1):
+        if line.strip():
+            first = _object(name, number, line)
+            break
+    if first is None:
+        stream.close()
+        return iter(())
+    key = _column(name, list(first), column)
+
+    def rows():
+        with stream:
+            yield first
+            for n, line in enumerate(stream, number + 1):
+                if line.strip():
+                    try:
+                        yield _object(name, n, line)
+                    except ValueError as exc:  # the run goes on; the line is named
+                        log.warning("%s: passed over (%s)", name, exc)
+
+    return (e for e in (_entry(row.get(key)) for row in rows()) if e is not None)
+
+
+def _object(name: str, number: int, line: str) -> dict:
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"{name}, line {number}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name}, line {number}: not a JSON object")
+    return value
+
+
+def _parquet(name: str, column: str | None) -> Iterator[str]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError(f"{name}: reading a Parquet list needs pyarrow (pip install pyarrow, or the scale "
+                         "extra)") from None
+    try:
+        table = pq.ParquetFile(name)
+    except Exception as exc:
+        raise ValueError(f"{name}: not a Parquet file ({exc})") from None
+    key = _column(name, table.schema_arrow.names, column)
+
+    def rows():
+        with table:
+            for batch in table.iter_batches(batch_size=ROW_GROUP, columns=[key]):
+                for value in batch.column(0).to_pylist():
+                    if isinstance(value, bytes):
+                        value = value.decode("utf-8", "surrogateescape")
+                    entry = _entry(value)
+                    if entry is not None:
+                        yield entry
+
+    return rows()
+
+
+__all__ = ["open_list", "list_kind", "TABLES", "COLUMNS"]

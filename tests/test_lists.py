@@ -1,0 +1,111 @@
+"""Input lists: text files and tables (CSV, TSV, JSON Lines, Parquet) with a column of inputs."""
+
+import json
+import logging
+
+import pytest
+from typer.testing import CliRunner
+
+from medimg.cli import app
+from medimg.lists import open_list
+
+runner = CliRunner()
+
+
+def test_text_list_keeps_names_and_skips_comments(tmp_path):
+    p = tmp_path / "list.txt"
+    p.write_text("# a comment\n  https://example.org/a.png  \n\nscan one.dcm\n")
+    assert list(open_list(str(p))) == ["https://example.org/a.png", "scan one.dcm"]
+    with pytest.raises(ValueError, match="--column is for tables"):
+        open_list(str(p), "url")
+
+
+def test_csv_takes_the_url_column_by_default_and_passes_over_blank_cells(tmp_path):
+    p = tmp_path / "list.csv"
+    p.write_text("\ufeffid,url,caption\n1,https://example.org/a.png,\"a, b\"\n2,,none\n3, https://example.org/b.jpg ,x\n"
+                 "4\n", encoding="utf-8")  # a BOM, as spreadsheets write; a short row
+    assert list(open_list(str(p))) == ["https://example.org/a.png", "https://example.org/b.jpg"]
+    assert list(open_list(str(p), "caption")) == ["a, b", "none", "x"]
+
+
+def test_tsv_and_a_chosen_column(tmp_path):
+    p = tmp_path / "list.tsv"
+    p.write_text("key\tfile path\nk1\t/data/scan 1.png\n")
+    assert list(open_list(str(p), "file path")) == ["/data/scan 1.png"]
+
+
+def test_a_missing_column_is_an_error_naming_the_columns_there(tmp_path):
+    p = tmp_path / "list.csv"
+    p.write_text("id,link\n1,https://example.org/a.png\n")
+    with pytest.raises(ValueError, match="give --column.*'id', 'link'"):
+        open_list(str(p))
+    with pytest.raises(ValueError, match="no column 'URL'"):
+        open_list(str(p), "URL")
+
+
+def test_a_cell_longer_than_csvs_default_limit_is_read(tmp_path):
+    long = "data:image/png;base64," + "A" * 200_000
+    p = tmp_path / "list.csv"
+    p.write_text(f'url\n"{long}"\nhttps://example.org/b.png\n')
+    assert list(open_list(str(p))) == [long, "https://example.org/b.png"]
+
+
+def test_empty_and_header_only_tables_give_nothing(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "head.csv").write_text("url\n")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    for name in ("empty.csv", "head.csv", "empty.jsonl"):
+        assert list(open_list(str(tmp_path / name))) == []
+
+
+def test_jsonl_key_from_the_first_object_and_a_bad_line_is_named_and_passed_over(tmp_path, caplog):
+    p = tmp_path / "list.jsonl"
+    p.write_text(json.dumps({"path": "a.png", "n": 1}) + "\n{not json\n" + json.dumps({"path": "b.png"}) + "\n"
+                 + json.dumps({"n": 3}) + "\n" + json.dumps([1, 2]) + "\n")
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(p))) == ["a.png", "b.png"]
+    assert "line 2" in caplog.text and "line 5" in caplog.text
+    (tmp_path / "bad.jsonl").write_text("[1]\n")
+    with pytest.raises(ValueError, match="line 1: not a JSON object"):
+        open_list(str(tmp_path / "bad.jsonl"))
+
+
+def test_parquet_column_read_in_row_groups(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow (scale extra) is not installed")
+    import pyarrow.parquet as pq
+
+    from medimg import lists
+
+    urls = [f"https://example.org/{i}.png" for i in range(lists.ROW_GROUP * 2 + 5)]
+    table = pa.table({"id": list(range(len(urls))), "url": [None] + urls[1:]})
+    p = tmp_path / "list.parquet"
+    pq.write_table(table, p, row_group_size=500)
+    assert list(open_list(str(p))) == urls[1:]
+    with pytest.raises(ValueError, match="no column 'link'"):
+        open_list(str(p), "link")
+    (tmp_path / "fake.parquet").write_text("url\nx\n")
+    with pytest.raises(ValueError, match="not a Parquet file"):
+        open_list(str(tmp_path / "fake.parquet"))
+
+
+def test_classify_and_extract_read_a_csv_list(tmp_path, tiny_model_dir):
+    from PIL import Image
+
+    names = []
+    for i, c in enumerate([(200, 0, 0), (0, 200, 0)]):
+        p = tmp_path / f"scan {i}.png"
+        Image.new("RGB", (80, 60), c).save(p)
+        names.append(str(p))
+    listing = tmp_path / "batch.csv"
+    listing.write_text("study,scan\n" + "".join(f"s{i},{n}\n" for i, n in enumerate(names)))
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["classify", "--inputs-from", str(listing), "--column", "scan",
+                            "--model", str(tiny_model_dir), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == names
+    r = runner.invoke(app, ["extract", "--inputs-from", str(listing), "--column", "scan", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 0 and (tmp_path / "x" / "000002.png").exists(), r.output
+    r = runner.invoke(app, ["classify", "--inputs-from", str(listing), "--model", str(tiny_model_dir)])
+    assert r.exit_code == 2 and "give --column" in r.output
+    r = runner.invoke(app, ["classify", names[0], "--column", "scan", "--model", str(tiny_model_dir)])
+    assert r.exit_code == 2 and "--inputs-from" in r.output
