@@ -183,6 +183,26 @@ def test_picture_takes_its_own_first_usable_source():
         ("http://h/big.png", "picture"), ("http://h/alone.png", "picture"), ("http://h/orphan.png", "picture")]
 
 
+def test_picture_passes_over_sources_for_other_screens():
+    """Art direction: a phone's crop first, the desktop picture next; a desktop browser shows the second."""
+    html = ("<picture><source media='(max-width: 600px)' srcset='phone.jpg'>"
+            "<source media='screen and (min-width: 601px)' srcset='desk.jpg 1x, desk2.jpg 2x'><img src='fb.jpg'></picture>"
+            "<picture><source media='(prefers-color-scheme: dark)' srcset='dark.png'><img src='light.png'></picture>"
+            "<picture><source media='(width < 40em)' srcset='narrow.png'><source srcset='any.png'></picture>")
+    assert [c.url for c in web.extract(html, "http://h/")] == ["http://h/desk2.jpg", "http://h/light.png",
+                                                               "http://h/any.png"]
+
+
+@pytest.mark.parametrize("media, holds", [
+    ("", True), ("all", True), ("print", False), ("(max-width: 1023px)", False), ("(min-width: 80em)", True),
+    ("not screen and (min-width: 800px)", False), ("(max-width: 600px), (min-width: 1200px)", True),
+    ("(min-resolution: 2dppx)", False), ("(-webkit-min-device-pixel-ratio: 2)", False),
+    ("(min-aspect-ratio: 16/9)", web.VIEWPORT[0] / web.VIEWPORT[1] >= 16 / 9),
+    ("(1000px < width <= 1300px)", True), ("(width < 600px)", False), ("(some-new-feature: 3)", True)])
+def test_media_queries_are_read_for_the_desktop_viewport(media, holds):
+    assert web.media_matches(media) is holds
+
+
 def test_images_a_visitor_sees_that_are_not_img_tags():
     """Stylesheets in the page, image inputs, objects and embeds, inline SVG images, old background
     attributes, lazy backgrounds, image-set(), and the full image a thumbnail links to."""

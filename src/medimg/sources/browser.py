@@ -24,7 +24,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from .base import Limits
-from .web import Candidate
+from .web import VIEWPORT, Candidate
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -243,7 +243,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                 context = pw.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
                     user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
-                    viewport={"width": 1280, "height": 1800}, timeout=limits.connect_timeout * 1000 + 20000)
+                    viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, timeout=limits.connect_timeout * 1000 + 20000)
                 # The page budget starts once the browser is up. A script that never yields blocks
                 # every browser call (evaluate has no timeout), so past the budget plus a grace
                 # period the watchdog kills this render's Chromium processes.
