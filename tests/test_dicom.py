@@ -231,8 +231,10 @@ def test_sniffer_refuses_random_bytes_and_text():
 def test_metadata_keeps_only_technical_tags():
     item = one_image("CT_small.dcm")
     assert set(item.metadata) <= {"Modality", "BodyPartExamined", "PhotometricInterpretation", "Rows", "Columns",
-                                  "NumberOfFrames", "BitsStored", "Manufacturer", "TransferSyntax", "SOPClass"}
+                                  "NumberOfFrames", "BitsStored", "Manufacturer", "TransferSyntax", "SOPClass",
+                                  "SOPClassUID"}
     assert item.metadata["Modality"] == "CT" and item.metadata["SOPClass"] == "CT Image Storage"
+    assert item.metadata["SOPClassUID"] == "1.2.840.10008.5.1.4.1.1.2"  # the class, not the instance
 
 
 IDENTIFYING = ["PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "ReferringPhysicianName",

@@ -136,6 +136,32 @@ def test_dicom_modality_tag_is_evidence(tiny_classifier):
     assert ct[labels.index("xray")] > ct[labels.index("photo")]
 
 
+def test_a_storage_class_for_one_kind_of_image_outweighs_the_pixels(tiny_classifier):
+    """An MR Image Storage object holds an MR image whatever its pixels look like (a 16 px test slice the
+    model calls a photo); a secondary capture tagged MR gets the Modality's smaller weight; a DICOS (luggage
+    CT) object tagged CT gets none."""
+    from medimg.model.priors import SOP_WEIGHT, WEIGHT, apply_prior, dicom_evidence
+
+    labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
+    looks_like_photo = np.full(len(labels), 0.001)
+    looks_like_photo[labels.index("photo")] = 1.0
+    looks_like_photo /= looks_like_photo.sum()
+    cr_storage = {"Modality": "CR", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.1", "SOPClass": "CR Image Storage"}
+    prior, said = dicom_evidence(cr_storage, labels, med)
+    post = apply_prior(looks_like_photo, prior)
+    assert said == "DICOM CR Image Storage" and prior.max() == SOP_WEIGHT
+    assert labels[post.argmax()] == "xray" and post.max() > 0.9
+    secondary = {"Modality": "CR", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}
+    prior, said = dicom_evidence(secondary, labels, med)
+    assert said == "DICOM Modality CR" and prior.max() == WEIGHT
+    assert labels[apply_prior(looks_like_photo, prior).argmax()] == "photo"  # 50x does not beat 1000:1
+    luggage = {"Modality": "CT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.501.1"}
+    assert dicom_evidence(luggage, labels, med) == (None, "")
+    pet = {"Modality": "PT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.128"}  # medical, no label of its own
+    prior, _ = dicom_evidence(pet, labels, med)
+    assert all(prior[labels.index(lb)] == SOP_WEIGHT for lb in med)
+
+
 def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
     """An MRC map is written only by electron microscopes: the record says medical, and why; a plain TIFF
     of the same pixels gets no such help."""
@@ -161,6 +187,7 @@ def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):
 
     ds = pydicom.dcmread(dicom_file("CT_small.dcm"))
     results = {}
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # a secondary capture
     for modality in ("CR", "SC"):
         ds.Modality = modality
         path = tmp_path / f"{modality}.dcm"
@@ -171,6 +198,12 @@ def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):
     assert results["SC"].verdict == "uncertain" and "evidence" not in results["SC"].metadata
     assert results["CR"].label == "xray" and results["CR"].verdict == "medical"
     assert "DICOM Modality CR" in results["CR"].metadata["evidence"]
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"  # CR Image Storage
+    ds.Modality = "SC"  # a wrong tag: the storage class still says what the pixels are
+    ds.save_as(tmp_path / "cr.dcm")
+    (rec,) = classify([str(tmp_path / "cr.dcm")], classifier=tiny_classifier)
+    assert rec.label == "xray" and rec.confidence > 0.99
+    assert rec.metadata["evidence"] == "image + DICOM Computed Radiography Image Storage"
 
 
 def test_classify_decodes_big_jpegs_small_but_reports_their_size(tiny_classifier):

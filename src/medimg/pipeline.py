@@ -14,7 +14,7 @@ from PIL import Image
 
 from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
-from .model.priors import apply_prior, dicom_prior, format_prior
+from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks
 
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -244,10 +244,10 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             if a is None:
                 continue
             row = next(rows)
-            prior = dicom_prior(rec.metadata, clf.labels, clf.medical_labels) if rec.metadata else None
+            prior, said = dicom_evidence(rec.metadata, clf.labels, clf.medical_labels) if rec.metadata else (None, "")
             if prior is not None:
                 row = apply_prior(row, prior)
-                rec.metadata = {**rec.metadata, "evidence": f"image + DICOM Modality {rec.metadata['Modality']}"}
+                rec.metadata = {**rec.metadata, "evidence": f"image + {said}"}
             elif (prior := format_prior(rec.format, clf.labels, clf.medical_labels)) is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**(rec.metadata or {}), "evidence": f"image + file format {rec.format}"}

@@ -503,8 +503,10 @@ def metadata(ds: pydicom.Dataset) -> dict:
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if ts:
         out["TransferSyntax"] = ts.name
-    if ds.get("SOPClassUID"):
+    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    if uid:
         out["SOPClass"] = _sop_name(ds)
+        out["SOPClassUID"] = str(uid)  # the kind of object (CT image, slide…), not one that names anybody
     return out
 
 
