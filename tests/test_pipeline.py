@@ -172,6 +172,10 @@ def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
     assert format_prior("TIFF", labels, med) is None and format_prior(None, labels, med) is None
     assert format_prior("WSI (aperio)", labels, med) is not None and format_prior("OME-TIFF", labels, med) is not None
     assert format_prior("ImageJ TIFF", labels, med) is None  # ImageJ saves any scientific image
+    for volume in ("NIfTI", "MINC", "NRRD", "MetaImage"):  # medical volumes: every medical label weighted up
+        prior = format_prior(volume, labels, med)
+        assert prior is not None and all(prior[labels.index(lb)] > 1 for lb in med)
+        assert all(prior[labels.index(lb)] == 1 for lb in labels if lb not in med)
     grey = (np.random.default_rng(0).normal(size=(64, 64)) * 20 + 128).astype(np.float32)
     with mrcfile.new(tmp_path / "em.mrc") as m:
         m.set_data(grey)
@@ -179,6 +183,18 @@ def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
     em, tif = classify([str(tmp_path / "em.mrc"), str(tmp_path / "em.tif")], classifier=tiny_classifier)
     assert em.metadata["evidence"] == "image + file format MRC" and em.medical and em.verdict == "medical"
     assert "evidence" not in (tif.metadata or {}) and tif.verdict != "medical"
+
+
+def test_a_nifti_volume_is_medical_evidence(tiny_classifier, tmp_path):
+    """A NIfTI slice of grey noise: medical because of the format; the same pixels as a PNG are not."""
+    import nibabel as nib
+
+    grey = (np.random.default_rng(1).normal(size=(64, 64, 5)) * 20 + 128).astype(np.int16)
+    nib.save(nib.Nifti1Image(grey, np.eye(4)), tmp_path / "head.nii.gz")
+    Image.fromarray(grey[:, :, 2].astype(np.uint8)).save(tmp_path / "head.png")
+    vol, png = classify([str(tmp_path / "head.nii.gz"), str(tmp_path / "head.png")], classifier=tiny_classifier)
+    assert vol.metadata["evidence"] == "image + file format NIfTI" and vol.verdict == "medical"
+    assert "evidence" not in (png.metadata or {}) and png.verdict != "medical"
 
 
 def test_dicom_files_get_the_modality_prior(tiny_classifier, tmp_path):

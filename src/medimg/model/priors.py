@@ -44,7 +44,10 @@ SOP_WEIGHT = 1e4  # a CT Image Storage file holds a CT image: only absurd pixels
 # Source formats written only by microscopes and slide scanners (items' `format`; "WSI (…)" for OpenSlide's;
 # OME-TIFF is the Open Microscopy Environment's. ImageJ TIFFs are not: ImageJ saves any scientific image.)
 FORMAT_LABEL = {"CZI": "histology", "LIF": "histology", "MRC": "histology", "WSI": "histology",
-                "OME-TIFF": "histology"}
+                "OME-TIFF": "histology", "MGH": "mri"}  # MGH: FreeSurfer's MRI volumes
+# Volume formats of medical imaging (MRI, CT, PET; NRRD and MetaImage also hold microscopy): medical, of
+# no one label
+FORMAT_MEDICAL = {"NIfTI", "MINC", "NRRD", "MetaImage"}
 WEIGHT = 50.0  # how many times likelier the tagged label is a priori
 
 
@@ -73,8 +76,12 @@ def dicom_evidence(metadata: dict, labels: list[str], medical_labels: set[str]) 
 
 
 def format_prior(fmt: str | None, labels: list[str], medical_labels: set[str]) -> np.ndarray | None:
-    """Prior weights from the source format (a Zeiss CZI, a Leica LIF, an EM map, a whole slide), else None."""
-    target = FORMAT_LABEL.get(str(fmt or "").split(" (")[0])
+    """Prior weights from the source format (a Zeiss CZI, a Leica LIF, an EM map, a whole slide, a NIfTI
+    volume), else None."""
+    name = str(fmt or "").split(" (")[0]
+    if name in FORMAT_MEDICAL:
+        return _towards(None, labels, medical_labels)
+    target = FORMAT_LABEL.get(name)
     return _towards(target, labels, medical_labels) if target else None
 
 
