@@ -111,6 +111,18 @@ def test_health_names_the_model(client, worker):
     assert body["model"]["labels"] == worker.classifier.labels
     assert body["model"]["input_size"] == worker.classifier.input_size
     assert body["model"]["name"] and body["model"]["version"]
+    assert client.head("/api/health").status_code == 200
+
+
+def test_the_openapi_schema_builds_without_warnings(client):
+    """Every operation once in the schema (a GET+HEAD route used to warn of a duplicate operation id)."""
+    import warnings
+
+    client.app.openapi_schema = None  # built afresh
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        schema = client.get("/openapi.json").json()
+    assert list(schema["paths"]["/api/health"]) == ["get"]
 
 
 def test_classify_images_zip_pdf_and_a_broken_file(client, worker):

@@ -227,3 +227,23 @@ def test_a_run_given_up_stops_its_downloads(tiny_classifier, tmp_path):
         sent = srv.sent["/slow.png"]
         time.sleep(1.0)
         assert srv.sent["/slow.png"] == sent < 100  # stopped, long before the end
+
+
+@pytest.mark.parametrize("command, module, extra", [
+    (["scale", "LIST", "--out", "OUT"], "ray", "scale"),
+    (["train", "--data", "DATA", "--out", "OUT", "--no-cv"], "torch", "train")])
+def test_a_missing_extra_is_named_with_how_to_install_it(tmp_path, monkeypatch, command, module, extra):
+    """Without ray or torch, `scale` and `train` say which extra to install (they used to end in a traceback)."""
+    import sys
+
+    (tmp_path / "list.txt").write_text("a.png\n")
+    for label in ("xray", "photo"):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+    monkeypatch.setitem(sys.modules, module, None)  # import fails, as where the extra is not installed
+    for name in [m for m in sys.modules if m.startswith(("medimg.training", "medimg.scale"))]:
+        monkeypatch.delitem(sys.modules, name)
+    args = [{"LIST": str(tmp_path / "list.txt"), "OUT": str(tmp_path / "out"), "DATA": str(tmp_path / "data")}
+            .get(a, a) for a in command]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert f"medimg[{extra}]" in flat(res.output)

@@ -253,6 +253,26 @@ def test_icons_are_left_out_when_the_corpus_lacks_their_label(tmp_path):
     assert meta["labels"] == ["photo", "xray"] and np.isfinite(meta["history"][-1]["loss"])
 
 
+def test_fewer_samples_than_a_batch_still_train_a_step(tmp_path):
+    """--samples-per-epoch below --batch-size used to run no step at all and ship the untrained network."""
+    for label, colour in (("xray", (90, 90, 90)), ("photo", (30, 160, 40))):
+        (tmp_path / "data" / label / "s1").mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    meta = train(Config(data=str(tmp_path / "data"), out=str(tmp_path / "run"), size=32, epochs=1,
+                        samples_per_epoch=4, batch_size=8, cache="", workers=0, icons=0, pages=0),
+                 log=lambda *_: None)
+    assert meta["history"][0]["loss"] > 0 and meta["history"][0]["train_acc"] > 0
+
+
+def test_the_corpus_cache_defaults_to_the_users_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert Config().cache == str(tmp_path / "medimg")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Config().cache == str(tmp_path / "home" / ".cache" / "medimg")
+
+
 def test_binary_loss_is_the_cross_entropy_of_p_medical():
     from medimg.training.train import binary_loss
 

@@ -353,8 +353,10 @@ def scale(
 ) -> None:
     """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done."""
     try:
+        import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
+
         from .scale.ray_job import read_inputs, run
-    except ImportError as exc:  # pragma: no cover
+    except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
     if not input_list.is_file():
@@ -411,7 +413,8 @@ def train(
     seed: int = typer.Option(20261123, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
     per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
-    cache: str = typer.Option("/work/cache/medimg", "--cache", help="Decoded-corpus cache folder ('' for none)."),
+    cache: Optional[str] = typer.Option(None, "--cache", help="Decoded-corpus cache folder ('' for none; default "
+                                        "$XDG_CACHE_HOME/medimg, else ~/.cache/medimg)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="fp32, fp16 (half the file) or int8 (static "
                                           "quantisation, ~2× faster; held-out numbers then come from int8 fold "
                                           "models). Default: int8 for finetune, fp32 for cnn."),
@@ -419,9 +422,14 @@ def train(
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
-    from .training.calibrate import at_bound, fit_temperature, fit_temperature_ece
-    from .training.ship import ship
-    from .training.train import Config, train as run
+    try:
+        from .training.calibrate import at_bound, fit_temperature, fit_temperature_ece
+        from .training.ship import ship
+        from .training.train import Config, default_cache, train as run
+    except ImportError as exc:
+        raise typer.BadParameter(f"{exc}: install the train extra: pip install 'medimg[train]' (from a checkout: "
+                                 ".venv/bin/pip install -e '.[train]')")
+    cache = default_cache() if cache is None else cache
 
     keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
     _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)

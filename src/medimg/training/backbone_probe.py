@@ -296,9 +296,11 @@ def evaluate(cache: Path, l2: float, grid: list[float], group: str = "source") -
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
-    ap.add_argument("--cache", type=Path, default=Path("/work/cache/backbone_feats.npz"))
-    ap.add_argument("--out", type=Path, default=Path("/work/cache/backbone_probe.json"))
+    from .dataset import default_cache
+
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--cache", type=Path, default=Path(default_cache()) / "backbone_feats.npz")
+    ap.add_argument("--out", type=Path, default=Path(default_cache()) / "backbone_probe.json")
     ap.add_argument("--per-source", type=int, default=120)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--l2", type=float, default=1e-3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,11 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
     with open(path, newline="", encoding="utf-8") as f:
         return {r["path"]: r["reason"] for r in csv.DictReader(f)}
 
+
+
+def default_cache() -> str:
+    """Where decoded corpora are cached between runs: $XDG_CACHE_HOME/medimg, else ~/.cache/medimg."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "medimg")
 
 @dataclass
 class Corpus:

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon, page
-from .dataset import Corpus, fingerprint, load, scan, source_folds
+from .dataset import Corpus, default_cache, fingerprint, load, scan, source_folds
 from .net import LITE, build
 
 
@@ -38,7 +38,7 @@ class Config:
     holdout: int = -1  # fold held out for validation; -1 trains on everything
     threads: int = 1
     workers: int = 1
-    cache: str = "/work/cache/medimg"
+    cache: str = field(default_factory=lambda: default_cache())
     per_source: int = 0  # cap files per source (tiny runs and tests)
     source_power: float = 0.5  # source weight within a label ∝ n_files ** power
     low_size: int = 96  # progressive resizing: early epochs at this size (cheaper), the rest at `size`
@@ -221,7 +221,7 @@ def train(cfg: Config, log=print) -> dict:
             np.savez(out / "heldout_lp.npz", logits=lg, y=corpus.y[va], source=np.array(corpus.source)[va],
                      path=np.array(corpus.paths)[va], labels=np.array(corpus.labels))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
+    steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)  # a tiny run still trains
     total = steps_per_epoch * cfg.epochs
     warm = min(steps_per_epoch, total // 5)
     sched = torch.optim.lr_scheduler.LambdaLR(
