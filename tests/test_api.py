@@ -229,6 +229,22 @@ def test_too_many_files_and_non_file_parts_are_refused(worker):
     assert r.status_code == 400 and r.json()["error"]
 
 
+def test_uploads_with_the_same_name_are_told_apart(client):
+    """DICOM exports name files IM0001 in every series folder: each upload gets a name of its own."""
+    files = [("files", ("IM0001", png(1), "image/png")), ("files", ("series2/IM0001", png(2), "image/png")),
+             ("files", ("scan.v2.png", png(3), "image/png")), ("files", ("scan.v2.png", png(4), "image/png"))]
+    r = client.post("/api/classify", files=files)
+    assert r.status_code == 200, r.text
+    assert [x["input"] for x in r.json()["results"]] == ["IM0001", "IM0001 (2)", "scan.v2.png", "scan (2).v2.png"]
+
+
+def test_unique_names_never_takes_a_name_already_sent():
+    from medimg.server.work import unique_names
+
+    assert unique_names(["a.dcm", "a.dcm", "a (2).dcm", ".h", ".h"]) == ["a.dcm", "a (3).dcm", "a (2).dcm", ".h",
+                                                                          ".h (2)"]
+
+
 def test_oversized_upload_is_413_before_the_body_is_read(client):
     big = b"\0" * (4 * 1024 * 1024)
     r = client.post("/api/classify", files=[("files", ("big.bin", big, "application/octet-stream"))])
@@ -505,7 +521,18 @@ def test_offline_page_offers_no_web_address(worker):
 def test_uploads_of_the_same_name_are_each_classified(client):
     r = client.post("/api/classify", files=[("files", ("scan.png", png(1), "image/png")),
                                             ("files", ("scan.png", png(2), "image/png"))])
-    assert r.status_code == 200 and [x["input"] for x in r.json()["results"]] == ["scan.png", "scan.png"]
+    assert r.status_code == 200 and [x["input"] for x in r.json()["results"]] == ["scan.png", "scan (2).png"]
+
+
+def test_ui_uploads_with_the_same_name_are_told_apart(tmp_path):
+    from medimg.server.ui import _blobs
+
+    paths = []
+    for i in range(2):  # Gradio keeps each upload in a folder of its own, under its own name
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "IM0001").write_bytes(png(i))
+        paths.append(tmp_path / str(i) / "IM0001")
+    assert [b.origin for b in _blobs(paths, 10**6)] == ["IM0001", "IM0001 (2)"]
 
 
 def test_ui_uploads_read_an_analyze_pair_with_a_gzipped_image(tmp_path):
