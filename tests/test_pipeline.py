@@ -185,6 +185,29 @@ def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
     assert "evidence" not in (tif.metadata or {}) and tif.verdict != "medical"
 
 
+def test_a_record_comes_out_while_the_next_input_is_awaited(tiny_classifier, tmp_path):
+    """A part batch does not wait for more images while the inputs are slow to come: a caller that sends the
+    next input only after the answer to the last (a queue consumer, a chat) is not stuck."""
+    import threading
+    import time
+
+    for i in range(2):
+        Image.new("RGB", (80, 60), (200, 40 * i, 0)).save(tmp_path / f"{i}.png")
+    answered = threading.Event()
+
+    def inputs():
+        yield str(tmp_path / "0.png")
+        answered.wait(20)  # the next input only after the first answer
+        yield str(tmp_path / "1.png")
+
+    records = classify(inputs(), classifier=tiny_classifier)
+    start = time.monotonic()
+    first = next(records)
+    assert first.input.endswith("0.png") and first.ok and time.monotonic() - start < 5
+    answered.set()
+    assert [r.input[-5:] for r in records] == ["1.png"]
+
+
 def test_a_nifti_volume_is_medical_evidence(tiny_classifier, tmp_path):
     """A NIfTI slice of grey noise: medical because of the format; the same pixels as a PNG are not."""
     import nibabel as nib

@@ -17,6 +17,7 @@ from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks
 
+FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
                  "width", "height", "error"]
 
@@ -178,17 +179,32 @@ def classify(
         th.start()
     pending: list[tuple[Record, np.ndarray | None]] = []
     images = 0  # of them with pixels for the model
+    lane: queue.Queue | None = None  # the input being read; None between inputs
     try:
-        while (lane := lanes.get()) is not END:
-            while (got := lane.get()) is not END:
-                if got[1] is None and not pending:  # an error or a note with no image before it: out at once
-                    yield from _emit(clf, [got], t, on_item)
-                    continue
-                pending.append(got)
-                images += got[1] is not None
-                if images >= batch_size or len(pending) >= 4 * batch_size:
-                    yield from _emit(clf, pending, t, on_item)
-                    pending, images = [], 0
+        while True:
+            q = lanes if lane is None else lane
+            try:  # a part batch waits a moment for more, then goes out: a slow input never holds back the others
+                got = q.get(timeout=FLUSH_AFTER) if pending else q.get()
+            except queue.Empty:
+                yield from _emit(clf, pending, t, on_item)
+                pending, images = [], 0
+                continue
+            if lane is None:
+                if got is END:
+                    break
+                lane = got
+                continue
+            if got is END:
+                lane = None
+                continue
+            if got[1] is None and not pending:  # an error or a note with no image before it: out at once
+                yield from _emit(clf, [got], t, on_item)
+                continue
+            pending.append(got)
+            images += got[1] is not None
+            if images >= batch_size or len(pending) >= 4 * batch_size:
+                yield from _emit(clf, pending, t, on_item)
+                pending, images = [], 0
         yield from _emit(clf, pending, t, on_item)
     finally:
         stop.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
