@@ -157,6 +157,19 @@ def test_an_input_that_is_not_a_path_is_one_error_and_the_rest_go_on(tiny_classi
         list(classify(f, classifier=tiny_classifier))
 
 
+def test_bytes_in_the_list_of_inputs_are_one_short_error_naming_blob(tiny_classifier, tmp_path):
+    """A file's bytes given as an input: the record says how big, and to wrap them as a Blob; it never prints
+    them (a 60 KB PNG used to make a 177,000-character record)."""
+    from medimg.sources import open_input
+
+    data = png() * 50
+    (rec,) = classify([data], classifier=tiny_classifier)
+    assert rec.input == f"<{len(data):,} bytes>" and "Blob(origin=name, data=...)" in rec.error
+    assert len(rec.error) < 200
+    (item,) = open_input(data)  # the sources never raise for bad input either
+    assert item.origin == rec.input and item.error == rec.error
+
+
 def test_inputs_from_keeps_names_as_they_are(tmp_path, tiny_model_dir):
     (tmp_path / "spaced.png ").write_bytes(png())  # a trailing space is part of this name
     (tmp_path / "#hash.png").write_bytes(png())

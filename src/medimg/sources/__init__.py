@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import reprlib
 import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -63,6 +64,10 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
     if isinstance(source, Blob):
         yield from blob_tasks(source, ctx)
         return
+    if not isinstance(source, (str, os.PathLike)) or isinstance(os.fspath(source), bytes):
+        name, why = not_an_input(source)
+        yield unit(name, lambda: iter([ItemError(name, "", why)]))
+        return
     text = os.fspath(source)
     if is_url(text):
         yield unit(text, _open_url, text, ctx)
@@ -70,6 +75,19 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
         yield from folder_tasks(text, ctx, skip)
     else:
         yield from file_tasks(text, ctx, skip=skip)
+
+
+def not_an_input(value) -> tuple[str, str]:
+    """(a short name, the error) for something given as an input that is not a path, URL or Blob: bytes are
+    named by their size, not printed."""
+    kind = type(value).__name__
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value):,} bytes>", (f"{kind} given as an input: wrap the bytes as Blob(origin=name, data=...) "
+                                           "(medimg.sources.Blob), or give the file's path")
+    if isinstance(value, os.PathLike):  # a path of bytes
+        return repr(os.fspath(value))[:200], f"a path given as bytes ({kind}): give it as str"
+    shown = reprlib.repr(value)
+    return shown, f"not a path, URL or Blob: {shown} ({kind})"
 
 
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:
