@@ -325,6 +325,28 @@ def detached_mha(tmp_path: Path, vol: np.ndarray, data_file: str = "v.raw", comp
     return tmp_path / "v.mhd"
 
 
+def test_a_data_file_named_beside_its_header_is_a_note_not_an_error(tmp_path):
+    """`find … | medimg classify --inputs-from -` names both halves of a pair: the header gives the slice, its
+    data file a skipped note saying whose it is (it was an 'unrecognised content' error); a lone .raw is still
+    an error."""
+    from medimg.sources import open_inputs
+
+    header = detached_mha(tmp_path, head_volume())
+    img = nib.Nifti1Pair(head_volume().astype(np.int16), np.eye(4))
+    nib.save(img, tmp_path / "p.hdr")  # writes p.hdr + p.img
+    (tmp_path / "lone.raw").write_bytes(b"\x00\x01" * 500)
+    got = list(open_inputs([str(header), str(tmp_path / "v.raw"), str(tmp_path / "p.hdr"), str(tmp_path / "p.img"),
+                            str(tmp_path / "lone.raw")]))
+    kinds = [(Path(i.origin).name, type(i).__name__, getattr(i, "skipped", None)) for i in got]
+    assert kinds == [("v.mhd", "ImageItem", None), ("v.raw", "ItemError", True), ("p.hdr", "ImageItem", None),
+                     ("p.img", "ItemError", True), ("lone.raw", "ItemError", False)]
+    assert got[1].error == "skipped: the data file of v.mhd, read with it"
+    assert got[3].error == "skipped: the data file of p.hdr, read with it"
+    folder = list(open_input(tmp_path))  # in a folder walk too, the note says whose data it is
+    assert any(i.origin.endswith("v.raw") and "data file of v.mhd" in i.error for i in folder
+               if isinstance(i, ItemError))
+
+
 def test_detached_headers_read_the_data_file_beside_them(tmp_path):
     """LUNA16-style .mhd/.raw pairs and 3D Slicer's .nhdr: the data file the header names is read when it
     lies beside the header on disk, and the slice is the one the attached file gives."""
@@ -423,8 +445,8 @@ def test_folder_walk_notes_unknown_files_without_reading_them_whole(tmp_path):
     (tmp_path / "long.mha").write_bytes(long)
     got = {Path(i.origin).name: i for i in open_input(tmp_path, Limits(max_input_bytes=1_000_000))}
     assert isinstance(got["v.mhd"], ImageItem) and isinstance(got["long.mha"], ImageItem)
-    for name in ("v.raw", "scan.bin"):
-        assert isinstance(got[name], ItemError) and got[name].skipped and "not an image" in got[name].error
+    for name, why in (("v.raw", "the data file of v.mhd"), ("scan.bin", "not an image")):
+        assert isinstance(got[name], ItemError) and got[name].skipped and why in got[name].error
 
 
 def test_nifti_and_analyze_header_image_pairs(tmp_path):

@@ -175,9 +175,10 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
         return
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
-    if plugin is None and head and member:  # no source takes it: a note, without reading the whole file
-        note = ItemError(str(path), "", "skipped: not an image or a supported container", skipped=True)
-        yield unit(str(path), iter, (note,))
+    header = _header_beside(path) if plugin is None and head else None
+    if header or (plugin is None and head and member):  # a note, without reading the whole file
+        why = f"the data file of {header}, read with it" if header else "not an image or a supported container"
+        yield unit(str(path), iter, (ItemError(str(path), "", f"skipped: {why}", skipped=True),))
         return
     if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
         yield unit(str(path), _open_by_path, plugin.open_path, path, ctx)
@@ -226,6 +227,22 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
         yield blob
         return
     yield from open_capped(blob, ctx, member)
+
+
+def _header_beside(path: Path) -> str | None:
+    """The header beside a data file that names it (a.mhd or a.nhdr for a.raw, a.hdr for a.img or a.img.gz),
+    so that giving both files (find … | medimg classify) reads the pair once, without an error for the data."""
+    stem = path.name
+    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
+        stem = stem.removesuffix(ext)
+    for ext in (".mhd", ".nhdr", ".hdr"):
+        header = path.with_name(stem + ext)
+        if header == path or not header.is_file():
+            continue
+        named = data_file_named(_head(header), header.name)
+        if named and path.name in (named, named + ".gz"):
+            return header.name
+    return None
 
 
 def _head(path: Path) -> bytes:
