@@ -197,7 +197,9 @@ def classify(
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Inputs opened and decoded at once (default: one per core, at most 4)."),
     model_dir: Optional[Path] = ModelDir,
-    show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items."),
+    show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items (tiny decorations, "
+                                      "data files read with their header, a PDF without images): in jsonl/json/csv "
+                                      "add --full, whose skipped field tells them from errors."),
     resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
                                 "it already has; the last one, which may have stopped part-way, is done again."),
     full: bool = typer.Option(False, "--full", help="Also every label's probability, the source format and its "
