@@ -177,6 +177,9 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
                                  "--model", str(tiny_model_dir), "--concurrency", "1"])
     assert r.exit_code == 0, r.output
     assert sorted(row["source"] for row in _rows(out)) == names
+    r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--column", "scan", "--out", str(out),
+                                 "--model", str(tiny_model_dir), "--resume"])
+    assert r.exit_code == 0 and "nothing left to do: all 2 inputs already have their rows" in " ".join(r.output.split())
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--out", str(tmp_path / "o2"),
                                  "--model", str(tiny_model_dir)])
     assert r.exit_code == 2 and "give --column" in r.output and "'scan'" in r.output

@@ -379,7 +379,10 @@ def scale(
                 threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers)
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
-    console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
+    if n == 0 and resume and inputs:  # every entry gives at least one row (an image, an error or a note)
+        console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {out}")
+    else:
+        console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
 
 
 # Per-route training defaults; any CLI option given overrides them.
