@@ -163,6 +163,36 @@ def test_only_a_few_requests_may_wait_for_a_slot(classifier):
         server.close()
 
 
+def test_uploads_still_arriving_count_towards_the_limit(classifier):
+    """Slow uploads that never finish cannot pile up spooled files without end: past max_jobs × 6 uploads in
+    the server (arriving, waiting or running), the next gets a 503 before its body is read; once they hang up,
+    there is room again."""
+    server = live(classifier, max_jobs=1, request_timeout=30)
+    port = int(server.url.rsplit(":", 1)[1])
+    slow = []
+    try:
+        for _ in range(6):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"POST /api/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
+                      b"10\r\n--b\r\nContent-Dis\r\n")  # and then nothing more
+            slow.append(s)
+        time.sleep(0.5)
+        t = time.monotonic()
+        r = httpx.post(server.url + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=10)
+        assert r.status_code == 503 and "6 uploads are arriving or being classified" in r.json()["error"]
+        assert r.headers["retry-after"] and time.monotonic() - t < 2
+        for s in slow:
+            s.close()
+        time.sleep(0.5)
+        r = httpx.post(server.url + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=10)
+        assert r.status_code == 200, r.text
+    finally:
+        for s in slow:
+            s.close()
+        server.close()
+
+
 # ------------------------------------------------------------------ 3: the time limit and a client that goes
 
 

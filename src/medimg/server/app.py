@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from .api import LOWEST_THRESHOLD, create_router  # noqa: E402
+from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .limits import BodyLimit  # noqa: E402
@@ -45,7 +45,10 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     app.state.scratch = []  # private folders removed when the server stops
     _add_error_handlers(app)
     _add_docs(app)
-    app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes)
+    # uploads at once, per upload path: the API's running (max_jobs) and waiting requests, and max_jobs arriving
+    uploads = config.max_jobs * (WAITING_PER_JOB + 2)
+    app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
+                       max_uploads=uploads)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
 

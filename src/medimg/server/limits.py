@@ -1,4 +1,5 @@
-"""Cap every request body, counted as it streams in (chunked bodies have no Content-Length), with a JSON 413."""
+"""Cap every request body, counted as it streams in (chunked bodies have no Content-Length), with a JSON 413;
+and how many uploads may be in the server at once (more get a 503 before their body is read)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ class BodyLimit:
     Content-Length, or while counting the bytes the app reads; the app then reads a disconnect. Under /api
     a 413 of the app's own gets the same JSON."""
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int, max_uploads: int = 0):
         self.app = app
         self.caps = {path: max_upload_bytes for path in UPLOAD_PATHS}
         self.caps["/api/classify-url"] = URL_BODY_BYTES
         self.default = max_body_bytes
+        # requests to each upload path at once (arriving, waiting or being classified), so uploads spooled to
+        # disk stay bounded: max_uploads × max_upload_bytes per path; 0 for no limit
+        self.max_uploads = max_uploads
+        self.uploading = dict.fromkeys(UPLOAD_PATHS, 0)
 
     def payload(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         cap = self.caps.get(path, self.default)
@@ -48,6 +53,19 @@ class BodyLimit:
         if length and length.isdigit() and int(length) > cap:
             await self._send_413(send, path)
             return
+        if path in self.uploading and scope.get("method") == "POST":
+            if self.max_uploads and self.uploading[path] >= self.max_uploads:
+                await self._send_busy(send, path)
+                return
+            self.uploading[path] += 1
+            try:
+                await self._limited(scope, receive, send, path, cap)
+            finally:
+                self.uploading[path] -= 1
+            return
+        await self._limited(scope, receive, send, path, cap)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, path: str, cap: int) -> None:
         seen, started, refused, rewriting = 0, False, False, False
 
         async def counted() -> Message:
@@ -83,6 +101,19 @@ class BodyLimit:
         except Exception:
             if not refused:  # after a 413 the app may fail on the disconnect it was given: already answered
                 raise
+
+    async def _send_busy(self, send: Send, path: str) -> None:
+        """503 before the body is read: this many uploads at once are all the server takes."""
+        text = (f"the server is busy: {self.max_uploads} uploads are arriving or being classified; try again "
+                "shortly")
+        if path.startswith("/api/"):
+            body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
+        else:
+            body, ctype = text.encode(), b"text/plain; charset=utf-8"
+        headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+                   (b"retry-after", b"5")]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _send_413(self, send: Send, path: str) -> None:
         body, headers = self.payload(path)
