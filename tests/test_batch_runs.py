@@ -58,6 +58,31 @@ def test_resume_refuses_a_file_that_is_not_its_own_output_and_leaves_it_whole(tm
         assert out.read_bytes() == before
 
 
+def test_resume_knows_a_path_however_it_is_spelled(tmp_path, tiny_model_dir, monkeypatch):
+    """A run started as `classify scans/` and carried on as `classify /abs/scans/ --resume` (or ./scans): the
+    files already written are passed over, not written twice."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scans").mkdir()
+    for i in range(3):
+        (tmp_path / "scans" / f"{i}.png").write_bytes(png((60 * i, 0, 0)))
+    with zipfile.ZipFile(tmp_path / "scans" / "more.zip", "w") as z:
+        z.writestr("inner/x.png", png((0, 90, 0)))
+    out = tmp_path / "r.jsonl"
+    first = runner.invoke(app, ["classify", "scans", "--model", str(tiny_model_dir), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    before = out.read_text().splitlines()
+    assert len(before) == 4
+    for spelled in (str(tmp_path / "scans"), "./scans/"):
+        again = runner.invoke(app, ["classify", spelled, "--model", str(tiny_model_dir), "--out", str(out),
+                                    "--resume"])
+        assert again.exit_code == 0, again.output
+        lines = out.read_text().splitlines()
+        # the last input written is done again (it may have stopped part-way); nothing else is
+        assert len(lines) == 4 and lines[:3] == before[:3], lines
+
+
 def test_resume_with_other_fields_than_the_file_was_written_with_is_refused(tmp_path, tiny_model_dir):
     (tmp_path / "a.png").write_bytes(png())
     out = tmp_path / "r.jsonl"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .sources import ImageItem, Limits
+from .sources import ImageItem, Limits, is_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -241,7 +242,7 @@ def classify(
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
                                  "the same way, so every row has the same fields")
-            done, written = resume_from(out, fmt)
+            done, written = (_spellings(names) for names in resume_from(out, fmt))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
@@ -287,6 +288,22 @@ def classify(
                   soft_wrap=True)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
+
+
+class _spellings(set):
+    """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
+    /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
+
+    def __init__(self, names):
+        super().__init__(names)
+        self.files = {_file_key(n) for n in self if not is_url(n)}
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(name) or (not is_url(name) and _file_key(name) in self.files)
+
+
+def _file_key(name: str) -> str:
+    return os.path.normpath(os.path.abspath(name))
 
 
 def _print_table(records, out: Optional[Path]) -> None:
