@@ -181,6 +181,26 @@ def test_a_detached_header_uploaded_with_its_data_file(client, tmp_path):
     assert "v.raw: not among the files given with it" in alone["error"]
 
 
+def test_two_series_pairs_with_the_same_names_each_read_their_own_data(client, tmp_path):
+    """Two exports' v.mhd + v.raw uploaded together: the second header reads the second data file (it used to
+    read the first one's under a new name), and both data files are notes, not errors."""
+    from test_volumes import detached_mha, head_volume
+
+    files = []
+    for k, vol in enumerate((head_volume(), head_volume()[:, :, :6] * 0 + 700)):  # the second: flat, 6 slices
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        header = detached_mha(folder, vol)
+        files += [("files", ("v.mhd", header.read_bytes())), ("files", ("v.raw", (folder / "v.raw").read_bytes()))]
+    r = client.post("/api/classify?full=true&show_skipped=true", files=files)
+    assert r.status_code == 200, r.text
+    res = {x["input"]: x for x in r.json()["results"]}
+    assert set(res) == {"v.mhd", "v.raw", "v (2).mhd", "v (2).raw"}
+    assert res["v.mhd"]["metadata"]["dims"] != res["v (2).mhd"]["metadata"]["dims"]
+    assert res["v.raw"]["error"] == "skipped: the data file of v.mhd, read with it"
+    assert res["v (2).raw"]["error"] == "skipped: the data file of v (2).mhd, read with it"
+
+
 def test_uploaded_videos(client):
     """An MP4 clip and a DICOM video endoscopy file, uploaded: one frame each, the DICOM one named by index."""
     pytest.importorskip("av")
@@ -239,7 +259,7 @@ def test_uploads_with_the_same_name_are_told_apart(client):
 
 
 def test_unique_names_never_takes_a_name_already_sent():
-    from medimg.server.work import unique_names
+    from medimg.sources.files import unique_names
 
     assert unique_names(["a.dcm", "a.dcm", "a (2).dcm", ".h", ".h"]) == ["a.dcm", "a (3).dcm", "a (2).dcm", ".h",
                                                                           ".h (2)"]

@@ -16,7 +16,7 @@ from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together
 from .limits import URL_BODY_BYTES
-from .work import Worker, unique_names
+from .work import Worker
 
 GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
 WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are told the server is busy
@@ -137,7 +137,7 @@ def create_router(worker: Worker) -> APIRouter:
         full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
         show_skipped: bool = Query(False, description="Also list items skipped on purpose (tiny decorations, …)."),
     ) -> dict:
-        named = list(zip(unique_names([_display_name(f.filename, i) for i, f in enumerate(files, 1)]), files))
+        named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]  # repeated: see blobs_together
         limits = cfg.limits()
         threshold = threshold if threshold is not None else form_threshold
         records = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,

@@ -26,7 +26,7 @@ from ..sources import Blob
 from ..sources.files import blobs_together
 from .api import url_problem
 from .export import relabeled, to_csv, to_json
-from .work import Worker, unique_names
+from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
 TABLE_HEADERS = ["#", "file", "where", "verdict", "label", "confidence", "p(medical)", "size"]
@@ -270,9 +270,7 @@ def _web_address(text: str) -> tuple[str, str | None]:
 def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
     """Uploaded files by their own names (not the temporary paths), read one at a time; each can read
     another of them by name (a detached header's data file)."""
-    paths = list(paths)
-    names = unique_names([p.name for p in paths])
-    return blobs_together([(name, partial(_read_head, p), None) for name, p in zip(names, paths)], cap)
+    return blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap)
 
 
 def _read_head(path: Path, n: int) -> bytes:

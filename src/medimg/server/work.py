@@ -53,23 +53,3 @@ class Worker:
         finally:
             stream.close()
         return records
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """Names that tell uploads apart: a name sent again (IM0001 from two series' folders) becomes
-    `IM0001 (2)`, as a browser saves a second download, so each record says which upload it came from."""
-    taken = set(names)
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        n = seen[name] = seen.get(name, 0) + 1
-        if n > 1:
-            lead = len(name) - len(name.lstrip("."))
-            stem, dot, ext = name[lead:].partition(".")
-            stem = name[:lead] + stem
-            while (new := f"{stem} ({n}){dot}{ext}") in taken:
-                n += 1
-            seen[name], name = n, new
-            taken.add(name)
-        out.append(name)
-    return out

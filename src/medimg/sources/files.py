@@ -111,30 +111,69 @@ def data_file_named(head: bytes, name: str) -> str | None:
 
 def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], cap: int) -> Iterator[Blob]:
     """Files given together (one request's uploads) as Blobs, read one at a time: (name, read, content
-    type) each, where `read(n)` gives the first n bytes (all of them for -1). Each can read another by name
-    (`Blob.sibling`; the first of that name), and a data file that a header among them names (`.raw`,
-    `.img`, or the `.img.gz` of a `.hdr`) is marked `data_of` that header."""
-    by_name: dict[str, Callable[[int], bytes]] = {}
-    for name, read, _ in files:
-        by_name.setdefault(name, read)
+    type) each, where `read(n)` gives the first n bytes (all of them for -1). A name given again gets one of
+    its own (`unique_names`: IM0001, IM0001 (2)). Each can read another by name (`Blob.sibling`): the k-th
+    file of a name reads the k-th of the name it asks for, so two series' a.mhd + a.raw pairs each keep their
+    own data; a data file that a header among them names (`.raw`, `.img`, or the `.img.gz` of a `.hdr`) is
+    marked `data_of` that header."""
+    given = [name for name, _, _ in files]
+    names = unique_names(given)
+    turn: list[int] = []  # the k-th time its name was given
+    seen: dict[str, int] = {}
+    for name in given:
+        seen[name] = seen.get(name, 0) + 1
+        turn.append(seen[name])
+    by_turn = {(name, k): i for i, (name, k) in enumerate(zip(given, turn))}
+    by_name = {name: i for i, name in enumerate(names)}
 
-    def sibling(name: str) -> bytes:
-        if name not in by_name:
-            raise ValueError("not among the files given with it")
-        data = by_name[name](cap + 1)
-        if len(data) > cap:
-            raise ValueError(f"over the max_input_bytes cap of {_mb(cap)}")
-        return data
+    def find(name: str, k: int) -> int | None:
+        for i in (by_turn.get((name, k)), by_turn.get((name, 1)), by_name.get(name)):
+            if i is not None:
+                return i
+        return None
 
-    claimed: dict[str, str] = {}
-    for name, read, _ in files:
+    def sibling_of(k: int) -> Callable[[str], bytes]:
+        def sibling(name: str) -> bytes:
+            i = find(name, k)
+            if i is None:
+                raise ValueError("not among the files given with it")
+            data = files[i][1](cap + 1)
+            if len(data) > cap:
+                raise ValueError(f"over the max_input_bytes cap of {_mb(cap)}")
+            return data
+        return sibling
+
+    claimed: dict[int, str] = {}
+    for i, (name, read, _) in enumerate(files):
         data_file = data_file_named(read(SNIFF_BYTES), name)
         if data_file:
             for candidate in (data_file, data_file + ".gz"):
-                claimed.setdefault(candidate, name)
-    for name, read, content_type in files:
-        yield Blob(origin=name, data=read(-1), name=name, content_type=content_type, sibling=sibling,
-                   data_of=claimed.get(name))
+                j = find(candidate, turn[i])
+                if j is not None and j != i:
+                    claimed.setdefault(j, names[i])
+    for i, (_, read, content_type) in enumerate(files):
+        yield Blob(origin=names[i], data=read(-1), name=names[i], content_type=content_type,
+                   sibling=sibling_of(turn[i]), data_of=claimed.get(i))
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Names that tell uploads apart: a name sent again (IM0001 from two series' folders) becomes
+    `IM0001 (2)`, as a browser saves a second download, so each record says which upload it came from."""
+    taken = set(names)
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen[name] = seen.get(name, 0) + 1
+        if n > 1:
+            lead = len(name) - len(name.lstrip("."))
+            stem, dot, ext = name[lead:].partition(".")
+            stem = name[:lead] + stem
+            while (new := f"{stem} ({n}){dot}{ext}") in taken:
+                n += 1
+            seen[name], name = n, new
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:
