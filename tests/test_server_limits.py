@@ -163,32 +163,44 @@ def test_only_a_few_requests_may_wait_for_a_slot(classifier):
         server.close()
 
 
-def test_uploads_still_arriving_count_towards_the_limit(classifier):
-    """Slow uploads that never finish cannot pile up spooled files without end: past max_jobs × 6 uploads in
-    the server (arriving, waiting or running), the next gets a 503 before its body is read; once they hang up,
-    there is room again."""
-    server = live(classifier, max_jobs=1, request_timeout=30)
+def test_upload_bytes_held_at_once_are_bounded_and_idle_connections_hold_none(classifier):
+    """Slow uploads cannot pile up spooled files without end: past max_jobs × 6 × max_upload_bytes held at once
+    (received, not yet answered), the upload whose bytes pass it gets a 503; connections that send no body
+    hold nothing, so they cannot lock uploads out; once the slow ones hang up, there is room again."""
+    server = live(classifier, max_jobs=1, request_timeout=30, max_upload_bytes=256 * 1024)
     port = int(server.url.rsplit(":", 1)[1])
-    slow = []
+    sockets = []
+
+    def slow_upload(body: bytes) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        head = (b"POST /api/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")
+        start = b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.bin\"\r\n\r\n"
+        s.sendall(head + (b"%x\r\n" % len(start + body)) + start + body + b"\r\n" if body else head)
+        sockets.append(s)  # and then nothing more
+        return s
+
+    def post() -> httpx.Response:
+        return httpx.post(server.url + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=10)
+
     try:
-        for _ in range(6):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            s.sendall(b"POST /api/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                      b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
-                      b"10\r\n--b\r\nContent-Dis\r\n")  # and then nothing more
-            slow.append(s)
+        for _ in range(20):  # headers only: no bytes held
+            slow_upload(b"")
+        time.sleep(0.3)
+        assert post().status_code == 200
+        for _ in range(6):  # 6 × 250 KB of the 6 × 256 KB this server holds at once
+            slow_upload(b"x" * (250 * 1024))
         time.sleep(0.5)
         t = time.monotonic()
-        r = httpx.post(server.url + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=10)
-        assert r.status_code == 503 and "6 uploads are arriving or being classified" in r.json()["error"]
+        r = httpx.post(server.url + "/api/classify", files=[("files", ("b.bin", b"y" * (100 * 1024)))], timeout=10)
+        assert r.status_code == 503 and "holds 1.5 MB of uploads" in r.json()["error"], r.text
         assert r.headers["retry-after"] and time.monotonic() - t < 2
-        for s in slow:
+        for s in sockets:
             s.close()
         time.sleep(0.5)
-        r = httpx.post(server.url + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=10)
-        assert r.status_code == 200, r.text
+        assert post().status_code == 200
     finally:
-        for s in slow:
+        for s in sockets:
             s.close()
         server.close()
 

@@ -45,10 +45,11 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     app.state.scratch = []  # private folders removed when the server stops
     _add_error_handlers(app)
     _add_docs(app)
-    # uploads at once, per upload path: the API's running (max_jobs) and waiting requests, and max_jobs arriving
-    uploads = config.max_jobs * (WAITING_PER_JOB + 2)
+    # upload bytes held at once, per upload path: full uploads for the API's running (max_jobs) and waiting
+    # requests, and for max_jobs more arriving
+    held = config.max_jobs * (WAITING_PER_JOB + 2) * config.max_upload_bytes
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
-                       max_uploads=uploads)
+                       max_held_bytes=held)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
 

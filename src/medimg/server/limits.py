@@ -1,5 +1,5 @@
 """Cap every request body, counted as it streams in (chunked bodies have no Content-Length), with a JSON 413;
-and how many uploads may be in the server at once (more get a 503 before their body is read)."""
+and how many upload bytes the server holds at once (past that, a 503)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ class BodyLimit:
     Content-Length, or while counting the bytes the app reads; the app then reads a disconnect. Under /api
     a 413 of the app's own gets the same JSON."""
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int, max_uploads: int = 0):
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int, max_held_bytes: int = 0):
         self.app = app
         self.caps = {path: max_upload_bytes for path in UPLOAD_PATHS}
         self.caps["/api/classify-url"] = URL_BODY_BYTES
         self.default = max_body_bytes
-        # requests to each upload path at once (arriving, waiting or being classified), so uploads spooled to
-        # disk stay bounded: max_uploads × max_upload_bytes per path; 0 for no limit
-        self.max_uploads = max_uploads
-        self.uploading = dict.fromkeys(UPLOAD_PATHS, 0)
+        # upload bytes the requests to each upload path hold at once (received, not yet answered: spooled to
+        # disk); past it, the request whose bytes would pass it gets a 503. Bytes, not requests, so connections
+        # that send nothing hold nothing. 0 for no limit.
+        self.max_held = max_held_bytes
+        self.held = dict.fromkeys(UPLOAD_PATHS, 0)
 
     def payload(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         cap = self.caps.get(path, self.default)
@@ -53,19 +54,7 @@ class BodyLimit:
         if length and length.isdigit() and int(length) > cap:
             await self._send_413(send, path)
             return
-        if path in self.uploading and scope.get("method") == "POST":
-            if self.max_uploads and self.uploading[path] >= self.max_uploads:
-                await self._send_busy(send, path)
-                return
-            self.uploading[path] += 1
-            try:
-                await self._limited(scope, receive, send, path, cap)
-            finally:
-                self.uploading[path] -= 1
-            return
-        await self._limited(scope, receive, send, path, cap)
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, path: str, cap: int) -> None:
+        held = self.held if path in self.held and self.max_held else {}
         seen, started, refused, rewriting = 0, False, False, False
 
         async def counted() -> Message:
@@ -74,11 +63,14 @@ class BodyLimit:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > cap:
+                n = len(message.get("body", b""))
+                seen += n
+                if held:
+                    held[path] += n
+                if seen > cap or (held and held[path] > self.max_held):
                     refused = True
                     if not started:
-                        await self._send_413(send, path)
+                        await (self._send_413(send, path) if seen > cap else self._send_busy(send, path))
                     return {"type": "http.disconnect"}  # the app stops reading; its answer goes nowhere
             return message
 
@@ -101,11 +93,14 @@ class BodyLimit:
         except Exception:
             if not refused:  # after a 413 the app may fail on the disconnect it was given: already answered
                 raise
+        finally:
+            if held:
+                held[path] -= seen
 
     async def _send_busy(self, send: Send, path: str) -> None:
-        """503 before the body is read: this many uploads at once are all the server takes."""
-        text = (f"the server is busy: {self.max_uploads} uploads are arriving or being classified; try again "
-                "shortly")
+        """503 as the body comes in: the uploads already held are all the server takes at once."""
+        text = (f"the server is busy: it holds {size_text(self.max_held)} of uploads waiting or being classified; "
+                "try again shortly")
         if path.startswith("/api/"):
             body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
         else:
