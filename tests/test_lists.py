@@ -109,3 +109,36 @@ def test_classify_and_extract_read_a_csv_list(tmp_path, tiny_model_dir):
     assert r.exit_code == 2 and "give --column" in r.output
     r = runner.invoke(app, ["classify", names[0], "--column", "scan", "--model", str(tiny_model_dir)])
     assert r.exit_code == 2 and "--inputs-from" in r.output
+
+
+def test_csv_quirks_blank_lines_before_the_header_no_header_and_header_case(tmp_path, caplog):
+    (tmp_path / "blank.csv").write_text("\n\n,\nid,url\n1,https://example.org/a.png\n")
+    assert list(open_list(str(tmp_path / "blank.csv"))) == ["https://example.org/a.png"]
+    (tmp_path / "files.csv").write_text("/data/a.png\n/data/b c.png\n")  # find … > files.csv
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(tmp_path / "files.csv"))) == ["/data/a.png", "/data/b c.png"]
+    assert "without a header" in caplog.text
+    (tmp_path / "upper.csv").write_text("ID,URL\n1,https://example.org/a.png\n")
+    assert list(open_list(str(tmp_path / "upper.csv"))) == ["https://example.org/a.png"]
+
+
+def test_a_given_jsonl_key_is_looked_up_in_every_line_and_odd_cells_are_passed_over(tmp_path, caplog):
+    p = tmp_path / "list.jsonl"
+    rows = [{"id": 0}, {"id": 1, "url": "https://example.org/a.png"}, {"url": float("nan")}, {"url": ["x", "y"]},
+            {"url": {"u": 1}}, {"url": "https://example.org/b.png"}]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(p), "url")) == ["https://example.org/a.png", "https://example.org/b.png"]
+    assert "holds a list" in caplog.text and "holds a dict" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(p), "link")) == []
+    assert "no line has a value for 'link'" in caplog.text
+
+
+def test_a_parquet_column_of_lists_is_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="pyarrow (scale extra) is not installed")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"url": [["a.png"], ["b.png"]]}), tmp_path / "nested.parquet")
+    with pytest.raises(ValueError, match="column 'url' holds list<"):
+        open_list(str(tmp_path / "nested.parquet"))

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -49,11 +50,17 @@ def open_list(name: str, column: str | None = None) -> Iterator[str]:
         reader = csv.reader(stream, delimiter="\t" if kind == "tsv" else ",")
         try:
             header = next(reader, None)
+            while header is not None and not any(c.strip() for c in header):  # blank lines before the header
+                header = next(reader, None)
         except csv.Error as exc:
             raise ValueError(f"{name}: not readable as {kind.upper()} ({exc})") from None
         if not header:
             stream.close()
             return iter(())
+        if column is None and len(header) == 1 and _known(header) is None:
+            # one column and no header (find … > files.csv): every line is an input, the first one too
+            log.warning("%s: one column without a header: read as one input per line", name)
+            return _cells(name, stream, reader, 0, first=header)
         index = header.index(_column(name, header, column))
     except BaseException:
         stream.close()
@@ -66,10 +73,16 @@ def _column(name: str, have: list[str], column: str | None) -> str:
         if column not in have:
             raise ValueError(f"{name}: no column {column!r}; it has {_listed(have)}")
         return column
-    for c in COLUMNS:
-        if c in have:
-            return c
+    known = _known(have)
+    if known is not None:
+        return known
     raise ValueError(f"{name}: no column named {', '.join(COLUMNS)}; give --column (it has {_listed(have)})")
+
+
+def _known(have: list[str]) -> str | None:
+    """The first of COLUMNS among the column names `have`, in any case (URL, Path)."""
+    lower = {str(h).strip().lower(): h for h in reversed(have)}
+    return next((lower[c] for c in COLUMNS if c in lower), None)
 
 
 def _listed(names: list[str]) -> str:
@@ -78,8 +91,12 @@ def _listed(names: list[str]) -> str:
 
 
 def _entry(value) -> str | None:
-    """A cell as an input: URLs trimmed, a path kept as it is (spaces are part of names); blank is None."""
-    if value is None:
+    """A cell as an input: URLs trimmed, a path kept as it is (spaces are part of names); blank (or NaN) is
+    None, and so is a list or an object, which is no input (named in a warning)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (list, tuple, dict)):
+        log.warning("a cell holds a %s, not an input: passed over", type(value).__name__)
         return None
     text = value if isinstance(value, str) else str(value)
     if not text.strip():
@@ -101,8 +118,10 @@ def _lines(name: str) -> Iterator[str]:
             stream.close()
 
 
-def _cells(name: str, stream, reader, index: int) -> Iterator[str]:
+def _cells(name: str, stream, reader, index: int, first: list[str] | None = None) -> Iterator[str]:
     with stream:
+        if first is not None and (entry := _entry(first[index])) is not None:
+            yield entry
         while True:
             try:
                 row = next(reader)
@@ -126,7 +145,7 @@ def _jsonl(name: str, stream, column: str | None) -> Iterator[str]:
     if first is None:
         stream.close()
         return iter(())
-    key = _column(name, list(first), column)
+    key = column if column is not None else _column(name, list(first), None)  # a given key: looked up per row
 
     def rows():
         with stream:
@@ -138,7 +157,17 @@ def _jsonl(name: str, stream, column: str | None) -> Iterator[str]:
                     except ValueError as exc:  # the run goes on; the line is named
                         log.warning("%s: passed over (%s)", name, exc)
 
-    return (e for e in (_entry(row.get(key)) for row in rows()) if e is not None)
+    def entries():
+        found = 0
+        for row in rows():
+            entry = _entry(row.get(key))
+            if entry is not None:
+                found += 1
+                yield entry
+        if not found:
+            log.warning("%s: no line has a value for %r", name, key)
+
+    return entries()
 
 
 def _object(name: str, number: int, line: str) -> dict:
@@ -153,6 +182,7 @@ def _object(name: str, number: int, line: str) -> dict:
 
 def _parquet(name: str, column: str | None) -> Iterator[str]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise ValueError(f"{name}: reading a Parquet list needs pyarrow (pip install pyarrow, or the scale "
@@ -162,6 +192,10 @@ def _parquet(name: str, column: str | None) -> Iterator[str]:
     except Exception as exc:
         raise ValueError(f"{name}: not a Parquet file ({exc})") from None
     key = _column(name, table.schema_arrow.names, column)
+    kind = table.schema_arrow.field(key).type
+    if pa.types.is_nested(kind):
+        table.close()
+        raise ValueError(f"{name}: column {key!r} holds {kind}, not one input per row")
 
     def rows():
         with table:
