@@ -193,6 +193,8 @@ def test_bytes_in_the_list_of_inputs_are_one_short_error_naming_blob(tiny_classi
     assert len(rec.error) < 200
     (item,) = open_input(data)  # the sources never raise for bad input either
     assert item.origin == rec.input and item.error == rec.error
+    (rec,) = classify([b"/data/scan.png"], classifier=tiny_classifier)  # a path given as bytes: named as it is
+    assert rec.input == "b'/data/scan.png'" and "give a path as str" in rec.error
 
 
 def test_inputs_from_keeps_names_as_they_are(tmp_path, tiny_model_dir):

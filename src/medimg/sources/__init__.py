@@ -82,8 +82,10 @@ def not_an_input(value) -> tuple[str, str]:
     named by their size, not printed."""
     kind = type(value).__name__
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value):,} bytes>", (f"{kind} given as an input: wrap the bytes as Blob(origin=name, data=...) "
-                                           "(medimg.sources.Blob), or give the file's path")
+        short = len(value) <= 200 and b"\0" not in bytes(value)  # a path in bytes, perhaps: shown as it is
+        return (repr(bytes(value)) if short else f"<{len(value):,} bytes>"), (
+            f"{kind} given as an input: give a path as str (os.fsdecode), and wrap a file's bytes as "
+            "Blob(origin=name, data=...) (medimg.sources.Blob)")
     if isinstance(value, os.PathLike):  # a path of bytes
         return repr(os.fspath(value))[:200], f"a path given as bytes ({kind}): give it as str"
     shown = reprlib.repr(value)

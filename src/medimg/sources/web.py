@@ -288,7 +288,17 @@ def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1
     types, `not`, `only`, `and`, commas. Anything else is taken to hold, as the first usable source is."""
     if not media.strip():
         return True
-    return any(_query_holds(q.strip().lower(), width, height) for q in media.split(","))
+    queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
+    return any(_query_holds(_paired(q.strip()), width, height) for q in queries)
+
+
+def _paired(query: str) -> str:
+    """A query cut out of `(a) or (b)` with its parentheses made whole again."""
+    if query.count("(") > query.count(")"):
+        query += ")"
+    if query.count(")") > query.count("("):
+        query = "(" + query
+    return query
 
 
 def _query_holds(query: str, width: int, height: int) -> bool:
@@ -316,6 +326,8 @@ def _feature_holds(name: str, value: str | None, width: int, height: int) -> boo
         return value in ("", "light")
     if name in ("prefers-reduced-motion", "prefers-reduced-data", "prefers-contrast", "forced-colors"):
         return value in ("no-preference", "none")
+    if name in ("monochrome", "grid", "min-monochrome"):  # a colour screen, not a grid (text) one
+        return value.strip() in ("0",)
     if name in ("hover", "any-hover"):
         return value in ("", "hover")
     if name in ("pointer", "any-pointer"):
