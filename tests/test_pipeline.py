@@ -173,9 +173,13 @@ def test_microscope_formats_are_evidence(tiny_classifier, tmp_path):
     assert format_prior("WSI (aperio)", labels, med) is not None and format_prior("OME-TIFF", labels, med) is not None
     assert format_prior("ImageJ TIFF", labels, med) is None  # ImageJ saves any scientific image
     for volume in ("NIfTI", "MINC", "NRRD", "MetaImage"):  # medical volumes: every medical label weighted up
-        prior = format_prior(volume, labels, med)
+        prior = format_prior(volume, labels, med, {"dims": [64, 64, 20]})
         assert prior is not None and all(prior[labels.index(lb)] > 1 for lb in med)
         assert all(prior[labels.index(lb)] == 1 for lb in labels if lb not in med)
+    for flat in ([640, 480], [640, 480, 3], [640, 480, 1]):  # a 2-D NRRD or MetaImage file may hold anything
+        assert format_prior("NRRD", labels, med, {"dims": flat}) is None
+        assert format_prior("MetaImage", labels, med, {"dims": flat}) is None
+    assert format_prior("NIfTI", labels, med, {"dims": [64, 64]}) is not None  # NIfTI is medical imaging's own
     grey = (np.random.default_rng(0).normal(size=(64, 64)) * 20 + 128).astype(np.float32)
     with mrcfile.new(tmp_path / "em.mrc") as m:
         m.set_data(grey)

@@ -265,7 +265,7 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             if prior is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**rec.metadata, "evidence": f"image + {said}"}
-            elif (prior := format_prior(rec.format, clf.labels, clf.medical_labels)) is not None:
+            elif (prior := format_prior(rec.format, clf.labels, clf.medical_labels, rec.metadata)) is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**(rec.metadata or {}), "evidence": f"image + file format {rec.format}"}
             pred = clf.prediction(row, t)

@@ -45,9 +45,11 @@ SOP_WEIGHT = 1e4  # a CT Image Storage file holds a CT image: only absurd pixels
 # OME-TIFF is the Open Microscopy Environment's. ImageJ TIFFs are not: ImageJ saves any scientific image.)
 FORMAT_LABEL = {"CZI": "histology", "LIF": "histology", "MRC": "histology", "WSI": "histology",
                 "OME-TIFF": "histology", "MGH": "mri"}  # MGH: FreeSurfer's MRI volumes
-# Volume formats of medical imaging (MRI, CT, PET; NRRD and MetaImage also hold microscopy): medical, of
-# no one label
-FORMAT_MEDICAL = {"NIfTI", "MINC", "NRRD", "MetaImage"}
+# Volume formats of medical imaging (MRI, CT, PET): medical, of no one label. NRRD and MetaImage (ITK, 3D
+# Slicer) hold 2-D images of any kind too: only a volume of theirs counts (three axes of at least VOLUME_SIDE).
+FORMAT_MEDICAL = {"NIfTI", "MINC"}
+FORMAT_MEDICAL_VOLUME = {"NRRD", "MetaImage"}
+VOLUME_SIDE = 5
 WEIGHT = 50.0  # how many times likelier the tagged label is a priori
 
 
@@ -75,11 +77,14 @@ def dicom_evidence(metadata: dict, labels: list[str], medical_labels: set[str]) 
     return _towards(target, labels, medical_labels), f"DICOM Modality {modality}"
 
 
-def format_prior(fmt: str | None, labels: list[str], medical_labels: set[str]) -> np.ndarray | None:
+def format_prior(fmt: str | None, labels: list[str], medical_labels: set[str],
+                 metadata: dict | None = None) -> np.ndarray | None:
     """Prior weights from the source format (a Zeiss CZI, a Leica LIF, an EM map, a whole slide, a NIfTI
-    volume), else None."""
+    volume; an NRRD or MetaImage file when its `metadata["dims"]` make a volume), else None."""
     name = str(fmt or "").split(" (")[0]
-    if name in FORMAT_MEDICAL:
+    dims = (metadata or {}).get("dims")
+    volume = isinstance(dims, list) and sum(isinstance(d, int) and d >= VOLUME_SIDE for d in dims) >= 3
+    if name in FORMAT_MEDICAL or (name in FORMAT_MEDICAL_VOLUME and volume):
         return _towards(None, labels, medical_labels)
     target = FORMAT_LABEL.get(name)
     return _towards(target, labels, medical_labels) if target else None
