@@ -342,6 +342,10 @@ def test_a_data_file_named_beside_its_header_is_a_note_not_an_error(tmp_path):
                      ("p.img", "ItemError", True), ("lone.raw", "ItemError", False)]
     assert got[1].error == "skipped: the data file of v.mhd, read with it"
     assert got[3].error == "skipped: the data file of p.hdr, read with it"
+    (tmp_path / "p.img.gz").write_bytes(gzip.compress((tmp_path / "p.img").read_bytes()))
+    (tmp_path / "p.img").unlink()  # the .img.gz of a .hdr: gzipped, still its data file
+    hdr, img_gz = open_inputs([str(tmp_path / "p.hdr"), str(tmp_path / "p.img.gz")])
+    assert isinstance(hdr, ImageItem) and img_gz.error == "skipped: the data file of p.hdr, read with it"
     folder = list(open_input(tmp_path))  # in a folder walk too, the note says whose data it is
     assert any(i.origin.endswith("v.raw") and "data file of v.mhd" in i.error for i in folder
                if isinstance(i, ItemError))

@@ -214,7 +214,8 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
         return
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
-    header = _header_beside(path) if plugin is None and head else None
+    # a data file beside the header naming it (gzipped, its name still says so: a.img.gz of a.hdr)
+    header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None
     if header or (plugin is None and head and member):  # a note, without reading the whole file
         why = f"the data file of {header}, read with it" if header else "not an image or a supported container"
         yield unit(str(path), iter, (ItemError(str(path), "", f"skipped: {why}", skipped=True),))
