@@ -297,6 +297,25 @@ def test_the_guard_makes_the_pages_requests_side_by_side(monkeypatch):
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
+def test_the_guard_passes_every_cookie_a_page_sets_to_the_browser(monkeypatch):
+    """A page that sets two cookies (one with an Expires date, which holds a comma): both reach Chromium, so
+    the images it then asks for carry both (the guard joined them into one broken header before)."""
+    real = net.blocked_reason  # 127.0.0.1 plays a public site
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    with WebServer() as site:
+        site.add("/i.png", png((200, 0, 0)), "image/png")
+        site.add("/page.html", '<html><body><img src="i.png"></body></html>',
+                 headers=[("Set-Cookie", "a=1; Path=/; Expires=Thu, 01 Jan 2037 00:00:00 GMT"),
+                          ("Set-Cookie", "b=2; Path=/")])
+        items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
+        cookie = {k.lower(): v for k, v in site.headers["/i.png"].items()}.get("cookie", "")
+    assert len(colours(items)) == 1
+    assert sorted(c.strip() for c in cookie.split(";")) == ["a=1", "b=2"], cookie
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
 def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
     real = net.blocked_reason  # 127.0.0.1 plays a public site; 127.0.0.2 stays private
     monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))

@@ -150,7 +150,7 @@ def _handler(server: WebServer):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            for key, value in headers.items():
+            for key, value in (headers.items() if isinstance(headers, dict) else headers):  # a list: repeats
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)

@@ -44,6 +44,19 @@ class BlockedAddress(FetchError):
     """The host resolves to an address the guard does not allow."""
 
 
+
+def _one_each(headers: httpx.Headers) -> dict[str, str]:
+    """Response headers as one value per name, as a browser route fulfils them: repeated ones joined with
+    ", ", except Set-Cookie, whose values hold commas (Expires=Thu, 01 …): those are joined with newlines,
+    which Playwright sends on as separate headers. Hop-by-hop headers are left out."""
+    out: dict[str, str] = {}
+    for key, value in headers.multi_items():
+        if key.lower() in _NOT_FORWARDED:
+            continue
+        name = next((k for k in out if k.lower() == key.lower()), key)
+        out[name] = (out[name] + ("\n" if key.lower() == "set-cookie" else ", ") + value) if name in out else value
+    return out
+
 @dataclass
 class Fetched:
     url: str  # the final URL, after redirects
@@ -285,9 +298,8 @@ class Fetcher:
                 raise BlockedAddress(f"{url}: {exc}") from None
             try:
                 data = b"" if method == "HEAD" else self._read(response, max_bytes or self.limits.max_download_bytes, url)
-                kept = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_FORWARDED}
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
-                return Fetched(url, data, ctype, response.status_code, kept)
+                return Fetched(url, data, ctype, response.status_code, _one_each(response.headers))
             finally:
                 response.close()
 
