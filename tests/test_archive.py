@@ -318,3 +318,30 @@ def test_office_documents_give_their_pictures_only(tmp_path):
     folder.mkdir()
     (folder / "report.docx").write_bytes(docx)
     assert sum(isinstance(i, ImageItem) for i in open_input(folder)) == 2
+
+
+def test_members_an_earlier_run_did_are_not_inflated_again(monkeypatch, tmp_path):
+    """Resuming a run over a big zip or tar: the members already written are passed over before they are read."""
+    import io
+    import tarfile
+
+    from medimg.sources import archive, input_tasks
+
+    inflated = []
+    real = archive._read
+    monkeypatch.setattr(archive, "_read", lambda zf, info, limit: inflated.append(info.filename) or real(zf, info, limit))
+    z = tmp_path / "z.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for name in ("a.png", "b.png", "c.png"):
+            zf.writestr(name, b.image_bytes("PNG", (70, 70)))
+    t = tmp_path / "t.tar"
+    with tarfile.open(t, "w") as tf:
+        for name in ("a.png", "b.png", "c.png"):
+            info = tarfile.TarInfo(name)
+            data = b.image_bytes("PNG", (70, 70))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    done = {f"{z}:a.png", f"{z}:b.png", f"{t}:a.png"}
+    items = [i for task in input_tasks([str(z), str(t)], Limits(), skip=done.__contains__) for i in task()]
+    assert inflated == ["c.png"]
+    assert [i.origin for i in items] == [f"{z}:c.png", f"{t}:b.png", f"{t}:c.png"]

@@ -49,7 +49,7 @@ def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
     accepts are left out (resuming a run: a zip is still read, its members already done are not opened).
     Once `cancel` is set (the caller gave up), downloads in progress stop at their next chunk.
     """
-    ctx = Context(limits, cancel)
+    ctx = Context(limits, cancel, skip)
     for source in sources:
         for task in _tasks(source, ctx, skip):
             origin = getattr(task, "origin", None)

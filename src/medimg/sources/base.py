@@ -102,9 +102,11 @@ class Blob:
 class Context:
     """What a source may use while opening a blob: the limits and a way to open nested blobs."""
 
-    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None):
+    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None,
+                 skip: Callable[[str], bool] | None = None):
         self.limits = limits or Limits()
         self.cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
+        self.skip = skip  # members done by an earlier run (resuming): archives pass over them without reading
 
     def open_blob(self, blob: Blob) -> Iterator[Item]:
         from . import registry

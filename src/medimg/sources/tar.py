@@ -109,6 +109,8 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 if not member.isfile():
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
+                if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not held in memory
+                    continue
                 if member.size > limits.max_input_bytes:
                     yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes cap of "
                                                f"{limits.max_input_bytes:,}; not read")
