@@ -1,6 +1,7 @@
 """The pipeline: streaming, batching, order, errors, thresholds — on a tiny transparent model."""
 
 import io
+import os
 import threading
 import time
 import zipfile
@@ -380,3 +381,21 @@ def test_an_input_that_fails_to_split_fails_alone(tiny_classifier, monkeypatch):
                         classifier=tiny_classifier))
     assert [(r.input, r.ok) for r in got] == [("a.png", True), ("bad.png", False), ("c.png", True)]
     assert "cannot split" in got[1].error
+
+
+def test_onnxruntime_telemetry_stays_off(tmp_path):
+    """onnxruntime 1.32 queues usage events in ~/.cache/Microsoft and sends them to Microsoft's collector (DNS
+    lookups even with --offline); medimg turns that off before onnxruntime loads."""
+    import subprocess
+    import sys
+
+    from medimg.model.classifier import ASSETS
+
+    if not (ASSETS / "labels.json").exists():
+        pytest.skip("no shipped model")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"} | {"HOME": str(tmp_path)}
+    code = ("from PIL import Image; from medimg.model import Classifier; "
+            "print(Classifier.load().predict([Image.new('RGB', (64, 64))])[0].label)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / ".cache" / "Microsoft").exists()

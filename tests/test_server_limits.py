@@ -329,9 +329,12 @@ def test_the_access_log_leaves_out_query_strings(classifier):
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        # the page serves thumbnails and downloads by path: whoever has the path may fetch them
+        httpx.get(f"http://127.0.0.1:{port}/gradio_api/file=/tmp/medimg-pages-x/DOE_JOHN/results.csv", timeout=5)
         time.sleep(0.2)
         assert any("GET /api/health HTTP" in line for line in lines), lines
-        assert not any("s3cr3t" in line for line in lines), lines
+        assert any("GET /gradio_api/file=… HTTP" in line for line in lines), lines
+        assert not any("s3cr3t" in line or "DOE_JOHN" in line for line in lines), lines
     finally:
         logging.getLogger("uvicorn.access").removeHandler(handler)
         server.should_exit = True
@@ -377,3 +380,88 @@ def test_two_pages_uploading_the_same_file_each_keep_it(page_server):
     assert a.classify(path).startswith("**1 images**")
     assert b.classify(path).startswith("**1 images**")  # A's run did not take it away
     assert a.classify(path).startswith("**1 images**")
+
+
+# ------------------------------------------------------------------ 6: behind a reverse proxy at a path prefix
+
+
+def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(classifier, tmp_path, monkeypatch):
+    """`serve --root-path /medimg`: the API, its body caps and the open health check work whether the proxy
+    strips the prefix or passes it on; /docs loads its files and schema under the prefix; the page's
+    links and Gradio's own calls carry it."""
+    import uvicorn
+
+    from medimg.server.app import uvicorn_config
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    cfg = ServerConfig(root_path="/medimg", token="s3cret", max_upload_bytes=3 << 20, max_body_bytes=1 << 20)
+    app = create_app(cfg, Worker(cfg, classifier), ui=True)
+    port = free_port()
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base, auth = f"http://127.0.0.1:{port}", ("any", "s3cret")
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        big = b"\0" * (3 << 19)  # 1.5 MB: over the 1 MB cap of other routes, under the uploads' 3 MB
+        for prefix in ("", "/medimg"):  # a proxy that strips the prefix, and one that passes it on
+            assert httpx.get(base + prefix + "/api/health", timeout=5).status_code == 200  # open without the token
+            r = httpx.post(base + prefix + "/api/classify", files=[("files", ("a.bin", big))], auth=auth, timeout=30)
+            assert r.status_code == 200 and "unsupported" in r.json()["results"][0]["error"], r.text
+            docs = httpx.get(base + prefix + "/docs", auth=auth, timeout=5).text
+            assert "/medimg/docs-static/swagger-ui-bundle.js" in docs and "/medimg/openapi.json" in docs
+            assert httpx.get(base + prefix + "/docs-static/swagger-ui.css", auth=auth, timeout=5).status_code == 200
+            page = httpx.get(base + prefix + "/", auth=auth, timeout=10).text
+            assert "/medimg/docs" in page
+            config = httpx.get(base + prefix + "/config", auth=auth, timeout=10).json()
+            assert config["root"].endswith("/medimg"), config["root"]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
+    """SIGTERM (systemd, Kubernetes) with a request still working: it gets its answer within --graceful-timeout
+    (the drain was a fixed 5 s, after which the client got an empty reply)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from webserver import WebServer
+
+    if not (ASSETS / "labels.json").exists():
+        pytest.skip("no shipped model")
+    port = free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", "--port", str(port), "--allow-private",
+                             "--graceful-timeout", "20"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with WebServer() as site:
+            url = site.add("/scan.png", png(3), "image/png", delay=8.0)  # 8 s of work: past the old 5 s drain
+            with ThreadPoolExecutor(1) as pool:
+                answer = pool.submit(httpx.post, base + "/api/classify-url", json={"url": url}, timeout=60)
+                time.sleep(1.5)
+                proc.send_signal(signal.SIGTERM)
+                r = answer.result(timeout=60)
+        assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn ends by the signal it was sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)

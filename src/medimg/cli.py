@@ -290,6 +290,14 @@ def classify(
         raise typer.Exit(1)
 
 
+def _root_path(text: str) -> str:
+    """/medimg from medimg, /medimg/ or /medimg; "" for the root."""
+    text = text.strip().strip("/")
+    if any(c in text for c in "?#\\ ") or ".." in text.split("/"):
+        raise typer.BadParameter(f"{text!r} is not a path prefix such as /medimg", param_hint="--root-path")
+    return "/" + text if text else ""
+
+
 class _spellings(set):
     """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
     /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
@@ -336,6 +344,11 @@ def serve(
                                               "token every request must carry (HTTP Basic password, any user "
                                               "name, or Bearer); the MEDIMG_TOKEN environment variable does the "
                                               "same. Without either, anyone who can reach the address may use it."),
+    root_path: str = typer.Option("", "--root-path", help="The path prefix a reverse proxy serves this under, e.g. "
+                                  "/medimg (the proxy may strip it or pass it on)."),
+    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="Seconds requests in flight get to "
+                                           "finish when the server is told to stop (SIGTERM); match your "
+                                           "orchestrator's stop timeout."),
 ) -> None:
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     from .server import ServerConfig, run
@@ -343,7 +356,7 @@ def serve(
 
     config = ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
                           max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
-                          offline=offline)
+                          offline=offline, root_path=_root_path(root_path), graceful_timeout=graceful_timeout)
     if token_file:
         try:
             config.token = read_token(token_file)

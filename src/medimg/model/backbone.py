@@ -22,7 +22,9 @@ SIZE = 224
 
 def session(threads: int | None = None):
     """ONNX Runtime session on the wheel's graph, cut at the pooled layer (built in memory)."""
-    import onnxruntime as ort
+    from .classifier import runtime
+
+    ort = runtime()
 
     try:
         import onnx

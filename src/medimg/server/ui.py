@@ -56,7 +56,7 @@ Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole
 and labelled **medical** (x-ray, CT, MRI, ultrasound, histology, dermoscopy, fundus, endoscopy) or
 **non-medical** (photo, graphic, document), with how sure the model is. Your files and results are kept
 on this server, in a private folder, until you close this page (an hour after your last run at most).
-Programs can use the same service through the [JSON API](/docs)."""
+Programs can use the same service through the [JSON API]({root}/docs)."""
 
 
 def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scratch: Path | None = None) -> gr.Blocks:
@@ -182,7 +182,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
         pictured_state = gr.State([])
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO.format(root=worker.config.root_path.rstrip("/")))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip", file_count="multiple",

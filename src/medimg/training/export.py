@@ -38,8 +38,11 @@ def fold_pads(path: str | Path) -> Path:
     from collections import defaultdict
 
     import onnx
-    import onnxruntime as ort
     from onnx import helper, numpy_helper
+
+    from ..model.classifier import runtime
+
+    ort = runtime()
 
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
