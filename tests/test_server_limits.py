@@ -428,7 +428,9 @@ def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(cl
 @pytest.mark.timeout(120)
 def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
     """SIGTERM (systemd, Kubernetes) with a request still working: it gets its answer within --graceful-timeout
-    (the drain was a fixed 5 s, after which the client got an empty reply)."""
+    (the drain was a fixed 5 s, after which the client got an empty reply). Run as a locked-down service is
+    (no writable HOME), the server leaves nothing in its TMPDIR once stopped (Gradio's and matplotlib's files
+    were left behind)."""
     import os
     import signal
     import subprocess
@@ -439,7 +441,9 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
     if not (ASSETS / "labels.json").exists():
         pytest.skip("no shipped model")
     port = free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False"}
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
+    env.update(TMPDIR=str(tmp_path / "tmp"), HOME="/nonexistent", GRADIO_ANALYTICS_ENABLED="False")
     proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", "--port", str(port), "--allow-private",
                              "--graceful-timeout", "20"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -461,6 +465,7 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
                 r = answer.result(timeout=60)
         assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn ends by the signal it was sent
+        assert list((tmp_path / "tmp").iterdir()) == []
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -290,6 +290,25 @@ def classify(
         raise typer.Exit(1)
 
 
+def _server_scratch() -> list[Path]:
+    """Private folders for what Gradio and matplotlib write (uploads; a font cache when HOME is not writable),
+    unless GRADIO_TEMP_DIR or MPLCONFIGDIR say where; the server removes them when it stops."""
+    import atexit
+    import shutil
+    import tempfile
+
+    made = []
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        made.append(Path(tempfile.mkdtemp(prefix="medimg-uploads-")))
+        os.environ["GRADIO_TEMP_DIR"] = str(made[-1])
+    if not os.environ.get("MPLCONFIGDIR") and not os.access(os.path.expanduser("~"), os.W_OK):
+        made.append(Path(tempfile.mkdtemp(prefix="medimg-matplotlib-")))
+        os.environ["MPLCONFIGDIR"] = str(made[-1])
+    for folder in made:
+        atexit.register(shutil.rmtree, folder, True)
+    return made
+
+
 def _root_path(text: str) -> str:
     """/medimg from medimg, /medimg/ or /medimg; "" for the root."""
     text = text.strip().strip("/")
@@ -349,8 +368,13 @@ def serve(
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="Seconds requests in flight get to "
                                            "finish when the server is told to stop (SIGTERM); match your "
                                            "orchestrator's stop timeout."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error (the access log "
+                                  "is at info)."),
 ) -> None:
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
+    if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    scratch = _server_scratch()  # before Gradio is imported: it reads where its files go at import
     from .server import ServerConfig, run
     from .server.auth import read_token
 
@@ -362,7 +386,7 @@ def serve(
             config.token = read_token(token_file)
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--token-file")
-    run(config)
+    run(config, scratch, log_level=log_level.lower())
 
 
 @app.command()

@@ -159,28 +159,30 @@ def _plain(errors: list[dict]) -> list[dict]:
             for e in errors]
 
 
-def run(config: ServerConfig) -> None:
+def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info") -> None:
+    """Serve until stopped; `scratch` are folders made for this server (its Gradio area, set up before Gradio
+    was imported), removed when it stops."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
     try:
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
         raise SystemExit(f"medimg serve: {exc}") from None
-    uploads = None
+    scratch = list(scratch)
     if not os.environ.get("GRADIO_TEMP_DIR"):  # Gradio's uploads in a private folder of this server, not /tmp/gradio
-        uploads = Path(tempfile.mkdtemp(prefix="medimg-uploads-"))
-        os.environ["GRADIO_TEMP_DIR"] = str(uploads)
-        atexit.register(shutil.rmtree, uploads, True)
+        scratch.append(Path(tempfile.mkdtemp(prefix="medimg-uploads-")))
+        os.environ["GRADIO_TEMP_DIR"] = str(scratch[-1])
+        atexit.register(shutil.rmtree, scratch[-1], True)
     app = create_app(config, worker)
-    if uploads:
-        app.state.scratch.append(uploads)
+    app.state.scratch.extend(scratch)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
     log.info("model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", info.get("name"), info.get("version"),
              config.host, config.port, config.root_path, config.root_path)
     log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
              "open to anyone who can reach the address (see --token-file)")
-    server = uvicorn.Server(uvicorn_config(app, config.host, config.port, graceful=config.graceful_timeout))
+    server = uvicorn.Server(uvicorn_config(app, config.host, config.port, log_level=log_level,
+                                           graceful=config.graceful_timeout))
     try:
         server.run()
     except KeyboardInterrupt:
