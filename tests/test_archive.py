@@ -345,3 +345,23 @@ def test_members_an_earlier_run_did_are_not_inflated_again(monkeypatch, tmp_path
     items = [i for task in input_tasks([str(z), str(t)], Limits(), skip=done.__contains__) for i in task()]
     assert inflated == ["c.png"]
     assert [i.origin for i in items] == [f"{z}:c.png", f"{t}:b.png", f"{t}:c.png"]
+
+
+def test_a_resumed_run_stops_in_a_big_zip_where_a_whole_run_does(tmp_path):
+    """Members passed over as done still count against zip_max_bytes, so resuming never reads past the point
+    where the whole run said 'the rest of the archive is not read'."""
+    from medimg.sources import input_tasks
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a.png", b.image_bytes("PNG", (70, 70)))
+        for i in range(3):
+            zf.writestr(f"fill{i}.bin", b"\0" * 40_000, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("z.png", b.image_bytes("PNG", (70, 70)))
+    limits = Limits(zip_max_bytes=100_000)
+    whole = [i for task in input_tasks([str(z)], limits) for i in task()]
+    assert [i.origin.split(":")[1] for i in whole] == ["a.png", "fill0.bin", "fill1.bin", "fill2.bin"]
+    assert "the rest of the archive is not read" in whole[-1].error
+    done = {i.origin for i in whole}
+    again = [i for task in input_tasks([str(z)], limits, skip=done.__contains__) for i in task()]
+    assert again == []  # not z.png, which the whole run never reached

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -81,6 +82,17 @@ def test_resume_knows_a_path_however_it_is_spelled(tmp_path, tiny_model_dir, mon
         lines = out.read_text().splitlines()
         # the last input written is done again (it may have stopped part-way); nothing else is
         assert len(lines) == 4 and lines[:3] == before[:3], lines
+
+
+def test_resume_spellings_never_join_two_different_files(tmp_path, monkeypatch):
+    """`..` is kept: beside a link it leads elsewhere, and in a zip member's name it is no folder at all."""
+    from medimg.cli import _spellings
+
+    monkeypatch.chdir(tmp_path)
+    done = _spellings([str(tmp_path / "scans" / "a.png"), "evil.zip:sub/../x.png", "https://h/p?a=1"])
+    assert "scans/a.png" in done and "./scans//a.png" in done
+    assert "x.png" not in done and "evil.zip:x.png" not in done and "link/../scans/a.png" not in done
+    assert "https://h/p?a=1" in done and "https://h/./p?a=1" not in done
 
 
 def test_resume_with_other_fields_than_the_file_was_written_with_is_refused(tmp_path, tiny_model_dir):
@@ -287,3 +299,12 @@ def test_a_missing_extra_is_named_with_how_to_install_it(tmp_path, monkeypatch, 
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
     assert f"medimg[{extra}]" in flat(res.output)
+
+
+def test_serve_refuses_a_root_path_that_is_not_a_path():
+    from medimg.cli import _root_path
+
+    assert _root_path("medimg/") == _root_path("/medimg") == "/medimg" and _root_path("/") == ""
+    for bad in ("https://example.org/medimg", "/a/../b", "/a b", "/a?x=1"):
+        with pytest.raises(typer.BadParameter):
+            _root_path(bad)

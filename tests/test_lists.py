@@ -114,9 +114,9 @@ def test_classify_and_extract_read_a_csv_list(tmp_path, tiny_model_dir):
 def test_csv_quirks_blank_lines_before_the_header_no_header_and_header_case(tmp_path, caplog):
     (tmp_path / "blank.csv").write_text("\n\n,\nid,url\n1,https://example.org/a.png\n")
     assert list(open_list(str(tmp_path / "blank.csv"))) == ["https://example.org/a.png"]
-    (tmp_path / "files.csv").write_text("/data/a.png\n/data/b c.png\n")  # find … > files.csv
-    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
-        assert list(open_list(str(tmp_path / "files.csv"))) == ["/data/a.png", "/data/b c.png"]
+    (tmp_path / "files.csv").write_text("/data/a.png\n/data/b, c.png\n\"/data/q.png\"\n")  # find … > files.csv
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):  # raw lines: a comma is part of a name
+        assert list(open_list(str(tmp_path / "files.csv"))) == ["/data/a.png", "/data/b, c.png", "/data/q.png"]
     assert "without a header" in caplog.text
     (tmp_path / "upper.csv").write_text("ID,URL\n1,https://example.org/a.png\n")
     assert list(open_list(str(tmp_path / "upper.csv"))) == ["https://example.org/a.png"]

@@ -312,7 +312,7 @@ def _server_scratch() -> list[Path]:
 def _root_path(text: str) -> str:
     """/medimg from medimg, /medimg/ or /medimg; "" for the root."""
     text = text.strip().strip("/")
-    if any(c in text for c in "?#\\ ") or ".." in text.split("/"):
+    if any(c in text for c in "?#\\ :") or ".." in text.split("/"):
         raise typer.BadParameter(f"{text!r} is not a path prefix such as /medimg", param_hint="--root-path")
     return "/" + text if text else ""
 
@@ -330,7 +330,10 @@ class _spellings(set):
 
 
 def _file_key(name: str) -> str:
-    return os.path.normpath(os.path.abspath(name))
+    """The name from / with `.` and doubled slashes gone; `..` is kept (beside a link it is another folder,
+    and in a zip member's name it is not a folder at all)."""
+    parts = os.path.join(os.getcwd(), name).split("/")
+    return "/".join(p for p in parts if p not in ("", "."))
 
 
 def _print_table(records, out: Optional[Path]) -> None:

@@ -58,9 +58,10 @@ def open_list(name: str, column: str | None = None) -> Iterator[str]:
             stream.close()
             return iter(())
         if column is None and len(header) == 1 and _known(header) is None:
-            # one column and no header (find … > files.csv): every line is an input, the first one too
+            # one column and no header (find … > files.csv): a plain list, every line an input, the first too
             log.warning("%s: one column without a header: read as one input per line", name)
-            return _cells(name, stream, reader, 0, first=header)
+            stream.close()
+            return _lines(name, unquote=True)
         index = header.index(_column(name, header, column))
     except BaseException:
         stream.close()
@@ -104,13 +105,15 @@ def _entry(value) -> str | None:
     return text.strip() if is_url(text.strip()) else text
 
 
-def _lines(name: str) -> Iterator[str]:
+def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
     stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
-              if name == "-" else open(name, encoding="utf-8", errors="surrogateescape"))
+              if name == "-" else open(name, encoding="utf-8-sig", errors="surrogateescape"))
     try:
         for line in stream:
             text = line.rstrip("\r\n")  # a `#` line is a comment (./#name is not)
+            if unquote and len(text) > 1 and text[0] == text[-1] == '"':  # a CSV cell in quotes
+                text = text[1:-1].replace('""', '"')
             if text.strip() and not text.lstrip().startswith("#"):
                 yield _entry(text)
     finally:
@@ -118,10 +121,8 @@ def _lines(name: str) -> Iterator[str]:
             stream.close()
 
 
-def _cells(name: str, stream, reader, index: int, first: list[str] | None = None) -> Iterator[str]:
+def _cells(name: str, stream, reader, index: int) -> Iterator[str]:
     with stream:
-        if first is not None and (entry := _entry(first[index])) is not None:
-            yield entry
         while True:
             try:
                 row = next(reader)

@@ -78,7 +78,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         if info.is_dir() or any(is_hidden(p) for p in parts):
             continue
-        if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not even inflated
+        if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not even inflated, but charged
+            budget.left -= info.file_size  # as it was then, so a resumed run stops where a whole run does
+            if budget.left < 0:
+                return
             continue
         if info.flag_bits & 0x1:
             yield ItemError(where, "", "encrypted member; not read")
