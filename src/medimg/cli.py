@@ -290,25 +290,6 @@ def classify(
         raise typer.Exit(1)
 
 
-def _server_scratch() -> list[Path]:
-    """Private folders for what Gradio and matplotlib write (uploads; a font cache when HOME is not writable),
-    unless GRADIO_TEMP_DIR or MPLCONFIGDIR say where; the server removes them when it stops."""
-    import atexit
-    import shutil
-    import tempfile
-
-    made = []
-    if not os.environ.get("GRADIO_TEMP_DIR"):
-        made.append(Path(tempfile.mkdtemp(prefix="medimg-uploads-")))
-        os.environ["GRADIO_TEMP_DIR"] = str(made[-1])
-    if not os.environ.get("MPLCONFIGDIR") and not os.access(os.path.expanduser("~"), os.W_OK):
-        made.append(Path(tempfile.mkdtemp(prefix="medimg-matplotlib-")))
-        os.environ["MPLCONFIGDIR"] = str(made[-1])
-    for folder in made:
-        atexit.register(shutil.rmtree, folder, True)
-    return made
-
-
 def _root_path(text: str) -> str:
     """/medimg from medimg, /medimg/ or /medimg; "" for the root."""
     text = text.strip().strip("/")
@@ -377,7 +358,9 @@ def serve(
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
-    scratch = _server_scratch()  # before Gradio is imported: it reads where its files go at import
+    from .scratch import server_scratch
+
+    scratch = server_scratch()  # before Gradio is imported: it reads where its files go at import
     from .server import ServerConfig, run
     from .server.auth import read_token
 

@@ -26,6 +26,7 @@ from .examples import make_examples  # noqa: E402
 from .limits import BodyLimit  # noqa: E402
 from .ui import CSS, build_ui  # noqa: E402
 from .work import Worker  # noqa: E402
+from ..scratch import server_scratch  # noqa: E402
 
 log = logging.getLogger("medimg.server")
 
@@ -169,11 +170,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
         raise SystemExit(f"medimg serve: {exc}") from None
-    scratch = list(scratch)
-    if not os.environ.get("GRADIO_TEMP_DIR"):  # Gradio's uploads in a private folder of this server, not /tmp/gradio
-        scratch.append(Path(tempfile.mkdtemp(prefix="medimg-uploads-")))
-        os.environ["GRADIO_TEMP_DIR"] = str(scratch[-1])
-        atexit.register(shutil.rmtree, scratch[-1], True)
+    scratch = list(scratch) + server_scratch()  # none made here when the CLI made them before importing Gradio
     app = create_app(config, worker)
     app.state.scratch.extend(scratch)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
