@@ -471,3 +471,18 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
+
+
+def test_a_port_already_taken_is_said_before_anything_is_built(tmp_path, monkeypatch, caplog):
+    """It used to log 'web page at …' and 'startup complete' before uvicorn's bind error."""
+    from medimg.server import run
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.INFO), pytest.raises(SystemExit) as stopped:
+            run(ServerConfig(port=port))
+    assert stopped.value.code == 3
+    assert f"cannot listen on 127.0.0.1 port {port}" in caplog.text and "web page at" not in caplog.text

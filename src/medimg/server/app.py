@@ -166,6 +166,10 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     import uvicorn
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
+    problem = _cannot_listen(config.host, config.port)
+    if problem:  # said before anything is built or logged as running; exit code 3, as uvicorn's own
+        log.error("medimg serve: cannot listen on %s port %d: %s", config.host, config.port, problem)
+        raise SystemExit(3)
     try:
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
@@ -186,6 +190,21 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         pass
     if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
         raise SystemExit(3)
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the address cannot be listened on (the port is taken, the host is not this machine's), or None."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 class _NoQuery(logging.Filter):
