@@ -15,7 +15,7 @@ from PIL import Image
 from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
-from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, not_an_input
+from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, is_input, not_an_input
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -151,9 +151,7 @@ def classify(
     def dispatch() -> None:
         try:
             for given in inputs:
-                if not isinstance(given, (str, os.PathLike, Blob)) or (
-                        isinstance(given, os.PathLike) and isinstance(os.fspath(given), bytes)):
-                    # e.g. a NaN from a table's empty cell, or a file's bytes: one short error, never the bytes
+                if not is_input(given):  # e.g. a NaN from a table's empty cell, or a file's bytes: one short error
                     if not put(lanes, failed(*not_an_input(given))):
                         return
                     continue

@@ -64,7 +64,7 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
     if isinstance(source, Blob):
         yield from blob_tasks(source, ctx)
         return
-    if not isinstance(source, (str, os.PathLike)) or isinstance(os.fspath(source), bytes):
+    if not is_input(source):
         name, why = not_an_input(source)
         yield unit(name, lambda: iter([ItemError(name, "", why)]))
         return
@@ -75,6 +75,12 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
         yield from folder_tasks(text, ctx, skip)
     else:
         yield from file_tasks(text, ctx, skip=skip)
+
+
+def is_input(value) -> bool:
+    """A path (as str or a str PathLike), a URL or a Blob: what the sources open."""
+    return isinstance(value, Blob) or isinstance(value, str) or (
+        isinstance(value, os.PathLike) and isinstance(os.fspath(value), str))
 
 
 def not_an_input(value) -> tuple[str, str]:
