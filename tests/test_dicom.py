@@ -659,3 +659,52 @@ def test_float_pixels_with_nan_or_infinity_keep_their_picture(bits):
     keep = np.isfinite(bad)
     assert np.abs(got[keep] - clean[keep]).max() <= 1
     assert got[20, 20] == 255 and got[30, 30] == 0
+
+
+def rle_ct(rows: int = 96) -> pydicom.Dataset:
+    from pydicom.uid import RLELossless
+
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.Rows = ds.Columns = rows
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    y, x = np.mgrid[:rows, :rows]
+    ds.PixelData = np.where(np.hypot(x - rows / 2, y - rows / 2) < rows / 3, 1064, 24).astype(np.uint16).tobytes()
+    ds.compress(RLELossless)
+    return ds
+
+
+def panicking_rle() -> bytes:
+    """An RLE CT with one byte of its compressed data changed so that pylibjpeg-rle's Rust decoder panics
+    (pyo3's PanicException derives from BaseException, which `except Exception` does not catch)."""
+    data = bytearray(b.dicom_bytes(rle_ct()))
+    start = data.index(b"\xe0\x7f\x10\x00")
+    for pos in range(start + 100, len(data)):
+        if not 0x81 < data[pos] < 0xFF:
+            continue
+        trial = bytearray(data)
+        trial[pos] = 0x81  # a long replicate run that overruns its segment
+        try:
+            pydicom.dcmread(io.BytesIO(bytes(trial))).pixel_array
+        except BaseException as exc:  # noqa: BLE001 - looking for the panic
+            if type(exc).__name__ == "PanicException":
+                return bytes(trial)
+        except Exception:
+            continue
+    pytest.fail("no changed byte makes the RLE decoder panic: the test needs another way to reach a panic")
+
+
+@pytest.mark.timeout(60)
+def test_a_decoder_panic_is_an_error_for_its_file_alone(tiny_classifier):
+    """Two damaged files (as many as the workers) and the good ones around them: each damaged file gets its
+    error record, every good one its result, and the run ends."""
+    from medimg.pipeline import classify
+
+    bad, good = panicking_rle(), b.dicom_bytes(rle_ct())
+    blobs = [Blob(n, d) for n, d in (("a.dcm", good), ("b.dcm", bad), ("c.dcm", bad), ("d.dcm", good),
+                                     ("e.dcm", good))]
+    recs = list(classify(blobs, classifier=tiny_classifier, workers=2))
+    assert [r.input for r in recs] == ["a.dcm", "b.dcm", "c.dcm", "d.dcm", "e.dcm"]
+    assert [r.ok for r in recs] == [True, False, False, True, True]
+    for r in recs[1:3]:
+        assert "could not decode DICOM pixel data (RLE Lossless)" in r.error and "PanicException" in r.error

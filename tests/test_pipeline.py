@@ -323,6 +323,34 @@ def test_inputs_are_opened_concurrently(tiny_classifier, test_plugins):
     assert [(r.input, r.label, r.error) for r in recs] == [("a", "xray", None), ("b", "xray", None)]
 
 
+@pytest.mark.timeout(60)
+def test_a_source_raising_past_exception_fails_its_input_alone(tiny_classifier, test_plugins):
+    """A decoder written in Rust panics with pyo3's PanicException, a BaseException: the item (a zip member, or
+    the file) gets an error, the rest of the input and the run go on, and no worker thread is lost."""
+    from medimg.sources import ImageItem, SourcePlugin
+
+    class Panic(BaseException):
+        pass
+
+    def open_panicking(blob, ctx):
+        yield ImageItem(blob.origin, "first", Image.new("RGB", (8, 8), RED))
+        raise Panic("index out of bounds")
+
+    test_plugins(SourcePlugin("panics", lambda head, blob: head.startswith(b"PANIC"), open_panicking, priority=0))
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("p.bin", b"PANIC")
+        zf.writestr("ok.png", png(GREEN))
+    blobs = [Blob("a", b"PANIC"), Blob("b", b"PANIC"), Blob("c", b"PANIC"), Blob("z.zip", zipped.getvalue()),
+             Blob("g.png", png(GREEN))]
+    recs = [(r.input, r.locator, r.ok, r.error) for r in classify(blobs, classifier=tiny_classifier, workers=2)]
+    assert [(i, loc, ok) for i, loc, ok, _ in recs] == [
+        ("a", "first", True), ("a", "", False), ("b", "first", True), ("b", "", False), ("c", "first", True),
+        ("c", "", False), ("z.zip:p.bin", "first", True), ("z.zip:p.bin", "", False), ("z.zip:ok.png", "", True),
+        ("g.png", "", True)]
+    assert all("could not read: index out of bounds" in e for *_, ok, e in recs if not ok)
+
+
 def test_inputs_in_flight_are_bounded(tiny_classifier):
     pulled = []
 

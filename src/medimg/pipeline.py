@@ -16,6 +16,7 @@ from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, is_input, not_an_input
+from .sources.base import recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -132,8 +133,11 @@ def classify(
                 prepared[0].source = source
                 if not put(lane, prepared):
                     return
-        except Exception as exc:  # the sources never should raise; if they do, say so
-            put(lane, (Record(input="", locator="", error=f"internal error: {exc}", source=source), None))
+        except BaseException as exc:  # the sources never should raise; if they do, say so (and keep the thread)
+            if not recoverable(exc):
+                raise
+            put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
+                              source=source), None))
         finally:
             put(lane, END)
 

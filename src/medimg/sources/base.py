@@ -122,6 +122,13 @@ class Source(Protocol):
     def open(self, blob: Blob, ctx: Context) -> Iterator[Item]: ...
 
 
+def recoverable(exc: BaseException) -> bool:
+    """Whether an exception is one bad input's doing, to be reported for that input alone. That includes a
+    panic in a Rust decoder (pyo3's PanicException derives from BaseException, not Exception); not Ctrl-C,
+    an exit, or a generator being closed."""
+    return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
+
+
 def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callable[[], Iterator[Item]]:
     """A unit of work, `fn(*args)`, that says which input it reads (`.origin`: the file, member or URL its
     items come from; None for notes about a folder), so a caller can pass over inputs already done."""

@@ -21,7 +21,7 @@ from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndia
                          ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, JPEGLSTransferSyntaxes,
                          JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
 from .registry import register
 
 # Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient.
@@ -156,7 +156,9 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
             image = to_image(_frame(ds, i, n, limits.max_pixels), ds, i)
-        except Exception as exc:
+        except BaseException as exc:  # a Rust decoder (RLE) panics on some damaged data
+            if not recoverable(exc):
+                raise
             ts = meta.get("TransferSyntax", "unknown transfer syntax")
             yield ItemError(origin, locator, f"could not decode DICOM pixel data ({ts}): {_scrub(exc, ds)}")
             failures += 1
@@ -367,7 +369,9 @@ def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -
     for i in sample:
         try:
             rgb = np.asarray(tiles.rgb(i, _reduce_for(tw, th, 4)))  # a quarter size tells the tissue share
-        except Exception:
+        except BaseException as exc:
+            if not recoverable(exc):
+                raise
             continue
         share = float(tissue_mask(rgb).mean())
         if share > best_share:

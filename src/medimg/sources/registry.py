@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Iterator
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .base import Blob, Context, Item, ItemError, SourcePlugin, recoverable
 
 HEAD_BYTES = 4096
 _PLUGINS: list[SourcePlugin] = []
@@ -28,7 +28,9 @@ def find(blob: Blob) -> SourcePlugin | None:
         try:
             if plugin.accepts(head, blob):
                 return plugin
-        except Exception:  # a broken sniffer must not hide the others
+        except BaseException as exc:  # a broken sniffer must not hide the others
+            if not recoverable(exc):
+                raise
             continue
     return None
 
@@ -44,8 +46,15 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     try:
         yield from plugin.open(blob, ctx)
-    except Exception as exc:  # one bad input never stops the rest
-        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {exc}")
+    except BaseException as exc:  # one bad input never stops the rest (a decoder's panic included)
+        if not recoverable(exc):
+            raise
+        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _describe(data: bytes) -> str:
