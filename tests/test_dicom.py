@@ -708,3 +708,45 @@ def test_a_decoder_panic_is_an_error_for_its_file_alone(tiny_classifier):
     assert [r.ok for r in recs] == [True, False, False, True, True]
     for r in recs[1:3]:
         assert "could not decode DICOM pixel data (RLE Lossless)" in r.error and "PanicException" in r.error
+
+
+def stretched(data: bytes, tag: bytes, through: bytes) -> bytes:
+    """`data` with the 16-bit length of the element `tag` (group, element, VR as written) stretched to the end
+    of the element `through`: pydicom then reads the elements between into its value."""
+    import struct
+
+    data = bytearray(data)
+    at = data.index(tag, 132 + 12 + 60)  # in the dataset, not the file meta
+    last = data.index(through)
+    end = last + 8 + struct.unpack_from("<H", data, last + 6)[0]
+    struct.pack_into("<H", data, at + 6, end - (at + 8))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("pixels", [True, False])
+def test_a_damaged_length_never_carries_identifiers_into_metadata_or_notes(pixels):
+    """A SOP class or Modality whose length swallows the patient's name, ID and birth date: those values are
+    left out (the file meta's SOP class is used instead), never passed on."""
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.AccessionNumber, ds.InstitutionName = "ACC55512399", "Saint Elsewhere General Hospital"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "DOE^JOHNATHAN", "PID7788123", "19610203"
+    if pixels:
+        ds.Rows = ds.Columns = 64
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = np.arange(64 * 64, dtype=np.uint16).tobytes()
+    data = b.dicom_bytes(ds)
+    secrets = ["ACC55512399", "Elsewhere", "DOE^JOHNATHAN", "PID7788123", "19610203"]
+    for tag in (b"\x08\x00\x16\x00UI", b"\x08\x00\x60\x00CS"):  # SOPClassUID, Modality
+        damaged = stretched(data, tag, b"\x10\x000\x00DA")
+        assert "DOE^JOHNATHAN" in str(pydicom.dcmread(io.BytesIO(damaged)).get(tag[4:6] == b"UI" and "SOPClassUID"
+                                                                                   or "Modality"))
+        got = items(damaged)
+        assert len(got) == 1
+        text = repr(got[0].metadata) if pixels else got[0].error
+        assert not [s for s in secrets if s in text], text
+        if pixels:
+            assert isinstance(got[0], ImageItem) and got[0].metadata["SOPClass"] == "CT Image Storage"
+            assert "Modality" not in got[0].metadata  # swallowed (after the SOP class) or damaged itself
+        else:
+            assert got[0].skipped and "CT Image Storage" in got[0].error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -497,21 +498,52 @@ def _fill_transfer_syntax(ds: pydicom.Dataset) -> None:
 
 
 def metadata(ds: pydicom.Dataset) -> dict:
-    """Technical tags only; nothing that names or dates a patient or a study."""
+    """Technical tags only; nothing that names or dates a patient or a study. A value that does not look like
+    its kind (a damaged length makes pydicom read the next elements, names and IDs, into it) is left out."""
     out: dict = {}
     for key in _KEEP:
         value = ds.get(key)
         if value is None or value == "":
             continue
-        out[key] = value if isinstance(value, int) else str(value)
+        if isinstance(value, int):
+            out[key] = value
+        elif (text := _plain(value, key)) is not None:
+            out[key] = text
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts:
+    if ts and _UID.fullmatch(str(ts)):
         out["TransferSyntax"] = ts.name
-    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    uid = _sop_uid(ds)
     if uid:
         out["SOPClass"] = _sop_name(ds)
-        out["SOPClassUID"] = str(uid)  # the kind of object (CT image, slide…), not one that names anybody
+        out["SOPClassUID"] = uid  # the kind of object (CT image, slide…), not one that names anybody
     return out
+
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_CODE = re.compile(r"[A-Z0-9 _]{1,16}")  # a CS value (PS3.5 6.2)
+
+
+def _plain(value, key: str) -> str | None:
+    """A kept tag's value as text, or None when it is not what its kind allows: codes (CS) of up to 16
+    capitals, digits and spaces, numbers (IS), and other text of up to 64 printable characters."""
+    parts = [str(v) for v in value] if isinstance(value, (list, pydicom.multival.MultiValue)) else [str(value)]
+    vr = pydicom.datadict.dictionary_VR(key)
+    for part in parts:
+        if vr == "CS" and not _CODE.fullmatch(part.strip() or "X"):
+            return None
+        if len(part) > 64 or not part.isprintable():
+            return None
+    return "\\".join(parts) if len(parts) > 1 else parts[0]
+
+
+def _sop_uid(ds: pydicom.Dataset) -> str | None:
+    """The SOP class UID (the dataset's, else the file meta's) when it is a well-formed UID: at most 64
+    digits and dots."""
+    for uid in (ds.get("SOPClassUID"), getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)):
+        text = str(uid) if uid else ""
+        if len(text) <= 64 and _UID.fullmatch(text):
+            return text
+    return None
 
 
 def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
@@ -621,11 +653,11 @@ def _int(value, default: int) -> int:
 
 
 def _sop_name(ds: pydicom.Dataset) -> str:
-    uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
-    if not uid:
-        return "unknown SOP class"
-    name = getattr(uid, "name", "") or str(uid)
-    return str(name)
+    uid = _sop_uid(ds)
+    if uid:
+        return str(pydicom.uid.UID(uid).name or uid)
+    given = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+    return "invalid SOP class UID" if given else "unknown SOP class"
 
 
 def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
