@@ -750,3 +750,20 @@ def test_a_damaged_length_never_carries_identifiers_into_metadata_or_notes(pixel
             assert "Modality" not in got[0].metadata  # swallowed (after the SOP class) or damaged itself
         else:
             assert got[0].skipped and "CT Image Storage" in got[0].error
+
+
+@pytest.mark.parametrize("image_type, read", [
+    (["ORIGINAL", "PRIMARY", "VOLUME", "NONE"], True), (["DERIVED", "PRIMARY", "THUMBNAIL", "RESAMPLED"], True),
+    (["ORIGINAL", "PRIMARY", "LABEL", "NONE"], False), (["ORIGINAL", "PRIMARY", "OVERVIEW", "NONE"], False)])
+def test_slide_label_and_overview_images_are_not_read(image_type, read):
+    """A DICOM slide export holds label and overview (macro) pictures beside the tissue; they show the slide's
+    paper label, with the patient's name, so they are left out as OpenSlide's are."""
+    ds = pydicom.dcmread(io.BytesIO(slide_tiles(n=1, tissue=0)))
+    ds.ImageType = image_type
+    ds.BurnedInAnnotation = "NO" if read else "YES"
+    got = items(b.dicom_bytes(ds))
+    assert len(got) == 1
+    if read:
+        assert isinstance(got[0], ImageItem)
+    else:
+        assert got[0].skipped and f"slide {image_type[2].lower()} image not read" in got[0].error

@@ -120,6 +120,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if derived:  # pixels that are not a picture of the patient: masks, dose grids
         yield ItemError(origin, "", f"DICOM {sop}: {derived}, not an image (skipped)", skipped=True)
         return
+    if _is_slide(ds) and (kind := _image_type(ds)) in ("LABEL", "OVERVIEW"):  # as slide.py leaves them out
+        yield ItemError(origin, "", f"DICOM slide {kind.lower()} image not read (it may show the patient's name)",
+                        skipped=True)
+        return
     meta = metadata(ds)
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
@@ -324,6 +328,13 @@ def _video(ds: pydicom.Dataset, origin: str, limits: Limits, meta: dict, n: int,
 
 def _is_slide(ds: pydicom.Dataset) -> bool:
     return ds.get("SOPClassUID") == WHOLE_SLIDE or ds.get("Modality") == "SM"
+
+
+def _image_type(ds: pydicom.Dataset) -> str:
+    """The third value of ImageType: for a slide, VOLUME, THUMBNAIL, LABEL or OVERVIEW (PS3.3 C.8.12.4.1.1)."""
+    value = ds.get("ImageType")
+    parts = list(value) if isinstance(value, (list, pydicom.multival.MultiValue)) else str(value or "").split("\\")
+    return str(parts[2]).strip().upper() if len(parts) > 2 else ""
 
 
 class _Tiles:
