@@ -767,3 +767,24 @@ def test_slide_label_and_overview_images_are_not_read(image_type, read):
         assert isinstance(got[0], ImageItem)
     else:
         assert got[0].skipped and f"slide {image_type[2].lower()} image not read" in got[0].error
+
+
+@pytest.mark.parametrize("limit", [None, -2000])
+def test_padding_outside_the_field_of_view_is_left_out_of_the_range(limit):
+    """A CT without a window, padded with -3000 outside its round field of view: air (-1000 HU) is black,
+    as it would be without the padding, not mid-grey."""
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.Rows = ds.Columns = 64
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    y, x = np.mgrid[:64, :64]
+    hu = np.where(np.hypot(x - 32, y - 32) < 30, -1000, -3000 if limit is None else -2500).astype(np.int16)
+    hu[20:44, 20:44] = 40  # soft tissue
+    ds.PixelPaddingValue = -3000
+    if limit is not None:
+        ds.PixelPaddingRangeLimit = limit
+    ds.PixelData = hu.tobytes()
+    px = np.asarray(items(b.dicom_bytes(ds))[0].image)
+    assert px[32, 32] == 255 and px[32, 5] == 0  # tissue white, air black
+    assert px[0, 0] == 0  # padding drawn at the bottom

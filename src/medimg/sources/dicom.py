@@ -572,15 +572,29 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
         rescale = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
         if rescale is not None:
             values = values * _num(rescale.get("RescaleSlope"), 1.0) + _num(rescale.get("RescaleIntercept"), 0.0)
-    values, lo, hi = _apply_window(_finite(values), ds, index)
+    values, lo, hi = _apply_window(_finite(values), ds, index, _padding(arr, ds))
     out = to_uint8(values, lo, hi)
     if pi == "MONOCHROME1":  # 0 is white
         out = 255 - out
     return Image.fromarray(out, "L")
 
 
-def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[np.ndarray, float, float]:
-    """The VOI LUT or window in the file when there is one, else the frame's own range."""
+def _padding(arr: np.ndarray, ds: pydicom.Dataset) -> np.ndarray | None:
+    """Where the stored values are padding (PixelPaddingValue, up to PixelPaddingRangeLimit when given: the
+    outside of a CT's field of view), or None."""
+    pad = _first(ds.get("PixelPaddingValue"))
+    if pad is None or arr.ndim != 2:
+        return None
+    limit = _first(ds.get("PixelPaddingRangeLimit"))
+    lo, hi = (pad, pad) if limit is None else (min(pad, limit), max(pad, limit))
+    mask = (arr >= lo) & (arr <= hi)
+    return mask if mask.any() and not mask.all() else None
+
+
+def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int,
+                  padding: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """The VOI LUT or window in the file when there is one, else the range of the frame's pixels that are not
+    padding (PS3.3 C.7.5.1.1.2), padding drawn at its bottom."""
     if "VOILUTSequence" in ds:
         lut = _lut_values(ds.VOILUTSequence[0])
         indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole stored values
@@ -594,6 +608,9 @@ def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int) -> tuple[
         return np.clip((values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0), 0.0, 1.0
     if values.size == 0:
         return values, 0.0, 1.0
+    if padding is not None:
+        lo = float(values[~padding].min())
+        values = np.where(padding, lo, values)
     return values, float(values.min()), float(values.max())
 
 
