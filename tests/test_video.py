@@ -254,7 +254,13 @@ def test_dicom_video_middle_and_all_frames(syntax, codec):
     assert isinstance(item, ImageItem) and item.locator == "frame 31" and square_index(item) == 30
     assert item.format == "DICOM" and item.metadata["Modality"] == "ES" and item.metadata["fps"] == 25.0
     assert "Doe" not in repr(item.metadata)
+    # 60 frames at 25 a second (FrameTime 40 ms) is 2.4 s: one frame a second, as for any video
     items = items_of(data, "scope.dcm", all_frames=True, max_images_per_input=6)
+    assert [i.locator for i in items] == ["frame 16", "frame 46"]
+    assert [square_index(i) for i in items] == [15, 45]
+    # without a rate, every frame (spread within the image cap)
+    items = items_of(video_dicom(syntax, codec, frame_time_ms=None), "scope.dcm", all_frames=True,
+                     max_images_per_input=6)
     assert [i.locator for i in items] == [f"frame {k}" for k in (6, 16, 26, 36, 46, 56)]
     assert [square_index(i) for i in items] == [5, 15, 25, 35, 45, 55]
 

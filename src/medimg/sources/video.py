@@ -135,7 +135,7 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
     if duration and frame_count is None:
         picked = _by_time(container, stream, start, _times(duration, limits), deadline)
     else:
-        picked = _by_index(container, stream, frame_count, limits, deadline)
+        picked = _by_index(container, stream, frame_count, limits, deadline, fps)
     shown = 0
     try:
         for frame, index in picked:
@@ -229,9 +229,11 @@ def _decoded(container, stream, deadline: float):
         yield from packet.decode()
 
 
-def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float):
+def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float,
+              fps: float | None = None):
     """(frame, index) decoding in order, for streams without a duration: the frames are counted from the
-    packets first (no decoding) unless `frame_count` says how many there are."""
+    packets first (no decoding) unless `frame_count` says how many there are. With all_frames, one frame a
+    second when the rate is known (a DICOM's FrameTime or CineRate), else every frame."""
     n = frame_count
     if not n:
         n = 0
@@ -243,7 +245,7 @@ def _by_index(container, stream, frame_count: int | None, limits: Limits, deadli
     if not n:
         return
     if limits.all_frames:
-        k = min(n, limits.max_images_per_input)
+        k = min(n, limits.max_images_per_input, max(1, int(n / fps)) if fps else n)
         wanted = sorted({int((i + 0.5) * n / k) for i in range(k)})
     else:
         wanted = [n // 2]
