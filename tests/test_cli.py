@@ -353,3 +353,27 @@ def test_evaluate_names_the_labels_and_the_place_of_each_miss(tmp_path, tiny_mod
     res = runner.invoke(app, ["evaluate", str(lab), "--model", str(tiny_model_dir)])
     assert res.exit_code == 0, res.output
     assert "[page 1, image 1]" in flat(res.output)
+
+
+def test_max_input_mb_sets_the_per_file_cap(tmp_path, tiny_model_dir):
+    """A file over --max-input-mb is an error naming the cap; a zip holding it is not refused as a whole."""
+    rng = __import__("numpy").random.default_rng(0)
+    big = tmp_path / "noise.png"
+    Image.fromarray(rng.integers(0, 256, (800, 1000, 3), dtype="uint8")).save(big)  # ~2.4 MB, incompressible
+    assert big.stat().st_size > 2**21
+    rows = {}
+    for cap in (None, "1", "3"):
+        args = ["classify", str(big), "--model", str(tiny_model_dir), "-f", "jsonl"]
+        res = runner.invoke(app, args + (["--max-input-mb", cap] if cap else []))
+        (rows[cap],) = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    assert rows[None]["error"] is None and rows["3"]["error"] is None
+    assert "over the max_input_bytes cap of 1.0 MB" in rows["1"]["error"]
+    assert runner.invoke(app, ["classify", str(big), "--max-input-mb", "0"]).exit_code != 0
+
+
+def test_the_server_reads_a_file_as_big_as_its_upload_cap():
+    from medimg.server.config import ServerConfig
+
+    assert ServerConfig().limits().max_input_bytes == 200 * 2**20
+    lim = ServerConfig(max_upload_bytes=300 * 2**20).limits()
+    assert lim.max_input_bytes == 300 * 2**20 and lim.zip_max_bytes >= lim.max_input_bytes

@@ -23,8 +23,11 @@ console = Console(stderr=True)
 
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
-                max_pages: int | None = None, offline: bool = False) -> Limits:
+                max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None) -> Limits:
     lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render, offline=offline)
+    if max_input_mb:  # an archive may always hold one such file
+        lim.max_input_bytes = int(max_input_mb * 2**20)
+        lim.zip_max_bytes = max(lim.zip_max_bytes, lim.max_input_bytes)
     if max_pixels:
         lim.max_pixels = max_pixels
     if min_side is not None:
@@ -49,6 +52,9 @@ Render = typer.Option(False, "--render", help="Render web pages with headless Ch
 MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
 Timeout = typer.Option(None, "--timeout", help="Total seconds per download (default 60).")
+MaxInputMb = typer.Option(None, "--max-input-mb", min=1, help="Refuse a file or archive member bigger than this "
+                          "(default 200 MB; it is read into memory: whole slides and videos on disk are read in "
+                          "place and have no such cap).")
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
                           "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
@@ -141,13 +147,14 @@ def extract(
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
-    offline: bool = Offline,
+    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
     from .sources import input_tasks
 
     sources = all_inputs(inputs, inputs_from, column)
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
+                         max_input_mb=max_input_mb)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise typer.BadParameter(f"{out} is not an empty folder: give a new or empty one, so no earlier "
                                  "output is overwritten or mixed in", param_hint="--out")
@@ -207,7 +214,7 @@ def classify(
                               "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
-    offline: bool = Offline,
+    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -247,7 +254,8 @@ def classify(
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
+                         max_input_mb=max_input_mb)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if out and table is None:
@@ -389,7 +397,7 @@ def scale(
     model_dir: Optional[Path] = ModelDir,
     threshold: Optional[float] = threshold_option("The verdict in each row"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
-    timeout: Optional[float] = Timeout,
+    timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again)."),
 ) -> None:
@@ -413,7 +421,7 @@ def scale(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
-    limits = make_limits(allow_private, max_pixels, min_side, timeout)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, max_input_mb=max_input_mb)
     try:
         n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                 threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers)

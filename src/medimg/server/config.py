@@ -28,7 +28,11 @@ class ServerConfig:
     token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN", "").strip() or None, repr=False)
 
     def limits(self, render: bool = False) -> Limits:
-        return Limits(allow_private=self.allow_private, render=render, offline=self.offline)
+        lim = Limits(allow_private=self.allow_private, render=render, offline=self.offline)
+        # a file as big as --max-upload-mb allows is read, not refused by the smaller default per-file cap
+        lim.max_input_bytes = max(lim.max_input_bytes, self.max_upload_bytes)
+        lim.zip_max_bytes = max(lim.zip_max_bytes, lim.max_input_bytes)
+        return lim
 
 
 def _env_path(name: str) -> Path | None:
