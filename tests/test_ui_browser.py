@@ -151,9 +151,9 @@ def upload(pg, paths: list[Path]) -> None:
 
 def run_and_wait(pg, button: str = "#run") -> None:
     pg.click(button)
-    pg.wait_for_function("sel => /\\d+ images/.test(document.querySelector(sel).innerText)", arg=COUNTS,
+    pg.wait_for_function("sel => /\\d+ images?\\b/.test(document.querySelector(sel).innerText)", arg=COUNTS,
                          timeout=RESULT_WAIT)
-    want = re.search(r"(\d+) images", pg.locator(COUNTS).inner_text()).group(1)
+    want = re.search(r"(\d+) images?\b", pg.locator(COUNTS).inner_text()).group(1)
     pg.wait_for_function(f"document.querySelectorAll('#gallery .thumbnail-item').length == {want}",
                          timeout=10_000)
 
@@ -164,7 +164,7 @@ def captions(pg) -> list[str]:
 
 def counts(pg) -> dict[str, int]:
     text = pg.locator(COUNTS).inner_text()
-    out = {"images": int(re.search(r"(\d+) images", text).group(1))}
+    out = {"images": int(re.search(r"(\d+) images?\b", text).group(1))}
     for kind in ("medical", "non-medical", "uncertain"):
         m = re.search(rf"(\d+) {kind}", text.replace("non-medical", "nonmed")) if kind == "medical" else \
             re.search(rf"(\d+) {kind}", text)
@@ -316,7 +316,8 @@ def test_a_broken_file_shows_a_plain_error(page, tmp_path):
     # the tables read well: images numbered from 1 (a failed item takes no number), numbers to 3 places,
     # every header on one line, the problem's columns wide enough to read
     cells = page.locator("#table [role=row][data-index='0'] [role=gridcell]").all_inner_texts()
-    assert cells[0].strip() == "1" and re.fullmatch(r"\d\.\d{3}", cells[5].strip()), cells
+    assert cells[0].strip() == "1" and cells[2].strip() in ("medical", "non-medical", "uncertain"), cells
+    assert re.fullmatch(r"\d\.\d{3}", cells[4].strip()), cells
     lines = page.evaluate("""() => [...document.querySelectorAll('#table, #problems')].flatMap(t =>
         [...t.querySelectorAll('[role=columnheader] .header')].map(h => {
             const range = document.createRange(); range.selectNodeContents(h);
@@ -454,6 +455,84 @@ def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
         assert float(number.input_value()) == float(used)
         assert any(f"{float(used):g} is used instead of {typed}" in t for t in toasts(page)), toasts(page)
         assert len(captions(page)) == 4 and no_error_badges(page)
+
+
+def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
+    """The button and then Enter in the address box are two events: the second gets a toast, not a second run
+    that would take another job slot and delete the first run's kept uploads. Stop ends the run at once, with
+    what it found so far, and the uploads stay listed for a re-run."""
+    from webserver import WebServer
+
+    scan = tmp_path / "scan.png"
+    scan.write_bytes(picture(5))
+    upload(page, [scan])
+    with WebServer() as web:
+        web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
+        page.fill("#url textarea, #url input", web.url("/slow.png"))
+        page.click("#run")
+        deadline = time.monotonic() + 30
+        while web.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the first run is under way
+            time.sleep(0.1)
+        assert web.sent["/slow.png"] >= 5
+        page.locator("#url textarea, #url input").press("Enter")
+        page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
+                               ".some(t => t.innerText.includes('Already running'))", timeout=20_000)
+        assert web.hits["/slow.png"] == 1
+        page.click("#stop")
+        page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.startsWith('Stopped')",
+                               timeout=20_000)
+        last, deadline = -1, time.monotonic() + 20
+        while time.monotonic() < deadline and web.sent["/slow.png"] != last:  # until it stops growing
+            last = web.sent["/slow.png"]
+            time.sleep(1.5)
+        assert web.sent["/slow.png"] == last < 400 and web.hits["/slow.png"] == 1
+    assert counts(page)["images"] == 1 and len(captions(page)) == 1  # scan.png came first
+    assert "scan" in page.locator("#files").inner_text()  # still listed, and still there to run again
+    assert not [t for t in toasts(page) if "No such file" in t or "rror" in t], toasts(page)
+    page.fill("#url textarea, #url input", "")
+    run_and_wait(page)
+    assert counts(page)["images"] == 1 and no_error_badges(page)
+
+
+def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tmp_path):
+    """Captions wrap (the file name shows), the verdict and the reason a file was passed over come first in
+    their tables, the counts line is a polite live region, and the run button's text is readable (≥ 4.5:1)."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = ctx.new_page()
+    pg.goto(server[0] + "/")
+    pg.wait_for_selector("#run", timeout=30_000)
+    assert pg.get_attribute("#counts", "aria-live") == "polite"
+    text_only = tmp_path / "minutes-of-the-meeting.pdf"
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "No pictures here.")
+    text_only.write_bytes(doc.tobytes())
+    photo = tmp_path / "a-rather-long-file-name-of-a-scan.png"
+    photo.write_bytes(picture(6))
+    upload(pg, [text_only, photo])
+    run_and_wait(pg)
+    line = pg.locator(COUNTS).inner_text()
+    assert "1 image ·" in line and "1 passed over" in line, line
+    cap = pg.locator("#gallery .thumbnail-item .caption-label").first
+    assert cap.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), cap.inner_text()
+    assert "a-rather-long-file-name-of-a-scan.png" in cap.inner_text()
+    box = cap.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    heads = pg.locator("#table [role=columnheader] .header").all_inner_texts()
+    assert [h.strip() for h in heads[:3]] == ["#", "file", "verdict"], heads
+    heads = pg.locator("#problems [role=columnheader] .header").all_inner_texts()
+    assert [h.strip() for h in heads] == ["file", "why", "where"], heads
+    row = pg.locator("#problems [role=row][data-index='0'] [role=gridcell]").all_inner_texts()
+    assert "minutes-of-the-meeting.pdf" in row[0] and "no images" in row[1].lower(), row
+    ratio = pg.evaluate("""() => {
+        const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255).map(v =>
+            v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const s = getComputedStyle(document.querySelector('#run'));
+        const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
+        return (a + 0.05) / (b + 0.05); }""")
+    assert ratio >= 4.5, ratio
+    ctx.close()
 
 
 def test_nothing_is_left_after_the_server_stops(server):

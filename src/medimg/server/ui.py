@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -29,22 +29,41 @@ from .export import relabeled, to_csv, to_json
 from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
-TABLE_HEADERS = ["#", "file", "where", "verdict", "label", "confidence", "p(medical)", "size"]
-# fixed widths (a phone scrolls the table sideways): headers on one line, long text wrapped within its column
-TABLE_WIDTHS = ["48px", "230px", "300px", "112px", "112px", "112px", "112px", "104px"]
-PROBLEM_WIDTHS = ["240px", "220px", "680px"]
+# what matters first (a phone shows the first columns and scrolls the table sideways for the rest)
+TABLE_HEADERS = ["#", "file", "verdict", "label", "confidence", "p(medical)", "where", "size"]
+# fixed widths: headers on one line, long text wrapped within its column
+TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "112px", "112px", "300px", "104px"]
+PROBLEM_HEADERS = ["file", "why", "where"]
+PROBLEM_WIDTHS = ["200px", "520px", "220px"]
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
 UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
 LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 
 CSS = """
 #counts p { font-size: 1.1em; margin: 0; }
+#gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  max-width: 100% !important; line-height: 1.25; }
+#threshold input[type=range]:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 3px; }
+#threshold [data-testid=block-info], #threshold .min_value, #threshold .max_value { color: #374151 !important; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 #files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
 @media (max-width: 640px) {
   #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
 }
 """
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look, with a primary button dark enough for its white text (5:1, WCAG AA)."""
+    return gr.themes.Default().set(button_primary_background_fill="*primary_700",
+                                   button_primary_background_fill_hover="*primary_800",
+                                   button_primary_text_color="white")
+
+
+# the counts line is said aloud (politely) when a run's results arrive
+ANNOUNCE_RESULTS = """() => {
+  const el = document.getElementById("counts");
+  if (el) { el.setAttribute("aria-live", "polite"); el.setAttribute("role", "status"); }
+}"""
 
 SCROLL_TO_RESULTS = """() => {
   const el = document.getElementById("counts");
@@ -76,6 +95,27 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         """This browser session's folder (named by a keyed hash: another session cannot work it out)."""
         session = str(getattr(request, "session_hash", None))
         return scratch / hmac.new(key, session.encode(), "sha256").hexdigest()[:32]
+
+    busy: set[str] = set()  # sessions with a run going: one at a time each (a double click, Enter then a click)
+    busy_lock = threading.Lock()
+
+    def one_at_a_time(handler):
+        """`handler` unless this page already has a run going: then a toast, and nothing changes. It keeps the
+        handler's signature, by which Gradio passes the request and progress among the arguments."""
+        @wraps(handler)
+        def guarded(*args):
+            session = next(a for a in args if isinstance(a, gr.Request)).session_hash
+            with busy_lock:
+                if session in busy:
+                    gr.Warning("Already running: wait for the results, or press Stop.")
+                    return gr.skip()
+                busy.add(session)
+            try:
+                return handler(*args)
+            finally:
+                with busy_lock:
+                    busy.discard(session)
+        return guarded
 
     def classify(file_paths, url, render, threshold, show, previous, request: gr.Request, progress=gr.Progress()):
         t, fix_threshold = _in_range(threshold, t0)
@@ -113,14 +153,18 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
 
         run_folder = _new_folder(folder)
-        stop = running[request.session_hash] = threading.Event()  # set when the page closes
+        stop = running[request.session_hash] = threading.Event()  # set by Stop, or when the page closes
         try:
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
                                          thumbnails=cfg.thumbnail_size, on_record=tick, stop=stop)
-        finally:  # into this session's folder: there for a re-run
-            kept_in, kept = _keep_uploads(paths, folder, upload_root)
+        finally:  # into this session's folder: there for a re-run (unless the page has gone: see close)
+            closed = stop.is_set() and running.get(request.session_hash) is not stop
+            kept_in, kept = (folder, []) if closed else _keep_uploads(paths, folder, upload_root)
+        if closed:  # nobody is left to see the results, and the session's folder is gone
+            shutil.rmtree(folder, ignore_errors=True)
+            return gr.skip()
         _drop(previous)
-        results = _keep(records, run_folder)
+        results = _keep(records, run_folder, stopped=stop.is_set())
         files_now = gr.update(value=[str(p) for p in kept] or None)
         return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in))
 
@@ -129,11 +173,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             t, fix_threshold = _in_range(threshold, t0)
             progress(0, desc="Looking for images…")
             limits = cfg.limits()
-            records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size)
+            stop = running[request.session_hash] = threading.Event()
+            records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size,
+                                 stop=stop)
             _drop(previous)
-            results = _keep(records, _new_folder(home(request)))
+            results = _keep(records, _new_folder(home(request)), stopped=stop.is_set())
             return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip())
-        return go
+        return one_at_a_time(go)
 
     def refresh(results, threshold, show):
         t, fix_threshold = _in_range(threshold, t0)
@@ -147,12 +193,14 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         pictured = [i for i in shown if results.thumbs[i]]  # gallery position → record index
         gallery = [(results.thumbs[i], _caption(recs[i])) for i in pictured]
         table = [_row(number[i], recs[i]) for i in shown]
-        problems = [[r.input, r.locator, r.error] for r in recs if not r.ok and not r.skipped]
+        # errors first, then what was passed over (no image in it, decoration, a header's data file), with why
+        problems = ([[r.input, r.error, r.locator] for r in recs if not r.ok and not r.skipped]
+                    + [[r.input, r.error, r.locator] for r in recs if r.skipped])
         has = bool(records)
         csv_path, json_path = (_write_exports(recs, threshold, worker.model_info(), results.folder) if has
                                else ("", ""))
         return (
-            _counts(recs, threshold, show, len(shown)),
+            _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped)),
             gallery,
             gr.update(value=table or None, visible=bool(table)),
             gr.update(value=problems or None, visible=bool(problems)),
@@ -170,6 +218,16 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         return gr.update(value=_details(rec), visible=True)
 
     running: dict[str, threading.Event] = {}  # each session's latest run, stopped when its page closes
+
+    def stop_run(request: gr.Request):
+        with busy_lock:
+            going = request.session_hash in busy
+        stop = running.get(request.session_hash)
+        if going and stop is not None:
+            stop.set()  # the run ends at its next image, with what it has found so far
+            gr.Info("Stopping: the images found so far are shown.")
+        else:
+            gr.Info("Nothing is running.")
 
     def close(request: gr.Request):
         stop = running.pop(request.session_hash, None)
@@ -192,7 +250,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                  visible=not cfg.offline)
                 render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
                                      visible=not cfg.offline, container=False)
-                go = gr.Button("Find and classify images", variant="primary", elem_id="run")
+                with gr.Row():
+                    go = gr.Button("Find and classify images", variant="primary", elem_id="run", scale=3)
+                    stop_btn = gr.Button("Stop", variant="secondary", elem_id="stop", scale=1, min_width=80)
                 example_buttons = []
                 if examples:
                     with gr.Row():
@@ -216,7 +276,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                interactive=False, wrap=True, elem_id="details")
         table = gr.Dataframe(headers=TABLE_HEADERS, label="All images", visible=False, interactive=False,
                              wrap=True, column_widths=TABLE_WIDTHS, elem_id="table")
-        problems = gr.Dataframe(headers=["file", "where", "problem"], label="Could not be read",
+        problems = gr.Dataframe(headers=PROBLEM_HEADERS, label="Not classified: could not be read, or passed over",
                                 visible=False, interactive=False, wrap=True, column_widths=PROBLEM_WIDTHS,
                                 elem_id="problems")
 
@@ -226,17 +286,20 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         # out of range; the handlers bring it back in range with a toast instead
         raw = dict(preprocess=False)
         queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", **raw)
-        go.click(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
-        url.submit(classify, [files, url, render, threshold, show, records_state], run_outputs, **queue)
+        run = one_at_a_time(classify)
+        go.click(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)
+        url.submit(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)
         for name, button in example_buttons:
             button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
         light = dict(concurrency_limit=None, **raw)  # no model run: never queue behind classification
+        stop_btn.click(stop_run, None, None, **light)
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
                          **light)
         show.change(refresh, [records_state, threshold, show], view_outputs, **light)
         gallery.select(select, [records_state, pictured_state, threshold], details, **light)
+        demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     return demo
 
@@ -347,22 +410,24 @@ def _caption(r: Record) -> str:
 
 
 def _row(n: int, r: Record) -> list:
-    return [n, r.input, _position(r), r.verdict, r.label, f"{r.confidence:.3f}", f"{r.p_medical:.3f}",
+    return [n, r.input, r.verdict, r.label, f"{r.confidence:.3f}", f"{r.p_medical:.3f}", _position(r),
             f"{r.width}×{r.height}"]
 
 
-def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0) -> str:
+def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0, stopped: bool = False) -> str:
     if not recs:
-        return "No results yet."
+        return "Stopped before any image was found." if stopped else "No results yet."
     s = summarize(recs)
     v = s["verdicts"]
-    parts = [f"**{s['images']} images**", f"{v.get('medical', 0)} medical", f"{v.get('non-medical', 0)} non-medical",
-             f"{v.get('uncertain', 0)} uncertain"]
+    parts = [f"**{s['images']} image{'s' * (s['images'] != 1)}**", f"{v.get('medical', 0)} medical",
+             f"{v.get('non-medical', 0)} non-medical", f"{v.get('uncertain', 0)} uncertain"]
     if s["errors"]:
         parts.append(f"{s['errors']} could not be read")
     if s["skipped"]:
-        parts.append(f"{s['skipped']} tiny or decorative images skipped")
+        parts.append(f"{s['skipped']} passed over (no image in it, or too small to matter: see below)")
     text = " · ".join(parts) + f" (threshold {threshold:.2f})"
+    if stopped:
+        text = "Stopped: " + text
     return text if show == "all" else text + f" — showing the {n_shown} {show}"
 
 
@@ -388,6 +453,7 @@ class Results:
     records: list[Record]
     thumbs: list[str | None]
     folder: Path
+    stopped: bool = False  # Stop was pressed before the run's end
 
 
 def _new_folder(home: Path, prefix: str = "") -> Path:
@@ -407,7 +473,7 @@ def _new_folder(home: Path, prefix: str = "") -> Path:
     return folder
 
 
-def _keep(records: list[Record], folder: Path) -> Results:
+def _keep(records: list[Record], folder: Path, stopped: bool = False) -> Results:
     """Move thumbnails out of memory into files in `folder`, readable by this process alone."""
     thumbs: list[str | None] = []
     for i, r in enumerate(records):
@@ -419,7 +485,7 @@ def _keep(records: list[Record], folder: Path) -> Results:
             _write_private(path, buf.getvalue())
             r.thumbnail = None
         thumbs.append(str(path) if path else None)
-    return Results(records, thumbs, folder)
+    return Results(records, thumbs, folder, stopped)
 
 
 def _write_private(path: Path, data: bytes) -> None:
