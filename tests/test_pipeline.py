@@ -351,21 +351,60 @@ def test_a_source_raising_past_exception_fails_its_input_alone(tiny_classifier, 
     assert all("could not read: index out of bounds" in e for *_, ok, e in recs if not ok)
 
 
-def test_inputs_in_flight_are_bounded(tiny_classifier):
-    pulled = []
+def test_inputs_in_flight_are_bounded(tiny_classifier, test_plugins):
+    """While the first input's results wait to be read, the threads run ahead at most LOOKAHEAD inputs, and
+    the inputs ahead hold at most 4 × batch_size prepared images (plus one each thread has in hand)."""
+    from medimg.pipeline import LOOKAHEAD
+    from medimg.sources import ImageItem, SourcePlugin
+
+    pulled, opened = [], []
+
+    def open_many(blob, ctx):
+        for i in range(3):
+            opened.append(blob.origin)
+            yield ImageItem(blob.origin, f"#{i}", Image.new("RGB", (8, 8), RED))
+
+    test_plugins(SourcePlugin("many", lambda head, blob: head.startswith(b"MANY"), open_many, priority=0))
 
     def blobs():
         for i in range(500):
             pulled.append(i)
-            yield Blob(f"{i}.png", png(RED))
+            yield Blob(f"{i}", b"MANY")
 
-    gen = classify(blobs(), classifier=tiny_classifier, batch_size=1, workers=2)
+    gen = classify(blobs(), classifier=tiny_classifier, batch_size=2, workers=3)
     first = next(gen)
-    time.sleep(0.5)  # let the threads run ahead as far as they may
-    ahead = len(pulled)
+    time.sleep(1.0)  # let the threads run ahead as far as they may
+    ahead, held = len(pulled), len(opened) - 3  # the first input's own are not held back
     gen.close()
-    assert first.input == "0.png"
-    assert ahead <= 2 * 2 + 2  # the lanes' window, the one being read and the one being queued
+    assert first.input == "0"
+    assert ahead <= max(LOOKAHEAD, 8 * 3) + 2  # the lanes' window, the one being read and the one being queued
+    assert 4 * 2 <= held <= 4 * 2 + 3, held
+
+
+def test_a_dead_host_does_not_hold_up_the_inputs_after_it(tiny_classifier, test_plugins):
+    """Ten inputs that each wait (as a download from a dead host does), five apart: with ten workers all ten
+    wait at the same time: the forty images read in between fit in the room ahead (4 × batch_size)."""
+    from medimg.sources import ImageItem, ItemError, SourcePlugin
+
+    barrier = threading.Barrier(10, timeout=8)
+
+    def open_waiting(blob, ctx):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            yield ItemError(blob.origin, "", "waited alone")
+            return
+        yield ImageItem(blob.origin, "", Image.new("RGB", (8, 8), RED))
+
+    def open_quick(blob, ctx):
+        yield ImageItem(blob.origin, "", Image.new("RGB", (8, 8), GREEN))
+
+    test_plugins(SourcePlugin("wait", lambda head, blob: head.startswith(b"WAIT"), open_waiting, priority=0))
+    test_plugins(SourcePlugin("quick", lambda head, blob: head.startswith(b"QUICK"), open_quick, priority=0))
+    blobs = [Blob(str(i), b"WAIT" if i % 5 == 0 else b"QUICK") for i in range(50)]
+    recs = list(classify(blobs, classifier=tiny_classifier, batch_size=16, workers=10))
+    assert [r.input for r in recs] == [str(i) for i in range(50)]
+    assert [r.error for r in recs] == [None] * 50
 
 
 def test_the_registry_fills_once_under_concurrent_first_use():

@@ -71,6 +71,9 @@ def default_classifier() -> Classifier:
         return _shared
 
 
+LOOKAHEAD = 64  # inputs past the one being read that may be under way (at least; 8 per worker)
+
+
 def default_workers() -> int:
     """Extraction threads: one per core, at most 4 (decoding is the bottleneck; Pillow's decoders and
     resizing and socket reads release the GIL)."""
@@ -92,9 +95,10 @@ def classify(
     """Classify every image found in `inputs`, in input order.
 
     Each file, URL or blob (and each file in a folder) is opened and preprocessed by one of `workers`
-    background threads (default: default_workers()); results come back in input order, through bounded
-    queues — at most 2 × workers inputs in flight, each holding at most `batch_size` prepared images —
-    so decoding overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
+    background threads (default: default_workers()); results come back in input order. Up to LOOKAHEAD
+    (or 8 × workers) inputs past the one being read may be under way (so a dead host, waiting out its timeout, does not hold
+    up the inputs after it), but together they hold at most 4 × `batch_size` prepared images: decoding
+    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     Once `cancel` is set (the caller gave up: a request timed out), downloads in progress stop at once and
     end as error records; closing the stream of records does the same.
@@ -113,7 +117,9 @@ def classify(
     workers = max(1, workers or default_workers())
     stop = threading.Event()
     given_up = _AnyOf(stop, cancel)  # what downloads watch
-    lanes: queue.Queue = queue.Queue(maxsize=2 * workers)  # one queue of prepared items per input, in order
+    lanes: queue.Queue = queue.Queue(maxsize=max(8 * workers, LOOKAHEAD))  # a queue of items per input, in order
+    ahead = threading.Semaphore(4 * batch_size)  # prepared images held by inputs after the one being read
+    head: list[queue.Queue | None] = [None]  # the lane being read, whose items never wait for room
     jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
     END = object()
 
@@ -126,18 +132,29 @@ def classify(
                 continue
         return False
 
+    def room(lane: queue.Queue) -> bool | None:
+        """Wait for room for one more image ahead of the reader: True with a token taken (to be given back
+        when the image is read), False when `lane` is the one being read; None once stopped."""
+        while not stop.is_set():
+            if head[0] is lane:
+                return False
+            if ahead.acquire(timeout=0.1):
+                return True
+        return None
+
     def run(task, lane: queue.Queue, source: str) -> None:
         try:
             for item in task():
-                prepared = _prepare(item, clf, thumbnails)
-                prepared[0].source = source
-                if not put(lane, prepared):
+                rec, arr = _prepare(item, clf, thumbnails)
+                rec.source = source
+                token = room(lane) if arr is not None else False
+                if token is None or not put(lane, (rec, arr, token)):
                     return
         except BaseException as exc:  # the sources never should raise; if they do, say so (and keep the thread)
             if not recoverable(exc):
                 raise
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
-                              source=source), None))
+                              source=source), None, False))
         finally:
             put(lane, END)
 
@@ -148,7 +165,7 @@ def classify(
 
     def failed(source: str, error: str) -> queue.Queue:
         lane: queue.Queue = queue.Queue()
-        lane.put((Record(input=source, locator="", error=error, source=source), None))
+        lane.put((Record(input=source, locator="", error=error, source=source), None, False))
         lane.put(END)
         return lane
 
@@ -195,16 +212,19 @@ def classify(
             if lane is None:
                 if got is END:
                     break
-                lane = got
+                lane = head[0] = got
                 continue
             if got is END:
-                lane = None
+                lane = head[0] = None
                 continue
-            if got[1] is None and not pending:  # an error or a note with no image before it: out at once
-                yield from _emit(clf, [got], t, on_item)
+            rec, arr, token = got
+            if token:
+                ahead.release()
+            if arr is None and not pending:  # an error or a note with no image before it: out at once
+                yield from _emit(clf, [(rec, arr)], t, on_item)
                 continue
-            pending.append(got)
-            images += got[1] is not None
+            pending.append((rec, arr))
+            images += arr is not None
             if images >= batch_size or len(pending) >= 4 * batch_size:
                 yield from _emit(clf, pending, t, on_item)
                 pending, images = [], 0
