@@ -141,6 +141,20 @@ def test_an_actor_fetches_several_inputs_at_once(tmp_path, tiny_model_dir, ray_l
     assert all(r["source_rows"] == 1 and r["label"] for r in rows)
 
 
+def test_an_actor_works_on_several_batches_at_once(tmp_path, tiny_model_dir, ray_local):
+    """Batches of one input, with one thread each: a batch waiting on a slow host does not hold up the next
+    one, since one actor runs several batches side by side."""
+    from medimg.scale.ray_job import CALLS_PER_ACTOR
+
+    with WebServer() as srv:
+        pages = [srv.add(f"/p{i}.html", f"<p>case {i}</p>", delay=1.0) for i in range(CALLS_PER_ACTOR)]
+        out = tmp_path / "out"
+        run(pages, out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=1,
+            workers=1, limits=Limits(allow_private=True))
+        assert srv.peak_waiting >= 2
+    assert sorted(r["source"] for r in _rows(out)) == sorted(pages)
+
+
 def test_a_file_name_that_is_not_utf8_is_read_written_escaped_and_resumed(tmp_path, tiny_model_dir, ray_local):
     import os
 

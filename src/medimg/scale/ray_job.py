@@ -104,8 +104,9 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         workers: int = 4) -> int:
     """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
 
-    Each of the `concurrency` actors takes `inputs_per_batch` inputs at a time and opens `workers` of them
-    at once (threads: fetching waits on the network, decoding releases the GIL). `resume` passes over the
+    Each of the `concurrency` actors works on CALLS_PER_ACTOR batches of `inputs_per_batch` inputs at a time,
+    and opens `workers` inputs of each batch at once (threads: fetching waits on the network, decoding
+    releases the GIL). `resume` passes over the
     inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
     their inputs done again); without it, rows are added to what is there. An input listed twice is done once."""
     import ray
@@ -128,7 +129,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         ClassifyInputs,
         batch_size=inputs_per_batch,
         batch_format="numpy",
-        concurrency=concurrency,
+        **_actors(concurrency),
         num_cpus=1,
         fn_constructor_kwargs={"model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
@@ -139,6 +140,21 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     write = {"jsonl": ds.write_json, "parquet": ds.write_parquet, "csv": ds.write_csv}[fmt]
     write(str(out), ray_remote_args={"num_cpus": 0})
     return sum(len(_read(p, fmt)) for p in _files(out, fmt) if p not in before)
+
+
+CALLS_PER_ACTOR = 4  # batches an actor works on at once: a batch waiting on a dead host holds up only itself
+
+
+def _actors(concurrency: int) -> dict:
+    """map_batches arguments for `concurrency` actors, each running CALLS_PER_ACTOR batches at once (threads)."""
+    import inspect
+
+    from ray.data import ActorPoolStrategy
+
+    if "enable_true_multi_threading" in inspect.signature(ActorPoolStrategy).parameters:  # Ray ≥ 2.50
+        return {"compute": ActorPoolStrategy(size=concurrency, max_concurrent_calls_per_actor=CALLS_PER_ACTOR,
+                                             enable_true_multi_threading=True)}
+    return {"concurrency": concurrency, "max_concurrency": CALLS_PER_ACTOR}  # a threaded actor
 
 
 def done_inputs(out: str | Path, fmt: str) -> set[str]:
