@@ -142,3 +142,34 @@ def test_a_parquet_column_of_lists_is_refused(tmp_path):
     pq.write_table(pa.table({"url": [["a.png"], ["b.png"]]}), tmp_path / "nested.parquet")
     with pytest.raises(ValueError, match="column 'url' holds list<"):
         open_list(str(tmp_path / "nested.parquet"))
+
+
+def test_rows_name_the_list_entry_they_came_from(tmp_path, tiny_model_dir, monkeypatch):
+    """A list's entries (a folder, a zip, a relative path) are not what the rows' `input` says: `source` in
+    `classify --full` rows and in `extract`'s manifest is the entry as written, to join the list back on."""
+    import csv
+    import zipfile
+
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "files" / "sub").mkdir(parents=True)
+    Image.new("RGB", (80, 60), (200, 0, 0)).save(tmp_path / "files" / "sub" / "e.png")
+    Image.new("RGB", (80, 60), (0, 200, 0)).save(tmp_path / "files" / "a.png")
+    with zipfile.ZipFile(tmp_path / "arch.zip", "w") as zf:
+        zf.write(tmp_path / "files" / "a.png", "a.png")
+    (tmp_path / "join.csv").write_text("id,path\n1,./files/sub\n2,arch.zip\n3,./files/a.png\n")
+    want = {"./files/sub": "1", "arch.zip": "2", "./files/a.png": "3"}
+    r = runner.invoke(app, ["classify", "--inputs-from", "join.csv", "--model", str(tiny_model_dir), "--full",
+                            "--out", "out.jsonl"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [(r["input"], want[r["source"]]) for r in rows] == [
+        ("files/sub/e.png", "1"), ("arch.zip:a.png", "2"), ("files/a.png", "3")]
+    r = runner.invoke(app, ["classify", "--inputs-from", "join.csv", "--model", str(tiny_model_dir), "--full",
+                            "--out", "out.csv"])
+    assert [row["source"] for row in csv.DictReader(open(tmp_path / "out.csv"))] == list(want)
+    r = runner.invoke(app, ["extract", "--inputs-from", "join.csv", "--out", "x"])
+    assert r.exit_code == 0, r.output
+    manifest = [json.loads(line) for line in (tmp_path / "x" / "manifest.jsonl").read_text().splitlines()]
+    assert [m["source"] for m in manifest] == list(want)

@@ -165,9 +165,10 @@ def extract(
             _progress() as bar:
         task = bar.add_task("extracting", total=None)
         own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
-        items = (item for t in input_tasks(sources, limits, skip=own) for item in t())  # never its own PNGs
-        for item in items:
-            row = {"input": item.origin, "locator": item.locator}
+        items = ((given, item) for given in sources  # never its own PNGs
+                 for t in input_tasks([given], limits, skip=own) for item in t())
+        for given, item in items:
+            row = {"input": item.origin, "locator": item.locator, "source": os.fspath(given)}
             if isinstance(item, ImageItem):
                 n_img += 1
                 name = f"{n_img:06d}.png"

@@ -69,7 +69,7 @@ def open_output(path: Path, append: bool):
 def csv_fields(labels: list[str] | None = None) -> list[str]:
     if labels is None:
         return list(RECORD_FIELDS)
-    return RECORD_FIELDS + ["skipped", "format"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
+    return RECORD_FIELDS + ["skipped", "format", "source"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
 
 
 def resume(path: Path, fmt: str) -> tuple[set[str], set[str]]:

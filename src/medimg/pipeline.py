@@ -49,8 +49,8 @@ class Record:
     def to_dict(self, full: bool = False) -> dict:
         d = {k: getattr(self, k) for k in RECORD_FIELDS}
         if full:
-            d.update(skipped=self.skipped, format=self.format, metadata=_jsonable(self.metadata),
-                     probs=self.probs)
+            d.update(skipped=self.skipped, format=self.format, source=self.source,
+                     metadata=_jsonable(self.metadata), probs=self.probs)
         return d
 
     def relabel(self, threshold: float) -> str | None:
