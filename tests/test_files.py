@@ -307,3 +307,28 @@ def test_mpo_jpeg_is_one_picture_even_with_all_frames():
     data = b.encode(big, "MPO", save_all=True, append_images=[extra])
     got = items(data, all_frames=True)
     assert len(got) == 1 and got[0].locator == "" and got[0].image.size == (40, 30)
+
+
+def test_an_empty_folder_gives_one_note(tmp_path):
+    """A folder with no files (or hidden ones only) still gets a row saying so, as an empty zip does."""
+    from medimg.sources import open_inputs
+
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / ".DS_Store").write_bytes(b"x")
+    got = list(open_inputs([str(tmp_path / "empty"), str(tmp_path / "hidden")]))
+    assert [(i.origin, i.skipped) for i in got] == [(str(tmp_path / "empty"), True), (str(tmp_path / "hidden"), True)]
+    assert all("folder holds no files" in i.error for i in got)
+
+
+def test_a_file_uri_is_read_as_its_path(tmp_path):
+    from medimg.sources import open_inputs
+
+    p = tmp_path / "a scan.png"
+    p.write_bytes(b.image_bytes("PNG", (64, 48)))
+    uri = p.as_uri()
+    assert "%20" in uri
+    local = uri.replace("file://", "file://localhost", 1)
+    got = list(open_inputs([uri, local, "file://pacs.example.org/share/a.png"]))
+    assert [type(i).__name__ for i in got] == ["ImageItem", "ImageItem", "ItemError"]
+    assert got[0].origin == str(p) and "another host (pacs.example.org)" in got[2].error

@@ -69,12 +69,28 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
         yield unit(name, lambda: iter([ItemError(name, "", why)]))
         return
     text = os.fspath(source)
+    if text[:7].lower() == "file://":  # a file URI names a local file
+        path, why = _file_uri(text)
+        if why:
+            yield unit(text, lambda: iter([ItemError(text, "", why)]))
+            return
+        text = path
     if is_url(text):
         yield unit(text, _open_url, text, ctx)
     elif Path(text).is_dir():
         yield from folder_tasks(text, ctx, skip)
     else:
         yield from file_tasks(text, ctx, skip=skip)
+
+
+def _file_uri(uri: str) -> tuple[str, str | None]:
+    """The path a file:// URI names, or why it names none here (another host's file)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        return "", f"a file on another host ({parts.netloc}) cannot be read: give its path here, or an http(s) URL"
+    return unquote(parts.path, errors="surrogateescape"), None
 
 
 def is_input(value) -> bool:

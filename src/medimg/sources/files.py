@@ -195,12 +195,18 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
             yield unit(str(exc.filename or ""), _listing_errors, [exc])
         problems.clear()
 
+    files = 0
     for root, dirs, names in os.walk(path, onerror=problems.append):
         yield from listing_errors()
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
+                files += 1
                 yield from file_tasks(Path(root) / name, ctx, member=True, skip=skip)
+    if not files and not problems:  # one row still says what became of it
+        origin = os.fspath(path)
+        yield unit(origin, lambda: iter([ItemError(origin, "", "folder holds no files (hidden ones are left out)",
+                                                   skipped=True)]))
     yield from listing_errors()
 
 
