@@ -197,3 +197,44 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--out", str(tmp_path / "o2"),
                                  "--model", str(tiny_model_dir)])
     assert r.exit_code == 2 and "give --column" in r.output and "'scan'" in r.output
+
+
+def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tiny_model_dir, ray_local):
+    """A resumed job says how many entries it ran and how many it passed over; resuming a folder of CSV
+    output as JSONL is refused rather than redoing every row in a second format."""
+    names = []
+    for i in range(3):
+        p = tmp_path / f"img{i}.png"
+        Image.new("RGB", (48, 40), (80 * i, 0, 0)).save(p)
+        names.append(str(p))
+    out = tmp_path / "out"
+    kw = dict(model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
+    plan: dict = {}
+    assert run(names[:2], out, fmt="csv", plan=plan, **kw) == 2 and plan == {"run": 2, "passed_over": 0}
+    assert run(names, out, fmt="csv", resume=True, plan=plan, **kw) == 1 and plan == {"run": 1, "passed_over": 2}
+    with pytest.raises(ValueError, match="holds csv output: resume with --format csv"):
+        run(names, out, fmt="jsonl", resume=True, **kw)
+    assert not list(out.glob("*.json"))
+
+
+def test_sigterm_ends_the_job_cleanly_for_a_resume(tmp_path, tiny_model_dir):
+    """SIGTERM (a scheduler) ends `medimg scale` with exit code 143, as Ctrl-C does, not with Ray's abort."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with WebServer() as srv:
+        pages = [srv.add(f"/p{i}.html", f"<p>case {i}</p>", delay=2.0) for i in range(40)]
+        (tmp_path / "list.txt").write_text("\n".join(pages) + "\n")
+        proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "scale", str(tmp_path / "list.txt"), "--out",
+                                 str(tmp_path / "out"), "--model", str(tiny_model_dir), "--allow-private",
+                                 "--concurrency", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while srv.peak_waiting == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)  # the job is under way once the first page is asked for
+        assert srv.peak_waiting > 0, proc.communicate()[0][-2000:]
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert proc.returncode == 143, out[-3000:]
+    assert "SIGTERM received" not in out

@@ -423,15 +423,20 @@ def scale(
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, max_input_mb=max_input_mb)
+    plan: dict = {}
     try:
-        n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
-                threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers)
+        with contextlib.ExitStack() as stack:  # SIGTERM ends the job as Ctrl-C does (Ray's handler aborts)
+            n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
+                    threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
+                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly()))
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
-    if n == 0 and resume and inputs:  # every entry gives at least one row (an image, an error or a note)
+    ran, passed = plan.get("run", len(inputs)), plan.get("passed_over", 0)
+    if ran == 0 and inputs:  # every entry gives at least one row (an image, an error or a note)
         console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {out}")
     else:
-        console.print(f"[bold]{n}[/] rows from {len(inputs)} inputs → {out}")
+        also = f" ({passed} passed over: their rows were already there)" if passed else ""
+        console.print(f"[bold]{n}[/] rows from {ran} inputs{also} → {out}")
 
 
 # Per-route training defaults; any CLI option given overrides them.

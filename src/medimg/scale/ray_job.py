@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -101,27 +101,37 @@ def read_inputs(list_file: str | Path, column: str | None = None) -> list[str]:
 def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: str | None = None,
         limits: Limits | None = None, threshold: float | None = None, concurrency: int = 2,
         inputs_per_batch: int = 16, address: str | None = None, resume: bool = False,
-        workers: int = 4) -> int:
+        workers: int = 4, plan: dict | None = None, on_start: Callable[[], object] | None = None) -> int:
     """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
 
     Each of the `concurrency` actors works on CALLS_PER_ACTOR batches of `inputs_per_batch` inputs at a time,
     and opens `workers` inputs of each batch at once (threads: fetching waits on the network, decoding
     releases the GIL). `resume` passes over the
     inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
-    their inputs done again); without it, rows are added to what is there. An input listed twice is done once."""
+    their inputs done again); without it, rows are added to what is there. An input listed twice is done once.
+    `plan`, when given, is filled with how many entries were run and passed over; `on_start` is called once
+    Ray is up (whose own handlers take SIGTERM: a caller may take it back there)."""
     import ray
 
     if fmt not in SUFFIXES:
         raise ValueError("fmt must be jsonl, parquet or csv")
     out = Path(out).resolve()
+    others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
+    if resume and others:  # its rows would be done again, in another format beside them
+        raise ValueError(f"{out} holds {others[0]} output: resume with --format {others[0]}, or give a new folder")
     done = done_inputs(out, fmt) if resume else set()
     # entries travel as bytes, so a name that is not UTF-8 keeps them; the output writes such bytes escaped
-    items = [{"input": _wire(s)} for s in dict.fromkeys(inputs) if _text(s) not in done]
+    entries = list(dict.fromkeys(inputs))
+    items = [{"input": _wire(s)} for s in entries if _text(s) not in done]
+    if plan is not None:
+        plan.update(run=len(items), passed_over=len(entries) - len(items))
     if not items:
         return 0
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)
+    if on_start is not None:
+        on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
     blocks = max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8)))
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), blocks)))
