@@ -173,3 +173,19 @@ def test_rows_name_the_list_entry_they_came_from(tmp_path, tiny_model_dir, monke
     assert r.exit_code == 0, r.output
     manifest = [json.loads(line) for line in (tmp_path / "x" / "manifest.jsonl").read_text().splitlines()]
     assert [m["source"] for m in manifest] == list(want)
+
+
+def test_an_entry_given_twice_is_done_once(tmp_path, tiny_model_dir):
+    """As in scale, and as a resumed run would have it: the second mention of an input adds no rows."""
+    from PIL import Image
+
+    p = tmp_path / "a.png"
+    Image.new("RGB", (80, 60), (200, 0, 0)).save(p)
+    q = tmp_path / "b.png"
+    Image.new("RGB", (80, 60), (0, 200, 0)).save(q)
+    (tmp_path / "list.txt").write_text(f"{p}\n{q}\n{p}\n")
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["classify", str(q), "--inputs-from", str(tmp_path / "list.txt"),
+                            "--model", str(tiny_model_dir), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == [str(q), str(p)]

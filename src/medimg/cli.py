@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from itertools import chain
 from pathlib import Path
 from typing import Optional
 
@@ -118,8 +119,8 @@ def _stopped_cleanly():
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None):
-    """The arguments, then the entries of --inputs-from, read lazily; an error now when there are none at all,
-    or when the list is not readable as its kind (a table without the column)."""
+    """The arguments, then the entries of --inputs-from, read lazily, each once; an error now when there are
+    none at all, or when the list is not readable as its kind (a table without the column)."""
     from .lists import open_list
 
     if not inputs and not inputs_from:
@@ -133,9 +134,12 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    def entries():
-        yield from inputs or []
-        yield from listed
+    def entries():  # an entry given twice is done once (as scale does; a resumed run could not tell them apart)
+        seen: set[str] = set()
+        for entry in chain(inputs or [], listed):
+            if entry not in seen:
+                seen.add(entry)
+                yield entry
 
     return entries()
 
