@@ -332,3 +332,8 @@ def test_a_file_uri_is_read_as_its_path(tmp_path):
     got = list(open_inputs([uri, local, "file://pacs.example.org/share/a.png"]))
     assert [type(i).__name__ for i in got] == ["ImageItem", "ImageItem", "ItemError"]
     assert got[0].origin == str(p) and "another host (pacs.example.org)" in got[2].error
+
+
+def test_image_over_pillows_own_limit_names_the_max_pixels_cap():
+    (err,) = items(b.png_declaring(100_000, 100_000))  # over 2 × Image.MAX_IMAGE_PIXELS: Pillow refuses it first
+    assert err.error == "image is 10,000,000,000 pixels, over the max_pixels cap of 100,000,000; not decoded"

@@ -104,3 +104,11 @@ def test_an_uploaded_page_never_reads_the_working_folder(tmp_path, monkeypatch):
     assert isinstance(err, ItemError) and "cannot be resolved" in err.error
     (item,) = list(open_input(tmp_path / "index.html"))  # the same page read from disk shows it
     assert isinstance(item, ImageItem) and item.image.size == (80, 60)
+
+
+def test_saved_page_nested_too_deep_is_one_clear_error(tmp_path):
+    data_uri = "data:image/png;base64," + base64.b64encode(image_bytes("PNG", (70, 70))).decode()
+    (tmp_path / "deep.html").write_text(page("<div>" * 60000 + f'<img src="{data_uri}">'))
+    (err,) = list(open_input(tmp_path / "deep.html"))
+    assert isinstance(err, ItemError) and err.error.startswith("page nests elements at least")
+    assert "not parsed" in err.error

@@ -105,3 +105,27 @@ def test_not_taken_for_other_files():
 
     assert not accepts(bytes(1024), Blob("x", b""))
     assert not accepts(io.BytesIO(b"MAP ").getvalue(), Blob("x", b""))
+
+
+def test_huge_extended_header_length_is_not_read(tmp_path):
+    """nsymbt (byte 92) near 2^31 on a small file: refused from the header, without allocating what it claims."""
+    import struct
+    import tracemalloc
+
+    data = bytearray(mrc_bytes(planes(1, 8, 8)[0], tmp_path))
+    data[92:96] = struct.pack("<i", 2**28)
+    path = tmp_path / "ext.mrc"
+    path.write_bytes(bytes(data))
+    for source in (path, Blob("ext.mrc", bytes(data), name="ext.mrc")):
+        tracemalloc.start()
+        try:
+            err, = list(open_input(source, Limits()))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert isinstance(err, ItemError) and "cut short" in err.error and f"{2**28 + 1024 + 256:,}" in err.error
+        assert peak < 20_000_000, peak
+    short = tmp_path / "short.mrc"
+    short.write_bytes(bytes(data[:600]))
+    err, = list(open_input(short, Limits()))
+    assert isinstance(err, ItemError) and "less than its 1,024-byte header" in err.error

@@ -1033,3 +1033,21 @@ def test_cropping_meets_the_other_rules():
                                  "/BitsPerComponent 8", banner.tobytes(), compress=True)])
     (item,) = _images(_run(uneven))  # 100 x 100 px of the banner show: not a decoration
     assert "cropped" in item.locator and min(item.image.size) >= 90
+
+
+def test_figure_on_a_huge_page_is_rendered_within_the_side_and_pixel_caps():
+    """A 300,000 pt page: 150 dpi would be millions of pixels a side, and even 1 dpi is over RENDER_MAX_SIDE;
+    a fractional zoom keeps the render within it, and within max_pixels."""
+    lines = b"".join(b"%d 0 m %d 270000 l S " % (750 * i, 150000 + 750 * i) for i in range(200))
+    data = raw_pdf(b"1 0 0 RG 300 w " + lines, mediabox="[0 0 300000 300000]")
+    t0 = time.monotonic()
+    (item,) = _run(data)
+    assert isinstance(item, ImageItem) and item.metadata["rendered"]
+    assert max(item.image.size) <= pdf.RENDER_MAX_SIDE and max(item.image.size) >= pdf.RENDER_MAX_SIDE - 10
+    assert 0 < item.metadata["dpi"] < 1 and time.monotonic() - t0 < 10
+    assert np.asarray(item.image.convert("L")).min() < 200  # the lines are drawn
+    (item,) = _run(data, max_pixels=500_000)
+    assert item.image.size[0] * item.image.size[1] <= 500_000
+    bars = b"".join(b"%d 300 26 %d re f " % (100 + 30 * i, 20 + 15 * i) for i in range(10))
+    (item,) = _run(raw_pdf(bars), max_pixels=100_000)
+    assert item.image.size[0] * item.image.size[1] <= 100_000 and item.metadata["dpi"] < 150

@@ -455,3 +455,48 @@ def test_a_selector_that_mentions_cursor_keeps_its_background():
     css = "<style>.hand-cursor:hover { background: url(hero.jpg) } a { cursor: url(c.cur), auto }</style>"
     assert [c.url for c in web.extract(css, "http://h/")] == ["http://h/hero.jpg"]
     assert web._resolve("sub\\a.png", "http://h/p/") == "http://h/p/sub/a.png"
+
+
+def sloppy_page(n: int) -> str:
+    """A large page as sloppy HTML is written: unclosed p, li, dt/dd, option, table cells and rows, ruby text."""
+    rows = "".join(f"<tr><td>{i}<td><a href='r{i}'>row</a><td><b>x</b>" for i in range(n))
+    items = "".join(f"<li><a href='/{i}'>item {i}</a><li><span>more" for i in range(n))
+    paras = "".join(f"<p>para {i} <i>it</i><p><font size=2>text</font>" for i in range(n))
+    terms = "".join(f"<dt>term {i}<dd>def<dd>more" for i in range(n))
+    options = "".join(f"<option value={i}>{i}<optgroup label=g><option>x" for i in range(n))
+    ruby = "".join("<ruby>漢<rb>字<rt>kan<rt>ji<rp>(</ruby>" for _ in range(n))
+    lists = "<ul><li><ol><li><ul><li>deep</ul></ol></ul>" * n
+    return (f"<html><body><table>{rows}</table><ul>{items}</ul>{paras}<dl>{terms}</dl><select>{options}</select>"
+            f"{ruby}{lists}<img src='last.png'></body></html>")
+
+
+def test_page_nested_too_deep_to_parse_in_time_is_refused_first():
+    """Parsing is quadratic in nesting depth: 60,000 nested <div> took lexbor about 4 s (100,000: 20 s). A linear
+    scan of the tags refuses such a page before parsing; it follows what the parser closes by itself."""
+    html = "<div>" * 60000 + '<img src="deep.png">'
+    started = time.monotonic()
+    with pytest.raises(web.PageTooDeep, match=r"page nests elements at least [\d,]+ deep; not parsed"):
+        web.extract(html, "http://h/")
+    assert time.monotonic() - started < 1.5
+    # nestings the parser keeps although the elements close themselves elsewhere
+    for hostile in ["<dd><li>" * 30000, "<rt>" * 60000, "<ul><li>" * 30000, "<option><b>" * 30000,
+                    "<optgroup>" * 50000 + "<div></div>" * 50000, "<span>" * 30000 + "</p>" * 30000]:
+        assert web.nesting_problem(hostile) is not None, hostile[:20]
+
+
+def test_large_sloppy_page_is_not_refused_and_its_scan_is_cheap():
+    html = sloppy_page(4000)
+    assert html.count("<") > 100_000  # enough tags that the scan runs
+    started = time.monotonic()
+    assert web.nesting_problem(html) is None
+    scan = time.monotonic() - started
+    started = time.monotonic()
+    found = web.extract(html, "http://h/")
+    assert [c.url for c in found][-1] == "http://h/last.png"
+    assert scan < max(0.5, time.monotonic() - started)  # well under what extracting the page takes
+
+
+def test_fetched_page_nested_too_deep_is_one_clear_error(srv):
+    url = srv.add("/deep.html", "<html><body>" + "<div>" * 60000 + "<img src='/a.png'></body></html>")
+    (err,) = run(url)
+    assert isinstance(err, ItemError) and err.error.startswith("page nests elements at least")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import re
 import stat
 import warnings
 from functools import partial
@@ -429,7 +430,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         animated = bool(getattr(im, "is_animated", False))
         n = None if kind in ("TIFF", "GIF") else (getattr(im, "n_frames", 1) or 1)
     except Image.DecompressionBombError as exc:
-        yield ItemError(origin, "", f"too many pixels, not decoded: {exc}")
+        yield ItemError(origin, "", _over_cap(exc, limits.max_pixels))
         return
     except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
         reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc)
@@ -464,6 +465,13 @@ def _allow_pixels(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+def _over_cap(exc: Exception, max_pixels: int) -> str:
+    """Pillow's own bomb check (at twice its limit, which follows max_pixels) told as the max_pixels cap."""
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(m.group(1)):,} pixels" if m else "too many pixels"
+    return f"image is {size}, over the max_pixels cap of {max_pixels:,}; not decoded"
+
+
 def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max_pixels: int,
                   decode_side: int | None = None) -> Item:
     w, h = im.size
@@ -478,7 +486,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
         im.load()
         out = ImageOps.exif_transpose(im)  # a detached copy, upright
     except Image.DecompressionBombError as exc:
-        return ItemError(origin, locator, f"too many pixels, not decoded: {exc}")
+        return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted

@@ -32,7 +32,11 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     folder = _folder_of(blob)
     # resolve against the real location, so "../x.png" is seen leaving the folder
     where = folder.as_posix().strip("/") + "/" if folder else "upload/"
-    found = web.extract(blob.data, LOCAL + quote(where) + "page.html")
+    try:
+        found = web.extract(blob.data, LOCAL + quote(where) + "page.html")
+    except web.PageTooDeep as exc:
+        yield ItemError(blob.origin, "", str(exc))
+        return
     if not found:
         yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from typing import Iterator
 
@@ -36,8 +37,7 @@ def open_mrc(blob: Blob, ctx: Context) -> Iterator[Item]:
     from mrcfile.mrcinterpreter import MrcInterpreter
 
     try:
-        problem = _header_problem(MrcInterpreter(io.BytesIO(blob.data), permissive=True, header_only=True),
-                                  len(blob.data), blob.origin, ctx.limits)
+        problem = _header_problem(blob.data[:1024], len(blob.data), blob.origin, ctx.limits)
         mrc = None if problem else MrcInterpreter(io.BytesIO(blob.data), permissive=True)
     except Exception as exc:
         problem = ItemError(blob.origin, "", f"not a readable MRC file: {exc}")
@@ -55,8 +55,9 @@ def open_mrc_path(path: str, ctx: Context) -> Iterator[Item]:
         yield problem
         return
     try:
-        with mrcfile.open(path, permissive=True, header_only=True) as head:
-            problem = _header_problem(head, os.path.getsize(path), path, ctx.limits)
+        with open(path, "rb") as f:  # the header alone: mrcfile would read the extended header too
+            head = f.read(1024)
+        problem = _header_problem(head, os.path.getsize(path), path, ctx.limits)
         mrc = None if problem else mrcfile.mmap(path, mode="r", permissive=True)
     except Exception as exc:
         problem = ItemError(path, "", f"not a readable MRC file: {exc}")
@@ -67,20 +68,26 @@ def open_mrc_path(path: str, ctx: Context) -> Iterator[Item]:
         yield from _planes(mrc, path, ctx.limits)
 
 
-def _header_problem(mrc, size: int, origin: str, limits: Limits) -> ItemError | None:
-    """Checked from the header alone, before mrcfile reads (or pads) any data."""
-    header = mrc.header
-    nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+def _header_problem(head: bytes, size: int, origin: str, limits: Limits) -> ItemError | None:
+    """Checked from the 1,024-byte header alone, before mrcfile reads (or pads) anything, the extended header
+    (`nsymbt` bytes) included."""
+    if len(head) < 1024:
+        return ItemError(origin, "", f"MRC file is cut short: {len(head):,} bytes, less than its 1,024-byte header")
+    order = "<" if head[212] == 0x44 else ">"  # machine stamp, checked by accepts
+    nx, ny, nz, mode = struct.unpack_from(order + "4i", head, 0)
+    nsymbt, = struct.unpack_from(order + "i", head, 92)
     if min(nx, ny, nz) <= 0:
         return ItemError(origin, "", f"MRC header gives no image size ({nx}×{ny}×{nz})")
     if nx * ny > limits.max_pixels:
         return ItemError(origin, "", f"MRC planes are {nx}×{ny} = {nx * ny:,} pixels, over the max_pixels cap of "
                                      f"{limits.max_pixels:,}; not decoded")
     try:
-        itemsize = mrcfile.utils.dtype_from_mode(header.mode).itemsize
+        itemsize = mrcfile.utils.dtype_from_mode(mode).itemsize
     except ValueError as exc:
         return ItemError(origin, "", f"not a readable MRC file: {exc}")
-    need = 1024 + int(header.nsymbt) + nx * ny * nz * itemsize
+    if nsymbt < 0:
+        return ItemError(origin, "", f"not a readable MRC file: extended header length {nsymbt} is negative")
+    need = 1024 + nsymbt + nx * ny * nz * itemsize
     if need > size:
         return ItemError(origin, "", f"MRC file is cut short: its header needs {need:,} bytes, it has {size:,}")
     return None

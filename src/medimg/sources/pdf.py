@@ -471,7 +471,7 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
         if any(fig.rect.intersects(box) for box in refused):
             yield ItemError(origin, locator, "not rendered: it overlaps an image too large to decode")
             continue
-        yield _render(doc, fig, origin, locator)
+        yield _render(doc, fig, origin, locator, limits.max_pixels)
 
 
 def _cap_note(origin: str, cap: int, skipped: int, floor: int) -> Iterator[ItemError]:
@@ -625,7 +625,7 @@ def _orient(image: Image.Image, transform: tuple) -> Image.Image:
     return image.transpose(ops) if ops is not None else image
 
 
-def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str) -> Item:
+def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_pixels: int = 10**8) -> Item:
     rect = fig.rect
     if fig.inline:  # at the image's own resolution, within sane bounds
         dpi = min(300.0, max(72.0, 72.0 * max(fig.native) / max(rect.width, rect.height, 1.0)))  # any /Rotate
@@ -637,13 +637,25 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str) -> I
         if dpi < RENDER_MIN_DPI:
             times = fig.paint / max(abs(rect), 1.0)
             return ItemError(origin, locator, f"not rendered: drawn over about {times:,.0f} times")
+    # a fractional zoom, below 1 dpi for a huge page; never over RENDER_MAX_SIDE a side or max_pixels
+    zoom = min(dpi / 72.0, math.sqrt(max_pixels / max(rect.width * rect.height, 1e-6)))
+    for _ in range(4):  # the pixmap's box is the region's rounded outwards: shrink until that fits too
+        box = (rect * pymupdf.Matrix(zoom, zoom)).irect
+        side, area = max(box.width, box.height, 1), max(box.width * box.height, 1)
+        if side <= RENDER_MAX_SIDE and area <= max_pixels:
+            break
+        zoom *= 0.99 * min(1.0, RENDER_MAX_SIDE / side, math.sqrt(max_pixels / area))
+    else:
+        return ItemError(origin, locator, f"not rendered: {box.width}x{box.height} pixels even at the lowest zoom "
+                                          f"(max_pixels {max_pixels})")
     try:
-        pix = doc.load_page(fig.page).get_pixmap(clip=rect, dpi=max(int(dpi), 1), alpha=False)
+        pix = doc.load_page(fig.page).get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=rect, alpha=False)
         image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     except Exception as exc:
         return ItemError(origin, locator, f"could not render region: {_short(exc)}")
+    dpi = 72.0 * zoom
     meta = {"page": fig.page + 1, "bbox": [round(v, 2) for v in rect], "pages": list(fig.pages),
-            "rendered": True, "dpi": int(dpi)}
+            "rendered": True, "dpi": int(dpi + 1e-6) if dpi >= 1 else round(dpi, 4)}
     if fig.inline:
         meta["inline"] = True
     return ImageItem(origin, locator, image, "PDF/rendered", meta)
