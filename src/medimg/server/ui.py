@@ -44,7 +44,7 @@ CSS = """
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; }
 #threshold input[type=range]:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 3px; }
-#threshold [data-testid=block-info], #threshold .min_value, #threshold .max_value { color: #374151 !important; }
+#threshold .info-text, #threshold .min_value, #threshold .max_value { color: #374151 !important; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 #files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
 @media (max-width: 640px) {
