@@ -373,7 +373,10 @@ def test_inputs_in_flight_are_bounded(tiny_classifier, test_plugins):
 
     gen = classify(blobs(), classifier=tiny_classifier, batch_size=2, workers=3)
     first = next(gen)
-    time.sleep(1.0)  # let the threads run ahead as far as they may
+    deadline = time.monotonic() + 20
+    while len(opened) - 3 < 4 * 2 and time.monotonic() < deadline:  # let the threads run ahead as far as they may
+        time.sleep(0.05)
+    time.sleep(0.5)  # and then some: they must stop there
     ahead, held = len(pulled), len(opened) - 3  # the first input's own are not held back
     gen.close()
     assert first.input == "0"

@@ -7,32 +7,84 @@ from PIL import Image
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
+STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
+SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
+GREY = ("I;16", "I;16B", "I;16L", "I", "F")  # scaled to 8-bit L by their percentiles
+ALPHA = ("P", "RGBA", "LA", "PA", "RGBa")  # composited on white
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB with any transparency composited on white, as a browser shows it."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float32)
-        finite = arr[np.isfinite(arr)] if img.mode == "F" else arr  # one NaN or inf must not blacken the rest
-        lo, hi = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
-        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
-        arr = np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr, "L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "RGBa"):
-        img = img.convert("RGBA")
-        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(bg, img)
-    return img.convert("RGB")
+    """RGB with any transparency composited on white, as a browser shows it (always a new image)."""
+    flat = _flat(img)
+    return flat if flat is not img and flat.mode == "RGB" else flat.convert("RGB")
+
+
+def _flat(img: Image.Image) -> Image.Image:
+    """L or RGB: `img` itself when it is one, else pasted together from `_flat_strips`."""
+    if img.mode in ("L", "RGB"):
+        return img
+    out = Image.new("L" if img.mode in GREY else "RGB", img.size)
+    for top, part in _flat_strips(img, _rows(img)):
+        out.paste(part, (0, top))
+    return out
+
+
+def _flat_strips(img: Image.Image, rows: int):
+    """(top, the next `rows` rows as L or RGB) down an image of another mode: 16-bit and float greyscale scaled
+    to 8 bits, transparency composited on white, other modes as RGB. A strip at a time, as a whole-image float
+    or RGBA copy of a 100 Mpx image would take gigabytes."""
+    if img.mode in GREY:
+        lo, hi = _percentiles(img)
+        for top, arr in _grey_strips(img, rows):
+            arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
+            arr = np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+            yield top, Image.fromarray(arr, "L")
+        return
+    for top in range(0, img.height, rows):
+        part = img.crop((0, top, img.width, min(top + rows, img.height)))
+        if img.mode in ALPHA:
+            part = part.convert("RGBA")
+            part = Image.alpha_composite(Image.new("RGBA", part.size, (255, 255, 255, 255)), part)
+        yield top, part.convert("RGB")
+
+
+def _rows(img: Image.Image, step: int = 1) -> int:
+    """Rows of `img` in one strip: about STRIP pixels, a multiple of `step`."""
+    return max(step, STRIP // max(img.width, 1) // step * step)
+
+
+def _grey_strips(img: Image.Image, rows: int):
+    """(top, float32 array of the next `rows` rows) down a one-band image."""
+    for top in range(0, img.height, rows):
+        yield top, np.asarray(img.crop((0, top, img.width, min(top + rows, img.height))), dtype=np.float32)
+
+
+def _percentiles(img: Image.Image):
+    """The 0.5 and 99.5 percentiles of a one-band image's finite values, from an even grid of about SAMPLE
+    pixels when it has more; one NaN or inf must not blacken the rest."""
+    step = max(1, int(np.ceil(np.sqrt(img.width * img.height / SAMPLE))))
+    sample = np.empty((-(-img.height // step), -(-img.width // step)), np.float32)
+    for top, arr in _grey_strips(img, _rows(img, step)):
+        part = arr[::step, ::step]
+        sample[top // step:top // step + len(part)] = part
+    finite = sample[np.isfinite(sample)] if img.mode == "F" else sample
+    return np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
 
 
 def resize_rgb(img: Image.Image, size: int) -> np.ndarray:
     """Uint8 HWC array: the image as RGB, squashed to size × size. The pixels the model sees."""
-    img = to_rgb(img)
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
-    return np.asarray(img, dtype=np.uint8)
+    # the factor Image.resize first reduces by with reducing_gap=2.0
+    factor = (int(img.width / size / 2.0) or 1, int(img.height / size / 2.0) or 1)
+    if img.mode not in ("L", "RGB") and factor != (1, 1):  # flattened and reduced a strip at a time, never whole
+        small = Image.new("L" if img.mode in GREY else "RGB", (-(-img.width // factor[0]), -(-img.height // factor[1])))
+        for top, part in _flat_strips(img, _rows(img, factor[1])):
+            small.paste(part.reduce(factor), (0, top // factor[1]))
+        img = small.resize((size, size), Image.BILINEAR, box=(0, 0, img.width / factor[0], img.height / factor[1]))
+    else:
+        img = _flat(img)  # greyscale is resized before it becomes RGB, to the same pixels
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def normalize(arr: np.ndarray) -> np.ndarray:

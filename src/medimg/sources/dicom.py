@@ -13,14 +13,15 @@ from typing import Iterator
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels import (apply_color_lut, apply_modality_lut, apply_voi_lut, as_pixel_options, get_decoder,
+                            pixel_array)
 from pydicom.encaps import generate_fragments, generate_frames, get_frame
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
-                         ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit, JPEGLSTransferSyntaxes,
-                         JPEGTransferSyntaxes, MPEGTransferSyntaxes)
+from pydicom.uid import (UID, AllTransferSyntaxes, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
+                         ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit,
+                         JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
 from .registry import register
@@ -51,6 +52,8 @@ FRAME_HEADERS = {**{uid: "JPEG" for uid in JPEGTransferSyntaxes + JPEGLSTransfer
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
+_ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated}
+STRIP = 1 << 21  # values converted at a time: float64 copies of a whole 100 Mpx frame would take gigabytes
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
         b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
         b"UL", b"UN", b"UR", b"US", b"UT", b"UV"}
@@ -235,7 +238,7 @@ def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarr
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     kind = FRAME_HEADERS.get(syntax)
     if kind is None:
-        return pixel_array(ds, index=index if n > 1 else None)
+        return _pixels(ds, index, n)
     if kind == "JPEG XL":
         frame = next(islice(generate_frames(ds.PixelData, number_of_frames=n), index, None), None)
         if frame is None:
@@ -243,7 +246,21 @@ def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarr
     else:
         frame = get_frame(ds.PixelData, index, number_of_frames=n)
     _check_frame_size(kind, _frame_size(kind, frame), int(ds.Columns), int(ds.Rows), max_pixels)
-    return _jxl_frame(ds, frame) if kind == "JPEG XL" else pixel_array(ds, index=index if n > 1 else None)
+    return _jxl_frame(ds, frame) if kind == "JPEG XL" else _pixels(ds, index, n)
+
+
+def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
+    """pydicom's pixel_array without its copies, which double a big frame: native pixels as a read-only view
+    of the pixel data, a single compressed frame as the decoder's own buffer."""
+    syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
+    if n == 1 and syntax in _ENCAPSULATED:
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:  # pixel_array says so in its own words
+            decoder = None
+        if decoder is not None:
+            return next(decoder.iter_array(ds, **as_pixel_options(ds)))[0]
+    return pixel_array(ds, index=index if n > 1 else None, view_only=True)
 
 
 def _check_frame_size(kind: str, size: tuple[int, int] | None, cols: int, rows: int, max_pixels: int) -> None:
@@ -557,72 +574,110 @@ def _sop_uid(ds: pydicom.Dataset) -> str | None:
     return None
 
 
+def strips(arr: np.ndarray) -> Iterator[slice]:
+    """Slices of the first axis covering about STRIP values each."""
+    rows = max(1, STRIP // max(1, int(np.prod(arr.shape[1:], dtype=np.int64))))
+    for top in range(0, arr.shape[0] if arr.ndim else 0, rows):
+        yield slice(top, top + rows)
+
+
 def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
-    """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 inverted) or RGB."""
+    """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 inverted) or RGB.
+    Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)
-        top = 65535.0 if rgb.dtype.itemsize > 1 else 255.0
-        return Image.fromarray(to_uint8(rgb, 0.0, top), "RGB")
+        def colour(rows: slice) -> np.ndarray:
+            rgb = apply_color_lut(arr[rows], ds)
+            return to_uint8(rgb, 0.0, 65535.0 if rgb.dtype.itemsize > 1 else 255.0)
+        return _rgb_image(arr, colour)
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
         top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
-        return Image.fromarray(to_uint8(arr[..., :3], 0.0, top), "RGB")
-    values = apply_modality_lut(arr, ds).astype(np.float64)
+        return _rgb_image(arr, lambda rows: to_uint8(arr[rows, :, :3], 0.0, top))
+    rescale = None
     if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
-        rescale = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
-        if rescale is not None:
-            values = values * _num(rescale.get("RescaleSlope"), 1.0) + _num(rescale.get("RescaleIntercept"), 0.0)
-    values, lo, hi = _apply_window(_finite(values), ds, index, _padding(arr, ds))
-    out = to_uint8(values, lo, hi)
+        group = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
+        if group is not None:
+            rescale = _num(group.get("RescaleSlope"), 1.0), _num(group.get("RescaleIntercept"), 0.0)
+
+    def modality(rows: slice) -> np.ndarray:
+        values = apply_modality_lut(arr[rows], ds).astype(np.float64)
+        return values * rescale[0] + rescale[1] if rescale else values
+
+    # NaN and ±inf (float pixel data) are drawn as the ends of the finite range, so that one such pixel
+    # cannot make the range NaN and the whole image black
+    lowest, highest = _range(v[np.isfinite(v)] for v in map(modality, strips(arr))) or (0.0, 0.0)
+
+    def finite(rows: slice) -> np.ndarray:
+        return np.nan_to_num(modality(rows), nan=lowest, posinf=highest, neginf=lowest)
+
+    window, lo, hi = _window(ds, index)
+    pad = _padding_range(arr, ds) if window is None else None
+    if pad is not None and sum(int(_pad_mask(arr[rows], pad).sum()) for rows in strips(arr)) in (0, arr.size):
+        pad = None  # padding counts only when some pixels are padding and some are not
+    if window is None:  # the range of the frame's pixels that are not padding (PS3.3 C.7.5.1.1.2)
+        if pad is None:
+            lo, hi = (lowest, highest) if arr.size else (0.0, 1.0)
+        else:
+            lo, hi = _range(finite(rows)[~_pad_mask(arr[rows], pad)] for rows in strips(arr))
+    out = np.empty(arr.shape, np.uint8)
+    for rows in strips(arr):
+        values = finite(rows)
+        if window is not None:
+            values = window(values)
+        elif pad is not None:  # padding drawn at the bottom of the range
+            values = np.where(_pad_mask(arr[rows], pad), lo, values)
+        out[rows] = to_uint8(values, lo, hi)
     if pi == "MONOCHROME1":  # 0 is white
-        out = 255 - out
+        np.subtract(255, out, out=out)
     return Image.fromarray(out, "L")
 
 
-def _padding(arr: np.ndarray, ds: pydicom.Dataset) -> np.ndarray | None:
-    """Where the stored values are padding (PixelPaddingValue, up to PixelPaddingRangeLimit when given: the
+def _rgb_image(arr: np.ndarray, colour) -> Image.Image:
+    """An RGB image pasted together from `colour(rows)`, uint8 RGB strips of `arr`."""
+    image = Image.new("RGB", (arr.shape[1], arr.shape[0]))
+    for rows in strips(arr):
+        image.paste(Image.fromarray(np.ascontiguousarray(colour(rows)), "RGB"), (0, rows.start))
+    return image
+
+
+def _range(parts) -> tuple[float, float] | None:
+    """The lowest and highest value in arrays `parts`, None when they are empty."""
+    ends = [(float(part.min()), float(part.max())) for part in parts if part.size]
+    return (min(e[0] for e in ends), max(e[1] for e in ends)) if ends else None
+
+
+def _padding_range(arr: np.ndarray, ds: pydicom.Dataset) -> tuple[float, float] | None:
+    """The stored values that are padding (PixelPaddingValue, up to PixelPaddingRangeLimit when given: the
     outside of a CT's field of view), or None."""
     pad = _first(ds.get("PixelPaddingValue"))
     if pad is None or arr.ndim != 2:
         return None
     limit = _first(ds.get("PixelPaddingRangeLimit"))
-    lo, hi = (pad, pad) if limit is None else (min(pad, limit), max(pad, limit))
-    mask = (arr >= lo) & (arr <= hi)
-    return mask if mask.any() and not mask.all() else None
+    return (pad, pad) if limit is None else (min(pad, limit), max(pad, limit))
 
 
-def _apply_window(values: np.ndarray, ds: pydicom.Dataset, index: int,
-                  padding: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
-    """The VOI LUT or window in the file when there is one, else the range of the frame's pixels that are not
-    padding (PS3.3 C.7.5.1.1.2), padding drawn at its bottom."""
+def _pad_mask(part: np.ndarray, pad: tuple[float, float]) -> np.ndarray:
+    return (part >= pad[0]) & (part <= pad[1])
+
+
+def _window(ds: pydicom.Dataset, index: int):
+    """(function of modality values, its lowest and highest output) for the VOI LUT or window in the file, or
+    (None, 0, 0) when there is neither."""
     if "VOILUTSequence" in ds:
         lut = _lut_values(ds.VOILUTSequence[0])
-        indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole stored values
-        return apply_voi_lut(indices, ds, prefer_lut=True).astype(np.float64), float(lut.min()), float(lut.max())
+
+        def voi(values: np.ndarray) -> np.ndarray:
+            indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole stored values
+            return apply_voi_lut(indices, ds, prefer_lut=True).astype(np.float64)
+        return voi, float(lut.min()), float(lut.max())
     voi = ds if "WindowCenter" in ds else _frame_group(ds, "FrameVOILUTSequence", index) or ds
     center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))
     if center is not None and width is not None and width >= 1:
         # PS3.3 C.11.2.1.2: LINEAR window, mapped straight to 0..1
         if str(voi.get("VOILUTFunction", "LINEAR")).upper() == "SIGMOID":
-            return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width)), 0.0, 1.0
-        return np.clip((values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0), 0.0, 1.0
-    if values.size == 0:
-        return values, 0.0, 1.0
-    if padding is not None:
-        lo = float(values[~padding].min())
-        values = np.where(padding, lo, values)
-    return values, float(values.min()), float(values.max())
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    """NaN and ±inf (float pixel data) as the lowest and highest finite values, so that one such pixel
-    cannot make the frame's range NaN and the whole image black."""
-    ok = np.isfinite(values)
-    if ok.all():
-        return values
-    finite = values[ok]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    return np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo)
+            return (lambda v: 1.0 / (1.0 + np.exp(-4.0 * (v - center) / width))), 0.0, 1.0
+        return (lambda v: np.clip((v - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0)), 0.0, 1.0
+    return None, 0.0, 0.0
 
 
 def _frame_group(ds: pydicom.Dataset, keyword: str, index: int) -> pydicom.Dataset | None:
@@ -649,8 +704,12 @@ def _lut_values(item: pydicom.Dataset) -> np.ndarray:
 
 
 def to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    scaled = (values.astype(np.float64) - lo) / max(hi - lo, 1e-9) * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    """`values` from lo..hi to 0..255, rounded; a strip of rows at a time."""
+    out = np.empty(values.shape, np.uint8)
+    for rows in strips(values):
+        scaled = (values[rows].astype(np.float64) - lo) / max(hi - lo, 1e-9) * 255.0
+        out[rows] = np.clip(np.rint(scaled), 0, 255)
+    return out
 
 
 def _first(value) -> float | None:

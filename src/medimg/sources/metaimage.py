@@ -112,9 +112,9 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     if total > cap:
         raise ValueError(f"{'×'.join(map(str, sizes))} voxels of {channels * dtype.itemsize} bytes are over the "
                          f"max_input_bytes cap of {cap:,}")
-    raw = data[start:]
+    raw = memoryview(data)[start:]  # views: slicing bytes would copy the voxels
     if fields.get("compresseddata", "").lower() == "true":
-        raw = zlib.decompressobj(wbits=47).decompress(raw, total + 1)  # zlib or gzip streams
+        raw = memoryview(zlib.decompressobj(wbits=47).decompress(raw, total + 1))  # zlib or gzip streams
     skip = int(fields.get("headersize", "0"))
     raw = raw[len(raw) - total:] if skip == -1 else raw[max(skip, 0):]
     if len(raw) < total:

@@ -26,7 +26,7 @@ from numpy.lib import recfunctions
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
-from .dicom import to_uint8
+from .dicom import strips, to_uint8
 from .registry import register
 
 # nibabel reports the header fields it repairs on its own stderr handler; a damaged file is reported
@@ -35,6 +35,7 @@ nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
 
 _GZIP = b"\x1f\x8b"
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
+SAMPLE = 1 << 22  # pixels a slice's percentiles are taken from: all of a slice up to 2048 × 2048
 
 
 # Analyze 7.5 datatype codes → bits per voxel
@@ -249,25 +250,50 @@ def _layout(affine: np.ndarray, through: int | None = None) -> tuple[int, int, i
 
 
 def rgb_voxels(channels_last: np.ndarray) -> np.ndarray:
-    """Voxels with a last axis of 3-4 colour channels as RGB records (as NIfTI stores RGB24), 0-255."""
+    """Voxels with a last axis of 3-4 colour channels as RGB records (as NIfTI stores RGB24), 0-255; a strip
+    of the first axis at a time."""
     rgb = channels_last[..., :3]
-    if rgb.dtype.kind == "f" and np.nanmax(rgb) <= 1.0:
-        rgb = rgb * 255.0
-    rgb = np.clip(np.nan_to_num(rgb), 0, 255).astype(np.uint8)
-    return recfunctions.unstructured_to_structured(rgb, names=["R", "G", "B"])
+    unit = rgb.dtype.kind == "f" and np.nanmax(rgb) <= 1.0
+    out = np.empty(rgb.shape[:-1], dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    for rows in strips(rgb):
+        part = rgb[rows] * 255.0 if unit else rgb[rows]
+        part = np.clip(np.nan_to_num(part), 0, 255).astype(np.uint8)
+        out[rows] = recfunctions.unstructured_to_structured(part, names=["R", "G", "B"])
+    return out
 
 
 def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
+    """A slice as 8-bit L (RGB for colour voxels), converted a strip of rows at a time: a slice at the pixel
+    cap never has a float copy."""
     if plane.dtype.names:  # RGB24 / RGBA32 voxels
-        rgb = np.stack([plane[name] for name in plane.dtype.names[:3]], axis=-1)
-        return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+        image = Image.new("RGB", (plane.shape[1], plane.shape[0]))
+        for rows in strips(plane):
+            part = plane[rows]
+            rgb = np.stack([part[name] for name in plane.dtype.names[:3]], axis=-1)
+            image.paste(Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB"), (0, rows.start))
+        return image
     values = np.abs(plane) if np.iscomplexobj(plane) else plane
-    values = values.astype(np.float64)
-    finite = values[np.isfinite(values)]
     lo, hi = cal
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        lo, hi = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
-    return Image.fromarray(to_uint8(np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo), lo, hi), "L")
+        lo, hi = _percentiles(values)
+    out = np.empty(values.shape, np.uint8)
+    for rows in strips(values):
+        part = values[rows].astype(np.float64)
+        out[rows] = to_uint8(np.nan_to_num(part, nan=lo, posinf=hi, neginf=lo), lo, hi)
+    return Image.fromarray(out, "L")
+
+
+def _percentiles(values: np.ndarray) -> tuple[float, float]:
+    """The 0.5 and 99.5 percentiles of the finite values: of every pixel of a slice up to SAMPLE pixels, of an
+    even grid of about SAMPLE pixels over a bigger one (as good, and no float copy of the whole slice)."""
+    step = max(1, int(np.ceil(np.sqrt(values.size / SAMPLE))))
+    sample = values[::step, ::step].astype(np.float64) if values.ndim == 2 else values.astype(np.float64)
+    ok = np.isfinite(sample)
+    finite = sample if ok.all() else sample[ok]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True)
+    return float(lo), float(hi)
 
 
 def _square_pixels(image: Image.Image, row_mm: float, col_mm: float, max_pixels: int) -> Image.Image:

@@ -102,9 +102,15 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
     lines = int(header.get("line skip", header.get("lineskip", 0)))
     fh.seek(_skip_lines(data, fh.tell(), lines))
     header = {k: v for k, v in header.items() if k not in ("line skip", "lineskip")}
+    skip = int(header.get("byte skip", header.get("byteskip", 0)))
+    if skip < -1:
+        raise ValueError(f"byte skip of {skip:,} is not allowed")
+    if encoding == "raw":  # read in place: pynrrd copies the voxels twice
+        at = fh.tell()
+        start = len(data) - total if skip == -1 else at + skip
+        return _array(data, start if start >= at else -1, dtype, sizes), header
     if encoding in ("gzip", "gz", "bzip2", "bz2"):  # inflate here, capped, instead of pynrrd's unbounded loop
         packed = fh.read()
-        skip = int(header.get("byte skip", header.get("byteskip", 0)))
         if skip > 0 and skip + total > cap:  # the skipped bytes are inflated too: they count
             raise ValueError(f"byte skip of {skip:,} plus {total:,} bytes of voxels is over the max_input_bytes "
                              f"cap of {cap:,}")
@@ -116,12 +122,20 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
             raise ValueError(f"compressed data is corrupt ({exc})") from None
         if len(raw) >= want:
             raise ValueError(f"data inflates past the max_input_bytes cap of {cap:,} bytes")
-        header = dict(header, encoding="raw")
-        if skip == -1:  # the data is the last bytes
-            header.pop("byte skip", None), header.pop("byteskip", None)
-            raw = raw[len(raw) - total:] if len(raw) >= total else raw
-        fh = io.BytesIO(raw)
+        # the voxels are the last bytes with a byte skip of -1, else those after the skipped bytes
+        start = max(len(raw) - total, 0) if skip == -1 else skip
+        return _array(raw, start, dtype, sizes), dict(header, encoding="raw")
     return nrrd.read_data(header, fh, index_order="F"), header
+
+
+def _array(buf: bytes, start: int, dtype: np.dtype, sizes: list[int]) -> np.ndarray:
+    """The voxels at `start` of `buf` (-1: none), without a copy, indexed in the header's axis order (first
+    axis fastest)."""
+    need = int(np.prod(sizes, dtype=np.int64)) * dtype.itemsize
+    have = len(buf) - start if start >= 0 else 0
+    if have < need:
+        raise ValueError(f"the data holds {have:,} bytes, its sizes need {need:,}")
+    return np.frombuffer(buf, dtype, need // dtype.itemsize, start).reshape(sizes[::-1]).T
 
 
 def _skip_lines(data: bytes, at: int, n: int) -> int:
