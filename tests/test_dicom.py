@@ -788,3 +788,20 @@ def test_padding_outside_the_field_of_view_is_left_out_of_the_range(limit):
     px = np.asarray(items(b.dicom_bytes(ds))[0].image)
     assert px[32, 32] == 255 and px[32, 5] == 0  # tissue white, air black
     assert px[0, 0] == 0  # padding drawn at the bottom
+
+
+def test_an_invalid_palette_or_voi_lut_is_said_plainly():
+    """A lookup table whose descriptor does not match its data: one plain error, not numpy's or struct's."""
+    ds = pydicom.dcmread(b.dicom_file("examples_palette.dcm"))
+    ds.RedPaletteColorLookupTableDescriptor = [0, 0, 16]
+    (got,) = items(b.dicom_bytes(ds))
+    assert got.error == ("could not decode DICOM pixel data: the file's palette colour lookup table is invalid "
+                         "(its descriptor does not match its data)")
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    item = pydicom.Dataset()
+    item.add_new(0x00283002, "US", [0, 0, 16])  # LUTDescriptor: 65,536 entries
+    item.add_new(0x00283006, "US", [0, 1, 2, 3])  # LUTData: four
+    ds.VOILUTSequence = [item]
+    (got,) = items(b.dicom_bytes(ds))
+    assert got.error == ("could not decode DICOM pixel data: the file's VOI lookup table is invalid "
+                         "(its descriptor does not match its data)")

@@ -160,3 +160,17 @@ def test_header_repairs_are_not_printed(caplog):
     (fixed,) = items(bytes(data))
     assert isinstance(fixed, ImageItem)
     assert not [r for r in caplog.records if r.name.startswith("nibabel")]
+
+
+def test_a_nan_offset_is_a_plain_error_and_a_nan_affine_keeps_the_stored_order():
+    import struct
+
+    data = bytearray(nifti(head_volume()))
+    struct.pack_into("<f", data, 108, float("nan"))  # vox_offset
+    (got,) = items(bytes(data))
+    assert got.error == "not a readable NIfTI file: its voxel data offset (vox_offset) is nan, not a byte position"
+    data = bytearray(nifti(head_volume()))
+    struct.pack_into("<hh", data, 252, 0, 1)  # qform_code 0, sform_code 1: the sform rows say where voxels are
+    struct.pack_into("<f", data, 280, float("nan"))  # srow_x[0]
+    (got,) = items(bytes(data))
+    assert isinstance(got, ImageItem) and got.metadata["orientation"] == "unknown (invalid affine)"

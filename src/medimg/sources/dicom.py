@@ -164,6 +164,9 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
             image = to_image(_frame(ds, i, n, limits.max_pixels), ds, i)
+        except BadLut as exc:  # every frame shares it
+            yield ItemError(origin, locator, f"could not decode DICOM pixel data: {exc}")
+            return
         except BaseException as exc:  # a Rust decoder (RLE) panics on some damaged data
             if not recoverable(exc):
                 raise
@@ -175,6 +178,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+class BadLut(ValueError):
+    """A palette or VOI lookup table whose descriptor and data disagree."""
 
 
 class _TooLarge(ValueError):
@@ -587,7 +594,11 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
         def colour(rows: slice) -> np.ndarray:
-            rgb = apply_color_lut(arr[rows], ds)
+            try:
+                rgb = apply_color_lut(arr[rows], ds)
+            except Exception as exc:
+                raise BadLut("the file's palette colour lookup table is invalid (its descriptor does not match "
+                             "its data)") from exc
             return to_uint8(rgb, 0.0, 65535.0 if rgb.dtype.itemsize > 1 else 255.0)
         return _rgb_image(arr, colour)
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
@@ -664,11 +675,18 @@ def _window(ds: pydicom.Dataset, index: int):
     """(function of modality values, its lowest and highest output) for the VOI LUT or window in the file, or
     (None, 0, 0) when there is neither."""
     if "VOILUTSequence" in ds:
-        lut = _lut_values(ds.VOILUTSequence[0])
+        bad = "the file's VOI lookup table is invalid (its descriptor does not match its data)"
+        try:
+            lut = _lut_values(ds.VOILUTSequence[0])
+        except Exception as exc:
+            raise BadLut(bad) from exc
 
         def voi(values: np.ndarray) -> np.ndarray:
             indices = np.rint(values).astype(np.int64)  # a LUT is indexed by whole stored values
-            return apply_voi_lut(indices, ds, prefer_lut=True).astype(np.float64)
+            try:
+                return apply_voi_lut(indices, ds, prefer_lut=True).astype(np.float64)
+            except Exception as exc:
+                raise BadLut(bad) from exc
         return voi, float(lut.min()), float(lut.max())
     voi = ds if "WindowCenter" in ds else _frame_group(ds, "FrameVOILUTSequence", index) or ds
     center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))

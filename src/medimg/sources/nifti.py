@@ -107,6 +107,17 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
+def _offset_problem(data: bytes, kind: str | None) -> str | None:
+    """NIfTI-1 stores vox_offset as a float: NaN or infinity there makes nibabel fail with a cryptic message."""
+    if kind not in ("nifti1", "pair1"):
+        return None
+    order = "<" if struct.unpack("<i", data[:4])[0] == 348 else ">"
+    offset = struct.unpack_from(order + "f", data, 108)[0]
+    if not np.isfinite(offset) or offset < 0:
+        return f"its voxel data offset (vox_offset) is {offset}, not a byte position"
+    return None
+
+
 def accepts(head: bytes, blob: Blob) -> bool:
     if head[:2] != _GZIP and len(head) < 348:
         return False
@@ -121,6 +132,10 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", str(exc))
         return
     kind = _kind(data[:544])
+    problem = _offset_problem(data, kind)
+    if problem:
+        yield ItemError(origin, "", f"not a readable NIfTI file: {problem}")
+        return
     try:
         if kind in PAIRS:  # a .hdr: the voxels are in the .img beside it
             img = _pair(kind, data, _image_data(image_file_of(blob.name or origin), blob), limits.max_input_bytes)
@@ -203,8 +218,12 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
     zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(zooms[:3]) + [1.0] * 3][:3]
     n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
     t = volumes // 2
+    try:
+        orientation = "".join(str(c) for c in nib.aff2axcodes(affine))
+    except Exception:  # NaN or degenerate affine: _layout shows the stored order
+        orientation = "unknown (invalid affine)"
     meta = {"dims": list(shape), "voxel_mm": [round(z, 4) for z in zooms],
-            "orientation": "".join(str(c) for c in nib.aff2axcodes(affine)), **meta, "plane": "axial"}
+            "orientation": orientation, **meta, "plane": "axial"}
     for k in (range(n) if limits.all_frames else [n // 2]):  # callers cap the count
         locator = f"slice {k + 1} of {n}" if n > 1 else ""
         if volumes > 1:
