@@ -384,6 +384,35 @@ def test_inputs_in_flight_are_bounded(tiny_classifier, test_plugins):
     assert 4 * 2 <= held <= 4 * 2 + 3, held
 
 
+def test_archive_members_read_ahead_are_bounded_in_bytes(tiny_classifier, monkeypatch):
+    """Splitting a zip reads its members; the units read ahead of the one being written and not yet done hold
+    at most AHEAD_BYTES between them (here 1 MB: two members of 400 KB), not LOOKAHEAD members. Done ones hold
+    their prepared image only (4 × batch_size of them)."""
+    import medimg.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "AHEAD_BYTES", 2**20, raising=False)
+    rng = np.random.default_rng(0)
+    member = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (360, 370, 3), dtype=np.uint8)).save(member, "PNG")
+    assert 350_000 < len(member.getvalue()) < 450_000
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("m.png", member.getvalue())
+    pulled = []
+
+    def blobs():
+        for i in range(40):
+            pulled.append(i)
+            yield Blob(f"{i}.zip", zipped.getvalue())
+
+    gen = classify(blobs(), classifier=tiny_classifier, batch_size=1, workers=4)
+    assert next(gen).input == "0.zip:m.png"
+    time.sleep(1.0)
+    ahead = len(pulled)
+    gen.close()
+    assert ahead <= 1 + 4 * 1 + 2 + 2, ahead  # the one written, prepared images, members held, one in hand
+
+
 def test_a_dead_host_does_not_hold_up_the_inputs_after_it(tiny_classifier, test_plugins):
     """Ten inputs that each wait (as a download from a dead host does), five apart: with ten workers all ten
     wait at the same time: the forty images read in between fit in the room ahead (4 × batch_size)."""

@@ -72,6 +72,7 @@ def default_classifier() -> Classifier:
 
 
 LOOKAHEAD = 64  # inputs past the one being read that may be under way (at least; 8 per worker)
+AHEAD_BYTES = 256 * 2**20  # bytes that units not yet done may hold (archive members read ahead); one always may
 
 
 def default_workers() -> int:
@@ -96,8 +97,9 @@ def classify(
 
     Each file, URL or blob (and each file in a folder) is opened and preprocessed by one of `workers`
     background threads (default: default_workers()); results come back in input order. Up to LOOKAHEAD
-    (or 8 × workers) inputs past the one being read may be under way (so a dead host, waiting out its timeout, does not hold
-    up the inputs after it), but together they hold at most 4 × `batch_size` prepared images: decoding
+    (or 8 × workers) inputs past the one being read may be under way (so a dead host, waiting out its timeout,
+    does not hold up the inputs after it), but together they hold at most 4 × `batch_size` prepared images,
+    and the units not yet done (zip members are read as the archive is split) at most AHEAD_BYTES: decoding
     overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     Once `cancel` is set (the caller gave up: a request timed out), downloads in progress stop at once and
@@ -120,6 +122,8 @@ def classify(
     lanes: queue.Queue = queue.Queue(maxsize=max(8 * workers, LOOKAHEAD))  # a queue of items per input, in order
     ahead = threading.Semaphore(4 * batch_size)  # prepared images held by inputs after the one being read
     head: list[queue.Queue | None] = [None]  # the lane being read, whose items never wait for room
+    held = [0]  # bytes held by units not yet done (zip members are read as the archive is split)
+    held_change = threading.Condition()
     jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
     END = object()
 
@@ -142,6 +146,21 @@ def classify(
                 return True
         return None
 
+    def hold(nbytes: int) -> bool:
+        """Wait until a unit holding `nbytes` fits in AHEAD_BYTES (one always does); False once stopped."""
+        with held_change:
+            while held[0] and held[0] + nbytes > AHEAD_BYTES:
+                if stop.is_set():
+                    return False
+                held_change.wait(0.1)
+            held[0] += nbytes
+            return True
+
+    def release(nbytes: int) -> None:
+        with held_change:
+            held[0] -= nbytes
+            held_change.notify_all()
+
     def run(task, lane: queue.Queue, source: str) -> None:
         try:
             for item in task():
@@ -156,6 +175,7 @@ def classify(
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
+            release(getattr(task, "nbytes", 0))
             put(lane, END)
 
     def work() -> None:
@@ -180,7 +200,7 @@ def classify(
                 try:
                     for task in input_tasks([given], limits, skip, cancel=given_up):
                         lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
-                        if not put(lanes, lane):
+                        if not hold(getattr(task, "nbytes", 0)) or not put(lanes, lane):
                             return
                         jobs.put((task, lane, source))
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input

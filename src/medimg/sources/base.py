@@ -134,6 +134,7 @@ def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callab
     items come from; None for notes about a folder), so a caller can pass over inputs already done."""
     task = partial(fn, *args)
     task.origin = origin
+    task.nbytes = sum(len(a.data) for a in args if isinstance(a, Blob))  # bytes it holds until it has run
     return task
 
 
