@@ -112,3 +112,10 @@ def test_saved_page_nested_too_deep_is_one_clear_error(tmp_path):
     (err,) = list(open_input(tmp_path / "deep.html"))
     assert isinstance(err, ItemError) and err.error.startswith("page nests elements at least")
     assert "not parsed" in err.error
+
+
+def test_saved_page_reopening_formatting_elements_is_one_clear_error(tmp_path):
+    bomb = "<p>" + "".join(f"<b id={i}>" for i in range(2000)) + "<p>x" * 2000
+    (tmp_path / "bold.html").write_text(page(bomb + '<img src="a.png">'))
+    (err,) = list(open_input(tmp_path / "bold.html"))
+    assert isinstance(err, ItemError) and "formatting elements" in err.error and "not parsed" in err.error

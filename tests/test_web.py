@@ -11,7 +11,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 from PIL import Image
 
-from medimg.sources import ImageItem, ItemError, Limits, net, open_input, web
+from medimg.sources import ImageItem, ItemError, Limits, html_cost, net, open_input, web
 from medimg.sources.base import Context
 from webserver import WebServer
 
@@ -475,25 +475,65 @@ def test_page_nested_too_deep_to_parse_in_time_is_refused_first():
     scan of the tags refuses such a page before parsing; it follows what the parser closes by itself."""
     html = "<div>" * 60000 + '<img src="deep.png">'
     started = time.monotonic()
-    with pytest.raises(web.PageTooDeep, match=r"page nests elements at least [\d,]+ deep; not parsed"):
+    with pytest.raises(html_cost.PageTooDeep, match=r"page nests elements at least [\d,]+ deep; not parsed"):
         web.extract(html, "http://h/")
     assert time.monotonic() - started < 1.5
     # nestings the parser keeps although the elements close themselves elsewhere
     for hostile in ["<dd><li>" * 30000, "<rt>" * 60000, "<ul><li>" * 30000, "<option><b>" * 30000,
                     "<optgroup>" * 50000 + "<div></div>" * 50000, "<span>" * 30000 + "</p>" * 30000]:
-        assert web.nesting_problem(hostile) is not None, hostile[:20]
+        assert html_cost.nesting_problem(hostile) is not None, hostile[:20]
 
 
 def test_large_sloppy_page_is_not_refused_and_its_scan_is_cheap():
     html = sloppy_page(4000)
     assert html.count("<") > 100_000  # enough tags that the scan runs
     started = time.monotonic()
-    assert web.nesting_problem(html) is None
+    assert html_cost.nesting_problem(html) is None
     scan = time.monotonic() - started
     started = time.monotonic()
     found = web.extract(html, "http://h/")
     assert [c.url for c in found][-1] == "http://h/last.png"
     assert scan < max(0.5, time.monotonic() - started)  # well under what extracting the page takes
+
+
+def old_site_page(n: int) -> str:
+    """A page as old sites were written: every paragraph leaves a <font>, a <b> and a link open (the parser
+    re-opens them in the next one; Noah's Ark keeps three alike), font tags in table cells."""
+    colours = ["#000080", "#800000", "red", "green", "#333333"]
+    paras = "".join(f"<p><font face=arial size=2 color={colours[i % 5]}>para {i} <b>bold<br><a href=/{i}>link {i}"
+                    f"<img src=i{i}.gif>" for i in range(n))
+    cells = "".join(f"<tr><td><font size=1>{i}<td><b><font color=red>x</b>" for i in range(n))
+    plain = "".join(f"<p><font size=2>text {i}" for i in range(n))
+    return (f"<html><body bgcolor=white><font face=verdana>{paras}<table>{cells}</table>{plain}<center><i>end"
+            f"<img src='last.png'></body></html>")
+
+
+def test_page_reopening_many_formatting_elements_is_refused_first():
+    """The parser re-opens the formatting elements a paragraph left open (b, font, …) in every new paragraph:
+    2,000 unclosed <b id=N> then 2,000 paragraphs (28 KB) made lexbor build 4 million elements (1.45 GB, 6 s).
+    The scan counts the elements it would re-open and refuses the page before parsing."""
+    html = "<p>" + "".join(f"<b id={i}>" for i in range(2000)) + "<p>x" * 2000
+    started = time.monotonic()
+    with pytest.raises(html_cost.PageTooDeep, match=r"formatting elements .* open .* not parsed"):
+        web.extract(html, "http://h/")
+    assert time.monotonic() - started < 1.5
+    for hostile in ["<table><tr><td>" + "<font color=#%06x>x<p>" * 2000 % tuple(range(2000)),
+                    "<p>" + "".join(f"<i id={i}>" for i in range(1500)) + "<p><img src=a.png>" * 1500]:
+        assert "formatting" in html_cost.nesting_problem(hostile), hostile[:20]
+    # lexbor looks through the list at each </i>: 20,000 entries times 10^6 end tags took it 15 s
+    walk = "<p>" + "".join(f"<b id={i}>" for i in range(20000)) + "</p>" + "</i>" * 1_000_000
+    assert html_cost.nesting_problem(walk) is not None
+
+
+def test_old_sites_unclosed_font_and_b_are_not_refused():
+    html = old_site_page(5000)
+    started = time.monotonic()
+    assert html_cost.nesting_problem(html) is None
+    scan = time.monotonic() - started
+    started = time.monotonic()
+    found = web.extract(html, "http://h/")
+    assert [c.url for c in found][-1] == "http://h/last.png"
+    assert scan < max(0.5, time.monotonic() - started)
 
 
 def test_fetched_page_nested_too_deep_is_one_clear_error(srv):

@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from . import files, net, web
 from .base import Blob, Context, Item, ItemError, SourcePlugin
+from .html_cost import PageTooDeep
 from .registry import register
 
 LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
@@ -34,7 +35,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     where = folder.as_posix().strip("/") + "/" if folder else "upload/"
     try:
         found = web.extract(blob.data, LOCAL + quote(where) + "page.html")
-    except web.PageTooDeep as exc:
+    except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
     if not found:

@@ -21,6 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from . import net
 from .base import Blob, Context, ImageItem, Item, ItemError
+from .html_cost import PageTooDeep, nesting_problem
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
@@ -237,130 +238,6 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
             if link and _IMAGE_PATH.search(urlsplit(_resolve(link, base) or "").path):
                 add(link, "a", _attr(attrs, "alt"))
     return found
-
-
-class PageTooDeep(ValueError):
-    """A page that `nesting_problem` refuses: its message says why, for an ItemError."""
-
-
-# Parsing is quadratic in nesting depth (lexbor checks the stack of open elements at most tags), so a page's
-# cost is estimated first, in one pass over its tags, as the sum over tags of the depth they are read at.
-PARSE_BUDGET = 1_000_000_000  # about 2 s of parsing (2 ns a unit); real pages are under 10^7
-_VOID = frozenset("area base basefont bgsound br col embed frame hr image img input keygen link meta param source "
-                  "track wbr".split())
-_TABLE_PARTS = frozenset("td th tr thead tbody tfoot caption colgroup".split())  # ignored outside a table
-_RUBY_PARTS = frozenset("rb rt rp rtc".split())
-_RAW_TEXT = frozenset("script style textarea title xmp iframe".split())  # their content has no tags
-_SCOPE = frozenset("applet caption html table td th marquee object template svg math".split())
-_SPECIAL = _SCOPE | frozenset(
-    "address area article aside base basefont bgsound blockquote body br button center col colgroup dd details "
-    "dialog dir div dl dt embed fieldset figcaption figure footer form frame frameset h1 h2 h3 h4 h5 h6 head "
-    "header hgroup hr iframe img input keygen li link listing main menu meta nav noembed noframes noscript ol p "
-    "param plaintext pre script search section select source style summary tbody textarea tfoot thead title tr "
-    "track ul wbr xmp".split())
-_LI_STOP = _SPECIAL - {"address", "div", "p"}
-_TAG = re.compile(r"<!--(?:.*?-->|.*)|<(/?)([A-Za-z][^\s/>]*)([^>]*)>", re.S)  # a comment, or a tag
-_RAW_END = {name: re.compile(f"</{name}", re.I) for name in _RAW_TEXT}
-_KIND = {**{n: "void" for n in _VOID}, **{n: "raw" for n in _RAW_TEXT | {"plaintext"}},
-         **{n: "closes" for n in _TABLE_PARTS | _RUBY_PARTS | {"p", "li", "dd", "dt", "option", "optgroup"}}}
-# which position lists (special, li_stop, scope, button) an element's position goes in
-_MARKS = {name: tuple(i for i, kind in enumerate((_SPECIAL, _LI_STOP, _SCOPE, {"button"})) if name in kind)
-          for name in _SPECIAL | {"button"}}
-
-
-def nesting_problem(text: str, budget: int = PARSE_BUDGET) -> str | None:
-    """Why the page must not be parsed, or None. Follows the parser's stack of open elements closely enough
-    never to hold fewer than it does (but for a small factor): elements that sloppy HTML leaves open (p, li,
-    dd, dt, option, table cells and rows, ruby text) are closed where the parser closes them, and an end tag
-    closes only an element it reaches. Linear time; skipped when a page has too few tags to reach the budget."""
-    if text.count("<") ** 2 <= budget:
-        return None
-    stack: list[str] = []
-    at: dict[str, list[int]] = {}  # each open name's stack positions
-    # stack positions of: special elements (an end tag's search for a non-special one stops there), those but
-    # address, div and p (where a new li's search for the last stops), scope boundaries, buttons
-    marks = ([], [], [], [])
-
-    def pop_to(pos: int) -> None:  # pops the element at pos and all above it
-        while len(stack) > pos:
-            name = stack.pop()
-            at[name].pop()
-            for i in _MARKS.get(name, ()):
-                marks[i].pop()
-
-    def last(names: tuple, above: int) -> int:  # position of the last open one of names, if above `above`
-        pos = max((at[n][-1] for n in names if at.get(n)), default=-1)
-        return pos if pos > above else -1
-
-    def top(i: int) -> int:
-        return marks[i][-1] if marks[i] else -1
-
-    cost = depth = skip_to = 0
-    for m in _TAG.finditer(text):
-        if m.start() < skip_to:
-            continue
-        cost += len(stack)
-        if cost > budget:
-            return f"page nests elements at least {depth:,} deep; not parsed (it would take too long)"
-        end, name, rest = m.groups()
-        if name is None:  # a comment
-            continue
-        name = name.lower()
-        if end:  # closes the last open one in scope (a non-special one: if no special element is above it)
-            if not at.get(name):
-                continue
-            if stack[-1] == name:
-                pop_to(len(stack) - 1)
-                continue
-            if name == "p":
-                found = last(("p",), max(top(2), top(3)))
-            else:
-                found = last((name,), top(2) - 1 if name in _SPECIAL else top(0))
-            if found >= 0:
-                pop_to(found)
-            continue
-        kind = _KIND.get(name)
-        foreign = bool(at.get("svg") or at.get("math"))
-        if kind == "void" or (rest.endswith("/") and (foreign or name in ("svg", "math"))):
-            continue
-        if kind is None:
-            pass
-        elif name == "p":
-            found = last(("p",), max(top(2), top(3)))
-            if found >= 0:
-                pop_to(found)
-        elif name in ("li", "dd", "dt"):
-            found = last(("li",) if name == "li" else ("dd", "dt"), top(1) - 1)
-            if found >= 0:
-                pop_to(found)
-        elif name in ("option", "optgroup"):
-            if stack and stack[-1] == "option":
-                pop_to(len(stack) - 1)
-            if name == "optgroup" and stack and stack[-1] == "optgroup" and at.get("select"):
-                pop_to(len(stack) - 1)
-        elif name in _TABLE_PARTS:
-            table = last(("table",), max(at.get("template") or [-1]))
-            if table < 0:
-                continue  # ignored outside a table
-            inner = last(("tr",) if name in ("td", "th") else ("tbody", "thead", "tfoot") if name == "tr" else (),
-                         table)
-            pop_to((inner if inner >= 0 else table) + 1)
-        elif name in _RUBY_PARTS and last(("ruby",), top(2)) >= 0:
-            while stack and stack[-1] in (_RUBY_PARTS if name in ("rb", "rtc") else _RUBY_PARTS - {"rtc"}):
-                pop_to(len(stack) - 1)
-        elif name == "plaintext" and not foreign:
-            return None  # the rest is text
-        for i in _MARKS.get(name, ()):
-            marks[i].append(len(stack))
-        at.setdefault(name, []).append(len(stack))
-        stack.append(name)
-        depth = max(depth, len(stack))
-        if kind == "raw" and not foreign:
-            close = _RAW_END[name].search(text, m.end())
-            if close is None:
-                return None
-            skip_to = close.start()
-    return None
 
 
 def _css_urls(css: str, add) -> None:
