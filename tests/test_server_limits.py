@@ -378,9 +378,9 @@ def test_two_pages_uploading_the_same_file_each_keep_it(page_server):
     data = png(3)
     path = a.upload("scan.png", data)
     assert b.upload("scan.png", data) == path  # Gradio names uploads by content
-    assert a.classify(path).startswith("**1 images**")
-    assert b.classify(path).startswith("**1 images**")  # A's run did not take it away
-    assert a.classify(path).startswith("**1 images**")
+    assert a.classify(path).startswith("**1 image**")
+    assert b.classify(path).startswith("**1 image**")  # A's run did not take it away
+    assert a.classify(path).startswith("**1 image**")
 
 
 # ------------------------------------------------------------------ 6: behind a reverse proxy at a path prefix
