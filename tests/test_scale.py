@@ -13,6 +13,16 @@ from medimg.sources import Limits  # noqa: E402
 from webserver import WebServer  # noqa: E402
 
 
+def pngs(folder: Path, n: int) -> list[str]:
+    """n small PNGs of different reds, as paths."""
+    out = []
+    for i in range(n):
+        p = folder / f"img{i}.png"
+        Image.new("RGB", (48, 40), (40 * i, 0, 0)).save(p)
+        out.append(str(p))
+    return out
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -62,11 +72,7 @@ def _rows(out):
 def test_resume_passes_over_inputs_already_written(tmp_path, tiny_model_dir, ray_local):
     """A stopped job carried on: entries with rows in complete files are passed over, a file the stop cut off
     is deleted and its entries done again, and every entry ends up with its rows exactly once."""
-    inputs = []
-    for i in range(6):
-        p = tmp_path / f"img{i}.png"
-        Image.new("RGB", (48, 40), (40 * i, 0, 0)).save(p)
-        inputs.append(str(p))
+    inputs = pngs(tmp_path, 6)
     folder = tmp_path / "folder"
     folder.mkdir()
     for i in range(2):
@@ -202,11 +208,7 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
 def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tiny_model_dir, ray_local):
     """A resumed job says how many entries it ran and how many it passed over; resuming a folder of CSV
     output as JSONL is refused rather than redoing every row in a second format."""
-    names = []
-    for i in range(3):
-        p = tmp_path / f"img{i}.png"
-        Image.new("RGB", (48, 40), (80 * i, 0, 0)).save(p)
-        names.append(str(p))
+    names = pngs(tmp_path, 3)
     out = tmp_path / "out"
     kw = dict(model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
     plan: dict = {}

@@ -484,9 +484,12 @@ def test_page_nested_too_deep_to_parse_in_time_is_refused_first():
         assert html_cost.nesting_problem(hostile) is not None, hostile[:20]
 
 
-def test_large_sloppy_page_is_not_refused_and_its_scan_is_cheap():
-    html = sloppy_page(4000)
-    assert html.count("<") > 100_000  # enough tags that the scan runs
+@pytest.mark.parametrize("page", ["sloppy", "old site"])
+def test_real_looking_pages_are_not_refused_and_their_scan_is_cheap(page):
+    """Many unclosed p/li/td (sloppy), or paragraphs each leaving a font, a b and a link open (old sites)."""
+    html = sloppy_page(4000) if page == "sloppy" else old_site_page(5000)
+    if page == "sloppy":
+        assert html.count("<") > 100_000  # enough tags that the scan runs
     started = time.monotonic()
     assert html_cost.nesting_problem(html) is None
     scan = time.monotonic() - started
@@ -523,17 +526,6 @@ def test_page_reopening_many_formatting_elements_is_refused_first():
     # lexbor looks through the list at each </i>: 20,000 entries times 10^6 end tags took it 15 s
     walk = "<p>" + "".join(f"<b id={i}>" for i in range(20000)) + "</p>" + "</i>" * 1_000_000
     assert html_cost.nesting_problem(walk) is not None
-
-
-def test_old_sites_unclosed_font_and_b_are_not_refused():
-    html = old_site_page(5000)
-    started = time.monotonic()
-    assert html_cost.nesting_problem(html) is None
-    scan = time.monotonic() - started
-    started = time.monotonic()
-    found = web.extract(html, "http://h/")
-    assert [c.url for c in found][-1] == "http://h/last.png"
-    assert scan < max(0.5, time.monotonic() - started)
 
 
 def test_fetched_page_nested_too_deep_is_one_clear_error(srv):
