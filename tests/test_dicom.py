@@ -805,3 +805,14 @@ def test_an_invalid_palette_or_voi_lut_is_said_plainly():
     (got,) = items(b.dicom_bytes(ds))
     assert got.error == ("could not decode DICOM pixel data: the file's VOI lookup table is invalid "
                          "(its descriptor does not match its data)")
+
+
+def test_twelve_bit_frames_decode_without_a_warning(caplog):
+    """CT_small.dcm stores 16 bits; with BitsStored 12 the unused high bits are cleared by a copy, which pydicom
+    warns about when asked for a view."""
+    caplog.set_level(logging.WARNING)
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    ds.BitsStored, ds.HighBit = 12, 11
+    (got,) = items(b.dicom_bytes(ds))
+    assert isinstance(got, ImageItem)
+    assert not [r for r in caplog.records if "view" in r.getMessage()], caplog.text

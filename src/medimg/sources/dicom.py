@@ -267,7 +267,9 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
             decoder = None
         if decoder is not None:
             return next(decoder.iter_array(ds, **as_pixel_options(ds)))[0]
-    return pixel_array(ds, index=index if n > 1 else None, view_only=True)
+    # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
+    whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
+    return pixel_array(ds, index=index if n > 1 else None, view_only=whole)
 
 
 def _check_frame_size(kind: str, size: tuple[int, int] | None, cols: int, rows: int, max_pixels: int) -> None:
