@@ -129,3 +129,18 @@ def test_huge_extended_header_length_is_not_read(tmp_path):
     short.write_bytes(bytes(data[:600]))
     err, = list(open_input(short, Limits()))
     assert isinstance(err, ItemError) and "less than its 1,024-byte header" in err.error
+
+
+def test_a_wrong_machine_stamp_is_read_in_the_byte_order_that_makes_sense(tmp_path):
+    """A big-endian file stamped little-endian (they exist): read as mrcfile's permissive mode reads it."""
+    import mrcfile
+
+    path = tmp_path / "wrong_stamp.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(np.arange(64 * 48 * 3, dtype=np.float32).reshape(3, 48, 64).astype(">f4"))
+    raw = bytearray(path.read_bytes())
+    assert raw[212:214] == b"\x11\x11"
+    raw[212:214] = b"\x44\x44"
+    path.write_bytes(bytes(raw))
+    for got in (list(open_input(path)), list(open_input(Blob("w.mrc", bytes(raw))))):
+        assert len(got) == 1 and isinstance(got[0], ImageItem) and got[0].image.size == (64, 48), got

@@ -68,12 +68,24 @@ def open_mrc_path(path: str, ctx: Context) -> Iterator[Item]:
         yield from _planes(mrc, path, ctx.limits)
 
 
+def _plausible(head: bytes, order: str) -> bool:
+    nx, ny, nz, mode = struct.unpack_from(order + "4i", head, 0)
+    try:
+        mrcfile.utils.dtype_from_mode(mode)
+    except ValueError:
+        return False
+    return 0 < nx < 2**20 and 0 < ny < 2**20 and 0 < nz < 2**24
+
+
 def _header_problem(head: bytes, size: int, origin: str, limits: Limits) -> ItemError | None:
     """Checked from the 1,024-byte header alone, before mrcfile reads (or pads) anything, the extended header
     (`nsymbt` bytes) included."""
     if len(head) < 1024:
         return ItemError(origin, "", f"MRC file is cut short: {len(head):,} bytes, less than its 1,024-byte header")
-    order = "<" if head[212] == 0x44 else ">"  # machine stamp, checked by accepts
+    stamped = "<" if head[212] == 0x44 else ">"  # machine stamp, checked by accepts
+    # files in the wild carry the wrong stamp: the other byte order is taken when it alone gives a valid mode
+    # and sizes (as mrcfile does)
+    order = next((o for o in (stamped, ">" if stamped == "<" else "<") if _plausible(head, o)), stamped)
     nx, ny, nz, mode = struct.unpack_from(order + "4i", head, 0)
     nsymbt, = struct.unpack_from(order + "i", head, 92)
     if min(nx, ny, nz) <= 0:
