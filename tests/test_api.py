@@ -654,3 +654,38 @@ def test_a_stopped_app_removes_its_temporary_folders(worker, monkeypatch, tmp_pa
     with TestClient(app) as c:
         assert c.get("/api/health").status_code == 200
     assert not any(f.exists() for f in folders)
+
+
+def test_stop_pressed_while_a_run_is_starting_stops_it(tiny_classifier, tmp_path, monkeypatch):
+    """Stop in the moment between the button and the run's first download (here a slow address check) still
+    stops the run, and its counts say so."""
+    import gradio as gr
+
+    import medimg.server.ui as ui
+    from webserver import WebServer
+
+    real = ui.url_problem
+
+    def slow_check(*args, **kwargs):  # what a slow DNS answer does
+        time.sleep(1.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "url_problem", slow_check)
+    said: list[str] = []
+    monkeypatch.setattr(gr, "Info", lambda msg, *a, **k: said.append(msg))
+    demo = ui.build_ui(Worker(ServerConfig(allow_private=True), tiny_classifier), None, tmp_path)
+    fns = {bf.fn.__name__: bf.fn for bf in demo.fns.values() if bf.fn}
+    req = gr.Request()
+    req.session_hash = "s1"
+    with WebServer() as web:
+        url = web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
+        out: dict = {}
+        runner = threading.Thread(target=lambda: out.update(
+            got=fns["classify"](None, url, False, 0.6, "all", None, req, lambda *a, **k: None)))
+        started = time.monotonic()
+        runner.start()
+        time.sleep(0.3)
+        fns["stop_run"](req)
+        runner.join(30)
+    assert said == ["Stopping: the images found so far are shown."]
+    assert time.monotonic() - started < 10 and out["got"][0].startswith("Stopped"), out

@@ -110,6 +110,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                     gr.Warning("Already running: wait for the results, or press Stop.")
                     return gr.skip()
                 busy.add(session)
+                running[session] = threading.Event()  # set by Stop, or when the page closes
             try:
                 return handler(*args)
             finally:
@@ -152,8 +153,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 found[0] += 1
                 progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
 
+        stop = running.get(request.session_hash)
+        if stop is None:  # the page closed while the run was starting
+            return gr.skip()
         run_folder = _new_folder(folder)
-        stop = running[request.session_hash] = threading.Event()  # set by Stop, or when the page closes
         try:
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
                                          thumbnails=cfg.thumbnail_size, on_record=tick, stop=stop)
@@ -173,9 +176,14 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             t, fix_threshold = _in_range(threshold, t0)
             progress(0, desc="Looking for images…")
             limits = cfg.limits()
-            stop = running[request.session_hash] = threading.Event()
+            stop = running.get(request.session_hash)
+            if stop is None:  # the page closed while the run was starting
+                return gr.skip()
             records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size,
                                  stop=stop)
+            if stop.is_set() and running.get(request.session_hash) is not stop:  # the page has gone
+                shutil.rmtree(home(request), ignore_errors=True)
+                return gr.skip()
             _drop(previous)
             results = _keep(records, _new_folder(home(request)), stopped=stop.is_set())
             return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip())
@@ -221,13 +229,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     def stop_run(request: gr.Request):
         with busy_lock:
-            going = request.session_hash in busy
-        stop = running.get(request.session_hash)
-        if going and stop is not None:
-            stop.set()  # the run ends at its next image, with what it has found so far
-            gr.Info("Stopping: the images found so far are shown.")
-        else:
-            gr.Info("Nothing is running.")
+            stop = running.get(request.session_hash) if request.session_hash in busy else None
+            if stop is not None:
+                stop.set()  # the run ends at its next image (or before its first), with what it has found so far
+        gr.Info("Stopping: the images found so far are shown." if stop is not None else "Nothing is running.")
 
     def close(request: gr.Request):
         stop = running.pop(request.session_hash, None)
