@@ -403,7 +403,7 @@ def test_archive_members_read_ahead_are_bounded_in_bytes(tiny_classifier, monkey
     def blobs():
         for i in range(40):
             pulled.append(i)
-            yield Blob(f"{i}.zip", zipped.getvalue())
+            yield Blob(f"{i}.zip", bytes(bytearray(zipped.getvalue())))
 
     gen = classify(blobs(), classifier=tiny_classifier, batch_size=1, workers=4)
     assert next(gen).input == "0.zip:m.png"
@@ -411,6 +411,35 @@ def test_archive_members_read_ahead_are_bounded_in_bytes(tiny_classifier, monkey
     ahead = len(pulled)
     gen.close()
     assert ahead <= 1 + 4 * 1 + 2 + 2, ahead  # the one written, prepared images, members held, one in hand
+
+
+def test_a_small_member_counts_the_archive_it_keeps_alive(tiny_classifier, monkeypatch):
+    """A Word file's small picture keeps the whole file alive (the member can read a header's data file
+    beside it): the look-ahead counts the file once, not the picture's few bytes."""
+    import medimg.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "AHEAD_BYTES", 2**20)
+    rng = np.random.default_rng(0)
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+        zf.writestr("word/embeddings/big.bin", rng.integers(0, 256, 400_000, dtype=np.uint8).tobytes())
+        zf.writestr("word/media/image1.png", png(RED))
+    pulled = []
+
+    def blobs():
+        for i in range(40):
+            pulled.append(i)
+            yield Blob(f"{i}.docx", bytes(bytearray(docx.getvalue())))  # a copy each (getvalue shares one)
+
+    gen = classify(blobs(), classifier=tiny_classifier, batch_size=1, workers=4)
+    first = next(gen)
+    assert first.input.startswith("0.docx"), first
+    time.sleep(1.0)
+    ahead = len(pulled)
+    gen.close()
+    assert ahead <= 1 + 4 * 1 + 2 + 2, ahead  # the one written, prepared images, files held, one in hand
 
 
 def test_a_dead_host_does_not_hold_up_the_inputs_after_it(tiny_classifier, test_plugins):

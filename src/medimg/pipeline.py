@@ -123,6 +123,7 @@ def classify(
     ahead = threading.Semaphore(4 * batch_size)  # prepared images held by inputs after the one being read
     head: list[queue.Queue | None] = [None]  # the lane being read, whose items never wait for room
     held = [0]  # bytes held by units not yet done (zip members are read as the archive is split)
+    owners: dict[int, int] = {}  # how many units not yet done hold each byte string (by id)
     held_change = threading.Condition()
     jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
     END = object()
@@ -146,19 +147,26 @@ def classify(
                 return True
         return None
 
-    def hold(nbytes: int) -> bool:
-        """Wait until a unit holding `nbytes` fits in AHEAD_BYTES (one always does); False once stopped."""
+    def hold(holds: dict[int, int]) -> bool:
+        """Wait until a unit's byte strings ({id: size}; one held by units before it costs nothing more) fit in
+        AHEAD_BYTES (when nothing is held, any unit does); False once stopped."""
         with held_change:
-            while held[0] and held[0] + nbytes > AHEAD_BYTES:
+            while held[0] and held[0] + sum(n for k, n in holds.items() if k not in owners) > AHEAD_BYTES:
                 if stop.is_set():
                     return False
                 held_change.wait(0.1)
-            held[0] += nbytes
+            for k, n in holds.items():
+                held[0] += n if k not in owners else 0
+                owners[k] = owners.get(k, 0) + 1
             return True
 
-    def release(nbytes: int) -> None:
+    def release(holds: dict[int, int]) -> None:
         with held_change:
-            held[0] -= nbytes
+            for k, n in holds.items():
+                owners[k] -= 1
+                if not owners[k]:
+                    del owners[k]
+                    held[0] -= n
             held_change.notify_all()
 
     def run(task, lane: queue.Queue, source: str) -> None:
@@ -175,7 +183,7 @@ def classify(
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
-            release(getattr(task, "nbytes", 0))
+            release(getattr(task, "holds", {}))
             put(lane, END)
 
     def work() -> None:
@@ -200,7 +208,7 @@ def classify(
                 try:
                     for task in input_tasks([given], limits, skip, cancel=given_up):
                         lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
-                        if not hold(getattr(task, "nbytes", 0)) or not put(lanes, lane):
+                        if not hold(getattr(task, "holds", {})) or not put(lanes, lane):
                             return
                         jobs.put((task, lane, source))
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input

@@ -134,8 +134,20 @@ def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callab
     items come from; None for notes about a folder), so a caller can pass over inputs already done."""
     task = partial(fn, *args)
     task.origin = origin
-    task.nbytes = sum(len(a.data) for a in args if isinstance(a, Blob))  # bytes it holds until it has run
+    task.holds = _held(args)
     return task
+
+
+def _held(args) -> dict[int, int]:
+    """The byte strings a unit keeps alive until it has run, as {id: size}: its blobs' bytes, and the archive a
+    zip member's `sibling` reads its header's data file from (shared by all its members: counted once)."""
+    out: dict[int, int] = {}
+    for a in args:
+        if isinstance(a, Blob):
+            for data in (a.data, *getattr(a.sibling, "args", ())):
+                if isinstance(data, (bytes, bytearray)):
+                    out[id(data)] = len(data)
+    return out
 
 
 @dataclass
