@@ -612,9 +612,16 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
         if group is not None:
             rescale = _num(group.get("RescaleSlope"), 1.0), _num(group.get("RescaleIntercept"), 0.0)
 
+    whole: list[np.ndarray] = []  # an ordinary frame is one strip: its values are worked out once
+
     def modality(rows: slice) -> np.ndarray:
+        if whole:
+            return whole[0]
         values = apply_modality_lut(arr[rows], ds).astype(np.float64)
-        return values * rescale[0] + rescale[1] if rescale else values
+        values = values * rescale[0] + rescale[1] if rescale else values
+        if arr.size <= STRIP:
+            whole.append(values)
+        return values
 
     # NaN and ±inf (float pixel data) are drawn as the ends of the finite range, so that one such pixel
     # cannot make the range NaN and the whole image black
