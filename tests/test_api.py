@@ -396,7 +396,7 @@ def test_a_request_waiting_too_long_for_a_free_slot_gets_503(worker):
             second = pool.submit(post, 2)
             codes = sorted([first.result().status_code, second.result().status_code])
         assert codes == [200, 503]
-        assert "busy" in (second.result().json().get("error") or "")
+        assert "busy" in (second.result().json().get("error") or "") and second.result().headers["retry-after"] == "5"
     finally:
         live.close()
 

@@ -527,3 +527,42 @@ def test_onnxruntime_telemetry_stays_off(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / ".cache" / "Microsoft").exists()
+
+
+def test_a_closed_stream_ends_its_worker_threads_even_while_its_inputs_block(tiny_classifier):
+    """A service feeding classify from a queue and closing the stream early: only the thread reading the
+    caller's iterator can be left waiting on it; the workers end."""
+    import queue as queue_module
+
+    before = {t.ident for t in threading.enumerate()}
+    feeds = []
+    for _ in range(3):
+        q: queue_module.Queue = queue_module.Queue()
+        q.put(Blob("a.png", png(RED)))
+        feeds.append(q)
+        gen = classify(iter(q.get, None), classifier=tiny_classifier, workers=3)
+        assert next(gen).input == "a.png"
+        gen.close()
+    time.sleep(1.0)
+    left = [t for t in threading.enumerate() if t.ident not in before]
+    assert sorted(t.name for t in left) == ["medimg-inputs"] * 3, [t.name for t in left]
+    for q in feeds:
+        q.put(None)  # their iterators end, and so do the threads reading them
+
+
+def test_bad_arguments_raise_before_the_first_record_and_relabel_checks_its_threshold(tiny_classifier):
+    with pytest.raises(TypeError):
+        classify(b"abc", classifier=tiny_classifier)  # no next(): raised when called
+    with pytest.raises(ValueError):
+        classify([Blob("a.png", png(RED))], classifier=tiny_classifier, threshold=0.2)
+    (rec,) = classify([Blob("a.png", memoryview(png(RED)))], classifier=tiny_classifier)
+    assert rec.ok, rec.error  # a memoryview is bytes too
+    with pytest.raises(ValueError):
+        rec.relabel(0.3)
+    assert rec.relabel(0.5) in ("medical", "non-medical")
+
+
+def test_the_package_says_it_is_typed():
+    from importlib.resources import files
+
+    assert files("medimg").joinpath("py.typed").is_file()

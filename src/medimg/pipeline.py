@@ -55,6 +55,7 @@ class Record:
 
     def relabel(self, threshold: float) -> str | None:
         """The verdict at another threshold, without running the model again."""
+        check_threshold(threshold)
         return None if self.p_medical is None else verdict_for(self.p_medical, threshold)
 
 
@@ -104,13 +105,21 @@ def classify(
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     Once `cancel` is set (the caller gave up: a request timed out), downloads in progress stop at once and
     end as error records; closing the stream of records does the same.
-    One path, URL or Blob may be given alone instead of in a list.
+    One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
+    background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
+    should be made a list first). A bad argument raises here, before the first record.
     """
     if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
         inputs = [inputs]
     if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
         raise TypeError("classify takes paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
     check_threshold(threshold)
+    return _records(inputs, classifier, limits, batch_size, threshold, thumbnails, on_item, workers, skip, cancel)
+
+
+def _records(inputs, classifier, limits, batch_size, threshold, thumbnails, on_item, workers, skip,
+             cancel) -> Iterator[Record]:
+    """classify's stream of records (its arguments checked)."""
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
     limits = limits or Limits()
@@ -187,9 +196,14 @@ def classify(
             put(lane, END)
 
     def work() -> None:
-        while (job := jobs.get()) is not None:
-            if not stop.is_set():
-                run(*job)
+        while not stop.is_set():  # a closed stream ends its threads, even while the inputs' iterator blocks
+            try:
+                job = jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if job is None:
+                return
+            run(*job)
 
     def failed(source: str, error: str) -> queue.Queue:
         lane: queue.Queue = queue.Queue()

@@ -73,6 +73,7 @@ class UrlRequest(BaseModel):
 def create_router(worker: Worker) -> APIRouter:
     cfg = worker.config
     router = APIRouter(prefix="/api", tags=["api"])
+    RETRY = {"Retry-After": "5"}  # seconds, as the byte budget's 503 says too
     jobs = anyio.Semaphore(cfg.max_jobs)
     waiting = 0
     busy = "the server is busy with other requests; try again shortly"
@@ -81,16 +82,19 @@ def create_router(worker: Worker) -> APIRouter:
         """fn(stop) in a thread holding one of the job slots until it has really ended, however the request
         ends: answered, timed out (504), or the client gone; `stop` tells the work to end early."""
         nonlocal waiting
-        if waiting >= cfg.max_jobs * WAITING_PER_JOB:  # each waiting request holds its upload
-            raise HTTPException(503, busy)
-        waiting += 1
         try:
-            with anyio.fail_after(cfg.request_timeout):
-                await jobs.acquire()
-        except TimeoutError:
-            raise HTTPException(503, busy) from None
-        finally:
-            waiting -= 1
+            jobs.acquire_nowait()  # a free slot: no waiting
+        except anyio.WouldBlock:
+            if waiting >= cfg.max_jobs * WAITING_PER_JOB:  # each waiting request holds its upload
+                raise HTTPException(503, busy, headers=RETRY) from None
+            waiting += 1
+            try:
+                with anyio.fail_after(cfg.request_timeout):
+                    await jobs.acquire()
+            except TimeoutError:
+                raise HTTPException(503, busy, headers=RETRY) from None
+            finally:
+                waiting -= 1
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 

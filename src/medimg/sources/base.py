@@ -98,6 +98,10 @@ class Blob:
     data_of: str | None = None  # the header this file holds the data of (read with it, so only a note here)
     budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container
 
+    def __post_init__(self):
+        if isinstance(self.data, memoryview):  # the sources slice and sniff bytes
+            self.data = self.data.tobytes()
+
 
 class Context:
     """What a source may use while opening a blob: the limits and a way to open nested blobs."""
