@@ -532,3 +532,21 @@ def test_fetched_page_nested_too_deep_is_one_clear_error(srv):
     url = srv.add("/deep.html", "<html><body>" + "<div>" * 60000 + "<img src='/a.png'></body></html>")
     (err,) = run(url)
     assert isinstance(err, ItemError) and err.error.startswith("page nests elements at least")
+
+
+@pytest.mark.parametrize("page", [
+    "<p>x<!-->" + "<div>" * 100_000,  # `<!-->` and `<!--->` are whole comments, `--!>` ends one
+    "<p>x<!--->" + "<div>" * 100_000,
+    "<p><!-- a --!>" + "<div>" * 100_000 + "-->",
+    "<div " + " ".join(f"a{i}=1" for i in range(60_000)) + ">",  # lexbor checks each name against the others
+    "<select>" + "<option value=1>x</option>" * 50_000 + "</select>",  # and each option against the others
+])
+def test_pages_slow_in_other_ways_are_refused_too(page):
+    started = time.monotonic()
+    assert html_cost.nesting_problem(page) is not None
+    assert time.monotonic() - started < 2
+    assert html_cost.nesting_problem("<select>" + "<option>x" * 500 + "</select>" + "<p>" * 20_000) is None
+
+
+def test_one_attribute_repeated_is_not_a_reason():
+    assert html_cost.nesting_problem("<div " + " a=1" * 100_000 + ">x</div>") is None

@@ -53,7 +53,8 @@ _BREAKOUT = frozenset("b big blockquote body br center code dd div dl dt em embe
 _FONT_BREAKS = {"color", "face", "size"}
 _HTML_INSIDE = ("foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml")
 _TABLE_CONTEXT = frozenset("table tbody thead tfoot tr".split())  # white space here is not text of the page
-_TAG = re.compile(r"<!--(?:.*?-->|.*)|<(/?)([A-Za-z][^\s/>]*)([^>]*)>", re.S)  # a comment, or a tag
+# a comment (`<!-->` and `<!--->` are whole ones, and `--!>` ends one too), or a tag
+_TAG = re.compile(r"<!--(?:-?>|.*?--!?>|.*)|<(/?)([A-Za-z][^\s/>]*)([^>]*)>", re.S)
 _ATTR = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?""")
 _NO_ATTRIBUTES: frozenset = frozenset()
 _RAW_END = {name: re.compile(f"</{name}", re.I) for name in _RAW_TEXT}
@@ -89,7 +90,7 @@ def nesting_problem(text: str, budget: int = PARSE_BUDGET, reopen_budget: int = 
     closes only an element it reaches. Follows the list of active formatting elements too, and counts the
     elements the parser re-opens from it. Linear time; skipped when a page has too few tags to reach a budget."""
     n = text.count("<")
-    if 3 * n * n <= min(budget, reopen_budget):
+    if 3 * n * n <= min(budget, reopen_budget) and len(text) <= 65536:  # (a long page may hold long tags)
         return None
     stack: list[str] = []
     at: dict[str, list[int]] = {}  # each open name's stack positions
@@ -190,7 +191,7 @@ def nesting_problem(text: str, budget: int = PARSE_BUDGET, reopen_budget: int = 
     def pending() -> bool:
         return bool(active) and active[-1] is not None and active[-1].pos == -1
 
-    cost = depth = skip_to = reopened = text_from = 0
+    cost = depth = skip_to = reopened = text_from = options = 0
     too_many = (f"page leaves formatting elements (b, font, …) open that the parser would copy into later text "
                 f"over {reopen_budget:,} times; not parsed (it would take too long)")
     for m in _TAG.finditer(text):
@@ -210,7 +211,14 @@ def nesting_problem(text: str, budget: int = PARSE_BUDGET, reopen_budget: int = 
         end, name, rest = m.groups()
         if name is None:  # a comment
             continue
+        if len(rest) > 256:  # lexbor checks each attribute's name against the tag's others
+            cost += len({a[0].lower() for a in _ATTR.findall(rest)}) ** 2  # distinct names: each against the rest
+            if cost > budget:
+                return "page has a tag with too many attributes to parse in time; not parsed"
         name = name.lower()
+        if name in ("option", "optgroup") and at.get("select"):  # and each option against the select's others
+            cost += 4 * options
+            options += not end
         formatting = name in _FORMATTING
         if formatting:
             cost += since_marker()
@@ -256,6 +264,8 @@ def nesting_problem(text: str, budget: int = PARSE_BUDGET, reopen_budget: int = 
                 if reopened > reopen_budget:
                     return too_many
             continue
+        if name == "select":
+            options = 0
         if name in ("select", "input", "textarea") and not foreign and last(("select",), top(2)) >= 0:
             pop_to(last(("select",), top(2)))  # they close an open select (a second select only closes it)
             if name == "select":
