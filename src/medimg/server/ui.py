@@ -161,7 +161,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
                                          thumbnails=cfg.thumbnail_size, on_record=tick, stop=stop)
         finally:  # into this session's folder: there for a re-run (unless the page has gone: see close)
-            closed = stop.is_set() and running.get(request.session_hash) is not stop
+            closed = gone(request, stop)
             kept_in, kept = (folder, []) if closed else _keep_uploads(paths, folder, upload_root)
         if closed:  # nobody is left to see the results, and the session's folder is gone
             shutil.rmtree(folder, ignore_errors=True)
@@ -181,7 +181,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 return gr.skip()
             records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size,
                                  stop=stop)
-            if stop.is_set() and running.get(request.session_hash) is not stop:  # the page has gone
+            if gone(request, stop):
                 shutil.rmtree(home(request), ignore_errors=True)
                 return gr.skip()
             _drop(previous)
@@ -226,6 +226,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         return gr.update(value=_details(rec), visible=True)
 
     running: dict[str, threading.Event] = {}  # each session's latest run, stopped when its page closes
+
+    def gone(request: gr.Request, stop: threading.Event) -> bool:
+        """The run's page has closed (close() took its stop event away and set it): nobody to show it to."""
+        return stop.is_set() and running.get(request.session_hash) is not stop
 
     def stop_run(request: gr.Request):
         with busy_lock:
