@@ -252,7 +252,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         gr.Markdown(INTRO.format(root=worker.config.root_path.rstrip("/")))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip", file_count="multiple",
+                files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",

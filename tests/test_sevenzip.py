@@ -1,0 +1,167 @@
+"""7-Zip archives: members in memory in archive order, caps from the header, encryption, damage, header bombs,
+and the inflating thread ending with its reader."""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import time
+import tracemalloc
+import zlib
+
+import py7zr
+import pytest
+
+import builders as b
+from medimg.sources import Blob, Context, Limits, input_tasks, open_input
+
+
+def seven(members: dict, **options) -> bytes:
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", **options) as z:
+        for name, data in members.items():
+            z.writestr(data, name)
+    return out.getvalue()
+
+
+def items(data: bytes, name: str = "a.7z", **limits):
+    return list(Context(Limits(**limits)).open_blob(Blob(name, data, name=name)))
+
+
+def summary(got):
+    return [(i.origin, i.locator, type(i).__name__) for i in got]
+
+
+def test_members_are_inputs_in_archive_order_with_notes(tmp_path):
+    path = tmp_path / "set.7z"
+    path.write_bytes(seven({
+        "scans/ct.dcm": b.dicom_file("CT_small.dcm").read_bytes(),
+        "photo.jpg": b.image_bytes("PNG", (20, 10)),  # a PNG by content, whatever the name
+        "pages.tif": b.multipage_tiff([(8, 8), (9, 9)]),
+        "readme.txt": b"hello",
+        "__MACOSX/._x.png": b"\x00\x05\x16\x07junk",
+    }))
+    got = list(open_input(path))
+    assert summary(got) == [
+        (f"{path}:scans/ct.dcm", "", "ImageItem"),
+        (f"{path}:photo.jpg", "", "ImageItem"),
+        (f"{path}:pages.tif", "page 1", "ImageItem"),
+        (f"{path}:pages.tif", "page 2", "ImageItem"),
+        (f"{path}:readme.txt", "", "ItemError"),
+    ]
+    assert got[0].format == "DICOM" and got[1].image.size == (20, 10) and got[-1].skipped
+    assert [t.origin for t in input_tasks([str(path)], Limits())] == [i.origin for i in got if i.locator != "page 2"]
+
+
+def test_member_pixels_come_through_unchanged():
+    png = b.image_bytes("PNG", (33, 17))
+    got = items(seven({"x.png": png}))
+    assert got[0].image.tobytes() == b.pattern((33, 17)).tobytes()
+
+
+def test_nested_archives_share_the_budget_and_stop_at_max_depth():
+    inner = seven({"deep/img.png": b.image_bytes("PNG")})
+    outer = seven({"inner.7z": inner, "inner.zip": b.zip_bytes({"z.png": b.image_bytes("PNG")}),
+                   "top.png": b.image_bytes("PNG")})
+    assert summary(items(outer)) == [("a.7z:inner.7z:deep/img.png", "", "ImageItem"),
+                                     ("a.7z:inner.zip:z.png", "", "ImageItem"), ("a.7z:top.png", "", "ImageItem")]
+    got = items(outer, max_depth=0)
+    assert [i.error for i in got if i.origin == "a.7z:inner.7z"] == ["archive nested deeper than max_depth (0); "
+                                                                      "not opened"]
+    in_zip = items(b.zip_bytes({"x.7z": inner}), name="a.zip")
+    assert summary(in_zip) == [("a.zip:x.7z:deep/img.png", "", "ImageItem")]
+
+
+def test_caps_are_checked_from_the_header_before_inflating():
+    data = seven({"a.png": b.image_bytes("PNG"), "zeros.bin": b"\0" * 3_000_000, "z.png": b.image_bytes("PNG")})
+    assert len(data) < 100_000
+    got = items(data, max_input_bytes=1_000_000)
+    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z:zeros.bin", "", "ItemError"),
+                            ("a.7z:z.png", "", "ImageItem")]
+    assert "over the max_input_bytes cap of 1,000,000" in got[1].error
+    got = items(data, zip_max_bytes=2_000_000)
+    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z:zeros.bin", "", "ItemError")]
+    assert "more than the zip_max_bytes cap of 2,000,000; the rest is not read" in got[1].error
+    many = seven({f"m{i}.png": b"x" for i in range(12)})
+    got = items(many, zip_max_entries=10)
+    assert [i.error for i in got] == ["archive has 12 entries, over the zip_max_entries cap of 10; not opened"]
+
+
+def test_encrypted_archives_are_notes():
+    png = b.image_bytes("PNG")
+    listed = seven({"x.png": png}, password="secret")
+    hidden = seven({"x.png": png}, password="secret", header_encryption=True)
+    assert [i.error for i in items(listed)] == ["encrypted archive; not read"]
+    assert [i.error for i in items(hidden)] == ["encrypted archive (its file list too); not read"]
+
+
+def test_damaged_archives_give_clear_errors_and_keep_what_was_whole():
+    members = {f"m{i}.bin": bytes(range(256)) * 400 for i in range(3)}
+    members["x.png"] = b.image_bytes("PNG")
+    data = seven(members, filters=[{"id": py7zr.FILTER_COPY}])  # stored: damage stays local
+    at = data.index(bytes(range(256)) * 4, 150_000)  # inside the second member
+    broken = data[:at] + b"\xff" * 64 + data[at + 64:]
+    got = items(broken)
+    assert [i.origin for i in got] == ["a.7z:m0.bin", "a.7z"]  # the damaged member is never handed on
+    assert got[-1].error == "7z archive damaged or cut short: checksum mismatch in m1.bin; the rest is not read"
+    assert items(data[:-40])[0].error.startswith("not a readable 7z archive")
+    assert items(data[:20])[0].error.startswith("not a readable 7z archive")
+
+
+def test_a_header_declaring_millions_of_entries_is_refused_at_once():
+    """A few header bytes saying 'a trillion files' must not make py7zr allocate a list that long."""
+    header = b"\x01\x05" + b"\xff" + struct.pack("<Q", 1 << 40) + b"\x00\x00"
+    start = struct.pack("<QQI", 0, len(header), zlib.crc32(header))
+    data = py7zr.py7zr.MAGIC_7Z + b"\x00\x04" + struct.pack("<I", zlib.crc32(start)) + start + header
+    tracemalloc.start()
+    t = time.perf_counter()
+    got = items(data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.perf_counter() - t < 5 and peak < 50_000_000
+    assert len(got) == 1 and got[0].error.startswith("not a readable 7z archive")
+
+
+def test_a_header_listing_more_entries_than_py7zr_should_hold_is_refused_before_it_holds_them():
+    """Backed by real header bytes, py7zr would build a list of 1.5M entries (770 MB, 40 s) before the
+    zip_max_entries check could see it; medimg lowers py7zr's own cap first."""
+    def num(v):
+        return b"\xff" + struct.pack("<Q", v)
+
+    pad = 2_000_000  # a dummy property, so the header holds a byte for each entry it declares
+    header = b"\x01\x05" + num(1_500_000) + b"\x19" + num(pad) + b"\0" * pad + b"\x00\x00"
+    start = struct.pack("<QQI", 0, len(header), zlib.crc32(header))
+    data = py7zr.py7zr.MAGIC_7Z + b"\x00\x04" + struct.pack("<I", zlib.crc32(start)) + start + header
+    t = time.perf_counter()
+    got = items(data)
+    assert time.perf_counter() - t < 5
+    assert [i.error for i in got] == ["not a readable 7z archive: numfiles value 1500000 exceeds limit 65536"]
+
+
+def test_the_inflating_thread_ends_when_its_reader_stops():
+    data = seven({f"m{i}.png": b.image_bytes("PNG", (80, 80)) for i in range(6)})
+    stream = Context(Limits()).open_blob(Blob("a.7z", data, name="a.7z"))
+    assert next(stream).origin == "a.7z:m0.png"
+    assert any(t.name == "medimg-7z" for t in threading.enumerate())
+    stream.close()
+    assert not any(t.name == "medimg-7z" for t in threading.enumerate())
+
+
+def test_members_an_earlier_run_did_are_passed_over(tmp_path):
+    path = tmp_path / "s.7z"
+    path.write_bytes(seven({n: b.image_bytes("PNG", (70, 70)) for n in ("a.png", "b.png", "c.png")}))
+    done = {f"{path}:a.png", f"{path}:c.png"}
+    got = [i for task in input_tasks([str(path)], Limits(), skip=done.__contains__) for i in task()]
+    assert [i.origin for i in got] == [f"{path}:b.png"]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_classify_reads_a_7z_like_a_folder(tiny_classifier, tmp_path, workers):
+    from medimg.pipeline import classify
+
+    path = tmp_path / "s.7z"
+    path.write_bytes(seven({f"m{i:02}.png": b.image_bytes("PNG", (70, 70)) for i in range(10)} | {"n.txt": b"x"}))
+    records = list(classify([str(path)], classifier=tiny_classifier, workers=workers, batch_size=4))
+    assert [r.input for r in records] == [f"{path}:m{i:02}.png" for i in range(10)] + [f"{path}:n.txt"]
+    assert all(r.label and not r.error for r in records[:10]) and records[-1].error.startswith("skipped")
