@@ -512,6 +512,9 @@ def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tm
     photo.write_bytes(picture(6))
     upload(pg, [text_only, photo])
     run_and_wait(pg)
+    keys = pg.evaluate("() => [...document.querySelectorAll('[aria-label], [title]')].map(e => "
+                       "e.getAttribute('aria-label') || e.getAttribute('title')).filter(t => /^[a-z_]+\\.[a-z_.]+$/.test(t))")
+    assert keys == [], keys  # no control is named by an untranslated Gradio key such as common.upload
     line = pg.locator(COUNTS).inner_text()
     assert "1 image ·" in line and "1 passed over" in line, line
     cap = pg.locator("#gallery .thumbnail-item .caption-label").first

@@ -24,7 +24,7 @@ from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .limits import BodyLimit  # noqa: E402
-from .ui import CSS, build_ui, theme  # noqa: E402
+from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
 from ..scratch import server_scratch  # noqa: E402
 
@@ -69,7 +69,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     blocks = build_ui(worker, examples, sessions)
     return gr.mount_gradio_app(
         app, blocks, path="/", server_name=config.host, server_port=config.port, root_path=config.root_path,
-        css=CSS, theme=theme(), footer_links=[], run_history=False,
+        css=CSS, theme=theme(), footer_links=[], run_history=False, i18n=I18N,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
 

@@ -59,6 +59,9 @@ def theme() -> gr.themes.Base:
                                    button_primary_text_color="white")
 
 
+# Gradio names the upload button of a file list by a key it has no text for (common.upload); give it one
+I18N = gr.I18n(en={"common.upload": "Add files"})
+
 # the counts line is said aloud (politely) when a run's results arrive
 ANNOUNCE_RESULTS = """() => {
   const el = document.getElementById("counts");
