@@ -109,6 +109,19 @@ def test_damaged_archives_give_clear_errors_and_keep_what_was_whole():
     assert items(data[:20])[0].error.startswith("not a readable 7z archive")
 
 
+def test_an_unknown_compression_method_is_named_as_such():
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w", filters=[{"id": py7zr.FILTER_DEFLATE}]) as z:
+        z.set_encoded_header_mode(False)
+        z.writestr(b.image_bytes("PNG"), "x.png")
+    data = out.getvalue()
+    offset, size, _ = struct.unpack("<QQI", data[12:32])
+    header = data[32 + offset:32 + offset + size].replace(b"\x04\x01\x08", b"\x04\x01\x7f", 1)  # Deflate → ?
+    start = struct.pack("<QQI", offset, size, zlib.crc32(header))
+    data = data[:8] + struct.pack("<I", zlib.crc32(start)) + start + data[32:32 + offset] + header
+    assert [i.error for i in items(data)] == ["7z archive uses a compression method py7zr cannot inflate; not read"]
+
+
 def test_a_header_declaring_millions_of_entries_is_refused_at_once():
     """A few header bytes saying 'a trillion files' must not make py7zr allocate a list that long."""
     header = b"\x01\x05" + b"\xff" + struct.pack("<Q", 1 << 40) + b"\x00\x00"

@@ -61,6 +61,9 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     except py7zr.PasswordRequired:
         yield ItemError(origin, "", "encrypted archive (its file list too); not read")
         return
+    except py7zr.UnsupportedCompressionMethodError as exc:
+        yield ItemError(origin, "", _failed(exc))
+        return
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}")
         return
@@ -126,11 +129,7 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                         break
                     out, data = got
                     if isinstance(data, Exception):
-                        from py7zr.exceptions import CrcError
-
-                        why = (f"checksum mismatch in {data.args[2]}" if isinstance(data, CrcError) and
-                               len(data.args) == 3 else _first_line(data))
-                        yield ItemError(origin, "", f"7z archive damaged or cut short: {why}; the rest is not read")
+                        yield ItemError(origin, "", _failed(data))
                         return
                     if written.get(out) in wanted:  # (a second member of the same name is dropped)
                         early[written.pop(out)] = data
@@ -151,6 +150,16 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                     yield member
         finally:
             members.close() if hasattr(members, "close") else None
+
+
+def _failed(exc: Exception) -> str:
+    from py7zr.exceptions import CrcError, UnsupportedCompressionMethodError
+
+    if isinstance(exc, UnsupportedCompressionMethodError):
+        return "7z archive uses a compression method py7zr cannot inflate; not read"
+    why = (f"checksum mismatch in {exc.args[2]}" if isinstance(exc, CrcError) and len(exc.args) == 3
+           else _first_line(exc))
+    return f"7z archive damaged or cut short: {why}; the rest is not read"
 
 
 def _output_name(name: str) -> str | None:
