@@ -117,6 +117,16 @@ def test_monochrome1_is_inverted():
     assert np.array_equal(m1, 255 - m2)
 
 
+def test_an_inverse_presentation_lut_inverts_monochrome2_once_and_monochrome1_not_twice():
+    name = "dicomdirtests/77654033/CR1/6154"  # MONOCHROME1
+    m1 = np.asarray(one_image(name).image, int)
+    m2 = items(modified(name, PhotometricInterpretation="MONOCHROME2"))[0]
+    m2_inverse = items(modified(name, PhotometricInterpretation="MONOCHROME2", PresentationLUTShape="INVERSE"))[0]
+    m1_inverse = items(modified(name, PresentationLUTShape="INVERSE"))[0]
+    assert np.array_equal(np.asarray(m2_inverse.image, int), 255 - np.asarray(m2.image, int))
+    assert np.array_equal(np.asarray(m1_inverse.image, int), m1)
+
+
 def test_ybr_is_converted_to_rgb():
     # the same stripes (red, light red, green, …) stored as RGB and as YBR_FULL_422
     rgb = np.asarray(one_image("SC_rgb_dcmtk_+eb+cr.dcm").image, float)

@@ -591,7 +591,8 @@ def strips(arr: np.ndarray) -> Iterator[slice]:
 
 
 def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
-    """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 inverted) or RGB.
+    """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 or an INVERSE Presentation
+    LUT inverted) or RGB.
     Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
@@ -647,7 +648,10 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Imag
         elif pad is not None:  # padding drawn at the bottom of the range
             values = np.where(_pad_mask(arr[rows], pad), lo, values)
         out[rows] = to_uint8(values, lo, hi)
-    if pi == "MONOCHROME1":  # 0 is white
+    # 0 is white in MONOCHROME1 (whose Presentation LUT Shape, when given, says INVERSE for that same
+    # inversion), and in MONOCHROME2 drawn through an INVERSE Presentation LUT
+    shape = str(ds.get("PresentationLUTShape", "")).strip().upper()
+    if pi == "MONOCHROME1" or shape == "INVERSE":
         np.subtract(255, out, out=out)
     return Image.fromarray(out, "L")
 
