@@ -440,3 +440,32 @@ def tiff_chain(n: int, loop: bool = False) -> bytes:
             out += struct.pack("<HHII", tag, typ, count, value)
         out += struct.pack("<I", (9 if loop else 0) if k == n - 1 else at + size)
     return bytes(out)
+
+
+def wide_gamut_icc() -> bytes:
+    """An ICC v2 RGB display profile with ProPhoto-like primaries and gamma 1.8: its numbers mean much more
+    saturated colours than the same numbers in sRGB (Pillow can only build sRGB, LAB and XYZ profiles)."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+
+    gamma = b"curv" + bytes(4) + struct.pack(">IH", 1, round(1.8 * 256)) + bytes(2)
+    text = b"wide gamut test\0"
+    tags = [(b"desc", b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(81)),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.7977, 0.2880, 0.0)),
+            (b"gXYZ", xyz(0.1352, 0.7119, 0.0)), (b"bXYZ", xyz(0.0313, 0.0001, 0.8249)),
+            (b"rTRC", gamma), (b"gTRC", gamma), (b"bTRC", gamma), (b"cprt", b"text" + bytes(4) + b"none\0")]
+    table, body, start = b"", b"", 128 + 4 + 12 * len(tags)
+    for sig, data in tags:
+        body += bytes(-len(body) % 4)
+        table += sig + struct.pack(">II", start + len(body), len(data))
+        body += data
+    size = start + len(body)
+    header = (struct.pack(">I", size) + b"none" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
+              + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body

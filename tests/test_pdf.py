@@ -1051,3 +1051,37 @@ def test_figure_on_a_huge_page_is_rendered_within_the_side_and_pixel_caps():
     bars = b"".join(b"%d 300 26 %d re f " % (100 + 30 * i, 20 + 15 * i) for i in range(10))
     (item,) = _run(raw_pdf(bars), max_pixels=100_000)
     assert item.image.size[0] * item.image.size[1] <= 100_000 and item.metadata["dpi"] < 150
+
+
+@pytest.mark.parametrize("encoding", ["flate", "jpeg"])
+def test_an_image_in_an_icc_colour_space_is_shown_in_srgb_as_the_page_shows_it(encoding):
+    """The same numbers mean more saturated colours under a wide-gamut profile: the image comes out as MuPDF
+    draws it on the page, not with its raw numbers; under an sRGB profile the numbers are kept."""
+    import builders
+
+    colours = Image.new("RGB", (96, 64), (200, 140, 120))
+    ImageDraw.Draw(colours).rectangle([48, 0, 95, 63], fill=(90, 140, 200))
+    if encoding == "flate":
+        body, data = "/BitsPerComponent 8", colours.tobytes()
+    else:
+        body, data = "/BitsPerComponent 8 /Filter /DCTDecode", _jpeg(colours)
+
+    def pdf_with(profile: bytes) -> bytes:
+        image = pdf_stream(f"/Type /XObject /Subtype /Image /Width 96 /Height 64 /ColorSpace [/ICCBased 6 0 R] "
+                           f"{body}", data)
+        return raw_pdf(b"q 192 0 0 128 100 100 cm /Im1 Do Q", resources="<< /XObject << /Im1 5 0 R >> >>",
+                       extra=[image, pdf_stream("/N 3 /Alternate /DeviceRGB", profile)])
+
+    wide = pdf_with(builders.wide_gamut_icc())
+    (item,) = _images(_run(wide))
+    shown = _render(wide, 0, item.metadata["bbox"], item.image.size)
+    for box in ((8, 8, 40, 56), (56, 8, 88, 56)):
+        assert np.abs(_mean(item.image, box) - _mean(shown, box)).max() < 6, (box, _mean(item.image, box))
+    assert _mean(item.image, (56, 8, 88, 56))[0] < 30  # sky blue under the wide profile is drawn without red
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    (item,) = _images(_run(pdf_with(srgb)))
+    assert np.abs(_mean(item.image, (56, 8, 88, 56)) - (90, 140, 200)).max() < 4
+    if encoding == "jpeg":  # still Pillow's quick decoding
+        assert item.image.format == "JPEG"

@@ -555,6 +555,8 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
     try:
         if any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "DecodeParms", "Mask")):
             return None
+        if not _device_or_srgb(doc, img.xref):  # MuPDF converts it as the page shows it
+            return None
         with warnings.catch_warnings():  # size is capped by max_pixels already; stay quiet
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
@@ -564,6 +566,23 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports
         return None
+
+
+def _device_or_srgb(doc: pymupdf.Document, xref: int) -> bool:
+    """Whether an image's /ColorSpace shows its numbers as they are: DeviceRGB, DeviceGray, or an ICC profile
+    that says it is sRGB."""
+    kind, value = doc.xref_get_key(xref, "ColorSpace")
+    if kind == "xref":
+        kind, value = "array", doc.xref_object(int(value.split()[0]), compressed=True)
+    if kind == "name":
+        return value in ("/DeviceRGB", "/DeviceGray")
+    found = re.fullmatch(r"\s*\[\s*/ICCBased\s+(\d+)\s+0\s+R\s*\]\s*", value) if kind == "array" else None
+    if not found:
+        return False
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(doc.xref_stream(int(found.group(1)))))
+    return "srgb" in ImageCms.getProfileDescription(profile).lower().replace(" ", "")
 
 
 def _decode_problem(warnings: str) -> str:
@@ -578,10 +597,9 @@ def _decode(doc: pymupdf.Document, xref: int, smask: int) -> Image.Image:
     if pix.colorspace is None:  # a stencil mask drawn on its own: ink where alpha is set
         alpha = Image.frombytes("L", (pix.width, pix.height), pix.samples)
         return Image.eval(alpha, lambda a: 255 - a)
-    name = pix.colorspace.name
-    keep = (pix.n - pix.alpha == 3 and "RGB" in name) or (pix.n - pix.alpha == 1 and "Gray" in name)
-    if not keep:  # CMYK, Lab, Separation, DeviceN, ...
-        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    name, n = pix.colorspace.name, pix.n - pix.alpha
+    if not _plain_colours(name, n):  # CMYK, Lab, Separation, an ICC profile, … (a grey profile stays grey)
+        pix = pymupdf.Pixmap(pymupdf.csGRAY if n == 1 and name.startswith("ICCBased(") else pymupdf.csRGB, pix)
     resize_mask = None
     if smask:
         mask = pymupdf.Pixmap(doc, smask)
@@ -592,6 +610,14 @@ def _decode(doc: pymupdf.Document, xref: int, smask: int) -> Image.Image:
         else:
             resize_mask = Image.frombytes("L", (mask.width, mask.height), mask.samples)
     return _to_pil(pix, resize_mask)
+
+
+def _plain_colours(name: str, n: int) -> bool:
+    """Whether samples in MuPDF's colour space `name` are shown as they are: device RGB or grey, or an sRGB
+    profile (another ICC profile, a wide-gamut one say, is converted as the page's rendering converts it)."""
+    if name in ("DeviceRGB", "DeviceGray"):
+        return True
+    return n in (1, 3) and name.startswith("ICCBased(") and "srgb" in name.lower().replace(" ", "")
 
 
 def _to_pil(pix: pymupdf.Pixmap, mask: Image.Image | None = None) -> Image.Image:
