@@ -126,6 +126,83 @@ def test_float_tiff_with_a_nan_pixel_is_not_black():
     assert rgb.max() == 255 and 100 < rgb.mean() < 160  # a ramp, as without the bad pixels
 
 
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "I;16"])
+def test_a_colour_key_is_transparent_like_alpha(mode):
+    """PNG tRNS in a grey, RGB or 16-bit grey image: the keyed pixels are composited on white, as palette ones."""
+    from medimg.model.preprocess import resize_rgb, to_rgb
+
+    grey = np.tile(np.linspace(40, 200, 128), (96, 1))
+    arr = {"L": grey.astype(np.uint8), "RGB": np.dstack([grey, grey / 2, 255 - grey]).astype(np.uint8),
+           "I;16": (grey * 257).astype(np.uint16)}[mode]
+    arr[:, 64:] = 0  # the key colour: the right half is transparent
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG", transparency=(0, 0, 0) if mode == "RGB" else 0)
+    (item,) = items(buf.getvalue())
+    assert item.image.mode == mode and "transparency" in item.image.info
+    rgb = np.asarray(to_rgb(item.image), dtype=float)
+    assert rgb[:, 64:].min() == 255 and rgb[:, 8:56].mean() < 200
+    small = resize_rgb(item.image, 16).astype(float)  # reduced a strip at a time
+    assert small[:, 9:].min() > 250 and small[:, :7].mean() < 200
+
+
+@pytest.mark.parametrize("mode", ["I;16", "F"])
+def test_a_16bit_or_float_min_is_white_tiff_is_not_inverted(mode):
+    """PhotometricInterpretation 0 stores white as 0: Pillow inverts 1- and 8-bit data only."""
+    from medimg.model.preprocess import to_rgb
+
+    shown = np.zeros((48, 64))
+    shown[:24, :32] = 0.9  # bright top-left quarter on black
+    stored = (65535 * (1 - shown)).astype(np.uint16) if mode == "I;16" else (1 - shown).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "TIFF", tiffinfo={262: 0})
+    (item,) = items(buf.getvalue())
+    rgb = np.asarray(to_rgb(item.image), dtype=float)[..., 0]
+    assert item.image.mode == mode and rgb[:24, :32].mean() > 200 and rgb[24:].mean() < 50
+
+
+@pytest.mark.parametrize("page", ["sparse ink", "blank", "float sparse ink", "float blank"])
+def test_a_mostly_white_16bit_or_float_page_stays_white(page):
+    """A page that is > 99.5 % one value: the 0.5 and 99.5 percentiles meet, so min/max or the type's range."""
+    from medimg.model.preprocess import resize_rgb, to_rgb
+
+    arr = np.ones((400, 400))
+    if "ink" in page:
+        arr[100:102, 80:320] = 0  # a line of text: 0.3 % of the pixels
+    img = Image.fromarray(arr.astype(np.float32) if "float" in page else (arr * 65535).astype(np.uint16))
+    buf = io.BytesIO()
+    img.save(buf, "TIFF" if "float" in page else "PNG")
+    (item,) = items(buf.getvalue())
+    rgb = np.asarray(to_rgb(item.image), dtype=float)
+    assert rgb[:100].min() == 255 and rgb[100:102, 80:320].max() == (0 if "ink" in page else 255)
+    assert resize_rgb(item.image, 64).min() > (0 if "ink" in page else 250)
+    assert resize_rgb(item.image, 64).mean() > 250
+
+
+def test_an_embedded_icc_profile_is_converted_to_srgb():
+    """A wide-gamut profile means other colours than the same numbers in sRGB: converted as viewers do."""
+    from PIL import ImageCms
+
+    wide, srgb = b.wide_gamut_icc(), ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    stored = b.pattern((512, 384))
+    for fmt, side in [("PNG", None), ("JPEG", None), ("JPEG", 128)]:
+        data = b.encode(stored, fmt, icc_profile=wide)
+        item = one(data, decode_side=side)
+        raw = Image.open(io.BytesIO(data))
+        if side:
+            raw.draft("RGB", (side, side))  # converted after the reduced decode, at its size
+        shown = ImageCms.profileToProfile(raw, ImageCms.ImageCmsProfile(io.BytesIO(wide)), srgb)
+        assert item.image.size == shown.size == ((256, 192) if side else (512, 384))
+        assert np.array_equal(np.asarray(item.image), np.asarray(shown))
+        assert np.abs(np.asarray(shown, float) - np.asarray(raw, float)).mean() > 10  # not the stored numbers
+        assert "icc_profile" not in item.image.info  # it no longer claims the wide profile
+    # an sRGB profile, a broken one and one for another colour space leave the stored numbers
+    for icc in (srgb.tobytes(), b"not a profile" * 20, wide[:200], ImageCms.ImageCmsProfile(
+            ImageCms.createProfile("LAB")).tobytes()):
+        item = one(b.encode(stored, "PNG", icc_profile=icc))
+        assert isinstance(item, ImageItem) and np.array_equal(np.asarray(item.image), np.asarray(stored))
+
+
 def test_a_raised_pixel_cap_is_not_overruled_by_pillow():
     big = b.png_declaring(15000, 15000)  # 225 Mpx: over Pillow's own limit (2 × 89 Mpx)
     (err,) = items(big, max_pixels=400_000_000)

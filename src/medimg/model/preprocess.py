@@ -10,7 +10,12 @@ STD = (0.5, 0.5, 0.5)
 STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
 SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
 GREY = ("I;16", "I;16B", "I;16L", "I", "F")  # scaled to 8-bit L by their percentiles
-ALPHA = ("P", "RGBA", "LA", "PA", "RGBa")  # composited on white
+ALPHA = ("P", "RGBA", "LA", "PA", "RGBa")  # composited on white, and so is a colour key (PNG tRNS) in any mode
+
+
+def _plain(img: Image.Image) -> bool:
+    """L or RGB without a colour key: already the model's pixels."""
+    return img.mode in ("L", "RGB") and "transparency" not in img.info
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -21,7 +26,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def _flat(img: Image.Image) -> Image.Image:
     """L or RGB: `img` itself when it is one, else pasted together from `_flat_strips`."""
-    if img.mode in ("L", "RGB"):
+    if _plain(img):
         return img
     out = Image.new("L" if img.mode in GREY else "RGB", img.size)
     for top, part in _flat_strips(img, _rows(img)):
@@ -34,15 +39,19 @@ def _flat_strips(img: Image.Image, rows: int):
     to 8 bits, transparency composited on white, other modes as RGB. A strip at a time, as a whole-image float
     or RGBA copy of a 100 Mpx image would take gigabytes."""
     if img.mode in GREY:
-        lo, hi = _percentiles(img)
+        key = img.info.get("transparency")  # a 16-bit grey PNG's tRNS value
+        lo, hi = _percentiles(img, key)
         for top, arr in _grey_strips(img, rows):
+            keyed = arr == key if key is not None else None
             arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
             arr = np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+            if keyed is not None:
+                arr[keyed] = 255
             yield top, Image.fromarray(arr, "L")
         return
     for top in range(0, img.height, rows):
         part = img.crop((0, top, img.width, min(top + rows, img.height)))
-        if img.mode in ALPHA:
+        if img.mode in ALPHA or "transparency" in img.info:  # convert() turns a colour key into alpha
             part = part.convert("RGBA")
             part = Image.alpha_composite(Image.new("RGBA", part.size, (255, 255, 255, 255)), part)
         yield top, part.convert("RGB")
@@ -59,23 +68,32 @@ def _grey_strips(img: Image.Image, rows: int):
         yield top, np.asarray(img.crop((0, top, img.width, min(top + rows, img.height))), dtype=np.float32)
 
 
-def _percentiles(img: Image.Image):
-    """The 0.5 and 99.5 percentiles of a one-band image's finite values, from an even grid of about SAMPLE
-    pixels when it has more; one NaN or inf must not blacken the rest."""
+def _percentiles(img: Image.Image, key=None):
+    """The 0.5 and 99.5 percentiles of a one-band image's finite values other than the colour `key`, from an
+    even grid of about SAMPLE pixels when it has more; one NaN or inf must not blacken the rest. Where they
+    meet (a blank page, a few lines of ink) the extremes, and where those meet too the type's own range
+    (0–65535, floats 0–1), so that a white page stays white."""
     step = max(1, int(np.ceil(np.sqrt(img.width * img.height / SAMPLE))))
     sample = np.empty((-(-img.height // step), -(-img.width // step)), np.float32)
     for top, arr in _grey_strips(img, _rows(img, step)):
         part = arr[::step, ::step]
         sample[top // step:top // step + len(part)] = part
-    finite = sample[np.isfinite(sample)] if img.mode == "F" else sample
-    return np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
+    finite = sample[np.isfinite(sample)] if img.mode == "F" else sample.ravel()
+    if key is not None:
+        finite = finite[finite != key]
+    lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = finite.min(), finite.max()
+    if hi <= lo:
+        lo, hi = (0.0, 1.0) if img.mode == "F" else (0.0, 65535.0)
+    return lo, hi
 
 
 def resize_rgb(img: Image.Image, size: int) -> np.ndarray:
     """Uint8 HWC array: the image as RGB, squashed to size × size. The pixels the model sees."""
     # the factor Image.resize first reduces by with reducing_gap=2.0
     factor = (int(img.width / size / 2.0) or 1, int(img.height / size / 2.0) or 1)
-    if img.mode not in ("L", "RGB") and factor != (1, 1):  # flattened and reduced a strip at a time, never whole
+    if not _plain(img) and factor != (1, 1):  # flattened and reduced a strip at a time, never whole
         small = Image.new("L" if img.mode in GREY else "RGB", (-(-img.width // factor[0]), -(-img.height // factor[1])))
         for top, part in _flat_strips(img, _rows(img, factor[1])):
             small.paste(part.reduce(factor), (0, top // factor[1]))

@@ -8,12 +8,13 @@ import os
 import re
 import stat
 import warnings
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
 from .registry import find, register
@@ -484,7 +485,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     try:
         draft_jpeg(im, decode_side)
         im.load()
-        out = ImageOps.exif_transpose(im)  # a detached copy, upright
+        out = _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im)))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -492,6 +493,55 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted
     return ImageItem(origin, locator, _plain_mode(out), im.format, meta,
                      full_size=stored_size((w, h), im.size, out.size))
+
+
+def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
+    """`out` inverted when `im` is a 16/32-bit or float TIFF stored MinIsWhite (Pillow inverts 1 and 8 bits)."""
+    if im.format != "TIFF" or out.mode not in ("I;16", "I;16B", "I;16L", "I", "F") or im.tag_v2.get(262) != 0:
+        return out
+    arr = np.asarray(out)
+    inverted = Image.fromarray(1.0 - arr if out.mode == "F" else np.invert(arr))
+    inverted.info = out.info
+    return inverted
+
+
+_ICC_MODES = {b"RGB ": ("RGB", "RGBA"), b"CMYK": ("CMYK",), b"GRAY": ("L",)}  # a profile's colour space: modes
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """`img` converted from its embedded ICC profile to sRGB, as colour-managed viewers show it; `img` itself
+    when it has none, an sRGB one or one for other modes, and when anything fails (a broken profile never
+    fails the image)."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in _ICC_MODES.get(bytes(icc[16:20]), ()):
+        return img
+    keyed = "transparency" in img.info  # a colour key names stored values: alpha before converting
+    if keyed and img.mode != "RGB":
+        return img
+    try:
+        transform = _srgb_transform(bytes(icc), "RGBA" if keyed else img.mode)
+        if transform is None:
+            return img
+        out = transform.apply(img.convert("RGBA") if keyed else img)
+        out = out.convert("L") if img.mode == "L" else out
+    except Exception:
+        return img
+    out.info = {k: v for k, v in img.info.items() if k not in ("icc_profile", "transparency")}
+    return out
+
+
+@lru_cache(maxsize=8)  # by profile bytes; lru_cache is thread-safe, and so is sharing an lcms transform
+def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from the profile `icc` to sRGB for `mode` images; None for an sRGB profile (by its
+    description) or one LittleCMS refuses."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if (profile.profile.profile_description or "").startswith("sRGB"):
+            return None
+        return ImageCms.buildTransform(profile, _SRGB, mode, "RGBA" if mode == "RGBA" else "RGB")
+    except Exception:
+        return None
 
 
 def draft_jpeg(im: Image.Image, decode_side: int | None) -> None:
