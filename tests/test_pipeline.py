@@ -261,6 +261,14 @@ def test_classify_decodes_big_jpegs_small_but_reports_their_size(tiny_classifier
     assert max(abs(fast.probs[k] - full.probs[k]) for k in full.probs) < 0.02
 
 
+def test_the_models_idle_threads_sleep_and_leave_the_cores_to_decoding(tiny_classifier):
+    from medimg.model import Classifier
+
+    for clf in (tiny_classifier, Classifier.load(None)):
+        entry = clf.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+        assert entry == "0"
+
+
 # ---------------------------------------------------------------- several inputs at once
 
 @pytest.fixture

@@ -65,6 +65,9 @@ class Classifier:
             if threads:
                 opts.intra_op_num_threads = threads
             opts.log_severity_level = 3
+            # idle model threads sleep instead of spinning: the decoding threads need those cores (on 2 cores,
+            # 12-18 % less CPU end to end; the model alone is about 10 % slower, still over 1,100 images/s)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime's own errors (a truncated or foreign file) are not ValueErrors
