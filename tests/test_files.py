@@ -146,6 +146,26 @@ def test_a_colour_key_is_transparent_like_alpha(mode):
     assert small[:, 9:].min() > 250 and small[:, :7].mean() < 200
 
 
+def test_a_16bit_rgb_pngs_colour_key_matches_the_8bit_pixels_pillow_gives():
+    import struct
+    import zlib
+
+    import imagecodecs
+
+    from medimg.model.preprocess import to_rgb
+
+    arr = np.zeros((40, 60, 3), np.uint16)
+    arr[:, :30] = (20000, 30000, 40000)
+    arr[:, 30:] = (1000, 2000, 3000)  # the key: the right half is transparent
+    data = imagecodecs.png_encode(arr)
+    body = b"tRNS" + struct.pack(">HHH", 1000, 2000, 3000)
+    at = data.index(b"IDAT") - 4
+    data = data[:at] + struct.pack(">I", 6) + body + struct.pack(">I", zlib.crc32(body)) + data[at:]
+    (item,) = items(data)
+    rgb = np.asarray(to_rgb(item.image), dtype=float)
+    assert rgb[:, 30:].min() == 255 and np.abs(rgb[:, :30].mean((0, 1)) - (78, 117, 156)).max() < 1
+
+
 @pytest.mark.parametrize("mode", ["I;16", "F"])
 def test_a_16bit_or_float_min_is_white_tiff_is_not_inverted(mode):
     """PhotometricInterpretation 0 stores white as 0: Pillow inverts 1- and 8-bit data only."""

@@ -484,6 +484,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     mode = im.mode
     try:
         draft_jpeg(im, decode_side)
+        _png16_key(im)
         im.load()
         out = _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im)))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
@@ -493,6 +494,15 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted
     return ImageItem(origin, locator, _plain_mode(out), im.format, meta,
                      full_size=stored_size((w, h), im.size, out.size))
+
+
+def _png16_key(im: Image.Image) -> None:
+    """A 16-bit RGB PNG's colour key as the 8-bit values Pillow decodes it to (their high bytes), or it never
+    matches; colours within 1/256 of the key then count as keyed too."""
+    key = im.info.get("transparency")
+    if (im.format == "PNG" and im.mode == "RGB" and isinstance(key, tuple) and im.tile
+            and str(im.tile[0].args).endswith(";16B")):
+        im.info["transparency"] = tuple(v >> 8 for v in key)
 
 
 def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
