@@ -689,3 +689,43 @@ def test_stop_pressed_while_a_run_is_starting_stops_it(tiny_classifier, tmp_path
         runner.join(30)
     assert said == ["Stopping: the images found so far are shown."]
     assert time.monotonic() - started < 10 and out["got"][0].startswith("Stopped"), out
+
+
+def latin1_tar(data: bytes, name: str = "M\u00dcLLER_HANS_1960-01-01_CT.png") -> bytes:
+    """A tar whose member name is Latin-1, as Windows tools write them: not UTF-8."""
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as t:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("full", ["false", "true"])
+def test_a_member_name_that_is_not_utf8_comes_back_readable(client, full):
+    """The name's undecodable bytes come back as U+FFFD (the answer was a 500: pydantic refuses surrogates)."""
+    r = client.post(f"/api/classify?full={full}", files={"files": ("export.tar", latin1_tar(png(4)))})
+    assert r.status_code == 200, r.text
+    (got,) = r.json()["results"]
+    assert got["input"] == "export.tar:M\ufffdLLER_HANS_1960-01-01_CT.png" and got["error"] is None, got
+
+
+def test_a_closed_pages_downloads_are_never_written_again(tiny_classifier, tmp_path):
+    """An event of a page whose folder has gone (the page was closed) writes no downloads: the session's
+    folder is not made again (it was, with the results' CSV and JSON in it)."""
+    import shutil
+
+    import medimg.server.ui as ui
+
+    demo = ui.build_ui(Worker(ServerConfig(), tiny_classifier), None, tmp_path)
+    fns = {bf.fn.__name__: bf.fn for bf in demo.fns.values() if bf.fn}
+    session = tmp_path / "session"
+    results = ui._keep([rec("DOE_JOHN.dcm", 0.97)], ui._new_folder(session))
+    csv_button = fns["refresh"](results, 0.8, "all")[6]
+    assert Path(csv_button["value"]).read_text().count("DOE_JOHN") == 1
+    shutil.rmtree(session)
+    csv_button = fns["refresh"](results, 0.7, "all")[6]
+    assert csv_button["value"] is None and not csv_button["interactive"]
+    assert not session.exists()

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import select
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -382,6 +384,79 @@ def test_the_access_log_leaves_out_query_strings(classifier):
         thread.join(timeout=10)
 
 
+def test_the_access_log_leaves_out_session_hashes_and_event_ids_in_paths(classifier):
+    """With the session hash of a page's heartbeat (or an event id), a log reader could send the page's events
+    as that page and read its results; with the address of a stream, its data."""
+    import uvicorn
+
+    from medimg.server.app import uvicorn_config
+
+    port = free_port()
+    app = create_app(ServerConfig(), Worker(ServerConfig(), classifier), ui=False)
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("uvicorn.access").addHandler(handler)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(base + "/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        for method, path in [("GET", "/gradio_api/heartbeat/s3cr3t1"), ("GET", "/medimg/gradio_api/heartbeat/s3cr3t2"),
+                             ("GET", "/gradio_api/heartbeat%2Fs3cr3t3"), ("GET", "/gradio_api/call/classify/s3cr3t4"),
+                             ("GET", "/gradio_api/call/v2/classify/s3cr3t5"), ("POST", "/gradio_api/stream/s3cr3t6"),
+                             ("POST", "/gradio_api/stream/s3cr3t7/close"), ("POST", "/gradio_api/call/classify"),
+                             ("GET", "/gradio_api/stream/s3cr3t8/0/3/playlist.m3u8"),
+                             ("GET", "/gradio_api/file/tmp/s3cr3t9/results.csv")]:
+            httpx.request(method, base + path, timeout=5)
+        time.sleep(0.2)
+        assert not any("s3cr3t" in line for line in lines), lines
+        for shown in ["GET /gradio_api/heartbeat/… HTTP", "GET /medimg/gradio_api/heartbeat/… HTTP",
+                      "GET /gradio_api/call/classify/… HTTP", "GET /gradio_api/call/v2/classify/… HTTP",
+                      "POST /gradio_api/stream/… HTTP", "POST /gradio_api/call/classify HTTP"]:
+            assert any(shown in line for line in lines), (shown, lines)
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(handler)
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_servers_log_leaves_out_the_addresses_it_fetches(classifier, tmp_path, monkeypatch, caplog):
+    """httpx logs every request it sends with its whole URL (user:password@, ?token=, a name in the path) at
+    INFO, the level `medimg serve` logs at."""
+    from medimg.server import run
+    from webserver import WebServer
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    server = None
+    try:
+        with socket.socket() as taken:  # run() sets up the server's logging, then finds the port taken
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with pytest.raises(SystemExit):
+                run(ServerConfig(port=taken.getsockname()[1]))
+        server = live(classifier, allow_private=True)
+        with WebServer() as web, caplog.at_level(logging.INFO):
+            web.add("/DOE_JOHN.png", png(2), "image/png")
+            url = web.url("/DOE_JOHN.png").replace("http://", "http://alice:pw-s3cr3t@") + "?token=TKN-s3cr3t"
+            r = httpx.post(server.url + "/api/classify-url", json={"url": url}, timeout=60)
+            assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
+            assert web.hits["/DOE_JOHN.png"] == 1
+        assert "s3cr3t" not in caplog.text and "DOE_JOHN" not in caplog.text, caplog.text
+    finally:
+        if server is not None:
+            server.close()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 # ------------------------------------------------------------------ 5: two pages, one upload
 
 
@@ -412,6 +487,40 @@ class Page:
                     return msg["output"]["data"][0]
         raise AssertionError("no answer")
 
+    def send(self, api_name: str, data: list) -> dict:
+        """The answer (`process_completed`) to one of the page's events, sent as this page; `headers` are those of
+        the event stream it came on."""
+        deps = self.client.get(self.base + "/config").json()["dependencies"]
+        dep = next(d for d in deps if d.get("api_name") == api_name)
+        r = self.client.post(self.base + "/gradio_api/queue/join", json={
+            "data": data, "fn_index": dep["id"], "trigger_id": dep["targets"][0][0], "session_hash": self.hash,
+            "event_data": None})
+        r.raise_for_status()
+        with self.client.stream("GET", self.base + "/gradio_api/queue/data",
+                                params={"session_hash": self.hash}) as s:
+            self.headers = s.headers
+            for line in s.iter_lines():
+                if line.startswith("data:") and (msg := json.loads(line[5:])).get("msg") == "process_completed":
+                    return msg
+        raise AssertionError("no answer")
+
+    def run(self, name: str, data: bytes) -> dict:
+        """The answer to a run of the page's classify on one upload."""
+        files = [{"path": self.upload(name, data), "meta": {"_type": "gradio.FileData"}}]
+        msg = self.send("classify", [files, "", False, 0.9, "all", None])
+        assert msg.get("success"), msg
+        return msg
+
+    def close(self) -> None:
+        """The tab is closed: its heartbeat connection ends, and Gradio runs the page's unload."""
+        with self.client.stream("GET", f"{self.base}/gradio_api/heartbeat/{self.hash}") as beat:
+            next(beat.iter_lines())
+
+
+def served_paths(answer: dict) -> list[str]:
+    """The thumbnails and downloads an answer of the page links to."""
+    return re.findall(r'"path": "([^"]+\.(?:jpg|csv|json))"', json.dumps(answer))
+
 
 def test_two_pages_uploading_the_same_file_each_keep_it(page_server):
     a, b = Page(page_server.url), Page(page_server.url)
@@ -421,6 +530,60 @@ def test_two_pages_uploading_the_same_file_each_keep_it(page_server):
     assert a.classify(path).startswith("**1 image**")
     assert b.classify(path).startswith("**1 image**")  # A's run did not take it away
     assert a.classify(path).startswith("**1 image**")
+
+
+def test_a_closed_pages_results_cannot_be_had_with_its_session_hash(page_server):
+    """Whoever has a page's session hash can send the page's events as that page. Once the page is closed
+    nothing of its results is left to show (they stayed in Gradio's state for an hour: a re-label showed the
+    file names and wrote the downloads again into the deleted folder, to be fetched from /file=)."""
+    page = Page(page_server.url)
+    answer = page.run("DOE_JANE_1970.png", png(5))
+    session = Path(served_paths(answer)[0]).parents[1]
+    assert "DOE_JANE" in json.dumps(page.send("refresh", [None, 0.8, "all"]))  # the page's own re-label
+    page.close()
+    deadline = time.monotonic() + 20
+    while session.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not session.exists()
+    for api_name, data in [("refresh", [None, 0.7, "all"]), ("refresh_1", [None, 0.7, "medical"])]:
+        replayed = page.send(api_name, data)
+        assert replayed.get("success") and "DOE_JANE" not in json.dumps(replayed), replayed
+        assert served_paths(replayed) == [], replayed
+    assert not session.exists()
+
+
+def test_results_are_never_kept_in_the_browsers_cache(page_server):
+    """Thumbnails, downloads, the page's event stream and the API's answers say `Cache-Control: no-store`, so
+    a shared computer's browser keeps none of them once the page is closed; the page's scripts stay cacheable."""
+    page = Page(page_server.url)
+    answer = page.run("DOE_JANE_1970.png", png(6))
+    assert page.headers.get("cache-control") == "no-store"
+    paths = served_paths(answer)
+    assert {p.rsplit(".", 1)[1] for p in paths} == {"jpg", "csv", "json"}, paths
+    for p in paths:
+        r = page.client.get(page_server.url + "/gradio_api/file=" + p)
+        assert r.status_code == 200 and r.headers.get("cache-control") == "no-store", (p, r.headers)
+    r = httpx.post(page_server.url + "/api/classify", files={"files": ("DOE_JANE_1970.png", png(6))}, timeout=60)
+    assert r.status_code == 200 and r.headers.get("cache-control") == "no-store"
+    assert httpx.get(page_server.url + "/api/health").headers.get("cache-control") == "no-store"
+    script = re.search(r'/assets/[^"\']+\.js', httpx.get(page_server.url + "/").text).group(0)
+    r = httpx.get(page_server.url + script)
+    assert r.status_code == 200 and "no-store" not in r.headers.get("cache-control", "")
+
+
+def test_a_member_name_that_is_not_utf8_is_shown_and_downloaded_readable(page_server):
+    """A tar member named in Latin-1: the page shows it and its downloads hold it with U+FFFD for the bytes
+    that are not UTF-8 (the page showed an error: Gradio cannot send surrogates)."""
+    from test_api import latin1_tar
+
+    page = Page(page_server.url)
+    answer = page.run("export.tar", latin1_tar(png(7)))
+    name = "export.tar:M\ufffdLLER_HANS_1960-01-01_CT.png"
+    assert answer["output"]["data"][0].startswith("**1 image**") and name in json.dumps(answer, ensure_ascii=False)
+    downloads = {p.rsplit(".", 1)[1]: page.client.get(page_server.url + "/gradio_api/file=" + p)
+                 for p in served_paths(answer) if not p.endswith(".jpg")}
+    assert json.loads(downloads["json"].content.decode("utf-8"))["results"][0]["input"] == name
+    assert name in downloads["csv"].content.decode("utf-8")
 
 
 # ------------------------------------------------------------------ 6: behind a reverse proxy at a path prefix

@@ -104,7 +104,7 @@ def server(request, tmp_path_factory):
         log.seek(0)
         pytest.fail(f"medimg serve did not come up:\n{log.read()[-3000:]}")
     served = Served((base, info, tmp))
-    served.proc = proc
+    served.proc, served.log = proc, Path(log.name)
     yield served
     served.stop()
     log.close()
@@ -405,6 +405,47 @@ def test_a_closed_page_leaves_nothing_behind(browser, server, tmp_path):
     deadline = time.monotonic() + 30
     while session.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert not session.exists()
+
+
+def test_a_closed_pages_session_is_not_in_the_log_and_cannot_be_replayed(browser, server, tmp_path):
+    """The access log names no session hash (the heartbeat's path carried it); an event sent with the hash of
+    a closed page shows nothing of its results and writes no download; the browser is told to keep no
+    thumbnail or download in its cache."""
+    from test_server_limits import Page, served_paths
+
+    base, tmp = server[0], server[2]
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    beats: list[str] = []
+    kept: dict[str, str | None] = {}
+    pg.on("request", lambda r: beats.append(r.url) if "/heartbeat/" in r.url else None)
+    pg.on("response", lambda r: kept.__setitem__(r.url, r.headers.get("cache-control"))
+          if "/gradio_api/file=" in r.url else None)
+    pg.goto(base + "/")
+    pg.wait_for_selector("#run", timeout=30_000)
+    scan = tmp_path / "DOE_JANE_1970.png"
+    scan.write_bytes(picture(5))
+    upload(pg, [scan])
+    run_and_wait(pg)
+    pg.wait_for_function("[...document.querySelectorAll('#gallery .thumbnail-item img')]"
+                         ".every(img => img.complete && img.naturalWidth > 0)", timeout=10_000)
+    src = pg.locator("#gallery .thumbnail-item img").first.get_attribute("src")
+    session = Path(re.search(r"file=(/.+?)/[0-9a-f]+/\d+\.jpg", src).group(1))
+    assert session.is_dir() and tmp in session.parents
+    session_hash = beats[0].rsplit("/", 1)[1]
+    ctx.close()
+    deadline = time.monotonic() + 30
+    while session.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not session.exists()
+    assert kept and set(kept.values()) == {"no-store"}, kept
+    log = server.log.read_text()
+    assert "/heartbeat/… HTTP" in log and session_hash not in log
+    page = Page(base)
+    page.hash = session_hash  # what a log reader would have sent, had the log named it
+    answer = page.send("refresh", [None, 0.7, "all"])
+    assert "DOE_JANE" not in json.dumps(answer) and served_paths(answer) == [], answer
     assert not session.exists()
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together
+from .export import readable
 from .limits import URL_BODY_BYTES
 from .work import Worker
 
@@ -192,7 +193,8 @@ async def _disconnected(request: Request) -> None:
 
 def _response(records: list[Record], full: bool, show_skipped: bool) -> dict:
     shown = [r for r in records if show_skipped or not r.skipped]
-    return {"results": [r.to_dict(full=full) for r in shown], "summary": summarize(records)}
+    # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
+    return {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(records)}
 
 
 def _display_name(filename: str | None, i: int) -> str:

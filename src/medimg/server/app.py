@@ -6,10 +6,12 @@ import atexit
 import copy
 import logging
 import os
+import re
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -23,7 +25,7 @@ from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
-from .limits import BodyLimit  # noqa: E402
+from .limits import BodyLimit, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
 from ..scratch import server_scratch  # noqa: E402
@@ -53,6 +55,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     held = config.max_jobs * (WAITING_PER_JOB + 2) * config.max_upload_bytes
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
                        max_held_bytes=held)
+    app.add_middleware(NoStore)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
 
@@ -72,6 +75,34 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         css=CSS, theme=theme(), footer_links=[], run_history=False, i18n=I18N,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
+
+
+class NoStore:
+    """`Cache-Control: no-store` on every answer that may hold a visitor's results: the API's, and Gradio's
+    under /gradio_api (thumbnails and downloads at /file=, the event streams, uploads), so a browser keeps
+    none of them once the page is closed. The page's JS, CSS and fonts (/assets, /static, …) stay cacheable."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not _private(route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+
+        async def no_store(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": headers + [(b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, no_store)
+
+
+def _private(path: str) -> bool:
+    """A path whose answers may carry a visitor's results (or their names)."""
+    return (path == "/api" or path.startswith("/api/")
+            or (path.startswith("/gradio_api/") and not path.startswith("/gradio_api/custom_component/")))
 
 
 def _scratch(app: FastAPI, prefix: str) -> Path:
@@ -166,6 +197,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     import uvicorn
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
+    quiet_http_clients()
     problem = _cannot_listen(config.host, config.port)
     if problem:  # said before anything is built or logged as running; exit code 3, as uvicorn's own
         log.error("medimg serve: cannot listen on %s port %d: %s", config.host, config.port, problem)
@@ -207,9 +239,20 @@ def _cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
+def quiet_http_clients() -> None:
+    """httpx and httpcore log every request at INFO with its whole URL (user:password@, ?token=…, a patient's
+    name in a path): the server's log at INFO must not carry the addresses it fetches."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:  # NOTSET too: it would follow the root logger down to INFO
+            logger.setLevel(logging.WARNING)
+
+
 class _NoQuery(logging.Filter):
     """Access log lines without what would let a log reader open a visitor's results: query strings
-    (Gradio's `session_hash=…`) and the paths of files the page serves (`/gradio_api/file=<path>`: a
+    (Gradio's `session_hash=…`), the session hash or event id in a path (`/gradio_api/heartbeat/<session>`,
+    `/gradio_api/stream/<session or event>/…`, `/gradio_api/call/<api>/<event>`), with which the page's events
+    can be replayed as that visitor, and the paths of files the page serves (`/gradio_api/file=<path>`: a
     thumbnail or a CSV download, readable by anyone who has the path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -219,10 +262,17 @@ class _NoQuery(logging.Filter):
         return True
 
 
+# what follows these in a path is a secret (a session hash, an event id, a served file's path, a key): the whole
+# rest of the path is left out, wherever the path starts (a proxy's prefix, Gradio's /gradio_api or not)
+_SECRET_TAIL = re.compile(r"(/file=|/file/|/proxy=|/heartbeat/|/stream/|/call/v2/[^/]+/|/call/(?!v2/)[^/]+/"
+                          r"|/monitoring/|/run-history/records/)(.+)", re.IGNORECASE)
+
+
 def _loggable(path: str) -> str:
     path = path.split("?", 1)[0]
-    head, mark, _ = path.partition("/file=")
-    return head + mark + "…" if mark else path
+    plain = unquote(path)  # the raw path as sent: %2F or %3D must not hide a secret from the pattern
+    found = _SECRET_TAIL.search(plain)
+    return quote(plain[:found.end(1)], safe="/=:@!$&'()*+,;~") + "…" if found else path  # quoted again: one line
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -230,7 +280,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def uvicorn_config(app, host: str, port: int, log_level: str = "info", graceful: float = 30.0):
     """uvicorn's settings for `medimg serve`: its logs (set up here) in one format with the time, the access
-    log without query strings or file paths; `graceful` seconds for requests in flight to finish on SIGTERM."""
+    log without query strings, session hashes, event ids or file paths; `graceful` seconds for requests in
+    flight to finish on SIGTERM."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 

@@ -6,10 +6,33 @@ import csv
 import dataclasses
 import io
 import json
+import re
 
 from ..pipeline import RECORD_FIELDS, Record, summarize
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def readable(record: Record) -> Record:
+    """The record as the server shows and sends it: a name whose bytes are not UTF-8 (a Latin-1 tar or zip
+    member name; the sources keep such bytes as surrogates, which the CLI writes back escaped) gets U+FFFD
+    for each byte that is not, in its input, locator, error, source and metadata. JSON encoders (pydantic's,
+    Gradio's) and UTF-8 files refuse surrogates."""
+    texts = {k: _text(getattr(record, k)) for k in ("input", "locator", "error", "source")}
+    return dataclasses.replace(record, metadata=_clean(record.metadata), **texts)
+
+
+def _text(value):
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {_text(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return _text(value)
 
 
 def relabeled(records: list[Record], threshold: float) -> list[Record]:
@@ -29,7 +52,7 @@ def to_csv(records: list[Record]) -> str:
     writer = csv.DictWriter(buf, fieldnames=RECORD_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for r in records:
-        writer.writerow({k: safe_cell(v) for k, v in r.to_dict().items()})
+        writer.writerow({k: safe_cell(v) for k, v in readable(r).to_dict().items()})
     return buf.getvalue()
 
 
@@ -38,6 +61,6 @@ def to_json(records: list[Record], threshold: float, model: dict) -> str:
         "model": {k: model.get(k) for k in ("name", "version")},
         "threshold": threshold,
         "summary": summarize(records),
-        "results": [r.to_dict(full=True) for r in records],
+        "results": [readable(r).to_dict(full=True) for r in records],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1)

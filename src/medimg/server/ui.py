@@ -25,7 +25,7 @@ from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together
 from .api import url_problem
-from .export import relabeled, to_csv, to_json
+from .export import readable, relabeled, to_csv, to_json
 from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
@@ -208,8 +208,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         problems = ([[r.input, r.error, r.locator] for r in recs if not r.ok and not r.skipped]
                     + [[r.input, r.error, r.locator] for r in recs if r.skipped])
         has = bool(records)
-        csv_path, json_path = (_write_exports(recs, threshold, worker.model_info(), results.folder) if has
-                               else ("", ""))
+        # none when the run's folder has gone (its page was closed): nothing is written for a closed page
+        exports = _write_exports(recs, threshold, worker.model_info(), results.folder) if has else None
+        has = exports is not None
+        csv_path, json_path = exports or ("", "")
         return (
             _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped)),
             gallery,
@@ -246,6 +248,12 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         if stop is not None:
             stop.set()  # nobody is left to see it: downloads in progress end now
         shutil.rmtree(home(request), ignore_errors=True)
+        # and the session's results, uploads list and gallery map: Gradio keeps a closed session's state for an
+        # hour, and an event sent with the session's hash (a refresh, a select) would show them, write the
+        # downloads again and serve them
+        holder = getattr(demo, "state_holder", None)
+        if holder is not None and request.session_hash in holder:
+            holder.delete_state(request.session_hash)
 
     # uploads leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one is linked into its session first)
     with gr.Blocks(title="medimg", delete_cache=(60, UPLOAD_MAX_AGE)) as demo:
@@ -486,7 +494,8 @@ def _new_folder(home: Path, prefix: str = "") -> Path:
 
 
 def _keep(records: list[Record], folder: Path, stopped: bool = False) -> Results:
-    """Move thumbnails out of memory into files in `folder`, readable by this process alone."""
+    """Move thumbnails out of memory into files in `folder`, readable by this process alone; names that are
+    not UTF-8 are kept readable (see export.readable), as the page and its downloads show them."""
     thumbs: list[str | None] = []
     for i, r in enumerate(records):
         path = None
@@ -497,7 +506,7 @@ def _keep(records: list[Record], folder: Path, stopped: bool = False) -> Results
             _write_private(path, buf.getvalue())
             r.thumbnail = None
         thumbs.append(str(path) if path else None)
-    return Results(records, thumbs, folder, stopped)
+    return Results([readable(r) for r in records], thumbs, folder, stopped)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -517,10 +526,14 @@ def _remove(folder: str | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path) -> tuple[Path, Path]:
-    """CSV and JSON of these results at this threshold, in a new sub-folder (each download is its own file)."""
+def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path) -> tuple[Path, Path] | None:
+    """CSV and JSON of these results at this threshold, in a new sub-folder of the run's folder (each download
+    is its own file); None when that folder has gone (the page was closed): it is never made again."""
     out = folder / f"export-{uuid.uuid4().hex[:8]}"
-    out.mkdir(mode=0o700, parents=True)
+    try:
+        out.mkdir(mode=0o700)
+    except FileNotFoundError:
+        return None
     csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
     _write_private(csv_path, to_csv(recs).encode("utf-8"))
     _write_private(json_path, to_json(recs, threshold, model).encode("utf-8"))
