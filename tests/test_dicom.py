@@ -826,3 +826,67 @@ def test_twelve_bit_frames_decode_without_a_warning(caplog):
     (got,) = items(b.dicom_bytes(ds))
     assert isinstance(got, ImageItem)
     assert not [r for r in caplog.records if "view" in r.getMessage()], caplog.text
+
+
+def _ct_slice(case: str) -> pydicom.Dataset:
+    """A signed 16-bit CT slice, 96 × 96: noisy tissue in a round field of view padded with -3000."""
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.Rows = ds.Columns = 96
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    y, x = np.mgrid[:96, :96]
+    rng = np.random.default_rng(7)
+    stored = (1024 + 1500 * np.sin(x / 9.0) * np.cos(y / 13.0) + rng.normal(0, 40, (96, 96))).astype(np.int16)
+    stored[np.hypot(x - 48, y - 48) >= 44] = -3000
+    ds.PixelPaddingValue = -3000
+    if case == "window":
+        ds.WindowCenter, ds.WindowWidth = 40, 400
+    elif case == "padding range":
+        ds.PixelPaddingRangeLimit = -2000
+        stored[:3] = -2500
+    elif case == "monochrome1 fractional slope":
+        ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.RescaleSlope, ds.RescaleIntercept = -0.37, 12.5
+    elif case == "sigmoid":
+        ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 300, 900, "SIGMOID"
+    elif case == "modality lut":  # not monotone: the values absent from the frame must not widen the range
+        del ds.RescaleSlope, ds.RescaleIntercept
+        item = pydicom.Dataset()
+        item.LUTDescriptor = [4096, 0, 16]
+        item.ModalityLUTType = "HU"
+        item.add_new(0x00283006, "US", [(v * 37) % 4001 for v in range(4096)])
+        ds.ModalityLUTSequence = [item]
+    elif case == "voi lut":
+        item = pydicom.Dataset()
+        item.add_new(0x00283002, "SS", [2048, -1024, 16])
+        item.add_new(0x00283006, "US", [(v * v) % 65536 for v in range(2048)])
+        ds.VOILUTSequence = [item]
+    ds.PixelData = stored.tobytes()
+    return pydicom.dcmread(io.BytesIO(b.dicom_bytes(ds)))
+
+
+@pytest.mark.parametrize("source", ["CT_small.dcm", "MR_small.dcm", "MR_small_bigendian.dcm", "MR_small_padded.dcm",
+                                    "JPGExtended.dcm", "693_J2KI.dcm", "image_dfl.dcm", "padding", "window",
+                                    "padding range", "monochrome1 fractional slope", "sigmoid", "modality lut",
+                                    "voi lut"])
+def test_per_value_path_gives_the_pixels_of_the_strip_path(source, monkeypatch):
+    """An integer greyscale frame worked out once per stored value present, then looked up, is drawn exactly as
+    the float strip-by-strip path draws it: pydicom's files (CT_small and 693_J2KI carry PixelPaddingValue) and
+    a synthetic signed CT slice with rescale, window, padding, LUTs and MONOCHROME1."""
+    from medimg.sources import dicom
+
+    ds = _ct_slice(source) if not source.endswith(".dcm") else \
+        dicom._read(b.dicom_file(source).read_bytes(), 1 << 30)
+    arr = dicom._frame(ds, 0, 1, 1 << 30)
+    assert arr.ndim == 2 and arr.dtype.kind in "iu" and arr.size >= dicom.BY_VALUE_MIN
+    calls = []
+    real = dicom._by_value
+    monkeypatch.setattr(dicom, "_by_value", lambda *args: calls.append(1) or real(*args))
+    fast = np.asarray(dicom.to_image(arr, ds))
+    assert calls == [1]  # the per-value path was taken…
+    strip = np.asarray(dicom.to_image(arr, ds, by_value=False))
+    assert calls == [1]  # …and this time not
+    assert fast.shape == strip.shape == arr.shape and fast.dtype == strip.dtype == np.uint8
+    assert len(np.unique(strip)) > 2  # a picture, not a constant
+    assert np.array_equal(fast, strip), f"{int((fast != strip).sum())} pixels differ"

@@ -590,10 +590,52 @@ def strips(arr: np.ndarray) -> Iterator[slice]:
         yield slice(top, top + rows)
 
 
-def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
+BY_VALUE_MIN = 4096  # pixels in a frame from which the per-value path pays (it counts 2**bits values)
+
+
+def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, *, by_value: bool = True) -> Image.Image:
     """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 or an INVERSE Presentation
     LUT inverted) or RGB.
-    Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy."""
+    Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy. An integer
+    MONOCHROME frame of at most 16 bits is worked out once per stored value present in it, then looked up
+    (`by_value`; the same pixels, see `_by_value`)."""
+    if by_value and arr.ndim == 2 and arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 \
+            and arr.size >= BY_VALUE_MIN \
+            and str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper() in ("MONOCHROME1",
+                                                                                           "MONOCHROME2"):
+        return _by_value(arr, ds, index)
+    return _to_image(arr, ds, index)
+
+
+def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
+    """`_to_image` of an integer greyscale frame of at most 16 bits, worked out over a single row holding each
+    stored value present in the frame once, then looked up for every pixel: one integer pass over the frame
+    instead of about eight float64 ones. The same pixels: every step of `_to_image` maps each value by
+    itself (modality LUT or rescale, window or VOI LUT, padding, scaling, inversion), and what it works out
+    over the whole frame depends only on which values are present — the range of the finite modality values,
+    whether some but not all pixels are padding, the range of the values that are not padding."""
+    unsigned = arr.dtype.str.replace("i", "u")  # the same bits as an index: '<i2' -> '<u2', '|i1' -> '|u1'
+    bits, size = arr.view(unsigned), 1 << (8 * arr.dtype.itemsize)
+    lo, hi = int(arr.min()), int(arr.max())
+    counts = None
+    for rows in strips(arr):  # how many pixels hold each bit pattern (a negative value's at its two's complement)
+        part = np.bincount(bits[rows].ravel(), minlength=size if lo < 0 else hi + 1)
+        counts = part if counts is None else counts + part
+    # the values present, found between lo and hi only
+    spans = [range(lo, min(hi, -1) + 1), range(max(lo, 0), hi + 1)]
+    present = np.concatenate([np.flatnonzero(counts[span.start % size:span.stop % size or size]) + span.start
+                              for span in spans if len(span)])
+    row = np.asarray(_to_image(present.astype(arr.dtype)[None, :], ds, index))[0]
+    lut = np.zeros(size, np.uint8)
+    lut[present.astype(arr.dtype).view(unsigned)] = row
+    out = np.empty(arr.shape, np.uint8)
+    for rows in strips(arr):
+        out[rows] = np.take(lut, bits[rows])
+    return Image.fromarray(out, "L")
+
+
+def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
+    """`to_image` of any frame, converted a strip of rows at a time."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
         def colour(rows: slice) -> np.ndarray:
