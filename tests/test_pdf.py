@@ -304,6 +304,33 @@ def test_two_same_size_images_on_a_page_keep_their_own_positions():
     assert by_mode["RGB"].metadata["bbox"] == pytest.approx([72, 72, 272, 172], abs=0.5)
 
 
+def test_same_size_twins_and_an_inline_image_are_told_apart_without_hashing_pixels(monkeypatch):
+    # twins are matched to their xrefs by a digest of their compressed data: no page-wide pixel hashing
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 72, 272, 172), stream=_jpeg(_photo(200, 100, seed=4)))  # red/blue
+    page.insert_image(pymupdf.Rect(300, 600, 500, 700), stream=_jpeg(Image.new("RGB", (200, 100), (0, 200, 0))))
+    samples = bytes([200, 30, 30] * 3200 + [30, 30, 200] * 3200)  # 80x80, red over blue
+    inline = b"\nq 200 0 0 200 350 450 cm BI /W 80 /H 80 /CS /RGB /BPC 8 ID " + samples + b"\nEI Q"
+    _raw_page_contents(doc, page, page.read_contents() + inline)
+    hashed = []
+    get_image_info = pymupdf.Page.get_image_info
+    monkeypatch.setattr(pymupdf.Page, "get_image_info", lambda self, hashes=False, xrefs=False: (
+        hashed.append(hashes or xrefs), get_image_info(self, hashes=hashes, xrefs=xrefs))[1])
+    items = _images(_run(doc.tobytes()))
+    assert not any(hashed)
+    assert len(items) == 3
+    for item in items:
+        w, h = item.image.size
+        r, g, b = _mean(item.image.convert("RGB"), (0, 0, w, h))
+        if item.metadata.get("inline"):
+            assert item.metadata["bbox"] == pytest.approx([350, 192, 550, 392], abs=1)
+        elif g > 150:  # the green one
+            assert item.metadata["bbox"] == pytest.approx([300, 600, 500, 700], abs=0.5)
+        else:
+            assert r > 80 and b > 80 and item.metadata["bbox"] == pytest.approx([72, 72, 272, 172], abs=0.5)
+
+
 def test_rotated_placements_come_out_as_seen():
     doc = pymupdf.open()
     for k, rot in enumerate((0, 90, 180, 270)):

@@ -3,11 +3,13 @@
 `_pixel_size` gives an image's size as MuPDF decodes it (a JPEG 2000 at its codestream's size);
 `_problem` gives why MuPDF must not decode it ("" if it may): more than max_pixels as its dictionary,
 its JPEG 2000 or JBIG2 data, or its /SMask or /Mask asks for. `_place_images` matches the images drawn
-on a page to their xrefs by that size.
+on a page to their xrefs by that size (same-size twins by a digest of their compressed data).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import struct
 import sys
@@ -26,9 +28,10 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
 
     Matching is by pixel size as MuPDF decodes it (a JPEG 2000 at its codestream's size, whatever its
     dictionary says). Only when two of the page's images have the same size, or an inline image is drawn,
-    are pixel digests needed; PyMuPDF decodes every drawn image for them, so they are left out when any
-    image of the page is too large to decode (then twins match by size alone and inline repeats are not
-    told apart), and of the listed images only the twins are decoded. Smooth shadings, which the text
+    are digests needed: twins match by a digest of their compressed data (`_data_key`, nothing decoded),
+    inline images and twins MuPDF keeps no compressed data for by pixel digest, as does a page where two
+    xrefs hold the same data. All this is left out when any image of the page is too large to decode (then
+    twins match by size alone and inline repeats are not told apart). Smooth shadings, which the text
     device also reports as images, are left out: only boxes the bbox log saw as images count.
     """
     drawn = _Near([r for kind, r in log if kind in ("fill-image", "fill-imgmask")])
@@ -40,23 +43,78 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
     twins = any(len(v) > 1 for v in by_size.values())
     inline = any((i["width"], i["height"]) not in by_size for i in infos)
     safe = not any(check(item) for item in items) and all(i["width"] * i["height"] <= max_pixels for i in infos)
-    digests, by_digest = {}, {}
-    if (twins or inline) and safe:
-        digests = {i["number"]: i["digest"] for i in page.get_image_info(hashes=True)}
-        for found in by_size.values():
-            for item in found if len(found) > 1 else ():
-                by_digest[pymupdf.Pixmap(doc, item[0]).digest] = item
+    looked, matched, digests = (twins or inline) and safe, {}, {}
+    if looked:
+        twin_items = [item for found in by_size.values() if len(found) > 1 for item in found]
+        by_pixels = functools.cache(lambda: {pymupdf.Pixmap(doc, item[0]).digest: item for item in twin_items})
+        by_key = {_data_key(doc, item[0]): item for item in twin_items}
+        pixels = len(by_key) < len(twin_items)  # two xrefs with the same data (Decode or palette differ?)
+        if pixels:
+            by_key = by_pixels()
+        matched, digests = _block_keys(page, {i["number"] for i in infos}, by_size, by_key, pixels, by_pixels)
     out = []
     for info in infos:
         found = by_size.get((info["width"], info["height"]))
-        if found and len(found) > 1 and digests:
-            item = by_digest.get(digests.get(info["number"]))
+        if found and len(found) > 1 and looked:
+            item = matched.get(info["number"])
         else:
             item = found[0] if found else None
-        if item is None and digests:  # inline images: their pixel digest tells repeats apart
+        if item is None and looked:  # inline images: their pixel digest tells repeats apart
             info["digest"] = digests.get(info["number"], b"")
         out.append((info, item))
     return out
+
+
+def _block_keys(page: pymupdf.Page, numbers: set, by_size: dict, by_key: dict, pixels: bool,
+                by_pixels: Callable[[], dict]) -> tuple[dict, dict]:
+    """For the page's drawn image blocks (numbered as get_image_info numbers them): the twin each one is,
+    by its `_data_key` (pixel digest if `pixels`), and the pixel digest (as get_image_info(hashes=True)
+    gives it) of each that is none, which is then matched by pixels as before (decoding the twins)."""
+    m = pymupdf.mupdf
+    matched, digests = {}, {}
+    textpage = page.get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES)  # kept: its blocks live in it
+    for n, block in enumerate(textpage.this):
+        if block.m_internal.type == m.FZ_STEXT_BLOCK_TEXT or n not in numbers:
+            continue
+        image = block.i_image()
+        found = by_size.get((image.w(), image.h()))
+        if found and len(found) == 1:
+            continue
+        key = _image_key(image) if found and not pixels else None
+        item = by_key.get(key) if key else None
+        if item is None:  # inline, or no compressed data: pixels tell
+            digests[n] = _pixel_digest(image)
+            item = by_key.get(digests[n]) or (by_pixels().get(digests[n]) if found else None)
+        if item is not None:
+            matched[n] = item
+    return matched, digests
+
+
+def _data_key(doc: pymupdf.Document, xref: int) -> bytes:
+    """`_image_key` of an image object, its pixel digest if MuPDF keeps no compressed data for it."""
+    m = pymupdf.mupdf
+    pdf = m.pdf_document_from_fz_document(doc.this)
+    return _image_key(m.pdf_load_image(pdf, m.pdf_new_indirect(pdf, xref, 0))) or pymupdf.Pixmap(doc, xref).digest
+
+
+def _image_key(image) -> bytes | None:
+    """MD5 of an fz_image's compressed data with its size, components, depth and compression (17 bytes, so
+    never a 16-byte pixel digest); None if MuPDF holds it decoded (JPEG 2000, say)."""
+    m = pymupdf.mupdf
+    data = m.fz_compressed_image_buffer(image)
+    if not data.m_internal or not data.m_internal.buffer:
+        return None
+    h = hashlib.md5(f"{image.w()}x{image.h()}/{image.n()}/{image.bpc()}/{data.m_internal.params.type}/".encode())
+    h.update(m.FzBuffer(m.ll_fz_keep_buffer(data.m_internal.buffer)).fz_buffer_extract_copy())
+    return b"c" + h.digest()
+
+
+def _pixel_digest(image) -> bytes:
+    """MD5 of an fz_image's pixels at its own size, as get_image_info(hashes=True) computes it."""
+    m = pymupdf.mupdf
+    inf = m.FzIrect(pymupdf.FZ_MIN_INF_RECT, pymupdf.FZ_MIN_INF_RECT, pymupdf.FZ_MAX_INF_RECT, pymupdf.FZ_MAX_INF_RECT)
+    pix, _, _ = m.fz_get_pixmap_from_image(image, inf, m.FzMatrix(image.w(), 0, 0, image.h(), 0, 0))
+    return bytes(m.fz_md5_pixmap2(pix))
 
 
 class _Near:
