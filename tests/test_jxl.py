@@ -67,6 +67,9 @@ def test_grey_sixteen_bit_alpha_and_animation():
     first, = items_of(anim)  # the first frame only, even with all_frames: the frame count is unknown beforehand
     assert first.image.size == (50, 40) and np.asarray(first.image)[20, 5, 0] > 150
     assert len(items_of(anim, all_frames=True)) == 1
+    from medimg.sources.jxl import bits_per_sample
+
+    assert bits_per_sample(codestream_start(anim)) == 8  # read past the animation header
 
 
 def test_pixel_cap_is_checked_from_the_header():
@@ -86,3 +89,34 @@ def test_damaged_files_give_clear_errors():
     for data in (code[:3], code[: len(code) // 2], container(code)[:40], b"\xff\x0a" + bytes(200)):
         err, = items_of(data)
         assert isinstance(err, ItemError) and err.error.startswith("corrupt or truncated JPEG XL image: ")
+
+
+@pytest.mark.parametrize("depth", [10, 12, 16])
+def test_high_bit_depths_fill_the_range_as_a_viewer_shows_them(depth):
+    """libjxl hands a 10- or 12-bit image over as uint16 holding 0..1023 or 0..4095: scaled by the header's
+    bits per sample, not by 65535 (which drew a 10-bit picture almost black)."""
+    from medimg.model.preprocess import to_rgb
+    from medimg.sources.jxl import bits_per_sample
+
+    top = (1 << depth) - 1
+    rgb = np.zeros((64, 96, 3), np.uint16)
+    rgb[:, :48] = (round(0.75 * top), round(0.75 * top), 0)  # a 75 % yellow bar, then 12.5 % grey
+    rgb[:, 48:] = round(0.125 * top)
+    code = imagecodecs.jpegxl_encode(rgb, lossless=True, bitspersample=depth)
+    grey = imagecodecs.jpegxl_encode(rgb[..., 0].copy(), lossless=True, bitspersample=depth)
+    assert bits_per_sample(codestream_start(code)) == depth == bits_per_sample(codestream_start(grey))
+    (item,) = items_of(code)
+    got = np.asarray(item.image, dtype=float)
+    assert np.abs(got[:, :48] - (191, 191, 0)).max() <= 1 and np.abs(got[:, 48:] - 32).max() <= 1
+    (item,) = items_of(grey)
+    shown = np.asarray(to_rgb(item.image), dtype=float)[..., 0]
+    assert item.image.mode == "I;16" and np.asarray(item.image).max() > 0.7 * 65535
+    assert shown[:, :48].mean() > shown[:, 48:].mean() + 100
+
+
+def test_eight_bit_and_float_headers():
+    from medimg.sources.jxl import bits_per_sample
+
+    assert bits_per_sample(codestream_start(encode(picture()))) == 8
+    floats = imagecodecs.jpegxl_encode(np.random.default_rng(0).random((32, 32, 3), dtype=np.float32))
+    assert bits_per_sample(codestream_start(floats)) is None

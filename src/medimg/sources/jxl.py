@@ -50,19 +50,57 @@ def size_of(code: bytes) -> tuple[int, int] | None:
     """(width, height) from a codestream's SizeHeader, or None when it is not one."""
     if not code.startswith(CODESTREAM):
         return None
-    bits = _Bits(code[2:])
     try:
-        small = bits.read(1)
-        height = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
-        ratio = bits.read(3)
-        if ratio == 0:
-            width = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
-        else:
-            num, den = _RATIOS[ratio]
-            width = height * num // den
+        return _size(_Bits(code[2:]))
     except IndexError:
         return None
+
+
+def _size(bits: "_Bits") -> tuple[int, int]:
+    small = bits.read(1)
+    height = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
+    ratio = bits.read(3)
+    if ratio == 0:
+        width = (bits.read(5) + 1) * 8 if small else _u32(bits) + 1
+    else:
+        num, den = _RATIOS[ratio]
+        width = height * num // den
     return width, height
+
+
+def bits_per_sample(code: bytes) -> int | None:
+    """The integer bits per sample the ImageMetadata after the SizeHeader gives (8 by default), None for float
+    samples or a header cut short. imagecodecs hands a 10- or 12-bit image over as uint16 holding 0..1023 or
+    0..4095, a 1-7 bit one as uint8 below 2**bits."""
+    bits = _Bits(code[2:])
+    try:
+        _size(bits)
+        if bits.read(1):  # all_default
+            return 8
+        if bits.read(1):  # extra_fields
+            bits.read(3)  # orientation
+            if bits.read(1):  # intrinsic size
+                _size(bits)
+            if bits.read(1):  # preview
+                div8 = bits.read(1)
+                for along in range(2):
+                    if along and bits.read(3):  # a ratio: no width
+                        break
+                    if div8:
+                        bits.read((0, 0, 5, 9)[bits.read(2)])
+                    else:
+                        bits.read((6, 8, 10, 12)[bits.read(2)])
+            if bits.read(1):  # animation: ticks per second, loops, timecodes
+                bits.read((0, 0, 10, 30)[bits.read(2)])
+                bits.read((0, 0, 8, 10)[bits.read(2)])
+                bits.read((0, 3, 16, 32)[bits.read(2)])
+                bits.read(1)
+        if bits.read(1):  # float samples
+            return None
+        choice = bits.read(2)
+        return (8, 10, 12)[choice] if choice < 3 else bits.read(6) + 1
+    except IndexError:
+        return None
 
 
 class _Bits:
@@ -108,14 +146,20 @@ def open_jxl(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     if arr.ndim == 4:  # a decoder that gave every frame anyway
         arr = arr[0]
-    yield ImageItem(origin, "", _image(arr), "JPEG XL", {"dtype": str(arr.dtype)})
+    depth = bits_per_sample(code)
+    yield ImageItem(origin, "", _image(arr, depth), "JPEG XL", {"dtype": str(arr.dtype), "bits": depth})
 
 
-def _image(a: np.ndarray) -> Image.Image:
+def _image(a: np.ndarray, depth: int | None = None) -> Image.Image:
+    """The decoded samples as a PIL image, integer ones of `depth` bits scaled to the full range of their type."""
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
+    full = 8 * a.itemsize if a.dtype.kind == "u" else None
+    if full and depth and depth < full:  # 0..2**depth-1 in a wider type: stretched as a viewer shows it
+        a = (a.astype(np.uint32) * ((1 << full) - 1) // ((1 << depth) - 1)).clip(0, (1 << full) - 1)
+        a = a.astype(np.uint16 if full == 16 else np.uint8)
     if a.ndim == 2 and a.dtype == np.uint16:
-        return Image.fromarray(a, "I;16")
+        return Image.fromarray(a)  # I;16
     if a.dtype != np.uint8:
         top = 65535.0 if a.dtype == np.uint16 else 1.0
         a = (np.clip(np.nan_to_num(a.astype(np.float32) / top), 0, 1) * 255).astype(np.uint8)
