@@ -144,3 +144,20 @@ def test_a_wrong_machine_stamp_is_read_in_the_byte_order_that_makes_sense(tmp_pa
     path.write_bytes(bytes(raw))
     for got in (list(open_input(path)), list(open_input(Blob("w.mrc", bytes(raw))))):
         assert len(got) == 1 and isinstance(got[0], ImageItem) and got[0].image.size == (64, 48), got
+
+
+@pytest.mark.parametrize("signed_flag", [0, 1])
+def test_imod_says_whether_its_bytes_are_unsigned(tmp_path, signed_flag):
+    """IMOD's mode 0 holds unsigned bytes unless bit 0 of its flags says signed (mrcfile reads all as signed):
+    a dark-to-bright ramp 0..255 must not wrap at 128."""
+    import struct
+
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
+    data = bytearray(mrc_bytes(ramp.view(np.int8), tmp_path))
+    struct.pack_into("<ii", data, 152, 1146047817, signed_flag)  # "IMOD" and its flags
+    (item,) = items_of(bytes(data))
+    row = np.asarray(item.image, dtype=int)[32]
+    if signed_flag:  # the same bytes as signed: 128..255 are the negative values, darker than 0..127
+        assert row[200] < row[100]
+    else:
+        assert np.all(np.diff(row) >= 0) and row[0] < 5 and row[255] > 250

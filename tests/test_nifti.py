@@ -174,3 +174,14 @@ def test_a_nan_offset_is_a_plain_error_and_a_nan_affine_keeps_the_stored_order()
     struct.pack_into("<f", data, 280, float("nan"))  # srow_x[0]
     (got,) = items(bytes(data))
     assert isinstance(got, ImageItem) and got.metadata["orientation"] == "unknown (invalid affine)"
+
+
+def test_vector_fields_and_matrices_are_named_for_what_they_hold():
+    field = nib.Nifti1Image(np.zeros((8, 8, 4, 1, 3), np.float32), np.eye(4))
+    field.header.set_intent("vector")
+    (note,) = items(field.to_bytes())
+    assert note.skipped and note.error.startswith("NIfTI holds a vector per voxel")
+    matrix = nib.Nifti1Image(np.zeros((1, 1, 1, 1, 20, 30), np.float32), np.eye(4))
+    matrix.header["intent_code"] = 3001
+    (note,) = items(matrix.to_bytes())
+    assert note.skipped and note.error.startswith("NIfTI holds a matrix or surface data")

@@ -105,6 +105,16 @@ def _header_problem(head: bytes, size: int, origin: str, limits: Limits) -> Item
     return None
 
 
+IMOD_STAMP = 1146047817  # "IMOD" at byte 152 of a header IMOD wrote
+
+
+def _imod_unsigned(header) -> bool:
+    """Whether mode 0 holds unsigned bytes: IMOD says so by leaving bit 0 of its flags (byte 156) clear (mrcfile
+    always reads mode 0 as signed, the MRC2014 rule)."""
+    stamp, flags = np.frombuffer(header.tobytes()[152:160], dtype=header.nx.dtype)
+    return int(stamp) == IMOD_STAMP and not int(flags) & 1
+
+
 def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
     header = mrc.header
     nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
@@ -115,6 +125,8 @@ def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
     if np.iscomplexobj(data):
         yield ItemError(origin, "", "MRC file holds a complex-valued (Fourier) map, not an image", skipped=True)
         return
+    if int(header.mode) == 0 and _imod_unsigned(header):
+        data = data.view(np.uint8)
     stack = data.reshape((-1,) + data.shape[-2:])
     n = len(stack)
     voxel = mrc.voxel_size

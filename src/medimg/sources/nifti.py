@@ -148,6 +148,10 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     hdr = img.header
     intent = int(hdr["intent_code"]) if "intent_code" in hdr else 0  # Analyze 7.5 has none
+    if len(shape) > 4 and not 3000 <= intent < 3100 and (intent == 1007 or shape[3] == 1):  # NIFTI_INTENT_VECTOR
+        yield ItemError(origin, "", f"NIfTI holds a vector per voxel (a displacement or direction field; intent "
+                                    f"code {intent}, dims {shape}), not an image volume", skipped=True)
+        return
     if 3000 <= intent < 3100 or len(shape) > 4:  # CIFTI matrices, surfaces
         yield ItemError(origin, "", f"NIfTI holds a matrix or surface data (intent code {intent}, dims {shape}), "
                                     "not an image volume", skipped=True)
