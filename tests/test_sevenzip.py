@@ -73,16 +73,16 @@ def test_nested_archives_share_the_budget_and_stop_at_max_depth():
     assert summary(in_zip) == [("a.zip:x.7z:deep/img.png", "", "ImageItem")]
 
 
-def test_caps_are_checked_from_the_header_before_inflating():
+def test_a_members_cap_comes_from_the_header_and_the_budget_from_what_is_inflated():
     data = seven({"a.png": b.image_bytes("PNG"), "zeros.bin": b"\0" * 3_000_000, "z.png": b.image_bytes("PNG")})
     assert len(data) < 100_000
     got = items(data, max_input_bytes=1_000_000)
     assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z:zeros.bin", "", "ItemError"),
                             ("a.7z:z.png", "", "ImageItem")]
     assert "over the max_input_bytes cap of 1,000,000" in got[1].error
-    got = items(data, zip_max_bytes=2_000_000)
-    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z:zeros.bin", "", "ItemError")]
-    assert "more than the zip_max_bytes cap of 2,000,000; the rest is not read" in got[1].error
+    got = items(data, zip_max_bytes=2_000_000)  # every byte inflated counts, as in a tar
+    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z", "", "ItemError")]
+    assert got[1].error == "archive inflates past the zip_max_bytes cap of 2,000,000; the rest is not read"
     many = seven({f"m{i}.png": b"x" for i in range(12)})
     got = items(many, zip_max_entries=10)
     assert [i.error for i in got] == ["archive has 12 entries, over the zip_max_entries cap of 10; not opened"]
@@ -178,3 +178,75 @@ def test_classify_reads_a_7z_like_a_folder(tiny_classifier, tmp_path, workers):
     records = list(classify([str(path)], classifier=tiny_classifier, workers=workers, batch_size=4))
     assert [r.input for r in records] == [f"{path}:m{i:02}.png" for i in range(10)] + [f"{path}:n.txt"]
     assert all(r.label and not r.error for r in records[:10]) and records[-1].error.startswith("skipped")
+
+
+@pytest.mark.parametrize("method", ["deflate", "zstd"])
+def test_methods_py7zr_inflates_without_a_bound_are_a_note(method):
+    """py7zr's Deflate and Zstandard decoders take no output bound: a few KB could inflate to gigabytes."""
+    ids = {"deflate": py7zr.FILTER_DEFLATE, "zstd": py7zr.FILTER_ZSTD}
+    data = seven({"a.png": b.image_bytes("PNG")}, filters=[{"id": ids[method]}])
+    name = {"deflate": "Deflate", "zstd": "Zstandard"}[method]
+    assert [i.error for i in items(data)] == [f"7z archive compressed with {name}, which py7zr inflates without a "
+                                              "bound on memory; not read"]
+
+
+def test_members_passed_over_in_a_solid_block_count_against_the_budget():
+    """To reach a.png py7zr must inflate what comes before it: a member over its cap, or a second member of the
+    same name, is inflated and charged, as in a tar, so a small archive cannot cost gigabytes of work."""
+    zeros = b"\0" * 30_000_000
+    data = seven({"big.bin": zeros, "a.png": b.image_bytes("PNG")})
+    assert len(data) < 100_000
+    got = items(data, max_input_bytes=10_000_000, zip_max_bytes=20_000_000)
+    assert summary(got) == [("a.7z:big.bin", "", "ItemError"), ("a.7z", "", "ItemError")]
+    assert got[-1].error == "archive inflates past the zip_max_bytes cap of 20,000,000; the rest is not read"
+    out = io.BytesIO()  # the same name twice: the second, 30 MB, is passed over but charged
+    with py7zr.SevenZipFile(out, "w") as z:
+        z.writestr(b.image_bytes("PNG"), "a.png")
+        z.writestr(zeros, "a.png")
+        z.writestr(b.image_bytes("PNG"), "b.png")
+    got = items(out.getvalue(), max_input_bytes=10_000_000, zip_max_bytes=20_000_000)
+    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z", "", "ItemError")]
+
+
+def test_a_nested_archive_is_read_before_the_next_member_is_inflated():
+    """The budget is spent in archive order, a nested archive's members before its outer archive's next one,
+    as in a zip: the result never depends on which thread got there first."""
+    six = b"\0" * 6_000_000
+    inner = seven({"m.bin": six, "i.png": b.image_bytes("PNG")})
+    outer = seven({"inner.7z": inner, "o.bin": six, "o.png": b.image_bytes("PNG")})
+    for _ in range(3):
+        got = items(outer, zip_max_bytes=10_000_000)
+        assert summary(got) == [("a.7z:inner.7z:m.bin", "", "ItemError"), ("a.7z:inner.7z:i.png", "", "ImageItem"),
+                                ("a.7z", "", "ItemError")]
+
+
+def test_a_cancelled_run_leaves_no_missing_member_notes():
+    data = seven({f"m{i}.png": b.image_bytes("PNG", (80, 80)) for i in range(6)})
+    cancel = threading.Event()
+    ctx = Context(Limits())
+    ctx.cancel = cancel
+    stream = ctx.open_blob(Blob("a.7z", data, name="a.7z"))
+    assert next(stream).origin == "a.7z:m0.png"
+    cancel.set()
+    assert list(stream) == []
+
+
+def test_a_name_that_is_not_utf16_is_shown_with_a_replacement_character():
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as z:
+        z.set_encoded_header_mode(False)
+        z.writestr(b.image_bytes("PNG"), "ab.png")
+    data = out.getvalue()
+    offset, size, _ = struct.unpack("<QQI", data[12:32])
+    header = data[32 + offset:32 + offset + size].replace("ab.png".encode("utf-16-le"),
+                                                          b"\x00\xd8" + "b.png".encode("utf-16-le"), 1)
+    start = struct.pack("<QQI", offset, size, zlib.crc32(header))
+    data = data[:8] + struct.pack("<I", zlib.crc32(start)) + start + data[32:32 + offset] + header
+    assert summary(items(data)) == [("a.7z:\ufffdb.png", "", "ImageItem")]
+
+
+def test_a_decoders_internal_failure_is_named_plainly():
+    from medimg.sources.sevenzip import _failed
+
+    text = _failed(SystemError("<method 'decode' of '_ppmd.Ppmd7Decoder' objects> returned NULL"))
+    assert text == "7z archive damaged or cut short: its compressed data could not be inflated; the rest is not read"

@@ -2,9 +2,13 @@
 
 Datasets are often shared as 7z. A 7z is a container like a zip: every member is an input of its own
 (`set.7z:study/1.dcm`), with the same caps: `zip_max_entries`, `max_input_bytes` per member, `zip_max_bytes` in
-all, `max_depth` of nesting. Sizes are checked from the header before anything is inflated (py7zr never writes
-more than a member's declared size). Members of a solid block can only be had in order, so one thread inflates
-the archive once, front to back, and hands the members over one at a time; it stops when the reader stops.
+all, `max_depth` of nesting. Members of a solid block can only be had in order, so one thread inflates the
+archive once, front to back, and hands the members over one at a time. Every byte it inflates counts against
+the archive's budget, kept or passed over (a member over its cap, a duplicate name, one a resumed run has done),
+as in a tar, and it stops at its next write when the reader stops or the run is cancelled. Only the methods
+whose decoders py7zr bounds by the size asked for are inflated (LZMA, LZMA2, PPMd, BZip2, stored, and the
+branch filters, Brotli); Deflate, Deflate64 and Zstandard blocks py7zr inflates a megabyte of input at a time, whatever
+that makes, so an archive using them is one note.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from .registry import register
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_ENTRIES = 1 << 16  # entries a 7z header may list, whatever zip_max_entries allows
 _HANDOFF_WAIT = 0.1  # seconds between checks that the reader is still there
+_CHUNK = 1 << 20  # bytes py7zr inflates at a time (it would take up to all free memory less 256 MB)
+# coder ids (py7zr's CompressionMethod) inflated here: their decoders stop at the size asked for
+_BOUNDED = {bytes.fromhex(h) for h in ("00", "03", "04", "05", "06", "07", "08", "09", "030101", "030401",
+                                        "03030103", "03030205", "03030401", "03030501", "03030701", "03030805",
+                                        "21", "040202", "04f71102")}
+_UNBOUNDED = {"040108": "Deflate", "040109": "Deflate64", "04f71101": "Zstandard"}
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -43,7 +53,21 @@ def _py7zr():
     archiveinfo.MAX_NUMFILES = min(archiveinfo.MAX_NUMFILES, MAX_ENTRIES)
     archiveinfo.MAX_SUBSTREAMS = min(archiveinfo.MAX_SUBSTREAMS, MAX_ENTRIES)
     archiveinfo.MAX_HEADER_SIZE = min(archiveinfo.MAX_HEADER_SIZE, 64 << 20)
+    archiveinfo.read_utf16 = _read_name  # a name that is not valid UTF-16 must not lose the whole archive
+    py7zr.py7zr.get_memory_limit = _CHUNK.__int__  # inflate a megabyte at a time, not hundreds
     return py7zr
+
+
+def _read_name(file) -> str:
+    """A NUL-ended UTF-16 name, with U+FFFD for what does not decode."""
+    from py7zr.exceptions import Bad7zFile
+
+    raw = bytearray()
+    while (ch := file.read(2)) != b"\0\0":
+        if len(ch) < 2 or len(raw) > 1 << 17:
+            raise Bad7zFile("archive header cut short in a member's name")
+        raw += ch
+    return raw.decode("utf-16-le", errors="replace")
 
 
 def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
@@ -79,44 +103,63 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         if archive.needs_password():
             yield ItemError(origin, "", "encrypted archive; not read")
             return
+        methods = _methods(archive) - _BOUNDED
+        if methods:
+            unbounded = sorted(_UNBOUNDED[m.hex()] for m in methods if m.hex() in _UNBOUNDED)
+            yield ItemError(origin, "", f"7z archive compressed with {', '.join(unbounded)}, which py7zr inflates "
+                                        "without a bound on memory; not read" if unbounded else
+                                        "7z archive uses a compression method py7zr cannot inflate; not read")
+            return
         plan: list = []  # in archive order: notes, and the names of members to read
         wanted: dict[str, str] = {}  # member name → where (origin:name)
-        written: dict[str, str] = {}  # the name py7zr hands a member over by → member name
+        inflated: dict[str, str] = {}  # py7zr's name for each member inflated → its name if kept, else ""
+        kind: list[str] = []  # per entry: "keep", "pass" (inflated only to reach a later one), "blind" (py7zr
+        # inflates it unasked to reach a later one: an unsafe name) or "" (never inflated)
         seen: set[str] = set()
-        left = budget.left  # declared sizes: py7zr never inflates a member past its own
         for info in infos:
             name = info.filename
             parts = [p for p in re.split(r"[\\/]", name) if p and p != "."]
             where = f"{origin}:{'/'.join(parts)}"
             out = _output_name(name)
-            if out is None or name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+            kind.append("pass")
+            if info.is_directory or not parts:
+                kind[-1] = ""
+            elif out is None or name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
                 plan.append(ItemError(where, "", "unsafe member name (absolute path or '..'); not read"))
-                continue
-            if info.is_directory or not parts or any(is_hidden(p) for p in parts) or where in seen:
-                continue
-            seen.add(where)
-            if info.is_symlink:
+                kind[-1] = "blind"
+            elif name.endswith(("/", "\\")):  # a file named like a folder: py7zr will not hand it over
+                kind[-1] = "blind"
+            elif any(is_hidden(p) for p in parts) or where in seen:
+                pass
+            elif info.is_symlink:
                 plan.append(ItemError(where, "", "a link, not read", skipped=True))
-                continue
-            if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: inflated in passing, not
-                left -= info.uncompressed  # kept, and charged as then, so a resumed run stops where a whole one does
-                budget.left -= info.uncompressed
-                if left < 0:
-                    break
-                continue
-            if info.uncompressed > limits.max_input_bytes:
+            elif ctx.skip is not None and ctx.skip(where):  # done by an earlier run
+                pass
+            elif info.uncompressed > limits.max_input_bytes:
                 plan.append(ItemError(where, "", f"member is {info.uncompressed:,} bytes, over the max_input_bytes "
                                                  f"cap of {limits.max_input_bytes:,}; not read"))
-                continue
-            left -= info.uncompressed
-            if left < 0:
-                plan.append(ItemError(where, "", f"archive holds more than the zip_max_bytes cap of "
-                                                 f"{limits.zip_max_bytes:,}; the rest is not read"))
-                break
-            plan.append(name)
-            wanted[name] = where
-            written[out] = name
-        members = _members(archive, list(wanted), ctx) if wanted else iter(())
+            else:
+                plan.append(name)
+                wanted[name] = where
+                inflated[out] = name
+                kind[-1] = "keep"
+            seen.add(where)
+        # an entry is inflated only when a kept one comes after it in its solid block (or it is kept itself);
+        # every byte inflated is charged to the budget, those py7zr inflates unasked by their declared size
+        folders = [id(f.folder) if f.folder is not None else None for f in archive.files]
+        last_kept = {folder: i for i, folder in enumerate(folders) if kind[i] == "keep"}
+        targets = []
+        for i, info in enumerate(infos):
+            later = folders[i] is not None and last_kept.get(folders[i], -1) > i
+            if kind[i] == "keep" or kind[i] == "pass" and later:
+                targets.append(info.filename)
+                inflated.setdefault(_output_name(info.filename), "")
+            elif kind[i] == "blind" and later:
+                budget.left -= info.uncompressed
+        if not wanted:
+            yield from plan
+            return
+        members = _members(archive, targets, inflated, ctx, budget)
         early: dict[str, bytes] = {}  # members py7zr hands over before their turn (empty ones come first)
         try:
             for entry in plan:
@@ -127,18 +170,22 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                     got = next(members, None)
                     if got is None:
                         break
-                    out, data = got
+                    name, data = got
+                    if isinstance(data, _Spent):
+                        yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of "
+                                                    f"{limits.zip_max_bytes:,}; the rest is not read")
+                        return
                     if isinstance(data, Exception):
                         yield ItemError(origin, "", _failed(data))
                         return
-                    if written.get(out) in wanted:  # (a second member of the same name is dropped)
-                        early[written.pop(out)] = data
-                where = wanted.pop(entry)
-                data = early.pop(entry, None)
-                if data is None:
-                    yield ItemError(where, "", "member missing from the archive's data; not read")
+                    early[name] = data
+                if entry not in early:
+                    if ctx.cancel is not None and ctx.cancel.is_set():
+                        return  # the run was stopped
+                    yield ItemError(wanted[entry], "", "member missing from the archive's data; not read")
                     continue
-                budget.left -= len(data)
+                data = early.pop(entry)
+                where = wanted[entry]
                 member = Blob(where, data, name=entry.rsplit("/", 1)[-1], depth=blob.depth + 1, budget=budget)
                 if accepts(data[:6], member):
                     if member.depth > limits.max_depth:
@@ -149,16 +196,27 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                 else:
                     yield member
         finally:
-            members.close() if hasattr(members, "close") else None
+            members.close()
+
+
+def _methods(archive) -> set[bytes]:
+    """The coder ids of the archive's blocks."""
+    streams = getattr(archive.header, "main_streams", None)
+    folders = streams.unpackinfo.folders if streams is not None and streams.unpackinfo is not None else []
+    return {bytes(c.get("method", b"")) for f in folders for c in f.coders}
 
 
 def _failed(exc: Exception) -> str:
-    from py7zr.exceptions import CrcError, UnsupportedCompressionMethodError
+    from py7zr.exceptions import ArchiveError, CrcError, UnsupportedCompressionMethodError
 
     if isinstance(exc, UnsupportedCompressionMethodError):
         return "7z archive uses a compression method py7zr cannot inflate; not read"
-    why = (f"checksum mismatch in {exc.args[2]}" if isinstance(exc, CrcError) and len(exc.args) == 3
-           else _first_line(exc))
+    if isinstance(exc, CrcError) and len(exc.args) == 3:
+        why = f"checksum mismatch in {exc.args[2]}"
+    elif isinstance(exc, (ArchiveError, OSError, EOFError, ValueError)) or type(exc).__name__ == "LZMAError":
+        why = _first_line(exc)
+    else:  # a decoder's own failure (pyppmd raises SystemError with its internals in the text)
+        why = "its compressed data could not be inflated"
     return f"7z archive damaged or cut short: {why}; the rest is not read"
 
 
@@ -173,18 +231,27 @@ def _output_name(name: str) -> str | None:
 
 
 class _Stopped(Exception):
-    """The reader went away: inflating stops at the next write."""
+    """The reader went away or the run was cancelled: inflating stops at the next write."""
 
 
-def _members(archive, names: list[str], ctx: Context) -> Iterator[tuple[str, Union[bytes, Exception]]]:
-    """(name, bytes) of the named members in archive order, inflated by one thread that waits for each to be
-    taken before it goes on; (name, exception) once if the archive turns out damaged."""
+class _Spent(Exception):
+    """The archive inflated past its byte budget."""
+
+
+def _members(archive, targets: list[str], inflated: dict[str, str], ctx: Context,
+             budget: Budget) -> Iterator[tuple[str, Union[bytes, Exception]]]:
+    """(name, bytes) of the members `inflated` keeps, in archive order, inflated by one thread that waits for
+    each to be taken before it goes on; every byte of every target is charged to `budget`; (name, exception)
+    once if the archive turns out damaged or over budget."""
     from py7zr.io import Py7zIO, WriterFactory
 
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
     done: list = []  # the member inflated last, handed over once its checksum has passed (py7zr checks it
     # after closing the member: the next member's start, or the end of the archive, says it passed)
+
+    asked = threading.Semaphore(0)  # the reader wants the next member: until then nothing is inflated, so
+    # what the reader spends on a member (a nested archive) is charged before the next member's bytes
 
     def give(entry) -> None:
         while not stop.is_set():
@@ -195,14 +262,23 @@ def _members(archive, names: list[str], ctx: Context) -> Iterator[tuple[str, Uni
                 continue
         raise _Stopped()
 
+    def wait() -> None:
+        while not asked.acquire(timeout=_HANDOFF_WAIT):
+            if stop.is_set():
+                raise _Stopped()
+
     class Member(Py7zIO):
-        def __init__(self, filename: str):
-            self.filename, self.buffer = filename, bytearray()
+        def __init__(self, name: str):
+            self.name, self.buffer = name, bytearray() if name else None  # None: passed over
 
         def write(self, s) -> int:
             if stop.is_set() or (ctx.cancel is not None and ctx.cancel.is_set()):
                 raise _Stopped()
-            self.buffer += s
+            budget.left -= len(s)
+            if budget.left < 0:
+                raise _Spent()
+            if self.buffer is not None:
+                self.buffer += s
             return len(s)
 
         def read(self, size=None) -> bytes:
@@ -215,24 +291,27 @@ def _members(archive, names: list[str], ctx: Context) -> Iterator[tuple[str, Uni
             pass
 
         def size(self) -> int:
-            return len(self.buffer)
+            return len(self.buffer or b"")
 
         def close(self) -> None:  # the member is inflated
-            done.append((self.filename, bytes(self.buffer)))
-            self.buffer = bytearray()
+            if self.buffer is not None:
+                done.append((self.name, bytes(self.buffer)))
+                self.buffer = None
 
     def checked() -> None:
         while done:
             give(done.pop(0))
+            wait()
 
     class Members(WriterFactory):
         def create(self, filename: str) -> Py7zIO:
             checked()
-            return Member(filename)
+            return Member(inflated.pop(filename, ""))  # a second member of the same name is passed over
 
     def run() -> None:
         try:
-            archive.extract(targets=names, factory=Members())
+            wait()
+            archive.extract(targets=targets, factory=Members())
             checked()
             give(None)
         except _Stopped:
@@ -247,12 +326,14 @@ def _members(archive, names: list[str], ctx: Context) -> Iterator[tuple[str, Uni
     thread.start()
     try:
         while True:
-            try:
-                entry = handoff.get(timeout=_HANDOFF_WAIT)
-            except queue.Empty:
-                if not thread.is_alive() and handoff.empty():
-                    return
-                continue
+            asked.release()  # once for each member wanted
+            while True:
+                try:
+                    entry = handoff.get(timeout=_HANDOFF_WAIT)
+                    break
+                except queue.Empty:
+                    if not thread.is_alive() and handoff.empty():
+                        return
             if entry is None:
                 return
             yield entry
