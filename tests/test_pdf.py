@@ -891,7 +891,7 @@ def test_same_size_images_never_make_an_oversized_one_decode(monkeypatch):
                    resources="<< /XObject << /Big 5 0 R /A 6 0 R /B 7 0 R >> >>", extra=[big, *small])
     monkeypatch.setattr(pymupdf, "Pixmap", Spy)
     items = _run(data, max_pixels=1_000_000)
-    assert max(decoded) <= 1_000_000
+    assert max(decoded, default=0) <= 1_000_000  # the small plain Flate image needs no Pixmap
     assert [(type(i).__name__, i.locator) for i in items] == [("ItemError", "page 1, image 1"),
                                                             ("ImageItem", "page 1, image 2")]
     assert _images(items)[0].metadata["xref"] == 6
@@ -1112,3 +1112,87 @@ def test_an_image_in_an_icc_colour_space_is_shown_in_srgb_as_the_page_shows_it(e
     assert np.abs(_mean(item.image, (56, 8, 88, 56)) - (90, 140, 200)).max() < 4
     if encoding == "jpeg":  # still Pillow's quick decoding
         assert item.image.format == "JPEG"
+
+
+def _flate_pdf(pixels: np.ndarray, colorspace: str, data: bytes | None = None, extra_keys: str = "",
+               extra: list | None = None) -> bytes:
+    """One Flate image (`data` as its stream, else the pixels compressed) drawn at 1 pt a pixel."""
+    h, w = pixels.shape[:2]
+    data = zlib.compress(pixels.tobytes()) if data is None else data
+    image = pdf_stream(f"/Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace {colorspace} "
+                       f"/BitsPerComponent 8 /Filter /FlateDecode {extra_keys}", data)
+    return raw_pdf(f"q {w} 0 0 {h} 100 100 cm /Im1 Do Q".encode(), resources="<< /XObject << /Im1 5 0 R >> >>",
+                   extra=[image, *(extra or [])])
+
+
+def _spy_decoders(monkeypatch) -> dict:
+    """Counts calls of the zlib path and of MuPDF's decode (which builds the Pixmap)."""
+    calls = {"inflate": 0, "mupdf": 0}
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(pdf, "_inflate", spy("inflate", pdf._inflate))
+    monkeypatch.setattr(pdf, "_decode", spy("mupdf", pdf._decode))
+    return calls
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_plain_flate_image_is_inflated_without_mupdf_to_its_raw_pixels(monkeypatch, mode):
+    shape = (150, 200, 3) if mode == "RGB" else (150, 200)
+    pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    calls = _spy_decoders(monkeypatch)
+    (item,) = _run(_flate_pdf(pixels, "/DeviceRGB" if mode == "RGB" else "/DeviceGray"))
+    assert item.image.mode == mode and np.array_equal(np.asarray(item.image), pixels)
+    assert item.format == "PDF/FLATE"
+    assert calls == {"inflate": 1, "mupdf": 0}
+    (error,) = _run(_flate_pdf(pixels, "/DeviceGray"), max_pixels=20_000)  # max_pixels still checked first
+    assert "too large" in error.error and calls["inflate"] == 1
+
+
+@pytest.mark.parametrize("change", ["short", "long", "cut", "damaged"])
+def test_a_flate_stream_that_does_not_hold_its_image_exactly_goes_to_mupdf(monkeypatch, change):
+    pixels = np.random.default_rng(2).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    raw = pixels.tobytes()
+    good = zlib.compress(raw)
+    data = {"short": zlib.compress(raw[:-600]), "long": zlib.compress(raw + bytes(900)), "cut": good[:-40],
+            "damaged": good[:-1] + bytes([good[-1] ^ 1])}[change]
+    calls = _spy_decoders(monkeypatch)
+    (item,) = _run(_flate_pdf(pixels, "/DeviceRGB", data))
+    assert calls == {"inflate": 1, "mupdf": 1}  # tried, refused, then MuPDF's decode
+    if change == "long":  # MuPDF reads the bytes the image takes
+        assert np.array_equal(np.asarray(item.image), pixels)
+    else:  # MuPDF pads with black or stops: reported, never shown
+        assert isinstance(item, ItemError) and "could not decode embedded image" in item.error, item
+
+
+def test_a_flate_image_in_a_wide_gamut_icc_space_is_still_decoded_by_mupdf(monkeypatch):
+    import builders
+    from PIL import ImageCms
+
+    pixels = np.zeros((64, 96, 3), dtype=np.uint8)
+    pixels[:, 48:] = (90, 140, 200)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    calls = _spy_decoders(monkeypatch)
+    for profile, path in ((builders.wide_gamut_icc(), "mupdf"), (srgb, "inflate")):
+        for k in calls:
+            calls[k] = 0
+        (item,) = _run(_flate_pdf(pixels, "[/ICCBased 6 0 R]", extra=[pdf_stream("/N 3", profile)]))
+        assert calls == {"inflate": 0, "mupdf": 1} if path == "mupdf" else {"inflate": 1, "mupdf": 0}
+        right = _mean(item.image, (56, 8, 88, 56))
+        if path == "mupdf":  # converted to sRGB as the page shows it
+            assert right[0] < 30
+        else:
+            assert np.array_equal(np.asarray(item.image), pixels)
+
+
+@pytest.mark.parametrize("keys", ["/Decode [1 0 1 0 1 0]", "/DecodeParms << /Predictor 15 /Colors 3 /Columns 200 >>",
+                                  "/Mask [0 10 0 10 0 10]"])
+def test_a_flate_image_with_anything_on_top_is_left_to_mupdf(monkeypatch, keys):
+    pixels = np.random.default_rng(3).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    calls = _spy_decoders(monkeypatch)
+    _run(_flate_pdf(pixels, "/DeviceRGB", extra_keys=keys))
+    assert calls == {"inflate": 0, "mupdf": 1}

@@ -5,7 +5,8 @@ Rules, in the order they apply:
   inverted Adobe CMYK JPEGs), Indexed and colour-key masks come out as on the page. CMYK and other
   non-gray/non-RGB colour spaces are converted to RGB; a soft mask (/SMask) or stencil /Mask becomes
   the alpha channel (output mode RGBA/LA: composite on white to see the page). Plain gray/RGB JPEGs
-  with nothing on top are decoded by Pillow instead (same pixels, twice as fast). A 1-bit stencil
+  with nothing on top are decoded by Pillow instead (same pixels, twice as fast), and plain 8-bit gray/RGB
+  Flate images are inflated by zlib (outside the MuPDF lock). A 1-bit stencil
   image drawn on its own (some scans) comes out as black on white (mode L). The image is turned and
   flipped the way its placement draws it (quarter turns, mirrors, page /Rotate).
 - The same image is reported once: by xref, and by content (raw stream digest) for copies stored under
@@ -43,6 +44,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterator
@@ -149,15 +151,18 @@ class _Image:
 
 @dataclass
 class _Pending:
-    """An embedded JPEG whose header Pillow has read; `resolve` decodes it without MuPDF (so outside the
-    lock), or, when Pillow cannot, lets MuPDF decide under the lock while the document is still open."""
+    """An embedded JPEG whose header Pillow has read, or a plain Flate image's raw stream (`image` is then the
+    function that inflates it); `resolve` decodes it without MuPDF (so outside the lock), or, when that fails,
+    lets MuPDF decide under the lock while the document is still open."""
 
-    image: Image.Image
+    image: Image.Image | Callable[[], Image.Image]
     finish: Callable[[Image.Image], Item]
     fallback: Callable[[], Item]
 
     def resolve(self) -> Item:
         try:
+            if not isinstance(self.image, Image.Image):
+                self.image = self.image()
             self.image.load()
         except Exception:
             with _MUPDF_LOCK:
@@ -513,7 +518,7 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
     if img.problem or img.width * img.height > max_pixels:
         return ItemError(origin, locator, img.problem or f"embedded image too large: {img.width}x{img.height} "
                                                          f"pixels (max_pixels {max_pixels})")
-    image = _plain_jpeg(doc, img, decode_side)
+    image = _plain_jpeg(doc, img, decode_side) if img.filter == "JPEG" else _plain_flate(doc, img)
     if image is not None:
         return _Pending(image, partial(_finish, img, origin, locator), partial(_mupdf_item, doc, img, origin, locator))
     return _mupdf_item(doc, img, origin, locator)
@@ -566,6 +571,54 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports
         return None
+
+
+def _plain_flate(doc: pymupdf.Document, img: _Image) -> Callable[[], Image.Image] | None:
+    """An 8-bit gray or RGB Flate image with nothing on top (no mask, Decode array, parameters or other
+    filter): its raw stream, read now, and the function that inflates it later (`_Pending.resolve`).
+    Anything else: None."""
+    if img.filter != "FLATE" or img.smask:
+        return None
+    try:
+        if not re.fullmatch(r"\[?\s*/FlateDecode\s*\]?", doc.xref_get_key(img.xref, "Filter")[1]):
+            return None
+        if any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "DecodeParms", "Mask", "SMask")):
+            return None
+        if [doc.xref_get_key(img.xref, key)[1] for key in ("BitsPerComponent", "Width", "Height")] != [
+                "8", str(img.width), str(img.height)]:
+            return None
+        n = _components(doc, img.xref)
+        if n not in (1, 3) or not _device_or_srgb(doc, img.xref):  # MuPDF converts it as the page shows it
+            return None
+        return partial(_inflate, doc.xref_stream_raw(img.xref), "L" if n == 1 else "RGB", (img.width, img.height))
+    except Exception:  # odd: MuPDF decides and reports
+        return None
+
+
+def _inflate(raw: bytes, mode: str, size: tuple[int, int]) -> Image.Image:
+    """The pixels of a plain Flate image; a stream that inflates to more or fewer bytes than its size takes, or
+    that is cut off or damaged, raises (MuPDF then decides)."""
+    expected = size[0] * size[1] * len(mode)
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(raw, expected)  # never more than the image takes
+    if len(data) != expected or not inflater.eof:
+        raise ValueError("Flate stream does not match the image's size")
+    return Image.frombuffer(mode, size, data, "raw", mode, 0, 1)
+
+
+def _components(doc: pymupdf.Document, xref: int) -> int | None:
+    """Colour components of an image's DeviceGray/DeviceRGB or ICCBased colour space (the profile's /N)."""
+    kind, value = doc.xref_get_key(xref, "ColorSpace")
+    if kind == "name":
+        return {"/DeviceGray": 1, "/DeviceRGB": 3}.get(value)
+    if kind == "xref":
+        kind, value = "array", doc.xref_object(int(value.split()[0]), compressed=True)
+    found = re.fullmatch(r"\s*\[\s*/ICCBased\s+(\d+)\s+0\s+R\s*\]\s*", value) if kind == "array" else None
+    if not found:
+        return None
+    n = int(doc.xref_get_key(int(found.group(1)), "N")[1])
+    profile = doc.xref_stream(int(found.group(1)))[16:20]  # the profile's own colour space must agree
+    return n if profile == {1: b"GRAY", 3: b"RGB "}.get(n) else None
 
 
 def _device_or_srgb(doc: pymupdf.Document, xref: int) -> bool:
