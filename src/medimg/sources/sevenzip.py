@@ -5,10 +5,9 @@ Datasets are often shared as 7z. A 7z is a container like a zip: every member is
 all, `max_depth` of nesting. Members of a solid block can only be had in order, so one thread inflates the
 archive once, front to back, and hands the members over one at a time. Every byte it inflates counts against
 the archive's budget, kept or passed over (a member over its cap, a duplicate name, one a resumed run has done),
-as in a tar, and it stops at its next write when the reader stops or the run is cancelled. Only the methods
-whose decoders py7zr bounds by the size asked for are inflated (LZMA, LZMA2, PPMd, BZip2, stored, and the
-branch filters, Brotli); Deflate, Deflate64 and Zstandard blocks py7zr inflates a megabyte of input at a time, whatever
-that makes, so an archive using them is one note.
+as in a tar, and it stops at its next write when the reader stops or the run is cancelled. py7zr's Deflate and
+Zstandard decoders inflate a whole block of input whatever the size asked for (a 33 KB archive, or its packed
+header, could make gigabytes): they are replaced by ones that stop at it; Deflate64's cannot be, so it is refused.
 """
 
 from __future__ import annotations
@@ -26,11 +25,6 @@ MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_ENTRIES = 1 << 16  # entries a 7z header may list, whatever zip_max_entries allows
 _HANDOFF_WAIT = 0.1  # seconds between checks that the reader is still there
 _CHUNK = 1 << 20  # bytes py7zr inflates at a time (it would take up to all free memory less 256 MB)
-# coder ids (py7zr's CompressionMethod) inflated here: their decoders stop at the size asked for
-_BOUNDED = {bytes.fromhex(h) for h in ("00", "03", "04", "05", "06", "07", "08", "09", "030101", "030401",
-                                        "03030103", "03030205", "03030401", "03030501", "03030701", "03030805",
-                                        "21", "040202", "04f71102")}
-_UNBOUNDED = {"040108": "Deflate", "040109": "Deflate64", "04f71101": "Zstandard"}
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -46,7 +40,14 @@ def split_7z(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]
 
 def _py7zr():
     import py7zr
-    from py7zr import archiveinfo
+    from py7zr import archiveinfo, compressor
+    from py7zr.properties import FILTER_DEFLATE, FILTER_DEFLATE64, FILTER_ZSTD
+
+    classes = compressor.algorithm_class_map
+    if not getattr(classes[FILTER_DEFLATE][1], "bounded", False):
+        classes[FILTER_DEFLATE] = (classes[FILTER_DEFLATE][0], _bounded(compressor, "deflate"))
+        classes[FILTER_ZSTD] = (classes[FILTER_ZSTD][0], _bounded(compressor, "zstd"))
+        classes[FILTER_DEFLATE64] = (classes[FILTER_DEFLATE64][0], _bounded(compressor, "deflate64"))
 
     # py7zr's own header caps allow an 8M-entry list (~500 bytes each as it reads them: 1.5M took 770 MB and
     # 40 s) from a 256 MB decoded header; these keep it to tens of MB before our zip_max_entries check.
@@ -56,6 +57,29 @@ def _py7zr():
     archiveinfo.read_utf16 = _read_name  # a name that is not valid UTF-16 must not lose the whole archive
     py7zr.py7zr.get_memory_limit = _CHUNK.__int__  # inflate a megabyte at a time, not hundreds
     return py7zr
+
+
+def _bounded(compressor, method: str):
+    """A py7zr decoder class that makes no more than the size asked for each call, keeping the input it has not
+    used (Deflate: zlib's unconsumed tail; Zstandard: the decoder's own buffer). Deflate64's decoder takes no
+    bound at all: refused."""
+    from py7zr.exceptions import UnsupportedCompressionMethodError
+
+    if method == "deflate":
+        class Bounded(compressor.DeflateDecompressor):
+            def decompress(self, data, max_length: int = -1) -> bytes:
+                inflater = self._decompressor
+                return inflater.decompress(inflater.unconsumed_tail + bytes(data), max(max_length, 0))
+    elif method == "zstd":
+        class Bounded(compressor.ZstdDecompressor):
+            def decompress(self, data, max_length: int = -1) -> bytes:
+                return self.decompressor.decompress(data, max_length)
+    else:
+        class Bounded(compressor.Deflate64Decompressor):
+            def __init__(self, *args):
+                raise UnsupportedCompressionMethodError(None, "Deflate64 is not inflated: its decoder takes no bound")
+    Bounded.bounded = True
+    return Bounded
 
 
 def _read_name(file) -> str:
@@ -102,13 +126,6 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             return
         if archive.needs_password():
             yield ItemError(origin, "", "encrypted archive; not read")
-            return
-        methods = _methods(archive) - _BOUNDED
-        if methods:
-            unbounded = sorted(_UNBOUNDED[m.hex()] for m in methods if m.hex() in _UNBOUNDED)
-            yield ItemError(origin, "", f"7z archive compressed with {', '.join(unbounded)}, which py7zr inflates "
-                                        "without a bound on memory; not read" if unbounded else
-                                        "7z archive uses a compression method py7zr cannot inflate; not read")
             return
         plan: list = []  # in archive order: notes, and the names of members to read
         wanted: dict[str, str] = {}  # member name → where (origin:name)
@@ -197,13 +214,6 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                     yield member
         finally:
             members.close()
-
-
-def _methods(archive) -> set[bytes]:
-    """The coder ids of the archive's blocks."""
-    streams = getattr(archive.header, "main_streams", None)
-    folders = streams.unpackinfo.folders if streams is not None and streams.unpackinfo is not None else []
-    return {bytes(c.get("method", b"")) for f in folders for c in f.coders}
 
 
 def _failed(exc: Exception) -> str:
