@@ -155,9 +155,14 @@ def _image(a: np.ndarray, depth: int | None = None) -> Image.Image:
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     full = 8 * a.itemsize if a.dtype.kind == "u" else None
-    if full and depth and depth < full:  # 0..2**depth-1 in a wider type: stretched as a viewer shows it
-        a = (a.astype(np.uint32) * ((1 << full) - 1) // ((1 << depth) - 1)).clip(0, (1 << full) - 1)
-        a = a.astype(np.uint16 if full == 16 else np.uint8)
+    if full and depth and depth < full:  # 0..2**depth-1 in a wider type: stretched as a viewer shows it, in place
+        top = (1 << depth) - 1
+        lut = (np.arange(top + 1, dtype=np.uint32) * ((1 << full) - 1) // top).astype(a.dtype)
+        a = a if a.flags.writeable else a.copy()
+        np.minimum(a, top, out=a)
+        rows = max(1, (1 << 20) // max(1, a[0].size))  # a strip at a time: the lookup's indices are 8 bytes each
+        for top_row in range(0, len(a), rows):
+            a[top_row:top_row + rows] = lut[a[top_row:top_row + rows]]
     if a.ndim == 2 and a.dtype == np.uint16:
         return Image.fromarray(a)  # I;16
     if a.dtype != np.uint8:
