@@ -223,6 +223,25 @@ def test_an_embedded_icc_profile_is_converted_to_srgb():
         assert isinstance(item, ImageItem) and np.array_equal(np.asarray(item.image), np.asarray(stored))
 
 
+def test_a_keyed_image_with_a_profile_is_converted_a_strip_at_a_time():
+    """A colour-keyed RGB PNG with a wide-gamut profile: converted as RGBA strip by strip (1.2 Mpx here, two
+    strips), each pixel as the whole-image conversion gives it, the keyed ones transparent."""
+    from PIL import ImageCms
+
+    wide = b.wide_gamut_icc()
+    stored = np.asarray(b.pattern((400, 3000)).convert("RGB")).copy()
+    stored[:, 300:] = (1, 2, 3)  # the key
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "PNG", icc_profile=wide, transparency=(1, 2, 3))
+    item = one(buf.getvalue())
+    shown = ImageCms.profileToProfile(Image.fromarray(stored).convert("RGBA"),
+                                      ImageCms.ImageCmsProfile(io.BytesIO(wide)),
+                                      ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")))
+    got = np.asarray(item.image)
+    assert item.image.mode == "RGBA" and np.array_equal(got[..., :3], np.asarray(shown)[..., :3])
+    assert got[:, 300:, 3].max() == 0 and got[:, :300, 3].min() == 255
+
+
 def test_a_raised_pixel_cap_is_not_overruled_by_pillow():
     big = b.png_declaring(15000, 15000)  # 225 Mpx: over Pillow's own limit (2 × 89 Mpx)
     (err,) = items(big, max_pixels=400_000_000)

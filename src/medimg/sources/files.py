@@ -517,6 +517,7 @@ def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
 
 _ICC_MODES = {b"RGB ": ("RGB", "RGBA"), b"CMYK": ("CMYK",), b"GRAY": ("L",)}  # a profile's colour space: modes
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_ICC_STRIP = 1 << 20  # pixels converted at a time
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:
@@ -533,8 +534,16 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         transform = _srgb_transform(bytes(icc), "RGBA" if keyed else img.mode)
         if transform is None:
             return img
-        out = transform.apply(img.convert("RGBA") if keyed else img)
-        out = out.convert("L") if img.mode == "L" else out
+        if not keyed and img.mode == transform.output_mode:  # RGB(A): converted where it lies (a decoded copy)
+            out = transform.apply_in_place(img)
+            out.info = {k: v for k, v in img.info.items() if k != "icc_profile"}
+            return out
+        out = Image.new("L" if img.mode == "L" else transform.output_mode, img.size)
+        rows = max(1, _ICC_STRIP // img.width)  # a strip at a time: LittleCMS makes a new image for each call
+        for top in range(0, img.height, rows):
+            part = img.crop((0, top, img.width, min(top + rows, img.height)))
+            part = transform.apply(part.convert("RGBA") if keyed else part)
+            out.paste(part.convert("L") if img.mode == "L" else part, (0, top))
     except Exception:
         return img
     out.info = {k: v for k, v in img.info.items() if k not in ("icc_profile", "transparency")}
