@@ -552,6 +552,50 @@ def test_a_closed_pages_results_cannot_be_had_with_its_session_hash(page_server)
     assert not session.exists()
 
 
+def _gradio(server):
+    """Gradio's app, mounted at / in the app a LiveServer serves."""
+    from starlette.routing import Mount
+
+    return next(r.app for r in server.server.config.app.routes
+                if isinstance(r, Mount) and hasattr(r.app, "state_holder"))
+
+
+def test_a_closed_pages_session_is_dropped_whole_from_gradios_state(page_server):
+    """Gradio's delete_state clears a session's gr.State only: the values its components last showed (the
+    table with the file names, the counts line) stayed in the state holder until 10,000 newer sessions pushed
+    them out, there for /gradio_api/deep_link to write into the shared upload area. Closing the page drops
+    the whole session."""
+    page = Page(page_server.url)
+    answer = page.run("DOE_JOHN_1971.png", png(8))
+    session = Path(served_paths(answer)[0]).parents[1]
+    holder = _gradio(page_server).state_holder
+    assert page.hash in holder.session_data and "DOE_JOHN" in json.dumps(
+        list(holder.session_data[page.hash].components), default=str)  # the page's own table, while it is open
+    page.close()
+    deadline = time.monotonic() + 20
+    while (session.exists() or page.hash in holder.session_data) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not session.exists()
+    assert page.hash not in holder.session_data and page.hash not in holder.time_last_used
+    left = json.dumps([list(s.components) for s in list(holder.session_data.values())], default=str)
+    assert "DOE_JOHN" not in left
+
+
+def test_gradios_deep_link_is_refused(page_server):
+    """/gradio_api/deep_link?session_hash=… wrote the values an open or closed page showed (its file names)
+    to a state.json in Gradio's shared upload area and named it to whoever had the hash; the page has no deep
+    links, so the route answers 404 and nothing is written."""
+    page = Page(page_server.url)
+    page.run("DOE_JANE_1970.png", png(9))  # an open page with results
+    for path in ("/gradio_api/deep_link", "/gradio_api/deep_link/", "//gradio_api//deep_link"):
+        r = page.client.get(page_server.url + path, params={"session_hash": page.hash})
+        assert r.status_code == 404 and "deep_link" in r.json()["error"], (path, r.status_code, r.text)
+        assert "DOE_JANE" not in r.text
+    area = Path(_gradio(page_server).uploaded_file_dir)
+    assert not list(area.rglob("deep_links")), list(area.rglob("deep_links"))
+    page.close()
+
+
 def test_results_are_never_kept_in_the_browsers_cache(page_server):
     """Thumbnails, downloads, the page's event stream and the API's answers say `Cache-Control: no-store`, so
     a shared computer's browser keeps none of them once the page is closed; the page's scripts stay cacheable."""
@@ -624,6 +668,8 @@ def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(cl
             assert "/medimg/docs" in page
             config = httpx.get(base + prefix + "/config", auth=auth, timeout=10).json()
             assert config["root"].endswith("/medimg"), config["root"]
+            r = httpx.get(base + prefix + "/gradio_api/deep_link", params={"session_hash": "s1"}, auth=auth, timeout=5)
+            assert r.status_code == 404, (prefix, r.status_code, r.text)  # Gradio's route, refused (see above)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

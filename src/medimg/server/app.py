@@ -55,6 +55,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     held = config.max_jobs * (WAITING_PER_JOB + 2) * config.max_upload_bytes
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
                        max_held_bytes=held)
+    app.add_middleware(NoDeepLink)
     app.add_middleware(NoStore)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
@@ -97,6 +98,30 @@ class NoStore:
             await send(message)
 
         await self.app(scope, receive, no_store)
+
+
+DEEP_LINK = "/gradio_api/deep_link"
+
+
+class NoDeepLink:
+    """A 404 for Gradio's `GET /gradio_api/deep_link?session_hash=…`, which writes the values a session's page
+    shows (the results table with its file names, the counts line) to a `state.json` in Gradio's shared upload
+    area, kept after the page has closed, and hands back its name. The page has no deep links; a middleware,
+    so it wins over Gradio's route with or without the proxy's prefix, a trailing slash or doubled slashes."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and _deep_link(route_path(scope)):
+            error = f"there is no {DEEP_LINK}"
+            await JSONResponse({"error": error, "detail": error}, status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _deep_link(path: str) -> bool:
+    return re.sub(r"/{2,}", "/", path).rstrip("/").lower() == DEEP_LINK
 
 
 def _private(path: str) -> bool:

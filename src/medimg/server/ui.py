@@ -248,12 +248,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         if stop is not None:
             stop.set()  # nobody is left to see it: downloads in progress end now
         shutil.rmtree(home(request), ignore_errors=True)
-        # and the session's results, uploads list and gallery map: Gradio keeps a closed session's state for an
-        # hour, and an event sent with the session's hash (a refresh, a select) would show them, write the
-        # downloads again and serve them
+        # and the whole session Gradio holds for it: its gr.State (results, uploads list, gallery map) stays for
+        # an hour, and an event sent with the session's hash (a refresh, a select) would show them, write the
+        # downloads again and serve them; its components' values (the table with the file names, the counts)
+        # stay until 10,000 newer sessions push them out
         holder = getattr(demo, "state_holder", None)
-        if holder is not None and request.session_hash in holder:
-            holder.delete_state(request.session_hash)
+        if holder is not None:
+            _forget(holder, request.session_hash)
 
     # uploads leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one is linked into its session first)
     with gr.Blocks(title="medimg", delete_cache=(60, UPLOAD_MAX_AGE)) as demo:
@@ -322,6 +323,20 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     return demo
+
+
+def _forget(holder, session: str | None) -> None:
+    """Drop everything Gradio's StateHolder keeps for a session: its gr.State values (through delete_state, so
+    their delete callbacks run) and then the session itself (`session_data`: the components' values as last
+    shown, `time_last_used`), so nothing of it is left to show, to an event or to /gradio_api/deep_link. An
+    event sent with the hash afterwards gets a new, empty session."""
+    if not session:
+        return
+    if session in holder:
+        holder.delete_state(session)
+    with holder.lock:
+        holder.session_data.pop(session, None)
+        getattr(holder, "time_last_used", {}).pop(session, None)
 
 
 def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
