@@ -4,6 +4,8 @@ two pages."""
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import logging
 import re
@@ -351,42 +353,10 @@ def test_a_client_that_goes_away_stops_a_download_in_progress(classifier):
 # ------------------------------------------------------------------ 4: the access log
 
 
-def test_the_access_log_leaves_out_query_strings(classifier):
-    import uvicorn
-
-    from medimg.server.app import uvicorn_config
-
-    port = free_port()
-    app = create_app(ServerConfig(), Worker(ServerConfig(), classifier), ui=False)
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logging.getLogger("uvicorn.access").addHandler(handler)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/health?session_hash=s3cr3t-hash", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        # the page serves thumbnails and downloads by path: whoever has the path may fetch them
-        httpx.get(f"http://127.0.0.1:{port}/gradio_api/file=/tmp/medimg-pages-x/DOE_JOHN/results.csv", timeout=5)
-        time.sleep(0.2)
-        assert any("GET /api/health HTTP" in line for line in lines), lines
-        assert any("GET /gradio_api/file=… HTTP" in line for line in lines), lines
-        assert not any("s3cr3t" in line or "DOE_JOHN" in line for line in lines), lines
-    finally:
-        logging.getLogger("uvicorn.access").removeHandler(handler)
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def test_the_access_log_leaves_out_session_hashes_and_event_ids_in_paths(classifier):
-    """With the session hash of a page's heartbeat (or an event id), a log reader could send the page's events
-    as that page and read its results; with the address of a stream, its data."""
+@contextlib.contextmanager
+def logged_server(classifier):
+    """The API served by uvicorn with `medimg serve`'s log settings on a free port: (base URL, the access log's
+    lines as they come)."""
     import uvicorn
 
     from medimg.server.app import uvicorn_config
@@ -404,10 +374,31 @@ def test_the_access_log_leaves_out_session_hashes_and_event_ids_in_paths(classif
     try:
         for _ in range(100):
             try:
-                httpx.get(base + "/api/health", timeout=1)
+                httpx.get(base + "/api/health?session_hash=s3cr3t-hash", timeout=1)
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        yield base, lines
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(handler)
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_the_access_log_leaves_out_query_strings(classifier):
+    with logged_server(classifier) as (base, lines):
+        # the page serves thumbnails and downloads by path: whoever has the path may fetch them
+        httpx.get(base + "/gradio_api/file=/tmp/medimg-pages-x/DOE_JOHN/results.csv", timeout=5)
+        time.sleep(0.2)
+        assert any("GET /api/health HTTP" in line for line in lines), lines
+        assert any("GET /gradio_api/file=… HTTP" in line for line in lines), lines
+        assert not any("s3cr3t" in line or "DOE_JOHN" in line for line in lines), lines
+
+
+def test_the_access_log_leaves_out_session_hashes_and_event_ids_in_paths(classifier):
+    """With the session hash of a page's heartbeat (or an event id), a log reader could send the page's events
+    as that page and read its results; with the address of a stream, its data."""
+    with logged_server(classifier) as (base, lines):
         for method, path in [("GET", "/gradio_api/heartbeat/s3cr3t1"), ("GET", "/medimg/gradio_api/heartbeat/s3cr3t2"),
                              ("GET", "/gradio_api/heartbeat%2Fs3cr3t3"), ("GET", "/gradio_api/call/classify/s3cr3t4"),
                              ("GET", "/gradio_api/call/v2/classify/s3cr3t5"), ("POST", "/gradio_api/stream/s3cr3t6"),
@@ -421,10 +412,6 @@ def test_the_access_log_leaves_out_session_hashes_and_event_ids_in_paths(classif
                       "GET /gradio_api/call/classify/… HTTP", "GET /gradio_api/call/v2/classify/… HTTP",
                       "POST /gradio_api/stream/… HTTP", "POST /gradio_api/call/classify HTTP"]:
             assert any(shown in line for line in lines), (shown, lines)
-    finally:
-        logging.getLogger("uvicorn.access").removeHandler(handler)
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_the_servers_log_leaves_out_the_addresses_it_fetches(classifier, tmp_path, monkeypatch, caplog):
