@@ -35,6 +35,34 @@ def test_metrics_on_known_predictions():
     assert m["verdicts"]["uncertain"] == 1 and m["verdicts"]["decided_accuracy"] == 1.0
 
 
+def test_macro_f1_is_the_mean_of_the_f1s_before_they_are_rounded():
+    labels = ["ct", "mri", "photo"]
+    pred = [2, 1, 2, 2, 2, 2]  # ct → photo; mri ✓, then mri → photo four times: F1 0 and 1/3
+    m = metrics(np.eye(3)[pred] * 0.8 + 0.2 / 3, np.array([0, 1, 1, 1, 1, 1]), labels, {"ct", "mri"})
+    assert m["modality_macro_f1"] == 0.1667  # (0 + 0.3333) / 2 would say 0.1666
+
+
+def test_records_keep_whole_probabilities_so_a_score_agrees_with_the_verdict(tiny_classifier):
+    """A record's probabilities are rounded only when written out: evaluate and a relabel near a boundary
+    then decide as the classification did."""
+    import io as _io
+
+    from PIL import Image
+
+    from medimg.pipeline import classify
+
+    from medimg.sources import Blob
+
+    buf = _io.BytesIO()
+    Image.new("RGB", (70, 70), (200, 10, 10)).save(buf, "PNG")
+    rec = next(iter(classify([Blob("x.png", buf.getvalue())], classifier=tiny_classifier)))
+    assert rec.p_medical != round(rec.p_medical, 6) and any(v != round(v, 6) for v in rec.probs.values())
+    assert max(rec.probs, key=rec.probs.get) == rec.label
+    d = rec.to_dict(full=True)
+    assert d["p_medical"] == round(rec.p_medical, 6) and all(d["probs"][lb] == round(v, 6)
+                                                             for lb, v in rec.probs.items())
+
+
 def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_not():
     probs = np.tile([0.75, 0.25], (400, 1))
     y = np.array([0] * 300 + [1] * 100)

@@ -47,16 +47,23 @@ class Record:
         return self.error is None
 
     def to_dict(self, full: bool = False) -> dict:
-        d = {k: getattr(self, k) for k in RECORD_FIELDS}
+        """The record's fields, probabilities to 6 decimals (the record keeps them whole, so that a verdict
+        worked out again, or a score, agrees with the one made)."""
+        d = {k: _six(getattr(self, k)) if k in ("confidence", "p_medical") else getattr(self, k)
+             for k in RECORD_FIELDS}
         if full:
-            d.update(skipped=self.skipped, format=self.format, source=self.source,
-                     metadata=_jsonable(self.metadata), probs=self.probs)
+            d.update(skipped=self.skipped, format=self.format, source=self.source, metadata=_jsonable(self.metadata),
+                     probs=None if self.probs is None else {lb: _six(v) for lb, v in self.probs.items()})
         return d
 
     def relabel(self, threshold: float) -> str | None:
         """The verdict at another threshold, without running the model again."""
         check_threshold(threshold)
         return None if self.p_medical is None else verdict_for(self.p_medical, threshold)
+
+
+def _six(value):
+    return None if value is None else round(float(value), 6)
 
 
 _lock = threading.Lock()
@@ -334,8 +341,7 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
                 rec.metadata = {**(rec.metadata or {}), "evidence": f"image + file format {rec.format}"}
             pred = clf.prediction(row, t)
             rec.label, rec.medical, rec.verdict = pred.label, pred.medical, pred.verdict
-            rec.confidence, rec.p_medical = round(pred.confidence, 6), round(pred.p_medical, 6)
-            rec.probs = {lb: round(v, 6) for lb, v in pred.probs.items()}
+            rec.confidence, rec.p_medical, rec.probs = pred.confidence, pred.p_medical, dict(pred.probs)
     return [rec for rec, _ in pending]
 
 

@@ -38,13 +38,14 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[st
     true_med = mask[y] if n else np.zeros(0, bool)
     conf = np.zeros((k, k), int)
     np.add.at(conf, (y, pred), 1)
-    per = {}
+    per, f1 = {}, {}
     for i, lb in enumerate(labels):
         tp, fp, fn = conf[i, i], conf[:, i].sum() - conf[i, i], conf[i, :].sum() - conf[i, i]
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
-        per[lb] = {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                   "f1": round(float(2 * p * r / (p + r)) if p + r else 0.0, 4), "support": int(conf[i].sum())}
+        f1[lb] = float(2 * p * r / (p + r)) if p + r else 0.0
+        per[lb] = {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(f1[lb], 4),
+                   "support": int(conf[i].sum())}
     present = [lb for lb in labels if per[lb]["support"] > 0]
     verdicts = [verdict_for(float(v), threshold) for v in p_med]
     dec = np.array([v != "uncertain" for v in verdicts], bool)
@@ -54,7 +55,7 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[st
         "n": int(n),
         "binary_accuracy": round(float(((p_med >= 0.5) == true_med).mean()), 4) if n else None,
         "label_accuracy": round(float((pred == y).mean()), 4) if n else None,
-        "modality_macro_f1": round(float(np.mean([per[lb]["f1"] for lb in present])), 4) if present else None,
+        "modality_macro_f1": round(float(np.mean([f1[lb] for lb in present])), 4) if present else None,
         "ece": round(e, 4) if n else None,
         "threshold": threshold,
         "verdicts": {"decided": int(dec.sum()), "uncertain": int((~dec).sum()),
