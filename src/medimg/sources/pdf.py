@@ -560,7 +560,7 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
     try:
         if any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "DecodeParms", "Mask")):
             return None
-        if not _device_or_srgb(doc, img.xref):  # MuPDF converts it as the page shows it
+        if _plain_components(doc, img.xref) is None:  # MuPDF converts it as the page shows it
             return None
         with warnings.catch_warnings():  # size is capped by max_pixels already; stay quiet
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -587,8 +587,8 @@ def _plain_flate(doc: pymupdf.Document, img: _Image) -> Callable[[], Image.Image
         if [doc.xref_get_key(img.xref, key)[1] for key in ("BitsPerComponent", "Width", "Height")] != [
                 "8", str(img.width), str(img.height)]:
             return None
-        n = _components(doc, img.xref)
-        if n not in (1, 3) or not _device_or_srgb(doc, img.xref):  # MuPDF converts it as the page shows it
+        n = _plain_components(doc, img.xref)
+        if n is None:  # MuPDF converts it as the page shows it
             return None
         return partial(_inflate, doc.xref_stream_raw(img.xref), "L" if n == 1 else "RGB", (img.width, img.height))
     except Exception:  # odd: MuPDF decides and reports
@@ -606,36 +606,26 @@ def _inflate(raw: bytes, mode: str, size: tuple[int, int]) -> Image.Image:
     return Image.frombuffer(mode, size, data, "raw", mode, 0, 1)
 
 
-def _components(doc: pymupdf.Document, xref: int) -> int | None:
-    """Colour components of an image's DeviceGray/DeviceRGB or ICCBased colour space (the profile's /N)."""
+def _plain_components(doc: pymupdf.Document, xref: int) -> int | None:
+    """The colour components (1 or 3) of an image whose /ColorSpace shows its numbers as they are: DeviceGray,
+    DeviceRGB, or an ICC profile that says it is sRGB (and whose own colour space agrees with its /N); None
+    for any other (MuPDF converts it as the page shows it)."""
     kind, value = doc.xref_get_key(xref, "ColorSpace")
-    if kind == "name":
-        return {"/DeviceGray": 1, "/DeviceRGB": 3}.get(value)
     if kind == "xref":
         kind, value = "array", doc.xref_object(int(value.split()[0]), compressed=True)
+    if kind == "name":
+        return {"/DeviceGray": 1, "/DeviceRGB": 3}.get(value)
     found = re.fullmatch(r"\s*\[\s*/ICCBased\s+(\d+)\s+0\s+R\s*\]\s*", value) if kind == "array" else None
     if not found:
         return None
     n = int(doc.xref_get_key(int(found.group(1)), "N")[1])
-    profile = doc.xref_stream(int(found.group(1)))[16:20]  # the profile's own colour space must agree
-    return n if profile == {1: b"GRAY", 3: b"RGB "}.get(n) else None
-
-
-def _device_or_srgb(doc: pymupdf.Document, xref: int) -> bool:
-    """Whether an image's /ColorSpace shows its numbers as they are: DeviceRGB, DeviceGray, or an ICC profile
-    that says it is sRGB."""
-    kind, value = doc.xref_get_key(xref, "ColorSpace")
-    if kind == "xref":
-        kind, value = "array", doc.xref_object(int(value.split()[0]), compressed=True)
-    if kind == "name":
-        return value in ("/DeviceRGB", "/DeviceGray")
-    found = re.fullmatch(r"\s*\[\s*/ICCBased\s+(\d+)\s+0\s+R\s*\]\s*", value) if kind == "array" else None
-    if not found:
-        return False
+    data = doc.xref_stream(int(found.group(1)))
+    if data[16:20] != {1: b"GRAY", 3: b"RGB "}.get(n):
+        return None
     from PIL import ImageCms
 
-    profile = ImageCms.ImageCmsProfile(io.BytesIO(doc.xref_stream(int(found.group(1)))))
-    return "srgb" in ImageCms.getProfileDescription(profile).lower().replace(" ", "")
+    described = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(data)))
+    return n if "srgb" in described.lower().replace(" ", "") else None
 
 
 def _decode_problem(warnings: str) -> str:
