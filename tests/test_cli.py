@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import os
-import re
 
 import pytest
 
@@ -16,13 +15,9 @@ from builders import image_bytes, zip_bytes
 from medimg.cli import app
 from medimg.pipeline import RECORD_FIELDS
 from webserver import WebServer
+from words import flat
 
 runner = CliRunner()
-
-
-def flat(output: str) -> str:
-    """The words of a command's output, with rich's boxes and line wrapping taken out."""
-    return " ".join(re.sub(r"[│╭╮╰╯─┃]", " ", output).split())
 
 
 def make_pdf(path, colors):
@@ -190,7 +185,7 @@ def test_resume_needs_an_appendable_out_file(tmp_path, tiny_model_dir):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", "-f", "csv",
                               "-o", str(tmp_path / "other.csv")])
-    assert res.exit_code != 0 and "not a medimg CSV" in res.output
+    assert res.exit_code != 0 and "not a medimg CSV" in flat(res.output)
     fresh = tmp_path / "new.csv"  # nothing to resume: a fresh start
     res = runner.invoke(app, ["classify", str(png), "--model", str(tiny_model_dir), "--resume", "-f", "csv",
                               "-o", str(fresh)])
@@ -221,7 +216,7 @@ def test_full_records_carry_every_label_probability(tmp_path, tiny_model_dir):
     assert abs(float(first[f"prob_{first['label']}"]) - max(float(first[f"prob_{lb}"]) for lb in labels)) < 1e-9
     res = runner.invoke(app, ["classify", *ins, "--model", str(tiny_model_dir), "-f", "csv", "-o", str(out),
                               "--resume"])
-    assert res.exit_code != 0 and "with --full" in res.output  # its columns are --full's
+    assert res.exit_code != 0 and "with --full" in flat(res.output)  # its columns are --full's
     assert runner.invoke(app, [*base, "-f", "csv", "-o", str(out), "--resume"]).exit_code == 0
 
 
@@ -255,7 +250,7 @@ def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
     r = runner.invoke(app, ["extract", "--inputs-from", str(listing), "--out", str(tmp_path / "x")])
     assert r.exit_code == 0 and (tmp_path / "x" / "000001.png").exists()
     r = runner.invoke(app, ["classify", "--model", str(tiny_model_dir)])
-    assert r.exit_code != 0 and "--inputs-from" in r.output
+    assert r.exit_code != 0 and "--inputs-from" in flat(r.output)
     import os
     read, write = os.pipe()  # as bash's <(find …) gives: /dev/fd/N, not a regular file
     os.write(write, (paths[0] + "\n").encode())
@@ -265,7 +260,7 @@ def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
     os.close(read)
     assert r.exit_code == 0 and paths[0] in r.stdout, r.output
     r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "missing.txt")])
-    assert r.exit_code != 0 and "no such file" in r.output
+    assert r.exit_code != 0 and "no such file" in flat(r.output)
 
 
 def test_threshold_outside_half_to_one_is_refused(tmp_path, tiny_model_dir):

@@ -11,6 +11,7 @@ ray = pytest.importorskip("ray", reason="the scale extra (ray[data]) is not inst
 from medimg.scale.ray_job import COLUMNS, read_inputs, run  # noqa: E402
 from medimg.sources import Limits  # noqa: E402
 from webserver import WebServer  # noqa: E402
+from words import flat  # noqa: E402
 
 
 def pngs(folder: Path, n: int) -> list[str]:
@@ -199,10 +200,10 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
     assert sorted(row["source"] for row in _rows(out)) == names
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--column", "scan", "--out", str(out),
                                  "--model", str(tiny_model_dir), "--resume"])
-    assert r.exit_code == 0 and "nothing left to do: all 2 inputs already have their rows" in " ".join(r.output.split())
+    assert r.exit_code == 0 and "nothing left to do: all 2 inputs already have their rows" in flat(r.output)
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--out", str(tmp_path / "o2"),
                                  "--model", str(tiny_model_dir)])
-    assert r.exit_code == 2 and "give --column" in r.output and "'scan'" in r.output
+    assert r.exit_code == 2 and "give --column" in flat(r.output) and "'scan'" in flat(r.output)
 
 
 def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tiny_model_dir, ray_local):
