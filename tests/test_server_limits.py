@@ -709,6 +709,57 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.timeout(120)
+def test_an_open_page_does_not_hold_up_a_stopping_server(tmp_path, request):
+    """A page left open keeps a heartbeat stream: the server stopped only when --graceful-timeout ran out (30 s,
+    with a traceback in the log), so a `docker stop` (10 s) killed it first and its TMPDIR kept the uploads. The
+    streams now end at once; a request still working keeps its grace (see the test above)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    cmd = [sys.executable, "-m", "medimg.cli", "serve", "--port", str(port)]
+    if not (ASSETS / "labels.json").exists():
+        cmd += ["--model", str(request.getfixturevalue("tiny_model_dir"))]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        opened = threading.Event()
+
+        def page():  # reads its heartbeat stream as a browser does, until the server ends it
+            with httpx.stream("GET", base + "/gradio_api/heartbeat/a1b2c3d4e5", timeout=60) as beat:
+                assert beat.status_code == 200
+                for _ in beat.iter_bytes():
+                    opened.set()
+
+        reader = threading.Thread(target=page, daemon=True)
+        reader.start()
+        assert opened.wait(30)
+        proc.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        took = time.monotonic() - began
+        log = proc.stderr.read()
+        assert took < 10 and "graceful shutdown exceeded" not in log, (took, log[-2000:])
+        assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
 def test_a_port_already_taken_is_said_before_anything_is_built(tmp_path, monkeypatch, caplog):
     """It used to log 'web page at …' and 'startup complete' before uvicorn's bind error."""
     from medimg.server import run

@@ -542,7 +542,8 @@ def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tm
     pg = ctx.new_page()
     pg.goto(server[0] + "/")
     pg.wait_for_selector("#run", timeout=30_000)
-    assert pg.get_attribute("#counts", "aria-live") == "polite"
+    # set by the page's load event, which may come a moment after the button is drawn
+    pg.wait_for_function("document.querySelector('#counts').getAttribute('aria-live') === 'polite'", timeout=10_000)
     text_only = tmp_path / "minutes-of-the-meeting.pdf"
     import pymupdf
 

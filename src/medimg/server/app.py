@@ -219,8 +219,6 @@ def _plain(errors: list[dict]) -> list[dict]:
 def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info") -> None:
     """Serve until stopped; `scratch` are folders made for this server (its Gradio area, set up before Gradio
     was imported), removed when it stops."""
-    import uvicorn
-
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
     quiet_http_clients()
     problem = _cannot_listen(config.host, config.port)
@@ -239,14 +237,36 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
              config.host, config.port, config.root_path, config.root_path)
     log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
              "open to anyone who can reach the address (see --token-file)")
-    server = uvicorn.Server(uvicorn_config(app, config.host, config.port, log_level=log_level,
-                                           graceful=config.graceful_timeout))
+    server = _server_class()(uvicorn_config(app, config.host, config.port, log_level=log_level,
+                                            graceful=config.graceful_timeout))
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
         raise SystemExit(3)
+
+
+def _server_class():
+    """uvicorn's Server, which on shutdown first ends the open pages' heartbeat streams. Gradio ends them when
+    its own launcher stops; mounted here, each open page held the stop for the whole graceful timeout (30 s: a
+    `docker stop` killed the server first, and its scratch folders, uploads included, were left behind)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            stop_pages(self.config.app)
+            await super().shutdown(sockets)
+
+    return Server
+
+
+def stop_pages(app) -> None:
+    """Set the stop event of each Gradio app mounted in `app`: its pages' heartbeat streams end."""
+    for route in getattr(app, "routes", []):
+        event = getattr(getattr(route, "app", None), "stop_event", None)
+        if event is not None:
+            event.set()
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
