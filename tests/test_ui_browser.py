@@ -145,8 +145,11 @@ def page(browser, server):
 
 def upload(pg, paths: list[Path]) -> None:
     pg.locator("#files input[type=file]").set_input_files([str(p) for p in paths])
-    for p in paths:  # each file is listed once it has reached the server
-        pg.locator("#files").get_by_text(p.stem, exact=False).first.wait_for(timeout=30_000)
+    # each file is in the list of uploaded files once it has reached the server (while it is on its way, its
+    # name shows under "Uploading…", and a run started then would go without it)
+    for p in paths:
+        pg.locator("#files .file-preview").get_by_text(p.stem, exact=False).first.wait_for(timeout=30_000)
+    pg.locator("#files .uploading").wait_for(state="detached", timeout=30_000)
 
 
 def run_and_wait(pg, button: str = "#run") -> None:
@@ -461,10 +464,10 @@ def test_closing_the_page_stops_its_run(browser, server):
         web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
         pg.fill("#url textarea, #url input", web.url("/slow.png"))
         pg.click("#run")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while web.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the download is under way
             time.sleep(0.1)
-        assert web.sent["/slow.png"] >= 5
+        assert web.sent["/slow.png"] >= 5, (web.hits, pg.locator(COUNTS).inner_text(), toasts(pg))
         ctx.close()
         deadline = time.monotonic() + 20
         last = -1
@@ -511,10 +514,11 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
         web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
         page.fill("#url textarea, #url input", web.url("/slow.png"))
         page.click("#run")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while web.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the first run is under way
             time.sleep(0.1)
-        assert web.sent["/slow.png"] >= 5
+        assert web.sent["/slow.png"] >= 5, (web.hits, page.locator(COUNTS).inner_text(), toasts(page),
+                                            page.input_value("#url textarea, #url input"))
         page.locator("#url textarea, #url input").press("Enter")
         page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
                                ".some(t => t.innerText.includes('Already running'))", timeout=20_000)
