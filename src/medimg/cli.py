@@ -362,9 +362,9 @@ def serve(
                                               "same. Without either, anyone who can reach the address may use it."),
     root_path: str = typer.Option("", "--root-path", help="The path prefix a reverse proxy serves this under, e.g. "
                                   "/medimg (the proxy may strip it or pass it on)."),
-    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="Seconds requests in flight get to "
-                                           "finish when the server is told to stop (SIGTERM); match your "
-                                           "orchestrator's stop timeout."),
+    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="Seconds API requests in flight get "
+                                           "to finish when the server is told to stop (SIGTERM; open pages are "
+                                           "let go at once); keep it under your orchestrator's stop timeout."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error (the access log "
                                   "is at info)."),
 ) -> None:
