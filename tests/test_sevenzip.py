@@ -12,6 +12,7 @@ import zlib
 
 import py7zr
 import pytest
+from PIL import Image
 
 import builders as b
 from medimg.sources import Blob, Context, Limits, input_tasks, open_input
@@ -200,7 +201,99 @@ def test_deflate64_whose_decoder_takes_no_bound_is_refused():
     from py7zr.properties import FILTER_DEFLATE64
 
     data = seven({"a.png": b.image_bytes("PNG")}, filters=[{"id": FILTER_DEFLATE64}])
-    assert [i.error for i in items(data)] == ["7z archive uses a compression method py7zr cannot inflate; not read"]
+    assert [i.error for i in items(data)] == ["7z archive compressed with Deflate64, which is not inflated here (its "
+                                              "decoder takes no bound); not read"]
+
+
+def test_ppmd_whose_decoder_crashes_on_damaged_data_is_refused():
+    """pyppmd segfaults when a PPMd member's model size has been altered: the whole batch (or server) went."""
+    from py7zr.properties import FILTER_PPMD
+
+    data = seven({"a.png": b.image_bytes("PNG")}, filters=[{"id": FILTER_PPMD, "order": 6, "mem": 24}])
+    assert [i.error for i in items(data)] == ["7z archive compressed with PPMd, which is not inflated here (its "
+                                              "decoder can crash on damaged data); not read"]
+
+
+def plain_header(members: dict) -> tuple[bytearray, int, int]:
+    """An archive with an unencoded header (to edit), and where that header starts and how long it is."""
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as z:
+        z.set_encoded_header_mode(False)
+        for name, data in members.items():
+            z.writestr(data, name)
+    data = bytearray(out.getvalue())
+    offset, size = struct.unpack("<QQ", data[12:28])
+    return data, 32 + offset, size
+
+
+def resealed(data: bytearray, start: int, size: int) -> bytes:
+    data[28:32] = struct.pack("<I", zlib.crc32(data[start:start + size]))
+    data[8:12] = struct.pack("<I", zlib.crc32(data[12:32]))
+    return bytes(data)
+
+
+def with_attributes(members: dict, first: int) -> bytes:
+    """The archive with its first entry's attributes replaced by `first`."""
+    data, start, size = plain_header(members)
+    was = py7zr.SevenZipFile(io.BytesIO(bytes(data))).header.files_info.files[0]["attributes"]
+    at = data.index(struct.pack("<I", was), start)
+    data[at:at + 4] = struct.pack("<I", first)
+    return resealed(data, start, size)
+
+
+@pytest.fixture
+def unseen(monkeypatch):
+    """Bytes py7zr inflates into its NullIO (past our budget and cancel checks), counted."""
+    import py7zr.io
+
+    count = [0]
+    write = py7zr.io.NullIO.write
+    monkeypatch.setattr(py7zr.io.NullIO, "write", lambda self, data: count.__setitem__(0, count[0] + len(data))
+                        or write(self, data))
+    return count
+
+
+@pytest.mark.parametrize("attributes", [0x10, 0xC1A48000], ids=["directory", "socket"])
+def test_a_directory_or_socket_entry_holding_data_is_charged_when_inflated(attributes, unseen):
+    """py7zr does not hand such an entry over, but inflates its data to reach a member after it: the data went
+    past the budget uncounted, and the member was read."""
+    data = with_attributes({"d": b"\0" * 30_000_000, "x.png": b.image_bytes("PNG")}, attributes)
+    assert len(data) < 100_000
+    assert py7zr.SevenZipFile(io.BytesIO(data)).files[0].is_directory == (attributes == 0x10)
+    got = items(data, zip_max_bytes=10_000_000)
+    assert [i.error for i in got] == ["archive inflates past the zip_max_bytes cap of 10,000,000; the rest is not read"]
+    assert unseen[0] == 0
+    assert summary(items(data, zip_max_bytes=50_000_000)) == [("a.7z:x.png", "", "ImageItem")]
+
+
+def test_an_unsafe_names_data_is_charged_as_it_is_inflated(unseen):
+    """It was charged its declared size, and then inflated whole (out of reach of the budget and of a cancel)."""
+    data, start, size = plain_header({"ab/evil": b"\0" * 30_000_000, "x.png": b.image_bytes("PNG")})
+    at = data.index("ab/evil".encode("utf-16-le"), start)
+    data[at:at + 4] = "..".encode("utf-16-le")
+    data = resealed(data, start, size)
+    got = items(data, zip_max_bytes=10_000_000)
+    assert summary(got) == [("a.7z:../evil", "", "ItemError"), ("a.7z", "", "ItemError")]
+    assert "zip_max_bytes" in got[-1].error and unseen[0] == 0
+
+
+def test_a_second_member_of_a_name_is_not_taken_for_another_member():
+    """py7zr names the second x.png "x.png_0": it came out as the real x.png_0, whose pixels were lost."""
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as z:
+        for colour, name in (("red", "x.png"), ("green", "x.png"), ("blue", "x.png_0")):
+            png = io.BytesIO()
+            Image.new("RGB", (4, 4), colour).save(png, "PNG")
+            z.writestr(png.getvalue(), name)
+    got = items(out.getvalue())
+    assert [(i.origin, i.image.getpixel((0, 0))) for i in got] == [("a.7z:x.png", (255, 0, 0)),
+                                                                   ("a.7z:x.png_0", (0, 0, 255))]
+
+
+def test_an_entry_that_is_both_a_directory_and_a_file_is_a_clear_error():
+    data = with_attributes({"d": b"hello", "x.png": b.image_bytes("PNG")}, 0x81808030)
+    (got,) = items(data)
+    assert got.origin == "a.7z" and got.error.startswith("not a readable 7z archive: ")
 
 
 def test_members_passed_over_in_a_solid_block_count_against_the_budget():

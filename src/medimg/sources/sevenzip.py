@@ -7,7 +7,10 @@ archive once, front to back, and hands the members over one at a time. Every byt
 the archive's budget, kept or passed over (a member over its cap, a duplicate name, one a resumed run has done),
 as in a tar, and it stops at its next write when the reader stops or the run is cancelled. py7zr's Deflate and
 Zstandard decoders inflate a whole block of input whatever the size asked for (a 33 KB archive, or its packed
-header, could make gigabytes): they are replaced by ones that stop at it; Deflate64's cannot be, so it is refused.
+header, could make gigabytes): they are replaced by ones that stop at it; Deflate64's cannot be, so it is refused,
+and so is PPMd, whose decoder crashes the whole process on damaged data. Members are handed to py7zr by their
+place in the archive, not their names: py7zr renames a second member of the same name, and would inflate a
+directory, socket or unsafe name that holds data unseen (uncounted) to reach a later member.
 """
 
 from __future__ import annotations
@@ -41,13 +44,15 @@ def split_7z(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]
 def _py7zr():
     import py7zr
     from py7zr import archiveinfo, compressor
-    from py7zr.properties import FILTER_DEFLATE, FILTER_DEFLATE64, FILTER_ZSTD
+    from py7zr.properties import FILTER_DEFLATE, FILTER_DEFLATE64, FILTER_PPMD, FILTER_ZSTD
 
     classes = compressor.algorithm_class_map
     if not getattr(classes[FILTER_DEFLATE][1], "bounded", False):
         classes[FILTER_DEFLATE] = (classes[FILTER_DEFLATE][0], _bounded(compressor, "deflate"))
         classes[FILTER_ZSTD] = (classes[FILTER_ZSTD][0], _bounded(compressor, "zstd"))
-        classes[FILTER_DEFLATE64] = (classes[FILTER_DEFLATE64][0], _bounded(compressor, "deflate64"))
+        classes[FILTER_DEFLATE64] = (classes[FILTER_DEFLATE64][0], _refused("Deflate64", "its decoder takes no bound"))
+        # pyppmd segfaults on a damaged model size: one such archive would end the batch, or the server
+        classes[FILTER_PPMD] = (classes[FILTER_PPMD][0], _refused("PPMd", "its decoder can crash on damaged data"))
 
     # py7zr's own header caps allow an 8M-entry list (~500 bytes each as it reads them: 1.5M took 770 MB and
     # 40 s) from a 256 MB decoded header; these keep it to tens of MB before our zip_max_entries check.
@@ -61,25 +66,29 @@ def _py7zr():
 
 def _bounded(compressor, method: str):
     """A py7zr decoder class that makes no more than the size asked for each call, keeping the input it has not
-    used (Deflate: zlib's unconsumed tail; Zstandard: the decoder's own buffer). Deflate64's decoder takes no
-    bound at all: refused."""
-    from py7zr.exceptions import UnsupportedCompressionMethodError
-
+    used (Deflate: zlib's unconsumed tail; Zstandard: the decoder's own buffer)."""
     if method == "deflate":
         class Bounded(compressor.DeflateDecompressor):
             def decompress(self, data, max_length: int = -1) -> bytes:
                 inflater = self._decompressor
                 return inflater.decompress(inflater.unconsumed_tail + bytes(data), max(max_length, 0))
-    elif method == "zstd":
+    else:
         class Bounded(compressor.ZstdDecompressor):
             def decompress(self, data, max_length: int = -1) -> bytes:
                 return self.decompressor.decompress(data, max_length)
-    else:
-        class Bounded(compressor.Deflate64Decompressor):
-            def __init__(self, *args):
-                raise UnsupportedCompressionMethodError(None, "Deflate64 is not inflated: its decoder takes no bound")
     Bounded.bounded = True
     return Bounded
+
+
+def _refused(method: str, why: str):
+    """A py7zr decoder class that refuses to start."""
+    from py7zr.exceptions import UnsupportedCompressionMethodError
+
+    class Refused:
+        def __init__(self, *args, **kwargs):
+            raise UnsupportedCompressionMethodError(None, f"7z archive compressed with {method}, which is not "
+                                                          f"inflated here ({why}); not read")
+    return Refused
 
 
 def _read_name(file) -> str:
@@ -116,7 +125,11 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}")
         return
     with archive:
-        infos = archive.list()
+        try:
+            infos, files = archive.list(), archive.files
+        except Exception as exc:  # an entry both a directory and a file, say
+            yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}")
+            return
         if len(infos) > limits.zip_max_entries:
             yield ItemError(origin, "", f"archive has {len(infos):,} entries, over the zip_max_entries cap "
                                         f"of {limits.zip_max_entries:,}; not opened")
@@ -127,25 +140,17 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         if archive.needs_password():
             yield ItemError(origin, "", "encrypted archive; not read")
             return
-        plan: list = []  # in archive order: notes, and the names of members to read
-        wanted: dict[str, str] = {}  # member name → where (origin:name)
-        inflated: dict[str, str] = {}  # py7zr's name for each member inflated → its name if kept, else ""
-        kind: list[str] = []  # per entry: "keep", "pass" (inflated only to reach a later one), "blind" (py7zr
-        # inflates it unasked to reach a later one: an unsafe name) or "" (never inflated)
+        plan: list = []  # in archive order: notes, and the keys (places in the archive) of members to read
+        wanted: dict[str, tuple[str, str]] = {}  # member key → (where: origin:name, its file name)
         seen: set[str] = set()
-        for info in infos:
-            name = info.filename
+        for i, info in enumerate(infos):
+            name, entry = info.filename, files[i]
             parts = [p for p in re.split(r"[\\/]", name) if p and p != "."]
             where = f"{origin}:{'/'.join(parts)}"
-            out = _output_name(name)
-            kind.append("pass")
-            if info.is_directory or not parts:
-                kind[-1] = ""
-            elif out is None or name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+            if entry.is_directory or entry.is_socket or entry.is_junction or not parts:
+                pass
+            elif name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
                 plan.append(ItemError(where, "", "unsafe member name (absolute path or '..'); not read"))
-                kind[-1] = "blind"
-            elif name.endswith(("/", "\\")):  # a file named like a folder: py7zr will not hand it over
-                kind[-1] = "blind"
             elif any(is_hidden(p) for p in parts) or where in seen:
                 pass
             elif info.is_symlink:
@@ -156,27 +161,21 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                 plan.append(ItemError(where, "", f"member is {info.uncompressed:,} bytes, over the max_input_bytes "
                                                  f"cap of {limits.max_input_bytes:,}; not read"))
             else:
-                plan.append(name)
-                wanted[name] = where
-                inflated[out] = name
-                kind[-1] = "keep"
+                plan.append(str(i))
+                wanted[str(i)] = (where, parts[-1])
             seen.add(where)
-        # an entry is inflated only when a kept one comes after it in its solid block (or it is kept itself);
-        # every byte inflated is charged to the budget, those py7zr inflates unasked by their declared size
-        folders = [id(f.folder) if f.folder is not None else None for f in archive.files]
-        last_kept = {folder: i for i, folder in enumerate(folders) if kind[i] == "keep"}
-        targets = []
-        for i, info in enumerate(infos):
-            later = folders[i] is not None and last_kept.get(folders[i], -1) > i
-            if kind[i] == "keep" or kind[i] == "pass" and later:
-                targets.append(info.filename)
-                inflated.setdefault(_output_name(info.filename), "")
-            elif kind[i] == "blind" and later:
-                budget.left -= info.uncompressed
         if not wanted:
             yield from plan
             return
-        members = _members(archive, targets, inflated, ctx, budget)
+        # an entry is inflated only when a kept one comes after it in its solid block (or it is kept itself),
+        # whatever it is (a directory or an unsafe name that holds data too), and every byte of it is charged
+        folders = [id(f.folder) if f.folder is not None else None for f in files]
+        last_kept = {}  # solid block → the place of its last member kept
+        for key in wanted:
+            last_kept[folders[int(key)]] = int(key)
+        keys = {i: str(i) if str(i) in wanted else "" for i, f in enumerate(files)
+                if str(i) in wanted or not f.emptystream and last_kept.get(folders[i], -1) > i}
+        members = _members(archive, keys, ctx, budget)
         early: dict[str, bytes] = {}  # members py7zr hands over before their turn (empty ones come first)
         try:
             for entry in plan:
@@ -199,11 +198,11 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                 if entry not in early:
                     if ctx.cancel is not None and ctx.cancel.is_set():
                         return  # the run was stopped
-                    yield ItemError(wanted[entry], "", "member missing from the archive's data; not read")
+                    yield ItemError(wanted[entry][0], "", "member missing from the archive's data; not read")
                     continue
                 data = early.pop(entry)
-                where = wanted[entry]
-                member = Blob(where, data, name=entry.rsplit("/", 1)[-1], depth=blob.depth + 1, budget=budget)
+                where, name = wanted[entry]
+                member = Blob(where, data, name=name, depth=blob.depth + 1, budget=budget)
                 if accepts(data[:6], member):
                     if member.depth > limits.max_depth:
                         yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); "
@@ -220,6 +219,9 @@ def _failed(exc: Exception) -> str:
     from py7zr.exceptions import ArchiveError, CrcError, UnsupportedCompressionMethodError
 
     if isinstance(exc, UnsupportedCompressionMethodError):
+        said = exc.args[-1] if exc.args else ""
+        if isinstance(said, str) and said.startswith("7z archive compressed with"):  # one we refuse (_refused)
+            return said
         return "7z archive uses a compression method py7zr cannot inflate; not read"
     if isinstance(exc, CrcError) and len(exc.args) == 3:
         why = f"checksum mismatch in {exc.args[2]}"
@@ -230,16 +232,6 @@ def _failed(exc: Exception) -> str:
     return f"7z archive damaged or cut short: {why}; the rest is not read"
 
 
-def _output_name(name: str) -> str | None:
-    """The name py7zr hands a member over by (None for one it refuses, which would stop the whole archive)."""
-    from py7zr.helpers import get_sanitized_output_path
-
-    try:
-        return get_sanitized_output_path(name, None).as_posix()
-    except Exception:
-        return None
-
-
 class _Stopped(Exception):
     """The reader went away or the run was cancelled: inflating stops at the next write."""
 
@@ -248,12 +240,13 @@ class _Spent(Exception):
     """The archive inflated past its byte budget."""
 
 
-def _members(archive, targets: list[str], inflated: dict[str, str], ctx: Context,
+def _members(archive, keys: dict[int, str], ctx: Context,
              budget: Budget) -> Iterator[tuple[str, Union[bytes, Exception]]]:
-    """(name, bytes) of the members `inflated` keeps, in archive order, inflated by one thread that waits for
-    each to be taken before it goes on; every byte of every target is charged to `budget`; (name, exception)
-    once if the archive turns out damaged or over budget."""
-    from py7zr.io import Py7zIO, WriterFactory
+    """(key, bytes) of the entries `keys` gives a key (entry index → key, or "" for one inflated only to reach a
+    later one), in archive order, inflated by one thread that waits for each to be taken before it goes on;
+    every byte inflated is charged to `budget`; ("", exception) once if the archive turns out damaged or over
+    budget."""
+    from py7zr.io import MemIO, Py7zIO, WriterFactory
 
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -316,12 +309,17 @@ def _members(archive, targets: list[str], inflated: dict[str, str], ctx: Context
     class Members(WriterFactory):
         def create(self, filename: str) -> Py7zIO:
             checked()
-            return Member(inflated.pop(filename, ""))  # a second member of the same name is passed over
+            return Member(filename)
 
     def run() -> None:
         try:
             wait()
-            archive.extract(targets=targets, factory=Members())
+            # py7zr's extract() with its naming left out: each entry is registered by its place, and those left
+            # out are never inflated (none comes before a registered one in its block)
+            factory = Members()
+            for i, entry in enumerate(archive.files):
+                archive.worker.register_filelike(entry.id, MemIO(keys[i], factory) if i in keys else None)
+            archive.worker.extract(archive.fp, None, parallel=False)
             checked()
             give(None)
         except _Stopped:
