@@ -166,6 +166,56 @@ def test_a_16bit_rgb_pngs_colour_key_matches_the_8bit_pixels_pillow_gives():
     assert rgb[:, 30:].min() == 255 and np.abs(rgb[:, :30].mean((0, 1)) - (78, 117, 156)).max() < 1
 
 
+def _png(ihdr: tuple, *chunks: tuple[bytes, bytes]) -> bytes:
+    """A PNG from IHDR (width, height, bit depth, colour type) and (type, data) chunks, IEND added."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    head = chunk(b"IHDR", struct.pack(">IIBBBBB", *ihdr, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + head + b"".join(chunk(*c) for c in chunks) + chunk(b"IEND", b"")
+
+
+def test_a_16bit_rgb_apngs_colour_key_holds_in_every_frame():
+    """Pillow carries `info` from frame to frame: the 16-bit key must not be shifted down again on frame 2."""
+    import struct
+    import zlib
+
+    from medimg.model.preprocess import to_rgb
+
+    key = (0x1234, 0x5678, 0x9ABC)
+    row = b"\0" + struct.pack(">HHH", *key) * 2 + bytes(12)  # 4 px: keyed, keyed, black, black
+    pixels = zlib.compress(row * 2)
+
+    def fctl(seq: int) -> tuple[bytes, bytes]:
+        return b"fcTL", struct.pack(">IIIIIHHBB", seq, 4, 2, 0, 0, 1, 10, 0, 0)
+    data = _png((4, 2, 16, 2), (b"acTL", struct.pack(">II", 2, 0)), (b"tRNS", struct.pack(">HHH", *key)),
+                fctl(0), (b"IDAT", pixels), fctl(1), (b"fdAT", struct.pack(">I", 2) + pixels))
+    got = items(data, all_frames=True)
+    assert [it.locator for it in got] == ["frame 1", "frame 2"]
+    for it in got:
+        rgb = np.asarray(to_rgb(it.image))
+        assert (rgb[:, :2] == 255).all() and (rgb[:, 2:] == 0).all(), (it.locator, rgb)
+
+
+@pytest.mark.parametrize("bits, key, decoded", [(1, 0, [0, 255]), (2, 1, [0, 85, 170, 255]),
+                                                (4, 1, [0, 17, 34, 255])])
+def test_a_low_bit_grey_pngs_colour_key_matches_the_8bit_pixels_pillow_gives(bits, key, decoded):
+    """Pillow scales 2- and 4-bit grey up to 8 bits (2-bit 1 is 85) and leaves the key as stored; 1-bit it maps."""
+    import struct
+    import zlib
+
+    from medimg.model.preprocess import to_rgb
+
+    values = [0, 1, 2, (1 << bits) - 1][:len(decoded)]
+    bitstring = "".join(format(v, f"0{bits}b") for v in values).ljust(8 * -(-len(values) * bits // 8), "0")
+    row = b"\0" + int(bitstring, 2).to_bytes(len(bitstring) // 8, "big")
+    data = _png((len(values), 1, bits, 0), (b"tRNS", struct.pack(">H", key)), (b"IDAT", zlib.compress(row)))
+    grey = np.asarray(to_rgb(one(data, "g.png").image))[0, :, 0].tolist()
+    assert grey == [255 if v == key else d for v, d in zip(values, decoded)]
+
+
 @pytest.mark.parametrize("mode", ["I;16", "F"])
 def test_a_16bit_or_float_min_is_white_tiff_is_not_inverted(mode):
     """PhotometricInterpretation 0 stores white as 0: Pillow inverts 1- and 8-bit data only."""

@@ -497,12 +497,16 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
 
 
 def _png16_key(im: Image.Image) -> None:
-    """A 16-bit RGB PNG's colour key as the 8-bit values Pillow decodes it to (their high bytes), or it never
-    matches; colours within 1/256 of the key then count as keyed too."""
-    key = im.info.get("transparency")
-    if (im.format == "PNG" and im.mode == "RGB" and isinstance(key, tuple) and im.tile
-            and str(im.tile[0].args).endswith(";16B")):
-        im.info["transparency"] = tuple(v >> 8 for v in key)
+    """A PNG's colour key as the values Pillow decodes its pixels to, or it never matches: a 16-bit RGB key as
+    its high bytes (colours within 1/256 of the key then count as keyed too), a 2- or 4-bit grey key scaled to
+    8 bits as the pixels are (Pillow maps 1-bit keys itself; palette keys name an index). Always from the key
+    as stored, kept aside, as an APNG's frames share `info`."""
+    key = im.info.get("_png_key", im.info.get("transparency"))
+    rawmode = im.tile[0].args if im.format == "PNG" and im.tile else None
+    if im.mode == "RGB" and isinstance(key, tuple) and str(rawmode).endswith(";16B"):
+        im.info["_png_key"], im.info["transparency"] = key, tuple(v >> 8 for v in key)
+    elif im.mode == "L" and isinstance(key, int) and rawmode in ("L;2", "L;4"):
+        im.info["_png_key"], im.info["transparency"] = key, key * 255 // ((1 << int(rawmode[2])) - 1)
 
 
 def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
