@@ -39,7 +39,7 @@ def _flat_strips(img: Image.Image, rows: int):
     to 8 bits, transparency composited on white, other modes as RGB. A strip at a time, as a whole-image float
     or RGBA copy of a 100 Mpx image would take gigabytes."""
     if img.mode in GREY:
-        key = img.info.get("transparency")  # a 16-bit grey PNG's tRNS value
+        key = img.info.get("transparency")  # a grey PNG's tRNS value, in the decoded pixels' scale
         lo, hi = _percentiles(img, key)
         for top, arr in _grey_strips(img, rows):
             keyed = arr == key if key is not None else None

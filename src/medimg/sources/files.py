@@ -484,7 +484,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     mode = im.mode
     try:
         draft_jpeg(im, decode_side)
-        _png16_key(im)
+        _png_key(im)
         im.load()
         out = _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im)))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
@@ -496,7 +496,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                      full_size=stored_size((w, h), im.size, out.size))
 
 
-def _png16_key(im: Image.Image) -> None:
+def _png_key(im: Image.Image) -> None:
     """A PNG's colour key as the values Pillow decodes its pixels to, or it never matches: a 16-bit RGB key as
     its high bytes (colours within 1/256 of the key then count as keyed too), a 2- or 4-bit grey key scaled to
     8 bits as the pixels are (Pillow maps 1-bit keys itself; palette keys name an index). Always from the key
