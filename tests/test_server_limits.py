@@ -662,6 +662,17 @@ def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(cl
         thread.join(timeout=10)
 
 
+def wait_until_up(proc, base: str) -> None:
+    """Until `medimg serve` (a subprocess with its stderr piped) answers its health check."""
+    for _ in range(600):
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
 @pytest.mark.timeout(120)
 def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
     """SIGTERM (systemd, Kubernetes) with a request still working: it gets its answer within --graceful-timeout
@@ -686,13 +697,7 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            assert proc.poll() is None, proc.stderr.read()
-            try:
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(proc, base)
         with WebServer() as site:
             url = site.add("/scan.png", png(3), "image/png", delay=8.0)  # 8 s of work: past the old 5 s drain
             with ThreadPoolExecutor(1) as pool:
@@ -729,13 +734,7 @@ def test_an_open_page_does_not_hold_up_a_stopping_server(tmp_path, request):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            assert proc.poll() is None, proc.stderr.read()
-            try:
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(proc, base)
         opened = threading.Event()
 
         def page():  # reads its heartbeat stream as a browser does, until the server ends it
