@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 
@@ -106,3 +107,53 @@ def test_damaged_files_give_clear_errors(tmp_path):
     for _, data in b.damaged(clean, seed=11, n=60, start=16, cut_every=3):
         b.assert_clear(list(open_input(Blob("bad.czi", data))))
     assert time.monotonic() - started < 60
+
+
+def directory_entries(data: bytes) -> list[tuple[int, int]]:
+    """(where each sub-block directory entry starts, where its sub-block segment starts)."""
+    import struct
+
+    (directory,) = struct.unpack_from("<q", data, 32 + 52)
+    (count,) = struct.unpack_from("<i", data, directory + 32)
+    at, found = directory + 160, []
+    for _ in range(count):
+        (position,) = struct.unpack_from("<q", data, at + 6)
+        found.append((at, position))
+        at += 32 + 20 * struct.unpack_from("<i", data, at + 28)[0]
+    return found
+
+
+def open_in_child(path) -> subprocess.CompletedProcess:
+    code = "import sys\nfrom medimg.sources import open_input\nfor i in open_input(sys.argv[1]): print(repr(i))"
+    return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("count", [-65531, -16])
+def test_sub_block_naming_a_negative_number_of_dimensions_is_refused(tmp_path, count):
+    """libCZI takes a sub-block's own DimensionCount of -65531 as within its cap of 40, then the process dies
+    (SIGSEGV or SIGBUS): a whole batch or server with it. Found by mutating files; run in a child here."""
+    import struct
+
+    data = bytearray(open(fluorescence(tmp_path / "cells.czi", channels=2, zs=1), "rb").read())
+    _, block = directory_entries(data)[1]
+    struct.pack_into("<i", data, block + 76, count)
+    (tmp_path / "bad.czi").write_bytes(data)
+    run = open_in_child(tmp_path / "bad.czi")
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert f"not a readable CZI file: sub-block 2 at byte {block} names {count} dimensions; not read" in run.stdout
+
+
+def test_bounding_box_of_millions_of_channels_is_refused_before_listing_them(tmp_path):
+    """A directory entry whose channel index is 0x0F000000 makes the box span 251,658,240 channels: a list
+    of them (and pylibCZIrw's pixel_types, a dict of them) took 15 GB and minutes."""
+    import struct
+
+    data = bytearray(open(fluorescence(tmp_path / "cells.czi", channels=2, zs=1), "rb").read())
+    entry, _ = directory_entries(data)[0]
+    names = [bytes(data[entry + 32 + 20 * k:entry + 33 + 20 * k]) for k in range(data[entry + 28])]
+    struct.pack_into("<i", data, entry + 32 + 20 * names.index(b"C") + 4, 0x0F000000)
+    started = time.monotonic()
+    (err,) = list(open_input(Blob("wide.czi", bytes(data))))
+    assert isinstance(err, ItemError) and err.error == ("CZI has 251,658,240 channels: too many to merge within the "
+                                                        "max_pixels cap of 100,000,000; not decoded")
+    assert time.monotonic() - started < 10

@@ -12,6 +12,7 @@ the window of an overview with the most tissue, read from the pyramid. Files on 
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from typing import Iterator
 
@@ -25,6 +26,7 @@ from .registry import register
 MAGIC = b"ZISRAWFILE"
 SCAN_SIDE = 4096  # larger images are slide scans: shown as a tissue field, not whole
 OVERVIEW = 1024  # longest side of the overview read to find tissue
+MAX_DIMENSIONS = 40  # libCZI's own cap on the dimensions a sub-block names
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -54,6 +56,10 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
         yield ItemError(path, "", "Zeiss CZI files need the czi extra: pip install 'medimg[czi]' (from a "
                                   "checkout: .venv/bin/pip install -e '.[czi]')")
         return
+    problem = _crashing_subblock(path)
+    if problem:
+        yield ItemError(path, "", f"not a readable CZI file: {problem}; not read")
+        return
     opened = False
     try:
         with pyczi.open_czi(path) as reader:
@@ -64,6 +70,45 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
         yield ItemError(path, "", f"{what}: {exc}")
 
 
+def _crashing_subblock(path: str) -> str | None:
+    """What libCZI would crash on rather than refuse: a sub-block whose own DimensionCount is negative (libCZI
+    checks only that it is at most 40, then kills the process). Everything else damaged libCZI reports itself,
+    so a layout this walk cannot follow is left to it."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(32 + 68)  # segment header, then version, GUIDs, file part, directory position
+        if len(head) < 100:
+            return None
+        (directory,) = struct.unpack_from("<q", head, 32 + 52)
+        if not 0 < directory <= size - 160:
+            return None
+        f.seek(directory)
+        segment = f.read(160)  # segment header, EntryCount, 124 reserved bytes
+        if not segment.startswith(b"ZISRAWDIRECTORY"):
+            return None
+        (count,) = struct.unpack_from("<i", segment, 32)
+        places = []
+        for _ in range(max(0, min(count, (size - directory) // 32))):
+            entry = f.read(32)  # schema, pixel type, file position, file part, ..., DimensionCount
+            if len(entry) < 32 or entry[:2] != b"DV":
+                return None
+            position, part = struct.unpack_from("<qi", entry, 6)
+            (dims,) = struct.unpack_from("<i", entry, 28)
+            if not 0 <= dims <= MAX_DIMENSIONS:
+                return None
+            f.seek(20 * dims, os.SEEK_CUR)
+            if part == 0 and 0 <= position <= size - 80:
+                places.append(position)
+        for n, position in enumerate(places):
+            f.seek(position)
+            block = f.read(80)  # segment header, sizes, then the sub-block's own directory entry
+            if block.startswith(b"ZISRAWSUBBLOCK") and block[48:50] == b"DV":
+                (dims,) = struct.unpack_from("<i", block, 76)
+                if dims < 0:
+                    return f"sub-block {n + 1} at byte {position} names {dims} dimensions"
+    return None
+
+
 def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
     box = reader.total_bounding_box
     rect = reader.total_bounding_rectangle
@@ -71,7 +116,16 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
     if w <= 0 or h <= 0:
         yield ItemError(origin, "", "CZI file without image data")
         return
-    channels = list(range(*box.get("C", (0, 1))))
+    c_lo, c_hi = box.get("C", (0, 1))
+    if c_hi - c_lo < 1:
+        yield ItemError(origin, "", "CZI file without channels")
+        return
+    per_plane = limits.max_pixels // (c_hi - c_lo)  # every channel of the shown plane is decoded
+    if per_plane < 64 * 64:
+        yield ItemError(origin, "", f"CZI has {c_hi - c_lo:,} channels: too many to merge within the max_pixels "
+                                    f"cap of {limits.max_pixels:,}; not decoded")
+        return
+    channels = list(range(c_lo, c_hi))
     z_lo, z_hi = box.get("Z", (0, 1))
     t_lo, t_hi = box.get("T", (0, 1))
     zs = list(range(z_lo, z_hi)) if limits.all_frames else [(z_lo + z_hi) // 2]
@@ -79,7 +133,7 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
     meta_doc = _metadata(reader)
     um = _pixel_um(meta_doc)
     colours = _colours(meta_doc, len(channels))
-    kinds = reader.pixel_types
+    kinds = {c: reader.get_channel_pixel_type(c) for c in channels}  # reader.pixel_types counts from 0
     brightfield = str(kinds.get(channels[0], "")).startswith("Bgr")
 
     def read(roi, zoom: float, z: int) -> Image.Image:
@@ -92,11 +146,6 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
 
     meta = {"dimensions": [w, h], "channels": len(channels), "z": z_hi - z_lo, "t": t_hi - t_lo,
             "pixel_types": sorted({str(v) for v in kinds.values()}), "um_per_px": round(um, 4) if um else None}
-    per_plane = limits.max_pixels // len(channels)  # every channel of the shown plane is decoded
-    if per_plane < 64 * 64:
-        yield ItemError(origin, "", f"CZI has {len(channels)} channels: too many to merge within the max_pixels "
-                                    f"cap of {limits.max_pixels:,}; not decoded")
-        return
     field = None
     if max(w, h) > SCAN_SIDE:
         field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, per_plane)
