@@ -622,6 +622,45 @@ def test_compressed_frame_declaring_another_size_is_not_decoded(codec):
     assert "over the max_pixels cap of 1,000,000" in over.error
 
 
+def jp2_frame(box: bytes, length: int) -> bytes:
+    """A 64 × 64 grey JPEG 2000 frame in a JP2 wrapper, the length of its `box` box set to `length`."""
+    import struct
+
+    from PIL import Image
+
+    img = Image.new("L", (64, 64), 100)
+    img.paste(200, (16, 16, 48, 48))
+    frame = bytearray(b.encode(img, "JPEG2000", irreversible=False))
+    struct.pack_into(">I", frame, frame.index(box) - 4, length)
+    return bytes(frame)
+
+
+@pytest.mark.timeout(60)
+def test_jp2_wrapped_frame_with_a_box_of_length_0_before_the_codestream_is_not_decoded():
+    """pydicom walks a JP2 wrapper's boxes to the codestream and, on a box of length 0 ("to the end") before
+    it, never ends: the batch hung for good. Found by mutating files."""
+    frame = jp2_frame(b"jp2h", 0)
+    (item,) = items(compressed_dicom(frame, "1.2.840.10008.1.2.4.90"))
+    assert isinstance(item, ItemError), item
+    assert "JPEG 2000 frame in a JP2 wrapper whose box b'jp2h' at byte 32 has length 0 before the codestream; " \
+           "not decoded" in item.error
+
+
+def test_jp2_wrapped_frames_still_decode():
+    """A JP2 wrapper is not DICOM's form, but seen: it decodes, the codestream box's length 0 (to the end,
+    where it always is) too."""
+    import struct
+
+    whole = jp2_frame(b"jp2c", 0)
+    good = bytearray(whole)
+    struct.pack_into(">I", good, good.index(b"jp2c") - 4, len(good) - good.index(b"jp2c") + 4)
+    for frame in (bytes(good), whole):
+        (item,) = items(compressed_dicom(frame, "1.2.840.10008.1.2.4.90"))
+        assert isinstance(item, ImageItem), item
+        pixels = np.asarray(item.image.convert("L"))
+        assert item.image.size == (64, 64) and pixels[32, 32] > pixels[4, 4] + 50
+
+
 def test_jpeg_xl_frame_declaring_another_size_is_not_decoded():
     imagecodecs = pytest.importorskip("imagecodecs")
     from pydicom.encaps import encapsulate

@@ -252,6 +252,8 @@ def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarr
             raise ValueError(f"no frame {index + 1} in the pixel data")
     else:
         frame = get_frame(ds.PixelData, index, number_of_frames=n)
+    if kind == "JPEG 2000":
+        _check_jp2_boxes(frame)
     _check_frame_size(kind, _frame_size(kind, frame), int(ds.Columns), int(ds.Rows), max_pixels)
     return _jxl_frame(ds, frame) if kind == "JPEG XL" else _pixels(ds, index, n)
 
@@ -270,6 +272,22 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
     # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
     whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
     return pixel_array(ds, index=index if n > 1 else None, view_only=whole)
+
+
+def _check_jp2_boxes(frame: bytes) -> None:
+    """A frame in a JP2 wrapper: pydicom walks its boxes to the codestream as this does, and never ends
+    when a box before it says length 0 (which means "to the end"), so such a frame is refused."""
+    if not frame.startswith(b"\x00\x00\x00\x0cjP  "):
+        return
+    pos = 12
+    while pos < len(frame):
+        if frame[pos + 4:pos + 8] == b"jp2c":
+            return
+        length = int.from_bytes(frame[pos:pos + 4], "big")
+        if length == 0:
+            raise ValueError(f"JPEG 2000 frame in a JP2 wrapper whose box {frame[pos + 4:pos + 8]!r} at byte {pos} "
+                             f"has length 0 before the codestream; not decoded")
+        pos += length
 
 
 def _check_frame_size(kind: str, size: tuple[int, int] | None, cols: int, rows: int, max_pixels: int) -> None:
