@@ -128,19 +128,22 @@ def open_in_child(path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("count", [-65531, -16])
-def test_sub_block_naming_a_negative_number_of_dimensions_is_refused(tmp_path, count):
-    """libCZI takes a sub-block's own DimensionCount of -65531 as within its cap of 40, then the process dies
-    (SIGSEGV or SIGBUS): a whole batch or server with it. Found by mutating files; run in a child here."""
+@pytest.mark.parametrize("where, count", [("sub-block", -65531), ("sub-block", -16), ("directory", -1),
+                                          ("directory", 0x7FFFFFFF)])
+def test_sub_block_naming_an_impossible_number_of_dimensions_is_refused(tmp_path, where, count):
+    """libCZI takes a sub-block's own DimensionCount of -65531 as within its cap of 40, and does not check a
+    directory entry's at all: then the process dies (SIGSEGV or SIGBUS), a whole batch or server with it.
+    Found by mutating files; run in a child here."""
     import struct
 
     data = bytearray(open(fluorescence(tmp_path / "cells.czi", channels=2, zs=1), "rb").read())
-    _, block = directory_entries(data)[1]
-    struct.pack_into("<i", data, block + 76, count)
+    entry, block = directory_entries(data)[1]
+    struct.pack_into("<i", data, (block + 76) if where == "sub-block" else (entry + 28), count)
     (tmp_path / "bad.czi").write_bytes(data)
     run = open_in_child(tmp_path / "bad.czi")
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
-    assert f"not a readable CZI file: sub-block 2 at byte {block} names {count} dimensions; not read" in run.stdout
+    said = f"sub-block 2 at byte {block}" if where == "sub-block" else "sub-block directory entry 2"
+    assert f"not a readable CZI file: {said} names {count} dimensions; not read" in run.stdout
 
 
 def test_bounding_box_of_millions_of_channels_is_refused_before_listing_them(tmp_path):

@@ -71,9 +71,10 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
 
 
 def _crashing_subblock(path: str) -> str | None:
-    """What libCZI would crash on rather than refuse: a sub-block whose own DimensionCount is negative (libCZI
-    checks only that it is at most 40, then kills the process). Everything else damaged libCZI reports itself,
-    so a layout this walk cannot follow is left to it."""
+    """What libCZI would crash on rather than refuse: a sub-block directory entry, or a sub-block's own copy of
+    it, naming a negative number of dimensions, or more than libCZI's 40 in the directory (the process died
+    with SIGSEGV or SIGBUS). Everything else damaged libCZI reports itself, so a layout this walk cannot
+    follow is left to it."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(32 + 68)  # segment header, then version, GUIDs, file part, directory position
@@ -87,25 +88,25 @@ def _crashing_subblock(path: str) -> str | None:
         if not segment.startswith(b"ZISRAWDIRECTORY"):
             return None
         (count,) = struct.unpack_from("<i", segment, 32)
-        places = []
-        for _ in range(max(0, min(count, (size - directory) // 32))):
+        blocks = []
+        for number in range(1, max(0, min(count, (size - directory) // 32)) + 1):
             entry = f.read(32)  # schema, pixel type, file position, file part, ..., DimensionCount
             if len(entry) < 32 or entry[:2] != b"DV":
                 return None
             position, part = struct.unpack_from("<qi", entry, 6)
             (dims,) = struct.unpack_from("<i", entry, 28)
             if not 0 <= dims <= MAX_DIMENSIONS:
-                return None
+                return f"sub-block directory entry {number} names {dims} dimensions"
             f.seek(20 * dims, os.SEEK_CUR)
             if part == 0 and 0 <= position <= size - 80:
-                places.append(position)
-        for n, position in enumerate(places):
+                blocks.append((number, position))
+        for number, position in blocks:
             f.seek(position)
             block = f.read(80)  # segment header, sizes, then the sub-block's own directory entry
             if block.startswith(b"ZISRAWSUBBLOCK") and block[48:50] == b"DV":
                 (dims,) = struct.unpack_from("<i", block, 76)
-                if dims < 0:
-                    return f"sub-block {n + 1} at byte {position} names {dims} dimensions"
+                if not 0 <= dims <= MAX_DIMENSIONS:
+                    return f"sub-block {number} at byte {position} names {dims} dimensions"
     return None
 
 
