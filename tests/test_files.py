@@ -475,6 +475,33 @@ def test_mpo_jpeg_is_one_picture_even_with_all_frames():
     assert len(got) == 1 and got[0].locator == "" and got[0].image.size == (40, 30)
 
 
+def test_linked_folders_are_read_once_and_loops_end(tmp_path):
+    """An export tree made of links to folders: each linked folder is read (os.walk passes over them by
+    default, silently), a folder reached twice is read once, and a link back up is a note, not a loop."""
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "a.png").write_bytes(b.image_bytes("PNG"))
+    (tmp_path / "scans" / "up").symlink_to("..")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "x").symlink_to("../scans")
+    (tree / "y").symlink_to("../scans")
+    got = [(type(i).__name__, os.path.relpath(i.origin, tmp_path), getattr(i, "skipped", False))
+           for i in open_input(tree)]
+    assert got == [("ImageItem", "tree/x/a.png", False), ("ItemError", "tree/x/up/scans", True),
+                   ("ItemError", "tree/x/up/tree", True), ("ItemError", "tree/y", True)]
+    notes = [i.error for i in open_input(tree) if isinstance(i, ItemError)]
+    assert notes[-1] == f"link to a folder read already ({os.path.realpath(tmp_path / 'scans')}); not read again"
+
+
+def test_urls_of_other_schemes_say_so():
+    """ftp://, s3:// … were taken for paths (Path even folds the //): "file not found" said nothing useful."""
+    for url in ("ftp://host/scan.dcm", "s3://bucket/scan.dcm"):
+        (err,) = open_input(url)
+        scheme = url.split(":")[0]
+        assert err.origin == url and err.error == (f"only http and https URLs are fetched, not {scheme}:// (for a "
+                                                   "local file give its path)")
+
+
 def test_an_empty_folder_gives_one_note(tmp_path):
     """A folder with no files (or hidden ones only) still gets a row saying so, as an empty zip does."""
     from medimg.sources import open_inputs

@@ -77,10 +77,22 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
         text = path
     if is_url(text):
         yield unit(text, _open_url, text, ctx)
+    elif _other_scheme(text):
+        why = f"only http and https URLs are fetched, not {_other_scheme(text)}:// (for a local file give its path)"
+        yield unit(text, lambda: iter([ItemError(text, "", why)]))
     elif Path(text).is_dir():
         yield from folder_tasks(text, ctx, skip)
     else:
         yield from file_tasks(text, ctx, skip=skip)
+
+
+def _other_scheme(text: str) -> str | None:
+    """The scheme of a URL that is not http(s) (ftp, s3, …), unless a local file is named so."""
+    scheme, sep, _ = text.partition("://")
+    if sep and scheme and scheme[0].isalpha() and all(c.isalnum() or c in "+.-" for c in scheme) \
+            and not os.path.lexists(text):
+        return scheme.lower()
+    return None
 
 
 def _file_uri(uri: str) -> tuple[str, str | None]:

@@ -197,9 +197,16 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
             yield unit(str(exc.filename or ""), _listing_errors, [exc])
         problems.clear()
 
-    files = 0
-    for root, dirs, names in os.walk(path, onerror=problems.append):
+    files, seen = 0, set()
+    for root, dirs, names in os.walk(path, onerror=problems.append, followlinks=True):
         yield from listing_errors()
+        real = os.path.realpath(root)
+        if real in seen:  # a link to a folder read already (or to one above it: a loop)
+            dirs[:] = []
+            note = f"link to a folder read already ({real}); not read again"
+            yield unit(root, lambda root=root, note=note: iter([ItemError(root, "", note, skipped=True)]))
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(names):
             if not is_hidden(name):
