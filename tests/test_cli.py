@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import pytest
 
@@ -319,10 +320,17 @@ def test_names_that_are_not_utf8_survive_jsonl_csv_and_resume(tmp_path, tiny_mod
         again = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "--out", str(out),
                                     "--resume"])
         assert again.exit_code == 0 and "1 input passed over" in flat(again.output), again.output
-        text = out.read_bytes()
-        assert text.count(b"plain.png") == 1 and (b"caf\\udce9.png" in text or b"caf\xe9.png" in text)
+        text = out.read_bytes().decode("utf-8")  # valid UTF-8, whatever the names (it was raw 0xE9 in CSV)
+        assert text.count("plain.png") == 1
+        assert ("caf\\udce9.png" if fmt == "jsonl" else "caf\ufffd.png") in text
     rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert rows[0]["input"] == str(folder / odd)  # reads back as the very same name
+    for fmt in ("csv", "table"):
+        res = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "-f", fmt])
+        assert "\ufffd" in res.stdout and not re.search("[\ud800-\udfff]", res.stdout), res.stdout
+    assert runner.invoke(app, ["extract", str(folder), "-o", str(tmp_path / "x")]).exit_code == 0
+    rows = [json.loads(x) for x in (tmp_path / "x" / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["input"] for r in rows) == sorted([str(folder / odd), str(folder / "plain.png")])
 
 
 def test_extract_never_overwrites_or_reads_its_own_output(tmp_path):
@@ -372,3 +380,67 @@ def test_the_server_reads_a_file_as_big_as_its_upload_cap():
     assert ServerConfig().limits().max_input_bytes == 200 * 2**20
     lim = ServerConfig(max_upload_bytes=300 * 2**20).limits()
     assert lim.max_input_bytes == 300 * 2**20 and lim.zip_max_bytes >= lim.max_input_bytes
+
+
+def test_out_naming_an_input_or_the_list_is_refused_before_anything_is_written(tmp_path, tiny_model_dir):
+    """`classify victim.pdf -o victim.pdf` emptied the PDF before reading it; `--inputs-from list -o list` lost
+    the list."""
+    pdf = make_pdf(tmp_path / "victim.pdf", [(0, 255, 0)])
+    before = pdf.read_bytes()
+    res = runner.invoke(app, ["classify", str(pdf), "--model", str(tiny_model_dir), "-o", str(pdf), "-f", "jsonl"])
+    assert res.exit_code == 2 and "is one of the inputs: writing the records there would destroy it" in flat(res.output)
+    listed = tmp_path / "list.csv"
+    listed.write_text(f"path\n{pdf}\n")
+    res = runner.invoke(app, ["classify", "--inputs-from", str(listed), "--model", str(tiny_model_dir), "-o",
+                              str(tmp_path / "." / "list.csv")])
+    assert res.exit_code == 2 and "is one of the inputs (the list)" in flat(res.output)
+    assert pdf.read_bytes() == before and listed.read_text() == f"path\n{pdf}\n"
+    # the output inside a folder being read is not read as an input
+    res = runner.invoke(app, ["classify", str(tmp_path), "--model", str(tiny_model_dir), "-o", str(tmp_path / "r.jsonl"),
+                              "--show-skipped"])
+    assert res.exit_code == 0 and "r.jsonl" not in (tmp_path / "r.jsonl").read_text()
+
+
+def test_out_format_comes_from_a_known_extension_or_is_asked_for(tmp_path, tiny_model_dir):
+    (tmp_path / "a.png").write_bytes(_png((200, 0, 0)))
+    args = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir)]
+    for name in ("r.tsv", "r.parquet", "r.jsonl.gz"):
+        res = runner.invoke(app, [*args, "-o", str(tmp_path / name)])
+        assert res.exit_code == 2 and "name the file .jsonl, .json, .csv or .txt" in flat(res.output), res.output
+        assert not (tmp_path / name).exists()
+    res = runner.invoke(app, [*args, "-o", "-", "-f", "JSONL"])  # - is stdout; formats in any case
+    assert res.exit_code == 0 and json.loads(res.stdout.splitlines()[0])["label"] and not os.path.exists("-")
+    res = runner.invoke(app, [*args, "-o", str(tmp_path / "r.txt")])
+    assert res.exit_code == 0 and "┃ input" in (tmp_path / "r.txt").read_text()
+
+
+def test_inputs_cut_short_at_a_cap_are_named_after_the_summary(tmp_path, tiny_model_dir):
+    """A PDF past --max-pages, a GIF past --max-images: skipped notes (not errors), but named after the summary
+    with the option that raises the cap; 520 pages of a patient record must not go quietly."""
+    pdf = make_pdf(tmp_path / "long.pdf", [(250, 0, 0), (0, 250, 0), (0, 0, 250)])
+    frames = [Image.new("RGB", (100, 80), c) for c in [(250, 0, 0), (0, 250, 0), (0, 0, 250), (9, 9, 9)]]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    res = runner.invoke(app, ["classify", str(pdf), str(tmp_path / "anim.gif"), "--all-frames", "--model",
+                              str(tiny_model_dir), "--max-pages", "2", "--max-images", "3", "-f", "jsonl"])
+    assert res.exit_code == 0, res.output
+    said = flat(res.stderr)
+    assert "2 inputs not read to the end:" in said
+    assert f"{pdf}: read only the first 2 of 3 pages (max_pdf_pages) — raise it with --max-pages" in said
+    assert "anim.gif: stopped after 3 images (max_images_per_input) — raise it with --max-images" in said
+    assert len(res.stdout.splitlines()) == 5
+    res = runner.invoke(app, ["classify", str(pdf), "--model", str(tiny_model_dir), "--max-pages", "0"])
+    assert res.exit_code == 2
+
+
+def test_limits_options_are_checked_and_govern_downloads_too():
+    from medimg.cli import make_limits
+
+    lim = make_limits(timeout=120, max_input_mb=500)
+    assert lim.total_timeout == lim.read_timeout == 120  # a server silent for 40 s was given up at 20 s
+    assert lim.max_download_bytes == lim.max_input_bytes == 500 * 2**20  # downloads stayed capped at 50 MB
+    for option, value in (("--max-pixels", "-1"), ("--timeout", "0"), ("--min-side", "-5"), ("--max-images", "0")):
+        res = runner.invoke(app, ["classify", "x.png", option, value])
+        assert res.exit_code == 2 and option in flat(res.output), (option, res.output)
+    for option, value in (("--max-upload-mb", "0"), ("--request-timeout", "-5"), ("--port", "70000")):
+        res = runner.invoke(app, ["serve", option, value])
+        assert res.exit_code == 2 and option in flat(res.output), (option, res.output)

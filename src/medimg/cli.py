@@ -10,6 +10,7 @@ import sys
 import threading
 from itertools import chain
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 import typer
@@ -24,25 +25,52 @@ console = Console(stderr=True)
 
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
-                max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None) -> Limits:
+                max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
+                max_images: int | None = None) -> Limits:
     lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render, offline=offline)
-    if max_input_mb:  # an archive may always hold one such file
-        lim.max_input_bytes = int(max_input_mb * 2**20)
+    if max_input_mb:  # a download too; an archive may always hold one such file
+        lim.max_input_bytes = lim.max_download_bytes = int(max_input_mb * 2**20)
         lim.zip_max_bytes = max(lim.zip_max_bytes, lim.max_input_bytes)
     if max_pixels:
         lim.max_pixels = max_pixels
     if min_side is not None:
         lim.min_side = min_side
-    if timeout:
-        lim.total_timeout = timeout
+    if timeout:  # a server silent that long is given up on too
+        lim.total_timeout = lim.read_timeout = timeout
     if max_pages:
         lim.max_pdf_pages = max_pages
+    if max_images:
+        lim.max_images_per_input = max_images
     return lim
 
 
-def _progress() -> Progress:
+def _progress(quiet: bool = False) -> Progress:
+    """A bar on the terminal (stderr); none when stderr is not one, or records go to the same terminal."""
+    quiet = quiet and sys.stdout.isatty()
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal)
+                    TimeElapsedColumn(), console=console, transient=False, disable=quiet or not console.is_terminal)
+
+
+CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
+
+
+def _cut_short(note: str | None) -> bool:
+    """A skipped note saying an input was not read to its end (a cap, or its time ran out)."""
+    return bool(note) and (any(f"({cap}" in note for cap in CAPS) or "out of time" in note
+                           or "(video_timeout)" in note)
+
+
+def _warn_cut(notes: list) -> None:
+    """Inputs cut short are skipped notes, not errors, but nobody should miss them: named after the summary."""
+    if not notes:
+        return
+    console.print(f"[yellow]{_plural(len(notes), 'input')} not read to the end:[/]", soft_wrap=True)
+    for rec in notes[:5]:
+        raise_with = next((option for cap, option in CAPS.items() if f"({cap}" in rec.error), None)
+        console.print(f"  {rec.input}: {rec.error}" + (f" — raise it with {raise_with}" if raise_with else ""),
+                      soft_wrap=True, markup=False)
+    if len(notes) > 5:
+        console.print(f"  and {len(notes) - 5} more (--show-skipped lists them)")
 
 
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
@@ -50,12 +78,17 @@ Offline = typer.Option(False, "--offline", help="Fetch nothing over the network:
                        "saved pages become errors (files, folders, zips and PDFs are read as usual).")
 AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice, and one frame a second of a video, instead of the first/middle one.")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
-MinSide = typer.Option(None, "--min-side", help="Skip PDF/web images smaller than this on both sides (default 64).")
-MaxPixels = typer.Option(None, "--max-pixels", help="Refuse images with more pixels than this (default 100M).")
-Timeout = typer.Option(None, "--timeout", help="Total seconds per download (default 60).")
-MaxInputMb = typer.Option(None, "--max-input-mb", min=1, help="Refuse a file or archive member bigger than this "
-                          "(default 200 MB; it is read into memory: whole slides and videos on disk are read in "
-                          "place and have no such cap).")
+MinSide = typer.Option(None, "--min-side", min=0, help="Skip PDF/web images smaller than this on both sides "
+                       "(default 64).")
+MaxPixels = typer.Option(None, "--max-pixels", min=1, help="Refuse images with more pixels than this (default 100M).")
+Timeout = typer.Option(None, "--timeout", min=0.1, help="Total seconds per download, waiting for the server "
+                       "included (default 60, a server silent for 20 given up on).")
+MaxInputMb = typer.Option(None, "--max-input-mb", min=1, help="Refuse a file, archive member or download bigger "
+                          "than this (default 200 MB, downloads 50 MB; it is read into memory: whole slides and "
+                          "videos on disk are read in place and have no such cap).")
+MaxPages = typer.Option(None, "--max-pages", min=1, help="Read at most this many pages of a PDF (default 500).")
+MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many images from one input (default "
+                         "1000; each file in a folder or archive is an input of its own).")
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
                           "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
@@ -94,6 +127,16 @@ def writable(out: Path, option: str = "--out") -> None:
         raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=option)
+
+
+def not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optional[str]) -> None:
+    """--out naming one of the inputs, or the list of them, would be emptied before it is read."""
+    for given in [*(inputs or []), *([inputs_from] if inputs_from and inputs_from != "-" else [])]:
+        with contextlib.suppress(OSError, ValueError):
+            if out.exists() and os.path.samefile(given, out):
+                raise typer.BadParameter(f"{out} is one of the inputs{' (the list)' if given == inputs_from else ''}:"
+                                         " writing the records there would destroy it; give another file",
+                                         param_hint="--out")
 
 
 def _plural(n: int, word: str) -> str:
@@ -151,22 +194,24 @@ def extract(
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
-    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline,
+    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
+    max_images: Optional[int] = MaxImages,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
+    from .output import json_line
     from .sources import input_tasks
 
     sources = all_inputs(inputs, inputs_from, column)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
-                         max_input_mb=max_input_mb)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise typer.BadParameter(f"{out} is not an empty folder: give a new or empty one, so no earlier "
                                  "output is overwritten or mixed in", param_hint="--out")
     out.mkdir(parents=True, exist_ok=True)
     mine = str(out.resolve())
     n_img = n_err = n_skip = 0
-    with _stopped_cleanly(), open(out / "manifest.jsonl", "w", encoding="utf-8", errors="surrogateescape") as manifest, \
-            _progress() as bar:
+    cut: list = []
+    with _stopped_cleanly(), open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
         task = bar.add_task("extracting", total=None)
         own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
         items = ((given, item) for given in sources  # never its own PNGs
@@ -189,11 +234,14 @@ def extract(
                 if item.skipped:
                     row["skipped"] = True
                     n_skip += 1
+                    if _cut_short(item.error):
+                        cut.append(SimpleNamespace(input=item.origin, error=item.error))
                 else:
                     n_err += 1
-            manifest.write(json.dumps(row, ensure_ascii=False) + "\n")  # surrogates: the name's own bytes
+            manifest.write(json_line(row) + "\n")
             bar.advance(task)
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {out}")
+    _warn_cut(cut)
     if n_img == 0:  # nothing could be read
         raise typer.Exit(1)
 
@@ -203,8 +251,10 @@ def classify(
     inputs: Optional[list[str]] = Inputs,
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json or csv (default: from "
-                                      "--out's extension .jsonl/.json/.csv, else table)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout."),
+                                      "--out's extension, else table)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout (- for "
+                                       "stdout); its extension gives the format: .jsonl, .json, .csv, or .txt "
+                                       "for the table."),
     threshold: Optional[float] = threshold_option("The verdict"),
     batch_size: int = BatchSize,
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
@@ -219,7 +269,8 @@ def classify(
                               "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
-    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline,
+    max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
+    max_images: Optional[int] = MaxImages,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -228,12 +279,19 @@ def classify(
     from .output import RecordWriter, csv_fields, csv_header, first_row, open_output, resume as resume_from
     from .pipeline import classify as run, default_classifier
 
-    if fmt is None:
-        fmt = FORMATS.get(out.suffix.lower(), "table") if out else "table"
+    if out is not None and str(out) == "-":
+        out = None
+    if fmt is None and out is not None:
+        fmt = {**FORMATS, ".txt": "table", "": "table"}.get(out.suffix.lower())
+        if fmt is None:
+            raise typer.BadParameter(f"no format is written as {out.suffix}: name the file .jsonl, .json, .csv or "
+                                     ".txt (the table), or give --format", param_hint="--out")
+    fmt = (fmt or "table").lower()
     if fmt not in ("table", "jsonl", "json", "csv"):
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
     if out is not None:
         writable(out)
+        not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
     sources = all_inputs(inputs, inputs_from, column)
@@ -260,7 +318,7 @@ def classify(
         if done:
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
-                         max_input_mb=max_input_mb)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if out and table is None:
@@ -270,15 +328,23 @@ def classify(
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
             sys.stdout.reconfigure(errors="surrogateescape")
     writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
+    own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
+
+    def passed_over(name: str) -> bool:
+        return name in done or (own is not None and not is_url(name) and os.path.abspath(name) == own)
+
     n_ok = n_err = n_skip = 0
-    try:
-        with _stopped_cleanly(), _progress() as bar:
+    cut: list = []
+    try:  # records on the terminal show the progress themselves (a bar would be drawn into them)
+        with _stopped_cleanly(), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
-                           workers=workers, skip=done.__contains__ if done else None):
+                           workers=workers, skip=passed_over):
                 bar.advance(task)
                 if rec.input in written:  # in the file already (a member of a zip fetched again by URL)
                     continue
+                if rec.skipped and _cut_short(rec.error):
+                    cut.append(rec)
                 n_skip += rec.skipped
                 if rec.skipped and not show_skipped:
                     continue
@@ -299,6 +365,7 @@ def classify(
     skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
+    _warn_cut(cut)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
@@ -316,10 +383,15 @@ class _spellings(set):
     /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
 
     def __init__(self, names):
-        super().__init__(names)
+        from .output import readable
+
+        super().__init__(readable(n) for n in names)  # a CSV holds U+FFFD for a name's bytes that are not UTF-8
         self.files = {_file_key(n) for n in self if not is_url(n)}
 
     def __contains__(self, name) -> bool:
+        from .output import readable
+
+        name = readable(name)
         return super().__contains__(name) or (not is_url(name) and _file_key(name) in self.files)
 
 
@@ -331,16 +403,18 @@ def _file_key(name: str) -> str:
 
 
 def _print_table(records, out: Optional[Path]) -> None:
+    from .output import readable
+
     table = Table(show_lines=False)
     for col in ("input", "locator", "verdict", "label", "confidence", "p_medical", "size", "error"):
         table.add_column(col, overflow="fold")
     for r in records:
-        table.add_row(r.input, r.locator, r.verdict or "", r.label or "",
+        table.add_row(readable(r.input), readable(r.locator), r.verdict or "", r.label or "",
                       f"{r.confidence:.3f}" if r.confidence is not None else "",
                       f"{r.p_medical:.3f}" if r.p_medical is not None else "",
-                      f"{r.width}×{r.height}" if r.width else "", r.error or "")
+                      f"{r.width}×{r.height}" if r.width else "", readable(r.error or ""))
     if out:
-        with open(out, "w", encoding="utf-8", errors="surrogateescape") as f:
+        with open(out, "w", encoding="utf-8") as f:
             Console(file=f, width=200).print(table)
     else:
         Console(file=sys.stdout).print(table)  # the terminal's width; long cells fold
@@ -349,11 +423,11 @@ def _print_table(records, out: Optional[Path]) -> None:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     allow_private: bool = AllowPrivate,
     model_dir: Optional[Path] = ModelDir,
-    max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest request body accepted, in MB."),
-    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds one request may spend classifying."),
+    max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest request body accepted, in MB."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", min=1, help="Seconds one request may spend classifying."),
     offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
                                  "are refused and remote images in uploaded pages are not fetched."),
     token_file: Optional[Path] = typer.Option(None, "--token-file", help="File whose first line is the access "
@@ -362,7 +436,7 @@ def serve(
                                               "same. Without either, anyone who can reach the address may use it."),
     root_path: str = typer.Option("", "--root-path", help="The path prefix a reverse proxy serves this under, e.g. "
                                   "/medimg (the proxy may strip it or pass it on)."),
-    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="Seconds API requests in flight get "
+    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0, help="Seconds API requests in flight get "
                                            "to finish when the server is told to stop (SIGTERM; open pages are "
                                            "let go at once); keep it under your orchestrator's stop timeout."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error (the access log "
@@ -403,6 +477,7 @@ def scale(
     threshold: Optional[float] = threshold_option("The verdict in each row"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
+    max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again)."),
 ) -> None:
@@ -426,7 +501,8 @@ def scale(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, max_input_mb=max_input_mb)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, max_input_mb=max_input_mb, max_pages=max_pages,
+                         max_images=max_images)
     plan: dict = {}
     try:
         with contextlib.ExitStack() as stack:  # SIGTERM ends the job as Ctrl-C does (Ray's handler aborts)
@@ -579,9 +655,9 @@ def evaluate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
     if as_json:
-        from .output import _json
+        from .output import json_line
 
-        sys.stdout.write(_json(rep) + "\n")
+        sys.stdout.write(json_line(rep) + "\n")
     else:
         _print_evaluation(rep)
     if not rep["n"]:  # as classify: nothing scored is a failure a script must see

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -37,11 +38,11 @@ class RecordWriter:
                 probs, meta = row.pop("probs"), row.pop("metadata")
                 row.update({f"prob_{lb}": probs.get(lb) for lb in self.labels},
                            metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
-            self._csv.writerow(row)
+            self._csv.writerow({k: readable(v) for k, v in row.items()})
         elif self.fmt == "jsonl":
-            self.stream.write(_json(row) + "\n")
+            self.stream.write(json_line(row) + "\n")
         else:
-            self.stream.write(("," if self.n else "") + "\n" + _json(row))
+            self.stream.write(("," if self.n else "") + "\n" + json_line(row))
         self.n += 1
 
     def close(self) -> None:
@@ -50,9 +51,18 @@ class RecordWriter:
         self.stream.flush()
 
 
-def _json(row: dict) -> str:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def readable(value):
+    """A file name that is not UTF-8 (its bytes kept as surrogates) with U+FFFD for those bytes: how CSV and the
+    table show it, as the web app and the API do, so every output is valid UTF-8."""
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def json_line(row: dict) -> str:
     """One row as JSON; a file name that is not UTF-8 (its bytes kept as surrogates) is written escaped
-    (\\udcXX), which is valid JSON and reads back as the same name."""
+    (\\udcXX), which is ASCII and reads back in Python as the same name."""
     text = json.dumps(row, ensure_ascii=False)
     try:
         text.encode("utf-8")
@@ -62,8 +72,8 @@ def _json(row: dict) -> str:
 
 
 def open_output(path: Path, append: bool):
-    """The output file; names that are not UTF-8 go into CSV as their own bytes (surrogateescape)."""
-    return open(path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline="")
+    """The output file (valid UTF-8: see readable and json_line)."""
+    return open(path, "a" if append else "w", encoding="utf-8", newline="")
 
 
 def csv_fields(labels: list[str] | None = None) -> list[str]:

@@ -72,7 +72,7 @@ class Limits:
     zip_max_bytes: int = 1024 * 1024 * 1024  # total uncompressed bytes in one archive
     max_depth: int = 3  # nesting of archives in archives
     render: bool = False  # render web pages with headless Chromium
-    user_agent: str = "medimg/0.1 (+https://example.invalid/medimg)"
+    user_agent: str = "medimg/0.1"  # operators may set their own, with a contact address
 
 
 class Budget:

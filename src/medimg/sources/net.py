@@ -127,7 +127,7 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
             if reason:
                 shown = " is" if address == host else f" resolves to {address}, which is"
                 raise BlockedAddress(
-                    f"refused: host {host}{shown} a {reason} address "
+                    f"refused: host {host}{shown} {'an' if reason[0] in 'aeiou' else 'a'} {reason} address "
                     "(private addresses are blocked unless allowed: --allow-private, or Limits(allow_private=True))")
     return addresses
 
