@@ -417,7 +417,7 @@ def _print_table(records, out: Optional[Path]) -> None:
         with open(out, "w", encoding="utf-8") as f:
             Console(file=f, width=200).print(table)
     else:
-        Console(file=sys.stdout).print(table)  # the terminal's width; long cells fold
+        Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)  # long cells fold
 
 
 @app.command()
@@ -445,6 +445,7 @@ def serve(
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    load_model(model_dir)  # a mistyped --model is a usage error (2) here, as for classify
     from .scratch import server_scratch
 
     scratch = server_scratch()  # before Gradio is imported: it reads where its files go at import
