@@ -230,6 +230,67 @@ def test_threshold_parameter_changes_verdicts_only(client):
     assert client.post("/api/classify", files=files, data={"threshold": "1.5"}).status_code == 422
 
 
+def test_every_upload_parameter_comes_as_a_query_parameter_or_a_form_field(client, tmp_path):
+    """full, show_skipped and threshold as form fields beside the files (curl -F), in the query, or in both
+    alike give the same answer (full and show_skipped were read from the query alone); given twice with
+    different values, they are a 422 rather than one of them winning unseen."""
+    from test_volumes import detached_mha, head_volume
+
+    header = detached_mha(tmp_path, head_volume())
+    files = [("files", ("v.mhd", header.read_bytes())), ("files", ("v.raw", (tmp_path / "v.raw").read_bytes()))]
+    by_query = client.post("/api/classify?full=true&show_skipped=true&threshold=0.9", files=files)
+    by_form = client.post("/api/classify", files=files,
+                          data={"full": "true", "show_skipped": "true", "threshold": "0.9"})
+    both = client.post("/api/classify?full=1&show_skipped=true&threshold=0.90", files=files,
+                       data={"full": "true", "show_skipped": "yes", "threshold": "0.9"})
+    assert by_query.status_code == by_form.status_code == both.status_code == 200, by_form.text
+    assert by_form.json() == by_query.json() == both.json()
+    header_rec, data_rec = by_form.json()["results"]
+    assert header_rec["format"] == "MetaImage" and header_rec["probs"] and data_rec["skipped"] is True
+    for query, form in (("threshold=0.9", {"threshold": "0.8"}), ("full=true", {"full": "false"}),
+                        ("show_skipped=0", {"show_skipped": "1"})):
+        r = client.post(f"/api/classify?{query}", files=files, data=form)
+        name = query.split("=")[0]
+        assert r.status_code == 422, (query, r.text)
+        assert r.json()["error"].startswith(f"{name} is given twice with different values"), r.text
+    assert client.post("/api/classify", files=files, data={"full": "maybe"}).status_code == 422
+
+
+def test_every_url_parameter_comes_in_the_json_body_or_the_query(private_client):
+    """threshold, render, full and show_skipped in the JSON body, in the query, or in both alike (a threshold in
+    the query was ignored); different values are a 422, before anything is fetched."""
+    from webserver import WebServer
+
+    with WebServer() as srv:
+        url = srv.add("/a.png", png(1), "image/png")
+        options = {"threshold": 1, "full": True, "show_skipped": True, "render": False}
+        by_body = private_client.post("/api/classify-url", json={"url": url, **options})
+        by_query = private_client.post("/api/classify-url?threshold=1&full=true&show_skipped=true&render=false",
+                                       json={"url": url})
+        both = private_client.post("/api/classify-url?threshold=1.0&full=1", json={"url": url, **options})
+        assert by_body.status_code == by_query.status_code == both.status_code == 200, by_query.text
+        assert by_body.json() == by_query.json() == both.json()
+        (rec,) = by_query.json()["results"]
+        assert rec["probs"] and rec["format"]
+        if 0 < rec["p_medical"] < 1:
+            assert rec["verdict"] == "uncertain"  # at threshold 1
+        fetched = srv.hits["/a.png"]
+        for query, body in (("threshold=0.9", {"threshold": 0.6}), ("full=false", {"full": True}),
+                            ("show_skipped=true", {"show_skipped": False}), ("render=true", {"render": False})):
+            r = private_client.post(f"/api/classify-url?{query}", json={"url": url, **body})
+            name = query.split("=")[0]
+            assert r.status_code == 422, (query, r.text)
+            assert r.json()["error"] == (f"{name} is given twice with different values, {query.split('=')[1]} in "
+                                         f"the query and {_json_text(body[name])} in the JSON body: give it once")
+        assert srv.hits["/a.png"] == fetched
+        r = private_client.post("/api/classify-url?threshold=0.2", json={"url": url})
+        assert r.status_code == 422 and "from 0.5 to 1" in r.json()["error"]
+
+
+def _json_text(value) -> str:
+    return json.dumps(value) if isinstance(value, bool) else f"{value:g}"
+
+
 def test_no_files_is_a_readable_422(client):
     r = client.post("/api/classify")
     assert r.status_code == 422
@@ -313,14 +374,105 @@ def test_private_url_refused_by_default_and_allowed_on_request(client, private_c
         assert all(x["input"] == page for x in images)
 
 
-def test_time_limit_stops_a_request_with_a_clear_error(worker):
-    cfg = ServerConfig(model_dir=worker.config.model_dir, request_timeout=0.0)
+def test_a_url_that_cannot_be_fetched_is_its_error_record_whatever_the_failure(client, private_client, monkeypatch):
+    """A host that does not resolve was a 400 while a refused connection or a 404 were a result with `error`:
+    every failed fetch is now the URL's error record (200); 400 stays for requests the server refuses."""
+    from webserver import WebServer
+
+    real = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+    def check(c, url, why):
+        r = c.post("/api/classify-url?full=true", json={"url": url})
+        assert r.status_code == 200, (url, r.text)
+        (rec,) = r.json()["results"]
+        assert rec["input"] == url and rec["locator"] == "" and why in rec["error"] and rec["probs"] == {}, rec
+        assert r.json()["summary"]["errors"] == 1
+
+    check(client, "http://no-such-host.invalid/a.png", "cannot resolve host no-such-host.invalid")
+    check(private_client, "https://no-such-host.invalid/", "cannot resolve host no-such-host.invalid")
+    with WebServer() as srv:
+        check(private_client, srv.url("/missing.png"), "404")
+        gone = srv.url("/a.png")
+    check(private_client, gone, "refused")  # nothing listens there any more
+    r = client.post("/api/classify-url", json={"url": "http://no-such-host.invalid/a.png"})
+    assert set(r.json()["results"][0]) == {"input", "locator", "label", "medical", "confidence", "p_medical",
+                                           "verdict", "width", "height", "error"}
+
+
+def test_refusals_name_the_servers_option_not_the_command_lines_or_pythons(client):
+    """A private address is refused in the server's words, the option its operator can give, whether the URL
+    is the request's (a 400) or an image of an uploaded page (the record's error)."""
+    r = client.post("/api/classify-url", json={"url": "http://127.0.0.1:9/a.png"})
+    assert r.status_code == 400
+    page = b'<html><body><img src="http://127.0.0.1:9/a.png"></body></html>'
+    r2 = client.post("/api/classify", files=[("files", ("page.html", page, "text/html"))])
+    assert r2.status_code == 200, r2.text
+    (rec,) = r2.json()["results"]
+    for error in (r.json()["error"], rec["error"]):
+        assert "loopback address (this server does not fetch private addresses; its operator can allow them by " \
+               "starting it with medimg serve --allow-private)" in error, error
+        assert "Limits(" not in error and "blocked unless allowed" not in error
+
+
+def test_the_command_line_and_python_keep_their_own_words():
+    from medimg.sources.net import BlockedAddress, resolve
+
+    with pytest.raises(BlockedAddress, match=r"--allow-private, or Limits\(allow_private=True\)"):
+        resolve("127.0.0.1", 80, False, 1.0)
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"max_upload_bytes": 0}, "max_upload_bytes (serve --max-upload-mb) must be at least 1, not 0"),
+    ({"max_upload_bytes": -5 * 2**20}, "must be at least 1"),
+    ({"request_timeout": -5}, "request_timeout (serve --request-timeout) must be a number of seconds above 0, not -5"),
+    ({"request_timeout": 0}, "above 0"), ({"request_timeout": float("nan")}, "above 0"),
+    ({"max_files": 0}, "max_files must be at least 1"), ({"max_jobs": 0}, "max_jobs must be at least 1"),
+    ({"max_body_bytes": 0}, "max_body_bytes must be at least 1"),
+    ({"graceful_timeout": -1}, "graceful_timeout (serve --graceful-timeout)"),
+])
+def test_settings_no_request_could_meet_stop_the_server_from_starting(worker, settings, words):
+    """--max-upload-mb 0 started a server that answered 413 to every upload, --request-timeout -5 one that
+    answered 504 to everything: such settings are a ValueError that says which and why."""
+    with pytest.raises(ValueError) as refused:
+        ServerConfig(**settings)
+    assert words in str(refused.value)
+    cfg = ServerConfig(model_dir=worker.config.model_dir)
+    for name, value in settings.items():  # changed after the config was made: create_app checks again
+        setattr(cfg, name, value)
+    with pytest.raises(ValueError, match="must be"):
+        create_app(cfg, Worker(cfg, worker.classifier), ui=False)
+
+
+def test_time_limit_stops_a_request_with_a_clear_note(worker):
+    """At the time limit the answer holds what was found, and a top-level note says why it stops short (it was a
+    result row with an empty `input`, counted as an error)."""
+    cfg = ServerConfig(model_dir=worker.config.model_dir, request_timeout=1e-6)
     from medimg.sources import Blob
 
-    recs = Worker(cfg, worker.classifier).run([Blob("a.png", png(1)), Blob("b.png", png(2)),
-                                               Blob("c.png", png(3))])
-    assert len(recs) == 2
-    assert recs[-1].error and "time limit" in recs[-1].error
+    out = Worker(cfg, worker.classifier).run([Blob("a.png", png(1)), Blob("b.png", png(2)), Blob("c.png", png(3))])
+    assert [r.input for r in out.records] == ["a.png"] and out.records[0].ok
+    assert out.note == "stopped: the time limit of 1e-06 s per request was reached after 1 image; the results are " \
+                       "those found by then"
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    r = c.post("/api/classify", files=[("files", (f"{i}.png", png(i))) for i in range(3)])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["input"] for x in body["results"]] == ["0.png"] and body["summary"]["errors"] == 0
+    assert "time limit of 1e-06 s" in body["note"]
+    schema = c.get("/openapi.json").json()["components"]["schemas"]["ClassifyResponse"]
+    assert "note" in schema["properties"] and schema["required"] == ["results", "summary"]
+
+
+def test_the_note_is_left_out_of_a_whole_answer(client):
+    r = client.post("/api/classify", files=[("files", ("one.png", png(1)))])
+    assert r.status_code == 200 and set(r.json()) == {"results", "summary"}
 
 
 def test_openapi_docs_are_served_without_a_cdn(client):
@@ -654,6 +806,30 @@ def test_a_stopped_app_removes_its_temporary_folders(worker, monkeypatch, tmp_pa
     with TestClient(app) as c:
         assert c.get("/api/health").status_code == 200
     assert not any(f.exists() for f in folders)
+
+
+def test_the_page_says_in_its_counts_that_the_time_limit_stopped_a_run(tiny_classifier, tmp_path):
+    """The page's counts line carries the time limit's note; no problem row with an empty file name."""
+    import gradio as gr
+
+    import medimg.server.ui as ui
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.png")
+        files[-1].write_bytes(png(i))
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    demo = ui.build_ui(Worker(ServerConfig(request_timeout=1e-6), tiny_classifier), {"three": files}, pages)
+    fns = {bf.fn.__name__: bf.fn for bf in demo.fns.values() if bf.fn}
+    req = gr.Request()
+    req.session_hash = "s1"
+    got = fns["go"](0.6, "all", None, req, lambda *a, **k: None)
+    counts, problems, results = got[0], got[3], got[9]
+    assert counts.startswith("**1 image**") and counts.endswith(
+        " — stopped: the time limit of 1e-06 s per request was reached after 1 image; the results are those found by "
+        "then"), counts
+    assert not problems.get("value") and [r.input for r in results.records] == ["0.png"]
 
 
 def test_stop_pressed_while_a_run_is_starting_stops_it(tiny_classifier, tmp_path, monkeypatch):

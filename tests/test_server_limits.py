@@ -21,6 +21,7 @@ import pytest
 
 from medimg.model.classifier import ASSETS
 from medimg.server import ServerConfig, Worker, create_app
+from medimg.server.work import Outcome
 from test_api import LiveServer, free_port, png
 
 
@@ -260,7 +261,7 @@ class StubbornWorker(Worker):
 
     def run(self, *args, **kwargs):
         time.sleep(self.naps.pop() if self.naps else 0)
-        return []
+        return Outcome([])
 
 
 def test_past_the_time_limit_the_answer_is_a_504_and_the_slot_stays_taken_until_the_work_ends(classifier):

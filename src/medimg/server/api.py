@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator
 
 import anyio
+import httpx
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
@@ -17,7 +18,7 @@ from ..sources import Blob
 from ..sources.files import blobs_together
 from .export import readable
 from .limits import URL_BODY_BYTES
-from .work import Worker
+from .work import Outcome, Worker, server_words
 
 GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
 WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are told the server is busy
@@ -25,6 +26,10 @@ WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are tol
 LOWEST_THRESHOLD = 0.5
 THRESHOLD_HELP = ("Overrides the model's threshold, from 0.5 to 1: medical when p_medical ≥ threshold, "
                   "non-medical when p_medical ≤ 1 − threshold, else uncertain.")
+FULL_HELP = "Add format, metadata (e.g. DICOM tags) and every label's probability."
+SKIPPED_HELP = "Also list items skipped on purpose (tiny decorations, …)."
+QUERY_OR_FORM = " A query parameter or a form field beside the files (curl -F); both must agree."
+QUERY_OR_BODY = " In the JSON body or the query; both must agree."
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -48,6 +53,8 @@ class RecordOut(BaseModel):
 class ClassifyResponse(BaseModel):
     results: list[RecordOut]
     summary: dict[str, Any] = Field(description="Counts: images, errors, skipped, verdicts, labels.")
+    note: str | None = Field(None, description="Only when the results stop short of all there was: why (the "
+                                               "request's time limit was reached).")
 
 
 class ErrorOut(BaseModel):
@@ -56,9 +63,12 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {
-    400: {"model": ErrorOut, "description": "Bad request: malformed upload, refused URL (scheme, private address)."},
+    400: {"model": ErrorOut, "description": "Bad request: malformed upload, refused URL (not http(s), no host, "
+                                            "a private address, a server that fetches nothing). A URL that "
+                                            "cannot be fetched is a result with `error` instead."},
     413: {"model": ErrorOut, "description": "The request body is larger than the server accepts."},
-    422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold)."},
+    422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold, a "
+                                            "parameter given in two places with different values)."},
     503: {"model": ErrorOut, "description": "Busy with other requests for too long; try again."},
     504: {"model": ErrorOut, "description": "The request went past its time limit."},
 }
@@ -69,6 +79,8 @@ class UrlRequest(BaseModel):
                      examples=["https://example.org/article.html"])
     render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
     threshold: float | None = Field(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP)
+    full: bool = Field(False, description=FULL_HELP)
+    show_skipped: bool = Field(False, description=SKIPPED_HELP)
 
 
 def create_router(worker: Worker) -> APIRouter:
@@ -79,7 +91,7 @@ def create_router(worker: Worker) -> APIRouter:
     waiting = 0
     busy = "the server is busy with other requests; try again shortly"
 
-    async def run(request: Request, fn: Callable[[threading.Event], list[Record]]) -> list[Record]:
+    async def run(request: Request, fn: Callable[[threading.Event], Outcome]) -> Outcome:
         """fn(stop) in a thread holding one of the job slots until it has really ended, however the request
         ends: answered, timed out (504), or the client gone; `stop` tells the work to end early."""
         nonlocal waiting
@@ -99,7 +111,7 @@ def create_router(worker: Worker) -> APIRouter:
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
-        def work() -> list[Record]:
+        def work() -> Outcome:
             try:
                 return fn(stop)
             finally:
@@ -136,18 +148,22 @@ def create_router(worker: Worker) -> APIRouter:
     async def classify_files(
         request: Request,
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
-        threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP),
+        threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP + QUERY_OR_FORM),
+        full: bool | None = Query(None, description=FULL_HELP + QUERY_OR_FORM),
+        show_skipped: bool | None = Query(None, description=SKIPPED_HELP + QUERY_OR_FORM),
         form_threshold: float | None = Form(None, alias="threshold", ge=LOWEST_THRESHOLD, le=1.0,
-                                            description="The same, as a form field beside the files (curl -F)."),
-        full: bool = Query(False, description="Add format, metadata (e.g. DICOM tags) and every label's probability."),
-        show_skipped: bool = Query(False, description="Also list items skipped on purpose (tiny decorations, …)."),
+                                            description=THRESHOLD_HELP + QUERY_OR_FORM),
+        form_full: bool | None = Form(None, alias="full", description=FULL_HELP + QUERY_OR_FORM),
+        form_show_skipped: bool | None = Form(None, alias="show_skipped", description=SKIPPED_HELP + QUERY_OR_FORM),
     ) -> dict:
+        threshold = _either("threshold", threshold, form_threshold, "form")
+        full = bool(_either("full", full, form_full, "form"))
+        show_skipped = bool(_either("show_skipped", show_skipped, form_show_skipped, "form"))
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]  # repeated: see blobs_together
         limits = cfg.limits()
-        threshold = threshold if threshold is not None else form_threshold
-        records = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,
-                                                             threshold=threshold, stop=stop))
-        return _response(records, full, show_skipped)
+        out = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,
+                                                         threshold=threshold, stop=stop))
+        return _response(out, full, show_skipped)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
                  summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
@@ -155,16 +171,25 @@ def create_router(worker: Worker) -> APIRouter:
     async def classify_url(
         request: Request,
         body: UrlRequest,
-        full: bool = Query(False, description="Add format, metadata and every label's probability."),
-        show_skipped: bool = Query(False, description="Also list items skipped on purpose."),
+        threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP + QUERY_OR_BODY),
+        render: bool | None = Query(None, description="Render the page in headless Chromium first." + QUERY_OR_BODY),
+        full: bool | None = Query(None, description=FULL_HELP + QUERY_OR_BODY),
+        show_skipped: bool | None = Query(None, description=SKIPPED_HELP + QUERY_OR_BODY),
     ) -> dict:
+        given = body.model_dump(exclude_unset=True)  # what the body says, not its defaults
+        threshold = _either("threshold", threshold, given.get("threshold"), "JSON body")
+        render = bool(_either("render", render, given.get("render"), "JSON body"))
+        full = bool(_either("full", full, given.get("full"), "JSON body"))
+        show_skipped = bool(_either("show_skipped", show_skipped, given.get("show_skipped"), "JSON body"))
         url = body.url.strip()
-        problem = await anyio.to_thread.run_sync(url_problem, url, cfg.allow_private, cfg.offline)
-        if problem:
-            raise HTTPException(400, problem)
-        limits = cfg.limits(render=body.render)
-        records = await run(request, lambda stop: worker.run([url], limits, threshold=body.threshold, stop=stop))
-        return _response(records, full, show_skipped)
+        refusal, failure = await anyio.to_thread.run_sync(url_check, url, cfg.allow_private, cfg.offline)
+        if refusal:
+            raise HTTPException(400, refusal)
+        if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
+            return _response(Outcome([Record(input=url, locator="", error=failure, source=url)]), full, show_skipped)
+        limits = cfg.limits(render=render)
+        out = await run(request, lambda stop: worker.run([url], limits, threshold=threshold, stop=stop))
+        return _response(out, full, show_skipped)
 
     # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors
     @router.api_route("", methods=METHODS, include_in_schema=False)
@@ -191,10 +216,26 @@ async def _disconnected(request: Request) -> None:
         await anyio.sleep_forever()
 
 
-def _response(records: list[Record], full: bool, show_skipped: bool) -> dict:
-    shown = [r for r in records if show_skipped or not r.skipped]
+def _response(out: Outcome, full: bool, show_skipped: bool) -> dict:
+    shown = [r for r in out.records if show_skipped or not r.skipped]
     # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
-    return {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(records)}
+    answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records)}
+    if out.note:  # only then: the field is left out of a whole answer
+        answer["note"] = out.note
+    return answer
+
+
+def _either(name: str, query: Any, given: Any, where: str) -> Any:
+    """A parameter that may come in the query or in the form (or JSON body), or in both alike; None if in
+    neither. Different values are a 422 rather than one of them winning unseen."""
+    if query is not None and given is not None and query != given:
+        raise HTTPException(422, f"{name} is given twice with different values, {_shown(query)} in the query "
+                                 f"and {_shown(given)} in the {where}: give it once")
+    return given if query is None else query
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _display_name(filename: str | None, i: int) -> str:
@@ -219,17 +260,36 @@ def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
     return blobs_together([(name, reader(upload), upload.content_type) for name, upload in named], cap)
 
 
-def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | None:
-    """Why this URL must be refused before fetching anything (offline server, bad scheme, no host, private
-    address), or None."""
+def url_check(url: str, allow_private: bool, offline: bool = False) -> tuple[str | None, str | None]:
+    """A URL looked at before anything is fetched: (why the request is refused, why the URL cannot be fetched),
+    each None if not. Refused: a server that fetches nothing, not an http(s) URL with a host, a private address
+    this server does not fetch. Cannot be fetched: its host does not resolve, an error of that URL like any
+    other failed fetch."""
     from ..sources.net import BlockedAddress, FetchError, check_url
 
     if offline:
-        return "this server does not fetch web addresses (started with --offline); upload the files instead"
+        return "this server does not fetch web addresses (started with --offline); upload the files instead", None
     try:
         check_url(url, allow_private)
     except BlockedAddress as exc:
-        return f"{exc} — this server was started without --allow-private"
+        return server_words(str(exc)), None
     except FetchError as exc:
-        return str(exc)
-    return None
+        return (str(exc), None) if _malformed(url) else (None, str(exc))
+    return None, None
+
+
+def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | None:
+    """Why this URL gives nothing, known before fetching anything (see url_check), or None."""
+    refusal, failure = url_check(url, allow_private, offline)
+    return refusal or failure
+
+
+def _malformed(url: str) -> bool:
+    """Not an http(s) URL with a host: what check_url refuses before it looks the host up."""
+    from ..sources.net import SCHEMES
+
+    try:
+        parsed = httpx.URL(url)
+    except Exception:
+        return True
+    return parsed.scheme not in SCHEMES or not parsed.host

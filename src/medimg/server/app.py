@@ -39,6 +39,7 @@ could not be read (with `error` set); a bad item never fails the whole request."
 
 def create_app(config: ServerConfig | None = None, worker: Worker | None = None, ui: bool = True) -> FastAPI:
     config = config or ServerConfig()
+    config.check()  # again: a setting changed after the config was made
     worker = worker or Worker(config)
     limits = (f"\n\nThis server accepts at most {config.max_upload_bytes / 2**20:g} MB and {config.max_files} files "
               f"per request and classifies for at most {config.request_timeout:g} s per request; URLs that "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,23 @@ class ServerConfig:
     graceful_timeout: float = 30.0  # seconds requests in flight get to finish when the server is stopped
     # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
     token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN", "").strip() or None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError for a cap or time limit no request could meet: such a server is not started."""
+        for name, value in (("max_upload_bytes (serve --max-upload-mb)", self.max_upload_bytes),
+                            ("max_files", self.max_files), ("max_body_bytes", self.max_body_bytes),
+                            ("max_jobs", self.max_jobs)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value:g}: every request would be refused")
+        if not (math.isfinite(self.request_timeout) and self.request_timeout > 0):
+            raise ValueError(f"request_timeout (serve --request-timeout) must be a number of seconds above 0, "
+                             f"not {self.request_timeout:g}: every request would time out")
+        if not (math.isfinite(self.graceful_timeout) and self.graceful_timeout >= 0):
+            raise ValueError(f"graceful_timeout (serve --graceful-timeout) must be a number of seconds from 0 up, "
+                             f"not {self.graceful_timeout:g}")
 
     def limits(self, render: bool = False) -> Limits:
         lim = Limits(allow_private=self.allow_private, render=render, offline=self.offline)

@@ -161,8 +161,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             return gr.skip()
         run_folder = _new_folder(folder)
         try:
-            records = early + worker.run(_chain(inputs), cfg.limits(render=bool(render)),
-                                         thumbnails=cfg.thumbnail_size, on_record=tick, stop=stop)
+            out = worker.run(_chain(inputs), cfg.limits(render=bool(render)), thumbnails=cfg.thumbnail_size,
+                             on_record=tick, stop=stop)
         finally:  # into this session's folder: there for a re-run (unless the page has gone: see close)
             closed = gone(request, stop)
             kept_in, kept = (folder, []) if closed else _keep_uploads(paths, folder, upload_root)
@@ -170,7 +170,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             shutil.rmtree(folder, ignore_errors=True)
             return gr.skip()
         _drop(previous)
-        results = _keep(records, run_folder, stopped=stop.is_set())
+        results = _keep(early + out.records, run_folder, stopped=stop.is_set(), note=out.note)
         files_now = gr.update(value=[str(p) for p in kept] or None)
         return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in))
 
@@ -182,13 +182,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             stop = running.get(request.session_hash)
             if stop is None:  # the page closed while the run was starting
                 return gr.skip()
-            records = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size,
-                                 stop=stop)
+            out = worker.run(_blobs(examples[name], limits.max_input_bytes), limits, thumbnails=cfg.thumbnail_size,
+                             stop=stop)
             if gone(request, stop):
                 shutil.rmtree(home(request), ignore_errors=True)
                 return gr.skip()
             _drop(previous)
-            results = _keep(records, _new_folder(home(request)), stopped=stop.is_set())
+            results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note)
             return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip())
         return one_at_a_time(go)
 
@@ -213,7 +213,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         has = exports is not None
         csv_path, json_path = exports or ("", "")
         return (
-            _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped)),
+            _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped),
+                    note=results.note if results else None),
             gallery,
             gr.update(value=table or None, visible=bool(table)),
             gr.update(value=problems or None, visible=bool(problems)),
@@ -449,7 +450,8 @@ def _row(n: int, r: Record) -> list:
             f"{r.width}×{r.height}"]
 
 
-def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0, stopped: bool = False) -> str:
+def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0, stopped: bool = False,
+            note: str | None = None) -> str:
     if not recs:
         return "Stopped before any image was found." if stopped else "No results yet."
     s = summarize(recs)
@@ -463,6 +465,8 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
     text = " · ".join(parts) + f" (threshold {threshold:.2f})"
     if stopped:
         text = "Stopped: " + text
+    if note:  # the time limit
+        text += f" — {note}"
     return text if show == "all" else text + f" — showing the {n_shown} {show}"
 
 
@@ -489,6 +493,7 @@ class Results:
     thumbs: list[str | None]
     folder: Path
     stopped: bool = False  # Stop was pressed before the run's end
+    note: str | None = None  # why the run stopped short on its own (the time limit)
 
 
 def _new_folder(home: Path, prefix: str = "") -> Path:
@@ -508,7 +513,7 @@ def _new_folder(home: Path, prefix: str = "") -> Path:
     return folder
 
 
-def _keep(records: list[Record], folder: Path, stopped: bool = False) -> Results:
+def _keep(records: list[Record], folder: Path, stopped: bool = False, note: str | None = None) -> Results:
     """Move thumbnails out of memory into files in `folder`, readable by this process alone; names that are
     not UTF-8 are kept readable (see export.readable), as the page and its downloads show them."""
     thumbs: list[str | None] = []
@@ -521,7 +526,7 @@ def _keep(records: list[Record], folder: Path, stopped: bool = False) -> Results
             _write_private(path, buf.getvalue())
             r.thumbnail = None
         thumbs.append(str(path) if path else None)
-    return Results([readable(r) for r in records], thumbs, folder, stopped)
+    return Results([readable(r) for r in records], thumbs, folder, stopped, note)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from ..model import Classifier
 from ..pipeline import Record, classify, default_classifier
 from ..sources import Blob, Limits
 from .config import ServerConfig
+
+# how sources.net says private addresses may be allowed (the CLI's and Python's spelling), and how the server says it
+PRIVATE_HINT = "(private addresses are blocked unless allowed: --allow-private, or Limits(allow_private=True))"
+SERVER_PRIVATE_HINT = ("(this server does not fetch private addresses; its operator can allow them by starting it "
+                       "with medimg serve --allow-private)")
+
+
+@dataclass
+class Outcome:
+    """One request's records, and why they stop short of all there was (the time limit), if they do."""
+
+    records: list[Record]
+    note: str | None = None
+
+
+def server_words(text: str) -> str:
+    """An error as the server's clients should read it: what the server's operator can do, not the options of
+    the command line or the Python API."""
+    return text.replace(PRIVATE_HINT, SERVER_PRIVATE_HINT)
+
+
+def _for_clients(rec: Record) -> Record:
+    return replace(rec, error=server_words(rec.error)) if rec.error and PRIVATE_HINT in rec.error else rec
 
 
 class Worker:
@@ -26,30 +49,34 @@ class Worker:
 
     def run(self, inputs: Iterable[str | Blob], limits: Limits | None = None, threshold: float | None = None,
             thumbnails: int = 0, on_record: Callable[[Record], None] | None = None,
-            stop: threading.Event | None = None) -> list[Record]:
-        """Every record for `inputs`; stops with a clear error record when the time limit is reached, and
-        quietly once `stop` is set (both seen between records). No download or video read may take longer
-        than the whole request may."""
+            stop: threading.Event | None = None) -> Outcome:
+        """Every record for `inputs`, its errors in the server's words; stops at the time limit with a note that
+        says so, and quietly once `stop` is set (both seen between records). No download or video read may take
+        longer than the whole request may."""
         limit = self.config.request_timeout
         deadline = time.monotonic() + limit
         limits = limits or self.config.limits()
         limits = replace(limits, total_timeout=min(limits.total_timeout, limit),
                          video_timeout=min(limits.video_timeout, limit))
-        records: list[Record] = []
+        out = Outcome([])
         stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
                           thumbnails=thumbnails, cancel=stop)
         try:
             for rec in stream:
-                records.append(rec)
+                rec = _for_clients(rec)
+                out.records.append(rec)
                 if on_record:
                     on_record(rec)
                 if stop is not None and stop.is_set():
                     break
                 if time.monotonic() > deadline:
-                    n = sum(r.ok for r in records)
-                    records.append(Record(input="", locator="", error=(
-                        f"stopped: the time limit of {limit:g} s per request was reached after {n} images")))
+                    out.note = _time_note(limit, sum(r.ok for r in out.records))
                     break
         finally:
             stream.close()
-        return records
+        return out
+
+
+def _time_note(limit: float, images: int) -> str:
+    return (f"stopped: the time limit of {limit:g} s per request was reached after {images} "
+            f"image{'s' * (images != 1)}; the results are those found by then")
