@@ -452,9 +452,12 @@ def serve(
     from .server import ServerConfig, run
     from .server.auth import read_token
 
-    config = ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
-                          max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
-                          offline=offline, root_path=_root_path(root_path), graceful_timeout=graceful_timeout)
+    try:
+        config = ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
+                              max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
+                              offline=offline, root_path=_root_path(root_path), graceful_timeout=graceful_timeout)
+    except ValueError as exc:  # a setting no request could meet
+        raise typer.BadParameter(str(exc))
     if token_file:
         try:
             config.token = read_token(token_file)
