@@ -431,7 +431,7 @@ def test_the_command_line_and_python_keep_their_own_words():
 @pytest.mark.parametrize("settings, words", [
     ({"max_upload_bytes": 0}, "max_upload_bytes (serve --max-upload-mb) must be at least 1, not 0"),
     ({"max_upload_bytes": -5 * 2**20}, "must be at least 1"),
-    ({"request_timeout": -5}, "request_timeout (serve --request-timeout) must be a number of seconds above 0, not -5"),
+    ({"request_timeout": -5}, "request_timeout (serve --request-timeout) must be a finite number of seconds above 0, not -5"),
     ({"request_timeout": 0}, "above 0"), ({"request_timeout": float("nan")}, "above 0"),
     ({"max_files": 0}, "max_files must be at least 1"), ({"max_jobs": 0}, "max_jobs must be at least 1"),
     ({"max_body_bytes": 0}, "max_body_bytes must be at least 1"),

@@ -39,8 +39,9 @@ class ServerConfig:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value:g}: every request would be refused")
         if not (math.isfinite(self.request_timeout) and self.request_timeout > 0):
-            raise ValueError(f"request_timeout (serve --request-timeout) must be a number of seconds above 0, "
-                             f"not {self.request_timeout:g}: every request would time out")
+            why = ": every request would time out" if self.request_timeout <= 0 else ""
+            raise ValueError(f"request_timeout (serve --request-timeout) must be a finite number of seconds above 0, "
+                             f"not {self.request_timeout:g}{why}")
         if not (math.isfinite(self.graceful_timeout) and self.graceful_timeout >= 0):
             raise ValueError(f"graceful_timeout (serve --graceful-timeout) must be a number of seconds from 0 up, "
                              f"not {self.graceful_timeout:g}")
