@@ -574,3 +574,67 @@ def test_the_package_says_it_is_typed():
     from importlib.resources import files
 
     assert files("medimg").joinpath("py.typed").is_file()
+
+
+# ---------------------------------------------------------------- arguments checked when called
+
+def test_a_model_name_or_folder_is_loaded_when_called(tiny_classifier, tiny_model_dir):
+    for given in (str(tiny_model_dir), tiny_model_dir):
+        (rec,) = classify(Blob("a.png", png(RED)), classifier=given)
+        assert rec.ok and rec.label == "xray" and set(rec.probs) == set(tiny_classifier.labels)
+    with pytest.raises(ValueError, match="shipped model's name"):
+        classify([Blob("a.png", png(RED))], classifier="no-such-model")
+    with pytest.raises(TypeError, match=r"Classifier\.load"):
+        classify([Blob("a.png", png(RED))], classifier=3)
+
+
+def test_limits_may_be_a_dict_of_their_fields(tiny_classifier):
+    (rec,) = classify([Blob("big.png", png(RED, (300, 300)))], classifier=tiny_classifier,
+                      limits={"max_pixels": 10_000})
+    assert rec.error and "pixel" in rec.error.lower()
+    with pytest.raises(TypeError, match="no field 'max_pixel'; its fields are .*max_pixels"):
+        classify([Blob("a.png", png(RED))], classifier=tiny_classifier, limits={"max_pixel": 10_000})
+    with pytest.raises(TypeError, match="a Limits, a dict of its fields"):
+        classify([Blob("a.png", png(RED))], classifier=tiny_classifier, limits=[("max_pixels", 10_000)])
+
+
+@pytest.mark.parametrize("limits, error", [
+    ({"max_pixels": "50000000"}, TypeError), (Limits(total_timeout=None), TypeError),
+    (Limits(max_pixels=-1), ValueError), (Limits(total_timeout=float("nan")), ValueError),
+    ({"allow_private": "no"}, TypeError), ({"user_agent": 5}, TypeError),
+])
+def test_a_limit_of_the_wrong_kind_raises_when_called(tiny_classifier, limits, error):
+    with pytest.raises(error, match=r"limits\.\w+ must be"):
+        classify([Blob("a.png", png(RED))], classifier=tiny_classifier, limits=limits)
+    assert classify([], classifier=tiny_classifier, limits=Limits(decode_side=None, total_timeout=5)) is not None
+
+
+@pytest.mark.parametrize("arguments, error, says", [
+    (dict(workers=0), ValueError, "workers must be a whole number ≥ 1"),
+    (dict(workers=-1), ValueError, "workers must be a whole number ≥ 1"),
+    (dict(workers=1.5), TypeError, "workers must be a whole number ≥ 1"),
+    (dict(batch_size=0), ValueError, "batch_size must be a whole number ≥ 1"),
+    (dict(batch_size=True), TypeError, "batch_size must be a whole number ≥ 1"),
+    (dict(thumbnails=-1), ValueError, "thumbnails must be a whole number ≥ 0"),
+    (dict(skip="x"), TypeError, "skip must be a function"),
+    (dict(on_item=1), TypeError, "on_item must be a function"),
+    (dict(cancel=True), TypeError, "cancel must be a threading.Event"),
+    (dict(threshold="0.9"), TypeError, "threshold must be a number between 0.5 and 1"),
+])
+def test_each_argument_is_checked_when_called(tiny_classifier, arguments, error, says):
+    with pytest.raises(error, match=says):
+        classify([Blob("a.png", png(RED))], classifier=tiny_classifier, **arguments)  # no next()
+
+
+def test_inputs_that_are_not_iterable_raise_when_called(tiny_classifier):
+    with pytest.raises(TypeError, match="an iterable of them"):
+        classify(5, classifier=tiny_classifier)
+
+
+def test_record_methods_check_their_arguments():
+    rec = Record(input="x", locator="", p_medical=0.7)
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        rec.relabel("0.9")
+    with pytest.raises(TypeError, match="full must be True or False"):
+        rec.to_dict(full="no")
+    assert rec.relabel(0.6) == "medical" and "probs" in rec.to_dict(full=True)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import numbers
 import os
 import queue
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Callable, Iterable, Iterator, get_args, get_type_hints
 
 import numpy as np
 from PIL import Image
 
 from .model import Classifier, verdict_for
+from .model.classifier import ASSETS
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, is_input, not_an_input
@@ -49,6 +53,8 @@ class Record:
     def to_dict(self, full: bool = False) -> dict:
         """The record's fields, probabilities to 6 decimals (the record keeps them whole, so that a verdict
         worked out again, or a score, agrees with the one made)."""
+        if not isinstance(full, bool):
+            raise TypeError(f"full must be True or False, not {full!r}")
         d = {k: _six(getattr(self, k)) if k in ("confidence", "p_medical") else getattr(self, k)
              for k in RECORD_FIELDS}
         if full:
@@ -114,25 +120,121 @@ def classify(
     end as error records; closing the stream of records does the same.
     One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
     background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
-    should be made a list first). A bad argument raises here, before the first record.
+    should be made a list first). `classifier` may be a model's name ("fast") or folder, loaded here, and
+    `limits` a dict of Limits' fields. A bad argument raises here, before the first record.
     """
+    inputs = _inputs(inputs)
+    limits = _limits(limits)
+    check_threshold(threshold)
+    batch_size = _count("batch_size", batch_size, 1)
+    thumbnails = _count("thumbnails", thumbnails, 0, " (0: none)")
+    workers = default_workers() if workers is None else _count("workers", workers, 1, " or None (default_workers())")
+    _check_function("on_item", on_item, "called with each Record")
+    _check_function("skip", skip, "of an origin, True to pass over it (e.g. done.__contains__)")
+    if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+        raise TypeError(f"cancel must be a threading.Event (anything with is_set()) or None, not {cancel!r}")
+    clf = _classifier(classifier)  # last: loading a model is the slow part
+    return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip, cancel)
+
+
+def _inputs(inputs) -> Iterator:
+    """An iterator over the inputs (one path, URL or Blob alone is a list of one)."""
     if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
-        inputs = [inputs]
+        return iter([inputs])
     if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
         raise TypeError("classify takes paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
-    check_threshold(threshold)
-    return _records(inputs, classifier, limits, batch_size, threshold, thumbnails, on_item, workers, skip, cancel)
+    try:
+        return iter(inputs)
+    except TypeError:
+        raise TypeError(f"inputs must be a path, URL or Blob, or an iterable of them, not {inputs!r}") from None
 
 
-def _records(inputs, classifier, limits, batch_size, threshold, thumbnails, on_item, workers, skip,
+def _classifier(classifier) -> Classifier:
+    """The Classifier given, the shipped one for None, or the model a name or folder names."""
+    if classifier is None:
+        return default_classifier()
+    if isinstance(classifier, Classifier):
+        return classifier
+    if not isinstance(classifier, (str, os.PathLike)):
+        raise TypeError(f"classifier must be a Classifier (Classifier.load(...)), a shipped model's name such as "
+                        f"'fast', a model folder, or None, not {classifier!r}")
+    try:
+        return Classifier.load(classifier)
+    except FileNotFoundError as exc:
+        names = ", ".join(_shipped_models()) or "none"
+        raise ValueError(f"classifier {os.fspath(classifier)!r} is not a shipped model's name ({names}) or a "
+                         f"model folder: {exc}") from None
+
+
+def _shipped_models() -> list[str]:
+    """The names of the shipped models other than the default (folders in the package's assets)."""
+    return sorted(d.name for d in ASSETS.iterdir() if (d / "labels.json").is_file())
+
+
+def _limits(limits) -> Limits:
+    """A Limits with every field of the right type: the one given, one made from a dict, or the defaults."""
+    if limits is None:
+        return Limits()
+    if isinstance(limits, Mapping):
+        names = [f.name for f in fields(Limits)]
+        unknown = [k for k in limits if k not in names]
+        if unknown:
+            raise TypeError(f"limits has no field {', '.join(map(repr, unknown))}; its fields are {', '.join(names)}")
+        limits = Limits(**limits)
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, a dict of its fields, or None, not {limits!r}")
+    for name, kind in _limit_kinds().items():
+        _check_limit(name, getattr(limits, name), kind)
+    return limits
+
+
+@functools.cache
+def _limit_kinds() -> dict:
+    return get_type_hints(Limits)
+
+
+_KIND_WORDS = {bool: "True or False", int: "a number ≥ 0", float: "a number ≥ 0", str: "a string",
+               type(None): "None"}
+
+
+def _check_limit(name: str, value, kind) -> None:
+    """A field of Limits: a flag True or False, a number (whole or not) at least 0, a string; None where allowed."""
+    allowed = get_args(kind) or (kind,)
+    wanted = " or ".join(_KIND_WORDS[k] for k in allowed)
+    if value is None and type(None) in allowed:
+        return
+    if bool in allowed:
+        fits = isinstance(value, (bool, np.bool_))
+    elif int in allowed or float in allowed:
+        fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if fits and not value >= 0:  # (NaN too)
+            raise ValueError(f"limits.{name} must be {wanted}, not {value!r}")
+    else:
+        fits = isinstance(value, allowed)
+    if not fits:
+        raise TypeError(f"limits.{name} must be {wanted}, not {value!r}")
+
+
+def _count(name: str, value, least: int, also: str = "") -> int:
+    """A whole number at least `least` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a whole number ≥ {least}{also}, not {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be a whole number ≥ {least}{also}, not {value}")
+    return int(value)
+
+
+def _check_function(name: str, fn, what: str) -> None:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{name} must be a function {what}, or None, not {fn!r}")
+
+
+def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip,
              cancel) -> Iterator[Record]:
     """classify's stream of records (its arguments checked)."""
-    clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
-    limits = limits or Limits()
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
-    workers = max(1, workers or default_workers())
     stop = threading.Event()
     given_up = _AnyOf(stop, cancel)  # what downloads watch
     lanes: queue.Queue = queue.Queue(maxsize=max(8 * workers, LOOKAHEAD))  # a queue of items per input, in order
@@ -293,10 +395,15 @@ class _AnyOf:
 
 
 def check_threshold(threshold: float | None) -> None:
-    """A verdict threshold must lie in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at ≤ 1 − t."""
-    if threshold is not None and not 0.5 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0.5 and 1 (medical when p_medical ≥ t, non-medical when "
-                         f"p_medical ≤ 1 − t), not {threshold}")
+    """A verdict threshold must be None or a number in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at
+    ≤ 1 − t."""
+    if threshold is None:
+        return
+    wanted = "a number between 0.5 and 1 (medical when p_medical ≥ t, non-medical when p_medical ≤ 1 − t)"
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be {wanted} or None, not {threshold!r}")
+    if not 0.5 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be {wanted}, not {threshold}")
 
 
 def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None) -> Iterator[Record]:
