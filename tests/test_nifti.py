@@ -185,3 +185,21 @@ def test_vector_fields_and_matrices_are_named_for_what_they_hold():
     matrix.header["intent_code"] = 3001
     (note,) = items(matrix.to_bytes())
     assert note.skipped and note.error.startswith("NIfTI holds a matrix or surface data")
+
+
+def with_extensions(n: int, cls=nib.Nifti1Image) -> bytes:
+    """A volume whose header carries n comment extensions (16 bytes each), the voxels moved past them."""
+    img = cls(head_volume(), np.eye(4))
+    for i in range(n):
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(6, f"note {i}".encode().ljust(8, b"\0")))
+    return img.to_bytes()
+
+
+@pytest.mark.parametrize("cls", [nib.Nifti1Image, nib.Nifti2Image])
+def test_millions_of_header_extensions_are_refused_before_nibabel_reads_them(cls):
+    """nibabel makes an object of every extension as it reads the header: 12 million 8-byte ones (a 374 KB
+    .nii.gz) took 40 s and 2 GB. A few, as real files carry, are read as ever."""
+    items = list(open_input(Blob("few.nii", with_extensions(3, cls))))
+    assert [type(i) for i in items] == [ImageItem], items
+    (err,) = open_input(Blob("many.nii.gz", gzip.compress(with_extensions(1001, cls))))
+    assert isinstance(err, ItemError) and err.error == "not a readable NIfTI file: more than 1,000 header extensions"
