@@ -14,8 +14,9 @@ from medimg.sources import Blob, ImageItem, Limits, open_input
 pytest.importorskip("readlif")
 
 
-def lif_bytes(images, dtype=np.uint16, luts=("Red", "Green", "Blue", "Gray")) -> bytes:
-    """`images`: (name, array Z × C × Y × X). One memory block per image; X fastest, then Y, C, Z."""
+def lif_bytes(images, dtype=np.uint16, luts=("Red", "Green", "Blue", "Gray"), prolog: str = "") -> bytes:
+    """`images`: (name, array Z × C × Y × X). One memory block per image; X fastest, then Y, C, Z.
+    `prolog`: XML text put before the header's root element."""
     bits = 8 * np.dtype(dtype).itemsize
     elements, blocks = [], []
     for k, (name, a) in enumerate(images):
@@ -37,7 +38,7 @@ def lif_bytes(images, dtype=np.uint16, luts=("Red", "Green", "Blue", "Gray")) ->
                         f'<Dimensions>{dims}</Dimensions></ImageDescription></Image></Data>'
                         f'<Memory Size="{len(data)}" MemoryBlockID="{block}"/><Children/></Element>')
         blocks.append((block, data))
-    xml = ('<LMSDataContainerHeader Version="2"><Element Name="project.lif"><Data><Experiment/></Data>'
+    xml = (prolog + '<LMSDataContainerHeader Version="2"><Element Name="project.lif"><Data><Experiment/></Data>'
            '<Memory Size="0" MemoryBlockID="MemBlock_0"/><Children>' + "".join(elements) +
            '</Children></Element></LMSDataContainerHeader>')
     text = xml.encode("utf-16-le")
@@ -109,3 +110,15 @@ def test_sniffing():
     assert accepts(head, Blob("x", head))
     assert not accepts(b"\x70\x00\x00\x00" + bytes(100), Blob("x", b""))
     assert not accepts(io.BytesIO(b"p\x00\x00\x00").getvalue(), Blob("x", b""))
+
+
+def test_xml_header_with_entities_is_refused(tmp_path):
+    """An entity expansion bomb in the XML header (2.7 GB from 25 MB) is refused before readlif parses it."""
+    prolog = '<!--<LMSDataContainerHeader--><!DOCTYPE LMSDataContainerHeader [<!ENTITY e "x">]><!-- &e; -->'
+    data = lif_bytes([("s", stack())], prolog=prolog)
+    path = tmp_path / "bomb.lif"
+    path.write_bytes(data)
+    for items in (items_of(data), list(open_input(path))):
+        err, = items
+        assert "DOCTYPE or entities" in err.error and not isinstance(err, ImageItem)
+    assert len(items_of(lif_bytes([("s", stack())], prolog="<!--<LMSDataContainerHeader-->"))) == 1

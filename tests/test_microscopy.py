@@ -4,6 +4,7 @@ composite per shown plane, as Fiji shows them, not one grey item per channel pag
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -175,3 +176,53 @@ def test_multi_file_ome_never_opens_the_files_it_names(tmp_path, where):
     items = list(open_input(ome_dir / "main.ome.tif"))
     assert items and all(isinstance(i, ImageItem) for i in items)
     assert all(np.asarray(i.image).max() == 0 for i in items)  # the secret's white half never shows
+
+
+def ome_with(edit) -> bytes:
+    """A 2-page OME-TIFF (T, 48 × 48) whose OME-XML is changed by edit(text)."""
+    a = np.arange(2 * 48 * 48, dtype=np.uint16).reshape(2, 48, 48)
+    desc = tifffile.TiffFile(io.BytesIO(tiff(a, ome=True, metadata={"axes": "TYX"}))).pages[0].description
+    return tiff(a, description=edit(desc), metadata=None)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.replace('SizeT="2"', 'SizeT="5000000"'),  # over MAX_PLANES
+    lambda d: d.replace('SizeT="2"', 'SizeT="100000"'),  # far more than the file's 2 pages
+    lambda d: re.sub(r'PlaneCount="\d+"', 'PlaneCount="5000000"', d, count=1),
+    lambda d: d.replace('SizeX="48"', 'SizeX="480000"'),  # 48 × 48 pages: 20,000 of them per declared plane
+], ids=["sizet", "sizet-pages", "planecount", "sizex"])
+def test_ome_declaring_far_more_planes_than_pages_is_refused(edit):
+    """tifffile lists every plane the OME-XML declares: SizeT=3e8 in a 10 KB file took 4.8 GB. Such a file
+    is refused before tifffile reads its series."""
+    err, = items_of(ome_with(edit), "t.ome.tif")
+    assert isinstance(err, ItemError) and "planes in a file of 2 pages" in err.error
+
+
+def test_ome_xml_with_entities_or_too_long_is_refused(monkeypatch):
+    """An entity expansion bomb in the OME-XML (5 GB from a few MB) is refused before any XML parser sees it;
+    so is OME-XML over MAX_OME_XML characters."""
+    from medimg.sources import microscopy
+
+    def bomb(d):
+        head, _, rest = d.partition("?>")
+        return head + '?><!DOCTYPE OME [<!ENTITY e "x">]>' + rest.replace("</OME>", "<!-- &e; --></OME>")
+
+    err, = items_of(ome_with(bomb), "t.ome.tif")
+    assert isinstance(err, ItemError) and "DOCTYPE or entities" in err.error
+    assert [i.locator for i in items_of(ome_with(lambda d: d), "t.ome.tif")] == ["t 2 of 2"]
+    monkeypatch.setattr(microscopy, "MAX_OME_XML", 500)
+    err, = items_of(ome_with(lambda d: d), "t.ome.tif")
+    assert isinstance(err, ItemError) and "over the 500 read" in err.error
+
+
+def test_multi_file_ome_declaring_planes_in_other_files_is_read():
+    """The first file of a multi-file OME-TIFF declares every file's planes; only its own are checked."""
+    xml = """<?xml version="1.0" encoding="UTF-8"?>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="urn:uuid:aaaa">
+<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" SizeX="64" SizeY="64" SizeC="1"
+SizeZ="1" SizeT="100000"><Channel ID="Channel:0:0" SamplesPerPixel="1"/>
+<TiffData FirstT="0" IFD="0" PlaneCount="1"><UUID FileName="main.ome.tif">urn:uuid:aaaa</UUID></TiffData>
+<TiffData FirstT="1" IFD="0" PlaneCount="99999"><UUID FileName="rest.ome.tif">urn:uuid:bbbb</UUID></TiffData>
+</Pixels></Image></OME>"""
+    item, = items_of(tiff(np.zeros((64, 64), np.uint8), description=xml, metadata=None), "main.ome.tif")
+    assert isinstance(item, ImageItem)

@@ -9,6 +9,7 @@ Files on disk are read in place, one plane at a time (up to `max_slide_bytes`); 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 import xml.etree.ElementTree as ET
 from typing import Iterator
@@ -16,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
-from .microscopy import IMAGEJ_COLOURS, composite
+from .microscopy import IMAGEJ_COLOURS, composite, xml_problem
 from .registry import register
 
 warnings.filterwarnings("ignore", module=r"readlif(\.|$)")  # truncation is reported per item instead
@@ -47,6 +48,10 @@ def open_lif_path(path: str, ctx: Context) -> Iterator[Item]:
 def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
     from readlif.reader import LifFile
 
+    problem = _header_problem(source)
+    if problem:
+        yield ItemError(origin, "", f"LIF file not read: {problem}")
+        return
     try:
         lif = LifFile(source)
     except Exception as exc:
@@ -63,6 +68,37 @@ def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
             yield from _image(lif, n, info, name, luts[n] if luts else None, origin, limits)
         except Exception as exc:
             yield ItemError(origin, name, f"could not read this image: {exc}")
+
+
+def _header_problem(source) -> str | None:
+    """What is wrong with the XML header, read as readlif reads it, before readlif parses it (an entity
+    expansion bomb there took 2.7 GB); None when fine or unreadable (readlif then says what is wrong)."""
+    try:
+        text = _header_text(source)
+    except Exception:
+        return None
+    return xml_problem(text, "its XML header") if text is not None else None
+
+
+def _header_text(source) -> str | None:
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            return _read_header(f)
+    try:
+        return _read_header(source)
+    finally:
+        source.seek(0)
+
+
+def _read_header(f) -> str | None:
+    """The UTF-16 XML header: magic 0x70 (4 bytes), length (4), memory mark 0x2A, chars (uint32), the text;
+    None when the file does not start so."""
+    head = f.read(13)
+    if len(head) < 13 or head[:4] != b"\x70\x00\x00\x00" or head[8:9] != b"\x2a":
+        return None
+    size = f.seek(0, io.SEEK_END)
+    f.seek(13)
+    return f.read(min(struct.unpack("<I", head[9:13])[0] * 2, size - 13)).decode("utf-16")
 
 
 def _image(lif, n: int, info: dict, name: str, luts: list[str] | None, origin: str, limits: Limits) -> Iterator[Item]:

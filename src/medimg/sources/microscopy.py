@@ -11,6 +11,7 @@ Other TIFFs are left to the plain image source (every page).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from typing import Iterator
@@ -28,6 +29,11 @@ MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to sh
 STRETCH_SAMPLE = 262_144  # pixels looked at to find a plane's percentiles
 MAX_COLOUR_CHANNELS = 7  # more channels (spectral images) are averaged into grey
 IMAGEJ_COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
+# OME-XML is checked before tifffile parses it. Real OME-XML is KBs to a few MB: Bio-Formats writes a TiffData
+# and a Plane element per plane, ~150 bytes each, so a 20,000-plane screen is ~6 MB; 64 MB leaves a wide margin.
+MAX_OME_XML = 64 << 20
+MAX_PLANES = 1 << 22  # planes one OME image may declare: tifffile keeps a list entry for each (8 bytes)
+PAGES_SLACK = 1024  # planes beyond 16 × the file's pages that an OME image in this file may declare
 _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
 
 
@@ -79,7 +85,14 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
         tif = tifffile.TiffFile(blob if isinstance(blob, str) else io.BytesIO(blob.data), _multifile=False)
     except Exception:  # Pillow's page reader says what is wrong with a broken TIFF
         return None
+    origin = origin or blob.origin
     try:
+        root = None
+        if tif.is_ome:  # checked before tifffile parses the OME-XML (for tif.series)
+            problem, root = _ome_check(tif)
+            if problem:
+                tif.close()
+                return iter([ItemError(origin, "", f"OME-TIFF not read: {problem}")])
         if not (tif.is_imagej or tif.is_ome) or not tif.series:
             tif.close()
             return None
@@ -90,19 +103,111 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
     if not multi:
         tif.close()
         return None
-    return _items(tif, series, origin or blob.origin, ctx.limits)
+    return _items(tif, series, origin, ctx.limits, root)
 
 
-def _items(tif, series, origin: str, limits: Limits) -> Iterator[Item]:
+def _ome_check(tif) -> tuple[str | None, object]:
+    """(what is wrong with the OME-XML, None) or (None, its parsed root; None when it does not parse)."""
+    import xml.etree.ElementTree as ET
+
+    text = tif.pages.first.description
+    problem = xml_problem(text, "its OME-XML", MAX_OME_XML)
+    if problem:
+        return problem, None
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None, None  # tifffile cannot parse it either: no OME series
+    return _planes_problem(tif, root), root
+
+
+def xml_problem(text: str, what: str, max_chars: int | None = None) -> str | None:
+    """Why an XML text is not parsed: over max_chars, or declaring a DOCTYPE or entities (an entity expansion
+    bomb; the formats read here never need a DTD). None when it is fine."""
+    if max_chars is not None and len(text) > max_chars:
+        return f"{what} is {len(text):,} characters, over the {max_chars:,} read"
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        return f"{what} declares a DOCTYPE or entities, which it never needs (an entity expansion bomb)"
+    return None
+
+
+def _planes_problem(tif, root) -> str | None:
+    """Whether an OME image declares far more planes than the file holds: tifffile lists every declared plane
+    (a 10 KB file declaring SizeT=3e8 took 4.8 GB)."""
+    pages = functools.cache(lambda: len(tif.pages))  # counted only when needed: every page's offset is read
+    for pixels in _all(root, "Image", "Pixels"):
+        datas = _all(pixels, "TiffData")
+        mine = [d for d in datas if _uuid(d) in (None, root.get("UUID")) or root.get("UUID") is None]
+        counts = [_int(d.get("PlaneCount", d.get("NumPlanes", 0))) for d in mine]
+        planes = max(_declared_planes(tif, pixels, mine), max(counts, default=0))
+        local = len(mine) == len(datas)  # planes in other files: tifffile gives up on the OME series
+        if planes > MAX_PLANES or (local and planes > PAGES_SLACK and planes > 16 * pages() + PAGES_SLACK):
+            return f"its OME-XML declares {planes:,} planes in a file of {pages():,} pages"
+    return None
+
+
+def _declared_planes(tif, pixels, datas) -> int:
+    """The planes tifffile will list for an OME Pixels element: its sizes over the pixels of its keyframe page
+    (SizeZ × SizeC × SizeT when that page is one plane)."""
+    order = pixels.get("DimensionOrder", "")
+    sizes = [_int(pixels.get("Size" + ax, 0)) for ax in order]
+    stacked = int(np.prod([max(n, 0) for n in sizes[2:]], dtype=object))
+    whole = int(np.prod([max(n, 0) for n in sizes], dtype=object))
+    keyframe = _keyframe_pixels(tif, datas, order, sizes)
+    return max(stacked, whole // keyframe) if keyframe else stacked
+
+
+def _keyframe_pixels(tif, datas, order: str, sizes: list[int]) -> int | None:
+    """Pixels of the page tifffile takes as keyframe: page 0 when a TiffData names it, else the one at the
+    first place (1 when unreadable: the worst case); None when no TiffData places a page (tifffile skips it)."""
+    places = []
+    for d in datas:
+        first = [_int(d.get("First" + ax, 0)) for ax in reversed(order[2:])]
+        try:
+            places.append((int(np.ravel_multi_index(first, list(reversed(sizes[2:])))), _int(d.get("IFD", 0))))
+        except ValueError:
+            continue
+    if not places:
+        return None
+    first_place = min(places)[0]
+    ifds = [ifd for place, ifd in places if place == first_place]
+    try:
+        pages = [tif.pages.first] if 0 in [ifd for _, ifd in places] else [tif.pages[i] for i in ifds]
+        return max(1, min(int(np.prod(p.shape, dtype=object)) for p in pages))
+    except Exception:
+        return 1
+
+
+def _all(el, *path: str) -> list:
+    """Children along path of local tag names (OME elements are namespaced)."""
+    found = [el]
+    for name in path:
+        found = [c for e in found for c in e if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == name]
+    return found
+
+
+def _uuid(data) -> str | None:
+    uuids = _all(data, "UUID")
+    return uuids[0].text if uuids else None
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0  # tifffile cannot read it either
+
+
+def _items(tif, series, origin: str, limits: Limits, root) -> Iterator[Item]:
     kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF"
     with tif:
         try:
-            yield from _planes(tif, series, origin, limits, kind)
+            yield from _planes(tif, series, origin, limits, kind, root)
         except Exception as exc:
             yield ItemError(origin, "", f"could not read the {kind}: {exc}")
 
 
-def _planes(tif, series, origin: str, limits: Limits, kind: str) -> Iterator[Item]:
+def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterator[Item]:
     base = _plane_size(series)
     n_channels = series.shape[series.axes.index("C")] if "C" in series.axes else 1
     level = _level(series, limits.max_pixels // max(n_channels, 1))  # every channel of the shown plane is decoded
@@ -117,14 +222,14 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str) -> Iterator[Ite
     if lv.axes[len(lead_axes):] != page_axes:  # a layout tifffile could not map onto pages
         raise ValueError(f"unexpected axes {lv.axes}")
     channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
-    colours = _colours(tif, channels)
+    colours = _colours(tif, channels, root)
     zs = [0]
     if "Z" in lead_axes:
         nz = lead_shape[lead_axes.index("Z")]
         zs = list(range(nz)) if limits.all_frames else [nz // 2]
     meta = {"axes": series.axes, "shape": list(series.shape), "dtype": str(series.dtype), "channels": channels,
             "level": level, "levels": len(series.levels)}
-    names = _channel_names(tif, channels)
+    names = _channel_names(tif, channels, root)
     if names:
         meta["channel_names"] = names
     for z in zs:
@@ -229,7 +334,7 @@ def _bounds(plane: np.ndarray) -> tuple[float, float] | None:
     return float(lo), float(hi)
 
 
-def _colours(tif, channels: int) -> list[tuple[float, float, float]]:
+def _colours(tif, channels: int, root) -> list[tuple[float, float, float]]:
     """Each channel's display colour: ImageJ LUTs or OME Channel@Color, else ImageJ's defaults."""
     default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(channels)]
     try:
@@ -238,7 +343,7 @@ def _colours(tif, channels: int) -> list[tuple[float, float, float]]:
             if luts is not None and len(luts) == channels:
                 return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
         if tif.is_ome:
-            found = [c.get("Color") for c in _ome_channels(tif)]
+            found = [c.get("Color") for c in _ome_channels(root)]
             if len(found) == channels and all(v is not None for v in found):
                 rgba = [int(v) & 0xFFFFFFFF for v in found]
                 colours = [((v >> 24 & 255) / 255, (v >> 16 & 255) / 255, (v >> 8 & 255) / 255) for v in rgba]
@@ -249,10 +354,10 @@ def _colours(tif, channels: int) -> list[tuple[float, float, float]]:
     return default
 
 
-def _channel_names(tif, channels: int) -> list[str] | None:
+def _channel_names(tif, channels: int, root) -> list[str] | None:
     try:
         if tif.is_ome:
-            names = [str(c.get("Name", "")) for c in _ome_channels(tif)]
+            names = [str(c.get("Name", "")) for c in _ome_channels(root)]
         else:
             names = [str(n) for n in (tif.imagej_metadata or {}).get("Labels", [])][:channels]
     except Exception:
@@ -260,13 +365,11 @@ def _channel_names(tif, channels: int) -> list[str] | None:
     return [n[:40] for n in names] if len(names) == channels and any(names) else None
 
 
-def _ome_channels(tif) -> list[dict]:
-    import tifffile
-
-    image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
-    pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
-    chans = pixels.get("Channel", [])
-    return chans if isinstance(chans, list) else [chans]
+def _ome_channels(root) -> list[dict]:
+    """The attributes of the first OME image's channels (the XML parsed once, in _ome_check)."""
+    images = _all(root, "Image") if root is not None else []
+    pixels = _all(images[0], "Pixels") if images else []
+    return [c.attrib for c in _all(pixels[0], "Channel")] if pixels else []
 
 
 def _locator(axes: str, shape: tuple, z: int) -> str:
