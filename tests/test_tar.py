@@ -137,3 +137,79 @@ def test_concatenated_streams_are_read_whole():
     png = b.image_bytes("PNG", size=(300, 200))
     item, = items_of(gzip.compress(png[:1000]) + gzip.compress(png[1000:]), "scan.png.gz")
     assert item.image.size == (300, 200)
+
+
+def huge_size_tar(pax: bool) -> bytes:
+    """A plain tar whose first member declares 2**63-1 bytes (base-256 size field), or 10**20 through a pax header."""
+    data = bytearray(tar_bytes([("a.png", b.image_bytes("PNG")), ("b.png", b.image_bytes("PNG"))], "w"))
+    if pax:
+        body = b"30 size=99999999999999999999\n"
+        info = tarfile.TarInfo("././@PaxHeader")
+        info.type, info.size = tarfile.XHDTYPE, len(body)
+        return info.tobuf(format=tarfile.USTAR_FORMAT)[:512] + body.ljust(512, b"\0") + bytes(data)
+    data[124:136] = b"\x80\x00\x00\x00" + (2**63 - 1).to_bytes(8, "big")
+    data[148:156] = b" " * 8
+    data[148:156] = ("%06o\0 " % sum(data[:512])).encode()
+    return bytes(data)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pax", [False, True])
+def test_a_member_running_past_the_end_of_a_plain_tar_ends_the_reading(pax):
+    """tarfile would pass over it one 10 KB block at a time, for ever."""
+    err, = items_of(huge_size_tar(pax), "e.tar")
+    assert "past the end of the archive" in err.error and "the rest of the archive is not read" in err.error
+
+
+def streams(pack, n: int, content: bytes) -> bytes:
+    return pack(b"") * n + pack(content)
+
+
+def test_many_empty_compressed_streams_are_refused():
+    """Millions of empty gzip members (20 bytes each) took a minute to walk; as nifti.gunzip does, over 1,024
+    streams holding under 1 KB each are refused."""
+    png = b.image_bytes("PNG")
+    started = time.monotonic()
+    err, = items_of(streams(lambda d: gzip.compress(d, mtime=0), 200_000, png), "scan.png.gz")
+    assert "over 1,024 compressed streams" in err.error and time.monotonic() - started < 5
+    for pack in (bz2.compress, lzma.compress):
+        err, = items_of(streams(pack, 2000, png), "scan.png.bz2")
+        assert "over 1,024 compressed streams" in err.error
+    err, = items_of(streams(gzip.compress, 2000, tar_bytes([("scan.png", png)], "w")))
+    assert "over 1,024 compressed streams" in err.error
+    data = tar_bytes([("zeros.bin", bytes(4 << 20)), ("scan.png", png)], "w")  # 2,048 streams of 2 KB: fine
+    items = items_of(b"".join(gzip.compress(data[k:k + 2048]) for k in range(0, len(data), 2048)))
+    assert [type(i).__name__ for i in items] == ["ItemError", "ImageItem"]
+
+
+def pax_header(size: int) -> bytes:
+    """A pax header of `size` bytes of `6 a=b` records: tarfile parses them one by one in Python."""
+    body = b"6 a=b\n" * (size // 6)
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, len(body)
+    return info.tobuf(format=tarfile.USTAR_FORMAT)[:512] + body + bytes(-len(body) % 512)
+
+
+def test_oversized_pax_and_long_name_headers_are_refused(monkeypatch):
+    from medimg.sources import tar
+
+    info, image = tarfile.TarInfo("a.png"), b.image_bytes("PNG")
+    info.size = len(image)
+    member = info.tobuf(format=tarfile.USTAR_FORMAT) + image + bytes(-len(image) % 512)
+    png = member + bytes(1024)
+    for data in (pax_header(2 << 20) + png, pax_header(600_000) + pax_header(600_000) + png):  # one, or two together
+        err, = items_of(gzip.compress(data), "x.tar.gz")
+        assert "pax or long-name headers" in err.error and "not read" in err.error
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
+        info = tarfile.TarInfo("x" * (2 << 20))
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"abc"))
+    err, = items_of(buf.getvalue(), "long.tar.gz")
+    assert "pax or long-name headers" in err.error
+    item, = items_of(tar_bytes([("é/" + "y" * 300 + ".png", b.image_bytes("PNG"))], "w:gz"))  # a real pax header
+    assert isinstance(item, ImageItem)
+    monkeypatch.setattr(tar, "HEADERS_MAX", 100_000)  # so many members, each under the cap, add up
+    many = (pax_header(30_000) + member) * 5 + bytes(1024)
+    items = items_of(gzip.compress(many), "x.tar.gz")
+    assert len(items) == 4 and "headers take over 100,000 bytes in all" in items[-1].error
