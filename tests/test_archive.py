@@ -109,6 +109,56 @@ def test_zip_bomb_with_a_lying_declared_size(zero_bomb):
     assert isinstance(got[-1], ImageItem) and got[-1].origin == "a.zip:after.png"
 
 
+
+_BOMB_METHODS = [pytest.param(zipfile.ZIP_BZIP2, id="bzip2"), pytest.param(zipfile.ZIP_LZMA, id="lzma")]
+
+
+@pytest.fixture(scope="module")
+def method_bombs():
+    """A bzip2 and an LZMA zip of 64 MB of zeros (a few KB each), with a picture after it."""
+    zeros = bytes(64 * 1024 * 1024)
+    return {method: b.zip_bytes([("zeros.bin", zeros), ("after.png", b.image_bytes("PNG"))], compression=method)
+            for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)}
+
+
+def peak_of(fn):
+    """fn() and the peak of Python's allocations while it ran (a second time: imports are done)."""
+    import tracemalloc
+
+    fn()
+    tracemalloc.start()
+    try:
+        return fn(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("method", _BOMB_METHODS)
+def test_bzip2_and_lzma_members_stop_at_their_cap(method_bombs, method):
+    # zipfile gives these decompressors all it reads with no bound on the output: one read made all 64 MB
+    bomb = method_bombs[method]
+    assert len(bomb) < 64 * 1024
+    got, peak = peak_of(lambda: items(bomb, zip_max_bytes=2 * 1024 * 1024))
+    assert summary(got) == [("a.zip:zeros.bin", "", "ItemError")]
+    assert "zip_max_bytes" in got[0].error and peak < 16 * 1024 * 1024
+    lying = b.set_declared_size(bomb, "zeros.bin", 1000)  # passes the declared-size check
+    got, peak = peak_of(lambda: items(lying))
+    assert summary(got) == [("a.zip:zeros.bin", "", "ItemError"), ("a.zip:after.png", "", "ImageItem")]
+    assert "CRC" in got[0].error and peak < 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("method", _BOMB_METHODS)
+def test_bzip2_and_lzma_members_are_read(method):
+    png = b.image_bytes("PNG", (20, 10))
+    got = items(b.zip_bytes([("x.png", png), ("empty.bin", b"")], compression=method))
+    assert summary(got) == [("a.zip:x.png", "", "ImageItem"), ("a.zip:empty.bin", "", "ItemError")]
+    assert got[0].image.size == (20, 10)
+    data = bytearray(b.zip_bytes([("x.png", png)], compression=method))
+    data[data.find(b"PK\x01\x02") + 16] ^= 1  # the CRC the central directory gives
+    got = items(bytes(data))
+    assert isinstance(got[0], ItemError) and "CRC" in got[0].error
+
+
 def test_total_uncompressed_cap_stops_the_archive():
     four_mb = bytes(4 * 1024 * 1024)
     data = b.zip_bytes([(f"z{i}.bin", four_mb) for i in range(5)] + [("late.png", b.image_bytes("PNG"))])

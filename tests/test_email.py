@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -91,6 +92,50 @@ def test_caps_and_damage():
                                     b"X-Broken: 1", 1)[:-200]
     items = items_of(broken)
     assert items and all(isinstance(i, (ImageItem, ItemError)) for i in items)
+
+
+def multipart(parts: list[bytes]) -> bytes:
+    """A message of raw MIME parts (header lines, a blank line, a body), boundary `b`."""
+    return (b"From: a@b.c\nTo: d@e.f\nSubject: scan\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+            + b"".join(b"--b\n" + p + b"\n" for p in parts) + b"--b--\n")
+
+
+@pytest.mark.timeout(60)
+def test_a_header_too_long_to_parse_in_time_is_refused():
+    # the standard library parses parameter lists in quadratic time: this 80 KB header took over 20 s
+    data = (b"From: a@b.c\nTo: d@e.f\nSubject: scan\nMIME-Version: 1.0\nContent-Type: " + b"a/b;" * 20_000
+            + b"\nContent-Transfer-Encoding: base64\n\nAAAA\n")
+    start = time.monotonic()
+    got = items_of(data)
+    assert time.monotonic() - start < 10
+    assert len(got) == 1 and "Content-Type header is 80,000 characters" in got[0].error
+
+
+def test_headers_are_charged_across_parts():
+    name = "\u6587" * 80 + ".png"  # a long non-ASCII name, RFC 2231-encoded: read as usual
+    msg = message()
+    msg.add_attachment(b.image_bytes("PNG"), maintype="image", subtype="png", filename=name)
+    got = items_of(msg.as_bytes())
+    assert got[0].origin == f"letter.eml:{name}" and isinstance(got[0], ImageItem)
+    # 4 KB a part is allowed, but their cost adds up: the message is refused while it is read
+    part = b'Content-Type: image/png; name="' + b"a" * 4000 + b'"\n\nAAAA'
+    got = items_of(multipart([part] * 100))
+    assert len(got) == 1 and "too long to parse in time" in got[0].error
+
+
+def test_too_many_parts_are_refused_while_reading(monkeypatch):
+    import email.message
+
+    made, init = [0], email.message.Message.__init__
+
+    def counted(self, *args, **kwargs):
+        made[0] += 1
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(email.message.Message, "__init__", counted)
+    got = items_of(multipart([b""] * 20_000), zip_max_entries=100)
+    assert len(got) == 1 and "zip_max_entries" in got[0].error
+    assert made[0] < 200  # not all 20,000 parts made first and counted after
 
 
 @pytest.mark.parametrize("text,expected", [

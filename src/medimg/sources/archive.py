@@ -9,9 +9,13 @@ concurrently (`split_zip`). Members are read one after another, so the byte budg
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import re
+import struct
 import zipfile
+import zlib
 from functools import partial
 from typing import Callable, Iterator, Union
 
@@ -155,7 +159,7 @@ def _office_pictures(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> re.Pa
     first = infos[0]
     if first.filename == "mimetype" and first.file_size < 200:
         try:
-            if zf.read(first).startswith(b"application/vnd.oasis.opendocument"):
+            if _read(zf, first, 200).startswith(b"application/vnd.oasis.opendocument"):
                 return _ODF_PICTURES
         except Exception:
             return None
@@ -164,6 +168,8 @@ def _office_pictures(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> re.Pa
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     """A member's bytes, stopping as soon as more than `limit` come out: declared sizes can lie."""
+    if info.compress_type in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        return _inflate(zf, info, limit)
     out = bytearray()
     with zf.open(info) as f:
         while True:
@@ -173,6 +179,63 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
             out += chunk
             if len(out) > limit:
                 raise _TooBig()
+
+
+def _inflate(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A bzip2 or LZMA member inflated here a chunk at a time: zipfile hands their decompressors all the input
+    it reads with no bound on the output, so one read of a small member could make gigabytes."""
+    at, end = _span(zf, info)
+    if info.compress_type == zipfile.ZIP_BZIP2:
+        dec = bz2.BZ2Decompressor()
+    else:
+        dec, at = _lzma(zf, at, end, limit)
+    want = min(info.file_size, limit + 1)  # zipfile too stops at the declared size (its CRC then fails)
+    out = bytearray()
+    while len(out) < want and not dec.eof:
+        data = b""
+        if dec.needs_input:
+            data = _bytes_at(zf, at, min(_CHUNK, end - at))
+            if not data:
+                break  # cut short: the CRC says so
+            at += len(data)
+        chunk = dec.decompress(data, min(_CHUNK, want - len(out)))
+        if not chunk and not data:
+            break  # nothing more comes out
+        out += chunk
+    if len(out) > limit:
+        raise _TooBig()
+    if zlib.crc32(out) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return bytes(out)
+
+
+def _bytes_at(zf: zipfile.ZipFile, offset: int, size: int) -> bytes:
+    zf.fp.seek(offset)
+    return zf.fp.read(max(0, size))
+
+
+def _span(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Where a member's compressed bytes lie, found through its local header as zipfile finds them."""
+    head = _bytes_at(zf, info.header_offset, 30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("bad magic number for file header")
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    start = info.header_offset + 30 + name_len + extra_len
+    return start, start + info.compress_size
+
+
+def _lzma(zf: zipfile.ZipFile, at: int, end: int, limit: int) -> tuple[lzma.LZMADecompressor, int]:
+    """A raw LZMA1 decompressor for zip's LZMA format (version, properties size, properties, then the stream),
+    and where the stream starts."""
+    head = _bytes_at(zf, at, min(9, end - at))
+    if len(head) < 9 or int.from_bytes(head[2:4], "little") != 5 or head[4] >= 9 * 5 * 5:
+        raise zipfile.BadZipFile("bad LZMA properties")
+    pb, rest = divmod(head[4], 45)
+    lp, lc = divmod(rest, 9)
+    # no match reaches further back than the bytes made so far, so no dictionary need be larger than those
+    dict_size = min(int.from_bytes(head[5:9], "little"), max(limit + 1, 4096))
+    lzma1 = {"id": lzma.FILTER_LZMA1, "dict_size": dict_size, "lc": lc, "lp": lp, "pb": pb}
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1]), at + 9
 
 
 def _check_directory(data: bytes, max_entries: int) -> str | None:

@@ -5,12 +5,15 @@ zips attached. A message is a container, like a zip: each attachment or inline p
 own (origin `message.eml:attachment-name`), opened by whichever source reads it, and attached messages
 (message/rfc822, forwards) are opened in turn up to `max_depth`. Text parts are left out with one note;
 remote images an HTML body points to are never fetched (they are often trackers). Parts are decoded one
-after another under `max_input_bytes` each and `zip_max_bytes` for the whole message.
+after another under `max_input_bytes` each and `zip_max_bytes` for the whole message. A message is refused
+while it is parsed once it has more parts than `zip_max_entries` or headers the parser would take too long on.
 """
 
 from __future__ import annotations
 
 import email
+import email.message
+import email.parser
 import email.policy
 import re
 from typing import Callable, Iterator, Union
@@ -21,6 +24,69 @@ from .registry import register
 _HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
 _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:", b"return-path:",
           b"mime-version:", b"content-type:", b"delivered-to:", b"reply-to:", b"cc:")
+
+# The headers read here. The standard library parses them slowly: up to 30 µs a character (runs of `;`, quotes,
+# parameter lists, RFC 2231 parts), and past 1 KB in time that grows with the square of the length (8 KB: over
+# a second). Each is charged its length, times its length in KB past 1 KB, and a message may spend
+# _HEADER_COST (a few seconds at worst). Real ones stay far below: a part's are under 100 characters, a long
+# encoded file name under 1 KB, so about 1,500 ordinary attachments fit.
+_PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
+_MAX_HEADER = 8 * 1024
+_HEADER_COST = 128 * 1024
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Reading:
+    """What reading one message, and the messages found in it, has spent: parts made and header parse cost.
+    Shared by nested messages, so that a message of messages cannot multiply the caps."""
+
+    def __init__(self, max_parts: int):
+        self.parts, self.max_parts, self.cost = 0, max_parts, 0.0
+
+    def part(self) -> None:
+        self.parts += 1
+        if self.parts > self.max_parts:
+            raise _Refused(f"message has more than {self.max_parts:,} parts, the zip_max_entries cap; not opened")
+
+    def charge(self, name: str, value: str) -> None:
+        if name.lower() not in _PARSED:
+            return
+        if len(value) > _MAX_HEADER:
+            raise _Refused(f"{name} header is {len(value):,} characters, over {_MAX_HEADER:,}; not opened")
+        self.cost += len(value) * max(1, len(value) / 1024)
+        if self.cost > _HEADER_COST:
+            raise _Refused("message's Content-Type/-Disposition/-Transfer-Encoding headers are too long to parse "
+                           "in time; not opened")
+
+
+class _Part(email.message.EmailMessage):
+    """A part that is counted, and charged for each header the parser hands it, as it is read."""
+
+    def __init__(self, policy=email.policy.default, reading: _Reading | None = None):
+        super().__init__(policy=policy)
+        self._reading = reading
+
+    def set_raw(self, name, value):
+        if self._reading is not None:
+            self._reading.charge(name, value)
+        super().set_raw(name, value)
+
+
+def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
+    """The message, refused while it is read (not after) once it passes the part cap or the header cost."""
+    tried = False
+
+    def make(policy=email.policy.default):
+        nonlocal tried
+        if tried:
+            reading.part()
+        tried = True  # the parser makes one first, to try the factory
+        return _Part(policy=policy, reading=reading)
+
+    return email.parser.BytesParser(make, policy=email.policy.default).parsebytes(data)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -46,29 +112,30 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
     """The message as independent units of work: one per attachment or inline picture, one per note."""
     from .files import member_units
 
-    yield from member_units(_parts(blob, ctx, blob.budget or Budget(ctx.limits.zip_max_bytes)), ctx)
+    budget = blob.budget or Budget(ctx.limits.zip_max_bytes)
+    yield from member_units(_parts(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)), ctx)
 
 
-def _parts(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
+def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
     limits, origin = ctx.limits, blob.origin
     if blob.depth > limits.max_depth:
         yield ItemError(origin, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
         return
     try:
-        msg = email.message_from_bytes(blob.data, policy=email.policy.default)
+        msg = _parse(blob.data, reading)
         leaves = [p for p in msg.walk() if not p.is_multipart()]
+    except _Refused as exc:
+        yield ItemError(origin, "", str(exc))
+        return
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable e-mail message: {exc}")
-        return
-    if len(leaves) > limits.zip_max_entries:
-        yield ItemError(origin, "", f"message has {len(leaves):,} parts, over the zip_max_entries cap "
-                                    f"of {limits.zip_max_entries:,}; not opened")
         return
     text, seen = 0, set()
     for i, part in enumerate(leaves, 1):
         ctype = part.get_content_type()
-        name = _safe_name(part.get_filename()) or f"part-{i}"
-        attached = part.get_content_disposition() == "attachment" or part.get_filename()
+        filename = part.get_filename()
+        name = _safe_name(filename) or f"part-{i}"
+        attached = part.get_content_disposition() == "attachment" or filename
         if ctype.startswith("text/") and not attached:
             text += 1
             continue
@@ -98,7 +165,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blo
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
                 continue
-            yield from _parts(member, ctx, budget)
+            yield from _parts(member, ctx, budget, reading)
         else:
             yield member
     if text:
