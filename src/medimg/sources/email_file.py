@@ -16,6 +16,7 @@ import email.message
 import email.parser
 import email.policy
 import re
+import time
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
@@ -27,12 +28,11 @@ _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:",
 
 # The headers read here. The standard library parses them slowly: up to 30 µs a character (runs of `;`, quotes,
 # parameter lists, RFC 2231 parts), and past 1 KB in time that grows with the square of the length (8 KB: over
-# a second). Each is charged its length, times its length in KB past 1 KB, and a message may spend
-# _HEADER_COST (a few seconds at worst). Real ones stay far below: a part's are under 100 characters, a long
-# encoded file name under 1 KB, so about 1,500 ordinary attachments fit.
+# a second). Each may be _MAX_HEADER long, and reading a message's parts may take PARSE_SECONDS, checked as
+# each header arrives and before each part is looked at (real messages take about 1 ms a part).
 _PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
 _MAX_HEADER = 8 * 1024
-_HEADER_COST = 128 * 1024
+PARSE_SECONDS = 10.0
 
 
 class _Refused(Exception):
@@ -44,7 +44,15 @@ class _Reading:
     Shared by nested messages, so that a message of messages cannot multiply the caps."""
 
     def __init__(self, max_parts: int):
-        self.parts, self.max_parts, self.cost = 0, max_parts, 0.0
+        self.parts, self.max_parts = 0, max_parts
+        self.spent, self.since = 0.0, None  # seconds spent parsing; when the current stretch began
+
+    def start(self) -> None:
+        self.since = time.monotonic()
+
+    def stop(self) -> None:
+        self.spent += time.monotonic() - self.since
+        self.since = None
 
     def part(self) -> None:
         self.parts += 1
@@ -56,10 +64,13 @@ class _Reading:
             return
         if len(value) > _MAX_HEADER:
             raise _Refused(f"{name} header is {len(value):,} characters, over {_MAX_HEADER:,}; not opened")
-        self.cost += len(value) * max(1, len(value) / 1024)
-        if self.cost > _HEADER_COST:
-            raise _Refused("message's Content-Type/-Disposition/-Transfer-Encoding headers are too long to parse "
-                           "in time; not opened")
+        self.in_time()
+
+    def in_time(self, rest: str = "not opened") -> None:
+        """Only parsing counts (not the time the parts' readers take between them)."""
+        if self.spent + (time.monotonic() - self.since if self.since else 0) > PARSE_SECONDS:
+            raise _Refused(f"message's part headers took over {PARSE_SECONDS:g} s to parse (the standard parser "
+                           f"is slow on long parameter lists); {rest}")
 
 
 class _Part(email.message.EmailMessage):
@@ -86,7 +97,11 @@ def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
         tried = True  # the parser makes one first, to try the factory
         return _Part(policy=policy, reading=reading)
 
-    return email.parser.BytesParser(make, policy=email.policy.default).parsebytes(data)
+    reading.start()
+    try:
+        return email.parser.BytesParser(make, policy=email.policy.default).parsebytes(data)
+    finally:
+        reading.stop()
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -132,10 +147,18 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         return
     text, seen = 0, set()
     for i, part in enumerate(leaves, 1):
+        reading.start()  # the headers are parsed as they are read
         ctype = part.get_content_type()
         filename = part.get_filename()
+        disposition = part.get_content_disposition()
+        reading.stop()
+        try:
+            reading.in_time("the rest is not read")
+        except _Refused as exc:
+            yield ItemError(origin, "", str(exc))
+            return
         name = _safe_name(filename) or f"part-{i}"
-        attached = part.get_content_disposition() == "attachment" or filename
+        attached = disposition == "attachment" or filename
         if ctype.startswith("text/") and not attached:
             text += 1
             continue
