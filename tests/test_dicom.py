@@ -642,8 +642,22 @@ def test_jp2_wrapped_frame_with_a_box_of_length_0_before_the_codestream_is_not_d
     frame = jp2_frame(b"jp2h", 0)
     (item,) = items(compressed_dicom(frame, "1.2.840.10008.1.2.4.90"))
     assert isinstance(item, ItemError), item
-    assert "JPEG 2000 frame in a JP2 wrapper whose box b'jp2h' at byte 32 has length 0 before the codestream; " \
-           "not decoded" in item.error
+    assert "JPEG 2000 frame in a JP2 wrapper with a box b'jp2h' at byte 32 of length 0 before the codestream, " \
+           "where pydicom's walk of the boxes never ends; not decoded" in item.error
+
+
+@pytest.mark.timeout(60)
+def test_jp2_wrapped_frame_with_an_extended_length_box_before_the_codestream_is_not_decoded():
+    """A box with an 8-byte length (LBox 1): pydicom steps one byte on and then never ends either."""
+    import struct
+
+    frame = jp2_frame(b"jp2c", 0)
+    at = frame.index(b"jp2c") - 4
+    payload = bytes(16) + b"x" * 300
+    frame = frame[:at] + struct.pack(">I4sQ", 1, b"uuid", 16 + len(payload)) + payload + frame[at:]
+    (item,) = items(compressed_dicom(frame, "1.2.840.10008.1.2.4.90"))
+    assert isinstance(item, ItemError) and f"with an extended-length box b'uuid' at byte {at} before the " \
+                                           "codestream" in item.error, item
 
 
 def test_jp2_wrapped_frames_still_decode():

@@ -491,6 +491,13 @@ def test_linked_folders_are_read_once_and_loops_end(tmp_path):
                    ("ItemError", "tree/x/up/tree", True), ("ItemError", "tree/y", True)]
     notes = [i.error for i in open_input(tree) if isinstance(i, ItemError)]
     assert notes[-1] == f"link to a folder read already ({os.path.realpath(tmp_path / 'scans')}); not read again"
+    # a link sorting before the folder it names beside it (current -> 2024-05-01): the folder is read where it is
+    (tmp_path / "scans" / "up").unlink()
+    (tmp_path / "scans" / "0-latest").symlink_to("../scans")
+    (tmp_path / "a-current").symlink_to("scans")
+    got = [(type(i).__name__, os.path.relpath(i.origin, tmp_path)) for i in open_input(tmp_path)]
+    assert ("ImageItem", "scans/a.png") in got and ("ItemError", "a-current") in got, got
+    assert not any(origin.startswith(("a-current/", "scans/0-latest/")) for _, origin in got), got
 
 
 def test_urls_of_other_schemes_say_so():

@@ -213,3 +213,17 @@ def test_oversized_pax_and_long_name_headers_are_refused(monkeypatch):
     many = (pax_header(30_000) + member) * 5 + bytes(1024)
     items = items_of(gzip.compress(many), "x.tar.gz")
     assert len(items) == 4 and "headers take over 100,000 bytes in all" in items[-1].error
+
+
+def test_a_plain_tar_cut_in_the_last_members_padding_is_read():
+    """Only the 512-byte padding after the last member is missing: its data is all there, and is read."""
+    png = b.image_bytes("PNG")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for i in range(2):
+            info = tarfile.TarInfo(f"{i}.png")
+            info.size = len(png)
+            tf.addfile(info, io.BytesIO(png))
+    first = 512 + (len(png) + 511) // 512 * 512
+    got = list(open_input(Blob("cut.tar", buf.getvalue()[:first + 512 + len(png)], name="cut.tar")))
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["cut.tar:0.png", "cut.tar:1.png"], got

@@ -279,14 +279,17 @@ def _check_jp2_boxes(frame: bytes) -> None:
     when a box before it says length 0 (which means "to the end"), so such a frame is refused."""
     if not frame.startswith(b"\x00\x00\x00\x0cjP  "):
         return
-    pos = 12
+    pos, extended = 12, None
     while pos < len(frame):
         if frame[pos + 4:pos + 8] == b"jp2c":
             return
         length = int.from_bytes(frame[pos:pos + 4], "big")
+        if length == 1 and extended is None:  # an 8-byte length follows, which pydicom does not read
+            extended = f"an extended-length box {frame[pos + 4:pos + 8]!r} at byte {pos}"
         if length == 0:
-            raise ValueError(f"JPEG 2000 frame in a JP2 wrapper whose box {frame[pos + 4:pos + 8]!r} at byte {pos} "
-                             f"has length 0 before the codestream; not decoded")
+            box = extended or f"a box {frame[pos + 4:pos + 8]!r} at byte {pos} of length 0"
+            raise ValueError(f"JPEG 2000 frame in a JP2 wrapper with {box} before the codestream, where pydicom's "
+                             "walk of the boxes never ends; not decoded")
         pos += length
 
 

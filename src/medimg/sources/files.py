@@ -207,7 +207,8 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
             yield unit(root, lambda root=root, note=note: iter([ItemError(root, "", note, skipped=True)]))
             continue
         seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        # real folders first, so a folder is read where it is and a link beside it is the one noted
+        dirs[:] = sorted((d for d in dirs if not is_hidden(d)), key=lambda d: (os.path.islink(os.path.join(root, d)), d))
         for name in sorted(names):
             if not is_hidden(name):
                 files += 1

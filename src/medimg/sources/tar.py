@@ -112,7 +112,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 where = f"{origin}:{'/'.join(parts)}"
                 headers += member.offset_data - member.offset - tarfile.BLOCKSIZE
                 end = None if compressed else len(blob.data)
-                stop = _stop(member, tf.offset, end, min(limits.max_input_bytes, budget.left), headers)
+                stop = _stop(member, end, min(limits.max_input_bytes, budget.left), headers)
                 if stop:
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
                     return
@@ -142,12 +142,12 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
             yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
 
 
-def _stop(member: tarfile.TarInfo, after: int, end: int | None, cap: int, headers: int) -> str | None:
-    """Why the reading must end at this member, if it must. Passing over its data (up to `after`) would mean
-    inflating more than the caps allow (compressed, `end` None) or going past the `end` of plain data."""
+def _stop(member: tarfile.TarInfo, end: int | None, cap: int, headers: int) -> str | None:
+    """Why the reading must end at this member, if it must. Passing over its data would mean inflating more
+    than the caps allow (compressed, `end` None) or going past the `end` of plain data."""
     if end is None and member.size > cap:
         return f"member is {member.size:,} bytes, over the max_input_bytes or zip_max_bytes cap"
-    if end is not None and after > end:  # tarfile would pass over it one block at a time, for ever
+    if end is not None and member.offset_data + member.size > end:  # passed over a block at a time, for ever
         return f"member is {member.size:,} bytes, past the end of the archive ({end:,} bytes)"
     if headers > HEADERS_MAX:
         return f"pax and long-name headers take over {HEADERS_MAX:,} bytes in all"
