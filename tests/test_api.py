@@ -159,7 +159,7 @@ def test_dicom_tags_come_back_with_full(client):
     r = client.post("/api/classify?full=true", files=[("files", ("ct.dcm", data, "application/dicom"))])
     assert r.status_code == 200, r.text
     (rec,) = r.json()["results"]
-    assert rec["format"] == "DICOM"
+    assert rec["format"] == "DICOM" and rec["source"] == "ct.dcm"  # as the CLI's --full (it was left out)
     assert rec["metadata"]["Modality"] == "CT"
     assert abs(sum(rec["probs"].values()) - 1.0) < 1e-3
 

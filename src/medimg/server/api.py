@@ -46,6 +46,8 @@ class RecordOut(BaseModel):
     error: str | None = Field(None, description="Why this item gave no image; the rest still ran.")
     skipped: bool | None = Field(None, description="With full=true: skipped on purpose.")
     format: str | None = Field(None, description="With full=true: the source format.")
+    source: str | None = Field(None, description="With full=true: the input given (an upload's name or the URL) "
+                                                 "the record came from, as the CLI's --full gives it.")
     metadata: dict[str, Any] | None = Field(None, description="With full=true: e.g. DICOM tags.")
     probs: dict[str, float] | None = Field(None, description="With full=true: every label's probability.")
 
