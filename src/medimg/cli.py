@@ -129,7 +129,7 @@ def writable(out: Path, option: str = "--out") -> None:
         raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=option)
 
 
-def not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optional[str]) -> None:
+def _out_not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optional[str]) -> None:
     """--out naming one of the inputs, or the list of them, would be emptied before it is read."""
     for given in [*(inputs or []), *([inputs_from] if inputs_from and inputs_from != "-" else [])]:
         with contextlib.suppress(OSError, ValueError):
@@ -291,7 +291,7 @@ def classify(
         raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
     if out is not None:
         writable(out)
-        not_an_input(out, inputs, inputs_from)
+        _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
     sources = all_inputs(inputs, inputs_from, column)

@@ -6,12 +6,11 @@ import csv
 import dataclasses
 import io
 import json
-import re
 
+from ..output import readable as _text
 from ..pipeline import RECORD_FIELDS, Record, summarize
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def readable(record: Record) -> Record:
@@ -21,10 +20,6 @@ def readable(record: Record) -> Record:
     Gradio's) and UTF-8 files refuse surrogates."""
     texts = {k: _text(getattr(record, k)) for k in ("input", "locator", "error", "source")}
     return dataclasses.replace(record, metadata=_clean(record.metadata), **texts)
-
-
-def _text(value):
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _clean(value):
