@@ -4,6 +4,9 @@ also offered as a small srcset candidate, plus og:image, served on 127.0.0.1 by 
 Prints images/s (fetch + sniff + decode, in page order) for max_concurrency 1, 4 and 8, with no
 server latency and with 100 ms per image (a far server), then one rendered run with Chromium if it
 is installed. The server runs in the same process, so it shares the CPU with the client.
+
+Then the cost of the pre-parse scan (html_cost.nesting_problem) on two large real-looking pages, as a ratio to
+parsing the same page with lexbor alone (the baseline, measured in the same run) and to the whole extract.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_web import old_site_page, sloppy_page  # noqa: E402
 from webserver import WebServer  # noqa: E402
+from selectolax.lexbor import LexborHTMLParser  # noqa: E402
+from timing import timed as best_of  # noqa: E402
 
 from medimg.sources import ImageItem, Limits, open_input, registry  # noqa: E402
-from medimg.sources import browser  # noqa: E402
+from medimg.sources import browser, html_cost, web  # noqa: E402
 
 N = 30
 
@@ -74,6 +80,13 @@ def main() -> None:
                   f"= {n / best:.1f} images/s")
         else:
             print(f"render skipped: {browser.available()}")
+    for name, page in (("sloppy HTML", sloppy_page(4000)), ("old-site HTML", old_site_page(5000))):
+        parse = best_of(lambda: LexborHTMLParser(page))
+        scan = best_of(lambda: html_cost.nesting_problem(page))
+        extract = best_of(lambda: web.extract(page, "http://h/"))
+        print(f"{name} ({len(page) / 1e6:.1f} MB, {page.count('<'):,} tags): lexbor parse {parse:.2f} s; "
+              f"scan {scan:.2f} s = {scan / parse:.2f}x the parse; whole extract {extract:.2f} s = "
+              f"{extract / parse:.2f}x the parse")
 
 
 if __name__ == "__main__":
