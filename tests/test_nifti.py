@@ -92,7 +92,7 @@ def test_gzip_of_several_members_is_read_whole():
     (err,) = items(gzip.compress(data) + gzip.compress(bytes(2_000_000)), name="bomb.nii.gz",
                    max_input_bytes=1_000_000)
     assert isinstance(err, ItemError) and "max_input_bytes" in err.error
-    with pytest.raises(ValueError, match="gzip members"):  # millions of empty members would take minutes
+    with pytest.raises(ValueError, match="over 1,024 compressed streams"):  # millions of empty members would take minutes
         nifti_source.unpack(gzip.compress(data[:1000]) + gzip.compress(b"") * 5000, 10**8, "NIfTI volume")
 
 

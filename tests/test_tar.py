@@ -166,7 +166,7 @@ def streams(pack, n: int, content: bytes) -> bytes:
 
 
 def test_many_empty_compressed_streams_are_refused():
-    """Millions of empty gzip members (20 bytes each) took a minute to walk; as nifti.gunzip does, over 1,024
+    """Millions of empty gzip members (20 bytes each) took a minute to walk; as inflate.gunzip does for NIfTI, over 1,024
     streams holding under 1 KB each are refused."""
     png = b.image_bytes("PNG")
     started = time.monotonic()

@@ -27,13 +27,14 @@ from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .dicom import strips, to_uint8
+from .inflate import GZIP as _GZIP
+from .inflate import Refused, gunzip
 from .registry import register
 
 # nibabel reports the header fields it repairs on its own stderr handler; a damaged file is reported
 # by its item's error instead, never on the console.
 nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
 
-_GZIP = b"\x1f\x8b"
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
 SAMPLE = 1 << 22  # pixels a slice's percentiles are taken from: all of a slice up to 2048 × 2048
 
@@ -66,7 +67,7 @@ def first_bytes(data: bytes, n: int = 544) -> bytes:
     if data[:2] == _GZIP:
         try:
             return gunzip(data[:65536], n)[:n]
-        except zlib.error:
+        except (zlib.error, Refused):
             return b""
     return data[:n]
 
@@ -80,31 +81,11 @@ def unpack(data: bytes, cap: int, what: str) -> bytes:
         out = gunzip(data, cap)
     except zlib.error as exc:
         raise ValueError(f"{what} is not readable gzip data ({exc})") from None
+    except Refused as exc:
+        raise ValueError(f"{what} {exc}; not read") from None
     if len(out) > cap:
         raise ValueError(f"{what} inflates past the max_input_bytes cap of {cap:,} bytes; not read")
     return out
-
-
-def gunzip(data: bytes, limit: int) -> bytes:
-    """The content of gzip data, every member in turn (bgzip, `cat a.gz b.gz`), stopping once more than `limit`
-    bytes came out. A cut-off member gives what it holds; bytes after the last member are ignored."""
-    out, at, view, members = bytearray(), 0, memoryview(data), 0
-    while data[at:at + 2] == _GZIP and len(out) <= limit:
-        members += 1
-        if members > 1024 and members * 1024 > len(out):  # bgzip blocks hold 64 KB; millions of empty ones are a trap
-            raise zlib.error(f"over {members - 1:,} gzip members holding under 1 KB each")
-        member, step = zlib.decompressobj(wbits=31), 4096
-        while not member.eof and at < len(data) and len(out) <= limit:
-            # growing steps: what a member leaves of its step (unused_data) is copied, never the rest of the file
-            chunk, step = view[at:at + step], min(step * 2, 1 << 20)
-            out += member.decompress(chunk, limit + 1 - len(out))
-            used = len(chunk) - len(member.unconsumed_tail) - len(member.unused_data)
-            if not used:
-                break
-            at += used
-        if not member.eof:  # cut off, or over the limit
-            break
-    return bytes(out)
 
 
 def _offset_problem(data: bytes, kind: str | None) -> str | None:

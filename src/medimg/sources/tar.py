@@ -7,16 +7,14 @@ member, `zip_max_bytes` in all, `max_depth` of nesting; absolute and `..` names 
 devices are notes. In a compressed tar a member over its cap ends the reading there, since passing over it
 would mean inflating it (a bomb); in any tar, so does a member running past the end of the data. The pax and
 GNU long-name headers before a member may take `HEADER_MAX` bytes (tarfile parses pax records one by one in
-Python), `HEADERS_MAX` in all. Over `MAX_STREAMS` concatenated compressed streams holding under 1 KB each are
-refused, as `nifti.gunzip` refuses them. A compressed file that is not a tar is inflated under `max_input_bytes`
+Python), `HEADERS_MAX` in all. The data is inflated by `inflate.Inflated`, which refuses millions of tiny
+concatenated streams. A compressed file that is not a tar is inflated under `max_input_bytes`
 and opened by whichever source reads its content (a `.dcm.gz`, a `.png.xz`); NIfTI and MGH take their own
 gzip files first.
 """
 
 from __future__ import annotations
 
-import bz2
-import io
 import lzma
 import re
 import tarfile
@@ -24,13 +22,11 @@ import zlib
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .inflate import BZIP2, GZIP, XZ, Inflated, Refused, TooBig
 from .registry import register
 
-GZIP, BZIP2, XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
 HEADER_MAX = 1 << 20  # pax and GNU long-name headers before one member
 HEADERS_MAX = 16 << 20  # and in the whole archive
-MAX_STREAMS = 1024  # compressed streams beyond this must hold 1 KB each on average
-STEP = 16 * 1024  # compressed bytes fed at a time
 _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
              tarfile.GNUTYPE_LONGLINK)
 _SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz)$", re.IGNORECASE)
@@ -62,12 +58,12 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     if compressed and not is_tar(_head(data)):
         cap = min(limits.max_input_bytes, budget.left)
         try:
-            inner = _Inflated(data, Budget(cap)).read()
-        except _TooBig:
+            inner = Inflated(data, Budget(cap)).read()
+        except TooBig:
             which = "max_input_bytes" if cap == limits.max_input_bytes else "zip_max_bytes"
             yield ItemError(origin, "", f"compressed file inflates past the {which} cap of {cap:,}; not read")
             return
-        except _Refused as exc:
+        except Refused as exc:
             yield ItemError(origin, "", f"compressed file {exc}; not read")
             return
         except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
@@ -87,13 +83,13 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
 
     limits, origin = ctx.limits, blob.origin
     count = headers = 0
-    stream = _Inflated(blob.data, budget)
+    stream = Inflated(blob.data, budget)
     try:
         tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo)
-    except _TooBig:
+    except TooBig:
         yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; not read")
         return
-    except _Refused as exc:
+    except Refused as exc:
         yield ItemError(origin, "", f"archive {exc}; not read")
         return
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
@@ -133,10 +129,10 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 f = tf.extractfile(member)
                 data = f.read(member.size) if f else b""
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
-        except _TooBig:
+        except TooBig:
             yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
                                         "the rest is not read")
-        except _Refused as exc:
+        except Refused as exc:
             yield ItemError(origin, "", f"archive {exc}; the rest is not read")
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
             yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
@@ -154,107 +150,22 @@ def _stop(member: tarfile.TarInfo, end: int | None, cap: int, headers: int) -> s
     return None
 
 
-class _TooBig(Exception):
-    """More bytes inflated than the budget allows (deliberately not an OSError: tarfile must not catch it)."""
-
-
-class _Refused(Exception):
-    """Data built to make the reading slow (not an OSError either); its text says what was refused."""
-
-
 class _TarInfo(tarfile.TarInfo):
     """tarfile's TarInfo, refusing pax and long-name headers over `HEADER_MAX` before tarfile reads them."""
 
     def _proc_member(self, tf):  # tarfile's hook for subclasses; tf.offset: where this member's headers began
         taken = self.offset + tarfile.BLOCKSIZE + self.size - tf.offset
         if self.type in _EXTENDED and taken > HEADER_MAX:
-            raise _Refused(f"has {taken:,} bytes of pax or long-name headers before one member, over the "
+            raise Refused(f"has {taken:,} bytes of pax or long-name headers before one member, over the "
                            f"{HEADER_MAX:,} allowed")
         return super()._proc_member(tf)
-
-
-class _Inflated(io.RawIOBase):
-    """The content of gzip, bzip2 or xz data (every concatenated stream, as pigz/pbzip2 write them), or the
-    data itself, read forward; each byte read is taken from `budget`, and past it `_TooBig` is raised. What
-    follows the last stream is ignored."""
-
-    def __init__(self, data: bytes, budget: Budget):
-        self.data, self.view, self.budget = data, memoryview(data), budget
-        self.magic = next((m for m in (GZIP, BZIP2, XZ) if data.startswith(m)), b"")
-        self.at = self.out = self.streams = 0  # compressed bytes used, bytes inflated, streams begun
-        self.dec, self.ended = None, False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        want = self.budget.left + 1 if size is None or size < 0 else min(size, self.budget.left + 1)
-        pieces, got = [], 0
-        while got < want:
-            piece = self._piece(want - got)
-            if not piece:
-                break
-            pieces.append(piece)
-            got += len(piece)
-        self.budget.left -= got
-        if self.budget.left < 0:
-            raise _TooBig()
-        return b"".join(pieces)
-
-    def readinto(self, b) -> int:
-        chunk = self.read(len(b))
-        b[:len(chunk)] = chunk
-        return len(chunk)
-
-    def _piece(self, size: int) -> bytes:
-        """Up to `size` bytes; empty only at the end."""
-        if not self.magic:
-            piece = self.data[self.at:self.at + size]
-            self.at += len(piece)
-            return piece
-        while not self.ended:
-            if self.dec is None or self.dec.eof:
-                self._next_stream()
-                continue
-            piece = self._inflate(size)
-            if piece:
-                self.out += len(piece)
-                return piece
-        return b""
-
-    def _next_stream(self) -> None:
-        """Start the next compressed stream, or end when none follows."""
-        if self.dec is not None:
-            self.at -= len(self.dec.unused_data)
-            if self.data[self.at:self.at + len(self.magic)] != self.magic:
-                self.ended = True
-                return
-        self.streams += 1
-        if self.streams > MAX_STREAMS and self.streams * 1024 > self.out:  # millions of empty ones are a trap
-            raise _Refused(f"is made of over {MAX_STREAMS:,} compressed streams holding under 1 KB each")
-        self.dec = {GZIP: lambda: zlib.decompressobj(wbits=31), BZIP2: bz2.BZ2Decompressor,
-                    XZ: lzma.LZMADecompressor}[self.magic]()
-
-    def _inflate(self, size: int) -> bytes:
-        """Inflate up to `size` bytes of the current stream, feeding it compressed bytes when it needs them."""
-        dec = self.dec
-        if not getattr(dec, "needs_input", True):  # bz2 and xz keep what they were fed; zlib gives it back
-            return dec.decompress(b"", size)
-        chunk = self.view[self.at:self.at + STEP]
-        if not chunk:
-            raise EOFError("compressed data ends before the end of its stream")
-        self.at += len(chunk)
-        piece = dec.decompress(chunk, size)
-        if not dec.eof:
-            self.at -= len(getattr(dec, "unconsumed_tail", b""))
-        return piece
 
 
 def _head(data: bytes) -> bytes:
     """The first 512 inflated bytes (empty when they cannot be had)."""
     try:
-        return _Inflated(data, Budget(1 << 20)).read(512)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, _TooBig, _Refused):  # the full read says why
+        return Inflated(data, Budget(1 << 20)).read(512)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, TooBig, Refused):  # the full read says why
         return b""
 
 

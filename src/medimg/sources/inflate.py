@@ -1,0 +1,114 @@
+"""Inflating gzip, bzip2 and xz data with bounded output: tar.py reads tarballs and single compressed files
+through `Inflated`; NIfTI and MGH take their own .gz files with `gunzip`.
+
+Every concatenated stream is read (pigz, pbzip2 and bgzip write several); bytes after the last one are
+ignored. Over `MAX_STREAMS` streams holding under 1 KB each on average are refused (`Refused`): millions of
+empty ones (20 bytes each) took a minute to walk.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import zlib
+
+from .base import Budget
+
+GZIP, BZIP2, XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
+MAX_STREAMS = 1024  # compressed streams beyond this must hold 1 KB each on average
+STEP = 16 * 1024  # compressed bytes fed at a time
+
+
+class TooBig(Exception):
+    """More bytes inflated than the budget allows (deliberately not an OSError: tarfile must not catch it)."""
+
+
+class Refused(Exception):
+    """Data built to make the reading slow (not an OSError either); its text says what was refused."""
+
+
+class Inflated(io.RawIOBase):
+    """The content of gzip, bzip2 or xz data (every concatenated stream), or the data itself, read forward; each
+    byte read is taken from `budget`, and past it `TooBig` is raised. Data cut off inside a stream raises
+    EOFError, or just ends with `cut_ok`."""
+
+    def __init__(self, data: bytes, budget: Budget, cut_ok: bool = False):
+        self.data, self.view, self.budget, self.cut_ok = data, memoryview(data), budget, cut_ok
+        self.magic = next((m for m in (GZIP, BZIP2, XZ) if data.startswith(m)), b"")
+        self.at = self.out = self.streams = 0  # compressed bytes used, bytes inflated, streams begun
+        self.dec, self.ended = None, False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.budget.left + 1 if size is None or size < 0 else min(size, self.budget.left + 1)
+        pieces, got = [], 0
+        while got < want:
+            piece = self._piece(want - got)
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        self.budget.left -= got
+        if self.budget.left < 0:
+            raise TooBig()
+        return b"".join(pieces)
+
+    def readinto(self, b) -> int:
+        chunk = self.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+    def _piece(self, size: int) -> bytes:
+        """Up to `size` bytes; empty only at the end."""
+        if not self.magic:
+            piece = self.data[self.at:self.at + size]
+            self.at += len(piece)
+            return piece
+        while not self.ended:
+            if self.dec is None or self.dec.eof:
+                self._next_stream()
+                continue
+            piece = self._inflate(size)
+            if piece:
+                self.out += len(piece)
+                return piece
+        return b""
+
+    def _next_stream(self) -> None:
+        """Start the next compressed stream, or end when none follows."""
+        if self.dec is not None:
+            self.at -= len(self.dec.unused_data)
+            if self.data[self.at:self.at + len(self.magic)] != self.magic:
+                self.ended = True
+                return
+        self.streams += 1
+        if self.streams > MAX_STREAMS and self.streams * 1024 > self.out:  # millions of empty ones are a trap
+            raise Refused(f"is made of over {MAX_STREAMS:,} compressed streams holding under 1 KB each")
+        self.dec = {GZIP: lambda: zlib.decompressobj(wbits=31), BZIP2: bz2.BZ2Decompressor,
+                    XZ: lzma.LZMADecompressor}[self.magic]()
+
+    def _inflate(self, size: int) -> bytes:
+        """Inflate up to `size` bytes of the current stream, feeding it compressed bytes when it needs them."""
+        dec = self.dec
+        if not getattr(dec, "needs_input", True):  # bz2 and xz keep what they were fed; zlib gives it back
+            return dec.decompress(b"", size)
+        chunk = self.view[self.at:self.at + STEP]
+        if not chunk:
+            if self.cut_ok:
+                self.ended = True
+                return b""
+            raise EOFError("compressed data ends before the end of its stream")
+        self.at += len(chunk)
+        piece = dec.decompress(chunk, size)
+        if not dec.eof:
+            self.at -= len(getattr(dec, "unconsumed_tail", b""))
+        return piece
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """The content of gzip data, stopping once more than `limit` bytes came out (so at most limit + 1 of them);
+    a stream cut off gives what it holds. zlib.error when corrupt, `Refused` for the trap above."""
+    return Inflated(data, Budget(limit + 1), cut_ok=True).read(limit + 1)
