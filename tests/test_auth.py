@@ -74,6 +74,20 @@ def test_token_file_and_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.browser
+def test_an_open_server_beyond_this_machine_is_a_warning_in_the_log():
+    import logging
+
+    from medimg.server.app import access_note
+
+    for host, token, level, words in [("127.0.0.1", None, logging.INFO, "open to anyone on this machine"),
+                                      ("0.0.0.0", TOKEN, logging.INFO, "the token is needed"),
+                                      ("0.0.0.0", None, logging.WARNING, "open to anyone who can reach 0.0.0.0"),
+                                      ("10.1.2.3", None, logging.WARNING, "give --token-file")]:
+        config = ServerConfig(host=host)
+        config.token = token
+        assert access_note(config)[0] == level and words in access_note(config)[1], host
+
+
 def test_the_page_works_in_chromium_with_the_token(tmp_path, request):
     """The browser is refused without credentials; with them (as after the login prompt) it classifies."""
     from test_ui_browser import ARGS, CHROMIUM, captions, free_port, picture, run_and_wait, upload

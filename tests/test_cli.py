@@ -290,8 +290,13 @@ def test_user_mistakes_are_clear_errors_not_tracebacks(tmp_path, tiny_model_dir)
     p = tmp_path / "a.png"
     p.write_bytes(_png((200, 0, 0)))
     res = runner.invoke(app, ["classify", str(p), "--model", str(tmp_path / "nosuch")])
-    assert res.exit_code == 2 and "not a model" in flat(res.output) and res.exception is not None
+    assert res.exit_code == 2 and "there is no such folder" in flat(res.output) and res.exception is not None
     assert isinstance(res.exception, SystemExit)
+    res = runner.invoke(app, ["classify", str(p), "--model", "fastest"])  # a shipped one's name, misspelt
+    assert res.exit_code == 2 and "no model named 'fastest': give a shipped one (fast; or leave --model out for " \
+        "the default)" in flat(res.output)
+    res = runner.invoke(app, ["classify", str(p), "--model", str(tmp_path)])  # a folder, but not a model's
+    assert res.exit_code == 2 and "expected labels.json" in flat(res.output)
     res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "--out", str(tmp_path / "no/x.jsonl")])
     assert res.exit_code == 2 and "does not exist" in flat(res.output) and isinstance(res.exception, SystemExit)
 
@@ -444,3 +449,15 @@ def test_limits_options_are_checked_and_govern_downloads_too():
     for option, value in (("--max-upload-mb", "0"), ("--request-timeout", "-5"), ("--port", "70000")):
         res = runner.invoke(app, ["serve", option, value])
         assert res.exit_code == 2 and option in flat(res.output), (option, res.output)
+
+
+def test_serve_on_a_port_in_use_is_exit_code_3_before_anything_starts(caplog, monkeypatch, tmp_path):
+    import socket
+
+    for name in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR"):  # so serve makes no scratch folders of this process's
+        monkeypatch.setenv(name, str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        res = runner.invoke(app, ["serve", "--port", str(taken.getsockname()[1])])
+    assert res.exit_code == 3 and "cannot listen on 127.0.0.1 port" in caplog.text

@@ -16,7 +16,6 @@ import numpy as np
 from PIL import Image
 
 from .model import Classifier, verdict_for
-from .model.classifier import ASSETS
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, is_input, not_an_input
@@ -160,15 +159,8 @@ def _classifier(classifier) -> Classifier:
                         f"'fast', a model folder, or None, not {classifier!r}")
     try:
         return Classifier.load(classifier)
-    except FileNotFoundError as exc:
-        names = ", ".join(_shipped_models()) or "none"
-        raise ValueError(f"classifier {os.fspath(classifier)!r} is not a shipped model's name ({names}) or a "
-                         f"model folder: {exc}") from None
-
-
-def _shipped_models() -> list[str]:
-    """The names of the shipped models other than the default (folders in the package's assets)."""
-    return sorted(d.name for d in ASSETS.iterdir() if (d / "labels.json").is_file())
+    except FileNotFoundError as exc:  # it names the shipped models
+        raise ValueError(f"classifier: {exc}") from None
 
 
 def _limits(limits) -> Limits:

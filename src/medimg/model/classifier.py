@@ -94,6 +94,12 @@ class Classifier:
         d = Path(model_dir) if model_dir else ASSETS
         if model_dir and not d.exists() and (ASSETS / str(model_dir)).is_dir():
             d = ASSETS / str(model_dir)
+        elif model_dir and not d.exists() and len(d.parts) > 1:
+            raise FileNotFoundError(f"no model in {d}: there is no such folder")
+        elif model_dir and not d.exists():
+            shipped = ", ".join(sorted(p.name for p in ASSETS.iterdir() if (p / "labels.json").exists()))
+            raise FileNotFoundError(f"no model named {str(model_dir)!r}: give a shipped one ({shipped}; None for the "
+                                    f"default) or a folder that `medimg train` wrote")
         meta_path = d / "labels.json"
         if not meta_path.exists():
             raise FileNotFoundError(f"no model in {d} (expected labels.json); run `medimg train`")

@@ -236,8 +236,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
     log.info("model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", info.get("name"), info.get("version"),
              config.host, config.port, config.root_path, config.root_path)
-    log.info("access: %s", "the token is needed (HTTP Basic password or Bearer)" if config.token else
-             "open to anyone who can reach the address (see --token-file)")
+    log.log(*access_note(config))
     server = _server_class()(uvicorn_config(app, config.host, config.port, log_level=log_level,
                                             graceful=config.graceful_timeout))
     try:
@@ -246,6 +245,16 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         pass
     if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
         raise SystemExit(3)
+
+
+def access_note(config: ServerConfig) -> tuple[int, str]:
+    """The log level and line saying who may use the server: a warning when it is open beyond this machine."""
+    if config.token:
+        return logging.INFO, "access: the token is needed (HTTP Basic password or Bearer)"
+    if config.host in ("localhost", "::1") or config.host.startswith("127."):
+        return logging.INFO, "access: open to anyone on this machine (see --token-file)"
+    return logging.WARNING, (f"access: open to anyone who can reach {config.host} port {config.port}, with no "
+                             "token: give --token-file (or MEDIMG_TOKEN) unless a proxy in front checks access")
 
 
 def _server_class():
