@@ -433,6 +433,11 @@ def test_inputs_cut_short_at_a_cap_are_named_after_the_summary(tmp_path, tiny_mo
     assert f"{pdf}: read only the first 2 of 3 pages (max_pdf_pages) — raise it with --max-pages" in said
     assert "anim.gif: stopped after 3 images (max_images_per_input) — raise it with --max-images" in said
     assert len(res.stdout.splitlines()) == 5
+    res = runner.invoke(app, ["classify", str(pdf), "--model", str(tiny_model_dir), "--max-pages", "2",
+                              "--max-images", "2"])  # both caps stop it at its second image: one input, two notes
+    said = flat(res.stderr)
+    assert res.exit_code == 0 and "1 input not read to the end:" in said
+    assert "--max-pages" in said and "--max-images" in said
     res = runner.invoke(app, ["classify", str(pdf), "--model", str(tiny_model_dir), "--max-pages", "0"])
     assert res.exit_code == 2
 

@@ -494,6 +494,12 @@ def test_image_cap_stops_with_a_note():
     items = _run(doc.tobytes(), max_images_per_input=2)
     assert len(_images(items)) == 2
     assert _errors(items)[-1].error == "stopped after 2 images (max_images_per_input)"
+    # both caps stop it at the same image: both are said, so that raising one is not a surprise
+    items = _run(doc.tobytes(), max_images_per_input=2, max_pdf_pages=2)
+    assert [e.error for e in _errors(items)] == ["stopped after 2 images (max_images_per_input)",
+                                                 "read only the first 2 of 5 pages (max_pdf_pages)"]
+    items = _run(doc.tobytes(), max_images_per_input=2, max_pdf_pages=3)  # the images cap alone stopped it
+    assert [e.error for e in _errors(items)] == ["stopped after 2 images (max_images_per_input)"]
 
 
 def test_oversized_image_is_refused_before_decoding():

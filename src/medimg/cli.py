@@ -64,7 +64,8 @@ def _warn_cut(notes: list) -> None:
     """Inputs cut short are skipped notes, not errors, but nobody should miss them: named after the summary."""
     if not notes:
         return
-    console.print(f"[yellow]{_plural(len(notes), 'input')} not read to the end:[/]", soft_wrap=True)
+    inputs = len({rec.input for rec in notes})
+    console.print(f"[yellow]{_plural(inputs, 'input')} not read to the end:[/]", soft_wrap=True)
     for rec in notes[:5]:
         raise_with = next((option for cap, option in CAPS.items() if f"({cap}" in rec.error), None)
         console.print(f"  {rec.input}: {rec.error}" + (f" — raise it with {raise_with}" if raise_with else ""),

@@ -381,6 +381,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 yielded += 1
                 if yielded >= limits.max_images_per_input:
                     yield from _cap_note(origin, limits.max_images_per_input, skipped[0], floor)
+                    if pno == npages - 1 and count > npages and not out_of_time:  # on the last page read: both
+                        yield _pages_note(origin, npages, count)
                     return
             if clock.used() > PDF_SECONDS:
                 if skipped[0]:
@@ -396,8 +398,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     if out_of_time:
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
     elif count > npages:
-        yield ItemError(origin, "", f"read only the first {npages} of {count} pages (max_pdf_pages)",
-                        skipped=True)
+        yield _pages_note(origin, npages, count)
+
+
+def _pages_note(origin: str, npages: int, count: int) -> ItemError:
+    return ItemError(origin, "", f"read only the first {npages} of {count} pages (max_pdf_pages)", skipped=True)
 
 
 def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: pymupdf.Matrix, figures: dict,
