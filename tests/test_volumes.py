@@ -180,6 +180,44 @@ def test_nrrd_byte_skip_does_not_lift_the_inflation_cap(encoding):
     assert np.array_equal(pixels(skipped), pixels(plain))
 
 
+def test_nrrd_headers_of_too_many_lines_or_bytes_are_refused(tmp_path, monkeypatch):
+    """pynrrd reads the header a line at a time in Python (99 million comment lines, 198 MB: 22-35 s), so the
+    header is refused past MAX_HEADER_LINES lines or MAX_HEADER_BYTES bytes (limits lowered here); attached or
+    detached, and headers under the limits still open."""
+    from medimg.sources import nrrd_volume
+
+    monkeypatch.setattr(nrrd_volume, "MAX_HEADER_LINES", 1000)
+    monkeypatch.setattr(nrrd_volume, "MAX_HEADER_BYTES", 20_000)
+    vol = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    fields = b"type: uint8\ndimension: 2\nsizes: 4 4\nencoding: raw\n"
+
+    def nrrd_with(comments: bytes) -> bytes:
+        return b"NRRD0004\n" + comments + fields + b"\n" + vol.tobytes("F")
+
+    (err,) = items(nrrd_with(b"#\n" * 1000), name="many.nrrd")
+    assert isinstance(err, ItemError) and err.error == ("not a readable NRRD file: header of more than 1,000 lines; "
+                                                        "not opened")
+    (err,) = items(nrrd_with(b"#" + b"x" * 20_000 + b"\n"), name="long.nrrd")
+    assert isinstance(err, ItemError) and err.error == ("not a readable NRRD file: header longer than 20,000 bytes; "
+                                                        "not opened")
+    (plain,) = items(nrrd_with(b""), name="plain.nrrd")
+    (noted,) = items(nrrd_with(b"# a note\n" * 900), name="noted.nrrd")
+    assert np.array_equal(pixels(noted), pixels(plain))
+
+    detached = tmp_path / "v.nhdr"
+    nrrd.write(str(detached), vol, {"encoding": "raw"}, detached_header=True)
+    (tmp_path / "noted.nhdr").write_bytes(detached.read_bytes().replace(b"\n", b"\n" + b"#\n" * 900, 1))
+    (ok,) = open_input(tmp_path / "noted.nhdr")
+    assert np.array_equal(pixels(ok), pixels(plain))
+    header = detached.read_bytes()
+    for comments in (b"#\n" * 1000, b"#" + b"x" * 20_000 + b"\n"):  # before and after the data file line
+        for hostile in (header.replace(b"\n", b"\n" + comments, 1), header[:-1] + comments + b"\n"):
+            (tmp_path / "many.nhdr").write_bytes(hostile)
+            (err,) = open_input(tmp_path / "many.nhdr")
+            assert isinstance(err, ItemError) and "not a readable NRRD file: header " in err.error, err.error
+            assert err.error.endswith("; not opened")
+
+
 def test_volumes_in_a_folder(tmp_path):
     folder = tmp_path / "study"
     folder.mkdir()
@@ -308,6 +346,48 @@ def test_minc_is_told_from_other_netcdf_and_hdf5_files(tmp_path):
     assert isinstance(cut, ItemError) and "not a readable MINC2 file" in cut.error
     (big,) = items(data, name="v.mnc", max_input_bytes=10_000)
     assert isinstance(big, ItemError) and "max_input_bytes" in big.error
+
+
+def minc1_with_attributes(path: Path, extra: int, on: str = "") -> Path:
+    """nibabel's minc1_1_scale.mnc rewritten by its NetCDF writer with `extra` more attributes, global or on the
+    variable `on`."""
+    from nibabel.externals.netcdf import netcdf_file
+
+    src = netcdf_file(str(NIB_DATA / "minc1_1_scale.mnc"), "r", mmap=False)
+    dst = netcdf_file(str(path), "w", version=1)
+    for name, size in src.dimensions.items():
+        dst.createDimension(name, size)
+    for name, var in src.variables.items():
+        new = dst.createVariable(name, var.typecode(), var.dimensions)
+        new._attributes.update(var._attributes)
+        if var.shape:
+            new[:] = var[:]
+        else:
+            new.data[()] = var.getValue()  # assignValue fails on scalars
+    dst._attributes.update(src._attributes)
+    added = dst.variables[on]._attributes if on else dst._attributes
+    added.update((f"a{i}", b"x") for i in range(extra))
+    dst.close(), src.close()
+    return path
+
+
+def test_minc1_with_too_many_netcdf_attributes_is_refused_before_nibabel_reads_it(tmp_path, monkeypatch):
+    """nibabel's NetCDF reader makes Python objects of every attribute (8.5 million, 204 MB: 32 s, 1.5 GB), so the
+    header's dimensions, variables and attributes are counted first and refused past MAX_NETCDF_ITEMS (lowered
+    here); the same file under the limit still opens."""
+    from medimg.sources import minc
+
+    monkeypatch.setattr(minc, "MAX_NETCDF_ITEMS", 200)
+    want = pixels(next(open_input(NIB_DATA / "minc1_1_scale.mnc")))
+    for on in ("", "image"):
+        crowded = minc1_with_attributes(tmp_path / f"crowded{on}.mnc", 150, on)
+        (err,) = open_input(crowded)
+        assert isinstance(err, ItemError) and err.error == (
+            "MINC1 file with more than 200 NetCDF dimensions, variables and attributes; not opened")
+        (uploaded,) = items(crowded.read_bytes(), name="crowded.mnc")
+        assert isinstance(uploaded, ItemError) and "more than 200 NetCDF" in uploaded.error
+        (fine,) = open_input(minc1_with_attributes(tmp_path / f"fine{on}.mnc", 100, on))
+        assert np.array_equal(pixels(fine), want)
 
 
 # ---------------------------------------------------------------- detached headers (.mhd, .nhdr)
