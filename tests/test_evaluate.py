@@ -118,3 +118,19 @@ def test_evaluate_rejects_a_folder_without_labels(tmp_path):
     (tmp_path / "notalabel").mkdir()
     res = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--json"])
     assert res.exit_code != 0
+
+
+def test_evaluate_scores_the_files_and_fetches_nothing(tmp_path, tiny_classifier):
+    """A scraped page saved as .jpg in a label folder: its remote images are read errors, not fetched (an
+    offline or firewalled machine would wait on each) and not scored under the folder's label."""
+    from PIL import Image
+
+    from medimg.training.evaluate import evaluate_dir
+
+    (tmp_path / "xray").mkdir()
+    Image.new("RGB", (48, 40), (255, 0, 0)).save(tmp_path / "xray" / "a.png")
+    (tmp_path / "xray" / "scraped.jpg").write_text('<html><body><img src="http://127.0.0.1:9/x.png"></body></html>')
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 1
+    (err,) = rep["read_errors"]
+    assert "scraped.jpg" in err["item"] and "offline" in err["error"], err

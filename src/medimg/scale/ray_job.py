@@ -113,8 +113,11 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     Ray is up (whose own handlers take SIGTERM: a caller may take it back there)."""
     import ray
 
+    fmt = fmt.lower()
     if fmt not in SUFFIXES:
-        raise ValueError("fmt must be jsonl, parquet or csv")
+        raise ValueError("the format must be jsonl, parquet or csv (--format)")
+    if concurrency < 1 or workers < 1 or inputs_per_batch < 1:  # said now, not by Ray once it is up
+        raise ValueError("concurrency, workers and inputs_per_batch must be at least 1 (--concurrency, --workers)")
     out = Path(out).resolve()
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them
@@ -148,10 +151,11 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     before = set(_files(out, fmt))
     # writing takes no CPU of its own: with the actors holding every core, files still appear as blocks finish
     write = {"jsonl": ds.write_json, "parquet": ds.write_parquet, "csv": ds.write_csv}[fmt]
-    write(str(out), ray_remote_args={"num_cpus": 0})
+    write(str(out), ray_remote_args={"num_cpus": 0}, concurrency=WRITERS)
     return sum(len(_read(p, fmt)) for p in _files(out, fmt) if p not in before)
 
 
+WRITERS = 2  # write tasks at once: zero-CPU tasks are otherwise unbounded, each a worker process of ~200 MB
 CALLS_PER_ACTOR = 4  # batches an actor works on at once: a batch waiting on a dead host holds up only itself
 
 
@@ -169,21 +173,31 @@ def _actors(concurrency: int) -> dict:
 
 def done_inputs(out: str | Path, fmt: str) -> set[str]:
     """The list entries (`source`) with rows in the complete files of `out`. A file a stop cut off is
-    deleted (its inputs are done again); a file that is not this job's output is an error, never touched."""
-    done: set[str] = set()
+    deleted (its inputs are done again); a file that is not this job's output is an error, never touched.
+    An entry's rows may be in several files (Ray splits a block past its size limit): they count together."""
+    files: dict[Path, tuple[Counter, dict]] = {}
     for path in _files(Path(out), fmt):
         try:
             rows = _read(path, fmt)
-            counts = Counter(source for source, _ in rows)
-            short = [s for s, n in set(rows) if n is not None and counts[s] != int(n)]
-            if short:
-                raise CutOff(f"{short[0]} has {counts[short[0]]} of its rows")
         except CutOff as exc:
-            log.warning("resume: deleting %s, cut off (%s); its inputs are done again", path, exc)
-            path.unlink()
+            _drop(path, exc)
             continue
-        done.update(s for s, _ in rows if s)
-    return done
+        files[path] = (Counter(s for s, _ in rows), {s: int(n) for s, n in rows if n is not None})
+    while True:  # an entry short of its rows loses every file that holds some of them
+        total: Counter = Counter()
+        for counts, _ in files.values():
+            total.update(counts)
+        short = {p: s for p, (counts, want) in files.items() for s in counts if s in want and total[s] != want[s]}
+        if not short:
+            return {s for counts, _ in files.values() for s in counts if s}
+        for path, s in short.items():
+            _drop(path, f"{s} has {total[s]} of its rows")
+            del files[path]
+
+
+def _drop(path: Path, why) -> None:
+    log.warning("resume: deleting %s, cut off (%s); its inputs are done again", path, why)
+    path.unlink()
 
 
 class CutOff(Exception):
@@ -226,6 +240,8 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
                 rows.append((rec["source"], rec.get("source_rows")))
             return rows
         text = f.read()
+        if "\n" not in text and _header_start(text):  # stopped before its header was whole (an empty file)
+            raise CutOff("cut off in its header")
         reader = csv.DictReader(io.StringIO(text, newline=""))
         if "source" not in (reader.fieldnames or []):
             raise not_ours
@@ -240,6 +256,18 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
         except csv.Error as exc:
             raise CutOff(exc) from None
         return rows
+
+
+def _header_start(text: str) -> bool:
+    """Whether `text` is the start of this job's CSV header line (empty included)."""
+    try:
+        names = next(csv.reader([text]), [])
+    except csv.Error:
+        return False
+    if not names:
+        return True
+    n = len(names)
+    return n <= len(COLUMNS) and names[:-1] == COLUMNS[:n - 1] and COLUMNS[n - 1].startswith(names[-1])
 
 
 __all__ = ["run", "read_inputs", "done_inputs", "ClassifyInputs", "COLUMNS"]

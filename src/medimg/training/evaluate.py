@@ -92,13 +92,17 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     """Classify every image under root/<label>/… through the pipeline; label = first folder under root.
 
     DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored.
+    Nothing is fetched unless `limits` says so: the remote images of a saved page are read errors.
     """
     from pathlib import Path
 
     from ..pipeline import classify, default_classifier
+    from ..sources import Limits
     from .dataset import label_groups
 
     root = Path(root)
+    if limits is None:  # score the files in the folder, not what they link to on the web
+        limits = Limits(offline=True)
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
     folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
