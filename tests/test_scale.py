@@ -206,6 +206,41 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
     assert r.exit_code == 2 and "give --column" in flat(r.output) and "'scan'" in flat(r.output)
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_the_summary_counts_images_errors_and_notes_and_nothing_classified_is_exit_1(tmp_path, tiny_model_dir,
+                                                                                    ray_local, fmt):
+    """As classify: a job where no image could be classified exits 1, so a script sees it; --offline fetches
+    nothing (a saved page's remote image is an error, its own image is read)."""
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    (good,) = pngs(tmp_path, 1)
+    Image.new("RGB", (100, 80), (0, 90, 0)).save(tmp_path / "shown.png")  # over min_side, as a page's image
+    page = tmp_path / "page.html"
+    page.write_text('<!doctype html><html><body><img src="shown.png"><img src="http://192.0.2.1/far.png">')
+    (tmp_path / "blank.pdf").write_bytes(_blank_pdf())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{tmp_path / 'missing.png'}\n{tmp_path / 'blank.pdf'}\n")
+    args = ["--model", str(tiny_model_dir), "--concurrency", "1", "--format", fmt]
+    r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "bad"), *args])
+    assert r.exit_code == 1 and "2 rows from 2 inputs: 0 images classified, 1 error, 1 skipped" in flat(r.output)
+    listing.write_text(f"{page}\n{good}\n")
+    r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "ok"), "--offline", *args])
+    assert r.exit_code == 0 and "3 rows from 2 inputs: 2 images classified, 1 error, 0 skipped" in flat(r.output)
+    listing.write_text("")
+    r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "none"), *args])
+    assert r.exit_code == 1 and "0 rows from 0 inputs" in flat(r.output)
+
+
+def _blank_pdf() -> bytes:
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "text only")
+    return doc.tobytes()
+
+
 def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tiny_model_dir, ray_local):
     """A resumed job says how many entries it ran and how many it passed over; resuming a folder of CSV
     output as JSONL is refused rather than redoing every row in a second format."""
@@ -213,8 +248,10 @@ def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tin
     out = tmp_path / "out"
     kw = dict(model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
     plan: dict = {}
-    assert run(names[:2], out, fmt="csv", plan=plan, **kw) == 2 and plan == {"run": 2, "passed_over": 0}
-    assert run(names, out, fmt="csv", resume=True, plan=plan, **kw) == 1 and plan == {"run": 1, "passed_over": 2}
+    assert run(names[:2], out, fmt="csv", plan=plan, **kw) == 2
+    assert plan == {"run": 2, "passed_over": 0, "images": 2, "errors": 0, "skipped": 0}
+    assert run(names, out, fmt="csv", resume=True, plan=plan, **kw) == 1
+    assert plan == {"run": 1, "passed_over": 2, "images": 1, "errors": 0, "skipped": 0}
     with pytest.raises(ValueError, match="holds csv output: resume with --format csv"):
         run(names, out, fmt="jsonl", resume=True, **kw)
     assert not list(out.glob("*.json"))

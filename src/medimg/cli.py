@@ -480,12 +480,14 @@ def scale(
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
     workers: int = typer.Option(4, "--workers", min=1, help="Inputs each actor opens at once (threads: fetching "
                                 "waits on the network)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one. "
+                                          "On a cluster, --out must be a folder every machine shares."),
     model_dir: Optional[Path] = ModelDir,
     threshold: Optional[float] = threshold_option("The verdict in each row"),
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
-    max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages,
+    max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
+    all_frames: bool = AllFrames,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again)."),
 ) -> None:
@@ -509,8 +511,8 @@ def scale(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, max_input_mb=max_input_mb, max_pages=max_pages,
-                         max_images=max_images)
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     plan: dict = {}
     try:
         with contextlib.ExitStack() as stack:  # SIGTERM ends the job as Ctrl-C does (Ray's handler aborts)
@@ -522,9 +524,13 @@ def scale(
     ran, passed = plan.get("run", len(inputs)), plan.get("passed_over", 0)
     if ran == 0 and inputs:  # every entry gives at least one row (an image, an error or a note)
         console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {out}")
-    else:
-        also = f" ({passed} passed over: their rows were already there)" if passed else ""
-        console.print(f"[bold]{n}[/] rows from {ran} inputs{also} → {out}")
+        return
+    also = f" ({passed} passed over: their rows were already there)" if passed else ""
+    images, errors = _plural(plan.get("images", 0), "image"), _plural(plan.get("errors", 0), "error")
+    console.print(f"[bold]{n}[/] rows from {_plural(ran, 'input')}{also}: [bold]{images}[/] classified, {errors}, "
+                  f"{plan.get('skipped', 0)} skipped → {out}")
+    if not plan.get("images"):  # as classify: nothing classified is a failure a script must see
+        raise typer.Exit(1)
 
 
 # Per-route training defaults; any CLI option given overrides them.

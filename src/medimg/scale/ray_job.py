@@ -109,7 +109,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     releases the GIL). `resume` passes over the
     inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
     their inputs done again); without it, rows are added to what is there. An input listed twice is done once.
-    `plan`, when given, is filled with how many entries were run and passed over; `on_start` is called once
+    `plan`, when given, is filled with how many entries were run and passed over, and how many of the rows
+    written are images, errors and skipped notes (`images`, `errors`, `skipped`); `on_start` is called once
     Ray is up (whose own handlers take SIGTERM: a caller may take it back there)."""
     import ray
 
@@ -127,7 +128,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     entries = list(dict.fromkeys(inputs))
     items = [{"input": _wire(s)} for s in entries if _text(s) not in done]
     if plan is not None:
-        plan.update(run=len(items), passed_over=len(entries) - len(items))
+        plan.update(run=len(items), passed_over=len(entries) - len(items), images=0, errors=0, skipped=0)
     if not items:
         return 0
     if not ray.is_initialized():
@@ -137,7 +138,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
     blocks = max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8)))
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), blocks)))
+    blocks = max(1, min(len(items), blocks))
+    ds = ray.data.from_items(items, override_num_blocks=blocks)
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=inputs_per_batch,
@@ -151,8 +153,11 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     before = set(_files(out, fmt))
     # writing takes no CPU of its own: with the actors holding every core, files still appear as blocks finish
     write = {"jsonl": ds.write_json, "parquet": ds.write_parquet, "csv": ds.write_csv}[fmt]
-    write(str(out), ray_remote_args={"num_cpus": 0}, concurrency=WRITERS)
-    return sum(len(_read(p, fmt)) for p in _files(out, fmt) if p not in before)
+    write(str(out), ray_remote_args={"num_cpus": 0}, concurrency=min(WRITERS, blocks))
+    kinds = Counter(row[2] for p in _files(out, fmt) if p not in before for row in _read(p, fmt))
+    if plan is not None:
+        plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"])
+    return sum(kinds.values())
 
 
 WRITERS = 2  # write tasks at once: zero-CPU tasks are otherwise unbounded, each a worker process of ~200 MB
@@ -182,7 +187,7 @@ def done_inputs(out: str | Path, fmt: str) -> set[str]:
         except CutOff as exc:
             _drop(path, exc)
             continue
-        files[path] = (Counter(s for s, _ in rows), {s: int(n) for s, n in rows if n is not None})
+        files[path] = (Counter(s for s, _, _ in rows), {s: int(n) for s, n, _ in rows if n is not None})
     while True:  # an entry short of its rows loses every file that holds some of them
         total: Counter = Counter()
         for counts, _ in files.values():
@@ -208,9 +213,16 @@ def _files(out: Path, fmt: str) -> list[Path]:
     return sorted(p for p in out.glob(f"*{SUFFIXES[fmt]}") if p.is_file()) if out.is_dir() else []
 
 
-def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
-    """Each row's `source` and `source_rows` in one output file. CutOff when a stop left it incomplete,
-    ValueError when it is not this job's output."""
+def _kind(error, skipped) -> str:
+    """What a row is: an image classified, an error, or a skipped note."""
+    if not error:
+        return "image"
+    return "skipped" if skipped in (True, "True", "true") else "error"
+
+
+def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str]]:
+    """Each row's `source`, `source_rows` and kind (`_kind`) in one output file. CutOff when a stop left it
+    incomplete, ValueError when it is not this job's output."""
     not_ours = ValueError(f"{path} is not an output file of this job (no source column); move it away to resume")
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -221,9 +233,10 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
             raise CutOff(exc) from None
         if "source" not in names:
             raise not_ours
-        table = pq.read_table(path, columns=[c for c in ("source", "source_rows") if c in names])
-        counts = table.column("source_rows").to_pylist() if "source_rows" in names else [None] * len(table)
-        return list(zip(table.column("source").to_pylist(), counts))
+        table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "error", "skipped") if c in names])
+        column = lambda c: table.column(c).to_pylist() if c in names else [None] * len(table)  # noqa: E731
+        kinds = [_kind(e, k) for e, k in zip(column("error"), column("skipped"))]
+        return list(zip(column("source"), column("source_rows"), kinds))
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
             lines = f.read().split("\n")
@@ -237,7 +250,7 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
                     raise CutOff("a line is not JSON") from None
                 if not isinstance(rec, dict) or "source" not in rec:
                     raise not_ours
-                rows.append((rec["source"], rec.get("source_rows")))
+                rows.append((rec["source"], rec.get("source_rows"), _kind(rec.get("error"), rec.get("skipped"))))
             return rows
         text = f.read()
         if "\n" not in text and _header_start(text):  # stopped before its header was whole (an empty file)
@@ -252,7 +265,8 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None]]:
             for row in reader:
                 if None in row or None in row.values():
                     raise CutOff("last row cut off")
-                rows.append((row["source"], row.get("source_rows") or None))
+                kind = _kind(row.get("error"), row.get("skipped"))
+                rows.append((row["source"], row.get("source_rows") or None, kind))
         except csv.Error as exc:
             raise CutOff(exc) from None
         return rows
