@@ -108,6 +108,9 @@ def test_evaluate_command_on_a_labelled_folder(tmp_path):
     assert rep["per_label"]["ct"]["support"] == 1 and rep["per_label"]["xray"]["support"] == 3
     assert sum(map(sum, rep["confusion"])) == rep["n"]
     assert 0 <= rep["binary_accuracy"] <= 1 and 0 <= rep["ece"] <= 1
+    res = CliRunner().invoke(app, ["evaluate", str(root)])  # the text report names what it could not read
+    assert res.exit_code == 0 and "read errors 1" in res.stdout
+    assert f"  read errors: {root / 'photo' / 'broken.jpg'}: " in res.stdout
 
 
 def test_evaluate_rejects_a_folder_without_labels(tmp_path):

@@ -685,6 +685,11 @@ def _print_evaluation(rep: dict) -> None:
     if rep["unlabelled_files"]:
         out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
                   f"{', '.join(rep['unlabelled_files'][:5])}", markup=False)
+    for key, what, why in (("read_errors", "read errors", "error"), ("skipped", "skipped", "why")):
+        for row in rep[key][:5]:  # the first few, so a folder that is not what it seems shows at once
+            out.print(f"  {what}: {row['item']}: {row[why]}", markup=False)
+        if len(rep[key]) > 5:
+            out.print(f"  and {len(rep[key]) - 5} more {what} (--json lists them all)", markup=False)
     table = Table("label", "precision", "recall", "f1", "support")
     for lb in rep["labels_present"]:
         m = rep["per_label"][lb]
