@@ -42,6 +42,19 @@ def test_local_page_finds_its_images(tmp_path):
     assert len(errors) == 2
 
 
+def test_a_fragment_named_html_is_read_as_a_page(tmp_path):
+    """No doctype, no <html>: a figure saved on its own is still a page when its name says so."""
+    (tmp_path / "a.png").write_bytes(image_bytes("PNG", (120, 90)))
+    for name, text in [("figure.html", '<img src="a.png" alt="fig 1">'),
+                       ("part.htm", '\n<div class="fig"><p>Figure 2</p><img src="a.png"></div>')]:
+        (tmp_path / name).write_text(text)
+        (item,) = open_input(tmp_path / name)
+        assert isinstance(item, ImageItem) and (item.width, item.height) == (120, 90), name
+    (tmp_path / "notes.txt").write_text('<img src="a.png">')  # not named as a page: not one
+    (item,) = open_input(tmp_path / "notes.txt")
+    assert isinstance(item, ItemError) and "unrecognised" in item.error
+
+
 def test_html_inside_a_folder_walk_and_zip(tmp_path):
     data_uri = "data:image/png;base64," + base64.b64encode(image_bytes("PNG", (90, 80))).decode()
     html = page(f'<img src="{data_uri}"><img src="rel.png">').encode()

@@ -23,10 +23,16 @@ from .registry import register
 LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
 
 
+_NAMES = (".html", ".htm", ".xhtml")
+_TAGS = (b"<img", b"<picture", b"<figure", b"<div", b"<p>", b"<p ", b"<table", b"<a ", b"<section", b"<article")
+
+
 def accepts(head: bytes, blob: Blob) -> bool:
     text = head[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
-    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--")) and (
-        b"<html" in head.lower() or b"<body" in head.lower() or b"<img" in head.lower())
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--")):
+        return b"<html" in head.lower() or b"<body" in head.lower() or b"<img" in head.lower()
+    # a fragment named as a page (a figure saved on its own, an export): markup from its first byte
+    return (blob.name or blob.origin).lower().endswith(_NAMES) and text.startswith(_TAGS)
 
 
 def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
