@@ -86,7 +86,7 @@ def test_resume_knows_a_path_however_it_is_spelled(tmp_path, tiny_model_dir, mon
 
 def test_resume_spellings_never_join_two_different_files(tmp_path, monkeypatch):
     """`..` is kept: beside a link it leads elsewhere, and in a zip member's name it is no folder at all."""
-    from medimg.cli import _spellings
+    from medimg.output import Spellings as _spellings
 
     monkeypatch.chdir(tmp_path)
     done = _spellings([str(tmp_path / "scans" / "a.png"), "evil.zip:sub/../x.png", "https://h/p?a=1"])

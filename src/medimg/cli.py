@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .sources import ImageItem, Limits, is_url
+from .sources import Limits, is_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -196,57 +196,49 @@ def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Inputs opened, decoded and written as "
+                                          "PNG at once (default: one per core, at most 4); names and order are "
+                                          "the same whatever the number."),
+    resume: bool = typer.Option(False, "--resume", help="Carry on a stopped extract in the same --out folder, "
+                                "passing over the inputs its manifest has; the last one, which may have stopped "
+                                "part-way, is done again."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
-    from .output import json_line
-    from .sources import input_tasks
+    from .extract import extract as run, prepare
+    from .pipeline import default_workers
 
     sources = all_inputs(inputs, inputs_from, column)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise typer.BadParameter(f"{out} is not an empty folder: give a new or empty one, so no earlier "
-                                 "output is overwritten or mixed in", param_hint="--out")
-    out.mkdir(parents=True, exist_ok=True)
-    mine = str(out.resolve())
+    try:
+        folder = prepare(out, resume)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--resume" if resume else "--out")
+    if folder.rows:
+        console.print(f"resuming: {folder.rows} rows kept in {out}; "
+                      f"{_plural(len(folder.done_sources), 'input')} passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
-    with _stopped_cleanly(), open(out / "manifest.jsonl", "w", encoding="utf-8") as manifest, _progress() as bar:
+    with _stopped_cleanly(), _progress() as bar, \
+            contextlib.closing(run(sources, out, limits, workers or default_workers(), folder)) as rows:
         task = bar.add_task("extracting", total=None)
-        own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
-        items = ((given, item) for given in sources  # never its own PNGs
-                 for t in input_tasks([given], limits, skip=own) for item in t())
-        for given, item in items:
-            row = {"input": item.origin, "locator": item.locator, "source": os.fspath(given)}
-            if isinstance(item, ImageItem):
+        for row, image in rows:
+            if image:
                 n_img += 1
-                name = f"{n_img:06d}.png"
-                try:
-                    img = item.image
-                    if img.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
-                        img = img.convert("RGBA" if "A" in img.mode else "RGB")
-                    img.save(out / name, "PNG")
-                    row.update(file=name, width=item.width, height=item.height, format=item.format)
-                except Exception as exc:
-                    row["error"] = f"could not write PNG: {exc}"
+            elif row.get("skipped"):
+                n_skip += 1
+                if _cut_short(row["error"]):
+                    cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
             else:
-                row["error"] = item.error
-                if item.skipped:
-                    row["skipped"] = True
-                    n_skip += 1
-                    if _cut_short(item.error):
-                        cut.append(SimpleNamespace(input=item.origin, error=item.error))
-                else:
-                    n_err += 1
-            manifest.write(json_line(row) + "\n")
+                n_err += 1
             bar.advance(task)
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {out}")
     _warn_cut(cut)
-    if n_img == 0:  # nothing could be read
+    if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
 
@@ -280,7 +272,7 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import RecordWriter, csv_fields, csv_header, first_row, open_output, resume as resume_from
+    from .output import RecordWriter, Spellings, csv_fields, csv_header, first_row, open_output, resume as resume_from
     from .pipeline import classify as run, default_classifier
 
     if out is not None and str(out) == "-":
@@ -316,7 +308,7 @@ def classify(
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
                                  "the same way, so every row has the same fields")
-            done, written = (_spellings(names) for names in resume_from(out, fmt))
+            done, written = (Spellings(names) for names in resume_from(out, fmt))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
@@ -380,30 +372,6 @@ def _root_path(text: str) -> str:
     if any(c in text for c in "?#\\ :") or ".." in text.split("/"):
         raise typer.BadParameter(f"{text!r} is not a path prefix such as /medimg", param_hint="--root-path")
     return "/" + text if text else ""
-
-
-class _spellings(set):
-    """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
-    /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
-
-    def __init__(self, names):
-        from .output import readable
-
-        super().__init__(readable(n) for n in names)  # a CSV holds U+FFFD for a name's bytes that are not UTF-8
-        self.files = {_file_key(n) for n in self if not is_url(n)}
-
-    def __contains__(self, name) -> bool:
-        from .output import readable
-
-        name = readable(name)
-        return super().__contains__(name) or (not is_url(name) and _file_key(name) in self.files)
-
-
-def _file_key(name: str) -> str:
-    """The name from / with `.` and doubled slashes gone; `..` is kept (beside a link it is another folder,
-    and in a zip member's name it is not a folder at all)."""
-    parts = os.path.join(os.getcwd(), name).split("/")
-    return "/".join(p for p in parts if p not in ("", "."))
 
 
 def _print_table(records, out: Optional[Path]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from .pipeline import RECORD_FIELDS, Record
+from .sources import is_url
 
 APPENDABLE = ("jsonl", "csv")
 
@@ -182,3 +183,23 @@ def _truncate(path: Path, fmt: str, keep: int) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class Spellings(set):
+    """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
+    /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
+
+    def __init__(self, names):
+        super().__init__(readable(n) for n in names)  # a CSV holds U+FFFD for a name's bytes that are not UTF-8
+        self.files = {_file_key(n) for n in self if not is_url(n)}
+
+    def __contains__(self, name) -> bool:
+        name = readable(name)
+        return super().__contains__(name) or (not is_url(name) and _file_key(name) in self.files)
+
+
+def _file_key(name: str) -> str:
+    """The name from / with `.` and doubled slashes gone; `..` is kept (beside a link it is another folder,
+    and in a zip member's name it is not a folder at all)."""
+    parts = os.path.join(os.getcwd(), name).split("/")
+    return "/".join(p for p in parts if p not in ("", "."))

@@ -1,0 +1,299 @@
+"""`medimg extract`: every image in the inputs written as a numbered PNG, with a row of manifest.jsonl each.
+
+Units of work (sources.input_tasks: a file, a file in a folder, a zip member, a URL) are read by worker threads,
+which save their images as PNG under temporary names; the caller's thread takes the units in input order,
+renames each PNG to the next number and writes its row, so names and order are those of one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+import uuid
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .sources import ImageItem, ItemError, Limits, input_tasks
+
+MANIFEST = "manifest.jsonl"
+PART = ".part-"  # temporary PNGs a worker wrote; renamed to their number once their row is written
+NUMBERED = re.compile(r"(\d{6,})\.png")  # 000001.png … (more digits past 999999)
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # PNG stores these as they are
+STOP_WAIT = 2.0  # seconds a stopped run waits for its workers to finish their current item
+
+
+@dataclass
+class Folder:
+    """What an output folder already holds: nothing for a fresh run, or what a stopped run kept."""
+
+    number: int = 0  # the highest PNG number kept (the next is number + 1)
+    rows: int = 0  # manifest rows kept
+    done_sources: set = field(default_factory=set)  # inputs as given whose rows are all in: passed over whole
+    last_source: set = field(default_factory=set)  # the input as given the stopped run was writing: read again
+    done: set = field(default_factory=set)  # of its files, members and URLs, those whose rows are all in
+    written: set = field(default_factory=set)  # of them, every one with rows in (a container's own note)
+
+
+def prepare(out: Path, resume: bool) -> Folder:
+    """Make `out` ready to write into: a new or empty folder; with `resume`, one a stopped extract wrote, whose
+    unfinished last input, cut-off last line, stray PNGs and temporary files are removed. ValueError (nothing
+    changed) for a folder with other content, or with a manifest medimg extract did not write."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: give a new or empty folder")
+    if not out.exists() or not any(out.iterdir()):
+        out.mkdir(parents=True, exist_ok=True)
+        return Folder()
+    if not resume:
+        raise ValueError(f"{out} is not an empty folder: give a new or empty one, so no earlier output is "
+                         "overwritten or mixed in (or --resume to carry on a stopped extract there)")
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        raise ValueError(f"{out} has no {MANIFEST}: not a folder medimg extract wrote; not resuming, so nothing "
+                         "in it is changed")
+    last_source = _check_manifest(manifest)
+    from .output import Spellings  # path spellings matched as classify --resume matches them
+    from .output import resume as trim
+
+    done, written = trim(manifest, "jsonl")  # the last input's rows and a cut-off line go
+    kept = Folder(last_source=Spellings([last_source] if last_source is not None else []))
+    sources, files, images, tail = set(), set(), 0, set()
+    with open(manifest, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            row = json.loads(line)
+            sources.add(row["source"])
+            if row["source"] == last_source:  # the inputs of the last input as given (rows are in input order)
+                tail.add(row["input"])
+            else:
+                tail = set()
+            if "file" in row:
+                files.add(row["file"])
+            images += "file" in row or str(row.get("error", "")).startswith("could not write PNG")
+            kept.rows += 1
+    numbers = [int(m.group(1)) for name in files if (m := NUMBERED.fullmatch(name))]
+    kept.number = max([images, *numbers])  # a PNG that could not be written took its number too
+    for p in out.iterdir():  # PNGs without a row (a stop between the two) and temporary ones
+        if p.name.startswith(PART) or (NUMBERED.fullmatch(p.name) and p.name not in files):
+            p.unlink(missing_ok=True)
+    kept.done_sources = Spellings(sources - {last_source})
+    kept.done = Spellings(done & tail)
+    kept.written = Spellings(written & tail)
+    return kept
+
+
+def _check_manifest(path: Path) -> str | None:
+    """The `source` of the last whole row; ValueError if a whole row is not one medimg extract writes."""
+    last = None
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break  # cut off by a stopped run: dropped
+            try:
+                row = json.loads(line)
+                ours = all(isinstance(row.get(k), str) for k in ("input", "locator", "source")) and (
+                    "file" in row or row.get("error") is not None)
+            except ValueError:
+                ours = False
+            if not ours:
+                raise ValueError(f"line {n} of {path} is not a medimg extract row ({line[:60]!r}); not resuming, "
+                                 "so nothing in the folder is changed")
+            last = row["source"]
+    return last
+
+
+def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, workers: int = 1,
+            folder: Folder | None = None) -> Iterator[tuple[dict, bool]]:
+    """Write every image in `sources` into `out` (made ready by `prepare`) as {n:06d}.png, with its row in
+    manifest.jsonl; yields (row, whether it is an image) as each is written, in input order.
+
+    `workers` threads read the units of work; at most 2 × workers + 4 of them are under way past the one being
+    written, so a dead host waiting out its timeout holds up the writing of later rows, not their reading.
+    Closing the stream before its end (Ctrl-C, SIGTERM) stops the workers (downloads give up at their next
+    chunk), removes the temporary PNGs and leaves the manifest ending with a whole line, every PNG in it."""
+    from .output import json_line
+    from .pipeline import AHEAD_BYTES
+
+    folder = folder or Folder()
+    limits = limits or Limits()
+    mine = str(out.resolve())
+    own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
+    cancel = threading.Event()
+    jobs: queue.Queue = queue.Queue()
+    threads = [threading.Thread(target=_work, args=(jobs,), name=f"medimg-extract-{i}", daemon=True)
+               for i in range(workers)]
+    for th in threads:
+        th.start()
+    ahead: deque = deque()  # (future, source, held bytes {id: size}) in input order
+    held: dict[int, int] = {}  # bytes the units under way keep alive (a zip member's data), each counted once
+    owners: dict[int, int] = {}  # how many of those units keep each one
+    manifest = open(out / MANIFEST, "ab", buffering=0)  # one write per row: a stop leaves whole lines
+    state = _Written(number=folder.number, pos=manifest.seek(0, os.SEEK_END))
+    finished = False
+
+    def submit(task, source: str) -> None:
+        fut: Future = Future()
+        holds = getattr(task, "holds", {})
+        for k, n in holds.items():
+            held[k] = n
+            owners[k] = owners.get(k, 0) + 1
+        ahead.append((fut, source, holds))
+        jobs.put((fut, lambda: _save_unit(task, source, out, cancel)))
+
+    def write_head() -> Iterator[tuple[dict, bool]]:
+        fut, source, holds = ahead.popleft()
+        results = fut.result()
+        for k in holds:
+            owners[k] -= 1
+            if not owners[k]:
+                del owners[k], held[k]
+        again = source in folder.last_source  # a resumed input: its rows already in are not written twice
+        for row, part, image in results:  # (a stop mid-unit leaves the rest to _stop)
+            if again and row["input"] in folder.written:
+                if part:
+                    Path(part).unlink(missing_ok=True)
+                continue
+            yield _write_row(row, part, image, out, manifest, state, json_line), image
+
+    try:
+        for given in sources:
+            source = os.fspath(given)
+            if source in folder.done_sources:
+                continue
+            skip = own
+            if source in folder.last_source:  # its files and members done before are passed over
+                skip = lambda origin: own(origin) or origin in folder.done  # noqa: E731
+            for task in _units(given, limits, skip, cancel):
+                while ahead and (len(ahead) >= 2 * workers + 4 or sum(held.values()) > AHEAD_BYTES):
+                    yield from write_head()
+                submit(task, source)
+                while ahead and ahead[0][0].done():  # rows ready: written now, not after the next split
+                    yield from write_head()
+        while ahead:
+            yield from write_head()
+        finished = True
+    finally:
+        cancel.set()
+        for _ in threads:
+            jobs.put(None)
+        if not finished:
+            _stop(ahead, threads, out, manifest, state)
+        manifest.close()
+
+
+def _units(given, limits: Limits, skip, cancel: threading.Event) -> Iterator:
+    """input_tasks for one input; splitting it failing is an error row, then the next input."""
+    try:
+        yield from input_tasks([given], limits, skip=skip, cancel=cancel)
+    except Exception as exc:
+        error = ItemError(os.fspath(given), "", f"internal error: {exc}")
+        yield lambda: iter([error])
+
+
+@dataclass
+class _Written:
+    number: int  # the last PNG number given
+    pos: int  # the manifest's length after the last row written whole
+    pending: Path | None = None  # a PNG renamed to its number whose row is being written
+    line: bytes = b""  # that row
+
+
+def _write_row(row: dict, part: str | None, image: bool, out: Path, manifest, state: _Written,
+               json_line: Callable[[dict], str]) -> dict:
+    """Give an image the next number, rename its PNG to it and write its row (in that order: a stop between
+    the two is undone by _stop)."""
+    if image:
+        state.number += 1
+        name = f"{state.number:06d}.png"
+        if part:
+            state.pending = out / name  # before the rename, so a stop right after it still knows
+            os.replace(part, out / name)
+            png = row.pop("_png")
+            row = {**row, "file": name, **png}
+    line = (json_line(row) + "\n").encode("utf-8")  # json_line escapes what is not UTF-8
+    state.line = line
+    view = memoryview(line)
+    while view:
+        view = view[manifest.write(view):]
+    state.pos += len(line)
+    state.pending, state.line = None, b""
+    return row
+
+
+def _stop(ahead: deque, threads: list, out: Path, manifest, state: _Written) -> None:
+    """After a stop: wait briefly for the workers' current items, remove every temporary PNG, and undo a row
+    half done (its PNG renamed but its line not written whole)."""
+    for fut, _, _ in ahead:
+        fut.cancel()  # not started: never will be
+    for th in threads:
+        th.join(STOP_WAIT / max(1, len(threads)))
+    for p in out.glob(PART + "*"):
+        p.unlink(missing_ok=True)
+    size = os.fstat(manifest.fileno()).st_size
+    if state.line and size == state.pos + len(state.line):  # the stop came just after the row was written
+        state.pending = None
+    elif size != state.pos:
+        os.truncate(manifest.fileno(), state.pos)
+    if state.pending is not None:
+        state.pending.unlink(missing_ok=True)
+
+
+def _work(jobs: queue.Queue) -> None:
+    while (job := jobs.get()) is not None:
+        fut, fn = job
+        if not fut.set_running_or_notify_cancel():
+            continue
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:
+            fut.set_exception(exc)
+
+
+def _save_unit(task, source: str, out: Path, cancel: threading.Event) -> list[tuple[dict, str | None, bool]]:
+    """Run one unit of work, saving each image as a temporary PNG in `out`: [(row, PNG or None, image?)].
+    Once `cancel` is set it stops between items and removes its PNGs."""
+    results: list[tuple[dict, str | None, bool]] = []
+    items = task()
+    try:
+        for item in items:
+            if cancel.is_set():
+                break
+            results.append(_save(item, source, out))
+    except Exception as exc:  # the sources never should raise; if they do, an error row, and the next unit
+        origin = getattr(task, "origin", None) or source
+        results.append(({"input": origin, "locator": "", "source": source,
+                         "error": f"internal error: {type(exc).__name__}: {exc}"}, None, False))
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+        if cancel.is_set():
+            for _, part, _ in results:
+                if part:
+                    Path(part).unlink(missing_ok=True)
+    return results
+
+
+def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
+    row = {"input": item.origin, "locator": item.locator, "source": source}
+    if not isinstance(item, ImageItem):
+        row["error"] = item.error
+        if item.skipped:
+            row["skipped"] = True
+        return row, None, False
+    part = out / f"{PART}{uuid.uuid4().hex}.png"
+    try:
+        img = item.image
+        if img.mode not in MODES:
+            img = img.convert("RGBA" if "A" in img.mode else "RGB")
+        img.save(part, "PNG")
+    except Exception as exc:
+        part.unlink(missing_ok=True)
+        row["error"] = f"could not write PNG: {exc}"
+        return row, None, True
+    row["_png"] = {"width": item.width, "height": item.height, "format": item.format}
+    return row, str(part), True

@@ -1,0 +1,218 @@
+"""`medimg extract`: inputs read by worker threads, PNGs named and rows written in input order, and --resume."""
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymupdf
+from PIL import Image
+from typer.testing import CliRunner
+
+from builders import zip_bytes
+from medimg.cli import app
+from webserver import WebServer
+from words import flat
+
+runner = CliRunner()
+
+
+def png(color, size=(100, 80)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def inputs(tmp_path) -> list[str]:
+    """A PNG, a PDF of three images, a zip (two PNGs and a text file), a folder of three, a broken PNG."""
+    src = tmp_path / "in"
+    (src / "dir" / "sub").mkdir(parents=True)
+    (src / "red.png").write_bytes(png((255, 0, 0)))
+    doc = pymupdf.open()
+    for c in [(0, 255, 0), (0, 0, 255), (9, 99, 9)]:
+        doc.new_page().insert_image(pymupdf.Rect(72, 72, 312, 252), stream=png(c, (120, 90)))
+    doc.save(src / "doc.pdf")
+    (src / "set.zip").write_bytes(zip_bytes({"scans/a.png": png((250, 5, 5)), "notes.txt": b"hi",
+                                             "scans/b.png": png((5, 250, 5), (64, 64))}))
+    for name, c in [("dir/x.png", (1, 2, 200)), ("dir/y.png", (3, 4, 150)), ("dir/sub/z.png", (5, 6, 100))]:
+        (src / name).write_bytes(png(c))
+    (src / "broken.png").write_bytes(png((1, 2, 3))[:30])
+    return [str(src / n) for n in ("red.png", "doc.pdf", "set.zip", "dir", "broken.png")]
+
+
+def run(args, out) -> object:
+    res = runner.invoke(app, ["extract", *args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def contents(out: Path) -> tuple[list[str], dict[str, bytes]]:
+    """The manifest's lines and every file's bytes (but the manifest's)."""
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    return lines, {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != "manifest.jsonl"}
+
+
+def test_order_and_names_are_the_same_with_several_workers(tmp_path):
+    ins = inputs(tmp_path)
+    run([*ins, "--workers", "1"], tmp_path / "one")
+    run([*ins, "--workers", "4"], tmp_path / "four")
+    assert contents(tmp_path / "one") == contents(tmp_path / "four")
+    rows = [json.loads(x) for x in (tmp_path / "four" / "manifest.jsonl").read_text().splitlines()]
+    got = [(os.path.relpath(r["input"], tmp_path / "in"), r["locator"], r.get("file")) for r in rows]
+    assert got == [("red.png", "", "000001.png"), ("doc.pdf", "page 1, image 1", "000002.png"),
+                   ("doc.pdf", "page 2, image 1", "000003.png"), ("doc.pdf", "page 3, image 1", "000004.png"),
+                   ("set.zip:scans/a.png", "", "000005.png"), ("set.zip:notes.txt", "", None),
+                   ("set.zip:scans/b.png", "", "000006.png"), ("dir/x.png", "", "000007.png"),
+                   ("dir/y.png", "", "000008.png"), ("dir/sub/z.png", "", "000009.png"), ("broken.png", "", None)]
+    assert [r["source"] for r in rows] == [ins[0]] + [ins[1]] * 3 + [ins[2]] * 3 + [ins[3]] * 3 + [ins[4]]
+    for r in rows:
+        if "file" in r:
+            with Image.open(tmp_path / "four" / r["file"]) as im:
+                assert (im.width, im.height) == (r["width"], r["height"])
+    assert rows[5].get("skipped") and "error" in rows[-1] and not rows[-1].get("skipped")
+    assert not [p for p in (tmp_path / "four").iterdir() if p.name.startswith(".")]  # no temporary PNG left
+
+
+def test_slow_urls_are_read_at_once(tmp_path):
+    """Eight URLs answering after 1 s each take about 2 s with 4 workers (one at a time took 8), in order."""
+    with WebServer() as srv:
+        urls = [srv.add(f"/{i}.png", png((i * 30, 0, 0), (40 + i, 30)), "image/png", delay=1.0) for i in range(8)]
+        start = time.monotonic()
+        run([*urls, "--allow-private", "--workers", "4"], tmp_path / "o")
+        took = time.monotonic() - start
+        assert srv.peak_waiting >= 3
+    rows = [json.loads(x) for x in (tmp_path / "o" / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["input"], r["file"], r["width"]) for r in rows] == [
+        (u, f"{i + 1:06d}.png", 40 + i) for i, u in enumerate(urls)]
+    assert took < 6, took
+
+
+def test_resume_after_a_stop_anywhere_gives_the_uninterrupted_output(tmp_path):
+    """Cut the manifest after each of its rows (with half of the next line, the PNGs of the rows cut left
+    behind and a temporary PNG): --resume ends with exactly the files and manifest of one whole run, and
+    the inputs before the one cut are not opened again."""
+    docx = tmp_path / "report.docx"  # a note on the document, then its pictures: one input, then its members
+    docx.write_bytes(zip_bytes({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>",
+                                "word/media/image1.png": png((1, 2, 3)), "word/media/image2.png": png((3, 2, 1))}))
+    with WebServer() as srv:
+        ins = [srv.add("/first.png", png((7, 7, 7)), "image/png"), *inputs(tmp_path), str(docx)]
+        whole = tmp_path / "whole"
+        run([*ins, "--allow-private", "--workers", "3"], whole)
+        expected = contents(whole)
+        lines = expected[0]
+        assert len(expected[1]) == 12 and "office document" in lines[-3]
+        for keep in range(len(lines)):
+            out = tmp_path / f"cut{keep}"
+            shutil.copytree(whole, out)
+            with open(out / "manifest.jsonl", "w") as f:
+                f.write("".join(line + "\n" for line in lines[:keep]) + lines[keep][:25])
+            (out / ".part-0123abcd.png").write_bytes(png((0, 0, 0)))
+            (out / "000013.png").write_bytes(png((0, 0, 0)))  # renamed, its row never written
+            hits = srv.hits["/first.png"]
+            res = run([*ins, "--allow-private", "--workers", "2", "--resume"], out)
+            assert contents(out) == expected, (keep, res.output)
+            assert srv.hits["/first.png"] == hits + (keep <= 1)  # passed over once a row after its own is in
+
+
+def test_resume_does_not_open_again_the_files_of_a_folder_already_written(tmp_path, monkeypatch):
+    from medimg.sources import files
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.png").write_bytes(png((i * 50, 9, 9)))
+    run([str(folder)], tmp_path / "whole")
+    out = tmp_path / "o"
+    shutil.copytree(tmp_path / "whole", out)
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text("".join(lines[:3]))  # stopped after 2.png (which may be incomplete)
+    opened = []
+    real = files._open_path
+    monkeypatch.setattr(files, "_open_path", lambda path, *a: opened.append(path.name) or real(path, *a))
+    run([str(folder), "--resume"], out)
+    assert opened == ["2.png", "3.png"]
+    assert contents(out) == contents(tmp_path / "whole")
+    (out / "manifest.jsonl").write_text("".join(lines[:3]))
+    opened.clear()
+    run([str(folder) + "/", "--resume"], out)  # the same folder, spelled otherwise
+    assert opened == ["2.png", "3.png"]
+    assert contents(out)[1] == contents(tmp_path / "whole")[1] and len(contents(out)[0]) == 4
+
+
+def test_resume_starts_a_missing_or_empty_folder_and_refuses_what_extract_did_not_write(tmp_path):
+    ins = inputs(tmp_path)[:2]
+    run([*ins, "--resume"], tmp_path / "new")
+    (tmp_path / "empty").mkdir()
+    run([*ins, "--resume"], tmp_path / "empty")
+    assert contents(tmp_path / "new") == contents(tmp_path / "empty")
+    assert (tmp_path / "new" / "000001.png").exists()
+    again = run([*ins, "--resume"], tmp_path / "new")  # done already: the last input done again, the same
+    assert contents(tmp_path / "new") == contents(tmp_path / "empty") and "1 input passed over" in flat(again.output)
+
+    foreign = tmp_path / "foreign"  # classify's records, named manifest.jsonl
+    foreign.mkdir()
+    records = json.dumps({"input": "a.png", "locator": "", "label": "xray", "error": None}) + "\n"
+    (foreign / "manifest.jsonl").write_text(records * 2 + records[:20])
+    (foreign / "000001.png").write_bytes(b"not ours")
+    (foreign / ".part-1.png").write_bytes(b"not ours either")
+    other = tmp_path / "other"  # no manifest at all
+    other.mkdir()
+    (other / "000001.png").write_bytes(b"a photo")
+    for folder in (foreign, other):
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        res = runner.invoke(app, ["extract", *ins, "--out", str(folder), "--resume"])
+        assert res.exit_code == 2 and "not resuming" in flat(res.output), res.output
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing changed
+    res = runner.invoke(app, ["extract", *ins, "--out", str(tmp_path / "new")])
+    assert res.exit_code == 2 and "not an empty folder" in flat(res.output)
+
+
+def test_a_stream_closed_part_way_leaves_whole_rows_and_no_temporary_files(tmp_path):
+    """Breaking off after the first rows (as Ctrl-C does) stops the workers, removes their temporary PNGs and
+    leaves the manifest ending with the last row given out, every PNG in it."""
+    from medimg.extract import extract, prepare
+
+    out = tmp_path / "o"
+    stream = extract(inputs(tmp_path), out, workers=4, folder=prepare(out, False))
+    given = [next(stream) for _ in range(3)]  # red.png and two of the PDF's three images
+    assert [p for p in out.iterdir() if p.name.startswith(".part-")]  # the third, at least, not yet renamed
+    stream.close()
+    rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    assert rows == [row for row, _ in given]
+    assert sorted(p.name for p in out.iterdir()) == ["000001.png", "000002.png", "000003.png", "manifest.jsonl"]
+
+
+def test_sigterm_leaves_whole_rows_and_resume_completes_the_run(tmp_path):
+    """A real `medimg extract` stopped by SIGTERM mid-run (exit 143): whole lines, no temporary PNG, every PNG
+    named in the manifest; --resume then ends with the output of one whole run."""
+    big = png((120, 60, 30), (900, 700))
+    n = 24
+    with WebServer() as srv:
+        urls = [srv.add(f"/{i}.png", big, "image/png", delay=0.25) for i in range(n)]
+        out = tmp_path / "o"
+        cmd = [sys.executable, "-m", "medimg.cli", "extract", *urls, "--allow-private", "--workers", "3",
+               "--out", str(out)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        manifest = out / "manifest.jsonl"
+        while time.monotonic() < deadline and (not manifest.exists() or manifest.read_bytes().count(b"\n") < 3):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        assert rc == 143, proc.stderr.read().decode()
+        text = manifest.read_text()
+        assert text.endswith("\n")
+        rows = [json.loads(x) for x in text.splitlines()]
+        assert 3 <= len(rows) < n
+        assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.jsonl", *(r["file"] for r in rows)])
+        res = subprocess.run([*cmd, "--resume"], capture_output=True, timeout=60)
+        assert res.returncode == 0, res.stderr.decode()
+    rows = [json.loads(x) for x in manifest.read_text().splitlines()]
+    assert [(r["input"], r["file"]) for r in rows] == [(u, f"{i + 1:06d}.png") for i, u in enumerate(urls)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.jsonl", *(r["file"] for r in rows)])
+    assert all(os.path.getsize(out / r["file"]) > 1000 for r in rows)
