@@ -73,7 +73,6 @@ def test_token_file_and_environment(tmp_path, monkeypatch):
     assert ServerConfig().token is None
 
 
-@pytest.mark.browser
 def test_an_open_server_beyond_this_machine_is_a_warning_in_the_log():
     import logging
 
@@ -88,6 +87,7 @@ def test_an_open_server_beyond_this_machine_is_a_warning_in_the_log():
         assert access_note(config)[0] == level and words in access_note(config)[1], host
 
 
+@pytest.mark.browser
 def test_the_page_works_in_chromium_with_the_token(tmp_path, request):
     """The browser is refused without credentials; with them (as after the login prompt) it classifies."""
     from test_ui_browser import ARGS, CHROMIUM, captions, free_port, picture, run_and_wait, upload

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pymupdf
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -142,6 +143,11 @@ def test_resume_does_not_open_again_the_files_of_a_folder_already_written(tmp_pa
     run([str(folder) + "/", "--resume"], out)  # the same folder, spelled otherwise
     assert opened == ["2.png", "3.png"]
     assert contents(out)[1] == contents(tmp_path / "whole")[1] and len(contents(out)[0]) == 4
+    # stopped again, and resumed with the first spelling: rows of both spellings are one input, not done whole
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text("".join(lines[:3]) + lines[3][:20])
+    run([str(folder), "--resume"], out)
+    assert contents(out)[1] == contents(tmp_path / "whole")[1] and len(contents(out)[0]) == 4
 
 
 def test_resume_starts_a_missing_or_empty_folder_and_refuses_what_extract_did_not_write(tmp_path):
@@ -216,3 +222,24 @@ def test_sigterm_leaves_whole_rows_and_resume_completes_the_run(tmp_path):
     assert [(r["input"], r["file"]) for r in rows] == [(u, f"{i + 1:06d}.png") for i, u in enumerate(urls)]
     assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.jsonl", *(r["file"] for r in rows)])
     assert all(os.path.getsize(out / r["file"]) > 1000 for r in rows)
+
+
+def test_a_url_is_never_taken_for_a_file_of_the_output_folder(tmp_path, monkeypatch):
+    """With --out . a URL's scheme looked like a path inside the output folder: it was passed over, no row."""
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["extract", "https://example.org/a.png", "--offline", "--out", "."])
+    rows = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert res.exit_code == 1 and len(rows) == 1 and "offline" in rows[0]["error"]
+
+
+def test_no_threads_are_left_when_the_manifest_cannot_be_opened(tmp_path):
+    import threading
+
+    from medimg.extract import MANIFEST, extract
+
+    (tmp_path / MANIFEST).mkdir()  # opening it for writing fails
+    before = threading.active_count()
+    for _ in range(3):
+        with pytest.raises(OSError):
+            list(extract([str(tmp_path)], tmp_path, workers=4))
+    assert threading.active_count() == before

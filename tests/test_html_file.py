@@ -50,6 +50,10 @@ def test_a_fragment_named_html_is_read_as_a_page(tmp_path):
         (tmp_path / name).write_text(text)
         (item,) = open_input(tmp_path / name)
         assert isinstance(item, ImageItem) and (item.width, item.height) == (120, 90), name
+    xhtml = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+    (tmp_path / "page.xhtml").write_text(xhtml + '<body><img src="a.png"/></body></html>')
+    (item,) = open_input(tmp_path / "page.xhtml")
+    assert isinstance(item, ImageItem) and (item.width, item.height) == (120, 90)
     (tmp_path / "notes.txt").write_text('<img src="a.png">')  # not named as a page: not one
     (item,) = open_input(tmp_path / "notes.txt")
     assert isinstance(item, ItemError) and "unrecognised" in item.error

@@ -218,7 +218,9 @@ def test_the_summary_counts_images_errors_and_notes_and_nothing_classified_is_ex
     (good,) = pngs(tmp_path, 1)
     Image.new("RGB", (100, 80), (0, 90, 0)).save(tmp_path / "shown.png")  # over min_side, as a page's image
     page = tmp_path / "page.html"
-    page.write_text('<!doctype html><html><body><img src="shown.png"><img src="http://192.0.2.1/far.png">')
+    srv = WebServer().__enter__()
+    far = srv.add("/far.png", (tmp_path / "shown.png").read_bytes(), "image/png")  # fetched but for --offline
+    page.write_text(f'<!doctype html><html><body><img src="shown.png"><img src="{far}">')
     (tmp_path / "blank.pdf").write_bytes(_blank_pdf())
     listing = tmp_path / "list.txt"
     listing.write_text(f"{tmp_path / 'missing.png'}\n{tmp_path / 'blank.pdf'}\n")
@@ -226,11 +228,45 @@ def test_the_summary_counts_images_errors_and_notes_and_nothing_classified_is_ex
     r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "bad"), *args])
     assert r.exit_code == 1 and "2 rows from 2 inputs: 0 images classified, 1 error, 1 skipped" in flat(r.output)
     listing.write_text(f"{page}\n{good}\n")
-    r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "ok"), "--offline", *args])
+    try:
+        r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "ok"), "--offline",
+                                     "--allow-private", *args])
+    finally:
+        srv.__exit__(None, None, None)
     assert r.exit_code == 0 and "3 rows from 2 inputs: 2 images classified, 1 error, 0 skipped" in flat(r.output)
+    (error,) = [row["error"] for row in _rows_any(tmp_path / "ok", fmt) if row["error"]]
+    assert "offline" in error and srv.hits["/far.png"] == 0
+    listing.write_text(f"{listing.read_text()}{tmp_path / 'missing.png'}\n")  # a resume that adds only an error
+    r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "ok"), "--resume", *args])
+    assert r.exit_code == 0 and "0 images classified, 1 error" in flat(r.output)  # images came before: as classify
     listing.write_text("")
     r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "none"), *args])
     assert r.exit_code == 1 and "0 rows from 0 inputs" in flat(r.output)
+
+
+def _rows_any(out: Path, fmt: str) -> list[dict]:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    if fmt == "jsonl":
+        return _rows(out)
+    if fmt == "csv":
+        return [r for f in sorted(out.glob("*.csv")) for r in csv.DictReader(f.open(newline=""))]
+    return [r for f in sorted(out.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+
+
+def test_resume_keeps_the_files_of_an_entry_written_twice(tmp_path):
+    """run() without resume adds rows to what is there: an entry written whole twice is done, not cut off."""
+    from medimg.scale.ray_job import done_inputs
+
+    def row(src):
+        return json.dumps({"input": src, "locator": "", "error": None, "source": src, "source_rows": 1})
+
+    (tmp_path / "run1_000000.json").write_text(row("a.png") + "\n" + row("b.png") + "\n")
+    (tmp_path / "run2_000000.json").write_text(row("a.png") + "\n" + row("c.png") + "\n")
+    assert done_inputs(tmp_path, "jsonl") == {"a.png", "b.png", "c.png"}
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def _blank_pdf() -> bytes:

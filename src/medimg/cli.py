@@ -497,7 +497,7 @@ def scale(
     images, errors = _plural(plan.get("images", 0), "image"), _plural(plan.get("errors", 0), "error")
     console.print(f"[bold]{n}[/] rows from {_plural(ran, 'input')}{also}: [bold]{images}[/] classified, {errors}, "
                   f"{plan.get('skipped', 0)} skipped → {out}")
-    if not plan.get("images"):  # as classify: nothing classified is a failure a script must see
+    if not plan.get("images") and not passed:  # as classify: nothing classified is a failure a script must see
         raise typer.Exit(1)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .sources import ImageItem, ItemError, Limits, input_tasks
+from .sources import ImageItem, ItemError, Limits, input_tasks, is_url
 
 MANIFEST = "manifest.jsonl"
 PART = ".part-"  # temporary PNGs a worker wrote; renamed to their number once their row is written
@@ -61,13 +61,14 @@ def prepare(out: Path, resume: bool) -> Folder:
     from .output import resume as trim
 
     done, written = trim(manifest, "jsonl")  # the last input's rows and a cut-off line go
-    kept = Folder(last_source=Spellings([last_source] if last_source is not None else []))
+    last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
+    kept = Folder(last_source=last)
     sources, files, images, tail = set(), set(), 0, set()
     with open(manifest, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             row = json.loads(line)
             sources.add(row["source"])
-            if row["source"] == last_source:  # the inputs of the last input as given (rows are in input order)
+            if row["source"] in last:  # the inputs of the last input as given (rows are in input order)
                 tail.add(row["input"])
             else:
                 tail = set()
@@ -80,7 +81,7 @@ def prepare(out: Path, resume: bool) -> Folder:
     for p in out.iterdir():  # PNGs without a row (a stop between the two) and temporary ones
         if p.name.startswith(PART) or (NUMBERED.fullmatch(p.name) and p.name not in files):
             p.unlink(missing_ok=True)
-    kept.done_sources = Spellings(sources - {last_source})
+    kept.done_sources = Spellings(s for s in sources if s not in last)
     kept.done = Spellings(done & tail)
     kept.written = Spellings(written & tail)
     return kept
@@ -121,7 +122,10 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     folder = folder or Folder()
     limits = limits or Limits()
     mine = str(out.resolve())
-    own = lambda origin: str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")  # noqa: E731
+    own = lambda origin: (not is_url(origin)  # noqa: E731  (never its own PNGs; a URL is not a path)
+                          and str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/"))
+    manifest = open(out / MANIFEST, "ab", buffering=0)  # one write per row: a stop leaves whole lines
+    state = _Written(number=folder.number, pos=manifest.seek(0, os.SEEK_END))
     cancel = threading.Event()
     jobs: queue.Queue = queue.Queue()
     threads = [threading.Thread(target=_work, args=(jobs,), name=f"medimg-extract-{i}", daemon=True)
@@ -131,8 +135,6 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     ahead: deque = deque()  # (future, source, held bytes {id: size}) in input order
     held: dict[int, int] = {}  # bytes the units under way keep alive (a zip member's data), each counted once
     owners: dict[int, int] = {}  # how many of those units keep each one
-    manifest = open(out / MANIFEST, "ab", buffering=0)  # one write per row: a stop leaves whole lines
-    state = _Written(number=folder.number, pos=manifest.seek(0, os.SEEK_END))
     finished = False
 
     def submit(task, source: str) -> None:
@@ -219,8 +221,8 @@ def _write_row(row: dict, part: str | None, image: bool, out: Path, manifest, st
     view = memoryview(line)
     while view:
         view = view[manifest.write(view):]
+    state.pending, state.line = None, b""  # before pos: a stop in between drops the row, keeps no PNG claim
     state.pos += len(line)
-    state.pending, state.line = None, b""
     return row
 
 

@@ -192,7 +192,7 @@ def done_inputs(out: str | Path, fmt: str) -> set[str]:
         total: Counter = Counter()
         for counts, _ in files.values():
             total.update(counts)
-        short = {p: s for p, (counts, want) in files.items() for s in counts if s in want and total[s] != want[s]}
+        short = {p: s for p, (counts, want) in files.items() for s in counts if s in want and total[s] < want[s]}
         if not short:
             return {s for counts, _ in files.values() for s in counts if s}
         for path, s in short.items():

@@ -31,6 +31,8 @@ def accepts(head: bytes, blob: Blob) -> bool:
     text = head[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<!--")):
         return b"<html" in head.lower() or b"<body" in head.lower() or b"<img" in head.lower()
+    if text.startswith(b"<?xml"):  # XHTML: a page after the XML declaration (not an SVG holding some XHTML)
+        return text.partition(b"?>")[2].lstrip().startswith((b"<!doctype html", b"<html"))
     # a fragment named as a page (a figure saved on its own, an export): markup from its first byte
     return (blob.name or blob.origin).lower().endswith(_NAMES) and text.startswith(_TAGS)
 
