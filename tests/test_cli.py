@@ -293,8 +293,8 @@ def test_user_mistakes_are_clear_errors_not_tracebacks(tmp_path, tiny_model_dir)
     assert res.exit_code == 2 and "there is no such folder" in flat(res.output) and res.exception is not None
     assert isinstance(res.exception, SystemExit)
     res = runner.invoke(app, ["classify", str(p), "--model", "fastest"])  # a shipped one's name, misspelt
-    assert res.exit_code == 2 and "no model named 'fastest', and no folder of that name: give a shipped one (fast; " \
-        "or leave --model out for the default)" in flat(res.output)
+    assert res.exit_code == 2 and "no model named 'fastest', and no folder of that name: give a shipped one (fast, " \
+        "or the default when none is named)" in flat(res.output)
     res = runner.invoke(app, ["classify", str(p), "--model", str(tmp_path)])  # a folder, but not a model's
     assert res.exit_code == 2 and "expected labels.json" in flat(res.output)
     res = runner.invoke(app, ["classify", str(p), "--model", str(tiny_model_dir), "--out", str(tmp_path / "no/x.jsonl")])

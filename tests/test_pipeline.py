@@ -582,7 +582,7 @@ def test_a_model_name_or_folder_is_loaded_when_called(tiny_classifier, tiny_mode
     for given in (str(tiny_model_dir), tiny_model_dir):
         (rec,) = classify(Blob("a.png", png(RED)), classifier=given)
         assert rec.ok and rec.label == "xray" and set(rec.probs) == set(tiny_classifier.labels)
-    with pytest.raises(ValueError, match=r"no model named 'no-such-model', and no folder of that name: give a shipped one \(fast; None for the"):
+    with pytest.raises(ValueError, match=r"no model named 'no-such-model', and no folder of that name: give a shipped one \(fast, or the default"):
         classify([Blob("a.png", png(RED))], classifier="no-such-model")
     with pytest.raises(TypeError, match=r"Classifier\.load"):
         classify([Blob("a.png", png(RED))], classifier=3)

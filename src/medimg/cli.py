@@ -119,8 +119,7 @@ def load_model(model_dir: Optional[Path]):
     try:
         return Classifier.load(model_dir)
     except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc).replace("None for the default", "or leave --model out for the default"),
-                                 param_hint="--model")
+        raise typer.BadParameter(str(exc), param_hint="--model")
     except (OSError, ValueError, KeyError) as exc:
         raise typer.BadParameter(f"{model_dir}: not a model ({exc}); give fast, or a folder with labels.json "
                                  "and model.onnx", param_hint="--model")

@@ -99,7 +99,7 @@ class Classifier:
         elif model_dir and not d.exists():
             shipped = ", ".join(sorted(p.name for p in ASSETS.iterdir() if (p / "labels.json").exists()))
             raise FileNotFoundError(f"no model named {str(model_dir)!r}, and no folder of that name: give a shipped "
-                                    f"one ({shipped}; None for the default) or a folder that `medimg train` wrote")
+                                    f"one ({shipped}, or the default when none is named) or a folder that `medimg train` wrote")
         meta_path = d / "labels.json"
         if not meta_path.exists():
             raise FileNotFoundError(f"no model in {d} (expected labels.json); run `medimg train`")

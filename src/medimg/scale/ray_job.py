@@ -137,8 +137,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     if on_start is not None:
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
-    blocks = max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8)))
-    blocks = max(1, min(len(items), blocks))
+    blocks = min(len(items), max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8))))
     ds = ray.data.from_items(items, override_num_blocks=blocks)
     ds = ds.map_batches(
         ClassifyInputs,
