@@ -329,6 +329,14 @@ def test_bad_settings_are_refused_before_ray_starts(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="jsonl, parquet or csv"):
         ray_job.run(["a.png"], tmp_path / "out", fmt="json")
     assert ray_job.run([], tmp_path / "out", fmt="CSV") == 0
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: Ray retried it for minutes
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}", "no-port"):
+        with pytest.raises(ValueError, match=f"cannot reach the Ray cluster at {address}"):
+            ray_job.run(["a.png"], tmp_path / "out", address=address)
 
 
 def test_resume_deletes_a_csv_file_stopped_before_its_header_ended(tmp_path):

@@ -132,6 +132,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     if not items:
         return 0
     if not ray.is_initialized():
+        _reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)
     if on_start is not None:
@@ -157,6 +158,20 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     if plan is not None:
         plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"])
     return sum(kinds.values())
+
+
+def _reachable(address: str | None, timeout: float = 10) -> None:
+    """A cluster address (host:port, ray://host:port) that answers no connection is an error now: Ray itself
+    keeps retrying for minutes. None and "auto" (a cluster on this machine) are left to Ray."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot reach the Ray cluster at {address} ({exc}); check --address") from None
 
 
 WRITERS = 2  # write tasks at once: zero-CPU tasks are otherwise unbounded, each a worker process of ~200 MB
