@@ -360,6 +360,20 @@ def test_extension_is_ignored_for_non_images(tmp_path):
     assert len(got) == 1 and isinstance(got[0], ItemError) and "unsupported" in got[0].error
 
 
+def test_in_a_folder_or_zip_a_file_named_as_an_image_that_is_none_is_an_error_not_a_note(tmp_path):
+    """A readme beside the scans is passed over with a note; a damaged or misnamed scan must not be."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "bad.png").write_bytes(bytes(range(256)) * 2)
+    (folder / "study.nii.gz").write_bytes(b"not gzip at all")
+    (folder / "readme.txt").write_text("scans of 2024")
+    (folder / "set.zip").write_bytes(b.zip_bytes({"x.JPG": b"garbage bytes", "notes.md": b"# notes"}))
+    got = {i.origin.replace(":", "/").rsplit("/", 1)[-1]: i for i in open_input(folder)}
+    assert got["readme.txt"].skipped and got["notes.md"].skipped
+    for name, kind in (("bad.png", "PNG"), ("study.nii.gz", "NII.GZ"), ("x.JPG", "JPG")):
+        assert not got[name].skipped and got[name].error.startswith(f"named {kind} but not readable"), name
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.jpg"
     path.write_bytes(b"")

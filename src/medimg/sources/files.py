@@ -234,7 +234,8 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None
     if header or (plugin is None and head and member):  # a note, without reading the whole file
         why = f"the data file of {header}, read with it" if header else "not an image or a supported container"
-        yield unit(str(path), iter, (ItemError(str(path), "", f"skipped: {why}", skipped=True),))
+        note = ItemError(str(path), "", f"skipped: {why}", skipped=True) if header else unknown(str(path), path.name)
+        yield unit(str(path), iter, (note,))
         return
     if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
         yield unit(str(path), _open_by_path, plugin.open_path, path, ctx)
@@ -332,10 +333,24 @@ def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
 def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open a file found inside a folder or archive; unrecognised content is a skipped note."""
     if find(blob) is None:
-        what = "empty file" if not blob.data else "not an image or a supported container"
-        yield ItemError(blob.origin, "", f"skipped: {what}", skipped=True)
+        yield ItemError(blob.origin, "", "skipped: empty file", skipped=True) if not blob.data else \
+            unknown(blob.origin, blob.name or blob.origin)
         return
     yield from ctx.open_blob(blob)
+
+
+# names that promise an image: content no source reads is then a damaged or misnamed image, an error to see
+IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".j2k",
+               ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgz", ".svs", ".ndpi")
+
+
+def unknown(origin: str, name: str) -> ItemError:
+    """Content no source reads, found in a folder or container: a note, but an error when its name says image."""
+    kind = next((s for s in IMAGE_NAMES if name.lower().endswith(s)), None)
+    if kind:
+        return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "
+                                     "(damaged, or misnamed)")
+    return ItemError(origin, "", "skipped: not an image or a supported container", skipped=True)
 
 
 def _mb(n: int) -> str:
