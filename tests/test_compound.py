@@ -54,6 +54,15 @@ def test_caps():
     assert "zip_max_bytes" in items[0].error
 
 
+def test_attachments_past_the_entries_cap_are_refused():
+    """As a zip with too many members: attachments of attached messages count too, and nothing is read."""
+    inner = b._msg_tree([("inner.png", b.image_bytes("PNG"))], "forwarded")
+    data = b.outlook_msg([(f"{i}.png", b.image_bytes("PNG")) for i in range(3)], embedded=inner)
+    assert sum(isinstance(i, ImageItem) for i in items_of(data, zip_max_entries=5)) == 4
+    items = items_of(data, zip_max_entries=4)
+    assert len(items) == 1 and "5 attachments, over the zip_max_entries cap of 4" in items[0].error
+
+
 def dib() -> bytes:
     """A bitmap without its 14-byte file header, as Office stores one."""
     return b.image_bytes("BMP", size=(40, 30))[14:]

@@ -8,7 +8,7 @@ each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `tal
 opened by whichever source reads it; attached messages are walked up to `max_depth`. Text is left out with
 one note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. Other
 compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
-each and `zip_max_bytes` in all.
+each and `zip_max_bytes` in all; a message with more attachments than `zip_max_entries` is not opened.
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         top = {e[0] for e in entries}
         if not any(name.startswith("__substg1.0_") for name in top):
             yield from _office_pictures(ole, top, blob, ctx, budget)
+            return
+        attached = sum(1 for e in entries if e[-1].startswith(ATTACH))  # in attached messages too
+        if attached > ctx.limits.zip_max_entries:
+            yield ItemError(origin, "", f"message has {attached:,} attachments, over the zip_max_entries cap of "
+                                        f"{ctx.limits.zip_max_entries:,}; not opened")
             return
         yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth)
         yield ItemError(origin, "", "Outlook message: its text left out; remote images in it are not fetched",
