@@ -104,6 +104,44 @@ def test_resume_with_other_fields_than_the_file_was_written_with_is_refused(tmp_
     assert res.exit_code == 2 and "written with --full" in flat(res.output)
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_resume_at_another_threshold_than_the_rows_were_written_with_is_refused(tmp_path, tiny_model_dir, suffix):
+    """Rows whose verdicts another threshold would change are never joined by rows made at that threshold."""
+    # the tiny model's p_medical: 0.920, 0.040, 0.649, 0.333 — at 0.7 medical, non-medical, uncertain, uncertain
+    colours = [(140, 120, 120), (120, 140, 120), (135, 128, 125), (128, 128, 128)]
+    files = []
+    for i, colour in enumerate(colours):
+        (tmp_path / f"{i}.png").write_bytes(png(colour))
+        files.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / f"r{suffix}"
+    base = ["classify", *files, "--model", str(tiny_model_dir), "--out", str(out)]
+    assert runner.invoke(app, [*base, "--threshold", "0.7"]).exit_code == 0
+    whole = out.read_bytes()
+    for threshold, ok in ((0.7, True), (0.67, True), (0.92, True), (0.66, False), (0.93, False), (None, True)):
+        out.write_bytes(whole)
+        res = runner.invoke(app, [*base, "--resume", *(["--threshold", str(threshold)] if threshold else [])])
+        if ok:  # None: the model's own threshold, 0.8
+            assert res.exit_code == 0, (threshold, res.output)
+        else:
+            assert res.exit_code == 2, res.output
+            assert "written at a threshold over 0.666666 and at most 0.920131" in flat(res.output), res.output
+            assert out.read_bytes() == whole  # refused before anything is cut
+
+
+def test_thresholds_that_rows_agree_with():
+    from medimg.output import Thresholds
+
+    bounds = Thresholds()
+    for p, verdict in ((0.95, "medical"), (0.1, "non-medical"), (0.7, "uncertain"), ("", ""), (None, None)):
+        bounds.add({"p_medical": p, "verdict": verdict})
+    assert [bounds.allow(t) for t in (0.6999, 0.7, 0.75, 0.9, 0.9001, 0.95)] == [False, True, True, True, False, False]
+    assert bounds.allow(0.25) and str(bounds) == "over 0.699999 and at most 0.900001"
+    bounds.add({"p_medical": "0.2", "verdict": "uncertain"})  # uncertain at 0.2 needs t > 0.8
+    assert bounds.allow(0.85) and not bounds.allow(0.7999)
+    bounds.add({"p_medical": "0.75", "verdict": "medical"})  # medical at 0.75 needs t ≤ 0.75
+    assert not any(bounds.allow(t / 100) for t in range(50, 101)) and "changed part-way" in str(bounds)
+
+
 def test_resuming_a_zip_fetched_by_url_writes_each_member_once(tmp_path, tiny_model_dir):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -83,7 +83,7 @@ def csv_fields(labels: list[str] | None = None) -> list[str]:
     return RECORD_FIELDS + ["skipped", "format", "source"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
 
 
-def resume(path: Path, fmt: str) -> tuple[set[str], set[str]]:
+def resume(path: Path, fmt: str, threshold: float | None = None) -> tuple[set[str], set[str]]:
     """What an earlier run already wrote to `path`, so this run can carry on: (done, written).
 
     `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in);
@@ -92,22 +92,61 @@ def resume(path: Path, fmt: str) -> tuple[set[str], set[str]]:
     the file may have stopped part-way (a PDF with more images to come), and the last line may be cut
     off: their rows are removed from the file, so the run writes that input again, whole. Rows of one
     input are contiguous (the pipeline keeps input order). A missing or empty file is a fresh start; a
-    file that is not a medimg output of this format is refused (ValueError), never cut.
+    file that is not a medimg output of this format is refused (ValueError), never cut. So is one whose
+    verdicts say it was written at another `threshold` than this run's (when one is given).
     """
     if fmt not in APPENDABLE:
         raise ValueError(f"resuming needs --format {' or '.join(APPENDABLE)} (rows that can be appended)")
     if not path.exists() or path.stat().st_size == 0:
         return set(), set()
     keep, done, written, last = 0, set(), set(), None
-    for i, name in enumerate(_inputs(path, fmt)):
+    bounds = Thresholds()
+    for i, (name, row) in enumerate(_rows(path, fmt)):
+        if threshold is not None:
+            bounds.add(json.loads(row) if fmt == "jsonl" else row)
         if name != last:
             if last is not None:
                 written.add(last)
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done.add(last)
             keep, last = i, name
+    if threshold is not None and not bounds.allow(threshold):
+        raise ValueError(f"the verdicts in {path} were written at a threshold {bounds}, not {threshold:g}: resume "
+                         "with the --threshold (and --model) the run began with, so every row follows the same one")
     _truncate(path, fmt, keep)
     return done, written
+
+
+class Thresholds:
+    """The thresholds that the verdicts of rows seen so far agree with: `medical` says t ≤ p_medical,
+    `non-medical` t ≤ 1 − p_medical, `uncertain` t > max(p, 1 − p). Rows keep p to 6 decimals, so a tie is
+    given the benefit of the doubt."""
+
+    def __init__(self):
+        self.above, self.up_to = 0.5, 1.0  # the threshold is over `above` and at most `up_to`
+        self.uncertain = False
+
+    def add(self, row: dict) -> None:
+        try:
+            p, verdict = float(row.get("p_medical")), row.get("verdict")
+        except (TypeError, ValueError):
+            return  # an error or a note: no verdict
+        if verdict == "medical":
+            self.up_to = min(self.up_to, p + 1e-6)
+        elif verdict == "non-medical":
+            self.up_to = min(self.up_to, 1 - p + 1e-6)
+        elif verdict == "uncertain":
+            self.above, self.uncertain = max(self.above, max(p, 1 - p) - 1e-6), True
+
+    def allow(self, threshold: float) -> bool:
+        t = max(threshold, 1 - threshold)
+        return t <= self.up_to and (t > self.above or not self.uncertain)
+
+    def __str__(self) -> str:
+        if self.uncertain and self.above >= self.up_to:
+            return "that changed part-way (no one threshold agrees with all of them)"
+        high = f"at most {self.up_to:.6g}"
+        return f"over {self.above:.6g} and {high}" if self.uncertain else f"of {high}"
 
 
 def first_row(path: Path, fmt: str) -> dict | None:
