@@ -183,6 +183,19 @@ def test_resuming_a_container_with_a_note_before_its_members_loses_none(tmp_path
         assert rows(out) == rows(whole), cut
 
 
+def test_skip_is_asked_once_about_each_file_and_member(tmp_path):
+    """A caller's `skip` may be a database lookup: a file or zip member is asked about once, not as it is found
+    and again as a unit of work."""
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        zf.writestr("x.png", png())
+        zf.writestr("y.png", png((0, 200, 0)))
+    (tmp_path / "b.png").write_bytes(png())
+    asked: list[str] = []
+    tasks = list(input_tasks([tmp_path], skip=lambda origin: asked.append(Path(origin).name) or origin.endswith("y.png")))
+    assert sorted(asked) == ["a.zip", "a.zip:x.png", "a.zip:y.png", "b.png"]
+    assert sorted(Path(t.origin).name for t in tasks) == ["a.zip:x.png", "b.png"]
+
+
 def test_a_folder_that_cannot_be_listed_is_one_unit_a_resumed_run_passes_over(tmp_path, monkeypatch):
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "a.png").write_bytes(png())
@@ -281,9 +294,11 @@ def test_scale_refuses_a_missing_list_or_a_file_as_out_folder_before_starting(tm
     assert res.exit_code == 2 and "--resume" in flat(res.output)
 
 
-def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("sig,suffix,code", [(signal.SIGTERM, ".json", 143), (signal.SIGINT, ".jsonl", 130)])
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_dir, sig, suffix, code):
+    """Either stop closes the output and says what was done and how to carry on."""
     (tmp_path / "a.png").write_bytes(png())
-    out = tmp_path / "r.json"
+    out = tmp_path / f"r{suffix}"
     with WebServer() as srv:
         srv.slow("/slow.png", png(), interval=0.5)
         proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "classify", str(tmp_path / "a.png"),
@@ -292,10 +307,16 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_with_valid_json(tmp_path, tiny_model_
         deadline = time.monotonic() + 30
         while not srv.hits["/slow.png"] and time.monotonic() < deadline:  # in the middle of the slow fetch
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         rc = proc.wait(timeout=20)
-    assert rc == 143
-    assert isinstance(json.loads(out.read_text()), list)
+    said = flat(proc.stderr.read().decode())
+    assert rc == code, said
+    done = re.search(rf"stopped: (\d) images? classified, 0 errors in {re.escape(str(out))}", said)
+    assert done, said
+    if suffix == ".json":
+        assert len(json.loads(out.read_text())) == int(done[1]) and "--resume" not in said
+    else:
+        assert len(rows(out)) == int(done[1]) and "--resume with the same --out carries it on" in said
 
 
 def test_a_run_given_up_stops_its_downloads(tiny_classifier, tmp_path):

@@ -210,7 +210,9 @@ def test_sigterm_leaves_whole_rows_and_resume_completes_the_run(tmp_path):
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=20)
-        assert rc == 143, proc.stderr.read().decode()
+        said = " ".join(proc.stderr.read().decode().split())
+        assert rc == 143, said
+        assert f"→ {out}; `medimg extract --resume` with the same --out carries it on" in said
         text = manifest.read_text()
         assert text.endswith("\n")
         rows = [json.loads(x) for x in text.splitlines()]

@@ -110,8 +110,10 @@ def test_many_page_tiff_reads_only_the_pages_it_gives():
     started = time.monotonic()
     got = list(open_input(Blob("pages.tif", data, name="pages.tif"), Limits(max_images_per_input=5)))
     assert [i.locator for i in got[:5]] == [f"page {k}" for k in range(1, 6)]
-    assert isinstance(got[-1], ItemError) and "max_images_per_input" in got[-1].error
+    assert isinstance(got[-1], ItemError) and got[-1].error == "stopped after 5 images (max_images_per_input)"
     assert time.monotonic() - started < 5
+    *_, note = open_input(Blob("pages.tif", data, name="pages.tif"), Limits(max_images_per_input=1))
+    assert note.error == "stopped after 1 image (max_images_per_input)"
 
 
 def test_float_tiff_with_a_nan_pixel_is_not_black():

@@ -11,7 +11,7 @@ import threading
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -147,9 +147,10 @@ def _plural(n: int, word: str) -> str:
 
 
 @contextlib.contextmanager
-def _stopped_cleanly():
+def _stopped_cleanly(said: Callable[[], str] | None = None):
     """SIGTERM (a scheduler, `timeout`, Kubernetes) ends the run as Ctrl-C does: the output is closed (JSON
-    gets its `]`), records written so far are kept, and --resume carries on. Exit code 143."""
+    gets its `]`), records written so far are kept, and --resume carries on. Exit code 143 (Ctrl-C: 130).
+    `said()` is printed when a stop ends the run: what was done, and how to carry on."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -160,6 +161,14 @@ def _stopped_cleanly():
     before = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except KeyboardInterrupt:
+        if said:
+            console.print(said(), soft_wrap=True)
+        raise SystemExit(130) from None
+    except SystemExit:
+        if said:
+            console.print(said(), soft_wrap=True)
+        raise
     finally:
         signal.signal(signal.SIGTERM, before)
 
@@ -180,11 +189,12 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    def entries():  # an entry given twice is done once (as scale does; a resumed run could not tell them apart)
+    def entries():  # an input given twice is done once (a resumed run could not tell their rows apart)
         seen: set[str] = set()
         for entry in chain(inputs or [], listed):
-            if entry not in seen:
-                seen.add(entry)
+            key = entry if is_url(entry) else str(Path(entry))  # the name its rows carry: ./a.png is a.png
+            if key not in seen:
+                seen.add(key)
                 yield entry
 
     return entries()
@@ -222,7 +232,11 @@ def extract(
                       f"{_plural(len(folder.done_sources), 'input')} passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
-    with _stopped_cleanly(), _progress() as bar, \
+    def said() -> str:
+        return (f"stopped: {_plural(n_img, 'image')}, {_plural(n_err, 'error')}, {n_skip} skipped → {out}; "
+                "`medimg extract --resume` with the same --out carries it on")
+
+    with _stopped_cleanly(said), _progress() as bar, \
             contextlib.closing(run(sources, out, limits, workers or default_workers(), folder)) as rows:
         task = bar.add_task("extracting", total=None)
         for row, image in rows:
@@ -331,8 +345,18 @@ def classify(
 
     n_ok = n_err = n_skip = 0
     cut: list = []
+
+    def said() -> str:
+        counts = f"{n_ok} image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}"
+        if table is not None:
+            return f"stopped: {counts}; the table is printed only at the end (give --out results.jsonl to keep " \
+                   "records as they come)"
+        where = f" in {out}" if out else ""
+        then = "; --resume with the same --out carries it on" if out and fmt in ("jsonl", "csv") else ""
+        return f"stopped: {counts}{where}{then}"
+
     try:  # records on the terminal show the progress themselves (a bar would be drawn into them)
-        with _stopped_cleanly(), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
+        with _stopped_cleanly(said), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
                            workers=workers, skip=passed_over):

@@ -49,12 +49,26 @@ def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
     accepts are left out (resuming a run: a zip is still read, its members already done are not opened).
     Once `cancel` is set (the caller gave up), downloads in progress stop at their next chunk.
     """
+    skip = _asked_once(skip)
     ctx = Context(limits, cancel, skip)
     for source in sources:
         for task in _tasks(source, ctx, skip):
             origin = getattr(task, "origin", None)
             if skip is None or origin is None or not skip(origin):
                 yield task
+
+
+def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+    """`skip` with its last answer kept: a file or member is asked about as it is found, then as a unit of work."""
+    if skip is None:
+        return None
+    last: list = [None, False]
+
+    def once(origin: str) -> bool:
+        if origin != last[0]:
+            last[:] = origin, bool(skip(origin))
+        return last[1]
+    return once
 
 
 def _tasks(source: str | os.PathLike | Blob, ctx: Context,
@@ -140,7 +154,8 @@ def _capped(items: Iterator[Item], origin: str, ctx: Context) -> Iterator[Item]:
         if isinstance(item, ImageItem):
             n += 1
             if n > cap:
-                yield ItemError(origin, "", f"stopped after {cap} images (max_images_per_input)", skipped=True)
+                yield ItemError(origin, "", f"stopped after {cap} image{'s' * (cap != 1)} "
+                                                "(max_images_per_input)", skipped=True)
                 close = getattr(items, "close", None)
                 if close:
                     close()

@@ -487,7 +487,7 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
 def _cap_note(origin: str, cap: int, skipped: int, floor: int) -> Iterator[ItemError]:
     if skipped:
         yield _skip_note(origin, skipped, floor)
-    yield ItemError(origin, "", f"stopped after {cap} images (max_images_per_input)", skipped=True)
+    yield ItemError(origin, "", f"stopped after {cap} image{'s' * (cap != 1)} (max_images_per_input)", skipped=True)
 
 
 def _skip_note(origin: str, skipped: int, floor: int) -> ItemError:
