@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
+ARGS ?=
 
 .PHONY: serve test bench train clean
 
@@ -23,7 +24,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.app
 
 serve: $(VENV)/.app
-	$(BIN)/medimg serve --host $(HOST) --port $(PORT)
+	$(BIN)/medimg serve --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -ra

@@ -46,6 +46,20 @@ def _png(color, size=(100, 80)):
     return buf.getvalue()
 
 
+def test_version_names_the_package_and_each_shipped_model():
+    import json as json_
+    from importlib.metadata import version
+
+    from medimg.model.classifier import ASSETS
+
+    res = runner.invoke(app, ["--version"])
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and lines[0] == f"medimg {version('medimg')}"
+    meta = json_.loads((ASSETS / "labels.json").read_text())
+    assert lines[1] == f"model default: {meta['name']} release {meta['version']}, threshold {meta['threshold']}"
+    assert any(line.startswith("model fast: ") for line in lines[2:])
+
+
 def test_classify_jsonl_records(tmp_path, tiny_model_dir):
     out = tmp_path / "r.jsonl"
     res = runner.invoke(app, ["classify", *inputs(tmp_path), "--model", str(tiny_model_dir),

@@ -23,6 +23,29 @@ from .sources import Limits, is_url
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import json
+
+    from . import __version__
+    from .model.classifier import ASSETS
+
+    print(f"medimg {__version__}")
+    for name, folder in [("default", ASSETS)] + sorted((p.name, p) for p in ASSETS.iterdir() if p.is_dir()):
+        if (folder / "labels.json").is_file():
+            meta = json.loads((folder / "labels.json").read_text())
+            print(f"model {name}: {meta.get('name', '?')} release {meta.get('version', '?')}, "
+                  f"threshold {meta.get('threshold', 0.8)}")
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print medimg's version and its shipped models' releases.")) -> None:
+    pass
+
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
