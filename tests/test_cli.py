@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,24 @@ def test_table_output_and_exit_code_when_nothing_readable(tmp_path, tiny_model_d
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     res = runner.invoke(app, ["classify", str(bad), str(tmp_path / "missing.jpg"), "--model", str(tiny_model_dir)])
     assert res.exit_code == 1
+
+
+def test_names_that_look_like_rich_markup_are_printed_as_they_are(tmp_path, tiny_model_dir, monkeypatch):
+    """`[/b]` in a zip member, a URL or a folder name is a name, not a closing tag the table would choke on."""
+    monkeypatch.chdir(tmp_path)  # short names: the table folds long ones
+    folder = Path("[bold]scans")
+    folder.mkdir()
+    (folder / "z.zip").write_bytes(zip_bytes({"[/b].png": _png((255, 0, 0)), "[red]x.png": _png((0, 255, 0))}))
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    res = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 0, res.output
+    said = flat(res.stdout)
+    assert "z.zip:[/b].png" in said and "z.zip:[red]x.png" in said and "[bold]scans" in said
+    assert re.search(r"bad\.png error ", said), said  # an error row says so in the verdict column
+    out = folder / "r.jsonl"
+    assert runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "--out", str(out)]).exit_code == 0
+    res = runner.invoke(app, ["classify", str(folder), "--model", str(tiny_model_dir), "--out", str(out), "--resume"])
+    assert res.exit_code == 0 and f"already in {out} passed over" in flat(res.output), res.output
 
 
 def test_bad_format_is_refused(tmp_path, tiny_model_dir):

@@ -16,7 +16,9 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .sources import Limits, is_url
 
@@ -81,6 +83,11 @@ def _cut_short(note: str | None) -> bool:
     """A skipped note saying an input was not read to its end (a cap, or its time ran out)."""
     return bool(note) and (any(f"({cap}" in note for cap in CAPS) or "out of time" in note
                            or "(video_timeout)" in note)
+
+
+def _plain(message) -> None:
+    """A message that may hold names and paths, printed as it is (`[` is not rich's markup there)."""
+    console.print(message, markup=False, soft_wrap=True)
 
 
 def _warn_cut(notes: list) -> None:
@@ -186,11 +193,11 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
         yield
     except KeyboardInterrupt:
         if said:
-            console.print(said(), soft_wrap=True)
+            console.print(said(), soft_wrap=True, markup=False)
         raise SystemExit(130) from None
     except SystemExit:
         if said:
-            console.print(said(), soft_wrap=True)
+            console.print(said(), soft_wrap=True, markup=False)
         raise
     finally:
         signal.signal(signal.SIGTERM, before)
@@ -251,7 +258,7 @@ def extract(
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--resume" if resume else "--out")
     if folder.rows:
-        console.print(f"resuming: {folder.rows} rows kept in {out}; "
+        console.print(f"resuming: {folder.rows} rows kept in {escape(str(out))}; "
                       f"{_plural(len(folder.done_sources), 'input')} passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
@@ -272,7 +279,7 @@ def extract(
             else:
                 n_err += 1
             bar.advance(task)
-    console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {out}")
+    console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
     _warn_cut(cut)
     if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
@@ -349,7 +356,8 @@ def classify(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
-            console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {out} passed over")
+            console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {escape(str(out))} "
+                          "passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     table = [] if fmt == "table" else None
@@ -427,11 +435,13 @@ def _print_table(records, out: Optional[Path]) -> None:
     table = Table(show_lines=False)
     for col in ("input", "locator", "verdict", "label", "confidence", "p_medical", "size", "error"):
         table.add_column(col, overflow="fold")
-    for r in records:
-        table.add_row(readable(r.input), readable(r.locator), r.verdict or "", r.label or "",
+    for r in records:  # cells as Text: a name such as `[/b].png` is not rich's markup
+        verdict = r.verdict or ("skipped" if r.skipped else "error" if r.error else "")
+        table.add_row(Text(readable(r.input)), Text(readable(r.locator)),
+                      Text(verdict, style="dim" if r.skipped else "red" if r.error else ""), r.label or "",
                       f"{r.confidence:.3f}" if r.confidence is not None else "",
                       f"{r.p_medical:.3f}" if r.p_medical is not None else "",
-                      f"{r.width}×{r.height}" if r.width else "", readable(r.error or ""))
+                      f"{r.width}×{r.height}" if r.width else "", Text(readable(r.error or "")))
     if out:
         with open(out, "w", encoding="utf-8") as f:
             Console(file=f, width=200).print(table)
@@ -538,12 +548,12 @@ def scale(
         raise typer.BadParameter(str(exc))
     ran, passed = plan.get("run", len(inputs)), plan.get("passed_over", 0)
     if ran == 0 and inputs:  # every entry gives at least one row (an image, an error or a note)
-        console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {out}")
+        console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {escape(str(out))}")
         return
     also = f" ({passed} passed over: their rows were already there)" if passed else ""
     images, errors = _plural(plan.get("images", 0), "image"), _plural(plan.get("errors", 0), "error")
     console.print(f"[bold]{n}[/] rows from {_plural(ran, 'input')}{also}: [bold]{images}[/] classified, {errors}, "
-                  f"{plan.get('skipped', 0)} skipped → {out}")
+                  f"{plan.get('skipped', 0)} skipped → {escape(str(out))}")
     if not plan.get("images") and not passed:  # as classify: nothing classified is a failure a script must see
         raise typer.Exit(1)
 
@@ -605,7 +615,7 @@ def train(
         from .training.backbone_head import run as run_head
 
         res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
-                       per_source=per_source or 120, seed=seed, threads=2, log=console.print)
+                       per_source=per_source or 120, seed=seed, threads=2, log=_plain)
         rep = res["report"]
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                    "temperature": rep["temperature"]}))
@@ -620,11 +630,11 @@ def train(
     if cv:
         for f in range(folds):
             cv_dirs.append(out / f"cv{f}")
-            run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=console.print)
-    run(Config(out=str(out / "final"), holdout=-1, **base), log=console.print)
+            run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
+    run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
     res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
                weights=weights or ("int8" if route == "finetune" else "fp32"),
-               fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=console.print)
+               fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
     rep = res["report"]
     if rep:
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
@@ -658,7 +668,7 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
                                  "sources (<label>/<source>/), or use --no-cv (then confidences are uncalibrated)",
                                  param_hint="--data")
     if single:
-        console.print(f"[yellow]warning: {', '.join(single)} ha{'s' if len(single) == 1 else 've'} a single source: "
+        console.print(f"[yellow]warning: {escape(', '.join(single))} ha{'s' if len(single) == 1 else 've'} a single source: "
                       "the fold that holds it out never saw the label, so held-out numbers count it as always "
                       "wrong; more sources for it would fix that[/yellow]")
 
