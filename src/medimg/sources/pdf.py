@@ -25,7 +25,8 @@ Rules, in the order they apply:
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
   and per inline image. A page that makes MuPDF draw more than `PAGE_MAX_STEPS` times (nested form
-  XObjects) is not searched for figures; its images are listed from its resources. A region over an
+  XObjects), or draws more than `PAGE_MAX_IMAGES` images, is not searched for figures; its images are listed
+  from its resources. A region over an
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
@@ -60,7 +61,7 @@ import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
-from .pdf_figures import PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
+from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
 from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
@@ -281,9 +282,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             if stopped == "time":
                 out_of_time, npages = f"read only the first {pno} of {count} pages", pno
                 break
-            if stopped:  # nested forms or millions of drawings: no figures; images without their places
-                errors.append(ItemError(origin, f"page {pno + 1}", f"more than {PAGE_MAX_STEPS:,} drawing steps: "
-                                        "figures not looked for, images listed without their place", skipped=True))
+            if stopped:  # nested forms, millions of drawings or thousands of images: no figures, no places
+                why = (f"more than {PAGE_MAX_IMAGES:,} images drawn" if stopped == "images"
+                       else f"more than {PAGE_MAX_STEPS:,} drawing steps")
+                errors.append(ItemError(origin, f"page {pno + 1}", f"{why}: figures not looked for, images listed "
+                                        "without their place", skipped=True))
                 for item in page.get_images(full=True):
                     img = register(item, pixel_size(item))
                     if pno + 1 not in img.pages:
@@ -427,6 +430,10 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
         refused.setdefault(pno, []).append(part * rot)  # rendering it would decode it whole
 
 
+def _area(r: tuple) -> float:
+    return max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])
+
+
 class _Visible:
     """The part of an image's box (unrotated page space) that its clips and the page leave visible: the box
     itself when whole (or when the log has no record of it), None when nothing of it shows."""
@@ -435,12 +442,16 @@ class _Visible:
 
     def __init__(self, shown: list, page_rect: tuple):
         self.page_rect = page_rect
-        self.parts = _Near([drawn for drawn, _ in shown], [part for _, part in shown])  # thousands on a page, maybe
+        best: dict = {}  # drawn more than once at this very place: judged by its most visible placement
+        for drawn, part in shown:
+            if drawn not in best or _area(part) > _area(best[drawn]):
+                best[drawn] = part
+        self.parts = _Near(list(best), list(best.values()))  # hundreds on a page, maybe
 
     def __call__(self, box: tuple) -> tuple | None:
         parts = self.parts.find(box)
-        # drawn more than once at this place: judged by its most visible placement
-        seen = max(parts, key=lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])) if parts else box
+        # drawn more than once about here: judged by its most visible placement
+        seen = max(parts, key=_area) if parts else box
         x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])
         x1, y1 = min(seen[2], self.page_rect[2]), min(seen[3], self.page_rect[3])
         if x1 - x0 < 1 or y1 - y0 < 1:

@@ -30,12 +30,15 @@ MAX_SWEEPS = 32  # clustering passes; more are needed only by contrived layouts 
 THIN = 2.0  # points: a drawing thinner than this (and 4x as long) is a rule or table line
 PAGE_MAX_STEPS = 200_000  # drawing calls (paths, text, images, clips: a form XObject is one) MuPDF may make for
 # one page while it is read; past this (nested forms drawn millions of times) its figures are not looked for
+PAGE_MAX_IMAGES = 2_000  # images drawn on one page; past this, as past PAGE_MAX_STEPS (a scan in strips has
+# hundreds; a page drawing one image thousands of times is made to cost time matching them to their places)
 TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels)
 
 
 class _LogDevice(mupdf.FzDevice2):
     """Records what Page.get_bboxlog() gives (kind and box of everything drawn, unrotated page space), and
-    stops MuPDF (the cookie's abort) after PAGE_MAX_STEPS calls or past the deadline (time.monotonic()).
+    stops MuPDF (the cookie's abort) after PAGE_MAX_STEPS calls, PAGE_MAX_IMAGES images or past the deadline
+    (time.monotonic()).
     Clips and groups count too: every form XObject drawn is a clip, so nested forms repeating one another
     stop early."""
 
@@ -45,7 +48,7 @@ class _LogDevice(mupdf.FzDevice2):
         self.shown: list = []  # (image box, the part of it inside the clips in force), unrotated page space
         self.clips: list = [(-math.inf, -math.inf, math.inf, math.inf)]  # the clip stack's boxes
         self.masks: list = []  # areas of soft masks being drawn (each becomes a clip at end_mask)
-        self.steps, self.stopped, self.deadline = 0, "", deadline
+        self.steps, self.stopped, self.deadline, self.images = 0, "", deadline, 0
         self.cookie = mupdf.FzCookie()
         for name in ("fill_path", "stroke_path", "fill_text", "stroke_text", "ignore_text", "fill_shade",
                      "fill_image", "fill_image_mask", "clip_path", "clip_stroke_path", "clip_text",
@@ -85,13 +88,21 @@ class _LogDevice(mupdf.FzDevice2):
     def fill_shade(self, ctx, shade, ctm, *args):
         self.add("fill-shade", mupdf.ll_fz_bound_shade(shade, ctm))
 
+    def _image(self) -> None:
+        self.images += 1
+        if self.images > PAGE_MAX_IMAGES and not self.stopped:
+            self.stopped = "images"
+            self.cookie.set_abort()
+
     def fill_image(self, ctx, image, ctm, *args):
+        self._image()
         r = mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm)
         self.add("fill-image", r)
         box = (r.x0, r.y0, r.x1, r.y1)
         self.shown.append((box, _meet(box, self.clips[-1])))
 
     def fill_image_mask(self, ctx, image, ctm, *args):
+        self._image()
         self.add("fill-imgmask", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
 
     def _push(self, r) -> None:

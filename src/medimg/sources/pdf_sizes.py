@@ -122,25 +122,32 @@ class _Near:
     given, go with the boxes."""
 
     def __init__(self, boxes: list, items: list | None = None):
-        self.keys: dict[tuple, list] = {}
+        self.keys: dict[tuple, dict] = {}  # rounded corner → {box: its items}: one box drawn often is one entry
         for b, item in zip(boxes, boxes if items is None else items):
             if math.isfinite(b[0] + b[1] + b[2] + b[3]):
-                self.keys.setdefault((round(b[0]), round(b[1])), []).append((b, item))
+                self.keys.setdefault((round(b[0]), round(b[1])), {}).setdefault(tuple(b), []).append(item)
+
+    def _boxes(self, box):
+        if not math.isfinite(box[0] + box[1] + box[2] + box[3]):
+            return
+        x, y = round(box[0]), round(box[1])
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for b, items in self.keys.get((x + dx, y + dy), {}).items():
+                    if _same_box(box, b):
+                        yield items
 
     def find(self, box) -> list:
         """The items of the boxes that are this box."""
-        if not math.isfinite(box[0] + box[1] + box[2] + box[3]):
-            return []
-        x, y = round(box[0]), round(box[1])
-        return [item for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                for b, item in self.keys.get((x + dx, y + dy), ()) if _same_box(box, b)]
+        return [item for items in self._boxes(box) for item in items]
 
     def has(self, box) -> bool:
-        return bool(self.find(box))
+        return next(self._boxes(box), None) is not None
 
 
 def _same_box(a, b, tol: float = 1.0) -> bool:
-    return all(abs(u - v) <= tol for u, v in zip(a, b))
+    return (abs(a[0] - b[0]) <= tol and abs(a[1] - b[1]) <= tol and abs(a[2] - b[2]) <= tol
+            and abs(a[3] - b[3]) <= tol)
 
 
 def _pixel_size(doc: pymupdf.Document, sizes: dict, item: tuple) -> tuple[int, int]:
