@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,8 @@ from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
 tifffile = pytest.importorskip("tifffile")
 
 
-def write_slide(path: Path, mpp: float | None = 0.5, size=(6144, 4096), label: bool = False) -> Path:
+def write_slide(path: Path, mpp: float | None = 0.5, size=(6144, 4096), label: bool = False,
+                compression: str = "zlib") -> Path:
     """A 3-level slide: white glass, one pink tissue ellipse with purple nuclei left of centre, a black
     scanner margin on the right; Aperio's description (with its MPP) unless mpp is None."""
     w, h = size
@@ -27,7 +31,7 @@ def write_slide(path: Path, mpp: float | None = 0.5, size=(6144, 4096), label: b
     desc = (f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) JPEG/RGB Q=70|AppMag = 20"
             + (f"|MPP = {mpp}" if mpp else "") + "|Date = 01/02/26|User = jane.doe")
     with tifffile.TiffWriter(path) as tw:
-        tw.write(img, tile=(256, 256), compression="zlib", description=desc if mpp else None,
+        tw.write(img, tile=(256, 256), compression=compression, description=desc if mpp else None,
                  photometric="rgb", metadata=None)
         for d in (4, 16):
             tw.write(img[::d, ::d].copy(), tile=(256, 256), compression="zlib", photometric="rgb", subfiletype=1,
@@ -97,3 +101,34 @@ def test_broken_slides_give_clear_errors(tmp_path):
     plain.write_bytes(b.image_bytes("TIFF"))
     (item,) = open_input(plain)
     assert isinstance(item, ImageItem) and item.format == "TIFF"
+
+
+def _set_tag(data: bytearray, tag: int, value: int) -> None:
+    """Overwrite the first value of `tag` in a little-endian TIFF's first IFD (LONG or SHORT, in place or at its
+    offset)."""
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        at = ifd + 2 + 12 * i
+        found, kind, count, field = struct.unpack_from("<HHII", data, at)
+        if found == tag:
+            where = at + 8 if count * (4 if kind == 4 else 2) <= 4 else field
+            struct.pack_into("<I" if kind == 4 else "<H", data, where, value)
+            return
+    raise KeyError(tag)
+
+
+@pytest.mark.parametrize("tag,value,said", [
+    (325, 0xFFFFFF00, "damaged slide: image 1 claims a tile of 4,294,967,040 bytes in a file of"),
+    (322, 67_109_120, "tiles of 67,109,120×256 pixels in image 1 of the slide, over the max_pixels cap"),
+])
+def test_slides_whose_tiles_would_end_the_process_are_refused(tmp_path, tag, value, said):
+    """OpenSlide allocates a tile's bytes and pixels as the file says, through GLib, which aborts the whole process
+    when it cannot (found by fuzzing): such files are refused from their tags first. In a child process, so that
+    a regression shows as a failed test rather than a dead test run."""
+    data = bytearray(write_slide(tmp_path / "whole.svs", size=(1024, 768), compression="jpeg").read_bytes())
+    _set_tag(data, tag, value)
+    (tmp_path / "bad.svs").write_bytes(data)
+    child = "import sys; from medimg.sources import open_input; print([getattr(i, 'error', None) for i in open_input(sys.argv[1])])"
+    run = subprocess.run([sys.executable, "-c", child, str(tmp_path / "bad.svs")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and said in run.stdout, (run.returncode, run.stdout, run.stderr[-500:])

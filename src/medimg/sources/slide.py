@@ -44,6 +44,10 @@ def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
     if problem:
         yield problem
         return
+    problem = _tiff_problem(path, limits.max_pixels)
+    if problem:
+        yield ItemError(path, "", problem)
+        return
     try:
         import openslide
     except Exception as exc:  # the native library failed to load on this platform
@@ -71,6 +75,30 @@ def open_slide(blob: Blob, ctx: Context) -> Iterator[Item]:
         for item in open_slide_path(path, ctx):
             item.origin = blob.origin
             yield item
+
+
+def _tiff_problem(path: str, max_pixels: int) -> str:
+    """Why OpenSlide must not open this TIFF ("" if it may), from its IFDs as tifffile reads them: OpenSlide
+    allocates a tile's pixels, and a tile's bytes as the file says, with GLib, which ends the whole process
+    when that fails (a damaged TileByteCounts of 4 GB, a TileWidth of 67 million)."""
+    import tifffile
+
+    size = os.path.getsize(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for n, page in enumerate(tif.pages):
+                tiled = bool(page.tilewidth)
+                w, h = (page.tilewidth, page.tilelength) if tiled else (page.imagewidth, page.rowsperstrip)
+                if w * min(h, page.imagelength or h) > max_pixels:
+                    return (f"{'tiles' if tiled else 'strips'} of {w:,}×{h:,} pixels in image {n + 1} of the slide, "
+                            f"over the max_pixels cap of {max_pixels:,}; not read")
+                counts = page.databytecounts
+                if counts and max(counts) > size:
+                    return (f"damaged slide: image {n + 1} claims a {'tile' if tiled else 'strip'} of {max(counts):,} "
+                            f"bytes in a file of {size:,}; not read")
+    except Exception as exc:
+        return f"not a readable whole-slide image: {exc}"
+    return ""
 
 
 def _field(slide, origin: str, max_pixels: int) -> Item:
