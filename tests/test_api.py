@@ -791,8 +791,10 @@ def test_the_page_brings_a_typed_threshold_back_into_range():
         assert _in_range(1.5, 0.6) == (0.99, {"__type__": "update", "value": 0.99})
     with pytest.warns(UserWarning, match="0.5 is used instead of 0.2"):
         assert _in_range(0.2, 0.6)[0] == 0.5
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="0.6 is used instead of an empty box"):
         assert _in_range(None, 0.6)[0] == 0.6
+    with pytest.warns(UserWarning, match="0.6 is used instead of “abc”"):  # never Python's None or a repr
+        assert _in_range("abc", 0.6)[0] == 0.6
 
 
 def test_a_stopped_app_removes_its_temporary_folders(worker, monkeypatch, tmp_path):

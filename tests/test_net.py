@@ -293,3 +293,22 @@ def test_https_to_the_checked_address_verifies_the_host_name(tls_pair, monkeypat
         with pytest.raises(net.BlockedAddress):  # and the guard still holds for https
             net.fetch(f"https://rebind.test:{srv.port}/a", Limits())
         assert srv.hits["/a"] == 1
+
+
+def test_connection_failures_are_said_in_words(srv, monkeypatch):
+    """Not `ConnectError: [SSL: WRONG_VERSION_NUMBER] …` or `[Errno 111]`: what went wrong, and what to try."""
+    with pytest.raises(net.FetchError, match=r"did not answer in TLS \(https\); is the address http://\?"):
+        net.fetch(f"https://127.0.0.1:{srv.port}/a", Limits(**OPEN))  # an http server given as https
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    with pytest.raises(net.FetchError, match=r"connection refused \(nothing listens at that address and port\)"):
+        net.fetch(f"http://127.0.0.1:{port}/a", Limits(**OPEN))
+
+    def lookup(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    with pytest.raises(net.FetchError, match=r"^cannot resolve host scans\.example: no such host$"):
+        net.fetch("http://scans.example/a.png", Limits(**OPEN))

@@ -294,13 +294,18 @@ def test_a_web_page_url_shows_its_images(page, server):
         web.add("/logo.png", picture(8), "image/png")
         url = web.add("/case.html", '<html><body><h1>Case 12</h1><img src="scan.png" alt="scan">'
                                     '<p>Findings.</p><img src="/logo.png" alt="logo"></body></html>')
-        page.fill("#url textarea, #url input", url)
+        other = web.add("/case2.html", '<html><body><img src="scan.png" alt="again"></body></html>')
+        # several addresses, one per line or apart by spaces; a word that is no address is a problem of its own
+        page.fill("#url textarea, #url input", f"{url}\n{other}  not-an-address")
         run_and_wait(page)
         caps = captions(page)
-        assert len(caps) == 2, page.locator(COUNTS).inner_text() + page.locator("#problems").inner_text()
-        for cap in caps:
+        assert len(caps) == 3, page.locator(COUNTS).inner_text() + page.locator("#problems").inner_text()
+        for cap in caps[:2]:
             check_caption(cap, info["labels"], url)
-        assert web.hits["/case.html"] == 1
+        check_caption(caps[2], info["labels"], other)
+        assert web.hits["/case.html"] == 1 and web.hits["/case2.html"] == 1
+        assert "“not-an-address” is not a web address" in page.locator("#problems").inner_text()
+        assert page.input_value("#url textarea, #url input") == f"{url}\n{other}\nnot-an-address"
 
 
 def test_a_broken_file_shows_a_plain_error(page, tmp_path):
@@ -523,9 +528,22 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
         page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
                                ".some(t => t.innerText.includes('Already running'))", timeout=20_000)
         assert web.hits["/slow.png"] == 1
+        # the threshold and filter changed while the run goes: its results follow them when they come
+        number = page.locator("#threshold input[type=number]")
+        number.fill("0.5")
+        number.press("Enter")
+        page.locator("#filter").get_by_text("non-medical", exact=True).click()
         page.click("#stop")
         page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.startsWith('Stopped')",
                                timeout=20_000)
+        page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.includes('threshold 0.50')",
+                               timeout=20_000)
+        c = counts(page)
+        page.wait_for_function(f"document.querySelectorAll('#gallery .thumbnail-item').length == {c['non-medical']}",
+                               timeout=20_000)
+        assert all(cap.startswith("non-medical") for cap in captions(page)), captions(page)
+        page.locator("#filter").get_by_text("all", exact=True).click()
+        page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 1", timeout=20_000)
         last, deadline = -1, time.monotonic() + 20
         while time.monotonic() < deadline and web.sent["/slow.png"] != last:  # until it stops growing
             last = web.sent["/slow.png"]

@@ -139,15 +139,23 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes))
         fix_url = gr.skip()
         if url:
-            given = url
-            url, problem = _web_address(url)
-            if url != given:
-                fix_url = gr.update(value=url)
-            problem = problem or url_problem(url, cfg.allow_private, cfg.offline)
-            if problem:
-                early.append(Record(input=url, locator="", error=problem))
-            else:
-                inputs.append([url])
+            given = url.split()  # several addresses, one per line (or apart by spaces)
+            if len(given) > MAX_ADDRESSES:
+                gr.Warning(f"At most {MAX_ADDRESSES} web addresses at once: the first {MAX_ADDRESSES} are read.")
+                given = given[:MAX_ADDRESSES]
+            fetch = []
+            for address in dict.fromkeys(given):
+                address, problem = _web_address(address)
+                problem = problem or url_problem(address, cfg.allow_private, cfg.offline)
+                if problem:
+                    early.append(Record(input=address, locator="", error=problem))
+                else:
+                    fetch.append(address)
+            shown = "\n".join(_web_address(a)[0] for a in given)
+            if shown != url:
+                fix_url = gr.update(value=shown)
+            if fetch:
+                inputs.append(fetch)
         progress(0, desc="Looking for images…")
         found = [0]
 
@@ -268,7 +276,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
                 # an --offline server fetches nothing: no web address to offer
-                url = gr.Textbox(label="…or a web address", placeholder="https://…", elem_id="url",
+                url = gr.Textbox(label="…or a web address (several: one per line)", placeholder="https://…",
+                                 elem_id="url",
                                  visible=not cfg.offline)
                 render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
                                      visible=not cfg.offline, container=False)
@@ -308,14 +317,18 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         # out of range; the handlers bring it back in range with a toast instead
         raw = dict(preprocess=False)
         queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", **raw)
+        light = dict(concurrency_limit=None, **raw)  # no model run: never queue behind classification
+        # progress over the results only: the file list, address and threshold stay readable while a run goes
+        queue.update(show_progress_on=[counts, gallery])
         run = one_at_a_time(classify)
-        go.click(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)
-        url.submit(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)
+        runs = [go.click(run, [files, url, render, threshold, show, records_state], run_outputs, **queue),
+                url.submit(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)]
         for name, button in example_buttons:
-            button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue)
+            runs.append(button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue))
+        for event in runs:  # a threshold or filter changed while the run went: the results follow it now
+            event.then(refresh, [records_state, threshold, show], view_outputs, **light)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
-        light = dict(concurrency_limit=None, **raw)  # no model run: never queue behind classification
         stop_btn.click(stop_run, None, None, **light)
         threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
                          **light)
@@ -350,10 +363,13 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
         return t, gr.skip()
     use = min(max(t, LOWEST), HIGHEST) if math.isfinite(t) else default
     if warn:
-        gr.Warning(f"The threshold goes from {LOWEST:g} to {HIGHEST:g}, so {use:g} is used instead of {value}.")
+        text = "" if value is None else str(value).strip()
+        given = "an empty box" if not text else text if math.isfinite(t) else f"“{text[:20]}”"
+        gr.Warning(f"The threshold goes from {LOWEST:g} to {HIGHEST:g}, so {use:g} is used instead of {given}.")
     return use, gr.update(value=use)
 
 
+MAX_ADDRESSES = 20  # web addresses in the box at once (each is a whole page to fetch)
 _HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#]\S*)?", re.IGNORECASE)
 
 

@@ -117,7 +117,8 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
         except FutureTimeout:
             raise FetchError(f"DNS lookup of {host} timed out") from None
         except OSError as exc:
-            raise FetchError(f"cannot resolve host {host}: {exc}") from None
+            why = {socket.EAI_NONAME: "no such host", socket.EAI_AGAIN: "the name server did not answer for now"}
+            raise FetchError(f"cannot resolve host {host}: {why.get(getattr(exc, 'errno', None), exc)}") from None
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise FetchError(f"cannot resolve host {host}")
@@ -225,6 +226,25 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def failure(exc: BaseException) -> str:
+    """Why a connection failed, in words (the exception's own text when it is none of the usual)."""
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return "the server did not answer in TLS (https); is the address http://?"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip(" )")
+        return f"the site's TLS certificate could not be verified ({detail or 'certificate verify failed'})"
+    errno = getattr(exc, "errno", None) or next(
+        (e.errno for e in (exc.__cause__, exc.__context__) if isinstance(e, OSError)), None)
+    if errno == 111 or "Connection refused" in text:
+        return "connection refused (nothing listens at that address and port)"
+    if errno in (101, 113) or "Network is unreachable" in text or "No route to host" in text:
+        return "the network cannot reach that address"
+    if "Connection reset" in text or errno == 104:
+        return "the server closed the connection"
+    return f"{type(exc).__name__}: {text or 'connection failed'}"
+
+
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client (building one takes tens of milliseconds)."""
@@ -326,7 +346,7 @@ class Fetcher:
         except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
             if self._stopped():
                 raise FetchError(f"cancelled: {url}") from None
-            raise FetchError(f"could not fetch {url}: {type(exc).__name__}: {exc or 'connection failed'}") from None
+            raise FetchError(f"could not fetch {url}: {failure(exc)}") from None
         finally:
             _local.deadline = _local.stopped = None
 
