@@ -45,7 +45,10 @@ class BodyLimit:
         what = "uploads" if path in UPLOAD_PATHS else f"a request to {path}"
         text = f"the request is too large: {what} may be at most {size_text(cap)} per request"
         if not path.startswith("/api/"):  # the page shows this text in a toast as it is: plain words
-            body = (text + (" (drop fewer files at once)" if path in UPLOAD_PATHS else "")).encode()
+            if path in UPLOAD_PATHS:
+                text = (f"these files add up to more than {size_text(cap)}, the most one upload may carry: drop "
+                        "fewer at once (then drop the rest and run again)")
+            body = text.encode()
             ctype = b"text/plain; charset=utf-8"
         else:
             body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
