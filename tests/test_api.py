@@ -613,7 +613,9 @@ def test_relabel_changes_verdicts_without_touching_the_originals():
     assert [r.verdict for r in records] == ["uncertain", "uncertain", None]
     doc = json.loads(to_json(at_09, 0.9, {"name": "m", "version": "1"}))
     assert doc["threshold"] == 0.9 and doc["summary"]["verdicts"] == {"uncertain": 2}
-    assert doc["results"][0]["metadata"] == {"Modality": "CR"}
+    assert doc["results"][0]["metadata"] == {"Modality": "CR"} and "note" not in doc
+    doc = json.loads(to_json(at_09, 0.9, {"name": "m", "version": "1"}, note="stopped with Stop"))
+    assert doc["note"] == "stopped with Stop" and list(doc)[:3] == ["model", "threshold", "note"]
 
 
 def test_uploads_are_kept_in_the_session_folder_and_only_this_pages_files_are_read(tmp_path):

@@ -218,7 +218,9 @@ def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_pat
 
     with page.expect_download() as dl:
         page.click("#csv")
-    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8"))))
+    raw = Path(dl.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte-order mark: Excel then reads the CSV as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert [r["input"] for r in rows] == ["knee.png", "holiday.png"]
     for r in rows:
         assert r["label"] in info["labels"] and r["verdict"] in ("medical", "non-medical", "uncertain")
@@ -230,7 +232,7 @@ def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_pat
     with page.expect_download() as dl:
         page.click("#json")
     doc = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
-    assert [r["input"] for r in doc["results"]] == ["knee.png", "holiday.png"]
+    assert [r["input"] for r in doc["results"]] == ["knee.png", "holiday.png"] and "note" not in doc
 
     # the files stay listed, so the same files can be run again (with other options)
     listed = page.locator("#files").inner_text()
@@ -550,6 +552,10 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
             time.sleep(1.5)
         assert web.sent["/slow.png"] == last < 400 and web.hits["/slow.png"] == 1
     assert counts(page)["images"] == 1 and len(captions(page)) == 1  # scan.png came first
+    with page.expect_download() as dl:  # a stopped run's download says it may not hold everything
+        page.click("#json")
+    doc = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+    assert doc["note"] == "stopped with Stop: these are the results found until then", doc
     assert "scan" in page.locator("#files").inner_text()  # still listed, and still there to run again
     assert not [t for t in toasts(page) if "No such file" in t or "rror" in t], toasts(page)
     page.fill("#url textarea, #url input", "")

@@ -51,10 +51,12 @@ def to_csv(records: list[Record]) -> str:
     return buf.getvalue()
 
 
-def to_json(records: list[Record], threshold: float, model: dict) -> str:
+def to_json(records: list[Record], threshold: float, model: dict, note: str | None = None) -> str:
+    """`note` says why the results may be fewer than the inputs hold (a run stopped by Stop or its time limit)."""
     doc = {
         "model": {k: model.get(k) for k in ("name", "version")},
         "threshold": threshold,
+        **({"note": note} if note else {}),
         "summary": summarize(records),
         "results": [readable(r).to_dict(full=True) for r in records],
     }

@@ -217,7 +217,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                     + [[r.input, r.error, r.locator] for r in recs if r.skipped])
         has = bool(records)
         # none when the run's folder has gone (its page was closed): nothing is written for a closed page
-        exports = _write_exports(recs, threshold, worker.model_info(), results.folder) if has else None
+        exports = _write_exports(recs, threshold, worker.model_info(), results.folder, _stop_note(results)) \
+            if has else None
         has = exports is not None
         csv_path, json_path = exports or ("", "")
         return (
@@ -297,8 +298,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                       elem_id="threshold")
                 show = gr.Radio(FILTERS, value="all", label="Show", elem_id="filter")
                 with gr.Row():
-                    csv_btn = gr.DownloadButton("Download CSV", interactive=False, elem_id="csv", size="sm")
-                    json_btn = gr.DownloadButton("Download JSON", interactive=False, elem_id="json", size="sm")
+                    csv_btn = gr.DownloadButton("Download all (CSV)", interactive=False, elem_id="csv", size="sm")
+                    json_btn = gr.DownloadButton("Download all (JSON)", interactive=False, elem_id="json", size="sm")
         counts = gr.Markdown("No results yet.", elem_id="counts")
         gallery = gr.Gallery(label="Images found (click one for details)", columns=5, height="auto",
                              fit_columns=False, object_fit="contain", elem_id="gallery", interactive=False,
@@ -562,15 +563,24 @@ def _remove(folder: str | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path) -> tuple[Path, Path] | None:
+def _stop_note(results: Results) -> str | None:
+    """Why a run's downloads may hold fewer results than its inputs: it was stopped."""
+    if results.note:
+        return results.note
+    return "stopped with Stop: these are the results found until then" if results.stopped else None
+
+
+def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Path,
+                   note: str | None = None) -> tuple[Path, Path] | None:
     """CSV and JSON of these results at this threshold, in a new sub-folder of the run's folder (each download
-    is its own file); None when that folder has gone (the page was closed): it is never made again."""
+    is its own file); None when that folder has gone (the page was closed): it is never made again. The CSV
+    starts with a byte-order mark, by which spreadsheets (Excel) know it is UTF-8."""
     out = folder / f"export-{uuid.uuid4().hex[:8]}"
     try:
         out.mkdir(mode=0o700)
     except FileNotFoundError:
         return None
     csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
-    _write_private(csv_path, to_csv(recs).encode("utf-8"))
-    _write_private(json_path, to_json(recs, threshold, model).encode("utf-8"))
+    _write_private(csv_path, to_csv(recs).encode("utf-8-sig"))
+    _write_private(json_path, to_json(recs, threshold, model, note).encode("utf-8"))
     return csv_path, json_path
