@@ -359,7 +359,7 @@ def test_extension_is_ignored_for_non_images(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("just some text, not an image\n")
     got = list(open_input(path))
-    assert len(got) == 1 and isinstance(got[0], ItemError) and "unsupported" in got[0].error
+    assert len(got) == 1 and isinstance(got[0], ItemError) and "unrecognised content" in got[0].error
 
 
 def test_in_a_folder_or_zip_a_file_named_as_an_image_that_is_none_is_an_error_not_a_note(tmp_path):
@@ -553,3 +553,14 @@ def test_a_file_uri_is_read_as_its_path(tmp_path):
 def test_image_over_pillows_own_limit_names_the_max_pixels_cap():
     (err,) = items(b.png_declaring(100_000, 100_000))  # over 2 × Image.MAX_IMAGE_PIXELS: Pillow refuses it first
     assert err.error == "image is 10,000,000,000 pixels, over the max_pixels cap of 100,000,000; not decoded"
+
+
+def test_unknown_content_is_described_in_words():
+    """What a user sees for a file nothing reads: its size and first bytes as text or hex, never a bytes repr."""
+    (empty,) = open_input(Blob("empty.png", b"", name="empty.png"))
+    assert empty.error == "the file is empty"
+    (text,) = open_input(Blob("notes.txt", b"just some notes", name="notes.txt"))
+    assert text.error == ("unrecognised content: not an image, document or archive medimg reads (15 bytes, "
+                          "starting “just som”)")
+    (binary,) = open_input(Blob("blob.bin", bytes(range(200, 256)), name="blob.bin"))
+    assert binary.error.endswith("(56 bytes, starting c8 c9 ca cb cc cd ce cf)")

@@ -649,7 +649,7 @@ def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(cl
         for prefix in ("", "/medimg"):  # a proxy that strips the prefix, and one that passes it on
             assert httpx.get(base + prefix + "/api/health", timeout=5).status_code == 200  # open without the token
             r = httpx.post(base + prefix + "/api/classify", files=[("files", ("a.bin", big))], auth=auth, timeout=30)
-            assert r.status_code == 200 and "unsupported" in r.json()["results"][0]["error"], r.text
+            assert r.status_code == 200 and "unrecognised content" in r.json()["results"][0]["error"], r.text
             docs = httpx.get(base + prefix + "/docs", auth=auth, timeout=5).text
             assert "/medimg/docs-static/swagger-ui-bundle.js" in docs and "/medimg/openapi.json" in docs
             assert httpx.get(base + prefix + "/docs-static/swagger-ui.css", auth=auth, timeout=5).status_code == 200

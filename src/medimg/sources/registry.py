@@ -42,7 +42,8 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     plugin = find(blob)
     if plugin is None:
-        yield ItemError(blob.origin, "", f"unsupported or unrecognised content ({_describe(blob.data)})")
+        yield ItemError(blob.origin, "", "the file is empty" if not blob.data else
+                        f"unrecognised content: not an image, document or archive medimg reads ({_describe(blob.data)})")
         return
     try:
         yield from plugin.open(blob, ctx)
@@ -58,9 +59,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def _describe(data: bytes) -> str:
-    if not data:
-        return "empty file"
-    return f"{len(data)} bytes starting {data[:8]!r}"
+    """Its size and first bytes: as text when they are printable, else in hex."""
+    head = data[:8]
+    shown = (f"“{head.decode('ascii')}”" if all(32 <= c < 127 for c in head)
+             else " ".join(f"{c:02x}" for c in head))
+    return f"{len(data):,} bytes, starting {shown}"
 
 
 _loaded = False
