@@ -257,6 +257,9 @@ def test_threshold_and_filter_relabel_without_running_again(page, tmp_path):
     for i, f in enumerate(files):
         f.write_bytes(picture(i * 3 + 1))
     upload(page, files)
+    # the list shows a few files: the line under it counts them all
+    page.wait_for_function("document.querySelector('#ready').innerText.includes('4 files ready to run')",
+                           timeout=10_000)
     run_and_wait(page)
     number = page.locator("#threshold input[type=number]")
     number.fill("0.5")
@@ -308,6 +311,18 @@ def test_a_web_page_url_shows_its_images(page, server):
         assert web.hits["/case.html"] == 1 and web.hits["/case2.html"] == 1
         assert "“not-an-address” is not a web address" in page.locator("#problems").inner_text()
         assert page.input_value("#url textarea, #url input") == f"{url}\n{other}\nnot-an-address"
+
+
+def test_nothing_found_puts_the_reason_first(page, tmp_path):
+    """No empty gallery between the counts line and the table that says why nothing was found."""
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(picture(3)[:70])
+    upload(page, [bad])
+    run_and_wait(page)
+    assert "0 images" in page.locator(COUNTS).inner_text()
+    assert "1 could not be read (why: see below)" in page.locator(COUNTS).inner_text()
+    page.locator("#problems").wait_for(state="visible", timeout=10_000)
+    assert not page.locator("#gallery").is_visible()
 
 
 def test_a_broken_file_shows_a_plain_error(page, tmp_path):

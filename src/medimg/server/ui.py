@@ -180,7 +180,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         _drop(previous)
         results = _keep(early + out.records, run_folder, stopped=stop.is_set(), note=out.note)
         files_now = gr.update(value=[str(p) for p in kept] or None)
-        return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in))
+        return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in), (t, show))
 
     def run_example(name):
         def go(threshold, show, previous, request: gr.Request, progress=gr.Progress()):
@@ -197,12 +197,20 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 return gr.skip()
             _drop(previous)
             results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note)
-            return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip())
+            return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip(), (t, show))
         return one_at_a_time(go)
 
     def refresh(results, threshold, show):
         t, fix_threshold = _in_range(threshold, t0)
         return (*_views(results, t, show), fix_threshold)
+
+    def follow(results, threshold, show, used):
+        """After a run: its results at the threshold and filter shown now, if they changed while it went (else
+        nothing, so that this cannot land after a change made just after the results came)."""
+        t, _ = _in_range(threshold, t0, warn=False)
+        if used is None or (round(t, 4), show) == (round(used[0], 4), used[1]):
+            return gr.skip()
+        return refresh(results, threshold, show)
 
     def _views(results: Results | None, threshold: float, show: str):
         records = results.records if results else []
@@ -224,7 +232,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         return (
             _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped),
                     note=results.note if results else None),
-            gallery,
+            gr.update(value=gallery, visible=bool(gallery)),  # no empty box between the counts and the problems
             gr.update(value=table or None, visible=bool(table)),
             gr.update(value=problems or None, visible=bool(problems)),
             pictured,
@@ -271,11 +279,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
         pictured_state = gr.State([])
+        used_state = gr.State(None)  # the threshold and filter the last run's results were shown at
         gr.Markdown(INTRO.format(root=worker.config.root_path.rstrip("/")))
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
+                ready = gr.Markdown("", elem_id="ready")  # how many files are listed: the list shows a few
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address (several: one per line)", placeholder="https://…",
                                  elem_id="url",
@@ -313,7 +323,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                 elem_id="problems")
 
         view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn, threshold]
-        run_outputs = view_outputs + [records_state, files, url, uploads_state]
+        run_outputs = view_outputs + [records_state, files, url, uploads_state, used_state]
         # inputs unprocessed: Gradio's slider check would put an error over every output for a threshold typed
         # out of range; the handlers bring it back in range with a toast instead
         raw = dict(preprocess=False)
@@ -327,7 +337,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         for name, button in example_buttons:
             runs.append(button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue))
         for event in runs:  # a threshold or filter changed while the run went: the results follow it now
-            event.then(refresh, [records_state, threshold, show], view_outputs, **light)
+            event.then(follow, [records_state, threshold, show, used_state], view_outputs, **light)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
         stop_btn.click(stop_run, None, None, **light)
@@ -335,9 +345,16 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                          **light)
         show.change(refresh, [records_state, threshold, show], view_outputs, **light)
         gallery.select(select, [records_state, pictured_state, threshold], details, **light)
+        files.change(_ready, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     return demo
+
+
+def _ready(file_paths) -> str:
+    """The line under the file list: how many files a run would read."""
+    n = len(file_paths or [])
+    return f"{n} file{'s' * (n != 1)} ready to run" if n else ""
 
 
 def _forget(holder, session: str | None) -> None:
@@ -476,7 +493,7 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
     parts = [f"**{s['images']} image{'s' * (s['images'] != 1)}**", f"{v.get('medical', 0)} medical",
              f"{v.get('non-medical', 0)} non-medical", f"{v.get('uncertain', 0)} uncertain"]
     if s["errors"]:
-        parts.append(f"{s['errors']} could not be read")
+        parts.append(f"{s['errors']} could not be read" + ("" if s["skipped"] else " (why: see below)"))
     if s["skipped"]:
         parts.append(f"{s['skipped']} passed over (no image in it, or too small to matter: see below)")
     text = " · ".join(parts) + f" (threshold {threshold:.2f})"
