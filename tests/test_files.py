@@ -96,6 +96,15 @@ def test_animated_gif_all_frames():
     assert [i.image.convert("RGB").getpixel((5, 5)) for i in got] == b.COLOURS[:3]
 
 
+def test_an_animation_stops_at_a_frame_over_the_pixel_cap():
+    """Reaching a GIF's next frame decodes the one before it (each is drawn over the last): a 2.7 KB fuzzed GIF
+    with a 180-megapixel frame took 1.7 GB that way. So the frames after one over the cap are not read."""
+    got = items(b.animated_gif(3, size=(100, 100)), all_frames=True, max_pixels=5000)
+    assert len(got) == 1 and isinstance(got[0], ItemError) and got[0].locator == "frame 1"
+    assert got[0].error.endswith("over the max_pixels cap of 5,000; not decoded; the frames after it are not read "
+                                 "either (each is drawn over it)")
+
+
 def test_multipage_tiff_every_page():
     sizes = [(40, 30), (50, 20), (16, 16)]
     got = items(b.multipage_tiff(sizes))

@@ -479,7 +479,13 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         except Exception as exc:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
-        yield _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
+        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
+        if kind != "TIFF" and isinstance(item, ItemError) and "max_pixels" in item.error:
+            # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
+            item.error += "; the frames after it are not read either (each is drawn over it)"
+            yield item
+            break
+        yield item
 
 
 def _allow_pixels(max_pixels: int) -> None:
