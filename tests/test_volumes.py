@@ -141,6 +141,11 @@ def test_nrrd_limits_and_bad_files(tmp_path):
     assert isinstance(err, ItemError) and "NRRD" in err.error
     (err,) = items(b"NRRD0004\nthis is not a header\n\n", name="junk.nrrd")
     assert isinstance(err, ItemError) and "NRRD" in err.error
+    # pynrrd's KeyError for a type it does not know, or a field that is not there, said as such
+    (err,) = items(header.replace(b"uint8", b"int9"), name="odd.nrrd")
+    assert err.error == "not a readable NRRD file: unknown or missing header entry 'int9'"
+    (err,) = items(header.replace(b"type: uint8\n", b""), name="untyped.nrrd")
+    assert err.error == "not a readable NRRD file: unknown or missing header entry 'type'", err.error
 
 
 @pytest.mark.timeout(60)

@@ -47,6 +47,10 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
     except (ValueError, nrrd.NRRDError) as exc:
         yield ItemError(origin, "", f"not a readable NRRD file: {exc}")
         return
+    except KeyError as exc:  # pynrrd looks a field or its value up: a missing `type`, an unknown `type: int9`
+        what = str(exc.args[0] if exc.args else "")[:40]
+        yield ItemError(origin, "", f"not a readable NRRD file: unknown or missing header entry {what!r}")
+        return
     meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
