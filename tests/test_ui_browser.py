@@ -258,7 +258,7 @@ def test_threshold_and_filter_relabel_without_running_again(page, tmp_path):
         f.write_bytes(picture(i * 3 + 1))
     upload(page, files)
     # the list shows a few files: the line under it counts them all
-    page.wait_for_function("document.querySelector('#ready').innerText.includes('4 files ready to run')",
+    page.wait_for_function("document.querySelector('#ready')?.innerText.includes('4 files ready to run')",
                            timeout=10_000)
     run_and_wait(page)
     number = page.locator("#threshold input[type=number]")

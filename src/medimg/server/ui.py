@@ -285,7 +285,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
-                ready = gr.Markdown("", elem_id="ready")  # how many files are listed: the list shows a few
+                ready = gr.Markdown("", elem_id="ready", visible=False)  # how many files: the list shows a few
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address (several: one per line)", placeholder="https://…",
                                  elem_id="url",
@@ -351,10 +351,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
     return demo
 
 
-def _ready(file_paths) -> str:
-    """The line under the file list: how many files a run would read."""
+def _ready(file_paths) -> dict:
+    """The line under the file list: how many files a run would read (hidden when there are none)."""
     n = len(file_paths or [])
-    return f"{n} file{'s' * (n != 1)} ready to run" if n else ""
+    return gr.update(value=f"{n} file{'s' * (n != 1)} ready to run" if n else "", visible=bool(n))
 
 
 def _forget(holder, session: str | None) -> None:
