@@ -284,6 +284,24 @@ def test_error_text_is_scrubbed_of_header_values():
     assert name not in text and "bad value" in text
 
 
+def test_a_header_that_cannot_be_walked_still_gives_the_decoding_error():
+    """Found by fuzzing: with Pixel Representation gone, walking the header to scrub the error raised pydicom's
+    'Failed to resolve ambiguous VR' from inside the error path, and the real reason was lost."""
+    data = b.bare_dicom("MR_small.dcm").replace(b"\x28\x00\x03\x01", b"\x28\x00\x05\x01", 1)  # (0028,0103) renamed
+    (err,) = items(data)
+    assert err.error == ("could not decode DICOM pixel data (Implicit VR Little Endian): AttributeError: Missing "
+                         "required element: (0028,0103) 'Pixel Representation'")
+
+
+def test_all_plugins_failing_is_one_readable_line():
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    exc = RuntimeError("Unable to decode as exceptions were raised by all available plugins:\n  pylibjpeg: Error "
+                       "decoding the J2K data: failed to read the header\n  pillow: cannot identify image file "
+                       "<_io.BytesIO object at 0x7f3ec9e33f10>")
+    assert _scrub(exc, ds) == ("no decoder could read it (pylibjpeg: Error decoding the J2K data: failed to read the "
+                               "header; pillow: cannot identify image file)")
+
+
 def test_dicom_is_found_by_content_not_name(tmp_path):
     path = tmp_path / "scan.jpg"
     path.write_bytes(b.dicom_file("CT_small.dcm").read_bytes())

@@ -842,16 +842,27 @@ def _sop_name(ds: pydicom.Dataset) -> str:
 
 
 def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
-    """An exception's text with every textual header value removed, and kept short."""
-    text = f"{type(exc).__name__}: {exc}"
+    """An exception's text with every textual header value removed, and kept short: pydicom's "all plugins
+    failed" text becomes one line, each plugin's reason after its name, without object addresses."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Unable to decode as exceptions were raised by all available plugins"):
+        text = "no decoder could read it (" + "; ".join(lines[1:]) + ")"
+    else:
+        text = f"{type(exc).__name__}: {' '.join(lines)}"
+    text = re.sub(r"\s*<[\w.]+ object at 0x[0-9a-f]+>", "", text)  # Pillow names the BytesIO it was given
     values = set()
-    for elem in ds.iterall():
-        if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
-            parts = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
-            values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3)
+    try:
+        for elem in ds.iterall():
+            if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+                parts = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+                values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3)
+    except Exception:  # a header pydicom cannot walk (an ambiguous VR it cannot resolve)
+        if isinstance(exc, (AttributeError, KeyError)):  # these name a missing element, never a value
+            return text[:300]
+        return f"{type(exc).__name__} (details left out: the header could not be read to remove its values)"
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, "[…]")
-    return text[:300]
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 register(SourcePlugin("dicom", accepts, open_dicom, priority=10))
