@@ -191,3 +191,12 @@ def test_an_entry_given_twice_is_done_once(tmp_path, tiny_model_dir):
     assert r.exit_code == 0, r.output
     # spelled otherwise, the same path is the same input: its rows would carry the same name
     assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == [str(q), str(p)]
+
+
+def test_once_keeps_the_first_spelling_of_each_input():
+    """classify, extract and scale alike: one path however spelled, one URL; different files and URLs stay."""
+    from medimg.lists import once
+
+    given = ["a.png", "./a.png", "scans//b.png", "scans/b.png", "/abs/a.png", "http://x.org/a.png",
+             "http://x.org/a.png", "http://x.org/./a.png"]
+    assert list(once(given)) == ["a.png", "scans//b.png", "/abs/a.png", "http://x.org/a.png", "http://x.org/./a.png"]

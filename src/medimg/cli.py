@@ -206,7 +206,7 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None):
     """The arguments, then the entries of --inputs-from, read lazily, each once; an error now when there are
     none at all, or when the list is not readable as its kind (a table without the column)."""
-    from .lists import open_list
+    from .lists import once, open_list
 
     if not inputs and not inputs_from:
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
@@ -219,15 +219,7 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    def entries():  # an input given twice is done once (a resumed run could not tell their rows apart)
-        seen: set[str] = set()
-        for entry in chain(inputs or [], listed):
-            key = entry if is_url(entry) else str(Path(entry))  # the name its rows carry: ./a.png is a.png
-            if key not in seen:
-                seen.add(key)
-                yield entry
-
-    return entries()
+    return once(chain(inputs or [], listed))  # an input given twice is done once
 
 
 @app.command()
@@ -532,7 +524,9 @@ def scale(
         raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "
                                  "folder", param_hint="--out")
     try:
-        inputs = list(dict.fromkeys(read_inputs(input_list, column)))  # an input listed twice is done once
+        from .lists import once
+
+        inputs = list(once(read_inputs(input_list, column)))  # an input listed twice is done once
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor

@@ -14,7 +14,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .sources import is_url
 
@@ -89,6 +89,17 @@ def _known(have: list[str]) -> str | None:
 def _listed(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:20])
     return (shown + f" and {len(names) - 20} more") if len(names) > 20 else (shown or "no columns")
+
+
+def once(entries: Iterable[str]) -> Iterator[str]:
+    """Each input once, as first given: the same URL, or the same path however it is spelled (`a.png`,
+    `./a.png`, `scans//a.png`), whose rows would carry one name and which a resumed run could not tell apart."""
+    seen: set[str] = set()
+    for entry in entries:
+        key = entry if is_url(entry) else str(Path(entry))
+        if key not in seen:
+            seen.add(key)
+            yield entry
 
 
 def _entry(value) -> str | None:
