@@ -311,7 +311,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                     csv_btn = gr.DownloadButton("Download all (CSV)", interactive=False, elem_id="csv", size="sm")
                     json_btn = gr.DownloadButton("Download all (JSON)", interactive=False, elem_id="json", size="sm")
         counts = gr.Markdown("No results yet.", elem_id="counts")
-        gallery = gr.Gallery(label="Images found (click one: its details show under the gallery)", columns=5, height="auto",
+        gallery = gr.Gallery(label="Images found (click one: its details show under the gallery)", columns=5,
+                             height="auto",
                              fit_columns=False, object_fit="contain", elem_id="gallery", interactive=False,
                              buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
