@@ -254,6 +254,7 @@ def extract(
                       f"{_plural(len(folder.done_sources), 'input')} passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
+
     def said() -> str:
         return (f"stopped: {_plural(n_img, 'image')}, {_plural(n_err, 'error')}, {n_skip} skipped → {out}; "
                 "`medimg extract --resume` with the same --out carries it on")

@@ -63,11 +63,13 @@ def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | N
     if skip is None:
         return None
     last: list = [None, False]
+    lock = threading.Lock()  # a nested zip is split by the worker thread that opens it
 
     def once(origin: str) -> bool:
-        if origin != last[0]:
-            last[:] = origin, bool(skip(origin))
-        return last[1]
+        with lock:
+            if origin != last[0]:
+                last[:] = origin, bool(skip(origin))
+            return last[1]
     return once
 
 
