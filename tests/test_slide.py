@@ -132,3 +132,12 @@ def test_slides_whose_tiles_would_end_the_process_are_refused(tmp_path, tag, val
     run = subprocess.run([sys.executable, "-c", child, str(tmp_path / "bad.svs")], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0 and said in run.stdout, (run.returncode, run.stdout, run.stderr[-500:])
+
+
+def test_a_tiff_of_more_images_than_a_slide_has_is_refused(tmp_path, monkeypatch):
+    """Every TIFF image is checked before OpenSlide opens the file; a chain of thousands is no slide."""
+    from medimg.sources import slide
+
+    monkeypatch.setattr(slide, "MAX_IFDS", 2)
+    (err,) = open_input(write_slide(tmp_path / "levels.svs", size=(1024, 768)))  # three levels
+    assert err.error == "more than 2 images in one TIFF: not a whole-slide image; not read"

@@ -26,6 +26,7 @@ SUFFIXES = {".svs", ".ndpi", ".scn", ".bif"}
 FIELD = 512  # pixels of the field handed to the model
 FIELD_MPP = 1.0  # its µm per pixel when the slide knows its own
 OVERVIEW = 512  # longest side of the overview used to find tissue
+MAX_IFDS = 1_000  # a slide has its levels and a few pictures (label, macro, thumbnail): tens of TIFF images
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -87,6 +88,8 @@ def _tiff_problem(path: str, max_pixels: int) -> str:
     try:
         with tifffile.TiffFile(path) as tif:
             for n, page in enumerate(tif.pages):
+                if n >= MAX_IFDS:
+                    return f"more than {MAX_IFDS:,} images in one TIFF: not a whole-slide image; not read"
                 tiled = bool(page.tilewidth)
                 w, h = (page.tilewidth, page.tilelength) if tiled else (page.imagewidth, page.rowsperstrip)
                 if w * min(h, page.imagelength or h) > max_pixels:
