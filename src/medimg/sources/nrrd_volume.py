@@ -49,7 +49,9 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     except KeyError as exc:  # pynrrd looks a field or its value up: a missing `type`, an unknown `type: int9`
         what = str(exc.args[0] if exc.args else "")[:40]
-        yield ItemError(origin, "", f"not a readable NRRD file: unknown or missing header entry {what!r}")
+        said = (f"its header has no {what!r} field" if what in _FIELDS
+                else f"its header has a value pynrrd does not know: {what!r}")
+        yield ItemError(origin, "", f"not a readable NRRD file: {said}")
         return
     meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
     nan = float("nan")
@@ -59,6 +61,8 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
 # pynrrd parses the header a line at a time in Python (99 million comment lines, 198 MB: 22 s CPU): real headers have
 # tens of lines (a Slicer segmentation about ten per segment) and a few KB
 MAX_HEADER_LINES = 200_000
+_FIELDS = {"type", "dimension", "sizes", "encoding", "endian", "space", "space dimension", "space directions",
+           "space origin", "kinds", "byte skip", "line skip", "data file", "spacings"}
 MAX_HEADER_BYTES = 8 << 20
 _DATA_FILE = re.compile(rb"^data ?file:[ \t]*(.*?)[ \t]*\r?$", re.M)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
