@@ -740,6 +740,19 @@ def test_one_image_drawn_thousands_of_times_is_matched_to_its_place_once():
                                             "without their place"])
 
 
+def test_forms_nested_past_mupdfs_stack_say_so_in_one_line():
+    """Found by fuzzing: 300 form XObjects each drawing the next overflow MuPDF's exception stack inside our
+    device, and SWIG wrapped the reason in a traceback that became the error text."""
+    depth = 300
+    forms = [pdf_stream("/Type /XObject /Subtype /Form /BBox [0 0 1 1] "
+                        f"/Resources << /XObject << /F {6 + k} 0 R >> >>", b"q 1 0 0 1 0 0 cm /F Do Q")
+             for k in range(depth)]
+    forms.append(pdf_stream("/Type /XObject /Subtype /Form /BBox [0 0 1 1]", b"0 0 1 1 re f"))
+    data = raw_pdf(b"q 200 0 0 200 50 50 cm /F Do Q", resources="<< /XObject << /F 5 0 R >> >>", extra=forms)
+    errors = [e.error for e in _errors(_run(data))]
+    assert errors == ["could not read page: drawings nested too deep for MuPDF (exception stack overflow)"], errors
+
+
 def test_a_slow_pdf_lets_go_of_mupdf_between_pages():
     from concurrent.futures import ThreadPoolExecutor
 

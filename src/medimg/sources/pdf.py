@@ -747,7 +747,15 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_
 
 
 def _short(exc: Exception) -> str:
+    """MuPDF's reason in one line: an error raised inside our device comes wrapped by SWIG ("Director error:
+    <class …>: code=5: …" and a traceback), and MuPDF puts "code=N: " before its own text."""
     text = str(exc).strip() or type(exc).__name__
+    inner = re.search(r"Director error: <class '[\w.]+'>: (.*)", text)
+    if inner:
+        text = inner.group(1)
+    text = re.sub(r"^(code=\d+: )+", "", text.splitlines()[0].strip()) or type(exc).__name__
+    if "exception stack overflow" in text:
+        text = "drawings nested too deep for MuPDF (exception stack overflow)"
     return text if len(text) <= 200 else text[:197] + "..."
 
 
