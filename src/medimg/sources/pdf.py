@@ -278,15 +278,19 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             break
         try:
             page = doc.load_page(pno)
-            log, stopped, shown = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
+            huge = _inline_over_cap(page, limits.max_pixels)
+            if huge:  # MuPDF decodes an inline image to find its end, on every run of the page
+                log, stopped, shown = [], huge, []
+            else:
+                log, stopped, shown = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
             if stopped == "time":
                 out_of_time, npages = f"read only the first {pno} of {count} pages", pno
                 break
             if stopped:  # nested forms, millions of drawings or thousands of images: no figures, no places
                 why = (f"more than {PAGE_MAX_IMAGES:,} images drawn" if stopped == "images"
-                       else f"more than {PAGE_MAX_STEPS:,} drawing steps")
+                       else f"more than {PAGE_MAX_STEPS:,} drawing steps" if stopped == "steps" else stopped)
                 errors.append(ItemError(origin, f"page {pno + 1}", f"{why}: figures not looked for, images listed "
-                                        "without their place", skipped=True))
+                                        "without their place", skipped=stopped in ("images", "steps")))
                 for item in page.get_images(full=True):
                     img = register(item, pixel_size(item))
                     if pno + 1 not in img.pages:
@@ -744,6 +748,27 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_
     if fig.inline:
         meta["inline"] = True
     return ImageItem(origin, locator, image, "PDF/rendered", meta)
+
+
+_INLINE = re.compile(rb"\bBI\b(.{0,4096}?)\bID\b", re.S)
+_INLINE_W = re.compile(rb"/W(?:idth)?\s+(\d+)")
+_INLINE_H = re.compile(rb"/H(?:eight)?\s+(\d+)")
+
+
+def _inline_over_cap(page: pymupdf.Page, max_pixels: int) -> str:
+    """Why the page must not be run ("" if it may): an inline image in its content stream over max_pixels. MuPDF
+    finds the end of an inline image's data by decoding it, each time the page is run (a 30,000² inline JPEG in
+    a 53 KB fuzzed file: 10 s and 1 GB a run)."""
+    try:
+        content = page.read_contents()
+    except Exception:
+        return ""  # MuPDF says what is wrong when it runs the page
+    for m in _INLINE.finditer(content):
+        w, h = _INLINE_W.search(m.group(1)), _INLINE_H.search(m.group(1))
+        if w and h and int(w.group(1)) * int(h.group(1)) > max_pixels:
+            return (f"an inline image of {int(w.group(1))}x{int(h.group(1))} pixels, over the max_pixels cap of "
+                    f"{max_pixels:,}")
+    return ""
 
 
 def _short(exc: Exception) -> str:
