@@ -889,6 +889,12 @@ def test_inline_image_larger_than_max_pixels_is_not_rendered():
                          "looked for, images listed without their place")
     (item,) = _run(data)
     assert item.metadata["inline"] is True
+    # the same inline image inside a form XObject the page draws
+    form = pdf_stream("/Type /XObject /Subtype /Form /BBox [0 0 1 1]",
+                      b"BI /W 1200 /H 1200 /CS /G /BPC 8 /F /Fl /L %d\nID\n" % len(raw) + raw + b"\nEI\n")
+    data = raw_pdf(b"q 300 0 0 300 100 100 cm /F Do Q", resources="<< /XObject << /F 5 0 R >> >>", extra=[form])
+    (err,) = _run(data, max_pixels=1_000_000)
+    assert err.locator == "page 1" and err.error.startswith("an inline image of 1200x1200 pixels, over the max_pixels")
 
 
 def _jbig2_pdf(page: tuple[int, int], declared: int = 200) -> bytes:

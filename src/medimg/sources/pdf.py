@@ -269,6 +269,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item))
         return images[xref]
 
+    form_problems: dict[int, str] = {}  # form XObject xref → its inline image over the cap ("" for none)
     # Pass 1: where every image and figure is, so each is reported once with all its pages.
     for pno in range(npages):
         if pno:
@@ -278,7 +279,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             break
         try:
             page = doc.load_page(pno)
-            huge = _inline_over_cap(page, limits.max_pixels)
+            huge = _inline_over_cap(doc, page, limits.max_pixels, form_problems)
             if huge:  # MuPDF decodes an inline image to find its end, on every run of the page
                 log, stopped, shown = [], huge, []
             else:
@@ -755,14 +756,23 @@ _INLINE_W = re.compile(rb"/W(?:idth)?\s+(\d+)")
 _INLINE_H = re.compile(rb"/H(?:eight)?\s+(\d+)")
 
 
-def _inline_over_cap(page: pymupdf.Page, max_pixels: int) -> str:
-    """Why the page must not be run ("" if it may): an inline image in its content stream over max_pixels. MuPDF
-    finds the end of an inline image's data by decoding it, each time the page is run (a 30,000² inline JPEG in
-    a 53 KB fuzzed file: 10 s and 1 GB a run)."""
+def _inline_over_cap(doc: pymupdf.Document, page: pymupdf.Page, max_pixels: int, forms: dict[int, str]) -> str:
+    """Why the page must not be run ("" if it may): an inline image over max_pixels in its content stream or in a
+    form XObject it draws (`forms` keeps each form's answer across pages). MuPDF finds the end of an inline
+    image's data by decoding it, each time the page is run (a 30,000² inline JPEG in a 53 KB fuzzed file: 10 s
+    and 1 GB a run). Tiling patterns are not looked into."""
     try:
-        content = page.read_contents()
+        found = _inline_in(page.read_contents(), max_pixels)
+        for xref, *_ in page.get_xobjects():  # forms drawn by the page, and by its forms
+            if xref not in forms:
+                forms[xref] = _inline_in(doc.xref_stream(xref) or b"", max_pixels)
+            found = found or forms[xref]
     except Exception:
         return ""  # MuPDF says what is wrong when it runs the page
+    return found
+
+
+def _inline_in(content: bytes, max_pixels: int) -> str:
     for m in _INLINE.finditer(content):
         w, h = _INLINE_W.search(m.group(1)), _INLINE_H.search(m.group(1))
         if w and h and int(w.group(1)) * int(h.group(1)) > max_pixels:
