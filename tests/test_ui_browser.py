@@ -150,6 +150,8 @@ def upload(pg, paths: list[Path]) -> None:
     for p in paths:
         pg.locator("#files .file-preview").get_by_text(p.stem, exact=False).first.wait_for(timeout=30_000)
     pg.locator("#files .uploading").wait_for(state="detached", timeout=30_000)
+    # and the line counting them has come (the page is laid out as it will stay)
+    pg.wait_for_function("document.querySelector('#ready')?.innerText.includes(' ready to run')", timeout=30_000)
 
 
 def run_and_wait(pg, button: str = "#run") -> None:

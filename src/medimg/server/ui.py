@@ -285,7 +285,6 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             with gr.Column(scale=3, min_width=300):
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
-                ready = gr.Markdown("", elem_id="ready", visible=False)  # how many files: the list shows a few
                 # an --offline server fetches nothing: no web address to offer
                 url = gr.Textbox(label="…or a web address (several: one per line)", placeholder="https://…",
                                  elem_id="url",
@@ -301,6 +300,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                         for name in examples:
                             example_buttons.append((name, gr.Button(f"Example: {name}", size="sm",
                                                                     elem_classes=["example"])))
+                # how many files are listed (the list shows a few); last in the column, so that its showing up
+                # after an upload moves none of the controls above it
+                ready = gr.Markdown("", elem_id="ready", visible=False)
             with gr.Column(scale=2, min_width=260):
                 threshold = gr.Slider(LOWEST, HIGHEST, value=t0, step=0.01, label="How sure before saying medical or not",
                                       info="Below this, an image is 'uncertain' (each caption says how sure: medical "
