@@ -25,8 +25,9 @@ Rules, in the order they apply:
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
   and per inline image. A page that makes MuPDF draw more than `PAGE_MAX_STEPS` times (nested form
-  XObjects), or draws more than `PAGE_MAX_IMAGES` images, is not searched for figures; its images are listed
-  from its resources. A region over an
+  XObjects), draws more than `PAGE_MAX_IMAGES` images, or holds an inline image over `max_pixels` in its
+  content stream or its form XObjects (found before MuPDF runs it: MuPDF decodes an inline image to find its
+  end), is not searched for figures; its images are listed from its resources. A region over an
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
