@@ -895,6 +895,15 @@ def test_inline_image_larger_than_max_pixels_is_not_rendered():
     data = raw_pdf(b"q 300 0 0 300 100 100 cm /F Do Q", resources="<< /XObject << /F 5 0 R >> >>", extra=[form])
     (err,) = _run(data, max_pixels=1_000_000)
     assert err.locator == "page 1" and err.error.startswith("an inline image of 1200x1200 pixels, over the max_pixels")
+    # and inside a tiling pattern the page paints with, named directly or through a dictionary of its own
+    pattern = pdf_stream("/Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 /BBox [0 0 1 1] /XStep 1 "
+                         "/YStep 1 /Resources << >>",
+                         b"BI /W 1200 /H 1200 /CS /G /BPC 8 /F /Fl /L %d\nID\n" % len(raw) + raw + b"\nEI\n")
+    for resources, extra in (("<< /Pattern << /P 5 0 R >> >>", [pattern]),
+                             ("<< /Pattern 6 0 R >>", [pattern, "<< /P 5 0 R >>"])):
+        data = raw_pdf(b"/Pattern cs /P scn 0 0 300 300 re f", resources=resources, extra=extra)
+        errors = [e.error for e in _errors(_run(data, max_pixels=1_000_000))]
+        assert errors[0].startswith("an inline image of 1200x1200 pixels, over the max_pixels"), errors
 
 
 def _jbig2_pdf(page: tuple[int, int], declared: int = 200) -> bytes:

@@ -26,8 +26,8 @@ Rules, in the order they apply:
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
   and per inline image. A page that makes MuPDF draw more than `PAGE_MAX_STEPS` times (nested form
   XObjects), draws more than `PAGE_MAX_IMAGES` images, or holds an inline image over `max_pixels` in its
-  content stream or its form XObjects (found before MuPDF runs it: MuPDF decodes an inline image to find its
-  end), is not searched for figures; its images are listed from its resources. A region over an
+  content stream, form XObjects or tiling patterns (found before MuPDF runs it: MuPDF decodes an inline image
+  to find its end), is not searched for figures; its images are listed from its resources. A region over an
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
@@ -758,13 +758,17 @@ _INLINE_H = re.compile(rb"/H(?:eight)?\s+(\d+)")
 
 
 def _inline_over_cap(doc: pymupdf.Document, page: pymupdf.Page, max_pixels: int, forms: dict[int, str]) -> str:
-    """Why the page must not be run ("" if it may): an inline image over max_pixels in its content stream or in a
-    form XObject it draws (`forms` keeps each form's answer across pages). MuPDF finds the end of an inline
-    image's data by decoding it, each time the page is run (a 30,000² inline JPEG in a 53 KB fuzzed file: 10 s
-    and 1 GB a run). Tiling patterns are not looked into."""
+    """Why the page must not be run ("" if it may): an inline image over max_pixels in its content stream, in a
+    form XObject it draws or in a tiling pattern of its resources (`forms` keeps each stream's answer across
+    pages). MuPDF finds the end of an inline image's data by decoding it, each time the page is run (a 30,000²
+    inline JPEG in a 53 KB fuzzed file: 10 s and 1 GB a run)."""
     try:
         found = _inline_in(page.read_contents(), max_pixels)
-        for xref, *_ in page.get_xobjects():  # forms drawn by the page, and by its forms
+        kind, patterns = doc.xref_get_key(page.xref, "Resources/Pattern")
+        if kind == "xref":  # the pattern dictionary is an object of its own
+            patterns = doc.xref_object(int(patterns.split()[0]))
+        named = [int(x) for x in re.findall(r"(\d+) 0 R", patterns)] if kind in ("dict", "xref") else []
+        for xref in [x for x, *_ in page.get_xobjects()] + named:  # forms drawn by the page and its forms; patterns
             if xref not in forms:
                 forms[xref] = _inline_in(doc.xref_stream(xref) or b"", max_pixels)
             found = found or forms[xref]
