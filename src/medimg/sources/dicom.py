@@ -857,7 +857,7 @@ def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
                 parts = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
                 values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3)
     except Exception:  # a header pydicom cannot walk (an ambiguous VR it cannot resolve)
-        if isinstance(exc, (AttributeError, KeyError)):  # these name a missing element, never a value
+        if isinstance(exc, AttributeError):  # names a missing element or attribute, not a header value
             return text[:300]
         return f"{type(exc).__name__} (details left out: the header could not be read to remove its values)"
     for value in sorted(values, key=len, reverse=True):
