@@ -143,15 +143,14 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             if len(given) > MAX_ADDRESSES:
                 gr.Warning(f"At most {MAX_ADDRESSES} web addresses at once: the first {MAX_ADDRESSES} are read.")
                 given = given[:MAX_ADDRESSES]
-            fetch = []
-            for address in dict.fromkeys(given):
-                address, problem = _web_address(address)
+            fetch, written = [], {a: _web_address(a) for a in given}  # as typed → (URL, problem)
+            for address, problem in dict.fromkeys(written.values()):
                 problem = problem or url_problem(address, cfg.allow_private, cfg.offline)
                 if problem:
                     early.append(Record(input=address, locator="", error=problem))
                 else:
                     fetch.append(address)
-            shown = "\n".join(_web_address(a)[0] for a in given)
+            shown = "\n".join(written[a][0] for a in given)
             if shown != url:
                 fix_url = gr.update(value=shown)
             if fetch:
