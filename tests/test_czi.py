@@ -160,3 +160,14 @@ def test_bounding_box_of_millions_of_channels_is_refused_before_listing_them(tmp
     assert isinstance(err, ItemError) and err.error == ("CZI has 251,658,240 channels: too many to merge within the "
                                                         "max_pixels cap of 100,000,000; not decoded")
     assert time.monotonic() - started < 10
+
+
+def test_sub_block_claiming_more_memory_than_there_is_is_told_in_plain_words(tmp_path):
+    """A sub-block whose data size says 1 PB: libCZI's std::bad_alloc came out as the error."""
+    import struct
+
+    data = bytearray(open(fluorescence(tmp_path / "cells.czi", channels=2, zs=1), "rb").read())
+    _, block = directory_entries(data)[1]
+    struct.pack_into("<q", data, block + 40, 1 << 50)  # after the segment header, metadata and attachment sizes
+    err, = list(open_input(Blob("bad.czi", bytes(data))))
+    assert err.error == "could not read the CZI image: the file is damaged (it claims more memory than is available)"

@@ -245,3 +245,20 @@ def test_no_threads_are_left_when_the_manifest_cannot_be_opened(tmp_path):
         with pytest.raises(OSError):
             list(extract([str(tmp_path)], tmp_path, workers=4))
     assert threading.active_count() == before
+
+
+def test_manifest_names_an_uncompressed_pdf_image_in_plain_words(tmp_path):
+    """An image stored without compression in a PDF is "PDF/uncompressed" (was "PDF/RAW", no format anyone knows),
+    as a Flate one is "PDF/FLATE"."""
+    from builders import pdf_stream, raw_pdf
+
+    gray = bytes(range(256)) * 64  # 128 × 128
+    image = "/Type /XObject /Subtype /Image /Width 128 /Height 128 /ColorSpace /DeviceGray /BitsPerComponent 8"
+    (tmp_path / "raw.pdf").write_bytes(raw_pdf(
+        b"q 100 0 0 100 0 0 cm /A Do Q q 100 0 0 100 200 0 cm /B Do Q",
+        resources="<< /XObject << /A 5 0 R /B 6 0 R >> >>",
+        extra=[pdf_stream(image, gray), pdf_stream(image, gray[::-1], compress=True)]))
+    run([str(tmp_path / "raw.pdf")], tmp_path / "out")
+    rows = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["locator"], r["format"]) for r in rows] == [("page 1, image 1", "PDF/uncompressed"),
+                                                           ("page 1, image 2", "PDF/FLATE")]

@@ -226,3 +226,17 @@ SizeZ="1" SizeT="100000"><Channel ID="Channel:0:0" SamplesPerPixel="1"/>
 </Pixels></Image></OME>"""
     item, = items_of(tiff(np.zeros((64, 64), np.uint8), description=xml, metadata=None), "main.ome.tif")
     assert isinstance(item, ImageItem)
+
+
+@pytest.mark.parametrize("page, tag", [(2, "ImageLength"), (3, "ImageWidth")])
+def test_a_later_page_over_max_pixels_is_refused_before_decoding(page, tag):
+    """Each page a stack read touches is checked, not just the first: a page of the middle z-slice claiming
+    2³²−1 rows (or columns) was read and gave numpy's "Unable to allocate 1.00 TiB"."""
+    data = bytearray(tiff(stack((3, 2, 48, 64)), imagej=True, metadata={"axes": "ZCYX"}))
+    offset = tifffile.TiffFile(io.BytesIO(bytes(data))).pages[page].tags[tag].valueoffset
+    data[offset:offset + 4] = b"\xff\xff\xff\xff"
+    items = items_of(bytes(data), all_frames=True)
+    assert [(type(i), i.locator) for i in items] == [(ImageItem, "z 1 of 3"), (ItemError, "z 2 of 3"),
+                                                      (ImageItem, "z 3 of 3")]
+    assert "claiming" in items[1].error and "4,294,967,295" in items[1].error
+    assert "over the max_pixels cap of 100,000,000" in items[1].error

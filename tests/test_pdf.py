@@ -906,6 +906,38 @@ def test_inline_image_larger_than_max_pixels_is_not_rendered():
         assert errors[0].startswith("an inline image of 1200x1200 pixels, over the max_pixels"), errors
 
 
+
+def test_inline_image_over_max_pixels_in_a_pattern_named_by_a_form_is_found_before_running_the_page():
+    """A tiling pattern named only by a form XObject's resources (or a pattern's): found too, each stream once."""
+    raw = zlib.compress(b"\x80" * (1200 * 1200), 9)
+    inline = b"BI /W 1200 /H 1200 /CS /G /BPC 8 /F /Fl /L %d\nID\n" % len(raw) + raw + b"\nEI\n"
+    tiling = "/Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 /BBox [0 0 1 1] /XStep 1 /YStep 1"
+    paint = b"/Pattern cs /P scn 0 0 1 1 re f"
+    form = "/Type /XObject /Subtype /Form /BBox [0 0 1 1] /Resources "
+    cases = {  # page draws form 5; the pattern with the inline image is object 6
+        "in the form's resources": [pdf_stream(form + "<< /Pattern << /P 6 0 R >> >>", paint),
+                                    pdf_stream(tiling + " /Resources << >>", inline)],
+        "in the form's resources, an object of its own": [pdf_stream(form + "7 0 R", paint),
+                                                          pdf_stream(tiling + " /Resources << >>", inline),
+                                                          "<< /Pattern 8 0 R >>", "<< /P 6 0 R >>"],
+        "in a pattern of a pattern of the form": [pdf_stream(form + "<< /Pattern << /P 7 0 R >> >>", paint),
+                                                  pdf_stream(tiling + " /Resources << >>", inline),
+                                                  pdf_stream(tiling + " /Resources << /Pattern << /P 6 0 R >> >>",
+                                                             paint)],
+    }
+    for case, extra in cases.items():
+        data = raw_pdf(b"q 300 0 0 300 100 100 cm /F Do Q", resources="<< /XObject << /F 5 0 R >> >>",
+                       extra=extra)
+        errors = [e.error for e in _errors(_run(data, max_pixels=1_000_000))]
+        assert errors and errors[0].startswith("an inline image of 1200x1200 pixels, over the max_pixels"), case
+    # a form that names itself, and a pattern that names itself, are looked at once
+    data = raw_pdf(b"/F Do", resources="<< /XObject << /F 5 0 R >> >>", extra=[
+        pdf_stream(form + "<< /XObject << /F 5 0 R >> /Pattern << /P 6 0 R >> >>", b"/F Do " + paint),
+        pdf_stream(tiling + " /Resources << /Pattern << /P 6 0 R >> >>", paint)])
+    forms: dict = {}
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    assert pdf._inline_over_cap(doc, doc[0], 1_000_000, forms) == "" and sorted(forms) == [5, 6]
+
 def _jbig2_pdf(page: tuple[int, int], declared: int = 200) -> bytes:
     def segment(number: int, kind: int, data: bytes) -> bytes:
         return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data

@@ -284,3 +284,13 @@ def test_classify_a_video_file(tmp_path):
     records = list(classify([str(path), str(tmp_path / "both.zip")]))
     assert [(r.locator, r.error) for r in records] == [("frame 16 at 0:01.5", None), ("frame 7", None)]
     assert all(r.label and 0 <= r.confidence <= 1 for r in records)
+
+
+def test_a_table_claiming_more_memory_than_there_is_is_told_in_plain_words():
+    """An MP4 whose time-to-sample table claims 2³²−1 entries: FFmpeg refuses to allocate it (ENOMEM), which
+    came out as "Cannot allocate memory"."""
+    data = video_bytes(frames=10)
+    at = data.index(b"stts") + 8  # after the box's type, its version and flags: the entry count
+    bad = data[:at] + b"\xff\xff\xff\xff" + data[at + 4:]
+    err, = items_of(bad, "clip.mp4")
+    assert err.error == "not a readable video: the file is damaged (it claims more memory than is available)"

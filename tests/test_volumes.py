@@ -395,6 +395,28 @@ def test_minc1_with_too_many_netcdf_attributes_is_refused_before_nibabel_reads_i
         assert np.array_equal(pixels(fine), want)
 
 
+
+def test_minc_claiming_more_memory_than_there_is_is_a_plain_error(tmp_path, monkeypatch):
+    """A MINC1 attribute claiming more bytes than the file holds is refused before nibabel reads it (it reads
+    them at once: under a 3 GB address-space limit a fuzzed file gave "not a readable MINC1 file: MemoryError: ");
+    a MemoryError from nibabel all the same is told in plain words."""
+    data = minc1_with_attributes(tmp_path / "v.mnc", 1).read_bytes()
+    value = b"a0\0\0" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"x\0\0\0"  # name, type char, 1 of them
+    assert data.count(value) == 1
+    bad = tmp_path / "bad.mnc"
+    bad.write_bytes(data.replace(value, value[:8] + (100_000_000).to_bytes(4, "big") + value[12:]))
+    for err in (*open_input(bad), *items(bad.read_bytes(), name="bad.mnc")):
+        assert isinstance(err, ItemError) and err.error == (
+            "MINC1 file is damaged: its header claims a value of 100,000,000 bytes, more than the file holds; not "
+            "opened")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(nib.Minc2Image, "from_filename", no_memory)
+    (err,) = open_input(NIB_DATA / "minc2_1_scale.mnc")
+    assert err.error == "not a readable MINC2 file: the file is damaged (it claims more memory than is available)"
+
 # ---------------------------------------------------------------- detached headers (.mhd, .nhdr)
 
 

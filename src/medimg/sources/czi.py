@@ -67,7 +67,9 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
             yield from _items(reader, path, ctx.limits)
     except Exception as exc:
         what = "could not read the CZI image" if opened else "not a readable CZI file"
-        yield ItemError(path, "", f"{what}: {exc}")
+        # libCZI's std::bad_alloc: a sub-block claiming more than any memory
+        why = "the file is damaged (it claims more memory than is available)" if isinstance(exc, MemoryError) else exc
+        yield ItemError(path, "", f"{what}: {why}")
 
 
 def _crashing_subblock(path: str) -> str | None:

@@ -237,12 +237,28 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
         for c in range(channels):
             index = tuple(c if ax == "C" else z if ax == "Z" else n // 2 for ax, n in zip(lead_axes, lead_shape))
             keys.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
+        locator = _locator(lead_axes, lead_shape, z)
+        # Every page read, not just the keyframe: a later page may claim other sizes (the stack is
+        # allocated from the first page's, and each page decodes at its own).
+        pages = [lv[k] for k in keys]
+        worst = max(pages, key=_page_pixels)
+        if len(keys) * _page_pixels(worst) > limits.max_pixels:
+            w, h = worst.shape[worst.axes.index("X")], worst.shape[worst.axes.index("Y")]
+            yield ItemError(origin, locator, f"{kind} has a page claiming {w:,}×{h:,} pixels, over the max_pixels "
+                                             f"cap of {limits.max_pixels:,} for {len(keys)} channel(s); not decoded")
+            continue
         planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
         planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
         image = composite(planes, page_axes, colours)
-        locator = _locator(lead_axes, lead_shape, z)
         full = base if image.size != base else None
         yield ImageItem(origin, locator, image, kind, dict(meta), full_size=full)
+
+
+def _page_pixels(page) -> int:
+    """A page's pixels (samples not counted); 0 for a page missing from the series (read as zeros)."""
+    if page is None:
+        return 0
+    return int(np.prod([n for ax, n in zip(page.axes, page.shape) if ax != "S"], dtype=object))
 
 
 def _plane_size(series) -> tuple[int, int]:

@@ -51,13 +51,12 @@ def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
     try:
         with open(path, "rb") as f:
             version = kind(f.read(4096))
-            crowded = version == "MINC1" and _netcdf_items(f) > MAX_NETCDF_ITEMS
+            problem = _netcdf_problem(f) if version == "MINC1" else None
     except OSError as exc:
         yield ItemError(path, "", f"could not read file: {exc.strerror or exc}")
         return
-    if crowded:
-        yield ItemError(path, "", f"MINC1 file with more than {MAX_NETCDF_ITEMS:,} NetCDF dimensions, variables and "
-                                  "attributes; not opened")
+    if problem:
+        yield ItemError(path, "", problem)
         return
     try:
         import nibabel as nib
@@ -68,6 +67,10 @@ def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
         affine, zooms = np.asarray(img.affine, float), list(img.header.get_zooms()[:3])
     except ImportError as exc:
         yield ItemError(path, "", f"{version} files need {exc.name}, which is not installed")
+        return
+    except MemoryError:
+        yield ItemError(path, "", f"not a readable {version} file: the file is damaged (it claims more memory than is "
+                                  "available)")
         return
     except Exception as exc:
         yield ItemError(path, "", f"not a readable {version} file: {type(exc).__name__}: {exc}")
@@ -88,11 +91,13 @@ class _Stop(Exception):
     pass
 
 
-def _netcdf_items(f) -> int:
-    """How many dimensions, variables, dimension ids and attributes a NetCDF classic header lists, counted to
-    just past MAX_NETCDF_ITEMS: nibabel's reader makes Python objects of each (8.5 million attributes, 204 MB:
-    32 s, 1.5 GB). A cut or odd header ends the count; nibabel then says what is wrong."""
+def _netcdf_problem(f) -> str | None:
+    """Why nibabel must not read a NetCDF classic header, None if it may: more dimensions, variables, dimension
+    ids and attributes than MAX_NETCDF_ITEMS (nibabel makes Python objects of each: 8.5 million attributes,
+    204 MB: 32 s, 1.5 GB), or a name or value longer than the rest of the file (nibabel reads it at once: a
+    MemoryError). A cut or odd header ends the walk; nibabel then says what is wrong."""
     count = 0
+    end = f.seek(0, 2)
 
     def number() -> int:
         raw = f.read(4)
@@ -104,10 +109,14 @@ def _netcdf_items(f) -> int:
         nonlocal count
         count += max(n, 0)
         if count > MAX_NETCDF_ITEMS:
-            raise _Stop
+            raise _Stop(f"MINC1 file with more than {MAX_NETCDF_ITEMS:,} NetCDF dimensions, variables and "
+                        "attributes; not opened")
         return max(n, 0)
 
     def skip(n: int) -> None:  # values are padded to 4 bytes
+        if n > end - f.tell():
+            raise _Stop(f"MINC1 file is damaged: its header claims a value of {n:,} bytes, more than the "
+                        "file holds; not opened")
         f.seek(max(n, 0) + -max(n, 0) % 4, 1)
 
     def attributes() -> None:
@@ -133,9 +142,9 @@ def _netcdf_items(f) -> int:
             f.seek(4 * counted(number()), 1)  # dimension ids
             attributes()
             f.seek(8 + offset, 1)  # type, size, data offset
-    except _Stop:
-        pass
-    return count
+    except _Stop as stop:
+        return stop.args[0] if stop.args else None
+    return None
 
 
 class _TimeLast:

@@ -123,7 +123,7 @@ RENDER_MAX_PAINT = 1e10  # pixels painted (every drawing over a region, by its b
 RENDER_MIN_DPI = 24  # region is rendered at a lower dpi, and below this one not at all
 FILTERS = {
     "DCTDecode": "JPEG", "JPXDecode": "JPEG2000", "JBIG2Decode": "JBIG2", "CCITTFaxDecode": "CCITT",
-    "FlateDecode": "FLATE", "LZWDecode": "LZW", "RunLengthDecode": "RLE", "": "RAW",
+    "FlateDecode": "FLATE", "LZWDecode": "LZW", "RunLengthDecode": "RLE", "": "uncompressed",
 }
 
 
@@ -270,7 +270,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item))
         return images[xref]
 
-    form_problems: dict[int, str] = {}  # form XObject xref → its inline image over the cap ("" for none)
+    form_problems: dict[int, tuple] = {}  # form or pattern xref → (inline image over the cap or "", what it names)
     # Pass 1: where every image and figure is, so each is reported once with all its pages.
     for pno in range(npages):
         if pno:
@@ -530,7 +530,7 @@ def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by
     if digest in by_content:
         return by_content[digest]
     by_content[digest] = xref
-    images[xref] = _Image(xref, smask, size[0], size[1], FILTERS.get(item[8], item[8] or "RAW"), item[5],
+    images[xref] = _Image(xref, smask, size[0], size[1], FILTERS.get(item[8], item[8]), item[5],
                           problem=problem)
     return xref
 
@@ -757,24 +757,39 @@ _INLINE_W = re.compile(rb"/W(?:idth)?\s+(\d+)")
 _INLINE_H = re.compile(rb"/H(?:eight)?\s+(\d+)")
 
 
-def _inline_over_cap(doc: pymupdf.Document, page: pymupdf.Page, max_pixels: int, forms: dict[int, str]) -> str:
+def _inline_over_cap(doc: pymupdf.Document, page: pymupdf.Page, max_pixels: int, forms: dict) -> str:
     """Why the page must not be run ("" if it may): an inline image over max_pixels in its content stream, in a
-    form XObject it draws or in a tiling pattern of its resources (`forms` keeps each stream's answer across
-    pages). MuPDF finds the end of an inline image's data by decoding it, each time the page is run (a 30,000²
-    inline JPEG in a 53 KB fuzzed file: 10 s and 1 GB a run)."""
+    form XObject it draws or in a tiling pattern of its resources or of those forms and patterns (`forms` keeps
+    each stream's answer, and what its resources name, across pages). MuPDF finds the end of an inline image's
+    data by decoding it, each time the page is run (a 30,000² inline JPEG in a 53 KB fuzzed file: 10 s and 1 GB
+    a run)."""
     try:
         found = _inline_in(page.read_contents(), max_pixels)
-        kind, patterns = doc.xref_get_key(page.xref, "Resources/Pattern")
-        if kind == "xref":  # the pattern dictionary is an object of its own
-            patterns = doc.xref_object(int(patterns.split()[0]))
-        named = [int(x) for x in re.findall(r"(\d+) 0 R", patterns)] if kind in ("dict", "xref") else []
-        for xref in [x for x, *_ in page.get_xobjects()] + named:  # forms drawn by the page and its forms; patterns
+        # forms drawn by the page and its forms, patterns of the page; then what their resources name, each once
+        todo, seen = [x for x, *_ in page.get_xobjects()] + _named(doc, page.xref, "Pattern"), set()
+        while todo and not found:
+            xref = todo.pop()
+            if xref in seen:
+                continue
+            seen.add(xref)
             if xref not in forms:
-                forms[xref] = _inline_in(doc.xref_stream(xref) or b"", max_pixels)
-            found = found or forms[xref]
+                image = doc.xref_get_key(xref, "Subtype")[1] == "/Image"
+                forms[xref] = ("", []) if image else (_inline_in(doc.xref_stream(xref) or b"", max_pixels),
+                                                      _named(doc, xref, "XObject") + _named(doc, xref, "Pattern"))
+            found, named = forms[xref]
+            todo += named
     except Exception:
         return ""  # MuPDF says what is wrong when it runs the page
     return found
+
+
+def _named(doc: pymupdf.Document, xref: int, kind: str) -> list[int]:
+    """The objects named in Resources/kind (Pattern, XObject) of a page, form or pattern."""
+    what, value = doc.xref_get_key(xref, "Resources/" + kind)
+    if what == "xref":  # the dictionary is an object of its own
+        what, value = "dict", doc.xref_object(int(value.split()[0]))
+    named = [int(x) for x in re.findall(r"(\d+) 0 R", value)] if what == "dict" else []
+    return [x for x in named if 0 < x < doc.xref_length()]  # a broken reference is passed over
 
 
 def _inline_in(content: bytes, max_pixels: int) -> str:

@@ -291,6 +291,8 @@ def _clock(seconds: float) -> str:
 
 def _reason(exc: BaseException | None) -> str:
     """FFmpeg's own words, without its error number and the call or buffer it names."""
+    if isinstance(exc, MemoryError):  # ENOMEM: a table or frame bigger than FFmpeg will allocate
+        return "the file is damaged (it claims more memory than is available)"
     text = getattr(exc, "strerror", None) or str(exc or "unknown error")
     return "the file ends early (truncated)" if text == "End of file" else text
 
