@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pymupdf
@@ -254,11 +255,14 @@ def test_manifest_names_an_uncompressed_pdf_image_in_plain_words(tmp_path):
 
     gray = bytes(range(256)) * 64  # 128 × 128
     image = "/Type /XObject /Subtype /Image /Width 128 /Height 128 /ColorSpace /DeviceGray /BitsPerComponent 8"
+    hexed = zlib.compress(bytes(range(255, -1, -1)) * 64).hex().encode() + b">"  # Flate inside an ASCII wrapper
     (tmp_path / "raw.pdf").write_bytes(raw_pdf(
-        b"q 100 0 0 100 0 0 cm /A Do Q q 100 0 0 100 200 0 cm /B Do Q",
-        resources="<< /XObject << /A 5 0 R /B 6 0 R >> >>",
-        extra=[pdf_stream(image, gray), pdf_stream(image, gray[::-1], compress=True)]))
+        b"q 100 0 0 100 0 0 cm /A Do Q q 100 0 0 100 200 0 cm /B Do Q q 100 0 0 100 400 0 cm /C Do Q",
+        resources="<< /XObject << /A 5 0 R /B 6 0 R /C 7 0 R >> >>",
+        extra=[pdf_stream(image, gray), pdf_stream(image, gray[::-1], compress=True),
+               pdf_stream(image + " /Filter [/ASCIIHexDecode /FlateDecode]", hexed)]))
     run([str(tmp_path / "raw.pdf")], tmp_path / "out")
     rows = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
     assert [(r["locator"], r["format"]) for r in rows] == [("page 1, image 1", "PDF/uncompressed"),
-                                                           ("page 1, image 2", "PDF/FLATE")]
+                                                           ("page 1, image 2", "PDF/FLATE"),
+                                                           ("page 1, image 3", "PDF/FLATE")]

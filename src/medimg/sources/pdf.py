@@ -530,9 +530,20 @@ def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by
     if digest in by_content:
         return by_content[digest]
     by_content[digest] = xref
-    images[xref] = _Image(xref, smask, size[0], size[1], FILTERS.get(item[8], item[8]), item[5],
-                          problem=problem)
+    images[xref] = _Image(xref, smask, size[0], size[1], _format(doc, xref, item[8]), item[5], problem=problem)
     return xref
+
+
+def _format(doc: pymupdf.Document, xref: int, first: str) -> str:
+    """The image's coding, from the last of its filters (PyMuPDF names the first: an ASCII wrapper, maybe)."""
+    if first in FILTERS and not first.startswith("ASCII"):
+        return FILTERS[first]
+    try:
+        names = re.findall(r"/(\w+)", doc.xref_get_key(xref, "Filter")[1])
+    except Exception:
+        names = []
+    names = [n for n in names if not n.startswith("ASCII")]
+    return FILTERS.get(names[-1], "other") if names else FILTERS[""]
 
 
 def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, max_pixels: int,
