@@ -350,6 +350,12 @@ def test_url_requests_are_checked(client):
     assert r.status_code == 400 and "http" in r.json()["error"]
     r = client.post("/api/classify-url", json={"url": "file:///etc/passwd"})
     assert r.status_code == 400
+    r = client.post("/api/classify-url")  # no body at all
+    assert r.status_code == 422 and r.json()["error"].startswith("send a JSON object, e.g. {\"url\"")
+    r = client.post("/api/classify-url", json={"url": "https://example.org/", "threshold": True})  # not 1.0
+    assert r.status_code == 422 and r.json()["error"].startswith("threshold must be a number from 0.5 to 1")
+    r = client.post("/api/classify-url", json={"url": "ftp://example.org/a.png", "threshold": 1})
+    assert r.status_code == 400  # a whole number is a number
 
 
 def test_private_url_refused_by_default_and_allowed_on_request(client, private_client, worker):
@@ -551,6 +557,43 @@ def test_a_request_waiting_too_long_for_a_free_slot_gets_503(worker):
         assert "busy" in (second.result().json().get("error") or "") and second.result().headers["retry-after"] == "5"
     finally:
         live.close()
+
+
+class TimedWorker(Worker):
+    """Works 1 s before classifying, and keeps the time each request was given."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.given = []
+
+    def run(self, *args, **kwargs):
+        self.given.append(kwargs.get("seconds"))
+        time.sleep(1.0)
+        return super().run(*args, **kwargs)
+
+
+def test_time_waited_for_a_slot_counts_against_the_request_time_limit(worker):
+    """A queued request gets what is left of --request-timeout, not all of it again (twice the limit could pass a
+    proxy's timeout set just above it)."""
+    from medimg.sources import Blob
+
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_jobs=1, request_timeout=3)
+    timed = TimedWorker(cfg, worker.classifier)
+    live = LiveServer(create_app(cfg, timed, ui=False))
+    try:
+        def post(i):
+            return httpx.post(live.url + "/api/classify", files=[("files", (f"{i}.png", png(i)))], timeout=30)
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post, 1)
+            time.sleep(0.3)
+            second = pool.submit(post, 2)
+            assert [first.result().status_code, second.result().status_code] == [200, 200]
+        assert timed.given[0] > 2.9 and 1.0 < timed.given[1] < 2.6, timed.given  # it waited ~0.7 s
+    finally:
+        live.close()
+    out = Worker(cfg, worker.classifier).run([Blob("a.png", png(1)), Blob("b.png", png(2))], seconds=1e-6)
+    assert len(out.records) == 1 and "time limit of 3 s per request was reached" in out.note
 
 
 def test_parallel_requests_each_get_their_own_answer(live_url):

@@ -631,6 +631,41 @@ def test_inputs_that_are_not_iterable_raise_when_called(tiny_classifier):
         classify(5, classifier=tiny_classifier)
 
 
+def test_the_sources_check_their_arguments_when_called_too(tmp_path):
+    """open_input and open_inputs take what classify takes: one path alone is one input (not its characters,
+    the first of them "/", the root folder), limits may be a dict, and a bad argument raises at once."""
+    from medimg.sources import open_input, open_inputs
+
+    (tmp_path / "a.png").write_bytes(png(RED))
+    path = str(tmp_path / "a.png")
+    for items in (open_inputs(path), open_inputs(tmp_path / "a.png"), open_input(path, {"max_pixels": 10_000})):
+        assert [(type(i).__name__, i.origin) for i in items] == [("ImageItem", path)]
+    (over,) = open_inputs([path], {"max_pixels": 100})
+    assert "max_pixels" in over.error
+    for call, says in [(lambda: open_input(path, {"max_pixel": 1}), "no field 'max_pixel'"),
+                       (lambda: open_inputs([path], [("max_pixels", 1)]), "a Limits, a dict of its fields"),
+                       (lambda: open_input(None), "one path, URL or Blob"),
+                       (lambda: open_input([path]), "one path, URL or Blob"),
+                       (lambda: open_inputs(None), "an iterable of them"),
+                       (lambda: open_inputs(b"a.png"), "wrap bytes as Blob")]:
+        with pytest.raises(TypeError, match=says):
+            call()  # no next()
+    (empty,) = open_inputs([""])
+    assert empty.error == "an empty path: give a file, folder or URL"
+
+
+@pytest.mark.parametrize("arguments, says", [
+    (dict(origin="a.png", data="text"), "data must be bytes, bytearray or memoryview, not str"),
+    (dict(origin="a.png", data=None), "data must be bytes, bytearray or memoryview, not NoneType"),
+    (dict(origin=None, data=b"x"), "origin must be a str"),
+    (dict(origin=Path("a.png"), data=b"x"), "origin must be a str"),
+])
+def test_a_blob_checks_its_fields_when_made(arguments, says):
+    with pytest.raises(TypeError, match=says):
+        Blob(**arguments)
+    assert Blob("a.png", bytearray(b"x")).data == b"x"
+
+
 def test_record_methods_check_their_arguments():
     rec = Record(input="x", locator="", p_medical=0.7)
     with pytest.raises(TypeError, match="threshold must be a number"):

@@ -129,6 +129,10 @@ def test_the_413_names_the_limit_of_the_route_that_refused(classifier):
         assert status == 413 and "at most 64 KB" in doc["error"] and sent < 4 << 20
         r = httpx.post(server.url + "/api/classify", files=[("files", ("big.bin", b"\0" * (4 << 20)))])
         assert r.status_code == 413 and "uploads may be at most 3 MB per request" in r.json()["error"]
+        # a slash too many is the route's own cap, then the app's answer (not "a request to /api/classify/ …1 MB")
+        for path in ("/api/classify/", "/api//classify"):
+            r = httpx.post(server.url + path, files=[("files", ("a.bin", b"\0" * (2 << 20)))])
+            assert r.status_code in (307, 404) and "at most" not in r.text, (path, r.status_code, r.text)
     finally:
         server.close()
 

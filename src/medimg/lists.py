@@ -93,10 +93,10 @@ def _listed(names: list[str]) -> str:
 
 def once(entries: Iterable[str]) -> Iterator[str]:
     """Each input once, as first given: the same URL, or the same path however it is spelled (`a.png`,
-    `./a.png`, `scans//a.png`), whose rows would carry one name and which a resumed run could not tell apart."""
+    `./a.png`, `scans//a.png`, `/home/me/a.png`): one file, whose rows a resumed run could not tell apart."""
     seen: set[str] = set()
     for entry in entries:
-        key = entry if is_url(entry) else str(Path(entry))
+        key = entry if is_url(entry) or not entry else str(Path.cwd() / entry)  # `..` kept: links
         if key not in seen:
             seen.add(key)
             yield entry

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import io
 import numbers
 import os
 import queue
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Iterable, Iterator, get_args, get_type_hints
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -18,8 +16,8 @@ from PIL import Image
 from .model import Classifier, verdict_for
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
-from .sources import Blob, ImageItem, ItemError, Limits, input_tasks, is_input, not_an_input
-from .sources.base import recoverable
+from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
+from .sources.base import as_limits, recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -95,9 +93,9 @@ def default_workers() -> int:
 
 
 def classify(
-    inputs: Iterable[str | os.PathLike | Blob],
-    classifier: Classifier | None = None,
-    limits: Limits | None = None,
+    inputs: Iterable[str | os.PathLike | Blob] | str | os.PathLike | Blob,
+    classifier: Classifier | str | os.PathLike | None = None,
+    limits: Limits | Mapping[str, Any] | None = None,
     batch_size: int = 32,
     threshold: float | None = None,
     thumbnails: int = 0,
@@ -122,8 +120,8 @@ def classify(
     should be made a list first). `classifier` may be a model's name ("fast") or folder, loaded here, and
     `limits` a dict of Limits' fields. A bad argument raises here, before the first record.
     """
-    inputs = _inputs(inputs)
-    limits = _limits(limits)
+    inputs = as_inputs(inputs)
+    limits = as_limits(limits)
     check_threshold(threshold)
     batch_size = _count("batch_size", batch_size, 1)
     thumbnails = _count("thumbnails", thumbnails, 0, " (0: none)")
@@ -134,18 +132,6 @@ def classify(
         raise TypeError(f"cancel must be a threading.Event (anything with is_set()) or None, not {cancel!r}")
     clf = _classifier(classifier)  # last: loading a model is the slow part
     return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip, cancel)
-
-
-def _inputs(inputs) -> Iterator:
-    """An iterator over the inputs (one path, URL or Blob alone is a list of one)."""
-    if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
-        return iter([inputs])
-    if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
-        raise TypeError("classify takes paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
-    try:
-        return iter(inputs)
-    except TypeError:
-        raise TypeError(f"inputs must be a path, URL or Blob, or an iterable of them, not {inputs!r}") from None
 
 
 def _classifier(classifier) -> Classifier:
@@ -161,50 +147,6 @@ def _classifier(classifier) -> Classifier:
         return Classifier.load(classifier)
     except FileNotFoundError as exc:  # it names the shipped models
         raise ValueError(f"classifier: {exc}") from None
-
-
-def _limits(limits) -> Limits:
-    """A Limits with every field of the right type: the one given, one made from a dict, or the defaults."""
-    if limits is None:
-        return Limits()
-    if isinstance(limits, Mapping):
-        names = [f.name for f in fields(Limits)]
-        unknown = [k for k in limits if k not in names]
-        if unknown:
-            raise TypeError(f"limits has no field {', '.join(map(repr, unknown))}; its fields are {', '.join(names)}")
-        limits = Limits(**limits)
-    if not isinstance(limits, Limits):
-        raise TypeError(f"limits must be a Limits, a dict of its fields, or None, not {limits!r}")
-    for name, kind in _limit_kinds().items():
-        _check_limit(name, getattr(limits, name), kind)
-    return limits
-
-
-@functools.cache
-def _limit_kinds() -> dict:
-    return get_type_hints(Limits)
-
-
-_KIND_WORDS = {bool: "True or False", int: "a number ≥ 0", float: "a number ≥ 0", str: "a string",
-               type(None): "None"}
-
-
-def _check_limit(name: str, value, kind) -> None:
-    """A field of Limits: a flag True or False, a number (whole or not) at least 0, a string; None where allowed."""
-    allowed = get_args(kind) or (kind,)
-    wanted = " or ".join(_KIND_WORDS[k] for k in allowed)
-    if value is None and type(None) in allowed:
-        return
-    if bool in allowed:
-        fits = isinstance(value, (bool, np.bool_))
-    elif int in allowed or float in allowed:
-        fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if fits and not value >= 0:  # (NaN too)
-            raise ValueError(f"limits.{name} must be {wanted}, not {value!r}")
-    else:
-        fits = isinstance(value, allowed)
-    if not fits:
-        raise TypeError(f"limits.{name} must be {wanted}, not {value!r}")
 
 
 def _count(name: str, value, least: int, also: str = "") -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterator
 
@@ -11,7 +12,7 @@ import anyio
 import httpx
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
@@ -84,6 +85,13 @@ class UrlRequest(BaseModel):
     full: bool = Field(False, description=FULL_HELP)
     show_skipped: bool = Field(False, description=SKIPPED_HELP)
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, bool):  # JSON true would be read as 1.0
+            raise ValueError("a number, not true or false")
+        return value
+
 
 def create_router(worker: Worker) -> APIRouter:
     cfg = worker.config
@@ -93,10 +101,12 @@ def create_router(worker: Worker) -> APIRouter:
     waiting = 0
     busy = "the server is busy with other requests; try again shortly"
 
-    async def run(request: Request, fn: Callable[[threading.Event], Outcome]) -> Outcome:
-        """fn(stop) in a thread holding one of the job slots until it has really ended, however the request
-        ends: answered, timed out (504), or the client gone; `stop` tells the work to end early."""
+    async def run(request: Request, fn: Callable[[threading.Event, float], Outcome]) -> Outcome:
+        """fn(stop, seconds) in a thread holding one of the job slots until it has really ended, however the
+        request ends: answered, timed out (504), or the client gone; `stop` tells the work to end early. Time
+        spent waiting for a slot counts: the work gets what is left of the request's time limit."""
         nonlocal waiting
+        start = time.monotonic()
         try:
             jobs.acquire_nowait()  # a free slot: no waiting
         except anyio.WouldBlock:
@@ -115,17 +125,18 @@ def create_router(worker: Worker) -> APIRouter:
 
         def work() -> Outcome:
             try:
-                return fn(stop)
+                return fn(stop, left)
             finally:
                 try:
                     loop.call_soon_threadsafe(jobs.release)
                 except RuntimeError:  # the event loop has gone (a test client's)
                     pass
 
+        left = max(0.0, cfg.request_timeout - (time.monotonic() - start))
         done = loop.run_in_executor(None, work)
         gone = asyncio.ensure_future(_disconnected(request))
         try:
-            await asyncio.wait([done, gone], timeout=cfg.request_timeout + GRACE_SECONDS,
+            await asyncio.wait([done, gone], timeout=left + GRACE_SECONDS,
                                return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 return done.result()
@@ -163,8 +174,8 @@ def create_router(worker: Worker) -> APIRouter:
         show_skipped = bool(_either("show_skipped", show_skipped, form_show_skipped, "form"))
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]  # repeated: see blobs_together
         limits = cfg.limits()
-        out = await run(request, lambda stop: worker.run(_blobs(named, limits.max_input_bytes), limits,
-                                                         threshold=threshold, stop=stop))
+        out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes), limits,
+                                                               threshold=threshold, stop=stop, seconds=left))
         return _response(out, full, show_skipped)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
@@ -190,7 +201,8 @@ def create_router(worker: Worker) -> APIRouter:
         if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
             return _response(Outcome([Record(input=url, locator="", error=failure, source=url)]), full, show_skipped)
         limits = cfg.limits(render=render)
-        out = await run(request, lambda stop: worker.run([url], limits, threshold=threshold, stop=stop))
+        out = await run(request, lambda stop, left: worker.run([url], limits, threshold=threshold, stop=stop,
+                                                               seconds=left))
         return _response(out, full, show_skipped)
 
     # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors

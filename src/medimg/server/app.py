@@ -194,7 +194,7 @@ def _explain(errors: list[dict]) -> str:
         kind = e.get("type", "")
         if kind == "json_invalid":
             parts.append("the request body is not valid JSON")
-        elif not loc and kind in ("model_attributes_type", "dict_type"):  # a form, a list, a bare string
+        elif not loc and kind in ("model_attributes_type", "dict_type", "missing"):  # a form, a list, no body
             parts.append('send a JSON object, e.g. {"url": "https://example.org/"}, with content-type '
                          "application/json")
         elif loc == ["threshold"] and kind != "missing":

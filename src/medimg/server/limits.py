@@ -4,6 +4,7 @@ and how many upload bytes the server holds at once (past that, a 503)."""
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,7 +60,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = route_path(scope)
+        path = re.sub("/+", "/", route_path(scope)).rstrip("/") or "/"  # "/api/classify/": its cap (the app 404s)
         cap = self.caps.get(path, self.default)
         length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > cap:

@@ -49,15 +49,17 @@ class Worker:
 
     def run(self, inputs: Iterable[str | Blob], limits: Limits | None = None, threshold: float | None = None,
             thumbnails: int = 0, on_record: Callable[[Record], None] | None = None,
-            stop: threading.Event | None = None) -> Outcome:
-        """Every record for `inputs`, its errors in the server's words; stops at the time limit with a note that
-        says so, and quietly once `stop` is set (both seen between records). No download or video read may take
-        longer than the whole request may."""
+            stop: threading.Event | None = None, seconds: float | None = None) -> Outcome:
+        """Every record for `inputs`, its errors in the server's words; stops at the time limit (or after
+        `seconds`, what a request that waited for its turn has left of it) with a note that says so, and quietly
+        once `stop` is set (both seen between records). No download or video read may take longer than the
+        whole request may."""
         limit = self.config.request_timeout
-        deadline = time.monotonic() + limit
+        budget = limit if seconds is None else min(seconds, limit)
+        deadline = time.monotonic() + budget
         limits = limits or self.config.limits()
-        limits = replace(limits, total_timeout=min(limits.total_timeout, limit),
-                         video_timeout=min(limits.video_timeout, limit))
+        limits = replace(limits, total_timeout=min(limits.total_timeout, budget),
+                         video_timeout=min(limits.video_timeout, budget))
         out = Outcome([])
         stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
                           thumbnails=thumbnails, cancel=stop)

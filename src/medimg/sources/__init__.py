@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
 import reprlib
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
 from .registry import open_blob, plugins, register
 
 __all__ = [
     "Blob", "Context", "ImageItem", "Item", "ItemError", "Limits", "SourcePlugin",
-    "open_input", "open_inputs", "input_tasks", "open_blob", "plugins", "register", "is_url",
+    "open_input", "open_inputs", "input_tasks", "as_inputs", "as_limits", "open_blob", "plugins", "register", "is_url",
 ]
 
 
@@ -21,21 +23,37 @@ def is_url(text: str) -> bool:
     return isinstance(text, str) and text.lower().startswith(("http://", "https://"))
 
 
-def open_input(source: str | os.PathLike | Blob, limits: Limits | None = None,
+def open_input(source: str | os.PathLike | Blob, limits: Limits | Mapping[str, Any] | None = None,
                ctx: Context | None = None) -> Iterator[Item]:
     """Every image in one input: a file, a folder (recursive), a URL, or a Blob of bytes.
 
     Never raises for bad input: problems come out as ItemError items. Folders and zip archives are
-    containers: each file in them is an input of its own (its own max_images_per_input).
+    containers: each file in them is an input of its own (its own max_images_per_input). `limits` may be a
+    dict of Limits' fields. A bad argument raises here, before the first item.
     """
-    ctx = ctx or Context(limits)
-    for task in _tasks(source, ctx):
-        yield from task()
+    if not is_input(source):
+        raise TypeError(f"open_input takes one path, URL or Blob (open_inputs takes several), not {source!r}"[:300])
+    ctx = ctx or Context(as_limits(limits))
+    return (item for task in _tasks(source, ctx) for item in task())
 
 
-def open_inputs(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None) -> Iterator[Item]:
-    for task in input_tasks(sources, limits):
-        yield from task()
+def open_inputs(sources: Iterable[str | os.PathLike | Blob] | str | os.PathLike | Blob,
+                limits: Limits | Mapping[str, Any] | None = None) -> Iterator[Item]:
+    """Every image in each input, in input order (one path, URL or Blob may be given alone)."""
+    return (item for task in input_tasks(sources, limits) for item in task())
+
+
+def as_inputs(inputs) -> Iterator:
+    """An iterator over the inputs (one path, URL or Blob alone is a list of one); raises TypeError for bytes,
+    an open file or anything not iterable."""
+    if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
+        return iter([inputs])
+    if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
+        raise TypeError("the inputs are paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
+    try:
+        return iter(inputs)
+    except TypeError:
+        raise TypeError(f"inputs must be a path, URL or Blob, or an iterable of them, not {inputs!r}") from None
 
 
 def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None,
@@ -49,6 +67,10 @@ def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | No
     accepts are left out (resuming a run: a zip is still read, its members already done are not opened).
     Once `cancel` is set (the caller gave up), downloads in progress stop at their next chunk.
     """
+    return _input_tasks(as_inputs(sources), as_limits(limits), skip, cancel)
+
+
+def _input_tasks(sources: Iterator, limits: Limits, skip, cancel) -> Iterator[Callable[[], Iterator[Item]]]:
     skip = _asked_once(skip)
     ctx = Context(limits, cancel, skip)
     for source in sources:
@@ -85,6 +107,9 @@ def _tasks(source: str | os.PathLike | Blob, ctx: Context,
         yield unit(name, lambda: iter([ItemError(name, "", why)]))
         return
     text = os.fspath(source)
+    if not text:  # not the current folder
+        yield unit("", lambda: iter([ItemError("", "", "an empty path: give a file, folder or URL")]))
+        return
     if text[:7].lower() == "file://":  # a file URI names a local file
         path, why = _file_uri(text)
         if why:

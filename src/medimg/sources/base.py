@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import numbers
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from functools import partial
-from typing import Callable, Iterator, Protocol, Union
+from typing import Callable, Iterator, Protocol, Union, get_args, get_type_hints
+
+import numpy as np
 
 from PIL import Image
 
@@ -99,8 +104,57 @@ class Blob:
     budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container
 
     def __post_init__(self):
+        if not isinstance(self.origin, str):
+            raise TypeError(f"Blob's origin must be a str (the name its records carry), not {self.origin!r}")
         if isinstance(self.data, memoryview):  # the sources slice and sniff bytes
             self.data = self.data.tobytes()
+        elif not isinstance(self.data, (bytes, bytearray)):
+            raise TypeError(f"Blob's data must be bytes, bytearray or memoryview, not {type(self.data).__name__}")
+
+
+def as_limits(limits) -> Limits:
+    """A Limits with every field of the right type: the one given, one made from a dict, or the defaults;
+    a bad one raises TypeError or ValueError saying what it takes."""
+    if limits is None:
+        return Limits()
+    if isinstance(limits, Mapping):
+        names = [f.name for f in fields(Limits)]
+        unknown = [k for k in limits if k not in names]
+        if unknown:
+            raise TypeError(f"limits has no field {', '.join(map(repr, unknown))}; its fields are {', '.join(names)}")
+        limits = Limits(**limits)
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a Limits, a dict of its fields, or None, not {limits!r}")
+    for name, kind in _limit_kinds().items():
+        _check_limit(name, getattr(limits, name), kind)
+    return limits
+
+
+@functools.cache
+def _limit_kinds() -> dict:
+    return get_type_hints(Limits)
+
+
+_KIND_WORDS = {bool: "True or False", int: "a number ≥ 0", float: "a number ≥ 0", str: "a string",
+               type(None): "None"}
+
+
+def _check_limit(name: str, value, kind) -> None:
+    """A field of Limits: a flag True or False, a number (whole or not) at least 0, a string; None where allowed."""
+    allowed = get_args(kind) or (kind,)
+    wanted = " or ".join(_KIND_WORDS[k] for k in allowed)
+    if value is None and type(None) in allowed:
+        return
+    if bool in allowed:
+        fits = isinstance(value, (bool, np.bool_))
+    elif int in allowed or float in allowed:
+        fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if fits and not value >= 0:  # (NaN too)
+            raise ValueError(f"limits.{name} must be {wanted}, not {value!r}")
+    else:
+        fits = isinstance(value, allowed)
+    if not fits:
+        raise TypeError(f"limits.{name} must be {wanted}, not {value!r}")
 
 
 class Context:
