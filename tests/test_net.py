@@ -305,6 +305,11 @@ def test_connection_failures_are_said_in_words(srv, monkeypatch):
     closed.close()  # nothing listens there now
     with pytest.raises(net.FetchError, match=r"connection refused \(nothing listens at that address and port\)"):
         net.fetch(f"http://127.0.0.1:{port}/a", Limits(**OPEN))
+    for url in ("http://", "https:///a.png"):
+        with pytest.raises(net.FetchError, match=r"the address names no host$"):
+            net.fetch(url, Limits(**OPEN))
+    with pytest.raises(net.FetchError, match=r"no time to connect \(the connect timeout is 0\)$"):
+        net.fetch(f"http://127.0.0.1:{srv.port}/a", Limits(**{**OPEN, "connect_timeout": 0}))
 
     def lookup(host, *args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -242,6 +242,10 @@ def failure(exc: BaseException) -> str:
         return "the network cannot reach that address"
     if "Connection reset" in text or errno == 104:
         return "the server closed the connection"
+    if isinstance(exc, httpx.UnsupportedProtocol) and "missing an 'http://'" in text:
+        return "the address names no host"  # "http://", "https:///a.png"
+    if errno == 115 or "[Errno 115]" in text:  # EINPROGRESS: a connect timeout of 0 leaves no time
+        return "no time to connect (the connect timeout is 0)"
     return f"{type(exc).__name__}: {text or 'connection failed'}"
 
 
