@@ -644,8 +644,8 @@ def test_the_sources_check_their_arguments_when_called_too(tmp_path):
     assert "max_pixels" in over.error
     for call, says in [(lambda: open_input(path, {"max_pixel": 1}), "no field 'max_pixel'"),
                        (lambda: open_inputs([path], [("max_pixels", 1)]), "a Limits, a dict of its fields"),
-                       (lambda: open_input(None), "one path, URL or Blob"),
-                       (lambda: open_input([path]), "one path, URL or Blob"),
+                       (lambda: open_input(None), "one path, URL or Blob: not a path, URL or Blob: None"),
+                       (lambda: open_input([path]), "one path, URL or Blob: open_inputs takes several"),
                        (lambda: open_inputs(None), "an iterable of them"),
                        (lambda: open_inputs(b"a.png"), "wrap bytes as Blob")]:
         with pytest.raises(TypeError, match=says):

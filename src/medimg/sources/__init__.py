@@ -32,7 +32,8 @@ def open_input(source: str | os.PathLike | Blob, limits: Limits | Mapping[str, A
     dict of Limits' fields. A bad argument raises here, before the first item.
     """
     if not is_input(source):
-        raise TypeError(f"open_input takes one path, URL or Blob (open_inputs takes several), not {source!r}"[:300])
+        why = not_an_input(source)[1] if not isinstance(source, (list, tuple)) else "open_inputs takes several"
+        raise TypeError(f"open_input takes one path, URL or Blob: {why}")
     ctx = ctx or Context(as_limits(limits))
     return (item for task in _tasks(source, ctx) for item in task())
 
