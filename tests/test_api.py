@@ -686,6 +686,28 @@ def test_uploads_are_kept_in_the_session_folder_and_only_this_pages_files_are_re
     assert list(home.glob("uploads-*")) == [folder_again] and folder_again in again[0].parents
 
 
+def test_kept_uploads_keep_the_names_their_results_had(tmp_path):
+    """Of two scan.png, the second is "scan (2).png"; with the first removed it stays so on the next run. A name
+    too long for "as <name>" as a folder is still kept, under its own name."""
+    from medimg.server.ui import _names
+
+    root, home = tmp_path / "uploads", tmp_path / "pages" / "session"
+    long = "x" * 250 + ".png"
+    for name, file in (("abc", "scan.png"), ("def", "scan.png"), ("ghi", long)):
+        (root / name).mkdir(parents=True)
+        (root / name / file).write_bytes(name.encode())
+    home.mkdir(parents=True)
+    uploads = [root / "abc" / "scan.png", root / "def" / "scan.png", root / "ghi" / long]
+    names = _names(uploads, home)
+    assert names == ["scan.png", "scan (2).png", long]
+    folder, kept = _keep_uploads(uploads, home, root.resolve(), names)
+    assert [p.read_bytes() for p in kept] == [b"abc", b"def", b"ghi"]
+    assert _names(kept[1:], home) == ["scan (2).png", long]
+    (root / "jkl").mkdir()
+    (root / "jkl" / "scan.png").write_bytes(b"jkl")  # a new one of that name: not the kept one's
+    assert _names(kept[1:] + [root / "jkl" / "scan.png"], home) == ["scan (2).png", long, "scan.png"]
+
+
 def test_ui_uploads_read_a_detached_header_with_its_data_file(tmp_path):
     """The web page's uploads go through the same pairing: the .mhd finds its .raw among them, and the .raw
     itself is a skipped note naming its header."""

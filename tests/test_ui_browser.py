@@ -163,6 +163,26 @@ def run_and_wait(pg, button: str = "#run") -> None:
                          timeout=10_000)
 
 
+# the text of an element as the browser broke it into lines
+LINES = """el => { const lines = []; let top = null;
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walk.nextNode());) for (let i = 0; i < node.length; i++) {
+        const range = document.createRange(); range.setStart(node, i); range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect) continue;
+        if (top === null || rect.top > top + 2) { lines.push(""); top = rect.top; }
+        lines[lines.length - 1] += node.data[i]; }
+    return lines; }"""
+
+
+def rerun(pg) -> None:
+    """Run again, and wait for the new run's thumbnails (the counts line says "images" all along)."""
+    first = pg.locator("#gallery .thumbnail-item img").first.get_attribute("src")
+    pg.click("#run")
+    pg.wait_for_function("src => { const img = document.querySelector('#gallery .thumbnail-item img');"
+                         " return img && img.getAttribute('src') !== src; }", arg=first, timeout=RESULT_WAIT)
+
+
 def captions(pg) -> list[str]:
     return pg.locator("#gallery .thumbnail-item .caption-label").all_inner_texts()
 
@@ -245,12 +265,17 @@ def test_two_images_give_two_labelled_thumbnails_and_a_csv(page, server, tmp_pat
                            " return img && img.getAttribute('src') !== src; }", arg=first, timeout=RESULT_WAIT)
     page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 2", timeout=10_000)
     assert no_error_badges(page)
-    # an example in between leaves them listed, and still there to run
+    # an example in between leaves them listed, and still there to run; the counts line says whose results
+    # are shown: the example's (not the files listed), then the files' again
     page.click("button:has-text('Example: scans and photos')")
     page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 4", timeout=RESULT_WAIT)
+    line = page.locator(COUNTS).inner_text()
+    assert line.startswith("4 images in the example “scans and photos” (not your files) ·"), line
+    assert "knee" in page.locator("#files").inner_text()
     page.click("#run")
     page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 2", timeout=RESULT_WAIT)
     assert no_error_badges(page) and [c.split(" · ")[-1] for c in captions(page)] == ["knee.png", "holiday.png"]
+    assert page.locator(COUNTS).inner_text().startswith("2 images ·")
     assert page.outside == []
 
 
@@ -325,6 +350,27 @@ def test_nothing_found_puts_the_reason_first(page, tmp_path):
     assert "1 could not be read (why: see below)" in page.locator(COUNTS).inner_text()
     page.locator("#problems").wait_for(state="visible", timeout=10_000)
     assert not page.locator("#gallery").is_visible()
+
+
+def test_removing_one_of_two_uploads_of_one_name_renames_neither(page, tmp_path):
+    """Two scan.png from different folders are scan.png and scan (2).png; with the first taken off the
+    list, the other's results are still scan (2).png in the runs after."""
+    first, second = tmp_path / "a" / "scan.png", tmp_path / "b" / "scan.png"
+    for i, f in enumerate((first, second)):
+        f.parent.mkdir()
+        f.write_bytes(picture(i + 1, (140 + 160 * i, 100 + 100 * i)))  # 140×100, 300×200
+    upload(page, [first, second])
+    run_and_wait(page)
+    assert [c.split(" · ")[-1] for c in captions(page)] == ["scan.png", "scan (2).png"]
+    page.locator("#files .file-preview .label-clear-button").first.click()
+    page.wait_for_function("document.querySelector('#ready')?.innerText.includes('1 file ready to run')",
+                           timeout=10_000)
+    for _ in range(2):
+        rerun(page)
+        page.wait_for_function("document.querySelectorAll('#gallery .thumbnail-item').length == 1", timeout=10_000)
+        assert captions(page)[0].endswith(" · scan (2).png"), captions(page)
+        row = page.locator("#table [role=row][data-index='0'] [role=gridcell]").all_inner_texts()
+        assert [row[1].strip(), row[7].strip()] == ["scan (2).png", "300×200"], row
 
 
 def test_a_broken_file_shows_a_plain_error(page, tmp_path):
@@ -628,6 +674,107 @@ def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tm
         return [ratio(run.color, run.backgroundColor), ratio(info.color, 'rgb(255, 255, 255)')]; }""")
     assert min(ratio) >= 4.5, ratio  # the run button, and the threshold's help text on white
     ctx.close()
+
+
+def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server, tmp_path):
+    """At 390 px each image's row shows its file on a line of its own and its verdict, label and p(medical)
+    under it, all inside the table (nothing scrolls sideways); the captions wrap, a web address too; the
+    gallery and the table scroll with the page, not in boxes of their own. At 1280 px the table keeps its
+    eight columns and widths, and the gallery its height."""
+    from webserver import WebServer
+
+    files = []
+    for i in range(8):
+        files.append(tmp_path / f"series_{i}_axial.png")
+        files[-1].write_bytes(picture(i + 1))
+    with WebServer() as web:
+        web.add("/a.png", picture(9), "image/png")
+        web.add("/b.png", picture(10), "image/png")
+        url = web.add("/cases/2024/chest-study-of-the-week.html",
+                      '<html><body><img src="/a.png"><img src="/b.png"></body></html>')
+        for width, height in ((390, 844), (1280, 800)):
+            ctx = browser.new_context(viewport={"width": width, "height": height})
+            pg = ctx.new_page()
+            pg.goto(server[0] + "/")
+            pg.wait_for_selector("#run", timeout=30_000)
+            upload(pg, files)
+            pg.fill("#url textarea, #url input", url)
+            run_and_wait(pg)
+            assert len(captions(pg)) == 10
+            pg.wait_for_function("document.querySelectorAll('#table [role=row][data-index]').length == 10",
+                                 timeout=10_000)
+            if width == 1280:
+                heads = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
+                                    ".map(h => h.offsetWidth)")
+                assert heads == [48, 200, 112, 112, 112, 112, 300, 104], heads
+                assert pg.evaluate("getComputedStyle(document.querySelector('#gallery .grid-wrap')).maxHeight")\
+                    == "640px"  # 80vh
+                ctx.close()
+                continue
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width
+            # each row: the file, verdict, label and p(medical) shown whole within the table; the rest left out
+            cells = pg.evaluate("""() => {
+                const box = document.querySelector('#table .table-wrap').getBoundingClientRect();
+                return [...document.querySelectorAll('#table [role=row][data-index]')].map(row =>
+                    [...row.querySelectorAll('[role=gridcell]')].map(c => { const r = c.getBoundingClientRect();
+                        return c.offsetWidth === 0 ? null : [c.innerText.trim(), r.left >= box.left - 1 &&
+                            r.right <= box.right + 1 && c.scrollWidth <= c.clientWidth + 1, Math.round(r.top)];
+                    })); }""")
+            for row in cells:
+                assert [c is None for c in row] == [True, False, False, False, True, False, True, True], row
+                file, verdict, label, sure = (row[i] for i in (1, 2, 3, 5))
+                assert all(c[1] for c in (file, verdict, label, sure)), row
+                assert file[2] < verdict[2] == label[2] == sure[2], row  # the file on a line above the rest
+                assert verdict[0] in ("medical", "non-medical", "uncertain") and re.fullmatch(r"\d\.\d{3}", sure[0])
+            assert {row[1][0] for row in cells} >= {f.name for f in files}
+            assert pg.evaluate("(() => { const v = document.querySelector('#table .virtual-table-viewport');"
+                               " return v.scrollWidth <= v.clientWidth + 1; })()")
+            heads = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
+                                ".filter(h => h.offsetWidth > 0).map(h => h.innerText.trim())")
+            assert heads == ["file", "verdict", "label", "p(medical)"], heads
+            # every caption whole within its thumbnail, the web address too
+            out = pg.evaluate("""() => [...document.querySelectorAll('#gallery .thumbnail-item')].map(item => {
+                const cap = item.querySelector('.caption-label'), r = cap.getBoundingClientRect(),
+                      box = item.getBoundingClientRect();
+                return [cap.innerText, r.left >= box.left - 1 && r.right <= box.right + 1 && r.bottom <= box.bottom + 1
+                        && cap.scrollWidth <= cap.clientWidth + 1]; })""")
+            assert sum(url in text for text, _ in out) == 2 and all(whole for _, whole in out), out
+            # no box to scroll in: a swipe over the gallery or the table scrolls the page
+            assert pg.locator("#gallery").bounding_box()["height"] > 0.8 * height  # taller than its box was
+            boxes = pg.evaluate("""() => [...document.querySelectorAll('#gallery *, #table *')].filter(e =>
+                ['auto', 'scroll'].includes(getComputedStyle(e).overflowY) && e.scrollHeight > e.clientHeight + 1)
+                .map(e => e.className)""")
+            assert boxes == [], boxes
+            ctx.close()
+
+
+def test_file_names_wrap_where_they_may(page, tmp_path):
+    """A long file name wraps after / _ - : or before a dot, not mid-word, in the table of images and in
+    the table of problems; a name is shown as text, never as markup."""
+    import zipfile
+
+    long_name = tmp_path / "ultrasound_liverlongitudinal_2024-03-01.png"
+    long_name.write_bytes(picture(2))
+    bad = tmp_path / "broken_transverse_sectionseries_0001.png"
+    bad.write_bytes(picture(3)[:70])
+    odd = "<img src=x onerror=window.pwned=1>.png"
+    pack = tmp_path / "pack.zip"
+    with zipfile.ZipFile(pack, "w") as z:
+        z.writestr(odd, picture(4))
+    upload(page, [long_name, bad, pack])
+    run_and_wait(page)
+    page.wait_for_selector("#problems [role=row][data-index='0']", timeout=10_000)
+    names = {}
+    for table in ("#table", "#problems"):
+        for cell in page.locator(f"{table} [role=row][data-index] [data-col='{1 if table == '#table' else 0}']").all():
+            names[cell.inner_text().strip()] = cell.evaluate(LINES)
+    assert set(names) == {long_name.name, bad.name, f"pack.zip:{odd}"}, names
+    assert page.evaluate("window.pwned") is None
+    for name in (long_name.name, bad.name):
+        lines = names[name]
+        assert "".join(lines) == name and len(lines) > 1, lines
+        for line, after in zip(lines, lines[1:]):
+            assert line[-1] in "/_-:" or after[0] == ".", lines
 
 
 def test_nothing_is_left_after_the_server_stops(server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import hmac
+import html
 import io
 import math
 import os
@@ -14,7 +15,7 @@ import threading
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial, wraps
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -23,16 +24,18 @@ import gradio as gr
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
-from ..sources.files import blobs_together
+from ..sources.files import blobs_together, unique_names
 from .api import url_problem
 from .export import readable, relabeled, to_csv, to_json
 from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
-# what matters first (a phone shows the first columns and scrolls the table sideways for the rest)
+# what matters first (a phone shows only the file, verdict, label and p(medical): see CSS)
 TABLE_HEADERS = ["#", "file", "verdict", "label", "confidence", "p(medical)", "where", "size"]
 # fixed widths: headers on one line, long text wrapped within its column
 TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "112px", "112px", "300px", "104px"]
+# file names and places as HTML: see _frame
+TABLE_TYPES = ["str", "html", "str", "str", "str", "str", "html", "str"]
 PROBLEM_HEADERS = ["file", "why", "where"]
 PROBLEM_WIDTHS = ["200px", "520px", "220px"]
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
@@ -42,13 +45,29 @@ LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 CSS = """
 #counts p { font-size: 1.1em; margin: 0; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
-  max-width: 100% !important; line-height: 1.25; }
+  max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
 #threshold input[type=range]:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 3px; }
 #threshold .info-text, #threshold .min_value, #threshold .max_value { color: #374151 !important; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 #files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
 @media (max-width: 640px) {
   #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  /* no box of its own to scroll in: the page scrolls */
+  #gallery .grid-wrap, .fit .virtual-table-viewport { max-height: none !important; overflow-y: visible !important; }
+  /* the tables fit the screen: each row's cells wrap onto lines of the table's width; columns less needed
+     here are left out (the gallery's captions and an image's details have them). No selector lists inside
+     :is(): Gradio prefixes each selector of a list, and would break them */
+  .fit .header-table, .fit thead, .fit .virtual-body { display: block; width: 100% !important; }
+  .fit .sizing-body { display: none; }
+  .fit thead tr, .fit .virtual-row { display: flex; flex-wrap: wrap; padding: 0; }
+  .fit th, .fit .body-cell { display: block; flex: 1 1 30% !important; width: auto !important;
+    min-width: 0 !important; max-width: none !important; }
+  #table [data-heading="1"], #table [data-col="1"] { flex-basis: 100% !important; }  /* the file: a line of its own */
+  #problems [data-heading="1"], #problems [data-col="1"], #details [data-heading="1"], #details [data-col="1"] {
+    flex-grow: 2 !important; }  /* why; value */
+  #table [data-heading="0"], #table [data-col="0"], #table [data-heading="4"], #table [data-col="4"],
+  #table [data-heading="6"], #table [data-col="6"], #table [data-heading="7"], #table [data-col="7"],
+  #problems [data-heading="2"], #problems [data-col="2"] { display: none !important; }
 }
 """
 
@@ -134,9 +153,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         for p in theirs:
             early.append(Record(input=p.name, locator="", error="not a file uploaded on this page"))
         paths = [p for p in paths if p not in theirs]
+        names = _names(paths, folder)
         inputs: list = []
         if paths:
-            inputs.append(_blobs(paths, cfg.limits().max_input_bytes))
+            inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names))
         fix_url = gr.skip()
         if url:
             given = url.split()  # several addresses, one per line (or apart by spaces)
@@ -172,7 +192,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                              on_record=tick, stop=stop)
         finally:  # into this session's folder: there for a re-run (unless the page has gone: see close)
             closed = gone(request, stop)
-            kept_in, kept = (folder, []) if closed else _keep_uploads(paths, folder, upload_root)
+            kept_in, kept = (folder, []) if closed else _keep_uploads(paths, folder, upload_root, names)
         if closed:  # nobody is left to see the results, and the session's folder is gone
             shutil.rmtree(folder, ignore_errors=True)
             return gr.skip()
@@ -195,7 +215,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 shutil.rmtree(home(request), ignore_errors=True)
                 return gr.skip()
             _drop(previous)
-            results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note)
+            results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note,
+                            example=name)
             return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip(), (t, show))
         return one_at_a_time(go)
 
@@ -230,10 +251,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         csv_path, json_path = exports or ("", "")
         return (
             _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped),
-                    note=results.note if results else None),
+                    note=results.note if results else None, example=results.example if results else None),
             gr.update(value=gallery, visible=bool(gallery)),  # no empty box between the counts and the problems
-            gr.update(value=table or None, visible=bool(table)),
-            gr.update(value=problems or None, visible=bool(problems)),
+            gr.update(value=_frame(table, (1, 6)), visible=bool(table)),
+            gr.update(value=_frame(problems, (0, 2)), visible=bool(problems)),
             pictured,
             gr.update(value=None, visible=False),
             gr.update(value=str(csv_path) if has else None, interactive=has),
@@ -245,7 +266,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             rec = relabeled([results.records[pictured[evt.index]]], _in_range(threshold, t0, warn=False)[0])[0]
         except (AttributeError, IndexError, TypeError, KeyError):
             return gr.update(value=None, visible=False)
-        return gr.update(value=_details(rec), visible=True)
+        return gr.update(value=_frame(_details(rec), (1,)), visible=True)
 
     running: dict[str, threading.Event] = {}  # each session's latest run, stopped when its page closes
 
@@ -317,12 +338,14 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                              fit_columns=False, object_fit="contain", elem_id="gallery", interactive=False,
                              buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
-                               interactive=False, wrap=True, elem_id="details")
+                               interactive=False, wrap=True, datatype=["str", "html"], elem_id="details",
+                               elem_classes=["fit"])
         table = gr.Dataframe(headers=TABLE_HEADERS, label="All images", visible=False, interactive=False,
-                             wrap=True, column_widths=TABLE_WIDTHS, elem_id="table")
+                             wrap=True, column_widths=TABLE_WIDTHS, datatype=TABLE_TYPES, elem_id="table",
+                             elem_classes=["fit"])
         problems = gr.Dataframe(headers=PROBLEM_HEADERS, label="Not classified: could not be read, or passed over",
                                 visible=False, interactive=False, wrap=True, column_widths=PROBLEM_WIDTHS,
-                                elem_id="problems")
+                                datatype=["html", "str", "html"], elem_id="problems", elem_classes=["fit"])
 
         view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn, threshold]
         run_outputs = view_outputs + [records_state, files, url, uploads_state, used_state]
@@ -402,10 +425,25 @@ def _web_address(text: str) -> tuple[str, str | None]:
     return text, f"“{text}” is not a web address: give one such as https://example.org/page"
 
 
-def _blobs(paths: Iterable[Path], cap: int) -> Iterator[Blob]:
+def _blobs(paths: Iterable[Path], cap: int, names: list[str] | None = None) -> Iterator[Blob]:
     """Uploaded files by their own names (not the temporary paths), read one at a time; each can read
-    another of them by name (a detached header's data file)."""
-    return blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap)
+    another of them by name (a detached header's data file). Their results go by `names` if given."""
+    paths = list(paths)
+    blobs = blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap)
+    if names is None:
+        return blobs
+    named = dict(zip(unique_names([p.name for p in paths]), names))  # the name blobs_together gives → ours
+    return (replace(b, origin=named[b.name], name=named[b.name], data_of=named.get(b.data_of, b.data_of))
+            for b in blobs)
+
+
+def _names(paths: list[Path], folder: Path) -> list[str]:
+    """The names the uploads' results go by. One kept from the session's last run keeps the name it had then
+    (in its sub-folder's: see _keep_uploads), so that removing one of two scan.png renames neither; the others
+    get one that no other has (scan (2).png)."""
+    mine = folder.resolve()
+    return unique_names([p.parent.name[3:] if p.parent.name.startswith("as ") and mine in p.resolve().parents
+                         else p.name for p in paths])
 
 
 def _read_head(path: Path, n: int) -> bytes:
@@ -427,17 +465,20 @@ def _mine(path: Path, upload_root: Path, folder: Path) -> bool:
     return upload_root in p.parents or folder.resolve() in p.parents
 
 
-def _keep_uploads(paths: list[Path], home: Path, upload_root: Path) -> tuple[Path, list[Path]]:
-    """Take this run's uploads into a new uploads folder of the session, each in its own sub-folder so two of
-    one name stay apart, readable by this process alone; then delete the session's earlier uploads folder,
+def _keep_uploads(paths: list[Path], home: Path, upload_root: Path,
+                  names: list[str] | None = None) -> tuple[Path, list[Path]]:
+    """Take this run's uploads into a new uploads folder of the session, readable by this process alone: each
+    under its own name in a sub-folder "as <the name its results go by>" (`names`), so two of one name stay
+    apart and each keeps its results' name in the next run; then delete the session's earlier uploads folder,
     with any file no longer listed. A file in Gradio's upload area is linked (or copied), never moved: that
     area is shared and named by content, so another page may have uploaded the very same file; Gradio deletes
     it there after UPLOAD_MAX_AGE. One kept from the session's last run is moved."""
     into = _new_folder(home, "uploads-")
     kept = []
-    for i, p in enumerate(paths):
+    for i, (p, name) in enumerate(zip(paths, names or unique_names([p.name for p in paths]))):
         try:
-            dest = into / str(i) / p.name
+            sub = f"as {name}" if len(os.fsencode(f"as {name}")) <= 255 else str(i)  # a name near the limit
+            dest = into / sub / p.name
             dest.parent.mkdir(mode=0o700)
             if upload_root in p.resolve().parents:
                 try:
@@ -481,18 +522,35 @@ def _caption(r: Record) -> str:
     return f"{sure} · {r.label} {r.confidence:.0%} · {_where(r)}"
 
 
+def _frame(rows: list[list], names: tuple[int, ...]) -> dict | None:
+    """A table's value: its rows as they are, shown with the columns `names` (file names, places, web
+    addresses) as HTML that may wrap after / _ - : ? & = or before a dot (not within a number, not before the
+    extension), rather than mid-word."""
+    if not rows:
+        return None
+    shown = [[_breakable(v) if j in names else str(v) for j, v in enumerate(row)] for row in rows]
+    return {"data": rows, "metadata": {"display_value": shown}}
+
+
+def _breakable(text: object) -> str:
+    parts = re.split(r"(?<=[/_:?&=])|(?<=-)(?=\D)|(?=\.\D)(?!\.[^./]*$)", str(text))  # not before the extension
+    return "<wbr>".join(html.escape(part) for part in parts)
+
+
 def _row(n: int, r: Record) -> list:
     return [n, r.input, r.verdict, r.label, f"{r.confidence:.3f}", f"{r.p_medical:.3f}", _position(r),
             f"{r.width}×{r.height}"]
 
 
 def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: int = 0, stopped: bool = False,
-            note: str | None = None) -> str:
+            note: str | None = None, example: str | None = None) -> str:
     if not recs:
         return "Stopped before any image was found." if stopped else "No results yet."
     s = summarize(recs)
     v = s["verdicts"]
-    parts = [f"**{s['images']} image{'s' * (s['images'] != 1)}**", f"{v.get('medical', 0)} medical",
+    # an example's: not the files listed above, which stay there for a run of their own
+    whose = f" in the example “{example}” (not your files)" if example else ""
+    parts = [f"**{s['images']} image{'s' * (s['images'] != 1)}**{whose}", f"{v.get('medical', 0)} medical",
              f"{v.get('non-medical', 0)} non-medical", f"{v.get('uncertain', 0)} uncertain"]
     if s["errors"]:
         parts.append(f"{s['errors']} could not be read" + ("" if s["skipped"] else " (why: see below)"))
@@ -530,6 +588,7 @@ class Results:
     folder: Path
     stopped: bool = False  # Stop was pressed before the run's end
     note: str | None = None  # why the run stopped short on its own (the time limit)
+    example: str | None = None  # the example these are the results of
 
 
 def _new_folder(home: Path, prefix: str = "") -> Path:
@@ -549,7 +608,8 @@ def _new_folder(home: Path, prefix: str = "") -> Path:
     return folder
 
 
-def _keep(records: list[Record], folder: Path, stopped: bool = False, note: str | None = None) -> Results:
+def _keep(records: list[Record], folder: Path, stopped: bool = False, note: str | None = None,
+          example: str | None = None) -> Results:
     """Move thumbnails out of memory into files in `folder`, readable by this process alone; names that are
     not UTF-8 are kept readable (see export.readable), as the page and its downloads show them."""
     thumbs: list[str | None] = []
@@ -562,7 +622,7 @@ def _keep(records: list[Record], folder: Path, stopped: bool = False, note: str 
             _write_private(path, buf.getvalue())
             r.thumbnail = None
         thumbs.append(str(path) if path else None)
-    return Results([readable(r) for r in records], thumbs, folder, stopped, note)
+    return Results([readable(r) for r in records], thumbs, folder, stopped, note, example)
 
 
 def _write_private(path: Path, data: bytes) -> None:
