@@ -95,6 +95,30 @@ def test_rendering_finds_at_least_what_the_html_names():
 
 @pytest.mark.parametrize("render", [False, pytest.param(True, marks=[pytest.mark.browser, requires_browser])])
 @pytest.mark.timeout(90)
+def test_a_pages_video_gives_its_poster_and_its_clips_middle_frame(render):
+    """An ultrasound or endoscopy clip on a page is read as a video file is (its middle frame), after its
+    poster; a streaming playlist (HLS) is no file and is passed over, for the next <source>."""
+    from test_video import square_index, video_bytes
+
+    page = ('<html><body><h1>Case 12</h1><video controls poster="/poster.png">'
+            '<source src="/live.m3u8" type="application/x-mpegURL"><source src="/clip.mp4" type="video/mp4">'
+            '</video></body></html>')
+    with WebServer() as srv:
+        srv.add("/poster.png", png((0, 0, 255)), "image/png")
+        srv.add("/clip.mp4", video_bytes(frames=90), "video/mp4")
+        srv.add("/live.m3u8", "#EXTM3U\n", "application/x-mpegURL")
+        srv.add("/page.html", page)
+        items = list(open_input(srv.url("/page.html"), Limits(**{**RENDER, "render": render})))
+        assert render or srv.hits["/live.m3u8"] == 0  # (Chromium itself may ask for it)
+    assert [type(i).__name__ for i in items] == ["ImageItem", "ImageItem"], items
+    poster, clip = items
+    assert colours([poster]) == [(0, 0, 255)] and poster.metadata["tag"] == "video"
+    assert clip.locator.startswith(f"video #2 {srv.url('/clip.mp4')}, ") and clip.format == "video (mp4, h264)"
+    assert square_index(clip) == 45  # the middle of 90 frames
+
+
+@pytest.mark.parametrize("render", [False, pytest.param(True, marks=[pytest.mark.browser, requires_browser])])
+@pytest.mark.timeout(90)
 def test_script_and_scroll_images_found_only_when_rendering(js_site, render):
     items = list(open_input(js_site.url("/page.html"), Limits(**{**RENDER, "render": render})))
     if render:

@@ -45,6 +45,11 @@ _COLLECT_JS = """() => {
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
     out.push({url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
   }
+  for (const v of document.querySelectorAll("video")) {  // its poster, then the clip (not a blob: stream)
+    if (v.poster) out.push({url: v.poster, alt: "", tag: "video"});
+    const clip = v.currentSrc || v.src || (v.querySelector("source[src]") || {}).src;
+    if (clip && /^https?:/i.test(clip)) out.push({url: clip, alt: "", tag: "video"});
+  }
   const all = document.querySelectorAll("*");
   for (let i = 0; i < all.length && i < 20000; i++) {
     const bg = getComputedStyle(all[i]).backgroundImage;

@@ -210,8 +210,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
                 add(_attr(attrs, "content"), META_TAGS[key])
         elif tag == "link" and "image_src" in _attr(attrs, "rel").lower().split():
             add(_attr(attrs, "href"), "link")
-        elif tag == "video" and _attr(attrs, "poster"):
-            add(_attr(attrs, "poster"), "video")
+        elif tag == "video":  # its poster, then the clip itself (read as a video file is: its middle frame)
+            add(_attr(attrs, "poster") or None, "video")
+            add(_video_choice(node), "video")
         elif tag == "input" and _attr(attrs, "type").strip().lower() == "image":
             add(_attr(attrs, "src"), "input")
         elif tag == "object" and _attr(attrs, "data"):
@@ -274,6 +275,25 @@ def _img_choice(attrs: dict) -> str | None:
         if _attr(attrs, name).strip():
             return _attr(attrs, name)
     return largest(_attr(attrs, "srcset")) or _attr(attrs, "src")
+
+
+def _video_choice(video) -> str | None:
+    """The clip a <video> plays: its src, else its first <source> of a video type (or none given) whose media
+    holds; not a streaming playlist (HLS .m3u8, DASH .mpd), which is no file to read."""
+    chosen = _attr(video.attributes, "src").strip() or None
+    for source in _children(video) if chosen is None else ():
+        attrs = source.attributes
+        kind = _attr(attrs, "type").strip().lower()
+        if (source.tag == "source" and _attr(attrs, "src").strip() and media_matches(_attr(attrs, "media"))
+                and (not kind or kind.startswith("video/")) and not _STREAMING.search(kind)):
+            chosen = _attr(attrs, "src").strip()
+            break
+    if chosen is None or _STREAMING.search(urlsplit(chosen).path):
+        return None
+    return chosen
+
+
+_STREAMING = re.compile(r"\.(m3u8|mpd)$|mpegurl|dash\+xml", re.I)
 
 
 def _source_choice(picture) -> str | None:
