@@ -105,6 +105,50 @@ def test_every_route_refuses_a_streamed_body_past_its_cap_before_it_is_all_sent(
     assert said in doc["error"]
 
 
+def page_event(server, name: str, data: list) -> tuple[int, dict | None]:
+    """Send the page's event `name` with `data` as the page's script does; (join status, its final output)."""
+    deps = httpx.get(server.url + "/config").json()["dependencies"]
+    dep = next(d for d in deps if d.get("api_name") == name)
+    session = f"s{time.monotonic_ns()}"
+    r = httpx.post(server.url + "/gradio_api/queue/join", json={
+        "data": data, "fn_index": dep["id"], "session_hash": session, "event_data": None,
+        "trigger_id": dep["targets"][0][0]})
+    if r.status_code != 200:
+        return r.status_code, r.json()
+    with httpx.stream("GET", server.url + "/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=60) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
+                return 200, json.loads(line[5:]).get("output")
+    return 200, None
+
+
+def test_the_pages_events_name_only_files_uploaded_to_it(page_server, tmp_path):
+    """A path the client names as a "file" (the page's events take them unprocessed) must be an upload: not a
+    file of the server's (it was copied into the upload area, classified and served back), not another
+    visitor's upload in progress (/proc/self/fd/N), not the upload folder (Gradio's deletions then failed),
+    not a URL (Gradio fetched it, past the address guard)."""
+    import gradio as gr
+
+    (uploaded,) = httpx.post(page_server.url + "/gradio_api/upload",
+                             files=[("files", ("scan.png", png(3), "image/png"))]).json()
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(4))
+    folder = str(Path(gr.utils.get_upload_folder()))
+    for path in ("/etc/passwd", str(secret), "/proc/self/fd/0", folder, str(Path(uploaded).parent),
+                 folder + "/../" + Path(folder).name + "/x/../..", "http://127.0.0.1:9/x.png", 7):
+        file = {"path": path, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}
+        status, answer = page_event(page_server, "classify", [[file], "", False, 0.8, "all", None])
+        assert status == 400 and "not uploaded to this page" in answer["error"], (path, status, answer)
+    deep = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    for _ in range(25):
+        deep = [deep]
+    assert page_event(page_server, "classify", [deep, "", False, 0.8, "all", None])[0] == 400
+    file = {"path": uploaded, "orig_name": "scan.png", "meta": {"_type": "gradio.FileData"}}
+    status, output = page_event(page_server, "classify", [[file], "", False, 0.8, "all", None])
+    assert status == 200 and output["data"][0].startswith("**1 image**"), output  # an upload is read
+
+
 def test_a_declared_length_past_the_cap_is_refused_at_once_and_small_uploads_pass(page_server):
     r = httpx.post(page_server.url + "/gradio_api/run/predict", content=b"x" * (40 * 1024),
                    headers={"content-type": "application/json"})
@@ -778,3 +822,24 @@ def test_a_port_already_taken_is_said_before_anything_is_built(tmp_path, monkeyp
             run(ServerConfig(port=port))
     assert stopped.value.code == 3
     assert f"cannot listen on 127.0.0.1 port {port}" in caplog.text and "web page at" not in caplog.text
+
+
+def test_the_servers_folders_go_even_when_a_clean_up_inside_fails(tmp_path):
+    """Gradio's own clean-up runs inside ours; when it failed (a folder it took for a file), ours was skipped and
+    every visitor's uploads, thumbnails and downloads stayed on disk."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from medimg.server.app import _remove_scratch
+
+    folder = tmp_path / "medimg-pages-x"
+    (folder / "session").mkdir(parents=True)
+    app = SimpleNamespace(state=SimpleNamespace(scratch=[folder]))
+
+    async def stop_with_an_error():
+        async with _remove_scratch(app):
+            raise IsADirectoryError("[Errno 21] Is a directory: '/tmp/gradio'")
+
+    with pytest.raises(IsADirectoryError):
+        asyncio.run(stop_with_an_error())
+    assert not folder.exists()

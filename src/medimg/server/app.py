@@ -25,6 +25,7 @@ from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
+from .guard import OwnFilesOnly  # noqa: E402
 from .limits import BodyLimit, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
@@ -54,6 +55,8 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     # upload bytes held at once, per upload path: full uploads for the API's running (max_jobs) and waiting
     # requests, and for max_jobs more arriving
     held = config.max_jobs * (WAITING_PER_JOB + 2) * config.max_upload_bytes
+    app.state.file_roots = []  # where the files the page's events name may be (set with the page)
+    app.add_middleware(OwnFilesOnly, roots=lambda: app.state.file_roots)  # added first: runs after BodyLimit
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
                        max_held_bytes=held)
     app.add_middleware(NoDeepLink)
@@ -72,11 +75,14 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         log.warning("no examples: %s", exc)
         examples = {}
     blocks = build_ui(worker, examples, sessions)
-    return gr.mount_gradio_app(
+    app.state.file_roots = [Path(gr.utils.get_upload_folder()).resolve(), sessions.resolve()]
+    app = gr.mount_gradio_app(
         app, blocks, path="/", server_name=config.host, server_port=config.port, root_path=config.root_path,
         css=CSS, theme=theme(), footer_links=[], run_history=False, i18n=I18N,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
+    blocks.has_launched = True  # Gradio's own check of the files events name runs only once this is set
+    return app
 
 
 class NoStore:
@@ -141,10 +147,13 @@ def _scratch(app: FastAPI, prefix: str) -> Path:
 
 @asynccontextmanager
 async def _remove_scratch(app: FastAPI):
-    """uvicorn ends a process it stopped by re-raising the signal, so atexit never runs there: clean up here."""
-    yield
-    for folder in app.state.scratch:
-        shutil.rmtree(folder, ignore_errors=True)
+    """uvicorn ends a process it stopped by re-raising the signal, so atexit never runs there: clean up here,
+    even when Gradio's own clean-up inside this one fails."""
+    try:
+        yield
+    finally:
+        for folder in app.state.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _add_docs(app: FastAPI) -> None:

@@ -1,0 +1,80 @@
+"""The page's events may name only files uploaded to it. Gradio's event routes take a file as a path the client
+sends ({"path": …}); Gradio, mounted rather than launched, checks none of them before copying the file into its
+upload area and keeping its name for deletion. So a client could name /etc/passwd, another visitor's upload in
+progress (/proc/self/fd/N), a folder (which stops Gradio's deletions), or a URL (fetched past net.py's guard).
+This middleware refuses, with a 400, any JSON body to the page (not /api) that names a path other than a regular
+file in Gradio's upload area or in the pages' own folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .limits import route_path
+
+
+class OwnFilesOnly:
+    def __init__(self, app: ASGIApp, roots: Callable[[], list[Path]]):
+        self.app = app
+        self.roots = roots  # folders a named file may be in (resolved when asked: Gradio's is made late)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope).lstrip("/").startswith("api/"):
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], b""
+        while True:  # the body, as BodyLimit (outside this) caps it
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        bad = _foreign(body, self.roots())
+        if bad is not None:
+            error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
+            await JSONResponse({"error": error, "detail": error}, status_code=400)(scope, receive, send)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _foreign(body: bytes, roots: list[Path]) -> str | None:
+    """The first path the JSON body names that is not a regular file under one of `roots`, or None."""
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not JSON (an upload's multipart body, a form): no paths to look at
+        return None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    for path in _paths(data):
+        try:
+            real = Path(path).resolve()
+        except (OSError, ValueError, RuntimeError):
+            return path
+        if not (os.path.isfile(real) and any(root in real.parents for root in roots)):
+            return path
+    return None
+
+
+def _paths(value, depth: int = 0) -> Iterator[str]:
+    """Every "path" a file given in an event's data names (FileData objects, in lists and dicts)."""
+    if depth > 20:  # deeper than any file list: refused whole (Gradio would look at every level)
+        yield "(data nested more than 20 deep)"
+        return
+    if isinstance(value, dict):
+        if "path" in value:
+            yield value["path"] if isinstance(value["path"], str) else repr(value["path"])
+        for v in value.values():
+            yield from _paths(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _paths(v, depth + 1)
