@@ -340,6 +340,36 @@ def test_the_guard_passes_every_cookie_a_page_sets_to_the_browser(monkeypatch):
 @pytest.mark.browser
 @requires_browser
 @pytest.mark.timeout(90)
+def test_what_routing_never_sees_reaches_no_private_address(monkeypatch):
+    """Speculation rules make Chromium prefetch and prerender outside Playwright's routing: a public page could
+    have it GET internal pages, then navigate to the prefetched one and be read as the page (its images and
+    their URLs came back). A page cannot make WebRTC connections either (its STUN packets went out)."""
+    real = net.blocked_reason  # 127.0.0.1 plays a public site; 127.0.0.2 stays private
+    monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    with WebServer() as site, WebServer("127.0.0.2") as inner:
+        inner.add("/dashboard.html", f'<html><body><img src="{inner.url("/chart.png")}"></body></html>')
+        inner.add("/chart.png", png((9, 9, 9)), "image/png")
+        inner.add("/prerender.html", "<html><body>internal</body></html>")
+        site.add("/ok.png", png((0, 200, 0)), "image/png")
+        rules = ('{"prefetch": [{"source": "list", "urls": ["%s"]}], "prerender": [{"source": "list", "urls": '
+                 '["%s"]}]}' % (inner.url("/dashboard.html"), inner.url("/prerender.html")))
+        site.add("/page.html", f"""<html><body><img src="ok.png">
+            <script type="speculationrules">{rules}</script>
+            <script>new Image().src = typeof RTCPeerConnection === "undefined" ? "no-rtc.png" : "rtc.png";
+              setTimeout(() => {{ location.href = "{inner.url('/dashboard.html')}"; }}, 300);</script>
+            </body></html>""")
+        site.add("/no-rtc.png", png((0, 0, 200)), "image/png")
+        site.add("/rtc.png", png((200, 0, 0)), "image/png")
+        items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
+        time.sleep(1)
+        assert sum(inner.hits.values()) == 0, inner.hits
+        assert site.hits["/no-rtc.png"] == 1 and site.hits["/rtc.png"] == 0
+    assert (9, 9, 9) not in colours(items)
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
 def test_guard_blocks_a_private_subresource_in_the_browser(monkeypatch):
     real = net.blocked_reason  # 127.0.0.1 plays a public site; 127.0.0.2 stays private
     monkeypatch.setattr(net, "blocked_reason", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))

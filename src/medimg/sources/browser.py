@@ -7,7 +7,8 @@ unless `allow_private`. The guard then makes each request itself through `net.Fe
 connects to the very address it checked, so DNS rebinding cannot steer it elsewhere, and caps its
 bytes and time), follows redirects hop by hop, checking each, and hands the browser the response.
 WebSockets and service workers are blocked; each render uses a fresh, temporary profile.
-Residual risk: `<link rel=preconnect>` may open a bare TCP connection without a request.
+With the guard on, Chromium's own network goes to a proxy that is not there, so what routing never sees
+(speculation-rules prefetch and prerender, preconnects) reaches nothing; WebRTC is removed from every page before it runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
          "--disable-dev-shm-usage", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+# With the guard on, Chromium's own network leads nowhere: RouteGuard makes every request the page may make,
+# and what Playwright's routing never sees (speculation-rules prefetch and prerender, preconnects) fails
+NO_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel", "RTCIceCandidate"])
+  { try { delete window[name]; } catch (e) {} }"""  # STUN/TURN packets go out past every guard
 MAX_SCROLLS = 40
 SCROLL_PAUSE_MS = 100
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
@@ -246,7 +252,8 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         try:
             with sync_playwright() as pw:
                 context = pw.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+                    profile, executable_path=CHROMIUM, headless=True,
+                    args=FLAGS + ([] if limits.allow_private else NO_NETWORK),
                     user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
                     viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, timeout=limits.connect_timeout * 1000 + 20000)
                 # The page budget starts once the browser is up. A script that never yields blocks
@@ -257,6 +264,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                 watchdog.daemon = True
                 watchdog.start()
                 try:
+                    context.add_init_script(NO_WEBRTC)
                     context.route("**/*", guard.handle)
                     context.route_web_socket("**/*", lambda ws: ws.close())
                     page = context.pages[0] if context.pages else context.new_page()
