@@ -974,3 +974,16 @@ def test_a_closed_pages_downloads_are_never_written_again(tiny_classifier, tmp_p
     csv_button = fns["refresh"](results, 0.7, "all")[6]
     assert csv_button["value"] is None and not csv_button["interactive"]
     assert not session.exists()
+
+
+def test_changing_the_threshold_again_and_again_keeps_two_downloads_on_disk(tmp_path):
+    """Each change of the threshold or filter writes the downloads anew; the earlier ones went only at the next
+    run, so a page (or a script sending its events) could fill the disk with them."""
+    from medimg.server.ui import EXPORTS_KEPT, _write_exports
+
+    records = [rec(f"{i}.png", 0.9) for i in range(50)]
+    made = [_write_exports(records, 0.6 + i / 100, {"name": "m"}, tmp_path) for i in range(6)]
+    left = sorted(tmp_path.glob("export-*"))
+    assert len(left) == EXPORTS_KEPT == 2
+    assert {p.parent for p in made[-1]} | {p.parent for p in made[-2]} == set(left)
+    assert all(p.is_file() for p in made[-1])

@@ -38,6 +38,7 @@ TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "112px", "112px", "300px", "1
 TABLE_TYPES = ["str", "html", "str", "str", "str", "str", "html", "str"]
 PROBLEM_HEADERS = ["file", "why", "where"]
 PROBLEM_WIDTHS = ["200px", "520px", "220px"]
+EXPORTS_KEPT = 2  # download pairs kept per run (see _write_exports)
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
 UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
 LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
@@ -662,4 +663,15 @@ def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Pa
     csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
     _write_private(csv_path, to_csv(recs).encode("utf-8-sig"))
     _write_private(json_path, to_json(recs, threshold, model, note).encode("utf-8"))
+    # the two latest stay (one may be downloading as the page changes its links); each change of the
+    # threshold or filter wrote a new pair, and nothing else removed them until the next run
+    for old in sorted(folder.glob("export-*"), key=_made, reverse=True)[EXPORTS_KEPT:]:
+        shutil.rmtree(old, ignore_errors=True)
     return csv_path, json_path
+
+
+def _made(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
