@@ -987,3 +987,29 @@ def test_changing_the_threshold_again_and_again_keeps_two_downloads_on_disk(tmp_
     assert len(left) == EXPORTS_KEPT == 2
     assert {p.parent for p in made[-1]} | {p.parent for p in made[-2]} == set(left)
     assert all(p.is_file() for p in made[-1])
+
+
+def test_several_addresses_in_one_request(client, private_client):
+    """`urls` reads each address in turn, as the page's box of several does; one that fails or is refused is a
+    result with its error, the rest are read. Not a path (a file of the server's), not with `url`, at most 20."""
+    from webserver import WebServer
+
+    with WebServer() as srv:
+        srv.add("/a.png", png(1), "image/png")
+        page = srv.add("/page.html", '<html><body><img src="a.png"><img src="b.jpg"></body></html>')
+        srv.add("/b.jpg", jpeg(2), "image/jpeg")
+        urls = [page, srv.url("/a.png"), srv.url("/gone.png"), " " + page]  # the last: the first again
+        r = private_client.post("/api/classify-url", json={"urls": urls})
+        assert r.status_code == 200, r.text
+        got = [(x["input"], x["error"] is None) for x in r.json()["results"]]
+        assert got == [(page, True), (page, True), (srv.url("/a.png"), True), (srv.url("/gone.png"), False)]
+        r = client.post("/api/classify-url", json={"urls": [srv.url("/a.png")]})  # private: refused, as a result
+        assert r.status_code == 200 and "does not fetch private addresses" in r.json()["results"][0]["error"]
+    for body, status, says in [
+        ({"urls": ["/etc/passwd"]}, 400, "only http and https URLs are fetched"),
+        ({"urls": ["https://example.org/", "scan.png"]}, 400, "only http and https URLs are fetched"),
+        ({"url": "https://example.org/", "urls": ["https://example.org/"]}, 422, 'give "url" (one address) or'),
+        ({}, 422, "not neither"), ({"urls": []}, 422, "urls"),
+        ({"urls": [f"https://example.org/{i}" for i in range(21)]}, 422, "urls")]:
+        r = client.post("/api/classify-url", json=body)
+        assert r.status_code == status and says in r.json()["error"], (body, r.status_code, r.text)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, field_validator
 
+from ..lists import once
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together
@@ -21,6 +22,7 @@ from .export import readable
 from .limits import URL_BODY_BYTES
 from .work import Outcome, Worker, server_words
 
+MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
 GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
 WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are told the server is busy
 # a verdict is medical when p_medical >= t and non-medical when p_medical <= 1 - t: below 0.5 both would hold
@@ -78,8 +80,12 @@ ERRORS = {
 
 
 class UrlRequest(BaseModel):
-    url: str = Field(description="An http:// or https:// address of a page or an image.",
-                     examples=["https://example.org/article.html"])
+    url: str | None = Field(None, description="An http:// or https:// address of a page or an image.",
+                            examples=["https://example.org/article.html"])
+    urls: list[str] | None = Field(None, min_length=1, max_length=MAX_URLS,
+                                   description=f"Several addresses instead of `url` (at most {MAX_URLS}), read in "
+                                               "turn; one that cannot be read, or is refused, is a result with its "
+                                               "error.")
     render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
     threshold: float | None = Field(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP)
     full: bool = Field(False, description=FULL_HELP)
@@ -194,13 +200,25 @@ def create_router(worker: Worker) -> APIRouter:
         render = bool(_either("render", render, given.get("render"), "JSON body"))
         full = bool(_either("full", full, given.get("full"), "JSON body"))
         show_skipped = bool(_either("show_skipped", show_skipped, given.get("show_skipped"), "JSON body"))
+        if (body.url is None) == (body.urls is None):
+            raise HTTPException(422, f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
+                                     f'{"both" if body.url is not None else "neither"}')
+        limits = cfg.limits(render=render)
+        if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
+            urls = list(once(u.strip() for u in body.urls))
+            bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
+            if cfg.offline or bad is not None:
+                raise HTTPException(400, url_check(bad or urls[0], cfg.allow_private, cfg.offline)[0] or
+                                    f"not an http(s) address with a host: {bad!r}")
+            out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
+                                                                   seconds=left))
+            return _response(out, full, show_skipped)
         url = body.url.strip()
         refusal, failure = await anyio.to_thread.run_sync(url_check, url, cfg.allow_private, cfg.offline)
         if refusal:
             raise HTTPException(400, refusal)
         if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
             return _response(Outcome([Record(input=url, locator="", error=failure, source=url)]), full, show_skipped)
-        limits = cfg.limits(render=render)
         out = await run(request, lambda stop, left: worker.run([url], limits, threshold=threshold, stop=stop,
                                                                seconds=left))
         return _response(out, full, show_skipped)
