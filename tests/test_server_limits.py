@@ -161,6 +161,21 @@ def test_a_declared_length_past_the_cap_is_refused_at_once_and_small_uploads_pas
     assert r.status_code == 200 and len(r.json()) == 2
 
 
+def test_an_upload_that_would_leave_the_disk_nearly_full_is_refused(page_server, monkeypatch):
+    """The page's uploads stay on disk for about 15 minutes, with no total: one that would leave less than
+    MIN_FREE_BYTES free on that disk gets a 507 saying so; the API's own uploads are transient (held-bytes cap)."""
+    from medimg.server import limits
+
+    assert limits._free_bytes(Path("/no/such/folder")) > 0  # the disk of the nearest folder that exists
+    files = [("files", ("a.png", png(1), "image/png"))]
+    free = {"now": limits.MIN_FREE_BYTES + 10 * 2**20}
+    monkeypatch.setattr(limits, "_free_bytes", lambda folder: free["now"])
+    assert httpx.post(page_server.url + "/gradio_api/upload", files=files).status_code == 200
+    free["now"] = limits.MIN_FREE_BYTES + 100
+    r = httpx.post(page_server.url + "/gradio_api/upload", files=files)
+    assert r.status_code == 507 and "disk is too full" in r.text and r.headers["retry-after"] == "300"
+
+
 def test_the_413_names_the_limit_of_the_route_that_refused(classifier):
     server = live(classifier, max_upload_bytes=3 * 1024 * 1024)
     try:

@@ -58,7 +58,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     app.state.file_roots = []  # where the files the page's events name may be (set with the page)
     app.add_middleware(OwnFilesOnly, roots=lambda: app.state.file_roots)  # added first: runs after BodyLimit
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
-                       max_held_bytes=held)
+                       max_held_bytes=held, upload_folder=Path(gr.utils.get_upload_folder()) if ui else None)
     app.add_middleware(NoDeepLink)
     app.add_middleware(NoStore)
     if config.token:  # added last, so it runs first: nothing else sees a request without the token

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+PAGE_UPLOADS = "/gradio_api/upload"
+MIN_FREE_BYTES = 2**30  # free disk space an upload to the page must leave
 URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
 UPLOAD_PATHS = ("/api/classify", "/gradio_api/upload")  # capped at max_upload_bytes; any other path at max_body_bytes
 
@@ -30,8 +34,12 @@ class BodyLimit:
     Content-Length, or while counting the bytes the app reads; the app then reads a disconnect. Under /api
     a 413 of the app's own gets the same JSON."""
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int, max_held_bytes: int = 0):
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int, max_held_bytes: int = 0,
+                 upload_folder: Path | None = None):
         self.app = app
+        # the page's uploads stay on disk (about 15 minutes); one that would leave less than MIN_FREE_BYTES
+        # free on that disk is refused (507), so uploads cannot fill the server's disk
+        self.upload_folder = upload_folder
         self.caps = {path: max_upload_bytes for path in UPLOAD_PATHS}
         self.caps["/api/classify-url"] = URL_BODY_BYTES
         self.default = max_body_bytes
@@ -66,6 +74,11 @@ class BodyLimit:
         if length and length.isdigit() and int(length) > cap:
             await self._send_413(send, path)
             return
+        if path == PAGE_UPLOADS and self.upload_folder is not None:
+            size = int(length) if length and length.isdigit() else cap
+            if _free_bytes(self.upload_folder) - size < MIN_FREE_BYTES:
+                await self._send_full(send)
+                return
         held = self.held if path in self.held and self.max_held else {}
         seen, started, refused, rewriting = 0, False, False, False
 
@@ -122,7 +135,24 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _send_full(self, send: Send) -> None:
+        text = "the server's disk is too full to take these files now; try again in a few minutes"
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(text)).encode()),
+                   (b"connection", b"close"), (b"retry-after", b"300")]
+        await send({"type": "http.response.start", "status": 507, "headers": headers})
+        await send({"type": "http.response.body", "body": text.encode()})
+
     async def _send_413(self, send: Send, path: str) -> None:
         body, headers = self.payload(path)
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds `folder` (or the nearest folder above it that exists)."""
+    for place in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(place).free
+        except OSError:
+            continue
+    return 0
