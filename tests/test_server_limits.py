@@ -140,6 +140,19 @@ def test_the_pages_events_name_only_files_uploaded_to_it(page_server, tmp_path):
         file = {"path": path, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}
         status, answer = page_event(page_server, "classify", [[file], "", False, 0.8, "all", None])
         assert status == 400 and "not uploaded to this page" in answer["error"], (path, status, answer)
+    file = {"path": "/proc/self/fd/0", "meta": {"_type": "gradio.FileData"}}  # and by name, in call/v2's form
+    for body in ({"files": [file]}, {"data": {"files": [file]}}, {"event_data": {"value": {"image": file}}}):
+        r = httpx.post(page_server.url + "/gradio_api/call/v2/classify", json=body)
+        assert r.status_code == 400 and "not uploaded to this page" in r.json()["error"], (body, r.text)
+    r = httpx.post(page_server.url + "/gradio_api/call/v2/classify", content=json.dumps({"files": [file]}),
+                   headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 400
+    link = Path(uploaded).parent.parent / "link.png"
+    link.symlink_to("/etc/hostname")
+    with open(uploaded, "rb") as held:  # the server runs in this process: as an upload being written is held
+        for path in (str(link), uploaded + "/x", f"/proc/self/fd/{held.fileno()}"):
+            file = {"path": path, "meta": {"_type": "gradio.FileData"}}
+            assert page_event(page_server, "classify", [[file], "", False, 0.8, "all", None])[0] == 400, path
     deep = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
     for _ in range(25):
         deep = [deep]

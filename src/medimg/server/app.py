@@ -75,7 +75,8 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         log.warning("no examples: %s", exc)
         examples = {}
     blocks = build_ui(worker, examples, sessions)
-    app.state.file_roots = [Path(gr.utils.get_upload_folder()).resolve(), sessions.resolve()]
+    folders = [Path(gr.utils.get_upload_folder()).absolute(), sessions.absolute()]
+    app.state.file_roots = folders + [f.resolve() for f in folders]  # as written, and without links
     app = gr.mount_gradio_app(
         app, blocks, path="/", server_name=config.host, server_port=config.port, root_path=config.root_path,
         css=CSS, theme=theme(), footer_links=[], run_history=False, i18n=I18N,

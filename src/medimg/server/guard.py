@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +26,10 @@ class OwnFilesOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope).lstrip("/").startswith("api/"):
+            await self.app(scope, receive, send)
+            return
+        ctype = Headers(scope=scope).get("content-type", "").strip().lower()
+        if ctype and "json" not in ctype:  # an upload (multipart), streamed on: only JSON bodies name paths
             await self.app(scope, receive, send)
             return
         messages, body = [], b""
@@ -54,19 +59,24 @@ def _foreign(body: bytes, roots: list[Path]) -> str | None:
         doc = json.loads(body)
     except ValueError:  # not JSON (an upload's multipart body, a form): no paths to look at
         return None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    for path in _paths(data):
+    for path in _paths(doc):  # the whole body: Gradio's /call/v2/ routes take the inputs by name
         try:
-            real = Path(path).resolve()
-        except (OSError, ValueError, RuntimeError):
+            given = Path(os.path.abspath(path))
+            real = given.resolve()
+        except (OSError, ValueError, RuntimeError, TypeError):
             return path
-        if not (os.path.isfile(real) and any(root in real.parents for root in roots)):
+        # as written and as it resolves: a link elsewhere (/proc/self/fd/N: an upload being written) is refused
+        if not (os.path.isfile(real) and _under(given, roots) and _under(real, roots)):
             return path
     return None
 
 
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(root in path.parents for root in roots)
+
+
 def _paths(value, depth: int = 0) -> Iterator[str]:
-    """Every "path" a file given in an event's data names (FileData objects, in lists and dicts)."""
+    """Every "path" a file named in an event's body names (FileData objects, in lists and dicts)."""
     if depth > 20:  # deeper than any file list: refused whole (Gradio would look at every level)
         yield "(data nested more than 20 deep)"
         return
