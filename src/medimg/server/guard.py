@@ -32,15 +32,13 @@ class OwnFilesOnly:
         if ctype and "json" not in ctype:  # an upload (multipart), streamed on: only JSON bodies name paths
             await self.app(scope, receive, send)
             return
-        messages, body = [], b""
+        messages = []
         while True:  # the body, as BodyLimit (outside this) caps it
             message = await receive()
             messages.append(message)
-            if message["type"] != "http.request":
+            if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         bad = _foreign(body, self.roots())
         if bad is not None:
             error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
