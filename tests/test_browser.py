@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 import time
 
@@ -358,12 +359,23 @@ def test_what_routing_never_sees_reaches_no_private_address(monkeypatch):
             <script>new Image().src = typeof RTCPeerConnection === "undefined" ? "no-rtc.png" : "rtc.png";
               setTimeout(() => {{ location.href = "{inner.url('/dashboard.html')}"; }}, 300);</script>
             </body></html>""")
+        stun = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a STUN server on a private address
+        stun.bind(("127.0.0.2", 0))
+        stun.settimeout(3)
+        rtc = ("<script>const pc = new RTCPeerConnection({iceServers: [{urls: 'stun:127.0.0.2:%d'}]}); "
+               "pc.createDataChannel('d'); pc.createOffer().then(o => pc.setLocalDescription(o));</script>"
+               % stun.getsockname()[1])
+        site.add("/frame.html", f'<html><body><iframe sandbox="allow-scripts" srcdoc="{rtc}"></iframe></body></html>')
         site.add("/no-rtc.png", png((0, 0, 200)), "image/png")
         site.add("/rtc.png", png((200, 0, 0)), "image/png")
         items = list(open_input(site.url("/page.html"), Limits(**{**RENDER, "allow_private": False})))
         time.sleep(1)
         assert sum(inner.hits.values()) == 0, inner.hits
         assert site.hits["/no-rtc.png"] == 1 and site.hits["/rtc.png"] == 0
+        list(open_input(site.url("/frame.html"), Limits(**{**RENDER, "allow_private": False})))
+        with pytest.raises(socket.timeout):  # a frame the init script does not reach: no packet either
+            stun.recvfrom(100)
+        stun.close()
     assert (9, 9, 9) not in colours(items)
 
 

@@ -30,12 +30,13 @@ from .web import VIEWPORT, Candidate
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-         "--disable-dev-shm-usage", "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+         "--disable-dev-shm-usage", "--webrtc-ip-handling-policy=disable_non_proxied_udp"]
 # With the guard on, Chromium's own network leads nowhere: RouteGuard makes every request the page may make,
 # and what Playwright's routing never sees (speculation-rules prefetch and prerender, preconnects) fails
 NO_NETWORK = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
 NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel", "RTCIceCandidate"])
-  { try { delete window[name]; } catch (e) {} }"""  # STUN/TURN packets go out past every guard
+  { try { delete window[name]; } catch (e) {} }"""  # STUN/TURN packets would go out past every guard (and the
+# flag above keeps them in where this script does not reach: sandboxed and about:blank frames)
 MAX_SCROLLS = 40
 SCROLL_PAUSE_MS = 100
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
