@@ -871,3 +871,36 @@ def test_the_servers_folders_go_even_when_a_clean_up_inside_fails(tmp_path):
     with pytest.raises(IsADirectoryError):
         asyncio.run(stop_with_an_error())
     assert not folder.exists()
+
+
+class HeldPages(Worker):
+    """Each run of the page waits until `release` is set."""
+
+    release = threading.Event()
+
+    def run(self, *args, **kwargs):
+        self.release.wait(30)
+        return super().run(*args, **kwargs)
+
+
+def test_one_client_cannot_queue_the_page_without_end(classifier, tmp_path_factory):
+    """As the API takes 4 waiting requests per slot, the page's queue holds 4 per slot (and 8 more for its light
+    events); past that a run is refused at once as the queue being full, rather than joining behind one client's
+    hundred runs, which every visitor then waited out."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio")))
+    server = live(classifier, worker_class=HeldPages, ui=True, max_jobs=1)
+    try:
+        deps = httpx.get(server.url + "/config").json()["dependencies"]
+        dep = next(d for d in deps if d.get("api_name") == "go")  # an example's run
+        body = {"data": [0.8, "all", None], "fn_index": dep["id"], "event_data": None,
+                "trigger_id": dep["targets"][0][0]}
+        answers = [httpx.post(server.url + "/gradio_api/queue/join", json={**body, "session_hash": f"s{i}"})
+                   for i in range(20)]
+        codes = [r.status_code for r in answers]
+        assert codes[:13] == [200] * 13 and set(codes[14:]) == {503}, codes  # 1 running, 4 + 8 waiting
+        assert "Queue is full" in answers[-1].text
+    finally:
+        HeldPages.release.set()
+        server.close()
+        mp.undo()

@@ -25,7 +25,7 @@ import gradio as gr
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.files import blobs_together, unique_names
-from .api import url_problem
+from .api import WAITING_PER_JOB, url_problem
 from .export import readable, relabeled, to_csv, to_json
 from .work import Worker
 
@@ -374,6 +374,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         files.change(_ready, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
+    # events waiting at once, as the API's requests: past it, "the queue is full" at once rather than a wait
+    # behind one client's hundred runs
+    demo.queue(max_size=WAITING_PER_JOB * cfg.max_jobs + 8)
     return demo
 
 
