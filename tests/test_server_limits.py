@@ -904,3 +904,49 @@ def test_one_client_cannot_queue_the_page_without_end(classifier, tmp_path_facto
         HeldPages.release.set()
         server.close()
         mp.undo()
+
+
+def test_slow_connections_are_let_go(classifier, monkeypatch):
+    """uvicorn has no limit on the time a request's headers or body take: connections sending a byte now and then
+    (slowloris) held the server's open files until none were left, before any token was asked for. Headers get
+    HEADER_SECONDS, a body may pause BODY_IDLE_SECONDS; a quick request is answered as before."""
+    import uvicorn
+
+    from medimg.server import app as appmod
+    from medimg.server import limits
+
+    monkeypatch.setattr(appmod, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 1.0)
+    port = free_port()
+    cfg = ServerConfig(max_upload_bytes=1 << 20)
+    server = uvicorn.Server(appmod.uvicorn_config(create_app(cfg, Worker(cfg, classifier), ui=False), "127.0.0.1",
+                                                  port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+        slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
+        stalled = socket.create_connection(("127.0.0.1", port), timeout=5)
+        stalled.sendall(b"POST /api/classify-url HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{\"url\": ")  # a body that stops
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+        started = time.monotonic()
+        assert slow.recv(100) == b"" and time.monotonic() - started < 4  # closed, with no answer
+        answer = stalled.recv(1000)
+        assert answer.startswith(b"HTTP/1.1 408") and b"stopped arriving for 1 s" in answer, answer
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_refused_accepts_are_logged_once_a_minute():
+    from medimg.server.app import _Seldom
+
+    seldom = _Seldom()
+    record = logging.LogRecord("asyncio", logging.ERROR, "", 0, "socket.accept() out of system resource", (), None)
+    other = logging.LogRecord("asyncio", logging.ERROR, "", 0, "Task exception was never retrieved", (), None)
+    assert [seldom.filter(record) for _ in range(3)] == [True, False, False] and seldom.filter(other)

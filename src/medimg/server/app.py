@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import copy
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -232,6 +234,8 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     was imported), removed when it stops."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
     quiet_http_clients()
+    if not any(isinstance(f, _Seldom) for f in logging.getLogger("asyncio").filters):
+        logging.getLogger("asyncio").addFilter(_Seldom())
     problem = _cannot_listen(config.host, config.port)
     if problem:  # said before anything is built or logged as running; exit code 3, as uvicorn's own
         log.error("medimg serve: cannot listen on %s port %d: %s", config.host, config.port, problem)
@@ -313,6 +317,24 @@ def quiet_http_clients() -> None:
             logger.setLevel(logging.WARNING)
 
 
+class _Seldom(logging.Filter):
+    """asyncio's "socket.accept() out of system resource" (no file left for a connection) once a minute: it is
+    logged with its traceback at every refused accept, megabytes a second."""
+
+    def __init__(self):
+        super().__init__()
+        self.last = -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "out of system resource" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self.last < 60:
+            return False
+        self.last = now
+        return True
+
+
 class _NoQuery(logging.Filter):
     """Access log lines without what would let a log reader open a visitor's results: query strings
     (Gradio's `session_hash=…`), the session hash or event id in a path (`/gradio_api/heartbeat/<session>`,
@@ -343,6 +365,31 @@ def _loggable(path: str) -> str:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+HEADER_SECONDS = 30.0  # a connection's first request must have sent its headers by then (nginx: 60 s)
+
+
+def _timed_h11():
+    """uvicorn's h11 protocol with a time limit on a connection's first request headers. uvicorn has none, so
+    connections that never finish a request (slowloris) held the server's files until none were left, before
+    any token was asked for (and asyncio then logged every refused accept: megabytes a second)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11(H11Protocol):
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._headers_due = self.loop.call_later(HEADER_SECONDS, self._headers_late)
+
+        def _headers_late(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():  # no request has begun
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._headers_due.cancel()
+            super().connection_lost(exc)
+
+    return TimedH11
+
+
 def uvicorn_config(app, host: str, port: int, log_level: str = "info", graceful: float = 30.0):
     """uvicorn's settings for `medimg serve`: its logs (set up here) in one format with the time, the access
     log without query strings, session hashes, event ids or file paths; `graceful` seconds for requests in
@@ -356,7 +403,7 @@ def uvicorn_config(app, host: str, port: int, log_level: str = "info", graceful:
             '%(asctime)s %(levelname)s uvicorn.access: %(client_addr)s "%(request_line)s" %(status_code)s'
         formatter["use_colors"] = False
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful,
-                            log_config=log_config)
+                            log_config=log_config, http=_timed_h11())
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _NoQuery) for f in access.filters):
         access.addFilter(_NoQuery())

@@ -3,6 +3,7 @@ and how many upload bytes the server holds at once (past that, a 503)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+BODY_IDLE_SECONDS = 60.0  # a request body may pause this long between pieces (nginx's client_body_timeout)
 PAGE_UPLOADS = "/gradio_api/upload"
 MIN_FREE_BYTES = 2**30  # free disk space an upload to the page must leave
 URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
@@ -80,13 +82,22 @@ class BodyLimit:
                 await self._send_full(send)
                 return
         held = self.held if path in self.held and self.max_held else {}
-        seen, started, refused, rewriting = 0, False, False, False
+        seen, started, refused, rewriting, whole = 0, False, False, False, False
 
         async def counted() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, refused, whole
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if whole:  # the body is in: the app waits for the client to leave, as long as that takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_SECONDS)
+            except asyncio.TimeoutError:  # a body that stalls (slowloris) holds a connection and a task
+                refused = True
+                if not started:
+                    await self._send_stalled(send)
+                return {"type": "http.disconnect"}
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 n = len(message.get("body", b""))
                 seen += n
@@ -133,6 +144,14 @@ class BodyLimit:
         headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
                    (b"retry-after", b"5")]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_stalled(self, send: Send) -> None:
+        text = f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s"
+        body = json.dumps({"error": text, "detail": text}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 408, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _send_full(self, send: Send) -> None:
