@@ -672,6 +672,9 @@ def test_uploads_are_kept_in_the_session_folder_and_only_this_pages_files_are_re
     uploads = [root / "abc" / "scan.png", root / "def" / "scan.png"]
     assert all(_mine(p, root.resolve(), home) for p in uploads)
     assert not _mine(other, root.resolve(), home) and not _mine(tmp_path / "example.png", root.resolve(), home)
+    with open(uploads[0], "rb") as held:  # a link into the upload area is not an upload (an upload being written)
+        assert not _mine(Path(f"/proc/self/fd/{held.fileno()}"), root.resolve(), home)
+    assert not _mine(root / "abc", root.resolve(), home)  # a folder
     folder, kept = _keep_uploads(uploads, home, root.resolve())
     assert [p.read_bytes() for p in kept] == [b"abc", b"def"] and {p.name for p in kept} == {"scan.png"}
     for p in kept:

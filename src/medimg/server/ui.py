@@ -461,12 +461,14 @@ def _chain(groups: list) -> Iterator:
 
 
 def _mine(path: Path, upload_root: Path, folder: Path) -> bool:
-    """A file uploaded on this page: in Gradio's upload area, or kept in this session's folder for a re-run."""
+    """A file uploaded on this page: in Gradio's upload area, or kept in this session's folder for a re-run, as
+    named and as it resolves (not a link there, such as /proc/self/fd/N: see guard.py)."""
     try:
-        p = path.resolve()
+        given, p = Path(os.path.abspath(path)), path.resolve()
+        roots = {upload_root, upload_root.absolute(), folder.absolute(), folder.resolve()}
     except OSError:
         return False
-    return upload_root in p.parents or folder.resolve() in p.parents
+    return p.is_file() and any(r in p.parents for r in roots) and any(r in given.parents for r in roots)
 
 
 def _keep_uploads(paths: list[Path], home: Path, upload_root: Path,
