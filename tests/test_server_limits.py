@@ -672,6 +672,7 @@ def test_results_are_never_kept_in_the_browsers_cache(page_server):
     for p in paths:
         r = page.client.get(page_server.url + "/gradio_api/file=" + p)
         assert r.status_code == 200 and r.headers.get("cache-control") == "no-store", (p, r.headers)
+        assert r.headers.get("x-content-type-options") == "nosniff"  # served as its type, never as a page
     r = httpx.post(page_server.url + "/api/classify", files={"files": ("DOE_JANE_1970.png", png(6))}, timeout=60)
     assert r.status_code == 200 and r.headers.get("cache-control") == "no-store"
     assert httpx.get(page_server.url + "/api/health").headers.get("cache-control") == "no-store"

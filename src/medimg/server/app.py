@@ -89,7 +89,8 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
 
 
 class NoStore:
-    """`Cache-Control: no-store` on every answer that may hold a visitor's results: the API's, and Gradio's
+    """`Cache-Control: no-store` (and `X-Content-Type-Options: nosniff`) on every answer that may hold a
+    visitor's results: the API's, and Gradio's
     under /gradio_api (thumbnails and downloads at /file=, the event streams, uploads), so a browser keeps
     none of them once the page is closed. The page's JS, CSS and fonts (/assets, /static, …) stay cacheable."""
 
@@ -103,8 +104,11 @@ class NoStore:
 
         async def no_store(message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                message = {**message, "headers": headers + [(b"cache-control", b"no-store")]}
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() not in (b"cache-control", b"x-content-type-options")]
+                # nosniff: an upload served back is taken as the type it is served as, never as a page
+                message = {**message, "headers": headers + [(b"cache-control", b"no-store"),
+                                                             (b"x-content-type-options", b"nosniff")]}
             await send(message)
 
         await self.app(scope, receive, no_store)
