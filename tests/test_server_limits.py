@@ -917,6 +917,7 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
     from medimg.server import limits
 
     monkeypatch.setattr(appmod, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(appmod, "IDLE_SECONDS", 2.5)  # one that sends nothing (a browser's, opened ahead)
     monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 1.0)
     port = free_port()
     cfg = ServerConfig(max_upload_bytes=1 << 20)
@@ -929,6 +930,7 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
             if server.started:
                 break
             time.sleep(0.05)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
         slow = socket.create_connection(("127.0.0.1", port), timeout=5)
         slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
         stalled = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -937,6 +939,7 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
         started = time.monotonic()
         assert slow.recv(100) == b"" and time.monotonic() - started < 4  # closed, with no answer
+        assert silent.recv(100) == b"" and 1.5 < time.monotonic() - started < 5  # later
         answer = stalled.recv(1000)
         assert answer.startswith(b"HTTP/1.1 408") and b"stopped arriving for 1 s" in answer, answer
     finally:

@@ -370,6 +370,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 HEADER_SECONDS = 30.0  # a connection's first request must have sent its headers by then (nginx: 60 s)
+IDLE_SECONDS = 300.0  # a connection that has sent nothing at all is let go then
 
 
 def _timed_h11():
@@ -381,10 +382,23 @@ def _timed_h11():
     class TimedH11(H11Protocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._heard = False
             self._headers_due = self.loop.call_later(HEADER_SECONDS, self._headers_late)
 
+        def data_received(self, data: bytes) -> None:
+            self._heard = True
+            super().data_received(data)
+
         def _headers_late(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():  # no request has begun
+            if self.cycle is not None or self.transport.is_closing():  # a request has begun
+                return
+            if self._heard:  # headers begun and not ended
+                self.transport.close()
+            else:  # nothing sent yet: a browser opens connections ahead of its requests; they get longer
+                self._headers_due = self.loop.call_later(IDLE_SECONDS - HEADER_SECONDS, self._idle_late)
+
+        def _idle_late(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
                 self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
