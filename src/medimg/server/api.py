@@ -203,23 +203,21 @@ def create_router(worker: Worker) -> APIRouter:
         if (body.url is None) == (body.urls is None):
             raise HTTPException(422, f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
                                      f'{"both" if body.url is not None else "neither"}')
-        limits = cfg.limits(render=render)
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
             urls = list(once(u.strip() for u in body.urls))
             bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
-            if cfg.offline or bad is not None:
-                raise HTTPException(400, url_check(bad or urls[0], cfg.allow_private, cfg.offline)[0] or
-                                    f"not an http(s) address with a host: {bad!r}")
-            out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
-                                                                   seconds=left))
-            return _response(out, full, show_skipped)
-        url = body.url.strip()
-        refusal, failure = await anyio.to_thread.run_sync(url_check, url, cfg.allow_private, cfg.offline)
-        if refusal:
-            raise HTTPException(400, refusal)
-        if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
-            return _response(Outcome([Record(input=url, locator="", error=failure, source=url)]), full, show_skipped)
-        out = await run(request, lambda stop, left: worker.run([url], limits, threshold=threshold, stop=stop,
+            if cfg.offline or bad is not None:  # (no lookup for either)
+                raise HTTPException(400, url_check(bad or urls[0], cfg.allow_private, cfg.offline)[0])
+        else:
+            urls = [body.url.strip()]
+            refusal, failure = await anyio.to_thread.run_sync(url_check, urls[0], cfg.allow_private, cfg.offline)
+            if refusal:
+                raise HTTPException(400, refusal)
+            if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
+                record = Record(input=urls[0], locator="", error=failure, source=urls[0])
+                return _response(Outcome([record]), full, show_skipped)
+        limits = cfg.limits(render=render)
+        out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
                                                                seconds=left))
         return _response(out, full, show_skipped)
 
