@@ -160,6 +160,8 @@ def test_dicom_tags_come_back_with_full(client):
     assert r.status_code == 200, r.text
     (rec,) = r.json()["results"]
     assert rec["format"] == "DICOM" and rec["source"] == "ct.dcm"  # as the CLI's --full (it was left out)
+    model = client.get("/api/health").json()["model"]
+    assert rec["model"] == f"{model['name']} {model['version']}"  # which model release made it
     assert rec["metadata"]["Modality"] == "CT"
     assert abs(sum(rec["probs"].values()) - 1.0) < 1e-3
 

@@ -368,3 +368,28 @@ def test_serve_refuses_a_root_path_that_is_not_a_path():
     for bad in ("https://example.org/medimg", "/a/../b", "/a b", "/a?x=1"):
         with pytest.raises(typer.BadParameter):
             _root_path(bad)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_rows_with_every_field_name_their_model_and_resume_keeps_to_it(tmp_path, tiny_model_dir, suffix):
+    """--full rows say which model release made them; carrying them on with another model is refused (its
+    labels would sit beside the first model's), before anything in the file is cut."""
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model_dir, other)
+    meta = json.loads((other / "labels.json").read_text())
+    (other / "labels.json").write_text(json.dumps({**meta, "version": "tiny-2"}))
+    (tmp_path / "a.png").write_bytes(png())
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    out = tmp_path / f"r{suffix}"
+    base = ["classify", str(tmp_path / "a.png"), str(tmp_path / "bad.png"), "--full", "--out", str(out)]
+    assert runner.invoke(app, [*base, "--model", str(tiny_model_dir)]).exit_code == 0
+    written = [json.loads(line) for line in out.read_text().splitlines()] if suffix == ".jsonl" else \
+        list(__import__("csv").DictReader(io.StringIO(out.read_text())))
+    assert [r["model"] or None for r in written] == ["tiny-test-model 0", None], written  # the error's row: no model
+    whole = out.read_bytes()
+    res = runner.invoke(app, [*base, "--model", str(other), "--resume"])
+    assert res.exit_code == 2 and "was written by model tiny-test-model 0, not tiny-test-model tiny-2" in flat(res.output), res.output
+    assert out.read_bytes() == whole
+    assert runner.invoke(app, [*base, "--model", str(tiny_model_dir), "--resume"]).exit_code == 0

@@ -673,3 +673,19 @@ def test_record_methods_check_their_arguments():
     with pytest.raises(TypeError, match="full must be True or False"):
         rec.to_dict(full="no")
     assert rec.relabel(0.6) == "medical" and "probs" in rec.to_dict(full=True)
+
+
+def test_predict_takes_pil_images_in_hand_one_alone_or_several(tiny_classifier):
+    """`Classifier.predict` is the way for images already open (a notebook's): one image alone is one
+    prediction, any iterable of them works, and anything else is refused at the call with where to send it."""
+    img = Image.new("RGBA", (90, 60), (200, 10, 10, 0))  # transparent: laid on white
+    one = tiny_classifier.predict(img)
+    many = tiny_classifier.predict(iter([img, Image.new("I;16", (64, 64))]))
+    assert len(one) == 1 and len(many) == 2 and one[0] == many[0]
+    assert one[0].label in tiny_classifier.labels and 0 <= one[0].p_medical <= 1
+    assert 0 < one[0].p_medical < 1 and tiny_classifier.predict(img, threshold=1.0)[0].verdict == "uncertain"
+    with pytest.raises(TypeError, match="predict takes PIL images, not str; give files, bytes and URLs"):
+        tiny_classifier.predict(["scan.png"])
+    with pytest.raises(ValueError, match="threshold must be a number between 0.5 and 1"):
+        tiny_classifier.predict(img, threshold=0.2)
+    assert tiny_classifier.predict([]) == []

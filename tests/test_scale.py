@@ -390,3 +390,38 @@ def test_resume_keeps_an_entry_whose_rows_ray_split_over_files(tmp_path):
     (out / "c_000000.json").write_text(row("lost", 3, 1) + row("lost", 3, 2)[:-9])  # stopped mid-line
     assert done_inputs(out, "jsonl") == {"big", "one"}  # "other" is done again with the file "lost" was in
     assert sorted(p.name for p in out.iterdir()) == ["a_000000.json", "a_000001.json"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_rows_name_their_model_and_resume_keeps_to_its_model_and_threshold(tmp_path, tiny_model_dir, ray_local,
+                                                                          fmt):
+    """Every row says which model release made it; a resume with another model, or at a threshold that would
+    change a written verdict, is refused before anything runs or is deleted (as classify --resume)."""
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_model_dir, other)
+    meta = json.loads((other / "labels.json").read_text())
+    (other / "labels.json").write_text(json.dumps({**meta, "version": "tiny-2"}))
+    # the tiny model's p_medical: 0.920, 0.040, 0.649, 0.333 — at 0.7 medical, non-medical, uncertain, uncertain
+    inputs = []
+    for i, colour in enumerate([(140, 120, 120), (120, 140, 120), (135, 128, 125), (128, 128, 128)]):
+        Image.new("RGB", (40, 40), colour).save(tmp_path / f"{i}.png")
+        inputs.append(str(tmp_path / f"{i}.png"))
+    inputs.append(str(tmp_path / "missing.png"))
+    out = tmp_path / "out"
+    kw = dict(fmt=fmt, concurrency=1, inputs_per_batch=5)
+    assert run(inputs[:4], out, model_dir=str(tiny_model_dir), threshold=0.7, **kw) == 4
+    assert {r["model"] for r in _rows_any(out, fmt)} == {"tiny-test-model 0"}
+    files = {p: p.read_bytes() for p in out.iterdir()}
+    for model, threshold, says in ((other, 0.7, "holds rows of model tiny-test-model 0, not tiny-test-model tiny-2"),
+                                   (tiny_model_dir, 0.66, "written at a threshold over 0.666666 and at most 0.920131"),
+                                   (tiny_model_dir, 0.93, "at most 0.920131, not 0.93")):
+        with pytest.raises(ValueError, match=says):
+            run(inputs, out, model_dir=str(model), threshold=threshold, resume=True, **kw)
+        assert {p: p.read_bytes() for p in out.iterdir()} == files
+    assert run(inputs, out, model_dir=str(tiny_model_dir), threshold=0.9, resume=True, **kw) == 1
+    rows = _rows_any(out, fmt)
+    assert sorted((Path(r["input"]).name, r["model"] or None) for r in rows) == [
+        ("0.png", "tiny-test-model 0"), ("1.png", "tiny-test-model 0"), ("2.png", "tiny-test-model 0"),
+        ("3.png", "tiny-test-model 0"), ("missing.png", None)]

@@ -910,7 +910,8 @@ def test_one_client_cannot_queue_the_page_without_end(classifier, tmp_path_facto
 def test_slow_connections_are_let_go(classifier, monkeypatch):
     """uvicorn has no limit on the time a request's headers or body take: connections sending a byte now and then
     (slowloris) held the server's open files until none were left, before any token was asked for. Headers get
-    HEADER_SECONDS, a body may pause BODY_IDLE_SECONDS; a quick request is answered as before."""
+    HEADER_SECONDS, on a kept-alive connection's later requests too; a body may pause BODY_IDLE_SECONDS; a quick
+    request is answered as before."""
     import uvicorn
 
     from medimg.server import app as appmod
@@ -936,9 +937,17 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
         stalled = socket.create_connection(("127.0.0.1", port), timeout=5)
         stalled.sendall(b"POST /api/classify-url HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                         b"Content-Length: 100\r\n\r\n{\"url\": ")  # a body that stops
+        kept = socket.create_connection(("127.0.0.1", port), timeout=5)  # slow on its second request
+        kept.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while not first.endswith(b"}"):  # the whole first answer (its JSON body)
+            first += kept.recv(1000)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        kept.sendall(b"GET /api/health HTTP/1.1\r\n")
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
         started = time.monotonic()
         assert slow.recv(100) == b"" and time.monotonic() - started < 4  # closed, with no answer
+        assert kept.recv(100) == b"" and time.monotonic() - started < 4
         assert silent.recv(100) == b"" and 1.5 < time.monotonic() - started < 5  # later
         answer = stalled.recv(1000)
         assert answer.startswith(b"HTTP/1.1 408") and b"stopped arriving for 1 s" in answer, answer

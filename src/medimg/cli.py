@@ -344,8 +344,9 @@ def classify(
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
                                  "the same way, so every row has the same fields")
-            used = threshold if threshold is not None else (clf or default_classifier()).threshold
-            done, written = (Spellings(names) for names in resume_from(out, fmt, used))
+            model = clf or default_classifier()
+            used = threshold if threshold is not None else model.threshold
+            done, written = (Spellings(names) for names in resume_from(out, fmt, used, model.release))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:

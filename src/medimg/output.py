@@ -80,10 +80,11 @@ def open_output(path: Path, append: bool):
 def csv_fields(labels: list[str] | None = None) -> list[str]:
     if labels is None:
         return list(RECORD_FIELDS)
-    return RECORD_FIELDS + ["skipped", "format", "source"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
+    return RECORD_FIELDS + ["skipped", "format", "source", "model"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
 
 
-def resume(path: Path, fmt: str, threshold: float | None = None) -> tuple[set[str], set[str]]:
+def resume(path: Path, fmt: str, threshold: float | None = None,
+           model: str | None = None) -> tuple[set[str], set[str]]:
     """What an earlier run already wrote to `path`, so this run can carry on: (done, written).
 
     `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in);
@@ -93,23 +94,29 @@ def resume(path: Path, fmt: str, threshold: float | None = None) -> tuple[set[st
     off: their rows are removed from the file, so the run writes that input again, whole. Rows of one
     input are contiguous (the pipeline keeps input order). A missing or empty file is a fresh start; a
     file that is not a medimg output of this format is refused (ValueError), never cut. So is one whose
-    verdicts say it was written at another `threshold` than this run's (when one is given).
+    verdicts say it was written at another `threshold` than this run's, or whose rows name another `model`
+    (rows written with every field do; when one is given).
     """
     if fmt not in APPENDABLE:
         raise ValueError(f"resuming needs --format {' or '.join(APPENDABLE)} (rows that can be appended)")
     if not path.exists() or path.stat().st_size == 0:
         return set(), set()
     keep, done, written, last = 0, set(), set(), None
-    bounds = Thresholds()
+    bounds, models = Thresholds(), set()
     for i, (name, row) in enumerate(_rows(path, fmt)):
-        if threshold is not None:
-            bounds.add(json.loads(row) if fmt == "jsonl" else row)
+        if threshold is not None or model is not None:
+            fields = json.loads(row) if fmt == "jsonl" else row
+            bounds.add(fields)
+            models.add(fields.get("model") or model)  # an error's row names none
         if name != last:
             if last is not None:
                 written.add(last)
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done.add(last)
             keep, last = i, name
+    if model is not None and models - {model}:
+        raise ValueError(f"{path} was written by model {', '.join(sorted(models - {model}))}, not {model}: resume "
+                         "with the --model the run began with, so every row comes from the same one")
     if threshold is not None and not bounds.allow(threshold):
         raise ValueError(f"the verdicts in {path} were written at a threshold {bounds}, not {threshold:g}: resume "
                          "with the --threshold (and --model) the run began with, so every row follows the same one")

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .model import Classifier, verdict_for
+from .model.classifier import check_threshold
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
@@ -38,6 +39,7 @@ class Record:
     error: str | None = None
     skipped: bool = False
     source: str | None = None  # the input given (path, URL or blob name) this record came from
+    model: str | None = None  # the model's name and release, on a classified image's record
     format: str | None = None
     metadata: dict = field(default_factory=dict)
     probs: dict = field(default_factory=dict)
@@ -55,7 +57,8 @@ class Record:
         d = {k: _six(getattr(self, k)) if k in ("confidence", "p_medical") else getattr(self, k)
              for k in RECORD_FIELDS}
         if full:
-            d.update(skipped=self.skipped, format=self.format, source=self.source, metadata=_jsonable(self.metadata),
+            d.update(skipped=self.skipped, format=self.format, source=self.source, model=self.model,
+                     metadata=_jsonable(self.metadata),
                      probs=None if self.probs is None else {lb: _six(v) for lb, v in self.probs.items()})
         return d
 
@@ -328,18 +331,6 @@ class _AnyOf:
         return any(e.is_set() for e in self.events)
 
 
-def check_threshold(threshold: float | None) -> None:
-    """A verdict threshold must be None or a number in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at
-    ≤ 1 − t."""
-    if threshold is None:
-        return
-    wanted = "a number between 0.5 and 1 (medical when p_medical ≥ t, non-medical when p_medical ≤ 1 − t)"
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be {wanted} or None, not {threshold!r}")
-    if not 0.5 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be {wanted}, not {threshold}")
-
-
 def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None) -> Iterator[Record]:
     for rec in _run_batch(clf, pending, t):
         if on_item:
@@ -383,6 +374,7 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             pred = clf.prediction(row, t)
             rec.label, rec.medical, rec.verdict = pred.label, pred.medical, pred.verdict
             rec.confidence, rec.p_medical, rec.probs = pred.confidence, pred.p_medical, dict(pred.probs)
+            rec.model = clf.release
     return [rec for rec, _ in pending]
 
 

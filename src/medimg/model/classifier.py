@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,18 @@ def verdict_for(p_medical: float, threshold: float) -> str:
     if p_medical <= 1.0 - t:
         return "non-medical"
     return "uncertain"
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A verdict threshold must be None or a number in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at
+    ≤ 1 − t."""
+    if threshold is None:
+        return
+    wanted = "a number between 0.5 and 1 (medical when p_medical ≥ t, non-medical when p_medical ≤ 1 − t)"
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be {wanted} or None, not {threshold!r}")
+    if not 0.5 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be {wanted}, not {threshold}")
 
 
 @dataclass
@@ -109,6 +123,11 @@ class Classifier:
             raise FileNotFoundError(f"no model in {d} (expected {model_path.name}); run `medimg train`")
         return cls(model_path, meta, threads)
 
+    @property
+    def release(self) -> str:
+        """The model's name and release, as records with every field carry it."""
+        return f"{self.meta.get('name', 'medimg')} {self.meta.get('version', 'unknown')}"
+
     def info(self) -> dict:
         return {
             "name": self.meta.get("name", "medimg"),
@@ -148,7 +167,15 @@ class Classifier:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, images: list[Image.Image], threshold: float | None = None) -> list[Prediction]:
+    def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None) -> list[Prediction]:
+        """Predictions for PIL images in hand (one alone, or several), at `threshold` (the model's own when None).
+        Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them)."""
+        check_threshold(threshold)
+        images = [images] if isinstance(images, Image.Image) else list(images)
+        for im in images:
+            if not isinstance(im, Image.Image):
+                raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give files, bytes and URLs "
+                                "to medimg.pipeline.classify")
         t = self.threshold if threshold is None else threshold
         return [self.prediction(row, t) for row in self.probabilities(images)]
 

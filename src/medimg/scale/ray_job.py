@@ -23,7 +23,7 @@ import numpy as np
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
-COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "source_rows"]
+COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "model", "source_rows"]
 SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,13 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them
         raise ValueError(f"{out} holds {others[0]} output: resume with --format {others[0]}, or give a new folder")
-    done = done_inputs(out, fmt) if resume else set()
+    if resume:
+        from ..model import Classifier
+
+        clf = Classifier.load(model_dir, threads=1)
+        done = done_inputs(out, fmt, clf.release, clf.threshold if threshold is None else threshold)
+    else:
+        done = set()
     # entries travel as bytes, so a name that is not UTF-8 keeps them; the output writes such bytes escaped
     entries = list(dict.fromkeys(inputs))
     items = [{"input": _wire(s)} for s in entries if _text(s) not in done]
@@ -190,18 +196,34 @@ def _actors(concurrency: int) -> dict:
     return {"concurrency": concurrency, "max_concurrency": CALLS_PER_ACTOR}  # a threaded actor
 
 
-def done_inputs(out: str | Path, fmt: str) -> set[str]:
+def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> set[str]:
     """The list entries (`source`) with rows in the complete files of `out`. A file a stop cut off is
-    deleted (its inputs are done again); a file that is not this job's output is an error, never touched.
-    An entry's rows may be in several files (Ray splits a block past its size limit): they count together."""
+    deleted (its inputs are done again); a file that is not this job's output is an error, never touched,
+    and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
+    given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
+    block past its size limit): they count together."""
+    from ..output import Thresholds
+
     files: dict[Path, tuple[Counter, dict]] = {}
+    read = {}
     for path in _files(Path(out), fmt):
         try:
-            rows = _read(path, fmt)
+            read[path] = _read(path, fmt)
         except CutOff as exc:
             _drop(path, exc)
-            continue
-        files[path] = (Counter(s for s, _, _ in rows), {s: int(n) for s, n, _ in rows if n is not None})
+    bounds, models = Thresholds(), set()
+    for path, rows in read.items():
+        for _, _, _, row in rows:
+            bounds.add(row)
+            models.add(row.get("model") or model)  # an error's row names none
+    if model is not None and models - {model}:
+        raise ValueError(f"{out} holds rows of model {', '.join(sorted(models - {model}))}, not {model}: resume "
+                         "with the --model the run began with, or give a new folder")
+    if threshold is not None and not bounds.allow(threshold):
+        raise ValueError(f"the verdicts in {out} were written at a threshold {bounds}, not {threshold:g}: resume "
+                         "with the --threshold (and --model) the run began with, or give a new folder")
+    for path, rows in read.items():
+        files[path] = (Counter(s for s, _, _, _ in rows), {s: int(n) for s, n, _, _ in rows if n is not None})
     while True:  # an entry short of its rows loses every file that holds some of them
         total: Counter = Counter()
         for counts, _ in files.values():
@@ -223,6 +245,9 @@ class CutOff(Exception):
     """An output file that a stopped run left incomplete."""
 
 
+CHECKED = ("model", "p_medical", "verdict")  # what resume compares with this run's model and threshold
+
+
 def _files(out: Path, fmt: str) -> list[Path]:
     return sorted(p for p in out.glob(f"*{SUFFIXES[fmt]}") if p.is_file()) if out.is_dir() else []
 
@@ -234,9 +259,9 @@ def _kind(error, skipped) -> str:
     return "skipped" if skipped in (True, "True", "true") else "error"
 
 
-def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str]]:
-    """Each row's `source`, `source_rows` and kind (`_kind`) in one output file. CutOff when a stop left it
-    incomplete, ValueError when it is not this job's output."""
+def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]]:
+    """Each row's `source`, `source_rows`, kind (`_kind`) and its `model`, `p_medical` and `verdict`, in one
+    output file. CutOff when a stop left it incomplete, ValueError when it is not this job's output."""
     not_ours = ValueError(f"{path} is not an output file of this job (no source column); move it away to resume")
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -247,10 +272,12 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str]]:
             raise CutOff(exc) from None
         if "source" not in names:
             raise not_ours
-        table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "error", "skipped") if c in names])
+        table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "error", "skipped", *CHECKED)
+                                             if c in names])
         column = lambda c: table.column(c).to_pylist() if c in names else [None] * len(table)  # noqa: E731
         kinds = [_kind(e, k) for e, k in zip(column("error"), column("skipped"))]
-        return list(zip(column("source"), column("source_rows"), kinds))
+        checked = [dict(zip(CHECKED, values)) for values in zip(*(column(c) for c in CHECKED))]
+        return list(zip(column("source"), column("source_rows"), kinds, checked))
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
             lines = f.read().split("\n")
@@ -264,7 +291,8 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str]]:
                     raise CutOff("a line is not JSON") from None
                 if not isinstance(rec, dict) or "source" not in rec:
                     raise not_ours
-                rows.append((rec["source"], rec.get("source_rows"), _kind(rec.get("error"), rec.get("skipped"))))
+                rows.append((rec["source"], rec.get("source_rows"), _kind(rec.get("error"), rec.get("skipped")),
+                             {c: rec.get(c) for c in CHECKED}))
             return rows
         text = f.read()
         if "\n" not in text and _header_start(text):  # stopped before its header was whole (an empty file)
@@ -280,7 +308,7 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str]]:
                 if None in row or None in row.values():
                     raise CutOff("last row cut off")
                 kind = _kind(row.get("error"), row.get("skipped"))
-                rows.append((row["source"], row.get("source_rows") or None, kind))
+                rows.append((row["source"], row.get("source_rows") or None, kind, {c: row.get(c) for c in CHECKED}))
         except csv.Error as exc:
             raise CutOff(exc) from None
         return rows

@@ -51,6 +51,8 @@ class RecordOut(BaseModel):
     format: str | None = Field(None, description="With full=true: the source format.")
     source: str | None = Field(None, description="With full=true: the input given (an upload's name or the URL) "
                                                  "the record came from, as the CLI's --full gives it.")
+    model: str | None = Field(None, description="With full=true: the name and release of the model that "
+                                                "classified the image.")
     metadata: dict[str, Any] | None = Field(None, description="With full=true: e.g. DICOM tags.")
     probs: dict[str, float] | None = Field(None, description="With full=true: every label's probability.")
 

@@ -369,33 +369,37 @@ def _loggable(path: str) -> str:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-HEADER_SECONDS = 30.0  # a connection's first request must have sent its headers by then (nginx: 60 s)
+HEADER_SECONDS = 30.0  # a request's headers must have arrived this long after their first byte (nginx: 60 s)
 IDLE_SECONDS = 300.0  # a connection that has sent nothing at all is let go then
 
 
 def _timed_h11():
-    """uvicorn's h11 protocol with a time limit on a connection's first request headers. uvicorn has none, so
-    connections that never finish a request (slowloris) held the server's files until none were left, before
-    any token was asked for (and asyncio then logged every refused accept: megabytes a second)."""
+    """uvicorn's h11 protocol with a time limit on every request's headers, counted from their first byte (from
+    the last answer's end on a kept-alive connection). uvicorn has none, so connections that never finish a
+    request (slowloris) held the server's files until none were left, before any token was asked for (and
+    asyncio then logged every refused accept: megabytes a second)."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    unarmed = object()
 
     class TimedH11(H11Protocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._heard = False
-            self._headers_due = self.loop.call_later(HEADER_SECONDS, self._headers_late)
+            # nothing sent yet: a browser opens connections ahead of its requests; they get longer
+            self._armed_for = unarmed
+            self._headers_due = self.loop.call_later(IDLE_SECONDS, self._idle_late)
 
         def data_received(self, data: bytes) -> None:
-            self._heard = True
+            between = self.cycle is None or self.cycle.response_complete
+            if between and self._armed_for is not self.cycle:  # a request's first bytes
+                self._headers_due.cancel()
+                self._armed_for = self.cycle
+                self._headers_due = self.loop.call_later(HEADER_SECONDS, self._headers_late)
             super().data_received(data)
 
         def _headers_late(self) -> None:
-            if self.cycle is not None or self.transport.is_closing():  # a request has begun
-                return
-            if self._heard:  # headers begun and not ended
+            if self.cycle is self._armed_for and not self.transport.is_closing():  # no request began since
                 self.transport.close()
-            else:  # nothing sent yet: a browser opens connections ahead of its requests; they get longer
-                self._headers_due = self.loop.call_later(IDLE_SECONDS - HEADER_SECONDS, self._idle_late)
 
         def _idle_late(self) -> None:
             if self.cycle is None and not self.transport.is_closing():
