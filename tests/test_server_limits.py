@@ -956,6 +956,47 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
         thread.join(10)
 
 
+def test_a_client_that_stops_reading_an_answer_is_let_go(classifier, monkeypatch):
+    """uvicorn waits without end for a client to read what it was sent: one that stops reading held its
+    connection and the answer's bytes for ever. After SEND_SECONDS without reading, the rest is dropped."""
+    import uvicorn
+    from fastapi.responses import Response
+
+    from medimg.server import app as appmod
+
+    monkeypatch.setattr(appmod, "SEND_SECONDS", 1.0)
+    size = 32 * 2**20  # more than the kernel's buffers on both sides hold
+    port = free_port()
+    cfg = ServerConfig()
+    served = create_app(cfg, Worker(cfg, classifier), ui=False)
+    served.add_api_route("/big", lambda: Response(b"x" * size, media_type="application/octet-stream"))
+    server = uvicorn.Server(appmod.uvicorn_config(served, "127.0.0.1", port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(3)  # not reading
+        got, started = 0, time.monotonic()
+        sock.settimeout(5)
+        try:
+            while chunk := sock.recv(2**20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert got < size and time.monotonic() - started < 5, got  # cut off, not sent in full
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_refused_accepts_are_logged_once_a_minute():
     from medimg.server.app import _Seldom
 

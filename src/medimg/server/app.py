@@ -371,13 +371,15 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 HEADER_SECONDS = 30.0  # a request's headers must have arrived this long after their first byte (nginx: 60 s)
 IDLE_SECONDS = 300.0  # a connection that has sent nothing at all is let go then
+SEND_SECONDS = 60.0  # a client may stop reading an answer this long (nginx's send_timeout)
 
 
 def _timed_h11():
     """uvicorn's h11 protocol with a time limit on every request's headers, counted from their first byte (from
     the last answer's end on a kept-alive connection). uvicorn has none, so connections that never finish a
     request (slowloris) held the server's files until none were left, before any token was asked for (and
-    asyncio then logged every refused accept: megabytes a second)."""
+    asyncio then logged every refused accept: megabytes a second). A client that stops reading an answer is
+    let go after SEND_SECONDS, its unsent bytes dropped."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     unarmed = object()
@@ -387,6 +389,7 @@ def _timed_h11():
             super().connection_made(transport)
             # nothing sent yet: a browser opens connections ahead of its requests; they get longer
             self._armed_for = unarmed
+            self._send_due = None  # a timer while the client is not reading
             self._headers_due = self.loop.call_later(IDLE_SECONDS, self._idle_late)
 
         def data_received(self, data: bytes) -> None:
@@ -405,8 +408,25 @@ def _timed_h11():
             if self.cycle is None and not self.transport.is_closing():
                 self.transport.close()
 
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._send_due is not None:
+                self._send_due.cancel()
+            self._send_due = self.loop.call_later(SEND_SECONDS, self._send_late)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self._send_due is not None:
+                self._send_due.cancel()
+
+        def _send_late(self) -> None:
+            if self.flow.write_paused:  # close() would wait to send what is buffered: drop it
+                self.transport.abort()
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._headers_due.cancel()
+            if self._send_due is not None:
+                self._send_due.cancel()
             super().connection_lost(exc)
 
     return TimedH11
