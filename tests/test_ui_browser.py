@@ -594,6 +594,11 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
             time.sleep(0.1)
         assert web.sent["/slow.png"] >= 5, (web.hits, page.locator(COUNTS).inner_text(), toasts(page),
                                             page.input_value("#url textarea, #url input"))
+        # the progress counts the images, and the inputs that have given results: scan.png (the address is read)
+        page.wait_for_function("() => [...document.querySelectorAll('.progress-text')].some(e => "
+                               "e.innerText.includes('1/2 inputs')) && [...document.querySelectorAll("
+                               "'.progress-level')].some(e => e.innerText.includes('1 image classified'))",
+                               timeout=20_000)
         page.locator("#url textarea, #url input").press("Enter")
         page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
                                ".some(t => t.innerText.includes('Already running'))", timeout=20_000)

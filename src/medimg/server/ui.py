@@ -158,7 +158,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         inputs: list = []
         if paths:
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names))
-        fix_url = gr.skip()
+        fix_url, fetch = gr.skip(), []
         if url:
             given = url.split()  # several addresses, one per line (or apart by spaces)
             if len(given) > MAX_ADDRESSES:
@@ -176,13 +176,15 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 fix_url = gr.update(value=shown)
             if fetch:
                 inputs.append(fetch)
-        progress(0, desc="Looking for images…")
-        found = [0]
+        total = len(paths) + len(fetch) or None  # the files and addresses read
+        progress((0, total), desc="Looking for images…", unit="inputs")
+        found, begun = [0], set()
 
         def tick(rec: Record) -> None:
-            if rec.ok:
-                found[0] += 1
-                progress((found[0], None), desc=f"{found[0]} images classified", unit="images")
+            begun.add(rec.source)  # records come input by input: the last one may have more to come
+            found[0] += rec.ok
+            progress((len(begun), total), desc=f"{found[0]} image{'s' * (found[0] != 1)} classified",
+                     unit="inputs")
 
         stop = running.get(request.session_hash)
         if stop is None:  # the page closed while the run was starting
