@@ -785,7 +785,35 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
                 proc.send_signal(signal.SIGTERM)
                 r = answer.result(timeout=60)
         assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
-        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn ends by the signal it was sent
+        assert proc.wait(timeout=30) in (0, 143)  # uvicorn raises the signal again once stopped: SystemExit(143)
+        assert list((tmp_path / "tmp").iterdir()) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.timeout(120)
+def test_a_server_stopped_while_it_starts_leaves_nothing_in_its_tmpdir(tmp_path):
+    """Until uvicorn serves, SIGTERM's default action ended the process without running atexit: the upload
+    folder made first (and the pages' and examples' folders after it) stayed in TMPDIR."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
+    env.update(TMPDIR=str(tmp_path / "tmp"), GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", "--port", str(free_port())], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "tmp").glob("medimg-uploads-*")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)  # Gradio is still being imported: seconds before uvicorn serves
+        assert proc.wait(timeout=30) == 143
         assert list((tmp_path / "tmp").iterdir()) == []
     finally:
         if proc.poll() is None:

@@ -469,6 +469,15 @@ def serve(
     if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
     load_model(model_dir)  # a mistyped --model is a usage error (2) here, as for classify
+    from .scratch import exit_on_sigterm
+
+    with exit_on_sigterm():  # stopped while starting, it still removes its folders
+        _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
+               graceful_timeout, log_level)
+
+
+def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
+           graceful_timeout, log_level) -> None:
     from .scratch import server_scratch
 
     scratch = server_scratch()  # before Gradio is imported: it reads where its files go at import

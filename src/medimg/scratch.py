@@ -6,7 +6,10 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,3 +26,23 @@ def server_scratch() -> list[Path]:
     for folder in made:
         atexit.register(shutil.rmtree, folder, True)
     return made
+
+
+@contextmanager
+def exit_on_sigterm():
+    """SIGTERM ends the process through SystemExit (code 143), so that atexit removes the folders made so far:
+    its default action would leave them, and uvicorn takes the signal over only once it serves (it then
+    stops, and raises the signal again, which ends here the same way)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)
