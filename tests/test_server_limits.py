@@ -702,14 +702,19 @@ def test_a_member_name_that_is_not_utf8_is_shown_and_downloaded_readable(page_se
 def test_served_under_a_path_prefix_by_a_proxy_that_strips_it_or_passes_it_on(classifier, tmp_path, monkeypatch):
     """`serve --root-path /medimg`: the API, its body caps and the open health check work whether the proxy
     strips the prefix or passes it on; /docs loads its files and schema under the prefix; the page's
-    links and Gradio's own calls carry it."""
+    links and Gradio's own calls carry it. No deprecation warning is printed (it had no time stamp)."""
     import uvicorn
 
     from medimg.server.app import uvicorn_config
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    import warnings
+
     cfg = ServerConfig(root_path="/medimg", token="s3cret", max_upload_bytes=3 << 20, max_body_bytes=1 << 20)
-    app = create_app(cfg, Worker(cfg, classifier), ui=True)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        app = create_app(cfg, Worker(cfg, classifier), ui=True)
+    assert not [w for w in said if "root_path" in str(w.message)]  # FastAPI's argument is deprecated
     port = free_port()
     server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -855,7 +860,7 @@ def test_an_open_page_does_not_hold_up_a_stopping_server(tmp_path, request):
         assert opened.wait(30)
         proc.send_signal(signal.SIGTERM)
         began = time.monotonic()
-        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, 143)  # as SystemExit(143): see exit_on_sigterm
         took = time.monotonic() - began
         log = proc.stderr.read()
         assert took < 10 and "graceful shutdown exceeded" not in log, (took, log[-2000:])

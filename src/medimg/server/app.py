@@ -47,9 +47,9 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     limits = (f"\n\nThis server accepts at most {config.max_upload_bytes / 2**20:g} MB and {config.max_files} files "
               f"per request and classifies for at most {config.request_timeout:g} s per request; URLs that "
               f"resolve to private addresses are {'allowed' if config.allow_private else 'refused'}.")
-    # root_path: a proxy's path prefix; requests may come with it (passed on) or without it (stripped)
-    app = FastAPI(title="medimg", version=__version__, description=DESCRIPTION + limits, docs_url=None,
-                  redoc_url=None, lifespan=_remove_scratch, root_path=config.root_path)
+    app = Prefixed(title="medimg", version=__version__, description=DESCRIPTION + limits, docs_url=None,
+                   redoc_url=None, lifespan=_remove_scratch)
+    app.prefix = config.root_path
     app.state.worker = worker
     app.state.scratch = []  # private folders removed when the server stops
     _add_error_handlers(app)
@@ -86,6 +86,19 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     )
     blocks.has_launched = True  # Gradio's own check of the files events name runs only once this is set
     return app
+
+
+class Prefixed(FastAPI):
+    """FastAPI with a proxy's path prefix set on every request, before any middleware, as FastAPI's deprecated
+    `root_path` argument did (uvicorn's own would add it to every path). Requests may come with the prefix
+    (the proxy passes it on) or without it (the proxy strips it)."""
+
+    prefix = ""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.prefix:
+            scope["root_path"] = self.prefix
+        await super().__call__(scope, receive, send)
 
 
 class NoStore:
