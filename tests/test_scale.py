@@ -413,6 +413,9 @@ def test_rows_name_their_model_and_resume_keeps_to_its_model_and_threshold(tmp_p
     kw = dict(fmt=fmt, concurrency=1, inputs_per_batch=5)
     assert run(inputs[:4], out, model_dir=str(tiny_model_dir), threshold=0.7, **kw) == 4
     assert {r["model"] for r in _rows_any(out, fmt)} == {"tiny-test-model 0"}
+    cut = {"jsonl": ("cut.json", b'{"source": "x"'), "csv": ("cut.csv", ",".join(COLUMNS).encode() + b"\nx,"),
+           "parquet": ("cut.parquet", b"PAR1 cut off")}[fmt]
+    (out / cut[0]).write_bytes(cut[1])  # a stop's cut-off file: kept while resume is refused
     files = {p: p.read_bytes() for p in out.iterdir()}
     for model, threshold, says in ((other, 0.7, "holds rows of model tiny-test-model 0, not tiny-test-model tiny-2"),
                                    (tiny_model_dir, 0.66, "written at a threshold over 0.666666 and at most 0.920131"),
@@ -421,6 +424,7 @@ def test_rows_name_their_model_and_resume_keeps_to_its_model_and_threshold(tmp_p
             run(inputs, out, model_dir=str(model), threshold=threshold, resume=True, **kw)
         assert {p: p.read_bytes() for p in out.iterdir()} == files
     assert run(inputs, out, model_dir=str(tiny_model_dir), threshold=0.9, resume=True, **kw) == 1
+    assert not (out / cut[0]).exists()
     rows = _rows_any(out, fmt)
     assert sorted((Path(r["input"]).name, r["model"] or None) for r in rows) == [
         ("0.png", "tiny-test-model 0"), ("1.png", "tiny-test-model 0"), ("2.png", "tiny-test-model 0"),

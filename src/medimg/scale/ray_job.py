@@ -205,12 +205,12 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
     from ..output import Thresholds
 
     files: dict[Path, tuple[Counter, dict]] = {}
-    read = {}
+    read, cut = {}, {}
     for path in _files(Path(out), fmt):
         try:
             read[path] = _read(path, fmt)
         except CutOff as exc:
-            _drop(path, exc)
+            cut[path] = exc
     bounds, models = Thresholds(), set()
     for path, rows in read.items():
         for _, _, _, row in rows:
@@ -222,6 +222,8 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
     if threshold is not None and not bounds.allow(threshold):
         raise ValueError(f"the verdicts in {out} were written at a threshold {bounds}, not {threshold:g}: resume "
                          "with the --threshold (and --model) the run began with, or give a new folder")
+    for path, why in cut.items():
+        _drop(path, why)
     for path, rows in read.items():
         files[path] = (Counter(s for s, _, _, _ in rows), {s: int(n) for s, n, _, _ in rows if n is not None})
     while True:  # an entry short of its rows loses every file that holds some of them
