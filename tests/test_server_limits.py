@@ -646,6 +646,27 @@ def test_a_closed_pages_session_is_dropped_whole_from_gradios_state(page_server)
     assert "DOE_JOHN" not in left
 
 
+def test_a_page_with_no_heartbeat_is_let_go_an_hour_after_its_last_run(page_server, monkeypatch):
+    """A script sending the page's events has no heartbeat, so the page's close never comes: each run kept its
+    stop event for ever and Gradio's session (~144 KB) until 10,000 newer ones (~1.4 GB). A session whose last
+    run ended EXPORT_MAX_AGE ago is dropped whole when another run starts, and Gradio keeps STATE_SESSIONS."""
+    from medimg.server import ui
+
+    holder = _gradio(page_server).state_holder
+    assert holder.capacity == ui.STATE_SESSIONS
+    script = Page(page_server.url)
+    script.run("DOE_JACK_1972.png", png(11))  # and never closed
+    assert script.hash in holder.session_data
+    monkeypatch.setattr(ui, "EXPORT_MAX_AGE", 0.5)
+    time.sleep(0.6)
+    other = Page(page_server.url)
+    other.run("scan.png", png(12))
+    assert script.hash not in holder.session_data and other.hash in holder.session_data
+    assert "DOE_JACK" not in json.dumps([list(s.components) for s in list(holder.session_data.values())],
+                                        default=str)
+    other.close()
+
+
 def test_gradios_deep_link_is_refused(page_server):
     """/gradio_api/deep_link?session_hash=… wrote the values an open or closed page showed (its file names)
     to a state.json in Gradio's shared upload area and named it to whoever had the hash; the page has no deep

@@ -40,6 +40,7 @@ PROBLEM_HEADERS = ["file", "why", "where"]
 PROBLEM_WIDTHS = ["200px", "520px", "220px"]
 EXPORTS_KEPT = 2  # download pairs kept per run (see _write_exports)
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
+STATE_SESSIONS = 1000  # sessions whose values Gradio keeps in memory (its default 10,000: ~1.4 GB), oldest out
 UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
 LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 
@@ -121,6 +122,17 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     busy: set[str] = set()  # sessions with a run going: one at a time each (a double click, Enter then a click)
     busy_lock = threading.Lock()
+    last_run: dict[str, float] = {}  # when each session's last run ended (time.monotonic)
+
+    def forget_idle() -> None:
+        """Gradio's whole session for each page whose last run ended EXPORT_MAX_AGE ago (its results are gone
+        by then): a script's runs have no heartbeat, so close() never comes for them. Under busy_lock."""
+        now, holder = time.monotonic(), getattr(demo, "state_holder", None)
+        for session, ended in list(last_run.items()):
+            if now - ended > EXPORT_MAX_AGE and session not in busy:
+                del last_run[session]
+                if holder is not None:
+                    _forget(holder, session)
 
     def one_at_a_time(handler):
         """`handler` unless this page already has a run going: then a toast, and nothing changes. It keeps the
@@ -132,13 +144,17 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 if session in busy:
                     gr.Warning("Already running: wait for the results, or press Stop.")
                     return gr.skip()
+                forget_idle()
                 busy.add(session)
-                running[session] = threading.Event()  # set by Stop, or when the page closes
+                running[session] = stop = threading.Event()  # set by Stop, or when the page closes
             try:
                 return handler(*args)
             finally:
                 with busy_lock:
                     busy.discard(session)
+                    if running.get(session) is stop:  # the run is over: nothing left to stop
+                        del running[session]
+                    last_run[session] = time.monotonic()
         return guarded
 
     def classify(file_paths, url, render, threshold, show, previous, request: gr.Request, progress=gr.Progress()):
@@ -271,7 +287,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             return gr.update(value=None, visible=False)
         return gr.update(value=_frame(_details(rec), (1,)), visible=True)
 
-    running: dict[str, threading.Event] = {}  # each session's latest run, stopped when its page closes
+    running: dict[str, threading.Event] = {}  # each session's run going, stopped when its page closes
 
     def gone(request: gr.Request, stop: threading.Event) -> bool:
         """The run's page has closed (close() took its stop event away and set it): nobody to show it to."""
@@ -285,6 +301,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         gr.Info("Stopping: the images found so far are shown." if stop is not None else "Nothing is running.")
 
     def close(request: gr.Request):
+        with busy_lock:
+            last_run.pop(request.session_hash, None)
         stop = running.pop(request.session_hash, None)
         if stop is not None:
             stop.set()  # nobody is left to see it: downloads in progress end now
@@ -299,6 +317,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     # uploads leave Gradio's upload area after UPLOAD_MAX_AGE (a classified one is linked into its session first)
     with gr.Blocks(title="medimg", delete_cache=(60, UPLOAD_MAX_AGE)) as demo:
+        demo.state_session_capacity = STATE_SESSIONS
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
         pictured_state = gr.State([])
