@@ -644,7 +644,8 @@ def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tm
     pg.goto(server[0] + "/")
     pg.wait_for_selector("#run", timeout=30_000)
     # set by the page's load event, which may come a moment after the button is drawn
-    pg.wait_for_function("document.querySelector('#counts').getAttribute('aria-live') === 'polite'", timeout=10_000)
+    pg.wait_for_function(f"document.querySelector('{COUNTS}').getAttribute('aria-live') === 'polite'",
+                         timeout=10_000)
     text_only = tmp_path / "minutes-of-the-meeting.pdf"
     import pymupdf
 
@@ -683,6 +684,67 @@ def test_readable_results_on_a_phone_and_for_a_screen_reader(browser, server, tm
         const info = getComputedStyle(document.querySelector('#threshold .info-text'));
         return [ratio(run.color, run.backgroundColor), ratio(info.color, 'rgb(255, 255, 255)')]; }""")
     assert min(ratio) >= 4.5, ratio  # the run button, and the threshold's help text on white
+    ctx.close()
+
+
+def test_what_a_screen_reader_hears_and_the_keyboard_does(browser, server, tmp_path):
+    """From an accessibility audit (axe-core and by hand, WCAG 2.1 AA): the results line is the live region, not
+    Gradio's progress timer beside it; no empty gallery box; a thumbnail is named by its caption, not "Thumbnail
+    1 of 2"; "Show" is one radio group with a name (arrow keys move in it); "Add files" is one Tab stop; the
+    upload box reads as its name says; no untranslated key is read out; a warning stays until closed."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(server[0] + "/")
+    pg.wait_for_selector("#run", timeout=30_000)
+    pg.wait_for_function(f"document.querySelector('{COUNTS}').getAttribute('role') === 'status'", timeout=10_000)
+    assert pg.evaluate("() => document.querySelector('#counts').getAttribute('aria-live')") is None
+    assert pg.evaluate("() => document.querySelector('#counts [data-testid=status-tracker]')"
+                       ".getAttribute('aria-hidden')") == "true"
+    assert not pg.locator("#gallery").is_visible()
+    assert " ".join(pg.locator("#files").inner_text().split()).endswith("Click to upload - or - drop files")
+    pg.click("#run")  # nothing to run: a warning, which stays
+    pg.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
+                         ".some(t => t.innerText.includes('Drop one or more files'))", timeout=10_000)
+    warned = time.monotonic()
+    files = [tmp_path / "knee.png", tmp_path / "chart.png"]
+    for i, f in enumerate(files):
+        f.write_bytes(picture(i + 20))
+    upload(pg, files)
+    outer = pg.locator('#files button[aria-label="Add files"]').first
+    assert outer.evaluate("b => b.tabIndex") == -1 and outer.locator("button").get_attribute("aria-label") == \
+        "Add files"
+    run_and_wait(pg)
+    names = pg.evaluate("() => [...document.querySelectorAll('#gallery .thumbnail-item')].map(b => "
+                        "[b.getAttribute('aria-label'), b.querySelector('img').getAttribute('alt')])")
+    caps = captions(pg)
+    assert [n for n, _ in names] == [f"{c} (image {i} of 2)" for i, c in enumerate(caps, 1)], (names, caps)
+    assert [alt for _, alt in names] == ["", ""]  # said once, by the button
+    group = pg.locator("#filter")
+    assert group.get_attribute("role") == "radiogroup"
+    assert pg.evaluate("() => document.getElementById(document.getElementById('filter')"
+                       ".getAttribute('aria-labelledby')).innerText.trim()") == "Show"
+    assert set(pg.evaluate("() => [...document.querySelectorAll('#filter input[type=radio]')].map(r => r.name)")) \
+        == {"medimg-filter"}
+    group.locator("input[type=radio]").first.focus()
+    pg.keyboard.press("ArrowRight")  # "all" → "medical": chosen, and the results follow
+    ring = pg.evaluate("() => { const s = getComputedStyle(document.activeElement); "
+                       "return [document.activeElement.value, s.outlineStyle, s.outlineWidth]; }")
+    assert ring == ["medical", "solid", "2px"], ring  # the checked radio showed no focus at all
+    ratios = pg.evaluate("""() => {
+        const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255).map(v =>
+            v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const ratio = fg => (1.05) / (lum(fg) + 0.05);  // on white
+        const url = document.querySelector('#url textarea, #url input');
+        return [ratio(getComputedStyle(url, '::placeholder').color), ratio(getComputedStyle(url).borderTopColor),
+                ratio(getComputedStyle(document.querySelector('#filter input[type=radio]')).borderTopColor)]; }""")
+    assert ratios[0] >= 4.5 and min(ratios[1:]) >= 3, ratios  # placeholder text; the box's and radios' borders
+    pg.wait_for_function("() => document.querySelector('#filter input[type=radio]:checked')?.value === 'medical'",
+                         timeout=10_000)
+    pg.wait_for_function(f"() => document.querySelector('{COUNTS}').innerText.includes('showing the ')",
+                         timeout=10_000)
+    assert "common." not in pg.evaluate("() => document.body.textContent")  # Gradio's status: "Done"
+    time.sleep(max(0.0, 11 - (time.monotonic() - warned)))  # Gradio's toasts went after 10 s
+    assert any("Drop one or more files" in t for t in toasts(pg)), toasts(pg)
     ctx.close()
 
 

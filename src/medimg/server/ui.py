@@ -45,6 +45,18 @@ UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
 LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
 
 CSS = """
+/* Gradio's light greys, dark enough: text 4.5:1, borders 3:1 (WCAG 1.4.3, 1.4.11) */
+#files .or { color: #52525b !important; }
+#files .label-clear-button { color: #52525b !important; }
+#url textarea::placeholder { color: #71717a !important; opacity: 1; }
+#url textarea { border-color: #71717a !important; }
+input[type=checkbox], #filter input[type=radio] { border-color: #71717a !important; }
+/* a visible focus ring on check boxes and radios, the checked one too (2.4.7) */
+input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { outline: 2px solid #1d4ed8 !important;
+  outline-offset: 2px; }
+/* the opened image's caption wraps rather than being cut off on a phone (1.4.10), and is dark enough (1.4.3) */
+#gallery caption.caption { white-space: normal !important; overflow-wrap: anywhere; max-width: 100%;
+  text-overflow: clip !important; overflow: visible !important; color: #3f3f46 !important; }
 #counts p { font-size: 1.1em; margin: 0; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
@@ -80,18 +92,58 @@ def theme() -> gr.themes.Base:
                                    button_primary_text_color="white")
 
 
-# Gradio names the upload button of a file list by a key it has no text for (common.upload); give it one
-I18N = gr.I18n(en={"common.upload": "Add files"})
+# Gradio's keys it has no text for (the file list's upload button, its screen-reader status after each event:
+# read out as "common.upload", "common.complete"); and the upload box's text in the order of its accessible name
+# ("Click to upload or drop files")
+I18N = gr.I18n(en={"common.upload": "Add files", "common.complete": "Done",
+                   "upload_text.drop_file": "Click to upload", "upload_text.or": "or",
+                   "upload_text.click_to_upload": "drop files"})
 
-# the counts line is said aloud (politely) when a run's results arrive
+# Once the page is loaded, for screen readers and the keyboard (checked against Gradio 6.31's markup, see
+# test_ui_browser): the counts line is said aloud (politely) when results arrive, but not Gradio's progress timer
+# beside it (a text every 100 ms); a thumbnail is named by its caption, not "Thumbnail 2 of 5"; the file list's
+# "Add files" is one Tab stop (its outer button did nothing); the Show radios are one named group (arrow keys).
+# Gradio renders these again as results come: an observer applies it each time.
 ANNOUNCE_RESULTS = """() => {
-  const el = document.getElementById("counts");
-  if (el) { el.setAttribute("aria-live", "polite"); el.setAttribute("role", "status"); }
+  const counts = document.querySelector("#counts [data-testid=markdown]");
+  if (counts) { counts.setAttribute("role", "status"); counts.setAttribute("aria-live", "polite"); }
+  const tracker = document.querySelector("#counts [data-testid=status-tracker]");
+  if (tracker) tracker.setAttribute("aria-hidden", "true");
+  const fix = () => {
+    document.querySelectorAll("#gallery .thumbnail-item").forEach(b => {
+      const img = b.querySelector("img"); if (!img) return;
+      if (img.getAttribute("alt")) { b.dataset.caption = img.getAttribute("alt"); img.setAttribute("alt", ""); }
+      const label = b.getAttribute("aria-label") || "", cap = b.dataset.caption;
+      if (cap && label.startsWith("Thumbnail ")) b.setAttribute("aria-label", `${cap} (image ${label.slice(10)})`);
+    });
+    document.querySelectorAll('#files button[aria-label="Add files"]').forEach(outer => {
+      const inner = outer.querySelector("button");  /* the one that opens the file chooser */
+      if (inner && inner.getAttribute("aria-label") !== "Add files") {
+        outer.tabIndex = -1; inner.setAttribute("aria-label", "Add files");
+      }
+    });
+    const group = document.getElementById("filter");
+    if (group) {
+      const legend = group.querySelector("[data-testid=block-info]");
+      if (legend && !legend.id) legend.id = "filter-legend";
+      if (group.getAttribute("role") !== "radiogroup") {
+        group.setAttribute("role", "radiogroup"); group.setAttribute("aria-labelledby", "filter-legend");
+      }
+      group.querySelectorAll("input[type=radio]").forEach(r => {
+        if (r.name !== "medimg-filter") r.name = "medimg-filter";
+      });
+    }
+  };
+  fix();
+  new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                    attributeFilter: ["name", "aria-label", "alt"]});
 }"""
 
 SCROLL_TO_RESULTS = """() => {
   const el = document.getElementById("counts");
-  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.7) el.scrollIntoView({behavior: "smooth"});
+  const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.7)
+    el.scrollIntoView({behavior: still ? "auto" : "smooth"});
 }"""
 
 INTRO = """# medimg — find the medical images
@@ -142,7 +194,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             session = next(a for a in args if isinstance(a, gr.Request)).session_hash
             with busy_lock:
                 if session in busy:
-                    gr.Warning("Already running: wait for the results, or press Stop.")
+                    gr.Warning("Already running: wait for the results, or press Stop.", duration=None)
                     return gr.skip()
                 forget_idle()
                 busy.add(session)
@@ -162,7 +214,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         paths = [Path(f["path"] if isinstance(f, dict) else f) for f in (file_paths or [])]  # FileData, unprocessed
         url = (url or "").strip()
         if not paths and not url:
-            gr.Warning("Drop one or more files, or enter a web address, first.")
+            gr.Warning("Drop one or more files, or enter a web address, first.", duration=None)
             return gr.skip()
         folder = home(request)
         early: list[Record] = []
@@ -178,7 +230,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         if url:
             given = url.split()  # several addresses, one per line (or apart by spaces)
             if len(given) > MAX_ADDRESSES:
-                gr.Warning(f"At most {MAX_ADDRESSES} web addresses at once: the first {MAX_ADDRESSES} are read.")
+                gr.Warning(f"At most {MAX_ADDRESSES} web addresses at once: the first {MAX_ADDRESSES} are read.",
+                           duration=None)
                 given = given[:MAX_ADDRESSES]
             fetch, written = [], {a: _web_address(a) for a in given}  # as typed → (URL, problem)
             for address, problem in dict.fromkeys(written.values()):
@@ -355,10 +408,10 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                     csv_btn = gr.DownloadButton("Download all (CSV)", interactive=False, elem_id="csv", size="sm")
                     json_btn = gr.DownloadButton("Download all (JSON)", interactive=False, elem_id="json", size="sm")
         counts = gr.Markdown("No results yet.", elem_id="counts")
+        # hidden until there are results (empty, it is a box named "Empty value")
         gallery = gr.Gallery(label="Images found (click one: its details show under the gallery)", columns=5,
-                             height="auto",
-                             fit_columns=False, object_fit="contain", elem_id="gallery", interactive=False,
-                             buttons=["fullscreen"])
+                             visible=False, height="auto", fit_columns=False, object_fit="contain",
+                             elem_id="gallery", interactive=False, buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
                                interactive=False, wrap=True, datatype=["str", "html"], elem_id="details",
                                elem_classes=["fit"])
@@ -433,7 +486,8 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
     if warn:
         text = "" if value is None else str(value).strip()
         given = "an empty box" if not text else text if math.isfinite(t) else f"“{text[:20]}”"
-        gr.Warning(f"The threshold goes from {LOWEST:g} to {HIGHEST:g}, so {use:g} is used instead of {given}.")
+        gr.Warning(f"The threshold goes from {LOWEST:g} to {HIGHEST:g}, so {use:g} is used instead of {given}.",
+                   duration=None)
     return use, gr.update(value=use)
 
 
