@@ -393,3 +393,74 @@ def test_rows_with_every_field_name_their_model_and_resume_keeps_to_it(tmp_path,
     assert res.exit_code == 2 and "was written by model tiny-test-model 0, not tiny-test-model tiny-2" in flat(res.output), res.output
     assert out.read_bytes() == whole
     assert runner.invoke(app, [*base, "--model", str(tiny_model_dir), "--resume"]).exit_code == 0
+
+
+def _full_disk_after(n: int, original):
+    """A stand-in for a writer's method that fails as a full disk does once it has been called `n` times."""
+    import errno
+
+    calls = [0]
+
+    def write(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > n:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(*args, **kwargs)
+    return write
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_full_disk_stops_classify_with_its_rows_whole_and_resume_finishes(tmp_path, tiny_model_dir, monkeypatch,
+                                                                            suffix):
+    """Out of space mid-run, classify said nothing useful (a traceback, exit 1, which means "nothing could be
+    classified"): now it stops with its rows whole, says how to carry on, and exits 74. --resume then cuts in
+    place (it copied the whole file first, so a nearly full disk could not be resumed, and the file became 0600)."""
+    from medimg.output import RecordWriter
+
+    files = []
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(png((60 * i, 20, 20)))
+        files.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / f"r{suffix}"
+    base = ["classify", *files, "--model", str(tiny_model_dir), "--out", str(out)]
+    with monkeypatch.context() as m:
+        m.setattr(RecordWriter, "write", _full_disk_after(1, RecordWriter.write))
+        res = runner.invoke(app, base)
+    assert res.exit_code == 74, res.output
+    said = flat(res.output)
+    assert "stopped: no room to write: 1 image classified" in said and "--resume" in said
+    assert "No space left on device" in said and "Traceback" not in said
+    out.chmod(0o664)
+    again = runner.invoke(app, [*base, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert out.stat().st_mode & 0o777 == 0o664
+    written = [json.loads(line)["input"] for line in out.read_text().splitlines()] if suffix == ".jsonl" else \
+        [r["input"] for r in __import__("csv").DictReader(io.StringIO(out.read_text()))]
+    assert written == files
+
+
+def test_a_full_disk_stops_extract_and_resume_writes_the_png_it_could_not(tmp_path, monkeypatch):
+    """A PNG that could not be written for want of space was an image row ("could not write PNG"), counted as
+    done: the run went on failing, exited 0, and --resume never wrote it. Now the run stops there (exit 74) and
+    --resume writes it."""
+    from PIL import Image as PILImage
+
+    files = []
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(png((60 * i, 20, 20)))
+        files.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / "pngs"
+    base = ["extract", *files, "--out", str(out), "--workers", "1"]
+    with monkeypatch.context() as m:
+        m.setattr(PILImage.Image, "save", _full_disk_after(1, PILImage.Image.save))
+        res = runner.invoke(app, base)
+    assert res.exit_code == 74, res.output
+    assert "stopped: no room to write" in flat(res.output) and "--resume" in flat(res.output)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r.get("file") for r in rows] == ["000001.png"] and "error" not in rows[0]
+    assert sorted(p.name for p in out.iterdir()) == ["000001.png", "manifest.jsonl"]
+    again = runner.invoke(app, [*base, "--resume"])
+    assert again.exit_code == 0, again.output
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["input"], r.get("file")) for r in rows] == [(f, f"{i + 1:06d}.png") for i, f in enumerate(files)]
+    assert all((out / r["file"]).is_file() for r in rows)

@@ -259,19 +259,22 @@ def extract(
         return (f"stopped: {_plural(n_img, 'image')}, {_plural(n_err, 'error')}, {n_skip} skipped → {out}; "
                 "`medimg extract --resume` with the same --out carries it on")
 
-    with _stopped_cleanly(said), _progress() as bar, \
-            contextlib.closing(run(sources, out, limits, workers or default_workers(), folder)) as rows:
-        task = bar.add_task("extracting", total=None)
-        for row, image in rows:
-            if image:
-                n_img += 1
-            elif row.get("skipped"):
-                n_skip += 1
-                if _cut_short(row["error"]):
-                    cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
-            else:
-                n_err += 1
-            bar.advance(task)
+    try:
+        with _stopped_cleanly(said), _progress() as bar, \
+                contextlib.closing(run(sources, out, limits, workers or default_workers(), folder)) as rows:
+            task = bar.add_task("extracting", total=None)
+            for row, image in rows:
+                if image:
+                    n_img += 1
+                elif row.get("skipped"):
+                    n_skip += 1
+                    if _cut_short(row["error"]):
+                        cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
+                else:
+                    n_err += 1
+                bar.advance(task)
+    except OSError as exc:
+        _no_room(exc, said().replace("stopped", "stopped: no room to write", 1))
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
     _warn_cut(cut)
     if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
@@ -308,7 +311,8 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import RecordWriter, Spellings, csv_fields, csv_header, first_row, open_output, resume as resume_from
+    from .output import RecordWriter, Spellings, csv_fields, csv_header, first_row, no_room, open_output
+    from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
     if out is not None and str(out) == "-":
@@ -380,6 +384,7 @@ def classify(
         then = "; --resume with the same --out carries it on" if out and fmt in ("jsonl", "csv") else ""
         return f"stopped: {counts}{where}{then}"
 
+    full_disk: OSError | None = None
     try:  # records on the terminal show the progress themselves (a bar would be drawn into them)
         with _stopped_cleanly(said), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
             task = bar.add_task("classifying", total=None)
@@ -393,17 +398,28 @@ def classify(
                 n_skip += rec.skipped
                 if rec.skipped and not show_skipped:
                     continue
-                n_ok += rec.ok
-                n_err += not rec.ok and not rec.skipped
                 if writer:
                     writer.write(rec)
                 else:
                     table.append(rec)
+                n_ok += rec.ok  # once written
+                n_err += not rec.ok and not rec.skipped
+    except OSError as exc:
+        if not no_room(exc) or out is None:
+            raise
+        full_disk = exc
     finally:
-        if writer:
-            writer.close()
-        if stream is not sys.stdout:
-            stream.close()
+        try:
+            if writer:
+                writer.close()
+            if stream is not sys.stdout:
+                stream.close()
+        except OSError as exc:  # what was buffered could not be written either
+            if not no_room(exc) or out is None:
+                raise
+            full_disk = full_disk or exc
+    if full_disk is not None:
+        _no_room(full_disk, said().replace("stopped", "stopped: no room to write", 1))
     if table is not None:
         _print_table(table, out)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
@@ -413,6 +429,21 @@ def classify(
     _warn_cut(cut)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
+
+
+NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full
+
+
+def _no_room(exc: OSError, said: str) -> None:
+    """End a run whose output's disk (or quota) is full: what was written is whole (a cut-off last line is
+    dropped on --resume), and the run is carried on once there is room. Any other OSError is raised."""
+    from .output import no_room
+
+    if not no_room(exc):
+        raise exc
+    console.print(f"[red]{escape(said)}[/] ({escape(exc.strerror or str(exc))}); free some space first",
+                  soft_wrap=True)
+    raise typer.Exit(NO_ROOM_EXIT)
 
 
 def _root_path(text: str) -> str:

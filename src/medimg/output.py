@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -210,25 +210,32 @@ def csv_header(path: Path) -> list[str]:
 
 
 def _truncate(path: Path, fmt: str, keep: int) -> None:
-    """Rewrite `path` with only its first `keep` rows (through a temporary file, then renamed)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as out:
-            writer = None
-            if fmt == "csv":
-                writer = csv.DictWriter(out, fieldnames=csv_header(path))
-                writer.writeheader()
-            for i, (_, row) in enumerate(_rows(path, fmt)):
-                if i >= keep:
-                    break
-                if writer:
-                    writer.writerow(row)
-                else:
-                    out.write(row)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Cut `path` after its first `keep` rows, in place: no copy (a nearly full disk can still be resumed) and
+    the file keeps its mode. Nothing is done when there is nothing after them."""
+    with open(path, "rb") as f:
+        start, pos = 0, 0
+
+        def lines() -> Iterator[str]:
+            nonlocal pos
+            for line in f:
+                pos += len(line)
+                yield line.decode("utf-8", "surrogateescape")
+
+        rows = lines() if fmt == "jsonl" else csv.reader(lines())
+        if fmt == "csv":
+            next(rows, None)  # the header
+            start = pos
+        for i, _ in enumerate(rows):  # a CSV row may span lines: the reader takes no more than it needs
+            if i == keep:
+                break
+            start = pos
+    if start < path.stat().st_size:
+        os.truncate(path, start)
+
+
+def no_room(exc: BaseException) -> bool:
+    """Whether `exc` says the output's disk (or quota) is full: the run stops there, its output whole."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class Spellings(set):
