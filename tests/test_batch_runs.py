@@ -390,7 +390,8 @@ def test_rows_with_every_field_name_their_model_and_resume_keeps_to_it(tmp_path,
     assert [r["model"] or None for r in written] == ["tiny-test-model 0", None], written  # the error's row: no model
     whole = out.read_bytes()
     res = runner.invoke(app, [*base, "--model", str(other), "--resume"])
-    assert res.exit_code == 2 and "was written by model tiny-test-model 0, not tiny-test-model tiny-2" in flat(res.output), res.output
+    said = flat(res.output)
+    assert res.exit_code == 2 and "holds rows of model tiny-test-model 0, not tiny-test-model tiny-2" in said, said
     assert out.read_bytes() == whole
     assert runner.invoke(app, [*base, "--model", str(tiny_model_dir), "--resume"]).exit_code == 0
 

@@ -778,29 +778,42 @@ def wait_until_up(proc, base: str) -> None:
             time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def serve_process(tmp_path: Path, *args: str, **env: str):
+    """`medimg serve` in a process of its own, its TMPDIR `tmp_path/tmp` and no Gradio or matplotlib folder
+    given (it makes its own there); killed at the end if it is still running."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tmp").mkdir()
+    environ = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
+    environ.update(TMPDIR=str(tmp_path / "tmp"), GRADIO_ANALYTICS_ENABLED="False", **env)
+    proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", *args], env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
 @pytest.mark.timeout(120)
 def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
     """SIGTERM (systemd, Kubernetes) with a request still working: it gets its answer within --graceful-timeout
     (the drain was a fixed 5 s, after which the client got an empty reply). Run as a locked-down service is
     (no writable HOME), the server leaves nothing in its TMPDIR once stopped (Gradio's and matplotlib's files
     were left behind)."""
-    import os
     import signal
-    import subprocess
-    import sys
 
     from webserver import WebServer
 
     if not (ASSETS / "labels.json").exists():
         pytest.skip("no shipped model")
     port = free_port()
-    (tmp_path / "tmp").mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
-    env.update(TMPDIR=str(tmp_path / "tmp"), HOME="/nonexistent", GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", "--port", str(port), "--allow-private",
-                             "--graceful-timeout", "20"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
+    with serve_process(tmp_path, "--port", str(port), "--allow-private", "--graceful-timeout", "20",
+                       HOME="/nonexistent") as proc:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(proc, base)
         with WebServer() as site:
@@ -813,27 +826,15 @@ def test_a_stopped_server_lets_requests_in_flight_finish(tmp_path):
         assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
         assert proc.wait(timeout=30) in (0, 143)  # uvicorn raises the signal again once stopped: SystemExit(143)
         assert list((tmp_path / "tmp").iterdir()) == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.timeout(120)
 def test_a_server_stopped_while_it_starts_leaves_nothing_in_its_tmpdir(tmp_path):
     """Until uvicorn serves, SIGTERM's default action ended the process without running atexit: the upload
     folder made first (and the pages' and examples' folders after it) stayed in TMPDIR."""
-    import os
     import signal
-    import subprocess
-    import sys
 
-    (tmp_path / "tmp").mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
-    env.update(TMPDIR=str(tmp_path / "tmp"), GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "-m", "medimg.cli", "serve", "--port", str(free_port())], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with serve_process(tmp_path, "--port", str(free_port())) as proc:
         deadline = time.monotonic() + 60
         while not list((tmp_path / "tmp").glob("medimg-uploads-*")) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.stderr.read()
@@ -841,10 +842,6 @@ def test_a_server_stopped_while_it_starts_leaves_nothing_in_its_tmpdir(tmp_path)
         proc.send_signal(signal.SIGTERM)  # Gradio is still being imported: seconds before uvicorn serves
         assert proc.wait(timeout=30) == 143
         assert list((tmp_path / "tmp").iterdir()) == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.timeout(120)
@@ -852,21 +849,12 @@ def test_an_open_page_does_not_hold_up_a_stopping_server(tmp_path, request):
     """A page left open keeps a heartbeat stream: the server stopped only when --graceful-timeout ran out (30 s,
     with a traceback in the log), so a `docker stop` (10 s) killed it first and its TMPDIR kept the uploads. The
     streams now end at once; a request still working keeps its grace (see the test above)."""
-    import os
     import signal
-    import subprocess
-    import sys
 
     port = free_port()
-    (tmp_path / "tmp").mkdir()
-    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("GRADIO_TEMP_DIR", None)
-    cmd = [sys.executable, "-m", "medimg.cli", "serve", "--port", str(port)]
-    if not (ASSETS / "labels.json").exists():
-        cmd += ["--model", str(request.getfixturevalue("tiny_model_dir"))]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    model = [] if (ASSETS / "labels.json").exists() else ["--model", str(request.getfixturevalue("tiny_model_dir"))]
     base = f"http://127.0.0.1:{port}"
-    try:
+    with serve_process(tmp_path, "--port", str(port), *model) as proc:
         wait_until_up(proc, base)
         opened = threading.Event()
 
@@ -886,10 +874,6 @@ def test_an_open_page_does_not_hold_up_a_stopping_server(tmp_path, request):
         log = proc.stderr.read()
         assert took < 10 and "graceful shutdown exceeded" not in log, (took, log[-2000:])
         assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 def test_a_port_already_taken_is_said_before_anything_is_built(tmp_path, monkeypatch, caplog):
@@ -961,23 +945,16 @@ def test_one_client_cannot_queue_the_page_without_end(classifier, tmp_path_facto
         mp.undo()
 
 
-def test_slow_connections_are_let_go(classifier, monkeypatch):
-    """uvicorn has no limit on the time a request's headers or body take: connections sending a byte now and then
-    (slowloris) held the server's open files until none were left, before any token was asked for. Headers get
-    HEADER_SECONDS, on a kept-alive connection's later requests too; a body may pause BODY_IDLE_SECONDS; a quick
-    request is answered as before."""
+@contextlib.contextmanager
+def served_by_uvicorn(app):
+    """`app` served on a free port of 127.0.0.1 by uvicorn with `medimg serve`'s settings (its protocol's time
+    limits read when a connection comes); yields the port."""
     import uvicorn
 
     from medimg.server import app as appmod
-    from medimg.server import limits
 
-    monkeypatch.setattr(appmod, "HEADER_SECONDS", 1.0)
-    monkeypatch.setattr(appmod, "IDLE_SECONDS", 2.5)  # one that sends nothing (a browser's, opened ahead)
-    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 1.0)
     port = free_port()
-    cfg = ServerConfig(max_upload_bytes=1 << 20)
-    server = uvicorn.Server(appmod.uvicorn_config(create_app(cfg, Worker(cfg, classifier), ui=False), "127.0.0.1",
-                                                  port, log_level="warning"))
+    server = uvicorn.Server(appmod.uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -985,6 +962,25 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
             if server.started:
                 break
             time.sleep(0.05)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_slow_connections_are_let_go(classifier, monkeypatch):
+    """uvicorn has no limit on the time a request's headers or body take: connections sending a byte now and then
+    (slowloris) held the server's open files until none were left, before any token was asked for. Headers get
+    HEADER_SECONDS, on a kept-alive connection's later requests too; a body may pause BODY_IDLE_SECONDS; a quick
+    request is answered as before."""
+    from medimg.server import app as appmod
+    from medimg.server import limits
+
+    monkeypatch.setattr(appmod, "HEADER_SECONDS", 1.0)
+    monkeypatch.setattr(appmod, "IDLE_SECONDS", 2.5)  # one that sends nothing (a browser's, opened ahead)
+    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 1.0)
+    cfg = ServerConfig(max_upload_bytes=1 << 20)
+    with served_by_uvicorn(create_app(cfg, Worker(cfg, classifier), ui=False)) as port:
         silent = socket.create_connection(("127.0.0.1", port), timeout=5)
         slow = socket.create_connection(("127.0.0.1", port), timeout=5)
         slow.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
@@ -1005,33 +1001,21 @@ def test_slow_connections_are_let_go(classifier, monkeypatch):
         assert silent.recv(100) == b"" and 1.5 < time.monotonic() - started < 5  # later
         answer = stalled.recv(1000)
         assert answer.startswith(b"HTTP/1.1 408") and b"stopped arriving for 1 s" in answer, answer
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_a_client_that_stops_reading_an_answer_is_let_go(classifier, monkeypatch):
     """uvicorn waits without end for a client to read what it was sent: one that stops reading held its
     connection and the answer's bytes for ever. After SEND_SECONDS without reading, the rest is dropped."""
-    import uvicorn
     from fastapi.responses import Response
 
     from medimg.server import app as appmod
 
     monkeypatch.setattr(appmod, "SEND_SECONDS", 1.0)
     size = 32 * 2**20  # more than the kernel's buffers on both sides hold
-    port = free_port()
     cfg = ServerConfig()
     served = create_app(cfg, Worker(cfg, classifier), ui=False)
     served.add_api_route("/big", lambda: Response(b"x" * size, media_type="application/octet-stream"))
-    server = uvicorn.Server(appmod.uvicorn_config(served, "127.0.0.1", port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with served_by_uvicorn(served) as port:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", port))
@@ -1046,9 +1030,6 @@ def test_a_client_that_stops_reading_an_answer_is_let_go(classifier, monkeypatch
             pass
         assert got < size and time.monotonic() - started < 5, got  # cut off, not sent in full
         assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_refused_accepts_are_logged_once_a_minute():

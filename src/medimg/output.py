@@ -114,14 +114,20 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done.add(last)
             keep, last = i, name
-    if model is not None and models - {model}:
-        raise ValueError(f"{path} was written by model {', '.join(sorted(models - {model}))}, not {model}: resume "
-                         "with the --model the run began with, so every row comes from the same one")
-    if threshold is not None and not bounds.allow(threshold):
-        raise ValueError(f"the verdicts in {path} were written at a threshold {bounds}, not {threshold:g}: resume "
-                         "with the --threshold (and --model) the run began with, so every row follows the same one")
+    same_run(path, models, bounds, model, threshold, "so that every row comes from the same model and threshold")
     _truncate(path, fmt, keep)
     return done, written
+
+
+def same_run(where, models: set, bounds: Thresholds, model: str | None, threshold: float | None, then: str) -> None:
+    """Refuse (ValueError) to add rows to `where` when its rows name another model than `model` (`models`, as
+    written) or have verdicts that `threshold` would change (`bounds`); None checks nothing."""
+    if model is not None and models - {model}:
+        raise ValueError(f"{where} holds rows of model {', '.join(sorted(models - {model}))}, not {model}: resume "
+                         f"with the --model the run began with, {then}")
+    if threshold is not None and not bounds.allow(threshold):
+        raise ValueError(f"the verdicts in {where} were written at a threshold {bounds}, not {threshold:g}: resume "
+                         f"with the --threshold (and --model) the run began with, {then}")
 
 
 class Thresholds:

@@ -202,7 +202,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
     and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
     given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
     block past its size limit): they count together."""
-    from ..output import Thresholds
+    from ..output import Thresholds, same_run
 
     files: dict[Path, tuple[Counter, dict]] = {}
     read, cut = {}, {}
@@ -216,12 +216,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
         for _, _, _, row in rows:
             bounds.add(row)
             models.add(row.get("model") or model)  # an error's row names none
-    if model is not None and models - {model}:
-        raise ValueError(f"{out} holds rows of model {', '.join(sorted(models - {model}))}, not {model}: resume "
-                         "with the --model the run began with, or give a new folder")
-    if threshold is not None and not bounds.allow(threshold):
-        raise ValueError(f"the verdicts in {out} were written at a threshold {bounds}, not {threshold:g}: resume "
-                         "with the --threshold (and --model) the run began with, or give a new folder")
+    same_run(out, models, bounds, model, threshold, "or give a new folder")
     for path, why in cut.items():
         _drop(path, why)
     for path, rows in read.items():
