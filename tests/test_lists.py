@@ -90,6 +90,28 @@ def test_parquet_column_read_in_row_groups(tmp_path):
         open_list(str(tmp_path / "fake.parquet"))
 
 
+def test_a_list_that_cannot_be_read_on_ends_there_with_an_error(tmp_path, caplog):
+    """A damaged row group half-way: the entries before it, then one error naming the list (before, the
+    exception went into the run as an "internal error" row with no input)."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow (scale extra) is not installed")
+    import pyarrow.parquet as pq
+
+    from medimg import lists
+
+    urls = [f"https://example.org/{i}.png" for i in range(lists.ROW_GROUP * 6)]
+    p = tmp_path / "list.parquet"
+    pq.write_table(pa.table({"url": urls}), p, row_group_size=lists.ROW_GROUP * 2, compression="none",
+                   use_dictionary=False)
+    offset = pq.ParquetFile(p).metadata.row_group(1).column(0).data_page_offset
+    data = bytearray(p.read_bytes())
+    data[offset:offset + 40] = b"\xff" * 40
+    p.write_bytes(bytes(data))
+    with caplog.at_level(logging.ERROR, logger="medimg.lists"):
+        assert list(open_list(str(p))) == urls[:lists.ROW_GROUP * 2]
+    assert f"list.parquet: could not be read past entry {lists.ROW_GROUP * 2} (" in caplog.text
+    assert "the list ends there" in caplog.text
+
+
 def test_classify_and_extract_read_a_csv_list(tmp_path, tiny_model_dir):
     from PIL import Image
 

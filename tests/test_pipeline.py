@@ -519,6 +519,59 @@ def test_an_input_that_fails_to_split_fails_alone(tiny_classifier, monkeypatch):
     assert "cannot split" in got[1].error
 
 
+def test_the_callers_own_code_raising_reaches_the_caller(tiny_classifier, tmp_path):
+    """An exception in `skip` or in the caller's iterable of inputs is the caller's bug: it comes out of the
+    stream where it happened, as raised, after the records before it (it was an "internal error" record
+    blamed on the input, and the rest of that folder or zip was silently never read)."""
+    (tmp_path / "scans").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "scans" / name).write_bytes(png(RED))
+    with zipfile.ZipFile(tmp_path / "set.zip", "w") as z:
+        z.writestr("inner.zip", _zip_of({"x.png": png(RED), "y.png": png(BLUE)}))  # split by a worker
+        z.writestr("z.png", png(BLUE))
+    first = str(tmp_path / "first.png")
+    Path(first).write_bytes(png(BLUE))
+
+    for bad in (str(tmp_path / "scans" / "b.png"), f"{tmp_path / 'set.zip'}:inner.zip:y.png"):
+        def skip(origin, bad=bad):
+            if origin == bad:
+                raise KeyError(origin)
+            return False
+        got = []
+        with pytest.raises(KeyError) as raised:
+            for rec in classify([first, str(tmp_path / "scans"), str(tmp_path / "set.zip")], skip=skip,
+                                classifier=tiny_classifier):
+                got.append(rec.input)
+        assert raised.value.args == (bad,)
+        assert got[0] == first and bad not in got
+
+    def rows():
+        yield first
+        raise LookupError("no 'path' in row 2")
+    got = []
+    with pytest.raises(LookupError, match="no 'path' in row 2"):
+        for rec in classify(rows(), classifier=tiny_classifier):
+            got.append(rec.input)
+    assert got == [first] and _threads_end()
+
+
+def _zip_of(members: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _threads_end() -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not [t for t in threading.enumerate() if t.name.startswith("medimg-")]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_onnxruntime_telemetry_stays_off(tmp_path):
     """onnxruntime 1.32 queues usage events in ~/.cache/Microsoft and sends them to Microsoft's collector (DNS
     lookups even with --offline); medimg turns that off before onnxruntime loads."""
@@ -629,6 +682,10 @@ def test_each_argument_is_checked_when_called(tiny_classifier, arguments, error,
 def test_inputs_that_are_not_iterable_raise_when_called(tiny_classifier):
     with pytest.raises(TypeError, match="an iterable of them"):
         classify(5, classifier=tiny_classifier)
+    with pytest.raises(TypeError, match="not an array of pixels; an image in memory goes to Classifier.predict"):
+        classify(np.zeros((48, 64, 3), np.uint8), classifier=tiny_classifier)  # was one error record a row
+    (rec,) = classify(np.array(["missing.png"]), classifier=tiny_classifier)  # an array of paths is inputs
+    assert rec.input == "missing.png" and rec.error
 
 
 def test_the_sources_check_their_arguments_when_called_too(tmp_path):
@@ -666,6 +723,16 @@ def test_a_blob_checks_its_fields_when_made(arguments, says):
     assert Blob("a.png", bytearray(b"x")).data == b"x"
 
 
+def test_a_blobs_repr_gives_its_size_not_its_bytes(tiny_classifier):
+    """A 2 MB Blob's repr was 5.7 M characters, and so was the TypeError of a mistaken second argument."""
+    a, b = Blob("a.dcm", os.urandom(2_000_000)), Blob("b.dcm", os.urandom(2_000_000), name="b.dcm")
+    assert repr(a) == "Blob(origin='a.dcm', data=<2,000,000 bytes>)"
+    assert repr(b) == "Blob(origin='b.dcm', data=<2,000,000 bytes>, name='b.dcm')"
+    with pytest.raises(TypeError, match="Blob.origin='b.dcm', data=<2,000,000 bytes>") as raised:
+        classify(a, b)
+    assert len(str(raised.value)) < 300
+
+
 def test_record_methods_check_their_arguments():
     rec = Record(input="x", locator="", p_medical=0.7)
     with pytest.raises(TypeError, match="threshold must be a number"):
@@ -684,8 +751,28 @@ def test_predict_takes_pil_images_in_hand_one_alone_or_several(tiny_classifier):
     assert len(one) == 1 and len(many) == 2 and one[0] == many[0]
     assert one[0].label in tiny_classifier.labels and 0 <= one[0].p_medical <= 1
     assert 0 < one[0].p_medical < 1 and tiny_classifier.predict(img, threshold=1.0)[0].verdict == "uncertain"
-    with pytest.raises(TypeError, match="predict takes PIL images, not str; give files, bytes and URLs"):
+    with pytest.raises(TypeError, match="predict takes PIL images, not str; give paths, URLs and Blob"):
         tiny_classifier.predict(["scan.png"])
     with pytest.raises(ValueError, match="threshold must be a number between 0.5 and 1"):
         tiny_classifier.predict(img, threshold=0.2)
     assert tiny_classifier.predict([]) == []
+    for wrong, name in [(None, "NoneType"), (b"\x89PNG", "bytes"), ("scan.png", "str")]:  # None and bytes said
+        with pytest.raises(TypeError, match=f"predict takes PIL images, not {name}; give paths, URLs and Blob"):
+            tiny_classifier.predict(wrong)  # "'NoneType' object is not iterable" and "not int" before
+    with pytest.raises(ValueError, match="an image of 0×50 pixels has nothing to classify"):
+        tiny_classifier.predict(Image.new("RGB", (0, 50)))  # was a verdict: document, non-medical
+    la = Image.new("LA", (64, 64), (90, 255)).convert("La")  # premultiplied grey: Pillow converts it only to LA
+    assert tiny_classifier.predict(la) == tiny_classifier.predict(Image.new("L", (64, 64), 90))
+
+
+def test_a_model_loads_by_the_names_version_gives_and_checks_its_threads(tiny_model_dir):
+    from medimg.model import Classifier
+    from medimg.model.classifier import ASSETS
+
+    if (ASSETS / "labels.json").exists():
+        assert Classifier.load("default").path == Classifier.load().path  # `medimg --version` calls it default
+    for threads, error, says in [("2", TypeError, "threads must be a whole number or None, not '2'"),
+                                 (2.5, TypeError, "not 2.5"), (-3, ValueError, "at least 1 .or None., not -3")]:
+        with pytest.raises(error, match=says):  # onnxruntime's "incompatible function arguments", or taken
+            Classifier.load(tiny_model_dir, threads=threads)
+    assert Classifier.load(tiny_model_dir, threads=np.int64(1)).labels

@@ -129,7 +129,7 @@ Column = typer.Option(None, "--column", help="The column of a table list (.csv, 
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
-                        "less accurate one.")
+                        "less accurate one (default: the shipped default model).")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 

@@ -33,7 +33,23 @@ def list_kind(name: str) -> str:
 def open_list(name: str, column: str | None = None) -> Iterator[str]:
     """The entries of the list `name` ('-' for standard input), read lazily. For a table, the cells of
     `column` (default: the first of COLUMNS it has); blank cells are passed over. ValueError now when the
-    file is not readable as its kind or has no such column."""
+    file is not readable as its kind or has no such column; a list that cannot be read on later (a damaged
+    Parquet row group, a read error) ends there, with an error logged."""
+    return _ending(name, _open_list(name, column))
+
+
+def _ending(name: str, entries: Iterator[str]) -> Iterator[str]:
+    count = 0
+    try:
+        for entry in entries:
+            count += 1
+            yield entry
+    except Exception as exc:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("%s: could not be read past entry %d (%s); the list ends there", name, count, why)
+
+
+def _open_list(name: str, column: str | None) -> Iterator[str]:
     kind = list_kind(name)
     if kind == "text":
         if column is not None:

@@ -18,7 +18,7 @@ from .model.classifier import check_threshold
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
-from .sources.base import as_limits, recoverable
+from .sources.base import CallerError, as_limits, recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -120,7 +120,8 @@ def classify(
     end as error records; closing the stream of records does the same.
     One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
     background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
-    should be made a list first). `classifier` may be a model's name ("fast") or folder, loaded here, and
+    should be made a list first); if either raises, the exception comes out of the stream in its place, after
+    the records before it. `classifier` may be a model's name ("fast") or folder, loaded here, and
     `limits` a dict of Limits' fields. A bad argument raises here, before the first record.
     """
     inputs = as_inputs(inputs)
@@ -233,6 +234,9 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 if token is None or not put(lane, (rec, arr, token)):
                     return
         except BaseException as exc:  # the sources never should raise; if they do, say so (and keep the thread)
+            if isinstance(exc, CallerError):  # `skip` raised (splitting a nested zip): the caller gets it here
+                put(lane, _Raise(exc.exc))
+                return
             if not recoverable(exc):
                 raise
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
@@ -257,9 +261,24 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         lane.put(END)
         return lane
 
+    def raising(exc: BaseException) -> queue.Queue:
+        lane: queue.Queue = queue.Queue()
+        lane.put(_Raise(exc))
+        return lane
+
+    def given_inputs() -> Iterator:
+        """The caller's inputs; their iterable raising ends the run with that exception, in its place."""
+        while True:
+            try:
+                yield next(inputs)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise CallerError(exc) from exc
+
     def dispatch() -> None:
         try:
-            for given in inputs:
+            for given in given_inputs():
                 if not is_input(given):  # e.g. a NaN from a table's empty cell, or a file's bytes: one short error
                     if not put(lanes, failed(*not_an_input(given))):
                         return
@@ -274,8 +293,10 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input
                     if not put(lanes, failed(source, f"internal error: {exc}")):
                         return
-        except Exception as exc:  # e.g. the caller's iterable of inputs raised
-            put(lanes, failed("", f"internal error: {exc}"))
+        except CallerError as exc:  # the inputs' iterable or `skip` raised: the caller gets it in its place
+            put(lanes, raising(exc.exc))
+        except Exception as exc:
+            put(lanes, failed("", f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             put(lanes, END)
             for _ in range(workers):
@@ -305,6 +326,10 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             if got is END:
                 lane = head[0] = None
                 continue
+            if isinstance(got, _Raise):  # what came before it goes out first
+                yield from _emit(clf, pending, t, on_item)
+                pending = []
+                raise got.exc
             rec, arr, token = got
             if token:
                 ahead.release()
@@ -319,6 +344,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         yield from _emit(clf, pending, t, on_item)
     finally:
         stop.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+
+
+@dataclass
+class _Raise:
+    """In a lane: the caller's own code raised `exc` there; the reader raises it."""
+    exc: BaseException
 
 
 class _AnyOf:

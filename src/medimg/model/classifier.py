@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -103,8 +104,16 @@ class Classifier:
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "Classifier":
-        """The model in `model_dir`; None is the shipped default, and a bare name such as "fast"
-        is one of the other shipped models in the package's assets folder."""
+        """The model in `model_dir`; None (or "default") is the shipped default, and a bare name such as "fast"
+        is one of the other shipped models in the package's assets folder. `threads`: ONNX Runtime's threads
+        (None: its own choice)."""
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral)):
+            raise TypeError(f"threads must be a whole number or None, not {threads!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 (or None), not {threads}")
+        threads = None if threads is None else int(threads)
+        if model_dir is not None and os.fspath(model_dir) == "default" and not Path(model_dir).exists():
+            model_dir = None  # as --version names it
         d = Path(model_dir) if model_dir else ASSETS
         if model_dir and not d.exists() and (ASSETS / str(model_dir)).is_dir():
             d = ASSETS / str(model_dir)
@@ -171,11 +180,15 @@ class Classifier:
         """Predictions for PIL images in hand (one alone, or several), at `threshold` (the model's own when None).
         Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them)."""
         check_threshold(threshold)
+        if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable):
+            images = [images]  # refused below, by what it is
         images = [images] if isinstance(images, Image.Image) else list(images)
         for im in images:
             if not isinstance(im, Image.Image):
-                raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give files, bytes and URLs "
-                                "to medimg.pipeline.classify")
+                raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
+                                "Blob(origin=name, data=bytes) to medimg.pipeline.classify")
+            if not im.width or not im.height:
+                raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify")
         t = self.threshold if threshold is None else threshold
         return [self.prediction(row, t) for row in self.probabilities(images)]
 

@@ -10,7 +10,7 @@ STD = (0.5, 0.5, 0.5)
 STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
 SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
 GREY = ("I;16", "I;16B", "I;16L", "I", "F")  # scaled to 8-bit L by their percentiles
-ALPHA = ("P", "RGBA", "LA", "PA", "RGBa")  # composited on white, and so is a colour key (PNG tRNS) in any mode
+ALPHA = ("P", "RGBA", "LA", "PA", "RGBa", "La")  # composited on white, and so is a colour key (PNG tRNS) in any mode
 
 
 def _plain(img: Image.Image) -> bool:
@@ -52,7 +52,7 @@ def _flat_strips(img: Image.Image, rows: int):
     for top in range(0, img.height, rows):
         part = img.crop((0, top, img.width, min(top + rows, img.height)))
         if img.mode in ALPHA or "transparency" in img.info:  # convert() turns a colour key into alpha
-            part = part.convert("RGBA")
+            part = part.convert("LA" if part.mode == "La" else "RGBA").convert("RGBA")  # La goes only to LA
             part = Image.alpha_composite(Image.new("RGBA", part.size, (255, 255, 255, 255)), part)
         yield top, part.convert("RGB")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
+from .base import Blob, CallerError, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
 from .registry import open_blob, plugins, register
 
 __all__ = [
@@ -51,6 +51,9 @@ def as_inputs(inputs) -> Iterator:
         return iter([inputs])
     if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
         raise TypeError("the inputs are paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
+    if getattr(getattr(inputs, "dtype", None), "kind", "O") not in "OU" and hasattr(inputs, "__array__"):
+        raise TypeError("the inputs are paths, URLs or Blobs, not an array of pixels; an image in memory goes to "
+                        "Classifier.predict (as a PIL image)")
     try:
         return iter(inputs)
     except TypeError:
@@ -91,7 +94,11 @@ def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | N
     def once(origin: str) -> bool:
         with lock:
             if origin != last[0]:
-                last[:] = origin, bool(skip(origin))
+                try:
+                    answer = bool(skip(origin))
+                except Exception as exc:  # the caller's bug: theirs to see, not this input's error
+                    raise CallerError(exc) from exc
+                last[:] = origin, answer
             return last[1]
     return once
 

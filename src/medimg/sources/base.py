@@ -111,6 +111,11 @@ class Blob:
         elif not isinstance(self.data, (bytes, bytearray)):
             raise TypeError(f"Blob's data must be bytes, bytearray or memoryview, not {type(self.data).__name__}")
 
+    def __repr__(self) -> str:  # its size, not its bytes: a repr in an error message or a notebook stays short
+        more = "".join(f", {k}={getattr(self, k)!r}" for k in ("name", "content_type", "depth", "data_of")
+                       if getattr(self, k) not in ("", None, 0))
+        return f"Blob(origin={self.origin!r}, data=<{len(self.data):,} bytes>{more})"
+
 
 def as_limits(limits) -> Limits:
     """A Limits with every field of the right type: the one given, one made from a dict, or the defaults;
@@ -180,11 +185,21 @@ class Source(Protocol):
     def open(self, blob: Blob, ctx: Context) -> Iterator[Item]: ...
 
 
+class CallerError(BaseException):
+    """An exception the caller's own code raised (`skip`), carried past the handlers that turn a bad input's
+    exceptions into errors for that input (a BaseException, so `except Exception` lets it by), for the
+    caller to get `exc` itself."""
+
+    def __init__(self, exc: BaseException):
+        super().__init__(exc)
+        self.exc = exc
+
+
 def recoverable(exc: BaseException) -> bool:
     """Whether an exception is one bad input's doing, to be reported for that input alone. That includes a
     panic in a Rust decoder (pyo3's PanicException derives from BaseException, not Exception); not Ctrl-C,
-    an exit, or a generator being closed."""
-    return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))
+    an exit, a generator being closed, or the caller's own code failing."""
+    return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, CallerError))
 
 
 def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callable[[], Iterator[Item]]:
