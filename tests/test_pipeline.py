@@ -629,6 +629,28 @@ def test_the_package_says_it_is_typed():
     assert files("medimg").joinpath("py.typed").is_file()
 
 
+def test_the_public_types_name_what_they_hold():
+    """No bare dict or os.PathLike in the public signatures and records: a strict type checker (pyright)
+    reads those as partly unknown and flags every use (six errors on a ten-line script before)."""
+    import typing
+    from collections import abc
+
+    from medimg.model import Classifier, Prediction
+    from medimg.sources import ImageItem, ItemError, Limits, open_input, open_inputs
+
+    def bare(hint) -> list:
+        if hint in (dict, list, tuple, set, os.PathLike, typing.Iterable, typing.Iterator, typing.Callable,
+                    abc.Iterable, abc.Iterator, abc.Callable, abc.Mapping):
+            return [hint]
+        return [b for arg in typing.get_args(hint) for b in bare(arg)]
+
+    for public in (classify, summarize, Record, Record.to_dict, Record.relabel, open_input, open_inputs, ImageItem,
+                   ItemError, Limits, Prediction, Classifier.predict, Classifier.info, Classifier.load, Blob):
+        hints = typing.get_type_hints(public)
+        assert hints, public
+        assert {name: bare(h) for name, h in hints.items() if bare(h)} == {}, public
+
+
 # ---------------------------------------------------------------- arguments checked when called
 
 def test_a_model_name_or_folder_is_loaded_when_called(tiny_classifier, tiny_model_dir):

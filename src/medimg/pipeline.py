@@ -41,15 +41,15 @@ class Record:
     source: str | None = None  # the input given (path, URL or blob name) this record came from
     model: str | None = None  # the model's name and release, on a classified image's record
     format: str | None = None
-    metadata: dict = field(default_factory=dict)
-    probs: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    probs: dict[str, float] = field(default_factory=dict)
     thumbnail: Image.Image | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def to_dict(self, full: bool = False) -> dict:
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The record's fields, probabilities to 6 decimals (the record keeps them whole, so that a verdict
         worked out again, or a score, agrees with the one made)."""
         if not isinstance(full, bool):
@@ -96,8 +96,8 @@ def default_workers() -> int:
 
 
 def classify(
-    inputs: Iterable[str | os.PathLike | Blob] | str | os.PathLike | Blob,
-    classifier: Classifier | str | os.PathLike | None = None,
+    inputs: Iterable[str | os.PathLike[str] | Blob] | str | os.PathLike[str] | Blob,
+    classifier: Classifier | str | os.PathLike[str] | None = None,
     limits: Limits | Mapping[str, Any] | None = None,
     batch_size: int = 32,
     threshold: float | None = None,
@@ -409,9 +409,9 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
     return [rec for rec, _ in pending]
 
 
-def summarize(records: Iterable[Record]) -> dict:
+def summarize(records: Iterable[Record]) -> dict[str, Any]:
     """Counts by verdict and label, plus errors and deliberate skips."""
-    s: dict = {"images": 0, "errors": 0, "skipped": 0, "verdicts": {}, "labels": {}}
+    s: dict[str, Any] = {"images": 0, "errors": 0, "skipped": 0, "verdicts": {}, "labels": {}}
     for r in records:
         if r.error is not None:
             s["skipped" if r.skipped else "errors"] += 1

@@ -7,6 +7,7 @@ import os
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,7 @@ class Classifier:
         """The model's name and release, as records with every field carry it."""
         return f"{self.meta.get('name', 'medimg')} {self.meta.get('version', 'unknown')}"
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         return {
             "name": self.meta.get("name", "medimg"),
             "version": self.meta.get("version", "unknown"),

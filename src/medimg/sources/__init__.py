@@ -23,7 +23,7 @@ def is_url(text: str) -> bool:
     return isinstance(text, str) and text.lower().startswith(("http://", "https://"))
 
 
-def open_input(source: str | os.PathLike | Blob, limits: Limits | Mapping[str, Any] | None = None,
+def open_input(source: str | os.PathLike[str] | Blob, limits: Limits | Mapping[str, Any] | None = None,
                ctx: Context | None = None) -> Iterator[Item]:
     """Every image in one input: a file, a folder (recursive), a URL, or a Blob of bytes.
 
@@ -38,7 +38,7 @@ def open_input(source: str | os.PathLike | Blob, limits: Limits | Mapping[str, A
     return (item for task in _tasks(source, ctx) for item in task())
 
 
-def open_inputs(sources: Iterable[str | os.PathLike | Blob] | str | os.PathLike | Blob,
+def open_inputs(sources: Iterable[str | os.PathLike[str] | Blob] | str | os.PathLike[str] | Blob,
                 limits: Limits | Mapping[str, Any] | None = None) -> Iterator[Item]:
     """Every image in each input, in input order (one path, URL or Blob may be given alone)."""
     return (item for task in input_tasks(sources, limits) for item in task())
@@ -60,7 +60,7 @@ def as_inputs(inputs) -> Iterator:
         raise TypeError(f"inputs must be a path, URL or Blob, or an iterable of them, not {inputs!r}") from None
 
 
-def input_tasks(sources: Iterable[str | os.PathLike | Blob], limits: Limits | None = None,
+def input_tasks(sources: Iterable[str | os.PathLike[str] | Blob], limits: Limits | None = None,
                 skip: Callable[[str], bool] | None = None,
                 cancel: threading.Event | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     """The inputs as independent units of work, in input order, that may run concurrently.
@@ -103,7 +103,7 @@ def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | N
     return once
 
 
-def _tasks(source: str | os.PathLike | Blob, ctx: Context,
+def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
            skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
     from .files import blob_tasks, file_tasks, folder_tasks
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
-from typing import Callable, Iterator, Protocol, Union, get_args, get_type_hints
+from typing import Any, Callable, Iterator, Protocol, Union, get_args, get_type_hints
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class ImageItem:
     locator: str  # where inside the origin: "page 3, image 2", "frame 12", "img #7 https://…"
     image: Image.Image
     format: str | None = None  # source format: PNG, JPEG, DICOM, PDF-embedded JPEG, …
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     full_size: tuple[int, int] | None = None  # the stored size when `image` was decoded smaller
 
     @property
