@@ -787,6 +787,27 @@ def test_predict_takes_pil_images_in_hand_one_alone_or_several(tiny_classifier):
     assert tiny_classifier.predict(la) == tiny_classifier.predict(Image.new("L", (64, 64), 90))
 
 
+def _label_in_a_process(clf, color):
+    return clf.predict(Image.new("RGB", (40, 30), color))[0].label
+
+
+def test_a_classifier_goes_to_another_process(tiny_model_dir):
+    """Pickled (a spawn pool's argument), a Classifier makes its session again from its file (onnxruntime's
+    session cannot be pickled: "cannot pickle ... InferenceSession" before), with its threshold as set."""
+    import multiprocessing
+    import pickle
+
+    from medimg.model import Classifier
+
+    clf = Classifier.load(tiny_model_dir, threads=1)
+    clf.threshold = 0.95
+    copy = pickle.loads(pickle.dumps(clf))
+    assert copy.threshold == 0.95 and copy.threads == 1 and copy.session is not clf.session
+    assert copy.predict(Image.new("RGB", (8, 8), RED)) == clf.predict(Image.new("RGB", (8, 8), RED))
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_label_in_a_process, (clf, BLUE)) == "graphic"
+
+
 def test_a_model_loads_by_the_names_version_gives_and_checks_its_threads(tiny_model_dir):
     from medimg.model import Classifier
     from medimg.model.classifier import ASSETS

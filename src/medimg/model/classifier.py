@@ -102,6 +102,16 @@ class Classifier:
         self.threshold: float = float(meta.get("threshold", 0.8))
         self.medical_mask = np.array([lb in self.medical_labels for lb in self.labels])
         self.path = model_path
+        self.threads = threads
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy for another process (a spawn pool): the ONNX Runtime session cannot be pickled, so it is made
+        again from the model file there, which must be readable at the same path."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("session", "head", "input_name")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["meta"], state.get("threads"))
+        self.__dict__.update(state)
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "Classifier":
