@@ -4,6 +4,7 @@ not ours."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -396,16 +397,15 @@ def test_rows_with_every_field_name_their_model_and_resume_keeps_to_it(tmp_path,
     assert runner.invoke(app, [*base, "--model", str(tiny_model_dir), "--resume"]).exit_code == 0
 
 
-def _full_disk_after(n: int, original):
-    """A stand-in for a writer's method that fails as a full disk does once it has been called `n` times."""
-    import errno
-
+def _full_disk_after(n: int, original, code: int = errno.ENOSPC):
+    """A stand-in for a writer's method that fails as a full disk (or another failing disk) does once it has
+    been called `n` times."""
     calls = [0]
 
     def write(*args, **kwargs):
         calls[0] += 1
         if calls[0] > n:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, os.strerror(code))
         return original(*args, **kwargs)
     return write
 
@@ -440,10 +440,29 @@ def test_a_full_disk_stops_classify_with_its_rows_whole_and_resume_finishes(tmp_
     assert written == files
 
 
-def test_a_full_disk_stops_extract_and_resume_writes_the_png_it_could_not(tmp_path, monkeypatch):
-    """A PNG that could not be written for want of space was an image row ("could not write PNG"), counted as
-    done: the run went on failing, exited 0, and --resume never wrote it. Now the run stops there (exit 74) and
-    --resume writes it."""
+def test_an_output_that_fails_to_write_stops_classify_in_words(tmp_path, tiny_model_dir):
+    """An output whose writes fail (here /proc/version: it opens, and every write is an I/O error; a failing
+    disk or a stale share does the same) ended in a traceback; an output that cannot be opened is a usage
+    error."""
+    if not os.path.exists("/proc/version"):
+        pytest.skip("no /proc/version to fail writes on")
+    (tmp_path / "a.png").write_bytes(png((200, 20, 20)))
+    res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--format",
+                              "jsonl", "--out", "/proc/version"])
+    said = flat(res.output)
+    assert res.exit_code == 74 and "stopped: could not write" in said and "check the disk or share" in said, said
+    assert "Traceback" not in said
+    res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--out",
+                              "/proc/medimg.jsonl"])  # a folder that takes no new file, even from root
+    assert res.exit_code == 2 and "/proc/medimg.jsonl cannot be written: No such file" in flat(res.output)
+
+
+@pytest.mark.parametrize("code, said", [(errno.ENOSPC, "stopped: no room to write"),
+                                        (errno.EIO, "stopped: could not write")])
+def test_a_full_disk_stops_extract_and_resume_writes_the_png_it_could_not(tmp_path, monkeypatch, code, said):
+    """A PNG that could not be written for want of space (or on a failing disk) was an image row ("could not
+    write PNG"), counted as done: the run went on failing, exited 0, and --resume never wrote it. Now the run
+    stops there (exit 74) and --resume writes it."""
     from PIL import Image as PILImage
 
     files = []
@@ -453,10 +472,10 @@ def test_a_full_disk_stops_extract_and_resume_writes_the_png_it_could_not(tmp_pa
     out = tmp_path / "pngs"
     base = ["extract", *files, "--out", str(out), "--workers", "1"]
     with monkeypatch.context() as m:
-        m.setattr(PILImage.Image, "save", _full_disk_after(1, PILImage.Image.save))
+        m.setattr(PILImage.Image, "save", _full_disk_after(1, PILImage.Image.save, code))
         res = runner.invoke(app, base)
     assert res.exit_code == 74, res.output
-    assert "stopped: no room to write" in flat(res.output) and "--resume" in flat(res.output)
+    assert said in flat(res.output) and "--resume" in flat(res.output)
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert [r.get("file") for r in rows] == ["000001.png"] and "error" not in rows[0]
     assert sorted(p.name for p in out.iterdir()) == ["000001.png", "manifest.jsonl"]

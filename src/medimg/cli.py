@@ -160,6 +160,9 @@ def writable(out: Path, option: str = "--out") -> None:
         raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=option)
+    if not os.access(out if out.exists() else out.parent, os.W_OK):  # read-only too
+        raise typer.BadParameter(f"{out} cannot be written here (permission denied or a read-only file system)",
+                                 param_hint=option)
 
 
 def _out_not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optional[str]) -> None:
@@ -274,7 +277,7 @@ def extract(
                     n_err += 1
                 bar.advance(task)
     except OSError as exc:
-        _no_room(exc, said().replace("stopped", "stopped: no room to write", 1))
+        _stop_writing(exc, said())
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
     _warn_cut(cut)
     if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
@@ -311,7 +314,7 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import RecordWriter, Spellings, csv_fields, csv_header, first_row, no_room, open_output
+    from .output import RecordWriter, Spellings, cannot_write, csv_fields, csv_header, first_row, open_output
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -361,7 +364,10 @@ def classify(
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if out and table is None:
-        stream = open_output(out, append)
+        try:
+            stream = open_output(out, append)
+        except OSError as exc:  # what writable() could not tell
+            raise typer.BadParameter(f"{out} cannot be written: {exc.strerror or exc}", param_hint="--out")
     else:
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
@@ -405,7 +411,7 @@ def classify(
                 n_ok += rec.ok  # once written
                 n_err += not rec.ok and not rec.skipped
     except OSError as exc:
-        if not no_room(exc) or out is None:
+        if not cannot_write(exc) or out is None:
             raise
         full_disk = exc
     finally:
@@ -415,11 +421,11 @@ def classify(
             if stream is not sys.stdout:
                 stream.close()
         except OSError as exc:  # what was buffered could not be written either
-            if not no_room(exc) or out is None:
+            if not cannot_write(exc) or out is None:
                 raise
             full_disk = full_disk or exc
     if full_disk is not None:
-        _no_room(full_disk, said().replace("stopped", "stopped: no room to write", 1))
+        _stop_writing(full_disk, said())
     if table is not None:
         _print_table(table, out)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
@@ -431,18 +437,21 @@ def classify(
         raise typer.Exit(1)
 
 
-NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full
+NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full, or failed
 
 
-def _no_room(exc: OSError, said: str) -> None:
-    """End a run whose output's disk (or quota) is full: what was written is whole (a cut-off last line is
-    dropped on --resume), and the run is carried on once there is room. Any other OSError is raised."""
-    from .output import no_room
+def _stop_writing(exc: OSError, said: str) -> None:
+    """End a run whose output cannot be written any more (its disk or quota is full, or it failed): what was
+    written is whole (a cut-off last line is dropped on --resume), and the run is carried on once it can be.
+    Any other OSError is raised."""
+    from .output import cannot_write, no_room
 
-    if not no_room(exc):
+    if not cannot_write(exc):
         raise exc
-    console.print(f"[red]{escape(said)}[/] ({escape(exc.strerror or str(exc))}); free some space first",
-                  soft_wrap=True)
+    full = no_room(exc)
+    said = said.replace("stopped", "stopped: no room to write" if full else "stopped: could not write", 1)
+    console.print(f"[red]{escape(said)}[/] ({escape(exc.strerror or str(exc))}); "
+                  f"{'free some space' if full else 'check the disk or share'} first", soft_wrap=True)
     raise typer.Exit(NO_ROOM_EXIT)
 
 

@@ -266,9 +266,9 @@ def _save_unit(task, source: str, out: Path, cancel: threading.Event) -> list[tu
                 break
             results.append(_save(item, source, out))
     except Exception as exc:  # the sources never should raise; if they do, an error row, and the next unit
-        from .output import no_room
+        from .output import cannot_write
 
-        if no_room(exc):  # the output's disk is full: the run stops (see extract)
+        if cannot_write(exc):  # the output's disk is full or failed: the run stops (see extract)
             raise
         origin = getattr(task, "origin", None) or source
         results.append(({"input": origin, "locator": "", "source": source,
@@ -299,9 +299,9 @@ def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
         img.save(part, "PNG")
     except Exception as exc:
         part.unlink(missing_ok=True)
-        from .output import no_room
+        from .output import cannot_write
 
-        if no_room(exc):  # every PNG after it would fail too, and its row would count as done
+        if cannot_write(exc):  # every PNG after it would fail too, and its row would count as done
             raise
         row["error"] = f"could not write PNG: {exc}"
         return row, None, True

@@ -244,6 +244,13 @@ def no_room(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def cannot_write(exc: BaseException) -> bool:
+    """Whether `exc` says the output cannot be written any more: no room, or a disk or share that failed, went
+    read-only or refuses now. Every write after it would fail too, so the run stops, its output whole."""
+    return no_room(exc) or isinstance(exc, OSError) and exc.errno in (
+        errno.EIO, errno.EROFS, errno.ESTALE, errno.EACCES, errno.EPERM)
+
+
 class Spellings(set):
     """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
     /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
