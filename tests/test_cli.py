@@ -489,6 +489,21 @@ def test_limits_options_are_checked_and_govern_downloads_too():
         assert res.exit_code == 2 and option in flat(res.output), (option, res.output)
 
 
+def test_serve_with_no_writable_temporary_folder_says_so(monkeypatch, tmp_path, tiny_model_dir):
+    """No usable temporary folder (TMPDIR missing and /tmp read-only, as in a locked-down container; here
+    tempfile is pointed at a folder that does not exist) was a 95-line traceback."""
+    import tempfile
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    res = runner.invoke(app, ["serve", "--model", str(tiny_model_dir), "--port", "1"])  # never reached
+    said = flat(res.output)
+    assert res.exit_code == 1 and "medimg serve needs a writable temporary folder for uploads" in said, said
+    assert "set TMPDIR, or GRADIO_TEMP_DIR, to one" in said and "Traceback" not in said
+    assert "GRADIO_TEMP_DIR" not in os.environ
+
+
 def test_serve_on_a_port_in_use_is_exit_code_3_before_anything_starts(caplog, monkeypatch, tmp_path):
     import socket
 

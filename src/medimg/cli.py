@@ -520,7 +520,12 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
            graceful_timeout, log_level) -> None:
     from .scratch import server_scratch
 
-    scratch = server_scratch()  # before Gradio is imported: it reads where its files go at import
+    try:
+        scratch = server_scratch()  # before Gradio is imported: it reads where its files go at import
+    except OSError as exc:
+        console.print(f"[red]medimg serve needs a writable temporary folder for uploads ({escape(str(exc))}): set "
+                      "TMPDIR, or GRADIO_TEMP_DIR, to one[/]", soft_wrap=True)
+        raise typer.Exit(1)
     from .server import ServerConfig, run
     from .server.auth import read_token
 
