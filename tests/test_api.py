@@ -103,6 +103,25 @@ def check_image_record(rec: dict, labels: list[str]) -> None:
     assert rec["width"] > 0 and rec["height"] > 0
 
 
+def test_a_server_that_cannot_render_says_so_before_any_fetch(worker, monkeypatch):
+    """Without Chromium (or Playwright) render was taken, and each URL came back as an error row after its
+    fetch; the page offered the box. Now /api/health says render is off, asking for it is a 501 naming what
+    is missing, and the page does not show the box."""
+    from medimg.sources import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
+    cfg = ServerConfig(model_dir=worker.config.model_dir, allow_private=True)
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier)))
+    assert c.get("/api/health").json()["render"] is False
+    r = c.post("/api/classify-url", json={"url": "http://127.0.0.1:9/", "render": True})
+    assert r.status_code == 501
+    assert r.json()["error"] == ("this server cannot render pages: rendering needs Chromium at /nonexistent/chromium: "
+                                 "install it with `apt-get install -y chromium`")
+    boxes = [comp["props"] for comp in c.get("/config").json()["components"]
+             if comp.get("props", {}).get("label", "").startswith("Run the page's JavaScript")]
+    assert boxes and boxes[0]["visible"] is False
+
+
 def test_health_names_the_model(client, worker):
     r = client.get("/api/health")
     assert r.status_code == 200
@@ -111,6 +130,7 @@ def test_health_names_the_model(client, worker):
     assert body["model"]["labels"] == worker.classifier.labels
     assert body["model"]["input_size"] == worker.classifier.input_size
     assert body["model"]["name"] and body["model"]["version"]
+    assert body["render"] is (__import__("medimg.sources.browser").sources.browser.available() is None)
     assert client.head("/api/health").status_code == 200
 
 

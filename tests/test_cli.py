@@ -489,6 +489,19 @@ def test_limits_options_are_checked_and_govern_downloads_too():
         assert res.exit_code == 2 and option in flat(res.output), (option, res.output)
 
 
+def test_render_where_it_cannot_work_is_a_usage_error(monkeypatch, tiny_model_dir):
+    """Without Chromium or Playwright, --render fetched every URL and then gave each an error row (exit 1)."""
+    from medimg.sources import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
+    for command in (["classify", "--model", str(tiny_model_dir)], ["extract", "--out", "unused"]):
+        res = runner.invoke(app, [*command, "--render", "--allow-private", "http://127.0.0.1:9/"])
+        assert res.exit_code == 2 and "rendering needs Chromium at /nonexistent/chromium" in flat(res.output)
+    res = runner.invoke(app, ["classify", "--model", str(tiny_model_dir), "--render", "--offline",
+                              "http://127.0.0.1:9/"])  # fetches nothing: rendering is never needed
+    assert res.exit_code == 1 and "network access is off (offline)" in flat(res.output)
+
+
 def test_serve_with_no_writable_temporary_folder_says_so(monkeypatch, tmp_path, tiny_model_dir):
     """No usable temporary folder (TMPDIR missing and /tmp read-only, as in a locked-down container; here
     tempfile is pointed at a folder that does not exist) was a 95-line traceback."""

@@ -52,6 +52,11 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
                 max_images: int | None = None) -> Limits:
+    if render and not offline:  # once, not as every URL's error
+        from .sources.browser import available
+
+        if available():
+            raise typer.BadParameter(available(), param_hint="--render")
     lim = Limits(allow_private=allow_private, all_frames=all_frames, render=render, offline=offline)
     if max_input_mb:  # a download too; an archive may always hold one such file
         lim.max_input_bytes = lim.max_download_bytes = int(max_input_mb * 2**20)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 from ..lists import once
 from ..pipeline import Record, summarize
 from ..sources import Blob
+from ..sources.browser import available
 from ..sources.files import blobs_together
 from .export import readable
 from .limits import URL_BODY_BYTES
@@ -76,6 +77,8 @@ ERRORS = {
     413: {"model": ErrorOut, "description": "The request body is larger than the server accepts."},
     422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold, a "
                                             "parameter given in two places with different values)."},
+    501: {"model": ErrorOut, "description": "`render` asked of a server that cannot render (no Chromium or "
+                                            "Playwright; /api/health says `render: false`)."},
     503: {"model": ErrorOut, "description": "Busy with other requests for too long; try again."},
     504: {"model": ErrorOut, "description": "The request went past its time limit."},
 }
@@ -104,6 +107,7 @@ class UrlRequest(BaseModel):
 def create_router(worker: Worker) -> APIRouter:
     cfg = worker.config
     router = APIRouter(prefix="/api", tags=["api"])
+    can_render = not cfg.offline and available() is None  # Chromium and Playwright here, at start
     RETRY = {"Retry-After": "5"}  # seconds, as the byte budget's 503 says too
     jobs = anyio.Semaphore(cfg.max_jobs)
     waiting = 0
@@ -158,7 +162,8 @@ def create_router(worker: Worker) -> APIRouter:
     @router.get("/health", summary="Is the server up, and which model does it use")
     def health() -> dict:
         info = worker.model_info()
-        return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")}}
+        return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")},
+                "render": can_render}
 
     # HEAD too: load balancers and uptime monitors often probe with it (one operation in the schema)
     router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
@@ -218,6 +223,8 @@ def create_router(worker: Worker) -> APIRouter:
             if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
                 record = Record(input=urls[0], locator="", error=failure, source=urls[0])
                 return _response(Outcome([record]), full, show_skipped)
+        if render and not can_render:
+            raise HTTPException(501, f"this server cannot render pages: {available()}")
         limits = cfg.limits(render=render)
         out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
                                                                seconds=left))

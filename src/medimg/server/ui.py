@@ -24,6 +24,7 @@ import gradio as gr
 
 from ..pipeline import Record, summarize
 from ..sources import Blob
+from ..sources.browser import available
 from ..sources.files import blobs_together, unique_names
 from .api import WAITING_PER_JOB, url_problem
 from .export import readable, relabeled, to_csv, to_json
@@ -385,7 +386,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                  elem_id="url",
                                  visible=not cfg.offline)
                 render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
-                                     visible=not cfg.offline, container=False)
+                                     visible=not cfg.offline and available() is None, container=False)
                 with gr.Row():
                     go = gr.Button("Find and classify images", variant="primary", elem_id="run", scale=3)
                     stop_btn = gr.Button("Stop", variant="secondary", elem_id="stop", scale=1, min_width=80)
