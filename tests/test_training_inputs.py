@@ -165,6 +165,8 @@ def test_train_refuses_what_it_cannot_use_before_training(tmp_path):
         (["--data", str(one_each), "--folds", "1"], "greater than or equal to 2"),
         (["--data", str(one_each), "--folds", "5"], "5 folds need at least 5 sources"),
         (["--data", str(one_each), "--folds", "2"], "single source"),
+        (["--data", str(one_each), "--no-cv", "--docs", str(tmp_path / "plots")],  # finished with no plots
+         "the plots are of held-out predictions, which --no-cv does not make"),
     ]
     for args, says in cases:
         res = run(app, ["train", *args, "--out", str(tmp_path / "runs"), "--cache", ""])

@@ -652,7 +652,8 @@ def train(
                                           "quantisation, ~2× faster; held-out numbers then come from int8 fold "
                                           "models). Default: int8 for finetune, fp32 for cnn."),
     ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
-    docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs here."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs of the held-out "
+                                        "predictions here (not with --no-cv)."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
     try:
@@ -665,6 +666,9 @@ def train(
     cache = default_cache() if cache is None else cache
 
     keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
+    if docs is not None and not cv and route != "backbone":
+        raise typer.BadParameter("the plots are of held-out predictions, which --no-cv does not make",
+                                 param_hint="--docs")
     _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)
     if route == "backbone":
         from .training.backbone_head import run as run_head
