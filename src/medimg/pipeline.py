@@ -27,6 +27,16 @@ RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medica
 
 @dataclass
 class Record:
+    """One image found in an input, or one item that could not be read (`error` set; `skipped` for a note).
+
+    `input` is the file, archive member or URL the image came from, `locator` where in it (`page 3, image 2`,
+    `frame 12`; empty for a plain image file), `source` the input as given. `label` is the most likely kind,
+    `confidence` its calibrated probability, `p_medical` the sum over the medical labels and `verdict`
+    medical, non-medical or uncertain at the run's threshold. `probs` has every label's probability, `model`
+    the model's name and release, `format` and `metadata` what the file said. `to_dict()` gives the fields
+    the CLI writes (`full=True`: all of them), ready for json.dumps.
+    """
+
     input: str
     locator: str
     label: str | None = None

@@ -42,6 +42,9 @@ def check_threshold(threshold: float | None) -> None:
 
 @dataclass
 class Prediction:
+    """The model's answer for one image: the most likely `label` and its calibrated `confidence`, `p_medical`
+    (the sum over the medical labels), the `verdict` at the threshold used, and every label's probability."""
+
     label: str
     medical: bool
     confidence: float  # calibrated probability of `label`
