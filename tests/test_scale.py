@@ -314,6 +314,10 @@ def test_sigterm_ends_the_job_cleanly_for_a_resume(tmp_path, tiny_model_dir):
         out = proc.communicate(timeout=60)[0].decode(errors="replace")
     assert proc.returncode == 143, out[-3000:]
     assert "SIGTERM received" not in out
+    said = " ".join(out.split())  # it said nothing of its own before, only Ray's "execution failed"
+    assert f"stopped: the rows of the inputs finished are in {tmp_path / 'out'}; --resume with the same --out" in said
+    assert "(40 inputs were to run)" in said
+    assert not list((tmp_path / "out").glob(".medimg-inputs-*"))  # the job's list file goes with it
 
 
 def test_bad_settings_are_refused_before_ray_starts(tmp_path, monkeypatch):

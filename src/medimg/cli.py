@@ -573,7 +573,7 @@ def scale(
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 
-        from .scale.ray_job import read_inputs, run
+        from .scale.ray_job import run
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
@@ -585,25 +585,30 @@ def scale(
         raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "
                                  "folder", param_hint="--out")
     try:
-        from .lists import once
+        from .lists import open_list
 
-        inputs = list(once(read_inputs(input_list, column)))  # an input listed twice is done once
+        inputs = open_list(str(input_list), column)  # read as the job starts, lazily; an entry twice is done once
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     plan: dict = {}
+
+    def stopped() -> str:
+        return (f"stopped: the rows of the inputs finished are in {out}; --resume with the same --out carries it on "
+                f"({_plural(plan.get('run', 0), 'input')} were to run)")
+
     try:
         with contextlib.ExitStack() as stack:  # SIGTERM ends the job as Ctrl-C does (Ray's handler aborts)
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
-                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly()))
+                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly(stopped)))
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
-    ran, passed = plan.get("run", len(inputs)), plan.get("passed_over", 0)
-    if ran == 0 and inputs:  # every entry gives at least one row (an image, an error or a note)
-        console.print(f"nothing left to do: all {len(inputs)} inputs already have their rows in {escape(str(out))}")
+    ran, passed = plan.get("run", 0), plan.get("passed_over", 0)
+    if ran == 0 and passed:  # every entry gives at least one row (an image, an error or a note)
+        console.print(f"nothing left to do: all {passed} inputs already have their rows in {escape(str(out))}")
         return
     also = f" ({passed} passed over: their rows were already there)" if passed else ""
     images, errors = _plural(plan.get("images", 0), "image"), _plural(plan.get("errors", 0), "error")

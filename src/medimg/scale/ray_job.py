@@ -1,9 +1,11 @@
 """Ray Data job: a list of inputs (URLs, paths) → one row per image, written as JSONL/Parquet/CSV.
 
 Each actor loads the model once and runs the ordinary pipeline on its share of inputs, so the
-job inherits every limit and per-item error of the sources. Rows stream to the output folder as
-blocks finish (nothing is held for the whole job); each row names the list entry it came from
-(`source`), so `resume` can pass over the entries already written by an earlier, stopped run.
+job inherits every limit and per-item error of the sources. The list is read once, as a stream, into
+a file beside the output (every machine of a cluster reads its share there), so the driver holds only
+each entry's key (to do it once) and a place per batch, not the list. Rows stream to the output folder
+as blocks finish; each row names the list entry it came from (`source`), so `resume` can pass over the
+entries already written by an earlier, stopped run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import io
 import json
 import math
 import logging
+import os
+import tempfile
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -39,10 +43,11 @@ def schema():
 class ClassifyInputs:
     """Ray actor: classify every input in a batch; one output row per image or error."""
 
-    def __init__(self, model_dir: str | None = None, limits: dict | None = None,
+    def __init__(self, entries: str, model_dir: str | None = None, limits: dict | None = None,
                  threshold: float | None = None, threads: int = 1, workers: int = 4):
         from ..model import Classifier
 
+        self.entries = entries  # the file of list entries (Spill) a batch's places point into
         self.clf = Classifier.load(model_dir, threads=threads)
         self.limits = Limits(**(limits or {}))
         self.threshold = threshold
@@ -53,7 +58,8 @@ class ClassifyInputs:
 
         from ..pipeline import classify
 
-        inputs = [_name(s) for s in batch["input"]]
+        inputs = [s for start, size in zip(batch["start"], batch["size"]) for s in read_entries(self.entries,
+                                                                                                int(start), int(size))]
         found: dict[str, list[dict]] = {s: [] for s in inputs}
         # One pipeline for the whole batch: its worker threads fetch and decode several inputs at once.
         for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
@@ -73,14 +79,47 @@ class ClassifyInputs:
         return pa.table(rows, schema=schema())
 
 
-def _wire(name: str) -> bytes:
-    """A list entry as Ray carries it: its bytes (a name that is not UTF-8 holds surrogates, which Arrow refuses)."""
-    return name.encode("utf-8", "surrogateescape")
+class Spill:
+    """List entries written to a hidden file in the output folder, one JSON string a line (a name that is not
+    UTF-8 keeps its bytes as surrogates; a newline in a name stays in its line), and the place of every
+    `per` entries, which Ray carries instead of the entries themselves."""
+
+    def __init__(self, folder: Path, per: int):
+        fd, name = tempfile.mkstemp(prefix=".medimg-inputs-", suffix=".list", dir=folder)
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb")
+        self.per = per
+        self.places: list[tuple[int, int]] = []  # (start, size in bytes) of each batch of `per` entries
+        self.count = 0
+        self._start = 0
+
+    def add(self, entry: str) -> None:
+        if self.count % self.per == 0:
+            self._close_batch()
+        self.file.write(json.dumps(entry).encode("ascii") + b"\n")
+        self.count += 1
+
+    def _close_batch(self) -> None:
+        end = self.file.tell()
+        if end > self._start:
+            self.places.append((self._start, end - self._start))
+        self._start = end
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self._close_batch()
+            self.file.close()
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
 
 
-def _name(value) -> str:
-    """A list entry back from Ray: bytes are a file name's own bytes."""
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+def read_entries(path: str, start: int, size: int) -> list[str]:
+    """The list entries a batch's place points to in a Spill's file."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return [json.loads(line) for line in f.read(size).splitlines()]
 
 
 def _text(value: str | None) -> str | None:
@@ -111,9 +150,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     their inputs done again); without it, rows are added to what is there. An input listed twice is done once.
     `plan`, when given, is filled with how many entries were run and passed over, and how many of the rows
     written are images, errors and skipped notes (`images`, `errors`, `skipped`); `on_start` is called once
-    Ray is up (whose own handlers take SIGTERM: a caller may take it back there)."""
-    import ray
-
+    Ray is up (whose own handlers take SIGTERM: a caller may take it back there). `inputs` is read once, as
+    it goes: a list file's lines need not fit in memory."""
     fmt = fmt.lower()
     if fmt not in SUFFIXES:
         raise ValueError("the format must be jsonl, parquet or csv (--format)")
@@ -130,12 +168,30 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         done = done_inputs(out, fmt, clf.release, clf.threshold if threshold is None else threshold)
     else:
         done = set()
-    # entries travel as bytes, so a name that is not UTF-8 keeps them; the output writes such bytes escaped
-    entries = list(dict.fromkeys(inputs))
-    items = [{"input": _wire(s)} for s in entries if _text(s) not in done]
+    out.mkdir(parents=True, exist_ok=True)
+    spill = Spill(out, inputs_per_batch)
+    try:
+        return _run(spill, inputs, done, out, fmt, model_dir, limits, threshold, concurrency, inputs_per_batch,
+                    address, workers, plan, on_start)
+    finally:
+        spill.remove()
+
+
+def _run(spill: Spill, inputs: Iterable[str], done: set[str], out: Path, fmt: str, model_dir, limits, threshold,
+         concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None, on_start) -> int:
+    import ray
+
+    from ..lists import once
+
+    given = 0
+    for entry in once(inputs):  # the output writes a name's bytes that are not UTF-8 escaped
+        given += 1
+        if _text(entry) not in done:
+            spill.add(entry)
+    spill.close()
     if plan is not None:
-        plan.update(run=len(items), passed_over=len(entries) - len(items), images=0, errors=0, skipped=0)
-    if not items:
+        plan.update(run=spill.count, passed_over=given - spill.count, images=0, errors=0, skipped=0)
+    if not spill.count:
         return 0
     if not ray.is_initialized():
         _reachable(address)
@@ -144,15 +200,16 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     if on_start is not None:
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
-    blocks = min(len(items), max(concurrency * 4, math.ceil(len(items) / (inputs_per_batch * 8))))
-    ds = ray.data.from_items(items, override_num_blocks=blocks)
+    places = [{"start": start, "size": size} for start, size in spill.places]
+    blocks = min(len(places), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
+    ds = ray.data.from_items(places, override_num_blocks=blocks)
     ds = ds.map_batches(
         ClassifyInputs,
-        batch_size=inputs_per_batch,
+        batch_size=1,  # one place: inputs_per_batch entries
         batch_format="numpy",
         **_actors(concurrency),
         num_cpus=1,
-        fn_constructor_kwargs={"model_dir": model_dir,
+        fn_constructor_kwargs={"entries": str(spill.path), "model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
                                "threshold": threshold, "workers": workers},
     )
