@@ -111,9 +111,11 @@ def test_nrrd_millimetres_colour_time_and_plain_2d(tmp_path):
 
     plain = np.zeros((50, 20), np.uint8)
     plain[:, :5] = 255  # the first 5 rows: a 2D NRRD with no orientation shows as stored
+    plain[:8, 5:] = 100  # and the first 8 columns (it came out mirrored, its first column on the right)
     (flat,) = open_input(write_nrrd(tmp_path, plain, "plain.nrrd"))
     shown = pixels(flat)
-    assert flat.image.size == (50, 20) and shown[:5].min() == 255 and shown[5:].max() == 0
+    assert flat.image.size == (50, 20) and shown[:5].min() == 255 and shown[5:].max() == 100
+    assert (shown[5:, :8] == 100).all() and shown[5:, 8:].max() == 0
 
 
 def test_nrrd_limits_and_bad_files(tmp_path):
@@ -310,6 +312,12 @@ def test_metaimage_2d_colour_and_bad_files():
     assert isinstance(small, ImageItem) and small.image.size == (10, 10)  # inflated only as far as the header's size
     (wide,) = items(mha(lps), name="v.mha", max_pixels=100)
     assert isinstance(wide, ItemError) and "max_pixels" in wide.error
+    marked = np.zeros((30, 20, 3), np.int16)
+    marked[:6, :4] = 1000  # the first columns and rows, shown top left with or without a usable matrix
+    for matrix in ("1 0 0 0 1 0 0 0 1", "0 0 0 0 0 0 0 0 0"):  # the unusable one came out mirrored
+        shown = pixels(items(mha(marked, matrix=matrix), name="m.mha")[0])
+        assert shown.shape == (20, 30) and (shown[:4, :6] > 200).all() and shown[4:].max() < 50, matrix
+        assert shown[:, 6:].max() < 50, matrix
 
 
 # ---------------------------------------------------------------- MINC

@@ -148,7 +148,7 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     affine[:3, :3] = lps_to_ras @ matrix @ np.diag(zooms)
     affine[:3, 3] = lps_to_ras @ np.array(offset)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        affine = np.diag([zooms[0], -zooms[1], zooms[2], 1.0])  # no usable orientation: as stored
+        affine = np.diag([-zooms[0], -zooms[1], zooms[2], 1.0])  # no usable orientation: as stored (LPS, as ITK)
     if nd == 2:
         arr = arr[:, :, None]
     return arr, tuple(int(s) for s in arr.shape[:4]), affine, zooms, str(flat.dtype)

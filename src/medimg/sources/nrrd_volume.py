@@ -225,13 +225,13 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
         if origin is not None and len(origin) == 3 and np.all(np.isfinite(origin)):
             affine[:3, 3] = np.asarray(origin, dtype=float) * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
         zooms = [float(np.linalg.norm(v)) for v in full.T]
-    else:  # no orientation: show as stored (the second axis runs down, i.e. towards posterior)
+    else:  # no orientation: show as stored (the first axis runs across, towards the left; the second down)
         spacings = list(header.get("spacings", [])) + [1.0] * n
         zooms = [float(spacings[i]) if np.isfinite(spacings[i]) and spacings[i] > 0 else 1.0 for i in spatial]
         zooms += [1.0] * (3 - len(zooms))
-        affine[:3, :3] = np.diag([zooms[0], -zooms[1], zooms[2]])
+        affine[:3, :3] = np.diag([-zooms[0], -zooms[1], zooms[2]])
     if np.linalg.matrix_rank(affine[:3, :3]) < 3:
-        affine[:3, :3] = np.diag([zooms[0], -zooms[1], zooms[2]])
+        affine[:3, :3] = np.diag([-zooms[0], -zooms[1], zooms[2]])
     return arr, tuple(int(s) for s in arr.shape), affine, zooms
 
 
