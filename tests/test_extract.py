@@ -80,6 +80,24 @@ def test_order_and_names_are_the_same_with_several_workers(tmp_path):
     assert not [p for p in (tmp_path / "four").iterdir() if p.name.startswith(".")]  # no temporary PNG left
 
 
+def test_a_name_that_cannot_be_resolved_is_an_error_row_not_a_crash(tmp_path):
+    """A symlink loop in a folder (Path.resolve raises on Python 3.11) or a NUL in a listed name made the
+    check for extract's own PNGs raise: once a traceback with nothing kept (session 26's first try at passing
+    the caller's exceptions on), an error row each before and again now."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(png((200, 0, 0)))
+    (tmp_path / "in" / "z.png").write_bytes(png((0, 0, 200)))
+    (tmp_path / "in" / "self").symlink_to("self")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{tmp_path / 'in' / 'a.png'}\nbad\0name.png\n{tmp_path / 'in' / 'z.png'}\n")
+    for args, name in (([str(tmp_path / "in")], "loop"), (["--inputs-from", str(listed)], "nul")):
+        res = runner.invoke(app, ["extract", *args, "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(line) for line in (tmp_path / name / "manifest.jsonl").read_text().splitlines()]
+        assert [r.get("file") for r in rows if "error" not in r] == ["000001.png", "000002.png"], rows
+        assert len([r for r in rows if "error" in r]) == 1, rows
+
+
 def test_slow_urls_are_read_at_once(tmp_path):
     """Eight URLs answering after 1 s each take about 2 s with 4 workers (one at a time took 8), in order."""
     with WebServer() as srv:

@@ -531,6 +531,7 @@ def test_the_callers_own_code_raising_reaches_the_caller(tiny_classifier, tmp_pa
         z.writestr("z.png", png(BLUE))
     first = str(tmp_path / "first.png")
     Path(first).write_bytes(png(BLUE))
+    before = set(threading.enumerate())  # other tests' threads may still be ending
 
     for bad in (str(tmp_path / "scans" / "b.png"), f"{tmp_path / 'set.zip'}:inner.zip:y.png"):
         def skip(origin, bad=bad):
@@ -552,7 +553,11 @@ def test_the_callers_own_code_raising_reaches_the_caller(tiny_classifier, tmp_pa
     with pytest.raises(LookupError, match="no 'path' in row 2"):
         for rec in classify(rows(), classifier=tiny_classifier):
             got.append(rec.input)
-    assert got == [first] and _threads_end()
+    assert got == [first] and _threads_end(before)
+
+    from medimg.sources import input_tasks  # without classify, the caller's exception as it is (not wrapped)
+    with pytest.raises(ZeroDivisionError):
+        list(input_tasks([str(tmp_path / "scans")], skip=lambda origin: 1 / 0))
 
 
 def _zip_of(members: dict) -> bytes:
@@ -563,10 +568,11 @@ def _zip_of(members: dict) -> bytes:
     return buf.getvalue()
 
 
-def _threads_end() -> bool:
+def _threads_end(before: set) -> bool:
+    """Whether the medimg threads started since `before` end within 5 s."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if not [t for t in threading.enumerate() if t.name.startswith("medimg-")]:
+        if not [t for t in threading.enumerate() if t.name.startswith("medimg-") and t not in before]:
             return True
         time.sleep(0.05)
     return False

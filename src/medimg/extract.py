@@ -122,8 +122,13 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     folder = folder or Folder()
     limits = limits or Limits()
     mine = str(out.resolve())
-    own = lambda origin: (not is_url(origin)  # noqa: E731  (never its own PNGs; a URL is not a path)
-                          and str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/"))
+    def own(origin: str) -> bool:
+        """Whether `origin` is one of the run's own PNGs (a URL is not a path; a name that cannot be resolved,
+        a symlink loop or a NUL, is not ours: its reader says what is wrong with it)."""
+        try:
+            return not is_url(origin) and str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")
+        except (OSError, ValueError, RuntimeError):
+            return False
     manifest = open(out / MANIFEST, "ab", buffering=0)  # one write per row: a stop leaves whole lines
     state = _Written(number=folder.number, pos=manifest.seek(0, os.SEEK_END))
     cancel = threading.Event()

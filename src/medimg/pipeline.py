@@ -145,7 +145,21 @@ def classify(
     if cancel is not None and not callable(getattr(cancel, "is_set", None)):
         raise TypeError(f"cancel must be a threading.Event (anything with is_set()) or None, not {cancel!r}")
     clf = _classifier(classifier)  # last: loading a model is the slow part
-    return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip, cancel)
+    return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, _callers(skip), cancel)
+
+
+def _callers(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+    """The caller's `skip`, its exceptions carried past the sources' handlers (which would make them an error
+    for that input) to the caller."""
+    if skip is None:
+        return None
+
+    def ask(origin: str) -> bool:
+        try:
+            return skip(origin)
+        except Exception as exc:
+            raise CallerError(exc) from exc
+    return ask
 
 
 def _classifier(classifier) -> Classifier:

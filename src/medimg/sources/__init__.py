@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .base import Blob, CallerError, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
 from .registry import open_blob, plugins, register
 
 __all__ = [
@@ -94,11 +94,7 @@ def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | N
     def once(origin: str) -> bool:
         with lock:
             if origin != last[0]:
-                try:
-                    answer = bool(skip(origin))
-                except Exception as exc:  # the caller's bug: theirs to see, not this input's error
-                    raise CallerError(exc) from exc
-                last[:] = origin, answer
+                last[:] = origin, bool(skip(origin))
             return last[1]
     return once
 
