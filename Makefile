@@ -13,7 +13,8 @@ NEW_ENOUGH := import sys; sys.exit(sys.version_info < (3, 11))
 
 $(BIN)/python:
 	@$(PY) -c '$(NEW_ENOUGH)' 2>/dev/null || { echo "medimg needs Python 3.11 or newer, and $(PY) is" \
-	  "$$($(PY) -V 2>&1 || echo missing): give one, as in make $(or $(MAKECMDGOALS),serve) PY=python3.11" >&2; exit 1; }
+	  "$$($(PY) -V 2>/dev/null || echo 'not found'): give another with PY, as in make serve PY=python3.11" >&2; \
+	  exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 

@@ -452,6 +452,10 @@ def test_an_output_that_fails_to_write_stops_classify_in_words(tmp_path, tiny_mo
     said = flat(res.output)
     assert res.exit_code == 74 and "stopped: could not write" in said and "check the disk or share" in said, said
     assert "Traceback" not in said
+    if os.path.exists("/dev/full"):  # the table, written at the end, to a device that is always full
+        res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--out",
+                                  "/dev/full"])
+        assert res.exit_code == 74 and "stopped: no room to write" in flat(res.output), flat(res.output)
     res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--out",
                               "/proc/medimg.jsonl"])  # a folder that takes no new file, even from root
     assert res.exit_code == 2 and "/proc/medimg.jsonl cannot be written: No such file" in flat(res.output)

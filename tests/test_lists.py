@@ -90,26 +90,59 @@ def test_parquet_column_read_in_row_groups(tmp_path):
         open_list(str(tmp_path / "fake.parquet"))
 
 
-def test_a_list_that_cannot_be_read_on_ends_there_with_an_error(tmp_path, caplog):
-    """A damaged row group half-way: the entries before it, then one error naming the list (before, the
-    exception went into the run as an "internal error" row with no input)."""
+def damaged_parquet(p, entries: list[str]):
+    """A Parquet list of `entries` in row groups of 2 × ROW_GROUP whose second row group is damaged."""
     pa = pytest.importorskip("pyarrow", reason="pyarrow (scale extra) is not installed")
     import pyarrow.parquet as pq
 
     from medimg import lists
 
-    urls = [f"https://example.org/{i}.png" for i in range(lists.ROW_GROUP * 6)]
-    p = tmp_path / "list.parquet"
-    pq.write_table(pa.table({"url": urls}), p, row_group_size=lists.ROW_GROUP * 2, compression="none",
+    pq.write_table(pa.table({"url": entries}), p, row_group_size=lists.ROW_GROUP * 2, compression="none",
                    use_dictionary=False)
     offset = pq.ParquetFile(p).metadata.row_group(1).column(0).data_page_offset
     data = bytearray(p.read_bytes())
     data[offset:offset + 40] = b"\xff" * 40
     p.write_bytes(bytes(data))
+    return p
+
+
+def test_a_list_that_cannot_be_read_on_ends_there_with_an_error(tmp_path, caplog):
+    """A damaged row group half-way: the entries before it, then one error naming the list (before, the
+    exception went into the run as an "internal error" row with no input)."""
+    from medimg import lists
+
+    urls = [f"https://example.org/{i}.png" for i in range(lists.ROW_GROUP * 6)]
+    p = damaged_parquet(tmp_path / "list.parquet", urls)
     with caplog.at_level(logging.ERROR, logger="medimg.lists"):
         assert list(open_list(str(p))) == urls[:lists.ROW_GROUP * 2]
     assert f"list.parquet: could not be read past entry {lists.ROW_GROUP * 2} (" in caplog.text
-    assert "the list ends there" in caplog.text
+    assert "the entries after it were not done" in caplog.text
+    with pytest.raises(ValueError, match=f"could not be read past entry {lists.ROW_GROUP * 2}"):
+        list(open_list(str(p), strict=True))  # scale reads its list whole before it starts: it refuses
+
+
+def test_a_list_cut_short_fails_the_run_that_reads_it(tmp_path, tiny_model_dir):
+    """classify and extract do what the list gave and exit 1 naming the cut (exit 0 before, with an error
+    logged or an "internal error" row); scale, which reads its list before it starts, refuses it (the first
+    session-26 version ran the part it read and exited 0)."""
+    from PIL import Image
+
+    from medimg import lists
+
+    Image.new("RGB", (40, 30), (200, 0, 0)).save(tmp_path / "a.png")
+    names = [str(tmp_path / "a.png")] + [str(tmp_path / f"gone{i}.png") for i in range(lists.ROW_GROUP * 4)]
+    p = damaged_parquet(tmp_path / "list.parquet", names)
+    says = f"list.parquet: could not be read past entry {lists.ROW_GROUP * 2} ("
+    for command in (["classify", "--model", str(tiny_model_dir), "--out", str(tmp_path / "r.jsonl")],
+                    ["extract", "--out", str(tmp_path / "pngs")]):
+        res = CliRunner().invoke(app, [*command, "--inputs-from", str(p)])
+        assert res.exit_code == 1 and says in flat(res.output), res.output
+        assert "the entries after it were not done" in flat(res.output)
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == lists.ROW_GROUP * 2  # what it could read
+    pytest.importorskip("ray", reason="scale needs the scale extra")
+    res = CliRunner().invoke(app, ["scale", str(p), "--out", str(tmp_path / "job"), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 2 and says in flat(res.output), res.output
+    assert not [f for f in (tmp_path / "job").iterdir()]  # nothing run, and its list file gone
 
 
 def test_classify_and_extract_read_a_csv_list(tmp_path, tiny_model_dir):

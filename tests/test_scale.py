@@ -194,10 +194,13 @@ def test_a_parquet_list_with_a_chosen_column_and_rows_naming_their_entry(tmp_pat
         names.append(str(p))
     pq.write_table(pa.table({"study": ["s0", "s1", "s2"], "scan": names + [None]}), tmp_path / "list.parquet")
     out = tmp_path / "out"
+    out.mkdir()
+    (out / ".medimg-inputs-killed.list").write_text('"a.png"\n')  # a killed job's list file: no output
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--column", "scan", "--out", str(out),
                                  "--model", str(tiny_model_dir), "--concurrency", "1"])
     assert r.exit_code == 0, r.output
     assert sorted(row["source"] for row in _rows(out)) == names
+    assert not list(out.glob(".medimg-inputs-*"))  # the job's own list file and the stale one are gone
     r = CliRunner().invoke(app, ["scale", str(tmp_path / "list.parquet"), "--column", "scan", "--out", str(out),
                                  "--model", str(tiny_model_dir), "--resume"])
     assert r.exit_code == 0 and "nothing left to do: all 2 inputs already have their rows" in flat(r.output)

@@ -212,8 +212,9 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None):
-    """The arguments, then the entries of --inputs-from, read lazily, each once; an error now when there are
-    none at all, or when the list is not readable as its kind (a table without the column)."""
+    """The arguments, then the entries of --inputs-from, read lazily, each once, and the list's entries (for
+    `_list_cut`); an error now when there are none at all, or when the list is not readable as its kind (a
+    table without the column)."""
     from .lists import once, open_list
 
     if not inputs and not inputs_from:
@@ -227,7 +228,14 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    return once(chain(inputs or [], listed))  # an input given twice is done once
+    return once(chain(inputs or [], listed)), listed  # an input given twice is done once
+
+
+def _list_cut(listed) -> None:
+    """A list that could not be read to its end fails the run (exit 1), whatever was done before it."""
+    if getattr(listed, "failed", None):
+        console.print(f"[red]{escape(listed.failed)}[/]", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -250,7 +258,7 @@ def extract(
     from .extract import extract as run, prepare
     from .pipeline import default_workers
 
-    sources = all_inputs(inputs, inputs_from, column)
+    sources, listed = all_inputs(inputs, inputs_from, column)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     try:
@@ -285,6 +293,7 @@ def extract(
         _stop_writing(exc, said())
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
     _warn_cut(cut)
+    _list_cut(listed)
     if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
@@ -338,7 +347,7 @@ def classify(
         _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
-    sources = all_inputs(inputs, inputs_from, column)
+    sources, listed = all_inputs(inputs, inputs_from, column)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
@@ -432,12 +441,18 @@ def classify(
     if full_disk is not None:
         _stop_writing(full_disk, said())
     if table is not None:
-        _print_table(table, out)
+        try:
+            _print_table(table, out)
+        except OSError as exc:
+            if out is None:
+                raise
+            _stop_writing(exc, said())
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
     skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
     _warn_cut(cut)
+    _list_cut(listed)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
@@ -573,7 +588,7 @@ def scale(
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 
-        from .scale.ray_job import run
+        from .scale.ray_job import Spill, run
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
@@ -581,13 +596,14 @@ def scale(
         raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file: give a folder for the output files", param_hint="--out")
-    if not resume and out.is_dir() and any(out.iterdir()):  # rows would be added to an earlier run's
+    if not resume and out.is_dir() and any(not p.name.startswith(Spill.PREFIX) for p in out.iterdir()):
+        # rows would be added to an earlier run's (a killed job's list file alone is no output)
         raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "
                                  "folder", param_hint="--out")
     try:
         from .lists import open_list
 
-        inputs = open_list(str(input_list), column)  # read as the job starts, lazily; an entry twice is done once
+        inputs = open_list(str(input_list), column, strict=True)  # read as the job starts; an entry twice: once
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
@@ -596,14 +612,20 @@ def scale(
     plan: dict = {}
 
     def stopped() -> str:
+        if "run" not in plan:
+            return f"stopped while reading {input_list}, before any input was run"
         return (f"stopped: the rows of the inputs finished are in {out}; --resume with the same --out carries it on "
-                f"({_plural(plan.get('run', 0), 'input')} were to run)")
+                f"({_plural(plan['run'], 'input')} were to run)")
 
     try:
-        with contextlib.ExitStack() as stack:  # SIGTERM ends the job as Ctrl-C does (Ray's handler aborts)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"{out} cannot be made: {exc.strerror or exc}", param_hint="--out")
+    try:  # SIGTERM ends the job as Ctrl-C does, while the list is read and (Ray's handler aborts) once Ray is up
+        with _stopped_cleanly(stopped), contextlib.ExitStack() as stack:
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
-                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly(stopped)))
+                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly()))
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
     ran, passed = plan.get("run", 0), plan.get("passed_over", 0)

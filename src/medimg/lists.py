@@ -30,23 +30,42 @@ def list_kind(name: str) -> str:
     return "text" if name == "-" else TABLES.get(Path(name).suffix.lower(), "text")
 
 
-def open_list(name: str, column: str | None = None) -> Iterator[str]:
+def open_list(name: str, column: str | None = None, strict: bool = False) -> "Entries":
     """The entries of the list `name` ('-' for standard input), read lazily. For a table, the cells of
     `column` (default: the first of COLUMNS it has); blank cells are passed over. ValueError now when the
-    file is not readable as its kind or has no such column; a list that cannot be read on later (a damaged
-    Parquet row group, a read error) ends there, with an error logged."""
-    return _ending(name, _open_list(name, column))
+    file is not readable as its kind or has no such column. A list that cannot be read on later (a damaged
+    Parquet row group, a read error) ends there: its `failed` says so, and with `strict` it raises ValueError."""
+    return Entries(name, _open_list(name, column), strict)
 
 
-def _ending(name: str, entries: Iterator[str]) -> Iterator[str]:
-    count = 0
-    try:
-        for entry in entries:
-            count += 1
-            yield entry
-    except Exception as exc:
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.error("%s: could not be read past entry %d (%s); the list ends there", name, count, why)
+class Entries:
+    """A list's entries, read once as they are asked for; `failed` says why when it could not be read to its
+    end (the run then has not done the entries after it)."""
+
+    def __init__(self, name: str, entries: Iterator[str], strict: bool):
+        self.name, self.strict = name, strict
+        self.failed: str | None = None
+        self._entries = self._read(entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._entries
+
+    def __next__(self) -> str:
+        return next(self._entries)
+
+    def _read(self, entries: Iterator[str]) -> Iterator[str]:
+        count = 0
+        try:
+            for entry in entries:
+                count += 1
+                yield entry
+        except Exception as exc:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.failed = (f"{self.name}: could not be read past entry {count} ({why}); the entries after it were "
+                           "not done")
+            if self.strict:
+                raise ValueError(self.failed) from None
+            log.error("%s", self.failed)
 
 
 def _open_list(name: str, column: str | None) -> Iterator[str]:

@@ -84,8 +84,12 @@ class Spill:
     UTF-8 keeps its bytes as surrogates; a newline in a name stays in its line), and the place of every
     `per` entries, which Ray carries instead of the entries themselves."""
 
+    PREFIX, SUFFIX = ".medimg-inputs-", ".list"
+
     def __init__(self, folder: Path, per: int):
-        fd, name = tempfile.mkstemp(prefix=".medimg-inputs-", suffix=".list", dir=folder)
+        for old in folder.glob(f"{self.PREFIX}*{self.SUFFIX}"):  # left by a job killed outright (SIGKILL)
+            old.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=self.PREFIX, suffix=self.SUFFIX, dir=folder)
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
         self.per = per
