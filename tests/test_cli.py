@@ -61,6 +61,18 @@ def test_version_names_the_package_and_each_shipped_model():
     assert any(line.startswith("model fast: ") for line in lines[2:])
 
 
+def test_python_dash_m_medimg_is_the_command(tmp_path):
+    """Where the `medimg` script is not on PATH (a venv not activated, a notebook's `!`), `python -m medimg`
+    is the same command ("No module named medimg.__main__" before)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "medimg", "classify", "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: medimg classify" in " ".join(done.stdout.split())
+
+
 def test_classify_jsonl_records(tmp_path, tiny_model_dir):
     out = tmp_path / "r.jsonl"
     res = runner.invoke(app, ["classify", *inputs(tmp_path), "--model", str(tiny_model_dir),
