@@ -93,7 +93,7 @@ class Spill:
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
         self.per = per
-        self.places: list[tuple[int, int]] = []  # (start, size in bytes) of each batch of `per` entries
+        self.places: list[dict[str, int]] = []  # where each batch of `per` entries is: start and size in bytes
         self.count = 0
         self._start = 0
 
@@ -106,7 +106,7 @@ class Spill:
     def _close_batch(self) -> None:
         end = self.file.tell()
         if end > self._start:
-            self.places.append((self._start, end - self._start))
+            self.places.append({"start": self._start, "size": end - self._start})
         self._start = end
 
     def close(self) -> None:
@@ -204,9 +204,8 @@ def _run(spill: Spill, inputs: Iterable[str], done: set[str], out: Path, fmt: st
     if on_start is not None:
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
-    places = [{"start": start, "size": size} for start, size in spill.places]
-    blocks = min(len(places), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
-    ds = ray.data.from_items(places, override_num_blocks=blocks)
+    blocks = min(len(spill.places), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
+    ds = ray.data.from_items(spill.places, override_num_blocks=blocks)
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=1,  # one place: inputs_per_batch entries
