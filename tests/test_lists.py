@@ -255,6 +255,39 @@ def test_once_keeps_the_first_spelling_of_each_input():
 
     here = os.path.abspath("a.png")
     given = ["a.png", "./a.png", here, "scans//b.png", "scans/b.png", "/abs/a.png", "/abs/x/../a.png",
-             "http://x.org/a.png", "http://x.org/a.png", "http://x.org/./a.png"]
+             "http://x.org/a.png", "http://x.org/a.png", "http://x.org/./a.png", "HTTP://X.org:80/a.png#top",
+             "http://x.org/b/../a.png?", "http://x.org:8080/a.png", "https://x.org/a.png", "http://x.org/a.png?v=1",
+             "http://x.org/A.png", "http://x.org", "http://X.ORG/"]
     assert list(once(given)) == ["a.png", "scans//b.png", "/abs/a.png", "/abs/x/../a.png",  # x may be a link
-                                 "http://x.org/a.png", "http://x.org/./a.png"]
+                                 "http://x.org/a.png", "http://x.org:8080/a.png", "https://x.org/a.png",
+                                 "http://x.org/a.png?v=1", "http://x.org/A.png", "http://x.org"]
+
+
+def test_a_rendered_page_keeps_its_fragments_apart():
+    """A page's script may route on `#/…`: rendered, each fragment is its own page; read statically, one."""
+    from medimg.lists import once
+
+    given = ["http://x.org/app#/a", "http://x.org/app#/b", "http://x.org/app#/a", "HTTP://x.org/app#/b"]
+    assert list(once(given, fragments=True)) == ["http://x.org/app#/a", "http://x.org/app#/b"]
+    assert list(once(given)) == ["http://x.org/app#/a"]
+
+
+def test_a_url_spelled_two_ways_is_fetched_once(tmp_path, tiny_model_dir):
+    """The same image listed as `…/a.png#x` and `HTTP://…:port/./a.png` is one request and one row."""
+    import io
+
+    from PIL import Image
+    from webserver import WebServer
+
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (200, 0, 0)).save(buf, "PNG")
+    with WebServer() as srv:
+        srv.add("/a.png", buf.getvalue(), "image/png")
+        spellings = [srv.url("/a.png"), srv.url("/a.png") + "#x", f"HTTP://127.0.0.1:{srv.port}/./a.png?"]
+        (tmp_path / "list.txt").write_text("\n".join(spellings) + "\n")
+        out = tmp_path / "out.jsonl"
+        r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "list.txt"), "--allow-private",
+                                "--model", str(tiny_model_dir), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        assert srv.hits["/a.png"] == 1
+    assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == [srv.url("/a.png")]

@@ -211,9 +211,10 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
         signal.signal(signal.SIGTERM, before)
 
 
-def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None):
-    """The arguments, then the entries of --inputs-from, read lazily, each once, and the list's entries (for
-    `_list_cut`); an error now when there are none at all, or when the list is not readable as its kind (a
+def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None,
+               render: bool = False):
+    """The arguments, then the entries of --inputs-from, read lazily, each once (a URL's `#…` counts only when
+    pages are rendered), and the list's entries (for `_list_cut`); an error now when there are none at all, or when the list is not readable as its kind (a
     table without the column)."""
     from .lists import once, open_list
 
@@ -228,7 +229,7 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    return once(chain(inputs or [], listed)), listed  # an input given twice is done once
+    return once(chain(inputs or [], listed), fragments=render), listed  # an input given twice is done once
 
 
 def _list_cut(listed) -> None:
@@ -258,7 +259,7 @@ def extract(
     from .extract import extract as run, prepare
     from .pipeline import default_workers
 
-    sources, listed = all_inputs(inputs, inputs_from, column)
+    sources, listed = all_inputs(inputs, inputs_from, column, render)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     try:
@@ -347,7 +348,7 @@ def classify(
         _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
-    sources, listed = all_inputs(inputs, inputs_from, column)
+    sources, listed = all_inputs(inputs, inputs_from, column, render)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import httpx
+
 from .sources import is_url
 
 TABLES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -126,15 +128,35 @@ def _listed(names: list[str]) -> str:
     return (shown + f" and {len(names) - 20} more") if len(names) > 20 else (shown or "no columns")
 
 
-def once(entries: Iterable[str]) -> Iterator[str]:
-    """Each input once, as first given: the same URL, or the same path however it is spelled (`a.png`,
-    `./a.png`, `scans//a.png`, `/home/me/a.png`): one file, whose rows a resumed run could not tell apart."""
+def once(entries: Iterable[str], fragments: bool = False) -> Iterator[str]:
+    """Each input once, as first given: the same URL however it is spelled (`HTTP://Host:80/a/./b#top` is
+    `http://host/a/b`), or the same path (`a.png`, `./a.png`, `scans//a.png`, `/home/me/a.png`): one input,
+    whose rows a resumed run could not tell apart. `fragments` keeps `#…` apart (a rendered page may route
+    on it)."""
     seen: set[str] = set()
     for entry in entries:
-        key = entry if is_url(entry) or not entry else str(Path.cwd() / entry)  # `..` kept: links
-        if key not in seen:
+        key = url_key(entry, fragments) if is_url(entry) else str(Path.cwd() / entry) if entry else entry
+        if key not in seen:  # a path's `..` is kept: links
             seen.add(key)
             yield entry
+
+
+def url_key(url: str, fragment: bool = False) -> str:
+    """A URL as the server sees it: scheme and host in lower case, no default port, dot segments resolved,
+    an empty path as `/`, no empty `?`, and (unless `fragment`) no `#…`; the URL itself if it cannot be parsed."""
+    try:
+        parsed = httpx.URL(url)
+        scheme, port = parsed.scheme.lower(), parsed.port
+        host = parsed.raw_host.decode("ascii").lower()
+        path = parsed.raw_path.split(b"?", 1)[0].decode("ascii") or "/"
+        query = parsed.query.decode("ascii")
+    except (httpx.InvalidURL, ValueError, TypeError, UnicodeError):
+        return url
+    netloc = (parsed.userinfo.decode("ascii") + "@" if parsed.userinfo else "") + (f"[{host}]" if ":" in host else host)
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        netloc += f":{port}"
+    text = f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+    return text + (f"#{parsed.fragment}" if fragment and parsed.fragment else "")
 
 
 def _entry(value) -> str | None:
