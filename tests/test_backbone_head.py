@@ -63,3 +63,21 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (120, 90), (20, 120, 200)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_features_are_read_again_for_a_changed_file_and_a_bad_one_is_left_out(tmp_path):
+    """The feature cache is keyed by each file's stamp, not its path alone (a replaced X-ray kept its old
+    features); an unreadable file is named, not a traceback that ends the run."""
+    from medimg.training.backbone_head import extract
+
+    Image.new("RGB", (64, 64), (200, 200, 200)).save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    cache = tmp_path / "features.npz"
+    first, bad = extract(tmp_path, ["a.png", "bad.png"], cache, threads=1, log=lambda *_: None)
+    assert first["clean"].shape == (1, 1024) and list(bad) == ["bad.png"]
+    said: list[str] = []
+    again, _ = extract(tmp_path, ["a.png"], cache, threads=1, log=said.append)
+    assert not said and np.array_equal(again["clean"], first["clean"])  # unchanged: from the cache
+    Image.new("RGB", (64, 64), (20, 160, 40)).save(tmp_path / "a.png")
+    changed, _ = extract(tmp_path, ["a.png"], cache, threads=1, log=said.append)
+    assert said and not np.allclose(changed["clean"], first["clean"], atol=1e-3)

@@ -103,6 +103,8 @@ def test_an_animation_stops_at_a_frame_over_the_pixel_cap():
     assert len(got) == 1 and isinstance(got[0], ItemError) and got[0].locator == "frame 1"
     assert got[0].error.endswith("over the max_pixels cap of 5,000; not decoded; the frames after it are not read "
                                  "either (each is drawn over it)")
+    (still,) = items(b.image_bytes("PNG", (100, 100)), max_pixels=5000)  # one picture: no frames to speak of
+    assert still.error.endswith("over the max_pixels cap of 5,000; not decoded"), still.error
 
 
 def test_multipage_tiff_every_page():

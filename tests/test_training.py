@@ -86,10 +86,37 @@ def test_unknown_label_needs_a_group(tmp_path):
     for lb in ("xray", "thermal"):
         (tmp_path / lb / "s1").mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / lb / "s1" / "a.png")
-    with pytest.raises(ValueError, match="thermal.*label_groups.csv"):
+    with pytest.raises(ValueError, match=f"thermal.*{tmp_path / 'labels.csv'}"):
         scan(tmp_path, exclude={})
     c = scan(tmp_path, exclude={}, groups={**label_groups(), "thermal": True})
     assert c.labels == ["thermal", "xray"] and c.medical["thermal"]
+    # a corpus says what its own labels are beside them, not in the installed package
+    (tmp_path / "labels.csv").write_text("label,group\nthermal,Medical\n")
+    c = scan(tmp_path, exclude={})
+    assert c.labels == ["thermal", "xray"] and c.medical["thermal"] and c.medical["xray"]
+    (tmp_path / "labels.csv").write_text("label,group\nthermal,maybe\n")
+    with pytest.raises(ValueError, match="thermal.*maybe"):
+        scan(tmp_path, exclude={})
+
+
+def test_a_corpus_leaves_out_its_own_files_and_reads_through_linked_folders(tmp_path):
+    """exclude.csv beside the label folders; a linked folder inside a source is read (as evaluate reads it), a
+    link back up is read once, and a link that leads nowhere is named."""
+    for lb, src in (("xray", "s1"), ("photo", "s2")):
+        (tmp_path / lb / src).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8)).save(tmp_path / lb / src / f"{i}.png")
+    elsewhere = tmp_path.parent / (tmp_path.name + "-more")
+    elsewhere.mkdir()
+    Image.new("RGB", (8, 8)).save(elsewhere / "more.png")
+    (tmp_path / "photo" / "s2" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "photo" / "s2" / "up").symlink_to(tmp_path / "photo" / "s2", target_is_directory=True)
+    (tmp_path / "photo" / "s2" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "exclude.csv").write_text("path,reason\nxray/s1/1.png,a photo of the screen\n")
+    said: list[str] = []
+    c = scan(tmp_path, log=said.append)
+    assert c.paths == ["photo/s2/0.png", "photo/s2/1.png", "photo/s2/linked/more.png", "xray/s1/0.png"]
+    assert any("links that lead nowhere are not read: 1 (e.g. gone.png)" in m for m in said), said
 
 
 @needs_data

@@ -112,6 +112,61 @@ def test_the_cache_sees_a_file_changed_in_place(tmp_path):
     assert tuple(x2[i, 4, 4]) == (0, 0, 255) and not np.array_equal(x1[i], x2[i])
 
 
+def test_the_cache_sees_a_file_copied_over_with_its_old_time(tmp_path):
+    """`cp -p`, `rsync -a`, `tar x`: same size, same mtime, other pixels (the change time still moves)."""
+    root = corpus(tmp_path / "data", {"xray": {"a": 1}, "photo": {"b": 1}})
+    cache = tmp_path / "cache"
+    path = root / "photo" / "b" / "0.png"
+    Image.new("RGB", (24, 24), (200, 30, 30)).save(path, "BMP")
+    before = path.stat()
+    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    Image.new("RGB", (24, 24), (0, 0, 0)).save(path, "BMP")  # a BMP's size is its pixel count's
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    c, x, _ = load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    assert tuple(x[c.paths.index("photo/b/0.png"), 4, 4]) == (0, 0, 0)
+
+
+def test_training_sees_the_pixels_classify_sees(tmp_path):
+    """The model learns from what it will be shown: an EXIF-turned phone photo upright, a wide-gamut profile
+    applied, a 16-bit MinIsWhite TIFF as a positive, a DICOM windowed; the same pixels as classify's."""
+    import io
+    import shutil
+
+    import builders as b
+
+    from medimg.model.preprocess import resize_rgb
+    from medimg.sources import Limits, open_input
+
+    folder = tmp_path / "data" / "xray" / "a"
+    folder.mkdir(parents=True)
+    (folder / "turned.jpg").write_bytes(b.jpeg_with_orientation((60, 40), 6))
+    wide = np.zeros((40, 60, 3), np.uint8)
+    wide[:, :30] = (40, 200, 60)
+    (folder / "wide.png").write_bytes(b.encode(Image.fromarray(wide), "PNG", icc_profile=b.wide_gamut_icc()))
+    shown = np.zeros((48, 64))
+    shown[:24, :32] = 0.9
+    buf = io.BytesIO()
+    Image.fromarray((65535 * (1 - shown)).astype(np.uint16)).save(buf, "TIFF", tiffinfo={262: 0})
+    (folder / "negative.tif").write_bytes(buf.getvalue())
+    shutil.copy(b.dicom_file("CT_small.dcm"), folder / "ct.dcm")
+    Image.new("RGB", (24, 24), (30, 160, 40)).save(tmp_path / "data" / "xray" / "a" / "plain.png")
+    c, x, wh = load(scan(tmp_path / "data", exclude={}), 32, None, log=lambda *_: None)
+    assert sorted(c.paths) == ["xray/a/ct.dcm", "xray/a/negative.tif", "xray/a/plain.png", "xray/a/turned.jpg",
+                               "xray/a/wide.png"]
+    for i, p in enumerate(c.paths):
+        item = next(iter(open_input(str(tmp_path / "data" / p), Limits(decode_side=64))))
+        assert np.array_equal(x[i], resize_rgb(item.image, 32)), p
+        assert tuple(wh[i]) == (item.width, item.height), p
+    turned = x[c.paths.index("xray/a/turned.jpg")]
+    assert wh[c.paths.index("xray/a/turned.jpg")].tolist() == [40, 60]  # upright: portrait
+    negative = x[c.paths.index("xray/a/negative.tif")].astype(int)
+    assert negative[:16, :16].mean() > 200 and negative[16:].mean() < 50  # bright corner on black, not inverted
+    plain = Image.fromarray(wide).resize((32, 32))
+    assert np.abs(x[c.paths.index("xray/a/wide.png")].astype(int) - np.asarray(plain, int)).max() > 10  # converted
+    assert turned.std() > 0
+
+
 # ---------------------------------------------------------------- training runs (need torch)
 
 
@@ -129,18 +184,17 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     root = corpus(tmp_path / "data", {"xray": {"a": 4, "c": 4}, "photo": {"b": 4, "d": 4}})
     train_mod.train(_tiny(root, tmp_path / "whole"), log=lambda *_: None)
 
-    real_save, saves = torch.save, []
+    real_save = train_mod._save
 
-    def save_then_stop(obj, path, *a, **k):
-        real_save(obj, path, *a, **k)
-        saves.append(path)
-        if str(path).endswith("checkpoint.pt"):
+    def save_then_stop(obj, path):
+        real_save(obj, path)
+        if path.name == "checkpoint.pt":
             raise KeyboardInterrupt  # killed right after epoch 1's checkpoint
 
-    monkeypatch.setattr(train_mod.torch, "save", save_then_stop)
+    monkeypatch.setattr(train_mod, "_save", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         train_mod.train(_tiny(root, tmp_path / "cut"), log=lambda *_: None)
-    monkeypatch.setattr(train_mod.torch, "save", real_save)
+    monkeypatch.setattr(train_mod, "_save", real_save)
     said: list[str] = []
     train_mod.train(_tiny(root, tmp_path / "cut"), log=said.append)
     assert "resumed from epoch 1" in said
@@ -156,6 +210,41 @@ def test_an_interrupted_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_p
     assert "resumed from epoch 1" not in said and not any(m.startswith("resumed") for m in said)
 
 
+def test_a_stop_while_saving_keeps_the_last_checkpoint_and_a_broken_one_is_set_aside(tmp_path, monkeypatch):
+    """Ctrl-C inside torch.save (epoch 2's checkpoint half written) leaves epoch 1's whole, and the same command
+    resumes from it; a checkpoint cut off otherwise (a full disk, kill -9 before this fix) is set aside and the run
+    starts again, where it was a traceback on every later run."""
+    torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
+    from medimg.training import train as train_mod
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 4, "c": 4}, "photo": {"b": 4, "d": 4}})
+    real_save, calls = torch.save, []
+
+    def stop_while_writing(obj, path, *a, **k):
+        calls.append(str(path))
+        if len([c for c in calls if "checkpoint" in c]) == 2:
+            with open(path, "wb") as f:
+                f.write(b"PK\x03\x04 half a file")
+            raise KeyboardInterrupt
+        real_save(obj, path, *a, **k)
+
+    monkeypatch.setattr(train_mod.torch, "save", stop_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train(_tiny(root, tmp_path / "run"), log=lambda *_: None)
+    monkeypatch.setattr(train_mod.torch, "save", real_save)
+    said: list[str] = []
+    train_mod.train(_tiny(root, tmp_path / "run"), log=said.append)
+    assert "resumed from epoch 1" in said
+
+    ck = tmp_path / "run" / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:1000])
+    said.clear()
+    train_mod.train(_tiny(root, tmp_path / "run"), log=said.append)
+    assert any("cannot be read" in m and "starting again" in m for m in said), said
+    assert (tmp_path / "run" / "checkpoint.pt.broken").exists() and not any(m.startswith("resumed") for m in said)
+    assert torch.load(ck, weights_only=False)["epoch"] == 2
+
+
 def test_train_refuses_what_it_cannot_use_before_training(tmp_path):
     pytest.importorskip("torch", reason="needs the train extra (torch)")
     run = CliRunner().invoke
@@ -168,10 +257,54 @@ def test_train_refuses_what_it_cannot_use_before_training(tmp_path):
         (["--data", str(one_each), "--no-cv", "--docs", str(tmp_path / "plots")],  # finished with no plots
          "the plots are of held-out predictions, which --no-cv does not make"),
     ]
-    for args, says in cases:
-        res = run(app, ["train", *args, "--out", str(tmp_path / "runs"), "--cache", ""])
+    two_each = corpus(tmp_path / "two", {"xray": {"a": 2, "c": 2}, "photo": {"b": 2, "d": 2}})
+    (tmp_path / "a-file").write_text("")
+    bad_options = [  # each refused as it is read, not after training (or never: --epochs 0 shipped a random net)
+        (["--epochs", "0"], "--epochs"), (["--samples-per-epoch", "0"], "--samples-per-epoch"),
+        (["--size", "20"], "--size"), (["--threads", "0"], "--threads"), (["--per-source", "-5"], "--per-source"),
+        (["--arch", "bogus"], "'bogus': the finetune route trains effl0, effl1, effl2"),
+        (["--arch", "r8xs"], "'r8xs': the finetune route trains"),
+        (["--weights", "bogus"], "'bogus': use fp32, fp16 or int8"),
+        (["--route", "backbone", "--epochs", "3", "--no-cv"], "--epochs, --no-cv do not apply to the backbone route"),
+        (["--ship", str(tmp_path / "a-file")], "a-file cannot be written"),
+        (["--cache", "/proc/medimg-cache"], "/proc/medimg-cache cannot be written"),
+        (["--out", str(tmp_path / "a-file" / "runs")], "cannot be written"),
+    ]
+    for args, says in cases + [(["--data", str(two_each), *a], s) for a, s in bad_options]:
+        res = run(app, ["train", "--out", str(tmp_path / "runs"), "--cache", "", *args])
         assert res.exit_code == 2 and says in flat(res.output), (args, res.output)
-    assert not (tmp_path / "runs").exists()  # nothing was started
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing was started
+
+
+def test_train_says_what_only_the_decoded_files_show_before_any_fold_trains(tmp_path):
+    """A label, or a fold's only source, whose files all turn out unreadable: a usage error before training (a
+    traceback, or a crash at shipping after every fold had trained); one kind of label only: a warning."""
+    pytest.importorskip("torch", reason="needs the train extra (torch)")
+    run = CliRunner().invoke
+    root = corpus(tmp_path / "data", {"xray": {"a": 3, "c": 3}, "photo": {"b": 3, "d": 3}})
+    for p in (root / "photo" / "d").iterdir():
+        p.write_bytes(b"not a picture")
+    args = ["train", "--data", str(root), "--out", str(tmp_path / "runs"), "--cache", "", "--route", "cnn",
+            "--size", "32", "--epochs", "1", "--samples-per-epoch", "32"]
+    res = run(app, [*args, "--folds", "4"])
+    assert res.exit_code == 2 and "3 sources have images that can be read, so fold" in flat(res.output), res.output
+    assert not list((tmp_path / "runs").glob("*/model.pt"))
+    for p in (root / "photo" / "b").iterdir():
+        p.write_bytes(b"not a picture")
+    res = run(app, [*args, "--folds", "2"])
+    assert res.exit_code == 2 and "no readable images left for label(s) photo" in flat(res.output), res.output
+    assert "Traceback" not in res.output
+
+    only = corpus(tmp_path / "only", {"xray": {"a": 3}, "ct": {"b": 3}})
+    res = run(app, [*args[:2], str(only), *args[3:], "--no-cv", "--ship", str(tmp_path / "ship")])
+    assert res.exit_code == 0, res.output
+    said = flat(res.output)
+    assert "every label of" in said and "will call every image medical (p_medical 1)" in said
+    assert "with --no-cv no source is held out" in said
+    res = run(app, ["classify", str(tmp_path / "runs"), "--model", str(tmp_path / "runs" / "final")])
+    assert res.exit_code == 2, res.output
+    res = run(app, ["classify", str(root), "--model", str(tmp_path / "runs")])
+    assert res.exit_code == 2 and "the model this run shipped is in" not in flat(res.output)
 
 
 # ---------------------------------------------------------------- models and evaluate

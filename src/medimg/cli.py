@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 import sys
 import threading
 from itertools import chain
@@ -659,10 +660,10 @@ def train(
                               "(the shipped default); cnn: small CNN from scratch; backbone: linear head on the frozen Open-NSFW backbone."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", min=2, help="Source folds (whole sources held out)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Default per route (finetune 16, cnn 20)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Class- and source-balanced draws per epoch."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default per route (finetune 16, cnn 20)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Class- and source-balanced draws per epoch."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Input size in pixels (default 128)."),
+    size: Optional[int] = typer.Option(None, "--size", min=32, help="Input size in pixels (default 128)."),
     icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,
                                           help="Fraction of draws that are made-up icons/emoji labelled graphic "
                                                "(finetune default 0.04; 0 = none, as the fast model was trained)."),
@@ -672,8 +673,8 @@ def train(
     binary_weight: Optional[float] = typer.Option(None, "--binary-weight", min=0.0,
                                                   help="Weight of an extra medical-vs-not loss on p_medical (default 0)."),
     seed: int = typer.Option(20261123, "--seed"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads."),
-    per_source: int = typer.Option(0, "--per-source", help="Use at most this many files per source (quick runs)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads."),
+    per_source: int = typer.Option(0, "--per-source", min=0, help="Use at most this many files per source (quick runs)."),
     cache: Optional[str] = typer.Option(None, "--cache", help="Decoded-corpus cache folder ('' for none; default "
                                         "$XDG_CACHE_HOME/medimg, else ~/.cache/medimg)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="fp32, fp16 (half the file) or int8 (static "
@@ -691,38 +692,62 @@ def train(
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the train extra: pip install 'medimg[train]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[train]')")
-    cache = default_cache() if cache is None else cache
+    from .training.dataset import CorpusError
+    from .training.net import ARCHS, LITE
 
+    cache = default_cache() if cache is None else cache
     keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
+    if route not in (*ROUTES, "backbone"):
+        raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
     if docs is not None and not cv and route != "backbone":
         raise typer.BadParameter("the plots are of held-out predictions, which --no-cv does not make",
                                  param_hint="--docs")
+    given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, icons=icons,
+                 pages=pages, binary_weight=binary_weight, weights=weights)
+    if route == "backbone":  # a linear head on fixed features: none of the network's settings apply
+        unused = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None] + ([] if cv else ["--no-cv"])
+        if unused:
+            raise typer.BadParameter(f"{', '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply to the "
+                                     "backbone route (a linear head on the frozen backbone's features)",
+                                     param_hint="--route")
+    archs = sorted(LITE) if route == "finetune" else sorted(ARCHS) + sorted(LITE)
+    if arch is not None and arch not in archs:
+        raise typer.BadParameter(f"{arch!r}: the {route} route trains {', '.join(archs)}", param_hint="--arch")
+    if weights is not None and weights.lower() not in ("fp32", "fp16", "int8"):
+        raise typer.BadParameter(f"{weights!r}: use fp32, fp16 or int8", param_hint="--weights")
     _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)
-    if route == "backbone":
-        from .training.backbone_head import run as run_head
+    places = ((out, "--out"), (ship_to, "--ship"), (docs, "--docs"), (Path(cache) if cache else None, "--cache"))
+    for folder, option in places:
+        if folder is not None:
+            _folder_writable(folder, option)  # now, not after an hour of training
+    try:
+        if route == "backbone":
+            from .training.backbone_head import run as run_head
 
-        res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
-                       per_source=per_source or 120, seed=seed, threads=2, log=_plain)
-        rep = res["report"]
-        console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
-                                                                   "temperature": rep["temperature"]}))
-        return
-    if route not in ROUTES:
-        raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
-    given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, threads=threads,
-                 icons=icons, pages=pages, binary_weight=binary_weight)
-    base = ROUTES[route] | {k: v for k, v in given.items() if v is not None}
-    base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
-    cv_dirs = []
-    if cv:
-        for f in range(folds):
-            cv_dirs.append(out / f"cv{f}")
-            run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
-    run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
+            res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
+                           per_source=per_source or 120, seed=seed, threads=threads or 2, log=_plain)
+            rep = res["report"]
+            console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
+                                                                       "temperature": rep["temperature"]}))
+            return
+        base = ROUTES[route] | {k: v for k, v in given.items() if v is not None and k != "weights"}
+        base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
+        base |= {"threads": threads} if threads else {}
+        cv_dirs = []
+        if cv:
+            for f in range(folds):
+                cv_dirs.append(out / f"cv{f}")
+                run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
+        run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
+    except CorpusError as exc:  # found once the files are decoded: nothing readable in a label, a fold
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
     res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
-               weights=weights or ("int8" if route == "finetune" else "fp32"),
+               weights=(weights or ("int8" if route == "finetune" else "fp32")).lower(),
                fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
     rep = res["report"]
+    if not cv:
+        console.print("[yellow]note: with --no-cv no source is held out, so the temperature (1) and the threshold "
+                      "are not fitted: the confidences are uncalibrated[/yellow]")
     if rep:
         console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                    "temperature": rep["temperature"]}))
@@ -731,6 +756,16 @@ def train(
             console.print(f"[yellow]warning: the calibration temperature {rep['temperature']:.3g} is at the edge of "
                           "its range: the held-out folds say little about confidence (too few sources per "
                           "label?); treat the shipped confidences with care[/yellow]")
+
+
+def _folder_writable(folder: Path, option: str) -> None:
+    """A folder the run will write: made now and tried, so a typo or a read-only place is said before training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"{folder} cannot be written: {exc.strerror or exc}", param_hint=option) from None
 
 
 def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
@@ -743,6 +778,12 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
         corpus = scan(data, per_source=per_source or None, seed=seed, log=lambda m: console.print(m, markup=False))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
+    kinds = set(corpus.medical.values())
+    if len(kinds) == 1:
+        console.print(f"[yellow]warning: every label of {escape(str(data))} is {'' if True in kinds else 'non-'}medical, "
+                      f"so the model cannot learn medical vs not: it will call every image "
+                      f"{'' if True in kinds else 'non-'}medical (p_medical {1 if True in kinds else 0}), whatever it "
+                      "shows; add a label of the other kind for that[/yellow]")
     if not folds:
         return
     if len(corpus.sources) < folds:
@@ -794,6 +835,9 @@ def _print_evaluation(rep: dict) -> None:
     out = Console(width=120)
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
               f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
+    if rep["labels_unknown_to_model"]:
+        out.print(f"{', '.join(rep['labels_unknown_to_model'])}: not among the model's labels, so never predicted; "
+                  "its images count as wrong in the label scores", markup=False)
     if rep["unlabelled_files"]:
         out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
                   f"{', '.join(rep['unlabelled_files'][:5])}", markup=False)

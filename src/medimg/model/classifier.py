@@ -139,7 +139,11 @@ class Classifier:
                                     f"one ({shipped}, or the default when none is named) or a folder that `medimg train` wrote")
         meta_path = d / "labels.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"no model in {d} (expected labels.json); run `medimg train`")
+            shipped = next((p for p in (d / "assets", d / "final" / "assets", d / "backbone" / "assets")
+                            if (p / "labels.json").exists()), None)  # a run folder of `medimg train`
+            raise FileNotFoundError(f"no model in {d} (expected labels.json)" + (
+                f"; the model this run shipped is in {shipped}" if shipped else
+                "; give the folder `medimg train --ship` wrote"))
         meta = json.loads(meta_path.read_text())
         model_path = d / ("head.npz" if meta.get("kind") == "backbone-head" else "model.onnx")
         if not model_path.exists():

@@ -480,7 +480,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
-        if kind != "TIFF" and isinstance(item, ItemError) and "max_pixels" in item.error:
+        if kind != "TIFF" and animated and isinstance(item, ItemError) and "max_pixels" in item.error:
             # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
             item.error += "; the frames after it are not read either (each is drawn over it)"
             yield item

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..model import backbone
 from ..model.preprocess import to_rgb
-from .dataset import scan, source_folds
+from .dataset import Corpus, CorpusError, first_image, scan, source_folds, stamp
 
 VARIANTS = ("clean", "jpeg50", "gray")
 
@@ -36,36 +36,45 @@ def variant(img: Image.Image, kind: str) -> Image.Image:
     return img
 
 
-def extract(root: Path, paths: list[str], cache: Path, threads: int = 2, batch: int = 32, log=print) -> dict:
-    """Backbone features of every path in every variant, cached in `cache` (npz keyed by path)."""
+def extract(root: Path, paths: list[str], cache: Path, threads: int = 2, batch: int = 32, log=print
+            ) -> tuple[dict, dict[str, str]]:
+    """Backbone features of every readable path in every variant, and the paths that cannot be read (→ why).
+    Cached in `cache` (npz keyed by path and the file's `stamp`, so a changed file is read again)."""
+    stamps = {p: "%d:%d:%d" % stamp(root / p) for p in paths}
     done: dict[str, dict[str, np.ndarray]] = {}
     if cache.exists():
         with np.load(cache) as d:  # each d[key] reads the whole array: read each once
             arrays = {v: d[f"x_{v}"] for v in VARIANTS}
-            done = {str(p): {v: arrays[v][i] for v in VARIANTS} for i, p in enumerate(d["path"])}
+            had = d["stamp"] if "stamp" in d else [""] * len(d["path"])
+            done = {str(p): {v: arrays[v][i] for v in VARIANTS} for i, p in enumerate(d["path"])
+                    if stamps.get(str(p)) == str(had[i])}
     todo = [p for p in paths if p not in done]
+    bad: dict[str, str] = {}
     if todo:
         sess = backbone.session(threads)
         t0 = time.perf_counter()
         for i in range(0, len(todo), batch):
-            chunk = todo[i:i + batch]
-            arrs = {v: [] for v in VARIANTS}
-            for p in chunk:
-                with Image.open(root / p) as im:
-                    im.load()
-                    img = to_rgb(im)
+            chunk, arrs = [], {v: [] for v in VARIANTS}
+            for p in todo[i:i + batch]:
+                item = first_image(root / p)
+                if isinstance(item, str):
+                    bad[p] = item
+                    continue
+                img = to_rgb(item.image)
+                chunk.append(p)
                 for v in VARIANTS:
                     arrs[v].append(backbone.prepare(variant(img, v)))
-            feats = {v: backbone.features(sess, np.stack(arrs[v])) for v in VARIANTS}
+            feats = {v: backbone.features(sess, np.stack(arrs[v])) for v in VARIANTS} if chunk else {}
             for j, p in enumerate(chunk):
                 done[p] = {v: feats[v][j] for v in VARIANTS}
-            n = i + len(chunk)
+            n = min(i + batch, len(todo))
             if n % (10 * batch) < batch or n == len(todo):
                 log(f"  features {n}/{len(todo)} ({n / (time.perf_counter() - t0):.1f} img/s)")
         cache.parent.mkdir(parents=True, exist_ok=True)
-        keys = sorted(done)
-        np.savez(cache, path=np.array(keys), **{f"x_{v}": np.stack([done[k][v] for k in keys]) for v in VARIANTS})
-    return {v: np.stack([done[p][v] for p in paths]) for v in VARIANTS}
+        keys = [k for k in sorted(done) if k in stamps]
+        np.savez(cache, path=np.array(keys), stamp=np.array([stamps[k] for k in keys]),
+                 **{f"x_{v}": np.stack([done[k][v] for k in keys]) for v in VARIANTS})
+    return {v: np.stack([done[p][v] for p in paths if p in done]) for v in VARIANTS}, bad
 
 
 def balanced_weights(y: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -117,9 +126,22 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
     t0 = time.perf_counter()
     corpus = scan(data, per_source=per_source or None, seed=seed)
     out = Path(out)
+    feats, bad = extract(corpus.root, corpus.paths, Path(cache) if cache else out / "features.npz", threads, log=log)
+    if bad:
+        log(f"{len(bad)} files cannot be read and are left out:")
+        for p, why in sorted(bad.items())[:50]:
+            log(f"  {p}: {why}")
+        keep = [i for i, p in enumerate(corpus.paths) if p not in bad]
+        corpus = Corpus(corpus.root, [corpus.paths[i] for i in keep], corpus.labels, corpus.y[keep],
+                        [corpus.source[i] for i in keep], corpus.medical)
+        missing = [lb for j, lb in enumerate(corpus.labels) if not (corpus.y == j).any()]
+        if missing:
+            raise CorpusError(f"no readable images left for label(s) {', '.join(missing)}")
     fold = source_folds(corpus, folds, seed)
+    if any((fold == f).all() or not (fold == f).any() for f in range(folds)):
+        raise CorpusError(f"{len(corpus.sources)} sources have images that can be read: too few for {folds} "
+                          "folds; use fewer --folds, or add sources")
     log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources")
-    feats = extract(corpus.root, corpus.paths, Path(cache) if cache else out / "features.npz", threads, log=log)
     y, src = corpus.y, np.array(corpus.source)
     k = len(corpus.labels)
     reps = len(VARIANTS)

@@ -18,7 +18,16 @@ from ..model.preprocess import resize_rgb
 HERE = Path(__file__).parent
 GROUPS_CSV = HERE / "label_groups.csv"
 EXCLUDE_CSV = HERE / "exclude.csv"
-IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
+OWN_GROUPS, OWN_EXCLUDE = "labels.csv", "exclude.csv"  # a corpus's own, beside its label folders
+# single images, read as `classify` reads them (a file's first image: page 1, frame 1, the middle slice)
+IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".jp2", ".j2k",
+             ".jxl", ".heic", ".heif", ".avif", ".dcm", ".dicom"}
+DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be trained on as it is (its layout, its labels, nothing readable in a label or a
+    fold): said to the user as a usage error, before or instead of training."""
 
 
 def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
@@ -28,17 +37,33 @@ def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
         for r in csv.DictReader(f):
             group = (r.get("group") or "").strip().lower()
             if group not in ("medical", "non-medical"):
-                raise ValueError(f"{path}: label {r.get('label')!r} has group {r.get('group')!r}; "
+                raise CorpusError(f"{path}: label {r.get('label')!r} has group {r.get('group')!r}; "
                                  "write medical or non-medical")
             groups[(r.get("label") or "").strip()] = group == "medical"
     return groups
 
 
 def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
+    """path (relative to the corpus) → why it is left out, from an exclude file (path,reason)."""
     if not path.exists():
         return {}
     with open(path, newline="", encoding="utf-8") as f:
-        return {r["path"]: r["reason"] for r in csv.DictReader(f)}
+        rows = csv.DictReader(f)
+        if "path" not in (rows.fieldnames or []):
+            raise CorpusError(f"{path}: give a header row path,reason")
+        return {r["path"]: r.get("reason") or "" for r in rows}
+
+
+def corpus_groups(root: str | Path) -> dict[str, bool]:
+    """The shipped label groups, and a corpus's own from `labels.csv` beside its label folders."""
+    own = Path(root) / OWN_GROUPS
+    return label_groups() | (label_groups(own) if own.is_file() else {})
+
+
+def corpus_excluded(root: str | Path) -> dict[str, str]:
+    """The files left out: the shipped corpus's list, and a corpus's own `exclude.csv` beside its label folders."""
+    own = Path(root) / OWN_EXCLUDE
+    return excluded() | (excluded(own) if own.is_file() else {})
 
 
 
@@ -73,18 +98,19 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
     is wrong with the layout (no labels, a label without images, a label the config does not know)."""
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"{root} is not a folder")
-    exclude = excluded() if exclude is None else exclude
-    groups = label_groups() if groups is None else groups
+        raise CorpusError(f"{root} is not a folder")
+    exclude = corpus_excluded(root) if exclude is None else exclude
+    groups = corpus_groups(root) if groups is None else groups
     labels = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     unknown = [lb for lb in labels if lb not in groups]
     if unknown:
         hints = [f"{lb!r} (did you mean {known!r}?)" for lb in unknown
                  for known in groups if known.lower() == lb.lower()]
-        raise ValueError(f"labels {', '.join(hints) or unknown} are not in {GROUPS_CSV}: rename the folders, or add "
-                         "a row saying medical or non-medical there")
+        raise CorpusError(f"labels {', '.join(hints) or unknown} are not medimg's: rename the folders, or say "
+                          f"which are medical in {root / OWN_GROUPS} (rows label,group; group medical or "
+                          "non-medical)")
     if not labels:
-        raise ValueError(f"no label folders in {root}")
+        raise CorpusError(f"no label folders in {root}")
     rng = np.random.default_rng(seed)
     paths, ys, srcs = [], [], []
     for i, lb in enumerate(labels):
@@ -94,8 +120,9 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
                 f"put them in a <source>/ folder")
         n_label = 0
         for src in sorted(d for d in (root / lb).iterdir() if d.is_dir() and not d.name.startswith(".")):
-            found = sorted(p for p in src.rglob("*")
-                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts))
+            found, broken = _files(src)
+            if broken and log:
+                log(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})")
             files = [p for p in found if p.suffix.lower() in IMAGE_EXT]
             if log and len(files) < len(found):
                 other = sorted({p.suffix.lower() or p.name for p in found if p.suffix.lower() not in IMAGE_EXT})
@@ -110,33 +137,76 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
                 ys.append(i)
                 srcs.append(f"{lb}/{src.name}")
         if not n_label:
-            raise ValueError(f"label folder {lb}/ has no images in <source>/ folders under it "
+            raise CorpusError(f"label folder {lb}/ has no images in <source>/ folders under it "
                              f"({', '.join(sorted(IMAGE_EXT))}): add some, or remove the folder")
     return Corpus(root, paths, labels, np.array(ys, np.int64), srcs, {lb: groups[lb] for lb in labels})
 
 
-def _load(args: tuple[str, int]) -> tuple[np.ndarray | None, tuple[int, int] | str]:
-    """(pixels, (w, h)), or (None, why not) for a file that cannot be read."""
-    path, size = args
+def _files(src: Path) -> tuple[list[Path], list[str]]:
+    """The files under `src`, through linked folders as `evaluate` and `classify` go (each folder once), and the
+    links that lead nowhere; hidden files and folders are left out."""
+    files, broken, seen = [], [], set()
+    for top, dirs, names in os.walk(src, followlinks=True):
+        st = os.stat(top)
+        if (st.st_dev, st.st_ino) in seen:  # a link back up, or a second link to one folder
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            p = Path(top, name)
+            if name.startswith("."):
+                continue
+            if p.is_file():
+                files.append(p)
+            elif p.is_symlink() and not p.exists():
+                broken.append(p.relative_to(src).as_posix())
+    return sorted(files), broken
+
+
+def first_image(path: str | Path, decode_side: int | None = None):
+    """The file's first image as `classify` decodes it (EXIF turn, colour profile, MinIsWhite, DICOM windowing,
+    microscope channels, the same caps): an ImageItem, or the reason there is none (a string)."""
+    from ..sources import ImageItem, Limits, open_input
+
+    items = open_input(str(path), Limits(decode_side=decode_side))
     try:
-        with Image.open(path) as im:
-            im.load()
-            return resize_rgb(im, size), im.size
+        for item in items:
+            return item if isinstance(item, ImageItem) else item.error  # an error first: no first image
+        return "no image in it"
     except Exception as exc:  # one bad file is reported with the others, not a crash of the whole run
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        items.close()
+
+
+def _load(args: tuple[str, int]) -> tuple[np.ndarray | None, tuple[int, int] | str]:
+    """(pixels, (w, h)) of the file's first image, or (None, why not) for a file that cannot be read."""
+    path, size = args
+    item = first_image(path, 2 * size)  # classify's decode_side for this input size
+    if isinstance(item, str):
+        return None, item
+    try:
+        return resize_rgb(item.image, size), (item.width, item.height)
+    except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def stamp(path: Path) -> tuple[int, int, int]:
+    """A file as it is now: byte size, modification and change times (a file copied over another with its old
+    mtime, as `cp -p` or `rsync -a` do, still counts as changed); (-1, -1, -1) when it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return -1, -1, -1
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def fingerprint(corpus: Corpus, size: int | None = None) -> str:
-    """Identifies the corpus's files as they are now (path, byte size, modification time), so a cache or a
-    checkpoint made from other pixels is not taken for this one."""
-    stats = []
-    for p in corpus.paths:
-        try:
-            st = (corpus.root / p).stat()
-            stats.append((p, st.st_size, st.st_mtime_ns))
-        except OSError:
-            stats.append((p, -1, -1))
-    return hashlib.sha1(json.dumps([str(corpus.root.resolve()), stats, size]).encode(
+    """Identifies the corpus's files as they are now (path and `stamp`) and how they are decoded, so a cache or
+    a checkpoint made from other pixels is not taken for this one."""
+    stats = [(p, *stamp(corpus.root / p)) for p in corpus.paths]
+    return hashlib.sha1(json.dumps([str(corpus.root.resolve()), stats, size, DECODER]).encode(
         "utf-8", "surrogateescape")).hexdigest()[:16]
 
 
@@ -176,7 +246,8 @@ def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=pri
     x, wh, bad = load_images(corpus, size, cache_dir, log=log)
     if not bad:
         return corpus, x, wh
-    log(f"{len(bad)} files cannot be read and are left out (add them to {EXCLUDE_CSV.name} to silence this):")
+    log(f"{len(bad)} files cannot be read and are left out (list them in {corpus.root / OWN_EXCLUDE}, rows "
+        "path,reason, to silence this):")
     for i, why in sorted(bad.items())[:50]:
         log(f"  {corpus.paths[i]}: {why}")
     keep = np.array([i for i in range(len(corpus.paths)) if i not in bad], np.int64)
@@ -184,7 +255,7 @@ def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=pri
                   [corpus.source[i] for i in keep], corpus.medical)
     missing = [lb for j, lb in enumerate(corpus.labels) if not (kept.y == j).any()]
     if missing:
-        raise ValueError(f"no readable images left for label(s) {', '.join(missing)}")
+        raise CorpusError(f"no readable images left for label(s) {', '.join(missing)}")
     return kept, x[keep], wh[keep]
 
 

@@ -98,7 +98,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
 
     from ..pipeline import classify, default_classifier
     from ..sources import Limits
-    from .dataset import label_groups
+    from .dataset import OWN_GROUPS, corpus_groups
 
     root = Path(root)
     if limits is None:  # score the files in the folder, not what they link to on the web
@@ -109,14 +109,14 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     if not folders:
         raise ValueError(f"{root} has no <label>/ folders")
     labels = list(clf.labels)
-    groups = label_groups()
+    groups = corpus_groups(root)
     medical = set(clf.medical_labels)
     for d in folders:
         if d.name not in labels:
             if d.name not in groups:
                 raise ValueError(f"folder {d.name!r} is not a label; the folders under {root} must be named "
                                  f"after labels: {', '.join(sorted(clf.labels))} (or a label listed in "
-                                 f"medimg/training/label_groups.csv)")
+                                 f"{root / OWN_GROUPS}, rows label,group)")
             labels.append(d.name)  # scored as always wrong: the model cannot predict it
             if groups[d.name]:
                 medical.add(d.name)
@@ -139,6 +139,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     out = metrics(probs, np.array(ys, np.int64), labels, medical, t, names=names)
     present = sorted({labels[i] for i in ys})
     out["labels_present"] = present
+    out["labels_unknown_to_model"] = [lb for lb in present if lb not in clf.labels]  # scored as always wrong
     out["read_errors"] = failures
     out["skipped"] = skipped
     # files beside the label folders have no label: not scored, but counted so none goes missing unseen

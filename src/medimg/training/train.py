@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon, page
-from .dataset import Corpus, default_cache, fingerprint, load, scan, source_folds
+from .dataset import Corpus, CorpusError, default_cache, fingerprint, load, scan, source_folds
 from .net import LITE, build
 
 
@@ -176,6 +176,12 @@ def train(cfg: Config, log=print) -> dict:
     corpus, x, wh = load(corpus, cfg.size, cfg.cache or None, log=log)
     files = fingerprint(corpus)
     fold = source_folds(corpus, cfg.folds, cfg.seed)
+    if cfg.holdout >= 0:  # every fold, not just this one: found before the first fold trains, not after
+        bad = next((f for f in range(cfg.folds) if (fold == f).all() or not (fold == f).any()), None)
+        if bad is not None:
+            held = "everything" if (fold == bad).all() else "nothing"
+            raise CorpusError(f"{len(corpus.sources)} sources have images that can be read, so fold {bad} of "
+                              f"{cfg.folds} would hold out {held}: use fewer --folds, or add sources")
     tr = np.flatnonzero(fold != cfg.holdout) if cfg.holdout >= 0 else np.arange(len(x))
     va = np.flatnonzero(fold == cfg.holdout) if cfg.holdout >= 0 else np.zeros(0, np.int64)
     held = sorted({corpus.source[i] for i in va})
@@ -201,7 +207,7 @@ def train(cfg: Config, log=print) -> dict:
         return lg
 
     ck = out / "checkpoint.pt"
-    state = torch.load(ck, weights_only=False) if ck.exists() else None
+    state = _checkpoint(ck, log)
     if state is not None and not same_run(state["config"], cfg):
         log(f"{ck} was made with other settings: starting again")
         state = None
@@ -290,9 +296,9 @@ def train(cfg: Config, log=print) -> dict:
             lg = held_out_scores(rec)
         history.append(rec)
         log(json.dumps(rec))
-        torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "epoch": epoch + 1, "history": history,
-                    "average": avg, "n_average": n_avg, "files": files, "torch_rng": torch.get_rng_state()}, ck)
+        _save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
+               "sched": sched.state_dict(), "epoch": epoch + 1, "history": history,
+               "average": avg, "n_average": n_avg, "files": files, "torch_rng": torch.get_rng_state()}, ck)
     if avg is not None:  # the averaged weights are the model
         model.load_state_dict(avg)
         if len(va):
@@ -305,7 +311,7 @@ def train(cfg: Config, log=print) -> dict:
             "arch": cfg.arch, "input_size": cfg.size, "mean": list(MEAN), "std": list(STD),
             "config": asdict(cfg), "history": history, "train_sources": corpus.summary(),
             "heldout_sources": held, "train_seconds": round(time.time() - t0, 1)}
-    torch.save({"model": model.state_dict(), "meta": meta}, out / "model.pt")
+    _save({"model": model.state_dict(), "meta": meta}, out / "model.pt")
     if len(va):
         if lg is None or history[-1]["epoch"] != cfg.epochs:
             lg = logits_of(model, x[va])
@@ -314,6 +320,29 @@ def train(cfg: Config, log=print) -> dict:
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
     return meta
+
+
+def _save(obj: dict, path: Path) -> None:
+    """torch.save to a temporary file, then renamed: a stop while saving leaves the previous file whole."""
+    tmp = path.with_name(path.name + ".part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _checkpoint(path: Path, log) -> dict | None:
+    """The run's checkpoint, or None: none yet, or one that cannot be read (cut off by a crash, a full disk,
+    or saved by an older version: set aside as `.broken`, and the run starts again)."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+        if not isinstance(state, dict) or "config" not in state:
+            raise ValueError("not a training checkpoint")
+        return state
+    except Exception as exc:  # any unreadable file: the run can always start again
+        os.replace(path, path.with_name(path.name + ".broken"))
+        log(f"{path} cannot be read ({type(exc).__name__}), set aside as {path.name}.broken: starting again")
+        return None
 
 
 def mix_batch(xb: torch.Tensor, yb: torch.Tensor, alpha: float, rng: np.random.Generator):
