@@ -355,3 +355,30 @@ def test_mixup_blends_each_image_with_another_and_trains(tmp_path):
     mixed_run = train(Config(out=str(tmp_path / "b"), mixup=0.2, **base), log=lambda *_: None)
     assert mixed_run["config"]["mixup"] == 0.2
     assert mixed_run["history"][-1]["loss"] != plain["history"][-1]["loss"]
+
+
+def test_shipping_leaves_the_old_pair_or_the_new_one(tmp_path, monkeypatch):
+    """A stop while the new model.onnx is copied leaves the shipped model and its labels.json as they were
+    (before, the model was replaced first and labels.json after: a stop between paired them wrongly)."""
+    from medimg.training import export
+
+    dest = tmp_path / "assets"
+    export.write_assets(_file(tmp_path / "old.onnx", b"old model"), {"version": "old"}, dest)
+
+    def copy_half(src, dst):
+        Path(dst).write_bytes(b"new mo")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.shutil, "copyfile", copy_half)
+    with pytest.raises(KeyboardInterrupt):
+        export.write_assets(_file(tmp_path / "new.onnx", b"new model"), {"version": "new"}, dest)
+    assert (dest / "model.onnx").read_bytes() == b"old model"
+    assert json.loads((dest / "labels.json").read_text()) == {"version": "old"}
+    monkeypatch.undo()
+    export.write_assets(tmp_path / "new.onnx", {"version": "new"}, dest)
+    assert (dest / "model.onnx").read_bytes() == b"new model" and "new" in (dest / "labels.json").read_text()
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

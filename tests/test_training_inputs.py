@@ -127,6 +127,28 @@ def test_the_cache_sees_a_file_copied_over_with_its_old_time(tmp_path):
     assert tuple(x[c.paths.index("photo/b/0.png"), 4, 4]) == (0, 0, 0)
 
 
+def test_the_cache_folder_keeps_only_the_latest_decoded_corpora(tmp_path):
+    """Each change of files, --size or --per-source decodes a new corpus (0.7 GB for the shared one): the folder
+    keeps the three most recently used, not every one ever made."""
+    from medimg.training.dataset import KEEP_CACHES
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 1}, "photo": {"b": 1}})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for i in range(5):
+        old = cache / f"corpus-8-old{i}.npz"
+        old.write_bytes(b"x")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    (cache / "notes.txt").write_text("mine")
+    used = cache / "corpus-8-old4.npz"
+    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    left = sorted(p.name for p in cache.iterdir())
+    assert len([n for n in left if n.startswith("corpus-")]) == KEEP_CACHES == 3
+    assert "notes.txt" in left and used.name in left and "corpus-8-old3.npz" in left  # the newest two stay
+    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)  # a hit marks its cache as used
+    assert len(list(cache.glob("corpus-*.npz"))) == 3
+
+
 def test_training_sees_the_pixels_classify_sees(tmp_path):
     """The model learns from what it will be shown: an EXIF-turned phone photo upright, a wide-gamut profile
     applied, a 16-bit MinIsWhite TIFF as a positive, a DICOM windowed; the same pixels as classify's."""

@@ -21,6 +21,7 @@ OWN_GROUPS, OWN_EXCLUDE = "labels.csv", "exclude.csv"  # a corpus's own, beside 
 # single images, read as `classify` reads them (a file's first image: page 1, frame 1, the middle slice)
 IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".jp2", ".j2k",
              ".jxl", ".heic", ".heif", ".avif", ".dcm", ".dicom"}
+KEEP_CACHES = 3  # decoded corpora kept in the cache folder, the most recently used
 DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
 
 
@@ -216,6 +217,7 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
     key = fingerprint(corpus, size)
     cache = Path(cache_dir) / f"corpus-{size}-{key}.npz" if cache_dir else None
     if cache and cache.exists():
+        os.utime(cache)  # used now: kept when older caches are let go
         z = np.load(cache)
         bad = json.loads(str(z["bad"])) if "bad" in z else {}
         return z["x"], z["wh"], {int(i): why for i, why in bad.items()}
@@ -237,7 +239,17 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
         tmp.rename(cache)
+        _let_go(cache.parent, KEEP_CACHES)
     return x, wh, bad
+
+
+def _let_go(folder: Path, keep: int) -> None:
+    """Delete all but the `keep` most recently used decoded corpora in `folder` (each changed file, size or
+    --per-source makes a new one, as big as the corpus decoded: 0.7 GB for the shared one at 128 px)."""
+    caches = sorted(folder.glob("corpus-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in caches[keep:]:
+        if not old.name.endswith(".tmp.npz"):
+            old.unlink(missing_ok=True)
 
 
 def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=print) -> tuple[Corpus, np.ndarray, np.ndarray]:

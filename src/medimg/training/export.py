@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -179,10 +180,15 @@ def parity(model: nn.Module, path: str | Path, x: np.ndarray) -> float:
 
 
 def write_assets(onnx_path: str | Path, meta: dict, dest: str | Path) -> Path:
-    """model.onnx + labels.json into dest (e.g. the package's model/assets)."""
+    """model.onnx + labels.json into dest (e.g. the package's model/assets). Both are written whole beside
+    the old ones first, then renamed over them, so a stop leaves the old pair or the new one: never a new model
+    with the old labels and temperature."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    labels = dest / "labels.json.part"
+    labels.write_text(json.dumps(meta, indent=1) + "\n")
     if Path(onnx_path).resolve() != (dest / "model.onnx").resolve():
-        shutil.copyfile(onnx_path, dest / "model.onnx")
-    (dest / "labels.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.copyfile(onnx_path, dest / "model.onnx.part")
+        os.replace(dest / "model.onnx.part", dest / "model.onnx")
+    os.replace(labels, dest / "labels.json")
     return dest
