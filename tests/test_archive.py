@@ -415,3 +415,18 @@ def test_a_resumed_run_stops_in_a_big_zip_where_a_whole_run_does(tmp_path):
     done = {i.origin for i in whole}
     again = [i for task in input_tasks([str(z)], limits, skip=done.__contains__) for i in task()]
     assert again == []  # not z.png, which the whole run never reached
+
+
+def test_a_member_declaring_more_than_max_input_bytes_is_refused_without_inflating(zero_bomb, monkeypatch):
+    from medimg.sources import archive
+
+    read, inflated = archive._read, []
+
+    def counted(zf, info, limit):
+        inflated.append(info.filename)
+        return read(zf, info, limit)
+
+    monkeypatch.setattr(archive, "_read", counted)
+    got = items(zero_bomb, max_input_bytes=5 * 1024 * 1024)
+    assert got[0].origin == "a.zip:zeros.bin" and "declares 209,715,200 bytes" in got[0].error
+    assert "zeros.bin" not in inflated and "after.png" in inflated

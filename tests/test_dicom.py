@@ -961,3 +961,27 @@ def test_per_value_path_gives_the_pixels_of_the_strip_path(source, monkeypatch):
     assert fast.shape == strip.shape == arr.shape and fast.dtype == strip.dtype == np.uint8
     assert len(np.unique(strip)) > 2  # a picture, not a constant
     assert np.array_equal(fast, strip), f"{int((fast != strip).sum())} pixels differ"
+
+
+def test_jpeg_slide_tiles_smaller_than_rows_columns_are_not_decoded_either():
+    """A frame's own header must give the Rows × Columns size exactly: smaller frames are refused as larger are."""
+    from PIL import Image
+
+    frames = [b.encode(Image.new("RGB", (32, 32), (215, 140, 190)), "JPEG") for _ in range(24)]
+    (item,) = items(b.jpeg_slide_dicom(frames, across=6, tile=64))
+    assert isinstance(item, ItemError), item
+    assert "JPEG frame says it is 32×32 pixels, not the 64×64 of Rows/Columns" in item.error
+
+
+def test_an_encapsulated_pdf_counts_as_a_level_of_nesting():
+    import pymupdf
+    from PIL import Image
+
+    doc = pymupdf.open()
+    buf = io.BytesIO()
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(buf, "PNG")
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 312, 252), stream=buf.getvalue())
+    data = b.encapsulated_pdf_dicom(doc.tobytes() + b"\x00")
+    (err,) = items(data, name="report.dcm", max_depth=0)
+    assert isinstance(err, ItemError) and err.error == "encapsulated PDF nested deeper than max_depth (0)"
+    assert [i.locator for i in items(data, name="report.dcm", max_depth=1)] == ["page 1, image 1"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -575,3 +577,28 @@ def test_unknown_content_is_described_in_words():
                           "starting “just som”)")
     (binary,) = open_input(Blob("blob.bin", bytes(range(200, 256)), name="blob.bin"))
     assert binary.error.endswith("(56 bytes, starting c8 c9 ca cb cc cd ce cf)")
+
+
+def test_read_file_refuses_a_big_file_by_its_size_without_reading_it(tmp_path):
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        f.truncate(64 * 1024 * 1024)  # sparse: no disk used, but 64 MB if read
+    tracemalloc.start()
+    try:
+        err = read_file(path, Context(Limits(max_input_bytes=1024 * 1024)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(err, ItemError) and err.error == "file is 64.0 MB, over the max_input_bytes cap of 1.0 MB"
+    assert peak < 8 * 1024 * 1024, f"{peak:,} bytes held to refuse it"
+    small = tmp_path / "small.bin"
+    small.write_bytes(bytes(1000))
+    err = read_file(small, Context(Limits(max_input_bytes=999)))  # one byte over: refused by its size too
+    assert isinstance(err, ItemError) and err.error == "file is 1,000 bytes, over the max_input_bytes cap of 999 bytes"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_read_file_caps_a_file_that_holds_more_than_its_stat_size():
+    """A file that grew after stat (here a /proc file, which stats as 0 bytes) is still held to the cap."""
+    err = read_file("/proc/self/maps", Context(Limits(max_input_bytes=100)))
+    assert isinstance(err, ItemError) and err.error == "file is over the max_input_bytes cap of 100 bytes"

@@ -317,3 +317,42 @@ def test_connection_failures_are_said_in_words(srv, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     with pytest.raises(net.FetchError, match=r"^cannot resolve host scans\.example: no such host$"):
         net.fetch("http://scans.example/a.png", Limits(**OPEN))
+
+
+def test_every_address_a_name_resolves_to_is_checked_not_only_the_first(srv, monkeypatch, public_127001):
+    """A name answering a public address first and a private one second is refused: the connection falls back to
+    the next address when the first fails, so the private one must not pass unchecked."""
+    srv.add("/a", b"secret", "text/plain")
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host != "mixed.test":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in ("127.0.0.1", "127.0.0.2")]
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", fake)
+    with pytest.raises(net.BlockedAddress, match=r"mixed\.test resolves to 127\.0\.0\.2, which is a loopback"):
+        net.fetch(f"http://mixed.test:{srv.port}/a", Limits())
+    assert srv.hits["/a"] == 0
+
+
+def test_a_stalled_read_ends_at_the_total_timeout_when_the_read_timeout_is_longer(srv):
+    srv.slow("/stall", b"xy", interval=3)  # headers at once, then nothing for 3 s
+    started = time.monotonic()
+    with pytest.raises(net.FetchError, match="total timeout of 1s exceeded"):
+        net.fetch(srv.url("/stall"), Limits(allow_private=True, read_timeout=5, total_timeout=1))
+    assert time.monotonic() - started < 2
+
+
+def test_a_body_of_exactly_the_cap_is_fetched_and_one_byte_more_is_not(srv):
+    body = bytes(range(256)) * 4  # 1024 bytes
+    srv.add("/declared", body, "application/octet-stream")  # with its Content-Length
+    srv.huge("/streamed", 1024, declare_length=False)  # no length: counted as it comes
+    limits = Limits(**OPEN, max_download_bytes=1024)
+    assert net.fetch(srv.url("/declared"), limits).data == body
+    assert len(net.fetch(srv.url("/streamed"), limits).data) == 1024
+    smaller = Limits(**OPEN, max_download_bytes=1023)
+    with pytest.raises(net.FetchError, match="declares 1024 bytes"):
+        net.fetch(srv.url("/declared"), smaller)
+    with pytest.raises(net.FetchError, match="more than the cap of 1023"):
+        net.fetch(srv.url("/streamed"), smaller)

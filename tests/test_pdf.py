@@ -1287,3 +1287,33 @@ def test_a_flate_image_with_anything_on_top_is_left_to_mupdf(monkeypatch, keys):
     calls = _spy_decoders(monkeypatch)
     _run(_flate_pdf(pixels, "/DeviceRGB", extra_keys=keys))
     assert calls == {"inflate": 0, "mupdf": 1}
+
+
+def test_pdf_time_limit_also_stops_decoding_and_rendering_with_a_note(monkeypatch):
+    """Pages quick to look through but slow to render (a radial shading under each page's bar chart): the pages
+    are all looked through within half the budget, and the rendering stops once the whole budget is spent."""
+    doc = pymupdf.open()
+    shading = doc.get_new_xref()
+    doc.update_object(shading, "<< /ShadingType 3 /ColorSpace /DeviceRGB /Coords [300 400 0 300 400 250] /Function "
+                               "<< /FunctionType 2 /Domain [0 1] /C0 [1 0 0] /C1 [0 0 1] /N 1 >> >>")
+    for k in range(30):
+        page = doc.new_page()
+        bars = b"".join(b"%d 120 4 %d re f\n" % (100 + 10 * i, 10 + i * (k + 3) % 50) for i in range(40))  # unlike
+        xref = doc.get_new_xref()
+        doc.update_object(xref, "<<>>")
+        doc.update_stream(xref, b"q 50 150 500 600 re W n /Sh sh Q\n" * 16 + bars)
+        doc.xref_set_key(page.xref, "Contents", f"{xref} 0 R")
+        doc.xref_set_key(page.xref, "Resources", f"<< /Shading << /Sh {shading} 0 R >> >>")
+    data = doc.tobytes()
+    for _ in range(3):  # a load that changes between the two runs can end the second too early or too late
+        start = time.monotonic()
+        assert len(_images(_run(data))) == 30  # one figure a page
+        budget = round(max(time.monotonic() - start, 0.2) / 2, 3)  # half the whole work, whatever the load
+        monkeypatch.setattr(pdf, "PDF_SECONDS", budget)
+        items = _run(data)
+        if 0 < len(_images(items)) < 30:
+            break
+    note = _errors(items)[-1]
+    assert note.skipped and note.error.startswith("stopped on page ")
+    assert note.error.endswith(f"out of time ({budget:g} s of work per PDF)")
+    assert 0 < len(_images(items)) < 30

@@ -1,7 +1,9 @@
 """The pipeline: streaming, batching, order, errors, thresholds — on a tiny transparent model."""
 
 import io
+import json
 import os
+import shutil
 import threading
 import time
 import zipfile
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medimg.model import verdict_for
+from medimg.model import Classifier, verdict_for
 from medimg.pipeline import RECORD_FIELDS, Record, classify, summarize
 from medimg.sources import Blob, Limits
 
@@ -825,3 +827,68 @@ def test_a_model_loads_by_the_names_version_gives_and_checks_its_threads(tiny_mo
         with pytest.raises(error, match=says):  # onnxruntime's "incompatible function arguments", or taken
             Classifier.load(tiny_model_dir, threads=threads)
     assert Classifier.load(tiny_model_dir, threads=np.int64(1)).labels
+
+
+def _variant(tiny_model_dir, folder, **meta_changes):
+    """The tiny model with other labels.json fields (the same ONNX file)."""
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / "labels.json").read_text())
+    meta.update(meta_changes)
+    (folder / "labels.json").write_text(json.dumps(meta))
+    return Classifier.load(folder)
+
+
+def test_the_models_temperature_softens_its_probabilities(tiny_classifier, tiny_model_dir, tmp_path):
+    warm = _variant(tiny_model_dir, tmp_path / "warm", temperature=4.0)
+    img = Image.new("RGB", (16, 16), (200, 60, 60))
+    z = tiny_classifier.logits(tiny_classifier.prepare(img)[None])[0] / 4.0
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    assert warm.probabilities([img])[0] == pytest.approx(expected, abs=1e-6)
+    assert warm.predict(img)[0].confidence < tiny_classifier.predict(img)[0].confidence
+
+
+def test_p_medical_is_the_sum_over_every_medical_label(tiny_model_dir, tmp_path):
+    two = _variant(tiny_model_dir, tmp_path / "two", medical_labels=["xray", "photo"])
+    (rec,) = classify([Blob("y.png", png((200, 200, 0)))], classifier=two)  # as much xray as photo
+    assert rec.p_medical == pytest.approx(rec.probs["xray"] + rec.probs["photo"], abs=1e-6)
+    assert rec.p_medical > 0.99 and rec.verdict == "medical"
+
+
+def test_a_p_medical_exactly_at_the_threshold_is_decided():
+    assert verdict_for(0.75, 0.75) == "medical"  # medical at p ≥ t (0.75 and 0.25 are exact in binary)
+    assert verdict_for(0.25, 0.75) == "non-medical"  # non-medical at p ≤ 1 − t
+    # 1 − t is not exact in floating point (1 − 0.8 < 0.2): these were uncertain
+    assert [verdict_for(p, t) for p, t in ((0.2, 0.8), (0.1, 0.9), (0.3, 0.7), (0.4, 0.6))] == ["non-medical"] * 4
+    assert [verdict_for(p, t) for p, t in ((0.8, 0.8), (0.9, 0.9), (0.7, 0.7), (0.6, 0.6))] == ["medical"] * 4
+    assert verdict_for(0.2000001, 0.8) == verdict_for(0.7999999, 0.8) == "uncertain"
+
+
+def test_an_image_with_alpha_reaches_the_model_as_the_same_image_without_it_does():
+    """A big image that needs flattening is reduced a strip at a time: the model must still see the pixels that
+    the plain image gives (wide and tall ones, whose two reduce factors differ)."""
+    from medimg.model.preprocess import resize_rgb, to_rgb
+
+    rng = np.random.default_rng(0)
+    for shape in ((300, 2000), (2000, 300)):
+        arr = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+        arr[..., 3] = 255
+        rgba = Image.fromarray(arr, "RGBA")
+        assert np.array_equal(resize_rgb(rgba, 64), resize_rgb(to_rgb(rgba), 64)), shape
+
+
+def test_an_image_that_cannot_be_prepared_fails_alone_and_its_input_goes_on(tiny_classifier, test_plugins):
+    from medimg.sources import ImageItem, SourcePlugin
+
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+
+    def open_two(blob, ctx):  # the first image's pixels are cut short: they fail when the model's input is made
+        yield ImageItem(blob.origin, "first", Image.open(io.BytesIO(buf.getvalue()[:len(buf.getvalue()) // 2])))
+        yield ImageItem(blob.origin, "second", Image.new("RGB", (8, 8), GREEN))
+
+    test_plugins(SourcePlugin("two", lambda head, blob: head.startswith(b"TWO"), open_two, priority=0))
+    recs = list(classify([Blob("a", b"TWO"), Blob("b.png", png(BLUE))], classifier=tiny_classifier))
+    assert [(r.input, r.locator, r.label) for r in recs] == [("a", "first", None), ("a", "second", "photo"),
+                                                             ("b.png", "", "graphic")]
+    assert recs[0].error.startswith("could not prepare image:")

@@ -1039,3 +1039,19 @@ def test_refused_accepts_are_logged_once_a_minute():
     record = logging.LogRecord("asyncio", logging.ERROR, "", 0, "socket.accept() out of system resource", (), None)
     other = logging.LogRecord("asyncio", logging.ERROR, "", 0, "Task exception was never retrieved", (), None)
     assert [seldom.filter(record) for _ in range(3)] == [True, False, False] and seldom.filter(other)
+
+
+def test_a_declared_length_past_the_cap_is_answered_before_any_body_byte_is_sent(page_server):
+    """The 413 comes from the Content-Length alone: a client that declares too much and then sends nothing
+    is not kept waiting for a body (the streamed count would only see it as the bytes came)."""
+    port = int(page_server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /gradio_api/run/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 40960\r\n\r\n")  # 40 KB declared, over the 32 KB cap; no body follows
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = s.recv(65536)  # socket.timeout (a failure) if no answer comes within 5 s
+            if not data:
+                break
+            answer += data
+    assert answer.split(b"\r\n", 1)[0].split()[1] == b"413", answer[:200]

@@ -356,3 +356,10 @@ def test_a_decoders_internal_failure_is_named_plainly():
 
     text = _failed(SystemError("<method 'decode' of '_ppmd.Ppmd7Decoder' objects> returned NULL"))
     assert text == "7z archive damaged or cut short: its compressed data could not be inflated; the rest is not read"
+
+
+def test_an_archive_listing_more_than_zip_max_entries_is_not_opened():
+    data = seven({f"m{i}.png": b.image_bytes("PNG", (80, 80)) for i in range(5)})
+    (err,) = items(data, zip_max_entries=4)
+    assert err.error == "archive has 5 entries, over the zip_max_entries cap of 4; not opened"
+    assert [i.origin for i in items(data, zip_max_entries=5)] == [f"a.7z:m{i}.png" for i in range(5)]

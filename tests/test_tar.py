@@ -227,3 +227,21 @@ def test_a_plain_tar_cut_in_the_last_members_padding_is_read():
     first = 512 + (len(png) + 511) // 512 * 512
     got = list(open_input(Blob("cut.tar", buf.getvalue()[:first + 512 + len(png)], name="cut.tar")))
     assert [i.origin for i in got if isinstance(i, ImageItem)] == ["cut.tar:0.png", "cut.tar:1.png"], got
+
+
+def test_a_zip_inside_a_tar_counts_as_nesting_too():
+    data = tar_bytes([("a.zip", b.zip_bytes([("z.png", b.image_bytes("PNG"))]))])
+    (err,) = items_of(data, max_depth=0)
+    assert err.origin == "export.tar.gz:a.zip" and "nested deeper than max_depth (0)" in err.error
+    (img,) = items_of(data, max_depth=1)
+    assert img.origin == "export.tar.gz:a.zip:z.png"
+
+
+def test_compressed_files_inside_a_tar_draw_from_its_budget():
+    gz = gzip.compress(bytes(5_000_000))  # 5 MB of zeros each, 5 KB compressed
+    data = tar_bytes([(f"part{k}.bin.gz", gz) for k in range(3)], "w")
+    items = items_of(data, "e.tar", zip_max_bytes=12_000_000)
+    over = [i for i in items if "zip_max_bytes" in getattr(i, "error", "")]
+    assert [i.origin for i in over] == ["e.tar:part2.bin.gz"]  # 5 + 5 MB fit, the third does not
+    assert len(items_of(data, "e.tar", zip_max_bytes=16_000_000)) == 3 and not any(
+        "zip_max_bytes" in getattr(i, "error", "") for i in items_of(data, "e.tar", zip_max_bytes=16_000_000))

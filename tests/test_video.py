@@ -294,3 +294,21 @@ def test_a_table_claiming_more_memory_than_there_is_is_told_in_plain_words():
     bad = data[:at] + b"\xff\xff\xff\xff" + data[at + 4:]
     err, = items_of(bad, "clip.mp4")
     assert err.error == "not a readable video: the file is damaged (it claims more memory than is available)"
+
+
+def test_video_timeout_stops_a_long_reading_part_way_with_a_note():
+    """video_timeout = 0 stops at once; a real budget (half the measured work) stops part-way through a clip,
+    keeping the frames read so far."""
+    data = video_bytes(frames=600, rate=30, gop=300)  # 20 s, a key frame every 10 s: 20 frames, slow seeks
+    items_of(data, "clip.mp4")  # FFmpeg warmed up
+    for _ in range(3):  # a load that changes between the two runs can end the second too early or too late
+        started = time.monotonic()
+        assert len(items_of(data, "clip.mp4", all_frames=True)) == 20
+        budget = round(max(time.monotonic() - started, 0.05) / 2, 3)
+        items = items_of(data, "clip.mp4", all_frames=True, video_timeout=budget)
+        if 0 < sum(isinstance(i, ImageItem) for i in items) < 20:
+            break
+    shown = [i for i in items if isinstance(i, ImageItem)]
+    (note,) = [i for i in items if isinstance(i, ItemError)]
+    assert note.skipped and note.error == f"stopped after {budget:g} s (video_timeout) with {len(shown)} frame(s) read"
+    assert 0 < len(shown) < 20

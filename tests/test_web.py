@@ -565,3 +565,29 @@ def test_pages_slow_in_other_ways_are_refused_too(page):
 
 def test_one_attribute_repeated_is_not_a_reason():
     assert html_cost.nesting_problem("<div " + " a=1" * 100_000 + ">x</div>") is None
+
+
+def test_a_data_uri_that_decodes_past_the_cap_is_refused():
+    """The length check before decoding allows 3 × cap characters (percent-encoding); the decoded bytes are
+    held to the cap itself."""
+    with pytest.raises(ValueError, match=r"too large \(200 bytes, cap 100 bytes\)"):
+        web.decode_data_uri("data:application/octet-stream," + "a" * 200, 100)
+    with pytest.raises(ValueError, match=r"too large \(150 bytes, cap 100 bytes\)"):
+        web.decode_data_uri("data:image/png;base64," + "A" * 200, 100)
+    assert len(web.decode_data_uri("data:application/octet-stream," + "a" * 100, 100)[0]) == 100
+
+
+def test_only_images_small_on_both_sides_are_decoration(srv):
+    srv.add("/banner.png", png((1, 2, 3), (200, 20)), "image/png")  # thin, but wide: a picture
+    srv.add("/icon.png", png((4, 5, 6), (20, 20)), "image/png")
+    banner, icon = run(srv.add("/p.html", '<img src="banner.png"><img src="icon.png">'))
+    assert isinstance(banner, ImageItem) and banner.image.size == (200, 20)
+    assert isinstance(icon, ItemError) and icon.skipped and "decoration: 20x20 is below min_side 64" in icon.error
+
+
+def test_an_embedded_page_gives_at_most_frame_images_images(srv):
+    srv.add("/dot.png", png((9, 9, 9)), "image/png")
+    srv.add("/frame.html", "".join(f'<img src="dot.png?{k}">' for k in range(web.FRAME_IMAGES + 5)))
+    items = run(srv.add("/page.html", '<iframe src="frame.html"></iframe>'))
+    assert sum(isinstance(i, ImageItem) for i in items) == web.FRAME_IMAGES
+    assert srv.hits["/dot.png"] == web.FRAME_IMAGES

@@ -695,7 +695,7 @@ def train(
     from .training.dataset import CorpusError
     from .training.net import ARCHS, LITE
 
-    cache = default_cache() if cache is None else cache
+    cache_given, cache = cache is not None, default_cache() if cache is None else cache
     keys = ("n", "binary_accuracy", "modality_macro_f1", "ece", "worst_source")
     if route not in (*ROUTES, "backbone"):
         raise typer.BadParameter("use finetune, cnn or backbone", param_hint="--route")
@@ -704,8 +704,9 @@ def train(
                                  param_hint="--docs")
     given = dict(arch=arch, size=size, epochs=epochs, samples_per_epoch=samples_per_epoch, icons=icons,
                  pages=pages, binary_weight=binary_weight, weights=weights)
-    if route == "backbone":  # a linear head on fixed features: none of the network's settings apply
+    if route == "backbone":  # a linear head on fixed features (cached in --out): none of these apply
         unused = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None] + ([] if cv else ["--no-cv"])
+        unused += ["--cache"] if cache_given else []
         if unused:
             raise typer.BadParameter(f"{', '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply to the "
                                      "backbone route (a linear head on the frozen backbone's features)",

@@ -19,11 +19,13 @@ ASSETS = Path(__file__).parent / "assets"
 
 
 def verdict_for(p_medical: float, threshold: float) -> str:
-    """medical if p_medical ≥ t, non-medical if p_medical ≤ 1 − t, uncertain in between."""
+    """medical if p_medical ≥ t, non-medical if p_medical ≤ 1 − t, uncertain in between. Both sides are compared
+    with t itself (1 − p ≥ t): 1 − t in floating point is not exact (1 − 0.8 < 0.2), and p = 0.2 at t = 0.8
+    came out uncertain."""
     t = max(threshold, 1.0 - threshold)
     if p_medical >= t:
         return "medical"
-    if p_medical <= 1.0 - t:
+    if 1.0 - p_medical >= t:
         return "non-medical"
     return "uncertain"
 
