@@ -406,6 +406,13 @@ def test_evaluate_names_the_labels_and_the_place_of_each_miss(tmp_path, tiny_mod
     res = runner.invoke(app, ["evaluate", str(lab), "--model", str(tiny_model_dir)])
     assert res.exit_code == 0, res.output
     assert "[page 1, image 1]" in flat(res.output)
+    assert "not among the model's labels" not in flat(res.output)
+    (lab / "ct").mkdir()  # a label the tiny model does not have: always wrong, and said so
+    (lab / "ct" / "a.png").write_bytes(_png((200, 0, 0)))
+    res = runner.invoke(app, ["evaluate", str(lab), "--model", str(tiny_model_dir)])
+    assert res.exit_code == 0 and "ct: not among the model's labels, so never predicted" in flat(res.output)
+    res = runner.invoke(app, ["evaluate", str(lab), "--model", str(tiny_model_dir), "--json"])
+    assert json.loads(res.stdout)["labels_unknown_to_model"] == ["ct"]
 
 
 def test_max_input_mb_sets_the_per_file_cap(tmp_path, tiny_model_dir):
