@@ -63,9 +63,9 @@ def main() -> None:
             live.append(srv.add(f"/live/{i}.png", body, "image/png"))
             listed.append(srv.add(f"/dead/{i}.png", body, "image/png", delay=3600) if i in dead else live[-1])
         run(live[:20], max(args.workers), args.timeout)  # warm-up: the model loaded, the server's threads up
-        base, ok, _ = run(live, max(args.workers), args.timeout)
+        base, ok, errors = run(live, max(args.workers), args.timeout)
         result = {"urls": args.urls, "dead": len(dead), "timeout_s": args.timeout, "cpus": os.cpu_count(),
-                  "baseline_no_dead_s": round(base, 2), "baseline_images": ok, "runs": []}
+                  "baseline_no_dead_s": round(base, 2), "baseline_images": ok, "baseline_errors": errors, "runs": []}
         for w in args.workers:
             took, ok, errors = run(listed, w, args.timeout)
             result["runs"].append({"workers": w, "seconds": round(took, 2), "ratio_to_baseline": round(took / base, 1),

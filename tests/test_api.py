@@ -1036,3 +1036,22 @@ def test_several_addresses_in_one_request(client, private_client):
         ({"urls": [f"https://example.org/{i}" for i in range(21)]}, 422, "urls")]:
         r = client.post("/api/classify-url", json=body)
         assert r.status_code == status and says in r.json()["error"], (body, r.status_code, r.text)
+
+
+def test_a_list_of_urls_keeps_its_fragments_apart_only_when_rendering(private_client):
+    """Read statically, `…#/a` and `…#/b` are one resource, fetched once; rendered, a page's script may route on
+    the fragment, so each is its own input, as the CLI's --render has them."""
+    from webserver import WebServer
+
+    from medimg.sources.browser import available
+
+    with WebServer() as srv:
+        url = srv.add("/a.png", png(1), "image/png")
+        urls = [url + "#/a", url + "#/b", url + "#/a"]
+        r = private_client.post("/api/classify-url", json={"urls": urls})
+        assert r.status_code == 200 and [x["input"] for x in r.json()["results"]] == [url + "#/a"]
+        if available() is not None:
+            pytest.skip(f"rendering: {available()}")
+        r = private_client.post("/api/classify-url", json={"urls": urls, "render": True})
+        assert r.status_code == 200, r.text
+        assert [x["input"] for x in r.json()["results"]] == [url + "#/a", url + "#/b"]

@@ -81,3 +81,14 @@ def test_features_are_read_again_for_a_changed_file_and_a_bad_one_is_left_out(tm
     Image.new("RGB", (64, 64), (20, 160, 40)).save(tmp_path / "a.png")
     changed, _ = extract(tmp_path, ["a.png"], cache, threads=1, log=said.append)
     assert said and not np.allclose(changed["clean"], first["clean"], atol=1e-3)
+
+
+def test_a_corpus_with_nothing_readable_is_a_corpus_error_not_a_traceback(tmp_path):
+    from medimg.training.backbone_head import run
+    from medimg.training.dataset import CorpusError
+
+    for label, src in (("xray", "s1"), ("photo", "s2")):
+        (tmp_path / "data" / label / src).mkdir(parents=True)
+        (tmp_path / "data" / label / src / "a.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(CorpusError, match="no readable images left for label"):
+        run(tmp_path / "data", tmp_path / "run", tmp_path / "assets", folds=2, threads=1, log=lambda *_: None)

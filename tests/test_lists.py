@@ -270,6 +270,10 @@ def test_a_rendered_page_keeps_its_fragments_apart():
     given = ["http://x.org/app#/a", "http://x.org/app#/b", "http://x.org/app#/a", "HTTP://x.org/app#/b"]
     assert list(once(given, fragments=True)) == ["http://x.org/app#/a", "http://x.org/app#/b"]
     assert list(once(given)) == ["http://x.org/app#/a"]
+    from medimg.cli import all_inputs  # classify's and extract's inputs: --render keeps them apart
+
+    assert list(all_inputs(given, None, render=True)[0]) == ["http://x.org/app#/a", "http://x.org/app#/b"]
+    assert list(all_inputs(given, None)[0]) == ["http://x.org/app#/a"]
 
 
 def test_a_url_spelled_two_ways_is_fetched_once(tmp_path, tiny_model_dir):

@@ -86,17 +86,23 @@ def test_unknown_label_needs_a_group(tmp_path):
     for lb in ("xray", "thermal"):
         (tmp_path / lb / "s1").mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / lb / "s1" / "a.png")
-    with pytest.raises(ValueError, match=f"thermal.*{tmp_path / 'labels.csv'}"):
+    with pytest.raises(ValueError, match=f"thermal.*{tmp_path / 'label_groups.csv'}"):
         scan(tmp_path, exclude={})
     c = scan(tmp_path, exclude={}, groups={**label_groups(), "thermal": True})
     assert c.labels == ["thermal", "xray"] and c.medical["thermal"]
     # a corpus says what its own labels are beside them, not in the installed package
-    (tmp_path / "labels.csv").write_text("label,group\nthermal,Medical\n")
+    (tmp_path / "label_groups.csv").write_text("label,group\nthermal,Medical\n")
     c = scan(tmp_path, exclude={})
     assert c.labels == ["thermal", "xray"] and c.medical["thermal"] and c.medical["xray"]
-    (tmp_path / "labels.csv").write_text("label,group\nthermal,maybe\n")
+    (tmp_path / "label_groups.csv").write_text("label,group\nthermal,maybe\n")
     with pytest.raises(ValueError, match="thermal.*maybe"):
         scan(tmp_path, exclude={})
+    # a file of that name with other columns is the data's own (filename,label): passed over, as before
+    (tmp_path / "label_groups.csv").write_text("filename,label\nxray/s1/a.png,xray\n")
+    with pytest.raises(ValueError, match="thermal"):
+        scan(tmp_path, exclude={})
+    (tmp_path / "exclude.csv").write_text("file,why\nxray/s1/a.png,no\n")
+    assert scan(tmp_path, groups={**label_groups(), "thermal": True}).paths == ["thermal/s1/a.png", "xray/s1/a.png"]
 
 
 def test_a_corpus_leaves_out_its_own_files_and_reads_through_linked_folders(tmp_path):

@@ -145,8 +145,12 @@ def test_the_cache_folder_keeps_only_the_latest_decoded_corpora(tmp_path):
     left = sorted(p.name for p in cache.iterdir())
     assert len([n for n in left if n.startswith("corpus-")]) == KEEP_CACHES == 3
     assert "notes.txt" in left and used.name in left and "corpus-8-old3.npz" in left  # the newest two stay
+    (mine,) = set(cache.glob("corpus-*.npz")) - {cache / f"corpus-8-old{i}.npz" for i in range(5)}
+    os.utime(mine, (1, 1))  # the oldest now, until it is used again
     load(scan(root, exclude={}), 8, cache, log=lambda *_: None)  # a hit marks its cache as used
-    assert len(list(cache.glob("corpus-*.npz"))) == 3
+    Image.new("RGB", (24, 24), (0, 0, 255)).save(root / "photo" / "b" / "1.png")  # a new corpus, a new cache
+    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    assert len(list(cache.glob("corpus-*.npz"))) == 3 and mine.exists()
 
 
 def test_training_sees_the_pixels_classify_sees(tmp_path):
@@ -180,6 +184,16 @@ def test_training_sees_the_pixels_classify_sees(tmp_path):
         item = next(iter(open_input(str(tmp_path / "data" / p), Limits(decode_side=64))))
         assert np.array_equal(x[i], resize_rgb(item.image, 32)), p
         assert tuple(wh[i]) == (item.width, item.height), p
+    # what is not one image is not trained on, whatever its name: a zip, a PDF or a saved page (which would
+    # have been read, its remote images fetched)
+    (folder / "zip.png").write_bytes(b.zip_bytes([("a.png", b.image_bytes("PNG"))]))
+    (folder / "page.jpg").write_text('<html><body><img src="http://192.0.2.1/a.png"></body></html>')
+    (folder / "doc.png").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    said: list[str] = []
+    c2, _, _ = load(scan(tmp_path / "data", exclude={}), 32, None, log=said.append)
+    assert sorted(c2.paths) == sorted(c.paths)
+    for name, kind in (("zip.png", "zip"), ("page.jpg", "html"), ("doc.png", "pdf")):
+        assert any(f"xray/a/{name}: not an image file ({kind})" in m for m in said), said
     turned = x[c.paths.index("xray/a/turned.jpg")]
     assert wh[c.paths.index("xray/a/turned.jpg")].tolist() == [40, 60]  # upright: portrait
     negative = x[c.paths.index("xray/a/negative.tif")].astype(int)
@@ -328,6 +342,14 @@ def test_train_says_what_only_the_decoded_files_show_before_any_fold_trains(tmp_
     assert res.exit_code == 2, res.output
     res = run(app, ["classify", str(root), "--model", str(tmp_path / "runs")])
     assert res.exit_code == 2 and "the model this run shipped is in" not in flat(res.output)
+    assert "give the folder `medimg train --ship` wrote" in flat(res.output)
+    (tmp_path / "runs" / "final" / "assets").mkdir(parents=True)  # as a run without --ship leaves it
+    for name in ("labels.json", "model.onnx"):
+        (tmp_path / "runs" / "final" / "assets" / name).write_bytes((tmp_path / "ship" / name).read_bytes())
+    res = run(app, ["classify", str(root), "--model", str(tmp_path / "runs" / "final")])
+    said = flat(res.output)
+    assert res.exit_code == 2 and "the model this run shipped is in" in said, said
+    assert str(tmp_path / "runs" / "final" / "assets") in said.replace(" ", "")  # Rich may break the path
 
 
 # ---------------------------------------------------------------- models and evaluate

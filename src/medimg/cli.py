@@ -717,7 +717,8 @@ def train(
     if weights is not None and weights.lower() not in ("fp32", "fp16", "int8"):
         raise typer.BadParameter(f"{weights!r}: use fp32, fp16 or int8", param_hint="--weights")
     _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)
-    places = ((out, "--out"), (ship_to, "--ship"), (docs, "--docs"), (Path(cache) if cache else None, "--cache"))
+    places = ((out, "--out"), (ship_to, "--ship"), (docs, "--docs"),
+              (Path(cache) if cache and route != "backbone" else None, "--cache"))  # the backbone's is in --out
     for folder, option in places:
         if folder is not None:
             _folder_writable(folder, option)  # now, not after an hour of training

@@ -211,7 +211,7 @@ def create_router(worker: Worker) -> APIRouter:
             raise HTTPException(422, f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
                                      f'{"both" if body.url is not None else "neither"}')
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
-            urls = list(once(u.strip() for u in body.urls))
+            urls = list(once((u.strip() for u in body.urls), fragments=render))  # a script may route on #…
             bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
             if cfg.offline or bad is not None:  # (no lookup for either)
                 raise HTTPException(400, url_check(bad or urls[0], cfg.allow_private, cfg.offline)[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def extract(root: Path, paths: list[str], cache: Path, threads: int = 2, batch: 
         for i in range(0, len(todo), batch):
             chunk, arrs = [], {v: [] for v in VARIANTS}
             for p in todo[i:i + batch]:
-                item = first_image(root / p)
+                item = first_image(root / p, 2 * backbone.SIZE)  # classify's decode_side for it
                 if isinstance(item, str):
                     bad[p] = item
                     continue
@@ -70,11 +71,15 @@ def extract(root: Path, paths: list[str], cache: Path, threads: int = 2, batch: 
             n = min(i + batch, len(todo))
             if n % (10 * batch) < batch or n == len(todo):
                 log(f"  features {n}/{len(todo)} ({n / (time.perf_counter() - t0):.1f} img/s)")
-        cache.parent.mkdir(parents=True, exist_ok=True)
         keys = [k for k in sorted(done) if k in stamps]
-        np.savez(cache, path=np.array(keys), stamp=np.array([stamps[k] for k in keys]),
-                 **{f"x_{v}": np.stack([done[k][v] for k in keys]) for v in VARIANTS})
-    return {v: np.stack([done[p][v] for p in paths if p in done]) for v in VARIANTS}, bad
+        if keys:  # written whole, then renamed: a stop while saving leaves the old cache
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(cache.name + ".part.npz")
+            np.savez(tmp, path=np.array(keys), stamp=np.array([stamps[k] for k in keys]),
+                     **{f"x_{v}": np.stack([done[k][v] for k in keys]) for v in VARIANTS})
+            os.replace(tmp, cache)
+    kept = [p for p in paths if p in done]
+    return {v: np.stack([done[p][v] for p in kept]) if kept else np.zeros((0, 0), np.float32) for v in VARIANTS}, bad
 
 
 def balanced_weights(y: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -17,10 +18,11 @@ from ..model.preprocess import resize_rgb
 HERE = Path(__file__).parent
 GROUPS_CSV = HERE / "label_groups.csv"
 EXCLUDE_CSV = HERE / "exclude.csv"
-OWN_GROUPS, OWN_EXCLUDE = "labels.csv", "exclude.csv"  # a corpus's own, beside its label folders
+OWN_GROUPS, OWN_EXCLUDE = "label_groups.csv", "exclude.csv"  # a corpus's own, beside its label folders
 # single images, read as `classify` reads them (a file's first image: page 1, frame 1, the middle slice)
 IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".jp2", ".j2k",
              ".jxl", ".heic", ".heif", ".avif", ".dcm", ".dicom"}
+IMAGE_KINDS = {"image", "jxl", "dicom", "microscopy", "slide"}  # sources whose files are images
 KEEP_CACHES = 3  # decoded corpora kept in the cache folder, the most recently used
 DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
 
@@ -34,7 +36,10 @@ def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
     """label → is medical, from the label config (a new corpus label needs a row there)."""
     groups = {}
     with open(path, newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
+        rows = csv.DictReader(f)
+        if not {"label", "group"} <= set(rows.fieldnames or []):
+            raise CorpusError(f"{path}: give a header row label,group")
+        for r in rows:
             group = (r.get("group") or "").strip().lower()
             if group not in ("medical", "non-medical"):
                 raise CorpusError(f"{path}: label {r.get('label')!r} has group {r.get('group')!r}; "
@@ -55,15 +60,26 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
 
 
 def corpus_groups(root: str | Path) -> dict[str, bool]:
-    """The shipped label groups, and a corpus's own from `labels.csv` beside its label folders."""
+    """The shipped label groups, and a corpus's own from `label_groups.csv` beside its label folders (a file of
+    that name with other columns is the data's own, not ours: passed over)."""
     own = Path(root) / OWN_GROUPS
-    return label_groups() | (label_groups(own) if own.is_file() else {})
+    return label_groups() | (label_groups(own) if _ours(own, {"label", "group"}) else {})
 
 
 def corpus_excluded(root: str | Path) -> dict[str, str]:
-    """The files left out: the shipped corpus's list, and a corpus's own `exclude.csv` beside its label folders."""
+    """The files left out: the shipped corpus's list, and a corpus's own `exclude.csv` beside its label folders
+    (header path,reason; a file of that name with other columns is passed over)."""
     own = Path(root) / OWN_EXCLUDE
-    return excluded() | (excluded(own) if own.is_file() else {})
+    return excluded() | (excluded(own) if _ours(own, {"path", "reason"}) else {})
+
+
+def _ours(path: Path, columns: set[str]) -> bool:
+    """Whether `path` is a CSV file whose header holds `columns`."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            return columns <= {c.strip() for c in next(csv.reader(f), [])}
+    except OSError:
+        return False
 
 
 
@@ -107,8 +123,8 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
         hints = [f"{lb!r} (did you mean {known!r}?)" for lb in unknown
                  for known in groups if known.lower() == lb.lower()]
         raise CorpusError(f"labels {', '.join(hints) or unknown} are not medimg's: rename the folders, or say "
-                          f"which are medical in {root / OWN_GROUPS} (rows label,group; group medical or "
-                          "non-medical)")
+                          f"which are medical in {root / OWN_GROUPS} (a header label,group, then a row a label; "
+                          "group medical or non-medical)")
     if not labels:
         raise CorpusError(f"no label folders in {root}")
     rng = np.random.default_rng(seed)
@@ -167,9 +183,18 @@ def _files(src: Path) -> tuple[list[Path], list[str]]:
 def first_image(path: str | Path, decode_side: int | None = None):
     """The file's first image as `classify` decodes it (EXIF turn, colour profile, MinIsWhite, DICOM windowing,
     microscope channels, the same caps): an ImageItem, or the reason there is none (a string)."""
-    from ..sources import ImageItem, Limits, open_input
+    from ..sources import ImageItem, Limits, open_input, registry
+    from ..sources.base import Blob
 
-    items = open_input(str(path), Limits(decode_side=decode_side))
+    try:
+        with open(path, "rb") as f:
+            head = f.read(registry.HEAD_BYTES)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    kind = registry.find(Blob(str(path), head, name=Path(path).name))
+    if kind is None or kind.name not in IMAGE_KINDS:  # a zip, a PDF or a saved page named .png: not one image
+        return f"not an image file ({kind.name if kind else 'content medimg does not read'}), whatever its name says"
+    items = open_input(str(path), Limits(decode_side=decode_side, offline=True))  # never fetches
     try:
         for item in items:
             return item if isinstance(item, ImageItem) else item.error  # an error first: no first image
@@ -217,7 +242,8 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
     key = fingerprint(corpus, size)
     cache = Path(cache_dir) / f"corpus-{size}-{key}.npz" if cache_dir else None
     if cache and cache.exists():
-        os.utime(cache)  # used now: kept when older caches are let go
+        with contextlib.suppress(OSError):  # a shared cache another user wrote: read it all the same
+            os.utime(cache)  # used now: kept when older caches are let go
         z = np.load(cache)
         bad = json.loads(str(z["bad"])) if "bad" in z else {}
         return z["x"], z["wh"], {int(i): why for i, why in bad.items()}
@@ -246,10 +272,14 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
 def _let_go(folder: Path, keep: int) -> None:
     """Delete all but the `keep` most recently used decoded corpora in `folder` (each changed file, size or
     --per-source makes a new one, as big as the corpus decoded: 0.7 GB for the shared one at 128 px)."""
-    caches = sorted(folder.glob("corpus-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in caches[keep:]:
-        if not old.name.endswith(".tmp.npz"):
-            old.unlink(missing_ok=True)
+    used = []
+    for p in folder.glob("corpus-*.npz"):
+        with contextlib.suppress(OSError):  # gone meanwhile (another run's), or not ours to touch
+            if not p.name.endswith(".tmp.npz"):  # another run's, being written
+                used.append((p.stat().st_mtime, p))
+    for _, old in sorted(used, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=print) -> tuple[Corpus, np.ndarray, np.ndarray]:

@@ -181,8 +181,8 @@ def parity(model: nn.Module, path: str | Path, x: np.ndarray) -> float:
 
 def write_assets(onnx_path: str | Path, meta: dict, dest: str | Path) -> Path:
     """model.onnx + labels.json into dest (e.g. the package's model/assets). Both are written whole beside
-    the old ones first, then renamed over them, so a stop leaves the old pair or the new one: never a new model
-    with the old labels and temperature."""
+    the old ones first, then renamed over them one after the other, so a stop while writing (the long part)
+    leaves the old pair; only the instant between the two renames could pair a new model with old labels."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     labels = dest / "labels.json.part"

@@ -332,6 +332,7 @@ def _save(obj: dict, path: Path) -> None:
 def _checkpoint(path: Path, log) -> dict | None:
     """The run's checkpoint, or None: none yet, or one that cannot be read (cut off by a crash, a full disk,
     or saved by an older version: set aside as `.broken`, and the run starts again)."""
+    path.with_name(path.name + ".part").unlink(missing_ok=True)  # a save a stop cut short
     if not path.exists():
         return None
     try:
@@ -339,7 +340,9 @@ def _checkpoint(path: Path, log) -> dict | None:
         if not isinstance(state, dict) or "config" not in state:
             raise ValueError("not a training checkpoint")
         return state
-    except Exception as exc:  # any unreadable file: the run can always start again
+    except MemoryError:  # not the file's fault: a long run is not thrown away for it
+        raise
+    except Exception as exc:  # an unreadable file: the run can always start again
         os.replace(path, path.with_name(path.name + ".broken"))
         log(f"{path} cannot be read ({type(exc).__name__}), set aside as {path.name}.broken: starting again")
         return None
