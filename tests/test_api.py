@@ -1055,3 +1055,22 @@ def test_a_list_of_urls_keeps_its_fragments_apart_only_when_rendering(private_cl
         r = private_client.post("/api/classify-url", json={"urls": urls, "render": True})
         assert r.status_code == 200, r.text
         assert [x["input"] for x in r.json()["results"]] == [url + "#/a", url + "#/b"]
+
+
+def test_a_download_gives_up_at_the_request_time_limit_not_at_its_own_timeout(worker):
+    """A URL whose server trickles its body (each byte in time for the read timeout) is given up on when the
+    request's time is up (--request-timeout 1), not after the download's own 60 s: the time limit is checked
+    only between records, so the download itself must stop. Measured: ~1.1 s; the body takes 8 s to send."""
+    from webserver import WebServer
+
+    cfg = ServerConfig(model_dir=worker.config.model_dir, allow_private=True, request_timeout=1.0)
+    with WebServer() as srv:
+        url = srv.slow("/slow.png", b"x" * 40, interval=0.2)
+        for _ in range(3):  # a loaded machine: up to three tries
+            start = time.monotonic()
+            out = Worker(cfg, worker.classifier).run([url])
+            took = time.monotonic() - start
+            if took < 4.0:
+                break
+    assert took < 4.0, took
+    assert len(out.records) == 1 and out.records[0].error and "time" in out.records[0].error.lower(), out.records

@@ -488,3 +488,24 @@ def test_a_full_disk_stops_extract_and_resume_writes_the_png_it_could_not(tmp_pa
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert [(r["input"], r.get("file")) for r in rows] == [(f, f"{i + 1:06d}.png") for i, f in enumerate(files)]
     assert all((out / r["file"]).is_file() for r in rows)
+
+
+@pytest.mark.parametrize("code", [errno.EDQUOT, errno.EFBIG])
+def test_a_full_quota_or_a_file_too_large_stops_classify_as_a_full_disk_does(tmp_path, tiny_model_dir, monkeypatch,
+                                                                             code):
+    """A disk quota exceeded (EDQUOT) or a file past the file-size limit (EFBIG) is no room to write, as
+    ENOSPC is: exit 74, rows whole, "free some space", no traceback."""
+    from medimg.output import RecordWriter
+
+    files = []
+    for i in range(2):
+        (tmp_path / f"{i}.png").write_bytes(png((60 * i, 20, 20)))
+        files.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / "r.jsonl"
+    with monkeypatch.context() as m:
+        m.setattr(RecordWriter, "write", _full_disk_after(1, RecordWriter.write, code))
+        res = runner.invoke(app, ["classify", *files, "--model", str(tiny_model_dir), "--out", str(out)])
+    said = flat(res.output)
+    assert res.exit_code == 74, res.output
+    assert "stopped: no room to write: 1 image classified" in said and "free some space" in said
+    assert len(out.read_text().splitlines()) == 1

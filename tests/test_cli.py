@@ -546,3 +546,36 @@ def test_serve_on_a_port_in_use_is_exit_code_3_before_anything_starts(caplog, mo
         taken.listen()
         res = runner.invoke(app, ["serve", "--port", str(taken.getsockname()[1])])
     assert res.exit_code == 3 and "cannot listen on 127.0.0.1 port" in caplog.text
+
+
+def test_resume_refuses_a_csv_whose_row_before_the_last_is_not_whole(tmp_path, tiny_model_dir):
+    """Only the last CSV row may be cut off (a stopped run); a short row before it means the file is not (or
+    no longer) what medimg wrote: --resume refuses it and changes nothing, instead of passing that row over and
+    cutting the file at a place counted without it."""
+    names = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        (tmp_path / f"{i}.png").write_bytes(_png(colour))
+        names.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / "r.csv"
+    args = ["classify", *names, "--model", str(tiny_model_dir), "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    lines = out.read_text().splitlines(keepends=True)
+    assert len(lines) == 4
+    lines[1] = lines[1].split(",", 1)[0] + "\r\n"  # the first row: its input only
+    out.write_text("".join(lines), newline="")
+    before = out.read_bytes()
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 2 and "not a whole medimg row" in flat(res.output), res.output
+    assert out.read_bytes() == before
+
+
+def test_a_pdf_that_ran_out_of_time_is_named_after_the_summary(tmp_path, tiny_model_dir, monkeypatch):
+    """A PDF given up on at its time limit (a skipped note "out of time", not an error) is named after the
+    summary among the inputs not read to the end, as one stopped by a cap is."""
+    from medimg.sources import pdf
+
+    monkeypatch.setattr(pdf, "PDF_SECONDS", 1e-9)  # out of time after its first page
+    long = make_pdf(tmp_path / "long.pdf", [(250, 0, 0), (0, 250, 0), (0, 0, 250)])
+    res = runner.invoke(app, ["classify", str(long), "--model", str(tiny_model_dir), "-f", "jsonl"])
+    said = flat(res.stderr)
+    assert "1 input not read to the end:" in said and f"{long}: " in said and "out of time" in said, said

@@ -985,3 +985,16 @@ def test_an_encapsulated_pdf_counts_as_a_level_of_nesting():
     (err,) = items(data, name="report.dcm", max_depth=0)
     assert isinstance(err, ItemError) and err.error == "encapsulated PDF nested deeper than max_depth (0)"
     assert [i.locator for i in items(data, name="report.dcm", max_depth=1)] == ["page 1, image 1"]
+
+
+def test_a_narrow_window_follows_the_standards_linear_function_exactly():
+    """PS3.3 C.11.2.1.2.1 maps x to ((x − (c − 0.5)) / (w − 1) + 0.5): with a width of 2, the centre value
+    itself is white and the value below it black. (A wide window, as the other window tests use, cannot tell
+    this from the naive (x − c) / w + 0.5, which draws the centre mid-grey.)"""
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    centre = float(np.median(hu))
+    got = np.asarray(items(modified("CT_small.dcm", WindowCenter=centre, WindowWidth=2))[0].image, float)
+    expected = np.rint(np.clip((hu - (centre - 0.5)) / 1 + 0.5, 0, 1) * 255)
+    assert (hu == centre).any() and set(np.unique(expected)) == {0.0, 255.0}
+    assert np.abs(got - expected).max() <= 1

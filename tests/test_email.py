@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from email.message import EmailMessage
 
@@ -163,3 +164,17 @@ def test_too_many_parts_are_refused_while_reading(monkeypatch):
 ])
 def test_sniffing(text, expected):
     assert accepts(text, Blob("x", text)) is expected
+
+
+def test_an_attached_text_file_is_an_input_not_the_message_text():
+    """Only the message's own text parts are left out; a text/html file attached (a saved report page with
+    its picture inside as a data: URI) is read like any attachment."""
+    picture = base64.b64encode(b.image_bytes("PNG", size=(120, 90))).decode()
+    msg = message()
+    msg.add_attachment(f'<html><body><p>Report</p><img src="data:image/png;base64,{picture}"></body></html>',
+                       subtype="html", filename="report.html")
+    got = items_of(msg.as_bytes(), offline=True)
+    images = [i for i in got if isinstance(i, ImageItem)]
+    assert len(images) == 1 and images[0].origin.startswith("letter.eml:report.html"), got
+    notes = [i.error for i in got if isinstance(i, ItemError)]
+    assert any("1 text part (the message itself)" in n for n in notes), notes

@@ -137,3 +137,22 @@ def test_evaluate_scores_the_files_and_fetches_nothing(tmp_path, tiny_classifier
     assert rep["n"] == 1
     (err,) = rep["read_errors"]
     assert "scraped.jpg" in err["item"] and "offline" in err["error"], err
+
+
+def test_ece_counts_a_confidence_of_exactly_one():
+    """A softmax of large logits gives a confidence of exactly 1.0; it falls in the top bin (lo, 1], so a model
+    that is sure and wrong has an ECE of 1, not 0, and every image is in some bin."""
+    probs = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    total, table = ece(probs, np.array([1, 1, 0]))
+    assert total == pytest.approx(1.0)
+    assert sum(row["n"] for row in table) == 3 and table[-1]["hi"] == 1.0
+
+
+def test_binary_accuracy_counts_p_medical_of_exactly_one_half_as_medical():
+    """Binary accuracy decides medical by p_medical ≥ 0.5 (metrics' docstring), the tie included."""
+    labels = ["ct", "photo"]
+    probs = np.array([[0.5, 0.5], [0.5, 0.5], [0.25, 0.75]])
+    m = metrics(probs, np.array([0, 0, 1]), labels, {"ct"})
+    assert m["binary_accuracy"] == 1.0
+    m = metrics(probs, np.array([1, 1, 1]), labels, {"ct"})
+    assert m["binary_accuracy"] == round(1 / 3, 4)

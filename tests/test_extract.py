@@ -284,3 +284,92 @@ def test_manifest_names_an_uncompressed_pdf_image_in_plain_words(tmp_path):
     assert [(r["locator"], r["format"]) for r in rows] == [("page 1, image 1", "PDF/uncompressed"),
                                                            ("page 1, image 2", "PDF/FLATE"),
                                                            ("page 1, image 3", "PDF/FLATE")]
+
+
+def test_a_png_that_could_not_be_written_keeps_its_number_when_the_run_is_resumed(tmp_path, monkeypatch):
+    """An image whose PNG could not be written took a number (its row says so); a resumed run goes on after
+    it, as an uninterrupted run does, instead of giving that number to the next image."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, colour in (("a.png", (255, 0, 0)), ("b.png", (0, 255, 0)), ("c.png", (0, 0, 255))):
+        (src / name).write_bytes(png(colour))
+    (src / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")  # an error row: no number
+    save = Image.Image.save
+
+    def failing(self, fp, *args, **kwargs):  # b.png's PNG cannot be written (not a full disk)
+        if self.convert("RGB").getpixel((0, 0)) == (0, 255, 0):
+            raise ValueError("cannot write this one")
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing)
+    names = [str(src / n) for n in ("a.png", "b.png", "d.png", "c.png")]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert runner.invoke(app, ["extract", *names, "--out", str(whole), "--workers", "1"]).exit_code == 0
+    assert runner.invoke(app, ["extract", *names[:3], "--out", str(part), "--workers", "1"]).exit_code == 0
+    res = runner.invoke(app, ["extract", *names, "--out", str(part), "--workers", "1", "--resume"])
+    assert res.exit_code == 0, res.output
+
+    def rows(folder):
+        return [{k: v for k, v in json.loads(line).items()} for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+    assert [r.get("file") for r in rows(whole)] == [r.get("file") for r in rows(part)] == ["000001.png", None, None, "000003.png"]
+    assert sorted(p.name for p in part.glob("*.png")) == ["000001.png", "000003.png"]
+
+
+def test_the_output_folder_inside_a_folder_being_read_is_not_read_as_an_input(tmp_path):
+    """Extract a folder into a folder inside it: its own PNGs and manifest are no inputs, in the first run and
+    in a resumed one (which lists the folder again, the PNGs there by then)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(png((255, 0, 0)))
+    (src / "b.png").write_bytes(png((0, 0, 255)))
+    out = src / "out"
+    for extra in ([], ["--resume"]):
+        res = runner.invoke(app, ["extract", str(src), "--out", str(out), "--workers", "1", *extra])
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        assert [os.path.basename(r["input"]) for r in rows] == ["a.png", "b.png"], rows
+        assert sorted(p.name for p in out.iterdir()) == ["000001.png", "000002.png", "manifest.jsonl"]
+
+
+def test_resume_in_a_folder_opens_again_a_file_that_an_earlier_input_named_alone(tmp_path):
+    """A folder given after one of its files alone gives that file's rows twice (two inputs); a run stopped in
+    the folder and resumed passes over only the folder's own files already written, not the file given alone."""
+    import shutil
+
+    def run(args, out):  # as test_extract.py's
+        res = runner.invoke(app, ["extract", *args, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+
+    def contents(out):  # as test_extract.py's
+        lines = (out / "manifest.jsonl").read_text().splitlines()
+        return lines, {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != "manifest.jsonl"}
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.png").write_bytes(png((i * 50, 9, 9)))
+    ins = [str(folder / "2.png"), str(folder), "--workers", "1"]
+    run(ins, tmp_path / "whole")
+    expected = contents(tmp_path / "whole")
+    assert len(expected[0]) == 5
+    for keep in range(1, 5):
+        out = tmp_path / f"cut{keep}"
+        shutil.copytree(tmp_path / "whole", out)
+        (out / "manifest.jsonl").write_text("".join(line + "\n" for line in expected[0][:keep]))
+        run([*ins, "--resume"], out)
+        assert contents(out) == expected, keep
+
+
+def test_an_output_folder_whose_path_has_a_colon_is_not_read_as_an_input(tmp_path):
+    src = tmp_path / "scans:2026"
+    src.mkdir()
+    (src / "a.png").write_bytes(png((255, 0, 0)))
+    (src / "b.png").write_bytes(png((0, 0, 255)))
+    out = src / "out"
+    for extra in ([], ["--resume"]):
+        res = runner.invoke(app, ["extract", str(src), "--out", str(out), "--workers", "1", *extra])
+        assert res.exit_code == 0, res.output
+        rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        assert [os.path.basename(r["input"]) for r in rows] == ["a.png", "b.png"], rows
+        assert sorted(p.name for p in out.iterdir()) == ["000001.png", "000002.png", "manifest.jsonl"]

@@ -295,3 +295,23 @@ def test_a_url_spelled_two_ways_is_fetched_once(tmp_path, tiny_model_dir):
         assert r.exit_code == 0, r.output
         assert srv.hits["/a.png"] == 1
     assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == [srv.url("/a.png")]
+
+
+def test_without_column_url_is_taken_before_input_and_path_whatever_the_order_of_the_header(tmp_path):
+    """The default column is the first of url, input, path, … the table has (COLUMNS' order, as --column's
+    help says), not the first of them in the header."""
+    p = tmp_path / "list.csv"
+    p.write_text("path,input,url\nscan1.png,a.png,https://example.org/a.png\nscan2.png,b.png,https://example.org/b.png\n")
+    assert list(open_list(str(p))) == ["https://example.org/a.png", "https://example.org/b.png"]
+    p.write_text("path,input\nscan1.png,a.png\n")
+    assert list(open_list(str(p))) == ["a.png"]
+
+
+def test_a_csv_line_that_cannot_be_parsed_is_named_and_the_lines_after_it_are_still_read(tmp_path, caplog):
+    """A line past the field-size limit is passed over with a warning naming it; the list goes on."""
+    p = tmp_path / "list.csv"
+    p.write_text("url\nhttps://example.org/a.png\nhttps://example.org/" + "x" * (1 << 20 | 10)
+                 + "\nhttps://example.org/b.png\n")
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(p))) == ["https://example.org/a.png", "https://example.org/b.png"]
+    assert "line 3: passed over" in caplog.text

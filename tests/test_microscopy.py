@@ -240,3 +240,14 @@ def test_a_later_page_over_max_pixels_is_refused_before_decoding(page, tag):
                                                       (ImageItem, "z 3 of 3")]
     assert "claiming" in items[1].error and "4,294,967,295" in items[1].error
     assert "over the max_pixels cap of 100,000,000" in items[1].error
+
+
+def test_spectral_channels_are_averaged_into_the_full_grey_range_without_overflow():
+    """Nine channels alike (a ramp from dark to bright) average to that ramp, black on the left and white on
+    the right, as one channel stretched on its own; a sum that is not divided by the channel count wraps round."""
+    ramp = np.tile(np.linspace(0, 4000, 80).astype(np.uint16), (64, 1))
+    item, = items_of(tiff(np.stack([ramp] * 9), imagej=True, metadata={"axes": "CYX"}))
+    grey = np.asarray(item.image).astype(int)
+    assert item.image.mode == "L" and item.metadata["channels"] == 9
+    assert grey[:, 0].max() <= 5 and grey[:, -1].min() >= 250
+    assert (np.diff(grey[0]) >= 0).all()  # brighter to the right all the way

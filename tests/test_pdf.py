@@ -1317,3 +1317,21 @@ def test_pdf_time_limit_also_stops_decoding_and_rendering_with_a_note(monkeypatc
     assert note.skipped and note.error.startswith("stopped on page ")
     assert note.error.endswith(f"out of time ({budget:g} s of work per PDF)")
     assert 0 < len(_images(items)) < 30
+
+
+def test_a_scan_stored_as_strips_under_its_ocr_text_is_still_one_figure():
+    """A page of text words over a region is a shaded text box, not a figure, unless the region is mostly
+    image pieces: a scan stored as strips with its invisible OCR text over it (as scanners write) is one figure."""
+    scan = _photo(1275, 1650, seed=3)
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    for k in range(50):  # strips 1275 x 33 px, each below the decoration floor alone
+        page.insert_image(pymupdf.Rect(0, k * 792 / 50, 612, (k + 1) * 792 / 50),
+                          stream=_png(scan.crop((0, 33 * k, 1275, 33 * k + 33))), keep_proportion=False)
+    for k in range(55):  # the OCR layer: a line of words every 14 pt, invisible
+        page.insert_text((20, 20 + 14 * k), "Patient history and findings reported " * 3, fontsize=11,
+                         render_mode=3)
+    figs = _images(_run(doc.tobytes()))
+    assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)"], [f.locator for f in figs]
+    x0, y0, x1, y1 = figs[0].metadata["bbox"]
+    assert x0 < 2 and y0 < 2 and x1 > 610 and y1 > 790

@@ -436,3 +436,15 @@ def test_rows_name_their_model_and_resume_keeps_to_its_model_and_threshold(tmp_p
     assert sorted((Path(r["input"]).name, r["model"] or None) for r in rows) == [
         ("0.png", "tiny-test-model 0"), ("1.png", "tiny-test-model 0"), ("2.png", "tiny-test-model 0"),
         ("3.png", "tiny-test-model 0"), ("missing.png", None)]
+
+
+def test_passed_over_counts_the_entries_of_this_list_not_every_entry_in_the_output(tmp_path, tiny_model_dir, ray_local):
+    """Resuming with a list that holds only some of the entries already written passes over those, and says
+    so; the output's other entries (of an earlier list) are not counted."""
+    names = pngs(tmp_path, 3)
+    out = tmp_path / "out"
+    kw = dict(model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
+    plan: dict = {}
+    assert run(names[:2], out, plan=plan, **kw) == 2
+    assert run([names[0], names[2]], out, resume=True, plan=plan, **kw) == 1
+    assert plan == {"run": 1, "passed_over": 1, "images": 1, "errors": 0, "skipped": 0}

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
 from medimg.model import Classifier  # noqa: E402
 from medimg.training.augment import augment  # noqa: E402
 from medimg.training.calibrate import choose_threshold, fit_temperature, softmax  # noqa: E402
-from medimg.training.dataset import label_groups, scan, source_folds  # noqa: E402
+from medimg.training.dataset import Corpus, label_groups, scan, source_folds  # noqa: E402
 from medimg.training.export import parity, to_onnx  # noqa: E402
 from medimg.training.net import build  # noqa: E402
 from medimg.training.train import Config, same_run, sample_weights, train  # noqa: E402
@@ -388,3 +388,60 @@ def test_shipping_leaves_the_old_pair_or_the_new_one(tmp_path, monkeypatch):
 def _file(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _corpus(sizes: dict[str, int]) -> Corpus:
+    """A corpus of `sizes` files per "label/source" (nothing is read: source_folds needs only the names)."""
+    source = [s for s, n in sizes.items() for _ in range(n)]
+    labels = sorted({s.split("/")[0] for s in sizes})
+    return Corpus(Path("."), [f"{s}/{i}.png" for i, s in enumerate(source)], labels,
+                  np.array([labels.index(s.split("/")[0]) for s in source]), source, {lb: True for lb in labels})
+
+
+def test_folds_spread_each_labels_sources_even_when_another_label_fills_one_fold():
+    """A label with k sources has one in every fold, so every fold's held-out set has it, however the other
+    labels' sources weigh on the folds (one big source of another label fills a fold first)."""
+    c = _corpus({"ct/big": 30, "ct/small": 2, "mri/a": 3, "mri/b": 3, "mri/c": 3})
+    for seed in range(5):
+        fold = source_folds(c, 3, seed=seed)
+        held = {f: {s for s, g in zip(c.source, fold) if g == f} for f in range(3)}
+        assert all(any(s.startswith("mri/") for s in held[f]) for f in range(3)), (seed, held)
+
+
+def test_folds_place_a_labels_largest_sources_first():
+    """Sources go largest first onto the fold with least of their label (greedy LPT), which keeps the folds'
+    shares of a label close: 5, 4, 3, 3, 3 files over two folds give 8 and 10, where taking them in name order
+    (3, 3, 3, 4, 5) gives 7 and 11."""
+    c = _corpus({"ct/a": 3, "ct/b": 3, "ct/c": 3, "ct/d": 4, "ct/e": 5, "mri/x": 1, "mri/y": 1})
+    for seed in range(5):
+        fold = source_folds(c, 2, seed=seed)
+        per_fold = [sum(1 for s, f in zip(c.source, fold) if f == k and s.startswith("ct/")) for k in range(2)]
+        assert max(per_fold) <= 10, (seed, per_fold)
+
+
+def test_heldout_ece_is_cross_fitted_each_fold_at_the_temperature_of_the_others(tmp_path):
+    """The reported ECE is measured on probabilities whose temperature was fitted on the other folds only
+    (ship.heldout_report's docstring). Fold 0 is over-confident (right 60 % at 0.8), fold 1 under-confident
+    (right always at 0.8): pooled, T = 1 fits and the in-sample ECE is near 0; cross-fitted, each fold gets the
+    other's temperature and is badly calibrated."""
+    from medimg.training.calibrate import fit_temperature, softmax
+    from medimg.training.evaluate import ece
+    from medimg.training.ship import heldout_report
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["ct", "photo"])
+    parts = []
+    for f, acc in enumerate((0.6, 1.0)):
+        y = rng.integers(0, 2, 2000)
+        pred = np.where(rng.random(2000) < acc, y, 1 - y)
+        logits = np.zeros((2000, 2), np.float32)
+        logits[np.arange(2000), pred] = np.log(4.0)
+        (tmp_path / f"cv{f}").mkdir()
+        np.savez(tmp_path / f"cv{f}" / "heldout.npz", logits=logits, y=y, source=np.array([f"s{f}"] * 2000),
+                 path=np.array([f"{f}/{i}" for i in range(2000)]), labels=labels)
+        parts.append((logits, y))
+    rep = heldout_report([tmp_path / "cv0", tmp_path / "cv1"], {"ct"}, fit=fit_temperature)
+    crossed = np.concatenate([softmax(parts[0][0], fit_temperature(*parts[1])), softmax(parts[1][0], fit_temperature(*parts[0]))])
+    y_all = np.concatenate([parts[0][1], parts[1][1]])
+    assert rep["ece"] == pytest.approx(ece(crossed, y_all)[0], abs=1e-4)
+    assert rep["ece"] > 0.15

@@ -126,7 +126,8 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         """Whether `origin` is one of the run's own PNGs (a URL is not a path; a name that cannot be resolved,
         a symlink loop or a NUL, is not ours: its reader says what is wrong with it)."""
         try:
-            return not is_url(origin) and str(Path(origin.split(":", 1)[0]).resolve()).startswith(mine + "/")
+            return not is_url(origin) and any(str(Path(name).resolve()).startswith(mine + "/")  # a member: its file
+                                              for name in (origin, origin.split(":", 1)[0]))  # (a folder may hold ':')
         except (OSError, ValueError, RuntimeError):
             return False
     manifest = open(out / MANIFEST, "ab", buffering=0)  # one write per row: a stop leaves whole lines
