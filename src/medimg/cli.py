@@ -215,8 +215,8 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None,
                render: bool = False):
     """The arguments, then the entries of --inputs-from, read lazily, each once (a URL's `#…` counts only when
-    pages are rendered), and the list's entries (for `_list_cut`); an error now when there are none at all, or when the list is not readable as its kind (a
-    table without the column)."""
+    pages are rendered), and the list's entries (for `_list_cut`); an error now when there are none at all, or
+    when the list is not readable as its kind (a table without the column)."""
     from .lists import once, open_list
 
     if not inputs and not inputs_from:
@@ -780,12 +780,12 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
         corpus = scan(data, per_source=per_source or None, seed=seed, log=lambda m: console.print(m, markup=False))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
-    kinds = set(corpus.medical.values())
-    if len(kinds) == 1:
-        console.print(f"[yellow]warning: every label of {escape(str(data))} is {'' if True in kinds else 'non-'}medical, "
-                      f"so the model cannot learn medical vs not: it will call every image "
-                      f"{'' if True in kinds else 'non-'}medical (p_medical {1 if True in kinds else 0}), whatever it "
-                      "shows; add a label of the other kind for that[/yellow]")
+    if len(set(corpus.medical.values())) == 1:  # one kind only: p_medical is a constant
+        medical = next(iter(corpus.medical.values()))
+        kind = "medical" if medical else "non-medical"
+        console.print(f"[yellow]warning: every label of {escape(str(data))} is {kind}, so the model cannot learn "
+                      f"medical vs not: it will call every image {kind} (p_medical {int(medical)}), whatever it shows; "
+                      "add a label of the other kind for that[/yellow]")
     if not folds:
         return
     if len(corpus.sources) < folds:
@@ -839,7 +839,7 @@ def _print_evaluation(rep: dict) -> None:
               f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
     if rep["labels_unknown_to_model"]:
         out.print(f"{', '.join(rep['labels_unknown_to_model'])}: not among the model's labels, so never predicted; "
-                  "its images count as wrong in the label scores", markup=False)
+                  "the images in such a folder count as wrong in the label scores", markup=False)
     if rep["unlabelled_files"]:
         out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
                   f"{', '.join(rep['unlabelled_files'][:5])}", markup=False)
