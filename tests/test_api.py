@@ -1074,3 +1074,12 @@ def test_a_download_gives_up_at_the_request_time_limit_not_at_its_own_timeout(wo
                 break
     assert took < 4.0, took
     assert len(out.records) == 1 and out.records[0].error and "time" in out.records[0].error.lower(), out.records
+
+
+def test_the_page_keeps_a_typed_threshold_below_one():
+    """The slider ends at 0.99: a typed 1 (or 0.995), which the API would take, is set back to 0.99 with a
+    warning, as 1.5 is; 0.99 itself is left alone."""
+    assert _in_range(0.99, 0.6) == (0.99, {"__type__": "update"})
+    for typed in (1.0, "0.995"):
+        with pytest.warns(UserWarning, match=f"0.99 is used instead of {typed}"):
+            assert _in_range(typed, 0.6) == (0.99, {"__type__": "update", "value": 0.99})

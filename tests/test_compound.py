@@ -140,3 +140,15 @@ def test_compound_files_with_too_many_directory_entries_are_refused(monkeypatch)
     assert isinstance(err, ItemError) and err.error == refused
     image, note = items_of(msg(150))
     assert isinstance(image, ImageItem) and image.origin == "referral.msg:scan.png" and "text left out" in note.error
+
+
+def test_a_blip_header_inside_a_picture_is_not_a_second_picture():
+    """A PNG carrying bytes after its end that look like a whole JPEG BLIP record (a tool's copy of its
+    source, say): the PNG record's inside is not searched again, so there is one picture, not two."""
+    png, jpg = b.image_bytes("PNG", size=(300, 200)), b.image_bytes("JPEG", size=(120, 80))
+    pictures = b.office_blip(png + b.office_blip(jpg, "jpg"), "png")
+    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Current User": b"\x00" * 40, "Pictures": pictures})
+    items = items_of(ppt, "talk.ppt")
+    got = [(i.origin, getattr(i, "format", None), getattr(i, "image", None) and i.image.size) for i in items[:-1]]
+    assert got == [("talk.ppt:picture-1.png", "PNG", (300, 200))], got
+    assert items[-1].skipped and items[-1].error == "PowerPoint 97–2003 presentation: its text left out"

@@ -998,3 +998,33 @@ def test_a_narrow_window_follows_the_standards_linear_function_exactly():
     expected = np.rint(np.clip((hu - (centre - 0.5)) / 1 + 0.5, 0, 1) * 255)
     assert (hu == centre).any() and set(np.unique(expected)) == {0.0, 255.0}
     assert np.abs(got - expected).max() <= 1
+
+
+def test_a_sigmoid_window_follows_the_standards_function():
+    """PS3.3 C.11.2.1.3.1: SIGMOID maps x to 1 / (1 + exp(−4 (x − c) / w)). A value a quarter width above the
+    centre is drawn at 1 / (1 + e⁻¹) ≈ 0.73 of white, not at the 0.62 a slope of 2 would give."""
+    ds = pydicom.dcmread(b.dicom_file("CT_small.dcm"))
+    hu = ds.pixel_array.astype(float) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    centre, width = float(np.median(hu)), float(hu.max() - hu.min())
+    got = np.asarray(items(modified("CT_small.dcm", WindowCenter=centre, WindowWidth=width,
+                                    VOILUTFunction="SIGMOID"))[0].image, float)
+    expected = np.rint(255 / (1 + np.exp(-4 * (hu - centre) / width)))
+    assert expected.max() - expected.min() > 150  # the curve's steep part is used
+    assert np.abs(got - expected).max() <= 1
+
+
+def test_a_frame_that_is_all_padding_is_a_flat_picture_not_an_error():
+    """A CT slice lying wholly outside the field of view: every pixel holds PixelPaddingValue. Padding counts
+    only when some pixels are padding and some are not, so this is a flat frame like any other, not a range
+    of no values."""
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.Rows = ds.Columns = 64
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    ds.PixelPaddingValue = -3000
+    ds.PixelData = np.full((64, 64), -3000, np.int16).tobytes()
+    (got,) = items(b.dicom_bytes(ds))
+    assert isinstance(got, ImageItem), got
+    px = np.asarray(got.image)
+    assert px.shape == (64, 64) and (px == px[0, 0]).all()

@@ -156,3 +156,17 @@ def test_binary_accuracy_counts_p_medical_of_exactly_one_half_as_medical():
     assert m["binary_accuracy"] == 1.0
     m = metrics(probs, np.array([1, 1, 1]), labels, {"ct"})
     assert m["binary_accuracy"] == round(1 / 3, 4)
+
+
+def test_the_worst_source_is_the_one_with_the_lowest_accuracy():
+    """Per source: 'scanner' all right, 'ward' every label wrong though the binary call right, 'phone' half
+    its labels and half its binary calls wrong. The worst by label is 'ward', the worst by binary 'phone'."""
+    labels = ["ct", "photo", "xray"]
+    probs = np.array([[0.9, 0.05, 0.05], [0.05, 0.05, 0.9],    # scanner: ct ✓, xray ✓
+                      [0.2, 0.1, 0.7], [0.2, 0.1, 0.7],        # ward: ct → xray twice (still medical)
+                      [0.6, 0.3, 0.1], [0.05, 0.9, 0.05]])     # phone: photo → ct, photo ✓
+    y = np.array([0, 2, 0, 0, 1, 1])
+    m = metrics(probs, y, labels, {"ct", "xray"}, sources=["scanner"] * 2 + ["ward"] * 2 + ["phone"] * 2)
+    assert m["per_source"]["scanner"] == {"n": 2, "label_accuracy": 1.0, "binary_accuracy": 1.0}
+    assert m["worst_source"] == {"source": "ward", "n": 2, "label_accuracy": 0.0, "binary_accuracy": 1.0}
+    assert m["worst_source_binary"] == {"source": "phone", "n": 2, "label_accuracy": 0.5, "binary_accuracy": 0.5}

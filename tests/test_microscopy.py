@@ -251,3 +251,13 @@ def test_spectral_channels_are_averaged_into_the_full_grey_range_without_overflo
     assert item.image.mode == "L" and item.metadata["channels"] == 9
     assert grey[:, 0].max() <= 5 and grey[:, -1].min() >= 250
     assert (np.diff(grey[0]) >= 0).all()  # brighter to the right all the way
+
+
+def test_a_channel_colour_between_full_and_none_is_drawn_in_proportion():
+    """OME Channel@Color orange (255, 128, 0) and a half-bright violet (128, 0, 255): a bright pixel of each
+    channel carries those shares, not full red and green (or red and blue)."""
+    meta = {"axes": "CYX", "Channel": {"Name": ["A", "B"], "Color": [0xFF8000FF, 0x8000FFFF]}}  # RGBA
+    item, = items_of(tiff(stack((2, 96, 128)), ome=True, metadata=meta), "cells.ome.tif")
+    orange, violet = colour_at(item, 0), colour_at(item, 1)
+    assert orange[0] > 240 and 110 < orange[1] < 145 and orange[2] < 20, orange
+    assert 110 < violet[0] < 145 and violet[1] < 20 and violet[2] > 240, violet

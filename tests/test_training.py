@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
 
 from medimg.model import Classifier  # noqa: E402
 from medimg.training.augment import augment  # noqa: E402
-from medimg.training.calibrate import choose_threshold, fit_temperature, softmax  # noqa: E402
+from medimg.training.calibrate import choose_threshold, fit_temperature, fit_temperature_ece, softmax  # noqa: E402
 from medimg.training.dataset import Corpus, label_groups, scan, source_folds  # noqa: E402
 from medimg.training.export import parity, to_onnx  # noqa: E402
 from medimg.training.net import build  # noqa: E402
@@ -445,3 +445,13 @@ def test_heldout_ece_is_cross_fitted_each_fold_at_the_temperature_of_the_others(
     y_all = np.concatenate([parts[0][1], parts[1][1]])
     assert rep["ece"] == pytest.approx(ece(crossed, y_all)[0], abs=1e-4)
     assert rep["ece"] > 0.15
+
+
+def test_ece_temperature_recovers_known_scale_both_ways():
+    """The ECE fit, like the NLL one, finds the temperature that undoes logits three times too sharp or
+    twice too flat (a fit that ignored T would return the grid's first value, 0.25, either way)."""
+    rng = np.random.default_rng(1)
+    true_logits = rng.standard_normal((4000, 5)) * 2.0
+    y = np.array([rng.choice(5, p=p) for p in softmax(true_logits)])
+    assert 2.6 < fit_temperature_ece(true_logits * 3.0, y) < 3.4
+    assert 0.4 < fit_temperature_ece(true_logits / 2.0, y) < 0.6

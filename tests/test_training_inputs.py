@@ -414,3 +414,13 @@ def test_a_temperature_at_the_edge_of_its_search_is_flagged():
     fair = np.eye(3)[y] * 2.0 + rng.normal(0, 1, (300, 3))
     assert not at_bound(fit_temperature(fair, y), fit_temperature)
     assert at_bound(4.0, fit_temperature_ece) and not at_bound(1.0, fit_temperature_ece)
+
+
+def test_per_source_keeps_at_most_that_many_files_of_each_source(tmp_path):
+    """per_source=2: a source of three files gives two (chosen by the seed), one of two or one gives all."""
+    root = corpus(tmp_path, {"xray": {"a": 3, "b": 2}, "photo": {"c": 1, "d": 5}})
+    c = scan(root, exclude={}, per_source=2)
+    count = {s: c.source.count(s) for s in c.sources}
+    assert count == {"photo/c": 1, "photo/d": 2, "xray/a": 2, "xray/b": 2}
+    assert set(c.paths) >= {"xray/b/0.png", "xray/b/1.png", "photo/c/0.png"}
+    assert scan(root, exclude={}, per_source=2).paths == c.paths  # the same seed, the same files
