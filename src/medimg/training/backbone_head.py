@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..model import backbone
 from ..model.preprocess import to_rgb
-from .dataset import Corpus, CorpusError, first_image, scan, source_folds, stamp
+from .dataset import checked_folds, first_image, readable, scan, stamp
 
 VARIANTS = ("clean", "jpeg50", "gray")
 
@@ -133,19 +133,8 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
     out = Path(out)
     feats, bad = extract(corpus.root, corpus.paths, Path(cache) if cache else out / "features.npz", threads, log=log)
     if bad:
-        log(f"{len(bad)} files cannot be read and are left out:")
-        for p, why in sorted(bad.items())[:50]:
-            log(f"  {p}: {why}")
-        keep = [i for i, p in enumerate(corpus.paths) if p not in bad]
-        corpus = Corpus(corpus.root, [corpus.paths[i] for i in keep], corpus.labels, corpus.y[keep],
-                        [corpus.source[i] for i in keep], corpus.medical)
-        missing = [lb for j, lb in enumerate(corpus.labels) if not (corpus.y == j).any()]
-        if missing:
-            raise CorpusError(f"no readable images left for label(s) {', '.join(missing)}")
-    fold = source_folds(corpus, folds, seed)
-    if any((fold == f).all() or not (fold == f).any() for f in range(folds)):
-        raise CorpusError(f"{len(corpus.sources)} sources have images that can be read: too few for {folds} "
-                          "folds; use fewer --folds, or add sources")
+        corpus, _ = readable(corpus, {i: bad[p] for i, p in enumerate(corpus.paths) if p in bad}, log)
+    fold = checked_folds(corpus, folds, seed)
     log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources")
     y, src = corpus.y, np.array(corpus.source)
     k = len(corpus.labels)

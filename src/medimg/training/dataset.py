@@ -287,6 +287,13 @@ def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=pri
     x, wh, bad = load_images(corpus, size, cache_dir, log=log)
     if not bad:
         return corpus, x, wh
+    kept, keep = readable(corpus, bad, log)
+    return kept, x[keep], wh[keep]
+
+
+def readable(corpus: Corpus, bad: dict[int, str], log=print) -> tuple[Corpus, np.ndarray]:
+    """The corpus without the files that cannot be read (index → why, each named in the log), and the indices
+    kept; a CorpusError when a label is left with none."""
     log(f"{len(bad)} files cannot be read and are left out (list them in {corpus.root / OWN_EXCLUDE}, rows "
         "path,reason, to silence this):")
     for i, why in sorted(bad.items())[:50]:
@@ -297,7 +304,19 @@ def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=pri
     missing = [lb for j, lb in enumerate(corpus.labels) if not (kept.y == j).any()]
     if missing:
         raise CorpusError(f"no readable images left for label(s) {', '.join(missing)}")
-    return kept, x[keep], wh[keep]
+    return kept, keep
+
+
+def checked_folds(corpus: Corpus, k: int, seed: int = 0) -> np.ndarray:
+    """`source_folds`, or a CorpusError when a fold would hold out nothing or everything (too few sources with
+    images that can be read)."""
+    fold = source_folds(corpus, k, seed)
+    bad = next((f for f in range(k) if (fold == f).all() or not (fold == f).any()), None)
+    if bad is not None:
+        held = "everything" if (fold == bad).all() else "nothing"
+        raise CorpusError(f"{len(corpus.sources)} sources have images that can be read, so fold {bad} of {k} "
+                          f"would hold out {held}: use fewer --folds, or add sources")
+    return fold
 
 
 def source_folds(corpus: Corpus, k: int = 3, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon, page
-from .dataset import Corpus, CorpusError, default_cache, fingerprint, load, scan, source_folds
+from .dataset import Corpus, checked_folds, default_cache, fingerprint, load, scan, source_folds
 from .net import LITE, build
 
 
@@ -175,13 +175,9 @@ def train(cfg: Config, log=print) -> dict:
     corpus = scan(cfg.data, per_source=cfg.per_source or None, seed=cfg.seed, log=log)
     corpus, x, wh = load(corpus, cfg.size, cfg.cache or None, log=log)
     files = fingerprint(corpus)
-    fold = source_folds(corpus, cfg.folds, cfg.seed)
-    if cfg.holdout >= 0:  # every fold, not just this one: found before the first fold trains, not after
-        bad = next((f for f in range(cfg.folds) if (fold == f).all() or not (fold == f).any()), None)
-        if bad is not None:
-            held = "everything" if (fold == bad).all() else "nothing"
-            raise CorpusError(f"{len(corpus.sources)} sources have images that can be read, so fold {bad} of "
-                              f"{cfg.folds} would hold out {held}: use fewer --folds, or add sources")
+    # every fold checked, not just this one: found before the first fold trains, not after
+    folds_of = checked_folds if cfg.holdout >= 0 else source_folds
+    fold = folds_of(corpus, cfg.folds, cfg.seed)
     tr = np.flatnonzero(fold != cfg.holdout) if cfg.holdout >= 0 else np.arange(len(x))
     va = np.flatnonzero(fold == cfg.holdout) if cfg.holdout >= 0 else np.zeros(0, np.int64)
     held = sorted({corpus.source[i] for i in va})
