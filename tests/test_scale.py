@@ -268,7 +268,8 @@ def test_resume_keeps_the_files_of_an_entry_written_twice(tmp_path):
 
     (tmp_path / "run1_000000.json").write_text(row("a.png") + "\n" + row("b.png") + "\n")
     (tmp_path / "run2_000000.json").write_text(row("a.png") + "\n" + row("c.png") + "\n")
-    assert done_inputs(tmp_path, "jsonl") == {"a.png", "b.png", "c.png"}
+    done = done_inputs(tmp_path, "jsonl")
+    assert len(done) == 3 and done.contains(["a.png", "b.png", "c.png"]).all() and "d.png" not in done
     assert len(list(tmp_path.iterdir())) == 2
 
 
@@ -361,7 +362,8 @@ def test_resume_deletes_a_csv_file_stopped_before_its_header_ended(tmp_path):
         w.writerow({**dict.fromkeys(COLUMNS, ""), "input": "x.png", "source": "x.png", "source_rows": 1}.values())
     (out / "b_000000.csv").write_text("")
     (out / "c_000000.csv").write_text('"input","locator","la')
-    assert done_inputs(out, "csv") == {"x.png"}
+    done = done_inputs(out, "csv")
+    assert len(done) == 1 and "x.png" in done
     assert sorted(p.name for p in out.iterdir()) == ["a_000000.csv"]
     (out / "d.csv").write_text("name,size")  # another program's, without a newline: never touched
     with pytest.raises(ValueError, match="not an output file of this job"):
@@ -395,7 +397,8 @@ def test_resume_keeps_an_entry_whose_rows_ray_split_over_files(tmp_path):
     (out / "a_000001.json").write_text(row("big", 3, 2) + row("one", 1, 0))
     (out / "b_000000.json").write_text(row("lost", 3, 0) + row("other", 1, 0))
     (out / "c_000000.json").write_text(row("lost", 3, 1) + row("lost", 3, 2)[:-9])  # stopped mid-line
-    assert done_inputs(out, "jsonl") == {"big", "one"}  # "other" is done again with the file "lost" was in
+    done = done_inputs(out, "jsonl")  # "other" is done again with the file "lost" was in
+    assert len(done) == 2 and "big" in done and "one" in done
     assert sorted(p.name for p in out.iterdir()) == ["a_000000.json", "a_000001.json"]
 
 
@@ -448,3 +451,39 @@ def test_passed_over_counts_the_entries_of_this_list_not_every_entry_in_the_outp
     assert run(names[:2], out, plan=plan, **kw) == 2
     assert run([names[0], names[2]], out, resume=True, plan=plan, **kw) == 1
     assert plan == {"run": 1, "passed_over": 1, "images": 1, "errors": 0, "skipped": 0}
+
+
+def test_the_spill_hands_ray_every_batch_in_order_in_the_blocks_asked_for(tmp_path):
+    """The batches' places reach Ray as Arrow blocks: all of them, in order, each pointing at its entries."""
+    from medimg.keyset import KeySet
+    from medimg.scale.ray_job import Spill, read_entries, spill_new
+
+    entries = [f"e{i}.png" for i in range(100)] + ["e5.png", "./e6.png"]
+    done = KeySet([f"e{i}.png" for i in range(90, 95)])
+    spill = Spill(tmp_path, 16)
+    assert spill_new(spill, entries, done) == 100  # each entry counted once
+    assert spill.count == 95
+    for blocks in (1, 3, 6):
+        tables = spill.places(blocks)
+        assert len(tables) == blocks and all(t.column_names == ["start", "size"] for t in tables)
+        got = [e for t in tables for s, n in zip(t["start"].to_pylist(), t["size"].to_pylist())
+               for e in read_entries(str(spill.path), s, n)]
+        assert got == [f"e{i}.png" for i in range(100) if not 90 <= i < 95]
+    spill.remove()
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_names_the_entry_that_lost_rows(tmp_path, caplog):
+    """A file deleted because an entry in it lost rows says which entry, by name."""
+    import logging
+
+    from medimg.scale.ray_job import done_inputs
+
+    def row(source, n, i):
+        return json.dumps({"input": f"{source}/{i}.png", "source": source, "source_rows": n}) + "\n"
+
+    (tmp_path / "a_000000.json").write_text(row("kept", 1, 0) + row("scans/lost", 3, 0) + row("scans/lost", 3, 1))
+    with caplog.at_level(logging.WARNING, logger="medimg.scale.ray_job"):
+        done = done_inputs(tmp_path, "jsonl")
+    assert len(done) == 0 and not list(tmp_path.iterdir())
+    assert "scans/lost has 2 of its rows" in caplog.text

@@ -3,7 +3,7 @@
 Each actor loads the model once and runs the ordinary pipeline on its share of inputs, so the
 job inherits every limit and per-item error of the sources. The list is read once, as a stream, into
 a file beside the output (every machine of a cluster reads its share there), so the driver holds only
-each entry's key (to do it once) and a place per batch, not the list. Rows stream to the output folder
+a 16-byte digest per entry (to do each once) and a place per batch, not the list. Rows stream to the output folder
 as blocks finish; each row names the list entry it came from (`source`), so `resume` can pass over the
 entries already written by an earlier, stopped run.
 """
@@ -17,6 +17,7 @@ import math
 import logging
 import os
 import tempfile
+from array import array
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..keyset import DIGEST, KeySet, digests
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
@@ -93,7 +95,7 @@ class Spill:
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
         self.per = per
-        self.places: list[dict[str, int]] = []  # where each batch of `per` entries is: start and size in bytes
+        self.starts, self.sizes = array("q"), array("q")  # where each batch of `per` entries is, in bytes
         self.count = 0
         self._start = 0
 
@@ -106,13 +108,22 @@ class Spill:
     def _close_batch(self) -> None:
         end = self.file.tell()
         if end > self._start:
-            self.places.append({"start": self._start, "size": end - self._start})
+            self.starts.append(self._start)
+            self.sizes.append(end - self._start)
         self._start = end
 
     def close(self) -> None:
         if not self.file.closed:
             self._close_batch()
             self.file.close()
+
+    def places(self, blocks: int) -> list:
+        """The batches' places as `blocks` Arrow tables (columns start, size): Ray's blocks, made here."""
+        import pyarrow as pa
+
+        table = pa.table({"start": np.frombuffer(self.starts, np.int64), "size": np.frombuffer(self.sizes, np.int64)})
+        cuts = np.linspace(0, len(table), blocks + 1).astype(int)
+        return [table.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])]
 
     def remove(self) -> None:
         self.close()
@@ -171,7 +182,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         clf = Classifier.load(model_dir, threads=1)
         done = done_inputs(out, fmt, clf.release, clf.threshold if threshold is None else threshold)
     else:
-        done = set()
+        done = KeySet()
     out.mkdir(parents=True, exist_ok=True)
     spill = Spill(out, inputs_per_batch)
     try:
@@ -181,18 +192,11 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         spill.remove()
 
 
-def _run(spill: Spill, inputs: Iterable[str], done: set[str], out: Path, fmt: str, model_dir, limits, threshold,
+def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str, model_dir, limits, threshold,
          concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None, on_start) -> int:
     import ray
 
-    from ..lists import once
-
-    given = 0
-    for entry in once(inputs):  # the output writes a name's bytes that are not UTF-8 escaped
-        given += 1
-        if _text(entry) not in done:
-            spill.add(entry)
-    spill.close()
+    given = spill_new(spill, inputs, done)
     if plan is not None:
         plan.update(run=spill.count, passed_over=given - spill.count, images=0, errors=0, skipped=0)
     if not spill.count:
@@ -204,8 +208,8 @@ def _run(spill: Spill, inputs: Iterable[str], done: set[str], out: Path, fmt: st
     if on_start is not None:
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
-    blocks = min(len(spill.places), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
-    ds = ray.data.from_items(spill.places, override_num_blocks=blocks)
+    blocks = min(len(spill.starts), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
+    ds = ray.data.from_arrow(spill.places(blocks))
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=1,  # one place: inputs_per_batch entries
@@ -224,6 +228,22 @@ def _run(spill: Spill, inputs: Iterable[str], done: set[str], out: Path, fmt: st
     if plan is not None:
         plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"])
     return sum(kinds.values())
+
+
+def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
+    """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`; returns how
+    many entries there were, each counted once."""
+    from ..lists import once_many
+
+    given = 0
+    for part in once_many(inputs):
+        given += len(part)
+        written = done.contains([_text(e) for e in part]) if len(done) else np.zeros(len(part), bool)
+        for entry, skip in zip(part, written):  # the output writes a name's bytes that are not UTF-8 escaped
+            if not skip:
+                spill.add(entry)
+    spill.close()
+    return given
 
 
 def _reachable(address: str | None, timeout: float = 10) -> None:
@@ -256,41 +276,65 @@ def _actors(concurrency: int) -> dict:
     return {"concurrency": concurrency, "max_concurrency": CALLS_PER_ACTOR}  # a threaded actor
 
 
-def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> set[str]:
+def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> KeySet:
     """The list entries (`source`) with rows in the complete files of `out`. A file a stop cut off is
     deleted (its inputs are done again); a file that is not this job's output is an error, never touched,
     and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
     given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
-    block past its size limit): they count together."""
+    block past its size limit): they count together. Each file's rows are tallied as it is read, by digest
+    (`keyset`), so a run of millions of rows is resumed in a few bytes a row."""
     from ..output import Thresholds, same_run
 
-    files: dict[Path, tuple[Counter, dict]] = {}
-    read, cut = {}, {}
+    files: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    cut = {}
+    bounds, models = Thresholds(), set()
     for path in _files(Path(out), fmt):
         try:
-            read[path] = _read(path, fmt)
+            rows = _read(path, fmt)
         except CutOff as exc:
             cut[path] = exc
-    bounds, models = Thresholds(), set()
-    for path, rows in read.items():
+            continue
         for _, _, _, row in rows:
             bounds.add(row)
             models.add(row.get("model") or model)  # an error's row names none
+        files[path] = _tally(rows)
     same_run(out, models, bounds, model, threshold, "or give a new folder")
     for path, why in cut.items():
         _drop(path, why)
-    for path, rows in read.items():
-        files[path] = (Counter(s for s, _, _, _ in rows), {s: int(n) for s, n, _, _ in rows if n is not None})
     while True:  # an entry short of its rows loses every file that holds some of them
-        total: Counter = Counter()
-        for counts, _ in files.values():
-            total.update(counts)
-        short = {p: s for p, (counts, want) in files.items() for s in counts if s in want and total[s] < want[s]}
+        every = np.concatenate([d for d, _, _ in files.values()]) if files else np.zeros(0, DIGEST)
+        names, where = np.unique(every, return_inverse=True)
+        total = np.bincount(where, weights=np.concatenate([n for _, n, _ in files.values()]) if files else None,
+                            minlength=len(names)).astype(np.int64)
+        short, at = {}, 0
+        for path, (d, _, want) in files.items():
+            have = total[where[at:at + len(d)]]
+            at += len(d)
+            lack = np.flatnonzero((want >= 0) & (have < want))
+            if len(lack):
+                short[path] = (d[lack[0]], int(have[lack[0]]))
         if not short:
-            return {s for counts, _ in files.values() for s in counts if s}
-        for path, s in short.items():
-            _drop(path, f"{s} has {total[s]} of its rows")
+            return KeySet.of_digests(names)
+        for path, (digest, have) in short.items():
+            _drop(path, f"{_named(path, fmt, digest)} has {have} of its rows")
             del files[path]
+
+
+def _tally(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One output file's entries (their digests, sorted), how many rows each has there, and how many it gave
+    in all (`source_rows`; -1 where not written)."""
+    named = [(s, n) for s, n, _, _ in rows if s]
+    d, where = np.unique(digests([s for s, _ in named]), return_inverse=True)
+    want = np.full(len(d), -1, np.int64)
+    for i, (_, n) in zip(where, named):
+        if n is not None:
+            want[i] = int(n)
+    return d, np.bincount(where, minlength=len(d)), want
+
+
+def _named(path: Path, fmt: str, digest) -> str:
+    """The entry of an output file with this digest (read again: the tally keeps no names)."""
+    return next(s for s, _, _, _ in _read(path, fmt) if s and digests([s])[0] == digest)
 
 
 def _drop(path: Path, why) -> None:
