@@ -178,3 +178,25 @@ def test_an_attached_text_file_is_an_input_not_the_message_text():
     assert len(images) == 1 and images[0].origin.startswith("letter.eml:report.html"), got
     notes = [i.error for i in got if isinstance(i, ItemError)]
     assert any("1 text part (the message itself)" in n for n in notes), notes
+
+
+def _mail_with_trace_headers(hops: int) -> bytes:
+    msg = EmailMessage()
+    for i in range(hops):  # each relay adds its Received line at the top, before the sender's MIME headers
+        msg["Received"] = (f"from mx{i}.example.org (mx{i}.example.org [192.0.2.{i}]) by relay.example.net "
+                           f"with ESMTPS id abc{i:04d}; Mon, 1 Jan 2024 10:00:{i:02d} +0000")
+    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", "scan"
+    msg.set_content("see attached")
+    msg.add_attachment(b.image_bytes("PNG", (80, 60)), maintype="image", subtype="png", filename="x.png")
+    return bytes(msg)
+
+
+def test_a_message_whose_mime_headers_come_after_5_kb_of_trace_headers_is_read(tmp_path):
+    """An e-mail whose MIME-Version line lies past the first 4 KB (relays' Received, ARC and DKIM lines) is read."""
+    data = _mail_with_trace_headers(40)
+    assert data.find(b"MIME-Version") > 5000
+    got = list(open_input(Blob("msg.eml", data, name="msg.eml")))
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["msg.eml:x.png"]
+    (tmp_path / "msg.eml").write_bytes(data)
+    got = list(open_input(tmp_path / "msg.eml"))
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == [f"{tmp_path / 'msg.eml'}:x.png"]

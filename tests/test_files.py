@@ -15,6 +15,9 @@ from PIL import Image
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input, open_inputs
 from medimg.sources.files import image_kind, iter_folder, read_file
+from email.message import EmailMessage
+from medimg.sources import registry
+from medimg.sources.base import SourcePlugin
 
 
 def items(data: bytes, name: str = "x", **limits):
@@ -602,3 +605,54 @@ def test_read_file_caps_a_file_that_holds_more_than_its_stat_size():
     """A file that grew after stat (here a /proc file, which stats as 0 bytes) is still held to the cap."""
     err = read_file("/proc/self/maps", Context(Limits(max_input_bytes=100)))
     assert isinstance(err, ItemError) and err.error == "file is over the max_input_bytes cap of 100 bytes"
+
+
+def test_macos_and_windows_litter_in_a_folder_is_left_out(tmp_path):
+    """__MACOSX folders, Thumbs.db and desktop.ini in a folder are not read as inputs, even without a leading dot."""
+    root = tmp_path / "in"
+    (root / "__MACOSX").mkdir(parents=True)
+    (root / "__MACOSX" / "copy.png").write_bytes(b.image_bytes("PNG", (20, 10)))
+    (root / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    (root / "desktop.ini").write_text("[.ShellClassInfo]\nIconResource=x.ico,0\n")
+    (root / "scan.png").write_bytes(b.image_bytes("PNG", (20, 10)))
+    got = list(open_input(root))
+    assert [(os.path.relpath(i.origin, root), type(i).__name__) for i in got] == [("scan.png", "ImageItem")]
+
+
+def test_a_folder_that_cannot_be_listed_gives_only_its_listing_error(tmp_path):
+    """A folder gone (or unreadable) when it is walked gives one listing error, not also an 'empty folder' note."""
+    gone = tmp_path / "gone"
+    got = list(iter_folder(gone, Context()))
+    assert len(got) == 1, got
+    assert isinstance(got[0], ItemError) and not got[0].skipped
+    assert got[0].origin == str(gone) and got[0].error.startswith("could not list folder")
+
+
+def test_a_sniffer_that_raises_does_not_hide_the_sources_after_it(monkeypatch):
+    """A source whose `accepts` raises is passed over: the next source that accepts the bytes still opens them."""
+    def broken(head, blob):
+        raise ValueError("bad sniffer")
+
+    plugin = SourcePlugin("broken", broken, lambda blob, ctx: iter(()), priority=0)
+    monkeypatch.setattr(registry, "_PLUGINS", [plugin, *registry.plugins()])
+    (item,) = open_input(Blob("a.png", b.image_bytes("PNG", (40, 30)), name="a.png"))
+    assert isinstance(item, ImageItem) and item.format == "PNG"
+
+
+def _mail_with_trace_headers(hops: int) -> bytes:
+    msg = EmailMessage()
+    for i in range(hops):  # each relay adds its Received line at the top, before the sender's MIME headers
+        msg["Received"] = (f"from mx{i}.example.org (mx{i}.example.org [192.0.2.{i}]) by relay.example.net "
+                           f"with ESMTPS id abc{i:04d}; Mon, 1 Jan 2024 10:00:{i:02d} +0000")
+    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", "scan"
+    msg.set_content("see attached")
+    msg.add_attachment(b.image_bytes("PNG", (80, 60)), maintype="image", subtype="png", filename="x.png")
+    return bytes(msg)
+
+
+def test_a_message_whose_mime_headers_come_after_2_kb_of_trace_headers_is_read():
+    """An e-mail whose MIME-Version line lies beyond the first kilobyte (after relays' Received lines) is sniffed."""
+    data = _mail_with_trace_headers(20)
+    assert 2048 < data.find(b"MIME-Version") < 3500
+    got = list(open_input(Blob("msg.eml", data, name="msg.eml")))
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["msg.eml:x.png"]

@@ -14,7 +14,7 @@ import pymupdf
 import pytest
 from PIL import Image, ImageDraw
 
-from builders import pdf_objects, pdf_stream, raw_pdf
+from builders import pattern, pdf_objects, pdf_stream, raw_pdf
 from medimg.sources import pdf
 from medimg.sources.base import Blob, Context, ImageItem, ItemError, Limits
 
@@ -1335,3 +1335,161 @@ def test_a_scan_stored_as_strips_under_its_ocr_text_is_still_one_figure():
     assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)"], [f.locator for f in figs]
     x0, y0, x1, y1 = figs[0].metadata["bbox"]
     assert x0 < 2 and y0 < 2 and x1 > 610 and y1 > 790
+
+
+def test_an_image_with_a_short_pixel_side_under_the_floor_is_decoration_however_large_it_is_drawn():
+    """A 1000×20 px gradient stretched over a 400×100 pt box is skipped as decoration (its shorter side is 20 px)."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(pymupdf.Rect(72, 300, 372, 500), stream=_png(_photo(300, 200, seed=1)))
+    page.insert_image(pymupdf.Rect(72, 100, 472, 200), stream=_png(_photo(1000, 20, seed=2)), keep_proportion=False)
+    items = _run(doc.tobytes())
+    assert [i.image.size for i in _images(items)] == [(300, 200)]
+    assert [e.error for e in items if isinstance(e, ItemError)] == ["skipped 1 image smaller than 64 px (decoration)"]
+
+
+def test_an_image_drawn_large_once_is_kept_though_also_drawn_as_a_thumbnail():
+    """Decoration is judged by an image's largest placement: drawn large on page 1 and tiny on page 2, it is kept."""
+    doc = pymupdf.open()
+    data = _png(_photo(300, 200, seed=3))
+    doc.new_page().insert_image(pymupdf.Rect(72, 300, 372, 500), stream=data)
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 87, 82), stream=data)  # 15 × 10 pt: a thumbnail
+    doc = pymupdf.open(stream=doc.tobytes(garbage=4, deflate=True), filetype="pdf")  # one xref for both
+    items = _run(doc.tobytes())
+    (image,) = _images(items)
+    assert image.image.size == (300, 200) and image.metadata["pages"] == [1, 2]
+    assert not [i for i in items if isinstance(i, ItemError)]
+
+
+def test_an_image_drawn_twice_on_a_page_lists_that_page_once():
+    """metadata["pages"] names each page an image is drawn on once, however often it is drawn there."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    xref = page.insert_image(pymupdf.Rect(72, 72, 272, 205), stream=_png(_photo(300, 200, seed=4)))
+    page.insert_image(pymupdf.Rect(72, 400, 272, 533), xref=xref)
+    doc.new_page().insert_image(pymupdf.Rect(72, 72, 272, 205), xref=xref)
+    (image,) = _images(_run(doc.tobytes()))
+    assert image.metadata["pages"] == [1, 2] and image.metadata["page"] == 1
+
+
+def test_an_image_on_pages_too_busy_to_place_it_is_reported_on_the_first_of_them():
+    """An image listed without its place (pages drawing it past PAGE_MAX_IMAGES) comes out on its first page."""
+    buf = io.BytesIO()
+    _photo(120, 80, seed=5).save(buf, "JPEG", quality=90)
+    photo = pdf_stream("/Type /XObject /Subtype /Image /Width 120 /Height 80 /ColorSpace /DeviceRGB "
+                       "/BitsPerComponent 8 /Filter /DCTDecode", buf.getvalue())
+    page = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /P 6 0 R >> >> " \
+           "/Contents 5 0 R >>"
+    data = pdf_objects(["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+                        page, page, pdf_stream("", b"q 120 0 0 80 72 400 cm /P Do Q " * (pdf.PAGE_MAX_IMAGES + 1)),
+                        photo])
+    items = _run(data)
+    assert [(e.locator, e.skipped) for e in items if isinstance(e, ItemError)] == [("page 1", True), ("page 2", True)]
+    (image,) = _images(items)
+    assert image.locator == "page 1, image 1" and image.metadata["page"] == 1 and image.metadata["pages"] == [1, 2]
+
+
+def test_a_jpeg_with_an_inverting_decode_array_comes_out_inverted_as_the_page_shows_it():
+    """An embedded JPEG with /Decode [1 0 1 0 1 0] comes out with its colours inverted, as drawn on the page."""
+    buf = io.BytesIO()
+    _photo(120, 80, seed=6).save(buf, "JPEG", quality=95)
+    photo = pdf_stream("/Type /XObject /Subtype /Image /Width 120 /Height 80 /ColorSpace /DeviceRGB "
+                       "/BitsPerComponent 8 /Decode [1 0 1 0 1 0] /Filter /DCTDecode", buf.getvalue())
+    data = raw_pdf(b"q 240 0 0 160 72 400 cm /P Do Q", resources="<< /XObject << /P 5 0 R >> >>", extra=[photo])
+    (image,) = _images(_run(data))
+    left = np.asarray(image.image.convert("RGB").crop((10, 20, 50, 70)), dtype=float).mean(axis=(0, 1))
+    right = np.asarray(image.image.convert("RGB").crop((70, 20, 110, 70)), dtype=float).mean(axis=(0, 1))
+    assert np.abs(left - (35, 235, 235)).max() < 12 and np.abs(right - (235, 225, 35)).max() < 12
+
+
+def test_the_same_data_under_an_inverting_decode_array_is_another_image():
+    """Two image objects with the same bytes, one drawn inverted by its /Decode array, are two images, not one."""
+    raw = np.asarray(_photo(120, 80, seed=7)).tobytes()
+    keys = "/Type /XObject /Subtype /Image /Width 120 /Height 80 /ColorSpace /DeviceRGB /BitsPerComponent 8"
+    data = raw_pdf(b"q 240 0 0 160 72 400 cm /A Do Q q 240 0 0 160 72 100 cm /B Do Q",
+                   resources="<< /XObject << /A 5 0 R /B 6 0 R >> >>",
+                   extra=[pdf_stream(keys, raw, compress=True),
+                          pdf_stream(keys + " /Decode [1 0 1 0 1 0]", raw, compress=True)])
+    plain, inverted = _images(_run(data))
+    assert np.abs(np.asarray(plain.image, dtype=int) + np.asarray(inverted.image, dtype=int) - 255).max() <= 1
+
+
+def test_the_same_pixels_under_another_soft_mask_are_another_image():
+    """Two image objects with the same bytes but different soft masks (what shows of them differs) are two images."""
+    raw = np.asarray(_photo(120, 80, seed=8)).tobytes()
+    keys = "/Type /XObject /Subtype /Image /Width 120 /Height 80 /BitsPerComponent 8"
+    left, right = np.zeros((80, 120), np.uint8), np.zeros((80, 120), np.uint8)
+    left[:, :60], right[:, 60:] = 255, 255
+    page = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /I {} 0 R >> >> " \
+           "/Contents 5 0 R >>"
+    data = pdf_objects(["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+                        page.format(6), page.format(7), pdf_stream("", b"q 240 0 0 160 72 400 cm /I Do Q"),
+                        pdf_stream(keys + " /ColorSpace /DeviceRGB /SMask 8 0 R", raw, compress=True),
+                        pdf_stream(keys + " /ColorSpace /DeviceRGB /SMask 9 0 R", raw, compress=True),
+                        pdf_stream(keys + " /ColorSpace /DeviceGray", left.tobytes(), compress=True),
+                        pdf_stream(keys + " /ColorSpace /DeviceGray", right.tobytes(), compress=True)])
+    first, second = _images(_run(data))
+    assert (first.metadata["pages"], second.metadata["pages"]) == ([1], [2])
+    assert first.image.mode == second.image.mode == "RGBA"
+    assert tuple(np.asarray(first.image)[40, [20, 100], 3]) == (255, 0)
+    assert tuple(np.asarray(second.image)[40, [20, 100], 3]) == (0, 255)
+
+
+def _bar_chart(page: pymupdf.Page) -> None:
+    page.draw_rect(pymupdf.Rect(150, 200, 450, 400), color=(0, 0, 0), width=1)  # axes box
+    for k in range(5):
+        x = 150 + 60 * k
+        page.draw_rect(pymupdf.Rect(x + 15, 380 - 30 * k, x + 45, 400), color=None, fill=(0.2, 0.4, 0.8))
+
+
+def test_white_filled_boxes_are_not_ink_and_make_no_figure():
+    """Boxes filled white (invisible on paper, as behind a text block) are no figure: the page has no images."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.draw_rect(pymupdf.Rect(100, 100, 400, 300), color=None, fill=(1, 1, 1))
+    page.draw_rect(pymupdf.Rect(100, 400, 300, 550), color=None, fill=(0.99, 0.99, 0.99))
+    items = _run(doc.tobytes())
+    assert [(type(i).__name__, i.error) for i in items] == [("ItemError", "no images found in the PDF")]
+
+
+def test_a_caption_line_wider_than_the_figure_right_below_it_stays_out_of_the_region():
+    """Text lines as wide as most of the figure (a caption, body text) do not join it, even when they touch it."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    _bar_chart(page)
+    page.insert_text((72, 411), "Figure 1. Counts per group over five years, from the registry of 2020 cases.",
+                     fontsize=11)
+    (fig,) = [i for i in _run(doc.tobytes()) if isinstance(i, ImageItem)]
+    x0, y0, x1, y1 = fig.metadata["bbox"]
+    assert abs(x0 - 149) < 5 and abs(x1 - 451) < 5 and abs(y1 - 401) < 5, fig.metadata["bbox"]
+
+
+def test_a_pdf_jpeg_wrapped_in_flate_is_reported_as_a_jpeg():
+    """An embedded image filtered [/FlateDecode /DCTDecode] is a JPEG: its format names the last filter, PDF/JPEG."""
+    buf = io.BytesIO()
+    pattern((200, 100)).save(buf, "JPEG", quality=90)
+    image = pdf_stream("/Type /XObject /Subtype /Image /Width 200 /Height 100 /ColorSpace /DeviceRGB "
+                       "/BitsPerComponent 8 /Filter [/FlateDecode /DCTDecode]", zlib.compress(buf.getvalue()))
+    data = raw_pdf(b"q 200 0 0 100 50 500 cm /Im Do Q", resources="<< /XObject << /Im 5 0 R >> >>", extra=[image])
+    (item,) = pdf.open_pdf(Blob("t.pdf", data), Context(Limits()))
+    assert isinstance(item, ImageItem) and item.image.size == (200, 100)
+    assert item.format == "PDF/JPEG"
+
+
+def test_same_data_twins_under_different_soft_masks_on_one_page_are_each_reported_with_their_own_mask():
+    """Two images of one page with the same bytes and size but different soft masks come out as two, each masked as
+    drawn (the twin matching by data and by unmasked pixels took both placements for one of them)."""
+    pixels = np.zeros((80, 120, 3), np.uint8)
+    pixels[:, :60], pixels[:, 60:] = (220, 20, 20), (20, 30, 220)
+    keys = "/Type /XObject /Subtype /Image /Width 120 /Height 80 /BitsPerComponent 8"
+    left, right = np.zeros((80, 120), np.uint8), np.zeros((80, 120), np.uint8)
+    left[:, :60], right[:, 60:] = 255, 255
+    data = raw_pdf(b"q 240 0 0 160 72 400 cm /A Do Q q 240 0 0 160 72 100 cm /B Do Q",
+                   resources="<< /XObject << /A 5 0 R /B 6 0 R >> >>",
+                   extra=[pdf_stream(keys + " /ColorSpace /DeviceRGB /SMask 7 0 R", pixels.tobytes(), compress=True),
+                          pdf_stream(keys + " /ColorSpace /DeviceRGB /SMask 8 0 R", pixels.tobytes(), compress=True),
+                          pdf_stream(keys + " /ColorSpace /DeviceGray", left.tobytes(), compress=True),
+                          pdf_stream(keys + " /ColorSpace /DeviceGray", right.tobytes(), compress=True)])
+    got = [i for i in pdf.open_pdf(Blob("t.pdf", data), Context(Limits())) if isinstance(i, ImageItem)]
+    shown = sorted((i.metadata["bbox"][1], tuple(np.asarray(i.image)[40, [20, 100], 3])) for i in got)
+    assert shown == [(232.0, (255, 0)), (532.0, (0, 255))]  # A (left half seen) lower on the page, B above it

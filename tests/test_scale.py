@@ -453,8 +453,8 @@ def test_passed_over_counts_the_entries_of_this_list_not_every_entry_in_the_outp
     assert plan == {"run": 1, "passed_over": 1, "images": 1, "errors": 0, "skipped": 0}
 
 
-def test_the_spill_hands_ray_every_batch_in_order_in_the_blocks_asked_for(tmp_path):
-    """The batches' places reach Ray as Arrow blocks: all of them, in order, each pointing at its entries."""
+def test_the_spill_hands_ray_every_batch_in_order(tmp_path):
+    """The batches' places reach Ray as items: all of them, in order, each pointing at its entries."""
     from medimg.keyset import KeySet
     from medimg.scale.ray_job import Spill, read_entries, spill_new
 
@@ -462,13 +462,9 @@ def test_the_spill_hands_ray_every_batch_in_order_in_the_blocks_asked_for(tmp_pa
     done = KeySet([f"e{i}.png" for i in range(90, 95)])
     spill = Spill(tmp_path, 16)
     assert spill_new(spill, entries, done) == 100  # each entry counted once
-    assert spill.count == 95
-    for blocks in (1, 3, 6):
-        tables = spill.places(blocks)
-        assert len(tables) == blocks and all(t.column_names == ["start", "size"] for t in tables)
-        got = [e for t in tables for s, n in zip(t["start"].to_pylist(), t["size"].to_pylist())
-               for e in read_entries(str(spill.path), s, n)]
-        assert got == [f"e{i}.png" for i in range(100) if not 90 <= i < 95]
+    assert spill.count == 95 and len(spill.places()) == 6
+    got = [e for p in spill.places() for e in read_entries(str(spill.path), p["start"], p["size"])]
+    assert got == [f"e{i}.png" for i in range(100) if not 90 <= i < 95]
     spill.remove()
     assert not list(tmp_path.iterdir())
 

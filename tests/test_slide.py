@@ -141,3 +141,53 @@ def test_a_tiff_of_more_images_than_a_slide_has_is_refused(tmp_path, monkeypatch
     monkeypatch.setattr(slide, "MAX_IFDS", 2)
     (err,) = open_input(write_slide(tmp_path / "levels.svs", size=(1024, 768)))  # three levels
     assert err.error == "more than 2 images in one TIFF: not a whole-slide image; not read"
+
+
+def margin_slide(path: Path, size=(1536, 1024), margin: float = 0.1) -> Path:
+    """A 2-level Aperio slide at 1 µm per pixel: white glass, a pink tissue ellipse right of centre, and a black
+    scanner margin down the left side, `margin` of its width."""
+    w, h = size
+    img = np.full((h, w, 3), 244, np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img[((yy - h * 0.5) / (h * 0.4)) ** 2 + ((xx - w * 0.7) / (w * 0.25)) ** 2 < 1] = (226, 150, 198)
+    img[:, : int(w * margin)] = 0
+    desc = f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) JPEG/RGB Q=70|AppMag = 10|MPP = 1.0"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(img, tile=(256, 256), compression="zlib", description=desc, photometric="rgb", metadata=None)
+        tw.write(img[::4, ::4].copy(), tile=(256, 256), compression="zlib", photometric="rgb", subfiletype=1,
+                 metadata=None)
+    return path
+
+
+def pinkness(item: ImageItem) -> float:
+    px = np.asarray(item.image.convert("RGB"), np.int16)
+    return float((px.max(axis=2) - px.min(axis=2)).mean())
+
+
+def test_an_aperio_slide_named_tif_is_read_as_a_slide(tmp_path):
+    """An Aperio slide saved as .tif (not .svs) is known by its description and gives one tissue field."""
+    (item,) = open_input(margin_slide(tmp_path / "case.tif"))
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    assert item.format == "WSI (aperio)" and item.image.size == (512, 512)
+
+
+def test_the_field_is_taken_from_tissue_not_from_a_wide_black_scanner_margin(tmp_path):
+    """Black scanner padding is not tissue: a margin wider than the field does not draw the field onto it."""
+    (item,) = open_input(margin_slide(tmp_path / "case.svs", margin=0.4))
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    field = item.metadata["field"]
+    assert field["x"] > 0.4 * 1536 and item.metadata["tissue_fraction"] > 0.8 and pinkness(item) > 40
+
+
+def test_parts_of_a_slide_the_scanner_did_not_store_come_out_white_as_glass(tmp_path):
+    """Tiles holding no data are transparent in OpenSlide: the field shows them white like glass, not black."""
+    path = margin_slide(tmp_path / "sparse.svs")
+    with tifffile.TiffFile(path) as tif:
+        counts = tif.pages[0].tags["TileByteCounts"]
+        at, n = counts.valueoffset, counts.count
+    data = bytearray(path.read_bytes())
+    data[at:at + 4 * n] = bytes(4 * n)  # no full-resolution tile stored
+    path.write_bytes(bytes(data))
+    (item,) = open_input(path)
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    assert np.asarray(item.image).min() > 240

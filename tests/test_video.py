@@ -20,6 +20,7 @@ from pydicom.uid import MPEG2MPML, MPEG4HP41
 import builders as b
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
 from medimg.sources.video import video_kind
+from fractions import Fraction
 
 av = pytest.importorskip("av")
 
@@ -312,3 +313,37 @@ def test_video_timeout_stops_a_long_reading_part_way_with_a_note():
     (note,) = [i for i in items if isinstance(i, ItemError)]
     assert note.skipped and note.error == f"stopped after {budget:g} s (video_timeout) with {len(shown)} frame(s) read"
     assert 0 < len(shown) < 20
+
+
+def _clip(size=(160, 96), frames: int = 10, rate=10) -> bytearray:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        for i in range(frames):
+            a = np.full((size[1], size[0], 3), 40, np.uint8)
+            a[:20, 10 * i:10 * i + 10] = 255  # a mark that moves 10 px a frame
+            for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return bytearray(buf.getvalue())
+
+
+def test_a_turned_clip_decoded_smaller_reports_its_stored_size_turned_too():
+    """A 160×96 clip with a 90° display matrix, decoded at half size, says it is 96×160 (as shown), not 160×96."""
+    data = _clip()
+    m = data.index(b"tkhd") + 44  # version 0 header: the matrix follows 40 bytes of fields
+    data[m:m + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 96 << 16, 0, 0x40000000)  # 90° clockwise
+    (item,) = open_input(Blob("phone.mp4", bytes(data), name="phone.mp4"), Limits(decode_side=48))
+    assert isinstance(item, ImageItem), item
+    assert item.image.size == (48, 80) and item.full_size == (96, 160) and (item.width, item.height) == (96, 160)
+
+
+def test_a_clip_slower_than_a_frame_a_second_gives_each_frame_once_with_all_frames():
+    """With all_frames, a clip of one frame every 2 s gives each of its frames once, not the same frame twice."""
+    data = bytes(_clip(frames=5, rate=Fraction(1, 2)))
+    items = list(open_input(Blob("slow.mp4", data, name="slow.mp4"), Limits(all_frames=True)))
+    assert not [i for i in items if isinstance(i, ItemError)], items
+    times = [i.metadata["time_s"] for i in items]
+    assert len(times) == len(set(times)) and len(times) <= 5, times

@@ -117,13 +117,9 @@ class Spill:
             self._close_batch()
             self.file.close()
 
-    def places(self, blocks: int) -> list:
-        """The batches' places as `blocks` Arrow tables (columns start, size): Ray's blocks, made here."""
-        import pyarrow as pa
-
-        table = pa.table({"start": np.frombuffer(self.starts, np.int64), "size": np.frombuffer(self.sizes, np.int64)})
-        cuts = np.linspace(0, len(table), blocks + 1).astype(int)
-        return [table.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])]
+    def places(self) -> list[dict[str, int]]:
+        """Each batch's place (start, size), as Ray's items."""
+        return [{"start": a, "size": b} for a, b in zip(self.starts, self.sizes)]
 
     def remove(self) -> None:
         self.close()
@@ -209,7 +205,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
     blocks = min(len(spill.starts), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
-    ds = ray.data.from_arrow(spill.places(blocks))
+    ds = ray.data.from_items(spill.places(), override_num_blocks=blocks)
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=1,  # one place: inputs_per_batch entries

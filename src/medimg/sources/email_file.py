@@ -106,7 +106,8 @@ def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
 
 def accepts(head: bytes, blob: Blob) -> bool:
     """A message starts with header lines; at least three of the usual ones, MIME among them."""
-    lines = head.lstrip(b"\r\n").splitlines()
+    text = blob.data[:64 * 1024] if len(blob.data) > len(head) else head
+    lines = text.lstrip(b"\r\n").splitlines()
     if lines and lines[0].startswith(b"From "):  # an mbox-style envelope line
         lines = lines[1:]
     names = set()

@@ -536,7 +536,7 @@ def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by
 
 def _format(doc: pymupdf.Document, xref: int, first: str) -> str:
     """The image's coding, from the last of its filters (PyMuPDF names the first: an ASCII wrapper, maybe)."""
-    if first in FILTERS:
+    if first in FILTERS and first not in ("FlateDecode", "LZWDecode", "RunLengthDecode"):  # these may wrap a JPEG
         return FILTERS[first]
     try:
         names = re.findall(r"/(\w+)", doc.xref_get_key(xref, "Filter")[1])

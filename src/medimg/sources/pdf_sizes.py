@@ -106,6 +106,11 @@ def _image_key(image) -> bytes | None:
         return None
     h = hashlib.md5(f"{image.w()}x{image.h()}/{image.n()}/{image.bpc()}/{data.m_internal.params.type}/".encode())
     h.update(m.FzBuffer(m.ll_fz_keep_buffer(data.m_internal.buffer)).fz_buffer_extract_copy())
+    if image.m_internal.mask:  # the same data under another soft mask is another image
+        mask = _image_key(m.FzImage(m.ll_fz_keep_image(image.m_internal.mask)))
+        if mask is None:
+            return None
+        h.update(mask)
     return b"c" + h.digest()
 
 
