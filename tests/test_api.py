@@ -22,6 +22,7 @@ from medimg.pipeline import Record
 from medimg.server import ServerConfig, Worker, create_app
 from medimg.server.export import relabeled, safe_cell, to_csv, to_json
 from medimg.server.ui import _caption, _in_range, _keep_uploads, _mine, _row, _web_address
+from medimg.sources import Blob
 
 DICOM_DIR = Path(__import__("pydicom").__file__).parent / "data" / "test_files"
 VERDICTS = {"medical", "non-medical", "uncertain"}
@@ -1083,3 +1084,103 @@ def test_the_page_keeps_a_typed_threshold_below_one():
     for typed in (1.0, "0.995"):
         with pytest.warns(UserWarning, match=f"0.99 is used instead of {typed}"):
             assert _in_range(typed, 0.6) == (0.99, {"__type__": "update", "value": 0.99})
+
+def solid_png(i: int) -> bytes:
+    """An 80 × 80 PNG of one colour, (200, i, i)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 80), (200, i, i)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+
+def test_a_stopped_run_ends_at_the_next_record(tiny_classifier):
+    """Stop (the page's button, or the page closing) ends a run at the next record with what was found so far,
+    files of its own included: not only its downloads stop."""
+    stop = threading.Event()
+    out = Worker(ServerConfig(), tiny_classifier).run([Blob(f"{i}.png", solid_png(i)) for i in range(40)],
+                                                      on_record=lambda rec: stop.set(), stop=stop)
+    assert [r.input for r in out.records] == ["0.png"] and out.note is None
+
+
+def test_the_time_limits_note_counts_images_not_rows_that_could_not_be_read(tiny_classifier):
+    """A run cut short by the time limit says how many images it classified: a file it could not read is none."""
+    out = Worker(ServerConfig(request_timeout=1e-6), tiny_classifier).run(
+        [Blob("broken.png", b"not an image at all"), Blob("a.png", solid_png(1))])
+    assert [(r.input, r.ok) for r in out.records] == [("broken.png", False)]
+    assert out.note == ("stopped: the time limit of 1e-06 s per request was reached after 0 images; the results "
+                        "are those found by then")
+
+
+def image(name: str, p_med: float) -> Record:
+    probs = {"graphic": (1 - p_med) * 0.25, "xray": p_med, "photo": (1 - p_med) * 0.75}
+    label = max(probs, key=probs.get)
+    return Record(input=name, locator="", label=label, medical=label == "xray", confidence=probs[label],
+                  p_medical=p_med, verdict="uncertain", width=90, height=80, probs=probs)
+
+
+@pytest.fixture
+def page(tiny_classifier, tmp_path):
+    """The page's handlers by name, and its results for records (as a run leaves them)."""
+    import medimg.server.ui as ui
+
+    (tmp_path / "pages").mkdir()
+    demo = ui.build_ui(Worker(ServerConfig(allow_private=True), tiny_classifier), None, tmp_path / "pages")
+    fns = {bf.fn.__name__: bf.fn for bf in demo.fns.values() if bf.fn}
+    fns["results"] = lambda records: ui._keep(records, ui._new_folder(tmp_path / "pages" / "session"))
+    return fns
+
+
+def rows(update: dict) -> list:
+    return (update.get("value") or {}).get("data") or []
+
+
+RECORDS = [Record(input="empty.html", locator="", error="no images referenced in this HTML file", skipped=True),
+           image("a.png", 0.85),
+           Record(input="bad.png", locator="", error="cannot identify image file"),
+           image("b.png", 0.05)]
+
+
+def test_the_tables_numbers_count_images_only_and_problems_list_errors_before_notes(page):
+    """The table's # counts images (1, 2), not the rows that could not be read; in the problems table what could
+    not be read comes before what was passed over."""
+    counts, _, table, problems = page["refresh"](page["results"](RECORDS), 0.8, "all")[:4]
+    assert [(r[0], r[1]) for r in rows(table)] == [(1, "a.png"), (2, "b.png")]
+    assert [r[0] for r in rows(problems)] == ["bad.png", "empty.html"]
+    assert counts.startswith("**2 images**")
+
+
+def test_the_slider_relabels_the_results_and_the_filter_shows_one_verdict(page):
+    """At 0.8, p(medical) 0.85 is medical; at 0.9 it is uncertain. Show “medical” lists only the medical ones."""
+    results = page["results"](RECORDS)
+    table = page["refresh"](results, 0.8, "all")[2]
+    assert [(r[1], r[2]) for r in rows(table)] == [("a.png", "medical"), ("b.png", "non-medical")]
+    table = page["refresh"](results, 0.9, "all")[2]
+    assert [(r[1], r[2]) for r in rows(table)] == [("a.png", "uncertain"), ("b.png", "non-medical")]
+    counts, _, table = page["refresh"](results, 0.8, "medical")[:3]
+    assert [r[1] for r in rows(table)] == ["a.png"] and counts.endswith("— showing the 1 medical")
+
+
+def test_an_images_details_list_its_likeliest_labels_first():
+    """The details' “top labels” are the three likeliest, most likely first."""
+    from medimg.server.ui import _details
+
+    assert dict(_details(image("c.png", 0.8)))["top labels"] == "xray 0.80, photo 0.15, graphic 0.05"
+    assert dict(_details(image("b.png", 0.05)))["top labels"] == "photo 0.71, graphic 0.24, xray 0.05"
+
+
+def test_at_most_max_addresses_are_read_from_the_box(page):
+    """Past MAX_ADDRESSES web addresses in the box, the first ones are read, with a warning; the rest are not
+    fetched."""
+    import gradio as gr
+
+    from medimg.server.ui import MAX_ADDRESSES
+    from webserver import WebServer
+
+    req = gr.Request()
+    req.session_hash = "s1"
+    with WebServer() as srv:
+        urls = [srv.add(f"/{k}.png", solid_png(k), "image/png") for k in range(MAX_ADDRESSES + 2)]
+        with pytest.warns(UserWarning, match=f"At most {MAX_ADDRESSES} web addresses at once"):
+            got = page["classify"](None, "\n".join(urls), False, 0.8, "all", None, req, lambda *a, **k: None)
+        assert [r.input for r in got[9].records] == urls[:MAX_ADDRESSES]
+        assert srv.hits[f"/{MAX_ADDRESSES}.png"] == srv.hits[f"/{MAX_ADDRESSES + 1}.png"] == 0

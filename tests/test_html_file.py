@@ -136,3 +136,50 @@ def test_saved_page_reopening_formatting_elements_is_one_clear_error(tmp_path):
     (tmp_path / "bold.html").write_text(page(bomb + '<img src="a.png">'))
     (err,) = list(open_input(tmp_path / "bold.html"))
     assert isinstance(err, ItemError) and "formatting elements" in err.error and "not parsed" in err.error
+
+
+def test_a_local_image_of_exactly_the_byte_cap_is_read_and_one_byte_more_is_not(tmp_path):
+    """The byte cap holds a saved page's own images to max_download_bytes: at the cap read, past it refused."""
+    data = image_bytes("PNG", (120, 90))
+    (tmp_path / "a.png").write_bytes(data)
+    (tmp_path / "p.html").write_text(page('<img src="a.png">'))
+    (item,) = open_input(tmp_path / "p.html", Limits(max_download_bytes=len(data)))
+    assert isinstance(item, ImageItem) and (item.width, item.height) == (120, 90)
+    (err,) = open_input(tmp_path / "p.html", Limits(max_download_bytes=len(data) - 1))
+    assert isinstance(err, ItemError) and f"is {len(data)} bytes, over the cap of {len(data) - 1}" in err.error
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_link_beside_the_page_that_leads_outside_its_folder_is_refused(tmp_path):
+    """A symbolic link in the page's folder to a file outside it is refused as "../" is: where it leads counts."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (tmp_path / "secret.png").write_bytes(image_bytes("PNG", (100, 100)))
+    os.symlink(tmp_path / "secret.png", site / "inside.png")
+    (site / "p.html").write_text(page('<img src="inside.png">'))
+    (err,) = open_input(site / "p.html")
+    assert isinstance(err, ItemError) and "refused 'inside.png': it points outside the HTML file's folder" in err.error
+
+
+def test_a_saved_page_reads_at_most_max_images_per_input_and_says_how_many_it_left(tmp_path):
+    """max_images_per_input holds for a page on disk as for one on the web: the rest are a note, not read."""
+    for i in range(5):
+        (tmp_path / f"{i}.png").write_bytes(image_bytes("PNG", (100 + i, 80)))
+    (tmp_path / "p.html").write_text(page("".join(f'<img src="{i}.png">' for i in range(5))))
+    items = list(open_input(tmp_path / "p.html", Limits(max_images_per_input=2)))
+    assert [i.width for i in items if isinstance(i, ImageItem)] == [100, 101]
+    assert len(items) == 3 and items[2].skipped and items[2].error == (
+        "3 more images were not read (max_images_per_input = 2)")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symlink_loop_beside_the_page_costs_that_image_only(tmp_path):
+    """A link that leads round in a loop is one image's error: the page's other images are still read.
+    (Fails on the original code: Path.resolve() raises RuntimeError, and the whole page becomes one error.)"""
+    os.symlink("loop.png", tmp_path / "loop.png")
+    (tmp_path / "ok.png").write_bytes(image_bytes("PNG", (90, 80)))
+    (tmp_path / "p.html").write_text(page('<img src="loop.png"><img src="ok.png">'))
+    items = list(open_input(tmp_path / "p.html"))
+    assert [type(i).__name__ for i in items] == ["ItemError", "ImageItem"], items
+    assert items[0].locator.startswith("img #1 loop.png") and "loop.png" in items[0].error
+    assert (items[1].width, items[1].height) == (90, 80)

@@ -10,6 +10,7 @@ import pytest
 from medimg.sources import net
 from medimg.sources.base import Limits
 from webserver import WebServer
+import threading
 
 OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=5)
 
@@ -356,3 +357,60 @@ def test_a_body_of_exactly_the_cap_is_fetched_and_one_byte_more_is_not(srv):
         net.fetch(srv.url("/declared"), smaller)
     with pytest.raises(net.FetchError, match="more than the cap of 1023"):
         net.fetch(srv.url("/streamed"), smaller)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_temporary_and_permanent_redirects_that_keep_the_method_are_followed(srv, status):
+    """307 and 308 redirects are followed like 301-303: the body is the target's, not the redirect's."""
+    srv.redirect("/moved.png", "/here.png", status=status)
+    srv.add("/here.png", b"the image", "image/png")
+    got = net.fetch(srv.url("/moved.png"), Limits(**OPEN))
+    assert got.data == b"the image" and got.url == srv.url("/here.png") and srv.hits["/here.png"] == 1
+
+
+def test_http_400_is_an_error_not_a_body(srv):
+    """A 400 Bad Request is a failed download (every status from 400 up), not an image's bytes."""
+    srv.add("/bad", b"<html>bad request</html>", "text/html", status=400)
+    with pytest.raises(net.FetchError, match="HTTP 400 Bad Request"):
+        net.fetch(srv.url("/bad"), Limits(**OPEN))
+
+
+def test_a_relative_location_resolves_against_the_hop_that_sent_it(srv):
+    """A relative Location on the second hop is taken against that hop's URL, as browsers do, not the first."""
+    srv.redirect("/a/start", "/b/mid")
+    srv.redirect("/b/mid", "end.png")
+    srv.add("/b/end.png", b"found", "image/png")
+    got = net.fetch(srv.url("/a/start"), Limits(**OPEN))
+    assert got.data == b"found" and got.url == srv.url("/b/end.png") and srv.hits["/a/end.png"] == 0
+
+
+def test_a_fetch_waiting_on_a_silent_server_stops_soon_after_it_is_given_up(srv):
+    """A read that gets no byte notices within about STOP_POLL that the run gave the fetch up."""
+    srv.slow("/silent", b"xy", interval=5)  # headers at once, then nothing for 5 s
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    fetcher = net.Fetcher(Limits(allow_private=True, read_timeout=10, total_timeout=10), cancel)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(net.FetchError, match="cancelled"):
+            fetcher.fetch(srv.url("/silent"))
+    finally:
+        timer.cancel()
+        fetcher.close()
+    assert time.monotonic() - started < 0.3 + net.STOP_POLL + 1.0
+
+
+def test_when_a_names_first_address_refuses_the_next_one_is_tried(srv, monkeypatch):
+    """A name with two addresses, the first with nothing listening: the connection falls back to the second."""
+    srv.add("/a", b"second address", "text/plain")
+    real = socket.getaddrinfo
+
+    def two(host, port, *args, **kwargs):
+        if host != "two.test":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in ("127.0.0.3", "127.0.0.1")]
+
+    monkeypatch.setattr(net.socket, "getaddrinfo", two)
+    got = net.fetch(f"http://two.test:{srv.port}/a", Limits(**OPEN))
+    assert got.data == b"second address"

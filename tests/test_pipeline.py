@@ -16,6 +16,9 @@ from PIL import Image
 from medimg.model import Classifier, verdict_for
 from medimg.pipeline import RECORD_FIELDS, Record, classify, summarize
 from medimg.sources import Blob, Limits
+from webserver import WebServer
+from medimg.model.preprocess import STRIP, resize_rgb, to_rgb
+from medimg.model.priors import VOLUME_SIDE, format_prior
 
 
 def png(color, size=(40, 30), mode="RGB") -> bytes:
@@ -892,3 +895,131 @@ def test_an_image_that_cannot_be_prepared_fails_alone_and_its_input_goes_on(tiny
     assert [(r.input, r.locator, r.label) for r in recs] == [("a", "first", None), ("a", "second", "photo"),
                                                              ("b.png", "", "graphic")]
     assert recs[0].error.startswith("could not prepare image:")
+
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def test_a_big_jpeg_is_decoded_large_enough_for_the_thumbnail_asked(tiny_classifier):
+    """A JPEG decoded at a reduced scale (for a 32 px model) still gives the thumbnail size asked for."""
+    arr = np.random.default_rng(0).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=85)
+    (rec,) = classify([Blob("photo.jpg", buf.getvalue())], classifier=tiny_classifier, thumbnails=256)
+    assert (rec.width, rec.height) == (1200, 900)
+    assert rec.thumbnail.size == (256, 192)
+
+
+def test_a_thumbnail_of_an_image_with_alpha_is_rgb_on_white(tiny_classifier):
+    """Thumbnails are RGB with transparency laid on white (as the model sees it), so they save as JPEG."""
+    rgba = Image.new("RGBA", (80, 60), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 40, 60))
+    buf = io.BytesIO()
+    rgba.save(buf, "PNG")
+    (rec,) = classify([Blob("a.png", buf.getvalue())], classifier=tiny_classifier, thumbnails=64)
+    assert rec.thumbnail.mode == "RGB"
+    assert rec.thumbnail.getpixel((60, 20)) == (255, 255, 255) and rec.thumbnail.getpixel((5, 20)) == (0, 0, 255)
+
+
+def test_the_summary_counts_passed_over_notes_apart_from_errors(tiny_classifier):
+    """summarize: a deliberate skip (a page without images) is counted as skipped, an unreadable file as an error."""
+    empty_page = b"<!DOCTYPE html><html><body><p>no pictures</p></body></html>"
+    recs = list(classify([Blob("ok.png", png(RED, (80, 80))), Blob("empty.html", empty_page),
+                          Blob("bad.png", b"not an image at all")], classifier=tiny_classifier))
+    assert [(r.input, r.skipped, r.error is None) for r in recs] == [
+        ("ok.png", False, True), ("empty.html", True, False), ("bad.png", False, False)]
+    s = summarize(recs)
+    assert (s["images"], s["errors"], s["skipped"]) == (1, 1, 1)
+
+
+def test_closing_the_stream_stops_a_download_in_progress(tiny_classifier):
+    """Closing the stream of records (a caller that has what it wants) stops the page's downloads at once: the
+    thread reading the page is not left waiting ~100 s on a slow image."""
+    before = {t.ident for t in threading.enumerate()}
+    with WebServer() as srv:
+        srv.add("/first.png", png(RED, (80, 80)), "image/png")
+        srv.slow("/slow.png", b"x" * 10_000, interval=0.01)  # ~100 s if read to the end
+        url = srv.add("/p.html", '<img src="first.png"><img src="slow.png">')
+        gen = classify([url], classifier=tiny_classifier, workers=1,
+                       limits=Limits(allow_private=True, read_timeout=60, total_timeout=60))
+        first = next(gen)
+        assert first.label == "xray" and srv.hits["/slow.png"] == 1
+        gen.close()
+        for t in [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("medimg-extract")]:
+            t.join(5)  # the download stops within STOP_POLL (0.5 s)
+            assert not t.is_alive(), "the download went on after the stream was closed"
+
+
+def test_medical_says_whether_the_label_is_medical_even_when_p_medical_says_otherwise(tiny_model_dir, tmp_path):
+    """`medical` goes with the label (docs/cli.md): a photo at 0.41 is not medical though xray + graphic hold 0.59."""
+    two = _variant(tiny_model_dir, tmp_path / "two", medical_labels=["xray", "graphic"])
+    (pred,) = two.predict(Image.new("RGB", (16, 16), (200, 202, 200)))
+    assert pred.label == "photo" and pred.p_medical > 0.5
+    assert pred.medical is False
+
+
+def test_a_very_sharp_temperature_still_gives_probabilities(tiny_model_dir, tmp_path):
+    """Logits divided by a tiny temperature run into the thousands: the softmax must not overflow into NaN."""
+    sharp = _variant(tiny_model_dir, tmp_path / "sharp", temperature=0.01)
+    probs = sharp.probabilities([Image.new("RGB", (16, 16), (255, 0, 0)), Image.new("RGB", (16, 16), (0, 0, 255))])
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=1), 1.0)
+    assert [sharp.labels[i] for i in probs.argmax(axis=1)] == ["xray", "graphic"]
+    (pred,) = sharp.predict(Image.new("RGB", (16, 16), (255, 0, 0)))
+    assert pred.verdict == "medical" and pred.confidence > 0.999
+
+
+def test_the_models_own_threshold_comes_from_its_labels_json(tiny_model_dir, tmp_path):
+    """A model shipped with threshold 0.6 decides at 0.6 when no threshold is given (0.706 is medical there)."""
+    lenient = _variant(tiny_model_dir, tmp_path / "lenient", threshold=0.6)
+    assert lenient.threshold == 0.6 and lenient.info()["threshold"] == 0.6
+    (pred,) = lenient.predict(Image.new("RGB", (16, 16), (200, 190, 190)))
+    assert round(pred.p_medical, 3) == 0.706 and pred.verdict == "medical"
+
+
+def test_predict_decides_at_the_threshold_it_is_given(tiny_classifier):
+    """predict(threshold=…) overrides the model's own threshold (0.8 for the tiny model)."""
+    img = Image.new("RGB", (16, 16), (200, 190, 190))  # p_medical 0.706
+    assert tiny_classifier.predict(img)[0].verdict == "uncertain"
+    assert tiny_classifier.predict(img, threshold=0.7)[0].verdict == "medical"
+    assert tiny_classifier.predict(img, threshold=0.7)[0].p_medical == tiny_classifier.predict(img)[0].p_medical
+
+
+def test_grey_with_alpha_is_laid_on_white_like_colour_with_alpha():
+    """An LA image (a grey PNG with transparency) is composited on white: its see-through black is white."""
+    la = Image.new("LA", (64, 64), (0, 0))  # black, fully transparent
+    la.paste((90, 255), (0, 0, 32, 64))  # the left half: opaque grey 90
+    rgb = to_rgb(la)
+    assert rgb.mode == "RGB" and rgb.getpixel((10, 10)) == (90, 90, 90) and rgb.getpixel((50, 10)) == (255, 255, 255)
+    small = resize_rgb(la, 32)
+    assert (small[:, 20:] == 255).all() and (small[:, :12] == 90).all()
+
+
+def test_a_big_image_flattened_in_strips_gives_the_pixels_of_the_whole_image():
+    """An RGBA image of more than STRIP pixels is flattened and reduced a strip at a time; the model still sees
+    the pixels the plain RGB image gives (the strips are a whole number of the reduce factor's rows)."""
+    side = 1100
+    assert side * side > STRIP and (STRIP // side) % int(side / 64 / 2) != 0  # strips that a factor-8 reduce cuts
+    arr = np.random.default_rng(0).integers(0, 256, (side, side, 4), dtype=np.uint8)
+    arr[..., 3] = 255
+    rgba = Image.fromarray(arr, "RGBA")
+    assert np.array_equal(resize_rgb(rgba, 64), resize_rgb(to_rgb(rgba), 64))
+
+
+def test_a_16bit_grey_image_is_scaled_by_its_percentiles_so_one_hot_pixel_does_not_darken_it():
+    """16-bit grey goes to 8 bits between its 0.5 and 99.5 percentiles: one saturated pixel (a marker, a dead
+    detector element) does not squeeze the rest of the image into near-black."""
+    arr = np.tile(np.linspace(1000, 2000, 200).astype(np.uint16), (200, 1))
+    arr[0, 0] = 65535
+    grey = Image.fromarray(arr)
+    assert grey.mode == "I;16"
+    rgb = to_rgb(grey)
+    assert rgb.getpixel((0, 100))[0] == 0 and rgb.getpixel((199, 100))[0] == 255
+    assert 110 <= rgb.getpixel((100, 100))[0] <= 145
+
+
+def test_a_volume_of_exactly_volume_side_slices_counts_as_a_volume(tiny_classifier):
+    """An NRRD or MetaImage file counts as a medical volume when three axes have at least VOLUME_SIDE samples."""
+    labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
+    for fmt in ("NRRD", "MetaImage"):
+        assert format_prior(fmt, labels, med, {"dims": [64, 64, VOLUME_SIDE]}) is not None, fmt
+        assert format_prior(fmt, labels, med, {"dims": [64, 64, VOLUME_SIDE - 1]}) is None, fmt

@@ -15,6 +15,7 @@ from PIL import Image
 from medimg.sources import ImageItem, ItemError, Limits, html_cost, net, open_input, web
 from medimg.sources.base import Context
 from webserver import WebServer
+from urllib.parse import quote
 
 OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=5)
 
@@ -591,3 +592,106 @@ def test_an_embedded_page_gives_at_most_frame_images_images(srv):
     items = run(srv.add("/page.html", '<iframe src="frame.html"></iframe>'))
     assert sum(isinstance(i, ImageItem) for i in items) == web.FRAME_IMAGES
     assert srv.hits["/dot.png"] == web.FRAME_IMAGES
+
+
+def test_a_lazy_pictures_source_gives_its_data_srcset_not_its_placeholder():
+    """In a lazy-loaded <picture>, a <source>'s data-srcset is the real image; its srcset is a placeholder."""
+    html = ("<picture><source data-srcset='real-800.jpg 800w, real-400.jpg 400w' "
+            "srcset='data:image/gif;base64,R0lGODlhAQABAAAAACw='><img src='fallback.jpg'></picture>")
+    assert [(c.url, c.tag) for c in web.extract(html, "http://h/")] == [("http://h/real-800.jpg", "picture")]
+
+
+def test_orientation_queries_are_read_for_the_viewport_browsers_are_given():
+    """The viewport is taller than wide (as browser.py renders): portrait holds, landscape does not."""
+    assert web.VIEWPORT[1] > web.VIEWPORT[0]
+    assert web.media_matches("(orientation: portrait)") is True
+    assert web.media_matches("(orientation: landscape)") is False
+    html = ("<picture><source media='(orientation: landscape)' srcset='wide.jpg'>"
+            "<source media='(orientation: portrait)' srcset='tall.jpg'><img src='fb.jpg'></picture>")
+    assert [c.url for c in web.extract(html, "http://h/")] == ["http://h/tall.jpg"]
+
+
+def test_an_image_or_link_to_hash_is_no_image():
+    """src="#" (a placeholder) and href="#…" point at the page itself: neither is an image to fetch."""
+    html = "<img src='#'><img src='#top'><a href='#'><img src='a.png'></a>"
+    assert [c.url for c in web.extract(html, "http://h/page.html")] == ["http://h/a.png"]
+
+
+def test_the_http_charset_is_used_and_wins_over_a_meta_charset():
+    """A page's charset from its Content-Type is used, before any <meta charset> (the HTML spec's order)."""
+    plain = "<html><img alt='caf\u00e9' src='a.png'></html>".encode("cp1252")
+    (got,) = web.extract(plain, "http://h/", "text/html; charset=windows-1252")
+    assert got.alt == "caf\u00e9"
+    wrong_meta = "<html><meta charset='utf-8'><img alt='caf\u00e9' src='a.png'></html>".encode("cp1252")
+    (got,) = web.extract(wrong_meta, "http://h/", "text/html; charset=windows-1252")
+    assert got.alt == "caf\u00e9"
+
+
+def test_a_base64_data_uri_with_percent_encoded_characters_decodes_to_its_bytes():
+    """`+`, `/` and `=` written as %2B, %2F, %3D in a base64 data: URI decode as themselves."""
+    data = bytes([0xFB, 0xEF, 0xFF, 0x3E, 0x00])  # its base64 holds + / and =
+    text = base64.b64encode(data).decode()
+    assert "+" in text and "/" in text and "=" in text
+    assert web.decode_data_uri("data:application/octet-stream;base64," + quote(text, safe=""), 100) == (
+        data, "application/octet-stream")
+    image = png((11, 22, 33))
+    got, ctype = web.decode_data_uri("data:image/png;base64," + quote(base64.b64encode(image).decode(), safe=""),
+                                     10**6)
+    assert got == image and ctype == "image/png"
+
+
+def test_an_xhtml_page_with_inline_svg_is_read_as_a_page(srv):
+    """An XHTML page (XML declaration first) that draws an inline <svg> is a page whose images are read, not an
+    SVG file passed over."""
+    srv.add("/a.png", png((40, 50, 60)), "image/png")
+    xhtml = ('<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+             '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+             '<img src="a.png"/></body></html>')
+    url = srv.add("/page.xhtml", xhtml.encode(), "application/xhtml+xml")
+    items = run(url)
+    assert [colour_of(i) for i in items if isinstance(i, ImageItem)] == [(40, 50, 60)] and len(items) == 1
+
+
+def test_a_thumbnail_wrapped_in_a_picture_or_span_inside_its_link_gives_the_full_image():
+    """The full image a thumbnail links to is found when the <a> is a few levels up (<a><picture><img>)."""
+    html = ("<a href='full1.jpg'><picture><source srcset='t1.webp'><img src='t1.jpg'></picture></a>"
+            "<a href='full2.png'><span class='frame'><img src='t2.png'></span></a>")
+    assert [(c.url.rsplit("/", 1)[-1], c.tag) for c in web.extract(html, "http://h/")] == [
+        ("t1.webp", "picture"), ("full1.jpg", "a"), ("t2.png", "img"), ("full2.png", "a")]
+
+
+def test_downloads_run_only_a_bounded_window_ahead_of_the_reader(srv):
+    """With one download at a time, a reader still holding the first image has let at most two more start,
+    not the whole page."""
+    for i in range(12):
+        srv.add(f"/i{i}.png", png((i, i, i)), "image/png")
+    url = srv.add("/p.html", "".join(f'<img src="i{i}.png">' for i in range(12)))
+    items = open_input(url, Limits(**OPEN, max_concurrency=1))
+    try:
+        first = next(items)
+        assert colour_of(first) == (0, 0, 0)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and sum(srv.hits[f"/i{i}.png"] for i in range(12)) <= 3:
+            time.sleep(0.02)  # a bounded wait: the window is 2 × max_concurrency
+        assert sum(srv.hits[f"/i{i}.png"] for i in range(12)) <= 3
+    finally:
+        items.close()
+
+
+def test_an_embedded_pages_own_objects_and_embeds_are_not_fetched(srv):
+    """One level only: an iframe's page gives its images, but its own <object> and <embed> are not fetched."""
+    srv.add("/a.png", png((200, 0, 0)), "image/png")
+    srv.add("/e.png", png((0, 200, 0)), "image/png")
+    srv.add("/deeper.html", '<img src="a.png">')
+    srv.add("/frame.html", '<object data="deeper.html"></object><embed src="e.png"><img src="a.png">')
+    items = run(srv.add("/page.html", '<iframe src="frame.html"></iframe>'))
+    assert [colour_of(i) for i in items] == [(200, 0, 0)]
+    assert srv.hits["/deeper.html"] == 0 and srv.hits["/e.png"] == 0
+
+
+def test_a_videos_poster_comes_before_its_clip_as_the_rendered_page_lists_them():
+    """Page order for a <video>: its poster, then the clip (browser.py's _COLLECT_JS lists them so too)."""
+    html = ("<video poster='poster.jpg' src='clip.mp4'></video>"
+            "<video poster='p2.png'><source src='c2.webm' type='video/webm'></video>")
+    assert [c.url.rsplit("/", 1)[-1] for c in web.extract(html, "http://h/")] == [
+        "poster.jpg", "clip.mp4", "p2.png", "c2.webm"]

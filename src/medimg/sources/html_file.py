@@ -80,7 +80,10 @@ def _folder_of(blob: Blob) -> Path | None:
 def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob | str:
     if folder is None:
         return f"relative image '{rel}' cannot be resolved: the HTML file is not in a folder on disk"
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symbolic link in a loop: Python 3.11-3.12 raise RuntimeError
+        return f"could not read '{rel}': {exc}"
     if not path.is_relative_to(folder):
         return f"refused '{rel}': it points outside the HTML file's folder"
     cap = ctx.limits.max_download_bytes
