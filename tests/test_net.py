@@ -398,7 +398,7 @@ def test_a_fetch_waiting_on_a_silent_server_stops_soon_after_it_is_given_up(srv)
     finally:
         timer.cancel()
         fetcher.close()
-    assert time.monotonic() - started < 0.3 + net.STOP_POLL + 1.0
+    assert time.monotonic() - started < 0.3 + net.STOP_POLL + 3.0  # the server's next byte comes after 5 s
 
 
 def test_when_a_names_first_address_refuses_the_next_one_is_tried(srv, monkeypatch):

@@ -943,6 +943,9 @@ def test_closing_the_stream_stops_a_download_in_progress(tiny_classifier):
         gen = classify([url], classifier=tiny_classifier, workers=1,
                        limits=Limits(allow_private=True, read_timeout=60, total_timeout=60))
         first = next(gen)
+        deadline = time.monotonic() + 10
+        while srv.hits["/slow.png"] < 1 and time.monotonic() < deadline:  # the slow download under way
+            time.sleep(0.02)
         assert first.label == "xray" and srv.hits["/slow.png"] == 1
         gen.close()
         for t in [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("medimg-extract")]:
