@@ -696,6 +696,8 @@ def test_uploads_are_kept_in_the_session_folder_and_only_this_pages_files_are_re
     with open(uploads[0], "rb") as held:  # a link into the upload area is not an upload (an upload being written)
         assert not _mine(Path(f"/proc/self/fd/{held.fileno()}"), root.resolve(), home)
     assert not _mine(root / "abc", root.resolve(), home)  # a folder
+    (root / "loop").symlink_to(root / "loop")  # a link in a loop: not an upload, and no traceback
+    assert not _mine(root / "loop" / "scan.png", root.resolve(), home)
     folder, kept = _keep_uploads(uploads, home, root.resolve())
     assert [p.read_bytes() for p in kept] == [b"abc", b"def"] and {p.name for p in kept} == {"scan.png"}
     for p in kept:

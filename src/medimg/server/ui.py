@@ -542,7 +542,7 @@ def _mine(path: Path, upload_root: Path, folder: Path) -> bool:
     try:
         given, p = Path(os.path.abspath(path)), path.resolve()
         roots = {upload_root, upload_root.absolute(), folder.absolute(), folder.resolve()}
-    except OSError:
+    except (OSError, RuntimeError):  # a symbolic link in a loop: Python 3.11–3.12 raise RuntimeError
         return False
     return p.is_file() and any(r in p.parents for r in roots) and any(r in given.parents for r in roots)
 
