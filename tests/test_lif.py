@@ -122,3 +122,44 @@ def test_xml_header_with_entities_is_refused(tmp_path):
         err, = items
         assert "DOCTYPE or entities" in err.error and not isinstance(err, ImageItem)
     assert len(items_of(lif_bytes([("s", stack())], prolog="<!--<LMSDataContainerHeader-->"))) == 1
+
+
+pytest.importorskip("readlif")
+
+
+def m4c_lif_time_series(a: np.ndarray) -> bytes:
+    """One image of uint16 `a` (T × C × Y × X) in the layout LAS X writes: X fastest, then Y, C, T."""
+    t, c, y, x = a.shape
+    plane = x * y * 2
+    chans = "".join(f'<ChannelDescription DataType="0" ChannelTag="0" Resolution="16" Min="0" Max="65535" '
+                    f'LUTName="{("Red", "Green")[i % 2]}" IsLUTInverted="0" BytesInc="{i * plane}" BitInc="0"/>'
+                    for i in range(c))
+    dims = (f'<DimensionDescription DimID="1" NumberOfElements="{x}" Origin="0" Length="{(x - 1) * 0.2e-6}" '
+            f'Unit="m" BitInc="0" BytesInc="2"/>'
+            f'<DimensionDescription DimID="2" NumberOfElements="{y}" Origin="0" Length="{(y - 1) * 0.2e-6}" '
+            f'Unit="m" BitInc="0" BytesInc="{x * 2}"/>'
+            f'<DimensionDescription DimID="4" NumberOfElements="{t}" Origin="0" Length="{t - 1}" Unit="s" '
+            f'BitInc="0" BytesInc="{plane * c}"/>')
+    data = np.ascontiguousarray(a.astype("<u2")).tobytes()
+    xml = ('<LMSDataContainerHeader Version="2"><Element Name="project.lif"><Data><Experiment/></Data>'
+           '<Memory Size="0" MemoryBlockID="MemBlock_0"/><Children>'
+           f'<Element Name="timelapse"><Data><Image><ImageDescription><Channels>{chans}</Channels>'
+           f'<Dimensions>{dims}</Dimensions></ImageDescription></Image></Data>'
+           f'<Memory Size="{len(data)}" MemoryBlockID="MemBlock_1"/><Children/></Element>'
+           '</Children></Element></LMSDataContainerHeader>')
+    text = xml.encode("utf-16-le")
+    out = b"\x70\x00\x00\x00" + struct.pack("<I", len(text) + 5) + b"\x2a" + struct.pack("<I", len(xml)) + text
+    block = "MemBlock_1"
+    return (out + b"\x70\x00\x00\x00" + struct.pack("<I", 0) + b"\x2a" + struct.pack("<Q", len(data)) + b"\x2a"
+            + struct.pack("<I", len(block)) + block.encode("utf-16-le") + data)
+
+
+def test_a_time_series_is_shown_at_its_middle_time_point():
+    """Of 5 time points the third is shown, and the locator says so."""
+    a = np.random.default_rng(0).integers(0, 40, (5, 2, 40, 60), dtype=np.uint16)
+    for t in range(5):
+        a[t, :, 10:20, 8 * t:8 * t + 6] = 3000  # time point t lights a square at x = 8 t in both channels
+    (item,) = items_of(m4c_lif_time_series(a))
+    assert item.locator == "timelapse, t 3 of 5"
+    row = np.asarray(item.image.convert("RGB"))[15]
+    assert int(np.argmax(row[:, 0] > 200)) == 16 and int(np.argmax(row[:, 1] > 200)) == 16

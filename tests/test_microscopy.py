@@ -261,3 +261,27 @@ def test_a_channel_colour_between_full_and_none_is_drawn_in_proportion():
     orange, violet = colour_at(item, 0), colour_at(item, 1)
     assert orange[0] > 240 and 110 < orange[1] < 145 and orange[2] < 20, orange
     assert 110 < violet[0] < 145 and violet[1] < 20 and violet[2] > 240, violet
+
+
+def test_a_pyramid_level_is_chosen_so_that_all_channels_fit_the_pixel_cap():
+    """Three channels of 320×256 do not fit 100,000 pixels together: the next level (160×128) is shown, rather
+    than the whole level being refused."""
+    base = stack((3, 256, 320))
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf, ome=True) as w:
+        opts = {"tile": (64, 64), "photometric": "minisblack"}
+        w.write(base, subifds=2, metadata={"axes": "CYX"}, **opts)
+        w.write(base[:, ::2, ::2], subfiletype=1, **opts)
+        w.write(base[:, ::4, ::4], subfiletype=1, **opts)
+    (item,) = items_of(buf.getvalue(), "cells.ome.tif", max_pixels=100_000)
+    assert isinstance(item, ImageItem), item
+    assert item.metadata["level"] == 1 and item.image.size == (160, 128)
+    assert (item.width, item.height) == (320, 256)
+
+
+def test_a_black_ome_channel_colour_falls_back_to_the_default_colours():
+    """OME Channel@Color black (0x000000FF) would hide its channel: ImageJ's red, green… are used instead."""
+    meta = {"axes": "CYX", "Channel": {"Name": ["A", "B"], "Color": [0x000000FF, 0x00FF00FF]}}  # RGBA
+    item, = items_of(tiff(stack((2, 96, 128)), ome=True, metadata=meta), "cells.ome.tif")
+    red, green = colour_at(item, 0), colour_at(item, 1)
+    assert red[0] > 200 and red[1] < 60 and green[1] > 200 and green[0] < 60

@@ -12,6 +12,7 @@ import pytest
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
 from medimg.sources import nifti as nifti_source
+import struct
 
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 
@@ -203,3 +204,33 @@ def test_millions_of_header_extensions_are_refused_before_nibabel_reads_them(cls
     assert [type(i) for i in items] == [ImageItem], items
     (err,) = open_input(Blob("many.nii.gz", gzip.compress(with_extensions(1001, cls))))
     assert isinstance(err, ItemError) and err.error == "not a readable NIfTI file: more than 1,000 header extensions"
+
+
+def test_one_extreme_voxel_does_not_darken_the_slice():
+    """Without cal_min/cal_max the grey levels run between percentiles, so a single hot voxel leaves the rest
+    of the slice as bright as before."""
+    vol = head_volume()
+    vol[0, 0, 10] = 30000  # in the middle slice, far outside the ellipse
+    (item,) = items(nifti(vol))
+    px = np.asarray(item.image)
+    # row 29 - y (anterior at the top), column 39 - x (the patient's right on the left)
+    assert px[29 - 22, 39 - 30] == 255  # the bright block (x 28-33, y 20-25) is white
+    assert px[29 - 15, 39 - 20] > 20  # the ellipse's middle is grey, not near black
+
+
+def test_a_very_thick_axis_is_stretched_at_most_eight_times():
+    """Square pixels in millimetres, but one axis is never stretched more than MAX_STRETCH (8) times."""
+    (item,) = items(nifti(head_volume(), zooms=(1.0, 12.0, 3.0)))
+    assert item.image.size == (40, 30 * 8)
+
+
+def test_a_nan_affine_shows_the_slice_in_its_stored_order_rows_flipped():
+    """An unusable affine shows the stored array: x across (not mirrored), y up, as a LAS volume is shown."""
+    vol = head_volume()
+    data = bytearray(nifti(vol))
+    struct.pack_into("<hh", data, 252, 0, 1)  # qform_code 0, sform_code 1
+    struct.pack_into("<f", data, 280, float("nan"))  # srow_x[0]
+    (got,) = items(bytes(data))
+    assert isinstance(got, ImageItem) and got.metadata["orientation"] == "unknown (invalid affine)"
+    (las,) = items(nifti(vol, affine=np.diag([-1.0, 1.0, 1.0, 1.0])))
+    assert np.array_equal(np.asarray(got.image), np.asarray(las.image))

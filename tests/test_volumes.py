@@ -16,6 +16,7 @@ import pytest
 
 from medimg.sources import ImageItem, ItemError, Limits, open_input
 from test_nifti import NIB_DATA, head_volume, items, nifti
+from medimg.sources import Blob
 
 
 def pixels(item) -> np.ndarray:
@@ -605,3 +606,42 @@ def test_nifti_and_analyze_header_image_pairs(tmp_path):
     assert np.array_equal(pixels(packed), pixels(plain))
     walked = list(open_input(tmp_path))
     assert all(i.skipped for i in walked if isinstance(i, ItemError) and i.origin.endswith(".img"))
+
+
+def m4c_open(data: bytes, name: str) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits()))
+
+
+def test_nrrd_gzip_data_with_a_byte_skip_of_minus_one_is_the_last_bytes_inflated():
+    """`byte skip: -1` with gzip encoding: the voxels are the last bytes of the inflated data, after any prefix."""
+    vol = head_volume()
+    header = (b"NRRD0004\ntype: int16\ndimension: 3\nsizes: 40 30 20\nendian: little\n"
+              b"space: right-anterior-superior\nspace directions: (1,0,0) (0,1,0) (0,0,1)\n")
+    voxels = np.asfortranarray(vol).tobytes(order="F")
+    plain = header + b"encoding: raw\n\n" + voxels
+    skipped = header + b"encoding: gzip\nbyte skip: -1\n\n" + gzip.compress(b"\x7f" * 1001 + voxels)
+    (want,) = m4c_open(plain, "plain.nrrd")
+    (got,) = m4c_open(skipped, "skipped.nrrd")
+    assert np.array_equal(pixels(got), pixels(want))
+
+
+def test_nrrd_rgba_colour_axis_gives_colour_slices(tmp_path):
+    """An RGBA-color axis of 4 is read as colour (its alpha dropped), not as a list of 4 grey volumes."""
+    rgba = np.zeros((4, 8, 6), np.uint8)
+    rgba[1] = 200
+    rgba[3] = 255
+    (colour,) = open_input(write_nrrd(tmp_path, rgba, "rgba.nrrd", kinds=["RGBA-color", "domain", "domain"]))
+    assert colour.image.mode == "RGB" and colour.image.size == (8, 6)
+    assert colour.image.getpixel((0, 0)) == (0, 200, 0)
+
+
+def test_metaimage_header_size_of_minus_one_takes_the_last_bytes():
+    """`HeaderSize = -1`: the voxels are the file's last bytes, whatever comes between the header and them."""
+    vol = head_volume()
+    normal = mha(vol)
+    head, _, raw = normal.partition(b"ElementDataFile = LOCAL\n")
+    skipped = head.replace(b"ElementType", b"HeaderSize = -1\nElementType") + b"ElementDataFile = LOCAL\n" + \
+        b"\x55" * 777 + raw
+    (want,) = m4c_open(normal, "v.mha")
+    (got,) = m4c_open(skipped, "v.mha")
+    assert np.array_equal(pixels(got), pixels(want))

@@ -96,7 +96,7 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
             if length == 0xFFFFFFFF or length > 4096:
                 break
             last, seen, pos = tag, seen + 1, pos + length
-        if seen >= 3 or (seen >= 2 and pos >= len(head)):
+        if seen >= 3 or (seen >= 2 and pos + 8 > len(head)):  # no room left in the head for a third element
             return True
     return False
 
