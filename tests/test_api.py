@@ -575,6 +575,25 @@ def test_a_request_waiting_too_long_for_a_free_slot_gets_503(worker):
         live.close()
 
 
+class SlowerWorker(Worker):
+    def run(self, *args, **kwargs):
+        time.sleep(7.0)
+        return super().run(*args, **kwargs)
+
+
+def test_a_request_that_would_find_a_slot_with_almost_no_time_left_gets_503(worker):
+    """A request waits for a slot only while a quarter of its time limit (at most 10 s) would be left: past that
+    it is busy (503), not run for a fraction of a second with every download timed out unread."""
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_jobs=1, request_timeout=8.0)
+    live = LiveServer(create_app(cfg, SlowerWorker(cfg, worker.classifier), ui=False))
+    try:  # the slot frees 7 s in: the second, 0.3 s behind, would have under 2 s (a quarter) of its 8 left
+        first, second = two_uploads(live.url)
+        assert first.status_code == 200 and second.status_code == 503
+        assert "busy" in second.json()["error"] and second.headers["retry-after"] == "5"
+    finally:
+        live.close()
+
+
 def two_uploads(url: str) -> tuple[httpx.Response, httpx.Response]:
     """Two uploads to /api/classify, the second 0.3 s after the first: their answers."""
     def post(i):

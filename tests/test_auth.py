@@ -73,6 +73,20 @@ def test_token_file_and_environment(tmp_path, monkeypatch):
     assert ServerConfig().token is None
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\n"])
+def test_a_blank_token_in_the_environment_is_refused_not_taken_for_none(monkeypatch, blank):
+    """MEDIMG_TOKEN set but blank (a secret that failed to fill in) stops `serve` with exit 2, not an open server."""
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    monkeypatch.setenv("MEDIMG_TOKEN", blank)
+    with pytest.raises(ValueError, match="MEDIMG_TOKEN is set but empty"):
+        ServerConfig()
+    res = CliRunner().invoke(app, ["serve", "--port", "1"])
+    assert res.exit_code == 2 and "MEDIMG_TOKEN is set but empty" in " ".join(res.output.split())
+
+
 def test_an_open_server_beyond_this_machine_is_a_warning_in_the_log():
     import logging
 

@@ -26,6 +26,7 @@ from .work import Outcome, Worker, server_words
 MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
 GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
 WAITING_PER_JOB = 4  # requests that may wait for a slot, per slot; more are told the server is busy
+MIN_WORK_SECONDS = 10.0  # what a request that waited for a slot has left at least (a quarter of a shorter limit)
 # a verdict is medical when p_medical >= t and non-medical when p_medical <= 1 - t: below 0.5 both would hold
 LOWEST_THRESHOLD = 0.5
 THRESHOLD_HELP = ("Overrides the model's threshold, from 0.5 to 1: medical when p_medical ≥ threshold, "
@@ -116,7 +117,8 @@ def create_router(worker: Worker) -> APIRouter:
     async def run(request: Request, fn: Callable[[threading.Event, float], Outcome]) -> Outcome:
         """fn(stop, seconds) in a thread holding one of the job slots until it has really ended, however the
         request ends: answered, timed out (504), or the client gone; `stop` tells the work to end early. Time
-        spent waiting for a slot counts: the work gets what is left of the request's time limit."""
+        spent waiting for a slot counts: the work gets what is left of the request's time limit, and a request
+        still waiting when less than MIN_WORK_SECONDS (or a quarter of the limit) would be left gets a 503."""
         nonlocal waiting
         start = time.monotonic()
         try:
@@ -125,8 +127,8 @@ def create_router(worker: Worker) -> APIRouter:
             if waiting >= cfg.max_jobs * WAITING_PER_JOB:  # each waiting request holds its upload
                 raise HTTPException(503, busy, headers=RETRY) from None
             waiting += 1
-            try:
-                with anyio.fail_after(cfg.request_timeout):
+            try:  # a slot found with almost no time left would time out every download unread: busy instead
+                with anyio.fail_after(cfg.request_timeout - min(MIN_WORK_SECONDS, cfg.request_timeout / 4)):
                     await jobs.acquire()
             except TimeoutError:
                 raise HTTPException(503, busy, headers=RETRY) from None

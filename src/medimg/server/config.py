@@ -26,7 +26,7 @@ class ServerConfig:
     root_path: str = ""  # the path prefix a reverse proxy serves this under (e.g. /medimg); "" at the root
     graceful_timeout: float = 30.0  # seconds requests in flight get to finish when the server is stopped
     # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
-    token: str | None = field(default_factory=lambda: os.environ.get("MEDIMG_TOKEN", "").strip() or None, repr=False)
+    token: str | None = field(default_factory=lambda: _env_token(), repr=False)
 
     def __post_init__(self) -> None:
         self.check()
@@ -52,6 +52,15 @@ class ServerConfig:
         lim.max_input_bytes = max(lim.max_input_bytes, self.max_upload_bytes)
         lim.zip_max_bytes = max(lim.zip_max_bytes, lim.max_input_bytes)
         return lim
+
+
+def _env_token() -> str | None:
+    """MEDIMG_TOKEN, stripped; None when unset. Set but blank is an error: a secret that failed to fill in would
+    otherwise start the server open to anyone."""
+    value = os.environ.get("MEDIMG_TOKEN")
+    if value is not None and not value.strip():
+        raise ValueError("MEDIMG_TOKEN is set but empty: give the token, or unset it to serve without one")
+    return value.strip() if value is not None else None
 
 
 def _env_path(name: str) -> Path | None:
