@@ -509,3 +509,33 @@ def test_a_full_quota_or_a_file_too_large_stops_classify_as_a_full_disk_does(tmp
     assert res.exit_code == 74, res.output
     assert "stopped: no room to write: 1 image classified" in said and "free some space" in said
     assert len(out.read_text().splitlines()) == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full to write on")
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+def test_a_standard_output_with_no_room_stops_classify_in_words(tmp_path, tiny_model_dir, fmt):
+    """`classify … > /dev/full`: one line on stderr and exit 74, as with --out on a full disk (a traceback and
+    exit 1 before), records and the table alike."""
+    (tmp_path / "a.png").write_bytes(png((200, 20, 20)))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "medimg", "classify", str(tmp_path / "a.png"), "--model",
+                               str(tiny_model_dir), "--format", fmt], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=300)
+    said = flat(done.stderr)
+    assert done.returncode == 74 and "stopped: no room to write" in said and "free some space" in said, said
+    assert "Traceback" not in said and "Exception ignored" not in said
+
+
+def test_a_reader_that_closes_the_pipe_ends_classify_quietly(tmp_path, tiny_model_dir):
+    """`classify … | head -1`: the run ends when the reader has gone, exit 141 as for SIGPIPE, with no traceback."""
+    for i in range(40):
+        (tmp_path / f"{i:02d}.png").write_bytes(png((200, i * 5, 20)))
+    proc = subprocess.Popen([sys.executable, "-m", "medimg", "classify", str(tmp_path), "--model",
+                             str(tiny_model_dir), "--format", "jsonl", "--batch-size", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as head does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert json.loads(first)["input"].endswith("00.png")
+    assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err, err

@@ -427,7 +427,7 @@ def classify(
                 n_ok += rec.ok  # once written
                 n_err += not rec.ok and not rec.skipped
     except OSError as exc:
-        if not cannot_write(exc) or out is None:
+        if not (cannot_write(exc) or _closed_pipe(exc, out)):
             raise
         full_disk = exc
     finally:
@@ -437,18 +437,16 @@ def classify(
             if stream is not sys.stdout:
                 stream.close()
         except OSError as exc:  # what was buffered could not be written either
-            if not cannot_write(exc) or out is None:
+            if not (cannot_write(exc) or _closed_pipe(exc, out)):
                 raise
             full_disk = full_disk or exc
     if full_disk is not None:
-        _stop_writing(full_disk, said())
+        _stop_writing(full_disk, said(), stdout=out is None)
     if table is not None:
         try:
             _print_table(table, out)
         except OSError as exc:
-            if out is None:
-                raise
-            _stop_writing(exc, said())
+            _stop_writing(exc, said(), stdout=out is None)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
     skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
@@ -460,14 +458,30 @@ def classify(
 
 
 NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full, or failed
+CLOSED_PIPE_EXIT = 141  # as a shell reports a process ended by SIGPIPE: the reader (| head) has what it wanted
 
 
-def _stop_writing(exc: OSError, said: str) -> None:
+def _closed_pipe(exc: OSError, out) -> bool:
+    """Whether the standard output's reader has gone (`medimg classify … | head`)."""
+    return out is None and isinstance(exc, BrokenPipeError)
+
+
+def _stdout_gone() -> None:
+    """Point the standard output at /dev/null: Python's flush at exit would fail again, with a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _stop_writing(exc: OSError, said: str, stdout: bool = False) -> None:
     """End a run whose output cannot be written any more (its disk or quota is full, or it failed): what was
     written is whole (a cut-off last line is dropped on --resume), and the run is carried on once it can be.
-    Any other OSError is raised."""
+    A standard output whose reader has gone ends the run quietly. Any other OSError is raised."""
     from .output import cannot_write, no_room
 
+    if stdout:
+        _stdout_gone()
+        if isinstance(exc, BrokenPipeError):
+            raise typer.Exit(CLOSED_PIPE_EXIT)
     if not cannot_write(exc):
         raise exc
     full = no_room(exc)
