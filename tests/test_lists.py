@@ -378,3 +378,33 @@ def test_a_keyset_holds_what_was_added_over_many_merges():
     probe = sorted(ref) + [f"k{i}" for i in range(3000, 3100)]
     assert ks.contains(probe).tolist() == [k in ref for k in probe]
     assert "bad\udcff" in ks and "bad\udcfe" not in ks and "k" not in KeySet()
+
+
+def test_table_rows_without_an_input_are_counted_in_one_warning_with_their_numbers(tmp_path, caplog):
+    """Rows whose column is blank, null or missing are passed over, but said: how many, and the first few row
+    numbers, so results can be joined back to the list (they vanished without a word before). Blank lines are
+    no rows."""
+    csv_list = tmp_path / "l.csv"
+    csv_list.write_text("path,x\na.png,1\n,2\n\nb.png,3,extra\nc.png\n" + "".join(f",{i}\n" for i in range(6)))
+    jsonl = tmp_path / "l.jsonl"
+    jsonl.write_text('{"path":"a.png"}\n{"file":"b.png"}\n{"path": null}\n\n{"path":""}\n{"path":"c.png"}\n')
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(csv_list))) == ["a.png", "b.png", "c.png"]
+        assert list(open_list(str(jsonl))) == ["a.png", "c.png"]
+    said = flat(caplog.text)
+    assert "l.csv: 7 lines with no value in 'path' passed over (lines 3, 7, 8, 9, 10, …)" in said, said
+    assert "l.jsonl: 3 lines with no value in 'path' passed over (lines 2, 3, 5)" in said, said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert list(open_list(str(csv_list)))[:1] == ["a.png"]  # read to its end: said once
+        entries = iter(open_list(str(csv_list)))
+        next(entries)
+        entries.close()  # a run stopped early says nothing of rows it never read
+    assert flat(caplog.text).count("with no value") == 1
+    pa = pytest.importorskip("pyarrow", reason="pyarrow (scale extra) is not installed")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"url": ["https://x.org/a.png", None, "", "https://x.org/b.png"]}), tmp_path / "l.parquet")
+    with caplog.at_level(logging.WARNING, logger="medimg.lists"):
+        assert len(list(open_list(str(tmp_path / "l.parquet")))) == 2
+    assert "l.parquet: 2 rows with no value in 'url' passed over (rows 2, 3)" in flat(caplog.text)

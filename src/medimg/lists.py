@@ -104,7 +104,7 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
     except BaseException:
         stream.close()
         raise
-    return _cells(name, stream, reader, index)
+    return _cells(name, stream, reader, index, header[index])
 
 
 def _column(name: str, have: list[str], column: str | None) -> str:
@@ -228,8 +228,9 @@ def _lines(name: str, unquote: bool = False) -> Iterator[str]:
             stream.close()
 
 
-def _cells(name: str, stream, reader, index: int) -> Iterator[str]:
-    with stream:
+def _cells(name: str, stream, reader, index: int, key: str) -> Iterator[str]:
+    blank = _Blanks(name, key, "line")
+    with stream, blank:
         while True:
             try:
                 row = next(reader)
@@ -241,6 +242,8 @@ def _cells(name: str, stream, reader, index: int) -> Iterator[str]:
             entry = _entry(row[index]) if index < len(row) else None
             if entry is not None:
                 yield entry
+            elif any(c.strip() for c in row):  # a row without an input; a blank line is none
+                blank.add(reader.line_num)
 
 
 def _jsonl(name: str, stream, column: str | None) -> Iterator[str]:
@@ -257,25 +260,55 @@ def _jsonl(name: str, stream, column: str | None) -> Iterator[str]:
 
     def rows():
         with stream:
-            yield first
+            yield number, first
             for n, line in enumerate(stream, number + 1):
                 if line.strip():
                     try:
-                        yield _object(name, n, line)
+                        yield n, _object(name, n, line)
                     except ValueError as exc:  # the run goes on; the line is named
                         log.warning("%s: passed over (%s)", name, exc)
 
     def entries():
         found = 0
-        for row in rows():
-            entry = _entry(row.get(key))
-            if entry is not None:
-                found += 1
-                yield entry
+        blank = _Blanks(name, key, "line")
+        with blank:
+            for n, row in rows():
+                entry = _entry(row.get(key))
+                if entry is not None:
+                    found += 1
+                    yield entry
+                else:
+                    blank.add(n)
         if not found:
             log.warning("%s: no line has a value for %r", name, key)
 
     return entries()
+
+
+class _Blanks:
+    """The rows of a table list with no input in its column (blank, null, missing), said in one warning once the
+    list has been read, with the first few row numbers: results can then be joined back to the list."""
+
+    SHOWN = 5
+
+    def __init__(self, name: str, key: str, unit: str):
+        self.name, self.key, self.unit = name, key, unit
+        self.count, self.first = 0, []
+
+    def add(self, number: int) -> None:
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append(number)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.count and exc[0] is None:
+            more = ", …" if self.count > len(self.first) else ""
+            log.warning("%s: %d %s%s with no value in %r passed over (%s %s%s)", self.name, self.count, self.unit,
+                        "s" * (self.count != 1), self.key, self.unit + "s" * (len(self.first) != 1),
+                        ", ".join(map(str, self.first)), more)
 
 
 def _object(name: str, number: int, line: str) -> dict:
@@ -306,14 +339,18 @@ def _parquet(name: str, column: str | None) -> Iterator[str]:
         raise ValueError(f"{name}: column {key!r} holds {kind}, not one input per row")
 
     def rows():
-        with table:
+        n, blank = 0, _Blanks(name, key, "row")
+        with table, blank:
             for batch in table.iter_batches(batch_size=ROW_GROUP, columns=[key]):
                 for value in batch.column(0).to_pylist():
+                    n += 1
                     if isinstance(value, bytes):
                         value = value.decode("utf-8", "surrogateescape")
                     entry = _entry(value)
                     if entry is not None:
                         yield entry
+                    else:
+                        blank.add(n)
 
     return rows()
 
