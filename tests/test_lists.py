@@ -408,3 +408,16 @@ def test_table_rows_without_an_input_are_counted_in_one_warning_with_their_numbe
     with caplog.at_level(logging.WARNING, logger="medimg.lists"):
         assert len(list(open_list(str(tmp_path / "l.parquet")))) == 2
     assert "l.parquet: 2 rows with no value in 'url' passed over (rows 2, 3)" in flat(caplog.text)
+
+
+def test_a_semicolon_separated_csv_from_a_spreadsheet_is_read_by_its_header(tmp_path):
+    """Spreadsheets where the decimal mark is a comma save CSV with `;`: its header names the column (BOM and CRLF
+    too); a one-column list whose names hold `;` is still one input per line."""
+    (tmp_path / "excel.csv").write_bytes(b'\xef\xbb\xbfPath;Patient\r\nscans/a.dcm;1\r\n"b;c.png";2\r\n')
+    assert list(open_list(str(tmp_path / "excel.csv"))) == ["scans/a.dcm", "b;c.png"]
+    (tmp_path / "named.csv").write_text("name;x\na.png;1\n")
+    assert list(open_list(str(tmp_path / "named.csv"), "name")) == ["a.png"]
+    (tmp_path / "comma.csv").write_text("path,note\na;1.png,x\n")  # commas first: `;` is part of the name
+    assert list(open_list(str(tmp_path / "comma.csv"))) == ["a;1.png"]
+    (tmp_path / "names.csv").write_text("a;b.png\nc.png\n")
+    assert list(open_list(str(tmp_path / "names.csv"))) == ["a;b.png", "c.png"]

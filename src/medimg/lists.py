@@ -85,7 +85,7 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
         if kind == "jsonl":
             return _jsonl(name, stream, column)
         csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-        reader = csv.reader(stream, delimiter="\t" if kind == "tsv" else ",")
+        reader = csv.reader(stream, delimiter="\t" if kind == "tsv" else _delimiter(stream, column))
         try:
             header = next(reader, None)
             while header is not None and not any(c.strip() for c in header):  # blank lines before the header
@@ -105,6 +105,24 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
         stream.close()
         raise
     return _cells(name, stream, reader, index, header[index])
+
+
+def _delimiter(stream, column: str | None) -> str:
+    """`,`, or `;` when the header splits on `;` into a column to read (what spreadsheets save as CSV where the
+    decimal mark is a comma), and not on `,`; the stream is left at its start."""
+    start = stream.tell()
+    header = ""
+    for line in stream:
+        if line.strip():
+            header = line
+            break
+    stream.seek(start)
+    try:
+        by_comma, by_semicolon = (next(csv.reader([header], delimiter=d), []) for d in ",;")
+    except csv.Error:
+        return ","
+    found = (lambda names: column in names) if column is not None else (lambda names: _known(names) is not None)
+    return ";" if found(by_semicolon) and not found(by_comma) else ","
 
 
 def _column(name: str, have: list[str], column: str | None) -> str:
