@@ -131,6 +131,7 @@ def test_health_names_the_model(client, worker):
     assert body["model"]["labels"] == worker.classifier.labels
     assert body["model"]["input_size"] == worker.classifier.input_size
     assert body["model"]["name"] and body["model"]["version"]
+    assert body["model"]["threshold"] == worker.classifier.threshold
     assert body["render"] is (__import__("medimg.sources.browser").sources.browser.available() is None)
     assert client.head("/api/health").status_code == 200
 
@@ -496,12 +497,12 @@ def test_time_limit_stops_a_request_with_a_clear_note(worker):
     assert [x["input"] for x in body["results"]] == ["0.png"] and body["summary"]["errors"] == 0
     assert "time limit of 1e-06 s" in body["note"]
     schema = c.get("/openapi.json").json()["components"]["schemas"]["ClassifyResponse"]
-    assert "note" in schema["properties"] and schema["required"] == ["results", "summary"]
+    assert "note" in schema["properties"] and schema["required"] == ["results", "summary", "model", "threshold"]
 
 
 def test_the_note_is_left_out_of_a_whole_answer(client):
     r = client.post("/api/classify", files=[("files", ("one.png", png(1)))])
-    assert r.status_code == 200 and set(r.json()) == {"results", "summary"}
+    assert r.status_code == 200 and set(r.json()) == {"results", "summary", "model", "threshold"}
 
 
 def test_openapi_docs_are_served_without_a_cdn(client):
@@ -1205,3 +1206,17 @@ def test_at_most_max_addresses_are_read_from_the_box(page):
             got = page["classify"](None, "\n".join(urls), False, 0.8, "all", None, req, lambda *a, **k: None)
         assert [r.input for r in got[9].records] == urls[:MAX_ADDRESSES]
         assert srv.hits[f"/{MAX_ADDRESSES}.png"] == srv.hits[f"/{MAX_ADDRESSES + 1}.png"] == 0
+
+
+def test_every_answer_names_the_model_and_the_threshold_of_its_verdicts(client, worker):
+    """An answer says which model and threshold gave its verdicts (the asked one, or the model's default), as
+    the page's JSON download does: stored results can be audited without the request that made them."""
+    info = worker.classifier.info()
+    r = client.post("/api/classify", files=[("files", ("one.png", png(1)))])
+    assert r.json()["model"] == {"name": info["name"], "version": info["version"]}
+    assert r.json()["threshold"] == info["threshold"]
+    r = client.post("/api/classify?threshold=0.9", files=[("files", ("one.png", png(1)))])
+    assert r.json()["threshold"] == 0.9 and r.json()["results"][0]["verdict"] in ("medical", "non-medical",
+                                                                                  "uncertain")
+    r = client.post("/api/classify-url", json={"url": "http://no-such-host.invalid/x.png", "threshold": 0.75})
+    assert r.status_code == 200 and r.json()["threshold"] == 0.75 and r.json()["model"]["name"] == info["name"]

@@ -59,9 +59,17 @@ class RecordOut(BaseModel):
     probs: dict[str, float] | None = Field(None, description="With full=true: every label's probability.")
 
 
+class ModelOut(BaseModel):
+    name: str
+    version: str
+
+
 class ClassifyResponse(BaseModel):
     results: list[RecordOut]
     summary: dict[str, Any] = Field(description="Counts: images, errors, skipped, verdicts, labels.")
+    model: ModelOut = Field(description="The model that gave the verdicts (its release).")
+    threshold: float = Field(description="The threshold the verdicts were given at: the one asked for, or the "
+                                         "model's default.")
     note: str | None = Field(None, description="Only when the results stop short of all there was: why (the "
                                                "request's time limit was reached).")
 
@@ -164,7 +172,8 @@ def create_router(worker: Worker) -> APIRouter:
     @router.get("/health", summary="Is the server up, and which model does it use")
     def health() -> dict:
         info = worker.model_info()
-        return {"status": "ok", "model": {k: info[k] for k in ("name", "version", "labels", "input_size")},
+        shown = ("name", "version", "labels", "input_size", "threshold")
+        return {"status": "ok", "model": {k: info[k] for k in shown},
                 "render": can_render}
 
     # HEAD too: load balancers and uptime monitors often probe with it (one operation in the schema)
@@ -191,7 +200,7 @@ def create_router(worker: Worker) -> APIRouter:
         limits = cfg.limits()
         out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes), limits,
                                                                threshold=threshold, stop=stop, seconds=left))
-        return _response(out, full, show_skipped)
+        return _response(out, full, show_skipped, worker.model_info(), threshold)
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
                  summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
@@ -224,13 +233,13 @@ def create_router(worker: Worker) -> APIRouter:
                 raise HTTPException(400, refusal)
             if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
                 record = Record(input=urls[0], locator="", error=failure, source=urls[0])
-                return _response(Outcome([record]), full, show_skipped)
+                return _response(Outcome([record]), full, show_skipped, worker.model_info(), threshold)
         if render and not can_render:
             raise HTTPException(501, f"this server cannot render pages: {available()}")
         limits = cfg.limits(render=render)
         out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
                                                                seconds=left))
-        return _response(out, full, show_skipped)
+        return _response(out, full, show_skipped, worker.model_info(), threshold)
 
     # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors
     @router.api_route("", methods=METHODS, include_in_schema=False)
@@ -257,10 +266,12 @@ async def _disconnected(request: Request) -> None:
         await anyio.sleep_forever()
 
 
-def _response(out: Outcome, full: bool, show_skipped: bool) -> dict:
+def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, threshold: float | None) -> dict:
     shown = [r for r in out.records if show_skipped or not r.skipped]
     # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
-    answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records)}
+    answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records),
+              "model": {k: model[k] for k in ("name", "version")},
+              "threshold": model["threshold"] if threshold is None else threshold}
     if out.note:  # only then: the field is left out of a whole answer
         answer["note"] = out.note
     return answer
