@@ -414,3 +414,20 @@ def test_when_a_names_first_address_refuses_the_next_one_is_tried(srv, monkeypat
     monkeypatch.setattr(net.socket, "getaddrinfo", two)
     got = net.fetch(f"http://two.test:{srv.port}/a", Limits(**OPEN))
     assert got.data == b"second address"
+
+
+def test_a_url_without_a_scheme_or_empty_is_said_plainly(tmp_path):
+    """No scheme reads "has no scheme", not "not no scheme"; an empty URL is said to be empty; a missing path that
+    looks like a web address written without its scheme gets the hint."""
+    from medimg.sources import ItemError, open_input
+
+    with pytest.raises(net.FetchError, match=r"^only http and https URLs are fetched, and 127.0.0.1:8765/x.png has "
+                                             r"no scheme \(a web address starts http:// or https://\)$"):
+        net.check_url("127.0.0.1:8765/x.png", allow_private=True)
+    with pytest.raises(net.FetchError, match="^the URL is empty$"):
+        net.check_url("", allow_private=True)
+    for given, hint in [("example.org/page.html", True), ("127.0.0.1:8765/x.png", True), ("www.example.org", True),
+                        ("scans/x.png", False), ("x.png", False)]:
+        (err,) = open_input(str(tmp_path / given) if given.startswith("scans") else given)
+        assert isinstance(err, ItemError) and err.error.startswith("file not found")
+        assert err.error.endswith("; a web address needs http:// or https:// in front") is hint, (given, err.error)

@@ -182,7 +182,8 @@ def entry_key(entry: str, fragments: bool = False) -> str:
 # crawl's list): read with a regular expression, ten times faster than httpx.URL
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _SEGMENT = r"/(?:[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)?"  # none is `.` or `..`
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _PLAIN = re.compile(rf"(https?)://({_LABEL}(?:\.{_LABEL})*)(?::([1-9][0-9]{{0,4}}))?((?:{_SEGMENT})*)"
                     r"(\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?", re.IGNORECASE)
 
@@ -191,11 +192,13 @@ def url_key(url: str, fragment: bool = False) -> str:
     """A URL as the server sees it: scheme and host in lower case, no default port, dot segments resolved,
     an empty path as `/`, no empty `?`, and (unless `fragment`) no `#…`; the URL itself if it cannot be parsed."""
     plain = _PLAIN.fullmatch(url)
-    if plain and int(plain[3] or 1) <= 65535 and (not plain[2].rpartition(".")[2].isdigit() or _IPV4.fullmatch(plain[2])):
+    ip_like = plain and plain[2].rpartition(".")[2].isdigit()  # then only a dotted quad as httpx reads it
+    if plain and int(plain[3] or 1) <= 65535 and (not ip_like or _IPV4.fullmatch(plain[2])):
         scheme, host, port, path, query = plain.groups()
         scheme = scheme.lower()
         default = port is None or (scheme, int(port)) in (("http", 80), ("https", 443))
-        return f"{scheme}://{host.lower()}{'' if default else ':' + port}{path or '/'}{'' if query == '?' else query or ''}"
+        netloc = host.lower() + ("" if default else ":" + port)
+        return f"{scheme}://{netloc}{path or '/'}{'' if query == '?' else query or ''}"
     return _parsed_key(url, fragment)
 
 

@@ -33,6 +33,11 @@ SNIFF_BYTES = 64 * 1024  # read to pick a source for a file on disk
 _LITTER = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 
+# what a web address written without its scheme looks like (example.org/page.html, 127.0.0.1:8765/x.png)
+_HOST_LIKE = re.compile(r"(?:www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}(?::\d+)?/|"
+                        r"\d{1,3}(?:\.\d{1,3}){3}:\d+(?:/|$))", re.IGNORECASE)
+
+
 def is_hidden(name: str) -> bool:
     return name.startswith(".") or name in _LITTER
 
@@ -60,7 +65,8 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
             if len(data) > st.st_size:
                 data += f.read(cap + 1 - len(data))
     except FileNotFoundError:
-        return ItemError(origin, "", "file not found")
+        hint = "; a web address needs http:// or https:// in front" if _HOST_LIKE.match(str(path)) else ""
+        return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
     except OSError as exc:

@@ -133,6 +133,16 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
     return addresses
 
 
+def _not_web(parsed: httpx.URL, url: str) -> str:
+    """Why a URL that is not http(s) is not fetched."""
+    if not url.strip():
+        return "the URL is empty"
+    if not parsed.scheme:
+        return (f"only http and https URLs are fetched, and {url} has no scheme (a web address starts http:// or "
+                "https://)")
+    return f"only http and https URLs are fetched, not {parsed.scheme}: {url}"
+
+
 def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> None:
     """Raise FetchError unless `url` is http(s) and its host passes the guard."""
     try:
@@ -140,7 +150,7 @@ def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> Non
     except Exception as exc:
         raise FetchError(f"invalid URL {url!r}: {exc}") from None
     if parsed.scheme not in SCHEMES:
-        raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {url}")
+        raise FetchError(_not_web(parsed, url))
     if not parsed.host:
         raise FetchError(f"URL has no host: {url}")
     resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
@@ -313,7 +323,7 @@ class Fetcher:
         with self._limited(url):
             parsed = httpx.URL(url)
             if parsed.scheme not in SCHEMES:
-                raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {url}")
+                raise FetchError(_not_web(parsed, url))
             sent = {k: v for k, v in (headers or {}).items() if k.lower() not in _NOT_FORWARDED}
             request = self.client.build_request(method, parsed, headers=sent, content=body or None)
             try:
@@ -362,7 +372,7 @@ class Fetcher:
                 raise FetchError(f"cancelled: {url}")
             parsed = httpx.URL(current)
             if parsed.scheme not in SCHEMES:
-                raise FetchError(f"only http and https URLs are fetched, not {parsed.scheme or 'no scheme'}: {current}")
+                raise FetchError(_not_web(parsed, current))
             try:
                 response = self.client.send(self.client.build_request("GET", parsed, headers=headers), stream=True)
             except BlockedAddress as exc:
