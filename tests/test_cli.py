@@ -579,3 +579,17 @@ def test_a_pdf_that_ran_out_of_time_is_named_after_the_summary(tmp_path, tiny_mo
     res = runner.invoke(app, ["classify", str(long), "--model", str(tiny_model_dir), "-f", "jsonl"])
     said = flat(res.stderr)
     assert "1 input not read to the end:" in said and f"{long}: " in said and "out of time" in said, said
+
+
+def test_an_out_file_written_before_is_replaced_with_a_word(tmp_path, tiny_model_dir):
+    """Without --resume, an --out that holds an earlier run's results is replaced, as before, but said on stderr
+    (a forgotten --resume lost a night's results without a word)."""
+    out = tmp_path / "r.jsonl"
+    args = ["classify", *inputs(tmp_path), "--model", str(tiny_model_dir), "--out", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "replacing" not in res.output
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and f"replacing {out} (written before); --resume would carry it on instead" in \
+        " ".join(res.output.split())
+    res = runner.invoke(app, [*args, "--resume"])
+    assert res.exit_code == 0 and "replacing" not in res.output

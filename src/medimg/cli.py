@@ -129,13 +129,13 @@ MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
                           "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
-                          "for lists longer than a command line, e.g. find … | medimg classify --inputs-from -. "
+                          "for lists longer than a command line, e.g. find … | medimg … --inputs-from -. "
                           "A .csv, .tsv, .jsonl or .parquet file is a table: see --column.")
 Column = typer.Option(None, "--column", help="The column of a table list (.csv, .tsv, .jsonl, .parquet) that holds "
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
-                        "less accurate one (default: the shipped default model).")
+                        "less accurate one, or default (the shipped default model, used when not given).")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
@@ -379,6 +379,9 @@ def classify(
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
+    if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
+        console.print(f"[yellow]replacing {escape(str(out))} (written before); --resume would carry it on "
+                      "instead[/]", soft_wrap=True)
     if out and table is None:
         try:
             stream = open_output(out, append)
