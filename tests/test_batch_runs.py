@@ -125,7 +125,8 @@ def test_resume_at_another_threshold_than_the_rows_were_written_with_is_refused(
             assert res.exit_code == 0, (threshold, res.output)
         else:
             assert res.exit_code == 2, res.output
-            assert "written at a threshold over 0.666666 and at most 0.920131" in flat(res.output), res.output
+            assert ("written at a threshold over 0.666666 and at most 0.920131 (as far as their p_medical tells), "
+                    f"and {threshold:g} would change some") in flat(res.output), res.output
             assert out.read_bytes() == whole  # refused before anything is cut
 
 

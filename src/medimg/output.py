@@ -126,8 +126,9 @@ def same_run(where, models: set, bounds: Thresholds, model: str | None, threshol
         raise ValueError(f"{where} holds rows of model {', '.join(sorted(models - {model}))}, not {model}: resume "
                          f"with the --model the run began with, {then}")
     if threshold is not None and not bounds.allow(threshold):
-        raise ValueError(f"the verdicts in {where} were written at a threshold {bounds}, not {threshold:g}: resume "
-                         f"with the --threshold (and --model) the run began with, {then}")
+        raise ValueError(f"the verdicts in {where} were written at a threshold {bounds} (as far as their "
+                         f"p_medical tells), and {threshold:g} would change some: resume with the --threshold (and "
+                         f"--model) the run began with, {then}")
 
 
 class Thresholds:
