@@ -1026,3 +1026,15 @@ def test_a_volume_of_exactly_volume_side_slices_counts_as_a_volume(tiny_classifi
     for fmt in ("NRRD", "MetaImage"):
         assert format_prior(fmt, labels, med, {"dims": [64, 64, VOLUME_SIDE]}) is not None, fmt
         assert format_prior(fmt, labels, med, {"dims": [64, 64, VOLUME_SIDE - 1]}) is None, fmt
+
+
+def test_a_urls_password_is_not_repeated_in_its_error(tiny_classifier):
+    """A URL with user:password@ is fetched with them, but its error text shows `***` for the password (it went
+    into every output file and onto the page); the input keeps the URL as given, to join results on."""
+    with WebServer() as srv:
+        url = srv.url("/gone.png").replace("http://", "http://alice:S3cret@")
+        (rec,) = classify([url], classifier=tiny_classifier, limits=Limits(allow_private=True))
+    assert rec.input == url and rec.error and "S3cret" not in rec.error
+    assert "http://alice:***@127.0.0.1" in rec.error, rec.error
+    assert Record(input="x", locator="", error="see https://bob:pw@h.org/a and http://h.org/b@c").error == \
+        "see https://bob:***@h.org/a and http://h.org/b@c"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 import queue
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from .sources.base import CallerError, as_limits, recoverable
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
                  "width", "height", "error"]
+_PASSWORD = re.compile(r"(\bhttps?://[^/\s@:]*):[^/\s@]*@", re.IGNORECASE)  # the user:password@ of a URL
 
 
 @dataclass
@@ -54,6 +56,10 @@ class Record:
     metadata: dict[str, Any] = field(default_factory=dict)
     probs: dict[str, float] = field(default_factory=dict)
     thumbnail: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.error and "@" in self.error:  # a URL's password is not repeated in every output
+            self.error = _PASSWORD.sub(r"\1:***@", self.error)
 
     @property
     def ok(self) -> bool:
