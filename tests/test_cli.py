@@ -593,3 +593,37 @@ def test_an_out_file_written_before_is_replaced_with_a_word(tmp_path, tiny_model
         " ".join(res.output.split())
     res = runner.invoke(app, [*args, "--resume"])
     assert res.exit_code == 0 and "replacing" not in res.output
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_table_fits_a_narrow_terminal_without_breaking_words(monkeypatch, columns):
+    """In an 80-column terminal the table puts p_medical beside the verdict and the confidence beside the label,
+    never wraps them, and leaves out columns empty in every row: every line fits ("non-med / ical" before)."""
+    import io
+    import re
+    import sys
+
+    from medimg.cli import _print_table
+    from medimg.pipeline import Record
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    recs = [Record(input="folder/sub/BCCD__JPEGImages__BloodImage_00000.webp", locator="", label="histology",
+                   verdict="medical", confidence=0.903, p_medical=0.95, width=640, height=480),
+            Record(input="paper.pdf", locator="page 2, figure 1", label="graphic", verdict="non-medical",
+                   confidence=0.81, p_medical=0.1, width=800, height=600)]
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    _print_table(recs, None)
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue()).splitlines()
+    assert lines and all(len(line) <= columns for line in lines)
+    header = lines[1]
+    assert "error" not in header
+    if columns == 80:
+        assert "verdict (p)" in header and "label (conf.)" in header and "confidence" not in header
+        assert any("non-medical 0.100" in line and "graphic 0.810" in line for line in lines)
+    else:
+        assert "confidence" in header and "p_medical" in header
+        assert any("folder/sub/BCCD__JPEGImages__BloodImage_00000.webp" in line for line in lines)

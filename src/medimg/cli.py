@@ -505,21 +505,33 @@ def _root_path(text: str) -> str:
 def _print_table(records, out: Optional[Path]) -> None:
     from .output import readable
 
-    table = Table(show_lines=False)
-    for col in ("input", "locator", "verdict", "label", "confidence", "p_medical", "size", "error"):
-        table.add_column(col, overflow="fold")
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
+    narrow = console is not None and console.width < 110  # p_medical beside the verdict, confidence the label
+    rows = []
     for r in records:  # cells as Text: a name such as `[/b].png` is not rich's markup
         verdict = r.verdict or ("skipped" if r.skipped else "error" if r.error else "")
-        table.add_row(Text(readable(r.input)), Text(readable(r.locator)),
-                      Text(verdict, style="dim" if r.skipped else "red" if r.error else ""), r.label or "",
-                      f"{r.confidence:.3f}" if r.confidence is not None else "",
-                      f"{r.p_medical:.3f}" if r.p_medical is not None else "",
-                      f"{r.width}×{r.height}" if r.width else "", Text(readable(r.error or "")))
+        conf = f"{r.confidence:.3f}" if r.confidence is not None else ""
+        p_med = f"{r.p_medical:.3f}" if r.p_medical is not None else ""
+        rows.append((Text(readable(r.input)), Text(readable(r.locator)),
+                     Text(f"{verdict} {p_med}" if narrow and p_med else verdict,
+                          style="dim" if r.skipped else "red" if r.error else ""),
+                     f"{r.label} {conf}" if narrow and r.label else r.label or "", conf, p_med,
+                     f"{r.width}×{r.height}" if r.width else "", Text(readable(r.error or ""))))
+    names = ("input", "locator", "verdict (p)" if narrow else "verdict",
+             "label (conf.)" if narrow else "label", "confidence", "p_medical", "size", "error")
+    # columns empty in every row are left out, and short values never wrap: a narrow terminal folds names only
+    keep = [i for i, name in enumerate(names) if not (narrow and name in ("confidence", "p_medical"))
+            and (i in (0, 2) or any(str(row[i]) for row in rows))]
+    table = Table(show_lines=False)
+    for i in keep:
+        table.add_column(names[i], overflow="fold", no_wrap=i in (2, 3, 4, 5, 6), min_width=12 if i == 0 else None)
+    for row in rows:
+        table.add_row(*(row[i] for i in keep))
     if out:
         with open(out, "w", encoding="utf-8") as f:
             Console(file=f, width=200).print(table)
     else:
-        Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200).print(table)  # long cells fold
+        console.print(table)  # long cells fold
 
 
 @app.command()
