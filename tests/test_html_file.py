@@ -71,7 +71,7 @@ def test_html_inside_a_folder_walk_and_zip(tmp_path):
     (tmp_path / "z.zip").write_bytes(zip_bytes({"site/p.html": html}))
     items = list(open_input(tmp_path / "z.zip"))
     assert [(i.width, i.height) for i in items if isinstance(i, ImageItem)] == [(90, 80)]
-    assert any(isinstance(i, ItemError) and "cannot be resolved" in i.error for i in items)
+    assert any(isinstance(i, ItemError) and i.skipped and "not in a folder on disk" in i.error for i in items)
 
 
 def test_remote_images_of_a_local_page_go_through_the_guard(tmp_path):
@@ -118,7 +118,7 @@ def test_an_uploaded_page_never_reads_the_working_folder(tmp_path, monkeypatch):
     (tmp_path / "index.html").write_bytes(html)  # the same name and size as the upload
     (upload,) = blobs_together([("index.html", lambda n: html if n < 0 else html[:n], "text/html")], 10**8)
     (err,) = list(open_input(upload))
-    assert isinstance(err, ItemError) and "cannot be resolved" in err.error
+    assert isinstance(err, ItemError) and err.skipped and "not in a folder on disk" in err.error
     (item,) = list(open_input(tmp_path / "index.html"))  # the same page read from disk shows it
     assert isinstance(item, ImageItem) and item.image.size == (80, 60)
 

@@ -2,7 +2,8 @@
 
 Relative image paths resolve against the HTML file's own folder and may not leave it; absolute
 http(s) images are fetched through the guarded fetcher; data: URIs are decoded. An HTML file that
-is not on disk (an upload, a zip member) can show only its data: and http(s) images.
+is not on disk (an upload, a zip member) can show only its data: and http(s) images; its relative ones are
+skipped notes (the archive's or upload's images are read as inputs of their own).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _folder_of(blob: Blob) -> Path | None:
 
 def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob | str:
     if folder is None:
-        return f"relative image '{rel}' cannot be resolved: the HTML file is not in a folder on disk"
+        return web.Note(f"relative image '{rel}' not read: the HTML file is not in a folder on disk (an archive's "
+                        "or an upload's images are read as inputs of their own)")
     try:
         path = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symbolic link in a loop: Python 3.11-3.12 raise RuntimeError

@@ -572,6 +572,10 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     return Blob(origin=got.url, data=got.data, name=_name(got.url), content_type=got.content_type)
 
 
+class Note(str):
+    """Why a candidate was not read, when that is no error (a skipped note)."""
+
+
 def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context,
           follow: bool | str = True) -> Iterator[Item]:
     """One candidate's items. An embedded page is read for its images when `follow` is True; else `follow`
@@ -579,7 +583,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     shown = short_url(cand.url)
     locator = f"{cand.tag} #{index} {shown}"
     if isinstance(got, str):
-        yield ItemError(origin, locator, got)
+        yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
     kind = classify(got)
     if kind == "svg":
