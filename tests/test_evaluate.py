@@ -170,3 +170,21 @@ def test_the_worst_source_is_the_one_with_the_lowest_accuracy():
     assert m["per_source"]["scanner"] == {"n": 2, "label_accuracy": 1.0, "binary_accuracy": 1.0}
     assert m["worst_source"] == {"source": "ward", "n": 2, "label_accuracy": 0.0, "binary_accuracy": 1.0}
     assert m["worst_source_binary"] == {"source": "phone", "n": 2, "label_accuracy": 0.5, "binary_accuracy": 0.5}
+
+
+def test_label_folders_are_read_whatever_their_case(tmp_path, tiny_classifier):
+    """Folders named CT/, Xray/ are the labels ct and xray (they were refused as "not a label"); a name that is
+    no label in any case is still refused."""
+    from PIL import Image
+
+    from medimg.training.evaluate import evaluate_dir
+
+    for folder, colour in (("Xray", (255, 0, 0)), ("CT", (0, 255, 0)), ("ct", (0, 200, 0))):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (48, 40), colour).save(tmp_path / folder / "a.png")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 3 and rep["labels_present"] == ["ct", "xray"]
+    assert rep["per_label"]["ct"]["support"] == 2 and rep["per_label"]["xray"]["support"] == 1
+    (tmp_path / "Scans").mkdir()
+    with pytest.raises(ValueError, match="folder 'Scans' is not a label"):
+        evaluate_dir(tmp_path, tiny_classifier)

@@ -111,15 +111,18 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     labels = list(clf.labels)
     groups = corpus_groups(root)
     medical = set(clf.medical_labels)
+    known = {lb.lower(): lb for lb in [*labels, *groups]}
+    label_of = {d: known.get(d.name.lower(), d.name) for d in folders}  # CT/, MRI/, Xray/ as ct, mri, xray
     for d in folders:
-        if d.name not in labels:
-            if d.name not in groups:
+        name = label_of[d]
+        if name not in labels:
+            if name not in groups:
                 raise ValueError(f"folder {d.name!r} is not a label; the folders under {root} must be named "
                                  f"after labels: {', '.join(sorted(clf.labels))} (or a label listed in "
                                  f"{root / OWN_GROUPS}, rows label,group)")
-            labels.append(d.name)  # scored as always wrong: the model cannot predict it
-            if groups[d.name]:
-                medical.add(d.name)
+            labels.append(name)  # scored as always wrong: the model cannot predict it
+            if groups[name]:
+                medical.add(name)
     rows, ys, names, failures, skipped = [], [], [], [], []
     for d in folders:
         for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t):
@@ -133,7 +136,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
                 failures.append({"item": where, "error": rec.error})
                 continue
             rows.append([rec.probs.get(lb, 0.0) for lb in labels])
-            ys.append(labels.index(d.name))
+            ys.append(labels.index(label_of[d]))
             names.append(where)
     probs = np.array(rows, np.float64).reshape(-1, len(labels))
     out = metrics(probs, np.array(ys, np.int64), labels, medical, t, names=names)
