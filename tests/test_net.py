@@ -427,7 +427,10 @@ def test_a_url_without_a_scheme_or_empty_is_said_plainly(tmp_path):
     with pytest.raises(net.FetchError, match="^the URL is empty$"):
         net.check_url("", allow_private=True)
     for given, hint in [("example.org/page.html", True), ("127.0.0.1:8765/x.png", True), ("www.example.org", True),
-                        ("scans/x.png", False), ("x.png", False)]:
+                        ("scans/x.png", False), ("x.png", False), ("-", None)]:
         (err,) = open_input(str(tmp_path / given) if given.startswith("scans") else given)
         assert isinstance(err, ItemError) and err.error.startswith("file not found")
-        assert err.error.endswith("; a web address needs http:// or https:// in front") is hint, (given, err.error)
+        if hint is None:
+            assert err.error == "file not found; a list of inputs on standard input is read with --inputs-from -"
+        else:
+            assert err.error.endswith("; a web address needs http:// or https:// in front") is hint, (given, err.error)
