@@ -1220,3 +1220,23 @@ def test_every_answer_names_the_model_and_the_threshold_of_its_verdicts(client, 
                                                                                   "uncertain")
     r = client.post("/api/classify-url", json={"url": "http://no-such-host.invalid/x.png", "threshold": 0.75})
     assert r.status_code == 200 and r.json()["threshold"] == 0.75 and r.json()["model"]["name"] == info["name"]
+
+
+def test_a_misspelt_or_unknown_parameter_is_a_422_naming_what_the_route_takes(client):
+    """`treshold` (or an option the API does not have) in the query, the form or the JSON body is refused with
+    a 422 that names it and the parameters the route takes; it was ignored, and the default threshold used."""
+    one = [("files", ("one.png", png(1)))]
+    for kwargs, says in [({"params": {"treshold": "0.97"}}, "unknown query parameter 'treshold'"),
+                         ({"data": {"treshold": "0.97"}}, "unknown form field 'treshold'"),
+                         ({"data": {"all_frames": "true", "thresh": "1"}}, "unknown form fields 'all_frames', 'thresh'")]:
+        r = client.post("/api/classify", files=one, **kwargs)
+        assert r.status_code == 422 and r.json()["error"].startswith(says), r.text
+        assert "this route takes " in r.json()["error"] and "threshold, full, show_skipped" in r.json()["error"]
+    r = client.post("/api/classify", files=one, data={"threshold": "0.9"}, params={"full": "true"})
+    assert r.status_code == 200 and r.json()["threshold"] == 0.9
+    url = "http://no-such-host.invalid/x.png"
+    r = client.post("/api/classify-url", json={"url": url, "treshold": 0.97})
+    assert r.status_code == 422 and r.json()["error"].startswith("unknown field 'treshold': the body takes url")
+    r = client.post("/api/classify-url?thresh=0.9", json={"url": url})
+    assert r.status_code == 422 and "unknown query parameter 'thresh'" in r.json()["error"]
+    assert "render" in r.json()["error"]

@@ -12,7 +12,7 @@ import anyio
 import httpx
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..lists import once
 from ..pipeline import Record, summarize
@@ -94,6 +94,8 @@ ERRORS = {
 
 
 class UrlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt "treshold" is a 422, not the default threshold unseen
+
     url: str | None = Field(None, description="An http:// or https:// address of a page or an image.",
                             examples=["https://example.org/article.html"])
     urls: list[str] | None = Field(None, min_length=1, max_length=MAX_URLS,
@@ -193,6 +195,8 @@ def create_router(worker: Worker) -> APIRouter:
         form_full: bool | None = Form(None, alias="full", description=FULL_HELP + QUERY_OR_FORM),
         form_show_skipped: bool | None = Form(None, alias="show_skipped", description=SKIPPED_HELP + QUERY_OR_FORM),
     ) -> dict:
+        _known_only(request.query_params, FILE_OPTIONS, "query parameter")
+        _known_only(await request.form(), ("files", *FILE_OPTIONS), "form field")  # parsed already: no re-read
         threshold = _either("threshold", threshold, form_threshold, "form")
         full = bool(_either("full", full, form_full, "form"))
         show_skipped = bool(_either("show_skipped", show_skipped, form_show_skipped, "form"))
@@ -213,6 +217,7 @@ def create_router(worker: Worker) -> APIRouter:
         full: bool | None = Query(None, description=FULL_HELP + QUERY_OR_BODY),
         show_skipped: bool | None = Query(None, description=SKIPPED_HELP + QUERY_OR_BODY),
     ) -> dict:
+        _known_only(request.query_params, URL_OPTIONS, "query parameter")
         given = body.model_dump(exclude_unset=True)  # what the body says, not its defaults
         threshold = _either("threshold", threshold, given.get("threshold"), "JSON body")
         render = bool(_either("render", render, given.get("render"), "JSON body"))
@@ -275,6 +280,18 @@ def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, thresho
     if out.note:  # only then: the field is left out of a whole answer
         answer["note"] = out.note
     return answer
+
+
+FILE_OPTIONS = ("threshold", "full", "show_skipped")
+URL_OPTIONS = ("threshold", "render", "full", "show_skipped")
+
+
+def _known_only(given, known: tuple[str, ...], what: str) -> None:
+    """A 422 for a parameter the route does not take (a misspelt threshold was ignored, the default used)."""
+    unknown = sorted(set(given.keys()) - set(known))
+    if unknown:
+        raise HTTPException(422, f"unknown {what}{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}: this "
+                                 f"route takes {', '.join(known)}")
 
 
 def _either(name: str, query: Any, given: Any, where: str) -> Any:

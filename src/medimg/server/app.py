@@ -235,6 +235,9 @@ def _explain(errors: list[dict]) -> str:
             parts.append("every 'files' part must be a file upload with a file name")
         elif kind == "missing":
             parts.append(f"'{'.'.join(loc)}' is required")
+        elif kind == "extra_forbidden":  # a misspelt field would otherwise be ignored unseen
+            parts.append(f"unknown field '{'.'.join(loc)}': the body takes url or urls, render, threshold, full "
+                         "and show_skipped")
         else:
             parts.append(f"{'.'.join(loc) or 'request'}: {e.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
