@@ -1240,3 +1240,120 @@ def test_a_misspelt_or_unknown_parameter_is_a_422_naming_what_the_route_takes(cl
     r = client.post("/api/classify-url?thresh=0.9", json={"url": url})
     assert r.status_code == 422 and "unknown query parameter 'thresh'" in r.json()["error"]
     assert "render" in r.json()["error"]
+
+
+def test_an_upload_exactly_at_the_cap_is_read_and_one_byte_more_is_refused(worker):
+    """max_upload_bytes is the most a request may carry: a body of exactly that many bytes is read, one more is 413."""
+    request = httpx.Request("POST", "http://x/api/classify", files=[("files", ("a.png", png(1), "image/png"))])
+    body, ctype = request.read(), request.headers["content-type"]
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_upload_bytes=len(body))
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    r = c.post("/api/classify", content=body, headers={"content-type": ctype})
+    assert r.status_code == 200 and r.json()["results"][0]["error"] is None, (r.status_code, r.text)
+    r = c.post("/api/classify", content=body + b"\r\n", headers={"content-type": ctype})  # an epilogue byte more
+    assert r.status_code == 413, (r.status_code, r.text)
+
+
+def test_an_upload_named_by_a_windows_path_is_reported_by_its_base_name(client):
+    """A client that sends a file name with backslash folders (series2\\IM0001) is reported by the base name."""
+    body = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="series2\\IM0001"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + png(2) + b"\r\n--b--\r\n")
+    r = client.post("/api/classify", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 200, r.text
+    assert [x["input"] for x in r.json()["results"]] == ["IM0001"]
+
+
+def test_the_summary_counts_skipped_items_even_when_they_are_not_listed(client):
+    """Without show_skipped the skipped notes are left out of `results`, but the summary still counts them."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("scan.png", png(3))
+        zf.writestr("readme.txt", b"just some words")
+    files = [("files", ("case.zip", buf.getvalue(), "application/zip"))]
+    shown = client.post("/api/classify?show_skipped=true", files=files).json()
+    assert [x["input"] for x in shown["results"]] == ["case.zip:scan.png", "case.zip:readme.txt"], shown
+    hidden = client.post("/api/classify", files=files).json()
+    assert [x["input"] for x in hidden["results"]] == ["case.zip:scan.png"]
+    assert hidden["summary"] == shown["summary"] and hidden["summary"]["skipped"] == 1, hidden["summary"]
+
+
+class _HeldSlotWorker(Worker):
+    """Holds each run until `release` is set (at most 3 s), and says when the first has begun."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.began, self.release = threading.Event(), threading.Event()
+
+    def run(self, *args, **kwargs):
+        self.began.set()
+        self.release.wait(3.0)
+        return super().run(*args, **kwargs)
+
+
+def test_a_request_waits_for_a_slot_no_longer_than_the_request_time_limit(worker):
+    """With every slot taken, a waiting request is told the server is busy within --request-timeout (1 s here), not
+    later: the slot freed after that (at 3 s) is not given to it."""
+    cfg = ServerConfig(model_dir=worker.config.model_dir, max_jobs=1, request_timeout=1.0)
+    held = _HeldSlotWorker(cfg, worker.classifier)
+    live = LiveServer(create_app(cfg, held, ui=False))
+    post = lambda i: httpx.post(live.url + "/api/classify", files=[("files", (f"{i}.png", png(i)))],  # noqa: E731
+                                timeout=30)
+    try:
+        first = threading.Thread(target=post, args=(1,))
+        first.start()
+        assert held.began.wait(20)  # the one slot is taken
+        second = post(2)
+        held.release.set()
+        first.join(30)
+        assert second.status_code == 503 and "busy" in second.json()["error"], (second.status_code, second.text)
+    finally:
+        held.release.set()
+        live.close()
+
+
+def test_a_graceful_timeout_of_zero_is_a_valid_setting(worker):
+    """--graceful-timeout 0 (stop at once, requests in flight are cut) is allowed: only negative or not finite is not."""
+    cfg = ServerConfig(model_dir=worker.config.model_dir, graceful_timeout=0)
+    assert create_app(cfg, Worker(cfg, worker.classifier), ui=False) is not None
+
+
+def test_a_file_as_large_as_the_upload_cap_allows_is_not_refused_by_the_per_file_or_archive_cap():
+    """serve --max-upload-mb above the default per-file cap: a single upload of that size is read, not refused."""
+    from medimg.sources import Limits
+
+    default = Limits()
+    big = ServerConfig(max_upload_bytes=default.zip_max_bytes * 2).limits()
+    assert big.max_input_bytes == default.zip_max_bytes * 2 and big.zip_max_bytes >= big.max_input_bytes
+    small = ServerConfig(max_upload_bytes=1 << 20).limits()
+    assert (small.max_input_bytes, small.zip_max_bytes) == (default.max_input_bytes, default.zip_max_bytes)
+
+
+def test_missing_packaged_example_files_leave_only_their_example_out(tmp_path, monkeypatch):
+    """Examples are made from files installed packages ship: one that is missing leaves its example out, and the
+    rest are still made."""
+    from medimg.server import examples
+
+    monkeypatch.setattr(examples, "photo_files", lambda: tmp_path / "no-such-folder")
+    made = examples.make_examples(tmp_path / "examples")
+    assert [p.name for p in made["scans and photos"]] == ["CT_small.dcm", "MR_small.dcm"], made
+    assert "a PDF report" not in made  # it needs a photo too
+
+
+def test_an_offline_server_refuses_a_list_of_addresses_as_it_refuses_one(worker):
+    """--offline: `urls` is a 400 naming the option, as `url` is, not a 200 with an error per address."""
+    cfg = ServerConfig(model_dir=worker.config.model_dir, offline=True)
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    for body in ({"url": "https://example.org/a.png"}, {"urls": ["https://example.org/a.png", "https://example.org/"]}):
+        r = c.post("/api/classify-url", json=body)
+        assert r.status_code == 400 and "--offline" in r.json()["error"], (body, r.status_code, r.text)
+
+
+def test_a_single_address_pasted_with_spaces_around_it_is_read(private_client):
+    """`url` is trimmed as each of `urls` is: an address pasted with a space or newline around it is fetched."""
+    from webserver import WebServer
+
+    with WebServer() as srv:
+        url = srv.add("/a.png", png(1), "image/png")
+        r = private_client.post("/api/classify-url", json={"url": f"  {url}\n"})
+        assert r.status_code == 200, r.text
+        assert [(x["input"], x["error"]) for x in r.json()["results"]] == [(url, None)]

@@ -430,3 +430,48 @@ def test_a_member_declaring_more_than_max_input_bytes_is_refused_without_inflati
     got = items(zero_bomb, max_input_bytes=5 * 1024 * 1024)
     assert got[0].origin == "a.zip:zeros.bin" and "declares 209,715,200 bytes" in got[0].error
     assert "zeros.bin" not in inflated and "after.png" in inflated
+
+
+def test_a_plain_zip_with_a_word_folder_is_not_taken_for_an_office_document():
+    """Only a zip with [Content_Types].xml is a Word/PowerPoint/Excel file: a zip of folders that happen to be
+    named word/ or ppt/ has every member read."""
+    data = b.zip_bytes([("word/scan.png", b.image_bytes("PNG")), ("ppt/slide.png", b.image_bytes("PNG")),
+                        ("top.png", b.image_bytes("PNG"))])
+    assert summary(items(data)) == [("a.zip:word/scan.png", "", "ImageItem"), ("a.zip:ppt/slide.png", "", "ImageItem"),
+                                    ("a.zip:top.png", "", "ImageItem")]
+
+
+def test_an_lzma_member_declaring_a_4_gb_dictionary_is_read_in_a_process_with_an_address_space_limit(tmp_path):
+    """The dictionary size an LZMA member declares is not trusted (no match reaches further back than the bytes made
+    so far): a member claiming 4 GB is still read where the address space is limited (ulimit -v)."""
+    import struct
+    import subprocess
+    import sys
+    import zipfile
+
+    data = bytearray(b.zip_bytes([("x.png", b.image_bytes("PNG"))], compression=zipfile.ZIP_LZMA))
+    name_len, extra_len = struct.unpack("<HH", data[26:30])
+    props = 30 + name_len + extra_len + 4  # after LZMA's version and properties size
+    data[props + 1:props + 5] = struct.pack("<I", 0xFFFFFFFF)
+    (tmp_path / "big-dict.zip").write_bytes(bytes(data))
+    script = (
+        "import resource, sys\n"
+        "from medimg.sources import Blob, Context, Limits\n"
+        "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), vm + (1 << 30)))\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "got = list(Context(Limits()).open_blob(Blob('a.zip', data, name='a.zip')))\n"
+        "print([(i.origin, type(i).__name__, getattr(i, 'error', None)) for i in got])\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big-dict.zip")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[('a.zip:x.png', 'ImageItem', None)]", done.stdout
+
+
+def test_a_member_of_exactly_max_input_bytes_is_read():
+    """max_input_bytes is the most a member may hold: one of exactly that size is read, one byte less of cap is not."""
+    png = b.image_bytes("PNG")
+    data = b.zip_bytes([("x.png", png)])
+    assert summary(items(data, max_input_bytes=len(png))) == [("a.zip:x.png", "", "ImageItem")]
+    (got,) = items(data, max_input_bytes=len(png) - 1)
+    assert "max_input_bytes" in got.error

@@ -151,3 +151,36 @@ def test_the_page_works_in_chromium_with_the_token(tmp_path, request):
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _token_client(request, token: str, **settings) -> TestClient:
+    model_dir = None if (ASSETS / "labels.json").exists() else request.getfixturevalue("tiny_model_dir")
+    cfg = ServerConfig(model_dir=model_dir, token=token, **settings)
+    return TestClient(create_app(cfg, Worker(cfg), ui=False))
+
+
+def test_a_token_with_a_colon_works_as_the_basic_password(request):
+    """Basic auth splits user and password at the first colon: a password (the token) may hold colons."""
+    c = _token_client(request, "s3cret:with:colons")
+    given = base64.b64encode(b"anyone:s3cret:with:colons").decode()
+    assert c.get("/openapi.json", headers={"authorization": f"Basic {given}"}).status_code == 200
+    wrong = base64.b64encode(b"anyone:with:colons").decode()
+    assert c.get("/openapi.json", headers={"authorization": f"Basic {wrong}"}).status_code == 401
+
+
+def test_a_non_ascii_token_works_as_a_bearer_token_sent_in_utf8(request):
+    """curl sends a header's bytes as they are (UTF-8): a token with non-ASCII letters matches as a Bearer token."""
+    c = _token_client(request, "pässwört-ß")
+    r = c.get("/openapi.json", headers={"authorization": b"Bearer " + "pässwört-ß".encode()})
+    assert r.status_code == 200, r.text
+    assert c.get("/openapi.json", headers={"authorization": b"Bearer " + "passwort-ss".encode()}).status_code == 401
+
+
+def test_a_request_without_the_token_is_refused_before_any_other_check(request):
+    """No body cap, page guard or other answer is given to a request without the token: an oversized upload
+    gets the 401, not the 413 (which would also charge its bytes to the server's upload budget)."""
+    c = _token_client(request, TOKEN, max_upload_bytes=1024)
+    r = c.post("/api/classify", content=b"\0" * 4096, headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 401 and "access token" in r.json()["error"], (r.status_code, r.text)
+    r = c.post("/gradio_api/queue/join", json={"data": [[{"path": "/etc/passwd"}]]})
+    assert r.status_code == 401, (r.status_code, r.text)

@@ -540,3 +540,58 @@ def test_a_reader_that_closes_the_pipe_ends_classify_quietly(tmp_path, tiny_mode
     assert proc.wait(timeout=300) == 141, err
     assert json.loads(first)["input"].endswith("00.png")
     assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err, err
+
+
+def test_resume_refuses_a_jsonl_of_inputs_that_are_not_records_and_leaves_it_whole(tmp_path, tiny_model_dir):
+    """A JSONL whose lines name an "input" but are not medimg records (a list of inputs, say) is refused, not cut."""
+    (tmp_path / "a.png").write_bytes(png())
+    listing = tmp_path / "todo.jsonl"
+    listing.write_text("".join(json.dumps({"input": f"scan{i}.png", "priority": i}) + "\n" for i in range(20)))
+    before = listing.read_bytes()
+    res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--resume",
+                              "--out", str(listing)])
+    assert res.exit_code == 2 and "not a medimg JSONL record" in flat(res.output), res.output
+    assert listing.read_bytes() == before
+
+
+def test_resume_cuts_a_csv_row_that_spans_lines_whole(tmp_path, tiny_model_dir):
+    """A CSV row may span lines (a file name holding a newline): resuming cuts the last input's rows at a row's end,
+    so the resumed file is the uninterrupted one."""
+    (tmp_path / "two\nlines.png").write_bytes(png((200, 0, 0)))
+    (tmp_path / "last.png").write_bytes(png((0, 0, 200)))
+    out = tmp_path / "r.csv"
+    base = ["classify", str(tmp_path / "two\nlines.png"), str(tmp_path / "last.png"), "--model", str(tiny_model_dir),
+            "--format", "csv", "--out", str(out)]
+    assert runner.invoke(app, base).exit_code == 0
+    whole = out.read_bytes()
+    assert whole.count(b"\n") == 4  # the header, a row on two lines, a row
+    res = runner.invoke(app, [*base, "--resume"])  # the last input is cut and written again
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes() == whole
+
+
+def test_resume_at_threshold_one_half_is_allowed_when_the_rows_were_written_at_it(tmp_path, tiny_model_dir):
+    """At threshold 0.5 every verdict is medical or non-medical; resuming a file written at 0.5 at 0.5 again works."""
+    files = []
+    for i, colour in enumerate([(140, 120, 120), (120, 140, 120)]):  # p_medical 0.920 and 0.040 (tiny model)
+        (tmp_path / f"{i}.png").write_bytes(png(colour))
+        files.append(str(tmp_path / f"{i}.png"))
+    out = tmp_path / "r.jsonl"
+    base = ["classify", *files, "--model", str(tiny_model_dir), "--out", str(out), "--threshold", "0.5"]
+    assert runner.invoke(app, base).exit_code == 0
+    whole = out.read_bytes()
+    res = runner.invoke(app, [*base, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes() == whole
+
+
+def test_resume_into_an_empty_csv_file_is_a_fresh_start(tmp_path, tiny_model_dir):
+    """An empty output file (made by touch, or a run stopped before its header) is a fresh start with --resume."""
+    (tmp_path / "a.png").write_bytes(png())
+    out = tmp_path / "r.csv"
+    out.write_bytes(b"")
+    res = runner.invoke(app, ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir), "--format", "csv",
+                              "--out", str(out), "--resume"])
+    assert res.exit_code == 0, res.output
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("input,locator") and len(lines) == 2 and str(tmp_path / "a.png") in lines[1]

@@ -152,3 +152,38 @@ def test_a_blip_header_inside_a_picture_is_not_a_second_picture():
     got = [(i.origin, getattr(i, "format", None), getattr(i, "image", None) and i.image.size) for i in items[:-1]]
     assert got == [("talk.ppt:picture-1.png", "PNG", (300, 200))], got
     assert items[-1].skipped and items[-1].error == "PowerPoint 97–2003 presentation: its text left out"
+
+
+pytest.importorskip("olefile")
+
+
+def _items_with(data: bytes, name: str, **limits) -> list:
+    return list(open_input(Blob(name, data, name=name), Limits(**limits)))
+
+
+def _blip_two_uids(picture: bytes) -> bytes:
+    """A PNG BLIP record of instance 0x6E1 (MS-ODRAW): two 16-byte UIDs before the tag byte."""
+    body = bytes(range(16)) + bytes(range(16, 32)) + b"\xff" + picture
+    return (0x6E1 << 4).to_bytes(2, "little") + (0xF01E).to_bytes(2, "little") + len(body).to_bytes(4, "little") + body
+
+
+def test_a_picture_whose_record_carries_two_uids_is_read():
+    """A BLIP of the instance that stores two UIDs (the picture's and its original's) is found past both."""
+    png = b.image_bytes("PNG", size=(300, 200))
+    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Current User": b"\x00" * 40,
+                           "Pictures": _blip_two_uids(png)})
+    item, note = _items_with(ppt, "talk.ppt")
+    assert isinstance(item, ImageItem) and item.origin == "talk.ppt:picture-1.png" and item.image.size == (300, 200)
+    assert note.error == "PowerPoint 97–2003 presentation: its text left out"
+
+
+def test_office_pictures_draw_from_the_zip_max_bytes_budget():
+    """The pictures of a .ppt add up against zip_max_bytes as a zip's members do: past it, the rest are not read."""
+    jpg, png = b.image_bytes("JPEG", size=(120, 80)), b.image_bytes("PNG", size=(300, 200))
+    ppt = b.compound_file({"PowerPoint Document": b"\x00" * 100, "Current User": b"\x00" * 40,
+                           "Pictures": b.office_blip(jpg, "jpg") + b.office_blip(png, "png")})
+    items = _items_with(ppt, "talk.ppt", zip_max_bytes=len(jpg) + len(png) - 1)
+    assert isinstance(items[0], ImageItem) and items[0].origin == "talk.ppt:picture-1.jpg"
+    assert isinstance(items[1], ItemError) and items[1].origin == "talk.ppt:picture-2.png"
+    assert "add up past the zip_max_bytes cap" in items[1].error
+    assert not any(isinstance(i, ImageItem) for i in items[2:])

@@ -250,3 +250,25 @@ def test_distillation_keeps_the_imagenet_answers_of_the_features(tmp_path):
     lwf = train(Config(out=str(tmp_path / "b"), distill=1.0, **base), log=lambda *_: None)
     assert lwf["history"][-1]["loss"] > plain["history"][-1]["loss"]
     assert lwf["config"]["distill"] == 1.0
+
+
+def test_stochastic_depth_skips_a_residual_block_with_its_drop_rate_in_training_only():
+    """In training a residual MBConv is skipped (output = input) for about `drop` of the images and kept,
+    scaled by 1/(1−drop), for the rest; in evaluation it is always kept."""
+    from medimg.training.effnet import MBConv
+
+    torch.manual_seed(0)
+    block = MBConv(3, 1, 1, 8, 8, drop=0.2)
+    x = torch.randn(2000, 8, 6, 6)
+    with torch.no_grad():
+        block.eval()
+        full = block(x)
+        block.train()
+        for m in block.modules():  # batch statistics aside: only the drop differs from evaluation
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
+        got = block(x)
+    skipped = (got == x).flatten(1).all(1)
+    assert 0.15 < skipped.float().mean() < 0.25
+    kept = ~skipped
+    assert torch.allclose(got[kept] - x[kept], (full[kept] - x[kept]) / 0.8, atol=1e-5)

@@ -200,3 +200,26 @@ def test_a_message_whose_mime_headers_come_after_5_kb_of_trace_headers_is_read(t
     (tmp_path / "msg.eml").write_bytes(data)
     got = list(open_input(tmp_path / "msg.eml"))
     assert [i.origin for i in got if isinstance(i, ImageItem)] == [f"{tmp_path / 'msg.eml'}:x.png"]
+
+
+def _message_of() -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", "Referral"
+    msg["Date"] = "Thu, 03 Dec 2026 10:00:00 +0000"
+    msg.set_content("Please see the scans attached.")
+    return msg
+
+
+def test_once_a_message_decodes_past_zip_max_bytes_its_later_attachments_are_not_read():
+    """The part that goes past zip_max_bytes ends the message ("the rest is not read"): a smaller part after it
+    that would still fit is not read either."""
+    small, big = b.image_bytes("PNG", size=(60, 40)), b.image_bytes("PNG", size=(300, 300))
+    assert len(small) < len(big)
+    msg = _message_of()
+    for name, data in (("first.png", small), ("big.png", big), ("last.png", small)):
+        msg.add_attachment(data, maintype="image", subtype="png", filename=name)
+    items = list(open_input(Blob("letter.eml", msg.as_bytes(), name="letter.eml"),
+                            Limits(zip_max_bytes=len(small) + len(big) - 1)))
+    assert isinstance(items[0], ImageItem) and items[0].origin == "letter.eml:first.png"
+    assert isinstance(items[1], ItemError) and "the rest is not read" in items[1].error
+    assert [i.origin for i in items if isinstance(i, ImageItem)] == ["letter.eml:first.png"]

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from medimg.training.evaluate import ece, metrics
+from PIL import Image
+from medimg.training.evaluate import evaluate_dir
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "medimg" / "model" / "assets"
@@ -188,3 +190,24 @@ def test_label_folders_are_read_whatever_their_case(tmp_path, tiny_classifier):
     (tmp_path / "Scans").mkdir()
     with pytest.raises(ValueError, match="folder 'Scans' is not a label"):
         evaluate_dir(tmp_path, tiny_classifier)
+
+
+def test_decided_accuracy_is_over_the_decided_verdicts_only():
+    """An uncertain verdict is neither right nor wrong: decided_accuracy counts the decided ones alone."""
+    probs = np.array([[0.95, 0.05],   # ct: medical, right
+                      [0.7, 0.3],     # ct: p_medical 0.7 at 0.8, uncertain
+                      [0.05, 0.95],   # photo: non-medical, right
+                      [0.9, 0.1]])    # photo: medical, wrong
+    m = metrics(probs, np.array([0, 0, 1, 1]), ["ct", "photo"], {"ct"}, threshold=0.8)
+    assert m["verdicts"] == {"decided": 3, "uncertain": 1, "decided_accuracy": 0.6667}
+
+
+def test_a_label_of_the_corpus_own_listed_as_medical_counts_as_medical_in_the_binary_scores(tmp_path, tiny_classifier):
+    """A folder of a label the model does not know, said to be medical in label_groups.csv beside it, is scored
+    as medical: an image the model calls medical is a right binary call, though its label is always wrong."""
+    (tmp_path / "thermal").mkdir()
+    Image.new("RGB", (40, 40), (140, 120, 120)).save(tmp_path / "thermal" / "a.png")  # tiny model: p_medical 0.92
+    (tmp_path / "label_groups.csv").write_text("label,group\nthermal,medical\n")
+    rep = evaluate_dir(tmp_path, classifier=tiny_classifier)
+    assert rep["labels_unknown_to_model"] == ["thermal"] and rep["n"] == 1
+    assert rep["label_accuracy"] == 0.0 and rep["binary_accuracy"] == 1.0

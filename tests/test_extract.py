@@ -351,3 +351,44 @@ def test_resume_in_a_folder_opens_again_a_file_that_an_earlier_input_named_alone
         (out / "manifest.jsonl").write_text("".join(line + "\n" for line in expected[0][:keep]))
         run([*ins, "--resume"], out)
         assert contents(out) == expected, keep
+
+
+def test_a_folder_beside_the_output_whose_name_begins_like_it_is_read(tmp_path):
+    """Only the output folder's own files are passed over: scans-2/ beside the output folder scans/ is read."""
+    (tmp_path / "scans-2").mkdir()
+    (tmp_path / "scans-2" / "a.png").write_bytes(png((200, 10, 10)))
+    out = tmp_path / "scans"
+    run([str(tmp_path / "scans-2")], out)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["input"], r.get("file")) for r in rows] == [(str(tmp_path / "scans-2" / "a.png"), "000001.png")]
+
+
+def test_resume_leaves_no_temporary_png_of_a_file_whose_row_was_already_in(tmp_path):
+    """A file whose name is followed by one that extends it (a.png, then a.png:b.png) is read again on --resume,
+    as a container's note would be; its row is not written twice and its PNG made again is removed."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, colour in (("a.png", (9, 9, 9)), ("a.png:b.png", (99, 9, 9)), ("z.png", (9, 99, 9))):
+        (src / name).write_bytes(png(colour))
+    whole = tmp_path / "whole"
+    run([str(src)], whole)
+    expected = contents(whole)
+    assert len(expected[0]) == 3 and sorted(expected[1]) == ["000001.png", "000002.png", "000003.png"]
+    out = tmp_path / "resumed"
+    shutil.copytree(whole, out)
+    run([str(src), "--resume"], out)  # the last input (the folder) is read again; a.png is not "done"
+    assert contents(out) == expected, sorted(p.name for p in out.iterdir())
+
+
+def test_resume_refuses_a_manifest_whose_rows_name_no_source_and_changes_nothing(tmp_path):
+    """Rows with an input, a locator and an error but no `source` (classify's error rows) are not extract's: --resume
+    says so (exit 2) instead of failing with a traceback, and the folder is left as it was."""
+    (tmp_path / "a.png").write_bytes(png((9, 9, 9)))
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = json.dumps({"input": "b.png", "locator": "", "error": "could not read file"}) + "\n"
+    (out / "manifest.jsonl").write_text(rows * 3)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out), "--resume"])
+    assert res.exit_code == 2 and "not a medimg extract row" in flat(res.output), res.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

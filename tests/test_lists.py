@@ -421,3 +421,24 @@ def test_a_semicolon_separated_csv_from_a_spreadsheet_is_read_by_its_header(tmp_
     assert list(open_list(str(tmp_path / "comma.csv"))) == ["a;1.png"]
     (tmp_path / "names.csv").write_text("a;b.png\nc.png\n")
     assert list(open_list(str(tmp_path / "names.csv"))) == ["a;b.png", "c.png"]
+
+
+def test_the_quick_reading_leaves_an_address_with_a_leading_zero_in_any_part_to_httpx():
+    """An IPv4 address with a zero before a digit in any of its four parts is not one httpx reads: the quick
+    reading must not normalise it either (the first three parts as the last)."""
+    from medimg.lists import _parsed_key, url_key
+
+    for host in ("01.2.3.4", "1.02.3.4", "1.2.03.4", "1.2.3.04", "00.1.2.3", "10.010.1.1"):
+        for url in (f"http://{host}", f"HTTP://{host}:80/", f"http://{host}/a?", f"https://{host}:443/x/y?q=1"):
+            assert url_key(url) == _parsed_key(url, False), url
+
+
+def test_once_many_keeps_fragments_apart_when_asked_as_once_does():
+    """once_many is `once` in bulk, its `fragments` too: a rendered page's `#/a` and `#/b` stay two inputs."""
+    from medimg.lists import once, once_many
+
+    given = ["http://x.org/app#/a", "http://x.org/app#/b", "HTTP://x.org/app#/a", "http://x.org/app"] * 2
+    for chunk in (1, 3, 100):
+        got = [e for part in once_many(given, fragments=True, chunk=chunk) for e in part]
+        assert got == list(once(given, fragments=True)) == ["http://x.org/app#/a", "http://x.org/app#/b",
+                                                            "http://x.org/app"]

@@ -23,6 +23,7 @@ from medimg.model.classifier import ASSETS
 from medimg.server import ServerConfig, Worker, create_app
 from medimg.server.work import Outcome
 from test_api import LiveServer, free_port, png
+import shutil
 
 
 @pytest.fixture(scope="module")
@@ -1055,3 +1056,85 @@ def test_a_declared_length_past_the_cap_is_answered_before_any_body_byte_is_sent
                 break
             answer += data
     assert answer.split(b"\r\n", 1)[0].split()[1] == b"413", answer[:200]
+
+
+def test_a_json_event_body_sent_without_a_content_type_is_checked_too(page_server):
+    """FastAPI reads a body with no Content-Type as JSON: such a body naming a file of the server's is refused
+    like one that says it is JSON."""
+    file = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    r = httpx.post(page_server.url + "/gradio_api/call/v2/classify", content=json.dumps({"files": [file]}).encode())
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 400 and "not uploaded to this page" in r.json()["error"], (r.status_code, r.text)
+
+
+def test_a_file_in_a_folder_whose_name_only_begins_like_the_upload_folder_is_refused(page_server):
+    """"Under the upload folder" means inside it, not a sibling whose name starts the same (/tmp/gradio0-x)."""
+    import gradio as gr
+
+    folder = Path(gr.utils.get_upload_folder())
+    sibling = Path(str(folder) + "-elsewhere")
+    sibling.mkdir(exist_ok=True)
+    try:
+        (sibling / "secret.png").write_bytes(png(5))
+        file = {"path": str(sibling / "secret.png"), "meta": {"_type": "gradio.FileData"}}
+        r = httpx.post(page_server.url + "/gradio_api/call/v2/classify", json={"files": [file]})
+        assert r.status_code == 400 and "not uploaded to this page" in r.json()["error"], (r.status_code, r.text)
+    finally:
+        shutil.rmtree(sibling)
+
+
+def test_an_upload_of_unknown_length_counts_as_its_cap_against_the_free_disk(page_server, monkeypatch):
+    """A chunked upload says no length up front: it is taken to be as large as the cap (256 KB here) when the free
+    disk space is checked, so it is refused when less than that would be left above MIN_FREE_BYTES."""
+    from medimg.server import limits
+
+    request = httpx.Request("POST", page_server.url + "/gradio_api/upload",
+                            files=[("files", ("a.png", png(1), "image/png"))])
+    body, ctype = request.read(), request.headers["content-type"]
+
+    def chunked():
+        yield body[:1000]
+        yield body[1000:]
+
+    free = {"now": limits.MIN_FREE_BYTES + 10 * 2**20}
+    monkeypatch.setattr(limits, "_free_bytes", lambda folder: free["now"])
+    r = httpx.post(page_server.url + "/gradio_api/upload", content=chunked(), headers={"content-type": ctype})
+    assert r.request.headers.get("transfer-encoding") == "chunked" and r.status_code == 200, r.text
+    free["now"] = limits.MIN_FREE_BYTES + 100 * 1024  # room for this small file, not for 256 KB
+    r = httpx.post(page_server.url + "/gradio_api/upload", content=chunked(), headers={"content-type": ctype})
+    assert r.status_code == 507 and "disk is too full" in r.text, (r.status_code, r.text)
+
+
+def test_answers_under_a_path_prefix_passed_on_by_the_proxy_are_not_cached_either(classifier):
+    """`serve --root-path /medimg` behind a proxy that keeps the prefix: the API's answers still say no-store."""
+    server = live(classifier, root_path="/medimg")
+    try:
+        for path in ("/medimg/api/health", "/api/health"):
+            r = httpx.get(server.url + path, timeout=10)
+            assert r.status_code == 200 and r.headers.get("cache-control") == "no-store", (path, r.headers)
+            assert r.headers.get("x-content-type-options") == "nosniff"
+    finally:
+        server.close()
+
+
+def test_upload_bytes_held_exactly_at_the_budget_are_taken_and_one_more_is_a_503():
+    """The held-bytes budget is the most the uploads may hold at once: exactly that much is taken, a byte more is
+    told the server is busy."""
+    from fastapi.testclient import TestClient
+
+    from medimg.server.limits import BodyLimit
+
+    async def count(scope, receive, send):
+        n, more = 0, True
+        while more:
+            message = await receive()
+            n += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(n).encode()})
+
+    c = TestClient(BodyLimit(count, max_upload_bytes=1000, max_body_bytes=100, max_held_bytes=500))
+    r = c.post("/api/classify", content=b"x" * 500)
+    assert r.status_code == 200 and r.text == "500", (r.status_code, r.text)
+    r = c.post("/api/classify", content=b"x" * 501)
+    assert r.status_code == 503 and "busy" in r.json()["error"], (r.status_code, r.text)

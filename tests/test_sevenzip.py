@@ -16,6 +16,7 @@ from PIL import Image
 
 import builders as b
 from medimg.sources import Blob, Context, Limits, input_tasks, open_input
+import os
 
 
 def seven(members: dict, **options) -> bytes:
@@ -363,3 +364,24 @@ def test_an_archive_listing_more_than_zip_max_entries_is_not_opened():
     (err,) = items(data, zip_max_entries=4)
     assert err.error == "archive has 5 entries, over the zip_max_entries cap of 4; not opened"
     assert [i.origin for i in items(data, zip_max_entries=5)] == [f"a.7z:m{i}.png" for i in range(5)]
+
+
+def test_a_drive_letter_name_is_unsafe():
+    """C:/evil.png or C:evil.png names a place on a Windows drive: refused like an absolute path, as in a zip."""
+    got = items(seven({"C:/evil.png": b.image_bytes("PNG"), "D:evil.png": b.image_bytes("PNG"),
+                       "fine.png": b.image_bytes("PNG")}))
+    assert [(i.origin, "unsafe member name" in getattr(i, "error", "")) for i in got] == [
+        ("a.7z:C:/evil.png", True), ("a.7z:D:evil.png", True), ("a.7z:fine.png", False)], summary(got)
+
+
+def test_a_symlink_member_is_a_note_and_its_target_is_not_read(tmp_path):
+    """A symbolic link in a 7z holds its target's path as data: it is a skipped note, never read as a member."""
+    os.symlink("/etc/passwd", tmp_path / "link")
+    (tmp_path / "x.png").write_bytes(b.image_bytes("PNG"))
+    out = io.BytesIO()
+    with py7zr.SevenZipFile(out, "w") as z:
+        z.write(tmp_path / "link", "link")
+        z.write(tmp_path / "x.png", "x.png")
+    got = items(out.getvalue())
+    assert summary(got) == [("a.7z:link", "", "ItemError"), ("a.7z:x.png", "", "ImageItem")], summary(got)
+    assert got[0].error == "a link, not read" and got[0].skipped

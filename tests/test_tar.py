@@ -245,3 +245,47 @@ def test_compressed_files_inside_a_tar_draw_from_its_budget():
     assert [i.origin for i in over] == ["e.tar:part2.bin.gz"]  # 5 + 5 MB fit, the third does not
     assert len(items_of(data, "e.tar", zip_max_bytes=16_000_000)) == 3 and not any(
         "zip_max_bytes" in getattr(i, "error", "") for i in items_of(data, "e.tar", zip_max_bytes=16_000_000))
+
+
+def test_dot_dot_between_backslashes_is_an_unsafe_name_too():
+    """A tar written on Windows may name members with backslashes: ..\\evil.png is refused as ../evil.png is."""
+    data = tar_bytes([("..\\evil.png", b.image_bytes("PNG")), ("ok\\..\\..\\x.png", b.image_bytes("PNG")),
+                      ("fine.png", b.image_bytes("PNG"))])
+    got = items_of(data)
+    assert [i.error.startswith("unsafe member name") for i in got[:2]] == [True, True], got
+    assert isinstance(got[2], ImageItem) and got[2].origin == "export.tar.gz:fine.png" and len(got) == 3
+
+
+def test_zero_padding_after_the_last_compressed_stream_is_ignored():
+    """A .gz written to tape or by some tools ends with zero padding after its stream (gzip: "trailing garbage
+    ignored"): the content is read, and a tarball so padded is read whole."""
+    import gzip
+
+    ct = (b.dicom_dir() / "CT_small.dcm").read_bytes()
+    item, = items_of(gzip.compress(ct) + bytes(512), "scan.dcm.gz")
+    assert isinstance(item, ImageItem) and item.format == "DICOM"
+    got = items_of(tar_bytes([("a.png", b.image_bytes("PNG")), ("b.png", b.image_bytes("PNG"))]) + bytes(10240))
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["export.tar.gz:a.png", "export.tar.gz:b.png"], got
+
+
+def test_gunzip_gives_one_byte_past_its_limit_so_the_caller_can_tell_it_was_passed():
+    """inflate.gunzip stops once more than `limit` bytes came out and returns them (limit + 1), never raising for it;
+    a stream cut off gives what it holds."""
+    import gzip
+
+    from medimg.sources.inflate import gunzip
+
+    content = bytes(range(256)) * 40
+    packed = gzip.compress(content)
+    assert gunzip(packed, 100) == content[:101]
+    assert gunzip(packed, len(content)) == content
+    assert content.startswith(gunzip(packed[:len(packed) // 2], len(content)))
+
+
+def test_a_damaged_image_in_a_gz_is_an_error_named_by_the_name_inside():
+    """scan.png.gz holds scan.png: a damaged PNG in it is an error (named PNG but not readable), as a damaged
+    scan.png is, not a skipped note about some unknown file."""
+    import gzip
+
+    item, = items_of(gzip.compress(b"\x89PNG not really" * 50), "scan.png.gz")
+    assert item.error.startswith("named PNG but not readable") and not item.skipped, item

@@ -455,3 +455,120 @@ def test_ece_temperature_recovers_known_scale_both_ways():
     y = np.array([rng.choice(5, p=p) for p in softmax(true_logits)])
     assert 2.6 < fit_temperature_ece(true_logits * 3.0, y) < 3.4
     assert 0.4 < fit_temperature_ece(true_logits / 2.0, y) < 0.6
+
+
+def test_a_corpus_with_its_own_exclude_file_still_leaves_out_the_shipped_list(tmp_path):
+    """The corpus's own exclude.csv adds to the files the shipped list leaves out; it does not replace it."""
+    shipped = "photo/clinic-site-hospital-management-website/assets__img__departments__departments-1.webp"
+    src = tmp_path / "photo" / "clinic-site-hospital-management-website"
+    src.mkdir(parents=True)
+    for name in ("assets__img__departments__departments-1.webp", "keep.png", "mine.png"):
+        Image.new("RGB", (8, 8)).save(src / name, "PNG")
+    (tmp_path / "exclude.csv").write_text(
+        "path,reason\nphoto/clinic-site-hospital-management-website/mine.png,a screenshot\n")
+    c = scan(tmp_path)
+    assert shipped not in c.paths
+    assert c.paths == ["photo/clinic-site-hospital-management-website/keep.png"]
+
+
+def test_the_threshold_may_be_as_high_as_099():
+    """choose_threshold searches t in [0.5, 0.99]: the top of the range is chosen when only it avoids an error."""
+    t, info = choose_threshold(np.array([0.995, 0.985]), np.array([True, False]))
+    assert t == 0.99 and info["chosen"]["errors"] == 0 and info["chosen"]["uncertain"] == 1
+
+
+def test_fold_runs_with_other_labels_are_not_pooled(tmp_path):
+    """Held-out predictions of fold runs trained on different label sets cannot be pooled: an error, not a
+    report whose label indices mean different things."""
+    from medimg.training.ship import pooled_heldout
+
+    for f, labels in enumerate((["ct", "photo"], ["photo", "xray"])):
+        (tmp_path / f"cv{f}").mkdir()
+        np.savez(tmp_path / f"cv{f}" / "heldout.npz", logits=np.zeros((2, 2), np.float32), y=np.array([0, 1]),
+                 source=np.array(["s", "s"]), path=np.array(["a", "b"]), labels=np.array(labels))
+    with pytest.raises(ValueError, match="disagree on the label set"):
+        pooled_heldout([tmp_path / "cv0", tmp_path / "cv1"])
+
+
+def test_the_threshold_is_chosen_on_the_calibrated_probabilities(tmp_path):
+    """The shipped threshold applies to probabilities after the temperature, so it is chosen on those: here
+    it falls between the calibrated p_medical of the wrong images (0.755) and the right ones (0.881)."""
+    from medimg.training.ship import heldout_report
+
+    labels = np.array(["ct", "photo"])
+    # ct right (logit gap +8), photo right (−8), photo wrong (+4.5): raw p_medical .9997 / .0003 / .989
+    gaps = np.array([8.0] * 10 + [-8.0] * 10 + [4.5] * 2)
+    y = np.array([0] * 10 + [1] * 12)
+    for f in range(2):
+        logits = np.stack([gaps / 2, -gaps / 2], 1).astype(np.float32)
+        (tmp_path / f"cv{f}").mkdir()
+        np.savez(tmp_path / f"cv{f}" / "heldout.npz", logits=logits, y=y, source=np.array([f"s{f}"] * len(y)),
+                 path=np.array([f"{f}/{i}" for i in range(len(y))]), labels=labels)
+    rep = heldout_report([tmp_path / "cv0", tmp_path / "cv1"], {"ct"}, fit=lambda lg, yy: 4.0)
+    assert rep["temperature"] == 4.0
+    assert 0.755 < rep["threshold"] <= 0.881
+    assert rep["threshold_choice"]["chosen"]["errors"] == 0
+
+
+def test_training_draws_nothing_from_the_held_out_sources(tmp_path, monkeypatch):
+    """With a fold held out, every image a training step sees comes from the other folds' sources."""
+    from medimg.training import train as T
+
+    data = tmp_path / "data"
+    for k, (lb, src) in enumerate((("xray", "s1"), ("xray", "s2"), ("photo", "s3"), ("photo", "s4"))):
+        (data / lb / src).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (24, 24), (60 * k, 20 * i, 100)).save(data / lb / src / f"{i}.png")
+    drawn: list[int] = []
+
+    class SpyViews(T.Views):
+        def __init__(self, x, y, order, *a, **kw):
+            drawn.extend(int(i) for i in order)
+            super().__init__(x, y, order, *a, **kw)
+
+    monkeypatch.setattr(T, "Views", SpyViews)
+    cfg = Config(data=str(data), out=str(tmp_path / "run"), size=32, low_size=32, epochs=1, samples_per_epoch=16,
+                 batch_size=8, folds=2, holdout=0, cache="", workers=0, seed=1)
+    meta = train(cfg, log=lambda *_: None)
+    corpus = scan(data)
+    held = set(meta["heldout_sources"])
+    assert held and len(drawn) == 16
+    assert not {corpus.source[i] for i in drawn} & held
+
+
+def test_each_epoch_draws_new_random_views_of_an_image(tmp_path, monkeypatch):
+    """Augmentation is drawn anew every epoch: an image drawn at the same place of two epochs' orders is
+    seen as two different views, not the same crop and colours again."""
+    from medimg.training import train as T
+
+    data = tmp_path / "data"
+    for k, (lb, src) in enumerate((("xray", "s1"), ("photo", "s2"))):
+        (data / lb / src).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (24, 24), (60 * k + 30 * i, 90, 40 * i)).save(data / lb / src / f"{i}.png")
+    epochs: list = []
+
+    class SpyViews(T.Views):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            epochs.append(self)
+
+    monkeypatch.setattr(T, "Views", SpyViews)
+    cfg = Config(data=str(data), out=str(tmp_path / "run"), size=32, low_size=32, epochs=2, samples_per_epoch=16,
+                 batch_size=8, cache="", workers=0, seed=1)
+    train(cfg, log=lambda *_: None)
+    first, second = epochs
+    same = [k for k in range(len(first)) if first.order[k] == second.order[k]]
+    assert same  # 4 images, 16 draws an epoch: some image sits at the same place in both
+    assert any(not torch.equal(first[k][0], second[k][0]) for k in same)
+
+
+def test_an_r_net_reduces_its_input_32_times_as_its_docstring_says():
+    """The r-nets go to 1/4 in the stem, then 1/4, 1/8, 1/16, 1/32 in their stages: 128 px give a 4 × 4 map
+    (weights saved by one layout compute something else in another)."""
+    from medimg.training.net import build
+
+    for arch in ("r8xs", "r10s", "r12"):
+        model = build(arch, 3).eval()
+        with torch.no_grad():
+            assert model.stages(model.stem(torch.zeros(1, 3, 128, 128))).shape[-2:] == (4, 4), arch

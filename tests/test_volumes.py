@@ -17,6 +17,7 @@ import pytest
 from medimg.sources import ImageItem, ItemError, Limits, open_input
 from test_nifti import NIB_DATA, head_volume, items, nifti
 from medimg.sources import Blob
+from medimg.sources.base import Context
 
 
 def pixels(item) -> np.ndarray:
@@ -645,3 +646,20 @@ def test_metaimage_header_size_of_minus_one_takes_the_last_bytes():
     (want,) = m4c_open(normal, "v.mha")
     (got,) = m4c_open(skipped, "v.mha")
     assert np.array_equal(pixels(got), pixels(want))
+
+
+def _blob_items(data: bytes, name: str):
+    return list(Context(Limits()).open_blob(Blob(name, data, name=name)))
+
+
+def test_an_mgh_volume_with_oblong_voxels_is_shown_with_square_pixels_as_nifti_is():
+    """Voxels 2 mm front to back: the axial slice is stretched to square pixels (40 × 60), as the same
+    volume stored as NIfTI is, not drawn squashed (40 × 30)."""
+    x, y, z = np.meshgrid(np.arange(40), np.arange(30), np.arange(20), indexing="ij")
+    vol = ((((x - 20) / 16) ** 2 + ((y - 15) / 12) ** 2 < 1) * (100 + 5 * z)).astype(np.float32)
+    affine = np.diag([1.0, 2.0, 1.0, 1.0])
+    (a,) = _blob_items(nib.MGHImage(vol, affine).to_bytes(), "v.mgh")
+    (b,) = _blob_items(nib.Nifti1Image(vol, affine).to_bytes(), "v.nii")
+    assert isinstance(a, ImageItem) and a.format == "MGH" and a.metadata["voxel_mm"] == [1.0, 2.0, 1.0]
+    assert a.image.size == b.image.size == (40, 60)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))

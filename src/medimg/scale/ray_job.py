@@ -229,12 +229,14 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
 def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
     """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`; returns how
     many entries there were, each counted once."""
-    from ..lists import once_many
+    from ..lists import entry_key, once_many
 
     given = 0
     for part in once_many(inputs):
         given += len(part)
-        written = done.contains([_text(e) for e in part]) if len(done) else np.zeros(len(part), bool)
+        texts = [_text(e) for e in part]  # as the rows write them; then as `once` tells inputs apart
+        written = (done.contains(texts) | done.contains([entry_key(t) for t in texts]) if len(done)
+                   else np.zeros(len(part), bool))
         for entry, skip in zip(part, written):  # the output writes a name's bytes that are not UTF-8 escaped
             if not skip:
                 spill.add(entry)
@@ -273,15 +275,18 @@ def _actors(concurrency: int) -> dict:
 
 
 def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> KeySet:
-    """The list entries (`source`) with rows in the complete files of `out`. A file a stop cut off is
-    deleted (its inputs are done again); a file that is not this job's output is an error, never touched,
+    """The list entries (`source`) with rows in the complete files of `out`, each as written and as
+    `lists.entry_key` has it (`./scans/a.png` is `scans/a.png`, in a run started from the same folder). A file
+    a stop cut off is deleted (its inputs are done again); a file that is not this job's output is an error, never touched,
     and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
     given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
     block past its size limit): they count together. Each file's rows are tallied as it is read, by digest
     (`keyset`), so a run of millions of rows is resumed in a few bytes a row."""
+    from ..lists import entry_key
     from ..output import Thresholds, same_run
 
     files: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    keys: dict[Path, np.ndarray] = {}
     cut = {}
     bounds, models = Thresholds(), set()
     for path in _files(Path(out), fmt):
@@ -294,6 +299,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
             bounds.add(row)
             models.add(row.get("model") or model)  # an error's row names none
         files[path] = _tally(rows)
+        keys[path] = np.unique(digests([entry_key(s) for s, _, _, _ in rows if s]))  # as `once` tells them apart
     same_run(out, models, bounds, model, threshold, "or give a new folder")
     for path, why in cut.items():
         _drop(path, why)
@@ -310,7 +316,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
             if len(lack):
                 short[path] = (d[lack[0]], int(have[lack[0]]))
         if not short:
-            return KeySet.of_digests(names)
+            return KeySet.of_digests(np.unique(np.concatenate([names, *(keys[p] for p in files)])))
         for path, (digest, have) in short.items():
             _drop(path, f"{_named(path, fmt, digest)} has {have} of its rows")
             del files[path]
