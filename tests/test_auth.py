@@ -64,6 +64,8 @@ def test_token_file_and_environment(tmp_path, monkeypatch):
     path = tmp_path / "token"
     path.write_text(" s3cret \nsecond line ignored\n")
     assert read_token(path) == "s3cret"
+    path.write_bytes(b"\xef\xbb\xbfs3cret\r\n")  # saved by Notepad as UTF-8 with BOM
+    assert read_token(path) == "s3cret"
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ValueError):
         read_token(tmp_path / "empty")

@@ -59,7 +59,7 @@ class TokenAuth:
 
 def read_token(path) -> str:
     """The first line of a token file, stripped; an error when it is empty."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a BOM (Notepad's "UTF-8 with BOM") is not part of it
         token = f.readline().strip()
     if not token:
         raise ValueError(f"{path}: the token file is empty")
