@@ -15,7 +15,6 @@ from PIL import Image
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input, open_inputs
 from medimg.sources.files import image_kind, iter_folder, read_file
-from email.message import EmailMessage
 from medimg.sources import registry
 from medimg.sources.base import SourcePlugin
 
@@ -637,22 +636,3 @@ def test_a_sniffer_that_raises_does_not_hide_the_sources_after_it(monkeypatch):
     monkeypatch.setattr(registry, "_PLUGINS", [plugin, *registry.plugins()])
     (item,) = open_input(Blob("a.png", b.image_bytes("PNG", (40, 30)), name="a.png"))
     assert isinstance(item, ImageItem) and item.format == "PNG"
-
-
-def _mail_with_trace_headers(hops: int) -> bytes:
-    msg = EmailMessage()
-    for i in range(hops):  # each relay adds its Received line at the top, before the sender's MIME headers
-        msg["Received"] = (f"from mx{i}.example.org (mx{i}.example.org [192.0.2.{i}]) by relay.example.net "
-                           f"with ESMTPS id abc{i:04d}; Mon, 1 Jan 2024 10:00:{i:02d} +0000")
-    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", "scan"
-    msg.set_content("see attached")
-    msg.add_attachment(b.image_bytes("PNG", (80, 60)), maintype="image", subtype="png", filename="x.png")
-    return bytes(msg)
-
-
-def test_a_message_whose_mime_headers_come_after_2_kb_of_trace_headers_is_read():
-    """An e-mail whose MIME-Version line lies beyond the first kilobyte (after relays' Received lines) is sniffed."""
-    data = _mail_with_trace_headers(20)
-    assert 2048 < data.find(b"MIME-Version") < 3500
-    got = list(open_input(Blob("msg.eml", data, name="msg.eml")))
-    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["msg.eml:x.png"]

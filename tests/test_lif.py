@@ -127,7 +127,7 @@ def test_xml_header_with_entities_is_refused(tmp_path):
 pytest.importorskip("readlif")
 
 
-def m4c_lif_time_series(a: np.ndarray) -> bytes:
+def lif_time_series(a: np.ndarray) -> bytes:
     """One image of uint16 `a` (T × C × Y × X) in the layout LAS X writes: X fastest, then Y, C, T."""
     t, c, y, x = a.shape
     plane = x * y * 2
@@ -159,7 +159,7 @@ def test_a_time_series_is_shown_at_its_middle_time_point():
     a = np.random.default_rng(0).integers(0, 40, (5, 2, 40, 60), dtype=np.uint16)
     for t in range(5):
         a[t, :, 10:20, 8 * t:8 * t + 6] = 3000  # time point t lights a square at x = 8 t in both channels
-    (item,) = items_of(m4c_lif_time_series(a))
+    (item,) = items_of(lif_time_series(a))
     assert item.locator == "timelapse, t 3 of 5"
     row = np.asarray(item.image.convert("RGB"))[15]
     assert int(np.argmax(row[:, 0] > 200)) == 16 and int(np.argmax(row[:, 1] > 200)) == 16

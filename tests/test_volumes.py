@@ -609,7 +609,7 @@ def test_nifti_and_analyze_header_image_pairs(tmp_path):
     assert all(i.skipped for i in walked if isinstance(i, ItemError) and i.origin.endswith(".img"))
 
 
-def m4c_open(data: bytes, name: str) -> list:
+def open_blob_items(data: bytes, name: str) -> list:
     return list(open_input(Blob(name, data, name=name), Limits()))
 
 
@@ -621,8 +621,8 @@ def test_nrrd_gzip_data_with_a_byte_skip_of_minus_one_is_the_last_bytes_inflated
     voxels = np.asfortranarray(vol).tobytes(order="F")
     plain = header + b"encoding: raw\n\n" + voxels
     skipped = header + b"encoding: gzip\nbyte skip: -1\n\n" + gzip.compress(b"\x7f" * 1001 + voxels)
-    (want,) = m4c_open(plain, "plain.nrrd")
-    (got,) = m4c_open(skipped, "skipped.nrrd")
+    (want,) = open_blob_items(plain, "plain.nrrd")
+    (got,) = open_blob_items(skipped, "skipped.nrrd")
     assert np.array_equal(pixels(got), pixels(want))
 
 
@@ -643,8 +643,8 @@ def test_metaimage_header_size_of_minus_one_takes_the_last_bytes():
     head, _, raw = normal.partition(b"ElementDataFile = LOCAL\n")
     skipped = head.replace(b"ElementType", b"HeaderSize = -1\nElementType") + b"ElementDataFile = LOCAL\n" + \
         b"\x55" * 777 + raw
-    (want,) = m4c_open(normal, "v.mha")
-    (got,) = m4c_open(skipped, "v.mha")
+    (want,) = open_blob_items(normal, "v.mha")
+    (got,) = open_blob_items(skipped, "v.mha")
     assert np.array_equal(pixels(got), pixels(want))
 
 
