@@ -1357,3 +1357,17 @@ def test_a_single_address_pasted_with_spaces_around_it_is_read(private_client):
         r = private_client.post("/api/classify-url", json={"url": f"  {url}\n"})
         assert r.status_code == 200, r.text
         assert [(x["input"], x["error"]) for x in r.json()["results"]] == [(url, None)]
+
+
+def test_a_model_whose_labels_json_gives_a_numeric_version_still_answers(tmp_path, tiny_model_dir):
+    """A team's model with `"version": 3` in labels.json: answers name it as "3" (every classify was a 500)."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / "labels.json").read_text())
+    (folder / "labels.json").write_text(json.dumps({**meta, "version": 3}))
+    cfg = ServerConfig(model_dir=folder)
+    c = TestClient(create_app(cfg, Worker(cfg), ui=False))
+    r = c.post("/api/classify", files=[("files", ("one.png", png(1)))])
+    assert r.status_code == 200 and r.json()["model"]["version"] == "3", r.text

@@ -87,6 +87,7 @@ def test_a_blank_token_in_the_environment_is_refused_not_taken_for_none(monkeypa
         ServerConfig()
     res = CliRunner().invoke(app, ["serve", "--port", "1"])
     assert res.exit_code == 2 and "MEDIMG_TOKEN is set but empty" in " ".join(res.output.split())
+    assert ServerConfig(token="given").token == "given"  # a token given (--token-file) stands in for it
 
 
 def test_an_open_server_beyond_this_machine_is_a_warning_in_the_log():

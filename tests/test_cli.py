@@ -593,9 +593,14 @@ def test_an_out_file_written_before_is_replaced_with_a_word(tmp_path, tiny_model
         " ".join(res.output.split())
     res = runner.invoke(app, [*args, "--resume"])
     assert res.exit_code == 0 and "replacing" not in res.output
+    table = tmp_path / "r.txt"  # a table cannot be resumed: the warning does not offer it
+    for _ in range(2):
+        res = runner.invoke(app, ["classify", *inputs(tmp_path), "--model", str(tiny_model_dir), "--out", str(table)])
+    assert res.exit_code == 0 and f"replacing {table} (written before)" in " ".join(res.output.split())
+    assert "--resume" not in res.output
 
 
-@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize("columns", [45, 60, 80, 200])
 def test_the_table_fits_a_narrow_terminal_without_breaking_words(monkeypatch, columns):
     """In an 80-column terminal the table puts p_medical beside the verdict and the confidence beside the label,
     never wraps them, and leaves out columns empty in every row: every line fits ("non-med / ical" before)."""
@@ -614,16 +619,23 @@ def test_the_table_fits_a_narrow_terminal_without_breaking_words(monkeypatch, co
                    verdict="medical", confidence=0.903, p_medical=0.95, width=640, height=480),
             Record(input="paper.pdf", locator="page 2, figure 1", label="graphic", verdict="non-medical",
                    confidence=0.81, p_medical=0.1, width=800, height=600)]
+    if columns != 80:
+        recs.append(Record(input="http://127.0.0.1:1/x.png", locator="", error="refused: host 127.0.0.1 is a "
+                           "loopback address (private addresses are blocked unless allowed: --allow-private)"))
     monkeypatch.setenv("COLUMNS", str(columns))
     monkeypatch.setattr(sys, "stdout", Terminal())
     _print_table(recs, None)
     lines = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue()).splitlines()
-    assert lines and all(len(line) <= columns for line in lines)
+    assert lines and all(len(line) <= columns and line[-1] in "┓┃┩│┘" for line in lines), "\n".join(lines)
+    cells = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    first, last = ("".join(c[i].replace(" ", "") for c in cells) for i in (0, -1))  # a column read down
+    if columns != 80:  # folded, no letter lost
+        assert "http://127.0.0.1:1/x.png" in first and "blockedunlessallowed:--allow-private" in last
     header = lines[1]
-    assert "error" not in header
     if columns == 80:
+        assert "error" not in header  # no row has one
         assert "verdict (p)" in header and "label (conf.)" in header and "confidence" not in header
         assert any("non-medical 0.100" in line and "graphic 0.810" in line for line in lines)
-    else:
-        assert "confidence" in header and "p_medical" in header
+    elif columns == 200:
+        assert "confidence" in header and "p_medical" in header and "error" in header
         assert any("folder/sub/BCCD__JPEGImages__BloodImage_00000.webp" in line for line in lines)

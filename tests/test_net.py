@@ -433,4 +433,5 @@ def test_a_url_without_a_scheme_or_empty_is_said_plainly(tmp_path):
         if hint is None:
             assert err.error == "file not found; a list of inputs on standard input is read with --inputs-from -"
         else:
-            assert err.error.endswith("; a web address needs http:// or https:// in front") is hint, (given, err.error)
+            assert err.error.endswith("; if it is a web address, it needs http:// or https:// in front") is hint, \
+                (given, err.error)

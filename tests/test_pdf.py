@@ -1493,3 +1493,19 @@ def test_same_data_twins_under_different_soft_masks_on_one_page_are_each_reporte
     got = [i for i in pdf.open_pdf(Blob("t.pdf", data), Context(Limits())) if isinstance(i, ImageItem)]
     shown = sorted((i.metadata["bbox"][1], tuple(np.asarray(i.image)[40, [20, 100], 3])) for i in got)
     assert shown == [(232.0, (255, 0)), (532.0, (0, 255))]  # A (left half seen) lower on the page, B above it
+
+
+@pytest.mark.parametrize("filters, compress, want", [("[/FlateDecode /DCTDecode]", True, "PDF/JPEG"),
+                                                     ("/FlateDecode", False, "PDF/FLATE")])
+def test_an_images_filter_given_as_an_object_of_its_own_still_names_its_format(filters, compress, want):
+    """`/Filter 6 0 R`: the format is read from the object it points to (a Flate image was `PDF/uncompressed`)."""
+    buf = io.BytesIO()
+    pattern((200, 100)).save(buf, "JPEG", quality=90)
+    raw = np.asarray(pattern((200, 100)).convert("RGB")).tobytes()
+    body = zlib.compress(buf.getvalue()) if compress else zlib.compress(raw)
+    image = pdf_stream("/Type /XObject /Subtype /Image /Width 200 /Height 100 /ColorSpace /DeviceRGB "
+                       "/BitsPerComponent 8 /Filter 6 0 R", body)
+    data = raw_pdf(b"q 200 0 0 100 50 500 cm /Im Do Q", resources="<< /XObject << /Im 5 0 R >> >>",
+                   extra=[image, filters])
+    (item,) = pdf.open_pdf(Blob("t.pdf", data), Context(Limits()))
+    assert isinstance(item, ImageItem) and item.image.size == (200, 100) and item.format == want

@@ -1038,3 +1038,9 @@ def test_a_urls_password_is_not_repeated_in_its_error(tiny_classifier):
     assert "http://alice:***@127.0.0.1" in rec.error, rec.error
     assert Record(input="x", locator="", error="see https://bob:pw@h.org/a and http://h.org/b@c").error == \
         "see https://bob:***@h.org/a and http://h.org/b@c"
+
+
+def test_a_password_in_a_locator_or_in_any_schemes_url_is_not_repeated():
+    """A page's image named with user:password@ keeps `***` in its locator too, and so does any scheme's URL."""
+    rec = Record(input="p.html", locator="img #2 http://bob:pw@h.org/x.png", error="ftp://eve:s3@h.org/f gone")
+    assert rec.locator == "img #2 http://bob:***@h.org/x.png" and rec.error == "ftp://eve:***@h.org/f gone"

@@ -528,3 +528,25 @@ def test_resume_passes_over_an_entry_written_under_another_spelling_of_the_same_
     spill = Spill(out, 4)  # without a resume nothing is passed over
     assert spill_new(spill, given, KeySet()) == 3 and spill.count == 3
     spill.remove()
+
+
+def test_resume_from_another_folder_does_not_take_a_relative_path_for_a_file_of_its_own(tmp_path, monkeypatch):
+    """Rows written for `a.png` (relative, in folder A) do not pass over `/…/B/a.png` when a run is resumed
+    from folder B: spellings are compared without the working folder."""
+    from medimg.scale.ray_job import Spill, done_inputs, spill_new
+
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_000000.json").write_text(json.dumps({"input": "a.png", "source": "a.png", "source_rows": 1}) + "\n")
+    monkeypatch.chdir(tmp_path / "B")
+    done = done_inputs(out, "jsonl")
+    spill = Spill(out, 4)
+    assert spill_new(spill, [str(tmp_path / "B" / "a.png"), "b.png"], done) == 2
+    assert spill.count == 2  # B's own a.png is another input than the a.png written from A
+    spill.remove()
+    spill = Spill(out, 4)
+    assert spill_new(spill, ["./a.png", "b.png"], done) == 2
+    assert spill.count == 1  # ./a.png is a.png as written
+    spill.remove()

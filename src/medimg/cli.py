@@ -380,8 +380,8 @@ def classify(
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
-        console.print(f"[yellow]replacing {escape(str(out))} (written before); --resume would carry it on "
-                      "instead[/]", soft_wrap=True)
+        then = "; --resume would carry it on instead" if fmt in ("jsonl", "csv") else ""
+        console.print(f"[yellow]replacing {escape(str(out))} (written before){then}[/]", soft_wrap=True)
     if out and table is None:
         try:
             stream = open_output(out, append)
@@ -522,9 +522,12 @@ def _print_table(records, out: Optional[Path]) -> None:
     # columns empty in every row are left out, and short values never wrap: a narrow terminal folds names only
     keep = [i for i, name in enumerate(names) if not (narrow and name in ("confidence", "p_medical"))
             and (i in (0, 2) or any(str(row[i]) for row in rows))]
+    short = [i for i in keep if i in (2, 3, 4, 5, 6)]  # verdict, label, numbers, size: whole when there is room
+    fixed = sum(max([len(names[i]), *(len(str(row[i])) for row in rows)]) for i in short) + 3 * len(keep) + 1
+    whole = console is None or fixed + 10 * (len(keep) - len(short)) <= console.width
     table = Table(show_lines=False)
     for i in keep:
-        table.add_column(names[i], overflow="fold", no_wrap=i in (2, 3, 4, 5, 6), min_width=12 if i == 0 else None)
+        table.add_column(names[i], overflow="fold", no_wrap=whole and i in short)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     if out:
@@ -580,17 +583,19 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
     from .server import ServerConfig, run
     from .server.auth import read_token
 
+    given = {}
+    if token_file:  # before MEDIMG_TOKEN, which it stands in for (a blank one is refused only when it is used)
+        try:
+            given["token"] = read_token(token_file)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--token-file")
     try:
         config = ServerConfig(host=host, port=port, allow_private=allow_private, model_dir=model_dir,
                               max_upload_bytes=max_upload_mb * 1024 * 1024, request_timeout=request_timeout,
-                              offline=offline, root_path=_root_path(root_path), graceful_timeout=graceful_timeout)
+                              offline=offline, root_path=_root_path(root_path), graceful_timeout=graceful_timeout,
+                              **given)
     except ValueError as exc:  # a setting no request could meet
         raise typer.BadParameter(str(exc))
-    if token_file:
-        try:
-            config.token = read_token(token_file)
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--token-file")
     run(config, scratch, log_level=log_level.lower())
 
 

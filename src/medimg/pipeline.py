@@ -24,7 +24,7 @@ from .sources.base import CallerError, as_limits, recoverable
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
                  "width", "height", "error"]
-_PASSWORD = re.compile(r"(\bhttps?://[^/\s@:]*):[^/\s@]*@", re.IGNORECASE)  # the user:password@ of a URL
+_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s@:]*):[^/\s@]*@", re.IGNORECASE)  # a URL's user:password@
 
 
 @dataclass
@@ -57,9 +57,11 @@ class Record:
     probs: dict[str, float] = field(default_factory=dict)
     thumbnail: Image.Image | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.error and "@" in self.error:  # a URL's password is not repeated in every output
+    def __post_init__(self) -> None:  # a URL's password is not repeated in every output
+        if self.error and "@" in self.error:
             self.error = _PASSWORD.sub(r"\1:***@", self.error)
+        if "@" in self.locator:  # a page's image named with its credentials
+            self.locator = _PASSWORD.sub(r"\1:***@", self.locator)
 
     @property
     def ok(self) -> bool:

@@ -229,13 +229,13 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
 def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
     """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`; returns how
     many entries there were, each counted once."""
-    from ..lists import entry_key, once_many
+    from ..lists import once_many
 
     given = 0
     for part in once_many(inputs):
         given += len(part)
-        texts = [_text(e) for e in part]  # as the rows write them; then as `once` tells inputs apart
-        written = (done.contains(texts) | done.contains([entry_key(t) for t in texts]) if len(done)
+        texts = [_text(e) for e in part]  # as the rows write them; then however spelled
+        written = (done.contains(texts) | done.contains([_spelled(t) for t in texts]) if len(done)
                    else np.zeros(len(part), bool))
         for entry, skip in zip(part, written):  # the output writes a name's bytes that are not UTF-8 escaped
             if not skip:
@@ -275,14 +275,13 @@ def _actors(concurrency: int) -> dict:
 
 
 def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> KeySet:
-    """The list entries (`source`) with rows in the complete files of `out`, each as written and as
-    `lists.entry_key` has it (`./scans/a.png` is `scans/a.png`, in a run started from the same folder). A file
-    a stop cut off is deleted (its inputs are done again); a file that is not this job's output is an error, never touched,
+    """The list entries (`source`) with rows in the complete files of `out`, each as written and however
+    spelled (`_spelled`: `./scans/a.png` is `scans/a.png`). A file a stop cut off is deleted (its inputs are
+    done again); a file that is not this job's output is an error, never touched,
     and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
     given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
     block past its size limit): they count together. Each file's rows are tallied as it is read, by digest
     (`keyset`), so a run of millions of rows is resumed in a few bytes a row."""
-    from ..lists import entry_key
     from ..output import Thresholds, same_run
 
     files: dict[Path, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -299,7 +298,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
             bounds.add(row)
             models.add(row.get("model") or model)  # an error's row names none
         files[path] = _tally(rows)
-        keys[path] = np.unique(digests([entry_key(s) for s, _, _, _ in rows if s]))  # as `once` tells them apart
+        keys[path] = np.unique(digests([_spelled(s) for s, _, _, _ in rows if s]))
     same_run(out, models, bounds, model, threshold, "or give a new folder")
     for path, why in cut.items():
         _drop(path, why)
@@ -320,6 +319,16 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
         for path, (digest, have) in short.items():
             _drop(path, f"{_named(path, fmt, digest)} has {have} of its rows")
             del files[path]
+
+
+def _spelled(entry: str) -> str:
+    """An entry however it is spelled: `lists.url_key` for a URL; a path without `.` segments and doubled
+    slashes (its `..` kept), not made absolute, so a run resumed from another folder takes a relative path
+    for no file of its own."""
+    from ..lists import url_key
+    from ..sources import is_url
+
+    return url_key(entry) if is_url(entry) else str(Path(entry)) if entry else entry
 
 
 def _tally(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -275,7 +275,7 @@ def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, thresho
     shown = [r for r in out.records if show_skipped or not r.skipped]
     # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
     answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records),
-              "model": {k: model[k] for k in ("name", "version")},
+              "model": {k: str(model[k]) for k in ("name", "version")},  # a labels.json may give a number
               "threshold": model["threshold"] if threshold is None else threshold}
     if out.note:  # only then: the field is left out of a whole answer
         answer["note"] = out.note

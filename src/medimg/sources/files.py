@@ -65,8 +65,8 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
             if len(data) > st.st_size:
                 data += f.read(cap + 1 - len(data))
     except FileNotFoundError:
-        hint = ("; a web address needs http:// or https:// in front" if _HOST_LIKE.match(str(path)) else
-                "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-" else "")
+        hint = ("; if it is a web address, it needs http:// or https:// in front" if _HOST_LIKE.match(str(path))
+                else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-" else "")
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")

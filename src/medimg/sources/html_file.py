@@ -80,8 +80,8 @@ def _folder_of(blob: Blob) -> Path | None:
 
 def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob | str:
     if folder is None:
-        return web.Note(f"relative image '{rel}' not read: the HTML file is not in a folder on disk (an archive's "
-                        "or an upload's images are read as inputs of their own)")
+        return web.Note(f"relative image '{rel}' not read: the HTML file is not in a folder on disk (an image in the "
+                        "same archive or upload is classified as a file of its own)")
     try:
         path = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symbolic link in a loop: Python 3.11-3.12 raise RuntimeError

@@ -539,11 +539,16 @@ def _format(doc: pymupdf.Document, xref: int, first: str) -> str:
     if first in FILTERS and first not in ("FlateDecode", "LZWDecode", "RunLengthDecode"):  # these may wrap a JPEG
         return FILTERS[first]
     try:
-        names = re.findall(r"/(\w+)", doc.xref_get_key(xref, "Filter")[1])
+        kind, value = doc.xref_get_key(xref, "Filter")
+        if kind == "xref":  # the filter (or its array) is an object of its own
+            value = doc.xref_object(int(value.split()[0]), compressed=True)
+        names = re.findall(r"/(\w+)", value)
     except Exception:
         names = []
     names = [n for n in names if not n.startswith("ASCII")]
-    return FILTERS.get(names[-1], "other") if names else FILTERS[""]
+    if not names:  # none that could be read: PyMuPDF's own name for it
+        return FILTERS.get(first, "other") if first else FILTERS[""]
+    return FILTERS.get(names[-1], "other")
 
 
 def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, max_pixels: int,
