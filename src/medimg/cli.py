@@ -483,7 +483,7 @@ def _stop_writing(exc: OSError, said: str, stdout: bool = False) -> None:
 
     if stdout:
         _stdout_gone()
-        if isinstance(exc, BrokenPipeError):
+        if _closed_pipe(exc, None):
             raise typer.Exit(CLOSED_PIPE_EXIT)
     if not cannot_write(exc):
         raise exc

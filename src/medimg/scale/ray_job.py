@@ -234,10 +234,9 @@ def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
     given = 0
     for part in once_many(inputs):
         given += len(part)
-        texts = [_text(e) for e in part]  # as the rows write them; then however spelled
-        written = (done.contains(texts) | done.contains([_spelled(t) for t in texts]) if len(done)
-                   else np.zeros(len(part), bool))
-        for entry, skip in zip(part, written):  # the output writes a name's bytes that are not UTF-8 escaped
+        # as the rows write them (a name's bytes that are not UTF-8 escaped), however spelled
+        written = done.contains([_spelled(_text(e)) for e in part]) if len(done) else np.zeros(len(part), bool)
+        for entry, skip in zip(part, written):
             if not skip:
                 spill.add(entry)
     spill.close()
@@ -275,8 +274,8 @@ def _actors(concurrency: int) -> dict:
 
 
 def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: float | None = None) -> KeySet:
-    """The list entries (`source`) with rows in the complete files of `out`, each as written and however
-    spelled (`_spelled`: `./scans/a.png` is `scans/a.png`). A file a stop cut off is deleted (its inputs are
+    """The list entries (`source`) with rows in the complete files of `out`, however spelled (`_spelled`:
+    `./scans/a.png` is `scans/a.png`). A file a stop cut off is deleted (its inputs are
     done again); a file that is not this job's output is an error, never touched,
     and so is one whose rows name another `model` or have verdicts another `threshold` would change (when
     given): this run's rows would sit beside them. An entry's rows may be in several files (Ray splits a
@@ -315,7 +314,7 @@ def done_inputs(out: str | Path, fmt: str, model: str | None = None, threshold: 
             if len(lack):
                 short[path] = (d[lack[0]], int(have[lack[0]]))
         if not short:
-            return KeySet.of_digests(np.unique(np.concatenate([names, *(keys[p] for p in files)])))
+            return KeySet.of_digests(np.unique(np.concatenate([keys[p] for p in files])) if files else names)
         for path, (digest, have) in short.items():
             _drop(path, f"{_named(path, fmt, digest)} has {have} of its rows")
             del files[path]
