@@ -43,6 +43,8 @@ def test_tiny_training_exports_a_model_the_classifier_loads(tmp_path):
     res = ship(tmp_path / "final", [tmp_path / "cv0"], tmp_path / "assets", tmp_path / "docs", log=lambda *_: None)
     assert (tmp_path / "docs" / "confusion_matrix.png").stat().st_size > 1000
     assert (tmp_path / "docs" / "reliability.png").stat().st_size > 1000
+    card = (tmp_path / "docs" / "heldout.md").read_text()
+    assert f"label accuracy ({len(_corpus_labels())}-way)" in card and "| held-out source |" in card
     lab = json.loads((tmp_path / "assets" / "labels.json").read_text())
     assert lab["labels"] == _corpus_labels() and lab["temperature"] > 0 and 0.5 <= lab["threshold"] < 1
     assert res["labels"]["onnx_parity_max_abs_diff"] <= 1e-4

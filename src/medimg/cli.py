@@ -715,8 +715,8 @@ def train(
                                           "quantisation, ~2× faster; held-out numbers then come from int8 fold "
                                           "models). Default: int8 for finetune, fp32 for cnn."),
     ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
-    docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs of the held-out "
-                                        "predictions here (not with --no-cv)."),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs and the "
+                                        "model card's tables (heldout.md) of the held-out predictions here (not with --no-cv)."),
 ) -> None:
     """Train the classifier (needs the train extra), calibrate on held-out sources, write the assets."""
     try:

@@ -125,7 +125,7 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
         cache: str | Path | None = None, name: str = "medimg-backbone-head", log=print) -> dict:
     """Features → held-out folds → calibrated head on all data → dest/head.npz + labels.json."""
     from .calibrate import fit_temperature_ece
-    from .plots import report_pngs
+    from .plots import report_files
     from .ship import heldout_report
 
     t0 = time.perf_counter()
@@ -176,6 +176,6 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
     (dest / "labels.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     (out / "heldout_report.json").write_text(json.dumps(rep, indent=1))
     if docs:
-        report_pngs(rep, docs)
+        report_files(rep, docs)
     log(f"shipped {dest / 'head.npz'} in {time.perf_counter() - t0:.0f} s")
     return {"labels": meta, "report": rep}

@@ -1,4 +1,4 @@
-"""Markdown tables for MODEL_CARD.md from a held-out report and labels.json (numbers never typed by hand)."""
+"""Markdown tables for MODEL_CARD.md from a held-out report (numbers never typed by hand)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 
-def tables(report: dict, labels_json: dict) -> str:
+def tables(report: dict) -> str:
+    """The held-out metrics, per label and per source, as the card's Markdown tables."""
     r = report
     lines = [
         f"| metric (source-held-out, {len(r['folds'])} folds, n = {r['n']}) | value |",
         "|---|---|",
         f"| binary accuracy (medical vs non-medical, p_medical ≥ 0.5) | {r['binary_accuracy']:.4f} |",
-        f"| label accuracy (11-way) | {r['label_accuracy']:.4f} |",
+        f"| label accuracy ({len(r['labels'])}-way) | {r['label_accuracy']:.4f} |",
         f"| modality macro-F1 (all labels) | {r['modality_macro_f1']:.4f} |",
         f"| expected calibration error (15 bins, cross-fitted temperature) | {r['ece']:.4f} |",
         f"| ECE before temperature scaling | {r['ece_uncalibrated']:.4f} |",
@@ -39,33 +40,7 @@ def tables(report: dict, labels_json: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json assets/labels.json
+if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json
     import sys
 
-    print(tables(json.loads(Path(sys.argv[1]).read_text()), json.loads(Path(sys.argv[2]).read_text())))
-
-
-def sources_table(sources_md: Path, counts: dict[str, int], excluded: dict[str, str]) -> str:
-    """One row per corpus source: files used, what it is, licence (from the corpus SOURCES.md)."""
-    rows = ["| source | files used | what | licence |", "|---|---|---|---|"]
-    info = {}
-    if sources_md.exists():
-        for line in sources_md.read_text().splitlines():
-            if line.startswith("- ") and " — " in line:
-                parts = line[2:].split(" — ")
-                info[parts[0].strip()] = (parts[1].strip(), parts[-1].replace("license:", "").strip())
-    for s, n in counts.items():
-        what, lic = info.get(s, ("", "see SOURCES.md"))
-        n_ex = sum(1 for p in excluded if p.startswith(s + "/"))
-        rows.append(f"| {s} | {n}{f' ({n_ex} excluded)' if n_ex else ''} | {what} | {lic} |")
-    return "\n".join(rows) + "\n"
-
-
-def fill(card: Path, blocks: dict[str, str]) -> None:
-    """Replace the text between <!-- BEGIN:name --> and <!-- END:name --> markers in the card."""
-    text = card.read_text()
-    for name, body in blocks.items():
-        a, b = f"<!-- BEGIN:{name} -->", f"<!-- END:{name} -->"
-        i, j = text.index(a) + len(a), text.index(b)
-        text = text[:i] + "\n" + body.rstrip() + "\n" + text[j:]
-    card.write_text(text)
+    print(tables(json.loads(Path(sys.argv[1]).read_text())), end="")

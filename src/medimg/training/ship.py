@@ -123,7 +123,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     import shutil
 
     from .export import onnx_logits, parity, quantize_int8, store_fp16, to_onnx, write_assets
-    from .plots import report_pngs
+    from .plots import report_files
     from .train import load_model
 
     if weights not in ("fp32", "fp16", "int8"):
@@ -190,5 +190,5 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     if rep:
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:
-            report_pngs(rep, docs)
+            report_files(rep, docs)
     return {"labels": labels_json, "report": rep}
