@@ -595,3 +595,15 @@ def test_resume_into_an_empty_csv_file_is_a_fresh_start(tmp_path, tiny_model_dir
     assert res.exit_code == 0, res.output
     lines = out.read_text().splitlines()
     assert lines[0].startswith("input,locator") and len(lines) == 2 and str(tmp_path / "a.png") in lines[1]
+
+
+def test_a_reader_that_is_gone_before_the_table_ends_classify_as_for_records(tmp_path, tiny_model_dir):
+    """The table is printed at the end: a reader gone by then (`| head -0`, a closed pipe) is exit 141 too, not
+    rich's own exit 1."""
+    (tmp_path / "a.png").write_bytes(png((200, 20, 20)))
+    proc = subprocess.Popen([sys.executable, "-m", "medimg", "classify", str(tmp_path / "a.png"), "--model",
+                             str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err, err

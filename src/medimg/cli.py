@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -502,10 +503,18 @@ def _root_path(text: str) -> str:
     return "/" + text if text else ""
 
 
+class _PipeConsole(Console):
+    """A console on the standard output whose closed pipe is an OSError, as for records (rich exits 1 itself)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def _print_table(records, out: Optional[Path]) -> None:
     from .output import readable
 
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
+    console = _PipeConsole(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
     narrow = console is not None and console.width < 110  # p_medical beside the verdict, confidence the label
     rows = []
     for r in records:  # cells as Text: a name such as `[/b].png` is not rich's markup
