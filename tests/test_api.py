@@ -685,6 +685,7 @@ def test_csv_neutralises_formulas_and_keeps_every_row():
     assert rows[-1]["error"] == "'-not an image"
     assert [r["verdict"] for r in rows[:4]] == ["medical", "non-medical", "uncertain", "medical"]
     assert rows[0]["confidence"] == "0.9"
+    assert [r["medical"] for r in rows[:2]] == ["true", "false"]  # as JSON and scale's Arrow write them
     assert safe_cell(-3.5) == -3.5  # numbers are left alone
 
 

@@ -305,6 +305,8 @@ def test_inputs_from_a_file_or_standard_input(tmp_path, tiny_model_dir):
                             "--format", "csv"])
     os.close(read)
     assert r.exit_code == 0 and paths[0] in r.stdout, r.output
+    row = next(csv.DictReader(io.StringIO(r.stdout)))
+    assert row["medical"] in ("true", "false"), row  # as JSON and scale's Arrow write booleans
     r = runner.invoke(app, ["classify", "--inputs-from", str(tmp_path / "missing.txt")])
     assert r.exit_code != 0 and "no such file" in flat(r.output)
 

@@ -39,7 +39,7 @@ class RecordWriter:
                 probs, meta = row.pop("probs"), row.pop("metadata")
                 row.update({f"prob_{lb}": probs.get(lb) for lb in self.labels},
                            metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
-            self._csv.writerow({k: readable(v) for k, v in row.items()})
+            self._csv.writerow({k: csv_cell(v) for k, v in row.items()})
         elif self.fmt == "jsonl":
             self.stream.write(json_line(row) + "\n")
         else:
@@ -59,6 +59,13 @@ def readable(value):
     """A file name that is not UTF-8 (its bytes kept as surrogates) with U+FFFD for those bytes: how CSV and the
     table show it, as the web app and the API do, so every output is valid UTF-8."""
     return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def csv_cell(value):
+    """A value as a CSV cell: readable text, and booleans as JSON (and `scale`'s Arrow) write them, true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return readable(value)
 
 
 def json_line(row: dict) -> str:

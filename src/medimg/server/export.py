@@ -7,7 +7,7 @@ import dataclasses
 import io
 import json
 
-from ..output import readable as _text
+from ..output import csv_cell, readable as _text
 from ..pipeline import RECORD_FIELDS, Record, summarize
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -47,7 +47,7 @@ def to_csv(records: list[Record]) -> str:
     writer = csv.DictWriter(buf, fieldnames=RECORD_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for r in records:
-        writer.writerow({k: safe_cell(v) for k, v in readable(r).to_dict().items()})
+        writer.writerow({k: safe_cell(csv_cell(v)) for k, v in readable(r).to_dict().items()})
     return buf.getvalue()
 
 
