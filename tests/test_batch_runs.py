@@ -93,7 +93,19 @@ def test_resume_spellings_never_join_two_different_files(tmp_path, monkeypatch):
     done = _spellings([str(tmp_path / "scans" / "a.png"), "evil.zip:sub/../x.png", "https://h/p?a=1"])
     assert "scans/a.png" in done and "./scans//a.png" in done
     assert "x.png" not in done and "evil.zip:x.png" not in done and "link/../scans/a.png" not in done
-    assert "https://h/p?a=1" in done and "https://h/./p?a=1" not in done
+    assert "https://h/p?a=1" in done and "HTTPS://H:443/./p?a=1" in done  # one URL, as httpx would fetch it
+    assert "https://h/p?a=2" not in done and "https://h/p" not in done and "https://h/P?a=1" not in done
+    assert "scans/a.png" not in _spellings(["file:scans/a.png"]) and "https://h/p?a=1" not in _spellings(["h/p?a=1"])
+
+
+def test_resume_tells_pages_apart_by_their_fragment_only_when_rendering():
+    """`--render` reads page#a and page#b as two inputs (a script may show each its own images): resuming
+    passes over only the one written; read statically they are one page."""
+    from medimg.output import Spellings as _spellings
+
+    static, rendered = _spellings(["https://h/app#a"]), _spellings(["https://h/app#a"], fragments=True)
+    assert "https://h/app#b" in static and "https://H/app" in static
+    assert "https://h/app#b" not in rendered and "https://H/app#a" in rendered
 
 
 def test_resume_with_other_fields_than_the_file_was_written_with_is_refused(tmp_path, tiny_model_dir):

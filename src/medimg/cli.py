@@ -370,7 +370,8 @@ def classify(
                                  "the same way, so every row has the same fields")
             model = clf or default_classifier()
             used = threshold if threshold is not None else model.threshold
-            done, written = (Spellings(names) for names in resume_from(out, fmt, used, model.release))
+            done, written = (Spellings(names, fragments=render)
+                             for names in resume_from(out, fmt, used, model.release))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:

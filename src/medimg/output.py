@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import IO, Iterator
 
+from .lists import url_key
 from .pipeline import RECORD_FIELDS, Record
 from .sources import is_url
 
@@ -261,15 +262,20 @@ def cannot_write(exc: BaseException) -> bool:
 
 class Spellings(set):
     """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
-    /abs/scans/a.png are one file, for runs started in the same folder); URLs as they are."""
+    /abs/scans/a.png are one file, for runs started in the same folder) and a URL however it is spelled
+    (`url_key`: HTTP://Host:80/a is http://host/a; `fragments` keeps `#…` apart, as --render does)."""
 
-    def __init__(self, names):
+    def __init__(self, names, fragments: bool = False):
         super().__init__(readable(n) for n in names)  # a CSV holds U+FFFD for a name's bytes that are not UTF-8
+        self._url_key = lambda url: url_key(url, fragments)
         self.files = {_file_key(n) for n in self if not is_url(n)}
+        self.urls = {self._url_key(n) for n in self if is_url(n)}
 
     def __contains__(self, name) -> bool:
         name = readable(name)
-        return super().__contains__(name) or (not is_url(name) and _file_key(name) in self.files)
+        if super().__contains__(name):
+            return True
+        return self._url_key(name) in self.urls if is_url(name) else _file_key(name) in self.files
 
 
 def _file_key(name: str) -> str:
