@@ -374,7 +374,13 @@ def test_extension_is_ignored_for_non_images(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("just some text, not an image\n")
     got = list(open_input(path))
-    assert len(got) == 1 and isinstance(got[0], ItemError) and "unrecognised content" in got[0].error
+    assert len(got) == 1 and isinstance(got[0], ItemError) and not got[0].skipped
+    # one text, given alone or found in a folder: the name promised a PNG, and what the file starts with
+    (found,) = open_input(tmp_path)
+    assert got[0].error == found.error == ("named PNG but not readable as one, nor as any supported format "
+                                           "(damaged, or misnamed: 29 bytes, starting “just som”)")
+    (plain,) = open_input(Blob("notes", path.read_bytes(), name="notes"))
+    assert plain.error.startswith("unrecognised content: not an image, document or archive medimg reads (29 bytes")
 
 
 def test_in_a_folder_or_zip_a_file_named_as_an_image_that_is_none_is_an_error_not_a_note(tmp_path):

@@ -442,3 +442,54 @@ def test_once_many_keeps_fragments_apart_when_asked_as_once_does():
         got = [e for part in once_many(given, fragments=True, chunk=chunk) for e in part]
         assert got == list(once(given, fragments=True)) == ["http://x.org/app#/a", "http://x.org/app#/b",
                                                             "http://x.org/app"]
+
+
+def _three_pngs(root):
+    from PIL import Image
+
+    for i, name in enumerate(("a.png", "sub/b.png", "sub/deeper/c.png")):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (80, 80), (60 * i, 10, 10)).save(root / name)
+
+
+@pytest.mark.parametrize("given", [["a.png", "."], [".", "a.png"], ["sub/deeper", "."], [".", "sub"],
+                                   ["./sub/", "sub/b.png", "."]])
+def test_a_file_inside_a_folder_given_too_is_classified_once(tmp_path, tiny_model_dir, monkeypatch, given):
+    """`classify scans/ scans/a.png` (either order, or a folder inside another given): one row per file, where
+    it comes first."""
+    monkeypatch.chdir(tmp_path)
+    _three_pngs(tmp_path)
+    res = runner.invoke(app, ["classify", *given, "--model", str(tiny_model_dir), "--format", "jsonl"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert sorted(os.path.normpath(r["input"]) for r in rows) == ["a.png", "sub/b.png", "sub/deeper/c.png"], rows
+
+
+def test_a_file_inside_a_folder_given_too_is_extracted_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _three_pngs(tmp_path / "in")
+    res = runner.invoke(app, ["extract", "in/sub/b.png", "in", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["input"] for r in rows) == ["in/a.png", "in/sub/b.png", "in/sub/deeper/c.png"], rows
+
+
+def test_overlaps_pass_over_files_on_disk_only_and_keep_links_apart(tmp_path, monkeypatch):
+    """An archive's member is no file in the folder; another name for a folder (a link) is another input, as
+    for inputs given twice; URLs are never folders."""
+    from medimg.lists import Overlaps
+
+    monkeypatch.chdir(tmp_path)
+    _three_pngs(tmp_path)
+    (tmp_path / "pack.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    os.symlink("sub", tmp_path / "link")
+    seen = Overlaps()
+    got = []
+    for entry in seen.entries(["sub", "sub/b.png", "http://h/sub/b.png", "link", "pack.zip", "a.png"]):
+        got.append(entry)
+        assert not seen.inside(entry)  # an entry never passes itself over
+    assert got == ["sub", "http://h/sub/b.png", "link", "pack.zip", "a.png"]
+    assert seen.inside("./sub/deeper/c.png") and seen.inside(str(tmp_path / "a.png"))
+    assert not seen.inside("sub:b.png") and not seen.inside("pack.zip:sub/b.png")
+    assert seen.inside("link/b.png")  # the link was given itself
+    assert not Overlaps().inside("a.png") and not seen.inside("http://h/sub/b.png")

@@ -216,9 +216,10 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None,
                render: bool = False):
     """The arguments, then the entries of --inputs-from, read lazily, each once (a URL's `#…` counts only when
-    pages are rendered), and the list's entries (for `_list_cut`); an error now when there are none at all, or
+    pages are rendered); the list's entries (for `_list_cut`); and the `skip` that passes over a file found
+    in a folder when it was given before (`Overlaps`); an error now when there are none at all, or
     when the list is not readable as its kind (a table without the column)."""
-    from .lists import once, open_list
+    from .lists import Overlaps, once, open_list
 
     if not inputs and not inputs_from:
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
@@ -231,7 +232,8 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    return once(chain(inputs or [], listed), fragments=render), listed  # an input given twice is done once
+    overlaps = Overlaps()  # an input given twice is done once, and so is a file inside a folder given too
+    return overlaps.entries(once(chain(inputs or [], listed), fragments=render)), listed, overlaps.inside
 
 
 def _list_cut(listed) -> None:
@@ -261,7 +263,7 @@ def extract(
     from .extract import extract as run, prepare
     from .pipeline import default_workers
 
-    sources, listed = all_inputs(inputs, inputs_from, column, render)
+    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     try:
@@ -280,7 +282,7 @@ def extract(
 
     try:
         with _stopped_cleanly(said), _progress() as bar, \
-                contextlib.closing(run(sources, out, limits, workers or default_workers(), folder)) as rows:
+                contextlib.closing(run(sources, out, limits, workers or default_workers(), folder, overlap)) as rows:
             task = bar.add_task("extracting", total=None)
             for row, image in rows:
                 if image:
@@ -350,7 +352,7 @@ def classify(
         _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
-    sources, listed = all_inputs(inputs, inputs_from, column, render)
+    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
@@ -397,7 +399,8 @@ def classify(
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
 
     def passed_over(name: str) -> bool:
-        return name in done or (own is not None and not is_url(name) and os.path.abspath(name) == own)
+        return name in done or (own is not None and not is_url(name) and os.path.abspath(name) == own) or \
+            overlap(name)
 
     n_ok = n_err = n_skip = 0
     cut: list = []

@@ -108,14 +108,16 @@ def _check_manifest(path: Path) -> str | None:
 
 
 def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, workers: int = 1,
-            folder: Folder | None = None) -> Iterator[tuple[dict, bool]]:
+            folder: Folder | None = None, passed_over: Callable[[str], bool] | None = None,
+            ) -> Iterator[tuple[dict, bool]]:
     """Write every image in `sources` into `out` (made ready by `prepare`) as {n:06d}.png, with its row in
     manifest.jsonl; yields (row, whether it is an image) as each is written, in input order.
 
     `workers` threads read the units of work; at most 2 × workers + 4 of them are under way past the one being
     written, so a dead host waiting out its timeout holds up the writing of later rows, not their reading.
     Closing the stream before its end (Ctrl-C, SIGTERM) stops the workers (downloads give up at their next
-    chunk), removes the temporary PNGs and leaves the manifest ending with a whole line, every PNG in it."""
+    chunk), removes the temporary PNGs and leaves the manifest ending with a whole line, every PNG in it.
+    `passed_over(origin)` passes over a file, member or URL (besides the run's own PNGs)."""
     from .output import json_line
     from .pipeline import AHEAD_BYTES
 
@@ -124,7 +126,9 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     mine = str(out.resolve())
     def own(origin: str) -> bool:
         """Whether `origin` is one of the run's own PNGs (a URL is not a path; a name that cannot be resolved,
-        a symlink loop or a NUL, is not ours: its reader says what is wrong with it)."""
+        a symlink loop or a NUL, is not ours: its reader says what is wrong with it), or `passed_over`."""
+        if passed_over is not None and passed_over(origin):
+            return True
         try:
             return not is_url(origin) and any(str(Path(name).resolve()).startswith(mine + "/")  # a member: its file
                                               for name in (origin, origin.split(":", 1)[0]))  # (a folder may hold ':')

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -158,6 +159,37 @@ def once(entries: Iterable[str], fragments: bool = False) -> Iterator[str]:
         if key not in seen:
             seen.add(key)
             yield entry
+
+
+class Overlaps:
+    """A file given alone and inside a folder given too (`classify scans/ scans/a.png`, or `a/b/` then `a/`) is
+    done once, where it comes first. `entries` drops an entry inside a folder given before; `inside(origin)`,
+    the runs' `skip`, passes over a file a folder holds that was given before, alone or in a folder of its own.
+    Paths compare as `entry_key` spells them: a link is another name, as for inputs given twice. Memory: one
+    key per entry given, none per file found."""
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.dirs: set[str] = set()
+
+    def entries(self, entries: Iterable[str]) -> Iterator[str]:
+        for entry in entries:
+            key = entry_key(entry) if isinstance(entry, str) and entry and not is_url(entry) else None
+            if key is not None and self._in_dir(key):
+                continue
+            yield entry
+            if key is not None:  # once its units were made (the caller asks for the next): not itself passed over
+                (self.dirs if os.path.isdir(entry) else self.files).add(key)
+
+    def _in_dir(self, key: str) -> bool:
+        return bool(self.dirs) and any(str(parent) in self.dirs for parent in Path(key).parents)
+
+    def inside(self, origin: str) -> bool:
+        if not (self.files or self.dirs) or not origin or is_url(origin):
+            return False
+        key = entry_key(origin)
+        # an archive's member ("a.zip:x.png") is no file: only files on disk are in folders
+        return key in self.files or (self._in_dir(key) and os.path.lexists(origin))
 
 
 def once_many(entries: Iterable[str], fragments: bool = False, chunk: int = 65536) -> Iterator[list[str]]:

@@ -17,7 +17,7 @@ import pillow_heif
 from PIL import Image, ImageCms, ImageOps
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
-from .registry import find, register
+from .registry import find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
@@ -241,7 +241,8 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None
     if header or (plugin is None and head and member):  # a note, without reading the whole file
         why = f"the data file of {header}, read with it" if header else "not an image or a supported container"
-        note = ItemError(str(path), "", f"skipped: {why}", skipped=True) if header else unknown(str(path), path.name)
+        note = ItemError(str(path), "", f"skipped: {why}", skipped=True) if header else \
+            unknown(str(path), path.name, head, _size(path))
         yield unit(str(path), iter, (note,))
         return
     if plugin is not None and plugin.open_path is not None:  # reads the file itself (whole-slide images)
@@ -293,6 +294,13 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
     yield from open_capped(blob, ctx, member)
 
 
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
 def _header_beside(path: Path) -> str | None:
     """The header beside a data file that names it (a.mhd or a.nhdr for a.raw, a.hdr for a.img or a.img.gz),
     so that giving both files (find … | medimg classify) reads the pair once, without an error for the data."""
@@ -341,23 +349,9 @@ def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open a file found inside a folder or archive; unrecognised content is a skipped note."""
     if find(blob) is None:
         yield ItemError(blob.origin, "", "skipped: empty file", skipped=True) if not blob.data else \
-            unknown(blob.origin, blob.name or blob.origin)
+            unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data))
         return
     yield from ctx.open_blob(blob)
-
-
-# names that promise an image: content no source reads is then a damaged or misnamed image, an error to see
-IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".j2k",
-               ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgz", ".svs", ".ndpi")
-
-
-def unknown(origin: str, name: str) -> ItemError:
-    """Content no source reads, found in a folder or container: a note, but an error when its name says image."""
-    kind = next((s for s in IMAGE_NAMES if name.lower().endswith(s)), None)
-    if kind:
-        return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "
-                                     "(damaged, or misnamed)")
-    return ItemError(origin, "", "skipped: not an image or a supported container", skipped=True)
 
 
 def _mb(n: int) -> str:

@@ -42,8 +42,8 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     plugin = find(blob)
     if plugin is None:
-        yield ItemError(blob.origin, "", "the file is empty" if not blob.data else
-                        f"unrecognised content: not an image, document or archive medimg reads ({_describe(blob.data)})")
+        yield ItemError(blob.origin, "", "the file is empty") if not blob.data else \
+            unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data), given=True)
         return
     try:
         yield from plugin.open(blob, ctx)
@@ -58,12 +58,30 @@ def _reason(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def _describe(data: bytes) -> str:
+def _describe(head: bytes, size: int | None) -> str:
     """Its size and first bytes: as text when they are printable, else in hex."""
-    head = data[:8]
+    head = head[:8]
     shown = (f"“{head.decode('ascii')}”" if all(32 <= c < 127 for c in head)
              else " ".join(f"{c:02x}" for c in head))
-    return f"{len(data):,} bytes, starting {shown}"
+    return f"{size:,} bytes, starting {shown}" if size is not None else f"starting {shown}"
+
+
+# names that promise an image: content no source reads is then a damaged or misnamed image, an error to see
+IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".j2k",
+               ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgz", ".svs", ".ndpi")
+
+
+def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
+    """Content no source reads (its first bytes `head`, `size` in all): an error when it was `given` as an input
+    or its name says image, else (found in a folder or container) a skipped note. One text either way."""
+    kind = next((s for s in IMAGE_NAMES if name.lower().endswith(s)), None)
+    said = _describe(head, size)
+    if kind:
+        return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "
+                                     f"(damaged, or misnamed: {said})")
+    if given:
+        return ItemError(origin, "", f"unrecognised content: not an image, document or archive medimg reads ({said})")
+    return ItemError(origin, "", "skipped: not an image or a supported container", skipped=True)
 
 
 _loaded = False
