@@ -4,6 +4,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -775,6 +777,34 @@ def test_record_methods_check_their_arguments():
     assert rec.relabel(0.6) == "medical" and "probs" in rec.to_dict(full=True)
 
 
+def test_predict_runs_the_model_a_batch_at_a_time_and_names_an_image_it_cannot_read(tiny_classifier, monkeypatch):
+    """A notebook's 10,000 images: `predict` reads its iterable `batch_size` at a time (memory stays flat; all at
+    once took 1.3 GB for 1,000), with the same answers; an image that cannot be read is named by its place."""
+    import io
+
+    imgs = [Image.new("RGB", (40 + i, 50), (i * 3, 90, 200 - i)) for i in range(70)]
+    whole = tiny_classifier.predict(imgs, batch_size=100)
+    sizes, taken = [], []
+    real = tiny_classifier.probabilities_from_array
+    monkeypatch.setattr(tiny_classifier, "probabilities_from_array", lambda x: sizes.append(len(x)) or real(x))
+
+    def given():
+        for i, im in enumerate(imgs):
+            taken.append(i)
+            yield im
+            assert len(taken) - sum(sizes) <= 32  # never more than a batch read ahead of the model
+
+    assert tiny_classifier.predict(given()) == whole and sizes == [32, 32, 6]
+    buf = io.BytesIO()
+    imgs[0].resize((400, 400)).save(buf, "JPEG")
+    broken = Image.open(io.BytesIO(buf.getvalue()[:len(buf.getvalue()) // 2]))  # fails when its pixels are read
+    with pytest.raises(OSError) as caught:
+        tiny_classifier.predict([imgs[1], imgs[2], broken])
+    assert "medimg: image 2 of those given to predict" in caught.value.__notes__
+    with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+        tiny_classifier.predict(imgs[:1], batch_size=0)
+
+
 def test_predict_takes_pil_images_in_hand_one_alone_or_several(tiny_classifier):
     """`Classifier.predict` is the way for images already open (a notebook's): one image alone is one
     prediction, any iterable of them works, and anything else is refused at the call with where to send it."""
@@ -1044,3 +1074,21 @@ def test_a_password_in_a_locator_or_in_any_schemes_url_is_not_repeated():
     """A page's image named with user:password@ keeps `***` in its locator too, and so does any scheme's URL."""
     rec = Record(input="p.html", locator="img #2 http://bob:pw@h.org/x.png", error="ftp://eve:s3@h.org/f gone")
     assert rec.locator == "img #2 http://bob:***@h.org/x.png" and rec.error == "ftp://eve:***@h.org/f gone"
+
+
+def test_the_public_names_come_from_the_package_itself_and_importing_it_stays_light():
+    """`import medimg; medimg.classify(...)` works (the package exposed nothing before), and importing it loads
+    no model runtime nor any decoder until a name is used."""
+    code = ("import sys, medimg\n"
+            "light = not {'onnxruntime', 'PIL', 'numpy', 'medimg.pipeline'} & set(sys.modules)\n"
+            "import medimg.pipeline as p, medimg.model as m, medimg.sources as s\n"
+            "same = [medimg.classify is p.classify, medimg.Record is p.Record, medimg.Classifier is m.Classifier,\n"
+            "        medimg.Prediction is m.Prediction, medimg.Blob is s.Blob, medimg.Limits is s.Limits,\n"
+            "        medimg.open_input is s.open_input, medimg.RECORD_FIELDS is p.RECORD_FIELDS]\n"
+            "print(light, all(same), 'classify' in dir(medimg), sorted(medimg.__all__) == sorted(\n"
+            "    ['__version__', 'classify', 'Record', 'RECORD_FIELDS', 'Classifier', 'Prediction', 'open_input',\n"
+            "     'open_inputs', 'Blob', 'Limits', 'ImageItem', 'ItemError']))\n"
+            "try:\n    medimg.nothing\nexcept AttributeError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["True True True True", "module 'medimg' has no attribute 'nothing'"], \
+        done.stdout + done.stderr

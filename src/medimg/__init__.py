@@ -9,3 +9,25 @@ __version__ = "0.1.0"
 # so set before anything imports it. If onnxruntime was loaded first, model.classifier.runtime() stops its
 # later events, but its start-up event is already queued.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+# the public names, importable from the package itself (`medimg.classify`), each module loaded on first use so
+# that `import medimg` stays light (no model runtime, no decoders)
+_PUBLIC = {
+    "classify": "pipeline", "Record": "pipeline", "RECORD_FIELDS": "pipeline",
+    "Classifier": "model", "Prediction": "model",
+    "open_input": "sources", "open_inputs": "sources", "Blob": "sources", "Limits": "sources",
+    "ImageItem": "sources", "ItemError": "sources",
+}
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    raise AttributeError(f"module 'medimg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

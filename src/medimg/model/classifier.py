@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import itertools
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -196,21 +197,35 @@ class Classifier:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None) -> list[Prediction]:
-        """Predictions for PIL images in hand (one alone, or several), at `threshold` (the model's own when None).
+    def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None,
+                batch_size: int = 32) -> list[Prediction]:
+        """Predictions for PIL images in hand (one alone, or several), at `threshold` (the model's own when None),
+        `batch_size` at a time, so memory stays flat however many there are (an iterable is read as it goes).
         Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them)."""
         check_threshold(threshold)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable):
             images = [images]  # refused below, by what it is
-        images = [images] if isinstance(images, Image.Image) else list(images)
-        for im in images:
-            if not isinstance(im, Image.Image):
-                raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
-                                "Blob(origin=name, data=bytes) to medimg.pipeline.classify")
-            if not im.width or not im.height:
-                raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify")
+        images = iter([images] if isinstance(images, Image.Image) else images)
         t = self.threshold if threshold is None else threshold
-        return [self.prediction(row, t) for row in self.probabilities(images)]
+        out: list[Prediction] = []
+        while batch := list(itertools.islice(images, int(batch_size))):
+            prepared = []
+            for im in batch:
+                n = len(out) + len(prepared)  # its place in the caller's list, for the error
+                if not isinstance(im, Image.Image):
+                    raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
+                                    f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image {n})")
+                if not im.width or not im.height:
+                    raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify (image {n})")
+                try:
+                    prepared.append(self.prepare(im))
+                except Exception as exc:  # a truncated file, say: which of the caller's images it was
+                    exc.add_note(f"medimg: image {n} of those given to predict")
+                    raise
+            out += [self.prediction(row, t) for row in self.probabilities_from_array(np.stack(prepared))]
+        return out
 
     def prediction(self, row: np.ndarray, threshold: float) -> Prediction:
         """The prediction for one row of calibrated probabilities."""
