@@ -211,3 +211,45 @@ def test_a_label_of_the_corpus_own_listed_as_medical_counts_as_medical_in_the_bi
     rep = evaluate_dir(tmp_path, classifier=tiny_classifier)
     assert rep["labels_unknown_to_model"] == ["thermal"] and rep["n"] == 1
     assert rep["label_accuracy"] == 0.0 and rep["binary_accuracy"] == 1.0
+
+
+def test_evaluate_leaves_out_what_train_leaves_out_and_says_the_threshold_and_worst_source(tmp_path, tiny_classifier,
+                                                                                           monkeypatch):
+    """A corpus-shaped folder with its own exclude.csv: the listed files are not scored (train leaves them out
+    too) and are named; exclude.csv and label_groups.csv are settings, not unlabelled data; each file's source
+    is the folder under its label; the text report shows the threshold's verdicts, the worst source, and says
+    when the list of misread images goes on past its first 20."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import medimg.cli
+    from medimg.cli import app
+    from medimg.training.evaluate import evaluate_dir
+
+    for label, source, n in (("xray", "s1", 2), ("xray", "s2", 1), ("thermal", "t1", 22)):
+        (tmp_path / label / source).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (48, 40), (i * 9, 200 if label == "xray" else 30, 90)).save(
+                tmp_path / label / source / f"{i}.png")
+    (tmp_path / "photo").mkdir()
+    Image.new("RGB", (48, 40)).save(tmp_path / "photo" / "loose.png")  # right in the label folder
+    (tmp_path / "exclude.csv").write_text("path,reason\nxray/s1/1.png,a chest photo\n")
+    (tmp_path / "label_groups.csv").write_text("label,group\nthermal,medical\n")  # never predicted: 22 misread
+    (tmp_path / "notes.txt").write_text("who made this")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 25 and rep["excluded"] == [{"item": "xray/s1/1.png", "why": "a chest photo"}]
+    assert not any("xray/s1/1.png" in str(e["item"]) for e in rep["errors"]) and rep["n_errors"] >= 22
+    assert rep["unlabelled_files"] == ["notes.txt"]
+    assert {s: m["n"] for s, m in rep["per_source"].items()} == {"photo": 1, "thermal/t1": 22, "xray/s1": 1,
+                                                                  "xray/s2": 1}
+    worst = rep["worst_source"]
+    assert worst["label_accuracy"] == min(m["label_accuracy"] for m in rep["per_source"].values()) == 0.0
+    monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--threshold", "0.99"])
+    assert res.exit_code == 0, res.output
+    v = evaluate_dir(tmp_path, tiny_classifier, threshold=0.99)["verdicts"]
+    said = res.stdout
+    assert f"at threshold 0.99: {v['decided']} decided" in said and f"{v['uncertain']} uncertain" in said, said
+    assert f"worst source {worst['source']}: label accuracy 0.0" in said
+    assert "1 files left out as the exclude lists say (as train does): xray/s1/1.png" in said
+    assert f"and {rep['n_errors'] - 20} more misread (--json lists {rep['n_errors']})" in said

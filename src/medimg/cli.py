@@ -884,6 +884,18 @@ def _print_evaluation(rep: dict) -> None:
     out = Console(width=120)
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
               f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
+    v = rep["verdicts"]
+    right = f" ({v['decided_accuracy']} of them right)" if v["decided_accuracy"] is not None else ""
+    out.print(f"label accuracy {rep['label_accuracy']}  at threshold {rep['threshold']}: {v['decided']} decided"
+              f"{right}, {v['uncertain']} uncertain", markup=False)
+    worst = rep.get("worst_source")
+    if worst and len(rep.get("per_source", {})) > 1:
+        out.print(f"worst source {worst['source']}: label accuracy {worst['label_accuracy']}, binary "
+                  f"{worst['binary_accuracy']} (n={worst['n']}; --json has every source)", markup=False)
+    if rep.get("excluded"):
+        out.print(f"{len(rep['excluded'])} files left out as the exclude lists say (as train does): "
+                  f"{', '.join(e['item'] for e in rep['excluded'][:3])}"
+                  f"{', …' if len(rep['excluded']) > 3 else ''}", markup=False)
     if rep["labels_unknown_to_model"]:
         out.print(f"{', '.join(rep['labels_unknown_to_model'])}: not among the model's labels, so never predicted; "
                   "the images in such a folder count as wrong in the label scores", markup=False)
@@ -902,6 +914,8 @@ def _print_evaluation(rep: dict) -> None:
     out.print(table)
     for e in rep["errors"][:20]:
         out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}", markup=False)
+    if rep["n_errors"] > 20:
+        out.print(f"  and {rep['n_errors'] - 20} more misread (--json lists {len(rep['errors'])})", markup=False)
 
 
 def main() -> None:  # pragma: no cover

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -91,14 +93,15 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
                  progress=None) -> dict:
     """Classify every image under root/<label>/… through the pipeline; label = first folder under root.
 
-    DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored.
+    DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored, and
+    so are the files `train` leaves out (the shipped exclude list and the folder's own exclude.csv).
     Nothing is fetched unless `limits` says so: the remote images of a saved page are read errors.
     """
     from pathlib import Path
 
     from ..pipeline import classify, default_classifier
     from ..sources import Limits
-    from .dataset import OWN_GROUPS, corpus_groups
+    from .dataset import OWN_EXCLUDE, OWN_GROUPS, _ours, corpus_excluded, corpus_groups
 
     root = Path(root)
     if limits is None:  # score the files in the folder, not what they link to on the web
@@ -123,9 +126,20 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             labels.append(name)  # scored as always wrong: the model cannot predict it
             if groups[name]:
                 medical.add(name)
-    rows, ys, names, failures, skipped = [], [], [], [], []
+    left_out = corpus_excluded(root)  # as train leaves them out: mislabelled files (path,reason)
+    excluded: dict[str, str] = {}
+
+    def leave_out(origin: str) -> bool:
+        rel = os.path.relpath(origin, root).replace(os.sep, "/")
+        if rel in left_out:
+            excluded[rel] = left_out[rel]
+            return True
+        return False
+
+    rows, ys, names, failures, skipped, sources = [], [], [], [], [], []
     for d in folders:
-        for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t):
+        for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
+                            skip=leave_out if left_out else None):
             if progress:
                 progress(rec)
             where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
@@ -138,14 +152,26 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             rows.append([rec.probs.get(lb, 0.0) for lb in labels])
             ys.append(labels.index(label_of[d]))
             names.append(where)
+            sources.append(_source_of(rec.input, d))
     probs = np.array(rows, np.float64).reshape(-1, len(labels))
-    out = metrics(probs, np.array(ys, np.int64), labels, medical, t, names=names)
+    out = metrics(probs, np.array(ys, np.int64), labels, medical, t, sources=sources if rows else None, names=names)
     present = sorted({labels[i] for i in ys})
     out["labels_present"] = present
     out["labels_unknown_to_model"] = [lb for lb in present if lb not in clf.labels]  # scored as always wrong
     out["read_errors"] = failures
     out["skipped"] = skipped
     # files beside the label folders have no label: not scored, but counted so none goes missing unseen
-    out["unlabelled_files"] = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    own = {name for name, cols in ((OWN_GROUPS, {"label", "group"}), (OWN_EXCLUDE, {"path", "reason"}))
+           if _ours(root / name, cols)}  # read as the corpus's settings: not data
+    out["unlabelled_files"] = sorted(p.name for p in root.iterdir()
+                                     if p.is_file() and not p.name.startswith(".") and p.name not in own)
+    out["excluded"] = [{"item": k, "why": v} for k, v in sorted(excluded.items())]
     out["model"] = clf.info()
     return out
+
+
+def _source_of(name: str, label_dir) -> str:
+    """label/source, the first folder under the label folder (as the corpus lays sources out); the label
+    folder itself for a file right in it."""
+    first = os.path.relpath(name, label_dir).replace(os.sep, "/").split("/")[0]
+    return f"{label_dir.name}/{first}" if first != ".." and (label_dir / first).is_dir() else label_dir.name
