@@ -690,8 +690,14 @@ def test_limits_may_be_a_dict_of_their_fields(tiny_classifier):
     ({"max_pixels": "50000000"}, TypeError), (Limits(total_timeout=None), TypeError),
     (Limits(max_pixels=-1), ValueError), (Limits(total_timeout=float("nan")), ValueError),
     ({"allow_private": "no"}, TypeError), ({"user_agent": 5}, TypeError),
+    ({"max_images_per_input": 0.5}, TypeError), ({"max_pdf_pages": 2.7}, TypeError),  # a fraction of a page
+    ({"max_pdf_pages": 0}, ValueError), ({"max_images_per_input": 0}, ValueError),  # nothing could be read
 ])
 def test_a_limit_of_the_wrong_kind_raises_when_called(tiny_classifier, limits, error):
+    """A whole-number cap takes whole numbers (NumPy's too), and a cap at which nothing is read is refused, as
+    the CLI's options refuse them; a float cap (seconds) takes any number from 0."""
+    assert classify([], classifier=tiny_classifier, limits={"max_pdf_pages": np.int64(3), "min_side": 0,
+                                                            "total_timeout": 2.5, "max_redirects": 0}) is not None
     with pytest.raises(error, match=r"limits\.\w+ must be"):
         classify([Blob("a.png", png(RED))], classifier=tiny_classifier, limits=limits)
     assert classify([], classifier=tiny_classifier, limits=Limits(decode_side=None, total_timeout=5)) is not None
@@ -721,6 +727,8 @@ def test_inputs_that_are_not_iterable_raise_when_called(tiny_classifier):
         classify(np.zeros((48, 64, 3), np.uint8), classifier=tiny_classifier)  # was one error record a row
     (rec,) = classify(np.array(["missing.png"]), classifier=tiny_classifier)  # an array of paths is inputs
     assert rec.input == "missing.png" and rec.error
+    with pytest.raises(TypeError, match=r"an array of byte strings: give paths as str \(inputs.astype\(str\)"):
+        classify(np.array([b"scans/a.png"]), classifier=tiny_classifier)  # was "not an array of pixels"
 
 
 def test_the_sources_check_their_arguments_when_called_too(tmp_path):

@@ -51,6 +51,9 @@ def as_inputs(inputs) -> Iterator:
         return iter([inputs])
     if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
         raise TypeError("the inputs are paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
+    if getattr(getattr(inputs, "dtype", None), "kind", "O") == "S":  # h5py's, np.loadtxt(dtype="S")'s
+        raise TypeError("the inputs are an array of byte strings: give paths as str (inputs.astype(str), or "
+                        "os.fsdecode each one)")
     if getattr(getattr(inputs, "dtype", None), "kind", "O") not in "OU" and hasattr(inputs, "__array__"):
         raise TypeError("the inputs are paths, URLs or Blobs, not an array of pixels; an image in memory goes to "
                         "Classifier.predict (as a PIL image)")

@@ -140,21 +140,27 @@ def _limit_kinds() -> dict:
     return get_type_hints(Limits)
 
 
-_KIND_WORDS = {bool: "True or False", int: "a number ≥ 0", float: "a number ≥ 0", str: "a string",
+_KIND_WORDS = {bool: "True or False", int: "a whole number ≥ 0", float: "a number ≥ 0", str: "a string",
                type(None): "None"}
+# caps at which nothing could be read at all (the CLI's options start at 1 too)
+AT_LEAST_ONE = {"max_pixels", "max_images_per_input", "max_pdf_pages", "max_concurrency"}
 
 
 def _check_limit(name: str, value, kind) -> None:
-    """A field of Limits: a flag True or False, a number (whole or not) at least 0, a string; None where allowed."""
+    """A field of Limits: a flag True or False, a whole number (an int field) or any number (a float one) at
+    least 0 (1 for AT_LEAST_ONE), a string; None where allowed."""
     allowed = get_args(kind) or (kind,)
     wanted = " or ".join(_KIND_WORDS[k] for k in allowed)
+    if name in AT_LEAST_ONE:
+        wanted = wanted.replace("≥ 0", "≥ 1")
     if value is None and type(None) in allowed:
         return
     if bool in allowed:
         fits = isinstance(value, (bool, np.bool_))
     elif int in allowed or float in allowed:
-        fits = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if fits and not value >= 0:  # (NaN too)
+        whole = float not in allowed  # 0.5 images or 2.7 pages is no cap anyone meant
+        fits = isinstance(value, numbers.Integral if whole else numbers.Real) and not isinstance(value, bool)
+        if fits and not value >= (1 if name in AT_LEAST_ONE else 0):  # (NaN too)
             raise ValueError(f"limits.{name} must be {wanted}, not {value!r}")
     else:
         fits = isinstance(value, allowed)
