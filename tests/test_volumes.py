@@ -76,6 +76,7 @@ def test_nrrd_in_every_encoding_looks_like_nifti(tmp_path, encoding):
     (want,) = items(nifti(vol))
     assert got.format == "NRRD" and got.locator == "slice 11 of 20"
     assert np.array_equal(pixels(got), pixels(want))
+    assert got.metadata["encoding"] == encoding and got.metadata["orientation"] == "RAS"  # the file's (gzip: raw)
 
 
 def test_nrrd_orientation_comes_from_space_and_directions(tmp_path):
@@ -118,6 +119,10 @@ def test_nrrd_millimetres_colour_time_and_plain_2d(tmp_path):
     shown = pixels(flat)
     assert flat.image.size == (50, 20) and shown[:5].min() == 255 and shown[5:].max() == 100
     assert (shown[5:, :8] == 100).all() and shown[5:, 8:].max() == 0
+    # the header gives no orientation nor spacing: none is made up (was LPS, 1 mm voxels)
+    assert flat.metadata["orientation"] == "none in the header (shown as stored)" and flat.metadata["voxel_mm"] is None
+    (spaced,) = open_input(write_nrrd(tmp_path, plain, "spaced.nrrd", spacings=[0.5, 0.25]))
+    assert spaced.metadata["orientation"].startswith("none") and spaced.metadata["voxel_mm"] == [0.5, 0.25, 1.0]
 
 
 def test_nrrd_limits_and_bad_files(tmp_path):

@@ -54,6 +54,10 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"not a readable NRRD file: {said}")
         return
     meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
+    if not _oriented(header, arr.ndim):  # said as stored, not as a fact about the scan
+        meta["orientation"] = "none in the header (shown as stored)"
+        if header.get("spacings") is None:
+            meta["voxel_mm"] = None
     nan = float("nan")
     yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
 
@@ -156,7 +160,7 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
             raise ValueError(f"data inflates past the max_input_bytes cap of {cap:,} bytes")
         # the voxels are the last bytes with a byte skip of -1, else those after the skipped bytes
         start = max(len(raw) - total, 0) if skip == -1 else skip
-        return _array(raw, start, dtype, sizes), dict(header, encoding="raw")
+        return _array(raw, start, dtype, sizes), header
     return nrrd.read_data(header, fh, index_order="F"), header
 
 
@@ -186,6 +190,12 @@ def _skip_lines(data: bytes, at: int, n: int) -> int:
             raise ValueError(f"line skip of {asked:,} lines is more than the data holds")
         n, at = n - found, end
     return at
+
+
+def _oriented(header: dict, n: int) -> bool:
+    """Whether the header places the voxels in space (`space directions` for every axis), as `_volume` reads it."""
+    dirs = header.get("space directions")
+    return dirs is not None and np.asarray(dirs, dtype=float).shape[0] == n
 
 
 def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, list[float]]:
