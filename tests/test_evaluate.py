@@ -253,3 +253,26 @@ def test_evaluate_leaves_out_what_train_leaves_out_and_says_the_threshold_and_wo
     assert f"worst source {worst['source']}: label accuracy 0.0" in said
     assert "1 files left out as the exclude lists say (as train does): xray/s1/1.png" in said
     assert f"and {rep['n_errors'] - 20} more misread (--json lists {rep['n_errors']})" in said
+
+
+def test_evaluate_reads_files_with_classifys_limits(tmp_path, tiny_classifier, monkeypatch):
+    """`evaluate` takes classify's caps and --workers: at --max-pixels 100 every 48×40 image is a read error,
+    and --all-frames scores each frame of a GIF."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import medimg.cli
+    from medimg.cli import app
+
+    (tmp_path / "xray").mkdir()
+    frames = [Image.new("RGB", (48, 40), (i * 80, 9, 9)) for i in range(3)]
+    frames[0].save(tmp_path / "xray" / "cine.gif", save_all=True, append_images=frames[1:])
+    monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
+    runs = {}
+    for name, extra in (("plain", []), ("all", ["--all-frames", "--workers", "1"]), ("capped", ["--max-pixels", "100"])):
+        res = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--json", *extra])
+        runs[name] = (res.exit_code, json.loads(res.stdout.strip().splitlines()[-1]))
+    assert runs["plain"][0] == 0 and runs["plain"][1]["n"] == 1
+    assert runs["all"][0] == 0 and runs["all"][1]["n"] == 3
+    code, rep = runs["capped"]
+    assert code == 1 and rep["n"] == 0 and "max_pixels" in rep["read_errors"][0]["error"], rep["read_errors"]

@@ -857,17 +857,26 @@ def evaluate(
     threshold: Optional[float] = threshold_option("The verdict counts reported (binary accuracy does not depend on it)"),
     model_dir: Optional[Path] = ModelDir,
     batch_size: int = BatchSize,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files opened and decoded at once "
+                                          "(default: one per core, up to 4)."),
+    all_frames: bool = AllFrames, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
+    max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,
+    max_images: Optional[int] = MaxImages,
 ) -> None:
-    """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label, confusion, errors."""
+    """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label and source, confusion,
+    errors. Its files are read as classify reads them (the same limits); nothing is fetched."""
     from .training.evaluate import evaluate_dir
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
     clf = load_model(model_dir)
+    limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     try:
         with _progress() as bar:
             task = bar.add_task("evaluating", total=None)
-            rep = evaluate_dir(folder, clf, threshold, batch_size, progress=lambda r: bar.advance(task))
+            rep = evaluate_dir(folder, clf, threshold, batch_size, limits=limits, workers=workers,
+                               progress=lambda r: bar.advance(task))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
     if as_json:

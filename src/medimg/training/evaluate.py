@@ -90,7 +90,7 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[st
 
 
 def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_size: int = 32, limits=None,
-                 progress=None) -> dict:
+                 progress=None, workers: int | None = None) -> dict:
     """Classify every image under root/<label>/… through the pipeline; label = first folder under root.
 
     DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored, and
@@ -139,7 +139,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     rows, ys, names, failures, skipped, sources = [], [], [], [], [], []
     for d in folders:
         for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
-                            skip=leave_out if left_out else None):
+                            skip=leave_out if left_out else None, workers=workers):
             if progress:
                 progress(rec)
             where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
