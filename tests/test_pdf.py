@@ -421,8 +421,8 @@ def test_truncated_pdf_is_repaired_or_one_clear_error(capfd):
     images = _images(items)
     assert 2 <= len(images) <= 4  # MuPDF repairs: the complete images come out
     assert all(i.image.size == (300, 200) for i in images)
-    for e in _errors(items):
-        assert e.locator.startswith("page ") and e.error
+    for e in _errors(items):  # the one PDF-wide note says it was repaired (test_pdf_damaged.py)
+        assert (e.locator.startswith("page ") and e.error) or (e.skipped and "repaired by MuPDF" in e.error)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
 

@@ -87,9 +87,10 @@ CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
 
 
 def _cut_short(note: str | None) -> bool:
-    """A skipped note saying an input was not read to its end (a cap, or its time ran out)."""
+    """A skipped note saying an input was not read to its end (a cap, its time ran out, or damage MuPDF
+    repaired past)."""
     return bool(note) and (any(f"({cap}" in note for cap in CAPS) or "out of time" in note
-                           or "(video_timeout)" in note)
+                           or "(video_timeout)" in note or "parts of it may be missing" in note)
 
 
 def _plain(message) -> None:

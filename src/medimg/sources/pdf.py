@@ -31,6 +31,11 @@ Rules, in the order they apply:
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
+- Damage: an image MuPDF cannot load (its colour space lost when the file was cut short, say) is drawn
+  nowhere; it is listed without its place and decoding it is an error of its own, while the page's other
+  images come out. A page whose images cannot be placed at all has them listed without their places (no
+  figures), with one error. A PDF MuPDF had to repair (on opening, or when an object was looked up) gets one
+  skipped note at its end: what the damage took leaves no error behind.
 
 Finding figures on a page is in `pdf_figures.py`; the pixel size an image's data asks for (and matching
 the images drawn on a page to their xrefs) in `pdf_sizes.py`.
@@ -244,6 +249,8 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
             yield ItemError(origin, "", "broken PDF: no readable pages")
             return
         yield from _extract(doc, count, origin, ctx, clock)
+        if doc.is_repaired:  # a broken xref table, found on opening or when an object was looked up
+            yield ItemError(origin, "", "damaged PDF, repaired by MuPDF: parts of it may be missing", skipped=True)
     finally:
         doc.close()
         pymupdf.TOOLS.reset_mupdf_warnings()
@@ -270,6 +277,16 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item))
         return images[xref]
 
+    def listed(items: list, pno: int) -> None:
+        """Images registered without their place: decoded, or each an error of its own, in pass 2."""
+        for item in items:
+            img = register(item, pixel_size(item))
+            if pno + 1 not in img.pages:
+                img.pages.append(pno + 1)
+            img.first_page = img.first_page or pno + 1
+
+    loads: dict[int, str | None] = {}  # xref → why MuPDF cannot load the image (None: it can)
+
     form_problems: dict[int, tuple] = {}  # form or pattern xref → (inline image over the cap or "", what it names)
     # Pass 1: where every image and figure is, so each is reported once with all its pages.
     for pno in range(npages):
@@ -293,14 +310,17 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                        else f"more than {PAGE_MAX_STEPS:,} drawing steps" if stopped == "steps" else stopped)
                 errors.append(ItemError(origin, f"page {pno + 1}", f"{why}: figures not looked for, images listed "
                                         "without their place", skipped=stopped in ("images", "steps")))
-                for item in page.get_images(full=True):
-                    img = register(item, pixel_size(item))
-                    if pno + 1 not in img.pages:
-                        img.pages.append(pno + 1)
-                    img.first_page = img.first_page or pno + 1
+                listed(page.get_images(full=True), pno)
                 continue
             has_images = any(kind in ("fill-image", "fill-imgmask") for kind, _ in log) or page.get_images()
-            placed = _place_images(doc, page, log, check, pixel_size, limits.max_pixels) if has_images else []
+            try:
+                placed, broken = (_place_images(doc, page, log, check, pixel_size, limits.max_pixels, loads)
+                                  if has_images else ([], []))
+            except Exception as exc:  # a damaged image MuPDF stumbles on: the others still come out, unplaced
+                errors.append(ItemError(origin, f"page {pno + 1}", f"could not place its images ({_short(exc)}): "
+                                        "figures not looked for, images listed without their place"))
+                listed(page.get_images(full=True), pno)
+                continue
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
             continue
@@ -349,6 +369,12 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 img.first_page, img.bbox = pno + 1, tuple(rect)
                 img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
+        for item in broken:  # images MuPDF cannot load, so drawn nowhere: each an error of its own in pass 2
+            try:
+                listed([item], pno)
+            except Exception as exc:
+                errors.append(ItemError(origin, f"page {pno + 1}", f"could not decode embedded image (xref {item[0]}): "
+                                                                   f"{_short(exc)}"))
         try:
             found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input,
                                   [box for box, _ in pieces])

@@ -3,7 +3,8 @@
 `_pixel_size` gives an image's size as MuPDF decodes it (a JPEG 2000 at its codestream's size);
 `_problem` gives why MuPDF must not decode it ("" if it may): more than max_pixels as its dictionary,
 its JPEG 2000 or JBIG2 data, or its /SMask or /Mask asks for. `_place_images` matches the images drawn
-on a page to their xrefs by that size (same-size twins by a digest of their compressed data).
+on a page to their xrefs by that size (same-size twins by a digest of their compressed data), and names
+the page's images MuPDF cannot load at all (a damaged dictionary), which no page draws.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import pymupdf  # noqa: E402
 
 
 def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: Callable[[tuple], str],
-                  pixel_size: Callable[[tuple], tuple], max_pixels: int) -> list[tuple[dict, tuple | None]]:
-    """Each image drawn on the page (info from MuPDF's device) with its get_images() item, None if inline.
+                  pixel_size: Callable[[tuple], tuple], max_pixels: int,
+                  loads: dict | None = None) -> tuple[list[tuple[dict, tuple | None]], list[tuple]]:
+    """Each image drawn on the page (info from MuPDF's device) with its get_images() item, None if inline;
+    and the page's items that MuPDF cannot load at all.
 
     Matching is by pixel size as MuPDF decodes it (a JPEG 2000 at its codestream's size, whatever its
     dictionary says). Only when two of the page's images have the same size, or an inline image is drawn,
@@ -33,10 +36,16 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
     xrefs hold the same data. All this is left out when any image of the page is too large to decode (then
     twins match by size alone and inline repeats are not told apart). Smooth shadings, which the text
     device also reports as images, are left out: only boxes the bbox log saw as images count.
+
+    An image MuPDF cannot load (its colour space or another object of its dictionary lost when the file was
+    cut short, say) is drawn nowhere, so it matches nothing; of the items left unmatched, those not too large
+    to load are tried (once per xref, the answer kept in `loads`), and the ones that fail are returned apart,
+    for each to be an error of its own while the page's other images come out.
     """
     drawn = _Near([r for kind, r in log if kind in ("fill-image", "fill-imgmask")])
     infos = [i for i in page.get_image_info() if drawn.has(i["bbox"])]
     items = page.get_images(full=True)
+    loads = {} if loads is None else loads
     by_size: dict[tuple, list] = {}
     for item in items:
         by_size.setdefault(pixel_size(item), []).append(item)
@@ -46,9 +55,16 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
     looked, matched, digests = (twins or inline) and safe, {}, {}
     if looked:
         twin_items = [item for found in by_size.values() if len(found) > 1 for item in found]
-        by_pixels = functools.cache(lambda: {pymupdf.Pixmap(doc, item[0]).digest: item for item in twin_items})
-        by_key = {_data_key(doc, item[0]): item for item in twin_items}
-        pixels = len(by_key) < len(twin_items)  # two xrefs with the same data (Decode or palette differ?)
+        by_key, loaded = {}, []
+        for item in twin_items:
+            try:
+                key = _data_key(doc, item[0])
+            except Exception:  # MuPDF cannot load it (so no page draws it) or read its data: it matches nothing
+                continue
+            by_key[key] = item
+            loaded.append(item)
+        by_pixels = functools.cache(lambda: _pixel_keys(doc, loaded))
+        pixels = len(by_key) < len(loaded)  # two xrefs with the same data (Decode or palette differ?)
         if pixels:
             by_key = by_pixels()
         matched, digests = _block_keys(page, {i["number"] for i in infos}, by_size, by_key, pixels, by_pixels)
@@ -62,7 +78,47 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
         if item is None and looked:  # inline images: their pixel digest tells repeats apart
             info["digest"] = digests.get(info["number"], b"")
         out.append((info, item))
-    return out
+    placed = {item[0] for _, item in out if item is not None}
+    broken, tried = [], set()
+    for item in items:
+        if item[0] in placed or item[0] in tried or check(item):
+            continue
+        tried.add(item[0])
+        if _load_error(doc, item[0], item[8] == "JPXDecode", loads) is not None:
+            broken.append(item)
+    return out, broken
+
+
+def _load_error(doc: pymupdf.Document, xref: int, jpx: bool, loads: dict) -> str | None:
+    """Why MuPDF cannot load this image object (None if it can), kept in `loads` by xref. Loading reads its
+    dictionary and colour space and keeps its compressed data, nothing decoded; but loading a JPEG 2000
+    decodes it, so of one only the colour space its dictionary names, if any, is loaded."""
+    if xref not in loads:
+        m = pymupdf.mupdf
+        try:
+            pdf = m.pdf_document_from_fz_document(doc.this)
+            obj = m.pdf_new_indirect(pdf, xref, 0)
+            if not jpx:
+                m.pdf_load_image(pdf, obj)
+            else:
+                space = m.pdf_dict_get(obj, m.PDF_ENUM_NAME_ColorSpace)
+                if m.pdf_is_indirect(space) or not m.pdf_is_null(space):  # a reference to nothing is an error
+                    m.pdf_load_colorspace(space)
+            loads[xref] = None
+        except Exception as exc:
+            loads[xref] = str(exc) or type(exc).__name__
+    return loads[xref]
+
+
+def _pixel_keys(doc: pymupdf.Document, items: list) -> dict:
+    """Pixel digest → item, for the items MuPDF can decode (one it cannot is matched to nothing)."""
+    keys = {}
+    for item in items:
+        try:
+            keys[pymupdf.Pixmap(doc, item[0]).digest] = item
+        except Exception:
+            pass
+    return keys
 
 
 def _block_keys(page: pymupdf.Page, numbers: set, by_size: dict, by_key: dict, pixels: bool,
