@@ -215,6 +215,24 @@ def test_vector_figure_is_rendered_with_its_labels():
     assert red.sum() > 500  # the circle is in the picture
 
 
+def test_vector_figures_are_numbered_in_reading_order():
+    """Figure 1 is the one a reader meets first: top to bottom, and left to right at one height (they were
+    numbered by their left edge, so a chart low on the left came before one at the top right)."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    charts = {"top right": (330, 80), "low left": (60, 500), "middle left": (60, 300), "middle right": (330, 303)}
+    for k, (x, y) in enumerate(charts.values()):
+        page.draw_rect(pymupdf.Rect(x, y, x + 200, y + 150), color=(0, 0, 0), width=1)
+        for b in range(4):
+            page.draw_rect(pymupdf.Rect(x + 20 + 45 * b, y + 130 - 25 * b - 10 * k, x + 50 + 45 * b, y + 150),
+                           color=None, fill=(0.2, 0.4 + 0.1 * k, 0.8))  # each its own shape
+    figs = _images(_run(doc.tobytes()))
+    tops = [(round(f.metadata["bbox"][0]), round(f.metadata["bbox"][1])) for f in figs]
+    assert [f.locator for f in figs] == [f"page 1, figure {n} (rendered)" for n in (1, 2, 3, 4)]
+    assert [min(charts, key=lambda c: abs(charts[c][0] - x) + abs(charts[c][1] - y)) for x, y in tops] == \
+        ["top right", "middle left", "middle right", "low left"], tops
+
+
 def test_table_lines_and_text_boxes_are_not_figures():
     doc = pymupdf.open()
     page = doc.new_page()

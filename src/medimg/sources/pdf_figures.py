@@ -181,7 +181,9 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     tiles = _Grid([tuple(r) for r in pieces])
     out = []
     words = lines = drawn = None
-    for box, members in _cluster(ink, CLUSTER_TOL):
+    # in reading order, top to bottom and, at one height (within 10 pt), left to right: figure 1 is the first
+    # a reader meets (clusters come out in order of x)
+    for box, members in sorted(_cluster(ink, CLUSTER_TOL), key=lambda g: (round(g[0][1] / 10), g[0][0])):
         w, h = box[2] - box[0], box[3] - box[1]
         if min(w, h) < floor / 2 or max(w, h) < floor:
             continue
