@@ -215,6 +215,54 @@ def test_vector_figure_is_rendered_with_its_labels():
     assert red.sum() > 500  # the circle is in the picture
 
 
+def test_a_table_drawn_as_one_path_a_header_band_and_a_shaded_box_are_not_figures():
+    """Page furniture a reader would not call a picture: a table whose rules are one path (as many producers
+    draw them: it was one box, not rules), a coloured header band with the running title, and a shaded box
+    with a few words; a chart on the same page still is a figure."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.draw_rect(pymupdf.Rect(0, 0, 595, 45), color=None, fill=(0.1, 0.3, 0.6))
+    page.insert_text((40, 28), "Journal of Imaging  Vol 3", fontsize=11, color=(1, 1, 1))
+    rules = page.new_shape()
+    for r in range(5):
+        rules.draw_line((72, 100 + 18 * r), (512, 100 + 18 * r))
+        for c in range(4):
+            page.insert_text((80 + 110 * c, 113 + 18 * r), f"{r}.{c}", fontsize=9)
+    rules.finish(width=0.5, color=(0, 0, 0))
+    rules.commit()
+    page.draw_rect(pymupdf.Rect(72, 220, 520, 330), color=(0.4, 0.4, 0.4), fill=(0.9, 0.9, 0.8))
+    page.insert_text((84, 240), "Key points", fontsize=11)
+    page.draw_rect(pymupdf.Rect(150, 420, 450, 620), color=(0, 0, 0), width=1)  # a bar chart
+    for k in range(5):
+        page.draw_rect(pymupdf.Rect(165 + 60 * k, 600 - 30 * k, 195 + 60 * k, 620), color=None, fill=(0.2, 0.4, 0.8))
+    figs = _images(_run(doc.tobytes()))
+    assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)"]
+    x0, y0, x1, y1 = figs[0].metadata["bbox"]
+    assert abs(x0 - 149) < 5 and abs(y0 - 419) < 5 and abs(x1 - 451) < 5
+
+
+def test_the_panels_of_one_figure_whose_labels_reach_each_other_are_one_figure():
+    """A 2×2 grid of panels, each with its title above and tick labels below, that the labels join: one figure,
+    not four crops that each show part of a neighbour (two of them overlapped by 42 pt)."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    for row in range(2):
+        for col in range(2):
+            x, y = 80 + 215 * col, 120 + 175 * row  # as tight_layout packs them: labels reach the neighbour
+            page.insert_text((x + 60, y - 4), f"Panel {'ABCD'[2 * row + col]}", fontsize=9)
+            for i in range(3):
+                page.insert_text((x - 14, y + 150 - 60 * i), f"{5 * i}", fontsize=8)  # y tick labels
+            page.draw_rect(pymupdf.Rect(x, y, x + 200, y + 150), color=(0, 0, 0), width=0.8)
+            page.draw_polyline([(x + 10 + 36 * i, y + 140 - (20 + 17 * i + 9 * row * col) % 130) for i in range(6)],
+                               color=(0.8, 0.1, 0.1), width=1.5)
+            for i in range(5):
+                page.insert_text((x + 40 * i, y + 162), f"{10 * i}", fontsize=8)
+    figs = _images(_run(doc.tobytes()))
+    assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)"], [f.metadata["bbox"] for f in figs]
+    x0, y0, x1, y1 = figs[0].metadata["bbox"]
+    assert x0 < 67 and y0 < 116 and x1 > 494 and y1 > 455  # all four panels, titles and ticks
+
+
 def test_vector_figures_are_numbered_in_reading_order():
     """Figure 1 is the one a reader meets first: top to bottom, and left to right at one height (they were
     numbered by their left edge, so a chart low on the left came before one at the top right)."""

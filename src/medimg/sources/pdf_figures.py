@@ -179,8 +179,8 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
         return []
     images = _Grid([tuple(r) for r in image_rects])
     tiles = _Grid([tuple(r) for r in pieces])
-    out = []
-    words = lines = drawn = None
+    regions = []
+    words = lines = None
     # in reading order, top to bottom and, at one height (within 10 pt), left to right: figure 1 is the first
     # a reader meets (clusters come out in order of x)
     for box, members in sorted(_cluster(ink, CLUSTER_TOL), key=lambda g: (round(g[0][1] / 10), g[0][0])):
@@ -193,15 +193,38 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
             words, lines = (_Grid(boxes) for boxes in _words_and_lines(page))
-        if _coverage(box, words.near(_grow(box, 2))) > 0.35 and _coverage(box, tiles.near(box)) < 0.5:
+        text = _coverage(box, words.near(_grow(box, 2)))
+        if text > 0.35 and _coverage(box, tiles.near(box)) < 0.5:
             continue  # a shaded or framed text box (not a scan in strips under its OCR text)
+        if len(members) == 1 and text > 0 and not tiles.near(box):
+            continue  # one box or band with text on it: a header band, a "key points" box, a button
         region = _clip(_with_labels(box, lines.near(_grow(box, 4 * TEXT_MARGIN))), page_rect)
         if region is None:
             continue
-        drawn = drawn or _Grid([r for _, r in log], log, corner=True)
-        out.append((pymupdf.Rect(region), _signature(region, drawn)))
-        if len(out) >= cap:
+        regions.append(region)
+        if len(regions) >= cap:
             break
+    drawn = _Grid([r for _, r in log], log, corner=True) if regions else None
+    return [(pymupdf.Rect(region), _signature(region, drawn)) for region in _merged(regions)]
+
+
+def _merged(regions: list) -> list:
+    """Regions that overlap once grown by their labels (the panels of one figure, each taking in its
+    neighbour's titles and ticks) as one, so no part of a figure is shown twice; in the order of their first."""
+    out = list(regions)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:  # areas overlap (not just touch)
+                    out[i] = _union([a, b])
+                    del out[j]
+                    changed = True
+                    break
+            if changed:
+                break
     return out
 
 
@@ -230,7 +253,11 @@ def _ink(page: pymupdf.Page, log: list, page_rect: tuple) -> list[tuple]:
             stroked = "s" in d["type"] and d.get("color") is not None and (d.get("stroke_opacity") or 0) > 0
             filled = ("f" in d["type"] and d.get("fill") is not None and (d.get("fill_opacity") or 0) > 0
                       and min(d["fill"]) < 0.97)  # white fills are invisible on paper
-            if stroked:
+            if stroked and not filled and _ruled(d.get("items") or ()):  # a table's rules drawn as one path
+                half = (d.get("width") or 1.0) / 2
+                paths += [(min(a[0], b[0]) - half, min(a[1], b[1]) - half, max(a[0], b[0]) + half,
+                           max(a[1], b[1]) + half) for _, a, b in d["items"]]
+            elif stroked:
                 half = (d.get("width") or 1.0) / 2
                 paths.append((x0 - half, y0 - half, x1 + half, y1 + half))
             elif filled:
@@ -248,6 +275,13 @@ def _ink(page: pymupdf.Page, log: list, page_rect: tuple) -> list[tuple]:
         cut = (_clip(r, page_rect) for r in ink if not (r[0] >= x0 and r[1] >= y0 and r[2] <= x1 and r[3] <= y1))
         inside += [c for c in cut if c is not None and c[2] - c[0] + c[3] - c[1] > 0]
     return inside
+
+
+def _ruled(items) -> bool:
+    """Whether a path is two or more straight lines, each level or upright (rules, a grid): each is then ink
+    of its own, so a table drawn as one path is seen as the rules it is, not as one box."""
+    return len(items) > 1 and all(it[0] == "l" and (abs(it[1][0] - it[2][0]) < 0.01 or abs(it[1][1] - it[2][1]) < 0.01)
+                                  for it in items)
 
 
 def _clip(box: tuple, page_rect: tuple) -> tuple | None:
