@@ -52,15 +52,18 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     cap = ctx.limits.max_images_per_input
     fetcher = net.Fetcher(ctx.limits, ctx.cancel)
+    # one file named twice (img/a.png and img/a.png?v=2, whose query means nothing on disk), or two files with
+    # the same bytes, is one image: the second is a note naming the first, as on a web page
+    seen = web.Seen()
     try:
         for index, cand in enumerate(found[:cap], 1):
             if cand.url.startswith(LOCAL):
                 path = Path("/" + unquote(urlsplit(cand.url).path).lstrip("/"))
                 cand.url = os.path.relpath(path, "/" + where)  # shown in the locator
-                got = _read_local(folder, path, cand.url, ctx)
+                got = None if seen.written(cand) else _read_local(folder, path, cand.url, ctx)
             else:
-                got = web._download(cand, fetcher, ctx.limits.max_download_bytes)
-            yield from web._emit(blob.origin, blob.origin, index, cand, got, ctx)
+                got = None if seen.written(cand) else web._download(cand, fetcher, ctx.limits.max_download_bytes)
+            yield from web._emit(blob.origin, blob.origin, index, cand, got, ctx, seen=seen)
         if len(found) > cap:
             yield ItemError(blob.origin, "", f"{len(found) - cap} more images were not read "
                                              f"(max_images_per_input = {cap})", skipped=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 
 import httpx
@@ -64,6 +65,9 @@ class Candidate:
     alt: str = ""
     data: bytes | None = None  # bytes already in hand (the browser's copy); else fetched
     content_type: str | None = None
+    # every other URL the element may show its picture from (src, each srcset entry, a <picture>'s sources;
+    # only the lazy-load ones when it has any): a rendered page that loaded one of them has this picture
+    alternatives: tuple[str, ...] = ()
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -86,7 +90,7 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
             yield from ctx.open_blob(blob)
         elif kind == "html" and ctx.limits.render:
             try:
-                static = extract(page.data, page.url, page.headers.get("content-type"))
+                static = extract(page.data, page.url, page.headers.get("content-type"), alternatives=True)
             except Exception:  # the browser's view still counts
                 static = []
             yield from _rendered(url, page.url, ctx, fetcher, static)
@@ -122,7 +126,8 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
     loaded = {_same(c.url) for c in found}
-    missed = [c for c in static if _same(c.url) not in loaded]
+    # an element whose picture the browser loaded under any of its URLs (another srcset candidate) is found
+    missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is)
     yield from fetch_images(origin, page_url, found + missed, ctx, fetcher, frames=0)
 
@@ -166,8 +171,10 @@ def classify(blob: Blob) -> str | None:
 # --- finding the images on a page -------------------------------------------------------------
 
 
-def extract(html: bytes | str, page_url: str, content_type: str | None = None) -> list[Candidate]:
-    """Image references in page order, resolved against <base href> and without duplicates.
+def extract(html: bytes | str, page_url: str, content_type: str | None = None,
+            alternatives: bool = False) -> list[Candidate]:
+    """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
+    (for comparing with a rendered page), each one's other URLs too.
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
     text = _decode(html, content_type) if isinstance(html, bytes) else html
     problem = nesting_problem(text)
@@ -184,12 +191,21 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
     found: list[Candidate] = []
     seen: set[str] = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
+    offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
 
-    def add(raw: str | None, tag: str, alt: str = "") -> None:
+    def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None) -> None:
         url = _resolve(raw, base)
         if url and url not in seen:
             seen.add(url)
-            found.append(Candidate(url, tag, alt))
+            others = others() if others and alternatives else ()
+            other = {u: None for u in (_resolve(o, base) for o in others)
+                     if u and u != url and u[:5].lower() != "data:"}  # a data: placeholder is no picture
+            found.append(Candidate(url, tag, alt, alternatives=tuple(other)))
+
+    def picture_urls(picture) -> tuple[list[str], list[str]]:
+        if picture.mem_id not in offers:
+            offers[picture.mem_id] = _source_urls(picture)
+        return offers[picture.mem_id]
 
     root = tree.root
     for node in root.traverse(include_text=False) if root is not None else ():
@@ -199,11 +215,12 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None) -
             if parent is not None and parent.tag == "picture":
                 if parent.mem_id not in sources:
                     sources[parent.mem_id] = _source_choice(parent)
-                add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"))
+                add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"),
+                    lambda a=attrs, p=parent: _alternatives(a, *picture_urls(p)))
             else:
-                add(_img_choice(attrs), "img", _attr(attrs, "alt"))
+                add(_img_choice(attrs), "img", _attr(attrs, "alt"), lambda a=attrs: _alternatives(a))
         elif tag == "picture" and not any(c.tag == "img" for c in _children(node)):
-            add(_source_choice(node), "picture")
+            add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if key in META_TAGS:
@@ -275,6 +292,39 @@ def _img_choice(attrs: dict) -> str | None:
         if _attr(attrs, name).strip():
             return _attr(attrs, name)
     return largest(_attr(attrs, "srcset")) or _attr(attrs, "src")
+
+
+MAX_ALTERNATIVES = 100  # URLs kept per element: a <picture> of thousands of sources costs no more
+
+
+def _alternatives(attrs: dict, lazy: Iterable[str] = (), plain: Iterable[str] = ()) -> list[str]:
+    """Every URL an <img> (with its <picture>'s sources: `lazy`, `plain`) may show: src and each srcset
+    candidate, or, when any lazy-load attribute is there, only the lazy ones (src and srcset then hold a
+    placeholder, which many elements share)."""
+    own_lazy, own_plain = _offered(attrs)
+    return ((own_lazy + list(lazy)) or (own_plain + list(plain)))[:MAX_ALTERNATIVES]
+
+
+def _source_urls(picture) -> tuple[list[str], list[str]]:
+    """The URLs a <picture>'s raster <source>s offer: (lazy-load ones, plain ones), at most MAX_ALTERNATIVES."""
+    lazy: list[str] = []
+    plain: list[str] = []
+    for source in _children(picture):
+        if len(lazy) >= MAX_ALTERNATIVES and len(plain) >= MAX_ALTERNATIVES:
+            break
+        if source.tag == "source" and "svg" not in _attr(source.attributes, "type").lower():
+            more_lazy, more_plain = _offered(source.attributes)
+            lazy += more_lazy[:MAX_ALTERNATIVES - len(lazy)]
+            plain += more_plain[:MAX_ALTERNATIVES - len(plain)]
+    return lazy, plain
+
+
+def _offered(attrs: dict) -> tuple[list[str], list[str]]:
+    """An element's lazy-load URLs (data-srcset entries, data-src and kin) and its plain ones (srcset, src)."""
+    lazy = [url for name in LAZY_SRCSET for url, _, _ in parse_srcset(_attr(attrs, name))]
+    lazy += [_attr(attrs, name) for name in LAZY_SRC if _attr(attrs, name).strip()]
+    plain = [url for url, _, _ in parse_srcset(_attr(attrs, "srcset"))] + [_attr(attrs, "src")]
+    return lazy, [url for url in plain if url]
 
 
 def _video_choice(video) -> str | None:
@@ -500,9 +550,11 @@ def _decode(data: bytes, content_type: str | None) -> str:
 
 
 def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Context,
-                 fetcher: net.Fetcher, frames: int = MAX_FRAMES) -> Iterator[Item]:
+                 fetcher: net.Fetcher, frames: int = MAX_FRAMES, seen: Seen | None = None,
+                 label: str = "") -> Iterator[Item]:
     """Download the candidates concurrently (bounded) and yield their items in page order; the first `frames`
-    embedded pages (iframes, objects) are read for their images too."""
+    embedded pages (iframes, objects) are read for their images too. An image the page (or the page embedding
+    this one: `seen`, `label` the frame's "iframe #2, ") already gave is a note naming the first."""
     if not found:  # say so, so the page does not vanish from the results
         yield ItemError(origin, "", "no images found on the page", skipped=True)
         return
@@ -512,20 +564,21 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     not_read = ("its images are among those the browser loaded" if frames == 0 else
                 f"only the first {frames} embedded pages of a page are read")
     workers = max(1, limits.max_concurrency)
+    seen = Seen() if seen is None else seen
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medimg-web")
     queue: deque[tuple[int, Candidate, Future]] = deque()
     todo = iter(enumerate(found[:cap], 1))
     try:
-        _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
+        _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers, seen)
         while queue:
             index, cand, future = queue.popleft()
-            _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers)
+            _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers, seen)
             got = future.result()
             follow = True
             if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got) == "html":
                 follow = not_read if frames <= 0 else True
                 frames -= 1
-            yield from _emit(origin, page_url, index, cand, got, ctx, follow)
+            yield from _emit(origin, page_url, index, cand, got, ctx, follow, seen, label)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
@@ -535,13 +588,18 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
 
 
 def _fill(queue: deque, todo: Iterable, pool: ThreadPoolExecutor, fetcher: net.Fetcher, cap: int,
-          window: int) -> None:
+          window: int, seen: Seen | None = None) -> None:
     while len(queue) < window:
         nxt = next(todo, None)  # type: ignore[call-overload]
         if nxt is None:
             return
         index, cand = nxt
-        queue.append((index, cand, pool.submit(_download, cand, fetcher, cap)))
+        if seen is not None and seen.written(cand):  # read already (the page's own, in a frame): not fetched again
+            future: Future = Future()
+            future.set_result(None)
+        else:
+            future = pool.submit(_download, cand, fetcher, cap)
+        queue.append((index, cand, future))
 
 
 # _download and _emit are also used by html_file.py (saved pages on disk): keep their signatures.
@@ -576,12 +634,20 @@ class Note(str):
     """Why a candidate was not read, when that is no error (a skipped note)."""
 
 
-def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str, ctx: Context,
-          follow: bool | str = True) -> Iterator[Item]:
+def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str | None, ctx: Context,
+          follow: bool | str = True, seen: Seen | None = None, label: str = "") -> Iterator[Item]:
     """One candidate's items. An embedded page is read for its images when `follow` is True; else `follow`
-    says why not."""
+    says why not. With `seen` (the page's), an image read before on the page is a note naming the first
+    (`got` is None when its URL was known to be read before it was fetched)."""
     shown = short_url(cand.url)
     locator = f"{cand.tag} #{index} {shown}"
+    first = seen.written(cand) if seen is not None else None
+    if first is not None:
+        yield ItemError(origin, locator, first, skipped=True)
+        return
+    if got is None:  # never: a candidate is left unfetched only when `seen` knows its URL
+        yield ItemError(origin, locator, "not fetched")
+        return
     if isinstance(got, str):
         yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
@@ -591,7 +657,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         return
     if kind == "html" and cand.tag in EMBEDDING:
         if follow is True:
-            yield from _embedded(origin, locator, got, ctx)
+            yield from _embedded(origin, locator, got, ctx, seen, f"{label}{cand.tag} #{index}, ")
         else:
             yield ItemError(origin, locator, f"an embedded page, not read: {follow}", skipped=True)
         return
@@ -603,8 +669,13 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
         yield ItemError(origin, locator, f"not an image: got {what} ({len(got.data)} bytes)")
         return
+    first = seen.fetched(cand, got) if seen is not None else None
+    if first is not None:
+        yield ItemError(origin, locator, first, skipped=True)
+        return
     meta = {"url": shown, "alt": cand.alt, "tag": cand.tag, "page": page_url}
     floor = ctx.limits.min_side
+    read = False
     for item in ctx.open_blob(got):
         where = f"{locator}, {item.locator}" if item.locator else locator
         if isinstance(item, ImageItem):
@@ -614,14 +685,19 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
                 continue
             item.origin, item.locator = origin, where
             item.metadata = {**item.metadata, **meta}
+            if not read and seen is not None:
+                seen.add(cand, got, f"{label}{cand.tag} #{index}")
+                read = True
             yield item
         else:
             yield ItemError(origin, where, item.error, item.skipped)
 
 
-def _embedded(origin: str, locator: str, page: Blob, ctx: Context) -> Iterator[Item]:
+def _embedded(origin: str, locator: str, page: Blob, ctx: Context, seen: Seen | None = None,
+              label: str = "") -> Iterator[Item]:
     """The images of a page embedded in another (an iframe, an object): one level only (its own frames are
-    not followed, so a page of frames cannot fan out), fetched as a page's are, under the same limits."""
+    not followed, so a page of frames cannot fan out), fetched as a page's are, under the same limits. An
+    image the outer page gave already (`seen`) is a note; `label` names the frame in it ("iframe #2, ")."""
     if urlsplit(page.origin).scheme not in net.SCHEMES:
         yield ItemError(origin, locator, "an embedded page that is not on the web: not read", skipped=True)
         return
@@ -637,9 +713,63 @@ def _embedded(origin: str, locator: str, page: Blob, ctx: Context) -> Iterator[I
         yield ItemError(origin, locator, "an embedded page without images", skipped=True)
         return
     found = found[:FRAME_IMAGES]
-    for item in fetch_images(origin, page.origin, found, ctx, net.Fetcher(ctx.limits, ctx.cancel), frames=0):
+    for item in fetch_images(origin, page.origin, found, ctx, net.Fetcher(ctx.limits, ctx.cancel), frames=0,
+                             seen=seen, label=label):
         item.locator = f"{locator}, {item.locator}" if item.locator else locator
         yield item
+
+
+class Seen:
+    """The images read so far on one page and the pages it embeds, so that one picture is one image: each
+    one's URL as written, the URL it came from after redirects (a saved page's: the file), and a digest of its
+    bytes, mapped to where it was first read ("img #3", "iframe #2, img #1"). Only a candidate that gave an
+    image is kept: a repeat of a 404, a decoration or an error is reported as the first was."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, key) -> (label, how it was keyed)
+
+    def written(self, cand: Candidate) -> Note | None:
+        """A note naming the first image with this candidate's URL (as written, or as an earlier one ended
+        after redirects), or None. Known before fetching."""
+        key = _url_key(cand.url)
+        return self._note(cand, [("url", key, "written")]) if key is not None else None
+
+    def fetched(self, cand: Candidate, blob: Blob) -> Note | None:
+        """A note naming the first image that came from the same final URL or file, or has the same bytes."""
+        return self._note(cand, self._keys(cand, blob))
+
+    def add(self, cand: Candidate, blob: Blob, label: str) -> None:
+        for kind, key, how in [("url", _url_key(cand.url), "written"), *self._keys(cand, blob)]:
+            if key is not None:
+                self._first.setdefault((kind, key), (label, how))
+
+    @staticmethod
+    def _keys(cand: Candidate, blob: Blob) -> list[tuple[str, str | None, str]]:
+        final = None if cand.url[:5].lower() == "data:" else _url_key(blob.origin)  # a data: origin is shortened
+        return [("url", final, "final"), ("bytes", hashlib.sha256(blob.data).hexdigest(), "bytes")]
+
+    def _note(self, cand: Candidate, keys: list[tuple[str, str | None, str]]) -> Note | None:
+        for kind, key, how in keys:
+            first = self._first.get((kind, key)) if key is not None else None
+            if first is None:
+                continue
+            label, how_first = first
+            if kind == "bytes":
+                why = "the same bytes"
+            else:
+                web_url = cand.url[:8].lower().startswith(("http://", "https://"))
+                why = ("the same URL" if web_url else "the same file") + (
+                    " after redirects" if web_url and "final" in (how, how_first) else "")
+            return Note(f"same image as {label} ({why})")
+        return None
+
+
+def _url_key(url: str) -> str | None:
+    """An image's URL as compared for repeats: http(s) as the browser writes it; a file path as it is; a data:
+    URI none (its bytes are compared)."""
+    if url[:5].lower() == "data:":
+        return None
+    return _same(url) if url[:8].lower().startswith(("http://", "https://")) else url
 
 
 def decode_data_uri(uri: str, cap: int) -> tuple[bytes, str]:
