@@ -78,6 +78,8 @@ def test_order_and_names_are_the_same_with_several_workers(tmp_path):
                 assert (im.width, im.height) == (r["width"], r["height"])
     assert rows[5].get("skipped") and "error" in rows[-1] and not rows[-1].get("skipped")
     assert not [p for p in (tmp_path / "four").iterdir() if p.name.startswith(".")]  # no temporary PNG left
+    assert rows[1]["metadata"]["pages"] == [1] and len(rows[1]["metadata"]["bbox"]) == 4  # where it was drawn
+    assert "metadata" not in rows[5] and "metadata" not in rows[-1]
 
 
 def test_a_name_that_cannot_be_resolved_is_an_error_row_not_a_crash(tmp_path):

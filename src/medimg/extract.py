@@ -315,5 +315,8 @@ def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
             raise
         row["error"] = f"could not write PNG: {exc}"
         return row, None, True
-    row["_png"] = {"width": item.width, "height": item.height, "format": item.format}
+    from .pipeline import _jsonable
+
+    row["_png"] = {"width": item.width, "height": item.height, "format": item.format,
+                   **({"metadata": _jsonable(item.metadata)} if item.metadata else {})}  # pages, bbox, url, …
     return row, str(part), True
