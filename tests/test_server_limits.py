@@ -1067,6 +1067,16 @@ def test_a_json_event_body_sent_without_a_content_type_is_checked_too(page_serve
     assert r.status_code == 400 and "not uploaded to this page" in r.json()["error"], (r.status_code, r.text)
 
 
+def test_a_json_body_that_says_it_is_text_is_checked_too(page_server):
+    """Gradio's component_server route reads its body as JSON whatever its Content-Type: a body naming a file of
+    the server's as text/plain is refused too (only uploads, multipart, are passed on unread)."""
+    file = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
+    for route in ("/gradio_api/component_server", "/gradio_api/call/v2/classify"):
+        r = httpx.post(page_server.url + route, content=json.dumps({"data": [file]}).encode(),
+                       headers={"content-type": "text/plain"})
+        assert r.status_code == 400 and "not uploaded to this page" in r.json()["error"], (route, r.text)
+
+
 def test_a_file_in_a_folder_whose_name_only_begins_like_the_upload_folder_is_refused(page_server):
     """"Under the upload folder" means inside it, not a sibling whose name starts the same (/tmp/gradio0-x)."""
     import gradio as gr

@@ -29,8 +29,8 @@ class OwnFilesOnly:
             await self.app(scope, receive, send)
             return
         ctype = Headers(scope=scope).get("content-type", "").strip().lower()
-        if ctype and "json" not in ctype:  # an upload (multipart), streamed on: only JSON bodies name paths
-            await self.app(scope, receive, send)
+        if ctype.startswith("multipart/"):  # an upload, streamed on; any other body may be read as JSON by a
+            await self.app(scope, receive, send)  # route whatever it says it is (component_server does)
             return
         messages = []
         while True:  # the body, as BodyLimit (outside this) caps it
