@@ -22,6 +22,7 @@ from .html_cost import PageTooDeep
 from .registry import register
 
 LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
+FOLDER = "page/"  # the page's folder goes under this, so a path from the site's root ("/img/a.png") stands out
 
 
 _NAMES = (".html", ".htm", ".xhtml")
@@ -43,7 +44,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     # resolve against the real location, so "../x.png" is seen leaving the folder
     where = folder.as_posix().strip("/") + "/" if folder else "upload/"
     try:
-        found = web.extract(blob.data, LOCAL + quote(where) + "page.html")
+        found = web.extract(blob.data, LOCAL + FOLDER + quote(where) + "page.html")
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
@@ -55,15 +56,35 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     # one file named twice (img/a.png and img/a.png?v=2, whose query means nothing on disk), or two files with
     # the same bytes, is one image: the second is a note naming the first, as on a web page
     seen = web.Seen()
+    at = web.places(found[:cap])  # a thumbnail whose link leads to an image read is a note, as on a web page
+    ahead: dict[int, Iterator[Item]] = {}
+
+    def read(index: int, note: web.Note | None = None) -> Iterator[Item]:
+        cand = found[index - 1]
+        if cand.url.startswith(LOCAL):
+            path = unquote(urlsplit(cand.url).path)
+            inside = path.startswith("/" + FOLDER)  # else "/img/a.png": from the root of a site not known here
+            if inside:
+                path = "/" + path[len(FOLDER) + 1:].lstrip("/")
+                cand.url = os.path.relpath(path, "/" + where)  # shown in the locator
+            else:
+                cand.url = path  # as written
+            if note or seen.written(cand):
+                got = note
+            elif inside or folder is None:
+                got = _read_local(folder, Path(path), cand.url, ctx)
+            else:
+                got = f"'{path}' not read: it starts at the web site's root, which is not known for a saved page"
+        else:
+            got = note or (None if seen.written(cand) else web._download(cand, fetcher, ctx.limits.max_download_bytes))
+        return web._emit(blob.origin, blob.origin, index, cand, got, ctx, seen=seen)
+
     try:
         for index, cand in enumerate(found[:cap], 1):
-            if cand.url.startswith(LOCAL):
-                path = Path("/" + unquote(urlsplit(cand.url).path).lstrip("/"))
-                cand.url = os.path.relpath(path, "/" + where)  # shown in the locator
-                got = None if seen.written(cand) else _read_local(folder, path, cand.url, ctx)
+            if index in ahead:
+                yield from ahead.pop(index)
             else:
-                got = None if seen.written(cand) else web._download(cand, fetcher, ctx.limits.max_download_bytes)
-            yield from web._emit(blob.origin, blob.origin, index, cand, got, ctx, seen=seen)
+                yield from read(index, web.thumbnail(index, cand, at, seen, "", ahead, read))
         if len(found) > cap:
             yield ItemError(blob.origin, "", f"{len(found) - cap} more images were not read "
                                              f"(max_images_per_input = {cap})", skipped=True)

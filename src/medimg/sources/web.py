@@ -14,6 +14,7 @@ import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from typing import Callable, Iterable, Iterator
 from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 
@@ -68,6 +69,16 @@ class Candidate:
     # every other URL the element may show its picture from (src, each srcset entry, a <picture>'s sources;
     # only the lazy-load ones when it has any): a rendered page that loaded one of them has this picture
     alternatives: tuple[str, ...] = ()
+    # a lazy-load element's src and srcset (a placeholder until a script swaps the picture in); rendered reading only
+    placeholders: tuple[str, ...] = ()
+    full: str | None = None  # a thumbnail's: the image its link leads to
+
+
+class Found(list):
+    """A page's candidates, and what a static reading of it does not see: scripts that run, external stylesheets."""
+
+    scripts = 0
+    stylesheets = 0
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -125,9 +136,17 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
         yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
         return
+    # a lazy element's placeholder (a 1x1 GIF, a blur) is no picture of its own: the static reading took its lazy
+    # URL. One that is also some element's picture is kept.
+    pictures = {_same(u) for c in static for u in (c.url, *c.alternatives)}
+    held = {_same(u) for c in static for u in c.placeholders} - pictures
+    found = [c for c in found if _same(c.url) not in held]
     loaded = {_same(c.url) for c in found}
     # an element whose picture the browser loaded under any of its URLs (another srcset candidate) is found
     missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
+    fulls = {_same(u): c.full for c in static if c.full for u in (c.url, *c.alternatives)}
+    for cand in found:  # a thumbnail the browser showed: the image its link leads to, as the static reading has it
+        cand.full = fulls.get(_same(cand.url))
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is)
     yield from fetch_images(origin, page_url, found + missed, ctx, fetcher, frames=0)
 
@@ -172,9 +191,9 @@ def classify(blob: Blob) -> str | None:
 
 
 def extract(html: bytes | str, page_url: str, content_type: str | None = None,
-            alternatives: bool = False) -> list[Candidate]:
+            alternatives: bool = False) -> Found:
     """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
-    (for comparing with a rendered page), each one's other URLs too.
+    (for comparing with a rendered page), each one's other URLs and placeholders too.
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
     text = _decode(html, content_type) if isinstance(html, bytes) else html
     problem = nesting_problem(text)
@@ -188,19 +207,22 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             base = urljoin(page_url, (base_node.attributes.get("href") or "").strip())
         except ValueError:  # e.g. "http://[oops/": browsers ignore a bad base and use the page's URL
             pass
-    found: list[Candidate] = []
+    found = Found()
     seen: set[str] = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
     offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
 
-    def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None) -> None:
+    def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None,
+            spare: Callable[[], list[str]] | None = None) -> None:
         url = _resolve(raw, base)
         if url and url not in seen:
             seen.add(url)
             others = others() if others and alternatives else ()
             other = {u: None for u in (_resolve(o, base) for o in others)
                      if u and u != url and u[:5].lower() != "data:"}  # a data: placeholder is no picture
-            found.append(Candidate(url, tag, alt, alternatives=tuple(other)))
+            spare = spare() if spare and alternatives else ()
+            held = {u: None for u in (_resolve(o, base) for o in spare) if u and u != url}
+            found.append(Candidate(url, tag, alt, alternatives=tuple(other), placeholders=tuple(held)))
 
     def picture_urls(picture) -> tuple[list[str], list[str]]:
         if picture.mem_id not in offers:
@@ -210,15 +232,18 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     root = tree.root
     for node in root.traverse(include_text=False) if root is not None else ():
         tag, attrs = node.tag, node.attributes
+        first = len(found)
         if tag == "img":
             parent = node.parent
             if parent is not None and parent.tag == "picture":
                 if parent.mem_id not in sources:
                     sources[parent.mem_id] = _source_choice(parent)
                 add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"),
-                    lambda a=attrs, p=parent: _alternatives(a, *picture_urls(p)))
+                    lambda a=attrs, p=parent: _alternatives(a, *picture_urls(p)),
+                    lambda a=attrs, p=parent: _placeholders(a, *picture_urls(p)))
             else:
-                add(_img_choice(attrs), "img", _attr(attrs, "alt"), lambda a=attrs: _alternatives(a))
+                add(_img_choice(attrs), "img", _attr(attrs, "alt"), lambda a=attrs: _alternatives(a),
+                    lambda a=attrs: _placeholders(a))
         elif tag == "picture" and not any(c.tag == "img" for c in _children(node)):
             add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
@@ -240,6 +265,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "style":
             _css_urls(_CSS_NOT_IMAGES.sub(" ", node.text(deep=True) or ""), add)
+        elif tag == "script" and _runs(_attr(attrs, "type")):
+            found.scripts += 1
+        elif tag == "link" and "stylesheet" in _attr(attrs, "rel").lower().split() and _attr(attrs, "href").strip():
+            found.stylesheets += 1
         if _attr(attrs, "background"):  # <body background=…>, old tables
             add(_attr(attrs, "background"), "background")
         for name in LAZY_BACKGROUND:
@@ -253,9 +282,18 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             _css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
             link = _link_around(node)
-            if link and _IMAGE_PATH.search(urlsplit(_resolve(link, base) or "").path):
+            full = _resolve(link, base)
+            if full and _IMAGE_PATH.search(urlsplit(full).path):
                 add(link, "a", _attr(attrs, "alt"))
+                if len(found) > first and found[first].tag in ("img", "picture"):
+                    found[first].full = full  # the thumbnail: a note if that image is read
     return found
+
+
+def _runs(kind: str) -> bool:
+    """Whether a <script> of this type runs (JavaScript, a module), not data (JSON-LD, a template)."""
+    kind = kind.strip().lower()
+    return not kind or kind == "module" or "javascript" in kind or "ecmascript" in kind
 
 
 def _css_urls(css: str, add) -> None:
@@ -303,6 +341,13 @@ def _alternatives(attrs: dict, lazy: Iterable[str] = (), plain: Iterable[str] = 
     placeholder, which many elements share)."""
     own_lazy, own_plain = _offered(attrs)
     return ((own_lazy + list(lazy)) or (own_plain + list(plain)))[:MAX_ALTERNATIVES]
+
+
+def _placeholders(attrs: dict, lazy: Iterable[str] = (), plain: Iterable[str] = ()) -> list[str]:
+    """What an element with lazy-load URLs shows until a script swaps them in: its (and its <picture>'s) src and
+    srcset; none without lazy ones."""
+    own_lazy, own_plain = _offered(attrs)
+    return (own_plain + list(plain))[:MAX_ALTERNATIVES] if own_lazy or lazy else []
 
 
 def _source_urls(picture) -> tuple[list[str], list[str]]:
@@ -556,7 +601,9 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     embedded pages (iframes, objects) are read for their images too. An image the page (or the page embedding
     this one: `seen`, `label` the frame's "iframe #2, ") already gave is a note naming the first."""
     if not found:  # say so, so the page does not vanish from the results
-        yield ItemError(origin, "", "no images found on the page", skipped=True)
+        runs = " (the page runs scripts: --render may find images they add)" if getattr(found, "scripts", 0) else ""
+        yield ItemError(origin, "", "no images found on the page" + runs, skipped=True)
+        yield from _unread(origin, found)
         return
     limits = ctx.limits
     cap = max(0, limits.max_images_per_input)
@@ -566,43 +613,98 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     workers = max(1, limits.max_concurrency)
     seen = Seen() if seen is None else seen
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medimg-web")
-    queue: deque[tuple[int, Candidate, Future]] = deque()
+    queue: deque[tuple[int, Candidate]] = deque()
     todo = iter(enumerate(found[:cap], 1))
+    at = places(found[:cap])
+    started: dict[int, Future] = {}  # downloads under way, by index (a thumbnail's full image: with the thumbnail)
+    ahead: dict[int, Iterator[Item]] = {}  # items of a full image read before its turn, for its thumbnail
+
+    def start(index: int, cand: Candidate) -> None:
+        if index in started:
+            return
+        if seen.written(cand):  # read already (the page's own, in a frame): not fetched again
+            started[index] = Future()
+            started[index].set_result(None)
+        else:
+            started[index] = pool.submit(_download, cand, fetcher, limits.max_download_bytes)
+        j = at.get(_same(cand.full), (0, ""))[0] if cand.full else 0
+        if j > index:
+            start(j, found[j - 1])
+
+    def fill() -> None:
+        while len(queue) < 2 * workers:
+            nxt = next(todo, None)
+            if nxt is None:
+                return
+            start(*nxt)
+            queue.append(nxt)
+
+    def full_image(j: int) -> Iterator[Item]:
+        return _emit(origin, page_url, j, found[j - 1], started[j].result(), ctx, True, seen, label)
+
     try:
-        _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers, seen)
+        fill()
         while queue:
-            index, cand, future = queue.popleft()
-            _fill(queue, todo, pool, fetcher, limits.max_download_bytes, 2 * workers, seen)
+            index, cand = queue.popleft()
+            fill()
+            future = started.pop(index)
+            if index in ahead:
+                yield from ahead.pop(index)
+                continue
             got = future.result()
             follow = True
             if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got) == "html":
                 follow = not_read if frames <= 0 else True
                 frames -= 1
+            got = thumbnail(index, cand, at, seen, label, ahead, full_image) or got
             yield from _emit(origin, page_url, index, cand, got, ctx, follow, seen, label)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
+        yield from _unread(origin, found)
     finally:
         fetcher.close()
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _fill(queue: deque, todo: Iterable, pool: ThreadPoolExecutor, fetcher: net.Fetcher, cap: int,
-          window: int, seen: Seen | None = None) -> None:
-    while len(queue) < window:
-        nxt = next(todo, None)  # type: ignore[call-overload]
-        if nxt is None:
-            return
-        index, cand = nxt
-        if seen is not None and seen.written(cand):  # read already (the page's own, in a frame): not fetched again
-            future: Future = Future()
-            future.set_result(None)
-        else:
-            future = pool.submit(_download, cand, fetcher, cap)
-        queue.append((index, cand, future))
+def _unread(origin: str, found: list[Candidate]) -> Iterator[Item]:
+    """A note for the external stylesheets a static reading leaves unread (the backgrounds they set)."""
+    sheets = getattr(found, "stylesheets", 0)
+    if sheets:
+        yield ItemError(origin, "", f"{sheets} external stylesheet{'s' if sheets > 1 else ''} not read: a background "
+                                    "image set there is found only with --render", skipped=True)
 
 
-# _download and _emit are also used by html_file.py (saved pages on disk): keep their signatures.
+def places(found: list[Candidate]) -> dict[str, tuple[int, str]]:
+    """Each candidate's index and name ("a #20") by its URL, for finding a thumbnail's full image."""
+    at: dict[str, tuple[int, str]] = {}
+    for index, cand in enumerate(found, 1):
+        if cand.tag not in EMBEDDING:
+            at.setdefault(_same(cand.url), (index, f"{cand.tag} #{index}"))
+    return at
+
+
+def thumbnail(index: int, cand: Candidate, at: dict[str, tuple[int, str]], seen: Seen, label: str,
+              ahead: dict[int, Iterator[Item]], full_image: Callable[[int], Iterator[Item]]) -> Note | None:
+    """A note for a thumbnail whose link led to an image that was read (the full picture is the one reported);
+    None keeps the thumbnail (the link led to a page, a 404, a decoration). A full image later on the page is
+    read now, up to its first image, by `full_image(j)`: its items wait in `ahead` for their turn."""
+    j, name = at.get(_same(cand.full), (0, "")) if cand.full else (0, "")
+    if not j or j == index:
+        return None
+    if j > index and j not in ahead:
+        items = full_image(j)
+        pulled: list[Item] = []
+        for item in items:
+            pulled.append(item)
+            if isinstance(item, ImageItem):
+                break
+        ahead[j] = chain(pulled, items)
+    return Note(f"thumbnail of {label}{name}") if f"{label}{name}" in seen.images else None
+
+
+# _download and _emit (and places, thumbnail, Seen) are also used by html_file.py (saved pages on disk): keep their
+# signatures.
 def _download(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     """The candidate's bytes as a Blob, or a reason why not (never raises)."""
     try:
@@ -643,6 +745,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     locator = f"{cand.tag} #{index} {shown}"
     first = seen.written(cand) if seen is not None else None
     if first is not None:
+        seen.images.add(f"{label}{cand.tag} #{index}")
         yield ItemError(origin, locator, first, skipped=True)
         return
     if got is None:  # never: a candidate is left unfetched only when `seen` knows its URL
@@ -671,6 +774,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         return
     first = seen.fetched(cand, got) if seen is not None else None
     if first is not None:
+        seen.images.add(f"{label}{cand.tag} #{index}")
         yield ItemError(origin, locator, first, skipped=True)
         return
     meta = {"url": shown, "alt": cand.alt, "tag": cand.tag, "page": page_url}
@@ -727,6 +831,7 @@ class Seen:
 
     def __init__(self) -> None:
         self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, key) -> (label, how it was keyed)
+        self.images: set[str] = set()  # the labels of candidates that gave an image, or a note naming one
 
     def written(self, cand: Candidate) -> Note | None:
         """A note naming the first image with this candidate's URL (as written, or as an earlier one ended
@@ -739,6 +844,7 @@ class Seen:
         return self._note(cand, self._keys(cand, blob))
 
     def add(self, cand: Candidate, blob: Blob, label: str) -> None:
+        self.images.add(label)
         for kind, key, how in [("url", _url_key(cand.url), "written"), *self._keys(cand, blob)]:
             if key is not None:
                 self._first.setdefault((kind, key), (label, how))

@@ -1,0 +1,165 @@
+"""What a reader of a page counts: a gallery thumbnail and the full image its link leads to are one picture; a
+rendered lazy image's placeholder is no picture; a page that a static reading cannot see into (scripts, external
+stylesheets) says so; a saved page's path from the site's root is shown as written."""
+
+from __future__ import annotations
+
+import pytest
+from test_web_duplicates import RENDER, images, notes, picture, requires_browser, run
+from webserver import WebServer
+
+from medimg.sources import ImageItem, ItemError, Limits, browser, open_input, web
+
+
+@pytest.fixture
+def srv():
+    with WebServer() as server:
+        yield server
+
+
+GALLERY = ('<html><body><img src="img/xray.png">'
+           '<a href="img/big_derm.jpg"><img src="img/thumb_derm.jpg" alt="derm"></a>'  # the full image: one picture
+           '<a href="img/gone.jpg"><img src="img/thumb_gone.jpg"></a>'  # a 404 behind the link: the thumbnail stays
+           '<a href="img/tiny.png"><img src="img/thumb_tiny.png"></a>'  # a decoration behind it: stays
+           '<a href="img/page.jpg"><img src="img/thumb_page.png"></a>'  # a page behind it: stays
+           '<img src="img/ct.png"><a href="img/ct.png"><span><img src="img/thumb_ct.png"></span></a>'  # shown above
+           '</body></html>')
+
+
+def gallery(srv) -> str:
+    srv.add("/img/xray.png", picture((200, 200, 200)), "image/png")
+    srv.add("/img/big_derm.jpg", picture((160, 80, 60), "JPEG", (800, 600)), "image/jpeg")
+    srv.add("/img/thumb_derm.jpg", picture((161, 81, 61), "JPEG", (120, 90)), "image/jpeg")
+    srv.add("/img/thumb_gone.jpg", picture((10, 20, 30), "JPEG"), "image/jpeg")
+    srv.add("/img/tiny.png", picture((255, 255, 255), size=(8, 8)), "image/png")
+    srv.add("/img/thumb_tiny.png", picture((30, 20, 10)), "image/png")
+    srv.add("/img/page.jpg", "<html><body>a viewer page</body></html>")
+    srv.add("/img/thumb_page.png", picture((40, 140, 40)), "image/png")
+    srv.add("/img/ct.png", picture((90, 90, 90), size=(400, 300)), "image/png")
+    srv.add("/img/thumb_ct.png", picture((91, 91, 91)), "image/png")
+    return srv.add("/gallery.html", GALLERY)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_gallery_thumbnail_is_a_note_naming_the_full_image_it_links_to(srv, concurrency):
+    """The full image is the one classified; a thumbnail whose link led nowhere useful (a 404, a decoration, a page)
+    is kept. Numbers are as before: only the thumbnail's row changes."""
+    url = gallery(srv)
+    u = srv.url
+    items = run(url, max_concurrency=concurrency)
+    assert images(items) == [u("/img/xray.png"), u("/img/big_derm.jpg"), u("/img/thumb_gone.jpg"),
+                             u("/img/thumb_tiny.png"), u("/img/thumb_page.png"), u("/img/ct.png")]
+    assert [i.locator.split(" ")[:2] for i in items] == [["img", "#1"], ["img", "#2"], ["a", "#3"], ["img", "#4"],
+                                                         ["a", "#5"], ["img", "#6"], ["a", "#7"], ["img", "#8"],
+                                                         ["a", "#9"], ["img", "#10"], ["img", "#11"]]
+    assert notes(items) == [(f"img #2 {u('/img/thumb_derm.jpg')}", "thumbnail of a #3"),
+                            (f"a #7 {u('/img/tiny.png')}", "decoration: 8x8 is below min_side 64"),
+                            (f"img #11 {u('/img/thumb_ct.png')}", "thumbnail of img #10")]
+    assert srv.hits["/img/big_derm.jpg"] == 1
+
+
+def test_a_thumbnail_inside_an_iframe_names_its_full_image_with_the_frame(srv):
+    gallery(srv)
+    srv.add("/outer.html", '<html><body><iframe src="gallery.html"></iframe></body></html>')
+    items = run(srv.url("/outer.html"))
+    assert (f"iframe #1 {srv.url('/gallery.html')}, img #2 {srv.url('/img/thumb_derm.jpg')}",
+            "thumbnail of iframe #1, a #3") in notes(items)
+
+
+def test_a_saved_gallery_and_a_path_from_the_sites_root(tmp_path):
+    """A saved page's thumbnail of a full image beside it is a note too; `/img/ct.png` is shown as written and said
+    to need the site's root, which a file on disk does not know (before: `../../../img/ct.png`, "outside")."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "big.png").write_bytes(picture((160, 80, 60), size=(400, 300)))
+    (tmp_path / "img" / "thumb.png").write_bytes(picture((161, 81, 61)))
+    (tmp_path / "img" / "ct.png").write_bytes(picture((90, 90, 90)))
+    (tmp_path / "page.html").write_text('<!DOCTYPE html><html><body><a href="img/big.png"><img src="img/thumb.png">'
+                                        '</a><img src="/img/ct.png"><img src="img/ct.png"></body></html>')
+    items = list(open_input(tmp_path / "page.html"))
+    assert images(items) == ["img/big.png", "img/ct.png"]
+    assert notes(items) == [("img #1 img/thumb.png", "thumbnail of a #2")]
+    (error,) = [i for i in items if isinstance(i, ItemError) and not i.skipped]
+    assert error.locator == "img #3 /img/ct.png"
+    assert error.error == "'/img/ct.png' not read: it starts at the web site's root, which is not known for a saved page"
+
+
+def test_a_page_without_images_that_runs_scripts_says_rendering_may_find_some(srv):
+    srv.add("/js.html", '<html><body><div id="g"></div><script>const i = new Image(); i.src = "x.png";'
+                        'document.getElementById("g").appendChild(i);</script></body></html>')
+    srv.add("/data.html", '<html><body><p>No pictures.</p><script type="application/ld+json">{"@type": "Article"}'
+                          '</script></body></html>')
+    (note,) = run(srv.url("/js.html"))
+    assert note.skipped and note.error == ("no images found on the page (the page runs scripts: --render may find "
+                                           "images they add)")
+    (note,) = run(srv.url("/data.html"))  # JSON-LD runs nothing
+    assert note.skipped and note.error == "no images found on the page"
+
+
+def test_external_stylesheets_a_static_reading_leaves_unread_are_one_note(srv):
+    srv.add("/a.png", picture((1, 2, 3)), "image/png")
+    srv.add("/style.css", ".hero { background: url(hero.jpg) }", "text/css")
+    srv.add("/page.html", '<html><head><link rel="stylesheet" href="style.css"><link rel="Stylesheet preload" '
+                          'href="/more.css"><link rel="icon" href="/favicon.ico"></head><body><img src="a.png">'
+                          '</body></html>')
+    srv.add("/plain.html", '<html><head><style>.x { color: red }</style></head><body><img src="a.png"></body></html>')
+    items = run(srv.url("/page.html"))
+    assert images(items) == [srv.url("/a.png")]
+    assert notes(items) == [("", "2 external stylesheets not read: a background image set there is found only "
+                                 "with --render")]
+    assert srv.hits["/style.css"] == 0
+    assert [type(i) for i in run(srv.url("/plain.html"))] == [ImageItem]  # no stylesheet, no note
+
+
+LAZY = ('<html><body><img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" '
+        'data-src="img/endo.png"><img src="img/ph.gif" data-lazy-src="img/us.png"><img src="img/ph.gif" '
+        'data-srcset="img/fundus.png 1x"><img src="img/blur.png" data-src="img/xray.png"><img src="img/blur.png">'
+        '</body></html>')
+
+
+def lazy_site(srv) -> str:
+    srv.add("/img/endo.png", picture((180, 60, 60)), "image/png")
+    srv.add("/img/us.png", picture((60, 60, 60)), "image/png")
+    srv.add("/img/fundus.png", picture((200, 120, 40)), "image/png")
+    srv.add("/img/xray.png", picture((200, 200, 200)), "image/png")
+    srv.add("/img/ph.gif", picture((255, 255, 255), "GIF", (1, 1)), "image/gif")
+    srv.add("/img/blur.png", picture((120, 120, 120)), "image/png")  # a placeholder, but also a picture of its own
+    return srv.add("/lazy.html", LAZY)
+
+
+def test_a_rendered_lazy_images_placeholder_is_no_picture(srv, monkeypatch):
+    """Without a browser: it loaded the placeholders (no script swapped the lazy URLs in). They are not rows; the
+    lazy images are fetched as the static reading has them; a placeholder another element shows is kept."""
+    url = lazy_site(srv)
+    u = srv.url
+    gif = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+    loaded = [web.Candidate(gif, "img"),
+              web.Candidate(u("/img/ph.gif"), "img", data=picture((255, 255, 255), "GIF", (1, 1)),
+                            content_type="image/gif"),
+              web.Candidate(u("/img/blur.png"), "img", data=picture((120, 120, 120)), content_type="image/png")]
+    monkeypatch.setattr(browser, "collect", lambda *args, **kwargs: list(loaded))
+    items = run(url, render=True)
+    assert images(items) == [u("/img/blur.png"), u("/img/endo.png"), u("/img/us.png"), u("/img/fundus.png"),
+                             u("/img/xray.png")]
+    assert not [i for i in items if isinstance(i, ItemError)], items
+    assert srv.hits["/img/ph.gif"] == 0
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(120)
+def test_rendering_gives_neither_placeholders_nor_a_thumbnail_beside_its_full_image(srv):
+    """Chromium shows the placeholders of lazy images no script brings in, and a gallery's thumbnails: the rows are
+    the lazy images themselves and the full images, with one note per thumbnail."""
+    lazy_site(srv)
+    gallery(srv)
+    u = srv.url
+    items = list(open_input(u("/lazy.html"), Limits(**RENDER)))
+    assert sorted(images(items)) == sorted([u("/img/blur.png"), u("/img/endo.png"), u("/img/us.png"),
+                                            u("/img/fundus.png"), u("/img/xray.png")])
+    assert not [i for i in items if isinstance(i, ItemError)], items
+    items = list(open_input(u("/gallery.html"), Limits(**RENDER)))
+    shown = images(items)
+    assert u("/img/big_derm.jpg") in shown and u("/img/thumb_derm.jpg") not in shown, items
+    assert u("/img/thumb_gone.jpg") in shown and u("/img/thumb_page.png") in shown and u("/img/thumb_ct.png") not in shown
+    thumbs = [(where.split(" ")[2], note) for where, note in notes(items) if note.startswith("thumbnail of ")]
+    assert [where for where, _ in thumbs] == [u("/img/thumb_derm.jpg"), u("/img/thumb_ct.png")], items
