@@ -19,8 +19,11 @@ Rules, in the order they apply:
   just thin rules (tables, underlines) and not mostly words (text boxes) are rendered at 150 dpi
   (`rendered: true`), with the short text lines next to them (axis labels). Identical vector figures
   on many pages (vector logos) are rendered once. Only what lies on the visible page (CropBox) counts.
-- Inline images (no xref) are rendered from their page region at about their own resolution, once
-  per distinct image.
+- Pieces: images too small to stand alone, or tiling one rectangle edge to edge (`_tiled`), count as drawing,
+  so a scan stored as strips or a picture cut into tiles is one rendered figure; an image shown only as a
+  piece of one is not reported alone.
+- Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
+  side), once per distinct image.
 - Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
@@ -43,6 +46,7 @@ the images drawn on a page to their xrefs) in `pdf_sizes.py`.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import math
@@ -184,7 +188,7 @@ class _Figure:
     pages: list[int]
     inline: bool = False  # an image rendered from its region: inline (no xref) or cropped
     cropped: bool = False  # an image that a clip or the page edge cuts: only the part seen is rendered
-    native: tuple = ()  # pixel size of an inline image (of the part seen, if cropped)
+    native: tuple = ()  # pixel size of an inline image (of the part seen, if cropped), along the page's x and y
     paint: float = 0.0  # square points painted over the region (every drawing's box), for the render's cost
 
 
@@ -325,10 +329,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not read page: {_short(exc)}"))
             continue
         image_rects = []  # unrotated page space, like the bbox log
-        pieces = []  # placements too small to be images of their own: tiles or strips of a bigger one, maybe
+        pieces = []  # placements too small to be images of their own, or tiling one rectangle: strips of a scan, tiles
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
         visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix))
-        for info, item in placed:
+        tiled = _tiled([tuple(info["bbox"]) for info, _ in placed])
+        for n, (info, item) in enumerate(placed):
             box = tuple(info["bbox"])
             rect = pymupdf.Rect(box) * rot
             seen_part = visible_part(box)
@@ -337,8 +342,12 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             small = min(info["width"], info["height"]) < limits.min_side
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
-            if dense and (small or min(rect.width, rect.height) < limits.min_side / 2):
-                pieces.append((seen_part, item))  # a strip or tile: what shows of it is part of a figure
+            piece = dense and (small or min(rect.width, rect.height) < limits.min_side / 2 or n in tiled)
+            if piece:  # a strip or tile: what shows of it is part of a figure
+                name = str(item[0]) if item else (info.get("digest") or b"").hex()
+                pieces.append((seen_part, item, name, info, rect))
+                if item is None and n in tiled:
+                    continue  # an inline tile: the figure shows it
             elif seen_part != box:  # cropped by a clip or the page edge: what is seen, rendered
                 _cropped(info, item, pymupdf.Rect(seen_part), pno, rot, figures, by_shape, refused,
                          check, limits.max_pixels)
@@ -356,7 +365,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                         seen.pages.append(pno + 1)
                     continue
                 fig = by_shape[key] = _Figure(pno, rect, [pno + 1], inline=True,
-                                              native=(info["width"], info["height"]))
+                                              native=_along_page((info["width"], info["height"]), info, rot))
                 figures.setdefault(pno, []).append(fig)
                 continue
             img = register(item, (info["width"], info["height"]))
@@ -365,9 +374,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 refused.setdefault(pno, []).append(rect)
             if pno + 1 not in img.pages:
                 img.pages.append(pno + 1)
-            if not img.bbox:
-                img.first_page, img.bbox = pno + 1, tuple(rect)
-                img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
+            if not img.bbox and not piece:  # a piece's place is its figure's, unless it is in none (below)
+                _place(img, pno, rect, info, rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
         for item in broken:  # images MuPDF cannot load, so drawn nowhere: each an error of its own in pass 2
             try:
@@ -377,15 +385,22 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                                                                    f"{_short(exc)}"))
         try:
             found = _figure_rects(page, log, image_rects, limits.min_side, limits.max_images_per_input,
-                                  [box for box, _ in pieces])
+                                  [box for box, *_ in pieces])
         except Exception as exc:
             errors.append(ItemError(origin, f"page {pno + 1}", f"could not look for figures: {_short(exc)}"))
             found = []
-        for box, item in pieces:  # a piece inside a figure is shown there, not skipped as a decoration
-            piece = pymupdf.Rect(box)
-            if item is not None and any(abs(piece & rect) >= 0.9 * abs(piece) for rect, _ in found):
-                register(item, ()).in_figures += 1
+        for box, item, _, info, rect in pieces:  # a piece inside a figure is shown there, not skipped as a decoration
+            if item is None:
+                continue
+            img, piece = register(item, ()), pymupdf.Rect(box)
+            if any(abs(piece & region) >= 0.9 * abs(piece) for region, _ in found):
+                img.in_figures += 1
+            elif not img.bbox:
+                _place(img, pno, rect, info, rot)
         for rect, sig in found:
+            # the images it is made of, too: each page of a scan stored as strips has strips of its own
+            sig += ",".join(name for box, _, name, *_ in pieces
+                            if abs(pymupdf.Rect(box) & rect) >= 0.9 * abs(pymupdf.Rect(box)))
             rect = rect * rot
             seen = by_shape.get(sig)
             if seen is not None:
@@ -446,7 +461,7 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
     once for the same part of the same image wherever it is drawn."""
     uv = part * ~pymupdf.Matrix(info["transform"])  # the part in the image's own unit square
     du, dv = min(1.0, abs(uv.width)), min(1.0, abs(uv.height))
-    native = (max(1, round(info["width"] * du)), max(1, round(info["height"] * dv)))
+    native = _along_page((max(1, round(info["width"] * du)), max(1, round(info["height"] * dv))), info, rot)
     name = item[0] if item is not None else (info.get("digest") or b"").hex()
     key = f"cropped:{name}:{min(uv.x0, uv.x1):.3f}:{min(uv.y0, uv.y1):.3f}:{du:.3f}:{dv:.3f}"
     seen = by_shape.get(key) if name else None
@@ -460,6 +475,61 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
     figures.setdefault(pno, []).append(fig)
     if (item is not None and check(item)) or info["width"] * info["height"] > max_pixels:
         refused.setdefault(pno, []).append(part * rot)  # rendering it would decode it whole
+
+
+def _place(img: _Image, pno: int, rect: pymupdf.Rect, info: dict, rot: pymupdf.Matrix) -> None:
+    """Where the image is reported: its first placement that is not a piece of a figure."""
+    img.first_page, img.bbox = pno + 1, tuple(rect)
+    img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
+
+
+def _along_page(size: tuple, info: dict, rot: pymupdf.Matrix) -> tuple:
+    """An image's pixel size along the page's x and y (as shown): swapped when its placement turns it a quarter."""
+    a, b, c, d = tuple(pymupdf.Matrix(info["transform"]) * rot)[:4]
+    return size if abs(a) + abs(d) >= abs(b) + abs(c) else size[::-1]
+
+
+TILE_TOL = 0.5  # points: images whose boxes meet this closely along a whole edge are pieces of one picture
+
+
+def _tiled(boxes: list) -> set[int]:
+    """The boxes (by index) that tile one rectangle with others: each meets a neighbour edge to edge (within
+    TILE_TOL), side by side at the same height or one above the other at the same width, and together they cover
+    their union (no hole, no L shape). A scan stored as strips, a picture cut into tiles; photos with a gap
+    between them, or panels with white space, are left alone."""
+    t = TILE_TOL
+    drawn: dict[tuple, list] = {}  # one box drawn more than once counts once
+    for i, box in enumerate(boxes):
+        if math.isfinite(sum(box)) and box[2] - box[0] > t and box[3] - box[1] > t:
+            drawn.setdefault(tuple(round(v, 1) for v in box), []).append(i)
+    distinct = list(drawn)
+    group = list(range(len(distinct)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = i = group[group[i]]
+        return i
+
+    for lo, hi, s0, s1 in ((0, 2, 1, 3), (1, 3, 0, 2)):  # left against right edges, then top against bottom
+        order = sorted(range(len(distinct)), key=lambda i: distinct[i][lo])
+        starts = [distinct[i][lo] for i in order]
+        for i, box in enumerate(distinct):
+            for j in order[bisect.bisect_left(starts, box[hi] - t):bisect.bisect_right(starts, box[hi] + t)]:
+                if abs(box[s0] - distinct[j][s0]) <= t and abs(box[s1] - distinct[j][s1]) <= t:
+                    group[root(j)] = root(i)
+    members: dict[int, list] = {}
+    for i, box in enumerate(distinct):
+        members.setdefault(root(i), []).append(box)
+    out = set()
+    for found in members.values():
+        if len(found) < 2:
+            continue
+        union = _area((min(b[0] for b in found), min(b[1] for b in found), max(b[2] for b in found),
+                       max(b[3] for b in found)))
+        # overlaps along the shared edges (within TILE_TOL) are allowed; a hole is a whole piece missing
+        if abs(union - sum(_area(b) for b in found)) <= t * sum(b[2] - b[0] + b[3] - b[1] for b in found):
+            out.update(i for b in found for i in drawn[b])
+    return out
 
 
 def _area(r: tuple) -> float:
@@ -499,9 +569,10 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
     floor = limits.min_side
     n_img = n_fig = 0
     for img in images:
+        if img.placements and img.in_figures >= img.placements:  # every placement is a piece of a figure
+            continue
         if min(img.width, img.height) < floor or (img.bbox and img.max_short_side < floor / 2):
-            if not img.placements or img.in_figures < img.placements:  # else every placement is in a figure
-                skipped[0] += 1
+            skipped[0] += 1
             continue
         n_img += 1
         yield _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels,
@@ -760,8 +831,9 @@ def _orient(image: Image.Image, transform: tuple) -> Image.Image:
 
 def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_pixels: int = 10**8) -> Item:
     rect = fig.rect
-    if fig.inline:  # at the image's own resolution, within sane bounds
-        dpi = min(300.0, max(72.0, 72.0 * max(fig.native) / max(rect.width, rect.height, 1.0)))  # any /Rotate
+    if fig.inline:  # at the image's own resolution along the side that has more of it, within sane bounds
+        per_point = max(fig.native[0] / max(rect.width, 1.0), fig.native[1] / max(rect.height, 1.0))
+        dpi = min(300.0, max(72.0, 72.0 * per_point))
     else:
         dpi = RENDER_DPI
     dpi = min(dpi, 72.0 * RENDER_MAX_SIDE / max(rect.width, rect.height, 1.0))

@@ -32,7 +32,9 @@ PAGE_MAX_STEPS = 200_000  # drawing calls (paths, text, images, clips: a form XO
 # one page while it is read; past this (nested forms drawn millions of times) its figures are not looked for
 PAGE_MAX_IMAGES = 2_000  # images drawn on one page; past this, as past PAGE_MAX_STEPS (a scan in strips has
 # hundreds; a page drawing one image thousands of times is made to cost time matching them to their places)
-TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels)
+TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels) ...
+LABEL_EMS = 1.5  # ... or this many of its font size (at most 2 * TEXT_MARGIN) for a label no larger than the
+# body text and not in a paragraph: tick labels set a little further out
 
 
 class _LogDevice(mupdf.FzDevice2):
@@ -167,8 +169,9 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
                   pieces: list = ()) -> list[tuple]:
     """Regions of vector drawings that look like figures, each with a shape signature; at most `cap`.
 
-    `pieces` are the boxes of images too small to count alone: they are ink too, so a scan stored as strips
-    or a picture cut into tiles comes together as one figure, while a lone icon stays too small.
+    `pieces` are the boxes of images too small to count alone, or tiling one rectangle with others: they are
+    ink too, so a scan stored as strips or a picture cut into tiles comes together as one figure, while a lone
+    icon stays too small.
     Boxes are plain (x0, y0, x1, y1) tuples in unrotated page space, like the bbox log. Drawings are
     clipped to the page first: what lies outside it (cut off by the CropBox) is no part of a figure.
     """
@@ -181,6 +184,7 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     tiles = _Grid([tuple(r) for r in pieces])
     regions = []
     words = lines = None
+    body = 0.0
     # in reading order, top to bottom and, at one height (within 10 pt), left to right: figure 1 is the first
     # a reader meets (clusters come out in order of x)
     for box, members in sorted(_cluster(ink, CLUSTER_TOL), key=lambda g: (round(g[0][1] / 10), g[0][0])):
@@ -192,13 +196,14 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
         if _coverage(box, images.near(_grow(box, 2))) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
-            words, lines = (_Grid(boxes) for boxes in _words_and_lines(page))
+            found_words, found_lines, body = _words_and_lines(page)
+            words, lines = _Grid(found_words), _Grid([line[0] for line in found_lines], found_lines)
         text = _coverage(box, words.near(_grow(box, 2)))
         if text > 0.35 and _coverage(box, tiles.near(box)) < 0.5:
             continue  # a shaded or framed text box (not a scan in strips under its OCR text)
         if len(members) == 1 and text > 0 and not tiles.near(box):
             continue  # one box or band with text on it: a header band, a "key points" box, a button
-        region = _clip(_with_labels(box, lines.near(_grow(box, 4 * TEXT_MARGIN))), page_rect)
+        region = _clip(_with_labels(box, lines.near(_grow(box, 4 * TEXT_MARGIN)), body), page_rect)
         if region is None:
             continue
         regions.append(region)
@@ -368,12 +373,24 @@ def _union(boxes: list) -> tuple:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _words_and_lines(page: pymupdf.Page) -> tuple[list, list]:
-    words, lines = [], {}
-    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words"):
+def _words_and_lines(page: pymupdf.Page) -> tuple[list, list, float]:
+    """Word boxes; text lines as (box, font size, box of its block); and the body text's size (the size most
+    characters are set in)."""
+    textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)  # as get_text("words") makes it
+    words, lines, blocks = [], {}, {}
+    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words", textpage=textpage):
         words.append((x0, y0, x1, y1))
         lines.setdefault((block, line), []).append((x0, y0, x1, y1))
-    return words, [_union(v) for v in lines.values()]
+        blocks.setdefault(block, []).append((x0, y0, x1, y1))
+    sizes, chars = {}, {}
+    for block in textpage.extractDICT()["blocks"]:
+        for n, line in enumerate(block.get("lines", ())):
+            for span in line["spans"]:
+                key = (block["number"], n)
+                sizes[key] = max(sizes.get(key, 0.0), span["size"])
+                chars[round(span["size"], 1)] = chars.get(round(span["size"], 1), 0) + len(span["text"].strip())
+    body = max(chars, key=chars.get) if chars else 0.0
+    return words, [(_union(v), sizes.get(key, 0.0), _union(blocks[key[0]])) for key, v in lines.items()], body
 
 
 class _Grid:
@@ -422,25 +439,31 @@ def _coverage(box: tuple, boxes: list) -> float:
     return float(grid.mean())
 
 
-def _with_labels(box: tuple, lines: list) -> tuple:
+def _with_labels(box: tuple, lines: list, body: float = 0.0) -> tuple:
     """The figure box grown by short text lines within TEXT_MARGIN of it (tick labels), then once more by
-    short lines within TEXT_MARGIN of that (axis titles, beyond the tick labels).
+    short lines within TEXT_MARGIN of that (axis titles, beyond the tick labels). `lines` are (box, font size,
+    box of its block), as `_words_and_lines` gives them.
 
-    Lines as wide as most of the figure are body text or captions and stay out."""
-    m = TEXT_MARGIN
+    Lines as wide as most of the figure are body text or captions and stay out. A line no larger than the
+    body text (`body`, its size) whose block is short too (a label, not a paragraph's last line) may be
+    LABEL_EMS of its size away."""
     x0, y0, x1, y1 = box
 
     def short(t: tuple) -> bool:
         return t[2] - t[0] <= 0.6 * (x1 - x0) and t[3] - t[1] <= 0.6 * (y1 - y0)
 
-    def near(t: tuple, b: tuple) -> bool:
+    def near(line: tuple, b: tuple) -> bool:
+        t, size, block = line
+        m = TEXT_MARGIN
+        if size <= body + 0.1 and short(block):
+            m = min(max(m, LABEL_EMS * size), 2 * TEXT_MARGIN)
         return t[0] < b[2] + m and b[0] - m < t[2] and t[1] < b[3] + m and b[1] - m < t[3]
 
-    labels = [t for t in lines if short(t) and near(t, box)]
+    labels = [line[0] for line in lines if short(line[0]) and near(line, box)]
     if not labels:
         return box
     grown = _union([box, *labels])
-    return _union([grown, *(t for t in lines if short(t) and near(t, grown))])
+    return _union([grown, *(line[0] for line in lines if short(line[0]) and near(line, grown))])
 
 
 def _signature(region: tuple, drawn: _Grid) -> str:
