@@ -619,3 +619,18 @@ def test_a_reader_that_is_gone_before_the_table_ends_classify_as_for_records(tmp
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err, err
+
+
+def test_a_reader_that_goes_part_way_through_a_long_table_ends_classify_with_141(tmp_path, tiny_model_dir):
+    """`classify folder | head -1` with a table longer than the pipe holds: the reader goes in the middle of the
+    one write that prints it, which Python's buffer reported whole (exit 0, the rest lost without a word)."""
+    one = png((200, 20, 20))
+    for i in range(700):
+        (tmp_path / f"scan_with_a_long_name_{i:04d}.png").write_bytes(one)
+    proc = subprocess.Popen([sys.executable, "-m", "medimg", "classify", str(tmp_path), "--model",
+                             str(tiny_model_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert first.strip() and "Traceback" not in err and "Broken pipe" not in err, err

@@ -547,8 +547,25 @@ def _print_table(records, out: Optional[Path]) -> None:
     if out:
         with open(out, "w", encoding="utf-8") as f:
             Console(file=f, width=200).print(table)
-    else:
+        return
+    with console.capture() as shown:
         console.print(table)  # long cells fold
+    _write_all(shown.get())
+
+
+def _write_all(text: str) -> None:
+    """Text on the standard output, written to its file descriptor until all is written: one big write through
+    Python's buffer reports it whole even when the reader went away part-way (`| head -1`), so that raises
+    nothing (BrokenPipeError here). Standard output without a descriptor (a test's) is written to as it is."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", errors="surrogateescape"))
+    while data:
+        data = data[os.write(fd, data):]
 
 
 @app.command()
