@@ -263,6 +263,31 @@ def test_the_panels_of_one_figure_whose_labels_reach_each_other_are_one_figure()
     assert x0 < 67 and y0 < 116 and x1 > 494 and y1 > 455  # all four panels, titles and ticks
 
 
+def test_plots_of_one_layout_with_other_data_are_each_a_figure():
+    """Three plots with the same axes, size and tick labels but other curves (two on page 1, one on page 2) are
+    three figures: the figures' fingerprint held only the boxes of their marks, so the second and third were
+    taken for the first (`pages: [1, 2]`) and vanished. The same plot on two pages is still one."""
+    import math
+
+    def plot(page, x, y, phase):
+        page.draw_rect(pymupdf.Rect(x, y, x + 200, y + 150), color=(0, 0, 0), width=1)
+        for k in range(5):
+            page.insert_text((x + 50 * k - 3, y + 162), str(k), fontsize=8)
+        page.draw_polyline([(x + 2 * i, y + 75 - 60 * math.sin(i / 12 + phase)) for i in range(101)],
+                           color=(0.8, 0.1, 0.1), width=1.5)
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    plot(page, 60, 120, 0.0)
+    plot(page, 60, 450, 2.0)
+    plot(doc.new_page(), 60, 120, 4.0)
+    plot(doc.new_page(), 60, 120, 4.0)  # page 3 repeats page 2's plot
+    figs = _images(_run(doc.tobytes()))
+    assert [(f.locator, f.metadata["pages"]) for f in figs] == [
+        ("page 1, figure 1 (rendered)", [1]), ("page 1, figure 2 (rendered)", [1]),
+        ("page 2, figure 1 (rendered)", [2, 3])]
+
+
 def test_vector_figures_are_numbered_in_reading_order():
     """Figure 1 is the one a reader meets first: top to bottom, and left to right at one height (they were
     numbered by their left edge, so a chart low on the left came before one at the top right)."""

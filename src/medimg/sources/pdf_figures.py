@@ -176,7 +176,9 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     clipped to the page first: what lies outside it (cut off by the CropBox) is no part of a figure.
     """
     page_rect = tuple(page.rect * page.derotation_matrix)
-    ink = _ink(page, log, page_rect)
+    n_paths = sum(1 for kind, _ in log if kind in ("fill-path", "stroke-path"))
+    drawings = page.get_cdrawings() if 0 < n_paths <= MAX_CLUSTER_RECTS else []  # else their boxes serve
+    ink = _ink(log, page_rect, drawings)
     ink += [c for c in (_clip(tuple(r), page_rect) for r in pieces) if c is not None]
     if not ink:
         return []
@@ -196,7 +198,7 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
         if _coverage(box, images.near(_grow(box, 2))) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
-            found_words, found_lines, body = _words_and_lines(page)
+            found_words, found_lines, body, said = _words_and_lines(page)
             words, lines = _Grid(found_words), _Grid([line[0] for line in found_lines], found_lines)
         text = _coverage(box, words.near(_grow(box, 2)))
         if text > 0.35 and _coverage(box, tiles.near(box)) < 0.5:
@@ -209,8 +211,12 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
         regions.append(region)
         if len(regions) >= cap:
             break
-    drawn = _Grid([r for _, r in log], log, corner=True) if regions else None
-    return [(pymupdf.Rect(region), _signature(region, drawn)) for region in _merged(regions)]
+    if not regions:
+        return []
+    drawn = _Grid([r for _, r in log], log, corner=True)
+    shapes = _Grid([tuple(d["rect"]) for d in drawings], drawings, corner=True)
+    texts = _Grid([w[:4] for w in said], said, corner=True)
+    return [(pymupdf.Rect(region), _signature(region, drawn, shapes, texts)) for region in _merged(regions)]
 
 
 def _merged(regions: list) -> list:
@@ -239,7 +245,7 @@ def _is_rule(box: tuple) -> bool:
     return min(w, h) <= THIN and max(w, h) >= 4 * THIN
 
 
-def _ink(page: pymupdf.Page, log: list, page_rect: tuple) -> list[tuple]:
+def _ink(log: list, page_rect: tuple, drawings: list) -> list[tuple]:
     """Boxes of visible vector drawings, shadings and stencil masks, without page backgrounds, clipped to
     the page (what lies wholly outside it is left out).
 
@@ -253,7 +259,7 @@ def _ink(page: pymupdf.Page, log: list, page_rect: tuple) -> list[tuple]:
     if n_paths > MAX_CLUSTER_RECTS:
         paths += [tuple(r) for kind, r in log if kind in ("fill-path", "stroke-path")]
     elif n_paths:
-        for d in page.get_cdrawings():
+        for d in drawings:
             x0, y0, x1, y1 = d["rect"]
             stroked = "s" in d["type"] and d.get("color") is not None and (d.get("stroke_opacity") or 0) > 0
             filled = ("f" in d["type"] and d.get("fill") is not None and (d.get("fill_opacity") or 0) > 0
@@ -373,13 +379,14 @@ def _union(boxes: list) -> tuple:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _words_and_lines(page: pymupdf.Page) -> tuple[list, list, float]:
-    """Word boxes; text lines as (box, font size, box of its block); and the body text's size (the size most
-    characters are set in)."""
+def _words_and_lines(page: pymupdf.Page) -> tuple[list, list, float, list]:
+    """Word boxes; text lines as (box, font size, box of its block); the body text's size (the size most
+    characters are set in); and the words as (x0, y0, x1, y1, text)."""
     textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)  # as get_text("words") makes it
-    words, lines, blocks = [], {}, {}
-    for x0, y0, x1, y1, _, block, line, _ in page.get_text("words", textpage=textpage):
+    words, lines, blocks, said = [], {}, {}, []
+    for x0, y0, x1, y1, text, block, line, _ in page.get_text("words", textpage=textpage):
         words.append((x0, y0, x1, y1))
+        said.append((x0, y0, x1, y1, text))
         lines.setdefault((block, line), []).append((x0, y0, x1, y1))
         blocks.setdefault(block, []).append((x0, y0, x1, y1))
     sizes, chars = {}, {}
@@ -390,7 +397,7 @@ def _words_and_lines(page: pymupdf.Page) -> tuple[list, list, float]:
                 sizes[key] = max(sizes.get(key, 0.0), span["size"])
                 chars[round(span["size"], 1)] = chars.get(round(span["size"], 1), 0) + len(span["text"].strip())
     body = max(chars, key=chars.get) if chars else 0.0
-    return words, [(_union(v), sizes.get(key, 0.0), _union(blocks[key[0]])) for key, v in lines.items()], body
+    return words, [(_union(v), sizes.get(key, 0.0), _union(blocks[key[0]])) for key, v in lines.items()], body, said
 
 
 class _Grid:
@@ -466,11 +473,25 @@ def _with_labels(box: tuple, lines: list, body: float = 0.0) -> tuple:
     return _union([grown, *(line[0] for line in lines if short(line[0]) and near(line, grown))])
 
 
-def _signature(region: tuple, drawn: _Grid) -> str:
-    """What is drawn inside the region, relative to its corner: equal for a repeated vector logo."""
+def _signature(region: tuple, drawn: _Grid, shapes: _Grid, texts: _Grid) -> str:
+    """What is drawn inside the region, relative to its corner: the boxes of its marks, the geometry and colours
+    of its paths and its words. Equal for a repeated vector logo; two plots of one layout differ by their curves
+    or their words (their boxes alone were equal)."""
     x0, y0, x1, y1 = region
-    parts = sorted(f"{kind}:{r[0] - x0:.1f},{r[1] - y0:.1f},{r[2] - x0:.1f},{r[3] - y0:.1f}"
-                   for kind, r in drawn.near(region) if r[0] >= x0 and r[1] >= y0 and r[2] <= x1 and r[3] <= y1)
+
+    def inside(r) -> bool:
+        return r[0] >= x0 and r[1] >= y0 and r[2] <= x1 and r[3] <= y1
+
+    def at(v) -> str:  # a point or a rect relative to the corner; anything else as it is
+        if isinstance(v, (tuple, list)) and len(v) in (2, 4) and all(isinstance(c, (int, float)) for c in v):
+            return ",".join(f"{c - (x0 if k % 2 == 0 else y0):.1f}" for k, c in enumerate(v))
+        return str(v)
+
+    parts = sorted(f"{kind}:{at(r)}" for kind, r in drawn.near(region) if inside(r))
+    parts += sorted(f"{d.get('type')}/{d.get('color')}/{d.get('fill')}/{d.get('width')}:"
+                    + " ".join(f"{it[0]}({' '.join(at(v) for v in it[1:])})" for it in d.get("items", ()))
+                    for d in shapes.near(region) if inside(tuple(d["rect"])))
+    parts += sorted(f"{w[4]}@{at(w[:2])}" for w in texts.near(region) if inside(w[:4]))
     return hashlib.md5(f"{x1 - x0:.1f}x{y1 - y0:.1f};{';'.join(parts)}".encode()).hexdigest()
 
 
