@@ -184,9 +184,12 @@ def test_label_folders_are_read_whatever_their_case(tmp_path, tiny_classifier):
     for folder, colour in (("Xray", (255, 0, 0)), ("CT", (0, 255, 0)), ("ct", (0, 200, 0))):
         (tmp_path / folder).mkdir()
         Image.new("RGB", (48, 40), colour).save(tmp_path / folder / "a.png")
+    (tmp_path / "CT" / "Covid").mkdir()
+    Image.new("RGB", (48, 40), (0, 90, 0)).save(tmp_path / "CT" / "Covid" / "b.png")
     rep = evaluate_dir(tmp_path, tiny_classifier)
-    assert rep["n"] == 3 and rep["labels_present"] == ["ct", "xray"]
-    assert rep["per_label"]["ct"]["support"] == 2 and rep["per_label"]["xray"]["support"] == 1
+    assert rep["n"] == 4 and rep["labels_present"] == ["ct", "xray"]
+    assert rep["per_label"]["ct"]["support"] == 3 and rep["per_label"]["xray"]["support"] == 1
+    assert {s: m["n"] for s, m in rep["per_source"].items()} == {"ct": 2, "ct/Covid": 1, "xray": 1}  # by label
     (tmp_path / "Scans").mkdir()
     with pytest.raises(ValueError, match="folder 'Scans' is not a label"):
         evaluate_dir(tmp_path, tiny_classifier)

@@ -152,7 +152,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             rows.append([rec.probs.get(lb, 0.0) for lb in labels])
             ys.append(labels.index(label_of[d]))
             names.append(where)
-            sources.append(_source_of(rec.input, d))
+            sources.append(_source_of(rec.input, d, label_of[d]))
     probs = np.array(rows, np.float64).reshape(-1, len(labels))
     out = metrics(probs, np.array(ys, np.int64), labels, medical, t, sources=sources if rows else None, names=names)
     present = sorted({labels[i] for i in ys})
@@ -170,8 +170,8 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     return out
 
 
-def _source_of(name: str, label_dir) -> str:
-    """label/source, the first folder under the label folder (as the corpus lays sources out); the label
-    folder itself for a file right in it."""
+def _source_of(name: str, label_dir, label: str) -> str:
+    """label/source, the first folder under the label folder (as the corpus lays sources out), named by its
+    label (CT/covid is ct/covid); the label alone for a file right in the label folder."""
     first = os.path.relpath(name, label_dir).replace(os.sep, "/").split("/")[0]
-    return f"{label_dir.name}/{first}" if first != ".." and (label_dir / first).is_dir() else label_dir.name
+    return f"{label}/{first}" if first != ".." and (label_dir / first).is_dir() else label
