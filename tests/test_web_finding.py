@@ -163,3 +163,22 @@ def test_rendering_gives_neither_placeholders_nor_a_thumbnail_beside_its_full_im
     assert u("/img/thumb_gone.jpg") in shown and u("/img/thumb_page.png") in shown and u("/img/thumb_ct.png") not in shown
     thumbs = [(where.split(" ")[2], note) for where, note in notes(items) if note.startswith("thumbnail of ")]
     assert [where for where, _ in thumbs] == [u("/img/thumb_derm.jpg"), u("/img/thumb_ct.png")], items
+
+
+def test_a_rendered_gallery_reads_each_full_image_just_after_its_thumbnail():
+    """The browser never loads the full images a gallery's thumbnails link to, so they came last: each
+    thumbnail then read its full image ahead and held it to the end of the page (40 of 2000×2000 px: 1.56 GB).
+    Each full image now follows its thumbnail; one that stays far later is not read ahead (the thumbnail is
+    then an image of its own)."""
+    thumbs = [web.Candidate(f"http://h/t{i}.jpg", "img", full=f"http://h/big{i}.jpg") for i in range(40)]
+    fulls = [web.Candidate(f"http://h/big{i}.jpg", "a") for i in range(40)]
+    other = web.Candidate("http://h/logo.png", "img")
+    order = web._fulls_after_thumbnails([*thumbs, other, *fulls])
+    assert [c.url for c in order[:4]] == ["http://h/t0.jpg", "http://h/big0.jpg", "http://h/t1.jpg",
+                                          "http://h/big1.jpg"]
+    assert len(order) == 81 and order[-1] is other
+    at = web.places([*thumbs, *fulls])
+    seen, ahead = web.Seen(), {}
+    read = []
+    assert web.thumbnail(1, thumbs[0], at, seen, "", ahead, lambda j: read.append(j) or iter(())) is None
+    assert read == [] and ahead == {}  # its full image is 40 places on: not read ahead, not held

@@ -148,7 +148,30 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     for cand in found:  # a thumbnail the browser showed: the image its link leads to, as the static reading has it
         cand.full = fulls.get(_same(cand.url))
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is)
-    yield from fetch_images(origin, page_url, found + missed, ctx, fetcher, frames=0)
+    yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed), ctx, fetcher, frames=0)
+
+
+def _fulls_after_thumbnails(found: list[Candidate]) -> list[Candidate]:
+    """The list with each full image a shown thumbnail links to moved right after it (the browser never loads
+    them, so they come last): read just after its thumbnail, not held from there to the end of the page."""
+    links = {}
+    for cand in found:
+        if cand.tag == "a":
+            links.setdefault(_same(cand.url), cand)
+    after: dict[int, Candidate] = {}  # id of a thumbnail → the full image that follows it
+    moved: set[int] = set()
+    for cand in found:
+        full = links.get(_same(cand.full)) if cand.full else None
+        if full is not None and full is not cand and id(full) not in moved:
+            after[id(cand)] = full
+            moved.add(id(full))
+    out = []
+    for cand in found:
+        if id(cand) not in moved:
+            out.append(cand)
+            if id(cand) in after:
+                out.append(after[id(cand)])
+    return out
 
 
 def _same(url: str) -> str:
@@ -628,7 +651,7 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
         else:
             started[index] = pool.submit(_download, cand, fetcher, limits.max_download_bytes)
         j = at.get(_same(cand.full), (0, ""))[0] if cand.full else 0
-        if j > index:
+        if index < j <= index + READ_AHEAD:
             start(j, found[j - 1])
 
     def fill() -> None:
@@ -684,13 +707,16 @@ def places(found: list[Candidate]) -> dict[str, tuple[int, str]]:
     return at
 
 
+READ_AHEAD = 8  # a thumbnail's full image is read ahead of its turn only this many places later
+
+
 def thumbnail(index: int, cand: Candidate, at: dict[str, tuple[int, str]], seen: Seen, label: str,
               ahead: dict[int, Iterator[Item]], full_image: Callable[[int], Iterator[Item]]) -> Note | None:
     """A note for a thumbnail whose link led to an image that was read (the full picture is the one reported);
     None keeps the thumbnail (the link led to a page, a 404, a decoration). A full image later on the page is
     read now, up to its first image, by `full_image(j)`: its items wait in `ahead` for their turn."""
     j, name = at.get(_same(cand.full), (0, "")) if cand.full else (0, "")
-    if not j or j == index:
+    if not j or j == index or j > index + READ_AHEAD:  # far later: kept, not held in memory until its turn
         return None
     if j > index and j not in ahead:
         items = full_image(j)
