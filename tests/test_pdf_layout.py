@@ -125,8 +125,10 @@ def test_a_picture_cut_into_tiles_is_one_figure_and_a_tile_drawn_alone_elsewhere
 
 
 def test_only_images_that_meet_edge_to_edge_and_fill_a_rectangle_are_joined():
-    """Two photos side by side with a 6 pt gap, and three tiles in an L, stay images of their own; two halves of
-    a photo that meet (overlapping by 0.3 pt, as some producers draw tiles to hide the seam) are one picture."""
+    """Two photos side by side with a 6 pt gap, and three tiles in an L, stay images of their own; so do two (or
+    three) that meet edge to edge, as a two-panel figure does with no white space (they were joined into one
+    figure, each panel losing its resolution); four that meet (overlapping by 0.3 pt, as some producers draw
+    tiles to hide the seam) and fill a rectangle are one picture."""
     left, right = _jpeg(_quadrants().crop((0, 0, 256, 512))), _jpeg(_quadrants().crop((256, 0, 512, 512)))
     doc = pymupdf.open()
     gap = doc.new_page()
@@ -135,12 +137,16 @@ def test_only_images_that_meet_edge_to_edge_and_fill_a_rectangle_are_joined():
     ell = doc.new_page()
     for k, (x, y) in enumerate([(100, 100), (250, 100), (100, 250)]):
         ell.insert_image(pymupdf.Rect(x, y, x + 150, y + 150), stream=_jpeg(_quadrants(256).rotate(90 * k)))
+    panels = doc.new_page()  # other pictures than page 1's (those would be reported once, there)
+    turned = _quadrants().rotate(180)
+    panels.insert_image(pymupdf.Rect(50, 100, 200, 400), stream=_jpeg(turned.crop((0, 0, 256, 512))))
+    panels.insert_image(pymupdf.Rect(200, 100, 350, 400), stream=_jpeg(turned.crop((256, 0, 512, 512))))
     meet = doc.new_page()
-    meet.insert_image(pymupdf.Rect(50, 100, 200.3, 400), stream=left)
-    meet.insert_image(pymupdf.Rect(200, 100, 350, 400), stream=right)
+    for k, (x, y) in enumerate([(100, 100), (250, 100), (100, 250), (250, 250)]):
+        meet.insert_image(pymupdf.Rect(x, y, x + 150.3, y + 150.3), stream=_jpeg(_quadrants(256).rotate(90 * k)))
     found = [(f.metadata["page"], f.locator.split(", ")[1]) for f in _images(_run(doc.tobytes()))]
     assert found == [(1, "image 1"), (1, "image 2"), (2, "image 1"), (2, "image 2"), (2, "image 3"),
-                     (3, "figure 1 (rendered)")]
+                     (3, "image 1"), (3, "image 2"), (4, "figure 1 (rendered)")]
 
 
 def test_a_cropped_stretched_image_keeps_the_detail_of_its_denser_side():
@@ -190,3 +196,45 @@ def test_tick_labels_set_a_little_further_out_stay_with_their_chart_and_body_tex
     assert x0 < 55  # the tick labels (from x 75) and the turned "Count" (from x 50)
     assert 140 < y0 < 146  # the top tick label, not the paragraph's last line above it
     assert y1 < 420  # the x tick labels, not the heading
+
+
+def test_a_step_plot_drawn_with_level_and_upright_lines_is_a_figure():
+    """A Kaplan-Meier curve is one path of level and upright lines that run on from one another, as are its axes;
+    with 8 pt tick marks every part of it looked like a rule (a table's lines drawn as one path), and the plot
+    vanished ("no images found")."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    x0, y0, w, h = 100, 120, 300, 200
+    shape = page.new_shape()
+    shape.draw_polyline([(x0, y0), (x0, y0 + h), (x0 + w, y0 + h)])
+    for k in range(6):
+        shape.draw_line((x0 + k * w / 5, y0 + h), (x0 + k * w / 5, y0 + h + 8))
+        shape.draw_line((x0 - 8, y0 + k * h / 5), (x0, y0 + k * h / 5))
+    shape.finish(color=(0, 0, 0), width=0.8, closePath=False)
+    for colour, drop in (((0.8, 0, 0), 20), ((0, 0, 0.8), 12)):
+        steps, x, y = [(x0, y0)], x0, y0
+        for _ in range(8):
+            x += 30
+            steps += [(x, y), (x, y + drop)]
+            y += drop
+        shape.draw_polyline([*steps, (x0 + w, y)])
+        shape.finish(color=colour, width=1.0, closePath=False)
+    shape.commit()
+    (fig,) = _images(_run(doc.tobytes()))
+    assert fig.locator == "page 1, figure 1 (rendered)"
+    assert fig.metadata["bbox"][0] < x0 - 7 and fig.metadata["bbox"][2] > x0 + w - 1
+
+
+def test_overlapping_regions_merge_however_they_chain_and_keep_their_order():
+    """Regions that overlap, directly or through others, become one (in the place of the first); regions apart
+    stay apart. A sweep along x finds the overlaps (it restarted from the start after each merge: 1,000 regions
+    took 6.9 s)."""
+    from medimg.sources.pdf_figures import _merged
+
+    apart = [(x * 100.0, 0.0, x * 100.0 + 64, 64.0) for x in range(5)]
+    chain = [(x * 60.0, 1000.0, x * 60.0 + 64, 1064.0) for x in range(6)]  # each overlaps the next by 4 pt
+    touching = [(0.0, 2000.0, 50.0, 2050.0), (50.0, 2000.0, 100.0, 2050.0)]  # edges touch: not merged
+    late = [(600.0, 2500.0, 700.0, 2600.0), (0.0, 2500.0, 610.0, 2510.0)]  # the second overlaps the first
+    assert _merged([chain[3], *apart, *chain[:3], *chain[4:], *touching, *late]) == [
+        (0.0, 1000.0, 364.0, 1064.0), *apart, *touching, (0.0, 2500.0, 700.0, 2600.0)]
+    assert len(_merged([*apart, *((x * 60.0, 1000.0, x * 60.0 + 64, 1064.0) for x in range(1000))])) == 6

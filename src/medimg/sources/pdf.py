@@ -495,8 +495,9 @@ TILE_TOL = 0.5  # points: images whose boxes meet this closely along a whole edg
 def _tiled(boxes: list) -> set[int]:
     """The boxes (by index) that tile one rectangle with others: each meets a neighbour edge to edge (within
     TILE_TOL), side by side at the same height or one above the other at the same width, and together they cover
-    their union (no hole, no L shape). A scan stored as strips, a picture cut into tiles; photos with a gap
-    between them, or panels with white space, are left alone."""
+    their union (no hole, no L shape), being strips (3 times as long as wide) or four or more. A scan stored as
+    strips, a picture cut into tiles; two or three photos edge to edge, photos with a gap between them, or
+    panels with white space, are left alone."""
     t = TILE_TOL
     drawn: dict[tuple, list] = {}  # one box drawn more than once counts once
     for i, box in enumerate(boxes):
@@ -522,8 +523,9 @@ def _tiled(boxes: list) -> set[int]:
         members.setdefault(root(i), []).append(box)
     out = set()
     for found in members.values():
-        if len(found) < 2:
-            continue
+        thin = all(max(b[2] - b[0], b[3] - b[1]) >= 3 * min(b[2] - b[0], b[3] - b[1]) for b in found)
+        if len(found) < 2 or (len(found) < 4 and not thin):
+            continue  # two or three photos side by side with no gap are panels; strips, or a grid of 4+, pieces
         union = _area((min(b[0] for b in found), min(b[1] for b in found), max(b[2] for b in found),
                        max(b[3] for b in found)))
         # overlaps along the shared edges (within TILE_TOL) are allowed; a hole is a whole piece missing

@@ -221,22 +221,36 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
 
 def _merged(regions: list) -> list:
     """Regions that overlap once grown by their labels (the panels of one figure, each taking in its
-    neighbour's titles and ticks) as one, so no part of a figure is shown twice; in the order of their first."""
+    neighbour's titles and ticks) as one, so no part of a figure is shown twice; in the order of their first.
+    A sweep along x finds the overlaps (near-linear on a page of many), and again until nothing merges."""
     out = list(regions)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(out)):
-            for j in range(i + 1, len(out)):
-                a, b = out[i], out[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:  # areas overlap (not just touch)
-                    out[i] = _union([a, b])
-                    del out[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return out
+    while True:
+        group = list(range(len(out)))
+
+        def root(k: int) -> int:
+            while group[k] != k:
+                group[k] = k = group[group[k]]
+            return k
+
+        order = sorted(range(len(out)), key=lambda k: out[k][0])
+        live: list[int] = []
+        for k in order:
+            a = out[k]
+            live = [m for m in live if out[m][2] > a[0]]  # still reaching past a's left edge
+            for m in live:
+                b = out[m]
+                if a[1] < b[3] and b[1] < a[3]:  # areas overlap (not just touch)
+                    group[root(m)] = root(k)
+            live.append(k)
+        firsts: dict[int, int] = {}
+        for k in range(len(out)):
+            firsts.setdefault(root(k), k)
+        if len(firsts) == len(out):
+            return out
+        parts: dict[int, list] = {}
+        for k in range(len(out)):
+            parts.setdefault(root(k), []).append(out[k])
+        out = [_union(parts[r]) for r in sorted(firsts, key=firsts.get)]
 
 
 def _is_rule(box: tuple) -> bool:
@@ -289,10 +303,14 @@ def _ink(log: list, page_rect: tuple, drawings: list) -> list[tuple]:
 
 
 def _ruled(items) -> bool:
-    """Whether a path is two or more straight lines, each level or upright (rules, a grid): each is then ink
-    of its own, so a table drawn as one path is seen as the rules it is, not as one box."""
-    return len(items) > 1 and all(it[0] == "l" and (abs(it[1][0] - it[2][0]) < 0.01 or abs(it[1][1] - it[2][1]) < 0.01)
-                                  for it in items)
+    """Whether a path is two or more separate straight lines, each level or upright (rules, a grid): each is
+    then ink of its own, so a table drawn as one path is seen as the rules it is, not as one box. Lines that
+    mostly run on from one another are a curve (a step plot, a Kaplan-Meier curve), kept whole."""
+    if len(items) < 2 or not all(it[0] == "l" and (abs(it[1][0] - it[2][0]) < 0.01 or abs(it[1][1] - it[2][1]) < 0.01)
+                                 for it in items):
+        return False
+    joined = sum(1 for a, b in zip(items, items[1:]) if abs(a[2][0] - b[1][0]) < 0.01 and abs(a[2][1] - b[1][1]) < 0.01)
+    return 2 * joined < len(items) - 1
 
 
 def _clip(box: tuple, page_rect: tuple) -> tuple | None:
