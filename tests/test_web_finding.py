@@ -81,6 +81,11 @@ def test_a_saved_gallery_and_a_path_from_the_sites_root(tmp_path):
     (error,) = [i for i in items if isinstance(i, ItemError) and not i.skipped]
     assert error.locator == "img #3 /img/ct.png"
     assert error.error == "'/img/ct.png' not read: it starts at the web site's root, which is not known for a saved page"
+    (tmp_path / "page" / "img").mkdir(parents=True)  # a root path whose first folder is named "page" is one too
+    (tmp_path / "page" / "img" / "ct.png").write_bytes(picture((90, 90, 91)))
+    (tmp_path / "two.html").write_text('<html><body><img src="/page/img/ct.png"></body></html>')
+    (error,) = list(open_input(tmp_path / "two.html"))
+    assert error.locator == "img #1 /page/img/ct.png" and "starts at the web site's root" in error.error, error
 
 
 def test_a_page_without_images_that_runs_scripts_says_rendering_may_find_some(srv):
