@@ -272,7 +272,8 @@ def test_evaluate_reads_files_with_classifys_limits(tmp_path, tiny_classifier, m
     frames[0].save(tmp_path / "xray" / "cine.gif", save_all=True, append_images=frames[1:])
     monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
     runs = {}
-    for name, extra in (("plain", []), ("all", ["--all-frames", "--workers", "1"]), ("capped", ["--max-pixels", "100"])):
+    options = {"plain": [], "all": ["--all-frames", "--workers", "1"], "capped": ["--max-pixels", "100"]}
+    for name, extra in options.items():
         res = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--json", *extra])
         runs[name] = (res.exit_code, json.loads(res.stdout.strip().splitlines()[-1]))
     assert runs["plain"][0] == 0 and runs["plain"][1]["n"] == 1

@@ -22,7 +22,8 @@ from .html_cost import PageTooDeep
 from .registry import register
 
 LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
-FOLDER = "medimg-page.invalid/"  # the page's folder goes under this, so a path from the site's root ("/img/a.png") stands out
+# the page's folder goes under this, so a path from the site's root ("/img/a.png") stands out
+FOLDER = "medimg-page.invalid/"
 
 
 _NAMES = (".html", ".htm", ".xhtml")
