@@ -493,3 +493,7 @@ def test_overlaps_pass_over_files_on_disk_only_and_keep_links_apart(tmp_path, mo
     assert not seen.inside("sub:b.png") and not seen.inside("pack.zip:sub/b.png")
     assert seen.inside("link/b.png")  # the link was given itself
     assert not Overlaps().inside("a.png") and not seen.inside("http://h/sub/b.png")
+    assert not seen.inside("sub")  # a folder's own note (empty, unreadable) is still said
+    twice = Overlaps(fragments=True)  # as `once`: an entry given twice, however spelled, is given once
+    assert list(twice.entries(["a.png", "./a.png", "http://H/p#1", "http://h/p#2", "http://h:80/p#1"])) == \
+        ["a.png", "http://H/p#1", "http://h/p#2"]

@@ -220,7 +220,7 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     pages are rendered); the list's entries (for `_list_cut`); and the `skip` that passes over a file found
     in a folder when it was given before (`Overlaps`); an error now when there are none at all, or
     when the list is not readable as its kind (a table without the column)."""
-    from .lists import Overlaps, once, open_list
+    from .lists import Overlaps, open_list
 
     if not inputs and not inputs_from:
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
@@ -233,8 +233,8 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
-    overlaps = Overlaps()  # an input given twice is done once, and so is a file inside a folder given too
-    return overlaps.entries(once(chain(inputs or [], listed), fragments=render)), listed, overlaps.inside
+    overlaps = Overlaps(fragments=render)  # an input given twice is done once, and a file in a folder given too
+    return overlaps.entries(chain(inputs or [], listed)), listed, overlaps.inside
 
 
 def _list_cut(listed) -> None:

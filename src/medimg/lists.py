@@ -162,34 +162,39 @@ def once(entries: Iterable[str], fragments: bool = False) -> Iterator[str]:
 
 
 class Overlaps:
-    """A file given alone and inside a folder given too (`classify scans/ scans/a.png`, or `a/b/` then `a/`) is
-    done once, where it comes first. `entries` drops an entry inside a folder given before; `inside(origin)`,
-    the runs' `skip`, passes over a file a folder holds that was given before, alone or in a folder of its own.
-    Paths compare as `entry_key` spells them: a link is another name, as for inputs given twice. Memory: one
-    key per entry given, none per file found."""
+    """`once` for the CLI's inputs, and a file given alone and inside a folder given too (`classify scans/
+    scans/a.png`, or `a/b/` then `a/`) done once, where it comes first. `entries` drops an entry given before
+    or inside a folder given before; `inside(origin)`, the runs' `skip`, passes over a file a folder holds that
+    was given before, alone or in a folder of its own. Paths compare as `entry_key` spells them: a link is
+    another name. Memory: one key per entry given (as `once`), none per file found."""
 
-    def __init__(self) -> None:
-        self.files: set[str] = set()
+    def __init__(self, fragments: bool = False) -> None:
+        self.fragments = fragments
+        self.seen: set[str] = set()  # every entry given: URLs, files and folders
         self.dirs: set[str] = set()
 
     def entries(self, entries: Iterable[str]) -> Iterator[str]:
         for entry in entries:
-            key = entry_key(entry) if isinstance(entry, str) and entry and not is_url(entry) else None
-            if key is not None and self._in_dir(key):
+            key = entry_key(entry, self.fragments)
+            local = isinstance(entry, str) and bool(entry) and not is_url(entry)
+            if key in self.seen or (local and self._in_dir(key)):
                 continue
             yield entry
-            if key is not None:  # once its units were made (the caller asks for the next): not itself passed over
-                (self.dirs if os.path.isdir(entry) else self.files).add(key)
+            # once its units were made (the caller asks for the next), so it does not pass itself over
+            self.seen.add(key)
+            if local and os.path.isdir(entry):
+                self.dirs.add(key)
 
     def _in_dir(self, key: str) -> bool:
         return bool(self.dirs) and any(str(parent) in self.dirs for parent in Path(key).parents)
 
     def inside(self, origin: str) -> bool:
-        if not (self.files or self.dirs) or not origin or is_url(origin):
+        if not self.seen or not origin or is_url(origin):
             return False
         key = entry_key(origin)
-        # an archive's member ("a.zip:x.png") is no file: only files on disk are in folders
-        return key in self.files or (self._in_dir(key) and os.path.lexists(origin))
+        # a folder's own note (empty, unreadable) is not passed over; an archive's member ("a.zip:x.png") is no
+        # file, and only files on disk are in folders
+        return (key in self.seen and key not in self.dirs) or (self._in_dir(key) and os.path.lexists(origin))
 
 
 def once_many(entries: Iterable[str], fragments: bool = False, chunk: int = 65536) -> Iterator[list[str]]:
