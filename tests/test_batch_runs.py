@@ -25,6 +25,7 @@ from medimg.cli import app
 from medimg.pipeline import classify
 from medimg.sources import input_tasks
 from webserver import WebServer
+from medimg.sources import browser, web
 
 runner = CliRunner()
 
@@ -634,3 +635,33 @@ def test_a_reader_that_goes_part_way_through_a_long_table_ends_classify_with_141
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141, err
     assert first.strip() and "Traceback" not in err and "Broken pipe" not in err, err
+
+
+def _png(colour) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 80), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_rendered_run_resumed_keeps_the_fragments_of_its_pages_apart(tmp_path, tiny_model_dir, monkeypatch):
+    """with --render, app#/a and app#/b are two pages (a single-page app's views); resuming after #/a was
+    done must still read #/b, not take it for #/a. (No browser: it is stood in for, as loading one image. The
+    last input of a file is read again on --resume, so #/c comes after #/a.)"""
+    monkeypatch.setattr(browser, "available", lambda: None)
+    with WebServer() as srv:
+        srv.add("/a.png", _png((200, 30, 30)), "image/png")
+        srv.add("/app.html", '<html><body><img src="a.png"></body></html>')
+        shown = [web.Candidate(srv.url("/a.png"), "img", data=_png((200, 30, 30)), content_type="image/png")]
+        monkeypatch.setattr(browser, "collect", lambda *args, **kwargs: list(shown))
+        a, b, c = (srv.url(f"/app.html#/{view}") for view in "abc")
+        out = tmp_path / "out.jsonl"
+        base = ["classify", "--model", str(tiny_model_dir), "--allow-private", "--render", "--format", "jsonl",
+                "--out", str(out)]
+        res = runner.invoke(app, [*base, a, c])
+        assert res.exit_code == 0, res.output
+        res = runner.invoke(app, [*base, a, c, b, "--resume"])
+        assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["input"] for r in rows] == [a, c, b], rows

@@ -280,3 +280,62 @@ def test_evaluate_reads_files_with_classifys_limits(tmp_path, tiny_classifier, m
     assert runs["all"][0] == 0 and runs["all"][1]["n"] == 3
     code, rep = runs["capped"]
     assert code == 1 and rep["n"] == 0 and "max_pixels" in rep["read_errors"][0]["error"], rep["read_errors"]
+
+
+def test_the_text_report_names_no_worst_source_when_there_is_only_one(tmp_path, tiny_classifier, monkeypatch):
+    """with one source (one label folder holding one source folder) "worst source" says nothing new:
+    the line is printed only when there are sources to compare."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import medimg.cli
+    from medimg.cli import app
+    from medimg.training.evaluate import evaluate_dir
+
+    (tmp_path / "xray" / "s1").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (48, 40), (i * 9, 200, 90)).save(tmp_path / "xray" / "s1" / f"{i}.png")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert list(rep["per_source"]) == ["xray/s1"] and rep["worst_source"]["source"] == "xray/s1"
+    monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "label accuracy" in res.stdout and "worst source" not in res.stdout, res.stdout
+
+
+def test_an_exclude_csv_that_is_not_the_corpus_list_is_an_unlabelled_file(tmp_path, tiny_classifier):
+    """only an exclude.csv with the header path,reason is the corpus's list (train reads no other): one with
+    other columns leaves nothing out and is named among the unlabelled files, as any stray file is."""
+    from PIL import Image
+
+    from medimg.training.evaluate import evaluate_dir
+
+    (tmp_path / "xray").mkdir()
+    for i in range(2):
+        Image.new("RGB", (48, 40), (i * 9, 200, 90)).save(tmp_path / "xray" / f"{i}.png")
+    (tmp_path / "exclude.csv").write_text("path,comment\nxray/1.png,looks odd\n")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 2 and rep["excluded"] == []
+    assert rep["unlabelled_files"] == ["exclude.csv"]
+
+
+@pytest.mark.parametrize("n, more", [(3, False), (4, True)])
+def test_the_text_report_names_the_first_three_files_left_out_and_says_when_there_are_more(
+        tmp_path, tiny_classifier, monkeypatch, n, more):
+    """three files left out are all named, with no "…"; a fourth is the "…"."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    import medimg.cli
+    from medimg.cli import app
+
+    (tmp_path / "xray" / "s1").mkdir(parents=True)
+    for i in range(n + 1):
+        Image.new("RGB", (48, 40), (i * 9, 200, 90)).save(tmp_path / "xray" / "s1" / f"{i}.png")
+    (tmp_path / "exclude.csv").write_text("path,reason\n" + "".join(f"xray/s1/{i}.png,odd\n" for i in range(n)))
+    monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    line = next(line for line in res.stdout.splitlines() if "left out as the exclude lists say" in line)
+    assert line.startswith(f"{n} files left out") and "xray/s1/0.png, xray/s1/1.png, xray/s1/2.png" in line, line
+    assert line.endswith(", …") == more, line

@@ -183,3 +183,14 @@ def test_a_symlink_loop_beside_the_page_costs_that_image_only(tmp_path):
     assert [type(i).__name__ for i in items] == ["ItemError", "ImageItem"], items
     assert items[0].locator.startswith("img #1 loop.png") and "loop.png" in items[0].error
     assert (items[1].width, items[1].height) == (90, 80)
+
+
+def test_a_root_path_on_a_page_in_no_folder_on_disk_is_the_same_note_as_a_relative_one(tmp_path):
+    """a page inside a zip (or an upload) reads no image beside it, relative or from the site's root: both
+    are the skipped note that says the page is in no folder on disk, not an error about the site's root."""
+    html = page('<img src="/img/ct.png"><img src="img/ct.png">').encode()
+    (tmp_path / "z.zip").write_bytes(zip_bytes({"site/p.html": html, "img/ct.png": b"not read"}))
+    items = [i for i in open_input(tmp_path / "z.zip") if i.origin.endswith("p.html")]
+    assert [(i.locator, isinstance(i, ItemError) and i.skipped) for i in items] == [
+        ("img #1 /img/ct.png", True), ("img #2 img/ct.png", True)], items
+    assert all("not in a folder on disk" in i.error for i in items), items

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from medimg.cli import app
 from medimg.lists import open_list
 from words import flat
+from PIL import Image
 
 runner = CliRunner()
 
@@ -497,3 +498,19 @@ def test_overlaps_pass_over_files_on_disk_only_and_keep_links_apart(tmp_path, mo
     twice = Overlaps(fragments=True)  # as `once`: an entry given twice, however spelled, is given once
     assert list(twice.entries(["a.png", "./a.png", "http://H/p#1", "http://h/p#2", "http://h:80/p#1"])) == \
         ["a.png", "http://H/p#1", "http://h/p#2"]
+
+
+def test_a_member_of_an_archive_inside_a_folder_given_before_is_not_passed_over(tmp_path, monkeypatch):
+    """`inside` passes over files on disk only. An archive's member ("sub/pack.zip:x.png") is read when its
+    archive is, after the folder's entry is done: it is no file of the folder and must not be passed over."""
+    from medimg.lists import Overlaps
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (80, 80), (10, 20, 30)).save(tmp_path / "sub" / "b.png")
+    (tmp_path / "sub" / "pack.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    seen = Overlaps()
+    assert list(seen.entries(["sub", "other.png"])) == ["sub", "other.png"]
+    assert seen.inside("sub/b.png")  # a file of the folder given before: passed over
+    assert not seen.inside("sub/pack.zip:x.png")
+    assert not seen.inside(os.path.join(str(tmp_path), "sub", "pack.zip:deeper/x.png"))

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from builders import pattern, pdf_objects, pdf_stream, raw_pdf
 from medimg.sources import pdf
 from medimg.sources.base import Blob, Context, ImageItem, ItemError, Limits
+import math
 
 
 def _jpeg(img: Image.Image) -> bytes:
@@ -1600,3 +1601,26 @@ def test_an_images_filter_given_as_an_object_of_its_own_still_names_its_format(f
                    extra=[image, filters])
     (item,) = pdf.open_pdf(Blob("t.pdf", data), Context(Limits()))
     assert isinstance(item, ImageItem) and item.image.size == (200, 100) and item.format == want
+
+
+def test_plots_of_one_layout_and_curve_with_other_tick_labels_are_each_a_figure():
+    """the fingerprint holds the figure's words too: two plots drawn alike whose axes are labelled the other
+    way round (0.10 … 0.90 and 0.90 … 0.10: every label's marks have one box, so the boxes alone are equal) are
+    two figures, not the second taken for the first."""
+    ticks = ["0.10", "0.30", "0.50", "0.70", "0.90"]
+
+    def plot(page, labels):
+        x, y = 60, 120
+        page.draw_rect(pymupdf.Rect(x, y, x + 200, y + 150), color=(0, 0, 0), width=1)
+        for k in range(5):
+            page.insert_text((x + 50 * k - 3, y + 162), labels[k], fontsize=8)
+        page.draw_polyline([(x + 2 * i, y + 75 - 60 * math.sin(i / 12)) for i in range(101)],
+                           color=(0.8, 0.1, 0.1), width=1.5)
+
+    doc = pymupdf.open()
+    plot(doc.new_page(), ticks)
+    plot(doc.new_page(), ticks[::-1])
+    plot(doc.new_page(), ticks[::-1])  # page 3 repeats page 2's plot: one figure
+    figs = _images(_run(doc.tobytes()))
+    assert [(f.locator, f.metadata["pages"]) for f in figs] == [
+        ("page 1, figure 1 (rendered)", [1]), ("page 2, figure 1 (rendered)", [2, 3])]

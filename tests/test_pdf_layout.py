@@ -238,3 +238,41 @@ def test_overlapping_regions_merge_however_they_chain_and_keep_their_order():
     assert _merged([chain[3], *apart, *chain[:3], *chain[4:], *touching, *late]) == [
         (0.0, 1000.0, 364.0, 1064.0), *apart, *touching, (0.0, 2500.0, 700.0, 2600.0)]
     assert len(_merged([*apart, *((x * 60.0, 1000.0, x * 60.0 + 64, 1064.0) for x in range(1000))])) == 6
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_small_image_shown_large_with_a_label_on_it_is_still_a_figure():
+    """one box with text on it is page furniture (a header band, a "key points" box) only when no image
+    piece is under it: a 50×50 px photograph drawn over 200 pt (a piece: too small to count alone) with its
+    panel letter "A" on it is a figure, not a skipped decoration."""
+    img = Image.new("RGB", (50, 50), (200, 30, 30))
+    for x in range(50):
+        for y in range(0, 50, 7):
+            img.putpixel((x, y), (20, 20, 200))
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 80), "Figure 1. A low-resolution photograph of a lesion.", fontsize=10)
+    page.insert_image(pymupdf.Rect(150, 200, 350, 400), stream=_png(img), keep_proportion=False)
+    page.insert_text((160, 215), "A", fontsize=12, color=(1, 1, 1))
+    items = _run(doc.tobytes())
+    figs = _images(items)
+    assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)"], items
+    x0, y0, x1, y1 = figs[0].metadata["bbox"]
+    assert abs(x0 - 150) < 5 and abs(y0 - 200) < 5 and abs(x1 - 350) < 5 and abs(y1 - 400) < 5
+    assert not [i for i in items if isinstance(i, ItemError)], items
+
+
+def test_regions_that_only_touch_are_not_merged():
+    """regions merge when their areas overlap, not when they only touch, along x or along y (two figures
+    one right under the other, the first's labels ending where the second's begin, are two)."""
+    from medimg.sources import pdf_figures
+
+    above, below, beside = (0.0, 0.0, 10.0, 10.0), (0.0, 10.0, 10.0, 20.0), (10.0, 0.0, 20.0, 10.0)
+    assert pdf_figures._merged([above, below]) == [above, below]
+    assert pdf_figures._merged([above, beside]) == [above, beside]
+    assert len(pdf_figures._merged([above, (0.0, 9.5, 10.0, 20.0)])) == 1  # overlapping by half a point: one

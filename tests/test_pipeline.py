@@ -1100,3 +1100,19 @@ def test_the_public_names_come_from_the_package_itself_and_importing_it_stays_li
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split("\n")[:2] == ["True True True True", "module 'medimg' has no attribute 'nothing'"], \
         done.stdout + done.stderr
+
+
+def test_predict_names_an_image_it_cannot_read_by_its_place_among_all_given_not_in_its_batch(tiny_classifier):
+    """with batch_size 2, the broken image 5 (the third batch's second) is "image 5", as the caller counts;
+    a zero-size or non-image is named the same way."""
+    imgs = [Image.new("RGB", (40 + i, 50), (i * 3, 90, 200 - i)) for i in range(5)]
+    buf = io.BytesIO()
+    imgs[0].resize((400, 400)).save(buf, "JPEG")
+    broken = Image.open(io.BytesIO(buf.getvalue()[:len(buf.getvalue()) // 2]))  # fails when its pixels are read
+    with pytest.raises(OSError) as caught:
+        tiny_classifier.predict([*imgs, broken], batch_size=2)
+    assert "medimg: image 5 of those given to predict" in caught.value.__notes__
+    with pytest.raises(TypeError, match=r"\(image 3\)"):
+        tiny_classifier.predict([*imgs[:3], "scan.png"], batch_size=2)
+    with pytest.raises(ValueError, match=r"\(image 4\)"):
+        tiny_classifier.predict([*imgs[:4], Image.new("RGB", (0, 5))], batch_size=3)

@@ -189,3 +189,99 @@ def test_a_rendered_gallery_reads_each_full_image_just_after_its_thumbnail():
     read = []
     assert web.thumbnail(1, thumbs[0], at, seen, "", ahead, lambda j: read.append(j) or iter(())) is None
     assert read == [] and ahead == {}  # its full image is 40 places on: not read ahead, not held
+
+
+def test_a_full_image_a_few_places_after_its_thumbnail_is_read_with_one_worker(srv):
+    """a thumbnail whose style sets three backgrounds: the link's candidate (the full image) comes 4 places
+    on, within READ_AHEAD but beyond the downloads one worker keeps queued. The full image must be started with
+    its thumbnail, or it is asked for before anyone fetched it."""
+    srv.add("/img/big.jpg", picture((160, 80, 60), "JPEG", (800, 600)), "image/jpeg")
+    srv.add("/img/t.png", picture((30, 60, 90)), "image/png")
+    for i in range(3):
+        srv.add(f"/img/bg{i}.png", picture((70 + 50 * i, 200, 20)), "image/png")
+    style = ", ".join(f"url(img/bg{i}.png)" for i in range(3))
+    url = srv.add("/g.html", f'<html><body><a href="img/big.jpg"><img src="img/t.png" style="background-image: '
+                             f'{style}"></a></body></html>')
+    u = srv.url
+    items = run(url, max_concurrency=1)
+    assert not [i for i in items if isinstance(i, ItemError) and not i.skipped], items
+    assert images(items) == [u("/img/bg0.png"), u("/img/bg1.png"), u("/img/bg2.png"), u("/img/big.jpg")], items
+    assert notes(items) == [(f"img #1 {u('/img/t.png')}", "thumbnail of a #5")], items
+    assert srv.hits["/img/big.jpg"] == 1
+
+
+@pytest.mark.parametrize("gap, read_ahead", [(web.READ_AHEAD, True), (web.READ_AHEAD + 1, False)])
+def test_a_full_image_exactly_read_ahead_places_on_is_still_read_ahead(gap, read_ahead):
+    """READ_AHEAD places on is the last place a thumbnail's full image is read ahead of its turn."""
+    thumb = web.Candidate("http://h/t.jpg", "img", full="http://h/big.jpg")
+    between = [web.Candidate(f"http://h/o{i}.png", "img") for i in range(gap - 1)]
+    found = [thumb, *between, web.Candidate("http://h/big.jpg", "a")]
+    at = web.places(found)
+    assert at[web._same("http://h/big.jpg")][0] == 1 + gap
+    read, ahead = [], {}
+    image = ImageItem(origin="http://h/", locator="a", image=None, format="JPEG")
+    web.thumbnail(1, thumb, at, web.Seen(), "", ahead, lambda j: read.append(j) or iter([image]))
+    assert read == ([1 + gap] if read_ahead else []) and (1 + gap in ahead) == read_ahead
+
+
+def test_a_thumbnails_full_image_is_read_ahead_only_up_to_its_first_image():
+    """the full image read ahead for its thumbnail is pulled up to its first image only (enough to know it
+    gave one); the rest (more frames, pages) waits in `ahead`, read in its turn, not held in memory."""
+    thumb = web.Candidate("http://h/t.jpg", "img", full="http://h/big.tif")
+    at = web.places([thumb, web.Candidate("http://h/big.tif", "a")])
+    pulled = []
+
+    def full_image(j):
+        for k, item in enumerate([ItemError("http://h/big.tif", "", "a note", skipped=True),
+                                  *(ImageItem("http://h/big.tif", f"frame {n}", None, "TIFF") for n in range(3))]):
+            pulled.append(k)
+            yield item
+
+    ahead = {}
+    web.thumbnail(1, thumb, at, web.Seen(), "", ahead, full_image)
+    assert pulled == [0, 1]  # the note and the first frame
+    assert [getattr(i, "locator", None) for i in ahead[2]] == ["", "frame 0", "frame 1", "frame 2"]
+    assert pulled == [0, 1, 2, 3]
+
+
+def test_a_page_without_images_that_runs_a_module_script_says_rendering_may_find_some(srv):
+    """a <script type="module"> runs as much as a plain one does."""
+    srv.add("/mod.html", '<html><body><div id="g"></div><script type="module">import("./gallery.js");</script>'
+                         '</body></html>')
+    (note,) = run(srv.url("/mod.html"))
+    assert note.skipped and note.error == ("no images found on the page (the page runs scripts: --render may find "
+                                           "images they add)")
+
+
+def test_a_rendered_pictures_placeholder_is_no_picture_when_only_its_source_is_lazy(srv, monkeypatch):
+    """a <picture> whose <source> holds the lazy URLs (data-srcset) and whose <img> shows a placeholder: that
+    placeholder, loaded by a browser no script brought the picture into, is no row."""
+    from medimg.sources import browser
+
+    u = srv.url
+    srv.add("/img/derm.png", picture((180, 90, 60)), "image/png")
+    srv.add("/img/ph.gif", picture((255, 255, 255), "GIF", (1, 1)), "image/gif")
+    page = ('<html><body><picture><source type="image/png" data-srcset="img/derm.png 1x"><img src="img/ph.gif">'
+            '</picture></body></html>')
+    url = srv.add("/pic.html", page)
+    found = web.extract(page, u("/pic.html"), alternatives=True)
+    assert [c.placeholders for c in found] == [(u("/img/ph.gif"),)], found
+    loaded = [web.Candidate(u("/img/ph.gif"), "img", data=picture((255, 255, 255), "GIF", (1, 1)),
+                            content_type="image/gif")]
+    monkeypatch.setattr(browser, "collect", lambda *args, **kwargs: list(loaded))
+    items = run(url, render=True)
+    assert images(items) == [u("/img/derm.png")], items
+    assert not [i for i in items if isinstance(i, ItemError)], items
+
+
+def test_a_linked_img_with_no_picture_of_its_own_makes_no_thumbnail_of_its_background(srv):
+    """only the <img> (or <picture>) itself is a thumbnail: an <img> with no src whose style sets a
+    background, inside a link to a full image, gives the background as an image of its own, not a note."""
+    u = srv.url
+    srv.add("/img/big.jpg", picture((160, 80, 60), "JPEG", (800, 600)), "image/jpeg")
+    srv.add("/img/bg.png", picture((20, 120, 220)), "image/png")
+    url = srv.add("/bg.html", '<html><body><a href="img/big.jpg"><img alt="x" style="background-image: '
+                              'url(img/bg.png)"></a></body></html>')
+    items = run(url)
+    assert images(items) == [u("/img/bg.png"), u("/img/big.jpg")], items
+    assert not [i for i in items if isinstance(i, ItemError)], items
