@@ -177,7 +177,8 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     """
     page_rect = tuple(page.rect * page.derotation_matrix)
     n_paths = sum(1 for kind, _ in log if kind in ("fill-path", "stroke-path"))
-    drawings = page.get_cdrawings() if 0 < n_paths <= MAX_CLUSTER_RECTS else []  # else their boxes serve
+    # the paths' geometry; on a page with very many, their boxes in the bbox log serve instead (None)
+    drawings = None if n_paths > MAX_CLUSTER_RECTS else page.get_cdrawings() if n_paths else []
     ink = _ink(log, page_rect, drawings)
     ink += [c for c in (_clip(tuple(r), page_rect) for r in pieces) if c is not None]
     if not ink:
@@ -214,7 +215,7 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     if not regions:
         return []
     drawn = _Grid([r for _, r in log], log, corner=True)
-    shapes = _Grid([tuple(d["rect"]) for d in drawings], drawings, corner=True)
+    shapes = _Grid([tuple(d["rect"]) for d in drawings or ()], drawings or [], corner=True)
     texts = _Grid([w[:4] for w in said], said, corner=True)
     return [(pymupdf.Rect(region), _signature(region, drawn, shapes, texts)) for region in _merged(regions)]
 
@@ -259,20 +260,19 @@ def _is_rule(box: tuple) -> bool:
     return min(w, h) <= THIN and max(w, h) >= 4 * THIN
 
 
-def _ink(log: list, page_rect: tuple, drawings: list) -> list[tuple]:
+def _ink(log: list, page_rect: tuple, drawings: list | None) -> list[tuple]:
     """Boxes of visible vector drawings, shadings and stencil masks, without page backgrounds, clipped to
     the page (what lies wholly outside it is left out).
 
     Path boxes come from get_cdrawings (exact geometry plus half the line width; the bbox log pads
-    strokes by the miter limit). Pages with very many paths use the cheaper bbox log instead.
+    strokes by the miter limit). Pages with very many paths (`drawings` None) use the cheaper bbox log instead.
     """
     page_area = (page_rect[2] - page_rect[0]) * (page_rect[3] - page_rect[1])
     ink = [tuple(r) for kind, r in log if kind == "fill-imgmask"]  # 1-bit scans: keep any size
-    n_paths = sum(1 for kind, _ in log if kind in ("fill-path", "stroke-path"))
     paths = [tuple(r) for kind, r in log if kind == "fill-shade"]
-    if n_paths > MAX_CLUSTER_RECTS:
+    if drawings is None:
         paths += [tuple(r) for kind, r in log if kind in ("fill-path", "stroke-path")]
-    elif n_paths:
+    else:
         for d in drawings:
             x0, y0, x1, y1 = d["rect"]
             stroked = "s" in d["type"] and d.get("color") is not None and (d.get("stroke_opacity") or 0) > 0
