@@ -339,3 +339,25 @@ def test_the_text_report_names_the_first_three_files_left_out_and_says_when_ther
     line = next(line for line in res.stdout.splitlines() if "left out as the exclude lists say" in line)
     assert line.startswith(f"{n} files left out") and "xray/s1/0.png, xray/s1/1.png, xray/s1/2.png" in line, line
     assert line.endswith(", …") == more, line
+
+
+def test_evaluate_reads_every_label_folder_in_one_run(tmp_path, tiny_classifier, monkeypatch):
+    """One pipeline run over all the label folders, so its reading threads go on from one folder to the next
+    (they waited for each folder's last files before), with each image still scored under its own folder."""
+    from PIL import Image
+
+    import medimg.pipeline
+    from medimg.training.evaluate import evaluate_dir
+
+    for label, n in (("xray", 3), ("photo", 2), ("ct", 1)):
+        (tmp_path / label / "src").mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (48, 40), (i * 40, 90, 9)).save(tmp_path / label / "src" / f"{i}.png")
+    runs = []
+    real = medimg.pipeline.classify
+    monkeypatch.setattr(medimg.pipeline, "classify", lambda inputs, **kw: runs.append(list(inputs)) or real(
+        runs[-1], **kw))
+    rep = evaluate_dir(tmp_path, tiny_classifier, workers=2)
+    assert [sorted(Path(p).name for p in run) for run in runs] == [["ct", "photo", "xray"]]
+    assert {lb: m["support"] for lb, m in rep["per_label"].items() if m["support"]} == {"xray": 3, "photo": 2, "ct": 1}
+    assert {s: m["n"] for s, m in rep["per_source"].items()} == {"xray/src": 3, "photo/src": 2, "ct/src": 1}

@@ -137,22 +137,24 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
         return False
 
     rows, ys, names, failures, skipped, sources = [], [], [], [], [], []
-    for d in folders:
-        for rec in classify([str(d)], classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
-                            skip=leave_out if left_out else None, workers=workers):
-            if progress:
-                progress(rec)
-            where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
-            if rec.skipped:  # not images (a readme), decorations, a header's data file: listed, not scored
-                skipped.append({"item": where, "why": rec.error})
-                continue
-            if rec.error is not None:
-                failures.append({"item": where, "error": rec.error})
-                continue
-            rows.append([rec.probs.get(lb, 0.0) for lb in labels])
-            ys.append(labels.index(label_of[d]))
-            names.append(where)
-            sources.append(_source_of(rec.input, d, label_of[d]))
+    folder_of = {str(d): d for d in folders}  # each record's input as given (`source`) is its label folder
+    # one run over every label folder, so its threads are never idle between two
+    for rec in classify(list(folder_of), classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
+                        skip=leave_out if left_out else None, workers=workers):
+        if progress:
+            progress(rec)
+        where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
+        if rec.skipped:  # not images (a readme), decorations, a header's data file: listed, not scored
+            skipped.append({"item": where, "why": rec.error})
+            continue
+        if rec.error is not None:
+            failures.append({"item": where, "error": rec.error})
+            continue
+        d = folder_of[rec.source]
+        rows.append([rec.probs.get(lb, 0.0) for lb in labels])
+        ys.append(labels.index(label_of[d]))
+        names.append(where)
+        sources.append(_source_of(rec.input, d, label_of[d]))
     probs = np.array(rows, np.float64).reshape(-1, len(labels))
     out = metrics(probs, np.array(ys, np.int64), labels, medical, t, sources=sources if rows else None, names=names)
     present = sorted({labels[i] for i in ys})
