@@ -901,8 +901,8 @@ def test_a_web_address_without_its_scheme(tmp_path):
 
 def test_the_page_brings_a_typed_threshold_back_into_range():
     assert _in_range(0.7, 0.6) == (0.7, {"__type__": "update"})  # unchanged: the slider is left alone
-    with pytest.warns(UserWarning, match="0.99 is used instead of 1.5"):
-        assert _in_range(1.5, 0.6) == (0.99, {"__type__": "update", "value": 0.99})
+    with pytest.warns(UserWarning, match="1 is used instead of 1.5"):
+        assert _in_range(1.5, 0.6) == (1.0, {"__type__": "update", "value": 1.0})
     with pytest.warns(UserWarning, match="0.5 is used instead of 0.2"):
         assert _in_range(0.2, 0.6)[0] == 0.5
     with pytest.warns(UserWarning, match="0.6 is used instead of an empty box"):
@@ -1100,13 +1100,13 @@ def test_a_download_gives_up_at_the_request_time_limit_not_at_its_own_timeout(wo
     assert len(out.records) == 1 and out.records[0].error and "time" in out.records[0].error.lower(), out.records
 
 
-def test_the_page_keeps_a_typed_threshold_below_one():
-    """The slider ends at 0.99: a typed 1 (or 0.995), which the API would take, is set back to 0.99 with a
-    warning, as 1.5 is; 0.99 itself is left alone."""
-    assert _in_range(0.99, 0.6) == (0.99, {"__type__": "update"})
-    for typed in (1.0, "0.995"):
-        with pytest.warns(UserWarning, match=f"0.99 is used instead of {typed}"):
-            assert _in_range(typed, 0.6) == (0.99, {"__type__": "update", "value": 0.99})
+def test_the_page_takes_a_typed_threshold_up_to_one():
+    """The slider ends at 1, as the API and the CLI take it: a typed 1 (or 0.995) is left alone, and 1.005 is set
+    back to 1 with a warning, as 1.5 is."""
+    for typed in (0.99, "0.995", 1.0, "1"):
+        assert _in_range(typed, 0.6) == (float(typed), {"__type__": "update"})
+    with pytest.warns(UserWarning, match="1 is used instead of 1.005"):
+        assert _in_range("1.005", 0.6) == (1.0, {"__type__": "update", "value": 1.0})
 
 def solid_png(i: int) -> bytes:
     """An 80 × 80 PNG of one colour, (200, i, i)."""

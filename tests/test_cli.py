@@ -463,9 +463,10 @@ def test_out_naming_an_input_or_the_list_is_refused_before_anything_is_written(t
 def test_out_format_comes_from_a_known_extension_or_is_asked_for(tmp_path, tiny_model_dir):
     (tmp_path / "a.png").write_bytes(_png((200, 0, 0)))
     args = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir)]
-    for name in ("r.tsv", "r.parquet", "r.jsonl.gz"):
+    for name in ("r.tsv", "r.parq", "r.jsonl.gz"):  # .parquet is written (tests/test_cli_parquet_s30.py)
         res = runner.invoke(app, [*args, "-o", str(tmp_path / name)])
-        assert res.exit_code == 2 and "name the file .jsonl, .json, .csv or .txt" in flat(res.output), res.output
+        assert res.exit_code == 2 and "name the file .jsonl, .json, .csv, .parquet or .txt" in flat(res.output), \
+            res.output
         assert not (tmp_path / name).exists()
     res = runner.invoke(app, [*args, "-o", "-", "-f", "JSONL"])  # - is stdout; formats in any case
     assert res.exit_code == 0 and json.loads(res.stdout.splitlines()[0])["label"] and not os.path.exists("-")

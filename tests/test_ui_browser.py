@@ -548,7 +548,7 @@ def test_closing_the_page_stops_its_run(browser, server):
 
 
 def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
-    """A threshold typed outside 0.5–0.99 is brought back into range with a toast, and a run with nothing to
+    """A threshold typed outside 0.5–1 is brought back into range with a toast, and a run with nothing to
     run is a toast: the results on the page stay, with no error over them."""
     run_and_wait(page, "button:has-text('Example: scans and photos')")
     before = page.locator(COUNTS).inner_text()
@@ -560,7 +560,7 @@ def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
     assert page.locator(COUNTS).inner_text() == before
 
     number = page.locator("#threshold input[type=number]")
-    for typed, used in (("1.5", "0.99"), ("0.2", "0.50")):
+    for typed, used in (("1.5", "1.00"), ("0.2", "0.50")):
         number.fill(typed)
         number.press("Enter")
         page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.includes('threshold {used}')",

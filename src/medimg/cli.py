@@ -139,7 +139,7 @@ Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and 
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
                         "less accurate one, or default (the shipped default model, used when not given).")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 def threshold_option(what: str):
@@ -308,19 +308,19 @@ def extract(
 def classify(
     inputs: Optional[list[str]] = Inputs,
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json or csv (default: from "
-                                      "--out's extension, else table)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json, csv or parquet (default: "
+                                      "from --out's extension, else table)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout (- for "
-                                       "stdout); its extension gives the format: .jsonl, .json, .csv, or .txt "
-                                       "for the table."),
+                                       "stdout); its extension gives the format: .jsonl, .json, .csv, .parquet, "
+                                       "or .txt for the table."),
     threshold: Optional[float] = threshold_option("The verdict"),
     batch_size: int = BatchSize,
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Inputs opened and decoded at once (default: one per core, at most 4)."),
     model_dir: Optional[Path] = ModelDir,
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items (tiny decorations, "
-                                      "data files read with their header, a PDF without images): in jsonl/json/csv "
-                                      "add --full, whose skipped field tells them from errors."),
+                                      "data files read with their header, a PDF without images): in jsonl, json, csv "
+                                      "or parquet add --full, whose skipped field tells them from errors."),
     resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
                                 "it already has; the last one, which may have stopped part-way, is done again."),
     full: bool = typer.Option(False, "--full", help="Also every label's probability, the source format and its "
@@ -334,7 +334,8 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import RecordWriter, Spellings, cannot_write, csv_fields, csv_header, first_row, open_output
+    from .output import ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields, csv_header
+    from .output import first_row, open_output
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -343,16 +344,18 @@ def classify(
     if fmt is None and out is not None:
         fmt = {**FORMATS, ".txt": "table", "": "table"}.get(out.suffix.lower())
         if fmt is None:
-            raise typer.BadParameter(f"no format is written as {out.suffix}: name the file .jsonl, .json, .csv or "
-                                     ".txt (the table), or give --format", param_hint="--out")
+            raise typer.BadParameter(f"no format is written as {out.suffix}: name the file .jsonl, .json, .csv, "
+                                     ".parquet or .txt (the table), or give --format", param_hint="--out")
     fmt = (fmt or "table").lower()
-    if fmt not in ("table", "jsonl", "json", "csv"):
-        raise typer.BadParameter("use table, jsonl, json or csv", param_hint="--format")
+    if fmt not in ("table", "jsonl", "json", "csv", "parquet"):
+        raise typer.BadParameter("use table, jsonl, json, csv or parquet", param_hint="--format")
+    if fmt == "parquet":
+        _parquet_possible(out, resume)
     if out is not None:
         writable(out)
         _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
-        console.print("[yellow]--full adds columns to jsonl, json and csv output, not to the table[/]")
+        console.print("[yellow]--full adds columns to jsonl, json, csv and parquet output, not to the table[/]")
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
@@ -389,14 +392,19 @@ def classify(
         console.print(f"[yellow]replacing {escape(str(out))} (written before){then}[/]", soft_wrap=True)
     if out and table is None:
         try:
-            stream = open_output(out, append)
+            stream = open(out, "wb") if fmt == "parquet" else open_output(out, append)
         except OSError as exc:  # what writable() could not tell
             raise typer.BadParameter(f"{out} cannot be written: {exc.strerror or exc}", param_hint="--out")
     else:
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
             sys.stdout.reconfigure(errors="surrogateescape")
-    writer = RecordWriter(stream, fmt, header=not append, labels=labels) if table is None else None
+    if table is not None:
+        writer = None
+    elif fmt == "parquet":
+        writer = ParquetRecordWriter(stream, labels)
+    else:
+        writer = RecordWriter(stream, fmt, header=not append, labels=labels)
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
 
     def passed_over(name: str) -> bool:
@@ -464,6 +472,22 @@ def classify(
     _list_cut(listed)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
+
+
+def _parquet_possible(out: Optional[Path], resume: bool) -> None:
+    """Parquet goes to a file (not the standard output), needs pyarrow, and is not carried on: a Parquet
+    file ends with its footer, so rows are never appended to it."""
+    from .output import parquet_missing
+
+    problem = parquet_missing()
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--format")
+    if out is None:
+        raise typer.BadParameter("Parquet is written to a file: give --out results.parquet", param_hint="--out")
+    if resume:
+        raise typer.BadParameter("a Parquet file cannot be carried on (rows are never appended to one): for a run "
+                                 "you may resume, write --format jsonl and convert it after, or run again "
+                                 "without --resume", param_hint="--resume")
 
 
 NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full, or failed

@@ -1,4 +1,4 @@
-"""Records written as they arrive (JSONL, CSV, JSON), and resuming a run from what it already wrote."""
+"""Records written as they arrive (JSONL, CSV, JSON, Parquet), and resuming a run from what it already wrote."""
 
 from __future__ import annotations
 
@@ -51,6 +51,74 @@ class RecordWriter:
         if self.fmt == "json":
             self.stream.write("\n]\n")
         self.stream.flush()
+
+
+PARQUET_ROWS = 1000  # records in each Parquet row group, written once it fills: all a long run holds
+PARQUET_EXTRA = ("writing Parquet needs pyarrow: pip install pyarrow, or install medimg with the scale extra "
+                 "(pip install 'medimg[scale]'), which brings it")
+
+
+def parquet_missing() -> str | None:
+    """Why Parquet cannot be written here (no pyarrow), or None."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return PARQUET_EXTRA
+    return None
+
+
+def parquet_schema(labels: list[str] | None = None):
+    """The JSONL record's fields as Parquet columns, in its order and with its types: booleans, numbers and text,
+    null where JSON has null. `labels` adds --full's fields: `probs` a struct of every label's probability,
+    `metadata` JSON text (its keys differ from file to file), as in CSV and `scale`'s files."""
+    import pyarrow as pa
+
+    types = {"medical": pa.bool_(), "confidence": pa.float64(), "p_medical": pa.float64(), "width": pa.int64(),
+             "height": pa.int64(), "skipped": pa.bool_()}
+    names = list(RECORD_FIELDS) if labels is None else RECORD_FIELDS + ["skipped", "format", "source", "model",
+                                                                         "metadata"]
+    fields = [(name, types.get(name, pa.string())) for name in names]
+    if labels is not None:
+        fields.append(("probs", pa.struct([(lb, pa.float64()) for lb in labels])))
+    return pa.schema(fields)
+
+
+class ParquetRecordWriter:
+    """Writes records to a Parquet file as RecordWriter does to text: a row group each PARQUET_ROWS records, as
+    they come, so a long run holds no more than that. Closing writes the rest and the file's footer, so a run
+    stopped by Ctrl-C or SIGTERM leaves a readable file with every record so far. Names are text as in CSV (a
+    name's bytes that are not UTF-8 are U+FFFD)."""
+
+    def __init__(self, stream: IO[bytes], labels: list[str] | None = None, rows: int | None = None):
+        import pyarrow.parquet as pq
+
+        self.labels, self.n, self.rows, self.pending = labels, 0, rows or PARQUET_ROWS, []
+        self.schema = parquet_schema(labels)
+        self._writer = pq.ParquetWriter(stream, self.schema)
+
+    def write(self, rec: Record) -> None:
+        row = rec.to_dict(full=self.labels is not None)
+        if self.labels is not None:  # none, or {} (an error's row in JSONL): null
+            meta = row["metadata"]
+            row["metadata"] = json.dumps(meta, ensure_ascii=False) if meta else None
+            row["probs"] = row["probs"] or None
+        self.pending.append({k: readable(v) for k, v in row.items()})
+        self.n += 1
+        if len(self.pending) >= self.rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self.pending:
+            rows, self.pending = self.pending, []
+            self._writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._writer.close()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -11,8 +11,11 @@ from typing import Any, Callable, Iterator
 import anyio
 import httpx
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from python_multipart.multipart import parse_options_header
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..lists import once
 from ..pipeline import Record, summarize
@@ -74,15 +77,23 @@ class ClassifyResponse(BaseModel):
                                                "request's time limit was reached).")
 
 
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="Where: `query`, `body` (the form or JSON body) and the field's name.")
+    msg: str
+    type: str = Field(description="What kind of problem, as pydantic names it (`missing`, `extra_forbidden`, …).")
+    ctx: dict[str, Any] | None = None
+
+
 class ErrorOut(BaseModel):
     error: str = Field(description="What was wrong, in a sentence.")
-    detail: Any = Field(None, description="FastAPI's detail (a list of field problems for 422).")
+    detail: str = Field(description="The same sentence, where FastAPI's clients look for it.")
+    errors: list[ErrorItem] | None = Field(None, description="Only in a 422: each field at fault.")
 
 
 ERRORS = {
-    400: {"model": ErrorOut, "description": "Bad request: malformed upload, refused URL (not http(s), no host, "
-                                            "a private address, a server that fetches nothing). A URL that "
-                                            "cannot be fetched is a result with `error` instead."},
+    400: {"model": ErrorOut, "description": "Bad request: malformed or cut-short upload, refused URL (not http(s), "
+                                            "no host, a private address, a server that fetches nothing). A URL "
+                                            "that cannot be fetched is a result with `error` instead."},
     413: {"model": ErrorOut, "description": "The request body is larger than the server accepts."},
     422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold, a "
                                             "parameter given in two places with different values)."},
@@ -90,7 +101,79 @@ ERRORS = {
                                             "Playwright; /api/health says `render: false`)."},
     503: {"model": ErrorOut, "description": "Busy with other requests for too long; try again."},
     504: {"model": ErrorOut, "description": "The request went past its time limit."},
+    500: {"model": ErrorOut, "description": "The server failed; its log says why."},
 }
+
+
+class Invalid(HTTPException):
+    """A 422 of the API's own checks; `errors` names the fields at fault, as FastAPI's validation does."""
+
+    def __init__(self, detail: str, *locs: tuple, kind: str = "value_error"):
+        super().__init__(422, detail)
+        self.errors = [{"loc": list(loc), "msg": detail, "type": kind} for loc in locs or [("body",)]]
+
+
+CUT_SHORT = ("the upload was cut short: its multipart body ended before the closing boundary, so a file may be "
+             "missing or incomplete; send the request again")
+
+
+class WatchedUpload(Request):
+    """A request whose multipart body is watched for its closing boundary as it is read: `cut_short` when the
+    body ended without one (Starlette's parser takes such a body, and the part cut off goes missing)."""
+
+    cut_short = False
+
+    async def stream(self):
+        _, params = parse_options_header(self.headers.get("content-type", ""))
+        closing = b"\r\n--" + params[b"boundary"] + b"--" if params.get(b"boundary") else b""
+        tail, seen = b"\r\n", False  # a body of no parts starts with its closing boundary
+        async for chunk in super().stream():
+            if closing and not seen:
+                tail += chunk
+                seen = closing in tail
+                tail = tail[-len(closing):]
+            yield chunk
+        self.cut_short = bool(closing) and not seen
+
+
+class UploadRoute(APIRoute):
+    """The upload route's body checked whole: cut short before its closing boundary, or refused by the
+    multipart parser, it is a 400 saying so (not "no files were sent", nor a bare "Invalid multipart data")."""
+
+    def get_route_handler(self) -> Callable:
+        handle = super().get_route_handler()
+
+        async def checked(request: Request):
+            watched = WatchedUpload(request.scope, request.receive)
+            try:
+                return await handle(watched)
+            except RequestValidationError:
+                if watched.cut_short:
+                    raise HTTPException(400, CUT_SHORT) from None
+                raise
+            except StarletteHTTPException as exc:  # Starlette's own, raised by its form parser
+                said = _parser_said(exc) if exc.status_code == 400 else None
+                if said is None:
+                    raise
+                raise HTTPException(400, _multipart_problem(said)) from None
+
+        return checked
+
+
+def _parser_said(exc: BaseException) -> str | None:
+    """What python-multipart said, when it is behind this error (Starlette's 400 hides it), else None."""
+    while exc is not None:
+        if type(exc).__module__.startswith("python_multipart"):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _multipart_problem(said: str) -> str:
+    if "header size" in said:  # a header line past python-multipart's 4 KB (file systems allow 255 bytes)
+        return ("a part's header is too long for the server to read (more than about 4,000 characters: a file "
+                "name that long?): give the file a shorter name")
+    return f"the upload is not well-formed multipart/form-data: {said[:1].lower()}{said[1:]}"
 
 
 class UrlRequest(BaseModel):
@@ -181,9 +264,6 @@ def create_router(worker: Worker) -> APIRouter:
     # HEAD too: load balancers and uptime monitors often probe with it (one operation in the schema)
     router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
 
-    @router.post("/classify", response_model=ClassifyResponse, response_model_exclude_unset=True,
-                 summary="Classify every image in the uploaded files", responses=ERRORS,
-                 max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
     async def classify_files(
         request: Request,
         files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
@@ -195,6 +275,8 @@ def create_router(worker: Worker) -> APIRouter:
         form_full: bool | None = Form(None, alias="full", description=FULL_HELP + QUERY_OR_FORM),
         form_show_skipped: bool | None = Form(None, alias="show_skipped", description=SKIPPED_HELP + QUERY_OR_FORM),
     ) -> dict:
+        if getattr(request, "cut_short", False):  # the files before the cut were read: not them alone
+            raise HTTPException(400, CUT_SHORT)
         _known_only(request.query_params, FILE_OPTIONS, "query parameter")
         _known_only(await request.form(), ("files", *FILE_OPTIONS), "form field")  # parsed already: no re-read
         threshold = _either("threshold", threshold, form_threshold, "form")
@@ -205,6 +287,11 @@ def create_router(worker: Worker) -> APIRouter:
         out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes), limits,
                                                                threshold=threshold, stop=stop, seconds=left))
         return _response(out, full, show_skipped, worker.model_info(), threshold)
+
+    router.add_api_route("/classify", classify_files, methods=["POST"], route_class_override=UploadRoute,
+                         response_model=ClassifyResponse, response_model_exclude_unset=True,
+                         summary="Classify every image in the uploaded files", responses=ERRORS,
+                         max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
                  summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
@@ -224,8 +311,8 @@ def create_router(worker: Worker) -> APIRouter:
         full = bool(_either("full", full, given.get("full"), "JSON body"))
         show_skipped = bool(_either("show_skipped", show_skipped, given.get("show_skipped"), "JSON body"))
         if (body.url is None) == (body.urls is None):
-            raise HTTPException(422, f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
-                                     f'{"both" if body.url is not None else "neither"}')
+            raise Invalid(f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
+                          f'{"both" if body.url is not None else "neither"}', ("body", "url"), ("body", "urls"))
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
             urls = list(once((u.strip() for u in body.urls), fragments=render))  # a script may route on #…
             bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
@@ -290,16 +377,17 @@ def _known_only(given, known: tuple[str, ...], what: str) -> None:
     """A 422 for a parameter the route does not take (a misspelt threshold was ignored, the default used)."""
     unknown = sorted(set(given.keys()) - set(known))
     if unknown:
-        raise HTTPException(422, f"unknown {what}{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}: this "
-                                 f"route takes {', '.join(known)}")
+        where = "query" if what.startswith("query") else "body"
+        raise Invalid(f"unknown {what}{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}: this route takes "
+                      f"{', '.join(known)}", *((where, name) for name in unknown), kind="extra_forbidden")
 
 
 def _either(name: str, query: Any, given: Any, where: str) -> Any:
     """A parameter that may come in the query or in the form (or JSON body), or in both alike; None if in
     neither. Different values are a 422 rather than one of them winning unseen."""
     if query is not None and given is not None and query != given:
-        raise HTTPException(422, f"{name} is given twice with different values, {_shown(query)} in the query "
-                                 f"and {_shown(given)} in the {where}: give it once")
+        raise Invalid(f"{name} is given twice with different values, {_shown(query)} in the query and "
+                      f"{_shown(given)} in the {where}: give it once", ("query", name), ("body", name))
     return given if query is None else query
 
 

@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
+from fastapi.responses import JSONResponse, PlainTextResponse, Response  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
 
 from .. import __version__  # noqa: E402
@@ -28,7 +28,7 @@ from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .guard import OwnFilesOnly  # noqa: E402
-from .limits import BodyLimit, route_path  # noqa: E402
+from .limits import BodyLimit, error_body, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
 from ..scratch import server_scratch  # noqa: E402
@@ -142,7 +142,7 @@ class NoDeepLink:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and _deep_link(route_path(scope)):
             error = f"there is no {DEEP_LINK}"
-            await JSONResponse({"error": error, "detail": error}, status_code=404)(scope, receive, send)
+            await JSONResponse(error_body(error), status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -202,18 +202,29 @@ def _add_docs(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every 4xx/5xx from the API is JSON with a readable `error` sentence (and FastAPI's `detail`)."""
+    """Every 4xx/5xx from the API is JSON of one shape (limits.error_body): `error` and `detail`, one readable
+    sentence, and for a 422 `errors`, the fields at fault. These handlers are the app's own routes' (the API,
+    /docs): the page is a mounted app of its own, whose errors keep Gradio's shape for its client."""
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail  # (a 413 gets its route's limit from BodyLimit)
-        return JSONResponse({"error": str(detail), "detail": detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        text = str(exc.detail)  # (a 413 gets its route's limit from BodyLimit)
+        errors = getattr(exc, "errors", None) or [{"loc": [], "msg": text, "type": "value_error"}]
+        return JSONResponse(error_body(text, errors if exc.status_code == 422 else None),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        return JSONResponse({"error": _explain(errors), "detail": _plain(errors)}, status_code=422)
+        return JSONResponse(error_body(_explain(errors), _plain(errors)), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:  # uvicorn logs the traceback
+        path = route_path(request.scope)
+        if path != "/api" and not path.startswith("/api/"):  # (the page's own failures never come here)
+            return PlainTextResponse("Internal Server Error", status_code=500)  # as Starlette answers
+        return JSONResponse(error_body("the server failed on this request (its log says why); try again, "
+                                       "or report it if it happens again"), status_code=500)
 
 
 def _explain(errors: list[dict]) -> str:
@@ -244,9 +255,10 @@ def _explain(errors: list[dict]) -> str:
 
 
 def _plain(errors: list[dict]) -> list[dict]:
-    """Validation errors without the raw input or exception objects (not always JSON-serialisable)."""
-    return [{k: (v if k != "ctx" else {ck: str(cv) for ck, cv in v.items()}) for k, v in e.items() if k != "input"}
-            for e in errors]
+    """Validation errors as {"loc", "msg", "type"} (and "ctx"), without the raw input or exception objects (not
+    always JSON-serialisable)."""
+    return [{k: (v if k != "ctx" else {ck: str(cv) for ck, cv in v.items()}) for k, v in e.items()
+             if k in ("loc", "msg", "type", "ctx")} for e in errors]
 
 
 def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info") -> None:

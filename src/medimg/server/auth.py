@@ -16,7 +16,7 @@ import secrets
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .limits import route_path
+from .limits import error_body, route_path
 
 OPEN_PATHS = {"/api/health"}  # for load balancers and monitoring: says only that the model is up
 
@@ -35,8 +35,8 @@ class TokenAuth:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        body = json.dumps({"error": "this server needs its access token (HTTP Basic password or Bearer token)",
-                           "detail": "unauthorized"}).encode()
+        body = json.dumps(error_body("this server needs its access token (HTTP Basic password or Bearer "
+                                     "token)")).encode()
         await send({"type": "http.response.start", "status": 401, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
             (b"www-authenticate", b'Basic realm="medimg", charset="UTF-8"')]})

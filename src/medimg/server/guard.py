@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .limits import route_path
+from .limits import error_body, route_path
 
 
 class OwnFilesOnly:
@@ -42,7 +42,7 @@ class OwnFilesOnly:
         bad = _foreign(body, self.roots())
         if bad is not None:
             error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
-            await JSONResponse({"error": error, "detail": error}, status_code=400)(scope, receive, send)
+            await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
             return
 
         async def replay() -> Message:

@@ -27,6 +27,15 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def error_body(text: str, errors: list[dict] | None = None) -> dict:
+    """The API's one error shape: `error` and `detail`, the same readable sentence, and for a 422 `errors`, the
+    fields at fault ({"loc", "msg", "type"}, as FastAPI's validation gives them)."""
+    body = {"error": text, "detail": text}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
 def size_text(n: int) -> str:
     return f"{n / 2**20:g} MB" if n >= 2**20 else f"{n / 1024:g} KB"
 
@@ -62,7 +71,7 @@ class BodyLimit:
             body = text.encode()
             ctype = b"text/plain; charset=utf-8"
         else:
-            body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
+            body, ctype = json.dumps(error_body(text)).encode(), b"application/json"
         return body, [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
                       (b"connection", b"close")]
 
@@ -138,7 +147,7 @@ class BodyLimit:
         text = (f"the server is busy: it holds {size_text(self.max_held)} of uploads waiting or being classified; "
                 "try again shortly")
         if path.startswith("/api/"):
-            body, ctype = json.dumps({"error": text, "detail": text}).encode(), b"application/json"
+            body, ctype = json.dumps(error_body(text)).encode(), b"application/json"
         else:
             body, ctype = text.encode(), b"text/plain; charset=utf-8"
         headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
@@ -148,7 +157,7 @@ class BodyLimit:
 
     async def _send_stalled(self, send: Send) -> None:
         text = f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s"
-        body = json.dumps({"error": text, "detail": text}).encode()
+        body = json.dumps(error_body(text)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 408, "headers": headers})

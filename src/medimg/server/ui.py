@@ -43,7 +43,7 @@ EXPORTS_KEPT = 2  # download pairs kept per run (see _write_exports)
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
 STATE_SESSIONS = 1000  # sessions whose values Gradio keeps in memory (its default 10,000: ~1.4 GB), oldest out
 UPLOAD_MAX_AGE = 900  # seconds an upload stays in Gradio's shared upload area
-LOWEST, HIGHEST = 0.5, 0.99  # the threshold slider's range
+LOWEST, HIGHEST = 0.5, 1.0  # the threshold slider's range: as the API and the CLI take it
 
 CSS = """
 /* Gradio's light greys, dark enough: text 4.5:1, borders 3:1 (WCAG 1.4.3, 1.4.11) */
