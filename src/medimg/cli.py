@@ -133,6 +133,9 @@ InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from thi
                           "so write a file named #… as ./#…), read as the run goes: "
                           "for lists longer than a command line, e.g. find … | medimg … --inputs-from -. "
                           "A .csv, .tsv, .jsonl or .parquet file is a table: see --column.")
+Null = typer.Option(False, "--null", "-0", help="The list holds names separated by NUL bytes, not lines (as "
+                    "find -print0 writes them, for names with newlines: find … -print0 | medimg … --null "
+                    "--inputs-from -), each taken as it is, whatever the file's extension.")
 Column = typer.Option(None, "--column", help="The column of a table list (.csv, .tsv, .jsonl, .parquet) that holds "
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
@@ -215,7 +218,7 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None,
-               render: bool = False):
+               render: bool = False, null: bool = False):
     """The arguments, then the entries of --inputs-from, read lazily, each once (a URL's `#…` counts only when
     pages are rendered); the list's entries (for `_list_cut`); and the `skip` that passes over a file found
     in a folder when it was given before (`Overlaps`); an error now when there are none at all, or
@@ -226,10 +229,12 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
         raise typer.BadParameter("give inputs as arguments or with --inputs-from", param_hint="INPUTS")
     if column is not None and not inputs_from:
         raise typer.BadParameter("--column names the column of an --inputs-from table", param_hint="--column")
+    if null and not inputs_from:
+        raise typer.BadParameter("--null says how the --inputs-from list is read", param_hint="--null")
     if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
     try:
-        listed = open_list(inputs_from, column) if inputs_from else iter(())
+        listed = open_list(inputs_from, column, null=null) if inputs_from else iter(())
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inputs-from")
 
@@ -248,7 +253,7 @@ def _list_cut(listed) -> None:
 def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
-    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
+    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Inputs opened, decoded and written as "
                                           "PNG at once (default: one per core, at most 4); names and order are "
                                           "the same whatever the number."),
@@ -264,7 +269,7 @@ def extract(
     from .extract import extract as run, prepare
     from .pipeline import default_workers
 
-    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render)
+    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
     try:
@@ -307,7 +312,7 @@ def extract(
 @app.command()
 def classify(
     inputs: Optional[list[str]] = Inputs,
-    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column,
+    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json, csv or parquet (default: "
                                       "from --out's extension, else table)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout (- for "
@@ -356,7 +361,7 @@ def classify(
         _out_not_an_input(out, inputs, inputs_from)
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json, csv and parquet output, not to the table[/]")
-    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render)
+    sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     clf = load_model(model_dir)
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
@@ -657,8 +662,9 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
 @app.command()
 def scale(
     input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line, or a table "
-                                      "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column."),
-    column: Optional[str] = Column,
+                                      "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column; "
+                                      "names separated by NUL bytes with --null."),
+    column: Optional[str] = Column, null: bool = Null,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
@@ -694,7 +700,7 @@ def scale(
     try:
         from .lists import open_list
 
-        inputs = open_list(str(input_list), column, strict=True)  # read as the job starts; an entry twice: once
+        inputs = open_list(str(input_list), column, strict=True, null=null)  # read as the job starts; an entry twice: once
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor

@@ -1,5 +1,6 @@
 """Input lists for `classify --inputs-from` and `scale`: a text file with one input per line, or a table
-(CSV, TSV, JSON Lines, Parquet) with a column of inputs, as data-curation teams keep their URL lists.
+(CSV, TSV, JSON Lines, Parquet) with a column of inputs, as data-curation teams keep their URL lists; with
+`null`, names separated by NUL bytes (`find -print0`), which may hold newlines.
 
 `open_list` checks the file and its column at once (a missing column is a ValueError naming the columns
 there) and returns a generator that reads the entries as they are asked for.
@@ -16,15 +17,19 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import httpx
 
 from .sources import is_url
 
+if TYPE_CHECKING:
+    from .keyset import KeySet
+
 TABLES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 COLUMNS = ("url", "input", "path", "uri", "file", "filename")  # looked for, in this order, without --column
 ROW_GROUP = 1024  # Parquet rows read at a time
+CHUNK = 1 << 16  # bytes of a NUL-separated list read at a time
 FIELD_LIMIT = 1 << 20  # a CSV cell may be this long (csv's default, 128 KB, is shorter than some data: URLs)
 log = logging.getLogger(__name__)
 
@@ -34,11 +39,17 @@ def list_kind(name: str) -> str:
     return "text" if name == "-" else TABLES.get(Path(name).suffix.lower(), "text")
 
 
-def open_list(name: str, column: str | None = None, strict: bool = False) -> "Entries":
+def open_list(name: str, column: str | None = None, strict: bool = False, null: bool = False) -> "Entries":
     """The entries of the list `name` ('-' for standard input), read lazily. For a table, the cells of
-    `column` (default: the first of COLUMNS it has); blank cells are passed over. ValueError now when the
-    file is not readable as its kind or has no such column. A list that cannot be read on later (a damaged
-    Parquet row group, a read error) ends there: its `failed` says so, and with `strict` it raises ValueError."""
+    `column` (default: the first of COLUMNS it has); blank cells are passed over. With `null`, names separated
+    by NUL bytes, whatever the file's name. ValueError now when the file is not readable as its kind or has no
+    such column, or is a text list holding NUL bytes (read it with `null`). A list that cannot be read on later
+    (a damaged Parquet row group, a read error) ends there: its `failed` says so, and with `strict` it raises
+    ValueError."""
+    if null:
+        if column is not None:
+            raise ValueError(f"{name}: --column is for tables; --null reads names separated by NUL bytes")
+        return Entries(name, _nul_separated(name), strict)
     return Entries(name, _open_list(name, column), strict)
 
 
@@ -78,6 +89,8 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
         if column is not None:
             raise ValueError(f"{name}: --column is for tables (.csv, .tsv, .jsonl, .parquet); this is read as "
                              "one input per line")
+        if _has_nul(name):
+            raise ValueError(NUL_HINT.format(where="standard input" if name == "-" else name))
         return _lines(name)
     if kind == "parquet":
         return _parquet(name, column)
@@ -163,7 +176,8 @@ def once(entries: Iterable[str], fragments: bool = False) -> Iterator[str]:
 
 class Overlaps:
     """`once` for the CLI's inputs, and a file given alone and inside a folder given too (`classify scans/
-    scans/a.png`, or `a/b/` then `a/`) done once, where it comes first. `entries` drops an entry given before
+    scans/a.png`, or `a/b/` then `a/`), or an archive's member given alone and with its archive (`a.zip
+    a.zip:x.png`, either order), done once, where it comes first. `entries` drops an entry given before
     or inside a folder given before; `inside(origin)`, the runs' `skip`, passes over a file a folder holds that
     was given before, alone or in a folder of its own. Paths compare as `entry_key` spells them: a link is
     another name. Memory: one key per entry given (as `once`), none per file found."""
@@ -177,7 +191,7 @@ class Overlaps:
         for entry in entries:
             key = entry_key(entry, self.fragments)
             local = isinstance(entry, str) and bool(entry) and not is_url(entry)
-            if key in self.seen or (local and self._in_dir(key)):
+            if key in self.seen or (local and (self._in_dir(key) or self._in_archive(entry))):
                 continue
             yield entry
             # once its units were made (the caller asks for the next), so it does not pass itself over
@@ -188,6 +202,13 @@ class Overlaps:
     def _in_dir(self, key: str) -> bool:
         return bool(self.dirs) and any(str(parent) in self.dirs for parent in Path(key).parents)
 
+    def _in_archive(self, entry: str) -> bool:
+        """Whether `entry` names a member of an archive given before (`a.zip`, then `a.zip:x.png`)."""
+        from .sources.files import archive_member
+
+        found = archive_member(entry) if self.seen and ":" in entry else None
+        return found is not None and entry_key(found[0]) in self.seen
+
     def inside(self, origin: str) -> bool:
         if not self.seen or not origin or is_url(origin):
             return False
@@ -197,22 +218,69 @@ class Overlaps:
         return (key in self.seen and key not in self.dirs) or (self._in_dir(key) and os.path.lexists(origin))
 
 
-def once_many(entries: Iterable[str], fragments: bool = False, chunk: int = 65536) -> Iterator[list[str]]:
+def once_many(entries: Iterable[str], fragments: bool = False, chunk: int = 65536,
+              seen: "KeySet | None" = None) -> Iterator[list[str]]:
     """`once` for lists of millions (`scale`): the entries `chunk` at a time, each list holding those not
-    given before, in order. The keys are kept as 16-byte digests (`keyset.KeySet`), not as text."""
+    given before, in order. The keys are kept as 16-byte digests (`keyset.KeySet`), not as text: in `seen`,
+    when given, for `inside_given` once the list is read."""
     from itertools import islice
 
     from .keyset import KeySet
 
-    seen, entries = KeySet(), iter(entries)
+    seen, entries = KeySet() if seen is None else seen, iter(entries)
     while part := list(islice(entries, chunk)):
         new = seen.add_new([entry_key(e, fragments) for e in part])
         yield [e for e, n in zip(part, new) if n]
 
 
+def inside_given(entries: list[str], seen: "KeySet") -> list[bool]:
+    """`Overlaps` for `once_many`'s lists, read whole first (`scale`): whether each entry is a path inside a
+    folder that is an entry too (`scans/` and `scans/a.png`, or `scans/ct/`, in either order), or a member of
+    an archive that is (`a.zip`, `a.zip:x.png`), by `seen`, the keys of every entry. One look-up per folder
+    the entries are in, not per entry; a folder is looked at on disk only when it is an entry itself."""
+    from .sources.files import archive_member
+
+    keys = [entry_key(e) if e and not is_url(e) else None for e in entries]
+    folders: set[str] = set()
+    for folder in {_up(k) for k in keys if k}:
+        while folder not in folders:  # and those above it, each once
+            folders.add(folder)
+            folder = _up(folder)
+    archives = {e: entry_key(m[0]) for e in entries if ":" in e and not is_url(e) and (m := archive_member(e))}
+    names = list(folders | set(archives.values()))
+    given = {n for n, found in zip(names, seen.contains(names) if names else []) if found}
+    if not given:  # most lists: no entry holds another
+        return [False] * len(entries)
+    held: dict[str, bool] = {}  # folder → whether it is in (or is) a folder given
+
+    def in_given(folder: str) -> bool:
+        if folder not in held:
+            up = _up(folder)
+            held[folder] = (folder in given and os.path.isdir(folder)) or (up != folder and in_given(up))
+        return held[folder]
+
+    return [bool(k) and (in_given(_up(k)) or archives.get(e) in given) for e, k in zip(entries, keys)]
+
+
+def _up(path: str) -> str:
+    """The folder an absolute path (an `entry_key`) is in; the root's is the root."""
+    return path.rpartition("/")[0] or "/"
+
+
 def entry_key(entry: str, fragments: bool = False) -> str:
     """What makes two entries one input: `url_key` for a URL, the absolute path (its `..` kept: links) else."""
-    return url_key(entry, fragments) if is_url(entry) else str(Path.cwd() / entry) if entry else entry
+    return url_key(entry, fragments) if is_url(entry) else _path_key(entry) if entry else entry
+
+
+def _path_key(entry: str) -> str:
+    """`str(Path.cwd() / entry)`, without pathlib's cost for a name it would leave as it is (most of a list):
+    one without `//`, `.` parts or a slash at its end."""
+    if "//" in entry or "/./" in entry or entry.startswith("./") or entry.endswith(("/", "/.")) or entry == ".":
+        return str(Path.cwd() / entry)
+    if entry[0] == "/":
+        return entry
+    cwd = os.getcwd()
+    return (cwd if cwd != "/" else "") + "/" + entry
 
 
 # a URL that httpx would leave as it is but for case, a default port and an empty path or query (most of a
@@ -270,12 +338,36 @@ def _entry(value) -> str | None:
     return text.strip() if is_url(text.strip()) else text
 
 
+NUL_HINT = ("{where} holds NUL bytes: a list of names separated by NULs (find -print0) is read with --null (-0); "
+            "without it, the list has one input per line")
+
+
+def _has_nul(name: str) -> bool:
+    """Whether a text list's first bytes look like names separated by NULs (as many NULs as line ends): a
+    file's, or what standard input has buffered (a named pipe or a device is not read ahead; such lines
+    further on are said as they are read). A stray NUL in a list of lines is that entry's error."""
+    if name == "-":
+        peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
+        head = peek(CHUNK)[:CHUNK] if peek is not None else b""
+    else:
+        try:
+            if not os.path.isfile(name):
+                return False
+            with open(name, "rb") as f:
+                head = f.read(CHUNK)
+        except OSError:
+            return False  # said when it is read
+    return head.count(b"\0") >= max(1, head.count(b"\n"))
+
+
 def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
     stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
               if name == "-" else open(name, encoding="utf-8-sig", errors="surrogateescape"))
     try:
-        for line in stream:
+        for number, line in enumerate(stream, 1):
+            if line.count("\0") > 1 or line.rstrip("\r\n").endswith("\0"):  # find -print0's names, not one odd entry
+                raise ValueError(NUL_HINT.format(where=f"line {number}"))
             text = line.rstrip("\r\n")  # a `#` line is a comment (./#name is not)
             if unquote and len(text) > 1 and text[0] == text[-1] == '"':  # a CSV cell in quotes
                 text = text[1:-1].replace('""', '"')
@@ -284,6 +376,37 @@ def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     finally:
         if name != "-":
             stream.close()
+
+
+def _nul_separated(name: str) -> Iterator[str]:
+    """Names separated (or ended) by NUL bytes, as `find -print0` and `xargs -0` have them: each taken as it
+    is, newlines and a leading `#` too; empty ones are passed over. A list with lines and no NUL says so."""
+    stream = sys.stdin.buffer if name == "-" else open(name, "rb")
+    read = getattr(stream, "read1", stream.read)  # what a pipe has, not a whole chunk: names as they come
+    try:
+        head, first = [], True  # the start of a name not yet ended
+        while chunk := read(CHUNK):
+            if first and b"\0" not in chunk and b"\n" in chunk:
+                log.warning("%s: its first bytes hold a line end and no NUL: --null reads names separated by "
+                            "NULs (find -print0); without it, one per line", name)
+            first = False
+            *names, rest = chunk.split(b"\0")
+            if names:
+                names[0] = b"".join(head) + names[0]
+                head = []
+                yield from _named(names)
+            head.append(rest)
+        yield from _named([b"".join(head)])
+    finally:
+        if name != "-":
+            stream.close()
+
+
+def _named(names: list[bytes]) -> Iterator[str]:
+    for raw in names:
+        entry = _entry(raw.decode("utf-8", "surrogateescape"))
+        if entry is not None:
+            yield entry
 
 
 def _cells(name: str, stream, reader, index: int, key: str) -> Iterator[str]:

@@ -20,6 +20,7 @@ import tempfile
 from array import array
 from collections import Counter
 from dataclasses import asdict
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -116,6 +117,26 @@ class Spill:
         if not self.file.closed:
             self._close_batch()
             self.file.close()
+
+    def drop(self, marked: Callable[[list[str]], list[bool]], chunk: int = 16384) -> int:
+        """Write the entries again without those `marked` (asked `chunk` at a time); how many were dropped."""
+        self.close()
+        old = self.path
+        fd, name = tempfile.mkstemp(prefix=self.PREFIX, suffix=self.SUFFIX, dir=old.parent)
+        self.path, self.file = Path(name), os.fdopen(fd, "wb")
+        self.starts, self.sizes, self.count, self._start = array("q"), array("q"), 0, 0
+        dropped = 0
+        try:
+            with open(old, "rb") as f:
+                while part := [json.loads(line) for line in islice(f, chunk)]:
+                    for entry, inside in zip(part, marked(part)):
+                        dropped += bool(inside)
+                        if not inside:
+                            self.add(entry)
+        finally:
+            old.unlink(missing_ok=True)
+        self.close()
+        return dropped
 
     def places(self) -> list[dict[str, int]]:
         """Each batch's place (start, size), as Ray's items."""
@@ -227,19 +248,24 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
 
 
 def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
-    """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`; returns how
-    many entries there were, each counted once."""
-    from ..lists import once_many
+    """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`, and but a file
+    in a folder or a member of an archive that is an entry too (`lists.inside_given`: its folder does it,
+    whichever comes first); returns how many entries there were, each counted once."""
+    from ..lists import inside_given, once_many
+    from ..sources import is_url
 
-    given = 0
-    for part in once_many(inputs):
+    given, seen, paths = 0, KeySet(), False
+    for part in once_many(inputs, seen=seen):
         given += len(part)
         # as the rows write them (a name's bytes that are not UTF-8 escaped), however spelled
         written = done.contains([_spelled(_text(e)) for e in part]) if len(done) else np.zeros(len(part), bool)
         for entry, skip in zip(part, written):
             if not skip:
                 spill.add(entry)
+                paths = paths or not is_url(entry)
     spill.close()
+    if paths:  # only now is every folder known: the spill is read again (a list of URLs is not)
+        given -= spill.drop(lambda part: inside_given(part, seen))
     return given
 
 

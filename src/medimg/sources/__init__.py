@@ -104,7 +104,7 @@ def _asked_once(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | N
 
 def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
            skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
-    from .files import blob_tasks, file_tasks, folder_tasks
+    from .files import archive_member, blob_tasks, file_tasks, folder_tasks, member_tasks
 
     if isinstance(source, Blob):
         yield from blob_tasks(source, ctx)
@@ -130,6 +130,8 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
         yield unit(text, lambda: iter([ItemError(text, "", why)]))
     elif Path(text).is_dir():
         yield from folder_tasks(text, ctx, skip)
+    elif (member := archive_member(text)) is not None:  # `scans.zip:ct/1.dcm`, as the archive's rows name it
+        yield from member_tasks(*member, ctx)
     else:
         yield from file_tasks(text, ctx, skip=skip)
 

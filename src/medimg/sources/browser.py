@@ -6,7 +6,9 @@ frames and popups passes `RouteGuard`, which aborts those whose host resolves to
 unless `allow_private`. The guard then makes each request itself through `net.Fetcher` (which
 connects to the very address it checked, so DNS rebinding cannot steer it elsewhere, and caps its
 bytes and time), follows redirects hop by hop, checking each, and hands the browser the response.
-WebSockets and service workers are blocked; each render uses a fresh, temporary profile.
+The page itself is always fetched by the guard (with `allow_private` too): one that names no charset but is
+UTF-8 is handed over as UTF-8, as the static reading takes it. WebSockets and service workers are blocked;
+each render uses a fresh, temporary profile.
 With the guard on, Chromium's own network goes to a proxy that is not there, so what routing never sees
 (speculation-rules prefetch and prerender, preconnects) reaches nothing; WebRTC is removed from every page before it runs.
 """
@@ -25,7 +27,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from .base import Limits
-from .web import VIEWPORT, Candidate
+from .web import VIEWPORT, Candidate, page_charset
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -156,8 +158,8 @@ class RouteGuard:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def handle(self, route) -> None:
-        """Abort blocked requests. When the guard is on, every http(s) request is made here, redirects
-        followed hop by hop with each hop checked, and the browser is given the response."""
+        """Abort blocked requests. When the guard is on, every http(s) request is made here (the page itself
+        always), redirects followed hop by hop with each hop checked, and the browser is given the response."""
         request = route.request
         url = request.url
         if self._cancel is not None and self._cancel.is_set():  # the run was given up: nothing more is fetched
@@ -167,7 +169,8 @@ class RouteGuard:
         if reason is not None:
             self._refuse(route, url, request.resource_type, reason)
             return
-        if self.allow_private or urlsplit(url).scheme not in net.SCHEMES:
+        top = _top_page(request)
+        if (self.allow_private and not top) or urlsplit(url).scheme not in net.SCHEMES:
             route.continue_()
             return
         method, headers, body = request.method, dict(request.headers), request.post_data_buffer
@@ -182,7 +185,8 @@ class RouteGuard:
                 return
             location = {k.lower(): v for k, v in got.headers.items()}.get("location")
             if got.status not in net.REDIRECTS or not location:
-                _quietly(route.fulfill, status=got.status, headers=got.headers, body=got.data)
+                headers = _charset_told(got.headers, got.data) if top else got.headers
+                _quietly(route.fulfill, status=got.status, headers=headers, body=got.data)
                 return
             url = urljoin(url, location.strip())
             if got.status in (301, 302, 303) and method != "HEAD":
@@ -196,6 +200,26 @@ class RouteGuard:
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:
         self.blocked.append((url, kind, reason, route.request.url))
         _quietly(route.abort, "blockedbyclient")
+
+
+def _top_page(request) -> bool:
+    """Whether the request is for the page itself (not a frame's, an image's)."""
+    try:
+        return request.resource_type == "document" and request.frame.parent_frame is None
+    except Exception:  # no frame (a worker's request)
+        return False
+
+
+def _charset_told(headers: dict, body: bytes) -> dict:
+    """The page's response headers, with `charset=utf-8` added when it names no charset but its bytes are UTF-8:
+    Chromium would read it as windows-1252 (it never guesses UTF-8 for a web page) and the static reading as
+    UTF-8, so an image with a non-ASCII name would be found twice, once as a 404."""
+    name = next((k for k in headers if k.lower() == "content-type"), "")
+    ctype = headers.get(name, "")
+    if (ctype.split(";")[0].strip().lower() != "text/html" or "charset=" in ctype.lower()
+            or page_charset(body, ctype) != "utf-8"):
+        return headers
+    return {**headers, name: f"{ctype}; charset=utf-8"}
 
 
 def _quietly(call, *args, **kwargs) -> None:

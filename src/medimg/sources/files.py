@@ -258,6 +258,75 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     yield unit(str(path), _open_path, path, ctx, member)
 
 
+def archive_member(text: str) -> tuple[str, str] | None:
+    """(archive, member) for a name as the rows of an archive's member give it (`scans.zip:ct/1.dcm`) when no
+    file has that name: the longest part before a `:` that is a file; None when there is none."""
+    if ":" not in text or os.path.lexists(text):  # a real file named so is that file
+        return None
+    at = len(text)
+    while (at := text.rfind(":", 0, at)) > 0:
+        if at < len(text) - 1 and os.path.isfile(text[:at]):
+            return text[:at], text[at + 1:]
+    return None
+
+
+def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    """One member of an archive on disk, named as its rows name it (`scans.zip:ct/1.dcm`; nested,
+    `a.zip:b.tar:c.png`): the archive is read as when it is given whole, under the same caps (the members
+    before it charged to its budget, passed over unread where the format allows), and only that member is
+    opened. An error when the archive holds no such member (or its caps stop it before that member); its
+    notes about itself (unreadable, cut short) come then too."""
+    path = Path(container)
+    wanted = f"{path}:{member}"  # as the archive's rows spell it
+    head = _head(path)
+    plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    if plugin is None or plugin.split is None:
+        yield unit(wanted, iter, (ItemError(wanted, "", f"no such file, and {path} is not an archive with members"),))
+        return
+    met: list[bool] = []  # the member was found (a worker thread may find it, in an archive inside a member)
+
+    def around(where: str) -> bool:  # the member wanted, or an archive member holding it
+        return where == wanted or wanted.startswith(where + ":")
+
+    def other(where: str) -> bool:  # the archive's `skip`: passes over every other member
+        if where == wanted:
+            met.append(True)
+        return not around(where)
+
+    notes, nested = [], False
+    for task in file_tasks(path, Context(ctx.limits, ctx.cancel, other)):
+        origin = getattr(task, "origin", None)
+        if origin == str(path):  # about the whole archive: said only when the member is not found
+            notes.append(task)
+        elif origin == wanted:
+            met.append(True)
+            yield task
+        elif origin is not None and around(origin):  # an archive member holding it: opened by its unit
+            nested = True
+            yield _then_found(task, met, wanted, path)
+    if not met and not nested:
+        yield from notes
+        yield _not_found(wanted, path)
+
+
+def _then_found(task, met: list[bool], wanted: str, container: Path) -> Callable[[], Iterator[Item]]:
+    """The unit of an archive member that holds the member wanted, then an error if it did not."""
+    def run() -> Iterator[Item]:
+        yield from task()
+        if not met:
+            yield from _not_found(wanted, container)()
+
+    wrapped = unit(task.origin, run)
+    wrapped.holds = getattr(task, "holds", {})
+    return wrapped
+
+
+def _not_found(wanted: str, container: Path) -> Callable[[], Iterator[Item]]:
+    member = wanted[len(str(container)) + 1:]
+    why = f"no member {member!r} in {container} (or its caps stop the reading before it: give the archive to see)"
+    return unit(wanted, iter, (ItemError(wanted, "", why),))
+
+
 def blob_tasks(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Callable[[], Iterator[Item]]]:
     """Bytes as units of work: one per member for a container whose source splits, else one."""
     plugin = find(blob) if not blob.data_of else None  # a header's data file is only a note (open_blob)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 import re
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Callable, Iterable, Iterator
-from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 import httpx
 from selectolax.lexbor import LexborHTMLParser
@@ -40,6 +42,7 @@ _CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.
 _CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 _CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
                              re.I)
+_CSS_IMPORT = re.compile(r"""@import\s*(?:url\(|["'])""", re.I)  # @import url(a.css), @import "a.css"
 _NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
@@ -54,6 +57,7 @@ _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
 _URL_NOISE = re.compile(r"[\t\n\r]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
 
 
@@ -75,7 +79,8 @@ class Candidate:
 
 
 class Found(list):
-    """A page's candidates, and what a static reading of it does not see: scripts that run, external stylesheets."""
+    """A page's candidates, and what a static reading of it does not see: scripts that run, external stylesheets
+    (linked, or imported by a <style>)."""
 
     scripts = 0
     stylesheets = 0
@@ -218,7 +223,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
     (for comparing with a rendered page), each one's other URLs and placeholders too.
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
-    text = _decode(html, content_type) if isinstance(html, bytes) else html
+    charset = page_charset(html, content_type) if isinstance(html, bytes) else "utf-8"
+    text = html.decode(charset, errors="replace") if isinstance(html, bytes) else html
     problem = nesting_problem(text)
     if problem:
         raise PageTooDeep(problem)
@@ -237,14 +243,14 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
 
     def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None,
             spare: Callable[[], list[str]] | None = None) -> None:
-        url = _resolve(raw, base)
+        url = _resolve(raw, base, charset)
         if url and url not in seen:
             seen.add(url)
             others = others() if others and alternatives else ()
-            other = {u: None for u in (_resolve(o, base) for o in others)
+            other = {u: None for u in (_resolve(o, base, charset) for o in others)
                      if u and u != url and u[:5].lower() != "data:"}  # a data: placeholder is no picture
             spare = spare() if spare and alternatives else ()
-            held = {u: None for u in (_resolve(o, base) for o in spare) if u and u != url}
+            held = {u: None for u in (_resolve(o, base, charset) for o in spare) if u and u != url}
             found.append(Candidate(url, tag, alt, alternatives=tuple(other), placeholders=tuple(held)))
 
     def picture_urls(picture) -> tuple[list[str], list[str]]:
@@ -287,7 +293,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "style":
-            _css_urls(_CSS_NOT_IMAGES.sub(" ", node.text(deep=True) or ""), add)
+            css = node.text(deep=True) or ""
+            found.stylesheets += len(_CSS_IMPORT.findall(css))  # each an external stylesheet too
+            _css_urls(_CSS_NOT_IMAGES.sub(" ", css), add)
         elif tag == "script" and _runs(_attr(attrs, "type")):
             found.scripts += 1
         elif tag == "link" and "stylesheet" in _attr(attrs, "rel").lower().split() and _attr(attrs, "href").strip():
@@ -305,7 +313,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             _css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
             link = _link_around(node)
-            full = _resolve(link, base)
+            full = _resolve(link, base, charset)
             if full and _IMAGE_PATH.search(urlsplit(full).path):
                 add(link, "a", _attr(attrs, "alt"))
                 if len(found) > first and found[first].tag in ("img", "picture"):
@@ -331,11 +339,14 @@ def _css_urls(css: str, add) -> None:
             add(url, "style")
 
 
-def _link_around(node, depth: int = 3) -> str | None:
-    """The href of an <a> at most `depth` levels above node."""
+LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's markup, not a whole deep page
+
+
+def _link_around(node, depth: int = LINK_DEPTH) -> str | None:
+    """The href of the nearest <a> around node, at most `depth` levels up."""
     parent = node.parent
     for _ in range(depth):
-        if parent is None:
+        if parent is None or parent.tag in ("body", "html"):
             return None
         if parent.tag == "a":
             return parent.attributes.get("href")
@@ -581,7 +592,7 @@ def _attr(attrs: dict, name: str) -> str:
     return attrs.get(name) or ""
 
 
-def _resolve(raw: str | None, base: str) -> str | None:
+def _resolve(raw: str | None, base: str, charset: str = "utf-8") -> str | None:
     raw = _URL_NOISE.sub("", (raw or "").strip())  # browsers drop tabs and newlines inside URLs
     if not raw or raw.startswith("#"):
         return None
@@ -592,26 +603,61 @@ def _resolve(raw: str | None, base: str) -> str | None:
         url = urljoin(base, raw).partition("#")[0]
     except ValueError:
         return None
-    return url if url[:8].lower().startswith(("http://", "https://")) else None
+    return _query_in(url, charset) if url[:8].lower().startswith(("http://", "https://")) else None
 
 
-def _decode(data: bytes, content_type: str | None) -> str:
-    """The page's text, by the HTML spec's order: a byte-order mark, the HTTP charset, a <meta> charset."""
+def _query_in(url: str, charset: str) -> str:
+    """The URL with the non-ASCII characters of its query percent-encoded in the page's charset, as browsers send
+    them (the path always goes as UTF-8, which httpx writes); a character the charset lacks goes as `&#N;`."""
+    head, mark, query = url.partition("?")
+    if query.isascii() or codecs.lookup(charset).name.startswith("utf"):  # a UTF-16 page's URLs are UTF-8 too
+        return url
+    return head + mark + _NON_ASCII.sub(lambda m: quote(m.group(), safe="", encoding=charset,
+                                                        errors="xmlcharrefreplace"), query)
+
+
+def page_charset(data: bytes, content_type: str | None = None) -> str:
+    """The encoding a browser reads a page in, by the HTML spec's order: a byte-order mark, the HTTP charset, a
+    <meta> charset. With none declared, UTF-8 if the bytes beyond ASCII are UTF-8, else windows-1252 (a browser's
+    fallback; Chromium never guesses UTF-8 for a web page, so browser.py tells it when this says UTF-8)."""
     for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
-            return data.decode(charset, errors="replace")
-    charset = None
-    if content_type and "charset=" in content_type.lower():
-        charset = content_type.lower().split("charset=")[1].split(";")[0].strip(" \"'")
-    if not charset:
-        m = _META_CHARSET.search(data[:4096])
-        charset = m.group(1).decode("ascii", "replace") if m else None
-        if charset and charset.lower().replace("_", "-").startswith("utf-16"):
-            charset = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
+            return charset
+    http = content_type.lower().split("charset=")[1].split(";")[0] if "charset=" in (content_type or "").lower() else ""
+    m = _META_CHARSET.search(data[:4096])
+    meta = m.group(1).decode("ascii", "replace") if m else ""
+    if meta.lower().replace("_", "-").startswith("utf-16"):
+        meta = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
+    for label in (http, meta):  # a label no browser knows is passed over
+        charset = _codec(label)
+        if charset:
+            return charset
+    return "utf-8" if not data.isascii() and _is_utf8(data) else "windows-1252"
+
+
+# labels browsers read as windows-1252, which Python reads otherwise (ASCII has no byte over 127)
+_WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1"}
+
+
+def _codec(label: str) -> str | None:
+    label = label.strip(" \"'\t").lower()
+    if not label:
+        return None
+    if label in _WINDOWS_1252:
+        return "windows-1252"
     try:
-        return data.decode(charset or "utf-8", errors="replace")
+        b" ".decode(label, errors="replace")  # a text encoding Python knows (not "base64", say)
     except LookupError:
-        return data.decode("utf-8", errors="replace")
+        return None
+    return label
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --- downloading and decoding -----------------------------------------------------------------
@@ -641,18 +687,48 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     at = places(found[:cap])
     started: dict[int, Future] = {}  # downloads under way, by index (a thumbnail's full image: with the thumbnail)
     ahead: dict[int, Iterator[Item]] = {}  # items of a full image read before its turn, for its thumbnail
+    # thumbnails whose full image comes within reach on the page: fetched only once that image is seen to give none
+    # (a 404, a page), else they are notes and never downloaded
+    waiting: set[int] = set()
+    lock = threading.Lock()  # a waiting thumbnail is started from the thread its full image's download ended in
 
-    def start(index: int, cand: Candidate) -> None:
-        if index in started:
-            return
+    def fetch(index: int, cand: Candidate) -> None:
         if seen.written(cand):  # read already (the page's own, in a frame): not fetched again
             started[index] = Future()
             started[index].set_result(None)
         else:
             started[index] = pool.submit(_download, cand, fetcher, limits.max_download_bytes)
-        j = at.get(_same(cand.full), (0, ""))[0] if cand.full else 0
-        if index < j <= index + READ_AHEAD:
+
+    def release(index: int) -> None:
+        """Start a waiting thumbnail's download, once."""
+        with lock:
+            if index in waiting:
+                waiting.discard(index)
+                fetch(index, found[index - 1])
+
+    def after_full(index: int, future: Future) -> None:
+        """Start a waiting thumbnail as soon as its full image's download brings no image's bytes."""
+        got = None if future.cancelled() else future.result()
+        if isinstance(got, str) or (isinstance(got, Blob) and classify(got) != "blob"):
+            try:
+                release(index)
+            except RuntimeError:  # the page was given up: its pool is shut
+                pass
+
+    def start(index: int, cand: Candidate) -> None:
+        if index in started or index in waiting:
+            return
+        j, name = at.get(_same(cand.full), (0, "")) if cand.full else (0, "")
+        if not j or j == index or j > index + READ_AHEAD:  # no full image within reach: read as it is
+            fetch(index, cand)
+            return
+        waiting.add(index)
+        if j > index:
             start(j, found[j - 1])
+        if j in started:
+            started[j].add_done_callback(lambda future, i=index: after_full(i, future))
+        elif j not in waiting and f"{label}{name}" not in seen.images:  # its turn passed without an image
+            release(index)
 
     def fill() -> None:
         while len(queue) < 2 * workers:
@@ -663,6 +739,7 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
             queue.append(nxt)
 
     def full_image(j: int) -> Iterator[Item]:
+        release(j)  # a thumbnail itself: read in full here
         return _emit(origin, page_url, j, found[j - 1], started[j].result(), ctx, True, seen, label)
 
     try:
@@ -670,16 +747,23 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
         while queue:
             index, cand = queue.popleft()
             fill()
-            future = started.pop(index)
             if index in ahead:
+                started.pop(index)
                 yield from ahead.pop(index)
                 continue
-            got = future.result()
+            note = thumbnail(index, cand, at, seen, label, ahead, full_image)
+            if note is not None:
+                with lock:
+                    waiting.discard(index)
+                started.pop(index, None)
+                yield from _emit(origin, page_url, index, cand, note, ctx, True, seen, label)
+                continue
+            release(index)  # a thumbnail whose full image gave none after all (a decoration, damaged bytes)
+            got = started.pop(index).result()
             follow = True
             if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got) == "html":
                 follow = not_read if frames <= 0 else True
                 frames -= 1
-            got = thumbnail(index, cand, at, seen, label, ahead, full_image) or got
             yield from _emit(origin, page_url, index, cand, got, ctx, follow, seen, label)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
