@@ -16,14 +16,17 @@ Rules, in the order they apply:
   one `ItemError(skipped=True)` per PDF.
 - Figures: clusters of vector drawings (paths, shadings) whose box is at least `min_side / 2` points
   on the shorter side and `min_side` on the longer, not mostly covered by an embedded image, not
-  just thin rules (tables, underlines) and not mostly words (text boxes) are rendered at 150 dpi
+  just thin rules (tables, underlines), not mostly words (text boxes) and not a table drawn one box per cell
+  are rendered at 150 dpi
   (`rendered: true`), with the short text lines next to them (axis labels). Identical vector figures
   on many pages (vector logos) are rendered once. Only what lies on the visible page (CropBox) counts.
 - Pieces: images too small to stand alone, or tiling one rectangle edge to edge (`_tiled`), count as drawing,
   so a scan stored as strips or a picture cut into tiles is one rendered figure; an image shown only as a
   piece of one is not reported alone.
 - Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
-  side), once per distinct image.
+  side), once per distinct image. So is the part seen of an image that a clip or the page edge crops
+  (`cropped`), or that opaque fills drawn after it hide in part (`covered`: a box laid over a name; see
+  `_Visible.hidden`), so what the reader cannot see never comes out.
 - Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
@@ -60,6 +63,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterator
 
+import numpy as np
 from PIL import Image
 
 # PyMuPDF 2 imports its layout-analysis package when installed (it is a dependency) and loads ONNX models
@@ -71,7 +75,7 @@ import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
-from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
+from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, THIN, _bbox_log, _coverage, _figure_rects, _Paint
 from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
@@ -188,6 +192,7 @@ class _Figure:
     pages: list[int]
     inline: bool = False  # an image rendered from its region: inline (no xref) or cropped
     cropped: bool = False  # an image that a clip or the page edge cuts: only the part seen is rendered
+    covered: bool = False  # an image that opaque fills drawn after it hide in part: rendered as seen
     native: tuple = ()  # pixel size of an inline image (of the part seen, if cropped), along the page's x and y
     paint: float = 0.0  # square points painted over the region (every drawing's box), for the render's cost
 
@@ -303,9 +308,9 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             page = doc.load_page(pno)
             huge = _inline_over_cap(doc, page, limits.max_pixels, form_problems)
             if huge:  # MuPDF decodes an inline image to find its end, on every run of the page
-                log, stopped, shown = [], huge, []
+                log, stopped, shown, covers = [], huge, [], []
             else:
-                log, stopped, shown = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
+                log, stopped, shown, covers = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
             if stopped == "time":
                 out_of_time, npages = f"read only the first {pno} of {count} pages", pno
                 break
@@ -331,7 +336,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         image_rects = []  # unrotated page space, like the bbox log
         pieces = []  # placements too small to be images of their own, or tiling one rectangle: strips of a scan, tiles
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
-        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix))
+        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers)
         tiled = _tiled([tuple(info["bbox"]) for info, _ in placed])
         for n, (info, item) in enumerate(placed):
             box = tuple(info["bbox"])
@@ -343,14 +348,16 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             piece = dense and (small or min(rect.width, rect.height) < limits.min_side / 2 or n in tiled)
+            covers = [] if piece else visible_part.hidden(box, seen_part)
             if piece:  # a strip or tile: what shows of it is part of a figure
                 name = str(item[0]) if item else (info.get("digest") or b"").hex()
                 pieces.append((seen_part, item, name, info, rect))
                 if item is None and n in tiled:
                     continue  # an inline tile: the figure shows it
-            elif seen_part != box:  # cropped by a clip or the page edge: what is seen, rendered
+            elif seen_part != box or covers:  # cropped by a clip or the page edge, or covered in part by boxes
+                # laid over it: what is seen, rendered
                 _cropped(info, item, pymupdf.Rect(seen_part), pno, rot, figures, by_shape, refused,
-                         check, limits.max_pixels)
+                         check, limits.max_pixels, covers)
                 image_rects.append(pymupdf.Rect(seen_part))
                 continue
             else:
@@ -456,20 +463,23 @@ def _pages_note(origin: str, npages: int, count: int) -> ItemError:
 
 
 def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: pymupdf.Matrix, figures: dict,
-             by_shape: dict, refused: dict, check: Callable, max_pixels: int) -> None:
-    """A stand-alone image that a clip or the page edge crops: its visible part becomes a region to render,
-    once for the same part of the same image wherever it is drawn."""
+             by_shape: dict, refused: dict, check: Callable, max_pixels: int, covers: list = ()) -> None:
+    """A stand-alone image that a clip or the page edge crops, or that `covers` (boxes laid over it) hide in
+    part: its visible part becomes a region to render, once for the same part of the same image (with the same
+    covers over it) wherever it is drawn."""
     uv = part * ~pymupdf.Matrix(info["transform"])  # the part in the image's own unit square
     du, dv = min(1.0, abs(uv.width)), min(1.0, abs(uv.height))
     native = _along_page((max(1, round(info["width"] * du)), max(1, round(info["height"] * dv))), info, rot)
     name = item[0] if item is not None else (info.get("digest") or b"").hex()
     key = f"cropped:{name}:{min(uv.x0, uv.x1):.3f}:{min(uv.y0, uv.y1):.3f}:{du:.3f}:{dv:.3f}"
+    for c, look in covers:  # where each cover lies on the image, and its colour
+        key += f":{look}@" + ",".join(f"{v:.3f}" for v in pymupdf.Rect(c) * ~pymupdf.Matrix(info["transform"]))
     seen = by_shape.get(key) if name else None
     if seen is not None:
         if pno + 1 not in seen.pages:
             seen.pages.append(pno + 1)
         return
-    fig = _Figure(pno, part * rot, [pno + 1], inline=True, cropped=True, native=native)
+    fig = _Figure(pno, part * rot, [pno + 1], inline=True, cropped=True, covered=bool(covers), native=native)
     if name:
         by_shape[key] = fig
     figures.setdefault(pno, []).append(fig)
@@ -540,17 +550,28 @@ def _area(r: tuple) -> float:
 
 class _Visible:
     """The part of an image's box (unrotated page space) that its clips and the page leave visible: the box
-    itself when whole (or when the log has no record of it), None when nothing of it shows."""
+    itself when whole (or when the log has no record of it), None when nothing of it shows. `hidden` says
+    which opaque fills drawn after it cover it."""
 
     CROPPED = 0.9  # below this share of its area seen, an image counts as cropped
+    COVERED = 0.01  # from this share of its visible part hidden by opaque fills drawn after it, as covered
 
-    def __init__(self, shown: list, page_rect: tuple):
+    def __init__(self, shown: list, page_rect: tuple, covers: list = ()):
         self.page_rect = page_rect
         best: dict = {}  # drawn more than once at this very place: judged by its most visible placement
-        for drawn, part in shown:
+        for drawn, part, _ in shown:
             if drawn not in best or _area(part) > _area(best[drawn]):
                 best[drawn] = part
         self.parts = _Near(list(best), list(best.values()))  # hundreds on a page, maybe
+        # the last placement that shows at each place (of any image: one drawn just over another hides it whole,
+        # and is not taken for a cover): fills drawn after it are drawn after the others too
+        self.places = None
+        if covers:
+            last = {drawn: place for drawn, part, place in shown if part[2] > part[0] and part[3] > part[1]}
+            self.places = _Near(list(last), list(last.values()))
+        self.found: dict = {}
+        self.covers = np.array([(n, *box) for n, box, _ in covers], dtype=float).reshape(-1, 5)
+        self.looks = [look for *_, look in covers]
 
     def __call__(self, box: tuple) -> tuple | None:
         parts = self.parts.find(box)
@@ -562,6 +583,29 @@ class _Visible:
             return None
         area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
         return box if (x1 - x0) * (y1 - y0) >= self.CROPPED * area else (x0, y0, x1, y1)
+
+    def hidden(self, box: tuple, part: tuple) -> list:
+        """The opaque fills (plain rectangles, images without a mask) drawn after the image that hide at least
+        COVERED of its visible part, as (box cut to that part, look); [] if they hide less (a label box, a scale
+        bar) or none do. Drawn more than once here: judged by its last placement that shows, the least covered."""
+        places = self.places.find(box) if self.places is not None else []
+        if not places:
+            return []
+        key = (max(places), part)
+        if key not in self.found:  # one image drawn here thousands of times: worked out once
+            self.found[key] = self._over(part, max(places))
+        return self.found[key]
+
+    def _over(self, part: tuple, place: int) -> list:
+        """The fills drawn after the placement (`place`, in the log) over the part, if they hide enough of it."""
+        c = self.covers
+        x0, y0 = np.maximum(c[:, 1], part[0]), np.maximum(c[:, 2], part[1])
+        x1, y1 = np.minimum(c[:, 3], part[2]), np.minimum(c[:, 4], part[3])
+        on = (c[:, 0] > place) & (np.minimum(x1 - x0, y1 - y0) > THIN)
+        boxes = [tuple(b) for b in np.stack([x0, y0, x1, y1], axis=1)[on]]
+        if not boxes or _coverage(part, boxes) < self.COVERED:
+            return []
+        return list(zip(boxes, (self.looks[k] for k in np.flatnonzero(on))))
 
 
 def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: list[_Figure], refused: list,
@@ -585,11 +629,12 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
                 skipped[0] += 1
                 continue
             n_img += 1
-            locator = f"page {pno + 1}, image {n_img} ({'cropped' if fig.cropped else 'inline'}, rendered)"
+            kind = "covered" if fig.covered else "cropped" if fig.cropped else "inline"
+            locator = f"page {pno + 1}, image {n_img} ({kind}, rendered)"
             w, h = fig.native
             if w * h > limits.max_pixels:
-                yield ItemError(origin, locator, f"inline image too large: {w}x{h} pixels "
-                                                 f"(max_pixels {limits.max_pixels})")
+                what = "image" if fig.cropped else "inline image"
+                yield ItemError(origin, locator, f"{what} too large: {w}x{h} pixels (max_pixels {limits.max_pixels})")
                 continue
         else:
             n_fig += 1
@@ -865,6 +910,9 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_
             "rendered": True, "dpi": int(dpi + 1e-6) if dpi >= 1 else round(dpi, 4)}
     if fig.inline:
         meta["inline"] = True
+    if fig.covered:
+        meta["covered"] = True
+        meta["note"] = "covered in part on the page: rendered as seen"
     return ImageItem(origin, locator, image, "PDF/rendered", meta)
 
 

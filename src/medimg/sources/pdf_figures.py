@@ -2,15 +2,18 @@
 
 `_bbox_log(page, deadline)` runs the page through MuPDF once and returns its bbox log (kind and box of
 everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
-PAGE_MAX_STEPS drawing steps; "time": past the deadline), and each image's box with the part of it its
-clips leave visible. `_figure_rects(page, log, image_rects, floor,
+PAGE_MAX_STEPS drawing steps; "time": past the deadline), each image's box with the part of it its
+clips leave visible, and the opaque fills that may hide an image drawn before them (`_LogDevice.covers`).
+`_figure_rects(page, log, image_rects, floor,
 cap)` takes that log and returns the regions of vector drawings that look like figures, each as
 (pymupdf.Rect, shape signature); `_Paint(log, page_rect).over(region)` says what rendering a region costs.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import math
 import sys
 import time
@@ -32,6 +35,7 @@ PAGE_MAX_STEPS = 200_000  # drawing calls (paths, text, images, clips: a form XO
 # one page while it is read; past this (nested forms drawn millions of times) its figures are not looked for
 PAGE_MAX_IMAGES = 2_000  # images drawn on one page; past this, as past PAGE_MAX_STEPS (a scan in strips has
 # hundreds; a page drawing one image thousands of times is made to cost time matching them to their places)
+CELL_TOL = 2.0  # points: box edges this close are one column or row line of a table
 TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels) ...
 LABEL_EMS = 1.5  # ... or this many of its font size (at most 2 * TEXT_MARGIN) for a label no larger than the
 # body text and not in a paragraph: tick labels set a little further out
@@ -47,14 +51,22 @@ class _LogDevice(mupdf.FzDevice2):
     def __init__(self, deadline: float):
         super().__init__()
         self.log: list = []
-        self.shown: list = []  # (image box, the part of it inside the clips in force), unrotated page space
+        self.shown: list = []  # (image box, the part of it inside the clips in force, place in the log), unrotated
+        # page space
         self.clips: list = [(-math.inf, -math.inf, math.inf, math.inf)]  # the clip stack's boxes
         self.masks: list = []  # areas of soft masks being drawn (each becomes a clip at end_mask)
+        self.soft: list = [False]  # along the clip stack: whether a soft mask is in force
+        self.plain: list = [True]  # per group: whether what is drawn shows as it is (normal blend, opaque; not a
+        # soft mask's content, not a pattern's cell)
+        self.covers: list = []  # (place in the log, box within the clips, look) of opaque rectangles and unmasked
+        # images: the look is a rectangle's colour, a number of its own for an image
+        self.reach: tuple = ()  # the box of all images' visible parts so far: only fills there may cover one
         self.steps, self.stopped, self.deadline, self.images = 0, "", deadline, 0
         self.cookie = mupdf.FzCookie()
         for name in ("fill_path", "stroke_path", "fill_text", "stroke_text", "ignore_text", "fill_shade",
                      "fill_image", "fill_image_mask", "clip_path", "clip_stroke_path", "clip_text",
-                     "clip_stroke_text", "clip_image_mask", "pop_clip", "begin_group", "begin_mask", "end_mask"):
+                     "clip_stroke_text", "clip_image_mask", "pop_clip", "begin_group", "end_group", "begin_mask",
+                     "end_mask", "begin_tile", "end_tile"):
             getattr(self, f"use_virtual_{name}")()
 
     def step(self, *args) -> None:
@@ -68,12 +80,27 @@ class _LogDevice(mupdf.FzDevice2):
         if self.stopped:
             self.cookie.set_abort()
 
-    def add(self, kind: str, r) -> None:
+    def add(self, kind: str, r) -> tuple:
         self.step()
-        self.log.append((kind, (r.x0, r.y0, r.x1, r.y1)))
+        box = (r.x0, r.y0, r.x1, r.y1)
+        self.log.append((kind, box))
+        return box
 
-    def fill_path(self, ctx, path, even_odd, ctm, *args):
-        self.add("fill-path", mupdf.ll_fz_bound_path(path, None, ctm))
+    def fill_path(self, ctx, path, even_odd, ctm, colorspace, color, alpha, *args):
+        box = self.over(self.add("fill-path", mupdf.ll_fz_bound_path(path, None, ctm)), alpha)
+        if box and mupdf.ll_fz_path_is_rect(path, ctm):
+            self.covers.append((len(self.log) - 1, box, _rgb(colorspace, color)))
+
+    def over(self, box: tuple, alpha: float) -> tuple | None:
+        """The part of a fill just logged, within the clips, over the images drawn before it, if it hides what
+        is under it (opaque, normal blend, no soft mask); None if not, if it reaches none, or is a thin rule."""
+        if not self.reach or alpha < 1 or not self.plain[-1] or self.soft[-1]:
+            return None
+        box = _meet(box, self.reach)
+        if box[2] - box[0] <= THIN or box[3] - box[1] <= THIN:
+            return None
+        box = _meet(box, self.clips[-1])
+        return box if min(box[2] - box[0], box[3] - box[1]) > THIN else None
 
     def stroke_path(self, ctx, path, stroke, ctm, *args):
         self.add("stroke-path", mupdf.ll_fz_bound_path(path, stroke, ctm))
@@ -96,20 +123,25 @@ class _LogDevice(mupdf.FzDevice2):
             self.stopped = "images"
             self.cookie.set_abort()
 
-    def fill_image(self, ctx, image, ctm, *args):
+    def fill_image(self, ctx, image, ctm, alpha, *args):
         self._image()
-        r = mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm)
-        self.add("fill-image", r)
-        box = (r.x0, r.y0, r.x1, r.y1)
-        self.shown.append((box, _meet(box, self.clips[-1])))
+        box = self.add("fill-image", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+        cover = self.over(box, alpha)
+        if cover and image.mask is None and not image.use_colorkey:
+            self.covers.append((len(self.log) - 1, cover, f"image {next(_IMAGE_COVERS)}"))  # never taken for another
+        part = _meet(box, self.clips[-1])
+        self.shown.append((box, part, len(self.log) - 1))
+        if part[2] > part[0] and part[3] > part[1]:
+            self.reach = _union([self.reach, part]) if self.reach else part
 
     def fill_image_mask(self, ctx, image, ctm, *args):
         self._image()
         self.add("fill-imgmask", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
 
-    def _push(self, r) -> None:
+    def _push(self, r, soft: bool = False) -> None:
         self.step()
         self.clips.append(_meet((r.x0, r.y0, r.x1, r.y1), self.clips[-1]))
+        self.soft.append(soft or self.soft[-1])
 
     def clip_path(self, ctx, path, even_odd, ctm, *args):
         self._push(mupdf.ll_fz_bound_path(path, None, ctm))
@@ -129,19 +161,55 @@ class _LogDevice(mupdf.FzDevice2):
     def begin_mask(self, ctx, area, *args):
         self.step()
         self.masks.append(area)
+        self.plain.append(False)  # the mask's content: not seen
 
     def end_mask(self, ctx, *args):
+        if len(self.plain) > 1:
+            self.plain.pop()
         if self.masks:
-            self._push(self.masks.pop())
+            self._push(self.masks.pop(), soft=True)
         else:
             self.step()
             self.clips.append(self.clips[-1])
+            self.soft.append(True)
 
     def pop_clip(self, ctx, *args):
         if len(self.clips) > 1:
             self.clips.pop()
+            self.soft.pop()
 
-    begin_group = step
+    def begin_group(self, ctx, area, colorspace, isolated, knockout, blendmode, alpha):
+        self.step()
+        self.plain.append(self.plain[-1] and blendmode == 0 and alpha >= 1)
+
+    def end_group(self, ctx):
+        if len(self.plain) > 1:
+            self.plain.pop()
+
+    def begin_tile(self, ctx, *args):
+        self.step()
+        self.plain.append(False)  # a pattern's cell: its fills repeat over a shape, not over their own box
+        return 0
+
+    def end_tile(self, ctx):
+        if len(self.plain) > 1:
+            self.plain.pop()
+
+
+_IMAGE_COVERS = itertools.count()
+
+
+def _rgb(colorspace, color) -> str:
+    """A fill's colour as RGB ("" when it has none that converts: a pattern)."""
+    if not colorspace:
+        return ""
+    try:
+        rgb = mupdf.FzColorspace(mupdf.FzColorspace.Fixed_RGB)
+        params = mupdf.FzColorParams()  # named, so it lives through the call
+        return ",".join(f"{v:.3f}" for v in mupdf.ll_fz_convert_color(colorspace, color, rgb.m_internal, None,
+                                                                      params.internal())[:3])
+    except Exception:
+        return ""
 
 
 def _meet(a: tuple, b: tuple) -> tuple:
@@ -149,9 +217,10 @@ def _meet(a: tuple, b: tuple) -> tuple:
     return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
 
 
-def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list]:
+def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, list]:
     """The page's bbox log, as Page.get_bboxlog() gives it; "" or why MuPDF was stopped ("steps", "time");
-    and (box, visible part) of every image drawn."""
+    (box, visible part, place in the log) of every image drawn; and (place in the log, box, look) of the opaque
+    fills over images drawn before them."""
     rotation = page.rotation
     if rotation:
         page.set_rotation(0)
@@ -162,7 +231,7 @@ def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list]:
     finally:
         if rotation:
             page.set_rotation(rotation)
-    return dev.log, dev.stopped, dev.shown
+    return dev.log, dev.stopped, dev.shown, dev.covers
 
 
 def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, cap: int,
@@ -186,7 +255,7 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
     images = _Grid([tuple(r) for r in image_rects])
     tiles = _Grid([tuple(r) for r in pieces])
     regions = []
-    words = lines = None
+    words = lines = fills = None
     body = 0.0
     # in reading order, top to bottom and, at one height (within 10 pt), left to right: figure 1 is the first
     # a reader meets (clusters come out in order of x)
@@ -206,6 +275,11 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
             continue  # a shaded or framed text box (not a scan in strips under its OCR text)
         if len(members) == 1 and text > 0 and not tiles.near(box):
             continue  # one box or band with text on it: a header band, a "key points" box, a button
+        if text > 0 and drawings and not tiles.near(box):
+            if fills is None:
+                fills = _Grid([tuple(d["rect"]) for d in drawings], drawings, corner=True)
+            if _cell_table(members, words.near(_grow(box, 2)), fills.near(box)):
+                continue  # a table drawn one box per cell (as Word and LibreOffice export them)
         region = _clip(_with_labels(box, lines.near(_grow(box, 4 * TEXT_MARGIN)), body), page_rect)
         if region is None:
             continue
@@ -311,6 +385,58 @@ def _ruled(items) -> bool:
         return False
     joined = sum(1 for a, b in zip(items, items[1:]) if abs(a[2][0] - b[1][0]) < 0.01 and abs(a[2][1] - b[1][1]) < 0.01)
     return 2 * joined < len(items) - 1
+
+
+def _cell_table(members: list, words: list, drawings: list) -> bool:
+    """Whether the boxes of a cluster (rules aside) are the cells of a table: they tile a grid of columns and
+    rows, each grid cell once (an outer frame aside), most of them one cell each (a few merged), at least four
+    cells, words in most of them, and no more than three fill colours (white, a header's grey, a band). Bars of
+    a chart stand apart or rise to different heights, so they leave grid cells empty; a heat map has no words in
+    its cells, or many colours."""
+    boxes = list({tuple(round(v * 2) / 2 for v in m) for m in members if not _is_rule(m)})
+    if len(boxes) < 4:
+        return False
+    xs, ys = _lines([v for b in boxes for v in (b[0], b[2])]), _lines([v for b in boxes for v in (b[1], b[3])])
+    cells = (len(xs) - 1) * (len(ys) - 1)
+    if cells < 4 or cells > 8 * len(boxes):  # too few to be a table, or too many for these boxes to fill
+        return False
+    count = np.zeros((len(ys) - 1, len(xs) - 1), dtype=int)
+    single = 0
+    for b in boxes:
+        i0, i1, j0, j1 = _at(xs, b[0]), _at(xs, b[2]), _at(ys, b[1]), _at(ys, b[3])
+        if i1 <= i0 or j1 <= j0:
+            return False  # thinner than a column or a row: a mark, not a cell
+        if (i0, j0, i1, j1) == (0, 0, len(xs) - 1, len(ys) - 1):
+            continue  # the table's frame
+        count[j0:j1, i0:i1] += 1
+        single += i1 - i0 == 1 and j1 - j0 == 1
+    if (count != 1).any() or 2 * single < len(boxes):
+        return False
+    spoken = np.zeros_like(count, dtype=bool)  # grid cells with a word's middle in them
+    for w in words:
+        i, j = _at(xs, (w[0] + w[2]) / 2, 0.0), _at(ys, (w[1] + w[3]) / 2, 0.0)
+        if 0 <= i < len(xs) - 1 and 0 <= j < len(ys) - 1:
+            spoken[j, i] = True
+    with_words = sum(1 for b in boxes if spoken[_at(ys, b[1]):_at(ys, b[3]), _at(xs, b[0]):_at(xs, b[2])].any())
+    x0, y0, x1, y1 = _grow(_union(boxes), CELL_TOL)
+    colours = {tuple(d["fill"]) for d in drawings if "f" in d["type"] and d.get("fill") is not None
+               and x0 <= d["rect"][0] and y0 <= d["rect"][1] and d["rect"][2] <= x1 and d["rect"][3] <= y1}
+    return 2 * with_words >= len(boxes) and len(colours) <= 3
+
+
+def _lines(values: list) -> list:
+    """The distinct column (or row) lines among box edges: values within CELL_TOL of the one before are one."""
+    out, last = [], -math.inf
+    for v in sorted(values):
+        if v - last > CELL_TOL:
+            out.append(v)
+        last = v
+    return out
+
+
+def _at(lines: list, v: float, tol: float = CELL_TOL) -> int:
+    """The index of the last line at or before v (within tol)."""
+    return bisect.bisect_right(lines, v + tol) - 1
 
 
 def _clip(box: tuple, page_rect: tuple) -> tuple | None:
