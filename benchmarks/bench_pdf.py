@@ -4,7 +4,8 @@
         [--threads T]
 
 --scans N adds a PDF built in memory: N pages, each one 1700x2200 grayscale JPEG "scan" (150 dpi A4-ish)
-plus one 800x600 colour photo on every other page, the case of scanned hospital paperwork.
+plus one 800x600 colour photo laid over it on every other page, the case of scanned hospital paperwork (a scan
+that a photo covers in part is rendered as seen).
 --journal N adds N journal-like PDFs built in memory, timed together: 8 pages each of two text columns and 2-6
 figures, a vector chart on every other page, the other figures 8-bit RGB photos (about a quarter Flate, the
 rest JPEG) of which some share their pixel size with another on the same page.
