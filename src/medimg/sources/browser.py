@@ -27,7 +27,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from .base import Limits
-from .web import VIEWPORT, Candidate, page_charset
+from .web import VIEWPORT, Candidate, _codec, page_charset
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -211,15 +211,17 @@ def _top_page(request) -> bool:
 
 
 def _charset_told(headers: dict, body: bytes) -> dict:
-    """The page's response headers, with `charset=utf-8` added when it names no charset but its bytes are UTF-8:
-    Chromium would read it as windows-1252 (it never guesses UTF-8 for a web page) and the static reading as
-    UTF-8, so an image with a non-ASCII name would be found twice, once as a 404."""
+    """The page's response headers, with `charset=utf-8` when it names no charset (or one no browser knows,
+    `charset=none`) but its bytes are UTF-8: Chromium would read it as windows-1252 (it never guesses UTF-8 for a
+    web page) and the static reading as UTF-8, so an image with a non-ASCII name would be found twice, once as a
+    404."""
     name = next((k for k in headers if k.lower() == "content-type"), "")
     ctype = headers.get(name, "")
-    if (ctype.split(";")[0].strip().lower() != "text/html" or "charset=" in ctype.lower()
+    told = ctype.lower().split("charset=")[1].split(";")[0] if "charset=" in ctype.lower() else ""
+    if (ctype.split(";")[0].strip().lower() != "text/html" or _codec(told)
             or page_charset(body, ctype) != "utf-8"):
         return headers
-    return {**headers, name: f"{ctype}; charset=utf-8"}
+    return {**headers, name: f"{ctype.split(';')[0].strip()}; charset=utf-8"}
 
 
 def _quietly(call, *args, **kwargs) -> None:

@@ -467,13 +467,14 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
     """A stand-alone image that a clip or the page edge crops, or that `covers` (boxes laid over it) hide in
     part: its visible part becomes a region to render, once for the same part of the same image (with the same
     covers over it) wherever it is drawn."""
-    uv = part * ~pymupdf.Matrix(info["transform"])  # the part in the image's own unit square
+    to_image = ~pymupdf.Matrix(info["transform"])  # page space to the image's own unit square
+    uv = part * to_image  # the part in the image's unit square
     du, dv = min(1.0, abs(uv.width)), min(1.0, abs(uv.height))
     native = _along_page((max(1, round(info["width"] * du)), max(1, round(info["height"] * dv))), info, rot)
     name = item[0] if item is not None else (info.get("digest") or b"").hex()
     key = f"cropped:{name}:{min(uv.x0, uv.x1):.3f}:{min(uv.y0, uv.y1):.3f}:{du:.3f}:{dv:.3f}"
-    for c, look in covers:  # where each cover lies on the image, and its colour
-        key += f":{look}@" + ",".join(f"{v:.3f}" for v in pymupdf.Rect(c) * ~pymupdf.Matrix(info["transform"]))
+    key += "".join(f":{look}@" + ",".join(f"{v:.3f}" for v in place)  # where each cover lies on the image, and
+                   for (_, look), place in zip(covers, _in_image(covers, to_image)))  # its colour
     seen = by_shape.get(key) if name else None
     if seen is not None:
         if pno + 1 not in seen.pages:
@@ -606,6 +607,17 @@ class _Visible:
         if not boxes or _coverage(part, boxes) < self.COVERED:
             return []
         return list(zip(boxes, (self.looks[k] for k in np.flatnonzero(on))))
+
+
+def _in_image(covers: list, m: pymupdf.Matrix) -> list:
+    """The covers' boxes moved by m (page space to an image's unit square), all at once: thousands of them (a
+    table's cells over a page-wide picture) cost little."""
+    if not covers:
+        return []
+    b = np.array([c for c, _ in covers], dtype=float)
+    x, y = b[:, [0, 0, 2, 2]], b[:, [1, 3, 1, 3]]  # each box's corners
+    u, v = x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f
+    return np.stack([u.min(1), v.min(1), u.max(1), v.max(1)], axis=1).tolist()
 
 
 def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: list[_Figure], refused: list,

@@ -645,11 +645,17 @@ def _codec(label: str) -> str | None:
         return None
     if label in _WINDOWS_1252:
         return "windows-1252"
-    try:
-        b" ".decode(label, errors="replace")  # a text encoding Python knows (not "base64", say)
-    except LookupError:
+    try:  # a text encoding Python knows (not "base64", say) that reads ASCII as ASCII, as every web encoding does
+        # but UTF-16 (not UTF-32, UTF-7 or EBCDIC, which no browser knows), in the page's error mode ("idna" raises)
+        if not codecs.lookup(label).name.startswith("utf-16") and _ASCII.decode(label, "replace") != _ASCII_TEXT:
+            return None
+    except (LookupError, UnicodeError, ValueError, TypeError):
         return None
     return label
+
+
+_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r\\n\\u0041"  # every ASCII character, and escapes as text
+_ASCII_TEXT = _ASCII.decode("ascii")
 
 
 def _is_utf8(data: bytes) -> bool:
