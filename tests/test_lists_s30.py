@@ -278,3 +278,26 @@ def test_entry_keys_of_paths_are_pathlibs_however_spelled(tmp_path, monkeypatch)
         for _ in range(20000):
             name = "".join(pick.choice(parts) for _ in range(pick.randrange(1, 9)))
             assert entry_key(name) == str(Path.cwd() / name), name
+
+
+def test_a_utf16_list_as_windows_powershell_writes_it_is_read(tmp_path, monkeypatch):
+    """`dir -Name > list.txt` in Windows PowerShell 5 writes UTF-16 with a byte-order mark: a NUL after every
+    ASCII byte. It is read as UTF-16 (names and a CSV column alike), not refused as a NUL-separated list."""
+    monkeypatch.chdir(tmp_path)
+    names = ["scan 1.png", "ré sumé.png", "c.png"]
+    (tmp_path / "list.txt").write_bytes("\r\n".join(names).encode("utf-16"))
+    assert list(open_list("list.txt")) == names
+    (tmp_path / "list.csv").write_bytes(("path,label\r\n" + "".join(f"{n},x\r\n" for n in names)).encode("utf-16"))
+    assert list(open_list("list.csv")) == names
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + "\n".join(names).encode("utf-16-be"))
+    assert list(open_list("be.txt")) == names
+
+
+def test_a_utf16_list_on_standard_input_is_read(tmp_path):
+    names = ["a.png", "b.png"]
+    code = ("import sys; from medimg.lists import open_list; print('|'.join(open_list('-')))")
+    out = subprocess.run([sys.executable, "-c", code], input="\n".join(names).encode("utf-16"),
+                         capture_output=True, cwd=tmp_path, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().strip() == "a.png|b.png"

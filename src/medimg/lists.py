@@ -94,7 +94,7 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
         return _lines(name)
     if kind == "parquet":
         return _parquet(name, column)
-    stream = open(name, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    stream = open(name, encoding=_encoding(name), errors="surrogateescape", newline="")
     try:
         if kind == "jsonl":
             return _jsonl(name, stream, column)
@@ -342,28 +342,42 @@ NUL_HINT = ("{where} holds NUL bytes: a list of names separated by NULs (find -p
             "without it, the list has one input per line")
 
 
-def _has_nul(name: str) -> bool:
-    """Whether a text list's first bytes look like names separated by NULs (as many NULs as line ends): a
-    file's, or what standard input has buffered (a named pipe or a device is not read ahead; such lines
-    further on are said as they are read). A stray NUL in a list of lines is that entry's error."""
+def _head(name: str, size: int = CHUNK) -> bytes:
+    """A list's first bytes: a file's, or what standard input has buffered (a named pipe or a device is not read
+    ahead); b"" when they cannot be read now (said when the list is read)."""
     if name == "-":
         peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
-        head = peek(CHUNK)[:CHUNK] if peek is not None else b""
-    else:
-        try:
-            if not os.path.isfile(name):
-                return False
-            with open(name, "rb") as f:
-                head = f.read(CHUNK)
-        except OSError:
-            return False  # said when it is read
+        return peek(size)[:size] if peek is not None else b""
+    try:
+        if not os.path.isfile(name):
+            return b""
+        with open(name, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def _encoding(name: str) -> str:
+    """UTF-16 for a list that starts with its byte-order mark (Windows PowerShell 5 writes `> list.txt` so),
+    else UTF-8 (with or without its mark)."""
+    return "utf-16" if _head(name, 2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+def _has_nul(name: str) -> bool:
+    """Whether a text list's first bytes look like names separated by NULs (as many NULs as line ends); such
+    lines further on are said as they are read. A stray NUL in a list of lines is that entry's error; a UTF-16
+    list has NULs in every ASCII character and is read as UTF-16."""
+    head = _head(name)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return False
     return head.count(b"\0") >= max(1, head.count(b"\n"))
 
 
 def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
-    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
-              if name == "-" else open(name, encoding="utf-8-sig", errors="surrogateescape"))
+    encoding = _encoding(name)
+    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape")
+              if name == "-" else open(name, encoding=encoding, errors="surrogateescape"))
     try:
         for number, line in enumerate(stream, 1):
             if line.count("\0") > 1 or line.rstrip("\r\n").endswith("\0"):  # find -print0's names, not one odd entry
