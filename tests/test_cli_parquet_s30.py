@@ -1,5 +1,6 @@
 """`classify --format parquet` (or --out x.parquet): the JSONL record's columns and types, written in row groups
-as records come, a readable file after Ctrl-C, and clear refusals (no pyarrow, standard output, --resume)."""
+as records come, a readable file after Ctrl-C, and clear refusals (no pyarrow, standard output). --resume is
+in test_more_s30.py."""
 
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def test_a_stopped_parquet_run_leaves_a_readable_file_with_the_rows_so_far(tmp_p
         rc = proc.wait(timeout=30)
     said = flat(proc.stderr.read().decode())
     assert rc == 130 and "stopped: 1 image classified, 0 errors in" in said, said
-    assert "--resume" not in said  # a Parquet file is not carried on
+    assert "--resume with the same --out carries it on" in said
     rows = pq.read_table(out).to_pylist()
     assert [r["input"] for r in rows] == [str(tmp_path / "a.png")] and rows[0]["error"] is None
 
@@ -128,16 +129,9 @@ def test_without_pyarrow_parquet_is_refused_naming_the_extra(tmp_path, tiny_mode
     assert not (tmp_path / "r.parquet").exists()
 
 
-def test_parquet_goes_to_a_file_and_is_not_resumed(tmp_path, tiny_model_dir):
+def test_parquet_goes_to_a_file(tmp_path, tiny_model_dir):
     (tmp_path / "a.png").write_bytes(png())
     base = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir)]
     for out in ([], ["--out", "-"]):
         res = runner.invoke(app, [*base, "-f", "parquet", *out])
         assert res.exit_code == 2 and "Parquet is written to a file" in flat(res.output), res.output
-    out = tmp_path / "r.parquet"
-    assert runner.invoke(app, [*base, "--out", str(out)]).exit_code == 0
-    before = out.read_bytes()
-    res = runner.invoke(app, [*base, "--out", str(out), "--resume"])
-    said = flat(res.output)
-    assert res.exit_code == 2 and "cannot be carried on" in said and "--format jsonl" in said, said
-    assert out.read_bytes() == before  # left as it was

@@ -326,8 +326,9 @@ def classify(
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items (tiny decorations, "
                                       "data files read with their header, a PDF without images): in jsonl, json, csv "
                                       "or parquet add --full, whose skipped field tells them from errors."),
-    resume: bool = typer.Option(False, "--resume", help="Append to --out (jsonl or csv), passing over the inputs "
-                                "it already has; the last one, which may have stopped part-way, is done again."),
+    resume: bool = typer.Option(False, "--resume", help="Carry on --out (jsonl, csv or parquet), passing over the "
+                                "inputs it already has; the last one, which may have stopped part-way, is done "
+                                "again."),
     full: bool = typer.Option(False, "--full", help="Also every label's probability, the source format and its "
                               "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
@@ -339,8 +340,8 @@ def classify(
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
-    from .output import ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields, csv_header
-    from .output import first_row, open_output
+    from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
+    from .output import csv_header, first_row, open_output, resume_parquet
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -355,7 +356,7 @@ def classify(
     if fmt not in ("table", "jsonl", "json", "csv", "parquet"):
         raise typer.BadParameter("use table, jsonl, json, csv or parquet", param_hint="--format")
     if fmt == "parquet":
-        _parquet_possible(out, resume)
+        _parquet_possible(out)
     if out is not None:
         writable(out)
         _out_not_an_input(out, inputs, inputs_from)
@@ -366,6 +367,7 @@ def classify(
     labels = (clf or default_classifier()).labels if full else None
     done: set[str] = set()
     written: set[str] = set()
+    keep = 0  # the rows of a Parquet file carried on
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
@@ -381,8 +383,11 @@ def classify(
                                  "the same way, so every row has the same fields")
             model = clf or default_classifier()
             used = threshold if threshold is not None else model.threshold
-            done, written = (Spellings(names, fragments=render)
-                             for names in resume_from(out, fmt, used, model.release))
+            if fmt == "parquet":
+                *found, keep = resume_parquet(out, labels, used, model.release)
+            else:
+                found = resume_from(out, fmt, used, model.release)
+            done, written = (Spellings(names, fragments=render) for names in found)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
@@ -393,13 +398,20 @@ def classify(
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
-        then = "; --resume would carry it on instead" if fmt in ("jsonl", "csv") else ""
+        then = "; --resume would carry it on instead" if fmt in ("jsonl", "csv", "parquet") else ""
         console.print(f"[yellow]replacing {escape(str(out))} (written before){then}[/]", soft_wrap=True)
+    carried = None  # a Parquet file carried on: written anew beside it, put in its place when closed
     if out and table is None:
         try:
-            stream = open(out, "wb") if fmt == "parquet" else open_output(out, append)
+            if fmt == "parquet" and append:
+                carried = ParquetCarriedOn(out, keep, labels)
+                stream = carried.stream
+            else:
+                stream = open(out, "wb") if fmt == "parquet" else open_output(out, append)
         except OSError as exc:  # what writable() could not tell
             raise typer.BadParameter(f"{out} cannot be written: {exc.strerror or exc}", param_hint="--out")
+        except ValueError as exc:  # a row group of the file carried on cannot be read
+            raise typer.BadParameter(str(exc), param_hint="--resume")
     else:
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
@@ -407,7 +419,7 @@ def classify(
     if table is not None:
         writer = None
     elif fmt == "parquet":
-        writer = ParquetRecordWriter(stream, labels)
+        writer = carried or ParquetRecordWriter(stream, labels)
     else:
         writer = RecordWriter(stream, fmt, header=not append, labels=labels)
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
@@ -425,7 +437,7 @@ def classify(
             return f"stopped: {counts}; the table is printed only at the end (give --out results.jsonl to keep " \
                    "records as they come)"
         where = f" in {out}" if out else ""
-        then = "; --resume with the same --out carries it on" if out and fmt in ("jsonl", "csv") else ""
+        then = "; --resume with the same --out carries it on" if out and fmt in ("jsonl", "csv", "parquet") else ""
         return f"stopped: {counts}{where}{then}"
 
     full_disk: OSError | None = None
@@ -479,9 +491,8 @@ def classify(
         raise typer.Exit(1)
 
 
-def _parquet_possible(out: Optional[Path], resume: bool) -> None:
-    """Parquet goes to a file (not the standard output), needs pyarrow, and is not carried on: a Parquet
-    file ends with its footer, so rows are never appended to it."""
+def _parquet_possible(out: Optional[Path]) -> None:
+    """Parquet goes to a file (not the standard output) and needs pyarrow."""
     from .output import parquet_missing
 
     problem = parquet_missing()
@@ -489,10 +500,6 @@ def _parquet_possible(out: Optional[Path], resume: bool) -> None:
         raise typer.BadParameter(problem, param_hint="--format")
     if out is None:
         raise typer.BadParameter("Parquet is written to a file: give --out results.parquet", param_hint="--out")
-    if resume:
-        raise typer.BadParameter("a Parquet file cannot be carried on (rows are never appended to one): for a run "
-                                 "you may resume, write --format jsonl and convert it after, or run again "
-                                 "without --resume", param_hint="--resume")
 
 
 NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full, or failed

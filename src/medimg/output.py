@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import json
 import os
 import re
+import stat
+import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -121,6 +124,104 @@ class ParquetRecordWriter:
             self._writer.close()
 
 
+class ParquetCarriedOn(ParquetRecordWriter):
+    """Carries on the Parquet file at `path` with the first `keep` of its rows (`resume_parquet`): they are
+    copied a row group at a time into a new file beside it, the new records follow, and closing puts that file
+    in the old one's place at once (on Ctrl-C or SIGTERM too). Until then the old file is as it was, and it
+    stays so when the new one cannot be written whole (a full disk)."""
+
+    def __init__(self, path: Path, keep: int, labels: list[str] | None = None, rows: int | None = None):
+        self.path = Path(os.path.realpath(path))  # a link is followed: the file it names is replaced
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".resuming")
+        self.temp, self.stream = Path(name), os.fdopen(fd, "wb")
+        try:
+            os.chmod(self.temp, stat.S_IMODE(self.path.stat().st_mode))
+            super().__init__(self.stream, labels, rows)
+            self._copy(keep)
+        except BaseException:
+            self._drop()
+            raise
+
+    def _copy(self, keep: int) -> None:
+        old = _parquet_file(self.path)
+        for i in range(old.num_row_groups):
+            if keep <= 0:
+                break
+            try:
+                group = old.read_row_group(i).slice(0, keep)
+            except (OSError, ValueError) as exc:  # pyarrow's errors are both
+                raise ValueError(f"{self.path} cannot be resumed: its row group {i + 1} cannot be read "
+                                 f"({exc}); it is left as it is") from None
+            self._writer.write_table(group)
+            keep -= group.num_rows
+
+    def close(self) -> None:
+        try:
+            super().close()
+            self.stream.flush()
+            os.fsync(self.stream.fileno())
+            self.stream.close()
+        except BaseException:
+            self._drop()
+            raise
+        os.replace(self.temp, self.path)
+
+    def _drop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        with contextlib.suppress(OSError):
+            self.temp.unlink()
+
+
+def _parquet_file(path: Path):
+    """The Parquet file at `path` opened (its footer read), or ValueError saying why it cannot be resumed."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+        raise ValueError(f"{path} cannot be resumed: it is not a whole Parquet file ({exc}). A run stopped by "
+                         "kill -9 or a crash never wrote the footer that says where its rows are, so none can be "
+                         "read; it is left as it is: run again without --resume (which replaces it), or give "
+                         "another --out") from None
+
+
+def _same_columns(path: Path, schema, labels: list[str] | None) -> None:
+    """Refuse (ValueError) a Parquet file whose columns are not those this run writes: written with other
+    --full settings, by a model with other labels, or not by medimg."""
+    want = parquet_schema(labels)
+    if schema.equals(want, check_metadata=False):
+        return
+    names = schema.names
+    if names[:len(RECORD_FIELDS)] != RECORD_FIELDS:
+        raise ValueError(f"{path} is not a medimg Parquet file (its columns are {', '.join(names)}); not "
+                         "resuming, so nothing in it is lost")
+    if ("probs" in names) != (labels is not None):
+        raise ValueError(f"{path} was written {'with' if 'probs' in names else 'without'} --full: resume it the "
+                         "same way, so every row has the same fields")
+    if "probs" in names:
+        probs = schema.field("probs").type
+        had = [probs.field(i).name for i in range(probs.num_fields)] if hasattr(probs, "num_fields") else []
+        if had != labels:
+            raise ValueError(f"{path} holds the probabilities of the labels {', '.join(had)}, not this model's "
+                             f"{', '.join(labels)}: resume with the --model the run began with")
+    raise ValueError(f"{path} has other columns or types than medimg writes; not resuming, so nothing in it is "
+                     "lost")
+
+
+def _parquet_rows(path: Path, parquet) -> Iterator[tuple[str, dict]]:
+    """(input, row) for each row of a Parquet output, with the fields resume looks at, a row group at a time."""
+    columns = [c for c in ("input", "p_medical", "verdict", "model") if c in parquet.schema_arrow.names]
+    for i in range(parquet.num_row_groups):
+        try:
+            group = parquet.read_row_group(i, columns=columns).to_pylist()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} cannot be resumed: its row group {i + 1} cannot be read ({exc}); it is left "
+                             "as it is") from None
+        for row in group:
+            yield str(row["input"]), row
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -174,14 +275,34 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
     (rows written with every field do; when one is given).
     """
     if fmt not in APPENDABLE:
-        raise ValueError(f"resuming needs --format {' or '.join(APPENDABLE)} (rows that can be appended)")
+        raise ValueError("resuming needs --format jsonl, csv or parquet (rows that can be carried on)")
     if not path.exists() or path.stat().st_size == 0:
         return set(), set()
+    done, written, keep = _carried(path, _rows(path, fmt), threshold, model)
+    _truncate(path, fmt, keep)
+    return done, written
+
+
+def resume_parquet(path: Path, labels: list[str] | None = None, threshold: float | None = None,
+                   model: str | None = None) -> tuple[set[str], set[str], int]:
+    """`resume` for a Parquet file, which is never cut nor appended to: (done, written, keep), where `keep` is
+    how many of its first rows to carry on (all but the last input's). `ParquetCarriedOn` copies them into a
+    new file. It is read a row group at a time, and refused (ValueError), never changed, when it is not whole
+    (no footer: a run killed with kill -9) or has other columns than `labels` give (--full, another model)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return set(), set(), 0
+    parquet = _parquet_file(path)
+    _same_columns(path, parquet.schema_arrow, labels)
+    return _carried(path, _parquet_rows(path, parquet), threshold, model)
+
+
+def _carried(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
+             model: str | None) -> tuple[set[str], set[str], int]:
+    """(done, written, keep) from an earlier run's rows: see `resume`."""
     keep, done, written, last = 0, set(), set(), None
     bounds, models = Thresholds(), set()
-    for i, (name, row) in enumerate(_rows(path, fmt)):
+    for i, (name, fields) in enumerate(rows):
         if threshold is not None or model is not None:
-            fields = json.loads(row) if fmt == "jsonl" else row
             bounds.add(fields)
             models.add(fields.get("model") or model)  # an error's row names none
         if name != last:
@@ -191,8 +312,7 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
                     done.add(last)
             keep, last = i, name
     same_run(path, models, bounds, model, threshold, "so that every row comes from the same model and threshold")
-    _truncate(path, fmt, keep)
-    return done, written
+    return done, written, keep
 
 
 def same_run(where, models: set, bounds: Thresholds, model: str | None, threshold: float | None, then: str) -> None:
@@ -244,11 +364,11 @@ def first_row(path: Path, fmt: str) -> dict | None:
     if not path.exists() or path.stat().st_size == 0:
         return None
     for _, row in _rows(path, fmt):
-        return json.loads(row) if fmt == "jsonl" else dict(row)
+        return dict(row)
     return None
 
 
-def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
+def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
     """(input, row) for each complete row, stopping at the last line if it is cut off. A complete row that is
     not a medimg record is a ValueError: the file is someone else's, or another format's."""
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
@@ -260,7 +380,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict | str]]:
                     rec = json.loads(line)
                     if "locator" not in rec:
                         raise KeyError("locator")
-                    yield str(rec["input"]), line
+                    yield str(rec["input"]), rec
                 except (ValueError, KeyError, TypeError):
                     raise ValueError(f"line {n} of {path} is not a medimg JSONL record ({line[:60]!r}); "
                                      "not resuming, so nothing in it is lost") from None

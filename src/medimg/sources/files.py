@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
 from .registry import find, register, unknown
@@ -26,6 +26,10 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # Pillow's own notes on odd files ("Corrupt EXIF data", palette transparency): the image decodes, or its
 # item says why; printed warnings would only clutter a CLI run over many files.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# An 8-bit grey TIFF with premultiplied alpha (ExtraSamples 1) is a layout Pillow's table lacks, so it was "not
+# an image"; it reads RGB ones so (RGBa). Its pixels unpack as La, which _plain_mode un-premultiplies to LA.
+for _order in (b"II", b"MM"):
+    TiffImagePlugin.OPEN_INFO.setdefault((_order, 1, (1,), 1, (8, 8), (1,)), ("La", "La"))
 
 SNIFF_BYTES = 64 * 1024  # read to pick a source for a file on disk
 
@@ -272,12 +276,15 @@ def archive_member(text: str) -> tuple[str, str] | None:
 
 def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     """One member of an archive on disk, named as its rows name it (`scans.zip:ct/1.dcm`; nested,
-    `a.zip:b.tar:c.png`): the archive is read as when it is given whole, under the same caps (the members
-    before it charged to its budget, passed over unread where the format allows), and only that member is
-    opened. An error when the archive holds no such member (or its caps stop it before that member); its
-    notes about itself (unreadable, cut short) come then too."""
+    `a.zip:b.tar:c.png`), or a folder in it (`scans.zip:ct/` or `scans.zip:ct`: every member under it): the
+    archive is read as when it is given whole, under the same caps (the members before it charged to its
+    budget, passed over unread where the format allows), and only those members are opened, each an input
+    of its own (`ctx.skip` passes over those under the folder done before). An error when the archive holds no
+    such member nor any under it (or its caps stop it before them); its notes about itself (unreadable, cut
+    short) come then too."""
     path = Path(container)
     wanted = f"{path}:{member}"  # as the archive's rows spell it
+    folder = wanted.rstrip("/") + "/"  # the members under it, when it names a folder
     head = _head(path)
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
     if plugin is None or plugin.split is None:
@@ -285,12 +292,16 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
         return
     met: list[bool] = []  # the member was found (a worker thread may find it, in an archive inside a member)
 
-    def around(where: str) -> bool:  # the member wanted, or an archive member holding it
-        return where == wanted or wanted.startswith(where + ":")
+    def inside(where: str) -> bool:  # the member wanted, or one under the folder wanted
+        return where == wanted or where.startswith(folder)
+
+    def around(where: str) -> bool:  # one wanted, or an archive member holding it
+        return inside(where) or wanted.startswith(where + ":")
 
     def other(where: str) -> bool:  # the archive's `skip`: passes over every other member
-        if where == wanted:
-            met.append(True)
+        if inside(where):
+            met.append(True)  # one under the folder done before (resuming) is passed over too
+            return where != wanted and ctx.skip is not None and ctx.skip(where)
         return not around(where)
 
     notes, nested = [], False
@@ -298,7 +309,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
         origin = getattr(task, "origin", None)
         if origin == str(path):  # about the whole archive: said only when the member is not found
             notes.append(task)
-        elif origin == wanted:
+        elif origin is not None and inside(origin):
             met.append(True)
             yield task
         elif origin is not None and around(origin):  # an archive member holding it: opened by its unit
@@ -323,7 +334,8 @@ def _then_found(task, met: list[bool], wanted: str, container: Path) -> Callable
 
 def _not_found(wanted: str, container: Path) -> Callable[[], Iterator[Item]]:
     member = wanted[len(str(container)) + 1:]
-    why = f"no member {member!r} in {container} (or its caps stop the reading before it: give the archive to see)"
+    why = (f"no member {member!r} in {container}, nor any under it as a folder (or its caps stop the reading "
+           "before it: give the archive to see)")
     return unit(wanted, iter, (ItemError(wanted, "", why),))
 
 
@@ -683,6 +695,8 @@ def _plain_mode(img: Image.Image) -> Image.Image:
     """Modes the model's to_rgb handles as they are; the rarer ones become RGB or L."""
     if img.mode in ("1",):
         return img.convert("L")
+    if img.mode == "La":  # premultiplied alpha (a grey TIFF): un-premultiplied, as Pillow gives RGBa as RGBA
+        return img.convert("LA")
     if img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         return img.convert("RGB")
     if img.mode.startswith("I;16") and img.mode not in ("I;16", "I;16B", "I;16L"):
