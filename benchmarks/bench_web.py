@@ -5,6 +5,11 @@ Prints images/s (fetch + sniff + decode, in page order) for max_concurrency 1, 4
 server latency and with 100 ms per image (a far server), then one rendered run with Chromium if it
 is installed. The server runs in the same process, so it shares the CPU with the client.
 
+Then what a page's 1 MB stylesheet of 10,000 rules costs: reading the sheet, matching its selectors against a
+3,000-element page (class selectors, most naming classes the page lacks), the worst case (selectors lexbor must
+walk the page for, on a 75,000-tag page: the rule cap and the time budget hold), and a whole static reading of the
+page with and without the sheet linked.
+
 Then the cost of the pre-parse scan (html_cost.nesting_problem) on two large real-looking pages, as a ratio to
 parsing the same page with lexbor alone (the baseline, measured in the same run) and to the whole extract.
 """
@@ -27,7 +32,7 @@ from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 from timing import timed as best_of  # noqa: E402
 
 from medimg.sources import ImageItem, Limits, open_input, registry  # noqa: E402
-from medimg.sources import browser, html_cost, web  # noqa: E402
+from medimg.sources import browser, css, html_cost, web  # noqa: E402
 
 N = 30
 
@@ -80,6 +85,7 @@ def main() -> None:
                   f"= {n / best:.1f} images/s")
         else:
             print(f"render skipped: {browser.available()}")
+    stylesheet_cost()
     for name, page in (("sloppy HTML", sloppy_page(4000)), ("old-site HTML", old_site_page(5000))):
         parse = best_of(lambda: LexborHTMLParser(page))
         scan = best_of(lambda: html_cost.nesting_problem(page))
@@ -87,6 +93,55 @@ def main() -> None:
         print(f"{name} ({len(page) / 1e6:.1f} MB, {page.count('<'):,} tags): lexbor parse {parse:.2f} s; "
               f"scan {scan:.2f} s = {scan / parse:.2f}x the parse; whole extract {extract:.2f} s = "
               f"{extract / parse:.2f}x the parse")
+
+
+def site_sheet(rules: int = 10_000, tags: bool = False) -> str:
+    """A site's stylesheet: `rules` rules (about 100 bytes each), every one with a background image; with `tags`,
+    selectors without classes, which no cheap test can turn down."""
+    out = []
+    for i in range(rules):
+        sel = f'p > a[title="{i}"]' if tags else f".section-{i % 997} .item-{i}, .alt-{i}:hover"
+        out.append(f"{sel} {{ margin: 0 auto; background: url(../img/bg-{i}.jpg) no-repeat }}")
+    return "\n".join(out)
+
+
+def match_all(found: web.Found, sheet: css.Sheet) -> tuple[int, int, int]:
+    """(rules that match, rules lexbor was asked about, rules left out by its caps), as web.Stylesheets matches."""
+    matcher = css.Matcher(found.tree, found.classes, found.ids)
+    hits = [matcher.matches(prelude) for prelude, _ in sheet.rules]
+    return hits.count(True), matcher.asked, hits.count(None)
+
+
+def stylesheet_cost() -> None:
+    text = site_sheet()
+    body = "".join(f'<div class="section-{i * 10 % 997}"><p class="item-{i * 10 if i % 50 == 0 else "x"}">t<a '
+                   f'href=#>x</a></p></div>' for i in range(1000))  # 3,000 elements; 20 items the sheet names
+    html = f'<html><head><link rel="stylesheet" href="/css/site.css"></head><body>{body}</body></html>'
+    read = best_of(lambda: css.read_sheet(text, web.media_matches))
+    sheet = css.read_sheet(text, web.media_matches)
+    found = web.extract(html, "http://h/")
+    match = best_of(lambda: match_all(found, sheet))
+    hits, asked, cut = match_all(found, sheet)
+    print(f"stylesheet {len(text) / 1e6:.1f} MB, {len(sheet.rules):,} rules with an image: read {read:.2f} s; "
+          f"matched against a 3,000-element page {match:.2f} s ({asked:,} rules went to lexbor, {hits} match, "
+          f"{cut} left out)")
+    worst = css.read_sheet(site_sheet(tags=True), web.media_matches)
+    big = web.extract(old_site_page(5000).replace("<html>", '<html><link rel="stylesheet" href="/s.css">'), "http://h/")
+    started = time.perf_counter()
+    hits, asked, cut = match_all(big, worst)
+    print(f"worst case, 10,000 selectors with no class or id on a 75,000-tag page: {time.perf_counter() - started:.2f} s "
+          f"({asked:,} rules went to lexbor, {hits} match, {cut:,} left out by the {css.MATCH_SECONDS:g} s budget "
+          f"or the {css.MAX_RULES:,}-rule cap)")
+    with WebServer() as srv:
+        srv.add("/css/site.css", text, "text/css")
+        for i in range(0, 10_000, 500):
+            srv.add(f"/img/bg-{i}.jpg", photo(i), "image/jpeg")
+        with_sheet = srv.add("/with.html", html)
+        tags = "".join(f'<img src="/img/bg-{i}.jpg">' for i in range(0, 10_000, 500))
+        without = srv.add("/without.html", html.replace('<link rel="stylesheet" href="/css/site.css">', tags))
+        for name, url in (("the 20 images as <img>, no sheet", without), ("the 20 from the sheet", with_sheet)):
+            n, best, median = timed(url, 3, max_concurrency=8)
+            print(f"whole static reading {name}: {n} images, best {best:.2f} s (median {median:.2f} s)")
 
 
 if __name__ == "__main__":

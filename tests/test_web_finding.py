@@ -1,6 +1,6 @@
 """What a reader of a page counts: a gallery thumbnail and the full image its link leads to are one picture; a
 rendered lazy image's placeholder is no picture; a page that a static reading cannot see into (scripts, external
-stylesheets) says so; a saved page's path from the site's root is shown as written."""
+stylesheets it could not read) says so; a saved page's path from the site's root is shown as written."""
 
 from __future__ import annotations
 
@@ -101,18 +101,19 @@ def test_a_page_without_images_that_runs_scripts_says_rendering_may_find_some(sr
     assert note.skipped and note.error == "no images found on the page"
 
 
-def test_external_stylesheets_a_static_reading_leaves_unread_are_one_note(srv):
+def test_external_stylesheets_a_static_reading_could_not_read_are_one_note(srv):
+    """Stylesheets are read (tests/test_web_css_s30.py); one that could not be is one note saying why."""
     srv.add("/a.png", picture((1, 2, 3)), "image/png")
-    srv.add("/style.css", ".hero { background: url(hero.jpg) }", "text/css")
+    srv.add("/style.css", ".hero { background: url(hero.jpg) }", "text/css")  # no .hero on the page
     srv.add("/page.html", '<html><head><link rel="stylesheet" href="style.css"><link rel="Stylesheet preload" '
                           'href="/more.css"><link rel="icon" href="/favicon.ico"></head><body><img src="a.png">'
                           '</body></html>')
     srv.add("/plain.html", '<html><head><style>.x { color: red }</style></head><body><img src="a.png"></body></html>')
     items = run(srv.url("/page.html"))
     assert images(items) == [srv.url("/a.png")]
-    assert notes(items) == [("", "2 external stylesheets not read: a background image set there is found only "
-                                 "with --render")]
-    assert srv.hits["/style.css"] == 0
+    assert notes(items) == [("", f"1 external stylesheet not read (HTTP 404 Not Found for {srv.url('/more.css')}): "
+                                 "a background image set there is found only with --render")]
+    assert srv.hits["/style.css"] == 1 and srv.hits["/hero.jpg"] == 0
     assert [type(i) for i in run(srv.url("/plain.html"))] == [ImageItem]  # no stylesheet, no note
 
 

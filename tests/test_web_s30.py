@@ -135,14 +135,16 @@ def test_a_thumbnail_whose_full_image_is_itself_a_thumbnail_is_read(srv):
 
 # --- @import in a <style> ---------------------------------------------------------------------------------------
 
-def test_a_styles_imports_are_external_stylesheets_not_read(srv):
-    """`@import url(…)` and `@import "…"` in a <style> load stylesheets as a <link> does: counted in the note."""
+def test_a_styles_imports_are_external_stylesheets(srv):
+    """`@import url(…)` and `@import "…"` in a <style> load stylesheets as a <link> does (one for print does not
+    apply to a screen): read, or counted in the note when they cannot be."""
     srv.add("/a.png", picture((1, 2, 3)), "image/png")
     srv.add("/page.html", '<html><head><link rel="stylesheet" href="main.css"><style>@import url("theme.css");\n'
                           "@IMPORT 'print.css' print; .x { background: url(a.png) }</style></head><body></body></html>")
     items = run(srv.url("/page.html"))
     assert images(items) == [srv.url("/a.png")]
-    assert notes(items) == [("", "3 external stylesheets not read: a background image set there is found only "
-                                 "with --render")]
-    assert srv.hits["/theme.css"] == srv.hits["/print.css"] == 0
+    assert notes(items) == [("", f"2 external stylesheets not read (HTTP 404 Not Found for {srv.url('/main.css')}; "
+                                 f"HTTP 404 Not Found for {srv.url('/theme.css')}): a background image set there is "
+                                 "found only with --render")]
+    assert srv.hits["/theme.css"] == 1 and srv.hits["/print.css"] == 0
     assert web.extract("<style>.x { color: red }</style><img src=a.png>", "http://h/").stylesheets == 0

@@ -2,7 +2,9 @@
 
 Every download goes through `net.Fetcher` (timeouts, byte cap, private-address guard). Images are
 fetched concurrently (at most `max_concurrency` at once, a bounded window ahead of the reader) and
-yielded in page order; each one is decoded by whichever registered source accepts its bytes.
+yielded in page order; each one is decoded by whichever registered source accepts its bytes. The page's external
+stylesheets are fetched in the same pool, and the backgrounds they set for its elements come after its own images
+(css.py reads them).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 import httpx
 from selectolax.lexbor import LexborHTMLParser
 
+from . import css as sheets
 from . import net
 from .base import Blob, Context, ImageItem, Item, ItemError
+from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -36,14 +40,8 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
             "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
-# An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
-_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
-_CSS_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
-_CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 _CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
                              re.I)
-_CSS_IMPORT = re.compile(r"""@import\s*(?:url\(|["'])""", re.I)  # @import url(a.css), @import "a.css"
-_NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
 VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
@@ -79,11 +77,20 @@ class Candidate:
 
 
 class Found(list):
-    """A page's candidates, and what a static reading of it does not see: scripts that run, external stylesheets
-    (linked, or imported by a <style>)."""
+    """A page's candidates, and what a static reading of it does apart: the scripts that run (unseen), and the
+    external stylesheets (linked, or imported by a <style>) to read for the backgrounds of its elements, with the
+    parsed page (`tree`) and its elements' classes and ids (lower case) to match their selectors against."""
 
     scripts = 0
-    stylesheets = 0
+    sheets: list[str] = ()  # the stylesheets' URLs, for a screen, in page order
+    tree: LexborHTMLParser | None = None  # kept only when there are sheets
+    classes: set[str] = frozenset()
+    ids: set[str] = frozenset()
+    charset = "utf-8"  # the page's, which its stylesheets fall back to
+
+    @property
+    def stylesheets(self) -> int:
+        return len(self.sheets)
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -152,7 +159,8 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     fulls = {_same(u): c.full for c in static if c.full for u in (c.url, *c.alternatives)}
     for cand in found:  # a thumbnail the browser showed: the image its link leads to, as the static reading has it
         cand.full = fulls.get(_same(cand.url))
-    # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is)
+    # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is).
+    # A plain list: the stylesheets' images are the browser's too, and are not read again either
     yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed), ctx, fetcher, frames=0)
 
 
@@ -237,6 +245,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         except ValueError:  # e.g. "http://[oops/": browsers ignore a bad base and use the page's URL
             pass
     found = Found()
+    found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
     seen: set[str] = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
     offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
@@ -253,6 +262,11 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             held = {u: None for u in (_resolve(o, base, charset) for o in spare) if u and u != url}
             found.append(Candidate(url, tag, alt, alternatives=tuple(other), placeholders=tuple(held)))
 
+    def sheet(raw: str | None) -> None:
+        url = _resolve(raw, base, charset)
+        if url and url not in found.sheets:
+            found.sheets.append(url)
+
     def picture_urls(picture) -> tuple[list[str], list[str]]:
         if picture.mem_id not in offers:
             offers[picture.mem_id] = _source_urls(picture)
@@ -262,6 +276,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     for node in root.traverse(include_text=False) if root is not None else ():
         tag, attrs = node.tag, node.attributes
         first = len(found)
+        if attrs.get("class"):  # what a stylesheet's selector needs on the page
+            found.classes.update(attrs["class"].lower().split())
+        if attrs.get("id"):
+            found.ids.add(attrs["id"].lower())
         if tag == "img":
             parent = node.parent
             if parent is not None and parent.tag == "picture":
@@ -294,23 +312,25 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "style":
             css = node.text(deep=True) or ""
-            found.stylesheets += len(_CSS_IMPORT.findall(css))  # each an external stylesheet too
-            _css_urls(_CSS_NOT_IMAGES.sub(" ", css), add)
+            if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
+                for url in sheets.imports(sheets.strip_comments(css), media_matches):
+                    sheet(url)
+            css_urls(_CSS_NOT_IMAGES.sub(" ", css), add)
         elif tag == "script" and _runs(_attr(attrs, "type")):
             found.scripts += 1
-        elif tag == "link" and "stylesheet" in _attr(attrs, "rel").lower().split() and _attr(attrs, "href").strip():
-            found.stylesheets += 1
+        elif tag == "link" and _applies(attrs):
+            sheet(_attr(attrs, "href"))
         if _attr(attrs, "background"):  # <body background=…>, old tables
             add(_attr(attrs, "background"), "background")
         for name in LAZY_BACKGROUND:
             text = _attr(attrs, name).strip()
             if "url(" in text.lower():
-                _css_urls(text, add)
+                css_urls(text, add)
             elif "/" in text or "." in text:  # a URL, not a colour or "none"
                 add(text, "style")
         style = attrs.get("style")
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
-            _css_urls(style, add)
+            css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
             link = _link_around(node)
             full = _resolve(link, base, charset)
@@ -318,25 +338,22 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                 add(link, "a", _attr(attrs, "alt"))
                 if len(found) > first and found[first].tag in ("img", "picture"):
                     found[first].full = full  # the thumbnail: a note if that image is read
+    found.tree = tree if found.sheets else None
     return found
+
+
+def _applies(attrs: dict) -> bool:
+    """Whether a <link> is a stylesheet a browser applies to a screen: not an alternate one, not disabled, not
+    for print."""
+    rel = _attr(attrs, "rel").lower().split()
+    return ("stylesheet" in rel and "alternate" not in rel and "disabled" not in attrs
+            and bool(_attr(attrs, "href").strip()) and media_matches(_attr(attrs, "media")))
 
 
 def _runs(kind: str) -> bool:
     """Whether a <script> of this type runs (JavaScript, a module), not data (JSON-LD, a template)."""
     kind = kind.strip().lower()
     return not kind or kind == "module" or "javascript" in kind or "ecmascript" in kind
-
-
-def _css_urls(css: str, add) -> None:
-    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest);
-    not fonts, stylesheets or cursors."""
-    found = [m.group(1) or m.group(2) or m.group(3) for m in _CSS_URL.finditer(css)]
-    for m in _CSS_IMAGE_SET.finditer(css):
-        strings = [a or b for a, b in _CSS_STRING.findall(m.group(1))]
-        found += strings[-1:]
-    for url in found:
-        if not _NOT_IMAGE_FILE.search(urlsplit((url or "").strip()).path):
-            add(url, "style")
 
 
 LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's markup, not a whole deep page
@@ -623,7 +640,7 @@ def page_charset(data: bytes, content_type: str | None = None) -> str:
     for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             return charset
-    http = content_type.lower().split("charset=")[1].split(";")[0] if "charset=" in (content_type or "").lower() else ""
+    http = _http_charset(content_type)
     m = _META_CHARSET.search(data[:4096])
     meta = m.group(1).decode("ascii", "replace") if m else ""
     if meta.lower().replace("_", "-").startswith("utf-16"):
@@ -633,6 +650,10 @@ def page_charset(data: bytes, content_type: str | None = None) -> str:
         if charset:
             return charset
     return "utf-8" if not data.isascii() and _is_utf8(data) else "windows-1252"
+
+
+def _http_charset(content_type: str | None) -> str:
+    return content_type.lower().split("charset=")[1].split(";")[0] if "charset=" in (content_type or "").lower() else ""
 
 
 # labels browsers read as windows-1252, which Python reads otherwise (ASCII has no byte over 127)
@@ -675,22 +696,24 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
     """Download the candidates concurrently (bounded) and yield their items in page order; the first `frames`
     embedded pages (iframes, objects) are read for their images too. An image the page (or the page embedding
     this one: `seen`, `label` the frame's "iframe #2, ") already gave is a note naming the first."""
-    if not found:  # say so, so the page does not vanish from the results
-        runs = " (the page runs scripts: --render may find images they add)" if getattr(found, "scripts", 0) else ""
-        yield ItemError(origin, "", "no images found on the page" + runs, skipped=True)
-        yield from _unread(origin, found)
+    if not found and not getattr(found, "sheets", None):
+        yield from _no_images(origin, found)
         return
     limits = ctx.limits
     cap = max(0, limits.max_images_per_input)
     extra = max(0, len(found) - cap)
+    page, found = found, list(found[:cap])  # the stylesheets' images are added to this copy
     not_read = ("its images are among those the browser loaded" if frames == 0 else
                 f"only the first {frames} embedded pages of a page are read")
     workers = max(1, limits.max_concurrency)
     seen = Seen() if seen is None else seen
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medimg-web")
     queue: deque[tuple[int, Candidate]] = deque()
-    todo = iter(enumerate(found[:cap], 1))
-    at = places(found[:cap])
+    todo = iter(enumerate(found, 1))
+    at = places(found)
+    # the page's stylesheets, fetched first in the same pool; their images come after the page's own
+    styles = Stylesheets(page, pool, fetcher, limits) if getattr(page, "sheets", None) else None
+    pending = styles
     started: dict[int, Future] = {}  # downloads under way, by index (a thumbnail's full image: with the thumbnail)
     ahead: dict[int, Iterator[Item]] = {}  # items of a full image read before its turn, for its thumbnail
     # thumbnails whose full image comes within reach on the page: fetched only once that image is seen to give none
@@ -737,10 +760,21 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
             release(index)
 
     def fill() -> None:
+        nonlocal todo, pending, extra
+        if pending is not None:
+            pending.poll()  # a sheet that came: its @imports are fetched now
         while len(queue) < 2 * workers:
             nxt = next(todo, None)
             if nxt is None:
-                return
+                if pending is None or (queue and not pending.done()):  # waited for only when nothing else is
+                    return
+                more = pending.candidates({_same(c.url) for c in found}, ctx.cancel)
+                room = max(0, cap - len(found))
+                extra += max(0, len(more) - room)
+                todo = iter(enumerate(more[:room], len(found) + 1))
+                found.extend(more[:room])
+                pending = None
+                continue
             start(*nxt)
             queue.append(nxt)
 
@@ -771,21 +805,146 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
                 follow = not_read if frames <= 0 else True
                 frames -= 1
             yield from _emit(origin, page_url, index, cand, got, ctx, follow, seen, label)
+        if not found:
+            yield from _no_images(origin, page)
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
-        yield from _unread(origin, found)
+        for note in styles.notes() if styles is not None else ():
+            yield ItemError(origin, "", note, skipped=True)
     finally:
         fetcher.close()
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _unread(origin: str, found: list[Candidate]) -> Iterator[Item]:
-    """A note for the external stylesheets a static reading leaves unread (the backgrounds they set)."""
-    sheets = getattr(found, "stylesheets", 0)
-    if sheets:
-        yield ItemError(origin, "", f"{sheets} external stylesheet{'s' if sheets > 1 else ''} not read: a background "
-                                    "image set there is found only with --render", skipped=True)
+def _no_images(origin: str, found: list[Candidate]) -> Iterator[Item]:
+    """A note for a page without images, so it does not vanish from the results."""
+    runs = " (the page runs scripts: --render may find images they add)" if getattr(found, "scripts", 0) else ""
+    yield ItemError(origin, "", "no images found on the page" + runs, skipped=True)
+
+
+ACCEPT_CSS = "text/css,*/*;q=0.1"
+
+
+class Stylesheets:
+    """A page's external stylesheets, fetched in its download pool (at most MAX_SHEETS, @imports one level deep,
+    SHEET_BYTES each, through the page's Fetcher: its limits and address guard) and read for the images of the
+    rules whose selectors match an element of the page."""
+
+    def __init__(self, page: Found, pool: ThreadPoolExecutor, fetcher: net.Fetcher, limits) -> None:
+        self.page, self.pool, self.fetcher = page, pool, fetcher
+        self.cap = min(sheets.SHEET_BYTES, limits.max_download_bytes)
+        self.entries: list[tuple[str, bool, Future]] = []  # (url, imported by another sheet, its reading)
+        self.over = self.deep = self.cut = 0  # sheets past MAX_SHEETS, imports of imports, rules not matched
+        self.failed: list[str] = []
+        self._expanded = 0  # the entries whose imports were looked at, in order (so the cap is met the same way)
+        for url in page.sheets:
+            self._want(url, False, len(self.entries))
+
+    def _want(self, url: str, imported: bool, at: int) -> bool:
+        if any(url == known for known, _, _ in self.entries):
+            return False
+        if len(self.entries) >= sheets.MAX_SHEETS:
+            self.over += 1
+            return False
+        future = self.pool.submit(_read_sheet, url, self.fetcher, self.cap, self.page.charset)
+        self.entries.insert(at, (url, imported, future))
+        return True
+
+    def poll(self, wait: bool = False) -> None:
+        """Look at the sheets that came, in order, and fetch what they import, placed before them (as the cascade
+        reads them); with `wait`, until every sheet has come."""
+        while self._expanded < len(self.entries):
+            _, imported, future = self.entries[self._expanded]
+            if not wait and not future.done():
+                return
+            got = future.result() if not future.cancelled() else None
+            for nested in got.imports if isinstance(got, sheets.Sheet) and not imported else ():
+                self._expanded += self._want(nested, True, self._expanded)  # lands before its sheet, which moves on
+            self._expanded += 1
+
+    def done(self) -> bool:
+        self.poll()
+        return all(future.done() for _, _, future in self.entries)
+
+    def candidates(self, known: set[str], cancel=None) -> list[Candidate]:
+        """The images of the rules whose selectors match an element of the page (`known`: URLs it has already),
+        in the sheets' order; a rule the matcher's caps leave out, or one left when the run is given up, is counted."""
+        self.poll(wait=True)
+        matcher = sheets.Matcher(self.page.tree, self.page.classes, self.page.ids)
+        out = []
+        for url, imported, future in self.entries:
+            got = future.result() if not future.cancelled() else f"not read: {url}: the page was given up"
+            if isinstance(got, str):
+                self.failed.append(got)
+                continue
+            self.deep += len(got.imports) if imported else 0
+            for prelude, urls in got.rules:
+                new = [u for u in urls if _same(u) not in known]
+                if not new:
+                    continue
+                hit = None if cancel is not None and cancel.is_set() else matcher.matches(prelude)
+                if hit is None:  # past the matcher's caps, or the run was given up
+                    self.cut += 1
+                elif hit:
+                    for u in new:
+                        if _same(u) not in known:
+                            known.add(_same(u))
+                            out.append(Candidate(u, "css"))
+        return out
+
+    def notes(self) -> list[str]:
+        """Why sheets were not read, and rules not matched; none when all were."""
+        reasons = self.failed + ([f"{self.over} over the cap of {sheets.MAX_SHEETS} a page"] if self.over else [])
+        reasons += [f"{self.deep} imported by an imported sheet"] if self.deep else []
+        count = len(self.failed) + self.over + self.deep
+        out = []
+        if count:
+            out.append(f"{count} external stylesheet{'s' if count > 1 else ''} not read ({'; '.join(reasons)}): a "
+                       "background image set there is found only with --render")
+        if self.cut:
+            out.append(f"{self.cut} stylesheet rules that name an image were not matched against the page (at most "
+                       f"{sheets.MAX_RULES} are, within {sheets.MATCH_SECONDS:g} s): a background image they set is "
+                       "found only with --render")
+        return out
+
+
+def _read_sheet(url: str, fetcher: net.Fetcher, cap: int, charset: str) -> sheets.Sheet | str:
+    """One stylesheet's rules that name an image and its @imports, their URLs resolved against where it came from
+    (not the page); or why it was not read (never raises)."""
+    try:
+        if url[:5].lower() == "data:":
+            data, ctype = decode_data_uri(url, cap)
+            final, header = url, ctype
+        else:
+            got = fetcher.fetch(url, accept=ACCEPT_CSS, max_bytes=cap)
+            data, ctype, final = got.data, got.content_type, got.url
+            header = next((v for k, v in got.headers.items() if k.lower() == "content-type"), None)
+        if ctype not in (None, "text/css"):  # an error page, say: browsers apply only text/css
+            return f"not a stylesheet: {short_url(url)} is {ctype}"
+        sheet = sheets.read_sheet(data.decode(_sheet_charset(data, header, charset), errors="replace"),
+                                  media_matches)
+    except (net.FetchError, ValueError) as exc:
+        return str(exc)
+    except Exception as exc:  # a bug or an odd sheet costs this sheet only
+        return f"could not read {short_url(url)}: {type(exc).__name__}: {exc}"
+    resolved = [(prelude, [u for u in (_resolve(raw, final) for raw in urls) if u]) for prelude, urls in sheet.rules]
+    sheet.rules = [(prelude, urls) for prelude, urls in resolved if urls]
+    sheet.imports = [u for u in (_resolve(raw, final) for raw in sheet.imports) if u]
+    return sheet
+
+
+def _sheet_charset(data: bytes, content_type: str | None, fallback: str) -> str:
+    """The encoding a stylesheet is read in: a byte-order mark, the HTTP charset, its `@charset`, else the
+    page's."""
+    for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return charset
+    m = re.match(rb'@charset "([^"]*)";', data)
+    for label in (_http_charset(content_type), m.group(1).decode("ascii", "replace") if m else ""):
+        if _codec(label):
+            return _codec(label)
+    return fallback
 
 
 def places(found: list[Candidate]) -> dict[str, tuple[int, str]]:

@@ -1,0 +1,256 @@
+"""Stylesheets, read cheaply: the rules that name an image, and whether a rule's selector matches this page.
+
+A small scanner (no CSS library) walks a sheet's text once: comments are dropped, strings and url()s are
+skipped whole, and each top-level statement or block comes out as (prelude, body). `@media` blocks whose query
+holds for a desktop screen, and `@supports`, `@layer` and `@container` blocks, are read for their rules;
+`@font-face`, `@keyframes`, `@page` and the other at-rules are passed over. Only the images of `background`,
+`background-image`, `content`, `list-style(-image)` and `border-image(-source)` count, and a rule's images are
+the page's only when its selector matches one of the page's elements (lexbor's selector engine).
+Nothing here touches the network: web.py fetches the sheets.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+MAX_SHEETS = 8  # external stylesheets read per page, @imports included
+SHEET_BYTES = 2 * 1024 * 1024  # per stylesheet
+MAX_RULES = 5000  # rules naming an image whose selectors are matched against one page
+MATCH_SECONDS = 2.0  # and the time that matching may take (lexbor walks the whole page for a selector it misses)
+NESTING = 4  # @media (or @supports…) blocks read inside each other
+IMAGE_PROPERTIES = {"background", "background-image", "content", "list-style", "list-style-image", "border-image",
+                    "border-image-source"}
+GROUPS = {"media", "supports", "layer", "container"}  # at-rules whose block holds ordinary rules
+
+# An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
+_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
+_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
+_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+_NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
+_COMMENT = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|url\([^)"']*\))|/\*[\s\S]*?(?:\*/|\Z)""", re.I)
+_STOP_TOP = re.compile(r"""[{};"']|url\(""", re.I)  # at the top level a ";" ends a statement
+_STOP_INSIDE = re.compile(r"""[{}"']|url\(""", re.I)  # inside a block only the braces count
+_SKIP = {'"': re.compile(r'"(?:[^"\\\n]|\\.)*"?'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*'?"),
+         "u": re.compile(r"""url\(\s*(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^)]*)\s*\)?""", re.I)}
+_VENDOR = re.compile(r"^-(?:webkit|moz|ms|o)-")
+_AT_NAME = re.compile(r"@(-?[\w-]+)\s*")
+_IMPORT = re.compile(r"""@import\s*(?:url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)|"([^"]*)"|'([^']*)')\s*(.*)""",
+                     re.I | re.S)
+_IMPORT_EXTRAS = re.compile(r"^(?:layer(?:\([^)]*\))?|supports\((?:[^()]|\([^()]*\))*\))\s*", re.I)
+# pseudo-elements (::before, and the four legacy :before forms): their element is matched instead
+_PSEUDO_ELEMENT = re.compile(r"::[\w-]+(?:\([^()]*\))?|:(?:before|after|first-line|first-letter)(?![\w-])", re.I)
+_NAMES = re.compile(r"([.#])((?:[\w-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+)")
+_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|[^\n0-9a-fA-F])")
+_INNER = re.compile(r"\([^()]*\)|\[[^\]]*\]")  # :not(.x), [class~=y]: what need not be on the page
+
+
+@dataclass
+class Sheet:
+    """What a stylesheet holds for us: its rules that name an image (selector, URLs as written) and the sheets it
+    imports (URLs as written, for a screen)."""
+
+    rules: list[tuple[str, list[str]]] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+
+
+def strip_comments(css: str) -> str:
+    """The CSS without its comments (a "/*" inside a string or url() is no comment)."""
+    return _COMMENT.sub(lambda m: m.group(1) or " ", css)
+
+
+def parts(css: str) -> Iterator[tuple[str, str | None]]:
+    """The top-level statements and blocks of comment-free CSS, in order: (prelude, body) for a block,
+    (statement, None) for one ended by ";". An unclosed block at the end is closed, as browsers do."""
+    start = open_at = pos = depth = 0
+    while True:
+        m = (_STOP_TOP if depth == 0 else _STOP_INSIDE).search(css, pos)
+        if m is None:
+            break
+        mark = m.group()
+        if mark in ('"', "'") or len(mark) > 1:  # a string or url(…): skipped whole, whatever it holds
+            pos = _SKIP[mark[0].lower()].match(css, m.start()).end()
+            continue
+        pos = m.end()
+        if mark == "{":
+            open_at = m.start() if depth == 0 else open_at
+            depth += 1
+        elif mark == ";":
+            yield css[start:m.start()].strip(), None
+            start = pos
+        elif depth:  # "}"
+            depth -= 1
+            if depth == 0:
+                yield css[start:open_at].strip(), css[open_at + 1:m.start()]
+                start = pos
+        else:  # a stray "}" ends nothing
+            start = pos
+    if depth:
+        yield css[start:open_at].strip(), css[open_at + 1:]
+    elif css[start:].strip():
+        yield css[start:].strip(), None
+
+
+def read_sheet(css: str, media_ok: Callable[[str], bool]) -> Sheet:
+    """The rules that name an image and the @imports of one stylesheet's text (`media_ok` says whether a media
+    query holds for the screen the page is read for)."""
+    css = strip_comments(css)
+    sheet = Sheet(imports=imports(css, media_ok))
+    for prelude, body in parts(css):
+        if body is not None:
+            _add_rules(sheet.rules, prelude, body, media_ok, 0)
+    return sheet
+
+
+def imports(css: str, media_ok: Callable[[str], bool]) -> list[str]:
+    """The URLs of comment-free CSS's @imports whose media query holds; those after its first rule are ignored,
+    as browsers do."""
+    urls = []
+    for prelude, body in parts(css):
+        if body is not None or not prelude.lower().startswith(("@import", "@charset", "@layer", "@namespace")):
+            break
+        m = _IMPORT.match(prelude)
+        if m is None:
+            continue
+        url = next((g for g in m.groups()[:5] if g is not None), "").strip()
+        media = _IMPORT_EXTRAS.sub("", _IMPORT_EXTRAS.sub("", m.group(6).strip()))
+        if url and media_ok(media):
+            urls.append(url)
+    return urls
+
+
+def _add_rules(rules: list, prelude: str, body: str, media_ok: Callable[[str], bool], depth: int) -> None:
+    if prelude.startswith("@"):
+        m = _AT_NAME.match(prelude)
+        name = m.group(1).lower() if m else ""
+        if name in GROUPS and depth < NESTING and (name != "media" or media_ok(prelude[m.end():])):
+            for inner, inner_body in parts(body):
+                if inner_body is not None:
+                    _add_rules(rules, inner, inner_body, media_ok, depth + 1)
+        return  # @font-face, @keyframes, @page, @property …: no picture of an element
+    lowered = body.lower()
+    if "url(" not in lowered and "image-set(" not in lowered:
+        return
+    urls = image_urls(body)
+    if urls and prelude:
+        rules.append((prelude, urls))
+
+
+def image_urls(body: str) -> list[str]:
+    """The url()s and image-set()s of a rule's image properties, as written (nested rules are passed over)."""
+    urls: list[str] = []
+    for declaration, nested in parts(body):
+        name, colon, value = declaration.partition(":")
+        name = name.strip().lower()
+        if name[:1] == "-":
+            name = _VENDOR.sub("", name)
+        if nested is None and colon and name in IMAGE_PROPERTIES:
+            css_urls(value, lambda url, *_: urls.append(url))
+    return urls
+
+
+def css_urls(css: str, add) -> None:
+    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest);
+    not fonts, stylesheets or cursors."""
+    found = [m.group(1) or m.group(2) or m.group(3) for m in _URL.finditer(css)]
+    for m in _IMAGE_SET.finditer(css):
+        strings = [a or b for a, b in _STRING.findall(m.group(1))]
+        found += strings[-1:]
+    for url in found:
+        if not _NOT_IMAGE_FILE.search((url or "").strip().partition("#")[0].partition("?")[0]):  # its path
+            add(url, "style")
+
+
+# --- selectors ------------------------------------------------------------------------------------------------
+
+
+def selectors(prelude: str) -> list[str]:
+    """A rule's selector list, split at its top-level commas, each with its pseudo-elements taken off."""
+    if "(" not in prelude and "[" not in prelude:
+        pieces = prelude.split(",")
+    else:
+        pieces, level, start = [], 0, 0
+        for i, ch in enumerate(prelude):
+            level += ch in "([" and 1 or ch in ")]" and -1 or 0
+            if ch == "," and level == 0:
+                pieces.append(prelude[start:i])
+                start = i + 1
+        pieces.append(prelude[start:])
+    return [s for s in (_element_of(p.strip()) for p in pieces) if s]
+
+
+def _element_of(selector: str) -> str:
+    """`a::before` → `a`, `.x ::after` → `.x *`: a pseudo-element is shown when its element is."""
+    if ":" not in selector:
+        return selector
+    def swap(m: re.Match) -> str:
+        before = selector[m.start() - 1] if m.start() else " "
+        return "*" if before in " \t\n>+~," else ""
+    return _PSEUDO_ELEMENT.sub(swap, selector).strip()
+
+
+def possible(selector: str, classes: set[str], ids: set[str]) -> bool:
+    """False when a class or id the selector requires is on no element of the page (a cheap test before lexbor's,
+    which walks the whole page); those inside :not(…), :is(…) or [attributes] are not required."""
+    outer = selector
+    for _ in range(8):  # nested parentheses, innermost first
+        inner = _INNER.sub(" ", outer)
+        if inner == outer:
+            break
+        outer = inner
+    for kind, name in _NAMES.findall(outer):
+        name = _ESCAPE.sub(_unescape, name).lower() if "\\" in name else name.lower()
+        if name not in (classes if kind == "." else ids):
+            return False
+    return True
+
+
+def _unescape(m: re.Match) -> str:
+    text = m.group(1).strip()
+    if len(text) == 1 and not text.isalnum():
+        return text
+    try:
+        return chr(int(text, 16))
+    except ValueError:
+        return text
+
+
+class Matcher:
+    """Whether a rule's selectors match an element of one page (lexbor), each selector asked once. A selector
+    lexbor cannot read matches nothing; so do the states a page is not in when it loads (`:hover`, `:focus`), as in
+    a browser that has only loaded it. Lexbor walks the whole page for a selector it misses, so at most MAX_RULES
+    rules go to it, within MATCH_SECONDS; a class or id on no element turns a selector down before (`possible`)."""
+
+    def __init__(self, tree, classes: set[str], ids: set[str]) -> None:
+        self.tree, self.classes, self.ids = tree, classes, ids
+        self.memo: dict[str, bool] = {}
+        self.asked = 0  # rules that went to lexbor
+        self.deadline = time.monotonic() + MATCH_SECONDS
+
+    def matches(self, prelude: str) -> bool | None:
+        """True or False; None when the rule would need lexbor past the cap or the time budget."""
+        todo = []
+        for selector in selectors(prelude):
+            if self.memo.get(selector):
+                return True
+            if selector not in self.memo and possible(selector, self.classes, self.ids):
+                todo.append(selector)
+        if not todo:
+            return False
+        if self.asked >= MAX_RULES or time.monotonic() > self.deadline:
+            return None
+        self.asked += 1
+        for selector in todo:
+            self.memo[selector] = _found(self.tree, selector)
+            if self.memo[selector]:
+                return True
+        return False
+
+
+def _found(tree, selector: str) -> bool:
+    try:
+        return tree.css_first(selector) is not None
+    except Exception:  # a selector lexbor cannot parse (:lang(), a browser's own -webkit- ones)
+        return False
