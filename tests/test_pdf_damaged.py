@@ -30,21 +30,21 @@ def _photos(sizes: list[tuple[int, int]]) -> tuple[pymupdf.Document, list[int]]:
     return doc, xrefs
 
 
-def _cut_in_colour_space(sizes: list[tuple[int, int]]) -> tuple[bytes, bytes, int]:
-    """The four photos, the third in an sRGB ICC colour space written last in the file; then that file cut
-    short inside the colour space's object (the xref table lost too), as a download cut off near its end.
-    Returns the intact file, the cut one and the damaged image's xref."""
+def _cut_in_colour_space(sizes: list[tuple[int, int]], bad: int = 2) -> tuple[bytes, bytes, int]:
+    """The four photos, the third (or the `bad`-th, from 0) in an sRGB ICC colour space written last in the file;
+    then that file cut short inside the colour space's object (the xref table lost too), as a download cut off
+    near its end. Returns the intact file, the cut one and the damaged image's xref."""
     doc, xrefs = _photos(sizes)
     profile = doc.get_new_xref()
     doc.update_object(profile, "<< /N 3 >>")
     doc.update_stream(profile, ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     space = doc.get_new_xref()
     doc.update_object(space, f"[/ICCBased {profile} 0 R]")
-    doc.xref_set_key(xrefs[2], "ColorSpace", f"{space} 0 R")
+    doc.xref_set_key(xrefs[bad], "ColorSpace", f"{space} 0 R")
     data = doc.tobytes()
     at = data.index(f"\n{profile} 0 obj".encode())
     assert at > data.index(f"\n{xrefs[3]} 0 obj".encode())  # every image object comes before the cut
-    return data, data[: at + 200], xrefs[2]
+    return data, data[: at + 200], xrefs[bad]
 
 
 def _misplaced(data: bytes, xref: int, shift: int = 3) -> bytes:
@@ -73,7 +73,7 @@ def test_a_cut_short_pdf_keeps_the_intact_images_of_a_page_with_one_damaged_imag
         (want,) = [i for i in whole if i.metadata["xref"] == got.metadata["xref"]]
         assert got.image.tobytes() == want.image.tobytes() and got.metadata == want.metadata
     errors = [(e.locator, e.error.split(":")[0], e.skipped) for e in items if isinstance(e, ItemError)]
-    assert errors == [("page 1, image 4", f"could not decode embedded image (xref {bad})", False),
+    assert errors == [("page 1, image 3", f"could not decode embedded image (xref {bad})", False),
                       ("", REPAIRED.split(":")[0], True)]
     assert items[-1].error == REPAIRED
 
@@ -92,7 +92,7 @@ def test_an_image_whose_colour_space_is_not_one_is_an_error_of_its_own_and_the_o
     assert [i.metadata["xref"] for i in images] == [xrefs[0], xrefs[2], xrefs[3]]
     assert [i.image.size for i in images] == [sizes[0], sizes[2], sizes[3]]
     (error,) = [e for e in items if isinstance(e, ItemError)]
-    assert error.locator == "page 1, image 4" and not error.skipped
+    assert error.locator == "page 1, image 2" and not error.skipped
     assert error.error == f"could not decode embedded image (xref {xrefs[1]}): invalid ICC colorspace"
 
 

@@ -9,9 +9,11 @@ import zlib
 
 import numpy as np
 import pymupdf
+import pytest
 from PIL import Image, ImageDraw
 
 from builders import pdf_stream, raw_pdf
+from test_pdf_damaged import _cut_in_colour_space
 from medimg.sources import pdf
 from medimg.sources.base import Blob, Context, ImageItem
 
@@ -158,3 +160,79 @@ def test_a_table_drawn_one_box_per_cell_is_not_a_figure_but_charts_and_heat_maps
     figs = _images(_run(doc.tobytes()))
     assert [f.locator for f in figs] == ["page 1, figure 1 (rendered)", "page 2, figure 1 (rendered)"]
     assert figs[0].metadata["bbox"][1] > 280  # the chart, not the table above it
+
+
+# --- left-overs: turned images, stencils in colour, twin charts on one page, damaged images in their place -------
+
+def _turned_xray(boxes: bytes) -> bytes:
+    """The X-ray drawn 200 pt a side turned 30 degrees (its unit square's corner at (200, 300), PDF space), then
+    `boxes`. Its bounding box is (100, 300)-(373.2, 573.2); the corners of that box are empty page."""
+    pixels = zlib.compress(_xray().tobytes())
+    xray = pdf_stream("/Type /XObject /Subtype /Image /Width 400 /Height 400 /ColorSpace /DeviceGray "
+                      "/BitsPerComponent 8 /Filter /FlateDecode", pixels)
+    cos, sin = 200 * np.cos(np.pi / 6), 200 * np.sin(np.pi / 6)
+    draw = f"q {cos:.4f} {sin:.4f} {-sin:.4f} {cos:.4f} 200 300 cm /Im Do Q ".encode()
+    return raw_pdf(draw + boxes, "<< /XObject << /Im 5 0 R >> >>", [xray])
+
+
+def test_a_box_beside_a_turned_image_in_its_bounding_box_hides_nothing_of_it():
+    """A black box in the empty corner of a turned image's bounding box (1.6 % of that box, none of the image)
+    leaves the embedded image as it is; one over the image itself still makes it covered."""
+    corner = b"0 0 0 rg 100 300 30 40 re f "  # the triangle left empty below the image's left corner
+    (item,) = _images(_run(_turned_xray(corner)))
+    assert item.locator == "page 1, image 1" and item.image.size == (400, 400)
+    over = b"0 0 0 rg 220 420 40 30 re f "  # on the image, near its middle
+    (item,) = _images(_run(_turned_xray(corner + over)))
+    assert item.locator == "page 1, image 1 (covered, rendered)" and item.metadata["covered"] is True
+    doc = pymupdf.open(stream=_turned_xray(corner))  # the same on a page turned a quarter (/Rotate 90)
+    doc[0].set_rotation(90)
+    assert [i.locator for i in _images(_run(doc.tobytes()))] == ["page 1, image 1"]
+
+
+def _stencil(ink: bytes) -> bytes:
+    """A 1-bit /ImageMask (a signature's strokes: bars on a checkerboard, 400 x 300) painted with the fill colour
+    `ink` (a PDF colour operator) at (100, 192)-(500, 492)."""
+    w, h = 400, 300
+    bits = np.zeros((h, w), dtype=bool)
+    bits[(np.arange(h)[:, None] // 40 + np.arange(w)[None, :] // 40) % 2 == 1] = True
+    mask = pdf_stream(f"/Type /XObject /Subtype /Image /Width {w} /Height {h} /ImageMask true /BitsPerComponent 1 "
+                      "/Decode [1 0]", np.packbits(bits, axis=1).tobytes(), compress=True)
+    return raw_pdf(b"q " + ink + b" 400 0 0 300 100 300 cm /M1 Do Q", "<< /XObject << /M1 5 0 R >> >>", [mask])
+
+
+def test_a_stencil_mask_painted_in_a_colour_comes_out_in_that_colour_on_white():
+    """A 1-bit image mask is ink: where its bits are set the page shows the fill colour it is painted with (red or
+    blue ink of a scanned signature, a logo), white elsewhere. It came out black on white whatever the colour."""
+    (item,) = _images(_run(_stencil(b"0.8 0.1 0.1 rg")))
+    assert item.locator == "page 1, image 1" and item.image.size == (400, 300) and item.image.mode == "RGB"
+    pixels = np.asarray(item.image).reshape(-1, 3)
+    assert {tuple(p) for p in np.unique(pixels, axis=0)} == {(204, 26, 26), (255, 255, 255)}
+    page = pymupdf.open(stream=_stencil(b"0.8 0.1 0.1 rg"))[0]
+    seen = page.get_pixmap(clip=pymupdf.Rect(100, 192, 500, 492), alpha=False)  # as the reader sees it
+    seen = np.asarray(Image.frombytes("RGB", (seen.width, seen.height), seen.samples), dtype=float)
+    assert np.abs(seen - np.asarray(item.image, dtype=float)).mean() < 25
+    (black,) = _images(_run(_stencil(b"0 g")))  # black ink: black on white, in grey as before
+    assert black.image.mode == "L" and set(np.unique(np.asarray(black.image))) == {0, 255}
+
+
+def _chart(page: pymupdf.Page, x: float, y: float) -> None:
+    """A bar chart with tick labels, the same wherever it is drawn."""
+    page.draw_rect(pymupdf.Rect(x, y, x + 200, y + 150), color=(0, 0, 0), width=1)
+    for k in range(4):
+        page.draw_rect(pymupdf.Rect(x + 20 + 45 * k, y + 120 - 25 * k, x + 50 + 45 * k, y + 150), color=None,
+                       fill=(0.2, 0.4, 0.8))
+        page.insert_text((x + 30 + 45 * k, y + 162), f"G{k}", fontsize=8)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2, 3])
+def test_a_damaged_image_is_numbered_where_the_page_draws_it(bad):
+    """A photo MuPDF cannot load (its colour space cut off with the end of the file) is an error in its own place
+    among the page's images: every photo keeps the number it has in the intact file (the damaged one came last,
+    so the photos after it moved up one)."""
+    intact, cut, xref = _cut_in_colour_space([(200, 160), (210, 160), (220, 160), (230, 160)], bad)
+    whole = {i.metadata["xref"]: i.locator for i in _images(_run(intact))}
+    items = [i for i in _run(cut) if i.locator]
+    assert [i.locator for i in items] == [f"page 1, image {k}" for k in (1, 2, 3, 4)]
+    assert [whole[i.metadata["xref"]] if isinstance(i, ImageItem) else i.error for i in items] == [
+        f"page 1, image {k + 1}" if k != bad else items[k].error for k in range(4)]
+    assert items[bad].error.startswith(f"could not decode embedded image (xref {xref})")

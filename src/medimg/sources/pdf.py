@@ -7,7 +7,8 @@ Rules, in the order they apply:
   the alpha channel (output mode RGBA/LA: composite on white to see the page). Plain gray/RGB JPEGs
   with nothing on top are decoded by Pillow instead (same pixels, twice as fast), and plain 8-bit gray/RGB
   Flate images are inflated by zlib (outside the MuPDF lock). A 1-bit stencil
-  image drawn on its own (some scans) comes out as black on white (mode L). The image is turned and
+  image drawn on its own (some scans, a signature, a logo) comes out in the ink its first placement paints it
+  with, on white (mode L when black or grey, else RGB). The image is turned and
   flipped the way its placement draws it (quarter turns, mirrors, page /Rotate).
 - The same image is reported once: by xref, and by content (raw stream digest) for copies stored under
   different xrefs. `metadata["pages"]` lists every page it is drawn on.
@@ -26,7 +27,8 @@ Rules, in the order they apply:
 - Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
   side), once per distinct image. So is the part seen of an image that a clip or the page edge crops
   (`cropped`), or that opaque fills drawn after it hide in part (`covered`: a box laid over a name; see
-  `_Visible.hidden`), so what the reader cannot see never comes out.
+  `_Visible.hidden`; a turned or skewed image is judged by the parallelogram it fills), so what the reader
+  cannot see never comes out.
 - Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
@@ -38,8 +40,8 @@ Rules, in the order they apply:
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
 - Damage: an image MuPDF cannot load (its colour space lost when the file was cut short, say) is drawn
-  nowhere; it is listed without its place and decoding it is an error of its own, while the page's other
-  images come out. A page whose images cannot be placed at all has them listed without their places (no
+  nowhere; it is listed without its place (numbered where the page's content draws it, `_drawn_at`) and
+  decoding it is an error of its own, while the page's other images come out. A page whose images cannot be placed at all has them listed without their places (no
   figures), with one error. A PDF MuPDF had to repair (on opening, or when an object was looked up) gets one
   skipped note at its end: what the damage took leaves no error behind.
 
@@ -159,9 +161,11 @@ class _Image:
     bbox: tuple = ()  # empty while no placement is known (a page too complex to read lists its images only)
     transform: tuple = ()
     max_short_side: float = 0.0  # points, over all placements
+    ink: tuple = ()  # a stencil mask's colour (RGB) where it is reported; black when unknown
     problem: str = ""  # why it must not be decoded (too large)
     placements: int = 0
     in_figures: int = 0  # placements that are pieces of a rendered figure (a strip of a scan, a tile)
+    order: float = 0.0  # where it comes among the images of the page it is reported on (in drawing order)
 
 
 @dataclass
@@ -286,13 +290,15 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item))
         return images[xref]
 
-    def listed(items: list, pno: int) -> None:
-        """Images registered without their place: decoded, or each an error of its own, in pass 2."""
+    def listed(items: list, pno: int, order: float = 0.0) -> None:
+        """Images registered without their place (`order`: where the page draws them, if known): decoded, or each
+        an error of its own, in pass 2."""
         for item in items:
             img = register(item, pixel_size(item))
             if pno + 1 not in img.pages:
                 img.pages.append(pno + 1)
-            img.first_page = img.first_page or pno + 1
+            if not img.first_page:
+                img.first_page, img.order = pno + 1, order
 
     loads: dict[int, str | None] = {}  # xref → why MuPDF cannot load the image (None: it can)
 
@@ -308,9 +314,9 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             page = doc.load_page(pno)
             huge = _inline_over_cap(doc, page, limits.max_pixels, form_problems)
             if huge:  # MuPDF decodes an inline image to find its end, on every run of the page
-                log, stopped, shown, covers = [], huge, [], []
+                log, stopped, shown, covers, inks = [], huge, [], [], []
             else:
-                log, stopped, shown, covers = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
+                log, stopped, shown, covers, inks = _bbox_log(page, time.monotonic() + PDF_SECONDS / 2 - clock.used())
             if stopped == "time":
                 out_of_time, npages = f"read only the first {pno} of {count} pages", pno
                 break
@@ -338,8 +344,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
         visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers)
         tiled = _tiled([tuple(info["bbox"]) for info, _ in placed])
+        inked = _Near([box for box, _ in inks], [rgb for _, rgb in inks]) if inks else None
         for n, (info, item) in enumerate(placed):
             box = tuple(info["bbox"])
+            if inked is not None:  # a stencil mask: the colour it is painted in here
+                info["ink"] = next(iter(inked.find(box)), ())
             rect = pymupdf.Rect(box) * rot
             seen_part = visible_part(box)
             if seen_part is None:  # wholly off the page or clipped away: nobody sees it
@@ -348,7 +357,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             piece = dense and (small or min(rect.width, rect.height) < limits.min_side / 2 or n in tiled)
-            covers = [] if piece else visible_part.hidden(box, seen_part)
+            covers = [] if piece else visible_part.hidden(box, seen_part, info["transform"])
             if piece:  # a strip or tile: what shows of it is part of a figure
                 name = str(item[0]) if item else (info.get("digest") or b"").hex()
                 pieces.append((seen_part, item, name, info, rect))
@@ -384,9 +393,10 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             if not img.bbox and not piece:  # a piece's place is its figure's, unless it is in none (below)
                 _place(img, pno, rect, info, rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
-        for item in broken:  # images MuPDF cannot load, so drawn nowhere: each an error of its own in pass 2
-            try:
-                listed([item], pno)
+        drawn_at = _drawn_at(page, broken, placed) if broken else {}
+        for item in broken:  # images MuPDF cannot load, so drawn nowhere: each an error of its own in pass 2,
+            try:  # numbered where the page draws it
+                listed([item], pno, drawn_at[item[0]])
             except Exception as exc:
                 errors.append(ItemError(origin, f"page {pno + 1}", f"could not decode embedded image (xref {item[0]}): "
                                                                    f"{_short(exc)}"))
@@ -426,6 +436,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     for img in images.values():
         if img.first_page:
             first_on.setdefault(img.first_page, []).append(img)
+    for found in first_on.values():
+        found.sort(key=lambda img: img.order)  # in drawing order (a damaged image in its place, not last)
     yield from errors
     floor = limits.min_side
     yielded, skipped, said = 0, [0], bool(errors)
@@ -490,14 +502,45 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
 
 def _place(img: _Image, pno: int, rect: pymupdf.Rect, info: dict, rot: pymupdf.Matrix) -> None:
     """Where the image is reported: its first placement that is not a piece of a figure."""
-    img.first_page, img.bbox = pno + 1, tuple(rect)
+    img.first_page, img.bbox, img.order = pno + 1, tuple(rect), info["number"]
     img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
+    img.ink = info.get("ink", ())
 
 
 def _along_page(size: tuple, info: dict, rot: pymupdf.Matrix) -> tuple:
     """An image's pixel size along the page's x and y (as shown): swapped when its placement turns it a quarter."""
     a, b, c, d = tuple(pymupdf.Matrix(info["transform"]) * rot)[:4]
     return size if abs(a) + abs(d) >= abs(b) + abs(c) else size[::-1]
+
+
+_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do\b")
+
+
+def _drawn_at(page: pymupdf.Page, broken: list, placed: list) -> dict:
+    """Where each image MuPDF cannot load (so draws nowhere) comes among the page's images, by xref: by the order
+    the page's content stream draws them, just after the image drawn before it (that one's number, as
+    get_image_info numbers them, plus 0.5), or first; last (inf) if the page's own content does not draw it (a
+    form does) or cannot be read."""
+    at = {item[0]: math.inf for item in broken}
+    names = {item[7]: item[0] for item in broken if not item[9]}  # those the page itself names
+    if not names:
+        return at
+    try:
+        content = page.read_contents()
+    except Exception:
+        return at
+    numbers: dict[str, list] = {}  # name → numbers of its placements drawn by the page itself, in order
+    for info, it in placed:
+        if it is not None and not it[9]:
+            numbers.setdefault(it[7], []).append(info["number"])
+    before, done = -1.0, {}
+    for name in (n.decode("latin-1") for n in _DO.findall(content)):
+        if name in names and at[names[name]] == math.inf:
+            at[names[name]] = before + 0.5
+        done[name] = done.get(name, 0) + 1
+        if done[name] <= len(numbers.get(name, ())):
+            before = numbers[name][done[name] - 1]
+    return at
 
 
 TILE_TOL = 0.5  # points: images whose boxes meet this closely along a whole edge are pieces of one picture
@@ -585,28 +628,70 @@ class _Visible:
         area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
         return box if (x1 - x0) * (y1 - y0) >= self.CROPPED * area else (x0, y0, x1, y1)
 
-    def hidden(self, box: tuple, part: tuple) -> list:
+    def hidden(self, box: tuple, part: tuple, transform: tuple = ()) -> list:
         """The opaque fills (plain rectangles, images without a mask) drawn after the image that hide at least
         COVERED of its visible part, as (box cut to that part, look); [] if they hide less (a label box, a scale
-        bar) or none do. Drawn more than once here: judged by its last placement that shows, the least covered."""
+        bar) or none do. Drawn more than once here: judged by its last placement that shows, the least covered.
+        An image turned or skewed by its `transform` (to page space) is judged by the parallelogram it fills, not
+        its bounding box: a box in an empty corner of that hides nothing of it."""
         places = self.places.find(box) if self.places is not None else []
         if not places:
             return []
         key = (max(places), part)
         if key not in self.found:  # one image drawn here thousands of times: worked out once
-            self.found[key] = self._over(part, max(places))
+            self.found[key] = self._over(part, max(places), transform)
         return self.found[key]
 
-    def _over(self, part: tuple, place: int) -> list:
+    def _over(self, part: tuple, place: int, transform: tuple = ()) -> list:
         """The fills drawn after the placement (`place`, in the log) over the part, if they hide enough of it."""
         c = self.covers
         x0, y0 = np.maximum(c[:, 1], part[0]), np.maximum(c[:, 2], part[1])
         x1, y1 = np.minimum(c[:, 3], part[2]), np.minimum(c[:, 4], part[3])
         on = (c[:, 0] > place) & (np.minimum(x1 - x0, y1 - y0) > THIN)
         boxes = [tuple(b) for b in np.stack([x0, y0, x1, y1], axis=1)[on]]
-        if not boxes or _coverage(part, boxes) < self.COVERED:
+        looks = [self.looks[k] for k in np.flatnonzero(on)]
+        if not boxes:
             return []
-        return list(zip(boxes, (self.looks[k] for k in np.flatnonzero(on))))
+        if _skewed(transform):  # only the boxes over the image itself, and the share of it they hide
+            share, touching = _hidden_share(part, boxes, transform)
+            boxes, looks = [boxes[k] for k in touching], [looks[k] for k in touching]
+        else:  # upright or a quarter turn: the image fills its box
+            share = _coverage(part, boxes)
+        return list(zip(boxes, looks)) if share >= self.COVERED else []
+
+
+def _skewed(transform: tuple) -> bool:
+    """Whether a placement turns or skews an image off the page's axes (not upright, mirrored or a quarter turn)."""
+    if not transform:
+        return False
+    a, b, c, d = transform[:4]
+    tol = 1e-3 * (abs(a) + abs(b) + abs(c) + abs(d))
+    return min(abs(a), abs(b)) > tol or min(abs(c), abs(d)) > tol
+
+
+def _hidden_share(part: tuple, boxes: list, transform: tuple) -> tuple[float, list]:
+    """The share of a turned or skewed image's parallelogram (its unit square moved by `transform`) within `part`
+    that `boxes` hide, sampled on a grid of 1 point (coarser past 512 points a side); and which boxes hide any of
+    it (by index)."""
+    s = max(1.0, (part[2] - part[0]) / 512, (part[3] - part[1]) / 512)
+    xs, ys = np.arange(part[0] + s / 2, part[2], s), np.arange(part[1] + s / 2, part[3], s)
+    if not len(xs) or not len(ys):
+        return 0.0, []
+    m = ~pymupdf.Matrix(transform)  # page space to the image's unit square
+    x, y = np.meshgrid(xs, ys)
+    u, v = x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f
+    inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)  # the grid's points on the image
+    if not inside.any():
+        return 0.0, []
+    hit = np.zeros_like(inside)
+    touching = []
+    for k, b in enumerate(boxes):
+        i0, i1 = np.searchsorted(xs, b[0]), np.searchsorted(xs, b[2], side="right")
+        j0, j1 = np.searchsorted(ys, b[1]), np.searchsorted(ys, b[3], side="right")
+        if inside[j0:j1, i0:i1].any():
+            touching.append(k)
+            hit[j0:j1, i0:i1] = True
+    return float((hit & inside).sum() / inside.sum()), touching
 
 
 def _in_image(covers: list, m: pymupdf.Matrix) -> list:
@@ -724,7 +809,7 @@ def _mupdf_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str) -
     pymupdf.mupdf.fz_flush_warnings()
     pymupdf.TOOLS.reset_mupdf_warnings()
     try:
-        image = _decode(doc, img.xref, img.smask)
+        image = _decode(doc, img.xref, img.smask, img.ink)
     except Exception as exc:
         return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
     problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
@@ -829,11 +914,10 @@ def _decode_problem(warnings: str) -> str:
     return _short(Exception(bad[0])) if bad else ""
 
 
-def _decode(doc: pymupdf.Document, xref: int, smask: int) -> Image.Image:
+def _decode(doc: pymupdf.Document, xref: int, smask: int, ink: tuple = ()) -> Image.Image:
     pix = pymupdf.Pixmap(doc, xref)
     if pix.colorspace is None:  # a stencil mask drawn on its own: ink where alpha is set
-        alpha = Image.frombytes("L", (pix.width, pix.height), pix.samples)
-        return Image.eval(alpha, lambda a: 255 - a)
+        return _inked(Image.frombytes("L", (pix.width, pix.height), pix.samples), ink)
     name, n = pix.colorspace.name, pix.n - pix.alpha
     if not _plain_colours(name, n):  # CMYK, Lab, Separation, an ICC profile, … (a grey profile stays grey)
         pix = pymupdf.Pixmap(pymupdf.csGRAY if n == 1 and name.startswith("ICCBased(") else pymupdf.csRGB, pix)
@@ -847,6 +931,17 @@ def _decode(doc: pymupdf.Document, xref: int, smask: int) -> Image.Image:
         else:
             resize_mask = Image.frombytes("L", (mask.width, mask.height), mask.samples)
     return _to_pil(pix, resize_mask)
+
+
+def _inked(alpha: Image.Image, ink: tuple) -> Image.Image:
+    """A stencil mask's coverage painted in its ink (RGB; black if none) on white, as the page shows it: grey
+    (mode L) for black or grey ink, else RGB."""
+    r, g, b = ink or (0, 0, 0)
+    if r == g == b:
+        return Image.eval(alpha, lambda a: 255 - a * (255 - r) // 255)
+    a = np.asarray(alpha, dtype=np.float32)[..., None] / 255
+    rgb = 255 - a * (255 - np.array([r, g, b], dtype=np.float32))
+    return Image.fromarray(np.round(rgb).astype(np.uint8), "RGB")
 
 
 def _plain_colours(name: str, n: int) -> bool:

@@ -3,7 +3,8 @@
 `_bbox_log(page, deadline)` runs the page through MuPDF once and returns its bbox log (kind and box of
 everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
 PAGE_MAX_STEPS drawing steps; "time": past the deadline), each image's box with the part of it its
-clips leave visible, and the opaque fills that may hide an image drawn before them (`_LogDevice.covers`).
+clips leave visible, the opaque fills that may hide an image drawn before them (`_LogDevice.covers`), and the
+colour each stencil image mask is painted in (`_LogDevice.inks`).
 `_figure_rects(page, log, image_rects, floor,
 cap)` takes that log and returns the regions of vector drawings that look like figures, each as
 (pymupdf.Rect, shape signature); `_Paint(log, page_rect).over(region)` says what rendering a region costs.
@@ -61,6 +62,7 @@ class _LogDevice(mupdf.FzDevice2):
         self.covers: list = []  # (place in the log, box within the clips, look) of opaque rectangles and unmasked
         # images: the look is a rectangle's colour, a number of its own for an image
         self.reach: tuple = ()  # the box of all images' visible parts so far: only fills there may cover one
+        self.inks: list = []  # (box, colour as 0-255 RGB on white) of each stencil image mask painted
         self.steps, self.stopped, self.deadline, self.images = 0, "", deadline, 0
         self.cookie = mupdf.FzCookie()
         for name in ("fill_path", "stroke_path", "fill_text", "stroke_text", "ignore_text", "fill_shade",
@@ -134,9 +136,12 @@ class _LogDevice(mupdf.FzDevice2):
         if part[2] > part[0] and part[3] > part[1]:
             self.reach = _union([self.reach, part]) if self.reach else part
 
-    def fill_image_mask(self, ctx, image, ctm, *args):
+    def fill_image_mask(self, ctx, image, ctm, colorspace, color, alpha, *args):
         self._image()
-        self.add("fill-imgmask", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+        box = self.add("fill-imgmask", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+        rgb = _rgb(colorspace, color)
+        if rgb:  # the ink, as it shows on white (a pattern's has no one colour: black, as before)
+            self.inks.append((box, tuple(round(255 * (1 - alpha + alpha * float(v))) for v in rgb.split(","))))
 
     def _push(self, r, soft: bool = False) -> None:
         self.step()
@@ -217,10 +222,10 @@ def _meet(a: tuple, b: tuple) -> tuple:
     return max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
 
 
-def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, list]:
+def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, list, list]:
     """The page's bbox log, as Page.get_bboxlog() gives it; "" or why MuPDF was stopped ("steps", "time");
-    (box, visible part, place in the log) of every image drawn; and (place in the log, box, look) of the opaque
-    fills over images drawn before them."""
+    (box, visible part, place in the log) of every image drawn; (place in the log, box, look) of the opaque
+    fills over images drawn before them; and (box, RGB) of the ink of every stencil image mask painted."""
     rotation = page.rotation
     if rotation:
         page.set_rotation(0)
@@ -231,7 +236,7 @@ def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, lis
     finally:
         if rotation:
             page.set_rotation(rotation)
-    return dev.log, dev.stopped, dev.shown, dev.covers
+    return dev.log, dev.stopped, dev.shown, dev.covers, dev.inks
 
 
 def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, cap: int,
