@@ -11,6 +11,7 @@ Nothing here touches the network: web.py fetches the sheets.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,30 +21,37 @@ MAX_SHEETS = 8  # external stylesheets read per page, @imports included
 SHEET_BYTES = 2 * 1024 * 1024  # per stylesheet
 MAX_RULES = 5000  # rules naming an image whose selectors are matched against one page
 MATCH_SECONDS = 2.0  # and the time that matching may take (lexbor walks the whole page for a selector it misses)
+MATCH_COST = 20_000_000  # lexbor's steps (about 65 ns each) one selector may need at worst (_costly)
 NESTING = 4  # @media (or @supports…) blocks read inside each other
 IMAGE_PROPERTIES = {"background", "background-image", "content", "list-style", "list-style-image", "border-image",
                     "border-image-source"}
 GROUPS = {"media", "supports", "layer", "container"}  # at-rules whose block holds ordinary rules
 
 # An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
-_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^()'"\s]*))\s*\)""", re.I)
+# Possessive spaces: "url(" and a long run of spaces, unclosed, is not tried at every split of the run (quadratic).
+_URL = re.compile(r"""url\(\s*+(?:"([^"]*)"|'([^']*)'|([^()'"\s]*+))\s*+\)""", re.I)
 _IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
 _STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 _NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
-_COMMENT = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|url\([^)"']*\))|/\*[\s\S]*?(?:\*/|\Z)""", re.I)
+# A string ends at its line's end and an unclosed url( at the end of the text, as CSS's tokenizer has them (so
+# every string or url( matches where it starts: '"' and many '\\"', or "url(url(url(…", cost no quadratic time).
+_COMMENT = re.compile(r"""("(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|url\([^)"']*\)?)|/\*[\s\S]*?(?:\*/|\Z)""", re.I)
 _STOP_TOP = re.compile(r"""[{};"']|url\(""", re.I)  # at the top level a ";" ends a statement
 _STOP_INSIDE = re.compile(r"""[{}"']|url\(""", re.I)  # inside a block only the braces count
 _SKIP = {'"': re.compile(r'"(?:[^"\\\n]|\\.)*"?'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*'?"),
          "u": re.compile(r"""url\(\s*(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^)]*)\s*\)?""", re.I)}
 _VENDOR = re.compile(r"^-(?:webkit|moz|ms|o)-")
 _AT_NAME = re.compile(r"@(-?[\w-]+)\s*")
-_IMPORT = re.compile(r"""@import\s*(?:url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)|"([^"]*)"|'([^']*)')\s*(.*)""",
+_IMPORT = re.compile(r"""@import\s*+(?:url\(\s*+(?:"([^"]*)"|'([^']*)'|([^)\s]*+))\s*+\)|"([^"]*)"|'([^']*)')\s*(.*)""",
                      re.I | re.S)
 _IMPORT_EXTRAS = re.compile(r"^(?:layer(?:\([^)]*\))?|supports\((?:[^()]|\([^()]*\))*\))\s*", re.I)
 # pseudo-elements (::before, and the four legacy :before forms): their element is matched instead
 _PSEUDO_ELEMENT = re.compile(r"::[\w-]+(?:\([^()]*\))?|:(?:before|after|first-line|first-letter)(?![\w-])", re.I)
 _NAMES = re.compile(r"([.#])((?:[\w-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])+)")
 _ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|[^\n0-9a-fA-F])")
+_INNER_TEXT = re.compile(r"""\[[^\]]*\]|"[^"]*"|'[^']*'""")
+# a descendant combinator: white space between two compounds (not beside >, +, ~, a comma or a parenthesis)
+_DESCENDANT = re.compile(r"(?<=[^\s>+~,(])\s+(?=[^\s>+~,)])")
 _INNER = re.compile(r"\([^()]*\)|\[[^\]]*\]")  # :not(.x), [class~=y]: what need not be on the page
 
 
@@ -228,9 +236,11 @@ class Matcher:
         self.memo: dict[str, bool] = {}
         self.asked = 0  # rules that went to lexbor
         self.deadline = time.monotonic() + MATCH_SECONDS
+        self.shape: tuple[dict[int, int], int] | None = None  # the page's elements by depth, and most siblings
 
     def matches(self, prelude: str) -> bool | None:
-        """True or False; None when the rule would need lexbor past the cap or the time budget."""
+        """True or False; None when the rule would need lexbor past the cap or the time budget, or on a selector
+        that could take it longer than that (`_costly`)."""
         todo = []
         for selector in selectors(prelude):
             if self.memo.get(selector):
@@ -239,14 +249,51 @@ class Matcher:
                 todo.append(selector)
         if not todo:
             return False
-        if self.asked >= MAX_RULES or time.monotonic() > self.deadline:
+        if self.asked >= MAX_RULES:
             return None
         self.asked += 1
-        for selector in todo:
+        costly = False
+        for selector in todo:  # the time is looked at before each: one rule may list thousands of selectors
+            if time.monotonic() > self.deadline:
+                return None
+            if self._costly(selector):  # not asked: counted as a rule not matched
+                costly = True
+                continue
             self.memo[selector] = _found(self.tree, selector)
             if self.memo[selector]:
                 return True
-        return False
+        return None if costly else False
+
+    def _costly(self, selector: str) -> bool:
+        """Whether lexbor might take longer than the matching's whole budget on this one selector (it holds the
+        GIL, and cannot be stopped): it backtracks over every choice of ancestors for descendant combinators (and
+        of earlier siblings for `~`), so `span div div div div div div div p` on a page 60 elements deep takes
+        minutes. Bounded by the sum over the page's elements of C(depth, descendant combinators) times
+        C(most siblings, `~` combinators)."""
+        bare = _INNER_TEXT.sub("", selector.lower())  # attribute values and strings: no combinators
+        down = len(_DESCENDANT.findall(bare)) + bare.count(":has(")
+        sideways = bare.count("~")
+        if not down and not sideways:
+            return False
+        if self.shape is None:
+            self.shape = _shape(self.tree)
+        depths, siblings = self.shape
+        cost = sum(count * math.comb(depth, down) for depth, count in depths.items()) * math.comb(siblings, sideways)
+        return cost > MATCH_COST
+
+
+def _shape(tree) -> tuple[dict[int, int], int]:
+    """How many of the page's elements are at each depth, and the most children one element has."""
+    depth: dict[int, int] = {}
+    children: dict[int, int] = {}
+    by_depth: dict[int, int] = {}
+    for node in tree.root.traverse(include_text=False) if tree.root is not None else ():
+        parent = node.parent
+        up = parent.mem_id if parent is not None else 0
+        d = depth[node.mem_id] = depth.get(up, 0) + 1
+        by_depth[d] = by_depth.get(d, 0) + 1
+        children[up] = children.get(up, 0) + 1
+    return by_depth, max(children.values(), default=0)
 
 
 def _found(tree, selector: str) -> bool:

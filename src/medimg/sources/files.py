@@ -293,7 +293,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
     met: list[bool] = []  # the member was found (a worker thread may find it, in an archive inside a member)
 
     def inside(where: str) -> bool:  # the member wanted, or one under the folder wanted
-        return where == wanted or where.startswith(folder)
+        return where == wanted or where.startswith(folder) or where.startswith(wanted + ":")  # in it, an archive
 
     def around(where: str) -> bool:  # one wanted, or an archive member holding it
         return inside(where) or wanted.startswith(where + ":")

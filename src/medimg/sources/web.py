@@ -40,7 +40,7 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
             "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
-_CSS_NOT_IMAGES = re.compile(r"@font-face\s*\{[^}]*\}|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
+_CSS_NOT_IMAGES = re.compile(r"@font-face\s*+\{[^}]*+\}?|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
                              re.I)
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
@@ -941,9 +941,11 @@ def _sheet_charset(data: bytes, content_type: str | None, fallback: str) -> str:
         if data.startswith(bom):
             return charset
     m = re.match(rb'@charset "([^"]*)";', data)
-    for label in (_http_charset(content_type), m.group(1).decode("ascii", "replace") if m else ""):
-        if _codec(label):
-            return _codec(label)
+    if _codec(_http_charset(content_type)):
+        return _codec(_http_charset(content_type))
+    at_rule = _codec(m.group(1).decode("ascii", "replace")) if m else None
+    if at_rule:  # a UTF-16 label written in ASCII bytes is a mistake: CSS reads the sheet as UTF-8 then
+        return "utf-8" if codecs.lookup(at_rule).name.startswith("utf-16") else at_rule
     return fallback
 
 
