@@ -53,7 +53,7 @@ def test_job_writes_a_row_per_image_and_error(tmp_path, tiny_model_dir, ray_loca
     assert set(rows[0]) == set(COLUMNS)
     by_input = {Path(r["input"]).name: r for r in rows}
     assert by_input["img0.png"]["label"] == "xray" and by_input["img0.png"]["verdict"] == "medical"
-    probs = json.loads(by_input["img0.png"]["probs"])  # every label's probability, as a JSON string
+    probs = by_input["img0.png"]["probs"]  # every label's probability, an object as in classify --full
     assert max(probs, key=probs.get) == "xray" and abs(sum(probs.values()) - 1) < 1e-3
     assert by_input["broken.jpg"]["probs"] is None
     assert by_input["img1.png"]["label"] == "photo"
@@ -352,14 +352,16 @@ def test_resume_deletes_a_csv_file_stopped_before_its_header_ended(tmp_path):
     header. Resuming deletes it as cut off (as an empty Parquet file), not refuse it as another program's."""
     import csv
 
+    from medimg.output import csv_fields
     from medimg.scale.ray_job import done_inputs
 
     out = tmp_path / "out"
     out.mkdir()
+    header = csv_fields(["xray"]) + ["source_rows"]  # prob_<label> columns, as classify --full's CSV
     with open(out / "a_000000.csv", "w", newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
-        w.writerow(COLUMNS)
-        w.writerow({**dict.fromkeys(COLUMNS, ""), "input": "x.png", "source": "x.png", "source_rows": 1}.values())
+        w.writerow(header)
+        w.writerow({**dict.fromkeys(header, ""), "input": "x.png", "source": "x.png", "source_rows": 1}.values())
     (out / "b_000000.csv").write_text("")
     (out / "c_000000.csv").write_text('"input","locator","la')
     done = done_inputs(out, "csv")
@@ -377,7 +379,7 @@ def test_write_tasks_are_few_at_once(tmp_path, tiny_model_dir, ray_local, monkey
     from medimg.scale import ray_job
 
     seen = {}
-    monkeypatch.setattr(ray.data.Dataset, "write_json", lambda self, path, **kw: seen.update(kw))
+    monkeypatch.setattr(ray.data.Dataset, "write_datasink", lambda self, sink, **kw: seen.update(kw))
     ray_job.run(pngs(tmp_path, 2), tmp_path / "out", model_dir=str(tiny_model_dir), concurrency=1)
     assert seen["ray_remote_args"] == {"num_cpus": 0} and 1 <= (seen.get("concurrency") or 10**6) <= 4
 

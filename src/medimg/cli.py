@@ -673,7 +673,8 @@ def scale(
                                       "names separated by NUL bytes with --null."),
     column: Optional[str] = Column, null: bool = Null,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
-    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv: rows as classify --full "
+                            "writes them (probs: an object, a struct, prob_<label> columns), then source_rows."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
     workers: int = typer.Option(4, "--workers", min=1, help="Inputs each actor opens at once (threads: fetching "
                                 "waits on the network)."),
@@ -686,9 +687,11 @@ def scale(
     max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
     all_frames: bool = AllFrames,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
-                                "(files a stop cut off are deleted and their inputs done again)."),
+                                "(files a stop cut off are deleted and their inputs done again; a folder "
+                                "of an earlier medimg's rows, probs as JSON text, is refused)."),
 ) -> None:
-    """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done."""
+    """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done,
+    in classify --full's shape."""
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 

@@ -73,7 +73,7 @@ def parquet_missing() -> str | None:
 def parquet_schema(labels: list[str] | None = None):
     """The JSONL record's fields as Parquet columns, in its order and with its types: booleans, numbers and text,
     null where JSON has null. `labels` adds --full's fields: `probs` a struct of every label's probability,
-    `metadata` JSON text (its keys differ from file to file), as in CSV and `scale`'s files."""
+    `metadata` JSON text (its keys differ from file to file), as in CSV; `scale`'s Parquet files too."""
     import pyarrow as pa
 
     types = {"medical": pa.bool_(), "confidence": pa.float64(), "p_medical": pa.float64(), "width": pa.int64(),

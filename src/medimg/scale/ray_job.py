@@ -27,31 +27,46 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..keyset import DIGEST, KeySet, digests
+from ..output import csv_fields, parquet_schema
 from ..pipeline import RECORD_FIELDS
 from ..sources import Limits
 
-COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "model", "source_rows"]
+# a JSONL row's fields (a Parquet file's columns): classify --full's, then how many rows the entry gave
+COLUMNS = RECORD_FIELDS + ["skipped", "format", "source", "model", "metadata", "probs", "source_rows"]
+# an earlier medimg's columns, probs and metadata JSON text in every format: read to resume, never written
+TEXT_COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "model", "source_rows"]
 SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
 log = logging.getLogger(__name__)
 
 
-def schema():
+def schema(labels: list[str], fmt: str = "parquet"):
+    """The rows' columns in `fmt`, as classify --full writes them (`output.parquet_schema`: `probs` a struct of
+    every label's probability, `metadata` JSON text; in CSV `prob_<label>` columns, as `output.csv_fields`), then
+    `source_rows`. JSONL is written from the Parquet columns (`JsonLines`)."""
     import pyarrow as pa
 
-    types = {"medical": pa.bool_(), "skipped": pa.bool_(), "confidence": pa.float64(),
-             "p_medical": pa.float64(), "width": pa.int64(), "height": pa.int64(), "source_rows": pa.int64()}
-    return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS])
+    full = parquet_schema(labels)
+    if fmt == "csv":
+        types = dict(zip(full.names, full.types))
+        full = pa.schema([(c, types.get(c, pa.float64())) for c in csv_fields(labels)])  # prob_<label>: doubles
+    return full.append(pa.field("source_rows", pa.int64()))
 
 
 class ClassifyInputs:
-    """Ray actor: classify every input in a batch; one output row per image or error."""
+    """Ray actor: classify every input in a batch; one output row per image or error, with the columns of
+    `schema(labels, fmt)` (`labels`: the driver's model's, which every actor's must have)."""
 
-    def __init__(self, entries: str, model_dir: str | None = None, limits: dict | None = None,
-                 threshold: float | None = None, threads: int = 1, workers: int = 4):
+    def __init__(self, entries: str, labels: list[str], fmt: str = "jsonl", model_dir: str | None = None,
+                 limits: dict | None = None, threshold: float | None = None, threads: int = 1, workers: int = 4):
         from ..model import Classifier
 
         self.entries = entries  # the file of list entries (Spill) a batch's places point into
         self.clf = Classifier.load(model_dir, threads=threads)
+        if self.clf.labels != list(labels):  # a cluster machine with another model in that folder
+            raise ValueError(f"the model here has labels {self.clf.labels}, the job's {list(labels)}: every "
+                             "machine needs the same --model")
+        self.labels, self.csv = list(labels), fmt == "csv"
+        self.schema = schema(self.labels, fmt)
         self.limits = Limits(**(limits or {}))
         self.threshold = threshold
         self.workers = workers
@@ -67,19 +82,24 @@ class ClassifyInputs:
         # One pipeline for the whole batch: its worker threads fetch and decode several inputs at once.
         for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
                             workers=self.workers):
-            d = rec.to_dict(full=True)
-            d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
-            d["probs"] = json.dumps(d["probs"]) if d["probs"] else None  # every label's probability
-            d["source"] = rec.source
-            d["input"], d["source"] = _text(d["input"]), _text(d["source"])
-            found.setdefault(rec.source, []).append(d)
-        rows = {c: [] for c in COLUMNS}
+            found.setdefault(rec.source, []).append(self.row(rec))
+        rows = []
         for group in found.values():
             for d in group:  # how many rows the entry gave: resuming tells a whole entry from a cut-off one
                 d["source_rows"] = len(group)
-                for c in COLUMNS:
-                    rows[c].append(d.get(c))
-        return pa.table(rows, schema=schema())
+                rows.append(d)
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def row(self, rec) -> dict:
+        """A record as classify --full writes it to Parquet (or CSV), its names escaped as `_text` says."""
+        d = rec.to_dict(full=True)
+        d["metadata"] = json.dumps(d["metadata"], ensure_ascii=False) if d["metadata"] else None
+        d["probs"] = d["probs"] or None  # every label's probability; none on an error's row
+        d["input"], d["source"] = _text(d["input"]), _text(rec.source)
+        if self.csv:
+            probs = d.pop("probs") or {}
+            d.update({f"prob_{lb}": probs.get(lb) for lb in self.labels})
+        return d
 
 
 class Spill:
@@ -193,24 +213,25 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them
         raise ValueError(f"{out} holds {others[0]} output: resume with --format {others[0]}, or give a new folder")
-    if resume:
-        from ..model import Classifier
+    from ..model import Classifier
 
-        clf = Classifier.load(model_dir, threads=1)
+    clf = Classifier.load(model_dir, threads=1)  # its labels are the rows' probs columns
+    if resume:
         done = done_inputs(out, fmt, clf.release, clf.threshold if threshold is None else threshold)
     else:
         done = KeySet()
     out.mkdir(parents=True, exist_ok=True)
     spill = Spill(out, inputs_per_batch)
     try:
-        return _run(spill, inputs, done, out, fmt, model_dir, limits, threshold, concurrency, inputs_per_batch,
-                    address, workers, plan, on_start)
+        return _run(spill, inputs, done, out, fmt, model_dir, clf.labels, limits, threshold, concurrency,
+                    inputs_per_batch, address, workers, plan, on_start)
     finally:
         spill.remove()
 
 
-def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str, model_dir, limits, threshold,
-         concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None, on_start) -> int:
+def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str, model_dir, labels: list[str],
+         limits, threshold, concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None,
+         on_start) -> int:
     import ray
 
     given = spill_new(spill, inputs, done)
@@ -233,14 +254,19 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         batch_format="numpy",
         **_actors(concurrency),
         num_cpus=1,
-        fn_constructor_kwargs={"entries": str(spill.path), "model_dir": model_dir,
+        fn_constructor_kwargs={"entries": str(spill.path), "labels": labels, "fmt": fmt, "model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
                                "threshold": threshold, "workers": workers},
     )
     before = set(_files(out, fmt))
     # writing takes no CPU of its own: with the actors holding every core, files still appear as blocks finish
-    write = {"jsonl": ds.write_json, "parquet": ds.write_parquet, "csv": ds.write_csv}[fmt]
-    write(str(out), ray_remote_args={"num_cpus": 0}, concurrency=min(WRITERS, blocks))
+    kw = {"ray_remote_args": {"num_cpus": 0}, "concurrency": min(WRITERS, blocks)}
+    if fmt == "jsonl":  # Ray's write_json would leave metadata a string
+        from .jsonl import JsonLines
+
+        ds.write_datasink(JsonLines(str(out)), **kw)
+    else:
+        {"parquet": ds.write_parquet, "csv": ds.write_csv}[fmt](str(out), **kw)
     kinds = Counter(row[2] for p in _files(out, fmt) if p not in before for row in _read(p, fmt))
     if plan is not None:
         plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"])
@@ -398,17 +424,22 @@ def _kind(error, skipped) -> str:
 
 def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]]:
     """Each row's `source`, `source_rows`, kind (`_kind`) and its `model`, `p_medical` and `verdict`, in one
-    output file. CutOff when a stop left it incomplete, ValueError when it is not this job's output."""
+    output file. CutOff when a stop left it incomplete, ValueError when it is not this job's output or is an
+    earlier medimg's (`_earlier`)."""
     not_ours = ValueError(f"{path} is not an output file of this job (no source column); move it away to resume")
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
-            names = pq.read_schema(path).names
+            found = pq.read_schema(path)
         except Exception as exc:
             raise CutOff(exc) from None
+        names = found.names
         if "source" not in names:
             raise not_ours
+        if "probs" in names and found.field("probs").type == pa.string():
+            raise _earlier(path)
         table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "error", "skipped", *CHECKED)
                                              if c in names])
         column = lambda c: table.column(c).to_pylist() if c in names else [None] * len(table)  # noqa: E731
@@ -420,7 +451,7 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]
             lines = f.read().split("\n")
             if lines[-1]:
                 raise CutOff("last line cut off")
-            rows = []
+            rows, older = [], False
             for line in lines[:-1]:
                 try:
                     rec = json.loads(line)
@@ -428,8 +459,11 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]
                     raise CutOff("a line is not JSON") from None
                 if not isinstance(rec, dict) or "source" not in rec:
                     raise not_ours
+                older = older or isinstance(rec.get("probs"), str) or isinstance(rec.get("metadata"), str)
                 rows.append((rec["source"], rec.get("source_rows"), _kind(rec.get("error"), rec.get("skipped")),
                              {c: rec.get(c) for c in CHECKED}))
+            if older:  # a file cut off is deleted whatever its shape
+                raise _earlier(path)
             return rows
         text = f.read()
         if "\n" not in text and _header_start(text):  # stopped before its header was whole (an empty file)
@@ -448,11 +482,22 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]
                 rows.append((row["source"], row.get("source_rows") or None, kind, {c: row.get(c) for c in CHECKED}))
         except csv.Error as exc:
             raise CutOff(exc) from None
+        if "probs" in reader.fieldnames:  # prob_<label> columns now
+            raise _earlier(path)
         return rows
 
 
+def _earlier(path: Path) -> ValueError:
+    """Why rows are not added beside an earlier medimg's (`probs` and `metadata` JSON text in every format): the
+    folder would hold two shapes, and its Parquet files would no longer read as one table."""
+    return ValueError(f"{path} was written by an earlier medimg, with probs as JSON text, and this one writes "
+                      "them as classify --full does: resuming would mix the two in one folder. Finish the run "
+                      "with the medimg that began it, or give a new folder")
+
+
 def _header_start(text: str) -> bool:
-    """Whether `text` is the start of this job's CSV header line (empty included)."""
+    """Whether `text` is the start of this job's CSV header line (empty included), or of an earlier medimg's, up
+    to `source`: a header cut off after it names its source column, and `_read` takes it as cut off then."""
     try:
         names = next(csv.reader([text]), [])
     except csv.Error:
@@ -460,7 +505,8 @@ def _header_start(text: str) -> bool:
     if not names:
         return True
     n = len(names)
-    return n <= len(COLUMNS) and names[:-1] == COLUMNS[:n - 1] and COLUMNS[n - 1].startswith(names[-1])
+    return any(n <= len(h) and names[:-1] == h[:n - 1] and h[n - 1].startswith(names[-1])
+               for h in (csv_fields([]), TEXT_COLUMNS))  # csv_fields([]): classify's, without prob_<label>
 
 
 __all__ = ["run", "read_inputs", "done_inputs", "ClassifyInputs", "COLUMNS"]
