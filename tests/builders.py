@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import random
 import struct
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -120,6 +121,18 @@ def zip_bytes(members, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.compress_type = compression
             zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def tgz_bytes(members) -> bytes:
+    """A gzipped tar of (name, bytes) pairs or a {name: bytes} dict, in that order."""
+    items = members.items() if isinstance(members, dict) else members
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in items:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -1,20 +1,18 @@
 """Lists of names separated by NULs (find -print0), archive members given as the rows name them
 (`a.zip:x/1.png`), and `scale` doing a file given alone and in a folder once."""
 
-import io
 import json
 import logging
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import medimg
-from builders import animated_gif, encode, image_bytes, pattern, zip_bytes
+from builders import animated_gif, encode, image_bytes, pattern, tgz_bytes, zip_bytes
 from medimg.cli import app
 from medimg.lists import open_list
 from medimg.sources import Limits, open_input
@@ -136,14 +134,8 @@ def _archives(tmp_path: Path) -> dict[str, Path]:
     inner = zip_bytes({"c.png": _png(3), "d.png": _png(4)})
     z = tmp_path / "set.zip"
     z.write_bytes(zip_bytes({"x/1.png": _png(1), "x/2.png": _png(2), "in.zip": inner}))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in [("s/1.png", _png(5)), ("s/in.zip", inner), ("s/2.png", _png(6))]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
     t = tmp_path / "set.tgz"
-    t.write_bytes(buf.getvalue())
+    t.write_bytes(tgz_bytes([("s/1.png", _png(5)), ("s/in.zip", inner), ("s/2.png", _png(6))]))
     return {"zip": z, "tar": t}
 
 

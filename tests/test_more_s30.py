@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from builders import zip_bytes
+from builders import tgz_bytes, zip_bytes
 from PIL import Image
 from typer.testing import CliRunner
 from webserver import WebServer
@@ -232,21 +232,13 @@ def test_a_resumed_parquet_run_stopped_leaves_a_readable_file_with_every_row(tmp
 
 
 def folder_archives(tmp_path) -> dict:
-    import tarfile
-
     inner = zip_bytes({"dir/c.png": png((0, 0, 210)), "dir/d.png": png((0, 210, 0)), "other.png": png()})
     members = {"x/1.png": png(), "x/y/2.png": png((0, 200, 0)), "x/in.zip": inner, "x2.png": png((0, 0, 200)),
                "z.png": png((9, 9, 9))}
     z = tmp_path / "set.zip"
     z.write_bytes(zip_bytes(members))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
     t = tmp_path / "set.tgz"
-    t.write_bytes(buf.getvalue())
+    t.write_bytes(tgz_bytes(members))
     return {"zip": z, "tar": t}
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import io
 import time
-import zipfile
 
 import pytest
 from PIL import Image
 from selectolax.lexbor import LexborHTMLParser
+
+from builders import zip_bytes
 
 from medimg.sources import css, web
 
@@ -94,14 +95,6 @@ def test_a_sheet_that_says_charset_utf16_in_ascii_bytes_is_read_as_utf8():
 # --- a nested archive named as an input ----------------------------------------------------------------------------
 
 
-def _zip(members: dict) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (200, 0, 0)).save(buf, "PNG")
@@ -113,7 +106,7 @@ def test_an_archive_inside_an_archive_named_as_an_input_gives_its_members(tmp_pa
     from medimg.sources import open_input
 
     archive = tmp_path / "a.zip"
-    archive.write_bytes(_zip({"x/in.zip": _zip({"c.png": _png(), "d/e.png": _png()}), "x/1.png": _png()}))
+    archive.write_bytes(zip_bytes({"x/in.zip": zip_bytes({"c.png": _png(), "d/e.png": _png()}), "x/1.png": _png()}))
     got = [(i.origin, getattr(i, "error", None)) for i in open_input(f"{archive}:x/in.zip")]
     assert got == [(f"{archive}:x/in.zip:c.png", None), (f"{archive}:x/in.zip:d/e.png", None)]
     got = [(i.origin, getattr(i, "error", None)) for i in open_input(f"{archive}:x/in.zip:d")]
