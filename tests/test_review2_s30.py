@@ -122,3 +122,10 @@ def test_an_inline_style_of_unclosed_font_faces_is_read_in_linear_time():
     # what follows an unclosed @font-face block is inside it: no rule of the page (as a browser reads it)
     found = web.extract(b"<style>@font-face{src:url(f.woff) .x{background:url(b.png)}</style>", "http://example.org/")
     assert [c.url for c in found] == []
+
+
+def test_a_bracket_or_comma_inside_a_quoted_attribute_value_does_not_split_a_selector_list():
+    """`[title="a(b"], .x` was one selector (the quoted bracket left the list unbalanced), so `.x` was never
+    matched and the rule's image was missed; a quoted comma is no separator either."""
+    assert css.selectors('[title="a(b"], .x') == ['[title="a(b"]', ".x"]
+    assert css.selectors('a[title="x,y"]::before, .y:not(.a,.b), p') == ['a[title="x,y"]', ".y:not(.a,.b)", "p"]

@@ -179,8 +179,14 @@ def selectors(prelude: str) -> list[str]:
     if "(" not in prelude and "[" not in prelude:
         pieces = prelude.split(",")
     else:
-        pieces, level, start = [], 0, 0
+        pieces, level, start, quote = [], 0, 0, ""
         for i, ch in enumerate(prelude):
+            if quote:  # inside an attribute's quoted value: brackets and commas are text
+                quote = "" if ch == quote and prelude[i - 1] != "\\" else quote
+                continue
+            if ch in "\"'":
+                quote = ch
+                continue
             level += ch in "([" and 1 or ch in ")]" and -1 or 0
             if ch == "," and level == 0:
                 pieces.append(prelude[start:i])
