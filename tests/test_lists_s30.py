@@ -293,3 +293,19 @@ def test_a_utf16_list_on_standard_input_is_read(tmp_path):
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().strip() == "a.png|b.png"
+
+
+def test_the_root_folder_in_a_list_is_not_inside_itself(tmp_path, monkeypatch):
+    """`/` (or `.` run from `/`) is its own parent: `scale`'s pass that drops files inside a folder of the list
+    dropped the root itself and every path under it, so a list holding `/` ran nothing."""
+    from medimg.keyset import KeySet
+    from medimg.lists import entry_key, inside_given
+
+    entries = ["/", "/etc/hostname", str(tmp_path)]
+    seen = KeySet()
+    seen.add_new([entry_key(e) for e in entries])
+    assert inside_given(entries, seen) == [False, True, True]
+    monkeypatch.chdir("/")
+    seen = KeySet()
+    seen.add_new([entry_key(e) for e in [".", "etc/hostname"]])
+    assert inside_given([".", "etc/hostname"], seen) == [False, True]

@@ -219,7 +219,9 @@ def test_a_resumed_parquet_run_stopped_leaves_a_readable_file_with_every_row(tmp
         deadline = time.monotonic() + 60
         while not srv.hits["/slow.png"] and time.monotonic() < deadline:  # in the middle of the slow fetch
             time.sleep(0.1)
-        time.sleep(0.3)
+        # the files before it are classified by now, on a busy machine too (the slow image takes ~100 s: one
+        # byte each 0.5 s); their rows wait in the writer's row group
+        time.sleep(5)
         proc.send_signal(sig)
         rc = proc.wait(timeout=30)
     said = flat(proc.stderr.read().decode())

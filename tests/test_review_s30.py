@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from test_web_duplicates import RENDER, images, picture, requires_browser, run
@@ -42,7 +41,7 @@ def test_utf16_named_by_the_http_header_is_still_read():
 
 # --- a page-wide picture under thousands of boxes --------------------------------------------------------------
 
-def test_an_image_under_thousands_of_boxes_costs_little_to_key():
+def test_an_image_under_thousands_of_boxes_is_keyed_with_them_moved_at_once():
     """A page-wide picture with a table of 150 x 100 cells filled white over it (a brochure, a form on a
     letterhead) is covered by 15,000 boxes: its key inverted the image's matrix and moved a pymupdf.Rect once
     per box, about 1.4 s of a 3.5 s page (the cover check itself is numpy). Now the boxes move at once."""
@@ -54,13 +53,17 @@ def test_an_image_under_thousands_of_boxes_costs_little_to_key():
     covers = [((3.6 * c + 36, 4.7 * r + 50, 3.6 * c + 39.6, 4.7 * r + 54.7), "1.000,1.000,1.000")
               for r in range(150) for c in range(100)]
     figures: dict = {}
-    start = time.perf_counter()
     pdf_source._cropped(info, (5,), pymupdf.Rect(0, 0, 612, 792), 0, pymupdf.Identity, figures, {}, {},
                         lambda *a: None, 10**8, covers)
-    took = time.perf_counter() - start
     (fig,) = figures[0]
     assert fig.covered and fig.native == (400, 400)
-    assert took < 0.4, f"{took:.2f} s to key one covered image"
+    # the boxes moved all at once land where pymupdf moves each one (a turned, scaled, shifted image too); the
+    # cost is benchmarks' business, not a timed test's
+    for transform in (info["transform"], (300, 200, -100, 400, 50, 60)):
+        m = ~pymupdf.Matrix(transform)
+        moved = pdf_source._in_image(covers[:500], m)
+        each = [v for c, _ in covers[:500] for v in pymupdf.Rect(c) * m]
+        assert [v for box in moved for v in box] == pytest.approx(each, abs=1e-6)
 
 
 # --- a charset label Chromium ignores, on a rendered page ------------------------------------------------------

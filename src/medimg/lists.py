@@ -259,7 +259,8 @@ def inside_given(entries: list[str], seen: "KeySet") -> list[bool]:
             held[folder] = (folder in given and os.path.isdir(folder)) or (up != folder and in_given(up))
         return held[folder]
 
-    return [bool(k) and (in_given(_up(k)) or archives.get(e) in given) for e, k in zip(entries, keys)]
+    # a folder's own entry is not inside itself (`/`, or `.` run from `/`, is its own parent)
+    return [bool(k) and ((_up(k) != k and in_given(_up(k))) or archives.get(e) in given) for e, k in zip(entries, keys)]
 
 
 def _up(path: str) -> str:

@@ -167,6 +167,9 @@ class ParquetCarriedOn(ParquetRecordWriter):
         os.replace(self.temp, self.path)
 
     def _drop(self) -> None:
+        if getattr(self, "_writer", None) is not None:  # before its stream: it would write to a closed file later
+            with contextlib.suppress(Exception):
+                self._writer.close()
         with contextlib.suppress(OSError):
             self.stream.close()
         with contextlib.suppress(OSError):
