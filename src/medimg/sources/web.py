@@ -940,9 +940,10 @@ def _sheet_charset(data: bytes, content_type: str | None, fallback: str) -> str:
     for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             return charset
+    told = _codec(_http_charset(content_type))
+    if told:
+        return told
     m = re.match(rb'@charset "([^"]*)";', data)
-    if _codec(_http_charset(content_type)):
-        return _codec(_http_charset(content_type))
     at_rule = _codec(m.group(1).decode("ascii", "replace")) if m else None
     if at_rule:  # a UTF-16 label written in ASCII bytes is a mistake: CSS reads the sheet as UTF-8 then
         return "utf-8" if codecs.lookup(at_rule).name.startswith("utf-16") else at_rule
