@@ -285,6 +285,18 @@ def test_a_utf16_list_as_windows_powershell_writes_it_is_read(tmp_path, monkeypa
     assert list(open_list("be.txt")) == names
 
 
+def test_a_lone_surrogate_in_a_utf16_list_is_that_entry_alone(tmp_path, monkeypatch):
+    """Windows allows a lone surrogate in a name. The list stopped there, losing the entries in the chunk
+    before it too; now that name becomes U+FFFD (not found) and every other entry is read, in a table too."""
+    monkeypatch.chdir(tmp_path)
+    bad = b"\x00\xd8"  # a high surrogate with no low one after it, little-endian
+    head, tail = "\ufeffa.png\r\nb.png\r\n".encode("utf-16-le"), "x.png\r\nc.png\r\n".encode("utf-16-le")
+    (tmp_path / "list.txt").write_bytes(head + bad + tail)
+    assert list(open_list("list.txt")) == ["a.png", "b.png", "\ufffdx.png", "c.png"]
+    (tmp_path / "list.csv").write_bytes("\ufeffpath\r\na.png\r\n".encode("utf-16-le") + bad + tail)
+    assert list(open_list("list.csv")) == ["a.png", "\ufffdx.png", "c.png"]
+
+
 def test_a_utf16_list_on_standard_input_is_read(tmp_path):
     names = ["a.png", "b.png"]
     code = ("import sys; from medimg.lists import open_list; print('|'.join(open_list('-')))")

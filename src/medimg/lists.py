@@ -94,7 +94,8 @@ def _open_list(name: str, column: str | None) -> Iterator[str]:
         return _lines(name)
     if kind == "parquet":
         return _parquet(name, column)
-    stream = open(name, encoding=_encoding(name), errors="surrogateescape", newline="")
+    encoding = _encoding(name)
+    stream = open(name, encoding=encoding, errors=_errors(encoding), newline="")
     try:
         if kind == "jsonl":
             return _jsonl(name, stream, column)
@@ -364,6 +365,12 @@ def _encoding(name: str) -> str:
     return "utf-16" if _head(name, 2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
+def _errors(encoding: str) -> str:
+    """Names that are not UTF-8 keep their bytes, as the file system gives them; in UTF-16 a lone surrogate
+    (which Windows allows in a name) becomes U+FFFD, so that entry alone is not found."""
+    return "replace" if encoding == "utf-16" else "surrogateescape"
+
+
 def _has_nul(name: str) -> bool:
     """Whether a text list's first bytes look like names separated by NULs (as many NULs as line ends); such
     lines further on are said as they are read. A stray NUL in a list of lines is that entry's error; a UTF-16
@@ -377,8 +384,8 @@ def _has_nul(name: str) -> bool:
 def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
     encoding = _encoding(name)
-    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape")
-              if name == "-" else open(name, encoding=encoding, errors="surrogateescape"))
+    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors=_errors(encoding))
+              if name == "-" else open(name, encoding=encoding, errors=_errors(encoding)))
     try:
         for number, line in enumerate(stream, 1):
             if line.count("\0") > 1 or line.rstrip("\r\n").endswith("\0"):  # find -print0's names, not one odd entry
