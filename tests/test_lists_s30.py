@@ -205,6 +205,27 @@ def test_an_archive_and_its_member_both_given_are_done_once(tmp_path, tiny_model
         assert sorted(got) == sorted(set(got)) and member in got and len(got) == 4, got
 
 
+def test_a_member_given_after_its_folder_or_archive_in_the_archive_is_done_once(tmp_path, tiny_model_dir):
+    """`a.zip:x/` then `a.zip:x/1.png` did that member twice (the other order once); so did a nested archive
+    given whole and then one of its members. `scale` finds such entries the same way."""
+    from medimg.keyset import KeySet
+    from medimg.lists import entry_key, inside_given
+
+    a = _archives(tmp_path)
+    z = str(a["zip"])
+    out = tmp_path / "r.jsonl"
+    for given, want in (([f"{z}:x/", f"{z}:x/1.png"], 2), ([f"{z}:x", f"{z}:x/1.png"], 2),
+                        ([f"{z}:in.zip", f"{z}:in.zip:c.png"], 2), ([f"{z}:x/", f"{z}:in.zip:c.png"], 3)):
+        for order in (given, given[::-1]):
+            r = _classify(tiny_model_dir, *order, "--out", str(out))
+            assert r.exit_code == 0, r.output
+            got = _inputs(out)
+            assert len(got) == want and sorted(got) == sorted(set(got)), (order, got)
+        seen = KeySet()
+        seen.add_new([entry_key(e) for e in given])
+        assert inside_given(given, seen) == [False, want == 2], given
+
+
 # ---------------------------------------------------------------- scale: a file alone and in a folder
 
 

@@ -204,11 +204,14 @@ class Overlaps:
         return bool(self.dirs) and any(str(parent) in self.dirs for parent in Path(key).parents)
 
     def _in_archive(self, entry: str) -> bool:
-        """Whether `entry` names a member of an archive given before (`a.zip`, then `a.zip:x.png`)."""
+        """Whether `entry` names a member of an archive given before (`a.zip`, then `a.zip:x.png`), or of a folder
+        or archive in it given before (`a.zip:x/` or `a.zip:b.tar`, then `a.zip:x/1.png` or `a.zip:b.tar:c.png`)."""
         from .sources.files import archive_member
 
         found = archive_member(entry) if self.seen and ":" in entry else None
-        return found is not None and entry_key(found[0]) in self.seen
+        if found is None:
+            return False
+        return any(entry_key(name) in self.seen for name in _holders(*found))
 
     def inside(self, origin: str) -> bool:
         if not self.seen or not origin or is_url(origin):
@@ -247,8 +250,9 @@ def inside_given(entries: list[str], seen: "KeySet") -> list[bool]:
         while folder not in folders:  # and those above it, each once
             folders.add(folder)
             folder = _up(folder)
-    archives = {e: entry_key(m[0]) for e in entries if ":" in e and not is_url(e) and (m := archive_member(e))}
-    names = list(folders | set(archives.values()))
+    archives = {e: [entry_key(h) for h in _holders(*m)] for e in entries
+                if ":" in e and not is_url(e) and (m := archive_member(e))}
+    names = list(folders | {k for ks in archives.values() for k in ks})
     given = {n for n, found in zip(names, seen.contains(names) if names else []) if found}
     if not given:  # most lists: no entry holds another
         return [False] * len(entries)
@@ -261,7 +265,15 @@ def inside_given(entries: list[str], seen: "KeySet") -> list[bool]:
         return held[folder]
 
     # a folder's own entry is not inside itself (`/`, or `.` run from `/`, is its own parent)
-    return [bool(k) and ((_up(k) != k and in_given(_up(k))) or archives.get(e) in given) for e, k in zip(entries, keys)]
+    return [bool(k) and ((_up(k) != k and in_given(_up(k))) or any(h in given for h in archives.get(e, ())))
+            for e, k in zip(entries, keys)]
+
+
+def _holders(archive: str, member: str) -> list[str]:
+    """The entries that hold an archive's member: the archive, and each folder or archive in it above the member
+    (`a.zip`, `a.zip:x` and `a.zip:x/in.zip` for `a.zip:x/in.zip:c.png`)."""
+    cuts = [i for i, c in enumerate(member) if c in "/:" and 0 < i < len(member) - 1]
+    return [archive, *(f"{archive}:{member[:i]}" for i in cuts)]
 
 
 def _up(path: str) -> str:
