@@ -460,6 +460,27 @@ def test_out_naming_an_input_or_the_list_is_refused_before_anything_is_written(t
     assert res.exit_code == 0 and "r.jsonl" not in (tmp_path / "r.jsonl").read_text()
 
 
+def test_out_naming_an_image_or_pdf_inside_a_folder_given_is_refused_and_ours_replaced(tmp_path, tiny_model_dir):
+    """`classify scans -f jsonl -o scans/a.dcm` emptied the DICOM file (a slip of the tab key), saying it was
+    "written before"; a file medimg reads is never overwritten by records, while its own output files are."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a.png").write_bytes(_png((200, 0, 0)))
+    pdf = make_pdf(scans / "b.pdf", [(0, 255, 0)])
+    kept = {p: p.read_bytes() for p in (scans / "a.png", pdf)}
+    args = ["classify", str(scans), "--model", str(tiny_model_dir), "-f", "jsonl"]
+    for victim, kind in ((scans / "a.png", "image"), (pdf, "pdf")):
+        res = runner.invoke(app, [*args, "-o", str(victim)])
+        assert res.exit_code == 2, res.output
+        assert f"is a file medimg reads ({kind}), not records written before" in flat(res.output), res.output
+    assert {p: p.read_bytes() for p in kept} == kept
+    for name, fmt in (("r.jsonl", "jsonl"), ("r.json", "json"), ("r.csv", "csv"), ("r.txt", "table")):
+        for _ in range(2):  # the second run replaces the first's records
+            res = runner.invoke(app, [*args[:-1], fmt, "-o", str(scans / name)])
+            assert res.exit_code == 0, res.output
+    assert {p: p.read_bytes() for p in kept} == kept
+
+
 def test_out_format_comes_from_a_known_extension_or_is_asked_for(tmp_path, tiny_model_dir):
     (tmp_path / "a.png").write_bytes(_png((200, 0, 0)))
     args = ["classify", str(tmp_path / "a.png"), "--model", str(tiny_model_dir)]

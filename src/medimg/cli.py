@@ -177,13 +177,25 @@ def writable(out: Path, option: str = "--out") -> None:
 
 
 def _out_not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optional[str]) -> None:
-    """--out naming one of the inputs, or the list of them, would be emptied before it is read."""
+    """--out naming one of the inputs, or the list of them, would be emptied before it is read; so would an image,
+    PDF or page (a file the sources read: `-f jsonl -o scans/a.dcm`, maybe in a folder given), never our output."""
     for given in [*(inputs or []), *([inputs_from] if inputs_from and inputs_from != "-" else [])]:
         with contextlib.suppress(OSError, ValueError):
             if out.exists() and os.path.samefile(given, out):
                 raise typer.BadParameter(f"{out} is one of the inputs{' (the list)' if given == inputs_from else ''}:"
                                          " writing the records there would destroy it; give another file",
                                          param_hint="--out")
+    from .sources.base import Blob
+    from .sources.files import _head
+    from .sources.registry import find
+
+    with contextlib.suppress(OSError):
+        head = _head(out) if out.is_file() else b""
+        kind = find(Blob(out.name, head, name=out.name)) if head else None
+        if kind is not None:
+            raise typer.BadParameter(f"{out} is a file medimg reads ({kind.name}), not records written before: "
+                                     "writing the records there would destroy it; give another file",
+                                     param_hint="--out")
 
 
 def _plural(n: int, word: str) -> str:
