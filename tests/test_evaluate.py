@@ -361,3 +361,68 @@ def test_evaluate_reads_every_label_folder_in_one_run(tmp_path, tiny_classifier,
     assert [sorted(Path(p).name for p in run) for run in runs] == [["ct", "photo", "xray"]]
     assert {lb: m["support"] for lb, m in rep["per_label"].items() if m["support"]} == {"xray": 3, "photo": 2, "ct": 1}
     assert {s: m["n"] for s, m in rep["per_source"].items()} == {"xray/src": 3, "photo/src": 2, "ct/src": 1}
+
+
+def test_a_label_folder_that_links_to_another_is_read_once(tmp_path, tiny_classifier):
+    """Photo/ a link to photo/ (made for a tool that wants the other case): its images are scored once, not
+    twice under the same label, and the link is named among the skipped."""
+    (tmp_path / "photo").mkdir()
+    for i in range(2):
+        Image.new("RGB", (48, 40), (i * 90, 30, 90)).save(tmp_path / "photo" / f"{i}.png")
+    (tmp_path / "Photo").symlink_to("photo")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 2 and rep["per_label"]["photo"]["support"] == 2
+    assert rep["skipped"] == [{"item": str(tmp_path / "Photo"),
+                               "why": "link to the folder photo read already; not read again"}]
+
+
+def test_a_link_beside_the_label_folders_that_leads_nowhere_is_a_read_error(tmp_path, tiny_classifier):
+    """xray/ a link to a drive not mounted is neither a folder nor a file: it was passed over without a word,
+    and its images were missing from the scores unseen."""
+    (tmp_path / "photo").mkdir()
+    Image.new("RGB", (48, 40), (9, 30, 90)).save(tmp_path / "photo" / "a.png")
+    (tmp_path / "xray").symlink_to(tmp_path / "unmounted" / "xray")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 1
+    assert rep["read_errors"] == [{"item": str(tmp_path / "xray"),
+                                   "error": f"link to {tmp_path / 'unmounted' / 'xray'}, which does not exist"}]
+
+
+def test_a_skipped_file_is_not_said_to_be_skipped_twice(tmp_path, tiny_classifier, monkeypatch):
+    """The pipeline's note "skipped: empty file" sits in the skipped list: the report said
+    "skipped: …/empty.jpg: skipped: empty file"."""
+    from typer.testing import CliRunner
+
+    import medimg.cli
+    from medimg.cli import app
+
+    (tmp_path / "photo").mkdir()
+    Image.new("RGB", (48, 40), (9, 30, 90)).save(tmp_path / "photo" / "a.png")
+    (tmp_path / "photo" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "photo" / "notes.txt").write_text("who made this")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert [s["why"] for s in rep["skipped"]] == ["empty file", "not an image or a supported container"]
+    monkeypatch.setattr(medimg.cli, "load_model", lambda _: tiny_classifier)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path)])
+    assert f"  skipped: {tmp_path / 'photo' / 'empty.jpg'}: empty file\n" in res.stdout, res.stdout
+
+
+def test_a_label_folder_given_itself_is_told_to_give_the_folder_that_holds_it(tmp_path, tiny_classifier):
+    """evaluate data/xray (images in it, or in its source folders) is refused, and the message says to give
+    data; a folder that happens to be named after a label but holds label folders gets no such hint."""
+    (tmp_path / "xray" / "s1").mkdir(parents=True)
+    Image.new("RGB", (48, 40), (9, 30, 90)).save(tmp_path / "xray" / "s1" / "a.png")
+    hint = f"is itself named after the label xray: evaluate the folder that holds it ({tmp_path})"
+    with pytest.raises(ValueError, match="folder 's1' is not a label") as err:
+        evaluate_dir(tmp_path / "xray", tiny_classifier)
+    assert hint in str(err.value)
+    shutil.move(tmp_path / "xray" / "s1" / "a.png", tmp_path / "xray" / "a.png")
+    (tmp_path / "xray" / "s1").rmdir()
+    with pytest.raises(ValueError, match="has no <label>/ folders") as err:
+        evaluate_dir(tmp_path / "xray", tiny_classifier)
+    assert hint in str(err.value)
+    (tmp_path / "photo" / "xray").mkdir(parents=True)
+    (tmp_path / "photo" / "Scans").mkdir()
+    with pytest.raises(ValueError, match="folder 'Scans' is not a label") as err:
+        evaluate_dir(tmp_path / "photo", tiny_classifier)
+    assert "itself named" not in str(err.value)

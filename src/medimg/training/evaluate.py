@@ -108,13 +108,13 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
         limits = Limits(offline=True)
     clf = classifier or default_classifier()
     t = clf.threshold if threshold is None else threshold
-    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not folders:
-        raise ValueError(f"{root} has no <label>/ folders")
     labels = list(clf.labels)
     groups = corpus_groups(root)
     medical = set(clf.medical_labels)
     known = {lb.lower(): lb for lb in [*labels, *groups]}
+    folders, twins = _read_once(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not folders:
+        raise ValueError(f"{root} has no <label>/ folders{_itself_a_label(root, known, folders)}")
     label_of = {d: known.get(d.name.lower(), d.name) for d in folders}  # CT/, MRI/, Xray/ as ct, mri, xray
     for d in folders:
         name = label_of[d]
@@ -122,7 +122,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             if name not in groups:
                 raise ValueError(f"folder {d.name!r} is not a label; the folders under {root} must be named "
                                  f"after labels: {', '.join(sorted(clf.labels))} (or a label listed in "
-                                 f"{root / OWN_GROUPS}, rows label,group)")
+                                 f"{root / OWN_GROUPS}, rows label,group){_itself_a_label(root, known, folders)}")
             labels.append(name)  # scored as always wrong: the model cannot predict it
             if groups[name]:
                 medical.add(name)
@@ -136,7 +136,8 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             return True
         return False
 
-    rows, ys, names, failures, skipped, sources = [], [], [], [], [], []
+    rows, ys, names, sources = [], [], [], []
+    failures, skipped = _dead_links(root), twins  # the entries no run reads, so none goes missing unseen
     folder_of = {str(d): d for d in folders}  # each record's input as given (`source`) is its label folder
     # one run over every label folder, so its threads are never idle between two
     for rec in classify(list(folder_of), classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
@@ -145,7 +146,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
             progress(rec)
         where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
         if rec.skipped:  # not images (a readme), decorations, a header's data file: listed, not scored
-            skipped.append({"item": where, "why": rec.error})
+            skipped.append({"item": where, "why": rec.error.removeprefix("skipped: ")})  # listed as skipped already
             continue
         if rec.error is not None:
             failures.append({"item": where, "error": rec.error})
@@ -170,6 +171,37 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     out["excluded"] = [{"item": k, "why": v} for k, v in sorted(excluded.items())]
     out["model"] = clf.info()
     return out
+
+
+def _read_once(found) -> tuple[list, list[dict]]:
+    """The label folders, each real folder once (CT/ a link to ct/ is not scored twice), real ones before
+    links; and a skipped note for each link to a folder read already."""
+    folders, notes, seen = [], [], {}
+    for d in sorted(found, key=lambda d: (d.is_symlink(), d.name)):
+        real = os.path.realpath(d)
+        if real in seen:
+            notes.append({"item": str(d), "why": f"link to the folder {seen[real].name} read already; not read again"})
+        else:
+            seen[real] = d
+            folders.append(d)
+    return sorted(folders), notes
+
+
+def _dead_links(root) -> list[dict]:
+    """Links beside the label folders that lead nowhere (a label folder on a drive not mounted), as read
+    errors: they are neither folders nor files, so would go unseen."""
+    return [{"item": str(p), "error": f"link to {os.readlink(p)}, which does not exist"}
+            for p in sorted(root.iterdir()) if p.is_symlink() and not p.exists() and not p.name.startswith(".")]
+
+
+def _itself_a_label(root, known: dict[str, str], folders) -> str:
+    """A hint when the folder given is a label folder itself (xray/ rather than the folder holding it): it is
+    named after a label, and none of the folders in it is."""
+    label = known.get(root.resolve().name.lower())
+    if label is None or any(d.name.lower() in known for d in folders):
+        return ""
+    parent = root.resolve().parent
+    return f"; {root} is itself named after the label {label}: evaluate the folder that holds it ({parent})"
 
 
 def _source_of(name: str, label_dir, label: str) -> str:
