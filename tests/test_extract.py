@@ -394,3 +394,44 @@ def test_resume_refuses_a_manifest_whose_rows_name_no_source_and_changes_nothing
     res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out), "--resume"])
     assert res.exit_code == 2 and "not a medimg extract row" in flat(res.output), res.output
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_float_32_bit_and_big_endian_greyscale_are_written_with_their_values_not_clipped(tmp_path):
+    """A float TIFF (0–1) became a black RGB PNG, a big-endian 16-bit one an RGB PNG clipped at 255, and 32-bit
+    integers outside 0–65535 were clipped: 16-bit values are kept as 16-bit PNG, and floats and wide integers are
+    the model's 8-bit grey (scaled by percentiles, as classify sees them)."""
+    import numpy as np
+    import tifffile
+
+    from medimg.model.preprocess import to_rgb
+
+    ramp = (np.arange(60 * 80).reshape(60, 80) * 13 % 60000).astype(np.uint16)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(ramp.astype(np.float32) / 65535).save(src / "a_float.tif")
+    tifffile.imwrite(src / "b_big16.tif", ramp.astype(">u2"), byteorder=">")
+    Image.fromarray(ramp.astype(np.int32) - 30000).save(src / "c_signed.tif")
+    Image.fromarray(ramp.astype(np.int32)).save(src / "d_int.tif")
+    out = tmp_path / "out"
+    run([str(src)], out)
+    with Image.open(src / "a_float.tif") as f, Image.open(src / "c_signed.tif") as i:
+        seen = [np.asarray(to_rgb(im).convert("L")) for im in (f, i)]
+    got = [Image.open(out / f"00000{n}.png") for n in (1, 2, 3, 4)]
+    assert [im.mode for im in got] == ["L", "I;16", "L", "I;16"]
+    assert (np.asarray(got[0]) == seen[0]).all() and (np.asarray(got[2]) == seen[1]).all()
+    assert (np.asarray(got[1]) == ramp).all() and (np.asarray(got[3]) == ramp).all()
+
+
+def test_an_output_folder_that_cannot_be_written_in_is_refused_before_the_run(tmp_path, monkeypatch):
+    """An empty --out on a read-only share (or without write permission) was taken, and the run stopped at its
+    first PNG (exit 74, 'medimg extract --resume … carries it on'); it is a usage error now, as a new folder
+    that cannot be made is."""
+    (tmp_path / "a.png").write_bytes(png((9, 9, 9)))
+    out = tmp_path / "out"
+    out.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: not (Path(p) == out and mode & os.W_OK)
+                        and real(p, mode, **kw))
+    res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out)])
+    assert res.exit_code == 2 and "cannot be written in" in flat(res.output), res.output
+    assert list(out.iterdir()) == []

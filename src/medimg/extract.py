@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from PIL import Image
+
 from .sources import ImageItem, ItemError, Limits, input_tasks, is_url
 
 MANIFEST = "manifest.jsonl"
 PART = ".part-"  # temporary PNGs a worker wrote; renamed to their number once their row is written
 NUMBERED = re.compile(r"(\d{6,})\.png")  # 000001.png … (more digits past 999999)
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")  # PNG stores these as they are
+MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")  # PNG stores these as they are
 STOP_WAIT = 2.0  # seconds a stopped run waits for its workers to finish their current item
 
 
@@ -48,6 +50,7 @@ def prepare(out: Path, resume: bool) -> Folder:
         raise ValueError(f"{out} is a file: give a new or empty folder")
     if not out.exists() or not any(out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
+        _writable(out)
         return Folder()
     if not resume:
         raise ValueError(f"{out} is not an empty folder: give a new or empty one, so no earlier output is "
@@ -85,6 +88,13 @@ def prepare(out: Path, resume: bool) -> Folder:
     kept.done = Spellings(done & tail)
     kept.written = Spellings(written & tail)
     return kept
+
+
+def _writable(out: Path) -> None:
+    """ValueError for a folder that cannot be written in (permission denied, a read-only file system): a usage
+    error before the run, not a run stopped at its first PNG with --resume to carry it on."""
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{out} cannot be written in (permission denied or a read-only file system)")
 
 
 def _check_manifest(path: Path) -> str | None:
@@ -294,6 +304,25 @@ def _save_unit(task, source: str, out: Path, cancel: threading.Event) -> list[tu
     return results
 
 
+def _storable(img):
+    """`img` in a mode PNG stores: 16-bit greyscale in either byte order, and 32-bit integers within 0–65535, as
+    16-bit PNG; other 32-bit integers and floats as the 8-bit grey the model is given (scaled by percentiles: as
+    RGB they were clipped to black or white); the rest as RGBA or RGB."""
+    if img.mode in MODES:
+        return img
+    if img.mode in ("I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img)
+        if img.mode != "I" or (arr.size and arr.min() >= 0 and arr.max() <= 65535):
+            return Image.fromarray(arr.astype("<u2"))  # I;16 (Pillow's convert("I;16") clips at 255)
+    if img.mode in ("I", "F"):
+        from .model.preprocess import to_rgb
+
+        return to_rgb(img).convert("L")
+    return img.convert("RGBA" if "A" in img.mode else "RGB")
+
+
 def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
     row = {"input": item.origin, "locator": item.locator, "source": source}
     if not isinstance(item, ImageItem):
@@ -303,9 +332,7 @@ def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
         return row, None, False
     part = out / f"{PART}{uuid.uuid4().hex}.png"
     try:
-        img = item.image
-        if img.mode not in MODES:
-            img = img.convert("RGBA" if "A" in img.mode else "RGB")
+        img = _storable(item.image)
         img.save(part, "PNG")
     except Exception as exc:
         part.unlink(missing_ok=True)

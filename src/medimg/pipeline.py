@@ -82,6 +82,9 @@ class Record:
 
     def relabel(self, threshold: float) -> str | None:
         """The verdict at another threshold, without running the model again."""
+        if threshold is None:  # a record does not know its model's own threshold
+            raise TypeError("relabel needs a threshold between 0.5 and 1, not None (the model's own is "
+                            "Classifier.threshold)")
         check_threshold(threshold)
         return None if self.p_medical is None else verdict_for(self.p_medical, threshold)
 

@@ -56,6 +56,21 @@ class Prediction:
     probs: dict[str, float] = field(default_factory=dict)
 
 
+MODEL_KEYS = ("labels", "medical_labels", "input_size")  # what labels.json must give
+
+
+def _meta(path: Path) -> dict:
+    """A model's labels.json; ValueError naming what is wrong with one that is not a model's."""
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a model's labels.json: it is not JSON ({exc})") from None
+    missing = [k for k in MODEL_KEYS if k not in meta] if isinstance(meta, dict) else list(MODEL_KEYS)
+    if missing:
+        raise ValueError(f"{path} is not a model's labels.json: it gives no {', '.join(missing)}")
+    return meta
+
+
 def runtime():
     """onnxruntime, with its telemetry off: it would queue events on disk (~/.cache/Microsoft) and look up
     Microsoft's collector over the network, which a server with --offline, or any hospital, must not do."""
@@ -147,7 +162,7 @@ class Classifier:
             raise FileNotFoundError(f"no model in {d} (expected labels.json)" + (
                 f"; the model this run shipped is in {shipped}" if shipped else
                 "; give the folder `medimg train --ship` wrote"))
-        meta = json.loads(meta_path.read_text())
+        meta = _meta(meta_path)
         model_path = d / ("head.npz" if meta.get("kind") == "backbone-head" else "model.onnx")
         if not model_path.exists():
             raise FileNotFoundError(f"no model in {d} (expected {model_path.name}); run `medimg train`")
@@ -203,7 +218,9 @@ class Classifier:
         `batch_size` at a time, so memory stays flat however many there are (an iterable is read as it goes).
         Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them)."""
         check_threshold(threshold)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+            raise TypeError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
+        if batch_size < 1:
             raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable):
             images = [images]  # refused below, by what it is

@@ -34,6 +34,8 @@ def open_input(source: str | os.PathLike[str] | Blob, limits: Limits | Mapping[s
     if not is_input(source):
         why = not_an_input(source)[1] if not isinstance(source, (list, tuple)) else "open_inputs takes several"
         raise TypeError(f"open_input takes one path, URL or Blob: {why}")
+    if ctx is not None and not isinstance(ctx, Context):
+        raise TypeError(f"ctx must be a Context or None (limits go in `limits`), not {ctx!r}")
     ctx = ctx or Context(as_limits(limits))
     return (item for task in _tasks(source, ctx) for item in task())
 
@@ -51,6 +53,8 @@ def as_inputs(inputs) -> Iterator:
         return iter([inputs])
     if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
         raise TypeError("the inputs are paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
+    if getattr(inputs, "columns", None) is not None:  # a DataFrame: iterating it gives its column names
+        raise TypeError("the inputs are a table: give its column of paths, URLs or Blobs (df[\"path\"])")
     if getattr(getattr(inputs, "dtype", None), "kind", "O") == "S":  # h5py's, np.loadtxt(dtype="S")'s
         raise TypeError("the inputs are an array of byte strings: give paths as str (inputs.astype(str), or "
                         "os.fsdecode each one)")
