@@ -39,7 +39,13 @@ class OwnFilesOnly:
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        bad = _foreign(body, self.roots())
+        roots = self.roots()
+        bad = _foreign(body, roots)
+        if bad is not None and _gone(bad, roots):  # an upload swept away while the page still lists it
+            error = (f"“{Path(bad).name[:200]}” is no longer on the server: an upload is kept for 15 minutes until "
+                     "it is run, and an hour after a run. Remove it from the list (×) and add it again.")
+            await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
+            return
         if bad is not None:
             error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
             await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
@@ -67,6 +73,16 @@ def _foreign(body: bytes, roots: list[Path]) -> str | None:
         if not (os.path.isfile(real) and _under(given, roots) and _under(real, roots)):
             return path
     return None
+
+
+def _gone(path: str, roots: list[Path]) -> bool:
+    """`path` names nothing now, in one of `roots` (as written): an upload of the page deleted since (Gradio's
+    sweep of its upload area after 15 minutes, a session's kept uploads after an hour)."""
+    try:
+        given = Path(os.path.abspath(path))
+    except (OSError, ValueError, TypeError):
+        return False
+    return _under(given, roots) and not os.path.lexists(given)
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

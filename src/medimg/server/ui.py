@@ -58,6 +58,12 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 /* the opened image's caption wraps rather than being cut off on a phone (1.4.10), and is dark enough (1.4.3) */
 #gallery caption.caption { white-space: normal !important; overflow-wrap: anywhere; max-width: 100%;
   text-overflow: clip !important; overflow: visible !important; color: #3f3f46 !important; }
+/* the opened image, its caption and the thumbnail strip one under the other: Gradio lays the strip over the
+   preview's bottom, on the second line of a caption wrapped on a phone (the file or web address); and the preview
+   tall enough for the image when the gallery has one row */
+#gallery .preview .media-button { height: auto !important; flex: 1 1 0; min-height: 0; }
+#gallery .preview .thumbnails { position: static !important; flex: none; }
+#gallery .gallery-container:has(> .preview) { min-height: min(70vh, 560px); }
 #counts p { font-size: 1.1em; margin: 0; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
@@ -311,7 +317,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         number = {i: n for n, i in enumerate((i for i, r in enumerate(recs) if r.ok), 1)}  # images only
         shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
         pictured = [i for i in shown if results.thumbs[i]]  # gallery position → record index
-        gallery = [(results.thumbs[i], _caption(recs[i])) for i in pictured]
+        gallery = [(results.thumbs[i], _caption(recs[i], threshold)) for i in pictured]
         table = [_row(number[i], recs[i]) for i in shown]
         # errors first, then what was passed over (no image in it, decoration, a header's data file), with why
         problems = ([[r.input, r.error, r.locator] for r in recs if not r.ok and not r.skipped]
@@ -592,16 +598,28 @@ def _position(r: Record) -> str:
     return f"{r.locator} · at x {x0:.0f}, y {y0:.0f} pt, {x1 - x0:.0f}×{y1 - y0:.0f} pt"
 
 
-def _caption(r: Record) -> str:
+def _caption(r: Record, threshold: float | None = None) -> str:
     """Verdict with how sure the model is of it (the number the threshold is held against: p(medical), or
-    1 − p(medical) for non-medical), then the label's own confidence and where the image came from."""
+    1 − p(medical) for non-medical), then the label's own confidence and where the image came from. Given the
+    threshold, the number keeps the decimals it needs to stay on its verdict's side of it (an uncertain 96.8% at
+    0.97, not 97%)."""
+    t = threshold
     if r.verdict == "medical":
-        sure = f"medical {r.p_medical:.0%}"
+        sure = f"medical {_percent(r.p_medical, lambda v: t is None or v >= t)}"
     elif r.verdict == "non-medical":
-        sure = f"non-medical {1 - r.p_medical:.0%}"
+        sure = f"non-medical {_percent(1 - r.p_medical, lambda v: t is None or v >= t)}"
     else:
-        sure = f"{r.verdict} (medical {r.p_medical:.0%})"
+        sure = f"{r.verdict} (medical {_percent(r.p_medical, lambda v: t is None or 1 - t < v < t)})"
     return f"{sure} · {r.label} {r.confidence:.0%} · {_where(r)}"
+
+
+def _percent(p: float, fits) -> str:
+    """p as a whole percent, or with the fewest decimals (up to 4) whose rounded value still `fits`."""
+    for places in range(5):
+        text = f"{p * 100:.{places}f}"
+        if fits(float(text) / 100):
+            break
+    return text + "%"
 
 
 def _frame(rows: list[list], names: tuple[int, ...]) -> dict | None:
