@@ -865,6 +865,11 @@ def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server
                 heads = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
                                     ".map(h => h.offsetWidth)")
                 assert heads == [48, 200, 112, 112, 112, 112, 300, 104], heads
+                # the confidence is the label's, not the verdict's: its header says so, shown whole
+                names = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
+                                    ".map(h => [h.innerText.replace(/\\s+/g, ' ').trim(), h.scrollWidth <= h.clientWidth + 1])")
+                assert [n for n, _ in names][3:6] == ["label", "label confidence", "p(medical)"], names
+                assert all(whole for _, whole in names), names
                 assert pg.evaluate("getComputedStyle(document.querySelector('#gallery .grid-wrap')).maxHeight")\
                     == "640px"  # 80vh
                 ctx.close()

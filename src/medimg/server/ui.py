@@ -32,7 +32,7 @@ from .work import Worker
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
 # what matters first (a phone shows only the file, verdict, label and p(medical): see CSS)
-TABLE_HEADERS = ["#", "file", "verdict", "label", "confidence", "p(medical)", "where", "size"]
+TABLE_HEADERS = ["#", "file", "verdict", "label", "label confidence", "p(medical)", "where", "size"]
 # fixed widths: headers on one line, long text wrapped within its column
 TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "112px", "112px", "300px", "104px"]
 # file names and places as HTML: see _frame
@@ -276,7 +276,12 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             shutil.rmtree(folder, ignore_errors=True)
             return gr.skip()
         _drop(previous)
-        results = _keep(early + out.records, run_folder, stopped=stop.is_set(), note=out.note)
+        try:
+            results = _keep(early + out.records, run_folder, stopped=stop.is_set(), note=out.note)
+        except OSError:
+            if gone(request, stop):  # the page closed meanwhile and took its folder: nobody to tell
+                return gr.skip()
+            raise
         files_now = gr.update(value=[str(p) for p in kept] or None)
         return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in), (t, show))
 
@@ -294,8 +299,13 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 shutil.rmtree(home(request), ignore_errors=True)
                 return gr.skip()
             _drop(previous)
-            results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note,
-                            example=name)
+            try:
+                results = _keep(out.records, _new_folder(home(request)), stopped=stop.is_set(), note=out.note,
+                                example=name)
+            except OSError:
+                if gone(request, stop):  # the page closed meanwhile and took its folder
+                    return gr.skip()
+                raise
             return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip(), (t, show))
         return one_at_a_time(go)
 
