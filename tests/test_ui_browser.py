@@ -337,6 +337,12 @@ def test_rounding_never_shows_an_uncertain_image_as_sure_as_the_threshold(page, 
     m = re.match(r"uncertain \(medical (\d{1,3}(?:\.\d+)?)%\)", cap)
     assert m, cap
     assert (1 - t) * 100 < float(m.group(1)) < t * 100, (cap, p, t)
+    # the downloads say at which threshold their verdicts were given (the CSV has no column for it)
+    for button in ("#csv", "#json"):
+        with page.expect_download() as dl:
+            page.click(button)
+        got = dl.value.suggested_filename
+        assert got == f"medimg-results-threshold-{t:g}.{button[1:]}", got
 
 
 def test_an_opened_images_caption_is_not_under_the_thumbnails_on_a_phone(browser, server, tmp_path):
@@ -548,7 +554,7 @@ def test_a_closed_page_leaves_nothing_behind(browser, server, tmp_path):
     src = pg.locator("#gallery .thumbnail-item img").first.get_attribute("src")
     session = pages / re.search(re.escape(pages.name) + r"/([0-9a-f]+)/", src).group(1)
     names = {p.name for p in files_under(session)}
-    assert {"00000.jpg", "medimg-results.csv", "medimg-results.json", "scan.png"} <= names
+    assert {"00000.jpg", "medimg-results-threshold-0.6.csv", "medimg-results-threshold-0.6.json", "scan.png"} <= names
     for p in [session, *session.rglob("*")]:
         assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
     for root in (pages, *tmp.glob("medimg-uploads-*")):

@@ -769,7 +769,8 @@ def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Pa
         out.mkdir(mode=0o700)
     except FileNotFoundError:
         return None
-    csv_path, json_path = out / "medimg-results.csv", out / "medimg-results.json"
+    name = f"medimg-results-threshold-{threshold:g}"  # downloads at two thresholds differ in their verdicts
+    csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
     _write_private(csv_path, to_csv(recs).encode("utf-8-sig"))
     _write_private(json_path, to_json(recs, threshold, model, note).encode("utf-8"))
     # the two latest stay (one may be downloading as the page changes its links); each change of the
