@@ -419,17 +419,21 @@ def test_a_web_page_url_shows_its_images(page, server):
         url = web.add("/case.html", '<html><body><h1>Case 12</h1><img src="scan.png" alt="scan">'
                                     '<p>Findings.</p><img src="/logo.png" alt="logo"></body></html>')
         other = web.add("/case2.html", '<html><body><img src="scan.png" alt="again"></body></html>')
-        # several addresses, one per line or apart by spaces; a word that is no address is a problem of its own
-        page.fill("#url textarea, #url input", f"{url}\n{other}  not-an-address")
+        web.add("/my%20cases.html", '<html><body><img src="scan.png" alt="in a file share"></body></html>')
+        spaced = web.url("/my cases.html")  # copied from a file share: a space in it, as browsers take it
+        # several addresses, one per line or on one line each with its scheme; a space elsewhere is part of the
+        # address (it was split into `…/my` and `https://cases.html`, looked up on the internet); a line that is
+        # no address is a problem of its own
+        page.fill("#url textarea, #url input", f"{url}  {other}\n{spaced}\nnot an address")
         run_and_wait(page)
         caps = captions(page)
-        assert len(caps) == 3, page.locator(COUNTS).inner_text() + page.locator("#problems").inner_text()
+        assert len(caps) == 4, page.locator(COUNTS).inner_text() + page.locator("#problems").inner_text()
         for cap in caps[:2]:
             check_caption(cap, info["labels"], url)
         check_caption(caps[2], info["labels"], other)
-        assert web.hits["/case.html"] == 1 and web.hits["/case2.html"] == 1
-        assert "“not-an-address” is not a web address" in page.locator("#problems").inner_text()
-        assert page.input_value("#url textarea, #url input") == f"{url}\n{other}\nnot-an-address"
+        assert web.hits["/case.html"] == 1 and web.hits["/case2.html"] == 1 and web.hits["/my%20cases.html"] == 1
+        assert "“not an address” is not a web address" in page.locator("#problems").inner_text()
+        assert page.input_value("#url textarea, #url input") == f"{url}\n{other}\n{spaced}\nnot an address"
 
 
 def test_nothing_found_puts_the_reason_first(page, tmp_path):

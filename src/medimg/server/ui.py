@@ -235,7 +235,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names))
         fix_url, fetch = gr.skip(), []
         if url:
-            given = url.split()  # several addresses, one per line (or apart by spaces)
+            given = _addresses(url)
             if len(given) > MAX_ADDRESSES:
                 gr.Warning(f"At most {MAX_ADDRESSES} web addresses at once: the first {MAX_ADDRESSES} are read.",
                            duration=None)
@@ -510,6 +510,13 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
 
 MAX_ADDRESSES = 20  # web addresses in the box at once (each is a whole page to fetch)
 _HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#]\S*)?", re.IGNORECASE)
+_NEXT_ADDRESS = re.compile(r"\s+(?=[A-Za-z][A-Za-z0-9+.-]*://|www\.)")  # a space before a scheme or www.
+
+
+def _addresses(text: str) -> list[str]:
+    """The web addresses typed: one per line, or several on a line where each starts with its scheme (or www.);
+    other spaces are part of an address (`…/my cases.html`, fetched as `my%20cases.html`, as a browser does)."""
+    return [a.strip() for line in text.splitlines() for a in _NEXT_ADDRESS.split(line) if a.strip()]
 
 
 def _web_address(text: str) -> tuple[str, str | None]:
