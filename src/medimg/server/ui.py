@@ -509,7 +509,7 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
 
 
 MAX_ADDRESSES = 20  # web addresses in the box at once (each is a whole page to fetch)
-_HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#]\S*)?", re.IGNORECASE)
+_HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#].*)?", re.IGNORECASE)  # a space in the path too
 _NEXT_ADDRESS = re.compile(r"\s+(?=[A-Za-z][A-Za-z0-9+.-]*://|www\.)")  # a space before a scheme or www.
 
 
@@ -626,7 +626,8 @@ def _caption(r: Record, threshold: float | None = None) -> str:
     elif r.verdict == "non-medical":
         sure = f"non-medical {_percent(1 - r.p_medical, lambda v: t is None or v >= t)}"
     else:
-        sure = f"{r.verdict} (medical {_percent(r.p_medical, lambda v: t is None or 1 - t < v < t)})"
+        # as verdict_for compares (1 − v ≥ t, not v ≤ 1 − t: 1 − 0.8 < 0.2), so 20% at 0.8 is not called uncertain
+        sure = f"{r.verdict} (medical {_percent(r.p_medical, lambda v: t is None or v < t and 1 - v < t)})"
     return f"{sure} · {r.label} {r.confidence:.0%} · {_where(r)}"
 
 
