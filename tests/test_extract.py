@@ -422,15 +422,16 @@ def test_float_32_bit_and_big_endian_greyscale_are_written_with_their_values_not
     assert (np.asarray(got[1]) == ramp).all() and (np.asarray(got[3]) == ramp).all()
 
 
-def test_an_output_folder_that_cannot_be_written_in_is_refused_before_the_run(tmp_path, monkeypatch):
-    """An empty --out on a read-only share (or without write permission) was taken, and the run stopped at its
-    first PNG (exit 74, 'medimg extract --resume … carries it on'); it is a usage error now, as a new folder
-    that cannot be made is."""
+@pytest.mark.parametrize("denied", [os.W_OK, os.X_OK], ids=["no-write", "no-search"])
+def test_an_output_folder_that_cannot_be_written_in_is_refused_before_the_run(tmp_path, monkeypatch, denied):
+    """An empty --out on a read-only share (or without write permission, or without search permission, which
+    stops files being made in it too) was taken, and the run stopped at its first PNG (exit 74, 'medimg extract
+    --resume … carries it on'); it is a usage error now, as a new folder that cannot be made is."""
     (tmp_path / "a.png").write_bytes(png((9, 9, 9)))
     out = tmp_path / "out"
     out.mkdir()
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: not (Path(p) == out and mode & os.W_OK)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: not (Path(p) == out and mode & denied)
                         and real(p, mode, **kw))
     res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out)])
     assert res.exit_code == 2 and "cannot be written in" in flat(res.output), res.output

@@ -173,19 +173,6 @@ def test_an_image_with_alpha_in_a_mode_png_does_not_store_keeps_its_alpha():
     assert got.mode == "RGBA" and got.getpixel((0, 0)) == (255, 0, 0, 128)
 
 
-def test_an_output_folder_that_cannot_be_entered_is_refused_before_the_run(tmp_path, monkeypatch):
-    """A folder with write but no search (x) permission cannot have files made in it either."""
-    (tmp_path / "a.png").write_bytes(_png(1))
-    out = tmp_path / "out"
-    out.mkdir()
-    real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: not (Path(p) == out and mode & os.X_OK)
-                        and real(p, mode, **kw))
-    res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out)])
-    assert res.exit_code == 2 and "cannot be written in" in flat(res.output), res.output
-    assert list(out.iterdir()) == []
-
-
 # ---------------------------------------------------------------- the model folder
 
 
