@@ -874,7 +874,7 @@ def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server
             if width == 1280:
                 heads = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
                                     ".map(h => h.offsetWidth)")
-                assert heads == [48, 200, 112, 112, 112, 112, 300, 104], heads
+                assert heads == [48, 200, 112, 112, 176, 112, 236, 104], heads
                 # the confidence is the label's, not the verdict's: its header says so, shown whole
                 names = pg.evaluate("() => [...document.querySelectorAll('#table [role=columnheader]')]"
                                     ".map(h => [h.innerText.replace(/\\s+/g, ' ').trim(), h.scrollWidth <= h.clientWidth + 1])")

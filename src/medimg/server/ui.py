@@ -34,7 +34,7 @@ FILTERS = ["all", "medical", "non-medical", "uncertain"]
 # what matters first (a phone shows only the file, verdict, label and p(medical): see CSS)
 TABLE_HEADERS = ["#", "file", "verdict", "label", "label confidence", "p(medical)", "where", "size"]
 # fixed widths: headers on one line, long text wrapped within its column
-TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "112px", "112px", "300px", "104px"]
+TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "176px", "112px", "236px", "104px"]
 # file names and places as HTML: see _frame
 TABLE_TYPES = ["str", "html", "str", "str", "str", "str", "html", "str"]
 PROBLEM_HEADERS = ["file", "why", "where"]
