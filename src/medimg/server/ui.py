@@ -510,7 +510,7 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
 
 MAX_ADDRESSES = 20  # web addresses in the box at once (each is a whole page to fetch)
 _HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#].*)?", re.IGNORECASE)  # a space in the path too
-_NEXT_ADDRESS = re.compile(r"\s+(?=[A-Za-z][A-Za-z0-9+.-]*://|www\.)")  # a space before a scheme or www.
+_NEXT_ADDRESS = re.compile(r"\s+(?=[A-Za-z][A-Za-z0-9+.-]*://|www\.)", re.IGNORECASE)  # a space before a scheme or www.
 
 
 def _addresses(text: str) -> list[str]:
@@ -632,10 +632,11 @@ def _caption(r: Record, threshold: float | None = None) -> str:
 
 
 def _percent(p: float, fits) -> str:
-    """p as a whole percent, or with the fewest decimals (up to 4) whose rounded value still `fits`."""
+    """p as a whole percent, or with the fewest decimals (up to 4) whose rounded value still `fits`. The value is
+    read as typed (53.3e-2 is the 0.533 a threshold typed so is; 53.3 / 100 is below it in floats)."""
     for places in range(5):
         text = f"{p * 100:.{places}f}"
-        if fits(float(text) / 100):
+        if fits(float(text + "e-2")):
             break
     return text + "%"
 
