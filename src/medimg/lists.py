@@ -209,9 +209,7 @@ class Overlaps:
         from .sources.files import archive_member
 
         found = archive_member(entry) if self.seen and ":" in entry else None
-        if found is None:
-            return False
-        return any(entry_key(name) in self.seen for name in _holders(*found))
+        return found is not None and any(entry_key(name) in self.seen for name in _holders(*found))
 
     def inside(self, origin: str) -> bool:
         if not self.seen or not origin or is_url(origin):

@@ -41,13 +41,12 @@ class OwnFilesOnly:
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         roots = self.roots()
         bad = _foreign(body, roots)
-        if bad is not None and _gone(bad, roots):  # an upload swept away while the page still lists it
-            error = (f"“{Path(bad).name[:200]}” is no longer on the server: an upload is kept for 15 minutes until "
-                     "it is run, and an hour after a run. Remove it from the list (×) and add it again.")
-            await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
-            return
         if bad is not None:
-            error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
+            if _gone(bad, roots):  # an upload swept away while the page still lists it
+                error = (f"“{Path(bad).name[:200]}” is no longer on the server: an upload is kept for 15 minutes "
+                         "until it is run, and an hour after a run. Remove it from the list (×) and add it again.")
+            else:
+                error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
             await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
             return
 
