@@ -518,6 +518,26 @@ def test_inputs_cut_short_at_a_cap_are_named_after_the_summary(tmp_path, tiny_mo
     assert res.exit_code == 2
 
 
+def test_errors_over_a_cap_name_the_option_that_raises_it(tmp_path, tiny_model_dir):
+    """Errors name a cap by its Limits field (max_pixels, shared with the Python API); after the summary the CLI
+    counts them by cap with the option to raise it, in classify and extract. Other errors add no such line."""
+    for name, side in (("big.png", 300), ("bigger.png", 400), ("small.png", 100)):
+        Image.new("RGB", (side, side), (200, 30, 30)).save(tmp_path / name)
+    (tmp_path / "broken.png").write_bytes(_png((1, 2, 3))[:30])
+    names = [str(tmp_path / n) for n in ("big.png", "bigger.png", "small.png", "broken.png")]
+    res = runner.invoke(app, ["classify", *names, "--model", str(tiny_model_dir), "--max-pixels", "50000",
+                              "-f", "jsonl"])
+    assert res.exit_code == 0, res.output
+    errors = [r["error"] for r in map(json.loads, res.stdout.splitlines()) if r["error"]]
+    assert len(errors) == 3 and sum("max_pixels" in e for e in errors) == 2
+    assert "2 errors over the max_pixels cap (raise it with --max-pixels)" in flat(res.stderr)
+    res = runner.invoke(app, ["extract", *names, "--out", str(tmp_path / "ex"), "--max-pixels", "50000",
+                              "--max-input-mb", "1"])
+    assert res.exit_code == 0 and "2 errors over the max_pixels cap (raise it with --max-pixels)" in flat(res.stderr)
+    res = runner.invoke(app, ["classify", *names[2:], "--model", str(tiny_model_dir), "-f", "jsonl"])
+    assert res.exit_code == 0 and "cap" not in res.stderr
+
+
 def test_limits_options_are_checked_and_govern_downloads_too():
     from medimg.cli import make_limits
 

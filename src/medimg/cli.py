@@ -6,10 +6,12 @@ import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import tempfile
 import sys
 import threading
+from collections import Counter
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,6 +86,21 @@ def _progress(quiet: bool = False) -> Progress:
 
 
 CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
+# caps whose errors are named by their Limits field, and the option that raises each
+ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb"}
+
+
+def _cap_of(error: str | None) -> str | None:
+    """The ERROR_CAPS field an error was refused by, if any."""
+    return next((cap for cap in ERROR_CAPS if re.search(rf"\b{cap}\b", error or "")), None)
+
+
+def _warn_caps(over: Counter) -> None:
+    """Errors name a cap by its Limits field; the CLI's user is told the option that raises it."""
+    if over:
+        console.print("[yellow]" + "; ".join(f"{_plural(n, 'error')} over the {cap} cap (raise it with "
+                                             f"{ERROR_CAPS[cap]})" for cap, n in over.items()) + "[/]",
+                      soft_wrap=True)
 
 
 def _cut_short(note: str | None) -> bool:
@@ -293,6 +310,7 @@ def extract(
                       f"{_plural(len(folder.done_sources), 'input')} passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
+    capped: Counter = Counter()
 
     def said() -> str:
         return (f"stopped: {_plural(n_img, 'image')}, {_plural(n_err, 'error')}, {n_skip} skipped → {out}; "
@@ -311,10 +329,12 @@ def extract(
                         cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
                 else:
                     n_err += 1
+                    capped.update(filter(None, [_cap_of(row.get("error"))]))
                 bar.advance(task)
     except OSError as exc:
         _stop_writing(exc, said())
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
+    _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)
     if n_img == 0 and not folder.rows:  # nothing could be read (a resumed run read the rest before)
@@ -442,6 +462,7 @@ def classify(
 
     n_ok = n_err = n_skip = 0
     cut: list = []
+    capped: Counter = Counter()
 
     def said() -> str:
         counts = f"{n_ok} image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}"
@@ -471,7 +492,9 @@ def classify(
                 else:
                     table.append(rec)
                 n_ok += rec.ok  # once written
-                n_err += not rec.ok and not rec.skipped
+                if not rec.ok and not rec.skipped:
+                    n_err += 1
+                    capped.update(filter(None, [_cap_of(rec.error)]))
     except OSError as exc:
         if not (cannot_write(exc) or _closed_pipe(exc, out)):
             raise
@@ -497,6 +520,7 @@ def classify(
     skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
+    _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
