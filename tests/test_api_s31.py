@@ -66,3 +66,14 @@ def test_a_model_folder_whose_labels_json_is_not_a_models_is_a_clear_value_error
         classify([Blob("a.png", png())], classifier=folder)
     with pytest.raises(ValueError, match="is not a model's labels.json"):
         Classifier.load(folder)
+
+
+def test_a_model_folder_of_the_wrong_type_and_too_many_workers_are_refused_up_front(tiny_classifier):
+    """Classifier.load(3) failed inside os.fspath; workers=10**6 would start a million threads. Both are refused
+    with what they take, before anything runs; 256 workers (the most) run."""
+    with pytest.raises(TypeError, match=r"model_dir must be a folder \(str or Path\), a shipped model's name, or None"):
+        Classifier.load(3)
+    with pytest.raises(ValueError, match="workers must be at most 256, not 1000000"):
+        classify([Blob("a.png", png())], classifier=tiny_classifier, workers=10**6)
+    records = list(classify([Blob("a.png", png())], classifier=tiny_classifier, workers=256))
+    assert [r.input for r in records] == ["a.png"] and records[0].ok

@@ -283,7 +283,7 @@ def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Inputs opened, decoded and written as "
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Inputs opened, decoded and written as "
                                           "PNG at once (default: one per core, at most 4); names and order are "
                                           "the same whatever the number."),
     resume: bool = typer.Option(False, "--resume", help="Carry on a stopped extract in the same --out folder, "
@@ -352,7 +352,7 @@ def classify(
                                        "or .txt for the table."),
     threshold: Optional[float] = threshold_option("The verdict"),
     batch_size: int = BatchSize,
-    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256,
                                           help="Inputs opened and decoded at once (default: one per core, at most 4)."),
     model_dir: Optional[Path] = ModelDir,
     show_skipped: bool = typer.Option(False, "--show-skipped", help="Include deliberately skipped items (tiny decorations, "
@@ -712,7 +712,7 @@ def scale(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv: rows as classify --full "
                             "writes them (probs: an object, a struct, prob_<label> columns), then source_rows."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
-    workers: int = typer.Option(4, "--workers", min=1, help="Inputs each actor opens at once (threads: fetching "
+    workers: int = typer.Option(4, "--workers", min=1, max=256, help="Inputs each actor opens at once (threads: fetching "
                                 "waits on the network)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one. "
                                           "On a cluster, --out must be a folder every machine shares."),
@@ -951,7 +951,7 @@ def evaluate(
     threshold: Optional[float] = threshold_option("The verdict counts reported (binary accuracy does not depend on it)"),
     model_dir: Optional[Path] = ModelDir,
     batch_size: int = BatchSize,
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Files opened and decoded at once "
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Files opened and decoded at once "
                                           "(default: one per core, up to 4)."),
     all_frames: bool = AllFrames, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,

@@ -107,6 +107,7 @@ def default_classifier() -> Classifier:
 
 
 LOOKAHEAD = 64  # inputs past the one being read that may be under way (at least; 8 per worker)
+MAX_WORKERS = 256  # threads per run; more would only wait on each other (and a typo of 10**6 must not start them)
 AHEAD_BYTES = 256 * 2**20  # bytes that units not yet done may hold (archive members read ahead); one always may
 
 
@@ -150,7 +151,8 @@ def classify(
     check_threshold(threshold)
     batch_size = _count("batch_size", batch_size, 1)
     thumbnails = _count("thumbnails", thumbnails, 0, " (0: none)")
-    workers = default_workers() if workers is None else _count("workers", workers, 1, " or None (default_workers())")
+    workers = default_workers() if workers is None else _count("workers", workers, 1,
+                                                                 " or None (default_workers())", most=MAX_WORKERS)
     _check_function("on_item", on_item, "called with each Record")
     _check_function("skip", skip, "of an origin, True to pass over it (e.g. done.__contains__)")
     if cancel is not None and not callable(getattr(cancel, "is_set", None)):
@@ -188,12 +190,14 @@ def _classifier(classifier) -> Classifier:
         raise ValueError(f"classifier: {exc}") from None
 
 
-def _count(name: str, value, least: int, also: str = "") -> int:
-    """A whole number at least `least` (not a bool)."""
+def _count(name: str, value, least: int, also: str = "", most: int | None = None) -> int:
+    """A whole number at least `least` (and at most `most`; not a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a whole number ≥ {least}{also}, not {value!r}")
     if value < least:
         raise ValueError(f"{name} must be a whole number ≥ {least}{also}, not {value}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most}, not {value}")
     return int(value)
 
 

@@ -144,6 +144,8 @@ class Classifier:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None), not {threads}")
         threads = None if threads is None else int(threads)
+        if model_dir is not None and not isinstance(model_dir, (str, os.PathLike)):
+            raise TypeError(f"model_dir must be a folder (str or Path), a shipped model's name, or None, not {model_dir!r}")
         if model_dir is not None and os.fspath(model_dir) == "default" and not Path(model_dir).exists():
             model_dir = None  # as --version names it
         d = Path(model_dir) if model_dir else ASSETS
