@@ -41,6 +41,14 @@ def test_an_uncertain_caption_takes_up_to_four_decimals_to_stay_below_the_thresh
     assert _sure(0.03001, 0.97) == "uncertain (medical 3.001%)"
 
 
+def test_an_uncertain_caption_at_threshold_one_never_reads_100_percent():
+    """At 1.0 everything below certainty is uncertain: 0.9999999 showed as "100.0000%" (four decimals at most)."""
+    assert _sure(0.9999999, 1.0) == "uncertain (medical 99.99999%)"
+    assert _sure(1 - 2**-53, 1.0) == "uncertain (medical 99.99999999999999%)"
+    assert _sure(1e-9, 1.0) == "uncertain (medical 0.0000001%)"
+    assert _sure(1.0, 1.0) == "medical 100%"
+
+
 def test_a_caption_compares_its_decimals_as_the_threshold_was_typed():
     # 53.3 / 100 is 0.53299999… in floats, below 0.533: "medical 53.3000%" was shown at 0.533, and an
     # uncertain 0.50656 at 0.5066 as "50.66%", the threshold itself

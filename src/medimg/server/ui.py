@@ -632,9 +632,10 @@ def _caption(r: Record, threshold: float | None = None) -> str:
 
 
 def _percent(p: float, fits) -> str:
-    """p as a whole percent, or with the fewest decimals (up to 4) whose rounded value still `fits`. The value is
-    read as typed (53.3e-2 is the 0.533 a threshold typed so is; 53.3 / 100 is below it in floats)."""
-    for places in range(5):
+    """p as a whole percent, or with the fewest decimals whose rounded value still `fits` (as many as a float
+    holds: an uncertain 0.9999999 at threshold 1 is 99.99999%, not 100%). The value is read as typed (53.3e-2 is
+    the 0.533 a threshold typed so is; 53.3 / 100 is below it in floats)."""
+    for places in range(16):
         text = f"{p * 100:.{places}f}"
         if fits(float(text + "e-2")):
             break
