@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -374,6 +376,33 @@ def test_a_label_folder_that_links_to_another_is_read_once(tmp_path, tiny_classi
     assert rep["n"] == 2 and rep["per_label"]["photo"]["support"] == 2
     assert rep["skipped"] == [{"item": str(tmp_path / "Photo"),
                                "why": "link to the folder photo read already; not read again"}]
+
+
+def test_an_image_reached_through_links_below_the_label_folders_is_scored_once_where_it_lies(tmp_path, tiny_classifier):
+    """ct/s1 a link to xray/s1 scored its images under ct and xray; a file linked beside itself (photo/b.png to
+    photo/p/a.png) twice under photo. Each is scored once: where it lies for a link into another label folder,
+    the first way read otherwise; a zip's members and a file's frames count by their file's real path."""
+    (tmp_path / "xray" / "s1").mkdir(parents=True)
+    (tmp_path / "photo" / "p").mkdir(parents=True)
+    (tmp_path / "ct").mkdir()
+    for i in range(3):
+        Image.new("L", (48, 40), i * 60).save(tmp_path / "xray" / "s1" / f"{i}.png")
+    Image.new("RGB", (48, 40), (200, 30, 30)).save(tmp_path / "photo" / "p" / "a.png")
+    buf = io.BytesIO()
+    Image.new("RGB", (48, 40), (30, 30, 200)).save(buf, "PNG")
+    with zipfile.ZipFile(tmp_path / "photo" / "p" / "z.zip", "w") as z:
+        z.writestr("in/b.png", buf.getvalue())
+    (tmp_path / "ct" / "s1").symlink_to(tmp_path / "xray" / "s1")
+    (tmp_path / "ct" / "z.zip").symlink_to(tmp_path / "photo" / "p" / "z.zip")
+    (tmp_path / "photo" / "b.png").symlink_to(tmp_path / "photo" / "p" / "a.png")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert rep["n"] == 5 and rep["labels_present"] == ["photo", "xray"]
+    assert {lb: m["support"] for lb, m in rep["per_label"].items() if m["support"]} == {"xray": 3, "photo": 2}
+    notes = {s["item"]: s["why"] for s in rep["skipped"]}
+    assert notes == {**{str(tmp_path / "ct" / "s1" / f"{i}.png"): "a link into xray/; scored there" for i in range(3)},
+                     str(tmp_path / "ct" / "z.zip:in/b.png"): "a link into photo/; scored there",
+                     str(tmp_path / "photo" / "p" / "a.png"): f"the same file as {tmp_path / 'photo' / 'b.png'}; "
+                                                              "scored once"}
 
 
 def test_a_link_beside_the_label_folders_that_leads_nowhere_is_a_read_error(tmp_path, tiny_classifier):

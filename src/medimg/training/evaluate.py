@@ -139,12 +139,17 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     rows, ys, names, sources = [], [], [], []
     failures, skipped = _dead_links(root), twins  # the entries no run reads, so none goes missing unseen
     folder_of = {str(d): d for d in folders}  # each record's input as given (`source`) is its label folder
+    once = _Once(folders)
     # one run over every label folder, so its threads are never idle between two
     for rec in classify(list(folder_of), classifier=clf, limits=limits, batch_size=batch_size, threshold=t,
                         skip=leave_out if left_out else None, workers=workers):
         if progress:
             progress(rec)
         where = f"{rec.input} [{rec.locator}]" if rec.locator else rec.input
+        again = once.again(rec, folder_of[rec.source])
+        if again:  # a file reached through a link too: scored once, where it lies
+            skipped.append({"item": where, "why": again})
+            continue
         if rec.skipped:  # not images (a readme), decorations, a header's data file: listed, not scored
             skipped.append({"item": where, "why": rec.error.removeprefix("skipped: ")})  # listed as skipped already
             continue
@@ -185,6 +190,40 @@ def _read_once(found) -> tuple[list, list[dict]]:
             seen[real] = d
             folders.append(d)
     return sorted(folders), notes
+
+
+class _Once:
+    """Each image once, though links below the label folders reach a file twice (ct/s1 a link to xray/s1, or
+    to a folder of the same label): an image reached through a link into another label folder is scored
+    there, where it lies; a second way to one image is passed over, with a note either way."""
+
+    def __init__(self, folders):
+        self.real = {d: os.path.realpath(d) + os.sep for d in folders}
+        self.seen: dict[tuple[str, str], str] = {}
+
+    def again(self, rec, folder) -> str:
+        real = _real(rec.input)
+        if real is None:
+            return ""
+        home = max((d for d, r in self.real.items() if real.startswith(r)), key=lambda d: len(self.real[d]),
+                   default=None)  # the innermost, should one label folder be a link into another
+        if home is not None and home != folder:
+            return f"a link into {home.name}/; scored there"
+        key = (real, rec.locator)
+        if key in self.seen:
+            return f"the same file as {self.seen[key]}; scored once"
+        self.seen[key] = rec.input
+        return ""
+
+
+def _real(name: str) -> str | None:
+    """The real path of a record's file, with an archive member's part kept (a.zip:x/1.png), or None."""
+    cut = len(name)
+    while cut > 0:
+        if os.path.lexists(name[:cut]):
+            return os.path.realpath(name[:cut]) + name[cut:]
+        cut = name.rfind(":", 0, cut)
+    return None
 
 
 def _dead_links(root) -> list[dict]:
