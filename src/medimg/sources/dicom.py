@@ -66,9 +66,14 @@ _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "DA", "DT", "TM", "AS", "
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    if head[128:132] == b"DICM":
+    if head[128:132] == b"DICM" or _no_preamble(head):
         return True
     return _looks_like_bare_dataset(head)
+
+
+def _no_preamble(head: bytes) -> bool:
+    """A file whose 128-byte preamble was cut off: DICM, then the file meta's group 0002, at byte 0."""
+    return head[:4] == b"DICM" and head[4:6] == b"\x02\x00"
 
 
 def _looks_like_bare_dataset(head: bytes) -> bool:
@@ -191,6 +196,8 @@ class _TooLarge(ValueError):
 def _read(data: bytes, max_bytes: int) -> pydicom.Dataset:
     """pydicom.dcmread, except that a Deflated Explicit VR Little Endian dataset is inflated here under
     `max_bytes`: pydicom would inflate it whole, and a small file can inflate to gigabytes."""
+    if _no_preamble(data):  # pydicom finds DICM only after a preamble
+        data = bytes(128) + data
     fp = io.BytesIO(data)
     try:
         preamble = read_preamble(fp, True)
@@ -269,9 +276,24 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
             decoder = None
         if decoder is not None:
             return next(decoder.iter_array(ds, **as_pixel_options(ds)))[0]
+    if _int(ds.get("BitsAllocated"), 8) == 1 and syntax not in _ENCAPSULATED and syntax != ExplicitVRBigEndian:
+        return _bit_frame(ds, index if n > 1 else 0)
     # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
     whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
     return pixel_array(ds, index=index if n > 1 else None, view_only=whole)
+
+
+def _bit_frame(ds: pydicom.Dataset, index: int) -> np.ndarray:
+    """Frame `index` of bit-packed pixels (BitsAllocated 1), unpacked here: a frame that starts inside a byte
+    can end in one byte more than its own length in bytes, which pydicom does not read (nor can it give a view)."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    start, count = index * rows * cols, rows * cols
+    need = -(-(start % 8 + count) // 8)  # the bytes the frame's bits touch
+    data = ds.PixelData
+    if start // 8 + need > len(data):
+        raise ValueError(f"the pixel data is too short to hold frame {index + 1}")
+    bits = np.unpackbits(np.frombuffer(data, np.uint8, need, start // 8), bitorder="little")
+    return bits[start % 8:start % 8 + count].reshape(rows, cols)
 
 
 def _check_jp2_boxes(frame: bytes) -> None:
