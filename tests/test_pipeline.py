@@ -144,6 +144,25 @@ def test_dicom_modality_tag_is_evidence(tiny_classifier):
     assert ct[labels.index("xray")] > ct[labels.index("photo")]
 
 
+
+def test_dicom_modality_codes_new_and_retired_name_their_label():
+    """Dermoscopy (DMS) and bone densitometry ultrasound (BDUS) are current codes; old archives hold retired
+    ones (EC echocardiography, MA MR angiography, CF cinefluorography, DM digital microscopy); SPECT (ST) and
+    OCT are medical without a label of their own; external-camera photos (XC) may show anything."""
+    from medimg.model.priors import dicom_evidence
+
+    labels = ["xray", "ct", "mri", "ultrasound", "histology", "dermoscopy", "photo", "graphic"]
+    med = set(labels[:6])
+    for code, label in (("DMS", "dermoscopy"), ("BDUS", "ultrasound"), ("EC", "ultrasound"), ("MA", "mri"),
+                        ("CF", "xray"), ("DM", "histology")):
+        prior, said = dicom_evidence({"Modality": code}, labels, med)
+        assert labels[prior.argmax()] == label and said == f"DICOM Modality {code}", code
+    for code in ("ST", "OCT"):
+        prior, _ = dicom_evidence({"Modality": code}, labels, med)
+        assert all(prior[labels.index(lb)] > 1 for lb in med) and prior[labels.index("photo")] == 1, code
+    assert dicom_evidence({"Modality": "XC"}, labels, med) == (None, "")
+
+
 def test_a_storage_class_for_one_kind_of_image_outweighs_the_pixels(tiny_classifier):
     """An MR Image Storage object holds an MR image whatever its pixels look like (a 16 px test slice the
     model calls a photo); a secondary capture tagged MR gets the Modality's smaller weight; a DICOS (luggage

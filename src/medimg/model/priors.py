@@ -14,10 +14,14 @@ import numpy as np
 MODALITY_LABEL = {
     "CR": "xray", "DX": "xray", "MG": "xray", "RF": "xray", "XA": "xray", "IO": "xray", "PX": "xray",
     "RG": "xray", "DF": "xray", "RTIMAGE": "xray", "CT": "ct", "MR": "mri", "US": "ultrasound", "IVUS": "ultrasound",
-    "SM": "histology", "GM": "histology", "ES": "endoscopy", "OP": "fundus",
+    "SM": "histology", "GM": "histology", "ES": "endoscopy", "OP": "fundus", "DMS": "dermoscopy", "BDUS": "ultrasound",
+    # retired codes, still in old archives: cine- and videofluorography, subtraction angiography; echo and
+    # Doppler ultrasound; MR angiography and spectroscopy; digital microscopy
+    "CF": "xray", "VF": "xray", "DS": "xray", "EC": "ultrasound", "CD": "ultrasound", "DD": "ultrasound",
+    "MA": "mri", "MS": "mri", "DM": "histology",
 }
-# Imaging modalities that are medical but have no label of their own (PET, nuclear medicine, OCT…)
-OTHER_MEDICAL = {"PT", "NM", "OPT", "IVOCT", "BMD"}
+# Imaging modalities that are medical but have no label of their own (PET, nuclear medicine, OCT, SPECT…)
+OTHER_MEDICAL = {"PT", "NM", "OPT", "OCT", "IVOCT", "BMD", "ST"}
 # DICOM storage classes (SOPClassUID) that hold one kind of image only: near-certain evidence (SOP_WEIGHT).
 # None: medical, without a label of its own. Ophthalmic photography (fundus, but also the outer eye) and
 # secondary captures (anything) are left to the Modality tag.
