@@ -861,44 +861,63 @@ def train(
     places = ((out, "--out"), (ship_to, "--ship"), (docs, "--docs"),
               (Path(cache) if cache and route != "backbone" else None, "--cache"))  # the backbone's is in --out
     for folder, option in places:
+        if folder is not None and _in_corpus(folder, data):  # `cd corpus && medimg train --data .` (--out runs)
+            raise typer.BadParameter(f"{folder} is inside the corpus {data}, where the run's files would be read as a "
+                                     "label folder: give a folder outside it", param_hint=option)
         if folder is not None:
             _folder_writable(folder, option)  # now, not after an hour of training
-    try:
-        if route == "backbone":
-            from .training.backbone_head import run as run_head
 
-            res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
-                           per_source=per_source or 120, seed=seed, threads=threads or 2, log=_plain)
-            rep = res["report"]
+    def said() -> str:
+        return f"stopped: the same command carries the run in {out} on from its last whole epoch"
+
+    # SIGTERM (a scheduler, `timeout`) ends it as Ctrl-C does: the decoding processes stop too, exit 143
+    with _stopped_cleanly(said if route != "backbone" else None):
+        try:
+            if route == "backbone":
+                from .training.backbone_head import run as run_head
+
+                res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
+                               per_source=per_source or 120, seed=seed, threads=threads or 2, log=_plain)
+                rep = res["report"]
+                console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
+                                                                           "temperature": rep["temperature"]}))
+                return
+            base = ROUTES[route] | {k: v for k, v in given.items() if v is not None and k != "weights"}
+            base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
+            base |= {"threads": threads} if threads else {}
+            cv_dirs = []
+            if cv:
+                for f in range(folds):
+                    cv_dirs.append(out / f"cv{f}")
+                    run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
+            run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
+            stored = (weights or ("int8" if route == "finetune" else "fp32")).lower()
+            res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
+                       weights=stored, fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
+        except CorpusError as exc:  # found once the files are decoded (nothing readable in a label, a fold), or
+            raise typer.BadParameter(str(exc), param_hint="--data") from None  # files changed during the run
+        rep = res["report"]
+        if not cv:
+            console.print("[yellow]note: with --no-cv no source is held out, so the temperature (1) and the "
+                          "threshold are not fitted: the confidences are uncalibrated[/yellow]")
+        if rep:
             console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                        "temperature": rep["temperature"]}))
-            return
-        base = ROUTES[route] | {k: v for k, v in given.items() if v is not None and k != "weights"}
-        base |= dict(data=str(data), seed=seed, folds=folds, per_source=per_source, cache=cache, workers=0)
-        base |= {"threads": threads} if threads else {}
-        cv_dirs = []
-        if cv:
-            for f in range(folds):
-                cv_dirs.append(out / f"cv{f}")
-                run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
-        run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
-    except CorpusError as exc:  # found once the files are decoded: nothing readable in a label, a fold
-        raise typer.BadParameter(str(exc), param_hint="--data") from None
-    res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
-               weights=(weights or ("int8" if route == "finetune" else "fp32")).lower(),
-               fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
-    rep = res["report"]
-    if not cv:
-        console.print("[yellow]note: with --no-cv no source is held out, so the temperature (1) and the threshold "
-                      "are not fitted: the confidences are uncalibrated[/yellow]")
-    if rep:
-        console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
-                                                                   "temperature": rep["temperature"]}))
-        fit = fit_temperature_ece if route == "finetune" else fit_temperature
-        if at_bound(rep["temperature"], fit):
-            console.print(f"[yellow]warning: the calibration temperature {rep['temperature']:.3g} is at the edge of "
-                          "its range: the held-out folds say little about confidence (too few sources per "
-                          "label?); treat the shipped confidences with care[/yellow]")
+            fit = fit_temperature_ece if route == "finetune" else fit_temperature
+            if at_bound(rep["temperature"], fit):
+                console.print(f"[yellow]warning: the calibration temperature {rep['temperature']:.3g} is at the "
+                              "edge of its range: the held-out folds say little about confidence (too few sources "
+                              "per label?); treat the shipped confidences with care[/yellow]")
+
+
+def _in_corpus(folder: Path, data: Path) -> bool:
+    """Whether a folder the run writes lies in the corpus, beside its label folders or in one (a hidden folder
+    there, such as `.cache`, is not read as a label)."""
+    try:
+        inside = folder.resolve().relative_to(data.resolve()).parts
+    except ValueError:
+        return False
+    return not inside or not inside[0].startswith(".")
 
 
 def _folder_writable(folder: Path, option: str) -> None:

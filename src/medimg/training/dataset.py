@@ -35,7 +35,7 @@ class CorpusError(ValueError):
 def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
     """label → is medical, from the label config (a new corpus label needs a row there)."""
     groups = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
         rows = csv.DictReader(f)
         if not {"label", "group"} <= set(rows.fieldnames or []):
             raise CorpusError(f"{path}: give a header row label,group")
@@ -52,7 +52,7 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
     """path (relative to the corpus) → why it is left out, from an exclude file (path,reason)."""
     if not path.exists():
         return {}
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
         if "path" not in (rows.fieldnames or []):
             raise CorpusError(f"{path}: give a header row path,reason")
@@ -76,7 +76,7 @@ def corpus_excluded(root: str | Path) -> dict[str, str]:
 def _ours(path: Path, columns: set[str]) -> bool:
     """Whether `path` is a CSV file whose header holds `columns`."""
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
             return columns <= {c.strip() for c in next(csv.reader(f), [])}
     except OSError:
         return False
@@ -139,11 +139,12 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
             found, broken = _files(src)
             if broken and log:
                 log(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})")
-            files = [p for p in found if p.suffix.lower() in IMAGE_EXT]
+            files = [p for p in found if p.suffix.lower() in IMAGE_EXT or _dicom(p)]
             if log and len(files) < len(found):
-                other = sorted({p.suffix.lower() or p.name for p in found if p.suffix.lower() not in IMAGE_EXT})
+                kept = set(files)
+                other = sorted({p.suffix.lower() or p.name for p in found if p not in kept})
                 log(f"{lb}/{src.name}: {len(found) - len(files)} files that are not {'/'.join(sorted(IMAGE_EXT))} "
-                    f"are not read ({', '.join(other[:5])})")
+                    f"(or DICOM) are not read ({', '.join(other[:5])})")
             files = [p for p in files if p.relative_to(root).as_posix() not in exclude]
             n_label += len(files)
             if per_source and len(files) > per_source:
@@ -178,6 +179,20 @@ def _files(src: Path) -> tuple[list[Path], list[str]]:
             elif p.is_symlink() and not p.exists():
                 broken.append(p.relative_to(src).as_posix())
     return sorted(files), broken
+
+
+def _dicom(path: Path) -> bool:
+    """Whether a file named otherwise is DICOM by its first bytes, as `classify` finds it: PACS exports name
+    files `IM000001` or by a UID (`1.2.840….320`, whose last part looks like an extension)."""
+    from ..sources.base import Blob
+    from ..sources.dicom import accepts
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return accepts(head, Blob(str(path), head, name=path.name))
 
 
 def first_image(path: str | Path, decode_side: int | None = None):
@@ -262,9 +277,13 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
                 log(f"decoded {i + 1}/{len(args)}")
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
-        tmp.rename(cache)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # one per run: two runs of one corpus write apart
+        try:
+            np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
+            tmp.rename(cache)
+        except BaseException:  # a stop (Ctrl-C, SIGTERM) or a full disk: no half-written copy left for good
+            tmp.unlink(missing_ok=True)
+            raise
         _let_go(cache.parent, KEEP_CACHES)
     return x, wh, bad
 

@@ -86,7 +86,7 @@ def corpus_of(cfg: dict, memo: dict) -> tuple:
 def quantized_heldout(cv_dirs: list[Path], memo: dict, log=print) -> list[Path]:
     """Quantise every fold model (calibrated on its own training sources only) and predict its held-out
     images again, so the reported numbers are those of int8 models. Returns the folders of heldout.npz."""
-    from .dataset import source_folds
+    from .dataset import CorpusError, source_folds
     from .export import onnx_logits, quantize_int8, to_onnx
     from .train import load_model
 
@@ -97,12 +97,15 @@ def quantized_heldout(cv_dirs: list[Path], memo: dict, log=print) -> list[Path]:
         corpus, x = corpus_of(cfg, memo)
         fold = source_folds(corpus, cfg["folds"], cfg["seed"])
         tr, va = np.flatnonzero(fold != cfg["holdout"]), np.flatnonzero(fold == cfg["holdout"])
+        ref = np.load(d / "heldout.npz")
+        if [corpus.paths[i] for i in va] != [str(p) for p in ref["path"]]:  # else scores paired with other files
+            raise CorpusError(f"the corpus changed while it trained: {d.name} held out other files than it now "
+                              "would; run the same command again (models of other files are trained again)")
         q = d / "int8"
         q.mkdir(exist_ok=True)
         to_onnx(model, q / "fp32.onnx", cfg["size"])
         quantize_int8(q / "fp32.onnx", q / "model.onnx", calibration_images(corpus, x, tr, seed=cfg["seed"]))
         lg = onnx_logits(q / "model.onnx", _inputs(x[va]))
-        ref = np.load(d / "heldout.npz")
         log(f"  {d.name}: int8 agrees with float32 on {np.mean(lg.argmax(1) == ref['logits'].argmax(1)):.3f} of held-out labels")
         np.savez(q / "heldout.npz", logits=lg, y=ref["y"], source=ref["source"], path=ref["path"], labels=ref["labels"])
         out.append(q)
@@ -191,4 +194,6 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:
             report_files(rep, docs)
+    else:  # an earlier run's report in this folder (with folds) is not this model's
+        (Path(final_dir) / "heldout_report.json").unlink(missing_ok=True)
     return {"labels": labels_json, "report": rep}

@@ -252,7 +252,8 @@ def train(cfg: Config, log=print) -> dict:
             order[rng.random(len(order)) < cfg.icons] = -1
             if cfg.pages:
                 order[rng.random(len(order)) < cfg.pages] = -2
-        size = cfg.low_size if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
+        # early epochs smaller, never larger: a run at --size 32 would draw them at 96 px, blown up from its cache
+        size = min(cfg.low_size, cfg.size) if epoch < int(cfg.low_frac * cfg.epochs) else cfg.size
         views = Views(x, corpus.y, order, cfg.seed * 1000 + epoch, size=size, min_crop=cfg.min_crop, icon_y=icon_y,
                       pool=tr)
         dl = DataLoader(views, batch_size=cfg.batch_size,
