@@ -174,3 +174,17 @@ def test_a_stop_while_the_cache_is_written_leaves_no_half_written_copy(tmp_path,
     assert not list((tmp_path / "cache").iterdir())
     dataset.load_images(scan(root), 32, tmp_path / "cache", log=lambda *_: None)
     assert [p.name.endswith(".npz") and ".tmp" not in p.name for p in (tmp_path / "cache").iterdir()] == [True]
+
+
+def test_exclude_rows_are_read_however_the_path_is_written_and_those_naming_nothing_are_said(tmp_path):
+    """Rows written `./photo/b/0.png` or `photo\\b\\1.png` left nothing out, without a word, and train never
+    said how many files the lists left out."""
+    root = corpus(tmp_path / "data", {"xray": {"a": 3, "c": 3}, "photo": {"b": 3, "d": 3}})
+    (root / "exclude.csv").write_text("path,reason\n./photo/b/0.png,a drawing\nphoto\\b\\1.png,a drawing\n"
+                                      "xray/a/0.png,cropped\nphoto/x/9.png,gone\n")
+    said = []
+    c = scan(root, log=said.append)
+    assert {"photo/b/0.png", "photo/b/1.png", "xray/a/0.png"}.isdisjoint(c.paths) and len(c.paths) == 9
+    assert "3 files left out as listed (exclude.csv or the shipped list)" in said
+    assert ("exclude.csv: rows that name no image file under the label folders: 1 (e.g. photo/x/9.png); give "
+            "paths from the corpus folder, as label/source/file") in said

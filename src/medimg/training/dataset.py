@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import os
+import posixpath
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,12 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
         rows = csv.DictReader(f)
         if "path" not in (rows.fieldnames or []):
             raise CorpusError(f"{path}: give a header row path,reason")
-        return {r["path"]: r.get("reason") or "" for r in rows}
+        return {_rel(r["path"] or ""): r.get("reason") or "" for r in rows}
+
+
+def _rel(path: str) -> str:
+    """A path as the corpus's are compared (photo/b/0.png): `./photo/b/0.png` and `photo\\b\\0.png` are it too."""
+    return posixpath.normpath(path.strip().replace("\\", "/"))
 
 
 def corpus_groups(root: str | Path) -> dict[str, bool]:
@@ -129,6 +135,7 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
         raise CorpusError(f"no label folders in {root}")
     rng = np.random.default_rng(seed)
     paths, ys, srcs = [], [], []
+    matched: set[str] = set()
     for i, lb in enumerate(labels):
         loose = [p.name for p in (root / lb).iterdir() if p.is_file() and not p.name.startswith(".")]
         if loose and log:
@@ -145,7 +152,9 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
                 other = sorted({p.suffix.lower() or p.name for p in found if p not in kept})
                 log(f"{lb}/{src.name}: {len(found) - len(files)} files that are not {'/'.join(sorted(IMAGE_EXT))} "
                     f"(or DICOM) are not read ({', '.join(other[:5])})")
-            files = [p for p in files if p.relative_to(root).as_posix() not in exclude]
+            listed = {p.relative_to(root).as_posix() for p in files} & exclude.keys()
+            matched |= listed
+            files = [p for p in files if p.relative_to(root).as_posix() not in listed]
             n_label += len(files)
             if per_source and len(files) > per_source:
                 files = [files[j] for j in sorted(rng.choice(len(files), per_source, replace=False))]
@@ -156,7 +165,22 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
         if not n_label:
             raise CorpusError(f"label folder {lb}/ has no images in <source>/ folders under it "
                              f"({', '.join(sorted(IMAGE_EXT))}): add some, or remove the folder")
+    if log:
+        _say_excluded(root, matched, log)
     return Corpus(root, paths, labels, np.array(ys, np.int64), srcs, {lb: groups[lb] for lb in labels})
+
+
+def _say_excluded(root: Path, matched: set[str], log) -> None:
+    """How many files the exclude lists left out, and the rows of the corpus's own that name no file (a typo,
+    a path from another folder), which would otherwise leave nothing out without a word."""
+    own_path = root / OWN_EXCLUDE
+    own = excluded(own_path) if _ours(own_path, {"path", "reason"}) else {}
+    if matched:
+        log(f"{len(matched)} files left out as listed ({OWN_EXCLUDE} or the shipped list)")
+    missing = sorted(set(own) - matched)
+    if missing:
+        log(f"{OWN_EXCLUDE}: rows that name no image file under the label folders: {len(missing)} (e.g. "
+            f"{missing[0]}); give paths from the corpus folder, as label/source/file")
 
 
 def _files(src: Path) -> tuple[list[Path], list[str]]:
