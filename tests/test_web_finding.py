@@ -286,3 +286,45 @@ def test_a_linked_img_with_no_picture_of_its_own_makes_no_thumbnail_of_its_backg
     items = run(url)
     assert images(items) == [u("/img/bg.png"), u("/img/big.jpg")], items
     assert not [i for i in items if isinstance(i, ItemError)], items
+
+
+LISTING = ('<html><head><title>Index of /pacs/</title></head><body><h1>Index of /pacs/</h1><pre>'
+           '<a href="../">../</a>\n<a href="series1/">series1/</a>\n<a href="CT_small.dcm">CT_small.dcm</a>\n'
+           '<a href="scan-2.png">scan 2.png</a>\n<a href="readme.txt">readme.txt</a>\n'
+           '<a href="gone.jpg">gone.jpg</a>\n</pre><a href="big.jpg"><img src="thumb.jpg"></a> '
+           '<a href="big.jpg">full size</a></body></html>')
+
+
+def listing(srv) -> str:
+    from builders import dicom_file
+
+    srv.add("/pacs/CT_small.dcm", dicom_file("CT_small.dcm").read_bytes(), "application/dicom")
+    srv.add("/pacs/scan-2.png", picture((200, 200, 200)), "image/png")
+    srv.add("/pacs/readme.txt", "not an image", "text/plain")
+    srv.add("/pacs/big.jpg", picture((160, 80, 60), "JPEG", (800, 600)), "image/jpeg")
+    srv.add("/pacs/thumb.jpg", picture((161, 81, 61), "JPEG", (120, 90)), "image/jpeg")
+    return srv.add("/pacs/", LISTING)
+
+
+def test_a_folder_listing_gives_the_image_files_it_links_to(srv):
+    """A web server's folder listing (and a "full size" text link) shows no image itself: it gave "no images
+    found on the page". The files a link names as images are read, in page order, with the link's text; links to
+    other files and folders are not followed; a thumbnail's link is still taken after it (one picture)."""
+    items = run(listing(srv))
+    u = srv.url
+    assert images(items) == [u("/pacs/CT_small.dcm"), u("/pacs/scan-2.png"), u("/pacs/big.jpg")]
+    read = [i for i in items if isinstance(i, ImageItem)]
+    assert [i.locator.split(" ")[:2] for i in read] == [["a", "#1"], ["a", "#2"], ["a", "#5"]]
+    assert [i.metadata["alt"] for i in read] == ["CT_small.dcm", "scan 2.png", ""]
+    assert read[0].format == "DICOM" and read[0].metadata["Modality"] == "CT"
+    errors = [(i.locator, i.error) for i in items if isinstance(i, ItemError) and not i.skipped]
+    assert errors == [(f"a #3 {u('/pacs/gone.jpg')}", f"HTTP 404 Not Found for {u('/pacs/gone.jpg')}")]
+    assert notes(items) == [(f"img #4 {u('/pacs/thumb.jpg')}", "thumbnail of a #5")]
+    assert srv.hits["/pacs/readme.txt"] == 0 and srv.hits["/pacs/big.jpg"] == 1
+
+
+@requires_browser
+def test_a_rendered_folder_listing_gives_the_same_images(srv):
+    items = list(open_input(listing(srv), Limits(**RENDER)))
+    assert sorted(images(items)) == sorted([srv.url("/pacs/CT_small.dcm"), srv.url("/pacs/scan-2.png"),
+                                            srv.url("/pacs/big.jpg")])

@@ -310,6 +310,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "src"), tag)
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
+        elif tag == "a" and _links_a_file(attrs, base, charset) and node.css_first("img, picture, video") is None:
+            add(_attr(attrs, "href"), "a", " ".join((node.text(deep=True) or "").split())[:200])  # a listing's files
         elif tag == "style":
             css = node.text(deep=True) or ""
             if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
@@ -357,6 +359,13 @@ def _runs(kind: str) -> bool:
 
 
 LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's markup, not a whole deep page
+
+
+def _links_a_file(attrs: dict, base: str, charset: str) -> bool:
+    """Whether a link leads to an image file by its name (a folder listing's `scan1.dcm`, a "full size" link);
+    a thumbnail's link is taken at its image, after it."""
+    url = _resolve(_attr(attrs, "href"), base, charset)
+    return bool(url) and bool(_IMAGE_PATH.search(urlsplit(url).path))
 
 
 def _link_around(node, depth: int = LINK_DEPTH) -> str | None:
