@@ -81,6 +81,17 @@ def test_middle_frame_of_each_container(fmt, codec, name):
     assert item.metadata["fps"] == 10 and abs(item.metadata["duration_s"] - 6.0) < 0.5
 
 
+@pytest.mark.parametrize("codec", ["mpeg2video", "libx264"])
+def test_a_short_transport_stream_gives_its_middle_frame(codec):
+    """MPEG-TS seeks land past the key frame before the time asked for; in a clip of a few seconds, past the
+    last one, where nothing decodes. The seek is then tried further back (it gave "no decodable frame")."""
+    data = video_bytes("mpegts", codec, frames=60, rate=25)  # 2.4 s, key frames at 0 and 1.2 s
+    item, = items_of(data, "clip.ts")
+    assert isinstance(item, ImageItem) and square_index(item) == 30, item
+    items = items_of(data, "clip.ts", all_frames=True)
+    assert [square_index(i) for i in items] == [15, 45], items  # at 0.6 s and 1.8 s
+
+
 def test_all_frames_gives_one_a_second_over_the_whole_clip():
     data = video_bytes(frames=300, rate=30)  # 10 s, a key frame each second
     items = items_of(data, "clip.mp4", all_frames=True)

@@ -40,12 +40,16 @@ NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection
   { try { delete window[name]; } catch (e) {} }"""  # STUN/TURN packets would go out past every guard (and the
 # flag above keeps them in where this script does not reach: sandboxed and about:blank frames)
 MAX_SCROLLS = 40
+MAX_GOING_ON = 5  # documents a page may go on to (a meta refresh, a redirect at load) while it is read
 SCROLL_PAUSE_MS = 100
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
 _COLLECT_JS = """() => {
   const out = [];
+  // Chromium's own error page (the page went on to an address that failed or was refused): its pictures (the
+  // dinosaur's sprites) are none of the page's; what the page loaded before is among the responses
+  if (document.location.protocol === "chrome-error:") return out;
   for (const img of document.images) {
     const src = img.currentSrc || img.src;
     // still loading (lazy, below the fold), no source at all, or src="" (which browsers resolve to the page)
@@ -69,10 +73,11 @@ _COLLECT_JS = """() => {
 }"""
 
 _SCROLL_JS = """() => {
-  window.scrollBy(0, window.innerHeight);
   const el = document.scrollingElement || document.documentElement;
-  return window.innerHeight + window.scrollY >= el.scrollHeight - 2;
-}"""
+  if (window.innerHeight + window.scrollY >= el.scrollHeight - 2) return true;
+  window.scrollBy(0, window.innerHeight);
+  return false;
+}"""  # the bottom is looked for a pause after the last step: a page may have grown when it was reached
 
 
 class BrowserError(Exception):
@@ -268,13 +273,13 @@ def _render_slot(url: str, limits: Limits, cancel=None) -> list[Candidate]:
 
 def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
                        limits.connect_timeout + limits.read_timeout, limits, cancel)
-    responses = []
-    fired = threading.Event()
-    watchdog = None
+    responses, finished = [], set()
+    fired, done = threading.Event(), threading.Event()
     with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile:
         try:
             with sync_playwright() as pw:
@@ -285,27 +290,33 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, timeout=limits.connect_timeout * 1000 + 20000)
                 # The page budget starts once the browser is up. A script that never yields blocks
                 # every browser call (evaluate has no timeout), so past the budget plus a grace
-                # period the watchdog kills this render's Chromium processes.
+                # period, or once the run is given up, the watchdog kills this render's Chromium processes.
                 deadline = time.monotonic() + limits.total_timeout
-                watchdog = threading.Timer(limits.total_timeout + WATCHDOG_GRACE, _kill_browser, [profile, fired])
-                watchdog.daemon = True
-                watchdog.start()
+                threading.Thread(target=_watch, args=(profile, fired, done, limits.total_timeout + WATCHDOG_GRACE,
+                                                      cancel), daemon=True).start()
                 try:
                     context.add_init_script(NO_WEBRTC)
                     context.route("**/*", guard.handle)
                     context.route_web_socket("**/*", lambda ws: ws.close())
                     page = context.pages[0] if context.pages else context.new_page()
                     page.on("response", lambda response: responses.append(response))
-                    page.goto(url, wait_until="load", timeout=_ms_left(deadline))
+                    page.on("requestfinished", lambda request: finished.add(request))
+                    try:
+                        page.goto(url, wait_until="load", timeout=_ms_left(deadline))
+                    except PlaywrightTimeout:  # a frame or script that never finishes holds `load` back:
+                        if page.url == "about:blank":  # what the page did load is read (none of it: an error)
+                            raise
                     _scroll(page, deadline, cancel)
-                    found = page.evaluate(_COLLECT_JS)
-                    bodies = _image_bodies(responses, limits.max_download_bytes)
+                    found = _evaluate(page, _COLLECT_JS, deadline)
+                    bodies = _image_bodies(responses, finished, limits.max_download_bytes)
                 finally:
                     try:
                         context.close()
                     except PlaywrightError:  # already gone (the watchdog, or a crash)
                         pass
         except PlaywrightError as exc:
+            if fired.is_set() and cancel is not None and cancel.is_set():
+                raise BrowserError(f"cancelled: the run was stopped while rendering {url}") from None
             if fired.is_set():
                 raise BrowserError(f"rendering stopped: the page was still busy after "
                                    f"{limits.total_timeout + WATCHDOG_GRACE:g}s") from None
@@ -314,8 +325,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                 first = guard.blocked[0][2]
             raise BrowserError(f"rendering failed: {first}") from None
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
+            done.set()
             guard.close()
     # blocked images the page does not list (made by a script) are listed too: the guarded download refuses
     # them again, as one clear error each; a listed one (maybe refused at a redirect) is refused under its own URL
@@ -323,6 +333,16 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     found += [{"url": blocked, "tag": "img"} for blocked, kind, _, asked in guard.blocked
               if kind == "image" and urldefrag(asked)[0] not in listed]
     return _candidates(found, bodies)
+
+
+def _watch(profile: str, fired: threading.Event, done: threading.Event, seconds: float, cancel=None) -> None:
+    """Kill the render's Chromium if it is not done `seconds` from now, or at once when the run is given up:
+    a page whose script never yields would otherwise hold a stopped run (Ctrl-C, SIGTERM) until then."""
+    end = time.monotonic() + seconds
+    while not done.wait(0.1):
+        if time.monotonic() >= end or (cancel is not None and cancel.is_set()):
+            _kill_browser(profile, fired)
+            return
 
 
 def _kill_browser(profile: str, fired: threading.Event) -> None:
@@ -344,13 +364,29 @@ def _ms_left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
+def _evaluate(page, script: str, deadline: float):
+    """page.evaluate, done again on the new document when the page went on to another meanwhile (a meta refresh or
+    a script's redirect at load destroyed the one it ran in), at most MAX_GOING_ON times."""
+    for _ in range(MAX_GOING_ON):
+        try:
+            return page.evaluate(script)
+        except Exception as exc:
+            if "Execution context was destroyed" not in str(exc):
+                raise
+        try:
+            page.wait_for_load_state("load", timeout=min(3000.0, _ms_left(deadline)))
+        except Exception:  # still loading: what it has is read
+            pass
+    return page.evaluate(script)
+
+
 def _scroll(page, deadline: float, cancel=None) -> None:
     """Scroll down a screen at a time until the bottom (or the step/time budget, or the run is given up), then
     let loads settle."""
     for _ in range(MAX_SCROLLS):
         if time.monotonic() > deadline - 1 or (cancel is not None and cancel.is_set()):
             return
-        at_bottom = page.evaluate(_SCROLL_JS)
+        at_bottom = _evaluate(page, _SCROLL_JS, deadline)
         page.wait_for_timeout(SCROLL_PAUSE_MS)
         if at_bottom:
             break
@@ -360,11 +396,13 @@ def _scroll(page, deadline: float, cancel=None) -> None:
         pass
 
 
-def _image_bodies(responses: list, cap: int) -> dict[str, tuple[bytes, str | None]]:
+def _image_bodies(responses: list, finished: set, cap: int) -> dict[str, tuple[bytes, str | None]]:
+    """The bodies of the images the browser loaded whole. One still coming (a server that trickles it) is not
+    waited for, since `body()` would wait for its end: it is fetched again, under the download limits."""
     bodies: dict[str, tuple[bytes, str | None]] = {}
     for response in responses:
         try:
-            if response.request.resource_type != "image" or not response.ok:
+            if response.request.resource_type != "image" or not response.ok or response.request not in finished:
                 continue
             url = urldefrag(response.url)[0]
             declared = (response.headers.get("content-length") or "").strip()

@@ -115,13 +115,15 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
     props = slide.properties
     mpp = _float(props.get(openslide.PROPERTY_NAME_MPP_X))
     downsample = max(FIELD_MPP / mpp, 1.0) if mpp else 4.0
-    overview = slide.get_thumbnail((OVERVIEW, OVERVIEW)).convert("RGB")
+    overview = _overview(slide, max_pixels)
     scale = w / overview.width  # level-0 pixels per overview pixel
     span = min(FIELD * downsample, w, h)  # the field's side in level-0 pixels
     cx, cy, tissue = most_tissue(np.asarray(overview), max(1, round(span / scale)))
     x0 = int(min(max(cx * scale - span / 2, 0), w - span))
     y0 = int(min(max(cy * scale - span / 2, 0), h - span))
     level = slide.get_best_level_for_downsample(max(span / FIELD, 1.0))
+    while level < slide.level_count - 1 and (span / slide.level_downsamples[level]) ** 2 > max_pixels:
+        level += 1  # a field wider than a level's jump (an odd MPP) is read from a smaller level
     side = max(1, round(span / slide.level_downsamples[level]))
     region = slide.read_region((x0, y0), level, (side, side))
     field = Image.new("RGB", region.size, "white")
@@ -138,6 +140,24 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
     }
     return ImageItem(origin, f"tissue field {where} wide at x {x0}, y {y0}", field, f"WSI ({meta['vendor']})",
                      meta, full_size=(w, h))
+
+
+def _overview(slide, max_pixels: int) -> Image.Image:
+    """The slide within OVERVIEW px a side, as OpenSlide's get_thumbnail makes it, but from a level within
+    max_pixels: get_thumbnail reads the whole level nearest its scale, which a slide with a big jump between
+    levels (4× and 256× smaller than the base) makes one of gigapixels, though its smallest level is tiny."""
+    import openslide
+
+    w, h = slide.dimensions
+    level = slide.get_best_level_for_downsample(max(w, h) / OVERVIEW)
+    while level < slide.level_count - 1 and np.prod(slide.level_dimensions[level], dtype=float) > max_pixels:
+        level += 1  # the smallest level is within the cap (checked before)
+    region = slide.read_region((0, 0), level, slide.level_dimensions[level])
+    background = "#" + slide.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
+    overview = Image.new("RGB", region.size, background)
+    overview.paste(region, mask=region.getchannel("A"))
+    overview.thumbnail((OVERVIEW, OVERVIEW), Image.LANCZOS)
+    return overview
 
 
 def tissue_mask(rgb: np.ndarray) -> np.ndarray:

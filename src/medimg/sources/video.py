@@ -205,7 +205,7 @@ def _by_time(container, stream, start: float, times: list[float], deadline: floa
 
 def _seek(container, stream, target: float, deadline: float):
     """Frames decoded from the key frame before `target`. Some demuxers (MPEG-TS/PS) land after the time
-    asked for; then the seek is tried again further back."""
+    asked for, or past the last key frame, where nothing decodes; then the seek is tried again further back."""
     import itertools
 
     tb = float(stream.time_base)
@@ -215,9 +215,9 @@ def _seek(container, stream, target: float, deadline: float):
         first = next(decoder, None)
         if time.monotonic() > deadline:
             raise _Timeout
-        if first is None or first.time is None or first.time <= target + 0.0005 or target - back <= 0:
-            return itertools.chain([first] if first is not None else [], decoder)
-    return itertools.chain([first], decoder)
+        if (first is not None and (first.time is None or first.time <= target + 0.0005)) or target - back <= 0:
+            break
+    return itertools.chain([first] if first is not None else [], decoder)
 
 
 def _decoded(container, stream, deadline: float):
