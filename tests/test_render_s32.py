@@ -146,3 +146,21 @@ def test_a_page_that_goes_on_to_another_as_it_loads_is_read(going_on):
         srv.add("/page.html", f'<html><head>{going_on}</head><body><img src="ok.png"></body></html>')
         items = list(open_input(srv.url("/page.html"), Limits(**RENDER)))
     assert [i.locator.rsplit("/", 1)[-1] for i in items] == ["next.png", "ok.png"], items
+
+
+@pytest.mark.browser
+@requires_browser
+@pytest.mark.timeout(90)
+def test_a_render_that_breaks_down_still_gives_the_images_its_html_names(monkeypatch):
+    """A page whose script never yields is stopped by the watchdog: that was one error and nothing else, though
+    the HTML names an image a run without --render reads. The error says so, and the image is read."""
+    monkeypatch.setattr(browser, "WATCHDOG_GRACE", 2.0)
+    with WebServer() as srv:
+        srv.add("/a.png", png((0, 150, 0)), "image/png")
+        srv.add("/busy.html", "<html><body><img src='a.png'><script>addEventListener('load', () => "
+                              "setTimeout(() => { while (true) {} }, 50));</script></body></html>")
+        items = list(open_input(srv.url("/busy.html"), Limits(**{**RENDER, "total_timeout": 3})))
+    assert isinstance(items[0], ItemError) and not items[0].skipped
+    assert items[0].error == ("rendering stopped: the page was still busy after 5s; the images its HTML names are "
+                              "read without rendering")
+    assert [i.metadata["url"] for i in items[1:] if isinstance(i, ImageItem)] == [srv.url("/a.png")]

@@ -142,11 +142,15 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
 
     try:
         found = browser.collect(page_url, ctx.limits, ctx.cancel)
-    except browser.BrowserError as exc:
-        yield ItemError(origin, "", str(exc))
-        return
     except Exception as exc:  # an unexpected browser failure still ends as one clear error
-        yield ItemError(origin, "", f"rendering failed: {type(exc).__name__}: {exc}")
+        said = str(exc) if isinstance(exc, browser.BrowserError) else f"rendering failed: {type(exc).__name__}: {exc}"
+        # a render that broke down (a page still busy, a crash) still gives what the HTML names, as without
+        # --render; not when the run was given up, or the browser cannot start here at all
+        fallback = static and not (ctx.cancel is not None and ctx.cancel.is_set()) and browser.available() is None
+        yield ItemError(origin, "", said + ("; the images its HTML names are read without rendering" if fallback
+                                            else ""))
+        if fallback:
+            yield from fetch_images(origin, page_url, list(static), ctx, fetcher)
         return
     # a lazy element's placeholder (a 1x1 GIF, a blur) is no picture of its own: the static reading took its lazy
     # URL. One that is also some element's picture is kept.
