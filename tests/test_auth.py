@@ -187,3 +187,53 @@ def test_a_request_without_the_token_is_refused_before_any_other_check(request):
     assert r.status_code == 401 and "access token" in r.json()["error"], (r.status_code, r.text)
     r = c.post("/gradio_api/queue/join", json={"data": [[{"path": "/etc/passwd"}]]})
     assert r.status_code == 401, (r.status_code, r.text)
+
+
+def test_an_empty_token_given_to_the_config_is_refused_not_an_open_server():
+    """ServerConfig(token="") (a secret that failed to fill in, given in code) started a server open to anyone:
+    create_app adds the token check only for a token that is not empty. Like a blank MEDIMG_TOKEN, it is refused."""
+    for blank in ("", "  "):
+        with pytest.raises(ValueError, match="token is empty"):
+            ServerConfig(token=blank)
+    cfg = ServerConfig(token="given")
+    cfg.token = ""
+    with pytest.raises(ValueError, match="token is empty"):
+        create_app(cfg, Worker(cfg), ui=False)
+
+
+def test_a_websocket_without_the_token_is_closed_as_a_policy_violation(request):
+    from starlette.websockets import WebSocketDisconnect
+
+    c = _token_client(request, TOKEN)
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with c.websocket_connect("/gradio_api/queue/data"):
+            pass
+    assert closed.value.code == 1008
+
+
+def test_odd_spellings_of_the_authorization_header(request):
+    """Spaces after the scheme are not part of the token; a Basic value that is not ASCII is a 401, not a 500."""
+    c = _token_client(request, TOKEN)
+    assert c.get("/openapi.json", headers={"authorization": f"Bearer   {TOKEN}"}).status_code == 200
+    r = c.get("/openapi.json", headers={"authorization": "Basic ä".encode("latin-1")})
+    assert r.status_code == 401, r.status_code
+
+
+def test_the_configs_time_limits_are_finite_and_its_limits_carry_every_switch(monkeypatch):
+    """An endless --request-timeout or --graceful-timeout is refused like a negative one; an empty
+    MEDIMG_MODEL_DIR is no model folder (not the current one); render, allow_private and offline reach the
+    sources' Limits; the README's numbers of files and megabytes a request may carry are the defaults."""
+    import re
+
+    from pathlib import Path
+
+    for name in ("request_timeout", "graceful_timeout"):
+        with pytest.raises(ValueError, match=name):
+            ServerConfig(**{name: float("inf")})
+    monkeypatch.setenv("MEDIMG_MODEL_DIR", "")
+    assert ServerConfig().model_dir is None
+    lim = ServerConfig(allow_private=True, offline=True).limits(render=True)
+    assert lim.render and lim.allow_private and lim.offline
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    files, mb = map(int, re.search(r"A request may carry (\d+) files and (\d+) MB", readme).groups())
+    assert (ServerConfig().max_files, ServerConfig().max_upload_bytes) == (files, mb * 1024 * 1024)

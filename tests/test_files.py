@@ -642,3 +642,31 @@ def test_a_sniffer_that_raises_does_not_hide_the_sources_after_it(monkeypatch):
     monkeypatch.setattr(registry, "_PLUGINS", [plugin, *registry.plugins()])
     (item,) = open_input(Blob("a.png", b.image_bytes("PNG", (40, 30)), name="a.png"))
     assert isinstance(item, ImageItem) and item.format == "PNG"
+
+
+def test_a_file_uri_in_capitals_or_a_local_path_named_like_a_url_is_read(tmp_path, monkeypatch):
+    """URI schemes are case-insensitive (FILE:///…); a relative path that looks like ftp://… but names a file here
+    is that file."""
+    p = tmp_path / "a.png"
+    p.write_bytes(b.image_bytes("PNG", (64, 48)))
+    (item,) = open_inputs(["FILE://" + p.as_uri()[len("file://"):]])
+    assert isinstance(item, ImageItem) and item.origin == str(p)
+    (tmp_path / "ftp:" / "host").mkdir(parents=True)
+    (tmp_path / "ftp:" / "host" / "scan.png").write_bytes(b.image_bytes("PNG", (64, 48)))
+    monkeypatch.chdir(tmp_path)
+    (item,) = open_inputs(["ftp://host/scan.png"])
+    assert isinstance(item, ImageItem), item
+
+
+def test_a_bytes_path_like_or_short_binary_bytes_are_one_error_naming_them_safely(tmp_path):
+    """An os.DirEntry of a bytes scan is a path given as bytes: one error saying to give it as str. A short file's
+    bytes (a tiny PNG, NULs and all) are named by their size, not printed."""
+    p = tmp_path / "a.png"
+    p.write_bytes(b.image_bytes("PNG", (64, 48)))
+    (entry,) = os.scandir(os.fsencode(tmp_path))
+    (err,) = open_inputs([entry])
+    assert isinstance(err, ItemError) and "a path given as bytes (DirEntry): give it as str" in err.error
+    tiny = b.image_bytes("PNG", (1, 1))
+    assert len(tiny) <= 200 and b"\0" in tiny
+    (err,) = open_inputs([tiny])
+    assert isinstance(err, ItemError) and err.origin == f"<{len(tiny):,} bytes>"

@@ -120,3 +120,60 @@ def test_eight_bit_and_float_headers():
     assert bits_per_sample(codestream_start(encode(picture()))) == 8
     floats = imagecodecs.jpegxl_encode(np.random.default_rng(0).random((32, 32, 3), dtype=np.float32))
     assert bits_per_sample(codestream_start(floats)) is None
+
+
+class _BitWriter:
+    """Bits written least significant first, as JPEG XL packs them."""
+
+    def __init__(self):
+        self.value, self.n = 0, 0
+
+    def put(self, v: int, n: int) -> "_BitWriter":
+        assert 0 <= v < 1 << n
+        self.value |= v << self.n
+        self.n += n
+        return self
+
+    def bytes(self) -> bytes:
+        return b"\xff\x0a" + self.value.to_bytes(-(-self.n // 8), "little")
+
+
+@pytest.mark.parametrize("shape", [(100, 120), (48, 64), (64, 96), (72, 128), (64, 80), (32, 64)])
+def test_size_header_of_every_aspect_ratio(shape):
+    code = encode(np.zeros(shape, np.uint8))
+    assert size_of(codestream_start(code)) == (shape[1], shape[0])
+
+
+def test_a_size_header_that_ends_the_data_exactly_is_read():
+    """small = 0, a height in 18 bits, a ratio: 24 bits, the data's last."""
+    code = _BitWriter().put(0, 1).put(2, 2).put(1000 - 1, 18).put(1, 3).bytes()
+    assert len(code) == 5 and size_of(code) == (1000, 1000)
+
+
+@pytest.mark.parametrize("depth", [5, 13, 16])
+def test_bits_per_sample_after_every_optional_field_of_the_metadata(depth):
+    """An intrinsic size, a preview and an animation header (each in its widest form) come before the bit depth."""
+    from medimg.sources.jxl import bits_per_sample
+
+    w = _BitWriter().put(1, 1).put(7, 5).put(1, 3)  # SizeHeader: 64 × 64
+    w.put(0, 1).put(1, 1).put(5, 3)  # not all_default; extra fields; orientation
+    w.put(1, 1).put(0, 1).put(3, 2).put(123456789, 30).put(0, 3).put(3, 2).put(987654321, 30)  # intrinsic size
+    w.put(1, 1).put(0, 1).put(3, 2).put(4000, 12).put(0, 3).put(3, 2).put(3000, 12)  # preview, not div8
+    w.put(1, 1).put(3, 2).put((1 << 30) - 5, 30).put(3, 2).put(999, 10).put(3, 2).put((1 << 32) - 7, 32).put(1, 1)
+    w.put(0, 1).put(3, 2).put(depth - 1, 6)  # integer samples of `depth` bits
+    assert bits_per_sample(w.bytes()) == depth
+
+
+def test_containers_with_64_bit_box_sizes_and_edge_cases_of_the_samples():
+    """A box may give its size in 64 bits; the pixel cap holds at exactly the image's pixels; a one-channel
+    array and 10-bit samples over 1023 (lossy overshoot) are shown, not refused."""
+    from medimg.sources.jxl import _image
+
+    code = encode(picture())
+    ftyp = (1).to_bytes(4, "big") + b"ftyp" + (16 + 12).to_bytes(8, "big") + b"jxl \x00\x00\x00\x00jxl "
+    data = box(b"JXL ", b"\x0d\x0a\x87\x0a") + ftyp + box(b"jxlc", code)
+    assert size_of(codestream_start(data)) == (160, 120)
+    (item,) = items_of(data, max_pixels=160 * 120)
+    assert isinstance(item, ImageItem) and item.image.size == (160, 120)
+    assert _image(np.full((4, 5, 1), 7, np.uint8)).mode == "L"
+    assert np.asarray(_image(np.array([[0, 1023, 1100]], np.uint16), 10)).tolist() == [[0, 65535, 65535]]

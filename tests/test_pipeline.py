@@ -1135,3 +1135,161 @@ def test_predict_names_an_image_it_cannot_read_by_its_place_among_all_given_not_
         tiny_classifier.predict([*imgs[:3], "scan.png"], batch_size=2)
     with pytest.raises(ValueError, match=r"\(image 4\)"):
         tiny_classifier.predict([*imgs[:4], Image.new("RGB", (0, 5))], batch_size=3)
+
+
+def test_dicom_modality_codes_and_storage_classes_point_to_their_own_label():
+    """Each modality the shipped labels name is reached from its DICOM Modality code (also written in lower
+    case, as some exporters do) and from a storage class the standard names for it."""
+    from pydicom.uid import UID
+
+    from medimg.model.priors import SOP_WEIGHT, WEIGHT, dicom_evidence
+
+    meta = json.loads((Path(__file__).resolve().parents[1] / "src/medimg/model/assets/labels.json").read_text())
+    labels, med = meta["labels"], set(meta["medical_labels"])
+    for code, label in [("MG", "xray"), ("DX", "xray"), ("CT", "ct"), ("MR", "mri"), ("US", "ultrasound"),
+                        ("SM", "histology"), ("OP", "fundus"), ("ES", "endoscopy"), ("ct", "ct"), (" mr ", "mri")]:
+        prior, said = dicom_evidence({"Modality": code}, labels, med)
+        assert labels[prior.argmax()] == label and prior.max() == WEIGHT, code
+        assert said == f"DICOM Modality {code.strip().upper()}"
+    for suffix, words, label in [("1.2", "Mammography", "xray"), ("2", "CT Image", "ct"), ("4", "MR Image", "mri"),
+                                 ("6.1", "Ultrasound Image", "ultrasound"), ("77.1.1", "Endoscopic", "endoscopy"),
+                                 ("77.1.6", "Whole Slide", "histology"), ("77.1.7", "Dermoscopic", "dermoscopy")]:
+        uid = "1.2.840.10008.5.1.4.1.1." + suffix
+        assert words in UID(uid).name, (uid, UID(uid).name)
+        prior, _ = dicom_evidence({"SOPClassUID": uid, "Modality": "OT"}, labels, med)
+        assert labels[prior.argmax()] == label and prior.max() == SOP_WEIGHT, uid
+
+
+def test_to_rgb_always_gives_a_new_image():
+    """The pipeline shrinks to_rgb's result in place for the thumbnail: a plain RGB image must not be handed back
+    itself."""
+    rgb = Image.new("RGB", (8, 8), (1, 2, 3))
+    out = to_rgb(rgb)
+    out.paste((9, 9, 9), (0, 0, 8, 8))
+    assert out is not rgb and rgb.getpixel((0, 0)) == (1, 2, 3)
+
+
+def test_16bit_grey_without_spread_is_shown_by_its_extremes_or_the_types_range():
+    """A grey page (50000) with a few lines of ink (10000, under 0.5 %): the percentiles meet, so the extremes
+    scale it (white page, black ink), not the type's range; a uniform dark 16-bit frame stays dark."""
+    arr = np.full((200, 200), 50000, np.uint16)
+    arr[100, :100] = 10000
+    shown = np.asarray(to_rgb(Image.fromarray(arr)))[..., 0]
+    assert shown[0, 0] == 255 and shown[100, 0] == 0
+    dark = np.asarray(to_rgb(Image.fromarray(np.full((32, 32), 300, np.uint16))))
+    assert dark.max() < 5
+
+
+def test_a_16bit_colour_key_is_left_out_of_the_grey_scaling():
+    """The keyed pixels (value 0, transparent, drawn white) do not pull the 0.5th percentile down to 0: the rest
+    (30000..40000) still spans black to white."""
+    arr = np.tile(np.linspace(30000, 40000, 100).astype(np.uint16), (100, 1))
+    arr[:, :20] = 0
+    img = Image.fromarray(arr)
+    img.info["transparency"] = 0
+    shown = np.asarray(to_rgb(img))[..., 0]
+    assert (shown[:, :20] == 255).all() and shown[:, 20:].min() <= 3 and shown[:, 20:].max() == 255
+
+
+def test_the_model_input_is_normalised_as_the_shipped_models_say():
+    """Black is (0 − mean)/std and white (1 − mean)/std for the mean and std the shipped labels.json gives,
+    channels first."""
+    from medimg.model.preprocess import prepare
+
+    for folder in ("", "fast"):
+        meta = json.loads((Path(__file__).resolve().parents[1] / "src/medimg/model/assets" / folder /
+                           "labels.json").read_text())
+        mean, std = np.array(meta["mean"]), np.array(meta["std"])
+        img = Image.new("RGB", (16, 8), (0, 0, 0))
+        img.paste((255, 255, 255), (0, 0, 16, 4))  # the top half white
+        x = prepare(img, 16)
+        assert x.shape == (3, 16, 16)
+        assert np.allclose(x[:, 0, 0], (1 - mean) / std) and np.allclose(x[:, -1, -1], (0 - mean) / std)
+
+
+def test_premultiplied_grey_and_a_palette_with_alpha_are_laid_on_white():
+    """An La image (premultiplied grey, as a notebook may hand predict) and a P image whose palette has alpha (an
+    RGBA image quantised) are composited on white like the same pixels in LA or RGBA."""
+    la = Image.new("LA", (4, 4), (200, 128))
+    assert to_rgb(la.convert("La")).getpixel((0, 0)) == to_rgb(la).getpixel((0, 0))
+    clear = Image.new("RGBA", (8, 8), (255, 0, 0, 0)).quantize()
+    assert clear.mode == "P" and "transparency" not in clear.info
+    assert to_rgb(clear).getpixel((0, 0)) == (255, 255, 255)
+    assert (resize_rgb(clear, 4) == 255).all()
+
+
+def test_a_16bit_images_percentiles_come_from_at_most_sample_pixels(monkeypatch):
+    """Past SAMPLE pixels the percentiles come from an even grid of at most SAMPLE of them (a float copy of a
+    100 Mpx image's every pixel would take 400 MB)."""
+    from medimg.model import preprocess
+
+    sizes = []
+    real = np.percentile
+
+    def counting(a, *args, **kwargs):
+        sizes.append(np.size(a))
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(np, "percentile", counting)
+    side = 4200  # 17.6 Mpx, just over SAMPLE (16.8 Mpx)
+    preprocess._percentiles(Image.new("I;16", (side, side)))
+    assert sizes and max(sizes) <= preprocess.SAMPLE
+
+
+def test_limits_take_no_true_for_a_number_and_numpys_bools_for_a_switch():
+    from medimg.sources import as_limits
+
+    with pytest.raises(TypeError, match="limits.max_pixels must be a whole number"):
+        as_limits({"max_pixels": True})
+    assert as_limits({"allow_private": np.bool_(True)}).allow_private
+
+
+def test_a_source_plugin_needs_open_or_split():
+    from medimg.sources import SourcePlugin
+
+    with pytest.raises(ValueError, match="needs open or split"):
+        SourcePlugin("nothing", lambda head, blob: False)
+
+
+def test_the_documented_limits_are_the_defaults():
+    """docs/formats.md's table of limits gives each field's default as Limits has it."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs/formats.md").read_text()
+    table = text[text.index("| field | default | caps |"):]
+    table = table[:table.index("\n\n")]
+    units = {"MB": 2**20, "GB": 2**30, "px": 1, "s": 1, "": 1}
+    seen = set()
+    for row in table.splitlines()[2:]:
+        names_cell, default_cell = row.split("|")[1:3]
+        names = re.findall(r"`(\w+)`", names_cell)
+        m = re.fullmatch(r"\s*([\d, ]+?)\s*(MB|GB|px|s|)\s*", default_cell)
+        if not m:
+            continue  # decode_side: set by classify
+        values = [int(v.replace(",", "")) for v in re.split(r",\s(?=\d)", m.group(1))]
+        values = values * len(names) if len(values) == 1 else values
+        for name, value in zip(names, values):
+            assert getattr(Limits(), name) == value * units[m.group(2)], name
+            seen.add(name)
+    assert {"max_images_per_input", "min_side", "max_depth", "max_input_bytes", "total_timeout"} <= seen
+
+
+def test_skip_raising_about_a_member_of_a_zip_fetched_by_url_reaches_the_caller(tiny_classifier):
+    """A zip fetched by URL is split inside the web source (through the registry, which turns an input's
+    exceptions into its errors): the caller's own `skip` raising there still comes out as raised."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", png(RED))
+        zf.writestr("b.png", png(BLUE))
+    with WebServer() as srv:
+        srv.add("/z.zip", buf.getvalue(), "application/zip")
+        bad = srv.url("/z.zip") + ":b.png"
+
+        def skip(origin):
+            if origin == bad:
+                raise KeyError(origin)
+            return False
+        with pytest.raises(KeyError) as raised:
+            list(classify([srv.url("/z.zip")], skip=skip, classifier=tiny_classifier,
+                          limits=Limits(allow_private=True)))
+    assert raised.value.args == (bad,)

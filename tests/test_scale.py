@@ -552,3 +552,15 @@ def test_resume_from_another_folder_does_not_take_a_relative_path_for_a_file_of_
     assert spill_new(spill, ["./a.png", "b.png"], done) == 2
     assert spill.count == 1  # ./a.png is a.png as written
     spill.remove()
+
+
+def test_jsonl_rows_give_metadata_as_an_object_or_null_as_classify_full_does(tmp_path, tiny_model_dir, ray_local):
+    """An image's metadata is a JSON object; an error's is null, not {} (classify --full writes null)."""
+    good = tmp_path / "a.png"
+    Image.new("RGB", (48, 40), (255, 0, 0)).save(good)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+    run([str(good), str(bad)], out, fmt="jsonl", model_dir=str(tiny_model_dir), concurrency=1)
+    rows = {Path(r["input"]).name: r for f in out.glob("*.json") for r in _rows_of(f)}
+    assert isinstance(rows["a.png"]["metadata"], dict) and rows["broken.jpg"]["metadata"] is None

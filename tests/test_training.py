@@ -574,3 +574,128 @@ def test_an_r_net_reduces_its_input_32_times_as_its_docstring_says():
         model = build(arch, 3).eval()
         with torch.no_grad():
             assert model.stages(model.stem(torch.zeros(1, 3, 128, 128))).shape[-2:] == (4, 4), arch
+
+
+def _fold_runs(tmp_path, labels=("ct", "photo"), seed=0) -> list[Path]:
+    """Two fold runs' heldout.npz: noisy logits over `labels`, sources s0..s3."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for f in range(2):
+        n = 300
+        y = rng.integers(0, len(labels), n)
+        logits = rng.normal(size=(n, len(labels))).astype(np.float32)
+        logits[np.arange(n), y] += rng.normal(2.0, 1.5, n).astype(np.float32)  # mostly right
+        d = tmp_path / f"cv{f}"
+        d.mkdir()
+        np.savez(d / "heldout.npz", logits=logits * 2.5, y=y, source=np.array([f"s{f * 2 + i % 2}" for i in range(n)]),
+                 path=np.array([f"{f}/{i}.png" for i in range(n)]), labels=np.array(labels))
+        runs.append(d)
+    return runs
+
+
+def test_ship_writes_the_held_out_calibration_and_the_cards_tables(tmp_path):
+    """ship() without training: an untrained small network as the final run and two fold runs' held-out logits.
+    labels.json carries the temperature fitted on all held-out logits, the threshold chosen on them and the
+    summary; the card's tables give the report's own numbers in their own columns."""
+    from medimg.model.preprocess import MEAN, STD
+    from medimg.training.ship import ship
+
+    labels = ["ct", "photo", "xray"]  # three: label and binary accuracy differ, as do labels and folds
+    final = tmp_path / "final"
+    final.mkdir()
+    model = build("r8xs", len(labels), pretrained=False)
+    meta = {"labels": labels, "medical_labels": ["ct", "xray"], "arch": "r8xs", "input_size": 64, "mean": list(MEAN),
+            "std": list(STD), "config": {"seed": 0}, "train_sources": {}, "train_seconds": 1.0}
+    torch.save({"meta": meta, "model": model.state_dict()}, final / "model.pt")
+    runs = _fold_runs(tmp_path, tuple(labels), seed=4)
+    with pytest.raises(ValueError, match="weights must be"):
+        ship(final, runs, tmp_path / "x", weights="bf16", log=lambda *_: None)
+    res = ship(final, runs, tmp_path / "assets", tmp_path / "docs", version="t", log=lambda *_: None)
+    rep = res["report"]
+    lab = json.loads((tmp_path / "assets" / "labels.json").read_text())
+    assert rep["temperature"] == pytest.approx(fit_temperature(np.concatenate(
+        [np.load(d / "heldout.npz")["logits"] for d in runs]), np.concatenate([np.load(d / "heldout.npz")["y"] for d in runs])))
+    assert lab["temperature"] == round(rep["temperature"], 4) and lab["threshold"] == rep["threshold"] >= 0.5
+    assert lab["source_heldout"]["n"] == 600 and lab["source_heldout"]["ece"] == rep["ece"]
+    assert lab["onnx_parity_max_abs_diff"] <= 1e-4 and lab["weights"] == "fp32"
+    assert Classifier.load(tmp_path / "assets").labels == labels
+    card = (tmp_path / "docs" / "heldout.md").read_text()
+    assert f"| metric (source-held-out, 2 folds, n = 600) | value |" in card
+    assert f"| ECE before temperature scaling | {rep['ece_uncalibrated']:.4f} |" in card
+    assert " / ".join(f"{v:.3f}" for v in rep["ece_per_fold"]) in card
+    v = rep["verdicts"]
+    assert f"| {v['decided']} / {v['uncertain']} / {v['decided_accuracy']} |" in card
+    wb = rep["worst_source_binary"]
+    assert wb["source"] != rep["worst_source"]["source"]
+    assert f"| worst source (binary accuracy) | {wb['source']}: {wb['binary_accuracy']:.3f} |" in card
+    for lb in labels:
+        m = rep["per_label"][lb]
+        assert f"| {lb} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |" in card
+    for s, m in rep["per_source"].items():
+        assert f"| {s} | {m['n']} | {m['label_accuracy']:.3f} | {m['binary_accuracy']:.3f} |" in card
+    other = tmp_path / "other"
+    other.mkdir()
+    torch.save({"meta": {**meta, "labels": ["photo", "ct", "xray"]}, "model": model.state_dict()}, other / "model.pt")
+    with pytest.raises(ValueError, match="disagree on labels"):
+        ship(other, runs, tmp_path / "y", log=lambda *_: None)
+
+
+def test_the_uncalibrated_ece_is_of_the_raw_probabilities(tmp_path):
+    from medimg.training.evaluate import ece
+    from medimg.training.ship import heldout_report
+
+    runs = _fold_runs(tmp_path)
+    rep = heldout_report(runs, {"ct"})
+    parts = [np.load(d / "heldout.npz") for d in runs]
+    raw = softmax(np.concatenate([p["logits"] for p in parts]), 1.0)
+    assert rep["ece_uncalibrated"] == pytest.approx(ece(raw, np.concatenate([p["y"] for p in parts]))[0], abs=1e-4)
+    assert abs(rep["ece_uncalibrated"] - rep["ece"]) > 0.01
+
+
+def test_calibration_images_are_n_spread_over_the_labels():
+    """n inputs, as many per label as n allows (7 labels, n = 10: two of the first labels' images and one of the
+    rest, never fewer than n)."""
+    from types import SimpleNamespace
+
+    from medimg.training.ship import calibration_images
+
+    y = np.repeat(np.arange(7), 5)
+    x = np.zeros((len(y), 4, 4, 3), np.uint8)
+    corpus = SimpleNamespace(y=y)
+    out = calibration_images(corpus, x, np.arange(len(y)), n=10)
+    assert out.shape == (10, 3, 4, 4) and out.dtype == np.float32
+    assert calibration_images(corpus, x, np.arange(len(y)), n=64).shape[0] == 35  # all there are
+
+
+def test_calibration_is_sound_at_the_edges():
+    """Huge logits do not overflow, a label given probability 0 costs a finite NLL, no predictions give T = 1,
+    and the fit is precise; at_bound judges each fit by its own search range."""
+    from medimg.training.calibrate import at_bound, nll
+
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert np.allclose(softmax(np.array([[1000.0, 0.0]])), [[1, 0]])
+        assert np.isfinite(nll(np.array([[0.0, 1000.0]]), np.array([0]), 1.0))
+    empty = np.zeros((0, 3))
+    assert fit_temperature(empty, np.zeros(0, int)) == 1.0 == fit_temperature_ece(empty, np.zeros(0, int))
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((3000, 4)) * 2
+    y = np.array([rng.choice(4, p=p) for p in softmax(logits)])
+    t = fit_temperature(logits * 2.0, y)
+    grid = np.exp(np.linspace(np.log(t) - 0.01, np.log(t) + 0.01, 41))
+    assert nll(logits * 2.0, y, t) <= min(nll(logits * 2.0, y, g) for g in grid) + 1e-9
+    assert at_bound(0.05, fit_temperature) and at_bound(20.0 / 1.01, fit_temperature) and not at_bound(1.0, fit_temperature)
+    assert at_bound(0.25 * 1.01, fit_temperature_ece) and at_bound(4.0, fit_temperature_ece)
+    assert not at_bound(0.3, fit_temperature_ece) and not at_bound(0.06, fit_temperature)
+
+
+def test_the_threshold_counts_abstentions_decides_exactly_at_it_and_prefers_the_lower_on_a_tie():
+    """At t = 0.7 a p_medical of exactly 0.3 is non-medical (1 − p ≥ t, as verdict_for decides); abstaining costs
+    uncertain_cost each; of equal costs the lowest threshold is kept."""
+    t, info = choose_threshold(np.array([0.3]), np.array([False]), grid=np.array([0.7]))
+    assert info["chosen"]["uncertain"] == 0 and info["chosen"]["errors"] == 0
+    p = np.array([0.9, 0.1, 0.6])
+    truth = np.array([True, False, False])
+    t, info = choose_threshold(p, truth, uncertain_cost=0.3)
+    assert t == 0.61 and info["chosen"] == {"threshold": 0.61, "errors": 0, "uncertain": 1, "cost": 0.3}
+    t, _ = choose_threshold(np.array([0.95, 0.05]), np.array([True, False]))
+    assert t == 0.5

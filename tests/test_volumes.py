@@ -668,3 +668,133 @@ def test_an_mgh_volume_with_oblong_voxels_is_shown_with_square_pixels_as_nifti_i
     assert isinstance(a, ImageItem) and a.format == "MGH" and a.metadata["voxel_mm"] == [1.0, 2.0, 1.0]
     assert a.image.size == b.image.size == (40, 60)
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_only_a_whole_mgh_header_of_a_known_kind_is_taken_for_mgh():
+    """Version 1, a known voxel type (int16 included), sizes 1 .. 2**20 and the whole 284-byte header: else the
+    file is not MGH. A volume cut short, by less than its header's 284 bytes too, is truncated."""
+    import struct
+
+    vol = (head_volume() * 100).astype(np.int16)
+    data = nib.MGHImage(vol, np.eye(4)).to_bytes()
+    (item,) = items(data, name="v.mgh")
+    assert isinstance(item, ImageItem) and item.format == "MGH", item
+    first = struct.unpack(">7i", data[:28])
+    for changed in ({0: 2}, {5: 2}, {1: 0}, {2: (1 << 20) + 1}):  # version, type, a size of 0, a size over 2**20
+        fields = [changed.get(i, v) for i, v in enumerate(first)]
+        (err,) = items(struct.pack(">7i", *fields) + data[28:], name="v.mgh")
+        assert isinstance(err, ItemError) and "MGH" not in err.error, (changed, err)
+    small = nib.MGHImage(np.zeros((2, 2, 2), np.uint8), np.eye(4)).to_bytes()[:200]
+    (err,) = items(small, name="v.mgh")
+    assert isinstance(err, ItemError) and "MGH" not in err.error
+    (cut,) = items(data[:-100], name="v.mgh")
+    assert isinstance(cut, ItemError) and "truncated" in cut.error, cut
+
+
+def test_the_netcdf_item_count_includes_each_variables_dimension_ids(tmp_path, monkeypatch):
+    """MAX_NETCDF_ITEMS counts dimensions, global attributes, variables, their dimension ids and attributes: a
+    cap one below that sum refuses the file, the sum itself opens it."""
+    from nibabel.externals.netcdf import netcdf_file
+
+    from medimg.sources import minc
+
+    path = NIB_DATA / "minc1_1_scale.mnc"
+    f = netcdf_file(str(path), "r", mmap=False)
+    total = len(f.dimensions) + len(f._attributes) + len(f.variables) + sum(
+        len(v.dimensions) + len(v._attributes) for v in f.variables.values())
+    f.close()
+    monkeypatch.setattr(minc, "MAX_NETCDF_ITEMS", total - 1)
+    (err,) = open_input(path)
+    assert isinstance(err, ItemError) and f"more than {total - 1:,} NetCDF" in err.error
+    monkeypatch.setattr(minc, "MAX_NETCDF_ITEMS", total)
+    assert isinstance(next(open_input(path)), ImageItem)
+
+
+def test_a_minc1_value_longer_than_the_rest_of_the_file_is_refused(tmp_path):
+    """A value claiming more bytes than follow it (though fewer than the whole file) is refused."""
+    data = minc1_with_attributes(tmp_path / "v.mnc", 1).read_bytes()
+    value = b"a0\0\0" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"x\0\0\0"
+    at = data.index(value)
+    claim = len(data) - 20  # under the file's size, over what is left after it
+    bad = tmp_path / "bad.mnc"
+    bad.write_bytes(data[:at + 8] + claim.to_bytes(4, "big") + data[at + 12:])
+    (err,) = open_input(bad)
+    assert err.error == (f"MINC1 file is damaged: its header claims a value of {claim:,} bytes, more than the file "
+                         "holds; not opened")
+
+
+def test_a_minc1_file_with_64_bit_offsets_is_read_like_the_classic_one(tmp_path):
+    """NetCDF's 64-bit-offset variant (CDF\\x02) is MINC1 too: the same slice as the classic file."""
+    from nibabel.externals.netcdf import netcdf_file
+
+    src = netcdf_file(str(NIB_DATA / "minc1_1_scale.mnc"), "r", mmap=False)
+    dst = netcdf_file(str(tmp_path / "v2.mnc"), "w", version=2)
+    for name, size in src.dimensions.items():
+        dst.createDimension(name, size)
+    for name, var in src.variables.items():
+        new = dst.createVariable(name, var.typecode(), var.dimensions)
+        new._attributes.update(var._attributes)
+        if var.shape:
+            new[:] = var[:]
+        else:
+            new.data[()] = var.getValue()
+    dst._attributes.update(src._attributes)
+    dst.close(), src.close()
+    data = (tmp_path / "v2.mnc").read_bytes()
+    assert data[:4] == b"CDF\x02"
+    want = pixels(next(open_input(NIB_DATA / "minc1_1_scale.mnc")))
+    assert np.array_equal(pixels(next(open_input(tmp_path / "v2.mnc"))), want)
+    (item,) = items(data, name="v2.mnc")
+    assert np.array_equal(pixels(item), want)
+
+
+def _netcdf_header(global_count: int, variables: int) -> bytes:
+    """A NetCDF classic header naming MINC's xspace: no global attributes but a count of `global_count`, then
+    `variables` variables without dimensions or attributes."""
+    def be(n: int) -> bytes:
+        return n.to_bytes(4, "big", signed=True)
+
+    def name(text: bytes) -> bytes:
+        return be(len(text)) + text + b"\0" * (-len(text) % 4)
+    head = b"CDF\x01" + be(0) + be(10) + be(1) + name(b"xspace") + be(5) + be(0) + be(global_count)
+    head += be(11) + be(variables) + b"".join(name(b"v%d" % i) + be(0) + be(0) + be(0) + be(2) + be(0) + be(0)
+                                              for i in range(variables))
+    return head + b"\0" * 256
+
+
+def test_a_negative_count_in_a_minc1_header_does_not_lift_the_item_cap(monkeypatch):
+    """A damaged list claiming −10⁶ items must not lower the running count: 11 variables past a cap of 10 are
+    still refused, and a header cut short is left for nibabel to describe."""
+    from medimg.sources import minc
+
+    monkeypatch.setattr(minc, "MAX_NETCDF_ITEMS", 10)
+    for global_count in (0, -10**6):
+        (err,) = items(_netcdf_header(global_count, 11), name="v.mnc")
+        assert err.error == "MINC1 file with more than 10 NetCDF dimensions, variables and attributes; not opened"
+    (cut,) = items(_netcdf_header(0, 11)[:40], name="v.mnc")
+    assert cut.error.startswith("not a readable MINC1 file"), cut.error
+
+
+def test_a_4d_minc_volume_takes_its_voxel_sizes_from_its_space_axes_not_time(tmp_path):
+    """MINC keeps time first: the voxel sizes come from the three space axes after it (x steps of 5 mm against
+    2 mm: a slice 2.5 times as wide as tall, in square pixels)."""
+    from nibabel.externals.netcdf import netcdf_file
+
+    src = netcdf_file(str(NIB_DATA / "minc1_4d.mnc"), "r", mmap=False)
+    dst = netcdf_file(str(tmp_path / "wide.mnc"), "w", version=1)
+    for name, size in src.dimensions.items():
+        dst.createDimension(name, size)
+    for name, var in src.variables.items():
+        new = dst.createVariable(name, var.typecode(), var.dimensions)
+        new._attributes.update(var._attributes)
+        if var.shape:
+            new[:] = var[:]
+        else:
+            new.data[()] = var.getValue()
+    dst.variables["xspace"]._attributes["step"] = 5.0
+    dst._attributes.update(src._attributes)
+    dst.close(), src.close()
+    item = next(open_input(tmp_path / "wide.mnc"))
+    assert isinstance(item, ImageItem) and 5.0 in item.metadata["voxel_mm"], item
+    w, h = item.image.size
+    assert max(w, h) / min(w, h) == pytest.approx(2.5, rel=0.1), (w, h)

@@ -42,6 +42,8 @@ class ServerConfig:
             why = ": every request would time out" if self.request_timeout <= 0 else ""
             raise ValueError(f"request_timeout (serve --request-timeout) must be a finite number of seconds above 0, "
                              f"not {self.request_timeout:g}{why}")
+        if self.token is not None and not self.token.strip():
+            raise ValueError("token is empty: it would let everyone in (None serves without a token)")
         if not (math.isfinite(self.graceful_timeout) and self.graceful_timeout >= 0):
             raise ValueError(f"graceful_timeout (serve --graceful-timeout) must be a number of seconds from 0 up, "
                              f"not {self.graceful_timeout:g}")

@@ -76,8 +76,10 @@ def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
         yield ItemError(path, "", f"not a readable {version} file: {type(exc).__name__}: {exc}")
         return
     voxels = img.dataobj
-    if len(shape) == 4:  # MINC keeps time first; nibabel's affine covers the three space axes after it
-        voxels, shape, zooms = _TimeLast(voxels), shape[1:] + shape[:1], list(img.header.get_zooms()[1:4])
+    if len(shape) == 4:  # MINC keeps time first; nibabel's affine covers the three space axes after it, and
+        # gives their voxel sizes (its header's zooms for a 4-D file are not the space axes' after the time one)
+        voxels, shape = _TimeLast(voxels), shape[1:] + shape[:1]
+        zooms = [float(z) for z in np.linalg.norm(affine[:3, :3], axis=0)]
     meta = {"datatype": str(img.get_data_dtype()), "version": version}
     nan = float("nan")
     yield from axial_slices(path, voxels, shape, affine, zooms, (nan, nan), meta, "MINC", limits)
