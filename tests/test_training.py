@@ -620,7 +620,7 @@ def test_ship_writes_the_held_out_calibration_and_the_cards_tables(tmp_path):
     assert lab["onnx_parity_max_abs_diff"] <= 1e-4 and lab["weights"] == "fp32"
     assert Classifier.load(tmp_path / "assets").labels == labels
     card = (tmp_path / "docs" / "heldout.md").read_text()
-    assert f"| metric (source-held-out, 2 folds, n = 600) | value |" in card
+    assert "| metric (source-held-out, 2 folds, n = 600) | value |" in card
     assert f"| ECE before temperature scaling | {rep['ece_uncalibrated']:.4f} |" in card
     assert " / ".join(f"{v:.3f}" for v in rep["ece_per_fold"]) in card
     v = rep["verdicts"]
