@@ -188,3 +188,19 @@ def test_exclude_rows_are_read_however_the_path_is_written_and_those_naming_noth
     assert "3 files left out as listed (exclude.csv or the shipped list)" in said
     assert ("exclude.csv: rows that name no image file under the label folders: 1 (e.g. photo/x/9.png); give "
             "paths from the corpus folder, as label/source/file") in said
+
+
+def test_each_corpus_note_is_said_once_though_every_fold_scans_the_corpus(tmp_path):
+    """A readme beside the images and a broken PNG were named 4 times (the checks, two folds, the final model)."""
+    pytest.importorskip("torch", reason="needs the train extra (torch)")
+    root = corpus(tmp_path / "data", {"xray": {"a": 6, "c": 6}, "photo": {"b": 6, "d": 6}})
+    (root / "xray" / "a" / "readme.txt").write_text("notes")
+    (root / "photo" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    res = CliRunner().invoke(app, ["train", "--data", str(root), "--out", str(tmp_path / "runs"), "--cache", "",
+                                   "--route", "cnn", "--size", "32", "--epochs", "1", "--samples-per-epoch", "32",
+                                   "--folds", "2", "--weights", "fp32"])
+    assert res.exit_code == 0, res.output
+    said = flat(res.output)
+    assert said.count("xray/a: 1 files that are not") == 1
+    assert said.count("1 files cannot be read and are left out") == 1 and said.count("photo/b/broken.png:") == 1
+    assert said.count("done in") == 3  # two folds and the final model: lines that are no corpus note all come

@@ -857,7 +857,8 @@ def train(
         raise typer.BadParameter(f"{arch!r}: the {route} route trains {', '.join(archs)}", param_hint="--arch")
     if weights is not None and weights.lower() not in ("fp32", "fp16", "int8"):
         raise typer.BadParameter(f"{weights!r}: use fp32, fp16 or int8", param_hint="--weights")
-    _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed)
+    say = _notes_once()
+    _check_corpus(data, folds if cv or route == "backbone" else 0, per_source, seed, say)
     places = ((out, "--out"), (ship_to, "--ship"), (docs, "--docs"),
               (Path(cache) if cache and route != "backbone" else None, "--cache"))  # the backbone's is in --out
     for folder, option in places:
@@ -877,7 +878,7 @@ def train(
                 from .training.backbone_head import run as run_head
 
                 res = run_head(data, out / "backbone", ship_to or out / "backbone" / "assets", docs, folds=folds,
-                               per_source=per_source or 120, seed=seed, threads=threads or 2, log=_plain)
+                               per_source=per_source or 120, seed=seed, threads=threads or 2, log=say)
                 rep = res["report"]
                 console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                            "temperature": rep["temperature"]}))
@@ -889,8 +890,8 @@ def train(
             if cv:
                 for f in range(folds):
                     cv_dirs.append(out / f"cv{f}")
-                    run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=_plain)
-            run(Config(out=str(out / "final"), holdout=-1, **base), log=_plain)
+                    run(Config(out=str(cv_dirs[-1]), holdout=f, **base), log=say)
+            run(Config(out=str(out / "final"), holdout=-1, **base), log=say)
             stored = (weights or ("int8" if route == "finetune" else "fp32")).lower()
             res = ship(out / "final", cv_dirs, ship_to or out / "final" / "assets", docs, name="medimg-" + base["arch"],
                        weights=stored, fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
@@ -930,14 +931,30 @@ def _folder_writable(folder: Path, option: str) -> None:
         raise typer.BadParameter(f"{folder} cannot be written: {exc.strerror or exc}", param_hint=option) from None
 
 
-def _check_corpus(data: Path, folds: int, per_source: int, seed: int) -> None:
+def _notes_once() -> Callable[[str], None]:
+    """train's log: each corpus note (files not read, left out, unreadable) once, though every fold scans the
+    corpus again; everything else as it comes."""
+    from .training.dataset import Note
+
+    said: set[str] = set()
+
+    def say(message) -> None:
+        if isinstance(message, Note):
+            if message in said:
+                return
+            said.add(message)
+        _plain(message)
+    return say
+
+
+def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) -> None:
     """Refuse, before any training, a corpus the run cannot use; warn about labels the folds cannot test."""
     from .training.dataset import scan
 
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
     try:
-        corpus = scan(data, per_source=per_source or None, seed=seed, log=lambda m: console.print(m, markup=False))
+        corpus = scan(data, per_source=per_source or None, seed=seed, log=log or _plain)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
     if len(set(corpus.medical.values())) == 1:  # one kind only: p_medical is a constant

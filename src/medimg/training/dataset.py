@@ -28,6 +28,11 @@ KEEP_CACHES = 3  # decoded corpora kept in the cache folder, the most recently u
 DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
 
 
+class Note(str):
+    """A note about the corpus (files not read, left out, unreadable): every fold scans and loads the corpus
+    again, so a log may print each only once."""
+
+
 class CorpusError(ValueError):
     """The corpus cannot be trained on as it is (its layout, its labels, nothing readable in a label or a
     fold): said to the user as a usage error, before or instead of training."""
@@ -139,19 +144,19 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
     for i, lb in enumerate(labels):
         loose = [p.name for p in (root / lb).iterdir() if p.is_file() and not p.name.startswith(".")]
         if loose and log:
-            log(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
-                f"put them in a <source>/ folder")
+            log(Note(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
+                     f"put them in a <source>/ folder"))
         n_label = 0
         for src in sorted(d for d in (root / lb).iterdir() if d.is_dir() and not d.name.startswith(".")):
             found, broken = _files(src)
             if broken and log:
-                log(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})")
+                log(Note(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})"))
             files = [p for p in found if p.suffix.lower() in IMAGE_EXT or _dicom(p)]
             if log and len(files) < len(found):
                 kept = set(files)
                 other = sorted({p.suffix.lower() or p.name for p in found if p not in kept})
-                log(f"{lb}/{src.name}: {len(found) - len(files)} files that are not {'/'.join(sorted(IMAGE_EXT))} "
-                    f"(or DICOM) are not read ({', '.join(other[:5])})")
+                log(Note(f"{lb}/{src.name}: {len(found) - len(files)} files that are not {'/'.join(sorted(IMAGE_EXT))} "
+                         f"(or DICOM) are not read ({', '.join(other[:5])})"))
             listed = {p.relative_to(root).as_posix() for p in files} & exclude.keys()
             matched |= listed
             files = [p for p in files if p.relative_to(root).as_posix() not in listed]
@@ -176,11 +181,11 @@ def _say_excluded(root: Path, matched: set[str], log) -> None:
     own_path = root / OWN_EXCLUDE
     own = excluded(own_path) if _ours(own_path, {"path", "reason"}) else {}
     if matched:
-        log(f"{len(matched)} files left out as listed ({OWN_EXCLUDE} or the shipped list)")
+        log(Note(f"{len(matched)} files left out as listed ({OWN_EXCLUDE} or the shipped list)"))
     missing = sorted(set(own) - matched)
     if missing:
-        log(f"{OWN_EXCLUDE}: rows that name no image file under the label folders: {len(missing)} (e.g. "
-            f"{missing[0]}); give paths from the corpus folder, as label/source/file")
+        log(Note(f"{OWN_EXCLUDE}: rows that name no image file under the label folders: {len(missing)} (e.g. "
+                 f"{missing[0]}); give paths from the corpus folder, as label/source/file"))
 
 
 def _files(src: Path) -> tuple[list[Path], list[str]]:
@@ -337,10 +342,10 @@ def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=pri
 def readable(corpus: Corpus, bad: dict[int, str], log=print) -> tuple[Corpus, np.ndarray]:
     """The corpus without the files that cannot be read (index → why, each named in the log), and the indices
     kept; a CorpusError when a label is left with none."""
-    log(f"{len(bad)} files cannot be read and are left out (list them in {corpus.root / OWN_EXCLUDE}, rows "
-        "path,reason, to silence this):")
+    log(Note(f"{len(bad)} files cannot be read and are left out (list them in {corpus.root / OWN_EXCLUDE}, rows "
+             "path,reason, to silence this):"))
     for i, why in sorted(bad.items())[:50]:
-        log(f"  {corpus.paths[i]}: {why}")
+        log(Note(f"  {corpus.paths[i]}: {why}"))
     keep = np.array([i for i in range(len(corpus.paths)) if i not in bad], np.int64)
     kept = Corpus(corpus.root, [corpus.paths[i] for i in keep], corpus.labels, corpus.y[keep],
                   [corpus.source[i] for i in keep], corpus.medical)
