@@ -164,3 +164,27 @@ def test_a_render_that_breaks_down_still_gives_the_images_its_html_names(monkeyp
     assert items[0].error == ("rendering stopped: the page was still busy after 5s; the images its HTML names are "
                               "read without rendering")
     assert [i.metadata["url"] for i in items[1:] if isinstance(i, ImageItem)] == [srv.url("/a.png")]
+
+
+def test_a_render_that_breaks_down_reads_the_pages_stylesheets_too_as_without_render(monkeypatch):
+    """The fallback was handed a plain list of the page's candidates, which drops its stylesheets: a background
+    a run without --render reads was missing (and a page whose only images are in its stylesheets read nothing)."""
+    def broke_down(url, limits, cancel=None):
+        raise browser.BrowserError("rendering stopped: the page was still busy after 5s")
+
+    monkeypatch.setattr(browser, "collect", broke_down)
+    monkeypatch.setattr(browser, "available", lambda: None)
+    with WebServer() as srv:
+        srv.add("/a.png", png((0, 150, 0)), "image/png")
+        srv.add("/bg.png", png((150, 0, 0)), "image/png")
+        srv.add("/s.css", "body { background-image: url(bg.png) }", "text/css")
+        srv.add("/p.html", "<html><head><link rel=stylesheet href=s.css></head><body><img src=a.png></body></html>")
+        srv.add("/css-only.html", "<html><head><link rel=stylesheet href=s.css></head><body></body></html>")
+        plain = list(open_input(srv.url("/p.html"), Limits(allow_private=True)))
+        rendered = list(open_input(srv.url("/p.html"), Limits(allow_private=True, render=True)))
+        css_only = list(open_input(srv.url("/css-only.html"), Limits(allow_private=True, render=True)))
+    urls = [i.metadata["url"] for i in plain if isinstance(i, ImageItem)]
+    assert urls == [srv.url("/a.png"), srv.url("/bg.png")], plain
+    assert rendered[0].error.endswith("; the images its HTML names are read without rendering"), rendered
+    assert [i.metadata["url"] for i in rendered[1:] if isinstance(i, ImageItem)] == urls, rendered
+    assert [i.metadata["url"] for i in css_only[1:] if isinstance(i, ImageItem)] == [srv.url("/bg.png")], css_only

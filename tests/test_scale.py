@@ -334,6 +334,8 @@ def test_bad_settings_are_refused_before_ray_starts(tmp_path, monkeypatch):
     for bad in (dict(concurrency=0), dict(workers=0), dict(inputs_per_batch=0)):
         with pytest.raises(ValueError, match="must be at least 1"):
             ray_job.run(["a.png"], tmp_path / "out", **bad)
+    with pytest.raises(ValueError, match="workers must be at most 256, not 257"):  # as classify() in each actor
+        ray_job.run(["a.png"], tmp_path / "out", workers=257)
     with pytest.raises(ValueError, match="jsonl, parquet or csv"):
         ray_job.run(["a.png"], tmp_path / "out", fmt="json")
     assert ray_job.run([], tmp_path / "out", fmt="CSV") == 0

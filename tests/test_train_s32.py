@@ -204,3 +204,43 @@ def test_each_corpus_note_is_said_once_though_every_fold_scans_the_corpus(tmp_pa
     assert said.count("xray/a: 1 files that are not") == 1
     assert said.count("1 files cannot be read and are left out") == 1 and said.count("photo/b/broken.png:") == 1
     assert said.count("done in") == 3  # two folds and the final model: lines that are no corpus note all come
+
+
+def _slow_load(args):
+    """dataset._load a moment slower, each decode counted in $DECODED."""
+    import os
+    import time
+
+    from medimg.training import dataset
+
+    time.sleep(0.05)
+    got = dataset._real_load(args)
+    with open(os.environ["DECODED"], "a") as f:
+        f.write(".")
+    return got
+
+
+def test_a_stop_while_decoding_stops_the_decoding_processes_at_once(tmp_path, monkeypatch):
+    """SIGTERM reaches the run's own process only: leaving the pool waited for every chunk of files already
+    handed to its processes to be decoded (a worker took the same handler, and went on with the next chunk)."""
+    from medimg.training import dataset
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 200}, "photo": {"b": 200}})
+    c = scan(root)
+    monkeypatch.setenv("DECODED", str(tmp_path / "decoded"))
+    monkeypatch.setattr(dataset, "_real_load", dataset._load, raising=False)
+    monkeypatch.setattr(dataset, "_load", _slow_load)
+
+    def term_at_first_news(message):
+        if message.startswith("decoded "):
+            signal.raise_signal(signal.SIGTERM)
+
+    children = set(multiprocessing.active_children())  # another test's, if any
+    with pytest.raises(SystemExit) as stopped:
+        with cli._stopped_cleanly():
+            dataset.load_images(c, 32, None, workers=2, log=term_at_first_news)
+    assert stopped.value.code == 143
+    # two chunks of 64 decoded side by side when the first one's news came; the chunks queued behind them (384
+    # files of the 400 here, up to 2 × workers + 1 chunks in all) were decoded too before the stop took effect
+    assert len((tmp_path / "decoded").read_text()) < 3 * 64
+    assert set(multiprocessing.active_children()) <= children

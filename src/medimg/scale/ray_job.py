@@ -28,7 +28,7 @@ import numpy as np
 
 from ..keyset import DIGEST, KeySet, digests
 from ..output import csv_fields, parquet_schema
-from ..pipeline import RECORD_FIELDS
+from ..pipeline import MAX_WORKERS, RECORD_FIELDS
 from ..sources import Limits
 
 # a JSONL row's fields (a Parquet file's columns): classify --full's, then how many rows the entry gave
@@ -209,6 +209,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         raise ValueError("the format must be jsonl, parquet or csv (--format)")
     if concurrency < 1 or workers < 1 or inputs_per_batch < 1:  # said now, not by Ray once it is up
         raise ValueError("concurrency, workers and inputs_per_batch must be at least 1 (--concurrency, --workers)")
+    if workers > MAX_WORKERS:  # each actor's classify() refuses it, once Ray is up
+        raise ValueError(f"workers must be at most {MAX_WORKERS}, not {workers} (--workers)")
     out = Path(out).resolve()
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them

@@ -146,11 +146,12 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
         said = str(exc) if isinstance(exc, browser.BrowserError) else f"rendering failed: {type(exc).__name__}: {exc}"
         # a render that broke down (a page still busy, a crash) still gives what the HTML names, as without
         # --render; not when the run was given up, or the browser cannot start here at all
-        fallback = static and not (ctx.cancel is not None and ctx.cancel.is_set()) and browser.available() is None
+        named = bool(static or getattr(static, "sheets", None))  # its stylesheets' images too
+        fallback = named and not (ctx.cancel is not None and ctx.cancel.is_set()) and browser.available() is None
         yield ItemError(origin, "", said + ("; the images its HTML names are read without rendering" if fallback
                                             else ""))
-        if fallback:
-            yield from fetch_images(origin, page_url, list(static), ctx, fetcher)
+        if fallback:  # the Found itself, not a list of it: its stylesheets are read as without --render
+            yield from fetch_images(origin, page_url, static, ctx, fetcher)
         return
     # a lazy element's placeholder (a 1x1 GIF, a blur) is no picture of its own: the static reading took its lazy
     # URL. One that is also some element's picture is kept.

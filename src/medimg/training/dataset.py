@@ -297,13 +297,20 @@ def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, 
     bad: dict[int, str] = {}
     chunk = max(1, len(args) // 10)
     with ProcessPoolExecutor(workers) as ex:
-        for i, (arr, s) in enumerate(ex.map(_load, args, chunksize=64)):
-            if arr is None:
-                bad[i] = s
-            else:
-                x[i], wh[i] = arr, s
-            if (i + 1) % chunk == 0 or i + 1 == len(args):
-                log(f"decoded {i + 1}/{len(args)}")
+        try:
+            for i, (arr, s) in enumerate(ex.map(_load, args, chunksize=64)):
+                if arr is None:
+                    bad[i] = s
+                else:
+                    x[i], wh[i] = arr, s
+                if (i + 1) % chunk == 0 or i + 1 == len(args):
+                    log(f"decoded {i + 1}/{len(args)}")
+        except BaseException:  # a stop: SIGTERM reaches this process only, and leaving the pool would wait
+            # for the whole corpus to be decoded; SIGKILL, as a worker took the handler that raises SystemExit
+            for proc in list((ex._processes or {}).values()):
+                proc.kill()
+            ex.shutdown(cancel_futures=True)
+            raise
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # one per run: two runs of one corpus write apart
