@@ -54,6 +54,7 @@ def test_a_gallery_thumbnail_is_a_note_naming_the_full_image_it_links_to(srv, co
                                                          ["a", "#9"], ["img", "#10"], ["img", "#11"]]
     assert notes(items) == [(f"img #2 {u('/img/thumb_derm.jpg')}", "thumbnail of a #3"),
                             (f"a #7 {u('/img/tiny.png')}", "decoration: 8x8 is below min_side 64"),
+                            (f"a #9 {u('/img/page.jpg')}", "a link to a page, not an image (39 bytes of HTML)"),
                             (f"img #11 {u('/img/thumb_ct.png')}", "thumbnail of img #10")]
     assert srv.hits["/img/big_derm.jpg"] == 1
 
@@ -328,3 +329,45 @@ def test_a_rendered_folder_listing_gives_the_same_images(srv):
     items = list(open_input(listing(srv), Limits(**RENDER)))
     assert sorted(images(items)) == sorted([srv.url("/pacs/CT_small.dcm"), srv.url("/pacs/scan-2.png"),
                                             srv.url("/pacs/big.jpg")])
+
+
+WIKI = ('<html><body><figure><a href="/wiki/File:Chest.jpg" class="mw-file-description"><img src="/up/220px-Chest.jpg" '
+        'srcset="/up/440px-Chest.jpg 2x"></a><figcaption>A chest X-ray</figcaption></figure>'
+        '<p>See <a href="/wiki/File:Head_CT.png" title="File:Head CT.png">the head CT</a> and '
+        '<a href="/forum/lightbox/knee.jpg">knee.jpg</a> (a viewer page); <a href="/up/gone.jpg">the original</a>.</p>'
+        '</body></html>')
+
+
+def test_links_named_like_images_that_lead_to_pages_are_notes(srv):
+    """A wiki's thumbnails and text links go to its `File:X.jpg` pages, a forum's `.jpg` links to a viewer page:
+    pages whose names end like an image's. Each gave an error row, "not an image: got an HTML page", one per
+    picture of a Wikipedia article, though nothing on the page was missed; now a note. A link to a file that is not
+    there (a 404) is still an error, and an <img> whose URL gives a page still is too."""
+    viewer = "<html><body><img src='/up/440px-Chest.jpg'></body></html>"
+    for path in ("/wiki/File:Chest.jpg", "/wiki/File:Head_CT.png", "/forum/lightbox/knee.jpg"):
+        srv.add(path, viewer)
+    srv.add("/up/440px-Chest.jpg", picture((200, 200, 200), "JPEG", (440, 500)), "image/jpeg")
+    items = run(srv.add("/wiki/Chest_radiograph", WIKI))
+    u = srv.url
+    assert images(items) == [u("/up/440px-Chest.jpg")]
+    note = f"a link to a page, not an image ({len(viewer)} bytes of HTML)"
+    assert notes(items) == [(f"a #2 {u('/wiki/File:Chest.jpg')}", note), (f"a #3 {u('/wiki/File:Head_CT.png')}", note),
+                            (f"a #4 {u('/forum/lightbox/knee.jpg')}", note)]
+    errors = [(i.locator, i.error) for i in items if isinstance(i, ItemError) and not i.skipped]
+    assert errors == [(f"a #5 {u('/up/gone.jpg')}", f"HTTP 404 Not Found for {u('/up/gone.jpg')}")]
+
+
+PRELOADED = ('<html><head><link rel="preload" as="image" imagesrcset="/h/400.png 400w, /h/1200.png 1200w" '
+             'imagesizes="100vw"></head><body><img src="/h/400.png" srcset="/h/400.png 400w, /h/1200.png 1200w" '
+             'sizes="300px" alt="hero"></body></html>')
+
+
+@requires_browser
+def test_a_rendered_preload_of_another_size_of_a_shown_picture_is_not_a_second_image(srv):
+    """A news page preloads its hero with imagesizes unlike the <img>'s sizes: the browser loaded the 1200w
+    candidate for the preload and showed the 400w one. The preload's, loaded for no element, came out as a second
+    image ("response #2") of the one picture."""
+    srv.add("/h/400.png", picture((120, 60, 30), size=(400, 225)), "image/png")
+    srv.add("/h/1200.png", picture((121, 61, 31), size=(1200, 675)), "image/png")
+    items = list(open_input(srv.add("/news.html", PRELOADED), Limits(**RENDER)))
+    assert images(items) == [srv.url("/h/400.png")], items

@@ -115,6 +115,7 @@ def test_a_thumbnail_whose_full_image_is_read_is_never_downloaded(srv, concurren
                              u("/img/thumb_tiny.png"), u("/img/thumb_page.png"), u("/img/ct.png")]
     assert notes(items) == [(f"img #2 {u('/img/thumb_derm.jpg')}", "thumbnail of a #3"),
                             (f"a #7 {u('/img/tiny.png')}", "decoration: 8x8 is below min_side 64"),
+                            (f"a #9 {u('/img/page.jpg')}", "a link to a page, not an image (39 bytes of HTML)"),
                             (f"img #11 {u('/img/thumb_ct.png')}", "thumbnail of img #10")]
     assert srv.hits["/img/thumb_derm.jpg"] == srv.hits["/img/thumb_ct.png"] == 0
     assert all(srv.hits[f"/img/{name}"] == 1 for name in ("thumb_gone.jpg", "thumb_tiny.png", "thumb_page.png",

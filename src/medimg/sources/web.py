@@ -158,6 +158,12 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     pictures = {_same(u) for c in static for u in (c.url, *c.alternatives)}
     held = {_same(u) for c in static for u in c.placeholders} - pictures
     found = [c for c in found if _same(c.url) not in held]
+    # an image loaded for no element (a <link rel=preload imagesrcset>'s choice) that is another size of a picture
+    # an element shows is that picture again
+    shown = {_same(c.url) for c in found if c.tag != "response"}
+    sizes = {_same(u): c for c in static for u in (c.url, *c.alternatives)}
+    found = [c for c in found if c.tag != "response" or _same(c.url) not in sizes
+             or not any(_same(u) in shown for u in (sizes[_same(c.url)].url, *sizes[_same(c.url)].alternatives))]
     loaded = {_same(c.url) for c in found}
     # an element whose picture the browser loaded under any of its URLs (another srcset candidate) is found
     missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
@@ -1058,6 +1064,11 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         return
     if kind != "blob" and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
         yield ItemError(origin, locator, f"an embedded object that is not an image ({got.content_type or 'unknown'})",
+                        skipped=True)
+        return
+    if kind == "html" and cand.tag == "a":  # a link named like an image that leads to a page (a wiki's File: page,
+        # a forum's viewer): no image of the page is lost, so no error
+        yield ItemError(origin, locator, f"a link to a page, not an image ({len(got.data)} bytes of HTML)",
                         skipped=True)
         return
     if kind != "blob":
