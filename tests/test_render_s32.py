@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 
 from medimg.sources import ImageItem, ItemError, Limits, open_input
 from medimg.sources import browser
+from test_browser import png, requires_browser
 from webserver import WebServer
 
-UNAVAILABLE = browser.available()
-requires_browser = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"skipped: {UNAVAILABLE}")
 RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5, total_timeout=4)
-
-
-def png(colour, size=(80, 70)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "PNG")
-    return buf.getvalue()
 
 
 @pytest.mark.browser

@@ -371,23 +371,8 @@ def test_minc_is_told_from_other_netcdf_and_hdf5_files(tmp_path):
 def minc1_with_attributes(path: Path, extra: int, on: str = "") -> Path:
     """nibabel's minc1_1_scale.mnc rewritten by its NetCDF writer with `extra` more attributes, global or on the
     variable `on`."""
-    from nibabel.externals.netcdf import netcdf_file
-
-    src = netcdf_file(str(NIB_DATA / "minc1_1_scale.mnc"), "r", mmap=False)
-    dst = netcdf_file(str(path), "w", version=1)
-    for name, size in src.dimensions.items():
-        dst.createDimension(name, size)
-    for name, var in src.variables.items():
-        new = dst.createVariable(name, var.typecode(), var.dimensions)
-        new._attributes.update(var._attributes)
-        if var.shape:
-            new[:] = var[:]
-        else:
-            new.data[()] = var.getValue()  # assignValue fails on scalars
-    dst._attributes.update(src._attributes)
-    added = dst.variables[on]._attributes if on else dst._attributes
-    added.update((f"a{i}", b"x") for i in range(extra))
-    dst.close(), src.close()
+    _netcdf_copy(NIB_DATA / "minc1_1_scale.mnc", path, version=1, edit=lambda dst: (
+        dst.variables[on]._attributes if on else dst._attributes).update((f"a{i}", b"x") for i in range(extra)))
     return path
 
 
@@ -725,10 +710,21 @@ def test_a_minc1_value_longer_than_the_rest_of_the_file_is_refused(tmp_path):
 
 def test_a_minc1_file_with_64_bit_offsets_is_read_like_the_classic_one(tmp_path):
     """NetCDF's 64-bit-offset variant (CDF\\x02) is MINC1 too: the same slice as the classic file."""
+    _netcdf_copy(NIB_DATA / "minc1_1_scale.mnc", tmp_path / "v2.mnc", version=2)
+    data = (tmp_path / "v2.mnc").read_bytes()
+    assert data[:4] == b"CDF\x02"
+    want = pixels(next(open_input(NIB_DATA / "minc1_1_scale.mnc")))
+    assert np.array_equal(pixels(next(open_input(tmp_path / "v2.mnc"))), want)
+    (item,) = items(data, name="v2.mnc")
+    assert np.array_equal(pixels(item), want)
+
+
+def _netcdf_copy(src_path, dst_path, version: int, edit=None) -> None:
+    """A MINC1 file written again by nibabel's NetCDF writer, in NetCDF `version`; `edit(dst)` before it closes."""
     from nibabel.externals.netcdf import netcdf_file
 
-    src = netcdf_file(str(NIB_DATA / "minc1_1_scale.mnc"), "r", mmap=False)
-    dst = netcdf_file(str(tmp_path / "v2.mnc"), "w", version=2)
+    src = netcdf_file(str(src_path), "r", mmap=False)
+    dst = netcdf_file(str(dst_path), "w", version=version)
     for name, size in src.dimensions.items():
         dst.createDimension(name, size)
     for name, var in src.variables.items():
@@ -737,15 +733,11 @@ def test_a_minc1_file_with_64_bit_offsets_is_read_like_the_classic_one(tmp_path)
         if var.shape:
             new[:] = var[:]
         else:
-            new.data[()] = var.getValue()
+            new.data[()] = var.getValue()  # assignValue fails on scalars
     dst._attributes.update(src._attributes)
+    if edit:
+        edit(dst)
     dst.close(), src.close()
-    data = (tmp_path / "v2.mnc").read_bytes()
-    assert data[:4] == b"CDF\x02"
-    want = pixels(next(open_input(NIB_DATA / "minc1_1_scale.mnc")))
-    assert np.array_equal(pixels(next(open_input(tmp_path / "v2.mnc"))), want)
-    (item,) = items(data, name="v2.mnc")
-    assert np.array_equal(pixels(item), want)
 
 
 def _netcdf_header(global_count: int, variables: int) -> bytes:
@@ -778,22 +770,8 @@ def test_a_negative_count_in_a_minc1_header_does_not_lift_the_item_cap(monkeypat
 def test_a_4d_minc_volume_takes_its_voxel_sizes_from_its_space_axes_not_time(tmp_path):
     """MINC keeps time first: the voxel sizes come from the three space axes after it (x steps of 5 mm against
     2 mm: a slice 2.5 times as wide as tall, in square pixels)."""
-    from nibabel.externals.netcdf import netcdf_file
-
-    src = netcdf_file(str(NIB_DATA / "minc1_4d.mnc"), "r", mmap=False)
-    dst = netcdf_file(str(tmp_path / "wide.mnc"), "w", version=1)
-    for name, size in src.dimensions.items():
-        dst.createDimension(name, size)
-    for name, var in src.variables.items():
-        new = dst.createVariable(name, var.typecode(), var.dimensions)
-        new._attributes.update(var._attributes)
-        if var.shape:
-            new[:] = var[:]
-        else:
-            new.data[()] = var.getValue()
-    dst.variables["xspace"]._attributes["step"] = 5.0
-    dst._attributes.update(src._attributes)
-    dst.close(), src.close()
+    _netcdf_copy(NIB_DATA / "minc1_4d.mnc", tmp_path / "wide.mnc", version=1,
+                 edit=lambda dst: dst.variables["xspace"]._attributes.update(step=5.0))
     item = next(open_input(tmp_path / "wide.mnc"))
     assert isinstance(item, ImageItem) and 5.0 in item.metadata["voxel_mm"], item
     w, h = item.image.size
