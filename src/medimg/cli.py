@@ -329,7 +329,8 @@ def extract(
                         cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
                 else:
                     n_err += 1
-                    capped.update(filter(None, [_cap_of(row.get("error"))]))
+                    if cap := _cap_of(row.get("error")):
+                        capped[cap] += 1
                 bar.advance(task)
     except OSError as exc:
         _stop_writing(exc, said())
@@ -494,7 +495,8 @@ def classify(
                 n_ok += rec.ok  # once written
                 if not rec.ok and not rec.skipped:
                     n_err += 1
-                    capped.update(filter(None, [_cap_of(rec.error)]))
+                    if cap := _cap_of(rec.error):
+                        capped[cap] += 1
     except OSError as exc:
         if not (cannot_write(exc) or _closed_pipe(exc, out)):
             raise

@@ -218,12 +218,12 @@ class _Once:
 
 def _real(name: str) -> str | None:
     """The real path of a record's file, with an archive member's part kept (a.zip:x/1.png), or None."""
-    cut = len(name)
-    while cut > 0:
-        if os.path.lexists(name[:cut]):
-            return os.path.realpath(name[:cut]) + name[cut:]
-        cut = name.rfind(":", 0, cut)
-    return None
+    from ..sources.files import archive_member
+
+    if os.path.lexists(name):
+        return os.path.realpath(name)
+    member = archive_member(name)
+    return f"{os.path.realpath(member[0])}:{member[1]}" if member else None
 
 
 def _dead_links(root) -> list[dict]:
