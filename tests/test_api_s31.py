@@ -77,3 +77,5 @@ def test_a_model_folder_of_the_wrong_type_and_too_many_workers_are_refused_up_fr
         classify([Blob("a.png", png())], classifier=tiny_classifier, workers=10**6)
     records = list(classify([Blob("a.png", png())], classifier=tiny_classifier, workers=256))
     assert [r.input for r in records] == ["a.png"] and records[0].ok
+    with pytest.raises(ValueError, match="workers must be at most 256, not 257"):  # the first too many
+        classify([Blob("a.png", png())], classifier=tiny_classifier, workers=257)

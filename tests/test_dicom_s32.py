@@ -27,6 +27,17 @@ def test_a_file_whose_preamble_was_cut_off_is_read_as_the_whole_file():
     assert cut.metadata == full.metadata
 
 
+def test_a_file_that_only_begins_with_the_letters_dicm_is_not_taken_for_dicom():
+    """Without its preamble a DICOM file starts DICM and then the file meta's group 0002; a text that happens to
+    begin with "DICM" is no DICOM file (mutation round s32_mut2)."""
+    from medimg.sources.dicom import accepts
+
+    whole = b.dicom_file("CT_small.dcm").read_bytes()
+    text = b"DICM ward notes, 5 December: nothing to report\n" * 4
+    assert accepts(whole[128:], Blob("IM0001", whole[128:], name="IM0001"))
+    assert not accepts(text, Blob("notes", text, name="notes"))
+
+
 def test_every_frame_of_single_bit_pixels_not_ending_on_a_byte_decodes(caplog):
     # Multi-frame Single Bit Secondary Capture (scanned pages): 257 × 203 bits a frame, so frames start inside bytes
     rng = np.random.default_rng(3)

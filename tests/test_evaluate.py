@@ -405,6 +405,24 @@ def test_an_image_reached_through_links_below_the_label_folders_is_scored_once_w
                                                               "scored once"}
 
 
+def test_a_label_folder_linked_into_another_scores_its_images_under_itself_and_a_files_images_each(
+        tmp_path, tiny_classifier):
+    """ct is a link to xray/s1: its images are scored under ct, the innermost label folder, not xray; xray/s10
+    (a name that begins like s1) is not inside that link; a PDF's two images are two records of one file,
+    both scored (mutation round s32_mut2)."""
+    for s in ("s1", "s10"):
+        (tmp_path / "xray" / s).mkdir(parents=True)
+    Image.new("L", (48, 40), 30).save(tmp_path / "xray" / "s1" / "0.png")
+    Image.new("L", (48, 40), 90).save(tmp_path / "xray" / "s10" / "1.png")
+    pages = [Image.new("RGB", (64, 48), (i * 100, 40, 40)) for i in range(2)]
+    pages[0].save(tmp_path / "xray" / "s10" / "two.pdf", "PDF", save_all=True, append_images=pages[1:])
+    (tmp_path / "ct").symlink_to(tmp_path / "xray" / "s1")
+    rep = evaluate_dir(tmp_path, tiny_classifier)
+    assert {lb: m["support"] for lb, m in rep["per_label"].items() if m["support"]} == {"ct": 1, "xray": 3}, rep
+    assert {s["item"]: s["why"] for s in rep["skipped"]} == {
+        str(tmp_path / "xray" / "s1" / "0.png"): "a link into ct/; scored there"}
+
+
 def test_a_link_beside_the_label_folders_that_leads_nowhere_is_a_read_error(tmp_path, tiny_classifier):
     """xray/ a link to a drive not mounted is neither a folder nor a file: it was passed over without a word,
     and its images were missing from the scores unseen."""

@@ -163,6 +163,18 @@ def test_dicom_modality_codes_new_and_retired_name_their_label():
     assert dicom_evidence({"Modality": "XC"}, labels, med) == (None, "")
 
 
+@pytest.mark.parametrize("code, label", [("CF", "xray"), ("VF", "xray"), ("DS", "xray"), ("EC", "ultrasound"),
+                                         ("CD", "ultrasound"), ("DD", "ultrasound"), ("MA", "mri"), ("MS", "mri"),
+                                         ("DM", "histology")])
+def test_every_retired_modality_code_names_its_label(code, label):
+    """Each retired code the s32 change added, not only a sample of them (mutation round s32_mut2)."""
+    from medimg.model.priors import dicom_evidence
+
+    labels = ["xray", "ct", "mri", "ultrasound", "histology", "dermoscopy", "photo", "graphic"]
+    prior, said = dicom_evidence({"Modality": code}, labels, set(labels[:6]))
+    assert labels[prior.argmax()] == label and said == f"DICOM Modality {code}"
+
+
 def test_a_storage_class_for_one_kind_of_image_outweighs_the_pixels(tiny_classifier):
     """An MR Image Storage object holds an MR image whatever its pixels look like (a 16 px test slice the
     model calls a photo); a secondary capture tagged MR gets the Modality's smaller weight; a DICOS (luggage

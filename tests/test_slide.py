@@ -219,3 +219,26 @@ def test_a_slide_is_read_within_max_pixels_when_its_levels_jump(tmp_path, monkey
     (item,) = open_input(jumping_slide(tmp_path / "jump.svs", mpp), Limits(max_pixels=2_000_000))
     assert isinstance(item, ImageItem), getattr(item, "error", item)
     assert read and max(read) <= 2_000_000, read
+
+
+def test_an_overview_is_read_from_a_level_two_steps_past_the_one_nearest_its_scale(tmp_path, monkeypatch):
+    """Levels of 8192, 2048, 480 and 128 px: the overview's scale is nearest the 2048 level, and the 480 one is
+    over max_pixels too; the overview steps on until a level is within it, not one level only (mutation round
+    s32_mut2)."""
+    import openslide
+
+    tile = np.full((256, 256, 3), 244, np.uint8)
+    tile[64:192, 64:192] = (226, 150, 198)
+    desc = "Aperio Image Library v12.0.15 \r\n8192x8192 [0,0 8192x8192] (256x256) JPEG/RGB Q=70|MPP = 0.5"
+    path = tmp_path / "steps.svs"
+    with tifffile.TiffWriter(path) as tw:
+        for side, more in ((8192, {"description": desc}), (2048, {"subfiletype": 1}), (480, {"subfiletype": 1}),
+                           (128, {"subfiletype": 1})):
+            tw.write((tile for _ in range(((side + 255) // 256) ** 2)), shape=(side, side, 3), dtype=np.uint8,
+                     tile=(256, 256), compression="zlib", photometric="rgb", metadata=None, **more)
+    read, real = [], openslide.OpenSlide.read_region
+    monkeypatch.setattr(openslide.OpenSlide, "read_region",
+                        lambda self, at, level, size: (read.append(size[0] * size[1]), real(self, at, level, size))[1])
+    (item,) = open_input(path, Limits(max_pixels=200_000))
+    assert isinstance(item, ImageItem), getattr(item, "error", item)
+    assert read and max(read) <= 200_000, read

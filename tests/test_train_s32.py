@@ -131,6 +131,18 @@ def test_an_output_folder_inside_the_corpus_is_refused_before_anything_is_writte
     assert res.exit_code == 0, res.output  # a hidden folder in it is not read as a label
 
 
+def test_an_output_folder_given_by_its_full_path_inside_a_corpus_given_as_dot_is_refused(tmp_path, monkeypatch):
+    """`cd corpus && medimg train --data . --out $PWD/runs`: the folder is compared by where it really is, not
+    by how the two paths are written (mutation round s32_mut2)."""
+    pytest.importorskip("torch", reason="needs the train extra (torch)")
+    root = corpus(tmp_path / "data", {"xray": {"a": 2, "c": 2}, "photo": {"b": 2, "d": 2}})
+    monkeypatch.chdir(root)
+    res = CliRunner().invoke(app, ["train", "--data", ".", "--route", "cnn", "--out", str(root / "runs"),
+                                   "--cache", ""])
+    assert res.exit_code == 2 and "inside the corpus" in flat(res.output), res.output
+    assert sorted(p.name for p in root.iterdir()) == ["photo", "xray"]
+
+
 def test_files_added_while_the_folds_trained_stop_the_int8_report_clearly(tmp_path):
     """int8 shipping predicts each fold's held-out files again from the corpus as it is then: one added meanwhile
     was a traceback after every model had trained (shapes that do not broadcast), and with as many removed as
@@ -188,6 +200,19 @@ def test_exclude_rows_are_read_however_the_path_is_written_and_those_naming_noth
     assert "3 files left out as listed (exclude.csv or the shipped list)" in said
     assert ("exclude.csv: rows that name no image file under the label folders: 1 (e.g. photo/x/9.png); give "
             "paths from the corpus folder, as label/source/file") in said
+
+
+def test_exclude_rows_with_spaces_around_the_path_and_preamble_less_dicom_files_are_read(tmp_path):
+    """A spreadsheet's cell " xray/a/1.png " leaves that file out; a DICOM file without preamble or file meta
+    (no DICM at all) named IM000002 is trained on as `classify` reads it (mutation round s32_mut2)."""
+    from builders import bare_dicom
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 3}, "photo": {"b": 3}})
+    (root / "exclude.csv").write_text("path,reason\n xray/a/1.png ,cropped\n")
+    (root / "xray" / "a" / "IM000002").write_bytes(bare_dicom("MR_small.dcm"))
+    c = scan(root, log=lambda *_: None)
+    assert "xray/a/1.png" not in c.paths and "xray/a/0.png" in c.paths
+    assert "xray/a/IM000002" in c.paths
 
 
 def test_each_corpus_note_is_said_once_though_every_fold_scans_the_corpus(tmp_path):

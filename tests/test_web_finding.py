@@ -371,3 +371,53 @@ def test_a_rendered_preload_of_another_size_of_a_shown_picture_is_not_a_second_i
     srv.add("/h/1200.png", picture((121, 61, 31), size=(1200, 675)), "image/png")
     items = list(open_input(srv.add("/news.html", PRELOADED), Limits(**RENDER)))
     assert images(items) == [srv.url("/h/400.png")], items
+
+
+def test_a_links_file_name_is_read_from_its_path_with_the_links_whole_text(srv):
+    """A link is read for the file its path names, whatever its query (a download link); a viewer whose query
+    names a file is not followed; the link's text is all its words, through nested tags, on one line. An <img>
+    whose URL gives a page is still an error: only a link may lead to a page; a link that gives neither a page
+    nor an image (an expired link's JSON) is an error too (mutation round s32_mut2)."""
+    u = srv.url
+    srv.add("/f/big.jpg", picture((160, 80, 60), "JPEG", (800, 600)), "image/jpeg")
+    srv.add("/f/view.php", "<html><body>a viewer</body></html>")
+    srv.add("/f/page.png", "<html><body>not a picture</body></html>")
+    srv.add("/f/odd.png", '{"error": "link expired"}', "application/json")
+    url = srv.add("/f/list.html", '<html><body><a href="big.jpg?download=1"><b>Chest</b>\n   PA, 5 December.jpg</a> '
+                                  '<a href="view.php?f=scan.png">scan.png</a> <img src="page.png"> '
+                                  '<a href="odd.png">odd.png</a></body></html>')
+    items = run(url)
+    read = [i for i in items if isinstance(i, ImageItem)]
+    assert images(items) == [u("/f/big.jpg?download=1")], items
+    assert read[0].metadata["alt"] == "Chest PA, 5 December.jpg"
+    assert srv.hits["/f/view.php"] == 0
+    errors = [(i.locator, i.error) for i in items if isinstance(i, ItemError) and not i.skipped]
+    assert [e[1].split(" (")[0] for e in errors] == ["not an image: got an HTML page",
+                                                     "not an image: got application/json"], items
+
+
+@pytest.mark.parametrize("why", ["cancelled", "no browser"])
+def test_a_render_that_fails_after_a_stop_or_without_a_browser_reads_nothing_more(srv, monkeypatch, why):
+    """The fallback to the images the HTML names is for a render that broke down: not when the run was given
+    up (it would fetch on after the stop), nor when the browser cannot start here (mutation round s32_mut2)."""
+    import threading
+
+    from medimg.sources import Context
+
+    stop = threading.Event()
+    missing = "rendering needs Chromium at /nowhere" if why == "no browser" else None
+
+    def fails(url, limits, cancel=None):
+        if why == "cancelled":
+            stop.set()
+            raise browser.BrowserError("rendering stopped: the run was stopped")
+        raise browser.BrowserError(missing)
+
+    monkeypatch.setattr(browser, "collect", fails)
+    monkeypatch.setattr(browser, "available", lambda: missing)
+    srv.add("/a.png", picture((0, 150, 0)), "image/png")
+    url = srv.add("/p.html", "<html><body><img src=a.png></body></html>")
+    limits = Limits(allow_private=True, render=True)
+    items = list(open_input(url, limits, ctx=Context(limits, cancel=stop)))
+    assert len(items) == 1 and isinstance(items[0], ItemError), items
+    assert "read without rendering" not in items[0].error and srv.hits["/a.png"] == 0
