@@ -161,9 +161,13 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     # an image loaded for no element (a <link rel=preload imagesrcset>'s choice) that is another size of a picture
     # an element shows is that picture again
     shown = {_same(c.url) for c in found if c.tag != "response"}
-    sizes = {_same(u): c for c in static for u in (c.url, *c.alternatives)}
-    found = [c for c in found if c.tag != "response" or _same(c.url) not in sizes
-             or not any(_same(u) in shown for u in (sizes[_same(c.url)].url, *sizes[_same(c.url)].alternatives))]
+    element_of = {_same(u): c for c in static for u in (c.url, *c.alternatives)}
+
+    def shown_in_another_size(cand: Candidate) -> bool:
+        element = element_of.get(_same(cand.url))
+        return element is not None and any(_same(u) in shown for u in (element.url, *element.alternatives))
+
+    found = [c for c in found if c.tag != "response" or not shown_in_another_size(c)]
     loaded = {_same(c.url) for c in found}
     # an element whose picture the browser loaded under any of its URLs (another srcset candidate) is found
     missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
@@ -321,8 +325,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "src"), tag)
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
-        elif tag == "a" and _links_a_file(attrs, base, charset) and node.css_first("img, picture, video") is None:
-            add(_attr(attrs, "href"), "a", " ".join((node.text(deep=True) or "").split())[:200])  # a listing's files
+        elif (tag == "a" and _image_file(_attr(attrs, "href"), base, charset)
+              and node.css_first("img, picture, video") is None):  # a listing's files (a thumbnail's: at its img)
+            add(_attr(attrs, "href"), "a", " ".join((node.text(deep=True) or "").split())[:200])
         elif tag == "style":
             css = node.text(deep=True) or ""
             if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
@@ -346,8 +351,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
             link = _link_around(node)
-            full = _resolve(link, base, charset)
-            if full and _IMAGE_PATH.search(urlsplit(full).path):
+            full = _image_file(link, base, charset)
+            if full:
                 add(link, "a", _attr(attrs, "alt"))
                 if len(found) > first and found[first].tag in ("img", "picture"):
                     found[first].full = full  # the thumbnail: a note if that image is read
@@ -372,11 +377,11 @@ def _runs(kind: str) -> bool:
 LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's markup, not a whole deep page
 
 
-def _links_a_file(attrs: dict, base: str, charset: str) -> bool:
-    """Whether a link leads to an image file by its name (a folder listing's `scan1.dcm`, a "full size" link);
-    a thumbnail's link is taken at its image, after it."""
-    url = _resolve(_attr(attrs, "href"), base, charset)
-    return bool(url) and bool(_IMAGE_PATH.search(urlsplit(url).path))
+def _image_file(href: str | None, base: str, charset: str) -> str | None:
+    """The URL a link leads to when its name is an image file's (a folder listing's `scan1.dcm`, a "full size"
+    link, a thumbnail's full image), else None."""
+    url = _resolve(href, base, charset)
+    return url if url and _IMAGE_PATH.search(urlsplit(url).path) else None
 
 
 def _link_around(node, depth: int = LINK_DEPTH) -> str | None:
