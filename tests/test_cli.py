@@ -538,6 +538,26 @@ def test_errors_over_a_cap_name_the_option_that_raises_it(tmp_path, tiny_model_d
     assert res.exit_code == 0 and "cap" not in res.stderr
 
 
+def test_a_download_over_its_cap_names_the_option_that_raises_it(tmp_path, tiny_model_dir):
+    """A download refused by size named no Limits field, so the summary gave no hint; now it names
+    max_download_bytes, which --max-input-mb sets. The declared size and the bytes sent are both checked."""
+    from webserver import WebServer
+
+    big = io.BytesIO()
+    Image.effect_noise((900, 900), 80).convert("RGB").save(big, "PNG")  # noise: ~2.4 MB as PNG
+    assert big.tell() > 2**20
+    with WebServer() as srv:
+        srv.add("/big.png", big.getvalue(), "image/png")
+        srv.huge("/stream.png", 3 * 2**20, declare_length=False)
+        res = runner.invoke(app, ["classify", srv.url("/big.png"), srv.url("/stream.png"), "--allow-private",
+                                  "--model", str(tiny_model_dir), "--max-input-mb", "1", "-f", "jsonl"])
+    assert res.exit_code == 1, res.output
+    errors = [r["error"] for r in map(json.loads, res.stdout.splitlines())]
+    assert "declares" in errors[0] and "sent more than" in errors[1], errors
+    assert all("(max_download_bytes)" in e for e in errors), errors
+    assert "2 errors over the max_download_bytes cap (raise it with --max-input-mb)" in flat(res.stderr)
+
+
 def test_limits_options_are_checked_and_govern_downloads_too():
     from medimg.cli import make_limits
 

@@ -87,7 +87,7 @@ def _progress(quiet: bool = False) -> Progress:
 
 CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
 # caps whose errors are named by their Limits field, and the option that raises each
-ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb"}
+ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb", "max_download_bytes": "--max-input-mb"}
 
 
 def _cap_of(error: str | None) -> str | None:

@@ -393,8 +393,9 @@ class Fetcher:
 
     def _read(self, response: httpx.Response, cap: int, url: str) -> bytes:
         declared = response.headers.get("content-length", "")
+        field = " (max_download_bytes)" if cap == self.limits.max_download_bytes else ""  # the cap a user can raise
         if declared.isdigit() and int(declared) > cap:
-            raise FetchError(f"too large: {url} declares {int(declared)} bytes, over the cap of {cap} bytes")
+            raise FetchError(f"too large: {url} declares {int(declared)} bytes, over the cap of {cap} bytes{field}")
         encoding = response.headers.get("content-encoding", "").strip().lower()
         if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
             raise FetchError(f"unsupported Content-Encoding {encoding!r} from {url}")
@@ -412,7 +413,7 @@ class Fetcher:
                 except zlib.error as exc:
                     raise FetchError(f"corrupt {encoding} content from {url}: {exc}") from None
             if len(buf) > cap:
-                raise FetchError(f"too large: {url} sent more than the cap of {cap} bytes")
+                raise FetchError(f"too large: {url} sent more than the cap of {cap} bytes{field}")
             _clamp(None, httpcore.ReadTimeout)  # the deadline also holds between chunks
         return bytes(buf)
 
