@@ -294,10 +294,12 @@ def test_fewer_samples_than_a_batch_still_train_a_step(tmp_path):
         (tmp_path / "data" / label / "s1").mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (40, 40), colour).save(tmp_path / "data" / label / "s1" / f"{i}.png")
+    said = []
     meta = train(Config(data=str(tmp_path / "data"), out=str(tmp_path / "run"), size=32, epochs=1,
                         samples_per_epoch=4, batch_size=8, cache="", workers=0, icons=0, pages=0),
-                 log=lambda *_: None)
+                 log=said.append)
     assert meta["history"][0]["loss"] > 0 and meta["history"][0]["train_acc"] > 0
+    assert "4 draws an epoch are 1 batch of 8 (8 draws)" in said  # rounded to whole batches, and said so
 
 
 def test_the_corpus_cache_defaults_to_the_users_cache_folder(monkeypatch, tmp_path):

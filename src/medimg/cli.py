@@ -804,7 +804,7 @@ def train(
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", min=2, help="Source folds (whole sources held out)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default per route (finetune 16, cnn 20)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Class- and source-balanced draws per epoch."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Class- and source-balanced draws per epoch, in whole batches (rounded down, at least one)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
     size: Optional[int] = typer.Option(None, "--size", min=32, help="Input size in pixels (default 128)."),
     icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,

@@ -224,6 +224,10 @@ def train(cfg: Config, log=print) -> dict:
                      path=np.array(corpus.paths)[va], labels=np.array(corpus.labels))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, cfg.samples_per_epoch // cfg.batch_size)  # a tiny run still trains
+    if steps_per_epoch * cfg.batch_size != cfg.samples_per_epoch:  # whole batches only: said, not silent
+        batches = f"{steps_per_epoch} batch{'es' * (steps_per_epoch > 1)}"
+        log(f"{cfg.samples_per_epoch} draws an epoch are {batches} of {cfg.batch_size} "
+            f"({steps_per_epoch * cfg.batch_size} draws)")
     total = steps_per_epoch * cfg.epochs
     warm = min(steps_per_epoch, total // 5)
     sched = torch.optim.lr_scheduler.LambdaLR(
