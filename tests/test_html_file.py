@@ -113,14 +113,14 @@ def test_an_uploaded_page_never_reads_the_working_folder(tmp_path, monkeypatch):
     not make the page a file on disk, so its relative images are not read from there."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "private").mkdir()
-    (tmp_path / "private" / "secret.png").write_bytes(image_bytes("PNG", (80, 60)))
+    (tmp_path / "private" / "secret.png").write_bytes(image_bytes("PNG", (80, 70)))
     html = page('<img src="private/secret.png">').encode()
     (tmp_path / "index.html").write_bytes(html)  # the same name and size as the upload
     (upload,) = blobs_together([("index.html", lambda n: html if n < 0 else html[:n], "text/html")], 10**8)
     (err,) = list(open_input(upload))
     assert isinstance(err, ItemError) and err.skipped and "not in a folder on disk" in err.error
     (item,) = list(open_input(tmp_path / "index.html"))  # the same page read from disk shows it
-    assert isinstance(item, ImageItem) and item.image.size == (80, 60)
+    assert isinstance(item, ImageItem) and item.image.size == (80, 70)
 
 
 def test_saved_page_nested_too_deep_is_one_clear_error(tmp_path):

@@ -578,12 +578,16 @@ def test_a_data_uri_that_decodes_past_the_cap_is_refused():
     assert len(web.decode_data_uri("data:application/octet-stream," + "a" * 100, 100)[0]) == 100
 
 
-def test_only_images_small_on_both_sides_are_decoration(srv):
-    srv.add("/banner.png", png((1, 2, 3), (200, 20)), "image/png")  # thin, but wide: a picture
+def test_images_with_a_side_under_min_side_are_decoration(srv):
+    """As in PDFs, the shorter side decides: a 120x18 wordmark, an 88x31 badge or a 200x20 banner was a picture
+    on a web page (only images small on both sides were decoration) and reached the model squashed."""
+    srv.add("/banner.png", png((1, 2, 3), (200, 20)), "image/png")
     srv.add("/icon.png", png((4, 5, 6), (20, 20)), "image/png")
-    banner, icon = run(srv.add("/p.html", '<img src="banner.png"><img src="icon.png">'))
-    assert isinstance(banner, ImageItem) and banner.image.size == (200, 20)
+    srv.add("/strip.png", png((7, 8, 9), (300, 64)), "image/png")  # a side of exactly min_side: a picture
+    banner, icon, strip = run(srv.add("/p.html", '<img src="banner.png"><img src="icon.png"><img src="strip.png">'))
+    assert isinstance(banner, ItemError) and banner.skipped and "decoration: 200x20 is below min_side 64" in banner.error
     assert isinstance(icon, ItemError) and icon.skipped and "decoration: 20x20 is below min_side 64" in icon.error
+    assert isinstance(strip, ImageItem) and strip.image.size == (300, 64)
 
 
 def test_an_embedded_page_gives_at_most_frame_images_images(srv):

@@ -67,7 +67,7 @@ class Limits:
     max_concurrency: int = 8  # concurrent downloads of one page's images
     allow_private: bool = False  # allow loopback/private/link-local addresses
     offline: bool = False  # fetch nothing over the network (URLs, remote images a saved page shows)
-    min_side: int = 64  # PDF/web images smaller than this on both sides are decoration
+    min_side: int = 64  # PDF/web images with a shorter side than this are decoration
     all_frames: bool = False  # every GIF/DICOM frame and volume axial slice (a video: one frame a second)
     # instead of the first/middle one
     # JPEGs may decode at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) while both sides stay ≥ this;

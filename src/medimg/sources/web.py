@@ -1091,7 +1091,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     for item in ctx.open_blob(got):
         where = f"{locator}, {item.locator}" if item.locator else locator
         if isinstance(item, ImageItem):
-            if item.width < floor and item.height < floor:
+            if min(item.width, item.height) < floor:  # as in PDFs: a 120x18 wordmark, an 88x31 badge
                 yield ItemError(origin, where, f"decoration: {item.width}x{item.height} is below min_side "
                                                f"{floor}", skipped=True)
                 continue
