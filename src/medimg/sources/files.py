@@ -597,7 +597,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
         draft_jpeg(im, decode_side)
         _png_key(im)
         im.load()
-        out = _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im)))  # a detached copy, upright
+        out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -628,6 +628,27 @@ def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
     inverted = Image.fromarray(1.0 - arr if out.mode == "F" else np.invert(arr))
     inverted.info = out.info
     return inverted
+
+
+def _png_gamma(im: Image.Image, out: Image.Image) -> Image.Image:
+    """`out` with a PNG's gAMA applied as browsers apply it: the stored numbers decoded with the file's gamma and
+    encoded for sRGB. Not when an sRGB or iCCP chunk overrides it, nor for a gamma within 5 % of sRGB's 1/2.2
+    (libpng's threshold; Chromium's is about the same). Alpha is left; a colour key becomes alpha first, as it
+    names stored numbers. 16-bit grey is left: the model stretches it by its percentiles anyway."""
+    gamma = im.info.get("gamma")
+    if (im.format != "PNG" or not gamma or "srgb" in im.info or "icc_profile" in im.info
+            or abs(gamma * 2.2 - 1) < 0.05 or out.mode not in ("L", "LA", "RGB", "RGBA", "P")):
+        return out
+    linear = np.power(np.arange(256) / 255, 1 / gamma)
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
+    lut = np.round(255 * srgb).astype(int).tolist()
+    if out.mode == "P":  # the palette's colours (a tRNS names indices, which stay); `out` is a decoded copy
+        out.putpalette([lut[v] for v in out.getpalette("RGB")], "RGB")
+        return out
+    if "transparency" in out.info:
+        out = out.convert("LA" if out.mode == "L" else "RGBA")
+    colours = len(out.getbands()) - out.mode.endswith("A")
+    return out.point(lut * colours + list(range(256)) * (len(out.getbands()) - colours))
 
 
 _ICC_MODES = {b"RGB ": ("RGB", "RGBA"), b"CMYK": ("CMYK",), b"GRAY": ("L",)}  # a profile's colour space: modes
@@ -673,7 +694,10 @@ def _srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if (profile.profile.profile_description or "").startswith("sRGB"):
             return None
-        return ImageCms.buildTransform(profile, _SRGB, mode, "RGBA" if mode == "RGBA" else "RGB")
+        # relative colorimetric, as Chromium converts (a LUT-based profile, a CMYK one say, has other tables for
+        # the perceptual intent; a matrix profile gives the same either way)
+        return ImageCms.buildTransform(profile, _SRGB, mode, "RGBA" if mode == "RGBA" else "RGB",
+                                       renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
     except Exception:
         return None
 

@@ -907,8 +907,13 @@ def _plain_components(doc: pymupdf.Document, xref: int) -> int | None:
     return n if "srgb" in described.lower().replace(" ", "") else None
 
 
+# MuPDF's words about a colour profile LittleCMS cannot read or link: it then shows the image in the device colours
+# of its /N (or converts it its own faster way), as the page does, so they are no damage to the image
+_COLOUR_MANAGEMENT = re.compile(r"\bl?cms|\bICC\b|colou?r conversion", re.IGNORECASE)
+
+
 def _decode_problem(warnings: str) -> str:
-    lines = [w.strip() for w in warnings.splitlines() if w.strip()]
+    lines = [w.strip() for w in warnings.splitlines() if w.strip() and not _COLOUR_MANAGEMENT.search(w)]
     bad = [w for w in lines if "error" in w.lower()] or [
         w for w in lines if "truncated" in w.lower() or "premature end" in w.lower()]
     return _short(Exception(bad[0])) if bad else ""
