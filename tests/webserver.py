@@ -6,12 +6,13 @@
         srv.add("/a.png", png_bytes, "image/png")         # static bytes (status=, headers= optional)
         srv.add("/page.html", "<html>…</html>")           # str bodies are sent as UTF-8 text/html
         srv.add("/late.png", png_bytes, "image/png", delay=0.1)  # answers after 0.1 s, like a far server
+        srv.add("/a.php?id=3", png_bytes, "image/png")    # a route with a query: before the path's own
         srv.redirect("/old", "/new", status=302)          # Location may be a path or a full URL
         srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte per interval
         srv.huge("/huge", 500 * 2**20, declare_length=False)  # streams zeros until done or disconnected
         url = srv.url("/page.html")                       # "http://127.0.0.1:PORT/page.html"
         ...
-        srv.hits["/a.png"]     # how many requests reached that path (0 if none)
+        srv.hits["/a.png"]     # how many requests reached that path (0 if none); "/a.php?id=3": with that query
         srv.sent["/huge"]      # body bytes the server managed to write for that path
         srv.headers["/a.png"]  # the headers of the last request for that path
         srv.peak_waiting       # the most requests ever waiting out their `delay` at the same time
@@ -122,10 +123,13 @@ def _handler(server: WebServer):
             pass
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            parts = urlsplit(self.path)
+            path = parts.path
             server.hits[path] += 1
+            if parts.query:
+                server.hits[f"{path}?{parts.query}"] += 1
             server.headers[path] = dict(self.headers.items())
-            route = server.routes.get(path)
+            route = server.routes.get(f"{path}?{parts.query}") or server.routes.get(path)
             try:
                 if route is None:
                     self._send(404, b"not found", "text/plain", {})

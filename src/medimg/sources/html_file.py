@@ -49,6 +49,15 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
+    # a link to a file beside the page taken only on a hint (`guess`: a saved listing's `IM000003`) is not read: the
+    # files beside a saved page are read as files of their own when its folder is given (a wget mirror's files)
+    local = sum(url.startswith(LOCAL) for url in found.passed)  # past the cap
+    beside = local + sum(c.guess and c.url.startswith(LOCAL) for c in found)
+    passed = len(found.passed) - local  # http(s) links past the cap
+    if beside:
+        found = [c for c in found if not (c.guess and c.url.startswith(LOCAL))]
+        yield ItemError(blob.origin, "", f"{beside} link{'s' * (beside != 1)} to files beside the page without an "
+                                         "image's name not read: give their folder to read them", skipped=True)
     if not found:
         yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
@@ -89,6 +98,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         if len(found) > cap:
             yield ItemError(blob.origin, "", f"{len(found) - cap} more images were not read "
                                              f"(max_images_per_input = {cap})", skipped=True)
+        yield from web.guesses_note(blob.origin, passed)
     finally:
         fetcher.close()
 

@@ -66,9 +66,12 @@ def _describe(head: bytes, size: int | None) -> str:
     return f"{size:,} bytes, starting {shown}" if size is not None else f"starting {shown}"
 
 
-# names that promise an image: content no source reads is then a damaged or misnamed image, an error to see
-IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".j2k",
-               ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgz", ".svs", ".ndpi")
+# names that promise an image: content no source reads is then a damaged or misnamed image, an error to see. A web
+# page's link with one of these names (not .pdf) is read as an image too (web.py). Not here: headers read only with a
+# data file beside them (.hdr, .mhd, .nhdr), and names too common for other files (MRC's .map, .rec, .st)
+IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic",
+               ".heif", ".jp2", ".j2k", ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgh",
+               ".mgz", ".mnc", ".mrc", ".mrcs", ".svs", ".ndpi", ".scn", ".bif", ".czi", ".lif")
 
 
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:

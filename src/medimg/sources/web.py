@@ -30,6 +30,7 @@ from . import net
 from .base import Blob, Context, ImageItem, Item, ItemError
 from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
+from .registry import IMAGE_NAMES
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
@@ -49,8 +50,14 @@ _MEDIA_FEATURE = re.compile(r"\(\s*([a-z-]+)\s*(?::\s*([^)]*))?\)")
 _MEDIA_RANGE = re.compile(r"\([^()]*[<>=][^()]*\)")
 MAX_FRAMES = 10  # embedded pages read per page
 FRAME_IMAGES = 100  # images read per embedded page
-# a link around a thumbnail that leads to the image itself (a gallery, a case report's figure)
-_IMAGE_PATH = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|dcm)$", re.I)
+# a link named as a file the sources read as an image (a gallery's full image, a listing's `scan.nii.gz`); a linked PDF
+# is a document of its own, not followed
+LINK_NAMES = tuple(name for name in IMAGE_NAMES if name != ".pdf")
+MAX_GUESSES = 20  # links read per page on a hint that they lead to a file (no image's name: `attachment.php?id=3`)
+_LISTING_TITLE = re.compile(r"\s*(?:index of|directory listing for)\s+/", re.I)  # Apache, nginx, Python's server
+_FILE_WORDS = re.compile(r"(?<![a-z])(?:download|attachment|getfile|dl)s?(?![a-z])")  # in a link's path or query
+_FILE_KEY = re.compile(r"(?:^|[&;])file=")  # `?file=scan1`
+_SCRIPTS = ("php", "asp", "aspx", "ashx", "jsp", "cgi", "pl", "py", "cfm", "do", "action")  # a program, not a type
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
@@ -74,6 +81,7 @@ class Candidate:
     # a lazy-load element's src and srcset (a placeholder until a script swaps the picture in); rendered reading only
     placeholders: tuple[str, ...] = ()
     full: str | None = None  # a thumbnail's: the image its link leads to
+    guess: bool = False  # a link taken on a hint that it leads to a file, not on its name: what is no image is a note
 
 
 class Found(list):
@@ -87,6 +95,8 @@ class Found(list):
     classes: set[str] = frozenset()
     ids: set[str] = frozenset()
     charset = "utf-8"  # the page's, which its stylesheets fall back to
+    guesses = 0  # links taken on a hint (`Candidate.guess`)
+    passed: set[str] = frozenset()  # and the URLs of those past MAX_GUESSES, not taken
 
     @property
     def stylesheets(self) -> int:
@@ -177,6 +187,7 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is).
     # A plain list: the stylesheets' images are the browser's too, and are not read again either
     yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed), ctx, fetcher, frames=0)
+    yield from guesses_note(origin, len(getattr(static, "passed", ())))
 
 
 def _fulls_after_thumbnails(found: list[Candidate]) -> list[Candidate]:
@@ -261,21 +272,27 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             pass
     found = Found()
     found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
+    folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
     seen: set[str] = set()
+    found.passed = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
     offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
 
     def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None,
-            spare: Callable[[], list[str]] | None = None) -> None:
+            spare: Callable[[], list[str]] | None = None, guess: bool = False) -> None:
         url = _resolve(raw, base, charset)
         if url and url not in seen:
+            if guess and found.guesses >= MAX_GUESSES:
+                found.passed.add(url)
+                return
+            found.guesses += guess
             seen.add(url)
             others = others() if others and alternatives else ()
             other = {u: None for u in (_resolve(o, base, charset) for o in others)
                      if u and u != url and u[:5].lower() != "data:"}  # a data: placeholder is no picture
             spare = spare() if spare and alternatives else ()
             held = {u: None for u in (_resolve(o, base, charset) for o in spare) if u and u != url}
-            found.append(Candidate(url, tag, alt, alternatives=tuple(other), placeholders=tuple(held)))
+            found.append(Candidate(url, tag, alt, alternatives=tuple(other), placeholders=tuple(held), guess=guess))
 
     def sheet(raw: str | None) -> None:
         url = _resolve(raw, base, charset)
@@ -325,9 +342,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "src"), tag)
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
-        elif (tag == "a" and _image_file(_attr(attrs, "href"), base, charset)
-              and node.css_first("img, picture, video") is None):  # a listing's files (a thumbnail's: at its img)
-            add(_attr(attrs, "href"), "a", " ".join((node.text(deep=True) or "").split())[:200])
+        elif tag == "a" and node.css_first("img, picture, video") is None:  # a listing's files (a thumbnail's: at
+            url, guess = _linked_file(node, base, charset, folder)  # its img)
+            if url:
+                add(url, "a", " ".join((node.text(deep=True) or "").split())[:200], guess=guess)
         elif tag == "style":
             css = node.text(deep=True) or ""
             if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
@@ -350,10 +368,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
             css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
-            link = _link_around(node)
-            full = _image_file(link, base, charset)
+            full, guess = _linked_file(_link_around(node), base, charset, folder)
             if full:
-                add(link, "a", _attr(attrs, "alt"))
+                add(full, "a", _attr(attrs, "alt"), guess=guess)
                 if len(found) > first and found[first].tag in ("img", "picture"):
                     found[first].full = full  # the thumbnail: a note if that image is read
     found.tree = tree if found.sheets else None
@@ -379,19 +396,63 @@ LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's ma
 
 def _image_file(href: str | None, base: str, charset: str) -> str | None:
     """The URL a link leads to when its name is an image file's (a folder listing's `scan1.dcm`, a "full size"
-    link, a thumbnail's full image), else None."""
+    link, a thumbnail's full image; `LINK_NAMES`, in any case), else None."""
     url = _resolve(href, base, charset)
-    return url if url and _IMAGE_PATH.search(urlsplit(url).path) else None
+    return url if url and urlsplit(url).path.lower().endswith(LINK_NAMES) else None
 
 
-def _link_around(node, depth: int = LINK_DEPTH) -> str | None:
-    """The href of the nearest <a> around node, at most `depth` levels up."""
+def _linked_file(link, base: str, charset: str, folder: str | None) -> tuple[str | None, bool]:
+    """(URL, guess) of the file an <a> leads to: guess False when its name is an image file's, True when only a
+    hint says it is a file (`_file_hint`); (None, False) for other links."""
+    href = link.attributes.get("href") if link is not None else None
+    url = _image_file(href, base, charset)
+    if url:
+        return url, False
+    url = _resolve(href, base, charset)
+    if url and url[:5].lower() != "data:" and _file_hint(link, url, folder):
+        return url, True
+    return None, False
+
+
+def _file_hint(link, url: str, folder: str | None) -> bool:
+    """Whether a link whose name is no image file's says it leads to a file: a `download` attribute, a file of the
+    folder a listing shows (`IM000003`), a download endpoint (`attachment.php?id=3`, `/files/12/download`,
+    `get?dl=1`). Never a folder, nor a name of another type (`report.pdf`, `data.zip`): only no type (a DICOM
+    UID's numbers are none) or, but in a listing, a server's program (`.php`)."""
+    parts = urlsplit(url)
+    name = parts.path.rpartition("/")[2]
+    kind = name.rpartition(".")[2].lower() if "." in name else ""
+    untyped = not kind or kind.isdigit()
+    if not name or not (untyped or kind in _SCRIPTS):
+        return False
+    if "download" in link.attributes:
+        return True
+    if folder and untyped and not parts.query and _same(url).rpartition("/")[0] + "/" == folder:
+        return True
+    query = parts.query.lower()
+    return bool(_FILE_WORDS.search(unquote(parts.path).lower()) or _FILE_WORDS.search(query)
+                or _FILE_KEY.search(query))
+
+
+def _folder_listing(tree: LexborHTMLParser, page_url: str) -> str | None:
+    """The page's folder (as `_same` writes it) when the page is a web server's listing of a folder (its title or
+    heading "Index of /…", "Directory listing for /…"; IIS's first link "[To Parent Directory]"), else None."""
+    heads = [tree.css_first(selector) for selector in ("title", "h1")]
+    link = tree.css_first("a")
+    if not (any(h is not None and _LISTING_TITLE.match(h.text() or "") for h in heads)
+            or (link is not None and (link.text() or "").strip().lower() == "[to parent directory]")):
+        return None
+    return _same(page_url.partition("?")[0].rpartition("/")[0] + "/")
+
+
+def _link_around(node, depth: int = LINK_DEPTH):
+    """The nearest <a> around node, at most `depth` levels up, or None."""
     parent = node.parent
     for _ in range(depth):
         if parent is None or parent.tag in ("body", "html"):
             return None
         if parent.tag == "a":
-            return parent.attributes.get("href")
+            return parent
         parent = parent.parent
     return None
 
@@ -835,11 +896,20 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
         if extra:
             yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
+        yield from guesses_note(origin, len(getattr(page, "passed", ())))
         for note in styles.notes() if styles is not None else ():
             yield ItemError(origin, "", note, skipped=True)
     finally:
         fetcher.close()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def guesses_note(origin: str, more: int) -> Iterator[Item]:
+    """A note for the links past MAX_GUESSES that may have led to files (`Found.passed`), when there are."""
+    if more:
+        yield ItemError(origin, "", f"{more} more link{'s' * (more != 1)} that may lead to files (a download, a "
+                                    f"listing's file without a type) not fetched: at most {MAX_GUESSES} a page",
+                        skipped=True)
 
 
 def _no_images(origin: str, found: list[Candidate]) -> Iterator[Item]:
@@ -1031,8 +1101,21 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
         got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE)
     except net.FetchError as exc:
         return str(exc)
-    # the URL it came from in the end: an embedded page's images resolve against it
-    return Blob(origin=got.url, data=got.data, name=_name(got.url), content_type=got.content_type)
+    # the URL it came from in the end: an embedded page's images resolve against it; the name the server gives the
+    # file (`attachment.php?id=3` sends `scan.svs`), else the URL's
+    return Blob(origin=got.url, data=got.data, name=_disposition_name(got.headers) or _name(got.url),
+                content_type=got.content_type)
+
+
+def _disposition_name(headers: dict) -> str:
+    """The file name a Content-Disposition header gives (`filename*=UTF-8''…` first), without folders; or ""."""
+    value = next((v for k, v in headers.items() if k.lower() == "content-disposition"), "")
+    m = re.search(r"filename\*\s*=\s*[\w-]*'[^']*'([^;\s]+)", value, re.I)
+    name = unquote(m.group(1)) if m else ""
+    if not name:
+        m = re.search(r'filename\s*=\s*(?:"([^"]*)"|([^;\s]+))', value, re.I)
+        name = (m.group(1) or m.group(2) or "") if m else ""
+    return "".join(c for c in name if c.isprintable()).replace("\\", "/").rpartition("/")[2].strip()
 
 
 class Note(str):
@@ -1055,6 +1138,8 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, "not fetched")
         return
     if isinstance(got, str):
+        if cand.guess and not isinstance(got, Note):  # nothing said it was an image: a 404 there is no image lost
+            got = Note(f"a link that may lead to a file, not read: {got}")
         yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
     kind = classify(got)
@@ -1075,6 +1160,10 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         # a forum's viewer): no image of the page is lost, so no error
         yield ItemError(origin, locator, f"a link to a page, not an image ({len(got.data)} bytes of HTML)",
                         skipped=True)
+        return
+    why = _not_an_image(got, kind) if cand.guess else None
+    if why:
+        yield ItemError(origin, locator, why, skipped=True)
         return
     if kind != "blob":
         what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
@@ -1105,6 +1194,23 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             yield ItemError(origin, where, item.error, item.skipped)
 
 
+def _not_an_image(got: Blob, kind: str | None) -> str | None:
+    """Why a file a link led to on a hint (`Candidate.guess`) is not read, or None to read it: content that is no
+    image (text, a document no source reads), or a PDF, video, archive or message: a file of its own, read when
+    its URL is given, not a picture of the page (and a page's link to a PDF, video or archive by name is not
+    followed)."""
+    what = f"{got.content_type or 'unknown content'}, {len(got.data)} bytes"
+    if kind != "blob":
+        return f"a link to a file that is not an image ({what})"
+    from . import registry
+
+    plugin = registry.find(got)
+    if plugin is not None and (plugin.split is not None or plugin.name in ("pdf", "video")):
+        named = f"{got.name}: " if got.name else ""
+        return f"a link to a {plugin.name} file ({named}{what}), not an image: not read (give its URL to read it)"
+    return None
+
+
 def _embedded(origin: str, locator: str, page: Blob, ctx: Context, seen: Seen | None = None,
               label: str = "") -> Iterator[Item]:
     """The images of a page embedded in another (an iframe, an object): one level only (its own frames are
@@ -1114,7 +1220,9 @@ def _embedded(origin: str, locator: str, page: Blob, ctx: Context, seen: Seen | 
         yield ItemError(origin, locator, "an embedded page that is not on the web: not read", skipped=True)
         return
     try:
-        found = [c for c in extract(page.data, page.origin, page.content_type) if c.tag not in EMBEDDING]
+        # not its frames, nor its links that only may lead to files (`guess`): a page of frames does not fan out
+        found = [c for c in extract(page.data, page.origin, page.content_type)
+                 if c.tag not in EMBEDDING and not c.guess]
     except PageTooDeep as exc:
         yield ItemError(origin, locator, f"embedded {exc}")
         return
