@@ -240,3 +240,37 @@ def test_a_rendered_page_notes_the_links_past_the_cap(srv):
     items = list(open_input(srv.add("/article.html", f"<html><body>{links}</body></html>"), Limits(**RENDER)))
     assert len(images(items)) == web.MAX_GUESSES
     assert notes(items)[-1][1].startswith("2 more links that may lead to files")
+
+
+def test_a_hinted_link_whose_headers_say_no_picture_is_not_downloaded(srv):
+    """A link taken on a hint was downloaded whole (up to the 50 MB cap) before its archive, video or PDF was
+    passed over: 20 such links could cost a page 1 GB. Its headers now decide first: the body is never read."""
+    big = 200 * 2**20
+    srv.huge("/download/1", big, declare_length=True, content_type="application/zip")
+    srv.huge("/download/2", big, declare_length=False, content_type="video/mp4")
+    srv.add("/download/4", picture((9, 80, 9), size=(200, 150)), "application/octet-stream",
+            headers={"Content-Disposition": 'attachment; filename="scan-4.jpg"'})
+    page = '<html><body>' + "".join(f'<a href="/download/{n}">file {n}</a>' for n in (1, 2, 4)) + '</body></html>'
+    items = run(srv.add("/p.html", page))
+    assert images(items) == [srv.url("/download/4")]
+    u = srv.url
+    assert notes(items) == [
+        (f"a #1 {u('/download/1')}", f"a link to a zip file (1: application/zip, {big} bytes), not an image: not "
+                                     "read (give its URL to read it)"),
+        (f"a #2 {u('/download/2')}", "a link to a video file (2: video/mp4), not an image: not read (give its URL "
+                                     "to read it)")]
+    assert srv.sent["/download/1"] < 8 * 2**20 and srv.sent["/download/2"] < 8 * 2**20, srv.sent
+
+
+def test_a_file_name_of_another_type_from_content_disposition_refuses_a_hinted_link(srv):
+    """`download?id=7` answering `application/octet-stream` named `dataset.zip` or `notes.txt`: not read."""
+    srv.add("/get?id=7", b"PK\x03\x04" + b"\0" * 5000, "application/octet-stream",
+            headers={"Content-Disposition": 'attachment; filename="dataset.zip"'})
+    srv.add("/get?id=8", b"plain words", "application/octet-stream",
+            headers={"Content-Disposition": "attachment; filename=notes.txt"})
+    items = run(srv.add("/p.html", '<a download href="/get?id=7">a</a> <a download href="/get?id=8">b</a>'))
+    assert images(items) == []
+    assert [n for _, n in notes(items)] == [
+        "a link to a zip file (dataset.zip: application/octet-stream, 5004 bytes), not an image: not read (give "
+        "its URL to read it)",
+        "a link to a txt file (notes.txt: application/octet-stream, 11 bytes), not an image: not read"]

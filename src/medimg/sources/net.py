@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -311,10 +312,12 @@ class Fetcher:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None) -> Fetched:
-        """GET `url` within every limit; raises FetchError with a clear reason."""
+    def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None,
+              refuse: Callable[[httpx.Headers], None] | None = None) -> Fetched:
+        """GET `url` within every limit; raises FetchError with a clear reason. `refuse(headers)` may raise to
+        give up on the final response before its body is read."""
         with self._limited(url):
-            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes)
+            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes, refuse)
 
     def exchange(self, method: str, url: str, headers: dict | None = None, body: bytes | None = None,
                  max_bytes: int | None = None) -> Fetched:
@@ -364,7 +367,8 @@ class Fetcher:
         finally:
             _local.deadline = _local.stopped = None
 
-    def _follow(self, url: str, accept: str | None, cap: int) -> Fetched:
+    def _follow(self, url: str, accept: str | None, cap: int,
+                refuse: Callable[[httpx.Headers], None] | None = None) -> Fetched:
         current = url
         headers = {"Accept": accept} if accept else {}
         for _hop in range(self.limits.max_redirects + 1):
@@ -384,6 +388,8 @@ class Fetcher:
                     continue
                 if response.status_code >= 400:
                     raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}")
+                if refuse is not None:
+                    refuse(response.headers)
                 data = self._read(response, cap, current)
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
                 return Fetched(current, data, ctype, response.status_code, dict(response.headers))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import hashlib
 import re
 import threading
@@ -1097,14 +1098,45 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
         return Blob(origin=short_url(cand.url), data=data, content_type=ctype)
     if urlsplit(cand.url).path.lower().endswith(".svg"):
         return Blob(origin=cand.url, data=b"", name=_name(cand.url), content_type="image/svg+xml")
+    refuse = functools.partial(_refuse_by_headers, _name(cand.url)) if cand.guess else None
     try:
-        got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE)
+        got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE, refuse=refuse)
     except net.FetchError as exc:
         return str(exc)
+    except _NoPicture as exc:
+        return Note(str(exc))
     # the URL it came from in the end: an embedded page's images resolve against it; the name the server gives the
     # file (`attachment.php?id=3` sends `scan.svs`), else the URL's
     return Blob(origin=got.url, data=got.data, name=_disposition_name(got.headers) or _name(got.url),
                 content_type=got.content_type)
+
+
+class _NoPicture(Exception):
+    """A link taken on a hint whose headers say it leads to no picture: given up before its body is read."""
+
+
+# types of files medimg reads when given, but not from a page's link (`_not_an_image`); Content-Type → kind
+_FILE_TYPES = {"application/pdf": "pdf", "application/zip": "zip", "application/x-zip-compressed": "zip",
+               "application/x-tar": "tar", "application/x-7z-compressed": "7z", "message/rfc822": "e-mail",
+               "application/vnd.ms-outlook": "Outlook"}
+_READ_WHEN_GIVEN = {*_FILE_TYPES.values(), "video", "eml", "msg", "mp4", "mov", "webm", "mkv", "avi"}
+
+
+def _refuse_by_headers(url_name: str, headers) -> None:
+    """For a link taken on a hint (`Candidate.guess`): raise _NoPicture when the headers say the file is no
+    picture — a PDF, an archive or message, a video or sound, or a name of another type (`data.zip`, `notes.txt`)
+    from Content-Disposition — so a 50 MB zip behind `download?id=3` is not downloaded to be passed over."""
+    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    name = _disposition_name(headers)
+    suffix = name.rpartition(".")[2].lower() if "." in name else ""
+    kind = _FILE_TYPES.get(ctype) or (ctype.partition("/")[0] if ctype.startswith(("video/", "audio/")) else "")
+    if not kind and suffix and not suffix.isdigit() and not name.lower().endswith(LINK_NAMES):
+        kind = suffix
+    if kind:
+        length = headers.get("content-length") or ""
+        what = f"{name or url_name}: {ctype or 'unknown content'}" + (f", {length} bytes" if length.isdigit() else "")
+        given = " (give its URL to read it)" if kind in _READ_WHEN_GIVEN else ""
+        raise _NoPicture(f"a link to a {kind} file ({what}), not an image: not read{given}")
 
 
 def _disposition_name(headers: dict) -> str:
