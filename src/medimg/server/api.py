@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import anyio
 import httpx
@@ -23,7 +23,7 @@ from ..sources import Blob
 from ..sources.browser import available
 from ..sources.files import blobs_together
 from .export import readable
-from .limits import URL_BODY_BYTES
+from .limits import BODY_IDLE_SECONDS, URL_BODY_BYTES
 from .work import Outcome, Worker, server_words
 
 MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
@@ -41,6 +41,9 @@ QUERY_OR_BODY = " In the JSON body or the query; both must agree."
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+Verdict = Literal["medical", "non-medical", "uncertain"]
+
+
 class RecordOut(BaseModel):
     input: str = Field(description="The file, archive member or URL the image came from.")
     locator: str = Field(description="Where inside it: page, image, frame, position.")
@@ -48,7 +51,7 @@ class RecordOut(BaseModel):
     medical: bool | None = None
     confidence: float | None = Field(None, description="Calibrated probability of `label`.")
     p_medical: float | None = Field(None, description="Probability that the image is medical.")
-    verdict: str | None = Field(None, description="medical, non-medical or uncertain at the threshold.")
+    verdict: Verdict | None = Field(None, description="medical, non-medical or uncertain at the threshold.")
     width: int | None = None
     height: int | None = None
     error: str | None = Field(None, description="Why this item gave no image; the rest still ran.")
@@ -67,9 +70,29 @@ class ModelOut(BaseModel):
     version: str
 
 
+class SummaryOut(BaseModel):
+    images: int = Field(description="Images classified.")
+    errors: int = Field(description="Items that could not be read (results with `error`).")
+    skipped: int = Field(description="Items skipped on purpose (tiny decorations, …).")
+    verdicts: dict[Verdict, int] = Field(description="Images per verdict.")
+    labels: dict[str, int] = Field(description="Images per label.")
+
+
+class HealthModelOut(ModelOut):
+    labels: list[str]
+    input_size: int = Field(description="The side, in pixels, images are scaled to.")
+    threshold: float = Field(description="The model's own threshold, used when a request gives none.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    model: HealthModelOut
+    render: bool = Field(description="Whether this server can render pages (`render` on /api/classify-url).")
+
+
 class ClassifyResponse(BaseModel):
     results: list[RecordOut]
-    summary: dict[str, Any] = Field(description="Counts: images, errors, skipped, verdicts, labels.")
+    summary: SummaryOut = Field(description="Counts: images, errors, skipped, verdicts, labels.")
     model: ModelOut = Field(description="The model that gave the verdicts (its release).")
     threshold: float = Field(description="The threshold the verdicts were given at: the one asked for, or the "
                                          "model's default.")
@@ -90,19 +113,36 @@ class ErrorOut(BaseModel):
     errors: list[ErrorItem] | None = Field(None, description="Only in a 422: each field at fault.")
 
 
-ERRORS = {
-    400: {"model": ErrorOut, "description": "Bad request: malformed or cut-short upload, refused URL (not http(s), "
-                                            "no host, a private address, a server that fetches nothing). A URL "
-                                            "that cannot be fetched is a result with `error` instead."},
-    413: {"model": ErrorOut, "description": "The request body is larger than the server accepts."},
-    422: {"model": ErrorOut, "description": "Missing or invalid fields (no files, bad JSON, bad threshold, a "
-                                            "parameter given in two places with different values)."},
-    501: {"model": ErrorOut, "description": "`render` asked of a server that cannot render (no Chromium or "
-                                            "Playwright; /api/health says `render: false`)."},
-    503: {"model": ErrorOut, "description": "Busy with other requests for too long; try again."},
-    504: {"model": ErrorOut, "description": "The request went past its time limit."},
-    500: {"model": ErrorOut, "description": "The server failed; its log says why."},
+def _errors(texts: dict[int, str]) -> dict:
+    """A route's `responses` for these error statuses: each of the one error shape (ErrorOut), with its headers."""
+    return {status: {"model": ErrorOut, "description": text, **({"headers": ERROR_HEADERS[status]}
+                                                                  if status in ERROR_HEADERS else {})}
+            for status, text in sorted(texts.items())}
+
+
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Basic, so that a browser asks for the token.", "required": True,
+                               "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
+                          "schema": {"type": "integer"}}},
 }
+SERVER_FAILED = {500: "The server failed; its log says why."}
+CLASSIFY_ERRORS = {  # of both routes that classify
+    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:g} s.",
+    413: "The request body is larger than the server accepts.",
+    422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
+         "in two places with different values).",
+    503: "Busy with other requests (or holding too many uploads) for too long; try again.",
+    504: "The request went past its time limit.",
+    **SERVER_FAILED,
+}
+FILE_ERRORS = {400: "Bad request: a multipart body that is malformed or cut short (ended before its closing "
+                    "boundary), or more files than the server takes at once.", **CLASSIFY_ERRORS}
+URL_ERRORS = {400: "A URL the server refuses: not http(s), no host, a private address, or any URL on a server "
+                   "started with --offline. A URL that cannot be fetched is a result with `error` instead.",
+              501: "`render` asked of a server that cannot render (no Chromium or Playwright; /api/health says "
+                   "`render: false`).", **CLASSIFY_ERRORS}
+TOKEN_ERRORS = {401: "No access token, or the wrong one (a server started with --token-file or MEDIMG_TOKEN)."}
 
 
 class Invalid(HTTPException):
@@ -203,6 +243,7 @@ def create_router(worker: Worker) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
     can_render = not cfg.offline and available() is None  # Chromium and Playwright here, at start
     RETRY = {"Retry-After": "5"}  # seconds, as the byte budget's 503 says too
+    auth = TOKEN_ERRORS if cfg.token else {}  # TokenAuth's, before any route
     jobs = anyio.Semaphore(cfg.max_jobs)
     waiting = 0
     busy = "the server is busy with other requests; try again shortly"
@@ -254,11 +295,12 @@ def create_router(worker: Worker) -> APIRouter:
             stop.set()
             gone.cancel()
 
-    @router.get("/health", summary="Is the server up, and which model does it use")
+    @router.get("/health", summary="Is the server up, and which model does it use", response_model=HealthOut,
+                responses=_errors(SERVER_FAILED))
     def health() -> dict:
         info = worker.model_info()
-        shown = ("name", "version", "labels", "input_size", "threshold")
-        return {"status": "ok", "model": {k: info[k] for k in shown},
+        shown = ("labels", "input_size", "threshold")
+        return {"status": "ok", "model": {**_model_named(info), **{k: info[k] for k in shown}},
                 "render": can_render}
 
     # HEAD too: load balancers and uptime monitors often probe with it (one operation in the schema)
@@ -290,11 +332,13 @@ def create_router(worker: Worker) -> APIRouter:
 
     router.add_api_route("/classify", classify_files, methods=["POST"], route_class_override=UploadRoute,
                          response_model=ClassifyResponse, response_model_exclude_unset=True,
-                         summary="Classify every image in the uploaded files", responses=ERRORS,
+                         summary="Classify every image in the uploaded files",
+                         responses=_errors({**FILE_ERRORS, **auth}),
                          max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
 
     @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
-                 summary="Classify every image on a web page (or the image at a URL)", responses=ERRORS,
+                 summary="Classify every image on a web page (or the image at a URL)",
+                 responses=_errors({**URL_ERRORS, **auth}),
                  max_body_size=URL_BODY_BYTES)
     async def classify_url(
         request: Request,
@@ -362,11 +406,15 @@ def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, thresho
     shown = [r for r in out.records if show_skipped or not r.skipped]
     # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
     answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records),
-              "model": {k: str(model[k]) for k in ("name", "version")},  # a labels.json may give a number
+              "model": _model_named(model),
               "threshold": model["threshold"] if threshold is None else threshold}
     if out.note:  # only then: the field is left out of a whole answer
         answer["note"] = out.note
     return answer
+
+
+def _model_named(info: dict) -> dict:
+    return {k: str(info[k]) for k in ("name", "version")}  # a labels.json may give a number
 
 
 FILE_OPTIONS = ("threshold", "full", "show_skipped")

@@ -67,6 +67,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         from .auth import TokenAuth
 
         app.add_middleware(TokenAuth, token=config.token)
+        _add_security(app)
     app.include_router(create_router(worker))
     if not ui:
         return app
@@ -199,6 +200,29 @@ def _add_docs(app: FastAPI) -> None:
                                    swagger_js_url=f"{root}/docs-static/swagger-ui-bundle.js",
                                    swagger_css_url=f"{root}/docs-static/swagger-ui.css",
                                    swagger_favicon_url=f"{root}/docs-static/favicon.png")
+
+
+def _add_security(app: FastAPI) -> None:
+    """The token in the schema, as the two ways TokenAuth takes it (either will do), so that a client generated
+    from it sends one; the paths open without it (/api/health) need none."""
+    from .auth import OPEN_PATHS
+
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()  # kept as app.openapi_schema: changed in place
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <token>"},
+                "basic": {"type": "http", "scheme": "basic", "description": "The token as the password, any user name"},
+            }
+            schema["security"] = [{"bearer": []}, {"basic": []}]
+            for path in OPEN_PATHS:
+                for operation in schema["paths"].get(path, {}).values():
+                    operation["security"] = []
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _add_error_handlers(app: FastAPI) -> None:
