@@ -24,6 +24,8 @@ from typing import Callable, Iterable, Iterator
 from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 import httpx
+import numpy as np
+from PIL import Image
 from selectolax.lexbor import LexborHTMLParser
 
 from . import css as sheets
@@ -1219,7 +1221,13 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             item.origin, item.locator = origin, where
             item.metadata = {**item.metadata, **meta}
             if not read and seen is not None:
-                seen.add(cand, got, f"{label}{cand.tag} #{index}")
+                mark = picture_print(item)
+                first = seen.resized(cand, mark)
+                if first is not None:  # another size or encoding of a picture read before: not read further
+                    seen.images.add(f"{label}{cand.tag} #{index}")
+                    yield ItemError(origin, locator, first, skipped=True)
+                    return
+                seen.add(cand, got, f"{label}{cand.tag} #{index}", mark)
                 read = True
             yield item
         else:
@@ -1274,12 +1282,14 @@ def _embedded(origin: str, locator: str, page: Blob, ctx: Context, seen: Seen | 
 class Seen:
     """The images read so far on one page and the pages it embeds, so that one picture is one image: each
     one's URL as written, the URL it came from after redirects (a saved page's: the file), and a digest of its
-    bytes, mapped to where it was first read ("img #3", "iframe #2, img #1"). Only a candidate that gave an
-    image is kept: a repeat of a 404, a decoration or an error is reported as the first was."""
+    bytes, mapped to where it was first read ("img #3", "iframe #2, img #1"); and a 16×16 grey print of its
+    first image, for the same picture at another size or in another encoding (`resized`). Only a candidate that
+    gave an image is kept: a repeat of a 404, a decoration or an error is reported as the first was."""
 
     def __init__(self) -> None:
         self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, key) -> (label, how it was keyed)
         self.images: set[str] = set()  # the labels of candidates that gave an image, or a note naming one
+        self._prints: list[tuple[str, str, Print]] = []  # (label, role, print) of each image read
 
     def written(self, cand: Candidate) -> Note | None:
         """A note naming the first image with this candidate's URL (as written, or as an earlier one ended
@@ -1291,11 +1301,37 @@ class Seen:
         """A note naming the first image that came from the same final URL or file, or has the same bytes."""
         return self._note(cand, self._keys(cand, blob))
 
-    def add(self, cand: Candidate, blob: Blob, label: str) -> None:
+    def add(self, cand: Candidate, blob: Blob, label: str, mark: Print | None = None) -> None:
         self.images.add(label)
         for kind, key, how in [("url", _url_key(cand.url), "written"), *self._keys(cand, blob)]:
             if key is not None:
                 self._first.setdefault((kind, key), (label, how))
+        if mark is not None:
+            self._prints.append((label, _role(cand.tag), mark))
+
+    def resized(self, cand: Candidate, mark: Print | None) -> Note | None:
+        """A note naming an image read before whose picture this one is, at another size or in another
+        encoding: their prints match (the closest if several do) and one of the two is a page's second
+        reference to its picture (og:image, a link, a CSS background). Two <img>s, two links or two
+        backgrounds are never one picture by their pixels: the slices of a stack look alike."""
+        if mark is None:
+            return None
+        role = _role(cand.tag)
+        best, closest = None, SAME_PICTURE
+        for label, other_role, other in self._prints:
+            if role == other_role and role != "meta":
+                continue
+            gap = other.gap(mark)
+            if gap is not None and gap < closest:
+                best, closest = (label, other), gap
+        if best is None:
+            return None
+        label, other = best
+        if (other.width, other.height) != (mark.width, mark.height):
+            why = f"another size: {mark.width}x{mark.height}, not {other.width}x{other.height}"
+        else:
+            why = f"another encoding: {mark.format or 'unknown'}, not {other.format or 'unknown'}"
+        return Note(f"same picture as {label} ({why})")
 
     @staticmethod
     def _keys(cand: Candidate, blob: Blob) -> list[tuple[str, str | None, str]]:
@@ -1316,6 +1352,57 @@ class Seen:
                     " after redirects" if web_url and "final" in (how, how_first) else "")
             return Note(f"same image as {label} ({why})")
         return None
+
+
+# A page's second reference to a picture it shows: an <img> and its og:image, its "Download figure" link or a
+# background of the same picture may be two sizes or encodings of one picture (see `Seen.resized`).
+_ROLES = {"og:image": "meta", "twitter:image": "meta", "link": "meta", "a": "link", "style": "css",
+          "css": "css", "background": "css"}
+PRINT_SIDE = 16  # a picture's print: this many grey cells a side, each the mean of its area
+# the mean difference (grey levels) two prints of one picture stay under: re-encoding at the same size gives
+# ≤ 0.2, most 96-160 px thumbnails of X-rays, fundus or ultrasound images < 1; adjacent MRI slices 2.2 mm apart ≥ 2.2
+SAME_PICTURE = 1.0
+SAME_SPREAD = 0.04  # and this share of the flatter print's spread: about 0.4 for a spread of 10 levels
+SAME_SHAPE = 0.02  # the two aspect ratios differ by at most this fraction
+_GREY_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
+
+
+def _role(tag: str) -> str:
+    return _ROLES.get(tag, "element")
+
+
+@dataclass
+class Print:
+    """A tiny grey copy of an image, to know its picture at another size or in another encoding."""
+
+    cells: np.ndarray  # PRINT_SIDE × PRINT_SIDE grey levels, uint8
+    spread: float  # their standard deviation
+    width: int
+    height: int
+    format: str | None
+
+    def gap(self, other: Print) -> float | None:
+        """The mean difference of the two prints, or None when their shapes differ or it is too large for
+        the flatter of the two (over SAME_SPREAD of its spread)."""
+        shape, theirs = self.width / self.height, other.width / other.height
+        if abs(shape - theirs) > SAME_SHAPE * max(shape, theirs):
+            return None
+        gap = float(np.abs(self.cells.astype(np.float32) - other.cells).mean())
+        return gap if gap < SAME_SPREAD * min(self.spread, other.spread) else None
+
+
+def picture_print(item: ImageItem) -> Print | None:
+    """The item's print (its stored size, its decoded picture), or None for an image that is not 8-bit (a 16-bit
+    or float one, whose grey levels mean nothing here)."""
+    image = item.image
+    if image.mode not in _GREY_MODES or min(item.width, item.height) < 1:
+        return None
+    try:
+        grey = image.convert("L").resize((PRINT_SIDE, PRINT_SIDE), Image.BOX)
+    except Exception:  # an odd image is kept as an image of its own
+        return None
+    cells = np.asarray(grey, dtype=np.uint8)
+    return Print(cells, float(cells.std()), item.width, item.height, item.format)
 
 
 def _url_key(url: str) -> str | None:
