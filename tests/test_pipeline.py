@@ -1305,3 +1305,15 @@ def test_skip_raising_about_a_member_of_a_zip_fetched_by_url_reaches_the_caller(
             list(classify([srv.url("/z.zip")], skip=skip, classifier=tiny_classifier,
                           limits=Limits(allow_private=True)))
     assert raised.value.args == (bad,)
+
+
+def test_a_full_record_with_a_non_finite_number_in_its_metadata_is_strict_json():
+    """A NaN or infinity in a header (a damaged pixel spacing) went into `metadata` as it was: the API's JSON
+    (allow_nan=False) failed with a 500, and the CLI wrote `NaN`, which strict JSON readers refuse."""
+    from medimg.pipeline import Record
+
+    rec = Record("scan.nii", "slice 1 of 3", metadata={"spacing": float("nan"), "zooms": [1.0, float("inf")],
+                                                       "frame": {"rate": float("-inf"), "n": 3}})
+    d = rec.to_dict(full=True)
+    assert d["metadata"] == {"spacing": None, "zooms": [1.0, None], "frame": {"rate": None, "n": 3}}
+    json.dumps(d, allow_nan=False)

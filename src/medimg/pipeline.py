@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import queue
@@ -466,6 +467,8 @@ def _jsonable(v):
         return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):  # a damaged header's NaN: JSON has no such number
+        return None
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
     return str(v)
