@@ -153,6 +153,31 @@ def test_the_cache_folder_keeps_only_the_latest_decoded_corpora(tmp_path):
     assert len(list(cache.glob("corpus-*.npz"))) == 3 and mine.exists()
 
 
+def test_a_killed_runs_temporary_corpus_is_removed_but_a_live_ones_stays(tmp_path):
+    """A run killed while writing its decoded corpus left `corpus-….<pid>.tmp.npz` (0.7 GB) for good: the
+    clean-up passed over every temporary file, since another run may be writing it. Now one untouched for an
+    hour whose process is gone is removed; a live process's, or a fresh one, stays."""
+    import subprocess
+    import sys
+
+    root = corpus(tmp_path / "data", {"xray": {"a": 1}, "photo": {"b": 1}})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    old = 1_000_000  # long ago
+    files = {"dead_old": f"corpus-8-a.{dead}.tmp.npz", "dead_fresh": f"corpus-8-b.{dead}.tmp.npz",
+             "alive_old": f"corpus-8-c.{os.getpid()}.tmp.npz", "no_pid": "corpus-8-d.tmp.npz"}
+    for key, name in files.items():
+        (cache / name).write_bytes(b"x")
+        if key != "dead_fresh":
+            os.utime(cache / name, (old, old))
+    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
+    left = {p.name for p in cache.iterdir()}
+    assert files["dead_old"] not in left
+    assert {files["dead_fresh"], files["alive_old"], files["no_pid"]} <= left
+
+
 def test_training_sees_the_pixels_classify_sees(tmp_path):
     """The model learns from what it will be shown: an EXIF-turned phone photo upright, a wide-gamut profile
     applied, a 16-bit MinIsWhite TIFF as a positive, a DICOM windowed; the same pixels as classify's."""

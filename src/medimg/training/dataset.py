@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import posixpath
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", 
              ".jxl", ".heic", ".heif", ".avif", ".dcm", ".dicom"}
 IMAGE_KINDS = {"image", "jxl", "dicom", "microscopy", "slide"}  # sources whose files are images
 KEEP_CACHES = 3  # decoded corpora kept in the cache folder, the most recently used
+ABANDONED_AFTER = 3600  # seconds untouched after which a dead run's temporary corpus is removed
 DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
 
 
@@ -330,11 +332,28 @@ def _let_go(folder: Path, keep: int) -> None:
     used = []
     for p in folder.glob("corpus-*.npz"):
         with contextlib.suppress(OSError):  # gone meanwhile (another run's), or not ours to touch
-            if not p.name.endswith(".tmp.npz"):  # another run's, being written
+            if not p.name.endswith(".tmp.npz"):
                 used.append((p.stat().st_mtime, p))
+            elif _abandoned(p):  # a killed run's (another run's, being written, stays)
+                p.unlink()
     for _, old in sorted(used, reverse=True)[keep:]:
         with contextlib.suppress(OSError):
             old.unlink()
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether a temporary decoded corpus (`corpus-….<pid>.tmp.npz`) was left by a run killed while writing
+    it: untouched for ABANDONED_AFTER and its process gone from this machine."""
+    pid = tmp.name.removesuffix(".tmp.npz").rpartition(".")[2]
+    if not pid.isdigit() or time.time() - tmp.stat().st_mtime < ABANDONED_AFTER:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # alive, another user's; or no such number
+        pass
+    return False
 
 
 def load(corpus: Corpus, size: int, cache_dir: str | Path | None = None, log=print) -> tuple[Corpus, np.ndarray, np.ndarray]:
