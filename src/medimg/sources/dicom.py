@@ -159,7 +159,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         field = _slide_field(ds, best, n, limits.max_pixels, tiles)
         if field is not None:
             image, meta["field"] = field
-            yield ImageItem(origin, f"field around frame {best + 1}", image, "DICOM", meta)
+            yield ImageItem(origin, f"field around frame {best + 1}", _in_srgb(image, ds), "DICOM", meta)
             return
         frames = [best]
     else:
@@ -168,7 +168,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if n > 1 else ""
         try:
-            image = to_image(_frame(ds, i, n, limits.max_pixels), ds, i)
+            image = _in_srgb(to_image(_frame(ds, i, n, limits.max_pixels), ds, i), ds)
         except BadLut as exc:  # every frame shares it
             yield ItemError(origin, locator, f"could not decode DICOM pixel data: {exc}")
             return
@@ -183,6 +183,31 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def _icc_profile(ds: pydicom.Dataset) -> bytes | None:
+    """The ICC Profile (0028,2000) of the dataset, else of a slide's first optical path that has one
+    (PS3.3 C.11.15, C.8.12.5)."""
+    icc = ds.get("ICCProfile")
+    for path in [] if icc else ds.get("OpticalPathSequence") or []:
+        if icc := path.get("ICCProfile"):
+            break
+    return bytes(icc) if isinstance(icc, (bytes, bytearray)) and icc else None
+
+
+def _in_srgb(image: Image.Image, ds: pydicom.Dataset) -> Image.Image:
+    """`image` converted from the file's ICC profile to sRGB, as an image file's embedded profile is (files.py);
+    unchanged without one, or with an sRGB, broken or other-colour-space profile. Greyscale keeps its own pipeline."""
+    icc = _icc_profile(ds) if image.mode == "RGB" else None
+    if icc is None:
+        return image
+    from .files import _to_srgb  # files.py imports this module when it loads
+
+    image.info["icc_profile"] = icc
+    out = _to_srgb(image)
+    image.info.pop("icc_profile", None)
+    out.info.pop("icc_profile", None)
+    return out
 
 
 class BadLut(ValueError):
@@ -638,7 +663,7 @@ BY_VALUE_MIN = 4096  # pixels in a frame from which the per-value path pays (it 
 
 def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, *, by_value: bool = True) -> Image.Image:
     """One decoded frame as 8-bit L (greyscale: modality LUT, window, MONOCHROME1 or an INVERSE Presentation
-    LUT inverted) or RGB.
+    LUT inverted) or RGB (colour, palette colour, or greyscale with a supplemental palette).
     Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy. An integer
     MONOCHROME frame of at most 16 bits is worked out once per stored value present in it, then looked up
     (`by_value`; the same pixels, see `_by_value`)."""
@@ -646,8 +671,8 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, *, by_value: 
             and arr.size >= BY_VALUE_MIN \
             and str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper() in ("MONOCHROME1",
                                                                                            "MONOCHROME2"):
-        return _by_value(arr, ds, index)
-    return _to_image(arr, ds, index)
+        return _supplemental(arr, ds, _by_value(arr, ds, index))
+    return _supplemental(arr, ds, _to_image(arr, ds, index))
 
 
 def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
@@ -687,7 +712,7 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Ima
             except Exception as exc:
                 raise BadLut("the file's palette colour lookup table is invalid (its descriptor does not match "
                              "its data)") from exc
-            return to_uint8(rgb, 0.0, 65535.0 if rgb.dtype.itemsize > 1 else 255.0)
+            return to_uint8(rgb[..., :3], 0.0, _palette_top(ds, rgb))
         return _rgb_image(arr, colour)
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
         top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
@@ -739,6 +764,43 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Ima
     if pi == "MONOCHROME1" or shape == "INVERSE":
         np.subtract(255, out, out=out)
     return Image.fromarray(out, "L")
+
+
+def _palette_top(ds: pydicom.Dataset, rgb: np.ndarray) -> float:
+    """The largest palette entry: 255 for 8-bit entries, also when each is in a 16-bit word (the descriptor's third
+    value 8, the note in PS3.3 C.7.6.3.1.5), else 65535."""
+    bits = _int(ds.RedPaletteColorLookupTableDescriptor[2], 16)
+    return 255.0 if rgb.dtype.itemsize == 1 or bits <= 8 else float(2 ** min(bits, 16) - 1)
+
+
+def _supplemental(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> Image.Image:
+    """A greyscale frame with a Supplemental Palette Color LUT (Pixel Presentation COLOR or MIXED; PS3.3 C.7.6.19,
+    C.8.16.2.1.1.1): stored values in the palette's range drawn in its colours, the rest in `image`'s grey."""
+    if image.mode != "L" or arr.ndim != 2 or "RedPaletteColorLookupTableDescriptor" not in ds \
+            or str(ds.get("PixelPresentation", "")).strip().upper() not in ("COLOR", "MIXED"):
+        return image
+    palette = pydicom.Dataset()  # the palette alone: pydicom refuses a dataset saying PixelPresentation
+    for elem in ds:
+        if "PaletteColorLookupTable" in elem.keyword:
+            palette.add(elem)
+    if hasattr(ds, "file_meta"):
+        palette.file_meta = ds.file_meta
+    first, count = _int(ds.RedPaletteColorLookupTableDescriptor[1], 0), \
+        _int(ds.RedPaletteColorLookupTableDescriptor[0], 0) or 65536
+    try:
+        apply_color_lut(arr[:1, :1], palette)
+    except Exception:  # a broken palette: the grey image, as a viewer that cannot read it shows
+        return image
+    grey = np.asarray(image)
+
+    def colour(rows: slice) -> np.ndarray:
+        part, out = arr[rows], np.repeat(grey[rows, :, None], 3, axis=2)
+        inside = (part >= first) & (part < first + count)
+        if inside.any():
+            rgb = apply_color_lut(part, palette)
+            out[inside] = to_uint8(rgb[..., :3], 0.0, _palette_top(ds, rgb))[inside]
+        return out
+    return _rgb_image(arr, colour)
 
 
 def _rgb_image(arr: np.ndarray, colour) -> Image.Image:
