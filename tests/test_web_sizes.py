@@ -12,9 +12,10 @@ import os
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+from test_web_duplicates import notes, run
 from webserver import WebServer
 
-from medimg.sources import ImageItem, ItemError, Limits, browser, open_input
+from medimg.sources import ImageItem, Limits, browser, open_input
 
 OPEN = {"allow_private": True, "connect_timeout": 2, "read_timeout": 2, "total_timeout": 5}  # loopback: the opt-in
 RENDER = {**OPEN, "render": True, "connect_timeout": 5, "read_timeout": 5, "total_timeout": 20}
@@ -67,14 +68,6 @@ def encode(img: Image.Image, fmt: str = "JPEG", size=None, quality: int = 85) ->
 
 def images(items) -> list[str]:
     return [i.locator for i in items if isinstance(i, ImageItem)]
-
-
-def notes(items) -> list[tuple[str, str]]:
-    return [(i.locator, i.error) for i in items if isinstance(i, ItemError) and i.skipped]
-
-
-def run(url, **limits) -> list:
-    return list(open_input(url, Limits(**{**OPEN, **limits})))
 
 
 @pytest.fixture
