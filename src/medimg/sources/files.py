@@ -16,7 +16,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
-from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin, unit
+from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
 from .registry import find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
@@ -540,12 +540,19 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
         reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc)
-        yield ItemError(origin, "", f"corrupt or truncated {kind} image: {reason}")
+        error = ItemError(origin, "", f"corrupt or truncated {kind} image: {reason}")
+        if kind == "TIFF":  # a layout Pillow lacks (float16, float RGB, …): its pages through tifffile
+            from .tiff import tiff_items
+
+            yield from tiff_items(blob.data, origin, limits, error)
+        else:
+            yield error
         return
 
-    if kind == "TIFF":
-        label, indices = ("page" if animated else ""), itertools.count()
-    elif kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
+    if kind == "TIFF":  # every page
+        yield from _tiff_pages(im, blob, "page" if animated else "", limits)
+        return
+    if kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
         label, indices = "", range(1)
     elif animated and limits.all_frames:
         label, indices = "frame", itertools.count()
@@ -562,12 +569,44 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
-        if kind != "TIFF" and animated and isinstance(item, ItemError) and "max_pixels" in item.error:
+        if animated and isinstance(item, ItemError) and "max_pixels" in item.error:
             # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
             item.error += "; the frames after it are not read either (each is drawn over it)"
             yield item
             break
         yield item
+
+
+def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iterator[Item]:
+    """Every page of a TIFF Pillow opened, one at a time (callers cap the count). A page Pillow cannot set up
+    (a layout its table lacks) or reads as other numbers is read with tifffile instead (its error, if any, is
+    tifffile's); one Pillow cannot decode is tried with tifffile too, Pillow's error standing if that fails."""
+    from .tiff import TiffPages, misread_by_pillow
+
+    origin, pages = blob.origin, TiffPages(blob.data, blob.origin, limits)
+    try:
+        for i in itertools.count():
+            locator = f"{label} {i + 1}" if label else ""
+            try:
+                if i:
+                    im.seek(i)
+            except EOFError:
+                break
+            except Exception as exc:  # a page Pillow cannot set up: tifffile's item, then the next page
+                item = pages.item(i, locator)
+                if item is None or pages.broken:
+                    yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
+                    break
+                yield item
+                continue
+            item = pages.item(i, locator) if misread_by_pillow(im) else None
+            if item is None:
+                item = _decode_frame(im, origin, locator, None, limits.max_pixels, limits.decode_side)
+                retried = pages.item(i, locator) if isinstance(item, ItemError) else None
+                item = retried if isinstance(retried, ImageItem) else item
+            yield item
+    finally:
+        pages.close()
 
 
 def _allow_pixels(max_pixels: int) -> None:

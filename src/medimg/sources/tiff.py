@@ -1,0 +1,285 @@
+"""TIFF pages Pillow cannot read, or reads as other numbers, read with tifffile (files.py hands them here).
+
+Scientific and medical tools write layouts Pillow's TIFF table lacks: float16 grey, float or 32-bit RGB,
+uncompressed YCbCr, 16-bit or float grey with alpha, MinIsWhite grey with alpha, 10- and 12-bit RGB, grey
+with extra channels (fluorescence saved without ImageJ or OME metadata). Pillow also reads signed 8-bit grey
+as unsigned and unsigned 32-bit grey as signed.
+
+Nothing is decoded before the header is checked: the page's pixels and a tile's against `max_pixels`, and
+its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Only compressions whose decoder fills a buffer of
+the tile's size are decoded; a tile compressed as a picture (JPEG, JPEG 2000, WebP, …) names its own size,
+which is not checked here, so such a page stays an error.
+
+A page comes out as Pillow gives the pages it reads, for the model's usual treatment (model/preprocess.py):
+grey as L, I;16 or F (which the model stretches by its percentiles), MinIsWhite inverted; RGB and YCbCr as
+8-bit RGB (integers by their bit depth, as Pillow gives 16-bit RGB; floats stretched as the model stretches
+grey); alpha kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as
+microscopy.py merges a stack's.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..model.preprocess import STRIP, stretch_levels
+from .base import ImageItem, Item, ItemError, Limits
+from .microscopy import IMAGEJ_COLOURS, composite
+
+BYTES_PER_PIXEL = 4  # decoded bytes a page may take for each pixel max_pixels allows (Pillow's RGBA or F)
+# none, LZW, Deflate (two codes), PackBits, LZMA, Zstandard (two codes): each decodes into a tile-sized buffer
+DECODED = {1, 5, 8, 32946, 32773, 34925, 50000, 34926}
+MINISWHITE, MINISBLACK, RGB, YCBCR = 0, 1, 2, 6
+
+
+class TiffPages:
+    """One TIFF's pages through tifffile, parsed on first use."""
+
+    def __init__(self, data: bytes, origin: str, limits: Limits):
+        self.data, self.origin, self.limits = data, origin, limits
+        self.tif = None
+        self.opened = self.broken = False  # broken: a page's IFD could not be read, so neither can those after it
+        self.seen: dict[int, int] = {}  # each page's IFD offset: a chain of pages that loops ends there
+
+    def _page(self, index: int):
+        """tifffile's page, or None when there is no such page or tifffile cannot parse the file; raises for
+        a damaged IFD."""
+        if not self.opened:
+            self.opened = True
+            try:
+                import tifffile
+
+                self.tif = tifffile.TiffFile(io.BytesIO(self.data), _multifile=False)
+            except Exception:
+                self.tif = None
+        if self.tif is None:
+            return None
+        try:
+            page = self.tif.pages[index]
+        except IndexError:
+            return None
+        if self.seen.setdefault(page.offset, index) != index:  # tifffile's indexing follows a loop forever
+            return None
+        return page
+
+    def has(self, index: int) -> bool:
+        try:
+            return self._page(index) is not None
+        except Exception:
+            return True  # a damaged page is still one
+
+    def item(self, index: int, locator: str) -> Item | None:
+        """The page as an item (or why not); None when there is no such page or tifffile cannot parse the file."""
+        try:
+            page = self._page(index)
+        except Exception as exc:
+            self.broken = True
+            return ItemError(self.origin, locator, f"could not read page: {exc}")
+        return None if page is None else page_item(page, self.origin, locator, self.limits)
+
+    def close(self) -> None:
+        if self.tif is not None:
+            self.tif.close()
+
+
+def tiff_items(data: bytes, origin: str, limits: Limits, error: ItemError) -> Iterator[Item]:
+    """Every page of a TIFF Pillow cannot open, one at a time (callers cap the count), `page N` when there are
+    several; `error` (Pillow's) when tifffile cannot parse it either."""
+    pages = TiffPages(data, origin, limits)
+    try:
+        several = pages.has(0) and pages.has(1)
+        for i in itertools.count():
+            item = pages.item(i, f"page {i + 1}" if several else "")
+            if item is None:
+                if i == 0:
+                    yield error
+                return
+            yield item
+            if pages.broken:
+                return
+    finally:
+        pages.close()
+
+
+def misread_by_pillow(im: Image.Image) -> bool:
+    """Whether Pillow opened a grey TIFF page as other numbers: signed 8-bit as unsigned, unsigned 32-bit as signed."""
+    try:
+        bits, formats = im.tag_v2.get(258, (1,)), im.tag_v2.get(339, (1,))
+        bits, formats = tuple(np.atleast_1d(bits)), tuple(np.atleast_1d(formats))
+    except Exception:
+        return False
+    return len(bits) == 1 and (bits, formats[:1]) in (((8,), (2,)), ((32,), (1,)))
+
+
+def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
+    """One page as an ImageItem, or why not; refused from its header before anything is decoded."""
+    try:
+        problem = _problem(page, limits.max_pixels)
+    except Exception as exc:
+        problem = f"corrupt TIFF page: {exc}"
+    if problem:
+        return ItemError(origin, locator, problem)
+    try:
+        image = _upright(_image(page.asarray(maxworkers=1), page), page)
+    except Exception as exc:
+        return ItemError(origin, locator, f"corrupt or truncated TIFF image: {exc}")
+    meta = {"mode": image.mode, "dtype": str(page.dtype), "samples": int(page.samplesperpixel)}
+    return ImageItem(origin, locator, image, "TIFF", meta)
+
+
+def _problem(page, max_pixels: int) -> str | None:
+    """Why a page is not decoded, from its header alone; None when it may be."""
+    w, h, depth = page.imagewidth, page.imagelength, max(page.imagedepth, 1)
+    if w * h * depth > max_pixels:
+        return f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap of {max_pixels:,}; not decoded"
+    if page.is_tiled and page.tilewidth * page.tilelength * max(page.tiledepth, 1) > max_pixels:
+        return (f"image has tiles of {page.tilewidth:,}×{page.tilelength:,} pixels, over the max_pixels cap of "
+                f"{max_pixels:,}; not decoded")
+    if w == 0 or h == 0:
+        return f"image has no pixels ({w}×{h})"
+    layout = _layout_problem(page)
+    if layout:
+        return f"TIFF layout not supported: {layout}"
+    samples = int(page.samplesperpixel)
+    size = w * h * depth * samples * np.dtype(page.dtype).itemsize
+    if size > BYTES_PER_PIXEL * max_pixels:
+        return (f"image is {w}×{h} pixels of {samples} {page.dtype} sample(s), {size:,} bytes decoded: over the "
+                f"{BYTES_PER_PIXEL} bytes a pixel of the max_pixels cap of {max_pixels:,}; not decoded")
+    return None
+
+
+def _layout_problem(page) -> str | None:
+    compression = int(page.compression)
+    if compression not in DECODED:
+        name = getattr(page.compression, "name", compression)
+        return f"{name} compression (decoded here: none, LZW, Deflate, PackBits, LZMA, Zstandard)"
+    if page.dtype is None:
+        return f"samples of SampleFormat {int(page.sampleformat)}, {page.bitspersample}-bit"
+    if np.dtype(page.dtype).kind not in "biuf":
+        return f"{page.dtype} samples"
+    photometric = int(page.photometric)
+    if photometric not in (MINISWHITE, MINISBLACK, RGB, YCBCR):
+        return f"photometric {getattr(page.photometric, 'name', photometric)}"
+    if photometric in (RGB, YCBCR) and page.samplesperpixel < 3:
+        return f"{page.photometric.name} with {page.samplesperpixel} sample(s)"
+    if photometric == YCBCR and page.is_subsampled:
+        return "chroma-subsampled YCbCr without JPEG"
+    if page.axes.replace("S", "") != "YX":
+        return f"pages of axes {page.axes} (a volume)"
+    return None
+
+
+def _image(arr: np.ndarray, page) -> Image.Image:
+    """The decoded samples as Pillow would give such a page (module docstring)."""
+    arr = np.moveaxis(arr, page.axes.index("S"), -1) if "S" in page.axes else arr[..., None]
+    arr = arr.view(np.uint8) if arr.dtype == bool else arr
+    kind, bits, photometric = arr.dtype.kind, int(np.max(page.bitspersample)), int(page.photometric)
+    whole = (0.0, 1.0) if kind == "f" else (0.0, float(_top(bits)))  # the type's range, for a blank page
+    colours = 3 if photometric in (RGB, YCBCR) else 1
+    extras = list(page.extrasamples) + [0] * arr.shape[-1]  # ExtraSamples: 1 associated, 2 unassociated alpha
+    alpha_at = next((k for k in range(colours, arr.shape[-1]) if extras[k - colours] in (1, 2)), None)
+    # RGB: its three samples; grey: every sample but alpha (more than one are channels, as a stack's)
+    channels = range(3) if colours == 3 else [k for k in range(arr.shape[-1]) if k != alpha_at]
+    planes = [arr[..., k] for k in channels]
+    alpha = None
+    if alpha_at is not None:
+        alpha = _alpha(arr[..., alpha_at], kind, bits)
+        if extras[alpha_at - colours] == 1:  # premultiplied: divided back out
+            planes = [p * (255 / np.maximum(alpha, 1, dtype=np.float32)) for p in planes]
+    if photometric == MINISWHITE:
+        planes = [1.0 - p if kind == "f" else -1 - p if kind == "i" else _top(bits) - p for p in planes]
+    if photometric == YCBCR:
+        image = Image.merge("RGB", [Image.fromarray(p, "L") for p in _ycbcr_to_rgb(planes, page, bits)])
+    elif colours == 3:
+        keep = alpha > 0 if alpha is not None else None
+        rgb = stretch_levels(planes, whole, keep) if kind == "f" else [_to8(p, kind, bits) for p in planes]
+        image = Image.merge("RGB", [Image.fromarray(p, "L") for p in rgb])
+    elif len(planes) > 1:  # fluorescence channels, each stretched and coloured
+        image = composite(np.stack(planes), "YX", [IMAGEJ_COLOURS[k % 7] for k in range(len(planes))])
+    else:
+        image = _grey(planes[0], kind, bits, whole, alpha)
+    if alpha is None:
+        return image
+    return Image.merge("LA" if image.mode == "L" else "RGBA", [*image.split(), Image.fromarray(alpha, "L")])
+
+
+def _upright(image: Image.Image, page) -> Image.Image:
+    """The image turned by the page's Orientation tag, as Pillow's pages are (EXIF orientation)."""
+    tag = page.tags.get(274)
+    turn = _TURNS.get(int(tag.value) if tag is not None else 1)
+    return image.transpose(turn) if turn is not None else image
+
+
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}
+
+
+def _grey(plane: np.ndarray, kind: str, bits: int, whole: tuple[float, float],
+          alpha: np.ndarray | None) -> Image.Image:
+    """One grey plane: L when 8 bits or fewer, I;16 for up to 16, else F (the model stretches those two); with
+    alpha, 16-bit and float grey are stretched here as the model would, its opaque pixels only."""
+    if kind == "u" and bits <= 8:
+        return Image.fromarray(_to8(plane, kind, bits), "L")
+    if alpha is not None:
+        return Image.fromarray(stretch_levels([plane], whole, alpha > 0)[0], "L")
+    if plane.dtype == np.uint16:
+        return Image.fromarray(plane)  # I;16
+    return Image.fromarray(plane.astype(np.float32))  # F
+
+
+def _top(bits: int) -> int:
+    return (1 << bits) - 1
+
+
+def _to8(plane: np.ndarray, kind: str, bits: int) -> np.ndarray:
+    """Integer samples as 8-bit levels of their bit depth's range: the top 8 bits (as Pillow gives 16-bit RGB),
+    fewer bits spread over 0–255; signed ones from their lowest value."""
+    if kind == "u" and plane.dtype.kind == "u" and bits >= 8:  # tifffile's samples never pass their bit depth
+        return (plane >> (bits - 8)).astype(np.uint8)
+    values = plane.astype(np.float32)
+    if kind == "i":
+        values += 1 << (bits - 1)
+    values *= 1 / (1 << (bits - 8)) if bits >= 8 else 255 / _top(bits)
+    return np.clip(values, 0, 255, out=values).astype(np.uint8)
+
+
+def _alpha(alpha: np.ndarray, kind: str, bits: int) -> np.ndarray:
+    """Alpha samples as 8-bit levels: integers by their bit depth, floats from 0 to 1."""
+    if kind != "f":
+        return _to8(np.maximum(alpha, 0), "u", bits - (kind == "i"))
+    return np.round(np.clip(np.nan_to_num(alpha.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
+
+
+def _ycbcr_to_rgb(planes: list[np.ndarray], page, bits: int) -> list[np.ndarray]:
+    """Y, Cb, Cr samples as 8-bit R, G, B, by the file's ReferenceBlackWhite and YCbCrCoefficients (TIFF 6.0,
+    section 21; their defaults are JPEG's full-range BT.601), a strip of rows at a time."""
+    top, mid = _top(bits), 1 << (bits - 1)
+    ref = _rationals(page, 532, 6) or [0, top, mid, top, mid, top]
+    red, green, blue = _rationals(page, 529, 3) or [0.299, 0.587, 0.114]
+    scale = [(top if k == 0 else mid - 1) / max(ref[2 * k + 1] - ref[2 * k], 1e-6) for k in range(3)]
+    out = [np.empty(planes[0].shape, np.uint8) for _ in range(3)]
+    rows = max(1, STRIP // max(planes[0].shape[1], 1))
+    for at in range(0, planes[0].shape[0], rows):
+        y, cb, cr = [(p[at:at + rows].astype(np.float32) - ref[2 * k]) * scale[k] for k, p in enumerate(planes)]
+        r = cr * (2 - 2 * red) + y
+        b = cb * (2 - 2 * blue) + y
+        g = (y - blue * b - red * r) / green
+        for o, c in zip(out, (r, g, b)):
+            o[at:at + rows] = _to8(np.clip(c, 0, top), "u", bits)
+    return out
+
+
+def _rationals(page, code: int, n: int) -> list[float] | None:
+    """A tag of n rationals as floats (tifffile gives them as numerator, denominator pairs); None when absent."""
+    tag = page.tags.get(code)
+    if tag is None:
+        return None
+    values = [float(v) for v in np.ravel(tag.value)]
+    if len(values) == 2 * n:
+        values = [a / b if b else 0.0 for a, b in zip(values[::2], values[1::2])]
+    return values if len(values) == n else None
