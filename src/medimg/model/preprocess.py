@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..levels import SAMPLE, STRIP, bounds, levels
+
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
-STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
-SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
 GREY = ("I;16", "I;16B", "I;16L", "I", "F")  # scaled to 8-bit L by their percentiles
 ALPHA = ("P", "RGBA", "LA", "PA", "RGBa", "La")  # composited on white, and so is a colour key (PNG tRNS) in any mode
 
@@ -43,7 +43,7 @@ def _flat_strips(img: Image.Image, rows: int):
         lo, hi = _percentiles(img, key)
         for top, arr in _grey_strips(img, rows):
             keyed = arr == key if key is not None else None
-            arr = _levels(arr, lo, hi)
+            arr = levels(arr, lo, hi)
             if keyed is not None:
                 arr[keyed] = 255
             yield top, Image.fromarray(arr, "L")
@@ -77,46 +77,7 @@ def _percentiles(img: Image.Image, key=None):
     for top, arr in _grey_strips(img, _rows(img, step)):
         part = arr[::step, ::step]
         sample[top // step:top // step + len(part)] = part
-    return _bounds(sample, img.mode == "F", (0.0, 1.0) if img.mode == "F" else (0.0, 65535.0), key)
-
-
-def _bounds(sample: np.ndarray, floating: bool, whole: tuple[float, float], key=None):
-    """`_percentiles` of a sample (overwritten): a float's non-finite values and the colour `key` left out; the
-    extremes where they meet, and `whole` (the type's range) where those meet too."""
-    finite = sample[np.isfinite(sample)] if floating else sample.ravel()
-    if key is not None:
-        finite = finite[finite != key]
-    lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
-    if hi <= lo:
-        lo, hi = finite.min(), finite.max()
-    if hi <= lo:
-        lo, hi = whole
-    return lo, hi
-
-
-def _levels(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Float32 values as 8-bit levels, `lo` black and `hi` white (NaN as `lo`, infinities as the ends)."""
-    arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
-    return np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
-
-
-def stretch_levels(planes: list[np.ndarray], whole: tuple[float, float],
-                   keep: np.ndarray | None = None) -> list[np.ndarray]:
-    """Planes of values (16-bit, 32-bit, float) as 8-bit levels, stretched together as 16-bit and float grey is
-    for the model: by the percentiles of about SAMPLE of their values (`keep`'s pixels only: the opaque ones),
-    a strip of rows at a time. `whole` is their type's range. For sources that show such values beside alpha
-    or in colour (sources/tiff.py)."""
-    step = max(1, int(np.ceil(np.sqrt(planes[0].size * len(planes) / SAMPLE))))
-    parts = [p[::step, ::step] for p in planes]
-    if keep is not None:
-        parts = [part[keep[::step, ::step]] for part in parts]
-    lo, hi = _bounds(np.concatenate([part.astype(np.float32).ravel() for part in parts]), True, whole)
-    rows = max(1, STRIP // max(planes[0].shape[1], 1))
-    out = [np.empty(p.shape, np.uint8) for p in planes]
-    for p, o in zip(planes, out):
-        for top in range(0, p.shape[0], rows):
-            o[top:top + rows] = _levels(p[top:top + rows].astype(np.float32), lo, hi)
-    return out
+    return bounds(sample, img.mode == "F", (0.0, 1.0) if img.mode == "F" else (0.0, 65535.0), key)
 
 
 def resize_rgb(img: Image.Image, size: int) -> np.ndarray:

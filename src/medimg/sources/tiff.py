@@ -26,7 +26,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from ..model.preprocess import STRIP, stretch_levels
+from ..levels import STRIP, stretch_levels
 from .base import ImageItem, Item, ItemError, Limits
 from .microscopy import IMAGEJ_COLOURS, composite
 

@@ -1,0 +1,49 @@
+"""Grey levels: wide values (16-bit, 32-bit, float) as 8-bit levels, stretched by their percentiles. Shared by the
+model's preprocessing (model/preprocess.py) and the sources that must stretch such values themselves
+(sources/tiff.py), so neither layer imports the other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
+SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
+
+
+def bounds(sample: np.ndarray, floating: bool, whole: tuple[float, float], key=None):
+    """The 0.5 and 99.5 percentiles of a sample of values (overwritten), a float's non-finite values and the colour
+    `key` left out; the extremes where they meet, and `whole` (the type's range) where those meet too."""
+    finite = sample[np.isfinite(sample)] if floating else sample.ravel()
+    if key is not None:
+        finite = finite[finite != key]
+    lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = finite.min(), finite.max()
+    if hi <= lo:
+        lo, hi = whole
+    return lo, hi
+
+
+def levels(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Float32 values as 8-bit levels, `lo` black and `hi` white (NaN as `lo`, infinities as the ends)."""
+    arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
+    return np.clip((arr - lo) / max(hi - lo, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+
+
+def stretch_levels(planes: list[np.ndarray], whole: tuple[float, float],
+                   keep: np.ndarray | None = None) -> list[np.ndarray]:
+    """Planes of values (16-bit, 32-bit, float) as 8-bit levels, stretched together as the model stretches
+    16-bit and float grey: by the percentiles of about SAMPLE of their values (`keep`'s pixels only: the opaque
+    ones), a strip of rows at a time. `whole` is their type's range. For sources that show such values beside
+    alpha or in colour (sources/tiff.py)."""
+    step = max(1, int(np.ceil(np.sqrt(planes[0].size * len(planes) / SAMPLE))))
+    parts = [p[::step, ::step] for p in planes]
+    if keep is not None:
+        parts = [part[keep[::step, ::step]] for part in parts]
+    lo, hi = bounds(np.concatenate([part.astype(np.float32).ravel() for part in parts]), True, whole)
+    rows = max(1, STRIP // max(planes[0].shape[1], 1))
+    out = [np.empty(p.shape, np.uint8) for p in planes]
+    for p, o in zip(planes, out):
+        for top in range(0, p.shape[0], rows):
+            o[top:top + rows] = levels(p[top:top + rows].astype(np.float32), lo, hi)
+    return out
