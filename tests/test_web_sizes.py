@@ -93,6 +93,20 @@ def test_a_news_hero_as_a_webp_picture_and_a_jpeg_og_image_is_one_image(srv):
                              "same picture as og:image #1 (another encoding: WEBP, not JPEG)")]
 
 
+def test_a_picture_saved_again_in_its_own_format_and_size_names_neither_as_another_encoding(srv):
+    """The og:image and the <img> are one JPEG saved at two qualities: the note read "another encoding: JPEG, not
+    JPEG"."""
+    hero = scene(7)
+    srv.add("/og.jpg", encode(hero, quality=90), "image/jpeg")
+    srv.add("/hero.jpg", encode(hero, quality=70), "image/jpeg")
+    u = srv.url
+    items = run(srv.add("/p.html", '<html><head><meta property="og:image" content="/og.jpg"></head><body>'
+                                   '<img src="/hero.jpg"></body></html>'))
+    assert images(items) == [f"og:image #1 {u('/og.jpg')}"]
+    assert notes(items) == [(f"img #2 {u('/hero.jpg')}", "same picture as og:image #1 (other bytes: JPEG at the same "
+                                                         "size)")]
+
+
 def test_an_og_image_and_its_thumbnail_are_one_image(srv):
     xray = scene(3, (800, 600))
     srv.add("/big/study2.jpeg", encode(xray), "image/jpeg")

@@ -1329,8 +1329,10 @@ class Seen:
         label, other = best
         if (other.width, other.height) != (mark.width, mark.height):
             why = f"another size: {mark.width}x{mark.height}, not {other.width}x{other.height}"
-        else:
+        elif mark.format != other.format:
             why = f"another encoding: {mark.format or 'unknown'}, not {other.format or 'unknown'}"
+        else:  # saved again at the same size (another quality, other metadata)
+            why = f"other bytes: {mark.format or 'unknown'} at the same size"
         return Note(f"same picture as {label} ({why})")
 
     @staticmethod
