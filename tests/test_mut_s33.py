@@ -15,19 +15,16 @@ from builders import dicom_file
 from PIL import Image
 from test_openapi_s33 import classifier, client  # noqa: F401  (fixtures)
 from test_web_duplicates import images, notes, picture, run
+from test_web_links_s33 import errors
 from webserver import WebServer
 
-from medimg.sources import ImageItem, ItemError, Limits, open_input, web
+from medimg.sources import ImageItem, Limits, open_input, web
 
 
 @pytest.fixture
 def srv():
     with WebServer() as server:
         yield server
-
-
-def errors(items) -> list[tuple[str, str]]:
-    return [(i.locator, i.error) for i in items if isinstance(i, ItemError) and not i.skipped]
 
 
 def taken(html: str, page: str = "http://h/x/") -> dict[str, bool]:

@@ -558,14 +558,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         label, indices = "frame", itertools.count()
     else:
         label, indices = ("frame" if animated else ""), range(1)
-    for i in indices:  # until EOFError; callers cap the count (max_images_per_input); frames decode lazily
-        locator = f"{label} {i + 1}" if label else ""
-        try:
-            if i:
-                im.seek(i)
-        except EOFError:
-            break
-        except Exception as exc:
+    for i, locator, exc in _frames(im, label, indices):  # callers cap the count (max_images_per_input)
+        if exc is not None:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
@@ -577,6 +571,22 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield item
 
 
+def _frames(im: Image.Image, label: str, indices: Iterable[int]) -> Iterator[tuple[int, str, Exception | None]]:
+    """(index, locator, None) for each frame `im` seeks to, in order, until EOFError (frames decode lazily); the
+    exception in place of None for one it cannot seek to."""
+    for i in indices:
+        locator = f"{label} {i + 1}" if label else ""
+        try:
+            if i:
+                im.seek(i)
+        except EOFError:
+            return
+        except Exception as exc:
+            yield i, locator, exc
+            continue
+        yield i, locator, None
+
+
 def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iterator[Item]:
     """Every page of a TIFF Pillow opened, one at a time (callers cap the count). A page Pillow cannot set up
     (a layout its table lacks) or reads as other numbers is read with tifffile instead (its error, if any, is
@@ -585,14 +595,8 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
 
     origin, pages = blob.origin, TiffPages(blob.data, blob.origin, limits)
     try:
-        for i in itertools.count():
-            locator = f"{label} {i + 1}" if label else ""
-            try:
-                if i:
-                    im.seek(i)
-            except EOFError:
-                break
-            except Exception as exc:  # a page Pillow cannot set up: tifffile's item, then the next page
+        for i, locator, exc in _frames(im, label, itertools.count()):
+            if exc is not None:  # a page Pillow cannot set up: tifffile's item, then the next page
                 item = pages.item(i, locator)
                 if item is None or pages.broken:
                     yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
