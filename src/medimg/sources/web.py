@@ -29,11 +29,10 @@ from PIL import Image
 from selectolax.lexbor import LexborHTMLParser
 
 from . import css as sheets
-from . import net
+from . import net, registry
 from .base import Blob, Context, ImageItem, Item, ItemError
 from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
-from .registry import IMAGE_NAMES
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
@@ -55,7 +54,7 @@ MAX_FRAMES = 10  # embedded pages read per page
 FRAME_IMAGES = 100  # images read per embedded page
 # a link named as a file the sources read as an image (a gallery's full image, a listing's `scan.nii.gz`); a linked PDF
 # is a document of its own, not followed
-LINK_NAMES = tuple(name for name in IMAGE_NAMES if name != ".pdf")
+LINK_NAMES = tuple(name for name in registry.IMAGE_NAMES if name != ".pdf")
 MAX_GUESSES = 20  # links read per page on a hint that they lead to a file (no image's name: `attachment.php?id=3`)
 _LISTING_TITLE = re.compile(r"\s*(?:index of|directory listing for)\s+/", re.I)  # Apache, nginx, Python's server
 _FILE_WORDS = re.compile(r"(?<![a-z])(?:download|attachment|getfile|dl)s?(?![a-z])")  # in a link's path or query
@@ -238,8 +237,6 @@ def classify(blob: Blob) -> str | None:
     if ctype in HTML_TYPES and text.startswith(HTML_STARTS):  # even if it mentions "%PDF-1.7" near its top
         return "html"
     try:
-        from . import registry
-
         plugin = registry.find(blob)
     except ImportError:  # a source module is missing; HTML still works
         plugin = None
@@ -1242,8 +1239,6 @@ def _not_an_image(got: Blob, kind: str | None) -> str | None:
     what = f"{got.content_type or 'unknown content'}, {len(got.data)} bytes"
     if kind != "blob":
         return f"a link to a file that is not an image ({what})"
-    from . import registry
-
     plugin = registry.find(got)
     if plugin is not None and (plugin.split is not None or plugin.name in ("pdf", "video")):
         named = f"{got.name}: " if got.name else ""
