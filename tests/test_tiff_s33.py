@@ -316,3 +316,21 @@ def test_a_float16_and_a_two_channel_tiff_are_classified_and_extracted(tmp_path,
     assert res.exit_code == 0, res.output
     with Image.open(tmp_path / "x" / "000001.png") as saved:
         assert saved.mode == "RGB" and saved.getpixel((0, 0)) == (0, 255, 0)
+
+
+def test_a_page_read_with_tifffile_is_converted_from_its_icc_profile_as_pillows_pages_are():
+    """Pillow's TIFF pages were converted from their embedded ICC profile to sRGB, tifffile's were not: a float
+    RGB page from a wide-gamut camera came out duller than the same page as a 16-bit one."""
+    import builders
+    from PIL import ImageCms
+
+    wide = builders.wide_gamut_icc()
+    rng = np.random.default_rng(5)
+    arr = np.stack([RAMP, RAMP[::-1], rng.integers(0, W, RAMP.shape)], -1).astype(np.float32)
+    plain = shown(one(tif(arr, photometric="rgb")))
+    got = shown(one(tif(arr, photometric="rgb", iccprofile=wide)))
+    to_srgb = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(wide)), ImageCms.createProfile("sRGB"),
+                                      "RGB", "RGB", renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    expected = np.asarray(to_srgb.apply(Image.fromarray(plain, "RGB"))).astype(int)
+    assert np.abs(plain.astype(int) - expected).mean() > 5  # the profile matters here
+    assert np.abs(got.astype(int) - expected).max() <= 1

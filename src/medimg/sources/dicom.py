@@ -198,16 +198,11 @@ def _icc_profile(ds: pydicom.Dataset) -> bytes | None:
 def _in_srgb(image: Image.Image, ds: pydicom.Dataset) -> Image.Image:
     """`image` converted from the file's ICC profile to sRGB, as an image file's embedded profile is (files.py);
     unchanged without one, or with an sRGB, broken or other-colour-space profile. Greyscale keeps its own pipeline."""
-    icc = _icc_profile(ds) if image.mode == "RGB" else None
-    if icc is None:
+    if image.mode != "RGB":
         return image
-    from .files import _to_srgb  # files.py imports this module when it loads
+    from .files import profile_to_srgb  # files.py imports this module when it loads
 
-    image.info["icc_profile"] = icc
-    out = _to_srgb(image)
-    image.info.pop("icc_profile", None)
-    out.info.pop("icc_profile", None)
-    return out
+    return profile_to_srgb(image, _icc_profile(ds))
 
 
 class BadLut(ValueError):

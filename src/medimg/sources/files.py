@@ -699,6 +699,18 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _ICC_STRIP = 1 << 20  # pixels converted at a time
 
 
+def profile_to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """`img` converted to sRGB from an ICC profile its file keeps apart from the pixels (a DICOM element, a TIFF
+    page read by tifffile), as `_to_srgb` converts an embedded one; `img` itself without one."""
+    if not icc:
+        return img
+    img.info["icc_profile"] = icc
+    out = _to_srgb(img)
+    img.info.pop("icc_profile", None)
+    out.info.pop("icc_profile", None)
+    return out
+
+
 def _to_srgb(img: Image.Image) -> Image.Image:
     """`img` converted from its embedded ICC profile to sRGB, as colour-managed viewers show it; `img` itself
     when it has none, an sRGB one or one for other modes, and when anything fails (a broken profile never

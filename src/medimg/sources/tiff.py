@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..levels import STRIP, stretch_levels
 from .base import ImageItem, Item, ItemError, Limits
+from .files import profile_to_srgb
 from .microscopy import IMAGEJ_COLOURS, composite
 
 BYTES_PER_PIXEL = 4  # decoded bytes a page may take for each pixel max_pixels allows (Pillow's RGBA or F)
@@ -125,6 +126,7 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
         return ItemError(origin, locator, problem)
     try:
         image = _upright(_image(page.asarray(maxworkers=1), page), page)
+        image = profile_to_srgb(image, _profile(page))
     except Exception as exc:
         return ItemError(origin, locator, f"corrupt or truncated TIFF image: {exc}")
     meta = {"mode": image.mode, "dtype": str(page.dtype), "samples": int(page.samplesperpixel)}
@@ -205,6 +207,14 @@ def _image(arr: np.ndarray, page) -> Image.Image:
     if alpha is None:
         return image
     return Image.merge("LA" if image.mode == "L" else "RGBA", [*image.split(), Image.fromarray(alpha, "L")])
+
+
+def _profile(page) -> bytes | None:
+    """The page's ICC profile (InterColorProfile, tag 34675), or None; its pixels are converted to sRGB by it,
+    as Pillow's pages' are."""
+    tag = page.tags.get(34675)
+    value = tag.value if tag is not None else None
+    return bytes(value) if isinstance(value, (bytes, bytearray)) and value else None
 
 
 def _upright(image: Image.Image, page) -> Image.Image:
