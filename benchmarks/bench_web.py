@@ -32,7 +32,7 @@ from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 from timing import timed as best_of  # noqa: E402
 
 from medimg.sources import ImageItem, Limits, open_input, registry  # noqa: E402
-from medimg.sources import browser, css, html_cost, web  # noqa: E402
+from medimg.sources import browser, css, html_cost, media, web  # noqa: E402
 
 N = 30
 
@@ -117,15 +117,15 @@ def stylesheet_cost() -> None:
     body = "".join(f'<div class="section-{i * 10 % 997}"><p class="item-{i * 10 if i % 50 == 0 else "x"}">t<a '
                    f'href=#>x</a></p></div>' for i in range(1000))  # 3,000 elements; 20 items the sheet names
     html = f'<html><head><link rel="stylesheet" href="/css/site.css"></head><body>{body}</body></html>'
-    read = best_of(lambda: css.read_sheet(text, web.media_matches))
-    sheet = css.read_sheet(text, web.media_matches)
+    read = best_of(lambda: css.read_sheet(text, media.media_matches))
+    sheet = css.read_sheet(text, media.media_matches)
     found = web.extract(html, "http://h/")
     match = best_of(lambda: match_all(found, sheet))
     hits, asked, cut = match_all(found, sheet)
     print(f"stylesheet {len(text) / 1e6:.1f} MB, {len(sheet.rules):,} rules with an image: read {read:.2f} s; "
           f"matched against a 3,000-element page {match:.2f} s ({asked:,} rules went to lexbor, {hits} match, "
           f"{cut} left out)")
-    worst = css.read_sheet(site_sheet(tags=True), web.media_matches)
+    worst = css.read_sheet(site_sheet(tags=True), media.media_matches)
     big = web.extract(old_site_page(5000).replace("<html>", '<html><link rel="stylesheet" href="/s.css">'), "http://h/")
     started = time.perf_counter()
     hits, asked, cut = match_all(big, worst)

@@ -7,7 +7,7 @@ import pytest
 from test_web_duplicates import RENDER, images, picture, requires_browser, run
 from webserver import WebServer
 
-from medimg.sources import ItemError, web
+from medimg.sources import ItemError, charset, web
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def test_a_charset_label_no_browser_knows_is_passed_over(srv, label):
     """`page_charset` says a label no browser knows is passed over, but any codec Python has was taken: `idna`
     and `undefined` raised (the whole page was lost: "could not read"), and UTF-32, UTF-7 or EBCDIC read the
     page's ASCII markup as garbage (no images found). Browsers ignore such a label and fall back."""
-    assert web.page_charset(b"<img src=a.png>", f"text/html; charset={label}") == "windows-1252"
-    assert web.page_charset(f"<meta charset={label}><img src=a.png>".encode()) == "windows-1252"
+    assert charset.page_charset(b"<img src=a.png>", f"text/html; charset={label}") == "windows-1252"
+    assert charset.page_charset(f"<meta charset={label}><img src=a.png>".encode()) == "windows-1252"
     srv.add("/a.png", picture((200, 40, 40)), "image/png")
     page = srv.add("/p.html", b"<html><body><img src='a.png'></body></html>", f"text/html; charset={label}")
     items = run(page)
@@ -34,7 +34,7 @@ def test_a_charset_label_no_browser_knows_is_passed_over(srv, label):
 
 def test_utf16_named_by_the_http_header_is_still_read():
     page = "<html><img src='caf\u00e9.png'></html>"
-    assert web.page_charset(page.encode("utf-16-le"), "text/html; charset=utf-16le") == "utf-16le"
+    assert charset.page_charset(page.encode("utf-16-le"), "text/html; charset=utf-16le") == "utf-16le"
     (cand,) = web.extract(page.encode("utf-16-le"), "http://h/", "text/html; charset=UTF-16LE")
     assert cand.url == "http://h/caf\u00e9.png"
 

@@ -12,7 +12,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 from PIL import Image
 
-from medimg.sources import ImageItem, ItemError, Limits, html_cost, net, open_input, web
+from medimg.sources import ImageItem, ItemError, Limits, html_cost, media, net, open_input, web
 from medimg.sources.base import Context
 from webserver import WebServer
 from urllib.parse import quote
@@ -166,13 +166,13 @@ def test_page_with_every_tag_variant(srv):
 
 
 def test_srcset_parsing_follows_the_spec():
-    assert web.largest("a.png 100w, b.png 300w, c.png 200w") == "b.png"
-    assert web.largest("a.png, b.png 2x, c.png 1.5x") == "b.png"
-    assert web.largest("https://cdn/x,w_300/a.jpg 300w, https://cdn/x,w_900/a.jpg 900w") == \
+    assert media.largest("a.png 100w, b.png 300w, c.png 200w") == "b.png"
+    assert media.largest("a.png, b.png 2x, c.png 1.5x") == "b.png"
+    assert media.largest("https://cdn/x,w_300/a.jpg 300w, https://cdn/x,w_900/a.jpg 900w") == \
         "https://cdn/x,w_900/a.jpg"
-    assert web.largest("only.png") == "only.png"
-    assert web.largest("  ") is None
-    assert [c[0] for c in web.parse_srcset("a.png 1x,b.png 2x")] == ["a.png", "b.png"]
+    assert media.largest("only.png") == "only.png"
+    assert media.largest("  ") is None
+    assert [c[0] for c in media.parse_srcset("a.png 1x,b.png 2x")] == ["a.png", "b.png"]
 
 
 def test_extract_without_base_resolves_against_page_and_drops_non_http():
@@ -215,16 +215,16 @@ def test_picture_passes_over_sources_for_other_screens():
                                                                "http://h/any.png"]
 
 
-@pytest.mark.parametrize("media, holds", [
+@pytest.mark.parametrize("query, holds", [
     ("", True), ("all", True), ("print", False), ("(max-width: 1023px)", False), ("(min-width: 80em)", True),
     ("not screen and (min-width: 800px)", False), ("(max-width: 600px), (min-width: 1200px)", True),
     ("(min-resolution: 2dppx)", False), ("(-webkit-min-device-pixel-ratio: 2)", False),
-    ("(min-aspect-ratio: 16/9)", web.VIEWPORT[0] / web.VIEWPORT[1] >= 16 / 9),
+    ("(min-aspect-ratio: 16/9)", media.VIEWPORT[0] / media.VIEWPORT[1] >= 16 / 9),
     ("(1000px < width <= 1300px)", True), ("(width < 600px)", False), ("(some-new-feature: 3)", True),
     ("(max-width: 600px) or (max-width: 700px)", False), ("(max-width: 600px) or (min-width: 1000px)", True),
     ("(monochrome)", False), ("(color)", True)])
-def test_media_queries_are_read_for_the_desktop_viewport(media, holds):
-    assert web.media_matches(media) is holds
+def test_media_queries_are_read_for_the_desktop_viewport(query, holds):
+    assert media.media_matches(query) is holds
 
 
 def test_images_a_visitor_sees_that_are_not_img_tags():
@@ -608,9 +608,9 @@ def test_a_lazy_pictures_source_gives_its_data_srcset_not_its_placeholder():
 
 def test_orientation_queries_are_read_for_the_viewport_browsers_are_given():
     """The viewport is taller than wide (as browser.py renders): portrait holds, landscape does not."""
-    assert web.VIEWPORT[1] > web.VIEWPORT[0]
-    assert web.media_matches("(orientation: portrait)") is True
-    assert web.media_matches("(orientation: landscape)") is False
+    assert media.VIEWPORT[1] > media.VIEWPORT[0]
+    assert media.media_matches("(orientation: portrait)") is True
+    assert media.media_matches("(orientation: landscape)") is False
     html = ("<picture><source media='(orientation: landscape)' srcset='wide.jpg'>"
             "<source media='(orientation: portrait)' srcset='tall.jpg'><img src='fb.jpg'></picture>")
     assert [c.url for c in web.extract(html, "http://h/")] == ["http://h/tall.jpg"]

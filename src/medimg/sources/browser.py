@@ -27,7 +27,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from .base import Limits
-from .web import VIEWPORT, Candidate, _codec, page_charset
+from .charset import known_codec, page_charset
+from .media import VIEWPORT
+from .web import Candidate
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -223,7 +225,7 @@ def _charset_told(headers: dict, body: bytes) -> dict:
     name = next((k for k in headers if k.lower() == "content-type"), "")
     ctype = headers.get(name, "")
     told = ctype.lower().split("charset=")[1].split(";")[0] if "charset=" in ctype.lower() else ""
-    if (ctype.split(";")[0].strip().lower() != "text/html" or _codec(told)
+    if (ctype.split(";")[0].strip().lower() != "text/html" or known_codec(told)
             or page_charset(body, ctype) != "utf-8"):
         return headers
     return {**headers, name: f"{ctype.split(';')[0].strip()}; charset=utf-8"}

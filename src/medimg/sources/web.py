@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Callable, Iterable, Iterator
-from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
 
 import httpx
 import numpy as np
@@ -31,8 +31,10 @@ from selectolax.lexbor import LexborHTMLParser
 from . import css as sheets
 from . import net, registry
 from .base import Blob, Context, ImageItem, Item, ItemError
+from .charset import http_charset, known_codec, page_charset, query_in
 from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
+from .media import largest, media_matches, parse_srcset
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
@@ -47,9 +49,6 @@ _CSS_NOT_IMAGES = re.compile(r"@font-face\s*+\{[^}]*+\}?|@import[^;]*;?|(?<=[{;\
                              re.I)
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
 EMBEDDING = ("iframe", "frame", "object", "embed")  # tags whose URL may be a page of its own: its images are read
-VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
-_MEDIA_FEATURE = re.compile(r"\(\s*([a-z-]+)\s*(?::\s*([^)]*))?\)")
-_MEDIA_RANGE = re.compile(r"\([^()]*[<>=][^()]*\)")
 MAX_FRAMES = 10  # embedded pages read per page
 FRAME_IMAGES = 100  # images read per embedded page
 # a link named as a file the sources read as an image (a gallery's full image, a listing's `scan.nii.gz`); a linked PDF
@@ -60,12 +59,7 @@ _LISTING_TITLE = re.compile(r"\s*(?:index of|directory listing for)\s+/", re.I) 
 _FILE_WORDS = re.compile(r"(?<![a-z])(?:download|attachment|getfile|dl)s?(?![a-z])")  # in a link's path or query
 _FILE_KEY = re.compile(r"(?:^|[&;])file=")  # `?file=scan1`
 _SCRIPTS = ("php", "asp", "aspx", "ashx", "jsp", "cgi", "pl", "py", "cfm", "do", "action")  # a program, not a type
-_SRCSET_GAP = re.compile(r"[\s,]*")
-_SRCSET_URL = re.compile(r"\S+")
-_SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
 _URL_NOISE = re.compile(r"[\t\n\r]")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
 
 
 @dataclass
@@ -543,152 +537,11 @@ def _source_choice(picture) -> str | None:
     return None
 
 
-def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1]) -> bool:
-    """Whether a media query list holds for a desktop screen of width × height CSS px (light colour scheme,
-    no reduced motion, a mouse): width, height, aspect ratio, orientation, resolution up to 1 dppx, media
-    types, `not`, `only`, `and`, commas. Anything else is taken to hold, as the first usable source is."""
-    if not media.strip():
-        return True
-    queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
-    return any(_query_holds(_paired(q.strip()), width, height) for q in queries)
-
-
-def _paired(query: str) -> str:
-    """A query cut out of `(a) or (b)` with its parentheses made whole again."""
-    if query.count("(") > query.count(")"):
-        query += ")"
-    if query.count(")") > query.count("("):
-        query = "(" + query
-    return query
-
-
-def _query_holds(query: str, width: int, height: int) -> bool:
-    negate = query.startswith("not ")
-    query = query[4:] if negate else query.removeprefix("only ")
-    held = True
-    for part in re.split(r"\s+and\s+", query):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.startswith("("):
-            held &= part in ("all", "screen")
-            continue
-        m = _MEDIA_FEATURE.fullmatch(part)
-        if m:
-            held &= _feature_holds(m.group(1), m.group(2), width, height)
-        elif _MEDIA_RANGE.fullmatch(part):
-            held &= _range_holds(part[1:-1], width, height)
-    return held != negate
-
-
-def _feature_holds(name: str, value: str | None, width: int, height: int) -> bool:
-    value = (value or "").strip()
-    if name in ("prefers-color-scheme",):
-        return value in ("", "light")
-    if name in ("prefers-reduced-motion", "prefers-reduced-data", "prefers-contrast", "forced-colors"):
-        return value in ("no-preference", "none")
-    if name in ("monochrome", "grid", "min-monochrome"):  # a colour screen, not a grid (text) one
-        return value.strip() in ("0",)
-    if name in ("hover", "any-hover"):
-        return value in ("", "hover")
-    if name in ("pointer", "any-pointer"):
-        return value in ("", "fine")
-    if name == "orientation":
-        return value == ("landscape" if width > height else "portrait")
-    name = name.removeprefix("-webkit-")
-    prefix, base = name.split("-", 1) if name.startswith(("min-", "max-")) else ("", name)
-    have = _media_have(base, width, height)
-    if have is None or not value:
-        return True
-    want = _media_number(value, base)
-    if want is None:
-        return True
-    return _compare(have, ">=" if prefix == "min" else "<=" if prefix == "max" else "=", want)
-
-
-def _range_holds(text: str, width: int, height: int) -> bool:
-    """Level-4 ranges: (width >= 600px), (400px < width <= 700px)."""
-    parts = [p.strip() for p in re.split(r"(<=|>=|<|>|=)", text)]
-    flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
-    for i in range(1, len(parts) - 1, 2):
-        left, op, right = parts[i - 1], parts[i], parts[i + 1]
-        if _media_have(left, width, height) is None:  # `600px < width`: read as `width > 600px`
-            left, op, right = right, flip[op], left
-        have, want = _media_have(left, width, height), _media_number(right, left)
-        if have is not None and want is not None and not _compare(have, op, want):
-            return False
-    return True
-
-
-def _media_have(name: str, width: int, height: int) -> float | None:
-    return {"width": width, "height": height, "aspect-ratio": width / height, "resolution": 1.0,
-            "device-pixel-ratio": 1.0, "device-width": width, "device-height": height,
-            "device-aspect-ratio": width / height}.get(name)
-
-
-def _compare(have: float, op: str, want: float) -> bool:
-    return {"<": have < want, ">": have > want, "<=": have <= want + 1e-9, ">=": have >= want - 1e-9,
-            "=": abs(have - want) < 1e-6}[op]
-
-
-def _media_number(value: str, base: str) -> float | None:
-    """px, em/rem (16 px), a ratio, or a resolution in dppx/x/dpi/dpcm."""
-    m = re.fullmatch(r"([\d.]+)\s*/\s*([\d.]+)", value) if "aspect-ratio" in base else None
-    if m:
-        return float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else None
-    m = re.fullmatch(r"([\d.]+)\s*(px|em|rem|dppx|x|dpi|dpcm)?", value)
-    if not m:
-        return None
-    n, unit = float(m.group(1)), m.group(2) or ""
-    return n * {"em": 16, "rem": 16, "dpi": 1 / 96, "dpcm": 2.54 / 96}.get(unit, 1)
-
-
 def _children(node):
     child = node.child
     while child is not None:
         yield child
         child = child.next
-
-
-def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
-    """(url, width, density) for each candidate, following the HTML spec's splitting rules:
-    a URL is a run of non-space characters (commas inside it are kept), descriptors run to the
-    next comma outside parentheses."""
-    out = []
-    pos, n = 0, len(text)
-    while True:
-        pos = _SRCSET_GAP.match(text, pos).end()
-        if pos >= n:
-            return out
-        url = _SRCSET_URL.match(text, pos).group()
-        pos += len(url)
-        descriptors = ""
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            descriptors = _SRCSET_DESC.match(text, pos).group()
-            pos += len(descriptors) + 1
-        width = density = None
-        for token in descriptors.split():
-            try:
-                if token.endswith("w"):
-                    width = float(token[:-1])
-                elif token.endswith("x"):
-                    density = float(token[:-1])
-            except ValueError:
-                pass
-        if url:
-            out.append((url, width, density))
-
-
-def largest(srcset: str | None) -> str | None:
-    """The srcset candidate with the largest width descriptor, else the largest density (1x default)."""
-    candidates = parse_srcset(srcset or "")
-    if not candidates:
-        return None
-    if any(w is not None for _, w, _ in candidates):
-        return max((c for c in candidates if c[1] is not None), key=lambda c: c[1])[0]
-    return max(candidates, key=lambda c: c[2] if c[2] is not None else 1.0)[0]
 
 
 def _attr(attrs: dict, name: str) -> str:
@@ -706,71 +559,7 @@ def _resolve(raw: str | None, base: str, charset: str = "utf-8") -> str | None:
         url = urljoin(base, raw).partition("#")[0]
     except ValueError:
         return None
-    return _query_in(url, charset) if url[:8].lower().startswith(("http://", "https://")) else None
-
-
-def _query_in(url: str, charset: str) -> str:
-    """The URL with the non-ASCII characters of its query percent-encoded in the page's charset, as browsers send
-    them (the path always goes as UTF-8, which httpx writes); a character the charset lacks goes as `&#N;`."""
-    head, mark, query = url.partition("?")
-    if query.isascii() or codecs.lookup(charset).name.startswith("utf"):  # a UTF-16 page's URLs are UTF-8 too
-        return url
-    return head + mark + _NON_ASCII.sub(lambda m: quote(m.group(), safe="", encoding=charset,
-                                                        errors="xmlcharrefreplace"), query)
-
-
-def page_charset(data: bytes, content_type: str | None = None) -> str:
-    """The encoding a browser reads a page in, by the HTML spec's order: a byte-order mark, the HTTP charset, a
-    <meta> charset. With none declared, UTF-8 if the bytes beyond ASCII are UTF-8, else windows-1252 (a browser's
-    fallback; Chromium never guesses UTF-8 for a web page, so browser.py tells it when this says UTF-8)."""
-    for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
-        if data.startswith(bom):
-            return charset
-    http = _http_charset(content_type)
-    m = _META_CHARSET.search(data[:4096])
-    meta = m.group(1).decode("ascii", "replace") if m else ""
-    if meta.lower().replace("_", "-").startswith("utf-16"):
-        meta = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
-    for label in (http, meta):  # a label no browser knows is passed over
-        charset = _codec(label)
-        if charset:
-            return charset
-    return "utf-8" if not data.isascii() and _is_utf8(data) else "windows-1252"
-
-
-def _http_charset(content_type: str | None) -> str:
-    return content_type.lower().split("charset=")[1].split(";")[0] if "charset=" in (content_type or "").lower() else ""
-
-
-# labels browsers read as windows-1252, which Python reads otherwise (ASCII has no byte over 127)
-_WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1"}
-
-
-def _codec(label: str) -> str | None:
-    label = label.strip(" \"'\t").lower()
-    if not label:
-        return None
-    if label in _WINDOWS_1252:
-        return "windows-1252"
-    try:  # a text encoding Python knows (not "base64", say) that reads ASCII as ASCII, as every web encoding does
-        # but UTF-16 (not UTF-32, UTF-7 or EBCDIC, which no browser knows), in the page's error mode ("idna" raises)
-        if not codecs.lookup(label).name.startswith("utf-16") and _ASCII.decode(label, "replace") != _ASCII_TEXT:
-            return None
-    except (LookupError, UnicodeError, ValueError, TypeError):
-        return None
-    return label
-
-
-_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r\\n\\u0041"  # every ASCII character, and escapes as text
-_ASCII_TEXT = _ASCII.decode("ascii")
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return query_in(url, charset) if url[:8].lower().startswith(("http://", "https://")) else None
 
 
 # --- downloading and decoding -----------------------------------------------------------------
@@ -1035,11 +824,11 @@ def _sheet_charset(data: bytes, content_type: str | None, fallback: str) -> str:
     for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
             return charset
-    told = _codec(_http_charset(content_type))
+    told = known_codec(http_charset(content_type))
     if told:
         return told
     m = re.match(rb'@charset "([^"]*)";', data)
-    at_rule = _codec(m.group(1).decode("ascii", "replace")) if m else None
+    at_rule = known_codec(m.group(1).decode("ascii", "replace")) if m else None
     if at_rule:  # a UTF-16 label written in ASCII bytes is a mistake: CSS reads the sheet as UTF-8 then
         return "utf-8" if codecs.lookup(at_rule).name.startswith("utf-16") else at_rule
     return fallback

@@ -1,0 +1,78 @@
+"""The text encoding of a web page as a browser reads it, and a URL's query in that encoding."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from urllib.parse import quote
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w-]+)""", re.I)
+
+
+def page_charset(data: bytes, content_type: str | None = None) -> str:
+    """The encoding a browser reads a page in, by the HTML spec's order: a byte-order mark, the HTTP charset, a
+    <meta> charset. With none declared, UTF-8 if the bytes beyond ASCII are UTF-8, else windows-1252 (a browser's
+    fallback; Chromium never guesses UTF-8 for a web page, so browser.py tells it when this says UTF-8)."""
+    for bom, charset in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return charset
+    http = http_charset(content_type)
+    m = _META_CHARSET.search(data[:4096])
+    meta = m.group(1).decode("ascii", "replace") if m else ""
+    if meta.lower().replace("_", "-").startswith("utf-16"):
+        meta = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
+    for label in (http, meta):  # a label no browser knows is passed over
+        charset = known_codec(label)
+        if charset:
+            return charset
+    return "utf-8" if not data.isascii() and _is_utf8(data) else "windows-1252"
+
+
+def http_charset(content_type: str | None) -> str:
+    return content_type.lower().split("charset=")[1].split(";")[0] if "charset=" in (content_type or "").lower() else ""
+
+
+# labels browsers read as windows-1252, which Python reads otherwise (ASCII has no byte over 127)
+_WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1"}
+
+
+def known_codec(label: str) -> str | None:
+    """The Python codec for a charset label a browser would take, or None."""
+    label = label.strip(" \"'\t").lower()
+    if not label:
+        return None
+    if label in _WINDOWS_1252:
+        return "windows-1252"
+    try:  # a text encoding Python knows (not "base64", say) that reads ASCII as ASCII, as every web encoding does
+        # but UTF-16 (not UTF-32, UTF-7 or EBCDIC, which no browser knows), in the page's error mode ("idna" raises)
+        name = codecs.lookup(label).name
+        if "escape" in name:  # reads `\n` as a newline (and warns of other escapes while trying)
+            return None
+        if not name.startswith("utf-16") and _ASCII.decode(label, "replace") != _ASCII_TEXT:
+            return None
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return None
+    return label
+
+
+_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r\\n\\u0041"  # every ASCII character, and escapes as text
+_ASCII_TEXT = _ASCII.decode("ascii")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def query_in(url: str, charset: str) -> str:
+    """The URL with the non-ASCII characters of its query percent-encoded in the page's charset, as browsers send
+    them (the path always goes as UTF-8, which httpx writes); a character the charset lacks goes as `&#N;`."""
+    head, mark, query = url.partition("?")
+    if query.isascii() or codecs.lookup(charset).name.startswith("utf"):  # a UTF-16 page's URLs are UTF-8 too
+        return url
+    return head + mark + _NON_ASCII.sub(lambda m: quote(m.group(), safe="", encoding=charset,
+                                                        errors="xmlcharrefreplace"), query)
