@@ -53,6 +53,11 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated}
+# YBR kinds defined for one family of transfer syntaxes only, whose decoders convert them (PS3.3 C.7.6.3.1.2); in
+# any other syntax pydicom returns their samples unconverted, and what they mean is not defined
+_YBR_ONLY_IN = {"YBR_ICT": ("JPEG 2000", set(JPEG2000TransferSyntaxes)),
+                "YBR_RCT": ("JPEG 2000", set(JPEG2000TransferSyntaxes)),
+                "YBR_PARTIAL_420": ("MPEG video", set(MPEGTransferSyntaxes))}
 STRIP = 1 << 21  # values converted at a time: float64 copies of a whole 100 Mpx frame would take gigabytes
 _VRS = {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
         b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
@@ -133,6 +138,8 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                         skipped=True)
         return
     meta = metadata(ds)
+    if note := enhanced_palette(ds)[1]:
+        meta["note"] = note
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         n = max(_int(ds.get("NumberOfFrames"), 1), 1)
@@ -270,6 +277,10 @@ def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarr
     """Frame `index` decoded. A compressed frame's own header is read first: a decoder allocates the size
     the codestream declares, whatever Rows/Columns say, so a frame declaring another size is refused."""
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if pi in _YBR_ONLY_IN and syntax not in _YBR_ONLY_IN[pi][1]:
+        raise ValueError(f"Photometric Interpretation {pi} is defined only for {_YBR_ONLY_IN[pi][0]} pixel data "
+                         f"(PS3.3 C.7.6.3.1.2), so these samples' colours are unknown; not decoded")
     kind = FRAME_HEADERS.get(syntax)
     if kind is None:
         return _pixels(ds, index, n)
@@ -289,6 +300,9 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
     """pydicom's pixel_array without its copies, which double a big frame: native pixels as a read-only view
     of the pixel data, a single compressed frame as the decoder's own buffer."""
     syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if pi == "YBR_PARTIAL_422" or (pi in ("YBR_FULL", "YBR_FULL_422") and _int(ds.get("BitsAllocated"), 8) > 8):
+        return _ybr_pixels(ds, index if n > 1 else None, syntax, pi)
     if n == 1 and syntax in _ENCAPSULATED:
         try:
             decoder = get_decoder(syntax)
@@ -301,6 +315,36 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
     # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
     whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
     return pixel_array(ds, index=index if n > 1 else None, view_only=whole)
+
+
+def _ybr_pixels(ds: pydicom.Dataset, index: int | None, syntax: str, pi: str) -> np.ndarray:
+    """A frame of YCbCr that pydicom does not turn into RGB, converted here by PS3.3 C.7.6.3.1.2's equations:
+    YBR_FULL(_422) of more than 8 bits (pydicom converts 8 bits only), with the chroma offset and range
+    scaled to Bits Stored, and the retired YBR_PARTIAL_422: native, limited range in YBR_FULL_422's layout; in a
+    JPEG frame, the codestream's own full-range YCbCr, as libjpeg-based viewers show it."""
+    native = syntax not in _ENCAPSULATED
+    options = {"as_rgb": False}
+    if pi == "YBR_PARTIAL_422" and native:  # its Y1 Y2 Cb Cr layout read as YBR_FULL_422's: upsampled, values kept
+        options["photometric_interpretation"] = "YBR_FULL_422"
+    arr, props = get_decoder(syntax).as_array(ds, index=index, **options)
+    if str(props.get("photometric_interpretation", pi)) not in (pi, "YBR_FULL"):
+        return arr  # the decoder has converted it
+    return _ybr_to_rgb(arr, _int(ds.get("BitsStored"), 8 * arr.dtype.itemsize), pi == "YBR_PARTIAL_422" and native)
+
+
+def _ybr_to_rgb(arr: np.ndarray, bits: int, partial: bool) -> np.ndarray:
+    """Y, Cb, Cr samples of `bits` bits as R, G, B of the same bits, a strip of rows at a time. YBR_FULL: chroma
+    centred on 2**(bits-1); YBR_PARTIAL: Y from 16 to 235, chroma 16 to 240 (in 8-bit units, scaled to `bits`)."""
+    top, unit = float(2 ** bits - 1), 2.0 ** (bits - 8)
+    out = arr if arr.flags.writeable else np.empty(arr.shape, arr.dtype)  # in place: each strip is read first
+    for rows in strips(arr):
+        ybr = arr[rows].astype(np.float64)
+        y, cb, cr = ybr[..., 0], ybr[..., 1] - 128 * unit, ybr[..., 2] - 128 * unit
+        if partial:
+            y, cb, cr = (y - 16 * unit) * 255 / 219, cb * 255 / 224, cr * 255 / 224
+        rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
+        out[rows] = np.clip(np.rint(rgb), 0, top)
+    return out
 
 
 def _bit_frame(ds: pydicom.Dataset, index: int) -> np.ndarray:
@@ -412,7 +456,11 @@ def _video(ds: pydicom.Dataset, origin: str, limits: Limits, meta: dict, n: int,
         return
     rate = _float(ds.get("CineRate")) or (1000.0 / ms if (ms := _float(ds.get("FrameTime"))) else None)
     meta = {**meta, "fps": round(rate, 3)} if rate and rate < 1000 else meta  # the stream's own rate is a guess
-    yield from read_video(io.BytesIO(stream), formats, origin, limits, "DICOM", meta, frame_count=n if n > 1 else None)
+    frames = read_video(io.BytesIO(stream), formats, origin, limits, "DICOM", meta, frame_count=n if n > 1 else None)
+    for item in frames:
+        if isinstance(item, ImageItem):  # an endoscope's profile applies to its video as to its stills
+            item.image = _in_srgb(item.image, ds)
+        yield item
 
 
 def _is_slide(ds: pydicom.Dataset) -> bool:
@@ -554,8 +602,8 @@ def _slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
             while held < n and pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
                 held, pos = held + 1, pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
         else:
-            samples = 2 if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "YBR_FULL_422" else \
-                _int(ds.get("SamplesPerPixel"), 1)
+            pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+            samples = 2 if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else _int(ds.get("SamplesPerPixel"), 1)
             bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(_int(ds.get("BitsAllocated"), 8), 1)
             held = len(data) * 8 // max(bits, 1)
         if held < n:
@@ -666,8 +714,8 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, *, by_value: 
             and arr.size >= BY_VALUE_MIN \
             and str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper() in ("MONOCHROME1",
                                                                                            "MONOCHROME2"):
-        return _supplemental(arr, ds, _by_value(arr, ds, index))
-    return _supplemental(arr, ds, _to_image(arr, ds, index))
+        return _enhanced(arr, ds, _supplemental(arr, ds, _by_value(arr, ds, index)))
+    return _enhanced(arr, ds, _supplemental(arr, ds, _to_image(arr, ds, index)))
 
 
 def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
@@ -701,9 +749,11 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Ima
     """`to_image` of any frame, converted a strip of rows at a time."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
+        palette = _palette(ds)
+
         def colour(rows: slice) -> np.ndarray:
             try:
-                rgb = apply_color_lut(arr[rows], ds)
+                rgb = apply_color_lut(arr[rows], palette)
             except Exception as exc:
                 raise BadLut("the file's palette colour lookup table is invalid (its descriptor does not match "
                              "its data)") from exc
@@ -768,18 +818,60 @@ def _palette_top(ds: pydicom.Dataset, rgb: np.ndarray) -> float:
     return 255.0 if rgb.dtype.itemsize == 1 or bits <= 8 else float(2 ** min(bits, 16) - 1)
 
 
+_PALETTE_COLOURS = ("Red", "Green", "Blue", "Alpha")
+
+
+def _palette(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """The dataset's palette elements alone, for pydicom's apply_color_lut (which refuses a dataset saying
+    PixelPresentation). Segmented data of 8-bit entries (PS3.3 C.7.9.2) that pydicom, reading it as bytes, cannot
+    expand to the descriptor's number of entries, but that read as 16-bit words expands to exactly that many
+    entries of at most 255, is written by some as words: it is expanded so, as plain 8-bit data."""
+    palette = pydicom.Dataset()
+    for elem in ds:
+        if "PaletteColorLookupTable" in elem.keyword:
+            palette.add(elem)
+    if hasattr(ds, "file_meta"):
+        palette.file_meta = ds.file_meta
+    desc = palette.get("RedPaletteColorLookupTableDescriptor")
+    if not isinstance(desc, (list, pydicom.multival.MultiValue)) or len(desc) < 3 or _int(desc[2], 16) != 8 or \
+            "SegmentedRedPaletteColorLookupTableData" not in palette:
+        return palette
+    count = _int(desc[0], 0) or 65536
+    syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
+    order = ">" if syntax is not None and UID(syntax) == ExplicitVRBigEndian else "<"
+    data = {c: palette.get(f"Segmented{c}PaletteColorLookupTableData") for c in _PALETTE_COLOURS}
+    data = {c: bytes(d) for c, d in data.items() if isinstance(d, (bytes, bytearray)) and d}
+    if all(len(_expanded(d, order + "B")) == count for d in data.values()):
+        return palette
+    words = {c: _expanded(d, order + "H") for c, d in data.items()}
+    if all(len(w) == count and max(w) <= 255 for w in words.values()):
+        for c, w in words.items():
+            del palette[f"Segmented{c}PaletteColorLookupTableData"]
+            palette[f"{c}PaletteColorLookupTableData"] = pydicom.DataElement(
+                f"{c}PaletteColorLookupTableData", "OW", np.asarray(w, np.uint8).tobytes())
+    return palette
+
+
+def _expanded(data: bytes, fmt: str) -> list[int]:
+    """Segmented palette data read as `fmt` ('<B', '>H'…) and expanded (pydicom's expansion), [] when it cannot be
+    (or when a later pydicom no longer has that private helper)."""
+    size = struct.calcsize(fmt[1])
+    try:
+        from pydicom.pixels.processing import _expand_segmented_lut
+
+        values = struct.unpack(f"{fmt[0]}{len(data) // size}{fmt[1]}", data[:len(data) // size * size])
+        return _expand_segmented_lut(values, fmt)
+    except Exception:
+        return []
+
+
 def _supplemental(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> Image.Image:
     """A greyscale frame with a Supplemental Palette Color LUT (Pixel Presentation COLOR or MIXED; PS3.3 C.7.6.19,
     C.8.16.2.1.1.1): stored values in the palette's range drawn in its colours, the rest in `image`'s grey."""
     if image.mode != "L" or arr.ndim != 2 or "RedPaletteColorLookupTableDescriptor" not in ds \
             or str(ds.get("PixelPresentation", "")).strip().upper() not in ("COLOR", "MIXED"):
         return image
-    palette = pydicom.Dataset()  # the palette alone: pydicom refuses a dataset saying PixelPresentation
-    for elem in ds:
-        if "PaletteColorLookupTable" in elem.keyword:
-            palette.add(elem)
-    if hasattr(ds, "file_meta"):
-        palette.file_meta = ds.file_meta
+    palette = _palette(ds)
     first, count = _int(ds.RedPaletteColorLookupTableDescriptor[1], 0), \
         _int(ds.RedPaletteColorLookupTableDescriptor[0], 0) or 65536
     try:
@@ -795,6 +887,80 @@ def _supplemental(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> I
             rgb = apply_color_lut(part, palette)
             out[inside] = to_uint8(rgb[..., :3], 0.0, _palette_top(ds, rgb))[inside]
         return out
+    return _rgb_image(arr, colour)
+
+
+def enhanced_palette(ds: pydicom.Dataset) -> tuple[dict | None, str | None]:
+    """How to draw a greyscale image through its Enhanced Palette Color Lookup Table Module (PS3.3 C.7.6.23), as
+    (plan, None); (None, why it is drawn in grey) for the cases not handled; (None, None) without the module.
+    Handled: one data path, its frames' stored values (PRIMARY_SINGLE) or P-values (PRIMARY_PVALUES: the grey
+    pipeline's output) through the PRIMARY palette (RGB LUT Transfer Function TABLE or EQUAL_RGB), times a CONSTANT
+    Blending LUT 1 weight. Not handled: two data paths blended (ultrasound tissue and flow), the high and low bits of
+    one frame on two paths, alpha or table blending weights, and files with frames of several data types."""
+    items = ds.get("EnhancedPaletteColorLookupTableSequence")
+    if not items:
+        return None, None
+    why = "Enhanced Palette Color LUT not applied ({}): shown in grey"
+    try:
+        assigned, blend = list(ds.DataFrameAssignmentSequence), ds.BlendingLUT1Sequence[0]
+        if len(assigned) != 1:
+            return None, why.format("two data paths blended")
+        path = str(assigned[0].DataPathAssignment).strip().upper()
+        if path not in ("PRIMARY_SINGLE", "PRIMARY_PVALUES"):
+            return None, why.format(f"data path {path}")
+        if len({str(t.get("DataType", "")) for t in ds.get("ImageDataTypeSequence") or []}) > 1:
+            return None, why.format("frames of several data types")
+        item = next((i for i in items if str(i.get("DataPathID", "")).strip().upper() == "PRIMARY"), None)
+        rgb = str(item.get("RGBLUTTransferFunction", "")).strip().upper() if item is not None else ""
+        if rgb not in ("TABLE", "EQUAL_RGB"):
+            return None, why.format("no PRIMARY palette")
+        weight = _first(blend.get("BlendingWeightConstant"))
+        if str(blend.get("BlendingLUT1TransferFunction", "")).strip().upper() != "CONSTANT" or weight is None:
+            return None, why.format("a blending weight other than a constant")
+        bits = _int(assigned[0].get("BitsMappedToColorLookupTable"), 0)
+        stored = _int(ds.get("BitsStored"), 16)
+        if not 1 <= bits <= 16 or (path == "PRIMARY_SINGLE" and stored > bits):
+            return None, why.format(f"{bits} bits mapped")
+        luts = _palette_luts(item, ds) if rgb == "TABLE" else None
+    except Exception:
+        return None, why.format("incomplete or invalid")
+    return {"pvalues": path == "PRIMARY_PVALUES", "bits": bits, "weight": min(max(weight, 0.0), 1.0),
+            "luts": luts}, None
+
+
+def _palette_luts(item: pydicom.Dataset, ds: pydicom.Dataset) -> tuple[int, np.ndarray, float]:
+    """(first value mapped, entries × R G B, largest entry) of a palette's plain Red/Green/Blue data."""
+    count, first, bits = (_int(v, 0) for v in item.RedPaletteColorLookupTableDescriptor)
+    count = count or 65536
+    syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
+    word = ">u2" if syntax is not None and UID(syntax) == ExplicitVRBigEndian else "<u2"
+    channels = []
+    for colour in ("Red", "Green", "Blue"):
+        data = bytes(item[f"{colour}PaletteColorLookupTableData"].value)
+        values = np.frombuffer(data[:count], np.uint8) if len(data) in (count, count + 1) else \
+            np.frombuffer(data[:2 * count], word)  # 8-bit entries in bytes, else one to a 16-bit word
+        if len(values) != count:
+            raise BadLut("palette data shorter than its descriptor")
+        channels.append(values)
+    return first, np.stack(channels, -1), float(2 ** min(max(bits, 8), 16) - 1)
+
+
+def _enhanced(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> Image.Image:
+    """A greyscale frame drawn through its Enhanced Palette Color LUT, where `enhanced_palette` handles it."""
+    if image.mode != "L" or arr.ndim != 2 or "EnhancedPaletteColorLookupTableSequence" not in ds:
+        return image
+    plan = enhanced_palette(ds)[0]
+    if plan is None:
+        return image
+    grey, top_in = np.asarray(image), float(2 ** plan["bits"] - 1)
+
+    def colour(rows: slice) -> np.ndarray:
+        index = np.rint(grey[rows] / 255.0 * top_in) if plan["pvalues"] else arr[rows].astype(np.float64)
+        if plan["luts"] is None:  # EQUAL_RGB: the input value on each channel
+            return to_uint8(np.repeat(index[..., None], 3, axis=2) * plan["weight"], 0.0, top_in)
+        first, lut, top = plan["luts"]
+        rgb = lut[np.clip(index - first, 0, len(lut) - 1).astype(np.int64)]
+        return to_uint8(rgb * plan["weight"], 0.0, top)
     return _rgb_image(arr, colour)
 
 
