@@ -677,7 +677,7 @@ def test_csv_neutralises_formulas_and_keeps_every_row():
     records = [rec("=HYPERLINK(\"http://x\")", 0.9), rec("+1.png", 0.15), rec("-2.png", 0.6),
                rec("@sum.png", 0.95), rec("\tTab.png", 0.1), rec("\rcr.png", 0.1), rec("plain.png", 0.5),
                rec("bad.png", None, error="-not an image")]
-    text = to_csv(relabeled(records, 0.8))
+    text = to_csv(relabeled(records, 0.8), 0.8)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == len(records)
     assert [r["input"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "'+1.png", "'-2.png", "'@sum.png",

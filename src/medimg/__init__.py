@@ -1,6 +1,7 @@
 """medimg: find every image in files, PDFs and web pages and say whether it is a medical image."""
 
 import os
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,12 @@ _PUBLIC = {
     "ImageItem": "sources", "ItemError": "sources",
 }
 __all__ = ["__version__", *_PUBLIC]
+
+if TYPE_CHECKING:  # what a type checker sees (the module __getattr__ below made every public name Any to it)
+    from .model import Classifier as Classifier, Prediction as Prediction
+    from .pipeline import RECORD_FIELDS as RECORD_FIELDS, Record as Record, classify as classify
+    from .sources import Blob as Blob, ImageItem as ImageItem, ItemError as ItemError, Limits as Limits
+    from .sources import open_input as open_input, open_inputs as open_inputs
 
 
 def __getattr__(name: str):

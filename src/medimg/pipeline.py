@@ -8,9 +8,10 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -129,7 +130,7 @@ def classify(
     workers: int | None = None,
     skip: Callable[[str], bool] | None = None,
     cancel: threading.Event | None = None,
-) -> Iterator[Record]:
+) -> Generator[Record, None, None]:
     """Classify every image found in `inputs`, in input order.
 
     Each file, URL or blob (and each file in a folder) is opened and preprocessed by one of `workers`
@@ -139,8 +140,10 @@ def classify(
     and the units not yet done (zip members are read as the archive is split) at most AHEAD_BYTES: decoding
     overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
-    Once `cancel` is set (the caller gave up: a request timed out), downloads in progress stop at once and
-    end as error records; closing the stream of records does the same.
+    Once `cancel` is set (the caller gave up: a request timed out, a script's Ctrl-C handler), the run ends as
+    closing the stream does: no record comes out after it (within 0.1 s, even while an input is still
+    downloading or decoding), and downloads and threads stop. The stream just ends: `cancel.is_set()` tells a
+    cancelled run from a finished one.
     One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
     background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
     should be made a list first); if either raises, the exception comes out of the stream in its place, after
@@ -213,8 +216,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
     t = clf.threshold if threshold is None else threshold
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
-    stop = threading.Event()
-    given_up = _AnyOf(stop, cancel)  # what downloads watch
+    closed = threading.Event()
+    stop = _AnyOf(closed, cancel)  # what the threads and downloads watch: the stream closed or the run cancelled
     lanes: queue.Queue = queue.Queue(maxsize=max(8 * workers, LOOKAHEAD))  # a queue of items per input, in order
     ahead = threading.Semaphore(4 * batch_size)  # prepared images held by inputs after the one being read
     head: list[queue.Queue | None] = [None]  # the lane being read, whose items never wait for room
@@ -325,7 +328,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
-                    for task in input_tasks([given], limits, skip, cancel=given_up):
+                    for task in input_tasks([given], limits, skip, cancel=stop):
                         lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
                         if not hold(getattr(task, "holds", {})) or not put(lanes, lane):
                             return
@@ -353,11 +356,13 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         while True:
             q = lanes if lane is None else lane
             try:  # a part batch waits a moment for more, then goes out: a slow input never holds back the others
-                got = q.get(timeout=FLUSH_AFTER) if pending else q.get()
+                got = _get(q, FLUSH_AFTER if pending else None, cancel)
             except queue.Empty:
-                yield from _emit(clf, pending, t, on_item)
+                yield from _emit(clf, pending, t, on_item, cancel)
                 pending, images = [], 0
                 continue
+            if got is _CANCELLED:
+                return
             if lane is None:
                 if got is END:
                     break
@@ -367,29 +372,49 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 lane = head[0] = None
                 continue
             if isinstance(got, _Raise):  # what came before it goes out first
-                yield from _emit(clf, pending, t, on_item)
+                yield from _emit(clf, pending, t, on_item, cancel)
                 pending = []
                 raise got.exc
             rec, arr, token = got
             if token:
                 ahead.release()
             if arr is None and not pending:  # an error or a note with no image before it: out at once
-                yield from _emit(clf, [(rec, arr)], t, on_item)
+                yield from _emit(clf, [(rec, arr)], t, on_item, cancel)
                 continue
             pending.append((rec, arr))
             images += arr is not None
             if images >= batch_size or len(pending) >= 4 * batch_size:
-                yield from _emit(clf, pending, t, on_item)
+                yield from _emit(clf, pending, t, on_item, cancel)
                 pending, images = [], 0
-        yield from _emit(clf, pending, t, on_item)
+        yield from _emit(clf, pending, t, on_item, cancel)
     finally:
-        stop.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+        closed.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
 
 
 @dataclass
 class _Raise:
     """In a lane: the caller's own code raised `exc` there; the reader raises it."""
     exc: BaseException
+
+
+_CANCELLED = object()  # what _get gives once the run's cancel is set
+
+
+def _get(q: queue.Queue, wait: float | None, cancel) -> Any:
+    """The next thing in `q`, waiting at most `wait` s (None: as long as it takes; then queue.Empty), or
+    _CANCELLED once `cancel` is set (looked at every 0.1 s while waiting)."""
+    if cancel is None:
+        return q.get(timeout=wait)
+    end = None if wait is None else time.monotonic() + wait
+    while not cancel.is_set():
+        left = 0.1 if end is None else min(0.1, end - time.monotonic())
+        if left <= 0:
+            raise queue.Empty
+        try:
+            return q.get(timeout=left)
+        except queue.Empty:
+            continue
+    return _CANCELLED
 
 
 class _AnyOf:
@@ -402,8 +427,13 @@ class _AnyOf:
         return any(e.is_set() for e in self.events)
 
 
-def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None) -> Iterator[Record]:
+def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None,
+          cancel=None) -> Iterator[Record]:
+    if cancel is not None and cancel.is_set():  # nothing more once the caller gave up
+        return
     for rec in _run_batch(clf, pending, t):
+        if cancel is not None and cancel.is_set():
+            return
         if on_item:
             on_item(rec)
         yield rec

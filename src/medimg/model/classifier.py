@@ -8,7 +8,7 @@ import itertools
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 from pathlib import Path
 
 import numpy as np
@@ -214,37 +214,66 @@ class Classifier:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
+    @overload
     def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None,
-                batch_size: int = 32) -> list[Prediction]:
+                batch_size: int = 32, errors: Literal["raise"] = "raise") -> list[Prediction]: ...
+
+    @overload
+    def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None,
+                batch_size: int = 32, *, errors: Literal["return"]) -> list[Prediction | Exception]: ...
+
+    def predict(self, images: Image.Image | Iterable[Image.Image], threshold: float | None = None,
+                batch_size: int = 32, errors: Literal["raise", "return"] = "raise",
+                ) -> list[Prediction] | list[Prediction | Exception]:
         """Predictions for PIL images in hand (one alone, or several), at `threshold` (the model's own when None),
         `batch_size` at a time, so memory stays flat however many there are (an iterable is read as it goes).
-        Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them)."""
+        Alpha is laid on white; orientation and colour profiles are the caller's (`classify` reads them).
+
+        An item that cannot be classified (a truncated file, an empty image, something not an image) raises, with
+        a note naming its place in the list (errors="raise"), or with errors="return" its exception takes its
+        place in the list (its traceback dropped, its note kept) and the others are classified all the same."""
         check_threshold(threshold)
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
             raise TypeError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
+        if errors not in ("raise", "return"):
+            raise ValueError(f'errors must be "raise" (the first bad image raises) or "return" (its exception '
+                             f'in its place), not {errors!r}')
         if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable):
             images = [images]  # refused below, by what it is
         images = iter([images] if isinstance(images, Image.Image) else images)
         t = self.threshold if threshold is None else threshold
-        out: list[Prediction] = []
+        out: list = []
         while batch := list(itertools.islice(images, int(batch_size))):
-            prepared = []
-            for im in batch:
-                n = len(out) + len(prepared)  # its place in the caller's list, for the error
-                if not isinstance(im, Image.Image):
-                    raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
-                                    f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image {n})")
-                if not im.width or not im.height:
-                    raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify (image {n})")
+            prepared, places = [], []
+            for n, im in enumerate(batch, len(out)):  # n: its place in the caller's list, for the error
                 try:
-                    prepared.append(self.prepare(im))
-                except Exception as exc:  # a truncated file, say: which of the caller's images it was
-                    exc.add_note(f"medimg: image {n} of those given to predict")
-                    raise
-            out += [self.prediction(row, t) for row in self.probabilities_from_array(np.stack(prepared))]
+                    prepared.append(self._prepared(im, n))
+                except BaseException as exc:  # (a Rust decoder's panic is a BaseException)
+                    if errors == "raise" or isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                        raise
+                    out.append(_bare(exc if isinstance(exc, Exception) else _plain(exc)))
+                    continue
+                places.append(len(out))
+                out.append(None)
+            if prepared:
+                for i, row in zip(places, self.probabilities_from_array(np.stack(prepared))):
+                    out[i] = self.prediction(row, t)
         return out
+
+    def _prepared(self, im, n: int) -> np.ndarray:
+        """The caller's image `n` prepared for the model; its errors say which it was."""
+        if not isinstance(im, Image.Image):
+            raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
+                            f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image {n})")
+        if not im.width or not im.height:
+            raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify (image {n})")
+        try:
+            return self.prepare(im)
+        except BaseException as exc:  # a truncated file, say: which of the caller's images it was
+            exc.add_note(f"medimg: image {n} of those given to predict")
+            raise
 
     def prediction(self, row: np.ndarray, threshold: float) -> Prediction:
         """The prediction for one row of calibrated probabilities."""
@@ -258,3 +287,24 @@ class Classifier:
             verdict=verdict_for(p_med, threshold),
             probs={lb: float(v) for lb, v in zip(self.labels, row)},
         )
+
+
+def _plain(exc: BaseException) -> Exception:
+    """A decoder's panic (not an Exception) as a RuntimeError, so that every error returned is an Exception."""
+    plain = RuntimeError(f"{type(exc).__name__}: {exc}")
+    plain.__cause__ = exc
+    for note in getattr(exc, "__notes__", ()):
+        plain.add_note(note)
+    return plain
+
+
+def _bare(exc: Exception) -> Exception:
+    """`exc` without its tracebacks (and theirs of the exceptions it chains): kept in a list of results, a
+    traceback's frames would keep the image it failed on, and its decoder's buffers, alive."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    return exc

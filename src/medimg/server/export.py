@@ -42,12 +42,19 @@ def safe_cell(value):
     return value
 
 
-def to_csv(records: list[Record]) -> str:
+# the CLI's columns, then `model` as its --full names it (empty on an error's row) and the threshold the verdicts
+# were made at (every row): a file saved at 0.7 is told from one at 0.5, and by which model
+CSV_FIELDS = [*RECORD_FIELDS, "model", "threshold"]
+
+
+def to_csv(records: list[Record], threshold: float) -> str:
+    """The records, their verdicts at `threshold`, as the page's CSV download."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RECORD_FIELDS, lineterminator="\r\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for r in records:
-        writer.writerow({k: safe_cell(csv_cell(v)) for k, v in readable(r).to_dict().items()})
+        row = {k: safe_cell(csv_cell(v)) for k, v in readable(r).to_dict().items()}
+        writer.writerow({**row, "model": safe_cell(csv_cell(r.model)), "threshold": float(threshold)})
     return buf.getvalue()
 
 

@@ -781,7 +781,7 @@ def _write_exports(recs: list[Record], threshold: float, model: dict, folder: Pa
         return None
     name = f"medimg-results-threshold-{threshold:g}"  # downloads at two thresholds differ in their verdicts
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
-    _write_private(csv_path, to_csv(recs).encode("utf-8-sig"))
+    _write_private(csv_path, to_csv(recs, threshold).encode("utf-8-sig"))
     _write_private(json_path, to_json(recs, threshold, model, note).encode("utf-8"))
     # the two latest stay (one may be downloading as the page changes its links); each change of the
     # threshold or filter wrote a new pair, and nothing else removed them until the next run

@@ -51,9 +51,9 @@ class Worker:
             thumbnails: int = 0, on_record: Callable[[Record], None] | None = None,
             stop: threading.Event | None = None, seconds: float | None = None) -> Outcome:
         """Every record for `inputs`, its errors in the server's words; stops at the time limit (or after
-        `seconds`, what a request that waited for its turn has left of it) with a note that says so, and quietly
-        once `stop` is set (both seen between records). No download or video read may take longer than the
-        whole request may."""
+        `seconds`, what a request that waited for its turn has left of it) with a note that says so (seen between
+        records), and quietly once `stop` is set (classify's cancel: at once, even while a download goes on). No
+        download or video read may take longer than the whole request may."""
         limit = self.config.request_timeout
         budget = limit if seconds is None else min(seconds, limit)
         deadline = time.monotonic() + budget

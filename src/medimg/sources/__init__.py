@@ -8,7 +8,7 @@ import reprlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
 from .registry import open_blob, plugins, register
@@ -24,7 +24,7 @@ def is_url(text: str) -> bool:
 
 
 def open_input(source: str | os.PathLike[str] | Blob, limits: Limits | Mapping[str, Any] | None = None,
-               ctx: Context | None = None) -> Iterator[Item]:
+               ctx: Context | None = None) -> Generator[Item, None, None]:
     """Every image in one input: a file, a folder (recursive), a URL, or a Blob of bytes.
 
     Never raises for bad input: problems come out as ItemError items. Folders and zip archives are
@@ -41,7 +41,7 @@ def open_input(source: str | os.PathLike[str] | Blob, limits: Limits | Mapping[s
 
 
 def open_inputs(sources: Iterable[str | os.PathLike[str] | Blob] | str | os.PathLike[str] | Blob,
-                limits: Limits | Mapping[str, Any] | None = None) -> Iterator[Item]:
+                limits: Limits | Mapping[str, Any] | None = None) -> Generator[Item, None, None]:
     """Every image in each input, in input order (one path, URL or Blob may be given alone)."""
     return (item for task in input_tasks(sources, limits) for item in task())
 

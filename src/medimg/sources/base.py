@@ -110,11 +110,33 @@ class Blob:
             self.data = self.data.tobytes()
         elif not isinstance(self.data, (bytes, bytearray)):
             raise TypeError(f"Blob's data must be bytes, bytearray or memoryview, not {type(self.data).__name__}")
+        if self.name is None:  # no name: the origin's is used
+            self.name = ""
+        for key, kinds, wanted in _BLOB_HINTS:
+            value = getattr(self, key)
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise TypeError(f"Blob's {key} must be {wanted}, not {value!r}")
+        if self.depth < 0:
+            raise ValueError(f"Blob's depth must be {_BLOB_HINTS[2][2]}, not {self.depth!r}")
+        self.depth = int(self.depth)
+        if self.sibling is not None and not callable(self.sibling):
+            raise TypeError(f"Blob's sibling must be a function of a file name giving its bytes, or None, "
+                            f"not {self.sibling!r}")
 
     def __repr__(self) -> str:  # its size, not its bytes: a repr in an error message or a notebook stays short
         more = "".join(f", {k}={getattr(self, k)!r}" for k in ("name", "content_type", "depth", "data_of")
                        if getattr(self, k) not in ("", None, 0))
         return f"Blob(origin={self.origin!r}, data=<{len(self.data):,} bytes>{more})"
+
+
+# Blob's hints, checked when it is made (a wrong type failed deep inside a source, or passed unseen)
+_BLOB_HINTS = (
+    ("name", (str,), "a str (a file name or URL path), or None"),
+    ("content_type", (str, type(None)), "a str (a MIME type such as 'image/png') or None"),
+    ("depth", (numbers.Integral,), "a whole number ≥ 0 (how deep in archives it lies)"),
+    ("data_of", (str, type(None)), "a str (the name of the header it holds the data of) or None"),
+    ("budget", (Budget, type(None)), "a Budget or None (set by the containers)"),
+)
 
 
 def as_limits(limits) -> Limits:
