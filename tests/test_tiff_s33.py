@@ -242,9 +242,10 @@ def test_a_truncated_file_or_an_unsupported_layout_is_a_clear_error():
     assert isinstance(cut, ItemError) and cut.error.startswith("corrupt or truncated TIFF image: ")
     complex_ = one(tif(RAMP.astype(np.complex64)))
     assert complex_.error == "TIFF layout not supported: complex64 samples"
-    j2k = one(tif(GREY16, compression="jpeg2000"))  # a picture codec's tile names its own size: not decoded
-    assert j2k.error == ("TIFF layout not supported: JPEG2000 compression (decoded here: none, LZW, Deflate, "
-                         "PackBits, LZMA, Zstandard)")
+    jxr = one(tif(GREY16, compression="jpegxr"))  # a picture codec whose tiles' sizes are not checked: not decoded
+    assert jxr.error == ("TIFF layout not supported: JPEGXR compression (decoded here: none, LZW, Deflate, "
+                         "PackBits, LZMA, Zstandard; JPEG 2000, WebP, JPEG XL and LERC with each tile's own size "
+                         "checked)")
     junk = one(b"II*\x00" + struct.pack("<I", 8) + b"\xff" * 200)  # neither Pillow nor tifffile can parse it
     assert junk.error == "corrupt or truncated TIFF image: Pillow cannot read it"
 

@@ -13,7 +13,10 @@ SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up 
 def bounds(sample: np.ndarray, floating: bool, whole: tuple[float, float], key=None):
     """The 0.5 and 99.5 percentiles of a sample of values (overwritten), a float's non-finite values and the colour
     `key` left out; the extremes where they meet, and `whole` (the type's range) where those meet too."""
-    finite = sample[np.isfinite(sample)] if floating else sample.ravel()
+    finite = sample.ravel()
+    if floating:
+        mask = np.isfinite(finite)
+        finite = finite if mask.all() else finite[mask]  # a copy only when some value is not finite
     if key is not None:
         finite = finite[finite != key]
     lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
@@ -37,10 +40,17 @@ def stretch_levels(planes: list[np.ndarray], whole: tuple[float, float],
     ones), a strip of rows at a time. `whole` is their type's range. For sources that show such values beside
     alpha or in colour (sources/tiff.py)."""
     step = max(1, int(np.ceil(np.sqrt(planes[0].size * len(planes) / SAMPLE))))
-    parts = [p[::step, ::step] for p in planes]
-    if keep is not None:
-        parts = [part[keep[::step, ::step]] for part in parts]
-    lo, hi = bounds(np.concatenate([part.astype(np.float32).ravel() for part in parts]), True, whole)
+    kept = keep[::step, ::step] if keep is not None else None
+    shape = planes[0][::step, ::step].shape
+    sample = np.empty((len(planes), int(np.count_nonzero(kept)) if kept is not None else shape[0] * shape[1]),
+                      np.float32)  # filled in place: not a float copy of each plane's sample, then of them all
+    for k, p in enumerate(planes):
+        if kept is None:
+            sample[k].reshape(shape)[...] = p[::step, ::step]
+        else:
+            sample[k] = p[::step, ::step][kept]
+    lo, hi = bounds(sample, True, whole)
+    del sample
     rows = max(1, STRIP // max(planes[0].shape[1], 1))
     out = [np.empty(p.shape, np.uint8) for p in planes]
     for p, o in zip(planes, out):

@@ -590,7 +590,8 @@ def _frames(im: Image.Image, label: str, indices: Iterable[int]) -> Iterator[tup
 def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iterator[Item]:
     """Every page of a TIFF Pillow opened, one at a time (callers cap the count). A page Pillow cannot set up
     (a layout its table lacks) or reads as other numbers is read with tifffile instead (its error, if any, is
-    tifffile's); one Pillow cannot decode is tried with tifffile too, Pillow's error standing if that fails."""
+    tifffile's); one Pillow cannot decode is tried with tifffile too, Pillow's error standing if that fails
+    (unless tifffile refused it unread, saying why)."""
     from .tiff import TiffPages, misread_by_pillow
 
     origin, pages = blob.origin, TiffPages(blob.data, blob.origin, limits)
@@ -607,7 +608,9 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
             if item is None:
                 item = _decode_frame(im, origin, locator, None, limits.max_pixels, limits.decode_side)
                 retried = pages.item(i, locator) if isinstance(item, ItemError) else None
-                item = retried if isinstance(retried, ImageItem) else item
+                # tifffile's reading, or its refusal from a tile's own header (WebP: Pillow's is "decoder error -2")
+                if isinstance(retried, ImageItem) or (retried is not None and retried.error.endswith("not decoded")):
+                    item = retried
             yield item
     finally:
         pages.close()

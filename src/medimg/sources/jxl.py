@@ -72,11 +72,19 @@ def bits_per_sample(code: bytes) -> int | None:
     """The integer bits per sample the ImageMetadata after the SizeHeader gives (8 by default), None for float
     samples or a header cut short. imagecodecs hands a 10- or 12-bit image over as uint16 holding 0..1023 or
     0..4095, a 1-7 bit one as uint8 below 2**bits."""
+    meta = metadata(code)
+    return None if meta is None or meta[1] else meta[0]
+
+
+def metadata(code: bytes) -> tuple[int, bool, bool, int] | None:
+    """(bits per sample, float samples, animated, extra channels) from the ImageMetadata after the SizeHeader,
+    or None for a header cut short."""
     bits = _Bits(code[2:])
+    animated = False
     try:
         _size(bits)
         if bits.read(1):  # all_default
-            return 8
+            return 8, False, False, 0
         if bits.read(1):  # extra_fields
             bits.read(3)  # orientation
             if bits.read(1):  # intrinsic size
@@ -90,15 +98,24 @@ def bits_per_sample(code: bytes) -> int | None:
                         bits.read((0, 0, 5, 9)[bits.read(2)])
                     else:
                         bits.read((6, 8, 10, 12)[bits.read(2)])
-            if bits.read(1):  # animation: ticks per second, loops, timecodes
+            animated = bool(bits.read(1))
+            if animated:  # ticks per second, loops, timecodes
                 bits.read((0, 0, 10, 30)[bits.read(2)])
                 bits.read((0, 0, 8, 10)[bits.read(2)])
                 bits.read((0, 3, 16, 32)[bits.read(2)])
                 bits.read(1)
-        if bits.read(1):  # float samples
-            return None
+        floating = bool(bits.read(1))
+        if floating:
+            choice = bits.read(2)
+            depth = (32, 16, 24)[choice] if choice < 3 else bits.read(6) + 1
+            bits.read(4)  # exponent bits
+        else:
+            choice = bits.read(2)
+            depth = (8, 10, 12)[choice] if choice < 3 else bits.read(6) + 1
+        bits.read(1)  # modular_16_bit_buffers
         choice = bits.read(2)
-        return (8, 10, 12)[choice] if choice < 3 else bits.read(6) + 1
+        extra = (0, 1, 2, 1)[choice] + bits.read((0, 0, 4, 12)[choice])
+        return depth, floating, animated, extra
     except IndexError:
         return None
 

@@ -208,6 +208,8 @@ def _items(tif, series, origin: str, limits: Limits, root) -> Iterator[Item]:
 
 
 def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterator[Item]:
+    from .tiff_tiles import tiles_problem
+
     base = _plane_size(series)
     n_channels = series.shape[series.axes.index("C")] if "C" in series.axes else 1
     level = _level(series, limits.max_pixels // max(n_channels, 1))  # every channel of the shown plane is decoded
@@ -246,6 +248,10 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
             w, h = worst.shape[worst.axes.index("X")], worst.shape[worst.axes.index("Y")]
             yield ItemError(origin, locator, f"{kind} has a page claiming {w:,}×{h:,} pixels, over the max_pixels "
                                              f"cap of {limits.max_pixels:,} for {len(keys)} channel(s); not decoded")
+            continue
+        problem = next(filter(None, (tiles_problem(p) for p in pages if p is not None)), None)
+        if problem:  # a JPEG 2000, WebP, JPEG XL or LERC tile naming another size than its tile's
+            yield ItemError(origin, locator, f"{kind}: {problem}")
             continue
         planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
         planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
@@ -334,8 +340,8 @@ def levels(plane: np.ndarray) -> np.ndarray:
     lut = (np.clip((values - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
     if info.min:  # signed: the same bits read unsigned, top bit flipped, index from the smallest value
         index = plane.view(np.uint8 if info.bits == 8 else np.uint16) ^ (1 << (info.bits - 1))
-        return np.take(lut, index)
-    return np.take(lut, plane)
+        return lut[index]
+    return lut[plane]  # not np.take, which first copies the indices as 8-byte integers
 
 
 def _bounds(plane: np.ndarray) -> tuple[float, float] | None:

@@ -6,9 +6,10 @@ with extra channels (fluorescence saved without ImageJ or OME metadata). Pillow 
 as unsigned and unsigned 32-bit grey as signed.
 
 Nothing is decoded before the header is checked: the page's pixels and a tile's against `max_pixels`, and
-its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Only compressions whose decoder fills a buffer of
-the tile's size are decoded; a tile compressed as a picture (JPEG, JPEG 2000, WebP, …) names its own size,
-which is not checked here, so such a page stays an error.
+its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Compressions whose decoder fills a buffer of the tile's
+size are decoded; so are JPEG 2000, WebP, JPEG XL and LERC tiles once each one's own header names its tile's
+size (tiff_tiles.py); other picture codecs (JPEG XR, PNG) name their own size unchecked, so such a page stays an
+error. 16-bit Lab, ICC Lab, 16-bit palettes and chroma-subsampled uncompressed YCbCr are converted too.
 
 A page comes out as Pillow gives the pages it reads, for the model's usual treatment (model/preprocess.py):
 grey as L, I;16 or F (which the model stretches by its percentiles), MinIsWhite inverted; RGB and YCbCr as
@@ -30,11 +31,13 @@ from ..levels import STRIP, stretch_levels
 from .base import ImageItem, Item, ItemError, Limits
 from .files import profile_to_srgb
 from .microscopy import IMAGEJ_COLOURS, composite
+from .tiff_tiles import CHECKED, segments, tiles_problem
 
 BYTES_PER_PIXEL = 4  # decoded bytes a page may take for each pixel max_pixels allows (Pillow's RGBA or F)
 # none, LZW, Deflate (two codes), PackBits, LZMA, Zstandard (two codes): each decodes into a tile-sized buffer
 DECODED = {1, 5, 8, 32946, 32773, 34925, 50000, 34926}
-MINISWHITE, MINISBLACK, RGB, YCBCR = 0, 1, 2, 6
+MINISWHITE, MINISBLACK, RGB, PALETTE, YCBCR, CIELAB, ICCLAB = 0, 1, 2, 3, 6, 8, 9
+COLOUR = (RGB, YCBCR, CIELAB, ICCLAB)  # photometrics of three colour samples
 
 
 class TiffPages:
@@ -122,10 +125,16 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
         problem = _problem(page, limits.max_pixels)
     except Exception as exc:
         problem = f"corrupt TIFF page: {exc}"
+    if not problem:
+        try:
+            problem = tiles_problem(page)
+        except Exception as exc:
+            problem = f"corrupt TIFF page: {exc}"
     if problem:
         return ItemError(origin, locator, problem)
     try:
-        image = _upright(_image(page.asarray(maxworkers=1), page), page)
+        image = _image(_subsampled(page) if page.is_subsampled else page.asarray(maxworkers=1), page)
+        image = _upright(image, page)
         image = profile_to_srgb(image, _profile(page))
     except Exception as exc:
         return ItemError(origin, locator, f"corrupt or truncated TIFF image: {exc}")
@@ -156,20 +165,29 @@ def _problem(page, max_pixels: int) -> str | None:
 
 def _layout_problem(page) -> str | None:
     compression = int(page.compression)
-    if compression not in DECODED:
+    if compression not in DECODED and compression not in CHECKED:
         name = getattr(page.compression, "name", compression)
-        return f"{name} compression (decoded here: none, LZW, Deflate, PackBits, LZMA, Zstandard)"
+        return (f"{name} compression (decoded here: none, LZW, Deflate, PackBits, LZMA, Zstandard; JPEG 2000, "
+                f"WebP, JPEG XL and LERC with each tile's own size checked)")
     if page.dtype is None:
         return f"samples of SampleFormat {int(page.sampleformat)}, {page.bitspersample}-bit"
     if np.dtype(page.dtype).kind not in "biuf":
         return f"{page.dtype} samples"
     photometric = int(page.photometric)
-    if photometric not in (MINISWHITE, MINISBLACK, RGB, YCBCR):
+    if photometric not in (MINISWHITE, MINISBLACK, PALETTE, *COLOUR):
         return f"photometric {getattr(page.photometric, 'name', photometric)}"
-    if photometric in (RGB, YCBCR) and page.samplesperpixel < 3:
+    if photometric in COLOUR and page.samplesperpixel < 3:
         return f"{page.photometric.name} with {page.samplesperpixel} sample(s)"
+    if photometric in (CIELAB, ICCLAB) and (page.bitspersample not in (8, 16) or np.dtype(page.dtype).kind == "f"):
+        return f"{page.photometric.name} of {page.bitspersample}-bit {page.dtype} samples"
+    if photometric == PALETTE and (page.samplesperpixel != 1 or page.colormap is None):
+        return f"palette with {page.samplesperpixel} sample(s){'' if page.colormap is not None else ', no colormap'}"
     if photometric == YCBCR and page.is_subsampled:
-        return "chroma-subsampled YCbCr without JPEG"
+        h, v = page.subsampling
+        if compression != 1 or page.bitspersample != 8 or page.samplesperpixel != 3 or int(page.planarconfig) != 1:
+            return "chroma-subsampled YCbCr other than uncompressed 8-bit (or JPEG, which Pillow reads)"
+        if h not in (1, 2, 4) or v not in (1, 2, 4) or v > h:
+            return f"chroma subsampling {h}×{v}"
     if page.axes.replace("S", "") != "YX":
         return f"pages of axes {page.axes} (a volume)"
     return None
@@ -181,7 +199,7 @@ def _image(arr: np.ndarray, page) -> Image.Image:
     arr = arr.view(np.uint8) if arr.dtype == bool else arr
     kind, bits, photometric = arr.dtype.kind, int(np.max(page.bitspersample)), int(page.photometric)
     whole = (0.0, 1.0) if kind == "f" else (0.0, float(_top(bits)))  # the type's range, for a blank page
-    colours = 3 if photometric in (RGB, YCBCR) else 1
+    colours = 3 if photometric in COLOUR else 1
     extras = list(page.extrasamples) + [0] * arr.shape[-1]  # ExtraSamples: 1 associated, 2 unassociated alpha
     alpha_at = next((k for k in range(colours, arr.shape[-1]) if extras[k - colours] in (1, 2)), None)
     # RGB: its three samples; grey: every sample but alpha (more than one are channels, as a stack's)
@@ -191,17 +209,26 @@ def _image(arr: np.ndarray, page) -> Image.Image:
     if alpha_at is not None:
         alpha = _alpha(arr[..., alpha_at], kind, bits)
         if extras[alpha_at - colours] == 1:  # premultiplied: divided back out
-            planes = [p * (255 / np.maximum(alpha, 1, dtype=np.float32)) for p in planes]
+            factor = np.maximum(alpha, 1, dtype=np.float32)
+            factor = np.divide(255, factor, out=factor)  # once, in place, for every plane
+            planes = [p * factor for p in planes[:-1]] + [np.multiply(planes[-1], factor, out=factor)]
+            del factor  # the last plane now
     if photometric == MINISWHITE:
         planes = [1.0 - p if kind == "f" else -1 - p if kind == "i" else _top(bits) - p for p in planes]
     if photometric == YCBCR:
-        image = Image.merge("RGB", [Image.fromarray(p, "L") for p in _ycbcr_to_rgb(planes, page, bits)])
+        image = _ycbcr_to_rgb(planes, page, bits)
+    elif photometric in (CIELAB, ICCLAB):
+        image = Image.fromarray(_lab8(planes, photometric), "LAB").convert("RGB")  # (merge would shift a*, b* by 128)
+    elif photometric == PALETTE:
+        image = Image.fromarray(_palette(planes[0], page.colormap), "RGB")
     elif colours == 3:
         keep = alpha > 0 if alpha is not None else None
         rgb = stretch_levels(planes, whole, keep) if kind == "f" else [_to8(p, kind, bits) for p in planes]
         image = Image.merge("RGB", [Image.fromarray(p, "L") for p in rgb])
     elif len(planes) > 1:  # fluorescence channels, each stretched and coloured
-        image = composite(np.stack(planes), "YX", [IMAGEJ_COLOURS[k % 7] for k in range(len(planes))])
+        untouched = alpha_at is None and photometric != MINISWHITE  # the planes are every sample of arr, as stored
+        stack = np.moveaxis(arr, -1, 0) if untouched else np.stack(planes)  # a view: not a copy of each channel
+        image = composite(stack, "YX", [IMAGEJ_COLOURS[k % 7] for k in range(len(planes))])
     else:
         image = _grey(planes[0], kind, bits, whole, alpha)
     if alpha is None:
@@ -250,7 +277,7 @@ def _to8(plane: np.ndarray, kind: str, bits: int) -> np.ndarray:
     """Integer samples as 8-bit levels of their bit depth's range: the top 8 bits (as Pillow gives 16-bit RGB),
     fewer bits spread over 0–255; signed ones from their lowest value."""
     if kind == "u" and plane.dtype.kind == "u" and bits >= 8:  # tifffile's samples never pass their bit depth
-        return (plane >> (bits - 8)).astype(np.uint8)
+        return np.right_shift(plane, bits - 8, out=np.empty(plane.shape, np.uint8), casting="unsafe")  # no 16-bit copy
     values = plane.astype(np.float32)
     if kind == "i":
         values += 1 << (bits - 1)
@@ -265,22 +292,71 @@ def _alpha(alpha: np.ndarray, kind: str, bits: int) -> np.ndarray:
     return np.round(np.clip(np.nan_to_num(alpha.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
 
 
-def _ycbcr_to_rgb(planes: list[np.ndarray], page, bits: int) -> list[np.ndarray]:
-    """Y, Cb, Cr samples as 8-bit R, G, B, by the file's ReferenceBlackWhite and YCbCrCoefficients (TIFF 6.0,
-    section 21; their defaults are JPEG's full-range BT.601), a strip of rows at a time."""
+def _ycbcr_to_rgb(planes: list[np.ndarray], page, bits: int) -> Image.Image:
+    """Y, Cb, Cr samples as an RGB image, by the file's ReferenceBlackWhite and YCbCrCoefficients (TIFF 6.0,
+    section 21; their defaults are JPEG's full-range BT.601), a strip of rows at a time pasted into it."""
     top, mid = _top(bits), 1 << (bits - 1)
     ref = _rationals(page, 532, 6) or [0, top, mid, top, mid, top]
     red, green, blue = _rationals(page, 529, 3) or [0.299, 0.587, 0.114]
     scale = [(top if k == 0 else mid - 1) / max(ref[2 * k + 1] - ref[2 * k], 1e-6) for k in range(3)]
-    out = [np.empty(planes[0].shape, np.uint8) for _ in range(3)]
-    rows = max(1, STRIP // max(planes[0].shape[1], 1))
-    for at in range(0, planes[0].shape[0], rows):
+    length, width = planes[0].shape
+    image = Image.new("RGB", (width, length))
+    rows = max(1, STRIP // max(width, 1))
+    for at in range(0, length, rows):
         y, cb, cr = [(p[at:at + rows].astype(np.float32) - ref[2 * k]) * scale[k] for k, p in enumerate(planes)]
         r = cr * (2 - 2 * red) + y
         b = cb * (2 - 2 * blue) + y
         g = (y - blue * b - red * r) / green
-        for o, c in zip(out, (r, g, b)):
-            o[at:at + rows] = _to8(np.clip(c, 0, top), "u", bits)
+        strip = np.stack([_to8(np.clip(c, 0, top), "u", bits) for c in (r, g, b)], axis=-1)
+        image.paste(Image.fromarray(strip, "RGB"), (0, at))
+    return image
+
+
+def _lab8(planes: list[np.ndarray], photometric: int) -> np.ndarray:
+    """L*, a*, b* samples (8 or 16-bit; CIELab's a*, b* signed, ICCLab's offset by half their range) as the
+    H × W × 3 bytes of Pillow's LAB mode (a*, b* signed), which Pillow converts to sRGB as it does 8-bit CIELab
+    TIFFs (LittleCMS, D50 white)."""
+    shift = 8 * (planes[0].dtype.itemsize - 1)
+    out = np.empty(planes[0].shape + (3,), np.uint8)
+    for k, p in enumerate(planes[:3]):
+        out[..., k] = p.view(p.dtype.str.replace("i", "u")) >> shift  # two's complement: the top byte is signed
+        if k and photometric == ICCLAB:
+            out[..., k] ^= 0x80
+    return out
+
+
+def _palette(index: np.ndarray, colormap: np.ndarray) -> np.ndarray:
+    """Palette indices (up to 16 bits) as RGB through the ColorMap, a strip of rows at a time; a colormap whose
+    values all fit 8 bits is taken as 8-bit (as libtiff takes it), a 16-bit one by its top bits."""
+    lut = colormap.T.astype(np.uint16)
+    lut = (lut if lut.max() < 256 else lut >> 8).astype(np.uint8)
+    out = np.empty(index.shape + (3,), np.uint8)
+    rows = max(1, STRIP // max(index.shape[1], 1))
+    for at in range(0, index.shape[0], rows):
+        out[at:at + rows] = lut[np.minimum(index[at:at + rows], len(lut) - 1)]
+    return out
+
+
+def _subsampled(page) -> np.ndarray:
+    """Uncompressed 8-bit YCbCr with subsampled chroma (TIFF 6.0, section 21: blocks of h × v Y samples, then
+    one Cb and one Cr) as Y, Cb, Cr samples at full size, each chroma sample over its block; from the segments'
+    bytes, which tifffile does not decode."""
+    h, v = page.subsampling
+    out = np.zeros((page.imagelength, page.imagewidth, 3), np.uint8)
+    fh = page.parent.filehandle
+    for n, (offset, count, (sw, sh), (ew, eh), (x0, y0)) in enumerate(segments(page)):
+        across, down = -(-sw // h), -(-(sh if page.is_tiled else eh) // v)
+        need = across * down * (h * v + 2)
+        fh.seek(offset)
+        raw = np.frombuffer(fh.read(min(count, need)), np.uint8)
+        if raw.size < need:
+            raise ValueError(f"segment {n + 1} has {raw.size:,} of its {need:,} bytes")
+        units = raw.reshape(down, across, h * v + 2)
+        y = units[..., :h * v].reshape(down, across, v, h).transpose(0, 2, 1, 3).reshape(down * v, across * h)
+        block = out[y0:y0 + eh, x0:x0 + ew]
+        block[..., 0] = y[:eh, :ew]
+        for k in (1, 2):
+            block[..., k] = np.repeat(np.repeat(units[..., h * v + k - 1], v, 0), h, 1)[:eh, :ew]
     return out
 
 

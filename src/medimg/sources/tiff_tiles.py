@@ -1,0 +1,178 @@
+"""TIFF tiles and strips compressed as pictures (JPEG 2000, WebP, JPEG XL) or as LERC, checked before tifffile
+decodes them (sources/tiff.py).
+
+Their decoders make an image of the size their own stream names, not the tile's: a WebP tile of 50 bytes may
+claim 16383 × 16383 pixels, a LERC one of 70 bytes 4000 × 4000 floats. So every segment's own header is read
+first (JPEG 2000's SIZ marker, WebP's VP8/VP8L/VP8X header, JPEG XL's SizeHeader and ImageMetadata, each LERC2
+blob's header, inside its Deflate or Zstandard wrapping undone within a bound) and the page is refused when a
+segment names another size than its tile's (or than the part of it inside the image, at the right and bottom
+edges), more samples than the page's, or wider ones, or (JPEG XL) an animation, whose frames would all be
+decoded.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+from . import jxl
+
+J2K = {33004, 33005, 34712}  # 33003 is Aperio's YCbCr: read by the slide reader (.svs), not here
+WEBP, JPEGXL, LERC = {50001}, {50002, 52546}, {34887}
+CHECKED = J2K | WEBP | JPEGXL | LERC
+NAMES = {**dict.fromkeys(J2K, "JPEG 2000"), **dict.fromkeys(WEBP, "WebP"), **dict.fromkeys(JPEGXL, "JPEG XL"),
+         **dict.fromkeys(LERC, "LERC")}
+_LERC_TYPES = (1, 1, 2, 2, 4, 4, 4, 8)  # a LERC2 sample's bytes: char, byte, short, ushort, int, uint, float, double
+
+
+def tiles_problem(page) -> str | None:
+    """Why the page's picture-coded segments must not be decoded, from their own headers; None when each names
+    its tile's size (or the page is not compressed so). `page` may be a TiffFrame of a stack (microscopy.py):
+    its layout is its keyframe's."""
+    key = getattr(page, "keyframe", None) or page
+    compression = int(key.compression)
+    if compression not in CHECKED:
+        return None
+    name, fh = NAMES[compression], page.parent.filehandle
+    kind = "tile" if key.is_tiled else "strip"
+    samples = 1 if int(key.planarconfig) == 2 else int(key.samplesperpixel)
+    itemsize = np.dtype(key.dtype).itemsize
+    for n, (offset, count, full, edge, _) in enumerate(segments(page)):
+        if not count:
+            continue  # a missing segment: tifffile leaves it blank
+        fh.seek(offset)
+        data = fh.read(count)
+        try:
+            got = _header(compression, data, full[0] * full[1] * samples * itemsize)
+        except (IndexError, struct.error, zlib.error, ValueError) as exc:
+            got = f"unreadable header ({exc})"
+        if isinstance(got, str):
+            return f"{name} {kind} {n + 1}: {got}; not decoded"
+        w, h, channels, width = got
+        if (w, h) not in (full, edge):
+            return (f"{name} {kind} {n + 1} names {w:,}×{h:,} pixels, not its {kind}'s {full[0]:,}×{full[1]:,}"
+                    f"{'' if edge == full else f' or {edge[0]:,}×{edge[1]:,}'}; not decoded")
+        if channels > samples or width > itemsize:
+            return (f"{name} {kind} {n + 1} names {channels} sample(s) of {width} byte(s), the page {samples} of "
+                    f"{itemsize}; not decoded")
+    return None
+
+
+def segments(page):
+    """(offset, byte count, its tile's (w, h), the part of that inside the image, where that starts (x, y)) for
+    each of the page's segments."""
+    key = getattr(page, "keyframe", None) or page
+    width, length = key.imagewidth, key.imagelength
+    if key.is_tiled:
+        tw, th = key.tilewidth, key.tilelength
+    else:
+        tw, th = width, min(key.rowsperstrip or length, length)
+    across, down = -(-width // tw), -(-length // th)
+    for i, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+        j = i % (across * down)  # separate planes: each plane's segments in turn
+        x, y = j % across * tw, j // across * th
+        yield offset, count, (tw, th), (min(tw, width - x), min(th, length - y)), (x, y)
+
+
+def _header(compression: int, data: bytes, tile_bytes: int) -> tuple[int, int, int, int] | str:
+    """(width, height, samples, bytes a sample) the segment's own header names, or what is wrong with it."""
+    if compression in J2K:
+        return _j2k(data)
+    if compression in WEBP:
+        return _webp(data)
+    if compression in JPEGXL:
+        return _jxl(data)
+    return _lerc(data, 2 * tile_bytes + 4096)
+
+
+def _j2k(data: bytes) -> tuple[int, int, int, int] | str:
+    """From the SIZ marker of a JPEG 2000 codestream, bare or in a JP2 file's jp2c box."""
+    code = data if data.startswith(b"\xff\x4f") else _jp2_codestream(data)
+    if code is None or code[2:4] != b"\xff\x51":
+        return "no JPEG 2000 SIZ marker"
+    xsiz, ysiz, xo, yo = struct.unpack(">4I", code[8:24])
+    (components,) = struct.unpack(">H", code[40:42])
+    bits = max((code[42 + 3 * k] & 0x7F) + 1 for k in range(components)) if components else 0
+    return xsiz - xo, ysiz - yo, components, 1 if bits <= 8 else 2 if bits <= 16 else 4
+
+
+def _jp2_codestream(data: bytes) -> bytes | None:
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        head = 8
+        if size == 1:
+            (size,), head = struct.unpack(">Q", data[pos + 8:pos + 16]), 16
+        if kind == b"jp2c":
+            return data[pos + head:]
+        if size < head:
+            return None
+        pos += size
+    return None
+
+
+def _webp(data: bytes) -> tuple[int, int, int, int] | str:
+    """From the first chunk after RIFF/WEBP: VP8X's canvas, VP8L's or VP8's frame size."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return "not a WebP stream"
+    chunk, body = data[12:16], data[20:32]
+    if chunk == b"VP8X":
+        w, h = int.from_bytes(body[4:7], "little") + 1, int.from_bytes(body[7:10], "little") + 1
+        return w, h, 4 if body[0] & 0x10 else 3, 1
+    if chunk == b"VP8L" and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], "little")
+        return (bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1, 4 if bits >> 28 & 1 else 3, 1
+    if chunk == b"VP8 " and body[3:6] == b"\x9d\x01\x2a":
+        return int.from_bytes(body[6:8], "little") & 0x3FFF, int.from_bytes(body[8:10], "little") & 0x3FFF, 3, 1
+    return f"WebP chunk {chunk!r} is not an image header"
+
+
+def _jxl(data: bytes) -> tuple[int, int, int, int] | str:
+    """From the SizeHeader and ImageMetadata (jxl.py); the colour channels are not counted (one at least), the
+    extra ones are."""
+    code = jxl.codestream_start(data)
+    size = jxl.size_of(code) if code else None
+    meta = jxl.metadata(code) if size else None
+    if meta is None:
+        return "no JPEG XL size header"
+    depth, floating, animated, extra = meta
+    if animated:
+        return "an animation (every frame would be decoded)"
+    return size[0], size[1], 1 + extra, 4 if floating else 1 if depth <= 8 else 2
+
+
+def _lerc(data: bytes, bound: int) -> tuple[int, int, int, int] | str:
+    """From each LERC2 blob's header (bands are blobs one after another), after undoing a Deflate or Zstandard
+    wrapping (LercParameters) within `bound` bytes, as imagecodecs' lerc_decode undoes it before decoding."""
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        import imagecodecs
+
+        try:
+            data = bytes(imagecodecs.zstd_decode(data, out=bytearray(bound)))
+        except Exception as exc:
+            return f"Zstandard wrapping over {bound:,} bytes or damaged ({exc})"
+    elif data[:1] == b"\x78":
+        inflate = zlib.decompressobj()
+        data = inflate.decompress(data, bound)
+        if inflate.unconsumed_tail:
+            return f"Deflate wrapping over {bound:,} bytes"
+    sizes, bands, width, pos = set(), 0, 0, 0
+    while data[pos:pos + 6] == b"Lerc2 ":
+        (version,) = struct.unpack("<i", data[pos + 6:pos + 10])
+        at = pos + 10 + 4 * (version >= 3)  # after the checksum
+        ints = struct.unpack(f"<{6 + (version >= 4)}i", data[at:at + 4 * (6 + (version >= 4))])
+        rows, cols = ints[:2]
+        depth = ints[2] if version >= 4 else 1
+        blob, kind = ints[-2:]
+        if not 0 <= kind < len(_LERC_TYPES) or blob <= 0 or depth < 1:
+            return "damaged LERC2 header"
+        sizes.add((cols, rows))
+        bands, width, pos = bands + depth, max(width, _LERC_TYPES[kind]), pos + blob
+        if len(sizes) > 1 or bands > 64:
+            return "LERC2 bands of different sizes, or over 64"
+    if not sizes:
+        return "not a LERC2 blob"
+    (w, h), = sizes
+    return w, h, bands, width
