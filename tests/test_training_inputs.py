@@ -129,8 +129,9 @@ def test_the_cache_sees_a_file_copied_over_with_its_old_time(tmp_path):
 
 def test_the_cache_folder_keeps_only_the_latest_decoded_corpora(tmp_path):
     """Each change of files, --size or --per-source decodes a new corpus (0.7 GB for the shared one): the folder
-    keeps the three most recently used, not every one ever made."""
-    from medimg.training.dataset import KEEP_CACHES
+    keeps the decoded sources of the three most recently used corpora, not every one ever made, and lets whole-
+    corpus caches of earlier versions go (each source is cached on its own now)."""
+    from medimg.training import dataset
 
     root = corpus(tmp_path / "data", {"xray": {"a": 1}, "photo": {"b": 1}})
     cache = tmp_path / "cache"
@@ -140,17 +141,28 @@ def test_the_cache_folder_keeps_only_the_latest_decoded_corpora(tmp_path):
         old.write_bytes(b"x")
         os.utime(old, (1_000_000 + i, 1_000_000 + i))
     (cache / "notes.txt").write_text("mine")
-    used = cache / "corpus-8-old4.npz"
-    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
-    left = sorted(p.name for p in cache.iterdir())
-    assert len([n for n in left if n.startswith("corpus-")]) == KEEP_CACHES == 3
-    assert "notes.txt" in left and used.name in left and "corpus-8-old3.npz" in left  # the newest two stay
-    (mine,) = set(cache.glob("corpus-*.npz")) - {cache / f"corpus-8-old{i}.npz" for i in range(5)}
-    os.utime(mine, (1, 1))  # the oldest now, until it is used again
-    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)  # a hit marks its cache as used
-    Image.new("RGB", (24, 24), (0, 0, 255)).save(root / "photo" / "b" / "1.png")  # a new corpus, a new cache
-    load(scan(root, exclude={}), 8, cache, log=lambda *_: None)
-    assert len(list(cache.glob("corpus-*.npz"))) == 3 and mine.exists()
+
+    stamps = iter(range(1_000_100, 1_000_200))  # long ago, each load later than the one before
+
+    def used(size: int) -> None:  # loaded, then dated long ago (a cache used within the hour is never let go)
+        load(scan(root, exclude={}), size, cache, log=lambda *_: None)
+        when = next(stamps)
+        for p in cache.iterdir():
+            if p.name != "notes.txt" and p.stat().st_mtime > 2_000_000:
+                os.utime(p, (when, when))
+
+    used(8)
+    assert sorted(p.name for p in cache.iterdir() if not p.name.startswith("source-")) == [
+        *[p.name for p in cache.glob("corpus-8-*.json")], "notes.txt"]
+    used(9)
+    used(8)  # a hit marks its caches as used
+    used(10)
+    used(11)
+    left = {p.name for p in cache.iterdir()}
+    assert len([n for n in left if n.endswith(".json")]) == dataset.KEEP_CACHES == 3
+    for size, kept in ((8, True), (9, False), (10, True), (11, True)):
+        assert all((name in left) == kept for _, name in dataset._parts(scan(root, exclude={}), size)), size
+    assert len([n for n in left if n.startswith("source-")]) == 3 * 2 and "notes.txt" in left
 
 
 def test_a_killed_runs_temporary_corpus_is_removed_but_a_live_ones_stays(tmp_path):

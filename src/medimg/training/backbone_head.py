@@ -126,11 +126,12 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
     """Features → held-out folds → calibrated head on all data → dest/head.npz + labels.json."""
     from .calibrate import fit_temperature_ece
     from .plots import report_files
-    from .ship import heldout_report
+    from .ship import clear_assets, heldout_report
 
     t0 = time.perf_counter()
     corpus = scan(data, per_source=per_source or None, seed=seed)
     out = Path(out)
+    clear_assets(out / "assets")  # a previous run's, when this one ships elsewhere (written again when not)
     feats, bad = extract(corpus.root, corpus.paths, Path(cache) if cache else out / "features.npz", threads, log=log)
     if bad:
         corpus, _ = readable(corpus, {i: bad[p] for i, p in enumerate(corpus.paths) if p in bad}, log)

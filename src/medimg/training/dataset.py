@@ -9,6 +9,7 @@ import json
 import os
 import posixpath
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ OWN_GROUPS, OWN_EXCLUDE = "label_groups.csv", "exclude.csv"  # a corpus's own, b
 IMAGE_EXT = {".webp", ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".jp2", ".j2k",
              ".jxl", ".heic", ".heif", ".avif", ".dcm", ".dicom"}
 IMAGE_KINDS = {"image", "jxl", "dicom", "microscopy", "slide"}  # sources whose files are images
-KEEP_CACHES = 3  # decoded corpora kept in the cache folder, the most recently used
-ABANDONED_AFTER = 3600  # seconds untouched after which a dead run's temporary corpus is removed
+KEEP_CACHES = 3  # corpora whose decoded sources the cache folder keeps, the most recently used
+ABANDONED_AFTER = 3600  # seconds untouched after which a cache no kept corpus names, or a dead run's temporary file, goes
 DECODER = "sources-1"  # in the cache key: a change to how files are decoded for training is a new cache
 
 
@@ -45,7 +46,8 @@ def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
     groups = {}
     with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
         rows = csv.DictReader(f)
-        if not {"label", "group"} <= set(rows.fieldnames or []):
+        rows.fieldnames = _header(rows.fieldnames)
+        if not {"label", "group"} <= set(rows.fieldnames):
             raise CorpusError(f"{path}: give a header row label,group")
         for r in rows:
             group = (r.get("group") or "").strip().lower()
@@ -57,14 +59,22 @@ def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
 
 
 def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
-    """path (relative to the corpus) → why it is left out, from an exclude file (path,reason)."""
+    """path (relative to the corpus) → why it is left out, from an exclude file (header path,reason, or path
+    alone; an empty reason reads "listed in exclude.csv")."""
     if not path.exists():
         return {}
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
-        if "path" not in (rows.fieldnames or []):
-            raise CorpusError(f"{path}: give a header row path,reason")
-        return {_rel(r["path"] or ""): r.get("reason") or "" for r in rows}
+        rows.fieldnames = _header(rows.fieldnames)
+        if "path" not in rows.fieldnames:
+            raise CorpusError(f"{path}: give a header row path,reason (or path)")
+        return {_rel(r["path"]): (r.get("reason") or "").strip() or f"listed in {path.name}"
+                for r in rows if (r["path"] or "").strip()}
+
+
+def _header(names) -> list[str]:
+    """A CSV header as read: `Path, Reason` (a spreadsheet's) is path,reason."""
+    return [(c or "").strip().lower() for c in names or []]
 
 
 def _rel(path: str) -> str:
@@ -80,20 +90,47 @@ def corpus_groups(root: str | Path) -> dict[str, bool]:
 
 
 def corpus_excluded(root: str | Path) -> dict[str, str]:
-    """The files left out: the shipped corpus's list, and a corpus's own `exclude.csv` beside its label folders
-    (header path,reason; a file of that name with other columns is passed over)."""
-    own = Path(root) / OWN_EXCLUDE
-    return excluded() | (excluded(own) if _ours(own, {"path", "reason"}) else {})
+    """The files left out: the shipped corpus's list, and a corpus's own `exclude.csv` (`own_excluded`)."""
+    return excluded() | own_excluded(root)[0]
+
+
+def own_excluded(root: str | Path) -> tuple[dict[str, str], str | None]:
+    """A corpus's own `exclude.csv` beside its label folders: its rows, and a note of what was made of it
+    when that is not plain. Read when its header is path,reason or path alone (more columns beside those two
+    are fine); any other header with a path column, such as a data list's (path,label,source,license), is the
+    data's own and is passed over, as is a file without a path column (a list with no header row)."""
+    path = Path(root) / OWN_EXCLUDE
+    cols = _columns(path)
+    if cols is None:
+        return {}, None
+    if _exclude_list(cols):
+        rows = excluded(path)
+        note = (f"{OWN_EXCLUDE} has a path column and no reason: its {len(rows)} rows are read as files to leave "
+                f"out (reason 'listed in {OWN_EXCLUDE}')") if "reason" not in cols and rows else None
+        return rows, note
+    said = ", ".join(sorted(cols)) or "none"
+    return {}, (f"{OWN_EXCLUDE} is not read as files to leave out: its header ({said}) is not path,reason or path "
+                "alone, so it reads as the data's own list; nothing is left out by it (to leave files out, give it "
+                "a first row path or path,reason)")
+
+
+def _exclude_list(cols: set[str]) -> bool:
+    """Whether an exclude.csv header (`_columns`) is one of ours: path and reason, or path alone."""
+    return "path" in cols and ("reason" in cols or cols == {"path"})
+
+
+def _columns(path: Path) -> set[str] | None:
+    """The named columns of a CSV file's header (`_header`), or None when there is no such file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            return set(_header(next(csv.reader(f), []))) - {""}
+    except OSError:
+        return None
 
 
 def _ours(path: Path, columns: set[str]) -> bool:
     """Whether `path` is a CSV file whose header holds `columns`."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-            return columns <= {c.strip() for c in next(csv.reader(f), [])}
-    except OSError:
-        return False
-
+    return columns <= (_columns(path) or set())
 
 
 def default_cache() -> str:
@@ -180,8 +217,9 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
 def _say_excluded(root: Path, matched: set[str], log) -> None:
     """How many files the exclude lists left out, and the rows of the corpus's own that name no file (a typo,
     a path from another folder), which would otherwise leave nothing out without a word."""
-    own_path = root / OWN_EXCLUDE
-    own = excluded(own_path) if _ours(own_path, {"path", "reason"}) else {}
+    own, note = own_excluded(root)
+    if note:
+        log(Note(note))
     if matched:
         log(Note(f"{len(matched)} files left out as listed ({OWN_EXCLUDE} or the shipped list)"))
     missing = sorted(set(own) - matched)
@@ -284,67 +322,170 @@ def fingerprint(corpus: Corpus, size: int | None = None) -> str:
 def load_images(corpus: Corpus, size: int, cache_dir: str | Path | None = None, workers: int = 2,
                 log=print) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """(N, size, size, 3) uint8 pixels exactly as preprocess.prepare sees them, original (w, h), and the
-    files that could not be read (index → why; their pixels are zeros)."""
-    key = fingerprint(corpus, size)
-    cache = Path(cache_dir) / f"corpus-{size}-{key}.npz" if cache_dir else None
-    if cache and cache.exists():
-        with contextlib.suppress(OSError):  # a shared cache another user wrote: read it all the same
-            os.utime(cache)  # used now: kept when older caches are let go
-        z = np.load(cache)
-        bad = json.loads(str(z["bad"])) if "bad" in z else {}
-        return z["x"], z["wh"], {int(i): why for i, why in bad.items()}
-    args = [(str(corpus.root / p), size) for p in corpus.paths]
-    x = np.zeros((len(args), size, size, 3), np.uint8)
-    wh = np.zeros((len(args), 2), np.int32)
+    files that could not be read (index → why; their pixels are zeros). Each source (`label/source`) is cached
+    on its own in cache_dir, so a file changed, added or removed decodes its source again, not the corpus."""
+    n = len(corpus.paths)
+    x = np.zeros((n, size, size, 3), np.uint8)  # filled in place: one copy of the corpus in memory
+    wh = np.zeros((n, 2), np.int32)
     bad: dict[int, str] = {}
+    parts = _parts(corpus, size)
+    folder = Path(cache_dir) if cache_dir else None
+    if folder:  # named before reading: another run's clean-up leaves this corpus's caches alone meanwhile
+        _mark_used(folder, size, [name for _, name in parts])
+    todo = []
+    for idx, name in parts:
+        got = _read(folder / name, len(idx), size) if folder else None
+        if got is None:
+            todo.append((idx, name))
+            continue
+        x[_at(idx)], wh[_at(idx)] = got[0], got[1]
+        bad |= {int(idx[i]): why for i, why in got[2].items()}
+    if todo and folder and len(todo) < len(parts):
+        log(f"{len(parts) - len(todo)} of {len(parts)} sources read from the cache; decoding the other {len(todo)}")
+    if todo:
+        _decode(corpus, size, todo, x, wh, bad, folder, workers, log)
+    if folder:
+        _mark_used(folder, size, [name for _, name in parts])  # again: a long decode may have outlived its mark
+        _let_go(folder, KEEP_CACHES)
+    return x, wh, bad
+
+
+def _parts(corpus: Corpus, size: int) -> list[tuple[np.ndarray, str]]:
+    """Each source's file indices and the name of its cache, keyed by its files (path and `stamp`), the corpus
+    folder, the size and DECODER."""
+    root = str(corpus.root.resolve())
+    by: dict[str, list[int]] = {}
+    for i, s in enumerate(corpus.source):
+        by.setdefault(s, []).append(i)
+    parts = []
+    for src, idx in by.items():
+        stats = [(corpus.paths[i], *stamp(corpus.root / corpus.paths[i])) for i in idx]
+        key = hashlib.sha1(json.dumps([root, src, stats, size, DECODER]).encode("utf-8", "surrogateescape"))
+        parts.append((np.array(idx, np.int64), f"source-{size}-{key.hexdigest()[:16]}.npz"))
+    return parts
+
+
+def _at(idx: np.ndarray) -> slice | np.ndarray:
+    """The indices as a slice when they follow each other (as a source's do): a view, not a copy."""
+    return slice(int(idx[0]), int(idx[-1]) + 1) if idx[-1] - idx[0] + 1 == len(idx) else idx
+
+
+def _decode(corpus: Corpus, size: int, todo: list[tuple[np.ndarray, str]], x: np.ndarray, wh: np.ndarray,
+            bad: dict[int, str], folder: Path | None, workers: int, log) -> None:
+    """Decode the sources in `todo` into x and wh, each cached as soon as its last file is decoded (a stop
+    keeps the sources already done)."""
+    order = np.concatenate([idx for idx, _ in todo])
+    ends = dict(zip((int(e) - 1 for e in np.cumsum([len(idx) for idx, _ in todo])), todo))
+    args = [(str(corpus.root / corpus.paths[i]), size) for i in order]
     chunk = max(1, len(args) // 10)
+    writable = folder is not None
     with ProcessPoolExecutor(workers) as ex:
         try:
-            for i, (arr, s) in enumerate(ex.map(_load, args, chunksize=64)):
+            for j, (arr, s) in enumerate(ex.map(_load, args, chunksize=64)):
                 if arr is None:
-                    bad[i] = s
+                    bad[int(order[j])] = s
                 else:
-                    x[i], wh[i] = arr, s
-                if (i + 1) % chunk == 0 or i + 1 == len(args):
-                    log(f"decoded {i + 1}/{len(args)}")
+                    x[order[j]], wh[order[j]] = arr, s
+                if (j + 1) % chunk == 0 or j + 1 == len(args):
+                    log(f"decoded {j + 1}/{len(args)}")
+                if j in ends and writable:
+                    idx, name = ends[j]
+                    writable = _write(folder / name, x[_at(idx)], wh[_at(idx)],
+                                      {k: bad[int(i)] for k, i in enumerate(idx) if int(i) in bad}, log)
         except BaseException:  # a stop: SIGTERM reaches this process only, and leaving the pool would wait
             # for the whole corpus to be decoded; SIGKILL, as a worker took the handler that raises SystemExit
             for proc in list((ex._processes or {}).values()):
                 proc.kill()
             ex.shutdown(cancel_futures=True)
             raise
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # one per run: two runs of one corpus write apart
+
+
+def _read(path: Path, n: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[int, str]] | None:
+    """A source's cache (pixels, sizes, unreadable files by index in the source), or None when there is none
+    or it cannot be read (gone meanwhile, cut short): then the source is decoded again."""
+    with contextlib.suppress(OSError):  # a shared cache another user wrote: read it all the same
+        os.utime(path)  # used now: kept when older caches are let go
+    try:
+        with np.load(path) as z:
+            x, wh, bad = z["x"], z["wh"], json.loads(str(z["bad"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if x.shape != (n, size, size, 3) or wh.shape != (n, 2):
+        return None
+    return x, wh, {int(i): why for i, why in bad.items()}
+
+
+def _write(path: Path, x: np.ndarray, wh: np.ndarray, bad: dict[int, str], log) -> bool:
+    """Cache one source, written beside its name first (one temporary file per process) then renamed; False,
+    said once, when the folder cannot take it (read-only, full): the run goes on uncached."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log(f"decoded sources are not cached: {path.parent} cannot be written ({exc.strerror or exc})")
+        return False
+    except BaseException:  # a stop (Ctrl-C, SIGTERM): no half-written copy left for good
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _mark_used(folder: Path, size: int, names: list[str]) -> None:
+    """Write (or touch) the corpus's list of its sources' caches, `corpus-<size>-<key>.json`: the clean-up keeps
+    the caches the most recently used lists name."""
+    key = hashlib.sha1(json.dumps(names).encode()).hexdigest()[:16]
+    path = folder / f"corpus-{size}-{key}.json"
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.json")
+    with contextlib.suppress(OSError):  # a read-only shared cache: read, not marked
+        if path.exists():
+            os.utime(path)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            np.savez(tmp, x=x, wh=wh, bad=json.dumps(bad))
-            tmp.rename(cache)
-        except BaseException:  # a stop (Ctrl-C, SIGTERM) or a full disk: no half-written copy left for good
+            tmp.write_text(json.dumps({"sources": names}))
+            os.replace(tmp, path)
+        finally:
             tmp.unlink(missing_ok=True)
-            raise
-        _let_go(cache.parent, KEEP_CACHES)
-    return x, wh, bad
 
 
 def _let_go(folder: Path, keep: int) -> None:
-    """Delete all but the `keep` most recently used decoded corpora in `folder` (each changed file, size or
-    --per-source makes a new one, as big as the corpus decoded: 0.7 GB for the shared one at 128 px)."""
-    used = []
-    for p in folder.glob("corpus-*.npz"):
+    """Delete the source caches that none of the `keep` most recently used corpora lists name (each changed
+    source, size or --per-source makes a new one), unless used within ABANDONED_AFTER (a run going on may read
+    it), and whole-corpus caches of earlier versions (`corpus-….npz`) as old; and killed runs' temporary files."""
+    lists, caches = [], []
+    for p in folder.iterdir():
+        name = p.name
         with contextlib.suppress(OSError):  # gone meanwhile (another run's), or not ours to touch
-            if not p.name.endswith(".tmp.npz"):
-                used.append((p.stat().st_mtime, p))
-            elif _abandoned(p):  # a killed run's (another run's, being written, stays)
-                p.unlink()
-    for _, old in sorted(used, reverse=True)[keep:]:
+            if not name.startswith(("corpus-", "source-")):
+                continue
+            if ".tmp." in name:
+                if _abandoned(p):  # a killed run's (another run's, being written, stays)
+                    p.unlink()
+            elif name.endswith(".json"):
+                lists.append((p.stat().st_mtime, p))
+            elif name.endswith(".npz"):
+                caches.append(p)
+    lists.sort(reverse=True)
+    live: set[str] = set()
+    for _, p in lists[:keep]:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            live |= set(json.loads(p.read_text())["sources"])
+    for _, p in lists[keep:]:
         with contextlib.suppress(OSError):
-            old.unlink()
+            p.unlink()
+    for p in caches:
+        with contextlib.suppress(OSError):
+            if p.name not in live and time.time() - p.stat().st_mtime > ABANDONED_AFTER:
+                p.unlink()
 
 
 def _abandoned(tmp: Path) -> bool:
-    """Whether a temporary decoded corpus (`corpus-….<pid>.tmp.npz`) was left by a run killed while writing
+    """Whether a temporary file (`….<pid>.tmp.npz`, `….<pid>.tmp.json`) was left by a run killed while writing
     it: untouched for ABANDONED_AFTER and its process gone from this machine."""
-    pid = tmp.name.removesuffix(".tmp.npz").rpartition(".")[2]
+    pid = tmp.name.rpartition(".tmp.")[0].rpartition(".")[2]
     if not pid.isdigit() or time.time() - tmp.stat().st_mtime < ABANDONED_AFTER:
         return False
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from pathlib import Path
@@ -112,6 +113,15 @@ def quantized_heldout(cv_dirs: list[Path], memo: dict, log=print) -> list[Path]:
     return out
 
 
+def clear_assets(folder: Path) -> None:
+    """Empty a run folder's own `assets/` of the model a previous run shipped there: this run ships anew, maybe
+    elsewhere (--ship), and an older model must not sit in it looking like this run's. Other files stay."""
+    for name in ("labels.json", "model.onnx", "head.npz"):  # labels first: no folder with labels and no model
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (the user's files), or not there
+        folder.rmdir()
+
+
 def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, docs: str | Path | None = None,
          name: str = "medimg-r8xs", version: str | None = None, weights: str = "fp32", fit=fit_temperature,
          log=print) -> dict:
@@ -132,6 +142,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     if weights not in ("fp32", "fp16", "int8"):
         raise ValueError("weights must be fp32, fp16 or int8")
     model, meta = load_model(final_dir)
+    clear_assets(Path(final_dir) / "assets")  # written again below when dest is that folder
     medical = set(meta["medical_labels"])
     memo: dict = {}  # the corpus, read once for the fold models and the final one
     held = quantized_heldout(list(map(Path, cv_dirs)), memo, log) if weights == "int8" and cv_dirs else cv_dirs
