@@ -43,6 +43,12 @@ def test_without_the_token_everything_but_health_is_refused(client):
         r = getattr(client, method)(path)
         assert r.status_code == 401, (path, r.status_code)
         assert r.headers["www-authenticate"].startswith("Basic realm=") and "access token" in r.json()["error"]
+    # only GET and HEAD of /api/health are open, as docs/server.md says: any other method needs the token too
+    assert client.head("/api/health").status_code == 200
+    for method in ("post", "put", "delete", "options"):
+        assert client.request(method, "/api/health").status_code == 401, method
+        r = client.request(method, "/api/health", headers={"authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD", (method, r.status_code)
 
 
 @pytest.mark.parametrize("headers,ok", [

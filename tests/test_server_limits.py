@@ -523,6 +523,40 @@ def test_the_servers_log_leaves_out_the_addresses_it_fetches(classifier, tmp_pat
             logging.getLogger(name).setLevel(level)
 
 
+def test_the_servers_debug_log_leaves_out_what_the_images_hold(classifier, tmp_path, monkeypatch, caplog):
+    """At `--log-level debug`, Pillow logged every TIFF and EXIF tag it read with its value: a photo's
+    ImageDescription or Artist naming the patient went into the server's log."""
+    import io
+
+    from PIL import Image
+
+    from medimg.server import run
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    level = logging.getLogger("PIL").level
+    server = None
+    try:
+        with socket.socket() as taken:  # run() sets up the server's logging, then finds the port taken
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with pytest.raises(SystemExit):
+                run(ServerConfig(port=taken.getsockname()[1]), log_level="debug")
+        server = live(classifier)
+        exif = Image.Exif()
+        exif[0x010E], exif[0x013B] = "DOE_JOHN MRN-s3cr3t chest", "Dr s3cr3t"  # ImageDescription, Artist
+        photo = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(photo, "JPEG", exif=exif)
+        with caplog.at_level(logging.DEBUG):
+            r = httpx.post(server.url + "/api/classify", files=[("files", ("photo.jpg", photo.getvalue()))],
+                           timeout=60)
+        assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
+        assert "s3cr3t" not in caplog.text and "DOE_JOHN" not in caplog.text, caplog.text
+    finally:
+        if server is not None:
+            server.close()
+        logging.getLogger("PIL").setLevel(level)
+
+
 # ------------------------------------------------------------------ 5: two pages, one upload
 
 
@@ -843,6 +877,55 @@ def test_a_server_stopped_while_it_starts_leaves_nothing_in_its_tmpdir(tmp_path)
         proc.send_signal(signal.SIGTERM)  # Gradio is still being imported: seconds before uvicorn serves
         assert proc.wait(timeout=30) == 143
         assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_killed_servers_folders_are_removed_by_the_next_one(tmp_path, monkeypatch):
+    """A server killed with SIGKILL (the out-of-memory killer, a stop timeout run out) left its folders in TMPDIR
+    for good: Gradio's upload area keeps each upload under its own file name (a patient's name, an MRN). The next
+    server removes them as it starts; a running server's folders, a folder of another name and one being made
+    stay."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from medimg import scratch
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    for name in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR"):
+        monkeypatch.delenv(name, raising=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}
+    child = subprocess.Popen([sys.executable, "-c", "import os, pathlib, time\n"
+                              "from medimg.scratch import server_scratch\n"
+                              "server_scratch()\n"  # as `medimg serve` starts
+                              "folder = pathlib.Path(os.environ['GRADIO_TEMP_DIR'])\n"
+                              "(folder / 'SMITH_JOHN_MRN12345.dcm').write_bytes(b'DICM')\n"
+                              "print(folder, flush=True); time.sleep(60)"],
+                             stdout=subprocess.PIPE, text=True, env={**env, "TMPDIR": str(tmp_path)})
+    made = []
+    try:
+        killed = Path(child.stdout.readline().strip())
+        assert (killed / "SMITH_JOHN_MRN12345.dcm").exists()
+        (tmp_path / "medimg-notes").mkdir()
+        (tmp_path / ".medimg-new-abc").mkdir()
+        made += scratch.server_scratch()  # another server starts beside it: the running one's folder stays
+        assert killed.is_dir()
+        monkeypatch.delenv("GRADIO_TEMP_DIR")  # set by the call: the next server's environment has none
+        child.kill()
+        child.wait(timeout=10)
+        made += scratch.server_scratch()  # the next server, once it was killed
+        assert not killed.exists()
+        assert all(folder.is_dir() for folder in made) and len([f for f in made if 'uploads' in f.name]) == 2
+        kept = {p.name for p in tmp_path.iterdir()} - {folder.name for folder in made}
+        assert kept == {".medimg-new-abc", "medimg-notes"}, kept
+        for folder in made:
+            scratch.remove(folder)
+            assert not folder.exists() and folder not in scratch._held
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.timeout(120)

@@ -4,6 +4,7 @@ reads GRADIO_TEMP_DIR at import) and removed when the server stops. Imports noth
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import signal
@@ -13,19 +14,72 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+# the server's folders in TMPDIR; each is locked (flock) by its server while it runs
+PREFIXES = ("medimg-uploads-", "medimg-matplotlib-", "medimg-examples-", "medimg-pages-")
+_NEW = ".medimg-new-"  # a folder not yet locked: never taken for a dead server's
+_held: dict[Path, int] = {}  # this process's folders and their locked descriptors
+
+
 def server_scratch() -> list[Path]:
     """Private folders for what Gradio and matplotlib write (uploads; a font cache when HOME is not writable),
-    unless GRADIO_TEMP_DIR or MPLCONFIGDIR say where; the server removes them when it stops."""
+    unless GRADIO_TEMP_DIR or MPLCONFIGDIR say where; the server removes them when it stops. The folders a
+    server killed before it could remove them left (uploads with their file names) are removed first."""
+    remove_left_behind()
     made = []
     if not os.environ.get("GRADIO_TEMP_DIR"):
-        made.append(Path(tempfile.mkdtemp(prefix="medimg-uploads-")))
+        made.append(private_folder("medimg-uploads-"))
         os.environ["GRADIO_TEMP_DIR"] = str(made[-1])
     if not os.environ.get("MPLCONFIGDIR") and not os.access(os.path.expanduser("~"), os.W_OK):
-        made.append(Path(tempfile.mkdtemp(prefix="medimg-matplotlib-")))
+        made.append(private_folder("medimg-matplotlib-"))
         os.environ["MPLCONFIGDIR"] = str(made[-1])
     for folder in made:
-        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(remove, folder)
     return made
+
+
+def private_folder(prefix: str) -> Path:
+    """A new private (0700) folder in TMPDIR, locked for as long as this process holds it: made under another
+    name and locked before it is given its own, so another server never finds it unlocked."""
+    new = Path(tempfile.mkdtemp(prefix=_NEW))
+    fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    folder = new.with_name(prefix + new.name[len(_NEW):])
+    os.rename(new, folder)  # the lock goes with the folder
+    _held[folder] = fd
+    return folder
+
+
+def remove(folder: Path) -> None:
+    """Remove one of this process's folders, and let go of its lock."""
+    shutil.rmtree(folder, ignore_errors=True)
+    fd = _held.pop(folder, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def remove_left_behind() -> list[Path]:
+    """Remove the server folders in TMPDIR that no running process holds: a server killed (SIGKILL, out of
+    memory) could not remove them. Only this user's folders are looked at; those of a running server are locked."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob("medimg-*"):
+        if not folder.name.startswith(PREFIXES):
+            continue
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # not a folder, a link, or not ours to read
+            continue
+        try:
+            if os.fstat(fd).st_uid != os.getuid():
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # locked: its server is running
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(fd)
+    return removed
 
 
 @contextmanager

@@ -8,8 +8,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +29,7 @@ from .guard import OwnFilesOnly  # noqa: E402
 from .limits import BodyLimit, error_body, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
-from ..scratch import server_scratch  # noqa: E402
+from ..scratch import private_folder, remove, server_scratch  # noqa: E402
 
 log = logging.getLogger("medimg.server")
 
@@ -159,10 +157,11 @@ def _private(path: str) -> bool:
 
 
 def _scratch(app: FastAPI, prefix: str) -> Path:
-    """A new private (0700) temporary folder, removed when the server stops (or, failing that, at exit)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    """A new private (0700) temporary folder, removed when the server stops (or, failing that, at exit; or, when
+    the server is killed, by the next one: see scratch.private_folder)."""
+    folder = private_folder(prefix)
     app.state.scratch.append(folder)
-    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(remove, folder)
     return folder
 
 
@@ -174,7 +173,7 @@ async def _remove_scratch(app: FastAPI):
         yield
     finally:
         for folder in app.state.scratch:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove(folder)
 
 
 def _add_docs(app: FastAPI) -> None:
@@ -289,7 +288,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     """Serve until stopped; `scratch` are folders made for this server (its Gradio area, set up before Gradio
     was imported), removed when it stops."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
-    quiet_http_clients()
+    quiet_libraries()
     if not any(isinstance(f, _Seldom) for f in logging.getLogger("asyncio").filters):
         logging.getLogger("asyncio").addFilter(_Seldom())
     problem = _cannot_listen(config.host, config.port)
@@ -364,13 +363,20 @@ def _cannot_listen(host: str, port: int) -> str | None:
     return None
 
 
-def quiet_http_clients() -> None:
-    """httpx and httpcore log every request at INFO with its whole URL (user:password@, ?token=…, a patient's
-    name in a path): the server's log at INFO must not carry the addresses it fetches."""
-    for name in ("httpx", "httpcore"):
+# libraries whose lower levels carry what a file or request holds, and the lowest level the server logs of each
+QUIET = {
+    "httpx": logging.WARNING,  # each request at INFO with its whole URL (user:password@, ?token=…, a name)
+    "httpcore": logging.WARNING,
+    "PIL": logging.INFO,  # at DEBUG, TIFF and EXIF tag values (ImageDescription, Artist: a patient's name, …)
+}
+
+
+def quiet_libraries() -> None:
+    """The server's log, at INFO or at DEBUG, must not carry the addresses it fetches nor what the images hold."""
+    for name, level in QUIET.items():
         logger = logging.getLogger(name)
-        if logger.level < logging.WARNING:  # NOTSET too: it would follow the root logger down to INFO
-            logger.setLevel(logging.WARNING)
+        if logger.level < level:  # NOTSET too: it would follow the root logger down
+            logger.setLevel(level)
 
 
 class _Seldom(logging.Filter):

@@ -29,7 +29,7 @@ class TokenAuth:
         self.token = token.encode()  # UTF-8, as browsers send a Basic password and curl sends a header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or route_path(scope) in OPEN_PATHS or self._allowed(scope):
+        if scope["type"] not in ("http", "websocket") or _open(scope) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
@@ -55,6 +55,11 @@ class TokenAuth:
         else:
             return False
         return secrets.compare_digest(given, self.token)
+
+
+def _open(scope: Scope) -> bool:
+    """GET or HEAD of an open path: any other method there is refused without the token, as everywhere."""
+    return scope["type"] == "http" and scope.get("method") in ("GET", "HEAD") and route_path(scope) in OPEN_PATHS
 
 
 def read_token(path) -> str:
