@@ -26,9 +26,10 @@ Rules, in the order they apply:
   piece of one is not reported alone.
 - Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
   side), once per distinct image. So is the part seen of an image that a clip or the page edge crops
-  (`cropped`), or that opaque fills drawn after it hide in part (`covered`: a box laid over a name; see
-  `_Visible.hidden`; a turned or skewed image is judged by the parallelogram it fills), so what the reader
-  cannot see never comes out.
+  (`cropped`), or that opaque paint drawn after it hides in part (`covered`: a box laid over a name, an arrow or a
+  circle drawn on a photo, by what each really paints; see `_Visible.hidden`; a turned or skewed image is judged
+  by the parallelogram it fills), so what the reader cannot see never comes out. One painted over whole, or under
+  another image without a mask drawn at its very place, is not reported (`_under_another`).
 - Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
@@ -77,7 +78,7 @@ import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
-from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, THIN, _bbox_log, _coverage, _figure_rects, _Paint
+from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
 from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
@@ -342,9 +343,10 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         image_rects = []  # unrotated page space, like the bbox log
         pieces = []  # placements too small to be images of their own, or tiling one rectangle: strips of a scan, tiles
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
-        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers)
+        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers, log)
         tiled = _tiled([tuple(info["bbox"]) for info, _ in placed])
         inked = _Near([box for box, _ in inks], [rgb for _, rgb in inks]) if inks else None
+        spots = (_Near([tuple(info["bbox"]) for info, _ in placed], list(range(len(placed)))), {})
         for n, (info, item) in enumerate(placed):
             box = tuple(info["bbox"])
             if inked is not None:  # a stencil mask: the colour it is painted in here
@@ -357,7 +359,10 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             piece = dense and (small or min(rect.width, rect.height) < limits.min_side / 2 or n in tiled)
-            covers = [] if piece else visible_part.hidden(box, seen_part, info["transform"])
+            covers, share = ([], 0.0) if piece else visible_part.hidden(box, seen_part, info["transform"])
+            if share >= visible_part.WHOLE or not piece and _under_another(placed, spots, n, visible_part):
+                image_rects.append(pymupdf.Rect(seen_part))  # what hides it is no figure either, as over a cover
+                continue  # wholly painted over, or another image without a mask drawn over it at its very place
             if piece:  # a strip or tile: what shows of it is part of a figure
                 name = str(item[0]) if item else (info.get("digest") or b"").hex()
                 pieces.append((seen_part, item, name, info, rect))
@@ -468,6 +473,26 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
     elif count > npages:
         yield _pages_note(origin, npages, count)
+
+
+def _under_another(placed: list, spots: tuple, n: int, visible: _Visible) -> bool:
+    """Whether another image (not this one drawn again) is the last drawn at placement n's place (within 1
+    point), and has no mask: it hides this one whole (a labelled copy laid over the original). `spots` files the
+    placements (stencil masks too) by box, as `_Visible.on_top` files the log's, with the last at each box found."""
+    box = tuple(placed[n][0]["bbox"])
+    if not visible.on_top(box):
+        return False
+    near, last = spots
+    if box not in last:  # one image drawn at one place thousands of times: looked up once
+        last[box] = max(near.find(box), default=n)
+    top = last[box]
+    if top == n:
+        return False
+
+    def name(k: int):
+        i, it = placed[k]
+        return it[0] if it else (i.get("digest") or (i["width"], i["height"]))
+    return name(top) != name(n)
 
 
 def _pages_note(origin: str, npages: int, count: int) -> ItemError:
@@ -595,27 +620,32 @@ def _area(r: tuple) -> float:
 class _Visible:
     """The part of an image's box (unrotated page space) that its clips and the page leave visible: the box
     itself when whole (or when the log has no record of it), None when nothing of it shows. `hidden` says
-    which opaque fills drawn after it cover it."""
+    which opaque paint drawn after it covers it."""
 
     CROPPED = 0.9  # below this share of its area seen, an image counts as cropped
-    COVERED = 0.01  # from this share of its visible part hidden by opaque fills drawn after it, as covered
+    COVERED = 0.001  # from this share of its visible part painted over (an arrow or a circle on a photo), covered
+    WHOLE = 0.99  # from this share painted over, nothing of it is seen
 
-    def __init__(self, shown: list, page_rect: tuple, covers: list = ()):
+    def __init__(self, shown: list, page_rect: tuple, covers: list = (), log: list = ()):
         self.page_rect = page_rect
         best: dict = {}  # drawn more than once at this very place: judged by its most visible placement
         for drawn, part, _ in shown:
             if drawn not in best or _area(part) > _area(best[drawn]):
                 best[drawn] = part
         self.parts = _Near(list(best), list(best.values()))  # hundreds on a page, maybe
-        # the last placement that shows at each place (of any image: one drawn just over another hides it whole,
-        # and is not taken for a cover): fills drawn after it are drawn after the others too
-        self.places = None
+        # the last placement that shows at each place (of any image: one drawn just over another is judged with
+        # it, and `on_top` tells whether it hides the other whole): paint drawn after it is drawn after the others
+        self.places = self.tops = None
         if covers:
             last = {drawn: place for drawn, part, place in shown if part[2] > part[0] and part[3] > part[1]}
             self.places = _Near(list(last), list(last.values()))
+            tops = {box: k for k, (kind, box) in enumerate(log) if kind in ("fill-image", "fill-imgmask")}
+            self.tops = _Near(list(tops), list(tops.values()))  # the last image or stencil mask at each place
         self.found: dict = {}
-        self.covers = np.array([(n, *box) for n, box, _ in covers], dtype=float).reshape(-1, 5)
-        self.looks = [look for *_, look in covers]
+        self.covers = np.array([(n, *box) for n, box, *_ in covers], dtype=float).reshape(-1, 5)
+        self.looks = [c[2] for c in covers]
+        self.paints = [c[3] for c in covers]
+        self.opaque = {c[0] for c in covers if c[2].startswith("image ")}  # places of images without a mask
 
     def __call__(self, box: tuple) -> tuple | None:
         parts = self.parts.find(box)
@@ -628,70 +658,85 @@ class _Visible:
         area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
         return box if (x1 - x0) * (y1 - y0) >= self.CROPPED * area else (x0, y0, x1, y1)
 
-    def hidden(self, box: tuple, part: tuple, transform: tuple = ()) -> list:
-        """The opaque fills (plain rectangles, images without a mask) drawn after the image that hide at least
-        COVERED of its visible part, as (box cut to that part, look); [] if they hide less (a label box, a scale
-        bar) or none do. Drawn more than once here: judged by its last placement that shows, the least covered.
-        An image turned or skewed by its `transform` (to page space) is judged by the parallelogram it fills, not
-        its bounding box: a box in an empty corner of that hides nothing of it."""
+    def on_top(self, box: tuple) -> bool:
+        """Whether the last image drawn at this place (within 1 point) is one without a mask (not a stencil
+        mask either), which hides whatever other image is drawn there before it."""
+        tops = self.tops.find(box) if self.tops is not None else []
+        return bool(tops) and max(tops) in self.opaque
+
+    def hidden(self, box: tuple, part: tuple, transform: tuple = ()) -> tuple[list, float]:
+        """The opaque paint drawn after the image (fills and strokes of any shape, block glyphs, shadings, images
+        without a mask) over its visible part, as (box cut to that part, look), if it paints at least COVERED of
+        that part ([] if less: a dot, a hairline, a frame on its edge); and the share it paints. Drawn more than
+        once here: judged by its last placement that shows, the least covered. An image turned or skewed by its
+        `transform` (to page space) is judged by the parallelogram it fills, not its bounding box."""
         places = self.places.find(box) if self.places is not None else []
         if not places:
-            return []
+            return [], 0.0
         key = (max(places), part)
         if key not in self.found:  # one image drawn here thousands of times: worked out once
             self.found[key] = self._over(part, max(places), transform)
         return self.found[key]
 
-    def _over(self, part: tuple, place: int, transform: tuple = ()) -> list:
-        """The fills drawn after the placement (`place`, in the log) over the part, if they hide enough of it."""
+    def _over(self, part: tuple, place: int, transform: tuple = ()) -> tuple[list, float]:
+        """The paint drawn after the placement (`place`, in the log) over the part, if it hides enough of it."""
         c = self.covers
         x0, y0 = np.maximum(c[:, 1], part[0]), np.maximum(c[:, 2], part[1])
         x1, y1 = np.minimum(c[:, 3], part[2]), np.minimum(c[:, 4], part[3])
-        on = (c[:, 0] > place) & (np.minimum(x1 - x0, y1 - y0) > THIN)
+        on = np.flatnonzero((c[:, 0] > place) & (x1 > x0) & (y1 > y0))
+        if not len(on):
+            return [], 0.0
         boxes = [tuple(b) for b in np.stack([x0, y0, x1, y1], axis=1)[on]]
-        looks = [self.looks[k] for k in np.flatnonzero(on)]
-        if not boxes:
-            return []
-        if _skewed(transform):  # only the boxes over the image itself, and the share of it they hide
-            share, touching = _hidden_share(part, boxes, transform)
-            boxes, looks = [boxes[k] for k in touching], [looks[k] for k in touching]
-        else:  # upright or a quarter turn: the image fills its box
-            share = _coverage(part, boxes)
-        return list(zip(boxes, looks)) if share >= self.COVERED else []
+        share, touching = _painted(part, boxes, [self.paints[k] for k in on], transform)
+        if share < self.COVERED:
+            return [], share
+        return [(boxes[k], self.looks[on[k]]) for k in touching], share
 
 
-def _skewed(transform: tuple) -> bool:
-    """Whether a placement turns or skews an image off the page's axes (not upright, mirrored or a quarter turn)."""
-    if not transform:
-        return False
-    a, b, c, d = transform[:4]
-    tol = 1e-3 * (abs(a) + abs(b) + abs(c) + abs(d))
-    return min(abs(a), abs(b)) > tol or min(abs(c), abs(d)) > tol
+EDGE = 2.0  # points: paint this close to an image's edge (a frame stroked on it, a neighbour's edge) hides nothing
 
 
-def _hidden_share(part: tuple, boxes: list, transform: tuple) -> tuple[float, list]:
-    """The share of a turned or skewed image's parallelogram (its unit square moved by `transform`) within `part`
-    that `boxes` hide, sampled on a grid of 1 point (coarser past 512 points a side); and which boxes hide any of
-    it (by index)."""
+def _painted(part: tuple, boxes: list, paints: list, transform: tuple = ()) -> tuple[float, list]:
+    """The share of an image's visible `part` that covers paint, and which of them paint any of it (by index).
+    Each cover is its box cut to the part and its paint (None: it fills the box; else coverage a pixel, as
+    `_LogDevice.paint` keeps it). Measured on a grid of 1 point (coarser past 512 points a side): each cell counts
+    the most any cover paints of it (the share of it a box covers, or the coverage of a drawn cover's pixel at its
+    centre). Cells within EDGE of the part's or the image's edges do not count (the image is its unit square moved
+    by `transform`: a turned image is the parallelogram it fills, and a box in an empty corner of its bounding box
+    hides nothing of it)."""
     s = max(1.0, (part[2] - part[0]) / 512, (part[3] - part[1]) / 512)
     xs, ys = np.arange(part[0] + s / 2, part[2], s), np.arange(part[1] + s / 2, part[3], s)
-    if not len(xs) or not len(ys):
-        return 0.0, []
-    m = ~pymupdf.Matrix(transform)  # page space to the image's unit square
-    x, y = np.meshgrid(xs, ys)
-    u, v = x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f
-    inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)  # the grid's points on the image
+    inside = (((ys > part[1] + EDGE) & (ys < part[3] - EDGE))[:, None]
+              & ((xs > part[0] + EDGE) & (xs < part[2] - EDGE))[None, :])
+    if transform and inside.any():
+        a, b, c, d = transform[:4]
+        eu, ev = EDGE / max(math.hypot(a, b), 1e-6), EDGE / max(math.hypot(c, d), 1e-6)
+        m = ~pymupdf.Matrix(transform)  # page space to the image's unit square
+        x, y = np.meshgrid(xs, ys)
+        u, v = x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f
+        inside &= (u > eu) & (u < 1 - eu) & (v > ev) & (v < 1 - ev)
     if not inside.any():
         return 0.0, []
-    hit = np.zeros_like(inside)
+    hit = np.zeros(inside.shape, dtype=np.float32)
     touching = []
-    for k, b in enumerate(boxes):
-        i0, i1 = np.searchsorted(xs, b[0]), np.searchsorted(xs, b[2], side="right")
-        j0, j1 = np.searchsorted(ys, b[1]), np.searchsorted(ys, b[3], side="right")
-        if inside[j0:j1, i0:i1].any():
+    for k, (box, paint) in enumerate(zip(boxes, paints)):  # the grid's cells each cover meets
+        i0, i1 = np.searchsorted(xs + s / 2, box[0], side="right"), np.searchsorted(xs - s / 2, box[2])
+        j0, j1 = np.searchsorted(ys + s / 2, box[1], side="right"), np.searchsorted(ys - s / 2, box[3])
+        if i1 <= i0 or j1 <= j0:
+            continue
+        if paint is None:  # the share of each cell inside the box
+            fx = np.clip(np.minimum(xs[i0:i1] + s / 2, box[2]) - np.maximum(xs[i0:i1] - s / 2, box[0]), 0, s) / s
+            fy = np.clip(np.minimum(ys[j0:j1] + s / 2, box[3]) - np.maximum(ys[j0:j1] - s / 2, box[1]), 0, s) / s
+            value = np.outer(fy, fx).astype(np.float32)
+        else:  # the cover's pixel under each point (its share of that pixel painted)
+            cover, px, py, size = paint
+            ci = np.clip(((xs[i0:i1] - px) / size).astype(int), 0, cover.shape[1] - 1)
+            cj = np.clip(((ys[j0:j1] - py) / size).astype(int), 0, cover.shape[0] - 1)
+            value = cover[np.ix_(cj, ci)].astype(np.float32) / 255
+        if (value[inside[j0:j1, i0:i1]] > 0).any():
             touching.append(k)
-            hit[j0:j1, i0:i1] = True
-    return float((hit & inside).sum() / inside.sum()), touching
+            hit[j0:j1, i0:i1] = np.maximum(hit[j0:j1, i0:i1], value)
+    return float(hit[inside].sum() / inside.sum()), touching
 
 
 def _in_image(covers: list, m: pymupdf.Matrix) -> list:

@@ -3,8 +3,9 @@
 `_bbox_log(page, deadline)` runs the page through MuPDF once and returns its bbox log (kind and box of
 everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
 PAGE_MAX_STEPS drawing steps; "time": past the deadline), each image's box with the part of it its
-clips leave visible, the opaque fills that may hide an image drawn before them (`_LogDevice.covers`), and the
-colour each stencil image mask is painted in (`_LogDevice.inks`).
+clips leave visible, the opaque paint that may hide an image drawn before them (`_LogDevice.covers`: fills,
+strokes, block glyphs, shadings and unmasked images, each with what it paints), and the colour each stencil image
+mask is painted in (`_LogDevice.inks`).
 `_figure_rects(page, log, image_rects, floor,
 cap)` takes that log and returns the regions of vector drawings that look like figures, each as
 (pymupdf.Rect, shape signature); `_Paint(log, page_rect).over(region)` says what rendering a region costs.
@@ -40,6 +41,13 @@ CELL_TOL = 2.0  # points: box edges this close are one column or row line of a t
 TEXT_MARGIN = 8.0  # points: short text this close to a figure is part of it (axis labels) ...
 LABEL_EMS = 1.5  # ... or this many of its font size (at most 2 * TEXT_MARGIN) for a label no larger than the
 # body text and not in a paragraph: tick labels set a little further out
+MAX_RASTERS = 1_000  # covers of a page that are not rectangles whose paint is found by drawing them (at 1 pixel a
+# point, at most 256 pixels a side: about 0.2 ms each); past this, or past RASTER_PIXELS, each counts by its box
+RASTER_PIXELS = 4_000_000  # pixels (a byte each, kept for the page) those drawings may take on one page
+MAX_TEXT_RASTERS = 200  # texts over images drawn to look for block glyphs on one page; past this text is no cover
+# (a page's text laid over a background picture is drawn, each line, and let be)
+BLOCK_TEXT = 0.5  # share of its box a text's glyphs paint from which it hides what is under it (a run of block
+# glyphs typed over a name); letters paint 15-30 % of theirs, and leave the image as it is
 
 
 class _LogDevice(mupdf.FzDevice2):
@@ -59,9 +67,14 @@ class _LogDevice(mupdf.FzDevice2):
         self.soft: list = [False]  # along the clip stack: whether a soft mask is in force
         self.plain: list = [True]  # per group: whether what is drawn shows as it is (normal blend, opaque; not a
         # soft mask's content, not a pattern's cell)
-        self.covers: list = []  # (place in the log, box within the clips, look) of opaque rectangles and unmasked
-        # images: the look is a rectangle's colour, a number of its own for an image
+        self.covers: list = []  # (place in the log, box within the clips, look, paint) of opaque paint over images:
+        # the look is its colour (and the shape it paints), a number of its own for an image or shading; paint is
+        # None when it fills its box (a rectangle, an image, a shading), else (coverage 0-255 a pixel, x0, y0, pixel
+        # size in points)
         self.reach: tuple = ()  # the box of all images' visible parts so far: only fills there may cover one
+        self.shown_parts: list = []  # the images' visible parts so far (as an array in `parts`, for `_meets`)
+        self.parts = np.zeros((0, 4))
+        self.rasters, self.texts, self.pixels = 0, 0, 0  # covers drawn to find what they paint (paths, texts)
         self.inks: list = []  # (box, colour as 0-255 RGB on white) of each stencil image mask painted
         self.steps, self.stopped, self.deadline, self.images = 0, "", deadline, 0
         self.cookie = mupdf.FzCookie()
@@ -88,27 +101,81 @@ class _LogDevice(mupdf.FzDevice2):
         self.log.append((kind, box))
         return box
 
-    def fill_path(self, ctx, path, even_odd, ctm, colorspace, color, alpha, *args):
+    def fill_path(self, ctx, path, even_odd, ctm, colorspace, color, alpha, params):
         box = self.over(self.add("fill-path", mupdf.ll_fz_bound_path(path, None, ctm)), alpha)
-        if box and mupdf.ll_fz_path_is_rect(path, ctm):
-            self.covers.append((len(self.log) - 1, box, _rgb(colorspace, color)))
+        if not box:
+            return
+        if mupdf.ll_fz_path_is_rect(path, ctm):
+            self.covers.append((len(self.log) - 1, box, _rgb(colorspace, color), None))
+        else:  # an ellipse, an arrowhead, a rounded box: what it paints
+            self.paint(box, colorspace, color,
+                       lambda dev: mupdf.ll_fz_fill_path(dev, path, even_odd, ctm, colorspace, color, 1, params))
 
     def over(self, box: tuple, alpha: float) -> tuple | None:
-        """The part of a fill just logged, within the clips, over the images drawn before it, if it hides what
-        is under it (opaque, normal blend, no soft mask); None if not, if it reaches none, or is a thin rule."""
+        """The part of paint just logged, within the clips, over the images drawn before it, if it hides what
+        is under it (opaque, normal blend, no soft mask); None if not, or if it reaches none."""
         if not self.reach or alpha < 1 or not self.plain[-1] or self.soft[-1]:
             return None
-        box = _meet(box, self.reach)
-        if box[2] - box[0] <= THIN or box[3] - box[1] <= THIN:
-            return None
-        box = _meet(box, self.clips[-1])
-        return box if min(box[2] - box[0], box[3] - box[1]) > THIN else None
+        box = _meet(_meet(box, self.reach), self.clips[-1])
+        return box if box[2] > box[0] and box[3] > box[1] and self._meets(box) else None
 
-    def stroke_path(self, ctx, path, stroke, ctm, *args):
-        self.add("stroke-path", mupdf.ll_fz_bound_path(path, stroke, ctm))
+    def _meets(self, box: tuple) -> bool:
+        """Whether the box meets an image's visible part (not only the gap between two images)."""
+        if len(self.shown_parts) == 1:
+            return True  # the reach is that part
+        if len(self.parts) < len(self.shown_parts):
+            self.parts = np.array(self.shown_parts, dtype=float).reshape(-1, 4)
+        p = self.parts
+        return bool(((p[:, 0] < box[2]) & (box[0] < p[:, 2]) & (p[:, 1] < box[3]) & (box[1] < p[:, 3])).any())
 
-    def fill_text(self, ctx, text, ctm, *args):
-        self.add("fill-text", mupdf.ll_fz_bound_text(text, None, ctm))
+    def paint(self, box: tuple, colorspace, color, draw, text: bool = False) -> None:
+        """A cover that is not a rectangle: `draw(device)` paints it on a pixel grid over its box (within the
+        clips and the images' reach), and what it paints there is kept, with its colour; past MAX_RASTERS or
+        RASTER_PIXELS a page's covers count by their boxes. A text is kept only if it paints BLOCK_TEXT of that
+        box, and past MAX_TEXT_RASTERS not looked at."""
+        place = len(self.log) - 1
+        s = max(1.0, (box[2] - box[0]) / 256, (box[3] - box[1]) / 256)  # points a pixel
+        x0, y0 = math.floor(box[0] / s), math.floor(box[1] / s)
+        x1, y1 = max(math.ceil(box[2] / s), x0 + 1), max(math.ceil(box[3] / s), y0 + 1)
+        spent = self.texts >= MAX_TEXT_RASTERS if text else self.rasters >= MAX_RASTERS
+        if spent or self.pixels + (x1 - x0) * (y1 - y0) > RASTER_PIXELS:
+            if not text:
+                self.covers.append((place, box, _rgb(colorspace, color), None))
+            return
+        self.texts, self.rasters = self.texts + text, self.rasters + (not text)
+        try:
+            pix = mupdf.fz_new_pixmap_with_bbox(mupdf.FzColorspace(), mupdf.FzIrect(x0, y0, x1, y1),
+                                                mupdf.FzSeparations(), 1)  # coverage only
+            mupdf.fz_clear_pixmap(pix)
+            dev = mupdf.fz_new_draw_device(mupdf.FzMatrix(1 / s, 0, 0, 1 / s, 0, 0), pix)
+            try:
+                draw(dev.m_internal)
+            finally:
+                mupdf.fz_close_device(dev)
+            a = np.frombuffer(mupdf.fz_pixmap_samples_memoryview(pix), dtype=np.uint8)
+            a = a.reshape(y1 - y0, pix.stride())[:, :x1 - x0].copy()
+        except Exception:  # MuPDF could not draw it alone: a shape by its box, a text not at all
+            if not text:
+                self.covers.append((place, box, _rgb(colorspace, color), None))
+            return
+        if (a.mean() < 255 * BLOCK_TEXT) if text else not a.any():
+            return
+        self.pixels += a.size
+        shape = hashlib.blake2b((a >> 4).tobytes(), digest_size=6).hexdigest()
+        self.covers.append((place, box, f"{_rgb(colorspace, color)}:{shape}", (a, x0 * s, y0 * s, s)))
+
+    def stroke_path(self, ctx, path, stroke, ctm, colorspace, color, alpha, params):
+        box = self.over(self.add("stroke-path", mupdf.ll_fz_bound_path(path, stroke, ctm)), alpha)
+        if box:  # a line, a circle, a frame: what its stroke paints
+            self.paint(box, colorspace, color,
+                       lambda dev: mupdf.ll_fz_stroke_path(dev, path, stroke, ctm, colorspace, color, 1, params))
+
+    def fill_text(self, ctx, text, ctm, colorspace, color, alpha, params):
+        box = self.over(self.add("fill-text", mupdf.ll_fz_bound_text(text, None, ctm)), alpha)
+        if box:  # letters leave the image as it is; glyphs that fill their box (a run of █) hide what is under
+            self.paint(box, colorspace, color, text=True,
+                       draw=lambda dev: mupdf.ll_fz_fill_text(dev, text, ctm, mupdf.ll_fz_device_gray(), (0,), 1,
+                                                              params))
 
     def stroke_text(self, ctx, text, stroke, ctm, *args):
         self.add("stroke-text", mupdf.ll_fz_bound_text(text, stroke, ctm))
@@ -116,8 +183,10 @@ class _LogDevice(mupdf.FzDevice2):
     def ignore_text(self, ctx, text, ctm):
         self.add("ignore-text", mupdf.ll_fz_bound_text(text, None, ctm))
 
-    def fill_shade(self, ctx, shade, ctm, *args):
-        self.add("fill-shade", mupdf.ll_fz_bound_shade(shade, ctm))
+    def fill_shade(self, ctx, shade, ctm, alpha, *args):
+        box = self.over(self.add("fill-shade", mupdf.ll_fz_bound_shade(shade, ctm)), alpha)
+        if box:  # a shading fills its box within the clips
+            self.covers.append((len(self.log) - 1, box, f"shade {next(_IMAGE_COVERS)}", None))
 
     def _image(self) -> None:
         self.images += 1
@@ -130,11 +199,13 @@ class _LogDevice(mupdf.FzDevice2):
         box = self.add("fill-image", mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
         cover = self.over(box, alpha)
         if cover and image.mask is None and not image.use_colorkey:
-            self.covers.append((len(self.log) - 1, cover, f"image {next(_IMAGE_COVERS)}"))  # never taken for another
+            self.covers.append((len(self.log) - 1, cover, f"image {next(_IMAGE_COVERS)}", None))  # never taken for
+            # another
         part = _meet(box, self.clips[-1])
         self.shown.append((box, part, len(self.log) - 1))
         if part[2] > part[0] and part[3] > part[1]:
             self.reach = _union([self.reach, part]) if self.reach else part
+            self.shown_parts.append(part)
 
     def fill_image_mask(self, ctx, image, ctm, colorspace, color, alpha, *args):
         self._image()
@@ -224,8 +295,8 @@ def _meet(a: tuple, b: tuple) -> tuple:
 
 def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, list, list]:
     """The page's bbox log, as Page.get_bboxlog() gives it; "" or why MuPDF was stopped ("steps", "time");
-    (box, visible part, place in the log) of every image drawn; (place in the log, box, look) of the opaque
-    fills over images drawn before them; and (box, RGB) of the ink of every stencil image mask painted."""
+    (box, visible part, place in the log) of every image drawn; (place in the log, box, look, paint) of the
+    opaque paint over images drawn before them; and (box, RGB) of the ink of every stencil image mask painted."""
     rotation = page.rotation
     if rotation:
         page.set_rotation(0)
