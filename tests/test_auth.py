@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -243,3 +244,22 @@ def test_the_configs_time_limits_are_finite_and_its_limits_carry_every_switch(mo
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     files, mb = map(int, re.search(r"A request may carry (\d+) files and (\d+) MB", readme).groups())
     assert (ServerConfig().max_files, ServerConfig().max_upload_bytes) == (files, mb * 1024 * 1024)
+
+
+def test_serve_takes_its_model_from_medimg_model_dir(monkeypatch):
+    """`medimg serve` without --model uses MEDIMG_MODEL_DIR, which ServerConfig reads too (the CLI passed its
+    own None over it); a folder there that is no model is a usage error, as for --model."""
+    from typer.testing import CliRunner
+
+    from medimg import cli
+
+    got = []
+    monkeypatch.setattr(cli, "_serve", lambda *args: got.append(args[3]))
+    runner = CliRunner()
+    r = runner.invoke(cli.app, ["serve"], env={"MEDIMG_MODEL_DIR": "fast"})
+    assert r.exit_code == 0, r.output
+    assert got == [Path("fast")]
+    r = runner.invoke(cli.app, ["serve"], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
+    assert r.exit_code == 2 and "--model" in r.output
+    r = runner.invoke(cli.app, ["serve", "--model", "default"], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
+    assert r.exit_code == 0 and got[-1] == Path("default")

@@ -647,7 +647,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = ModelDir,
+    model_dir: Optional[Path] = typer.Option(None, "--model", envvar="MEDIMG_MODEL_DIR", help=ModelDir.help +
+                                             " The MEDIMG_MODEL_DIR environment variable does the same."),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", min=1, help="Seconds one request may spend classifying."),
     offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
