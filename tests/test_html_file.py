@@ -64,9 +64,15 @@ def test_html_inside_a_folder_walk_and_zip(tmp_path):
     html = page(f'<img src="{data_uri}"><img src="rel.png">').encode()
     (tmp_path / "p.html").write_bytes(html)
     (tmp_path / "rel.png").write_bytes(image_bytes("PNG", (100, 64)))
-    got = [i for i in open_input(tmp_path) if isinstance(i, ImageItem)]
-    # the page shows both, and rel.png is also a file of the folder in its own right
-    assert sorted((i.width, i.height) for i in got) == [(90, 80), (100, 64), (100, 64)]
+    items = list(open_input(tmp_path))
+    got = [i for i in items if isinstance(i, ImageItem)]
+    # the page shows both, but rel.png is a file of the folder walked: read once, as that file (a wget mirror)
+    assert sorted((i.width, i.height) for i in got) == [(90, 80), (100, 64)]
+    assert [i.origin for i in got if i.width == 100] == [str(tmp_path / "rel.png")]
+    assert [i.error for i in items if isinstance(i, ItemError)] == [
+        "1 file beside the page not read through it: each is read as a file of the folder given"]
+    # the page given alone still shows both
+    assert len([i for i in open_input(tmp_path / "p.html") if isinstance(i, ImageItem)]) == 2
 
     (tmp_path / "z.zip").write_bytes(zip_bytes({"site/p.html": html}))
     items = list(open_input(tmp_path / "z.zip"))

@@ -201,7 +201,8 @@ def test_a_content_disposition_names_the_download():
 
 def test_a_saved_listing_leaves_its_files_without_an_extension_to_the_folder(tmp_path):
     """A wget mirror of a listing keeps `index.html` beside the files: the folder gives each file once (read as
-    a file), and the page says it left them; the page alone says the same, naming the folder to give."""
+    a file), and the page says it left them to the folder; the page alone says so too, naming the folder to
+    give."""
     folder = tmp_path / "study1"
     folder.mkdir()
     (folder / "IM000001").write_bytes(dicom_file("CT_small.dcm").read_bytes())
@@ -213,8 +214,9 @@ def test_a_saved_listing_leaves_its_files_without_an_extension_to_the_folder(tmp
     items = list(open_input(str(folder), Limits()))
     assert sorted(i.origin.rsplit("/", 1)[-1] for i in items if isinstance(i, ImageItem)) == ["IM000001", "IM000002"]
     page = [(i.error, i.skipped) for i in items if i.origin.endswith("index.html")]
-    assert page == [(said, True), ("no images referenced in this HTML file", True)]
-    assert [(i.error, i.skipped) for i in open_input(str(folder / "index.html"))] == page
+    assert page == [("2 files beside the page not read through it: each is read as a file of the folder given", True)]
+    alone = [(said, True), ("no images referenced in this HTML file", True)]
+    assert [(i.error, i.skipped) for i in open_input(str(folder / "index.html"))] == alone
     many = "".join(f'<a href="IM{n}">IM{n}</a>' for n in range(web.MAX_GUESSES + 5))  # the cap is the web's
     (folder / "index.html").write_text(f"<html><head><title>Index of /study1</title></head><body>{many}</body></html>")
     said = said.replace("2 links", f"{web.MAX_GUESSES + 5} links")

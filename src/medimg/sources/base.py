@@ -102,6 +102,8 @@ class Blob:
     sibling: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
     data_of: str | None = None  # the header this file holds the data of (read with it, so only a note here)
     budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container
+    # found walking a folder given as an input, whose other files are inputs of their own (a saved page's pictures)
+    walked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.origin, str):

@@ -372,6 +372,7 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
     if isinstance(blob, ItemError):
         yield blob
         return
+    blob.walked = member  # a member is a file of a folder walked (an archive's are split, not read here)
     yield from open_capped(blob, ctx, member)
 
 

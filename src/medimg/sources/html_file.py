@@ -49,6 +49,12 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
+    walked = sum(blob.walked and folder is not None and _in_walk(c.url, where) for c in found)
+    if walked:  # a page read as a file of a folder given (a wget mirror): its files are read as the folder's
+        kept = web.Found(c for c in found if not _in_walk(c.url, where))
+        kept.passed, found = found.passed, kept
+        yield ItemError(blob.origin, "", f"{walked} file{'s' * (walked != 1)} beside the page not read through it: "
+                                         "each is read as a file of the folder given", skipped=True)
     # a link to a file beside the page taken only on a hint (`guess`: a saved listing's `IM000003`) is not read: the
     # files beside a saved page are read as files of their own when its folder is given (a wget mirror's files)
     local = sum(url.startswith(LOCAL) for url in found.passed)  # past the cap
@@ -59,7 +65,8 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(blob.origin, "", f"{beside} link{'s' * (beside != 1)} to files beside the page without an "
                                          "image's name not read: give their folder to read them", skipped=True)
     if not found:
-        yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
+        if not walked:
+            yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
     cap = ctx.limits.max_images_per_input
     fetcher = net.Fetcher(ctx.limits, ctx.cancel)
@@ -103,6 +110,18 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         fetcher.close()
 
 
+def _in_walk(url: str, where: str) -> bool:
+    """Whether a reference of the page is a file in its folder that a walk of the folder reads too: relative,
+    inside the page's folder, through no hidden folder and not hidden itself (a walk leaves those out)."""
+    if not url.startswith(LOCAL):
+        return False
+    path = unquote(urlsplit(url).path)
+    if not path.startswith("/" + FOLDER):
+        return False
+    rel = os.path.relpath("/" + path[len(FOLDER) + 1:].lstrip("/"), "/" + where)
+    return not rel.startswith("..") and not any(files.is_hidden(part) for part in Path(rel).parts)
+
+
 def _folder_of(blob: Blob) -> Path | None:
     """The folder of an HTML file read from disk: `files.read_file` gives it a reader of the files beside it,
     bound to that folder. An upload or archive member has none, whatever its name matches in the working
@@ -137,7 +156,7 @@ def _read_local(folder: Path | None, path: Path, rel: str, ctx: Context) -> Blob
     got = files.read_file(path, Context(replace(ctx.limits, max_input_bytes=cap)))  # regular files only, capped
     if isinstance(got, ItemError):
         return f"could not read '{rel}': {got.error}"
-    return Blob(origin=str(path), data=got.data, name=rel)
+    return Blob(origin=str(path), data=got.data, name=rel, sibling=got.sibling)  # a header's data file beside it
 
 
 register(SourcePlugin(name="html", accepts=accepts, open=open_html, priority=90))

@@ -313,11 +313,14 @@ class Fetcher:
         self.close()
 
     def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None,
-              refuse: Callable[[httpx.Headers], None] | None = None) -> Fetched:
+              refuse: Callable[[httpx.Headers], None] | None = None,
+              peek: Callable[[httpx.Headers, bytes], None] | None = None, peek_at: int = CHUNK) -> Fetched:
         """GET `url` within every limit; raises FetchError with a clear reason. `refuse(headers)` may raise to
-        give up on the final response before its body is read."""
+        give up on the final response before its body is read, and `peek(headers, first)` to give up on it once
+        its first `peek_at` bytes have come (not called for a shorter body)."""
         with self._limited(url):
-            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes, refuse)
+            return self._follow(url, accept, max_bytes or self.limits.max_download_bytes, refuse,
+                                peek and (peek_at, peek))
 
     def exchange(self, method: str, url: str, headers: dict | None = None, body: bytes | None = None,
                  max_bytes: int | None = None) -> Fetched:
@@ -368,7 +371,8 @@ class Fetcher:
             _local.deadline = _local.stopped = None
 
     def _follow(self, url: str, accept: str | None, cap: int,
-                refuse: Callable[[httpx.Headers], None] | None = None) -> Fetched:
+                refuse: Callable[[httpx.Headers], None] | None = None,
+                peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None) -> Fetched:
         current = url
         headers = {"Accept": accept} if accept else {}
         for _hop in range(self.limits.max_redirects + 1):
@@ -390,14 +394,15 @@ class Fetcher:
                     raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}")
                 if refuse is not None:
                     refuse(response.headers)
-                data = self._read(response, cap, current)
+                data = self._read(response, cap, current, peek)
                 ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
                 return Fetched(current, data, ctype, response.status_code, dict(response.headers))
             finally:
                 response.close()
         raise FetchError(f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
 
-    def _read(self, response: httpx.Response, cap: int, url: str) -> bytes:
+    def _read(self, response: httpx.Response, cap: int, url: str,
+              peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None) -> bytes:
         declared = response.headers.get("content-length", "")
         field = " (max_download_bytes)" if cap == self.limits.max_download_bytes else ""  # the cap a user can raise
         if declared.isdigit() and int(declared) > cap:
@@ -420,6 +425,9 @@ class Fetcher:
                     raise FetchError(f"corrupt {encoding} content from {url}: {exc}") from None
             if len(buf) > cap:
                 raise FetchError(f"too large: {url} sent more than the cap of {cap} bytes{field}")
+            if peek is not None and len(buf) >= peek[0]:  # its first bytes: the caller may give up on the rest
+                peek[1](response.headers, bytes(buf[:peek[0]]))
+                peek = None
             _clamp(None, httpcore.ReadTimeout)  # the deadline also holds between chunks
         return bytes(buf)
 

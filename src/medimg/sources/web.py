@@ -18,10 +18,10 @@ import re
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Callable, Iterable, Iterator
-from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 import httpx
 import numpy as np
@@ -54,6 +54,15 @@ FRAME_IMAGES = 100  # images read per embedded page
 # a link named as a file the sources read as an image (a gallery's full image, a listing's `scan.nii.gz`); a linked PDF
 # is a document of its own, not followed
 LINK_NAMES = tuple(name for name in registry.IMAGE_NAMES if name != ".pdf")
+# names DICOM files have that other files have too (Siemens's `.ima`; `.dic`, a dictionary's too): a link so named is
+# read only when the page says it is DICOM (`_dicom_hint`), and given up unless its first bytes are an image's
+DICOM_NAMES = (".ima", ".dic")
+_DICOM_WORD = re.compile(r"(?<![a-z])dicom(?![a-z])", re.I)
+NEARBY = 2000  # characters of the element around a link looked at for the word
+# a detached MetaImage header and the names of its data files: a link to `x.mhd` is read only when the page links
+# `x.raw` (or `x.zraw`) beside it too, and its data file only from the page's links; a `.raw` alone is no picture
+HEADER_NAMES = (".mhd",)
+DATA_NAMES = (".raw", ".zraw")
 MAX_GUESSES = 20  # links read per page on a hint that they lead to a file (no image's name: `attachment.php?id=3`)
 _LISTING_TITLE = re.compile(r"\s*(?:index of|directory listing for)\s+/", re.I)  # Apache, nginx, Python's server
 _FILE_WORDS = re.compile(r"(?<![a-z])(?:download|attachment|getfile|dl)s?(?![a-z])")  # in a link's path or query
@@ -78,6 +87,7 @@ class Candidate:
     placeholders: tuple[str, ...] = ()
     full: str | None = None  # a thumbnail's: the image its link leads to
     guess: bool = False  # a link taken on a hint that it leads to a file, not on its name: what is no image is a note
+    beside: tuple[str, ...] = ()  # a detached header's (`x.mhd`): the data files the page links beside it, to read
 
 
 class Found(list):
@@ -267,6 +277,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     found = Found()
     found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
     folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
+    dicom_page = _says_dicom(tree.css_first("title"), tree.css_first("h1"))  # its `.ima` and `.dic` links too
+    data_links = _data_links(tree, base, charset)  # `x.raw`: read with its header `x.mhd` when the page links both
     seen: set[str] = set()
     found.passed = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
@@ -337,9 +349,14 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "a" and node.css_first("img, picture, video") is None:  # a listing's files (a thumbnail's: at
-            url, guess = _linked_file(node, base, charset, folder)  # its img)
+            url, guess = _linked_file(node, base, charset, folder, dicom_page)  # its img)
+            data = () if url else _paired_data(_resolve(attrs.get("href"), base, charset), data_links)
+            url = url or (_resolve(attrs.get("href"), base, charset) if data else None)
             if url:
+                had = len(found)
                 add(url, "a", " ".join((node.text(deep=True) or "").split())[:200], guess=guess)
+                if data and len(found) > had:
+                    found[-1].beside = data
         elif tag == "style":
             css = node.text(deep=True) or ""
             if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
@@ -362,7 +379,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
             css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
-            full, guess = _linked_file(_link_around(node), base, charset, folder)
+            full, guess = _linked_file(_link_around(node), base, charset, folder, dicom_page)
             if full:
                 add(full, "a", _attr(attrs, "alt"), guess=guess)
                 if len(found) > first and found[first].tag in ("img", "picture"):
@@ -395,17 +412,64 @@ def _image_file(href: str | None, base: str, charset: str) -> str | None:
     return url if url and urlsplit(url).path.lower().endswith(LINK_NAMES) else None
 
 
-def _linked_file(link, base: str, charset: str, folder: str | None) -> tuple[str | None, bool]:
+def _linked_file(link, base: str, charset: str, folder: str | None,
+                 dicom_page: bool = False) -> tuple[str | None, bool]:
     """(URL, guess) of the file an <a> leads to: guess False when its name is an image file's, True when only a
-    hint says it is a file (`_file_hint`); (None, False) for other links."""
+    hint says it is a file (`_file_hint`), or a DICOM file (`_dicom_hint`); (None, False) for other links."""
     href = link.attributes.get("href") if link is not None else None
     url = _image_file(href, base, charset)
     if url:
         return url, False
     url = _resolve(href, base, charset)
-    if url and url[:5].lower() != "data:" and _file_hint(link, url, folder):
+    if url and url[:5].lower() != "data:" and (_file_hint(link, url, folder)
+                                               or _dicom_hint(link, url, folder, dicom_page)):
         return url, True
     return None, False
+
+
+def _data_links(tree: LexborHTMLParser, base: str, charset: str) -> set[str]:
+    """The URLs (as `_same` writes them) of the page's links to a detached header's data file (`DATA_NAMES`)."""
+    out = set()
+    for link in tree.css("a[href]"):
+        url = _resolve(link.attributes.get("href"), base, charset)
+        if url and urlsplit(url).path.lower().endswith(DATA_NAMES):
+            out.add(_same(url))
+    return out
+
+
+def _paired_data(url: str | None, data_links: set[str]) -> tuple[str, ...]:
+    """For a link to a detached header (`HEADER_NAMES`: `x.mhd`) when the page links its data file too (`x.raw`
+    or `x.zraw` beside it): the data files the page links in its folder (the header may name any of them);
+    else ()."""
+    path = urlsplit(url).path if url else ""
+    if not path.lower().endswith(HEADER_NAMES):
+        return ()
+    stem = _same(url).partition("?")[0].rpartition(".")[0]
+    folder = stem.rpartition("/")[0] + "/"
+    if not any(u.partition("?")[0].rpartition(".")[0] == stem for u in data_links):
+        return ()
+    return tuple(sorted(u for u in data_links if u.rpartition("/")[0] + "/" == folder))
+
+
+def _dicom_hint(link, url: str, folder: str | None, dicom_page: bool) -> bool:
+    """Whether a link named as a DICOM file by a name other files use too (`DICOM_NAMES`: Siemens's `.ima`,
+    `.dic`) leads to one: the page's title or heading, the link's text or title, or the words of the element
+    around it say "DICOM"; or it is a file of the folder a listing shows, or has a `download` attribute, or is a
+    download endpoint (`/download/scan.ima`)."""
+    parts = urlsplit(url)
+    if not parts.path.lower().endswith(DICOM_NAMES):
+        return False
+    if (dicom_page or "download" in link.attributes
+            or (folder and _same(url).partition("?")[0].rpartition("/")[0] + "/" == folder)
+            or _FILE_WORDS.search(unquote(parts.path).lower()) or _FILE_WORDS.search(parts.query.lower())):
+        return True
+    return _says_dicom(link, link.parent) or _DICOM_WORD.search(_attr(link.attributes, "title")) is not None
+
+
+def _says_dicom(*nodes) -> bool:
+    """Whether the text of any of these elements (None for none) names DICOM (its first NEARBY characters)."""
+    return any(node is not None and node.tag not in ("body", "html")
+               and _DICOM_WORD.search((node.text(deep=True) or "")[:NEARBY]) is not None for node in nodes)
 
 
 def _file_hint(link, url: str, folder: str | None) -> bool:
@@ -887,16 +951,30 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     if urlsplit(cand.url).path.lower().endswith(".svg"):
         return Blob(origin=cand.url, data=b"", name=_name(cand.url), content_type="image/svg+xml")
     refuse = functools.partial(_refuse_by_headers, _name(cand.url)) if cand.guess else None
+    peek = functools.partial(_refuse_by_bytes, cand.url) if cand.guess else None
     try:
-        got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE, refuse=refuse)
+        got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE, refuse=refuse, peek=peek, peek_at=PEEK_BYTES)
     except net.FetchError as exc:
         return str(exc)
     except _NoPicture as exc:
         return Note(str(exc))
     # the URL it came from in the end: an embedded page's images resolve against it; the name the server gives the
     # file (`attachment.php?id=3` sends `scan.svs`), else the URL's
+    beside = functools.partial(_data_file, cand.beside, got.url, fetcher, cap) if cand.beside else None
     return Blob(origin=got.url, data=got.data, name=_disposition_name(got.headers) or _name(got.url),
-                content_type=got.content_type)
+                content_type=got.content_type, sibling=beside)
+
+
+def _data_file(linked: tuple[str, ...], header_url: str, fetcher: net.Fetcher, cap: int, name: str) -> bytes:
+    """`Blob.sibling` of a header read from a page's link: the data file it names, fetched when the page links it
+    beside the header (`Candidate.beside`); ValueError otherwise."""
+    url = urljoin(header_url, quote(name))
+    if _same(url) not in linked:
+        raise ValueError("the page does not link it beside the header")
+    try:
+        return fetcher.fetch(url, accept="*/*", max_bytes=cap).data
+    except net.FetchError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _NoPicture(Exception):
@@ -918,13 +996,33 @@ def _refuse_by_headers(url_name: str, headers) -> None:
     name = _disposition_name(headers)
     suffix = name.rpartition(".")[2].lower() if "." in name else ""
     kind = _FILE_TYPES.get(ctype) or (ctype.partition("/")[0] if ctype.startswith(("video/", "audio/")) else "")
-    if not kind and suffix and not suffix.isdigit() and not name.lower().endswith(LINK_NAMES):
+    if not kind and suffix and not suffix.isdigit() and not name.lower().endswith(LINK_NAMES + DICOM_NAMES):
         kind = suffix
     if kind:
         length = headers.get("content-length") or ""
         what = f"{name or url_name}: {ctype or 'unknown content'}" + (f", {length} bytes" if length.isdigit() else "")
         given = " (give its URL to read it)" if kind in _READ_WHEN_GIVEN else ""
         raise _NoPicture(f"a link to a {kind} file ({what}), not an image: not read{given}")
+
+
+PEEK_BYTES = 64 * 1024  # a hinted link's first bytes, looked at as they come (as files.py sniffs a file on disk)
+
+
+def _refuse_by_bytes(url: str, headers, head: bytes) -> None:
+    """For a link taken on a hint: raise _NoPicture when its first PEEK_BYTES bytes are no image a source reads
+    (a zip, a PDF, a video or text sent as application/octet-stream without a name), so the rest of a 50 MB
+    download is not read only to be passed over."""
+    ctype = (headers.get("content-type") or "").split(";")[0].strip().lower() or None
+    got = Blob(origin=url, data=head, name=_disposition_name(headers) or _name(url), content_type=ctype)
+    kind = classify(got)
+    length = headers.get("content-length") or ""
+    size = f"{int(length)} bytes" if length.isdigit() else f"not read past its first {len(head)} bytes"
+    if kind in ("html", "svg"):
+        what = "page" if kind == "html" else "SVG drawing"
+        raise _NoPicture(f"a link to a {what}, not an image ({ctype or 'no content type'}, {size})")
+    why = _not_an_image(got, kind, size)
+    if why:
+        raise _NoPicture(why)
 
 
 def _disposition_name(headers: dict) -> str:
@@ -1020,12 +1118,12 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             yield ItemError(origin, where, item.error, item.skipped)
 
 
-def _not_an_image(got: Blob, kind: str | None) -> str | None:
+def _not_an_image(got: Blob, kind: str | None, size: str = "") -> str | None:
     """Why a file a link led to on a hint (`Candidate.guess`) is not read, or None to read it: content that is no
     image (text, a document no source reads), or a PDF, video, archive or message: a file of its own, read when
     its URL is given, not a picture of the page (and a page's link to a PDF, video or archive by name is not
-    followed)."""
-    what = f"{got.content_type or 'unknown content'}, {len(got.data)} bytes"
+    followed). `size` tells the size when `got` holds only the first bytes."""
+    what = f"{got.content_type or 'unknown content'}, {size or f'{len(got.data)} bytes'}"
     if kind != "blob":
         return f"a link to a file that is not an image ({what})"
     plugin = registry.find(got)
@@ -1105,13 +1203,17 @@ class Seen:
         for label, other_role, other in self._prints:
             if role == other_role and role != "meta":
                 continue
-            gap = other.gap(mark)
-            if gap is not None and gap < closest:
-                best, closest = (label, other), gap
+            found = other.likeness(mark)
+            if found is not None and found[0] < closest:
+                best, closest = (label, other, found[1]), found[0]
         if best is None:
             return None
-        label, other = best
-        if (other.width, other.height) != (mark.width, mark.height):
+        label, other, crop = best
+        if crop.startswith("new "):  # this one is a crop of the picture read before
+            why = f"a crop of it: {mark.width}x{mark.height}, its {crop[4:]} of {other.width}x{other.height}"
+        elif crop:  # the one read before is a crop of this one's picture
+            why = f"uncropped: {mark.width}x{mark.height}, of which {label} shows the {crop}"
+        elif (other.width, other.height) != (mark.width, mark.height):
             why = f"another size: {mark.width}x{mark.height}, not {other.width}x{other.height}"
         elif mark.format != other.format:
             why = f"another encoding: {mark.format or 'unknown'}, not {other.format or 'unknown'}"
@@ -1150,6 +1252,11 @@ PRINT_SIDE = 16  # a picture's print: this many grey cells a side, each the mean
 SAME_PICTURE = 1.0
 SAME_SPREAD = 0.04  # and this share of the flatter print's spread: about 0.4 for a spread of 10 levels
 SAME_SHAPE = 0.02  # the two aspect ratios differ by at most this fraction
+# a thumbnail cropped to another shape (a square of a tall X-ray, a news site's 1.91:1 og:image) is compared with
+# the same crop of the other picture, printed from its grey copy (COPY_SIDE px a side at most): the crop that keeps
+# its centre, or, for a band of a taller picture, its top too; a crop keeps at least CROP_KEEPS of the picture
+COPY_SIDE = 128
+CROP_KEEPS = 0.5
 _GREY_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr")
 
 
@@ -1159,13 +1266,15 @@ def _role(tag: str) -> str:
 
 @dataclass
 class Print:
-    """A tiny grey copy of an image, to know its picture at another size or in another encoding."""
+    """A tiny grey copy of an image, to know its picture at another size, in another encoding or cropped."""
 
     cells: np.ndarray  # PRINT_SIDE × PRINT_SIDE grey levels, uint8
     spread: float  # their standard deviation
     width: int
     height: int
     format: str | None
+    copy: np.ndarray | None = None  # the picture in grey, COPY_SIDE px a side at most: its crops are printed
+    _crops: dict = field(default_factory=dict, repr=False)  # the prints of its crops, by the shape cropped to
 
     def gap(self, other: Print) -> float | None:
         """The mean difference of the two prints, or None when their shapes differ or it is too large for
@@ -1173,8 +1282,79 @@ class Print:
         shape, theirs = self.width / self.height, other.width / other.height
         if abs(shape - theirs) > SAME_SHAPE * max(shape, theirs):
             return None
-        gap = float(np.abs(self.cells.astype(np.float32) - other.cells).mean())
-        return gap if gap < SAME_SPREAD * min(self.spread, other.spread) else None
+        return _gap(self.cells, self.spread, other.cells, other.spread)
+
+    def likeness(self, other: Print) -> tuple[float, str] | None:
+        """(gap, crop) when the other is this picture (their prints under SAME_PICTURE apart): of the same shape
+        (crop ""), a crop of it ("new centre", "new top") or it a crop of the other's picture ("centre", "top");
+        None when none of these is close."""
+        gap = self.gap(other)
+        if gap is not None:
+            return (gap, "") if gap < SAME_PICTURE else None
+        found = [(gap, f"new {where}") for gap, where in self.crops(other)] + other.crops(self)
+        found = [one for one in found if one[0] < SAME_PICTURE]
+        return min(found) if found else None
+
+    def crops(self, other: Print) -> list[tuple[float, str]]:
+        """(gap, where) for each crop of this picture to the other's shape that the other's print matches."""
+        shape, theirs = self.width / self.height, other.width / other.height
+        if self.copy is None or min(shape, theirs) / max(shape, theirs) < CROP_KEEPS:
+            return []
+        out = []
+        for where, cells, spread, level in self._cropped(theirs):
+            if abs(level - other.level) >= SAME_PICTURE:  # the mean difference is at least that of the means
+                continue
+            gap = _gap(cells, spread, other.cells, other.spread)
+            if gap is not None:
+                out.append((gap, where))
+        return out
+
+    @functools.cached_property
+    def level(self) -> float:
+        """The mean grey level of the print."""
+        return float(self.cells.mean())
+
+    def _cropped(self, theirs: float) -> list[tuple[str, np.ndarray, float, float]]:
+        """(where, print, spread, level) of each crop of this picture to a shape (width / height), worked out
+        once."""
+        if theirs in self._crops:
+            return self._crops[theirs]
+        if theirs < self.width / self.height:  # narrower: the full height, its middle
+            side = self.height * theirs
+            boxes = [("centre", ((self.width - side) / 2, 0, (self.width + side) / 2, self.height))]
+        else:  # a band of this taller picture: its middle, or its top
+            side = self.width / theirs
+            boxes = [("centre", (0, (self.height - side) / 2, self.width, (self.height + side) / 2)),
+                     ("top", (0, 0, self.width, side))]
+        rows, cols = self.copy.shape
+        sx, sy = cols / self.width, rows / self.height
+        grey = self.copy.astype(np.float32)
+        out = []
+        for where, (x0, y0, x1, y1) in boxes:  # each cell the mean of its area, parts of pixels weighed in
+            cells = (_shares(y0 * sy, y1 * sy, rows) @ grey @ _shares(x0 * sx, x1 * sx, cols).T).astype(np.float32)
+            out.append((where, cells, float(cells.std()), float(cells.mean())))
+        self._crops[theirs] = out
+        return out
+
+
+def _shares(start: float, end: float, count: int) -> np.ndarray:
+    """PRINT_SIDE × count weights: how much of each of `count` pixels falls in each of PRINT_SIDE equal cells
+    from `start` to `end` (pixels), each row summing to 1."""
+    edges = np.linspace(start, end, PRINT_SIDE + 1)[:, None]
+    at = np.arange(count)
+    weights = np.clip(np.minimum(at + 1, edges[1:]) - np.maximum(at, edges[:-1]), 0, None)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _gap(cells: np.ndarray, spread: float, other: np.ndarray, other_spread: float) -> float | None:
+    """The mean difference of two prints, or None when it is too large for the flatter of the two (over
+    SAME_SPREAD of its spread)."""
+    limit = SAME_SPREAD * min(spread, other_spread)
+    if limit <= 0:  # a flat picture matches nothing
+        return None
+    diff = np.abs(cells.astype(np.float32) - other)
+    gap = float(np.add.reduce(diff, axis=None)) / diff.size  # the mean, without np.mean's cost per call
+    return gap if gap < limit else None
 
 
 def picture_print(item: ImageItem) -> Print | None:
@@ -1184,11 +1364,15 @@ def picture_print(item: ImageItem) -> Print | None:
     if image.mode not in _GREY_MODES or min(item.width, item.height) < 1:
         return None
     try:
-        grey = image.convert("L").resize((PRINT_SIDE, PRINT_SIDE), Image.BOX)
+        grey = image.convert("L")
+        cells = np.asarray(grey.resize((PRINT_SIDE, PRINT_SIDE), Image.BOX), dtype=np.uint8)
+        scale = COPY_SIDE / max(grey.size)
+        if scale < 1:
+            grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BOX)
+        copy = np.asarray(grey, dtype=np.uint8)  # 16 kB at most
     except Exception:  # an odd image is kept as an image of its own
         return None
-    cells = np.asarray(grey, dtype=np.uint8)
-    return Print(cells, float(cells.std()), item.width, item.height, item.format)
+    return Print(cells, float(cells.std()), item.width, item.height, item.format, copy)
 
 
 def _url_key(url: str) -> str | None:
