@@ -11,7 +11,7 @@ from test_web_duplicates import notes, run
 from test_web_sizes import _epi_slices, encode, images, phantom, scene
 from webserver import WebServer
 
-from medimg.sources import web
+from medimg.sources import prints
 
 
 @pytest.fixture
@@ -106,5 +106,5 @@ def test_a_crop_must_keep_half_its_picture_and_two_imgs_are_never_matched(srv):
     srv.add("/band.html", '<meta property="og:image" content="/band.jpg"><img src="/p.jpg">')
     srv.add("/two.html", '<img src="/p.jpg"><img src="/sq.jpg">')
     u = srv.url
-    assert len(images(run(u("/band.html")))) == 2 and web.CROP_KEEPS > 630 * 900 / (1200 * 1200)
+    assert len(images(run(u("/band.html")))) == 2 and prints.CROP_KEEPS > 630 * 900 / (1200 * 1200)
     assert images(run(u("/two.html"))) == [f"img #1 {u('/p.jpg')}", f"img #2 {u('/sq.jpg')}"]
