@@ -153,6 +153,9 @@ InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from thi
 Null = typer.Option(False, "--null", "-0", help="The list holds names separated by NUL bytes, not lines (as "
                     "find -print0 writes them, for names with newlines: find … -print0 | medimg … --null "
                     "--inputs-from -), each taken as it is, whatever the file's extension.")
+ScaleNull = typer.Option(False, "--null", "-0", help="INPUT_LIST holds names separated by NUL bytes, not lines (as "
+                         "find -print0 writes them, for names with newlines: find … -print0 > list; medimg scale "
+                         "list --null), each taken as it is, whatever the file's extension.")
 Column = typer.Option(None, "--column", help="The column of a table list (.csv, .tsv, .jsonl, .parquet) that holds "
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
@@ -710,7 +713,7 @@ def scale(
     input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line, or a table "
                                       "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column; "
                                       "names separated by NUL bytes with --null."),
-    column: Optional[str] = Column, null: bool = Null,
+    column: Optional[str] = Column, null: bool = ScaleNull,
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv: rows as classify --full "
                             "writes them (probs: an object, a struct, prob_<label> columns), then source_rows."),
