@@ -42,8 +42,8 @@ def test_predict_with_errors_return_gives_a_bad_images_exception_in_its_place(ti
     assert [type(p).__name__ for p in out] == ["Prediction", "OSError", "TypeError", "ValueError", "Prediction",
                                                "Prediction", "OSError", "Prediction"]
     assert [p for p in out if isinstance(p, Prediction)] == tiny_classifier.predict(good)
-    assert out[1].__notes__ == ["medimg: image 1 of those given to predict"]
-    assert "(image 2)" in str(out[2]) and "(image 3)" in str(out[3])
+    assert out[1].__notes__ == ["medimg: the image at index 1 of those given to predict"]
+    assert "(image at index 2)" in str(out[2]) and "(image at index 3)" in str(out[3])
     assert all(p.__traceback__ is None for p in out if isinstance(p, Exception))  # holds no frames alive
     with pytest.raises(OSError):  # the default is as before: the first bad image raises
         tiny_classifier.predict(given)

@@ -839,7 +839,7 @@ def test_predict_runs_the_model_a_batch_at_a_time_and_names_an_image_it_cannot_r
     broken = Image.open(io.BytesIO(buf.getvalue()[:len(buf.getvalue()) // 2]))  # fails when its pixels are read
     with pytest.raises(OSError) as caught:
         tiny_classifier.predict([imgs[1], imgs[2], broken])
-    assert "medimg: image 2 of those given to predict" in caught.value.__notes__
+    assert "medimg: the image at index 2 of those given to predict" in caught.value.__notes__
     with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
         tiny_classifier.predict(imgs[:1], batch_size=0)
 
@@ -1142,10 +1142,10 @@ def test_predict_names_an_image_it_cannot_read_by_its_place_among_all_given_not_
     broken = Image.open(io.BytesIO(buf.getvalue()[:len(buf.getvalue()) // 2]))  # fails when its pixels are read
     with pytest.raises(OSError) as caught:
         tiny_classifier.predict([*imgs, broken], batch_size=2)
-    assert "medimg: image 5 of those given to predict" in caught.value.__notes__
-    with pytest.raises(TypeError, match=r"\(image 3\)"):
+    assert "medimg: the image at index 5 of those given to predict" in caught.value.__notes__
+    with pytest.raises(TypeError, match=r"\(image at index 3\)"):
         tiny_classifier.predict([*imgs[:3], "scan.png"], batch_size=2)
-    with pytest.raises(ValueError, match=r"\(image 4\)"):
+    with pytest.raises(ValueError, match=r"\(image at index 4\)"):
         tiny_classifier.predict([*imgs[:4], Image.new("RGB", (0, 5))], batch_size=3)
 
 

@@ -266,13 +266,13 @@ class Classifier:
         """The caller's image `n` prepared for the model; its errors say which it was."""
         if not isinstance(im, Image.Image):
             raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
-                            f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image {n})")
+                            f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image at index {n})")
         if not im.width or not im.height:
-            raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify (image {n})")
+            raise ValueError(f"an image of {im.width}×{im.height} pixels has nothing to classify (image at index {n})")
         try:
             return self.prepare(im)
         except BaseException as exc:  # a truncated file, say: which of the caller's images it was
-            exc.add_note(f"medimg: image {n} of those given to predict")
+            exc.add_note(f"medimg: the image at index {n} of those given to predict")
             raise
 
     def prediction(self, row: np.ndarray, threshold: float) -> Prediction:
