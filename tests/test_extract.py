@@ -436,3 +436,19 @@ def test_an_output_folder_that_cannot_be_written_in_is_refused_before_the_run(tm
     res = runner.invoke(app, ["extract", str(tmp_path / "a.png"), "--out", str(out)])
     assert res.exit_code == 2 and "cannot be written in" in flat(res.output), res.output
     assert list(out.iterdir()) == []
+
+
+def test_resume_in_one_folder_counts_the_files_it_passes_over(tmp_path):
+    """A run over one folder stopped after 3 of its 5 files: the resumed run says it passes over 2 (the third is
+    done again), where it used to say 0 (it counted inputs as given, and the folder is the last one)."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"{i}.png").write_bytes(png((i * 50, 9, 9)))
+    out = tmp_path / "o"
+    run([str(folder)], out)
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text("".join(lines[:3]))  # stopped after 2.png
+    res = run([str(folder), "--resume"], out)
+    assert "2 rows kept" in flat(res.output) and "2 inputs already there passed over" in flat(res.output), res.output
+    assert "3 images, 0 errors (2 inputs passed over), 0 skipped" in flat(res.output), res.output

@@ -670,3 +670,22 @@ def test_a_bytes_path_like_or_short_binary_bytes_are_one_error_naming_them_safel
     assert len(tiny) <= 200 and b"\0" in tiny
     (err,) = open_inputs([tiny])
     assert isinstance(err, ItemError) and err.origin == f"<{len(tiny):,} bytes>"
+
+
+def test_a_list_of_inputs_given_as_an_input_says_to_use_inputs_from(tmp_path):
+    """A URL list or a table of paths given as an input (a common slip) is an error that names --inputs-from; other
+    text, text with a few names in it, binary data, and the same list found in a folder (a note) do not."""
+    hint = "it looks like a list of inputs, which the command line reads with --inputs-from"
+    urls = tmp_path / "urls.txt"
+    urls.write_text("# partner URLs\nhttp://127.0.0.1:8734/gallery.html\n\nhttps://example.org/a.png\n")
+    table = Blob("list.csv", b"path,label\nscans/a.dcm,ct\n\"scans/b c.png\",xray\nexport.zip,\n", name="list.csv")
+    (got,) = open_input(urls)
+    assert not got.skipped and got.error.endswith("(77 bytes, starting “# partne”); " + hint), got.error
+    (got,) = open_input(table)
+    assert got.error.endswith(hint), got.error
+    prose = b"Delivery notes.\nImages are in scans/a.png and in export.zip.\nCall us.\nThanks\n"
+    for data in (prose, b"\x00\x01\x02\nhttp://a/b.png\n", b"a.png\n" + bytes(range(200, 256))):
+        (got,) = open_input(Blob("notes", data, name="notes"))
+        assert got.error.startswith("unrecognised content") and hint not in got.error, (data, got.error)
+    (note,) = open_input(tmp_path)  # in a folder: a skipped note, as before
+    assert note.skipped and hint not in note.error

@@ -310,7 +310,7 @@ def extract(
         raise typer.BadParameter(str(exc), param_hint="--resume" if resume else "--out")
     if folder.rows:
         console.print(f"resuming: {folder.rows} rows kept in {escape(str(out))}; "
-                      f"{_plural(len(folder.done_sources), 'input')} passed over")
+                      f"{_plural(folder.passed, 'input')} already there passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
     capped: Counter = Counter()
@@ -337,7 +337,9 @@ def extract(
                 bar.advance(task)
     except OSError as exc:
         _stop_writing(exc, said())
-    console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}, {n_skip} skipped → {escape(str(out))}")
+    over = f" ({_plural(folder.passed, 'input')} passed over)" if folder.passed else ""
+    console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}{over}, {n_skip} skipped → "
+                  f"{escape(str(out))}")
     _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)

@@ -40,6 +40,7 @@ class Folder:
     last_source: set = field(default_factory=set)  # the input as given the stopped run was writing: read again
     done: set = field(default_factory=set)  # of its files, members and URLs, those whose rows are all in
     written: set = field(default_factory=set)  # of them, every one with rows in (a container's own note)
+    passed: int = 0  # files, members and URLs whose rows are all in, of every input as given: passed over
 
 
 def prepare(out: Path, resume: bool) -> Folder:
@@ -65,7 +66,7 @@ def prepare(out: Path, resume: bool) -> Folder:
 
     done, written = trim(manifest, "jsonl")  # the last input's rows and a cut-off line go
     last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
-    kept = Folder(last_source=last)
+    kept = Folder(last_source=last, passed=len(done))
     sources, files, images, tail = set(), set(), 0, set()
     with open(manifest, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:

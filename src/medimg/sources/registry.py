@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Iterator
 
@@ -42,8 +43,14 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     plugin = find(blob)
     if plugin is None:
-        yield ItemError(blob.origin, "", "the file is empty") if not blob.data else \
-            unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data), given=True)
+        if not blob.data:
+            yield ItemError(blob.origin, "", "the file is empty")
+            return
+        err = unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data), given=True)
+        if not err.error.startswith("named ") and _a_list(blob.data[:HEAD_BYTES]):
+            err = ItemError(err.origin, "", err.error + "; it looks like a list of inputs, which the command line "
+                                                        "reads with --inputs-from")
+        yield err
         return
     try:
         yield from plugin.open(blob, ctx)
@@ -64,6 +71,25 @@ def _describe(head: bytes, size: int | None) -> str:
     shown = (f"“{head.decode('ascii')}”" if all(32 <= c < 127 for c in head)
              else " ".join(f"{c:02x}" for c in head))
     return f"{size:,} bytes, starting {shown}" if size is not None else f"starting {shown}"
+
+
+_LISTED = (".zip", ".tar", ".tgz", ".gz", ".7z", ".html", ".htm", "/")
+
+
+def _a_list(head: bytes) -> bool:
+    """Whether text is a list of inputs (given as an input by mistake): most of its first lines, past blank
+    ones and # comments, are URLs or names of files medimg reads."""
+    lines = head.decode("utf-8", "replace").splitlines()
+    if len(head) == HEAD_BYTES:
+        lines = lines[:-1]  # may be cut off
+    lines = [x.strip() for x in lines if x.strip() and not x.lstrip().startswith("#")][:10]
+    named = [x for x in lines if any(map(_an_input, re.split(r"[,;\t]", x)))]  # a table's row: any of its fields
+    return len(named) * 2 > len(lines)
+
+
+def _an_input(field: str) -> bool:
+    field = field.strip().strip("\"'").lower()
+    return field.startswith(("http://", "https://")) or field.endswith(IMAGE_NAMES + _LISTED)
 
 
 # names that promise an image: content no source reads is then a damaged or misnamed image, an error to see. A web
