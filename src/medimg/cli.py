@@ -873,7 +873,11 @@ def train(
         if folder is not None and _in_corpus(folder, data):  # `cd corpus && medimg train --data .` (--out runs)
             raise typer.BadParameter(f"{folder} is inside the corpus {data}, where the run's files would be read as a "
                                      "label folder: give a folder outside it", param_hint=option)
-        if folder is not None:
+        if folder is not None and option == "--cache" and folder.is_dir() and os.access(folder, os.R_OK | os.X_OK) \
+                and _cannot_write(folder):  # a shared cache another user wrote: read, and what it lacks decoded
+            say(f"--cache {folder} cannot be written ({_cannot_write(folder)}): the sources cached there are read, "
+                "the others decoded without being cached")
+        elif folder is not None:
             _folder_writable(folder, option)  # now, not after an hour of training
 
     def said() -> str:
@@ -931,12 +935,20 @@ def _in_corpus(folder: Path, data: Path) -> bool:
 
 def _folder_writable(folder: Path, option: str) -> None:
     """A folder the run will write: made now and tried, so a typo or a read-only place is said before training."""
+    problem = _cannot_write(folder)
+    if problem:
+        raise typer.BadParameter(f"{folder} cannot be written: {problem}", param_hint=option)
+
+
+def _cannot_write(folder: Path) -> str | None:
+    """Why a file cannot be made in the folder (made first if need be), or None."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise typer.BadParameter(f"{folder} cannot be written: {exc.strerror or exc}", param_hint=option) from None
+        return exc.strerror or str(exc)
+    return None
 
 
 def _notes_once() -> Callable[[str], None]:

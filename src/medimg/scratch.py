@@ -42,7 +42,11 @@ def private_folder(prefix: str) -> Path:
     name and locked before it is given its own, so another server never finds it unlocked."""
     new = Path(tempfile.mkdtemp(prefix=_NEW))
     fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without flock (some FUSE ones), or no lock left: the folder keeps the name
+        os.close(fd)  # no server ever takes for a dead one's; left behind if this one is killed, as before
+        return new
     folder = new.with_name(prefix + new.name[len(_NEW):])
     os.rename(new, folder)  # the lock goes with the folder
     _held[folder] = fd

@@ -343,7 +343,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         image_rects = []  # unrotated page space, like the bbox log
         pieces = []  # placements too small to be images of their own, or tiling one rectangle: strips of a scan, tiles
         rot = page.rotation_matrix  # to the page as shown; metadata and clips use that space
-        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers, log)
+        visible_part = _Visible(shown, tuple(page.rect * page.derotation_matrix), covers, log,
+                                late=lambda: clock.used() > PDF_SECONDS / 2)
         tiled = _tiled([tuple(info["bbox"]) for info, _ in placed])
         inked = _Near([box for box, _ in inks], [rgb for _, rgb in inks]) if inks else None
         spots = (_Near([tuple(info["bbox"]) for info, _ in placed], list(range(len(placed)))), {})
@@ -359,7 +360,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             # a few pixels stretched over a large box are a colour or a background, not part of a picture
             dense = min(info["width"] / max(rect.width, 1e-3), info["height"] / max(rect.height, 1e-3)) >= 0.25
             piece = dense and (small or min(rect.width, rect.height) < limits.min_side / 2 or n in tiled)
-            covers, share = ([], 0.0) if piece else visible_part.hidden(box, seen_part, info["transform"])
+            try:
+                covers, share = ([], 0.0) if piece else visible_part.hidden(box, seen_part, info["transform"])
+            except _Late:  # many images under many boxes: pass 1's time ran out on this page
+                out_of_time = f"read only the first {pno} of {count} pages"
+                break
             if share >= visible_part.WHOLE or not piece and _under_another(placed, spots, n, visible_part):
                 image_rects.append(pymupdf.Rect(seen_part))  # what hides it is no figure either, as over a cover
                 continue  # wholly painted over, or another image without a mask drawn over it at its very place
@@ -398,6 +403,9 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             if not img.bbox and not piece:  # a piece's place is its figure's, unless it is in none (below)
                 _place(img, pno, rect, info, rot)
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
+        if out_of_time:
+            npages = pno
+            break
         drawn_at = _drawn_at(page, broken, placed) if broken else {}
         for item in broken:  # images MuPDF cannot load, so drawn nowhere: each an error of its own in pass 2,
             try:  # numbered where the page draws it
@@ -626,8 +634,10 @@ class _Visible:
     COVERED = 0.001  # from this share of its visible part painted over (an arrow or a circle on a photo), covered
     WHOLE = 0.99  # from this share painted over, nothing of it is seen
 
-    def __init__(self, shown: list, page_rect: tuple, covers: list = (), log: list = ()):
+    def __init__(self, shown: list, page_rect: tuple, covers: list = (), log: list = (),
+                 late: Callable[[], bool] | None = None):
         self.page_rect = page_rect
+        self.late = late  # True once the PDF's time is up: `hidden` then raises _Late
         best: dict = {}  # drawn more than once at this very place: judged by its most visible placement
         for drawn, part, _ in shown:
             if drawn not in best or _area(part) > _area(best[drawn]):
@@ -687,7 +697,7 @@ class _Visible:
         if not len(on):
             return [], 0.0
         boxes = [tuple(b) for b in np.stack([x0, y0, x1, y1], axis=1)[on]]
-        share, touching = _painted(part, boxes, [self.paints[k] for k in on], transform)
+        share, touching = _painted(part, boxes, [self.paints[k] for k in on], transform, self.late)
         if share < self.COVERED:
             return [], share
         return [(boxes[k], self.looks[on[k]]) for k in touching], share
@@ -696,14 +706,23 @@ class _Visible:
 EDGE = 2.0  # points: paint this close to an image's edge (a frame stroked on it, a neighbour's edge) hides nothing
 
 
-def _painted(part: tuple, boxes: list, paints: list, transform: tuple = ()) -> tuple[float, list]:
+class _Late(Exception):
+    """The PDF's time ran out while covers were measured (`_painted` looks every LATE_EVERY covers)."""
+
+
+LATE_EVERY = 256
+
+
+def _painted(part: tuple, boxes: list, paints: list, transform: tuple = (),
+             late: Callable[[], bool] | None = None) -> tuple[float, list]:
     """The share of an image's visible `part` that covers paint, and which of them paint any of it (by index).
     Each cover is its box cut to the part and its paint (None: it fills the box; else coverage a pixel, as
     `_LogDevice.paint` keeps it). Measured on a grid of 1 point (coarser past 512 points a side): each cell counts
     the most any cover paints of it (the share of it a box covers, or the coverage of a drawn cover's pixel at its
     centre). Cells within EDGE of the part's or the image's edges do not count (the image is its unit square moved
     by `transform`: a turned image is the parallelogram it fills, and a box in an empty corner of its bounding box
-    hides nothing of it)."""
+    hides nothing of it). `late()` is asked every LATE_EVERY covers, and True raises _Late (each cover is a few
+    array operations: 10,000 boxes over each of 100 images took 99 s)."""
     s = max(1.0, (part[2] - part[0]) / 512, (part[3] - part[1]) / 512)
     xs, ys = np.arange(part[0] + s / 2, part[2], s), np.arange(part[1] + s / 2, part[3], s)
     inside = (((ys > part[1] + EDGE) & (ys < part[3] - EDGE))[:, None]
@@ -720,6 +739,8 @@ def _painted(part: tuple, boxes: list, paints: list, transform: tuple = ()) -> t
     hit = np.zeros(inside.shape, dtype=np.float32)
     touching = []
     for k, (box, paint) in enumerate(zip(boxes, paints)):  # the grid's cells each cover meets
+        if late is not None and k % LATE_EVERY == LATE_EVERY - 1 and late():
+            raise _Late
         i0, i1 = np.searchsorted(xs + s / 2, box[0], side="right"), np.searchsorted(xs - s / 2, box[2])
         j0, j1 = np.searchsorted(ys + s / 2, box[1], side="right"), np.searchsorted(ys - s / 2, box[3])
         if i1 <= i0 or j1 <= j0:

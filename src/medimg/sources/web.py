@@ -33,7 +33,7 @@ from .charset import http_charset, known_codec, page_charset, query_in
 from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
 from .media import largest, media_matches, parse_srcset
-from .prints import SAME_PICTURE, Print, picture_print
+from .prints import CROP_PAIRS, CROPS_PER_PICTURE, SAME_PICTURE, Print, picture_print
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
@@ -278,6 +278,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
     dicom_page = _says_dicom(tree.css_first("title"), tree.css_first("h1"))  # its `.ima` and `.dic` links too
     data_links = _data_links(tree, base, charset)  # `x.raw`: read with its header `x.mhd` when the page links both
+    said: dict[int, bool] = {}  # whether the element around a `.ima` link says DICOM, by element
     seen: set[str] = set()
     found.passed = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
@@ -348,7 +349,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         elif tag == "image":  # an <image> inside inline SVG
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "a" and node.css_first("img, picture, video") is None:  # a listing's files (a thumbnail's: at
-            url, guess = _linked_file(node, base, charset, folder, dicom_page)  # its img)
+            url, guess = _linked_file(node, base, charset, folder, dicom_page, said)  # its img)
             data = () if url else _paired_data(_resolve(attrs.get("href"), base, charset), data_links)
             url = url or (_resolve(attrs.get("href"), base, charset) if data else None)
             if url:
@@ -378,7 +379,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
             css_urls(style, add)
         if tag == "img":  # after the thumbnail: the full image its link leads to
-            full, guess = _linked_file(_link_around(node), base, charset, folder, dicom_page)
+            full, guess = _linked_file(_link_around(node), base, charset, folder, dicom_page, said)
             if full:
                 add(full, "a", _attr(attrs, "alt"), guess=guess)
                 if len(found) > first and found[first].tag in ("img", "picture"):
@@ -412,7 +413,7 @@ def _image_file(href: str | None, base: str, charset: str) -> str | None:
 
 
 def _linked_file(link, base: str, charset: str, folder: str | None,
-                 dicom_page: bool = False) -> tuple[str | None, bool]:
+                 dicom_page: bool = False, said: dict[int, bool] | None = None) -> tuple[str | None, bool]:
     """(URL, guess) of the file an <a> leads to: guess False when its name is an image file's, True when only a
     hint says it is a file (`_file_hint`), or a DICOM file (`_dicom_hint`); (None, False) for other links."""
     href = link.attributes.get("href") if link is not None else None
@@ -421,22 +422,27 @@ def _linked_file(link, base: str, charset: str, folder: str | None,
         return url, False
     url = _resolve(href, base, charset)
     if url and url[:5].lower() != "data:" and (_file_hint(link, url, folder)
-                                               or _dicom_hint(link, url, folder, dicom_page)):
+                                               or _dicom_hint(link, url, folder, dicom_page, said)):
         return url, True
     return None, False
 
 
-def _data_links(tree: LexborHTMLParser, base: str, charset: str) -> set[str]:
-    """The URLs (as `_same` writes them) of the page's links to a detached header's data file (`DATA_NAMES`)."""
-    out = set()
+def _data_links(tree: LexborHTMLParser, base: str, charset: str) -> tuple[set[str], dict[str, tuple[str, ...]]]:
+    """The page's links to a detached header's data file (`DATA_NAMES`), as `_same` writes them: their stems (no
+    query, no extension) and, by folder, the links in it (one tuple a folder, shared by its headers: a page of
+    thousands of pairs costs no more than its links)."""
+    urls = set()
     for link in tree.css("a[href]"):
         url = _resolve(link.attributes.get("href"), base, charset)
         if url and urlsplit(url).path.lower().endswith(DATA_NAMES):
-            out.add(_same(url))
-    return out
+            urls.add(_same(url))
+    folders: dict[str, list[str]] = {}
+    for u in sorted(urls):
+        folders.setdefault(u.rpartition("/")[0] + "/", []).append(u)
+    return {u.partition("?")[0].rpartition(".")[0] for u in urls}, {k: tuple(v) for k, v in folders.items()}
 
 
-def _paired_data(url: str | None, data_links: set[str]) -> tuple[str, ...]:
+def _paired_data(url: str | None, data_links: tuple[set[str], dict[str, tuple[str, ...]]]) -> tuple[str, ...]:
     """For a link to a detached header (`HEADER_NAMES`: `x.mhd`) when the page links its data file too (`x.raw`
     or `x.zraw` beside it): the data files the page links in its folder (the header may name any of them);
     else ()."""
@@ -444,13 +450,11 @@ def _paired_data(url: str | None, data_links: set[str]) -> tuple[str, ...]:
     if not path.lower().endswith(HEADER_NAMES):
         return ()
     stem = _same(url).partition("?")[0].rpartition(".")[0]
-    folder = stem.rpartition("/")[0] + "/"
-    if not any(u.partition("?")[0].rpartition(".")[0] == stem for u in data_links):
-        return ()
-    return tuple(sorted(u for u in data_links if u.rpartition("/")[0] + "/" == folder))
+    stems, folders = data_links
+    return folders.get(stem.rpartition("/")[0] + "/", ()) if stem in stems else ()
 
 
-def _dicom_hint(link, url: str, folder: str | None, dicom_page: bool) -> bool:
+def _dicom_hint(link, url: str, folder: str | None, dicom_page: bool, said: dict[int, bool] | None = None) -> bool:
     """Whether a link named as a DICOM file by a name other files use too (`DICOM_NAMES`: Siemens's `.ima`,
     `.dic`) leads to one: the page's title or heading, the link's text or title, or the words of the element
     around it say "DICOM"; or it is a file of the folder a listing shows, or has a `download` attribute, or is a
@@ -462,13 +466,34 @@ def _dicom_hint(link, url: str, folder: str | None, dicom_page: bool) -> bool:
             or (folder and _same(url).partition("?")[0].rpartition("/")[0] + "/" == folder)
             or _FILE_WORDS.search(unquote(parts.path).lower()) or _FILE_WORDS.search(parts.query.lower())):
         return True
-    return _says_dicom(link, link.parent) or _DICOM_WORD.search(_attr(link.attributes, "title")) is not None
+    around = link.parent
+    if around is not None and said is not None:  # one element around thousands of links: its words read once
+        if around.mem_id not in said:
+            said[around.mem_id] = _says_dicom(around)
+        near = said[around.mem_id]
+    else:
+        near = _says_dicom(around)
+    return near or _says_dicom(link) or _DICOM_WORD.search(_attr(link.attributes, "title")) is not None
 
 
 def _says_dicom(*nodes) -> bool:
     """Whether the text of any of these elements (None for none) names DICOM (its first NEARBY characters)."""
     return any(node is not None and node.tag not in ("body", "html")
-               and _DICOM_WORD.search((node.text(deep=True) or "")[:NEARBY]) is not None for node in nodes)
+               and _DICOM_WORD.search(_text_start(node)) is not None for node in nodes)
+
+
+def _text_start(node, chars: int = NEARBY) -> str:
+    """The first `chars` characters of the element's text (`text(deep=True)`'s), from at most `chars` of its
+    nodes: not the whole text of an element around a whole page."""
+    out, have = [], 0
+    for n, part in enumerate(node.traverse(include_text=True)):
+        if have >= chars or n > chars:
+            break
+        if part.tag == "-text":
+            text = part.text_content or ""
+            out.append(text)
+            have += len(text)
+    return "".join(out)[:chars]
 
 
 def _file_hint(link, url: str, folder: str | None) -> bool:
@@ -1171,6 +1196,7 @@ class Seen:
         self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, key) -> (label, how it was keyed)
         self.images: set[str] = set()  # the labels of candidates that gave an image, or a note naming one
         self._prints: list[tuple[str, str, Print]] = []  # (label, role, print) of each image read
+        self.crop_pairs = 0  # pairs of pictures of different shapes compared crop by crop (at most CROP_PAIRS)
 
     def written(self, cand: Candidate) -> Note | None:
         """A note naming the first image with this candidate's URL (as written, or as an earlier one ended
@@ -1198,9 +1224,10 @@ class Seen:
         if mark is None:
             return None
         role = _role(cand.tag)
+        cropped = self._crop_pairs(role, mark)
         best, closest = None, SAME_PICTURE
-        for label, other_role, other in self._prints:
-            if role == other_role and role != "meta":
+        for n, (label, other_role, other) in enumerate(self._prints):
+            if role == other_role and role != "meta" or (n not in cropped and other.reshaped(mark)):
                 continue
             found = other.likeness(mark)
             if found is not None and found[0] < closest:
@@ -1219,6 +1246,28 @@ class Seen:
         else:  # saved again at the same size (another quality, other metadata)
             why = f"other bytes: {mark.format or 'unknown'} at the same size"
         return Note(f"same picture as {label} ({why})")
+
+    def _crop_pairs(self, role: str, mark: Print) -> set[int]:
+        """Which of the pictures read before, of another shape than `mark`'s, it is compared with crop by crop:
+        the og:image and twitter:image ones and the CROPS_PER_PICTURE latest others, within the page's CROP_PAIRS
+        (counted here)."""
+        chosen: set[int] = set()
+        others = 0
+        metas = [n for n, (_, other_role, _) in enumerate(self._prints) if other_role == "meta"]
+        latest = (n for n in range(len(self._prints) - 1, -1, -1) if self._prints[n][1] != "meta")
+        for n in chain(metas, latest):
+            if self.crop_pairs >= CROP_PAIRS:
+                break
+            other_role, other = self._prints[n][1:]
+            if role == other_role and role != "meta" or not other.reshaped(mark):
+                continue
+            if other_role != "meta":
+                if others >= CROPS_PER_PICTURE:
+                    break
+                others += 1
+            chosen.add(n)
+            self.crop_pairs += 1
+        return chosen
 
     @staticmethod
     def _keys(cand: Candidate, blob: Blob) -> list[tuple[str, str | None, str]]:

@@ -456,7 +456,11 @@ def _let_go(folder: Path, keep: int) -> None:
     source, size or --per-source makes a new one), unless used within ABANDONED_AFTER (a run going on may read
     it), and whole-corpus caches of earlier versions (`corpus-….npz`) as old; and killed runs' temporary files."""
     lists, caches = [], []
-    for p in folder.iterdir():
+    try:
+        entries = list(folder.iterdir())
+    except OSError:  # a folder that could not be made (the run went on uncached) or read
+        return
+    for p in entries:
         name = p.name
         with contextlib.suppress(OSError):  # gone meanwhile (another run's), or not ours to touch
             if not name.startswith(("corpus-", "source-")):
