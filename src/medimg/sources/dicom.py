@@ -23,6 +23,7 @@ from pydicom.uid import (UID, AllTransferSyntaxes, DeflatedExplicitVRLittleEndia
                          ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit,
                          JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
+from . import dicom_segments as segments
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
 from .registry import register
 
@@ -823,9 +824,12 @@ _PALETTE_COLOURS = ("Red", "Green", "Blue", "Alpha")
 
 def _palette(ds: pydicom.Dataset) -> pydicom.Dataset:
     """The dataset's palette elements alone, for pydicom's apply_color_lut (which refuses a dataset saying
-    PixelPresentation). Segmented data of 8-bit entries (PS3.3 C.7.9.2) that pydicom, reading it as bytes, cannot
-    expand to the descriptor's number of entries, but that read as 16-bit words expands to exactly that many
-    entries of at most 255, is written by some as words: it is expanded so, as plain 8-bit data."""
+    PixelPresentation). Segmented data (PS3.3 C.7.9.2) is expanded here within a bound (dicom_segments.py): when it
+    names more entries than the descriptor, its first ones are given as plain data (pydicom would expand them all:
+    millions from a few bytes); when it cannot be expanded within the bound, it is left out (an invalid palette).
+    Segmented data of 8-bit entries that, read as bytes (pydicom's reading), does not expand to the descriptor's
+    number of entries, but read as 16-bit words expands to exactly that many entries of at most 255, is written by
+    some as words: it is expanded so, as plain 8-bit data."""
     palette = pydicom.Dataset()
     for elem in ds:
         if "PaletteColorLookupTable" in elem.keyword:
@@ -833,36 +837,34 @@ def _palette(ds: pydicom.Dataset) -> pydicom.Dataset:
     if hasattr(ds, "file_meta"):
         palette.file_meta = ds.file_meta
     desc = palette.get("RedPaletteColorLookupTableDescriptor")
-    if not isinstance(desc, (list, pydicom.multival.MultiValue)) or len(desc) < 3 or _int(desc[2], 16) != 8 or \
+    if not isinstance(desc, (list, pydicom.multival.MultiValue)) or len(desc) < 3 or \
             "SegmentedRedPaletteColorLookupTableData" not in palette:
         return palette
-    count = _int(desc[0], 0) or 65536
+    count, bits = _int(desc[0], 0) or 65536, _int(desc[2], 16)
     syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
     order = ">" if syntax is not None and UID(syntax) == ExplicitVRBigEndian else "<"
     data = {c: palette.get(f"Segmented{c}PaletteColorLookupTableData") for c in _PALETTE_COLOURS}
     data = {c: bytes(d) for c, d in data.items() if isinstance(d, (bytes, bytearray)) and d}
-    if all(len(_expanded(d, order + "B")) == count for d in data.values()):
-        return palette
-    words = {c: _expanded(d, order + "H") for c, d in data.items()}
-    if all(len(w) == count and max(w) <= 255 for w in words.values()):
-        for c, w in words.items():
-            del palette[f"Segmented{c}PaletteColorLookupTableData"]
-            palette[f"{c}PaletteColorLookupTableData"] = pydicom.DataElement(
-                f"{c}PaletteColorLookupTableData", "OW", np.asarray(w, np.uint8).tobytes())
+    luts = {c: segments.expand(d, order + ("B" if bits // 8 == 1 else "H"), count) for c, d in data.items()}
+    if bits == 8 and not all(lut is not None and len(lut) == count for lut in luts.values()):
+        words = {c: segments.expand(d, order + "H", count) for c, d in data.items()}
+        if all(w is not None and len(w) == count and max(w) <= 255 for w in words.values()):
+            return _as_plain_data(palette, words, count, np.uint8)
+    if all(lut is not None and len(lut) <= count for lut in luts.values()):
+        return palette  # pydicom's expansion is as short
+    if any(lut is None for lut in luts.values()):
+        luts = {}  # the data left out: an invalid palette
+    return _as_plain_data(palette, luts, count, np.uint8 if bits == 8 else np.uint16)
+
+
+def _as_plain_data(palette: pydicom.Dataset, luts: dict, count: int, kind) -> pydicom.Dataset:
+    """The palette with its segmented data replaced by `luts`' first `count` entries as plain data."""
+    for c in _PALETTE_COLOURS:
+        palette.pop(f"Segmented{c}PaletteColorLookupTableData", None)
+    for c, lut in luts.items():
+        palette[f"{c}PaletteColorLookupTableData"] = pydicom.DataElement(
+            f"{c}PaletteColorLookupTableData", "OW", np.asarray(lut[:count], kind).tobytes())
     return palette
-
-
-def _expanded(data: bytes, fmt: str) -> list[int]:
-    """Segmented palette data read as `fmt` ('<B', '>H'…) and expanded (pydicom's expansion), [] when it cannot be
-    (or when a later pydicom no longer has that private helper)."""
-    size = struct.calcsize(fmt[1])
-    try:
-        from pydicom.pixels.processing import _expand_segmented_lut
-
-        values = struct.unpack(f"{fmt[0]}{len(data) // size}{fmt[1]}", data[:len(data) // size * size])
-        return _expand_segmented_lut(values, fmt)
-    except Exception:
-        return []
 
 
 def _supplemental(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> Image.Image:

@@ -34,7 +34,8 @@ Rules, in the order they apply:
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
   asks for: the dictionary's, a JPEG 2000 codestream's, a JBIG2 page or region, its /SMask or /Mask)
   and per inline image. A page that makes MuPDF draw more than `PAGE_MAX_STEPS` times (nested form
-  XObjects), draws more than `PAGE_MAX_IMAGES` images, or holds an inline image over `max_pixels` in its
+  XObjects), draws more than `PAGE_MAX_IMAGES` images, strokes a line over `MAX_LINE_WIDTH` wide or dashes lines
+  into more than `PAGE_MAX_DASHES` dashes (MuPDF would draw either without end), or holds an inline image over `max_pixels` in its
   content stream, form XObjects or tiling patterns (found before MuPDF runs it: MuPDF decodes an inline image
   to find its end), is not searched for figures; its images are listed from its resources. A region over an
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
@@ -78,7 +79,8 @@ import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
-from .pdf_figures import PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects, _Paint
+from .pdf_figures import (MAX_LINE_WIDTH, PAGE_MAX_DASHES, PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects,
+                          _Paint)
 from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
@@ -323,9 +325,11 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 break
             if stopped:  # nested forms, millions of drawings or thousands of images: no figures, no places
                 why = (f"more than {PAGE_MAX_IMAGES:,} images drawn" if stopped == "images"
-                       else f"more than {PAGE_MAX_STEPS:,} drawing steps" if stopped == "steps" else stopped)
+                       else f"more than {PAGE_MAX_STEPS:,} drawing steps" if stopped == "steps"
+                       else f"dashed lines of more than {PAGE_MAX_DASHES:,} dashes" if stopped == "dashes"
+                       else f"a line over {MAX_LINE_WIDTH:,.0f} points wide" if stopped == "wide" else stopped)
                 errors.append(ItemError(origin, f"page {pno + 1}", f"{why}: figures not looked for, images listed "
-                                        "without their place", skipped=stopped in ("images", "steps")))
+                                        "without their place", skipped=stopped in ("images", "steps", "dashes", "wide")))
                 listed(page.get_images(full=True), pno)
                 continue
             has_images = any(kind in ("fill-image", "fill-imgmask") for kind, _ in log) or page.get_images()

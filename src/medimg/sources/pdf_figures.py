@@ -2,7 +2,8 @@
 
 `_bbox_log(page, deadline)` runs the page through MuPDF once and returns its bbox log (kind and box of
 everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
-PAGE_MAX_STEPS drawing steps; "time": past the deadline), each image's box with the part of it its
+PAGE_MAX_STEPS drawing steps; "time": past the deadline; "wide": a line over MAX_LINE_WIDTH wide; "dashes":
+dashed lines MuPDF would cut into more than PAGE_MAX_DASHES dashes), each image's box with the part of it its
 clips leave visible, the opaque paint that may hide an image drawn before them (`_LogDevice.covers`: fills,
 strokes, block glyphs, shadings and unmasked images, each with what it paints), and the colour each stencil image
 mask is painted in (`_LogDevice.inks`).
@@ -46,6 +47,13 @@ MAX_RASTERS = 1_000  # covers of a page that are not rectangles whose paint is f
 RASTER_PIXELS = 4_000_000  # pixels (a byte each, kept for the page) those drawings may take on one page
 MAX_TEXT_RASTERS = 200  # texts over images drawn to look for block glyphs on one page; past this text is no cover
 # (a page's text laid over a background picture is drawn, each line, and let be)
+MAX_LINE_WIDTH = 100_000.0  # points: MuPDF draws a round join or cap of a line this wide in some hundreds of pieces
+# (at 300 dpi); one 1e16 points wide in about 100 million, and one 1e30 wide never ends. Past this, as past
+# PAGE_MAX_STEPS, the page is not drawn
+PAGE_MAX_DASHES = 1_000_000  # dashes a page's dashed strokes may be cut into (their length over their pattern's):
+# MuPDF cuts a stroke into all of them to draw it, and a wide one into every one it crosses, about 1 s and 100 MB a
+# million; a line 10 billion points long dashed every 5 points took 6 GB and never ended. Past this, as past
+# PAGE_MAX_STEPS, the page is not drawn (no covers found, no figure rendered)
 BLOCK_TEXT = 0.5  # share of its box a text's glyphs paint from which it hides what is under it (a run of block
 # glyphs typed over a name); letters paint 15-30 % of theirs, and leave the image as it is
 
@@ -76,7 +84,7 @@ class _LogDevice(mupdf.FzDevice2):
         self.parts = np.zeros((0, 4))
         self.rasters, self.texts, self.pixels = 0, 0, 0  # covers drawn to find what they paint (paths, texts)
         self.inks: list = []  # (box, colour as 0-255 RGB on white) of each stencil image mask painted
-        self.steps, self.stopped, self.deadline, self.images = 0, "", deadline, 0
+        self.steps, self.stopped, self.deadline, self.images, self.dashes = 0, "", deadline, 0, 0.0
         self.cookie = mupdf.FzCookie()
         for name in ("fill_path", "stroke_path", "fill_text", "stroke_text", "ignore_text", "fill_shade",
                      "fill_image", "fill_image_mask", "clip_path", "clip_stroke_path", "clip_text",
@@ -166,7 +174,8 @@ class _LogDevice(mupdf.FzDevice2):
 
     def stroke_path(self, ctx, path, stroke, ctm, colorspace, color, alpha, params):
         box = self.over(self.add("stroke-path", mupdf.ll_fz_bound_path(path, stroke, ctm)), alpha)
-        if box:  # a line, a circle, a frame: what its stroke paints
+        self._stroke(stroke, ctm, path)
+        if box and not self.stopped:  # a line, a circle, a frame: what its stroke paints
             self.paint(box, colorspace, color,
                        lambda dev: mupdf.ll_fz_stroke_path(dev, path, stroke, ctm, colorspace, color, 1, params))
 
@@ -179,6 +188,7 @@ class _LogDevice(mupdf.FzDevice2):
 
     def stroke_text(self, ctx, text, stroke, ctm, *args):
         self.add("stroke-text", mupdf.ll_fz_bound_text(text, stroke, ctm))
+        self._stroke(stroke, ctm)
 
     def ignore_text(self, ctx, text, ctm):
         self.add("ignore-text", mupdf.ll_fz_bound_text(text, None, ctm))
@@ -223,12 +233,29 @@ class _LogDevice(mupdf.FzDevice2):
         self._push(mupdf.ll_fz_bound_path(path, None, ctm))
 
     def clip_stroke_path(self, ctx, path, stroke, ctm, *args):
+        self._stroke(stroke, ctm, path)
         self._push(mupdf.ll_fz_bound_path(path, stroke, ctm))
+
+    def _stroke(self, stroke, ctm, path=None) -> None:
+        """Stops MuPDF at a line over MAX_LINE_WIDTH wide ("wide") or once the page's dashed lines are cut into
+        more than PAGE_MAX_DASHES dashes ("dashes"): drawing them would not end."""
+        if self.stopped:
+            return
+        stretch = math.hypot(ctm.a, ctm.b, ctm.c, ctm.d)  # at least the matrix's largest stretch (also when singular)
+        if not stroke.linewidth * stretch <= MAX_LINE_WIDTH:  # NaN too
+            self.stopped = "wide"
+        elif stroke.dash_len > 0 and path is not None:
+            self.dashes += _dashes(path, stroke)
+            if not self.dashes <= PAGE_MAX_DASHES:
+                self.stopped = "dashes"
+        if self.stopped:
+            self.cookie.set_abort()
 
     def clip_text(self, ctx, text, ctm, *args):
         self._push(mupdf.ll_fz_bound_text(text, None, ctm))
 
     def clip_stroke_text(self, ctx, text, stroke, ctm, *args):
+        self._stroke(stroke, ctm)
         self._push(mupdf.ll_fz_bound_text(text, stroke, ctm))
 
     def clip_image_mask(self, ctx, image, ctm, *args):
@@ -273,6 +300,47 @@ class _LogDevice(mupdf.FzDevice2):
 
 
 _IMAGE_COVERS = itertools.count()
+
+
+def _dashes(path, stroke) -> float:
+    """How many dashes MuPDF cuts a dashed stroke into: its length (the control polygon's, for curves) over its
+    pattern's, times the pattern's dashes; 0 for a pattern MuPDF draws solid (under 0.01 long)."""
+    n = stroke.dash_len
+    pattern = sum(abs(mupdf.floats_getitem(stroke.dash_list, k)) for k in range(n))
+    if not pattern >= 0.01:
+        return 0.0
+    walker = _Length()
+    mupdf.fz_walk_path(mupdf.FzPath(mupdf.ll_fz_keep_path(path)), walker, walker.m_internal)
+    return walker.total * n / pattern
+
+
+class _Length(mupdf.FzPathWalker2):
+    """A path's length: its segments', curves by their control polygon (never shorter than the curve)."""
+
+    def __init__(self):
+        super().__init__()
+        self.total, self.at, self.start = 0.0, (0.0, 0.0), (0.0, 0.0)
+        for name in ("moveto", "lineto", "curveto", "closepath"):  # MuPDF makes the other kinds of these
+            getattr(self, f"use_virtual_{name}")()
+
+    def _to(self, *points) -> None:
+        x, y = self.at
+        for px, py in points:
+            self.total += math.hypot(px - x, py - y)
+            x, y = px, py
+        self.at = (x, y)
+
+    def moveto(self, ctx, x, y):
+        self.at = self.start = (x, y)
+
+    def lineto(self, ctx, x, y):
+        self._to((x, y))
+
+    def curveto(self, ctx, x1, y1, x2, y2, x3, y3):
+        self._to((x1, y1), (x2, y2), (x3, y3))
+
+    def closepath(self, ctx):
+        self._to(self.start)
 
 
 def _rgb(colorspace, color) -> str:

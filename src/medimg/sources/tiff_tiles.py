@@ -143,16 +143,26 @@ def _jxl(data: bytes) -> tuple[int, int, int, int] | str:
     return size[0], size[1], 1 + extra, 4 if floating else 1 if depth <= 8 else 2
 
 
+def _zstd():
+    """Python's Zstandard module (3.14), or its backport (which py7zr requires before 3.14)."""
+    try:
+        from compression import zstd
+    except ImportError:
+        from backports import zstd
+    return zstd
+
+
 def _lerc(data: bytes, bound: int) -> tuple[int, int, int, int] | str:
     """From each LERC2 blob's header (bands are blobs one after another), after undoing a Deflate or Zstandard
     wrapping (LercParameters) within `bound` bytes, as imagecodecs' lerc_decode undoes it before decoding."""
     if data[:4] == b"\x28\xb5\x2f\xfd":
-        import imagecodecs
-
+        unzstd = _zstd().ZstdDecompressor()  # its output grows as it comes: a 4 kB tile never takes `bound` bytes
         try:
-            data = bytes(imagecodecs.zstd_decode(data, out=bytearray(bound)))
+            data = unzstd.decompress(data, max_length=bound + 1)
         except Exception as exc:
-            return f"Zstandard wrapping over {bound:,} bytes or damaged ({exc})"
+            return f"Zstandard wrapping damaged ({exc})"
+        if len(data) > bound or not unzstd.eof:
+            return f"Zstandard wrapping over {bound:,} bytes or damaged"
     elif data[:1] == b"\x78":
         inflate = zlib.decompressobj()
         data = inflate.decompress(data, bound)
