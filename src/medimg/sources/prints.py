@@ -74,7 +74,9 @@ class Print:
     def crops(self, other: Print) -> list[tuple[float, str]]:
         """(gap, where) for each crop of this picture to the other's shape that the other's print matches."""
         shape, theirs = self.width / self.height, other.width / other.height
-        if self.copy is None or min(shape, theirs) / max(shape, theirs) < CROP_KEEPS:
+        keeps = min(shape, theirs) / max(shape, theirs)
+        # a crop that leaves out less than a pixel of the copy is the whole picture, which gap() has judged
+        if self.copy is None or keeps < CROP_KEEPS or keeps > 1 - 1 / COPY_SIDE:
             return []
         out = []
         for where, cells, spread, level in self._cropped(theirs):

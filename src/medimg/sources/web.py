@@ -350,7 +350,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_attr(attrs, "href") or _attr(attrs, "xlink:href"), "svg")
         elif tag == "a" and node.css_first("img, picture, video") is None:  # a listing's files (a thumbnail's: at
             url, guess = _linked_file(node, base, charset, folder, dicom_page, said)  # its img)
-            data = () if url else _paired_data(_resolve(attrs.get("href"), base, charset), data_links)
+            data = () if url or not data_links[0] else _paired_data(_resolve(attrs.get("href"), base, charset),
+                                                                      data_links)
             url = url or (_resolve(attrs.get("href"), base, charset) if data else None)
             if url:
                 had = len(found)
@@ -432,8 +433,12 @@ def _data_links(tree: LexborHTMLParser, base: str, charset: str) -> tuple[set[st
     query, no extension) and, by folder, the links in it (one tuple a folder, shared by its headers: a page of
     thousands of pairs costs no more than its links)."""
     urls = set()
+    page_named = urlsplit(base).path.lower().endswith(DATA_NAMES)  # an empty href leads to the page itself
     for link in tree.css("a[href]"):
-        url = _resolve(link.attributes.get("href"), base, charset)
+        href = link.attributes.get("href") or ""
+        if not page_named and "raw" not in _URL_NOISE.sub("", href).lower():
+            continue  # it cannot name a data file: not resolved (most of a page's links; urljoin is slow)
+        url = _resolve(href, base, charset)
         if url and urlsplit(url).path.lower().endswith(DATA_NAMES):
             urls.add(_same(url))
     folders: dict[str, list[str]] = {}
