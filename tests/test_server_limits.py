@@ -503,11 +503,7 @@ def test_the_servers_log_leaves_out_the_addresses_it_fetches(classifier, tmp_pat
     levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     server = None
     try:
-        with socket.socket() as taken:  # run() sets up the server's logging, then finds the port taken
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
-            with pytest.raises(SystemExit):
-                run(ServerConfig(port=taken.getsockname()[1]))
+        _set_up_logging(run)
         server = live(classifier, allow_private=True)
         with WebServer() as web, caplog.at_level(logging.INFO):
             web.add("/DOE_JOHN.png", png(2), "image/png")
@@ -523,6 +519,15 @@ def test_the_servers_log_leaves_out_the_addresses_it_fetches(classifier, tmp_pat
             logging.getLogger(name).setLevel(level)
 
 
+def _set_up_logging(run, log_level: str = "info") -> None:
+    """The server's logging as `run` sets it up: it does, then finds its port taken and exits."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit):
+            run(ServerConfig(port=taken.getsockname()[1]), log_level=log_level)
+
+
 def test_the_servers_debug_log_leaves_out_what_the_images_hold(classifier, tmp_path, monkeypatch, caplog):
     """At `--log-level debug`, Pillow logged every TIFF and EXIF tag it read with its value: a photo's
     ImageDescription or Artist naming the patient went into the server's log."""
@@ -536,11 +541,7 @@ def test_the_servers_debug_log_leaves_out_what_the_images_hold(classifier, tmp_p
     level = logging.getLogger("PIL").level
     server = None
     try:
-        with socket.socket() as taken:  # run() sets up the server's logging, then finds the port taken
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
-            with pytest.raises(SystemExit):
-                run(ServerConfig(port=taken.getsockname()[1]), log_level="debug")
+        _set_up_logging(run, "debug")
         server = live(classifier)
         exif = Image.Exif()
         exif[0x010E], exif[0x013B] = "DOE_JOHN MRN-s3cr3t chest", "Dr s3cr3t"  # ImageDescription, Artist

@@ -12,20 +12,17 @@ import pytest
 from builders import dicom_file
 from test_volumes import mha
 from test_web_duplicates import notes, run
+from test_web_links_s33 import errors
 from test_web_sizes import images
 from webserver import WebServer
 
-from medimg.sources import ImageItem, ItemError, Limits, open_input, web
+from medimg.sources import ImageItem, Limits, open_input, web
 
 
 @pytest.fixture
 def srv():
     with WebServer() as server:
         yield server
-
-
-def errors(items) -> list[tuple[str, str]]:
-    return [(i.locator, i.error) for i in items if isinstance(i, ItemError) and not i.skipped]
 
 
 CT, MR, RLE, US = (dicom_file(name).read_bytes() for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm",
