@@ -311,11 +311,12 @@ def stamp(path: Path) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def fingerprint(corpus: Corpus, size: int | None = None) -> str:
-    """Identifies the corpus's files as they are now (path and `stamp`) and how they are decoded, so a cache or
-    a checkpoint made from other pixels is not taken for this one."""
+def fingerprint(corpus: Corpus) -> str:
+    """Identifies the corpus's files as they are now (path and `stamp`) and how they are decoded, so a checkpoint
+    made from other pixels is not taken for this one (the decode cache is keyed per source: `_parts`). The None
+    stood for a size when the cache was keyed by this too: kept, so earlier checkpoints still match."""
     stats = [(p, *stamp(corpus.root / p)) for p in corpus.paths]
-    return hashlib.sha1(json.dumps([str(corpus.root.resolve()), stats, size, DECODER]).encode(
+    return hashlib.sha1(json.dumps([str(corpus.root.resolve()), stats, None, DECODER]).encode(
         "utf-8", "surrogateescape")).hexdigest()[:16]
 
 
