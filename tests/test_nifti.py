@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from PIL import Image
 
 import builders as b
 from medimg.sources import Blob, Context, ImageItem, ItemError, Limits, open_input
@@ -218,10 +220,73 @@ def test_one_extreme_voxel_does_not_darken_the_slice():
     assert px[29 - 15, 39 - 20] > 20  # the ellipse's middle is grey, not near black
 
 
-def test_a_very_thick_axis_is_stretched_at_most_eight_times():
-    """Square pixels in millimetres, but one axis is never stretched more than MAX_STRETCH (8) times."""
+def test_a_very_thick_axis_is_stretched_at_most_eight_times_and_the_other_shrinks():
+    """Square pixels in millimetres, but one axis is never stretched more than MAX_STRETCH (8) times: the rest of
+    the ratio shrinks the other axis, so the slice keeps its shape (it was 40 × 240 px for 40 × 360 mm)."""
     (item,) = items(nifti(head_volume(), zooms=(1.0, 12.0, 3.0)))
-    assert item.image.size == (40, 30 * 8)
+    assert item.image.size == (27, 30 * 8)  # 40 mm × 360 mm
+
+
+def test_a_sagittal_series_of_thick_slices_keeps_its_shape_seen_axially():
+    """A sagittal 2D series (0.5 mm in plane, 5 mm slices: 20 slices across 100 mm, 256 rows down 128 mm) shown
+    axially is 100 mm wide and 128 mm tall: its 20 columns stretched 8 times and its 256 rows shrunk by the rest
+    of the 10 times (160 × 205 px; it was 160 × 256 when the stretch stopped at 8)."""
+    affine = np.array([[0, 0, 5.0, 0], [0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 0, 1]])  # axes: A, S, R
+    vol = np.zeros((256, 256, 20), np.int16)
+    vol[64:192, 64:192, :] = 100
+    (item,) = items(nifti(vol, affine))
+    assert item.locator == "slice 129 of 256" and item.image.size == (160, 205)
+
+
+def test_a_truncated_volume_is_said_to_be_so_before_any_slice_is_read():
+    """A .nii cut short, or whose header claims more volumes than it holds, is refused as truncated with the
+    sizes (was nibabel's 'Whoops, not enough data in file' against a slice's locator)."""
+    whole = nifti(head_volume())
+    for data, name in ((whole[:len(whole) // 2], "cut.nii"), (gzip.compress(whole[:1000]), "cut.nii.gz")):
+        (err,) = items(data, name)
+        assert isinstance(err, ItemError) and err.locator == "", err
+        assert err.error == f"NIfTI volume is truncated: {len(data) if name == 'cut.nii' else 1000:,} bytes, its " \
+                            f"header needs {352 + 40 * 30 * 20 * 2:,}"
+    claims = bytearray(whole)
+    struct.pack_into("<8h", claims, 40, 4, 40, 30, 20, 30000, 1, 1, 1)  # 30,000 volumes
+    (err,) = items(bytes(claims))
+    assert err.error == f"NIfTI volume is truncated: {len(whole):,} bytes, its header needs {352 + 48000 * 30000:,}"
+
+
+def test_eight_bit_voxels_are_shown_as_stored_as_their_png_is():
+    """uint8 voxels are grey levels already: a slice of them is the same picture as a PNG of that slice (a CT crop
+    of levels 90-230 was stretched to 0-255). cal_min/cal_max still set the levels, and scaled or wider voxels
+    are still stretched by their percentiles."""
+    rng = np.random.default_rng(0)
+    picture = rng.integers(90, 231, (30, 40)).astype(np.uint8)  # rows × columns as shown
+    vol = np.repeat(picture[::-1, ::-1].T[:, :, None], 5, axis=2)  # RAS: x runs right to left, y bottom to top
+    (item,) = items(nifti(vol))
+    png = io.BytesIO()
+    Image.fromarray(picture).save(png, "PNG")
+    (twin,) = open_input(Blob("p.png", png.getvalue()))
+    assert np.array_equal(np.asarray(item.image), np.asarray(twin.image)) and np.asarray(item.image).min() == 90
+    img = nib.Nifti1Image(vol, np.eye(4))
+    img.header["cal_min"], img.header["cal_max"] = 90, 230
+    (cal,) = items(img.to_bytes())
+    assert np.asarray(cal.image).min() == 0 and np.asarray(cal.image).max() == 255
+    (wide,) = items(nifti(vol.astype(np.int16)))
+    assert np.asarray(wide.image).min() == 0 and np.asarray(wide.image).max() == 255
+
+
+def test_a_label_map_is_a_note_like_a_dicom_segmentation():
+    """A NIfTI whose intent says label map (or NeuroNames atlas) is masks drawn on an image: a skipped note. The
+    same voxels without that intent are read as ever."""
+    labels = np.zeros((40, 30, 20), np.uint8)
+    labels[10:20, 10:20] = 1
+    labels[20:30, 5:15] = 2
+    for intent, code in (("label", 1002), ("neuroname", 1003)):
+        img = nib.Nifti1Image(labels, np.eye(4))
+        img.header.set_intent(intent)
+        (note,) = items(img.to_bytes())
+        assert isinstance(note, ItemError) and note.skipped
+        assert note.error == f"NIfTI holds a label map (intent code {code}, dims (40, 30, 20)), not an image volume"
+    (plain,) = items(nifti(labels))
+    assert isinstance(plain, ImageItem)
 
 
 def test_a_nan_affine_shows_the_slice_in_its_stored_order_rows_flipped():

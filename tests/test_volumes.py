@@ -777,3 +777,49 @@ def test_a_4d_minc_volume_takes_its_voxel_sizes_from_its_space_axes_not_time(tmp
     assert isinstance(item, ImageItem) and 5.0 in item.metadata["voxel_mm"], item
     w, h = item.image.size
     assert max(w, h) / min(w, h) == pytest.approx(2.5, rel=0.1), (w, h)
+
+
+def test_a_slicer_segmentation_nrrd_is_a_note_like_a_dicom_segmentation(tmp_path):
+    """3D Slicer writes a segmentation (.seg.nrrd) with `Segment0_ID:=…` and `Segmentation_…:=…` lines: masks drawn
+    on an image, a skipped note (both its 3D form and its form with a layer axis were read as black-and-white
+    images)."""
+    masks = np.zeros((40, 30, 20), np.uint8)
+    masks[10:20, 10:20] = 1
+    seg = {"Segment0_ID": "Segment_1", "Segment0_Name": "liver", "Segment0_LabelValue": "1",
+           "Segmentation_MasterRepresentation": "Binary labelmap", "space": "left-posterior-superior",
+           "space directions": np.eye(3)}
+    (note,) = open_input(write_nrrd(tmp_path, masks, "liver.seg.nrrd", **seg))
+    assert isinstance(note, ItemError) and note.skipped
+    assert note.error == "NRRD holds a 3D Slicer segmentation (sizes [40, 30, 20]), not an image volume"
+    layers = np.stack([masks, masks[::-1]])  # overlapping segments: one layer each, on a list axis first
+    (note,) = open_input(write_nrrd(tmp_path, layers, "two.seg.nrrd", kinds=["list", "domain", "domain", "domain"],
+                                    **{k: v for k, v in seg.items() if k != "space directions"},
+                                    **{"space directions": [[np.nan] * 3, [1, 0, 0], [0, 1, 0], [0, 0, 1]]}))
+    assert isinstance(note, ItemError) and note.skipped
+    assert "3D Slicer segmentation (sizes [2, 40, 30, 20])" in note.error
+    (plain,) = open_input(write_nrrd(tmp_path, masks, "mask.nrrd", space="left-posterior-superior",
+                                     **{"space directions": np.eye(3)}))
+    assert isinstance(plain, ImageItem)  # without Slicer's lines: read as ever
+
+
+def test_an_eight_bit_2d_nrrd_or_metaimage_looks_like_its_png(tmp_path):
+    """NRRD and MetaImage hold plain 2D pictures too: 8-bit ones are shown as stored, as the same picture as a PNG
+    (levels 90-230 were stretched to 0-255)."""
+    picture = np.random.default_rng(1).integers(90, 231, (20, 50)).astype(np.uint8)  # rows × columns
+    (png,) = open_input(Blob("p.png", _png(picture)))
+    (flat,) = open_input(write_nrrd(tmp_path, picture.T, "plain.nrrd"))  # first axis across, second down
+    assert np.array_equal(pixels(flat), pixels(png))
+    mha = (b"ObjectType = Image\nNDims = 2\nDimSize = 50 20\nElementType = MET_UCHAR\n"
+           b"ElementDataFile = LOCAL\n" + picture.tobytes())
+    (meta,) = open_input(Blob("p.mha", mha))
+    assert np.array_equal(pixels(meta), pixels(png))
+
+
+def _png(grey: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(grey).save(out, "PNG")
+    return out.getvalue()

@@ -3,9 +3,11 @@
 The middle axial slice (of the middle volume of a 4D series), or every axial slice with `all_frames`,
 shown the radiological way: anterior at the top, the patient's right on the image's left, square
 pixels in millimetres. Which array axis is axial comes from the affine, so a volume stored in any
-axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else the slice's
-0.5–99.5 percentiles. A .nii.gz inflates in memory up to `max_input_bytes`; the pixel cap is checked
-from the header before any voxel is read. Only technical header fields are kept (no description).
+axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else 8-bit voxels as
+stored (as a PNG of them is shown) and wider ones between the slice's 0.5–99.5 percentiles. A .nii.gz
+inflates in memory up to `max_input_bytes`; the pixel cap is checked from the header before any voxel is
+read, and a file shorter than its header says is refused. A label map (intent label or neuroname) is a
+note, as DICOM segmentations are. Only technical header fields are kept (no description).
 A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` (or `.img.gz`) of the same name beside it
 (`files.read_sibling`).
 """
@@ -35,7 +37,7 @@ from .registry import register
 # by its item's error instead, never on the console.
 nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
 
-MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square
+MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square (else the other shrinks)
 SAMPLE = 1 << 22  # pixels a slice's percentiles are taken from: all of a slice up to 2048 × 2048
 
 
@@ -169,12 +171,22 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     if len(shape) < 2 or min(shape) < 1:
         yield ItemError(origin, "", f"NIfTI volume has no image plane (dims {shape})")
         return
+    if intent in LABEL_INTENTS:  # as DICOM segmentations: masks drawn on an image, not an image
+        yield ItemError(origin, "", f"NIfTI holds a label map (intent code {intent}, dims {shape}), not an image "
+                                    "volume", skipped=True)
+        return
+    if kind not in PAIRS:  # a pair's .img was checked by _pair
+        need = int(img.dataobj.offset) + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+        if len(data) < need:
+            yield ItemError(origin, "", f"NIfTI volume is truncated: {len(data):,} bytes, its header needs {need:,}")
+            return
     zooms = list(hdr.get_zooms()[:3])
     meta = {"datatype": str(hdr.get_data_dtype())}
     cal = (float(hdr["cal_min"]), float(hdr["cal_max"])) if "cal_min" in hdr else (0.0, 0.0)
     yield from axial_slices(origin, img.dataobj, shape, img.affine, zooms, cal, meta, "NIfTI", limits)
 
 
+LABEL_INTENTS = {1002, 1003}  # NIFTI_INTENT_LABEL, NIFTI_INTENT_NEURONAME: segmentations, atlas parcels
 PAIRS = {"pair1": nib.Nifti1Pair, "pair2": nib.Nifti2Pair, "analyze": nib.AnalyzeImage}
 
 
@@ -307,8 +319,8 @@ def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
         return image
     values = np.abs(plane) if np.iscomplexobj(plane) else plane
     lo, hi = cal
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        lo, hi = _percentiles(values)
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):  # 8-bit voxels are grey levels already, as in a PNG
+        lo, hi = (0.0, 255.0) if values.dtype == np.uint8 else _percentiles(values)
     out = np.empty(values.shape, np.uint8)
     for rows in strips(values):
         part = values[rows].astype(np.float64)
@@ -330,14 +342,17 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
 
 
 def _square_pixels(image: Image.Image, row_mm: float, col_mm: float, max_pixels: int) -> Image.Image:
-    """Stretch the coarser axis so that a pixel is as tall as it is wide in millimetres."""
+    """Stretch the coarser axis so that a pixel is as tall as it is wide in millimetres; past MAX_STRETCH, the
+    finer axis is shrunk by the rest (a sagittal 0.4 × 5 mm series seen axially keeps its shape)."""
     if abs(row_mm - col_mm) <= 0.01 * max(row_mm, col_mm):
         return image
     w, h = image.size
+    ratio = max(row_mm, col_mm) / min(row_mm, col_mm)
+    grow, shrink = min(ratio, MAX_STRETCH), max(ratio / MAX_STRETCH, 1.0)
     if row_mm > col_mm:
-        h = round(h * min(row_mm / col_mm, MAX_STRETCH))
+        w, h = max(1, round(w / shrink)), round(h * grow)
     else:
-        w = round(w * min(col_mm / row_mm, MAX_STRETCH))
+        w, h = round(w * grow), max(1, round(h / shrink))
     if w * h > max_pixels:
         return image
     return image.resize((w, h), Image.BILINEAR)

@@ -5,7 +5,8 @@ Read with pynrrd and shown like NIfTI (`nifti.axial_slices`): the middle axial s
 colour axis gives colour slices, one list/time axis is read at its middle. Without any orientation the
 array is shown as stored (first axis across, second down). A detached header (.nhdr) names its data
 file, read only when that is a bare file name beside the header (`files.read_sibling`: same folder, zip
-folder or upload), never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`.
+folder or upload), never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`. A 3D Slicer
+segmentation (.seg.nrrd) is a note, as DICOM segmentations are.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
         if name is not None:
             data, meta = _attach(data, read_sibling(name, blob)), {"data_file": name}
         arr, header = _read(data, limits.max_input_bytes, limits.max_pixels)
+        if _segmentation(header):  # as DICOM segmentations: masks drawn on an image, not an image
+            yield ItemError(origin, "", f"NRRD holds a 3D Slicer segmentation (sizes {list(arr.shape)}), not an "
+                                        "image volume", skipped=True)
+            return
         voxels, shape, affine, zooms = _volume(arr, header)
     except (ValueError, nrrd.NRRDError) as exc:
         yield ItemError(origin, "", f"not a readable NRRD file: {exc}")
@@ -190,6 +195,15 @@ def _skip_lines(data: bytes, at: int, n: int) -> int:
             raise ValueError(f"line skip of {asked:,} lines is more than the data holds")
         n, at = n - found, end
     return at
+
+
+_SEGMENT = re.compile(r"Segment\d+_ID$|Segmentation_", re.I)
+
+
+def _segmentation(header: dict) -> bool:
+    """Whether the header is 3D Slicer's for a segmentation (.seg.nrrd): its `Segment0_ID:=…` or
+    `Segmentation_…:=…` key-value lines."""
+    return any(_SEGMENT.match(str(key)) for key in header)
 
 
 def _oriented(header: dict, n: int) -> bool:
