@@ -16,6 +16,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
+from ..levels import stretch_levels
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
 from .registry import find, register, unknown
 
@@ -563,7 +564,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         if exc is not None:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
-        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side)
+        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, blob.data)
         if animated and isinstance(item, ItemError) and "max_pixels" in item.error:
             # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
             item.error += "; the frames after it are not read either (each is drawn over it)"
@@ -632,7 +633,7 @@ def _over_cap(exc: Exception, max_pixels: int) -> str:
 
 
 def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max_pixels: int,
-                  decode_side: int | None = None) -> Item:
+                  decode_side: int | None = None, data: bytes | None = None) -> Item:
     w, h = im.size
     if w * h > max_pixels:
         return ItemError(origin, locator, f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap "
@@ -643,8 +644,12 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     try:
         draft_jpeg(im, decode_side)
         _png_key(im)
-        im.load()
-        out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
+        wide = _wide_grey_alpha(im, data)
+        if wide is not None:  # stretched as 16-bit grey is: no gAMA, no grey profile (as for I;16)
+            out = ImageOps.exif_transpose(wide)
+        else:
+            im.load()
+            out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -665,6 +670,33 @@ def _png_key(im: Image.Image) -> None:
         im.info["_png_key"], im.info["transparency"] = key, tuple(v >> 8 for v in key)
     elif im.mode == "L" and isinstance(key, int) and rawmode in ("L;2", "L;4"):
         im.info["_png_key"], im.info["transparency"] = key, key * 255 // ((1 << int(rawmode[2])) - 1)
+
+
+def _wide_grey_alpha(im: Image.Image, data: bytes | None) -> Image.Image | None:
+    """A still 16-bit grey PNG with alpha as LA, its grey stretched over the opaque pixels as the model stretches
+    16-bit grey without alpha (and as tiff.py gives such TIFF pages). Pillow reads it as RGBA of the top 8 bits,
+    so 12-bit values (0..4095) came out nearly black. None for any other image, or when libpng (imagecodecs)
+    cannot read it: Pillow's reading then stands, or its error."""
+    if (data is None or im.format != "PNG" or not im.tile or im.tile[0].args != "LA;16B"
+            or getattr(im, "is_animated", False)):
+        return None
+    try:
+        import imagecodecs
+
+        arr = imagecodecs.png_decode(data)
+    except Exception:
+        return None
+    if arr.dtype != np.uint16 or arr.shape != (im.height, im.width, 2):
+        return None
+    alpha = np.right_shift(arr[..., 1], 8, out=np.empty(arr.shape[:2], np.uint8), casting="unsafe")
+    grey = stretch_levels([arr[..., 0]], (0.0, 65535.0), alpha > 0)[0]
+    del arr  # 4 bytes a pixel, let go before the 8-bit image is made
+    out = Image.merge("LA", [Image.fromarray(grey, "L"), Image.fromarray(alpha, "L")])
+    # for the orientation: XMP's, and the eXIf chunk's (Pillow reads one after the pixels only by decoding them)
+    out.info = {k: im.info[k] for k in ("XML:com.adobe.xmp", "xmp") if k in im.info}
+    if b"eXIf" in data:
+        out.info["exif"] = im.getexif().tobytes()
+    return out
 
 
 def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
