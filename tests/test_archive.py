@@ -475,3 +475,19 @@ def test_a_member_of_exactly_max_input_bytes_is_read():
     assert summary(items(data, max_input_bytes=len(png))) == [("a.zip:x.png", "", "ImageItem")]
     (got,) = items(data, max_input_bytes=len(png) - 1)
     assert "max_input_bytes" in got.error
+
+
+def test_windows_backslash_names_are_folders(tmp_path):
+    """Zips from Windows tools (PowerShell 5's Compress-Archive) write `study\\ct.mhd`: members are named with
+    slashes as tar and 7z members are, a folder of them can be asked for, and a header finds its data file
+    in its own folder (it looked for `ct.raw` at the top)."""
+    header = b"ObjectType = Image\nNDims = 2\nDimSize = 8 8\nElementType = MET_UCHAR\nElementDataFile = ct.raw\n"
+    data = b.zip_bytes([("study\\ct.mhd", header), ("study\\ct.raw", bytes(range(64))),
+                        ("study\\x\\scan.png", b.image_bytes("PNG"))])
+    got = items(data)
+    assert summary(got)[0] == ("a.zip:study/ct.mhd", "", "ImageItem")
+    assert summary(got)[2] == ("a.zip:study/x/scan.png", "", "ImageItem")
+    path = tmp_path / "a.zip"
+    path.write_bytes(data)
+    images = [i for i in open_input(f"{path}:study/x/") if isinstance(i, ImageItem)]
+    assert [i.origin for i in images] == [f"{path}:study/x/scan.png"]

@@ -289,3 +289,66 @@ def test_a_damaged_image_in_a_gz_is_an_error_named_by_the_name_inside():
 
     item, = items_of(gzip.compress(b"\x89PNG not really" * 50), "scan.png.gz")
     assert item.error.startswith("named PNG but not readable") and not item.skipped, item
+
+
+
+def sparse_tar(members, mode: str = "w") -> bytes:
+    """A tar of (name, bytes) files and (name, pieces, size) GNU sparse files (pax format 0.1, as GNU tar --sparse
+    writes): (offset, bytes) pieces stored, holes between them, `size` bytes in all."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as tf:
+        for name, *rest in members:
+            info = tarfile.TarInfo(name)
+            if len(rest) == 2:
+                pieces, size = rest
+                info.pax_headers = {"GNU.sparse.map": ",".join(f"{at},{len(d)}" for at, d in pieces),
+                                    "GNU.sparse.size": str(size)}
+                stored = b"".join(d for _, d in pieces)
+            else:
+                stored = rest[0]
+            info.size = len(stored)
+            tf.addfile(info, io.BytesIO(stored))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode,name", [("w", "e.tar"), ("w:gz", "e.tgz")])
+def test_a_sparse_member_is_read_with_its_holes_and_the_reading_goes_on(mode, name):
+    """A sparse file's size is the whole file's, far more than it stores: a plain tar took it to run past its end
+    and read nothing more."""
+    png = b.image_bytes("PNG")
+    data = sparse_tar([("disk/sparse.png", [(0, png)], 3_000_000), ("disk/next.png", png)], mode)
+    items = items_of(data, name)
+    assert [(i.origin, type(i).__name__) for i in items] == [(f"{name}:disk/sparse.png", "ImageItem"),
+                                                              (f"{name}:disk/next.png", "ImageItem")]
+
+
+def test_the_holes_of_sparse_members_count_against_the_archive_budget():
+    """Holes are bytes made from nothing: only the stored pieces were charged, so a small tar of sparse files, each
+    under the budget, made far more than zip_max_bytes in all."""
+    png = b.image_bytes("PNG")
+    data = sparse_tar([(f"disk/{i}.png", [(0, png)], 3_000_000) for i in range(3)], "w:gz")
+    first, err = items_of(data, zip_max_bytes=5_000_000)
+    assert isinstance(first, ImageItem) and first.origin == "export.tar.gz:disk/0.png"
+    assert err.origin == "export.tar.gz:disk/1.png" and "zip_max_bytes" in err.error
+    assert "the rest is not read" in err.error
+
+
+@pytest.mark.timeout(30)
+def test_a_sparse_member_in_many_pieces_is_read_in_time():
+    """tarfile joins a sparse file's pieces with `+=`: 4,000 pieces over 40 MB took minutes."""
+    pieces = [(i * 10_000, b"x") for i in range(4000)]
+    start = time.monotonic()
+    err, = items_of(sparse_tar([("disk/sparse.bin", pieces, 40_000_000)], "w:gz"))
+    assert err.origin == "export.tar.gz:disk/sparse.bin" and err.skipped
+    assert time.monotonic() - start < 20
+
+
+def test_a_resumed_run_charges_the_holes_of_the_sparse_members_it_passes_over(tmp_path):
+    """As the zip source charges a member done before by its size: a resumed run stops where a whole run does."""
+    png = b.image_bytes("PNG")
+    path = tmp_path / "e.tgz"
+    path.write_bytes(sparse_tar([(f"disk/{i}.png", [(0, png)], 3_000_000) for i in range(3)], "w:gz"))
+    done = {f"{path}:disk/0.png"}
+    tasks = input_tasks([path], Limits(zip_max_bytes=5_000_000), skip=done.__contains__)
+    err, = [item for task in tasks for item in task()]
+    assert err.origin == f"{path}:disk/1.png" and "zip_max_bytes" in err.error

@@ -75,10 +75,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
                                         "styles, page thumbnail, embedded objects) left out", skipped=True)
     for info in infos:
         name = info.filename
-        parts = [p for p in re.split(r"[\\/]", name) if p]
-        where = f"{origin}:{name}"
+        parts = _parts(name)
+        where = f"{origin}:{'/'.join(parts)}"  # a Windows tool's backslashes as slashes, as tar and 7z names are
         if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
-            yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
+            yield ItemError(f"{origin}:{name}", "", "unsafe member name (absolute path or '..'); not read")
             continue
         if info.is_dir() or any(is_hidden(p) for p in parts):
             continue
@@ -110,7 +110,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
-                      sibling=partial(_sibling, blob.data, name[:name.rfind("/") + 1], limits, budget))
+                      sibling=partial(_sibling, blob.data, parts[:-1], limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -120,18 +120,24 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield member
 
 
-def _sibling(archive: bytes, folder: str, limits: Limits, budget: Budget, name: str) -> bytes:
+def _parts(name: str) -> list[str]:
+    """A member name's folders and file name: split at slashes and at the backslashes Windows tools write."""
+    return [p for p in re.split(r"[\\/]", name) if p]
+
+
+def _sibling(archive: bytes, folder: list[str], limits: Limits, budget: Budget, name: str) -> bytes:
     """Another member of the same archive folder, by bare name (a detached header's data file), capped. Its
     bytes are drawn from the archive's budget at every read, so headers naming one member cannot re-inflate it
     past zip_max_bytes."""
     cap = limits.max_input_bytes
     try:
         zf = zipfile.ZipFile(io.BytesIO(archive))
-        info = zf.getinfo(folder + name)
-    except KeyError:
-        raise ValueError("not in the same folder of the archive") from None
+        found = [i for i in zf.infolist() if _parts(i.filename) == [*folder, name]]
+        info = found[-1] if found else None  # the last of a name given twice, as zipfile's getinfo takes
     except Exception as exc:
         raise ValueError(f"archive unreadable: {exc}") from None
+    if info is None:
+        raise ValueError("not in the same folder of the archive")
     if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:
         raise ValueError(f"a folder, encrypted, or over the max_input_bytes cap of {cap:,}")
     spent = f"the archive has used up its zip_max_bytes cap of {limits.zip_max_bytes:,}"

@@ -4,8 +4,10 @@ PACS and research exports often come as compressed tarballs. A tar is a containe
 member is an input of its own (`export.tar.gz:study/1.dcm`), read in archive order straight from the
 decompressing stream, never extracted to disk. Caps as for zips: `zip_max_entries`, `max_input_bytes` per
 member, `zip_max_bytes` in all, `max_depth` of nesting; absolute and `..` names are refused, links and
-devices are notes. In a compressed tar a member over its cap ends the reading there, since passing over it
-would mean inflating it (a bomb); in any tar, so does a member running past the end of the data. The pax and
+devices are notes. A sparse file (GNU tar --sparse) is read with its holes, which count against
+`zip_max_bytes` as inflated bytes do. In a compressed tar a member over its cap ends the reading there, since
+passing over it would mean inflating it (a bomb); in any tar, so does a member whose stored bytes run past the
+end of the data. The pax and
 GNU long-name headers before a member may take `HEADER_MAX` bytes (tarfile parses pax records one by one in
 Python), `HEADERS_MAX` in all. The data is inflated by `inflate.Inflated`, which refuses millions of tiny
 concatenated streams. A compressed file that is not a tar is inflated under `max_input_bytes`
@@ -108,7 +110,9 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 where = f"{origin}:{'/'.join(parts)}"
                 headers += member.offset_data - member.offset - tarfile.BLOCKSIZE
                 end = None if compressed else len(blob.data)
-                stop = _stop(member, end, min(limits.max_input_bytes, budget.left), headers)
+                stored = _stored(member)
+                stop = _stop(member.offset_data + stored, stored, end, min(limits.max_input_bytes, budget.left),
+                             headers)
                 if stop:
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
                     return
@@ -121,13 +125,24 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
                 if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not held in memory
+                    budget.left -= member.size - stored  # a sparse file's holes, charged as they were then
+                    if budget.left < 0:
+                        return
                     continue
                 if member.size > limits.max_input_bytes:
                     yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes cap of "
                                                f"{limits.max_input_bytes:,}; not read")
                     continue
-                f = tf.extractfile(member)
-                data = f.read(member.size) if f else b""
+                if member.issparse():
+                    budget.left -= member.size - stored  # its holes are made here, not inflated
+                    if budget.left < 0:
+                        yield ItemError(where, "", f"sparse file: its holes take the archive past the zip_max_bytes "
+                                                   f"cap of {limits.zip_max_bytes:,}; the rest is not read")
+                        return
+                    data = _sparse(tf, member)
+                else:
+                    f = tf.extractfile(member)
+                    data = f.read(member.size) if f else b""
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
         except TooBig:
             yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
@@ -138,13 +153,34 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
             yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
 
 
-def _stop(member: tarfile.TarInfo, end: int | None, cap: int, headers: int) -> str | None:
-    """Why the reading must end at this member, if it must. Passing over its data would mean inflating more
-    than the caps allow (compressed, `end` None) or going past the `end` of plain data."""
-    if end is None and member.size > cap:
-        return f"member is {member.size:,} bytes, over the max_input_bytes or zip_max_bytes cap"
-    if end is not None and member.offset_data + member.size > end:  # passed over a block at a time, for ever
-        return f"member is {member.size:,} bytes, past the end of the archive ({end:,} bytes)"
+def _stored(member: tarfile.TarInfo) -> int:
+    """The bytes a member's data takes in the archive: its size, or for a sparse file (whose size is the whole
+    file's, holes and all) the pieces that are stored."""
+    return sum(n for _, n in member.sparse) if member.issparse() else member.size
+
+
+def _sparse(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """A sparse member's bytes: its stored pieces put in place, the holes left zero. tarfile's own reading joins
+    the pieces by repeated `+=`, time that grows with pieces × size."""
+    out = bytearray(member.size)
+    f = tf.extractfile(member).raw  # tarfile's unbuffered piece reader: its seek only moves forward in a stream
+    for offset, n in member.sparse:
+        f.seek(offset)
+        piece = f.read(n)
+        if len(piece) != n:
+            raise tarfile.ReadError("unexpected end of data")
+        out[offset:offset + n] = piece
+    return bytes(out)
+
+
+def _stop(data_end: int, stored: int, end: int | None, cap: int, headers: int) -> str | None:
+    """Why the reading must end at a member whose `stored` bytes end at `data_end`, if it must. Passing over
+    them would mean inflating more than the caps allow (compressed, `end` None) or going past the `end` of
+    plain data."""
+    if end is None and stored > cap:
+        return f"member is {stored:,} bytes, over the max_input_bytes or zip_max_bytes cap"
+    if end is not None and data_end > end:  # passed over a block at a time, for ever
+        return f"member is {stored:,} bytes, past the end of the archive ({end:,} bytes)"
     if headers > HEADERS_MAX:
         return f"pax and long-name headers take over {HEADERS_MAX:,} bytes in all"
     return None
