@@ -285,3 +285,66 @@ def test_a_black_ome_channel_colour_falls_back_to_the_default_colours():
     item, = items_of(tiff(stack((2, 96, 128)), ome=True, metadata=meta), "cells.ome.tif")
     red, green = colour_at(item, 0), colour_at(item, 1)
     assert red[0] > 200 and red[1] < 60 and green[1] > 200 and green[0] < 60
+
+
+def sparse_field(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A 16-bit fluorescence plane, 99.9 % dark: camera offset and shot noise, three 18 px cells whose left half
+    is twice as bright as their right (structure to keep), and 20 lone hot pixels at the 12-bit top."""
+    rng = np.random.default_rng(seed)
+    a = rng.poisson(100, (512, 512)).astype(np.uint16)
+    cells = np.zeros(a.shape, bool)
+    for y, x in ((60, 80), (300, 400), (420, 150)):
+        a[y:y + 18, x:x + 9], a[y:y + 18, x + 9:x + 18] = 2000, 1000
+        cells[y:y + 18, x:x + 18] = True
+    a.flat[rng.integers(0, a.size, 20)] = 4095
+    return a, cells
+
+
+@pytest.mark.parametrize("layout", ["one OME channel", "two ImageJ channels"])
+def test_a_dark_field_is_shown_up_to_its_cells_not_its_noise(layout):
+    a, cells = sparse_field()
+    if layout == "one OME channel":
+        item, = items_of(tiff(np.stack([a, a]), ome=True, metadata={"axes": "ZYX"}), "cells.ome.tif")
+    else:
+        item, = items_of(tiff(np.stack([a, sparse_field(6)[0]]), imagej=True, metadata={"axes": "CYX"}))
+    px = np.asarray(item.image).astype(int)
+    px = px[..., 0] if px.ndim == 3 else px  # the first channel: red
+    assert np.median(px[~cells]) < 30  # the field stays dark (it was noise stretched to mid-grey, 128)
+    bright, dim = px[60:78, 80:89], px[60:78, 89:98]
+    assert bright.min() > 200 and 80 < dim.mean() < 160  # the cell's two halves told apart (both were 255)
+
+
+def test_a_lone_imagej_channel_keeps_its_percentile_stretch():
+    """An ImageJ stack of one channel may be CT: air (most of the slice, near black), tissue, and a small metal
+    implant far brighter than bone. Shown up to the metal, the tissue would go dark; the percentiles stay."""
+    rng = np.random.default_rng(9)
+    a = rng.normal(-1000, 5, (2, 256, 256))
+    a[:, 64:192, 64:192] = rng.normal(40, 20, (2, 128, 128))  # soft tissue: a quarter of the slice
+    a[:, 120:126, 120:126] = 3000  # metal
+    item, = items_of(tiff(a.astype(np.int16), imagej=True, metadata={"axes": "ZYX"}))
+    px = np.asarray(item.image).astype(int)
+    assert np.median(px[64:192, 64:192]) > 200  # tissue near the top of the percentile range, not 255 × 1/4
+
+
+def test_a_plane_that_is_not_dark_field_keeps_its_percentile_stretch():
+    rng = np.random.default_rng(6)
+    a = rng.normal(20000, 3000, (2, 256, 256)).astype(np.uint16)  # an electron micrograph: grey throughout
+    a[:, 100:114, 100:114] = 60000  # a bright hole in the film (0.3 %): saturated, not setting white
+    item, = items_of(tiff(a, imagej=True, metadata={"axes": "ZYX"}))
+    px = np.asarray(item.image).astype(int)
+    assert 110 < np.median(px) < 150 and (px[:, :90] > 250).mean() < 0.01
+
+
+def test_an_ome_channel_without_a_colour_takes_its_emission_wavelengths():
+    """DAPI (emits at 461 nm) first, then GFP (510 nm), no Color: blue and green, as Fiji's Bio-Formats importer
+    shows them, not ImageJ's red and green by position. A third channel with neither keeps its default (blue)."""
+    meta = {"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP", "x"], "EmissionWavelength": [461, 510, None]}}
+    desc = tifffile.TiffFile(io.BytesIO(tiff(stack((3, 96, 128)), ome=True, metadata=meta))).pages[0].description
+    desc = desc.replace(' EmissionWavelength="None"', "")  # tifffile writes what it is given
+    assert 'EmissionWavelength="461' in desc and desc.count("EmissionWavelength") == 2
+    data = tiff(stack((3, 96, 128)), photometric="minisblack", metadata=None, description=desc)  # as edited
+    item, = items_of(data, "cells.ome.tif")
+    dapi, gfp, third = colour_at(item, 0), colour_at(item, 1), colour_at(item, 2)
+    assert dapi[2] > 200 and dapi[0] < 60 and dapi[1] < 60
+    assert gfp[1] > 200 and gfp[0] < 60 and gfp[2] < 60
+    assert third[2] > 200 and third[0] < 60

@@ -161,3 +161,24 @@ def test_imod_says_whether_its_bytes_are_unsigned(tmp_path, signed_flag):
         assert row[200] < row[100]
     else:
         assert np.all(np.diff(row) >= 0) and row[0] < 5 and row[255] > 250
+
+
+def test_unsigned_bytes_without_imod_stamp_are_read_as_unsigned(tmp_path):
+    """A mode 0 micrograph of unsigned bytes from a writer that does not say so (no IMOD stamp): grey 60..200,
+    read as signed, would put its brightest pixels (past 127) below its darkest."""
+    rng = np.random.default_rng(7)
+    grey = np.clip(130 + 30 * np.sin(np.arange(96) / 8)[None, :] + rng.normal(0, 4, (80, 96)), 0, 255).astype(np.uint8)
+    (item,) = items_of(mrc_bytes(grey.view(np.int8), tmp_path))
+    shown = np.asarray(item.image, dtype=float)[::-1]  # y up
+    assert item.metadata["dtype"] == "uint8"
+    assert np.corrcoef(shown.ravel(), grey.astype(float).ravel())[0, 1] > 0.95
+
+
+def test_signed_bytes_crossing_zero_stay_signed(tmp_path):
+    """A genuinely signed map (values -40..40 around zero) is not taken for unsigned bytes."""
+    rng = np.random.default_rng(8)
+    signed = np.clip(40 * np.sin(np.arange(96) / 8)[None, :] + rng.normal(0, 3, (80, 96)), -127, 127).astype(np.int8)
+    (item,) = items_of(mrc_bytes(signed, tmp_path))
+    shown = np.asarray(item.image, dtype=float)[::-1]
+    assert item.metadata["dtype"] == "int8"
+    assert np.corrcoef(shown.ravel(), signed.astype(float).ravel())[0, 1] > 0.95

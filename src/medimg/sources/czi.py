@@ -145,7 +145,7 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
             bgr = planes[0][..., :3]
             rgb = bgr[..., ::-1] if bgr.dtype == np.uint8 else levels(bgr[..., ::-1])
             return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-        return composite(np.stack([p[..., 0] for p in planes]), "YX", colours)
+        return composite(np.stack([p[..., 0] for p in planes]), "YX", colours, microscope=True)
 
     meta = {"dimensions": [w, h], "channels": len(channels), "z": z_hi - z_lo, "t": t_hi - t_lo,
             "pixel_types": sorted({str(v) for v in kinds.values()}), "um_per_px": round(um, 4) if um else None}

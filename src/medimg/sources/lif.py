@@ -124,7 +124,7 @@ def _image(lif, n: int, info: dict, name: str, luts: list[str] | None, origin: s
         planes = np.stack([np.asarray(image.get_frame(z=z, t=dims.t // 2, c=c, m=dims.m // 2)) for c in range(channels)])
         where = ", ".join(filter(None, [name, f"z {z + 1} of {dims.z}" if dims.z > 1 else "",
                                         f"t {dims.t // 2 + 1} of {dims.t}" if dims.t > 1 else ""]))
-        yield ImageItem(origin, where, composite(planes, "YX", colours), "LIF", dict(meta))
+        yield ImageItem(origin, where, composite(planes, "YX", colours, microscope=True), "LIF", dict(meta))
 
 
 def _lut_names(lif) -> list[list[str]] | None:

@@ -4,8 +4,11 @@ A fluorescence image is stored as one grey plane per channel, often 16-bit, ofte
 points; read page by page it would be many dim grey pictures. tifffile reads the layout (axes, pyramid
 levels, channel colours) and decodes the planes (imagecodecs: LZW, JPEG, zstd, …). Each channel is
 stretched to its 0.5–99.5 percentiles and added in its colour (the file's own, else ImageJ's red, green,
-blue, grey, cyan, magenta, yellow). The item is the middle z-slice at the middle time point (every z-slice
-with `all_frames`), read from the largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`.
+blue, grey, cyan, magenta, yellow; an OME channel without one gets its emission wavelength's, as the
+Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near black) goes up to its
+brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
+The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
+largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`.
 Other TIFFs are left to the plain image source (every page).
 """
 
@@ -27,8 +30,10 @@ logging.getLogger("tifffile").addHandler(logging.NullHandler())  # its warnings 
 OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf2", ".ome.tf8")
 MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to show the whole image
 STRETCH_SAMPLE = 262_144  # pixels looked at to find a plane's percentiles
+DARK_FIELD = 0.1  # a plane whose median is this far up to its brightest structure, or less, is dark-field
 MAX_COLOUR_CHANNELS = 7  # more channels (spectral images) are averaged into grey
 IMAGEJ_COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
+EMISSION_COLOURS = [(400, 500, (0, 0, 1)), (500, 560, (0, 1, 0)), (560, 700.001, (1, 0, 0))]  # nm, as Bio-Formats
 # OME-XML is checked before tifffile parses it. Real OME-XML is KBs to a few MB: Bio-Formats writes a TiffData
 # and a Plane element per plane, ~150 bytes each, so a 20,000-plane screen is ~6 MB; 64 MB leaves a wide margin.
 MAX_OME_XML = 64 << 20
@@ -255,7 +260,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
             continue
         planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
         planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
-        image = composite(planes, page_axes, colours)
+        image = composite(planes, page_axes, colours, microscope=tif.is_ome)
         full = base if image.size != base else None
         yield ImageItem(origin, locator, image, kind, dict(meta), full_size=full)
 
@@ -282,8 +287,12 @@ def _level(series, max_pixels: int) -> int | None:
     return min(small, key=lambda i: -sizes[i][0] * sizes[i][1]) if small else max(fits, key=lambda i: -max(sizes[i]))
 
 
-def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, float, float]]) -> Image.Image:
-    """Channel planes (C, *page) → an 8-bit image: RGB samples kept, channels stretched and coloured."""
+def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, float, float]],
+              microscope: bool = False) -> Image.Image:
+    """Channel planes (C, *page) → an 8-bit image: RGB samples kept, channels stretched and coloured. Channels
+    that are dark-field go up to their brightest structure (_bounds): those of several, or a lone one when the
+    format is a microscope's (`microscope`: OME, CZI, LIF). A lone channel of another format may be a CT or MR
+    stack saved by ImageJ, whose air with a small metal implant looks dark-field too."""
     if "S" in page_axes:
         s = page_axes.index("S")
         rgb = np.moveaxis(planes[0], s, -1)[..., :3]
@@ -293,16 +302,16 @@ def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, flo
         return Image.fromarray(arr, "RGB" if arr.ndim == 3 else "L")
     planes = planes.reshape(planes.shape[0], *planes.shape[-2:])  # page axes Y, X
     if len(planes) == 1:
-        return Image.fromarray(levels(planes[0]), "L")
+        return Image.fromarray(levels(planes[0], dark_field=microscope), "L")
     if len(planes) > MAX_COLOUR_CHANNELS:
         grey = np.zeros(planes.shape[1:], np.float32)
         for plane in planes:  # one channel at a time
-            grey += stretch(plane)
+            grey += stretch(plane, dark_field=True)
         grey *= 255.0 / len(planes)
         return Image.fromarray(grey.astype(np.uint8), "L")
     out = np.zeros((3,) + planes.shape[1:], np.uint16)  # one plane per colour component: no broadcast copies
     for plane, colour in zip(planes, colours):
-        level = levels(plane)
+        level = levels(plane, dark_field=True)
         for k, weight in enumerate(colour):
             w = round(float(weight) * 255)
             if w == 255:
@@ -313,9 +322,10 @@ def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, flo
     return Image.merge("RGB", [Image.fromarray(component, "L") for component in rgb])
 
 
-def stretch(plane: np.ndarray) -> np.ndarray:
-    """Float32 in [0, 1]: the 0.5–99.5 percentiles of the plane's values to black and white (auto-contrast)."""
-    bounds = _bounds(plane)
+def stretch(plane: np.ndarray, dark_field: bool = False) -> np.ndarray:
+    """Float32 in [0, 1]: the 0.5–99.5 percentiles of the plane's values to black and white (auto-contrast);
+    with `dark_field`, a dark-field plane's brightest structure to white (see _bounds)."""
+    bounds = _bounds(plane, dark_field)
     if bounds is None:
         return np.zeros(plane.shape, np.float32)
     lo, hi = bounds
@@ -327,11 +337,11 @@ def stretch(plane: np.ndarray) -> np.ndarray:
     return np.clip(arr, 0, 1, out=arr)
 
 
-def levels(plane: np.ndarray) -> np.ndarray:
+def levels(plane: np.ndarray, dark_field: bool = False) -> np.ndarray:
     """`stretch` as 8-bit grey levels; 8- and 16-bit planes through a lookup table, several times faster."""
     if plane.dtype not in (np.uint8, np.uint16, np.int8, np.int16):
-        return (stretch(plane) * 255).astype(np.uint8)
-    bounds = _bounds(plane)
+        return (stretch(plane, dark_field) * 255).astype(np.uint8)
+    bounds = _bounds(plane, dark_field)
     if bounds is None:
         return np.zeros(plane.shape, np.uint8)
     lo, hi = bounds
@@ -344,20 +354,41 @@ def levels(plane: np.ndarray) -> np.ndarray:
     return lut[plane]  # not np.take, which first copies the indices as 8-byte integers
 
 
-def _bounds(plane: np.ndarray) -> tuple[float, float] | None:
+def _bounds(plane: np.ndarray, dark_field: bool = False) -> tuple[float, float] | None:
     """The 0.5 and 99.5 percentiles, from an even grid of at most about STRETCH_SAMPLE pixels (as good, much
-    faster than all of them); None when no value is finite."""
+    faster than all of them); None when no value is finite. With `dark_field`, a grey plane whose median is in
+    the lowest DARK_FIELD of the way up to its brightest structure (fluorescence) goes up to that instead: Fiji shows
+    such a plane from its minimum to its maximum, and a few cells in a dark field are under 0.5 % of the
+    pixels, so the 99.5th percentile is background noise (the cells saturated white over grey noise)."""
     step = max(1, int(np.ceil(np.sqrt(plane.size / STRETCH_SAMPLE))))
     sample = (plane[::step, ::step] if plane.ndim >= 2 else plane[::step * step]).astype(np.float32)
     finite = sample[np.isfinite(sample)]
     if finite.size == 0:
         return None
-    lo, hi = np.percentile(finite, (0.5, 99.5))
+    lo, mid, hi = np.percentile(finite, (0.5, 50, 99.5))
+    if dark_field and sample.ndim == 2:
+        top = _brightest_structure(np.where(np.isfinite(sample), sample, lo))
+        if mid - lo <= DARK_FIELD * (top - lo):
+            hi = max(hi, top)
     return float(lo), float(hi)
 
 
+def _brightest_structure(sample: np.ndarray) -> float:
+    """The brightest value that a whole 3 × 3 neighbourhood of the sample reaches: a lone hot pixel (a camera's,
+    a cosmic ray) does not count, a cell does."""
+    h, w = sample.shape
+    if h < 3 or w < 3:
+        return float(sample.max())
+    low = sample[1:-1, 1:-1].copy()
+    for dy in range(3):
+        for dx in range(3):
+            np.minimum(low, sample[dy:dy + h - 2, dx:dx + w - 2], out=low)
+    return float(low.max())
+
+
 def _colours(tif, channels: int, root) -> list[tuple[float, float, float]]:
-    """Each channel's display colour: ImageJ LUTs or OME Channel@Color, else ImageJ's defaults."""
+    """Each channel's display colour: ImageJ LUTs or OME Channel@Color (else its emission wavelength's), else
+    ImageJ's defaults."""
     default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(channels)]
     try:
         if tif.is_imagej:
@@ -365,15 +396,27 @@ def _colours(tif, channels: int, root) -> list[tuple[float, float, float]]:
             if luts is not None and len(luts) == channels:
                 return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
         if tif.is_ome:
-            found = [c.get("Color") for c in _ome_channels(root)]
-            if len(found) == channels and all(v is not None for v in found):
-                rgba = [int(v) & 0xFFFFFFFF for v in found]
-                colours = [((v >> 24 & 255) / 255, (v >> 16 & 255) / 255, (v >> 8 & 255) / 255) for v in rgba]
+            found = _ome_channels(root)
+            if len(found) == channels:
+                colours = [_ome_colour(c) or default[i] for i, c in enumerate(found)]
                 if all(any(c) for c in colours):
                     return colours
     except Exception:  # odd metadata: the default colours
         pass
     return default
+
+
+def _ome_colour(channel: dict) -> tuple[float, float, float] | None:
+    """An OME channel's Color (RGBA), else its colour by EmissionWavelength (in nm) as the Bio-Formats importer
+    picks it (400–500 blue, 500–560 green, 560–700 red); None when it has neither."""
+    if channel.get("Color") is not None:
+        v = int(channel["Color"]) & 0xFFFFFFFF
+        return (v >> 24 & 255) / 255, (v >> 16 & 255) / 255, (v >> 8 & 255) / 255
+    try:
+        wave = float(channel.get("EmissionWavelength"))
+    except (TypeError, ValueError):
+        return None
+    return next((c for lo, hi, c in EMISSION_COLOURS if lo <= wave < hi), None)
 
 
 def _channel_names(tif, channels: int, root) -> list[str] | None:

@@ -3,7 +3,9 @@
 Read with mrcfile: bytes from memory, files on disk memory-mapped so only the planes shown are read (a
 movie or tomogram of several GB is fine, up to `max_slide_bytes`). The item is the middle plane of a stack
 or volume (every plane with `all_frames`), its grey levels stretched to the 0.5–99.5 percentiles, shown
-with y up as EM viewers (IMOD, Chimera) show it. Complex-valued maps (Fourier transforms) are a note.
+with y up as EM viewers (IMOD, Chimera) show it. Mode 0 bytes are signed (MRC2014) unless IMOD's flags say
+unsigned, or, without IMOD's stamp, they make a much smoother picture read as unsigned (EMAN2 writes them so).
+Complex-valued maps (Fourier transforms) are a note.
 """
 
 from __future__ import annotations
@@ -108,11 +110,22 @@ def _header_problem(head: bytes, size: int, origin: str, limits: Limits) -> Item
 IMOD_STAMP = 1146047817  # "IMOD" at byte 152 of a header IMOD wrote
 
 
-def _imod_unsigned(header) -> bool:
-    """Whether mode 0 holds unsigned bytes: IMOD says so by leaving bit 0 of its flags (byte 156) clear (mrcfile
-    always reads mode 0 as signed, the MRC2014 rule)."""
+def _imod_signed(header) -> bool | None:
+    """Whether IMOD says its mode 0 bytes are signed (bit 0 of its flags, byte 156, set); None when IMOD did not
+    write the header (mrcfile always reads mode 0 as signed, the MRC2014 rule)."""
     stamp, flags = np.frombuffer(header.tobytes()[152:160], dtype=header.nx.dtype)
-    return int(stamp) == IMOD_STAMP and not int(flags) & 1
+    return bool(int(flags) & 1) if int(stamp) == IMOD_STAMP else None
+
+
+def _smoother_unsigned(plane: np.ndarray) -> bool:
+    """Whether a mode 0 plane's bytes read as unsigned make a smoother picture than as signed: other writers
+    (EMAN2, old CCP4 programs) store unsigned bytes without saying so, and read as signed, their values past
+    127 jump to the bottom. Only a clear difference counts (signed is the MRC2014 rule)."""
+    step = max(1, int(np.ceil(np.sqrt(plane.size / 262_144))))
+    sample = plane[::step, ::step]
+    signed = np.abs(np.diff(sample.astype(np.int16), axis=-1)).sum()
+    unsigned = np.abs(np.diff(sample.view(np.uint8).astype(np.int16), axis=-1)).sum()
+    return unsigned * 2 < signed
 
 
 def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
@@ -125,9 +138,12 @@ def _planes(mrc, origin: str, limits: Limits) -> Iterator[Item]:
     if np.iscomplexobj(data):
         yield ItemError(origin, "", "MRC file holds a complex-valued (Fourier) map, not an image", skipped=True)
         return
-    if int(header.mode) == 0 and _imod_unsigned(header):
-        data = data.view(np.uint8)
     stack = data.reshape((-1,) + data.shape[-2:])
+    if int(header.mode) == 0:
+        imod = _imod_signed(header)
+        if imod is False or (imod is None and _smoother_unsigned(np.asarray(stack[len(stack) // 2]))):
+            data = data.view(np.uint8)
+            stack = data.reshape((-1,) + data.shape[-2:])
     n = len(stack)
     voxel = mrc.voxel_size
     meta = {"mode": int(header.mode), "dims": [nx, ny, nz], "dtype": str(data.dtype),
