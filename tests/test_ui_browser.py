@@ -667,6 +667,55 @@ def test_a_bad_threshold_or_an_empty_run_only_shows_a_toast(page):
         assert len(captions(page)) == 4 and no_error_badges(page)
 
 
+def test_files_refused_as_they_are_added_say_why_until_cleared(page, tmp_path):
+    """A file over the server's size limit: Gradio adds none of the files dropped with it, and says why in a
+    toast that goes after 10 s, leaving a box that says only "Error". The box keeps saying why."""
+    from medimg.server.config import ServerConfig
+
+    small, huge = tmp_path / "knee.png", tmp_path / "whole-study.dcm"
+    small.write_bytes(picture(1))
+    with open(huge, "wb") as f:  # sparse: nothing is written, and the browser refuses it by its size alone
+        f.truncate(ServerConfig().max_upload_bytes + 1)
+    page.locator("#files input[type=file]").set_input_files([str(small), str(huge)])
+    refused = page.locator("#files [data-testid=status-tracker] .error")
+    refused.filter(has_text="None of these files were added").wait_for(timeout=20_000)
+    page.locator("[data-testid=toast-close]").first.click()  # as it goes by itself
+    page.wait_for_function("!document.querySelector('[data-testid=toast-body]')", timeout=10_000)
+    text = refused.inner_text()
+    assert "whole-study.dcm" in text and "maximum allowed size" in text and "×" in text, text
+    assert refused.get_attribute("role") == "alert"
+    page.locator("#files button[aria-label=Clear]").click()
+    upload(page, [small])
+    assert page.locator("#ready").inner_text().strip() == "1 file ready to run"
+
+
+def test_the_progress_is_never_full_while_a_run_goes(page):
+    """One web page whose second image is slow: while it comes, the progress says how many images were
+    classified, not "1/1 inputs" at 100% (the run looked finished, or stuck, for as long as the page took)."""
+    from webserver import WebServer
+
+    with WebServer() as web:
+        web.add("/fast.png", picture(1), "image/png")
+        web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
+        web.add("/page.html", '<html><body><img src="fast.png"><img src="slow.png"></body></html>')
+        page.fill("#url textarea, #url input", web.url("/page.html"))
+        page.click("#run")
+        deadline = time.monotonic() + 10
+        while not web.hits["/page.html"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not web.hits["/page.html"]:  # a lost click (see test_one_run_at_a_time_…)
+            page.click("#run")
+        page.wait_for_function("document.querySelector('#counts')?.innerText.includes('1 image classified')",
+                               timeout=30_000)
+        shown = page.locator("#counts").inner_text()
+        assert web.sent["/slow.png"] < 2000, shown  # still going
+        assert "100" not in shown and "1/1" not in shown, shown
+        page.click("#stop")
+        page.wait_for_function(f"document.querySelector('{COUNTS}').innerText.startsWith('Stopped')",
+                               timeout=20_000)
+    assert counts(page)["images"] == 1
+
+
 def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
     """The button and then Enter in the address box are two events: the second gets a toast, not a second run
     that would take another job slot and delete the first run's kept uploads. Stop ends the run at once, with
@@ -690,9 +739,10 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
             time.sleep(0.1)
         assert web.sent["/slow.png"] >= 5, (web.hits, page.locator(COUNTS).inner_text(), toasts(page),
                                             page.input_value("#url textarea, #url input"))
-        # the progress counts the images, and the inputs that have given results: scan.png (the address is read)
+        # the progress counts the images, and the inputs read to their end: none yet (scan.png has given its image,
+        # but an input counts as read once the next one gives its first: the address has given nothing)
         page.wait_for_function("() => [...document.querySelectorAll('.progress-text')].some(e => "
-                               "e.innerText.includes('1/2 inputs')) && [...document.querySelectorAll("
+                               "e.innerText.includes('0/2 inputs read')) && [...document.querySelectorAll("
                                "'.progress-level')].some(e => e.innerText.includes('1 image classified'))",
                                timeout=20_000)
         page.locator("#url textarea, #url input").press("Enter")
@@ -923,31 +973,41 @@ def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server
 
 def test_file_names_wrap_where_they_may(page, tmp_path):
     """A long file name wraps after / _ - : or before a dot, not mid-word, in the table of images and in
-    the table of problems; a name is shown as text, never as markup."""
+    the table of problems; a name is shown as text, never as markup. One with nowhere to break (a DICOM UID)
+    wraps inside an opened image's details, not past the box's right edge."""
     import zipfile
 
     long_name = tmp_path / "ultrasound_liverlongitudinal_2024-03-01.png"
     long_name.write_bytes(picture(2))
+    uid = tmp_path / ("1.2.826.0.1.3680043.8.498." + "1049933852873457" * 9 + ".png")
+    uid.write_bytes(picture(5))
     bad = tmp_path / "broken_transverse_sectionseries_0001.png"
     bad.write_bytes(picture(3)[:70])
     odd = "<img src=x onerror=window.pwned=1>.png"
     pack = tmp_path / "pack.zip"
     with zipfile.ZipFile(pack, "w") as z:
         z.writestr(odd, picture(4))
-    upload(page, [long_name, bad, pack])
+    upload(page, [long_name, bad, pack, uid])
     run_and_wait(page)
     page.wait_for_selector("#problems [role=row][data-index='0']", timeout=10_000)
     names = {}
     for table in ("#table", "#problems"):
         for cell in page.locator(f"{table} [role=row][data-index] [data-col='{1 if table == '#table' else 0}']").all():
             names[cell.inner_text().strip()] = cell.evaluate(LINES)
-    assert set(names) == {long_name.name, bad.name, f"pack.zip:{odd}"}, names
+    assert set(names) == {long_name.name, bad.name, f"pack.zip:{odd}", uid.name}, names
     assert page.evaluate("window.pwned") is None
     for name in (long_name.name, bad.name):
         lines = names[name]
         assert "".join(lines) == name and len(lines) > 1, lines
         for line, after in zip(lines, lines[1:]):
             assert line[-1] in "/_-:" or after[0] == ".", lines
+    page.locator("#gallery .thumbnail-item[aria-label*='1.2.826']").click()
+    page.wait_for_function("document.querySelector('#details')?.innerText.includes('1.2.826')", timeout=10_000)
+    value = page.locator("#details [role=row][data-index] [data-col='1']").first
+    assert value.inner_text().strip() == uid.name and len(value.evaluate(LINES)) > 1
+    box = page.locator("#details").bounding_box()
+    cells = [c.bounding_box() for c in page.locator("#details [role=row] [data-col]").all()]
+    assert cells and all(c["x"] + c["width"] <= box["x"] + box["width"] + 1 for c in cells), (box, cells)
 
 
 def test_nothing_is_left_after_the_server_stops(server):

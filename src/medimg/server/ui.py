@@ -39,6 +39,7 @@ TABLE_WIDTHS = ["48px", "200px", "112px", "112px", "176px", "112px", "236px", "1
 TABLE_TYPES = ["str", "html", "str", "str", "str", "str", "html", "str"]
 PROBLEM_HEADERS = ["file", "why", "where"]
 PROBLEM_WIDTHS = ["200px", "520px", "220px"]
+DETAILS_WIDTHS = ["25%", "75%"]  # a long value (a file name, a DICOM UID) wraps within the box, not past it
 EXPORTS_KEPT = 2  # download pairs kept per run (see _write_exports)
 EXPORT_MAX_AGE = 3600.0  # seconds a session's results (and downloads) stay after its last run
 STATE_SESSIONS = 1000  # sessions whose values Gradio keeps in memory (its default 10,000: ~1.4 GB), oldest out
@@ -71,6 +72,9 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 #threshold .info-text, #threshold .min_value, #threshold .max_value { color: #374151 !important; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 #files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
+#details .body-cell span { overflow-wrap: anywhere; }  /* a value with no place to break (see DETAILS_WIDTHS) */
+#files [data-testid=status-tracker] span.error { white-space: normal; max-width: 90%; text-align: center;
+  overflow-wrap: anywhere; border-radius: 8px; font-weight: normal; }  /* why files were refused: ANNOUNCE_RESULTS */
 @media (max-width: 640px) {
   #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   /* no box of its own to scroll in: the page scrolls */
@@ -109,7 +113,8 @@ I18N = gr.I18n(en={"common.upload": "Add files", "common.complete": "Done",
 # Once the page is loaded, for screen readers and the keyboard (checked against Gradio 6.31's markup, see
 # test_ui_browser): the counts line is said aloud (politely) when results arrive, but not Gradio's progress timer
 # beside it (a text every 100 ms); a thumbnail is named by its caption, not "Thumbnail 2 of 5"; the file list's
-# "Add files" is one Tab stop (its outer button did nothing); the Show radios are one named group (arrow keys).
+# "Add files" is one Tab stop (its outer button did nothing); the Show radios are one named group (arrow keys);
+# files refused as they were dropped keep saying why in their box (Gradio's toast goes).
 # Gradio renders these again as results come: an observer applies it each time.
 ANNOUNCE_RESULTS = """() => {
   const counts = document.querySelector("#counts [data-testid=markdown]");
@@ -129,6 +134,16 @@ ANNOUNCE_RESULTS = """() => {
         outer.tabIndex = -1; inner.setAttribute("aria-label", "Add files");
       }
     });
+    /* files refused as they were added (too large: Gradio checks before sending, or the upload failed): the
+       box says only "Error", and why is in a toast that goes after 10 s; it says why until the box is cleared */
+    const refused = document.querySelector("#files [data-testid=status-tracker] span.error");
+    const why = [...document.querySelectorAll("[data-testid=toast-body].error [data-testid=toast-text]")].pop();
+    if (refused && why && !refused.dataset.why) {
+      refused.dataset.why = "1";
+      refused.setAttribute("role", "alert");
+      refused.textContent = `None of these files were added: ${why.innerText.trim().replace(/[.]$/, "")}. ` +
+                            "Press × to clear this box, then add files again.";
+    }
     const group = document.getElementById("filter");
     if (group) {
       const legend = group.querySelector("[data-testid=block-info]");
@@ -252,15 +267,24 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 fix_url = gr.update(value=shown)
             if fetch:
                 inputs.append(fetch)
-        total = len(paths) + len(fetch) or None  # the files and addresses read
-        progress((0, total), desc="Looking for images…", unit="inputs")
+        total = len(paths) + len(fetch)  # the files and addresses read
         found, begun = [0], set()
 
+        def report() -> None:
+            """Records come input by input: the one giving them now may have more to come, so it counts as read
+            once the next one gives its first (the bar never says 100% while a run goes). One input: no bar."""
+            images = f"image{'s' * (found[0] != 1)} classified"
+            if total > 1:
+                progress((max(len(begun) - 1, 0), total), desc=f"{found[0]} {images}", unit="inputs read")
+            else:  # "12 images classified" and the time
+                progress((found[0], None), unit=images)
+
+        report()
+
         def tick(rec: Record) -> None:
-            begun.add(rec.source)  # records come input by input: the last one may have more to come
+            begun.add(rec.source)
             found[0] += rec.ok
-            progress((len(begun), total), desc=f"{found[0]} image{'s' * (found[0] != 1)} classified",
-                     unit="inputs")
+            report()
 
         stop = running.get(request.session_hash)
         if stop is None:  # the page closed while the run was starting
@@ -431,7 +455,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                              elem_id="gallery", interactive=False, buttons=["fullscreen"])
         details = gr.Dataframe(headers=["field", "value"], label="Selected image", visible=False,
                                interactive=False, wrap=True, datatype=["str", "html"], elem_id="details",
-                               elem_classes=["fit"])
+                               elem_classes=["fit"], column_widths=DETAILS_WIDTHS)
         table = gr.Dataframe(headers=TABLE_HEADERS, label="All images", visible=False, interactive=False,
                              wrap=True, column_widths=TABLE_WIDTHS, datatype=TABLE_TYPES, elem_id="table",
                              elem_classes=["fit"])
@@ -686,7 +710,7 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
 
 def _details(r: Record) -> list[list[str]]:
     rows = [["file", r.input], ["where", _position(r) or "—"], ["verdict", r.verdict], ["label", r.label],
-            ["confidence", f"{r.confidence:.3f}"], ["p(medical)", f"{r.p_medical:.3f}"],
+            ["label confidence", f"{r.confidence:.3f}"], ["p(medical)", f"{r.p_medical:.3f}"],
             ["size", f"{r.width}×{r.height}"], ["format", r.format or "—"]]
     top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
     rows.append(["top labels", ", ".join(f"{k} {v:.2f}" for k, v in top)])
