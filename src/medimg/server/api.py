@@ -200,6 +200,28 @@ class UploadRoute(APIRoute):
         return checked
 
 
+class JsonRoute(APIRoute):
+    """A JSON body that cannot be read as JSON at all (not UTF-8, nested too deeply for the parser) is the 422 of
+    bad JSON, as a syntax error is, rather than FastAPI's bare 400 "There was an error parsing the body" (which
+    the route's schema gives to a refused URL)."""
+
+    def get_route_handler(self) -> Callable:
+        handle = super().get_route_handler()
+
+        async def checked(request: Request):
+            try:
+                return await handle(request)
+            except StarletteHTTPException as exc:
+                cause = exc.__cause__
+                if exc.status_code != 400 or not isinstance(cause, (UnicodeDecodeError, RecursionError)):
+                    raise
+                why = "it is not UTF-8 text" if isinstance(cause, UnicodeDecodeError) else "it is nested too deeply"
+                raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
+                                               "ctx": {"error": why}}]) from None
+
+        return checked
+
+
 def _parser_said(exc: BaseException) -> str | None:
     """What python-multipart said, when it is behind this error (Starlette's 400 hides it), else None."""
     while exc is not None:
@@ -262,12 +284,13 @@ def create_router(worker: Worker) -> APIRouter:
                 raise HTTPException(503, busy, headers=RETRY) from None
             waiting += 1
             try:  # a slot found with almost no time left would time out every download unread: busy instead
-                with anyio.fail_after(cfg.request_timeout - min(MIN_WORK_SECONDS, cfg.request_timeout / 4)):
-                    await jobs.acquire()
-            except TimeoutError:
-                raise HTTPException(503, busy, headers=RETRY) from None
+                got = await _slot(jobs, request, cfg.request_timeout - min(MIN_WORK_SECONDS, cfg.request_timeout / 4))
             finally:
                 waiting -= 1
+            if got is None:
+                raise HTTPException(499, "the client closed the connection")
+            if not got:
+                raise HTTPException(503, busy, headers=RETRY)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
@@ -336,10 +359,6 @@ def create_router(worker: Worker) -> APIRouter:
                          responses=_errors({**FILE_ERRORS, **auth}),
                          max_body_size=cfg.max_upload_bytes, form_limits={"max_files": cfg.max_files})
 
-    @router.post("/classify-url", response_model=ClassifyResponse, response_model_exclude_unset=True,
-                 summary="Classify every image on a web page (or the image at a URL)",
-                 responses=_errors({**URL_ERRORS, **auth}),
-                 max_body_size=URL_BODY_BYTES)
     async def classify_url(
         request: Request,
         body: UrlRequest,
@@ -377,6 +396,11 @@ def create_router(worker: Worker) -> APIRouter:
                                                                seconds=left))
         return _response(out, full, show_skipped, worker.model_info(), threshold)
 
+    router.add_api_route("/classify-url", classify_url, methods=["POST"], route_class_override=JsonRoute,
+                         response_model=ClassifyResponse, response_model_exclude_unset=True,
+                         summary="Classify every image on a web page (or the image at a URL)",
+                         responses=_errors({**URL_ERRORS, **auth}), max_body_size=URL_BODY_BYTES)
+
     # last: any other path under /api is answered here, not by the page mounted at /, so it gets the API's errors
     @router.api_route("", methods=METHODS, include_in_schema=False)
     @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
@@ -391,6 +415,27 @@ def create_router(worker: Worker) -> APIRouter:
                                  "/api/classify-url (see /docs)")
 
     return router
+
+
+async def _slot(jobs: anyio.Semaphore, request: Request, seconds: float) -> bool | None:
+    """Wait for a job slot: True once it is held, False when `seconds` passed first, None when the client went
+    first (a waiting request keeps its place in the queue and its upload: one whose client gave up must not)."""
+    got = gone = False
+    async with anyio.create_task_group() as tasks:
+        async def watch() -> None:
+            nonlocal gone
+            await _disconnected(request)
+            gone = True
+            tasks.cancel_scope.cancel()
+
+        tasks.start_soon(watch)
+        with anyio.move_on_after(seconds):
+            await jobs.acquire()
+            got = True
+        tasks.cancel_scope.cancel()
+    if got and gone:
+        jobs.release()
+    return None if gone else got
 
 
 async def _disconnected(request: Request) -> None:

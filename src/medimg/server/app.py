@@ -256,7 +256,8 @@ def _explain(errors: list[dict]) -> str:
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query")]
         kind = e.get("type", "")
         if kind == "json_invalid":
-            parts.append("the request body is not valid JSON")
+            why = (e.get("ctx") or {}).get("error")
+            parts.append("the request body is not valid JSON" + (f" ({why})" if why else ""))
         elif not loc and kind in ("model_attributes_type", "dict_type", "missing"):  # a form, a list, no body
             parts.append('send a JSON object, e.g. {"url": "https://example.org/"}, with content-type '
                          "application/json")

@@ -13,6 +13,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BODY_IDLE_SECONDS = 60.0  # a request body may pause this long between pieces (nginx's client_body_timeout)
+# after an answer sent before the whole body came, the rest is read and dropped for at most this long, while its
+# pieces come at most LINGER_IDLE_SECONDS apart (nginx's lingering_time and lingering_timeout)
+LINGER_SECONDS = 30.0
+LINGER_IDLE_SECONDS = 5.0
 PAGE_UPLOADS = "/gradio_api/upload"
 MIN_FREE_BYTES = 2**30  # free disk space an upload to the page must leave
 URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
@@ -83,7 +87,7 @@ class BodyLimit:
         cap = self.caps.get(path, self.default)
         length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > cap:
-            await self._send_413(send, path)
+            await self._send_413(send, path, receive)
             return
         if path == PAGE_UPLOADS and self.upload_folder is not None:
             size = int(length) if length and length.isdigit() else cap
@@ -114,8 +118,9 @@ class BodyLimit:
                     held[path] += n
                 if seen > cap or (held and held[path] > self.max_held):
                     refused = True
+                    rest = None if whole else receive  # the body's rest, still to come
                     if not started:
-                        await (self._send_413(send, path) if seen > cap else self._send_busy(send, path))
+                        await (self._send_413(send, path, rest) if seen > cap else self._send_busy(send, path, rest))
                     return {"type": "http.disconnect"}  # the app stops reading; its answer goes nowhere
             return message
 
@@ -127,7 +132,7 @@ class BodyLimit:
                 started = True
                 if message["status"] == 413 and path.startswith("/api/"):
                     rewriting = True
-                    await self._send_413(send, path)
+                    await self._send_413(send, path, None if whole else receive)
                     return
             if rewriting:
                 return
@@ -142,7 +147,7 @@ class BodyLimit:
             if held:
                 held[path] -= seen
 
-    async def _send_busy(self, send: Send, path: str) -> None:
+    async def _send_busy(self, send: Send, path: str, rest: Receive | None = None) -> None:
         """503 as the body comes in: the uploads already held are all the server takes at once."""
         text = (f"the server is busy: it holds {size_text(self.max_held)} of uploads waiting or being classified; "
                 "try again shortly")
@@ -152,8 +157,7 @@ class BodyLimit:
             body, ctype = text.encode(), b"text/plain; charset=utf-8"
         headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
                    (b"retry-after", b"5")]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer_early(send, 503, headers, body, rest)
 
     async def _send_stalled(self, send: Send) -> None:
         text = f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s"
@@ -170,10 +174,31 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 507, "headers": headers})
         await send({"type": "http.response.body", "body": text.encode()})
 
-    async def _send_413(self, send: Send, path: str) -> None:
+    async def _send_413(self, send: Send, path: str, rest: Receive | None = None) -> None:
         body, headers = self.payload(path)
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await _answer_early(send, 413, headers, body, rest)
+
+
+async def _answer_early(send: Send, status: int, headers: list, body: bytes, rest: Receive | None) -> None:
+    """Answer a request whose body has not all come (`rest` receives the remainder; None when it has come). The
+    answer is sent at once, then the rest of the body is read and dropped (LINGER_SECONDS at most) before the
+    answer ends and the server closes the connection: closed with bytes unread, the connection is reset, and a
+    client still sending (httpx's async client, …) often loses the answer, seeing a reset instead."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if rest is None:
         await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.body", "body": body, "more_body": True})  # all its bytes: the client has it
+    loop = asyncio.get_running_loop()
+    end = loop.time() + LINGER_SECONDS
+    while (left := end - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(rest(), min(left, LINGER_IDLE_SECONDS))
+        except asyncio.TimeoutError:
+            break
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _free_bytes(folder: Path) -> int:
