@@ -735,11 +735,12 @@ def scale(
                                 "of an earlier medimg's rows, probs as JSON text, is refused)."),
 ) -> None:
     """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done,
-    in classify --full's shape."""
+    in classify --full --show-skipped's shape: one per image, error or skipped note. A stopped run (Ctrl-C,
+    SIGTERM, a full disk: exit 130, 143, 74) is carried on with --resume."""
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 
-        from .scale.ray_job import Spill, run
+        from .scale.ray_job import Spill, run, write_failure
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
@@ -777,8 +778,13 @@ def scale(
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
                     plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly()))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc))
+    except Exception as exc:
+        failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's own log has said the rest)
+        if failed is not None:
+            _stop_writing(failed, stopped())
+        if isinstance(exc, ValueError):
+            raise typer.BadParameter(str(exc))
+        raise
     ran, passed = plan.get("run", 0), plan.get("passed_over", 0)
     if ran == 0 and passed:  # every entry gives at least one row (an image, an error or a note)
         console.print(f"nothing left to do: all {passed} inputs already have their rows in {escape(str(out))}")

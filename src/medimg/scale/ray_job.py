@@ -297,6 +297,21 @@ def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
     return given
 
 
+def write_failure(exc: BaseException) -> OSError | None:
+    """The OSError that says the output cannot be written any more (`output.cannot_write`: a full disk, a failed
+    share), when that is what ended the job: Ray hands a write task's error back wrapped (`RayTaskError`, whose
+    `cause` is the error raised in the task; the wrapper itself carries no errno)."""
+    from ..output import cannot_write
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and cannot_write(exc):
+            return exc
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None
+
+
 def _reachable(address: str | None, timeout: float = 10) -> None:
     """A cluster address (host:port, ray://host:port) that answers no connection is an error now: Ray itself
     keeps retrying for minutes. None and "auto" (a cluster on this machine) are left to Ray."""
@@ -511,4 +526,4 @@ def _header_start(text: str) -> bool:
                for h in (csv_fields([]), TEXT_COLUMNS))  # csv_fields([]): classify's, without prob_<label>
 
 
-__all__ = ["run", "read_inputs", "done_inputs", "ClassifyInputs", "COLUMNS"]
+__all__ = ["run", "read_inputs", "done_inputs", "write_failure", "ClassifyInputs", "COLUMNS"]
