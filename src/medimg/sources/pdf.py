@@ -47,8 +47,11 @@ Rules, in the order they apply:
   figures), with one error. A PDF MuPDF had to repair (on opening, or when an object was looked up) gets one
   skipped note at its end: what the damage took leaves no error behind.
 
+- Attached files (a portfolio's, EmbeddedFiles, paperclip annotations) are opened after the pages, like files
+  inside the PDF (`pdf_attached.py`), outside the lock; their images count towards `max_images_per_input`.
+
 Finding figures on a page is in `pdf_figures.py`; the pixel size an image's data asks for (and matching
-the images drawn on a page to their xrefs) in `pdf_sizes.py`.
+the images drawn on a page to their xrefs) in `pdf_sizes.py`; attached files in `pdf_attached.py`.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import draft_jpeg, stored_size
 from .pdf_figures import (MAX_LINE_WIDTH, PAGE_MAX_DASHES, PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects,
                           _Paint)
+from .pdf_attached import Attached, attached_files, attachments, open_attached
 from .pdf_sizes import _jbig2_size, _Near, _pixel_size, _place_images, _problem  # noqa: F401  (_jbig2_size: tests)
 from .registry import register
 
@@ -231,6 +235,7 @@ def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
     lock, so those overlap."""
     clock = _Clock()
     steps = _open_pdf(blob, ctx, clock)
+    images = 0
     try:
         while True:
             with _MUPDF_LOCK, clock:
@@ -239,7 +244,14 @@ def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             if item is _PAUSE:
                 continue
-            yield item.resolve() if isinstance(item, _Pending) else item
+            if isinstance(item, Attached):  # a file attached to the PDF, opened outside the lock, within the cap
+                for found in open_attached(item, blob, ctx) if images < ctx.limits.max_images_per_input else ():
+                    images += isinstance(found, ImageItem)
+                    yield found
+                continue
+            item = item.resolve() if isinstance(item, _Pending) else item
+            images += isinstance(item, ImageItem)
+            yield item
     finally:
         with _MUPDF_LOCK:
             steps.close()
@@ -264,15 +276,19 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
         if count == 0:
             yield ItemError(origin, "", "broken PDF: no readable pages")
             return
-        yield from _extract(doc, count, origin, ctx, clock)
+        attached = attached_files(doc, min(count, ctx.limits.max_pdf_pages), ctx)
+        yield from _extract(doc, count, origin, ctx, clock, bool(attached))
         if doc.is_repaired:  # a broken xref table, found on opening or when an object was looked up
             yield ItemError(origin, "", "damaged PDF, repaired by MuPDF: parts of it may be missing", skipped=True)
+        yield from attachments(doc, attached, blob, ctx)  # read here, opened by open_pdf
     finally:
         doc.close()
         pymupdf.TOOLS.reset_mupdf_warnings()
 
 
-def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock: _Clock) -> Iterator[Item]:
+def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock: _Clock,
+             attached: bool = False) -> Iterator[Item]:
+    """The pages' images and figures (`attached`: files attached to the PDF follow, so no "no images" note)."""
     limits = ctx.limits
     npages = min(count, limits.max_pdf_pages)
     images: dict[int, _Image] = {}  # canonical xref -> image
@@ -479,7 +495,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     skipped = skipped[0]
     if skipped:
         yield _skip_note(origin, skipped, floor)
-    elif not said:
+    elif not said and not attached:
         yield ItemError(origin, "", "no images found in the PDF", skipped=True)
     if out_of_time:
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
@@ -957,8 +973,8 @@ def _inflate(raw: bytes, mode: str, size: tuple[int, int]) -> Image.Image:
 
 def _plain_components(doc: pymupdf.Document, xref: int) -> int | None:
     """The colour components (1 or 3) of an image whose /ColorSpace shows its numbers as they are: DeviceGray,
-    DeviceRGB, or an ICC profile that says it is sRGB (and whose own colour space agrees with its /N); None
-    for any other (MuPDF converts it as the page shows it)."""
+    DeviceRGB, or an ICC profile that says it is sRGB or sGray (`_standard_profile`; and whose own colour space
+    agrees with its /N); None for any other (MuPDF converts it as the page shows it)."""
     kind, value = doc.xref_get_key(xref, "ColorSpace")
     if kind == "xref":
         kind, value = "array", doc.xref_object(int(value.split()[0]), compressed=True)
@@ -974,7 +990,15 @@ def _plain_components(doc: pymupdf.Document, xref: int) -> int | None:
     from PIL import ImageCms
 
     described = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(data)))
-    return n if "srgb" in described.lower().replace(" ", "") else None
+    return n if _standard_profile(described, n) else None
+
+
+def _standard_profile(described: str, n: int) -> bool:
+    """Whether an ICC profile, by its description, shows samples as they are: sRGB, or for grey sGray (the grey
+    of sRGB, which MuPDF writes for every grey image it stores, as PyMuPDF's insert_image does: MuPDF's own
+    conversion from it to device grey changes no value)."""
+    name = described.lower().replace(" ", "")
+    return "srgb" in name or (n == 1 and "sgray" in name)
 
 
 # MuPDF's words about a colour profile LittleCMS cannot read or link: it then shows the image in the device colours
@@ -1021,10 +1045,10 @@ def _inked(alpha: Image.Image, ink: tuple) -> Image.Image:
 
 def _plain_colours(name: str, n: int) -> bool:
     """Whether samples in MuPDF's colour space `name` are shown as they are: device RGB or grey, or an sRGB
-    profile (another ICC profile, a wide-gamut one say, is converted as the page's rendering converts it)."""
+    or sGray profile (another ICC profile, a wide-gamut one say, is converted as the page's rendering converts it)."""
     if name in ("DeviceRGB", "DeviceGray"):
         return True
-    return n in (1, 3) and name.startswith("ICCBased(") and "srgb" in name.lower().replace(" ", "")
+    return n in (1, 3) and name.startswith("ICCBased(") and _standard_profile(name, n)
 
 
 def _to_pil(pix: pymupdf.Pixmap, mask: Image.Image | None = None) -> Image.Image:
