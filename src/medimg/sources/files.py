@@ -33,6 +33,7 @@ for _order in (b"II", b"MM"):
     TiffImagePlugin.OPEN_INFO.setdefault((_order, 1, (1,), 1, (8, 8), (1,)), ("La", "La"))
 
 SNIFF_BYTES = 64 * 1024  # read to pick a source for a file on disk
+BLANK_FRAMES = 32  # frames of an animation looked at for one that is not blank
 
 # Files and folders nobody means as input: macOS/Windows litter and hidden entries.
 _LITTER = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -554,12 +555,15 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     if kind == "TIFF":  # every page
         yield from _tiff_pages(im, blob, "page" if animated else "", limits)
         return
+    if animated and kind != "JPEG" and not limits.all_frames:
+        yield from _first_not_blank(im, origin, n, limits, blob.data)
+        return
     if kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
         label, indices = "", range(1)
-    elif animated and limits.all_frames:
+    elif animated:
         label, indices = "frame", itertools.count()
     else:
-        label, indices = ("frame" if animated else ""), range(1)
+        label, indices = "", range(1)
     for i, locator, exc in _frames(im, label, indices):  # callers cap the count (max_images_per_input)
         if exc is not None:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
@@ -571,6 +575,36 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield item
             break
         yield item
+
+
+def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:
+    """The first frame of an animation; when it is blank (one colour, or clear: a fade-in's black start, a
+    placeholder), the first of the next ones that is not, within BLANK_FRAMES; the first again when all are."""
+    first = None
+    for _, locator, exc in _frames(im, "frame", range(BLANK_FRAMES)):
+        if exc is not None:
+            break
+        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, data)
+        if isinstance(item, ImageItem) and not _blank(item.image):
+            yield item
+            return
+        first = item if first is None else first
+        if isinstance(item, ItemError):  # the frames after it are drawn over it: not read
+            break
+    if first is not None:
+        yield first
+
+
+def _blank(img: Image.Image) -> bool:
+    """Whether an 8-bit image shows one colour (within 8 levels a sample) or nothing (clear)."""
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    if img.mode not in ("L", "LA", "RGB", "RGBA"):
+        return False
+    bands = img.getextrema()
+    if img.mode.endswith("A") and bands[-1][1] == 0:
+        return True
+    return all(hi - lo <= 8 for lo, hi in (bands if isinstance(bands[0], tuple) else [bands]))
 
 
 def _frames(im: Image.Image, label: str, indices: Iterable[int]) -> Iterator[tuple[int, str, Exception | None]]:

@@ -24,6 +24,7 @@ from .registry import register
 
 MAX_DECODE_AFTER_SEEK = 1500  # frames decoded after one seek to reach its time (a key frame each 50 s at 30 fps)
 SEEK_BACK_OFF = (0.0, 1.0, 5.0, 30.0)  # seconds before a time to seek to when a demuxer lands after it
+MAX_TOP_BOXES = 10_000  # top-level MP4 boxes walked to tell a missing index (a recording has a handful)
 CONTINUE_WITHIN = 10.0  # seconds: a later target this close is reached by decoding on, not by seeking
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"pnot"}
@@ -108,8 +109,34 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
             audio = audio or bool(container.streams.audio)
     if audio:  # music, dictation: nothing to show
         yield ItemError(origin, "", "no video stream (audio only)", skipped=True)
-    else:
-        yield ItemError(origin, "", problem)
+        return
+    missing = _missing_index(file) if formats[0] in ("mp4", "mov") else None
+    yield ItemError(origin, "", f"not a readable video: {missing}" if missing else problem)
+
+
+def _missing_index(file) -> str | None:
+    """Why an MP4/MOV is unreadable when its index (the moov box, which phones and recorders write last) is
+    missing or cut short, from its top-level boxes; None when it is whole or the file is not made of boxes."""
+    if isinstance(file, str):  # "file:" + a path
+        try:
+            with open(file.removeprefix("file:"), "rb") as f:
+                return _missing_index(f)
+        except OSError:
+            return None
+    end, pos = file.seek(0, 2), 0
+    for _ in range(MAX_TOP_BOXES):
+        if pos + 8 > end:
+            return "the file ends early (truncated): its index (moov box), written last, is missing"
+        file.seek(pos)
+        head = file.read(16)
+        size = int.from_bytes(head[:4], "big")
+        size = int.from_bytes(head[8:16], "big") if size == 1 else end - pos if size == 0 else size
+        if size < 8:
+            return None
+        if head[4:8] == b"moov":
+            return None if pos + size <= end else "the file ends early (truncated), inside its index (moov box)"
+        pos += size
+    return None  # a file of many boxes and no index: FFmpeg's reason stands
 
 
 def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None, meta: dict,
@@ -132,14 +159,16 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
     fmt = fmt_name or f"video ({container.format.name.split(',')[0]}, {cc.name})"
     deadline = time.monotonic() + limits.video_timeout
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    if duration and frame_count is None:
-        picked = _by_time(container, stream, start, _times(duration, limits), deadline)
+    times = _times(duration, limits) if duration and frame_count is None else []
+    if times:
+        picked = _by_time(container, stream, start, times, deadline)
     else:
         picked = _by_index(container, stream, frame_count, limits, deadline, fps)
-    shown = 0
+    shown, ended = 0, None
     try:
         for frame, index in picked:
             shown += 1
+            ended = frame.time
             if frame.width * frame.height > limits.max_pixels:  # frames may change size mid-stream
                 yield ItemError(origin, f"frame {index + 1}" if index is not None else "frame",
                                 f"frame is {frame.width}×{frame.height}, over the max_pixels cap of "
@@ -156,6 +185,10 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
         return
     if shown == 0:
         yield ItemError(origin, "", "the video has no decodable frame")
+    elif times and ended is not None and times[-1] - (ended - start) > max(2.0, 0.1 * duration):
+        yield ItemError(origin, "", f"the frames stop at {_clock(ended - start)} of the {_clock(duration)} the file's "
+                                    "header gives (a file cut short?); the last one stands for the times after it",
+                        skipped=True)
 
 
 class _Timeout(Exception):
@@ -189,17 +222,20 @@ def _by_time(container, stream, start: float, times: list[float], deadline: floa
         ahead = last is not None and last.time is not None and last.time <= target < last.time + CONTINUE_WITHIN
         if decoder is None or not ahead:
             decoder = _seek(container, stream, target, deadline)
-        chosen = None
+        chosen, reached = None, False
         for n, frame in enumerate(decoder):
             if time.monotonic() > deadline:
                 raise _Timeout
             chosen = frame
             if frame.time is None or frame.time >= target - 0.0005 or n >= MAX_DECODE_AFTER_SEEK:
+                reached = True
                 break
         if chosen is None:  # past the end: the last frame decoded stands for it
-            chosen, decoder = last, None
+            chosen = last
         if chosen is not None and (last is None or chosen.pts != last.pts):
             yield chosen, None
+        if not reached:  # the frames end before this time, so before every later one too
+            return
         last = chosen
 
 
@@ -209,24 +245,37 @@ def _seek(container, stream, target: float, deadline: float):
     import itertools
 
     tb = float(stream.time_base)
-    for back in SEEK_BACK_OFF:
-        container.seek(max(int((target - back) / tb), 0), stream=stream, backward=True)
+    # then halfway back, a quarter, …: a file cut short (a download) has an index naming frames it lacks
+    points = [target - back for back in SEEK_BACK_OFF] + [target * f for f in (0.5, 0.25, 0.125, 0.0625, 0.0)]
+    for at in points:
+        container.seek(max(int(at / tb), 0), stream=stream, backward=True)
         decoder = _decoded(container, stream, deadline)
         first = next(decoder, None)
         if time.monotonic() > deadline:
             raise _Timeout
-        if (first is not None and (first.time is None or first.time <= target + 0.0005)) or target - back <= 0:
+        if (first is not None and (first.time is None or first.time <= target + 0.0005)) or at <= 0:
             break
     return itertools.chain([first] if first is not None else [], decoder)
 
 
 def _decoded(container, stream, deadline: float):
     """Frames decoded from the stream's packets, the clock checked at every packet: a file whose packets
-    decode to nothing must not run past video_timeout either."""
-    for packet in container.demux(stream):
+    decode to nothing must not run past video_timeout either. The last packet failing (cut short where a
+    download ends) ends them; any other stops the reading."""
+    import av
+
+    packets = container.demux(stream)
+    for packet in packets:
         if time.monotonic() > deadline:
             raise _Timeout
-        yield from packet.decode()
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            after = next(packets, None)
+            if after is None or not after.size:  # nothing after it but the flush packet
+                return
+            raise
+        yield from frames
 
 
 def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float,
