@@ -77,6 +77,7 @@ class Limits:
     zip_max_bytes: int = 1024 * 1024 * 1024  # total uncompressed bytes in one archive
     max_depth: int = 3  # nesting of archives in archives
     render: bool = False  # render web pages with headless Chromium
+    max_browser_memory: int = 2 * 1024**3  # a render's Chromium processes together (their own memory): past it, killed
     user_agent: str = "medimg/0.1"  # operators may set their own, with a contact address
 
 

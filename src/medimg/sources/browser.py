@@ -8,7 +8,8 @@ connects to the very address it checked, so DNS rebinding cannot steer it elsewh
 bytes and time), follows redirects hop by hop, checking each, and hands the browser the response.
 The page itself is always fetched by the guard (with `allow_private` too): one that names no charset but is
 UTF-8 is handed over as UTF-8, as the static reading takes it. WebSockets and service workers are blocked;
-each render uses a fresh, temporary profile.
+each render uses a fresh, temporary profile, and is killed when its processes take over `max_browser_memory`
+(a page's script may allocate without end, and nothing else stops it short of the machine's memory).
 With the guard on, Chromium's own network goes to a proxy that is not there, so what routing never sees
 (speculation-rules prefetch and prerender, preconnects) reaches nothing; WebRTC is removed from every page before it runs.
 """
@@ -44,6 +45,9 @@ NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection
 MAX_SCROLLS = 40
 MAX_GOING_ON = 5  # documents a page may go on to (a meta refresh, a redirect at load) while it is read
 SCROLL_PAUSE_MS = 100
+SETTLE_MS = 3000  # after the last step, the longest wait for the network to go quiet
+# what a script fetches (fetch, XHR) with these types is a picture it shows (drawn to a canvas, a DICOM viewer)
+FETCHED_IMAGES = ("image/", "application/dicom")
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
@@ -52,22 +56,30 @@ _COLLECT_JS = """() => {
   // Chromium's own error page (the page went on to an address that failed or was refused): its pictures (the
   // dinosaur's sprites) are none of the page's; what the page loaded before is among the responses
   if (document.location.protocol === "chrome-error:") return out;
-  for (const img of document.images) {
+  // the page's elements, each open shadow root's (a web component's) right after its host
+  const els = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("*")) { els.push(el); if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  for (const img of els) {
+    if (img.tagName !== "IMG") continue;
     const src = img.currentSrc || img.src;
-    // still loading (lazy, below the fold), no source at all, or src="" (which browsers resolve to the page)
-    if (!img.complete || !src || src === document.location.href) continue;
+    // no source at all, or src="" (which browsers resolve to the page)
+    if (!src || src === document.location.href) continue;
+    // one still loading is kept if the browser asked for it (a slow server; not a lazy one never reached)
+    if (!img.complete) { out.push({url: src, alt: img.alt || "", tag: "img", pending: true}); continue; }
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
     out.push({url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
   }
-  for (const v of document.querySelectorAll("video")) {  // its poster, then the clip (not a blob: stream)
+  for (const v of els) {  // a video's poster, then the clip (not a blob: stream)
+    if (v.tagName !== "VIDEO") continue;
     if (v.poster) out.push({url: v.poster, alt: "", tag: "video"});
     const clip = v.currentSrc || v.src || (v.querySelector("source[src]") || {}).src;
     if (clip && /^https?:/i.test(clip)) out.push({url: clip, alt: "", tag: "video"});
   }
-  const all = document.querySelectorAll("*");
-  for (let i = 0; i < all.length && i < 20000; i++) {
-    const bg = getComputedStyle(all[i]).backgroundImage;
+  for (let i = 0; i < els.length && i < 20000; i++) {
+    const bg = getComputedStyle(els[i]).backgroundImage;
     if (!bg || bg === "none") continue;
     for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) out.push({url: m[1], alt: "", tag: "style"});
   }
@@ -280,8 +292,8 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
 
     guard = RouteGuard(limits.allow_private, limits.connect_timeout, limits.max_redirects,
                        limits.connect_timeout + limits.read_timeout, limits, cancel)
-    responses, finished = [], set()
-    fired, done = threading.Event(), threading.Event()
+    responses, finished, requested = [], set(), set()
+    fired, done, hog = threading.Event(), threading.Event(), threading.Event()
     with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile:
         try:
             with sync_playwright() as pw:
@@ -295,7 +307,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                 # period, or once the run is given up, the watchdog kills this render's Chromium processes.
                 deadline = time.monotonic() + limits.total_timeout
                 threading.Thread(target=_watch, args=(profile, fired, done, limits.total_timeout + WATCHDOG_GRACE,
-                                                      cancel), daemon=True).start()
+                                                      cancel, hog, limits.max_browser_memory), daemon=True).start()
                 try:
                     context.add_init_script(NO_WEBRTC)
                     context.route("**/*", guard.handle)
@@ -303,6 +315,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     page = context.pages[0] if context.pages else context.new_page()
                     page.on("response", lambda response: responses.append(response))
                     page.on("requestfinished", lambda request: finished.add(request))
+                    page.on("request", lambda request: requested.add(urldefrag(request.url)[0]))
                     try:
                         page.goto(url, wait_until="load", timeout=_ms_left(deadline))
                     except PlaywrightTimeout:  # a frame or script that never finishes holds `load` back:
@@ -319,6 +332,9 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         except PlaywrightError as exc:
             if fired.is_set() and cancel is not None and cancel.is_set():
                 raise BrowserError(f"cancelled: the run was stopped while rendering {url}") from None
+            if hog.is_set():
+                raise BrowserError(f"rendering stopped: the page took over {limits.max_browser_memory // 2**20} MB of "
+                                   f"memory (max_browser_memory)") from None
             if fired.is_set():
                 raise BrowserError(f"rendering stopped: the page was still busy after "
                                    f"{limits.total_timeout + WATCHDOG_GRACE:g}s") from None
@@ -329,6 +345,9 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         finally:
             done.set()
             guard.close()
+    # an image still loading is fetched again, under the download limits; one the browser never asked for (lazy,
+    # never reached) is left to the static reading
+    found = [entry for entry in found if not entry.get("pending") or urldefrag(entry["url"])[0] in requested]
     # blocked images the page does not list (made by a script) are listed too: the guarded download refuses
     # them again, as one clear error each; a listed one (maybe refused at a redirect) is refused under its own URL
     listed = {urldefrag(entry.get("url") or "")[0] for entry in found}
@@ -337,28 +356,59 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     return _candidates(found, bodies)
 
 
-def _watch(profile: str, fired: threading.Event, done: threading.Event, seconds: float, cancel=None) -> None:
+def _watch(profile: str, fired: threading.Event, done: threading.Event, seconds: float, cancel=None,
+           hog: threading.Event | None = None, memory: int = 0) -> None:
     """Kill the render's Chromium if it is not done `seconds` from now, or at once when the run is given up:
-    a page whose script never yields would otherwise hold a stopped run (Ctrl-C, SIGTERM) until then."""
+    a page whose script never yields would otherwise hold a stopped run (Ctrl-C, SIGTERM) until then. Every
+    half second its memory is read too: past `memory` bytes it is killed, and `hog` set."""
     end = time.monotonic() + seconds
+    ticks = 0
     while not done.wait(0.1):
+        ticks += 1
         if time.monotonic() >= end or (cancel is not None and cancel.is_set()):
+            _kill_browser(profile, fired)
+            return
+        if hog is not None and ticks % 5 == 0 and _memory(_browser_pids(profile)) > memory:
+            hog.set()
             _kill_browser(profile, fired)
             return
 
 
-def _kill_browser(profile: str, fired: threading.Event) -> None:
-    """SIGKILL the Chromium processes started with this (unique, temporary) profile folder."""
-    fired.set()
+def _browser_pids(profile: str) -> list[int]:
+    """The Chromium processes started with this (unique, temporary) profile folder."""
     marker = f"--user-data-dir={profile}".encode()
+    pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 if marker in f.read():
-                    os.kill(int(entry.name), signal.SIGKILL)
+                    pids.append(int(entry.name))
         except OSError:  # gone already, or not ours to read
+            continue
+    return pids
+
+
+def _memory(pids: list[int]) -> int:
+    """Bytes of the processes' own resident memory (RssAnon: not the shared libraries each maps)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next((int(line.split()[1]) * 1024 for line in f if line.startswith("RssAnon:")), 0)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _kill_browser(profile: str, fired: threading.Event) -> None:
+    """SIGKILL the Chromium processes started with this profile folder."""
+    fired.set()
+    for pid in _browser_pids(profile):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
             continue
 
 
@@ -393,33 +443,44 @@ def _scroll(page, deadline: float, cancel=None) -> None:
         if at_bottom:
             break
     try:
-        page.wait_for_load_state("networkidle", timeout=min(3000.0, _ms_left(deadline)))
+        page.wait_for_load_state("networkidle", timeout=min(float(SETTLE_MS), _ms_left(deadline)))
     except Exception:  # a page that keeps polling never goes idle; what loaded so far is kept
         pass
 
 
-def _image_bodies(responses: list, finished: set, cap: int) -> dict[str, tuple[bytes, str | None]]:
-    """The bodies of the images the browser loaded whole. One still coming (a server that trickles it) is not
-    waited for, since `body()` would wait for its end: it is fetched again, under the download limits."""
-    bodies: dict[str, tuple[bytes, str | None]] = {}
+def _image_bodies(responses: list, finished: set, cap: int) -> dict[str, tuple[bytes | None, str | None]]:
+    """The bodies of the images the browser loaded whole, and of those a script fetched (`FETCHED_IMAGES`). One
+    still coming (a server that trickles it) is not waited for, since `body()` would wait for its end: it is
+    fetched again, under the download limits. So is a script's image whose body the browser did not keep (one
+    read as a blob comes back empty): it is listed with no bytes."""
+    bodies: dict[str, tuple[bytes | None, str | None]] = {}
     for response in responses:
         try:
-            if response.request.resource_type != "image" or not response.ok or response.request not in finished:
+            kind = response.request.resource_type
+            fetched = kind in ("fetch", "xhr") and _type(response.headers).startswith(FETCHED_IMAGES)
+            if (kind != "image" and not fetched) or not response.ok:
                 continue
             url = urldefrag(response.url)[0]
+            if fetched and url not in bodies:  # no element names it: it is listed here or nowhere
+                bodies[url] = (None, _type(response.headers) or None)
+            if bodies.get(url, (None,))[0] is not None or response.request not in finished:
+                continue
             declared = (response.headers.get("content-length") or "").strip()
-            if url in bodies or (declared.isdigit() and int(declared) > cap):
+            if declared.isdigit() and int(declared) > cap:
                 continue  # an oversized image is fetched again by the capped downloader, which refuses it
             body = response.body()
         except Exception:  # evicted from the browser's cache, or a redirect: fetched again later
             continue
         if 0 < len(body) <= cap:
-            ctype = (response.headers.get("content-type") or "").split(";")[0].strip().lower() or None
-            bodies[url] = (body, ctype)
+            bodies[url] = (body, _type(response.headers) or None)
     return bodies
 
 
-def _candidates(found: list[dict], bodies: dict[str, tuple[bytes, str | None]]) -> list[Candidate]:
+def _type(headers: dict) -> str:
+    return (headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def _candidates(found: list[dict], bodies: dict[str, tuple[bytes | None, str | None]]) -> list[Candidate]:
     out: list[Candidate] = []
     seen: set[str] = set()
     for entry in found:
