@@ -27,7 +27,19 @@ from rich.text import Text
 from .sources import Limits, is_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+
+
+class _Console(Console):
+    """A console whose text cannot drive the terminal: messages quote names (a file called `\\x1b[2J…` would
+    clear the screen), so their control characters are printed as escapes (`output.shown`); lines stay lines."""
+
+    def print(self, *objects, **kwargs) -> None:
+        from .output import shown
+
+        super().print(*(shown(o, keep="\n\t") if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = _Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -587,7 +599,7 @@ def _root_path(text: str) -> str:
     return "/" + text if text else ""
 
 
-class _PipeConsole(Console):
+class _PipeConsole(_Console):
     """A console on the standard output whose closed pipe is an OSError, as for records (rich exits 1 itself)."""
 
     def on_broken_pipe(self) -> None:
@@ -596,7 +608,7 @@ class _PipeConsole(Console):
 
 
 def _print_table(records, out: Optional[Path]) -> None:
-    from .output import readable
+    from .output import shown
 
     console = _PipeConsole(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
     narrow = console is not None and console.width < 110  # p_medical beside the verdict, confidence the label
@@ -605,11 +617,11 @@ def _print_table(records, out: Optional[Path]) -> None:
         verdict = r.verdict or ("skipped" if r.skipped else "error" if r.error else "")
         conf = f"{r.confidence:.3f}" if r.confidence is not None else ""
         p_med = f"{r.p_medical:.3f}" if r.p_medical is not None else ""
-        rows.append((Text(readable(r.input)), Text(readable(r.locator)),
+        rows.append((Text(shown(r.input)), Text(shown(r.locator)),
                      Text(f"{verdict} {p_med}" if narrow and p_med else verdict,
                           style="dim" if r.skipped else "red" if r.error else ""),
                      f"{r.label} {conf}" if narrow and r.label else r.label or "", conf, p_med,
-                     f"{r.width}×{r.height}" if r.width else "", Text(readable(r.error or ""))))
+                     f"{r.width}×{r.height}" if r.width else "", Text(shown(r.error or ""))))
     names = ("input", "locator", "verdict (p)" if narrow else "verdict",
              "label (conf.)" if narrow else "label", "confidence", "p_medical", "size", "error")
     # columns empty in every row are left out, and short values never wrap: a narrow terminal folds names only
@@ -1046,7 +1058,7 @@ def evaluate(
 
 
 def _print_evaluation(rep: dict) -> None:
-    out = Console(width=120)
+    out = _Console(width=120)
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
               f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
     v = rep["verdicts"]

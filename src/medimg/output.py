@@ -234,11 +234,27 @@ def readable(value):
     return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
+# C0 and C1 controls (ESC starts a terminal's escape sequences, C1's CSI too) and the bidi overrides that make a
+# name read in another order than its characters (`x\u202egnp.exe` shows as `xexe.png`)
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value: str, keep: str = "") -> str:
+    """Text for a terminal: `readable`, with every control character but those in `keep` written as its escape
+    (`\\x1b`, `\\n`, `\\u202e`), so a name cannot move the cursor, recolour, retitle or clear the terminal,
+    nor break a table's row."""
+    return _CONTROLS.sub(lambda m: m[0] if m[0] in keep else m[0].encode("unicode_escape").decode("ascii"),
+                         readable(value))
+
+
 def csv_cell(value):
     """A value as a CSV cell: readable text, and booleans as JSON (and `scale`'s Arrow) write them, true/false."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return readable(value)
+
+
+_C1 = re.compile("[\x7f-\x9f]")  # DEL and C1 controls, which json writes as they are
 
 
 def json_line(row: dict) -> str:
@@ -249,7 +265,7 @@ def json_line(row: dict) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = json.dumps(row)
-    return text
+    return _C1.sub(lambda m: f"\\u{ord(m[0]):04x}", text)  # json escapes C0 controls, not C1 (CSI, U+009B)
 
 
 def open_output(path: Path, append: bool):
@@ -457,13 +473,16 @@ class Spellings(set):
     (`url_key`: HTTP://Host:80/a is http://host/a; `fragments` keeps `#…` apart, as --render does)."""
 
     def __init__(self, names, fragments: bool = False):
-        super().__init__(readable(n) for n in names)  # a CSV holds U+FFFD for a name's bytes that are not UTF-8
-        self._url_key = lambda url: url_key(url, fragments)
+        super().__init__(names)  # as written: JSONL keeps a name's bytes that are not UTF-8, CSV has U+FFFD for them
+        self._url_key = lambda url: url_key(readable(url), fragments)  # one that is not UTF-8 is not fetched
         self.files = {_file_key(n) for n in self if not is_url(n)}
         self.urls = {self._url_key(n) for n in self if is_url(n)}
 
     def __contains__(self, name) -> bool:
-        name = readable(name)
+        # the name, or as CSV and Parquet wrote it; never two names made one (JSONL's M\udcf6ller is not M\udcfcller)
+        return any(self._has(n) for n in {name, readable(name)})
+
+    def _has(self, name) -> bool:
         if super().__contains__(name):
             return True
         return self._url_key(name) in self.urls if is_url(name) else _file_key(name) in self.files

@@ -55,7 +55,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         return
     try:
         zf = zipfile.ZipFile(io.BytesIO(blob.data))
-        infos = zf.infolist()
+        infos = _named(zf.infolist())
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable zip archive: {exc}")
         return
@@ -120,6 +120,45 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield member
 
 
+def _named(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The members with their names in UTF-8 where the zip says so without its UTF-8 flag, which zipfile reads as
+    CP437: Info-ZIP's Unicode path field (when it matches the name), or a name whose bytes are valid UTF-8 (Linux
+    `zip` 3.0 writes such names unflagged, as Macs do). Other names stay CP437, as the zip format says.
+    Members are opened by their original name, so renaming them here changes nothing else."""
+    for info in infos:
+        if info.flag_bits & 0x800:
+            continue
+        try:
+            raw = info.orig_filename.encode("cp437")
+        except UnicodeEncodeError:
+            continue
+        name = _unicode_path(info.extra, raw)
+        if name is None and not raw.isascii():
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if name is not None:
+            info.filename = name.split("\x00", 1)[0]  # as zipfile ends a name
+    return infos
+
+
+def _unicode_path(extra: bytes, raw: bytes) -> str | None:
+    """The name in an Info-ZIP Unicode path field (0x7075) whose checksum is that of `raw`, the header's name."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, at)
+        data = extra[at + 4:at + 4 + size]
+        at += 4 + size
+        if kind == 0x7075 and len(data) > 5 and data[0] == 1 and struct.unpack_from("<I", data, 1)[0] == \
+                zlib.crc32(raw):
+            try:
+                return data[5:].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
 def _parts(name: str) -> list[str]:
     """A member name's folders and file name: split at slashes and at the backslashes Windows tools write."""
     return [p for p in re.split(r"[\\/]", name) if p]
@@ -132,7 +171,7 @@ def _sibling(archive: bytes, folder: list[str], limits: Limits, budget: Budget, 
     cap = limits.max_input_bytes
     try:
         zf = zipfile.ZipFile(io.BytesIO(archive))
-        found = [i for i in zf.infolist() if _parts(i.filename) == [*folder, name]]
+        found = [i for i in _named(zf.infolist()) if _parts(i.filename) == [*folder, name]]
         info = found[-1] if found else None  # the last of a name given twice, as zipfile's getinfo takes
     except Exception as exc:
         raise ValueError(f"archive unreadable: {exc}") from None

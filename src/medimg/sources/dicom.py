@@ -1100,9 +1100,10 @@ def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
     values = set()
     try:
         for elem in ds.iterall():
-            if elem.VR in _TEXT_VRS and elem.value not in (None, ""):
+            if elem.VR in _TEXT_VRS | {"CS"} and elem.value not in (None, ""):
                 parts = elem.value if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
-                values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3)
+                values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3
+                              and (elem.VR != "CS" or not _CODE.fullmatch(s)))  # a code says who nobody is
     except Exception:  # a header pydicom cannot walk (an ambiguous VR it cannot resolve)
         if isinstance(exc, AttributeError):  # names a missing element or attribute, not a header value
             return text[:300]
