@@ -1,11 +1,13 @@
 """Grey levels: wide values (16-bit, 32-bit, float) as 8-bit levels, stretched by their percentiles. Shared by the
 model's preprocessing (model/preprocess.py) and the sources that must stretch such values themselves
-(sources/tiff.py), so neither layer imports the other."""
+(sources/tiff.py), so neither layer imports the other. Also the window a CT in Hounsfield units without one of
+its own is shown in (sources/dicom.py, sources/nifti.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+CT_WINDOW = (-1100.0, 400.0)  # width 1500, level -350: air black, lung to soft tissue in grey, bone white
 STRIP = 1 << 20  # pixels converted at a time: whole-image float or RGBA copies of a 100 Mpx image take GBs
 SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up to 4096 × 4096, else an even grid
 
@@ -57,3 +59,19 @@ def stretch_levels(planes: list[np.ndarray], whole: tuple[float, float],
         for top in range(0, p.shape[0], rows):
             o[top:top + rows] = levels(p[top:top + rows].astype(np.float32), lo, hi)
     return out
+
+
+
+def looks_like_hu(sample: np.ndarray) -> bool:
+    """Whether finite values (a slice, or an even sample of one) look like a CT's Hounsfield units: the lowest
+    1 % of the body's values (all above -1200) is air or lung (-1200..-700), hardly any value lies between that and
+    the padding outside the field of view (-2000, -2048, -3024…), and there are more levels than 8 bits hold.
+    MR and PET have no air below zero, MR phase maps spread evenly through the gap, and an 8-bit picture
+    stored in a wider type has 256 levels at most."""
+    values = sample.ravel()
+    body = values[values >= -1200]
+    if body.size == 0 or np.count_nonzero((values > -1900) & (values < -1200)) > 0.02 * values.size:
+        return False
+    if np.unique(body[::max(1, body.size // 65536)]).size <= 256:
+        return False
+    return -1200 <= np.percentile(body, 1) <= -700

@@ -23,6 +23,7 @@ from pydicom.uid import (UID, AllTransferSyntaxes, DeflatedExplicitVRLittleEndia
                          ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit,
                          JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
+from ..levels import CT_WINDOW, looks_like_hu
 from . import dicom_segments as segments
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
 from .registry import register
@@ -711,15 +712,43 @@ def to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, *, by_value: 
     Converted a strip of rows at a time, so a frame at the pixel cap never has a float copy. An integer
     MONOCHROME frame of at most 16 bits is worked out once per stored value present in it, then looked up
     (`by_value`; the same pixels, see `_by_value`)."""
+    ct = _ct_without_window(arr, ds, index)
     if by_value and arr.ndim == 2 and arr.dtype.kind in "iu" and arr.dtype.itemsize <= 2 \
             and arr.size >= BY_VALUE_MIN \
             and str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper() in ("MONOCHROME1",
                                                                                            "MONOCHROME2"):
-        return _enhanced(arr, ds, _supplemental(arr, ds, _by_value(arr, ds, index)))
-    return _enhanced(arr, ds, _supplemental(arr, ds, _to_image(arr, ds, index)))
+        return _enhanced(arr, ds, _supplemental(arr, ds, _by_value(arr, ds, index, ct)))
+    return _enhanced(arr, ds, _supplemental(arr, ds, _to_image(arr, ds, index, ct)))
 
 
-def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
+CT_SAMPLE = 1 << 18  # stored values a frame's look (Hounsfield units or not) is judged from: all of a 512² frame
+
+
+def _ct_without_window(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> bool:
+    """Whether a frame is a CT of more than 8 bits in Hounsfield units with no VOI LUT or window of its own: it is
+    then shown in levels.CT_WINDOW, as the CTs the model learnt from are, rather than over its whole range (air
+    grey, the body washed out). Judged from an even sample of the frame's modality values (levels.looks_like_hu),
+    so a scout or a file whose rescale is missing keeps the whole range."""
+    if str(ds.get("Modality", "")).strip().upper() != "CT" or arr.ndim != 2 or arr.dtype.kind not in "iuf" \
+            or _int(ds.get("BitsStored"), 16) <= 8 or _window(ds, index)[0] is not None \
+            or str(ds.get("PhotometricInterpretation", "")).strip().upper() not in ("MONOCHROME1", "MONOCHROME2"):
+        return False
+    step = max(1, int(np.ceil(np.sqrt(arr.size / CT_SAMPLE))))
+    values = _modality(arr[::step, ::step], ds, index)
+    return looks_like_hu(values[np.isfinite(values)])
+
+
+def _modality(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> np.ndarray:
+    """Stored values through the modality LUT or rescale (an enhanced object's per-frame one), as float64."""
+    values = apply_modality_lut(arr, ds).astype(np.float64)
+    if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
+        group = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
+        if group is not None:
+            values = values * _num(group.get("RescaleSlope"), 1.0) + _num(group.get("RescaleIntercept"), 0.0)
+    return values
+
+
+def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int, ct: bool = False) -> Image.Image:
     """`_to_image` of an integer greyscale frame of at most 16 bits, worked out over a single row holding each
     stored value present in the frame once, then looked up for every pixel: one integer pass over the frame
     instead of about eight float64 ones. The same pixels: every step of `_to_image` maps each value by
@@ -737,7 +766,7 @@ def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
     spans = [range(lo, min(hi, -1) + 1), range(max(lo, 0), hi + 1)]
     present = np.concatenate([np.flatnonzero(counts[span.start % size:span.stop % size or size]) + span.start
                               for span in spans if len(span)])
-    row = np.asarray(_to_image(present.astype(arr.dtype)[None, :], ds, index))[0]
+    row = np.asarray(_to_image(present.astype(arr.dtype)[None, :], ds, index, ct))[0]
     lut = np.zeros(size, np.uint8)
     lut[present.astype(arr.dtype).view(unsigned)] = row
     out = np.empty(arr.shape, np.uint8)
@@ -746,8 +775,8 @@ def _by_value(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> Image.Image:
     return Image.fromarray(out, "L")
 
 
-def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Image:
-    """`to_image` of any frame, converted a strip of rows at a time."""
+def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, ct: bool = False) -> Image.Image:
+    """`to_image` of any frame, converted a strip of rows at a time; `ct`: shown in levels.CT_WINDOW."""
     pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pi == "PALETTE COLOR":
         palette = _palette(ds)
@@ -763,19 +792,12 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Ima
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
         top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
         return _rgb_image(arr, lambda rows: to_uint8(arr[rows, :, :3], 0.0, top))
-    rescale = None
-    if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
-        group = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
-        if group is not None:
-            rescale = _num(group.get("RescaleSlope"), 1.0), _num(group.get("RescaleIntercept"), 0.0)
-
     whole: list[np.ndarray] = []  # an ordinary frame is one strip: its values are worked out once
 
     def modality(rows: slice) -> np.ndarray:
         if whole:
             return whole[0]
-        values = apply_modality_lut(arr[rows], ds).astype(np.float64)
-        values = values * rescale[0] + rescale[1] if rescale else values
+        values = _modality(arr[rows], ds, index)
         if arr.size <= STRIP:
             whole.append(values)
         return values
@@ -788,6 +810,8 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0) -> Image.Ima
         return np.nan_to_num(modality(rows), nan=lowest, posinf=highest, neginf=lowest)
 
     window, lo, hi = _window(ds, index)
+    if window is None and ct:  # PS3.3 leaves the choice to the viewer; padding is below the window, so black
+        window, lo, hi = _ct_window, 0.0, 1.0
     pad = _padding_range(arr, ds) if window is None else None
     if pad is not None and sum(int(_pad_mask(arr[rows], pad).sum()) for rows in strips(arr)) in (0, arr.size):
         pad = None  # padding counts only when some pixels are padding and some are not
@@ -1019,6 +1043,12 @@ def _window(ds: pydicom.Dataset, index: int):
             return (lambda v: 1.0 / (1.0 + np.exp(-4.0 * (v - center) / width))), 0.0, 1.0
         return (lambda v: np.clip((v - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5, 0.0, 1.0)), 0.0, 1.0
     return None, 0.0, 0.0
+
+
+def _ct_window(values: np.ndarray) -> np.ndarray:
+    """Hounsfield units through levels.CT_WINDOW, to 0..1."""
+    bottom, top = CT_WINDOW
+    return np.clip((values - bottom) / (top - bottom), 0.0, 1.0)
 
 
 def _frame_group(ds: pydicom.Dataset, keyword: str, index: int) -> pydicom.Dataset | None:

@@ -4,7 +4,8 @@ The middle axial slice (of the middle volume of a 4D series), or every axial sli
 shown the radiological way: anterior at the top, the patient's right on the image's left, square
 pixels in millimetres. Which array axis is axial comes from the affine, so a volume stored in any
 axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else 8-bit voxels as
-stored (as a PNG of them is shown) and wider ones between the slice's 0.5–99.5 percentiles. A .nii.gz
+stored (as a PNG of them is shown), a slice in Hounsfield units (a CT: air near -1000) in a wide CT window
+(W 1500, L -350), and other wider ones between the slice's 0.5–99.5 percentiles. A .nii.gz
 inflates in memory up to `max_input_bytes`; the pixel cap is checked from the header before any voxel is
 read, and a file shorter than its header says is refused. A label map (intent label or neuroname) is a
 note, as DICOM segmentations are. Only technical header fields are kept (no description).
@@ -27,6 +28,7 @@ from nibabel.fileholders import FileHolder
 from numpy.lib import recfunctions
 from PIL import Image
 
+from ..levels import CT_WINDOW, looks_like_hu
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .dicom import strips, to_uint8
 from .inflate import GZIP as _GZIP
@@ -320,7 +322,7 @@ def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
     values = np.abs(plane) if np.iscomplexobj(plane) else plane
     lo, hi = cal
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):  # 8-bit voxels are grey levels already, as in a PNG
-        lo, hi = (0.0, 255.0) if values.dtype == np.uint8 else _percentiles(values)
+        lo, hi = (0.0, 255.0) if values.dtype == np.uint8 else _default_levels(values)
     out = np.empty(values.shape, np.uint8)
     for rows in strips(values):
         part = values[rows].astype(np.float64)
@@ -328,15 +330,18 @@ def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
     return Image.fromarray(out, "L")
 
 
-def _percentiles(values: np.ndarray) -> tuple[float, float]:
-    """The 0.5 and 99.5 percentiles of the finite values: of every pixel of a slice up to SAMPLE pixels, of an
-    even grid of about SAMPLE pixels over a bigger one (as good, and no float copy of the whole slice)."""
+def _default_levels(values: np.ndarray) -> tuple[float, float]:
+    """A CT's window (levels.CT_WINDOW) when the slice looks like Hounsfield units, else the 0.5 and 99.5
+    percentiles of the finite values: of every pixel of a slice up to SAMPLE pixels, of an even grid of about
+    SAMPLE pixels over a bigger one (as good, and no float copy of the whole slice)."""
     step = max(1, int(np.ceil(np.sqrt(values.size / SAMPLE))))
     sample = values[::step, ::step].astype(np.float64) if values.ndim == 2 else values.astype(np.float64)
     ok = np.isfinite(sample)
     finite = sample if ok.all() else sample[ok]
     if not finite.size:
         return 0.0, 1.0
+    if looks_like_hu(finite):
+        return CT_WINDOW
     lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True)
     return float(lo), float(hi)
 
