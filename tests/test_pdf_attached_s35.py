@@ -11,7 +11,7 @@ import pymupdf
 from PIL import Image
 
 from builders import pdf_objects, pdf_stream
-from medimg.sources import pdf
+from medimg.sources import pdf, pdf_attached
 from medimg.sources.base import Blob, Context, ImageItem, ItemError, Limits
 
 
@@ -120,3 +120,62 @@ def test_an_attached_file_that_is_no_image_is_a_skipped_note():
     items = _run(_portfolio(**{"notes.txt": b"plain words, no picture\n"}).tobytes())
     notes = [(i.locator, i.skipped) for i in items if isinstance(i, ItemError) and i.locator]
     assert notes == [("attachment notes.txt", True)]
+
+
+def test_attached_files_past_the_image_cap_are_said_not_dropped():
+    """Three attached JPEGs under max_images_per_input=2: the third was left out with nothing said (the input's cap
+    note comes only with an image past the cap, and none came). Now the PDF's own cap note says it stopped."""
+    items = _run(_portfolio(**{"a.jpg": _jpeg(2), "b.jpg": _jpeg(3), "c.jpg": _jpeg(4)}).tobytes(),
+                 max_images_per_input=2)
+    assert [i.locator for i in items if isinstance(i, ImageItem)] == ["attachment a.jpg", "attachment b.jpg"]
+    assert [i.error for i in items if isinstance(i, ItemError)] == ["stopped after 2 images (max_images_per_input)"]
+    items = _run(_portfolio(**{"a.jpg": _jpeg(2), "b.jpg": _jpeg(3)}).tobytes(), max_images_per_input=2)
+    assert len(items) == 2 and all(isinstance(i, ImageItem) for i in items)  # all read: nothing to say
+
+
+def test_attached_files_are_not_read_once_the_pages_reach_the_image_cap(monkeypatch):
+    """Pages that give max_images_per_input images stop with the cap note; the attached files were still read and
+    inflated (up to zip_max_bytes, under the MuPDF lock) only to be dropped."""
+    doc = _portfolio(**{"ct.jpg": _jpeg(2)})
+    doc[0].insert_image(pymupdf.Rect(100, 100, 300, 260), stream=_jpeg(1))
+    read = []
+    monkeypatch.setattr(pdf_attached, "_read", lambda *a: read.append(a) or b"")
+    items = _run(doc.tobytes(), max_images_per_input=1)
+    assert [i.locator for i in items if isinstance(i, ImageItem)] == ["page 1, image 1"]
+    assert [i.error for i in items if isinstance(i, ItemError)] == ["stopped after 1 image (max_images_per_input)"]
+    assert read == []
+
+
+def test_listing_the_attached_files_looks_at_ten_objects_per_allowed_file():
+    """A name tree (or a page's /Annots) listing one object 400,000 times took 11-17 s under the MuPDF lock, more
+    for a larger file: only new files counted. Every object looked at counts now, ten per zip_max_entries + 1."""
+    jpeg = _jpeg(4)
+
+    def tree(repeats: int) -> bytes:
+        return pdf_objects([
+            "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles 5 0 R >> >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            pdf_stream("", b""),
+            "<< /Kids [" + "6 0 R " * repeats + "7 0 R] >>",
+            "<< /Names [(a.jpg) 8 0 R] >>",
+            "<< /Names [(b.jpg) 9 0 R] >>",
+            "<< /Type /Filespec /F (a.jpg) /EF << /F 10 0 R >> >>",
+            "<< /Type /Filespec /F (b.jpg) /EF << /F 11 0 R >> >>",
+            pdf_stream("/Type /EmbeddedFile", jpeg),
+            pdf_stream("/Type /EmbeddedFile", jpeg),
+        ])
+
+    def listed(data: bytes) -> list:
+        return sorted(i.locator for i in _run(data, zip_max_entries=2) if isinstance(i, ImageItem))
+
+    assert listed(tree(3)) == ["attachment a.jpg", "attachment b.jpg"]  # a node listed again is read once
+    assert listed(tree(40)) == ["attachment a.jpg"]  # 42 kids: past the 30 objects (zip_max_entries=2) looked at
+    looked = []
+    real = pdf_attached.mupdf.pdf_array_get
+    pdf_attached.mupdf.pdf_array_get = lambda *a: looked.append(a) or real(*a)
+    try:
+        pdf_attached._filespecs(pymupdf.open(stream=tree(3000), filetype="pdf"), 1, 3)
+    finally:
+        pdf_attached.mupdf.pdf_array_get = real
+    assert len(looked) <= 30, len(looked)

@@ -352,3 +352,43 @@ def test_a_resumed_run_charges_the_holes_of_the_sparse_members_it_passes_over(tm
     tasks = input_tasks([path], Limits(zip_max_bytes=5_000_000), skip=done.__contains__)
     err, = [item for task in tasks for item in task()]
     assert err.origin == f"{path}:disk/1.png" and "zip_max_bytes" in err.error
+
+
+def test_a_sparse_map_claiming_more_than_its_size_gives_no_budget_back():
+    """A sparse member's holes were charged as size - stored: a map claiming 900 kB of pieces in a 1-byte file
+    gave 900 kB back, each such 200-byte .tgz doubling what the archive around it could still inflate. A map can
+    only charge now: the outer tar stops at its 3 MB member as it does without them."""
+    def hostile(claim: int) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+            info = tarfile.TarInfo("disk/x.bin")
+            info.pax_headers = {"GNU.sparse.map": f"0,{claim}", "GNU.sparse.size": "1"}
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+        return buf.getvalue()
+
+    big = gzip.compress(bytes(3_000_000))
+    data = tar_bytes([(f"in{k}.tgz", hostile(900_000)) for k in range(4)] + [("big.bin.gz", big)], "w")
+    items = items_of(data, "e.tar", zip_max_bytes=1_000_000)
+    over = [i for i in items if "zip_max_bytes" in getattr(i, "error", "")]
+    assert [i.origin for i in over] == ["e.tar:big.bin.gz"], items
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("mode,name", [("w", "e.tar"), ("w:gz", "e.tgz")])
+def test_a_sparse_member_whose_pax_size_runs_far_past_the_data_stops_the_reading(mode, name):
+    """Only the map's pieces were checked against the end of the data and the caps, but tarfile goes on to the
+    next header where the pax size puts it, passing over it a block at a time: a pax size of 100 GB took 19 s, one
+    of 10^15 bytes would take days. The reading stops there now, as for any member past the end."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("disk/x.bin")
+        info.pax_headers = {"GNU.sparse.map": "0,1", "GNU.sparse.size": "1", "size": str(10**15)}
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+        info = tarfile.TarInfo("next.txt")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    err, = items_of(buf.getvalue(), name)
+    assert err.origin == f"{name}:disk/x.bin" and err.error.startswith("member is 1,000,000,000,000,000 bytes, ")
+    assert err.error.endswith("; the rest of the archive is not read")

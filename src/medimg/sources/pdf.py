@@ -68,7 +68,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 import numpy as np
 from PIL import Image
@@ -245,7 +245,10 @@ def open_pdf(blob: Blob, ctx: Context) -> Iterator[Item]:
             if item is _PAUSE:
                 continue
             if isinstance(item, Attached):  # a file attached to the PDF, opened outside the lock, within the cap
-                for found in open_attached(item, blob, ctx) if images < ctx.limits.max_images_per_input else ():
+                if images >= ctx.limits.max_images_per_input:  # more files, no room: said, not dropped unsaid
+                    yield from _cap_note(blob.origin, ctx.limits.max_images_per_input, 0, 0)
+                    return
+                for found in open_attached(item, blob, ctx):
                     images += isinstance(found, ImageItem)
                     yield found
                 continue
@@ -277,18 +280,20 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
             yield ItemError(origin, "", "broken PDF: no readable pages")
             return
         attached = attached_files(doc, min(count, ctx.limits.max_pdf_pages), ctx)
-        yield from _extract(doc, count, origin, ctx, clock, bool(attached))
+        capped = yield from _extract(doc, count, origin, ctx, clock, bool(attached))
         if doc.is_repaired:  # a broken xref table, found on opening or when an object was looked up
             yield ItemError(origin, "", "damaged PDF, repaired by MuPDF: parts of it may be missing", skipped=True)
-        yield from attachments(doc, attached, blob, ctx)  # read here, opened by open_pdf
+        if not capped:  # the pages gave max_images_per_input images (and said so): no file is read for nothing
+            yield from attachments(doc, attached, blob, ctx)  # read here, opened by open_pdf
     finally:
         doc.close()
         pymupdf.TOOLS.reset_mupdf_warnings()
 
 
 def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock: _Clock,
-             attached: bool = False) -> Iterator[Item]:
-    """The pages' images and figures (`attached`: files attached to the PDF follow, so no "no images" note)."""
+             attached: bool = False) -> Generator[Item, None, bool]:
+    """The pages' images and figures (`attached`: files attached to the PDF follow, so no "no images" note);
+    returns True when it stopped at max_images_per_input."""
     limits = ctx.limits
     npages = min(count, limits.max_pdf_pages)
     images: dict[int, _Image] = {}  # canonical xref -> image
@@ -485,7 +490,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                     yield from _cap_note(origin, limits.max_images_per_input, skipped[0], floor)
                     if pno == npages - 1 and count > npages and not out_of_time:  # on the last page read: both
                         yield _pages_note(origin, npages, count)
-                    return
+                    return True
             if clock.used() > PDF_SECONDS:
                 if skipped[0]:
                     yield _skip_note(origin, skipped[0], floor)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -101,7 +102,7 @@ class _Over(Exception):
 
 def _filespecs(doc: pymupdf.Document, npages: int, most: int) -> list[tuple[str, int]]:
     """(name, stream xref) of each file in the EmbeddedFiles name tree, then of the file-attachment annotations on
-    the first `npages` pages, each stream once; at most `most`."""
+    the first `npages` pages, each stream once; at most `most`, from at most 10 × `most` objects looked at."""
     pdf = mupdf.pdf_document_from_fz_document(doc.this)
     found: dict[int, str] = {}
     N = mupdf.pdf_new_name
@@ -117,22 +118,31 @@ def _filespecs(doc: pymupdf.Document, npages: int, most: int) -> list[tuple[str,
         name = next((re.split(r"[\\/]", n)[-1].strip()[:200] for n in names if n.strip()), "")
         found.setdefault(mupdf.pdf_to_num(stream), name)
 
-    todo, seen = [mupdf.pdf_dict_getl(mupdf.pdf_trailer(pdf), N("Root"), N("Names"), N("EmbeddedFiles"))], set()
-    while todo and len(found) < most and len(seen) < 10 * most:
-        node = todo.pop(0)
+    # objects looked at (name tree nodes, names, kids, annotations; the same one again too): a 2 MB name tree or
+    # page listing one object 400,000 times took 11-17 s under the MuPDF lock, and the time grew with the size
+    looks = 10 * most
+    todo, seen = deque([mupdf.pdf_dict_getl(mupdf.pdf_trailer(pdf), N("Root"), N("Names"), N("EmbeddedFiles"))]), set()
+    while todo and len(found) < most and looks > 0:
+        node = todo.popleft()
+        looks -= 1
         if mupdf.pdf_is_indirect(node):
             if mupdf.pdf_to_num(node) in seen:
                 continue
             seen.add(mupdf.pdf_to_num(node))
         names, kids = mupdf.pdf_dict_get(node, N("Names")), mupdf.pdf_dict_get(node, N("Kids"))
-        for i in range(1, mupdf.pdf_array_len(names), 2):
-            add(mupdf.pdf_array_get(names, i))
-        todo += [mupdf.pdf_array_get(kids, i) for i in range(mupdf.pdf_array_len(kids))]
+        pairs = min(mupdf.pdf_array_len(names) // 2, looks)
+        for i in range(pairs):
+            add(mupdf.pdf_array_get(names, 2 * i + 1))
+        looks -= pairs
+        room = max(0, looks - len(todo))  # no more queued than can be looked at
+        todo.extend(mupdf.pdf_array_get(kids, i) for i in range(min(mupdf.pdf_array_len(kids), room)))
     for pno in range(npages):
-        if len(found) >= most:
+        if len(found) >= most or looks <= 0:
             break
         annots = mupdf.pdf_dict_get(mupdf.pdf_lookup_page_obj(pdf, pno), N("Annots"))
-        for i in range(mupdf.pdf_array_len(annots)):
+        count = min(mupdf.pdf_array_len(annots), looks)
+        looks -= count + 1
+        for i in range(count):
             annot = mupdf.pdf_array_get(annots, i)
             if mupdf.pdf_to_name(mupdf.pdf_dict_get(annot, N("Subtype"))) == "FileAttachment":
                 add(mupdf.pdf_dict_get(annot, N("FS")))

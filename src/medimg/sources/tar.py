@@ -111,8 +111,11 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 headers += member.offset_data - member.offset - tarfile.BLOCKSIZE
                 end = None if compressed else len(blob.data)
                 stored = _stored(member)
-                stop = _stop(member.offset_data + stored, stored, end, min(limits.max_input_bytes, budget.left),
-                             headers)
+                holes = max(member.size - stored, 0)  # a map claiming more than the size must not give budget back
+                # what passing over it reads: a sparse member's pieces, or as far as tarfile goes on to the next
+                # header (tf.offset), which the header's size or a pax size puts, whatever the map says
+                span = max(stored, tf.offset - member.offset_data) if member.issparse() else stored
+                stop = _stop(member.offset_data + span, span, end, min(limits.max_input_bytes, budget.left), headers)
                 if stop:
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
                     return
@@ -125,7 +128,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
                 if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not held in memory
-                    budget.left -= member.size - stored  # a sparse file's holes, charged as they were then
+                    budget.left -= holes  # a sparse file's holes, charged as they were then
                     if budget.left < 0:
                         return
                     continue
@@ -134,7 +137,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                                                f"{limits.max_input_bytes:,}; not read")
                     continue
                 if member.issparse():
-                    budget.left -= member.size - stored  # its holes are made here, not inflated
+                    budget.left -= holes  # made here, not inflated
                     if budget.left < 0:
                         yield ItemError(where, "", f"sparse file: its holes take the archive past the zip_max_bytes "
                                                    f"cap of {limits.zip_max_bytes:,}; the rest is not read")
