@@ -282,6 +282,8 @@ def collect(url: str, limits: Limits, cancel=None) -> list[Candidate]:
 
 def _render_slot(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     with _slots:
+        if cancel is not None and cancel.is_set():  # given up while it waited for a slot: no browser started
+            raise BrowserError(f"cancelled: the run was stopped before rendering {url}")
         return _render(url, limits, cancel)
 
 

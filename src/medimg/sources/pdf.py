@@ -288,6 +288,10 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
     finally:
         doc.close()
         pymupdf.TOOLS.reset_mupdf_warnings()
+        # MuPDF keeps the images it decoded in its store after their document is closed, where nothing can use
+        # them again: in a process that runs for weeks they would grow it to its 256 MB of pixels (and as much
+        # again of what they hang on to). Emptying it (under the lock) costs another open PDF only a decode again.
+        pymupdf.TOOLS.store_shrink(100)
 
 
 def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock: _Clock,
