@@ -35,18 +35,24 @@ def bar_of(item: ImageItem) -> int:
     return int(np.argmax(row > 150)) // 2
 
 
+def write_frames(container, rate: int, n: int, options: dict | None = None) -> None:
+    """`n` marked 64 × 48 frames at `rate` a second, as H.264, into an open output container."""
+    s = container.add_stream("libx264", rate=rate)
+    s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+    if options:
+        s.options = options
+    for i in range(n):
+        for p in s.encode(av.VideoFrame.from_ndarray(marked(i), format="rgb24")):
+            container.mux(p)
+    for p in s.encode():
+        container.mux(p)
+
+
 def index_first_clip(tmp_path, seconds: int, rate: int) -> bytes:
     """An MP4 with its index (moov box) before the frames, as a server streams it: one key frame a second."""
     path = tmp_path / "streamed.mp4"
     with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as c:
-        s = c.add_stream("libx264", rate=rate)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.options = {"g": str(rate)}
-        for i in range(seconds * rate):
-            for p in s.encode(av.VideoFrame.from_ndarray(marked(i), format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        write_frames(c, rate, seconds * rate, {"g": str(rate)})
     data = path.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")
     return data
@@ -97,13 +103,7 @@ def recorded_clip() -> bytes:
     """An MP4 as a phone or recorder writes it: the frames first, the index (moov box) last."""
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(30):
-            for p in s.encode(av.VideoFrame.from_ndarray(marked(i), format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+        write_frames(c, 10, 30)
     data = buf.getvalue()
     assert data.index(b"mdat") < data.index(b"moov")
     return data

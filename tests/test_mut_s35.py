@@ -27,7 +27,7 @@ from test_microscopy import items_of as tiff_items, sparse_field, tiff
 from test_archive import items as zip_items, summary
 from test_mrc import items_of as mrc_items, mrc_bytes
 from test_nifti import items as nifti_items, nifti
-from test_pdf_attached_s35 import _jpeg, _portfolio, _run as pdf_run
+from test_pdf_attached_s35 import _jpeg, _portfolio, _run as pdf_run, bomb_pdf
 from test_tar import sparse_tar
 from test_png_grey_alpha import _chunk, _image, _png16, _twelve_bits
 from test_volumes import write_nrrd
@@ -393,16 +393,7 @@ def test_a_name_tree_whose_kids_loop_back_is_read_once():
 
 def test_an_attachment_bomb_is_never_inflated_whole_in_memory():
     """50 MB of zeros in 50 KB of Flate, under a 1 MB max_input_bytes: inflated no further than the cap."""
-    bomb = zlib.compress(bytes(50_000_000), 9)
-    data = pdf_objects([
-        "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(zeros.bin) 5 0 R] >> >> >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
-        pdf_stream("", b""),
-        "<< /Type /Filespec /F (zeros.bin) /EF << /F 6 0 R >> >>",
-        f"<< /Type /EmbeddedFile /Filter /FlateDecode /Length {len(bomb)} >>\nstream\n".encode() + bomb
-        + b"\nendstream",
-    ])
+    data = bomb_pdf()
     tracemalloc.start()
     try:
         got = pdf_run(data, max_input_bytes=1_000_000)

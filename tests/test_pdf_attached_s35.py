@@ -86,9 +86,10 @@ def test_a_name_tree_with_kids_is_followed_and_each_file_read_once():
     assert sorted(i.locator for i in images) == ["attachment a.jpg", "attachment b.jpg"]
 
 
-def test_an_attachment_inflating_past_the_cap_is_refused_unread():
-    bomb = zlib.compress(bytes(50_000_000), 9)  # 50 MB of zeros in about 50 KB
-    data = pdf_objects([
+def bomb_pdf() -> bytes:
+    """A PDF attaching zeros.bin: 50 MB of zeros in about 50 KB of Flate."""
+    bomb = zlib.compress(bytes(50_000_000), 9)
+    return pdf_objects([
         "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(zeros.bin) 5 0 R] >> >> >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
@@ -97,6 +98,10 @@ def test_an_attachment_inflating_past_the_cap_is_refused_unread():
         f"<< /Type /EmbeddedFile /Filter /FlateDecode /Length {len(bomb)} >>\nstream\n".encode() + bomb
         + b"\nendstream",
     ])
+
+
+def test_an_attachment_inflating_past_the_cap_is_refused_unread():
+    data = bomb_pdf()
     errors = [i for i in _run(data, max_input_bytes=1_000_000) if isinstance(i, ItemError) and not i.skipped]
     assert [(e.locator, e.error) for e in errors] == [
         ("attachment zeros.bin", "attached file is over the max_input_bytes cap of 1,000,000 bytes; not read")]
