@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import numbers
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -13,6 +14,10 @@ from typing import Any, Callable, Iterator, Protocol, Union, get_args, get_type_
 import numpy as np
 
 from PIL import Image
+
+# A signalling NaN (float bits 7f800001…, as a damaged file may hold) makes numpy warn "invalid value encountered
+# in cast" when the sources widen floats to float64; they map NaN to levels themselves, so it was only printed noise.
+warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning, r"medimg\.sources\.")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import re
 import stat
@@ -27,6 +28,11 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # Pillow's own notes on odd files ("Corrupt EXIF data", palette transparency): the image decodes, or its
 # item says why; printed warnings would only clutter a CLI run over many files.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# Their loggers too: Pillow logs a damaged TIFF's errors ("More samples per pixel than can be decoded") and
+# imagecodecs libpng's warnings (an interlaced 16-bit PNG read for _wide_grey_alpha: "Interlace handling should be
+# turned on"), which Python printed on stderr when the app set no logging up. An app's own handlers still get them.
+for _name in ("PIL", "imagecodecs"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
 # An 8-bit grey TIFF with premultiplied alpha (ExtraSamples 1) is a layout Pillow's table lacks, so it was "not
 # an image"; it reads RGB ones so (RGBa). Its pixels unpack as La, which _plain_mode un-premultiplies to LA.
 for _order in (b"II", b"MM"):

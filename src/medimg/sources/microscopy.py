@@ -37,7 +37,7 @@ EMISSION_COLOURS = [(400, 500, (0, 0, 1)), (500, 560, (0, 1, 0)), (560, 700.001,
 # OME-XML is checked before tifffile parses it. Real OME-XML is KBs to a few MB: Bio-Formats writes a TiffData
 # and a Plane element per plane, ~150 bytes each, so a 20,000-plane screen is ~6 MB; 64 MB leaves a wide margin.
 MAX_OME_XML = 64 << 20
-MAX_PLANES = 1 << 22  # planes one OME image may declare: tifffile keeps a list entry for each (8 bytes)
+MAX_PLANES = 1 << 22  # planes one OME or ImageJ image may declare: tifffile keeps a list entry for each (8 bytes)
 PAGES_SLACK = 1024  # planes beyond 16 × the file's pages that an OME image in this file may declare
 _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
 
@@ -98,6 +98,10 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
             if problem:
                 tif.close()
                 return iter([ItemError(origin, "", f"OME-TIFF not read: {problem}")])
+        if tif.is_imagej or tif.is_ome:
+            # the page chain walked once, which ends it where it loops: after ImageJ metadata it rejects,
+            # tifffile's generic series read a chain looping back on itself for ever (a 4-page file)
+            len(tif.pages)
         if not (tif.is_imagej or tif.is_ome) or not tif.series:
             tif.close()
             return None
@@ -217,6 +221,11 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
 
     base = _plane_size(series)
     n_channels = series.shape[series.axes.index("C")] if "C" in series.axes else 1
+    planes = int(np.prod(series.shape, dtype=np.float64)) // max(base[0] * base[1], 1)
+    if 0 in series.shape or planes > MAX_PLANES:  # ImageJ metadata tifffile takes as it is: 4,294,967,295 channels
+        yield ItemError(origin, "", f"{kind} layout {series.axes} {tuple(series.shape)} has no pixels or more than "
+                                    f"{MAX_PLANES:,} planes; not read")
+        return
     level = _level(series, limits.max_pixels // max(n_channels, 1))  # every channel of the shown plane is decoded
     if level is None:
         w, h = base
