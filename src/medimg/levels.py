@@ -61,7 +61,6 @@ def stretch_levels(planes: list[np.ndarray], whole: tuple[float, float],
     return out
 
 
-
 def looks_like_hu(sample: np.ndarray) -> bool:
     """Whether finite values (a slice, or an even sample of one) look like a CT's Hounsfield units: the lowest
     1 % of the body's values (all above -1200) is air or lung (-1200..-700), hardly any value lies between that and
