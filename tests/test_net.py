@@ -148,6 +148,13 @@ def test_slow_server_hits_total_timeout(srv):
     assert time.monotonic() - started < 2.5
 
 
+def test_a_total_timeout_left_over_from_waiting_is_said_rounded(srv):
+    """The API hands a request's fetches what is left of its time limit (9.90003 s, say): said rounded."""
+    srv.slow("/slow", b"x" * 200, interval=0.1)
+    with pytest.raises(net.FetchError, match=r"total timeout of 0\.7s exceeded"):
+        net.fetch(srv.url("/slow"), Limits(allow_private=True, read_timeout=5, total_timeout=0.70003))
+
+
 def test_stalled_server_hits_read_timeout(srv):
     srv.slow("/stall", b"xy", interval=3)
     started = time.monotonic()

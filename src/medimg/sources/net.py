@@ -355,10 +355,10 @@ class Fetcher:
             yield
         except httpx.TimeoutException as exc:
             if time.monotonic() >= _local.deadline - 0.05:
-                raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
+                raise FetchError(f"total timeout of {round(total, 1):g}s exceeded fetching {url}") from None
             raise FetchError(f"{_timeout_kind(exc)} timeout fetching {url}") from None
         except httpcore.TimeoutException:  # raised by the clamp before httpx could map it
-            raise FetchError(f"total timeout of {total:g}s exceeded fetching {url}") from None
+            raise FetchError(f"total timeout of {round(total, 1):g}s exceeded fetching {url}") from None
         except FetchError:
             raise
         except httpx.InvalidURL as exc:
