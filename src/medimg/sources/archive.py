@@ -14,6 +14,7 @@ import io
 import lzma
 import re
 import struct
+import threading
 import zipfile
 import zlib
 from functools import partial
@@ -66,6 +67,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if not any(not i.is_dir() for i in infos):
         yield ItemError(origin, "", "archive holds no files", skipped=True)
         return
+    members = _Members()  # shared by the members' sibling lookups
     pictures = _office_pictures(zf, infos)
     if pictures is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
         left_out = sum(1 for i in infos if not i.is_dir() and not pictures.match(i.filename))
@@ -110,7 +112,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
-                      sibling=partial(_sibling, blob.data, parts[:-1], limits, budget))
+                      sibling=partial(_sibling, blob.data, members, parts[:-1], limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -164,18 +166,37 @@ def _parts(name: str) -> list[str]:
     return [p for p in re.split(r"[\\/]", name) if p]
 
 
-def _sibling(archive: bytes, folder: list[str], limits: Limits, budget: Budget, name: str) -> bytes:
+class _Members:
+    """An archive's members by folder and name, read from its directory at the first sibling lookup (not once per
+    lookup: a zip of thousands of header/data pairs would re-read its directory for each), with one ZipFile whose
+    reads are taken one at a time (they share its file position)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.zf: zipfile.ZipFile | None = None
+        self.by_path: dict[tuple[str, ...], zipfile.ZipInfo] = {}
+
+
+def _sibling(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
+             name: str) -> bytes:
     """Another member of the same archive folder, by bare name (a detached header's data file), capped. Its
     bytes are drawn from the archive's budget at every read, so headers naming one member cannot re-inflate it
     past zip_max_bytes."""
+    with members.lock:
+        return _sibling_read(archive, members, folder, limits, budget, name)
+
+
+def _sibling_read(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
+                  name: str) -> bytes:
     cap = limits.max_input_bytes
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(archive))
-        found = [i for i in _named(zf.infolist())  # the name's end first: splitting every name costs 2 µs each
-                 if i.filename.rstrip("/\\").endswith(name) and _parts(i.filename) == [*folder, name]]
-        info = found[-1] if found else None  # the last of a name given twice, as zipfile's getinfo takes
-    except Exception as exc:
-        raise ValueError(f"archive unreadable: {exc}") from None
+    if members.zf is None:
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(archive))  # of a name given twice, the last, as zipfile's getinfo takes
+            members.by_path = {tuple(_parts(i.filename)): i for i in _named(zf.infolist())}
+        except Exception as exc:
+            raise ValueError(f"archive unreadable: {exc}") from None
+        members.zf = zf
+    zf, info = members.zf, members.by_path.get((*folder, name))
     if info is None:
         raise ValueError("not in the same folder of the archive")
     if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:
