@@ -7,6 +7,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from PIL import Image
 
 from medimg.sources import archive
 from medimg.sources.base import Blob, Budget, Context, Limits
@@ -65,3 +66,23 @@ def test_sibling_lookups_from_many_threads_get_their_own_bytes(monkeypatch):
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(look, members))
     assert members[0].sibling("v0.raw") != b"not this one"  # the member's own folder, not another's
+
+
+def test_a_data_file_in_a_zip_is_a_note_naming_its_header_and_charged_once():
+    raw = np.random.default_rng(1).integers(0, 255, (1500, 1500), dtype=np.uint8).tobytes()  # 2.25 MB
+    png = io.BytesIO()
+    Image.fromarray(np.full((64, 64), 90, np.uint8)).save(png, "PNG")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("s/v.mhd", "ObjectType = Image\nNDims = 2\nDimSize = 1500 1500\nElementType = MET_UCHAR\n"
+                              "ElementDataFile = v.raw\n")
+        z.writestr("s/v.raw", raw)
+        z.writestr("s/z.png", png.getvalue())  # after the pair: still read
+        z.writestr("t/v.raw", raw[:100])  # no header beside it: the usual note
+    items = list(Context(Limits(zip_max_bytes=3_000_000)).open_blob(Blob("p.zip", buf.getvalue(), name="p.zip")))
+    by = {i.origin: i for i in items}
+    assert by["p.zip:s/v.mhd"].image.size == (1500, 1500)
+    assert by["p.zip:s/v.raw"].skipped and by["p.zip:s/v.raw"].error == "skipped: the data file of v.mhd, read with it"
+    assert by["p.zip:s/z.png"].image.size == (64, 64)
+    assert by["p.zip:t/v.raw"].skipped and "data file" not in by["p.zip:t/v.raw"].error
+    assert len(items) == 4

@@ -67,7 +67,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if not any(not i.is_dir() for i in infos):
         yield ItemError(origin, "", "archive holds no files", skipped=True)
         return
-    members = _Members()  # shared by the members' sibling lookups
+    members = _Members({tuple(_parts(i.filename)): i for i in infos})  # shared by the sibling lookups
     pictures = _office_pictures(zf, infos)
     if pictures is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
         left_out = sum(1 for i in infos if not i.is_dir() and not pictures.match(i.filename))
@@ -91,6 +91,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         if info.flag_bits & 0x1:
             yield ItemError(where, "", "encrypted member; not read")
+            continue
+        header = _header_of(zf, members.by_path, parts)
+        if header:  # read with its header (as a sibling): inflating it here too would charge it twice
+            yield ItemError(where, "", f"skipped: the data file of {header}, read with it", skipped=True)
             continue
         if info.file_size > limits.max_input_bytes:
             yield ItemError(where, "", f"member declares {info.file_size:,} bytes, over the max_input_bytes "
@@ -167,14 +171,38 @@ def _parts(name: str) -> list[str]:
 
 
 class _Members:
-    """An archive's members by folder and name, read from its directory at the first sibling lookup (not once per
-    lookup: a zip of thousands of header/data pairs would re-read its directory for each), with one ZipFile whose
-    reads are taken one at a time (they share its file position)."""
+    """An archive's members by folder and name, from the walk's one read of its directory (a zip of thousands
+    of header/data pairs read it again for each lookup before), and one ZipFile for the lookups, made at the
+    first, whose reads are taken one at a time (they share its file position)."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_path: dict[tuple[str, ...], zipfile.ZipInfo]) -> None:
         self.lock = threading.Lock()
         self.zf: zipfile.ZipFile | None = None
-        self.by_path: dict[tuple[str, ...], zipfile.ZipInfo] = {}
+        self.by_path = by_path  # of a name given twice, the last, as zipfile's getinfo takes
+
+
+def _header_of(zf: zipfile.ZipFile, by_path: dict[tuple[str, ...], zipfile.ZipInfo], parts: list[str]) -> str | None:
+    """The header in the same zip folder that names this member as its data file (a.mhd or a.nhdr for a.raw,
+    a.hdr for a.img or a.img.gz), found as a folder on disk finds it; None for any other member."""
+    from .files import SNIFF_BYTES, data_file_named
+
+    stem = parts[-1]
+    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
+        stem = stem.removesuffix(ext)
+    if stem == parts[-1]:
+        return None
+    for ext in (".mhd", ".nhdr", ".hdr"):
+        info = by_path.get((*parts[:-1], stem + ext))
+        if info is None or info.is_dir() or info.flag_bits & 0x1:
+            continue
+        try:
+            head = _read(zf, info, SNIFF_BYTES)
+        except Exception:  # over SNIFF_BYTES (no header) or unreadable: its own row says so
+            continue
+        named = data_file_named(head, stem + ext)
+        if named and parts[-1] in (named, named + ".gz"):
+            return stem + ext
+    return None
 
 
 def _sibling(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
@@ -189,13 +217,11 @@ def _sibling(archive: bytes, members: _Members, folder: list[str], limits: Limit
 def _sibling_read(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
                   name: str) -> bytes:
     cap = limits.max_input_bytes
-    if members.zf is None:
+    if members.zf is None:  # its own ZipFile: the walk reads from its own at the same time
         try:
-            zf = zipfile.ZipFile(io.BytesIO(archive))  # of a name given twice, the last, as zipfile's getinfo takes
-            members.by_path = {tuple(_parts(i.filename)): i for i in _named(zf.infolist())}
+            members.zf = zipfile.ZipFile(io.BytesIO(archive))
         except Exception as exc:
             raise ValueError(f"archive unreadable: {exc}") from None
-        members.zf = zf
     zf, info = members.zf, members.by_path.get((*folder, name))
     if info is None:
         raise ValueError("not in the same folder of the archive")
