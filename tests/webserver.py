@@ -8,6 +8,7 @@
         srv.add("/late.png", png_bytes, "image/png", delay=0.1)  # answers after 0.1 s, like a far server
         srv.add("/a.php?id=3", png_bytes, "image/png")    # a route with a query: before the path's own
         srv.redirect("/old", "/new", status=302)          # Location may be a path or a full URL
+        srv.answers("/busy.png", [(429, b"", "text/plain", {"Retry-After": "1"}), (200, png_bytes, "image/png", {})])
         srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte per interval
         srv.huge("/huge", 500 * 2**20, declare_length=False)  # streams zeros until done or disconnected
         url = srv.url("/page.html")                       # "http://127.0.0.1:PORT/page.html"
@@ -63,6 +64,12 @@ class WebServer:
             content_type = content_type or "text/html; charset=utf-8"
         self.routes[path] = ("static", body, content_type or "application/octet-stream", status, headers or {},
                              delay)
+        return self.url(path)
+
+    def answers(self, path: str, answers: list[tuple]) -> str:
+        """Answer the requests for `path` in turn with (status, body, content_type, headers), the last one again
+        for every request after it (a 429 and then the image, say)."""
+        self.routes[path] = ("answers", list(answers))
         return self.url(path)
 
     def redirect(self, path: str, location: str, status: int = 302) -> str:
@@ -137,6 +144,9 @@ def _handler(server: WebServer):
                     _, body, ctype, status, headers, delay = route
                     if delay and server._wait(delay):
                         return
+                    self._send(status, body, ctype, headers, path)
+                elif route[0] == "answers":
+                    status, body, ctype, headers = route[1][min(server.hits[path], len(route[1])) - 1]
                     self._send(status, body, ctype, headers, path)
                 elif route[0] == "redirect":
                     self.send_response(route[2])

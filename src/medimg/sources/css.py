@@ -15,6 +15,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Callable, Iterator
 
 MAX_SHEETS = 8  # external stylesheets read per page, @imports included
@@ -22,6 +23,7 @@ SHEET_BYTES = 2 * 1024 * 1024  # per stylesheet
 MAX_RULES = 5000  # rules naming an image whose selectors are matched against one page
 MATCH_SECONDS = 2.0  # and the time that matching may take (lexbor walks the whole page for a selector it misses)
 MATCH_COST = 20_000_000  # lexbor's steps (about 65 ns each) one selector may need at worst (_costly)
+IMAGE_SET_OPTIONS = 32  # options of one image-set() looked at (a browser's have a few)
 NESTING = 4  # @media (or @supports…) blocks read inside each other
 IMAGE_PROPERTIES = {"background", "background-image", "content", "list-style", "list-style-image", "border-image",
                     "border-image-source"}
@@ -30,8 +32,14 @@ GROUPS = {"media", "supports", "layer", "container"}  # at-rules whose block hol
 # An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
 # Possessive spaces: "url(" and a long run of spaces, unclosed, is not tried at every split of the run (quadratic).
 _URL = re.compile(r"""url\(\s*+(?:"([^"]*)"|'([^']*)'|([^()'"\s]*+))\s*+\)""", re.I)
-_IMAGE_SET = re.compile(r"""image-set\(([^()]*)\)""", re.I)  # image-set("a.png" 1x, "b.png" 2x): bare strings
-_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+# image-set(…) (also -webkit-): its options hold strings, url()s and type()s, one level of parentheses deep
+_IMAGE_SET = re.compile(r"""image-set\(((?:"[^"]*+"|'[^']*+'|\((?:"[^"]*+"|'[^']*+'|[^()"'])*+\)|[^()"'])*+)\)""",
+                        re.I)
+_OPTION = re.compile(r"""\s*+(?:url\(\s*+(?:"([^"]*)"|'([^']*)'|([^()'"\s]*+))\s*+\)|"([^"]*)"|'([^']*)')(.*)""",
+                     re.I | re.S)
+_RESOLUTION = re.compile(r"(?<![\w.-])(\d*\.?\d+)(x|dppx|dpi|dpcm)(?![\w-])", re.I)
+_TYPE = re.compile(r"""type\(\s*+["']([^"']*)["']""", re.I)
+_TOP_COMMA = re.compile(r""""[^"]*+"|'[^']*+'|\([^()]*+\)|(,)""")
 _NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 # A string ends at its line's end and an unclosed url( at the end of the text, as CSS's tokenizer has them (so
 # every string or url( matches where it starts: '"' and many '\\"', or "url(url(url(…", cost no quadratic time).
@@ -160,15 +168,42 @@ def image_urls(body: str) -> list[str]:
 
 
 def css_urls(css: str, add) -> None:
-    """The images a piece of CSS names: url(…), and image-set()'s bare strings (its last, the largest);
-    not fonts, stylesheets or cursors."""
-    found = [m.group(1) or m.group(2) or m.group(3) for m in _URL.finditer(css)]
-    for m in _IMAGE_SET.finditer(css):
-        strings = [a or b for a, b in _STRING.findall(m.group(1))]
-        found += strings[-1:]
-    for url in found:
+    """The images a piece of CSS names, in order: each url(…), and one option of each image-set()
+    (`image_set_choice`); not fonts, stylesheets or cursors."""
+    sets = [(m.start(), m.end(), image_set_choice(m.group(1))) for m in _IMAGE_SET.finditer(css)]
+    found = [(start, url) for start, _, url in sets if url]
+    spans = iter(sets)
+    span = next(spans, None)
+    for m in _URL.finditer(css):
+        while span is not None and span[1] <= m.start():
+            span = next(spans, None)
+        if span is None or m.start() < span[0]:  # a url() inside an image-set() is one of its options
+            found.append((m.start(), m.group(1) or m.group(2) or m.group(3)))
+    for _, url in sorted(found, key=lambda f: f[0]):
         if not _NOT_IMAGE_FILE.search((url or "").strip().partition("#")[0].partition("?")[0]):  # its path
             add(url, "style")
+
+
+def image_set_choice(options: str) -> str | None:
+    """The option of an image-set()'s text a desktop browser at 1 dppx shows at its best: the highest resolution
+    (1x when none is given; the first of equals), an SVG type only when every option is one (medimg does not
+    rasterise SVG); None when it names no image. Only its first IMAGE_SET_OPTIONS options are looked at."""
+    commas = [m.start() for m in islice((m for m in _TOP_COMMA.finditer(options) if m.group(1)), IMAGE_SET_OPTIONS)]
+    ends = [*commas, len(options)][:IMAGE_SET_OPTIONS]
+    best = None  # (not svg, resolution, -position), url
+    for n, (start, end) in enumerate(zip([0, *(c + 1 for c in commas)], ends)):
+        m = _OPTION.match(options, start, end)
+        if m is None:
+            continue
+        url = next((g for g in m.groups()[:5] if g is not None), "")
+        rest = m.group(6)
+        kind = _TYPE.search(rest)
+        res = _RESOLUTION.search(_TYPE.sub("", rest))
+        scale = {"x": 1, "dppx": 1, "dpi": 1 / 96, "dpcm": 2.54 / 96}[res.group(2).lower()] if res else 1
+        key = (not (kind and "svg" in kind.group(1).lower()), float(res.group(1)) * scale if res else 1.0, -n)
+        if url.strip() and (best is None or key > best[0]):
+            best = (key, url)
+    return best[1] if best else None
 
 
 # --- selectors ------------------------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ private, link-local, multicast, reserved and unspecified addresses (IPv4 and IPv
 IPv4-mapped, 6to4, Teredo and NAT64 forms) unless `allow_private`, and then connects to the very
 address it checked, so a DNS answer that changes between check and connect (DNS rebinding) cannot
 slip through. Redirects are followed by hand, so every hop gets a new connection check and counts
-against `max_redirects`. Environment proxies are ignored (a proxy would do its own DNS).
+against `max_redirects`; a 429 or 503 with a short Retry-After is asked once more after that wait. Environment
+proxies are ignored (a proxy would do its own DNS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import ipaddress
 import socket
@@ -30,6 +32,8 @@ from .base import Limits
 
 SCHEMES = ("http", "https")
 REDIRECTS = (301, 302, 303, 307, 308)
+RETRIED = (429, 503)  # answers fetched once more when their Retry-After is short and fits before the deadline
+MAX_RETRY_WAIT = 5.0  # seconds
 CHUNK = 64 * 1024
 # headers a forwarded request or response does not carry over: hop-by-hop ones, and those that no longer
 # describe a body this module has decompressed and re-measured
@@ -375,7 +379,8 @@ class Fetcher:
                 peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None) -> Fetched:
         current = url
         headers = {"Accept": accept} if accept else {}
-        for _hop in range(self.limits.max_redirects + 1):
+        hops, waited = 0, None  # redirects followed; the seconds a 429 or 503 was waited out, once
+        while True:
             if self._stopped():
                 raise FetchError(f"cancelled: {url}")
             parsed = httpx.URL(current)
@@ -388,10 +393,22 @@ class Fetcher:
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECTS and location:
+                    hops += 1
+                    if hops > self.limits.max_redirects:
+                        raise FetchError(
+                            f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
                     current = str(parsed.join(location.strip()))
                     continue
+                wait = retry_after(response.headers) if response.status_code in RETRIED else None
+                if waited is None and wait is not None and wait <= MAX_RETRY_WAIT and _time_left() > wait + 1:
+                    response.close()
+                    self._pause(wait, current)
+                    waited = wait
+                    continue
                 if response.status_code >= 400:
-                    raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}")
+                    said = (f" (tried again {waited:g} s later, as its Retry-After asked)" if waited is not None
+                            else f" (it asks to wait {wait:g} s: Retry-After)" if wait is not None else "")
+                    raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}{said}")
                 if refuse is not None:
                     refuse(response.headers)
                 data = self._read(response, cap, current, peek)
@@ -399,7 +416,14 @@ class Fetcher:
                 return Fetched(current, data, ctype, response.status_code, dict(response.headers))
             finally:
                 response.close()
-        raise FetchError(f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
+
+    def _pause(self, seconds: float, url: str) -> None:
+        """Wait `seconds` (a Retry-After), stopping at once when the fetch is given up."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._stopped():
+                raise FetchError(f"cancelled: {url}")
+            time.sleep(min(STOP_POLL, left))
 
     def _read(self, response: httpx.Response, cap: int, url: str,
               peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None) -> bytes:
@@ -455,6 +479,26 @@ class _Inflater:
             data = self.z.unconsumed_tail
             if self.z.eof:
                 return
+
+
+def _time_left() -> float:
+    """Seconds before the current fetch's deadline (infinite outside a fetch)."""
+    deadline = getattr(_local, "deadline", None)
+    return float("inf") if deadline is None else deadline - time.monotonic()
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """The seconds a Retry-After header asks to wait (a number of seconds or an HTTP date), or None."""
+    value = (headers.get("retry-after") or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _timeout_kind(exc: Exception) -> str:

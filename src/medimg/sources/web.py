@@ -326,9 +326,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                 add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"),
                     lambda a=attrs, p=parent: _alternatives(a, *picture_urls(p)),
                     lambda a=attrs, p=parent: _placeholders(a, *picture_urls(p)))
-            else:
-                add(_img_choice(attrs), "img", _attr(attrs, "alt"), lambda a=attrs: _alternatives(a),
-                    lambda a=attrs: _placeholders(a))
+            else:  # a <noscript>'s: the fallback of a lazy <img> beside it, often of another size (`Seen.resized`)
+                add(_img_choice(attrs), "noscript" if _link_around(node, "noscript") else "img", _attr(attrs, "alt"),
+                    lambda a=attrs: _alternatives(a), lambda a=attrs: _placeholders(a))
         elif tag == "picture" and not any(c.tag == "img" for c in _children(node)):
             add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
@@ -383,7 +383,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             full, guess = _linked_file(_link_around(node), base, charset, folder, dicom_page, said)
             if full:
                 add(full, "a", _attr(attrs, "alt"), guess=guess)
-                if len(found) > first and found[first].tag in ("img", "picture"):
+                if len(found) > first and found[first].tag in ("img", "picture", "noscript"):
                     found[first].full = full  # the thumbnail: a note if that image is read
     found.tree = tree if found.sheets else None
     return found
@@ -532,13 +532,13 @@ def _folder_listing(tree: LexborHTMLParser, page_url: str) -> str | None:
     return _same(page_url.partition("?")[0].rpartition("/")[0] + "/")
 
 
-def _link_around(node, depth: int = LINK_DEPTH):
-    """The nearest <a> around node, at most `depth` levels up, or None."""
+def _link_around(node, tag: str = "a", depth: int = LINK_DEPTH):
+    """The nearest <a> (or other `tag`) around node, at most `depth` levels up, or None."""
     parent = node.parent
     for _ in range(depth):
         if parent is None or parent.tag in ("body", "html"):
             return None
-        if parent.tag == "a":
+        if parent.tag == tag:
             return parent
         parent = parent.parent
     return None
@@ -1113,8 +1113,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, why, skipped=True)
         return
     if kind != "blob":
-        what = "an HTML page" if kind == "html" else f"{got.content_type or 'unknown content'}"
-        yield ItemError(origin, locator, f"not an image: got {what} ({len(got.data)} bytes)")
+        yield ItemError(origin, locator, f"not an image: got {_what(got, kind)} ({len(got.data)} bytes)")
         return
     first = seen.fetched(cand, got) if seen is not None else None
     if first is not None:
@@ -1145,6 +1144,16 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             yield item
         else:
             yield ItemError(origin, where, item.error, item.skipped)
+
+
+def _what(got: Blob, kind: str | None) -> str:
+    """What a download that is no image holds, in words: an HTML page (an error page sent as image/png too), else
+    its Content-Type."""
+    if kind == "html":
+        return "an HTML page"
+    if got.data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower().startswith(HTML_STARTS):
+        return f"an HTML page sent as {got.content_type or 'no content type'}"
+    return got.content_type or "unknown content"
 
 
 def _not_an_image(got: Blob, kind: str | None, size: str = "") -> str | None:
@@ -1298,7 +1307,7 @@ class Seen:
 # A page's second reference to a picture it shows: an <img> and its og:image, its "Download figure" link or a
 # background of the same picture may be two sizes or encodings of one picture (see `Seen.resized`).
 _ROLES = {"og:image": "meta", "twitter:image": "meta", "link": "meta", "a": "link", "style": "css",
-          "css": "css", "background": "css"}
+          "css": "css", "background": "css", "noscript": "fallback"}
 
 
 def _role(tag: str) -> str:
