@@ -34,6 +34,7 @@ pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR
 WHOLE_SLIDE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
 # JPEG XL transfer syntaxes (lossless, JPEG recompression, lossy; DICOM 2024), decoded through imagecodecs
 JPEG_XL = {"1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"}
@@ -55,6 +56,7 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
 _ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated}
+_NATIVE = set(AllTransferSyntaxes) - _ENCAPSULATED
 # YBR kinds defined for one family of transfer syntaxes only, whose decoders convert them (PS3.3 C.7.6.3.1.2); in
 # any other syntax pydicom returns their samples unconverted, and what they mean is not defined
 _YBR_ONLY_IN = {"YBR_ICT": ("JPEG 2000", set(JPEG2000TransferSyntaxes)),
@@ -128,8 +130,17 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
         yield from _encapsulated(ds, blob, ctx, sop)
         return
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        yield ItemError(origin, "", f"DICOM object without pixel data ({sop})", skipped=True)
+    cut = not _has_pixels(ds) and (whole := _whole_fragments(blob.data)) is not None
+    if cut:  # pydicom leaves out encapsulated pixel data that the end of the file cuts off
+        try:
+            ds = _read(whole, limits.max_input_bytes)
+            _fill_transfer_syntax(ds)
+        except Exception:
+            cut = False
+    if not _has_pixels(ds):
+        what = ("A DICOMDIR: the index of an export's files, whose images are read from those files"
+                if _sop_uid(ds) == MEDIA_DIRECTORY else f"DICOM object without pixel data ({sop})")
+        yield ItemError(origin, "", what, skipped=True)
         return
     derived = DERIVED.get(str(ds.get("SOPClassUID", ""))) or DERIVED.get(str(ds.get("Modality", "")).upper())
     if derived:  # pixels that are not a picture of the patient: masks, dose grids
@@ -156,6 +167,17 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if syntax in VIDEO_FORMATS:  # an MPEG-2/H.264/HEVC stream (endoscopy, ultrasound, surgery)
         yield from _video(ds, origin, limits, meta, n, VIDEO_FORMATS[syntax])
         return
+    declared, held = n, None if _is_slide(ds) else _frames_held(ds, n)
+    if cut and held == 0:
+        yield ItemError(origin, "", "DICOM file is cut off inside its pixel data, before the end of its first frame")
+        return
+    if held is not None and 0 < held < n:  # a file cut off, or a count that cannot be true: its whole frames
+        why = "the file is cut off inside its pixel data" if cut else f"the file declares {n:,} frames"
+        yield ItemError(origin, "", f"DICOM pixel data holds {held:,} whole frame{'s' * (held > 1)}, but {why}; "
+                                    f"only {'those are' if held > 1 else 'that one is'} read")
+        n = held
+    if "NumberOfFrames" in ds:  # pydicom counts frames by it; 0, -4 or 'abc' is one frame
+        ds.NumberOfFrames = n
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
@@ -175,7 +197,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         frames = [n // 2]
     failures = 0
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
-        locator = f"frame {i + 1}" if n > 1 else ""
+        locator = f"frame {i + 1}" if declared > 1 else ""
         try:
             image = _in_srgb(to_image(_frame(ds, i, n, limits.max_pixels), ds, i), ds)
         except BadLut as exc:  # every frame shares it
@@ -192,6 +214,29 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                 return
             continue
         yield ImageItem(origin, locator, image, "DICOM", dict(meta))
+
+
+def _has_pixels(ds: pydicom.Dataset) -> bool:
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+# the Pixel Data element (7FE0,0010) of undefined length, explicit or implicit VR: encapsulated frames follow
+_ENCAPSULATED_PIXELS = re.compile(rb"\xe0\x7f\x10\x00(?:O[BW]\x00\x00)?\xff\xff\xff\xff")
+
+
+def _whole_fragments(data: bytes) -> bytes | None:
+    """A file whose encapsulated pixel data the end cuts off, ended after its last whole item (offset table or
+    fragment) instead, with the sequence delimiter; None when it has no encapsulated pixel data without its end."""
+    start = max((m.end() for m in _ENCAPSULATED_PIXELS.finditer(data)), default=-1)
+    if start < 0 or data.find(b"\xfe\xff\xdd\xe0", start) >= 0:
+        return None
+    pos = start
+    while pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
+        end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
+        if end > len(data):
+            break
+        pos = end
+    return data[:pos] + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
 def _icc_profile(ds: pydicom.Dataset) -> bytes | None:
@@ -316,7 +361,8 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
         return _bit_frame(ds, index if n > 1 else 0)
     # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
     whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
-    return pixel_array(ds, index=index if n > 1 else None, view_only=whole)
+    # data past the declared frames is padding: pydicom would otherwise return it as more frames
+    return pixel_array(ds, index=index if n > 1 else None, view_only=whole, allow_excess_frames=False)
 
 
 def _ybr_pixels(ds: pydicom.Dataset, index: int | None, syntax: str, pi: str) -> np.ndarray:
@@ -325,7 +371,7 @@ def _ybr_pixels(ds: pydicom.Dataset, index: int | None, syntax: str, pi: str) ->
     scaled to Bits Stored, and the retired YBR_PARTIAL_422: native, limited range in YBR_FULL_422's layout; in a
     JPEG frame, the codestream's own full-range YCbCr, as libjpeg-based viewers show it."""
     native = syntax not in _ENCAPSULATED
-    options = {"as_rgb": False}
+    options = {"as_rgb": False, "allow_excess_frames": False}
     if pi == "YBR_PARTIAL_422" and native:  # its Y1 Y2 Cb Cr layout read as YBR_FULL_422's: upsampled, values kept
         options["photometric_interpretation"] = "YBR_FULL_422"
     arr, props = get_decoder(syntax).as_array(ds, index=index, **options)
@@ -593,23 +639,36 @@ def _sparse_positions(ds: pydicom.Dataset, n: int) -> list[tuple[int, int]] | No
     return out
 
 
+def _frames_held(ds: pydicom.Dataset, n: int) -> int | None:
+    """How many of `n` frames the pixel data holds (at most `n`), or None when it cannot tell: whole native frames,
+    or encapsulated fragments (a frame takes at least one)."""
+    data = next((ds.get(k) for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
+    if not isinstance(data, (bytes, bytearray)):
+        return None
+    syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
+    if syntax in _ENCAPSULATED or syntax in JPEG_XL:
+        held, pos = 0, 8 + int.from_bytes(data[4:8], "little")  # past the offset table
+        while held < n and pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
+            pos += 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
+            held += pos <= len(data)  # a whole fragment
+        return held
+    if syntax not in _NATIVE:  # a private or unknown syntax
+        return None
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    samples = 2 if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else _int(ds.get("SamplesPerPixel"), 1)
+    try:
+        bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(_int(ds.get("BitsAllocated"), 8), 1)
+    except Exception:
+        return None
+    return min(n, len(data) * 8 // max(bits, 1))
+
+
 def _slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
     """Why a slide's NumberOfFrames cannot be true, or None: more frames than its pixel data holds
     (an encapsulated frame takes at least one fragment), or than a TILED_FULL grid has places for."""
-    data = ds.get("PixelData")
-    syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
-    if isinstance(data, (bytes, bytearray)):
-        if syntax is not None and UID(syntax).is_encapsulated:
-            held, pos = 0, 8 + int.from_bytes(data[4:8], "little")  # past the offset table
-            while held < n and pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
-                held, pos = held + 1, pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
-        else:
-            pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-            samples = 2 if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else _int(ds.get("SamplesPerPixel"), 1)
-            bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(_int(ds.get("BitsAllocated"), 8), 1)
-            held = len(data) * 8 // max(bits, 1)
-        if held < n:
-            return f"declares {n:,} frames, more than its pixel data holds ({held:,})"
+    held = _frames_held(ds, n)
+    if held is not None and held < n:
+        return f"declares {n:,} frames, more than its pixel data holds ({held:,})"
     if str(ds.get("DimensionOrganizationType", "")).upper() == "TILED_FULL" and _sparse_positions(ds, n) is None:
         try:
             across = -(-int(ds.TotalPixelMatrixColumns) // int(ds.Columns))
@@ -740,11 +799,18 @@ def _ct_without_window(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> bool
 
 def _modality(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> np.ndarray:
     """Stored values through the modality LUT or rescale (an enhanced object's per-frame one), as float64."""
-    values = apply_modality_lut(arr, ds).astype(np.float64)
-    if "RescaleSlope" not in ds and "ModalityLUTSequence" not in ds:
-        group = _frame_group(ds, "PixelValueTransformationSequence", index)  # enhanced CT/MR/PET
-        if group is not None:
-            values = values * _num(group.get("RescaleSlope"), 1.0) + _num(group.get("RescaleIntercept"), 0.0)
+    if ds.get("ModalityLUTSequence"):
+        return apply_modality_lut(arr, ds).astype(np.float64)
+    rescale = ds if "RescaleSlope" in ds else _frame_group(ds, "PixelValueTransformationSequence", index) or ds
+    slope, intercept = _num(rescale.get("RescaleSlope"), 1.0), _num(rescale.get("RescaleIntercept"), 0.0)
+    if slope == 0 or not np.isfinite(slope):  # an invalid slope would make every pixel alike: read as 1
+        slope = 1.0
+    values = arr.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge slope gives infinities, drawn as the range's ends
+        if slope != 1.0:
+            values *= slope
+        if intercept and np.isfinite(intercept):
+            values += intercept
     return values
 
 
