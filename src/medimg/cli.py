@@ -147,7 +147,7 @@ Offline = typer.Option(False, "--offline", help="Fetch nothing over the network:
 AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice, and one frame a second of a video, instead of the first/middle one.")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", min=0, help="Skip PDF/web images whose shorter side is under "
-                       "this (default 64).")
+                       "this many pixels (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", min=1, help="Refuse images with more pixels than this (default 100M).")
 Timeout = typer.Option(None, "--timeout", min=0.1, help="Total seconds per download, waiting for the server "
                        "included (default 60, a server silent for 20 given up on).")
@@ -170,7 +170,8 @@ ScaleNull = typer.Option(False, "--null", "-0", help="INPUT_LIST holds names sep
                          "list --null), each taken as it is, whatever the file's extension.")
 Column = typer.Option(None, "--column", help="The column of a table list (.csv, .tsv, .jsonl, .parquet) that holds "
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
-Inputs = typer.Argument(None, help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.", show_default=False)
+Inputs = typer.Argument(None, metavar="INPUTS", help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.",
+                        show_default=False)
 ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
                         "less accurate one, or default (the shipped default model, used when not given).")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
@@ -277,6 +278,9 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
         raise typer.BadParameter("--null says how the --inputs-from list is read", param_hint="--null")
     if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
+    if inputs_from == "-" and sys.stdin.isatty():  # no pipe: the run waits on the keyboard, which looks like a hang
+        console.print("reading inputs from the terminal, one per line: end the list with Ctrl-D (Windows: Ctrl-Z, "
+                      "Enter)", soft_wrap=True)
     try:
         listed = open_list(inputs_from, column, null=null) if inputs_from else iter(())
     except (ValueError, OSError) as exc:
@@ -359,7 +363,13 @@ def extract(
         raise typer.Exit(1)
 
 
-@app.command()
+CLASSIFY_EXITS = ("Exit codes: 0 when an image was classified (other items may have failed: see their error), 1 when "
+                  "none was or the --inputs-from list broke off, 2 for a usage error, 74 when the output cannot be "
+                  "written (a full disk), 141 when the reader of standard output went away, 130/143 on "
+                  "Ctrl-C/SIGTERM.")
+
+
+@app.command(epilog=CLASSIFY_EXITS)
 def classify(
     inputs: Optional[list[str]] = Inputs,
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
@@ -466,12 +476,7 @@ def classify(
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
             sys.stdout.reconfigure(errors="surrogateescape")
-    if table is not None:
-        writer = None
-    elif fmt == "parquet":
-        writer = carried or ParquetRecordWriter(stream, labels)
-    else:
-        writer = RecordWriter(stream, fmt, header=not append, labels=labels)
+    writer = None  # made below, in the try: a CSV header or JSON's `[` may meet a full disk or a closed pipe at once
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
 
     def passed_over(name: str) -> bool:
@@ -493,6 +498,10 @@ def classify(
 
     full_disk: OSError | None = None
     try:  # records on the terminal show the progress themselves (a bar would be drawn into them)
+        if fmt == "parquet":
+            writer = carried or ParquetRecordWriter(stream, labels)
+        elif table is None:  # unbuffered (PYTHONUNBUFFERED=1, python -u), the first write reaches stdout now
+            writer = RecordWriter(stream, fmt, header=not append, labels=labels)
         with _stopped_cleanly(said), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
@@ -542,6 +551,8 @@ def classify(
     _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)
+    if inputs_from and not (inputs or n_ok or n_err or n_skip or done):  # every input gives a record
+        _plain(f"{'standard input' if inputs_from == '-' else inputs_from} held no inputs")
     if n_ok == 0 and not done:  # nothing could be read (a resumed run read the rest before)
         raise typer.Exit(1)
 
@@ -724,7 +735,7 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
 
 @app.command()
 def scale(
-    input_list: Path = typer.Argument(..., help="Text file with one input (URL or path) per line, or a table "
+    input_list: Path = typer.Argument(..., metavar="INPUT_LIST", help="Text file with one input (URL or path) per line, or a table "
                                       "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column; "
                                       "names separated by NUL bytes with --null."),
     column: Optional[str] = Column, null: bool = ScaleNull,
@@ -746,8 +757,9 @@ def scale(
                                 "(files a stop cut off are deleted and their inputs done again; a folder "
                                 "of an earlier medimg's rows, probs as JSON text, is refused)."),
 ) -> None:
-    """Classify many inputs with a Ray Data job (needs the scale extra). Rows stream to --out as they are done,
-    in classify --full --show-skipped's shape: one per image, error or skipped note. A stopped run (Ctrl-C,
+    """Classify many inputs with a Ray Data job (needs the scale extra).
+
+    Rows stream to --out as they are done, in classify --full --show-skipped's shape: one per image, error or skipped note. A stopped run (Ctrl-C,
     SIGTERM, a full disk: exit 130, 143, 74) is carried on with --resume."""
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
@@ -1020,7 +1032,7 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) 
 
 @app.command()
 def evaluate(
-    folder: Path = typer.Argument(..., help="Folder <label>/…/<image>; label = first folder under it."),
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder <label>/…/<image>; label = first folder under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     threshold: Optional[float] = threshold_option("The verdict counts reported (binary accuracy does not depend on it)"),
     model_dir: Optional[Path] = ModelDir,
@@ -1031,8 +1043,9 @@ def evaluate(
     max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages,
 ) -> None:
-    """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label and source, confusion,
-    errors. Its files are read as classify reads them (the same limits); nothing is fetched."""
+    """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label and source, confusion, errors.
+
+    Its files are read as classify reads them (the same limits); nothing is fetched."""
     from .training.evaluate import evaluate_dir
 
     if not folder.is_dir():

@@ -78,7 +78,9 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
                 data += f.read(cap + 1 - len(data))
     except FileNotFoundError:
         hint = ("; if it is a web address, it needs http:// or https:// in front" if _HOST_LIKE.match(str(path))
-                else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-" else "")
+                else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-"
+                else "; a pattern (* or ?) is not expanded here: leave it unquoted for the shell, or give the folder"
+                if re.search(r"[*?]", path.name) else "")
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
