@@ -380,10 +380,22 @@ def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item
 def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
     blob = read_file(path, ctx)
     if isinstance(blob, ItemError):
-        yield blob
+        yield from _big_tiff(path, ctx) or (blob,)
         return
     blob.walked = member  # a member is a file of a folder walked (an archive's are split, not read here)
     yield from open_capped(blob, ctx, member)
+
+
+def _big_tiff(path: Path, ctx: Context) -> Iterator[Item] | None:
+    """A TIFF over max_input_bytes that is a pyramid (or a stack its first bytes did not tell), read in place as
+    an OME-TIFF is, under max_slide_bytes; None for any other file."""
+    if image_kind(_head(path)) != "TIFF" or (_size(path) or 0) <= ctx.limits.max_input_bytes:
+        return None
+    from .microscopy import stack_items
+
+    if size_problem(str(path), ctx.limits.max_slide_bytes, "max_slide_bytes", "TIFF"):
+        return None
+    return stack_items(str(path), ctx, str(path))
 
 
 def _size(path: Path) -> int | None:

@@ -8,7 +8,8 @@ blue, grey, cyan, magenta, yellow; an OME channel without one gets its emission 
 Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near black) goes up to its
 brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
-largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`.
+largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`. A pyramid without such metadata (libvips,
+QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too.
 Other TIFFs are left to the plain image source (every page).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import logging
 from typing import Iterator
 
@@ -98,21 +100,50 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
             if problem:
                 tif.close()
                 return iter([ItemError(origin, "", f"OME-TIFF not read: {problem}")])
-        if tif.is_imagej or tif.is_ome:
+        pyramid = not (tif.is_imagej or tif.is_ome) and _may_be_pyramid(tif)
+        if tif.is_imagej or tif.is_ome or pyramid:
             # the page chain walked once, which ends it where it loops: after ImageJ metadata it rejects,
             # tifffile's generic series read a chain looping back on itself for ever (a 4-page file)
             len(tif.pages)
-        if not (tif.is_imagej or tif.is_ome) or not tif.series:
+        pyramid = pyramid and _one_full_page(tif)
+        if not (tif.is_imagej or tif.is_ome or pyramid) or not tif.series:
             tif.close()
             return None
         series = tif.series[0]
-        multi = any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
+        if pyramid:  # one image and its smaller levels; several full-size pages are read page by page
+            multi = len(series.levels) > 1 and series.size == series.keyframe.size
+        else:
+            multi = any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
     except Exception:
         multi = False
     if not multi:
         tif.close()
         return None
     return _items(tif, series, origin, ctx.limits, root)
+
+
+def _may_be_pyramid(tif) -> bool:
+    """Whether a TIFF may hold one image at several resolutions (a pyramid written by libvips, QuPath, bfconvert or
+    a scanner's export), from its first two pages: the first has SubIFDs or the second is a reduced-resolution
+    image (NewSubfileType 1). Tiled (a camera's TIFF with a thumbnail is not), and grey, RGB or JPEG's YCbCr: the
+    levels are shown as a stack's planes are."""
+    first = tif.pages.first
+    if not first.is_tiled:
+        return False
+    if int(first.photometric) not in (1, 2) and (int(first.photometric), int(first.compression)) != (6, 7):
+        return False  # MinIsWhite, a palette, uncompressed YCbCr: page by page, as Pillow shows them
+    if first.subifds:
+        return True
+    try:
+        return bool(tif.pages[1].subfiletype & 1)
+    except IndexError:
+        return False
+
+
+def _one_full_page(tif) -> bool:
+    """Whether every page after the first is a reduced-resolution one (levels, a label, a thumbnail): a document
+    whose pages each have a thumbnail is read page by page."""
+    return all(page.subfiletype & 1 for page in itertools.islice(tif.pages, 1, None))
 
 
 def _ome_check(tif) -> tuple[str | None, object]:
@@ -208,7 +239,7 @@ def _int(value) -> int:
 
 
 def _items(tif, series, origin: str, limits: Limits, root) -> Iterator[Item]:
-    kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF"
+    kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF" if tif.is_imagej else "pyramidal TIFF"
     with tif:
         try:
             yield from _planes(tif, series, origin, limits, kind, root)

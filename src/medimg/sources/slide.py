@@ -5,8 +5,8 @@ so the item is one field of tissue: 512 px at about 1 µm per pixel (a 10× obje
 resolution when the slide does not say its pixel size), centred where the overview shows the most
 tissue. Files on disk are read lazily by path (only the overview level and that field are decoded, so
 `max_input_bytes` does not apply; `max_slide_bytes` does); uploaded bytes go through a temporary file.
-The label and macro pictures are never read (they often show the patient's name), and only technical
-properties are kept.
+The label and macro pictures are never read (they often show the patient's name; the metadata lists the
+names of those the slide holds), and only technical properties are kept.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
         "mpp": mpp, "objective_power": _float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
         "field": {"x": x0, "y": y0, "size": round(span), "downsample": round(downsample, 3)},
         "tissue_fraction": round(tissue, 3),
+        "associated_images": sorted(slide.associated_images),  # their names only: a label may name the patient
     }
     return ImageItem(origin, f"tissue field {where} wide at x {x0}, y {y0}", field, f"WSI ({meta['vendor']})",
                      meta, full_size=(w, h))

@@ -1,13 +1,13 @@
-"""TIFF tiles and strips compressed as pictures (JPEG 2000, WebP, JPEG XL) or as LERC, checked before tifffile
-decodes them (sources/tiff.py).
+"""TIFF tiles and strips compressed as pictures (JPEG, JPEG 2000, WebP, JPEG XL) or as LERC, checked before
+tifffile decodes them (sources/tiff.py, and microscopy.py for stacks and pyramids).
 
 Their decoders make an image of the size their own stream names, not the tile's: a WebP tile of 50 bytes may
-claim 16383 × 16383 pixels, a LERC one of 70 bytes 4000 × 4000 floats. So every segment's own header is read
-first (JPEG 2000's SIZ marker, WebP's VP8/VP8L/VP8X header, JPEG XL's SizeHeader and ImageMetadata, each LERC2
-blob's header, inside its Deflate or Zstandard wrapping undone within a bound) and the page is refused when a
-segment names another size than its tile's (or than the part of it inside the image, at the right and bottom
-edges), more samples than the page's, or wider ones, or (JPEG XL) an animation, whose frames would all be
-decoded.
+claim 16383 × 16383 pixels, a LERC one of 70 bytes 4000 × 4000 floats, a JPEG one of 4 MB 16000 × 16000 pixels.
+So every segment's own header is read first (JPEG's frame header, JPEG 2000's SIZ marker, WebP's VP8/VP8L/VP8X
+header, JPEG XL's SizeHeader and ImageMetadata, each LERC2 blob's header, inside its Deflate or Zstandard wrapping
+undone within a bound) and the page is refused when a segment names another size than its tile's (or than the
+part of it inside the image, at the right and bottom edges), more samples than the page's, or wider ones, or
+(JPEG XL) an animation, whose frames would all be decoded.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from . import jxl
 
 J2K = {33004, 33005, 34712}  # 33003 is Aperio's YCbCr: read by the slide reader (.svs), not here
 WEBP, JPEGXL, LERC = {50001}, {50002, 52546}, {34887}
-CHECKED = J2K | WEBP | JPEGXL | LERC
-NAMES = {**dict.fromkeys(J2K, "JPEG 2000"), **dict.fromkeys(WEBP, "WebP"), **dict.fromkeys(JPEGXL, "JPEG XL"),
-         **dict.fromkeys(LERC, "LERC")}
+CHECKED = J2K | WEBP | JPEGXL | LERC  # tiff.py decodes these once checked
+JPEG = {7}  # tiff.py leaves JPEG pages to Pillow (libtiff checks each tile's size); stacks and pyramids decode them
+NAMES = {7: "JPEG", **dict.fromkeys(J2K, "JPEG 2000"), **dict.fromkeys(WEBP, "WebP"),
+         **dict.fromkeys(JPEGXL, "JPEG XL"), **dict.fromkeys(LERC, "LERC")}
 _LERC_TYPES = (1, 1, 2, 2, 4, 4, 4, 8)  # a LERC2 sample's bytes: char, byte, short, ushort, int, uint, float, double
 
 
@@ -33,7 +34,7 @@ def tiles_problem(page) -> str | None:
     its layout is its keyframe's."""
     key = getattr(page, "keyframe", None) or page
     compression = int(key.compression)
-    if compression not in CHECKED:
+    if compression not in CHECKED | JPEG:
         return None
     name, fh = NAMES[compression], page.parent.filehandle
     kind = "tile" if key.is_tiled else "strip"
@@ -78,6 +79,8 @@ def segments(page):
 
 def _header(compression: int, data: bytes, tile_bytes: int) -> tuple[int, int, int, int] | str:
     """(width, height, samples, bytes a sample) the segment's own header names, or what is wrong with it."""
+    if compression in JPEG:
+        return _jpeg(data)
     if compression in J2K:
         return _j2k(data)
     if compression in WEBP:
@@ -85,6 +88,28 @@ def _header(compression: int, data: bytes, tile_bytes: int) -> tuple[int, int, i
     if compression in JPEGXL:
         return _jxl(data)
     return _lerc(data, 2 * tile_bytes + 4096)
+
+
+def _jpeg(data: bytes) -> tuple[int, int, int, int] | str:
+    """From the frame header (SOF) of a JPEG stream, whose tables may be the page's JPEGTables: imagecodecs
+    decodes the size it names whatever shape tifffile asks for."""
+    if data[:2] != b"\xff\xd8":
+        return "not a JPEG stream"
+    pos = 2
+    while data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte
+            pos += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length
+            pos += 2
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOF0–15, not DHT, JPG, DAC
+            bits, h, w, components = struct.unpack(">BHHB", data[pos + 4:pos + 10])
+            return w, h, components, 1 if bits <= 8 else 2
+        elif marker == 0xDA:  # the scan starts: no frame header before it
+            break
+        else:
+            pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    return "no JPEG frame header"
 
 
 def _j2k(data: bytes) -> tuple[int, int, int, int] | str:
