@@ -1042,14 +1042,24 @@ def evaluate(
     all_frames: bool = AllFrames, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages,
+    predictions: Optional[Path] = typer.Option(None, "--predictions", help="Also write one row per image scored "
+                                               "(true and predicted label, confidence, p_medical, verdict, every "
+                                               "label's probability) here: CSV if it ends in .csv, else JSONL."),
 ) -> None:
     """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label and source, confusion, errors.
 
     Its files are read as classify reads them (the same limits); nothing is fetched."""
     from .training.evaluate import evaluate_dir
+    from .output import open_output
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+    if predictions is not None:
+        try:  # now, not after the whole folder is scored
+            open_output(predictions, append=False).close()
+        except OSError as exc:
+            raise typer.BadParameter(f"{predictions} cannot be written: {exc.strerror or exc}",
+                                     param_hint="--predictions")
     clf = load_model(model_dir)
     limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
@@ -1057,9 +1067,11 @@ def evaluate(
         with _progress() as bar:
             task = bar.add_task("evaluating", total=None)
             rep = evaluate_dir(folder, clf, threshold, batch_size, limits=limits, workers=workers,
-                               progress=lambda r: bar.advance(task))
+                               progress=lambda r: bar.advance(task), per_image=predictions is not None)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
+    if predictions is not None:
+        _write_predictions(rep.pop("predictions"), predictions)
     if as_json:
         from .output import json_line
 
@@ -1068,6 +1080,22 @@ def evaluate(
         _print_evaluation(rep)
     if not rep["n"]:  # as classify: nothing scored is a failure a script must see
         raise typer.Exit(1)
+
+
+def _write_predictions(rows: list[dict], path: Path) -> None:
+    """evaluate's rows per image, as CSV (by the extension) or JSONL."""
+    import csv
+
+    from .output import csv_cell, json_line, open_output
+
+    with open_output(path, append=False) as f:
+        if path.suffix.lower() == ".csv":
+            w = csv.writer(f)
+            w.writerow(list(rows[0]) if rows else ["item", "source", "true", "predicted", "correct", "confidence",
+                                                   "p_medical", "verdict"])
+            w.writerows([csv_cell(v) for v in row.values()] for row in rows)
+        else:
+            f.writelines(json_line(row) + "\n" for row in rows)
 
 
 def _print_evaluation(rep: dict) -> None:

@@ -170,13 +170,13 @@ def run(data: str | Path, out: str | Path, dest: str | Path, docs: str | Path | 
         "temperature": round(rep["temperature"], 4),
         "threshold": rep["threshold"],
         "trained_on": corpus.summary(),
-        "train_config": {"per_source": per_source, "folds": folds, "seed": seed, "l2": l2, "variants": list(VARIANTS)},
+        "train_config": {"data": str(data), "per_source": per_source, "folds": folds, "seed": seed, "l2": l2, "variants": list(VARIANTS)},
         "train_seconds": round(time.perf_counter() - t0, 1),
         "source_heldout": summary,
     }
     (dest / "labels.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     (out / "heldout_report.json").write_text(json.dumps(rep, indent=1))
     if docs:
-        report_files(rep, docs)
+        report_files(rep, docs, meta)
     log(f"shipped {dest / 'head.npz'} in {time.perf_counter() - t0:.0f} s")
     return {"labels": meta, "report": rep}

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 
-def tables(report: dict) -> str:
-    """The held-out metrics, per label and per source, as the card's Markdown tables."""
+def tables(report: dict, model: dict | None = None) -> str:
+    """The held-out metrics, per label and per source, as the card's Markdown tables; first, given the model's
+    labels.json, which model, data and seed they are of (`about`)."""
     r = report
-    lines = [
+    lines = [*([about(model), ""] if model else []),
         f"| metric (source-held-out, {len(r['folds'])} folds, n = {r['n']}) | value |",
         "|---|---|",
         f"| binary accuracy (medical vs non-medical, p_medical ≥ 0.5) | {r['binary_accuracy']:.4f} |",
@@ -40,7 +41,21 @@ def tables(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json
+def about(lab: dict) -> str:
+    """One line naming the run a held-out report is of, from the labels.json `ship` writes: the model, the
+    data it was trained on, the seed and the budget."""
+    cfg, files = lab.get("train_config", {}), lab.get("trained_on", {})
+    cap = f", at most {cfg['per_source']} a source" if cfg.get("per_source") else ""
+    budget = f", {cfg['epochs']} epochs of {cfg['samples_per_epoch']} draws" if "epochs" in cfg else ""
+    kind = ", ".join([str(lab.get("arch") or lab.get("kind")), f"{lab.get('input_size')} px",
+                      *([f"{lab['weights']} weights"] if "weights" in lab else [])])
+    return (f"Model {lab.get('name')} {lab.get('version')} ({kind}), seed {cfg.get('seed')}: trained on {cfg.get('data')} "
+            f"({sum(files.values())} files from {len(files)} sources{cap}; labels {', '.join(lab.get('labels', []))})"
+            f"{budget}. The numbers below are of fold models, each scored on the sources it never saw.")
+
+
+if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json [its labels.json]
     import sys
 
-    print(tables(json.loads(Path(sys.argv[1]).read_text())), end="")
+    model = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else None
+    print(tables(json.loads(Path(sys.argv[1]).read_text()), model), end="")

@@ -90,12 +90,13 @@ def metrics(probs: np.ndarray, y: np.ndarray, labels: list[str], medical: set[st
 
 
 def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_size: int = 32, limits=None,
-                 progress=None, workers: int | None = None) -> dict:
+                 progress=None, workers: int | None = None, per_image: bool = False) -> dict:
     """Classify every image under root/<label>/… through the pipeline; label = first folder under root.
 
     DICOM files, PDFs, zips inside count as the images they contain. Read errors are listed, not scored, and
     so are the files `train` leaves out (the shipped exclude list and the folder's own exclude.csv).
     Nothing is fetched unless `limits` says so: the remote images of a saved page are read errors.
+    `per_image` adds `predictions`, one row per image scored (`prediction_rows`).
     """
     from pathlib import Path
 
@@ -175,7 +176,26 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
                                      if p.is_file() and not p.name.startswith(".") and p.name not in own)
     out["excluded"] = [{"item": k, "why": v} for k, v in sorted(excluded.items())]
     out["model"] = clf.info()
+    if per_image:
+        out["predictions"] = prediction_rows(probs, ys, labels, medical, t, names, sources)
     return out
+
+
+def prediction_rows(probs: np.ndarray, ys: list[int], labels: list[str], medical: set[str], threshold: float,
+                    names: list[str], sources: list[str]) -> list[dict]:
+    """One row per image scored, the numbers `metrics` counts: its true and predicted label, the confidence,
+    p_medical and the verdict at the threshold, and every label's probability."""
+    from ..model.classifier import verdict_for
+
+    mask = np.array([lb in medical for lb in labels])
+    rows = []
+    for i, (p, y) in enumerate(zip(probs, ys)):
+        k, p_med = int(p.argmax()), float(p[mask].sum())
+        rows.append({"item": names[i], "source": sources[i], "true": labels[y], "predicted": labels[k],
+                     "correct": k == y, "confidence": round(float(p[k]), 6), "p_medical": round(p_med, 6),
+                     "verdict": verdict_for(p_med, threshold),
+                     **{f"prob_{lb}": round(float(v), 6) for lb, v in zip(labels, p)}})
+    return rows
 
 
 def _read_once(found) -> tuple[list, list[dict]]:

@@ -60,14 +60,14 @@ def reliability_png(table: list[dict], ece: float, path: str | Path, title: str)
     return Path(path)
 
 
-def report_files(rep: dict, docs: str | Path) -> None:
+def report_files(rep: dict, docs: str | Path, model: dict | None = None) -> None:
     """The confusion matrix and reliability diagram of a held-out report, and its tables for the model card
-    (heldout.md), into `docs`."""
+    (heldout.md, headed by the model's data and seed when `model`, its labels.json, is given), into `docs`."""
     from .card import tables
 
     docs = Path(docs)
     docs.mkdir(parents=True, exist_ok=True)
-    (docs / "heldout.md").write_text(tables(rep), encoding="utf-8")
+    (docs / "heldout.md").write_text(tables(rep, model), encoding="utf-8")
     confusion_png(rep["confusion"], rep["labels"], docs / "confusion_matrix.png",
                   f"source-held-out confusion ({len(rep['folds'])} folds, n={rep['n']})")
     reliability_png(rep["reliability"], rep["ece"], docs / "reliability.png",

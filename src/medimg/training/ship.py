@@ -204,7 +204,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
     if rep:
         (Path(final_dir) / "heldout_report.json").write_text(json.dumps(rep, indent=1))
         if docs:
-            report_files(rep, docs)
+            report_files(rep, docs, labels_json)
     else:  # an earlier run's report in this folder (with folds) is not this model's
         (Path(final_dir) / "heldout_report.json").unlink(missing_ok=True)
     return {"labels": labels_json, "report": rep}
