@@ -132,7 +132,8 @@ CLASSIFY_ERRORS = {  # of both routes that classify
     413: "The request body is larger than the server accepts.",
     422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
          "in two places with different values).",
-    503: "Busy with other requests (or holding too many uploads) for too long; try again.",
+    503: "Busy with other requests (or holding too many uploads) for too long, or the server stopped before the "
+         "request ended (past its --graceful-timeout); try again.",
     504: "The request went past its time limit.",
     **SERVER_FAILED,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import copy
 import logging
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, PlainTextResponse, Response  # noqa: E402
 from starlette.exceptions import HTTPException  # noqa: E402
+from starlette.middleware.cors import CORSMiddleware  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
@@ -61,11 +63,16 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
                        max_held_bytes=held, upload_folder=Path(gr.utils.get_upload_folder()) if ui else None)
     app.add_middleware(NoDeepLink)
     app.add_middleware(NoStore)
+    # no other origin may read an answer (no Access-Control-Allow-Origin). Having it here also turns off Gradio's
+    # own CORS, which lets any origin read the page's routes, with the browser's credentials, unless the Host is
+    # localhost (then any localhost origin)
+    app.add_middleware(CORSMiddleware, allow_origins=[])
     if config.token:  # added last, so it runs first: nothing else sees a request without the token
         from .auth import TokenAuth
 
         app.add_middleware(TokenAuth, token=config.token)
         _add_security(app)
+    app.add_middleware(CutAtStop)  # outermost: whatever the request was doing when the stop cut it
     app.include_router(create_router(worker))
     if not ui:
         return app
@@ -124,6 +131,42 @@ class NoStore:
             await send(message)
 
         await self.app(scope, receive, no_store)
+
+
+class CutAtStop:
+    """A request still running when the stop's --graceful-timeout ends is cancelled by uvicorn, which answered it
+    with a bare 500 and logged a traceback. It gets a 503 (Retry-After: 5) saying the server stopped, and the log
+    one warning line."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:  # only uvicorn's stop cancels a request's task
+            log.warning('the server stopped before "%s %s" ended (--graceful-timeout)', scope["method"],
+                        _loggable(route_path(scope)))
+            if started:  # part of the answer went: the connection is closed as it was
+                raise
+            text = "the server stopped before this request ended; send it again shortly"
+            headers = {"Retry-After": "5", "Connection": "close", "Cache-Control": "no-store"}
+            path = route_path(scope)
+            if path == "/api" or path.startswith("/api/"):  # the API's error shape; the page's, plain text
+                answer = JSONResponse(error_body(text), status_code=503, headers=headers)
+            else:
+                answer = PlainTextResponse(text, status_code=503, headers=headers)
+            await answer(scope, receive, send)
 
 
 DEEP_LINK = "/gradio_api/deep_link"
@@ -304,8 +347,8 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     app = create_app(config, worker)
     app.state.scratch.extend(scratch)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
-    log.info("model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", info.get("name"), info.get("version"),
-             config.host, config.port, config.root_path, config.root_path)
+    log.info("medimg %s, model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", __version__, info.get("name"),
+             info.get("version"), config.host, config.port, config.root_path, config.root_path)
     log.log(*access_note(config))
     server = _server_class()(uvicorn_config(app, config.host, config.port, log_level=log_level,
                                             graceful=config.graceful_timeout))
