@@ -340,7 +340,7 @@ def extract(
                 contextlib.closing(run(sources, out, limits, workers or default_workers(), folder, overlap)) as rows:
             task = bar.add_task("extracting", total=None)
             for row, image in rows:
-                if image:
+                if image and "file" in row:  # not an image whose PNG could not be written: an error
                     n_img += 1
                 elif row.get("skipped"):
                     n_skip += 1

@@ -28,6 +28,7 @@ PART = ".part-"  # temporary PNGs a worker wrote; renamed to their number once t
 NUMBERED = re.compile(r"(\d{6,})\.png")  # 000001.png … (more digits past 999999)
 MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")  # PNG stores these as they are
 STOP_WAIT = 2.0  # seconds a stopped run waits for its workers to finish their current item
+DESKTOP = {".DS_Store", "._.DS_Store", "Thumbs.db", "desktop.ini"}  # what Finder and Explorer write in a folder shown
 
 
 @dataclass
@@ -44,12 +45,12 @@ class Folder:
 
 
 def prepare(out: Path, resume: bool) -> Folder:
-    """Make `out` ready to write into: a new or empty folder; with `resume`, one a stopped extract wrote, whose
-    unfinished last input, cut-off last line, stray PNGs and temporary files are removed. ValueError (nothing
-    changed) for a folder with other content, or with a manifest medimg extract did not write."""
+    """Make `out` ready to write into: a new or empty folder (DESKTOP files aside); with `resume`, one a stopped
+    extract wrote, whose unfinished last input, cut-off last line, stray PNGs and temporary files are removed.
+    ValueError (nothing changed) for a folder with other content, or with a manifest medimg extract did not write."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file: give a new or empty folder")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or all(p.name in DESKTOP for p in out.iterdir()):  # a new folder opened in Finder is empty
         out.mkdir(parents=True, exist_ok=True)
         _writable(out)
         return Folder()
@@ -324,6 +325,15 @@ def _storable(img):
     return img.convert("RGBA" if "A" in img.mode else "RGB")
 
 
+def _profile(img) -> bytes | None:
+    """The image's ICC profile when PNG allows it with the image's colours: GRAY for grey, RGB for colour and
+    palette. A CMYK JPEG's profile that could not be applied (its pixels were converted to RGB plainly), or an RGB
+    profile on a grey image, is left out: a viewer would read the PNG's colours through the wrong profile."""
+    icc = img.info.get("icc_profile")
+    fits = b"GRAY" if img.mode in ("1", "L", "LA", "I;16") else b"RGB "
+    return icc if icc and bytes(icc[16:20]) == fits else None
+
+
 def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
     row = {"input": item.origin, "locator": item.locator, "source": source}
     if not isinstance(item, ImageItem):
@@ -334,7 +344,7 @@ def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
     part = out / f"{PART}{uuid.uuid4().hex}.png"
     try:
         img = _storable(item.image)
-        img.save(part, "PNG")
+        img.save(part, "PNG", icc_profile=_profile(img))
     except Exception as exc:
         part.unlink(missing_ok=True)
         from .output import cannot_write

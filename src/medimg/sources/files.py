@@ -697,7 +697,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                                           f"of {max_pixels:,}; not decoded")
     if w == 0 or h == 0:
         return ItemError(origin, locator, f"image has no pixels ({w}×{h})")
-    mode = im.mode
+    mode, deep = im.mode, _sixteen_to_eight(im)
     try:
         draft_jpeg(im, decode_side)
         _png_key(im)
@@ -712,8 +712,19 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted
+    if deep:
+        meta["bits"] = 16  # the file's; its pixels here have 8 bits a channel
     return ImageItem(origin, locator, _plain_mode(out), im.format, meta,
                      full_size=stored_size((w, h), im.size, out.size))
+
+
+def _sixteen_to_eight(im: Image.Image) -> bool:
+    """Whether Pillow decodes `im`, 16 bits a channel in its file, to 8: colour (and grey with alpha) PNG and TIFF.
+    16-bit grey stays 16-bit (I;16)."""
+    args = im.tile[0].args if im.tile else None
+    raw = args[0] if isinstance(args, tuple) and args else args
+    return (im.format in ("PNG", "TIFF") and isinstance(raw, str) and ";16" in raw  # not BMP's 5-6-5 BGR;16
+            and not im.mode.startswith("I"))
 
 
 def _png_key(im: Image.Image) -> None:
