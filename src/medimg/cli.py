@@ -1071,13 +1071,19 @@ def evaluate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
     if predictions is not None:
-        _write_predictions(rep.pop("predictions"), predictions)
-    if as_json:
-        from .output import json_line
+        try:
+            _write_predictions(rep.pop("predictions"), predictions)
+        except OSError as exc:  # a full disk: exit 74, as classify
+            _stop_writing(exc, f"evaluate stopped: {predictions} was not written whole")
+    try:
+        if as_json:
+            from .output import json_line
 
-        sys.stdout.write(json_line(rep) + "\n")
-    else:
-        _print_evaluation(rep)
+            _write_all(json_line(rep) + "\n")
+        else:
+            _print_evaluation(rep)
+    except OSError as exc:  # a full disk or a reader gone (| head): 74 or 141, as classify
+        _stop_writing(exc, "evaluate stopped: its report was not written whole", stdout=True)
     if not rep["n"]:  # as classify: nothing scored is a failure a script must see
         raise typer.Exit(1)
 
@@ -1100,6 +1106,12 @@ def _write_predictions(rows: list[dict], path: Path) -> None:
 
 def _print_evaluation(rep: dict) -> None:
     out = _Console(width=120)
+    with out.capture() as report:  # then written whole, so a full disk or a closed pipe is an OSError here
+        _report(out, rep)
+    _write_all(report.get())
+
+
+def _report(out: Console, rep: dict) -> None:
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
               f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
     v = rep["verdicts"]
