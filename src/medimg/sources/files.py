@@ -103,8 +103,8 @@ def _beside(folder: Path, ctx: Context, name: str) -> bytes:
 
 def read_sibling(name: str, blob: Blob) -> bytes:
     """The data file a header names (.mhd, .nhdr, the .img of a .hdr), read only when the name is a bare
-    file name, through `blob.sibling`: beside the header on disk, in the same zip folder or among the same
-    request's uploads. A header can never make us read any other path. ValueError says why not."""
+    file name, through `blob.sibling`: beside the header on disk, in the same zip or tar folder or among the
+    same request's uploads. A header can never make us read any other path. ValueError says why not."""
     name = name.strip()
     if "%" in name or name.upper().startswith("LIST"):
         raise ValueError(f"the header spreads its data over several files ({name!r}), which is not supported")
@@ -112,7 +112,7 @@ def read_sibling(name: str, blob: Blob) -> bytes:
         raise ValueError(f"the header names its data file {name!r}; only a file beside the header is read")
     if blob.sibling is None:
         raise ValueError(f"detached header: its voxels are in {name!r}; give both files together (one "
-                         "folder, one zip or one upload)")
+                         "folder, one zip or tar, or one upload)")
     try:
         return blob.sibling(name)
     except ValueError as exc:

@@ -10,7 +10,8 @@ passing over it would mean inflating it (a bomb); in any tar, so does a member w
 end of the data. The pax and
 GNU long-name headers before a member may take `HEADER_MAX` bytes (tarfile parses pax records one by one in
 Python), `HEADERS_MAX` in all. The data is inflated by `inflate.Inflated`, which refuses millions of tiny
-concatenated streams. A compressed file that is not a tar is inflated under `max_input_bytes`
+concatenated streams. A detached header is read with its data file from the same folder,
+whichever comes first (`tar_pairs`). A compressed file that is not a tar is inflated under `max_input_bytes`
 and opened by whichever source reads its content (a `.dcm.gz`, a `.png.xz`); NIfTI and MGH take their own
 gzip files first.
 """
@@ -26,6 +27,7 @@ from typing import Callable, Iterator, Union
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .inflate import BZIP2, GZIP, XZ, Inflated, Refused, TooBig
 from .registry import register
+from .tar_pairs import Seen, pairable, paired
 
 HEADER_MAX = 1 << 20  # pax and GNU long-name headers before one member
 HEADERS_MAX = 16 << 20  # and in the whole archive
@@ -75,12 +77,14 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         name = _SUFFIX.sub("", blob.name or origin.rsplit("/", 1)[-1]) or "content"
         yield Blob(origin, inner, name=name, depth=blob.depth + 1, budget=budget)
         return
-    yield from _members(blob, ctx, compressed, budget)
+    seen = Seen()
+    yield from paired(_members(blob, ctx, compressed, budget, seen), blob, ctx, seen, compressed)
 
 
-def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iterator[Union[Item, Blob]]:
+def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: Seen) -> Iterator[Union[Item, Blob]]:
     """Members in archive order. Every byte inflated (headers, long names, members passed over) counts
-    against the budget, so no header can make it inflate or hold more than the archive may."""
+    against the budget, so no header can make it inflate or hold more than the archive may. `seen` learns
+    where a plain tar's members lie and why a member was not read, for the headers that name them."""
     from .files import is_hidden
 
     limits, origin = ctx.limits, blob.origin
@@ -117,6 +121,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 span = max(stored, tf.offset - member.offset_data) if member.issparse() else stored
                 stop = _stop(member.offset_data + span, span, end, min(limits.max_input_bytes, budget.left), headers)
                 if stop:
+                    seen.why["/".join(parts)] = stop
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
                     return
                 if name.startswith(("/", "\\")) or ".." in parts:
@@ -127,12 +132,14 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 if not member.isfile():
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
-                if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not held in memory
+                if ctx.skip is not None and not pairable(parts[-1]) and ctx.skip(where):  # done by an earlier run:
+                    # not held in memory (a header or data file is read still: `paired` passes over it)
                     budget.left -= holes  # a sparse file's holes, charged as they were then
                     if budget.left < 0:
                         return
                     continue
                 if member.size > limits.max_input_bytes:
+                    seen.why["/".join(parts)] = f"over the max_input_bytes cap of {limits.max_input_bytes:,}"
                     yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes cap of "
                                                f"{limits.max_input_bytes:,}; not read")
                     continue
@@ -146,6 +153,8 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget) -> Iter
                 else:
                     f = tf.extractfile(member)
                     data = f.read(member.size) if f else b""
+                    if not compressed:
+                        seen.spans["/".join(parts)] = (member.offset_data, member.size)
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
         except TooBig:
             yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
