@@ -692,10 +692,12 @@ class _Visible:
         seen = max(parts, key=_area) if parts else box
         x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])
         x1, y1 = min(seen[2], self.page_rect[2]), min(seen[3], self.page_rect[3])
-        if x1 - x0 < 1 or y1 - y0 < 1:
+        if x1 - x0 <= 0 or y1 - y0 <= 0:
             return None
         area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
-        return box if (x1 - x0) * (y1 - y0) >= self.CROPPED * area else (x0, y0, x1, y1)
+        if (x1 - x0) * (y1 - y0) >= self.CROPPED * area:
+            return box  # whole, however thin (a scan stored in strips a row high)
+        return None if x1 - x0 < 1 or y1 - y0 < 1 else (x0, y0, x1, y1)  # cropped to a sliver: nothing to see
 
     def on_top(self, box: tuple) -> bool:
         """Whether the last image drawn at this place (within 1 point) is one without a mask (not a stencil

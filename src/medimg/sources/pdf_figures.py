@@ -407,8 +407,8 @@ def _figure_rects(page: pymupdf.Page, log: list, image_rects: list, floor: int, 
         w, h = box[2] - box[0], box[3] - box[1]
         if min(w, h) < floor / 2 or max(w, h) < floor:
             continue
-        if all(_is_rule(m) for m in members):
-            continue  # only rules: table grids, underlines, frames made of lines
+        if all(_is_rule(m) for m in members) and _coverage(box, tiles.near(box)) < 0.5:
+            continue  # only rules: table grids, underlines, frames made of lines (not a scan in strips 2 pt high)
         if _coverage(box, images.near(_grow(box, 2))) >= 0.5:
             continue  # an embedded image with marks on it: the image is reported already
         if words is None:  # word boxes, not the bbox log's text boxes: TeX text objects can span a page
