@@ -43,7 +43,7 @@ def test_an_attached_message_is_walked():
 def test_each_attachment_is_a_unit_of_work(tmp_path):
     path = tmp_path / "m.msg"
     path.write_bytes(b.outlook_msg([("a.png", b.image_bytes("PNG")), ("a.png", b.image_bytes("PNG", size=(20, 10)))]))
-    assert [t.origin for t in input_tasks([path])] == [f"{path}:a.png", f"{path}:a.png (attachment 2)", str(path)]
+    assert [t.origin for t in input_tasks([path])] == [f"{path}:a.png", f"{path}:a (2).png", str(path)]
 
 
 def test_caps():

@@ -76,7 +76,7 @@ def test_each_attachment_is_a_unit_of_work(tmp_path):
     path = tmp_path / "m.eml"
     path.write_bytes(msg.as_bytes())
     origins = [t.origin for t in input_tasks([path])]
-    assert origins == [f"{path}:scan.png", f"{path}:scan.png (part 3)", f"{path}:scan.png (part 4)", str(path)]
+    assert origins == [f"{path}:scan.png", f"{path}:scan (2).png", f"{path}:scan (3).png", str(path)]
     sizes = [i.image.size for i in open_input(path) if isinstance(i, ImageItem)]
     assert sizes == [(40, 30), (41, 30), (42, 30)]
 

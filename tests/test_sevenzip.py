@@ -279,7 +279,8 @@ def test_an_unsafe_names_data_is_charged_as_it_is_inflated(unseen):
 
 
 def test_a_second_member_of_a_name_is_not_taken_for_another_member():
-    """py7zr names the second x.png "x.png_0": it came out as the real x.png_0, whose pixels were lost."""
+    """py7zr names the second x.png "x.png_0": it came out as the real x.png_0, whose pixels were lost. The
+    second x.png is read too, as `x (2).png` (a zip's rule for a name given twice)."""
     out = io.BytesIO()
     with py7zr.SevenZipFile(out, "w") as z:
         for colour, name in (("red", "x.png"), ("green", "x.png"), ("blue", "x.png_0")):
@@ -288,6 +289,7 @@ def test_a_second_member_of_a_name_is_not_taken_for_another_member():
             z.writestr(png.getvalue(), name)
     got = items(out.getvalue())
     assert [(i.origin, i.image.getpixel((0, 0))) for i in got] == [("a.7z:x.png", (255, 0, 0)),
+                                                                   ("a.7z:x (2).png", (0, 128, 0)),
                                                                    ("a.7z:x.png_0", (0, 0, 255))]
 
 
@@ -298,21 +300,22 @@ def test_an_entry_that_is_both_a_directory_and_a_file_is_a_clear_error():
 
 
 def test_members_passed_over_in_a_solid_block_count_against_the_budget():
-    """To reach a.png py7zr must inflate what comes before it: a member over its cap, or a second member of the
-    same name, is inflated and charged, as in a tar, so a small archive cannot cost gigabytes of work."""
+    """To reach a.png py7zr must inflate what comes before it: a member over its cap is inflated and charged,
+    as in a tar, so a small archive cannot cost gigabytes of work."""
     zeros = b"\0" * 30_000_000
     data = seven({"big.bin": zeros, "a.png": b.image_bytes("PNG")})
     assert len(data) < 100_000
     got = items(data, max_input_bytes=10_000_000, zip_max_bytes=20_000_000)
     assert summary(got) == [("a.7z:big.bin", "", "ItemError"), ("a.7z", "", "ItemError")]
     assert got[-1].error == "archive inflates past the zip_max_bytes cap of 20,000,000; the rest is not read"
-    out = io.BytesIO()  # the same name twice: the second, 30 MB, is passed over but charged
+    out = io.BytesIO()  # the same name twice: the second, 30 MB, is over its cap, passed over but charged
     with py7zr.SevenZipFile(out, "w") as z:
         z.writestr(b.image_bytes("PNG"), "a.png")
         z.writestr(zeros, "a.png")
         z.writestr(b.image_bytes("PNG"), "b.png")
     got = items(out.getvalue(), max_input_bytes=10_000_000, zip_max_bytes=20_000_000)
-    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z", "", "ItemError")]
+    assert summary(got) == [("a.7z:a.png", "", "ImageItem"), ("a.7z:a (2).png", "", "ItemError"),
+                            ("a.7z", "", "ItemError")]
 
 
 def test_a_nested_archive_is_read_before_the_next_member_is_inflated():

@@ -44,7 +44,7 @@ def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
 
 def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
     """Notes about the archive and the members to open (as Blobs), in archive order."""
-    from .files import is_hidden
+    from .files import UniqueNames, is_hidden
 
     limits, origin = ctx.limits, blob.origin
     if blob.depth > limits.max_depth:  # a zip inside a tar or a message inside …
@@ -67,7 +67,8 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if not any(not i.is_dir() for i in infos):
         yield ItemError(origin, "", "archive holds no files", skipped=True)
         return
-    members = _Members({tuple(_parts(i.filename)): i for i in infos})  # shared by the sibling lookups
+    members = _Members(infos)  # shared by the sibling lookups
+    names = UniqueNames('/'.join(_parts(i.filename)) for i in infos if not i.is_dir())  # a name given again: a (2)
     pictures = _office_pictures(zf, infos)
     if pictures is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
         left_out = sum(1 for i in infos if not i.is_dir() and not pictures.match(i.filename))
@@ -78,12 +79,14 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     for info in infos:
         name = info.filename
         parts = _parts(name)
-        where = f"{origin}:{'/'.join(parts)}"  # a Windows tool's backslashes as slashes, as tar and 7z names are
         if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
             yield ItemError(f"{origin}:{name}", "", "unsafe member name (absolute path or '..'); not read")
             continue
         if info.is_dir() or any(is_hidden(p) for p in parts):
             continue
+        # a Windows tool's backslashes as slashes, as tar and 7z names are; the second of a name `a (2).png`
+        where = f"{origin}:{names('/'.join(parts))}"
+        turn = members.turn[id(info)]
         if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not even inflated, but charged
             budget.left -= info.file_size  # as it was then, so a resumed run stops where a whole run does
             if budget.left < 0:
@@ -92,7 +95,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         if info.flag_bits & 0x1:
             yield ItemError(where, "", "encrypted member; not read")
             continue
-        header = _header_of(zf, members.by_path, parts)
+        header = _header_of(zf, members, parts, turn)
         if header:  # read with its header (as a sibling): inflating it here too would charge it twice
             yield ItemError(where, "", f"skipped: the data file of {header}, read with it", skipped=True)
             continue
@@ -116,7 +119,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
-                      sibling=partial(_sibling, blob.data, members, parts[:-1], limits, budget))
+                      sibling=partial(_sibling, blob.data, members, parts[:-1], turn, limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -171,19 +174,32 @@ def _parts(name: str) -> list[str]:
 
 
 class _Members:
-    """An archive's members by folder and name, from the walk's one read of its directory (a zip of thousands
-    of header/data pairs read it again for each lookup before), and one ZipFile for the lookups, made at the
-    first, whose reads are taken one at a time (they share its file position)."""
+    """An archive's members by folder, name and turn (the k-th member of that path: a zip can give a name twice),
+    from the walk's one read of its directory (a zip of thousands of header/data pairs read it again for each
+    lookup before), and one ZipFile for the lookups, made at the first, whose reads are taken one at a time
+    (they share its file position)."""
 
-    def __init__(self, by_path: dict[tuple[str, ...], zipfile.ZipInfo]) -> None:
+    def __init__(self, infos: list[zipfile.ZipInfo]) -> None:
         self.lock = threading.Lock()
         self.zf: zipfile.ZipFile | None = None
-        self.by_path = by_path  # of a name given twice, the last, as zipfile's getinfo takes
+        self.by_turn: dict[tuple[tuple[str, ...], int], zipfile.ZipInfo] = {}
+        self.turn: dict[int, int] = {}  # id(info) → its turn
+        given: dict[tuple[str, ...], int] = {}
+        for info in infos:
+            path = tuple(_parts(info.filename))
+            k = self.turn[id(info)] = given[path] = given.get(path, 0) + 1
+            self.by_turn[(path, k)] = info
+
+    def find(self, path: tuple[str, ...], turn: int) -> zipfile.ZipInfo | None:
+        """The member of `path` at this turn, as uploads are paired (the k-th a.mhd reads the k-th a.raw), else
+        the first of that path (two headers naming one data file)."""
+        return self.by_turn.get((path, turn)) or self.by_turn.get((path, 1))
 
 
-def _header_of(zf: zipfile.ZipFile, by_path: dict[tuple[str, ...], zipfile.ZipInfo], parts: list[str]) -> str | None:
+def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: int) -> str | None:
     """The header in the same zip folder that names this member as its data file (a.mhd or a.nhdr for a.raw,
-    a.hdr for a.img or a.img.gz), found as a folder on disk finds it; None for any other member."""
+    a.hdr for a.img or a.img.gz), found as a folder on disk finds it; None for any other member. Of a name
+    given twice, the k-th data file is the k-th header's."""
     from .files import SNIFF_BYTES, data_file_named
 
     stem = parts[-1]
@@ -192,7 +208,7 @@ def _header_of(zf: zipfile.ZipFile, by_path: dict[tuple[str, ...], zipfile.ZipIn
     if stem == parts[-1]:
         return None
     for ext in (".mhd", ".nhdr", ".hdr"):
-        info = by_path.get((*parts[:-1], stem + ext))
+        info = members.by_turn.get(((*parts[:-1], stem + ext), turn))
         if info is None or info.is_dir() or info.flag_bits & 0x1:
             continue
         try:
@@ -205,16 +221,16 @@ def _header_of(zf: zipfile.ZipFile, by_path: dict[tuple[str, ...], zipfile.ZipIn
     return None
 
 
-def _sibling(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
+def _sibling(archive: bytes, members: _Members, folder: list[str], turn: int, limits: Limits, budget: Budget,
              name: str) -> bytes:
-    """Another member of the same archive folder, by bare name (a detached header's data file), capped. Its
-    bytes are drawn from the archive's budget at every read, so headers naming one member cannot re-inflate it
-    past zip_max_bytes."""
+    """Another member of the same archive folder, by bare name (a detached header's data file), capped: of a
+    name given twice, the one of the header's turn (`_Members.find`). Its bytes are drawn from the archive's
+    budget at every read, so headers naming one member cannot re-inflate it past zip_max_bytes."""
     with members.lock:
-        return _sibling_read(archive, members, folder, limits, budget, name)
+        return _sibling_read(archive, members, folder, turn, limits, budget, name)
 
 
-def _sibling_read(archive: bytes, members: _Members, folder: list[str], limits: Limits, budget: Budget,
+def _sibling_read(archive: bytes, members: _Members, folder: list[str], turn: int, limits: Limits, budget: Budget,
                   name: str) -> bytes:
     cap = limits.max_input_bytes
     if members.zf is None:  # its own ZipFile: the walk reads from its own at the same time
@@ -222,7 +238,7 @@ def _sibling_read(archive: bytes, members: _Members, folder: list[str], limits: 
             members.zf = zipfile.ZipFile(io.BytesIO(archive))
         except Exception as exc:
             raise ValueError(f"archive unreadable: {exc}") from None
-    zf, info = members.zf, members.by_path.get((*folder, name))
+    zf, info = members.zf, members.find((*folder, name), turn)
     if info is None:
         raise ValueError("not in the same folder of the archive")
     if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:

@@ -118,14 +118,15 @@ def _directory_entries(data: bytes) -> int:
 
 def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: Budget,
                  depth: int) -> Iterator[Union[Item, Blob]]:
+    from .files import UniqueNames
+
     limits, n = ctx.limits, len(prefix)
     storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
-    seen: set[str] = set()
+    names = UniqueNames()  # a file name given again: `a (2).png`, as in a zip
     for i, storage in enumerate(storages, 1):
         path = prefix + [storage]
         name = _name(ole, path) or f"attachment-{i}"
-        where = f"{blob.origin}:{name}" if name not in seen else f"{blob.origin}:{name} (attachment {i})"
-        seen.add(name)
+        where = f"{blob.origin}:{names(name)}"
         if ole.exists(path + [EMBEDDED]):
             if depth + 1 > limits.max_depth:
                 yield ItemError(where, "", f"messages nested deeper than max_depth ({limits.max_depth}); not opened")

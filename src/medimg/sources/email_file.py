@@ -134,6 +134,8 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
 
 
 def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
+    from .files import UniqueNames
+
     limits, origin = ctx.limits, blob.origin
     if blob.depth > limits.max_depth:
         yield ItemError(origin, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -147,7 +149,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable e-mail message: {exc}")
         return
-    text, seen = 0, set()
+    text, names = 0, UniqueNames()  # a file name given again: `a (2).png`, as in a zip
     for i, part in enumerate(leaves, 1):
         reading.start()  # the headers are parsed as they are read
         ctype = part.get_content_type()
@@ -164,8 +166,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         if ctype.startswith("text/") and not attached:
             text += 1
             continue
-        where = f"{origin}:{name}" if name not in seen else f"{origin}:{name} (part {i})"
-        seen.add(name)
+        where = f"{origin}:{names(name)}"
         try:
             data = part.get_payload(decode=True)
         except Exception as exc:

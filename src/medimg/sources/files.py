@@ -182,21 +182,31 @@ def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], 
 def unique_names(names: list[str]) -> list[str]:
     """Names that tell uploads apart: a name sent again (IM0001 from two series' folders) becomes
     `IM0001 (2)`, as a browser saves a second download, so each record says which upload it came from."""
-    taken = set(names)
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        n = seen[name] = seen.get(name, 0) + 1
-        if n > 1:
-            lead = len(name) - len(name.lstrip("."))
-            stem, dot, ext = name[lead:].partition(".")
-            stem = name[:lead] + stem
-            while (new := f"{stem} ({n}){dot}{ext}") in taken:
-                n += 1
-            seen[name], name = n, new
-            taken.add(name)
-        out.append(name)
-    return out
+    names_given = UniqueNames(names)
+    return [names_given(name) for name in names]
+
+
+class UniqueNames:
+    """Names handed out one at a time, each once: a name given again gets ` (2)`, ` (3)` … before its extension
+    (`IM0001 (2)`, `a (2).nii.gz`; in a path, in its last part: `study/a (2).png`), the first number from 2 up
+    that is not `reserved` (the names still to come, when they are known) and not handed out already."""
+
+    def __init__(self, reserved: Iterable[str] = ()) -> None:
+        self.reserved, self.used, self.next = set(reserved), set(), {}
+
+    def __call__(self, name: str) -> str:
+        if name not in self.used:
+            self.used.add(name)
+            return name
+        folder, slash, base = name.rpartition("/")
+        lead = len(base) - len(base.lstrip("."))
+        stem, dot, ext = base[lead:].partition(".")
+        n = self.next.get(name, 2)
+        while (new := f"{folder}{slash}{base[:lead]}{stem} ({n}){dot}{ext}") in self.used or new in self.reserved:
+            n += 1
+        self.next[name] = n + 1
+        self.used.add(new)
+        return new
 
 
 def iter_folder(path: str | os.PathLike, ctx: Context) -> Iterator[Item]:

@@ -54,16 +54,15 @@ def attachments(doc: pymupdf.Document, specs: list | Attached, blob: Blob, ctx: 
         yield Attached("", error=f"{len(specs)} attached file(s) not opened: nested deeper than max_depth "
                                  f"({limits.max_depth})")
         return
-    names: set[str] = set()
+    from .files import UniqueNames
+
+    names = UniqueNames(name for name, _ in specs if name)  # a name given again: `a (2).png`, as in a zip
     for n, (name, stream) in enumerate(specs, 1):
         if n > limits.zip_max_entries:
             yield Attached("", error=f"more than {limits.zip_max_entries:,} attached files (zip_max_entries): "
                                      "the rest are not opened")
             return
-        name = name or f"attachment-{n}"
-        if name in names:
-            name = f"{name} ({n})"
-        names.add(name)
+        name = names(name or f"attachment-{n}")
         try:
             data = _read(doc, stream, min(limits.max_input_bytes, budget.left))
         except _Over:

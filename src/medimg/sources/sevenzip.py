@@ -4,13 +4,14 @@ Datasets are often shared as 7z. A 7z is a container like a zip: every member is
 (`set.7z:study/1.dcm`), with the same caps: `zip_max_entries`, `max_input_bytes` per member, `zip_max_bytes` in
 all, `max_depth` of nesting. Members of a solid block can only be had in order, so one thread inflates the
 archive once, front to back, and hands the members over one at a time. Every byte it inflates counts against
-the archive's budget, kept or passed over (a member over its cap, a duplicate name, one a resumed run has done),
+the archive's budget, kept or passed over (a member over its cap, one a resumed run has done),
 as in a tar, and it stops at its next write when the reader stops or the run is cancelled. py7zr's Deflate and
 Zstandard decoders inflate a whole block of input whatever the size asked for (a 33 KB archive, or its packed
 header, could make gigabytes): they are replaced by ones that stop at it; Deflate64's cannot be, so it is refused,
 and so is PPMd, whose decoder crashes the whole process on damaged data. Members are handed to py7zr by their
-place in the archive, not their names: py7zr renames a second member of the same name, and would inflate a
-directory, socket or unsafe name that holds data unseen (uncounted) to reach a later member.
+place in the archive, not their names: py7zr renames a second member of the same name (here it is
+`a (2).png`, as in a zip), and would inflate a directory, socket or unsafe name that holds data unseen
+(uncounted) to reach a later member.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _read_name(file) -> str:
 
 def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     """Notes about the archive and the members to open (as Blobs), in archive order."""
-    from .files import is_hidden
+    from .files import UniqueNames, is_hidden
 
     limits, origin = ctx.limits, blob.origin
     if blob.depth > limits.max_depth:
@@ -142,18 +143,20 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             return
         plan: list = []  # in archive order: notes, and the keys (places in the archive) of members to read
         wanted: dict[str, tuple[str, str]] = {}  # member key → (where: origin:name, its file name)
-        seen: set[str] = set()
+        paths = [[p for p in re.split(r"[\\/]", i.filename) if p and p != "."] for i in infos]
+        names = UniqueNames("/".join(parts) for parts, entry in zip(paths, files) if not entry.is_directory)
         for i, info in enumerate(infos):
-            name, entry = info.filename, files[i]
-            parts = [p for p in re.split(r"[\\/]", name) if p and p != "."]
-            where = f"{origin}:{'/'.join(parts)}"
+            name, entry, parts = info.filename, files[i], paths[i]
             if entry.is_directory or entry.is_socket or entry.is_junction or not parts:
-                pass
-            elif name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
-                plan.append(ItemError(where, "", "unsafe member name (absolute path or '..'); not read"))
-            elif any(is_hidden(p) for p in parts) or where in seen:
-                pass
-            elif info.is_symlink:
+                continue
+            if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+                plan.append(ItemError(f"{origin}:{'/'.join(parts)}", "", "unsafe member name (absolute path or "
+                                                                          "'..'); not read"))
+                continue
+            if any(is_hidden(p) for p in parts):
+                continue
+            where = f"{origin}:{names('/'.join(parts))}"  # a name given again: `a (2).png`
+            if info.is_symlink:
                 plan.append(ItemError(where, "", "a link, not read", skipped=True))
             elif ctx.skip is not None and ctx.skip(where):  # done by an earlier run
                 pass
@@ -163,7 +166,6 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             else:
                 plan.append(str(i))
                 wanted[str(i)] = (where, parts[-1])
-            seen.add(where)
         if not wanted:
             yield from plan
             return

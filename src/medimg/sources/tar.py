@@ -85,10 +85,11 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
     """Members in archive order. Every byte inflated (headers, long names, members passed over) counts
     against the budget, so no header can make it inflate or hold more than the archive may. `seen` learns
     where a plain tar's members lie and why a member was not read, for the headers that name them."""
-    from .files import is_hidden
+    from .files import UniqueNames, is_hidden
 
     limits, origin = ctx.limits, blob.origin
     count = headers = 0
+    names = UniqueNames()  # a path given again (tar -r) is `a (2).png`: read as one pass, only names seen so far
     stream = Inflated(blob.data, budget)
     try:
         tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo)
@@ -129,6 +130,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     continue
                 if member.isdir() or not parts or any(is_hidden(p) for p in parts):
                     continue
+                where = f"{origin}:{names('/'.join(parts))}"
                 if not member.isfile():
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
                     continue
@@ -139,7 +141,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                         return
                     continue
                 if member.size > limits.max_input_bytes:
-                    seen.why["/".join(parts)] = f"over the max_input_bytes cap of {limits.max_input_bytes:,}"
+                    seen.why[where[len(origin) + 1:]] = f"over the max_input_bytes cap of {limits.max_input_bytes:,}"
                     yield ItemError(where, "", f"member is {member.size:,} bytes, over the max_input_bytes cap of "
                                                f"{limits.max_input_bytes:,}; not read")
                     continue
@@ -154,7 +156,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     f = tf.extractfile(member)
                     data = f.read(member.size) if f else b""
                     if not compressed:
-                        seen.spans["/".join(parts)] = (member.offset_data, member.size)
+                        seen.spans[where[len(origin) + 1:]] = (member.offset_data, member.size)
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
         except TooBig:
             yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
