@@ -888,7 +888,7 @@ def test_captions_show_how_sure_the_verdict_is_and_rows_read_alike():
     assert [_caption(r).split(" · ")[0] for r in recs] == ["medical 99%", "non-medical 97%",
                                                            "uncertain (medical 62%)"]
     assert _caption(recs[0]) == "medical 99% · xray 99% · a.png · page 1, image 1"
-    assert _row(3, rec("d.png", 0.82))[:1] + _row(3, rec("d.png", 0.82))[4:6] == [3, "0.820", "0.820"]
+    assert _row(3, rec("d.png", 0.82), 0.9)[:1] + _row(3, rec("d.png", 0.82), 0.9)[4:6] == [3, "0.820", "0.820"]
 
 
 def test_a_web_address_without_its_scheme(tmp_path):
@@ -1187,8 +1187,8 @@ def test_an_images_details_list_its_likeliest_labels_first():
     """The details' “top labels” are the three likeliest, most likely first."""
     from medimg.server.ui import _details
 
-    assert dict(_details(image("c.png", 0.8)))["top labels"] == "xray 0.80, photo 0.15, graphic 0.05"
-    assert dict(_details(image("b.png", 0.05)))["top labels"] == "photo 0.71, graphic 0.24, xray 0.05"
+    assert dict(_details(image("c.png", 0.8), 0.6))["top labels"] == "xray 0.80, photo 0.15, graphic 0.05"
+    assert dict(_details(image("b.png", 0.05), 0.6))["top labels"] == "photo 0.71, graphic 0.24, xray 0.05"
 
 
 def test_at_most_max_addresses_are_read_from_the_box(page):

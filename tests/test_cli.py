@@ -688,7 +688,7 @@ def test_the_table_fits_a_narrow_terminal_without_breaking_words(monkeypatch, co
                            "loopback address (private addresses are blocked unless allowed: --allow-private)"))
     monkeypatch.setenv("COLUMNS", str(columns))
     monkeypatch.setattr(sys, "stdout", Terminal())
-    _print_table(recs, None)
+    _print_table(recs, None, 0.6)
     lines = re.sub(r"\x1b\[[0-9;]*m", "", sys.stdout.getvalue()).splitlines()
     assert lines and all(len(line) <= columns and line[-1] in "┓┃┩│┘" for line in lines), "\n".join(lines)
     cells = [line.split("│")[1:-1] for line in lines if line.startswith("│")]

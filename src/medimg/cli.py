@@ -541,7 +541,7 @@ def classify(
         _stop_writing(full_disk, said(), stdout=out is None)
     if table is not None:
         try:
-            _print_table(table, out)
+            _print_table(table, out, threshold if threshold is not None else (clf or default_classifier()).threshold)
         except OSError as exc:
             _stop_writing(exc, said(), stdout=out is None)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
@@ -618,7 +618,8 @@ class _PipeConsole(_Console):
         raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
-def _print_table(records, out: Optional[Path]) -> None:
+def _print_table(records, out: Optional[Path], threshold: float) -> None:
+    from .model.classifier import p_text
     from .output import shown
 
     console = _PipeConsole(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
@@ -627,7 +628,7 @@ def _print_table(records, out: Optional[Path]) -> None:
     for r in records:  # cells as Text: a name such as `[/b].png` is not rich's markup
         verdict = r.verdict or ("skipped" if r.skipped else "error" if r.error else "")
         conf = f"{r.confidence:.3f}" if r.confidence is not None else ""
-        p_med = f"{r.p_medical:.3f}" if r.p_medical is not None else ""
+        p_med = p_text(r.p_medical, threshold) if r.p_medical is not None else ""  # on its verdict's side
         rows.append((Text(shown(r.input)), Text(shown(r.locator)),
                      Text(f"{verdict} {p_med}" if narrow and p_med else verdict,
                           style="dim" if r.skipped else "red" if r.error else ""),

@@ -31,6 +31,17 @@ def verdict_for(p_medical: float, threshold: float) -> str:
     return "uncertain"
 
 
+def p_text(p: float, threshold: float, places: int = 3) -> str:
+    """p_medical as text with `places` decimals, or more when fewer would put it on the other side of the
+    threshold: an uncertain 0.9599968 at 0.96 is 0.959997, not 0.960, and one at 0.99998 at 1 is not 1.000."""
+    verdict = verdict_for(p, threshold)
+    for n in range(places, 18):
+        text = f"{p:.{n}f}"
+        if verdict_for(float(text), threshold) == verdict:
+            return text
+    return repr(p)
+
+
 def check_threshold(threshold: float | None) -> None:
     """A verdict threshold must be None or a number in [0.5, 1]: `medical` at p_medical ≥ t, `non-medical` at
     ≤ 1 − t."""

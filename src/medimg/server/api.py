@@ -47,10 +47,12 @@ Verdict = Literal["medical", "non-medical", "uncertain"]
 class RecordOut(BaseModel):
     input: str = Field(description="The file, archive member or URL the image came from.")
     locator: str = Field(description="Where inside it: page, image, frame, position.")
-    label: str | None = None
-    medical: bool | None = None
+    label: str | None = Field(None, description="The most likely kind (one of the model's labels).")
+    medical: bool | None = Field(None, description="Whether `label` is a medical kind: the label's group, not the "
+                                 "verdict, so it can differ from it on a close call (go by `verdict`).")
     confidence: float | None = Field(None, description="Calibrated probability of `label`.")
-    p_medical: float | None = Field(None, description="Probability that the image is medical.")
+    p_medical: float | None = Field(None, description="Probability that the image is medical: the sum over the "
+                                    "medical labels, which the verdict is decided on.")
     verdict: Verdict | None = Field(None, description="medical, non-medical or uncertain at the threshold.")
     width: int | None = None
     height: int | None = None

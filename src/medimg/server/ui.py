@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 
 import gradio as gr
 
+from ..model.classifier import p_text
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.browser import available
@@ -352,7 +353,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         shown = [i for i, r in enumerate(recs) if r.ok and (show == "all" or r.verdict == show)]
         pictured = [i for i in shown if results.thumbs[i]]  # gallery position → record index
         gallery = [(results.thumbs[i], _caption(recs[i], threshold)) for i in pictured]
-        table = [_row(number[i], recs[i]) for i in shown]
+        table = [_row(number[i], recs[i], threshold) for i in shown]
         # errors first, then what was passed over (no image in it, decoration, a header's data file), with why
         problems = ([[r.input, r.error, r.locator] for r in recs if not r.ok and not r.skipped]
                     + [[r.input, r.error, r.locator] for r in recs if r.skipped])
@@ -376,10 +377,11 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     def select(results, pictured, threshold, evt: gr.SelectData):
         try:
-            rec = relabeled([results.records[pictured[evt.index]]], _in_range(threshold, t0, warn=False)[0])[0]
+            t = _in_range(threshold, t0, warn=False)[0]
+            rec = relabeled([results.records[pictured[evt.index]]], t)[0]
         except (AttributeError, IndexError, TypeError, KeyError):
             return gr.update(value=None, visible=False)
-        return gr.update(value=_frame(_details(rec), (1,)), visible=True)
+        return gr.update(value=_frame(_details(rec, t), (1,)), visible=True)
 
     running: dict[str, threading.Event] = {}  # each session's run going, stopped when its page closes
 
@@ -681,8 +683,9 @@ def _breakable(text: object) -> str:
     return "<wbr>".join(html.escape(part) for part in parts)
 
 
-def _row(n: int, r: Record) -> list:
-    return [n, r.input, r.verdict, r.label, f"{r.confidence:.3f}", f"{r.p_medical:.3f}", _position(r),
+def _row(n: int, r: Record, threshold: float) -> list:
+    """A table row; p(medical) stays on its verdict's side of the threshold (an uncertain 0.95999 at 0.96)."""
+    return [n, r.input, r.verdict, r.label, f"{r.confidence:.3f}", p_text(r.p_medical, threshold), _position(r),
             f"{r.width}×{r.height}"]
 
 
@@ -700,7 +703,8 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
         parts.append(f"{s['errors']} could not be read" + ("" if s["skipped"] else " (why: see below)"))
     if s["skipped"]:
         parts.append(f"{s['skipped']} passed over (no image in it, or too small to matter: see below)")
-    text = " · ".join(parts) + f" (threshold {threshold:.2f})"
+    shown_t = f"{threshold:.2f}" if round(threshold, 2) == threshold else f"{threshold:g}"  # 0.60; a typed 0.955 whole
+    text = " · ".join(parts) + f" (threshold {shown_t})"
     if stopped:
         text = "Stopped: " + text
     if note:  # the time limit
@@ -708,9 +712,9 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
     return text if show == "all" else text + f" — showing the {n_shown} {show}"
 
 
-def _details(r: Record) -> list[list[str]]:
+def _details(r: Record, threshold: float) -> list[list[str]]:
     rows = [["file", r.input], ["where", _position(r) or "—"], ["verdict", r.verdict], ["label", r.label],
-            ["label confidence", f"{r.confidence:.3f}"], ["p(medical)", f"{r.p_medical:.3f}"],
+            ["label confidence", f"{r.confidence:.3f}"], ["p(medical)", p_text(r.p_medical, threshold)],
             ["size", f"{r.width}×{r.height}"], ["format", r.format or "—"]]
     top = sorted(r.probs.items(), key=lambda kv: -kv[1])[:3]
     rows.append(["top labels", ", ".join(f"{k} {v:.2f}" for k, v in top)])
