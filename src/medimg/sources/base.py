@@ -103,8 +103,8 @@ class Blob:
     name: str = ""  # file name or URL path, a hint only: content is sniffed
     content_type: str | None = None  # from HTTP, a hint only
     depth: int = 0  # archive nesting
-    # The bytes of a file beside this one, by bare name (in the same folder on disk, the same zip or tar folder,
-    # the same request's uploads), for a header whose data lies in a second file; raises ValueError.
+    # The bytes of a file beside this one, by bare name (in the same folder on disk, the same zip, tar or 7z
+    # folder, the same request's uploads), for a header whose data lies in a second file; raises ValueError.
     sibling: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
     data_of: str | None = None  # the header this file holds the data of (read with it, so only a note here)
     budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container

@@ -11,7 +11,8 @@ header, could make gigabytes): they are replaced by ones that stop at it; Deflat
 and so is PPMd, whose decoder crashes the whole process on damaged data. Members are handed to py7zr by their
 place in the archive, not their names: py7zr renames a second member of the same name (here it is
 `a (2).png`, as in a zip), and would inflate a directory, socket or unsafe name that holds data unseen
-(uncounted) to reach a later member.
+(uncounted) to reach a later member. A detached header is read with its data file from the same folder,
+whichever comes first, as in a compressed tar (`tar_pairs`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
+from .tar_pairs import Seen, pairable, paired
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 MAX_ENTRIES = 1 << 16  # entries a 7z header may list, whatever zip_max_entries allows
@@ -39,7 +41,17 @@ def split_7z(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]
     """The archive as independent units of work in archive order: one per member, one per note."""
     from .files import member_units
 
-    yield from member_units(_walk(blob, ctx), ctx)
+    yield from member_units(_paired(blob, ctx), ctx)
+
+
+def _paired(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
+    """`_walk` with each detached header given its data file from the same folder, as in a compressed tar."""
+    seen = Seen()  # why a member was not read, for a header naming it
+
+    def why(where: str, text: str) -> None:
+        seen.why[where[len(blob.origin) + 1:]] = text
+
+    return paired(_walk(blob, ctx, why), blob, ctx, seen, compressed=True)
 
 
 def _py7zr():
@@ -104,8 +116,9 @@ def _read_name(file) -> str:
     return raw.decode("utf-16-le", errors="replace")
 
 
-def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
-    """Notes about the archive and the members to open (as Blobs), in archive order."""
+def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator[Union[Item, Blob]]:
+    """Notes about the archive and the members to open (as Blobs), in archive order; `why(where, text)` is told
+    why a member over its cap was not read."""
     from .files import UniqueNames, is_hidden
 
     limits, origin = ctx.limits, blob.origin
@@ -158,9 +171,10 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             where = f"{origin}:{names('/'.join(parts))}"  # a name given again: `a (2).png`
             if info.is_symlink:
                 plan.append(ItemError(where, "", "a link, not read", skipped=True))
-            elif ctx.skip is not None and ctx.skip(where):  # done by an earlier run
+            elif ctx.skip is not None and not pairable(parts[-1]) and ctx.skip(where):  # done by an earlier run
                 pass
             elif info.uncompressed > limits.max_input_bytes:
+                why(where, f"over the max_input_bytes cap of {limits.max_input_bytes:,}")
                 plan.append(ItemError(where, "", f"member is {info.uncompressed:,} bytes, over the max_input_bytes "
                                                  f"cap of {limits.max_input_bytes:,}; not read"))
             else:
@@ -210,7 +224,7 @@ def _walk(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                         yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); "
                                                    "not opened")
                         continue
-                    yield from _walk(member, ctx)  # nested archives share the outer budget
+                    yield from _paired(member, ctx)  # nested archives share the outer budget
                 else:
                     yield member
         finally:

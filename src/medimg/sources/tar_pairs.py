@@ -1,4 +1,5 @@
-"""A tar's detached headers (.mhd, .nhdr, NIfTI/Analyze .hdr) read with their data files, as in a folder or zip.
+"""A tar's detached headers (.mhd, .nhdr, NIfTI/Analyze .hdr) read with their data files, as in a folder or zip
+(a 7z's too, read as a compressed tar is).
 
 A tar is read once, in archive order, from a stream, and its order is the folder listing's (either half may
 come first). A header that comes first waits (it is small) until its data file comes in the same folder; a
@@ -105,8 +106,8 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
 
     for part in parts:
         at += 1
-        if not isinstance(part, Blob) or not pairable(part.name):
-            yield part
+        if not isinstance(part, Blob) or not pairable(part.name) or part.depth != archive.depth + 1:
+            yield part  # (a member of an archive within, paired there)
             continue
         done = ctx.skip is not None and ctx.skip(part.origin)
         folder, name = key(part)
@@ -157,7 +158,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
             held -= len(old.part.data)
             path = f"{old_folder}/{old_name}" if old_folder else old_name
             seen.why[path] = (f"it came more than the max_input_bytes cap of {cap:,} of data files before its "
-                              "header in this tar, which are not all kept; give both files together")
+                              "header in this archive, which are not all kept; give both files together")
             yield from give(old)
     rest = [w for ws in headers.values() for w in ws] + list(data.values())
     for w in sorted(rest, key=lambda w: w.at):
