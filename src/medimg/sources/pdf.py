@@ -25,10 +25,11 @@ Rules, in the order they apply:
   so a scan stored as strips or a picture cut into tiles is one rendered figure; an image shown only as a
   piece of one is not reported alone.
 - Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
-  side), once per distinct image. So is the part seen of an image that a clip or the page edge crops
-  (`cropped`), or that opaque paint drawn after it hides in part (`covered`: a box laid over a name, an arrow or a
-  circle drawn on a photo, by what each really paints; see `_Visible.hidden`; a turned or skewed image is judged
-  by the parallelogram it fills), so what the reader cannot see never comes out. One painted over whole, or under
+  side), once per distinct image. So is the part seen of an image that a clip (of any shape, by what it leaves:
+  an ellipse filling the image's box hides a fifth of it) or the page edge crops (`cropped`), or that opaque paint
+  drawn after it hides in part (`covered`: a box laid over a name, an arrow or a circle drawn on a photo, by what
+  each really paints; see `_Visible.hidden`; a turned or skewed image is judged by the parallelogram it fills), so
+  what the reader cannot see never comes out. One painted over whole, or under
   another image without a mask drawn at its very place, is not reported (`_under_another`).
 - Caps: `max_pdf_pages` pages (a skipped note says how many were left), `max_images_per_input`
   images, `max_pixels` per embedded image (checked before decoding against the largest size its data
@@ -402,10 +403,10 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 pieces.append((seen_part, item, name, info, rect))
                 if item is None and n in tiled:
                     continue  # an inline tile: the figure shows it
-            elif seen_part != box or covers:  # cropped by a clip or the page edge, or covered in part by boxes
-                # laid over it: what is seen, rendered
+            elif seen_part != box or covers or visible_part.shaped(box) < 1:  # cropped by a clip (of any shape)
+                # or the page edge, or covered in part by boxes laid over it: what is seen, rendered
                 _cropped(info, item, pymupdf.Rect(seen_part), pno, rot, figures, by_shape, refused,
-                         check, limits.max_pixels, covers)
+                         check, limits.max_pixels, covers, visible_part.shaped(box))
                 image_rects.append(pymupdf.Rect(seen_part))
                 continue
             else:
@@ -537,16 +538,18 @@ def _pages_note(origin: str, npages: int, count: int) -> ItemError:
 
 
 def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: pymupdf.Matrix, figures: dict,
-             by_shape: dict, refused: dict, check: Callable, max_pixels: int, covers: list = ()) -> None:
+             by_shape: dict, refused: dict, check: Callable, max_pixels: int, covers: list = (),
+             shaped: float = 1.0) -> None:
     """A stand-alone image that a clip or the page edge crops, or that `covers` (boxes laid over it) hide in
     part: its visible part becomes a region to render, once for the same part of the same image (with the same
-    covers over it) wherever it is drawn."""
+    covers over it, and clipped to a shape that leaves the same share, `shaped`, of it) wherever it is drawn."""
     to_image = ~pymupdf.Matrix(info["transform"])  # page space to the image's own unit square
     uv = part * to_image  # the part in the image's unit square
     du, dv = min(1.0, abs(uv.width)), min(1.0, abs(uv.height))
     native = _along_page((max(1, round(info["width"] * du)), max(1, round(info["height"] * dv))), info, rot)
     name = item[0] if item is not None else (info.get("digest") or b"").hex()
     key = f"cropped:{name}:{min(uv.x0, uv.x1):.3f}:{min(uv.y0, uv.y1):.3f}:{du:.3f}:{dv:.3f}"
+    key += f":{shaped:.3f}" if shaped < 1 else ""
     key += "".join(f":{look}@" + ",".join(f"{v:.3f}" for v in place)  # where each cover lies on the image, and
                    for (_, look), place in zip(covers, _in_image(covers, to_image)))  # its colour
     seen = by_shape.get(key) if name else None
@@ -668,15 +671,15 @@ class _Visible:
         self.page_rect = page_rect
         self.late = late  # True once the PDF's time is up: `hidden` then raises _Late
         best: dict = {}  # drawn more than once at this very place: judged by its most visible placement
-        for drawn, part, _ in shown:
-            if drawn not in best or _area(part) > _area(best[drawn]):
-                best[drawn] = part
+        for drawn, part, _, share in shown:
+            if drawn not in best or _area(part) * share > _area(best[drawn][0]) * best[drawn][1]:
+                best[drawn] = (part, share)
         self.parts = _Near(list(best), list(best.values()))  # hundreds on a page, maybe
         # the last placement that shows at each place (of any image: one drawn just over another is judged with
         # it, and `on_top` tells whether it hides the other whole): paint drawn after it is drawn after the others
         self.places = self.tops = None
         if covers:
-            last = {drawn: place for drawn, part, place in shown if part[2] > part[0] and part[3] > part[1]}
+            last = {drawn: place for drawn, part, place, _ in shown if part[2] > part[0] and part[3] > part[1]}
             self.places = _Near(list(last), list(last.values()))
             tops = {box: k for k, (kind, box) in enumerate(log) if kind in ("fill-image", "fill-imgmask")}
             self.tops = _Near(list(tops), list(tops.values()))  # the last image or stencil mask at each place
@@ -687,17 +690,33 @@ class _Visible:
         self.opaque = {c[0] for c in covers if c[2].startswith("image ")}  # places of images without a mask
 
     def __call__(self, box: tuple) -> tuple | None:
+        seen = self._seen(box)
+        if seen is None:
+            return None
+        part, whole = seen[0], seen[2]
+        if whole:
+            return box  # whole, however thin (a scan stored in strips a row high)
+        return None if part[2] - part[0] < 1 or part[3] - part[1] < 1 else part  # cropped to a sliver: nothing to see
+
+    def shaped(self, box: tuple) -> float:
+        """The share of the visible part's box that clips of other shapes than rectangles (an ellipse, a star,
+        text) leave visible when the image is cropped (1.0 when no such clip is in force, or it counts as whole)."""
+        seen = self._seen(box)
+        return seen[1] if seen is not None and not seen[2] else 1.0
+
+    def _seen(self, box: tuple) -> tuple | None:
+        """The part of the image's box inside its clips' boxes and the page, the share of that part the clips of
+        other shapes leave, and whether that leaves CROPPED of the box or more (it counts as whole); None if
+        nothing of it shows."""
         parts = self.parts.find(box)
         # drawn more than once about here: judged by its most visible placement
-        seen = max(parts, key=_area) if parts else box
+        seen, share = max(parts, key=lambda p: _area(p[0]) * p[1]) if parts else (box, 1.0)
         x0, y0 = max(seen[0], self.page_rect[0]), max(seen[1], self.page_rect[1])
         x1, y1 = min(seen[2], self.page_rect[2]), min(seen[3], self.page_rect[3])
-        if x1 - x0 <= 0 or y1 - y0 <= 0:
+        if x1 - x0 <= 0 or y1 - y0 <= 0 or share <= 0:
             return None
         area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
-        if (x1 - x0) * (y1 - y0) >= self.CROPPED * area:
-            return box  # whole, however thin (a scan stored in strips a row high)
-        return None if x1 - x0 < 1 or y1 - y0 < 1 else (x0, y0, x1, y1)  # cropped to a sliver: nothing to see
+        return (x0, y0, x1, y1), share, (x1 - x0) * (y1 - y0) * share >= self.CROPPED * area
 
     def on_top(self, box: tuple) -> bool:
         """Whether the last image drawn at this place (within 1 point) is one without a mask (not a stencil

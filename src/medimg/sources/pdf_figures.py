@@ -4,9 +4,9 @@
 everything drawn, unrotated page space), why MuPDF was stopped, if it was ("steps": more than
 PAGE_MAX_STEPS drawing steps; "time": past the deadline; "wide": a line over MAX_LINE_WIDTH wide; "dashes":
 dashed lines MuPDF would cut into more than PAGE_MAX_DASHES dashes), each image's box with the part of it its
-clips leave visible, the opaque paint that may hide an image drawn before them (`_LogDevice.covers`: fills,
-strokes, block glyphs, shadings and unmasked images, each with what it paints), and the colour each stencil image
-mask is painted in (`_LogDevice.inks`).
+clips' boxes leave visible (and the share of that part clips of other shapes leave), the opaque paint that may hide
+an image drawn before them (`_LogDevice.covers`: fills, strokes, block glyphs, shadings and unmasked images, each
+with what it paints), and the colour each stencil image mask is painted in (`_LogDevice.inks`).
 `_figure_rects(page, log, image_rects, floor,
 cap)` takes that log and returns the regions of vector drawings that look like figures, each as
 (pymupdf.Rect, shape signature); `_Paint(log, page_rect).over(region)` says what rendering a region costs.
@@ -54,6 +54,11 @@ PAGE_MAX_DASHES = 1_000_000  # dashes a page's dashed strokes may be cut into (t
 # MuPDF cuts a stroke into all of them to draw it, and a wide one into every one it crosses, about 1 s and 100 MB a
 # million; a line 10 billion points long dashed every 5 points took 6 GB and never ended. Past this, as past
 # PAGE_MAX_STEPS, the page is not drawn (no covers found, no figure rendered)
+MAX_CLIP_DRAWS = 2_000  # clips that are no rectangles (an ellipse, a star, text) drawn on one page to find how much
+# of each image under them they leave (at 1 pixel a point, at most CLIP_SIDE pixels a side; about 0.5 ms each); past
+# this, images are judged by their clips' boxes
+CLIP_SIDE = 128
+CLIP_DEPTH = 8  # of such clips nested deeper (MuPDF allows about 1,000), the innermost this many are drawn
 BLOCK_TEXT = 0.5  # share of its box a text's glyphs paint from which it hides what is under it (a run of block
 # glyphs typed over a name); letters paint 15-30 % of theirs, and leave the image as it is
 
@@ -68,9 +73,13 @@ class _LogDevice(mupdf.FzDevice2):
     def __init__(self, deadline: float):
         super().__init__()
         self.log: list = []
-        self.shown: list = []  # (image box, the part of it inside the clips in force, place in the log), unrotated
-        # page space
+        self.shown: list = []  # (image box, the part of it inside the clips' boxes, place in the log, share of that
+        # part the clips that are no rectangles leave visible), unrotated page space
         self.clips: list = [(-math.inf, -math.inf, math.inf, math.inf)]  # the clip stack's boxes
+        self.shapes: list = [None]  # along the clip stack: the clips in force that are no rectangles, as a chain
+        # (clip, the chain before it, shares found under it) of functions that clip a device as each did (an ellipse,
+        # a polygon, a turned box, text in clipping mode, a stroke)
+        self.clip_draws = 0
         self.masks: list = []  # areas of soft masks being drawn (each becomes a clip at end_mask)
         self.soft: list = [False]  # along the clip stack: whether a soft mask is in force
         self.plain: list = [True]  # per group: whether what is drawn shows as it is (normal blend, opaque; not a
@@ -212,7 +221,7 @@ class _LogDevice(mupdf.FzDevice2):
             self.covers.append((len(self.log) - 1, cover, f"image {next(_IMAGE_COVERS)}", None))  # never taken for
             # another
         part = _meet(box, self.clips[-1])
-        self.shown.append((box, part, len(self.log) - 1))
+        self.shown.append((box, part, len(self.log) - 1, self._share(part, ctm)))
         if part[2] > part[0] and part[3] > part[1]:
             self.reach = _union([self.reach, part]) if self.reach else part
             self.shown_parts.append(part)
@@ -224,17 +233,75 @@ class _LogDevice(mupdf.FzDevice2):
         if rgb:  # the ink, as it shows on white (a pattern's has no one colour: black, as before)
             self.inks.append((box, tuple(round(255 * (1 - alpha + alpha * float(v))) for v in rgb.split(","))))
 
-    def _push(self, r, soft: bool = False) -> None:
+    def _push(self, r, soft: bool = False, shape=None) -> None:
         self.step()
         self.clips.append(_meet((r.x0, r.y0, r.x1, r.y1), self.clips[-1]))
         self.soft.append(soft or self.soft[-1])
+        self.shapes.append((shape, self.shapes[-1], {}) if shape else self.shapes[-1])
+
+    def _share(self, part: tuple, ctm) -> float:
+        """The share of the image (its unit square moved by ctm) within its part (inside the clips' boxes) that
+        the clips in force that are no rectangles leave visible, found by drawing it over that part with and without
+        them (at most CLIP_SIDE pixels a side; the innermost CLIP_DEPTH): 1.0 when there are none, past MAX_CLIP_DRAWS,
+        or when MuPDF cannot draw them alone (the part is judged by its box, as before)."""
+        w, h = part[2] - part[0], part[3] - part[1]
+        if not self.shapes[-1] or not (w > 0 and h > 0) or not math.isfinite(w + h):
+            return 1.0
+        found, key = self.shapes[-1][2], (part, ctm.a, ctm.b, ctm.c, ctm.d, ctm.e, ctm.f)
+        if key not in found:  # one image drawn at one place many times: drawn once
+            found[key] = self._draw_share(part, ctm)
+        return found[key]
+
+    def _draw_share(self, part: tuple, ctm) -> float:
+        w, h = part[2] - part[0], part[3] - part[1]
+        shapes, chain = [], self.shapes[-1]
+        while chain and len(shapes) < CLIP_DEPTH:
+            shapes.append(chain[0])
+            chain = chain[1]
+        if self.clip_draws + len(shapes) > MAX_CLIP_DRAWS or self.stopped:
+            return 1.0
+        self.clip_draws += len(shapes)
+        cols, rows = max(1, min(CLIP_SIDE, math.ceil(w))), max(1, min(CLIP_SIDE, math.ceil(h)))
+        sx, sy = cols / w, rows / h  # the part fills the pixmap
+        to_pixels = mupdf.FzMatrix(sx, 0, 0, sy, -part[0] * sx, -part[1] * sy)
+        square, m = mupdf.fz_new_path(), mupdf.FzMatrix(ctm)
+        mupdf.fz_rectto(square, 0, 0, 1, 1)
+        upright = ctm.b == 0 and ctm.c == 0  # the image fills the part: no need to draw it without the clips
+        painted = [255.0 * rows * cols] if upright else []
+        try:
+            for clips in ((shapes,) if upright else ((), shapes)):
+                pix = mupdf.fz_new_pixmap_with_bbox(mupdf.FzColorspace(), mupdf.FzIrect(0, 0, cols, rows),
+                                                    mupdf.FzSeparations(), 1)  # coverage only
+                mupdf.fz_clear_pixmap(pix)
+                dev = mupdf.fz_new_draw_device(to_pixels, pix)
+                try:
+                    for clip in clips:
+                        clip(dev)
+                    mupdf.ll_fz_fill_path(dev.m_internal, square.m_internal, 0, m.internal(),
+                                          mupdf.ll_fz_device_gray(), _BLACK, 1, _PARAMS.internal())
+                    for _ in clips:
+                        mupdf.fz_pop_clip(dev)
+                finally:
+                    mupdf.fz_close_device(dev)
+                a = np.frombuffer(mupdf.fz_pixmap_samples_memoryview(pix), dtype=np.uint8)
+                painted.append(float(a.reshape(rows, pix.stride())[:, :cols].sum(dtype=np.int64)))
+        except Exception:
+            return 1.0
+        return min(1.0, painted[1] / painted[0]) if painted[0] > 0 else 1.0
 
     def clip_path(self, ctx, path, even_odd, ctm, *args):
-        self._push(mupdf.ll_fz_bound_path(path, None, ctm))
+        shape = None
+        if not mupdf.ll_fz_path_is_rect(path, ctm):  # an ellipse, a rounded box, a polygon, a turned rectangle
+            kept, m = mupdf.FzPath(mupdf.ll_fz_keep_path(path)), mupdf.FzMatrix(ctm)
+            shape = lambda dev: mupdf.fz_clip_path(dev, kept, even_odd, m, _INFINITE)  # noqa: E731
+        self._push(mupdf.ll_fz_bound_path(path, None, ctm), shape=shape)
 
     def clip_stroke_path(self, ctx, path, stroke, ctm, *args):
         self._stroke(stroke, ctm, path)
-        self._push(mupdf.ll_fz_bound_path(path, stroke, ctm))
+        kept, line, m = (mupdf.FzPath(mupdf.ll_fz_keep_path(path)),
+                         mupdf.FzStrokeState(mupdf.ll_fz_keep_stroke_state(stroke)), mupdf.FzMatrix(ctm))
+        self._push(mupdf.ll_fz_bound_path(path, stroke, ctm),
+                   shape=lambda dev: mupdf.fz_clip_stroke_path(dev, kept, line, m, _INFINITE))
 
     def _stroke(self, stroke, ctm, path=None) -> None:
         """Stops MuPDF at a line over MAX_LINE_WIDTH wide ("wide") or once the page's dashed lines are cut into
@@ -252,14 +319,19 @@ class _LogDevice(mupdf.FzDevice2):
             self.cookie.set_abort()
 
     def clip_text(self, ctx, text, ctm, *args):
-        self._push(mupdf.ll_fz_bound_text(text, None, ctm))
+        kept, m = mupdf.FzText(mupdf.ll_fz_keep_text(text)), mupdf.FzMatrix(ctm)
+        self._push(mupdf.ll_fz_bound_text(text, None, ctm),
+                   shape=lambda dev: mupdf.fz_clip_text(dev, kept, m, _INFINITE))
 
     def clip_stroke_text(self, ctx, text, stroke, ctm, *args):
         self._stroke(stroke, ctm)
-        self._push(mupdf.ll_fz_bound_text(text, stroke, ctm))
+        kept, line, m = (mupdf.FzText(mupdf.ll_fz_keep_text(text)),
+                         mupdf.FzStrokeState(mupdf.ll_fz_keep_stroke_state(stroke)), mupdf.FzMatrix(ctm))
+        self._push(mupdf.ll_fz_bound_text(text, stroke, ctm),
+                   shape=lambda dev: mupdf.fz_clip_stroke_text(dev, kept, line, m, _INFINITE))
 
-    def clip_image_mask(self, ctx, image, ctm, *args):
-        self._push(mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))
+    def clip_image_mask(self, ctx, image, ctm, *args):  # an image's own mask (/SMask, /Mask), drawn around it:
+        self._push(mupdf.ll_fz_transform_rect(mupdf.fz_unit_rect, ctm))  # its alpha channel, not a crop
 
     def begin_mask(self, ctx, area, *args):
         self.step()
@@ -275,11 +347,13 @@ class _LogDevice(mupdf.FzDevice2):
             self.step()
             self.clips.append(self.clips[-1])
             self.soft.append(True)
+            self.shapes.append(self.shapes[-1])
 
     def pop_clip(self, ctx, *args):
         if len(self.clips) > 1:
             self.clips.pop()
             self.soft.pop()
+            self.shapes.pop()
 
     def begin_group(self, ctx, area, colorspace, isolated, knockout, blendmode, alpha):
         self.step()
@@ -300,6 +374,10 @@ class _LogDevice(mupdf.FzDevice2):
 
 
 _IMAGE_COVERS = itertools.count()
+_INFINITE = mupdf.FzRect(mupdf.FzRect.Fixed_INFINITE)  # no scissor: a clip replayed as it was drawn
+_PARAMS = mupdf.FzColorParams()
+_BLACK = mupdf.new_floats(1)  # a grey colour (float array) for fills on a coverage-only pixmap
+mupdf.floats_setitem(_BLACK, 0, 0.0)
 
 
 def _dashes(path, stroke) -> float:
@@ -363,8 +441,9 @@ def _meet(a: tuple, b: tuple) -> tuple:
 
 def _bbox_log(page: pymupdf.Page, deadline: float) -> tuple[list, str, list, list, list]:
     """The page's bbox log, as Page.get_bboxlog() gives it; "" or why MuPDF was stopped ("steps", "time");
-    (box, visible part, place in the log) of every image drawn; (place in the log, box, look, paint) of the
-    opaque paint over images drawn before them; and (box, RGB) of the ink of every stencil image mask painted."""
+    (box, part within the clips' boxes, place in the log, share of it the clips that are no rectangles leave) of
+    every image drawn; (place in the log, box, look, paint) of the opaque paint over images drawn before them; and
+    (box, RGB) of the ink of every stencil image mask painted."""
     rotation = page.rotation
     if rotation:
         page.set_rotation(0)
