@@ -56,6 +56,8 @@ def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
 def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     import olefile
 
+    from .files import UniqueNames
+
     origin, budget = blob.origin, blob.budget or Budget(ctx.limits.zip_max_bytes)
     if blob.depth > ctx.limits.max_depth:
         yield ItemError(origin, "", f"message nested deeper than max_depth ({ctx.limits.max_depth}); not opened")
@@ -80,7 +82,7 @@ def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             yield ItemError(origin, "", f"message has {attached:,} attachments, over the zip_max_entries cap of "
                                         f"{ctx.limits.zip_max_entries:,}; not opened")
             return
-        yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth)
+        yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth, UniqueNames())
         yield ItemError(origin, "", "Outlook message: its text left out; remote images in it are not fetched",
                         skipped=True)
 
@@ -117,12 +119,11 @@ def _directory_entries(data: bytes) -> int:
 
 
 def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: Budget,
-                 depth: int) -> Iterator[Union[Item, Blob]]:
-    from .files import UniqueNames
-
+                 depth: int, names) -> Iterator[Union[Item, Blob]]:
+    """`names`: shared with attached messages, whose files are named in the outer message (a file name given
+    again, there too: `a (2).png`, as in a zip)."""
     limits, n = ctx.limits, len(prefix)
     storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
-    names = UniqueNames()  # a file name given again: `a (2).png`, as in a zip
     for i, storage in enumerate(storages, 1):
         path = prefix + [storage]
         name = _name(ole, path) or f"attachment-{i}"
@@ -131,7 +132,7 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
             if depth + 1 > limits.max_depth:
                 yield ItemError(where, "", f"messages nested deeper than max_depth ({limits.max_depth}); not opened")
                 continue
-            yield from _attachments(ole, entries, path + [EMBEDDED], blob, ctx, budget, depth + 1)
+            yield from _attachments(ole, entries, path + [EMBEDDED], blob, ctx, budget, depth + 1, names)
             continue
         if not ole.exists(path + [DATA]):
             yield ItemError(where, "", "attachment without data (a link or an embedded OLE object); not read",

@@ -3,14 +3,18 @@
 Referral letters and second-opinion requests often arrive as e-mail with images, PDFs, DICOM files or
 zips attached. A message is a container, like a zip: each attachment or inline picture is an input of its
 own (origin `message.eml:attachment-name`), opened by whichever source reads it, and attached messages
-(message/rfc822, forwards) are opened in turn up to `max_depth`. Text parts are left out with one note;
-remote images an HTML body points to are never fetched (they are often trackers). Parts are decoded one
-after another under `max_input_bytes` each and `zip_max_bytes` for the whole message. A message is refused
-while it is parsed once it has more parts than `zip_max_entries` or headers the parser would take too long on.
+(message/rfc822, forwards) are opened in turn. Text parts are left out with one note; remote images an HTML
+body points to are never fetched (they are often trackers). A mailbox (mbox: messages each after a `From `
+line) gives each message's parts (`inbox.mbox:message-2:scan.png`); an Apple Mail .emlx is the message after
+its length line. Parts that hide their files (Outlook's winmail.dat, S/MIME encrypted or opaque-signed) are
+errors saying so. Parts are decoded one after another under `max_input_bytes` each and `zip_max_bytes` for the
+whole message. A message is refused while it is parsed once it has more parts than `zip_max_entries` or
+headers the parser would take too long on.
 """
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.message
 import email.parser
@@ -31,6 +35,11 @@ _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:",
 # a second). Each may be _MAX_HEADER long, and reading a message's parts may take PARSE_SECONDS of the reading
 # thread's own CPU time (waiting for the CPU or the GIL under load does not count), checked as each header arrives
 # and before each part is looked at (real messages take about 1 ms a part).
+_EMLX = re.compile(rb"\A(\d{1,12})[ \t]*\r?\n")  # .emlx: the message's length, the message, a plist
+# where a mailbox's next message starts: a `From ` line at the start or after a blank line, then a header line
+_ENVELOPE = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*\r?\n)(?=[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
+TNEF = b"\x78\x9f\x3e\x22"  # the signature of Outlook's rich-text attachment (winmail.dat)
+
 _PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
 _MAX_HEADER = 8 * 1024
 PARSE_SECONDS = 10.0
@@ -47,6 +56,7 @@ class _Reading:
     def __init__(self, max_parts: int):
         self.parts, self.max_parts = 0, max_parts
         self.spent, self.since = 0.0, None  # seconds spent parsing; when the current stretch began
+        self.stopped = False  # a cap ended the reading: the messages after it in a mailbox are not read
 
     def start(self) -> None:
         self.since = time.thread_time()
@@ -108,6 +118,8 @@ def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
 def accepts(head: bytes, blob: Blob) -> bool:
     """A message starts with header lines; at least three of the usual ones, MIME among them."""
     text = blob.data[:64 * 1024] if len(blob.data) > len(head) else head
+    if emlx := _EMLX.match(text):
+        text = text[emlx.end():]
     lines = text.lstrip(b"\r\n").splitlines()
     if lines and lines[0].startswith(b"From "):  # an mbox-style envelope line
         lines = lines[1:]
@@ -130,7 +142,25 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
     from .files import member_units
 
     budget = blob.budget or Budget(ctx.limits.zip_max_bytes)
-    yield from member_units(_parts(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)), ctx)
+    yield from member_units(_messages(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)), ctx)
+
+
+def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
+    """The parts of a message, of an Apple Mail .emlx, or of each message of a mailbox (mbox)."""
+    data = blob.data
+    if emlx := _EMLX.match(data):
+        data = data[emlx.end():emlx.end() + int(emlx.group(1))]
+    starts = [m.start(1) for m in _ENVELOPE.finditer(data)] if data.startswith(b"From ") else []
+    if len(starts) < 2:
+        whole = Blob(blob.origin, data, name=blob.name, depth=blob.depth, budget=budget)
+        yield from _parts(whole, ctx, budget, reading)
+        return
+    for k, (start, end) in enumerate(zip(starts, starts[1:] + [len(data)]), 1):
+        if reading.stopped:
+            yield ItemError(blob.origin, "", f"mailbox: messages {k} to {len(starts)} not read (a cap above)")
+            return
+        one = Blob(f"{blob.origin}:message-{k}", data[start:end], depth=blob.depth, budget=budget)
+        yield from _parts(one, ctx, budget, reading)
 
 
 def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
@@ -144,6 +174,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         msg = _parse(blob.data, reading)
         leaves = [p for p in msg.walk() if not p.is_multipart()]
     except _Refused as exc:
+        reading.stopped = True
         yield ItemError(origin, "", str(exc))
         return
     except Exception as exc:
@@ -159,44 +190,104 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         try:
             reading.in_time("the rest is not read")
         except _Refused as exc:
+            reading.stopped = True
             yield ItemError(origin, "", str(exc))
             return
         name = _safe_name(filename) or f"part-{i}"
         attached = disposition == "attachment" or filename
         if ctype.startswith("text/") and not attached:
             text += 1
-            continue
-        where = f"{origin}:{names(name)}"
-        try:
-            data = part.get_payload(decode=True)
-        except Exception as exc:
-            yield ItemError(where, "", f"could not decode the part: {exc}")
-            continue
-        if isinstance(data, email.message.Message):  # an attached message that was not decoded as bytes
-            data = data.as_bytes()
-        if not data:
-            yield ItemError(where, "", "empty attachment", skipped=True)
-            continue
-        if len(data) > limits.max_input_bytes:
-            yield ItemError(where, "", f"attachment is {len(data):,} bytes, over the max_input_bytes cap of "
-                                       f"{limits.max_input_bytes:,}; not read")
-            continue
-        if len(data) > budget.left:
-            yield ItemError(where, "", f"message decodes past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
-                                       "the rest is not read")
-            return
-        budget.left -= len(data)
-        member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget)
-        if ctype == "message/rfc822" or accepts(data[:4096], member):
-            if member.depth > limits.max_depth:
-                yield ItemError(where, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
+            if ctype != "text/plain":
                 continue
-            yield from _parts(member, ctx, budget, reading)
+            files, ctype = _uuencoded(part), None  # files pasted into the text, as old mailers sent them
         else:
-            yield member
+            try:
+                files = [(name, part.get_payload(decode=True))]
+            except Exception as exc:
+                yield ItemError(f"{origin}:{names(name)}", "", f"could not decode the part: {exc}")
+                continue
+        for name, data in files:
+            where = f"{origin}:{names(name)}"
+            if isinstance(data, email.message.Message):  # an attached message that was not decoded as bytes
+                data = data.as_bytes()
+            if not data:
+                yield ItemError(where, "", "empty attachment", skipped=True)
+                continue
+            if hidden := _sealed(part, ctype or "", name, data):
+                yield ItemError(where, "", hidden[0], skipped=hidden[1])
+                continue
+            if len(data) > limits.max_input_bytes:
+                yield ItemError(where, "", f"attachment is {len(data):,} bytes, over the max_input_bytes cap of "
+                                           f"{limits.max_input_bytes:,}; not read")
+                continue
+            if len(data) > budget.left:
+                yield ItemError(where, "", f"message decodes past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
+                                           "the rest is not read")
+                reading.stopped = True
+                return
+            budget.left -= len(data)
+            member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget)
+            if ctype == "message/rfc822" or accepts(data[:4096], member):
+                if member.depth > limits.max_depth:
+                    yield ItemError(where, "", f"message nested deeper than max_depth ({limits.max_depth}); "
+                                               "not opened")
+                    continue
+                yield from _messages(member, ctx, budget, reading)
+            else:
+                yield member
     if text:
         yield ItemError(origin, "", f"e-mail: {text} text part{'s' if text > 1 else ''} (the message itself) "
                                     "left out; remote images in it are not fetched", skipped=True)
+
+
+_UU_BEGIN = re.compile(rb"^begin [0-7]{3,4} +([^\r\n]+?)[ \t]*\r?$", re.M)
+_UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
+
+
+def _uuencoded(part) -> list[tuple[str, bytes]]:
+    """The files uuencoded in a text part (`begin 644 scan.jpg` … `end`), each (file name, bytes)."""
+    try:
+        body = part.get_payload(decode=True) or b""
+    except Exception:
+        return []
+    files, pos = [], 0
+    while begin := _UU_BEGIN.search(body, pos):
+        end = _UU_END.search(body, begin.end())
+        if end is None:
+            break
+        data = bytearray()
+        for line in body[begin.end():end.start()].split(b"\n"):
+            line = line.rstrip(b"\r")
+            if not line:
+                continue
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:  # some encoders pad lines otherwise: the bytes the length character gives
+                try:
+                    data += binascii.a2b_uu(line[:((line[0] - 32 & 63) * 4 + 5) // 3])
+                except binascii.Error:
+                    break
+        name = _safe_name(begin.group(1).decode("utf-8", "replace")) or "uuencoded"
+        files.append((name, bytes(data)))
+        pos = end.end()
+    return files
+
+
+def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None:
+    """What to say of a part whose files cannot be read here (an error, or a note for a signature), or None."""
+    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or data.startswith(TNEF):
+        return ("Outlook rich-text attachment (TNEF, winmail.dat): the files packed in it are not read (ask for "
+                "the message in HTML or plain text, or unpack it with a TNEF tool)", False)
+    if ctype in ("application/pkcs7-signature", "application/x-pkcs7-signature"):
+        return "S/MIME signature: not an image", True
+    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime") or name.lower().endswith(".p7m"):
+        kind = str(part.get_param("smime-type") or "").lower()
+        if kind == "signed-data":
+            return "S/MIME opaque-signed message (signed-data): the message inside it is not read", False
+        if "enveloped" in kind:
+            return "S/MIME encrypted message: it cannot be read without the recipient's key", False
+        return "S/MIME or signed file (.p7m), encrypted or opaque-signed: what it holds is not read", False
+    return None
 
 
 def _safe_name(name: str | None) -> str:
