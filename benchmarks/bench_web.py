@@ -106,7 +106,7 @@ def site_sheet(rules: int = 10_000, tags: bool = False) -> str:
 
 
 def match_all(found: web.Found, sheet: css.Sheet) -> tuple[int, int, int]:
-    """(rules that match, rules lexbor was asked about, rules left out by its caps), as web.Stylesheets matches."""
+    """(rules that match, rules lexbor was asked about, rules left out by its caps), as web_fetch.Stylesheets matches."""
     matcher = css.Matcher(found.tree, found.classes, found.ids)
     hits = [matcher.matches(prelude) for prelude, _ in sheet.rules]
     return hits.count(True), matcher.asked, hits.count(None)

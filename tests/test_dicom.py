@@ -451,7 +451,7 @@ def test_jpeg_slide_tiles_decode_as_pydicom_decodes_them(monkeypatch, tile, spac
         Image.fromarray(arr).save(buf, "JPEG", quality=85)
         frames.append(buf.getvalue())
     data = b.jpeg_slide_dicom(frames, across=6, tile=tile, spacing_mm=spacing_mm)
-    import medimg.sources.dicom as source
+    import medimg.sources.dicom_frames as source  # where frames are decoded
 
     with monkeypatch.context() as m:  # the fast path never asks pydicom to decode a tile
         m.setattr(source, "pixel_array", lambda *a, **k: pytest.fail("decoded through pydicom"))
@@ -947,15 +947,15 @@ def test_per_value_path_gives_the_pixels_of_the_strip_path(source, monkeypatch):
     """An integer greyscale frame worked out once per stored value present, then looked up, is drawn exactly as
     the float strip-by-strip path draws it: pydicom's files (CT_small and 693_J2KI carry PixelPaddingValue) and
     a synthetic signed CT slice with rescale, window, padding, LUTs and MONOCHROME1."""
-    from medimg.sources import dicom
+    from medimg.sources import dicom, dicom_levels
 
     ds = _ct_slice(source) if not source.endswith(".dcm") else \
         dicom._read(b.dicom_file(source).read_bytes(), 1 << 30)
     arr = dicom._frame(ds, 0, 1, 1 << 30)
     assert arr.ndim == 2 and arr.dtype.kind in "iu" and arr.size >= dicom.BY_VALUE_MIN
     calls = []
-    real = dicom._by_value
-    monkeypatch.setattr(dicom, "_by_value", lambda *args: calls.append(1) or real(*args))
+    real = dicom_levels._by_value
+    monkeypatch.setattr(dicom_levels, "_by_value", lambda *args: calls.append(1) or real(*args))  # as to_image calls it
     fast = np.asarray(dicom.to_image(arr, ds))
     assert calls == [1]  # the per-value path was taken…
     strip = np.asarray(dicom.to_image(arr, ds, by_value=False))

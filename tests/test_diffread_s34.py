@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 from test_training_inputs import corpus
 
-from medimg.sources import prints, web
+from medimg.sources import prints, web, web_fetch
 from medimg.sources.base import ImageItem
 from medimg.sources.prints import picture_print
 from medimg.training.dataset import load_images, scan
@@ -69,7 +69,7 @@ def test_crop_comparisons_on_a_page_of_many_pictures_are_capped(monkeypatch):
     crop by crop with every one of the other role read before it, each pair working out and keeping new crop
     prints (500 pairs: minutes and hundreds of MB). Now at most CROPS_PER_PICTURE, the latest first, and the
     page's CROP_PAIRS; a thumbnail beside its picture is still known as its crop."""
-    monkeypatch.setattr(web, "CROP_PAIRS", 400, raising=False)
+    monkeypatch.setattr(web_fetch, "CROP_PAIRS", 400)  # where Seen reads it
     worked = []  # each crop print worked out (a shape not cropped to before)
     cropped = prints.Print._cropped
 

@@ -1,7 +1,7 @@
 """Grey levels: wide values (16-bit, 32-bit, float) as 8-bit levels, stretched by their percentiles. Shared by the
 model's preprocessing (model/preprocess.py) and the sources that must stretch such values themselves
 (sources/tiff.py), so neither layer imports the other. Also the window a CT in Hounsfield units without one of
-its own is shown in (sources/dicom.py, sources/nifti.py)."""
+its own is shown in (sources/dicom_levels.py, sources/nifti.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ holds for a desktop screen, and `@supports`, `@layer` and `@container` blocks, a
 `@font-face`, `@keyframes`, `@page` and the other at-rules are passed over. Only the images of `background`,
 `background-image`, `content`, `list-style(-image)` and `border-image(-source)` count, and a rule's images are
 the page's only when its selector matches one of the page's elements (lexbor's selector engine).
-Nothing here touches the network: web.py fetches the sheets.
+Nothing here touches the network: web_fetch.py fetches the sheets.
 """
 
 from __future__ import annotations

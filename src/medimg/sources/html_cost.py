@@ -1,11 +1,11 @@
-"""What parsing a web page would cost, worked out before web.py hands it to lexbor.
+"""What parsing a web page would cost, worked out before web_page.py hands it to lexbor.
 
 lexbor's tree builder takes quadratic time (and memory) on some small pages. It walks the stack of open elements
 at most tags, so deep nesting is slow; and it re-opens the formatting elements (b, font, …) that an earlier
 paragraph left open in each new one ("reconstruct the active formatting elements"), so a few kilobytes of
 unclosed `<b id=N>` can make millions of elements. `nesting_problem(text)` follows the parser's stack of open
 elements and its list of active formatting elements in one linear pass over the tags, and returns why the page
-must not be parsed (a message) or None; `web.extract` raises `PageTooDeep` with that message.
+must not be parsed (a message) or None; `web_page.extract` raises `PageTooDeep` with that message.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A picture's print: a tiny grey copy of a decoded image, to know one picture at another size, in another
-encoding or cropped to another shape (web.py's `Seen.resized` compares a page's images by them)."""
+encoding or cropped to another shape (web_fetch.py's `Seen.resized` compares a page's images by them)."""
 
 from __future__ import annotations
 

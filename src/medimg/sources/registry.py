@@ -93,7 +93,7 @@ def _an_input(field: str) -> bool:
 
 
 # names that promise an image: content no source reads is then a damaged or misnamed image, an error to see. A web
-# page's link with one of these names (not .pdf) is read as an image too (web.py). Not here: headers read only with a
+# page's link with one of these names (not .pdf) is read as an image too (web_page.py). Not here: headers read only with a
 # data file beside them (.hdr, .mhd, .nhdr), and names too common for other files (MRC's .map, .rec, .st)
 IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic",
                ".heif", ".jp2", ".j2k", ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgh",
