@@ -155,8 +155,9 @@ class CutAtStop:
         try:
             await self.app(scope, receive, watched)
         except asyncio.CancelledError:  # only uvicorn's stop cancels a request's task
+            # the path as sent, escaped: a decoded %0A or %1B would start a forged log line or drive the terminal
             log.warning('the server stopped before "%s %s" ended (--graceful-timeout)', scope["method"],
-                        _loggable(route_path(scope)))
+                        _loggable(quote(route_path(scope), safe="/=:@!$&'()*+,;~")))
             if started:  # part of the answer went: the connection is closed as it was
                 raise
             text = "the server stopped before this request ended; send it again shortly"

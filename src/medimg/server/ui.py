@@ -536,7 +536,8 @@ def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:
 
 MAX_ADDRESSES = 20  # web addresses in the box at once (each is a whole page to fetch)
 _HOST = re.compile(r"(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?([/?#].*)?", re.IGNORECASE)  # a space in the path too
-_NEXT_ADDRESS = re.compile(r"\s+(?=[A-Za-z][A-Za-z0-9+.-]*://|www\.)", re.IGNORECASE)  # a space before a scheme or www.
+# a run of spaces (from its start: a long run is not tried again from each of its spaces) before a scheme or www.
+_NEXT_ADDRESS = re.compile(r"(?<!\s)\s++(?=[A-Za-z][A-Za-z0-9+.-]*+://|www\.)", re.IGNORECASE)
 
 
 def _addresses(text: str) -> list[str]:

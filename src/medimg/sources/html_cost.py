@@ -194,7 +194,8 @@ def nesting_problem(text: str, budget: int = PARSE_BUDGET, reopen_budget: int = 
     cost = depth = skip_to = reopened = text_from = options = 0
     too_many = (f"page leaves formatting elements (b, font, …) open that the parser would copy into later text "
                 f"over {reopen_budget:,} times; not parsed (it would take too long)")
-    for m in _TAG.finditer(text):
+    # up to the last ">": a tag needs one, and each "<a" after it would otherwise be read to the end (quadratic)
+    for m in _TAG.finditer(text, 0, text.rfind(">") + 1):
         if m.start() < skip_to:
             continue
         if m.start() > text_from and active and active[-1] is not None and active[-1].pos == -1:

@@ -1152,7 +1152,7 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_
     return ImageItem(origin, locator, image, "PDF/rendered", meta)
 
 
-_INLINE = re.compile(rb"\bBI\b(.{0,4096}?)\bID\b", re.S)
+_BI_ID = re.compile(rb"\b(?:BI|ID)\b")  # an inline image's start and the start of its data
 _INLINE_W = re.compile(rb"/W(?:idth)?\s+(\d+)")
 _INLINE_H = re.compile(rb"/H(?:eight)?\s+(\d+)")
 
@@ -1193,12 +1193,31 @@ def _named(doc: pymupdf.Document, xref: int, kind: str) -> list[int]:
 
 
 def _inline_in(content: bytes, max_pixels: int) -> str:
-    for m in _INLINE.finditer(content):
-        w, h = _INLINE_W.search(m.group(1)), _INLINE_H.search(m.group(1))
+    for head in _inline_heads(content):
+        w, h = _INLINE_W.search(head), _INLINE_H.search(head)
         if w and h and int(w.group(1)) * int(h.group(1)) > max_pixels:
             return (f"an inline image of {int(w.group(1))}x{int(h.group(1))} pixels, over the max_pixels cap of "
                     f"{max_pixels:,}")
     return ""
+
+
+def _inline_heads(content: bytes) -> Iterator[bytes]:
+    """What each inline image's BI … ID holds (at most 4,096 bytes), in one pass: a regular expression tried
+    from each BI read up to 4,096 bytes on (a stream of 1 MB of `BI ` took over 30 s)."""
+    words = [(m.group(), m.start(), m.end()) for m in _BI_ID.finditer(content)]
+    next_id, found = [None] * len(words), None
+    for i in range(len(words) - 1, -1, -1):  # for each word, the first ID from it on
+        found = i if words[i][0] == b"ID" else found
+        next_id[i] = found
+    i = 0
+    while i < len(words):
+        word, _, end = words[i]
+        j = next_id[i + 1] if word == b"BI" and i + 1 < len(words) else None
+        if j is not None and words[j][1] - end <= 4096:
+            yield content[end:words[j][1]]
+            i = j + 1
+        else:
+            i += 1
 
 
 def _short(exc: Exception) -> str:
