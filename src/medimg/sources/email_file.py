@@ -65,10 +65,10 @@ class _Reading:
         self.spent += time.thread_time() - self.since
         self.since = None
 
-    def part(self) -> None:
+    def part(self, rest: str = "not opened") -> None:
         self.parts += 1
         if self.parts > self.max_parts:
-            raise _Refused(f"message has more than {self.max_parts:,} parts, the zip_max_entries cap; not opened")
+            raise _Refused(f"message has more than {self.max_parts:,} parts, the zip_max_entries cap; {rest}")
 
     def charge(self, name: str, value: str) -> None:
         if name.lower() not in _PARSED:
@@ -199,7 +199,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             text += 1
             if ctype != "text/plain":
                 continue
-            files, ctype = _uuencoded(part), None  # files pasted into the text, as old mailers sent them
+            files, ctype = _uuencoded(part, reading), None  # files pasted into the text, as old mailers sent them
         else:
             try:
                 files = [(name, part.get_payload(decode=True))]
@@ -207,6 +207,10 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                 yield ItemError(f"{origin}:{names(name)}", "", f"could not decode the part: {exc}")
                 continue
         for name, data in files:
+            if isinstance(data, _Refused):  # the parts cap, among the files in the text
+                reading.stopped = True
+                yield ItemError(origin, "", str(data))
+                return
             where = f"{origin}:{names(name)}"
             if isinstance(data, email.message.Message):  # an attached message that was not decoded as bytes
                 data = data.as_bytes()
@@ -244,17 +248,23 @@ _UU_BEGIN = re.compile(rb"^begin [0-7]{3,4} +([^\r\n]+?)[ \t]*\r?$", re.M)
 _UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
 
 
-def _uuencoded(part) -> list[tuple[str, bytes]]:
-    """The files uuencoded in a text part (`begin 644 scan.jpg` … `end`), each (file name, bytes)."""
+def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused]]:
+    """The files uuencoded in a text part (`begin 644 scan.jpg` … `end`), each (file name, bytes), one at a time:
+    each is a part of the message for the parts cap, and past it (a name, the _Refused) ends them."""
     try:
         body = part.get_payload(decode=True) or b""
     except Exception:
-        return []
-    files, pos = [], 0
+        return
+    pos = 0
     while begin := _UU_BEGIN.search(body, pos):
         end = _UU_END.search(body, begin.end())
         if end is None:
             break
+        try:
+            reading.part("the rest is not read")
+        except _Refused as exc:
+            yield "", exc
+            return
         data = bytearray()
         for line in body[begin.end():end.start()].split(b"\n"):
             line = line.rstrip(b"\r")
@@ -268,9 +278,8 @@ def _uuencoded(part) -> list[tuple[str, bytes]]:
                 except binascii.Error:
                     break
         name = _safe_name(begin.group(1).decode("utf-8", "replace")) or "uuencoded"
-        files.append((name, bytes(data)))
+        yield name, bytes(data)
         pos = end.end()
-    return files
 
 
 def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None:

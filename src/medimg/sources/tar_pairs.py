@@ -7,19 +7,20 @@ data file that comes first (`.raw`, `.zraw`, `.img`, `.dat`, each maybe `.gz`) w
 its bytes kept: at most `max_input_bytes` of such data files at once in a compressed tar (the oldest goes on
 as a member of its own past that), while a plain tar's are read again from the archive's bytes. The two are
 given one after the other where the second came: the header with a `sibling` giving those bytes (charged to
-`zip_max_bytes` once, as the stream read them), the data file as the note a folder gives it. Whatever still
-waits at the end goes on as it is.
+`zip_max_bytes` as the stream read them; a second header's read of them is charged again, as a zip's is), the
+data file as the note a folder gives it. Whatever still waits at the end goes on as it is.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
-from .base import Blob, Context, Item, ItemError
+from .base import Blob, Budget, Context, Item, ItemError
 
 HEADERS_HELD = 16 << 20  # bytes of headers waiting for their data files at once
 _HEADERS = (".mhd", ".nhdr", ".hdr")
@@ -87,22 +88,35 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
             blob.sibling = sibling
         yield blob
 
-    def pair(header: _Waiting, found: _Waiting) -> Iterator[Union[Item, Blob]]:
-        if found.span is not None:
-            start, size = found.span
-            serve = partial(_sliced, archive.data, start, size, found.part.name)
-        else:
-            serve = partial(_given, found.part.data, found.part.name)
-        yield from give(header, serve)
+    served: dict[str, partial] = {}  # by the data file's path: one for all the headers that read it
 
-    def missing(folder: str, named: str, why: str = _ABSENT) -> partial:
+    def pair(header: _Waiting, found: _Waiting) -> Iterator[Union[Item, Blob]]:
+        path = found.part.origin[prefix:]
+        if path not in served:
+            reads = _Reads(found.part.budget, ctx)
+            if found.span is not None:
+                served[path] = partial(_sliced, reads, archive.data, *found.span, found.part.name)
+            else:
+                served[path] = partial(_given, reads, found.part.data, found.part.name)
+        yield from give(header, served[path])
+
+    def missing(header: Blob, named: str, why: str = _ABSENT) -> Callable[[str], bytes]:
+        folder = key(header)[0]
         for name in (named, named + ".gz"):
             path = f"{folder}/{name}" if folder else name
             if path in seen.why:
                 return partial(_missing, seen.why[path])
             if path in seen.spans and not compressed:  # a plain tar's member read before, not kept
-                return partial(_sliced, archive.data, *seen.spans[path], name)
+                if path not in served:
+                    served[path] = partial(_sliced, _Reads(header.budget, ctx), archive.data, *seen.spans[path], name)
+                return served[path]
         return partial(_missing, why)
+
+    def gone(folder: str, name: str, header: str) -> None:
+        if compressed:  # a compressed archive's data file is not kept for a header that comes after it
+            seen.why[f"{folder}/{name}" if folder else name] = (
+                f"read with {header}, which came before this header, and not kept (a compressed archive is read "
+                "once): give each header its own data file")
 
     for part in parts:
         at += 1
@@ -118,6 +132,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                 found = data.pop((folder, candidate), None)
                 if found is not None:  # its data file came first and waited
                     held -= len(found.part.data)
+                    gone(folder, candidate, name)
                     yield from pair(header, found)
                     if _noted(found.part.name, named):
                         if not found.done:
@@ -127,7 +142,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                     break
             else:
                 if header_bytes + len(part.data) > HEADERS_HELD:
-                    yield from give(header, missing(folder, named, f"not in the archive before it, and headers "
+                    yield from give(header, missing(part, named, f"not in the archive before it, and headers "
                                                     f"waiting for theirs already take {HEADERS_HELD:,} bytes"))
                 else:
                     header_bytes += len(part.data)
@@ -137,6 +152,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
         mine = _Waiting(at, part, done, span=span)
         waiting = headers.pop((folder, name), None) or headers.pop((folder, name.removesuffix(".gz")), None)
         if waiting:  # headers that came first: given now, where their data file came
+            gone(folder, name, waiting[0].part.name)
             for header in waiting:
                 header_bytes -= len(header.part.data)
                 yield from pair(header, mine)
@@ -151,6 +167,9 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
             continue
         if span is not None:
             part.data = b""  # read again from the archive when it is given
+        if (before := data.pop((folder, name), None)) is not None:  # a path given again (tar -r): the one before
+            held -= len(before.part.data)  # goes on as a member of its own
+            yield from give(before)
         data[(folder, name)] = mine
         held += len(part.data)
         while held > cap and data:  # the oldest goes on as a member of its own
@@ -163,7 +182,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
     rest = [w for ws in headers.values() for w in ws] + list(data.values())
     for w in sorted(rest, key=lambda w: w.at):
         if w.named:
-            yield from give(w, missing(key(w.part)[0], w.named))
+            yield from give(w, missing(w.part, w.named))
         else:
             yield from give(w)
 
@@ -182,17 +201,36 @@ def _note(origin: str, header: str) -> ItemError:
     return ItemError(origin, "", f"skipped: the data file of {header}, read with it", skipped=True)
 
 
-def _given(data: bytes, name: str, wanted: str) -> bytes:
-    """`Blob.sibling` of a header paired in the walk: its data file's bytes, read once by the walk."""
+class _Reads:
+    """The headers' reads of one data file. The walk charged its bytes to the archive's budget once; each read
+    after the first is charged again, as a zip's are, so headers naming one data file cannot read it past
+    zip_max_bytes (the reads come from the workers' threads)."""
+
+    def __init__(self, budget: Budget | None, ctx: Context):
+        self.budget, self.cap, self.count, self.lock = budget, ctx.limits.zip_max_bytes, 0, threading.Lock()
+
+    def charge(self, size: int) -> None:
+        with self.lock:
+            self.count += 1
+            if self.count > 1 and self.budget is not None:
+                if size > self.budget.left:
+                    raise ValueError(f"the archive has used up its zip_max_bytes cap of {self.cap:,}")
+                self.budget.left -= size
+
+
+def _given(reads: _Reads, data: bytes, name: str, wanted: str) -> bytes:
+    """`Blob.sibling` of a header paired in the walk: its data file's bytes, kept from the walk's read."""
     if wanted != name:
         raise ValueError(_ABSENT)
+    reads.charge(len(data))
     return data
 
 
-def _sliced(archive: bytes, start: int, size: int, name: str, wanted: str) -> bytes:
+def _sliced(reads: _Reads, archive: bytes, start: int, size: int, name: str, wanted: str) -> bytes:
     """`Blob.sibling` of a header in a plain tar: its data file's bytes, where they lie in the archive."""
     if wanted != name:
         raise ValueError(_ABSENT)
+    reads.charge(size)
     return archive[start:start + size]
 
 
