@@ -1,93 +1,29 @@
 """Detached headers in 7z archives: the header is read with its data file from the same folder whichever comes
 first, as in a folder, zip or tar, and the data file's row is the note naming its header. Before, the header was
-an error ("detached header … give both files together") and the data file a generic note."""
+an error ("detached header … give both files together") and the data file a generic note. Both orders for
+each kind of header are in test_tar_pairs_s36.py, with the tars."""
 from __future__ import annotations
 
-import gzip
 import io
 
 import numpy as np
-import py7zr
 import pytest
 from PIL import Image
 
 from medimg.sources import Blob, ImageItem, Limits, input_tasks, open_input
+from test_tar_pairs_s36 import mhd, seven, voxels
 
-SOLID = ["solid", "non-solid"]
-
-
-def seven(members: list[tuple[str, bytes]], solid: str = "solid") -> bytes:
-    """A 7z of the members in this order: one solid block, or (appending) one block for each member."""
-    out = io.BytesIO()
-    if solid == "solid":
-        with py7zr.SevenZipFile(out, "w") as z:
-            for name, data in members:
-                z.writestr(data, name)
-    else:
-        for k, (name, data) in enumerate(members):
-            out.seek(0)
-            with py7zr.SevenZipFile(out, "a" if k else "w") as z:
-                z.writestr(data, name)
-        blocks = len(py7zr.SevenZipFile(io.BytesIO(out.getvalue())).header.main_streams.unpackinfo.folders)
-        assert blocks == len(members)
-    return out.getvalue()
+SOLID = ["solid", "blocks"]
 
 
 def items_of(data: bytes, name: str = "e.7z", **limits) -> list:
     return list(open_input(Blob(name, data, name=name), Limits(**limits)))
 
 
-def voxels(seed: int, side: int = 32) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 255, (side, side), dtype=np.uint8)
-
-
 def png() -> bytes:
     out = io.BytesIO()
     Image.fromarray(np.full((64, 64), 90, np.uint8)).save(out, "PNG")
     return out.getvalue()
-
-
-def mhd(stem: str, side: int = 32) -> bytes:
-    return (f"ObjectType = Image\nNDims = 2\nDimSize = {side} {side}\nElementType = MET_UCHAR\n"
-            f"ElementDataFile = {stem}.raw\n").encode()
-
-
-def nhdr(stem: str, side: int = 32) -> bytes:
-    return (f"NRRD0004\ntype: uint8\ndimension: 2\nsizes: {side} {side}\nencoding: gzip\n"
-            f"data file: {stem}.raw.gz\n\n").encode()
-
-
-def pairs(kind: str, tmp_path) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
-    """(header, data file) members of one detached pair, in folder `s`."""
-    if kind == "mhd":
-        return ("s/v.mhd", mhd("v")), ("s/v.raw", voxels(1).tobytes())
-    if kind == "nhdr":
-        return ("s/v.nhdr", nhdr("v")), ("s/v.raw.gz", gzip.compress(voxels(1).tobytes()))
-    import nibabel as nib
-
-    nib.AnalyzeImage(voxels(1)[:, :, None].astype(np.int16), np.eye(4)).to_filename(tmp_path / "a.hdr")
-    return ("s/a.hdr", (tmp_path / "a.hdr").read_bytes()), ("s/a.img", (tmp_path / "a.img").read_bytes())
-
-
-@pytest.mark.parametrize("solid", SOLID)
-@pytest.mark.parametrize("first", ["header", "data"])
-@pytest.mark.parametrize("kind", ["mhd", "nhdr", "analyze"])
-def test_a_detached_header_is_read_with_its_data_file_whichever_comes_first(kind, first, solid, tmp_path):
-    header, data = pairs(kind, tmp_path)
-    members = [header, data] if first == "header" else [data, header]
-    items = items_of(seven([("s/0.png", png()), *members, ("s/z.png", png())], solid))
-    by = {i.origin: i for i in items}
-    assert len(items) == 4, items
-    image = by[f"e.7z:{header[0]}"]
-    assert isinstance(image, ImageItem), image
-    for member, content in (header, data):  # the same pair in a folder on disk gives the same picture
-        (tmp_path / member).parent.mkdir(exist_ok=True)
-        (tmp_path / member).write_bytes(content)
-    beside, = open_input(str(tmp_path / header[0]), Limits())
-    assert np.array_equal(np.asarray(image.image), np.asarray(beside.image)), kind
-    note = by[f"e.7z:{data[0]}"]
-    assert note.skipped and note.error == f"skipped: the data file of {header[0].split('/')[-1]}, read with it"
-    assert items[0].origin == "e.7z:s/0.png" and items[-1].origin == "e.7z:s/z.png"
 
 
 @pytest.mark.parametrize("solid", SOLID)

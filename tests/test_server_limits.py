@@ -433,35 +433,57 @@ def test_a_client_that_goes_away_stops_a_download_in_progress(classifier):
 
 
 @contextlib.contextmanager
-def logged_server(classifier):
-    """The API served by uvicorn with `medimg serve`'s log settings on a free port: (base URL, the access log's
-    lines as they come)."""
+def uvicorn_served(app, logger: str, **config):
+    """`app` served by uvicorn with `medimg serve`'s log settings on a free port, once its health answers:
+    (the server, its thread, base URL, the records `logger` logs as they come)."""
     import uvicorn
 
     from medimg.server.app import uvicorn_config
 
     port = free_port()
-    app = create_app(ServerConfig(), Worker(ServerConfig(), classifier), ui=False)
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    lines: list[str] = []
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, **config))
+    records: list[logging.LogRecord] = []
     handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logging.getLogger("uvicorn.access").addHandler(handler)
+    handler.emit = records.append
+    logging.getLogger(logger).addHandler(handler)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
             try:
-                httpx.get(base + "/api/health?session_hash=s3cr3t-hash", timeout=1)
-                break
+                if httpx.get(base + "/api/health?session_hash=s3cr3t-hash", timeout=1).status_code == 200:
+                    break
             except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base, lines
+                pass
+            time.sleep(0.1)
+        yield server, thread, base, records
     finally:
-        logging.getLogger("uvicorn.access").removeHandler(handler)
+        logging.getLogger(logger).removeHandler(handler)
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class _Lines:
+    """The messages of logged records, as they come."""
+
+    def __init__(self, records: list[logging.LogRecord]):
+        self.records = records
+
+    def __iter__(self):
+        return iter([r.getMessage() for r in self.records])
+
+    def __repr__(self):
+        return repr(list(self))
+
+
+@contextlib.contextmanager
+def logged_server(classifier):
+    """The API served by uvicorn with `medimg serve`'s log settings on a free port: (base URL, the access log's
+    lines as they come)."""
+    app = create_app(ServerConfig(), Worker(ServerConfig(), classifier), ui=False)
+    with uvicorn_served(app, "uvicorn.access") as (_, _, base, records):
+        yield base, _Lines(records)
 
 
 def test_the_access_log_leaves_out_query_strings(classifier):

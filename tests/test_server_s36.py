@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,7 +17,7 @@ from medimg import __version__
 from medimg.server import ServerConfig, Worker, create_app
 from medimg.server.work import Outcome
 from test_api import free_port, png
-from test_server_limits import classifier  # noqa: F401  (the module's classifier fixture)
+from test_server_limits import classifier, uvicorn_served  # noqa: F401  (the module's classifier fixture)
 
 TOKEN = "s36-token"
 
@@ -104,38 +103,16 @@ def test_a_request_cut_by_the_stops_graceful_timeout_gets_a_503_and_one_log_line
     """On SIGTERM, a request still running after --graceful-timeout was cancelled by uvicorn: its client got a
     bare 500 ("Internal Server Error") and the log a 90-line traceback, at every stop that cut one. Now its
     client gets the API's 503 with Retry-After, the log one warning, and the work is told to stop."""
-    import uvicorn
-
-    from medimg.server.app import uvicorn_config
-
     cfg = ServerConfig()
     worker = UntilStopped(cfg, classifier)
-    port = free_port()
-    server = uvicorn.Server(uvicorn_config(create_app(cfg, worker, ui=False), "127.0.0.1", port,
-                                           log_level="warning", graceful=0.5))
-    said = []
-    handler = logging.Handler()
-    handler.emit = said.append
-    logging.getLogger("uvicorn.error").addHandler(handler)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with ThreadPoolExecutor(1) as pool, caplog.at_level(logging.WARNING, logger="medimg.server"):
-            answer = pool.submit(httpx.post, base + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=20)
-            assert worker.running.wait(10)
-            server.should_exit = True  # what uvicorn's SIGTERM handler does
-            r = answer.result()
-            thread.join(10)
-    finally:
-        logging.getLogger("uvicorn.error").removeHandler(handler)
-        server.should_exit = True
+    app = create_app(cfg, worker, ui=False)
+    with uvicorn_served(app, "uvicorn.error", log_level="warning", graceful=0.5) as (server, thread, base, said), \
+            ThreadPoolExecutor(1) as pool, caplog.at_level(logging.WARNING, logger="medimg.server"):
+        answer = pool.submit(httpx.post, base + "/api/classify", files=[("files", ("a.png", png(1)))], timeout=20)
+        assert worker.running.wait(10)
+        server.should_exit = True  # what uvicorn's SIGTERM handler does
+        r = answer.result()
+        thread.join(10)
     assert r.status_code == 503 and r.headers["retry-after"] == "5", (r.status_code, r.text)
     assert "the server stopped before this request ended" in r.json()["error"]
     assert worker.stopped.wait(5)

@@ -1,6 +1,7 @@
 """Detached headers in tars (OASIS ships Analyze .hdr/.img pairs in .tar.gz): the header is read with its data
 file whichever comes first, as in a folder or zip, and the data file's row is the note naming its header. Before,
-the header was an error ("detached header … give both files together") and the data file a generic note."""
+the header was an error ("detached header … give both files together") and the data file a generic note. The
+first test covers 7z archives too (solid, and one block for each member); test_7z_pairs_s36.py has the rest."""
 from __future__ import annotations
 
 import gzip
@@ -9,6 +10,7 @@ import tarfile
 
 import nibabel as nib
 import numpy as np
+import py7zr
 import pytest
 from PIL import Image
 
@@ -25,6 +27,28 @@ def tar_bytes(members, mode) -> bytes:
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def seven(members: list[tuple[str, bytes]], solid: str = "solid") -> bytes:
+    """A 7z of the members in this order: one solid block, or (appending) one block for each member."""
+    out = io.BytesIO()
+    if solid == "solid":
+        with py7zr.SevenZipFile(out, "w") as z:
+            for name, data in members:
+                z.writestr(data, name)
+    else:
+        for k, (name, data) in enumerate(members):
+            out.seek(0)
+            with py7zr.SevenZipFile(out, "a" if k else "w") as z:
+                z.writestr(data, name)
+        blocks = len(py7zr.SevenZipFile(io.BytesIO(out.getvalue())).header.main_streams.unpackinfo.folders)
+        assert blocks == len(members)
+    return out.getvalue()
+
+
+def pack(members, mode) -> bytes:
+    """A tar ("w", "w:gz") or a 7z ("7z-solid", "7z-blocks": one block for each member) of the members in order."""
+    return seven(members, mode[3:]) if mode.startswith("7z") else tar_bytes(members, mode)
 
 
 def items_of(data: bytes, name: str, **limits) -> list:
@@ -60,7 +84,7 @@ def pairs(kind: str, tmp_path, seed: int = 1) -> tuple[tuple[str, bytes], tuple[
     return ("s/a.hdr", hdr), ("s/a.img", img)
 
 
-@pytest.mark.parametrize("mode,name", MODES)
+@pytest.mark.parametrize("mode,name", [*MODES, ("7z-solid", "e.7z"), ("7z-blocks", "e.7z")])
 @pytest.mark.parametrize("first", ["header", "data"])
 @pytest.mark.parametrize("kind", ["mhd", "nhdr", "analyze"])
 def test_a_detached_header_is_read_with_its_data_file_whichever_comes_first(kind, first, mode, name, tmp_path):
@@ -68,7 +92,7 @@ def test_a_detached_header_is_read_with_its_data_file_whichever_comes_first(kind
     png = io.BytesIO()
     Image.fromarray(np.full((64, 64), 90, np.uint8)).save(png, "PNG")
     members = [header, data] if first == "header" else [data, header]
-    items = items_of(tar_bytes([("s/0.png", png.getvalue()), *members, ("s/z.png", png.getvalue())], mode), name)
+    items = items_of(pack([("s/0.png", png.getvalue()), *members, ("s/z.png", png.getvalue())], mode), name)
     by = {i.origin: i for i in items}
     assert len(items) == 4, items
     image = by[f"{name}:{header[0]}"]
