@@ -60,6 +60,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable zip archive: {exc}")
         return
+    if nameless := sum(not i.filename for i in infos):  # zipfile cuts a name at a NUL; is_dir() fails on ""
+        infos = [i for i in infos if i.filename]
+        yield ItemError(origin, "", f"{nameless:,} member{'s' * (nameless > 1)} with no name (or a name starting "
+                                    "with a NUL byte) not read")
     if len(infos) > limits.zip_max_entries:
         yield ItemError(origin, "", f"archive has {len(infos):,} entries, over the zip_max_entries cap "
                                     f"of {limits.zip_max_entries:,}; not opened")

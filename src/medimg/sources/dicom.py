@@ -132,6 +132,9 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if derived:  # pixels that are not a picture of the patient: masks, dose grids
         yield ItemError(origin, "", f"DICOM {sop}: {derived}, not an image (skipped)", skipped=True)
         return
+    if not any(ds.get(k) for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):  # b"" reads as None
+        yield ItemError(origin, "", "DICOM pixel data is empty (the element is there, of length 0): no image to show")
+        return
     if _is_slide(ds) and (kind := _image_type(ds)) in ("LABEL", "OVERVIEW"):  # as slide.py leaves them out
         yield ItemError(origin, "", f"DICOM slide {kind.lower()} image not read (it may show the patient's name)",
                         skipped=True)

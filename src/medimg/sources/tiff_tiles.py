@@ -38,6 +38,8 @@ def tiles_problem(page) -> str | None:
         return None
     name, fh = NAMES[compression], page.parent.filehandle
     kind = "tile" if key.is_tiled else "strip"
+    if min(_segment_size(key)) < 1:  # a TileLength of 0: segments() cannot lay the page out
+        return f"{name} page's {kind}s are {'×'.join(f'{v:,}' for v in _segment_size(key))} pixels; not decoded"
     samples = 1 if int(key.planarconfig) == 2 else int(key.samplesperpixel)
     itemsize = np.dtype(key.dtype).itemsize
     for n, (offset, count, full, edge, _) in enumerate(segments(page)):
@@ -66,15 +68,20 @@ def segments(page):
     each of the page's segments."""
     key = getattr(page, "keyframe", None) or page
     width, length = key.imagewidth, key.imagelength
-    if key.is_tiled:
-        tw, th = key.tilewidth, key.tilelength
-    else:
-        tw, th = width, min(key.rowsperstrip or length, length)
+    tw, th = _segment_size(key)
+    if tw < 1 or th < 1:
+        raise ValueError(f"{'tile' if key.is_tiled else 'strip'}s of {tw}×{th} pixels")
     across, down = -(-width // tw), -(-length // th)
     for i, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
         j = i % (across * down)  # separate planes: each plane's segments in turn
         x, y = j % across * tw, j // across * th
         yield offset, count, (tw, th), (min(tw, width - x), min(th, length - y)), (x, y)
+
+
+def _segment_size(key) -> tuple[int, int]:
+    if key.is_tiled:
+        return key.tilewidth, key.tilelength
+    return key.imagewidth, min(key.rowsperstrip or key.imagelength, key.imagelength)
 
 
 def _header(compression: int, data: bytes, tile_bytes: int) -> tuple[int, int, int, int] | str:
