@@ -397,6 +397,9 @@ def _decode(corpus: Corpus, size: int, todo: list[tuple[np.ndarray, str]], x: np
             # for the whole corpus to be decoded; SIGKILL, as a worker took the handler that raises SystemExit
             for proc in list((ex._processes or {}).values()):
                 proc.kill()
+            # a worker killed part-way through sending a chunk's pixels leaves the pool's thread waiting for the
+            # rest for ever (this process holds the pipe's other end too): closed here, that read ends
+            ex._result_queue._writer.close()
             ex.shutdown(cancel_futures=True)
             raise
 
