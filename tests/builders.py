@@ -126,9 +126,14 @@ def zip_bytes(members, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
 
 def tgz_bytes(members) -> bytes:
     """A gzipped tar of (name, bytes) pairs or a {name: bytes} dict, in that order."""
+    return tar_bytes(members, "w:gz")
+
+
+def tar_bytes(members, mode: str = "w") -> bytes:
+    """A tar (mode "w", "w:gz", …) of (name, bytes) pairs or a {name: bytes} dict, in that order."""
     items = members.items() if isinstance(members, dict) else members
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
         for name, data in items:
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import tarfile
 import time
 import warnings
 import zipfile
 
 import numpy as np
 
+from builders import tar_bytes
 from medimg.sources import Blob, ImageItem, Limits, open_input
 
 NOTE = "skipped: the data file of {}, read with it"
@@ -31,16 +31,6 @@ def _zip(members) -> bytes:
         warnings.simplefilter("ignore")  # a name given twice, on purpose
         for name, data in members:
             z.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(members, mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -79,11 +69,11 @@ def test_the_second_data_file_of_a_name_without_a_second_header_is_its_own_membe
     assert by["e.zip:s/v (2).raw"].error != NOTE.format("v.mhd")
 
 
-def test_a_data_file_without_a_data_extension_is_its_own_member_in_a_zip_as_in_a_tar():
+def test_a_data_file_without_a_data_extension_is_its_own_member_in_a_zip_as_in_atar_bytes():
     """A header may name a data file of any name (ElementDataFile = v.bin); only .raw, .zraw, .img, .dat (maybe
     .gz) are its notes, in a zip as in a tar (mutant: in a zip, v.bin beside v.bin.mhd became its note)."""
     members = [("s/v.bin.mhd", _mhd("v.bin")), ("s/v.bin", _voxels(6))]
-    for data, name in ((_zip(members), "e.zip"), (_tar(members), "e.tar")):
+    for data, name in ((_zip(members), "e.zip"), (tar_bytes(members), "e.tar")):
         by = _by(_rows(data, name))
         assert isinstance(by[f"{name}:s/v.bin.mhd"], ImageItem), name
         assert by[f"{name}:s/v.bin"].error != NOTE.format("v.bin.mhd"), name
@@ -98,7 +88,7 @@ def test_a_data_file_paired_with_its_header_no_longer_counts_as_waiting():
     members = []
     for k in range(3):
         members += [(f"s/v{k}.raw", _voxels(k, side)), (f"s/v{k}.mhd", _mhd(f"v{k}.raw", side))]
-    by = _by(_rows(_tar(members, "w:gz"), "e.tgz", max_input_bytes=80_000))
+    by = _by(_rows(tar_bytes(members, "w:gz"), "e.tgz", max_input_bytes=80_000))
     for k in range(3):
         assert isinstance(by[f"e.tgz:s/v{k}.mhd"], ImageItem), by[f"e.tgz:s/v{k}.mhd"]
         assert by[f"e.tgz:s/v{k}.raw"].error == NOTE.format(f"v{k}.mhd")
@@ -113,7 +103,7 @@ def test_an_analyze_header_before_its_gzipped_image_in_a_tgz_reads_it(tmp_path):
     nib.AnalyzeImage(vox[:, :, None].astype(np.int16), np.eye(4)).to_filename(tmp_path / "a.hdr")
     members = [("s/a.hdr", (tmp_path / "a.hdr").read_bytes()),
                ("s/a.img.gz", gzip.compress((tmp_path / "a.img").read_bytes()))]
-    by = _by(_rows(_tar(members, "w:gz"), "e.tgz"))
+    by = _by(_rows(tar_bytes(members, "w:gz"), "e.tgz"))
     assert isinstance(by["e.tgz:s/a.hdr"], ImageItem), by["e.tgz:s/a.hdr"]
     assert by["e.tgz:s/a.img.gz"].error == NOTE.format("a.hdr")
 
@@ -127,7 +117,7 @@ def test_a_header_waiting_for_its_data_file_frees_its_room_when_paired(monkeypat
     members = []
     for k in range(3):
         members += [(f"s/v{k}.mhd", _mhd(f"v{k}.raw")), (f"s/v{k}.raw", _voxels(k))]
-    by = _by(_rows(_tar(members, "w:gz"), "e.tgz"))
+    by = _by(_rows(tar_bytes(members, "w:gz"), "e.tgz"))
     for k in range(3):
         assert isinstance(by[f"e.tgz:s/v{k}.mhd"], ImageItem), by[f"e.tgz:s/v{k}.mhd"]
 
@@ -140,7 +130,7 @@ def test_an_mhd_holding_its_own_voxels_is_given_in_its_place_in_a_tgz():
     from PIL import Image
 
     Image.fromarray(np.full((64, 64), 90, np.uint8)).save(png, "PNG")
-    items = _rows(_tar([("s/x.mhd", local), ("s/z.png", png.getvalue())], "w:gz"), "e.tgz")
+    items = _rows(tar_bytes([("s/x.mhd", local), ("s/z.png", png.getvalue())], "w:gz"), "e.tgz")
     assert [i.origin for i in items] == ["e.tgz:s/x.mhd", "e.tgz:s/z.png"]
     assert isinstance(items[0], ImageItem)
 
@@ -149,7 +139,7 @@ def test_what_still_waits_at_the_end_of_a_tar_comes_in_archive_order():
     """A data file no header named and a header whose data file never came are given at the end in the order
     they came (mutant: headers first, whatever their place)."""
     for mode, name in (("w:gz", "e.tgz"), ("w", "e.tar")):
-        items = _rows(_tar([("s/a.raw", _voxels(9)), ("s/b.mhd", _mhd("c.raw"))], mode), name)
+        items = _rows(tar_bytes([("s/a.raw", _voxels(9)), ("s/b.mhd", _mhd("c.raw"))], mode), name)
         assert [i.origin for i in items] == [f"{name}:s/a.raw", f"{name}:s/b.mhd"], name
 
 

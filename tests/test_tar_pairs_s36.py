@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import tarfile
 
 import nibabel as nib
 import numpy as np
@@ -14,19 +13,10 @@ import py7zr
 import pytest
 from PIL import Image
 
+from builders import tar_bytes
 from medimg.sources import Blob, ImageItem, Limits, input_tasks, open_input
 
 MODES = [("w", "e.tar"), ("w:gz", "e.tgz")]
-
-
-def tar_bytes(members, mode) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def seven(members: list[tuple[str, bytes]], solid: str = "solid") -> bytes:
