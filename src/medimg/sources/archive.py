@@ -204,11 +204,9 @@ def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: i
     """The header in the same zip folder that names this member as its data file (a.mhd or a.nhdr for a.raw,
     a.hdr for a.img or a.img.gz), found as a folder on disk finds it; None for any other member. Of a name
     given twice, the k-th data file is the k-th header's."""
-    from .files import SNIFF_BYTES, data_file_named
+    from .files import SNIFF_BYTES, data_file_named, data_stem
 
-    stem = parts[-1]
-    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
-        stem = stem.removesuffix(ext)
+    stem = data_stem(parts[-1])
     if stem == parts[-1]:
         return None
     for ext in (".mhd", ".nhdr", ".hdr"):

@@ -418,9 +418,7 @@ def _size(path: Path) -> int | None:
 def _header_beside(path: Path) -> str | None:
     """The header beside a data file that names it (a.mhd or a.nhdr for a.raw, a.hdr for a.img or a.img.gz),
     so that giving both files (find … | medimg classify) reads the pair once, without an error for the data."""
-    stem = path.name
-    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
-        stem = stem.removesuffix(ext)
+    stem = data_stem(path.name)
     for ext in (".mhd", ".nhdr", ".hdr"):
         header = path.with_name(stem + ext)
         if header == path or not header.is_file():
@@ -429,6 +427,14 @@ def _header_beside(path: Path) -> str | None:
         if named and path.name in (named, named + ".gz"):
             return header.name
     return None
+
+
+def data_stem(name: str) -> str:
+    """A data file's name without its data suffixes (`a.raw.gz`, `a.img` → `a`): the stem its header's name shares.
+    A name with none comes back as it is."""
+    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
+        name = name.removesuffix(ext)
+    return name
 
 
 def _head(path: Path) -> bytes:

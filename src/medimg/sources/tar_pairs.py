@@ -45,10 +45,9 @@ def pairable(name: str) -> bool:
 
 def _noted(name: str, named: str) -> bool:
     """Whether a data file `name` that a header names (`named`) is only a note, as archive._header_of says."""
-    stem = name
-    for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
-        stem = stem.removesuffix(ext)
-    return stem != name and name in (named, named + ".gz")
+    from .files import data_stem
+
+    return data_stem(name) != name and name in (named, named + ".gz")
 
 
 @dataclass
