@@ -337,7 +337,7 @@ def _checkpoint(path: Path, log) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=True)  # tensors and plain data only: no code runs
         if not isinstance(state, dict) or "config" not in state:
             raise ValueError("not a training checkpoint")
         return state
@@ -396,7 +396,7 @@ def _accumulate(avg: dict | None, n: int, model: nn.Module) -> tuple[dict, int]:
 
 
 def load_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
-    state = torch.load(Path(run_dir) / "model.pt", weights_only=False)
+    state = torch.load(Path(run_dir) / "model.pt", weights_only=True)
     meta = state["meta"]
     model = build(meta["arch"], len(meta["labels"]), pretrained=False)
     model.load_state_dict(state["model"])
