@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .sources import Limits, is_url
+from .sources.files import EMPTY_FILE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -483,7 +484,7 @@ def classify(
         return name in done or (own is not None and not is_url(name) and os.path.abspath(name) == own) or \
             overlap(name)
 
-    n_ok = n_err = n_skip = 0
+    n_ok = n_err = n_skip = n_empty = 0
     cut: list = []
     capped: Counter = Counter()
 
@@ -512,6 +513,7 @@ def classify(
                 if rec.skipped and _cut_short(rec.error):
                     cut.append(rec)
                 n_skip += rec.skipped
+                n_empty += rec.skipped and rec.error == EMPTY_FILE
                 if rec.skipped and not show_skipped:
                     continue
                 if writer:
@@ -545,7 +547,9 @@ def classify(
         except OSError as exc:
             _stop_writing(exc, said(), stdout=out is None)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
-    skipped = f", {n_skip} skipped{'' if show_skipped else ' (--show-skipped lists them)'}" if n_skip else ""
+    why = [f"{_plural(n_empty, 'empty file')}"] if n_empty else []  # a failed transfer, not a decoration
+    why += [] if show_skipped else ["--show-skipped lists them"]
+    skipped = f", {n_skip} skipped" + (f" ({'; '.join(why)})" if why else "") if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
     _warn_caps(capped)

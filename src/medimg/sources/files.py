@@ -465,10 +465,13 @@ def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
         yield ItemError(str(exc.filename or ""), "", f"could not list folder: {exc.strerror or exc}")
 
 
+EMPTY_FILE = "skipped: empty file"  # the note of a 0-byte file in a folder or archive (the CLI counts them)
+
+
 def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open a file found inside a folder or archive; unrecognised content is a skipped note."""
     if find(blob) is None:
-        yield ItemError(blob.origin, "", "skipped: empty file", skipped=True) if not blob.data else \
+        yield ItemError(blob.origin, "", EMPTY_FILE, skipped=True) if not blob.data else \
             unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data))
         return
     yield from ctx.open_blob(blob)
