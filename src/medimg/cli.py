@@ -626,6 +626,10 @@ def _print_table(records, out: Optional[Path], threshold: float) -> None:
     from .model.classifier import p_text
     from .output import shown
 
+    if not records:  # no header of an empty table: the summary line (standard error) says there was nothing
+        if out:
+            out.write_text("", encoding="utf-8")
+        return
     console = _PipeConsole(file=sys.stdout, width=None if sys.stdout.isatty() else 200) if out is None else None
     narrow = console is not None and console.width < 110  # p_medical beside the verdict, confidence the label
     rows = []

@@ -235,8 +235,9 @@ def readable(value):
 
 
 # C0 and C1 controls (ESC starts a terminal's escape sequences, C1's CSI too) and the bidi overrides that make a
-# name read in another order than its characters (`x\u202egnp.exe` shows as `xexe.png`)
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# name read in another order than its characters (`x\u202egnp.exe` shows as `xexe.png`), and the line and
+# paragraph separators (U+2028, U+2029), which a terminal shows as nothing, shifting the table's border
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
 
 
 def shown(value: str, keep: str = "") -> str:
@@ -254,12 +255,14 @@ def csv_cell(value):
     return readable(value)
 
 
-_C1 = re.compile("[\x7f-\x9f]")  # DEL and C1 controls, which json writes as they are
+# DEL and C1 controls, which json writes as they are, and the line and paragraph separators, which json writes
+# as they are too but str.splitlines() and JavaScript before ES2019 take for the end of a line
+_C1 = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 def json_line(row: dict) -> str:
-    """One row as JSON; a file name that is not UTF-8 (its bytes kept as surrogates) is written escaped
-    (\\udcXX), which is ASCII and reads back in Python as the same name."""
+    """One row as JSON, on one line for every reader; a file name that is not UTF-8 (its bytes kept as
+    surrogates) is written escaped (\\udcXX), which is ASCII and reads back in Python as the same name."""
     text = json.dumps(row, ensure_ascii=False)
     try:
         text.encode("utf-8")

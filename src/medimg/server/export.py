@@ -10,8 +10,23 @@ import json
 from ..output import csv_cell, readable as _text
 from ..pipeline import RECORD_FIELDS, Record, summarize
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What starts a formula in a spreadsheet's cell (OWASP's "CSV Injection": = + - @, their full-width forms,
+# and a tab, CR or LF before one), after any spaces and quotes
+_FORMULA = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+# A comma, semicolon, tab or line end inside a cell: a spreadsheet that splits on `;` or tabs (Excel where `;` is
+# the list separator), or on a line end inside a cell it does not read as quoted, begins a new cell there,
+# whatever the quoting says
+_SEPARATORS = frozenset(",;\t\r\n")
 
+
+def _formula_ahead(text: str) -> list[bool]:
+    """For each position, whether a formula starts there after any spaces and quotes (one pass from the end:
+    a regex lookahead would rescan every run of spaces, quadratic in a cell of line ends)."""
+    ahead = [False] * (len(text) + 1)
+    for i in range(len(text) - 1, -1, -1):
+        ch = text[i]
+        ahead[i] = ch in _FORMULA or ((ch.isspace() or ch in "\"'") and ahead[i + 1])
+    return ahead
 
 def readable(record: Record) -> Record:
     """The record as the server shows and sends it: a name whose bytes are not UTF-8 (a Latin-1 tar or zip
@@ -36,10 +51,14 @@ def relabeled(records: list[Record], threshold: float) -> list[Record]:
 
 
 def safe_cell(value):
-    """A spreadsheet shows a cell starting with = + - @ (or tab/CR) as a formula; make it text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """Text a spreadsheet shows as text, whatever separator it splits the file on: a `'` before a formula's
+    start (= + - @, …) at the cell's start and after each comma, semicolon, tab or line end in it
+    (`scan;=SUM(1+1).png` is `scan;'=SUM(1+1).png`). Numbers are left as they are."""
+    if not isinstance(value, str):
+        return value
+    ahead = _formula_ahead(value)
+    value = "".join(ch + "'" if ch in _SEPARATORS and ahead[i + 1] else ch for i, ch in enumerate(value))
+    return "'" + value if value[:1] in ("\t", "\r", "\n") or _formula_ahead(value)[0] else value
 
 
 # the CLI's columns, then `model` as its --full names it (empty on an error's row) and the threshold the verdicts
