@@ -18,6 +18,7 @@ import pillow_heif
 from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
 from ..levels import stretch_levels
+from . import heif
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
 from .registry import find, register, unknown
 
@@ -570,6 +571,13 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         if stack is not None:
             yield from stack
             return
+    if kind in ("HEIF", "AVIF"):  # the size decoded, which the decoders' own reports can hide (heif.py)
+        stored = heif.largest_size(blob.data)
+        if stored and stored[0] * stored[1] > limits.max_pixels:
+            w, h = stored
+            yield ItemError(origin, "", f"image is {w}×{h} = {w * h:,} pixels as stored, over the max_pixels cap "
+                                        f"of {limits.max_pixels:,}; not decoded")
+            return
     _allow_pixels(limits.max_pixels)
     try:
         im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
@@ -581,7 +589,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", _over_cap(exc, limits.max_pixels))
         return
     except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
-        reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc)
+        reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc).strip()
         error = ItemError(origin, "", f"corrupt or truncated {kind} image: {reason}")
         if kind == "TIFF":  # a layout Pillow lacks (float16, float RGB, …): its pages through tifffile
             from .tiff import tiff_items
@@ -608,6 +616,11 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, blob.data)
+        if kind == "JPEG" and isinstance(item, ItemError) and "truncated" in item.error:
+            ended = _end_marker_added(blob.data)
+            if ended is not None:  # whole but for its last two bytes: read as viewers show it
+                item = _decode_frame(Image.open(io.BytesIO(ended), formats=["JPEG"]), origin, locator, n,
+                                     limits.max_pixels, limits.decode_side, ended)
         if animated and isinstance(item, ItemError) and "max_pixels" in item.error:
             # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
             item.error += "; the frames after it are not read either (each is drawn over it)"
@@ -616,14 +629,37 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield item
 
 
+def _end_marker_added(data: bytes) -> bytes | None:
+    """A JPEG whose scans are whole but whose end marker is missing (a writer or an upload stopped in its last bytes),
+    with the marker added; None when its data ends earlier, mid-scan. Pillow calls both truncated, and libjpeg
+    fills what is missing with grey (as if with zero bits); other bytes put before the marker would be decoded in its
+    place and change the picture, but are passed over when the scans are whole. So a photo cut short still is an
+    error, not half grey (a progressive one cut just between two scans, whole but less sharp, is read)."""
+    if data.endswith((b"\xff\xd9", b"\xff")):  # one ending in FF stops in the middle of a byte stuffed as FF 00
+        return None
+    # runs of bytes, each ended by a restart marker: a file cut just before the one it needs next reads on into them
+    pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + k)) for k in range(8))
+    ended, padded = data + b"\xff\xd9", data + pad + b"\xff\xd9"
+    try:
+        looks = []
+        for version in (ended, padded):  # whole: at a reduced scale, a progressive file's last scans would not show
+            with Image.open(io.BytesIO(version), formats=["JPEG"]) as im:
+                looks.append(im.tobytes())
+        return ended if looks[0] == looks[1] else None
+    except Exception:
+        return None
+
+
 def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:
     """The first frame of an animation; when it is blank (one colour, or clear: a fade-in's black start, a
     placeholder), the first of the next ones that is not, within BLANK_FRAMES and `max_pixels` pixels in all
     (so a large canvas is not decoded 32 times: an 80 kB GIF of 8000×8000 blank frames took 20 s); the first
-    again when all are."""
+    again when all are. A HEIF's first is its primary image, whichever it is in the file."""
     first = None
     looks = max(1, min(BLANK_FRAMES, limits.max_pixels // max(1, im.width * im.height)))
-    for _, locator, exc in _frames(im, "frame", range(looks)):
+    shown = im.tell()  # the frame a viewer shows: 0, or a HEIF's primary image (pillow-heif opens at it)
+    order = itertools.chain([shown], (i for i in itertools.count() if i != shown))
+    for _, locator, exc in _frames(im, "frame", itertools.islice(order, looks)):
         if exc is not None:
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, data)
@@ -655,7 +691,7 @@ def _frames(im: Image.Image, label: str, indices: Iterable[int]) -> Iterator[tup
     for i in indices:
         locator = f"{label} {i + 1}" if label else ""
         try:
-            if i:
+            if i != im.tell():  # a HEIF opens at its primary image, which need not be the first
                 im.seek(i)
         except EOFError:
             return
@@ -729,7 +765,9 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {exc}")
+        return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {str(exc).strip()}")
+    except RuntimeError as exc:  # libheif's other refusals: a codec it lacks (AV1 in a file not branded AVIF), a limit
+        return ItemError(origin, locator, f"could not decode {im.format} image: {str(exc).strip()}")
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted
     if deep:
         meta["bits"] = 16  # the file's; its pixels here have 8 bits a channel
