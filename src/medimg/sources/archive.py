@@ -1,7 +1,8 @@
 """Zip archives, read member by member into memory (never extracted to disk), with bomb and slip guards.
 
-Word, PowerPoint, Excel and OpenDocument files are zips too: of those, only the pictures are read
-(`word/media/…`, `Pictures/…`), with one note for the parts left out.
+Word, PowerPoint, Excel and OpenDocument files are zips too: of those, only the pictures (`word/media/…`,
+`Pictures/…`) and embedded documents are read, each with the place it is shown (`slide 3`: office.py), with
+one note for the parts left out.
 
 A zip is a folder: every member is its own input (its own image cap), so the pipeline decodes members
 concurrently (`split_zip`). Members are read one after another, so the byte budget holds in archive order.
@@ -21,6 +22,7 @@ from functools import partial
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
+from .office import Office, places, survey
 from .registry import register
 
 _CHUNK = 1024 * 1024
@@ -73,13 +75,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         return
     members = _Members(infos)  # shared by the sibling lookups
     names = UniqueNames('/'.join(_parts(i.filename)) for i in infos if not i.is_dir())  # a name given again: a (2)
-    pictures = _office_pictures(zf, infos)
-    if pictures is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
-        left_out = sum(1 for i in infos if not i.is_dir() and not pictures.match(i.filename))
-        infos = [i for i in infos if pictures.match(i.filename)]
-        if left_out:
-            yield ItemError(origin, "", f"office document: {left_out} parts that are not its pictures (text, "
-                                        "styles, page thumbnail, embedded objects) left out", skipped=True)
+    office = survey(zf, infos, _read)
+    if office is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
+        yield from _office_notes(office, infos, origin)
+        infos = [i for i in infos if office.reads(i.filename)]
     for info in infos:
         name = info.filename
         parts = _parts(name)
@@ -107,6 +106,11 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield ItemError(where, "", f"member declares {info.file_size:,} bytes, over the max_input_bytes "
                                        f"cap of {limits.max_input_bytes:,}; not read")
             continue
+        place = office.places.get(name, "") if office else ""
+        if office and name in office.fallbacks:  # Office 2016+ and LibreOffice keep an SVG and a PNG of it
+            yield ItemError(where, place, f"skipped: an SVG picture, shown through its raster copy "
+                                          f"{office.fallbacks[name]}, which is read instead", skipped=True)
+            continue
         limit = min(limits.max_input_bytes, budget.left)
         try:
             data = _read(zf, info, limit)
@@ -122,7 +126,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield ItemError(where, "", f"could not read member: {exc}")
             continue
         budget.left -= len(data)
-        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget,
+        member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget, locator=place,
                       sibling=partial(_sibling, blob.data, members, parts[:-1], turn, limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
@@ -258,23 +262,20 @@ def _sibling_read(archive: bytes, members: _Members, folder: list[str], turn: in
     return data
 
 
-_OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx
-_ODF_PICTURES = re.compile(r"Pictures/[^/]+$")  # .odt, .odp, .ods
-
-
-def _office_pictures(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> re.Pattern | None:
-    """The member names that are pictures when the zip is an Office Open XML or OpenDocument file, else None."""
-    names = {i.filename for i in infos}
-    if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/", "xl/")) for n in names):
-        return _OOXML_PICTURES
-    first = infos[0]
-    if first.filename == "mimetype" and first.file_size < 200:
-        try:
-            if _read(zf, first, 200).startswith(b"application/vnd.oasis.opendocument"):
-                return _ODF_PICTURES
-        except Exception:
-            return None
-    return None
+def _office_notes(office: Office, infos: list[zipfile.ZipInfo], origin: str) -> Iterator[ItemError]:
+    """An Office file's one note (one, so a resumed run that wrote it knows the rest): the parts left out, and
+    the pictures linked from outside it (never fetched), with where they are shown."""
+    notes = []
+    left_out = sum(1 for i in infos if not i.is_dir() and not office.reads(i.filename))
+    if left_out:
+        notes.append(f"{left_out} parts that are not its pictures (text, styles, page thumbnail, charts, embedded "
+                     "objects) left out")
+    if n := len(office.linked):
+        where = places(set().union(*office.linked))
+        notes.append(f"{n} picture{'s' * (n > 1)} linked from outside the file{f' ({where})' if where else ''}, "
+                     "not in it: not fetched")
+    if notes:
+        yield ItemError(origin, "", f"{office.kind}: {'; '.join(notes)}", skipped=True)
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:

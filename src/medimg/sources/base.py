@@ -110,6 +110,8 @@ class Blob:
     budget: Budget | None = field(default=None, repr=False, compare=False)  # set on the members of a container
     # found walking a folder given as an input, whose other files are inputs of their own (a saved page's pictures)
     walked: bool = field(default=False, repr=False, compare=False)
+    # where the file around it shows it (an Office picture's `slide 3`), put before its items' own locators
+    locator: str = ""
 
     def __post_init__(self):
         if not isinstance(self.origin, str):
@@ -132,7 +134,7 @@ class Blob:
                             f"not {self.sibling!r}")
 
     def __repr__(self) -> str:  # its size, not its bytes: a repr in an error message or a notebook stays short
-        more = "".join(f", {k}={getattr(self, k)!r}" for k in ("name", "content_type", "depth", "data_of")
+        more = "".join(f", {k}={getattr(self, k)!r}" for k in ("name", "content_type", "depth", "data_of", "locator")
                        if getattr(self, k) not in ("", None, 0))
         return f"Blob(origin={self.origin!r}, data=<{len(self.data):,} bytes>{more})"
 
@@ -144,6 +146,7 @@ _BLOB_HINTS = (
     ("depth", (numbers.Integral,), "a whole number ≥ 0 (how deep in archives it lies)"),
     ("data_of", (str, type(None)), "a str (the name of the header it holds the data of) or None"),
     ("budget", (Budget, type(None)), "a Budget or None (set by the containers)"),
+    ("locator", (str,), "a str (where the file around it shows it, such as 'slide 3')"),
 )
 
 

@@ -6,8 +6,9 @@ storage of the same kind. An Office 97–2003 file keeps its pictures as OfficeA
 (whose CONTINUE records are joined first). Like a zip, the file is a container split into units of work:
 each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `talk.ppt:picture-2.jpg`),
 opened by whichever source reads it; attached messages are walked up to `max_depth`. Text is left out with
-one note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. Other
-compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
+one note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. A
+password-protected file (97–2003, or a 2007+ .docx/.xlsx/.pptx, which is then a compound file) is an error
+saying so. Other compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
 each and `zip_max_bytes` in all; a message with more attachments than `zip_max_entries` is not opened.
 """
 
@@ -38,7 +39,11 @@ MAGICS = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG",), "tif": (b"II*\x00", b
 logging.getLogger("olefile").addHandler(logging.NullHandler())  # defects are reported per item instead
 
 
-SUFFIXES = (".msg", ".doc", ".dot", ".xls", ".xlt", ".ppt", ".pps", ".pot")
+SUFFIXES = (".msg", ".doc", ".dot", ".xls", ".xlt", ".ppt", ".pps", ".pot",
+            # a password-protected Word, Excel or PowerPoint 2007+ file is a compound file (its zip encrypted)
+            ".docx", ".docm", ".dotx", ".dotm", ".xlsx", ".xlsm", ".xltx", ".xltm", ".pptx", ".pptm", ".ppsx",
+            ".ppsm", ".potx", ".potm")
+LOCKED = "password-protected (encrypted) {}: its pictures cannot be read without the password; not read"
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -161,12 +166,18 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
 
 def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:
     origin, limits = blob.origin, ctx.limits
+    if "EncryptedPackage" in top:  # Office 2007+ encryption: the whole zip inside, encrypted
+        yield ItemError(origin, "", LOCKED.format("Office document"))
+        return
     found = next(((what, stream) for key, (what, stream) in LEGACY.items() if key in top), None)
     if found is None:
         yield ItemError(origin, "", "a compound (OLE) file that is neither an Outlook message nor an Office "
                                     "97–2003 file; not read", skipped=True)
         return
     what, stream = found
+    if _encrypted(ole, top):
+        yield ItemError(origin, "", LOCKED.format(what))
+        return
     if not ole.exists([stream]):
         yield ItemError(origin, "", f"{what} without pictures", skipped=True)
         return
@@ -193,6 +204,27 @@ def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context, budget: Budge
     if not pictures and not metafiles:
         notes.append("no pictures found")
     yield ItemError(origin, "", "; ".join(notes), skipped=True)
+
+
+def _encrypted(ole, top: set[str]) -> bool:
+    """Whether a 97–2003 file is password-protected: a .doc's fEncrypted flag (its FIB), a .xls's FILEPASS record
+    (in the records before its first sheet), a .ppt's EncryptedSummary stream. Its pictures are encrypted too."""
+    try:
+        if "WordDocument" in top:
+            return bool(int.from_bytes(ole.openstream(["WordDocument"]).read(12)[10:12], "little") & 0x0100)
+        if "Workbook" in top:
+            head, pos = ole.openstream(["Workbook"]).read(1 << 16), 0
+            while pos + 4 <= len(head):
+                rec, size = struct.unpack_from("<HH", head, pos)
+                if rec == 0x002F:
+                    return True
+                if rec == 0x000A:  # the end of the workbook's globals
+                    return False
+                pos += 4 + size
+            return False
+        return "EncryptedSummary" in top
+    except Exception:  # unreadable: reading its pictures says so
+        return False
 
 
 def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:

@@ -385,7 +385,15 @@ def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item
     note for a `member` of a folder or archive."""
     from . import _capped
 
-    yield from _capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
+    items = _capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
+    yield from _placed(items, blob.locator) if blob.locator else items
+
+
+def _placed(items: Iterator[Item], where: str) -> Iterator[Item]:
+    """Items with the place the file around them shows them at before their own locators (`slide 3, page 2`)."""
+    for item in items:
+        item.locator = f"{where}, {item.locator}" if item.locator else where
+        yield item
 
 
 def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
@@ -508,7 +516,7 @@ _BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}
 
 
 def image_kind(head: bytes) -> str | None:
-    """The raster format the first bytes announce, "SVG" for vector drawings, or None."""
+    """The raster format the first bytes announce, "SVG", "EMF" or "WMF" for vector drawings, or None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if head[:3] == b"\xff\xd8\xff":
@@ -535,6 +543,11 @@ def image_kind(head: bytes) -> str | None:
         return None
     if _is_svg(head):
         return "SVG"
+    if head[:4] == b"\x01\x00\x00\x00" and head[40:44] == b" EMF":
+        return "EMF"
+    if head[:4] == b"\xd7\xcd\xc6\x9a" or (head[:2] in (b"\x01\x00", b"\x02\x00")  # placeable, or a bare header
+                                            and head[2:6] in (b"\x09\x00\x00\x03", b"\x09\x00\x00\x01")):
+        return "WMF"
     return None
 
 
@@ -563,6 +576,9 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     kind = image_kind(blob.data[:4096])
     if kind == "SVG":
         yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
+        return
+    if kind in ("EMF", "WMF"):  # Office's pictures of pasted charts and embedded objects' previews
+        yield ItemError(origin, "", f"{kind} is not drawn (a Windows metafile: vector drawing skipped)", skipped=True)
         return
     if kind == "TIFF":  # a microscope's hyperstack or OME-TIFF: its channels merged, not page by page
         from .microscopy import stack_items

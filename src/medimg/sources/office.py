@@ -1,0 +1,283 @@
+"""Word, PowerPoint, Excel, OpenDocument and Apple iWork files: which zip members are their pictures, and where
+each is shown.
+
+Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`), and embedded Office
+documents and PDFs (`…/embeddings/…`, but not a chart's own workbook). From the package's relationships (OOXML)
+or content.xml (OpenDocument), each picture gets a place a user knows it by (`slide 3`, `header`,
+`sheet Findings`), an SVG with a raster fallback is known as such (Office 2016+ and LibreOffice write both), and
+pictures linked from outside the file are counted (never fetched). These XML parts are read under their own caps
+(16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past them, or when they are damaged, the pictures
+are still read, only without their places.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import unquote
+
+_OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx
+_ODF_PICTURES = re.compile(r"Pictures/[^/]+$")  # .odt, .odp, .ods
+_IWORK_PICTURES = re.compile(r"Data/[^/]+$")  # Pages, Keynote, Numbers 2013+ (zipped)
+_EMBEDDED = re.compile(r"(word|ppt|xl)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xlsx|xlsm|pdf)$", re.I)
+_PART_CAP = 16 * 1024 * 1024  # bytes of one XML part read to place pictures
+_ALL_CAP = 32 * 1024 * 1024  # and of all of them together
+_MAX_ELEMENTS = 500_000  # elements of all the parts read (parsed without keeping a tree)
+_MAX_DEPTH = 4  # parts between a picture and the slide, sheet or header showing it (a chart, a diagram)
+
+
+@dataclass
+class Office:
+    """What an Office, OpenDocument or iWork file shows of its members."""
+
+    pictures: re.Pattern
+    kind: str = "office document"
+    places: dict[str, str] = field(default_factory=dict)  # member → "slide 3", "slides 1–4, header"
+    fallbacks: dict[str, str] = field(default_factory=dict)  # SVG member → the raster member shown instead
+    linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
+    embedded: set[str] = field(default_factory=set)  # embedded documents to open
+
+    def reads(self, name: str) -> bool:
+        return bool(self.pictures.match(name)) or name in self.embedded
+
+
+def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> Office | None:
+    """The Office file a zip is, else None. `read(zf, info, limit)` reads a member under a cap."""
+    names = {i.filename for i in infos}
+    if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/", "xl/")) for n in names):
+        office = Office(_OOXML_PICTURES)
+        try:
+            _Package(zf, infos, read).place(office)
+        except Exception:  # damaged XML: the pictures are still read, without their places
+            pass
+        return office
+    if "Index/Document.iwa" in names or ("Index.zip" in names and any(n.startswith("Metadata/") for n in names)):
+        return Office(_IWORK_PICTURES, "Apple iWork document")  # its previews (preview*.jpg) are left out
+    first = infos[0]
+    if first.filename == "mimetype" and first.file_size < 200:
+        try:
+            if not read(zf, first, 200).startswith(b"application/vnd.oasis.opendocument"):
+                return None
+        except Exception:
+            return None
+        office = Office(_ODF_PICTURES)
+        try:
+            _place_odf(zf, infos, read, office)
+        except Exception:
+            pass
+        return office
+    return None
+
+
+class _Events:
+    """ElementTree's parser target: each element's start (local name, attributes) and end, no tree kept."""
+
+    def __init__(self) -> None:
+        self.out: list[tuple[str, str, dict]] = []
+
+    def start(self, tag: str, attrib: dict) -> None:
+        self.out.append(("start", _local(tag), attrib))
+
+    def end(self, tag: str) -> None:
+        self.out.append(("end", _local(tag), {}))
+
+    def close(self) -> None:
+        pass
+
+
+def _events(zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, read: Callable, spent: list[int]):
+    """A part's elements as ("start" | "end", local name, attributes), parsed a chunk at a time without keeping a
+    tree, until the parts read have given _MAX_ELEMENTS (`spent`: bytes and elements so far); none when the part
+    is missing, over the caps or declares a DOCTYPE (an entity bomb); up to the damage when it is damaged."""
+    if info is None or info.file_size > _PART_CAP or spent[0] + info.file_size > _ALL_CAP or spent[1] > _MAX_ELEMENTS:
+        return
+    try:
+        data = read(zf, info, _PART_CAP)
+    except Exception:
+        return
+    spent[0] += len(data)
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return
+    target = _Events()
+    parser = ET.XMLParser(target=target)
+    try:
+        for at in range(0, len(data), 1 << 16):
+            if spent[1] > _MAX_ELEMENTS:
+                return
+            parser.feed(data[at:at + (1 << 16)])
+            spent[1] += len(target.out)
+            yield from target.out
+            target.out.clear()
+    except ET.ParseError:
+        return
+
+
+def _local(tag) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _rid(attrib: dict) -> str | None:
+    """A relationship id (`r:id`), told from a plain `id` by its namespace."""
+    return next((v for k, v in attrib.items() if k.startswith("{") and k.endswith("}id")), None)
+
+
+def _attr(attrib: dict, name: str) -> str | None:
+    """An attribute by its local name, whatever its namespace (r:embed, xlink:href)."""
+    return next((v for k, v in attrib.items() if _local(k) == name), None)
+
+
+class _Package:
+    """An Office Open XML package's parts and the relationships between them."""
+
+    def __init__(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable):
+        self.zf, self.read, self.spent = zf, read, [0, 0]
+        self.infos = {i.filename: i for i in infos if not i.is_dir()}
+        self.rels: dict[str, dict[str, tuple[str, str, bool]]] = {}  # part → rId → (type, target, external)
+        for name in self.infos:
+            m = re.fullmatch(r"(.*?)_rels/([^/]*)\.rels", name)
+            if m:
+                self.rels[m.group(1) + m.group(2)] = self._rels(name, m.group(1))
+
+    def _rels(self, name: str, folder: str) -> dict[str, tuple[str, str, bool]]:
+        out = {}
+        for event, tag, rel in _events(self.zf, self.infos[name], self.read, self.spent):
+            rid, kind, target = rel.get("Id"), rel.get("Type", ""), rel.get("Target", "")
+            if event != "start" or tag != "Relationship" or not rid:
+                continue
+            external = rel.get("TargetMode") == "External"
+            if not external:
+                target = unquote(target)
+                target = posixpath.normpath(target.lstrip("/") if target.startswith("/") else folder + target)
+            out[rid] = (kind.rsplit("/", 1)[-1], target, external)
+        return out
+
+    def place(self, office: Office) -> None:
+        labels = self._labels()
+        shown_by: dict[str, set[str]] = {}  # part → the parts pointing at it
+        for part, rels in self.rels.items():
+            for kind, target, external in rels.values():
+                if not external:
+                    shown_by.setdefault(target, set()).add(part)
+        office.linked = [self._where(part, labels, shown_by, True) for part, rels in self.rels.items()
+                         for kind, _, external in rels.values() if external and kind == "image"]
+        for name in self.infos:
+            if _EMBEDDED.match(name) and any(not p.startswith(("ppt/charts/", "word/charts/", "xl/charts/"))
+                                             for p in shown_by.get(name, ())):
+                office.embedded.add(name)  # a document put in this one (a chart's own workbook is left out)
+            if office.reads(name) and (where := self._where(name, labels, shown_by)):
+                office.places[name] = places(where)
+        self._fallbacks(office)
+
+    def _labels(self) -> dict[str, str]:
+        """The parts a user knows: slides by their number in the show, sheets by name, headers, masters."""
+        labels: dict[str, str] = {}
+        main = next((t for k, t, ext in self.rels.get("", {}).values() if k == "officeDocument" and not ext), "")
+        if main:
+            labels[main] = "document body" if main.startswith("word/") else ""
+        shows = self.rels.get(main, {})
+        n = 0
+        for event, tag, attrib in _events(self.zf, self.infos.get(main), self.read, self.spent) if main else ():
+            rid = _rid(attrib) if event == "start" else None
+            if tag == "sldId" and rid in shows and shows[rid][0] == "slide":  # the slides in the order shown
+                n += 1
+                labels[shows[rid][1]] = f"slide {n}"
+            elif tag == "sheet" and rid in shows:
+                labels[shows[rid][1]] = f"sheet {attrib.get('name', '')}".strip()
+        for part in self.infos:
+            if part in labels:
+                continue
+            m = re.match(r"(?:ppt/(slides|slideLayouts|slideMasters|notesSlides|notesMasters|handoutMasters)/"
+                         r"|word/(header|footer|footnotes|endnotes|comments)|(xl/(?:worksheets|chartsheets)/))", part)
+            if m and m.group(1):
+                labels[part] = {"slides": "slide", "slideLayouts": "slide layout", "slideMasters": "slide master",
+                                "notesSlides": "speaker notes", "notesMasters": "notes master",
+                                "handoutMasters": "handout master"}[m.group(1)]
+            elif m and m.group(2):
+                labels[part] = m.group(2)
+            elif m:
+                labels[part] = "sheet"
+        return {k: v for k, v in labels.items() if v}
+
+    def _where(self, name: str, labels: dict[str, str], shown_by: dict[str, set[str]],
+               itself: bool = False) -> set[str]:
+        """The labelled parts that show a part (`itself`: or the part itself), through charts, drawings and
+        diagrams in between."""
+        found, seen, edge = set(), {name}, [name]
+        for _ in range(_MAX_DEPTH):
+            edge = [p for e in edge for p in shown_by.get(e, ()) if p not in seen]
+            seen.update(edge)
+            found |= {labels[p] for p in edge if p in labels}
+            edge = [p for p in edge if p not in labels]
+        if itself and name in labels:
+            found.add(labels[name])
+        return found
+
+    def _fallbacks(self, office: Office) -> None:
+        """SVG pictures with a raster fallback (`a:blip r:embed` of the PNG, its `asvg:svgBlip r:embed` the SVG),
+        read only in the parts that point at an SVG."""
+        for part, rels in self.rels.items():
+            if not any(t.lower().endswith(".svg") and not ext for _, t, ext in rels.values()):
+                continue
+            raster = None  # the r:embed of the blip being read
+            for event, tag, attrib in _events(self.zf, self.infos.get(part), self.read, self.spent):
+                if tag == "blip":
+                    raster = _attr(attrib, "embed") if event == "start" else None
+                elif tag == "svgBlip" and event == "start" and raster in rels and _attr(attrib, "embed") in rels:
+                    if rels[raster][1] in self.infos:
+                        office.fallbacks[rels[_attr(attrib, "embed")][1]] = rels[raster][1]
+
+
+def _place_odf(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable, office: Office) -> None:
+    """Places from an OpenDocument's content.xml (slides of a presentation or drawing, sheets by name), and the
+    SVG pictures followed by a raster fallback in the same frame (as LibreOffice writes them)."""
+    content = next((i for i in infos if i.filename == "content.xml"), None)
+    found: dict[str, set[str]] = {}
+    pages, body, frame = 0, "", None  # slides so far; presentation, drawing, spreadsheet or text; a frame's images
+    stack: list[str | None] = [None]  # the place of each open element
+    for event, tag, attrib in _events(zf, content, read, [0, 0]):
+        if event == "end":
+            stack.pop()
+            if tag == "frame" and frame:
+                if len(frame) > 1 and frame[0].lower().endswith(".svg"):  # LibreOffice: an SVG, then its PNG
+                    office.fallbacks[frame[0]] = frame[1]
+                frame = None
+            continue
+        where = stack[-1]
+        if tag == "page":  # a slide (Impress) or a page (Draw)
+            pages += 1
+            where = f"{'page' if body == 'drawing' else 'slide'} {pages}"
+        elif tag in ("presentation", "drawing", "spreadsheet", "text") and not body:
+            body = tag
+        elif tag == "table" and body == "spreadsheet" and where is None:
+            where = f"sheet {_attr(attrib, 'name') or ''}".strip()
+        elif tag == "frame":
+            frame = []
+        elif tag == "image" and (href := _attr(attrib, "href")):
+            if frame is not None:
+                frame.append(href)
+            if re.match(r"[a-z][a-z0-9+.-]*:|\.\./|/", href, re.I):  # a URL, or a file beside the document
+                office.linked.append({where} if where else set())
+            elif where:
+                found.setdefault(href, set()).add(where)
+        stack.append(where)
+    office.places.update({name: places(where) for name, where in found.items()})
+
+
+def places(labels) -> str:
+    """`slide 3`; several slides as `slides 1–3, 7` (a run of three or more as a range); other places after them
+    (`slides 2, 4, slide master`)."""
+    numbers = sorted({int(x.split()[1]) for x in labels if re.fullmatch(r"slide \d+", x)})
+    rest = sorted(x for x in labels if not re.fullmatch(r"slide \d+", x))
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][-1] == n - 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    shown = [f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+    head = [f"slide{'s' * (len(numbers) > 1)} {', '.join(shown)}"] if numbers else []
+    return ", ".join(head + rest)
