@@ -205,10 +205,10 @@ class _Members:
 
 
 def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: int) -> str | None:
-    """The header in the same zip folder that names this member as its data file (a.mhd or a.nhdr for a.raw,
-    a.hdr for a.img or a.img.gz), found as a folder on disk finds it; None for any other member. Of a name
-    given twice, the k-th data file is the k-th header's."""
-    from .files import SNIFF_BYTES, data_file_named, data_stem
+    """The header in the same zip folder that reads this member as its data file (a.mhd or a.nhdr for the a.raw it
+    names, a.hdr for a.img, or a.img.gz when there is no a.img), found as a folder on disk finds it; None for any
+    other member. Of a name given twice, the k-th data file is the k-th header's."""
+    from .files import SNIFF_BYTES, data_file_names, data_stem, reads_as_data
 
     stem = data_stem(parts[-1])
     if stem == parts[-1]:
@@ -221,8 +221,8 @@ def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: i
             head = _read(zf, info, SNIFF_BYTES)
         except Exception:  # over SNIFF_BYTES (no header) or unreadable: its own row says so
             continue
-        named = data_file_named(head, stem + ext)
-        if named and parts[-1] in (named, named + ".gz"):
+        names = data_file_names(head, stem + ext)
+        if reads_as_data(parts[-1], names, lambda name: members.find((*parts[:-1], name), turn) is not None):
             return stem + ext
     return None
 

@@ -120,17 +120,29 @@ def read_sibling(name: str, blob: Blob) -> bytes:
         raise ValueError(f"its data file {name}: {exc}") from None
 
 
-def data_file_named(head: bytes, name: str) -> str | None:
-    """The data file a header (.mhd, .nhdr, NIfTI/Analyze .hdr) called `name` reads, from its first bytes;
-    None for anything else."""
+def data_file_names(head: bytes, name: str) -> tuple[str, ...]:
+    """The names a header (.mhd, .nhdr, NIfTI/Analyze .hdr) called `name` looks its data file up by, from its first
+    bytes, in the order its reader tries them: the one an .mhd or .nhdr names, exactly (MetaIO and pynrrd open that
+    name and no other); a .hdr's .img, then its .img.gz (as nibabel and nifti_clib do). Empty for anything else."""
     for found in (metaimage.data_file_named, nrrd_volume.data_file_named, nifti.image_file_named):
         try:
             data_file = found(head, name)
         except Exception:
             data_file = None
         if data_file:
-            return data_file
-    return None
+            return (data_file, data_file + ".gz") if found is nifti.image_file_named else (data_file,)
+    return ()
+
+
+def reads_as_data(name: str, names: tuple[str, ...], there: Callable[[str], bool]) -> bool:
+    """Whether the file `name` is the data file of a header that looks for `names` (`data_file_names`): the first of
+    them that is `there` (a.img.gz only when no a.img is beside it). Only such a file is that header's note."""
+    for candidate in names:
+        if candidate == name:
+            return True
+        if there(candidate):
+            return False
+    return False
 
 
 def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], cap: int) -> Iterator[Blob]:
@@ -138,8 +150,8 @@ def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], 
     type) each, where `read(n)` gives the first n bytes (all of them for -1). A name given again gets one of
     its own (`unique_names`: IM0001, IM0001 (2)). Each can read another by name (`Blob.sibling`): the k-th
     file of a name reads the k-th of the name it asks for, so two series' a.mhd + a.raw pairs each keep their
-    own data; a data file that a header among them names (`.raw`, `.img`, or the `.img.gz` of a `.hdr`) is
-    marked `data_of` that header."""
+    own data; a data file that a header among them reads (`.raw`, `.img`, or the `.img.gz` of a `.hdr` given
+    without its `.img`) is marked `data_of` that header."""
     given = [name for name, _, _ in files]
     names = unique_names(given)
     turn: list[int] = []  # the k-th time its name was given
@@ -169,12 +181,12 @@ def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], 
 
     claimed: dict[int, str] = {}
     for i, (name, read, _) in enumerate(files):
-        data_file = data_file_named(read(SNIFF_BYTES), name)
-        if data_file:
-            for candidate in (data_file, data_file + ".gz"):
-                j = find(candidate, turn[i])
-                if j is not None and j != i:
+        for candidate in data_file_names(read(SNIFF_BYTES), name):
+            j = find(candidate, turn[i])
+            if j is not None:  # the first there is the one the header reads
+                if j != i:
                     claimed.setdefault(j, names[i])
+                break
     for i, (_, read, content_type) in enumerate(files):
         yield Blob(origin=names[i], data=read(-1), name=names[i], content_type=content_type,
                    sibling=sibling_of(turn[i]), data_of=claimed.get(i))
@@ -425,15 +437,16 @@ def _size(path: Path) -> int | None:
 
 
 def _header_beside(path: Path) -> str | None:
-    """The header beside a data file that names it (a.mhd or a.nhdr for a.raw, a.hdr for a.img or a.img.gz),
-    so that giving both files (find … | medimg classify) reads the pair once, without an error for the data."""
+    """The header beside a data file that reads it (a.mhd or a.nhdr for the a.raw it names, a.hdr for a.img, or for
+    a.img.gz when no a.img is beside it), so that giving both files (find … | medimg classify) reads the pair once,
+    without an error for the data."""
     stem = data_stem(path.name)
     for ext in (".mhd", ".nhdr", ".hdr"):
         header = path.with_name(stem + ext)
         if header == path or not header.is_file():
             continue
-        named = data_file_named(_head(header), header.name)
-        if named and path.name in (named, named + ".gz"):
+        names = data_file_names(_head(header), header.name)
+        if reads_as_data(path.name, names, lambda name: path.with_name(name).is_file()):
             return header.name
     return None
 

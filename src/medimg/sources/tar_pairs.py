@@ -8,7 +8,9 @@ its bytes kept: at most `max_input_bytes` of such data files at once in a compre
 as a member of its own past that), while a plain tar's are read again from the archive's bytes. The two are
 given one after the other where the second came: the header with a `sibling` giving those bytes (charged to
 `zip_max_bytes` as the stream read them; a second header's read of them is charged again, as a zip's is), the
-data file as the note a folder gives it. Whatever still waits at the end goes on as it is.
+data file as the note a folder gives it. Whatever still waits at the end goes on as it is. Of a path given
+again, the k-th header reads the k-th data file of its name (its turn), as in a zip; a header with no data file of
+its turn reads the first. Only a .hdr reads a gzipped data file (`files.data_file_names`).
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def pairable(name: str) -> bool:
     return low.endswith(_HEADERS) or low.removesuffix(".gz").endswith(_DATA)
 
 
-def _noted(name: str, named: str) -> bool:
-    """Whether a data file `name` that a header names (`named`) is only a note, as archive._header_of says."""
+def _noted(name: str, names: tuple[str, ...]) -> bool:
+    """Whether a data file `name` that a header looks for by `names` is only a note, as archive._header_of says."""
     from .files import data_stem
 
-    return data_stem(name) != name and name in (named, named + ".gz")
+    return data_stem(name) != name and name in names
 
 
 @dataclass
@@ -55,19 +57,23 @@ class _Waiting:
     at: int  # its place in the archive
     part: Blob
     done: bool  # done by an earlier run: read for the other half, not given again
-    named: str = ""  # a header's data file
+    turn: int  # the k-th member of its path in the archive
+    names: tuple[str, ...] = ()  # a header's data file, as it looks it up (files.data_file_names)
     span: tuple[int, int] | None = None  # a plain tar's data file: where its bytes lie (none kept here)
+    sibling: Callable[[str], bytes] | None = None  # a data file read by a header: how the next header reads it
 
 
 def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen: Seen,
            compressed: bool) -> Iterator[Union[Item, Blob]]:
     """The walk's parts with each detached header given its data file (`Blob.sibling`) and that file's row the
-    note naming the header."""
-    from .files import SNIFF_BYTES, data_file_named
+    note naming the header. Of a path given again, the k-th header reads the k-th data file of its name, as in a
+    zip; a header with no data file of its turn reads the first."""
+    from .files import SNIFF_BYTES, data_file_names
 
     cap = ctx.limits.max_input_bytes
     headers: dict[tuple[str, str], list[_Waiting]] = {}  # by (folder, the data file they name)
-    data: OrderedDict[tuple[str, str], _Waiting] = OrderedDict()  # data files waiting, oldest first
+    data: OrderedDict[tuple[str, str, int], _Waiting] = OrderedDict()  # by (folder, name, turn), oldest first
+    turns: dict[tuple[str, str], int] = {}
     held = header_bytes = at = 0
     prefix = len(archive.origin) + 1
 
@@ -87,21 +93,23 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
             blob.sibling = sibling
         yield blob
 
-    served: dict[str, partial] = {}  # by the data file's path: one for all the headers that read it
+    served: dict[str, partial] = {}  # a plain tar's data files, by path: one for all the headers that read it
 
     def pair(header: _Waiting, found: _Waiting) -> Iterator[Union[Item, Blob]]:
-        path = found.part.origin[prefix:]
-        if path not in served:
-            reads = _Reads(found.part.budget, ctx)
+        if found.sibling is None:
+            path = found.part.origin[prefix:]
             if found.span is not None:
-                served[path] = partial(_sliced, reads, archive.data, *found.span, found.part.name)
+                if path not in served:
+                    served[path] = partial(_sliced, _Reads(found.part.budget, ctx), archive.data, *found.span,
+                                           found.part.name)
+                found.sibling = served[path]
             else:
-                served[path] = partial(_given, reads, found.part.data, found.part.name)
-        yield from give(header, served[path])
+                found.sibling = partial(_given, _Reads(found.part.budget, ctx), found.part.data, found.part.name)
+        yield from give(header, found.sibling)
 
-    def missing(header: Blob, named: str, why: str = _ABSENT) -> Callable[[str], bytes]:
+    def missing(header: Blob, names: tuple[str, ...], why: str = _ABSENT) -> Callable[[str], bytes]:
         folder = key(header)[0]
-        for name in (named, named + ".gz"):
+        for name in names:
             path = f"{folder}/{name}" if folder else name
             if path in seen.why:
                 return partial(_missing, seen.why[path])
@@ -111,11 +119,24 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                 return served[path]
         return partial(_missing, why)
 
-    def gone(folder: str, name: str, header: str) -> None:
+    def gone(found: _Waiting, header: str) -> None:
         if compressed:  # a compressed archive's data file is not kept for a header that comes after it
-            seen.why[f"{folder}/{name}" if folder else name] = (
+            seen.why[found.part.origin[prefix:]] = (
                 f"read with {header}, which came before this header, and not kept (a compressed archive is read "
                 "once): give each header its own data file")
+
+    def wait(w: _Waiting) -> Iterator[Union[Item, Blob]]:
+        """A data file kept for a header to come, within `cap` bytes: past that the oldest goes on as it is."""
+        nonlocal held
+        data[(*key(w.part), w.turn)] = w
+        held += len(w.part.data)
+        while held > cap and data:  # the oldest goes on as a member of its own
+            _, old = data.popitem(last=False)
+            held -= len(old.part.data)
+            seen.why.setdefault(old.part.origin[prefix:], (
+                f"it came more than the max_input_bytes cap of {cap:,} of data files before its header in this "
+                "archive, which are not all kept; give both files together"))
+            yield from give(old)
 
     for part in parts:
         at += 1
@@ -124,16 +145,17 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
             continue
         done = ctx.skip is not None and ctx.skip(part.origin)
         folder, name = key(part)
-        named = _named(data_file_named(part.data[:SNIFF_BYTES], name)) if name.lower().endswith(_HEADERS) else None
-        if named:
-            header = _Waiting(at, part, done, named)
-            for candidate in (named, named + ".gz"):
-                found = data.pop((folder, candidate), None)
+        turn = turns[(folder, name)] = turns.get((folder, name), 0) + 1
+        names = data_file_names(part.data[:SNIFF_BYTES], name) if name.lower().endswith(_HEADERS) else ()
+        if names and _named(names[0]):
+            header = _Waiting(at, part, done, turn, names)
+            for candidate in names:
+                found = data.pop((folder, candidate, turn), None)
                 if found is not None:  # its data file came first and waited
                     held -= len(found.part.data)
-                    gone(folder, candidate, name)
+                    gone(found, name)
                     yield from pair(header, found)
-                    if _noted(found.part.name, named):
+                    if _noted(found.part.name, names):
                         if not found.done:
                             yield _note(found.part.origin, name)
                     else:
@@ -141,47 +163,48 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                     break
             else:
                 if header_bytes + len(part.data) > HEADERS_HELD:
-                    yield from give(header, missing(part, named, f"not in the archive before it, and headers "
+                    yield from give(header, missing(part, names, f"not in the archive before it, and headers "
                                                     f"waiting for theirs already take {HEADERS_HELD:,} bytes"))
                 else:
                     header_bytes += len(part.data)
-                    headers.setdefault((folder, named), []).append(header)
+                    headers.setdefault((folder, names[0]), []).append(header)
             continue
         span = seen.spans.get(part.origin[prefix:]) if not compressed else None
-        mine = _Waiting(at, part, done, span=span)
-        waiting = headers.pop((folder, name), None) or headers.pop((folder, name.removesuffix(".gz")), None)
-        if waiting:  # headers that came first: given now, where their data file came
-            gone(folder, name, waiting[0].part.name)
+        mine = _Waiting(at, part, done, turn, span=span)
+        waiting, later = [], []  # headers that came first: of this data file's turn, and of a later one
+        for named in dict.fromkeys((name, name.removesuffix(".gz"))):
+            left = []
+            for h in headers.pop((folder, named), []):
+                mine_now = name in h.names and h.turn == turn
+                (waiting if mine_now else left).append(h)
+                if name in h.names and h.turn > turn:
+                    later.append(h)
+            if left:
+                headers[(folder, named)] = left
+        if waiting:  # given now, where their data file came
+            gone(mine, waiting[0].part.name)
             for header in waiting:
                 header_bytes -= len(header.part.data)
                 yield from pair(header, mine)
-            if _noted(name, waiting[0].named):
+            if _noted(name, waiting[0].names):
                 if not done:
                     yield _note(part.origin, waiting[0].part.name)
             else:
                 yield from give(mine)
+            if compressed and turn == 1 and later:  # kept for a header given again whose own data file may not come
+                yield from wait(_Waiting(at, part, True, 0, sibling=mine.sibling))
             continue
         if not name.lower().removesuffix(".gz").endswith(_DATA):
             yield from give(mine)
             continue
         if span is not None:
             part.data = b""  # read again from the archive when it is given
-        if (before := data.pop((folder, name), None)) is not None:  # a path given again (tar -r): the one before
-            held -= len(before.part.data)  # goes on as a member of its own
-            yield from give(before)
-        data[(folder, name)] = mine
-        held += len(part.data)
-        while held > cap and data:  # the oldest goes on as a member of its own
-            (old_folder, old_name), old = data.popitem(last=False)
-            held -= len(old.part.data)
-            path = f"{old_folder}/{old_name}" if old_folder else old_name
-            seen.why[path] = (f"it came more than the max_input_bytes cap of {cap:,} of data files before its "
-                              "header in this archive, which are not all kept; give both files together")
-            yield from give(old)
-    rest = [w for ws in headers.values() for w in ws] + list(data.values())
+        yield from wait(mine)
+    rest = [w for ws in headers.values() for w in ws] + [w for w in data.values() if w.turn]
     for w in sorted(rest, key=lambda w: w.at):
-        if w.named:
-            yield from give(w, missing(w.part, w.named))
+        if w.names:
+            first = next((data[k] for c in w.names if (k := (*key(w.part)[:1], c, 0)) in data), None)
+            yield from give(w, first.sibling if first is not None else missing(w.part, w.names))
         else:
             yield from give(w)
 
