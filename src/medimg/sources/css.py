@@ -5,7 +5,8 @@ skipped whole, and each top-level statement or block comes out as (prelude, body
 holds for a desktop screen, and `@supports`, `@layer` and `@container` blocks, are read for their rules;
 `@font-face`, `@keyframes`, `@page` and the other at-rules are passed over. Only the images of `background`,
 `background-image`, `content`, `list-style(-image)` and `border-image(-source)` count, and a rule's images are
-the page's only when its selector matches one of the page's elements (lexbor's selector engine).
+the page's only when its selector matches one of the page's elements (lexbor's selector engine), and of a block
+that sets one image twice, only the declaration a browser's cascade keeps (`shown`).
 Nothing here touches the network: web_fetch.py fetches the sheets.
 """
 
@@ -155,16 +156,88 @@ def _add_rules(rules: list, prelude: str, body: str, media_ok: Callable[[str], b
 
 
 def image_urls(body: str) -> list[str]:
-    """The url()s and image-set()s of a rule's image properties, as written (nested rules are passed over)."""
+    """The url()s and image-set()s of a rule's image properties, as written (nested rules are passed over; an image
+    declaration another one overrides, `shown`, too)."""
     urls: list[str] = []
-    for declaration, nested in parts(body):
+    for declaration in shown([d for d, nested in parts(body) if nested is None]):
         name, colon, value = declaration.partition(":")
-        name = name.strip().lower()
-        if name[:1] == "-":
-            name = _VENDOR.sub("", name)
-        if nested is None and colon and name in IMAGE_PROPERTIES:
+        if colon and _property(name) in IMAGE_PROPERTIES:
             css_urls(value, lambda url, *_: urls.append(url))
     return urls
+
+
+# the image a property sets: a shorthand sets its longhand's, so of the two the last one in a block is shown
+_SETS = {"background": "background-image", "list-style": "list-style-image", "border-image": "border-image-source"}
+_IMPORTANT = re.compile(r"!\s*important\s*$", re.I)
+# a longhand's values a browser takes (an image, `none`, a CSS-wide keyword, a var()): another value is dropped, and
+# the declaration before it stays
+_IMAGE_VALUE = re.compile(r"\s*(?:(?:-[a-z]+-)?(?:image-set|image|cross-fade|element|paint|url|var|"
+                          r"(?:repeating-)?(?:linear|radial|conic)-gradient|gradient)\(|"
+                          r"(?:none|inherit|initial|unset|revert|revert-layer)\s*(?:[;,]|$))", re.I)
+CASCADE_DEPTH = 8  # blocks inside blocks whose declarations are weighed (`cascaded`); deeper ones are read as written
+
+
+def _property(name: str) -> str:
+    name = name.strip().lower()
+    return _VENDOR.sub("", name) if name[:1] == "-" else name
+
+
+def shown(declarations: list[str]) -> list[str]:
+    """The declarations of one block, less the image ones (`IMAGE_PROPERTIES`) whose image another one in the block
+    overrides, as a browser's cascade keeps one value of a property: the last valid one, an `!important` one over
+    those without. `background-image: url(old.jpg); background-image: image-set(…)` shows only the image-set();
+    `background: url(a.png); background-image: url(b.png)` only b.png. A value a browser would drop (`foo(x)`)
+    overrides nothing."""
+    kept = _kept(declarations)
+    return [d for n, d in enumerate(declarations) if n in kept]
+
+
+def _kept(declarations: list[str]) -> set[int]:
+    """The indexes of the declarations `shown` keeps."""
+    winners: dict[str, tuple[bool, int]] = {}  # image set by a property -> (important, index of its declaration)
+    sets: dict[int, str] = {}
+    for n, declaration in enumerate(declarations):
+        name, colon, value = declaration.partition(":")
+        name = _property(name)
+        if not colon or name not in IMAGE_PROPERTIES:
+            continue
+        important = bool(_IMPORTANT.search(value))
+        value = _IMPORTANT.sub("", value).strip()
+        if not value or (name in _SETS.values() and not _IMAGE_VALUE.match(value)):
+            continue  # a browser drops it: the one before stays
+        sets[n] = _SETS.get(name, name)
+        if important or not winners.get(sets[n], (False, 0))[0]:
+            winners[sets[n]] = (important, n)
+    return {n for n in range(len(declarations)) if n not in sets or winners[sets[n]][1] == n}
+
+
+def cascaded(css: str, media_ok: Callable[[str], bool] | None = None, depth: int = 0) -> str:
+    """Comment-free CSS (a sheet, or a block's declarations) with the image declarations each block overrides
+    (`shown`) left out, and with `media_ok`, the `@media` blocks whose query does not hold (a phone's background);
+    the rest as it was, blocks inside blocks too (CASCADE_DEPTH deep)."""
+    if depth >= CASCADE_DEPTH or not (_sets_twice(css) or (media_ok and "@media" in css.lower())):
+        return css
+    pieces = list(parts(css))
+    kept = _kept([prelude for prelude, body in pieces if body is None])
+    out: list[str] = []
+    n = 0
+    for prelude, body in pieces:
+        if body is None:
+            if n in kept:
+                out.append(prelude)
+            n += 1
+            continue
+        m = _AT_NAME.match(prelude) if media_ok and prelude[:1] == "@" else None
+        if m is None or m.group(1).lower() != "media" or media_ok(prelude[m.end():]):
+            out.append(f"{prelude}{{{cascaded(body, media_ok, depth + 1)}}}")
+    return ";".join(out)
+
+
+def _sets_twice(css: str) -> bool:
+    """Whether CSS may set one image twice in a block (a cheap test: an image, and two image properties' names)."""
+    low = css.lower()
+    return (("url(" in low or "image-set(" in low)
+            and sum(low.count(word) for word in ("background", "list-style", "border-image", "content")) >= 2)
 
 
 def css_urls(css: str, add) -> None:

@@ -3,6 +3,7 @@ viewport (browser.py renders at the same size)."""
 
 from __future__ import annotations
 
+import math
 import re
 
 VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
@@ -11,14 +12,23 @@ _MEDIA_RANGE = re.compile(r"\([^()]*[<>=][^()]*\)")
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
+_DESCRIPTOR = re.compile(r"(?:[^\s(]++|\([^)]*+\)?)++")  # the spec's tokens: white space ends one, not in parentheses
+_INTEGER = re.compile(r"[0-9]+")  # a valid non-negative integer
+_FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # a valid floating-point number
+MAX_MEDIA = 2000  # characters of a media query list read; a longer one is no real query, and holds for nothing
 
 
 def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1]) -> bool:
     """Whether a media query list holds for a desktop screen of width × height CSS px (light colour scheme,
     no reduced motion, a mouse): width, height, aspect ratio, orientation, resolution up to 1 dppx, media
-    types, `not`, `only`, `and`, commas. Anything else is taken to hold, as the first usable source is."""
+    types, `not`, `only`, `and`, commas. Anything else is taken to hold, as the first usable source is.
+    A list longer than MAX_MEDIA characters (white space runs counted as one) holds for nothing, as a browser
+    reads a query it cannot parse ("not all")."""
     if not media.strip():
         return True
+    media = " ".join(media.split())  # runs of white space as one: the splits below stay linear
+    if len(media) > MAX_MEDIA:
+        return False
     queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
     return any(_query_holds(_paired(q.strip()), width, height) for q in queries)
 
@@ -114,9 +124,10 @@ def _media_number(value: str, base: str) -> float | None:
 
 
 def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
-    """(url, width, density) for each candidate, following the HTML spec's splitting rules:
-    a URL is a run of non-space characters (commas inside it are kept), descriptors run to the
-    next comma outside parentheses."""
+    """(url, width, density) for each candidate, following the HTML spec's parsing: a URL is a run of
+    non-space characters (commas inside it are kept), descriptors run to the next comma outside parentheses.
+    A candidate whose descriptors the spec finds invalid (`400W`, `1e3w`, `2x 300w`, `0w`, an unknown one) is
+    dropped, as a browser drops it."""
     out = []
     pos, n = 0, len(text)
     while True:
@@ -131,17 +142,34 @@ def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
         else:
             descriptors = _SRCSET_DESC.match(text, pos).group()
             pos += len(descriptors) + 1
-        width = density = None
-        for token in descriptors.split():
-            try:
-                if token.endswith("w"):
-                    width = float(token[:-1])
-                elif token.endswith("x"):
-                    density = float(token[:-1])
-            except ValueError:
-                pass
-        if url:
-            out.append((url, width, density))
+        read = _descriptors(descriptors)
+        if url and read is not None:
+            out.append((url, *read))
+
+
+def _descriptors(text: str) -> tuple[float | None, float | None] | None:
+    """(width, density) of one candidate's descriptors, or None when the spec finds them invalid: one `Nw` (a
+    positive integer), or one `Nx` (a non-negative floating-point number), and an `Nh` only with a width."""
+    width = density = height = None
+    for token in _DESCRIPTOR.findall(text):
+        kind, number = token[-1], token[:-1]
+        if kind == "w" and width is None and density is None and _INTEGER.fullmatch(number):
+            width = float(number)  # not int(): thousands of digits are no error here, only too large
+            if not 0 < width < math.inf:
+                return None
+        elif kind == "x" and width is None and density is None and height is None and _FLOAT.fullmatch(number):
+            density = float(number)
+            if not 0 <= density < math.inf:
+                return None
+        elif kind == "h" and height is None and density is None and _INTEGER.fullmatch(number):
+            height = float(number)
+            if not 0 < height < math.inf:
+                return None
+        else:
+            return None
+    if height is not None and width is None:
+        return None
+    return width, density
 
 
 def largest(srcset: str | None) -> str | None:

@@ -406,8 +406,9 @@ class Fetcher:
                     waited = wait
                     continue
                 if response.status_code >= 400:
-                    said = (f" (tried again {waited:g} s later, as its Retry-After asked)" if waited is not None
-                            else f" (it asks to wait {wait:g} s: Retry-After)" if wait is not None else "")
+                    said = (f" (tried again {_seconds(waited)} later, as its Retry-After asked)" if waited is not None
+                            else f" (it asks to wait {_wait_asked(response.headers, wait)}: Retry-After)"
+                            if wait is not None else "")
                     raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}{said}")
                 if refuse is not None:
                     refuse(response.headers)
@@ -499,6 +500,27 @@ def retry_after(headers: httpx.Headers) -> float | None:
     if when is None or when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _wait_asked(headers: httpx.Headers, seconds: float) -> str:
+    """A Retry-After's wait in words: `120 s`, `about 3 h`; an HTTP date as the date (`until Sun, 06 Dec 2026
+    09:00:00 GMT, about 2 h from now`)."""
+    value = (headers.get("retry-after") or "").strip()
+    if value.isdigit():
+        return _seconds(seconds)
+    when = " ".join(value.split())[:40]
+    return f"until {when}, " + ("a moment ago" if seconds <= 0 else f"{_seconds(seconds)} from now")
+
+
+def _seconds(seconds: float) -> str:
+    """A wait in words: whole seconds up to 1000 (`120 s`, `0.5 s`), then minutes, hours or days; past a year,
+    `over a year`."""
+    if seconds < 1000:
+        return f"{round(seconds, 1):g} s"
+    if seconds > 365 * 86400:
+        return "over a year"
+    unit, size = next((u, n) for u, n in (("days", 86400), ("h", 3600), ("min", 60)) if seconds >= 2 * n or n == 60)
+    return f"about {round(seconds / size)} {unit}"
 
 
 def _timeout_kind(exc: Exception) -> str:

@@ -315,6 +315,7 @@ class Seen:
         self._first: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, key) -> (label, how it was keyed)
         self.images: set[str] = set()  # the labels of candidates that gave an image, or a note naming one
         self._prints: list[tuple[str, str, Print]] = []  # (label, role, print) of each image read
+        self._pictures: list[str] = []  # and the picture its URL names (`picture_url`)
         self.crop_pairs = 0  # pairs of pictures of different shapes compared crop by crop (at most CROP_PAIRS)
 
     def written(self, cand: Candidate) -> Note | None:
@@ -334,19 +335,23 @@ class Seen:
                 self._first.setdefault((kind, key), (label, how))
         if mark is not None:
             self._prints.append((label, _role(cand.tag), mark))
+            self._pictures.append(picture_url(cand.url))
 
     def resized(self, cand: Candidate, mark: Print | None) -> Note | None:
         """A note naming an image read before whose picture this one is, at another size or in another
         encoding: their prints match (the closest if several do) and one of the two is a page's second
         reference to its picture (og:image, a link, a CSS background). Two <img>s, two links or two
-        backgrounds are never one picture by their pixels: the slices of a stack look alike."""
+        backgrounds are never one picture by their pixels (the slices of a stack look alike), unless their URLs
+        name one picture at two sizes (`picture_url`: a wiki's thumbnail, a Next.js resize)."""
         if mark is None:
             return None
         role = _role(cand.tag)
         cropped = self._crop_pairs(role, mark)
         best, closest = None, SAME_PICTURE
+        picture = picture_url(cand.url)
         for n, (label, other_role, other) in enumerate(self._prints):
-            if role == other_role and role != "meta" or (n not in cropped and other.reshaped(mark)):
+            if (role == other_role and role != "meta" and picture != self._pictures[n]
+                    or (n not in cropped and other.reshaped(mark))):
                 continue
             found = other.likeness(mark)
             if found is not None and found[0] < closest:
@@ -407,6 +412,29 @@ class Seen:
                     " after redirects" if web_url and "final" in (how, how_first) else "")
             return Note(f"same image as {label} ({why})")
         return None
+
+
+# the URLs sites give one picture at other sizes: a MediaWiki thumbnail (`/thumb/a/ab/X.png/320px-X.png`), a
+# WordPress size (`x-300x225.jpg`), a Next.js or Vercel resize (`/_next/image?url=%2Fx.png&w=640`)
+_WIKI_THUMB = re.compile(r"^(.*)/thumb(/.+)/[^/]*?[0-9]+px-[^/]+$")
+_SIZED = re.compile(r"^(.*)-[0-9]+x[0-9]+(\.[a-z0-9]+)$", re.I)
+_RESIZERS = ("/_next/image", "/_vercel/image")
+
+
+def picture_url(url: str, depth: int = 0) -> str:
+    """The URL of the picture an image URL shows at some size (as `_same` writes it): a thumbnail's or resize's
+    original (`picture_url` of `/_next/image?url=%2Fx.png&w=640` is that of `/x.png`), else the URL itself."""
+    if url[:5].lower() == "data:":
+        return url
+    url = _same(url)
+    head, _, query = url.partition("?")
+    path = urlsplit(head).path
+    if path.endswith(_RESIZERS) and depth < 2:
+        inner = next((unquote(v) for k, _, v in (p.partition("=") for p in query.split("&")) if k == "url"), "")
+        if inner:
+            return picture_url(urljoin(url, inner), depth + 1)
+    m = _WIKI_THUMB.match(head) or _SIZED.match(head)
+    return "".join(m.groups()) + ("?" + query if query else "") if m else url
 
 
 # A page's second reference to a picture it shows: an <img> and its og:image, its "Download figure" link or a

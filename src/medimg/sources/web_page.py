@@ -20,6 +20,9 @@ from .css import css_urls
 from .html_cost import PageTooDeep, nesting_problem
 from .media import largest, media_matches, parse_srcset
 
+# an <img>'s full-size picture, named beside its thumbnail (PubMed Central's `src-large`, Jetpack's and the block
+# gallery's original): read instead of the thumbnail, as the image its link leads to is
+FULL_SRC = ("src-large", "data-orig-file", "data-full-url")
 LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
 LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-original-src",
             "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
@@ -28,6 +31,7 @@ META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secur
 _CSS_NOT_IMAGES = re.compile(r"@font-face\s*+\{[^}]*+\}?|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
                              re.I)
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
+IMAGE_TAGS = ("img", "amp-img", "amp-anim")  # AMP's <img>s
 # a link named as a file the sources read as an image (a gallery's full image, a listing's `scan.nii.gz`); a linked PDF
 # is a document of its own, not followed
 LINK_NAMES = tuple(name for name in registry.IMAGE_NAMES if name != ".pdf")
@@ -162,12 +166,13 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             found.classes.update(attrs["class"].lower().split())
         if attrs.get("id"):
             found.ids.add(attrs["id"].lower())
-        if tag == "img":
+        if tag in IMAGE_TAGS:
             parent = node.parent
             if parent is not None and parent.tag == "picture":
                 if parent.mem_id not in sources:
                     sources[parent.mem_id] = _source_choice(parent)
-                add(sources[parent.mem_id] or _img_choice(attrs), "picture", _attr(attrs, "alt"),
+                add(sources[parent.mem_id] or _img_choice(attrs),  # a <noscript>'s: a lazy <img>'s fallback too
+                    "noscript" if _link_around(parent, "noscript") else "picture", _attr(attrs, "alt"),
                     lambda a=attrs, p=parent: _alternatives(a, *picture_urls(p)),
                     lambda a=attrs, p=parent: _placeholders(a, *picture_urls(p)))
             else:  # a <noscript>'s: the fallback of a lazy <img> beside it, often of another size (`Seen.resized`)
@@ -202,18 +207,22 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                 add(url, "a", " ".join((node.text(deep=True) or "").split())[:200], guess=guess)
                 if data and len(found) > had:
                     found[-1].beside = data
-        elif tag == "style":
+        elif tag == "style" and media_matches(_attr(attrs, "media")):  # not a print one
             css = node.text(deep=True) or ""
-            if "@import" in css.lower() and media_matches(_attr(attrs, "media")):  # external stylesheets too
+            if "@import" in css.lower():  # external stylesheets too
                 for url in sheets.imports(sheets.strip_comments(css), media_matches):
                     sheet(url)
-            css_urls(_CSS_NOT_IMAGES.sub(" ", css), add)
+            # as a browser shows them on a desktop screen: not in comments, nor in an @media block for a phone or
+            # print, nor one a later declaration of the rule overrides
+            css_urls(sheets.cascaded(_CSS_NOT_IMAGES.sub(" ", sheets.strip_comments(css)), media_matches), add)
         elif tag == "script" and _runs(_attr(attrs, "type")):
             found.scripts += 1
         elif tag == "link" and _applies(attrs):
             sheet(_attr(attrs, "href"))
         if _attr(attrs, "background"):  # <body background=…>, old tables
             add(_attr(attrs, "background"), "background")
+        if _attr(attrs, "data-bgset").strip():  # lazysizes' bgset: `a.jpg 300w, b.jpg 1024w [media] | …`
+            add(_bgset_choice(_attr(attrs, "data-bgset")), "style")
         for name in LAZY_BACKGROUND:
             text = _attr(attrs, name).strip()
             if "url(" in text.lower():
@@ -222,8 +231,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                 add(text, "style")
         style = attrs.get("style")
         if style and ("url(" in style.lower() or "image-set(" in style.lower()):
-            css_urls(style, add)
-        if tag == "img":  # after the thumbnail: the full image its link leads to
+            css_urls(sheets.cascaded(sheets.strip_comments(style)), add)
+        if tag in IMAGE_TAGS:  # after the thumbnail: the full image its link leads to
             full, guess = _linked_file(_link_around(node), base, charset, folder, dicom_page, said)
             if full:
                 add(full, "a", _attr(attrs, "alt"), guess=guess)
@@ -389,7 +398,11 @@ def _link_around(node, tag: str = "a", depth: int = LINK_DEPTH):
 
 
 def _img_choice(attrs: dict) -> str | None:
-    """Lazy-load attributes first (the plain ones are then placeholders), then srcset, then src."""
+    """A full-size picture named beside it first (`FULL_SRC`), then lazy-load attributes (the plain ones are then
+    placeholders), then srcset, then src."""
+    for name in FULL_SRC:
+        if _attr(attrs, name).strip():
+            return _attr(attrs, name)
     for name in LAZY_SRCSET:
         best = largest(_attr(attrs, name))
         if best:
@@ -435,7 +448,7 @@ def _source_urls(picture) -> tuple[list[str], list[str]]:
 def _offered(attrs: dict) -> tuple[list[str], list[str]]:
     """An element's lazy-load URLs (data-srcset entries, data-src and kin) and its plain ones (srcset, src)."""
     lazy = [url for name in LAZY_SRCSET for url, _, _ in parse_srcset(_attr(attrs, name))]
-    lazy += [_attr(attrs, name) for name in LAZY_SRC if _attr(attrs, name).strip()]
+    lazy += [_attr(attrs, name) for name in (*FULL_SRC, *LAZY_SRC) if _attr(attrs, name).strip()]
     plain = [url for url, _, _ in parse_srcset(_attr(attrs, "srcset"))] + [_attr(attrs, "src")]
     return lazy, [url for url in plain if url]
 
@@ -471,6 +484,19 @@ def _source_choice(picture) -> str | None:
         best = largest(_attr(attrs, "data-srcset")) or largest(_attr(attrs, "srcset"))
         if best:
             return best
+    return None
+
+
+_BGSET_MEDIA = re.compile(r"\s*\[([^\]]*)\]\s*$")
+
+
+def _bgset_choice(bgset: str) -> str | None:
+    """The background lazysizes' bgset plugin sets: of its `|`-separated sets, the first whose `[media]` holds (or
+    that has none), its largest candidate."""
+    for option in bgset.split("|")[:MAX_ALTERNATIVES]:
+        m = _BGSET_MEDIA.search(option)
+        if m is None or media_matches(m.group(1)):
+            return largest(option[:m.start()] if m else option)
     return None
 
 
