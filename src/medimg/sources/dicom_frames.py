@@ -79,8 +79,19 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
             return next(decoder.iter_array(ds, **as_pixel_options(ds)))[0]
     if _int(ds.get("BitsAllocated"), 8) == 1 and syntax not in _ENCAPSULATED and syntax != ExplicitVRBigEndian:
         return _bit_frame(ds, index if n > 1 else 0)
+    allocated, stored = _int(ds.get("BitsAllocated"), -1), _int(ds.get("BitsStored"), 0)
+    high = _int(ds.get("HighBit"), stored - 1)
+    plain = pi in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB") and "PixelData" in ds
+    if plain and syntax not in _ENCAPSULATED and allocated in (8, 16, 32) and 0 < stored <= high < allocated:
+        # the retired layout of PS3.5 8.1.1 (e.g. 12 bits stored, high bit 15: the value in the top bits, the low
+        # ones unused), which pydicom does not read (it takes the low Bits Stored bits): the value moved down to
+        # bit 0 here, its sign kept, by the same shifts pydicom uses to clear unused high bits
+        cells = pixel_array(ds, index=index if n > 1 else None, view_only=True, correct_unused_bits=False,
+                            allow_excess_frames=False)
+        values = np.left_shift(cells, allocated - 1 - high)  # one copy, shifted back in place
+        return np.right_shift(values, allocated - stored, out=values)
     # a view only when no unused high bits need clearing (else pydicom warns, and copies anyway)
-    whole = _int(ds.get("BitsStored"), 0) == _int(ds.get("BitsAllocated"), -1)
+    whole = stored == allocated
     # data past the declared frames is padding: pydicom would otherwise return it as more frames
     return pixel_array(ds, index=index if n > 1 else None, view_only=whole, allow_excess_frames=False)
 

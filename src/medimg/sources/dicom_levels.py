@@ -63,7 +63,8 @@ def _ct_without_window(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> bool
         return False
     step = max(1, int(np.ceil(np.sqrt(arr.size / CT_SAMPLE))))
     values = _modality(arr[::step, ::step], ds, index)
-    return looks_like_hu(values[np.isfinite(values)])
+    finite = np.isfinite(values)
+    return looks_like_hu(values if finite.all() else values[finite])  # a copy only when some value is not
 
 
 def _modality(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> np.ndarray:
@@ -155,6 +156,9 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, ct: bool = F
             lo, hi = (lowest, highest) if arr.size else (0.0, 1.0)
         else:
             lo, hi = _range(finite(rows)[~_pad_mask(arr[rows], pad)] for rows in strips(arr))
+        if lo < 0 < hi and str(ds.get("Modality", "")).strip().upper() == "PT":
+            lo = 0.0  # PET activity (its Rescale Intercept is 0, PS3.3 C.8.9.4) below zero is noise or a stand-in
+            # value such as -32768: drawn black, so that one such pixel cannot turn the background grey
     out = np.empty(arr.shape, np.uint8)
     for rows in strips(arr):
         values = finite(rows)
