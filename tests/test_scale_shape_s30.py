@@ -182,7 +182,9 @@ def test_resume_deletes_a_csv_file_stopped_in_its_header(tmp_path):
         assert len(done_inputs(tmp_path, "csv")) == 0 and not list(tmp_path.iterdir())
 
 
-def test_an_actor_with_other_labels_than_the_job_refuses_to_start(tmp_path, tiny_model_dir):
-    """Every file's probs columns are the driver's model's labels: a machine whose model has others says so."""
+def test_an_actor_with_other_labels_than_the_job_refuses_its_batches(tmp_path, tiny_model_dir):
+    """Every file's probs columns are the driver's model's labels: a machine whose model has others says so,
+    from each call (Ray restarts an actor that fails to start, and hands its error back only as text)."""
+    actor = ClassifyInputs(str(tmp_path / "list"), ["xray", "photo"], model_dir=str(tiny_model_dir))
     with pytest.raises(ValueError, match="every machine needs the same --model"):
-        ClassifyInputs(str(tmp_path / "list"), ["xray", "photo"], model_dir=str(tiny_model_dir))
+        actor({"start": [0], "size": [0]})

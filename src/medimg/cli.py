@@ -773,7 +773,7 @@ def scale(
     try:
         import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 
-        from .scale.ray_job import Spill, run, write_failure
+        from .scale.ray_job import Spill, errors_to_log, refusal, run, write_failure
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
@@ -810,13 +810,15 @@ def scale(
         with _stopped_cleanly(stopped), contextlib.ExitStack() as stack:
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
-                    plan=plan, on_start=lambda: stack.enter_context(_stopped_cleanly()))
+                    plan=plan, on_start=lambda: (stack.enter_context(_stopped_cleanly()),
+                                                 stack.enter_context(errors_to_log())))
     except Exception as exc:
-        failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's own log has said the rest)
+        failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's log file has the task's traceback)
         if failed is not None:
             _stop_writing(failed, stopped())
-        if isinstance(exc, ValueError):
-            raise typer.BadParameter(str(exc))
+        refused = refusal(exc)  # an actor's too: its message, not Ray's text around it
+        if refused is not None:
+            raise typer.BadParameter(refused)
         raise
     ran, passed = plan.get("run", 0), plan.get("passed_over", 0)
     if ran == 0 and passed:  # every entry gives at least one row (an image, an error or a note)

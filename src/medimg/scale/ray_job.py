@@ -10,6 +10,7 @@ entries already written by an earlier, stopped run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -61,10 +62,18 @@ class ClassifyInputs:
         from ..model import Classifier
 
         self.entries = entries  # the file of list entries (Spill) a batch's places point into
-        self.clf = Classifier.load(model_dir, threads=threads)
+        # Why this machine cannot run the job, raised by every call rather than here: Ray restarts an actor whose
+        # constructor raises (for tens of seconds) and hands its error back as text; a call's comes back whole.
+        self.refused: ValueError | None = None
+        try:
+            self.clf = Classifier.load(model_dir, threads=threads)
+        except (OSError, ValueError) as exc:  # an OSError too: a missing model is no full disk (write_failure)
+            self.refused = ValueError(f"{model_dir or 'the default model'}: cannot load the model on this machine "
+                                      f"({exc}); every machine needs the same --model")
+            return
         if self.clf.labels != list(labels):  # a cluster machine with another model in that folder
-            raise ValueError(f"the model here has labels {self.clf.labels}, the job's {list(labels)}: every "
-                             "machine needs the same --model")
+            self.refused = ValueError(f"the model here has labels {self.clf.labels}, the job's {list(labels)}: "
+                                      "every machine needs the same --model")
         self.labels, self.csv = list(labels), fmt == "csv"
         self.schema = schema(self.labels, fmt)
         self.limits = Limits(**(limits or {}))
@@ -76,6 +85,8 @@ class ClassifyInputs:
 
         from ..pipeline import classify
 
+        if self.refused is not None:
+            raise self.refused
         inputs = [s for start, size in zip(batch["start"], batch["size"]) for s in read_entries(self.entries,
                                                                                                 int(start), int(size))]
         found: dict[str, list[dict]] = {s: [] for s in inputs}
@@ -250,6 +261,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
     blocks = min(len(spill.starts), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
     ds = ray.data.from_items(spill.places(), override_num_blocks=blocks)
+    ds.context.raise_original_map_exception = True  # an actor's error comes back itself (job_error), not wrapped
     ds = ds.map_batches(
         ClassifyInputs,
         batch_size=1,  # one place: inputs_per_batch entries
@@ -299,17 +311,52 @@ def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
 
 def write_failure(exc: BaseException) -> OSError | None:
     """The OSError that says the output cannot be written any more (`output.cannot_write`: a full disk, a failed
-    share), when that is what ended the job: Ray hands a write task's error back wrapped (`RayTaskError`, whose
-    `cause` is the error raised in the task; the wrapper itself carries no errno)."""
+    share), when that is what ended the job."""
     from ..output import cannot_write
 
+    return next((e for e in _chain(exc) if isinstance(e, OSError) and cannot_write(e)), None)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What the ValueError that ended the job says, raised in the driver or in an actor (a model that machine
+    lacks, an option it refuses): Ray's wrapper says it with the actor's traceback, and Ray Data adds lines of
+    retry advice to an actor's message (which is one line)."""
+    from ray.exceptions import RayError
+
+    inner = next((e for e in _chain(exc) if not isinstance(e, RayError)), None)  # past Ray's wrappers
+    if not isinstance(inner, ValueError):
+        return None
+    return str(inner) if inner is exc else str(inner).split("\n", 1)[0]
+
+
+@contextlib.contextmanager
+def errors_to_log():
+    """Ray Data's errors (a failed task's traceback, told twice: hundreds of lines) go to its log file alone
+    (`<Ray's session folder>/logs/ray-data/`), not to the terminal, where the CLI says in a line what ended
+    the job. Its progress and warnings still show."""
+    import ray.data  # noqa: F401  (sets up the "ray.data" logger: a file and a console handler)
+
+    def below_error(record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+    console = [h for h in logging.getLogger("ray.data").handlers if h.name == "console"]
+    for handler in console:
+        handler.addFilter(below_error)
+    try:
+        yield
+    finally:
+        for handler in console:
+            handler.removeFilter(below_error)
+
+
+def _chain(exc: BaseException | None):
+    """`exc`, then the errors it was raised from: Ray hands a task's error back wrapped (`RayTaskError`, whose
+    `cause` is the error raised in the task; the wrapper itself carries no errno)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and cannot_write(exc):
-            return exc
+        yield exc
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-    return None
 
 
 def _reachable(address: str | None, timeout: float = 10) -> None:
@@ -466,6 +513,8 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
             lines = f.read().split("\n")
+            if lines == [""]:  # no block is written empty: its write failed at once (a full disk)
+                raise CutOff("empty")
             if lines[-1]:
                 raise CutOff("last line cut off")
             rows, older = [], False
@@ -526,4 +575,4 @@ def _header_start(text: str) -> bool:
                for h in (csv_fields([]), TEXT_COLUMNS))  # csv_fields([]): classify's, without prob_<label>
 
 
-__all__ = ["run", "read_inputs", "done_inputs", "write_failure", "ClassifyInputs", "COLUMNS"]
+__all__ = ["run", "read_inputs", "done_inputs", "write_failure", "refusal", "errors_to_log", "ClassifyInputs", "COLUMNS"]
