@@ -44,17 +44,17 @@ class Inflated(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         want = self.budget.left + 1 if size is None or size < 0 else min(size, self.budget.left + 1)
-        pieces, got = [], 0
+        out, got = io.BytesIO(), 0  # its getvalue() hands its buffer over: no second copy, as a join of pieces made
         while got < want:
             piece = self._piece(want - got)
             if not piece:
                 break
-            pieces.append(piece)
+            out.write(piece)
             got += len(piece)
         self.budget.left -= got
         if self.budget.left < 0:
             raise TooBig()
-        return b"".join(pieces)
+        return out.getvalue()
 
     def readinto(self, b) -> int:
         chunk = self.read(len(b))

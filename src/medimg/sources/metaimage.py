@@ -132,8 +132,8 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     matrix = np.eye(3)
     for key in ("transformmatrix", "orientation", "rotation"):
         if key in fields:
-            values = _numbers(fields, key, spatial * spatial)[:spatial * spatial]
-            matrix[:spatial, :spatial] = np.array(values).reshape(spatial, spatial).T  # columns: the axes
+            values = _numbers(fields, key, nd * nd)[:nd * nd]  # NDims × NDims: a 4-D file's fourth is time
+            matrix[:spatial, :spatial] = np.array(values).reshape(nd, nd).T[:spatial, :spatial]  # columns: the axes
             break
     if spatial == 2:  # one slice: its normal is the third axis
         matrix[:, 2] = np.cross(matrix[:, 0], matrix[:, 1])

@@ -5,7 +5,8 @@ slice, or every one with `all_frames`, orientation from the dimension cosines, p
 applied by nibabel. Only a NetCDF file that names MINC's space dimensions, or an HDF5 file with a
 `minc-2.0` group, is taken: other NetCDF/HDF5 files (climate data, Keras weights) are not MINC.
 nibabel reads MINC by file name, so bytes (uploads, zip members) go through a temporary file;
-a file on disk is read in place, only the slices shown.
+a file on disk is read in place, only the slices shown; its voxels' bytes (as stored, uncompressed) are checked
+against `max_input_bytes` first, as every volume's are.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
         return
     except Exception as exc:
         yield ItemError(path, "", f"not a readable {version} file: {type(exc).__name__}: {exc}")
+        return
+    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(img.get_data_dtype()).itemsize
+    if need > limits.max_input_bytes:  # HDF5 gives unwritten chunks as zeros: a 200 KB file can claim 10,000³ voxels
+        yield ItemError(path, "", f"MINC volume of {'×'.join(map(str, shape))} voxels is {need:,} bytes, over the "
+                                  f"max_input_bytes cap of {limits.max_input_bytes:,}; not read")
         return
     voxels = img.dataobj
     if len(shape) == 4:  # MINC keeps time first; nibabel's affine covers the three space axes after it, and

@@ -1,11 +1,13 @@
 """NIfTI-1/2 volumes (.nii, .nii.gz: MRI, CT and PET research data) as 8-bit axial slices.
 
-The middle axial slice (of the middle volume of a 4D series), or every axial slice with `all_frames`,
+The middle axial slice (of the middle volume of a 4D series, of the b0 of a diffusion series with a .bval file
+beside it; 5-7D: the volumes after the first three axes as one series), or every axial slice with `all_frames`,
 shown the radiological way: anterior at the top, the patient's right on the image's left, square
 pixels in millimetres. Which array axis is axial comes from the affine, so a volume stored in any
 axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else 8-bit voxels as
-stored (as a PNG of them is shown), a slice in Hounsfield units (a CT: air near -1000) in a wide CT window
-(W 1500, L -350), and other wider ones between the slice's 0.5–99.5 percentiles. A .nii.gz
+stored (as a PNG of them is shown) unless all are dim (a label map), a slice in Hounsfield units (a CT: air
+near -1000) in a wide CT window (W 1500, L -350), and other wider ones between the slice's 0.5–99.5
+percentiles. An Analyze file with a negative x voxel size is stored left to right (SPM's mark). A .nii.gz
 inflates in memory up to `max_input_bytes`; the pixel cap is checked from the header before any voxel is
 read, and a file shorter than its header says is refused. A label map (intent label or neuroname) is a
 note, as DICOM segmentations are. Only technical header fields are kept (no description).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -40,6 +43,7 @@ from .registry import register
 nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
 
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square (else the other shrinks)
+DIM_UINT8 = 64  # 8-bit slices whose brightest voxel is under this are stretched: labels, masks
 SAMPLE = 1 << 22  # pixels a slice's percentiles are taken from: all of a slice up to 2048 × 2048
 
 
@@ -162,13 +166,13 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     hdr = img.header
     intent = int(hdr["intent_code"]) if "intent_code" in hdr else 0  # Analyze 7.5 has none
-    if len(shape) > 4 and not 3000 <= intent < 3100 and (intent == 1007 or shape[3] == 1):  # NIFTI_INTENT_VECTOR
-        yield ItemError(origin, "", f"NIfTI holds a vector per voxel (a displacement or direction field; intent "
-                                    f"code {intent}, dims {shape}), not an image volume", skipped=True)
-        return
-    if 3000 <= intent < 3100 or len(shape) > 4:  # CIFTI matrices, surfaces
+    if 3000 <= intent < 3100:  # CIFTI matrices, surfaces
         yield ItemError(origin, "", f"NIfTI holds a matrix or surface data (intent code {intent}, dims {shape}), "
                                     "not an image volume", skipped=True)
+        return
+    if len(shape) > 4 and (intent in PER_VOXEL or shape[3] == 1):  # the 5th axis holds a vector's components
+        yield ItemError(origin, "", f"NIfTI holds a vector per voxel (a displacement or direction field; intent "
+                                    f"code {intent}, dims {shape}), not an image volume", skipped=True)
         return
     if len(shape) < 2 or min(shape) < 1:
         yield ItemError(origin, "", f"NIfTI volume has no image plane (dims {shape})")
@@ -183,9 +187,62 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, "", f"NIfTI volume is truncated: {len(data):,} bytes, its header needs {need:,}")
             return
     zooms = list(hdr.get_zooms()[:3])
-    meta = {"datatype": str(hdr.get_data_dtype())}
+    dtype = hdr.get_data_dtype()
+    kind_name = ("RGBA32" if len(dtype.names) > 3 else "RGB24") if dtype.names else str(dtype)
+    meta = {"dims": list(shape), "datatype": kind_name}
+    voxels = img.dataobj
+    if len(shape) > 4:  # 5-7D (echoes, …): the volumes after the first three axes counted as one series, as stored
+        shape = shape[:3] + (int(np.prod(shape[3:], dtype=np.int64)),)
+        voxels = voxels.reshape(shape)
+    volume = None
+    if len(shape) == 4 and shape[3] > 1:
+        volume, b = b0_volume(_bvalues(blob, shape[3]))
+        if volume is not None:
+            meta["b_value"] = b
     cal = (float(hdr["cal_min"]), float(hdr["cal_max"])) if "cal_min" in hdr else (0.0, 0.0)
-    yield from axial_slices(origin, img.dataobj, shape, img.affine, zooms, cal, meta, "NIfTI", limits)
+    affine = img.affine
+    if kind == "analyze" and _x_size(data) < 0:  # SPM's mark of x stored left to right (nibabel drops the sign)
+        affine = np.diag([-1.0, 1.0, 1.0, 1.0]) @ affine
+    yield from axial_slices(origin, voxels, shape, affine, zooms, cal, meta, "NIfTI", limits, volume)
+
+
+def _x_size(header: bytes) -> float:
+    """An Analyze 7.5 header's pixdim[1] as stored, sign and all."""
+    order = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+    return struct.unpack_from(order + "f", header, 80)[0]
+
+
+PER_VOXEL = {1004, 1005, 1006, 1007, 1008, 1009, 1010}  # (sym)matrix, dispvect, vector, pointset, triangle, quaternion
+
+
+def _bvalues(blob: Blob, volumes: int) -> list[float] | None:
+    """The b-values of a diffusion series from the file beside it (dcm2niix and BIDS: the same name with .bval; FSL:
+    `bvals`), when it lists one number per volume; None otherwise."""
+    from .files import read_sibling
+
+    name = Path(blob.name or blob.origin).name
+    stem = re.sub(r"(?i)\.(nii(\.gz)?|hdr)$", "", name)
+    for candidate in (stem + ".bval", "bvals"):
+        try:
+            text = read_sibling(candidate, blob)
+        except (ValueError, OSError):
+            continue
+        try:
+            values = [float(v) for v in text[:1 << 20].decode("ascii").split()]
+        except ValueError:  # UnicodeDecodeError is one too
+            continue
+        if len(values) == volumes and all(np.isfinite(values)):
+            return values
+    return None
+
+
+def b0_volume(bvalues: list[float] | None) -> tuple[int | None, float | None]:
+    """The first volume of the lowest b-value (the b0 that viewers open a diffusion series at), and that b-value;
+    (None, None) unless the b-values differ."""
+    if not bvalues or min(bvalues) == max(bvalues):
+        return None, None
+    low = min(bvalues)
+    return bvalues.index(low), round(low, 3)
 
 
 LABEL_INTENTS = {1002, 1003}  # NIFTI_INTENT_LABEL, NIFTI_INTENT_NEURONAME: segmentations, atlas parcels
@@ -230,8 +287,9 @@ def _pair(kind: str, header: bytes, image: bytes, cap: int):
 
 
 def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray, zooms: list, cal: tuple[float, float],
-                 meta: dict, fmt: str, limits: Limits) -> Iterator[Item]:
-    """The middle axial slice of a 2-4D volume (middle volume of 4D), or every axial slice with `all_frames`.
+                 meta: dict, fmt: str, limits: Limits, volume: int | None = None) -> Iterator[Item]:
+    """The middle axial slice of a 2-4D volume (of the middle volume of 4D, or of `volume`), or every axial slice with
+    `all_frames`.
 
     `voxels` is indexed like a (x, y, z[, t]) array (nibabel's dataobj reads only the slice asked for),
     `affine` maps voxel indices to RAS+ millimetres, `zooms` are the voxel sizes along the first three axes.
@@ -245,7 +303,7 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
         return
     zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(zooms[:3]) + [1.0] * 3][:3]
     n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
-    t = volumes // 2
+    t = volumes // 2 if volume is None else volume
     try:
         orientation = "".join(str(c) for c in nib.aff2axcodes(affine))
     except Exception:  # NaN or degenerate affine: _layout shows the stored order
@@ -321,8 +379,10 @@ def _to_image(plane: np.ndarray, cal: tuple[float, float]) -> Image.Image:
         return image
     values = np.abs(plane) if np.iscomplexobj(plane) else plane
     lo, hi = cal
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):  # 8-bit voxels are grey levels already, as in a PNG
-        lo, hi = (0.0, 255.0) if values.dtype == np.uint8 else _default_levels(values)
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):  # 8-bit voxels are grey levels already, as in a PNG,
+        # unless all are dim (a mask or label map: 0, 1, 2…), which viewers stretch as they do wider voxels
+        grey = values.dtype == np.uint8 and values.size and int(values.max()) >= DIM_UINT8
+        lo, hi = (0.0, 255.0) if grey else _default_levels(values)
     out = np.empty(values.shape, np.uint8)
     for rows in strips(values):
         part = values[rows].astype(np.float64)

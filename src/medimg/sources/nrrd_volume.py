@@ -2,10 +2,10 @@
 
 Read with pynrrd and shown like NIfTI (`nifti.axial_slices`): the middle axial slice, or every one with
 `all_frames`, radiological orientation from `space directions` and `space`, square pixels. An RGB(A)
-colour axis gives colour slices, one list/time axis is read at its middle. Without any orientation the
-array is shown as stored (first axis across, second down). A detached header (.nhdr) names its data
-file, read only when that is a bare file name beside the header (`files.read_sibling`: same folder, zip
-folder or upload), never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`. A 3D Slicer
+colour axis gives colour slices, one list/time axis is read at its middle (a diffusion series at its b0).
+Without any orientation the array is shown as stored (first axis across, second down). A detached header
+(.nhdr) names its data file, read only when that is a bare file name beside the header (`files.read_sibling`:
+same folder, zip folder or upload), never any other path. Gzip/bzip2 data inflates up to `max_input_bytes`. A 3D Slicer
 segmentation (.seg.nrrd) is a note, as DICOM segmentations are.
 """
 
@@ -22,13 +22,17 @@ import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import read_sibling
-from .nifti import axial_slices, rgb_voxels
+from .nifti import axial_slices, b0_volume, rgb_voxels
 from .registry import register
 
-_SPACE_SIGNS = {  # world axes flipped to reach RAS+
+_SPACE_SIGNS = {  # world axes flipped to reach RAS+ (the -time spaces' fourth world axis is time)
     "left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),
     "left-anterior-superior": (-1, 1, 1), "las": (-1, 1, 1),
+    "left-posterior-superior-time": (-1, -1, 1), "lpst": (-1, -1, 1),
+    "left-anterior-superior-time": (-1, 1, 1), "last": (-1, 1, 1),
 }
+_TIME_SPACES = {"right-anterior-superior-time", "rast", "left-posterior-superior-time", "lpst",
+                "left-anterior-superior-time", "last"}
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -49,6 +53,7 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
                                         "image volume", skipped=True)
             return
         voxels, shape, affine, zooms = _volume(arr, header)
+        volume, b = b0_volume(_bvalues(header, shape[3])) if len(shape) == 4 else (None, None)
     except (ValueError, nrrd.NRRDError) as exc:
         yield ItemError(origin, "", f"not a readable NRRD file: {exc}")
         return
@@ -59,12 +64,27 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"not a readable NRRD file: {said}")
         return
     meta |= {"datatype": str(arr.dtype), "encoding": str(header.get("encoding"))}
+    if volume is not None:
+        meta["b_value"] = b
     if not _oriented(header, arr.ndim):  # said as stored, not as a fact about the scan
         meta["orientation"] = "none in the header (shown as stored)"
         if header.get("spacings") is None:
             meta["voxel_mm"] = None
     nan = float("nan")
-    yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits)
+    yield from axial_slices(origin, voxels, shape, affine, zooms, (nan, nan), meta, "NRRD", limits, volume)
+
+
+def _bvalues(header: dict, volumes: int) -> list[float] | None:
+    """A diffusion NRRD's b-value per volume (3D Slicer's DWMRI_b-value and DWMRI_gradient_0000…: a gradient's
+    squared length scales the b-value), when there is one gradient per volume; None otherwise."""
+    try:
+        b = float(header["DWMRI_b-value"])
+        gradients = [np.asarray(str(header[f"DWMRI_gradient_{i:04d}"]).split()[:3], dtype=float)
+                     for i in range(volumes)]
+    except (KeyError, ValueError):
+        return None
+    values = [b * float(g @ g) for g in gradients]
+    return values if np.all(np.isfinite(values)) else None
 
 
 # pynrrd parses the header a line at a time in Python (99 million comment lines, 198 MB: 22 s CPU): real headers have
@@ -242,6 +262,8 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
     if dirs is not None:
         d = dirs[spatial]
         space = str(header.get("space", "")).lower()
+        if space in _TIME_SPACES:  # the directions' fourth value is along time
+            d = d[:, :3]
         if d.shape[1] == 3:
             d = d * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
         full = np.zeros((3, 3))
@@ -251,6 +273,7 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
             full[:, 2] = normal / np.linalg.norm(normal) if np.linalg.norm(normal) > 0 else (0, 0, 1)
         affine[:3, :3] = full
         origin = header.get("space origin")
+        origin = None if origin is None else list(origin)[:3]
         if origin is not None and len(origin) == 3 and np.all(np.isfinite(origin)):
             affine[:3, 3] = np.asarray(origin, dtype=float) * np.array(_SPACE_SIGNS.get(space, (1, 1, 1)))
         zooms = [float(np.linalg.norm(v)) for v in full.T]
