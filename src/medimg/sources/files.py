@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import logging
@@ -446,9 +447,18 @@ def _header_beside(path: Path) -> str | None:
         if header == path or not header.is_file():
             continue
         names = data_file_names(_head(header), header.name)
-        if reads_as_data(path.name, names, lambda name: path.with_name(name).is_file()):
+        if reads_as_data(path.name, names, partial(_file_beside, path)):
             return header.name
     return None
+
+
+def _file_beside(path: Path, name: str) -> bool:
+    """Whether a file called `name` is beside `path`; never for a name that is not a bare file name (an .mhd may
+    name `sub/a.raw` or `../a.raw`, which Path.with_name refuses with a ValueError that ended the folder's walk)."""
+    try:
+        return path.with_name(name).is_file()
+    except ValueError:
+        return False
 
 
 def data_stem(name: str) -> str:
@@ -601,7 +611,11 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield from stack
             return
     if kind in ("HEIF", "AVIF"):  # the size decoded, which the decoders' own reports can hide (heif.py)
-        stored = heif.largest_size(blob.data)
+        try:
+            stored = heif.largest_size(blob.data)
+        except heif.TooManyBoxes as exc:
+            yield ItemError(origin, "", f"{kind} file with {exc}: its stored size cannot be checked; not decoded")
+            return
         if stored and stored[0] * stored[1] > limits.max_pixels:
             w, h = stored
             yield ItemError(origin, "", f"image is {w}×{h} = {w * h:,} pixels as stored, over the max_pixels cap "
@@ -646,6 +660,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, blob.data)
         if kind == "JPEG" and isinstance(item, ItemError) and "truncated" in item.error:
+            im.close()  # its pixels, decoded in part, freed before the file is decoded again (its one frame)
             ended = _end_marker_added(blob.data)
             if ended is not None:  # whole but for its last two bytes: read as viewers show it
                 item = _decode_frame(Image.open(io.BytesIO(ended), formats=["JPEG"]), origin, locator, n,
@@ -673,10 +688,19 @@ def _end_marker_added(data: bytes) -> bytes | None:
         looks = []
         for version in (ended, padded):  # whole: at a reduced scale, a progressive file's last scans would not show
             with Image.open(io.BytesIO(version), formats=["JPEG"]) as im:
-                looks.append(im.tobytes())
+                looks.append(_digest(im))  # one decoded at a time, not both kept as bytes (4× the pixels at once)
         return ended if looks[0] == looks[1] else None
     except Exception:
         return None
+
+
+def _digest(im: Image.Image) -> bytes:
+    """A digest of an image's pixels, taken a strip of rows at a time (no copy of the whole frame)."""
+    im.load()
+    digest = hashlib.blake2b(digest_size=16)
+    for top in range(0, im.height, 256):
+        digest.update(im.crop((0, top, im.width, min(im.height, top + 256))).tobytes())
+    return digest.digest()
 
 
 def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:

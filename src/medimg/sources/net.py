@@ -491,7 +491,7 @@ def _time_left() -> float:
 def retry_after(headers: httpx.Headers) -> float | None:
     """The seconds a Retry-After header asks to wait (a number of seconds or an HTTP date), or None."""
     value = (headers.get("retry-after") or "").strip()
-    if value.isdigit():
+    if _delay_seconds(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -502,11 +502,17 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _delay_seconds(value: str) -> bool:
+    """Whether a Retry-After is a number of seconds: ASCII digits (str.isdigit() takes `²` too, which float() refuses,
+    and the fetch's error said that instead of the HTTP status)."""
+    return value.isascii() and value.isdigit()
+
+
 def _wait_asked(headers: httpx.Headers, seconds: float) -> str:
     """A Retry-After's wait in words: `120 s`, `about 3 h`; an HTTP date as the date (`until Sun, 06 Dec 2026
     09:00:00 GMT, about 2 h from now`)."""
     value = (headers.get("retry-after") or "").strip()
-    if value.isdigit():
+    if _delay_seconds(value):
         return _seconds(seconds)
     when = " ".join(value.split())[:40]
     return f"until {when}, " + ("a moment ago" if seconds <= 0 else f"{_seconds(seconds)} from now")

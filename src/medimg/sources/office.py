@@ -27,6 +27,9 @@ _EMBEDDED = re.compile(r"(word|ppt|xl)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xl
 _PART_CAP = 16 * 1024 * 1024  # bytes of one XML part read to place pictures
 _ALL_CAP = 32 * 1024 * 1024  # and of all of them together
 _MAX_ELEMENTS = 500_000  # elements of all the parts read (parsed without keeping a tree)
+# a DOCTYPE or entity declaration, in UTF-8 and in UTF-16 (expat reads both); `_Events.doctype` refuses any other
+_DOCTYPE = tuple(text.encode(code) for text in ("<!DOCTYPE", "<!ENTITY")
+                 for code in ("utf-8", "utf-16-le", "utf-16-be"))
 _MAX_DEPTH = 4  # parts between a picture and the slide, sheet or header showing it (a chart, a diagram)
 
 
@@ -85,8 +88,15 @@ class _Events:
     def end(self, tag: str) -> None:
         self.out.append(("end", _local(tag), {}))
 
+    def doctype(self, name, pubid, system) -> None:  # called as `<!DOCTYPE` is read, in any encoding (UTF-16 too)
+        raise _Refused("DOCTYPE")
+
     def close(self) -> None:
         pass
+
+
+class _Refused(Exception):
+    """A part declaring a DOCTYPE: its entities could expand into millions of elements within one chunk."""
 
 
 def _events(zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, read: Callable, spent: list[int]):
@@ -100,7 +110,7 @@ def _events(zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, read: Callable, s
     except Exception:
         return
     spent[0] += len(data)
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    if any(mark in data for mark in _DOCTYPE):
         return
     target = _Events()
     parser = ET.XMLParser(target=target)
@@ -112,7 +122,7 @@ def _events(zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, read: Callable, s
             spent[1] += len(target.out)
             yield from target.out
             target.out.clear()
-    except ET.ParseError:
+    except (ET.ParseError, _Refused):
         return
 
 
@@ -135,6 +145,7 @@ class _Package:
 
     def __init__(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable):
         self.zf, self.read, self.spent = zf, read, [0, 0]
+        self._shown_above: dict[tuple[str, int], frozenset[str]] = {}  # (part, depth) → labels (`_above`)
         self.infos = {i.filename: i for i in infos if not i.is_dir()}
         self.rels: dict[str, dict[str, tuple[str, str, bool]]] = {}  # part → rId → (type, target, external)
         for name in self.infos:
@@ -206,15 +217,25 @@ class _Package:
                itself: bool = False) -> set[str]:
         """The labelled parts that show a part (`itself`: or the part itself), through charts, drawings and
         diagrams in between."""
-        found, seen, edge = set(), {name}, [name]
-        for _ in range(_MAX_DEPTH):
-            edge = [p for e in edge for p in shown_by.get(e, ()) if p not in seen]
-            seen.update(edge)
-            found |= {labels[p] for p in edge if p in labels}
-            edge = [p for p in edge if p not in labels]
+        found = set(self._above(name, _MAX_DEPTH, labels, shown_by))
         if itself and name in labels:
             found.add(labels[name])
         return found
+
+    def _above(self, part: str, depth: int, labels: dict[str, str], shown_by: dict[str, set[str]]) -> frozenset[str]:
+        """The labels of the parts that show `part` within `depth` steps through unlabelled ones, each (part, depth)
+        worked out once: parts pointing at each other many times over (a crafted package) cost each of their
+        relationships once a depth, not once a path."""
+        key = (part, depth)
+        if key not in self._shown_above:
+            found: set[str] = set()
+            for p in shown_by.get(part, ()):
+                if p in labels:
+                    found.add(labels[p])
+                elif depth > 1:
+                    found |= self._above(p, depth - 1, labels, shown_by)
+            self._shown_above[key] = frozenset(found)
+        return self._shown_above[key]
 
     def _fallbacks(self, office: Office) -> None:
         """SVG pictures with a raster fallback (`a:blip r:embed` of the PNG, its `asvg:svgBlip r:embed` the SVG),

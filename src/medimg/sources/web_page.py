@@ -487,7 +487,9 @@ def _source_choice(picture) -> str | None:
     return None
 
 
-_BGSET_MEDIA = re.compile(r"\s*\[([^\]]*)\]\s*$")
+# a set's `[media]` at its end; it starts at a `[` (no `\s*` before it, and no `[` inside it, so that a search
+# from each `[` or space of a long attribute does not run on to its end: quadratic)
+_BGSET_MEDIA = re.compile(r"\[([^\[\]]*)\]\s*$")
 
 
 def _bgset_choice(bgset: str) -> str | None:
