@@ -66,6 +66,13 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 #gallery .preview .media-button { height: auto !important; flex: 1 1 0; min-height: 0; }
 #gallery .preview .thumbnails { position: static !important; flex: none; }
 #gallery .gallery-container:has(> .preview) { min-height: min(70vh, 560px); }
+/* the grid under an opened image's preview is covered by it: out of the Tab order and of what is read out too */
+#gallery .gallery-container:has(> .preview) > .grid-wrap { visibility: hidden; }
+/* a thumbnail's focus ring as the radios' (Chrome's 1 px one was half under the gallery's label), inside it */
+#gallery .thumbnail-item:focus-visible { outline: 3px solid #1d4ed8 !important; outline-offset: -3px; }
+/* said to screen readers only (KEEP_FOCUS) */
+.medimg-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
+  clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 #counts p { font-size: 1.1em; margin: 0; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
@@ -126,6 +133,7 @@ ANNOUNCE_RESULTS = """() => {
     document.querySelectorAll("#gallery .thumbnail-item").forEach(b => {
       const img = b.querySelector("img"); if (!img) return;
       if (img.getAttribute("alt")) { b.dataset.caption = img.getAttribute("alt"); img.setAttribute("alt", ""); }
+      else if (img.title && b.dataset.caption !== img.title) b.dataset.caption = img.title;  /* the preview's strip */
       const label = b.getAttribute("aria-label") || "", cap = b.dataset.caption;
       if (cap && label.startsWith("Thumbnail ")) b.setAttribute("aria-label", `${cap} (image ${label.slice(10)})`);
     });
@@ -145,6 +153,20 @@ ANNOUNCE_RESULTS = """() => {
       refused.textContent = `None of these files were added: ${why.innerText.trim().replace(/[.]$/, "")}. ` +
                             "Press × to clear this box, then add files again.";
     }
+    /* the results' section titles are headings (H in a screen reader goes from one to the next) */
+    document.querySelectorAll("#gallery > [data-testid=block-label], :is(#details, #table, #problems) .label p")
+      .forEach(h => { if (h.getAttribute("role") !== "heading") { h.setAttribute("role", "heading");
+                                                                   h.setAttribute("aria-level", "2"); } });
+    /* help said with the control it is about: the threshold's (both its inputs), the file box's kinds of files */
+    const describe = (text, id, controls) => {
+      if (!text) return;
+      if (!text.id) text.id = id;
+      controls.forEach(c => { if (c.getAttribute("aria-describedby") !== id) c.setAttribute("aria-describedby", id); });
+    };
+    describe(document.querySelector("#threshold .info-text"), "threshold-help",
+             document.querySelectorAll("#threshold input"));
+    describe(document.querySelector("#files > [data-testid=block-label]"), "files-label",
+             document.querySelectorAll("#files button.upload-container"));
     const group = document.getElementById("filter");
     if (group) {
       const legend = group.querySelector("[data-testid=block-info]");
@@ -159,7 +181,76 @@ ANNOUNCE_RESULTS = """() => {
   };
   fix();
   new MutationObserver(fix).observe(document.body, {subtree: true, childList: true, attributes: true,
-                                                    attributeFilter: ["name", "aria-label", "alt"]});
+                                                    attributeFilter: ["name", "aria-label", "alt", "title"]});
+}"""
+
+# Where the keyboard's focus goes when Gradio removes the element that had it (it would go to the page's start):
+# after files are added (the drop box is replaced by the list), to "Add files"; after a file is removed, to the
+# next file's × (the drop box once none is left); after an image's preview is closed (Esc or Close), to its
+# thumbnail. And said politely, once things settle: how many files are ready, and that an opened image's details
+# are shown under the gallery (Gradio adds them silently).
+KEEP_FOCUS = """() => {
+  let last = null;  /* the element focused last, and where it was */
+  const removers = () => [...document.querySelectorAll("#files .label-clear-button")];
+  const opened = () => [...document.querySelectorAll("#gallery .preview .thumbnail-item")]
+    .findIndex(b => b.classList.contains("selected"));
+  document.addEventListener("focusin", e => {
+    const el = e.target;
+    last = {el, where: el.closest("#files") ? "files" : el.closest("#gallery .preview") ? "preview" : null,
+            index: removers().indexOf(el), image: opened()};
+  });
+  /* the image shown may change with the focus staying (a click on the large image): as it closes, it is this */
+  const closing = e => { if (last && last.where === "preview" && e.target.closest?.("#gallery .preview"))
+                           last.image = opened(); };
+  document.addEventListener("click", closing, true);
+  /* not while a key is down: Gradio removes a file on Enter's keydown, and the click that follows (keypress)
+     would press whatever has the focus then */
+  let down = 0;
+  document.addEventListener("keydown", e => { down = performance.now(); closing(e); }, true);
+  document.addEventListener("keyup", () => { down = 0; setTimeout(keep, 0); }, true);
+  const target = () => {
+    if (last.where === "files") {
+      const rm = removers();
+      if (last.index >= 0 && rm.length) return rm[Math.min(last.index, rm.length - 1)];
+      return document.querySelector("#files button.upload-container:not([tabindex='-1'])");
+    }
+    if (last.where === "preview" && !document.querySelector("#gallery .preview"))
+      return document.querySelectorAll("#gallery .thumbnail-lg")[Math.max(last.image, 0)];
+    return null;
+  };
+  const said = document.createElement("div");
+  said.id = "medimg-said"; said.className = "medimg-sr"; said.setAttribute("role", "status");
+  said.setAttribute("aria-live", "polite");
+  document.body.appendChild(said);
+  let pending = null, told = {};
+  const say = (key, text) => {
+    if (!text || told[key] === text) return;
+    told[key] = text;
+    clearTimeout(pending);
+    pending = setTimeout(() => { said.textContent = ""; setTimeout(() => { said.textContent = text; }, 50); }, 400);
+  };
+  const keep = () => {
+    if (last && !last.el.isConnected && (!document.activeElement || document.activeElement === document.body)
+        && !(down && performance.now() - down < 1000)) {
+      const t = target();
+      if (t) t.focus();
+    }
+  };
+  new MutationObserver(() => {
+    keep();
+    const ready = document.querySelector("#ready [data-testid=markdown]");  /* not the timer over it */
+    const files = ready && ready.offsetParent ? ready.innerText.trim() : "";
+    say("ready", files);
+    if (!files) told.ready = "";
+    const details = document.querySelector("#details");
+    const rows = details && details.offsetParent ? [...details.querySelectorAll("[role=row][data-index]")] : [];
+    const value = field => { const row = rows.find(r => r.querySelector("[data-col='0']")?.innerText.trim() === field);
+                             return row ? row.querySelector("[data-col='1']").innerText.trim() : ""; };
+    const file = value("file"), where = value("where");
+    const place = where && where !== "—" ? ` · ${where}` : "";
+    say("details", file && `Details of ${file}${place} shown under the gallery.`);
+    if (!file) told.details = "";
+  }).observe(document.body, {subtree: true, childList: true});
 }"""
 
 SCROLL_TO_RESULTS = """() => {
@@ -490,6 +581,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         gallery.select(select, [records_state, pictured_state, threshold], details, **light)
         files.change(_ready, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
+        demo.load(None, None, None, js=KEEP_FOCUS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     # events waiting at once, as the API's requests: past it, "the queue is full" at once rather than a wait
     # behind one client's hundred runs
