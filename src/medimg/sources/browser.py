@@ -12,6 +12,8 @@ each render uses a fresh, temporary profile, and is killed when its processes ta
 (a page's script may allocate without end, and nothing else stops it short of the machine's memory).
 With the guard on, Chromium's own network goes to a proxy that is not there, so what routing never sees
 (speculation-rules prefetch and prerender, preconnects) reaches nothing; WebRTC is removed from every page before it runs.
+Small scripts run before the page's own note what it does that the finished page no longer shows: its timers still
+to run, the pictures each <img> showed before, where a blob: URL's bytes came from, which canvases it drew on.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from . import net
 from .base import Limits
 from .charset import known_codec, page_charset
 from .media import VIEWPORT
-from .web import Candidate
+from .web import Candidate, decode_data_uri
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,14 +47,103 @@ NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection
 MAX_SCROLLS = 40
 MAX_GOING_ON = 5  # documents a page may go on to (a meta refresh, a redirect at load) while it is read
 SCROLL_PAUSE_MS = 100
-SETTLE_MS = 3000  # after the last step, the longest wait for the network to go quiet
+SETTLE_MS = 3000  # after load, and at the bottom, the longest wait for the page to go quiet
+QUIET_MS = 500  # quiet: no request in flight or started, no timer of the page's due, for this long
+# A page's timers (setTimeout, up to SETTLE_MS ahead) are tracked: an app that fetches its gallery a second after
+# load, or a scroll handler that waits before it fetches, is still busy to the wait below
+TIMERS = """(() => {
+  const due = new Map(), set = window.setTimeout, clear = window.clearTimeout, clearEvery = window.clearInterval;
+  window.setTimeout = function (handler, ms, ...args) {
+    const wait = Number(ms) || 0;
+    if (typeof handler !== "function" || !(wait <= %d)) return set.call(window, handler, ms, ...args);
+    const id = set.call(window, function () { due.delete(id); return handler.apply(this, args); }, wait);
+    due.set(id, performance.now() + wait);
+    return id;
+  };
+  window.clearTimeout = function (id) { due.delete(id); return clear.call(window, id); };
+  window.clearInterval = function (id) { due.delete(id); return clearEvery.call(window, id); };
+  Object.defineProperty(window, "__medimgSoon", {value: () => {
+    let last = 0; for (const at of due.values()) last = Math.max(last, at);
+    return Math.max(0, last - performance.now()); }});
+})();""" % SETTLE_MS
+# the URLs each <img> has shown: a script that swaps a small picture for a large one (a blur-up), or a slideshow,
+# leaves the earlier ones behind it
+SHOWN = """(() => {
+  const shown = new WeakMap();
+  document.addEventListener("load", (e) => {
+    const img = e.target;
+    if (!(img instanceof HTMLImageElement) || !img.currentSrc) return;
+    if (!shown.has(img)) shown.set(img, new Set());
+    shown.get(img).add(img.currentSrc);
+  }, true);
+  Object.defineProperty(window, "__medimgShown", {value: (img) => [...(shown.get(img) || [])]});
+})();"""
+# the URL each blob: URL's bytes were fetched from (fetch or XHR, then URL.createObjectURL): a picture a script
+# loads so (with its own headers, say) is read under that URL, with the bytes the page had
+BLOBS = """(() => {
+  const from = new WeakMap(), made = new Map();
+  const keep = (blob, url) => { if (blob instanceof Blob && url) from.set(blob, url); return blob; };
+  const blob = Response.prototype.blob;
+  Response.prototype.blob = function () { const url = this.url; return blob.call(this).then((b) => keep(b, url)); };
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (...args) {
+    this.addEventListener("load", () => { if (this.responseType === "blob") keep(this.response, this.responseURL); });
+    return send.apply(this, args);
+  };
+  const create = URL.createObjectURL;
+  URL.createObjectURL = function (obj) {
+    const url = create.call(URL, obj);
+    if (from.has(obj)) made.set(url, from.get(obj));
+    return url;
+  };
+  Object.defineProperty(window, "__medimgFrom", {value: (url) => made.get(url) || ""});
+})();"""
+MAX_BLOBS = 50  # blob: pictures read from one page
+# the <canvas>es a script draws on in 2D: one it draws from shapes and text only (a chart, an ECG trace) is a
+# picture found nowhere else; one it puts a picture in (drawImage: a viewer showing a fetched image) is not read
+CANVASES = """(() => {
+  const drawn = new WeakMap();
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...args) {
+    const context = getContext.call(this, kind, ...args);
+    if (context && kind === "2d" && !drawn.has(this)) drawn.set(this, "shapes");
+    return context;
+  };
+  const proto = CanvasRenderingContext2D.prototype;
+  for (const name of ["drawImage", "putImageData", "createPattern"]) {
+    const real = proto[name];
+    proto[name] = function (...args) {
+      if (this.canvas) drawn.set(this.canvas, "picture");
+      return real.apply(this, args);
+    };
+  }
+  Object.defineProperty(window, "__medimgCanvas", {value: (canvas) => drawn.get(canvas) || ""});
+})();"""
+MAX_CANVASES = 20  # drawn canvases read from one page
 # what a script fetches (fetch, XHR) with these types is a picture it shows (drawn to a canvas, a DICOM viewer)
 FETCHED_IMAGES = ("image/", "application/dicom")
+# how often a render's memory is read: a page's script can take ~3 GB a second (typed arrays), so in a tick it
+# goes at most ~0.15 GB past max_browser_memory (at 0.5 s, 1 GB)
+MEMORY_TICK = 0.05
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
-_COLLECT_JS = """() => {
+_COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
   const out = [];
+  let blobs = 0, left = 4 * cap;  // bytes of blobs and canvases handed back in all
+  // a blob: URL's bytes (a picture a script made, or fetched and handed over so), read while the page holds them
+  const read = async (url) => {
+    if (blobs >= most) return null;
+    blobs++;
+    try {
+      const blob = await (await fetch(url)).blob();
+      if (blob.size > Math.min(cap, left)) return null;
+      left -= blob.size;
+      return await new Promise((done) => {
+        const reader = new FileReader(); reader.onload = () => done(reader.result); reader.onerror = () => done(null);
+        reader.readAsDataURL(blob); });
+    } catch (e) { return null; }
+  };
   // Chromium's own error page (the page went on to an address that failed or was refused): its pictures (the
   // dinosaur's sprites) are none of the page's; what the page loaded before is among the responses
   if (document.location.protocol === "chrome-error:") return out;
@@ -70,13 +161,37 @@ _COLLECT_JS = """() => {
     if (!img.complete) { out.push({url: src, alt: img.alt || "", tag: "img", pending: true}); continue; }
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
-    out.push({url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"});
+    const entry = {url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"};
+    if (/^blob:/i.test(src)) {
+      entry.from = window.__medimgFrom ? window.__medimgFrom(src) : "";
+      entry.data = await read(src);
+    }
+    out.push(entry);
+    // what a script showed in it before (a small or blurred version, a slideshow's earlier slides), right after it
+    for (const was of (window.__medimgShown ? window.__medimgShown(img) : []))
+      if (was !== src) out.push({url: was, alt: img.alt || "", tag: "replaced"});
   }
   for (const v of els) {  // a video's poster, then the clip (not a blob: stream)
     if (v.tagName !== "VIDEO") continue;
     if (v.poster) out.push({url: v.poster, alt: "", tag: "video"});
     const clip = v.currentSrc || v.src || (v.querySelector("source[src]") || {}).src;
     if (clip && /^https?:/i.test(clip)) out.push({url: clip, alt: "", tag: "video"});
+  }
+  let canvases = 0;
+  for (const c of els) {  // a canvas drawn from shapes only, as it shows now (not blank, not hidden, not tiny)
+    if (c.tagName !== "CANVAS" || canvases >= canvasMost || !window.__medimgCanvas) continue;
+    if (window.__medimgCanvas(c) !== "shapes" || c.width < 32 || c.height < 32 || c.width * c.height > pixels
+        || !c.getClientRects().length) continue;
+    try {
+      const probe = document.createElement("canvas"); probe.width = probe.height = 16;
+      const g = probe.getContext("2d"); g.drawImage(c, 0, 0, 16, 16);
+      if (!g.getImageData(0, 0, 16, 16).data.some((v, k) => k % 4 === 3 && v > 0)) continue;  // nothing drawn
+      const url = c.toDataURL("image/png");
+      if (url.length * 3 / 4 > Math.min(cap, left)) continue;
+      canvases++;
+      left -= url.length * 3 / 4;
+      out.push({url, alt: c.getAttribute("aria-label") || c.textContent.trim().slice(0, 200), tag: "canvas"});
+    } catch (e) {}
   }
   for (let i = 0; i < els.length && i < 20000; i++) {
     const bg = getComputedStyle(els[i]).backgroundImage;
@@ -92,6 +207,10 @@ _SCROLL_JS = """() => {
   window.scrollBy(0, window.innerHeight);
   return false;
 }"""  # the bottom is looked for a pause after the last step: a page may have grown when it was reached
+_BOTTOM_JS = """() => {
+  const el = document.scrollingElement || document.documentElement;
+  return window.innerHeight + window.scrollY >= el.scrollHeight - 2;
+}"""
 
 
 class BrowserError(Exception):
@@ -117,6 +236,7 @@ class RouteGuard:
         # (url, resource type, reason, the page's request url, which differs after a redirect) of aborted requests
         self.blocked: list[tuple[str, str, str, str]] = []
         self._hosts: dict[tuple[str, int], str | None] = {}
+        self.page = None  # the page rendered (not a popup it opens)
         self._lock = threading.Lock()
 
     def decide(self, url: str) -> str | None:
@@ -217,6 +337,8 @@ class RouteGuard:
         _quietly(route.abort, "failed")  # too many redirects
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:
+        if _top_page(route.request) and _page_of(route.request) is self.page:  # the page going on to another
+            kind = "page"  # address (a script, a redirect); not a popup
         self.blocked.append((url, kind, reason, route.request.url))
         _quietly(route.abort, "blockedbyclient")
 
@@ -227,6 +349,13 @@ def _top_page(request) -> bool:
         return request.resource_type == "document" and request.frame.parent_frame is None
     except Exception:  # no frame (a worker's request)
         return False
+
+
+def _page_of(request):
+    try:
+        return request.frame.page
+    except Exception:  # no frame (a worker's request)
+        return None
 
 
 def _charset_told(headers: dict, body: bytes) -> dict:
@@ -312,20 +441,29 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                                                       cancel, hog, limits.max_browser_memory), daemon=True).start()
                 try:
                     context.add_init_script(NO_WEBRTC)
+                    context.add_init_script(TIMERS)
+                    context.add_init_script(SHOWN)
+                    context.add_init_script(BLOBS)
+                    context.add_init_script(CANVASES)
                     context.route("**/*", guard.handle)
                     context.route_web_socket("**/*", lambda ws: ws.close())
-                    page = context.pages[0] if context.pages else context.new_page()
+                    page = guard.page = context.pages[0] if context.pages else context.new_page()
                     page.on("response", lambda response: responses.append(response))
                     page.on("requestfinished", lambda request: finished.add(request))
                     page.on("request", lambda request: requested.add(urldefrag(request.url)[0]))
+                    network = Network()
+                    page.on("request", network.started)
+                    page.on("requestfinished", network.ended)
+                    page.on("requestfailed", network.ended)
                     try:
                         page.goto(url, wait_until="load", timeout=_ms_left(deadline))
                     except PlaywrightTimeout:  # a frame or script that never finishes holds `load` back:
                         if page.url == "about:blank":  # what the page did load is read (none of it: an error)
                             raise
-                    _scroll(page, deadline, cancel)
-                    found = _evaluate(page, _COLLECT_JS, deadline)
-                    bodies = _image_bodies(responses, finished, limits.max_download_bytes)
+                    _scroll(page, deadline, cancel, network)
+                    found = _evaluate(page, _COLLECT_JS, deadline, [limits.max_download_bytes, MAX_BLOBS, MAX_CANVASES,
+                                                                 limits.max_pixels])
+                    bodies, moved = _image_bodies(responses, finished, limits.max_download_bytes)
                 finally:
                     try:
                         context.close()
@@ -355,22 +493,39 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     listed = {urldefrag(entry.get("url") or "")[0] for entry in found}
     found += [{"url": blocked, "tag": "img"} for blocked, kind, _, asked in guard.blocked
               if kind == "image" and urldefrag(asked)[0] not in listed]
-    return _candidates(found, bodies)
+    out = Rendered(_candidates(found, bodies, limits.max_download_bytes, moved))
+    for blocked, kind, reason, _ in guard.blocked:
+        if kind == "page" and (blocked, reason) not in out.refused:
+            out.refused.append((blocked, reason))
+    return out
+
+
+class Rendered(list):
+    """The images of a rendered page, and the addresses it went on to that the guard refused, with why."""
+
+    def __init__(self, items=()) -> None:
+        super().__init__(items)
+        self.refused: list[tuple[str, str]] = []
 
 
 def _watch(profile: str, fired: threading.Event, done: threading.Event, seconds: float, cancel=None,
            hog: threading.Event | None = None, memory: int = 0) -> None:
     """Kill the render's Chromium if it is not done `seconds` from now, or at once when the run is given up:
     a page whose script never yields would otherwise hold a stopped run (Ctrl-C, SIGTERM) until then. Every
-    half second its memory is read too: past `memory` bytes it is killed, and `hog` set."""
+    MEMORY_TICK its memory is read too (its processes looked up every quarter second, 5 ms of /proc): past `memory`
+    bytes it is killed, and `hog` set."""
     end = time.monotonic() + seconds
-    ticks = 0
-    while not done.wait(0.1):
-        ticks += 1
+    ticks, pids = 0, []
+    while not done.wait(MEMORY_TICK):
         if time.monotonic() >= end or (cancel is not None and cancel.is_set()):
             _kill_browser(profile, fired)
             return
-        if hog is not None and ticks % 5 == 0 and _memory(_browser_pids(profile)) > memory:
+        if hog is None:
+            continue
+        if ticks % max(1, round(0.25 / MEMORY_TICK)) == 0:
+            pids = _browser_pids(profile)
+        ticks += 1
+        if _memory(pids) > memory:
             hog.set()
             _kill_browser(profile, fired)
             return
@@ -418,12 +573,12 @@ def _ms_left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
-def _evaluate(page, script: str, deadline: float):
+def _evaluate(page, script: str, deadline: float, *arg):
     """page.evaluate, done again on the new document when the page went on to another meanwhile (a meta refresh or
     a script's redirect at load destroyed the one it ran in), at most MAX_GOING_ON times."""
     for _ in range(MAX_GOING_ON):
         try:
-            return page.evaluate(script)
+            return page.evaluate(script, *arg)
         except Exception as exc:
             if "Execution context was destroyed" not in str(exc):
                 raise
@@ -431,31 +586,72 @@ def _evaluate(page, script: str, deadline: float):
             page.wait_for_load_state("load", timeout=min(3000.0, _ms_left(deadline)))
         except Exception:  # still loading: what it has is read
             pass
-    return page.evaluate(script)
+    return page.evaluate(script, *arg)
 
 
-def _scroll(page, deadline: float, cancel=None) -> None:
-    """Scroll down a screen at a time until the bottom (or the step/time budget, or the run is given up), then
-    let loads settle."""
-    for _ in range(MAX_SCROLLS):
+def _scroll(page, deadline: float, cancel=None, network: "Network | None" = None) -> None:
+    """Let the page settle after load (an app fetching its gallery), then scroll down a screen at a time (at most
+    MAX_SCROLLS steps, within the time budget, until the run is given up); at the bottom, let it settle again and
+    go on if it grew meanwhile (infinite scroll, its next part fetched)."""
+    _settle(page, deadline, cancel, network)
+    for step in range(MAX_SCROLLS):
         if time.monotonic() > deadline - 1 or (cancel is not None and cancel.is_set()):
             return
         at_bottom = _evaluate(page, _SCROLL_JS, deadline)
+        if at_bottom and step == 0:  # one screen, never scrolled: it has settled
+            return
         page.wait_for_timeout(SCROLL_PAUSE_MS)
         if at_bottom:
-            break
-    try:
-        page.wait_for_load_state("networkidle", timeout=min(float(SETTLE_MS), _ms_left(deadline)))
-    except Exception:  # a page that keeps polling never goes idle; what loaded so far is kept
-        pass
+            _settle(page, deadline, cancel, network)
+            if _evaluate(page, _BOTTOM_JS, deadline):
+                return
+    _settle(page, deadline, cancel, network)
 
 
-def _image_bodies(responses: list, finished: set, cap: int) -> dict[str, tuple[bytes | None, str | None]]:
-    """The bodies of the images the browser loaded whole, and of those a script fetched (`FETCHED_IMAGES`). One
+class Network:
+    """The page's requests in flight (those started within SETTLE_MS: a long poll stops counting), and when the
+    last one started or ended."""
+
+    def __init__(self) -> None:
+        self.flying: dict = {}
+        self.last = time.monotonic()
+
+    def started(self, request) -> None:
+        self.flying[request] = self.last = time.monotonic()
+
+    def ended(self, request) -> None:
+        self.flying.pop(request, None)
+        self.last = time.monotonic()
+
+    def busy(self) -> bool:
+        recent = time.monotonic() - SETTLE_MS / 1000
+        return any(at > recent for at in list(self.flying.values()))
+
+
+def _settle(page, deadline: float, cancel=None, network: Network | None = None) -> None:
+    """Wait until the page has been quiet for QUIET_MS (no request in flight or just made, no timer of its due),
+    at most SETTLE_MS."""
+    end = min(time.monotonic() + SETTLE_MS / 1000, deadline - 1)
+    quiet = time.monotonic()
+    while time.monotonic() < end and not (cancel is not None and cancel.is_set()):
+        page.wait_for_timeout(min(100.0, max(1.0, (end - time.monotonic()) * 1000)))
+        now = time.monotonic()
+        soon = _evaluate(page, "() => window.__medimgSoon ? window.__medimgSoon() : 0", deadline) or 0
+        if soon > 0 or (network is not None and network.busy()):
+            quiet = now + soon / 1000  # a timer due: quiet from when it has run
+        quiet = max(quiet, network.last if network is not None else 0)
+        if now - quiet >= QUIET_MS / 1000:
+            return
+
+
+def _image_bodies(responses: list, finished: set, cap: int) -> tuple[dict, dict[str, str]]:
+    """The bodies of the images the browser loaded whole, and of those a script fetched (`FETCHED_IMAGES`), by
+    URL (a redirected one's under the URL it started from too, and {its final URL: that one}). One
     still coming (a server that trickles it) is not waited for, since `body()` would wait for its end: it is
     fetched again, under the download limits. So is a script's image whose body the browser did not keep (one
     read as a blob comes back empty): it is listed with no bytes."""
     bodies: dict[str, tuple[bytes | None, str | None]] = {}
+    moved: dict[str, str] = {}
     for response in responses:
         try:
             kind = response.request.resource_type
@@ -475,29 +671,64 @@ def _image_bodies(responses: list, finished: set, cap: int) -> dict[str, tuple[b
             continue
         if 0 < len(body) <= cap:
             bodies[url] = (body, _type(response.headers) or None)
-    return bodies
+            start = _first_url(response.request)
+            if start != url and start not in bodies:  # redirected: the element names the URL it started from
+                bodies[start] = bodies[url]
+                moved[url] = start
+    return bodies, moved
+
+
+def _first_url(request) -> str:
+    """The URL a request started from, before the redirects that led to it."""
+    try:
+        for _ in range(20):
+            if request.redirected_from is None:
+                break
+            request = request.redirected_from
+        return urldefrag(request.url)[0]
+    except Exception:
+        return ""
 
 
 def _type(headers: dict) -> str:
     return (headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
-def _candidates(found: list[dict], bodies: dict[str, tuple[bytes | None, str | None]]) -> list[Candidate]:
+def _plain(url: str) -> str:
+    """The URL without its fragment (a data: URI whole), or "" for one of another scheme (blob:, chrome:)."""
+    if url[:5].lower() == "data:":
+        return url
+    url = urldefrag(url)[0]
+    return url if urlsplit(url).scheme in net.SCHEMES else ""
+
+
+def _candidates(found: list[dict], bodies: dict[str, tuple[bytes | None, str | None]],
+                cap: int = 2**62, moved: dict[str, str] | None = None) -> list[Candidate]:
     out: list[Candidate] = []
     seen: set[str] = set()
+    current = {_plain(entry.get("url") or "") for entry in found if entry.get("tag") != "replaced"}
     for entry in found:
-        url = entry.get("url") or ""
-        if url[:5].lower() != "data:":
-            url = urldefrag(url)[0]
-            if urlsplit(url).scheme not in net.SCHEMES:
-                continue
+        url = _plain(entry.get("url") or "")
+        data, ctype = None, None
+        if (entry.get("url") or "")[:5].lower() == "blob:":  # read in the page, under the URL it was fetched from
+            url = _plain(entry.get("from") or "") or entry["url"]
+            try:
+                data, ctype = decode_data_uri(entry.get("data") or "", cap)
+            except ValueError:  # too large, revoked: fetched again from where it came, or left out
+                if url == entry["url"]:
+                    continue
+        if not url or (entry.get("tag") == "replaced" and url in current):  # another element's picture
+            continue
         if url in seen:
             continue
         seen.add(url)
-        data, ctype = bodies.get(url, (None, None))
+        if data is None:
+            data, ctype = bodies.get(url, (None, None))
         out.append(Candidate(url, entry.get("tag") or "img", entry.get("alt") or "", data, ctype))
+    moved = moved or {}
+    starts = set(moved.values())  # a redirected image's first URL: for an element naming it, else listed as its end
     for url, (data, ctype) in bodies.items():  # loaded but not in the DOM: CSS, preloads, sprites
-        if url not in seen:
+        if url not in seen and url not in starts and moved.get(url) not in seen:
             seen.add(url)
             out.append(Candidate(url, "response", "", data, ctype))
     return out

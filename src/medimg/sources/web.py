@@ -95,6 +95,8 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
         if fallback:  # the Found itself, not a list of it: its stylesheets are read as without --render
             yield from fetch_images(origin, page_url, static, ctx, fetcher)
         return
+    for went, reason in getattr(found, "refused", ()):  # the page went on to an address the guard refused
+        yield ItemError(origin, "", f"the page went on to {went}: {reason}; the images it showed before are read")
     # a lazy element's placeholder (a 1x1 GIF, a blur) is no picture of its own: the static reading took its lazy
     # URL. One that is also some element's picture is kept.
     pictures = {_same(u) for c in static for u in (c.url, *c.alternatives)}
