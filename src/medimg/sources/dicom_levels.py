@@ -156,7 +156,7 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, ct: bool = F
             lo, hi = (lowest, highest) if arr.size else (0.0, 1.0)
         else:
             lo, hi = _range(finite(rows)[~_pad_mask(arr[rows], pad)] for rows in strips(arr))
-        if lo < 0 < hi and str(ds.get("Modality", "")).strip().upper() == "PT":
+        if lo < 0 <= hi and str(ds.get("Modality", "")).strip().upper() == "PT":
             lo = 0.0  # PET activity (its Rescale Intercept is 0, PS3.3 C.8.9.4) below zero is noise or a stand-in
             # value such as -32768: drawn black, so that one such pixel cannot turn the background grey
     out = np.empty(arr.shape, np.uint8)
