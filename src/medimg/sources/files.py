@@ -683,7 +683,8 @@ def _end_marker_added(data: bytes) -> bytes | None:
         return None
     # runs of bytes, each ended by a restart marker: a file cut just before the one it needs next reads on into them
     pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + k)) for k in range(8))
-    ended, padded = data + b"\xff\xd9", data + pad + b"\xff\xd9"
+    stop = _last_scan_end(data)  # put where the decoder stops reading: a marker after a cut stops it (no pad read)
+    ended, padded = data + b"\xff\xd9", data[:stop] + pad + data[stop:] + b"\xff\xd9"
     try:
         looks = []
         for version in (ended, padded):  # whole: at a reduced scale, a progressive file's last scans would not show
@@ -701,6 +702,35 @@ def _digest(im: Image.Image) -> bytes:
     for top in range(0, im.height, 256):
         digest.update(im.crop((0, top, im.width, min(im.height, top + 256))).tobytes())
     return digest.digest()
+
+
+def _last_scan_end(data: bytes) -> int:
+    """Where the decoder stops reading the last scan's entropy-coded data: at the first marker in it other than FF 00
+    stuffing and, in a file with restart intervals, RST0-7; the end of `data` when it ends inside that data, or when
+    the markers cannot be walked."""
+    pos, restarts, stop = 2, False, len(data)
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill, a stray RST, TEM: no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDD:  # DRI
+            restarts = data[pos + 4:pos + 6] != b"\0\0"
+        if marker != 0xDA:
+            pos = end
+            continue
+        at = end  # a scan: its data runs to the next marker the decoder does not read through
+        while (at := data.find(b"\xff", at)) >= 0 and at + 1 < len(data):
+            follow = data[at + 1]
+            if follow == 0 or follow == 0xFF or (restarts and 0xD0 <= follow <= 0xD7):
+                at += 1
+                continue
+            break
+        if at < 0 or at + 1 >= len(data):
+            return len(data)
+        stop = pos = at
+    return stop
 
 
 def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:

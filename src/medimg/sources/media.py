@@ -15,6 +15,9 @@ _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
 _DESCRIPTOR = re.compile(r"(?:[^\s(]++|\([^)]*+\)?)++")  # the spec's tokens: white space ends one, not in parentheses
 _INTEGER = re.compile(r"[0-9]+")  # a valid non-negative integer
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # a valid floating-point number
+_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_RATIO = re.compile(rf"{_NUMBER}\s*/\s*{_NUMBER}")
+_LENGTH = re.compile(rf"{_NUMBER}\s*(px|em|rem|dppx|x|dpi|dpcm)?")
 MAX_MEDIA = 2000  # characters of a media query list read; a longer one is no real query, and holds for nothing
 
 
@@ -113,10 +116,10 @@ def _compare(have: float, op: str, want: float) -> bool:
 
 def _media_number(value: str, base: str) -> float | None:
     """px, em/rem (16 px), a ratio, or a resolution in dppx/x/dpi/dpcm."""
-    m = re.fullmatch(r"([\d.]+)\s*/\s*([\d.]+)", value) if "aspect-ratio" in base else None
+    m = _RATIO.fullmatch(value) if "aspect-ratio" in base else None
     if m:
         return float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else None
-    m = re.fullmatch(r"([\d.]+)\s*(px|em|rem|dppx|x|dpi|dpcm)?", value)
+    m = _LENGTH.fullmatch(value)  # a number float() reads: not `.` or `1.2.3` (the query would fail the page)
     if not m:
         return None
     n, unit = float(m.group(1)), m.group(2) or ""

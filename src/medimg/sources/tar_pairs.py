@@ -9,8 +9,8 @@ as a member of its own past that), while a plain tar's are read again from the a
 given one after the other where the second came: the header with a `sibling` giving those bytes (charged to
 `zip_max_bytes` as the stream read them; a second header's read of them is charged again, as a zip's is), the
 data file as the note a folder gives it. Whatever still waits at the end goes on as it is. Of a path given
-again, the k-th header reads the k-th data file of its name (its turn), as in a zip; a header with no data file of
-its turn reads the first. Only a .hdr reads a gzipped data file (`files.data_file_names`).
+again, the k-th header reads the k-th data file of its name (its turn), as in a zip (in a plain tar also when another
+header of that turn read it first); a header with no data file of its turn reads the first. Only a .hdr reads a gzipped data file (`files.data_file_names`).
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
 
     served: dict[str, partial] = {}  # a plain tar's data files, by path: one for all the headers that read it
 
+    read_by_turn: dict[tuple[str, str, int], Callable[[str], bytes]] = {}  # data files paired, by (folder, name, turn)
+
     def pair(header: _Waiting, found: _Waiting) -> Iterator[Union[Item, Blob]]:
         if found.sibling is None:
             path = found.part.origin[prefix:]
@@ -105,10 +107,15 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                 found.sibling = served[path]
             else:
                 found.sibling = partial(_given, _Reads(found.part.budget, ctx), found.part.data, found.part.name)
+        if found.turn and found.span is not None:  # a plain tar's: read again from the archive, nothing kept
+            read_by_turn.setdefault((*key(found.part), found.turn), found.sibling)
         yield from give(header, found.sibling)
 
-    def missing(header: Blob, names: tuple[str, ...], why: str = _ABSENT) -> Callable[[str], bytes]:
+    def missing(header: Blob, names: tuple[str, ...], why: str = _ABSENT, turn: int = 0) -> Callable[[str], bytes]:
         folder = key(header)[0]
+        for name in names:  # the data file of its turn, already read by another header of that turn (a.mhd, a.nhdr)
+            if (folder, name, turn) in read_by_turn:
+                return read_by_turn[(folder, name, turn)]
         for name in names:
             path = f"{folder}/{name}" if folder else name
             if path in seen.why:
@@ -204,7 +211,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
     for w in sorted(rest, key=lambda w: w.at):
         if w.names:
             first = next((data[k] for c in w.names if (k := (*key(w.part)[:1], c, 0)) in data), None)
-            yield from give(w, first.sibling if first is not None else missing(w.part, w.names))
+            yield from give(w, first.sibling if first is not None else missing(w.part, w.names, turn=w.turn))
         else:
             yield from give(w)
 
