@@ -228,18 +228,9 @@ def test_slide_numbers_in_a_run_of_three_are_a_range():
 
 def test_an_odf_frame_holding_only_an_svg_keeps_the_documents_places():
     """A frame with an SVG and no raster copy (mutant: taken for SVG + copy, an IndexError that lost every place)."""
-    import builders as b
     import test_office_s37 as off
 
-    odp = b.zip_bytes([
-        ("mimetype", b"application/vnd.oasis.opendocument.presentation"),
-        ("content.xml", b'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-                        b'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
-                        b'xmlns:xlink="http://www.w3.org/1999/xlink"><office:body><office:presentation>'
-                        b'<draw:page><draw:frame><draw:image xlink:href="Pictures/1.jpg"/></draw:frame></draw:page>'
-                        b'<draw:page><draw:frame><draw:image xlink:href="Pictures/2.svg"/></draw:frame></draw:page>'
-                        b'</office:presentation></office:body></office:document-content>'),
-        ("Pictures/1.jpg", off.jpeg(5)), ("Pictures/2.svg", off.SVG)])
+    odp = off.two_slide_odp(b'<draw:image xlink:href="Pictures/2.svg"/>', ("Pictures/2.svg", off.SVG))
     got = _office_rows(odp, "talk.odp")
     assert ("talk.odp:Pictures/1.jpg", "slide 1", "image") in got
     assert ("talk.odp:Pictures/2.svg", "slide 2", "SVG is not rasterised (vector drawing skipped)") in got

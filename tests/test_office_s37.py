@@ -123,22 +123,27 @@ def test_pictures_are_placed_by_slide_in_the_order_of_the_show():
     assert not any("embeddings" in k or "thumbnail" in k for k in got)
 
 
-def test_an_svg_with_its_png_copy_is_one_picture_and_a_note_that_says_so():
-    got = rows(items(pptx(), "talk.pptx"))
-    svg = next(r for r in got if r[0].endswith("image4.svg"))
-    assert "raster copy ppt/media/image3.png, which is read instead" in svg[2]
-    assert ("talk.pptx:ppt/media/image3.png", "slide 3", "image") in got
-    odp = b.zip_bytes([
+def two_slide_odp(second_frame: bytes, *members) -> bytes:
+    """An OpenDocument presentation: slide 1 shows Pictures/1.jpg, slide 2 a frame holding `second_frame`."""
+    return b.zip_bytes([
         ("mimetype", b"application/vnd.oasis.opendocument.presentation"),
         ("content.xml", b'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
                         b'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
                         b'xmlns:xlink="http://www.w3.org/1999/xlink"><office:body><office:presentation>'
                         b'<draw:page><draw:frame><draw:image xlink:href="Pictures/1.jpg"/></draw:frame></draw:page>'
-                        b'<draw:page><draw:frame><draw:image xlink:href="Pictures/2.svg"/>'
-                        b'<draw:image xlink:href="Pictures/2.png"/></draw:frame></draw:page>'
+                        b'<draw:page><draw:frame>' + second_frame + b'</draw:frame></draw:page>'
                         b'</office:presentation></office:body></office:document-content>'),
-        ("Pictures/1.jpg", jpeg(5)), ("Pictures/2.svg", SVG), ("Pictures/2.png", b.image_bytes("PNG", (80, 80))),
-        ("Thumbnails/thumbnail.png", b.image_bytes("PNG", (128, 96)))])
+        ("Pictures/1.jpg", jpeg(5)), *members])
+
+
+def test_an_svg_with_its_png_copy_is_one_picture_and_a_note_that_says_so():
+    got = rows(items(pptx(), "talk.pptx"))
+    svg = next(r for r in got if r[0].endswith("image4.svg"))
+    assert "raster copy ppt/media/image3.png, which is read instead" in svg[2]
+    assert ("talk.pptx:ppt/media/image3.png", "slide 3", "image") in got
+    odp = two_slide_odp(b'<draw:image xlink:href="Pictures/2.svg"/><draw:image xlink:href="Pictures/2.png"/>',
+                        ("Pictures/2.svg", SVG), ("Pictures/2.png", b.image_bytes("PNG", (80, 80))),
+                        ("Thumbnails/thumbnail.png", b.image_bytes("PNG", (128, 96))))
     got = rows(items(odp, "talk.odp"))
     assert got[1:] == [("talk.odp:Pictures/1.jpg", "slide 1", "image"),
                        ("talk.odp:Pictures/2.svg", "slide 2", "skipped: an SVG picture, shown through its raster copy "

@@ -13,9 +13,10 @@ from email.utils import formatdate
 import numpy as np
 import pytest
 from PIL import Image
+from test_web_s36 import errors, shown  # the same helpers
 from webserver import WebServer
 
-from medimg.sources import ImageItem, ItemError, Limits, media, net, open_input
+from medimg.sources import ItemError, Limits, media, net, open_input
 from medimg.sources.web_page import extract
 
 OPEN = {"allow_private": True, "connect_timeout": 2, "read_timeout": 2, "total_timeout": 8}  # loopback: the opt-in
@@ -34,17 +35,8 @@ def run(url, **limits) -> list:
     return list(open_input(url, Limits(**{**OPEN, **limits})))
 
 
-def shown(items) -> list[str]:
-    """The path of each image that came out, with its tag: ["img /a.png", …]."""
-    return [f"{i.metadata['tag']} /{i.metadata['url'].split('/', 3)[3]}" for i in items if isinstance(i, ImageItem)]
-
-
 def notes(items) -> list[str]:
     return [i.error for i in items if isinstance(i, ItemError) and i.skipped]
-
-
-def errors(items) -> list[str]:
-    return [i.error for i in items if isinstance(i, ItemError) and not i.skipped]
 
 
 def names(found) -> list[str]:
