@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 
 from ..output import csv_cell, readable as _text
 from ..pipeline import RECORD_FIELDS, Record, summarize
@@ -17,16 +18,10 @@ _FORMULA = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 # the list separator), or on a line end inside a cell it does not read as quoted, begins a new cell there,
 # whatever the quoting says
 _SEPARATORS = frozenset(",;\t\r\n")
+_FORMULA_AT = re.compile("[=+\\-@\uff1d\uff0b\uff0d\uff20]")
+_SKIPPED = re.compile("[\\s\"']*")  # spaces and quotes, which a spreadsheet passes over before a formula
+_MARKED = {ord(ch): ch + "'" for ch in _SEPARATORS if ch.isspace()}  # those among the spaces, each marked
 
-
-def _formula_ahead(text: str) -> list[bool]:
-    """For each position, whether a formula starts there after any spaces and quotes (one pass from the end:
-    a regex lookahead would rescan every run of spaces, quadratic in a cell of line ends)."""
-    ahead = [False] * (len(text) + 1)
-    for i in range(len(text) - 1, -1, -1):
-        ch = text[i]
-        ahead[i] = ch in _FORMULA or ((ch.isspace() or ch in "\"'") and ahead[i + 1])
-    return ahead
 
 def readable(record: Record) -> Record:
     """The record as the server shows and sends it: a name whose bytes are not UTF-8 (a Latin-1 tar or zip
@@ -56,9 +51,25 @@ def safe_cell(value):
     (`scan;=SUM(1+1).png` is `scan;'=SUM(1+1).png`). Numbers are left as they are."""
     if not isinstance(value, str):
         return value
-    ahead = _formula_ahead(value)
-    value = "".join(ch + "'" if ch in _SEPARATORS and ahead[i + 1] else ch for i, ch in enumerate(value))
-    return "'" + value if value[:1] in ("\t", "\r", "\n") or _formula_ahead(value)[0] else value
+    lead = value[:1] in ("\t", "\r", "\n")
+    if _FORMULA.isdisjoint(value):  # most cells: nothing to mark but a leading tab or line end
+        return "'" + value if lead else value
+    if _SEPARATORS.isdisjoint(value):  # a name with a hyphen: a mark at its start at most
+        return "'" + value if _FORMULA_AT.match(value, _SKIPPED.match(value).end()) else value
+    # each formula start with the spaces and quotes before it (read backwards, so no run is read twice: a regex
+    # lookahead after each separator was quadratic in a cell of line ends); a mark after each separator in that
+    # run, and after the one just before it
+    pieces, done = [], 0
+    for m in _FORMULA_AT.finditer(value):
+        at = m.start()
+        start = at - _SKIPPED.match(value[done:at][::-1]).end()
+        lead = lead or start == 0
+        pieces.append(value[done:start] + ("'" if start > done and value[start - 1] in _SEPARATORS else ""))
+        pieces.append(value[start:at + 1].translate(_MARKED))
+        done = at + 1
+    pieces.append(value[done:])
+    value = "".join(pieces)
+    return "'" + value if lead else value
 
 
 # the CLI's columns, then `model` as its --full names it (empty on an error's row) and the threshold the verdicts

@@ -75,7 +75,7 @@ class Sheet:
 
 def strip_comments(css: str) -> str:
     """The CSS without its comments (a "/*" inside a string or url() is no comment)."""
-    return _COMMENT.sub(lambda m: m.group(1) or " ", css)
+    return _COMMENT.sub(lambda m: m.group(1) or " ", css) if "/*" in css else css
 
 
 def parts(css: str) -> Iterator[tuple[str, str | None]]:
@@ -159,11 +159,15 @@ def image_urls(body: str) -> list[str]:
     """The url()s and image-set()s of a rule's image properties, as written (nested rules are passed over; an image
     declaration another one overrides, `shown`, too)."""
     urls: list[str] = []
-    for declaration in shown([d for d, nested in parts(body) if nested is None]):
-        name, colon, value = declaration.partition(":")
-        if colon and _property(name) in IMAGE_PROPERTIES:
-            css_urls(value, lambda url, *_: urls.append(url))
+    images = [d for d, nested in parts(body) if nested is None and _sets_image(d)]
+    for declaration in shown(images) if len(images) > 1 else images:  # one image: nothing overrides it
+        css_urls(declaration.partition(":")[2], lambda url, *_: urls.append(url))
     return urls
+
+
+def _sets_image(declaration: str) -> bool:
+    name, colon, _ = declaration.partition(":")
+    return bool(colon) and _property(name) in IMAGE_PROPERTIES
 
 
 # the image a property sets: a shorthand sets its longhand's, so of the two the last one in a block is shown
@@ -215,7 +219,7 @@ def cascaded(css: str, media_ok: Callable[[str], bool] | None = None, depth: int
     """Comment-free CSS (a sheet, or a block's declarations) with the image declarations each block overrides
     (`shown`) left out, and with `media_ok`, the `@media` blocks whose query does not hold (a phone's background);
     the rest as it was, blocks inside blocks too (CASCADE_DEPTH deep)."""
-    if depth >= CASCADE_DEPTH or not (_sets_twice(css) or (media_ok and "@media" in css.lower())):
+    if depth >= CASCADE_DEPTH or not _to_weigh(css, media_ok):
         return css
     pieces = list(parts(css))
     kept = _kept([prelude for prelude, body in pieces if body is None])
@@ -229,8 +233,13 @@ def cascaded(css: str, media_ok: Callable[[str], bool] | None = None, depth: int
             continue
         m = _AT_NAME.match(prelude) if media_ok and prelude[:1] == "@" else None
         if m is None or m.group(1).lower() != "media" or media_ok(prelude[m.end():]):
-            out.append(f"{prelude}{{{cascaded(body, media_ok, depth + 1)}}}")
+            out.append(f"{prelude}{{{cascaded(body, media_ok, depth + 1) if _to_weigh(body, media_ok) else body}}}")
     return ";".join(out)
+
+
+def _to_weigh(css: str, media_ok: Callable[[str], bool] | None) -> bool:
+    """Whether `cascaded` may leave out something of this CSS (asked before the call: a sheet has many blocks)."""
+    return _sets_twice(css) or bool(media_ok and "@media" in css.lower())
 
 
 def _sets_twice(css: str) -> bool:
