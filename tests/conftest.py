@@ -1,7 +1,14 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
+
+# A shell runs a background job (`make test &`, a CI step started with `&`) with SIGINT ignored, and the CLIs the
+# tests start would inherit that and never see the Ctrl-C the stop tests send them: Python's own handler here
+# makes SIGINT the default again for every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
