@@ -547,7 +547,7 @@ def classify(
         except OSError as exc:
             _stop_writing(exc, said(), stdout=out is None)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
-    why = [f"{_plural(n_empty, 'empty file')}"] if n_empty else []  # a failed transfer, not a decoration
+    why = [_plural(n_empty, "empty file")] if n_empty else []  # a failed transfer, not a decoration
     why += [] if show_skipped else ["--show-skipped lists them"]
     skipped = f", {n_skip} skipped" + (f" ({'; '.join(why)})" if why else "") if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",

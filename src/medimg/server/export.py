@@ -18,7 +18,7 @@ _FORMULA = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 # the list separator), or on a line end inside a cell it does not read as quoted, begins a new cell there,
 # whatever the quoting says
 _SEPARATORS = frozenset(",;\t\r\n")
-_FORMULA_AT = re.compile("[=+\\-@\uff1d\uff0b\uff0d\uff20]")
+_FORMULA_AT = re.compile("[" + re.escape("".join(sorted(_FORMULA))) + "]")
 _SKIPPED = re.compile("[\\s\"']*")  # spaces and quotes, which a spreadsheet passes over before a formula
 _MARKED = {ord(ch): ch + "'" for ch in _SEPARATORS if ch.isspace()}  # those among the spaces, each marked
 
