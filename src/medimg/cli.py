@@ -826,8 +826,9 @@ def scale(
         return
     also = f" ({passed} passed over: their rows were already there)" if passed else ""
     images, errors = _plural(plan.get("images", 0), "image"), _plural(plan.get("errors", 0), "error")
+    empty = f" ({_plural(plan['empty'], 'empty file')})" if plan.get("empty") else ""  # as classify says them
     console.print(f"[bold]{n}[/] rows from {_plural(ran, 'input')}{also}: [bold]{images}[/] classified, {errors}, "
-                  f"{plan.get('skipped', 0)} skipped → {escape(str(out))}")
+                  f"{plan.get('skipped', 0)} skipped{empty} → {escape(str(out))}")
     if not plan.get("images") and not passed:  # as classify: nothing classified is a failure a script must see
         raise typer.Exit(1)
 

@@ -31,6 +31,7 @@ from ..keyset import DIGEST, KeySet, digests
 from ..output import csv_fields, parquet_schema
 from ..pipeline import MAX_WORKERS, RECORD_FIELDS
 from ..sources import Limits
+from ..sources.files import EMPTY_FILE
 
 # a JSONL row's fields (a Parquet file's columns): classify --full's, then how many rows the entry gave
 COLUMNS = RECORD_FIELDS + ["skipped", "format", "source", "model", "metadata", "probs", "source_rows"]
@@ -212,9 +213,9 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
     their inputs done again); without it, rows are added to what is there. An input listed twice is done once.
     `plan`, when given, is filled with how many entries were run and passed over, and how many of the rows
-    written are images, errors and skipped notes (`images`, `errors`, `skipped`); `on_start` is called once
-    Ray is up (whose own handlers take SIGTERM: a caller may take it back there). `inputs` is read once, as
-    it goes: a list file's lines need not fit in memory."""
+    written are images, errors and skipped notes (`images`, `errors`, `skipped`; `empty` of those are empty
+    files); `on_start` is called once Ray is up (whose own handlers take SIGTERM: a caller may take it back
+    there). `inputs` is read once, as it goes: a list file's lines need not fit in memory."""
     fmt = fmt.lower()
     if fmt not in SUFFIXES:
         raise ValueError("the format must be jsonl, parquet or csv (--format)")
@@ -283,7 +284,8 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         {"parquet": ds.write_parquet, "csv": ds.write_csv}[fmt](str(out), **kw)
     kinds = Counter(row[2] for p in _files(out, fmt) if p not in before for row in _read(p, fmt))
     if plan is not None:
-        plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"])
+        plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"] + kinds["empty"],
+                    empty=kinds["empty"])
     return sum(kinds.values())
 
 
@@ -480,10 +482,12 @@ def _files(out: Path, fmt: str) -> list[Path]:
 
 
 def _kind(error, skipped) -> str:
-    """What a row is: an image classified, an error, or a skipped note."""
+    """What a row is: an image classified, an error, a skipped note, or the note of an empty file (`empty`)."""
     if not error:
         return "image"
-    return "skipped" if skipped in (True, "True", "true") else "error"
+    if skipped not in (True, "True", "true"):
+        return "error"
+    return "empty" if error == EMPTY_FILE else "skipped"
 
 
 def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]]:
