@@ -289,9 +289,9 @@ def test_resume_counts_what_it_passes_over_and_keeps_to_one_format(tmp_path, tin
     kw = dict(model_dir=str(tiny_model_dir), concurrency=1, inputs_per_batch=2)
     plan: dict = {}
     assert run(names[:2], out, fmt="csv", plan=plan, **kw) == 2
-    assert plan == {"run": 2, "passed_over": 0, "images": 2, "errors": 0, "skipped": 0}
+    assert plan == {"run": 2, "passed_over": 0, "images": 2, "errors": 0, "skipped": 0, "empty": 0}
     assert run(names, out, fmt="csv", resume=True, plan=plan, **kw) == 1
-    assert plan == {"run": 1, "passed_over": 2, "images": 1, "errors": 0, "skipped": 0}
+    assert plan == {"run": 1, "passed_over": 2, "images": 1, "errors": 0, "skipped": 0, "empty": 0}
     with pytest.raises(ValueError, match="holds csv output: resume with --format csv"):
         run(names, out, fmt="jsonl", resume=True, **kw)
     assert not list(out.glob("*.json"))
@@ -455,7 +455,7 @@ def test_passed_over_counts_the_entries_of_this_list_not_every_entry_in_the_outp
     plan: dict = {}
     assert run(names[:2], out, plan=plan, **kw) == 2
     assert run([names[0], names[2]], out, resume=True, plan=plan, **kw) == 1
-    assert plan == {"run": 1, "passed_over": 1, "images": 1, "errors": 0, "skipped": 0}
+    assert plan == {"run": 1, "passed_over": 1, "images": 1, "errors": 0, "skipped": 0, "empty": 0}
 
 
 def test_the_spill_hands_ray_every_batch_in_order(tmp_path):
