@@ -10,6 +10,7 @@ concurrently (`split_zip`). Members are read one after another, so the byte budg
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import io
 import lzma
@@ -57,7 +58,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         yield ItemError(origin, "", problem)
         return
     try:
-        zf = zipfile.ZipFile(io.BytesIO(blob.data))
+        zf = _open_zip(blob.data)
         infos = _named(zf.infolist())
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable zip archive: {exc}")
@@ -137,6 +138,60 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield member
 
 
+def _open_zip(data: bytes) -> zipfile.ZipFile:
+    """zipfile's reading of the archive. A name flagged UTF-8 that is not (a tool that sets the flag on its code
+    page's bytes) makes zipfile refuse the whole archive (CPython gh-153426): such a name is read as an unflagged
+    one is (CP437, `_named`), and the other members as they are."""
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except UnicodeDecodeError:
+        fp = _FlagCleared(data)
+        zf = zipfile.ZipFile(fp)
+        for k in fp.cleared:  # its local header too: zipfile checks the name there by that header's flag
+            bisect.insort(fp.at, zf.filelist[k].header_offset + 6)
+        return zf
+
+
+class _FlagCleared(io.BytesIO):
+    """The archive with the UTF-8 flag cleared on the names that are not UTF-8: in the central directory (which
+    zipfile reads in one call, the only read starting with its entry's signature) and, once zipfile has found
+    them, in those members' local headers."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.at: list[int] = []  # where the flags to clear lie, in order
+        self.cleared: list[int] = []  # the directory entries (their places in it) cleared
+        self.directory = True
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self.tell()
+        out = super().read(size)
+        if self.directory and out.startswith(b"PK\x01\x02"):
+            self.directory, at, entry = False, 0, 0
+            while out[at:at + 4] == b"PK\x01\x02" and at + 46 <= len(out):
+                flags, = struct.unpack_from("<H", out, at + 8)
+                n, m, k = struct.unpack_from("<HHH", out, at + 28)
+                if flags & 0x800 and not _is_utf8(out[at + 46:at + 46 + n]):
+                    self.cleared.append(entry)
+                    self.at.append(start + at + 8)
+                at, entry = at + 46 + n + m + k, entry + 1
+        first, last = bisect.bisect_left(self.at, start), bisect.bisect_left(self.at, start + len(out) - 1)
+        if first == last:
+            return out
+        patched = bytearray(out)
+        for at in self.at[first:last]:
+            patched[at - start + 1] &= ~0x08  # bit 11 of the little-endian flags
+        return bytes(patched)
+
+
+def _is_utf8(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _named(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
     """The members with their names in UTF-8 where the zip says so without its UTF-8 flag, which zipfile reads as
     CP437: Info-ZIP's Unicode path field (when it matches the name), or a name whose bytes are valid UTF-8 (Linux
@@ -177,8 +232,9 @@ def _unicode_path(extra: bytes, raw: bytes) -> str | None:
 
 
 def _parts(name: str) -> list[str]:
-    """A member name's folders and file name: split at slashes and at the backslashes Windows tools write."""
-    return [p for p in re.split(r"[\\/]", name) if p]
+    """A member name's folders and file name: split at slashes and at the backslashes Windows tools write, without
+    the `.` folders (`./scan.png`, as bsdtar and Windows' tar.exe write a zip of `.`), as tar and 7z names are."""
+    return [p for p in re.split(r"[\\/]", name) if p and p != "."]
 
 
 class _Members:
@@ -241,7 +297,7 @@ def _sibling_read(archive: bytes, members: _Members, folder: list[str], turn: in
     cap = limits.max_input_bytes
     if members.zf is None:  # its own ZipFile: the walk reads from its own at the same time
         try:
-            members.zf = zipfile.ZipFile(io.BytesIO(archive))
+            members.zf = _open_zip(archive)
         except Exception as exc:
             raise ValueError(f"archive unreadable: {exc}") from None
     zf, info = members.zf, members.find((*folder, name), turn)

@@ -45,7 +45,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     # resolve against the real location, so "../x.png" is seen leaving the folder
     where = folder.as_posix().strip("/") + "/" if folder else "upload/"
     try:
-        found = web.extract(blob.data, LOCAL + FOLDER + quote(where) + "page.html")
+        found = web.extract(blob.data, LOCAL + FOLDER + quote(where, errors="surrogateescape") + "page.html")
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
@@ -79,7 +79,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     def read(index: int, note: web.Note | None = None) -> Iterator[Item]:
         cand = found[index - 1]
         if cand.url.startswith(LOCAL):
-            path = unquote(urlsplit(cand.url).path)
+            path = _path_of(cand.url)
             inside = path.startswith("/" + FOLDER)  # else "/img/a.png": from the root of a site not known here
             if inside:
                 path = "/" + path[len(FOLDER) + 1:].lstrip("/")
@@ -110,12 +110,18 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         fetcher.close()
 
 
+def _path_of(url: str) -> str:
+    """The file a reference names: its %-escapes are the bytes of the name on disk, which need not be UTF-8 (a
+    Windows page's `caf%E9.png`, a folder of Latin-1 names): kept as surrogates, as Python gives such names."""
+    return unquote(urlsplit(url).path, errors="surrogateescape")
+
+
 def _in_walk(url: str, where: str) -> bool:
     """Whether a reference of the page is a file in its folder that a walk of the folder reads too: relative,
     inside the page's folder, through no hidden folder and not hidden itself (a walk leaves those out)."""
     if not url.startswith(LOCAL):
         return False
-    path = unquote(urlsplit(url).path)
+    path = _path_of(url)
     if not path.startswith("/" + FOLDER):
         return False
     rel = os.path.relpath("/" + path[len(FOLDER) + 1:].lstrip("/"), "/" + where)
