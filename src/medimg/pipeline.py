@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .model import Classifier, verdict_for
-from .model.classifier import check_threshold
+from .model.classifier import check_threshold, shipped
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
@@ -98,16 +98,21 @@ def _six(value):
 
 
 _lock = threading.Lock()
-_shared: Classifier | None = None
+_shared: dict[str | None, Classifier] = {}  # the shipped models loaded, by name (None: the default)
 
 
 def default_classifier() -> Classifier:
     """The shipped model, loaded once per process."""
-    global _shared
+    return shipped_classifier(None)
+
+
+def shipped_classifier(name: str | None) -> Classifier:
+    """A shipped model by name ("fast"; None or "default": the default), loaded once per process."""
+    name = None if name == "default" else name
     with _lock:
-        if _shared is None:
-            _shared = Classifier.load()
-        return _shared
+        if name not in _shared:
+            _shared[name] = Classifier.load(name)
+        return _shared[name]
 
 
 LOOKAHEAD = 64  # inputs past the one being read that may be under way (at least; 8 per worker)
@@ -149,8 +154,9 @@ def classify(
     One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
     background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
     should be made a list first); if either raises, the exception comes out of the stream in its place, after
-    the records before it. `classifier` may be a model's name ("fast") or folder, loaded here, and
-    `limits` a dict of Limits' fields. A bad argument raises here, before the first record.
+    the records before it. `classifier` may be a shipped model's name ("fast"; loaded once per process) or a
+    model folder (loaded here), and `limits` a dict of Limits' fields. A bad argument raises here, before the
+    first record.
     """
     inputs = as_inputs(inputs)
     limits = as_limits(limits)
@@ -176,7 +182,7 @@ def _callers(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | None
     def ask(origin: str) -> bool:
         try:
             return skip(origin)
-        except Exception as exc:
+        except BaseException as exc:  # a SystemExit too: on a worker thread it would only end that thread
             raise CallerError(exc) from exc
     return ask
 
@@ -191,6 +197,8 @@ def _classifier(classifier) -> Classifier:
         raise TypeError(f"classifier must be a Classifier (Classifier.load(...)), a shipped model's name such as "
                         f"'fast', a model folder, or None, not {classifier!r}")
     try:
+        if isinstance(classifier, str) and shipped(classifier):  # loaded once, as the default is
+            return shipped_classifier(classifier)
         return Classifier.load(classifier)
     except FileNotFoundError as exc:  # it names the shipped models
         raise ValueError(f"classifier: {exc}") from None
@@ -315,11 +323,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         """The caller's inputs; their iterable raising ends the run with that exception, in its place."""
         while True:
             try:
-                yield next(inputs)
+                given = next(inputs)
             except StopIteration:
                 return
-            except Exception as exc:
+            except BaseException as exc:  # a SystemExit too: on this thread it would end the run as if done
                 raise CallerError(exc) from exc
+            yield given
 
     def dispatch() -> None:
         try:

@@ -67,6 +67,14 @@ class Prediction:
     probs: dict[str, float] = field(default_factory=dict)
 
 
+def shipped(name: str) -> bool:
+    """Whether Classifier.load(name) loads a shipped model ("default", "fast"): a folder of that name here
+    comes first, as load takes it."""
+    if not name or Path(name).exists():
+        return False
+    return name == "default" or (len(Path(name).parts) == 1 and (ASSETS / name / "labels.json").is_file())
+
+
 MODEL_KEYS = ("labels", "medical_labels", "input_size")  # what labels.json must give
 
 

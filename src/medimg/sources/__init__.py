@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import reprlib
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,10 +62,23 @@ def as_inputs(inputs) -> Iterator:
     if getattr(getattr(inputs, "dtype", None), "kind", "O") not in "OU" and hasattr(inputs, "__array__"):
         raise TypeError("the inputs are paths, URLs or Blobs, not an array of pixels; an image in memory goes to "
                         "Classifier.predict (as a PIL image)")
+    if _a_picture(inputs):
+        raise TypeError(f"the inputs are paths, URLs or Blobs, not a PIL image; {IN_MEMORY}")
     try:
         return iter(inputs)
     except TypeError:
         raise TypeError(f"inputs must be a path, URL or Blob, or an iterable of them, not {inputs!r}") from None
+
+
+IN_MEMORY = "an image in memory goes to Classifier.predict (as a PIL image)"
+
+
+def _a_picture(value) -> bool:
+    """A PIL image, or an array of numbers (pixels): an image in memory, not an input."""
+    pil = sys.modules.get("PIL.Image")  # not loaded: it cannot be one
+    if pil is not None and isinstance(value, pil.Image):
+        return True
+    return hasattr(value, "__array__") and getattr(getattr(value, "dtype", None), "kind", "O") in "biufc"
 
 
 def input_tasks(sources: Iterable[str | os.PathLike[str] | Blob], limits: Limits | None = None,
@@ -177,7 +191,7 @@ def not_an_input(value) -> tuple[str, str]:
     if isinstance(value, os.PathLike):  # a path of bytes
         return repr(os.fspath(value))[:200], f"a path given as bytes ({kind}): give it as str"
     shown = reprlib.repr(value)
-    return shown, f"not a path, URL or Blob: {shown} ({kind})"
+    return shown, f"not a path, URL or Blob: {shown} ({kind})" + (f"; {IN_MEMORY}" if _a_picture(value) else "")
 
 
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:

@@ -360,7 +360,7 @@ def metadata(ds: pydicom.Dataset) -> dict:
         if value is None or value == "":
             continue
         if isinstance(value, int):
-            out[key] = value
+            out[key] = int(value)  # plain: pydicom's IS (NumberOfFrames) shows as the string '2' in a repr
         elif (text := _plain(value, key)) is not None:
             out[key] = text
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
