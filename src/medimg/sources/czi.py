@@ -5,7 +5,8 @@ Channels are merged as `microscopy.py` merges a TIFF stack's (colours from the f
 else ImageJ's); a brightfield (BGR) image is shown as it is. The item is the middle z-slice at the middle
 time point (every z-slice with `all_frames`). An image up to SCAN_SIDE pixels a side is shown whole; a
 slide scan larger than that is shown as `slide.py` shows slides: a 512 px field at about 1 µm/px around
-the window of an overview with the most tissue, read from the pyramid. Files on disk are read in place
+the window of an overview with the most tissue, read from the pyramid. Each scene of a CZI of several (a
+plate's wells, a slide's tissue sections) is an item of its own. Files on disk are read in place
 (up to `max_slide_bytes`); bytes go through a temporary file, as libCZI reads only files.
 """
 
@@ -129,6 +130,25 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
                                     f"cap of {limits.max_pixels:,}; not decoded")
         return
     channels = list(range(c_lo, c_hi))
+    scenes = sorted((reader.scenes_bounding_rectangle or {}).items())
+    if len(scenes) < 2:
+        yield from _region(reader, (x0, y0, w, h), None, "", channels, origin, limits)
+        return
+    for n, (scene, r) in enumerate(scenes):  # a plate's wells, a slide's tissue sections: each an item
+        name = f"scene {n + 1} of {len(scenes)}"
+        try:
+            yield from _region(reader, (r.x, r.y, r.w, r.h), scene, name, channels, origin, limits)
+        except Exception as exc:
+            yield ItemError(origin, name, f"could not read the CZI image: {exc}")
+
+
+def _region(reader, rect, scene: int | None, name: str, channels: list[int], origin: str,
+            limits: Limits) -> Iterator[Item]:
+    """The items of the whole image, or of one scene: its middle z-slice (every one with all_frames), whole or
+    as a tissue field."""
+    x0, y0, w, h = rect
+    box = reader.total_bounding_box
+    per_plane = limits.max_pixels // len(channels)
     z_lo, z_hi = box.get("Z", (0, 1))
     t_lo, t_hi = box.get("T", (0, 1))
     zs = list(range(z_lo, z_hi)) if limits.all_frames else [(z_lo + z_hi) // 2]
@@ -140,7 +160,8 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
     brightfield = str(kinds.get(channels[0], "")).startswith("Bgr")
 
     def read(roi, zoom: float, z: int) -> Image.Image:
-        planes = [np.asarray(reader.read(roi=roi, plane={"C": c, "Z": z, "T": t}, zoom=zoom)) for c in channels]
+        planes = [np.asarray(reader.read(roi=roi, plane={"C": c, "Z": z, "T": t}, scene=scene, zoom=zoom))
+                  for c in channels]
         if brightfield:
             bgr = planes[0][..., :3]
             rgb = bgr[..., ::-1] if bgr.dtype == np.uint8 else levels(bgr[..., ::-1])
@@ -154,12 +175,13 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
         field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, per_plane)
         meta["field"] = {"x": field[0][0], "y": field[0][1], "size": field[0][2]}
     for z in zs:
-        locator = ", ".join(filter(None, [f"z {z - z_lo + 1} of {z_hi - z_lo}" if z_hi - z_lo > 1 else "",
-                                          f"t {t - t_lo + 1} of {t_hi - t_lo}" if t_hi - t_lo > 1 else ""]))
+        where = ", ".join(filter(None, [f"z {z - z_lo + 1} of {z_hi - z_lo}" if z_hi - z_lo > 1 else "",
+                                        f"t {t - t_lo + 1} of {t_hi - t_lo}" if t_hi - t_lo > 1 else ""]))
+        locator = ", ".join(filter(None, [name, where]))
         if field is not None:
             roi, zoom = field
-            where = f"tissue field {round(roi[2] * um)} µm wide" if um else "tissue field at 1/4 scale"
-            locator = ", ".join(filter(None, [where, locator]))
+            wide = f"tissue field {round(roi[2] * um)} µm wide" if um else "tissue field at 1/4 scale"
+            locator = ", ".join(filter(None, [name, wide, where]))
         else:
             zoom = min(1.0, (per_plane / (w * h)) ** 0.5)
             roi = (x0, y0, w, h)

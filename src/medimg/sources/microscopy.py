@@ -10,6 +10,8 @@ brightest structure instead, so that a few cells in a dark field are not saturat
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
 largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`. A pyramid without such metadata (libvips,
 QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too.
+Each image of an OME-TIFF of several (a plate's wells) is an item of its own; a converted slide's label and
+macro pictures (named so by Bio-Formats) are notes, never shown.
 Other TIFFs are left to the plain image source (every page).
 """
 
@@ -41,6 +43,10 @@ EMISSION_COLOURS = [(400, 500, (0, 0, 1)), (500, 560, (0, 1, 0)), (560, 700.001,
 MAX_OME_XML = 64 << 20
 MAX_PLANES = 1 << 22  # planes one OME or ImageJ image may declare: tifffile keeps a list entry for each (8 bytes)
 PAGES_SLACK = 1024  # planes beyond 16 × the file's pages that an OME image in this file may declare
+# A slide's extra pictures, by the names Bio-Formats gives them (as QuPath tells them): never shown, as a label
+# shows the patient's name
+ASSOCIATED = {"label", "label image", "macro", "macro image", "macro mask image", "overview", "overview image",
+              "thumbnail", "thumbnail image"}
 _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
 
 
@@ -109,17 +115,31 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
         if not (tif.is_imagej or tif.is_ome or pyramid) or not tif.series:
             tif.close()
             return None
-        series = tif.series[0]
-        if pyramid:  # one image and its smaller levels; several full-size pages are read page by page
-            multi = len(series.levels) > 1 and series.size == series.keyframe.size
+        every = list(tif.series) if tif.is_ome and all(s.kind == "ome" for s in tif.series) else tif.series[:1]
+        multi = any(_is_stack(s, pyramid) for s in every)
+        if len(every) > 1 and (multi or any(_associated(s) for s in every)):
+            several, multi = every, True  # each OME image an item: a plate's wells, a converted slide's picture
         else:
-            multi = any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
+            several, multi = None, _is_stack(tif.series[0], pyramid)
     except Exception:
         multi = False
     if not multi:
         tif.close()
         return None
-    return _items(tif, series, origin, ctx.limits, root)
+    if several is None:
+        return _items(tif, [tif.series[0]], origin, ctx.limits, root)
+    return _items(tif, several, origin, ctx.limits, root, named=True)
+
+
+def _is_stack(series, pyramid: bool) -> bool:
+    """Whether a series has channels, z-slices, time points or levels to read here (else: page by page)."""
+    if pyramid:  # one image and its smaller levels; several full-size pages are read page by page
+        return len(series.levels) > 1 and series.size == series.keyframe.size
+    return any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
+
+
+def _associated(series) -> bool:
+    return str(series.name or "").strip().lower() in ASSOCIATED
 
 
 def _may_be_pyramid(tif) -> bool:
@@ -238,16 +258,34 @@ def _int(value) -> int:
         return 0  # tifffile cannot read it either
 
 
-def _items(tif, series, origin: str, limits: Limits, root) -> Iterator[Item]:
+def _items(tif, every: list, origin: str, limits: Limits, root, named: bool = False) -> Iterator[Item]:
+    """The items of each series; with `named` (an OME-TIFF of several images) each one's locator starts with its
+    name (else `image N`), and a slide's label, macro or thumbnail picture is a note."""
     kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF" if tif.is_imagej else "pyramidal TIFF"
+    images = _all(root, "Image") if root is not None else []
     with tif:
-        try:
-            yield from _planes(tif, series, origin, limits, kind, root)
-        except Exception as exc:
-            yield ItemError(origin, "", f"could not read the {kind}: {exc}")
+        for n, series in enumerate(every):
+            name = (str(series.name or "").strip()[:60] or f"image {n + 1}") if named else ""
+            if named and _associated(series):
+                yield ItemError(origin, name, f"{kind} {name} not read (a slide's label or macro picture may show "
+                                              f"the patient's name)", skipped=True)
+                continue
+            try:
+                yield from _planes(tif, series, origin, limits, kind, _ome_image(images, every, n), name)
+            except Exception as exc:
+                yield ItemError(origin, name, f"could not read the {kind}: {exc}")
 
 
-def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterator[Item]:
+def _ome_image(images: list, every: list, n: int):
+    """The OME Image element of the n-th series: by place when each image is a series, else by its own name;
+    the first for the first series."""
+    if len(images) == len(every):
+        return images[n]
+    same = [im for im in images if im.get("Name") == every[n].name]
+    return same[0] if len(same) == 1 else images[0] if images and n == 0 else None
+
+
+def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: str = "") -> Iterator[Item]:
     from .tiff_tiles import tiles_problem
 
     base = _plane_size(series)
@@ -269,14 +307,14 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
     if lv.axes[len(lead_axes):] != page_axes:  # a layout tifffile could not map onto pages
         raise ValueError(f"unexpected axes {lv.axes}")
     channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
-    colours = _colours(tif, channels, root)
+    colours = _colours(tif, channels, image)
     zs = [0]
     if "Z" in lead_axes:
         nz = lead_shape[lead_axes.index("Z")]
         zs = list(range(nz)) if limits.all_frames else [nz // 2]
     meta = {"axes": series.axes, "shape": list(series.shape), "dtype": str(series.dtype), "channels": channels,
             "level": level, "levels": len(series.levels)}
-    names = _channel_names(tif, channels, root)
+    names = _channel_names(tif, channels, image)
     if names:
         meta["channel_names"] = names
     for z in zs:
@@ -284,7 +322,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
         for c in range(channels):
             index = tuple(c if ax == "C" else z if ax == "Z" else n // 2 for ax, n in zip(lead_axes, lead_shape))
             keys.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
-        locator = _locator(lead_axes, lead_shape, z)
+        locator = ", ".join(filter(None, [name, _locator(lead_axes, lead_shape, z)]))
         # Every page read, not just the keyframe: a later page may claim other sizes (the stack is
         # allocated from the first page's, and each page decodes at its own).
         pages = [lv[k] for k in keys]
@@ -298,7 +336,8 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, root) -> Iterat
         if problem:  # a JPEG 2000, WebP, JPEG XL or LERC tile naming another size than its tile's
             yield ItemError(origin, locator, f"{kind}: {problem}")
             continue
-        planes = tif.asarray(series=0, level=level, key=keys) if lead_shape else tif.asarray(series=0, level=level)
+        keyed = {"key": keys} if lead_shape else {}
+        planes = tif.asarray(series=series, level=level, **keyed)
         planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
         image = composite(planes, page_axes, colours, microscope=tif.is_ome)
         full = base if image.size != base else None
@@ -426,9 +465,9 @@ def _brightest_structure(sample: np.ndarray) -> float:
     return float(low.max())
 
 
-def _colours(tif, channels: int, root) -> list[tuple[float, float, float]]:
-    """Each channel's display colour: ImageJ LUTs or OME Channel@Color (else its emission wavelength's), else
-    ImageJ's defaults."""
+def _colours(tif, channels: int, image) -> list[tuple[float, float, float]]:
+    """Each channel's display colour: ImageJ LUTs or the OME image's Channel@Color (else its emission
+    wavelength's), else ImageJ's defaults."""
     default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(channels)]
     try:
         if tif.is_imagej:
@@ -436,7 +475,7 @@ def _colours(tif, channels: int, root) -> list[tuple[float, float, float]]:
             if luts is not None and len(luts) == channels:
                 return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
         if tif.is_ome:
-            found = _ome_channels(root)
+            found = _ome_channels(image)
             if len(found) == channels:
                 colours = [_ome_colour(c) or default[i] for i, c in enumerate(found)]
                 if all(any(c) for c in colours):
@@ -459,10 +498,10 @@ def _ome_colour(channel: dict) -> tuple[float, float, float] | None:
     return next((c for lo, hi, c in EMISSION_COLOURS if lo <= wave < hi), None)
 
 
-def _channel_names(tif, channels: int, root) -> list[str] | None:
+def _channel_names(tif, channels: int, image) -> list[str] | None:
     try:
         if tif.is_ome:
-            names = [str(c.get("Name", "")) for c in _ome_channels(root)]
+            names = [str(c.get("Name", "")) for c in _ome_channels(image)]
         else:
             names = [str(n) for n in (tif.imagej_metadata or {}).get("Labels", [])][:channels]
     except Exception:
@@ -470,10 +509,9 @@ def _channel_names(tif, channels: int, root) -> list[str] | None:
     return [n[:40] for n in names] if len(names) == channels and any(names) else None
 
 
-def _ome_channels(root) -> list[dict]:
-    """The attributes of the first OME image's channels (the XML parsed once, in _ome_check)."""
-    images = _all(root, "Image") if root is not None else []
-    pixels = _all(images[0], "Pixels") if images else []
+def _ome_channels(image) -> list[dict]:
+    """The attributes of an OME Image element's channels (the XML parsed once, in _ome_check)."""
+    pixels = _all(image, "Pixels") if image is not None else []
     return [c.attrib for c in _all(pixels[0], "Channel")] if pixels else []
 
 
