@@ -134,8 +134,8 @@ CLASSIFY_ERRORS = {  # of both routes that classify
     413: "The request body is larger than the server accepts.",
     422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
          "in two places with different values).",
-    503: "Busy with other requests (or holding too many uploads) for too long, or the server stopped before the "
-         "request ended (past its --graceful-timeout); try again.",
+    503: "Busy with other requests (or holding too many uploads) for too long, out of open files or disk space for "
+         "the upload, or the server stopped before the request ended (past its --graceful-timeout); try again.",
     504: "The request went past its time limit.",
     **SERVER_FAILED,
 }
@@ -195,6 +195,9 @@ class UploadRoute(APIRoute):
                     raise HTTPException(400, CUT_SHORT) from None
                 raise
             except StarletteHTTPException as exc:  # Starlette's own, raised by its form parser
+                stored = _not_stored(exc) if exc.status_code == 400 else None
+                if stored is not None:  # the server's fault, not the body's: a 503 to try again
+                    raise HTTPException(503, stored, headers={"Retry-After": "5"}) from None
                 said = _parser_said(exc) if exc.status_code == 400 else None
                 if said is None:
                     raise
@@ -230,6 +233,18 @@ def _parser_said(exc: BaseException) -> str | None:
     while exc is not None:
         if type(exc).__module__.startswith("python_multipart"):
             return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _not_stored(exc: BaseException) -> str | None:
+    """Why the server could not store an upload's parts (each over 1 MB is spooled to a temporary file of its own:
+    no open file left, a full disk), when that is behind this error (FastAPI's bare 400 blames the body), else
+    None."""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            why = exc.strerror or type(exc).__name__
+            return f"the server could not store the upload now ({why.lower()}); try again shortly"
         exc = exc.__cause__ or exc.__context__
     return None
 

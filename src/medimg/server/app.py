@@ -344,6 +344,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         worker = Worker(config)
     except FileNotFoundError as exc:  # no model: say so plainly instead of a traceback
         raise SystemExit(f"medimg serve: {exc}") from None
+    more_open_files(config)
     scratch = list(scratch) + server_scratch()  # none made here when the CLI made them before importing Gradio
     app = create_app(config, worker)
     app.state.scratch.extend(scratch)
@@ -359,6 +360,37 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         pass
     if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
         raise SystemExit(3)
+
+
+SPARE_FILES = 1024  # open files beyond the uploads': connections, the model, the page's files
+
+
+def open_files_needed(config: ServerConfig) -> int:
+    """Open files the API's uploads can hold at once: each file over 1 MB is spooled to a temporary file of its
+    own, for the requests running and waiting (and max_jobs more arriving, as the byte budget counts)."""
+    return config.max_jobs * (WAITING_PER_JOB + 2) * config.max_files + SPARE_FILES
+
+
+def more_open_files(config: ServerConfig) -> None:
+    """Raise the soft open-file limit (1024 under systemd and most shells) up to what the uploads can need, as far
+    as the hard limit allows; warn when that is still short. At 1024, seven requests of 180 files over 1 MB each
+    used up the server's files: uploads failed and new connections were refused, health checks too."""
+    try:
+        import resource
+    except ImportError:  # not on Windows, which has no such limit
+        return
+    need = open_files_needed(config)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, want, exc)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        log.warning("the open-file limit is %d, under the %d that full queues of many-file uploads can hold: "
+                    "raise it (LimitNOFILE=%d under systemd, ulimit -n)", soft, need, need)
 
 
 def access_note(config: ServerConfig) -> tuple[int, str]:
