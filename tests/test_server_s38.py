@@ -85,3 +85,33 @@ def test_an_upload_the_server_has_no_files_left_for_is_a_503_to_try_again(tmp_pa
         small = httpx.post(base + "/api/classify", files=[("files", ("one.bin", SPOOLED))], timeout=60)
         assert small.status_code == 200, small.text[:300]
     assert "the open-file limit is 64" in (tmp_path / "err.log").read_text()
+
+
+def test_health_answers_while_every_worker_thread_is_taken(tiny_model_dir):
+    """/api/health needs no worker thread: with all of the thread pool's tokens taken (slow address lookups of
+    URL requests, long reads of uploads), a probe still answers at once. It waited for a free thread."""
+    import anyio
+    from anyio.to_thread import current_default_thread_limiter
+
+    from medimg.server import ServerConfig, Worker, create_app
+
+    cfg = ServerConfig(model_dir=str(tiny_model_dir))
+    app = create_app(cfg, Worker(cfg), ui=False)
+
+    async def probe() -> list[int]:
+        limiter = current_default_thread_limiter()
+        holders = [object() for _ in range(int(limiter.total_tokens))]
+        for h in holders:
+            await limiter.acquire_on_behalf_of(h)
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                with anyio.fail_after(10):
+                    got = [(await client.get("/api/health")).status_code,
+                           (await client.head("/api/health")).status_code]
+        finally:
+            for h in holders:
+                limiter.release_on_behalf_of(h)
+        return got
+
+    assert anyio.run(probe) == [200, 200]

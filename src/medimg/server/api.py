@@ -338,7 +338,7 @@ def create_router(worker: Worker) -> APIRouter:
 
     @router.get("/health", summary="Is the server up, and which model does it use", response_model=HealthOut,
                 responses=_errors(SERVER_FAILED))
-    def health() -> dict:
+    async def health() -> dict:  # on the event loop: a probe waits for no worker thread (all may be busy)
         info = worker.model_info()
         shown = ("labels", "input_size", "threshold")
         return {"status": "ok", "model": {**_model_named(info), **{k: info[k] for k in shown}},
