@@ -10,8 +10,8 @@ Rules, in the order they apply:
   image drawn on its own (some scans, a signature, a logo) comes out in the ink its first placement paints it
   with, on white (mode L when black or grey, else RGB). The image is turned and
   flipped the way its placement draws it (quarter turns, mirrors, page /Rotate).
-- The same image is reported once: by xref, and by content (raw stream digest) for copies stored under
-  different xrefs. `metadata["pages"]` lists every page it is drawn on.
+- The same image is reported once: by xref, and by content (raw stream digest, with its colour space, Decode,
+  colour key and mask) for copies stored under different xrefs. `metadata["pages"]` lists every page it is drawn on.
 - Decoration: an image is skipped when its shorter pixel side is below `limits.min_side`, or when even
   its largest placement is shorter than `min_side / 2` points (about 11 mm at 64). Skips are counted in
   one `ItemError(skipped=True)` per PDF.
@@ -82,7 +82,7 @@ if "pymupdf" not in sys.modules:
 import pymupdf  # noqa: E402
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
-from .files import draft_jpeg, stored_size
+from .files import _allow_pixels, draft_jpeg, stored_size
 from .pdf_figures import (MAX_LINE_WIDTH, PAGE_MAX_DASHES, PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects,
                           _Paint)
 from .pdf_attached import Attached, attached_files, attachments, open_attached
@@ -303,6 +303,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     npages = min(count, limits.max_pdf_pages)
     images: dict[int, _Image] = {}  # canonical xref -> image
     by_content: dict[str, int] = {}  # content digest -> canonical xref
+    streams: dict[int, str] = {}  # xref -> digest of a stream a colour space names (a profile shared by many)
     canonical: dict[int, int] = {}  # any xref -> canonical xref
     figures: dict[int, list[_Figure]] = {}  # page -> figures first seen there
     by_shape: dict[str, _Figure] = {}
@@ -316,7 +317,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     def register(item: tuple, size: tuple) -> _Image:
         xref = canonical.get(item[0])
         if xref is None:
-            xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item))
+            xref = canonical[item[0]] = _canonical(doc, item, size, images, by_content, check(item), streams)
         return images[xref]
 
     def listed(items: list, pno: int, order: float = 0.0) -> None:
@@ -870,7 +871,7 @@ def _skip_note(origin: str, skipped: int, floor: int) -> ItemError:
 
 
 def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by_content: dict,
-               problem: str) -> int:
+               problem: str, streams: dict | None = None) -> int:
     """The xref that stands for this image's content (first one seen with the same bytes)."""
     xref, smask, width, height = item[0], item[1], item[2], item[3]
     if smask and doc.xref_get_key(xref, "SMask")[0] == "null" and doc.xref_get_key(xref, "Mask")[0] != "xref":
@@ -878,6 +879,8 @@ def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by
     h = hashlib.md5(f"{width}x{height}/{item[4]}/{item[5]}/{item[6]}/{item[8]}/".encode())
     try:
         h.update(doc.xref_get_key(xref, "Decode")[1].encode())
+        for key in ("ColorSpace", "Mask", "DecodeParms"):  # the same data under another palette, profile or
+            h.update(_value_digest(doc, xref, key, {} if streams is None else streams))  # colour key: another image
         h.update(doc.xref_stream_raw(xref) or b"")
         if smask:
             h.update(doc.xref_stream_raw(smask) or b"")
@@ -889,6 +892,31 @@ def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by
     by_content[digest] = xref
     images[xref] = _Image(xref, smask, size[0], size[1], _format(doc, xref, item[8]), item[5], problem=problem)
     return xref
+
+
+_REF = re.compile(r"\b(\d+)\s+\d+\s+R\b")
+
+
+def _value_digest(doc: pymupdf.Document, xref: int, key: str, cache: dict, most: int = 16) -> bytes:
+    """MD5 of the value of `key` in an object's dictionary with the objects it names (a palette or profile
+    stream, by its data), at most `most` of them, object numbers left out: two copies of one colour space
+    written as objects of their own give the same digest. Stream digests are kept in `cache`."""
+    h = hashlib.md5()
+    todo, seen = [doc.xref_get_key(xref, key)[1]], set()
+    while todo:
+        text = todo.pop()
+        h.update(_REF.sub("R", text).encode())
+        for ref in _REF.findall(text):
+            n = int(ref)
+            if n in seen or len(seen) >= most:
+                continue
+            seen.add(n)
+            todo.append(doc.xref_object(n, compressed=True))
+            if doc.xref_is_stream(n):
+                if n not in cache:
+                    cache[n] = hashlib.md5(doc.xref_stream_raw(n) or b"").hexdigest()
+                h.update(cache[n].encode())
+    return h.digest()
 
 
 def _format(doc: pymupdf.Document, xref: int, first: str) -> str:
@@ -913,6 +941,7 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
     if img.problem or img.width * img.height > max_pixels:
         return ItemError(origin, locator, img.problem or f"embedded image too large: {img.width}x{img.height} "
                                                          f"pixels (max_pixels {max_pixels})")
+    _allow_pixels(max_pixels)  # a cap raised past Pillow's own (--max-pixels): Pillow's bomb check follows it
     image = _plain_jpeg(doc, img, decode_side) if img.filter == "JPEG" else _plain_flate(doc, img)
     if image is not None:
         return _Pending(image, partial(_finish, img, origin, locator), partial(_mupdf_item, doc, img, origin, locator))

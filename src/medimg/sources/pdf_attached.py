@@ -1,7 +1,8 @@
 """Files attached to a PDF: a portfolio's files, the document's EmbeddedFiles name tree (followed through its
 /Kids), and file-attachment annotations (the paperclip) on the pages read. Each is opened by whichever source
 reads it, as a file inside the PDF: its items keep the PDF as their origin, their locator starting
-`attachment NAME` (`attachment ct.jpg`, `attachment study.pdf, page 2, image 1`).
+`attachment NAME` (`attachment ct.jpg`, `attachment study.pdf, page 2, image 1`; a file in an attached archive
+`attachment pack.zip:a/ct.png`).
 
 Caps: at most `zip_max_entries` attachments, each at most `max_input_bytes` once inflated (read with a bounded
 inflate, so a small bomb never grows in memory), all of them within `zip_max_bytes` (the budget a container
@@ -91,7 +92,10 @@ def open_attached(att: Attached, blob: Blob, ctx: Context) -> Iterator[Item]:
     member = Blob(f"{blob.origin}:{att.name}", att.data, name=att.name, depth=blob.depth + 1,
                   budget=att.budget)
     for item in open_member(member, ctx):
-        locator = f"{where}, {item.locator}" if item.locator else where
+        # a file inside an attached archive keeps its path: `attachment pack.zip:a/ct.png`
+        inner = item.origin[len(member.origin):] if item.origin.startswith(member.origin + ":") else ""
+        here = where + inner
+        locator = f"{here}, {item.locator}" if item.locator else here
         yield dataclasses.replace(item, origin=blob.origin, locator=locator)
 
 

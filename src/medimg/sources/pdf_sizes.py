@@ -154,13 +154,15 @@ def _data_key(doc: pymupdf.Document, xref: int) -> bytes:
 
 
 def _image_key(image) -> bytes | None:
-    """MD5 of an fz_image's compressed data with its size, components, depth and compression (17 bytes, so
-    never a 16-byte pixel digest); None if MuPDF holds it decoded (JPEG 2000, say)."""
+    """MD5 of an fz_image's compressed data with its size, components, depth, compression and colour space's
+    name (17 bytes, so never a 16-byte pixel digest); None if MuPDF holds it decoded (JPEG 2000, say)."""
     m = pymupdf.mupdf
     data = m.fz_compressed_image_buffer(image)
     if not data.m_internal or not data.m_internal.buffer:
         return None
-    h = hashlib.md5(f"{image.w()}x{image.h()}/{image.n()}/{image.bpc()}/{data.m_internal.params.type}/".encode())
+    space = image.m_internal.colorspace  # the same samples in another colour space (a spot ink) are another image
+    name = m.fz_colorspace_name(m.FzColorspace(m.ll_fz_keep_colorspace(space))) if space else ""
+    h = hashlib.md5(f"{image.w()}x{image.h()}/{image.n()}/{image.bpc()}/{data.m_internal.params.type}/{name}/".encode())
     h.update(m.FzBuffer(m.ll_fz_keep_buffer(data.m_internal.buffer)).fz_buffer_extract_copy())
     if image.m_internal.mask:  # the same data under another soft mask is another image
         mask = _image_key(m.FzImage(m.ll_fz_keep_image(image.m_internal.mask)))
