@@ -190,6 +190,7 @@ ANNOUNCE_RESULTS = """() => {
 # thumbnail. And said politely, once things settle: how many files are ready, and that an opened image's details
 # are shown under the gallery (Gradio adds them silently).
 KEEP_FOCUS = """() => {
+  const PROGRESS_EVERY = 5000;
   let last = null;  /* the element focused last, and where it was */
   const removers = () => [...document.querySelectorAll("#files .label-clear-button")];
   const opened = () => [...document.querySelectorAll("#gallery .preview .thumbnail-item")]
@@ -229,6 +230,28 @@ KEEP_FOCUS = """() => {
     clearTimeout(pending);
     pending = setTimeout(() => { said.textContent = ""; setTimeout(() => { said.textContent = text; }, 50); }, 400);
   };
+  /* a run's progress (Gradio's, over the counts line, hidden from screen readers: its timer changes every 100 ms),
+     said at its start and then at most every PROGRESS_EVERY ms while it changes; the results line says the end */
+  let spoken = 0, progressSaid = "";
+  const progress = () => {
+    const tracker = document.querySelector("#counts [data-testid=status-tracker]");
+    const level = tracker && tracker.querySelector(".progress-level");
+    if (!level || !level.offsetParent) {
+      if (progressSaid) { progressSaid = ""; spoken = 0; clearTimeout(pending); }  /* over: nothing stale said */
+      return;
+    }
+    /* "1 image classified - 0.0%", "0/2 inputs read | 6.8s": without the timer and Gradio's percentage */
+    const parts = [...tracker.querySelectorAll(".progress-level-inner, .progress-text")]
+      .map(e => e.innerText.replace(/\\s*\\|\\s*[\\d.]+s\\b/g, "").replace(/\\s*-\\s*[\\d.]+%/g, "").trim())
+      .filter(Boolean);
+    const text = parts.length ? `Running: ${[...new Set(parts)].join(", ")}.` : "Running…";
+    const now = performance.now();
+    if (text === progressSaid || (progressSaid && now - spoken < PROGRESS_EVERY)) return;
+    progressSaid = text; spoken = now;
+    clearTimeout(pending);
+    said.textContent = ""; setTimeout(() => { said.textContent = text; }, 50);
+  };
+  setInterval(progress, 1000);  /* Gradio changes the texts in place, which the observer below does not see */
   const keep = () => {
     if (last && !last.el.isConnected && (!document.activeElement || document.activeElement === document.body)
         && !(down && performance.now() - down < 1000)) {

@@ -128,6 +128,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget, locator=place,
+                      views=office.views.get(name, ()) if office else (),
                       sibling=partial(_sibling, blob.data, members, parts[:-1], turn, limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:

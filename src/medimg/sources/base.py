@@ -112,6 +112,9 @@ class Blob:
     walked: bool = field(default=False, repr=False, compare=False)
     # where the file around it shows it (an Office picture's `slide 3`), put before its items' own locators
     locator: str = ""
+    # each (place, crop) the file around it shows it with, when it crops it somewhere (an Office picture's
+    # `a:srcRect`: office.Crop): its images are given once a view, cropped as shown; errors once, at `locator`
+    views: tuple = field(default=(), repr=False, compare=False)
 
     def __post_init__(self):
         if not isinstance(self.origin, str):

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import warnings
+from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -399,7 +400,31 @@ def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item
     from . import _capped
 
     items = _capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
-    yield from _placed(items, blob.locator) if blob.locator else items
+    if blob.views:
+        yield from _shown(items, blob.locator, blob.views)
+    else:
+        yield from _placed(items, blob.locator) if blob.locator else items
+
+
+def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
+    """Each image once for each way the document shows it ((place, crop): the part it shows of it, or all when
+    the crop is None), placed there; errors and notes once, at all its places."""
+    from .office import cropped
+
+    for item in items:
+        if not isinstance(item, ImageItem):
+            yield from _placed(iter((item,)), where)
+            continue
+        for place, crop in views:
+            shown = replace(item, metadata=dict(item.metadata))
+            if crop is not None:
+                shown.image = cropped(item.image, crop)
+                shown.metadata["crop"] = dict(zip(("left", "top", "right", "bottom"), crop))  # fractions cut off
+                if item.full_size:  # as stored, the part shown
+                    w, h = item.full_size
+                    shown.full_size = (max(1, round(w * (1 - crop[0] - crop[2]))),
+                                       max(1, round(h * (1 - crop[1] - crop[3]))))
+            yield from _placed(iter((shown,)), place) if place else (shown,)
 
 
 def _placed(items: Iterator[Item], where: str) -> Iterator[Item]:
@@ -676,23 +701,39 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
 def _end_marker_added(data: bytes) -> bytes | None:
     """A JPEG whose scans are whole but whose end marker is missing (a writer or an upload stopped in its last bytes),
     with the marker added; None when its data ends earlier, mid-scan. Pillow calls both truncated, and libjpeg
-    fills what is missing with grey (as if with zero bits); other bytes put before the marker would be decoded in its
-    place and change the picture, but are passed over when the scans are whole. So a photo cut short still is an
-    error, not half grey (a progressive one cut just between two scans, whole but less sharp, is read)."""
+    fills what is missing with grey (as if with zero bits). So a photo cut short still is an error, not half grey
+    (a progressive one cut just between two scans, whole but less sharp, is read)."""
     if data.endswith((b"\xff\xd9", b"\xff")):  # one ending in FF stops in the middle of a byte stuffed as FF 00
         return None
+    ended = data + b"\xff\xd9"
+    return ended if _scans_whole(ended) else None
+
+
+def _scans_whole(data: bytes) -> bool:
+    """Whether a JPEG's last scan holds all its data: bytes put where the decoder stops reading it (at the marker
+    after it) are passed over when it is whole, and decoded in the place of what is missing (changing the picture)
+    when it was cut. Both decoded at full size: at a reduced scale, a progressive file's last scans would not show."""
     # runs of bytes, each ended by a restart marker: a file cut just before the one it needs next reads on into them
     pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + k)) for k in range(8))
-    stop = _last_scan_end(data)  # put where the decoder stops reading: a marker after a cut stops it (no pad read)
-    ended, padded = data + b"\xff\xd9", data[:stop] + pad + data[stop:] + b"\xff\xd9"
+    stop = _last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
     try:
         looks = []
-        for version in (ended, padded):  # whole: at a reduced scale, a progressive file's last scans would not show
+        for version in (data, data[:stop] + pad + data[stop:]):
             with Image.open(io.BytesIO(version), formats=["JPEG"]) as im:
                 looks.append(_digest(im))  # one decoded at a time, not both kept as bytes (4× the pixels at once)
-        return ended if looks[0] == looks[1] else None
+        return looks[0] == looks[1]
     except Exception:
-        return None
+        return False
+
+
+def _grey_end(im: Image.Image) -> bool:
+    """Whether a decoded JPEG's last block (bottom right as stored) is flat mid-grey, as libjpeg fills the blocks
+    it has no data for when a marker comes before the scan's end (Pillow then reports nothing)."""
+    w, h = im.size
+    k = min(8, w, h)
+    bands = im.crop((w - k, h - k, w, h)).getextrema()
+    bands = bands if isinstance(bands[0], tuple) else (bands,)
+    return all(lo == hi and lo in (127, 128) for lo, hi in bands)  # 127: an Adobe CMYK file's inverted grey
 
 
 def _digest(im: Image.Image) -> bytes:
@@ -844,6 +885,9 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
             out = ImageOps.exif_transpose(wide)
         else:
             im.load()
+            if im.format == "JPEG" and data is not None and _grey_end(im) and not _scans_whole(data):
+                return ItemError(origin, locator, "corrupt or truncated JPEG image: its data stops before the "
+                                                  "picture ends (a marker follows the cut); the rest would be grey")
             out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))

@@ -4,7 +4,8 @@ each is shown.
 Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`), and embedded Office
 documents and PDFs (`…/embeddings/…`, but not a chart's own workbook). From the package's relationships (OOXML)
 or content.xml (OpenDocument), each picture gets a place a user knows it by (`slide 3`, `header`,
-`sheet Findings`), an SVG with a raster fallback is known as such (Office 2016+ and LibreOffice write both), and
+`sheet Findings`) and the crops it is shown with (`a:srcRect`: `views`, applied by files.py), an SVG with a raster
+fallback is known as such (Office 2016+ and LibreOffice write both), and
 pictures linked from outside the file are counted (never fetched). These XML parts are read under their own caps
 (16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past them, or when they are damaged, the pictures
 are still read, only without their places.
@@ -30,6 +31,8 @@ _MAX_ELEMENTS = 500_000  # elements of all the parts read (parsed without keepin
 # a DOCTYPE or entity declaration, in UTF-8 and in UTF-16 (expat reads both); `_Events.doctype` refuses any other
 _DOCTYPE = tuple(text.encode(code) for text in ("<!DOCTYPE", "<!ENTITY")
                  for code in ("utf-8", "utf-16-le", "utf-16-be"))
+_MAX_VIEWS = 8  # different crops of one picture read as images of their own; past them, it is read as stored
+Crop = tuple[float, float, float, float]  # the parts cut off left, top, right and bottom, as fractions of the side
 _MAX_DEPTH = 4  # parts between a picture and the slide, sheet or header showing it (a chart, a diagram)
 
 
@@ -43,6 +46,8 @@ class Office:
     fallbacks: dict[str, str] = field(default_factory=dict)  # SVG member → the raster member shown instead
     linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
     embedded: set[str] = field(default_factory=set)  # embedded documents to open
+    # member → (place, crop) for each different crop it is shown with, when one of them crops it (`a:srcRect`)
+    views: dict[str, tuple[tuple[str, Crop | None], ...]] = field(default_factory=dict)
 
     def reads(self, name: str) -> bool:
         return bool(self.pictures.match(name)) or name in self.embedded
@@ -181,7 +186,7 @@ class _Package:
                 office.embedded.add(name)  # a document put in this one (a chart's own workbook is left out)
             if office.reads(name) and (where := self._where(name, labels, shown_by)):
                 office.places[name] = places(where)
-        self._fallbacks(office)
+        self._fallbacks(office, labels, shown_by)
 
     def _labels(self) -> dict[str, str]:
         """The parts a user knows: slides by their number in the show, sheets by name, headers, masters."""
@@ -237,19 +242,55 @@ class _Package:
             self._shown_above[key] = frozenset(found)
         return self._shown_above[key]
 
-    def _fallbacks(self, office: Office) -> None:
+    def _fallbacks(self, office: Office, labels: dict[str, str], shown_by: dict[str, set[str]]) -> None:
         """SVG pictures with a raster fallback (`a:blip r:embed` of the PNG, its `asvg:svgBlip r:embed` the SVG),
-        read only in the parts that point at an SVG."""
+        and the crop each picture is shown with (`a:srcRect` beside its blip), read in the parts that show one."""
+        uses: dict[str, dict[Crop | None, set[str]]] = {}  # member → crop → places
         for part, rels in self.rels.items():
-            if not any(t.lower().endswith(".svg") and not ext for _, t, ext in rels.values()):
+            shown = {rid: t for rid, (kind, t, ext) in rels.items() if not ext and kind == "image" and t in self.infos}
+            if not shown:
                 continue
-            raster = None  # the r:embed of the blip being read
+            place = {labels[part]} if part in labels else set(self._above(part, _MAX_DEPTH - 1, labels, shown_by))
+            raster, crop, seen = None, None, set()  # the r:embed of the blip being read, its crop; rIds met
             for event, tag, attrib in _events(self.zf, self.infos.get(part), self.read, self.spent):
-                if tag == "blip":
-                    raster = _attr(attrib, "embed") if event == "start" else None
+                if tag == "blipFill" and event == "start":
+                    raster, crop = None, None
+                elif tag == "blip" and event == "start":
+                    raster = _attr(attrib, "embed")
+                elif tag == "srcRect" and event == "start":
+                    crop = _crop(attrib)
+                elif tag == "blipFill" and raster in shown:  # its end
+                    seen.add(raster)
+                    uses.setdefault(shown[raster], {}).setdefault(crop, set()).update(place)
                 elif tag == "svgBlip" and event == "start" and raster in rels and _attr(attrib, "embed") in rels:
                     if rels[raster][1] in self.infos:
                         office.fallbacks[rels[_attr(attrib, "embed")][1]] = rels[raster][1]
+            for rid in shown.keys() - seen:  # pointed at otherwise (VML, a damaged part): shown as stored
+                uses.setdefault(shown[rid], {}).setdefault(None, set()).update(place)
+        for member, crops in uses.items():
+            if any(crops) and len(crops) <= _MAX_VIEWS:
+                office.views[member] = tuple(sorted(((places(where), crop) for crop, where in crops.items()),
+                                                    key=lambda view: view[0]))
+
+
+def _crop(attrib: dict) -> Crop | None:
+    """`a:srcRect`'s l, t, r, b (thousandths of a percent cut off each side; negative: space added, not a crop),
+    or None when it crops nothing or everything."""
+    try:
+        sides = tuple(min(max(int(attrib.get(k, 0)), 0), 100_000) / 100_000 for k in ("l", "t", "r", "b"))
+    except ValueError:
+        return None
+    if not any(sides) or sides[0] + sides[2] >= 1 or sides[1] + sides[3] >= 1:
+        return None
+    return sides  # type: ignore[return-value]
+
+
+def cropped(image, crop: Crop):
+    """The part of `image` a document shows (`crop` as `_crop` gives it), at least one pixel each way."""
+    w, h = image.size
+    left, top = round(w * crop[0]), round(h * crop[1])
+    right, bottom = max(round(w * (1 - crop[2])), left + 1), max(round(h * (1 - crop[3])), top + 1)
+    return image.crop((left, top, min(right, w), min(bottom, h)))
 
 
 def _place_odf(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable, office: Office) -> None:
