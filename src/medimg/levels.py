@@ -14,19 +14,42 @@ SAMPLE = 1 << 24  # pixels a 16-bit image's percentiles come from: every one up 
 
 def bounds(sample: np.ndarray, floating: bool, whole: tuple[float, float], key=None):
     """The 0.5 and 99.5 percentiles of a sample of values (overwritten), a float's non-finite values and the colour
-    `key` left out; the extremes where they meet, and `whole` (the type's range) where those meet too."""
+    `key` left out; the extremes where they meet, and `whole` (the type's range) where those meet too. 16-bit
+    values that are 8-bit levels widened (all multiples of 257 or 256) are not stretched: they give those levels."""
     finite = sample.ravel()
     if floating:
         mask = np.isfinite(finite)
         finite = finite if mask.all() else finite[mask]  # a copy only when some value is not finite
     if key is not None:
         finite = finite[finite != key]
+    widened = _widened_eight_bits(finite, whole)
+    if widened is not None:
+        return widened
     lo, hi = np.percentile(finite, (0.5, 99.5), overwrite_input=True) if finite.size else (0.0, 1.0)
     if hi <= lo:
         lo, hi = finite.min(), finite.max()
     if hi <= lo:
         lo, hi = whole
     return lo, hi
+
+
+def _widened_eight_bits(values: np.ndarray, whole: tuple[float, float]) -> tuple[float, float] | None:
+    """The range that gives 16-bit values back as the 8-bit levels they were widened from (every one a multiple
+    of 257, as ImageMagick and im2uint16 write 8-bit pictures in 16 bits, or of 256, v << 8), else None: such a
+    file is the 8-bit picture, and stretching it would show the model another picture than the 8-bit file."""
+    if whole != (0.0, 65535.0) or values.size == 0 or not values.any() or values.min() < 0:
+        return None
+    few = values[::max(1, values.size // 4096)]  # most 16-bit images fail on these, before all are looked at
+    for step in (257.0, 256.0):
+        if values.max() <= 255 * step and _multiples(few, step) and _multiples(values, step):
+            return 0.0, 255.0 * step
+    return None
+
+
+def _multiples(values: np.ndarray, step: float) -> bool:
+    """Whether every value is a whole multiple of `step` (exact: a multiple's quotient is a whole number)."""
+    q = values / np.float32(step)
+    return bool(np.array_equal(q, np.floor(q)))
 
 
 def levels(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
