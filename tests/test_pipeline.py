@@ -179,7 +179,7 @@ def test_a_storage_class_for_one_kind_of_image_outweighs_the_pixels(tiny_classif
     """An MR Image Storage object holds an MR image whatever its pixels look like (a 16 px test slice the
     model calls a photo); a secondary capture tagged MR gets the Modality's smaller weight; a DICOS (luggage
     CT) object tagged CT gets none."""
-    from medimg.model.priors import SOP_WEIGHT, WEIGHT, apply_prior, dicom_evidence
+    from medimg.model.priors import SECONDARY_WEIGHT, SOP_WEIGHT, WEIGHT, apply_prior, dicom_evidence
 
     labels, med = tiny_classifier.labels, tiny_classifier.medical_labels
     looks_like_photo = np.full(len(labels), 0.001)
@@ -192,8 +192,10 @@ def test_a_storage_class_for_one_kind_of_image_outweighs_the_pixels(tiny_classif
     assert labels[post.argmax()] == "xray" and post.max() > 0.9
     secondary = {"Modality": "CR", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"}
     prior, said = dicom_evidence(secondary, labels, med)
+    assert said == "DICOM Modality CR" and prior.max() == SECONDARY_WEIGHT < WEIGHT
+    assert labels[apply_prior(looks_like_photo, prior).argmax()] == "photo"  # 10x does not beat 1000:1
+    prior, said = dicom_evidence({"Modality": "CR"}, labels, med)  # no storage class (an old ACR-NEMA file)
     assert said == "DICOM Modality CR" and prior.max() == WEIGHT
-    assert labels[apply_prior(looks_like_photo, prior).argmax()] == "photo"  # 50x does not beat 1000:1
     luggage = {"Modality": "CT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.501.1"}
     assert dicom_evidence(luggage, labels, med) == (None, "")
     pet = {"Modality": "PT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.128"}  # medical, no label of its own

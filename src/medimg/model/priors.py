@@ -55,6 +55,12 @@ FORMAT_MEDICAL = {"NIfTI", "MINC"}
 FORMAT_MEDICAL_VOLUME = {"NRRD", "MetaImage"}
 VOLUME_SIDE = 5
 WEIGHT = 50.0  # how many times likelier the tagged label is a priori
+# Secondary captures carry their study's Modality whatever they show: a CT study's dose report (a page of text),
+# a workstation's screenshots and charts. Their tag is weaker evidence (session 38: at 50, 15 of 20 text pages
+# tagged CT were uncertain and 2 of 20 pie charts CT; at 10 all 40 non-medical, and 64 of 67 CT/X-ray/US/MR
+# screenshots still medical).
+SECONDARY_CAPTURE = {_SOP + k for k in ("7", "7.1", "7.2", "7.3", "7.4")}
+SECONDARY_WEIGHT = 10.0
 
 
 def dicom_prior(metadata: dict, labels: list[str], medical_labels: set[str]) -> np.ndarray | None:
@@ -78,7 +84,8 @@ def dicom_evidence(metadata: dict, labels: list[str], medical_labels: set[str]) 
     target = MODALITY_LABEL.get(modality)
     if target is None and modality not in OTHER_MEDICAL:
         return None, ""  # SC, OT, DOC, SR, unknown: secondary captures can be anything
-    return _towards(target, labels, medical_labels), f"DICOM Modality {modality}"
+    weight = SECONDARY_WEIGHT if sop in SECONDARY_CAPTURE else WEIGHT
+    return _towards(target, labels, medical_labels, weight), f"DICOM Modality {modality}"
 
 
 def format_prior(fmt: str | None, labels: list[str], medical_labels: set[str],

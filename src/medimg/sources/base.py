@@ -114,7 +114,8 @@ class Blob:
     locator: str = ""
     # each (place, crop) the file around it shows it with, when it crops it somewhere (an Office picture's
     # `a:srcRect`: office.Crop): its images are given once a view, cropped as shown; errors once, at `locator`
-    views: tuple = field(default=(), repr=False, compare=False)
+    views: tuple[tuple[str, tuple[float, float, float, float] | None], ...] = field(default=(), repr=False,
+                                                                              compare=False)
 
     def __post_init__(self):
         if not isinstance(self.origin, str):
