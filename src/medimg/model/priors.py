@@ -71,7 +71,7 @@ def dicom_prior(metadata: dict, labels: list[str], medical_labels: set[str]) -> 
 
 def dicom_evidence(metadata: dict, labels: list[str], medical_labels: set[str]) -> tuple[np.ndarray | None, str]:
     """(prior, what it rests on): a storage class that holds one kind of image (SOP_LABEL) is near-certain;
-    a Modality tag alone is strong evidence (secondary captures carry their study's modality too)."""
+    a Modality tag alone is strong evidence, weaker in a secondary capture (SECONDARY_WEIGHT)."""
     sop = str(metadata.get("SOPClassUID") or "").strip()
     if sop.startswith(NOT_MEDICAL_SOP):
         return None, ""
