@@ -93,10 +93,11 @@ def test_ome_tiff_with_lzw_colours_and_names():
 
 
 def test_ome_pyramid_reads_a_level_that_fits():
-    """A brightfield OME-TIFF pyramid (JPEG tiles in SubIFDs) is shown whole from a level ≤ 4096 px a side."""
+    """A brightfield OME-TIFF pyramid (JPEG tiles in SubIFDs) under the scan size (4096 px a side; a larger one is
+    shown as a tissue field: test_pyramid_s38.py) is shown whole from the largest level within max_pixels."""
     rng = np.random.default_rng(1)
-    base = np.full((4400, 5200, 3), 235, np.uint8)
-    base[1000:3000, 1000:4000] = (200, 120, 180)
+    base = np.full((3400, 4000, 3), 235, np.uint8)
+    base[800:2400, 800:3000] = (200, 120, 180)
     base[rng.random(base.shape[:2]) < 0.01] = (80, 40, 120)
     buf = io.BytesIO()
     with tifffile.TiffWriter(buf, ome=True) as w:
@@ -105,12 +106,14 @@ def test_ome_pyramid_reads_a_level_that_fits():
         w.write(base[::2, ::2], subfiletype=1, **opts)
         w.write(base[::4, ::4], subfiletype=1, **opts)
     item, = items_of(buf.getvalue(), "slide.ome.tif")
-    assert item.image.size == (2600, 2200) and (item.width, item.height) == (5200, 4400)
-    assert item.metadata["level"] == 1 and item.metadata["levels"] == 3
+    assert item.image.size == (4000, 3400) and (item.width, item.height) == (4000, 3400)
+    assert item.metadata["level"] == 0 and item.metadata["levels"] == 3
     px = np.asarray(item.image)
     assert abs(int(px[1000, 1300, 0]) - 200) < 25 and abs(int(px[100, 100, 1]) - 235) < 25
+    half, = items_of(buf.getvalue(), "slide.ome.tif", max_pixels=4_000_000)
+    assert half.image.size == (2000, 1700) and half.metadata["level"] == 1
     small, = items_of(buf.getvalue(), "slide.ome.tif", max_pixels=2_000_000)
-    assert small.image.size == (1300, 1100)
+    assert small.image.size == (1000, 850)
     err, = items_of(buf.getvalue(), "slide.ome.tif", max_pixels=1000)
     assert isinstance(err, ItemError) and "max_pixels" in err.error
 

@@ -54,17 +54,19 @@ def traced(data: bytes) -> tuple[list, int]:
 
 
 @pytest.mark.parametrize("subifds", [False, True], ids=["reduced pages", "SubIFDs"])
-def test_a_pyramid_without_ome_metadata_is_one_item_from_a_level_within_4096_px(subifds):
+def test_a_pyramid_without_ome_metadata_is_one_item_from_one_level_never_its_base(subifds):
     base = tissue(8192, 6144)
     got, peak = traced(pyramid(base, subifds))
     # before: four items, the 8192 × 6144 base decoded whole among them (SubIFDs: the base alone)
     (item,) = got
     assert isinstance(item, ImageItem), item
-    assert item.format == "pyramidal TIFF" and item.locator == ""
-    assert item.image.size == (2048, 1536) and item.full_size == (8192, 6144)
+    # a slide scan (session 38): a tissue field at 1/4 scale (no resolution), from the 1/4 level
+    assert item.format == "pyramidal TIFF" and item.locator == "tissue field at 1/4 scale"
+    assert item.image.size == (512, 512) and item.full_size == (8192, 6144)
     assert item.metadata["level"] == 1 and item.metadata["levels"] == 4
+    x, y = item.metadata["field"]["x"], item.metadata["field"]["y"]
     shown = np.asarray(item.image).astype(int)
-    assert np.abs(shown - base[::4, ::4]).mean() < 3  # the level's pixels, JPEG's YCbCr as RGB
+    assert np.abs(shown - base[y:y + 2048:4, x:x + 2048:4]).mean() < 3  # the level's pixels, JPEG's YCbCr as RGB
     assert peak < 60e6, f"{peak / 1e6:.0f} MB"  # the base is 151 MB decoded; the level shown 9 MB
 
 
@@ -85,11 +87,14 @@ def test_a_pyramid_of_100000_px_a_side_is_read_from_a_level_within_the_cap_never
     got, peak = traced(data)
     (item,) = got  # before: "image is 10,000,000,000 pixels, over the max_pixels cap", and no level read
     assert isinstance(item, ImageItem), item
-    assert item.image.size == (1562, 1562) and item.full_size == (100_000, 100_000)
-    assert np.array_equal(np.asarray(item.image), tissue(1562, 1562))
+    # a slide scan (session 38): the tissue found in the 1562 px level, the field read from the 25,000 px level
+    assert item.image.size == (512, 512) and item.full_size == (100_000, 100_000)
+    x, y, side = (item.metadata["field"][k] for k in ("x", "y", "size"))
+    assert side == 2048 and tissue(1562, 1562)[round((y + 1024) / 64), round((x + 1024) / 64)][1] == 150
+    assert item.metadata["level"] == 1 and not np.asarray(item.image).any()  # that level's tiles left out: blank
     assert peak < 40e6, f"{peak / 1e6:.0f} MB"
-    (small,) = items(data, max_pixels=1_000_000)  # the largest level within the cap instead
-    assert small.image.size == (390, 390) and small.metadata["level"] == 4
+    (small,) = items(data, max_pixels=1_000_000)  # the overview from the largest level within the cap instead
+    assert small.image.size == (512, 512) and small.metadata["level"] == 1
 
 
 def test_pages_each_with_a_thumbnail_and_plain_multi_page_tiffs_are_still_read_page_by_page():
@@ -193,7 +198,8 @@ def test_a_pyramid_on_disk_over_max_input_bytes_is_read_in_place_as_an_ome_tiff_
     path.write_bytes(pyramid(tissue(4800, 3600)))
     (item,) = open_input(path, Limits(max_input_bytes=100_000))  # before: "over the max_input_bytes cap"
     assert isinstance(item, ImageItem), item
-    assert item.format == "pyramidal TIFF" and item.image.size == (1200, 900) and item.full_size == (4800, 3600)
+    assert item.format == "pyramidal TIFF" and item.full_size == (4800, 3600)
+    assert item.locator == "tissue field at 1/4 scale" and item.image.size == (512, 512)  # a slide scan (session 38)
     (err,) = open_input(path, Limits(max_input_bytes=100_000, max_slide_bytes=100_000))
     assert isinstance(err, ItemError) and "over the max_input_bytes cap" in err.error
     plain = tmp_path / "plain.tif"

@@ -23,9 +23,9 @@ from PIL import Image
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .microscopy import IMAGEJ_COLOURS, composite, levels
 from .registry import register
+from .slide import SCAN_SIDE, field_words, tissue_field
 
 MAGIC = b"ZISRAWFILE"
-SCAN_SIDE = 4096  # larger images are slide scans: shown as a tissue field, not whole
 OVERVIEW = 1024  # longest side of the overview read to find tissue
 MAX_DIMENSIONS = 40  # libCZI's own cap on the dimensions a sub-block names
 
@@ -172,7 +172,8 @@ def _region(reader, rect, scene: int | None, name: str, channels: list[int], ori
             "pixel_types": sorted({str(v) for v in kinds.values()}), "um_per_px": round(um, 4) if um else None}
     field = None
     if max(w, h) > SCAN_SIDE:
-        field = _field(read, (x0, y0, w, h), um, (z_lo + z_hi) // 2, per_plane)
+        mid = (z_lo + z_hi) // 2
+        field = tissue_field(lambda roi, zoom: read(roi, zoom, mid), (x0, y0, w, h), um, per_plane, OVERVIEW)
         meta["field"] = {"x": field[0][0], "y": field[0][1], "size": field[0][2]}
     for z in zs:
         where = ", ".join(filter(None, [f"z {z - z_lo + 1} of {z_hi - z_lo}" if z_hi - z_lo > 1 else "",
@@ -180,29 +181,12 @@ def _region(reader, rect, scene: int | None, name: str, channels: list[int], ori
         locator = ", ".join(filter(None, [name, where]))
         if field is not None:
             roi, zoom = field
-            wide = f"tissue field {round(roi[2] * um)} µm wide" if um else "tissue field at 1/4 scale"
-            locator = ", ".join(filter(None, [name, wide, where]))
+            locator = ", ".join(filter(None, [name, field_words(roi[2], um), where]))
         else:
             zoom = min(1.0, (per_plane / (w * h)) ** 0.5)
             roi = (x0, y0, w, h)
         image = read(roi, zoom, z)
         yield ImageItem(origin, locator, image, "CZI", dict(meta), full_size=(w, h) if image.size != (w, h) else None)
-
-
-def _field(read, rect, um: float | None, z: int, max_pixels: int) -> tuple[tuple[int, int, int, int], float]:
-    """The square region (x, y, side, side) of the scan to show, and the zoom that makes it FIELD px."""
-    from .slide import FIELD, FIELD_MPP, most_tissue
-
-    x0, y0, w, h = rect
-    scale = min(OVERVIEW / max(w, h), (max_pixels / (w * h)) ** 0.5)
-    overview = np.asarray(read(rect, scale, z).convert("RGB"))
-    span = int(min(FIELD * (max(FIELD_MPP / um, 1.0) if um else 4.0), w, h))
-    per = w / overview.shape[1]  # scan pixels per overview pixel
-    cx, cy, _ = most_tissue(overview, max(1, round(span / per)))
-    fx = int(min(max(x0 + cx * per - span / 2, x0), x0 + w - span))
-    fy = int(min(max(y0 + cy * per - span / 2, y0), y0 + h - span))
-    zoom = min(1.0, FIELD / span, (max_pixels / (span * span)) ** 0.5)
-    return (fx, fy, span, span), zoom
 
 
 def _metadata(reader) -> dict:

@@ -9,7 +9,8 @@ Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near
 brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
 largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`. A pyramid without such metadata (libvips,
-QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too.
+QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too. A pyramid
+over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py).
 Each image of an OME-TIFF of several (a plate's wells) is an item of its own; a converted slide's label and
 macro pictures (named so by Bio-Formats) are notes, never shown.
 Other TIFFs are left to the plain image source (every page).
@@ -286,6 +287,7 @@ def _ome_image(images: list, every: list, n: int):
 
 
 def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: str = "") -> Iterator[Item]:
+    from . import pyramid
     from .tiff_tiles import tiles_problem
 
     base = _plane_size(series)
@@ -295,7 +297,8 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         yield ItemError(origin, "", f"{kind} layout {series.axes} {tuple(series.shape)} has no pixels or more than "
                                     f"{MAX_PLANES:,} planes; not read")
         return
-    level = _level(series, limits.max_pixels // max(n_channels, 1))  # every channel of the shown plane is decoded
+    scan = pyramid.is_scan(series)  # a slide scan: a tissue field, its regions read from the levels (pyramid.py)
+    level = 0 if scan else _level(series, limits.max_pixels // max(n_channels, 1))  # every channel is decoded
     if level is None:
         w, h = base
         yield ItemError(origin, "", f"{kind} is {n_channels} channel(s) of {w}×{h} pixels with no smaller level "
@@ -317,11 +320,34 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
     names = _channel_names(tif, channels, image)
     if names:
         meta["channel_names"] = names
-    for z in zs:
-        keys = []
+
+    def page_keys(z: int) -> list[int]:
+        """The pages of every channel of z-slice z (at the middle of the other axes)."""
+        found = []
         for c in range(channels):
             index = tuple(c if ax == "C" else z if ax == "Z" else n // 2 for ax, n in zip(lead_axes, lead_shape))
-            keys.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
+            found.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
+        return found
+
+    if scan:
+        from .slide import field_words, tissue_field
+
+        def read(z: int, rect, zoom: float) -> tuple[Image.Image, int]:
+            planes, at, size = pyramid.read(series, page_keys(z), rect, zoom, limits.max_pixels)
+            return pyramid.shown(composite(planes, page_axes, colours, microscope=tif.is_ome), size), at
+
+        pixels = _all(image, "Pixels") if image is not None else []
+        um = pyramid.um_per_px(lv.keyframe, pixels[0].attrib if pixels else None)
+        rect, zoom = tissue_field(lambda r, zm: read(zs[len(zs) // 2], r, zm)[0], (0, 0, *base), um,
+                                  limits.max_pixels // max(channels, 1))
+        meta.update(um_per_px=round(um, 4) if um else None, field={"x": rect[0], "y": rect[1], "size": rect[2]})
+        for z in zs:
+            field, meta["level"] = read(z, rect, zoom)
+            locator = ", ".join(filter(None, [name, field_words(rect[2], um), _locator(lead_axes, lead_shape, z)]))
+            yield ImageItem(origin, locator, field, kind, dict(meta), full_size=base)
+        return
+    for z in zs:
+        keys = page_keys(z)
         locator = ", ".join(filter(None, [name, _locator(lead_axes, lead_shape, z)]))
         # Every page read, not just the keyframe: a later page may claim other sizes (the stack is
         # allocated from the first page's, and each page decodes at its own).

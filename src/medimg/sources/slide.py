@@ -27,6 +27,7 @@ FIELD = 512  # pixels of the field handed to the model
 FIELD_MPP = 1.0  # its µm per pixel when the slide knows its own
 OVERVIEW = 512  # longest side of the overview used to find tissue
 MAX_IFDS = 1_000  # a slide has its levels and a few pictures (label, macro, thumbnail): tens of TIFF images
+SCAN_SIDE = 4096  # a CZI or pyramidal TIFF larger than this a side is a slide scan: shown as a tissue field
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -163,10 +164,10 @@ def _overview(slide, max_pixels: int) -> Image.Image:
 
 def tissue_mask(rgb: np.ndarray) -> np.ndarray:
     """Where an H × W × 3 slide image shows tissue: neither glass (bright, unsaturated) nor black padding."""
-    px = rgb.astype(np.int16)
-    sat = px.max(axis=2) - px.min(axis=2)
-    grey = px.mean(axis=2)
-    return ((sat > 20) | (grey < 200)) & (grey > 25)
+    r, g, b = (rgb[..., k].astype(np.int16) for k in range(3))  # a channel at a time: several times faster
+    sat = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    total = r + g + b  # three times the grey level
+    return ((sat > 20) | (total < 600)) & (total > 75)
 
 
 def most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
@@ -174,10 +175,33 @@ def most_tissue(rgb: np.ndarray, win: int) -> tuple[float, float, float]:
     mask = tissue_mask(rgb)
     h, w = mask.shape
     win_y, win_x = min(win, h), min(win, w)
-    total = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    total = np.pad(mask.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32), ((1, 0), (1, 0)))  # half int64's memory
     sums = (total[win_y:, win_x:] - total[:-win_y, win_x:] - total[win_y:, :-win_x] + total[:-win_y, :-win_x])
     y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return x + win_x / 2, y + win_y / 2, float(sums[y, x]) / (win_x * win_y)
+
+
+def tissue_field(read, rect: tuple[int, int, int, int], um: float | None, max_pixels: int,
+                 overview: int = 1024) -> tuple[tuple[int, int, int, int], float]:
+    """For a slide scan that is not an OpenSlide slide (CZI, pyramidal TIFF): the square region (x, y, side, side)
+    of `rect` to show, FIELD px at about FIELD_MPP µm/px (1/4 scale when `um`, the scan's µm per pixel, is None),
+    around the window of an overview with the most tissue, and the zoom that makes it FIELD px. `read(rect, zoom)`
+    gives an image of a region at a zoom."""
+    x0, y0, w, h = rect
+    scale = min(overview / max(w, h), (max_pixels / (w * h)) ** 0.5)
+    seen = np.asarray(read(rect, scale).convert("RGB"))
+    span = int(min(FIELD * (max(FIELD_MPP / um, 1.0) if um else 4.0), w, h))
+    per = w / seen.shape[1]  # scan pixels per overview pixel
+    cx, cy, _ = most_tissue(seen, max(1, round(span / per)))
+    fx = int(min(max(x0 + cx * per - span / 2, x0), x0 + w - span))
+    fy = int(min(max(y0 + cy * per - span / 2, y0), y0 + h - span))
+    zoom = min(1.0, FIELD / span, (max_pixels / (span * span)) ** 0.5)
+    return (fx, fy, span, span), zoom
+
+
+def field_words(span: int, um: float | None) -> str:
+    """A field's locator words: its width, or its scale when the scan does not say its pixel size."""
+    return f"tissue field {round(span * um)} µm wide" if um else "tissue field at 1/4 scale"
 
 
 def _float(value) -> float | None:

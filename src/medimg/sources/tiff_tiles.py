@@ -28,10 +28,10 @@ NAMES = {7: "JPEG", **dict.fromkeys(J2K, "JPEG 2000"), **dict.fromkeys(WEBP, "We
 _LERC_TYPES = (1, 1, 2, 2, 4, 4, 4, 8)  # a LERC2 sample's bytes: char, byte, short, ushort, int, uint, float, double
 
 
-def tiles_problem(page) -> str | None:
-    """Why the page's picture-coded segments must not be decoded, from their own headers; None when each names
-    its tile's size (or the page is not compressed so). `page` may be a TiffFrame of a stack (microscopy.py):
-    its layout is its keyframe's."""
+def tiles_problem(page, only: set[int] | None = None) -> str | None:
+    """Why the page's picture-coded segments (those numbered in `only`, when given) must not be decoded, from their
+    own headers; None when each names its tile's size (or the page is not compressed so). `page` may be a TiffFrame
+    of a stack (microscopy.py): its layout is its keyframe's."""
     key = getattr(page, "keyframe", None) or page
     compression = int(key.compression)
     if compression not in CHECKED | JPEG:
@@ -43,7 +43,7 @@ def tiles_problem(page) -> str | None:
     samples = 1 if int(key.planarconfig) == 2 else int(key.samplesperpixel)
     itemsize = np.dtype(key.dtype).itemsize
     for n, (offset, count, full, edge, _) in enumerate(segments(page)):
-        if not count:
+        if not count or (only is not None and n not in only):
             continue  # a missing segment: tifffile leaves it blank
         fh.seek(offset)
         data = fh.read(count)
