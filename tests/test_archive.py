@@ -230,7 +230,8 @@ def test_data_files_read_beside_headers_draw_from_the_archive_budget(monkeypatch
     got = items(data, zip_max_bytes=3_500_000)
     images = [i for i in got if isinstance(i, ImageItem)]
     refused = [i for i in got if isinstance(i, ItemError) and "zip_max_bytes" in i.error]
-    assert [i.origin for i in images] == ["a.zip:h0.mhd", "a.zip:h1.mhd"] and len(refused) == 8
+    # d.raw (a data file of another stem, a note since s38) is not inflated by the walk too: three reads fit
+    assert [i.origin for i in images] == ["a.zip:h0.mhd", "a.zip:h1.mhd", "a.zip:h2.mhd"] and len(refused) == 7
     assert sum(inflated) < 3_500_000
     monkeypatch.setattr(archive, "_read", read)
     assert len([i for i in items(data) if isinstance(i, ImageItem)]) == 10  # under the default cap, all of them

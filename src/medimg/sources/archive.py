@@ -249,11 +249,35 @@ class _Members:
         self.zf: zipfile.ZipFile | None = None
         self.by_turn: dict[tuple[tuple[str, ...], int], zipfile.ZipInfo] = {}
         self.turn: dict[int, int] = {}  # id(info) → its turn
+        self.headers: dict[tuple[str, ...], list[tuple[str, int, zipfile.ZipInfo]]] = {}  # .mhd/.nhdr by folder
+        self.named: dict[tuple[str, ...], dict[tuple[str, int], str]] = {}  # (data file, turn) → header, by folder
         given: dict[tuple[str, ...], int] = {}
         for info in infos:
             path = tuple(_parts(info.filename))
             k = self.turn[id(info)] = given[path] = given.get(path, 0) + 1
             self.by_turn[(path, k)] = info
+            if path and path[-1].lower().endswith((".mhd", ".nhdr")) and not info.is_dir():
+                self.headers.setdefault(path[:-1], []).append((path[-1], k, info))
+
+    def header_naming(self, zf: zipfile.ZipFile, folder: tuple[str, ...], name: str, turn: int) -> str | None:
+        """The .mhd or .nhdr of this folder and turn that names `name` as its data file, whatever its stem (h.mhd
+        naming a.raw), as files.headers_naming finds it on disk: its folder's headers read once, the first
+        MAX_FOLDER_HEADERS in name order."""
+        from .files import MAX_FOLDER_HEADERS, SNIFF_BYTES, data_file_names
+
+        if folder not in self.named:
+            named: dict[tuple[str, int], str] = {}
+            for header, k, info in sorted(self.headers.get(folder, ()), key=lambda h: h[:2])[:MAX_FOLDER_HEADERS]:
+                if info.flag_bits & 0x1:
+                    continue
+                try:
+                    head = _read(zf, info, SNIFF_BYTES)
+                except Exception:  # over SNIFF_BYTES (no header) or unreadable: its own row says so
+                    continue
+                for data in data_file_names(head, header)[:1]:
+                    named.setdefault((data, k), header)
+            self.named[folder] = named
+        return self.named[folder].get((name, turn))
 
     def find(self, path: tuple[str, ...], turn: int) -> zipfile.ZipInfo | None:
         """The member of `path` at this turn, as uploads are paired (the k-th a.mhd reads the k-th a.raw), else
@@ -281,7 +305,7 @@ def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: i
         names = data_file_names(head, stem + ext)
         if reads_as_data(parts[-1], names, lambda name: members.find((*parts[:-1], name), turn) is not None):
             return stem + ext
-    return None
+    return members.header_naming(zf, tuple(parts[:-1]), parts[-1], turn)  # a header of another stem
 
 
 def _sibling(archive: bytes, members: _Members, folder: list[str], turn: int, limits: Limits, budget: Budget,

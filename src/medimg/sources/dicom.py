@@ -26,6 +26,7 @@ from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugi
 from .dicom_frames import (_frame, _frames_held, _most_tissue_frame, _slide_field, _slide_frames_problem,
                            _Tiles)
 from .dicom_levels import BadLut, _int, enhanced_palette, to_image
+from .dicom_middle import middle_frame
 from .registry import register
 
 # also importable from here, as before the split (tests, nifti.py and benchmarks name them dicom.NAME)
@@ -183,7 +184,7 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
             return
         frames = [best]
     else:
-        frames = [n // 2]
+        frames = [middle_frame(ds, n)]  # the middle frame, or the middle slice of the middle time point
     failures = 0
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if declared > 1 else ""

@@ -474,7 +474,32 @@ def _header_beside(path: Path) -> str | None:
         names = data_file_names(_head(header), header.name)
         if reads_as_data(path.name, names, partial(_file_beside, path)):
             return header.name
-    return None
+    if stem == path.name:  # not named as a data file (.raw, .zraw, .img, .dat, maybe .gz), as a tar waits for
+        return None
+    try:
+        changed = path.parent.stat().st_mtime_ns
+    except (OSError, ValueError):
+        return None
+    return headers_naming(str(path.parent), changed).get(path.name)
+
+
+MAX_FOLDER_HEADERS = 4096  # .mhd/.nhdr headers of one folder read for the data files they name
+
+
+@lru_cache(maxsize=16)  # by folder and its mtime: `find | medimg classify` asks once a folder, not once a file
+def headers_naming(folder: str, changed: int) -> dict[str, str]:
+    """The data files the .mhd and .nhdr headers of a folder name, by the name of each (a.raw → h.mhd, its header
+    of another stem), from the first MAX_FOLDER_HEADERS headers in name order; the first header naming one wins."""
+    try:
+        with os.scandir(folder) as entries:
+            headers = sorted(e.name for e in entries if e.name.lower().endswith((".mhd", ".nhdr")))
+    except (OSError, ValueError):
+        return {}
+    named: dict[str, str] = {}
+    for header in headers[:MAX_FOLDER_HEADERS]:
+        for name in data_file_names(_head(Path(folder, header)), header)[:1]:
+            named.setdefault(name, header)
+    return named
 
 
 def _file_beside(path: Path, name: str) -> bool:

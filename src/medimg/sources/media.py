@@ -7,7 +7,7 @@ import math
 import re
 
 VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
-_MEDIA_FEATURE = re.compile(r"\(\s*([a-z-]+)\s*(?::\s*([^)]*))?\)")
+_MEDIA_FEATURE = re.compile(r"\(\s*([a-z0-9-]+)\s*(?::\s*([^)]*))?\)")
 _MEDIA_RANGE = re.compile(r"\([^()]*[<>=][^()]*\)")
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
@@ -17,16 +17,18 @@ _INTEGER = re.compile(r"[0-9]+")  # a valid non-negative integer
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # a valid floating-point number
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATIO = re.compile(rf"{_NUMBER}\s*/\s*{_NUMBER}")
-_LENGTH = re.compile(rf"{_NUMBER}\s*(px|em|rem|dppx|x|dpi|dpcm)?")
+_LENGTH = re.compile(r"(-?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)?")  # a number, its unit
 MAX_MEDIA = 2000  # characters of a media query list read; a longer one is no real query, and holds for nothing
 
 
 def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1]) -> bool:
-    """Whether a media query list holds for a desktop screen of width × height CSS px (light colour scheme,
-    no reduced motion, a mouse): width, height, aspect ratio, orientation, resolution up to 1 dppx, media
-    types, `not`, `only`, `and`, commas. Anything else is taken to hold, as the first usable source is.
-    A list longer than MAX_MEDIA characters (white space runs counted as one) holds for nothing, as a browser
-    reads a query it cannot parse ("not all")."""
+    """Whether a media query list holds for a desktop screen of width × height CSS px as headless Chromium is
+    (light colour scheme, no reduced motion, a mouse, 8-bit sRGB colour, 1 dppx): the features it knows
+    (`DISCRETE`, `_media_have`), media types, `not`, `only`, `and`, commas. A feature it does not know, or a
+    value it cannot take (`(hover: banana)`, `(min-width: 10)`), is unknown, which Media Queries 4 reads as
+    false, `not` or not: the query does not hold (a browser passes over such a <source>). A part this module
+    cannot parse (`calc()`, nested parentheses) is taken to hold. A list longer than MAX_MEDIA characters
+    (white space runs counted as one) holds for nothing, as a browser reads a query it cannot parse ("not all")."""
     if not media.strip():
         return True
     media = " ".join(media.split())  # runs of white space as one: the splits below stay linear
@@ -46,67 +48,103 @@ def _paired(query: str) -> str:
 
 
 def _query_holds(query: str, width: int, height: int) -> bool:
+    """True, false or unknown (None) for each part, joined by `and` as Media Queries 4's three values are: false
+    and unknown is false (`not print and (foo)` holds), true and unknown unknown; unknown never holds."""
     negate = query.startswith("not ")
     query = query[4:] if negate else query.removeprefix("only ")
-    held = True
+    held: bool | None = True
     for part in re.split(r"\s+and\s+", query):
         part = part.strip()
         if not part:
             continue
         if not part.startswith("("):
-            held &= part in ("all", "screen")
-            continue
-        m = _MEDIA_FEATURE.fullmatch(part)
-        if m:
-            held &= _feature_holds(m.group(1), m.group(2), width, height)
+            value: bool | None = part in ("all", "screen")
+        elif m := _MEDIA_FEATURE.fullmatch(part):
+            value = _feature_holds(m.group(1), m.group(2), width, height)
         elif _MEDIA_RANGE.fullmatch(part):
-            held &= _range_holds(part[1:-1], width, height)
-    return held != negate
+            value = _range_holds(part[1:-1], width, height)
+        else:
+            value = True  # not read here (`calc()`, nesting): taken to hold
+        held = False if held is False or value is False else None if held is None or value is None else True
+    return held is not None and held != negate
 
 
-def _feature_holds(name: str, value: str | None, width: int, height: int) -> bool:
+# discrete features: the values a browser knows, and the one a desktop Chromium has (`(x)` alone: not `none`)
+DISCRETE = {
+    "prefers-color-scheme": ("light dark", "light"),
+    "prefers-reduced-motion": ("no-preference reduce", "no-preference"),
+    "prefers-reduced-transparency": ("no-preference reduce", "no-preference"),
+    "prefers-contrast": ("no-preference more less custom", "no-preference"),
+    "forced-colors": ("none active", "none"),
+    "hover": ("none hover", "hover"), "any-hover": ("none hover", "hover"),
+    "pointer": ("none coarse fine", "fine"), "any-pointer": ("none coarse fine", "fine"),
+    "color-gamut": ("srgb p3 rec2020", "srgb"),
+    "display-mode": ("browser minimal-ui standalone fullscreen picture-in-picture window-controls-overlay "
+                     "borderless tabbed", "browser"),
+    "scripting": ("none initial-only enabled", "enabled"),
+    "update": ("none slow fast", "fast"),
+    "dynamic-range": ("standard high", "standard"),
+    "overflow-block": ("none scroll paged", "scroll"), "overflow-inline": ("none scroll", "scroll"),
+    "device-posture": ("continuous folded", "continuous"),
+}
+_LENGTHS = ("width", "height", "device-width", "device-height")
+_INTEGERS = ("color", "color-index", "monochrome", "grid", "horizontal-viewport-segments",
+             "vertical-viewport-segments", "device-pixel-ratio", "transform-3d")
+_NO_RANGE = ("grid", "transform-3d")  # discrete numbers: no min-/max-
+_NOT_RANGES = (*_NO_RANGE, "device-pixel-ratio")  # nor `(x >= 1)`
+
+
+def _feature_holds(name: str, value: str | None, width: int, height: int) -> bool | None:
     value = (value or "").strip()
-    if name in ("prefers-color-scheme",):
-        return value in ("", "light")
-    if name in ("prefers-reduced-motion", "prefers-reduced-data", "prefers-contrast", "forced-colors"):
-        return value in ("no-preference", "none")
-    if name in ("monochrome", "grid", "min-monochrome"):  # a colour screen, not a grid (text) one
-        return value.strip() in ("0",)
-    if name in ("hover", "any-hover"):
-        return value in ("", "hover")
-    if name in ("pointer", "any-pointer"):
-        return value in ("", "fine")
     if name == "orientation":
-        return value == ("landscape" if width > height else "portrait")
-    name = name.removeprefix("-webkit-")
+        have = "landscape" if width > height else "portrait"
+        return True if not value else value == have if value in ("portrait", "landscape") else None
+    if name in DISCRETE:
+        known, have = DISCRETE[name]
+        if not value:
+            return have not in ("none", "no-preference")
+        return value == have if value in known.split() else None
+    if name.startswith("-webkit-"):  # Chromium knows these two only with the prefix
+        name = name.removeprefix("-webkit-")
+        if not name.endswith(("device-pixel-ratio", "transform-3d")):
+            return None
+    elif name.endswith(("device-pixel-ratio", "transform-3d")):
+        return None
     prefix, base = name.split("-", 1) if name.startswith(("min-", "max-")) else ("", name)
     have = _media_have(base, width, height)
-    if have is None or not value:
-        return True
+    if have is None or (prefix and (not value or base in _NO_RANGE)):
+        return None
+    if not value:
+        return have != 0
     want = _media_number(value, base)
     if want is None:
-        return True
+        return None
     return _compare(have, ">=" if prefix == "min" else "<=" if prefix == "max" else "=", want)
 
 
-def _range_holds(text: str, width: int, height: int) -> bool:
+def _range_holds(text: str, width: int, height: int) -> bool | None:
     """Level-4 ranges: (width >= 600px), (400px < width <= 700px)."""
     parts = [p.strip() for p in re.split(r"(<=|>=|<|>|=)", text)]
     flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
+    held: bool | None = True
     for i in range(1, len(parts) - 1, 2):
         left, op, right = parts[i - 1], parts[i], parts[i + 1]
         if _media_have(left, width, height) is None:  # `600px < width`: read as `width > 600px`
             left, op, right = right, flip[op], left
         have, want = _media_have(left, width, height), _media_number(right, left)
-        if have is not None and want is not None and not _compare(have, op, want):
+        if have is None or want is None or left in _NOT_RANGES:
+            held = None
+        elif not _compare(have, op, want):
             return False
-    return True
+    return held
 
 
 def _media_have(name: str, width: int, height: int) -> float | None:
+    """A range feature's value for the desktop screen (8 bits a colour, no palette, 1 dppx), None when unknown."""
     return {"width": width, "height": height, "aspect-ratio": width / height, "resolution": 1.0,
             "device-pixel-ratio": 1.0, "device-width": width, "device-height": height,
-            "device-aspect-ratio": width / height}.get(name)
+            "device-aspect-ratio": width / height, "color": 8, "color-index": 0, "monochrome": 0, "grid": 0,
+            "horizontal-viewport-segments": 1, "vertical-viewport-segments": 1, "transform-3d": 1}.get(name)
 
 
 def _compare(have: float, op: str, want: float) -> bool:
@@ -114,8 +152,15 @@ def _compare(have: float, op: str, want: float) -> bool:
             "=": abs(have - want) < 1e-6}[op]
 
 
+_UNITS = {"px": 1, "em": 16, "rem": 16, "ch": 8, "ex": 8, "in": 96, "cm": 96 / 2.54, "mm": 96 / 25.4,
+          "q": 96 / 101.6, "pt": 96 / 72, "pc": 16, "vw": VIEWPORT[0] / 100, "vh": VIEWPORT[1] / 100,
+          "vmin": min(VIEWPORT) / 100, "vmax": max(VIEWPORT) / 100}
+_RESOLUTIONS = {"dppx": 1, "x": 1, "dpi": 1 / 96, "dpcm": 2.54 / 96}
+
+
 def _media_number(value: str, base: str) -> float | None:
-    """px, em/rem (16 px), a ratio, or a resolution in dppx/x/dpi/dpcm."""
+    """A length (px, em, cm, vw, …; 0 alone), a ratio (`16/9`, or one number), a resolution (dppx, x, dpi, dpcm)
+    or a plain number, as the feature takes it; None for a value it does not take (`10` for a width, `foo`)."""
     m = _RATIO.fullmatch(value) if "aspect-ratio" in base else None
     if m:
         return float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else None
@@ -123,7 +168,11 @@ def _media_number(value: str, base: str) -> float | None:
     if not m:
         return None
     n, unit = float(m.group(1)), m.group(2) or ""
-    return n * {"em": 16, "rem": 16, "dpi": 1 / 96, "dpcm": 2.54 / 96}.get(unit, 1)
+    if base in _LENGTHS:
+        return n * _UNITS[unit] if unit in _UNITS else 0.0 if not unit and n == 0 else None
+    if base == "resolution":
+        return n * _RESOLUTIONS[unit] if unit in _RESOLUTIONS else None
+    return None if unit else n
 
 
 def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
@@ -175,9 +224,13 @@ def _descriptors(text: str) -> tuple[float | None, float | None] | None:
     return width, density
 
 
-def largest(srcset: str | None) -> str | None:
-    """The srcset candidate with the largest width descriptor, else the largest density (1x default)."""
+def largest(srcset: str | None, src: str | None = None) -> str | None:
+    """The srcset candidate with the largest width descriptor, else the largest density (1x default). An <img>'s
+    `src` is one more candidate, of 1x, when no candidate has a width or says 1x (the HTML spec's source set):
+    `srcset="thumb.jpg 0.5x" src="full.jpg"` shows full.jpg."""
     candidates = parse_srcset(srcset or "")
+    if src and src.strip() and not any(w is not None or d == 1 for _, w, d in candidates):
+        candidates.append((src.strip(), None, 1.0))
     if not candidates:
         return None
     if any(w is not None for _, w, _ in candidates):

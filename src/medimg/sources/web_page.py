@@ -410,7 +410,7 @@ def _img_choice(attrs: dict) -> str | None:
     for name in LAZY_SRC:
         if _attr(attrs, name).strip():
             return _attr(attrs, name)
-    return largest(_attr(attrs, "srcset")) or _attr(attrs, "src")
+    return largest(_attr(attrs, "srcset"), _attr(attrs, "src")) or _attr(attrs, "src")
 
 
 MAX_ALTERNATIVES = 100  # URLs kept per element: a <picture> of thousands of sources costs no more
