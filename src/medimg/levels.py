@@ -33,23 +33,32 @@ def bounds(sample: np.ndarray, floating: bool, whole: tuple[float, float], key=N
     return lo, hi
 
 
+WIDENED_LEVELS = 16  # levels a 16-bit picture needs to be read as 8-bit levels widened; fewer are ambiguous
+
+
 def _widened_eight_bits(values: np.ndarray, whole: tuple[float, float]) -> tuple[float, float] | None:
     """The range that gives 16-bit values back as the 8-bit levels they were widened from (every one a multiple
     of 257, as ImageMagick and im2uint16 write 8-bit pictures in 16 bits, or of 256, v << 8), else None: such a
-    file is the 8-bit picture, and stretching it would show the model another picture than the 8-bit file."""
+    file is the 8-bit picture, and stretching it would show the model another picture than the 8-bit file. Not
+    with fewer than WIDENED_LEVELS levels: a mask or label image (0 and 4096, say) would come out black."""
     if whole != (0.0, 65535.0) or values.size == 0 or not values.any() or values.min() < 0:
         return None
     few = values[::max(1, values.size // 4096)]  # most 16-bit images fail on these, before all are looked at
     for step in (257.0, 256.0):
-        if values.max() <= 255 * step and _multiples(few, step) and _multiples(values, step):
+        if values.max() <= 255 * step and _levels_of(few, step) and _levels_of(values, step) >= WIDENED_LEVELS:
             return 0.0, 255.0 * step
     return None
 
 
-def _multiples(values: np.ndarray, step: float) -> bool:
-    """Whether every value is a whole multiple of `step` (exact: a multiple's quotient is a whole number)."""
+def _levels_of(values: np.ndarray, step: float) -> int:
+    """How many levels the values are when every one is a whole multiple of `step` (exact: a multiple's quotient
+    is a whole number) up to 255 of them, else 0."""
     q = values / np.float32(step)
-    return bool(np.array_equal(q, np.floor(q)))
+    if not np.array_equal(q, np.floor(q)):
+        return 0
+    seen = np.zeros(256, bool)
+    seen[q.astype(np.uint8)] = True
+    return int(seen.sum())
 
 
 def levels(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:

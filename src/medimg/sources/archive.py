@@ -10,7 +10,6 @@ concurrently (`split_zip`). Members are read one after another, so the byte budg
 
 from __future__ import annotations
 
-import bisect
 import bz2
 import io
 import lzma
@@ -148,46 +147,50 @@ def _open_zip(data: bytes) -> zipfile.ZipFile:
     except UnicodeDecodeError:
         fp = _FlagCleared(data)
         zf = zipfile.ZipFile(fp)
-        for k in fp.cleared:  # its local header too: zipfile checks the name there by that header's flag
-            bisect.insort(fp.at, zf.filelist[k].header_offset + 6)
+        fp.headers = {info.header_offset for info in zf.filelist}  # its local header too: zipfile checks it
         return zf
 
 
 class _FlagCleared(io.BytesIO):
-    """The archive with the UTF-8 flag cleared on the names that are not UTF-8: in the central directory (which
-    zipfile reads in one call, the only read starting with its entry's signature) and, once zipfile has found
-    them, in those members' local headers."""
+    """The archive with the UTF-8 flag cleared on the names that are not UTF-8, in what zipfile reads: central
+    directory entries, while it lists the members (the directory in one read; behind a long comment, its search
+    for the end record may start in the directory too), then the local header a member is opened at (30 bytes,
+    its name after them)."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
-        self.at: list[int] = []  # where the flags to clear lie, in order
-        self.cleared: list[int] = []  # the directory entries (their places in it) cleared
-        self.directory = True
+        self.data = memoryview(data)  # names read from it, not copied
+        self.headers: set[int] | None = None  # where the members' local headers start, once they are listed
 
     def read(self, size: int | None = -1) -> bytes:
         start = self.tell()
         out = super().read(size)
-        if self.directory and out.startswith(b"PK\x01\x02"):
-            self.directory, at, entry = False, 0, 0
-            while out[at:at + 4] == b"PK\x01\x02" and at + 46 <= len(out):
-                flags, = struct.unpack_from("<H", out, at + 8)
-                n, m, k = struct.unpack_from("<HHH", out, at + 28)
-                if flags & 0x800 and not _is_utf8(out[at + 46:at + 46 + n]):
-                    self.cleared.append(entry)
-                    self.at.append(start + at + 8)
-                at, entry = at + 46 + n + m + k, entry + 1
-        first, last = bisect.bisect_left(self.at, start), bisect.bisect_left(self.at, start + len(out) - 1)
-        if first == last:
-            return out
-        patched = bytearray(out)
-        for at in self.at[first:last]:
-            patched[at - start + 1] &= ~0x08  # bit 11 of the little-endian flags
-        return bytes(patched)
+        if self.headers is None:
+            return _unflagged(out, out, b"PK\x01\x02", 8, 28, 46)
+        if start in self.headers and len(out) >= 30:
+            return _unflagged(out[:30], self.data[start:], b"PK\x03\x04", 6, 26, 30) + out[30:]
+        return out
 
 
-def _is_utf8(name: bytes) -> bool:
+def _unflagged(out: bytes, names: bytes, sig: bytes, flags_at: int, sizes_at: int, name_at: int) -> bytes:
+    """`out` with the UTF-8 flag cleared in each header it starts with (`sig`, then one after another) whose name,
+    read from `names` (the same bytes, or `out` continued), is not UTF-8."""
+    patched, at = None, 0
+    while out[at:at + 4] == sig and at + name_at <= len(out):
+        flags, n = struct.unpack_from("<H", out, at + flags_at)[0], struct.unpack_from("<H", out, at + sizes_at)[0]
+        if flags & 0x800 and not _is_utf8(names[at + name_at:at + name_at + n]):
+            patched = patched if patched is not None else bytearray(out)
+            patched[at + flags_at + 1] &= ~0x08  # bit 11 of the little-endian flags
+        if name_at == 30:  # a local header: one only
+            break
+        m, k = struct.unpack_from("<HH", out, at + sizes_at + 2)
+        at += name_at + n + m + k
+    return out if patched is None else bytes(patched)
+
+
+def _is_utf8(name) -> bool:
     try:
-        name.decode("utf-8")
+        str(name, "utf-8")
     except UnicodeDecodeError:
         return False
     return True

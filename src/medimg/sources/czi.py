@@ -130,22 +130,25 @@ def _items(reader, origin: str, limits: Limits) -> Iterator[Item]:
                                     f"cap of {limits.max_pixels:,}; not decoded")
         return
     channels = list(range(c_lo, c_hi))
+    meta_doc = _metadata(reader)  # parsed once: a plate's XML names every well, and it is parsed whole
+    shown = (_pixel_um(meta_doc), _colours(meta_doc, len(channels)),
+             {c: reader.get_channel_pixel_type(c) for c in channels})  # reader.pixel_types counts from 0
     scenes = sorted((reader.scenes_bounding_rectangle or {}).items())
     if len(scenes) < 2:
-        yield from _region(reader, (x0, y0, w, h), None, "", channels, origin, limits)
+        yield from _region(reader, (x0, y0, w, h), None, "", channels, shown, origin, limits)
         return
     for n, (scene, r) in enumerate(scenes):  # a plate's wells, a slide's tissue sections: each an item
         name = f"scene {n + 1} of {len(scenes)}"
         try:
-            yield from _region(reader, (r.x, r.y, r.w, r.h), scene, name, channels, origin, limits)
+            yield from _region(reader, (r.x, r.y, r.w, r.h), scene, name, channels, shown, origin, limits)
         except Exception as exc:
             yield ItemError(origin, name, f"could not read the CZI image: {exc}")
 
 
-def _region(reader, rect, scene: int | None, name: str, channels: list[int], origin: str,
+def _region(reader, rect, scene: int | None, name: str, channels: list[int], shown: tuple, origin: str,
             limits: Limits) -> Iterator[Item]:
     """The items of the whole image, or of one scene: its middle z-slice (every one with all_frames), whole or
-    as a tissue field."""
+    as a tissue field. `shown`: the file's µm per pixel, channel colours and pixel types."""
     x0, y0, w, h = rect
     box = reader.total_bounding_box
     per_plane = limits.max_pixels // len(channels)
@@ -153,10 +156,7 @@ def _region(reader, rect, scene: int | None, name: str, channels: list[int], ori
     t_lo, t_hi = box.get("T", (0, 1))
     zs = list(range(z_lo, z_hi)) if limits.all_frames else [(z_lo + z_hi) // 2]
     t = (t_lo + t_hi) // 2
-    meta_doc = _metadata(reader)
-    um = _pixel_um(meta_doc)
-    colours = _colours(meta_doc, len(channels))
-    kinds = {c: reader.get_channel_pixel_type(c) for c in channels}  # reader.pixel_types counts from 0
+    um, colours, kinds = shown
     brightfield = str(kinds.get(channels[0], "")).startswith("Bgr")
 
     def read(roi, zoom: float, z: int) -> Image.Image:

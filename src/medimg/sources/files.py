@@ -751,6 +751,21 @@ def _scans_whole(data: bytes) -> bool:
         return False
 
 
+def _arithmetic(data: bytes) -> bool:
+    """Whether a JPEG is arithmetic-coded (SOF9-SOF15): bytes put before the marker after its last scan change its
+    picture even when that scan is whole (its decoder reads on into them), so `_scans_whole` cannot tell."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill, a stray RST, TEM: no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # the frame header (not DHT, JPG, DAC)
+            return marker >= 0xC9
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return False
+
+
 def _grey_end(im: Image.Image) -> bool:
     """Whether a decoded JPEG's last block (bottom right as stored) is flat mid-grey, as libjpeg fills the blocks
     it has no data for when a marker comes before the scan's end (Pillow then reports nothing)."""
@@ -910,7 +925,8 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
             out = ImageOps.exif_transpose(wide)
         else:
             im.load()
-            if im.format == "JPEG" and data is not None and _grey_end(im) and not _scans_whole(data):
+            if (im.format == "JPEG" and data is not None and _grey_end(im) and not _arithmetic(data)
+                    and not _scans_whole(data)):
                 return ItemError(origin, locator, "corrupt or truncated JPEG image: its data stops before the "
                                                   "picture ends (a marker follows the cut); the rest would be grey")
             out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright

@@ -196,7 +196,10 @@ class _Package:
             labels[main] = "document body" if main.startswith("word/") else ""
         shows = self.rels.get(main, {})
         n = 0
-        for event, tag, attrib in _events(self.zf, self.infos.get(main), self.read, self.spent) if main else ():
+        # a show's or workbook's list of slides or sheets (a Word body, read here for nothing, spent the caps the
+        # crops are read under: a long report's pictures were read uncropped)
+        listed = main and not main.startswith("word/")
+        for event, tag, attrib in _events(self.zf, self.infos.get(main), self.read, self.spent) if listed else ():
             rid = _rid(attrib) if event == "start" else None
             if tag == "sldId" and rid in shows and shows[rid][0] == "slide":  # the slides in the order shown
                 n += 1
