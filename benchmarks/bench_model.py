@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_model.py [--model DIR] [--threads 2] [--batch 64] [--n 512]
 
 Prints images/s for (1) decode + resize alone (the baseline), (2) model inference on
-prepared batches, (3) both, and the ratio of (2) to (1). Inputs are real JPEG/PNG files of mixed
+prepared batches, (3) both, and the ratio of (2) to (1); also decoding alone, and the preparation of decoded images
+alone (resize, normalise, channels first; on 64 of them). Inputs are real JPEG/PNG files of mixed
 sizes made here (photos from the corpus re-encoded when ../shared/data exists, else synthetic).
 """
 
@@ -63,6 +64,17 @@ def main() -> None:
     def decode_prepare() -> np.ndarray:  # the model's own preprocessing (the backbone's adds a JPEG round trip)
         return np.stack([clf.prepare(Image.open(io.BytesIO(b))) for b in blobs])
 
+    def decode_alone() -> None:
+        for b in blobs:
+            Image.open(io.BytesIO(b)).load()
+
+    decoded = [Image.open(io.BytesIO(b)) for b in blobs[:64]]  # 64 kept decoded (all of them could take a GB)
+    for im in decoded:
+        im.load()
+
+    def prepare_alone() -> list:  # resize, normalise, channels first: what the model's input costs past decoding
+        return [clf.prepare(im) for im in decoded]
+
     x = decode_prepare()
     clf.probabilities_from_array(x[: a.batch])  # warm-up
 
@@ -76,11 +88,13 @@ def main() -> None:
             clf.probabilities_from_array(xx[i:i + a.batch])
 
     r_base, r_model, r_both = rate(decode_resize, a.n), rate(infer, a.n), rate(both, a.n, 2)
+    r_decode, r_prepare = rate(decode_alone, a.n), rate(prepare_alone, len(decoded))
     res = {"input_size": size, "batch": a.batch, "threads": a.threads, "n": a.n, "cpus": os.cpu_count(),
            "model_mb": round(clf.path.stat().st_size / 1e6, 2),
            "kind": clf.kind, "decode_resize_img_s": round(r_base, 1), "model_img_s": round(r_model, 1),
            "end_to_end_img_s": round(r_both, 1), "model_vs_decode_ratio": round(r_model / r_base, 2),
            "end_to_end_vs_decode_ratio": round(r_both / r_base, 3),
+           "decode_alone_img_s": round(r_decode, 1), "prepare_alone_img_s": round(r_prepare, 1),
            "load_average": os.getloadavg()[0]}
     print(json.dumps(res))
 

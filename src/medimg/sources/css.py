@@ -49,6 +49,11 @@ _STOP_TOP = re.compile(r"""[{};"']|url\(""", re.I)  # at the top level a ";" end
 _STOP_INSIDE = re.compile(r"""[{}"']|url\(""", re.I)  # inside a block only the braces count
 _SKIP = {'"': re.compile(r'"(?:[^"\\\n]|\\.)*"?'), "'": re.compile(r"'(?:[^'\\\n]|\\.)*'?"),
          "u": re.compile(r"""url\(\s*(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^)]*)\s*\)?""", re.I)}
+# A block's body with no block inside it, and its "}": strings and url()s skipped whole as `_SKIP` skips them (atomic
+# groups: each the match _SKIP's would make). Most blocks are such; `parts` takes one in a single match. Cases spelled
+# out, not re.I (which is slower; only u, r and l themselves and U, R and L match those letters under re.I).
+_FLAT_BODY = re.compile(r"""(?:[^{}"'uU]++|[uU](?![rR][lL]\()|(?>%s)|(?>%s)|(?>[uU][rR][lL]%s))*+\}"""
+                        % (_SKIP['"'].pattern, _SKIP["'"].pattern, _SKIP["u"].pattern[3:]))
 _VENDOR = re.compile(r"^-(?:webkit|moz|ms|o)-")
 _AT_NAME = re.compile(r"@(-?[\w-]+)\s*")
 _IMPORT = re.compile(r"""@import\s*+(?:url\(\s*+(?:"([^"]*)"|'([^']*)'|([^)\s]*+))\s*+\)|"([^"]*)"|'([^']*)')\s*(.*)""",
@@ -91,7 +96,10 @@ def parts(css: str) -> Iterator[tuple[str, str | None]]:
             pos = _SKIP[mark[0].lower()].match(css, m.start()).end()
             continue
         pos = m.end()
-        if mark == "{":
+        if mark == "{" and depth == 0 and (flat := _FLAT_BODY.match(css, pos)):  # the whole block at once
+            yield css[start:m.start()].strip(), css[pos:flat.end() - 1]
+            start = pos = flat.end()
+        elif mark == "{":
             open_at = m.start() if depth == 0 else open_at
             depth += 1
         elif mark == ";":
@@ -239,14 +247,10 @@ def cascaded(css: str, media_ok: Callable[[str], bool] | None = None, depth: int
 
 def _to_weigh(css: str, media_ok: Callable[[str], bool] | None) -> bool:
     """Whether `cascaded` may leave out something of this CSS (asked before the call: a sheet has many blocks)."""
-    return _sets_twice(css) or bool(media_ok and "@media" in css.lower())
-
-
-def _sets_twice(css: str) -> bool:
-    """Whether CSS may set one image twice in a block (a cheap test: an image, and two image properties' names)."""
-    low = css.lower()
-    return (("url(" in low or "image-set(" in low)
-            and sum(low.count(word) for word in ("background", "list-style", "border-image", "content")) >= 2)
+    low = css.lower()  # it may set one image twice in a block (an image, and two image properties' names)
+    sets_twice = ("url(" in low or "image-set(" in low) and (
+        low.count("background") + low.count("list-style") + low.count("border-image") + low.count("content") >= 2)
+    return sets_twice or bool(media_ok and "@media" in low)
 
 
 def css_urls(css: str, add) -> None:
