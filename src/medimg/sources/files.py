@@ -766,13 +766,19 @@ def _arithmetic(data: bytes) -> bool:
 
 
 def _grey_end(im: Image.Image) -> bool:
-    """Whether a decoded JPEG's last block (bottom right as stored) is flat mid-grey, as libjpeg fills the blocks
-    it has no data for when a marker comes before the scan's end (Pillow then reports nothing)."""
+    """Whether a decoded JPEG's last block (bottom right as stored), and then its whole last row of blocks, is flat
+    mid-grey, as libjpeg fills the blocks it has no data for when a marker comes before the scan's end (Pillow then
+    reports nothing). The row: a photo or chart with a grey corner is not taken for one (its check decodes the
+    file twice more); a cut within the last row of blocks, which leaves little grey, is not looked for."""
     w, h = im.size
     k = min(8, w, h)
-    bands = im.crop((w - k, h - k, w, h)).getextrema()
-    bands = bands if isinstance(bands[0], tuple) else (bands,)
-    return all(lo == hi and lo in (127, 128) for lo, hi in bands)  # 127: an Adobe CMYK file's inverted grey
+
+    def flat(box) -> bool:
+        bands = im.crop(box).getextrema()
+        bands = bands if isinstance(bands[0], tuple) else (bands,)
+        return all(lo == hi and lo in (127, 128) for lo, hi in bands)  # 127: an Adobe CMYK file's inverted grey
+
+    return flat((w - k, h - k, w, h)) and flat((0, h - k, w, h))
 
 
 def _digests(im: Image.Image) -> Iterator[bytes]:
