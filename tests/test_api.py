@@ -941,7 +941,7 @@ def test_the_page_says_in_its_counts_that_the_time_limit_stopped_a_run(tiny_clas
     req = gr.Request()
     req.session_hash = "s1"
     got = fns["go"](0.6, "all", None, req, lambda *a, **k: None)
-    counts, problems, results = got[0], got[3], got[9]
+    counts, problems, results = got[0], got[3], got[10]
     assert counts.startswith("**1 image**") and counts.endswith(
         " — stopped: the time limit of 1e-06 s per request was reached after 1 image; the results are those found by "
         "then"), counts
@@ -1205,7 +1205,7 @@ def test_at_most_max_addresses_are_read_from_the_box(page):
         urls = [srv.add(f"/{k}.png", solid_png(k), "image/png") for k in range(MAX_ADDRESSES + 2)]
         with pytest.warns(UserWarning, match=f"At most {MAX_ADDRESSES} web addresses at once"):
             got = page["classify"](None, "\n".join(urls), False, 0.8, "all", None, req, lambda *a, **k: None)
-        assert [r.input for r in got[9].records] == urls[:MAX_ADDRESSES]
+        assert [r.input for r in got[10].records] == urls[:MAX_ADDRESSES]
         assert srv.hits[f"/{MAX_ADDRESSES}.png"] == srv.hits[f"/{MAX_ADDRESSES + 1}.png"] == 0
 
 

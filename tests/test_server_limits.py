@@ -662,13 +662,13 @@ def test_a_closed_pages_results_cannot_be_had_with_its_session_hash(page_server)
     page = Page(page_server.url)
     answer = page.run("DOE_JANE_1970.png", png(5))
     session = Path(served_paths(answer)[0]).parents[1]
-    assert "DOE_JANE" in json.dumps(page.send("refresh", [None, 0.8, "all"]))  # the page's own re-label
+    assert "DOE_JANE" in json.dumps(page.send("refresh", [None, 0.8, "all", None]))  # the page's own re-label
     page.close()
     deadline = time.monotonic() + 20
     while session.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not session.exists()
-    for api_name, data in [("refresh", [None, 0.7, "all"]), ("refresh_1", [None, 0.7, "medical"])]:
+    for api_name, data in [("refresh", [None, 0.7, "all", None]), ("refresh_1", [None, 0.7, "medical", None])]:
         replayed = page.send(api_name, data)
         assert replayed.get("success") and "DOE_JANE" not in json.dumps(replayed), replayed
         assert served_paths(replayed) == [], replayed

@@ -613,7 +613,7 @@ def test_a_closed_pages_session_is_not_in_the_log_and_cannot_be_replayed(browser
     assert "/heartbeat/… HTTP" in log and session_hash not in log
     page = Page(base)
     page.hash = session_hash  # what a log reader would have sent, had the log named it
-    answer = page.send("refresh", [None, 0.7, "all"])
+    answer = page.send("refresh", [None, 0.7, "all", None])
     assert "DOE_JANE" not in json.dumps(answer) and served_paths(answer) == [], answer
     assert not session.exists()
 
@@ -896,8 +896,9 @@ def test_what_a_screen_reader_hears_and_the_keyboard_does(browser, server, tmp_p
 
 def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server, tmp_path):
     """At 390 px each image's row shows its file on a line of its own and its verdict, label and p(medical)
-    under it, all inside the table (nothing scrolls sideways); the captions wrap, a web address too; the
-    gallery and the table scroll with the page, not in boxes of their own. At 1280 px the table keeps its
+    under it (and where in its file on a line of its own, when it has a place), all inside the table (nothing
+    scrolls sideways); the captions wrap, a web address too; the gallery and the table scroll with the page, not in
+    boxes of their own. At 1280 px the table keeps its
     eight columns and widths, and the gallery its height."""
     from webserver import WebServer
 
@@ -944,7 +945,9 @@ def test_a_phone_shows_each_result_whole_and_scrolls_as_one_page(browser, server
                             r.right <= box.right + 1 && c.scrollWidth <= c.clientWidth + 1, Math.round(r.top)];
                     })); }""")
             for row in cells:
-                assert [c is None for c in row] == [True, False, False, False, True, False, True, True], row
+                on_page = row[1][0] == url  # an image of the web page: where on it, on a line of its own (s38)
+                assert [c is None for c in row] == [True, False, False, False, True, False, not on_page, True], row
+                assert not on_page or (row[6][0].startswith("img #") and row[6][1] and row[6][2] > row[5][2]), row
                 file, verdict, label, sure = (row[i] for i in (1, 2, 3, 5))
                 assert all(c[1] for c in (file, verdict, label, sure)), row
                 assert file[2] < verdict[2] == label[2] == sure[2], row  # the file on a line above the rest

@@ -99,8 +99,12 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
   #problems [data-heading="1"], #problems [data-col="1"], #details [data-heading="1"], #details [data-col="1"] {
     flex-grow: 2 !important; }  /* why; value */
   #table [data-heading="0"], #table [data-col="0"], #table [data-heading="4"], #table [data-col="4"],
-  #table [data-heading="6"], #table [data-col="6"], #table [data-heading="7"], #table [data-col="7"],
-  #problems [data-heading="2"], #problems [data-col="2"] { display: none !important; }
+  #table [data-heading="6"], #table [data-heading="7"], #table [data-col="7"],
+  #problems [data-heading="2"] { display: none !important; }
+  /* where in its file an image is (a PDF's page, a web page's img #): a line of its own under the rest, as
+     the rows of one PDF are told apart by it alone; none for a file that is one image */
+  #table [data-col="6"], #problems [data-col="2"] { flex-basis: 100% !important; }
+  #table [data-col="6"]:has(span:empty), #problems [data-col="2"]:has(span:empty) { display: none !important; }
 }
 """
 
@@ -422,7 +426,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 return gr.skip()
             raise
         files_now = gr.update(value=[str(p) for p in kept] or None)
-        return (*_views(results, t, show), fix_threshold, results, files_now, fix_url, str(kept_in), (t, show))
+        return (*_views(results, t, show, new=True), fix_threshold, results, files_now, fix_url, str(kept_in),
+                (t, show))
 
     def run_example(name):
         def go(threshold, show, previous, request: gr.Request, progress=gr.Progress()):
@@ -445,22 +450,26 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 if gone(request, stop):  # the page closed meanwhile and took its folder
                     return gr.skip()
                 raise
-            return (*_views(results, t, show), fix_threshold, results, gr.skip(), gr.skip(), gr.skip(), (t, show))
+            return (*_views(results, t, show, new=True), fix_threshold, results, gr.skip(), gr.skip(), gr.skip(),
+                    (t, show))
         return one_at_a_time(go)
 
-    def refresh(results, threshold, show):
+    def refresh(results, threshold, show, opened=None):
         t, fix_threshold = _in_range(threshold, t0)
-        return (*_views(results, t, show), fix_threshold)
+        return (*_views(results, t, show, opened), fix_threshold)
 
-    def follow(results, threshold, show, used):
+    def follow(results, threshold, show, used, opened):
         """After a run: its results at the threshold and filter shown now, if they changed while it went (else
         nothing, so that this cannot land after a change made just after the results came)."""
         t, _ = _in_range(threshold, t0, warn=False)
         if used is None or (round(t, 4), show) == (round(used[0], 4), used[1]):
             return gr.skip()
-        return refresh(results, threshold, show)
+        return refresh(results, threshold, show, opened)
 
-    def _views(results: Results | None, threshold: float, show: str):
+    def _views(results: Results | None, threshold: float, show: str, opened: int | None = None, new: bool = False):
+        """What the page shows of `results` (`new`: a run's). `opened` is the image opened in the gallery (its
+        record's index): it stays open, with its details at this threshold, while it is still shown; otherwise
+        the gallery's preview is closed (left open, it would show whichever image now has its place)."""
         records = results.records if results else []
         recs = relabeled(records, threshold)
         number = {i: n for n, i in enumerate((i for i, r in enumerate(recs) if r.ok), 1)}  # images only
@@ -477,25 +486,36 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             if has else None
         has = exports is not None
         csv_path, json_path = exports or ("", "")
+        keep = opened in pictured
+        if keep:
+            pictures = gr.update(value=gallery, visible=bool(gallery), selected_index=pictured.index(opened))
+        elif new or opened is not None:  # a component: an update leaves out a None, which closes the preview
+            pictures = gr.Gallery(value=gallery, visible=bool(gallery), selected_index=None)
+        else:
+            pictures = gr.update(value=gallery, visible=bool(gallery))  # no empty box between counts and problems
         return (
             _counts(recs, threshold, show, len(shown), stopped=bool(results and results.stopped),
                     note=results.note if results else None, example=results.example if results else None),
-            gr.update(value=gallery, visible=bool(gallery)),  # no empty box between the counts and the problems
+            pictures,
             gr.update(value=_frame(table, (1, 6)), visible=bool(table)),
             gr.update(value=_frame(problems, (0, 2)), visible=bool(problems)),
             pictured,
+            gr.update(value=_frame(_details(recs[opened], threshold), (1,)), visible=True) if keep else
             gr.update(value=None, visible=False),
             gr.update(value=str(csv_path) if has else None, interactive=has),
             gr.update(value=str(json_path) if has else None, interactive=has),
+            opened if keep else None,
         )
 
     def select(results, pictured, threshold, evt: gr.SelectData):
+        """The details of the image opened, and which it is (its record's index: see _views)."""
         try:
             t = _in_range(threshold, t0, warn=False)[0]
-            rec = relabeled([results.records[pictured[evt.index]]], t)[0]
+            i = pictured[evt.index]
+            rec = relabeled([results.records[i]], t)[0]
         except (AttributeError, IndexError, TypeError, KeyError):
-            return gr.update(value=None, visible=False)
-        return gr.update(value=_frame(_details(rec, t), (1,)), visible=True)
+            return gr.update(value=None, visible=False), None
+        return gr.update(value=_frame(_details(rec, t), (1,)), visible=True), i
 
     running: dict[str, threading.Event] = {}  # each session's run going, stopped when its page closes
 
@@ -531,6 +551,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         records_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_drop)
         uploads_state = gr.State(None, time_to_live=EXPORT_MAX_AGE, delete_callback=_remove)  # kept uploads
         pictured_state = gr.State([])
+        opened_state = gr.State(None)  # the image opened in the gallery: its record's index
         used_state = gr.State(None)  # the threshold and filter the last run's results were shown at
         gr.Markdown(INTRO.format(root=worker.config.root_path.rstrip("/")))
         with gr.Row(equal_height=False):
@@ -579,7 +600,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                                 visible=False, interactive=False, wrap=True, column_widths=PROBLEM_WIDTHS,
                                 datatype=["html", "str", "html"], elem_id="problems", elem_classes=["fit"])
 
-        view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn, threshold]
+        view_outputs = [counts, gallery, table, problems, pictured_state, details, csv_btn, json_btn, opened_state,
+                        threshold]
         run_outputs = view_outputs + [records_state, files, url, uploads_state, used_state]
         # inputs unprocessed: Gradio's slider check would put an error over every output for a threshold typed
         # out of range; the handlers bring it back in range with a toast instead
@@ -594,14 +616,15 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         for name, button in example_buttons:
             runs.append(button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue))
         for event in runs:  # a threshold or filter changed while the run went: the results follow it now
-            event.then(follow, [records_state, threshold, show, used_state], view_outputs, **light)
+            event.then(follow, [records_state, threshold, show, used_state, opened_state], view_outputs, **light)
         for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
             button.click(None, None, None, js=SCROLL_TO_RESULTS)
         stop_btn.click(stop_run, None, None, **light)
-        threshold.change(refresh, [records_state, threshold, show], view_outputs, trigger_mode="always_last",
-                         **light)
-        show.change(refresh, [records_state, threshold, show], view_outputs, **light)
-        gallery.select(select, [records_state, pictured_state, threshold], details, **light)
+        threshold.change(refresh, [records_state, threshold, show, opened_state], view_outputs,
+                         trigger_mode="always_last", **light)
+        show.change(refresh, [records_state, threshold, show, opened_state], view_outputs, **light)
+        gallery.select(select, [records_state, pictured_state, threshold], [details, opened_state], **light)
+        gallery.preview_close(lambda: None, None, opened_state, **light)
         files.change(_ready, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.load(None, None, None, js=KEEP_FOCUS)
