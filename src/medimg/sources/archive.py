@@ -85,7 +85,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
             yield ItemError(f"{origin}:{name}", "", "unsafe member name (absolute path or '..'); not read")
             continue
-        if info.is_dir() or any(is_hidden(p) for p in parts):
+        if info.is_dir() or not parts or any(is_hidden(p) for p in parts):  # `.`, `./.`: a hidden name, as before
             continue
         # a Windows tool's backslashes as slashes, as tar and 7z names are; the second of a name `a (2).png`
         where = f"{origin}:{names('/'.join(parts))}"

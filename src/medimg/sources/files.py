@@ -738,9 +738,10 @@ def _scans_whole(data: bytes) -> bool:
     """Whether a JPEG's last scan holds all its data: bytes put where the decoder stops reading it (at the marker
     after it) are passed over when it is whole, and decoded in the place of what is missing (changing the picture)
     when it was cut. Both decoded at full size: at a reduced scale, a progressive file's last scans would not show."""
-    # runs of bytes, each ended by a restart marker: a file cut just before the one it needs next reads on into them
-    pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + k)) for k in range(8))
-    stop = _last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
+    stop, restarts = _last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
+    # runs of bytes, each ended by a restart marker, the first the one the scan needs next: a file cut just before
+    # it reads on into them (libjpeg leaves a marker one or two ahead of the one it wants, and fills with grey)
+    pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + (restarts + k) % 8)) for k in range(8))
     try:  # one decoded at a time, not both kept as bytes (4× the pixels at once)
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             looks = list(_digests(im))
@@ -790,11 +791,11 @@ def _digests(im: Image.Image) -> Iterator[bytes]:
                            usedforsecurity=False).digest()
 
 
-def _last_scan_end(data: bytes) -> int:
+def _last_scan_end(data: bytes) -> tuple[int, int]:
     """Where the decoder stops reading the last scan's entropy-coded data: at the first marker in it other than FF 00
     stuffing and, in a file with restart intervals, RST0-7; the end of `data` when it ends inside that data, or when
-    the markers cannot be walked."""
-    pos, restarts, stop = 2, False, len(data)
+    the markers cannot be walked. With the number of restart markers read in that scan before it."""
+    pos, restarts, stop, count = 2, False, len(data), 0
     while pos + 4 <= len(data) and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill, a stray RST, TEM: no length
@@ -806,17 +807,20 @@ def _last_scan_end(data: bytes) -> int:
         if marker != 0xDA:
             pos = end
             continue
-        at = end  # a scan: its data runs to the next marker the decoder does not read through
-        while (at := data.find(b"\xff", at)) >= 0 and at + 1 < len(data):
-            follow = data[at + 1]
-            if follow == 0 or follow == 0xFF or (restarts and 0xD0 <= follow <= 0xD7):
-                at += 1
+        at, count = end, 0  # a scan: its data runs to the next marker the decoder does not read through
+        while (at := data.find(b"\xff", at)) >= 0:
+            follow = at + 1
+            while follow < len(data) and data[follow] == 0xFF:  # fill bytes: what follows them says which
+                follow += 1
+            if follow < len(data) and (data[follow] == 0 or (restarts and 0xD0 <= data[follow] <= 0xD7)):
+                count += data[follow] != 0
+                at = follow + 1  # stuffing (FF 00, FF FF 00) or a restart marker: the data goes on
                 continue
             break
-        if at < 0 or at + 1 >= len(data):
-            return len(data)
-        stop = pos = at
-    return stop
+        if at < 0 or follow >= len(data):
+            return len(data), count
+        stop = pos = at  # at the first FF of a marker's fill bytes (FF FF D9): the decoder stops there
+    return stop, count
 
 
 def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:

@@ -33,6 +33,7 @@ _DOCTYPE = tuple(text.encode(code) for text in ("<!DOCTYPE", "<!ENTITY")
                  for code in ("utf-8", "utf-16-le", "utf-16-be"))
 _MAX_VIEWS = 8  # different crops of one picture read as images of their own; past them, it is read as stored
 Crop = tuple[float, float, float, float]  # the parts cut off left, top, right and bottom, as fractions of the side
+_PERCENT = re.compile(r"\s*([+-]?[0-9]+)\s*|\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*%\s*")  # 25000 or 25%
 _MAX_DEPTH = 4  # parts between a picture and the slide, sheet or header showing it (a chart, a diagram)
 
 
@@ -277,15 +278,19 @@ class _Package:
 
 
 def _crop(attrib: dict) -> Crop | None:
-    """`a:srcRect`'s l, t, r, b (thousandths of a percent cut off each side; negative: space added, not a crop),
-    or None when it crops nothing or everything."""
-    try:
-        sides = tuple(min(max(int(attrib.get(k, 0)), 0), 100_000) / 100_000 for k in ("l", "t", "r", "b"))
-    except ValueError:
-        return None
+    """`a:srcRect`'s l, t, r, b (thousandths of a percent cut off each side, or a percent with a trailing `%`, which
+    Office reads too (MS-OI29500); negative: space added, not a crop), or None when it crops nothing or everything,
+    or a side is unreadable."""
+    sides = []
+    for k in ("l", "t", "r", "b"):
+        found = _PERCENT.fullmatch(attrib.get(k, "0"))
+        if not found:
+            return None
+        value = float(found[1]) if found[1] is not None else float(found[2]) * 1000
+        sides.append(min(max(value, 0), 100_000) / 100_000)
     if not any(sides) or sides[0] + sides[2] >= 1 or sides[1] + sides[3] >= 1:
         return None
-    return sides  # type: ignore[return-value]
+    return tuple(sides)  # type: ignore[return-value]
 
 
 def cropped(image, crop: Crop):
