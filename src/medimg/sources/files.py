@@ -476,11 +476,12 @@ def _header_beside(path: Path) -> str | None:
             return header.name
     if stem == path.name:  # not named as a data file (.raw, .zraw, .img, .dat, maybe .gz), as a tar waits for
         return None
+    folder = os.path.dirname(path) or "."  # str(path.parent), without making the Path (a stat a file is enough)
     try:
-        changed = path.parent.stat().st_mtime_ns
+        changed = os.stat(folder).st_mtime_ns
     except (OSError, ValueError):
         return None
-    return headers_naming(str(path.parent), changed).get(path.name)
+    return headers_naming(folder, changed).get(path.name)
 
 
 MAX_FOLDER_HEADERS = 4096  # .mhd/.nhdr headers of one folder read for the data files they name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
 _MEDIA_FEATURE = re.compile(r"\(\s*([a-z0-9-]+)\s*(?::\s*([^)]*))?\)")
@@ -29,6 +30,12 @@ def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1
     false, `not` or not: the query does not hold (a browser passes over such a <source>). A part this module
     cannot parse (`calc()`, nested parentheses) is taken to hold. A list longer than MAX_MEDIA characters
     (white space runs counted as one) holds for nothing, as a browser reads a query it cannot parse ("not all")."""
+    if len(media) > 4 * MAX_MEDIA:  # no query, however much white space: not kept in the cache
+        return _matches(media, width, height)
+    return _cached(media, width, height)
+
+
+def _matches(media: str, width: int, height: int) -> bool:
     if not media.strip():
         return True
     media = " ".join(media.split())  # runs of white space as one: the splits below stay linear
@@ -36,6 +43,9 @@ def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1
         return False
     queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
     return any(_query_holds(_paired(q.strip()), width, height) for q in queries)
+
+
+_cached = lru_cache(maxsize=4096)(_matches)  # a page or sheet asks the same few queries again and again
 
 
 def _paired(query: str) -> str:

@@ -302,8 +302,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     limits = ctx.limits
     npages = min(count, limits.max_pdf_pages)
     images: dict[int, _Image] = {}  # canonical xref -> image
-    by_content: dict[str, int] = {}  # content digest -> canonical xref
-    streams: dict[int, str] = {}  # xref -> digest of a stream a colour space names (a profile shared by many)
+    by_content: dict[str, list[int]] = {}  # content digest -> canonical xrefs (`_canonical`)
+    streams: dict = {}  # xref -> digest of a stream a colour space names (a profile shared by many); images' values
     canonical: dict[int, int] = {}  # any xref -> canonical xref
     figures: dict[int, list[_Figure]] = {}  # page -> figures first seen there
     by_shape: dict[str, _Figure] = {}
@@ -872,26 +872,43 @@ def _skip_note(origin: str, skipped: int, floor: int) -> ItemError:
 
 def _canonical(doc: pymupdf.Document, item: tuple, size: tuple, images: dict, by_content: dict,
                problem: str, streams: dict | None = None) -> int:
-    """The xref that stands for this image's content (first one seen with the same bytes)."""
+    """The xref that stands for this image's content (first one seen with the same bytes, colour space, colour key
+    and decoding parameters). Those three are compared only between images whose bytes match (`_values`): most
+    images' bytes are their own, and reading the three cost 10 % of a PDF of 2,500 small images."""
     xref, smask, width, height = item[0], item[1], item[2], item[3]
     if smask and doc.xref_get_key(xref, "SMask")[0] == "null" and doc.xref_get_key(xref, "Mask")[0] != "xref":
         smask = 0
+    streams = {} if streams is None else streams
     h = hashlib.md5(f"{width}x{height}/{item[4]}/{item[5]}/{item[6]}/{item[8]}/".encode())
     try:
         h.update(doc.xref_get_key(xref, "Decode")[1].encode())
-        for key in ("ColorSpace", "Mask", "DecodeParms"):  # the same data under another palette, profile or
-            h.update(_value_digest(doc, xref, key, {} if streams is None else streams))  # colour key: another image
         h.update(doc.xref_stream_raw(xref) or b"")
         if smask:
             h.update(doc.xref_stream_raw(smask) or b"")
+        digest = h.hexdigest()
     except Exception:
-        h.update(str(xref).encode())  # unreadable stream: keep it apart, decoding will report it
-    digest = h.hexdigest()
-    if digest in by_content:
-        return by_content[digest]
-    by_content[digest] = xref
+        digest = f"unreadable {xref}"  # unreadable stream: keep it apart, decoding will report it
+    same = by_content.setdefault(digest, [])  # the canonical xrefs of these bytes, one for each colour space, …
+    if same:
+        values = _values(doc, xref, streams)
+        for other in same:
+            if values is not None and _values(doc, other, streams) == values:
+                return other
+    same.append(xref)
     images[xref] = _Image(xref, smask, size[0], size[1], _format(doc, xref, item[8]), item[5], problem=problem)
     return xref
+
+
+def _values(doc: pymupdf.Document, xref: int, cache: dict) -> bytes | None:
+    """The digests of an image's colour space, colour key (Mask) and DecodeParms, kept in `cache` by ("values",
+    xref); None when they cannot be read (the image is kept apart)."""
+    key = ("values", xref)
+    if key not in cache:
+        try:  # the same data under another palette, profile or colour key: another image
+            cache[key] = b"".join(_value_digest(doc, xref, k, cache) for k in ("ColorSpace", "Mask", "DecodeParms"))
+        except Exception:
+            cache[key] = None
+    return cache[key]
 
 
 _REF = re.compile(r"\b(\d+)\s+\d+\s+R\b")

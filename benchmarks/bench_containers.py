@@ -1,0 +1,283 @@
+"""Speed of inputs holding many images or files, against the bare libraries reading the same in the same run.
+
+    .venv/bin/python benchmarks/bench_containers.py [--repeat R] [--only NAME ...]
+
+CPU time (`time.process_time`, all threads; the median of R runs), so a machine shared with other work still gives
+comparable figures. Ratios > 1 mean medimg is slower than the baseline, which only reads and decodes:
+- `files`: 5,000 files of one folder given one by one (as `find | medimg classify` gives them): 800 a.mhd/a.raw
+  pairs, 400 h.mhd naming d.raw (a header of another stem), 3,800 .raw/.img/.dat without a header; against reading
+  each file whole;
+- `zip`: a zip of 3,000 small PNGs; against zipfile reading and Pillow decoding each member;
+- `deck`: a 300-slide .pptx showing 150 pictures 1,200 times, a third of them cropped (`a:srcRect`); against the
+  same reading and decoding of its pictures;
+- `pdf`: 2,500 images on 100 pages, all under one ICC profile object; against PyMuPDF's `extract_image` of each;
+- `page`: a static page of 3,000 `<picture>` of 4 `<source media>` each; against lexbor's parse and select;
+- `dicom`: an Enhanced MR of 20 time points × 40 slices of 128²; against pydicom reading it and its middle frame;
+- `plate`: a 96-well OME-TIFF (96 images); against tifffile reading every image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from medimg.sources import Blob, Limits, open_input, open_inputs
+
+OFFICE_NS = ('xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+             'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+             'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"')
+RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def cpu(fn, repeat: int) -> float:
+    """Median CPU seconds of `repeat` calls of `fn()`."""
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def png(seed: int, side: int = 48, channels: int = 1) -> bytes:
+    shape = (side, side) if channels == 1 else (side, side, channels)
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, shape, np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def decode_all(datas) -> None:
+    for data in datas:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+
+
+def mhd(data_name: str) -> bytes:
+    return (f"ObjectType = Image\nNDims = 2\nDimSize = 64 64\nElementType = MET_UCHAR\n"
+            f"ElementDataFile = {data_name}\n").encode()
+
+
+def folder(tmp: Path) -> list[str]:
+    rng = np.random.default_rng(0)
+    files = {}
+    for k in range(800):
+        files[f"a{k:04d}.mhd"], files[f"a{k:04d}.raw"] = mhd(f"a{k:04d}.raw"), rng.bytes(4096)
+    for k in range(400):
+        files[f"h{k:04d}.mhd"], files[f"d{k:04d}.raw"] = mhd(f"d{k:04d}.raw"), rng.bytes(4096)
+    for k in range(3800):
+        files[f"x{k:04d}{('.raw', '.img', '.dat')[k % 3]}"] = rng.bytes(4096)
+    (tmp / "files").mkdir()
+    for name, data in files.items():
+        (tmp / "files" / name).write_bytes(data)
+    return sorted(str(p) for p in (tmp / "files").iterdir())
+
+
+def rels(*targets: tuple[str, str, str]) -> bytes:
+    out = "".join(f'<Relationship Id="{rid}" Type="{RELS}/{kind}" Target="{target}"/>' for rid, kind, target in targets)
+    return (f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'relationships">{out}</Relationships>').encode()
+
+
+def deck() -> bytes:
+    media = {f"image{k}.png": png(k, 64, 3) for k in range(150)}
+    files = {"[Content_Types].xml": b"<Types/>",
+             "_rels/.rels": rels(("rId1", "officeDocument", "ppt/presentation.xml")),
+             "ppt/presentation.xml": (f"<p:presentation {OFFICE_NS}><p:sldIdLst>" + "".join(
+                 f'<p:sldId id="{256 + k}" r:id="rId{10 + k}"/>' for k in range(300)) + "</p:sldIdLst></p:presentation>"
+                                      ).encode(),
+             "ppt/_rels/presentation.xml.rels": rels(*[(f"rId{10 + k}", "slide", f"slides/slide{k + 1}.xml")
+                                                       for k in range(300)])}
+    for s in range(300):
+        crops = [' l="10000"' if (s + j) % 3 == 0 else "" for j in range(4)]
+        pics = "".join(f'<p:pic><p:blipFill><a:blip r:embed="rId{j + 2}"/><a:srcRect{crops[j]}/>'
+                       '<a:stretch><a:fillRect/></a:stretch></p:blipFill></p:pic>' for j in range(4))
+        files[f"ppt/slides/slide{s + 1}.xml"] = (f'<?xml version="1.0"?><p:sld {OFFICE_NS}><p:cSld><p:spTree>{pics}'
+                                                 '</p:spTree></p:cSld></p:sld>').encode()
+        files[f"ppt/slides/_rels/slide{s + 1}.xml.rels"] = rels(*[
+            (f"rId{j + 2}", "image", f"../media/image{(s * 4 + j) % 150}.png") for j in range(4)])
+    files.update({f"ppt/media/{name}": data for name, data in media.items()})
+    return zipped(files)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def members(data: bytes, prefix: str = "") -> list[bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [zf.read(n) for n in zf.namelist() if n.startswith(prefix)]
+
+
+def pdf() -> bytes:
+    import pymupdf
+    from PIL import ImageCms
+
+    doc = pymupdf.open()
+    xrefs = set()
+    for p in range(100):
+        page = doc.new_page(width=600, height=800)
+        for j in range(25):
+            box = pymupdf.Rect(20 + j % 5 * 110, 20 + j // 5 * 150, 120 + j % 5 * 110, 160 + j // 5 * 150)
+            xrefs.add(page.insert_image(box, stream=png(p * 25 + j, 80, 3)))
+    profile = doc.get_new_xref()
+    doc.update_object(profile, "<< /N 3 >>")
+    doc.update_stream(profile, ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    for xref in xrefs:
+        doc.xref_set_key(xref, "ColorSpace", f"[/ICCBased {profile} 0 R]")
+    return doc.tobytes()
+
+
+def pdf_bare(data: bytes) -> None:
+    import pymupdf
+
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    for xref in {i[0] for page in doc for i in page.get_images(full=True)}:
+        doc.extract_image(xref)
+
+
+def page() -> str:
+    queries = ["(min-width: 1200px)", "(max-width: 600px) and (orientation: portrait)", "(prefers-color-scheme: dark)",
+               "(min-resolution: 2dppx)", "screen and (min-width: 40em)", "(hover: hover) and (pointer: fine)",
+               "(width >= 800px)", "not print and (min-aspect-ratio: 16/9)"]
+    body = "".join("<picture>" + "".join(f'<source media="{queries[(k + j) % 8]}" srcset="/i/{k}-{j}.jpg 1x, '
+                                         f'/i/{k}-{j}@2x.jpg 2x">' for j in range(4))
+                   + f'<img src="/i/{k}.jpg" alt="x"></picture>' for k in range(3000))
+    return f"<html><body>{body}</body></html>"
+
+
+def page_bare(html: str) -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    for node in tree.css("picture source, picture img"):
+        node.attributes
+
+
+def enhanced_mr() -> bytes:
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    order = [(t, z) for t in range(20) for z in range(40)]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Modality, ds.Rows, ds.Columns, ds.NumberOfFrames = "MR", 128, 128, len(order)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    groups = []
+    for t, z in order:
+        content, position = Dataset(), Dataset()
+        content.StackID, content.InStackPositionNumber, content.TemporalPositionIndex = "1", z + 1, t + 1
+        position.ImagePositionPatient = [-100.0, -100.0, 3.0 * z]
+        group = Dataset()
+        group.FrameContentSequence, group.PlanePositionSequence = Sequence([content]), Sequence([position])
+        groups.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(groups)
+    ds.PixelData = np.concatenate([np.full(128 * 128, 100 * t + z, np.uint16) for t, z in order]).tobytes()
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def dicom_bare(data: bytes) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    n, size = int(ds.NumberOfFrames), ds.Rows * ds.Columns * 2
+    np.frombuffer(ds.PixelData, np.uint16, size // 2, n // 2 * size).reshape(ds.Rows, ds.Columns)
+
+
+def plate() -> bytes:
+    import tifffile
+
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf, ome=True) as tw:
+        for n in range(96):
+            well = np.random.default_rng(n).integers(90, 110, (2, 96, 128), dtype=np.uint16)
+            well[0, 10:30, 10:30 + 20 * (n % 5)] = 3000
+            tw.write(well, photometric="minisblack", metadata={"axes": "CYX", "Name": f"Well {n}"})
+    return buf.getvalue()
+
+
+def plate_bare(data: bytes) -> None:
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        for series in tif.series:
+            series.asarray()
+
+
+def case(name: str, tmp: Path, limits: Limits):
+    """(medimg reading the input, the bare libraries reading it)."""
+    def source(data: bytes, file_name: str):
+        return lambda: list(open_input(Blob(file_name, data, name=file_name), limits))
+
+    if name == "files":
+        from medimg.sources import files
+
+        paths = folder(tmp)
+        forget = getattr(files, "headers_naming", None)  # its folder's headers read again each run (none before 38)
+
+        def ours():
+            if forget is not None:
+                forget.cache_clear()
+            return list(open_inputs(paths, limits))
+        return ours, (lambda: [Path(p).read_bytes() for p in paths])
+    if name == "zip":
+        data = zipped({f"set/{k // 100}/img{k:04d}.png": png(k, 40) for k in range(3000)})
+        return source(data, "pngs.zip"), lambda: decode_all(members(data))
+    if name == "deck":
+        data = deck()
+        return source(data, "deck.pptx"), lambda: decode_all(members(data, "ppt/media/"))
+    if name == "pdf":
+        data = pdf()
+        return source(data, "images.pdf"), lambda: pdf_bare(data)
+    if name == "page":
+        from medimg.sources import web_page
+
+        html = page()
+        return (lambda: web_page.extract(html, "http://h/")), lambda: page_bare(html)
+    if name == "dicom":
+        data = enhanced_mr()
+        return source(data, "mr.dcm"), lambda: dicom_bare(data)
+    data = plate()
+    return source(data, "plate.ome.tif"), lambda: plate_bare(data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", nargs="*", default=None)
+    args = ap.parse_args()
+    limits = Limits()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("files", "zip", "deck", "pdf", "page", "dicom", "plate"):
+            if args.only and name not in args.only:
+                continue
+            ours, bare = case(name, Path(tmp), limits)
+            ours()  # imports, first-use caches
+            mine, base = cpu(ours, args.repeat), cpu(bare, args.repeat)
+            print(f"{name:6s} medimg {mine * 1000:8.1f} ms  baseline {base * 1000:8.1f} ms  {mine / base:5.2f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
