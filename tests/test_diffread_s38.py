@@ -22,6 +22,19 @@ def png(color=(200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
+def misflagged(zipped: bytes) -> bytearray:
+    """A zip with its member cafX.png renamed caf\\xe9.png (Latin-1) and flagged UTF-8, which that name is not (in
+    its local header and its directory entry)."""
+    data = bytearray(zipped.replace(b"cafX", b"caf\xe9"))
+    for sig, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        while at >= 0:
+            if b"caf\xe9" in data[at:at + 60]:
+                data[at + flags_at + 1] |= 0x08
+            at = data.find(sig, at + 4)
+    return data
+
+
 def misflagged_behind_comment(aligned_on: int) -> bytes:
     """good.png, caf\\xe9.png (flagged UTF-8, which it is not) and é.png, with a comment as long as makes
     zipfile's search for the end record (the file's last 64 KB + 22 bytes) start at directory entry `aligned_on`."""
@@ -29,13 +42,7 @@ def misflagged_behind_comment(aligned_on: int) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         for name, colour in (("good.png", (200, 0, 0)), ("cafX.png", (0, 0, 200)), ("é.png", (0, 200, 0))):
             zf.writestr(name, png(colour))
-    data = bytearray(buf.getvalue().replace(b"cafX", b"caf\xe9"))
-    for sig, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        at = data.find(sig)
-        while at >= 0:
-            if b"caf\xe9" in data[at:at + 60]:
-                data[at + flags_at + 1] |= 0x08
-            at = data.find(sig, at + 4)
+    data = misflagged(buf.getvalue())
     end = data.rfind(b"PK\x05\x06")
     _, start = struct.unpack_from("<II", data, end + 12)
     entries = []
