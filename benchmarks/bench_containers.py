@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from timing import cpu
 
 from medimg.sources import Blob, Limits, open_input, open_inputs
 
@@ -36,16 +36,6 @@ OFFICE_NS = ('xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
              'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
              'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"')
 RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-
-
-def cpu(fn, repeat: int) -> float:
-    """Median CPU seconds of `repeat` calls of `fn()`."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
 
 
 def png(seed: int, side: int = 48, channels: int = 1) -> bytes:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
-import time
 
 import numpy as np
 from PIL import Image
+
+from timing import cpu
 
 from medimg.sources import Blob, ImageItem, Limits, open_input
 
@@ -33,16 +33,6 @@ def photo(side: int) -> bytes:
     return buf.getvalue()
 
 
-def cpu(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=4000)
@@ -56,7 +46,8 @@ def main() -> None:
             limits = Limits(decode_side=side)
             items = list(open_input(Blob("photo.jpg", blob, name="photo.jpg"), limits))
             what = "image" if isinstance(items[0], ImageItem) else "error"
-            t = cpu(lambda: list(open_input(Blob("photo.jpg", blob, name="photo.jpg"), limits)), args.repeat)
+            t = cpu(lambda: list(open_input(Blob("photo.jpg", blob, name="photo.jpg"), limits)), args.repeat,
+                    warm=True)
             base = base or t
             print(f"decode_side {side or 'none (full)'}, {name}: {what}, {t * 1000:.0f} ms CPU "
                   f"({t / base:.2f}x the whole file)")

@@ -1,5 +1,7 @@
-"""The one timing rule every benchmark here uses: the best of `repeat` wall-clock runs."""
+"""The timing rules the benchmarks here use: the best of `repeat` wall-clock runs, or on a shared machine the
+median CPU time of `repeat` runs."""
 
+import statistics
 import time
 
 
@@ -11,3 +13,15 @@ def timed(fn, repeat: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def cpu(fn, repeat: int, warm: bool = False) -> float:
+    """Median CPU seconds of `repeat` calls of `fn()` (after one call not counted, with `warm`)."""
+    if warm:
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
