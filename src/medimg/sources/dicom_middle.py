@@ -5,6 +5,8 @@ point (TemporalPositionIndex), or of the first b0 volume (the lowest DiffusionBV
 
 from __future__ import annotations
 
+import math
+
 import pydicom
 
 MAX_FRAMES_READ = 20000  # per-frame groups looked at; past that, the middle frame
@@ -56,8 +58,10 @@ def _first(group: pydicom.Dataset, keyword: str) -> pydicom.Dataset | None:
 
 
 def _number(item: pydicom.Dataset | None, keyword: str) -> float | None:
+    """A finite number, else None (a NaN b-value equals no frame's, and no frame would be left to show)."""
     value = item.get(keyword) if item is not None else None
     try:
-        return float(value) if value is not None and value != "" else None
+        number = float(value) if value is not None and value != "" else None
     except (TypeError, ValueError):
         return None
+    return number if number is not None and math.isfinite(number) else None

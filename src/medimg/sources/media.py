@@ -18,7 +18,10 @@ _INTEGER = re.compile(r"[0-9]+")  # a valid non-negative integer
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # a valid floating-point number
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATIO = re.compile(rf"{_NUMBER}\s*/\s*{_NUMBER}")
-_LENGTH = re.compile(r"(-?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)?")  # a number, its unit
+_LENGTH = re.compile(r"([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?)\s*([a-z]+)?")  # a number, its unit
+_CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # CSS white space (not U+00A0, which str.split() takes)
+_IDENT = re.compile(r"-?(?:[a-z_]|[^\x00-\x7f])(?:[a-z0-9_-]|[^\x00-\x7f])*")  # a media type's name
+_RESERVED = ("not", "and", "only", "or", "layer")  # never a media type
 MAX_MEDIA = 2000  # characters of a media query list read; a longer one is no real query, and holds for nothing
 
 
@@ -27,22 +30,24 @@ def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1
     (light colour scheme, no reduced motion, a mouse, 8-bit sRGB colour, 1 dppx): the features it knows
     (`DISCRETE`, `_media_have`), media types, `not`, `only`, `and`, commas. A feature it does not know, or a
     value it cannot take (`(hover: banana)`, `(min-width: 10)`), is unknown, which Media Queries 4 reads as
-    false, `not` or not: the query does not hold (a browser passes over such a <source>). A part this module
-    cannot parse (`calc()`, nested parentheses) is taken to hold. A list longer than MAX_MEDIA characters
-    (white space runs counted as one) holds for nothing, as a browser reads a query it cannot parse ("not all")."""
+    false, `not` or not: the query does not hold (a browser passes over such a <source>), as does other text in
+    parentheses (`(ho ver)`). A query that breaks the grammar (an empty one, `(hover:)`, `not and`, `only (x)`,
+    `(x) and screen`) is "not all". A part with parentheses inside (`calc()`, nesting) is taken to hold. A list
+    longer than MAX_MEDIA characters (CSS white space runs counted as one; U+00A0 is none) holds for nothing, as a
+    browser reads a query it cannot parse ("not all")."""
     if len(media) > 4 * MAX_MEDIA:  # no query, however much white space: not kept in the cache
         return _matches(media, width, height)
     return _cached(media, width, height)
 
 
 def _matches(media: str, width: int, height: int) -> bool:
-    if not media.strip():
+    media = _CSS_SPACE.sub(" ", media).strip(" ")  # runs of white space as one: the splits below stay linear
+    if not media:
         return True
-    media = " ".join(media.split())  # runs of white space as one: the splits below stay linear
     if len(media) > MAX_MEDIA:
         return False
     queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
-    return any(_query_holds(_paired(q.strip()), width, height) for q in queries)
+    return any(_query_holds(_paired(q.strip(" ")), width, height) for q in queries)
 
 
 _cached = lru_cache(maxsize=4096)(_matches)  # a page or sheet asks the same few queries again and again
@@ -61,18 +66,22 @@ def _query_holds(query: str, width: int, height: int) -> bool:
     """True, false or unknown (None) for each part, joined by `and` as Media Queries 4's three values are: false
     and unknown is false (`not print and (foo)` holds), true and unknown unknown; unknown never holds."""
     negate = query.startswith("not ")
-    query = query[4:] if negate else query.removeprefix("only ")
+    only = query.startswith("only ")
+    query = query[4:] if negate else query[5:] if only else query
     held: bool | None = True
-    for part in re.split(r"\s+and\s+", query):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.startswith("("):
+    for n, part in enumerate(re.split(r"\s+and\s+", query)):
+        if not part.startswith("("):  # a media type: first, and a name (`not and`, `(x) and screen`: not all)
+            if n or not _IDENT.fullmatch(part) or part in _RESERVED:
+                return False
             value: bool | None = part in ("all", "screen")
+        elif only and n == 0 or not part.endswith(")"):  # `only (x)`, `(x) and`: not all
+            return False
         elif m := _MEDIA_FEATURE.fullmatch(part):
             value = _feature_holds(m.group(1), m.group(2), width, height)
         elif _MEDIA_RANGE.fullmatch(part):
             value = _range_holds(part[1:-1], width, height)
+        elif "(" not in part[1:]:
+            value = None  # `(ho ver)`: Media Queries 4's general-enclosed, unknown
         else:
             value = True  # not read here (`calc()`, nesting): taken to hold
         held = False if held is False or value is False else None if held is None or value is None else True
@@ -102,9 +111,13 @@ _INTEGERS = ("color", "color-index", "monochrome", "grid", "horizontal-viewport-
              "vertical-viewport-segments", "device-pixel-ratio", "transform-3d")
 _NO_RANGE = ("grid", "transform-3d")  # discrete numbers: no min-/max-
 _NOT_RANGES = (*_NO_RANGE, "device-pixel-ratio")  # nor `(x >= 1)`
+_WHOLE = ("color", "color-index", "monochrome", "horizontal-viewport-segments", "vertical-viewport-segments")
+_WHOLE_NUMBER = re.compile(r"[-+]?[0-9]+")  # what those take: `(min-color: 1.5)`, `(color > .5)` hold for nothing
 
 
 def _feature_holds(name: str, value: str | None, width: int, height: int) -> bool | None:
+    if value is not None and not value.strip():
+        return None  # `(hover:)`: no value after the colon
     value = (value or "").strip()
     if name == "orientation":
         have = "landscape" if width > height else "portrait"
@@ -176,6 +189,8 @@ def _media_number(value: str, base: str) -> float | None:
         return float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else None
     m = _LENGTH.fullmatch(value)  # a number float() reads: not `.` or `1.2.3` (the query would fail the page)
     if not m:
+        return None
+    if base in _WHOLE and not _WHOLE_NUMBER.fullmatch(m.group(1)):
         return None
     n, unit = float(m.group(1)), m.group(2) or ""
     if base in _LENGTHS:

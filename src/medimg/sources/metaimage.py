@@ -62,6 +62,15 @@ def data_file_named(head: bytes, name: str = "") -> str | None:
     return None if name.upper() == "LOCAL" else name
 
 
+def utf8_or_latin1(raw: bytes) -> str:
+    """A header's text: UTF-8 as ITK and pynrrd on Linux and macOS write a data file's name (`é.raw`), else Latin-1
+    (it was Latin-1 always: a UTF-8 name came out as `Ã©.raw`, a file not found)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _header(data: bytes) -> tuple[dict[str, str], int]:
     """The header's fields (keys lower-cased) and where the voxels start (for LOCAL data)."""
     fields: dict[str, str] = {}
@@ -70,7 +79,7 @@ def _header(data: bytes) -> tuple[dict[str, str], int]:
         end = data.find(b"\n", pos)
         if end < 0:
             break
-        line = data[pos:end].decode("latin-1").strip()
+        line = utf8_or_latin1(data[pos:end]).strip()
         pos = end + 1
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -23,6 +23,7 @@ import numpy as np
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import read_sibling
 from .nifti import axial_slices, b0_volume, rgb_voxels
+from .metaimage import utf8_or_latin1
 from .registry import register
 
 _SPACE_SIGNS = {  # world axes flipped to reach RAS+ (the -time spaces' fourth world axis is time)
@@ -135,7 +136,7 @@ def _data_file(data: bytes) -> str | None:
     if not found:
         return None
     value = found.group(1)
-    return (value[:-1] if value.endswith(b"\r") else value).rstrip(b" \t").decode("latin-1")
+    return utf8_or_latin1((value[:-1] if value.endswith(b"\r") else value).rstrip(b" \t"))
 
 
 def _attach(header: bytes, data: bytes) -> bytes:

@@ -48,12 +48,15 @@ def um_per_px(page, pixels: dict | None) -> float | None:
 def read(series, keys: list[int], rect: tuple[int, int, int, int], zoom: float, max_pixels: int,
          ) -> tuple[np.ndarray, int, tuple[int, int]]:
     """The pages `keys` (channels) of `rect` (x, y, w, h in full-size pixels), from the coarsest level at least
-    as fine as `zoom` asks whose region of every page fits `max_pixels` (a coarser one when not): (planes stacked
-    in the page's own layout, that level, the size the region is to be shown at)."""
+    as fine as `zoom` asks whose region of every page fits `max_pixels` (a coarser one when not), of the full-size
+    image's shape (within a pixel and 1 %): (planes stacked in the page's own layout, that level, the size the
+    region is to be shown at)."""
     x, y, w, h = rect
-    base_w = plane_size(series.levels[0])[0]
     sizes = [plane_size(lv) for lv in series.levels]
-    order = sorted(range(len(sizes)), key=lambda i: -sizes[i][0])  # finest first
+    base_w, base_h = sizes[0]
+    shaped = [i for i, (lw, lh) in enumerate(sizes)
+              if lw > 0 and abs(lh * base_w / lw - base_h) <= base_w / lw + base_h / 100]
+    order = sorted(shaped, key=lambda i: -sizes[i][0])  # finest first; not a level of another shape (a damaged file)
     fine = [i for i in order if base_w / sizes[i][0] <= 1.001 / zoom]
     start = order.index(fine[-1]) if fine else 0
     for i in order[start:]:
