@@ -168,14 +168,7 @@ def test_a_runs_progress_is_said_politely_every_few_seconds_and_not_after_its_en
     test_ui_browser.upload(page, [scan])
     page.evaluate(HEARD)
     with WebServer() as web:
-        web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
-        page.fill("#url textarea, #url input", web.url("/slow.png"))
-        page.click("#run")
-        deadline = time.monotonic() + 10
-        while not web.hits["/slow.png"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not web.hits["/slow.png"]:  # a lost click (see test_ui_browser's test_one_run_at_a_time_…)
-            page.click("#run")
+        test_ui_browser.run_slow(page, web)
         page.wait_for_function("() => window.heard.some(([, t]) => t.includes('1 image classified'))",
                                timeout=30_000)
         time.sleep(11)

@@ -716,6 +716,19 @@ def test_the_progress_is_never_full_while_a_run_goes(page):
     assert counts(page)["images"] == 1
 
 
+def run_slow(page, web) -> None:
+    """Start a run of what is uploaded and an address `web` sends slowly (200 s if read to its end), once the
+    address is asked for."""
+    web.slow("/slow.png", b"x" * 2000, interval=0.1)
+    page.fill("#url textarea, #url input", web.url("/slow.png"))
+    page.click("#run")
+    deadline = time.monotonic() + 10
+    while not web.hits["/slow.png"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not web.hits["/slow.png"]:  # the click was lost (seen 1 run in 5 under load: no event reached the
+        page.click("#run")          # server; a late font swap moving the button is the likely cause)
+
+
 def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
     """The button and then Enter in the address box are two events: the second gets a toast, not a second run
     that would take another job slot and delete the first run's kept uploads. Stop ends the run at once, with
@@ -726,14 +739,7 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
     scan.write_bytes(picture(5))
     upload(page, [scan])
     with WebServer() as web:
-        web.slow("/slow.png", b"x" * 2000, interval=0.1)  # 200 s if read to the end
-        page.fill("#url textarea, #url input", web.url("/slow.png"))
-        page.click("#run")
-        deadline = time.monotonic() + 10
-        while not web.hits["/slow.png"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not web.hits["/slow.png"]:  # the click was lost (seen 1 run in 5 under load: no event reached the
-            page.click("#run")          # server; a late font swap moving the button is the likely cause)
+        run_slow(page, web)
         deadline = time.monotonic() + 60
         while web.sent["/slow.png"] < 5 and time.monotonic() < deadline:  # the first run is under way
             time.sleep(0.1)
