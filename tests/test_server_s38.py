@@ -115,3 +115,17 @@ def test_health_answers_while_every_worker_thread_is_taken(tiny_model_dir):
         return got
 
     assert anyio.run(probe) == [200, 200]
+
+
+def test_an_exception_chain_that_loops_is_walked_once():
+    """_not_stored follows an error's causes to an OSError; a chain that loops back (an exception whose cause is
+    one it caused) ended the walk never (it spun forever on a request's 400)."""
+    from medimg.server.api import _not_stored
+
+    a, b = ValueError("a"), ValueError("b")
+    a.__cause__, b.__cause__ = b, a
+    assert _not_stored(a) is None
+    full = OSError(28, "No space left on device")
+    c = ValueError("c")
+    c.__context__ = full
+    assert _not_stored(c) == "the server could not store the upload now (no space left on device); try again shortly"

@@ -241,7 +241,9 @@ def _not_stored(exc: BaseException) -> str | None:
     """Why the server could not store an upload's parts (each over 1 MB is spooled to a temporary file of its own:
     no open file left, a full disk), when that is behind this error (FastAPI's bare 400 blames the body), else
     None."""
-    while exc is not None:
+    seen: set[int] = set()  # a chain may loop (an exception raised from one it caused)
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
         if isinstance(exc, OSError):
             why = exc.strerror or type(exc).__name__
             return f"the server could not store the upload now ({why.lower()}); try again shortly"
