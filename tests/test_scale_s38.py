@@ -10,17 +10,12 @@ from typer.testing import CliRunner  # noqa: E402
 
 from medimg.cli import app  # noqa: E402
 from medimg.scale import ray_job  # noqa: E402
+from test_scale_s37 import ray_local  # noqa: E402,F401  (Ray for this module, as there)
 from words import flat  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
-def test_the_summary_counts_empty_files(tmp_path, tiny_model_dir, ray_local):
+@pytest.mark.usefixtures("ray_local")
+def test_the_summary_counts_empty_files(tmp_path, tiny_model_dir):
     folder = tmp_path / "in"
     folder.mkdir()
     Image.new("RGB", (48, 40), (90, 0, 0)).save(folder / "a.png")
