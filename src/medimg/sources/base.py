@@ -55,35 +55,56 @@ Item = Union[ImageItem, ItemError]
 
 @dataclass
 class Limits:
-    """Every cap and timeout the sources obey. All configurable."""
+    """Every cap and timeout the sources obey, all configurable; checked when made (a wrong type raises
+    TypeError, a number below its floor ValueError, naming the field).
+
+    Network: connect_timeout, read_timeout (seconds between bytes), total_timeout (one download, seconds),
+    max_download_bytes (one downloaded resource), max_redirects, max_concurrency (one page's images fetched at
+    once), allow_private (fetch loopback, private and link-local addresses), offline (fetch nothing: URLs, or
+    remote images a saved page shows), user_agent (operators may set their own, with a contact address).
+
+    Files: max_input_bytes (one input file or archive member), max_slide_bytes (whole-slide files on disk,
+    read a region at a time), max_video_bytes (videos on disk, read only around the frames shown),
+    video_timeout (seconds reading one video), max_pixels (checked from the header before decoding),
+    max_images_per_input (each file in a folder or zip is an input of its own), max_pdf_pages.
+
+    Archives: zip_max_entries, zip_max_bytes (uncompressed bytes in one archive and all nested in it),
+    max_depth (archives in archives).
+
+    What is read: min_side (PDF and web images with a shorter side are decoration), all_frames (every GIF or
+    DICOM frame and volume slice, a video's frame a second, instead of the first or middle one), decode_side
+    (JPEGs may decode at 1/2, 1/4 or 1/8 scale while both sides stay at least this; None or 0: full size;
+    classify() sets it from the model's input size unless given), render (web pages through headless
+    Chromium), max_browser_memory (bytes a render's Chromium processes may use together before it is killed).
+    """
 
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
-    total_timeout: float = 60.0  # per download
-    max_download_bytes: int = 50 * 1024 * 1024  # per downloaded resource
-    max_input_bytes: int = 200 * 1024 * 1024  # per input file / archive member
-    max_slide_bytes: int = 20 * 1024**3  # whole-slide image files on disk (read lazily, a region at a time)
-    max_video_bytes: int = 20 * 1024**3  # video files on disk (read in place, only around the frames shown)
-    video_timeout: float = 60.0  # wall time spent reading one video
-    max_pixels: int = 100_000_000  # checked from the header before decoding
-    max_images_per_input: int = 1000  # per input; each file in a folder or zip is an input of its own
+    total_timeout: float = 60.0
+    max_download_bytes: int = 50 * 1024 * 1024
+    max_input_bytes: int = 200 * 1024 * 1024
+    max_slide_bytes: int = 20 * 1024**3
+    max_video_bytes: int = 20 * 1024**3
+    video_timeout: float = 60.0
+    max_pixels: int = 100_000_000
+    max_images_per_input: int = 1000
     max_pdf_pages: int = 500
     max_redirects: int = 5
-    max_concurrency: int = 8  # concurrent downloads of one page's images
-    allow_private: bool = False  # allow loopback/private/link-local addresses
-    offline: bool = False  # fetch nothing over the network (URLs, remote images a saved page shows)
-    min_side: int = 64  # PDF/web images with a shorter side than this are decoration
-    all_frames: bool = False  # every GIF/DICOM frame and volume axial slice (a video: one frame a second)
-    # instead of the first/middle one
-    # JPEGs may decode at 1/2, 1/4 or 1/8 scale (DCT scaling, much faster) while both sides stay ≥ this;
-    # None or 0: full size. classify() sets it from the model's input size unless given.
+    max_concurrency: int = 8
+    allow_private: bool = False
+    offline: bool = False
+    min_side: int = 64
+    all_frames: bool = False
     decode_side: int | None = None
     zip_max_entries: int = 10_000
-    zip_max_bytes: int = 1024 * 1024 * 1024  # total uncompressed bytes in one archive
-    max_depth: int = 3  # nesting of archives in archives
-    render: bool = False  # render web pages with headless Chromium
-    max_browser_memory: int = 2 * 1024**3  # a render's Chromium processes together (their own memory): past it, killed
-    user_agent: str = "medimg/0.1"  # operators may set their own, with a contact address
+    zip_max_bytes: int = 1024 * 1024 * 1024
+    max_depth: int = 3
+    render: bool = False
+    max_browser_memory: int = 2 * 1024**3
+    user_agent: str = "medimg/0.1"
+
+    def __post_init__(self):  # `Limits(allow_private="no")` was true until it reached classify()
+        check_limits(self)
 
 
 class Budget:
@@ -167,9 +188,14 @@ def as_limits(limits) -> Limits:
         limits = Limits(**limits)
     if not isinstance(limits, Limits):
         raise TypeError(f"limits must be a Limits, a dict of its fields, or None, not {limits!r}")
+    check_limits(limits)  # again: a field may have been set after it was made
+    return limits
+
+
+def check_limits(limits: Limits) -> None:
+    """Raise TypeError or ValueError, naming the field, if a field of `limits` is not what it takes."""
     for name, kind in _limit_kinds().items():
         _check_limit(name, getattr(limits, name), kind)
-    return limits
 
 
 @functools.cache
