@@ -8,8 +8,8 @@ import re
 from functools import lru_cache
 
 VIEWPORT = (1280, 1800)  # CSS px: the desktop screen a <picture>'s media queries are read for (browser.py's)
-_MEDIA_FEATURE = re.compile(r"\(\s*([a-z0-9-]+)\s*(?::\s*([^)]*))?\)")
-_MEDIA_RANGE = re.compile(r"\([^()]*[<>=][^()]*\)")
+_MEDIA_FEATURE = re.compile(r"\( *([a-z0-9-]+) *(?:: *(.*))?\)")  # (spaces only: U+00A0 is none)
+_MEDIA_RANGE = re.compile(r"\([^<>=:]*[<>=].*\)")
 _SRCSET_GAP = re.compile(r"[\s,]*")
 _SRCSET_URL = re.compile(r"\S+")
 _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
@@ -20,72 +20,183 @@ _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
 _RATIO = re.compile(rf"{_NUMBER}\s*/\s*{_NUMBER}")
 _LENGTH = re.compile(r"([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?)\s*([a-z]+)?")  # a number, its unit
 _CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # CSS white space (not U+00A0, which str.split() takes)
-_IDENT = re.compile(r"-?(?:[a-z_]|[^\x00-\x7f])(?:[a-z0-9_-]|[^\x00-\x7f])*")  # a media type's name
+_IDENT = re.compile(r"-?(?:[a-z_]|[^\x00-\x7f])(?:[a-z0-9_-]|[^\x00-\x7f])*")  # a media type's name (escapes made ¤)
 _RESERVED = ("not", "and", "only", "or", "layer")  # never a media type
 MAX_MEDIA = 2000  # characters of a media query list read; a longer one is no real query, and holds for nothing
 
 
 def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1]) -> bool:
     """Whether a media query list holds for a desktop screen of width × height CSS px as headless Chromium is
-    (light colour scheme, no reduced motion, a mouse, 8-bit sRGB colour, 1 dppx): the features it knows
-    (`DISCRETE`, `_media_have`), media types, `not`, `only`, `and`, commas. A feature it does not know, or a
-    value it cannot take (`(hover: banana)`, `(min-width: 10)`), is unknown, which Media Queries 4 reads as
-    false, `not` or not: the query does not hold (a browser passes over such a <source>), as does other text in
-    parentheses (`(ho ver)`). A query that breaks the grammar (an empty one, `(hover:)`, `not and`, `only (x)`,
-    `(x) and screen`) is "not all". A part with parentheses inside (`calc()`, nesting) is taken to hold. A list
-    longer than MAX_MEDIA characters (CSS white space runs counted as one; U+00A0 is none) holds for nothing, as a
-    browser reads a query it cannot parse ("not all")."""
+    (light colour scheme, no reduced motion, a mouse, 8-bit sRGB colour, 1 dppx), read by Media Queries 4's
+    grammar: commas between queries (not inside parentheses), media types with `not`/`only`, and conditions of
+    `not`, `and` and `or` nested in parentheses (`and` and `or` mixed at one level, `not (a) and (b)`: "not all").
+    The features it knows are `DISCRETE` and `_media_have`'s. A feature it does not know, a value it cannot take
+    (`(hover: banana)`, `(min-width: 10)`), or other text in parentheses (`(ho ver)`, `foo(x)`) is unknown: `not`
+    leaves it unknown, `and` with false is false, `or` with true is true, and a query left unknown does not hold
+    (a browser passes over such a <source>). A query that breaks the grammar (an empty one, `not and`,
+    `only (x)`, `(x) and screen`, a stray `)`) is "not all". A feature whose value holds parentheses (`calc()`)
+    is taken to hold. A list longer than MAX_MEDIA characters (CSS white space runs counted as one; U+00A0 is
+    none) holds for nothing, as a browser reads a query it cannot parse ("not all")."""
     if len(media) > 4 * MAX_MEDIA:  # no query, however much white space: not kept in the cache
         return _matches(media, width, height)
     return _cached(media, width, height)
 
 
 def _matches(media: str, width: int, height: int) -> bool:
-    media = _CSS_SPACE.sub(" ", media).strip(" ")  # runs of white space as one: the splits below stay linear
+    media = _CSS_SPACE.sub(" ", media).strip(" ")  # runs of white space as one
     if not media:
         return True
     if len(media) > MAX_MEDIA:
         return False
-    queries = re.split(r",|\)\s+or\s+\(", media.lower())  # level 4 writes `(a) or (b)` for `(a), (b)`
-    return any(_query_holds(_paired(q.strip(" ")), width, height) for q in queries)
+    media = _STRING_OR_ESCAPE.sub(_neutral, media.lower())  # parentheses and commas in them are none
+    return any(_query_holds(q, width, height) for q in _queries(media) if not _BREAKS.search(q))
+
+
+_BREAKS = re.compile(r"[{}]")  # a rule's brackets: never in a query (one with them is "not all")
 
 
 _cached = lru_cache(maxsize=4096)(_matches)  # a page or sheet asks the same few queries again and again
 
 
-def _paired(query: str) -> str:
-    """A query cut out of `(a) or (b)` with its parentheses made whole again."""
-    if query.count("(") > query.count(")"):
-        query += ")"
-    if query.count(")") > query.count("("):
-        query = "(" + query
-    return query
+_STRING_OR_ESCAPE = re.compile(r'"[^"]*"?|\'[^\']*\'?|\\.?')
+
+
+def _neutral(m: re.Match) -> str:
+    """A string as `""` (never a name or a bracket), an escaped character as a letter no keyword has."""
+    return '""' if m.group()[0] in "\"'" else "\u00a4"
+
+
+def _queries(media: str) -> list[str]:
+    """The list cut at its commas outside brackets (`(a, b)` and `{a, b` are one block each)."""
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(media):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+        elif c == "," and not depth:
+            out.append(media[start:i])
+            start = i + 1
+    return [*out, media[start:]]
+
+
+class _NotAll(Exception):
+    """The query breaks the grammar."""
+
+
+_WORD = re.compile(r"[^ ()]+")
+MAX_NESTING = 32  # parentheses in parentheses read; deeper text is unknown
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """("word", w), ("block", what is inside a pair of parentheses) and ("function", its inside) for `name(…)`;
+    an unclosed parenthesis closes at the end, as CSS's parser does; a stray `)` breaks the grammar."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == " ":
+            i += 1
+        elif c == ")":
+            raise _NotAll
+        elif c == "(":
+            end = _closing(text, i)
+            out.append(("block", text[i + 1:end]))
+            i = end + 1
+        else:
+            start, i = i, _WORD.match(text, i).end()
+            if i < len(text) and text[i] == "(":
+                if not _IDENT.fullmatch(text[start:i]):
+                    raise _NotAll  # `"(`: no function's name
+                end = _closing(text, i)
+                out.append(("function", text[i + 1:end]))
+                i = end + 1
+            else:
+                out.append(("word", text[start:i]))
+    return out
+
+
+def _closing(text: str, i: int) -> int:
+    """The index of the `)` closing the `(` at i, or len(text) when none does."""
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "(":
+            depth += 1
+        elif text[j] == ")":
+            depth -= 1
+            if not depth:
+                return j
+    return len(text)
 
 
 def _query_holds(query: str, width: int, height: int) -> bool:
-    """True, false or unknown (None) for each part, joined by `and` as Media Queries 4's three values are: false
-    and unknown is false (`not print and (foo)` holds), true and unknown unknown; unknown never holds."""
-    negate = query.startswith("not ")
-    only = query.startswith("only ")
-    query = query[4:] if negate else query[5:] if only else query
-    held: bool | None = True
-    for n, part in enumerate(re.split(r"\s+and\s+", query)):
-        if not part.startswith("("):  # a media type: first, and a name (`not and`, `(x) and screen`: not all)
-            if n or not _IDENT.fullmatch(part) or part in _RESERVED:
-                return False
-            value: bool | None = part in ("all", "screen")
-        elif only and n == 0 or not part.endswith(")"):  # `only (x)`, `(x) and`: not all
+    try:
+        tokens = _tokens(query)
+        if not tokens or any(";" in text for kind, text in tokens if kind == "word"):
+            return False  # `screen, ,`: an empty query is "not all", as is one with a `;` outside parentheses
+        kind, first = tokens[0]
+        if kind != "word" or first == "not" and len(tokens) > 1 and tokens[1][0] != "word":
+            held = _condition(tokens, width, height, 0)
+            return held is True
+        negate, only = first == "not", first == "only"
+        if negate or only:
+            tokens = tokens[1:]
+        if not tokens or tokens[0][0] != "word":
+            return False  # `only (x)`, `not`
+        media_type = tokens[0][1]
+        if not _IDENT.fullmatch(media_type) or media_type in _RESERVED:
             return False
-        elif m := _MEDIA_FEATURE.fullmatch(part):
-            value = _feature_holds(m.group(1), m.group(2), width, height)
-        elif _MEDIA_RANGE.fullmatch(part):
-            value = _range_holds(part[1:-1], width, height)
-        elif "(" not in part[1:]:
-            value = None  # `(ho ver)`: Media Queries 4's general-enclosed, unknown
-        else:
-            value = True  # not read here (`calc()`, nesting): taken to hold
-        held = False if held is False or value is False else None if held is None or value is None else True
-    return held is not None and held != negate
+        held = media_type in ("all", "screen")
+        if len(tokens) > 1:
+            if tokens[1] != ("word", "and") or len(tokens) < 3:
+                return False  # `screen (x)`, `screen and`
+            held = _and(held, _condition(tokens[2:], width, height, 0, with_or=False))
+        return held is not None and held != negate
+    except _NotAll:
+        return False
+
+
+def _condition(tokens: list, width: int, height: int, depth: int, with_or: bool = True) -> bool | None:
+    """A media condition's value: True, False or None (unknown); raises _NotAll when it breaks the grammar."""
+    if tokens[0] == ("word", "not"):
+        if len(tokens) != 2:
+            raise _NotAll  # `not (a) and (b)`, `not`
+        value = _in_parens(tokens[1], width, height, depth)
+        return None if value is None else not value
+    joins = {t for t in tokens[1::2]}
+    if len(tokens) % 2 == 0 or joins - {("word", "and")} and joins - {("word", "or")} \
+            or not with_or and ("word", "or") in joins:
+        raise _NotAll  # `(a) (b)`, `(a) and`, `(a) and (b) or (c)`; `screen and (a) or (b)`
+    values = [_in_parens(t, width, height, depth) for t in tokens[0::2]]
+    if ("word", "or") in joins:
+        return True if True in values else None if None in values else False
+    held: bool | None = True
+    for value in values:
+        held = _and(held, value)
+    return held
+
+
+def _and(a: bool | None, b: bool | None) -> bool | None:
+    return False if a is False or b is False else None if a is None or b is None else True
+
+
+def _in_parens(token: tuple[str, str], width: int, height: int, depth: int) -> bool | None:
+    kind, text = token
+    if kind != "block" or depth >= MAX_NESTING:
+        if kind == "word":
+            raise _NotAll  # `(a) and screen`, `not and`
+        return None  # `foo(x)`: general-enclosed, unknown
+    try:
+        inner = _tokens(text)
+        if inner and (inner[0][0] == "block" or inner[0] == ("word", "not")):
+            return _condition(inner, width, height, depth + 1)  # `((a) or (b))`, `(not (a))`
+    except _NotAll:
+        return None  # not a condition: general-enclosed, unknown
+    part = f"({text.strip(' ')})"
+    if m := _MEDIA_FEATURE.fullmatch(part):
+        return _feature_holds(m.group(1), m.group(2), width, height)
+    if _MEDIA_RANGE.fullmatch(part):
+        return _range_holds(part[1:-1], width, height)
+    return None  # `(ho ver)`: Media Queries 4's general-enclosed, unknown
 
 
 # discrete features: the values a browser knows, and the one a desktop Chromium has (`(x)` alone: not `none`)
@@ -110,15 +221,16 @@ _LENGTHS = ("width", "height", "device-width", "device-height")
 _INTEGERS = ("color", "color-index", "monochrome", "grid", "horizontal-viewport-segments",
              "vertical-viewport-segments", "device-pixel-ratio", "transform-3d")
 _NO_RANGE = ("grid", "transform-3d")  # discrete numbers: no min-/max-
+_NO_PREFIX = (*_NO_RANGE, "horizontal-viewport-segments", "vertical-viewport-segments")  # no min-/max- either
 _NOT_RANGES = (*_NO_RANGE, "device-pixel-ratio")  # nor `(x >= 1)`
 _WHOLE = ("color", "color-index", "monochrome", "horizontal-viewport-segments", "vertical-viewport-segments")
 _WHOLE_NUMBER = re.compile(r"[-+]?[0-9]+")  # what those take: `(min-color: 1.5)`, `(color > .5)` hold for nothing
 
 
 def _feature_holds(name: str, value: str | None, width: int, height: int) -> bool | None:
-    if value is not None and not value.strip():
+    if value is not None and not value.strip(" "):
         return None  # `(hover:)`: no value after the colon
-    value = (value or "").strip()
+    value = (value or "").strip(" ")
     if name == "orientation":
         have = "landscape" if width > height else "portrait"
         return True if not value else value == have if value in ("portrait", "landscape") else None
@@ -135,30 +247,35 @@ def _feature_holds(name: str, value: str | None, width: int, height: int) -> boo
         return None
     prefix, base = name.split("-", 1) if name.startswith(("min-", "max-")) else ("", name)
     have = _media_have(base, width, height)
-    if have is None or (prefix and (not value or base in _NO_RANGE)):
+    if have is None or (prefix and (not value or base in _NO_PREFIX)):
         return None
     if not value:
         return have != 0
     want = _media_number(value, base)
-    if want is None:
+    if want is None or base == "grid" and want not in (0, 1):  # `(grid: 2)`: a value it does not take
         return None
     return _compare(have, ">=" if prefix == "min" else "<=" if prefix == "max" else "=", want)
 
 
 def _range_holds(text: str, width: int, height: int) -> bool | None:
-    """Level-4 ranges: (width >= 600px), (400px < width <= 700px)."""
-    parts = [p.strip() for p in re.split(r"(<=|>=|<|>|=)", text)]
+    """Level-4 ranges: (width >= 600px), (600px <= width), (400px < width <= 700px); unknown (None) when a value
+    or the form is not one a browser takes (`(2pc < height >= 0)`: both comparisons must point one way)."""
+    parts = [p.strip(" ") for p in re.split(r"(<=|>=|<|>|=)", text)]
     flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}
-    held: bool | None = True
-    for i in range(1, len(parts) - 1, 2):
-        left, op, right = parts[i - 1], parts[i], parts[i + 1]
-        if _media_have(left, width, height) is None:  # `600px < width`: read as `width > 600px`
-            left, op, right = right, flip[op], left
-        have, want = _media_have(left, width, height), _media_number(right, left)
-        if have is None or want is None or left in _NOT_RANGES:
-            held = None
-        elif not _compare(have, op, want):
-            return False
+    if len(parts) == 3:
+        if _media_have(parts[0], width, height) is None:  # `600px < width`: read as `width > 600px`
+            parts = [parts[2], flip[parts[1]], parts[0]]
+        pairs = [parts]
+    elif len(parts) == 5 and parts[1][0] == parts[3][0] and "=" not in (parts[1], parts[3]):
+        pairs = [[parts[2], flip[parts[1]], parts[0]], parts[2:]]
+    else:
+        return None
+    held = True
+    for name, op, value in pairs:
+        have, want = _media_have(name, width, height), _media_number(value, name)
+        if have is None or want is None or name in _NOT_RANGES:
+            return None
+        held = held and _compare(have, op, want)
     return held
 
 
@@ -184,9 +301,12 @@ _RESOLUTIONS = {"dppx": 1, "x": 1, "dpi": 1 / 96, "dpcm": 2.54 / 96}
 def _media_number(value: str, base: str) -> float | None:
     """A length (px, em, cm, vw, …; 0 alone), a ratio (`16/9`, or one number), a resolution (dppx, x, dpi, dpcm)
     or a plain number, as the feature takes it; None for a value it does not take (`10` for a width, `foo`)."""
+    if "(" in value:
+        return _math(value, base)
     m = _RATIO.fullmatch(value) if "aspect-ratio" in base else None
     if m:
-        return float(m.group(1)) / float(m.group(2)) if float(m.group(2)) else None
+        top, bottom = float(m.group(1)), float(m.group(2))  # `3/0` is infinitely wide, as in Chromium
+        return top / bottom if bottom else math.inf if top else None
     m = _LENGTH.fullmatch(value)  # a number float() reads: not `.` or `1.2.3` (the query would fail the page)
     if not m:
         return None
@@ -195,9 +315,85 @@ def _media_number(value: str, base: str) -> float | None:
     n, unit = float(m.group(1)), m.group(2) or ""
     if base in _LENGTHS:
         return n * _UNITS[unit] if unit in _UNITS else 0.0 if not unit and n == 0 else None
-    if base == "resolution":
-        return n * _RESOLUTIONS[unit] if unit in _RESOLUTIONS else None
-    return None if unit else n
+    if base == "resolution":  # (none below 0)
+        return n * _RESOLUTIONS[unit] if unit in _RESOLUTIONS and n >= 0 else None
+    return None if unit or n < 0 and "aspect-ratio" in base else n
+
+
+# a function, a number with its unit (`-1px`), `+`/`-` between spaces (`1px-1px` is one odd unit), * / ( ) ,
+_MATH_TOKEN = re.compile(r"( [-+] )| *(?:(calc|min|max|clamp)\(|([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
+                         r"([a-z%]*)|([*/(),]))")
+MAX_MATH = 32  # parentheses in a calc() read; deeper is a value not taken
+
+
+def _math(value: str, base: str) -> float | None:
+    """A `calc()`, `min()`, `max()` or `clamp()` value of numbers and the feature's units, with + - * / and
+    parentheses, as a number in px (or dppx, or plain); None for one a browser would not take (`calc(1px * 2px)`,
+    a length for a plain number, another function)."""
+    tokens, pos = [], 0
+    while pos < len(value.rstrip(" ")):
+        m = _MATH_TOKEN.match(value, pos)
+        if not m:
+            return None
+        tokens.append((m.group(1) or "").strip(" ") or m.group(2) or m.group(5) or (m.group(3), m.group(4)))
+        pos = m.end()
+    units = _UNITS if base in _LENGTHS else _RESOLUTIONS if base == "resolution" else {}
+    try:
+        if not tokens or tokens[0] not in ("calc", "min", "max", "clamp"):
+            raise ValueError  # `1px + calc(2px)`: one function, the whole value
+        (n, dimension), end = _math_atom(tokens, 0, units, 0)
+    except (ValueError, IndexError, ZeroDivisionError, OverflowError):
+        return None
+    if end != len(tokens) or dimension != bool(units) or not math.isfinite(n):
+        return None
+    return None if base in _WHOLE and n != int(n) else n
+
+
+def _math_sum(tokens: list, i: int, units: dict, depth: int) -> tuple[tuple[float, bool], int]:
+    (n, dim), i = _math_product(tokens, i, units, depth)
+    while i < len(tokens) and tokens[i] in ("+", "-"):
+        (m, dim2), j = _math_product(tokens, i + 1, units, depth)
+        if dim2 != dim:
+            raise ValueError  # `1px + 2`
+        n, i = (n + m if tokens[i] == "+" else n - m), j
+    return (n, dim), i
+
+
+def _math_product(tokens: list, i: int, units: dict, depth: int) -> tuple[tuple[float, bool], int]:
+    (n, dim), i = _math_atom(tokens, i, units, depth)
+    while i < len(tokens) and tokens[i] in ("*", "/"):
+        (m, dim2), j = _math_atom(tokens, i + 1, units, depth)
+        if dim2 and (dim or tokens[i] == "/"):
+            raise ValueError  # `1px * 2px`, `1 / 2px`
+        n, dim, i = (n * m if tokens[i] == "*" else n / m), dim or dim2, j
+    return (n, dim), i
+
+
+def _math_atom(tokens: list, i: int, units: dict, depth: int) -> tuple[tuple[float, bool], int]:
+    if depth > MAX_MATH:
+        raise ValueError
+    token = tokens[i]
+    if isinstance(token, tuple):
+        number, unit = token
+        if unit and unit not in units:
+            raise ValueError
+        return (float(number) * units.get(unit, 1), bool(unit)), i + 1
+    if token not in ("(", "calc", "min", "max", "clamp"):
+        raise ValueError
+    args = []
+    while True:
+        value, i = _math_sum(tokens, i + 1, units, depth + 1)
+        args.append(value)
+        if tokens[i] == ")":
+            break
+        if tokens[i] != "," or token in ("(", "calc"):
+            raise ValueError
+    if len({dim for _, dim in args}) > 1 or token == "clamp" and len(args) != 3:
+        raise ValueError
+    numbers = [n for n, _ in args]
+    n = (min(numbers) if token == "min" else max(numbers) if token == "max"
+         else max(numbers[0], min(numbers[1], numbers[2])) if token == "clamp" else numbers[0])
+    return (n, args[0][1]), i + 1
 
 
 def parse_srcset(text: str) -> list[tuple[str, float | None, float | None]]:
