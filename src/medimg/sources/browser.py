@@ -5,7 +5,8 @@ Debian's /usr/bin/chromium (`playwright install` is not needed). Every request o
 frames and popups passes `RouteGuard`, which aborts those whose host resolves to a blocked address
 unless `allow_private`. The guard then makes each request itself through `net.Fetcher` (which
 connects to the very address it checked, so DNS rebinding cannot steer it elsewhere, and caps its
-bytes and time), follows redirects hop by hop, checking each, and hands the browser the response.
+bytes and time), follows redirects hop by hop, checking each (a site's cookies and credentials are not sent on to
+another site), and hands the browser the response.
 The page itself is always fetched by the guard (with `allow_private` too): one that names no charset but is
 UTF-8 is handed over as UTF-8, as the static reading takes it. WebSockets and service workers are blocked;
 each render uses a fresh, temporary profile, and is killed when its processes take over `max_browser_memory`
@@ -325,11 +326,16 @@ class RouteGuard:
             location = {k.lower(): v for k, v in got.headers.items()}.get("location")
             if got.status not in net.REDIRECTS or not location:
                 headers = _charset_told(got.headers, got.data) if top else got.headers
+                if _origin(url) != _origin(request.url):  # the browser files the answer under the URL asked: the
+                    headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}  # cookies of a site
+                    # a redirect led to would be set for the first one
                 _quietly(route.fulfill, status=got.status, headers=headers, body=got.data)
                 return
-            url = urljoin(url, location.strip())
+            url, came_from = urljoin(url, location.strip()), url
             if got.status in (301, 302, 303) and method != "HEAD":
                 method, body = "GET", None
+            if _origin(url) != _origin(came_from):  # a site's cookies and credentials are not sent to another
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
             reason = self.decide(url)
             if reason is not None:
                 self._refuse(route, url, request.resource_type, reason)
@@ -341,6 +347,20 @@ class RouteGuard:
             kind = "page"  # address (a script, a redirect); not a popup
         self.blocked.append((url, kind, reason, route.request.url))
         _quietly(route.abort, "blockedbyclient")
+
+
+# request headers that carry the page's credentials for the site asked: not sent on to another site a redirect
+# names (a browser sends that site's own cookies, and drops Authorization: the Fetch standard)
+_CREDENTIALS = {"cookie", "authorization", "proxy-authorization"}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range: no origin to share
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _top_page(request) -> bool:

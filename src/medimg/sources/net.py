@@ -106,7 +106,13 @@ def blocked_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address)
     return None
 
 
-_dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="medimg-dns")
+# Lookups run here so they can be waited for with a timeout. A lookup cannot be stopped: one a name server never
+# answers holds its thread for as long as the system resolver waits (10 s and more), after its fetch gave up. So
+# the pool is larger than the lookups the server makes at once (its job slots × max_concurrency, renders' guards),
+# and a lookup given up before it started is cancelled: one page naming many hosts under a silent name server
+# cannot leave every other visitor's lookups queued behind its own until they time out.
+DNS_THREADS = 64
+_dns_pool = ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="medimg-dns")
 
 
 def resolve(host: str, port: int, allow_private: bool, timeout: float | None) -> list[str]:
@@ -120,6 +126,7 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
         try:
             infos = future.result(timeout=timeout)
         except FutureTimeout:
+            future.cancel()  # still queued: never run for nobody
             raise FetchError(f"DNS lookup of {host} timed out") from None
         except OSError as exc:
             why = {socket.EAI_NONAME: "no such host", socket.EAI_AGAIN: "the name server did not answer for now"}
