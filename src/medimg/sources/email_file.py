@@ -3,8 +3,9 @@
 Referral letters and second-opinion requests often arrive as e-mail with images, PDFs, DICOM files or
 zips attached. A message is a container, like a zip: each attachment or inline picture is an input of its
 own (origin `message.eml:attachment-name`), opened by whichever source reads it, and attached messages
-(message/rfc822, forwards) are opened in turn. Text parts are left out with one note; remote images an HTML
-body points to are never fetched (they are often trackers). A mailbox (mbox: messages each after a `From `
+(message/rfc822, forwards, also when sent base64-encoded) are opened in turn. Text parts are left out with one
+note, but the pictures an HTML body holds as data: URIs are inputs too; remote images it points to are never
+fetched (they are often trackers). A mailbox (mbox: messages each after a `From `
 line) gives each message's parts (`inbox.mbox:message-2:scan.png`); an Apple Mail .emlx is the message after
 its length line. Parts that hide their files (Outlook's winmail.dat, S/MIME encrypted or opaque-signed) are
 errors saying so. Parts are decoded one after another under `max_input_bytes` each and `zip_max_bytes` for the
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import binascii
 import email
+import email.feedparser
 import email.message
-import email.parser
 import email.policy
+import hashlib
+import mimetypes
 import re
 import time
 from typing import Callable, Iterator, Union
@@ -27,6 +30,7 @@ from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 
 _HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
+_SNIFF = 64 * 1024  # how much of a file is read to tell a message
 _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:", b"return-path:",
           b"mime-version:", b"content-type:", b"delivered-to:", b"reply-to:", b"cc:")
 
@@ -39,6 +43,7 @@ _EMLX = re.compile(rb"\A(\d{1,12})[ \t]*\r?\n")  # .emlx: the message's length, 
 # where a mailbox's next message starts: a `From ` line at the start or after a blank line, then a header line
 _ENVELOPE = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*\r?\n)(?=[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
 TNEF = b"\x78\x9f\x3e\x22"  # the signature of Outlook's rich-text attachment (winmail.dat)
+_FEED = 1 << 20  # the parser is fed a megabyte at a time: given all at once it holds every line of it as well
 
 _PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
 _MAX_HEADER = 8 * 1024
@@ -94,7 +99,22 @@ class _Part(email.message.EmailMessage):
     def set_raw(self, name, value):
         if self._reading is not None:
             self._reading.charge(name, value)
+        if name.lower() in _PARSED and not value.isascii():
+            value = _eight_bit(value)
         super().set_raw(name, value)
+
+
+def _eight_bit(value: str) -> str:
+    """A header's raw 8-bit bytes (a file name some mailers send unencoded) read as UTF-8, else as Windows-1252
+    (the Western mailers that do it); the parser would make each byte that is not UTF-8 a U+FFFD."""
+    try:
+        raw = value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # text, not bytes
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
 
 
 def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
@@ -110,22 +130,57 @@ def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
 
     reading.start()
     try:
-        return email.parser.BytesParser(make, policy=email.policy.default).parsebytes(data)
+        parser = email.feedparser.BytesFeedParser(make, policy=email.policy.default)
+        for at in range(0, len(data), _FEED):
+            parser.feed(data[at:at + _FEED])
+        return parser.close()
     finally:
         reading.stop()
 
 
+def _leaves(msg: email.message.EmailMessage) -> list[email.message.EmailMessage]:
+    """The parts that hold content, in order, without recursion: an attached message sent base64 or
+    quoted-printable encoded (which the parser reads as headerless text) is one leaf, decoded by `_payload`."""
+    out, stack = [], [msg]
+    while stack:
+        part = stack.pop()
+        if part.is_multipart() and not _encoded_message(part):
+            stack.extend(reversed(part.get_payload()))
+        else:
+            out.append(part)
+    return out
+
+
+def _encoded_message(part) -> bool:
+    return (part.get_content_maintype() == "message"
+            and str(part.get("content-transfer-encoding", "")).strip().lower() in ("base64", "quoted-printable"))
+
+
+def _payload(part) -> bytes | None:
+    """A part's decoded bytes; of an encoded attached message, the message (RFC 2046 forbids the encoding, but
+    some mailers use it)."""
+    if not (part.is_multipart() and _encoded_message(part)):
+        return part.get_payload(decode=True)
+    inner = part.get_payload(0)
+    raw = inner.as_bytes() if len(inner) else inner.get_payload()  # the encoded text, read as a body
+    encoded = email.message.Message()
+    encoded["Content-Transfer-Encoding"] = part["content-transfer-encoding"]
+    encoded.set_payload(raw)
+    return encoded.get_payload(decode=True)
+
+
 def accepts(head: bytes, blob: Blob) -> bool:
     """A message starts with header lines; at least three of the usual ones, MIME among them."""
-    text = blob.data[:64 * 1024] if len(blob.data) > len(head) else head
+    text = blob.data[:_SNIFF] if len(blob.data) > len(head) else head
     if emlx := _EMLX.match(text):
         text = text[emlx.end():]
     lines = text.lstrip(b"\r\n").splitlines()
     if lines and lines[0].startswith(b"From "):  # an mbox-style envelope line
         lines = lines[1:]
-    names = set()
+    names, ended = set(), False
     for n, line in enumerate(lines):
         if not line.strip():
+            ended = True
             break
         if line[:1] in (b" ", b"\t"):  # a folded header continues
             continue
@@ -134,7 +189,9 @@ def accepts(head: bytes, blob: Blob) -> bool:
                 break
             return False
         names.add(line.split(b":", 1)[0].lower() + b":")
-    return b"mime-version:" in names and len(names & set(_KNOWN)) >= 3
+    known = len(names & set(_KNOWN)) >= 3
+    # headers still going past what is read (a long To list, thousands of relay lines): MIME-Version may be later
+    return known and (b"mime-version:" in names or (not ended and len(blob.data) > _SNIFF))
 
 
 def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -150,7 +207,7 @@ def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> It
     data = blob.data
     if emlx := _EMLX.match(data):
         data = data[emlx.end():emlx.end() + int(emlx.group(1))]
-    starts = [m.start(1) for m in _ENVELOPE.finditer(data)] if data.startswith(b"From ") else []
+    starts = _starts(data) if data.startswith(b"From ") else []
     if len(starts) < 2:
         whole = Blob(blob.origin, data, name=blob.name, depth=blob.depth, budget=budget)
         yield from _parts(whole, ctx, budget, reading)
@@ -163,6 +220,27 @@ def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> It
         yield from _parts(one, ctx, budget, reading)
 
 
+def _starts(data: bytes) -> list[int]:
+    """Where the messages of a mailbox start: the first line, and each later `From ` line before a header block."""
+    return [m.start(1) for m in _ENVELOPE.finditer(data) if m.start(1) == 0 or _headers_follow(data, m.end(1))]
+
+
+def _headers_follow(data: bytes, pos: int) -> bool:
+    """Whether header lines run from `pos` to a blank line (or past what is looked at), two of the usual ones among
+    them: in a message's own text, `From tomorrow on` before a `Note: …` line is not the next message."""
+    known, end = 0, min(len(data), pos + _SNIFF)
+    while (nl := data.find(b"\n", pos, end)) >= 0:
+        line = data[pos:nl].rstrip(b"\r")
+        if not line:
+            break
+        if line[:1] not in (b" ", b"\t"):  # a folded header continues
+            if not _HEADER.match(line):
+                return False
+            known += line.split(b":", 1)[0].lower() + b":" in _KNOWN
+        pos = nl + 1
+    return known >= 2
+
+
 def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
     from .files import UniqueNames
 
@@ -172,15 +250,20 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         return
     try:
         msg = _parse(blob.data, reading)
-        leaves = [p for p in msg.walk() if not p.is_multipart()]
+        leaves = _leaves(msg)
     except _Refused as exc:
         reading.stopped = True
         yield ItemError(origin, "", str(exc))
+        return
+    except RecursionError:
+        yield ItemError(origin, "", "message nested too deep to read (parts inside parts, hundreds of levels); "
+                                    "not opened")
         return
     except Exception as exc:
         yield ItemError(origin, "", f"not a readable e-mail message: {exc}")
         return
     text, names = 0, UniqueNames()  # a file name given again: `a (2).png`, as in a zip
+    shown: set[bytes] = set()  # the data: pictures of the HTML bodies (an alternative's twin shows one again)
     for i, part in enumerate(leaves, 1):
         reading.start()  # the headers are parsed as they are read
         ctype = part.get_content_type()
@@ -195,22 +278,32 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             return
         name = _safe_name(filename) or f"part-{i}"
         attached = disposition == "attachment" or filename
+        if ctype.startswith("multipart/"):  # its boundary never comes (or it names none): the parser kept it whole
+            yield ItemError(origin, "", f"part {i} is {ctype} but its boundary is missing or never appears (a "
+                                        "damaged message): the files in it are not read")
+            continue
         if ctype.startswith("text/") and not attached:
             text += 1
-            if ctype != "text/plain":
+            if ctype == "text/plain":  # files pasted into the text, as old mailers sent them
+                files, ctype = _uuencoded(part, reading), None
+            elif ctype == "text/html":  # pictures written into the HTML as data: URIs
+                files, ctype = _html_pictures(part, reading, limits.max_input_bytes, shown), None
+            else:
                 continue
-            files, ctype = _uuencoded(part, reading), None  # files pasted into the text, as old mailers sent them
         else:
             try:
-                files = [(name, part.get_payload(decode=True))]
+                files = [(name, _payload(part), "")]
             except Exception as exc:
                 yield ItemError(f"{origin}:{names(name)}", "", f"could not decode the part: {exc}")
                 continue
-        for name, data in files:
+        for name, data, place in files:
             if isinstance(data, _Refused):  # the parts cap, among the files in the text
                 reading.stopped = True
                 yield ItemError(origin, "", str(data))
                 return
+            if isinstance(data, str):  # a data: picture that could not be decoded
+                yield ItemError(origin, place, data)
+                continue
             where = f"{origin}:{names(name)}"
             if isinstance(data, email.message.Message):  # an attached message that was not decoded as bytes
                 data = data.as_bytes()
@@ -230,8 +323,9 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                 reading.stopped = True
                 return
             budget.left -= len(data)
-            member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget)
-            if ctype == "message/rfc822" or accepts(data[:4096], member):
+            member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget,
+                          locator=place)
+            if ctype in ("message/rfc822", "message/global") or accepts(data[:4096], member):
                 if member.depth > limits.max_depth:
                     yield ItemError(where, "", f"message nested deeper than max_depth ({limits.max_depth}); "
                                                "not opened")
@@ -248,9 +342,9 @@ _UU_BEGIN = re.compile(rb"^begin [0-7]{3,4} +([^\r\n]+?)[ \t]*\r?$", re.M)
 _UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
 
 
-def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused]]:
-    """The files uuencoded in a text part (`begin 644 scan.jpg` … `end`), each (file name, bytes), one at a time:
-    each is a part of the message for the parts cap, and past it (a name, the _Refused) ends them."""
+def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused, str]]:
+    """The files uuencoded in a text part (`begin 644 scan.jpg` … `end`), each (file name, bytes, no place), one
+    at a time: each is a part of the message for the parts cap, and past it (a name, the _Refused) ends them."""
     try:
         body = part.get_payload(decode=True) or b""
     except Exception:
@@ -263,7 +357,7 @@ def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused]
         try:
             reading.part("the rest is not read")
         except _Refused as exc:
-            yield "", exc
+            yield "", exc, ""
             return
         data = bytearray()
         for line in body[begin.end():end.start()].split(b"\n"):
@@ -278,8 +372,48 @@ def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused]
                 except binascii.Error:
                     break
         name = _safe_name(begin.group(1).decode("utf-8", "replace")) or "uuencoded"
-        yield name, bytes(data)
+        yield name, bytes(data), ""
         pos = end.end()
+
+
+def _html_pictures(part, reading: _Reading, cap: int, shown: set[bytes]) -> Iterator[tuple[str, object, str]]:
+    """The pictures an HTML body holds as data: URIs, each (file name, bytes, place in the body) and a part for
+    the parts cap (past it, the _Refused); one that cannot be decoded gives its error as a str. A picture shown
+    before in the message (the same one in another alternative of the body) is not given again."""
+    from .html_cost import PageTooDeep
+    from .web_fetch import decode_data_uri
+    from .web_page import extract
+
+    try:
+        html = part.get_payload(decode=True) or b""
+    except Exception:
+        return
+    if b"data:" not in html.lower():
+        return
+    try:
+        found = extract(html, "http://message.invalid/", str(part.get("content-type", "")))
+    except PageTooDeep as exc:
+        yield "", f"HTML body: {exc}; its data: pictures are not read", ""
+        return
+    for index, cand in enumerate(found, 1):
+        if cand.url[:5].lower() != "data:":
+            continue
+        place = f"HTML body, {cand.tag} #{index}"
+        try:
+            reading.part("the rest is not read")
+        except _Refused as exc:
+            yield "", exc, place
+            return
+        try:
+            data, kind = decode_data_uri(cand.url, cap)
+        except ValueError as exc:
+            yield "", str(exc), place
+            continue
+        digest = hashlib.sha256(data).digest()
+        if digest in shown:
+            continue
+        shown.add(digest)
+        yield f"body-image-{len(shown)}{mimetypes.guess_extension(kind) or ''}", data, place
 
 
 def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None:
