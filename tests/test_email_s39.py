@@ -7,6 +7,7 @@ import base64
 import os
 import time
 import tracemalloc
+from email.message import EmailMessage
 
 import builders as b
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
@@ -186,3 +187,49 @@ def test_a_from_line_in_a_message_s_own_text_does_not_split_it():
     assert found(items_of(data)) == [("letter.eml:x.png", "", (64, 48))]
     two = data + "\r\nFrom b@example.org Thu Dec  3 11:00:00 2026\r\n" + data.split("\r\n", 1)[1]  # a mailbox of two
     assert [o for o, _, _ in found(items_of(two, "in.mbox"))] == ["in.mbox:message-1:x.png", "in.mbox:message-2:x.png"]
+
+
+def _slow_message(parts: int) -> bytes:
+    """A message whose part headers are slow to parse (runs of `;`: ~0.2 s a part with the standard parser)."""
+    body = b"".join(b"--B\nContent-Type: image/png" + b";" * 4000 + b"\n\nAAAA\n" for _ in range(parts))
+    return (b"From: a@example.org\nTo: b@example.org\nSubject: slow\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/mixed; boundary=B\n\n" + body + b"--B--\n")
+
+
+def _one(k: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "gp@example.org", "radiology@example.org", f"scan {k}"
+    msg.set_content("see attached")
+    msg.add_attachment(b.image_bytes("PNG", size=(40 + k, 30)), maintype="image", subtype="png", filename=f"i{k}.png")
+    return msg.as_bytes()
+
+
+def _mbox(*messages: bytes) -> bytes:
+    return b"".join(b"From gp@example.org Thu Dec  3 10:00:00 2026\n" + m + b"\n" for m in messages)
+
+
+def test_each_message_of_a_mailbox_has_its_own_parse_time(monkeypatch):
+    """The 10 s parse cap was shared by a whole mailbox: an ordinary mailbox of a few thousand messages could pass
+    it on a slow machine, and every later message was lost with an error blaming long headers."""
+    from medimg.sources import email_file
+
+    monkeypatch.setattr(email_file, "PARSE_SECONDS", 0.3)
+    data = _mbox(_one(1), _slow_message(10), _one(3))
+    got = list(open_input(Blob("in.mbox", data, name="in.mbox")))
+    images = sorted(i.origin for i in got if isinstance(i, ImageItem))
+    assert images == ["in.mbox:message-1:i1.png", "in.mbox:message-3:i3.png"]
+    errors = [(i.origin, i.error) for i in got if isinstance(i, ItemError) and not i.skipped]
+    assert errors == [("in.mbox:message-2", "message took over 0.3 s of CPU to parse (the standard parser is slow "
+                                            "on long header parameter lists); not opened")]
+
+
+def test_a_mailbox_still_has_a_cap_for_all_its_messages(monkeypatch):
+    from medimg.sources import email_file
+
+    monkeypatch.setattr(email_file, "MAILBOX_SECONDS", 0.3)
+    data = _mbox(_one(1), _slow_message(4), _one(3))
+    got = list(open_input(Blob("in.mbox", data, name="in.mbox")))
+    errors = [(i.origin, i.error) for i in got if isinstance(i, ItemError) and not i.skipped]
+    assert [i.origin for i in got if isinstance(i, ImageItem)] == ["in.mbox:message-1:i1.png"]
+    assert errors[-1] == ("in.mbox", "mailbox: messages 3 to 3 not read (a cap above)")
+    assert any(e.startswith("mailbox took over 0.3 s of CPU to parse") for _, e in errors)

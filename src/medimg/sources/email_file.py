@@ -37,7 +37,7 @@ _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:",
 # The headers read here. The standard library parses them slowly: up to 30 µs a character (runs of `;`, quotes,
 # parameter lists, RFC 2231 parts), and past 1 KB in time that grows with the square of the length (8 KB: over
 # a second). Each may be _MAX_HEADER long, and reading a message's parts may take PARSE_SECONDS of the reading
-# thread's own CPU time (waiting for the CPU or the GIL under load does not count), checked as each header arrives
+# thread's own CPU time (each message of a mailbox its own, all of them MAILBOX_SECONDS) (waiting for the CPU or the GIL under load does not count), checked as each header arrives
 # and before each part is looked at (real messages take about 1 ms a part).
 _EMLX = re.compile(rb"\A(\d{1,12})[ \t]*\r?\n")  # .emlx: the message's length, the message, a plist
 # where a mailbox's next message starts: a `From ` line at the start or after a blank line, then a header line
@@ -47,11 +47,14 @@ _FEED = 1 << 20  # the parser is fed a megabyte at a time: given all at once it 
 
 _PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
 _MAX_HEADER = 8 * 1024
-PARSE_SECONDS = 10.0
+PARSE_SECONDS = 10.0  # one message (with the messages inside it)
+MAILBOX_SECONDS = 60.0  # all the messages of a mailbox together
 
 
 class _Refused(Exception):
-    pass
+    def __init__(self, message: str, whole: bool = True):
+        super().__init__(message)
+        self.whole = whole  # the cap holds for the whole file: a mailbox's later messages are not read either
 
 
 class _Reading:
@@ -61,6 +64,7 @@ class _Reading:
     def __init__(self, max_parts: int):
         self.parts, self.max_parts = 0, max_parts
         self.spent, self.since = 0.0, None  # seconds spent parsing; when the current stretch began
+        self.message_from = 0.0  # `spent` when the mailbox's current message began
         self.stopped = False  # a cap ended the reading: the messages after it in a mailbox are not read
 
     def start(self) -> None:
@@ -82,11 +86,18 @@ class _Reading:
             raise _Refused(f"{name} header is {len(value):,} characters, over {_MAX_HEADER:,}; not opened")
         self.in_time()
 
+    def next_message(self) -> None:
+        """A mailbox's next message: it has PARSE_SECONDS of its own, under MAILBOX_SECONDS for them all."""
+        self.message_from = self.spent
+
     def in_time(self, rest: str = "not opened") -> None:
         """Only parsing counts (not the time the parts' readers take between them)."""
-        if self.spent + (time.thread_time() - self.since if self.since else 0) > PARSE_SECONDS:
-            raise _Refused(f"message's part headers took over {PARSE_SECONDS:g} s to parse (the standard parser "
-                           f"is slow on long parameter lists); {rest}")
+        now = self.spent + (time.thread_time() - self.since if self.since else 0)
+        if now - self.message_from > PARSE_SECONDS:
+            raise _Refused(f"message took over {PARSE_SECONDS:g} s of CPU to parse (the standard parser is slow "
+                           f"on long header parameter lists); {rest}", whole=False)
+        if now > MAILBOX_SECONDS:
+            raise _Refused(f"mailbox took over {MAILBOX_SECONDS:g} s of CPU to parse; {rest}")
 
 
 class _Part(email.message.EmailMessage):
@@ -217,6 +228,7 @@ def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> It
             yield ItemError(blob.origin, "", f"mailbox: messages {k} to {len(starts)} not read (a cap above)")
             return
         one = Blob(f"{blob.origin}:message-{k}", data[start:end], depth=blob.depth, budget=budget)
+        reading.next_message()
         yield from _parts(one, ctx, budget, reading)
 
 
@@ -252,7 +264,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         msg = _parse(blob.data, reading)
         leaves = _leaves(msg)
     except _Refused as exc:
-        reading.stopped = True
+        reading.stopped = exc.whole
         yield ItemError(origin, "", str(exc))
         return
     except RecursionError:
@@ -273,7 +285,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         try:
             reading.in_time("the rest is not read")
         except _Refused as exc:
-            reading.stopped = True
+            reading.stopped = exc.whole
             yield ItemError(origin, "", str(exc))
             return
         name = _safe_name(filename) or f"part-{i}"
@@ -298,7 +310,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                 continue
         for name, data, place in files:
             if isinstance(data, _Refused):  # the parts cap, among the files in the text
-                reading.stopped = True
+                reading.stopped = data.whole
                 yield ItemError(origin, "", str(data))
                 return
             if isinstance(data, str):  # a data: picture that could not be decoded
