@@ -17,7 +17,9 @@ import json
 import math
 import logging
 import os
+import shutil
 import tempfile
+import threading
 from array import array
 from collections import Counter
 from dataclasses import asdict
@@ -56,7 +58,9 @@ def schema(labels: list[str], fmt: str = "parquet"):
 
 class ClassifyInputs:
     """Ray actor: classify every input in a batch; one output row per image or error, with the columns of
-    `schema(labels, fmt)` (`labels`: the driver's model's, which every actor's must have)."""
+    `schema(labels, fmt)` (`labels`: the driver's model's, which every actor's must have). A process that dies
+    (killed for memory, a reader's crash) is started again and its blocks retried by Ray, without end: a batch
+    under way then is read one entry at a time, alone, and an entry under way at a second death is a DIED row."""
 
     def __init__(self, entries: str, labels: list[str], fmt: str = "jsonl", model_dir: str | None = None,
                  limits: dict | None = None, threshold: float | None = None, threads: int = 1, workers: int = 4):
@@ -80,27 +84,84 @@ class ClassifyInputs:
         self.limits = Limits(**(limits or {}))
         self.threshold = threshold
         self.workers = workers
+        tries = Path(entries + TRIES)  # made by the driver beside the entries (Spill.tries)
+        self.tries = tries if tries.is_dir() else None
+        self.gate = threading.Condition()  # careful: a batch that runs alone in this process (`_careful`)
+        self.running, self.careful, self.waiting = 0, False, 0
 
     def __call__(self, batch: dict[str, np.ndarray]):
         import pyarrow as pa
 
-        from ..pipeline import classify
+        from ..pipeline import Record
 
         if self.refused is not None:
             raise self.refused
-        inputs = [s for start, size in zip(batch["start"], batch["size"]) for s in read_entries(self.entries,
-                                                                                                int(start), int(size))]
-        found: dict[str, list[dict]] = {s: [] for s in inputs}
-        # One pipeline for the whole batch: its worker threads fetch and decode several inputs at once.
-        for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
-                            workers=self.workers):
-            found.setdefault(rec.source, []).append(self.row(rec))
+        found: dict[str, list[dict]] = {}
+        for start, size in zip(batch["start"], batch["size"]):
+            inputs = read_entries(self.entries, int(start), int(size))
+            mark = self.tries / str(int(start)) if self.tries else None
+            if mark is None or not mark.exists():
+                if mark is not None:
+                    mark.touch()  # removed once done: still there, it was under way when this process died
+                with self._shared():
+                    self._classify(inputs, found)
+            else:  # an earlier try of this batch was under way when its process died: one entry at a time
+                with self._alone():
+                    for i, entry in enumerate(inputs):
+                        one = mark.with_name(f"{mark.name}.{i}")
+                        if one.exists():  # the process died reading this entry, alone
+                            rec = Record(input=entry, locator="", error=DIED, source=entry)
+                            found.setdefault(entry, []).append(self.row(rec))
+                            continue
+                        one.touch()
+                        self._classify([entry], found)
+                        one.unlink()
+            if mark is not None:
+                mark.unlink(missing_ok=True)
         rows = []
         for group in found.values():
             for d in group:  # how many rows the entry gave: resuming tells a whole entry from a cut-off one
                 d["source_rows"] = len(group)
                 rows.append(d)
         return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def _classify(self, inputs: list[str], found: dict[str, list[dict]]) -> None:
+        """Each input's rows into `found`. One pipeline for them all: its threads open several at once."""
+        from ..pipeline import classify
+
+        for s in inputs:
+            found.setdefault(s, [])
+        for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
+                            workers=self.workers):
+            found.setdefault(rec.source, []).append(self.row(rec))
+
+    @contextlib.contextmanager
+    def _shared(self):
+        """A batch run beside the actor's others (but not beside a careful one)."""
+        with self.gate:
+            self.gate.wait_for(lambda: not self.careful and not self.waiting)
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.gate:
+                self.running -= 1
+                self.gate.notify_all()
+
+    @contextlib.contextmanager
+    def _alone(self):
+        """A careful batch: nothing else runs in this process, so the entry under way when it dies is the cause."""
+        with self.gate:
+            self.waiting += 1
+            self.gate.wait_for(lambda: not self.careful and not self.running)
+            self.waiting -= 1
+            self.careful = True
+        try:
+            yield
+        finally:
+            with self.gate:
+                self.careful = False
+                self.gate.notify_all()
 
     def row(self, rec) -> dict:
         """A record as classify --full writes it to Parquet (or CSV), its names escaped as `_text` says."""
@@ -114,6 +175,12 @@ class ClassifyInputs:
         return d
 
 
+# beside the entries' file: a file per batch under way (its place), and per entry of a batch done one at a time
+TRIES = ".tries"
+DIED = ("the worker process died while reading this input (out of memory, or a crash in a reader it uses), "
+        "and again when it was read alone: not read a third time")
+
+
 class Spill:
     """List entries written to a hidden file in the output folder, one JSON string a line (a name that is not
     UTF-8 keeps its bytes as surrogates; a newline in a name stays in its line), and the place of every
@@ -124,6 +191,8 @@ class Spill:
     def __init__(self, folder: Path, per: int):
         for old in folder.glob(f"{self.PREFIX}*{self.SUFFIX}"):  # left by a job killed outright (SIGKILL)
             old.unlink(missing_ok=True)
+        for old in folder.glob(f"{self.PREFIX}*{self.SUFFIX}{TRIES}"):
+            shutil.rmtree(old, ignore_errors=True)
         fd, name = tempfile.mkstemp(prefix=self.PREFIX, suffix=self.SUFFIX, dir=folder)
         self.path = Path(name)
         self.file = os.fdopen(fd, "wb")
@@ -174,9 +243,15 @@ class Spill:
         """Each batch's place (start, size), as Ray's items."""
         return [{"start": a, "size": b} for a, b in zip(self.starts, self.sizes)]
 
+    @property
+    def tries(self) -> Path:
+        """The folder of the marks of batches and entries under way (`ClassifyInputs`: a process that died)."""
+        return Path(str(self.path) + TRIES)
+
     def remove(self) -> None:
         self.close()
         self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.tries, ignore_errors=True)
 
 
 def read_entries(path: str, start: int, size: int) -> list[str]:
@@ -261,6 +336,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
     blocks = min(len(spill.starts), max(concurrency * 4, math.ceil(spill.count / (inputs_per_batch * 8))))
+    spill.tries.mkdir()
     ds = ray.data.from_items(spill.places(), override_num_blocks=blocks)
     ds.context.raise_original_map_exception = True  # an actor's error comes back itself (job_error), not wrapped
     ds = ds.map_batches(
