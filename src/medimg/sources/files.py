@@ -897,7 +897,9 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
                 item = _decode_frame(im, origin, locator, None, limits.max_pixels, limits.decode_side)
                 retried = pages.item(i, locator) if isinstance(item, ItemError) else None
                 # tifffile's reading, or its refusal from a tile's own header (WebP: Pillow's is "decoder error -2")
-                if isinstance(retried, ImageItem) or (retried is not None and retried.error.endswith("not decoded")):
+                # or its naming of the tile or strip that does not decode (Pillow's: "decoder error -2")
+                if isinstance(retried, ImageItem) or (retried is not None and (
+                        retried.error.endswith("not decoded") or " does not decode (" in retried.error)):
                     item = retried
             yield item
     finally:

@@ -9,8 +9,10 @@ Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near
 brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
 largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`. A pyramid without such metadata (libvips,
-QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too. A pyramid
-over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py).
+QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too, as is one
+written a level a page or (OME) a level an image, each a reduction of the one before. A pyramid
+over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py). A level
+with a tile that does not decode gives way to the next that does, with a note naming the tile.
 Each image of an OME-TIFF of several (a plate's wells) is an item of its own; a converted slide's label and
 macro pictures (named so by Bio-Formats) are notes, never shown.
 Other TIFFs are left to the plain image source (every page).
@@ -48,6 +50,7 @@ PAGES_SLACK = 1024  # planes beyond 16 × the file's pages that an OME image in 
 # shows the patient's name
 ASSOCIATED = {"label", "label image", "macro", "macro image", "macro mask image", "overview", "overview image",
               "thumbnail", "thumbnail image"}
+MIN_LEVELS = 3  # images (or pages) each a reduction of the one before that are taken for one pyramid's levels
 _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
 
 
@@ -112,11 +115,14 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
             # the page chain walked once, which ends it where it loops: after ImageJ metadata it rejects,
             # tifffile's generic series read a chain looping back on itself for ever (a 4-page file)
             len(tif.pages)
-        pyramid = pyramid and _one_full_page(tif)
+        as_pages = pyramid and _levels_as_pages(tif)  # each level a full-size page: one series each
+        pyramid = pyramid and (as_pages or _one_full_page(tif))
         if not (tif.is_imagej or tif.is_ome or pyramid) or not tif.series:
             tif.close()
             return None
-        every = list(tif.series) if tif.is_ome and all(s.kind == "ome" for s in tif.series) else tif.series[:1]
+        ome = tif.is_ome and all(s.kind == "ome" for s in tif.series)
+        every = list(tif.series) if ome or as_pages else tif.series[:1]
+        every = _levels_joined(every)
         multi = any(_is_stack(s, pyramid) for s in every)
         if len(every) > 1 and (multi or any(_associated(s) for s in every)):
             several, multi = every, True  # each OME image an item: a plate's wells, a converted slide's picture
@@ -139,6 +145,35 @@ def _is_stack(series, pyramid: bool) -> bool:
     return any(ax in "CZT" and n > 1 for ax, n in zip(series.axes, series.shape)) or len(series.levels) > 1
 
 
+def _levels_joined(every: list) -> list:
+    """The series with a run of MIN_LEVELS or more images at the start that are one image's pyramid levels, each
+    a reduction of the one before (as some writers store a pyramid: one image per level, no SubIFDs), joined as
+    that image's levels; the others (a label, a macro picture) after it."""
+    run = 1
+    while run < len(every) and _reduces(every[run - 1], every[run]):
+        run += 1
+    if run < MIN_LEVELS:
+        return every
+    base = every[0]
+    if len(base.levels) == 1:
+        base.levels.extend(every[1:run])
+    return [base, *every[run:]]
+
+
+def _reduces(big, small) -> bool:
+    """Whether `small` is `big` at a lower resolution: one level each, not a slide's extra picture, the same
+    samples and axes, the same other sizes, each side 1.5 to 4 times smaller and the same shape (within a pixel
+    and 1 %, as pyramid.read takes a level)."""
+    if len(big.levels) > 1 or len(small.levels) > 1 or _associated(small) or _associated(big):
+        return False
+    if small.axes != big.axes or small.dtype != big.dtype:
+        return False
+    if [n for ax, n in zip(big.axes, big.shape) if ax not in "YX"] != [
+            n for ax, n in zip(small.axes, small.shape) if ax not in "YX"]:
+        return False
+    return _smaller(_plane_size(big), _plane_size(small))
+
+
 def _associated(series) -> bool:
     return str(series.name or "").strip().lower() in ASSOCIATED
 
@@ -156,9 +191,32 @@ def _may_be_pyramid(tif) -> bool:
     if first.subifds:
         return True
     try:
-        return bool(tif.pages[1].subfiletype & 1)
+        second = tif.pages[1]
     except IndexError:
         return False
+    return bool(second.subfiletype & 1) or (second.is_tiled and _page_reduces(first, second))
+
+
+def _levels_as_pages(tif) -> bool:
+    """Whether every page is a reduction of the one before (a pyramid written one level a page, NewSubfileType
+    0), MIN_LEVELS to a few dozen: a document's pages are of one size."""
+    pages = list(itertools.islice(tif.pages, 65))
+    return MIN_LEVELS <= len(pages) <= 64 and all(b.is_tiled and _page_reduces(a, b) for a, b in zip(pages, pages[1:]))
+
+
+def _page_reduces(big, small) -> bool:
+    return (big.dtype == small.dtype and big.samplesperpixel == small.samplesperpixel and big.imagedepth == 1
+            and small.imagedepth == 1 and _smaller((big.imagewidth, big.imagelength),
+                                                   (small.imagewidth, small.imagelength)))
+
+
+def _smaller(big: tuple[int, int], small: tuple[int, int]) -> bool:
+    """Whether `small` is `big` reduced: each side 1.5 to 4 times smaller, the same shape within a pixel and 1 %
+    (as pyramid.read takes a level)."""
+    (bw, bh), (sw, sh) = big, small
+    if not (sw and sh and 1.5 <= bw / sw <= 4 and 1.5 <= bh / sh <= 4):
+        return False
+    return abs(sh * bw / sw - bh) <= bw / sw + bh / 100
 
 
 def _one_full_page(tif) -> bool:
@@ -332,8 +390,10 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
     if scan:
         from .slide import field_words, tissue_field
 
+        damaged: list[str] = []
+
         def read(z: int, rect, zoom: float) -> tuple[Image.Image, int]:
-            planes, at, size = pyramid.read(series, page_keys(z), rect, zoom, limits.max_pixels)
+            planes, at, size = pyramid.read(series, page_keys(z), rect, zoom, limits.max_pixels, damaged)
             return pyramid.shown(composite(planes, page_axes, colours, microscope=tif.is_ome), size), at
 
         pixels = _all(image, "Pixels") if image is not None else []
@@ -345,6 +405,9 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
             field, meta["level"] = read(z, rect, zoom)
             locator = ", ".join(filter(None, [name, field_words(rect[2], um), _locator(lead_axes, lead_shape, z)]))
             yield ImageItem(origin, locator, field, kind, dict(meta), full_size=base)
+            if damaged:
+                yield _damage_note(origin, locator, damaged, "read from the next level that decodes instead")
+                damaged.clear()
         return
     for z in zs:
         keys = page_keys(z)
@@ -362,12 +425,48 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         if problem:  # a JPEG 2000, WebP, JPEG XL or LERC tile naming another size than its tile's
             yield ItemError(origin, locator, f"{kind}: {problem}")
             continue
-        keyed = {"key": keys} if lead_shape else {}
-        planes = tif.asarray(series=series, level=level, **keyed)
-        planes = np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape))
+        damaged: list[str] = []
+        try:
+            planes, used = _whole_level(tif, series, level, keys, lead_shape, limits.max_pixels, damaged)
+        except pyramid.Damaged as exc:
+            yield ItemError(origin, locator, f"could not read the {kind}: {exc}")
+            continue
         image = composite(planes, page_axes, colours, microscope=tif.is_ome)
         full = base if image.size != base else None
-        yield ImageItem(origin, locator, image, kind, dict(meta), full_size=full)
+        yield ImageItem(origin, locator, image, kind, {**meta, "level": used}, full_size=full)
+        if damaged:
+            w, h = _plane_size(series.levels[used])
+            yield _damage_note(origin, locator, damaged, f"read from level {used} ({w:,}×{h:,}) instead")
+
+
+def _whole_level(tif, series, level: int, keys: list[int], lead_shape: tuple, max_pixels: int,
+                 damaged: list[str]) -> tuple[np.ndarray, int]:
+    """The pages `keys` of a level, decoded whole, and that level; when a segment does not decode, the next smaller
+    level that does, each damaged level named in `damaged` (pyramid.Damaged when none decodes)."""
+    from . import pyramid
+    from .tiff_tiles import damaged_segment, tiles_problem
+
+    sizes = [_plane_size(lv) for lv in series.levels]
+    area = sizes[level][0] * sizes[level][1]
+    smaller = sorted((i for i, (w, h) in enumerate(sizes) if w * h < area), key=lambda i: -sizes[i][0] * sizes[i][1])
+    for i in [level, *smaller]:
+        lv = series.levels[i]
+        pages = [lv[k] for k in keys]
+        if i != level and (len(keys) * max(map(_page_pixels, pages)) > max_pixels
+                           or any(tiles_problem(p) for p in pages if p is not None)):
+            continue  # a smaller level claiming more pixels, or tiles of another size: not decoded
+        try:
+            planes = tif.asarray(series=series, level=i, **({"key": keys} if lead_shape else {}))
+            return np.asarray(planes).reshape((len(keys),) + tuple(lv.keyframe.shape)), i
+        except Exception as exc:
+            where = damaged_segment(pages) or str(exc)
+            damaged.append(f"level {i} ({sizes[i][0]:,}×{sizes[i][1]:,}), {where}" if len(sizes) > 1 else where)
+    raise pyramid.Damaged(damaged[0] + ("; no smaller level decodes either" if len(sizes) > 1 else ""))
+
+
+def _damage_note(origin: str, locator: str, damaged: list[str], instead: str) -> ItemError:
+    """A note beside an item read from another level than the one chosen, naming each damaged tile."""
+    return ItemError(origin, locator, f"damaged tile: {'; '.join(damaged)}; {instead}", skipped=True)
 
 
 def _page_pixels(page) -> int:

@@ -31,7 +31,7 @@ from ..levels import STRIP, stretch_levels
 from .base import ImageItem, Item, ItemError, Limits
 from .files import profile_to_srgb
 from .microscopy import IMAGEJ_COLOURS, composite
-from .tiff_tiles import CHECKED, segments, tiles_problem
+from .tiff_tiles import CHECKED, damaged_segment, segments, tiles_problem
 
 BYTES_PER_PIXEL = 4  # decoded bytes a page may take for each pixel max_pixels allows (Pillow's RGBA or F)
 # none, LZW, Deflate (two codes), PackBits, LZMA, Zstandard (two codes): each decodes into a tile-sized buffer
@@ -137,6 +137,11 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
         image = _upright(image, page)
         image = profile_to_srgb(image, _profile(page))
     except Exception as exc:
+        where = damaged_segment([page]) if len(page.dataoffsets) > 1 else None
+        if where:  # named: `tile 6 (column 6, row 1) does not decode (…)`
+            segment, _, reason = where.partition(": ")
+            return ItemError(origin, locator,
+                             f"corrupt or truncated TIFF image: its {segment} does not decode ({reason})")
         return ItemError(origin, locator, f"corrupt or truncated TIFF image: {exc}")
     meta = {"mode": image.mode, "dtype": str(page.dtype), "samples": int(page.samplesperpixel)}
     return ImageItem(origin, locator, image, "TIFF", meta)
@@ -344,7 +349,7 @@ def _subsampled(page) -> np.ndarray:
     h, v = page.subsampling
     out = np.zeros((page.imagelength, page.imagewidth, 3), np.uint8)
     fh = page.parent.filehandle
-    for n, (offset, count, (sw, sh), (ew, eh), (x0, y0)) in enumerate(segments(page)):
+    for n, (offset, count, (sw, sh), (ew, eh), (x0, y0)) in segments(page):
         across, down = -(-sw // h), -(-(sh if page.is_tiled else eh) // v)
         need = across * down * (h * v + 2)
         fh.seek(offset)

@@ -42,8 +42,8 @@ def tiles_problem(page, only: set[int] | None = None) -> str | None:
         return f"{name} page's {kind}s are {'×'.join(f'{v:,}' for v in _segment_size(key))} pixels; not decoded"
     samples = 1 if int(key.planarconfig) == 2 else int(key.samplesperpixel)
     itemsize = np.dtype(key.dtype).itemsize
-    for n, (offset, count, full, edge, _) in enumerate(segments(page)):
-        if not count or (only is not None and n not in only):
+    for n, (offset, count, full, edge, _) in segments(page, only):
+        if not count:
             continue  # a missing segment: tifffile leaves it blank
         fh.seek(offset)
         data = fh.read(count)
@@ -63,19 +63,77 @@ def tiles_problem(page, only: set[int] | None = None) -> str | None:
     return None
 
 
-def segments(page):
-    """(offset, byte count, its tile's (w, h), the part of that inside the image, where that starts (x, y)) for
-    each of the page's segments."""
+def segments(page, only=None):
+    """(n, (offset, byte count, its tile's (w, h), the part of that inside the image, where that starts (x, y))) for
+    each of the page's segments, or those numbered in `only` (in order: a level of millions of tiny tiles is not
+    walked for a few)."""
     key = getattr(page, "keyframe", None) or page
     width, length = key.imagewidth, key.imagelength
     tw, th = _segment_size(key)
     if tw < 1 or th < 1:
         raise ValueError(f"{'tile' if key.is_tiled else 'strip'}s of {tw}×{th} pixels")
     across, down = -(-width // tw), -(-length // th)
-    for i, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+    offsets, counts = page.dataoffsets, page.databytecounts
+    for i in range(len(offsets)) if only is None else sorted(n for n in only if 0 <= n < len(offsets)):
         j = i % (across * down)  # separate planes: each plane's segments in turn
         x, y = j % across * tw, j // across * th
-        yield offset, count, (tw, th), (min(tw, width - x), min(th, length - y)), (x, y)
+        yield i, (offsets[i], counts[i], (tw, th), (min(tw, width - x), min(th, length - y)), (x, y))
+
+
+def covering(page, box: tuple[int, int, int, int]) -> list[int]:
+    """The numbers of the segments (of every plane) that `box` (x0, y0, x1, y1) touches, found from the layout
+    alone."""
+    across, down, cols, rows, planes = _grid(page, box)
+    return [p * across * down + r * across + c for p in range(planes) for r in rows for c in cols]
+
+
+def covering_count(page, box: tuple[int, int, int, int]) -> int:
+    """How many segments `covering` gives, without listing them."""
+    _, _, cols, rows, planes = _grid(page, box)
+    return len(cols) * len(rows) * planes
+
+
+def _grid(page, box: tuple[int, int, int, int]) -> tuple[int, int, range, range, int]:
+    """(segments across, down, the columns and rows of them that `box` touches, planes)."""
+    key = getattr(page, "keyframe", None) or page
+    tw, th = _segment_size(key)
+    if tw < 1 or th < 1:
+        raise ValueError(f"{'tile' if key.is_tiled else 'strip'}s of {tw}×{th} pixels")
+    across, down = -(-key.imagewidth // tw), -(-key.imagelength // th)
+    x0, y0, x1, y1 = box
+    cols = range(max(x0 // tw, 0), min(-(-x1 // tw), across))
+    rows = range(max(y0 // th, 0), min(-(-y1 // th), down))
+    return across, down, cols, rows, max(len(page.dataoffsets) // (across * down), 1)
+
+
+def segment_name(page, n: int) -> str:
+    """`tile 52 (column 4, row 3)` or `strip 7`, counted from 1."""
+    key = getattr(page, "keyframe", None) or page
+    if not key.is_tiled:
+        return f"strip {n + 1}"
+    tw, th = _segment_size(key)
+    across, down = -(-key.imagewidth // tw), -(-key.imagelength // th)
+    j = n % max(across * down, 1)
+    return f"tile {n + 1} (column {j % across + 1}, row {j // across + 1})"
+
+
+def damaged_segment(pages) -> str | None:
+    """The first segment of the pages (None: a missing page) that does not decode, named with tifffile's reason
+    (`page 2, tile 52 (column 4, row 3): …` when there are several pages); None when every one decodes. Each is
+    decoded in turn, so only once a page as a whole would not."""
+    for k, page in enumerate(pages):
+        if page is None:
+            continue
+        key, fh = page.keyframe, page.parent.filehandle
+        for n, (offset, count, _, _, _) in segments(page):
+            if not count:
+                continue
+            fh.seek(offset)
+            try:
+                key.decode(fh.read(count), n, jpegtables=key.jpegtables)
+            except Exception as exc:
+                return f"{f'page {k + 1}, ' if len(pages) > 1 else ''}{segment_name(page, n)}: {exc}"
+    return None
 
 
 def _segment_size(key) -> tuple[int, int]:
