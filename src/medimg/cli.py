@@ -308,7 +308,7 @@ def extract(
                                           "the same whatever the number."),
     resume: bool = typer.Option(False, "--resume", help="Carry on a stopped extract in the same --out folder, "
                                 "passing over the inputs its manifest has; the last one, which may have stopped "
-                                "part-way, is done again."),
+                                "part-way, is done again if it comes first (new inputs alone: its rows stay)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,

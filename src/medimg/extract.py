@@ -7,6 +7,7 @@ renames each PNG to the next number and writes its row, so names and order are t
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -39,9 +40,48 @@ class Folder:
     rows: int = 0  # manifest rows kept
     done_sources: set = field(default_factory=set)  # inputs as given whose rows are all in: passed over whole
     last_source: set = field(default_factory=set)  # the input as given the stopped run was writing: read again
+    # the rows of its last file, member or URL (it may have stopped in it): from where in the manifest, their PNGs
+    # and the number the run goes on from if they stay. They go (the file is read again) when last_source is
+    # the first input this run writes; they stay when it is another (a finished run carried on with new inputs)
+    undo_at: int | None = None
+    undo_files: list = field(default_factory=list)
+    undo_input: str | None = None
+    number_kept: int = 0
     done: set = field(default_factory=set)  # of its files, members and URLs, those whose rows are all in
     written: set = field(default_factory=set)  # of them, every one with rows in (a container's own note)
     passed: int = 0  # files, members and URLs whose rows are all in, of every input as given: passed over
+    lock: _Lock | None = field(default=None, repr=False, compare=False)  # held until extract ends
+
+
+class _Lock:
+    """An exclusive lock on the output folder (flock on the folder itself, so no file is added to it), released
+    when the run ends or the lock is dropped; ValueError when another run holds it. Where folders cannot be
+    locked (Windows, a share without locks) the folder is used unlocked."""
+
+    def __init__(self, out: Path):
+        self.fd: int | None = None
+        try:
+            import fcntl
+
+            fd = os.open(out, os.O_RDONLY)
+        except (ImportError, OSError):
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ValueError(f"{out} is being written by another medimg extract (a run still going, a --resume "
+                                 "started again too soon): wait for it to end, or give another folder") from None
+            return
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    __del__ = release
 
 
 def prepare(out: Path, resume: bool) -> Folder:
@@ -50,8 +90,19 @@ def prepare(out: Path, resume: bool) -> Folder:
     ValueError (nothing changed) for a folder with other content, or with a manifest medimg extract did not write."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file: give a new or empty folder")
-    if not out.exists() or all(p.name in DESKTOP for p in out.iterdir()):  # a new folder opened in Finder is empty
-        out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _Lock(out)  # before looking in it: a second run into it is refused, whatever the first has written
+    try:
+        folder = _prepare(out, resume)
+    except BaseException:
+        lock.release()
+        raise
+    folder.lock = lock
+    return folder
+
+
+def _prepare(out: Path, resume: bool) -> Folder:
+    if all(p.name in DESKTOP for p in out.iterdir()):  # a new folder opened in Finder is empty
         _writable(out)
         return Folder()
     if not resume:
@@ -61,17 +112,27 @@ def prepare(out: Path, resume: bool) -> Folder:
     if not manifest.is_file():
         raise ValueError(f"{out} has no {MANIFEST}: not a folder medimg extract wrote; not resuming, so nothing "
                          "in it is changed")
-    last_source = _check_manifest(manifest)
-    from .output import Spellings  # path spellings matched as classify --resume matches them
-    from .output import resume as trim
+    last_source, last_input, whole = _check_manifest(manifest)
+    from .output import Spellings, _carried, _rows, _truncate  # as classify --resume reads its rows
 
-    done, written = trim(manifest, "jsonl")  # the last input's rows and a cut-off line go
+    done, written, undo = _carried(manifest, _rows(manifest, "jsonl"), None, None)  # undo: where the last input begins
+    _truncate(manifest, "jsonl", whole)  # a cut-off last line goes; the last input's rows wait (see Folder)
     last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
     kept = Folder(last_source=last, passed=len(done))
-    sources, files, images, tail = set(), set(), 0, set()
-    with open(manifest, encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            row = json.loads(line)
+    sources, files, images, tail, at = set(), set(), 0, set(), 0
+    every, all_images = set(), 0  # with the last input's rows
+    with open(manifest, "rb") as f:
+        for n, raw in enumerate(f):
+            row = json.loads(raw.decode("utf-8", "surrogateescape"))
+            if "file" in row:
+                every.add(row["file"])
+            all_images += "file" in row or str(row.get("error", "")).startswith("could not write PNG")
+            if n >= undo:
+                if n == undo:
+                    kept.undo_at, kept.undo_input = at, row["input"]
+                kept.undo_files += [row["file"]] if "file" in row else []
+                continue
+            at += len(raw)
             sources.add(row["source"])
             if row["source"] in last:  # the inputs of the last input as given (rows are in input order)
                 tail.add(row["input"])
@@ -81,10 +142,12 @@ def prepare(out: Path, resume: bool) -> Folder:
                 files.add(row["file"])
             images += "file" in row or str(row.get("error", "")).startswith("could not write PNG")
             kept.rows += 1
-    numbers = [int(m.group(1)) for name in files if (m := NUMBERED.fullmatch(name))]
-    kept.number = max([images, *numbers])  # a PNG that could not be written took its number too
+    def highest(names, count):
+        return max([count, *(int(m.group(1)) for name in names if (m := NUMBERED.fullmatch(name)))])
+    kept.number = highest(files, images)  # a PNG that could not be written took its number too
+    kept.number_kept = highest(every, all_images)
     for p in out.iterdir():  # PNGs without a row (a stop between the two) and temporary ones
-        if p.name.startswith(PART) or (NUMBERED.fullmatch(p.name) and p.name not in files):
+        if p.name.startswith(PART) or (NUMBERED.fullmatch(p.name) and p.name not in every):
             p.unlink(missing_ok=True)
     kept.done_sources = Spellings(s for s in sources if s not in last)
     kept.done = Spellings(done & tail)
@@ -99,9 +162,10 @@ def _writable(out: Path) -> None:
         raise ValueError(f"{out} cannot be written in (permission denied or a read-only file system)")
 
 
-def _check_manifest(path: Path) -> str | None:
-    """The `source` of the last whole row; ValueError if a whole row is not one medimg extract writes."""
-    last = None
+def _check_manifest(path: Path) -> tuple[str | None, str | None, int]:
+    """The `source` and `input` of the last whole row, and how many whole rows; ValueError if a whole row is not
+    one medimg extract writes."""
+    last, whole = (None, None), 0
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         for n, line in enumerate(f, 1):
             if not line.endswith("\n"):
@@ -115,8 +179,8 @@ def _check_manifest(path: Path) -> str | None:
             if not ours:
                 raise ValueError(f"line {n} of {path} is not a medimg extract row ({line[:60]!r}); not resuming, "
                                  "so nothing in the folder is changed")
-            last = row["source"]
-    return last
+            last, whole = (row["source"], row["input"]), whole + 1
+    return (*last, whole)
 
 
 def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, workers: int = 1,
@@ -189,6 +253,8 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
             if source in folder.done_sources:
                 continue
             skip = own
+            if folder.undo_at is not None:  # the first input written: the last input's rows go, or stay
+                _undo(folder, source in folder.last_source, manifest, state, out)
             if source in folder.last_source:  # its files and members done before are passed over
                 skip = lambda origin: own(origin) or origin in folder.done  # noqa: E731
             for task in _units(given, limits, skip, cancel):
@@ -207,6 +273,25 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         if not finished:
             _stop(ahead, threads, out, manifest, state)
         manifest.close()
+        if folder.lock is not None:
+            folder.lock.release()
+
+
+def _undo(folder: Folder, redo: bool, manifest, state: _Written, out: Path) -> None:
+    """Remove the rows and PNGs of the earlier run's last input, to read it again (`redo`), or keep them: it is
+    then passed over as done, and numbers go on after its PNGs."""
+    if redo:
+        os.truncate(manifest.fileno(), folder.undo_at)
+        state.pos = folder.undo_at
+        for name in folder.undo_files:
+            (out / name).unlink(missing_ok=True)
+    else:
+        from .output import Spellings
+
+        state.number = folder.number_kept
+        folder.done = Spellings([*folder.done, folder.undo_input])
+        folder.written = Spellings([*folder.written, folder.undo_input])
+    folder.undo_at = None
 
 
 def _units(given, limits: Limits, skip, cancel: threading.Event) -> Iterator:
