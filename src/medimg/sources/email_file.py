@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 import email
+import email.errors
 import email.feedparser
 import email.message
 import email.policy
@@ -37,8 +38,9 @@ _KNOWN = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:",
 # The headers read here. The standard library parses them slowly: up to 30 µs a character (runs of `;`, quotes,
 # parameter lists, RFC 2231 parts), and past 1 KB in time that grows with the square of the length (8 KB: over
 # a second). Each may be _MAX_HEADER long, and reading a message's parts may take PARSE_SECONDS of the reading
-# thread's own CPU time (each message of a mailbox its own, all of them MAILBOX_SECONDS) (waiting for the CPU or the GIL under load does not count), checked as each header arrives
-# and before each part is looked at (real messages take about 1 ms a part).
+# thread's own CPU time (each message of a mailbox its own, all of them MAILBOX_SECONDS; waiting for the CPU or
+# the GIL under load does not count), checked as each header arrives and before each part is looked at (real
+# messages take about 1 ms a part).
 _EMLX = re.compile(rb"\A(\d{1,12})[ \t]*\r?\n")  # .emlx: the message's length, the message, a plist
 # where a mailbox's next message starts: a `From ` line at the start or after a blank line, then a header line
 _ENVELOPE = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*\r?\n)(?=[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
@@ -83,7 +85,8 @@ class _Reading:
         if name.lower() not in _PARSED:
             return
         if len(value) > _MAX_HEADER:
-            raise _Refused(f"{name} header is {len(value):,} characters, over {_MAX_HEADER:,}; not opened")
+            raise _Refused(f"{name} header is {len(value):,} characters, over {_MAX_HEADER:,}; not opened",
+                           whole=False)  # this message's: a mailbox's others are read
         self.in_time()
 
     def next_message(self) -> None:
@@ -172,12 +175,21 @@ def _payload(part) -> bytes | None:
     some mailers use it)."""
     if not (part.is_multipart() and _encoded_message(part)):
         return part.get_payload(decode=True)
-    inner = part.get_payload(0)
-    raw = inner.as_bytes() if len(inner) else inner.get_payload()  # the encoded text, read as a body
+    raw = _as_sent(part.get_payload(0))
     encoded = email.message.Message()
     encoded["Content-Transfer-Encoding"] = part["content-transfer-encoding"]
     encoded.set_payload(raw)
     return encoded.get_payload(decode=True)
+
+
+def _as_sent(inner) -> str:
+    """The encoded text the parser read as a message of its own: its header lines as they came (a quoted-printable
+    message's; `as_bytes()` would fold them again, and a soft line break in one starts the body), then the body."""
+    if inner.is_multipart():  # not met in encoded text (a `=3D` in every boundary): the best there is
+        return inner.as_bytes().decode("ascii", "surrogateescape")
+    head = "".join(f"{name}: {value}\n" for name, value in inner.raw_items())
+    cut = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect) for d in inner.defects)
+    return head + ("" if cut or not head else "\n") + (inner.get_payload() or "")
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
