@@ -79,7 +79,7 @@ def test_classify_jsonl_records(tmp_path, tiny_model_dir):
                               "--format", "jsonl", "--out", str(out)])
     assert res.exit_code == 0, res.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert all(list(r) == RECORD_FIELDS for r in rows)
+    assert all(list(r) == RECORD_FIELDS + ["model", "threshold"] for r in rows)  # how each verdict was made
     ok = [r for r in rows if r["error"] is None]
     assert [(r["label"], r["locator"]) for r in ok][:3] == [("xray", ""), ("photo", "page 1, image 1"),
                                                           ("graphic", "page 2, image 1")]
@@ -108,7 +108,7 @@ def test_classify_csv_and_json_agree(tmp_path, tiny_model_dir):
         assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(c.open()))
     data = json.loads(j.read_text())
-    assert list(rows[0]) == RECORD_FIELDS
+    assert list(rows[0]) == list(data[0]) == RECORD_FIELDS + ["model", "threshold"]
     assert [r["label"] or None for r in rows] == [d["label"] for d in data]
     assert len(rows) == len(data) >= 5
 

@@ -126,7 +126,8 @@ def test_the_readme_record_is_what_classify_gives(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["classify", "scans/CT_small.dcm", "-f", "jsonl"])
     got = json.loads(result.stdout.splitlines()[0])
-    assert list(got) == list(shown)
+    assert list(got) == list(shown) + ["model", "threshold"]  # the CLI's rows say how the verdict was made
+    assert got["threshold"] == 0.6 and got["model"].startswith("medimg-effl2 ")
     for key, value in shown.items():
         if isinstance(value, float):
             assert round(got[key], 2) == round(value, 2), key

@@ -22,7 +22,7 @@ from builders import image_bytes, pattern, zip_bytes
 from medimg.cli import app
 from medimg.model.classifier import ASSETS
 from medimg.output import json_line, shown
-from medimg.pipeline import RECORD_FIELDS
+from medimg.pipeline import RECORD_FIELDS, default_classifier
 from medimg.server import ServerConfig, Worker, create_app
 from medimg.server.export import CSV_FIELDS, to_csv, to_json
 from medimg.server.ui import _write_exports
@@ -108,8 +108,10 @@ def test_every_surface_gives_the_same_records_field_by_field(mixed, model_dir, m
     jsonl = _cli(mixed, model_dir, "jsonl")
     lines = jsonl.split("\n")
     assert lines[-1] == "" and len(jsonl.splitlines()) == len(lines) - 1  # one record a line, for every reader
-    from_jsonl = [_strict(line) for line in lines[:-1]]
-    from_json = _strict(_cli(mixed, model_dir, "json"))
+    stamped = [_strict(line) for line in lines[:-1]]  # the CLI's files add the model and threshold to each row
+    assert _strict(_cli(mixed, model_dir, "json")) == stamped
+    from_jsonl = [{k: rec[k] for k in RECORD_FIELDS} for rec in stamped]
+    from_json = [{k: rec[k] for k in RECORD_FIELDS} for rec in stamped]
     from_csv = list(csv.DictReader(io.StringIO(_cli(mixed, model_dir, "csv"), newline="")))
 
     monkeypatch.chdir(mixed)
@@ -126,6 +128,9 @@ def test_every_surface_gives_the_same_records_field_by_field(mixed, model_dir, m
     # the PNG, the DICOM, the PDF's two images, the broken file's error, the zip's members
     assert len(from_jsonl) == 5 + len(MEMBERS)
     assert from_jsonl == from_json == from_python == from_api
+    threshold = (medimg.Classifier.load(model_dir) if model_dir else default_classifier()).threshold
+    assert [list(rec) for rec in stamped] == [CSV_FIELDS] * len(stamped)  # the page's CSV download's columns
+    assert [(rec["model"], rec["threshold"]) for rec in stamped] == [(r.model, threshold) for r in records]
     for rec in from_jsonl:
         assert list(rec) == RECORD_FIELDS
         image = rec["error"] is None
@@ -140,8 +145,8 @@ def test_every_surface_gives_the_same_records_field_by_field(mixed, model_dir, m
     assert sum(r["error"] is not None for r in from_jsonl) == 1
 
     # the CLI's CSV: every value as JSON has it (names kept as they are, the formula one too)
-    assert [list(row) for row in from_csv] == [RECORD_FIELDS] * len(from_jsonl)
-    assert [{k: _as_csv(v) for k, v in rec.items()} for rec in from_jsonl] == from_csv
+    assert [list(row) for row in from_csv] == [CSV_FIELDS] * len(from_jsonl)
+    assert [{k: _as_csv(v) for k, v in rec.items()} for rec in stamped] == from_csv
     pandas = pytest.importorskip("pandas")
     frame = pandas.read_csv(io.StringIO(_cli(mixed, model_dir, "csv")), keep_default_na=False)
     assert frame["input"].tolist() == [r["input"] for r in from_jsonl]
@@ -150,19 +155,20 @@ def test_every_surface_gives_the_same_records_field_by_field(mixed, model_dir, m
 
     # --full: the CLI's JSONL, the Python API and the API with full=true, and the page's JSON download
     full = [_strict(line) for line in _cli(mixed, model_dir, "jsonl", "--full").splitlines()]
+    assert [rec.pop("threshold") for rec in full] == [threshold] * len(full)  # last, after --full's fields
     api_full = _strict(client.post("/api/classify?full=true", files=files).text)["results"]
     assert full == [r.to_dict(full=True) for r in records] == api_full
     model = client.get("/api/health").json()["model"]
     page = _strict(to_json(records, model["threshold"], model))
     assert page["results"] == full and page["threshold"] == model["threshold"]
 
-    # the page's CSV: the CLI's columns and values, then model and threshold; a formula made text
+    # the page's CSV: the CLI's columns and values, model and threshold too; a formula made text
     page_csv = list(csv.DictReader(io.StringIO(to_csv(records, model["threshold"]), newline="")))
     assert list(page_csv[0]) == CSV_FIELDS
     for row, cli_row, rec in zip(page_csv, from_csv, full):
         assert row["model"] == (rec["model"] or "") and float(row["threshold"]) == model["threshold"]
         if "=" not in cli_row["input"]:
-            assert {k: row[k] for k in RECORD_FIELDS} == cli_row
+            assert row == cli_row
         else:
             assert row["input"] == "bundle.zip:scan;'=SUM(1+1).png"
 
@@ -204,7 +210,7 @@ def test_a_run_with_no_records_prints_no_empty_table(tmp_path):
     assert res.exit_code == 1 and table.read_text(encoding="utf-8") == ""
     csv_out = tmp_path / "r.csv"  # a CSV keeps its header: a table with no rows that scripts can still read
     runner.invoke(app, ["classify", str(tmp_path / "empty"), "-o", str(csv_out)])
-    assert csv_out.read_text(encoding="utf-8").strip() == ",".join(RECORD_FIELDS)
+    assert csv_out.read_text(encoding="utf-8").strip() == ",".join(CSV_FIELDS)  # the record's, model, threshold
 
 
 def _cells(text: str, sep: str) -> list[str]:

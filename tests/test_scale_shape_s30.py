@@ -51,11 +51,14 @@ def inputs(folder) -> list[str]:
 
 
 def classified(ins, tmp_path, model, fmt) -> list[dict]:
-    """classify --full's rows of `ins` in `fmt`, read back as `read` reads scale's (sorted)."""
+    """classify --full's rows of `ins` in `fmt`, read back as `read` reads scale's (sorted), without the
+    `threshold` that classify writes last (scale's rows have none)."""
     out = tmp_path / f"classify.{fmt}"
     res = runner.invoke(app, ["classify", *ins, "--model", str(model), "--full", "--format", fmt, "--out", str(out)])
     assert res.exit_code == 0, res.output
-    return read(out, fmt)
+    rows = read(out, fmt)
+    assert all(list(r)[-1] == "threshold" and float(r.pop("threshold")) == 0.8 for r in rows)  # the tiny model's
+    return rows
 
 
 def read(path, fmt) -> list[dict]:
@@ -112,7 +115,8 @@ def test_scale_rows_have_classify_full_shape_and_resume(tmp_path, tiny_model_dir
         import pandas as pd
         import pyarrow.dataset as pds
 
-        expected = pq.read_schema(tmp_path / "classify.parquet").append(pa.field("source_rows", pa.int64()))
+        expected = pq.read_schema(tmp_path / "classify.parquet")
+        expected = expected.remove(expected.get_field_index("threshold")).append(pa.field("source_rows", pa.int64()))
         for f in out.glob("*.parquet"):  # every file: classify's types, probs a struct of float64 per label
             assert pq.read_schema(f).equals(expected, check_metadata=False)
         table = pds.dataset(out).to_table()  # the folder, two runs' files, as one table

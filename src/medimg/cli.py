@@ -402,7 +402,7 @@ def classify(
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
-    from .output import csv_header, first_row, open_output, resume_parquet
+    from .output import csv_header, first_row, open_output, resume_parquet, stamped_file
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -425,7 +425,10 @@ def classify(
         console.print("[yellow]--full adds columns to jsonl, json, csv and parquet output, not to the table[/]")
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     clf = load_model(model_dir)
-    labels = (clf or default_classifier()).labels if full else None
+    model = clf or default_classifier()
+    labels = model.labels if full else None
+    used = threshold if threshold is not None else model.threshold  # written on every row (`stamp_fields`)
+    stamp = True  # rows say their model and threshold; not when carrying on a file an older medimg wrote
     done: set[str] = set()
     written: set[str] = set()
     keep = 0  # the rows of a Parquet file carried on
@@ -433,8 +436,8 @@ def classify(
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
         header = csv_header(out) if fmt == "csv" and out.exists() else []
-        if header[:len(csv_fields())] == csv_fields() and header != csv_fields(labels):  # ours, other columns
-            written = "with" if len(header) > len(csv_fields()) else "without"
+        if header[:len(csv_fields())] == csv_fields() and header not in (csv_fields(labels), csv_fields(labels, True)):
+            written = "with" if "skipped" in header else "without"
             raise typer.BadParameter(f"{out} has other columns: resume as it was written ({written} --full)",
                                      param_hint="--resume")
         try:
@@ -442,8 +445,8 @@ def classify(
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
                                  "the same way, so every row has the same fields")
-            model = clf or default_classifier()
-            used = threshold if threshold is not None else model.threshold
+            if fmt in ("jsonl", "csv", "parquet"):
+                stamp = stamped_file(out, fmt)
             if fmt == "parquet":
                 *found, keep = resume_parquet(out, labels, used, model.release)
             else:
@@ -465,7 +468,7 @@ def classify(
     if out and table is None:
         try:
             if fmt == "parquet" and append:
-                carried = ParquetCarriedOn(out, keep, labels)
+                carried = ParquetCarriedOn(out, keep, labels, threshold=used if stamp else None)
                 stream = carried.stream
             else:
                 stream = open(out, "wb") if fmt == "parquet" else open_output(out, append)
@@ -500,9 +503,9 @@ def classify(
     full_disk: OSError | None = None
     try:  # records on the terminal show the progress themselves (a bar would be drawn into them)
         if fmt == "parquet":
-            writer = carried or ParquetRecordWriter(stream, labels)
+            writer = carried or ParquetRecordWriter(stream, labels, threshold=used)
         elif table is None:  # unbuffered (PYTHONUNBUFFERED=1, python -u), the first write reaches stdout now
-            writer = RecordWriter(stream, fmt, header=not append, labels=labels)
+            writer = RecordWriter(stream, fmt, header=not append, labels=labels, threshold=used if stamp else None)
         with _stopped_cleanly(said), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
@@ -543,7 +546,7 @@ def classify(
         _stop_writing(full_disk, said(), stdout=out is None)
     if table is not None:
         try:
-            _print_table(table, out, threshold if threshold is not None else (clf or default_classifier()).threshold)
+            _print_table(table, out, used)
         except OSError as exc:
             _stop_writing(exc, said(), stdout=out is None)
     over = f" ({_plural(len(done), 'input')} passed over)" if done else ""

@@ -25,19 +25,22 @@ class RecordWriter:
     it did. JSON is a list: closing ends it, so even a stopped run leaves valid JSON.
 
     `labels` (the model's) adds every label's probability, the source format and its metadata: nested
-    `probs`/`metadata` in JSON, `prob_<label>` columns and `metadata` as a JSON string in CSV."""
+    `probs`/`metadata` in JSON, `prob_<label>` columns and `metadata` as a JSON string in CSV. `threshold` (the
+    run's) is written on every row after the rest, with the model (`stamp_fields`), so a file tells how its
+    verdicts were made; None writes rows without them, as medimg did before (a file of that shape carried on)."""
 
-    def __init__(self, stream: IO[str], fmt: str, header: bool = True, labels: list[str] | None = None):
-        self.stream, self.fmt, self.n, self.labels = stream, fmt, 0, labels
+    def __init__(self, stream: IO[str], fmt: str, header: bool = True, labels: list[str] | None = None,
+                 threshold: float | None = None):
+        self.stream, self.fmt, self.n, self.labels, self.threshold = stream, fmt, 0, labels, threshold
         if fmt == "csv":
-            self._csv = csv.DictWriter(stream, fieldnames=csv_fields(labels))
+            self._csv = csv.DictWriter(stream, fieldnames=csv_fields(labels, threshold is not None))
             if header:
                 self._csv.writeheader()
         elif fmt == "json":
             stream.write("[")
 
     def write(self, rec: Record) -> None:
-        row = rec.to_dict(full=self.labels is not None)
+        row = stamped(rec, self.labels, self.threshold)
         if self.fmt == "csv":
             if self.labels is not None:
                 probs, meta = row.pop("probs"), row.pop("metadata")
@@ -70,10 +73,27 @@ def parquet_missing() -> str | None:
     return None
 
 
-def parquet_schema(labels: list[str] | None = None):
+def stamp_fields(labels: list[str] | None = None) -> list[str]:
+    """The fields `classify` writes after a record's own, saying how its verdict was made: the model's name and
+    release (`--full` has it already; none on an error's row) and the threshold (every row)."""
+    return ["threshold"] if labels is not None else ["model", "threshold"]
+
+
+def stamped(rec: Record, labels: list[str] | None, threshold: float | None) -> dict:
+    """The record's row as `classify` writes it: --full's fields when `labels` are given, then `stamp_fields`
+    when `threshold` is."""
+    row = rec.to_dict(full=labels is not None)
+    if threshold is not None:
+        row.setdefault("model", rec.model)
+        row["threshold"] = float(threshold)
+    return row
+
+
+def parquet_schema(labels: list[str] | None = None, stamp: bool = False):
     """The JSONL record's fields as Parquet columns, in its order and with its types: booleans, numbers and text,
     null where JSON has null. `labels` adds --full's fields: `probs` a struct of every label's probability,
-    `metadata` JSON text (its keys differ from file to file), as in CSV; `scale`'s Parquet files too."""
+    `metadata` JSON text (its keys differ from file to file), as in CSV; `scale`'s Parquet files too. `stamp`
+    adds `classify`'s `stamp_fields` last."""
     import pyarrow as pa
 
     types = {"medical": pa.bool_(), "confidence": pa.float64(), "p_medical": pa.float64(), "width": pa.int64(),
@@ -83,6 +103,8 @@ def parquet_schema(labels: list[str] | None = None):
     fields = [(name, types.get(name, pa.string())) for name in names]
     if labels is not None:
         fields.append(("probs", pa.struct([(lb, pa.float64()) for lb in labels])))
+    if stamp:
+        fields += [(name, pa.float64() if name == "threshold" else pa.string()) for name in stamp_fields(labels)]
     return pa.schema(fields)
 
 
@@ -90,17 +112,18 @@ class ParquetRecordWriter:
     """Writes records to a Parquet file as RecordWriter does to text: a row group each PARQUET_ROWS records, as
     they come, so a long run holds no more than that. Closing writes the rest and the file's footer, so a run
     stopped by Ctrl-C or SIGTERM leaves a readable file with every record so far. Names are text as in CSV (a
-    name's bytes that are not UTF-8 are U+FFFD)."""
+    name's bytes that are not UTF-8 are U+FFFD). `threshold` as for RecordWriter."""
 
-    def __init__(self, stream: IO[bytes], labels: list[str] | None = None, rows: int | None = None):
+    def __init__(self, stream: IO[bytes], labels: list[str] | None = None, rows: int | None = None,
+                 threshold: float | None = None):
         import pyarrow.parquet as pq
 
-        self.labels, self.n, self.rows, self.pending = labels, 0, rows or PARQUET_ROWS, []
-        self.schema = parquet_schema(labels)
+        self.labels, self.n, self.rows, self.pending, self.threshold = labels, 0, rows or PARQUET_ROWS, [], threshold
+        self.schema = parquet_schema(labels, threshold is not None)
         self._writer = pq.ParquetWriter(stream, self.schema)
 
     def write(self, rec: Record) -> None:
-        row = rec.to_dict(full=self.labels is not None)
+        row = stamped(rec, self.labels, self.threshold)
         if self.labels is not None:  # none, or {} (an error's row in JSONL): null
             meta = row["metadata"]
             row["metadata"] = json.dumps(meta, ensure_ascii=False) if meta else None
@@ -130,13 +153,14 @@ class ParquetCarriedOn(ParquetRecordWriter):
     in the old one's place at once (on Ctrl-C or SIGTERM too). Until then the old file is as it was, and it
     stays so when the new one cannot be written whole (a full disk)."""
 
-    def __init__(self, path: Path, keep: int, labels: list[str] | None = None, rows: int | None = None):
+    def __init__(self, path: Path, keep: int, labels: list[str] | None = None, rows: int | None = None,
+                 threshold: float | None = None):
         self.path = Path(os.path.realpath(path))  # a link is followed: the file it names is replaced
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".resuming")
         self.temp, self.stream = Path(name), os.fdopen(fd, "wb")
         try:
             os.chmod(self.temp, stat.S_IMODE(self.path.stat().st_mode))
-            super().__init__(self.stream, labels, rows)
+            super().__init__(self.stream, labels, rows, threshold)
             self._copy(keep)
         except BaseException:
             self._drop()
@@ -191,9 +215,9 @@ def _parquet_file(path: Path):
 
 def _same_columns(path: Path, schema, labels: list[str] | None) -> None:
     """Refuse (ValueError) a Parquet file whose columns are not those this run writes: written with other
-    --full settings, by a model with other labels, or not by medimg."""
-    want = parquet_schema(labels)
-    if schema.equals(want, check_metadata=False):
+    --full settings, by a model with other labels, or not by medimg. Rows with or without `stamp_fields` are
+    both medimg's (without: written before it wrote them)."""
+    if any(schema.equals(parquet_schema(labels, stamp), check_metadata=False) for stamp in (True, False)):
         return
     names = schema.names
     if names[:len(RECORD_FIELDS)] != RECORD_FIELDS:
@@ -276,10 +300,29 @@ def open_output(path: Path, append: bool):
     return open(path, "a" if append else "w", encoding="utf-8", newline="")
 
 
-def csv_fields(labels: list[str] | None = None) -> list[str]:
+def csv_fields(labels: list[str] | None = None, stamp: bool = False) -> list[str]:
+    """CSV's columns: the record's, --full's when `labels` are given (`scale` writes those), then `classify`'s
+    `stamp_fields` when `stamp`."""
+    extra = stamp_fields(labels) if stamp else []
     if labels is None:
-        return list(RECORD_FIELDS)
-    return RECORD_FIELDS + ["skipped", "format", "source", "model"] + [f"prob_{lb}" for lb in labels] + ["metadata"]
+        return list(RECORD_FIELDS) + extra
+    return (RECORD_FIELDS + ["skipped", "format", "source", "model"] + [f"prob_{lb}" for lb in labels] +
+            ["metadata"] + extra)
+
+
+def stamped_file(path: Path, fmt: str) -> bool:
+    """Whether an earlier run's output at `path` has `stamp_fields` (a file a medimg before them wrote has not),
+    so rows added to it take its shape; a missing or empty file is written with them."""
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    if fmt == "parquet":
+        with contextlib.suppress(ValueError):
+            return "threshold" in _parquet_file(path).schema_arrow.names
+        return True  # not resumable: resume_parquet says why
+    if fmt == "csv":
+        return "threshold" in csv_header(path)
+    row = first_row(path, fmt)
+    return row is None or "threshold" in row
 
 
 def resume(path: Path, fmt: str, threshold: float | None = None,
