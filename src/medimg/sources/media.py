@@ -16,9 +16,9 @@ _SRCSET_DESC = re.compile(r"(?:[^,(]+|\([^)]*\)?)*")
 _DESCRIPTOR = re.compile(r"(?:[^\s(]++|\([^)]*+\)?)++")  # the spec's tokens: white space ends one, not in parentheses
 _INTEGER = re.compile(r"[0-9]+")  # a valid non-negative integer
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")  # a valid floating-point number
-_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"  # `1.` is no CSS number
 _RATIO = re.compile(rf"{_NUMBER}\s*/\s*{_NUMBER}")
-_LENGTH = re.compile(r"([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?)\s*([a-z]+)?")  # a number, its unit
+_LENGTH = re.compile(r"([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?)([a-z]+)?")  # a number, its unit (`1 px`: two)
 _CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # CSS white space (not U+00A0, which str.split() takes)
 _IDENT = re.compile(r"-?(?:[a-z_]|[^\x00-\x7f])(?:[a-z0-9_-]|[^\x00-\x7f])*")  # a media type's name (escapes made ¤)
 _RESERVED = ("not", "and", "only", "or", "layer")  # never a media type
@@ -254,7 +254,7 @@ def _feature_holds(name: str, value: str | None, width: int, height: int) -> boo
     want = _media_number(value, base)
     if want is None or base == "grid" and want not in (0, 1):  # `(grid: 2)`: a value it does not take
         return None
-    return _compare(have, ">=" if prefix == "min" else "<=" if prefix == "max" else "=", want)
+    return _compare(have, ">=" if prefix == "min" else "<=" if prefix == "max" else "=", want, base)
 
 
 def _range_holds(text: str, width: int, height: int) -> bool | None:
@@ -275,7 +275,7 @@ def _range_holds(text: str, width: int, height: int) -> bool | None:
         have, want = _media_have(name, width, height), _media_number(value, name)
         if have is None or want is None or name in _NOT_RANGES:
             return None
-        held = held and _compare(have, op, want)
+        held = held and _compare(have, op, want, name)
     return held
 
 
@@ -287,9 +287,12 @@ def _media_have(name: str, width: int, height: int) -> float | None:
             "horizontal-viewport-segments": 1, "vertical-viewport-segments": 1, "transform-3d": 1}.get(name)
 
 
-def _compare(have: float, op: str, want: float) -> bool:
-    return {"<": have < want, ">": have > want, "<=": have <= want + 1e-9, ">=": have >= want - 1e-9,
-            "=": abs(have - want) < 1e-6}[op]
+def _compare(have: float, op: str, want: float, name: str = "") -> bool:
+    """`<` and `>` exactly; `<=`, `>=` and `=` of a length give 1/64 px (Chromium's layout unit) either way, as
+    Chromium does (`(max-width: 1279.99px)` holds at 1280 px, `(max-width: 1279.98px)` does not)."""
+    slack = 1 / 64 if name in _LENGTHS else 1e-9
+    return {"<": have < want, ">": have > want, "<=": have <= want + slack, ">=": have >= want - slack,
+            "=": abs(have - want) <= max(slack, 1e-6)}[op]
 
 
 _UNITS = {"px": 1, "em": 16, "rem": 16, "ch": 8, "ex": 8, "in": 96, "cm": 96 / 2.54, "mm": 96 / 25.4,
@@ -321,7 +324,7 @@ def _media_number(value: str, base: str) -> float | None:
 
 
 # a function, a number with its unit (`-1px`), `+`/`-` between spaces (`1px-1px` is one odd unit), * / ( ) ,
-_MATH_TOKEN = re.compile(r"( [-+] )| *(?:(calc|min|max|clamp)\(|([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
+_MATH_TOKEN = re.compile(r"( [-+] )| *(?:(calc|min|max|clamp)\(|([-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[-+]?\d+)?)"
                          r"([a-z%]*)|([*/(),]))")
 MAX_MATH = 32  # parentheses in a calc() read; deeper is a value not taken
 
