@@ -72,11 +72,11 @@ Content-Transfer-Encoding: base64\r
 def test_pictures_written_into_an_html_body_as_data_uris_are_read():
     """A picture pasted into the HTML as a data: URI (scripts' reports, web mailers, Apple Mail's watch
     alternative) was left out with the text: the person reading the mail sees it, the run said nothing of it."""
-    pasted = data_uri(b.image_bytes("PNG", size=(33, 22)))
+    pasted = data_uri(b.image_bytes("PNG", size=(66, 64)))
     html = (f'<html><body><p>See</p><img src="cid:part1.AbCdEf@example.org"><img src="{pasted}">'
             '<img src="https://tracker.example/pixel.gif"></body></html>')
     got = items_of(thunderbird(html, watch_html=f'<img src="{pasted}">'))  # the same picture in two alternatives
-    assert found(got) == [("letter.eml:body-image-1.png", "HTML body, img #1", (33, 22)),
+    assert found(got) == [("letter.eml:body-image-1.png", "HTML body, img #1", (66, 64)),
                           ("letter.eml:scan.png", "", (120, 90))]  # the cid: picture once, as its part
     assert errors(got) == []
     assert "remote images in it are not fetched" in got[-1].error
@@ -170,7 +170,7 @@ def test_a_file_name_sent_as_raw_latin1_keeps_its_letters():
 
 
 def test_data_uri_pictures_count_against_the_parts_cap():
-    pictures = "".join(f'<img src="{data_uri(b.image_bytes("PNG", size=(40 + k, 30)))}">' for k in range(30))
+    pictures = "".join(f'<img src="{data_uri(b.image_bytes("PNG", size=(64 + k, 64)))}">' for k in range(30))
     got = items_of(HEAD.format("many") + "Content-Type: text/html\r\n\r\n" + pictures, zip_max_entries=10)
     assert len(found(got)) == 9  # the message itself is the first part
     assert errors(got)[-1][2].startswith("message has more than 10 parts, the zip_max_entries cap; the rest is not")

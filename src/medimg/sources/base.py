@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import numbers
 import threading
@@ -71,9 +72,9 @@ class Limits:
     Archives: zip_max_entries, zip_max_bytes (uncompressed bytes in one archive and all nested in it),
     max_depth (archives in archives).
 
-    What is read: min_side (PDF and web images with a shorter side are decoration), all_frames (every GIF or
-    DICOM frame and volume slice, a video's frame a second, instead of the first or middle one), decode_side
-    (JPEGs may decode at 1/2, 1/4 or 1/8 scale while both sides stay at least this; None or 0: full size;
+    What is read: min_side (PDF and web images, and pictures a message's text shows, with a shorter side are
+    decoration), all_frames (every GIF or DICOM frame and volume slice, a video's frame a second, instead of the
+    first or middle one), decode_side (JPEGs may decode at 1/2, 1/4 or 1/8 scale while both sides stay at least this; None or 0: full size;
     classify() sets it from the model's input size unless given), render (web pages through headless
     Chromium), max_browser_memory (bytes a render's Chromium processes may use together before it is killed).
     """
@@ -239,6 +240,16 @@ class Context:
         self.limits = limits or Limits()
         self.cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
         self.skip = skip  # members done by an earlier run (resuming): archives pass over them without reading
+        self.unfetched: str | None = None  # why a page opened here fetches no remote image (it came in an e-mail)
+
+    def no_fetching(self, why: str) -> Context:
+        """This context for the files in a message: a page among them (an attached .html) fetches no remote image,
+        as the message's own body does not (they are often trackers); `why` is said in its note."""
+        if self.unfetched:
+            return self
+        other = copy.copy(self)
+        other.unfetched = why
+        return other
 
     def open_blob(self, blob: Blob) -> Iterator[Item]:
         from . import registry

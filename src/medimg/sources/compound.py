@@ -55,7 +55,7 @@ def accepts(head: bytes, blob: Blob) -> bool:
 def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
     from .files import member_units
 
-    yield from member_units(_message(blob, ctx), ctx)
+    yield from member_units(_message(blob, ctx), ctx.no_fetching("it came in an Outlook message"))
 
 
 def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:

@@ -5,12 +5,13 @@ zips attached. A message is a container, like a zip: each attachment or inline p
 own (origin `message.eml:attachment-name`), opened by whichever source reads it, and attached messages
 (message/rfc822, forwards, also when sent base64-encoded) are opened in turn. Text parts are left out with one
 note, but the pictures an HTML body holds as data: URIs are inputs too; remote images it points to are never
-fetched (they are often trackers). A mailbox (mbox: messages each after a `From `
-line) gives each message's parts (`inbox.mbox:message-2:scan.png`); an Apple Mail .emlx is the message after
-its length line. Parts that hide their files (Outlook's winmail.dat, S/MIME encrypted or opaque-signed) are
-errors saying so. Parts are decoded one after another under `max_input_bytes` each and `zip_max_bytes` for the
-whole message. A message is refused while it is parsed once it has more parts than `zip_max_entries` or
-headers the parser would take too long on.
+fetched (they are often trackers), nor are those of a page attached to it. Pictures the text shows under
+`min_side` are decoration, as on a web page. Outlook's winmail.dat is unpacked by tnef.py. A mailbox (mbox:
+messages each after a `From ` line) gives each message's parts (`inbox.mbox:message-2:scan.png`); an Apple
+Mail .emlx is the message after its length line. Parts that hide their files (S/MIME encrypted or
+opaque-signed) are errors saying so. Parts are decoded one after another under `max_input_bytes` each and
+`zip_max_bytes` for the whole message. A message is refused while it is parsed once it has more parts than
+`zip_max_entries` or headers the parser would take too long on.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import mimetypes
 import re
 import time
 from typing import Callable, Iterator, Union
+from urllib.parse import unquote
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .base import Blob, Budget, Context, ImageItem, Item, ItemError, SourcePlugin, unit
 from .registry import register
 
 _HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")
@@ -222,7 +224,33 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
     from .files import member_units
 
     budget = blob.budget or Budget(ctx.limits.zip_max_bytes)
-    yield from member_units(_messages(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)), ctx)
+    inner = ctx.no_fetching("it came in an e-mail")
+    for part in _messages(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)):
+        if isinstance(part, _Inline):
+            yield unit(part.blob.origin, _in_text, part.blob, inner)
+        else:
+            yield from member_units((part,), inner)
+
+
+class _Inline:
+    """A picture the message's HTML body shows (by cid: or as a data: URI), not a file attached to it."""
+
+    def __init__(self, blob: Blob):
+        self.blob = blob
+
+
+def _in_text(blob: Blob, ctx: Context) -> Iterator[Item]:
+    """A picture shown in the message's text: under min_side it is decoration (a logo, an icon, a spacer), as on a
+    web page or in a PDF; a file attached is read whatever its size."""
+    from .files import open_capped
+
+    floor = ctx.limits.min_side
+    for item in open_capped(blob, ctx, True):
+        if isinstance(item, ImageItem) and min(item.width, item.height) < floor:
+            yield ItemError(item.origin, item.locator, f"decoration: {item.width}x{item.height} is below min_side "
+                                                       f"{floor} (a picture in the message's text)", skipped=True)
+        else:
+            yield item
 
 
 def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
@@ -288,6 +316,8 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
         return
     text, names = 0, UniqueNames()  # a file name given again: `a (2).png`, as in a zip
     shown: set[bytes] = set()  # the data: pictures of the HTML bodies (an alternative's twin shows one again)
+    bodies = _html_bodies(leaves)
+    cids = {c for html in bodies.values() for c in _cids(html)}  # the parts the HTML bodies show
     for i, part in enumerate(leaves, 1):
         reading.start()  # the headers are parsed as they are read
         ctype = part.get_content_type()
@@ -311,7 +341,8 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             if ctype == "text/plain":  # files pasted into the text, as old mailers sent them
                 files, ctype = _uuencoded(part, reading), None
             elif ctype == "text/html":  # pictures written into the HTML as data: URIs
-                files, ctype = _html_pictures(part, reading, limits.max_input_bytes, shown), None
+                files, ctype = _html_pictures(bodies.pop(id(part), b""), part, reading, limits.max_input_bytes,
+                                              shown), None
             else:
                 continue
         else:
@@ -355,6 +386,8 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                                                "not opened")
                     continue
                 yield from _messages(member, ctx, budget, reading)
+            elif place or (disposition != "attachment" and _cid(part) in cids):
+                yield _Inline(member)
             else:
                 yield member
     if text:
@@ -400,18 +433,40 @@ def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused,
         pos = end.end()
 
 
-def _html_pictures(part, reading: _Reading, cap: int, shown: set[bytes]) -> Iterator[tuple[str, object, str]]:
-    """The pictures an HTML body holds as data: URIs, each (file name, bytes, place in the body) and a part for
-    the parts cap (past it, the _Refused); one that cannot be decoded gives its error as a str. A picture shown
-    before in the message (the same one in another alternative of the body) is not given again."""
+def _html_bodies(leaves: list) -> dict[int, bytes]:
+    """The decoded HTML bodies of a message (not HTML files attached to it), by id of their part."""
+    out = {}
+    for part in leaves:
+        if part.get_content_type() == "text/html" and not (part.get_content_disposition() == "attachment"
+                                                           or part.get_filename()):
+            try:
+                out[id(part)] = part.get_payload(decode=True) or b""
+            except Exception:
+                continue
+    return out
+
+
+_CID = re.compile(rb"cid:([^\s\"'<>)]+)", re.I)
+
+
+def _cids(html: bytes) -> Iterator[str]:
+    for m in _CID.finditer(html):
+        yield unquote(m.group(1).decode("ascii", "replace")).lower()
+
+
+def _cid(part) -> str:
+    return str(part.get("content-id", "")).strip().strip("<>").strip().lower()
+
+
+def _html_pictures(html: bytes, part, reading: _Reading, cap: int,
+                   shown: set[bytes]) -> Iterator[tuple[str, object, str]]:
+    """The pictures an HTML body (`html`, decoded) holds as data: URIs, each (file name, bytes, place in the body)
+    and a part for the parts cap (past it, the _Refused); one that cannot be decoded gives its error as a str. A
+    picture shown before in the message (the same one in another alternative of the body) is not given again."""
     from .html_cost import PageTooDeep
     from .web_fetch import decode_data_uri
     from .web_page import extract
 
-    try:
-        html = part.get_payload(decode=True) or b""
-    except Exception:
-        return
     if b"data:" not in html.lower():
         return
     try:
@@ -442,9 +497,8 @@ def _html_pictures(part, reading: _Reading, cap: int, shown: set[bytes]) -> Iter
 
 def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None:
     """What to say of a part whose files cannot be read here (an error, or a note for a signature), or None."""
-    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or data.startswith(TNEF):
-        return ("Outlook rich-text attachment (TNEF, winmail.dat): the files packed in it are not read (ask for "
-                "the message in HTML or plain text, or unpack it with a TNEF tool)", False)
+    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") and not data.startswith(TNEF):
+        return "Outlook rich-text attachment (TNEF, winmail.dat) without TNEF's signature: damaged; not read", False
     if ctype in ("application/pkcs7-signature", "application/x-pkcs7-signature"):
         return "S/MIME signature: not an image", True
     if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime") or name.lower().endswith(".p7m"):

@@ -64,8 +64,15 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         found = [c for c in found if not (c.guess and c.url.startswith(LOCAL))]
         yield ItemError(blob.origin, "", f"{beside} link{'s' * (beside != 1)} to files beside the page without an "
                                          "image's name not read: give their folder to read them", skipped=True)
+    remote = sum(_remote(c.url) for c in found) if ctx.unfetched else 0
+    if remote:  # a page attached to an e-mail: fetching its images would tell the sender (a tracker) it was read
+        kept = web.Found(c for c in found if not _remote(c.url))
+        kept.passed, found = {u for u in found.passed if not _remote(u)}, kept
+        yield ItemError(blob.origin, "", f"{remote} remote image{'s' * (remote != 1)} not fetched: {ctx.unfetched}, "
+                                         "and a page in a message fetches nothing (remote images there are often "
+                                         "trackers); give the page as a file of its own to read them", skipped=True)
     if not found:
-        if not walked:
+        if not walked and not remote:
             yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
     cap = ctx.limits.max_images_per_input
@@ -108,6 +115,10 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield from web.guesses_note(blob.origin, passed)
     finally:
         fetcher.close()
+
+
+def _remote(url: str) -> bool:
+    return url[:8].lower().startswith(("http://", "https://")) and not url.startswith(LOCAL)
 
 
 def _path_of(url: str) -> str:
