@@ -1153,7 +1153,9 @@ def _report(out: Console, rep: dict) -> None:
         if len(rep[key]) > 5:
             out.print(f"  and {len(rep[key]) - 5} more {what} (--json lists them all)", markup=False)
     table = Table("label", "precision", "recall", "f1", "support")
-    for lb in rep["labels_present"]:
+    # and the labels predicted but absent from the folder (support 0), whose precision shows those errors
+    predicted = {lb for j, lb in enumerate(rep["labels"]) if any(row[j] for row in rep["confusion"])}
+    for lb in sorted(set(rep["labels_present"]) | predicted):
         m = rep["per_label"][lb]
         table.add_row(lb, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     out.print(table)

@@ -23,7 +23,7 @@ def tables(report: dict, model: dict | None = None) -> str:
         f"| temperature (fitted on all held-out logits, shipped) | {r['temperature']:.3f} |",
         f"| default threshold (chosen on held-out) | {r['threshold']} |",
         f"| at that threshold: decided / uncertain / accuracy of decided | {r['verdicts']['decided']} / "
-        f"{r['verdicts']['uncertain']} / {r['verdicts']['decided_accuracy']} |",
+        f"{r['verdicts']['uncertain']} / {_or_none(r['verdicts']['decided_accuracy'])} |",
         f"| worst source (label accuracy) | {r['worst_source']['source']}: {r['worst_source']['label_accuracy']:.3f} "
         f"(binary {r['worst_source']['binary_accuracy']:.3f}) |",
         f"| worst source (binary accuracy) | {r['worst_source_binary']['source']}: "
@@ -41,12 +41,18 @@ def tables(report: dict, model: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _or_none(v) -> str:
+    """A share, or "none" where there was nothing to count (no image decided at the threshold)."""
+    return "none" if v is None else str(v)
+
+
 def about(lab: dict) -> str:
     """One line naming the run a held-out report is of, from the labels.json `ship` writes: the model, the
     data it was trained on, the seed and the budget."""
     cfg, files = lab.get("train_config", {}), lab.get("trained_on", {})
     cap = f", at most {cfg['per_source']} a source" if cfg.get("per_source") else ""
-    budget = f", {cfg['epochs']} epochs of {cfg['samples_per_epoch']} draws" if "epochs" in cfg else ""
+    budget = (f", {cfg['epochs']} epoch{'s' * (cfg['epochs'] != 1)} of {cfg['samples_per_epoch']} draws"
+              if "epochs" in cfg else "")
     kind = ", ".join([str(lab.get("arch") or lab.get("kind")), f"{lab.get('input_size')} px",
                       *([f"{lab['weights']} weights"] if "weights" in lab else [])])
     return (f"Model {lab.get('name')} {lab.get('version')} ({kind}), seed {cfg.get('seed')}: trained on {cfg.get('data')} "
@@ -57,5 +63,7 @@ def about(lab: dict) -> str:
 if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json [its labels.json]
     import sys
 
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m medimg.training.card RUN/final/heldout_report.json [its labels.json]")
     model = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else None
     print(tables(json.loads(Path(sys.argv[1]).read_text()), model), end="")

@@ -169,6 +169,9 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
     groups = corpus_groups(root) if groups is None else groups
     labels = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     unknown = [lb for lb in labels if lb not in groups]
+    if unknown and len(unknown) == len(labels) and root.resolve().name.lower() in {g.lower() for g in groups}:
+        raise CorpusError(f"{root} is itself the label folder {root.resolve().name}/ (its folders are its sources): "
+                          f"give the folder that holds the label folders ({root.resolve().parent})")
     if unknown:
         hints = [f"{lb!r} (did you mean {known!r}?)" for lb in unknown
                  for known in groups if known.lower() == lb.lower()]
@@ -176,7 +179,14 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
                           f"which are medical in {root / OWN_GROUPS} (a header label,group, then a row a label; "
                           "group medical or non-medical)")
     if not labels:
-        raise CorpusError(f"no label folders in {root}")
+        loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXT]
+        raise CorpusError(f"no label folders in {root}" + (f": its {len(loose)} images lie directly in it; lay them "
+                                                           "out as <label>/<source>/<image>" if loose else ""))
+    beside = sorted(p.name for p in root.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and p.name not in (OWN_GROUPS, OWN_EXCLUDE))
+    if beside and log:  # a MANIFEST.csv is not read: a file missing from it or mislabelled in it changes nothing
+        log(Note(f"{len(beside)} files beside the label folders are not read ({', '.join(beside[:3])}"
+                 f"{', …' if len(beside) > 3 else ''}): labels and sources are the folders' names"))
     rng = np.random.default_rng(seed)
     paths, ys, srcs = [], [], []
     matched: set[str] = set()
