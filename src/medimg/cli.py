@@ -179,8 +179,20 @@ BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
+def _threshold(value: Optional[float]) -> Optional[float]:
+    """--threshold checked as the Python API checks it: one message for nan, inf and numbers out of range
+    (click's range check said "less than or equal to 1" for nan)."""
+    from .model.classifier import check_threshold
+
+    try:
+        check_threshold(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 def threshold_option(what: str):
-    return typer.Option(None, "--threshold", "-t", min=0.5, max=1.0,
+    return typer.Option(None, "--threshold", "-t", callback=_threshold,
                         help=f"{what}: medical when p_medical ≥ t, non-medical when p_medical ≤ 1 − t, uncertain "
                              "in between (0.5–1; default from the model).")
 
@@ -389,7 +401,7 @@ def classify(
                                       "or parquet add --full, whose skipped field tells them from errors."),
     resume: bool = typer.Option(False, "--resume", help="Carry on --out (jsonl, csv or parquet), passing over the "
                                 "inputs it already has; the last one, which may have stopped part-way, is done "
-                                "again."),
+                                "again if it comes first (new inputs alone: its rows stay)."),
     full: bool = typer.Option(False, "--full", help="Also every label's probability, the source format and its "
                               "technical metadata (jsonl/json: probs, metadata; csv: prob_<label> columns)."),
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
@@ -431,7 +443,7 @@ def classify(
     stamp = True  # rows say their model and threshold; not when carrying on a file an older medimg wrote
     done: set[str] = set()
     written: set[str] = set()
-    keep = 0  # the rows of a Parquet file carried on
+    tail = None  # the earlier run's last input: its rows go (read again) or stay, as the first record written says
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
@@ -447,10 +459,8 @@ def classify(
                                  "the same way, so every row has the same fields")
             if fmt in ("jsonl", "csv", "parquet"):
                 stamp = stamped_file(out, fmt)
-            if fmt == "parquet":
-                *found, keep = resume_parquet(out, labels, used, model.release)
-            else:
-                found = resume_from(out, fmt, used, model.release)
+            *found, tail = (resume_parquet(out, labels, used, model.release) if fmt == "parquet" else
+                            resume_from(out, fmt, used, model.release))
             done, written = (Spellings(names, fragments=render) for names in found)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
@@ -468,7 +478,7 @@ def classify(
     if out and table is None:
         try:
             if fmt == "parquet" and append:
-                carried = ParquetCarriedOn(out, keep, labels, threshold=used if stamp else None)
+                carried = ParquetCarriedOn(out, tail, labels, threshold=used if stamp else None)
                 stream = carried.stream
             else:
                 stream = open(out, "wb") if fmt == "parquet" else open_output(out, append)
@@ -519,6 +529,9 @@ def classify(
                 n_empty += rec.skipped and rec.error == EMPTY_FILE
                 if rec.skipped and not show_skipped:
                     continue
+                if tail is not None and tail.redo is None and not tail.settle(rec):  # a finished run's last input
+                    done.add(tail.name)  # its rows stay: it counts as done
+                    written.add(tail.name)
                 if writer:
                     writer.write(rec)
                 else:
@@ -1059,7 +1072,8 @@ def evaluate(
     max_images: Optional[int] = MaxImages,
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Also write one row per image scored "
                                                "(true and predicted label, confidence, p_medical, verdict, every "
-                                               "label's probability) here: CSV if it ends in .csv, else JSONL."),
+                                               "label's probability, model, threshold) here: CSV if it ends in "
+                                               ".csv, else JSONL."),
 ) -> None:
     """Score the model on a labelled folder: binary accuracy, macro-F1, ECE, per label and source, confusion, errors.
 
@@ -1113,7 +1127,7 @@ def _write_predictions(rows: list[dict], path: Path) -> None:
         if path.suffix.lower() == ".csv":
             w = csv.writer(f)
             w.writerow(list(rows[0]) if rows else ["item", "source", "true", "predicted", "correct", "confidence",
-                                                   "p_medical", "verdict"])
+                                                   "p_medical", "verdict", "model", "threshold"])
             w.writerows([csv_cell(v) for v in row.values()] for row in rows)
         else:
             f.writelines(json_line(row) + "\n" for row in rows)

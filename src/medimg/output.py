@@ -11,7 +11,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterator, NamedTuple
 
 from .lists import url_key
 from .pipeline import RECORD_FIELDS, Record
@@ -148,39 +148,59 @@ class ParquetRecordWriter:
 
 
 class ParquetCarriedOn(ParquetRecordWriter):
-    """Carries on the Parquet file at `path` with the first `keep` of its rows (`resume_parquet`): they are
-    copied a row group at a time into a new file beside it, the new records follow, and closing puts that file
-    in the old one's place at once (on Ctrl-C or SIGTERM too). Until then the old file is as it was, and it
-    stays so when the new one cannot be written whole (a full disk)."""
+    """Carries on the Parquet file at `path` (a file without rows has no `tail`) with its rows before
+    `tail.start` (`resume_parquet`), and the last input's after them unless `tail` says they go (decided before the first record is written; they stay when
+    none is): they are copied a row group at a time into a new file beside it, the new records follow, and
+    closing puts that file in the old one's place at once (on Ctrl-C or SIGTERM too). Until then the old file is
+    as it was, and it stays so when the new one cannot be written whole (a full disk)."""
 
-    def __init__(self, path: Path, keep: int, labels: list[str] | None = None, rows: int | None = None,
+    def __init__(self, path: Path, tail: Tail | None, labels: list[str] | None = None, rows: int | None = None,
                  threshold: float | None = None):
         self.path = Path(os.path.realpath(path))  # a link is followed: the file it names is replaced
+        self.tail, self.tail_copied = tail, False
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".resuming")
         self.temp, self.stream = Path(name), os.fdopen(fd, "wb")
         try:
             os.chmod(self.temp, stat.S_IMODE(self.path.stat().st_mode))
             super().__init__(self.stream, labels, rows, threshold)
-            self._copy(keep)
+            self.tail_rows = self._copy(tail.start, tail.rows) if tail else []  # read now: an unreadable one is said now
         except BaseException:
             self._drop()
             raise
 
-    def _copy(self, keep: int) -> None:
-        old = _parquet_file(self.path)
+    def _copy(self, stop: int, end: int) -> list:
+        """Copy the first `stop` rows, and return those from `stop` to `end` (the tail's) as tables."""
+        old, at, rest = _parquet_file(self.path), 0, []
         for i in range(old.num_row_groups):
-            if keep <= 0:
-                break
-            try:
-                group = old.read_row_group(i).slice(0, keep)
-            except (OSError, ValueError) as exc:  # pyarrow's errors are both
-                raise ValueError(f"{self.path} cannot be resumed: its row group {i + 1} cannot be read "
-                                 f"({exc}); it is left as it is") from None
-            self._writer.write_table(group)
-            keep -= group.num_rows
+            size = old.metadata.row_group(i).num_rows
+            if at < end:
+                try:
+                    group = old.read_row_group(i)
+                except (OSError, ValueError) as exc:  # pyarrow's errors are both
+                    raise ValueError(f"{self.path} cannot be resumed: its row group {i + 1} cannot be read "
+                                     f"({exc}); it is left as it is") from None
+                if at < stop:
+                    self._writer.write_table(group.slice(0, stop - at))
+                if at + size > stop:
+                    rest.append(group.slice(max(stop - at, 0)))
+            at += size
+        return rest
+
+    def write(self, rec: Record) -> None:
+        self._copy_tail()
+        super().write(rec)
+
+    def _copy_tail(self) -> None:
+        if not self.tail_copied:
+            self.tail_copied = True
+            if self.tail is not None and not self.tail.redo:  # they stay (or nothing was written, so nothing said they go)
+                for table in self.tail_rows:
+                    self._writer.write_table(table)
+            self.tail_rows = []
 
     def close(self) -> None:
         try:
+            self._copy_tail()
             super().close()
             self.stream.flush()
             os.fsync(self.stream.fileno())
@@ -238,7 +258,7 @@ def _same_columns(path: Path, schema, labels: list[str] | None) -> None:
 
 def _parquet_rows(path: Path, parquet) -> Iterator[tuple[str, dict]]:
     """(input, row) for each row of a Parquet output, with the fields resume looks at, a row group at a time."""
-    columns = [c for c in ("input", "p_medical", "verdict", "model") if c in parquet.schema_arrow.names]
+    columns = [c for c in ("input", "p_medical", "verdict", "model", "source") if c in parquet.schema_arrow.names]
     for i in range(parquet.num_row_groups):
         try:
             group = parquet.read_row_group(i, columns=columns).to_pylist()
@@ -325,15 +345,46 @@ def stamped_file(path: Path, fmt: str) -> bool:
     return row is None or "threshold" in row
 
 
+class Tail:
+    """The rows of the last input in an earlier run's output (from row `start` on, of `rows` whole rows): it may
+    have stopped part-way (a PDF with more images to come), or the run may have finished. Which is decided by
+    the first record this run writes (`settle`): when it comes from the input as given that those rows came
+    from, or that holds it, the input is read again, so its rows go (`redo`); otherwise (a finished run carried
+    on with new inputs) they stay and it counts as done."""
+
+    def __init__(self, path: Path, fmt: str, start: int, rows: int, name: str, source: str | None):
+        self.path, self.fmt, self.start, self.rows, self.name, self.source = path, fmt, start, rows, name, source
+        self.redo: bool | None = None  # not settled yet
+
+    def read_again(self, rec: Record) -> bool:
+        """Whether this run reads the input again, `rec` being the first record it writes: the same input, the
+        input as given its rows name (`source`, written with --full), or a folder or container it is in."""
+        if rec.input in Spellings([self.name]) or (self.source is not None and rec.source in Spellings([self.source])):
+            return True
+        given = rec.source or rec.input
+        if self.name.startswith(given + ":"):  # a member of the zip, mailbox, … given
+            return True
+        return not is_url(given) and not is_url(self.name) and _file_key(self.name).startswith(_file_key(given) + "/")
+
+    def settle(self, rec: Record) -> bool:
+        """Decide at `rec`, the first record this run writes; True when the rows go. A JSONL or CSV file is cut
+        here (nothing of this run is in it yet); a Parquet file is carried on by `ParquetCarriedOn`."""
+        if self.redo is None:
+            self.redo = self.read_again(rec)
+            if self.redo and self.fmt != "parquet":
+                _truncate(self.path, self.fmt, self.start)
+        return self.redo
+
+
 def resume(path: Path, fmt: str, threshold: float | None = None,
-           model: str | None = None) -> tuple[set[str], set[str]]:
-    """What an earlier run already wrote to `path`, so this run can carry on: (done, written).
+           model: str | None = None) -> tuple[set[str], set[str], Tail | None]:
+    """What an earlier run already wrote to `path`, so this run can carry on: (done, written, tail).
 
     `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in);
     `written` every input with rows in the file, so a record for one of them is not written again (the
     members of a zip fetched by URL, which is fetched again; a container's own note). The last input in
-    the file may have stopped part-way (a PDF with more images to come), and the last line may be cut
-    off: their rows are removed from the file, so the run writes that input again, whole. Rows of one
+    the file may have stopped part-way (a PDF with more images to come): `tail` (see Tail) holds its rows
+    until the first record this run writes says whether they go. A cut-off last line goes at once. Rows of one
     input are contiguous (the pipeline keeps input order). A missing or empty file is a fresh start; a
     file that is not a medimg output of this format is refused (ValueError), never cut. So is one whose
     verdicts say it was written at another `threshold` than this run's, or whose rows name another `model`
@@ -342,31 +393,48 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
     if fmt not in APPENDABLE:
         raise ValueError("resuming needs --format jsonl, csv or parquet (rows that can be carried on)")
     if not path.exists() or path.stat().st_size == 0:
-        return set(), set()
-    done, written, keep = _carried(path, _rows(path, fmt), threshold, model)
-    _truncate(path, fmt, keep)
-    return done, written
+        return set(), set(), None
+    found = _scan(path, _rows(path, fmt), threshold, model)
+    _truncate(path, fmt, found.rows)  # a cut-off last line
+    return found.done, found.written, found.tail(path, fmt)
 
 
 def resume_parquet(path: Path, labels: list[str] | None = None, threshold: float | None = None,
-                   model: str | None = None) -> tuple[set[str], set[str], int]:
-    """`resume` for a Parquet file, which is never cut nor appended to: (done, written, keep), where `keep` is
-    how many of its first rows to carry on (all but the last input's). `ParquetCarriedOn` copies them into a
-    new file. It is read a row group at a time, and refused (ValueError), never changed, when it is not whole
-    (no footer: a run killed with kill -9) or has other columns than `labels` give (--full, another model)."""
+                   model: str | None = None) -> tuple[set[str], set[str], Tail | None]:
+    """`resume` for a Parquet file, which is never cut nor appended to: `ParquetCarriedOn` copies its rows
+    before `tail.start` into a new file, and the tail's too unless they go. It is read a row group at a time, and
+    refused (ValueError), never changed, when it is not whole (no footer: a run killed with kill -9) or has other
+    columns than `labels` give (--full, another model)."""
     if not path.exists() or path.stat().st_size == 0:
-        return set(), set(), 0
+        return set(), set(), None
     parquet = _parquet_file(path)
     _same_columns(path, parquet.schema_arrow, labels)
-    return _carried(path, _parquet_rows(path, parquet), threshold, model)
+    found = _scan(path, _parquet_rows(path, parquet), threshold, model)
+    return found.done, found.written, found.tail(path, "parquet")
+
+
+class _Found(NamedTuple):
+    done: set
+    written: set
+    keep: int  # the rows before the last input's
+    rows: int  # whole rows
+    last: str | None  # the last input
+    source: str | None  # its rows' `source`, when written
+
+    def tail(self, path: Path, fmt: str) -> Tail | None:
+        return None if self.last is None else Tail(path, fmt, self.keep, self.rows, self.last, self.source)
 
 
 def _carried(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
              model: str | None) -> tuple[set[str], set[str], int]:
     """(done, written, keep) from an earlier run's rows: see `resume`."""
-    keep, done, written, last = 0, set(), set(), None
+    return _scan(path, rows, threshold, model)[:3]
+
+
+def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None, model: str | None) -> _Found:
+    keep, done, written, last, source, n = 0, set(), set(), None, None, 0
     bounds, models = Thresholds(), set()
-    for i, (name, fields) in enumerate(rows):
+    for n, (name, fields) in enumerate(rows, 1):
         if threshold is not None or model is not None:
             bounds.add(fields)
             models.add(fields.get("model") or model)  # an error's row names none
@@ -375,9 +443,9 @@ def _carried(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | No
                 written.add(last)
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done.add(last)
-            keep, last = i, name
+            keep, last, source = n - 1, name, fields.get("source") or None
     same_run(path, models, bounds, model, threshold, "so that every row comes from the same model and threshold")
-    return done, written, keep
+    return _Found(done, written, keep, n, last, source)
 
 
 def same_run(where, models: set, bounds: Thresholds, model: str | None, threshold: float | None, then: str) -> None:
@@ -454,6 +522,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         if (reader.fieldnames or [])[:len(RECORD_FIELDS)] != RECORD_FIELDS:
             raise ValueError(f"{path} is not a medimg CSV (its header is {reader.fieldnames})")
         bad = None  # a row with too few or too many fields: the cut-off last row, or not ours
+        held = None  # the row read last: cut off when the file does not end with a line's end
         try:
             for row in reader:
                 if bad is not None:
@@ -462,9 +531,18 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
                 if None in row.values() or None in row:
                     bad = row
                     continue
-                yield row["input"], row
-        except csv.Error:
-            return
+                if held is not None:
+                    yield held["input"], held
+                held = row
+        except csv.Error:  # the rest cannot be read: the row before it is whole
+            bad = True
+        if held is not None and (bad is not None or _ends_a_line(path)):  # a bad row came after it: it is whole
+            yield held["input"], held
+
+
+def _ends_a_line(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.seek(0, os.SEEK_END) > 0 and f.seek(-1, os.SEEK_END) >= 0 and f.read(1) == b"\n"
 
 
 def _inputs(path: Path, fmt: str) -> Iterator[str]:
@@ -523,6 +601,13 @@ class Spellings(set):
         self._url_key = lambda url: url_key(readable(url), fragments)  # one that is not UTF-8 is not fetched
         self.files = {_file_key(n) for n in self if not is_url(n)}
         self.urls = {self._url_key(n) for n in self if is_url(n)}
+
+    def add(self, name) -> None:
+        super().add(name)
+        if is_url(name):
+            self.urls.add(self._url_key(name))
+        else:
+            self.files.add(_file_key(name))
 
     def __contains__(self, name) -> bool:
         # the name, or as CSV and Parquet wrote it; never two names made one (JSONL's M\udcf6ller is not M\udcfcller)

@@ -177,14 +177,15 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     out["excluded"] = [{"item": k, "why": v} for k, v in sorted(excluded.items())]
     out["model"] = clf.info()
     if per_image:
-        out["predictions"] = prediction_rows(probs, ys, labels, medical, t, names, sources)
+        out["predictions"] = prediction_rows(probs, ys, labels, medical, t, names, sources, clf.release)
     return out
 
 
 def prediction_rows(probs: np.ndarray, ys: list[int], labels: list[str], medical: set[str], threshold: float,
-                    names: list[str], sources: list[str]) -> list[dict]:
+                    names: list[str], sources: list[str], model: str | None = None) -> list[dict]:
     """One row per image scored, the numbers `metrics` counts: its true and predicted label, the confidence,
-    p_medical and the verdict at the threshold, and every label's probability."""
+    p_medical and the verdict at the threshold, and every label's probability; then, as classify's rows
+    (`output.stamp_fields`), the `model` (its name and release) and the `threshold` the verdict was made at."""
     from ..model.classifier import verdict_for
 
     mask = np.array([lb in medical for lb in labels])
@@ -194,7 +195,8 @@ def prediction_rows(probs: np.ndarray, ys: list[int], labels: list[str], medical
         rows.append({"item": names[i], "source": sources[i], "true": labels[y], "predicted": labels[k],
                      "correct": k == y, "confidence": round(float(p[k]), 6), "p_medical": round(p_med, 6),
                      "verdict": verdict_for(p_med, threshold),
-                     **{f"prob_{lb}": round(float(v), 6) for lb, v in zip(labels, p)}})
+                     **{f"prob_{lb}": round(float(v), 6) for lb, v in zip(labels, p)},
+                     "model": model, "threshold": float(threshold)})
     return rows
 
 
