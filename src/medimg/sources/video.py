@@ -90,7 +90,7 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
     `formats` that finds a video stream in it. `frame_count` (from DICOM) names frames by index."""
     import av
 
-    attached = int(av.stream.Disposition.attached_pic)
+    attached = av.stream.Disposition.attached_pic  # a Flag (not int() in av 14.x)
     problem, audio = "no video stream found", False
     for fmt in formats:
         try:
@@ -102,7 +102,7 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
             problem = f"not a readable video: {_reason(exc)}"
             continue
         with container:
-            stream = next((s for s in container.streams.video if not int(s.disposition) & attached), None)
+            stream = next((s for s in container.streams.video if not s.disposition & attached), None)
             if stream is not None:
                 yield from _frames(container, stream, origin, limits, fmt_name, meta or {}, frame_count)
                 return
