@@ -34,9 +34,10 @@ def media_matches(media: str, width: int = VIEWPORT[0], height: int = VIEWPORT[1
     (`(hover: banana)`, `(min-width: 10)`), or other text in parentheses (`(ho ver)`, `foo(x)`) is unknown: `not`
     leaves it unknown, `and` with false is false, `or` with true is true, and a query left unknown does not hold
     (a browser passes over such a <source>). A query that breaks the grammar (an empty one, `not and`,
-    `only (x)`, `(x) and screen`, a stray `)`) is "not all". A feature whose value holds parentheses (`calc()`)
-    is taken to hold. A list longer than MAX_MEDIA characters (CSS white space runs counted as one; U+00A0 is
-    none) holds for nothing, as a browser reads a query it cannot parse ("not all")."""
+    `only (x)`, `(x) and screen`, a stray `)`) is "not all". A value may be `calc()`, `min()`, `max()` or
+    `clamp()` (`_math`); a length compared with `<=`, `>=` or `=` may be 1/64 px off (`_compare`). A list longer
+    than MAX_MEDIA characters (CSS white space runs counted as one; U+00A0 is none) holds for nothing, as a
+    browser reads a query it cannot parse ("not all")."""
     if len(media) > 4 * MAX_MEDIA:  # no query, however much white space: not kept in the cache
         return _matches(media, width, height)
     return _cached(media, width, height)

@@ -51,6 +51,7 @@ PAGES_SLACK = 1024  # planes beyond 16 × the file's pages that an OME image in 
 ASSOCIATED = {"label", "label image", "macro", "macro image", "macro mask image", "overview", "overview image",
               "thumbnail", "thumbnail image"}
 MIN_LEVELS = 3  # images (or pages) each a reduction of the one before that are taken for one pyramid's levels
+MAX_LEVEL_PAGES = 64  # plain pages taken for levels at most: more is a document, not one image's pyramid
 _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C is merged; Y, X, S are the plane
 
 
@@ -200,8 +201,9 @@ def _may_be_pyramid(tif) -> bool:
 def _levels_as_pages(tif) -> bool:
     """Whether every page is a reduction of the one before (a pyramid written one level a page, NewSubfileType
     0), MIN_LEVELS to a few dozen: a document's pages are of one size."""
-    pages = list(itertools.islice(tif.pages, 65))
-    return MIN_LEVELS <= len(pages) <= 64 and all(b.is_tiled and _page_reduces(a, b) for a, b in zip(pages, pages[1:]))
+    pages = list(itertools.islice(tif.pages, MAX_LEVEL_PAGES + 1))
+    return MIN_LEVELS <= len(pages) <= MAX_LEVEL_PAGES and all(
+        b.is_tiled and _page_reduces(a, b) for a, b in zip(pages, pages[1:]))
 
 
 def _page_reduces(big, small) -> bool:
