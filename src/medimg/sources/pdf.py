@@ -400,7 +400,9 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 image_rects.append(pymupdf.Rect(seen_part))  # what hides it is no figure either, as over a cover
                 continue  # wholly painted over, or another image without a mask drawn over it at its very place
             if piece:  # a strip or tile: what shows of it is part of a figure
-                name = str(item[0]) if item else (info.get("digest") or b"").hex()
+                # named by content: copies of one image under two xrefs make one figure, as they are one image
+                name = str(register(item, (info["width"], info["height"])).xref) if item else (
+                    info.get("digest") or b"").hex()
                 pieces.append((seen_part, item, name, info, rect))
                 if item is None and n in tiled:
                     continue  # an inline tile: the figure shows it

@@ -3,8 +3,9 @@
 `_pixel_size` gives an image's size as MuPDF decodes it (a JPEG 2000 at its codestream's size);
 `_problem` gives why MuPDF must not decode it ("" if it may): more than max_pixels as its dictionary,
 its JPEG 2000 or JBIG2 data, or its /SMask or /Mask asks for. `_place_images` matches the images drawn
-on a page to their xrefs by that size (same-size twins by a digest of their compressed data), and names
-the page's images MuPDF cannot load at all (a damaged dictionary), which no page draws.
+on a page to their xrefs by that size (same-size twins by the image MuPDF loaded for each, else a digest of
+their compressed data), and names the page's images MuPDF cannot load at all (a damaged dictionary), which no
+page draws.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
 
     Matching is by pixel size as MuPDF decodes it (a JPEG 2000 at its codestream's size, whatever its
     dictionary says). Only when two of the page's images have the same size, or an inline image is drawn,
-    are digests needed: twins match by a digest of their compressed data (`_data_key`, nothing decoded),
-    inline images and twins MuPDF keeps no compressed data for by pixel digest, as does a page where two
-    xrefs hold the same data. All this is left out when any image of the page is too large to decode (then
+    are digests needed: twins match by the very image MuPDF loaded for each (else by a digest of their compressed
+    data, nothing decoded), inline images and twins MuPDF keeps no compressed data for by pixel digest, as does a
+    page where two xrefs hold the same data. All this is left out when any image of the page is too large to decode (then
     twins match by size alone and inline repeats are not told apart). Smooth shadings, which the text
     device also reports as images, are left out: only boxes the bbox log saw as images count.
 
@@ -55,19 +56,20 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
     looked, matched, digests = (twins or inline) and safe, {}, {}
     if looked:
         twin_items = [item for found in by_size.values() if len(found) > 1 for item in found]
-        by_key, loaded = {}, []
+        by_key, loaded, by_object = {}, [], {}
         for item in twin_items:
             try:
-                key = _data_key(doc, item[0])
+                image = _load(doc, item[0])
+                key = _image_key(image) or pymupdf.Pixmap(doc, item[0]).digest
             except Exception:  # MuPDF cannot load it (so no page draws it) or read its data: it matches nothing
                 continue
+            by_object[image.m_internal_value()] = (item, image)  # the image kept, so its address stays its own
             by_key[key] = item
             loaded.append(item)
         by_pixels = functools.cache(lambda: _pixel_keys(doc, loaded))
-        pixels = len(by_key) < len(loaded)  # two xrefs with the same data (Decode or palette differ?)
-        if pixels:
-            by_key = by_pixels()
-        matched, digests = _block_keys(page, {i["number"] for i in infos}, by_size, by_key, pixels, by_pixels)
+        pixels = functools.cache(lambda: by_pixels() if len(by_key) < len(loaded) else None)  # two xrefs, same data
+        matched, digests = _block_keys(page, {i["number"] for i in infos}, by_size, by_key, pixels, by_pixels,
+                                       by_object)
     out = []
     for info in infos:
         found = by_size.get((info["width"], info["height"]))
@@ -121,11 +123,16 @@ def _pixel_keys(doc: pymupdf.Document, items: list) -> dict:
     return keys
 
 
-def _block_keys(page: pymupdf.Page, numbers: set, by_size: dict, by_key: dict, pixels: bool,
-                by_pixels: Callable[[], dict]) -> tuple[dict, dict]:
-    """For the page's drawn image blocks (numbered as get_image_info numbers them): the twin each one is,
-    by its `_data_key` (pixel digest if `pixels`), and the pixel digest (as get_image_info(hashes=True)
-    gives it) of each that is none, which is then matched by pixels as before (decoding the twins)."""
+def _block_keys(page: pymupdf.Page, numbers: set, by_size: dict, by_key: dict, pixels: Callable[[], dict | None],
+                by_pixels: Callable[[], dict], by_object: dict) -> tuple[dict, dict]:
+    """For the page's drawn image blocks (numbered as get_image_info numbers them): the twin each one is, and
+    the pixel digest (as get_image_info(hashes=True) gives it) of each that is none, which is then matched by
+    pixels as before (decoding the twins).
+
+    A block drawing the very image MuPDF loaded for a twin (`by_object`: MuPDF keeps one loaded image per object
+    while its store has room) is that twin: digests cannot tell apart the same samples under another palette,
+    Decode array, colour key or ink, which two twins holding the same data (`pixels()`) sent all to pixels. Else
+    the digest of its compressed data (`_image_key`) tells, or of its pixels."""
     m = pymupdf.mupdf
     matched, digests = {}, {}
     textpage = page.get_textpage(flags=pymupdf.TEXT_PRESERVE_IMAGES)  # kept: its blocks live in it
@@ -136,21 +143,26 @@ def _block_keys(page: pymupdf.Page, numbers: set, by_size: dict, by_key: dict, p
         found = by_size.get((image.w(), image.h()))
         if found and len(found) == 1:
             continue
-        key = _image_key(image) if found and not pixels else None
-        item = by_key.get(key) if key else None
+        item = by_object.get(image.m_internal_value(), (None,))[0] if found else None
+        if item is not None:
+            matched[n] = item
+            continue
+        keys = pixels()
+        item = by_key.get(_image_key(image)) if found and keys is None else None
         if item is None:  # inline, or no compressed data: pixels tell
             digests[n] = _pixel_digest(image)
-            item = by_key.get(digests[n]) or (by_pixels().get(digests[n]) if found else None)
+            item = (by_key if keys is None else keys).get(digests[n]) or (by_pixels().get(digests[n])
+                                                                         if found else None)
         if item is not None:
             matched[n] = item
     return matched, digests
 
 
-def _data_key(doc: pymupdf.Document, xref: int) -> bytes:
-    """`_image_key` of an image object, its pixel digest if MuPDF keeps no compressed data for it."""
+def _load(doc: pymupdf.Document, xref: int):
+    """MuPDF's fz_image for an image object (its dictionary read, its data kept compressed)."""
     m = pymupdf.mupdf
     pdf = m.pdf_document_from_fz_document(doc.this)
-    return _image_key(m.pdf_load_image(pdf, m.pdf_new_indirect(pdf, xref, 0))) or pymupdf.Pixmap(doc, xref).digest
+    return m.pdf_load_image(pdf, m.pdf_new_indirect(pdf, xref, 0))
 
 
 def _image_key(image) -> bytes | None:
