@@ -532,6 +532,8 @@ def classify(
                 if tail is not None and tail.redo is None and not tail.settle(rec):  # a finished run's last input
                     done.add(tail.name)  # its rows stay: it counts as done
                     written.add(tail.name)
+                    console.print(f"resuming: the earlier run's last input, {escape(tail.name)}, is kept as "
+                                  "written (had it stopped part-way, give it first to read it whole)", soft_wrap=True)
                 if writer:
                     writer.write(rec)
                 else:

@@ -444,7 +444,8 @@ def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done.add(last)
             keep, last, source = n - 1, name, fields.get("source") or None
-    same_run(path, models, bounds, model, threshold, "so that every row comes from the same model and threshold")
+    same_run(path, models, bounds, model, threshold,
+             "so that every row comes from the same model and every verdict stands at one threshold")
     return _Found(done, written, keep, n, last, source)
 
 
