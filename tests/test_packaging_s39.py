@@ -26,6 +26,7 @@ def _floor(name):
     ("gradio", "6.23.1", "mount_gradio_app has no run_history"),
     ("gradio", "5.8.0", "imports requests, which huggingface-hub 1.x no longer brings"),
     ("av", "14.1.0", "14.0 has no av.stream.Disposition; 14.1 (older FFmpeg) misses an MPEG-PS middle frame by 2"),
+    ("av", "16.0.0", "no Stream.index_entries: all_frames reads a clip in time order, not coarse to fine"),
     ("python-multipart", "0.0.26", "a cut-short upload is answered differently"),
     ("imagecodecs", "2024.1.1", "no wheel: pip builds it from source (needs libaec, …) and fails"),
     ("typer", "0.15.4", "caps click < 8.2; gradio's huggingface-hub needs click 8.4"),

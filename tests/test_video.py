@@ -108,14 +108,15 @@ def test_a_seek_past_everything_a_transport_stream_decodes_goes_back_to_its_fram
 def test_all_frames_gives_one_a_second_over_the_whole_clip():
     data = video_bytes(frames=300, rate=30)  # 10 s, a key frame each second
     items = items_of(data, "clip.mp4", all_frames=True)
-    assert [i.locator for i in items] == [f"frame {30 * k + 16} at 0:0{k}.5" for k in range(10)]
-    assert [square_index(i) for i in items] == [(30 * k + 15) % 70 for k in range(10)]
+    order = [5, 0, 7, 2, 6, 1, 8, 3, 9, 4]  # read coarse to fine (test_video_s39): the middle, the start, …
+    assert [i.locator for i in items] == [f"frame {30 * k + 16} at 0:0{k}.5" for k in order]
+    assert [square_index(i) for i in items] == [(30 * k + 15) % 70 for k in order]
 
 
 def test_all_frames_spread_evenly_within_the_image_cap():
     data = video_bytes(frames=300, rate=30)
     items = items_of(data, "clip.mp4", all_frames=True, max_images_per_input=4)
-    assert [i.metadata["time_s"] for i in items] == [1.267, 3.767, 6.267, 8.767]  # the first at or after 1.25, …
+    assert [i.metadata["time_s"] for i in items] == [6.267, 1.267, 8.767, 3.767]  # the first at or after 1.25, …
     assert not any(isinstance(i, ItemError) for i in items)
 
 
@@ -335,7 +336,8 @@ def test_video_timeout_stops_a_long_reading_part_way_with_a_note():
             break
     shown = [i for i in items if isinstance(i, ImageItem)]
     (note,) = [i for i in items if isinstance(i, ItemError)]
-    assert note.skipped and note.error == f"stopped after {budget:g} s (video_timeout) with {len(shown)} frame(s) read"
+    assert note.skipped and note.error.startswith(
+        f"stopped after {budget:g} s (video_timeout) with {len(shown)} frame(s) read")
     assert 0 < len(shown) < 20
 
 

@@ -1,13 +1,15 @@
 """Video files (MP4/MOV, AVI, Matroska/WebM, MPEG program and transport streams, WMV/ASF, FLV) through PyAV.
 
 Endoscopy and ultrasound often come as clips. A clip is one input: by default its middle frame (as a
-DICOM cine gives), with `all_frames` one frame per second, spread evenly over the whole clip when it has
-more seconds than `max_images_per_input`. Frames are found by seeking to the key frame before each time
-and decoding forward, so a long file is never decoded whole; streams without an index or a duration are
-decoded in order. Each file is opened with the one demuxer its first bytes name (never FFmpeg's probing,
-which could pick a playlist demuxer that opens other files or URLs). Files on disk are read in place
-(`max_video_bytes`), bytes from memory. `video_timeout` bounds the wall time spent on one video.
-The same reader decodes video stored in DICOM (MPEG-2, H.264, HEVC transfer syntaxes).
+DICOM cine gives; when it is blank, the nearest that is not), with `all_frames` one frame per second, spread
+evenly over the whole clip when it has more seconds than `max_images_per_input`, read coarse to fine (the
+middle, the start, three quarters, a quarter, …) so that a reading cut by `video_timeout` still spans the
+clip. Frames are found by seeking to the key frame before each time and decoding forward, so a long file is
+never decoded whole; streams without a duration are decoded in order. Each file is opened with the one
+demuxer its first bytes name (never FFmpeg's probing, which could pick a playlist demuxer that opens other
+files or URLs). Files on disk are read in place (`max_video_bytes`), bytes from memory. `video_timeout`
+bounds the wall time spent on one video. The same reader decodes video stored in DICOM (MPEG-2, H.264, HEVC
+transfer syntaxes).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from .registry import register
 MAX_DECODE_AFTER_SEEK = 1500  # frames decoded after one seek to reach its time (a key frame each 50 s at 30 fps)
 SEEK_BACK_OFF = (0.0, 1.0, 5.0, 30.0)  # seconds before a time to seek to when a demuxer lands after it
 MAX_TOP_BOXES = 10_000  # top-level MP4 boxes walked to tell a missing index (a recording has a handful)
-CONTINUE_WITHIN = 10.0  # seconds: a later target this close is reached by decoding on, not by seeking
+BLANK_LOOKS = 16  # times over a clip looked at for a frame that is not blank when the middle one is
+CONTINUE_WITHIN = 10.0  # seconds: without an index, a later target this close is reached by decoding on
+INDEXED = {"mov", "mp4", "avi", "matroska", "webm"}  # demuxers whose index names every frame (or key frame)
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 _QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"pnot"}
 
@@ -102,9 +106,12 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
             problem = f"not a readable video: {_reason(exc)}"
             continue
         with container:
-            stream = next((s for s in container.streams.video if not s.disposition & attached), None)
+            streams = [s for s in container.streams.video if not s.disposition & attached]
+            # several (a preview beside the recording, two cameras): the largest one FFmpeg can decode
+            stream = max(streams, key=lambda s: (s.codec_context is not None, _area(s)), default=None)
             if stream is not None:
-                yield from _frames(container, stream, origin, limits, fmt_name, meta or {}, frame_count)
+                meta = {**(meta or {}), **({"video_streams": len(streams)} if len(streams) > 1 else {})}
+                yield from _frames(container, stream, origin, limits, fmt_name, meta, frame_count)
                 return
             audio = audio or bool(container.streams.audio)
     if audio:  # music, dictation: nothing to show
@@ -112,6 +119,11 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
         return
     missing = _missing_index(file) if formats[0] in ("mp4", "mov") else None
     yield ItemError(origin, "", f"not a readable video: {missing}" if missing else problem)
+
+
+def _area(stream) -> int:
+    cc = stream.codec_context
+    return cc.width * cc.height if cc is not None else 0
 
 
 def _missing_index(file) -> str | None:
@@ -156,19 +168,24 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
     info = {**meta, "codec": cc.name, "width": w, "height": h,
             "fps": round(fps, 3) if fps else None, "duration_s": round(duration, 3) if duration else None,
             "frames": frame_count or stream.frames or None}
+    if fps and frame_count is None and _variable(stream):
+        fps = None  # frames named by their time alone: a number from the mean rate would be wrong
     fmt = fmt_name or f"video ({container.format.name.split(',')[0]}, {cc.name})"
     deadline = time.monotonic() + limits.video_timeout
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     times = _times(duration, limits) if duration and frame_count is None else []
-    if times:
+    if len(times) == 1:
+        picked = _middle(container, stream, start, duration, deadline)
+    elif times:
         picked = _by_time(container, stream, start, times, deadline)
     else:
         picked = _by_index(container, stream, frame_count, limits, deadline, fps)
-    shown, ended = 0, None
+    shown, seen = 0, []  # seen: the times of the frames read
     try:
         for frame, index in picked:
             shown += 1
-            ended = frame.time
+            if frame.time is not None:
+                seen.append(frame.time - start)
             if frame.width * frame.height > limits.max_pixels:  # frames may change size mid-stream
                 yield ItemError(origin, f"frame {index + 1}" if index is not None else "frame",
                                 f"frame is {frame.width}×{frame.height}, over the max_pixels cap of "
@@ -178,17 +195,61 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
             yield _item(frame, index, fps, clock, origin, fmt, info, limits.decode_side)
     except _Timeout:
         yield ItemError(origin, "", f"stopped after {limits.video_timeout:g} s (video_timeout) with {shown} "
-                                    f"frame(s) read", skipped=shown > 0)
+                                    f"frame(s) read{_coarser(seen, times, duration)}", skipped=shown > 0)
         return
     except Exception as exc:
         yield ItemError(origin, "", f"could not decode the video: {_reason(exc)}")
         return
     if shown == 0:
         yield ItemError(origin, "", "the video has no decodable frame")
-    elif times and ended is not None and times[-1] - (ended - start) > max(2.0, 0.1 * duration):
-        yield ItemError(origin, "", f"the frames stop at {_clock(ended - start)} of the {_clock(duration)} the file's "
+    elif times and seen and times[-1] - max(seen) > max(2.0, 0.1 * duration):
+        yield ItemError(origin, "", f"the frames stop at {_clock(max(seen))} of the {_clock(duration)} the file's "
                                     "header gives (a file cut short?); the last one stands for the times after it",
                         skipped=True)
+
+
+def _variable(stream) -> bool:
+    """Whether the stream's frame rate changes (a phone in low light): its mean rate is not its base rate."""
+    mean, base = stream.average_rate, stream.base_rate
+    return bool(mean and base) and abs(float(mean) / float(base) - 1) > 0.01
+
+
+def _middle(container, stream, start: float, duration: float, deadline: float):
+    """(frame, None) for the middle frame; when it is blank (black between two parts of a clip, a fade), the
+    one nearest the middle of BLANK_LOOKS spread over the clip that is not; the middle when all are."""
+    from .files import _blank
+
+    middle = None
+    looks = sorted(((i + 0.5) * duration / BLANK_LOOKS for i in range(BLANK_LOOKS)),
+                   key=lambda t: abs(t - duration / 2))
+    for t in [duration / 2, *looks]:
+        try:
+            frame = next(_by_time(container, stream, start, [t], deadline), (None,))[0]
+        except _Timeout:
+            if middle is None:
+                raise
+            break
+        if frame is None:
+            continue
+        if middle is None:
+            middle = frame
+        w, h = frame.width, frame.height
+        f = max(1, min(w, h) // 128)
+        if not _blank(frame.to_image(width=max(1, w // f), height=max(1, h // f))):
+            yield frame, None
+            return
+    if middle is not None:
+        yield middle, None
+
+
+def _coarser(seen: list[float], times: list[float], duration: float | None) -> str:
+    """What a reading cut short by video_timeout covers, when it read some of several times (coarse to fine)."""
+    if len(times) < 2 or len(seen) < 2 or not duration:
+        return ""
+    marks = sorted([0.0, duration, *seen])
+    gap = max(b - a for a, b in zip(marks, marks[1:]))
+    return (f", spread over the whole {_clock(duration)}: the clip was sampled more coarsely than asked (frames up "
+            f"to {gap:.1f} s apart, not {duration / len(times):.1f} s)")
 
 
 class _Timeout(Exception):
@@ -214,29 +275,88 @@ def _times(duration: float, limits: Limits) -> list[float]:
 
 
 def _by_time(container, stream, start: float, times: list[float], deadline: float):
-    """(frame, None) for the first frame at or after each time: seek to the key frame before it and decode
-    forward, or decode on from the last one when the time is close ahead."""
-    decoder, last = None, None
-    for t in times:
-        target = start + t
-        ahead = last is not None and last.time is not None and last.time <= target < last.time + CONTINUE_WITHIN
-        if decoder is None or not ahead:
-            decoder = _seek(container, stream, target, deadline)
-        chosen, reached = None, False
-        for n, frame in enumerate(decoder):
-            if time.monotonic() > deadline:
-                raise _Timeout
-            chosen = frame
-            if frame.time is None or frame.time >= target - 0.0005 or n >= MAX_DECODE_AFTER_SEEK:
-                reached = True
-                break
-        if chosen is None:  # past the end: the last frame decoded stands for it
+    """(frame, None) for the first frame at or after each time. The times are read in runs, one seek each
+    (`_runs`), and the runs coarse to fine (`_spread`): the middle, the start, three quarters, a quarter, …
+    So a reading that video_timeout cuts short still spans the whole clip, more coarsely."""
+    runs = _runs(container, stream, [start + t for t in times])
+    end, shown = None, set()  # end: where the frames stop, once a run has gone past them
+    for r in _spread(len(runs)):
+        if end is not None and runs[r][0] > end:  # the last frame already stands for these times
+            continue
+        decoder, last = _seek(container, stream, runs[r][0], deadline), None
+        for target in runs[r]:
             chosen = last
-        if chosen is not None and (last is None or chosen.pts != last.pts):
-            yield chosen, None
-        if not reached:  # the frames end before this time, so before every later one too
-            return
-        last = chosen
+            reached = last is not None and (last.time is None or last.time >= target - 0.0005)
+            if not reached:
+                for n, frame in enumerate(decoder):
+                    if time.monotonic() > deadline:
+                        raise _Timeout
+                    chosen = frame
+                    if frame.time is None or frame.time >= target - 0.0005 or n >= MAX_DECODE_AFTER_SEEK:
+                        reached = True
+                        break
+            if chosen is not None and chosen.pts not in shown:
+                shown.add(chosen.pts)
+                yield chosen, None
+            if not reached:  # the frames end before this time, so before every later one too
+                stop = chosen.time if chosen is not None and chosen.time is not None else target
+                end = stop if end is None else min(end, stop)
+                break
+            last = chosen
+
+
+def _runs(container, stream, targets: list[float]) -> list[list[float]]:
+    """The targets (seconds, in order) in runs each reached by one seek and decoded on from there. From the
+    stream's index, a target joins the run before it when its key frame is at or before that run's last
+    target (a seek would decode the same frames again): one run a key frame, so a clip with one key frame
+    is decoded once, not once a target. Without a whole index (MPEG-TS/PS, FLV, WMV build theirs as they
+    read), a run spans up to CONTINUE_WITHIN seconds."""
+    entries = _index(container, stream, targets)
+    tb = float(stream.time_base)
+    runs: list[list[float]] = []
+    for t in targets:
+        if runs:
+            if entries is not None:
+                k = entries.search_timestamp(int(t / tb), backward=True)
+                near = k < 0 or entries[k].timestamp * tb <= runs[-1][-1]
+            else:
+                near = t - runs[-1][0] < CONTINUE_WITHIN
+            if near:
+                runs[-1].append(t)
+                continue
+        runs.append([t])
+    return runs
+
+
+def _index(container, stream, targets: list[float]):
+    """The stream's index entries when they name its frames to the end (MP4/MOV, AVI, Matroska), else None."""
+    if len(targets) < 2 or container.format.name.split(",")[0] not in INDEXED:
+        return None
+    if not hasattr(stream, "index_entries"):  # PyAV before 15 does not give the index: runs by time span
+        return None
+    entries = stream.index_entries
+    tb = float(stream.time_base)
+    if len(entries) < 2:  # Matroska reads its index (cues) at the first seek
+        container.seek(int(targets[len(targets) // 2] / tb), stream=stream, backward=True)
+        entries = stream.index_entries
+    whole = len(entries) > 1 and entries[len(entries) - 1].timestamp * tb >= targets[-1] - CONTINUE_WITHIN
+    return entries if whole else None
+
+
+def _spread(m: int) -> list[int]:
+    """0 … m-1 coarse to fine: the middle, the start, three quarters, a quarter, five eighths, … (the
+    van der Corput sequence shifted by a half)."""
+    order, seen, n = [], set(), 0
+    while len(order) < m:
+        x, bit, v = 0.0, 0.5, n
+        while v:
+            x, bit, v = x + bit * (v & 1), bit / 2, v >> 1
+        i = int((x + 0.5) % 1.0 * m)
+        if i not in seen:
+            seen.add(i)
+            order.append(i)
+        n += 1
+    return order
 
 
 def _seek(container, stream, target: float, deadline: float):
