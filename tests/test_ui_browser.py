@@ -730,8 +730,9 @@ def run_slow(page, web) -> None:
 
 
 def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
-    """The button and then Enter in the address box are two events: the second gets a toast, not a second run
-    that would take another job slot and delete the first run's kept uploads. Stop ends the run at once, with
+    """The button and then Enter in the address box are two events: the second is told a run is going (the page
+    beside the buttons, the server in a toast for an event sent anyway), not a second run that would take another
+    job slot and delete the first run's kept uploads. Stop ends the run at once, with
     what it found so far, and the uploads stay listed for a re-run."""
     from webserver import WebServer
 
@@ -751,9 +752,15 @@ def test_one_run_at_a_time_and_stop_keeps_what_was_found(page, tmp_path):
                                "e.innerText.includes('0/2 inputs read')) && [...document.querySelectorAll("
                                "'.progress-level')].some(e => e.innerText.includes('1 image classified'))",
                                timeout=20_000)
+        page.locator("#url textarea, #url input").press("Enter")  # the page says a run is going, and sends nothing
+        page.wait_for_function("document.querySelector('#medimg-busy')?.textContent.includes('A run is going')",
+                               timeout=20_000)
+        # the server holds one run per page too: the event sent anyway (by a script, or a page that missed the run)
+        page.evaluate("window.medimgRuns.going.clear()")
         page.locator("#url textarea, #url input").press("Enter")
         page.wait_for_function("() => [...document.querySelectorAll('.toast-body, [data-testid=toast-body]')]"
                                ".some(t => t.innerText.includes('Already running'))", timeout=20_000)
+        page.evaluate("window.medimgRuns.going.add('run')")
         assert web.hits["/slow.png"] == 1
         # the threshold and filter changed while the run goes: its results follow them when they come
         number = page.locator("#threshold input[type=number]")

@@ -74,6 +74,11 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 .medimg-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
   clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 #counts p { font-size: 1.1em; margin: 0; }
+/* a run's note beside Run and Stop, and Stop kept on the screen while a run goes (RUNS) */
+#medimg-busy { margin: 0; color: #1f2937; font-weight: 600; }
+#medimg-busy:empty { display: none; }
+#stop[data-float] { position: fixed !important; right: 16px; bottom: 16px; z-index: 1000; width: auto !important;
+  min-width: 96px; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.35); border: 2px solid #374151 !important; }
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
 #threshold input[type=range]:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 3px; }
@@ -280,12 +285,91 @@ KEEP_FOCUS = """() => {
   }).observe(document.body, {subtree: true, childList: true});
 }"""
 
-SCROLL_TO_RESULTS = """() => {
-  const el = document.getElementById("counts");
-  const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
-  if (el && el.getBoundingClientRect().top > window.innerHeight * 0.7)
-    el.scrollIntoView({behavior: still ? "auto" : "smooth"});
+# A run going, as the page knows it: set as a run's event starts (it also scrolls to where its progress and results
+# show), cleared when its results are shown. Gradio drops a click on Run (or Enter in the address box) while that
+# event is still going, without a word; Run, Enter or an example then is told here, beside the buttons, instead.
+# After Stop (or as the results come), it waits for the run to end (about 50 ms) and starts then. While a run goes
+# and the buttons are scrolled out of view (a phone shows the progress in their place), Stop stays at the bottom
+# right of the screen.
+RUNS = """() => {
+  const runs = window.medimgRuns = {going: new Set(), stopping: false, queued: null};
+  const note = document.createElement("div");
+  note.id = "medimg-busy"; note.setAttribute("role", "status"); note.setAttribute("aria-live", "polite");
+  const row = () => document.querySelector("#run")?.parentElement;  /* Run and Stop */
+  const tell = text => { const r = row(); if (r && note.previousElementSibling !== r) r.after(note);
+                         note.textContent = text; };
+  /* Gradio hides the progress as the run ends, a moment before it takes a click on Run again: it counts as going
+     until its end is seen. One whose end never came (the connection was lost) is forgotten 3 s after. */
+  let hidden = 0;
+  const showing = () => { const t = document.querySelector("#counts [data-testid=status-tracker]");
+                          return !!t && !t.classList.contains("hide"); };
+  const busy = () => {
+    if (!runs.going.size) return false;
+    if (showing()) { hidden = 0; return true; }
+    hidden = hidden || performance.now();
+    if (performance.now() - hidden < 3000) return true;
+    runs.going.clear(); runs.queued = null; runs.stopping = false; return false;
+  };
+  let seen = true, watched = null;
+  const float = () => {
+    const r = row(), stop = document.querySelector("#stop");
+    if (r && r !== watched) {
+      watched = r;
+      new IntersectionObserver(e => { seen = e[e.length - 1].isIntersecting; float(); }).observe(r);
+    }
+    if (stop) stop.toggleAttribute("data-float", busy() && !seen);
+  };
+  setInterval(float, 1000);
+  const scroll = () => {
+    const el = document.getElementById("counts");
+    const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+    if (el && el.getBoundingClientRect().top > window.innerHeight * 0.7)
+      el.scrollIntoView({behavior: still ? "auto" : "smooth"});
+  };
+  let starts = 0;
+  runs.start = key => { starts += 1; runs.going.add(key); runs.stopping = false; hidden = 0; note.textContent = "";
+                        scroll(); setTimeout(float, 50); };
+  /* Gradio takes a click on Run again a moment after the run's end is seen here: one in between would be dropped,
+     so it is made again until its run starts */
+  let ended = -1e9, passing = false;
+  const again = (button, tries, from = starts) => setTimeout(() => {
+    if (starts !== from || runs.going.size || tries > 20) return;  /* started (and maybe ended) since */
+    passing = true; button.click(); passing = false;
+    again(button, tries + 1, from);
+  }, tries ? 500 : 50);
+  runs.end = key => {
+    runs.going.delete(key);
+    if (runs.going.size) return;
+    ended = performance.now(); runs.stopping = false; note.textContent = ""; float();
+    if (runs.queued) { again(runs.queued, 0); runs.queued = null; }
+  };
+  const held = (e, button) => {
+    if (passing) return;
+    if (busy()) {
+      if (runs.stopping) { runs.queued = button; tell("Stopping the run: yours starts as soon as it has stopped."); }
+      else if (!showing()) runs.queued = button;  /* its results are coming: this one starts then */
+      else tell("A run is going: wait for its results, or press Stop first.");
+    } else if (performance.now() - ended < 1000) again(button, 0);
+    else return;
+    e.preventDefault(); e.stopImmediatePropagation();
+  };
+  document.addEventListener("click", e => {
+    if (e.target.closest?.("#stop")) { if (busy()) runs.stopping = true; return; }
+    const button = e.target.closest?.("#run, button[id^=example-]");
+    if (button) held(e, button);
+  }, true);
+  document.addEventListener("keydown", e => {  /* Enter runs (Shift+Enter is a new line) */
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.target.closest?.("#url"))
+      held(e, document.querySelector("#run"));
+  }, true);
 }"""
+
+
+def _marks(what: str, key: str) -> str:
+    """The JS, run before an event's handler, that tells RUNS a run starts (or its results are shown): it passes
+    the event's inputs on as they are."""
+    return f"(...inputs) => {{ window.medimgRuns?.{what}({key!r}); return inputs; }}"
+
 
 INTRO = """# medimg — find the medical images
 Drop files (images, DICOM, volumes such as NIfTI or an .mhd with its .raw, whole slides, microscopy stacks, videos, PDF, Word/PowerPoint/Excel, e-mails, zip — many at once) or give a web address. Every image inside is found
@@ -559,7 +643,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 files = gr.File(label="Files: images, DICOM, volumes, slides, microscopy, video, PDF, Office, e-mail, zip, 7z, tar", file_count="multiple",
                                 type="filepath", elem_id="files")
                 # an --offline server fetches nothing: no web address to offer
-                url = gr.Textbox(label="…or a web address (several: one per line)", placeholder="https://…",
+                url = gr.Textbox(label="…or a web address (Enter runs; Shift+Enter starts a new line: one "
+                                       "address per line)", placeholder="https://…",
                                  elem_id="url",
                                  visible=not cfg.offline)
                 render = gr.Checkbox(label="Run the page's JavaScript before looking (slower)", value=False,
@@ -571,8 +656,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 if examples:
                     with gr.Row():
                         for name in examples:
-                            example_buttons.append((name, gr.Button(f"Example: {name}", size="sm",
-                                                                    elem_classes=["example"])))
+                            example_buttons.append((name, gr.Button(f"Example: {name}", size="sm", elem_classes=["example"],
+                                                                    elem_id=f"example-{len(example_buttons)}")))
                 # how many files are listed (the list shows a few); last in the column, so that its showing up
                 # after an upload moves none of the controls above it
                 ready = gr.Markdown("", elem_id="ready", visible=False)
@@ -611,14 +696,16 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         # progress over the results only: the file list, address and threshold stay readable while a run goes
         queue.update(show_progress_on=[counts, gallery])
         run = one_at_a_time(classify)
-        runs = [go.click(run, [files, url, render, threshold, show, records_state], run_outputs, **queue),
-                url.submit(run, [files, url, render, threshold, show, records_state], run_outputs, **queue)]
-        for name, button in example_buttons:
-            runs.append(button.click(run_example(name), [threshold, show, records_state], run_outputs, **queue))
-        for event in runs:  # a threshold or filter changed while the run went: the results follow it now
-            event.then(follow, [records_state, threshold, show, used_state, opened_state], view_outputs, **light)
-        for button in [go] + [b for _, b in example_buttons]:  # on a small screen, show where results come
-            button.click(None, None, None, js=SCROLL_TO_RESULTS)
+        runs = [(go.click(run, [files, url, render, threshold, show, records_state], run_outputs,
+                          js=_marks("start", "run"), **queue), "run"),
+                (url.submit(run, [files, url, render, threshold, show, records_state], run_outputs,
+                            js=_marks("start", "url"), **queue), "url")]
+        for i, (name, button) in enumerate(example_buttons):
+            runs.append((button.click(run_example(name), [threshold, show, records_state], run_outputs,
+                                      js=_marks("start", f"example-{i}"), **queue), f"example-{i}"))
+        for event, which in runs:  # a threshold or filter changed while the run went: the results follow it now
+            event.then(follow, [records_state, threshold, show, used_state, opened_state], view_outputs,
+                       js=_marks("end", which), **light)
         stop_btn.click(stop_run, None, None, **light)
         threshold.change(refresh, [records_state, threshold, show, opened_state], view_outputs,
                          trigger_mode="always_last", **light)
@@ -628,6 +715,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         files.change(_ready, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.load(None, None, None, js=KEEP_FOCUS)
+        demo.load(None, None, None, js=RUNS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     # events waiting at once, as the API's requests: past it, "the queue is full" at once rather than a wait
     # behind one client's hundred runs
