@@ -70,15 +70,19 @@ def _neutral(m: re.Match) -> str:
 def _queries(media: str) -> list[str]:
     """The list cut at its commas outside brackets (`(a, b)` and `{a, b` are one block each)."""
     out, depth, start = [], 0, 0
-    for i, c in enumerate(media):
+    for m in _QUERY_MARKS.finditer(media):  # only the brackets and commas, not every character
+        c = m.group()
         if c in "([{":
             depth += 1
         elif c in ")]}":
             depth = max(depth - 1, 0)
-        elif c == "," and not depth:
-            out.append(media[start:i])
-            start = i + 1
+        elif not depth:
+            out.append(media[start:m.start()])
+            start = m.end()
     return [*out, media[start:]]
+
+
+_QUERY_MARKS = re.compile(r"[()\[\]{},]")
 
 
 class _NotAll(Exception):
@@ -119,14 +123,17 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 def _closing(text: str, i: int) -> int:
     """The index of the `)` closing the `(` at i, or len(text) when none does."""
     depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "(":
+    for m in _PARENS.finditer(text, i):
+        if m.group() == "(":
             depth += 1
-        elif text[j] == ")":
+        else:
             depth -= 1
             if not depth:
-                return j
+                return m.start()
     return len(text)
+
+
+_PARENS = re.compile(r"[()]")
 
 
 def _query_holds(query: str, width: int, height: int) -> bool:
