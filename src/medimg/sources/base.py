@@ -115,6 +115,19 @@ class Budget:
     def __init__(self, left: int):
         self.left = left
 
+    def refuse(self, where: str, size: int, limits: Limits, past: str) -> tuple[ItemError | None, bool]:
+        """A member of `size` bytes: (None, False) and drawn from the budget when it fits; else (its error, whether
+        the container's rest stops: past `zip_max_bytes`, said as "`past` the … cap"). Over `max_input_bytes` it
+        alone is not read."""
+        if size > limits.max_input_bytes:
+            return ItemError(where, "", f"attachment is {size:,} bytes, over the max_input_bytes cap of "
+                                        f"{limits.max_input_bytes:,}; not read"), False
+        if size > self.left:
+            return ItemError(where, "", f"{past} the zip_max_bytes cap of {limits.zip_max_bytes:,}; the rest is "
+                                        "not read"), True
+        self.left -= size
+        return None, False
+
 
 @dataclass
 class Blob:

@@ -368,16 +368,13 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             if hidden := _sealed(part, ctype or "", name, data):
                 yield ItemError(where, "", hidden[0], skipped=hidden[1])
                 continue
-            if len(data) > limits.max_input_bytes:
-                yield ItemError(where, "", f"attachment is {len(data):,} bytes, over the max_input_bytes cap of "
-                                           f"{limits.max_input_bytes:,}; not read")
+            refused, stop = budget.refuse(where, len(data), limits, "message decodes past")
+            if refused:
+                yield refused
+                if stop:
+                    reading.stopped = True
+                    return
                 continue
-            if len(data) > budget.left:
-                yield ItemError(where, "", f"message decodes past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
-                                           "the rest is not read")
-                reading.stopped = True
-                return
-            budget.left -= len(data)
             member = Blob(where, data, name=name, content_type=ctype, depth=blob.depth + 1, budget=budget,
                           locator=place)
             if ctype in ("message/rfc822", "message/global") or accepts(data[:4096], member):

@@ -92,15 +92,12 @@ def _files(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blo
         if not data:
             yield ItemError(where, "", "empty attachment (or a link to a file)", skipped=True)
             continue
-        if len(data) > limits.max_input_bytes:
-            yield ItemError(where, "", f"attachment is {len(data):,} bytes, over the max_input_bytes cap of "
-                                       f"{limits.max_input_bytes:,}; not read")
+        refused, stop = budget.refuse(where, len(data), limits, "attachments add up past")
+        if refused:
+            yield refused
+            if stop:
+                return
             continue
-        if len(data) > budget.left:
-            yield ItemError(where, "", f"attachments add up past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
-                                       "the rest is not read")
-            return
-        budget.left -= len(data)
         yield Blob(where, bytes(data), name=name, depth=blob.depth + 1, budget=budget)
     if not count:
         yield ItemError(origin, "", f"{WHAT} without attached files (its text is left out)", skipped=True)
