@@ -917,25 +917,27 @@ _REF = re.compile(r"\b(\d+)\s+\d+\s+R\b")
 
 
 def _value_digest(doc: pymupdf.Document, xref: int, key: str, cache: dict, most: int = 16) -> bytes:
-    """MD5 of the value of `key` in an object's dictionary with the objects it names (a palette or profile
-    stream, by its data), at most `most` of them, object numbers left out: two copies of one colour space
-    written as objects of their own give the same digest. Stream digests are kept in `cache`."""
-    h = hashlib.md5()
-    todo, seen = [doc.xref_get_key(xref, key)[1]], set()
-    while todo:
-        text = todo.pop()
-        h.update(_REF.sub("R", text).encode())
-        for ref in _REF.findall(text):
-            n = int(ref)
-            if n in seen or len(seen) >= most:
-                continue
-            seen.add(n)
-            todo.append(doc.xref_object(n, compressed=True))
-            if doc.xref_is_stream(n):
-                if n not in cache:
-                    cache[n] = hashlib.md5(doc.xref_stream_raw(n) or b"").hexdigest()
-                h.update(cache[n].encode())
-    return h.digest()
+    """MD5 of the value of `key` in an object's dictionary with the objects it names written in their place (a
+    palette or profile stream by its data), at most `most` of them: a colour space written inline, or as an object
+    of its own (once or twice), gives the same digest. Stream digests are kept in `cache`."""
+    seen: set[int] = set()
+
+    def expand(text: str) -> str:
+        return _REF.sub(named, text)
+
+    def named(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n in seen or len(seen) >= most:  # a loop, or too many: left a bare reference
+            return "R"
+        seen.add(n)
+        text = expand(doc.xref_object(n, compressed=True))
+        if doc.xref_is_stream(n):
+            if n not in cache:
+                cache[n] = hashlib.md5(doc.xref_stream_raw(n) or b"").hexdigest()
+            text += f" stream {cache[n]}"
+        return text
+
+    return hashlib.md5(expand(doc.xref_get_key(xref, key)[1]).encode()).digest()
 
 
 def _format(doc: pymupdf.Document, xref: int, first: str) -> str:
