@@ -332,7 +332,7 @@ def _index(container, stream, targets: list[float]):
     """The stream's index entries when they name its frames to the end (MP4/MOV, AVI, Matroska), else None."""
     if len(targets) < 2 or container.format.name.split(",")[0] not in INDEXED:
         return None
-    if not hasattr(stream, "index_entries"):  # PyAV before 15 does not give the index: runs by time span
+    if not hasattr(stream, "index_entries"):  # PyAV before 17 does not give the index: runs by time span
         return None
     entries = stream.index_entries
     tb = float(stream.time_base)
