@@ -112,11 +112,12 @@ def _prepare(out: Path, resume: bool) -> Folder:
     if not manifest.is_file():
         raise ValueError(f"{out} has no {MANIFEST}: not a folder medimg extract wrote; not resuming, so nothing "
                          "in it is changed")
-    last_source, last_input, whole = _check_manifest(manifest)
-    from .output import Spellings, _carried, _rows, _truncate  # as classify --resume reads its rows
+    last_source = _check_manifest(manifest)
+    from .output import Spellings, _rows, _scan, _truncate  # as classify --resume reads its rows
 
-    done, written, undo = _carried(manifest, _rows(manifest, "jsonl"), None, None)  # undo: where the last input begins
-    _truncate(manifest, "jsonl", whole)  # a cut-off last line goes; the last input's rows wait (see Folder)
+    found = _scan(manifest, _rows(manifest, "jsonl"), None, None)
+    done, written, undo = found.done, found.written, found.keep  # undo: where the last input begins
+    _truncate(manifest, "jsonl", found.rows)  # a cut-off last line goes; the last input's rows wait (see Folder)
     last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
     kept = Folder(last_source=last, passed=len(done))
     sources, files, images, tail, at = set(), set(), 0, set(), 0
@@ -162,10 +163,9 @@ def _writable(out: Path) -> None:
         raise ValueError(f"{out} cannot be written in (permission denied or a read-only file system)")
 
 
-def _check_manifest(path: Path) -> tuple[str | None, str | None, int]:
-    """The `source` and `input` of the last whole row, and how many whole rows; ValueError if a whole row is not
-    one medimg extract writes."""
-    last, whole = (None, None), 0
+def _check_manifest(path: Path) -> str | None:
+    """The `source` of the last whole row; ValueError if a whole row is not one medimg extract writes."""
+    last = None
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         for n, line in enumerate(f, 1):
             if not line.endswith("\n"):
@@ -179,8 +179,8 @@ def _check_manifest(path: Path) -> tuple[str | None, str | None, int]:
             if not ours:
                 raise ValueError(f"line {n} of {path} is not a medimg extract row ({line[:60]!r}); not resuming, "
                                  "so nothing in the folder is changed")
-            last, whole = (row["source"], row["input"]), whole + 1
-    return (*last, whole)
+            last = row["source"]
+    return last
 
 
 def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, workers: int = 1,

@@ -149,10 +149,11 @@ class ParquetRecordWriter:
 
 class ParquetCarriedOn(ParquetRecordWriter):
     """Carries on the Parquet file at `path` (a file without rows has no `tail`) with its rows before
-    `tail.start` (`resume_parquet`), and the last input's after them unless `tail` says they go (decided before the first record is written; they stay when
-    none is): they are copied a row group at a time into a new file beside it, the new records follow, and
-    closing puts that file in the old one's place at once (on Ctrl-C or SIGTERM too). Until then the old file is
-    as it was, and it stays so when the new one cannot be written whole (a full disk)."""
+    `tail.start` (`resume_parquet`), and the last input's after them unless `tail` says they go (decided before
+    the first record is written; they stay when none is): they are copied a row group at a time into a new file
+    beside it, the new records follow, and closing puts that file in the old one's place at once (on Ctrl-C or
+    SIGTERM too). Until then the old file is as it was, and it stays so when the new one cannot be written whole
+    (a full disk)."""
 
     def __init__(self, path: Path, tail: Tail | None, labels: list[str] | None = None, rows: int | None = None,
                  threshold: float | None = None):
@@ -163,7 +164,8 @@ class ParquetCarriedOn(ParquetRecordWriter):
         try:
             os.chmod(self.temp, stat.S_IMODE(self.path.stat().st_mode))
             super().__init__(self.stream, labels, rows, threshold)
-            self.tail_rows = self._copy(tail.start, tail.rows) if tail else []  # read now: an unreadable one is said now
+            # read now: an unreadable one is said now
+            self.tail_rows = self._copy(tail.start, tail.rows) if tail else []
         except BaseException:
             self._drop()
             raise
@@ -193,7 +195,8 @@ class ParquetCarriedOn(ParquetRecordWriter):
     def _copy_tail(self) -> None:
         if not self.tail_copied:
             self.tail_copied = True
-            if self.tail is not None and not self.tail.redo:  # they stay (or nothing was written, so nothing said they go)
+            # they stay (or nothing was written, so nothing said they go)
+            if self.tail is not None and not self.tail.redo:
                 for table in self.tail_rows:
                     self._writer.write_table(table)
             self.tail_rows = []
@@ -425,13 +428,8 @@ class _Found(NamedTuple):
         return None if self.last is None else Tail(path, fmt, self.keep, self.rows, self.last, self.source)
 
 
-def _carried(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
-             model: str | None) -> tuple[set[str], set[str], int]:
-    """(done, written, keep) from an earlier run's rows: see `resume`."""
-    return _scan(path, rows, threshold, model)[:3]
-
-
 def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None, model: str | None) -> _Found:
+    """What an earlier run's rows hold (`_Found`): see `resume`."""
     keep, done, written, last, source, n = 0, set(), set(), None, None, 0
     bounds, models = Thresholds(), set()
     for n, (name, fields) in enumerate(rows, 1):

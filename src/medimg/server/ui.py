@@ -656,8 +656,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 if examples:
                     with gr.Row():
                         for name in examples:
-                            example_buttons.append((name, gr.Button(f"Example: {name}", size="sm", elem_classes=["example"],
-                                                                    elem_id=f"example-{len(example_buttons)}")))
+                            button = gr.Button(f"Example: {name}", size="sm", elem_classes=["example"],
+                                               elem_id=f"example-{len(example_buttons)}")
+                            example_buttons.append((name, button))
                 # how many files are listed (the list shows a few); last in the column, so that its showing up
                 # after an upload moves none of the controls above it
                 ready = gr.Markdown("", elem_id="ready", visible=False)

@@ -32,10 +32,10 @@ def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: C
 
     Matching is by pixel size as MuPDF decodes it (a JPEG 2000 at its codestream's size, whatever its
     dictionary says). Only when two of the page's images have the same size, or an inline image is drawn,
-    are digests needed: twins match by the very image MuPDF loaded for each (else by a digest of their compressed
-    data, nothing decoded), inline images and twins MuPDF keeps no compressed data for by pixel digest, as does a
-    page where two xrefs hold the same data. All this is left out when any image of the page is too large to decode (then
-    twins match by size alone and inline repeats are not told apart). Smooth shadings, which the text
+    are digests needed: twins match by the very image MuPDF loaded for each (else by a digest of their
+    compressed data, nothing decoded), inline images and twins MuPDF keeps no compressed data for by pixel digest,
+    as does a page where two xrefs hold the same data. All this is left out when any image of the page is too
+    large to decode (then twins match by size alone and inline repeats are not told apart). Smooth shadings, which the text
     device also reports as images, are left out: only boxes the bbox log saw as images count.
 
     An image MuPDF cannot load (its colour space or another object of its dictionary lost when the file was
