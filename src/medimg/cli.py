@@ -68,7 +68,7 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
-                max_images: int | None = None) -> Limits:
+                max_images: int | None = None, input_timeout: float | None = None) -> Limits:
     if render and not offline:  # once, not as every URL's error
         from .sources.browser import available
 
@@ -88,6 +88,8 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
         lim.max_pdf_pages = max_pages
     if max_images:
         lim.max_images_per_input = max_images
+    if input_timeout is not None:
+        lim.input_timeout = input_timeout or None
     return lim
 
 
@@ -100,7 +102,8 @@ def _progress(quiet: bool = False) -> Progress:
 
 CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
 # caps whose errors are named by their Limits field, and the option that raises each
-ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb", "max_download_bytes": "--max-input-mb"}
+ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb", "max_download_bytes": "--max-input-mb",
+              "input_timeout": "--input-timeout"}
 
 
 def _cap_of(error: str | None) -> str | None:
@@ -158,6 +161,9 @@ MaxInputMb = typer.Option(None, "--max-input-mb", min=1, help="Refuse a file, ar
 MaxPages = typer.Option(None, "--max-pages", min=1, help="Read at most this many pages of a PDF (default 500).")
 MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many images from one input (default "
                          "1000; each file in a folder or archive is an input of its own).")
+InputTimeout = typer.Option(None, "--input-timeout", min=0, help="Give up on an input (a file, an archive member, a "
+                            "web page with its images) still being read after this many seconds (default 600; 0: "
+                            "no limit); the inputs after it go on.")
 InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
                           "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
@@ -324,7 +330,7 @@ def extract(
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
-    max_images: Optional[int] = MaxImages,
+    max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
     from .extract import extract as run, prepare
@@ -332,7 +338,8 @@ def extract(
 
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
-                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
+                         input_timeout=input_timeout)
     try:
         folder = prepare(out, resume)
     except (ValueError, OSError) as exc:
@@ -407,7 +414,7 @@ def classify(
     allow_private: bool = AllowPrivate, all_frames: bool = AllFrames, render: bool = Render,
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
-    max_images: Optional[int] = MaxImages,
+    max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -468,7 +475,8 @@ def classify(
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {escape(str(out))} "
                           "passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
-                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
+                         input_timeout=input_timeout)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
@@ -779,7 +787,7 @@ def scale(
     allow_private: bool = AllowPrivate, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
     max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
-    all_frames: bool = AllFrames,
+    all_frames: bool = AllFrames, input_timeout: Optional[float] = InputTimeout,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again; a folder "
                                 "of an earlier medimg's rows, probs as JSON text, is refused)."),
@@ -811,7 +819,8 @@ def scale(
         raise typer.BadParameter(str(exc), param_hint="INPUT_LIST")
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
-                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
+                         input_timeout=input_timeout)
     plan: dict = {}
 
     def stopped() -> str:

@@ -13,9 +13,11 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -229,12 +231,34 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         for k, n in holds.items():
             held[k] = n
             owners[k] = owners.get(k, 0) + 1
-        ahead.append((fut, source, holds))
-        jobs.put((fut, lambda: _save_unit(task, source, out, cancel)))
+        unit = _Unit(cancel)
+        unit.origin = getattr(task, "origin", None)
+        ahead.append((fut, source, holds, unit))
+        jobs.put((fut, lambda: _save_unit(task, source, out, unit), unit))
+
+    def result(fut: Future, source: str, unit: _Unit) -> list:
+        """The unit's rows; an error row instead once it has gone on past input_timeout (from its start, or
+        from when it came first in line): it stops at its next item, and a new thread takes its place."""
+        limit, first = limits.input_timeout, time.monotonic()
+        while limit:
+            left = (max(unit.began, first) + limit - time.monotonic()) if unit.began else 1.0
+            if left <= 0:
+                unit.set()
+                threads.append(threading.Thread(target=_work, args=(jobs,), name="medimg-extract-spare",
+                                                 daemon=True))
+                threads[-1].start()
+                return [({"input": unit.origin or source, "locator": "", "source": source,
+                          "error": f"reading it took longer than the input_timeout of {limit:g} s: stopped there "
+                                   "(nothing from it is written)"}, None, False)]
+            try:
+                return fut.result(timeout=left)
+            except FutureTimeout:
+                continue
+        return fut.result()
 
     def write_head() -> Iterator[tuple[dict, bool]]:
-        fut, source, holds = ahead.popleft()
-        results = fut.result()
+        fut, source, holds, unit = ahead.popleft()
+        results = result(fut, source, unit)
         for k in holds:
             owners[k] -= 1
             if not owners[k]:
@@ -336,7 +360,7 @@ def _write_row(row: dict, part: str | None, image: bool, out: Path, manifest, st
 def _stop(ahead: deque, threads: list, out: Path, manifest, state: _Written) -> None:
     """After a stop: wait briefly for the workers' current items, remove every temporary PNG, and undo a row
     half done (its PNG renamed but its line not written whole)."""
-    for fut, _, _ in ahead:
+    for fut, _, _, _ in ahead:
         fut.cancel()  # not started: never will be
     for th in threads:
         th.join(STOP_WAIT / max(1, len(threads)))
@@ -351,20 +375,36 @@ def _stop(ahead: deque, threads: list, out: Path, manifest, state: _Written) -> 
         state.pending.unlink(missing_ok=True)
 
 
+class _Unit(threading.Event):
+    """One unit's stop: set when the run stops (`run`) or the unit is given up on (out of time); with when its
+    reading began (time.monotonic; 0 before)."""
+
+    def __init__(self, run: threading.Event):
+        super().__init__()
+        self.run, self.began, self.origin = run, 0.0, None
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.run.is_set()
+
+
 def _work(jobs: queue.Queue) -> None:
     while (job := jobs.get()) is not None:
-        fut, fn = job
+        fut, fn, unit = job
         if not fut.set_running_or_notify_cancel():
             continue
         try:
             fut.set_result(fn())
         except BaseException as exc:
             fut.set_exception(exc)
+        if threading.Event.is_set(unit):  # given up on (out of time): a new thread has taken this one's place
+            return
 
 
 def _save_unit(task, source: str, out: Path, cancel: threading.Event) -> list[tuple[dict, str | None, bool]]:
     """Run one unit of work, saving each image as a temporary PNG in `out`: [(row, PNG or None, image?)].
     Once `cancel` is set it stops between items and removes its PNGs."""
+    if isinstance(cancel, _Unit):
+        cancel.began = time.monotonic()
     results: list[tuple[dict, str | None, bool]] = []
     items = task()
     try:

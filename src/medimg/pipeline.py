@@ -236,6 +236,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
     held_change = threading.Condition()
     jobs: queue.Queue = queue.Queue()  # FIFO: an input never waits for a thread behind a later one
     END = object()
+    limit = limits.input_timeout  # seconds one input may take (None or 0: no limit)
+    dropped: list[_Lane] = []  # inputs given up on (out of time) whose readers have not ended yet
 
     def put(q: queue.Queue, x) -> bool:
         while not stop.is_set():
@@ -278,9 +280,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     held[0] -= n
             held_change.notify_all()
 
-    def run(task, lane: queue.Queue, source: str) -> None:
+    def run(task, lane: _Lane, source: str) -> None:
+        lane.began = time.monotonic()
         try:
             for item in task():
+                if lane.dropped:  # out of time (input_timeout): the reader is closed
+                    return
                 rec, arr = _prepare(item, clf, thumbnails)
                 rec.source = source
                 token = room(lane) if arr is not None else False
@@ -295,8 +300,14 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
-            release(getattr(task, "holds", {}))
+            unhold(lane)
             put(lane, END)
+
+    def unhold(lane: _Lane) -> None:
+        with held_change:
+            if not lane.released:
+                lane.released = True
+                release(lane.holds)
 
     def work() -> None:
         while not stop.is_set():  # a closed stream ends its threads, even while the inputs' iterator blocks
@@ -307,15 +318,45 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             if job is None:
                 return
             run(*job)
+            if job[1].dropped:  # a new thread took this one's place when its input ran out of time
+                return
+
+    def drop(lane: _Lane) -> Record:
+        """Give up on the input being read (out of time): its reader stops at its next image (one stuck inside
+        a decoder goes on in its thread until it returns), another thread takes its place, and its bytes no
+        longer count against AHEAD_BYTES. Its error record."""
+        lane.dropped = True
+        unhold(lane)
+        dropped.append(lane)
+        spare = threading.Thread(target=work, name="medimg-extract-spare", daemon=True)
+        spare.start()
+        return Record(input=lane.source, locator="", source=lane.source,
+                      error=f"reading it took longer than the input_timeout of {limit:g} s: stopped there"
+                            + (f" ({lane.images} image{'s' * (lane.images != 1)} found before it kept)"
+                               if lane.images else ""))
+
+    def drain() -> None:
+        """What readers of dropped inputs still put in their lanes, passed over (their room tokens given back)."""
+        for gone in list(dropped):
+            while True:
+                try:
+                    got = gone.get_nowait()
+                except queue.Empty:
+                    break
+                if got is END:
+                    dropped.remove(gone)
+                    break
+                if isinstance(got, tuple) and got[2]:
+                    ahead.release()
 
     def failed(source: str, error: str) -> queue.Queue:
-        lane: queue.Queue = queue.Queue()
+        lane = _Lane(source)
         lane.put((Record(input=source, locator="", error=error, source=source), None, False))
         lane.put(END)
         return lane
 
     def raising(exc: BaseException) -> queue.Queue:
-        lane: queue.Queue = queue.Queue()
+        lane = _Lane("")
         lane.put(_Raise(exc))
         return lane
 
@@ -340,8 +381,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
                     for task in input_tasks([given], limits, skip, cancel=stop):
-                        lane: queue.Queue = queue.Queue(maxsize=max(batch_size, 8))
-                        if not hold(getattr(task, "holds", {})) or not put(lanes, lane):
+                        lane = _Lane(source, getattr(task, "holds", {}), maxsize=max(batch_size, 8))
+                        if not hold(lane.holds) or not put(lanes, lane):
                             return
                         jobs.put((task, lane, source))
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input
@@ -362,15 +403,29 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         th.start()
     pending: list[tuple[Record, np.ndarray | None]] = []
     images = 0  # of them with pixels for the model
-    lane: queue.Queue | None = None  # the input being read; None between inputs
+    lane: _Lane | None = None  # the input being read; None between inputs
     try:
         while True:
+            drain()
             q = lanes if lane is None else lane
-            try:  # a part batch waits a moment for more, then goes out: a slow input never holds back the others
-                got = _get(q, FLUSH_AFTER if pending else None, cancel)
+            wait = FLUSH_AFTER if pending else None  # a part batch waits a moment for more, then goes out
+            if lane is not None and limit:  # its time counts from its start, or from when it came first
+                left = (max(lane.began, lane.first) + limit - time.monotonic()) if lane.began else 1.0
+                if left <= 0:
+                    pending.append((drop(lane), None))
+                    yield from _emit(clf, pending, t, on_item, cancel)
+                    pending, images = [], 0
+                    lane = head[0] = None
+                    continue
+                wait = left if wait is None else min(wait, left)
+            if dropped and wait is None:
+                wait = 0.5
+            try:
+                got = _get(q, wait, cancel)
             except queue.Empty:
-                yield from _emit(clf, pending, t, on_item, cancel)
-                pending, images = [], 0
+                if pending:  # a slow input never holds back the images before it
+                    yield from _emit(clf, pending, t, on_item, cancel)
+                    pending, images = [], 0
                 continue
             if got is _CANCELLED:
                 return
@@ -378,6 +433,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 if got is END:
                     break
                 lane = head[0] = got
+                lane.first = time.monotonic()
                 continue
             if got is END:
                 lane = head[0] = None
@@ -387,6 +443,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 pending = []
                 raise got.exc
             rec, arr, token = got
+            lane.images += arr is not None
             if token:
                 ahead.release()
             if arr is None and not pending:  # an error or a note with no image before it: out at once
@@ -400,6 +457,17 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         yield from _emit(clf, pending, t, on_item, cancel)
     finally:
         closed.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+
+
+class _Lane(queue.Queue):
+    """One input unit's items, in order, as its reader makes them; with when its reading began and when it came
+    first in line (time.monotonic), its images so far, and whether it was given up on (out of time)."""
+
+    def __init__(self, source: str, holds: dict[int, int] | None = None, maxsize: int = 0):
+        super().__init__(maxsize)
+        self.source, self.holds = source, holds or {}
+        self.began = self.first = 0.0
+        self.images, self.dropped, self.released = 0, False, False
 
 
 @dataclass

@@ -365,6 +365,9 @@ RUNS = """() => {
 }"""
 
 
+JOBS = "classify"  # the Gradio queue's concurrency id of the page's runs
+
+
 def _marks(what: str, key: str) -> str:
     """The JS, run before an event's handler, that tells RUNS a run starts (or its results are shown): it passes
     the event's inputs on as they are."""
@@ -400,6 +403,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
     busy: set[str] = set()  # sessions with a run going: one at a time each (a double click, Enter then a click)
     busy_lock = threading.Lock()
     last_run: dict[str, float] = {}  # when each session's last run ended (time.monotonic)
+    held: set[str] = set()  # sessions whose run Stop reached while it waited for a job slot: it is not started
 
     def forget_idle() -> None:
         """Gradio's whole session for each page whose last run ended EXPORT_MAX_AGE ago (its results are gone
@@ -408,12 +412,14 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         for session, ended in list(last_run.items()):
             if now - ended > EXPORT_MAX_AGE and session not in busy:
                 del last_run[session]
+                held.discard(session)
                 if holder is not None:
                     _forget(holder, session)
 
     def one_at_a_time(handler):
         """`handler` unless this page already has a run going: then a toast, and nothing changes. It keeps the
-        handler's signature, by which Gradio passes the request and progress among the arguments."""
+        handler's signature, by which Gradio passes the request and progress among the arguments. A run that
+        Stop reached while it waited for a job slot (`stop_run`) is not started."""
         @wraps(handler)
         def guarded(*args):
             session = next(a for a in args if isinstance(a, gr.Request)).session_hash
@@ -421,6 +427,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 if session in busy:
                     gr.Warning("Already running: wait for the results, or press Stop.", duration=None)
                     return gr.skip()
+                if session in held:
+                    held.discard(session)
+                    return gr.skip()  # told when Stop was pressed
                 forget_idle()
                 busy.add(session)
                 running[session] = stop = threading.Event()  # set by Stop, or when the page closes
@@ -607,16 +616,33 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         """The run's page has closed (close() took its stop event away and set it): nobody to show it to."""
         return stop.is_set() and running.get(request.session_hash) is not stop
 
+    def waiting(session: str) -> bool:
+        """Whether the page has a run waiting in Gradio's queue for a job slot (False where that queue is not
+        shaped as Gradio 6 has it)."""
+        try:
+            line = demo._queue.event_queue_per_concurrency_id.get(JOBS)
+            return line is not None and any(e.session_hash == session for e in list(line.queue))
+        except (AttributeError, TypeError):
+            return False
+
     def stop_run(request: gr.Request):
+        """Stop the page's run: the one going, with what it has found so far; or one still waiting for a job slot
+        (the server busy with other pages' runs): it will not start."""
+        session, said = request.session_hash, "Nothing is running."
         with busy_lock:
-            stop = running.get(request.session_hash) if request.session_hash in busy else None
+            stop = running.get(session) if session in busy else None
             if stop is not None:
                 stop.set()  # the run ends at its next image (or before its first), with what it has found so far
-        gr.Info("Stopping: the images found so far are shown." if stop is not None else "Nothing is running.")
+                said = "Stopping: the images found so far are shown."
+            elif waiting(session):  # it reaches `guarded` later, under this lock: held there
+                held.add(session)
+                said = "Stopped before it started (it was waiting for other runs to end): nothing was read."
+        gr.Info(said)
 
     def close(request: gr.Request):
         with busy_lock:
             last_run.pop(request.session_hash, None)
+            held.discard(request.session_hash)
         stop = running.pop(request.session_hash, None)
         if stop is not None:
             stop.set()  # nobody is left to see it: downloads in progress end now
@@ -692,7 +718,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         # inputs unprocessed: Gradio's slider check would put an error over every output for a threshold typed
         # out of range; the handlers bring it back in range with a toast instead
         raw = dict(preprocess=False)
-        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id="classify", **raw)
+        queue = dict(concurrency_limit=cfg.max_jobs, concurrency_id=JOBS, **raw)
         light = dict(concurrency_limit=None, **raw)  # no model run: never queue behind classification
         # progress over the results only: the file list, address and threshold stay readable while a run goes
         queue.update(show_progress_on=[counts, gallery])

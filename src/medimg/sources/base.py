@@ -66,7 +66,8 @@ class Limits:
 
     Files: max_input_bytes (one input file or archive member), max_slide_bytes (whole-slide files on disk,
     read a region at a time), max_video_bytes (videos on disk, read only around the frames shown),
-    video_timeout (seconds reading one video), max_pixels (checked from the header before decoding),
+    video_timeout (seconds reading one video), input_timeout (seconds `classify` gives one input — a file, an
+    archive member, a URL with the images its page shows — from its start; None or 0: no limit), max_pixels (checked from the header before decoding),
     max_images_per_input (each file in a folder or zip is an input of its own), max_pdf_pages.
 
     Archives: zip_max_entries, zip_max_bytes (uncompressed bytes in one archive and all nested in it),
@@ -87,6 +88,7 @@ class Limits:
     max_slide_bytes: int = 20 * 1024**3
     max_video_bytes: int = 20 * 1024**3
     video_timeout: float = 60.0
+    input_timeout: float | None = 600.0
     max_pixels: int = 100_000_000
     max_images_per_input: int = 1000
     max_pdf_pages: int = 500
