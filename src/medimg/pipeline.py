@@ -145,7 +145,8 @@ def classify(
     (or 8 × workers) inputs past the one being read may be under way (so a dead host, waiting out its timeout,
     does not hold up the inputs after it), but together they hold at most 4 × `batch_size` prepared images,
     and the units not yet done (zip members are read as the archive is split) at most AHEAD_BYTES: decoding
-    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size.
+    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size (over twice
+    the model's input, big JPEGs are decoded larger for it, and their probabilities can differ slightly).
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     Once `cancel` is set (the caller gave up: a request timed out, a script's Ctrl-C handler), the run ends as
     closing the stream does: no record comes out after it (within 0.1 s, even while an input is still

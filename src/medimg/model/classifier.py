@@ -20,13 +20,13 @@ ASSETS = Path(__file__).parent / "assets"
 
 
 def verdict_for(p_medical: float, threshold: float) -> str:
-    """medical if p_medical ≥ t, non-medical if p_medical ≤ 1 − t, uncertain in between. Both sides are compared
-    with t itself (1 − p ≥ t): 1 − t in floating point is not exact (1 − 0.8 < 0.2), and p = 0.2 at t = 0.8
-    came out uncertain."""
+    """medical if p_medical ≥ t, non-medical if p_medical ≤ 1 − t, uncertain in between. The second is tested as
+    p + t ≤ 1, which holds for p and t typed as decimals that add up to 1: 1 − t and 1 − p are not exact in
+    floating point (1 − 0.8 < 0.2, 1 − 0.34 < 0.66), and p = 0.34 at t = 0.66 came out uncertain."""
     t = max(threshold, 1.0 - threshold)
     if p_medical >= t:
         return "medical"
-    if 1.0 - p_medical >= t:
+    if p_medical + t <= 1.0:
         return "non-medical"
     return "uncertain"
 
@@ -90,6 +90,17 @@ def _meta(path: Path) -> dict:
     return meta
 
 
+def _setting(meta: dict, key: str, default: float, model_path: Path, wanted: str) -> float:
+    """labels.json's temperature or threshold: a temperature of 0 or NaN made every probability NaN, a negative
+    one turned them around, and a threshold of NaN or 1.5 made every verdict uncertain, none of it said."""
+    value = meta.get(key, default)
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not number or not (0.5 <= value <= 1.0 if key == "threshold" else 0 < value < float("inf")):
+        raise ValueError(f"{model_path.parent / 'labels.json'} is not a model's labels.json: its {key} must be "
+                         f"{wanted}, not {value!r}")
+    return float(value)
+
+
 def runtime():
     """onnxruntime, with its telemetry off: it would queue events on disk (~/.cache/Microsoft) and look up
     Microsoft's collector over the network, which a server with --offline, or any hospital, must not do."""
@@ -138,8 +149,8 @@ class Classifier:
         self.labels: list[str] = list(meta["labels"])
         self.medical_labels: set[str] = set(meta["medical_labels"])
         self.input_size: int = int(meta["input_size"])
-        self.temperature: float = float(meta.get("temperature", 1.0))
-        self.threshold: float = float(meta.get("threshold", 0.8))
+        self.temperature: float = _setting(meta, "temperature", 1.0, model_path, "a number over 0")
+        self.threshold: float = _setting(meta, "threshold", 0.8, model_path, "a number from 0.5 to 1")
         self.medical_mask = np.array([lb in self.medical_labels for lb in self.labels])
         self.path = model_path
         self.threads = threads

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..keyset import DIGEST, KeySet, digests
 from ..output import csv_fields, parquet_schema
-from ..pipeline import MAX_WORKERS, RECORD_FIELDS
+from ..pipeline import MAX_WORKERS, RECORD_FIELDS, check_threshold
 from ..sources import Limits
 from ..sources.files import EMPTY_FILE
 
@@ -298,6 +298,7 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         raise ValueError("concurrency, workers and inputs_per_batch must be at least 1 (--concurrency, --workers)")
     if workers > MAX_WORKERS:  # each actor's classify() refuses it, once Ray is up
         raise ValueError(f"workers must be at most {MAX_WORKERS}, not {workers} (--workers)")
+    check_threshold(threshold)  # as each actor's classify() would, once Ray is up
     out = Path(out).resolve()
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them

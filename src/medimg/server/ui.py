@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 
 import gradio as gr
 
-from ..model.classifier import p_text
+from ..model.classifier import p_text, verdict_for
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.browser import available
@@ -906,8 +906,9 @@ def _caption(r: Record, threshold: float | None = None) -> str:
     elif r.verdict == "non-medical":
         sure = f"non-medical {_percent(1 - r.p_medical, lambda v: t is None or v >= t)}"
     else:
-        # as verdict_for compares (1 − v ≥ t, not v ≤ 1 − t: 1 − 0.8 < 0.2), so 20% at 0.8 is not called uncertain
-        sure = f"{r.verdict} (medical {_percent(r.p_medical, lambda v: t is None or v < t and 1 - v < t)})"
+        # as verdict_for decides (p + t ≤ 1, not p ≤ 1 − t: 1 − 0.8 < 0.2), so 20% at 0.8 is not called uncertain
+        between = _percent(r.p_medical, lambda v: t is None or verdict_for(v, t) == "uncertain")
+        sure = f"{r.verdict} (medical {between})"
     return f"{sure} · {r.label} {r.confidence:.0%} · {_where(r)}"
 
 

@@ -292,12 +292,12 @@ def _header_of(zf: zipfile.ZipFile, members: _Members, parts: list[str], turn: i
     """The header in the same zip folder that reads this member as its data file (a.mhd or a.nhdr for the a.raw it
     names, a.hdr for a.img, or a.img.gz when there is no a.img), found as a folder on disk finds it; None for any
     other member. Of a name given twice, the k-th data file is the k-th header's."""
-    from .files import SNIFF_BYTES, data_file_names, data_stem, reads_as_data
+    from .files import HEADER_EXTS, SNIFF_BYTES, data_file_names, data_stem, reads_as_data
 
     stem = data_stem(parts[-1])
     if stem == parts[-1]:
         return None
-    for ext in (".mhd", ".nhdr", ".hdr"):
+    for ext in HEADER_EXTS:
         info = members.by_turn.get(((*parts[:-1], stem + ext), turn))
         if info is None or info.is_dir() or info.flag_bits & 0x1:
             continue

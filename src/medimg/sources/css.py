@@ -32,15 +32,18 @@ GROUPS = {"media", "supports", "layer", "container"}  # at-rules whose block hol
 
 # An unquoted url() cannot hold "(" (CSS syntax); excluding it also keeps the scan linear on "url(url(url(…".
 # Possessive spaces: "url(" and a long run of spaces, unclosed, is not tried at every split of the run (quadratic).
-_URL = re.compile(r"""url\(\s*+(?:"([^"]*)"|'([^']*)'|([^()'"\s]*+))\s*+\)""", re.I)
+# A backslash escapes the next character (or a hex code point) in strings and unquoted url()s: `url(a\(1\).jpg)`,
+# `url("\66 ig.jpg")`; `unescaped` reads the escapes.
+_Q2, _Q1 = r'"((?:[^"\\\n]|\\[\s\S])*+)"', r"'((?:[^'\\\n]|\\[\s\S])*+)'"  # a string's text, escapes kept
+_BARE = r"""((?:[^()'"\s\\]|\\[0-9a-fA-F]{1,6}[ \t\n\r\f]?|\\[^\n])*+)"""  # an unquoted url()'s text
+_URL = re.compile(rf"""url\(\s*+(?:{_Q2}|{_Q1}|{_BARE})\s*+\)""", re.I)
 # image-set(…) (also -webkit-): its options hold strings, url()s and type()s, one level of parentheses deep
-_IMAGE_SET = re.compile(r"""image-set\(((?:"[^"]*+"|'[^']*+'|\((?:"[^"]*+"|'[^']*+'|[^()"'])*+\)|[^()"'])*+)\)""",
-                        re.I)
-_OPTION = re.compile(r"""\s*+(?:url\(\s*+(?:"([^"]*)"|'([^']*)'|([^()'"\s]*+))\s*+\)|"([^"]*)"|'([^']*)')(.*)""",
-                     re.I | re.S)
+_S2, _S1 = r'"(?:[^"\\]|\\[\s\S])*+"', r"'(?:[^'\\]|\\[\s\S])*+'"  # strings, whole
+_IMAGE_SET = re.compile(rf"""image-set\(((?:{_S2}|{_S1}|\((?:{_S2}|{_S1}|[^()"'])*+\)|[^()"'])*+)\)""", re.I)
+_OPTION = re.compile(rf"""\s*+(?:url\(\s*+(?:{_Q2}|{_Q1}|{_BARE})\s*+\)|{_Q2}|{_Q1})(.*)""", re.I | re.S)
 _RESOLUTION = re.compile(r"(?<![\w.-])(\d*\.?\d+)(x|dppx|dpi|dpcm)(?![\w-])", re.I)
 _TYPE = re.compile(r"""type\(\s*+["']([^"']*)["']""", re.I)
-_TOP_COMMA = re.compile(r""""[^"]*+"|'[^']*+'|\([^()]*+\)|(,)""")
+_TOP_COMMA = re.compile(rf"""{_S2}|{_S1}|\([^()]*+\)|(,)""")
 _NOT_IMAGE_FILE = re.compile(r"\.(?:woff2?|ttf|otf|eot|css|cur|htc|js)$", re.I)  # fonts, stylesheets, cursors
 # A string ends at its line's end and an unclosed url( at the end of the text, as CSS's tokenizer has them (so
 # every string or url( matches where it starts: '"' and many '\\"', or "url(url(url(…", cost no quadratic time).
@@ -56,8 +59,7 @@ _FLAT_BODY = re.compile(r"""(?:[^{}"'uU]++|[uU](?![rR][lL]\()|(?>%s)|(?>%s)|(?>[
                         % (_SKIP['"'].pattern, _SKIP["'"].pattern, _SKIP["u"].pattern[3:]))
 _VENDOR = re.compile(r"^-(?:webkit|moz|ms|o)-")
 _AT_NAME = re.compile(r"@(-?[\w-]+)\s*")
-_IMPORT = re.compile(r"""@import\s*+(?:url\(\s*+(?:"([^"]*)"|'([^']*)'|([^)\s]*+))\s*+\)|"([^"]*)"|'([^']*)')\s*(.*)""",
-                     re.I | re.S)
+_IMPORT = re.compile(rf"""@import\s*+(?:url\(\s*+(?:{_Q2}|{_Q1}|{_BARE})\s*+\)|{_Q2}|{_Q1})\s*(.*)""", re.I | re.S)
 _IMPORT_EXTRAS = re.compile(r"^(?:layer(?:\([^)]*\))?|supports\((?:[^()]|\([^()]*\))*\))\s*", re.I)
 # pseudo-elements (::before, and the four legacy :before forms): their element is matched instead
 _PSEUDO_ELEMENT = re.compile(r"::[\w-]+(?:\([^()]*\))?|:(?:before|after|first-line|first-letter)(?![\w-])", re.I)
@@ -139,7 +141,7 @@ def imports(css: str, media_ok: Callable[[str], bool]) -> list[str]:
         m = _IMPORT.match(prelude)
         if m is None:
             continue
-        url = next((g for g in m.groups()[:5] if g is not None), "").strip()
+        url = unescaped(next((g for g in m.groups()[:5] if g is not None), "")).strip()
         media = _IMPORT_EXTRAS.sub("", _IMPORT_EXTRAS.sub("", m.group(6).strip()))
         if url and media_ok(media):
             urls.append(url)
@@ -264,10 +266,28 @@ def css_urls(css: str, add) -> None:
         while span is not None and span[1] <= m.start():
             span = next(spans, None)
         if span is None or m.start() < span[0]:  # a url() inside an image-set() is one of its options
-            found.append((m.start(), m.group(1) or m.group(2) or m.group(3)))
+            found.append((m.start(), unescaped(m.group(1) or m.group(2) or m.group(3))))
     for _, url in sorted(found, key=lambda f: f[0]):
         if not _NOT_IMAGE_FILE.search((url or "").strip().partition("#")[0].partition("?")[0]):  # its path
             add(url, "style")
+
+
+_URL_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(\r\n|[\n\r\f])|([\s\S]))")
+
+
+def unescaped(text: str | None) -> str | None:
+    """A CSS string's or url()'s text as CSS reads it: `\\(` is `(`, `\\66 ` is `f`, an escaped line end is
+    nothing (a code point that cannot be is U+FFFD)."""
+    if not text or "\\" not in text:
+        return text
+
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            code = int(m.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return "" if m.group(2) else m.group(3)
+
+    return _URL_ESCAPE.sub(one, text)
 
 
 def image_set_choice(options: str) -> str | None:
@@ -281,7 +301,7 @@ def image_set_choice(options: str) -> str | None:
         m = _OPTION.match(options, start, end)
         if m is None:
             continue
-        url = next((g for g in m.groups()[:5] if g is not None), "")
+        url = unescaped(next((g for g in m.groups()[:5] if g is not None), ""))
         rest = m.group(6)
         kind = _TYPE.search(rest)
         res = _RESOLUTION.search(_TYPE.sub("", rest))

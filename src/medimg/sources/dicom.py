@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 import zlib
 from typing import Iterator
 
 import pydicom
 from PIL import Image
+from pydicom.dataelem import RawDataElement
 from pydicom.encaps import generate_fragments
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import _read_file_meta_info, read_preamble
@@ -110,8 +112,14 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", str(exc))
         return
     except Exception as exc:
-        yield ItemError(origin, "", f"not a readable DICOM file ({type(exc).__name__})")
+        # pydicom unpacks an element's header from too few bytes left (struct.error), or finds no item tag left in a
+        # sequence (OSError): the file ends there
+        cut = isinstance(exc, struct.error) or isinstance(exc, OSError) and str(exc).startswith("No tag to read")
+        yield ItemError(origin, "", "DICOM file is cut off inside an element; not read" if cut else
+                        f"not a readable DICOM file ({type(exc).__name__})")
         return
+    # before any element is looked at (which converts it); _read adds a preamble when the file has none
+    where = _cut_before_pixels(ds, blob.data, 128 * _no_preamble(blob.data))
     _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
@@ -124,6 +132,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
             _fill_transfer_syntax(ds)
         except Exception:
             cut = False
+    if not _has_pixels(ds) and where:  # a damaged file, not an object without pixel data
+        named = _sop_uid(ds) and not any(f"({tag})" in where for tag in ("0002,0002", "0008,0016"))  # not cut short
+        yield ItemError(origin, "", f"DICOM file{f' ({sop})' if named else ''} is cut off {where}")
+        return
     if not _has_pixels(ds):
         what = ("A DICOMDIR: the index of an export's files, whose images are read from those files"
                 if _sop_uid(ds) == MEDIA_DIRECTORY else f"DICOM object without pixel data ({sop})")
@@ -132,6 +144,10 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     derived = DERIVED.get(str(ds.get("SOPClassUID", ""))) or DERIVED.get(str(ds.get("Modality", "")).upper())
     if derived:  # pixels that are not a picture of the patient: masks, dose grids
         yield ItemError(origin, "", f"DICOM {sop}: {derived}, not an image (skipped)", skipped=True)
+        return
+    cut = cut or _value_cut_short(_pixel_element(ds))  # native pixel data the end of the file cuts short
+    if cut and not any(ds.get(k) for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        yield ItemError(origin, "", "DICOM file is cut off inside its pixel data, before the end of its first frame")
         return
     if not any(ds.get(k) for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):  # b"" reads as None
         yield ItemError(origin, "", "DICOM pixel data is empty (the element is there, of length 0): no image to show")
@@ -208,6 +224,62 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def _has_pixels(ds: pydicom.Dataset) -> bool:
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # PixelData, FloatPixelData, DoubleFloatPixelData
+
+
+def _pixel_element(ds: pydicom.Dataset):
+    """The pixel data element as read (pydicom's raw element, unconverted), or None."""
+    return next((ds.get_item(tag) for tag in _PIXEL_TAGS if tag in ds), None)
+
+
+def _value_cut_short(elem) -> bool:
+    """Whether an element read from the file holds fewer bytes than its length says: pydicom reads what is left
+    when the file ends inside a value, without a word."""
+    length, value = getattr(elem, "length", None), getattr(elem, "value", None)
+    return isinstance(length, int) and length != 0xFFFFFFFF and isinstance(value, bytes) and len(value) < length
+
+
+def _cut_before_pixels(ds: pydicom.Dataset, data: bytes, shift: int) -> str | None:
+    """Where a file without pixel data ends inside an element (its header or its value), or None when its last
+    element is whole. pydicom stops without a word when fewer bytes are left than an element's header, and reads
+    a value cut short as it is. `data` is the file, read by pydicom `shift` bytes further on (a preamble added). A
+    file meta with no dataset after it is cut off too."""
+    meta = getattr(ds, "file_meta", None) or pydicom.Dataset()
+    if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return None  # positions in the inflated dataset are not the file's
+    last = max((e for part in (meta, ds) for e in part.elements()), key=_position, default=None)
+    if last is None or _position(last) < 0:
+        return None if len(ds) else "before its dataset"
+    at = _position(last) - shift
+    length = _declared_length(last, data, at, getattr(ds, "original_encoding", (False, True)))
+    if length is not None and at + length > len(data):
+        return f"inside the value of element {last.tag}"
+    if length is not None and 0 < len(data) - at - length < 8:
+        return "inside an element's header"
+    return None if len(ds) else "before its dataset"
+
+
+def _position(elem) -> int:
+    """Where an element's value starts in what pydicom read (-1 when not known): a raw element's value_tell, the
+    file_tell of one pydicom converted as it read (the character set, an empty value, a sequence of undefined
+    length)."""
+    at = getattr(elem, "value_tell", None) if isinstance(elem, RawDataElement) else getattr(elem, "file_tell", None)
+    return at if isinstance(at, int) else -1
+
+
+def _declared_length(elem, data: bytes, at: int, encoding: tuple) -> int | None:
+    """The length an element's header gives its value, which starts at byte `at` of `data`; None when undefined.
+    A converted element's is read from its header (the file meta is explicit VR little endian)."""
+    if isinstance(elem, RawDataElement):
+        length = elem.length
+    else:
+        implicit, little = encoding if elem.tag.group != 2 else (False, True)
+        wide = bool(implicit) or str(elem.VR).encode() in _LONG_VRS
+        field = data[at - (4 if wide else 2):at] if at >= 4 else b""
+        length = int.from_bytes(field, "little" if little is not False else "big") if field else None
+    return None if length is None or length == 0xFFFFFFFF else length
 
 
 # the Pixel Data element (7FE0,0010) of undefined length, explicit or implicit VR: encapsulated frames follow

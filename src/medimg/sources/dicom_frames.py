@@ -14,7 +14,7 @@ from itertools import islice
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.encaps import generate_frames, get_frame
+from pydicom.encaps import encapsulate, generate_frames, get_frame
 from pydicom.pixels import as_pixel_options, get_decoder, pixel_array
 from pydicom.uid import (UID, AllTransferSyntaxes, ExplicitVRBigEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit,
                          JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
@@ -60,7 +60,60 @@ def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarr
     if kind == "JPEG 2000":
         _check_jp2_boxes(frame)
     _check_frame_size(kind, _frame_size(kind, frame), int(ds.Columns), int(ds.Rows), max_pixels)
-    return _jxl_frame(ds, frame) if kind == "JPEG XL" else _pixels(ds, index, n)
+    if kind == "JPEG XL":
+        return _jxl_frame(ds, frame)
+    try:
+        return _pixels(ds, index, n)
+    except Exception:
+        fixed = _sequential_scans(frame) if syntax in _JPEG_PROCESSES else None
+        if fixed is None:
+            raise
+        return _pixels(_alone(ds, fixed), 0, 1)
+
+
+_JPEG_PROCESSES = set(JPEGTransferSyntaxes)  # JPEG baseline, extended (12-bit) and lossless, not JPEG-LS
+_SEQUENTIAL_DCT = {0xC0, 0xC1, 0xC9}  # the frame headers of sequential DCT (Huffman, and arithmetic coding)
+_IN_SCAN = {0x00, 0xFF, *range(0xD0, 0xD8)}  # stuffed bytes, fill bytes and restart markers inside a scan's data
+_IMAGE_PIXEL = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+                "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation")
+
+
+def _sequential_scans(frame: bytes) -> bytes | None:
+    """A sequential-DCT JPEG frame whose scan headers give other spectral selection or successive approximation
+    values than a sequential scan's (Ss 0, Se 63, Ah Al 0), with those set; None for any other frame. libjpeg
+    (DCMTK, GDCM) ignores them there with a warning, where pylibjpeg stops (error -1038): NEMA's NM1_JPLY (pydicom's
+    JPEG-lossy.dcm) says Se 0, and so reads as pydicom's corrected copy of it."""
+    out, pos, sequential, changed = bytearray(frame), 2, False, False
+    while frame[:2] == b"\xff\xd8" and pos + 4 <= len(frame) and frame[pos] == 0xFF:
+        marker, length = frame[pos + 1], int.from_bytes(frame[pos + 2:pos + 4], "big")
+        if marker in (0xD9, 0xFF) or 0xD0 <= marker <= 0xD7:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        sequential |= marker in _SEQUENTIAL_DCT
+        if marker == 0xDA:
+            # past the component selectors: Ss, Se, then Ah and Al in one byte
+            at = pos + 5 + 2 * frame[pos + 4] if pos + 4 < len(frame) else len(frame)
+            if sequential and at + 3 <= len(frame) and frame[at:at + 3] != b"\x00\x3f\x00":
+                out[at:at + 3], changed = b"\x00\x3f\x00", True
+            pos += 2 + length
+            while (pos := frame.find(b"\xff", pos)) >= 0 and pos + 1 < len(frame) and frame[pos + 1] in _IN_SCAN:
+                pos += 1  # the entropy-coded data, to the next marker
+            if pos < 0:
+                break
+            continue
+        pos += 2 + length
+    return bytes(out) if changed else None
+
+
+def _alone(ds: pydicom.Dataset, frame: bytes) -> pydicom.Dataset:
+    """A dataset of one encapsulated frame, `frame`, with `ds`'s Image Pixel attributes and transfer syntax."""
+    one = pydicom.Dataset()
+    one.file_meta = ds.file_meta
+    for key in _IMAGE_PIXEL:
+        if key in ds:
+            one[key] = ds[key]
+    one.PixelData = encapsulate([frame])
+    return one
 
 
 def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:

@@ -125,14 +125,15 @@ def read_sibling(name: str, blob: Blob) -> bytes:
 def data_file_names(head: bytes, name: str) -> tuple[str, ...]:
     """The names a header (.mhd, .nhdr, NIfTI/Analyze .hdr) called `name` looks its data file up by, from its first
     bytes, in the order its reader tries them: the one an .mhd or .nhdr names, exactly (MetaIO and pynrrd open that
-    name and no other); a .hdr's .img, then its .img.gz (as nibabel and nifti_clib do). Empty for anything else."""
+    name and no other); a .hdr's .img, then its .img.gz, in the case of its extension and then in the other
+    (`nifti.image_file_names`). Empty for anything else."""
     for found in (metaimage.data_file_named, nrrd_volume.data_file_named, nifti.image_file_named):
         try:
             data_file = found(head, name)
         except Exception:
             data_file = None
         if data_file:
-            return (data_file, data_file + ".gz") if found is nifti.image_file_named else (data_file,)
+            return data_file if isinstance(data_file, tuple) else (data_file,)
     return ()
 
 
@@ -467,7 +468,7 @@ def _header_beside(path: Path) -> str | None:
     a.img.gz when no a.img is beside it), so that giving both files (find … | medimg classify) reads the pair once,
     without an error for the data."""
     stem = data_stem(path.name)
-    for ext in (".mhd", ".nhdr", ".hdr"):
+    for ext in HEADER_EXTS:
         header = path.with_name(stem + ext)
         if header == path or not header.is_file():
             continue
@@ -512,11 +513,15 @@ def _file_beside(path: Path, name: str) -> bool:
         return False
 
 
+HEADER_EXTS = (".mhd", ".nhdr", ".hdr", ".MHD", ".NHDR", ".HDR")  # the headers a data file's stem may have
+
+
 def data_stem(name: str) -> str:
-    """A data file's name without its data suffixes (`a.raw.gz`, `a.img` → `a`): the stem its header's name shares.
-    A name with none comes back as it is."""
+    """A data file's name without its data suffixes in any case (`a.raw.gz`, `a.img`, `A.IMG` → `a`, `A`): the stem
+    its header's name shares. A name with none comes back as it is."""
     for ext in (".gz", ".raw", ".zraw", ".img", ".dat"):
-        name = name.removesuffix(ext)
+        if name.lower().endswith(ext):
+            name = name[:-len(ext)]
     return name
 
 
@@ -583,10 +588,13 @@ def size_problem(path: str, cap: int, cap_name: str, what: str = "file") -> Item
 _PIL_FORMATS = {
     "PNG": ["PNG"], "JPEG": ["JPEG"], "GIF": ["GIF"], "BMP": ["BMP"], "TIFF": ["TIFF"],
     "WEBP": ["WEBP"], "ICO": ["ICO", "CUR"], "HEIF": ["HEIF"], "AVIF": ["AVIF"], "JPEG2000": ["JPEG2000"],
+    "PPM": ["PPM"],
 }
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}
+# Netpbm (PBM, PGM, PPM; PFM's grey Pf): the magic, then width and height, with blanks and comments between
+_PNM = re.compile(rb"P[1-6f](?:\s|#[^\r\n]*[\r\n])+\d+(?:\s|#[^\r\n]*[\r\n])+\d+\s")
 
 
 def image_kind(head: bytes) -> str | None:
@@ -607,6 +615,8 @@ def image_kind(head: bytes) -> str | None:
         return "JPEG2000"
     if _is_ico(head):
         return "ICO"
+    if _PNM.match(head):
+        return "PPM"
     if head[4:8] == b"ftyp":
         size = int.from_bytes(head[:4], "big")
         brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
@@ -673,8 +683,12 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
                                         f"of {limits.max_pixels:,}; not decoded")
             return
     _allow_pixels(limits.max_pixels)
+    formats, cursor = _PIL_FORMATS.get(kind), kind == "ICO" and blob.data[2] == 2
+    kind = "CUR" if cursor else kind
     try:
-        im = Image.open(io.BytesIO(blob.data), formats=_PIL_FORMATS.get(kind))
+        im = Image.open(io.BytesIO(_cursor_as_icon(blob.data) if cursor else blob.data), formats=formats)
+        if cursor:
+            im.format = "CUR"
         # Counting TIFF pages or GIF frames reads the whole file (TIFF: quadratic in Pillow), so those two
         # only ask whether there is a second one; the others have the count in their header.
         animated = bool(getattr(im, "is_animated", False))
@@ -722,6 +736,23 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield item
             break
         yield item
+
+
+def _cursor_as_icon(data: bytes) -> bytes:
+    """A Windows cursor (.cur) as the icon it is but for its hotspot, so that Pillow's icon reader reads it: the
+    largest picture, a PNG one too, its alpha or AND mask kept (its cursor reader takes the first picture when
+    another is 256 wide, drops alpha when there are several, and cannot read PNG ones). Each entry's hotspot
+    becomes an icon's planes and bit count, the bit count from the picture's own header."""
+    out = bytearray(data)
+    out[2] = 1
+    for i in range(int.from_bytes(data[4:6], "little")):
+        entry = 6 + 16 * i
+        if entry + 16 > len(data):
+            break
+        at = int.from_bytes(data[entry + 12:entry + 16], "little")
+        bits = 32 if data[at:at + 4] == b"\x89PNG" else int.from_bytes(data[at + 14:at + 16], "little")
+        out[entry + 4:entry + 8] = (1).to_bytes(2, "little") + bits.to_bytes(2, "little")
+    return bytes(out)
 
 
 def _end_marker_added(data: bytes) -> bytes | None:
@@ -942,6 +973,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                 return ItemError(origin, locator, "corrupt or truncated JPEG image: its data stops before the "
                                                   "picture ends (a marker follows the cut); the rest would be grey")
             out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
+            out = _unused_alpha(im, out)
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -1004,6 +1036,14 @@ def _wide_grey_alpha(im: Image.Image, data: bytes | None) -> Image.Image | None:
     return out
 
 
+def _unused_alpha(im: Image.Image, out: Image.Image) -> Image.Image:
+    """`out` without its alpha when `im` is a BMP whose alpha is 0 everywhere: writers that fill the byte with zeros
+    still give it an alpha mask, and browsers then show the picture opaque, not a clear rectangle."""
+    if im.format != "BMP" or out.mode != "RGBA" or out.getbbox() is not None:  # RGBA's bbox: where alpha is not 0
+        return out
+    return out.convert("RGB")
+
+
 def _min_is_white(im: Image.Image, out: Image.Image) -> Image.Image:
     """`out` inverted when `im` is a 16/32-bit or float TIFF stored MinIsWhite (Pillow inverts 1 and 8 bits)."""
     if im.format != "TIFF" or out.mode not in ("I;16", "I;16B", "I;16L", "I", "F") or im.tag_v2.get(262) != 0:
@@ -1035,7 +1075,7 @@ def _png_gamma(im: Image.Image, out: Image.Image) -> Image.Image:
     return out.point(lut * colours + list(range(256)) * (len(out.getbands()) - colours))
 
 
-_ICC_MODES = {b"RGB ": ("RGB", "RGBA"), b"CMYK": ("CMYK",), b"GRAY": ("L",)}  # a profile's colour space: modes
+_ICC_MODES = {b"RGB ": ("RGB", "RGBA", "P"), b"CMYK": ("CMYK",), b"GRAY": ("L", "LA")}  # a profile's space: modes
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _ICC_STRIP = 1 << 20  # pixels converted at a time
 
@@ -1059,6 +1099,10 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     icc = img.info.get("icc_profile")
     if not icc or img.mode not in _ICC_MODES.get(bytes(icc[16:20]), ()):
         return img
+    if img.mode == "P":
+        return _palette_to_srgb(img, bytes(icc))
+    if img.mode == "LA" or (img.mode == "L" and "transparency" in img.info):
+        return _grey_alpha_to_srgb(img, icc)
     keyed = "transparency" in img.info  # a colour key names stored values: alpha before converting
     if keyed and img.mode != "RGB":
         return img
@@ -1078,6 +1122,37 @@ def _to_srgb(img: Image.Image) -> Image.Image:
             out.paste(part.convert("L") if img.mode == "L" else part, (0, top))
     except Exception:
         return img
+    out.info = {k: v for k, v in img.info.items() if k not in ("icc_profile", "transparency")}
+    return out
+
+
+def _palette_to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """A palette image with its colours converted from an RGB profile to sRGB, as browsers show it (a copy; a tRNS
+    names indices, which stay)."""
+    transform = _srgb_transform(icc, "RGB")
+    if transform is None:
+        return img
+    try:
+        colours = img.getpalette("RGB") or []
+        row = transform.apply(Image.frombytes("RGB", (len(colours) // 3, 1), bytes(colours)))
+    except Exception:
+        return img
+    out = img.copy()
+    out.putpalette(row.tobytes(), "RGB")
+    out.info = {k: v for k, v in img.info.items() if k != "icc_profile"}
+    return out
+
+
+def _grey_alpha_to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Grey with alpha (LA, or L with a colour key, which names stored values: alpha first) with its grey converted
+    from a grey profile as `_to_srgb` converts L; `img` itself when that changes nothing."""
+    la = img if img.mode == "LA" else img.convert("LA")
+    grey, alpha = la.split()
+    grey.info["icc_profile"] = icc
+    shown = _to_srgb(grey)
+    if shown is grey:
+        return img
+    out = Image.merge("LA", (shown, alpha))
     out.info = {k: v for k, v in img.info.items() if k not in ("icc_profile", "transparency")}
     return out
 

@@ -27,6 +27,7 @@ _TYPES = {"MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": 
           "MET_FLOAT": "f4", "MET_DOUBLE": "f8"}
 _FIRST_KEY = re.compile(rb"\s*(ObjectType|NDims|Comment|ObjectSubType)\s*=", re.I)
 _MAX_HEADER = 64 * 1024
+MAX_SIZE = (1 << 31) - 1  # the largest DimSize (MetaIO keeps sizes as C ints)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -107,8 +108,8 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     if not 2 <= nd <= 4:
         raise ValueError(f"NDims {nd} is not 2, 3 or 4")
     sizes = [int(v) for v in _numbers(fields, "dimsize", nd)[:nd]]
-    if min(sizes) < 1:
-        raise ValueError(f"DimSize {sizes}")
+    if min(sizes) < 1 or max(sizes) > MAX_SIZE:  # MetaIO's sizes are C ints; 1e30 would overflow the byte count
+        raise ValueError(f"DimSize {' '.join(map(str, sizes))} is not a size from 1 to {MAX_SIZE:,}")
     kind = _TYPES.get(fields.get("elementtype", "").upper())
     if kind is None:
         raise ValueError(f"ElementType {fields.get('elementtype')!r} is not supported")

@@ -12,7 +12,7 @@ inflates in memory up to `max_input_bytes`; the pixel cap is checked from the he
 read, and a file shorter than its header says is refused. A label map (intent label or neuroname) is a
 note, as DICOM segmentations are. Only technical header fields are kept (no description).
 A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` (or `.img.gz`) of the same name beside it
-(`files.read_sibling`).
+(`files.read_sibling`), in the case of its extension first (BRAIN.HDR: BRAIN.IMG), then in the other.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     try:
         if kind in PAIRS:  # a .hdr: the voxels are in the .img beside it
-            img = _pair(kind, data, _image_data(image_file_of(blob.name or origin), blob), limits.max_input_bytes)
+            img = _pair(kind, data, _image_data(image_file_names(blob.name or origin), blob), limits.max_input_bytes)
         else:
             img = (nib.Nifti2Image if kind == "nifti2" else nib.Nifti1Image).from_bytes(data)
         shape = tuple(int(s) for s in img.shape)
@@ -249,29 +249,35 @@ LABEL_INTENTS = {1002, 1003}  # NIFTI_INTENT_LABEL, NIFTI_INTENT_NEURONAME: segm
 PAIRS = {"pair1": nib.Nifti1Pair, "pair2": nib.Nifti2Pair, "analyze": nib.AnalyzeImage}
 
 
-def image_file_named(head: bytes, name: str) -> str | None:
-    """The .img a NIfTI/Analyze .hdr called `name` reads (None for a single-file NIfTI or other content)."""
-    return image_file_of(name) if _kind(first_bytes(head)) in PAIRS else None
+def image_file_named(head: bytes, name: str) -> tuple[str, ...]:
+    """The names a NIfTI/Analyze .hdr called `name` looks its voxels up by (`image_file_names`); empty for a
+    single-file NIfTI or other content."""
+    return image_file_names(name) if _kind(first_bytes(head)) in PAIRS else ()
 
 
-def image_file_of(header_name: str) -> str:
-    """The .img that holds a .hdr's voxels: the same name with .img."""
+def image_file_names(header_name: str) -> tuple[str, ...]:
+    """The files that may hold a .hdr's voxels, in the order they are looked for: the same name with .img, then
+    .img.gz, in the case of the header's extension (BRAIN.HDR: BRAIN.IMG, as nibabel and nifti_clib look), then
+    in the other case (a pair copied from Windows or macOS, where brain.hdr opens brain.IMG)."""
     name = Path(header_name).name
     stem = name[:-len(".hdr")] if name.lower().endswith(".hdr") else Path(name).stem
-    return stem + ".img"
+    lower = (stem + ".img", stem + ".img.gz")
+    upper = (stem + ".IMG", stem + ".IMG.GZ")
+    return upper + lower if name.endswith(".HDR") else lower + upper
 
 
-def _image_data(name: str, blob: Blob) -> bytes:
-    """The .img beside a .hdr, or its gzip-compressed .img.gz when only that is there."""
+def _image_data(names: tuple[str, ...], blob: Blob) -> bytes:
+    """The voxels beside a .hdr: the first of `names` there (its .img, or its gzip-compressed .img.gz when only
+    that is there); the first one's error when none is."""
     from .files import read_sibling
 
-    try:
-        return read_sibling(name, blob)
-    except ValueError as plain:
+    first = None
+    for name in names:
         try:
-            return read_sibling(name + ".gz", blob)
-        except ValueError:
-            raise plain from None
+            return read_sibling(name, blob)
+        except ValueError as exc:
+            first = first or exc
+    raise first
 
 
 def _pair(kind: str, header: bytes, image: bytes, cap: int):
@@ -309,7 +315,7 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
     except Exception:  # NaN or degenerate affine: _layout shows the stored order
         orientation = "unknown (invalid affine)"
     meta = {"dims": list(shape), "voxel_mm": [round(z, 4) for z in zooms],
-            "orientation": orientation, **meta, "plane": "axial"}
+            "orientation": orientation, **meta, "plane": _plane(affine, axial)}
     for k in (range(n) if limits.all_frames else [n // 2]):  # callers cap the count
         locator = f"slice {k + 1} of {n}" if n > 1 else ""
         if volumes > 1:
@@ -352,6 +358,16 @@ def _layout(affine: np.ndarray, through: int | None = None) -> tuple[int, int, i
             rows, cols = [i for i in (1, 0, 2) if i != through][:2]
             return through, rows, cols, False, False
         return 2, 1, 0, True, False
+
+
+def _plane(affine: np.ndarray, axis: int) -> str:
+    """The plane of the slices through array axis `axis`: axial, coronal or sagittal by the world axis it runs
+    closest to (a single slice is shown in its own plane); axial when the affine says none."""
+    try:
+        world = nib.io_orientation(affine)[axis, 0]
+    except Exception:
+        return "axial"
+    return {0: "sagittal", 1: "coronal"}.get(int(world), "axial") if np.isfinite(world) else "axial"
 
 
 def rgb_voxels(channels_last: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bz2
 import io
 import re
+import warnings
 import zlib
 from typing import Iterator
 
@@ -25,6 +26,10 @@ from .files import read_sibling
 from .nifti import axial_slices, b0_volume, rgb_voxels
 from .metaimage import utf8_or_latin1
 from .registry import register
+
+# pynrrd casts `sizes: 1e30` to int with numpy's warning on stderr; the sizes are refused per item instead (a
+# module-level filter, because catch_warnings is not thread-safe).
+warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning, r"nrrd\.")
 
 _SPACE_SIGNS = {  # world axes flipped to reach RAS+ (the -time spaces' fourth world axis is time)
     "left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),

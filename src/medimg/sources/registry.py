@@ -96,8 +96,9 @@ def _an_input(field: str) -> bool:
 # page's link with one of these names (not .pdf) is read as an image too (web_page.py). Not here: headers read only with a
 # data file beside them (.hdr, .mhd, .nhdr), and names too common for other files (MRC's .map, .rec, .st)
 IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic",
-               ".heif", ".jp2", ".j2k", ".jxl", ".dcm", ".dicom", ".pdf", ".nii", ".nii.gz", ".mha", ".nrrd", ".mgh",
-               ".mgz", ".mnc", ".mrc", ".mrcs", ".svs", ".ndpi", ".scn", ".bif", ".czi", ".lif")
+               ".heif", ".jp2", ".j2k", ".jxl", ".pgm", ".ppm", ".pbm", ".pnm", ".dcm", ".dicom", ".pdf", ".nii",
+               ".nii.gz", ".mha", ".nrrd", ".mgh", ".mgz", ".mnc", ".mrc", ".mrcs", ".svs", ".ndpi", ".scn", ".bif",
+               ".czi", ".lif")
 
 
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:

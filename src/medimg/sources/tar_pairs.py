@@ -174,20 +174,19 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
                                                     f"waiting for theirs already take {HEADERS_HELD:,} bytes"))
                 else:
                     header_bytes += len(part.data)
-                    headers.setdefault((folder, names[0]), []).append(header)
+                    for candidate in dict.fromkeys(names):  # found by whichever of them comes
+                        headers.setdefault((folder, candidate), []).append(header)
             continue
         span = seen.spans.get(part.origin[prefix:]) if not compressed else None
         mine = _Waiting(at, part, done, turn, span=span)
         waiting, later = [], []  # headers that came first: of this data file's turn, and of a later one
-        for named in dict.fromkeys((name, name.removesuffix(".gz"))):
-            left = []
-            for h in headers.pop((folder, named), []):
-                mine_now = name in h.names and h.turn == turn
-                (waiting if mine_now else left).append(h)
-                if name in h.names and h.turn > turn:
-                    later.append(h)
-            if left:
-                headers[(folder, named)] = left
+        for h in headers.get((folder, name), []):
+            (waiting if h.turn == turn else later if h.turn > turn else []).append(h)
+        for h in waiting:  # no longer waiting under any of the names it looks for
+            for candidate in dict.fromkeys(h.names):
+                left = [w for w in headers.pop((folder, candidate), []) if w is not h]
+                if left:
+                    headers[(folder, candidate)] = left
         if waiting:  # given now, where their data file came
             gone(mine, waiting[0].part.name)
             for header in waiting:
@@ -207,7 +206,7 @@ def paired(parts: Iterator[Union[Item, Blob]], archive: Blob, ctx: Context, seen
         if span is not None:
             part.data = b""  # read again from the archive when it is given
         yield from wait(mine)
-    rest = [w for ws in headers.values() for w in ws] + [w for w in data.values() if w.turn]
+    rest = list({id(w): w for ws in headers.values() for w in ws}.values()) + [w for w in data.values() if w.turn]
     for w in sorted(rest, key=lambda w: w.at):
         if w.names:
             first = next((data[k] for c in w.names if (k := (*key(w.part)[:1], c, 0)) in data), None)

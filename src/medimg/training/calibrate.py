@@ -43,7 +43,7 @@ def choose_threshold(p_medical: np.ndarray, is_medical: np.ndarray, uncertain_co
     best, table = None, []
     for t in grid:
         med = p_medical >= t
-        non = 1 - p_medical >= t  # as verdict_for decides
+        non = p_medical + t <= 1  # as verdict_for decides
         unc = ~(med | non)
         err = (med & ~is_medical) | (non & is_medical)
         cost = err.sum() + uncertain_cost * unc.sum()
