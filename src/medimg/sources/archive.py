@@ -14,6 +14,7 @@ import bz2
 import io
 import lzma
 import re
+import stat
 import struct
 import threading
 import zipfile
@@ -24,6 +25,7 @@ from typing import Callable, Iterator, Union
 from .base import Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
 from .office import Office, places, survey
 from .registry import register
+from .zip_rebuild import rebuild
 
 _CHUNK = 1024 * 1024
 _MAX_NAME = 1024  # bytes of central directory allowed per entry when checking its size up front
@@ -56,12 +58,27 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if problem:
         yield ItemError(origin, "", problem)
         return
+    whole = blob.data  # the archive, or with a directory rebuilt from its members' own headers
     try:
-        zf = _open_zip(blob.data)
+        zf = _open_zip(whole)
         infos = _named(zf.infolist())
     except Exception as exc:
-        yield ItemError(origin, "", f"not a readable zip archive: {exc}")
-        return
+        found = rebuild(whole, limits.zip_max_entries, budget.left)  # a download cut short: found member by member
+        cut = f"; it ends inside member {found.cut}, not read" if found and found.cut else ""
+        if not found or not found.found:
+            why = f"; {found.why}" if found and found.why else ""
+            yield ItemError(origin, "", f"not a readable zip archive: {exc}{cut}{why}")
+            return
+        whole = found.data
+        yield ItemError(origin, "", f"zip archive without a readable central directory ({exc}; cut short?): "
+                                    f"{found.found:,} member{'s' * (found.found > 1)} found by their own headers"
+                                    + cut + (f"; the rest is not read: {found.why}" if found.why else ""))
+        try:
+            zf = _open_zip(whole)
+            infos = _named(zf.infolist())
+        except Exception as again:
+            yield ItemError(origin, "", f"not a readable zip archive: {again}")
+            return
     if nameless := sum(not i.filename for i in infos):  # zipfile cuts a name at a NUL; is_dir() fails on ""
         infos = [i for i in infos if i.filename]
         yield ItemError(origin, "", f"{nameless:,} member{'s' * (nameless > 1)} with no name (or a name starting "
@@ -79,6 +96,9 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if office is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
         yield from _office_notes(office, infos, origin)
         infos = [i for i in infos if office.reads(i.filename)]
+    if over := budget.entries_refused(len(infos), limits):  # of an Office file, the parts it reads
+        yield ItemError(origin, "", f"archive not opened: {over}")
+        return
     for info in infos:
         name = info.filename
         parts = _parts(name)
@@ -90,6 +110,9 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         # a Windows tool's backslashes as slashes, as tar and 7z names are; the second of a name `a (2).png`
         where = f"{origin}:{names('/'.join(parts))}"
         turn = members.turn[id(info)]
+        if _special(info):  # `zip -y` and macOS keep a symlink as a member holding its target's path
+            yield ItemError(where, "", "a link or special file, not read", skipped=True)
+            continue
         if ctx.skip is not None and ctx.skip(where):  # done by an earlier run: not even inflated, but charged
             budget.left -= info.file_size  # as it was then, so a resumed run stops where a whole run does
             if budget.left < 0:
@@ -128,7 +151,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget, locator=place,
                       views=office.views.get(name, ()) if office else (),
-                      sibling=partial(_sibling, blob.data, members, parts[:-1], turn, limits, budget))
+                      sibling=partial(_sibling, whole, members, parts[:-1], turn, limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
                 yield ItemError(where, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
@@ -136,6 +159,12 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
             yield member
+
+
+def _special(info: zipfile.ZipInfo) -> bool:
+    """A member made on Unix whose mode says it is a symlink (or a device, FIFO or socket), not a file."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    return info.create_system == 3 and kind not in (0, stat.S_IFREG, stat.S_IFDIR)
 
 
 def _open_zip(data: bytes) -> zipfile.ZipFile:
@@ -331,8 +360,8 @@ def _sibling_read(archive: bytes, members: _Members, folder: list[str], turn: in
     zf, info = members.zf, members.find((*folder, name), turn)
     if info is None:
         raise ValueError("not in the same folder of the archive")
-    if info.is_dir() or info.flag_bits & 0x1 or info.file_size > cap:
-        raise ValueError(f"a folder, encrypted, or over the max_input_bytes cap of {cap:,}")
+    if info.is_dir() or _special(info) or info.flag_bits & 0x1 or info.file_size > cap:
+        raise ValueError(f"a folder, a link, encrypted, or over the max_input_bytes cap of {cap:,}")
     spent = f"the archive has used up its zip_max_bytes cap of {limits.zip_max_bytes:,}"
     if info.file_size > budget.left:
         raise ValueError(spent)

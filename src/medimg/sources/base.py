@@ -70,8 +70,9 @@ class Limits:
     archive member, a URL with the images its page shows — from its start; None or 0: no limit), max_pixels (checked from the header before decoding),
     max_images_per_input (each file in a folder or zip is an input of its own), max_pdf_pages.
 
-    Archives: zip_max_entries, zip_max_bytes (uncompressed bytes in one archive and all nested in it),
-    max_depth (archives in archives).
+    Archives: zip_max_entries (entries of one archive; one archive and all nested in it may list TREE_ENTRIES
+    times that together), zip_max_bytes (uncompressed bytes in one archive and all nested in it), max_depth
+    (archives in archives).
 
     What is read: min_side (PDF and web images, and pictures a message's text shows, with a shorter side are
     decoration), all_frames (every GIF or DICOM frame and volume slice, a video's frame a second, instead of the
@@ -110,12 +111,31 @@ class Limits:
         check_limits(self)
 
 
+TREE_ENTRIES = 10  # an archive and every archive nested in it may list this many times zip_max_entries together
+
+
 class Budget:
     """Uncompressed bytes still allowed for one top-level container (zip, tar, message) and everything nested
-    in it: members carry it on, so a container inside a container draws from the same `zip_max_bytes`."""
+    in it: members carry it on, so a container inside a container draws from the same `zip_max_bytes`. So do
+    the entries of its archives (zip, tar, 7z), TREE_ENTRIES × `zip_max_entries` in all: else each archive in an
+    archive could list that many again, millions of rows from a few MB (a dataset of 50 patients' zips of 300
+    slices each still reads whole)."""
 
     def __init__(self, left: int):
         self.left = left
+        self.entries: int | None = None  # entries still allowed, set by the first archive to take some
+
+    def entries_refused(self, n: int, limits: Limits) -> str | None:
+        """Take `n` archive entries; when there are not that many left, why not (and none are taken)."""
+        tree = TREE_ENTRIES * limits.zip_max_entries
+        if self.entries is None:
+            self.entries = tree
+        if n > self.entries:
+            return (f"{n:,} entr{'ies' if n > 1 else 'y'}, over the {self.entries:,} left of the {tree:,} "
+                    f"({TREE_ENTRIES} × the zip_max_entries cap) that an archive and the archives in it may list "
+                    "together")
+        self.entries -= n
+        return None
 
     def refuse(self, where: str, size: int, limits: Limits, past: str) -> tuple[ItemError | None, bool]:
         """A member of `size` bytes: (None, False) and drawn from the budget when it fits; else (its error, whether

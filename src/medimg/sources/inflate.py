@@ -1,4 +1,4 @@
-"""Inflating gzip, bzip2 and xz data with bounded output: tar.py reads tarballs and single compressed files
+"""Inflating gzip, bzip2, xz and Zstandard data with bounded output: tar.py reads tarballs and single compressed files
 through `Inflated`; NIfTI and MGH take their own .gz files with `gunzip`.
 
 Every concatenated stream is read (pigz, pbzip2 and bgzip write several); bytes after the last one are
@@ -15,9 +15,21 @@ import zlib
 
 from .base import Budget
 
-GZIP, BZIP2, XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
+GZIP, BZIP2, XZ, ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
 MAX_STREAMS = 1024  # compressed streams beyond this must hold 1 KB each on average
 STEP = 16 * 1024  # compressed bytes fed at a time
+
+
+def _zstd():
+    try:
+        from compression import zstd  # Python 3.14
+    except ImportError:
+        from backports import zstd
+    return zstd
+
+
+# what damaged or cut-off compressed data raises
+CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error, _zstd().ZstdError)
 
 
 class TooBig(Exception):
@@ -29,13 +41,13 @@ class Refused(Exception):
 
 
 class Inflated(io.RawIOBase):
-    """The content of gzip, bzip2 or xz data (every concatenated stream), or the data itself, read forward; each
-    byte read is taken from `budget`, and past it `TooBig` is raised. Data cut off inside a stream raises
-    EOFError, or just ends with `cut_ok`."""
+    """The content of gzip, bzip2, xz or Zstandard data (every concatenated stream or frame), or the data itself,
+    read forward; each byte read is taken from `budget`, and past it `TooBig` is raised. Data cut off inside a
+    stream raises EOFError, or just ends with `cut_ok`."""
 
     def __init__(self, data: bytes, budget: Budget, cut_ok: bool = False):
         self.data, self.view, self.budget, self.cut_ok = data, memoryview(data), budget, cut_ok
-        self.magic = next((m for m in (GZIP, BZIP2, XZ) if data.startswith(m)), b"")
+        self.magic = next((m for m in (GZIP, BZIP2, XZ, ZSTD) if data.startswith(m)), b"")
         self.at = self.out = self.streams = 0  # compressed bytes used, bytes inflated, streams begun
         self.dec, self.ended = None, False
 
@@ -46,7 +58,12 @@ class Inflated(io.RawIOBase):
         want = self.budget.left + 1 if size is None or size < 0 else min(size, self.budget.left + 1)
         out, got = io.BytesIO(), 0  # its getvalue() hands its buffer over: no second copy, as a join of pieces made
         while got < want:
-            piece = self._piece(want - got)
+            try:
+                piece = self._piece(want - got)
+            except EOFError:  # cut off: what came before the cut is given first (the next read raises it)
+                if not got:
+                    raise
+                break
             if not piece:
                 break
             out.write(piece)
@@ -88,7 +105,7 @@ class Inflated(io.RawIOBase):
         if self.streams > MAX_STREAMS and self.streams * 1024 > self.out:  # millions of empty ones are a trap
             raise Refused(f"is made of over {MAX_STREAMS:,} compressed streams holding under 1 KB each")
         self.dec = {GZIP: lambda: zlib.decompressobj(wbits=31), BZIP2: bz2.BZ2Decompressor,
-                    XZ: lzma.LZMADecompressor}[self.magic]()
+                    XZ: lzma.LZMADecompressor, ZSTD: _zstd().ZstdDecompressor}[self.magic]()
 
     def _inflate(self, size: int) -> bytes:
         """Inflate up to `size` bytes of the current stream, feeding it compressed bytes when it needs them."""
@@ -102,7 +119,12 @@ class Inflated(io.RawIOBase):
                 return b""
             raise EOFError("compressed data ends before the end of its stream")
         self.at += len(chunk)
-        piece = dec.decompress(chunk, size)
+        try:
+            piece = dec.decompress(chunk, size)
+        except CORRUPT[-1] as exc:  # zstd's: a frame whose window is over what libzstd allows by default (128 MB)
+            if "too much memory" in str(exc):
+                raise Refused("needs a Zstandard window over 128 MB to inflate (zstd --long=28 and up)") from None
+            raise
         if not dec.eof:
             self.at -= len(getattr(dec, "unconsumed_tail", b""))
         return piece

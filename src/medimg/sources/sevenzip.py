@@ -151,6 +151,9 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
         if not any(not i.is_directory for i in infos):
             yield ItemError(origin, "", "archive holds no files", skipped=True)
             return
+        if over := budget.entries_refused(len(infos), limits):
+            yield ItemError(origin, "", f"archive not opened: {over}")
+            return
         if archive.needs_password():
             yield ItemError(origin, "", "encrypted archive; not read")
             return

@@ -1,4 +1,5 @@
-"""Tar archives (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz) and single compressed files (.gz, .bz2, .xz).
+"""Tar archives (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz, .tar.zst) and single compressed files (.gz, .bz2, .xz,
+.zst).
 
 PACS and research exports often come as compressed tarballs. A tar is a container like a zip: every
 member is an input of its own (`export.tar.gz:study/1.dcm`), read in archive order straight from the
@@ -18,14 +19,12 @@ gzip files first.
 
 from __future__ import annotations
 
-import lzma
 import re
 import tarfile
-import zlib
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
-from .inflate import BZIP2, GZIP, XZ, Inflated, Refused, TooBig
+from .inflate import BZIP2, CORRUPT, GZIP, XZ, ZSTD, Inflated, Refused, TooBig
 from .registry import register
 from .tar_pairs import Seen, pairable, paired
 
@@ -33,11 +32,11 @@ HEADER_MAX = 1 << 20  # pax and GNU long-name headers before one member
 HEADERS_MAX = 16 << 20  # and in the whole archive
 _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
              tarfile.GNUTYPE_LONGLINK)
-_SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz)$", re.IGNORECASE)
+_SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz|zst|tzst)$", re.IGNORECASE)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ))
+    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD))
 
 
 def is_tar(head: bytes) -> bool:
@@ -70,7 +69,7 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         except Refused as exc:
             yield ItemError(origin, "", f"compressed file {exc}; not read")
             return
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        except CORRUPT as exc:
             yield ItemError(origin, "", f"compressed data is corrupt: {exc}")
             return
         budget.left -= len(inner)
@@ -99,7 +98,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
     except Refused as exc:
         yield ItemError(origin, "", f"archive {exc}; not read")
         return
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+    except (tarfile.TarError, *CORRUPT) as exc:
         yield ItemError(origin, "", f"not a readable tar archive: {exc}")
         return
     with tf:
@@ -109,6 +108,9 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                 if count > limits.zip_max_entries:
                     yield ItemError(origin, "", f"archive has more than the zip_max_entries cap of "
                                                 f"{limits.zip_max_entries:,} entries; the rest is not read")
+                    return
+                if over := budget.entries_refused(1, limits):
+                    yield ItemError(origin, "", f"the rest of the archive is not read: {over}")
                     return
                 name = member.name
                 parts = [p for p in re.split(r"[\\/]", name) if p and p != "."]
@@ -125,7 +127,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     seen.why["/".join(parts)] = stop
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
                     return
-                if name.startswith(("/", "\\")) or ".." in parts:
+                if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:  # as in a zip or 7z
                     yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
                     continue
                 if member.isdir() or not parts or any(is_hidden(p) for p in parts):
@@ -163,7 +165,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                                         "the rest is not read")
         except Refused as exc:
             yield ItemError(origin, "", f"archive {exc}; the rest is not read")
-        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        except (tarfile.TarError, *CORRUPT) as exc:
             yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
 
 
@@ -215,7 +217,7 @@ def _head(data: bytes) -> bytes:
     """The first 512 inflated bytes (empty when they cannot be had)."""
     try:
         return Inflated(data, Budget(1 << 20)).read(512)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, TooBig, Refused):  # the full read says why
+    except (*CORRUPT, TooBig, Refused):  # the full read says why
         return b""
 
 
