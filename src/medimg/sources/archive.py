@@ -93,6 +93,11 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     members = _Members(infos)  # shared by the sibling lookups
     names = UniqueNames('/'.join(_parts(i.filename)) for i in infos if not i.is_dir())  # a name given again: a (2)
     office = survey(zf, infos, _read)
+    if office is not None and office.locked:
+        from .compound import LOCKED
+
+        yield ItemError(origin, "", LOCKED.format("OpenDocument file"))
+        return
     if office is not None:  # a Word/PowerPoint/Excel/OpenDocument file: its pictures are what it shows
         yield from _office_notes(office, infos, origin)
         infos = [i for i in infos if office.reads(i.filename)]
@@ -118,35 +123,39 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             if budget.left < 0:
                 return
             continue
+        place = office.places.get(name, "") if office else ""  # errors about it say where it is shown too
         if info.flag_bits & 0x1:
-            yield ItemError(where, "", "encrypted member; not read")
+            yield ItemError(where, place, "encrypted member; not read")
             continue
         header = _header_of(zf, members, parts, turn)
         if header:  # read with its header (as a sibling): inflating it here too would charge it twice
             yield ItemError(where, "", f"skipped: the data file of {header}, read with it", skipped=True)
             continue
         if info.file_size > limits.max_input_bytes:
-            yield ItemError(where, "", f"member declares {info.file_size:,} bytes, over the max_input_bytes "
-                                       f"cap of {limits.max_input_bytes:,}; not read")
+            yield ItemError(where, place, f"member declares {info.file_size:,} bytes, over the max_input_bytes "
+                                          f"cap of {limits.max_input_bytes:,}; not read")
             continue
-        place = office.places.get(name, "") if office else ""
         if office and name in office.fallbacks:  # Office 2016+ and LibreOffice keep an SVG and a PNG of it
             yield ItemError(where, place, f"skipped: an SVG picture, shown through its raster copy "
                                           f"{office.fallbacks[name]}, which is read instead", skipped=True)
+            continue
+        if office and name in office.originals:  # Office 2010+ keeps a picture's original under artistic effects
+            yield ItemError(where, place, f"skipped: the original of a picture shown with effects applied, as "
+                                          f"{office.originals[name]}, which is read instead", skipped=True)
             continue
         limit = min(limits.max_input_bytes, budget.left)
         try:
             data = _read(zf, info, limit)
         except _TooBig:
             if limit == limits.max_input_bytes:
-                yield ItemError(where, "", f"member inflates past the max_input_bytes cap of "
-                                           f"{limits.max_input_bytes:,}; not read")
+                yield ItemError(where, place, f"member inflates past the max_input_bytes cap of "
+                                              f"{limits.max_input_bytes:,}; not read")
                 continue
-            yield ItemError(where, "", f"archive inflates past the zip_max_bytes cap of "
-                                       f"{limits.zip_max_bytes:,}; the rest of the archive is not read")
+            yield ItemError(where, place, f"archive inflates past the zip_max_bytes cap of "
+                                          f"{limits.zip_max_bytes:,}; the rest of the archive is not read")
             return
         except Exception as exc:
-            yield ItemError(where, "", f"could not read member: {exc}")
+            yield ItemError(where, place, f"could not read member: {exc}")
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget, locator=place,

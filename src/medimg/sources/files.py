@@ -627,6 +627,8 @@ def image_kind(head: bytes) -> str | None:
         return None
     if _is_svg(head):
         return "SVG"
+    if head[:4] in (b"II\xbc\x00", b"II\xbc\x01"):  # HD Photo: Office keeps a picture's original as one (.wdp)
+        return "JPEG XR"
     if head[:4] == b"\x01\x00\x00\x00" and head[40:44] == b" EMF":
         return "EMF"
     if head[:4] == b"\xd7\xcd\xc6\x9a" or (head[:2] in (b"\x01\x00", b"\x02\x00")  # placeable, or a bare header
@@ -663,6 +665,9 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     if kind in ("EMF", "WMF"):  # Office's pictures of pasted charts and embedded objects' previews
         yield ItemError(origin, "", f"{kind} is not drawn (a Windows metafile: vector drawing skipped)", skipped=True)
+        return
+    if kind == "JPEG XR":
+        yield ItemError(origin, "", "JPEG XR (HD Photo) is not decoded: skipped", skipped=True)
         return
     if kind == "TIFF":  # a microscope's hyperstack or OME-TIFF: its channels merged, not page by page
         from .microscopy import stack_items
@@ -1201,4 +1206,4 @@ def _plain_mode(img: Image.Image) -> Image.Image:
 
 register(SourcePlugin("image", _accepts_image, open_image, priority=40))
 
-from . import archive, compound, czi, dicom, email_file, jxl, lif, metaimage, mgh, microscopy, minc, mrc, nifti, nrrd_volume, sevenzip, slide, tar, tnef, video  # noqa: E402,F401  (each registers itself on import)
+from . import archive, compound, czi, dicom, email_file, jxl, lif, metaimage, mgh, microscopy, minc, mrc, nifti, nrrd_volume, rtf, sevenzip, slide, tar, tnef, video  # noqa: E402,F401  (each registers itself on import)

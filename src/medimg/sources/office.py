@@ -4,11 +4,12 @@ each is shown.
 Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`), and embedded Office
 documents and PDFs (`…/embeddings/…`, but not a chart's own workbook). From the package's relationships (OOXML)
 or content.xml (OpenDocument), each picture gets a place a user knows it by (`slide 3`, `header`,
-`sheet Findings`) and the crops it is shown with (`a:srcRect`: `views`, applied by files.py), an SVG with a raster
-fallback is known as such (Office 2016+ and LibreOffice write both), and
-pictures linked from outside the file are counted (never fetched). These XML parts are read under their own caps
-(16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past them, or when they are damaged, the pictures
-are still read, only without their places.
+`sheet Findings`, `speaker notes of slide 2`) and the crops it is shown with (`a:srcRect`: `views`, applied by
+files.py), an SVG with a raster fallback is known as such (Office 2016+ and LibreOffice write both), and so is the
+original (an HD Photo) Office 2010+ keeps of a picture with artistic effects; pictures linked from outside the file
+are counted (never fetched), and a password-protected OpenDocument file is told (`locked`). These XML parts are
+read under their own caps (16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past them, or when they
+are damaged, the pictures are still read, only without their places.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Office:
     kind: str = "office document"
     places: dict[str, str] = field(default_factory=dict)  # member → "slide 3", "slides 1–4, header"
     fallbacks: dict[str, str] = field(default_factory=dict)  # SVG member → the raster member shown instead
+    originals: dict[str, str] = field(default_factory=dict)  # a picture's original before effects → the one shown
+    locked: bool = False  # password-protected (an OpenDocument file's parts encrypted): nothing can be read
     linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
     embedded: set[str] = field(default_factory=set)  # embedded documents to open
     # member → (place, crop) for each different crop it is shown with, when one of them crops it (`a:srcRect`)
@@ -75,6 +78,7 @@ def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) ->
             return None
         office = Office(_ODF_PICTURES)
         try:
+            office.locked = _odf_encrypted(zf, infos, read)
             _place_odf(zf, infos, read, office)
         except Exception:
             pass
@@ -220,6 +224,11 @@ class _Package:
                 labels[part] = m.group(2)
             elif m:
                 labels[part] = "sheet"
+        for part, label in labels.items():  # the notes of a slide: that slide's
+            if label == "speaker notes":
+                slide = next((labels.get(t) for k, t, ext in self.rels.get(part, {}).values() if k == "slide"), None)
+                if slide and slide.startswith("slide "):
+                    labels[part] = f"speaker notes of {slide}"
         return {k: v for k, v in labels.items() if v}
 
     def _where(self, name: str, labels: dict[str, str], shown_by: dict[str, set[str]],
@@ -269,6 +278,9 @@ class _Package:
                 elif tag == "svgBlip" and event == "start" and raster in rels and _attr(attrib, "embed") in rels:
                     if rels[raster][1] in self.infos:
                         office.fallbacks[rels[_attr(attrib, "embed")][1]] = rels[raster][1]
+                elif tag == "imgLayer" and event == "start" and raster in rels and _attr(attrib, "embed") in rels:
+                    if rels[raster][1] in self.infos:  # Office 2010+'s original (an HD Photo) of a picture with effects
+                        office.originals[rels[_attr(attrib, "embed")][1]] = rels[raster][1]
             for rid in shown.keys() - seen:  # pointed at otherwise (VML, a damaged part): shown as stored
                 uses.setdefault(shown[rid], {}).setdefault(None, set()).update(place)
         for member, crops in uses.items():
@@ -335,6 +347,15 @@ def _place_odf(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable
                 found.setdefault(href, set()).add(where)
         stack.append(where)
     office.places.update({name: places(where) for name, where in found.items()})
+
+
+def _odf_encrypted(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> bool:
+    """Whether an OpenDocument file is password-protected: its manifest gives parts `encryption-data` (ODF 1.2+),
+    or LibreOffice 7.5+'s whole package is one `encrypted-package` part."""
+    if any(i.filename == "encrypted-package" for i in infos):
+        return True
+    manifest = next((i for i in infos if i.filename == "META-INF/manifest.xml"), None)
+    return any(tag == "encryption-data" for _, tag, _ in _events(zf, manifest, read, [0, 0]))
 
 
 def places(labels) -> str:
