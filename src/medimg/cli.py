@@ -254,11 +254,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+# SIGHUP: the terminal went away (an ssh session dropped)
+_HANGUP = [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+
+
 @contextlib.contextmanager
-def _stopped_cleanly(said: Callable[[], str] | None = None):
-    """SIGTERM (a scheduler, `timeout`, Kubernetes) ends the run as Ctrl-C does: the output is closed (JSON
-    gets its `]`), records written so far are kept, and --resume carries on. Exit code 143 (Ctrl-C: 130).
-    `said()` is printed when a stop ends the run: what was done, and how to carry on."""
+def _stopped_cleanly(said: Callable[[], str] | None = None, hangup: bool = False):
+    """SIGTERM (a scheduler, `timeout`, Kubernetes) ends the run as Ctrl-C does: the output is closed (JSON gets
+    its `]`, Parquet its footer), records written so far are kept, and --resume carries on. Exit code 143
+    (Ctrl-C: 130). `hangup`: SIGHUP too (a dropped ssh session; exit 129), unless it is ignored (`nohup`, which
+    wants the run to go on). `said()` is printed when a stop ends the run: what was done, and how to carry on
+    (not at all on a terminal that has gone)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -266,19 +272,28 @@ def _stopped_cleanly(said: Callable[[], str] | None = None):
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    before = signal.signal(signal.SIGTERM, stop)
+    def say() -> None:
+        if said:
+            with contextlib.suppress(OSError):  # a terminal hung up: EIO
+                console.print(said(), soft_wrap=True, markup=False)
+
+    stops = [signal.SIGTERM, *(_HANGUP if hangup else [])]
+    before = {sig: signal.getsignal(sig) for sig in stops}
+    taken = [sig for sig in stops if sig == signal.SIGTERM or before[sig] is not signal.SIG_IGN]
+    for sig in taken:
+        signal.signal(sig, stop)
     try:
         yield
     except KeyboardInterrupt:
-        if said:
-            console.print(said(), soft_wrap=True, markup=False)
+        say()
         raise SystemExit(130) from None
     except SystemExit:
-        if said:
-            console.print(said(), soft_wrap=True, markup=False)
+        say()
         raise
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for sig in taken:
+            if before[sig] is not None:  # None: a handler set outside Python, which cannot be put back
+                signal.signal(sig, before[sig])
 
 
 def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: Optional[str] = None,
@@ -356,7 +371,7 @@ def extract(
                 "`medimg extract --resume` with the same --out carries it on")
 
     try:
-        with _stopped_cleanly(said), _progress() as bar, \
+        with _stopped_cleanly(said, hangup=True), _progress() as bar, \
                 contextlib.closing(run(sources, out, limits, workers or default_workers(), folder, overlap)) as rows:
             task = bar.add_task("extracting", total=None)
             for row, image in rows:
@@ -385,8 +400,8 @@ def extract(
 
 CLASSIFY_EXITS = ("Exit codes: 0 when an image was classified (other items may have failed: see their error), 1 when "
                   "none was or the --inputs-from list broke off, 2 for a usage error, 74 when the output cannot be "
-                  "written (a full disk), 141 when the reader of standard output went away, 130/143 on "
-                  "Ctrl-C/SIGTERM.")
+                  "written (a full disk), 141 when the reader of standard output (or of a pipe given as --out) "
+                  "went away, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP.")
 
 
 @app.command(epilog=CLASSIFY_EXITS)
@@ -440,6 +455,8 @@ def classify(
     if out is not None:
         writable(out)
         _out_not_an_input(out, inputs, inputs_from)
+    else:
+        _stdout_open("give --out FILE for the records", "--out")
     if full and fmt == "table":
         console.print("[yellow]--full adds columns to jsonl, json, csv and parquet output, not to the table[/]")
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
@@ -524,7 +541,8 @@ def classify(
             writer = carried or ParquetRecordWriter(stream, labels, threshold=used)
         elif table is None:  # unbuffered (PYTHONUNBUFFERED=1, python -u), the first write reaches stdout now
             writer = RecordWriter(stream, fmt, header=not append, labels=labels, threshold=used if stamp else None)
-        with _stopped_cleanly(said), _progress(quiet=stream is sys.stdout and writer is not None) as bar:
+        quiet = stream is sys.stdout and writer is not None
+        with _stopped_cleanly(said, hangup=True), _progress(quiet=quiet) as bar:
             task = bar.add_task("classifying", total=None)
             for rec in run(sources, classifier=clf, limits=limits, batch_size=batch_size, threshold=threshold,
                            workers=workers, skip=passed_over):
@@ -552,7 +570,7 @@ def classify(
                     if cap := _cap_of(rec.error):
                         capped[cap] += 1
     except OSError as exc:
-        if not (cannot_write(exc) or _closed_pipe(exc, out)):
+        if not (cannot_write(exc) or _closed_pipe(exc)):
             raise
         full_disk = exc
     finally:
@@ -562,7 +580,7 @@ def classify(
             if stream is not sys.stdout:
                 stream.close()
         except OSError as exc:  # what was buffered could not be written either
-            if not (cannot_write(exc) or _closed_pipe(exc, out)):
+            if not (cannot_write(exc) or _closed_pipe(exc)):
                 raise
             full_disk = full_disk or exc
     if full_disk is not None:
@@ -602,9 +620,16 @@ NO_ROOM_EXIT = 74  # sysexits' EX_IOERR: the output's disk is full, or failed
 CLOSED_PIPE_EXIT = 141  # as a shell reports a process ended by SIGPIPE: the reader (| head) has what it wanted
 
 
-def _closed_pipe(exc: OSError, out) -> bool:
-    """Whether the standard output's reader has gone (`medimg classify … | head`)."""
-    return out is None and isinstance(exc, BrokenPipeError)
+def _stdout_open(then: str, hint: str | None = None) -> None:
+    """Refuse a run that writes to a standard output the shell closed (`>&-`: Python has none), before any work."""
+    if sys.stdout is None:
+        raise typer.BadParameter(f"the standard output is closed (>&-): {then}", param_hint=hint)
+
+
+def _closed_pipe(exc: OSError) -> bool:
+    """Whether the output's reader has gone: the standard output's (`medimg classify … | head`), or that of an
+    --out that is a pipe (`-o /dev/stdout`, a named pipe)."""
+    return isinstance(exc, BrokenPipeError)
 
 
 def _stdout_gone() -> None:
@@ -616,13 +641,14 @@ def _stdout_gone() -> None:
 def _stop_writing(exc: OSError, said: str, stdout: bool = False) -> None:
     """End a run whose output cannot be written any more (its disk or quota is full, or it failed): what was
     written is whole (a cut-off last line is dropped on --resume), and the run is carried on once it can be.
-    A standard output whose reader has gone ends the run quietly. Any other OSError is raised."""
+    An output whose reader has gone (the standard output's, or a pipe's given as --out) ends the run quietly.
+    Any other OSError is raised."""
     from .output import cannot_write, no_room
 
     if stdout:
         _stdout_gone()
-        if _closed_pipe(exc, None):
-            raise typer.Exit(CLOSED_PIPE_EXIT)
+    if _closed_pipe(exc):
+        raise typer.Exit(CLOSED_PIPE_EXIT)
     if not cannot_write(exc):
         raise exc
     full = no_room(exc)
@@ -681,9 +707,9 @@ def _print_table(records, out: Optional[Path], threshold: float) -> None:
         table.add_column(names[i], overflow="fold", no_wrap=whole and i in short)
     for row in rows:
         table.add_row(*(row[i] for i in keep))
-    if out:
+    if out:  # a pipe's reader gone (`-o /dev/stdout | head`) is an OSError, as for records
         with open(out, "w", encoding="utf-8") as f:
-            Console(file=f, width=200).print(table)
+            _PipeConsole(file=f, width=200).print(table)
         return
     with console.capture() as shown:
         console.print(table)  # long cells fold
@@ -1094,6 +1120,7 @@ def evaluate(
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+    _stdout_open("evaluate prints its report there (give it a file: > report.txt)")
     if predictions is not None:
         try:  # now, not after the whole folder is scored
             open_output(predictions, append=False).close()

@@ -21,8 +21,9 @@ APPENDABLE = ("jsonl", "csv")
 
 
 class RecordWriter:
-    """Writes one record at a time, so a long run keeps nothing in memory and an interrupted one keeps what
-    it did. JSON is a list: closing ends it, so even a stopped run leaves valid JSON.
+    """Writes one record at a time, each flushed as it is written, so a long run keeps nothing in memory, a reader
+    (`tail -f`, `| jq`) sees every row as it comes, and an interrupted run keeps what it did. JSON is a list:
+    closing ends it, so even a stopped run leaves valid JSON.
 
     `labels` (the model's) adds every label's probability, the source format and its metadata: nested
     `probs`/`metadata` in JSON, `prob_<label>` columns and `metadata` as a JSON string in CSV. `threshold` (the
@@ -51,6 +52,7 @@ class RecordWriter:
             self.stream.write(json_line(row) + "\n")
         else:
             self.stream.write(("," if self.n else "") + "\n" + json_line(row))
+        self.stream.flush()  # each row reaches the file or pipe now: `tail -f`, `| jq`, and a run killed keeps it
         self.n += 1
 
     def close(self) -> None:
