@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import copy
 import logging
 import math
@@ -72,7 +73,8 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
 
         app.add_middleware(TokenAuth, token=config.token)
         _add_security(app)
-    app.add_middleware(CutAtStop)  # outermost: whatever the request was doing when the stop cut it
+    app.add_middleware(CutAtStop)  # whatever the request was doing when the stop cut it
+    app.add_middleware(Timed)  # outermost: the access log's time counts everything the app did
     app.include_router(create_router(worker))
     if not ui:
         return app
@@ -168,6 +170,23 @@ class CutAtStop:
             else:
                 answer = PlainTextResponse(text, status_code=503, headers=headers)
             await answer(scope, receive, send)
+
+
+# when the request being answered reached the app (time.monotonic()), for the access log's time taken
+_began: contextvars.ContextVar[float] = contextvars.ContextVar("medimg_request_began")
+
+
+class Timed:
+    """Notes when each request reaches the app, so that its access-log line (written by uvicorn as the answer
+    starts, in the request's own task) can say how long the answer took: body, queueing and work included."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            _began.set(time.monotonic())
+        await self.app(scope, receive, send)
 
 
 DEEP_LINK = "/gradio_api/deep_link"
@@ -488,6 +507,16 @@ class _NoQuery(logging.Filter):
         return True
 
 
+class _Took(logging.Filter):
+    """Gives each access-log record `took`: the milliseconds from the request reaching the app to its answer
+    starting ("-" for one uvicorn answered itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        began = _began.get(None)
+        record.took = f"{(time.monotonic() - began) * 1000:.0f} ms" if began is not None else "-"
+        return True
+
+
 # what follows these in a path is a secret (a session hash, an event id, a served file's path, a key): the whole
 # rest of the path is left out, wherever the path starts (a proxy's prefix, Gradio's /gradio_api or not)
 _SECRET_TAIL = re.compile(r"(/file=|/file/|/proxy=|/heartbeat/|/stream/|/call/v2/[^/]+/|/call/(?!v2/)[^/]+/"
@@ -569,19 +598,19 @@ def _timed_h11():
 
 def uvicorn_config(app, host: str, port: int, log_level: str = "info", graceful: float = 30.0):
     """uvicorn's settings for `medimg serve`: its logs (set up here) in one format with the time, the access
-    log without query strings, session hashes, event ids or file paths; `graceful` seconds for requests in
-    flight to finish on SIGTERM."""
+    log without query strings, session hashes, event ids or file paths, each line ending with the time the
+    answer took; `graceful` seconds for requests in flight to finish on SIGTERM."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
     log_config = copy.deepcopy(LOGGING_CONFIG)
-    for formatter in log_config["formatters"].values():
-        formatter["fmt"] = LOG_FORMAT if "access" not in formatter.get("()", "") else \
-            '%(asctime)s %(levelname)s uvicorn.access: %(client_addr)s "%(request_line)s" %(status_code)s'
+    for name, formatter in log_config["formatters"].items():  # the access line: uvicorn's message, then the time
+        formatter["fmt"] = LOG_FORMAT + (" %(took)s" if name == "access" else "")
         formatter["use_colors"] = False
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful,
                             log_config=log_config, http=_timed_h11())
     access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _NoQuery) for f in access.filters):
-        access.addFilter(_NoQuery())
+    for kind in (_NoQuery, _Took):
+        if not any(isinstance(f, kind) for f in access.filters):
+            access.addFilter(kind())
     return config

@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import secrets
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .limits import error_body, route_path
+
+log = logging.getLogger("medimg.server")
 
 OPEN_PATHS = {"/api/health"}  # for load balancers and monitoring: says only that the model is up
 
@@ -32,6 +35,9 @@ class TokenAuth:
         if scope["type"] not in ("http", "websocket") or _open(scope) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
+        if Headers(scope=scope).get("authorization"):  # a token given and wrong (a browser's first try has none)
+            client = scope.get("client") or ("?", 0)  # the proxy's client, as the access log names it
+            log.warning("a wrong access token from %s was refused", client[0])
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
