@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from types import SimpleNamespace
 from typing import Callable, Optional
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.markup import escape
@@ -27,7 +29,58 @@ from rich.text import Text
 from .sources import Limits, is_url
 from .sources.files import EMPTY_FILE
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+PLAIN_TYPES = {"str": "text", "int": "integer", "float": "number"}
+
+
+def _plain_type(shown: Callable) -> Callable:
+    """A parameter's type in --help in plain words: `<text>`, `<integer>`, `<number>` (a range is shown after it)."""
+    def plain(ctx):
+        kind = shown(ctx)
+        found = re.fullmatch(r"<(\w+)(?: range)?>", kind or "")
+        return f"<{PLAIN_TYPES.get(found[1], found[1])}>" if found else kind
+    plain.plain = True
+    return plain
+
+
+def _plain_help(params: list) -> list:
+    """--help without Python's types (typer 0.29 shows them): a flag takes no value (`--full <bool>` was read as
+    `--full true`, and `true` became an input), a list of inputs is not `<list[str]>`, and `<str>` or
+    `<float range>` are said as `<text>` and `<number>`."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+        elif isinstance(p, TyperArgument) and p.nargs != 1:
+            p.display_type_rich = lambda ctx: None
+        elif hasattr(p, "display_type_rich") and not getattr(p.display_type_rich, "plain", False):
+            p.display_type_rich = _plain_type(p.display_type_rich)
+    return params
+
+
+def _joined(text: str | None) -> str | None:
+    """A docstring's paragraphs each as one line: --help kept their source line breaks after the first."""
+    if text is None:
+        return None
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+class _Group(TyperGroup):  # `medimg --help`
+    def get_params(self, ctx):
+        return _plain_help(super().get_params(ctx))
+
+
+class _Command(TyperCommand):  # each command's --help
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = _joined(self.help)
+
+    def get_params(self, ctx):
+        return _plain_help(super().get_params(ctx))
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
+                  help="Find every image in files, folders, archives, PDFs and web pages, and say whether each is a "
+                       "medical image, and of which kind.")
 
 
 class _Console(Console):
@@ -145,6 +198,15 @@ def _warn_cut(notes: list) -> None:
         console.print(f"  and {len(notes) - 5} more (--show-skipped lists them)")
 
 
+def _name_first(rows: list, count: int, rest: str) -> None:
+    """The first few (input, why) pairs, so a typo or a folder with nothing to read is said on the terminal, not
+    only in a file the user may never open."""
+    for name, why in rows[:5]:
+        console.print(f"  {name}: {why}", markup=False, soft_wrap=True)
+    if count > 5:
+        console.print(f"  and {count - 5} more ({rest})", markup=False, soft_wrap=True)
+
+
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
 Offline = typer.Option(False, "--offline", help="Fetch nothing over the network: URLs and the remote images of "
                        "saved pages become errors (files, folders, zips and PDFs are read as usual).")
@@ -179,7 +241,8 @@ Column = typer.Option(None, "--column", help="The column of a table list (.csv, 
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, metavar="INPUTS", help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.",
                         show_default=False)
-ModelDir = typer.Option(None, "--model", help="Model folder (labels.json + model.onnx), or fast for the faster, "
+ModelDir = typer.Option(None, "--model", metavar="<folder|fast>",
+                        help="Model folder (labels.json + model.onnx), or fast for the faster, "
                         "less accurate one, or default (the shipped default model, used when not given).")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -331,7 +394,7 @@ def _list_cut(listed) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
@@ -364,6 +427,8 @@ def extract(
                       f"{_plural(folder.passed, 'input')} already there passed over")
     n_img = n_err = n_skip = 0
     cut: list = []
+    failed: list = []  # the first errors, named after the summary
+    notes: list = []  # the first skipped notes, named when no image was found
     capped: Counter = Counter()
 
     def said() -> str:
@@ -381,8 +446,12 @@ def extract(
                     n_skip += 1
                     if _cut_short(row["error"]):
                         cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
+                    elif len(notes) < 5:
+                        notes.append((row["input"], row["error"]))
                 else:
                     n_err += 1
+                    if len(failed) < 5:
+                        failed.append((row["input"], row.get("error")))
                     if cap := _cap_of(row.get("error")):
                         capped[cap] += 1
                 bar.advance(task)
@@ -391,6 +460,9 @@ def extract(
     over = f" ({_plural(folder.passed, 'input')} passed over)" if folder.passed else ""
     console.print(f"[bold]{_plural(n_img, 'image')}[/], {_plural(n_err, 'error')}{over}, {n_skip} skipped → "
                   f"{escape(str(out))}")
+    _name_first(failed, n_err, f"{out / 'manifest.jsonl'} has every error")
+    if n_img == 0 and not folder.rows:  # an empty folder, files that are not images: say so, not just "1 skipped"
+        _name_first(notes, n_skip - len(cut), f"in {out / 'manifest.jsonl'}")
     _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)
@@ -404,7 +476,7 @@ CLASSIFY_EXITS = ("Exit codes: 0 when an image was classified (other items may h
                   "went away, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP.")
 
 
-@app.command(epilog=CLASSIFY_EXITS)
+@app.command(cls=_Command, epilog=CLASSIFY_EXITS)
 def classify(
     inputs: Optional[list[str]] = Inputs,
     inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
@@ -524,6 +596,7 @@ def classify(
 
     n_ok = n_err = n_skip = n_empty = 0
     cut: list = []
+    notes: list = []  # the first skipped notes not written: named when nothing was classified
     capped: Counter = Counter()
 
     def said() -> str:
@@ -551,6 +624,8 @@ def classify(
                     continue
                 if rec.skipped and _cut_short(rec.error):
                     cut.append(rec)
+                elif rec.skipped and not show_skipped and len(notes) < 5:
+                    notes.append((rec.input, rec.error))
                 n_skip += rec.skipped
                 n_empty += rec.skipped and rec.error == EMPTY_FILE
                 if rec.skipped and not show_skipped:
@@ -596,6 +671,8 @@ def classify(
     skipped = f", {n_skip} skipped" + (f" ({'; '.join(why)})" if why else "") if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
+    if n_ok == 0 and not done:  # an empty folder, files that are not images: say so, not just "1 skipped"
+        _name_first(notes, n_skip - len(cut), "--show-skipped lists them")
     _warn_caps(capped)
     _warn_cut(cut)
     _list_cut(listed)
@@ -731,12 +808,13 @@ def _write_all(text: str) -> None:
         data = data[os.write(fd, data):]
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = typer.Option(None, "--model", envvar="MEDIMG_MODEL_DIR", help=ModelDir.help +
+    model_dir: Optional[Path] = typer.Option(None, "--model", envvar="MEDIMG_MODEL_DIR", metavar=ModelDir.metavar,
+                                             help=ModelDir.help +
                                              " The MEDIMG_MODEL_DIR environment variable does the same."),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", min=1, help="Seconds one request may spend classifying."),
@@ -794,7 +872,7 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
     run(config, scratch, log_level=log_level.lower())
 
 
-@app.command()
+@app.command(cls=_Command)
 def scale(
     input_list: Path = typer.Argument(..., metavar="INPUT_LIST", help="Text file with one input (URL or path) per line, or a table "
                                       "(.csv, .tsv, .jsonl, .parquet) with a column of them: see --column; "
@@ -895,7 +973,7 @@ ROUTES = {
 }
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
     data: Path = typer.Option(Path("../shared/data"), "--data", help="Corpus folder <label>/<source>/<image>."),
     out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
@@ -905,7 +983,10 @@ def train(
     cv: bool = typer.Option(True, "--cv/--no-cv", help="First train one model per source fold (held-out metrics, calibration)."),
     folds: int = typer.Option(3, "--folds", min=2, help="Source folds (whole sources held out)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default per route (finetune 16, cnn 20)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Class- and source-balanced draws per epoch, in whole batches (rounded down, at least one)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1,
+                                                    help="Class- and source-balanced draws per epoch, in whole batches "
+                                                         "(rounded down, at least one; default per route: finetune "
+                                                         "2000, cnn 5000)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
     size: Optional[int] = typer.Option(None, "--size", min=32, help="Input size in pixels (default 128)."),
     icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,
@@ -913,11 +994,13 @@ def train(
                                                "(finetune default 0.04; 0 = none, as the fast model was trained)."),
     pages: Optional[float] = typer.Option(None, "--pages", min=0.0, max=1.0,
                                           help="Fraction of draws that are made-up figure pages and screenshots "
-                                               "around corpus images, labelled graphic (default per route)."),
+                                               "around corpus images, labelled graphic (default per route: "
+                                               "finetune 0.03, cnn 0)."),
     binary_weight: Optional[float] = typer.Option(None, "--binary-weight", min=0.0,
                                                   help="Weight of an extra medical-vs-not loss on p_medical (default 0)."),
-    seed: int = typer.Option(20261123, "--seed"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch threads."),
+    seed: int = typer.Option(20261123, "--seed", help="The random seed."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="torch threads (default per route: finetune 2, cnn 1)."),
     per_source: int = typer.Option(0, "--per-source", min=0, help="Use at most this many files per source (quick runs)."),
     cache: Optional[str] = typer.Option(None, "--cache", help="Decoded-corpus cache folder ('' for none; default "
                                         "$XDG_CACHE_HOME/medimg, else ~/.cache/medimg)."),
@@ -1095,7 +1178,7 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) 
                       "wrong; more sources for it would fix that[/yellow]")
 
 
-@app.command()
+@app.command(cls=_Command)
 def evaluate(
     folder: Path = typer.Argument(..., metavar="FOLDER", help="Folder <label>/…/<image>; label = first folder under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -1179,31 +1262,33 @@ def _print_evaluation(rep: dict) -> None:
 
 
 def _report(out: Console, rep: dict) -> None:
+    """The text report; lines naming files are not broken (soft_wrap), so a saved report's paths can be used."""
     out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
-              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}", markup=False)
+              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}",
+              markup=False, soft_wrap=True)
     v = rep["verdicts"]
     right = f" ({v['decided_accuracy']} of them right)" if v["decided_accuracy"] is not None else ""
     out.print(f"label accuracy {rep['label_accuracy']}  at threshold {rep['threshold']}: {v['decided']} decided"
-              f"{right}, {v['uncertain']} uncertain", markup=False)
+              f"{right}, {v['uncertain']} uncertain", markup=False, soft_wrap=True)
     worst = rep.get("worst_source")
     if worst and len(rep.get("per_source", {})) > 1:
         out.print(f"worst source {worst['source']}: label accuracy {worst['label_accuracy']}, binary "
-                  f"{worst['binary_accuracy']} (n={worst['n']}; --json has every source)", markup=False)
+                  f"{worst['binary_accuracy']} (n={worst['n']}; --json has every source)", markup=False, soft_wrap=True)
     if rep.get("excluded"):
         out.print(f"{len(rep['excluded'])} files left out as the exclude lists say (as train does): "
                   f"{', '.join(e['item'] for e in rep['excluded'][:3])}"
-                  f"{', …' if len(rep['excluded']) > 3 else ''}", markup=False)
+                  f"{', …' if len(rep['excluded']) > 3 else ''}", markup=False, soft_wrap=True)
     if rep["labels_unknown_to_model"]:
         out.print(f"{', '.join(rep['labels_unknown_to_model'])}: not among the model's labels, so never predicted; "
-                  "the images in such a folder count as wrong in the label scores", markup=False)
+                  "the images in such a folder count as wrong in the label scores", markup=False, soft_wrap=True)
     if rep["unlabelled_files"]:
         out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
-                  f"{', '.join(rep['unlabelled_files'][:5])}", markup=False)
+                  f"{', '.join(rep['unlabelled_files'][:5])}", markup=False, soft_wrap=True)
     for key, what, why in (("read_errors", "read errors", "error"), ("skipped", "skipped", "why")):
         for row in rep[key][:5]:  # the first few, so a folder that is not what it seems shows at once
-            out.print(f"  {what}: {row['item']}: {row[why]}", markup=False)
+            out.print(f"  {what}: {row['item']}: {row[why]}", markup=False, soft_wrap=True)
         if len(rep[key]) > 5:
-            out.print(f"  and {len(rep[key]) - 5} more {what} (--json lists them all)", markup=False)
+            out.print(f"  and {len(rep[key]) - 5} more {what} (--json lists them all)", markup=False, soft_wrap=True)
     table = Table("label", "precision", "recall", "f1", "support")
     # and the labels predicted but absent from the folder (support 0), whose precision shows those errors
     predicted = {lb for j, lb in enumerate(rep["labels"]) if any(row[j] for row in rep["confusion"])}
@@ -1212,9 +1297,11 @@ def _report(out: Console, rep: dict) -> None:
         table.add_row(lb, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     out.print(table)
     for e in rep["errors"][:20]:
-        out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}", markup=False)
+        out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}", markup=False,
+                  soft_wrap=True)
     if rep["n_errors"] > 20:
-        out.print(f"  and {rep['n_errors'] - 20} more misread (--json lists {len(rep['errors'])})", markup=False)
+        out.print(f"  and {rep['n_errors'] - 20} more misread (--json lists {len(rep['errors'])})", markup=False,
+                  soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover
