@@ -242,8 +242,9 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         limit, first = limits.input_timeout, time.monotonic()
         while limit:
             left = (max(unit.began, first) + limit - time.monotonic()) if unit.began else 1.0
-            if left <= 0:
+            if left <= 0 and not fut.done():
                 unit.set()
+                fut.add_done_callback(_discard)  # it may end before it sees `unit`: its PNGs go then
                 threads.append(threading.Thread(target=_work, args=(jobs,), name="medimg-extract-spare",
                                                  daemon=True))
                 threads[-1].start()
@@ -385,6 +386,14 @@ class _Unit(threading.Event):
 
     def is_set(self) -> bool:
         return super().is_set() or self.run.is_set()
+
+
+def _discard(fut: Future) -> None:
+    """The temporary PNGs of a unit given up on."""
+    if not fut.cancelled() and fut.exception() is None:
+        for _, part, _ in fut.result():
+            if part:
+                Path(part).unlink(missing_ok=True)
 
 
 def _work(jobs: queue.Queue) -> None:

@@ -249,10 +249,10 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 continue
         return False
 
-    def room(lane: queue.Queue) -> bool | None:
+    def room(lane: _Lane) -> bool | None:
         """Wait for room for one more image ahead of the reader: True with a token taken (to be given back
         when the image is read), False when `lane` is the one being read; None once stopped."""
-        while not stop.is_set():
+        while not stop.is_set() and not lane.dropped:
             if head[0] is lane:
                 return False
             if ahead.acquire(timeout=0.1):
@@ -289,8 +289,11 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     return
                 rec, arr = _prepare(item, clf, thumbnails)
                 rec.source = source
+                lane.pause()  # waiting for the run to take it (room, a full lane) is not the input's time
                 token = room(lane) if arr is not None else False
-                if token is None or not put(lane, (rec, arr, token)):
+                done = token is not None and put(lane, (rec, arr, token))
+                lane.resume()
+                if not done:
                     return
         except BaseException as exc:  # the sources never should raise; if they do, say so (and keep the thread)
             if isinstance(exc, CallerError):  # `skip` raised (splitting a nested zip): the caller gets it here
@@ -301,6 +304,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
+            lane.ended = True  # read to its end (or stopped): never given up on now
             unhold(lane)
             put(lane, END)
 
@@ -331,7 +335,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         dropped.append(lane)
         spare = threading.Thread(target=work, name="medimg-extract-spare", daemon=True)
         spare.start()
-        return Record(input=lane.source, locator="", source=lane.source,
+        return Record(input=lane.origin or lane.source, locator="", source=lane.source,
                       error=f"reading it took longer than the input_timeout of {limit:g} s: stopped there"
                             + (f" ({lane.images} image{'s' * (lane.images != 1)} found before it kept)"
                                if lane.images else ""))
@@ -383,6 +387,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 try:
                     for task in input_tasks([given], limits, skip, cancel=stop):
                         lane = _Lane(source, getattr(task, "holds", {}), maxsize=max(batch_size, 8))
+                        lane.origin = getattr(task, "origin", None)  # a zip member's own name
                         if not hold(lane.holds) or not put(lanes, lane):
                             return
                         jobs.put((task, lane, source))
@@ -410,15 +415,16 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             drain()
             q = lanes if lane is None else lane
             wait = FLUSH_AFTER if pending else None  # a part batch waits a moment for more, then goes out
-            if lane is not None and limit:  # its time counts from its start, or from when it came first
-                left = (max(lane.began, lane.first) + limit - time.monotonic()) if lane.began else 1.0
-                if left <= 0:
+            if lane is not None and limit and not lane.ended:  # its time: see _Lane.left
+                left = lane.left(limit)
+                if left <= 0 and lane.empty():  # what it made so far is read first
                     pending.append((drop(lane), None))
                     yield from _emit(clf, pending, t, on_item, cancel)
                     pending, images = [], 0
                     lane = head[0] = None
                     continue
-                wait = left if wait is None else min(wait, left)
+                if left > 0:
+                    wait = left if wait is None else min(wait, left)
             if dropped and wait is None:
                 wait = 0.5
             try:
@@ -435,6 +441,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     break
                 lane = head[0] = got
                 lane.first = time.monotonic()
+                lane.base = lane.waited(lane.first)
                 continue
             if got is END:
                 lane = head[0] = None
@@ -462,13 +469,35 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
 
 class _Lane(queue.Queue):
     """One input unit's items, in order, as its reader makes them; with when its reading began and when it came
-    first in line (time.monotonic), its images so far, and whether it was given up on (out of time)."""
+    first in line (time.monotonic), how long its reader waited for the run to take its items, its images so far,
+    whether it was read to its end (`ended`) and whether it was given up on (out of time)."""
 
     def __init__(self, source: str, holds: dict[int, int] | None = None, maxsize: int = 0):
         super().__init__(maxsize)
-        self.source, self.holds = source, holds or {}
-        self.began = self.first = 0.0
-        self.images, self.dropped, self.released = 0, False, False
+        self.source, self.holds, self.origin = source, holds or {}, None
+        self.began = self.first = self.base = 0.0
+        self.paused = (0.0, 0.0)  # (seconds waited before, when the wait going on began or 0): set in one go
+        self.images, self.dropped, self.released, self.ended = 0, False, False, False
+
+    def pause(self) -> None:
+        self.paused = (self.paused[0], time.monotonic())
+
+    def resume(self) -> None:
+        total, since = self.paused
+        self.paused = (total + time.monotonic() - since, 0.0)
+
+    def waited(self, now: float) -> float:
+        total, since = self.paused
+        return total + (now - since if since else 0.0)
+
+    def left(self, limit: float) -> float:
+        """Seconds left of `limit`, counted from its start or from when it came first, whichever is later, less
+        the time its reader waited for the run (a slow consumer, inference, the inputs before it); 1 s while it
+        has not begun."""
+        if not self.began:
+            return 1.0
+        now = time.monotonic()
+        return max(self.began, self.first) + limit + self.waited(now) - self.base - now
 
 
 @dataclass

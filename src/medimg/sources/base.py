@@ -66,8 +66,9 @@ class Limits:
 
     Files: max_input_bytes (one input file or archive member), max_slide_bytes (whole-slide files on disk,
     read a region at a time), max_video_bytes (videos on disk, read only around the frames shown),
-    video_timeout (seconds reading one video), input_timeout (seconds `classify` gives one input — a file, an
-    archive member, a URL with the images its page shows — from its start; None or 0: no limit), max_pixels (checked from the header before decoding),
+    video_timeout (seconds reading one video), input_timeout (seconds `classify` and `extract` give one input — a
+    file, an archive member, a URL with the images its page shows — from its start, not counting time it waits for
+    the run to take its images; None or 0: no limit), max_pixels (checked from the header before decoding),
     max_images_per_input (each file in a folder or zip is an input of its own), max_pdf_pages.
 
     Archives: zip_max_entries (entries of one archive; one archive and all nested in it may list TREE_ENTRIES
