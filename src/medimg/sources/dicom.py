@@ -256,7 +256,7 @@ def _cut_before_pixels(ds: pydicom.Dataset, data: bytes, shift: int) -> str | No
     length = _declared_length(last, data, at, getattr(ds, "original_encoding", (False, True)))
     if length is not None and at + length > len(data):
         return f"inside the value of element {last.tag}"
-    if length is not None and 0 < len(data) - at - length < 8:
+    if length is not None and 0 < len(data) - at - length < 8 and data[at + length:].strip(b"\0"):  # zeros: padding
         return "inside an element's header"
     return None if len(ds) else "before its dataset"
 

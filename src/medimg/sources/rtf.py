@@ -24,6 +24,7 @@ _TOKEN = re.compile(rb"\\([a-zA-Z]{1,32})(-?[0-9]{1,10})? ?|\\.|[{}]|[0-9A-Fa-f\
 _OLD_READERS = re.compile(rb"\\nonshppict\s*\{\s*$")  # the group holding Word's WMF copy of a picture
 KINDS = {b"pngblip": "png", b"jpegblip": "jpg", b"dibitmap": "bmp", b"emfblip": "EMF", b"wmetafile": "WMF",
          b"macpict": "PICT", b"pmmetafile": "WMF"}
+_BLANKS = re.compile(rb"\s+")  # line breaks may fall anywhere in a picture's hex, between a byte's two digits too
 _HEX_DIGITS = tuple(bytes([c]) for c in b"0123456789abcdefABCDEF")
 MAX_TOKENS = 5_000_000  # steps through picture groups in one document (braces and words, each hex run one step)
 
@@ -66,7 +67,7 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             break
         where = f"{origin}:picture-{found}.{kind or 'bin'}"
         try:
-            picture = raw if hexes is None else bytes.fromhex(b"".join(hexes).decode("ascii"))
+            picture = raw if hexes is None else bytes.fromhex(_BLANKS.sub(b"", b"".join(hexes)).decode("ascii"))
             if kind is None and picture:  # no kind said: named by its first bytes
                 where = f"{origin}:picture-{found}.{(image_kind(picture[:64]) or 'bin').lower()}"
         except ValueError:

@@ -61,7 +61,9 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     if compressed and not is_tar(_head(data)):
         cap = min(limits.max_input_bytes, budget.left)
         try:
-            inner = Inflated(data, Budget(cap)).read()
+            stream = Inflated(data, Budget(cap))
+            inner = stream.read()
+            stream.read(1)  # data cut off inside its stream: read() gave what came before the cut, this raises
         except TooBig:
             which = "max_input_bytes" if cap == limits.max_input_bytes else "zip_max_bytes"
             yield ItemError(origin, "", f"compressed file inflates past the {which} cap of {cap:,}; not read")

@@ -87,7 +87,10 @@ def _ending(data: bytes, start: int, method: int, max_bytes: int) -> tuple[int, 
                 at += len(piece)
             if not piece:
                 return "cut"
-            chunk = dec.decompress(piece, _STEP)
+            try:
+                chunk = dec.decompress(piece, _STEP)
+            except zlib.error:  # not Deflate data (damaged, or encrypted): its end cannot be found
+                return None
             out += len(chunk)
             crc = zlib.crc32(chunk, crc)
             if out > max_bytes:
