@@ -15,7 +15,8 @@ same planes with the format's own library and does nothing else:
   - Zeiss CZI (3 channels × 5 z × 2048 × 2048 uint16; needs the czi extra): against pylibCZIrw reading
     the 3 planes;
   - JPEG XL (2048 × 1536 RGB): against imagecodecs decoding it.
-Ratios > 1 mean the source is slower than the baseline.
+Times are CPU ms, the median of R runs after one not counted (timing.clocks), the fastest wall clock in
+brackets; ratios are of CPU times, > 1 means the source is slower than the baseline.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from medimg.sources import ImageItem, Limits, open_input
-from timing import timed
+from timing import Clocks, clocks, ms
 
 
 def item(path) -> ImageItem:
@@ -36,8 +37,8 @@ def item(path) -> ImageItem:
     return items[0]
 
 
-def report(name: str, t_src: float, t_base: float, base: str) -> None:
-    print(f"{name}: source {t_src * 1000:.1f} ms; {base} {t_base * 1000:.1f} ms (ratio {t_src / t_base:.2f})")
+def report(name: str, t_src: Clocks, t_base: Clocks, base: str) -> None:
+    print(f"{name}: source {ms(t_src).strip()}; {base} {ms(t_base).strip()} (ratio {t_src.cpu / t_base.cpu:.2f})")
 
 
 def cells(shape) -> np.ndarray:
@@ -63,8 +64,8 @@ def main() -> None:
         stack = tmp / "stack.tif"
         tifffile.imwrite(stack, cells((9, 3, 1024, 1024)), imagej=True, metadata={"axes": "ZCYX"}, compression="lzw")
         item(stack)
-        report("ImageJ ZCYX stack, middle slice merged", timed(lambda: item(stack), args.repeat),
-               timed(lambda: tifffile.imread(stack, key=[12, 13, 14]), args.repeat), "tifffile reading its 3 pages")
+        report("ImageJ ZCYX stack, middle slice merged", clocks(lambda: item(stack), args.repeat),
+               clocks(lambda: tifffile.imread(stack, key=[12, 13, 14]), args.repeat), "tifffile reading its 3 pages")
 
         for side in (4096, 8192):
             pyr = tmp / f"slide{side}.ome.tif"
@@ -78,12 +79,12 @@ def main() -> None:
             got = item(pyr)
             if "field" in got.metadata:
                 report(f"OME-TIFF slide scan, tissue field from level {got.metadata['level']}",
-                       timed(lambda: item(pyr), args.repeat),
-                       timed(lambda: tifffile.imread(pyr, level=1), args.repeat), "tifffile reading its 4096 px level")
+                       clocks(lambda: item(pyr), args.repeat),
+                       clocks(lambda: tifffile.imread(pyr, level=1), args.repeat), "tifffile reading its 4096 px level")
             else:
                 report(f"OME-TIFF pyramid, level {got.metadata['level']} ({got.image.width} px)",
-                       timed(lambda: item(pyr), args.repeat),
-                       timed(lambda: tifffile.imread(pyr, level=got.metadata["level"]), args.repeat),
+                       clocks(lambda: item(pyr), args.repeat),
+                       clocks(lambda: tifffile.imread(pyr, level=got.metadata["level"]), args.repeat),
                        "tifffile reading that level")
 
         tomo = tmp / "tomo.rec"
@@ -95,7 +96,7 @@ def main() -> None:
                 return np.array(m.data[32])
 
         item(tomo)
-        report("MRC tomogram, middle plane", timed(lambda: item(tomo), args.repeat), timed(bare_mrc, args.repeat),
+        report("MRC tomogram, middle plane", clocks(lambda: item(tomo), args.repeat), clocks(bare_mrc, args.repeat),
                "mrcfile mmap + copy of the plane")
 
         try:
@@ -115,16 +116,16 @@ def main() -> None:
                     return [r.read(plane={"C": c, "Z": 2, "T": 0}) for c in range(3)]
 
             item(czi)
-            report("Zeiss CZI, middle slice merged", timed(lambda: item(czi), args.repeat),
-                   timed(bare_czi, args.repeat), "pylibCZIrw reading its 3 planes")
+            report("Zeiss CZI, middle slice merged", clocks(lambda: item(czi), args.repeat),
+                   clocks(bare_czi, args.repeat), "pylibCZIrw reading its 3 planes")
 
         jxl = tmp / "photo.jxl"
         rgb = (np.random.default_rng(2).integers(0, 40, (1536, 2048, 3)) + np.linspace(0, 200, 2048)[None, :, None])
         jxl.write_bytes(imagecodecs.jpegxl_encode(rgb.astype(np.uint8), level=90))
         data = jxl.read_bytes()
         item(jxl)
-        report("JPEG XL 2048 × 1536", timed(lambda: item(jxl), args.repeat),
-               timed(lambda: imagecodecs.jpegxl_decode(data), args.repeat), "imagecodecs decoding it")
+        report("JPEG XL 2048 × 1536", clocks(lambda: item(jxl), args.repeat),
+               clocks(lambda: imagecodecs.jpegxl_decode(data), args.repeat), "imagecodecs decoding it")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/bench_server.py [--model DIR] [--runs 5]
 
-Starts `medimg serve` on a free 127.0.0.1 port and reports its resident memory (RSS) after start-up
-and after the first request, then the median wall time of POST /api/classify (seen by the client,
-upload included) for one photo, one 12-megapixel JPEG and a 20-image PDF. Inputs are made from files that ship with
-installed packages (Gradio's sample photos, pydicom's test scans); nothing is downloaded.
+Starts `medimg serve` on a free 127.0.0.1 port and reports its resident memory (RSS) after start-up and after the
+first request, then the median wall time of POST /api/classify (seen by a client that keeps its connection, upload
+included) for one photo, one 12-megapixel JPEG and a 20-image PDF, with the fastest and slowest of the runs.
+Then its throughput: 64 distinct photos (512–1024 px JPEGs) sent as 16 requests of 4 files by 1 and by 4 clients
+at once (the server classifies 2 requests at a time), as images/s, against the baseline measured in the same run
+before the server starts: `medimg.classify` of the same 64 photos in this process, as the Python API does it. Every
+request must come back with all its images classified. The client shares the CPU with the server. Inputs are made
+from files that ship with installed packages (Gradio's sample photos, pydicom's test scans); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -82,15 +87,62 @@ def pdf_of(images: list[Image.Image], n: int) -> bytes:
     return data
 
 
+def photos(images: list[Image.Image], n: int) -> list[bytes]:
+    """n distinct JPEGs of 512–1024 px (each image resized differently, so none is a duplicate)."""
+    out = []
+    for i in range(n):
+        src = images[i % len(images)]
+        w = 512 + 8 * i
+        out.append(jpeg(src.resize((w, max(64, round(src.height * w / src.width))))))
+    return out
+
+
+def in_process(datas: list[bytes], model: str | None) -> float:
+    """Seconds for medimg.classify to classify `datas` in this process (the model loaded beforehand)."""
+    from medimg.model import Classifier
+    from medimg.pipeline import classify
+    from medimg.sources import Blob
+
+    clf = Classifier.load(model)
+    blobs = [Blob(f"p{i}.jpg", d, name=f"p{i}.jpg") for i, d in enumerate(datas)]
+    list(classify(blobs[:4], classifier=clf))  # warm-up
+    start = time.perf_counter()
+    recs = list(classify(blobs, classifier=clf))
+    took = time.perf_counter() - start
+    if sum(r.ok for r in recs) != len(datas):
+        raise SystemExit(f"in-process baseline: {sum(r.ok for r in recs)} of {len(datas)} images classified")
+    return took
+
+
+def throughput(base: str, datas: list[bytes], per_request: int, clients: int) -> float:
+    """Seconds for `clients` clients at once (each its own connection) to post `datas`, `per_request` files a
+    request, the requests dealt out in turn."""
+    requests = [[(f"p{i + j}.jpg", d) for j, d in enumerate(datas[i:i + per_request])]
+                for i in range(0, len(datas), per_request)]
+
+    def post_all(mine: list[list[tuple[str, bytes]]]) -> None:
+        with httpx.Client(timeout=300) as client:
+            for files in mine:
+                r = client.post(base + "/api/classify", files=[("files", f) for f in files])
+                r.raise_for_status()
+                if r.json()["summary"]["images"] != len(files):
+                    raise SystemExit(f"expected {len(files)} images, the server answered {r.json()}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post_all, [requests[k::clients] for k in range(clients)]))
+    return time.perf_counter() - start
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def timed_post(base: str, name: str, data: bytes, expect: int) -> float:
+def timed_post(client: httpx.Client, base: str, name: str, data: bytes, expect: int) -> float:
     start = time.perf_counter()
-    r = httpx.post(base + "/api/classify", files=[("files", (name, data))], timeout=300)
+    r = client.post(base + "/api/classify", files=[("files", (name, data))])
     took = time.perf_counter() - start
     r.raise_for_status()
     got = r.json()["summary"]["images"]
@@ -109,6 +161,8 @@ def main() -> None:
     photo = jpeg(images[0])
     big_photo = jpeg(images[0].resize((4000, 3000)))  # a 12-megapixel camera picture
     report = pdf_of(images, 20)
+    many = photos(images, 64)
+    alone = min(in_process(many, args.model) for _ in range(2))
     port = free_port()
     cmd = [sys.executable, "-m", "medimg.cli", "serve", "--port", str(port)]
     if args.model:
@@ -129,11 +183,20 @@ def main() -> None:
         startup = time.perf_counter() - t0
         time.sleep(1.0)
         rss_start = rss_mb(proc.pid)
-        first = timed_post(base, "photo.jpg", photo, 1)
+        # one client kept, as a program calling the API keeps its connection: httpx.post() makes a new client each
+        # call, whose TLS context alone costs ~45 ms of CPU, most of what a photo's request took to answer
+        client = httpx.Client(timeout=300)
+        first = timed_post(client, base, "photo.jpg", photo, 1)
         rss_first = rss_mb(proc.pid)
-        one = [timed_post(base, "photo.jpg", photo, 1) for _ in range(args.runs)]
-        big = [timed_post(base, "camera.jpg", big_photo, 1) for _ in range(args.runs)]
-        twenty = [timed_post(base, "report.pdf", report, 20) for _ in range(args.runs)]
+        one = [timed_post(client, base, "photo.jpg", photo, 1) for _ in range(args.runs)]
+        big = [timed_post(client, base, "camera.jpg", big_photo, 1) for _ in range(args.runs)]
+        twenty = [timed_post(client, base, "report.pdf", report, 20) for _ in range(args.runs)]
+        client.close()
+        rates = {}
+        for _ in range(2):  # by turns, each one's best
+            for clients in (1, 4):
+                took = throughput(base, many, 4, clients)
+                rates[clients] = max(rates.get(clients, 0.0), len(many) / took)
         rss_end = rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -147,10 +210,18 @@ def main() -> None:
         "rss_after_all_mb": round(rss_end, 1),
         "first_request_s": round(first, 3),
         "one_image_median_s": round(statistics.median(one), 3),
+        "one_image_range_s": [round(min(one), 3), round(max(one), 3)],
         "one_12mp_jpeg_median_s": round(statistics.median(big), 3),
+        "one_12mp_jpeg_range_s": [round(min(big), 3), round(max(big), 3)],
         "pdf_20_images_median_s": round(statistics.median(twenty), 3),
+        "pdf_20_images_range_s": [round(min(twenty), 3), round(max(twenty), 3)],
+        "in_process_64_photos_img_s": round(len(many) / alone, 1),
+        "api_1_client_img_s": round(rates[1], 1),
+        "api_4_clients_img_s": round(rates[4], 1),
+        "api_4_clients_vs_in_process": round(rates[4] * alone / len(many), 2),
         "pdf_bytes": len(report),
         "runs": args.runs,
+        "load_average": round(os.getloadavg()[0], 1),
     }
     print(json.dumps(result, indent=1))
 
