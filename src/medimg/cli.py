@@ -327,12 +327,15 @@ def _stopped_cleanly(said: Callable[[], str] | None = None, hangup: bool = False
     its `]`, Parquet its footer), records written so far are kept, and --resume carries on. Exit code 143
     (Ctrl-C: 130). `hangup`: SIGHUP too (a dropped ssh session; exit 129), unless it is ignored (`nohup`, which
     wants the run to go on). `said()` is printed when a stop ends the run: what was done, and how to carry on
-    (not at all on a terminal that has gone)."""
+    (not at all on a terminal that has gone). An OSError met while a signal's stop unwinds (the progress bar's
+    last write to a terminal that hung up: EIO) still ends it with that signal's code, not as a failed output."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    got: list[int] = []  # the signal that stopped the run
 
     def stop(signum, frame):
+        got.append(signum)
         raise SystemExit(128 + signum)
 
     def say() -> None:
@@ -353,6 +356,11 @@ def _stopped_cleanly(said: Callable[[], str] | None = None, hangup: bool = False
     except SystemExit:
         say()
         raise
+    except OSError:
+        if not got:
+            raise
+        say()
+        raise SystemExit(128 + got[0]) from None
     finally:
         for sig in taken:
             if before[sig] is not None:  # None: a handler set outside Python, which cannot be put back
@@ -671,7 +679,8 @@ def classify(
     skipped = f", {n_skip} skipped" + (f" ({'; '.join(why)})" if why else "") if n_skip else ""
     console.print(f"[bold]{n_ok}[/] image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}{over}{skipped}",
                   soft_wrap=True)
-    if n_ok == 0 and not done:  # an empty folder, files that are not images: say so, not just "1 skipped"
+    # an empty folder, files that are not images: say so, not just "1 skipped" (--show-skipped lists them already)
+    if n_ok == 0 and not done and not show_skipped:
         _name_first(notes, n_skip - len(cut), "--show-skipped lists them")
     _warn_caps(capped)
     _warn_cut(cut)
