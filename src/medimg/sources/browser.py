@@ -20,7 +20,9 @@ to run, the pictures each <img> showed before, where a blob: URL's bytes came fr
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -130,7 +132,12 @@ WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is kil
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
 _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
-  const out = [];
+  const out = [], sent = new Set();
+  // each URL once (a script's data: URL on 300 elements is 300 copies of its bytes to hand back)
+  const put = (entry) => {
+    const key = (entry.tag === "replaced" ? "r" : "c") + entry.url;
+    if (!sent.has(key)) { sent.add(key); out.push(entry); }
+  };
   let blobs = 0, left = 4 * cap;  // bytes of blobs and canvases handed back in all
   // a blob: URL's bytes (a picture a script made, or fetched and handed over so), read while the page holds them
   const read = async (url) => {
@@ -143,6 +150,19 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
       return await new Promise((done) => {
         const reader = new FileReader(); reader.onload = () => done(reader.result); reader.onerror = () => done(null);
         reader.readAsDataURL(blob); });
+    } catch (e) { return null; }
+  };
+  // the picture an <img> shows, as PNG: one whose blob: URL the script revoked once it had loaded (as it is told to)
+  const shown = (img) => {
+    try {
+      const w = img.naturalWidth, h = img.naturalHeight;
+      if (!w || !h || w * h > pixels) return null;
+      const c = document.createElement("canvas"); c.width = w; c.height = h;
+      c.getContext("2d").drawImage(img, 0, 0);
+      const url = c.toDataURL("image/png");
+      if (url.length * 3 / 4 > Math.min(cap, left)) return null;
+      left -= url.length * 3 / 4;
+      return url;
     } catch (e) { return null; }
   };
   // Chromium's own error page (the page went on to an address that failed or was refused): its pictures (the
@@ -159,24 +179,26 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
     // no source at all, or src="" (which browsers resolve to the page)
     if (!src || src === document.location.href) continue;
     // one still loading is kept if the browser asked for it (a slow server; not a lazy one never reached)
-    if (!img.complete) { out.push({url: src, alt: img.alt || "", tag: "img", pending: true}); continue; }
+    if (!img.complete) { put({url: src, alt: img.alt || "", tag: "img", pending: true}); continue; }
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
     const entry = {url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"};
-    if (/^blob:/i.test(src)) {
+    if (/^blob:/i.test(src) && !sent.has("c" + src)) {
       entry.from = window.__medimgFrom ? window.__medimgFrom(src) : "";
+      const within = blobs < most;
       entry.data = await read(src);
+      if (!entry.data && !entry.from && within) entry.data = shown(img);  // one fetched is fetched again
     }
-    out.push(entry);
+    put(entry);
     // what a script showed in it before (a small or blurred version, a slideshow's earlier slides), right after it
     for (const was of (window.__medimgShown ? window.__medimgShown(img) : []))
-      if (was !== src) out.push({url: was, alt: img.alt || "", tag: "replaced"});
+      if (was !== src) put({url: was, alt: img.alt || "", tag: "replaced"});
   }
   for (const v of els) {  // a video's poster, then the clip (not a blob: stream)
     if (v.tagName !== "VIDEO") continue;
-    if (v.poster) out.push({url: v.poster, alt: "", tag: "video"});
+    if (v.poster) put({url: v.poster, alt: "", tag: "video"});
     const clip = v.currentSrc || v.src || (v.querySelector("source[src]") || {}).src;
-    if (clip && /^https?:/i.test(clip)) out.push({url: clip, alt: "", tag: "video"});
+    if (clip && /^https?:/i.test(clip)) put({url: clip, alt: "", tag: "video"});
   }
   let canvases = 0;
   for (const c of els) {  // a canvas drawn from shapes only, as it shows now (not blank, not hidden, not tiny)
@@ -191,27 +213,41 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
       if (url.length * 3 / 4 > Math.min(cap, left)) continue;
       canvases++;
       left -= url.length * 3 / 4;
-      out.push({url, alt: c.getAttribute("aria-label") || c.textContent.trim().slice(0, 200), tag: "canvas"});
+      put({url, alt: c.getAttribute("aria-label") || c.textContent.trim().slice(0, 200), tag: "canvas"});
     } catch (e) {}
   }
   for (let i = 0; i < els.length && i < 20000; i++) {
     const bg = getComputedStyle(els[i]).backgroundImage;
     if (!bg || bg === "none") continue;
-    for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) out.push({url: m[1], alt: "", tag: "style"});
+    for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) put({url: m[1], alt: "", tag: "style"});
   }
   return out;
 }"""
 
-_SCROLL_JS = """() => {
-  const el = document.scrollingElement || document.documentElement;
-  if (window.innerHeight + window.scrollY >= el.scrollHeight - 2) return true;
-  window.scrollBy(0, window.innerHeight);
+# One step down the page (move), or whether it is at its bottom (not move): the window, then, once it is at its bottom
+# or cannot scroll (an app whose panel scrolls, the page itself not), the largest panel that still can
+_SCROLL_JS = """(move) => {
+  const doc = document.scrollingElement || document.documentElement;
+  // the window, even with overflow hidden (a cookie dialog's open): a script still scrolls it, unless it did not move
+  if (window.innerHeight + window.scrollY < doc.scrollHeight - 2 && !window.__medimgStuck) {
+    if (!move) return false;
+    const was = window.scrollY;
+    window.scrollBy(0, window.innerHeight);
+    if (window.scrollY !== was) return false;
+    Object.defineProperty(window, "__medimgStuck", {value: true});
+  }
+  let panel = null, area = 0, seen = 0;
+  for (const el of document.body ? document.body.querySelectorAll("*") : []) {
+    if (++seen > 20000) break;
+    if (el.clientHeight < 200 || el.clientWidth < 200) continue;
+    if (el.scrollTop + el.clientHeight >= el.scrollHeight - 2) continue;
+    if (!["auto", "scroll", "overlay"].includes(getComputedStyle(el).overflowY)) continue;
+    if (el.clientWidth * el.clientHeight > area) { panel = el; area = el.clientWidth * el.clientHeight; }
+  }
+  if (!panel) return true;
+  if (move) panel.scrollBy(0, panel.clientHeight);
   return false;
 }"""  # the bottom is looked for a pause after the last step: a page may have grown when it was reached
-_BOTTOM_JS = """() => {
-  const el = document.scrollingElement || document.documentElement;
-  return window.innerHeight + window.scrollY >= el.scrollHeight - 2;
-}"""
 
 
 class BrowserError(Exception):
@@ -325,7 +361,9 @@ class RouteGuard:
                 return
             location = {k.lower(): v for k, v in got.headers.items()}.get("location")
             if got.status not in net.REDIRECTS or not location:
-                headers = _charset_told(got.headers, got.data) if top else got.headers
+                # the page itself is shown, as the static reading reads it, also when its server says to save it
+                # (Content-Disposition: attachment, an exported report): Chromium would download it instead
+                headers = _charset_told(_shown(got.headers), got.data) if top else got.headers
                 if _origin(url) != _origin(request.url):  # the browser files the answer under the URL asked: the
                     headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}  # cookies of a site
                     # a redirect led to would be set for the first one
@@ -376,6 +414,11 @@ def _page_of(request):
         return request.frame.page
     except Exception:  # no frame (a worker's request)
         return None
+
+
+def _shown(headers: dict) -> dict:
+    """The headers without Content-Disposition."""
+    return {k: v for k, v in headers.items() if k.lower() != "content-disposition"}
 
 
 def _charset_told(headers: dict, body: bytes) -> dict:
@@ -445,20 +488,27 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                        limits.connect_timeout + limits.read_timeout, limits, cancel)
     responses, finished, requested = [], set(), set()
     fired, done, hog = threading.Event(), threading.Event(), threading.Event()
-    with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as profile:
+    # the profile, and Playwright's own folder for the render (left behind when a stopped run ends its driver)
+    with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as folder:
+        profile = os.path.join(folder, "profile")
         try:
             with sync_playwright() as pw:
-                context = pw.chromium.launch_persistent_context(
+                launch = pw.chromium.launch_persistent_context
+                own = {"artifacts_dir": os.path.join(folder, "artifacts")} if _takes(launch, "artifacts_dir") else {}
+                context = launch(
                     profile, executable_path=CHROMIUM, headless=True,
                     args=FLAGS + ([] if limits.allow_private else NO_NETWORK),
                     user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
-                    viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, timeout=limits.connect_timeout * 1000 + 20000)
+                    viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]},
+                    timeout=limits.connect_timeout * 1000 + 20000, **own)
                 # The page budget starts once the browser is up. A script that never yields blocks
                 # every browser call (evaluate has no timeout), so past the budget plus a grace
                 # period, or once the run is given up, the watchdog kills this render's Chromium processes.
                 deadline = time.monotonic() + limits.total_timeout
                 threading.Thread(target=_watch, args=(profile, fired, done, limits.total_timeout + WATCHDOG_GRACE,
                                                       cancel, hog, limits.max_browser_memory), daemon=True).start()
+                if limits.allow_private:
+                    _allow_local_network(context)
                 try:
                     context.add_init_script(NO_WEBRTC)
                     context.add_init_script(TIMERS)
@@ -505,6 +555,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         finally:
             done.set()
             guard.close()
+            _remove_singleton(profile)
     # an image still loading is fetched again, under the download limits; one the browser never asked for (lazy,
     # never reached) is left to the static reading
     found = [entry for entry in found if not entry.get("pending") or urldefrag(entry["url"])[0] in requested]
@@ -518,6 +569,25 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         if kind == "page" and (blocked, reason) not in out.refused:
             out.refused.append((blocked, reason))
     return out
+
+
+def _takes(call, name: str) -> bool:
+    """Whether this Playwright's `call` takes the keyword `name` (older ones lack some)."""
+    try:
+        return name in inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _allow_local_network(context) -> None:
+    """Let the page reach other private addresses (allow_private). The guard hands Chromium the page itself, so it
+    takes the page for a public one, and its Local Network Access checks then block every request to another
+    private or loopback origin: an API on another port (a gallery never fetched), a cross-origin iframe. A
+    Playwright or Chromium without those checks has nothing to grant."""
+    try:
+        context.grant_permissions(["local-network-access"])
+    except Exception:  # an older Playwright names no such permission
+        pass
 
 
 class Rendered(list):
@@ -589,6 +659,18 @@ def _kill_browser(profile: str, fired: threading.Event) -> None:
             continue
 
 
+def _remove_singleton(profile: str) -> None:
+    """Remove the folder Chromium makes in the temporary directory for its SingletonSocket (the profile links to
+    it): it removes it itself when it closes, but not when it was killed (past the time budget or the memory cap,
+    or the run stopped), and one was left in /tmp for each such render."""
+    try:
+        folder = os.path.dirname(os.readlink(os.path.join(profile, "SingletonSocket")))
+    except OSError:  # none made, or removed already
+        return
+    if os.path.basename(folder).startswith("org.chromium.Chromium."):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _ms_left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
@@ -617,13 +699,13 @@ def _scroll(page, deadline: float, cancel=None, network: "Network | None" = None
     for step in range(MAX_SCROLLS):
         if time.monotonic() > deadline - 1 or (cancel is not None and cancel.is_set()):
             return
-        at_bottom = _evaluate(page, _SCROLL_JS, deadline)
+        at_bottom = _evaluate(page, _SCROLL_JS, deadline, True)
         if at_bottom and step == 0:  # one screen, never scrolled: it has settled
             return
         page.wait_for_timeout(SCROLL_PAUSE_MS)
         if at_bottom:
             _settle(page, deadline, cancel, network)
-            if _evaluate(page, _BOTTOM_JS, deadline):
+            if _evaluate(page, _SCROLL_JS, deadline, False):
                 return
     _settle(page, deadline, cancel, network)
 
