@@ -202,7 +202,7 @@ def test_zstandard_tarballs_and_files_are_read():
     tar = b.tar_bytes({"scans/a.png": PNG, "scans/b.dcm": b.bare_dicom()})
     got = items(zstd().compress(tar), name="set.tar.zst")
     assert rows(got) == [("set.tar.zst:scans/a.png", "image"), ("set.tar.zst:scans/b.dcm", "image")]
-    two_frames = zstd().compress(PNG[:100]) + zstd().compress(PNG[100:])  # as pzstd and `cat` make them
+    two_frames = zstd().compress(PNG[:100]) + zstd().compress(PNG[100:])  # as `cat` makes them
     got = items(two_frames, name="a.png.zst")
     assert rows(got) == [("a.png.zst", "image")] and got[0].image.size == (80, 60)
 

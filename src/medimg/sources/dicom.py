@@ -105,6 +105,15 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
 
 
 def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
+    try:
+        yield from _open_dicom(blob, ctx)
+    except NotImplementedError as exc:  # pydicom converting an element whose VR bytes are garbled
+        if not str(exc).startswith("Unknown Value Representation"):
+            raise
+        yield ItemError(blob.origin, "", f"damaged DICOM header: {str(exc)[:200]}; not read")
+
+
+def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     try:
         ds = _read(blob.data, limits.max_input_bytes)

@@ -1,9 +1,10 @@
 """Inflating gzip, bzip2, xz and Zstandard data with bounded output: tar.py reads tarballs and single compressed files
 through `Inflated`; NIfTI and MGH take their own .gz files with `gunzip`.
 
-Every concatenated stream is read (pigz, pbzip2 and bgzip write several); bytes after the last one are
-ignored. Over `MAX_STREAMS` streams holding under 1 KB each on average are refused (`Refused`): millions of
-empty ones (20 bytes each) took a minute to walk.
+Every concatenated stream is read (pigz, pbzip2 and bgzip write several; Zstandard's skippable frames, which
+pzstd writes, are passed over); bytes after the last one are ignored. Over `MAX_STREAMS` streams (skippable
+frames counted) holding under 1 KB each on average are refused (`Refused`): millions of empty ones (20 bytes
+each) took a minute to walk.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from .base import Budget
 GZIP, BZIP2, XZ, ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
 MAX_STREAMS = 1024  # compressed streams beyond this must hold 1 KB each on average
 STEP = 16 * 1024  # compressed bytes fed at a time
+
+
+def skippable(data: bytes, at: int = 0) -> bool:
+    """Whether a Zstandard skippable frame (magic 0x184D2A50 to 0x184D2A5F: metadata, as pzstd writes before each
+    frame) starts at `at`."""
+    return data[at + 1:at + 4] == b"\x2a\x4d\x18" and data[at] & 0xF0 == 0x50
 
 
 def _zstd():
@@ -48,6 +55,8 @@ class Inflated(io.RawIOBase):
     def __init__(self, data: bytes, budget: Budget, cut_ok: bool = False):
         self.data, self.view, self.budget, self.cut_ok = data, memoryview(data), budget, cut_ok
         self.magic = next((m for m in (GZIP, BZIP2, XZ, ZSTD) if data.startswith(m)), b"")
+        if skippable(data):
+            self.magic = ZSTD
         self.at = self.out = self.streams = 0  # compressed bytes used, bytes inflated, streams begun
         self.dec, self.ended = None, False
 
@@ -98,14 +107,20 @@ class Inflated(io.RawIOBase):
         """Start the next compressed stream, or end when none follows."""
         if self.dec is not None:
             self.at -= len(self.dec.unused_data)
-            if self.data[self.at:self.at + len(self.magic)] != self.magic:
-                self.ended = True
-                return
+        while self.magic == ZSTD and skippable(self.data, self.at):  # passed over, each counted as a stream
+            self.at += 8 + int.from_bytes(self.data[self.at + 4:self.at + 8], "little")
+            self._count()
+        if self.dec is not None and self.data[self.at:self.at + len(self.magic)] != self.magic:
+            self.ended = True
+            return
+        self._count()
+        self.dec = {GZIP: lambda: zlib.decompressobj(wbits=31), BZIP2: bz2.BZ2Decompressor,
+                    XZ: lzma.LZMADecompressor, ZSTD: _zstd().ZstdDecompressor}[self.magic]()
+
+    def _count(self) -> None:
         self.streams += 1
         if self.streams > MAX_STREAMS and self.streams * 1024 > self.out:  # millions of empty ones are a trap
             raise Refused(f"is made of over {MAX_STREAMS:,} compressed streams holding under 1 KB each")
-        self.dec = {GZIP: lambda: zlib.decompressobj(wbits=31), BZIP2: bz2.BZ2Decompressor,
-                    XZ: lzma.LZMADecompressor, ZSTD: _zstd().ZstdDecompressor}[self.magic]()
 
     def _inflate(self, size: int) -> bytes:
         """Inflate up to `size` bytes of the current stream, feeding it compressed bytes when it needs them."""

@@ -26,7 +26,7 @@ KINDS = {b"pngblip": "png", b"jpegblip": "jpg", b"dibitmap": "bmp", b"emfblip": 
          b"macpict": "PICT", b"pmmetafile": "WMF"}
 _BLANKS = re.compile(rb"\s+")  # line breaks may fall anywhere in a picture's hex, between a byte's two digits too
 _HEX_DIGITS = tuple(bytes([c]) for c in b"0123456789abcdefABCDEF")
-MAX_TOKENS = 5_000_000  # steps through picture groups in one document (braces and words, each hex run one step)
+MAX_TOKENS = 1_000_000  # steps through picture groups in one document (each group found, brace and word, hex run)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -46,15 +46,21 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     origin, limits, data = blob.origin, ctx.limits, blob.data
     budget = blob.budget or Budget(limits.zip_max_bytes)
     found, drawings, copies, steps, at = 0, 0, 0, [0], 0
+    over = (f"RTF picture groups take over {MAX_TOKENS:,} steps to read (damaged or crafted); the rest of the "
+            "document is not read")
     while (m := _PICT.search(data, at)) is not None:
+        steps[0] += 1
+        if steps[0] > MAX_TOKENS:
+            yield ItemError(origin, "", over)
+            found = -1
+            break
         if _OLD_READERS.search(data, max(0, m.start() - 64), m.start()):
             copies += 1
             at = _group_end(data, m.end(), steps)
             continue
         kind, hexes, raw, at = _picture(data, m.end(), steps, 2 * limits.max_input_bytes + (1 << 20))
         if steps[0] > MAX_TOKENS:
-            yield ItemError(origin, "", f"RTF picture groups take over {MAX_TOKENS:,} steps to read (damaged or "
-                                        "crafted); the rest of the document is not read")
+            yield ItemError(origin, "", over)
             found = -1
             break
         if kind in ("EMF", "WMF", "PICT"):

@@ -24,7 +24,7 @@ import tarfile
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
-from .inflate import BZIP2, CORRUPT, GZIP, XZ, ZSTD, Inflated, Refused, TooBig
+from .inflate import BZIP2, CORRUPT, GZIP, XZ, ZSTD, Inflated, Refused, TooBig, skippable
 from .registry import register
 from .tar_pairs import Seen, pairable, paired
 
@@ -36,7 +36,7 @@ _SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz|zst|tzst)$", re.IGNORECASE)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD))
+    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD)) or skippable(head)  # pzstd's start
 
 
 def is_tar(head: bytes) -> bool:
