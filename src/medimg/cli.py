@@ -121,7 +121,8 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_side: int | None = None,
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
-                max_images: int | None = None, input_timeout: float | None = None) -> Limits:
+                max_images: int | None = None, input_timeout: float | None = None,
+                max_entries: int | None = None) -> Limits:
     if render and not offline:  # once, not as every URL's error
         from .sources.browser import available
 
@@ -143,6 +144,8 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
         lim.max_images_per_input = max_images
     if input_timeout is not None:
         lim.input_timeout = input_timeout or None
+    if max_entries:
+        lim.zip_max_entries = max_entries
     return lim
 
 
@@ -156,7 +159,7 @@ def _progress(quiet: bool = False) -> Progress:
 CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
 # caps whose errors are named by their Limits field, and the option that raises each
 ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb", "max_download_bytes": "--max-input-mb",
-              "input_timeout": "--input-timeout"}
+              "input_timeout": "--input-timeout", "zip_max_entries": "--max-entries"}
 
 
 def _cap_of(error: str | None) -> str | None:
@@ -221,6 +224,9 @@ MaxInputMb = typer.Option(None, "--max-input-mb", min=1, help="Refuse a file, ar
                           "than this (default 200 MB, downloads 50 MB; it is read into memory: whole slides and "
                           "videos on disk are read in place and have no such cap).")
 MaxPages = typer.Option(None, "--max-pages", min=1, help="Read at most this many pages of a PDF (default 500).")
+MaxEntries = typer.Option(None, "--max-entries", min=1, help="Refuse an archive (zip, tar, 7z), message or PDF "
+                          "portfolio with more entries or attachments than this (default 10,000; an archive and "
+                          "those nested in it, ten times as many together).")
 MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many images from one input (default "
                          "1000; each file in a folder or archive is an input of its own).")
 InputTimeout = typer.Option(None, "--input-timeout", min=0, help="Give up on an input (a file, an archive member, a "
@@ -417,6 +423,7 @@ def extract(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
+    max_entries: Optional[int] = MaxEntries,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
     from .extract import extract as run, prepare
@@ -425,7 +432,7 @@ def extract(
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout)
+                         input_timeout=input_timeout, max_entries=max_entries)
     try:
         folder = prepare(out, resume)
     except (ValueError, OSError) as exc:
@@ -510,6 +517,7 @@ def classify(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
+    max_entries: Optional[int] = MaxEntries,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -573,7 +581,7 @@ def classify(
                           "passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout)
+                         input_timeout=input_timeout, max_entries=max_entries)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
@@ -901,6 +909,7 @@ def scale(
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
     max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
     all_frames: bool = AllFrames, input_timeout: Optional[float] = InputTimeout,
+    max_entries: Optional[int] = MaxEntries,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again; a folder "
                                 "of an earlier medimg's rows, probs as JSON text, is refused)."),
@@ -933,7 +942,7 @@ def scale(
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout)
+                         input_timeout=input_timeout, max_entries=max_entries)
     plan: dict = {}
 
     def stopped() -> str:
@@ -1198,7 +1207,7 @@ def evaluate(
                                           "(default: one per core, up to 4)."),
     all_frames: bool = AllFrames, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,
-    max_images: Optional[int] = MaxImages,
+    max_images: Optional[int] = MaxImages, max_entries: Optional[int] = MaxEntries,
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Also write one row per image scored "
                                                "(true and predicted label, confidence, p_medical, verdict, every "
                                                "label's probability, model, threshold) here: CSV if it ends in "
@@ -1221,7 +1230,8 @@ def evaluate(
                                      param_hint="--predictions")
     clf = load_model(model_dir)
     limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
-                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images)
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
+                         max_entries=max_entries)
     try:
         with _progress() as bar:
             task = bar.add_task("evaluating", total=None)
