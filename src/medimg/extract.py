@@ -387,6 +387,10 @@ class _Unit(threading.Event):
     def is_set(self) -> bool:
         return super().is_set() or self.run.is_set()
 
+    def given_up(self) -> bool:
+        """Whether this unit itself was given up on (out of time), not the run stopped."""
+        return super().is_set()
+
 
 def _discard(fut: Future) -> None:
     """The temporary PNGs of a unit given up on."""
@@ -405,15 +409,14 @@ def _work(jobs: queue.Queue) -> None:
             fut.set_result(fn())
         except BaseException as exc:
             fut.set_exception(exc)
-        if threading.Event.is_set(unit):  # given up on (out of time): a new thread has taken this one's place
+        if unit.given_up():  # a new thread has taken this one's place
             return
 
 
-def _save_unit(task, source: str, out: Path, cancel: threading.Event) -> list[tuple[dict, str | None, bool]]:
+def _save_unit(task, source: str, out: Path, cancel: _Unit) -> list[tuple[dict, str | None, bool]]:
     """Run one unit of work, saving each image as a temporary PNG in `out`: [(row, PNG or None, image?)].
     Once `cancel` is set it stops between items and removes its PNGs."""
-    if isinstance(cancel, _Unit):
-        cancel.began = time.monotonic()
+    cancel.began = time.monotonic()
     results: list[tuple[dict, str | None, bool]] = []
     items = task()
     try:
