@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 from PIL import Image
 
 from .sources import ImageItem, ItemError, Limits, input_tasks, is_url
+from .sources.base import reading_unit
 
 MANIFEST = "manifest.jsonl"
 PART = ".part-"  # temporary PNGs a worker wrote; renamed to their number once their row is written
@@ -406,7 +407,8 @@ def _work(jobs: queue.Queue) -> None:
         if not fut.set_running_or_notify_cancel():
             continue
         try:
-            fut.set_result(fn())
+            with reading_unit(unit):  # its downloads and renders stop once it is given up on
+                fut.set_result(fn())
         except BaseException as exc:
             fut.set_exception(exc)
         if unit.given_up():  # a new thread has taken this one's place

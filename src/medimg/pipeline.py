@@ -21,7 +21,7 @@ from .model.classifier import check_threshold, shipped
 from .model.preprocess import to_rgb
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
-from .sources.base import CallerError, as_limits, recoverable
+from .sources.base import AnyOf, CallerError, as_limits, reading_unit, recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -228,7 +228,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
     closed = threading.Event()
-    stop = _AnyOf(closed, cancel)  # what the threads and downloads watch: the stream closed or the run cancelled
+    stop = AnyOf(closed, cancel)  # what the threads and downloads watch: the stream closed or the run cancelled
     lanes: queue.Queue = queue.Queue(maxsize=max(8 * workers, LOOKAHEAD))  # a queue of items per input, in order
     ahead = threading.Semaphore(4 * batch_size)  # prepared images held by inputs after the one being read
     head: list[queue.Queue | None] = [None]  # the lane being read, whose items never wait for room
@@ -322,7 +322,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 continue
             if job is None:
                 return
-            run(*job)
+            with reading_unit(job[1]):  # its downloads and renders stop once it is given up on
+                run(*job)
             if job[1].dropped:  # a new thread took this one's place when its input ran out of time
                 return
 
@@ -486,6 +487,10 @@ class _Lane(queue.Queue):
         total, since = self.paused
         self.paused = (total + time.monotonic() - since, 0.0)
 
+    def is_set(self) -> bool:
+        """Given up on (the stop its reader's downloads watch: sources.base.reading_unit)."""
+        return self.dropped
+
     def waited(self, now: float) -> float:
         total, since = self.paused
         return total + (now - since if since else 0.0)
@@ -524,16 +529,6 @@ def _get(q: queue.Queue, wait: float | None, cancel) -> Any:
         except queue.Empty:
             continue
     return _CANCELLED
-
-
-class _AnyOf:
-    """Set when any of its events is (the `is_set` that a Fetcher's cancel needs)."""
-
-    def __init__(self, *events: threading.Event | None):
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
 
 
 def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], None] | None,

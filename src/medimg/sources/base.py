@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import numbers
@@ -268,15 +269,49 @@ def _check_limit(name: str, value, kind) -> None:
         raise TypeError(f"limits.{name} must be {wanted}, not {value!r}")
 
 
+class AnyOf:
+    """Set when any of its events is (the `is_set` that a Fetcher's cancel needs)."""
+
+    def __init__(self, *events):
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+_reading = threading.local()  # .stop: set once the unit this thread is reading is given up on (out of time)
+
+
+@contextlib.contextmanager
+def reading_unit(stop):
+    """While this thread reads one unit of work: `Context.cancel`, taken on it, is also set once `stop` is, so
+    the unit's downloads and renders end when the run gives up on it, not at their own timeouts."""
+    before = getattr(_reading, "stop", None)
+    _reading.stop = stop
+    try:
+        yield
+    finally:
+        _reading.stop = before
+
+
 class Context:
     """What a source may use while opening a blob: the limits and a way to open nested blobs."""
 
     def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None,
                  skip: Callable[[str], bool] | None = None):
         self.limits = limits or Limits()
-        self.cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
+        self.run_cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
         self.skip = skip  # members done by an earlier run (resuming): archives pass over them without reading
         self.unfetched: str | None = None  # why a page opened here fetches no remote image (it came in an e-mail)
+
+    @property
+    def cancel(self):
+        """The run's cancel, and the unit's being read on this thread (reading_unit) when there is one: taken
+        here, it may be handed to other threads (a page's image downloads, a browser)."""
+        unit = getattr(_reading, "stop", None)
+        if unit is None:
+            return self.run_cancel
+        return AnyOf(self.run_cancel, unit)
 
     def no_fetching(self, why: str) -> Context:
         """This context for the files in a message: a page among them (an attached .html) fetches no remote image,

@@ -341,7 +341,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
         return not around(where)
 
     notes, nested = [], False
-    for task in file_tasks(path, Context(ctx.limits, ctx.cancel, other)):
+    for task in file_tasks(path, Context(ctx.limits, ctx.run_cancel, other)):
         origin = getattr(task, "origin", None)
         if origin == str(path):  # about the whole archive: said only when the member is not found
             notes.append(task)
