@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import stat
+import struct
 import warnings
 from dataclasses import replace
 from functools import lru_cache, partial
@@ -588,8 +589,9 @@ def size_problem(path: str, cap: int, cap_name: str, what: str = "file") -> Item
 _PIL_FORMATS = {
     "PNG": ["PNG"], "JPEG": ["JPEG"], "GIF": ["GIF"], "BMP": ["BMP"], "TIFF": ["TIFF"],
     "WEBP": ["WEBP"], "ICO": ["ICO", "CUR"], "HEIF": ["HEIF"], "AVIF": ["AVIF"], "JPEG2000": ["JPEG2000"],
-    "PPM": ["PPM"],
+    "PPM": ["PPM"], "PSD": ["PSD"], "QOI": ["QOI"], "SGI": ["SGI"], "PCX": ["PCX"], "DDS": ["DDS"], "TGA": ["TGA"],
 }
+_ONE_PICTURE = {"PSD"}  # its frames are layers: the composite, as saved, is the picture
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _BMP_HEADERS = {12, 16, 40, 52, 56, 64, 108, 124}
@@ -617,6 +619,16 @@ def image_kind(head: bytes) -> str | None:
         return "ICO"
     if _PNM.match(head):
         return "PPM"
+    if head[:4] == b"8BPS" and head[4:6] in (b"\x00\x01", b"\x00\x02"):  # Photoshop; version 2 is a large (PSB)
+        return "PSD" if head[5] == 1 else "PSB"
+    if head[:4] == b"qoif":
+        return "QOI"
+    if head[:2] == b"\x01\xda" and len(head) > 3 and head[2] in (0, 1) and head[3] in (1, 2):
+        return "SGI"
+    if head[:4] == b"DDS ":
+        return "DDS"
+    if _is_pcx(head):
+        return "PCX"
     if head[4:8] == b"ftyp":
         size = int.from_bytes(head[:4], "big")
         brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
@@ -637,6 +649,33 @@ def image_kind(head: bytes) -> str | None:
     return None
 
 
+def _is_pcx(head: bytes) -> bool:
+    """ZSoft PCX: its version, RLE, a bit depth, and a window (xmax ≥ xmin, ymax ≥ ymin) in its header."""
+    if len(head) < 128 or head[0] != 0x0A or head[1] not in (0, 2, 3, 4, 5) or head[2] != 1 \
+            or head[3] not in (1, 2, 4, 8):
+        return False
+    x0, y0, x1, y1 = struct.unpack_from("<4H", head, 4)
+    return x1 >= x0 and y1 >= y0
+
+
+_TGA_NAMES = (".tga", ".icb", ".vda", ".vst")
+
+
+def _is_tga(head: bytes, name: str) -> bool:
+    """Truevision TGA, which has no magic: by its name and a header that fits (colour map, image type, a size and
+    a bit depth Pillow reads)."""
+    if len(head) < 18 or not name.lower().split("?")[0].endswith(_TGA_NAMES):
+        return False
+    width, height = struct.unpack_from("<2H", head, 12)
+    return head[1] in (0, 1) and head[2] in (1, 2, 3, 9, 10, 11) and width > 0 and height > 0 \
+        and head[16] in (1, 8, 15, 16, 24, 32)
+
+
+def blob_kind(head: bytes, blob: Blob) -> str | None:
+    """image_kind, and TGA (known by its name as well as its header)."""
+    return image_kind(head) or ("TGA" if _is_tga(head, blob.name or blob.origin) else None)
+
+
 def _is_ico(head: bytes) -> bool:
     if head[:4] not in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") or len(head) < 22:
         return False
@@ -652,14 +691,17 @@ def _is_svg(head: bytes) -> bool:
 
 
 def _accepts_image(head: bytes, blob: Blob) -> bool:
-    return image_kind(head) is not None
+    return blob_kind(head, blob) is not None
 
 
 def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Frames of a raster image: every TIFF page (an ImageJ/OME stack: its channels merged, microscopy.py);
     the first frame of an animation unless `all_frames`."""
     origin, limits = blob.origin, ctx.limits
-    kind = image_kind(blob.data[:4096])
+    kind = blob_kind(blob.data[:4096], blob)
+    if kind == "PSB":
+        yield ItemError(origin, "", "Photoshop large document (PSB) is not decoded: save it as PSD, TIFF or PNG")
+        return
     if kind == "SVG":
         yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
         return
@@ -696,8 +738,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             im.format = "CUR"
         # Counting TIFF pages or GIF frames reads the whole file (TIFF: quadratic in Pillow), so those two
         # only ask whether there is a second one; the others have the count in their header.
-        animated = bool(getattr(im, "is_animated", False))
-        n = None if kind in ("TIFF", "GIF") else (getattr(im, "n_frames", 1) or 1)
+        animated = bool(getattr(im, "is_animated", False)) and kind not in _ONE_PICTURE
+        n = None if kind in ("TIFF", "GIF") else 1 if kind in _ONE_PICTURE else (getattr(im, "n_frames", 1) or 1)
     except Image.DecompressionBombError as exc:
         yield ItemError(origin, "", _over_cap(exc, limits.max_pixels))
         return
@@ -720,6 +762,8 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     if kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
         label, indices = "", range(1)
+    elif kind in _ONE_PICTURE:  # as opened (a PSD opens at its composite, which Pillow numbers after its layers)
+        label, indices = "", [im.tell()]
     elif animated:
         label, indices = "frame", itertools.count()
     else:

@@ -98,7 +98,7 @@ def _an_input(field: str) -> bool:
 IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic",
                ".heif", ".jp2", ".j2k", ".jxl", ".pgm", ".ppm", ".pbm", ".pnm", ".dcm", ".dicom", ".pdf", ".nii",
                ".nii.gz", ".mha", ".nrrd", ".mgh", ".mgz", ".mnc", ".mrc", ".mrcs", ".svs", ".ndpi", ".scn", ".bif",
-               ".czi", ".lif")
+               ".czi", ".lif", ".psd", ".tga", ".qoi", ".pcx", ".dds", ".sgi")
 
 
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
