@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .sources import Limits, is_url
-from .sources.files import EMPTY_FILE
+from .sources.base import EMPTY_FILE
 
 PLAIN_TYPES = {"str": "text", "int": "integer", "float": "number"}
 

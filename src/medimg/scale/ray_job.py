@@ -33,7 +33,7 @@ from ..keyset import DIGEST, KeySet, digests
 from ..output import csv_fields, parquet_schema
 from ..pipeline import MAX_WORKERS, RECORD_FIELDS, check_threshold
 from ..sources import Limits
-from ..sources.files import EMPTY_FILE
+from ..sources.base import EMPTY_FILE
 
 # a JSONL row's fields (a Parquet file's columns): classify --full's, then how many rows the entry gave
 COLUMNS = RECORD_FIELDS + ["skipped", "format", "source", "model", "metadata", "probs", "source_rows"]

@@ -22,6 +22,9 @@ from PIL import Image
 warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning, r"medimg\.sources\.")
 
 
+EMPTY_FILE = "skipped: empty file"  # the note of a 0-byte file in a folder or archive (the CLI counts them)
+
+
 @dataclass
 class ImageItem:
     """One decoded image and where it came from."""

@@ -22,7 +22,7 @@ from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
 from ..levels import stretch_levels
 from . import heif
-from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
+from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
 from .registry import find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
@@ -554,7 +554,6 @@ def _listing_errors(problems: list[OSError]) -> Iterator[ItemError]:
         yield ItemError(str(exc.filename or ""), "", f"could not list folder: {exc.strerror or exc}")
 
 
-EMPTY_FILE = "skipped: empty file"  # the note of a 0-byte file in a folder or archive (the CLI counts them)
 
 
 def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
