@@ -980,9 +980,19 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
                 if isinstance(retried, ImageItem) or (retried is not None and (
                         retried.error.endswith("not decoded") or " does not decode (" in retried.error)):
                     item = retried
+                elif isinstance(item, ImageItem) and item.metadata.get("bits") == 16 and _dim_colour(item.image):
+                    retried = pages.item(i, locator)  # tifffile's 16 bits, shown by the depth they reach
+                    if isinstance(retried, ImageItem):  # 10 to 15 bits stored in 16
+                        item = ImageItem(origin, locator, retried.image, item.format, item.metadata, item.full_size)
             yield item
     finally:
         pages.close()
+
+
+def _dim_colour(image: Image.Image) -> bool:
+    """Whether a colour image Pillow gave from 16-bit samples (their top 8 bits) stays under half of white: its
+    values reach 15 bits or fewer (a 12-bit camera's: at most 15 of 255)."""
+    return image.mode in ("RGB", "RGBA") and max(hi for _, hi in image.getextrema()[:3]) < 128
 
 
 def _allow_pixels(max_pixels: int) -> None:

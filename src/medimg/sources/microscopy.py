@@ -13,6 +13,7 @@ QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size
 written a level a page or (OME) a level an image, each a reduction of the one before. A pyramid
 over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py). A level
 with a tile that does not decode gives way to the next that does, with a note naming the tile.
+A Zeiss LSM is read as a stack too (its channels are a page's planar samples; its thumbnail pages never shown).
 Each image of an OME-TIFF of several (a plate's wells) is an item of its own; a converted slide's label and
 macro pictures (named so by Bio-Formats) are notes, never shown.
 Other TIFFs are left to the plain image source (every page).
@@ -35,6 +36,7 @@ from .registry import register
 logging.getLogger("tifffile").addHandler(logging.NullHandler())  # its warnings go to the app's logging, not stderr
 
 OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf2", ".ome.tf8")
+LSM_SUFFIX = ".lsm"  # Zeiss LSM (510, 710, 880 confocals): a TIFF whose image pages each have a thumbnail page
 MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to show the whole image
 STRETCH_SAMPLE = 262_144  # pixels looked at to find a plane's percentiles
 DARK_FIELD = 0.1  # a plane whose median is this far up to its brightest structure, or less, is dark-field
@@ -56,13 +58,14 @@ _CHOSEN = "ZTQIRHEVL"  # axes read at their middle (every Z with all_frames); C 
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    """OME-TIFF by name or description, ImageJ TIFF by description: so that big files on disk are read in place."""
+    """OME-TIFF by name or description, ImageJ TIFF by description, Zeiss LSM by name: so that big files on disk
+    are read in place."""
     from .files import image_kind
 
     if image_kind(head) != "TIFF":
         return False
     name = (blob.name or blob.origin).lower()
-    return name.endswith(OME_SUFFIXES) or b"<OME" in head or b"ImageJ=" in head
+    return name.endswith(OME_SUFFIXES + (LSM_SUFFIX,)) or b"<OME" in head or b"ImageJ=" in head
 
 
 def open_stack(blob: Blob, ctx: Context) -> Iterator[Item]:
@@ -111,14 +114,15 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
             if problem:
                 tif.close()
                 return iter([ItemError(origin, "", f"OME-TIFF not read: {problem}")])
-        pyramid = not (tif.is_imagej or tif.is_ome) and _may_be_pyramid(tif)
-        if tif.is_imagej or tif.is_ome or pyramid:
+        lsm = tif.is_lsm and not (tif.is_imagej or tif.is_ome)  # its series: the images, its thumbnails apart
+        pyramid = not (tif.is_imagej or tif.is_ome or lsm) and _may_be_pyramid(tif)
+        if tif.is_imagej or tif.is_ome or lsm or pyramid:
             # the page chain walked once, which ends it where it loops: after ImageJ metadata it rejects,
             # tifffile's generic series read a chain looping back on itself for ever (a 4-page file)
             len(tif.pages)
         as_pages = pyramid and _levels_as_pages(tif)  # each level a full-size page: one series each
         pyramid = pyramid and (as_pages or _one_full_page(tif))
-        if not (tif.is_imagej or tif.is_ome or pyramid) or not tif.series:
+        if not (tif.is_imagej or tif.is_ome or lsm or pyramid) or not tif.series:
             tif.close()
             return None
         ome = tif.is_ome and all(s.kind == "ome" for s in tif.series)
@@ -128,7 +132,7 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
         if len(every) > 1 and (multi or any(_associated(s) for s in every)):
             several, multi = every, True  # each OME image an item: a plate's wells, a converted slide's picture
         else:
-            several, multi = None, _is_stack(tif.series[0], pyramid)
+            several, multi = None, lsm or _is_stack(tif.series[0], pyramid)  # an LSM's thumbnails never shown
     except Exception:
         multi = False
     if not multi:
@@ -322,7 +326,8 @@ def _int(value) -> int:
 def _items(tif, every: list, origin: str, limits: Limits, root, named: bool = False) -> Iterator[Item]:
     """The items of each series; with `named` (an OME-TIFF of several images) each one's locator starts with its
     name (else `image N`), and a slide's label, macro or thumbnail picture is a note."""
-    kind = "OME-TIFF" if tif.is_ome else "ImageJ TIFF" if tif.is_imagej else "pyramidal TIFF"
+    kind = ("OME-TIFF" if tif.is_ome else "ImageJ TIFF" if tif.is_imagej else "Zeiss LSM" if tif.is_lsm
+            else "pyramidal TIFF")
     images = _all(root, "Image") if root is not None else []
     with tif:
         for n, series in enumerate(every):
@@ -366,10 +371,17 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         return
     lv = series.levels[level]
     page_axes = lv.keyframe.axes
+    # an LSM's channels are its pages' samples, stored planar (tifffile names them C in the series, S in a page)
+    lsm = series.kind == "lsm"
+    samples = lsm and "S" in page_axes and int(lv.keyframe.photometric) != 2
     lead_axes, lead_shape = lv.axes[:len(lv.axes) - len(page_axes)], lv.shape[:len(lv.axes) - len(page_axes)]
-    if lv.axes[len(lead_axes):] != page_axes:  # a layout tifffile could not map onto pages
+    if lv.axes[len(lead_axes):] != (page_axes.replace("S", "C") if lsm else page_axes):  # not mapped onto pages
         raise ValueError(f"unexpected axes {lv.axes}")
-    channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
+    if samples:
+        channels = lv.keyframe.shape[page_axes.index("S")]
+    else:
+        channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
+    microscope = tif.is_ome or series.kind == "lsm"  # a lone channel may be dark-field (see composite)
     colours = _colours(tif, channels, image)
     zs = [0]
     if "Z" in lead_axes:
@@ -384,7 +396,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
     def page_keys(z: int) -> list[int]:
         """The pages of every channel of z-slice z (at the middle of the other axes)."""
         found = []
-        for c in range(channels):
+        for c in range(1 if samples else channels):
             index = tuple(c if ax == "C" else z if ax == "Z" else n // 2 for ax, n in zip(lead_axes, lead_shape))
             found.append(int(np.ravel_multi_index(index, lead_shape)) if lead_shape else 0)
         return found
@@ -396,7 +408,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
 
         def read(z: int, rect, zoom: float) -> tuple[Image.Image, int]:
             planes, at, size = pyramid.read(series, page_keys(z), rect, zoom, limits.max_pixels, damaged)
-            return pyramid.shown(composite(planes, page_axes, colours, microscope=tif.is_ome), size), at
+            return pyramid.shown(composite(planes, page_axes, colours, microscope=microscope), size), at
 
         pixels = _all(image, "Pixels") if image is not None else []
         um = pyramid.um_per_px(lv.keyframe, pixels[0].attrib if pixels else None)
@@ -418,7 +430,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         # allocated from the first page's, and each page decodes at its own).
         pages = [lv[k] for k in keys]
         worst = max(pages, key=_page_pixels)
-        if len(keys) * _page_pixels(worst) > limits.max_pixels:
+        if len(keys) * _page_pixels(worst) * (channels if samples else 1) > limits.max_pixels:
             w, h = worst.shape[worst.axes.index("X")], worst.shape[worst.axes.index("Y")]
             yield ItemError(origin, locator, f"{kind} has a page claiming {w:,}×{h:,} pixels, over the max_pixels "
                                              f"cap of {limits.max_pixels:,} for {len(keys)} channel(s); not decoded")
@@ -433,7 +445,11 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         except pyramid.Damaged as exc:
             yield ItemError(origin, locator, f"could not read the {kind}: {exc}")
             continue
-        image = composite(planes, page_axes, colours, microscope=tif.is_ome)
+        if samples:  # the one page's samples as the channels
+            planes, shown_axes = np.moveaxis(planes[0], page_axes.index("S"), 0), page_axes.replace("S", "")
+        else:
+            shown_axes = page_axes
+        image = composite(planes, shown_axes, colours, microscope=microscope)
         full = base if image.size != base else None
         yield ImageItem(origin, locator, image, kind, {**meta, "level": used}, full_size=full)
         if damaged:
@@ -593,14 +609,18 @@ def _brightest_structure(sample: np.ndarray) -> float:
 
 
 def _colours(tif, channels: int, image) -> list[tuple[float, float, float]]:
-    """Each channel's display colour: ImageJ LUTs or the OME image's Channel@Color (else its emission
-    wavelength's), else ImageJ's defaults."""
+    """Each channel's display colour: ImageJ LUTs, an LSM's ChannelColors or the OME image's Channel@Color (else
+    its emission wavelength's), else ImageJ's defaults."""
     default = [IMAGEJ_COLOURS[i % len(IMAGEJ_COLOURS)] for i in range(channels)]
     try:
         if tif.is_imagej:
             luts = (tif.imagej_metadata or {}).get("LUTs")
             if luts is not None and len(luts) == channels:
                 return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
+        if tif.is_lsm:  # Zeiss's colours: R, G, B and a zero byte each
+            found = (tif.lsm_metadata or {}).get("ChannelColors", {}).get("Colors", [])
+            if len(found) == channels and all(any(c[:3]) for c in found):
+                return [tuple(float(v) / 255 for v in c[:3]) for c in found]
         if tif.is_ome:
             found = _ome_channels(image)
             if len(found) == channels:

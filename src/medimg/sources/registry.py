@@ -101,10 +101,28 @@ IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif",
                ".czi", ".lif", ".psd", ".tga", ".qoi", ".pcx", ".dds", ".sgi")
 
 
+# microscopes' own formats that no source reads, by name: their images are an error naming the format, given
+# alone or found in a folder (not the note of a file that is no image), with what to do. One file of a set, not
+# the others (.ets, .ids, .emi): one error for one image
+UNREAD_MICROSCOPY = {".nd2": "Nikon NIS-Elements ND2", ".dm3": "Gatan DigitalMicrograph DM3",
+                     ".dm4": "Gatan DigitalMicrograph DM4", ".ims": "Imaris IMS", ".oib": "Olympus FluoView OIB",
+                     ".oif": "Olympus FluoView OIF", ".oir": "Olympus OIR", ".vsi": "Olympus cellSens VSI",
+                     ".zvi": "Zeiss AxioVision ZVI", ".sld": "3i SlideBook SLD",
+                     ".sldy": "3i SlideBook SLDY", ".mrxs": "3DHISTECH MIRAX", ".vms": "Hamamatsu VMS",
+                     ".ser": "FEI TIA SER", ".emd": "EMD (Velox)", ".ics": "Image Cytometry Standard ICS",
+                     ".isyntax": "Philips iSyntax"}
+
+
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
     """Content no source reads (its first bytes `head`, `size` in all): an error when it was `given` as an input
-    or its name says image, else (found in a folder or container) a skipped note. One text either way."""
-    kind = next((s for s in IMAGE_NAMES if name.lower().endswith(s)), None)
+    or its name says image (or a microscope format not read), else (found in a folder or container) a skipped
+    note. One text either way."""
+    lower = name.lower()
+    microscope = next((v for k, v in UNREAD_MICROSCOPY.items() if lower.endswith(k)), None)
+    if microscope:
+        return ItemError(origin, "", f"{microscope} file: a microscopy format medimg does not read; export it as "
+                                     f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")
+    kind = next((s for s in IMAGE_NAMES if lower.endswith(s)), None)
     said = _describe(head, size)
     if kind:
         return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "

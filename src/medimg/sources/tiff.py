@@ -3,7 +3,7 @@
 Scientific and medical tools write layouts Pillow's TIFF table lacks: float16 grey, float or 32-bit RGB,
 uncompressed YCbCr, 16-bit or float grey with alpha, MinIsWhite grey with alpha, 10- and 12-bit RGB, grey
 with extra channels (fluorescence saved without ImageJ or OME metadata). Pillow also reads signed 8-bit grey
-as unsigned and unsigned 32-bit grey as signed.
+as unsigned and unsigned 32-bit grey as signed, and uncompressed planar RGB of 16 bits as 8-bit samples.
 
 Nothing is decoded before the header is checked: the page's pixels and a tile's against `max_pixels`, and
 its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Compressions whose decoder fills a buffer of the tile's
@@ -13,8 +13,8 @@ error. 16-bit Lab, ICC Lab, 16-bit palettes and chroma-subsampled uncompressed Y
 
 A page comes out as Pillow gives the pages it reads, for the model's usual treatment (model/preprocess.py):
 grey as L, I;16 or F (which the model stretches by its percentiles), MinIsWhite inverted; RGB and YCbCr as
-8-bit RGB (integers by their bit depth, as Pillow gives 16-bit RGB; floats stretched as the model stretches
-grey); alpha kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as
+8-bit RGB (integers by their bit depth, as Pillow gives 16-bit RGB, or by the depth their values reach when
+that is less: a 12-bit camera's; floats stretched as the model stretches grey); alpha kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as
 microscopy.py merges a stack's.
 """
 
@@ -110,13 +110,15 @@ def tiff_items(data: bytes, origin: str, limits: Limits, error: ItemError) -> It
 
 
 def misread_by_pillow(im: Image.Image) -> bool:
-    """Whether Pillow opened a grey TIFF page as other numbers: signed 8-bit as unsigned, unsigned 32-bit as signed."""
+    """Whether Pillow opened a TIFF page as other numbers: grey signed 8-bit as unsigned, unsigned 32-bit as
+    signed; planar RGB of more than 8 bits, uncompressed (its own decoder reads each plane as 8-bit samples)."""
     try:
         bits, formats = im.tag_v2.get(258, (1,)), im.tag_v2.get(339, (1,))
         bits, formats = tuple(np.atleast_1d(bits)), tuple(np.atleast_1d(formats))
+        planar_raw = im.tag_v2.get(284) == 2 and max(bits) > 8 and any(t[0] == "raw" for t in im.tile)
     except Exception:
         return False
-    return len(bits) == 1 and (bits, formats[:1]) in (((8,), (2,)), ((32,), (1,)))
+    return planar_raw or len(bits) == 1 and (bits, formats[:1]) in (((8,), (2,)), ((32,), (1,)))
 
 
 def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
@@ -144,6 +146,8 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
                              f"corrupt or truncated TIFF image: its {segment} does not decode ({reason})")
         return ItemError(origin, locator, f"corrupt or truncated TIFF image: {exc}")
     meta = {"mode": image.mode, "dtype": str(page.dtype), "samples": int(page.samplesperpixel)}
+    if image.mode in ("RGB", "RGBA") and np.dtype(page.dtype) == np.uint16:
+        meta["bits"] = 16  # as for Pillow's pages: the file's, its pixels here having 8 bits a channel
     return ImageItem(origin, locator, image, "TIFF", meta)
 
 
@@ -228,7 +232,8 @@ def _image(arr: np.ndarray, page) -> Image.Image:
         image = Image.fromarray(_palette(planes[0], page.colormap), "RGB")
     elif colours == 3:
         keep = alpha > 0 if alpha is not None else None
-        rgb = stretch_levels(planes, whole, keep) if kind == "f" else [_to8(p, kind, bits) for p in planes]
+        used = _reached(planes, kind, bits)
+        rgb = stretch_levels(planes, whole, keep) if kind == "f" else [_to8(p, kind, used) for p in planes]
         image = Image.merge("RGB", [Image.fromarray(p, "L") for p in rgb])
     elif len(planes) > 1:  # fluorescence channels, each stretched and coloured
         untouched = alpha_at is None and photometric != MINISWHITE  # the planes are every sample of arr, as stored
@@ -272,6 +277,14 @@ def _grey(plane: np.ndarray, kind: str, bits: int, whole: tuple[float, float],
     if plane.dtype == np.uint16:
         return Image.fromarray(plane)  # I;16
     return Image.fromarray(plane.astype(np.float32))  # F
+
+
+def _reached(planes: list[np.ndarray], kind: str, bits: int) -> int:
+    """The bit depth unsigned colour samples of more than 8 bits reach (at least 8): a 10-, 12- or 14-bit camera's
+    values stored in 16 bits are shown by their own depth, as their top 8 bits of 16 are nearly black."""
+    if kind != "u" or bits <= 8:
+        return bits
+    return min(bits, max(8, max(int(np.max(p)) for p in planes).bit_length()))
 
 
 def _top(bits: int) -> int:
