@@ -23,7 +23,8 @@ Rules, in the order they apply:
   on many pages (vector logos) are rendered once. Only what lies on the visible page (CropBox) counts.
 - Pieces: images too small to stand alone, or tiling one rectangle edge to edge (`_tiled`), count as drawing,
   so a scan stored as strips or a picture cut into tiles is one rendered figure; an image shown only as a
-  piece of one is not reported alone.
+  piece of one is not reported alone; one also drawn alone is reported there (a thumbnail on an earlier page
+  does not take its place). An image its own mask hides everywhere shows nothing: a skipped note.
 - Inline images (no xref) are rendered from their page region at about their own resolution (of the denser
   side), once per distinct image. So is the part seen of an image that a clip (of any shape, by what it leaves:
   an ellipse filling the image's box hides a fifth of it) or the page edge crops (`cropped`), or that opaque paint
@@ -173,6 +174,7 @@ class _Image:
     problem: str = ""  # why it must not be decoded (too large)
     placements: int = 0
     in_figures: int = 0  # placements that are pieces of a rendered figure (a strip of a scan, a tile)
+    at_piece: bool = False  # reported where it is drawn as a piece in no figure, until it is drawn alone
     order: float = 0.0  # where it comes among the images of the page it is reported on (in drawing order)
 
 
@@ -433,8 +435,8 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
                 refused.setdefault(pno, []).append(rect)
             if pno + 1 not in img.pages:
                 img.pages.append(pno + 1)
-            if not img.bbox and not piece:  # a piece's place is its figure's, unless it is in none (below)
-                _place(img, pno, rect, info, rot)
+            if (not img.bbox or img.at_piece) and not piece:  # a piece's place is its figure's, unless it is in
+                _place(img, pno, rect, info, rot)  # none (below); a place where it is drawn alone comes first
             img.max_short_side = max(img.max_short_side, min(rect.width, rect.height))
         if out_of_time:
             npages = pno
@@ -458,8 +460,9 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             img, piece = register(item, ()), pymupdf.Rect(box)
             if any(abs(piece & region) >= 0.9 * abs(piece) for region, _ in found):
                 img.in_figures += 1
-            elif not img.bbox:
+            elif not img.bbox:  # a thumbnail: reported there unless it is drawn alone on a later page
                 _place(img, pno, rect, info, rot)
+                img.at_piece = True
         for rect, sig in found:
             # the images it is made of, too: each page of a scan stored as strips has strips of its own
             sig += ",".join(name for box, _, name, *_ in pieces
@@ -570,7 +573,7 @@ def _cropped(info: dict, item: tuple | None, part: pymupdf.Rect, pno: int, rot: 
 
 def _place(img: _Image, pno: int, rect: pymupdf.Rect, info: dict, rot: pymupdf.Matrix) -> None:
     """Where the image is reported: its first placement that is not a piece of a figure."""
-    img.first_page, img.bbox, img.order = pno + 1, tuple(rect), info["number"]
+    img.first_page, img.bbox, img.order, img.at_piece = pno + 1, tuple(rect), info["number"], False
     img.transform = tuple(pymupdf.Matrix(info["transform"]) * rot)
     img.ink = info.get("ink", ())
 
@@ -984,8 +987,12 @@ def _mupdf_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str) -
     return _finish(img, origin, locator, image)
 
 
-def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> ImageItem:
+def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> Item:
     decoded = image.size
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[1] == 0:
+        # its mask hides all of it: the page shows nothing there (a spacer, an overlay), so nothing comes out
+        return ItemError(origin, locator, f"embedded image (xref {img.xref}) is transparent everywhere: nothing of it "
+                                          "shows", skipped=True)
     image = _orient(image, img.transform)
     meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox] if img.bbox else None, "xref": img.xref,
             "pages": list(img.pages), "colorspace": img.colorspace, "smask": bool(img.smask)}
