@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .preprocess import prepare
+from .preprocess import MEAN, STD, prepare
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -101,6 +101,20 @@ def _setting(meta: dict, key: str, default: float, model_path: Path, wanted: str
     return float(value)
 
 
+def _channels(meta: dict, key: str, default: tuple, model_path: Path) -> tuple[float, float, float]:
+    """labels.json's per-channel `mean` or `std` of the model's input (values in 0–1): three numbers, a std over 0.
+    A model exported with other values than medimg's own (0.5) was fed inputs normalised as medimg's are, unsaid."""
+    value = meta.get(key, default)
+    ok = (isinstance(value, (list, tuple)) and len(value) == 3
+          and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+          and (key != "std" or all(v > 0 for v in value)))
+    if not ok:
+        wanted = "three numbers over 0" if key == "std" else "three numbers"
+        raise ValueError(f"{model_path.parent / 'labels.json'} is not a model's labels.json: its {key} must be "
+                         f"{wanted} (one per RGB channel, of values in 0–1), not {value!r}")
+    return tuple(float(v) for v in value)
+
+
 def runtime():
     """onnxruntime, with its telemetry off: it would queue events on disk (~/.cache/Microsoft) and look up
     Microsoft's collector over the network, which a server with --offline, or any hospital, must not do."""
@@ -151,6 +165,8 @@ class Classifier:
         self.input_size: int = int(meta["input_size"])
         self.temperature: float = _setting(meta, "temperature", 1.0, model_path, "a number over 0")
         self.threshold: float = _setting(meta, "threshold", 0.8, model_path, "a number from 0.5 to 1")
+        self.mean = _channels(meta, "mean", MEAN, model_path)  # the input's normalisation (onnx models)
+        self.std = _channels(meta, "std", STD, model_path)
         self.medical_mask = np.array([lb in self.medical_labels for lb in self.labels])
         self.path = model_path
         self.threads = threads
@@ -221,7 +237,7 @@ class Classifier:
             from . import backbone
 
             return backbone.prepare(img)
-        return prepare(img, self.input_size)
+        return prepare(img, self.input_size, self.mean, self.std)
 
     def probabilities(self, images: list[Image.Image]) -> np.ndarray:
         """Calibrated probabilities, shape (n, len(labels))."""

@@ -96,15 +96,16 @@ def resize_rgb(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def normalize(arr: np.ndarray) -> np.ndarray:
-    """Uint8 HWC (or NHWC) → float32 normalised, same layout (a view of channel-first memory). Each channel is
-    worked on as one run: with the channels last, NumPy's loops took 3 values at a time (3.5× slower in all)."""
+def normalize(arr: np.ndarray, mean=MEAN, std=STD) -> np.ndarray:
+    """Uint8 HWC (or NHWC) → float32 normalised by a model's per-channel `mean` and `std` (of values in 0–1), same
+    layout (a view of channel-first memory). Each channel is worked on as one run: with the channels last, NumPy's
+    loops took 3 values at a time (3.5× slower in all)."""
     planes = np.ascontiguousarray(np.moveaxis(arr, -1, 0)).astype(np.float32) / 255.0
     shape = (-1,) + (1,) * (arr.ndim - 1)
-    planes = (planes - np.asarray(MEAN, np.float32).reshape(shape)) / np.asarray(STD, np.float32).reshape(shape)
+    planes = (planes - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
     return np.moveaxis(planes, 0, -1)
 
 
-def prepare(img: Image.Image, size: int) -> np.ndarray:
+def prepare(img: Image.Image, size: int, mean=MEAN, std=STD) -> np.ndarray:
     """Float32 CHW array of one image, resized (squashed) to size × size and normalised."""
-    return np.ascontiguousarray(normalize(resize_rgb(img, size)).transpose(2, 0, 1))
+    return np.ascontiguousarray(normalize(resize_rgb(img, size), mean, std).transpose(2, 0, 1))
