@@ -69,6 +69,7 @@ class Record:
 
     @property
     def ok(self) -> bool:
+        """Whether it is an image classified (no `error`; a skipped note is not ok)."""
         return self.error is None
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:

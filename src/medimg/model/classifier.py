@@ -222,6 +222,7 @@ class Classifier:
         return f"{self.meta.get('name', 'medimg')} {self.meta.get('version', 'unknown')}"
 
     def info(self) -> dict[str, Any]:
+        """The model's name, version, labels, medical labels, input size and threshold, as a dict."""
         return {
             "name": self.meta.get("name", "medimg"),
             "version": self.meta.get("version", "unknown"),
@@ -286,7 +287,8 @@ class Classifier:
         if errors not in ("raise", "return"):
             raise ValueError(f'errors must be "raise" (the first bad image raises) or "return" (its exception '
                              f'in its place), not {errors!r}')
-        if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable):
+        if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview)) or not isinstance(images, Iterable) \
+                or _pixels(images):  # an array alone is one item (not its rows, each an error), refused below
             images = [images]  # refused below, by what it is
         images = iter([images] if isinstance(images, Image.Image) else images)
         t = self.threshold if threshold is None else threshold
@@ -310,6 +312,10 @@ class Classifier:
 
     def _prepared(self, im, n: int) -> np.ndarray:
         """The caller's image `n` prepared for the model; its errors say which it was."""
+        if _pixels(im):  # classify sends arrays here: "an image in memory goes to Classifier.predict"
+            raise TypeError(f"predict takes PIL images, not an array of pixels ({type(im).__name__} of shape "
+                            f"{tuple(im.shape)}); give each image as PIL.Image.fromarray(a), a uint8 array of "
+                            f"height × width (× 3 for RGB) (image at index {n})")
         if not isinstance(im, Image.Image):
             raise TypeError(f"predict takes PIL images, not {type(im).__name__}; give paths, URLs and "
                             f"Blob(origin=name, data=bytes) to medimg.pipeline.classify (image at index {n})")
@@ -333,6 +339,12 @@ class Classifier:
             verdict=verdict_for(p_med, threshold),
             probs={lb: float(v) for lb, v in zip(self.labels, row)},
         )
+
+
+def _pixels(value) -> bool:
+    """An array of numbers (numpy's, or anything with __array__ and a numeric dtype): pixels, not PIL images."""
+    return hasattr(value, "__array__") and hasattr(value, "shape") and \
+        getattr(getattr(value, "dtype", None), "kind", "O") in "biufc"
 
 
 def _plain(exc: BaseException) -> Exception:

@@ -52,7 +52,9 @@ def as_inputs(inputs) -> Iterator:
     an open file or anything not iterable."""
     if isinstance(inputs, (str, os.PathLike, Blob)):  # one input, not the characters of a path
         return iter([inputs])
-    if isinstance(inputs, (bytes, bytearray, memoryview, io.IOBase)):
+    if _open_file(inputs):
+        raise TypeError(f"the inputs are paths, URLs or Blobs, not an open file; {OPEN_FILE}")
+    if isinstance(inputs, (bytes, bytearray, memoryview)):
         raise TypeError("the inputs are paths, URLs or Blobs; wrap bytes as Blob(origin=name, data=...)")
     if getattr(inputs, "columns", None) is not None:  # a DataFrame: iterating it gives its column names
         raise TypeError("the inputs are a table: give its column of paths, URLs or Blobs (df[\"path\"])")
@@ -71,6 +73,12 @@ def as_inputs(inputs) -> Iterator:
 
 
 IN_MEMORY = "an image in memory goes to Classifier.predict (as a PIL image)"
+OPEN_FILE = "give its path (f.name), or its bytes as Blob(origin=name, data=f.read())"
+
+
+def _open_file(value) -> bool:
+    """An open file or file-like object (BytesIO, an upload's file): read, not iterated by lines."""
+    return isinstance(value, io.IOBase) or (callable(getattr(value, "read", None)) and not isinstance(value, Blob))
 
 
 def _a_picture(value) -> bool:
@@ -191,7 +199,8 @@ def not_an_input(value) -> tuple[str, str]:
     if isinstance(value, os.PathLike):  # a path of bytes
         return repr(os.fspath(value))[:200], f"a path given as bytes ({kind}): give it as str"
     shown = reprlib.repr(value)
-    return shown, f"not a path, URL or Blob: {shown} ({kind})" + (f"; {IN_MEMORY}" if _a_picture(value) else "")
+    hint = f"; {IN_MEMORY}" if _a_picture(value) else f"; an open file: {OPEN_FILE}" if _open_file(value) else ""
+    return shown, f"not a path, URL or Blob: {shown} ({kind}){hint}"
 
 
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:

@@ -38,10 +38,12 @@ class ImageItem:
 
     @property
     def width(self) -> int:
+        """The stored width (full_size's when `image` was decoded smaller)."""
         return self.full_size[0] if self.full_size else self.image.width
 
     @property
     def height(self) -> int:
+        """The stored height (full_size's when `image` was decoded smaller)."""
         return self.full_size[1] if self.full_size else self.image.height
 
 
