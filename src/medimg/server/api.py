@@ -23,7 +23,7 @@ from ..sources import Blob
 from ..sources.browser import available
 from ..sources.files import blobs_together
 from .export import readable
-from .limits import BODY_IDLE_SECONDS, URL_BODY_BYTES
+from .limits import BODY_IDLE_SECONDS, MIN_BODY_RATE, URL_BODY_BYTES
 from .work import Outcome, Worker, server_words
 
 MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
@@ -130,7 +130,8 @@ ERROR_HEADERS = {
 }
 SERVER_FAILED = {500: "The server failed; its log says why."}
 CLASSIFY_ERRORS = {  # of both routes that classify
-    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:g} s.",
+    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:g} s, or came too slowly (after its first "
+         f"{BODY_IDLE_SECONDS:g} s, under {MIN_BODY_RATE:g} bytes a second on average).",
     413: "The request body is larger than the server accepts.",
     422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
          "in two places with different values).",

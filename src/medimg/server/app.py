@@ -178,15 +178,43 @@ _began: contextvars.ContextVar[float] = contextvars.ContextVar("medimg_request_b
 
 class Timed:
     """Notes when each request reaches the app, so that its access-log line (written by uvicorn as the answer
-    starts, in the request's own task) can say how long the answer took: body, queueing and work included."""
+    starts, in the request's own task) can say how long the answer took: body, queueing and work included. A
+    request whose client hung up before its answer started gets no line from uvicorn: it gets one here, with
+    nginx's status for it, 499."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http":
-            _began.set(time.monotonic())
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        _began.set(time.monotonic())
+        started = gone = False
+
+        async def watched_receive():
+            nonlocal gone
+            message = await receive()
+            gone = gone or (message["type"] == "http.disconnect" and not started)
+            return message
+
+        async def watched_send(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        finally:
+            if gone:  # uvicorn drops an answer to a client that has gone, its log line too
+                _log_gone(scope)
+
+
+def _log_gone(scope) -> None:
+    from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', get_client_addr(scope), scope["method"],
+                                             get_path_with_query_string(scope), scope["http_version"], 499)
 
 
 DEEP_LINK = "/gradio_api/deep_link"

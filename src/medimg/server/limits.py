@@ -13,6 +13,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BODY_IDLE_SECONDS = 60.0  # a request body may pause this long between pieces (nginx's client_body_timeout)
+# and must come at this many bytes a second on average, after BODY_IDLE_SECONDS of grace (Apache's mod_reqtimeout
+# body=20,MinRate=500): a byte now and then, never a long pause, held a connection (an open file) for ever
+MIN_BODY_RATE = 500
 # after an answer sent before the whole body came, the rest is read and dropped for at most this long, while its
 # pieces come at most LINGER_IDLE_SECONDS apart (nginx's lingering_time and lingering_timeout)
 LINGER_SECONDS = 30.0
@@ -96,19 +99,24 @@ class BodyLimit:
                 return
         held = self.held if path in self.held and self.max_held else {}
         seen, started, refused, rewriting, whole = 0, False, False, False, False
+        began: float | None = None  # when the app first asked for the body
 
         async def counted() -> Message:
-            nonlocal seen, refused, whole
+            nonlocal seen, refused, whole, began
             if refused:
                 return {"type": "http.disconnect"}
             if whole:  # the body is in: the app waits for the client to leave, as long as that takes
                 return await receive()
+            now = asyncio.get_running_loop().time()
+            began = now if began is None else began
+            due = began + BODY_IDLE_SECONDS + seen / MIN_BODY_RATE  # the average rate's deadline
+            wait = min(BODY_IDLE_SECONDS, due - now)
             try:
-                message = await asyncio.wait_for(receive(), BODY_IDLE_SECONDS)
-            except asyncio.TimeoutError:  # a body that stalls (slowloris) holds a connection and a task
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+            except asyncio.TimeoutError:  # a body that stalls or trickles (slowloris) holds a connection and a task
                 refused = True
                 if not started:
-                    await self._send_stalled(send)
+                    await self._send_stalled(send, slow=wait < BODY_IDLE_SECONDS)
                 return {"type": "http.disconnect"}
             whole = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
@@ -159,8 +167,10 @@ class BodyLimit:
                    (b"retry-after", b"5")]
         await _answer_early(send, 503, headers, body, rest)
 
-    async def _send_stalled(self, send: Send) -> None:
-        text = f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s"
+    async def _send_stalled(self, send: Send, slow: bool = False) -> None:
+        text = (f"the request body arrived too slowly: after the first {BODY_IDLE_SECONDS:g} s it must come at "
+                f"{MIN_BODY_RATE:g} bytes a second on average" if slow
+                else f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s")
         body = json.dumps(error_body(text)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
