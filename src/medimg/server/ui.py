@@ -82,14 +82,54 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 #gallery .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   max-width: 100% !important; line-height: 1.25; overflow-wrap: anywhere; }
 #threshold input[type=range]:focus-visible { outline: 2px solid #1d4ed8; outline-offset: 3px; }
+/* the address box and the threshold's number box show the focus too: the address box's grey border above hid
+   Gradio's focus colour, and the number box's 1 px orange ring is 2.8:1 (2.4.7, 1.4.11); so does a table cell */
+#url textarea:focus-visible, #threshold input[type=number]:focus-visible { outline: 2px solid #1d4ed8 !important;
+  outline-offset: 1px; }
+.fit .body-cell:focus-visible { outline-color: #1d4ed8 !important; }
 #threshold .info-text, #threshold .min_value, #threshold .max_value { color: #374151 !important; }
 #gallery .grid-wrap { min-height: 0 !important; height: auto !important; max-height: 80vh; }
 #files .file-preview-holder { max-height: 40vh; overflow-y: auto; }
+/* a file's whole name, wrapped (a phone showed "s…png"); the box's label clear of its two buttons (Add files,
+   Clear), which covered its end on a phone; the gallery's label above the images, not over their top (1.4.10) */
+#files .file-preview .stem { white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
+  overflow: visible !important; min-width: 0; }
+#files .file-preview .download { min-width: 0 !important; width: auto !important; flex: none; }  /* 8rem: 55 px left */
+#files:has(> .icon-button-wrapper) > [data-testid=block-label] { max-width: calc(100% - 72px); }
+#gallery > [data-testid=block-label] { position: static !important; margin: 0 0 4px 0; }
+#gallery .grid-container.pt-6 { padding-top: 0 !important; }
 #details .body-cell span { overflow-wrap: anywhere; }  /* a value with no place to break (see DETAILS_WIDTHS) */
 #files [data-testid=status-tracker] span.error { white-space: normal; max-width: 90%; text-align: center;
   overflow-wrap: anywhere; border-radius: 8px; font-weight: normal; }  /* why files were refused: ANNOUNCE_RESULTS */
+/* dark mode (the browser's prefers-color-scheme: Gradio sets .dark): the colours above are for a light page.
+   One selector a rule: Gradio prefixes a rule's first .dark only */
+.dark #files .or { color: #d4d4d8 !important; }
+.dark #files .label-clear-button { color: #d4d4d8 !important; }
+.dark #threshold .info-text { color: #d4d4d8 !important; }
+.dark #threshold .min_value { color: #d4d4d8 !important; }
+.dark #threshold .max_value { color: #d4d4d8 !important; }
+.dark #url textarea::placeholder { color: #a1a1aa !important; }
+.dark #url textarea { border-color: #a1a1aa !important; }
+.dark input[type=checkbox] { border-color: #a1a1aa !important; }
+.dark #filter input[type=radio] { border-color: #a1a1aa !important; }
+.dark #gallery caption.caption { color: #e4e4e7 !important; }
+.dark #medimg-busy { color: #e4e4e7 !important; }
+.dark #stop[data-float] { border-color: #d4d4d8 !important; }
+.dark input[type=checkbox]:focus-visible { outline-color: #93c5fd !important; }
+.dark #filter input[type=radio]:focus-visible { outline-color: #93c5fd !important; }
+.dark #gallery .thumbnail-item:focus-visible { outline-color: #93c5fd !important; }
+.dark #threshold input:focus-visible { outline-color: #93c5fd !important; }
+.dark #url textarea:focus-visible { outline-color: #93c5fd !important; }
+.dark .fit .body-cell:focus-visible { outline-color: #93c5fd !important; }
 @media (max-width: 640px) {
-  #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important;
+    grid-auto-rows: auto !important; }
+  /* each caption under its image, not over it (a web address's covered the whole image) */
+  #gallery .thumbnail-lg { aspect-ratio: auto !important; height: auto !important; display: flex;
+    flex-direction: column; }
+  #gallery .thumbnail-lg > img { aspect-ratio: 1; height: auto !important; flex: none; }
+  #gallery .thumbnail-lg .caption-label { position: static !important; max-width: none !important; border: 0 !important;
+    opacity: 1 !important; }
   /* no box of its own to scroll in: the page scrolls */
   #gallery .grid-wrap, .fit .virtual-table-viewport { max-height: none !important; overflow-y: visible !important; }
   /* the tables fit the screen: each row's cells wrap onto lines of the table's width; columns less needed
@@ -114,10 +154,19 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 """
 
 def theme() -> gr.themes.Base:
-    """Gradio's default look, with a primary button dark enough for its white text (5:1, WCAG AA)."""
+    """Gradio's default look, with a primary button dark enough for its white text (5:1, WCAG AA), in dark mode
+    too."""
     return gr.themes.Default().set(button_primary_background_fill="*primary_700",
                                    button_primary_background_fill_hover="*primary_800",
-                                   button_primary_text_color="white")
+                                   button_primary_text_color="white",
+                                   # and in dark mode (Gradio's: 3.6:1), with links readable there (4.0:1)
+                                   button_primary_background_fill_dark="*primary_700",
+                                   button_primary_background_fill_hover_dark="*primary_800",
+                                   button_primary_text_color_dark="white",
+                                   link_text_color_dark="*secondary_400",
+                                   link_text_color_hover_dark="*secondary_300",
+                                   link_text_color_visited_dark="*secondary_400",
+                                   link_text_color_active_dark="*secondary_300")
 
 
 # Gradio's keys it has no text for (the file list's upload button, its screen-reader status after each event:
@@ -261,6 +310,22 @@ KEEP_FOCUS = """() => {
     said.textContent = ""; setTimeout(() => { said.textContent = text; }, 50);
   };
   setInterval(progress, 1000);  /* Gradio changes the texts in place, which the observer below does not see */
+  /* Gradio's toasts (a warning, an error, Stop's note) each come as a new live region with its text already in,
+     which screen readers often do not read. Said here instead, by regions there from the start: a warning's or
+     an error's at once (role=alert) */
+  const alarm = document.createElement("div");
+  alarm.id = "medimg-alert"; alarm.className = "medimg-sr"; alarm.setAttribute("role", "alert");
+  document.body.appendChild(alarm);
+  const toasts = new WeakSet();
+  const tellToasts = () => document.querySelectorAll("[data-testid=toast-body]").forEach(t => {
+    const text = t.querySelector("[data-testid=toast-text]")?.innerText.trim();
+    if (toasts.has(t) || !text) return;
+    toasts.add(t);
+    t.removeAttribute("role"); t.removeAttribute("aria-live");  /* said once, here */
+    const kind = t.classList.contains("error") ? "Error" : t.classList.contains("warning") ? "Warning" : "";
+    const region = kind ? alarm : said;
+    region.textContent = ""; setTimeout(() => { region.textContent = kind ? `${kind}: ${text}` : text; }, 50);
+  });
   const keep = () => {
     if (last && !last.el.isConnected && (!document.activeElement || document.activeElement === document.body)
         && !(down && performance.now() - down < 1000)) {
@@ -270,6 +335,7 @@ KEEP_FOCUS = """() => {
   };
   new MutationObserver(() => {
     keep();
+    tellToasts();
     const ready = document.querySelector("#ready [data-testid=markdown]");  /* not the timer over it */
     const files = ready && ready.offsetParent ? ready.innerText.trim() : "";
     say("ready", files);
