@@ -290,8 +290,9 @@ class _Tiles:
 
     def rgb(self, i: int, reduce: int = 1) -> Image.Image:
         """Frame i, `reduce` times smaller on each side (a JPEG decodes that small by DCT scaling)."""
-        if self.jpeg is not None and i < len(self.jpeg):
-            with Image.open(io.BytesIO(self.jpeg[i])) as im:
+        if self.jpeg is not None and i < len(self.jpeg) and self.jpeg[i][:3] == b"\xff\xd8\xff":
+            # JPEG alone: Pillow decodes some formats (an icon) as it opens them, before their size is checked
+            with Image.open(io.BytesIO(self.jpeg[i]), formats=["JPEG"]) as im:
                 _check_frame_size("JPEG", im.size, int(self.ds.Columns), int(self.ds.Rows), self.max_pixels)
                 if im.format == "JPEG" and im.mode == "RGB":
                     want = (im.width // reduce, im.height // reduce)
