@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
+from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin
 
 from ..levels import stretch_levels
 from . import heif
@@ -729,7 +729,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
                                         f"of {limits.max_pixels:,}; not decoded")
             return
     if kind == "ICO":  # Pillow decodes an icon's largest picture as it opens it, at the size its own header says
-        w, h = _icon_largest(blob.data)
+        w, h = _icon_largest(_cursor_as_icon(blob.data) if blob.data[2] == 2 else blob.data)
         if w * h > limits.max_pixels:
             yield ItemError(origin, "", f"icon holds a picture of {w}×{h} = {w * h:,} pixels as stored, over the "
                                         f"max_pixels cap of {limits.max_pixels:,}; not decoded")
@@ -793,25 +793,20 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 
 def _icon_largest(data: bytes) -> tuple[int, int]:
-    """The largest picture an icon or cursor holds, by each picture's own header (a PNG's IHDR, a bitmap's
-    BITMAPINFOHEADER, whose height counts the AND mask too), not by the directory, which may say 16×16 or 256×256
-    whatever follows; (0, 0) when there is none to read."""
-    largest = (0, 0)
-    for i in range(min(256, int.from_bytes(data[4:6], "little"))):
-        entry = 6 + 16 * i
-        at = int.from_bytes(data[entry + 12:entry + 16], "little")
-        head = data[at:at + 24]
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 24:
-            size = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-        elif head[:4] == b"\x0c\0\0\0" and len(head) >= 8:  # BITMAPCOREHEADER: 16-bit sides
-            size = int.from_bytes(head[4:6], "little"), int.from_bytes(head[6:8], "little") // 2
-        elif len(head) >= 12:
-            size = (abs(int.from_bytes(head[4:8], "little", signed=True)),
-                    abs(int.from_bytes(head[8:12], "little", signed=True)) // 2)
-        else:
-            continue
-        largest = max(largest, size, key=lambda s: s[0] * s[1])
-    return largest
+    """The size of the picture Pillow decodes as it opens an icon (the first of its directory as Pillow's icon
+    reader sorts it), read by Pillow from that picture's own header without decoding it (a PNG's IHDR wherever it
+    comes before IDAT; a bitmap's header, whose height counts the AND mask too), not from the directory, which may
+    say 16×16 or 256×256 whatever follows; (0, 0) when there is none to read (opening it then says why)."""
+    try:
+        at = IcoImagePlugin.IcoFile(io.BytesIO(data)).entry[0].offset
+        picture = io.BytesIO(data)
+        picture.seek(at)
+        if data[at:at + 8] == b"\x89PNG\r\n\x1a\n":
+            return PngImagePlugin.PngImageFile(picture).size
+        w, h = BmpImagePlugin.DibImageFile(picture).size
+        return w, h // 2
+    except Exception:
+        return 0, 0
 
 
 def _cursor_as_icon(data: bytes) -> bytes:
