@@ -318,6 +318,10 @@ class Context:
             return self.run_cancel
         return AnyOf(self.run_cancel, unit)
 
+    @cancel.setter
+    def cancel(self, value) -> None:
+        self.run_cancel = value  # the run's (a caller's Event); the unit's is still added as it is read
+
     def no_fetching(self, why: str) -> Context:
         """This context for the files in a message: a page among them (an attached .html) fetches no remote image,
         as the message's own body does not (they are often trackers); `why` is said in its note."""

@@ -1013,9 +1013,9 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
 
 
 def _dim_colour(image: Image.Image) -> bool:
-    """Whether a colour image Pillow gave from 16-bit samples (their top 8 bits) stays under half of white: its
-    values reach 15 bits or fewer (a 12-bit camera's: at most 15 of 255)."""
-    return image.mode in ("RGB", "RGBA") and max(hi for _, hi in image.getextrema()[:3]) < 128
+    """Whether a colour image Pillow gave from 16-bit samples (their top 8 bits) stays under a quarter of white: its
+    values reach tiff.CAMERA_BITS (14) or fewer (a 12-bit camera's: at most 15 of 255)."""
+    return image.mode in ("RGB", "RGBA") and max(hi for _, hi in image.getextrema()[:3]) < 64
 
 
 def _allow_pixels(max_pixels: int) -> None:

@@ -111,6 +111,11 @@ UNREAD_MICROSCOPY = {".nd2": "Nikon NIS-Elements ND2", ".dm3": "Gatan DigitalMic
                      ".sldy": "3i SlideBook SLDY", ".mrxs": "3DHISTECH MIRAX", ".vms": "Hamamatsu VMS",
                      ".ser": "FEI TIA SER", ".emd": "EMD (Velox)", ".ics": "Image Cytometry Standard ICS",
                      ".isyntax": "Philips iSyntax"}
+# names other files share, by far the more common: such a file is the microscope's only when its head says so
+# (an iCalendar invite in an e-mail, a Java serialised object, a GIS style or AutoCAD slide are not images)
+_MICROSCOPY_HEADS = {".ics": lambda head: b"ics_" in head,  # its second line is "ics_version"
+                     ".ser": lambda head: head[:2] == b"II",  # TIA's byte order mark
+                     ".sld": lambda head: not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<", b"AutoCAD"))}
 
 
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
@@ -118,7 +123,8 @@ def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool =
     or its name says image (or a microscope format not read), else (found in a folder or container) a skipped
     note. One text either way."""
     lower = name.lower()
-    microscope = next((v for k, v in UNREAD_MICROSCOPY.items() if lower.endswith(k)), None)
+    microscope = next((v for k, v in UNREAD_MICROSCOPY.items()
+                       if lower.endswith(k) and (k not in _MICROSCOPY_HEADS or _MICROSCOPY_HEADS[k](head))), None)
     if microscope:
         return ItemError(origin, "", f"{microscope} file: a microscopy format medimg does not read; export it as "
                                      f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")

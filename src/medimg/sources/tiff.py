@@ -14,8 +14,9 @@ error. 16-bit Lab, ICC Lab, 16-bit palettes and chroma-subsampled uncompressed Y
 A page comes out as Pillow gives the pages it reads, for the model's usual treatment (model/preprocess.py):
 grey as L, I;16 or F (which the model stretches by its percentiles), MinIsWhite inverted; RGB and YCbCr as
 8-bit RGB (integers by their bit depth, as Pillow gives 16-bit RGB, or by the depth their values reach when
-that is less: a 12-bit camera's; floats stretched as the model stretches grey); alpha kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as
-microscopy.py merges a stack's.
+that is less and at most CAMERA_BITS: a 12-bit camera's; floats stretched as the model stretches grey); alpha
+kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as microscopy.py
+merges a stack's.
 """
 
 from __future__ import annotations
@@ -279,12 +280,17 @@ def _grey(plane: np.ndarray, kind: str, bits: int, whole: tuple[float, float],
     return Image.fromarray(plane.astype(np.float32))  # F
 
 
+CAMERA_BITS = 14  # the deepest camera's samples (10, 12 or 14 bits): values reaching 15 bits are a dark image's
+
+
 def _reached(planes: list[np.ndarray], kind: str, bits: int) -> int:
-    """The bit depth unsigned colour samples of more than 8 bits reach (at least 8): a 10-, 12- or 14-bit camera's
-    values stored in 16 bits are shown by their own depth, as their top 8 bits of 16 are nearly black."""
+    """The bit depth unsigned colour samples of more than 8 bits reach (at least 8) when that is CAMERA_BITS or
+    fewer: a 10-, 12- or 14-bit camera's values stored in 16 bits are shown by their own depth, as their top 8 bits
+    of 16 are nearly black. A 16-bit photo that is merely dark (its brightest at a third of white) is left so."""
     if kind != "u" or bits <= 8:
         return bits
-    return min(bits, max(8, max(int(np.max(p)) for p in planes).bit_length()))
+    reached = max(8, max(int(np.max(p)) for p in planes).bit_length())
+    return min(bits, reached) if reached <= CAMERA_BITS else bits
 
 
 def _top(bits: int) -> int:
