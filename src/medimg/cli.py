@@ -85,7 +85,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
 
 class _Console(Console):
     """A console whose text cannot drive the terminal: messages quote names (a file called `\\x1b[2J…` would
-    clear the screen), so their control characters are printed as escapes (`output.shown`); lines stay lines."""
+    clear the screen), so their control characters are printed as escapes (`output.shown`); lines stay lines.
+    Nor is a name's `:x:` or `:100:` (`a.zip:x:y.png`) turned into an emoji."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{"emoji": False, **kwargs})
 
     def print(self, *objects, **kwargs) -> None:
         from .output import shown
@@ -287,7 +291,19 @@ def load_model(model_dir: Optional[Path]):
                                  "and model.onnx", param_hint="--model")
 
 
+def lookable(path: str | os.PathLike, option: str) -> None:
+    """A usage error for a name the file system cannot look up (too long for it, a folder on its way that
+    cannot be searched), where pathlib's checks would raise: none for a name that is merely not there."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        pass
+    except OSError as exc:
+        raise typer.BadParameter(f"{path}: {exc.strerror or exc}", param_hint=option) from None
+
+
 def writable(out: Path, option: str = "--out") -> None:
+    lookable(out, option)
     if not out.parent.is_dir():
         raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
     if out.is_dir():
@@ -387,6 +403,8 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
         raise typer.BadParameter("--column names the column of an --inputs-from table", param_hint="--column")
     if null and not inputs_from:
         raise typer.BadParameter("--null says how the --inputs-from list is read", param_hint="--null")
+    if inputs_from and inputs_from != "-":
+        lookable(inputs_from, "--inputs-from")
     if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
     if inputs_from == "-" and sys.stdin.isatty():  # no pipe: the run waits on the keyboard, which looks like a hang
@@ -524,7 +542,7 @@ def classify(
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
-    from .output import csv_header, first_row, open_output, resume_parquet, stamped_file
+    from .output import Claims, csv_header, first_row, open_output, resume_parquet, stamped_file
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -573,7 +591,8 @@ def classify(
                 stamp = stamped_file(out, fmt)
             *found, tail = (resume_parquet(out, labels, used, model.release) if fmt == "parquet" else
                             resume_from(out, fmt, used, model.release))
-            done, written = (Spellings(names, fragments=render) for names in found)
+            claims = Claims(found[0])  # which names a CSV's U+FFFD name stands for, in both
+            done, written = (Spellings(names, fragments=render, claims=claims) for names in found)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
@@ -925,6 +944,8 @@ def scale(
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
                                  ".venv/bin/pip install -e '.[scale]')")
+    lookable(input_list, "INPUT_LIST")
+    lookable(out, "--out")
     if not input_list.is_file():
         raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
     if out.exists() and not out.is_dir():

@@ -119,7 +119,7 @@ def _prepare(out: Path, resume: bool) -> Folder:
     from .output import Spellings, _rows, _scan, _truncate  # as classify --resume reads its rows
 
     found = _scan(manifest, _rows(manifest, "jsonl"), None, None)
-    done, written, undo = found.done, found.written, found.keep  # undo: where the last input begins
+    done, written, undo = set(found.done), found.written, found.keep  # undo: where the last input begins
     _truncate(manifest, "jsonl", found.rows)  # a cut-off last line goes; the last input's rows wait (see Folder)
     last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
     kept = Folder(last_source=last, passed=len(done))

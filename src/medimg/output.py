@@ -10,8 +10,10 @@ import os
 import re
 import stat
 import tempfile
+import threading
+from collections import Counter
 from pathlib import Path
-from typing import IO, Iterator, NamedTuple
+from typing import IO, Iterator, Mapping, NamedTuple
 
 from .lists import url_key
 from .pipeline import RECORD_FIELDS, Record
@@ -382,10 +384,11 @@ class Tail:
 
 
 def resume(path: Path, fmt: str, threshold: float | None = None,
-           model: str | None = None) -> tuple[set[str], set[str], Tail | None]:
+           model: str | None = None) -> tuple[Counter[str], set[str], Tail | None]:
     """What an earlier run already wrote to `path`, so this run can carry on: (done, written, tail).
 
-    `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in);
+    `done` are the inputs to pass over without opening (a file, zip member or URL whose rows are all in), with
+    how many rows each has (see `Claims`);
     `written` every input with rows in the file, so a record for one of them is not written again (the
     members of a zip fetched by URL, which is fetched again; a container's own note). The last input in
     the file may have stopped part-way (a PDF with more images to come): `tail` (see Tail) holds its rows
@@ -398,20 +401,20 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
     if fmt not in APPENDABLE:
         raise ValueError("resuming needs --format jsonl, csv or parquet (rows that can be carried on)")
     if not path.exists() or path.stat().st_size == 0:
-        return set(), set(), None
+        return Counter(), set(), None
     found = _scan(path, _rows(path, fmt), threshold, model)
     _truncate(path, fmt, found.rows)  # a cut-off last line
     return found.done, found.written, found.tail(path, fmt)
 
 
 def resume_parquet(path: Path, labels: list[str] | None = None, threshold: float | None = None,
-                   model: str | None = None) -> tuple[set[str], set[str], Tail | None]:
+                   model: str | None = None) -> tuple[Counter[str], set[str], Tail | None]:
     """`resume` for a Parquet file, which is never cut nor appended to: `ParquetCarriedOn` copies its rows
     before `tail.start` into a new file, and the tail's too unless they go. It is read a row group at a time, and
     refused (ValueError), never changed, when it is not whole (no footer: a run killed with kill -9) or has other
     columns than `labels` give (--full, another model)."""
     if not path.exists() or path.stat().st_size == 0:
-        return set(), set(), None
+        return Counter(), set(), None
     parquet = _parquet_file(path)
     _same_columns(path, parquet.schema_arrow, labels)
     found = _scan(path, _parquet_rows(path, parquet), threshold, model)
@@ -419,7 +422,7 @@ def resume_parquet(path: Path, labels: list[str] | None = None, threshold: float
 
 
 class _Found(NamedTuple):
-    done: set
+    done: Counter  # input → its rows
     written: set
     keep: int  # the rows before the last input's
     rows: int  # whole rows
@@ -432,7 +435,7 @@ class _Found(NamedTuple):
 
 def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None, model: str | None) -> _Found:
     """What an earlier run's rows hold (`_Found`): see `resume`."""
-    keep, done, written, last, source, n = 0, set(), set(), None, None, 0
+    keep, done, written, last, source, n = 0, Counter(), set(), None, None, 0
     bounds, models = Thresholds(), set()
     for n, (name, fields) in enumerate(rows, 1):
         if threshold is not None or model is not None:
@@ -442,7 +445,7 @@ def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
             if last is not None:
                 written.add(last)
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
-                    done.add(last)
+                    done[last] += n - 1 - keep
             keep, last, source = n - 1, name, fields.get("source") or None
     same_run(path, models, bounds, model, threshold,
              "so that every row comes from the same model and every verdict stands at one threshold")
@@ -592,16 +595,46 @@ def cannot_write(exc: BaseException) -> bool:
         errno.EIO, errno.EROFS, errno.ESTALE, errno.EACCES, errno.EPERM)
 
 
+class Claims:
+    """Which names a name as CSV and Parquet wrote it stands for: bytes of a name that are not UTF-8 are U+FFFD
+    there, so caf\\udce8.png and caf\\udce9.png are both caf\\ufffd.png. The first names met (in the order the earlier
+    run met them, when it is run again) are taken as the ones written, no more of them than it has rows (an input
+    has one at least); any other is read, where it was passed over unread."""
+
+    def __init__(self, rows: Mapping[str, int]):
+        self.rows = Counter()  # by the name's key: however a path is spelled
+        for name, n in rows.items():
+            if "\ufffd" in name:
+                self.rows[self._key(name)] += n
+        self.taken: dict[str, set[str]] = {}
+        self.lock = threading.Lock()  # a nested archive's members are asked about from a worker thread
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name if is_url(name) else _file_key(name)
+
+    def take(self, shown: str, name: str) -> bool:
+        """Whether `name`, written as `shown`, is one of the names written."""
+        key, mine = self._key(shown), self._key(name)
+        with self.lock:
+            taken = self.taken.setdefault(key, set())
+            if mine not in taken and len(taken) < (self.rows[key] or 1):
+                taken.add(mine)
+            return mine in taken
+
+
 class Spellings(set):
     """Inputs an earlier run wrote, matched however a path is spelled now (scans/a.png, ./scans/a.png and
     /abs/scans/a.png are one file, for runs started in the same folder) and a URL however it is spelled
-    (`url_key`: HTTP://Host:80/a is http://host/a; `fragments` keeps `#…` apart, as --render does)."""
+    (`url_key`: HTTP://Host:80/a is http://host/a; `fragments` keeps `#…` apart, as --render does). A name
+    written with U+FFFD (CSV, Parquet) stands for as many names as `claims` allows, all of them without it."""
 
-    def __init__(self, names, fragments: bool = False):
+    def __init__(self, names, fragments: bool = False, claims: Claims | None = None):
         super().__init__(names)  # as written: JSONL keeps a name's bytes that are not UTF-8, CSV has U+FFFD for them
         self._url_key = lambda url: url_key(readable(url), fragments)  # one that is not UTF-8 is not fetched
         self.files = {_file_key(n) for n in self if not is_url(n)}
         self.urls = {self._url_key(n) for n in self if is_url(n)}
+        self.claims = claims
 
     def add(self, name) -> None:
         super().add(name)
@@ -612,7 +645,12 @@ class Spellings(set):
 
     def __contains__(self, name) -> bool:
         # the name, or as CSV and Parquet wrote it; never two names made one (JSONL's M\udcf6ller is not M\udcfcller)
-        return any(self._has(n) for n in {name, readable(name)})
+        if self._has(name):
+            return True
+        shown = readable(name)
+        if shown == name or not self._has(shown):
+            return False
+        return self.claims is None or self.claims.take(shown, name)
 
     def _has(self, name) -> bool:
         if super().__contains__(name):

@@ -510,9 +510,9 @@ def _shown(value: Any) -> str:
 
 
 def _display_name(filename: str | None, i: int) -> str:
-    """The name to report an upload by: its base name, never a client-chosen path."""
+    """The name to report an upload by: its base name, never a client-chosen path (nor `..`, a folder's)."""
     name = PurePosixPath((filename or "").replace("\\", "/")).name
-    return name or f"upload-{i}"
+    return name if name not in ("", "..") else f"upload-{i}"
 
 
 def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:

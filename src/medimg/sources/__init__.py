@@ -8,7 +8,6 @@ import reprlib
 import sys
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, as_limits, unit
@@ -154,7 +153,7 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
     elif _other_scheme(text):
         why = f"only http and https URLs are fetched, not {_other_scheme(text)}:// (for a local file give its path)"
         yield unit(text, lambda: iter([ItemError(text, "", why)]))
-    elif Path(text).is_dir():
+    elif os.path.isdir(text):  # False for a name too long to look up (Path.is_dir raises): its reader says so
         yield from folder_tasks(text, ctx, skip)
     elif (member := archive_member(text)) is not None:  # `scans.zip:ct/1.dcm`, as the archive's rows name it
         yield from member_tasks(*member, ctx)

@@ -54,6 +54,11 @@ _HOST_LIKE = re.compile(r"(?:www\.|[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}(?::\
                         r"\d{1,3}(?:\.\d{1,3}){3}:\d+(?:/|$))", re.IGNORECASE)
 
 
+# a name read back from CSV or Parquet output, where bytes of a name that are not UTF-8 became U+FFFD
+NOT_UTF8_NAME = ("its name holds U+FFFD (\ufffd), which CSV and Parquet output write for bytes of a name that are "
+                 "not UTF-8: give the name as JSONL output writes it, which keeps them")
+
+
 def is_hidden(name: str) -> bool:
     return name.startswith(".") or name in _LITTER
 
@@ -84,7 +89,7 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
         hint = ("; if it is a web address, it needs http:// or https:// in front" if _HOST_LIKE.match(str(path))
                 else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-"
                 else "; a pattern (* or ?) is not expanded here: leave it unquoted for the shell, or give the folder"
-                if re.search(r"[*?]", path.name) else "")
+                if re.search(r"[*?]", path.name) else f"; {NOT_UTF8_NAME}" if "\ufffd" in str(path) else "")
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
@@ -471,7 +476,7 @@ def _header_beside(path: Path) -> str | None:
     stem = data_stem(path.name)
     for ext in HEADER_EXTS:
         header = path.with_name(stem + ext)
-        if header == path or not header.is_file():
+        if header == path or not os.path.isfile(header):  # False for a name too long (Path.is_file raises)
             continue
         names = data_file_names(_head(header), header.name)
         if reads_as_data(path.name, names, partial(_file_beside, path)):
@@ -507,9 +512,10 @@ def headers_naming(folder: str, changed: int) -> dict[str, str]:
 
 def _file_beside(path: Path, name: str) -> bool:
     """Whether a file called `name` is beside `path`; never for a name that is not a bare file name (an .mhd may
-    name `sub/a.raw` or `../a.raw`, which Path.with_name refuses with a ValueError that ended the folder's walk)."""
+    name `sub/a.raw` or `../a.raw`, which Path.with_name refuses with a ValueError that ended the folder's walk),
+    nor one too long for the file system."""
     try:
-        return path.with_name(name).is_file()
+        return os.path.isfile(path.with_name(name))
     except ValueError:
         return False
 
