@@ -1186,7 +1186,7 @@ def _notes_once() -> Callable[[str], None]:
 
 def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) -> None:
     """Refuse, before any training, a corpus the run cannot use; warn about labels the folds cannot test."""
-    from .training.dataset import scan
+    from .training.dataset import scan, source_folds, source_names
 
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
@@ -1202,19 +1202,23 @@ def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) 
                       "add a label of the other kind for that[/yellow]")
     if not folds:
         return
-    if len(corpus.sources) < folds:
+    names = source_names(corpus)  # ct/hospital-a and xray/hospital-a are one source, held out together
+    if len(names) < folds:
         raise typer.BadParameter(f"{folds} folds need at least {folds} sources; {data} has "
-                                 f"{len(corpus.sources)}: use fewer --folds, or --no-cv", param_hint="--folds")
-    single = [lb for lb in corpus.labels if sum(s.split("/")[0] == lb for s in corpus.sources) < 2]
+                                 f"{len(names)}: use fewer --folds, or --no-cv", param_hint="--folds")
+    fold = source_folds(corpus, folds, seed)
+    single = [lb for j, lb in enumerate(corpus.labels) if len(set(fold[corpus.y == j])) < 2]  # held out whole
+    shared = "" if all(sum(s.split("/")[0] == lb for s in corpus.sources) < 2 for lb in single) else \
+        " (or sources held out together, as a source's folders under other labels are)"
     if len(single) == len(corpus.labels):
-        raise typer.BadParameter(f"every label of {data} has a single source, so each fold's model would be "
+        raise typer.BadParameter(f"every label of {data} has a single source{shared}, so each fold's model would be "
                                  "scored on labels it never saw, and calibration would be fitted on that: add "
                                  "sources (<label>/<source>/), or use --no-cv (then confidences are uncalibrated)",
                                  param_hint="--data")
     if single:
-        console.print(f"[yellow]warning: {escape(', '.join(single))} ha{'s' if len(single) == 1 else 've'} a single source: "
-                      "the fold that holds it out never saw the label, so held-out numbers count it as always "
-                      "wrong; more sources for it would fix that[/yellow]")
+        console.print(f"[yellow]warning: {escape(', '.join(single))} ha{'s' if len(single) == 1 else 've'} a single "
+                      f"source{shared}: the fold that holds it out never saw the label, so held-out numbers count it "
+                      "as always wrong; more sources for it would fix that[/yellow]")
 
 
 @app.command(cls=_Command)
@@ -1303,13 +1307,16 @@ def _print_evaluation(rep: dict) -> None:
 
 def _report(out: Console, rep: dict) -> None:
     """The text report; lines naming files are not broken (soft_wrap), so a saved report's paths can be used."""
-    out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 {rep['modality_macro_f1']}  "
-              f"ECE {rep['ece']}  read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}",
-              markup=False, soft_wrap=True)
-    v = rep["verdicts"]
-    right = f" ({v['decided_accuracy']} of them right)" if v["decided_accuracy"] is not None else ""
-    out.print(f"label accuracy {rep['label_accuracy']}  at threshold {rep['threshold']}: {v['decided']} decided"
-              f"{right}, {v['uncertain']} uncertain", markup=False, soft_wrap=True)
+    counts = f"read errors {len(rep['read_errors'])}  skipped {len(rep['skipped'])}"
+    if not rep["n"]:  # no metric to give (each would read None): say so, then why
+        out.print(f"n=0: no image was scored, so there are no metrics  {counts}", markup=False, soft_wrap=True)
+    else:
+        out.print(f"n={rep['n']}  binary accuracy {rep['binary_accuracy']}  modality macro-F1 "
+                  f"{rep['modality_macro_f1']}  ECE {rep['ece']}  {counts}", markup=False, soft_wrap=True)
+        v = rep["verdicts"]
+        right = f" ({v['decided_accuracy']} of them right)" if v["decided_accuracy"] is not None else ""
+        out.print(f"label accuracy {rep['label_accuracy']}  at threshold {rep['threshold']}: {v['decided']} decided"
+                  f"{right}, {v['uncertain']} uncertain", markup=False, soft_wrap=True)
     worst = rep.get("worst_source")
     if worst and len(rep.get("per_source", {})) > 1:
         out.print(f"worst source {worst['source']}: label accuracy {worst['label_accuracy']}, binary "
@@ -1335,7 +1342,8 @@ def _report(out: Console, rep: dict) -> None:
     for lb in sorted(set(rep["labels_present"]) | predicted):
         m = rep["per_label"][lb]
         table.add_row(lb, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
-    out.print(table)
+    if rep["n"]:
+        out.print(table)
     for e in rep["errors"][:20]:
         out.print(f"  {e['true']} → {e['predicted']} ({e['confidence']:.2f})  {e['item']}", markup=False,
                   soft_wrap=True)

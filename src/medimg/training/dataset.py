@@ -547,19 +547,33 @@ def checked_folds(corpus: Corpus, k: int, seed: int = 0) -> np.ndarray:
     bad = next((f for f in range(k) if (fold == f).all() or not (fold == f).any()), None)
     if bad is not None:
         held = "everything" if (fold == bad).all() else "nothing"
-        raise CorpusError(f"{len(corpus.sources)} sources have images that can be read, so fold {bad} of {k} "
-                          f"would hold out {held}: use fewer --folds, or add sources")
+        raise CorpusError(f"{len(source_names(corpus))} sources have images that can be read, so fold {bad} of "
+                          f"{k} would hold out {held}: use fewer --folds, or add sources")
     return fold
+
+
+def source_name(source: str) -> str:
+    """The source a "label/source" is part of: its folder's name in any case, whatever the label, so
+    `ct/hospital-a` and `xray/Hospital-A` are one source (one hospital's CT and X-rays)."""
+    return source.split("/", 1)[-1].casefold()
+
+
+def source_names(corpus: Corpus) -> list[str]:
+    """The corpus's sources as the folds count them (`source_name`)."""
+    return sorted({source_name(s) for s in corpus.source})
 
 
 def source_folds(corpus: Corpus, k: int = 3, seed: int = 0) -> np.ndarray:
     """Fold id per file: whole sources go to one fold; each label's sources spread over folds.
 
-    A label with fewer sources than k is absent from the held-out set of some folds, and a label
-    with a single source is unseen in training for the fold that holds it out.
+    A source's folders under several labels (`ct/hospital-a`, `xray/hospital-a`) go to one fold, the one
+    the first label placed it in: no file of a held-out source is trained on. A label with fewer sources
+    than k is absent from the held-out set of some folds, and a label with a single source (or whose
+    sources all fall in one fold) is unseen in training for the fold that holds it out.
     """
     rng = np.random.default_rng(seed)
     fold_of: dict[str, int] = {}
+    placed: dict[str, int] = {}  # source_name → its fold
     load = np.zeros(k)
     for lb in corpus.labels:
         srcs = sorted({s for s in corpus.source if s.split("/")[0] == lb})
@@ -568,7 +582,7 @@ def source_folds(corpus: Corpus, k: int = 3, seed: int = 0) -> np.ndarray:
         order = list(rng.permutation(k))
         lab_load = np.zeros(k)
         for s in srcs:  # largest first, onto the fold with least of this label (ties: least overall)
-            f = min(order, key=lambda j: (lab_load[j], load[j]))
+            f = placed.setdefault(source_name(s), int(min(order, key=lambda j: (lab_load[j], load[j]))))
             fold_of[s] = int(f)
             lab_load[f] += sizes[s]
             load[f] += sizes[s]

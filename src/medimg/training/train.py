@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..model.preprocess import MEAN, STD
 from .augment import augment, icon, page
-from .dataset import Corpus, checked_folds, default_cache, fingerprint, load, scan, source_folds
+from .dataset import Corpus, checked_folds, default_cache, fingerprint, load, scan, source_folds, source_names
 from .net import LITE, build
 
 
@@ -60,7 +60,8 @@ class Config:
     mixup: float = 0.0  # α of Mixup: each batch blended with itself shuffled, λ ~ Beta(α, α) (0 = off)
 
 
-# Settings that do not change the weights a run produces: a checkpoint made under other values still resumes.
+# Settings a checkpoint made under other values still resumes with. Only torch's thread count changes the weights
+# (the order of its float sums: the same --seed and --threads give the same model, other --threads another).
 NOT_WEIGHTS = {"out", "workers", "cache", "threads", "eval_every"}
 
 
@@ -210,6 +211,10 @@ def train(cfg: Config, log=print) -> dict:
     elif state is not None and state.get("files", files) != files:
         log(f"{ck} was made from other files (added, removed or changed since): starting again")
         state = None
+    elif state is not None and state.get("heldout", held if len(source_names(corpus)) == len(corpus.sources)
+                                         else None) != held:  # one made before a source's folders went together
+        log(f"{ck} was made holding out other sources: starting again")
+        state = None
     history: list[dict] = []
     lg = None
     if cfg.lp_init and state is None:  # a resumed run restores the fine-tuned weights instead
@@ -299,7 +304,8 @@ def train(cfg: Config, log=print) -> dict:
         log(json.dumps(rec))
         _save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
                "sched": sched.state_dict(), "epoch": epoch + 1, "history": history,
-               "average": avg, "n_average": n_avg, "files": files, "torch_rng": torch.get_rng_state()}, ck)
+               "average": avg, "n_average": n_avg, "files": files, "heldout": held,
+               "torch_rng": torch.get_rng_state()}, ck)
     if avg is not None:  # the averaged weights are the model
         model.load_state_dict(avg)
         if len(va):
@@ -310,7 +316,7 @@ def train(cfg: Config, log=print) -> dict:
             log(json.dumps(rec))
     meta = {"labels": corpus.labels, "medical_labels": [lb for lb in corpus.labels if corpus.medical[lb]],
             "arch": cfg.arch, "input_size": cfg.size, "mean": list(MEAN), "std": list(STD),
-            "config": asdict(cfg), "history": history, "train_sources": corpus.summary(),
+            "config": asdict(cfg), "history": history, "train_sources": _part(corpus, tr).summary(),
             "heldout_sources": held, "train_seconds": round(time.time() - t0, 1)}
     _save({"model": model.state_dict(), "meta": meta}, out / "model.pt")
     if len(va):
@@ -321,6 +327,12 @@ def train(cfg: Config, log=print) -> dict:
     (out / "train_meta.json").write_text(json.dumps(meta, indent=1))
     log(f"done in {time.time() - t0:.0f} s")
     return meta
+
+
+def _part(corpus: Corpus, idx: np.ndarray) -> Corpus:
+    """The files of `idx` only (a fold model's training files, not its held-out ones)."""
+    return Corpus(corpus.root, [corpus.paths[i] for i in idx], corpus.labels, corpus.y[idx],
+                  [corpus.source[i] for i in idx], corpus.medical)
 
 
 def _save(obj: dict, path: Path) -> None:
