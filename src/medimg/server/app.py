@@ -73,6 +73,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
 
         app.add_middleware(TokenAuth, token=config.token)
         _add_security(app)
+    app.add_middleware(NoFraming)  # outside TokenAuth: its 401 carries them too
     app.add_middleware(CutAtStop)  # whatever the request was doing when the stop cut it
     app.add_middleware(Timed)  # outermost: the access log's time counts everything the app did
     app.include_router(create_router(worker))
@@ -133,6 +134,33 @@ class NoStore:
             await send(message)
 
         await self.app(scope, receive, no_store)
+
+
+class NoFraming:
+    """Headers on every answer, the page's, /docs' and a 401's included: no other site may show them in a frame
+    (a page of another origin could lay the page out under its own buttons and have a visitor click Run:
+    clickjacking), no answer is taken for another type than it says, and a link followed from the page does not
+    tell the other site the server's address and path."""
+
+    HEADERS = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+               (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+    NAMES = {name for name, _ in HEADERS}
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def framed(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self.NAMES]
+                message = {**message, "headers": headers + self.HEADERS}
+            await send(message)
+
+        await self.app(scope, receive, framed)
 
 
 class CutAtStop:

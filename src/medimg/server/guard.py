@@ -62,6 +62,8 @@ def _foreign(body: bytes, roots: list[Path]) -> str | None:
         doc = json.loads(body)
     except ValueError:  # not JSON (an upload's multipart body, a form): no paths to look at
         return None
+    except RecursionError:  # [[[[… thousands deep: Python's parser gives up (Gradio's would too: a 500)
+        return "(data nested more than 20 deep)"
     for path in _paths(doc):  # the whole body: Gradio's /call/v2/ routes take the inputs by name
         try:
             given = Path(os.path.abspath(path))
