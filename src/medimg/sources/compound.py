@@ -5,8 +5,9 @@ storage of the same kind. An Office 97–2003 file keeps its pictures as OfficeA
 "Pictures" stream of a .ppt, the "Data" stream of a .doc, the drawing-group records of a .xls's "Workbook"
 (whose CONTINUE records are joined first). Like a zip, the file is a container split into units of work:
 each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `talk.ppt:picture-2.jpg`),
-opened by whichever source reads it; attached messages are walked up to `max_depth`. Text is left out with
-one note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. A
+opened by whichever source reads it; attached messages are walked up to `max_depth`. Pictures a message's
+text shows (a signature's logo) under `min_side` are decoration, as in an .eml. Text is left out with one
+note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. A
 password-protected file (97–2003, or a 2007+ .docx/.xlsx/.pptx, which is then a compound file) is an error
 saying so. Other compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
 each and `zip_max_bytes` in all; a message with more attachments than `zip_max_entries` is not opened.
@@ -27,6 +28,9 @@ MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ATTACH = "__attach_version1.0_#"
 DATA, EMBEDDED = "__substg1.0_37010102", "__substg1.0_3701000D"
 NAMES = ("3707", "3704")  # PidTagAttachLongFilename, PidTagAttachFilename
+CONTENT_ID, HTML_BODY = "__substg1.0_3712", "__substg1.0_10130102"  # PidTagAttachContentId, PidTagHtml
+HIDDEN, ATTACH_FLAGS, ATT_MHTML_REF = 0x7FFE000B, 0x37140003, 0x4  # PidTagAttachmentHidden, PidTagAttachFlags
+MAX_HTML_BODY = 16 * 1024 * 1024  # an HTML body read to find the pictures it names
 LEGACY = {"PowerPoint Document": ("PowerPoint 97–2003 presentation", "Pictures"),
           "WordDocument": ("Word 97–2003 document", "Data"), "Workbook": ("Excel 97–2003 workbook", "Workbook")}
 # OfficeArt BLIP record types → (file suffix, bytes before the picture with one UID, instance with two UIDs)
@@ -53,9 +57,16 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 
 def split_msg(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
+    from .base import unit
+    from .email_file import Inline, in_text
     from .files import member_units
 
-    yield from member_units(_message(blob, ctx), ctx.no_fetching("it came in an Outlook message"))
+    inner = ctx.no_fetching("it came in an Outlook message")
+    for part in _message(blob, ctx):
+        if isinstance(part, Inline):  # a picture the text shows: under min_side, decoration (as in an .eml)
+            yield unit(part.blob.origin, in_text, part.blob, inner)
+        else:
+            yield from member_units((part,), inner)
 
 
 def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
@@ -127,6 +138,8 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
                  depth: int, names) -> Iterator[Union[Item, Blob]]:
     """`names`: shared with attached messages, whose files are named in the outer message (a file name given
     again, there too: `a (2).png`, as in a zip)."""
+    from .email_file import Inline
+
     limits, n = ctx.limits, len(prefix)
     storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
     for i, storage in enumerate(storages, 1):
@@ -161,7 +174,48 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
         if not data:
             yield ItemError(where, "", "empty attachment", skipped=True)
             continue
-        yield Blob(where, data, name=name, depth=depth + 1, budget=budget)
+        member = Blob(where, data, name=name, depth=depth + 1, budget=budget)
+        yield Inline(member) if _shown_in_text(ole, path, prefix) else member
+
+
+def _shown_in_text(ole, path: list[str], message: list[str]) -> bool:
+    """Whether an attachment is a picture the message's text shows (a signature's logo, an icon, a picture pasted
+    into the text): it has a content ID, and Outlook marks it hidden (PidTagAttachmentHidden) or rendered by the
+    HTML body (PidTagAttachFlags' ATT_MHTML_REF), or the HTML body names it by cid:."""
+    cid = ""
+    for kind, encoding in (("001F", "utf-16-le"), ("001E", "cp1252")):
+        if ole.exists(path + [f"{CONTENT_ID}{kind}"]):
+            try:
+                cid = ole.openstream(path + [f"{CONTENT_ID}{kind}"]).read(1024).decode(encoding, "replace")
+            except Exception:
+                continue
+            cid = cid.rstrip("\x00").strip().strip("<>").strip()
+            break
+    if not cid:
+        return False
+    props = _properties(ole, path)
+    if props.get(HIDDEN, 0) & 0xFF or props.get(ATTACH_FLAGS, 0) & ATT_MHTML_REF:
+        return True
+    html = message + [HTML_BODY]
+    if ole.exists(html) and ole.get_size(html) <= MAX_HTML_BODY:
+        try:
+            return b"cid:" + cid.lower().encode("utf-8", "replace") in ole.openstream(html).read().lower()
+        except Exception:
+            return False
+    return False
+
+
+def _properties(ole, path: list[str]) -> dict[int, int]:
+    """An attachment's fixed-size properties (MS-OXMSG: an 8-byte header, then 16 bytes each: tag, flags,
+    value), {tag: the value's first 4 bytes}."""
+    stream = path + ["__properties_version1.0"]
+    if not ole.exists(stream) or ole.get_size(stream) > 64 * 1024:
+        return {}
+    try:
+        data = ole.openstream(stream).read()
+    except Exception:
+        return {}
+    return {tag: value for tag, _, value, _ in struct.iter_unpack("<IIII", data[8:8 + (len(data) - 8) // 16 * 16])}
 
 
 def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob]]:

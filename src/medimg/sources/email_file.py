@@ -47,6 +47,7 @@ _EMLX = re.compile(rb"\A(\d{1,12})[ \t]*\r?\n")  # .emlx: the message's length, 
 # where a mailbox's next message starts: a `From ` line at the start or after a blank line, then a header line
 _ENVELOPE = re.compile(rb"(?:\A|\n\r?\n)(From [^\r\n]*\r?\n)(?=[A-Za-z][A-Za-z0-9-]{1,40}:[ \t])")
 TNEF = b"\x78\x9f\x3e\x22"  # the signature of Outlook's rich-text attachment (winmail.dat)
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, as some Windows tools write before a message they save
 _FEED = 1 << 20  # the parser is fed a megabyte at a time: given all at once it holds every line of it as well
 
 _PARSED = ("content-type", "content-disposition", "content-transfer-encoding")
@@ -195,8 +196,9 @@ def _as_sent(inner) -> str:
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    """A message starts with header lines; at least three of the usual ones, MIME among them."""
-    text = blob.data[:_SNIFF] if len(blob.data) > len(head) else head
+    """A message starts with header lines; at least three of the usual ones, MIME among them (or, in a message from
+    before MIME, a file uuencoded in its text)."""
+    text = (blob.data[:_SNIFF] if len(blob.data) > len(head) else head).removeprefix(_BOM)
     if emlx := _EMLX.match(text):
         text = text[emlx.end():]
     lines = text.lstrip(b"\r\n").splitlines()
@@ -216,7 +218,8 @@ def accepts(head: bytes, blob: Blob) -> bool:
         names.add(line.split(b":", 1)[0].lower() + b":")
     known = len(names & set(_KNOWN)) >= 3
     # headers still going past what is read (a long To list, thousands of relay lines): MIME-Version may be later
-    return known and (b"mime-version:" in names or (not ended and len(blob.data) > _SNIFF))
+    return known and (b"mime-version:" in names or (not ended and len(blob.data) > _SNIFF)
+                      or (ended and _UU_BEGIN.search(text) is not None))  # `uuencode scan.jpg | mail`
 
 
 def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -226,20 +229,20 @@ def split_email(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item
     budget = blob.budget or Budget(ctx.limits.zip_max_bytes)
     inner = ctx.no_fetching("it came in an e-mail")
     for part in _messages(blob, ctx, budget, _Reading(ctx.limits.zip_max_entries)):
-        if isinstance(part, _Inline):
-            yield unit(part.blob.origin, _in_text, part.blob, inner)
+        if isinstance(part, Inline):
+            yield unit(part.blob.origin, in_text, part.blob, inner)
         else:
             yield from member_units((part,), inner)
 
 
-class _Inline:
+class Inline:
     """A picture the message's HTML body shows (by cid: or as a data: URI), not a file attached to it."""
 
     def __init__(self, blob: Blob):
         self.blob = blob
 
 
-def _in_text(blob: Blob, ctx: Context) -> Iterator[Item]:
+def in_text(blob: Blob, ctx: Context) -> Iterator[Item]:
     """A picture shown in the message's text: under min_side it is decoration (a logo, an icon, a spacer), as on a
     web page or in a PDF; a file attached is read whatever its size."""
     from .files import open_capped
@@ -255,7 +258,7 @@ def _in_text(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def _messages(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Iterator[Union[Item, Blob]]:
     """The parts of a message, of an Apple Mail .emlx, or of each message of a mailbox (mbox)."""
-    data = blob.data
+    data = blob.data.removeprefix(_BOM)
     if emlx := _EMLX.match(data):
         data = data[emlx.end():emlx.end() + int(emlx.group(1))]
     starts = _starts(data) if data.startswith(b"From ") else []
@@ -384,7 +387,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                     continue
                 yield from _messages(member, ctx, budget, reading)
             elif place or (disposition != "attachment" and _cid(part) in cids):
-                yield _Inline(member)
+                yield Inline(member)
             else:
                 yield member
     if text:

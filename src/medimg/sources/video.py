@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import time
 from typing import Iterator
 
@@ -438,9 +439,9 @@ def _item(frame, index: int | None, fps: float | None, clock: float | None, orig
     f = next((f for f in (8, 4, 2) if decode_side and min(w, h) // f >= decode_side), 1)
     image = frame.to_image(width=w // f, height=h // f) if f > 1 else frame.to_image()
     turn = round(frame.rotation or 0) % 360  # the display matrix turns the frame counter-clockwise
-    if turn in (90, 180, 270):
-        image = image.transpose({90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
-                                 270: Image.Transpose.ROTATE_270}[turn])
+    moves, mirrored = _upright(frame, turn)
+    for move in moves:
+        image = image.transpose(move)
     t = frame.time - clock if clock is not None and frame.time is not None else None
     if index is None and t is not None and fps:
         index = int(round(t * fps))
@@ -449,8 +450,35 @@ def _item(frame, index: int | None, fps: float | None, clock: float | None, orig
     meta = {**info, "time_s": round(t, 3) if t is not None else None}
     if turn:
         meta["rotation"] = turn
+    if mirrored:
+        meta["mirrored"] = True
     full = (w, h) if turn not in (90, 270) else (h, w)
     return ImageItem(origin, where, image, fmt, meta, full_size=full if f > 1 else None)
+
+
+def _upright(frame, turn: int) -> tuple[list, bool]:
+    """The turns and flips that show the frame as players do (FFmpeg's own rules), and whether it is mirrored.
+    A display matrix may mirror as well as turn (QuickTime's Flip Horizontal, some front cameras): a mirror
+    alone reads as a 180° turn, which would show the frame upside down."""
+    T = Image.Transpose
+    m = None
+    try:
+        side = frame.side_data.get("DISPLAYMATRIX")
+        m = struct.unpack("=9i", bytes(side)) if side is not None else None
+    except Exception:  # PyAV without this side data: the turn alone
+        pass
+    if turn == 270:  # FFmpeg's 90° clockwise; a mirror when the matrix's c is positive
+        return ([T.TRANSPOSE], True) if m and m[3] > 0 else ([T.ROTATE_270], False)
+    if turn == 90:
+        return ([T.TRANSVERSE], True) if m and m[3] < 0 else ([T.ROTATE_90], False)
+    if turn == 180 and m:
+        moves = [T.FLIP_LEFT_RIGHT] * (m[0] < 0) + [T.FLIP_TOP_BOTTOM] * (m[4] < 0)
+        return moves, len(moves) == 1
+    if turn == 180:
+        return [T.ROTATE_180], False
+    if turn == 0 and m and m[4] < 0:
+        return [T.FLIP_TOP_BOTTOM], True
+    return [], False
 
 
 def _clock(seconds: float) -> str:
