@@ -666,6 +666,7 @@ def classify(
                 if rec.skipped and not show_skipped:
                     continue
                 if tail is not None and tail.redo is None and not tail.settle(rec):  # a finished run's last input
+                    claims.other(rec.input)  # not it, though CSV may write both names alike
                     done.add(tail.name)  # its rows stay: it counts as done
                     written.add(tail.name)
                     console.print(f"resuming: the earlier run's last input, {escape(tail.name)}, is kept as "

@@ -265,7 +265,7 @@ def _same_columns(path: Path, schema, labels: list[str] | None) -> None:
 
 def _parquet_rows(path: Path, parquet) -> Iterator[tuple[str, dict]]:
     """(input, row) for each row of a Parquet output, with the fields resume looks at, a row group at a time."""
-    columns = [c for c in ("input", "p_medical", "verdict", "model", "source") if c in parquet.schema_arrow.names]
+    columns = [c for c in ("input", *_FIRST, "verdict", "model", "source") if c in parquet.schema_arrow.names]
     for i in range(parquet.num_row_groups):
         try:
             group = parquet.read_row_group(i, columns=columns).to_pylist()
@@ -352,21 +352,47 @@ def stamped_file(path: Path, fmt: str) -> bool:
     return row is None or "threshold" in row
 
 
+_FIRST = ("locator", "width", "height", "p_medical")  # what a record is told by from a row of another input's
+
+
+def _same_record(row: dict | None, rec: Record) -> bool:
+    """Whether `row`, as any format wrote it, says what `rec` says (p_medical to 4 decimals: rows keep 6)."""
+    def seen(value) -> str:
+        return "" if value is None else str(value)
+
+    if row is None or any(seen(row.get(f)) != seen(getattr(rec, f)) for f in ("locator", "width", "height")):
+        return False
+    p = row.get("p_medical")
+    if p in (None, "") or rec.p_medical is None:
+        return p in (None, "") and rec.p_medical is None
+    return abs(float(p) - rec.p_medical) < 1e-4
+
+
 class Tail:
     """The rows of the last input in an earlier run's output (from row `start` on, of `rows` whole rows): it may
     have stopped part-way (a PDF with more images to come), or the run may have finished. Which is decided by
     the first record this run writes (`settle`): when it comes from the input as given that those rows came
     from, or that holds it, the input is read again, so its rows go (`redo`); otherwise (a finished run carried
-    on with new inputs) they stay and it counts as done."""
+    on with new inputs) they stay and it counts as done. A name CSV or Parquet wrote with U+FFFD is another
+    input's too (caf\\udce8.png, caf\\udce9.png): `rec` is from the same one only when it says what the first row
+    says (`first`)."""
 
-    def __init__(self, path: Path, fmt: str, start: int, rows: int, name: str, source: str | None):
+    def __init__(self, path: Path, fmt: str, start: int, rows: int, name: str, source: str | None,
+                 first: dict | None = None):
         self.path, self.fmt, self.start, self.rows, self.name, self.source = path, fmt, start, rows, name, source
+        self.first = first
         self.redo: bool | None = None  # not settled yet
+
+    def _names(self, written: str | None, name: str | None, rec: Record) -> bool:
+        """Whether `name` is `written`, and not just another name written the same (U+FFFD) unlike the first row."""
+        if written is None or name is None or name not in Spellings([written]):
+            return False
+        return Spellings([written])._has(name) or _same_record(self.first, rec)
 
     def read_again(self, rec: Record) -> bool:
         """Whether this run reads the input again, `rec` being the first record it writes: the same input, the
         input as given its rows name (`source`, written with --full), or a folder or container it is in."""
-        if rec.input in Spellings([self.name]) or (self.source is not None and rec.source in Spellings([self.source])):
+        if self._names(self.name, rec.input, rec) or self._names(self.source, rec.source, rec):
             return True
         given = rec.source or rec.input
         if self.name.startswith(given + ":"):  # a member of the zip, mailbox, … given
@@ -428,14 +454,16 @@ class _Found(NamedTuple):
     rows: int  # whole rows
     last: str | None  # the last input
     source: str | None  # its rows' `source`, when written
+    first: dict | None  # its first row
 
     def tail(self, path: Path, fmt: str) -> Tail | None:
-        return None if self.last is None else Tail(path, fmt, self.keep, self.rows, self.last, self.source)
+        return None if self.last is None else Tail(path, fmt, self.keep, self.rows, self.last, self.source,
+                                                   self.first)
 
 
 def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None, model: str | None) -> _Found:
     """What an earlier run's rows hold (`_Found`): see `resume`."""
-    keep, done, written, last, source, n = 0, Counter(), set(), None, None, 0
+    keep, done, written, last, source, n, first = 0, Counter(), set(), None, None, 0, None
     bounds, models = Thresholds(), set()
     for n, (name, fields) in enumerate(rows, 1):
         if threshold is not None or model is not None:
@@ -446,10 +474,10 @@ def _scan(path: Path, rows: Iterator[tuple[str, dict]], threshold: float | None,
                 written.add(last)
                 if not name.startswith(last + ":"):  # not a container's note followed by its members
                     done[last] += n - 1 - keep
-            keep, last, source = n - 1, name, fields.get("source") or None
+            keep, last, source, first = n - 1, name, fields.get("source") or None, fields
     same_run(path, models, bounds, model, threshold,
              "so that every row comes from the same model and every verdict stands at one threshold")
-    return _Found(done, written, keep, n, last, source)
+    return _Found(done, written, keep, n, last, source, first)
 
 
 def same_run(where, models: set, bounds: Thresholds, model: str | None, threshold: float | None, then: str) -> None:
@@ -607,6 +635,7 @@ class Claims:
             if "\ufffd" in name:
                 self.rows[self._key(name)] += n
         self.taken: dict[str, set[str]] = {}
+        self.others: set[str] = set()  # names known not to be the ones written (`other`)
         self.lock = threading.Lock()  # a nested archive's members are asked about from a worker thread
 
     @staticmethod
@@ -617,10 +646,17 @@ class Claims:
         """Whether `name`, written as `shown`, is one of the names written."""
         key, mine = self._key(shown), self._key(name)
         with self.lock:
+            if mine in self.others:
+                return False
             taken = self.taken.setdefault(key, set())
             if mine not in taken and len(taken) < (self.rows[key] or 1):
                 taken.add(mine)
             return mine in taken
+
+    def other(self, name: str) -> None:
+        """`name` is not one of the names written (an earlier run's last input kept, this one read instead)."""
+        with self.lock:
+            self.others.add(self._key(name))
 
 
 class Spellings(set):
