@@ -58,21 +58,24 @@ def test_a_thumbnail_after_the_whole_image_leaves_it_where_it_is_shown_whole():
     assert images[0].metadata["bbox"] == [50.0, 50.0, 450.0, 350.0] and images[0].metadata["pages"] == [1, 2]
 
 
-def _masked_page(doc: pymupdf.Document, alpha: int) -> None:
-    """A page drawing a 400 × 300 photo (Flate RGB) under an /SMask that is `alpha` everywhere."""
-    photo = np.asarray(Image.open(io.BytesIO(_photo())).resize((400, 300)))
+def _masked_page(doc: pymupdf.Document, alpha: int, size: tuple[int, int] = (400, 300),
+                 drawn: tuple[int, int] = (400, 300)) -> None:
+    """A page drawing a photo of `size` pixels (Flate RGB), `drawn` points large, under an /SMask that is `alpha`
+    everywhere."""
+    (w, h), (dw, dh) = size, drawn
+    photo = np.asarray(Image.open(io.BytesIO(_photo())).resize((w, h)))
     page = doc.new_page(width=500, height=400)
     mask = doc.get_new_xref()
-    doc.update_object(mask, "<</Type/XObject/Subtype/Image/Width 400/Height 300/BitsPerComponent 8"
+    doc.update_object(mask, f"<</Type/XObject/Subtype/Image/Width {w}/Height {h}/BitsPerComponent 8"
                             "/ColorSpace/DeviceGray>>")
-    doc.update_stream(mask, bytes([alpha]) * (400 * 300))
+    doc.update_stream(mask, bytes([alpha]) * (w * h))
     xref = doc.get_new_xref()
-    doc.update_object(xref, f"<</Type/XObject/Subtype/Image/Width 400/Height 300/BitsPerComponent 8"
+    doc.update_object(xref, f"<</Type/XObject/Subtype/Image/Width {w}/Height {h}/BitsPerComponent 8"
                             f"/ColorSpace/DeviceRGB/SMask {mask} 0 R>>")
     doc.update_stream(xref, photo.tobytes())
     content = doc.get_new_xref()
     doc.update_object(content, "<<>>")
-    doc.update_stream(content, b"q 400 0 0 300 50 50 cm /I0 Do Q")
+    doc.update_stream(content, f"q {dw} 0 0 {dh} 50 50 cm /I0 Do Q".encode())
     doc.xref_set_key(page.xref, "Resources", f"<</XObject<</I0 {xref} 0 R>>>>")
     doc.xref_set_key(page.xref, "Contents", f"{content} 0 R")
 
@@ -88,3 +91,16 @@ def test_an_image_its_soft_mask_hides_everywhere_does_not_come_out_and_a_faint_o
     assert [i.locator for i in images] == ["page 2, image 1"] and images[0].image.mode == "RGBA"
     hidden = [i for i in items if not isinstance(i, ImageItem) and i.locator == "page 1, image 1"]
     assert len(hidden) == 1 and hidden[0].skipped and "transparent everywhere" in hidden[0].error
+
+
+def test_a_small_image_hidden_everywhere_and_drawn_larger_is_no_blank_figure():
+    """A small image drawn enlarged comes out rendered as a figure; hidden by its mask everywhere, that rendering
+    was a white rectangle the model classified (s41_docs). Now a skipped note; a faint one still comes out."""
+    doc = pymupdf.open()
+    _masked_page(doc, 0, size=(64, 48), drawn=(200, 150))
+    _masked_page(doc, 8, size=(64, 48), drawn=(200, 150))
+    items = list(pdf.open_pdf(Blob("report.pdf", doc.tobytes()), Context(Limits())))
+    images = [i for i in items if isinstance(i, ImageItem)]
+    assert [i.locator.split(",")[0] for i in images] == ["page 2"], items
+    hidden = [i for i in items if not isinstance(i, ImageItem) and i.locator.startswith("page 1")]
+    assert len(hidden) == 1 and hidden[0].skipped and "nothing of it shows" in hidden[0].error, items

@@ -1198,6 +1198,8 @@ def _render(doc: pymupdf.Document, fig: _Figure, origin: str, locator: str, max_
         image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     except Exception as exc:
         return ItemError(origin, locator, f"could not render region: {_short(exc)}")
+    if all(lo == hi == 255 for lo, hi in image.getextrema()):  # the page's white alone: what it draws is hidden
+        return ItemError(origin, locator, "rendered region is white everywhere: nothing of it shows", skipped=True)
     dpi = 72.0 * zoom
     meta = {"page": fig.page + 1, "bbox": [round(v, 2) for v in rect], "pages": list(fig.pages),
             "rendered": True, "dpi": int(dpi + 1e-6) if dpi >= 1 else round(dpi, 4)}
