@@ -244,7 +244,7 @@ def test_the_summary_counts_images_errors_and_notes_and_nothing_classified_is_ex
     assert r.exit_code == 0 and "0 images classified, 1 error" in flat(r.output)  # images came before: as classify
     listing.write_text("")
     r = CliRunner().invoke(app, ["scale", str(listing), "--out", str(tmp_path / "none"), *args])
-    assert r.exit_code == 1 and "0 rows from 0 inputs" in flat(r.output)
+    assert r.exit_code == 1 and "list.txt held no inputs" in flat(r.output)  # as classify says it (s41)
 
 
 def _rows_any(out: Path, fmt: str) -> list[dict]:

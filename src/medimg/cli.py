@@ -919,8 +919,9 @@ def scale(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv: rows as classify --full "
                             "writes them (probs: an object, a struct, prob_<label> columns), then source_rows."),
     concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
-    workers: int = typer.Option(4, "--workers", min=1, max=256, help="Inputs each actor opens at once (threads: fetching "
-                                "waits on the network)."),
+    workers: int = typer.Option(4, "--workers", min=1, max=256, help="Inputs each batch opens at once (threads: "
+                                "fetching waits on the network); an actor works on 4 batches at once, so it may "
+                                "hold 4 × this many."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one. "
                                           "On a cluster, --out must be a folder every machine shares."),
     model_dir: Optional[Path] = ModelDir,
@@ -939,7 +940,8 @@ def scale(
     Rows stream to --out as they are done, in classify --full --show-skipped's shape: one per image, error or skipped note. A stopped run (Ctrl-C,
     SIGTERM, a full disk: exit 130, 143, 74) is carried on with --resume."""
     try:
-        import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
+        import ray.data  # noqa: F401  (Ray Data, not Ray alone: `pip install ray` has no pyarrow; asked for here,
+        # before the list is read and Ray is started, so a missing extra says so)
 
         from .scale.ray_job import Spill, errors_to_log, refusal, run, write_failure
     except ImportError as exc:
@@ -982,7 +984,7 @@ def scale(
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
                     plan=plan, on_start=lambda: (stack.enter_context(_stopped_cleanly()),
-                                                 stack.enter_context(errors_to_log())))
+                                                 stack.enter_context(errors_to_log())), tally=_scale_tally)
     except Exception as exc:
         failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's log file has the task's traceback)
         if failed is not None:
@@ -992,6 +994,9 @@ def scale(
             raise typer.BadParameter(refused)
         raise
     ran, passed = plan.get("run", 0), plan.get("passed_over", 0)
+    if ran == 0 and not passed:  # every entry gives at least one row: as classify says it
+        _plain(f"{input_list} held no inputs")
+        raise typer.Exit(1)
     if ran == 0 and passed:  # every entry gives at least one row (an image, an error or a note)
         console.print(f"nothing left to do: all {passed} inputs already have their rows in {escape(str(out))}")
         return
@@ -1000,8 +1005,23 @@ def scale(
     empty = f" ({_plural(plan['empty'], 'empty file')})" if plan.get("empty") else ""  # as classify says them
     console.print(f"[bold]{n}[/] rows from {_plural(ran, 'input')}{also}: [bold]{images}[/] classified, {errors}, "
                   f"{plan.get('skipped', 0)} skipped{empty} → {escape(str(out))}")
+    tally = plan.get("tally", {})
+    _warn_caps(Counter({cap: n for cap, n in tally.items() if cap in ERROR_CAPS}))  # as classify, after its summary
+    if tally.get(CUT):
+        console.print(f"[yellow]{_plural(tally[CUT], 'skipped note')} say{'s' if tally[CUT] == 1 else ''} an input "
+                      "was not read to the end (a cap, or out of time): see their rows' error[/]", soft_wrap=True)
     if not plan.get("images") and not passed:  # as classify: nothing classified is a failure a script must see
         raise typer.Exit(1)
+
+
+CUT = "cut short"  # scale's tally of the skipped notes of inputs not read to the end
+
+
+def _scale_tally(error: str | None, kind: str) -> str | None:
+    """What a scale row's error counts as, for the warnings after its summary: the cap it is over, or CUT."""
+    if kind == "error":
+        return _cap_of(error)
+    return CUT if kind == "skipped" and _cut_short(error) else None
 
 
 # Per-route training defaults; any CLI option given overrides them.

@@ -279,7 +279,8 @@ def read_inputs(list_file: str | Path, column: str | None = None) -> list[str]:
 def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: str | None = None,
         limits: Limits | None = None, threshold: float | None = None, concurrency: int = 2,
         inputs_per_batch: int = 16, address: str | None = None, resume: bool = False,
-        workers: int = 4, plan: dict | None = None, on_start: Callable[[], object] | None = None) -> int:
+        workers: int = 4, plan: dict | None = None, on_start: Callable[[], object] | None = None,
+        tally: Callable[[str, str], str | None] | None = None) -> int:
     """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
 
     Each of the `concurrency` actors works on CALLS_PER_ACTOR batches of `inputs_per_batch` inputs at a time,
@@ -290,7 +291,8 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     `plan`, when given, is filled with how many entries were run and passed over, and how many of the rows
     written are images, errors and skipped notes (`images`, `errors`, `skipped`; `empty` of those are empty
     files); `on_start` is called once Ray is up (whose own handlers take SIGTERM: a caller may take it back
-    there). `inputs` is read once, as it goes: a list file's lines need not fit in memory."""
+    there). `tally(error, kind)`, when given, names what a written row's error or note counts as (a cap), and
+    `plan["tally"]` counts the rows by those names. `inputs` is read once, as it goes: a list file's lines need not fit in memory."""
     fmt = fmt.lower()
     if fmt not in SUFFIXES:
         raise ValueError("the format must be jsonl, parquet or csv (--format)")
@@ -314,14 +316,14 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     spill = Spill(out, inputs_per_batch)
     try:
         return _run(spill, inputs, done, out, fmt, model_dir, clf.labels, limits, threshold, concurrency,
-                    inputs_per_batch, address, workers, plan, on_start)
+                    inputs_per_batch, address, workers, plan, on_start, tally)
     finally:
         spill.remove()
 
 
 def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str, model_dir, labels: list[str],
          limits, threshold, concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None,
-         on_start) -> int:
+         on_start, tally=None) -> int:
     import ray
 
     given = spill_new(spill, inputs, done)
@@ -359,10 +361,17 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         ds.write_datasink(JsonLines(str(out)), **kw)
     else:
         {"parquet": ds.write_parquet, "csv": ds.write_csv}[fmt](str(out), **kw)
-    kinds = Counter(row[2] for p in _files(out, fmt) if p not in before for row in _read(p, fmt))
+    kinds, named = Counter(), Counter()
+    for p in _files(out, fmt):
+        if p not in before:
+            for _, _, kind, row in _read(p, fmt):
+                kinds[kind] += 1
+                if tally is not None and kind != "image":
+                    named[tally(row["error"], kind)] += 1
+    named.pop(None, None)
     if plan is not None:
         plan.update(images=kinds["image"], errors=kinds["error"], skipped=kinds["skipped"] + kinds["empty"],
-                    empty=kinds["empty"])
+                    empty=kinds["empty"], **({"tally": named} if tally is not None else {}))
     return sum(kinds.values())
 
 
@@ -551,7 +560,8 @@ class CutOff(Exception):
     """An output file that a stopped run left incomplete."""
 
 
-CHECKED = ("model", "p_medical", "verdict")  # what resume compares with this run's model and threshold
+CHECKED = ("model", "p_medical", "verdict", "error")  # what resume compares with this run's model and
+# threshold, and the error or note (`run`'s tally)
 
 
 def _files(out: Path, fmt: str) -> list[Path]:
@@ -585,7 +595,7 @@ def _read(path: Path, fmt: str) -> list[tuple[str | None, int | None, str, dict]
             raise not_ours
         if "probs" in names and found.field("probs").type == pa.string():
             raise _earlier(path)
-        table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "error", "skipped", *CHECKED)
+        table = pq.read_table(path, columns=[c for c in ("source", "source_rows", "skipped", *CHECKED)
                                              if c in names])
         column = lambda c: table.column(c).to_pylist() if c in names else [None] * len(table)  # noqa: E731
         kinds = [_kind(e, k) for e, k in zip(column("error"), column("skipped"))]
