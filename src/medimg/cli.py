@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import inspect
 import json
 import os
@@ -940,9 +941,12 @@ def scale(
     Rows stream to --out as they are done, in classify --full --show-skipped's shape: one per image, error or skipped note. A stopped run (Ctrl-C,
     SIGTERM, a full disk: exit 130, 143, 74) is carried on with --resume."""
     try:
-        import ray.data  # noqa: F401  (Ray Data, not Ray alone: `pip install ray` has no pyarrow; asked for here,
-        # before the list is read and Ray is started, so a missing extra says so)
+        import ray  # noqa: F401  (imported by the job when it runs: asked for here, so a missing extra says so)
 
+        # Ray Data needs pyarrow, which `pip install ray` lacks; looked for, not imported: importing ray.data sets
+        # its logging on the console of the moment (a test's, closed after it)
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ImportError("No module named 'pyarrow' (Ray Data needs it)")
         from .scale.ray_job import Spill, errors_to_log, refusal, run, write_failure
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
