@@ -25,17 +25,7 @@ from PIL import Image
 
 from medimg.sources import Blob, ImageItem, ItemError, open_input, open_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _doc(name: str) -> str:
-    return " ".join((ROOT / name).read_text(encoding="utf-8").split())  # lines joined: a phrase may wrap anywhere
-
-
-def _said(doc: str, pattern: str) -> re.Match:
-    said = re.search(pattern, _doc(doc))
-    assert said, f"{doc}: {pattern}"
-    return said
+from test_docs_s40 import ROOT, _doc, _said  # (a doc's text with its lines joined; a phrase in it)
 
 
 def _picture() -> np.ndarray:
