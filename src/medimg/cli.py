@@ -869,6 +869,11 @@ def serve(
                                            "let go at once); keep it under your orchestrator's stop timeout."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error (the access log "
                                   "is at info)."),
+    allowed_host: Optional[list[str]] = typer.Option(None, "--allowed-host", metavar="NAME", help="A host name the "
+                                                     "server answers to besides localhost and IP addresses (again for "
+                                                     "more; '*' for any). Without a token on loopback it answers to "
+                                                     "no other name, so no page of another site can reach it by DNS "
+                                                     "rebinding; otherwise to any."),
 ) -> None:
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -878,11 +883,11 @@ def serve(
 
     with exit_on_sigterm():  # stopped while starting, it still removes its folders
         _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
-               graceful_timeout, log_level)
+               graceful_timeout, log_level, allowed_host or [])
 
 
 def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
-           graceful_timeout, log_level) -> None:
+           graceful_timeout, log_level, allowed_host) -> None:
     from .scratch import server_scratch
 
     try:
@@ -893,6 +898,7 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
         raise typer.Exit(1)
     from .server import ServerConfig, run
     from .server.auth import read_token
+    from .server.config import answered_hosts
 
     given = {}
     if token_file:  # before MEDIMG_TOKEN, which it stands in for (a blank one is refused only when it is used)
@@ -907,6 +913,11 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
                               **given)
     except ValueError as exc:  # a setting no request could meet
         raise typer.BadParameter(str(exc))
+    bad = [n for n in allowed_host if not n.strip() or any(c in n for c in "/ ,@") or (n != "*" and "*" in n)]
+    if bad:
+        raise typer.BadParameter(f"{bad[0]!r} is not a host name (give one name, or '*', each time)",
+                                 param_hint="--allowed-host")
+    config.allowed_hosts = answered_hosts(allowed_host, host, config.token)
     run(config, scratch, log_level=log_level.lower())
 
 

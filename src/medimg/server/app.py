@@ -26,9 +26,10 @@ from starlette.middleware.cors import CORSMiddleware  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
-from .config import ServerConfig  # noqa: E402
+from .config import ServerConfig, loopback  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .guard import OwnFilesOnly  # noqa: E402
+from .hosts import OwnHostsOnly  # noqa: E402
 from .limits import BodyLimit, error_body, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
@@ -73,6 +74,8 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
 
         app.add_middleware(TokenAuth, token=config.token)
         _add_security(app)
+    if config.allowed_hosts is not None:  # before the token: a rebinding page is refused whatever it sends
+        app.add_middleware(OwnHostsOnly, names=config.allowed_hosts)
     app.add_middleware(NoFraming)  # outside TokenAuth: its 401 carries them too
     app.add_middleware(CutAtStop)  # whatever the request was doing when the stop cut it
     app.add_middleware(Timed)  # outermost: the access log's time counts everything the app did
@@ -472,8 +475,10 @@ def access_note(config: ServerConfig) -> tuple[int, str]:
     """The log level and line saying who may use the server: a warning when it is open beyond this machine."""
     if config.token:
         return logging.INFO, "access: the token is needed (HTTP Basic password or Bearer)"
-    if config.host in ("localhost", "::1") or config.host.startswith("127."):
-        return logging.INFO, "access: open to anyone on this machine (see --token-file)"
+    if loopback(config.host):
+        names = "any name" if config.allowed_hosts is None else (
+            "localhost, IP addresses" + "".join(f", {n}" for n in config.allowed_hosts))
+        return logging.INFO, f"access: open to anyone on this machine, by {names} (see --token-file, --allowed-host)"
     return logging.WARNING, (f"access: open to anyone who can reach {config.host} port {config.port}, with no "
                              "token: give --token-file (or MEDIMG_TOKEN) unless a proxy in front checks access")
 

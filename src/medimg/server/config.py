@@ -27,6 +27,8 @@ class ServerConfig:
     graceful_timeout: float = 30.0  # seconds requests in flight get to finish when the server is stopped
     # shared secret every request but /api/health must carry (Bearer, or the Basic password); None: open
     token: str | None = field(default_factory=lambda: _env_token(), repr=False)
+    # Host names answered besides localhost and IP addresses (against DNS rebinding); None: any name
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.check()
@@ -54,6 +56,20 @@ class ServerConfig:
         lim.max_input_bytes = max(lim.max_input_bytes, self.max_upload_bytes)
         lim.zip_max_bytes = max(lim.zip_max_bytes, lim.max_input_bytes)
         return lim
+
+
+def answered_hosts(given: list[str], host: str, token: str | None) -> tuple[str, ...] | None:
+    """`allowed_hosts` for `serve`: the names given ("*": any); none given, only local names for a server on
+    loopback without a token (a page of another site could reach it by DNS rebinding), else any."""
+    if "*" in given:
+        return None
+    if given:
+        return tuple(given)
+    return () if token is None and loopback(host) else None
+
+
+def loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _env_token() -> str | None:

@@ -1061,6 +1061,9 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                                                   "picture ends (a marker follows the cut); the rest would be grey")
             out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
             out = _unused_alpha(im, out)
+            if deep and im.format == "PNG" and _dim_colour(im):  # 10 to 14 bits stored in 16: by their own depth
+                deeper = _deep_png(im, data)
+                out = out if deeper is None else _png_gamma(im, _to_srgb(ImageOps.exif_transpose(deeper)))
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -1120,6 +1123,38 @@ def _wide_grey_alpha(im: Image.Image, data: bytes | None) -> Image.Image | None:
     out.info = {k: im.info[k] for k in ("XML:com.adobe.xmp", "xmp") if k in im.info}
     if b"eXIf" in data:
         out.info["exif"] = im.getexif().tobytes()
+    return out
+
+
+def _deep_png(im: Image.Image, data: bytes | None) -> Image.Image | None:
+    """A still 16-bit colour PNG read by libpng (imagecodecs), its colours shown by the bit depth they reach as
+    tiff.py shows a TIFF page's (a 12-bit camera's values came out nearly black as Pillow's top 8 bits), with its
+    alpha or colour key, and `im`'s info for its profile, gamma and orientation. None when libpng cannot read it
+    or the file is not such a PNG: Pillow's reading then stands."""
+    if data is None or getattr(im, "is_animated", False):
+        return None
+    from .tiff import _alpha, _reached, _to8
+
+    try:
+        import imagecodecs
+
+        arr = imagecodecs.png_decode(data)
+    except Exception:
+        return None
+    if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[:2] != (im.height, im.width) or arr.shape[2] not in (3, 4):
+        return None
+    planes = [arr[..., k] for k in range(3)]
+    used = _reached(planes, "u", 16)
+    bands = [Image.fromarray(_to8(p, "u", used), "L") for p in planes]
+    key = im.info.get("_png_key")  # a 16-bit colour key, as stored (see _png_key)
+    if arr.shape[2] == 4:
+        bands.append(Image.fromarray(_alpha(arr[..., 3], "u", 16), "L"))
+    elif isinstance(key, tuple) and len(key) == 3:
+        keyed = (arr[..., 0] == key[0]) & (arr[..., 1] == key[1]) & (arr[..., 2] == key[2])
+        bands.append(Image.fromarray(np.where(keyed, 0, 255).astype(np.uint8), "L"))
+    del arr, planes
+    out = Image.merge("RGBA" if len(bands) == 4 else "RGB", bands)
+    out.info = {k: v for k, v in im.info.items() if k not in ("transparency", "_png_key")}
     return out
 
 
