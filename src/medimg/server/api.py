@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import PurePosixPath
@@ -13,7 +14,7 @@ import httpx
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -266,8 +267,9 @@ class UrlRequest(BaseModel):
                             examples=["https://example.org/article.html"])
     urls: list[str] | None = Field(None, min_length=1, max_length=MAX_URLS,
                                    description=f"Several addresses instead of `url` (at most {MAX_URLS}), read in "
-                                               "turn; one that cannot be read, or is refused, is a result with its "
-                                               "error.")
+                                               "turn (one given twice is read once); one that cannot be read, or a "
+                                               "private address the server does not fetch, is a result with its "
+                                               "error. One that is not http(s) or has no host is a 400.")
     render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
     threshold: float | None = Field(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP)
     full: bool = Field(False, description=FULL_HELP)
@@ -363,8 +365,11 @@ def create_router(worker: Worker) -> APIRouter:
     ) -> dict:
         if getattr(request, "cut_short", False):  # the files before the cut were read: not them alone
             raise HTTPException(400, CUT_SHORT)
+        form = await request.form()  # parsed already: no re-read
         _known_only(request.query_params, FILE_OPTIONS, "query parameter")
-        _known_only(await request.form(), ("files", *FILE_OPTIONS), "form field")  # parsed already: no re-read
+        _known_only(form, ("files", *FILE_OPTIONS), "form field")
+        _given_once(request.query_params, FILE_OPTIONS, "query")
+        _given_once(form, FILE_OPTIONS, "form")
         threshold = _either("threshold", threshold, form_threshold, "form")
         full = bool(_either("full", full, form_full, "form"))
         show_skipped = bool(_either("show_skipped", show_skipped, form_show_skipped, "form"))
@@ -389,6 +394,8 @@ def create_router(worker: Worker) -> APIRouter:
         show_skipped: bool | None = Query(None, description=SKIPPED_HELP + QUERY_OR_BODY),
     ) -> dict:
         _known_only(request.query_params, URL_OPTIONS, "query parameter")
+        _given_once(request.query_params, URL_OPTIONS, "query")
+        _keys_once(await request.body())  # read already: no re-read
         given = body.model_dump(exclude_unset=True)  # what the body says, not its defaults
         threshold = _either("threshold", threshold, given.get("threshold"), "JSON body")
         render = bool(_either("render", render, given.get("render"), "JSON body"))
@@ -494,6 +501,47 @@ def _known_only(given, known: tuple[str, ...], what: str) -> None:
         where = "query" if what.startswith("query") else "body"
         raise Invalid(f"unknown {what}{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}: this route takes "
                       f"{', '.join(known)}", *((where, name) for name in unknown), kind="extra_forbidden")
+
+
+OPTION_TYPES = {"threshold": float, "full": bool, "show_skipped": bool, "render": bool}
+
+
+def _given_once(given, names: tuple[str, ...], where: str) -> None:
+    """A 422 for a parameter given more than once in the query or the form with different values: FastAPI
+    would take the last one unseen (`?threshold=0.9&threshold=0.7` ran at 0.7)."""
+    for name in names:
+        values = given.getlist(name)
+        if len({_option_value(name, v) for v in values}) > 1:
+            shown = ", ".join(v if isinstance(v, str) else "a file" for v in values)
+            raise Invalid(f"{name} is given {len(values)} times in the {where} with different values ({shown}): "
+                          "give it once", ("query" if where == "query" else "body", name))
+
+
+def _option_value(name: str, value: Any) -> Any:
+    """A parameter's value as the route reads it (`0.90` is `0.9`, `1` is `true`); as sent if it is not one."""
+    if not isinstance(value, str):
+        return id(value)  # a file where a value belongs: FastAPI's own check refuses it
+    try:
+        return TypeAdapter(OPTION_TYPES[name]).validate_python(value.strip())
+    except ValidationError:
+        return value
+
+
+def _keys_once(body: bytes) -> None:
+    """A 422 for a key given twice in the JSON body with different values (the parser keeps the last one)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen and seen[key] != value:
+                raise Invalid(f"{key} is given twice in the JSON body with different values, {json.dumps(seen[key])} "
+                              f"and {json.dumps(value)}: give it once", ("body", key))
+            seen[key] = value
+        return seen
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except ValueError:  # read once already: cannot happen
+        pass
 
 
 def _either(name: str, query: Any, given: Any, where: str) -> Any:
