@@ -237,8 +237,22 @@ MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many
 InputTimeout = typer.Option(None, "--input-timeout", min=0, help="Give up on an input (a file, an archive member, a "
                             "web page with its images) still being read after this many seconds (default 600; 0: "
                             "no limit); the inputs after it go on.")
-InputsFrom = typer.Option(None, "--inputs-from", help="Also read inputs from this file, one per line ('-' for "
-                          "standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
+
+
+def _one_list(value: Optional[list[str]]) -> Optional[str]:
+    """--inputs-from given once; given again it would have replaced the first list (click keeps the last value),
+    so the first list's inputs were silently left out."""
+    if isinstance(value, str):  # called from Python
+        return value
+    if value and len(value) > 1:
+        raise typer.BadParameter(f"give one list, not {len(value)} ({', '.join(map(repr, value))}): join text lists "
+                                 "first (cat a.txt b.txt | medimg … --inputs-from -), or run once per list (with "
+                                 "--resume into the same --out)", param_hint="--inputs-from")
+    return value[0] if value else None
+
+
+InputsFrom = typer.Option(None, "--inputs-from", metavar="<text>", help="Also read inputs from this file, one per "
+                          "line ('-' for standard input; blank lines and # comments ignored; a name is taken as it is, spaces too, "
                           "so write a file named #… as ./#…), read as the run goes: "
                           "for lists longer than a command line, e.g. find … | medimg … --inputs-from -. "
                           "A .csv, .tsv, .jsonl or .parquet file is a table: see --column.")
@@ -431,7 +445,7 @@ def _list_cut(listed) -> None:
 def extract(
     inputs: Optional[list[str]] = Inputs,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and manifest.jsonl."),
-    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
+    inputs_from: Optional[list[str]] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
     workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Inputs opened, decoded and written as "
                                           "PNG at once (default: one per core, at most 4); names and order are "
                                           "the same whatever the number."),
@@ -448,6 +462,7 @@ def extract(
     from .extract import extract as run, prepare
     from .pipeline import default_workers
 
+    inputs_from = _one_list(inputs_from)
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
@@ -513,7 +528,7 @@ CLASSIFY_EXITS = ("Exit codes: 0 when an image was classified (other items may h
 @app.command(cls=_Command, epilog=CLASSIFY_EXITS)
 def classify(
     inputs: Optional[list[str]] = Inputs,
-    inputs_from: Optional[str] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
+    inputs_from: Optional[list[str]] = InputsFrom, column: Optional[str] = Column, null: bool = Null,
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table, jsonl, json, csv or parquet (default: "
                                       "from --out's extension, else table)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write records here instead of stdout (- for "
@@ -547,6 +562,7 @@ def classify(
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
+    inputs_from = _one_list(inputs_from)
     if out is not None and str(out) == "-":
         out = None
     if fmt is None and out is not None:
@@ -1278,17 +1294,12 @@ def evaluate(
 
     Its files are read as classify reads them (the same limits); nothing is fetched."""
     from .training.evaluate import evaluate_dir
-    from .output import open_output
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
     _stdout_open("evaluate prints its report there (give it a file: > report.txt)")
     if predictions is not None:
-        try:  # now, not after the whole folder is scored
-            open_output(predictions, append=False).close()
-        except OSError as exc:
-            raise typer.BadParameter(f"{predictions} cannot be written: {exc.strerror or exc}",
-                                     param_hint="--predictions")
+        _predictions_writable(predictions)
     clf = load_model(model_dir)
     limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
@@ -1316,6 +1327,22 @@ def evaluate(
         _stop_writing(exc, "evaluate stopped: its report was not written whole", stdout=True)
     if not rep["n"]:  # as classify: nothing scored is a failure a script must see
         raise typer.Exit(1)
+
+
+def _predictions_writable(path: Path) -> None:
+    """Whether --predictions can be written, found now, not after the whole folder is scored; a file already there
+    is left as it is (a usage error, a model that does not load or a Ctrl-C must not empty last week's rows)."""
+    if str(path) == "-":
+        raise typer.BadParameter("- is not standard output here (the report goes there): give a file name",
+                                 param_hint="--predictions")
+    there = path.exists()
+    try:
+        open(path, "a").close()
+    except OSError as exc:
+        raise typer.BadParameter(f"{path} cannot be written: {exc.strerror or exc}", param_hint="--predictions")
+    if not there:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _write_predictions(rows: list[dict], path: Path) -> None:
@@ -1365,7 +1392,8 @@ def _report(out: Console, rep: dict) -> None:
         out.print(f"{', '.join(rep['labels_unknown_to_model'])}: not among the model's labels, so never predicted; "
                   "the images in such a folder count as wrong in the label scores", markup=False, soft_wrap=True)
     if rep["unlabelled_files"]:
-        out.print(f"{len(rep['unlabelled_files'])} files beside the label folders are not scored (no label): "
+        n = len(rep["unlabelled_files"])
+        out.print(f"{_plural(n, 'file')} beside the label folders {'is' if n == 1 else 'are'} not scored (no label): "
                   f"{', '.join(rep['unlabelled_files'][:5])}", markup=False, soft_wrap=True)
     for key, what, why in (("read_errors", "read errors", "error"), ("skipped", "skipped", "why")):
         for row in rep[key][:5]:  # the first few, so a folder that is not what it seems shows at once
