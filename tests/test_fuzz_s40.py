@@ -80,8 +80,8 @@ def test_an_rtf_of_millions_of_empty_picture_groups_stops_at_the_step_cap_quickl
     from medimg.sources.rtf import MAX_TOKENS
 
     copies = b"{\\rtf1 " + b"{\\nonshppict{\\pict\\wmetafile8 00}}" * (MAX_TOKENS // 2) + b"}"
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: other processes on the machine do not count against it
     got = items(copies, "x.rtf")
-    assert time.monotonic() - started < 4
+    assert time.process_time() - started < 4
     assert rows(got) == [("x.rtf", "error"), ("x.rtf", "note")]
     assert f"take over {MAX_TOKENS:,} steps to read" in got[0].error and MAX_TOKENS <= 1_000_000
