@@ -119,6 +119,12 @@ def shipped_classifier(name: str | None) -> Classifier:
 LOOKAHEAD = 64  # inputs past the one being read that may be under way (at least; 8 per worker)
 MAX_WORKERS = 256  # threads per run; more would only wait on each other (and a typo of 10**6 must not start them)
 AHEAD_BYTES = 256 * 2**20  # bytes that units not yet done may hold (archive members read ahead); one always may
+# threads a process starts in place of readers still stuck past input_timeout (in a decoder), all runs together; past
+# it a run goes on with the threads it has left, and an input that no thread is free to read within input_timeout is
+# an error (a stuck reader keeps its thread and its memory until its decoder returns)
+MAX_SPARES = 16
+_spares = [0]  # spare threads whose stuck reader has not returned yet
+_spares_lock = threading.Lock()  # also orders a lane's start and end against its being given up on
 
 
 def default_workers() -> int:
@@ -240,6 +246,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
     END = object()
     limit = limits.input_timeout  # seconds one input may take (None or 0: no limit)
     dropped: list[_Lane] = []  # inputs given up on (out of time) whose readers have not ended yet
+    alone = [0]  # of those, readers stuck in this run's threads with no spare in their place (MAX_SPARES reached)
 
     def put(q: queue.Queue, x) -> bool:
         while not stop.is_set():
@@ -282,9 +289,14 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     held[0] -= n
             held_change.notify_all()
 
-    def run(task, lane: _Lane, source: str) -> None:
-        lane.began = time.monotonic()
+    def run(lane: _Lane, source: str) -> None:
         try:
+            with _spares_lock:
+                if lane.dropped:  # given up on before a thread was free to read it
+                    lane.task = None
+                    return
+                lane.began = time.monotonic()
+                task, lane.task = lane.task, None
             for item in task():
                 if lane.dropped:  # out of time (input_timeout): the reader is closed
                     return
@@ -305,7 +317,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
-            lane.ended = True  # read to its end (or stopped): never given up on now
+            with _spares_lock:
+                lane.ended = True  # read to its end (or stopped): never given up on now
+                if lane.spared:
+                    _spares[0] -= 1
+                elif lane.stuck:
+                    alone[0] -= 1
             unhold(lane)
             put(lane, END)
 
@@ -323,24 +340,36 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 continue
             if job is None:
                 return
-            with reading_unit(job[1]):  # its downloads and renders stop once it is given up on
+            with reading_unit(job[0]):  # its downloads and renders stop once it is given up on
                 run(*job)
-            if job[1].dropped:  # a new thread took this one's place when its input ran out of time
+            if job[0].spared:  # a new thread took this one's place when its input ran out of time
                 return
 
     def drop(lane: _Lane) -> Record:
         """Give up on the input being read (out of time): its reader stops at its next image (one stuck inside
-        a decoder goes on in its thread until it returns), another thread takes its place, and its bytes no
-        longer count against AHEAD_BYTES. Its error record."""
-        lane.dropped = True
+        a decoder goes on in its thread until it returns), another thread takes its place (while fewer than
+        MAX_SPARES do so in the process), and its bytes no longer count against AHEAD_BYTES. Its error record."""
+        with _spares_lock:
+            lane.dropped = True
+            lane.stuck = bool(lane.began) and not lane.ended
+            if lane.stuck and _spares[0] < MAX_SPARES:
+                _spares[0] += 1
+                lane.spared = True
+            elif lane.stuck:
+                alone[0] += 1
+            lane.task = None  # one not begun never will be: its bytes go now, not when a thread is free
         unhold(lane)
-        dropped.append(lane)
-        spare = threading.Thread(target=work, name="medimg-extract-spare", daemon=True)
-        spare.start()
-        return Record(input=lane.origin or lane.source, locator="", source=lane.source,
-                      error=f"reading it took longer than the input_timeout of {limit:g} s: stopped there"
-                            + (f" ({lane.images} image{'s' * (lane.images != 1)} found before it kept)"
-                               if lane.images else ""))
+        if lane.began:  # a reader may still put items in its lane (drain)
+            dropped.append(lane)
+        if lane.spared:
+            threading.Thread(target=work, name="medimg-extract-spare", daemon=True).start()
+        if not lane.began:
+            error = (f"not read: no thread was free to read it within the input_timeout of {limit:g} s (every one "
+                     f"of this run's is stuck in an input given up on, and {MAX_SPARES} spare threads are at work)")
+        else:
+            error = (f"reading it took longer than the input_timeout of {limit:g} s: stopped there"
+                     + (f" ({lane.images} image{'s' * (lane.images != 1)} found before it kept)" if lane.images else ""))
+        return Record(input=lane.origin or lane.source, locator="", source=lane.source, error=error)
 
     def drain() -> None:
         """What readers of dropped inputs still put in their lanes, passed over (their room tokens given back)."""
@@ -390,9 +419,10 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     for task in input_tasks([given], limits, skip, cancel=stop):
                         lane = _Lane(source, getattr(task, "holds", {}), maxsize=max(batch_size, 8))
                         lane.origin = getattr(task, "origin", None)  # a zip member's own name
+                        lane.task = task
                         if not hold(lane.holds) or not put(lanes, lane):
                             return
-                        jobs.put((task, lane, source))
+                        jobs.put((lane, source))
                 except Exception as exc:  # splitting this input failed: an error for it, then the next input
                     if not put(lanes, failed(source, f"internal error: {exc}")):
                         return
@@ -418,7 +448,9 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             q = lanes if lane is None else lane
             wait = FLUSH_AFTER if pending else None  # a part batch waits a moment for more, then goes out
             if lane is not None and limit and not lane.ended:  # its time: see _Lane.left
-                left = lane.left(limit)
+                # one not begun waits for a thread to come free, unless every one is stuck with no spare
+                left = (lane.left(limit) if lane.began or alone[0] < workers
+                        else lane.first + limit - time.monotonic())
                 if left <= 0 and lane.empty():  # what it made so far is read first
                     pending.append((drop(lane), None))
                     yield from _emit(clf, pending, t, on_item, cancel)
@@ -480,6 +512,8 @@ class _Lane(queue.Queue):
         self.began = self.first = self.base = 0.0
         self.paused = (0.0, 0.0)  # (seconds waited before, when the wait going on began or 0): set in one go
         self.images, self.dropped, self.released, self.ended = 0, False, False, False
+        self.stuck = self.spared = False  # given up on while its reader ran; a spare thread took its place
+        self.task: Callable[[], Iterator] | None = None  # its unit of work, until a thread takes it
 
     def pause(self) -> None:
         self.paused = (self.paused[0], time.monotonic())
