@@ -37,13 +37,36 @@ def http_charset(content_type: str | None) -> str:
 _WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1"}
 
 
+# the Encoding Standard's labels that Python reads with another codec or not at all, by the codec that reads as a
+# browser does: a page labelled `shift_jis` is windows-31J (`①`, `～`), `gb2312` is GBK (GB18030's decoder),
+# `euc-kr` is windows-949, `big5` has HKSCS, `iso-8859-9` is windows-1254 and `tis-620` windows-874
+_BROWSER_CODECS = {label: codec for codec, labels in {
+    "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 x-unicode20utf8",
+    "iso8859-8": "csiso88598i iso-8859-8-i logical",
+    "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    "cp1254": "csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5 x-cp1254",
+    "mac-roman": "csmacintosh mac x-mac-roman",
+    "mac-cyrillic": "x-mac-cyrillic x-mac-ukrainian",
+    "koi8-u": "koi8-ru",
+    "gb18030": "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk",
+    "big5hkscs": "big5 cn-big5 csbig5 x-x-big5",
+    "cp949": "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 ksc5601 ksc_5601 "
+             "windows-949",
+    "cp932": "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    "euc_jp": "cseucpkdfmtjapanese x-euc-jp",
+    **{f"cp125{n}": f"x-cp125{n}" for n in range(9) if n not in (2, 4)},
+}.items() for label in labels.split()}
+
+
 def known_codec(label: str) -> str | None:
-    """The Python codec for a charset label a browser would take, or None."""
+    """The Python codec for a charset label a browser would take (reading as the browser does), or None."""
     label = label.strip(" \"'\t").lower()
     if not label:
         return None
-    if label in _WINDOWS_1252:
+    if label in _WINDOWS_1252 or label == "x-cp1252":
         return "windows-1252"
+    if label in _BROWSER_CODECS:
+        return _BROWSER_CODECS[label]
     try:  # a text encoding Python knows (not "base64", say) that reads ASCII as ASCII, as every web encoding does
         # but UTF-16 (not UTF-32, UTF-7 or EBCDIC, which no browser knows), in the page's error mode ("idna" raises)
         name = codecs.lookup(label).name

@@ -116,8 +116,10 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     # an element whose picture the browser loaded under any of its URLs (another srcset candidate) is found
     missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
     fulls = {_same(u): c.full for c in static if c.full for u in (c.url, *c.alternatives)}
+    pixels = {_same(u) for c in static if c.pixel for u in (c.url, *c.alternatives)}
     for cand in found:  # a thumbnail the browser showed: the image its link leads to, as the static reading has it
         cand.full = fulls.get(_same(cand.url))
+        cand.pixel = cand.tag != "response" and _same(cand.url) in pixels  # and a tracking pixel, a pixel
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is).
     # A plain list: the stylesheets' images are the browser's too, and are not read again either
     yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed), ctx, fetcher, frames=0)
@@ -338,6 +340,8 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     if isinstance(got, str):
         if cand.guess and not isinstance(got, Note):  # nothing said it was an image: a 404 there is no image lost
             got = Note(f"a link that may lead to a file, not read: {got}")
+        elif cand.pixel and not isinstance(got, Note):  # a beacon answering 204 or an error: no picture lost
+            got = Note(f"a tracking pixel (1x1 in the page), not read: {got}")
         yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
     kind = classify(got)
@@ -364,7 +368,9 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, why, skipped=True)
         return
     if kind != "blob":
-        yield ItemError(origin, locator, f"not an image: got {_what(got, kind)} ({len(got.data)} bytes)")
+        said = f"not an image: got {_what(got, kind)} ({len(got.data)} bytes)"
+        yield ItemError(origin, locator, f"a tracking pixel (1x1 in the page), {said}" if cand.pixel else said,
+                        skipped=cand.pixel)
         return
     first = seen.fetched(cand, got) if seen is not None else None
     if first is not None:

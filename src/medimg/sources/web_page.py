@@ -69,6 +69,7 @@ class Candidate:
     full: str | None = None  # a thumbnail's: the image its link leads to
     guess: bool = False  # a link taken on a hint that it leads to a file, not on its name: what is no image is a note
     beside: tuple[str, ...] = ()  # a detached header's (`x.mhd`): the data files the page links beside it, to read
+    pixel: bool = False  # an <img> its markup sizes 1 x 1 or less: a tracking pixel, whose failure loses no picture
 
 
 class Found(list):
@@ -158,8 +159,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             offers[picture.mem_id] = _source_urls(picture)
         return offers[picture.mem_id]
 
-    root = tree.root
-    for node in root.traverse(include_text=False) if root is not None else ():
+    for node in _nodes(tree.root):
         tag, attrs = node.tag, node.attributes
         first = len(found)
         if attrs.get("class"):  # what a stylesheet's selector needs on the page
@@ -178,6 +178,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             else:  # a <noscript>'s: the fallback of a lazy <img> beside it, often of another size (`Seen.resized`)
                 add(_img_choice(attrs), "noscript" if _link_around(node, "noscript") else "img", _attr(attrs, "alt"),
                     lambda a=attrs: _alternatives(a), lambda a=attrs: _placeholders(a))
+                if len(found) > first and _pixel(attrs):
+                    found[-1].pixel = True
         elif tag == "picture" and not any(c.tag == "img" for c in _children(node)):
             add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
@@ -240,6 +242,32 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                     found[first].full = full  # the thumbnail: a note if that image is read
     found.tree = tree if found.sheets else None
     return found
+
+
+def _nodes(root) -> Iterable:
+    """The page's elements in order, and those of each declarative shadow root (`<template shadowrootmode=open>`,
+    or closed: a web component rendered on the server, which a browser shows) right where it stands. Other
+    <template>s are inert: a browser loads none of their images."""
+    walks = [root.traverse(include_text=False)] if root is not None else []
+    while walks:
+        node = next(walks[-1], None)
+        if node is None:
+            walks.pop()
+            continue
+        yield node
+        if (node.tag == "template" and hasattr(node, "template_fragments")  # selectolax 1.0 and later
+                and _attr(node.attributes, "shadowrootmode").strip().lower() in ("open", "closed")):
+            walks += [fragment.traverse(include_text=False) for fragment in node.template_fragments()[:1]]
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:px)?\s*$", re.I)
+
+
+def _pixel(attrs: dict) -> bool:
+    """Whether an <img>'s width and height attributes both say at most 1 px (an analytics or ad beacon's
+    `<img width=1 height=1>`)."""
+    sizes = [_SIZE.match(_attr(attrs, name)) for name in ("width", "height")]
+    return all(m is not None and float(m.group(1)) <= 1 for m in sizes)
 
 
 def _applies(attrs: dict) -> bool:
