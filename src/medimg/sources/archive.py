@@ -22,7 +22,7 @@ import zlib
 from functools import partial
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
+from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
 from .office import Office, places, survey
 from .registry import register
 from .zip_rebuild import rebuild
@@ -89,6 +89,9 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         return
     if not any(not i.is_dir() for i in infos):
         yield ItemError(origin, "", "archive holds no files", skipped=True)
+        return
+    if all(i.is_dir() or _left_out(i.filename) for i in infos):  # as a folder of them says
+        yield ItemError(origin, "", HIDDEN_ONLY, skipped=True)
         return
     members = _Members(infos)  # shared by the sibling lookups
     names = UniqueNames('/'.join(_parts(i.filename)) for i in infos if not i.is_dir())  # a name given again: a (2)
@@ -271,6 +274,15 @@ def _unicode_path(extra: bytes, raw: bytes) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def _left_out(name: str) -> bool:
+    """Whether a member is passed over without a word: a hidden name (`.DS_Store`, `__MACOSX/…`) that is safe."""
+    from .files import is_hidden
+
+    parts = _parts(name)
+    unsafe = name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts
+    return not unsafe and (not parts or any(is_hidden(p) for p in parts))
 
 
 def _parts(name: str) -> list[str]:

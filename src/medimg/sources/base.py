@@ -6,6 +6,8 @@ import contextlib
 import copy
 import functools
 import numbers
+import re
+import struct
 import threading
 import warnings
 from collections.abc import Mapping
@@ -23,6 +25,7 @@ warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWa
 
 
 EMPTY_FILE = "skipped: empty file"  # the note of a 0-byte file in a folder or archive (the CLI counts them)
+HIDDEN_ONLY = "archive holds no files (hidden ones are left out)"  # the note of a zip, tar or 7z of only those
 
 
 @dataclass
@@ -360,6 +363,23 @@ def recoverable(exc: BaseException) -> bool:
     panic in a Rust decoder (pyo3's PanicException derives from BaseException, not Exception); not Ctrl-C,
     an exit, a generator being closed, or the caller's own code failing."""
     return not isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit, CallerError))
+
+
+# What a decoder raises from its own code when the data runs out or makes no sense (an unpack of too few bytes, an
+# index past the end): its text speaks of Python, not of the file.
+_INTERNAL = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError, struct.error)
+_INTERNAL_TEXT = re.compile(r"(not enough|too many) values to unpack|unpack requires a buffer|index out of range")
+
+
+def reason(exc: BaseException, internal: str = "its data is damaged or cut short") -> str:
+    """Why a library could not read an input, in words a user can read: its first line, or, for an error from
+    inside its own code, `internal`."""
+    lines = str(exc).strip().splitlines()
+    if isinstance(exc, MemoryError):
+        return "not enough memory to read it"
+    if isinstance(exc, _INTERNAL) or not lines or _INTERNAL_TEXT.search(lines[0]):
+        return internal
+    return lines[0][:300]
 
 
 def unit(origin: str | None, fn: Callable[..., Iterator[Item]], *args) -> Callable[[], Iterator[Item]]:

@@ -22,7 +22,7 @@ from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngIm
 
 from ..levels import stretch_levels
 from . import heif
-from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, unit
+from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
 from .registry import find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
@@ -755,8 +755,9 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", _over_cap(exc, limits.max_pixels))
         return
     except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
-        reason = "Pillow cannot read it" if isinstance(exc, Image.UnidentifiedImageError) else str(exc).strip()
-        error = ItemError(origin, "", f"corrupt or truncated {kind} image: {reason}")
+        unidentified = isinstance(exc, Image.UnidentifiedImageError)
+        why = "Pillow cannot read it" if unidentified else reason(exc, "Pillow cannot decode it")
+        error = ItemError(origin, "", f"corrupt or truncated {kind} image: {why}")
         if kind == "TIFF":  # a layout Pillow lacks (float16, float RGB, …): its pages through tifffile
             from .tiff import tiff_items
 
@@ -1066,8 +1067,9 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                 out = out if deeper is None else _png_gamma(im, _to_srgb(ImageOps.exif_transpose(deeper)))
     except Image.DecompressionBombError as exc:
         return ItemError(origin, locator, _over_cap(exc, max_pixels))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {str(exc).strip()}")
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:  # the last two: QOI cut short
+        why = reason(exc, "Pillow cannot decode it")
+        return ItemError(origin, locator, f"corrupt or truncated {im.format} image: {why}")
     except RuntimeError as exc:  # libheif's other refusals: a codec it lacks (AV1 in a file not branded AVIF), a limit
         return ItemError(origin, locator, f"could not decode {im.format} image: {str(exc).strip()}")
     meta = {"mode": mode, "frames": n} if n else {"mode": mode}  # TIFF and GIF: not counted

@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -266,6 +267,17 @@ def failure(exc: BaseException) -> str:
         return "the server closed the connection"
     if isinstance(exc, httpx.UnsupportedProtocol) and "missing an 'http://'" in text:
         return "the address names no host"  # "http://", "https:///a.png"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpcore.RemoteProtocolError)):  # the answer cut short or malformed
+        got = re.search(r"received (\d+) bytes, expected (\d+)", text)
+        if got:
+            return (f"the server closed the connection before the end of its answer (received "
+                    f"{int(got[1]):,} of {int(got[2]):,} bytes)")
+        if "without sending complete message body" in text:
+            return "the server closed the connection before the end of its answer"
+        if "without sending a response" in text:
+            return "the server closed the connection without answering"
+        text = re.sub(r"(?:bytearray\()?b(['\"])(.*?)\1\)?", r"“\2”", text)  # h11 shows the line as a bytes repr
+        return f"the server's answer is not valid HTTP: {text}" if text else "the server's answer is not valid HTTP"
     if errno == 115 or "[Errno 115]" in text:  # EINPROGRESS: a connect timeout of 0 leaves no time
         return "no time to connect (the connect timeout is 0)"
     return f"{type(exc).__name__}: {text or 'connection failed'}"

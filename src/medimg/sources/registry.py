@@ -6,7 +6,7 @@ import re
 import threading
 from typing import Iterator
 
-from .base import Blob, Context, Item, ItemError, SourcePlugin, recoverable
+from .base import Blob, Context, Item, ItemError, SourcePlugin, reason, recoverable
 
 HEAD_BYTES = 4096
 _PLUGINS: list[SourcePlugin] = []
@@ -57,15 +57,10 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
     except BaseException as exc:  # one bad input never stops the rest (a decoder's panic included)
         if not recoverable(exc):
             raise
-        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {_reason(exc)}")
+        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {reason(exc)}")
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def _describe(head: bytes, size: int | None) -> str:
+def describe(head: bytes, size: int | None) -> str:
     """Its size and first bytes: as text when they are printable, else in hex."""
     head = head[:8]
     shown = (f"“{head.decode('ascii')}”" if all(32 <= c < 127 for c in head)
@@ -129,7 +124,7 @@ def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool =
         return ItemError(origin, "", f"{microscope} file: a microscopy format medimg does not read; export it as "
                                      f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")
     kind = next((s for s in IMAGE_NAMES if lower.endswith(s)), None)
-    said = _describe(head, size)
+    said = describe(head, size)
     if kind:
         return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "
                                      f"(damaged, or misnamed: {said})")

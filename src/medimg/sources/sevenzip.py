@@ -23,7 +23,7 @@ import re
 import threading
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .registry import register
 from .tar_pairs import Seen, pairable, paired
 
@@ -157,6 +157,7 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
         if archive.needs_password():
             yield ItemError(origin, "", "encrypted archive; not read")
             return
+        done = False  # a member not hidden met (read, refused or done by an earlier run)
         plan: list = []  # in archive order: notes, and the keys (places in the archive) of members to read
         wanted: dict[str, tuple[str, str]] = {}  # member key → (where: origin:name, its file name)
         paths = [[p for p in re.split(r"[\\/]", i.filename) if p and p != "."] for i in infos]
@@ -172,6 +173,7 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
             if any(is_hidden(p) for p in parts):
                 continue
             where = f"{origin}:{names('/'.join(parts))}"  # a name given again: `a (2).png`
+            done = True
             if info.is_symlink:
                 plan.append(ItemError(where, "", "a link, not read", skipped=True))
             elif ctx.skip is not None and not pairable(parts[-1]) and ctx.skip(where):  # done by an earlier run
@@ -184,7 +186,7 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
                 plan.append(str(i))
                 wanted[str(i)] = (where, parts[-1])
         if not wanted:
-            yield from plan
+            yield from plan if done or plan else [ItemError(origin, "", HIDDEN_ONLY, skipped=True)]  # as a folder says
             return
         # an entry is inflated only when a kept one comes after it in its solid block (or it is kept itself),
         # whatever it is (a directory or an unsafe name that holds data too), and every byte of it is charged

@@ -23,7 +23,7 @@ import re
 import tarfile
 from typing import Callable, Iterator, Union
 
-from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .inflate import BZIP2, CORRUPT, GZIP, XZ, ZSTD, Inflated, Refused, TooBig, skippable
 from .registry import register
 from .tar_pairs import Seen, pairable, paired
@@ -89,7 +89,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
     from .files import UniqueNames, is_hidden
 
     limits, origin = ctx.limits, blob.origin
-    count = headers = 0
+    count = headers = files = hidden = 0  # entries; files read or refused; hidden files passed over
     names = UniqueNames()  # a path given again (tar -r) is `a (2).png`: read as one pass, only names seen so far
     stream = Inflated(blob.data, budget)
     try:
@@ -131,9 +131,12 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     return
                 if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:  # as in a zip or 7z
                     yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
+                    files += 1
                     continue
                 if member.isdir() or not parts or any(is_hidden(p) for p in parts):
+                    hidden += not member.isdir()
                     continue
+                files += 1
                 where = f"{origin}:{names('/'.join(parts))}"
                 if not member.isfile():
                     yield ItemError(where, "", "a link or special file, not read", skipped=True)
@@ -162,6 +165,8 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     if not compressed:
                         seen.spans[where[len(origin) + 1:]] = (member.offset_data, member.size)
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
+            if not files:  # directories and hidden files only: said as a zip's or a folder's emptiness is
+                yield ItemError(origin, "", HIDDEN_ONLY if hidden else "archive holds no files", skipped=True)
         except TooBig:
             yield ItemError(origin, "", f"archive inflates past the zip_max_bytes cap of {limits.zip_max_bytes:,}; "
                                         "the rest is not read")

@@ -23,6 +23,7 @@ from . import net
 from .base import Blob, Context, ImageItem, Item, ItemError
 from .html_cost import PageTooDeep
 from .prints import picture_print
+from .registry import describe
 from .web_fetch import HTML_STARTS, Note, Seen, Stylesheets, _download, _name, _not_an_image, classify, short_url
 from .web_page import Candidate, _same, extract
 
@@ -70,8 +71,8 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
                 return
             yield from fetch_images(url, page.url, found, ctx, fetcher)
         else:
-            yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, "
-                                     f"{len(page.data)} bytes starting {page.data[:16]!r}")
+            said = describe(page.data, len(page.data)) if page.data else "an empty body"
+            yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, {said}")
     finally:
         fetcher.close()
 

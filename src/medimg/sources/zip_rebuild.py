@@ -40,33 +40,34 @@ def rebuild(data: bytes, max_entries: int, max_bytes: int) -> Rebuilt | None:
         ver, flags, method, time, date, crc, csize, usize, nlen, elen = struct.unpack_from("<HHHHHIIIHH", data, at + 4)
         name, extra = data[at + 30:at + 30 + nlen], data[at + 30 + nlen:at + 30 + nlen + elen]
         start = at + 30 + nlen + elen
+        shown = _name(name, flags, len(rows) + 1)
         if 0xFFFFFFFF in (csize, usize):  # ZIP64: the sizes are in its extra field
             sizes = _zip64_sizes(extra)
             if sizes is None:
-                why = f"member {_name(name)} has no usable ZIP64 sizes"
+                why = f"member {shown} has no usable ZIP64 sizes"
                 break
             usize, csize = sizes
         end = start + csize
         if flags & 0x08:  # sizes after the data
             found = _ending(data, start, method, max_bytes - spent)
             if found == "cut":
-                cut = _name(name)
+                cut = shown
                 break
             if found == "spent":
-                why = f"finding the end of member {_name(name)} inflates past the zip_max_bytes cap"
+                why = f"finding the end of member {shown} inflates past the zip_max_bytes cap"
                 break
             if found is None:
-                why = f"the end of member {_name(name)} (its sizes come after its data) could not be found"
+                why = f"the end of member {shown} (its sizes come after its data) could not be found"
                 break
             csize, usize, crc, end, next_at = found
             spent += usize
         else:
             next_at = end
         if end > len(data):
-            cut = _name(name)
+            cut = shown
             break
         if max(csize, usize, at) >= 0xFFFFFFFF:
-            why = f"member {_name(name)} is too large to list"
+            why = f"member {shown} is too large to list"
             break
         rows.append(struct.pack("<4sHHHHHHIIIHHHHHII", CENTRAL, ver, ver, flags, method, time, date, crc, csize, usize,
                                 nlen, len(_kept(extra)), 0, 0, 0, 0, at) + name + _kept(extra))
@@ -149,5 +150,10 @@ def _end(n: int, size: int, offset: int) -> bytes:
     return record + locator + struct.pack("<4sHHHHIIH", END, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
 
 
-def _name(raw: bytes) -> str:
-    return repr(raw.decode("utf-8", "replace"))
+def _name(raw: bytes, flags: int, number: int) -> str:
+    """A member's name for a message, quoted (UTF-8 when its flag says so, else CP437, as zipfile reads it); its
+    number instead when the name holds control characters: the bytes of a damaged header, not a name."""
+    text = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if any(c < " " or c == "\x7f" for c in text) or len(text) > 200:
+        return f"#{number} (name unreadable)"
+    return repr(text)
