@@ -470,6 +470,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
     busy_lock = threading.Lock()
     last_run: dict[str, float] = {}  # when each session's last run ended (time.monotonic)
     held: set[str] = set()  # sessions whose run Stop reached while it waited for a job slot: it is not started
+    listed: dict[str, list[Path]] = {}  # each session's file list as the page shows it now (see ready_now)
 
     def forget_idle() -> None:
         """Gradio's whole session for each page whose last run ended EXPORT_MAX_AGE ago (its results are gone
@@ -479,6 +480,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             if now - ended > EXPORT_MAX_AGE and session not in busy:
                 del last_run[session]
                 held.discard(session)
+                listed.pop(session, None)
                 if holder is not None:
                     _forget(holder, session)
 
@@ -511,7 +513,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     def classify(file_paths, url, render, threshold, show, previous, request: gr.Request, progress=gr.Progress()):
         t, fix_threshold = _in_range(threshold, t0)
-        paths = [Path(f["path"] if isinstance(f, dict) else f) for f in (file_paths or [])]  # FileData, unprocessed
+        given = [(Path(f["path"]), f.get("orig_name")) if isinstance(f, dict) else (Path(f), None)
+                 for f in (file_paths or [])]  # FileData, unprocessed
+        paths = [p for p, _ in given]
         url = (url or "").strip()
         if not paths and not url:
             gr.Warning("Drop one or more files, or enter a web address, first.", duration=None)
@@ -522,7 +526,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         for p in theirs:
             early.append(Record(input=p.name, locator="", error="not a file uploaded on this page"))
         paths = [p for p in paths if p not in theirs]
-        names = _names(paths, folder)
+        names = _names(paths, folder, dict(given))
         inputs: list = []
         if paths:
             inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names))
@@ -584,7 +588,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             if gone(request, stop):  # the page closed meanwhile and took its folder: nobody to tell
                 return gr.skip()
             raise
-        files_now = gr.update(value=[str(p) for p in kept] or None)
+        files_now = gr.update(value=[str(p) for p in _listed_now(paths, kept, listed.get(request.session_hash),
+                                                                   upload_root, folder)] or None)
         return (*_views(results, t, show, new=True), fix_threshold, results, files_now, fix_url, str(kept_in),
                 (t, show))
 
@@ -678,6 +683,16 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
 
     running: dict[str, threading.Event] = {}  # each session's run going, stopped when its page closes
 
+    def ready_now(file_paths, request: gr.Request):
+        """The line under the file list; and the list, kept for the end of a run that goes (see _listed_now)."""
+        session = request.session_hash
+        with busy_lock:
+            listed.pop(session, None)
+            listed[session] = [Path(f["path"] if isinstance(f, dict) else f) for f in (file_paths or [])]
+            while len(listed) > STATE_SESSIONS:  # the oldest: pages closed without a word (scripts)
+                listed.pop(next(iter(listed)))
+        return _ready(file_paths)
+
     def gone(request: gr.Request, stop: threading.Event) -> bool:
         """The run's page has closed (close() took its stop event away and set it): nobody to show it to."""
         return stop.is_set() and running.get(request.session_hash) is not stop
@@ -709,6 +724,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         with busy_lock:
             last_run.pop(request.session_hash, None)
             held.discard(request.session_hash)
+            listed.pop(request.session_hash, None)
         stop = running.pop(request.session_hash, None)
         if stop is not None:
             stop.set()  # nobody is left to see it: downloads in progress end now
@@ -805,7 +821,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         show.change(refresh, [records_state, threshold, show, opened_state], view_outputs, **light)
         gallery.select(select, [records_state, pictured_state, threshold], [details, opened_state], **light)
         gallery.preview_close(lambda: None, None, opened_state, **light)
-        files.change(_ready, files, ready, **light)
+        files.change(ready_now, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.load(None, None, None, js=KEEP_FOCUS)
         demo.load(None, None, None, js=RUNS)
@@ -820,6 +836,17 @@ def _ready(file_paths) -> dict:
     """The line under the file list: how many files a run would read (hidden when there are none)."""
     n = len(file_paths or [])
     return gr.update(value=f"{n} file{'s' * (n != 1)} ready to run" if n else "", visible=bool(n))
+
+
+def _listed_now(ran: list[Path], kept: list[Path], now: list[Path] | None, upload_root: Path,
+                folder: Path) -> list[Path]:
+    """The file list a run leaves on the page: the list as the page shows it now (files may have been added or
+    removed while the run went), each file the run read swapped for its kept copy; the run's kept files alone when
+    the page never said its list, or a file could not be kept."""
+    if now is None or len(kept) != len(ran):
+        return kept
+    swap = dict(zip(ran, kept))
+    return list(dict.fromkeys(swap.get(p) or p for p in now if p in swap or _mine(p, upload_root, folder)))
 
 
 def _forget(holder, session: str | None) -> None:
@@ -886,13 +913,27 @@ def _blobs(paths: Iterable[Path], cap: int, names: list[str] | None = None) -> I
             for b in blobs)
 
 
-def _names(paths: list[Path], folder: Path) -> list[str]:
+def _names(paths: list[Path], folder: Path, given: dict[Path, str | None] | None = None) -> list[str]:
     """The names the uploads' results go by. One kept from the session's last run keeps the name it had then
-    (in its sub-folder's: see _keep_uploads), so that removing one of two scan.png renames neither; the others
-    get one that no other has (scan (2).png)."""
-    mine = folder.resolve()
+    (in its sub-folder's: see _keep_uploads), so that removing one of two scan.png renames neither; a new upload
+    goes by the name the browser gave (`given`: see _given_name); each gets one that no other has (scan (2).png)."""
+    mine, given = folder.resolve(), given or {}
     return unique_names([p.parent.name[3:] if p.parent.name.startswith("as ") and mine in p.resolve().parents
-                         else p.name for p in paths])
+                         else _given_name(p, given.get(p)) for p in paths])
+
+
+def _given_name(path: Path, orig: object) -> str:
+    """The file's own name, as the browser sent it, where Gradio stored the upload under a shortened or stripped
+    one (at most 200 bytes; no ? ! $ { } : * " < > |), so that the results (and the API's, and the CLI's) go by
+    the name in the user's folder. Only a name Gradio would have stored as this very file's is taken."""
+    if not (isinstance(orig, str) and orig != path.name and orig.isprintable() and "/" not in orig
+            and "\\" not in orig and orig.strip(" .") and len(os.fsencode(orig)) <= 1000):
+        return path.name
+    try:
+        from gradio_client.utils import strip_invalid_filename_characters as stored
+        return orig if stored(orig) == path.name else path.name
+    except (ImportError, ValueError, TypeError):
+        return path.name
 
 
 def _read_head(path: Path, n: int) -> bytes:
