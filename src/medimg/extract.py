@@ -221,7 +221,8 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
                for i in range(workers)]
     for th in threads:
         th.start()
-    ahead: deque = deque()  # (future, source, held bytes {id: size}) in input order
+    ahead: deque = deque()  # (future, source, held bytes {id: size}, unit) in input order
+    alone: list[_Unit] = []  # units given up on whose readers were stuck with no spare in their place
     held: dict[int, int] = {}  # bytes the units under way keep alive (a zip member's data), each counted once
     owners: dict[int, int] = {}  # how many of those units keep each one
     finished = False
@@ -234,26 +235,31 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
             owners[k] = owners.get(k, 0) + 1
         unit = _Unit(cancel)
         unit.origin = getattr(task, "origin", None)
+        unit.fn = lambda: _save_unit(task, source, out, unit)
         ahead.append((fut, source, holds, unit))
-        jobs.put((fut, lambda: _save_unit(task, source, out, unit), unit))
+        jobs.put((fut, unit))
 
     def result(fut: Future, source: str, unit: _Unit) -> list:
         """The unit's rows; an error row instead once it has gone on past input_timeout (from its start, or
-        from when it came first in line): it stops at its next item, and a new thread takes its place."""
+        from when it came first in line): it stops at its next item, and a new thread takes its place (while
+        fewer than pipeline.MAX_SPARES do so in the process). One not begun waits for a thread to come free,
+        unless every one of the run's is stuck with no spare: then it too is an error after input_timeout."""
         limit, first = limits.input_timeout, time.monotonic()
         while limit:
-            left = (max(unit.began, first) + limit - time.monotonic()) if unit.began else 1.0
+            alone[:] = [u for u in alone if not u.ended]
+            if unit.began:
+                left = max(unit.began, first) + limit - time.monotonic()
+            else:
+                left = first + limit - time.monotonic() if len(alone) >= workers else 1.0
             if left <= 0 and not fut.done():
-                unit.set()
-                fut.add_done_callback(_discard)  # it may end before it sees `unit`: its PNGs go then
-                threads.append(threading.Thread(target=_work, args=(jobs,), name="medimg-extract-spare",
-                                                 daemon=True))
-                threads[-1].start()
-                return [({"input": unit.origin or source, "locator": "", "source": source,
-                          "error": f"reading it took longer than the input_timeout of {limit:g} s: stopped there "
-                                   "(nothing from it is written)"}, None, False)]
+                error = _give_up(fut, unit, limit, threads, jobs)
+                if error is not None:
+                    if unit.stuck and not unit.spared:
+                        alone.append(unit)
+                    return [({"input": unit.origin or source, "locator": "", "source": source, "error": error},
+                             None, False)]
             try:
-                return fut.result(timeout=left)
+                return fut.result(timeout=max(left, 0.05))
             except FutureTimeout:
                 continue
         return fut.result()
@@ -384,13 +390,37 @@ class _Unit(threading.Event):
     def __init__(self, run: threading.Event):
         super().__init__()
         self.run, self.began, self.origin = run, 0.0, None
+        self.fn: Callable[[], list] | None = None  # its work, until a thread takes it
+        self.ended = self.stuck = self.spared = False  # read to its end; given up on while read; a thread in its place
 
     def is_set(self) -> bool:
         return super().is_set() or self.run.is_set()
 
-    def given_up(self) -> bool:
-        """Whether this unit itself was given up on (out of time), not the run stopped."""
-        return super().is_set()
+
+def _give_up(fut: Future, unit: _Unit, limit: float, threads: list, jobs: queue.Queue) -> str | None:
+    """Give up on a unit out of time: one being read stops at its next item (one stuck inside a decoder goes on
+    in its thread until it returns) and, while fewer than pipeline.MAX_SPARES do so in the process, a new thread
+    takes its place; one not begun never will be. Its error; None when it has just ended (its rows are due)."""
+    from . import pipeline
+
+    with pipeline._spares_lock:  # the process's spare budget, shared with classify
+        if unit.ended:
+            return None
+        if not unit.began and fut.cancel():  # no thread was free to take it: its bytes go now
+            unit.fn = None
+            return (f"not read: no thread was free to read it within the input_timeout of {limit:g} s (every one of "
+                    f"this run's is stuck in an input given up on, and {pipeline.MAX_SPARES} spare threads are at "
+                    "work)")
+        unit.set()
+        unit.stuck = True
+        if pipeline._spares[0] < pipeline.MAX_SPARES:
+            pipeline._spares[0] += 1
+            unit.spared = True
+    fut.add_done_callback(_discard)  # it may end before it sees `unit`: its PNGs go then
+    if unit.spared:
+        threads.append(threading.Thread(target=_work, args=(jobs,), name="medimg-extract-spare", daemon=True))
+        threads[-1].start()
+    return f"reading it took longer than the input_timeout of {limit:g} s: stopped there (nothing from it is written)"
 
 
 def _discard(fut: Future) -> None:
@@ -402,16 +432,28 @@ def _discard(fut: Future) -> None:
 
 
 def _work(jobs: queue.Queue) -> None:
+    from . import pipeline
+
     while (job := jobs.get()) is not None:
-        fut, fn, unit = job
+        fut, unit = job
         if not fut.set_running_or_notify_cancel():
-            continue
+            continue  # given up on before a thread was free to read it
+        fn, unit.fn = unit.fn, None
+        rows, error = None, None
         try:
             with reading_unit(unit):  # its downloads and renders stop once it is given up on
-                fut.set_result(fn())
+                rows = fn()
         except BaseException as exc:
-            fut.set_exception(exc)
-        if unit.given_up():  # a new thread has taken this one's place
+            error = exc
+        with pipeline._spares_lock:
+            unit.ended = True  # never given up on now
+            if unit.spared:
+                pipeline._spares[0] -= 1
+        if error is None:
+            fut.set_result(rows)
+        else:
+            fut.set_exception(error)
+        if unit.spared:  # a new thread has taken this one's place
             return
 
 
