@@ -210,6 +210,16 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         frames = [best]
     else:
         frames = [middle_frame(ds, n)]  # the middle frame, or the middle slice of the middle time point
+    items = _frame_items(ds, origin, meta, frames, n, declared, limits)
+    if limits.all_frames and declared > 1:  # a frozen or looped cine's repeated frames: a note, not classified again
+        from .repeats import distinct
+
+        items = distinct(items, origin, "frame", limits.max_images_per_input)
+    yield from items
+
+
+def _frame_items(ds: pydicom.Dataset, origin: str, meta: dict, frames, n: int, declared: int,
+                 limits: Limits) -> Iterator[Item]:
     failures = 0
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if declared > 1 else ""

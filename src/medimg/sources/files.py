@@ -780,6 +780,17 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         label, indices = "frame", itertools.count()
     else:
         label, indices = "", range(1)
+    items = _frame_items(im, blob, kind, label, indices, n, animated, limits)
+    if label == "frame":  # every frame: a picture an earlier frame showed is a note, not classified again
+        from .repeats import distinct
+
+        items = distinct(items, origin, label, limits.max_images_per_input)
+    yield from items
+
+
+def _frame_items(im: Image.Image, blob: Blob, kind: str, label: str, indices: Iterable[int], n: int | None,
+                 animated: bool, limits: Limits) -> Iterator[Item]:
+    origin = blob.origin
     for i, locator, exc in _frames(im, label, indices):  # callers cap the count (max_images_per_input)
         if exc is not None:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
