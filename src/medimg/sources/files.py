@@ -707,8 +707,10 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     if kind == "PSB":
         yield ItemError(origin, "", "Photoshop large document (PSB) is not decoded: save it as PSD, TIFF or PNG")
         return
-    if kind == "SVG":
-        yield ItemError(origin, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
+    if kind == "SVG":  # not rasterised: the raster pictures it embeds, else a note
+        from .svg import open_svg
+
+        yield from open_svg(blob, ctx)
         return
     if kind in ("EMF", "WMF"):  # Office's pictures of pasted charts and embedded objects' previews
         yield ItemError(origin, "", f"{kind} is not drawn (a Windows metafile: vector drawing skipped)", skipped=True)

@@ -24,6 +24,7 @@ from .base import Blob, Context, ImageItem, Item, ItemError
 from .html_cost import PageTooDeep
 from .prints import picture_print
 from .registry import describe
+from .svg import open_svg
 from .web_fetch import HTML_STARTS, Note, Seen, Stylesheets, _download, _name, _not_an_image, classify, short_url
 from .web_page import Candidate, _same, extract
 
@@ -51,7 +52,7 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
         blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
         kind = classify(blob)
         if kind == "svg":
-            yield ItemError(url, "", "SVG is not rasterised (vector drawing skipped)", skipped=True)
+            yield from open_svg(blob, ctx)
         elif kind == "blob":
             yield from ctx.open_blob(blob)
         elif kind == "html" and ctx.limits.render:
@@ -346,16 +347,13 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
     kind = classify(got)
-    if kind == "svg":
-        yield ItemError(origin, locator, "SVG is not rasterised (vector drawing skipped)", skipped=True)
-        return
     if kind == "html" and cand.tag in EMBEDDING:
         if follow is True:
             yield from _embedded(origin, locator, got, ctx, seen, f"{label}{cand.tag} #{index}, ")
         else:
             yield ItemError(origin, locator, f"an embedded page, not read: {follow}", skipped=True)
         return
-    if kind != "blob" and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
+    if kind not in ("blob", "svg") and cand.tag in ("object", "embed"):  # a plugin's content (Flash, a widget)
         yield ItemError(origin, locator, f"an embedded object that is not an image ({got.content_type or 'unknown'})",
                         skipped=True)
         return
@@ -364,11 +362,11 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
         yield ItemError(origin, locator, f"a link to a page, not an image ({len(got.data)} bytes of HTML)",
                         skipped=True)
         return
-    why = _not_an_image(got, kind) if cand.guess else None
+    why = _not_an_image(got, kind) if cand.guess and kind != "svg" else None
     if why:
         yield ItemError(origin, locator, why, skipped=True)
         return
-    if kind != "blob":
+    if kind not in ("blob", "svg"):
         said = f"not an image: got {_what(got, kind)} ({len(got.data)} bytes)"
         yield ItemError(origin, locator, f"a tracking pixel (1x1 in the page), {said}" if cand.pixel else said,
                         skipped=cand.pixel)
@@ -381,7 +379,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
     meta = {"url": shown, "alt": cand.alt, "tag": cand.tag, "page": page_url}
     floor = ctx.limits.min_side
     read = False
-    for item in ctx.open_blob(got):
+    for item in open_svg(got, ctx) if kind == "svg" else ctx.open_blob(got):  # an SVG: the pictures it embeds
         where = f"{locator}, {item.locator}" if item.locator else locator
         if isinstance(item, ImageItem):
             if min(item.width, item.height) < floor:  # as in PDFs: a 120x18 wordmark, an 88x31 badge
