@@ -143,6 +143,6 @@ def _load_builtin() -> None:
         return
     with _loading:
         if not _loaded:
-            from . import files, html_file, pdf, web  # noqa: F401  (each registers itself on import)
+            from . import files, html_file, pdf, saved_page, web  # noqa: F401  (each registers itself on import)
 
             _loaded = True
