@@ -20,7 +20,7 @@ def page_charset(data: bytes, content_type: str | None = None) -> str:
     http = http_charset(content_type)
     m = _META_CHARSET.search(data[:4096])
     meta = m.group(1).decode("ascii", "replace") if m else ""
-    if meta.lower().replace("_", "-").startswith("utf-16"):
+    if (known_codec(meta) or "").startswith("utf-16"):
         meta = "utf-8"  # a <meta> readable as ASCII cannot be in UTF-16 (the spec says: use UTF-8)
     for label in (http, meta):  # a label no browser knows is passed over
         charset = known_codec(label)
@@ -34,7 +34,8 @@ def http_charset(content_type: str | None) -> str:
 
 
 # labels browsers read as windows-1252, which Python reads otherwise (ASCII has no byte over 127)
-_WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1"}
+_WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "l1",
+                 "cp819", "ibm819", "csisolatin1", "iso-ir-100", "iso88591", "iso_8859-1:1987"}
 
 
 # the Encoding Standard's labels that Python reads with another codec or not at all, by the codec that reads as a
@@ -42,7 +43,14 @@ _WINDOWS_1252 = {"ascii", "us-ascii", "ansi_x3.4-1968", "iso-8859-1", "iso8859-1
 # `euc-kr` is windows-949, `big5` has HKSCS, `iso-8859-9` is windows-1254 and `tis-620` windows-874
 _BROWSER_CODECS = {label: codec for codec, labels in {
     "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 x-unicode20utf8",
-    "iso8859-8": "csiso88598i iso-8859-8-i logical",
+    "iso8859-8": "csiso88598i iso-8859-8-i logical csiso88598e iso-8859-8-e visual iso88598",
+    "iso8859-6": "csiso88596e csiso88596i iso-8859-6-e iso-8859-6-i iso88596",
+    "iso8859-7": "sun_eu_greek iso88597",
+    "iso8859-15": "csisolatin9 iso885915",
+    **{f"iso8859-{n}": f"iso8859{n}" for n in (2, 3, 4, 5, 10, 13, 14)},
+    "koi8-r": "koi koi8",
+    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16",  # without a BOM: little-endian
+    "utf-16-be": "unicodefffe",
     "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
     "cp1254": "csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5 x-cp1254",
     "mac-roman": "csmacintosh mac x-mac-roman",

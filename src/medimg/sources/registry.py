@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Iterator
@@ -57,7 +58,22 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
     except BaseException as exc:  # one bad input never stops the rest (a decoder's panic included)
         if not recoverable(exc):
             raise
-        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {reason(exc)}")
+        why = (f"internal error: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+               if _ours(exc) else reason(exc))
+        yield ItemError(blob.origin, "", f"{plugin.name}: could not read: {why}")
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _ours(exc: BaseException) -> bool:
+    """A mistake in medimg's own code (raised from one of its frames: a wrong type, a name or attribute it lacks),
+    said as such, as the pipeline says its own: not blamed on the file as a decoder's internal error is."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (isinstance(exc, (TypeError, AttributeError, NameError, AssertionError)) and tb is not None
+            and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE))
 
 
 def describe(head: bytes, size: int | None) -> str:
