@@ -56,8 +56,21 @@ def about(lab: dict) -> str:
     kind = ", ".join([str(lab.get("arch") or lab.get("kind")), f"{lab.get('input_size')} px",
                       *([f"{lab['weights']} weights"] if "weights" in lab else [])])
     return (f"Model {lab.get('name')} {lab.get('version')} ({kind}), seed {cfg.get('seed')}: trained on {cfg.get('data')} "
-            f"({sum(files.values())} files from {len(files)} sources{cap}; labels {', '.join(lab.get('labels', []))})"
+            f"({_count(sum(files.values()), 'file')} from {_sources(files)}{cap}; "
+            f"labels {', '.join(lab.get('labels', []))})"
             f"{budget}. The numbers below are of fold models, each scored on the sources it never saw.")
+
+
+def _sources(files: dict[str, int]) -> str:
+    """How many sources the files are from, as the folds count them: `ct/hosp-a` and `xray/hosp-a` are one."""
+    from .dataset import source_name
+
+    n = len({source_name(s) for s in files})
+    return _count(n, "source") + (f" in {len(files)} label/source folders" if n != len(files) else "")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
 
 
 if __name__ == "__main__":  # python -m medimg.training.card runs/final/heldout_report.json [its labels.json]

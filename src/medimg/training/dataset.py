@@ -9,6 +9,7 @@ import json
 import os
 import posixpath
 import time
+import unicodedata
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def label_groups(path: Path = GROUPS_CSV) -> dict[str, bool]:
             if group not in ("medical", "non-medical"):
                 raise CorpusError(f"{path}: label {r.get('label')!r} has group {r.get('group')!r}; "
                                  "write medical or non-medical")
-            groups[(r.get("label") or "").strip()] = group == "medical"
+            groups[unicodedata.normalize("NFC", (r.get("label") or "").strip())] = group == "medical"
     return groups
 
 
@@ -167,7 +168,8 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
         raise CorpusError(f"{root} is not a folder")
     exclude = corpus_excluded(root) if exclude is None else exclude
     groups = corpus_groups(root) if groups is None else groups
-    labels = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    dirs = _label_dirs(root)
+    labels = sorted(dirs)
     unknown = [lb for lb in labels if lb not in groups]
     if unknown and len(unknown) == len(labels) and root.resolve().name.lower() in {g.lower() for g in groups}:
         raise CorpusError(f"{root} is itself the label folder {root.resolve().name}/ (its folders are its sources): "
@@ -187,16 +189,21 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
     if beside and log:  # a MANIFEST.csv is not read: a file missing from it or mislabelled in it changes nothing
         log(Note(f"{len(beside)} files beside the label folders are not read ({', '.join(beside[:3])}"
                  f"{', …' if len(beside) > 3 else ''}): labels and sources are the folders' names"))
-    rng = np.random.default_rng(seed)
-    paths, ys, srcs = [], [], []
+    found_in: dict[tuple[str, str], list[Path]] = {}  # (label, source) → its image files, links followed
     matched: set[str] = set()
-    for i, lb in enumerate(labels):
-        loose = [p.name for p in (root / lb).iterdir() if p.is_file() and not p.name.startswith(".")]
+    if log:  # a label or source folder on a drive not mounted: neither folder nor file, so would go unseen
+        for folder, what in [(root, "beside the label folders"), *((dirs[lb], f"in {lb}/") for lb in labels)]:
+            dead = sorted(d.name for d in folder.iterdir()
+                          if d.is_symlink() and not d.exists() and not d.name.startswith("."))
+            if dead:
+                log(Note(f"links {what} that lead nowhere are not read: {', '.join(dead[:3])}"
+                         f"{', …' if len(dead) > 3 else ''}"))
+    for lb in labels:
+        loose = [p.name for p in dirs[lb].iterdir() if p.is_file() and not p.name.startswith(".")]
         if loose and log:
             log(Note(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
                      f"put them in a <source>/ folder"))
-        n_label = 0
-        for src in sorted(d for d in (root / lb).iterdir() if d.is_dir() and not d.name.startswith(".")):
+        for src in sorted(d for d in dirs[lb].iterdir() if d.is_dir() and not d.name.startswith(".")):
             found, broken = _files(src)
             if broken and log:
                 log(Note(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})"))
@@ -208,20 +215,68 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
                          f"(or DICOM) are not read ({', '.join(other[:5])})"))
             listed = {p.relative_to(root).as_posix() for p in files} & exclude.keys()
             matched |= listed
-            files = [p for p in files if p.relative_to(root).as_posix() not in listed]
+            found_in[(lb, src.name)] = [p for p in files if p.relative_to(root).as_posix() not in listed]
+    _once(root, found_in, log)
+    rng = np.random.default_rng(seed)
+    paths, ys, srcs = [], [], []
+    for i, lb in enumerate(labels):
+        n_label = 0
+        for (label, src), files in found_in.items():
+            if label != lb:
+                continue
             n_label += len(files)
             if per_source and len(files) > per_source:
                 files = [files[j] for j in sorted(rng.choice(len(files), per_source, replace=False))]
             for p in files:
                 paths.append(p.relative_to(root).as_posix())
                 ys.append(i)
-                srcs.append(f"{lb}/{src.name}")
+                srcs.append(f"{lb}/{src}")
         if not n_label:
-            raise CorpusError(f"label folder {lb}/ has no images in <source>/ folders under it "
+            raise CorpusError(f"label folder {dirs[lb].name}/ has no images in <source>/ folders under it "
                              f"({', '.join(sorted(IMAGE_EXT))}): add some, or remove the folder")
     if log:
         _say_excluded(root, matched, log)
     return Corpus(root, paths, labels, np.array(ys, np.int64), srcs, {lb: groups[lb] for lb in labels})
+
+
+def _label_dirs(root: Path) -> dict[str, Path]:
+    """label → its folder. A label is its folder's name in Unicode's composed form (NFC): a corpus copied from a
+    Mac or out of a zip made there spells `Röntgen/` decomposed, as `label_groups.csv` and labels.json do not."""
+    dirs: dict[str, Path] = {}
+    for d in sorted(root.iterdir()):
+        if d.is_dir() and not d.name.startswith("."):
+            lb = unicodedata.normalize("NFC", d.name)
+            if lb in dirs:
+                raise CorpusError(f"{root}: the folders {dirs[lb].name!r} and {d.name!r} are one label {lb!r} spelt "
+                                  "in two Unicode forms: put their sources in one folder")
+            dirs[lb] = d
+    return dirs
+
+
+def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log) -> None:
+    """Each file once, though links reach it twice (`xray/b` a link to `xray/a`, `ct/a/x.png` a link into
+    `photo/`): kept where it lies, when it lies under a source folder without a link on the way, else where it is
+    first found; the other ways to it are dropped from `found_in`, so no image is both trained on and held out,
+    or trained on under two labels."""
+    top = os.path.realpath(root)
+    real = {p: os.path.realpath(p) for files in found_in.values() for p in files}
+    lies = {r for p, r in real.items() if r == os.path.join(top, p.relative_to(root))}  # no link on the way
+    kept: dict[str, Path] = {}  # real path → the way to it kept
+    dropped = []
+    for key, files in found_in.items():
+        keep = []
+        for p in files:
+            r = real[p]
+            if r in kept or (r in lies and r != os.path.join(top, p.relative_to(root))):
+                dropped.append(p)
+            else:
+                kept[r] = p
+                keep.append(p)
+        found_in[key] = keep
+    if dropped and log:  # the file lying where it is comes later in the walk at worst: kept by now
+        p = dropped[0]
+        log(Note(f"{len(dropped)} files reached a second way, through links, are read once, where they lie (e.g. "
+                 f"{p.relative_to(root).as_posix()}, the same file as {kept[real[p]].relative_to(root).as_posix()})"))
 
 
 def _say_excluded(root: Path, matched: set[str], log) -> None:
@@ -285,6 +340,8 @@ def first_image(path: str | Path, decode_side: int | None = None):
             head = f.read(registry.HEAD_BYTES)
     except OSError as exc:
         return f"cannot be read: {exc.strerror or exc}"
+    if not head:  # as classify says it
+        return "the file is empty"
     kind = registry.find(Blob(str(path), head, name=Path(path).name))
     if kind is None or kind.name not in IMAGE_KINDS:  # a zip, a PDF or a saved page named .png: not one image
         return f"not an image file ({kind.name if kind else 'content medimg does not read'}), whatever its name says"
@@ -555,7 +612,7 @@ def checked_folds(corpus: Corpus, k: int, seed: int = 0) -> np.ndarray:
 def source_name(source: str) -> str:
     """The source a "label/source" is part of: its folder's name in any case, whatever the label, so
     `ct/hospital-a` and `xray/Hospital-A` are one source (one hospital's CT and X-rays)."""
-    return source.split("/", 1)[-1].casefold()
+    return unicodedata.normalize("NFC", source.split("/", 1)[-1]).casefold()
 
 
 def source_names(corpus: Corpus) -> list[str]:

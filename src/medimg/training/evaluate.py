@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 
 import numpy as np
 
@@ -112,11 +113,11 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     labels = list(clf.labels)
     groups = corpus_groups(root)
     medical = set(clf.medical_labels)
-    known = {lb.lower(): lb for lb in [*labels, *groups]}
+    known = {_key(lb): lb for lb in [*labels, *groups]}
     folders, twins = _read_once(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not folders:
         raise ValueError(f"{root} has no <label>/ folders{_itself_a_label(root, known, folders)}")
-    label_of = {d: known.get(d.name.lower(), d.name) for d in folders}  # CT/, MRI/, Xray/ as ct, mri, xray
+    label_of = {d: known.get(_key(d.name), d.name) for d in folders}  # CT/, MRI/, Xray/ as ct, mri, xray
     for d in folders:
         name = label_of[d]
         if name not in labels:
@@ -258,11 +259,17 @@ def _dead_links(root) -> list[dict]:
 def _itself_a_label(root, known: dict[str, str], folders) -> str:
     """A hint when the folder given is a label folder itself (xray/ rather than the folder holding it): it is
     named after a label, and none of the folders in it is."""
-    label = known.get(root.resolve().name.lower())
-    if label is None or any(d.name.lower() in known for d in folders):
+    label = known.get(_key(root.resolve().name))
+    if label is None or any(_key(d.name) in known for d in folders):
         return ""
     parent = root.resolve().parent
     return f"; {root} is itself named after the label {label}: evaluate the folder that holds it ({parent})"
+
+
+def _key(name: str) -> str:
+    """A folder's name as it is matched to a label: in any case, and in Unicode's composed form (a folder copied from
+    a Mac spells `Röntgen` decomposed)."""
+    return unicodedata.normalize("NFC", name).lower()
 
 
 def _source_of(name: str, label_dir, label: str) -> str:

@@ -182,7 +182,7 @@ def train(cfg: Config, log=print) -> dict:
     tr = np.flatnonzero(fold != cfg.holdout) if cfg.holdout >= 0 else np.arange(len(x))
     va = np.flatnonzero(fold == cfg.holdout) if cfg.holdout >= 0 else np.zeros(0, np.int64)
     held = sorted({corpus.source[i] for i in va})
-    log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(corpus.sources)} sources; "
+    log(f"{len(corpus.paths)} files, {len(corpus.labels)} labels, {len(source_names(corpus))} sources; "
         f"train {len(tr)}, held out {len(va)} from {len(held)} sources")
     w = sample_weights(corpus, tr, cfg.source_power)
     icon_y = corpus.labels.index(cfg.icon_label) if (cfg.icons or cfg.pages) and cfg.icon_label in corpus.labels else -1
