@@ -12,6 +12,8 @@ import ipaddress
 import json
 import logging
 
+import idna
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,7 +31,18 @@ def host_name(header: str) -> str:
         return header[1:header.find("]")] if "]" in header else header
     if header.count(":") == 1:
         header = header.partition(":")[0]
-    return header.rstrip(".")
+    return ascii_name(header.rstrip("."))
+
+
+def ascii_name(name: str) -> str:
+    """A name with letters beyond ASCII as browsers send it in Host, in punycode ("klinikum-fürth.de" →
+    "xn--klinikum-frth-5ob.de"); ASCII names, and names IDNA refuses, as they are."""
+    if name.isascii():
+        return name
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return name
 
 
 def local_name(name: str) -> bool:
@@ -69,9 +82,11 @@ class OwnHostsOnly:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        text = (f"this server does not answer to the name {name[:200]!r}: it answers to localhost and IP addresses "
-                f"(a page of another site could point such a name at it). Start it with --allowed-host {name[:200]}, "
-                f"or with an access token, to answer to that name")
+        given = "".join(f", {n}" for n in sorted(self.names)[:5]) + (", …" if len(self.names) > 5 else "")
+        text = (f"this server does not answer to the name {name[:200]!r}: it answers to localhost, IP addresses"
+                f"{given} (a page of another site could point another name at it). Start it with --allowed-host "
+                f"{name[:200]} (behind a reverse proxy: the name the proxy passes on in Host), or with an access "
+                f"token, to answer to that name")
         path = route_path(scope)
         if path == "/api" or path.startswith("/api/"):  # the API's error shape; the page's, plain text
             body, kind = json.dumps(error_body(text)).encode(), b"application/json"
