@@ -1079,7 +1079,8 @@ def train(
                                                          "(rounded down, at least one; default per route: finetune "
                                                          "2000, cnn 5000)."),
     arch: Optional[str] = typer.Option(None, "--arch", help="effl2, effl1, effl0, r8xs, r10s, r12 (default per route)."),
-    size: Optional[int] = typer.Option(None, "--size", min=32, help="Input size in pixels (default 128)."),
+    size: Optional[int] = typer.Option(None, "--size", min=32, max=1024,
+                                      help="Input size in pixels, 32–1024 (default 128)."),
     icons: Optional[float] = typer.Option(None, "--icons", min=0.0, max=1.0,
                                           help="Fraction of draws that are made-up icons/emoji labelled graphic "
                                                "(finetune default 0.04; 0 = none, as the fast model was trained)."),

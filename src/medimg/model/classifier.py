@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import itertools
@@ -78,16 +79,49 @@ def shipped(name: str) -> bool:
 MODEL_KEYS = ("labels", "medical_labels", "input_size")  # what labels.json must give
 
 
+KINDS = ("onnx", "backbone-head")
+READ = MODEL_KEYS + ("name", "version", "kind", "temperature", "threshold", "mean", "std")  # all it reads
+MAX_INPUT = 1024  # pixels a side: a batch of 4 × 32 inputs of 1024² is 1.6 GB of float32 already
+
+
 def _meta(path: Path) -> dict:
-    """A model's labels.json; ValueError naming what is wrong with one that is not a model's."""
+    """A model's labels.json; ValueError naming what is wrong with one that is not a model's. Read as UTF-8, with
+    or without the byte-order mark an editor on Windows may put first."""
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         raise ValueError(f"{path} is not a model's labels.json: it is not JSON ({exc})") from None
     missing = [k for k in MODEL_KEYS if k not in meta] if isinstance(meta, dict) else list(MODEL_KEYS)
     if missing:
         raise ValueError(f"{path} is not a model's labels.json: it gives no {', '.join(missing)}")
+    _check_meta(meta, path)
     return meta
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    """labels, medical_labels, input_size and kind as a model needs them. Each was taken as it came: medical_labels
+    of "xray" (a string, so its letters) or naming no label made every verdict non-medical, twice the same label
+    lost one's probability, and an input_size of 0 or 100000 failed (or filled the memory) on every image."""
+    def bad(key: str, wanted: str):
+        return ValueError(f"{path} is not a model's labels.json: its {key} must be {wanted}, not {meta.get(key)!r}")
+
+    labels = meta["labels"]
+    if not (isinstance(labels, list) and len(labels) >= 2 and all(isinstance(lb, str) and lb for lb in labels)
+            and len(set(labels)) == len(labels)):
+        raise bad("labels", "a list of two or more different names, one per output of the model")
+    medical = meta["medical_labels"]
+    if not (isinstance(medical, list) and medical and all(isinstance(lb, str) and lb in labels for lb in medical)):
+        raise bad("medical_labels", f"a list of the labels that are medical, from {labels}")
+    size = meta["input_size"]
+    if isinstance(size, bool) or not isinstance(size, numbers.Real) or not 8 <= size <= MAX_INPUT \
+            or size != int(size):
+        raise bad("input_size", f"a whole number of pixels from 8 to {MAX_INPUT}")
+    if meta.get("kind", "onnx") not in KINDS:
+        raise bad("kind", " or ".join(KINDS) + " (onnx when not given)")
+    for key in meta:  # a misspelt "treshold" left the model's threshold at 0.8, unsaid
+        near = [k for k in difflib.get_close_matches(key, READ, 1, 0.8) if k not in meta]
+        if near:
+            raise ValueError(f"{path} is not a model's labels.json: medimg reads no {key!r}; is it {near[0]!r}?")
 
 
 def _setting(meta: dict, key: str, default: float, model_path: Path, wanted: str) -> float:
@@ -113,6 +147,33 @@ def _channels(meta: dict, key: str, default: tuple, model_path: Path) -> tuple[f
         raise ValueError(f"{model_path.parent / 'labels.json'} is not a model's labels.json: its {key} must be "
                          f"{wanted} (one per RGB channel, of values in 0–1), not {value!r}")
     return tuple(float(v) for v in value)
+
+
+def _input(session, model_path: Path, size: int, labels: int) -> tuple[str, int | None]:
+    """The name of the model's one input and its fixed batch size (None: any), once a batch of blank images of
+    labels.json's input_size has run: a model that takes other inputs than medimg gives (another size, channels
+    last, two inputs, float16) failed on every image, each with a traceback, instead of when loaded."""
+    inputs = session.get_inputs()
+    wanted = f"one float32 input of N × 3 × {size} × {size} (labels.json's input_size)"
+    if len(inputs) != 1:
+        raise ValueError(f"{model_path} takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}), "
+                         f"not {wanted}")
+    shape = list(inputs[0].shape)
+    if inputs[0].type != "tensor(float)" or len(shape) != 4 or any(
+            isinstance(d, int) and d != want for d, want in zip(shape[1:], (3, size, size))):
+        dims = " × ".join(str(d) if isinstance(d, int) else "N" if i == 0 else "any" for i, d in enumerate(shape))
+        kind = {"float": "float32", "double": "float64"}.get(kind := inputs[0].type[7:-1], kind)  # tensor(…)
+        raise ValueError(f"{model_path} takes {kind} inputs of {dims or 'no shape'}, not {wanted}")
+    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    try:
+        out = session.run(None, {inputs[0].name: np.zeros((batch or 1, 3, size, size), np.float32)})[0]
+    except Exception as exc:  # onnxruntime's own errors
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{model_path} fails on {wanted}: {first}") from None
+    if getattr(out, "shape", None) != (batch or 1, labels):
+        raise ValueError(f"{model_path} gives outputs of shape {getattr(out, 'shape', '?')} for {batch or 1} "
+                         f"image(s), not one row of a score per label (labels.json names {labels})")
+    return inputs[0].name, batch
 
 
 def runtime():
@@ -141,6 +202,7 @@ class Classifier:
 
             self.session = backbone.session(threads)
             self.head = backbone.Head.load(model_path)
+            self.batch = None
         else:
             opts = ort.SessionOptions()
             if threads:
@@ -154,12 +216,13 @@ class Classifier:
             except Exception as exc:  # onnxruntime's own errors (a truncated or foreign file) are not ValueErrors
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise ValueError(f"{model_path.name} cannot be loaded by ONNX Runtime: {first}") from None
-            self.input_name = self.session.get_inputs()[0].name
             shape = self.session.get_outputs()[0].shape if self.session.get_outputs() else []
             outputs = shape[-1] if shape else None
             if isinstance(outputs, int) and outputs != len(meta["labels"]):
                 raise ValueError(f"labels.json names {len(meta['labels'])} labels but {model_path.name} has "
                                  f"{outputs} outputs: they come from different models")
+            self.input_name, self.batch = _input(self.session, model_path, int(meta["input_size"]),
+                                                     len(meta["labels"]))
         self.labels: list[str] = list(meta["labels"])
         self.medical_labels: set[str] = set(meta["medical_labels"])
         self.input_size: int = int(meta["input_size"])
@@ -192,6 +255,11 @@ class Classifier:
         threads = None if threads is None else int(threads)
         if model_dir is not None and not isinstance(model_dir, (str, os.PathLike)):
             raise TypeError(f"model_dir must be a folder (str or Path), a shipped model's name, or None, not {model_dir!r}")
+        if model_dir is not None and os.fspath(model_dir).startswith("~") and not Path(model_dir).exists():
+            try:  # ~/models/mine given where no shell expands it: MEDIMG_MODEL_DIR, --model=~/…, a quoted '~/…'
+                model_dir = Path(model_dir).expanduser()
+            except RuntimeError:  # no such user, or no home
+                pass
         if model_dir is not None and os.fspath(model_dir) == "default" and not Path(model_dir).exists():
             model_dir = None  # as --version names it
         d = Path(model_dir) if model_dir else ASSETS
@@ -252,7 +320,16 @@ class Classifier:
             from . import backbone
 
             return self.head(backbone.features(self.session, x))
-        return self.session.run(None, {self.input_name: x})[0].astype(np.float64)
+        if not len(x):
+            return np.zeros((0, len(self.labels)))
+        if self.batch is None or len(x) == self.batch:
+            return self.session.run(None, {self.input_name: x})[0].astype(np.float64)
+        out = []  # a model exported for batches of exactly `batch` images: so many at a time, the last padded
+        for i in range(0, len(x), self.batch):
+            part = x[i:i + self.batch]
+            full = np.concatenate([part, np.repeat(part[-1:], self.batch - len(part), axis=0)])
+            out.append(self.session.run(None, {self.input_name: full})[0][:len(part)])
+        return np.concatenate(out).astype(np.float64)
 
     def probabilities_from_array(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a batch of prepared inputs."""
