@@ -260,13 +260,13 @@ def _nodes(root) -> Iterable:
             walks += [fragment.traverse(include_text=False) for fragment in node.template_fragments()[:1]]
 
 
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:px)?\s*$", re.I)
+_SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*(?:px)?", re.I)  # on the stripped value: one \s*, no quadratic backtracking
 
 
 def _pixel(attrs: dict) -> bool:
     """Whether an <img>'s width and height attributes both say at most 1 px (an analytics or ad beacon's
     `<img width=1 height=1>`)."""
-    sizes = [_SIZE.match(_attr(attrs, name)) for name in ("width", "height")]
+    sizes = [_SIZE.fullmatch(_attr(attrs, name).strip()) for name in ("width", "height")]
     return all(m is not None and float(m.group(1)) <= 1 for m in sizes)
 
 
