@@ -127,6 +127,17 @@ _spares = [0]  # spare threads whose stuck reader has not returned yet
 _spares_lock = threading.Lock()  # also orders a lane's start and end against its being given up on
 
 
+def _after_fork() -> None:
+    """In a forked child: fresh locks (one held by a parent's thread, loading a model say, would never be let go)
+    and no spare threads (the parent's are not in the child)."""
+    global _lock, _spares_lock
+    _lock, _spares_lock = threading.Lock(), threading.Lock()
+    _spares[0] = 0
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def default_workers() -> int:
     """Extraction threads: one per core, at most 4 (decoding is the bottleneck; Pillow's decoders and
     resizing and socket reads release the GIL)."""

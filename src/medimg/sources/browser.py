@@ -131,6 +131,14 @@ MEMORY_TICK = 0.05
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
+
+def _fresh_slots() -> None:  # in a forked child: the parent's browsers are not its own
+    global _slots
+    _slots = threading.BoundedSemaphore(2)
+
+
+os.register_at_fork(after_in_child=_fresh_slots)
+
 _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
   const out = [], sent = new Set();
   // each URL once (a script's data: URL on 300 elements is 300 copies of its bytes to hand back)

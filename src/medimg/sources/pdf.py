@@ -62,11 +62,10 @@ import bisect
 import hashlib
 import io
 import math
+import os
 import re
-import sys
 import threading
 import time
-import warnings
 import zlib
 from dataclasses import dataclass, field
 from functools import partial
@@ -75,12 +74,7 @@ from typing import Callable, Generator, Iterator
 import numpy as np
 from PIL import Image
 
-# PyMuPDF 2 imports its layout-analysis package when installed (it is a dependency) and loads ONNX models
-# on import: about 60 MB and extra threads in every process, for text layout this source never asks for.
-# Unless the caller imported pymupdf first, it is left out.
-if "pymupdf" not in sys.modules:
-    sys.modules.setdefault("pymupdf.layout", None)
-import pymupdf  # noqa: E402
+from .mupdf_import import pymupdf  # without its layout-analysis package (see there)
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .files import _allow_pixels, draft_jpeg, stored_size
@@ -137,6 +131,16 @@ class _TurnLock:
 
 
 _MUPDF_LOCK = _TurnLock()
+
+
+def _fresh_lock() -> None:
+    """In a forked child: a thread of the parent's that held the lock (or waited for it) is not there to hand it on,
+    and the child's PDFs waited for it forever (a multiprocessing 'fork' pool started while medimg ran)."""
+    global _MUPDF_LOCK
+    _MUPDF_LOCK = _TurnLock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
 pymupdf.TOOLS.mupdf_display_errors(False)
 pymupdf.TOOLS.mupdf_display_warnings(False)
 
@@ -1014,12 +1018,13 @@ def _plain_jpeg(doc: pymupdf.Document, img: _Image, decode_side: int | None = No
             return None
         if _plain_components(doc, img.xref) is None:  # MuPDF converts it as the page shows it
             return None
-        with warnings.catch_warnings():  # size is capped by max_pixels already; stay quiet
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
-            if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
-                return None
-            draft_jpeg(image, decode_side)
+        # size is capped by max_pixels already; Pillow's DecompressionBombWarning is hidden by files' module-level
+        # filter (catch_warnings here, on a reading thread, put back the whole process's filters as they were
+        # when it began: a filter the program, or a module medimg imported, added meanwhile was lost)
+        image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
+        if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
+            return None
+        draft_jpeg(image, decode_side)
         return image
     except Exception:  # truncated or odd: MuPDF decides and reports
         return None

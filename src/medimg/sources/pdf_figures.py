@@ -18,16 +18,11 @@ import bisect
 import hashlib
 import itertools
 import math
-import sys
 import time
 
 import numpy as np
 
-# As in pdf.py: PyMuPDF 2's layout-analysis package (ONNX models loaded on import) is left out unless the
-# caller imported pymupdf first.
-if "pymupdf" not in sys.modules:
-    sys.modules.setdefault("pymupdf.layout", None)
-import pymupdf  # noqa: E402
+from .mupdf_import import pymupdf  # without its layout-analysis package (see there)
 from pymupdf import mupdf  # noqa: E402
 
 CLUSTER_TOL = 6.0  # points: drawings closer than this belong to the same figure

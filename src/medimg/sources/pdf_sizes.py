@@ -14,14 +14,9 @@ import functools
 import hashlib
 import math
 import struct
-import sys
 from typing import Callable
 
-# As in pdf.py: PyMuPDF 2's layout-analysis package (ONNX models loaded on import) is left out unless the
-# caller imported pymupdf first.
-if "pymupdf" not in sys.modules:
-    sys.modules.setdefault("pymupdf.layout", None)
-import pymupdf  # noqa: E402
+from .mupdf_import import pymupdf  # without its layout-analysis package (see there)
 
 
 def _place_images(doc: pymupdf.Document, page: pymupdf.Page, log: list, check: Callable[[tuple], str],

@@ -153,6 +153,14 @@ _loaded = False
 _loading = threading.RLock()  # threads must not see a half-filled registry (the importing one may re-enter)
 
 
+def _fresh_lock() -> None:  # in a forked child: one held by a parent's thread would never be let go
+    global _loading
+    _loading = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
+
+
 def _load_builtin() -> None:
     global _loaded
     if _loaded:
