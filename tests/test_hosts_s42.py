@@ -52,24 +52,32 @@ def test_serve_checks_names_only_without_a_token_on_loopback():
 
 def test_another_name_is_refused_and_local_names_are_answered(request):
     client = _client(request, allowed_hosts=())
-    refused = client.get("/api/health", headers={"host": "rebind.example:7860"})
+    refused = client.get("/api/classify", headers={"host": "rebind.example:7860"})
     assert refused.status_code == 403
     assert "--allowed-host rebind.example" in refused.json()["error"]
     assert refused.headers["x-frame-options"] == "DENY"
     for host in ("127.0.0.1:7860", "localhost:7860", "[::1]:7860", "192.168.1.20"):
-        assert client.get("/api/health", headers={"host": host}).status_code == 200, host
+        assert client.get("/api/classify", headers={"host": host}).status_code == 405, host  # answered: POST only
     page = client.get("/", headers={"host": "rebind.example"})
     assert page.status_code == 403 and page.headers["content-type"].startswith("text/plain")
 
 
+def test_a_health_probe_is_answered_by_any_name(request):
+    """As without the token: a load balancer's probe by the site's name says only that the model is up."""
+    client = _client(request, allowed_hosts=())
+    assert client.get("/api/health", headers={"host": "medimg.example.org"}).status_code == 200
+    assert client.head("/api/health", headers={"host": "medimg.example.org"}).status_code == 200
+    assert client.post("/api/health", headers={"host": "medimg.example.org"}).status_code == 403
+
+
 def test_names_given_are_answered(request):
     client = _client(request, allowed_hosts=("medimg.example.org",))
-    assert client.get("/api/health", headers={"host": "MEDIMG.example.org:443"}).status_code == 200
-    assert client.get("/api/health", headers={"host": "other.example.org"}).status_code == 403
+    assert client.get("/api/classify", headers={"host": "MEDIMG.example.org:443"}).status_code == 405
+    assert client.get("/api/classify", headers={"host": "other.example.org"}).status_code == 403
 
 
 def test_the_python_apis_default_answers_any_name(request):
-    assert _client(request).get("/api/health", headers={"host": "any.example"}).status_code == 200
+    assert _client(request).get("/api/classify", headers={"host": "any.example"}).status_code == 405
 
 
 def test_the_log_says_which_names_are_answered():
@@ -136,7 +144,7 @@ def test_a_rebinding_page_in_chromium_is_refused_and_a_given_name_works(tmp_path
                 assert page.goto(f"http://rebind.example:{port}/").status == 403
                 assert "does not answer to the name 'rebind.example'" in page.content()
                 # what the rebinding page's own script would do: its fetch is refused too
-                assert page.evaluate("fetch('/api/health').then(r => r.status)") == 403
+                assert page.evaluate("fetch('/api/classify').then(r => r.status)") == 403
                 assert page.goto(f"http://given.example:{port}/").status == 200
                 page.wait_for_selector("#run", timeout=30_000)
                 assert page.evaluate("fetch('/api/health').then(r => r.status)") == 200

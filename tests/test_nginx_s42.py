@@ -38,10 +38,10 @@ def test_a_name_beyond_ascii_is_answered_as_browsers_send_it(request):
     the name in punycode, so every request got the 403 that told to give the name already given."""
     client = _client(request, allowed_hosts=("Klinikum-Fürth.de",))
     for host in ("xn--klinikum-frth-5ob.de", "xn--klinikum-frth-5ob.de:8443"):
-        assert client.get("/api/health", headers={"host": host}).status_code == 200, host
-    assert client.get("/api/health", headers={"host": "xn--klinikum-frth-5ob.de.evil.example"}).status_code == 403
+        assert client.get("/api/classify", headers={"host": host}).status_code == 405, host  # answered: POST only
+    assert client.get("/api/classify", headers={"host": "xn--klinikum-frth-5ob.de.evil.example"}).status_code == 403
     punycode = _client(request, allowed_hosts=("xn--klinikum-frth-5ob.de",))
-    assert punycode.get("/api/health", headers={"host": "xn--klinikum-frth-5ob.de"}).status_code == 200
+    assert punycode.get("/api/classify", headers={"host": "xn--klinikum-frth-5ob.de"}).status_code == 405
 
 
 def test_the_403_says_which_names_are_answered_and_what_a_proxy_passes(request):
@@ -49,7 +49,7 @@ def test_the_403_says_which_names_are_answered_and_what_a_proxy_passes(request):
     given), the 403 said the server answers "to localhost and IP addresses" only: the name given was not
     there to compare with. It now lists the names given and says which name a reverse proxy's is."""
     client = _client(request, allowed_hosts=("medimg.example.org",))
-    text = client.get("/api/health", headers={"host": "medimg.hospital.example:443"}).json()["error"]
+    text = client.get("/api/classify", headers={"host": "medimg.hospital.example:443"}).json()["error"]
     assert "localhost, IP addresses, medimg.example.org" in text
     assert "--allowed-host medimg.hospital.example" in text and "reverse proxy" in text
 
@@ -126,7 +126,7 @@ def test_the_docs_nginx_block_passes_the_api_and_its_name(nginx_front):
     assert r.status_code == 200 and r.json()["results"][0]["error"] is None, r.text
     schema = httpx.get(base + "/openapi.json", headers=host, timeout=10).json()
     assert schema["servers"] == [{"url": "/medimg"}]
-    refused = httpx.get(base + "/api/health", headers={"host": "other.test"}, timeout=10)
+    refused = httpx.get(base + "/api/classify", headers={"host": "other.test"}, timeout=10)
     assert refused.status_code == 403 and "--allowed-host other.test" in refused.json()["error"]
 
 

@@ -17,6 +17,7 @@ import idna
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .auth import _open  # GET|HEAD /api/health, which says only that the model is up: a probe by any name
 from .limits import error_body, route_path
 
 log = logging.getLogger("medimg.server")
@@ -58,7 +59,8 @@ def local_name(name: str) -> bool:
 
 
 class OwnHostsOnly:
-    """Answers requests whose Host is a local name (see `local_name`) or one of `names`; refuses others with 403.
+    """Answers requests whose Host is a local name (see `local_name`) or one of `names`, and GET|HEAD /api/health
+    (as the token does: a load balancer's probe by the site's name); refuses others with 403.
     A request without a Host (HTTP/1.0) is answered: a browser always sends one."""
 
     def __init__(self, app: ASGIApp, names=()):
@@ -72,7 +74,7 @@ class OwnHostsOnly:
             return
         header = Headers(scope=scope).get("host")
         name = host_name(header) if header is not None else ""
-        if header is None or local_name(name) or name in self.names:
+        if header is None or local_name(name) or name in self.names or _open(scope):
             await self.app(scope, receive, send)
             return
         if name not in self.logged and len(self.logged) < LOGGED_NAMES:
