@@ -28,6 +28,8 @@ def accepts(head: bytes, blob: Blob) -> bool:
     if head.startswith(b"bplist00"):
         return b"WebMainResource" in blob.data
     top = head[:4096].lower()
+    if top.startswith(b"from: <saved by blink>"):  # Chrome's first line; a long title can push the rest past the head
+        return True
     if b"multipart/related" not in top:
         return False
     # Chrome and Edge write both headers; Word, Internet Explorer and others only a name ending so
@@ -45,7 +47,7 @@ class _Saved:
 
 def _webarchive(data: bytes) -> _Saved:
     archive = plistlib.loads(data, fmt=plistlib.FMT_BINARY)
-    saved, stack = _Saved(), [archive]
+    saved, stack, seen = _Saved(), [archive], set()
     main = archive.get("WebMainResource") if isinstance(archive, dict) else None
     if not isinstance(main, dict) or not isinstance(main.get("WebResourceData"), bytes):
         raise ValueError("a Safari web archive without its page")
@@ -53,8 +55,9 @@ def _webarchive(data: bytes) -> _Saved:
     saved.charset = main.get("WebResourceTextEncodingName")
     while stack:  # the archive, then its frames' archives (their pages' images are resources of the whole)
         one = stack.pop()
-        if not isinstance(one, dict):
+        if not isinstance(one, dict) or id(one) in seen:  # a plist may name one archive many times, or itself
             continue
+        seen.add(id(one))
         frame = one.get("WebMainResource")
         resources = list(one.get("WebSubresources") or ()) + ([frame] if one is not archive else [])
         for res in resources:
