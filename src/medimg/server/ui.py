@@ -453,7 +453,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
     folder under `scratch` (private to this process), which Gradio serves as is rather than copying into its
     shared cache; the folder goes when the page is closed, and `scratch` when the caller removes it."""
     cfg = worker.config
-    t0 = round(worker.classifier.threshold, 2)
+    t0 = worker.classifier.threshold  # as the API and the CLI use it (a labels.json may say 0.625)
     if scratch is None:
         scratch = Path(tempfile.mkdtemp(prefix="medimg-ui-"))
         atexit.register(shutil.rmtree, scratch, True)
@@ -771,7 +771,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                 # after an upload moves none of the controls above it
                 ready = gr.Markdown("", elem_id="ready", visible=False)
             with gr.Column(scale=2, min_width=260):
-                threshold = gr.Slider(LOWEST, HIGHEST, value=t0, step=0.01, label="How sure before saying medical or not",
+                threshold = gr.Slider(LOWEST, HIGHEST, value=t0, step=slider_step(t0),
+                                      label="How sure before saying medical or not",
                                       info="Below this, an image is 'uncertain' (each caption says how sure: medical "
                                            "99%, non-medical 97%). Changing it re-labels instantly.",
                                       elem_id="threshold")
@@ -861,6 +862,15 @@ def _forget(holder, session: str | None) -> None:
     with holder.lock:
         holder.session_data.pop(session, None)
         getattr(holder, "time_last_used", {}).pop(session, None)
+
+
+def slider_step(threshold: float) -> float:
+    """The threshold slider's step: 0.01, or as fine as the model's own threshold needs to be on it (0.001 for a
+    labels.json's 0.625), so that the page starts at the threshold the API and the CLI use, not a rounded one."""
+    for places in range(2, 7):
+        if round(threshold, places) == threshold:
+            return 10.0 ** -places
+    return 1e-6
 
 
 def _in_range(value, default: float, warn: bool = True) -> tuple[float, dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -16,6 +17,10 @@ from .config import ServerConfig
 PRIVATE_HINT = "(private addresses are blocked unless allowed: --allow-private, or Limits(allow_private=True))"
 SERVER_PRIVATE_HINT = ("(this server does not fetch private addresses; its operator can allow them by starting it "
                        "with medimg serve --allow-private)")
+# the CLI's option that the web notes name (a page that runs scripts, stylesheets not read), and the server's ways to it
+RENDER_HINT = re.compile(r"--render\b(?!-)")
+SERVER_RENDER_HINT = "render=true (on the page: “Run the page's JavaScript before looking”)"
+SERVER_NO_RENDER = "rendering (which this server cannot do)"
 
 
 @dataclass
@@ -26,14 +31,17 @@ class Outcome:
     note: str | None = None
 
 
-def server_words(text: str) -> str:
-    """An error as the server's clients should read it: what the server's operator can do, not the options of
-    the command line or the Python API."""
-    return text.replace(PRIVATE_HINT, SERVER_PRIVATE_HINT)
+def server_words(text: str, can_render: bool = True) -> str:
+    """An error as the server's clients should read it: what the server's operator can do, and the API's and the
+    page's way to render (or that this server cannot), not the options of the command line or the Python API."""
+    text = text.replace(PRIVATE_HINT, SERVER_PRIVATE_HINT)
+    return RENDER_HINT.sub(SERVER_RENDER_HINT if can_render else SERVER_NO_RENDER, text)
 
 
-def _for_clients(rec: Record) -> Record:
-    return replace(rec, error=server_words(rec.error)) if rec.error and PRIVATE_HINT in rec.error else rec
+def _for_clients(rec: Record, can_render: bool) -> Record:
+    if not rec.error or (PRIVATE_HINT not in rec.error and "--render" not in rec.error):
+        return rec
+    return replace(rec, error=server_words(rec.error, can_render))
 
 
 class Worker:
@@ -43,9 +51,19 @@ class Worker:
         self.config = config
         self.classifier = classifier or (Classifier.load(config.model_dir) if config.model_dir
                                          else default_classifier())
+        self._can_render: bool | None = None
 
     def model_info(self) -> dict:
         return self.classifier.info()
+
+    @property
+    def can_render(self) -> bool:
+        """Whether this server can render pages (Chromium and Playwright here), as /api/health says."""
+        if self._can_render is None:
+            from ..sources.browser import available
+
+            self._can_render = not self.config.offline and available() is None
+        return self._can_render
 
     def run(self, inputs: Iterable[str | Blob], limits: Limits | None = None, threshold: float | None = None,
             thumbnails: int = 0, on_record: Callable[[Record], None] | None = None,
@@ -65,7 +83,7 @@ class Worker:
                           thumbnails=thumbnails, cancel=stop)
         try:
             for rec in stream:
-                rec = _for_clients(rec)
+                rec = _for_clients(rec, self.can_render)
                 out.records.append(rec)
                 if on_record:
                     on_record(rec)
