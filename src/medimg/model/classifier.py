@@ -91,6 +91,8 @@ def _meta(path: Path) -> dict:
         meta = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as exc:
         raise ValueError(f"{path} is not a model's labels.json: it is not JSON ({exc})") from None
+    except RecursionError:  # lists or objects nested thousands deep
+        raise ValueError(f"{path} is not a model's labels.json: it is nested too deep") from None
     missing = [k for k in MODEL_KEYS if k not in meta] if isinstance(meta, dict) else list(MODEL_KEYS)
     if missing:
         raise ValueError(f"{path} is not a model's labels.json: it gives no {', '.join(missing)}")
@@ -110,7 +112,8 @@ def _check_meta(meta: dict, path: Path) -> None:
             and len(set(labels)) == len(labels)):
         raise bad("labels", "a list of two or more different names, one per output of the model")
     medical = meta["medical_labels"]
-    if not (isinstance(medical, list) and medical and all(isinstance(lb, str) and lb in labels for lb in medical)):
+    names = set(labels)  # a list: 40,000 labels, each medical, took minutes to check
+    if not (isinstance(medical, list) and medical and all(isinstance(lb, str) and lb in names for lb in medical)):
         raise bad("medical_labels", f"a list of the labels that are medical, from {labels}")
     size = meta["input_size"]
     if isinstance(size, bool) or not isinstance(size, numbers.Real) or not 8 <= size <= MAX_INPUT \
@@ -128,11 +131,22 @@ def _setting(meta: dict, key: str, default: float, model_path: Path, wanted: str
     """labels.json's temperature or threshold: a temperature of 0 or NaN made every probability NaN, a negative
     one turned them around, and a threshold of NaN or 1.5 made every verdict uncertain, none of it said."""
     value = meta.get(key, default)
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not number or not (0.5 <= value <= 1.0 if key == "threshold" else 0 < value < float("inf")):
+    number = _real(value)
+    if number is None or not (0.5 <= number <= 1.0 if key == "threshold" else 0 < number < float("inf")):
         raise ValueError(f"{model_path.parent / 'labels.json'} is not a model's labels.json: its {key} must be "
                          f"{wanted}, not {value!r}")
-    return float(value)
+    return number
+
+
+def _real(value: Any) -> float | None:
+    """`value` as a float, or None when it is no number (a bool, a string) or one past a float's range (JSON's
+    1 followed by 400 zeros is a Python int: float() of it raised OverflowError, a traceback)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _channels(meta: dict, key: str, default: tuple, model_path: Path) -> tuple[float, float, float]:
@@ -140,7 +154,7 @@ def _channels(meta: dict, key: str, default: tuple, model_path: Path) -> tuple[f
     A model exported with other values than medimg's own (0.5) was fed inputs normalised as medimg's are, unsaid."""
     value = meta.get(key, default)
     ok = (isinstance(value, (list, tuple)) and len(value) == 3
-          and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+          and all(_real(v) is not None and np.isfinite(_real(v)) for v in value)
           and (key != "std" or all(v > 0 for v in value)))
     if not ok:
         wanted = "three numbers over 0" if key == "std" else "three numbers"

@@ -52,20 +52,30 @@ def _webarchive(data: bytes) -> _Saved:
     if not isinstance(main, dict) or not isinstance(main.get("WebResourceData"), bytes):
         raise ValueError("a Safari web archive without its page")
     saved.html, saved.url = main["WebResourceData"], str(main.get("WebResourceURL") or saved.url)
-    saved.charset = main.get("WebResourceTextEncodingName")
+    saved.charset = _text(main.get("WebResourceTextEncodingName"))
     while stack:  # the archive, then its frames' archives (their pages' images are resources of the whole)
         one = stack.pop()
         if not isinstance(one, dict) or id(one) in seen:  # a plist may name one archive many times, or itself
             continue
         seen.add(id(one))
         frame = one.get("WebMainResource")
-        resources = list(one.get("WebSubresources") or ()) + ([frame] if one is not archive else [])
+        resources = _list(one.get("WebSubresources")) + ([frame] if one is not archive else [])
         for res in resources:
             if isinstance(res, dict) and isinstance(res.get("WebResourceData"), bytes) and res.get("WebResourceURL"):
                 saved.stored.setdefault(str(res["WebResourceURL"]), (res["WebResourceData"],
-                                                                     res.get("WebResourceMIMEType")))
-        stack.extend(one.get("WebSubframeArchives") or ())
+                                                                     _text(res.get("WebResourceMIMEType"))))
+        stack.extend(_list(one.get("WebSubframeArchives")))
     return saved
+
+
+def _text(value) -> str | None:
+    """A string the archive gives, else None: a MIME type of another type (a number, bytes) lost the whole file."""
+    return value if isinstance(value, str) else None
+
+
+def _list(value) -> list:
+    """A list the archive gives, else none: a frame list of another type (a date) lost the page's own images."""
+    return list(value) if isinstance(value, list) else []
 
 
 def _mhtml(data: bytes, ctx: Context) -> _Saved:

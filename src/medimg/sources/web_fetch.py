@@ -197,7 +197,7 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
         except ValueError as exc:
             return str(exc)
         return Blob(origin=short_url(cand.url), data=data, content_type=ctype)
-    if urlsplit(cand.url).path.lower().endswith(".svg"):
+    if _path(cand.url).lower().endswith(".svg"):
         return Blob(origin=cand.url, data=b"", name=_name(cand.url), content_type="image/svg+xml")
     refuse = functools.partial(_refuse_by_headers, _name(cand.url)) if cand.guess else None
     peek = functools.partial(_refuse_by_bytes, cand.url) if cand.guess else None
@@ -428,7 +428,7 @@ def picture_url(url: str, depth: int = 0) -> str:
         return url
     url = _same(url)
     head, _, query = url.partition("?")
-    path = urlsplit(head).path
+    path = _path(head)
     if path.endswith(_RESIZERS) and depth < 2:
         inner = next((unquote(v) for k, _, v in (p.partition("=") for p in query.split("&")) if k == "url"), "")
         if inner:
@@ -499,4 +499,13 @@ def short_url(url: str) -> str:
 def _name(url: str) -> str:
     if url[:5].lower() == "data:":
         return ""
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return unquote(_path(url).rsplit("/", 1)[-1])
+
+
+def _path(url: str) -> str:
+    """The URL's path; also of one urlsplit refuses (an unclosed `[`: a saved page may store a picture by
+    `http://[::1/a.png`), whose picture was lost, or the whole saved page with it."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return url.partition("?")[0].partition("#")[0]

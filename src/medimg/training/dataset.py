@@ -204,9 +204,12 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
             log(Note(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
                      f"put them in a <source>/ folder"))
         for src in sorted(d for d in dirs[lb].iterdir() if d.is_dir() and not d.name.startswith(".")):
-            found, broken = _files(src)
+            found, broken, unreadable = _files(src)
             if broken and log:
                 log(Note(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})"))
+            if unreadable and log:
+                log(Note(f"{lb}/{src.name}: files or folders that could not be read are left out: {len(unreadable)} "
+                         f"(e.g. {unreadable[0]})"))
             files = [p for p in found if p.suffix.lower() in IMAGE_EXT or _dicom(p)]
             if log and len(files) < len(found):
                 kept = set(files)
@@ -293,12 +296,23 @@ def _say_excluded(root: Path, matched: set[str], log) -> None:
                  f"{missing[0]}); give paths from the corpus folder, as label/source/file"))
 
 
-def _files(src: Path) -> tuple[list[Path], list[str]]:
-    """The files under `src`, through linked folders as `evaluate` and `classify` go (each folder once), and the
-    links that lead nowhere; hidden files and folders are left out."""
-    files, broken, seen = [], [], set()
-    for top, dirs, names in os.walk(src, followlinks=True):
-        st = os.stat(top)
+def _files(src: Path) -> tuple[list[Path], list[str], list[str]]:
+    """The files under `src`, through linked folders as `evaluate` and `classify` go (each folder once), the
+    links that lead nowhere, and the files and folders that could not be read (a PermissionError from one, a link
+    into /proc, stopped the scan with a traceback; an unreadable folder was passed over unsaid); hidden files and
+    folders are left out."""
+    files, broken, unreadable, seen = [], [], [], set()
+
+    def cannot(exc: OSError) -> None:
+        unreadable.append(Path(os.path.relpath(exc.filename or src, src)).as_posix())
+
+    for top, dirs, names in os.walk(src, onerror=cannot, followlinks=True):
+        try:
+            st = os.stat(top)
+        except OSError as exc:
+            cannot(exc)
+            dirs[:] = []
+            continue
         if (st.st_dev, st.st_ino) in seen:  # a link back up, or a second link to one folder
             dirs[:] = []
             continue
@@ -308,11 +322,14 @@ def _files(src: Path) -> tuple[list[Path], list[str]]:
             p = Path(top, name)
             if name.startswith("."):
                 continue
-            if p.is_file():
-                files.append(p)
-            elif p.is_symlink() and not p.exists():
-                broken.append(p.relative_to(src).as_posix())
-    return sorted(files), broken
+            try:
+                if p.is_file():
+                    files.append(p)
+                elif p.is_symlink() and not p.exists():
+                    broken.append(p.relative_to(src).as_posix())
+            except OSError:
+                unreadable.append(p.relative_to(src).as_posix())
+    return sorted(files), broken, unreadable
 
 
 def _dicom(path: Path) -> bool:
