@@ -599,6 +599,7 @@ def _prepare(item: ImageItem | ItemError, clf: Classifier, thumb: int) -> tuple[
         if thumb:
             im = to_rgb(item.image)
             im.thumbnail((thumb, thumb))
+            im.info = {}  # no EXIF, XMP or comment of the file's: Pillow writes a JPEG's comment into the page's JPEG
             rec.thumbnail = im
     except Exception as exc:
         rec.error = f"could not prepare image: {exc}"

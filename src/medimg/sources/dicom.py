@@ -8,6 +8,7 @@ elsewhere (tests, nifti.py, benchmarks) stay importable from here.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import struct
 import warnings
@@ -38,6 +39,30 @@ from .dicom_levels import BY_VALUE_MIN, strips, to_uint8  # noqa: F401
 # Module-level settings, because catch_warnings is not thread-safe.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+
+
+class _NoCharsetValues(logging.Filter):
+    """pydicom logs the Specific Character Set it could not use as read ("Unknown encoding '…'"), and a damaged or
+    odd file can hold anything there, a name too: a value that does not look like a character set's defined term
+    (ISO_IR 100, ISO 2022 IR 87, GB18030, GBK) is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "encoding" in text or "Character Set" in text or "code extension" in text:
+            text = re.sub(r"'([^']*)'", lambda m: m[0] if _charset_like(m[1]) else "'[…]'", text)
+            text = re.sub(r"ignoring: (.*)$", lambda m: "ignoring: " + ", ".join(
+                v if _charset_like(v) else "[…]" for v in m[1].split(", ")), text)
+            record.msg, record.args = text, ()
+        return True
+
+
+def _charset_like(value: str) -> bool:
+    """A term or codec pydicom knows, or one of the defined terms' shape (capitals and a number: ISO_IR 999)."""
+    return value in _CHARSETS or re.fullmatch(r"[A-Z][A-Z0-9 _-]{0,15}\d[A-Z0-9 _-]{0,6}", value) is not None
+
+
+_CHARSETS = set(pydicom.charset.python_encoding) | set(pydicom.charset.python_encoding.values())
+logging.getLogger("pydicom").addFilter(_NoCharsetValues())
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"  # a DICOMDIR

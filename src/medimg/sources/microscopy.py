@@ -653,7 +653,9 @@ def _channel_names(tif, channels: int, image) -> list[str] | None:
             names = [str(n) for n in (tif.imagej_metadata or {}).get("Labels", [])][:channels]
     except Exception:
         return None
-    return [n[:40] for n in names] if len(names) == channels and any(names) else None
+    # the first line only: ImageJ's slice label of a DICOM it opened is the file's name, then the header's text
+    names = [(n.splitlines() or [""])[0].strip()[:40] for n in names]
+    return names if len(names) == channels and any(names) else None
 
 
 def _ome_channels(image) -> list[dict]:
