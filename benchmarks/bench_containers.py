@@ -13,12 +13,20 @@ comparable figures. Ratios > 1 mean medimg is slower than the baseline, which on
 - `pdf`: 2,500 images on 100 pages, all under one ICC profile object; against PyMuPDF's `extract_image` of each;
 - `page`: a static page of 3,000 `<picture>` of 4 `<source media>` each; against lexbor's parse and select;
 - `dicom`: an Enhanced MR of 20 time points × 40 slices of 128²; against pydicom reading it and its middle frame;
-- `plate`: a 96-well OME-TIFF (96 images); against tifffile reading every image.
+- `plate`: a 96-well OME-TIFF (96 images); against tifffile reading every image;
+- `frames`: a GIF of 300 different 256² frames with `all_frames` (each frame's pixels hashed to find repeats,
+  sources/repeats.py); against Pillow decoding every frame to RGB;
+- `svg`: a 10 MB drawing without a picture (only looked through for `data:`); against reading its bytes in
+  lower case; `svgpics`: the same with 5 embedded PNGs (parsed with lexbor after html_cost's nesting check);
+  against lexbor's parse alone;
+- `saved`: a 30 MB Chrome MHTML of a page and its 30 PNGs; against the e-mail parser reading its parts and
+  Pillow decoding the PNGs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import sys
 import tempfile
@@ -214,6 +222,60 @@ def plate_bare(data: bytes) -> None:
             series.asarray()
 
 
+def gif(n: int = 300) -> bytes:
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (256, 256, 3), np.uint8)).quantize(64) for _ in range(n)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=40)
+    return out.getvalue()
+
+
+def gif_bare(data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            im.convert("RGB")
+
+
+def svg(pictures: int, size: int = 10 * 2**20) -> bytes:
+    head = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">\n'
+    import base64
+
+    pics = "".join(f'<image width="300" height="200" xlink:href="data:image/png;base64,'
+                   f'{base64.b64encode(png(k, 300, 3)).decode()}"/>\n' for k in range(pictures))
+    path = "".join(f'<path d="M{k % 500} {k % 300} L{k * 7 % 500} {k * 3 % 300}" stroke="#123"/>\n'
+                   for k in range(size // 40))
+    return (head + pics + path[:size]).rsplit("\n", 1)[0].encode() + b"\n</svg>\n"
+
+
+def svg_bare(data: bytes) -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    LexborHTMLParser(data.decode("utf-8", "replace")).css("image")
+
+
+def mhtml(n: int = 30) -> bytes:
+    import base64
+
+    b = "----MultipartBoundary--bench"
+    out = [f'From: <Saved by Blink>\r\nSnapshot-Content-Location: https://h.test/\r\nMIME-Version: 1.0\r\n'
+           f'Content-Type: multipart/related;\r\n\ttype="text/html";\r\n\tboundary="{b}"\r\n\r\n',
+           f'--{b}\r\nContent-Type: text/html\r\nContent-Location: https://h.test/\r\n\r\n<html><body>'
+           + "".join(f'<img src="https://h.test/{k}.png">' for k in range(n)) + "</body></html>\r\n"]
+    for k in range(n):
+        data = base64.encodebytes(png(k, 500, 3)).decode().replace("\n", "\r\n")
+        out.append(f"--{b}\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+                   f"Content-Location: https://h.test/{k}.png\r\n\r\n{data}\r\n")
+    return "".join(out + [f"--{b}--\r\n"]).encode()
+
+
+def mhtml_bare(data: bytes) -> None:
+    import email
+
+    msg = email.message_from_bytes(data)
+    decode_all(p.get_payload(decode=True) for p in msg.walk() if p.get_content_type() == "image/png")
+
+
 def case(name: str, tmp: Path, limits: Limits):
     """(medimg reading the input, the bare libraries reading it)."""
     def source(data: bytes, file_name: str):
@@ -247,6 +309,16 @@ def case(name: str, tmp: Path, limits: Limits):
     if name == "dicom":
         data = enhanced_mr()
         return source(data, "mr.dcm"), lambda: dicom_bare(data)
+    if name == "frames":
+        data = gif()
+        every = dataclasses.replace(limits, all_frames=True, max_images_per_input=1000)
+        return (lambda: list(open_input(Blob("f.gif", data, name="f.gif"), every))), lambda: gif_bare(data)
+    if name in ("svg", "svgpics"):
+        data = svg(5 if name == "svgpics" else 0)
+        return source(data, "drawing.svg"), ((lambda: data.lower()) if name == "svg" else lambda: svg_bare(data))
+    if name == "saved":
+        data = mhtml()
+        return source(data, "page.mhtml"), lambda: mhtml_bare(data)
     data = plate()
     return source(data, "plate.ome.tif"), lambda: plate_bare(data)
 
@@ -259,7 +331,7 @@ def main() -> None:
     limits = Limits()
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("files", "zip", "deck", "pdf", "page", "dicom", "plate"):
+        for name in ("files", "zip", "deck", "pdf", "page", "dicom", "plate", "frames", "svg", "svgpics", "saved"):
             if args.only and name not in args.only:
                 continue
             ours, bare = case(name, Path(tmp), limits)

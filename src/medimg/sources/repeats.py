@@ -23,6 +23,9 @@ def digest(img: Image.Image) -> bytes:
         as_mode = "RGBA" if img.mode == "PA" or img.has_transparency_data else "RGB"
     h = hashlib.sha256(f"{as_mode} {img.size}".encode())
     w, height = img.size
+    if 4 * w * height <= STRIP_BYTES:  # a frame of a few MB at most: hashed whole, no strip cut out first
+        h.update((img if img.mode == as_mode else img.convert(as_mode)).tobytes())
+        return h.digest()
     step = max(1, STRIP_BYTES // max(1, 4 * w))
     for y in range(0, height, step):
         strip = img.crop((0, y, w, min(height, y + step)))

@@ -262,15 +262,15 @@ def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log) -> None:
     first found; the other ways to it are dropped from `found_in`, so no image is both trained on and held out,
     or trained on under two labels."""
     top = os.path.realpath(root)
-    real = {p: os.path.realpath(p) for files in found_in.values() for p in files}
-    lies = {r for p, r in real.items() if r == os.path.join(top, p.relative_to(root))}  # no link on the way
+    real, here = _real_paths([p for files in found_in.values() for p in files], root, top)
+    lies = {r for p, r in real.items() if r == here[p]}
     kept: dict[str, Path] = {}  # real path → the way to it kept
     dropped = []
     for key, files in found_in.items():
         keep = []
         for p in files:
             r = real[p]
-            if r in kept or (r in lies and r != os.path.join(top, p.relative_to(root))):
+            if r in kept or (r in lies and r != here[p]):
                 dropped.append(p)
             else:
                 kept[r] = p
@@ -280,6 +280,22 @@ def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log) -> None:
         p = dropped[0]
         log(Note(f"{len(dropped)} files reached a second way, through links, are read once, where they lie (e.g. "
                  f"{p.relative_to(root).as_posix()}, the same file as {kept[real[p]].relative_to(root).as_posix()})"))
+
+
+def _real_paths(paths: list[Path], root: Path, top: str) -> tuple[dict[Path, str], dict[Path, str]]:
+    """Each path's os.path.realpath, and where under `top` (root's real path) it would be with no link on the
+    way: each folder resolved once, a file that is no link being its real folder's (realpath and relative_to of
+    every file took half of a 15,000-file scan)."""
+    folders: dict[str, tuple[str, str]] = {}
+    real, here = {}, {}
+    for p in paths:
+        path = os.fspath(p)
+        folder, name = os.path.split(path)
+        if folder not in folders:
+            folders[folder] = (os.path.realpath(folder or "."), os.path.join(top, Path(folder).relative_to(root)))
+        real[p] = os.path.realpath(path) if os.path.islink(path) else os.path.join(folders[folder][0], name)
+        here[p] = os.path.join(folders[folder][1], name)
+    return real, here
 
 
 def _say_excluded(root: Path, matched: set[str], log) -> None:
