@@ -127,7 +127,8 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
                 timeout: float | None = None, all_frames: bool = False, render: bool = False,
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
                 max_images: int | None = None, input_timeout: float | None = None,
-                max_entries: int | None = None) -> Limits:
+                max_entries: int | None = None, max_per_host: int | None = None,
+                respect_robots_tag: bool = False, user_agent: str | None = None) -> Limits:
     if render and not offline:  # once, not as every URL's error
         from .sources.browser import available
 
@@ -151,6 +152,14 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
         lim.input_timeout = input_timeout or None
     if max_entries:
         lim.zip_max_entries = max_entries
+    if max_per_host:
+        lim.max_per_host = max_per_host
+    lim.respect_robots_tag = respect_robots_tag
+    if user_agent is not None:
+        if not user_agent.strip() or not user_agent.isprintable():
+            raise typer.BadParameter("give a name on one line, such as 'acme-curation/1.0 (+mailto:data@acme.org)'",
+                                     param_hint="--user-agent")
+        lim.user_agent = user_agent.strip()
     return lim
 
 
@@ -234,6 +243,13 @@ MaxEntries = typer.Option(None, "--max-entries", min=1, help="Refuse an archive 
                           "those nested in it, ten times as many together).")
 MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many images from one input (default "
                          "1000; each file in a folder or archive is an input of its own).")
+MaxPerHost = typer.Option(None, "--max-per-host", min=1, help="Requests to one host at once, every input together "
+                          "(default 8); a download waits its turn, within --input-timeout.")
+RespectRobotsTag = typer.Option(False, "--respect-robots-tag", help="Do not read an image or page whose X-Robots-Tag "
+                                "header says noai, noimageai, noindex, noimageindex or none (a note names it).")
+UserAgent = typer.Option(None, "--user-agent", help="The User-Agent header sent (default medimg/VERSION); a "
+                         "large crawl should name itself and a contact, e.g. 'acme-curation/1.0 "
+                         "(+mailto:data@acme.org)'.")
 InputTimeout = typer.Option(None, "--input-timeout", min=0, help="Give up on an input (a file, an archive member, a "
                             "web page with its images) still being read after this many seconds (default 600; 0: "
                             "no limit); the inputs after it go on.")
@@ -456,7 +472,8 @@ def extract(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries,
+    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
     from .extract import extract as run, prepare
@@ -466,7 +483,8 @@ def extract(
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries)
+                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     try:
         folder = prepare(out, resume)
     except (ValueError, OSError) as exc:
@@ -551,7 +569,8 @@ def classify(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries,
+    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
@@ -617,7 +636,8 @@ def classify(
                           "passed over")
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries)
+                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe
@@ -958,7 +978,8 @@ def scale(
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
     max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
     all_frames: bool = AllFrames, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries,
+    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again; a folder "
                                 "of an earlier medimg's rows, probs as JSON text, is refused)."),
@@ -997,7 +1018,8 @@ def scale(
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries)
+                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     plan: dict = {}
 
     def stopped() -> str:

@@ -19,6 +19,8 @@ import numpy as np
 
 from PIL import Image
 
+from .. import __version__
+
 # A signalling NaN (float bits 7f800001…, as a damaged file may hold) makes numpy warn "invalid value encountered
 # in cast" when the sources widen floats to float64; they map NaN to levels themselves, so it was only printed noise.
 warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning, r"medimg\.sources\.")
@@ -68,10 +70,14 @@ class Limits:
     """Every cap and timeout the sources obey, all configurable; checked when made (a wrong type raises
     TypeError, a number below its floor ValueError, naming the field).
 
-    Network: connect_timeout, read_timeout (seconds between bytes), total_timeout (one download, seconds),
-    max_download_bytes (one downloaded resource), max_redirects, max_concurrency (one page's images fetched at
-    once), allow_private (fetch loopback, private and link-local addresses), offline (fetch nothing: URLs, or
-    remote images a saved page shows), user_agent (operators may set their own, with a contact address).
+    Network: connect_timeout, read_timeout (seconds between bytes), total_timeout (one download, seconds, not
+    counting a wait for max_per_host), max_download_bytes (one downloaded resource), max_redirects,
+    max_concurrency (one page's images fetched at once), max_per_host (requests to one host at once from this
+    process, every run in it together; a fetch waits for its turn, within its input's input_timeout),
+    allow_private (fetch loopback, private and link-local addresses), offline (fetch nothing: URLs, or remote
+    images a saved page shows), respect_robots_tag (an image or page whose X-Robots-Tag header says noai,
+    noimageai, noindex, noimageindex or none is not read: a note naming it), user_agent (the User-Agent sent,
+    `medimg/<version>`; operators crawling at scale should set their own, with a contact address).
 
     Files: max_input_bytes (one input file or archive member), max_slide_bytes (whole-slide files on disk,
     read a region at a time), max_video_bytes (videos on disk, read only around the frames shown),
@@ -105,6 +111,7 @@ class Limits:
     max_pdf_pages: int = 500
     max_redirects: int = 5
     max_concurrency: int = 8
+    max_per_host: int = 8
     allow_private: bool = False
     offline: bool = False
     min_side: int = 64
@@ -115,7 +122,8 @@ class Limits:
     max_depth: int = 3
     render: bool = False
     max_browser_memory: int = 2 * 1024**3
-    user_agent: str = "medimg/0.1"
+    respect_robots_tag: bool = False
+    user_agent: str = f"medimg/{__version__}"
 
     def __post_init__(self):  # `Limits(allow_private="no")` was true until it reached classify()
         check_limits(self)
@@ -252,7 +260,7 @@ def _limit_kinds() -> dict:
 _KIND_WORDS = {bool: "True or False", int: "a whole number ≥ 0", float: "a number ≥ 0", str: "a string",
                type(None): "None"}
 # caps at which nothing could be read at all (the CLI's options start at 1 too)
-AT_LEAST_ONE = {"max_pixels", "max_images_per_input", "max_pdf_pages", "max_concurrency"}
+AT_LEAST_ONE = {"max_pixels", "max_images_per_input", "max_pdf_pages", "max_concurrency", "max_per_host"}
 
 
 def _check_limit(name: str, value, kind) -> None:

@@ -541,7 +541,8 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     _scroll(page, deadline, cancel, network)
                     found = _evaluate(page, _COLLECT_JS, deadline, [limits.max_download_bytes, MAX_BLOBS, MAX_CANVASES,
                                                                  limits.max_pixels])
-                    bodies, moved = _image_bodies(responses, finished, limits.max_download_bytes)
+                    bodies, moved = _image_bodies(responses, finished, limits.max_download_bytes,
+                                                  limits.user_agent if limits.respect_robots_tag else None)
                 finally:
                     try:
                         context.close()
@@ -754,12 +755,15 @@ def _settle(page, deadline: float, cancel=None, network: Network | None = None) 
             return
 
 
-def _image_bodies(responses: list, finished: set, cap: int) -> tuple[dict, dict[str, str]]:
+def _image_bodies(responses: list, finished: set, cap: int,
+                  robots: str | None = None) -> tuple[dict, dict[str, str]]:
     """The bodies of the images the browser loaded whole, and of those a script fetched (`FETCHED_IMAGES`), by
     URL (a redirected one's under the URL it started from too, and {its final URL: that one}). One
     still coming (a server that trickles it) is not waited for, since `body()` would wait for its end: it is
     fetched again, under the download limits. So is a script's image whose body the browser did not keep (one
-    read as a blob comes back empty): it is listed with no bytes."""
+    read as a blob comes back empty): it is listed with no bytes. With `robots` (the User-Agent, when
+    respect_robots_tag), one whose X-Robots-Tag forbids its use is left out: an element's is fetched again, and
+    refused with a note."""
     bodies: dict[str, tuple[bytes | None, str | None]] = {}
     moved: dict[str, str] = {}
     for response in responses:
@@ -767,6 +771,8 @@ def _image_bodies(responses: list, finished: set, cap: int) -> tuple[dict, dict[
             kind = response.request.resource_type
             fetched = kind in ("fetch", "xhr") and _type(response.headers).startswith(FETCHED_IMAGES)
             if (kind != "image" and not fetched) or not response.ok:
+                continue
+            if robots is not None and net.robots_refusal(net.httpx.Headers(response.headers), robots):
                 continue
             url = urldefrag(response.url)[0]
             if fetched and url not in bodies:  # no element names it: it is listed here or nowhere

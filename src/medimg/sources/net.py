@@ -6,7 +6,9 @@ IPv4-mapped, 6to4, Teredo and NAT64 forms) unless `allow_private`, and then conn
 address it checked, so a DNS answer that changes between check and connect (DNS rebinding) cannot
 slip through. Redirects are followed by hand, so every hop gets a new connection check and counts
 against `max_redirects`; a 429 or 503 with a short Retry-After is asked once more after that wait. Environment
-proxies are ignored (a proxy would do its own DNS).
+proxies are ignored (a proxy would do its own DNS). At most `max_per_host` requests go to one host at once from
+the process (`_HostSlots`), and with `respect_robots_tag` an answer whose X-Robots-Tag forbids use is refused
+(`RobotsTag`) before its body is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import email.utils
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 import threading
@@ -48,6 +51,74 @@ class FetchError(Exception):
 
 class BlockedAddress(FetchError):
     """The host resolves to an address the guard does not allow."""
+
+
+class RobotsTag(FetchError):
+    """The answer's X-Robots-Tag asks not to use it (`Limits.respect_robots_tag`): a note, not an error."""
+
+
+# img2dataset's default set; `none` is Google's "noindex, nofollow"
+ROBOTS_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex", "none")
+
+
+def robots_refusal(headers: httpx.Headers, user_agent: str) -> str | None:
+    """The X-Robots-Tag directive that forbids using this answer (`noai`, or `medimg: noindex`), or None. A value
+    for another robot (`googlebot: noindex`) does not count; one for medimg or the User-Agent's product does."""
+    ours = {"medimg", user_agent.split("/", 1)[0].split()[0].lower() if user_agent.strip() else "medimg"}
+    for value in headers.get_list("x-robots-tag"):
+        bot, colon, rest = value.partition(":")
+        named = bot.strip().lower() if colon and "," not in bot and " " not in bot.strip() else None
+        if named is not None and named not in ours:
+            continue
+        for directive in (rest if named is not None else value).split(","):
+            if directive.strip().lower() in ROBOTS_DIRECTIVES:
+                return f"{bot.strip()}: {directive.strip()}" if named is not None else directive.strip()
+    return None
+
+
+class _HostSlots:
+    """Requests under way to each host from this process, every Fetcher and run together: `take` waits (in
+    STOP_POLL steps, so a given-up fetch stops) while a host has `cap` already."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy: dict[str, int] = {}
+
+    def take(self, host: str, cap: int, stopped: Callable[[], bool], url: str) -> float:
+        """Hold one of the host's slots; returns the seconds waited for it."""
+        start = time.monotonic()
+        with self._cond:
+            while self._busy.get(host, 0) >= cap:
+                if stopped():
+                    raise FetchError(f"cancelled: {url} (waiting for one of the {cap} requests to {host} "
+                                     "allowed at once: max_per_host)")
+                self._cond.wait(STOP_POLL)
+            self._busy[host] = self._busy.get(host, 0) + 1
+        return time.monotonic() - start
+
+    def give(self, host: str) -> None:
+        with self._cond:
+            left = self._busy[host] - 1
+            if left:
+                self._busy[host] = left
+            else:
+                del self._busy[host]
+            self._cond.notify_all()
+
+    def busy(self, host: str) -> int:
+        with self._cond:
+            return self._busy.get(host, 0)
+
+
+_slots = _HostSlots()
+
+
+def _fresh_slots() -> None:  # a forked child: the parent's requests are not its own, and its lock may be held
+    global _slots
+    _slots = _HostSlots()
+
+
+os.register_at_fork(after_in_child=_fresh_slots)
 
 
 
@@ -337,13 +408,15 @@ class Fetcher:
 
     def fetch(self, url: str, accept: str | None = None, max_bytes: int | None = None,
               refuse: Callable[[httpx.Headers], None] | None = None,
-              peek: Callable[[httpx.Headers, bytes], None] | None = None, peek_at: int = CHUNK) -> Fetched:
+              peek: Callable[[httpx.Headers, bytes], None] | None = None, peek_at: int = CHUNK,
+              robots: bool = True) -> Fetched:
         """GET `url` within every limit; raises FetchError with a clear reason. `refuse(headers)` may raise to
         give up on the final response before its body is read, and `peek(headers, first)` to give up on it once
-        its first `peek_at` bytes have come (not called for a shorter body)."""
+        its first `peek_at` bytes have come (not called for a shorter body). With respect_robots_tag, an answer
+        whose X-Robots-Tag forbids its use raises RobotsTag, unless `robots` is False (a stylesheet)."""
         with self._limited(url):
             return self._follow(url, accept, max_bytes or self.limits.max_download_bytes, refuse,
-                                peek and (peek_at, peek))
+                                peek and (peek_at, peek), robots and self.limits.respect_robots_tag)
 
     def exchange(self, method: str, url: str, headers: dict | None = None, body: bytes | None = None,
                  max_bytes: int | None = None) -> Fetched:
@@ -355,16 +428,31 @@ class Fetcher:
                 raise FetchError(_not_web(parsed, url))
             sent = {k: v for k, v in (headers or {}).items() if k.lower() not in _NOT_FORWARDED}
             request = self.client.build_request(method, parsed, headers=sent, content=body or None)
-            try:
-                response = self.client.send(request, stream=True)
-            except BlockedAddress as exc:
-                raise BlockedAddress(f"{url}: {exc}") from None
-            try:
-                data = b"" if method == "HEAD" else self._read(response, max_bytes or self.limits.max_download_bytes, url)
-                ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
-                return Fetched(url, data, ctype, response.status_code, _one_each(response.headers))
-            finally:
-                response.close()
+            with self._slot(parsed, url):
+                try:
+                    response = self.client.send(request, stream=True)
+                except BlockedAddress as exc:
+                    raise BlockedAddress(f"{url}: {exc}") from None
+                try:
+                    data = (b"" if method == "HEAD" else
+                            self._read(response, max_bytes or self.limits.max_download_bytes, url))
+                    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
+                    return Fetched(url, data, ctype, response.status_code, _one_each(response.headers))
+                finally:
+                    response.close()
+
+    @contextlib.contextmanager
+    def _slot(self, parsed: httpx.URL, url: str):
+        """One of the host's `max_per_host` slots, held for one request; the wait for it is added to the fetch's
+        deadline (`total_timeout` is the download's own time), and ends when the fetch is given up."""
+        host = (parsed.host or "").lower()
+        waited = _slots.take(host, self.limits.max_per_host, self._stopped, url)
+        if waited and getattr(_local, "deadline", None) is not None:
+            _local.deadline += waited
+        try:
+            yield
+        finally:
+            _slots.give(host)
 
     @contextlib.contextmanager
     def _limited(self, url: str):
@@ -395,7 +483,8 @@ class Fetcher:
 
     def _follow(self, url: str, accept: str | None, cap: int,
                 refuse: Callable[[httpx.Headers], None] | None = None,
-                peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None) -> Fetched:
+                peek: tuple[int, Callable[[httpx.Headers, bytes], None]] | None = None,
+                robots: bool = False) -> Fetched:
         current = url
         headers = {"Accept": accept} if accept else {}
         hops, waited = 0, None  # redirects followed; the seconds a 429 or 503 was waited out, once
@@ -405,37 +494,49 @@ class Fetcher:
             parsed = httpx.URL(current)
             if parsed.scheme not in SCHEMES:
                 raise FetchError(_not_web(parsed, current))
-            try:
-                response = self.client.send(self.client.build_request("GET", parsed, headers=headers), stream=True)
-            except BlockedAddress as exc:
-                raise BlockedAddress(f"{current}: {exc}") from None
-            try:
-                location = response.headers.get("location")
-                if response.status_code in REDIRECTS and location:
-                    hops += 1
-                    if hops > self.limits.max_redirects:
-                        raise FetchError(
-                            f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
-                    current = str(parsed.join(location.strip()))
-                    continue
-                wait = retry_after(response.headers) if response.status_code in RETRIED else None
-                if waited is None and wait is not None and wait <= MAX_RETRY_WAIT and _time_left() > wait + 1:
-                    response.close()
-                    self._pause(wait, current)
-                    waited = wait
-                    continue
-                if response.status_code >= 400:
-                    said = (f" (tried again {_seconds(waited)} later, as its Retry-After asked)" if waited is not None
-                            else f" (it asks to wait {_wait_asked(response.headers, wait)}: Retry-After)"
-                            if wait is not None else "")
-                    raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}{said}")
-                if refuse is not None:
-                    refuse(response.headers)
-                data = self._read(response, cap, current, peek)
-                ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
-                return Fetched(current, data, ctype, response.status_code, dict(response.headers))
-            finally:
+            with self._slot(parsed, current):
+                got = self._hop(url, current, parsed, headers, hops, waited, cap, refuse, peek, robots)
+            if isinstance(got, Fetched):
+                return got
+            current, hops, waited = got
+
+    def _hop(self, url: str, current: str, parsed: httpx.URL, headers: dict, hops: int, waited: float | None,
+             cap: int, refuse, peek, robots: bool) -> Fetched | tuple[str, int, float | None]:
+        """One request of `_follow`: the final answer, or where to go next (the URL, redirects so far, the
+        Retry-After waited)."""
+        try:
+            response = self.client.send(self.client.build_request("GET", parsed, headers=headers), stream=True)
+        except BlockedAddress as exc:
+            raise BlockedAddress(f"{current}: {exc}") from None
+        try:
+            location = response.headers.get("location")
+            if response.status_code in REDIRECTS and location:
+                hops += 1
+                if hops > self.limits.max_redirects:
+                    raise FetchError(
+                        f"too many redirects (more than {self.limits.max_redirects}) starting at {url}")
+                return str(parsed.join(location.strip())), hops, waited
+            wait = retry_after(response.headers) if response.status_code in RETRIED else None
+            if waited is None and wait is not None and wait <= MAX_RETRY_WAIT and _time_left() > wait + 1:
                 response.close()
+                self._pause(wait, current)
+                return current, hops, wait
+            if response.status_code >= 400:
+                said = (f" (tried again {_seconds(waited)} later, as its Retry-After asked)" if waited is not None
+                        else f" (it asks to wait {_wait_asked(response.headers, wait)}: Retry-After)"
+                        if wait is not None else "")
+                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}{said}")
+            if robots:
+                directive = robots_refusal(response.headers, self.limits.user_agent)
+                if directive:
+                    raise RobotsTag(f"not read: its X-Robots-Tag says {directive} (respect_robots_tag)")
+            if refuse is not None:
+                refuse(response.headers)
+            data = self._read(response, cap, current, peek)
+            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
+            return Fetched(current, data, ctype, response.status_code, dict(response.headers))
+        finally:
+            response.close()
 
     def _pause(self, seconds: float, url: str) -> None:
         """Wait `seconds` (a Retry-After), stopping at once when the fetch is given up."""

@@ -46,8 +46,8 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
     try:
         try:
             page = fetcher.fetch(url, accept=ACCEPT_PAGE)
-        except net.FetchError as exc:
-            yield ItemError(url, "", str(exc))
+        except net.FetchError as exc:  # a page or image its X-Robots-Tag keeps from use: a note
+            yield ItemError(url, "", str(exc), skipped=isinstance(exc, net.RobotsTag))
             return
         blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
         kind = classify(blob)

@@ -145,7 +145,7 @@ def _read_sheet(url: str, fetcher: net.Fetcher, cap: int, charset: str) -> sheet
             data, ctype = decode_data_uri(url, cap)
             final, header = url, ctype
         else:
-            got = fetcher.fetch(url, accept=ACCEPT_CSS, max_bytes=cap)
+            got = fetcher.fetch(url, accept=ACCEPT_CSS, max_bytes=cap, robots=False)  # a sheet is not used itself
             data, ctype, final = got.data, got.content_type, got.url
             header = next((v for k, v in got.headers.items() if k.lower() == "content-type"), None)
         if ctype not in (None, "text/css"):  # an error page, say: browsers apply only text/css
@@ -203,6 +203,8 @@ def _get(cand: Candidate, fetcher: net.Fetcher, cap: int) -> Blob | str:
     peek = functools.partial(_refuse_by_bytes, cand.url) if cand.guess else None
     try:
         got = fetcher.fetch(cand.url, accept=ACCEPT_IMAGE, refuse=refuse, peek=peek, peek_at=PEEK_BYTES)
+    except net.RobotsTag as exc:  # respect_robots_tag: no error, the site asked
+        return Note(str(exc))
     except net.FetchError as exc:
         return str(exc)
     except _NoPicture as exc:
