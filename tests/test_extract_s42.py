@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 
 import pytest
@@ -15,36 +14,9 @@ from PIL import Image
 
 import medimg.pipeline as pipeline
 from medimg.extract import extract, prepare
-from medimg.sources import ImageItem, SourcePlugin, registry
 
 
-def _spares() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "medimg-extract-spare"]
-
-
-def _readers(before=()) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("medimg-extract") and t not in before]
-
-
-@pytest.fixture
-def hanging(monkeypatch):
-    """A source whose decoder blocks until the event it returns is set (set again when the test ends)."""
-    deadline = time.monotonic() + 30  # spares an earlier test's stuck readers hold end first: a clean count
-    while (_spares() or pipeline._spares[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    monkeypatch.setattr(registry, "_PLUGINS", list(registry.plugins()))
-    let_go = threading.Event()
-
-    def open_hanging(blob, ctx):
-        let_go.wait(60)
-        yield ImageItem(blob.origin, "", Image.new("RGB", (8, 8), (0, 0, 255)))
-
-    registry.register(SourcePlugin("hangs", lambda head, blob: head.startswith(b"HANG"), open_hanging, priority=0))
-    yield let_go
-    let_go.set()
-    deadline = time.monotonic() + 10
-    while _spares() and time.monotonic() < deadline:  # their readers return, and their threads end
-        time.sleep(0.05)
+from test_pipeline_s42 import _readers, _spares, hanging  # noqa: F401 (a fixture: a decoder that blocks)
 
 
 def _inputs(folder, names) -> list[str]:
@@ -78,7 +50,7 @@ def _limits(timeout):
 
 
 @pytest.mark.timeout(60)
-def test_readers_stuck_in_a_decoder_start_at_most_max_spares_threads(tmp_path, hanging, monkeypatch):
+def test_readers_stuck_in_a_decoder_start_at_most_max_spares_threads(tmp_path, hanging, monkeypatch):  # noqa: F811
     monkeypatch.setattr(pipeline, "MAX_SPARES", 2)
     names = [n for i in range(8) for n in (f"hang{i}", f"ok{i}.png")]
     given = _inputs(tmp_path / "in", names)
@@ -106,7 +78,7 @@ def test_readers_stuck_in_a_decoder_start_at_most_max_spares_threads(tmp_path, h
 
 
 @pytest.mark.timeout(60)
-def test_a_stuck_reader_with_no_spare_takes_up_its_run_again_once_its_decoder_returns(tmp_path, hanging,
+def test_a_stuck_reader_with_no_spare_takes_up_its_run_again_once_its_decoder_returns(tmp_path, hanging,  # noqa: F811
                                                                                        monkeypatch):
     """With no spare left, the run's one thread is stuck: the input after the stuck one is given up on (not
     waited for without end); once the decoder returns, the same thread reads the inputs after it."""
@@ -132,7 +104,7 @@ def test_a_stuck_reader_with_no_spare_takes_up_its_run_again_once_its_decoder_re
 
 
 @pytest.mark.timeout(60)
-def test_below_the_cap_a_spare_takes_each_stuck_readers_place(tmp_path, hanging):
+def test_below_the_cap_a_spare_takes_each_stuck_readers_place(tmp_path, hanging):  # noqa: F811
     """A few stuck decoders do not cost the inputs after them anything: each gets a thread in its place."""
     given = _inputs(tmp_path / "in", ["hang0", "a.png", "hang1", "hang2", "b.png"])
     before = set(_readers())

@@ -104,14 +104,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         return web._emit(blob.origin, blob.origin, index, cand, got, ctx, seen=seen)
 
     try:
-        for index, cand in enumerate(found[:cap], 1):
-            if index in ahead:
-                yield from ahead.pop(index)
-            else:
-                yield from read(index, web.thumbnail(index, cand, at, seen, "", ahead, read))
-        if len(found) > cap:
-            yield ItemError(blob.origin, "", f"{len(found) - cap} more images were not read "
-                                             f"(max_images_per_input = {cap})", skipped=True)
+        yield from web.read_in_order(blob.origin, found, cap, at, seen, ahead, read)
         yield from web.guesses_note(blob.origin, passed)
     finally:
         fetcher.close()

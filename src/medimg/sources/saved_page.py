@@ -155,15 +155,7 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
         return web._emit(blob.origin, saved.url, index, cand, got, ctx,
                          follow=f"its images are read from the {kind}", seen=seen)
 
-    limit = ctx.limits.max_images_per_input
-    for index, cand in enumerate(kept[:limit], 1):
-        if index in ahead:
-            yield from ahead.pop(index)
-        else:
-            yield from read(index, web.thumbnail(index, cand, at, seen, "", ahead, read))
-    if len(kept) > limit:
-        yield ItemError(blob.origin, "", f"{len(kept) - limit} more images were not read "
-                                         f"(max_images_per_input = {limit})", skipped=True)
+    yield from web.read_in_order(blob.origin, kept, ctx.limits.max_images_per_input, at, seen, ahead, read)
 
 
 def _key(url: str) -> str:

@@ -324,6 +324,19 @@ def thumbnail(index: int, cand: Candidate, at: dict[str, tuple[int, str]], seen:
     return Note(f"thumbnail of {label}{name}") if f"{label}{name}" in seen.images else None
 
 
+def read_in_order(origin: str, cands: list, cap: int, at, seen, ahead: dict, read) -> Iterator[Item]:
+    """The first `cap` candidates' items in page order, through `read(index, note)` (a thumbnail's full image,
+    read ahead, comes from `ahead` at its own place), then a note of how many more were not read."""
+    for index, cand in enumerate(cands[:cap], 1):
+        if index in ahead:
+            yield from ahead.pop(index)
+        else:
+            yield from read(index, thumbnail(index, cand, at, seen, "", ahead, read))
+    if len(cands) > cap:
+        yield ItemError(origin, "", f"{len(cands) - cap} more images were not read "
+                                    f"(max_images_per_input = {cap})", skipped=True)
+
+
 def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | str | None, ctx: Context,
           follow: bool | str = True, seen: Seen | None = None, label: str = "") -> Iterator[Item]:
     """One candidate's items. An embedded page is read for its images when `follow` is True; else `follow`
