@@ -227,7 +227,9 @@ def _name_first(rows: list, count: int, rest: str) -> None:
 AllowPrivate = typer.Option(False, "--allow-private", help="Allow fetching from loopback/private/link-local addresses.")
 Offline = typer.Option(False, "--offline", help="Fetch nothing over the network: URLs and the remote images of "
                        "saved pages become errors (files, folders, zips and PDFs are read as usual).")
-AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial slice, and one frame a second of a video, instead of the first/middle one.")
+AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and NIfTI/MGH/NRRD/MetaImage/MINC axial "
+                         "slice, and one frame a second of a video, instead of the first/middle one (a frame showing "
+                         "an earlier frame's picture again is a note, not classified again).")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", min=0, help="Skip PDF/web images, and pictures an e-mail's text "
                        "shows or an SVG embeds, whose shorter side is under this many pixels (default 64).")
