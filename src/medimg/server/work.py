@@ -18,7 +18,7 @@ PRIVATE_HINT = "(private addresses are blocked unless allowed: --allow-private, 
 SERVER_PRIVATE_HINT = ("(this server does not fetch private addresses; its operator can allow them by starting it "
                        "with medimg serve --allow-private)")
 # the CLI's option that the web notes name (a page that runs scripts, stylesheets not read), and the server's ways to it
-RENDER_HINT = re.compile(r"--render\b(?!-)")
+RENDER_HINT = re.compile(r"(?<![^\s(])--render(?=[\s),;.]|$)")  # the word, not part of a URL or file name
 SERVER_RENDER_HINT = "render=true (on the page: “Run the page's JavaScript before looking”)"
 SERVER_NO_RENDER = "rendering (which this server cannot do)"
 

@@ -772,7 +772,7 @@ def _image_bodies(responses: list, finished: set, cap: int,
             fetched = kind in ("fetch", "xhr") and _type(response.headers).startswith(FETCHED_IMAGES)
             if (kind != "image" and not fetched) or not response.ok:
                 continue
-            if robots is not None and net.robots_refusal(net.httpx.Headers(response.headers), robots):
+            if robots is not None and net.robots_refusal(_each_header(response), robots):
                 continue
             url = urldefrag(response.url)[0]
             if fetched and url not in bodies:  # no element names it: it is listed here or nowhere
@@ -792,6 +792,12 @@ def _image_bodies(responses: list, finished: set, cap: int,
                 bodies[start] = bodies[url]
                 moved[url] = start
     return bodies, moved
+
+
+def _each_header(response) -> "net.httpx.Headers":
+    """A response's headers, repeated ones apart (`response.headers` joins them with ", ", which makes
+    `googlebot: noindex` and `noai` one header for googlebot)."""
+    return net.httpx.Headers([(h["name"], h["value"]) for h in response.headers_array()])
 
 
 def _first_url(request) -> str:

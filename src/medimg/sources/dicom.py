@@ -49,9 +49,9 @@ class _NoCharsetValues(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if "encoding" in text or "Character Set" in text or "code extension" in text:
-            text = re.sub(r"'([^']*)'", lambda m: m[0] if _charset_like(m[1]) else "'[…]'", text)
+            text = _QUOTED.sub(lambda m: m[0] if _charset_like(m[1] or m[2] or "") else "'[…]'", text)
             text = re.sub(r"ignoring: (.*)$", lambda m: "ignoring: " + ", ".join(
-                v if _charset_like(v) else "[…]" for v in m[1].split(", ")), text)
+                v if _charset_like(v) else "[…]" for v in m[1].split(", ")), text, flags=re.S)
             record.msg, record.args = text, ()
         return True
 
@@ -61,6 +61,8 @@ def _charset_like(value: str) -> bool:
     return value in _CHARSETS or re.fullmatch(r"[A-Z][A-Z0-9 _-]{0,15}\d[A-Z0-9 _-]{0,6}", value) is not None
 
 
+# a quoted value ends where pydicom's words go on (a name can hold a quote: O'Brien), else at the next quote
+_QUOTED = re.compile(r"'(.*?)'(?= - | for | cannot |$)|'([^']*)'", re.S)
 _CHARSETS = set(pydicom.charset.python_encoding) | set(pydicom.charset.python_encoding.values())
 logging.getLogger("pydicom").addFilter(_NoCharsetValues())
 

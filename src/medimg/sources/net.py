@@ -59,6 +59,7 @@ class RobotsTag(FetchError):
 
 # img2dataset's default set; `none` is Google's "noindex, nofollow"
 ROBOTS_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex", "none")
+_VALUED = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}  # directives with a colon
 
 
 def robots_refusal(headers: httpx.Headers, user_agent: str) -> str | None:
@@ -68,6 +69,8 @@ def robots_refusal(headers: httpx.Headers, user_agent: str) -> str | None:
     for value in headers.get_list("x-robots-tag"):
         bot, colon, rest = value.partition(":")
         named = bot.strip().lower() if colon and "," not in bot and " " not in bot.strip() else None
+        if named in _VALUED:  # `max-image-preview: large, noai` names no robot
+            named = None
         if named is not None and named not in ours:
             continue
         for directive in (rest if named is not None else value).split(","):
@@ -121,17 +124,20 @@ def _fresh_slots() -> None:  # a forked child: the parent's requests are not its
 os.register_at_fork(after_in_child=_fresh_slots)
 
 
+_APART = ("set-cookie", "x-robots-tag")  # repeated headers a browser route must send on one by one
+
 
 def _one_each(headers: httpx.Headers) -> dict[str, str]:
     """Response headers as one value per name, as a browser route fulfils them: repeated ones joined with
-    ", ", except Set-Cookie, whose values hold commas (Expires=Thu, 01 …): those are joined with newlines,
-    which Playwright sends on as separate headers. Hop-by-hop headers are left out."""
+    ", ", except Set-Cookie, whose values hold commas (Expires=Thu, 01 …), and X-Robots-Tag (`googlebot: noindex`
+    and `noai` joined would be googlebot's only): those are joined with newlines, which Playwright sends on as
+    separate headers. Hop-by-hop headers are left out."""
     out: dict[str, str] = {}
     for key, value in headers.multi_items():
         if key.lower() in _NOT_FORWARDED:
             continue
         name = next((k for k in out if k.lower() == key.lower()), key)
-        out[name] = (out[name] + ("\n" if key.lower() == "set-cookie" else ", ") + value) if name in out else value
+        out[name] = (out[name] + ("\n" if key.lower() in _APART else ", ") + value) if name in out else value
     return out
 
 @dataclass
@@ -445,7 +451,7 @@ class Fetcher:
     def _slot(self, parsed: httpx.URL, url: str):
         """One of the host's `max_per_host` slots, held for one request; the wait for it is added to the fetch's
         deadline (`total_timeout` is the download's own time), and ends when the fetch is given up."""
-        host = (parsed.host or "").lower()
+        host = (parsed.host or "").lower().rstrip(".")  # example.com. is example.com
         waited = _slots.take(host, self.limits.max_per_host, self._stopped, url)
         if waited and getattr(_local, "deadline", None) is not None:
             _local.deadline += waited
