@@ -49,7 +49,7 @@ _BROWSER_CODECS = {label: codec for codec, labels in {
     "iso8859-15": "csisolatin9 iso885915",
     **{f"iso8859-{n}": f"iso8859{n}" for n in (2, 3, 4, 5, 10, 13, 14)},
     "koi8-r": "koi koi8",
-    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16",  # without a BOM: little-endian
+    "utf-16": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16",  # a BOM, or little-endian (as here)
     "utf-16-be": "unicodefffe",
     "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
     "cp1254": "csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5 x-cp1254",
