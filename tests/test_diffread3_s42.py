@@ -7,12 +7,10 @@ import logging
 import socket
 import threading
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-import builders as b
 import medimg.sources.dicom  # noqa: F401  (its pydicom log filter is on before the test files are built)
 from medimg.pipeline import classify
 from medimg.server import ServerConfig, Worker, create_app
@@ -88,16 +86,9 @@ def test_a_host_with_a_trailing_dot_shares_its_slots(monkeypatch, tiny_classifie
 # --- pydicom's log ------------------------------------------------------------------------------
 
 def _dicom(charset) -> bytes:
-    import pydicom
+    from test_phi_s42 import dicom_with_charset
 
-    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
-    ds.SpecificCharacterSet = charset
-    ds.PatientName = "Doe^John"
-    ds.Rows = ds.Columns = 32
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = (np.arange(32 * 32) % 251).astype(np.uint8).tobytes()
-    return b.dicom_bytes(ds)
+    return dicom_with_charset(charset)
 
 
 @pytest.mark.parametrize("charset", [f"O'{MARKER}^JOHN", ["ISO 2022 IR 100", f"D'{MARKER}"],

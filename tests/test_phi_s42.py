@@ -28,6 +28,20 @@ def jpeg_with_patient_data() -> bytes:
     return b.encode(b.pattern((120, 90)), "JPEG", exif=exif, xmp=xmp, comment=f"{MARKER} comment".encode())
 
 
+def dicom_with_charset(charset) -> bytes:
+    """A 32 × 32 CT of Doe^John whose Specific Character Set is `charset`."""
+    import pydicom
+
+    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = "Doe^John"
+    ds.Rows = ds.Columns = 32
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = (np.arange(32 * 32) % 251).astype(np.uint8).tobytes()
+    return b.dicom_bytes(ds)
+
+
 def test_the_pages_thumbnails_carry_no_comment_exif_or_xmp_of_the_file(tiny_classifier, tmp_path):
     """Pillow writes an image's JPEG comment into any JPEG made from it: the page's thumbnail of a photo was served
     (and kept on the server's disk) with the photo's comment in it. A thumbnail now carries the pixels alone."""
@@ -47,17 +61,8 @@ def test_the_pages_thumbnails_carry_no_comment_exif_or_xmp_of_the_file(tiny_clas
 def test_pydicoms_log_line_about_an_odd_character_set_does_not_quote_it(caplog, charset):
     """pydicom logs a Specific Character Set it cannot use as read ("Unknown encoding '…'"): the server's log, at
     info, held whatever a file put there. A value that does not look like a character set is left out now."""
-    import pydicom
-
-    ds = b.dicom_dataset(pydicom.uid.ExplicitVRLittleEndian, "1.2.840.10008.5.1.4.1.1.2", "CT")
-    ds.SpecificCharacterSet = charset
-    ds.PatientName = "Doe^John"
-    ds.Rows = ds.Columns = 32
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = (np.arange(32 * 32) % 251).astype(np.uint8).tobytes()
     caplog.set_level(logging.WARNING, logger="pydicom")
-    items = list(open_input(Blob("scan.dcm", b.dicom_bytes(ds))))
+    items = list(open_input(Blob("scan.dcm", dicom_with_charset(charset))))
     assert items and isinstance(items[0], ImageItem), items
     text = caplog.text
     assert "encoding" in text or "Character Set" in text, text  # still said, so an odd file can be looked into
