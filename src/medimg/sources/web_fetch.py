@@ -454,8 +454,9 @@ def _wiki_original(head: str) -> str | None:
 
 # A page's second reference to a picture it shows: an <img> and its og:image, its "Download figure" link or a
 # background of the same picture may be two sizes or encodings of one picture (see `Seen.resized`).
-_ROLES = {"og:image": "meta", "twitter:image": "meta", "link": "meta", "a": "link", "style": "css",
-          "css": "css", "background": "css", "noscript": "fallback", "replaced": "replaced"}
+_ROLES = {"og:image": "meta", "twitter:image": "meta", "link": "meta", "itemprop": "meta", "json-ld": "meta",
+          "a": "link", "style": "css", "css": "css", "background": "css", "noscript": "fallback",
+          "replaced": "replaced"}
 
 
 def _role(tag: str) -> str:

@@ -5,6 +5,7 @@ backgrounds). Parsing only, no network: web_fetch.py fetches what this finds, we
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -28,6 +29,11 @@ LAZY_SRC = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-ori
             "data-hi-res-src", "data-full-src", "data-large-src", "data-echo", "data-url")
 META_TAGS = {"og:image": "og:image", "og:image:url": "og:image", "og:image:secure_url": "og:image",
              "twitter:image": "twitter:image", "twitter:image:src": "twitter:image"}
+# schema.org's picture of a page's thing (an article's, a case's), in microdata; JSON-LD's is read by `_ld_images`
+ITEMPROP_IMAGE = "image"
+LD_IMAGES = 20  # image URLs read from a page's JSON-LD blocks (an article gives its picture in 1 to 3 crops)
+LD_CHARS = 1_000_000  # a JSON-LD block longer is not parsed
+LD_DEPTH = 32  # levels of a JSON-LD block looked into
 _CSS_NOT_IMAGES = re.compile(r"@font-face\s*+\{[^}]*+\}?|@import[^;]*;?|(?<=[{;\s])(?:cursor|behavior)\s*:[^;}]*",
                              re.I)
 LAZY_BACKGROUND = ("data-bg", "data-background", "data-background-image")  # lazysizes and kin
@@ -57,7 +63,7 @@ class Candidate:
     """One image reference on a page (or, when rendered, an image the browser loaded)."""
 
     url: str  # absolute http(s) URL or a data: URI
-    tag: str  # img, picture, og:image, twitter:image, link, style, video
+    tag: str  # img, picture, og:image, twitter:image, itemprop, json-ld, link, style, video
     alt: str = ""
     data: bytes | None = None  # bytes already in hand (the browser's copy); else fetched
     content_type: str | None = None
@@ -105,9 +111,10 @@ def _same(url: str) -> str:
 
 
 def extract(html: bytes | str, page_url: str, content_type: str | None = None,
-            alternatives: bool = False) -> Found:
+            alternatives: bool = False, inner: bool = False) -> Found:
     """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
-    (for comparing with a rendered page), each one's other URLs and placeholders too.
+    (for comparing with a rendered page), each one's other URLs and placeholders too. An `<iframe srcdoc>`'s
+    page is read in its place (`inner`: that page, whose own srcdoc frames are not read).
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
     charset = page_charset(html, content_type) if isinstance(html, bytes) else "utf-8"
     text = html.decode(charset, errors="replace") if isinstance(html, bytes) else html
@@ -132,6 +139,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     found.passed = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
     offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
+    ld_taken = [0]  # JSON-LD image URLs taken, of LD_IMAGES
 
     def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None,
             spare: Callable[[], list[str]] | None = None, guess: bool = False) -> None:
@@ -186,8 +194,19 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
+            elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
+                add(_attr(attrs, "content"), "itemprop")
         elif tag == "link" and "image_src" in _attr(attrs, "rel").lower().split():
             add(_attr(attrs, "href"), "link")
+        elif tag == "link" and _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
+            add(_attr(attrs, "href"), "itemprop")
+        elif tag == "script" and _attr(attrs, "type").strip().lower() == "application/ld+json":
+            for url in _ld_images(node.text(deep=True) or "", LD_IMAGES - ld_taken[0]):
+                had = len(found)
+                add(url, "json-ld")
+                ld_taken[0] += len(found) - had
+        elif tag == "iframe" and "srcdoc" in attrs and not inner:  # its own page, written in the attribute
+            found.scripts += _add_inner(found, _attr(attrs, "srcdoc"), base, alternatives, seen)
         elif tag == "video":  # its poster, then the clip itself (read as a video file is: its middle frame)
             add(_attr(attrs, "poster") or None, "video")
             add(_video_choice(node), "video")
@@ -242,6 +261,60 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                     found[first].full = full  # the thumbnail: a note if that image is read
     found.tree = tree if found.sheets else None
     return found
+
+
+def _add_inner(found: Found, html: str, base: str, alternatives: bool, seen: set[str]) -> int:
+    """Add the images of an `<iframe srcdoc>`'s page (resolved against the page's base, as a browser does) to
+    `found`, in its place; the number of its scripts that run. Its stylesheets and embedded pages are not read
+    (one level of frames, as for an iframe's `src`); one nested too deep is passed over."""
+    try:
+        page = extract(html, base, alternatives=alternatives, inner=True)
+    except PageTooDeep:
+        return 0
+    for cand in page:
+        if cand.tag not in ("iframe", "frame", "object", "embed") and cand.url not in seen:
+            seen.add(cand.url)
+            found.guesses += cand.guess
+            found.append(cand)
+    found.passed |= page.passed
+    return page.scripts
+
+
+def _ld_images(text: str, room: int) -> list[str]:
+    """The image URLs a JSON-LD block names, in order, at most `room`: schema.org `image` (a URL, a list, an
+    ImageObject's `contentUrl` or `url`) of any thing, and any other ImageObject's; not a `logo` or a
+    `thumbnail`. A block that is no JSON, or longer than LD_CHARS, names none."""
+    if room <= 0 or len(text) > LD_CHARS:
+        return []
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return []
+    urls: list[str] = []
+
+    def walk(node, depth: int, picture: bool) -> None:
+        if depth > LD_DEPTH or len(urls) >= room:
+            return
+        if isinstance(node, str):
+            if picture:
+                urls.append(node)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, depth + 1, picture)
+        elif isinstance(node, dict):
+            kind = node.get("@type")
+            if picture or kind == "ImageObject" or isinstance(kind, list) and "ImageObject" in kind:
+                url = node.get("contentUrl") or node.get("url")
+                if isinstance(url, str):
+                    urls.append(url)
+            for key, value in node.items():
+                if key == "image":
+                    walk(value, depth + 1, True)
+                elif isinstance(value, (dict, list)) and key not in ("logo", "thumbnail", "contentUrl", "url"):
+                    walk(value, depth + 1, False)
+
+    walk(data, 0, False)
+    return [url.strip() for url in urls[:room] if url.strip()]
 
 
 def _nodes(root) -> Iterable:
