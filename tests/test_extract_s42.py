@@ -87,8 +87,9 @@ def test_a_stuck_reader_with_no_spare_takes_up_its_run_again_once_its_decoder_re
     before = set(_readers())
 
     def let_go(row):
-        if row.get("error", "").startswith("not read"):
-            hanging.set()  # the decoder returns now
+        if row.get("error", "").startswith("not read") and not hanging.is_set():
+            hanging.set()  # the decoder returns now, and its thread is free before the run goes on
+            time.sleep(1)
 
     rows = _run(given, tmp_path / "out", workers=1, timeout=0.3, on_row=let_go)
     assert [r["input"] for r in rows] == given, [(r["input"], r.get("error")) for r in rows]
@@ -116,3 +117,18 @@ def test_below_the_cap_a_spare_takes_each_stuck_readers_place(tmp_path, hanging)
         time.sleep(0.05)
     assert len(_readers(before)) == 3  # the run's own and two spares, stuck; the third spare read b.png and ended
     assert pipeline._spares[0] == 3  # one for each stuck reader, till its decoder returns
+
+
+@pytest.mark.timeout(60)
+def test_a_run_whose_threads_are_all_stuck_waits_one_input_timeout_for_all_its_inputs_not_one_each(
+        tmp_path, hanging, monkeypatch):  # noqa: F811
+    """Every thread stuck with no spare: the units waiting share one input_timeout (they waited one each in turn),
+    and each still gets its row, in order."""
+    monkeypatch.setattr(pipeline, "MAX_SPARES", 0)
+    given = _inputs(tmp_path / "in", ["hang", *(f"ok{i}.png" for i in range(30))])
+    began = time.monotonic()
+    rows = _run(given, tmp_path / "out", workers=1, timeout=0.5)
+    took = time.monotonic() - began
+    assert [r["input"] for r in rows] == given
+    assert all(r.get("error", "").startswith("not read: no thread was free") for r in rows[1:]), rows[1:3]
+    assert took < 10, f"{took:.1f} s for 30 inputs waiting behind a stuck thread (one input_timeout is 0.5 s)"

@@ -83,8 +83,9 @@ def test_a_stuck_reader_with_no_spare_takes_up_its_run_again_once_its_decoder_re
     recs = []
     for rec in classify(given, classifier=tiny_classifier, workers=1, limits={"input_timeout": 0.3}):
         recs.append(rec)
-        if rec.error and rec.error.startswith("not read"):
-            hanging.set()  # the decoder returns now
+        if rec.error and rec.error.startswith("not read") and not hanging.is_set():
+            hanging.set()  # the decoder returns now, and its thread is free before the run goes on
+            time.sleep(1)
     assert [r.input for r in recs] == [b.origin for b in given], [(r.input, r.error) for r in recs]
     assert "took longer than the input_timeout of 0.3 s" in recs[0].error, recs[0]
     assert (recs[1].error or "").startswith("not read: no thread was free to read it within the input_timeout"), recs[1]
@@ -102,3 +103,18 @@ def test_below_the_cap_a_spare_takes_each_stuck_readers_place(tiny_classifier, h
     assert [(r.input, r.ok) for r in recs] == [("hang0", False), ("a.png", True), ("hang1", False),
                                                ("hang2", False), ("b.png", True)], recs
     assert len(_readers(before)) == 3  # the run's own and two spares, stuck; the third spare read b.png and ended
+
+
+@pytest.mark.timeout(60)
+def test_a_run_whose_threads_are_all_stuck_waits_one_input_timeout_for_all_its_inputs_not_one_each(
+        tiny_classifier, hanging, monkeypatch):
+    """Every thread stuck with no spare: the inputs waiting share one input_timeout (they waited one each in turn, N
+    inputs N times as long), and each still gets its record, in order."""
+    monkeypatch.setattr(pipeline, "MAX_SPARES", 0, raising=False)
+    given = [Blob("hang", b"HANG")] + [Blob(f"ok{i}.png", _png()) for i in range(30)]
+    began = time.monotonic()
+    recs = list(classify(given, classifier=tiny_classifier, workers=1, limits={"input_timeout": 0.5}))
+    took = time.monotonic() - began
+    assert [r.input for r in recs] == [b.origin for b in given]
+    assert all((r.error or "").startswith("not read: no thread was free") for r in recs[1:]), recs[1:3]
+    assert took < 10, f"{took:.1f} s for 30 inputs waiting behind a stuck thread (one input_timeout is 0.5 s)"

@@ -198,7 +198,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     chunk), removes the temporary PNGs and leaves the manifest ending with a whole line, every PNG in it.
     `passed_over(origin)` passes over a file, member or URL (besides the run's own PNGs)."""
     from .output import json_line
-    from .pipeline import AHEAD_BYTES
+    from .pipeline import AHEAD_BYTES, waiting_left
 
     folder = folder or Folder()
     limits = limits or Limits()
@@ -223,6 +223,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         th.start()
     ahead: deque = deque()  # (future, source, held bytes {id: size}, unit) in input order
     alone: list[_Unit] = []  # units given up on whose readers were stuck with no spare in their place
+    stalled = [0.0]  # since when every one of the run's threads has been so stuck (0: not so)
     held: dict[int, int] = {}  # bytes the units under way keep alive (a zip member's data), each counted once
     owners: dict[int, int] = {}  # how many of those units keep each one
     finished = False
@@ -243,14 +244,16 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
         """The unit's rows; an error row instead once it has gone on past input_timeout (from its start, or
         from when it came first in line): it stops at its next item, and a new thread takes its place (while
         fewer than pipeline.MAX_SPARES do so in the process). One not begun waits for a thread to come free,
-        unless every one of the run's is stuck with no spare: then it too is an error after input_timeout."""
+        unless every one of the run's is stuck with no spare: then it too is an error, input_timeout after they all
+        were (one wait for all the units waiting, not one each)."""
         limit, first = limits.input_timeout, time.monotonic()
         while limit:
             alone[:] = [u for u in alone if not u.ended]
+            stalled[0] = (stalled[0] or time.monotonic()) if len(alone) >= workers else 0.0
             if unit.began:
                 left = max(unit.began, first) + limit - time.monotonic()
             else:
-                left = first + limit - time.monotonic() if len(alone) >= workers else 1.0
+                left = waiting_left(stalled[0], limit)
             if left <= 0 and not fut.done():
                 error = _give_up(fut, unit, limit, threads, jobs)
                 if error is not None:

@@ -258,6 +258,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
     limit = limits.input_timeout  # seconds one input may take (None or 0: no limit)
     dropped: list[_Lane] = []  # inputs given up on (out of time) whose readers have not ended yet
     alone = [0]  # of those, readers stuck in this run's threads with no spare in their place (MAX_SPARES reached)
+    stalled = [0.0]  # since when every one of this run's threads has been so stuck (0: not so); see waiting_left
 
     def put(q: queue.Queue, x) -> bool:
         while not stop.is_set():
@@ -459,9 +460,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             q = lanes if lane is None else lane
             wait = FLUSH_AFTER if pending else None  # a part batch waits a moment for more, then goes out
             if lane is not None and limit and not lane.ended:  # its time: see _Lane.left
-                # one not begun waits for a thread to come free, unless every one is stuck with no spare
-                left = (lane.left(limit) if lane.began or alone[0] < workers
-                        else lane.first + limit - time.monotonic())
+                stalled[0] = (stalled[0] or time.monotonic()) if alone[0] >= workers else 0.0
+                left = lane.left(limit) if lane.began else waiting_left(stalled[0], limit)
                 if left <= 0 and lane.empty():  # what it made so far is read first
                     pending.append((drop(lane), None))
                     yield from _emit(clf, pending, t, on_item, cancel)
@@ -510,6 +510,13 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         yield from _emit(clf, pending, t, on_item, cancel)
     finally:
         closed.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+
+
+def waiting_left(stalled: float, limit: float) -> float:
+    """Seconds an input not begun may still wait for a thread: while one may come free, as long as it takes (1 s at a
+    time); once every thread of the run is stuck in an input given up on with no spare in its place (`stalled`: since
+    when), input_timeout from then for all the inputs waiting, not for each in turn (N inputs would wait N times)."""
+    return stalled + limit - time.monotonic() if stalled else 1.0
 
 
 class _Lane(queue.Queue):
