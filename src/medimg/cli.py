@@ -284,9 +284,10 @@ Column = typer.Option(None, "--column", help="The column of a table list (.csv, 
                       "the inputs (default: the first of url, input, path, uri, file, filename it has).")
 Inputs = typer.Argument(None, metavar="INPUTS", help="Files, folders, zips, PDFs, DICOM files and URLs, mixed.",
                         show_default=False)
-ModelDir = typer.Option(None, "--model", metavar="<folder|fast>",
+ModelDir = typer.Option(None, "--model", envvar="MEDIMG_MODEL_DIR", metavar="<folder|fast>",
                         help="Model folder (labels.json + model.onnx), or fast for the faster, "
-                        "less accurate one, or default (the shipped default model, used when not given).")
+                        "less accurate one, or default (the shipped default model, used when not given). "
+                        "The MEDIMG_MODEL_DIR environment variable does the same.")
 BatchSize = typer.Option(32, "--batch-size", min=1, help="Images per model call.")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -889,9 +890,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     allow_private: bool = AllowPrivate,
-    model_dir: Optional[Path] = typer.Option(None, "--model", envvar="MEDIMG_MODEL_DIR", metavar=ModelDir.metavar,
-                                             help=ModelDir.help +
-                                             " The MEDIMG_MODEL_DIR environment variable does the same."),
+    model_dir: Optional[Path] = ModelDir,
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", min=1, help="Largest request body accepted, in MB."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", min=1, help="Seconds one request may spend classifying."),
     offline: bool = typer.Option(False, "--offline", help="Fetch nothing over the network: web-address requests "
