@@ -45,7 +45,7 @@ logging.getLogger("olefile").addHandler(logging.NullHandler())  # defects are re
 
 SUFFIXES = (".msg", ".doc", ".dot", ".xls", ".xlt", ".ppt", ".pps", ".pot",
             # a password-protected Word, Excel or PowerPoint 2007+ file is a compound file (its zip encrypted)
-            ".docx", ".docm", ".dotx", ".dotm", ".xlsx", ".xlsm", ".xltx", ".xltm", ".pptx", ".pptm", ".ppsx",
+            ".docx", ".docm", ".dotx", ".dotm", ".xlsx", ".xlsm", ".xlsb", ".xltx", ".xltm", ".pptx", ".pptm", ".ppsx",
             ".ppsm", ".potx", ".potm")
 LOCKED = "password-protected (encrypted) {}: its pictures cannot be read without the password; not read"
 

@@ -1,15 +1,16 @@
 """Word, PowerPoint, Excel, OpenDocument and Apple iWork files: which zip members are their pictures, and where
 each is shown.
 
-Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`), and embedded Office
-documents and PDFs (`…/embeddings/…`, but not a chart's own workbook). From the package's relationships (OOXML)
-or content.xml (OpenDocument), each picture gets a place a user knows it by (`slide 3`, `header`,
-`sheet Findings`, `speaker notes of slide 2`) and the crops it is shown with (`a:srcRect`: `views`, applied by
-files.py), an SVG with a raster fallback is known as such (Office 2016+ and LibreOffice write both), and so is the
-original (an HD Photo) Office 2010+ keeps of a picture with artistic effects; pictures linked from outside the file
-are counted (never fetched), and a password-protected OpenDocument file is told (`locked`). These XML parts are
-read under their own caps (16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past them, or when they
-are damaged, the pictures are still read, only without their places.
+Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`, and any other part an OOXML
+package's relationships call a picture: the Open XML SDK's `media/…`), and embedded Office documents and PDFs
+(`…/embeddings/…`, but not a chart's own workbook). From the package's relationships (OOXML) or content.xml
+(OpenDocument), each picture gets a place a user knows it by (`slide 3`, `header`, `sheet Findings`, `speaker notes
+of slide 2`) and the crops it is shown with (`a:srcRect`: `views`, applied by files.py), an SVG with a raster
+fallback is known as such (Office 2016+ and LibreOffice write both), and so is the original (an HD Photo) Office
+2010+ keeps of a picture with artistic effects; pictures linked from outside the file are counted (never fetched;
+one also saved in the file is read from its copy), and a password-protected OpenDocument file is told (`locked`).
+These XML parts are read under their own caps (16 MB a part, 32 MB and 500,000 elements in all, no DOCTYPE); past
+them, or when they are damaged, the pictures are still read, only without their places.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ class Office:
     locked: bool = False  # password-protected (an OpenDocument file's parts encrypted): nothing can be read
     linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
     embedded: set[str] = field(default_factory=set)  # embedded documents to open
+    # pictures the package's relationships point at outside `pictures`' folders (the Open XML SDK's `media/…`)
+    images: set[str] = field(default_factory=set)
     # member → (place, crop) for each different crop it is shown with, when one of them crops it (`a:srcRect`)
     views: dict[str, tuple[tuple[str, Crop | None], ...]] = field(default_factory=dict)
 
     def reads(self, name: str) -> bool:
-        return bool(self.pictures.match(name)) or name in self.embedded
+        return bool(self.pictures.match(name)) or name in self.embedded or name in self.images
 
 
 def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> Office | None:
@@ -158,6 +161,7 @@ class _Package:
         self._shown_above: dict[tuple[str, int], frozenset[str]] = {}  # (part, depth) → labels (`_above`)
         self.infos = {i.filename: i for i in infos if not i.is_dir()}
         self.rels: dict[str, dict[str, tuple[str, str, bool]]] = {}  # part → rId → (type, target, external)
+        self.saved_links: set[tuple[str, str]] = set()  # (part, rId) of links whose picture is saved in the file too
         for name in self.infos:
             m = re.fullmatch(r"(.*?)_rels/([^/]*)\.rels", name)
             if m:
@@ -183,8 +187,8 @@ class _Package:
             for kind, target, external in rels.values():
                 if not external:
                     shown_by.setdefault(target, set()).add(part)
-        office.linked = [self._where(part, labels, shown_by, True) for part, rels in self.rels.items()
-                         for kind, _, external in rels.values() if external and kind == "image"]
+        office.images = {t for rels in self.rels.values() for kind, t, external in rels.values()
+                         if kind == "image" and not external and t in self.infos}
         for name in self.infos:
             if _EMBEDDED.match(name) and any(not p.startswith(("ppt/charts/", "word/charts/", "xl/charts/"))
                                              for p in shown_by.get(name, ())):
@@ -192,6 +196,11 @@ class _Package:
             if office.reads(name) and (where := self._where(name, labels, shown_by)):
                 office.places[name] = places(where)
         self._fallbacks(office, labels, shown_by)
+        # pictures only linked (Word's and PowerPoint's "Link to File"); one also saved in the file ("Insert and
+        # Link": its blip gives both) is read from its copy
+        office.linked = [self._where(part, labels, shown_by, True) for part, rels in self.rels.items()
+                         for rid, (kind, _, external) in rels.items()
+                         if external and kind == "image" and (part, rid) not in self.saved_links]
 
     def _labels(self) -> dict[str, str]:
         """The parts a user knows: slides by their number in the show, sheets by name, headers, masters."""
@@ -270,6 +279,10 @@ class _Package:
                     raster, crop = None, None
                 elif tag == "blip" and event == "start":
                     raster = _attr(attrib, "embed")
+                    if raster in shown and (link := _attr(attrib, "link")):
+                        self.saved_links.add((part, link))
+                elif tag == "imagedata" and event == "start" and _rid(attrib) in shown:  # VML: r:id, r:href
+                    self.saved_links.update((part, v) for k, v in attrib.items() if _local(k) == "href" and v in rels)
                 elif tag == "srcRect" and event == "start":
                     crop = _crop(attrib)
                 elif tag == "blipFill" and raster in shown:  # its end
