@@ -30,6 +30,7 @@ from .dicom_frames import (_frame, _frames_held, _most_tissue_frame, _slide_fiel
                            _Tiles)
 from .dicom_levels import BadLut, _int, enhanced_palette, to_image
 from .dicom_middle import middle_frame
+from .dicom_syntax import stored_otherwise
 from .registry import register
 
 # also importable from here, as before the split (tests, nifti.py and benchmarks name them dicom.NAME)
@@ -192,8 +193,9 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"DICOM slide {kind.lower()} image not read (it may show the patient's name)",
                         skipped=True)
         return
+    assumed = _fill_image_pixel(ds)  # old (ACR-NEMA) files leave out what the standard later required
     meta = metadata(ds)
-    if note := enhanced_palette(ds)[1]:
+    if note := "; ".join(filter(None, (enhanced_palette(ds)[1], assumed))):
         meta["note"] = note
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
@@ -209,6 +211,12 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if syntax in VIDEO_FORMATS:  # an MPEG-2/H.264/HEVC stream (endoscopy, ultrasound, surgery)
         yield from _video(ds, origin, limits, meta, n, VIDEO_FORMATS[syntax])
         return
+    note, wrong = stored_otherwise(ds, n)  # a gateway that rewrote the transfer syntax and not the pixel data
+    if wrong:
+        yield ItemError(origin, "", wrong)
+        return
+    if note:
+        meta["note"] = f"{meta['note']}; {note}" if meta.get("note") else note
     declared, held = n, None if _is_slide(ds) else _frames_held(ds, n)
     if cut and held == 0:
         yield ItemError(origin, "", "DICOM file is cut off inside its pixel data, before the end of its first frame")
@@ -468,6 +476,25 @@ def _fill_transfer_syntax(ds: pydicom.Dataset) -> None:
         ds.file_meta = meta = pydicom.dataset.FileMetaDataset()
     meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
                               ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _fill_image_pixel(ds: pydicom.Dataset) -> str | None:
+    """Image Pixel elements a file leaves out, set to the value that alone fits the rest (one sample is
+    MONOCHROME2; a monochrome or palette image has one sample; every allocated bit stored); a note naming them, or
+    None. Values present, right or wrong, are left as they are, and so is a missing Pixel Representation (signed
+    values read as unsigned would be another picture)."""
+    set_ = []
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if "SamplesPerPixel" not in ds and (not pi or pi.startswith("MONOCHROME") or pi == "PALETTE COLOR"):
+        ds.SamplesPerPixel = 1
+        set_.append("SamplesPerPixel (1 assumed)")
+    if "PhotometricInterpretation" not in ds and _int(ds.get("SamplesPerPixel"), 0) == 1:
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        set_.append("PhotometricInterpretation (MONOCHROME2 assumed)")
+    if "BitsStored" not in ds and _int(ds.get("BitsAllocated"), 0) > 0:
+        ds.BitsStored = _int(ds.BitsAllocated, 0)
+        set_.append(f"BitsStored ({ds.BitsStored} assumed)")
+    return f"the file leaves out {', '.join(set_)}" if set_ else None
 
 
 def metadata(ds: pydicom.Dataset) -> dict:
