@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Union
 
 from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
 from .office import Office, places, survey
-from .registry import register
+from .registry import JOIN, register, split_part
 from .zip_rebuild import rebuild
 
 _CHUNK = 1024 * 1024
@@ -35,8 +35,44 @@ class _TooBig(Exception):
     pass
 
 
+# what a self-extracting zip starts with: a Windows or Linux program, a macOS one, a shell script
+EXECUTABLE = (b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"#!")
+TAIL = (1 << 16) + 22  # the end record lies in this many bytes at the end (its comment may take 64 KB)
+_SPANNED = b"PK\x07\x08PK\x03\x04"  # the first part of a split zip (`zip -s`, WinZip: .z01, .z02, …, .zip)
+
+
 def accepts(head: bytes, blob: Blob) -> bool:
-    return head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06") or head.startswith(_SPANNED):
+        return True
+    name = blob.name or blob.origin
+    return (head.startswith(EXECUTABLE) or name.lower().endswith(".zip")) and \
+        at_the_end(head, name, blob.data[-TAIL:], len(blob.data))
+
+
+def at_the_end(head: bytes, name: str, tail: bytes, size: int) -> bool:
+    """Whether a file that does not start as a zip ends as one: a self-extracting zip (a program, or a script,
+    with the zip after it: `tail` ends with its end record and its directory lies just before it), or the last
+    part of a split zip (`name` .zip, its end record on a disk after the first)."""
+    end = _end_record(tail)
+    if end is None:
+        return False
+    disk, cd_size, cd_offset, at = end
+    if disk:
+        return name.lower().endswith(".zip")
+    cd_start = at - cd_size  # in the tail
+    return head.startswith(EXECUTABLE) and cd_start >= 0 and tail[cd_start:cd_start + 4] == b"PK\x01\x02" and \
+        size - len(tail) + cd_start >= cd_offset
+
+
+def _end_record(tail: bytes) -> tuple[int, int, int, int] | None:
+    """(this disk's number, directory size, directory offset, where the record starts in `tail`) of the last end
+    record, None when there is none (or it is cut off); a ZIP64 archive's record before it is not read."""
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    disk, = struct.unpack_from("<H", tail, at + 4)
+    cd_size, cd_offset = struct.unpack_from("<II", tail, at + 12)
+    return disk, cd_size, cd_offset, at
 
 
 def split_zip(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -54,7 +90,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     if blob.depth > limits.max_depth:  # a zip inside a tar or a message inside …
         yield ItemError(origin, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
         return
-    problem = _check_directory(blob.data, limits.zip_max_entries)
+    problem = _split_part(blob.data) or _check_directory(blob.data, limits.zip_max_entries)
     if problem:
         yield ItemError(origin, "", problem)
         return
@@ -70,9 +106,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield ItemError(origin, "", f"not a readable zip archive: {exc}{cut}{why}")
             return
         whole = found.data
+        part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
         yield ItemError(origin, "", f"zip archive without a readable central directory ({exc}; cut short?): "
                                     f"{found.found:,} member{'s' * (found.found > 1)} found by their own headers"
-                                    + cut + (f"; the rest is not read: {found.why}" if found.why else ""))
+                                    + cut + (f"; the rest is not read: {found.why}" if found.why else "") + part)
         try:
             zf = _open_zip(whole)
             infos = _named(zf.infolist())
@@ -171,6 +208,18 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
             yield member
+
+
+def _split_part(data: bytes) -> str | None:
+    """What to do with one part of a split zip (`zip -s`, WinZip's .z01, .z02, …, .zip), which zipfile cannot read."""
+    if data.startswith(_SPANNED):
+        which = "the first part"
+    else:
+        end = _end_record(data[-TAIL:])
+        if end is None or not end[0]:
+            return None
+        which = f"the last of {end[0] + 1} parts"
+    return f"{which} of a split zip archive (.z01, .z02, …, .zip), {JOIN}"
 
 
 def _special(info: zipfile.ZipInfo) -> bool:

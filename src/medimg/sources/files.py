@@ -282,7 +282,7 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
         return
     head = _head(path)
-    plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    plugin = _sniffed(path, head)
     # a data file beside the header naming it (gzipped, its name still says so: a.img.gz of a.hdr)
     header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None
     if header or (plugin is None and head and member):  # a note, without reading the whole file
@@ -327,8 +327,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
     path = Path(container)
     wanted = f"{path}:{member}"  # as the archive's rows spell it
     folder = wanted.rstrip("/") + "/"  # the members under it, when it names a folder
-    head = _head(path)
-    plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    plugin = _sniffed(path, _head(path))
     if plugin is None or plugin.split is None:
         yield unit(wanted, iter, (ItemError(wanted, "", f"no such file, and {path} is not an archive with members"),))
         return
@@ -542,6 +541,25 @@ def _head(path: Path) -> bytes:
             return f.read(SNIFF_BYTES)
     except (OSError, ValueError):  # ValueError: a NUL in the name
         return b""
+
+
+def _sniffed(path: Path, head: bytes) -> SourcePlugin | None:
+    """The source that reads a file on disk, from its first bytes, or for a self-extracting zip (or a split zip's
+    last part: its error says so) from its last ones."""
+    from .archive import EXECUTABLE, TAIL, at_the_end
+
+    plugin = find(Blob(path.name, head, name=path.name)) if head else None
+    if plugin is None and head and (head.startswith(EXECUTABLE) or path.name.lower().endswith(".zip")):
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - TAIL))
+                tail = f.read(TAIL)
+        except OSError:
+            return None
+        if at_the_end(head, path.name, tail, size):
+            return find(Blob(path.name, b"PK\x03\x04", name=path.name))  # the zip source
+    return plugin
 
 
 def _open_by_path(reader: Callable[[str, Context], Iterator[Item]], path: Path, ctx: Context) -> Iterator[Item]:

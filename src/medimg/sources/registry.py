@@ -129,6 +129,19 @@ _MICROSCOPY_HEADS = {".ics": lambda head: b"ics_" in head,  # its second line is
                      ".sld": lambda head: not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<", b"AutoCAD"))}
 
 
+# a part of an archive split in pieces: 7-Zip's volumes (a.7z.001, a.zip.002, …; `split -d` names so too), and the
+# parts of a split zip before its last (a.z01, a.z02, …), whose data starts anywhere in a member
+_PART = re.compile(r"\.(?:(?:7z|zip|rar|tar|tgz|gz|bz2|xz|zst)\.(\d{3})|z(\d{2}))$", re.IGNORECASE)
+JOIN = ("read only whole: join its parts (cat a.7z.0* > a.7z; for .z01 parts, zip -s 0 a.zip --out whole.zip) and "
+        "give the whole")
+
+
+def split_part(name: str) -> int | None:
+    """Which part of a split archive a file's name says it is (1 for a.7z.001 or a.z01), else None."""
+    found = _PART.search(name)
+    return int(found.group(1) or found.group(2)) if found else None
+
+
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
     """Content no source reads (its first bytes `head`, `size` in all): an error when it was `given` as an input
     or its name says image (or a microscope format not read), else (found in a folder or container) a skipped
@@ -141,6 +154,8 @@ def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool =
                                      f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")
     kind = next((s for s in IMAGE_NAMES if lower.endswith(s)), None)
     said = describe(head, size)
+    if (part := split_part(lower)) is not None:
+        return ItemError(origin, "", f"part {part} of a split archive, {JOIN}", skipped=not given)
     if kind:
         return ItemError(origin, "", f"named {kind[1:].upper()} but not readable as one, nor as any supported format "
                                      f"(damaged, or misnamed: {said})")

@@ -24,7 +24,7 @@ import threading
 from typing import Callable, Iterator, Union
 
 from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, SourcePlugin
-from .registry import register
+from .registry import JOIN, register, split_part
 from .tar_pairs import Seen, pairable, paired
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -136,7 +136,8 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
         yield ItemError(origin, "", _failed(exc))
         return
     except Exception as exc:
-        yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}")
+        part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
+        yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}{part}")
         return
     with archive:
         try:

@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Union
 
 from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, SourcePlugin
 from .inflate import BZIP2, CORRUPT, GZIP, XZ, ZSTD, Inflated, Refused, TooBig, skippable
-from .registry import register
+from .registry import JOIN, register, split_part
 from .tar_pairs import Seen, pairable, paired
 
 HEADER_MAX = 1 << 20  # pax and GNU long-name headers before one member
@@ -40,7 +40,15 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 
 def is_tar(head: bytes) -> bool:
-    return len(head) >= 262 and head[257:262] == b"ustar"
+    """A POSIX or GNU tar by its magic, or a pre-POSIX one (`tar --format=v7`, old Unix tools) by its first
+    header's checksum, as tarfile checks it."""
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return True
+    if len(head) < 512 or not head[0] or head[156:157] not in (b"\0", b"0", b"1", b"2", b"5"):
+        return False
+    field = head[148:156].strip(b"\0 ")
+    return field.isdigit() and b"8" not in field and b"9" not in field and \
+        int(field, 8) == sum(head[:148]) + 8 * 32 + sum(head[156:512])
 
 
 def split_tar(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]]:
@@ -127,7 +135,9 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                 stop = _stop(member.offset_data + span, span, end, min(limits.max_input_bytes, budget.left), headers)
                 if stop:
                     seen.why["/".join(parts)] = stop
-                    yield ItemError(where, "", f"{stop}; the rest of the archive is not read")
+                    part = f"; if it is the first part of a split archive, it is {JOIN}" \
+                        if "past the end" in stop and split_part(blob.name or origin) else ""
+                    yield ItemError(where, "", f"{stop}; the rest of the archive is not read{part}")
                     return
                 if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:  # as in a zip or 7z
                     yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
@@ -139,7 +149,8 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                 files += 1
                 where = f"{origin}:{names('/'.join(parts))}"
                 if not member.isfile():
-                    yield ItemError(where, "", "a link or special file, not read", skipped=True)
+                    yield ItemError(where, "", _linked(member) if member.islnk() else "a link or special file, not read",
+                                    skipped=True)
                     continue
                 if ctx.skip is not None and not pairable(parts[-1]) and ctx.skip(where):  # done by an earlier run:
                     # not held in memory (a header or data file is read still: `paired` passes over it)
@@ -173,7 +184,14 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
         except Refused as exc:
             yield ItemError(origin, "", f"archive {exc}; the rest is not read")
         except (tarfile.TarError, *CORRUPT) as exc:
-            yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}")
+            part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
+            yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}{part}")
+
+
+def _linked(member: tarfile.TarInfo) -> str:
+    """The note on a hard link: `tar` stores a file's bytes once, under the name it met first, and the link names it."""
+    target = "/".join(p for p in re.split(r"[\\/]", member.linkname) if p and p != ".")[:300]
+    return f"a hard link to {target} (the same file, read under that name), not read again"
 
 
 def _stored(member: tarfile.TarInfo) -> int:
