@@ -21,7 +21,7 @@ import pillow_heif
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin
 
 from ..levels import stretch_levels
-from . import heif
+from . import deep_jpeg, heif, jpeg2000
 from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
 from .registry import find, register, unknown
 
@@ -760,6 +760,9 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, "", f"icon holds a picture of {w}×{h} = {w * h:,} pixels as stored, over the "
                                         f"max_pixels cap of {limits.max_pixels:,}; not decoded")
             return
+    if kind == "JPEG" and deep_jpeg.is_deep(blob.data):  # 12-bit, lossless 16-bit: Pillow reads 8 bits only
+        yield deep_jpeg.read(blob.data, origin, limits)
+        return
     _allow_pixels(limits.max_pixels)
     formats, cursor = _PIL_FORMATS.get(kind), kind == "ICO" and blob.data[2] == 2
     kind = "CUR" if cursor else kind
@@ -880,9 +883,7 @@ def _scans_whole(data: bytes) -> bool:
     after it) are passed over when it is whole, and decoded in the place of what is missing (changing the picture)
     when it was cut. Both decoded at full size: at a reduced scale, a progressive file's last scans would not show."""
     stop, restarts = _last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
-    # runs of bytes, each ended by a restart marker, the first the one the scan needs next: a file cut just before
-    # it reads on into them (libjpeg leaves a marker one or two ahead of the one it wants, and fills with grey)
-    pad = b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + (restarts + k) % 8)) for k in range(8))
+    pad = scan_pad(restarts)
     try:  # one decoded at a time, not both kept as bytes (4× the pixels at once)
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             looks = list(_digests(im))
@@ -892,19 +893,18 @@ def _scans_whole(data: bytes) -> bool:
         return False
 
 
+def scan_pad(restarts: int) -> bytes:
+    """Bytes to put where a decoder stops reading a JPEG's last scan: runs of bytes, each ended by a restart marker,
+    the first the one the scan needs next (`restarts` read before it). A file cut just before it reads on into them
+    (libjpeg leaves a marker one or two ahead of the one it wants, and fills with grey)."""
+    return b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + (restarts + k) % 8)) for k in range(8))
+
+
 def _arithmetic(data: bytes) -> bool:
     """Whether a JPEG is arithmetic-coded (SOF9-SOF15): bytes put before the marker after its last scan change its
     picture even when that scan is whole (its decoder reads on into them), so `_scans_whole` cannot tell."""
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # fill, a stray RST, TEM: no length
-            pos += 1 if marker == 0xFF else 2
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # the frame header (not DHT, JPG, DAC)
-            return marker >= 0xC9
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
-    return False
+    header = deep_jpeg.frame_header(data)
+    return header is not None and header[0] >= 0xC9
 
 
 def _grey_end(im: Image.Image) -> bool:
@@ -1081,6 +1081,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
     mode, deep = im.mode, _sixteen_to_eight(im)
     try:
         draft_jpeg(im, decode_side)
+        jpeg2000.reduce(im, data, decode_side)
         _png_key(im)
         wide = _wide_grey_alpha(im, data)
         if wide is not None:  # stretched as 16-bit grey is: no gAMA, no grey profile (as for I;16)

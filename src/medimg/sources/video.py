@@ -112,14 +112,17 @@ def read_video(file, formats: list[str], origin: str, limits: Limits, fmt_name: 
             stream = max(streams, key=lambda s: (s.codec_context is not None, _area(s)), default=None)
             if stream is not None:
                 meta = {**(meta or {}), **({"video_streams": len(streams)} if len(streams) > 1 else {})}
-                yield from _frames(container, stream, origin, limits, fmt_name, meta, frame_count)
+                cut = lambda: _ends_early(file, fmt)  # noqa: E731  (asked only when no frame comes out)
+                yield from _frames(container, stream, origin, limits, fmt_name, meta, frame_count, cut)
                 return
             audio = audio or bool(container.streams.audio)
     if audio:  # music, dictation: nothing to show
         yield ItemError(origin, "", "no video stream (audio only)", skipped=True)
         return
     missing = _missing_index(file) if formats[0] in ("mp4", "mov") else None
-    yield ItemError(origin, "", f"not a readable video: {missing}" if missing else problem)
+    cut = None if missing or audio else _ends_early(file, formats[0])
+    why = f"not a readable video: {missing}" if missing else f"{problem} ({cut})" if cut else problem
+    yield ItemError(origin, "", why)
 
 
 def _area(stream) -> int:
@@ -152,11 +155,73 @@ def _missing_index(file) -> str | None:
     return None  # a file of many boxes and no index: FFmpeg's reason stands
 
 
+def _ends_early(file, fmt: str) -> str | None:
+    """"the file ends early: …" when the header of an AVI, Matroska/WebM or MP4/MOV file gives more bytes than the
+    file has (a download or copy that did not finish), or an MP4's index is missing or cut; else None. FFmpeg's own
+    words ("Invalid data found", "Input/output error", "Operation not permitted") do not say so."""
+    if isinstance(file, str):  # "file:" + a path
+        try:
+            with open(file.removeprefix("file:"), "rb") as f:
+                return _ends_early(f, fmt)
+        except OSError:
+            return None
+    try:
+        missing = _missing_index(file) if fmt in ("mp4", "mov") else None
+        end, declared = file.seek(0, 2), _declared_end(file, fmt)
+    except (OSError, ValueError):
+        return None
+    if missing or declared is None or declared <= end:
+        return missing
+    return f"the file ends early: it has {end:,} bytes of the {declared:,} its header gives"
+
+
+def _declared_end(file, fmt: str) -> int | None:
+    """The length an AVI's RIFF header, a Matroska file's EBML and Segment headers or an MP4's top-level boxes
+    give the file, None for other formats or when they do not say."""
+    file.seek(0)
+    head = file.read(64)
+    if fmt == "avi" and head[:4] == b"RIFF":
+        return int.from_bytes(head[4:8], "little") + 8 or None
+    if fmt == "matroska" and head[:4] == b"\x1aE\xdf\xa3":
+        size, at = _vint(head, 4)  # the EBML header's, then the Segment's that follows it
+        if size is None or head[at + size:at + size + 4] != b"\x18\x53\x80\x67":
+            return None
+        seg, body = _vint(head, at + size + 4)
+        return None if seg is None else body + seg
+    if fmt in ("mp4", "mov"):
+        end, pos = file.seek(0, 2), 0
+        for _ in range(MAX_TOP_BOXES):
+            file.seek(pos)
+            box = file.read(16)
+            size = int.from_bytes(box[:4], "big")
+            size = int.from_bytes(box[8:16], "big") if size == 1 else size
+            if len(box) < 8 or size < 8:  # the end, a box to the end of the file (0), or no boxes
+                return None
+            if pos + size > end:
+                return pos + size
+            pos += size
+    return None
+
+
+def _vint(data: bytes, at: int) -> tuple[int | None, int]:
+    """An EBML size at `at` (its length in its leading zero bits) and where its element's data starts; None for
+    an unknown size (all ones) or bytes cut short."""
+    if at >= len(data) or not data[at]:
+        return None, at
+    n = 9 - data[at].bit_length()
+    if at + n > len(data):
+        return None, at
+    value = int.from_bytes(data[at:at + n], "big") & ((1 << (7 * n)) - 1)
+    return (None if value == (1 << (7 * n)) - 1 else value), at + n
+
+
 def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None, meta: dict,
-            frame_count: int | None) -> Iterator[Item]:
+            frame_count: int | None, cut=lambda: None) -> Iterator[Item]:
     cc = stream.codec_context
-    if cc is None:
-        yield ItemError(origin, "", "video stream in a codec FFmpeg does not know")
+    if cc is None:  # or an index cut short, naming no codec
+        why = cut()
+        yield ItemError(origin, "", f"not a readable video: {why}" if why else
+                        "video stream in a codec FFmpeg does not know")
         return
     w, h = cc.width, cc.height
     if w * h > limits.max_pixels:
@@ -199,10 +264,12 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
                                     f"frame(s) read{_coarser(seen, times, duration)}", skipped=shown > 0)
         return
     except Exception as exc:
-        yield ItemError(origin, "", f"could not decode the video: {_reason(exc)}")
+        why = None if shown else cut()
+        yield ItemError(origin, "", f"could not decode the video: {_reason(exc)}" + (f"; {why}" if why else ""))
         return
     if shown == 0:
-        yield ItemError(origin, "", "the video has no decodable frame")
+        why = cut()
+        yield ItemError(origin, "", "the video has no decodable frame" + (f"; {why}" if why else ""))
     elif times and seen and times[-1] - max(seen) > max(2.0, 0.1 * duration):
         yield ItemError(origin, "", f"the frames stop at {_clock(max(seen))} of the {_clock(duration)} the file's "
                                     "header gives (a file cut short?); the last one stands for the times after it",
@@ -365,13 +432,19 @@ def _seek(container, stream, target: float, deadline: float):
     asked for, or past the last key frame, where nothing decodes; then the seek is tried again further back."""
     import itertools
 
+    import av
+
     tb = float(stream.time_base)
     # then halfway back, a quarter, …: a file cut short (a download) has an index naming frames it lacks
     points = [target - back for back in SEEK_BACK_OFF] + [target * f for f in (0.5, 0.25, 0.125, 0.0625, 0.0)]
     for at in points:
-        container.seek(max(int(at / tb), 0), stream=stream, backward=True)
-        decoder = _decoded(container, stream, deadline)
-        first = next(decoder, None)
+        try:
+            container.seek(max(int(at / tb), 0), stream=stream, backward=True)
+        except av.error.FFmpegError:  # -1, "Operation not permitted": no index or key frame to seek to (cut short)
+            decoder, first = iter(()), None
+        else:
+            decoder = _decoded(container, stream, deadline)
+            first = next(decoder, None)
         if time.monotonic() > deadline:
             raise _Timeout
         if (first is not None and (first.time is None or first.time <= target + 0.0005)) or at <= 0:
@@ -411,6 +484,8 @@ def _by_index(container, stream, frame_count: int | None, limits: Limits, deadli
             n += packet.size > 0
             if n % 256 == 0 and time.monotonic() > deadline:
                 raise _Timeout
+        if not n:  # no packet to go back to (FFmpeg refuses the seek: "Operation not permitted")
+            return
         container.seek(0)
     if not n:
         return
