@@ -1023,12 +1023,17 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
     from .tiff import TiffPages, misread_by_pillow
 
     origin, pages = blob.origin, TiffPages(blob.data, blob.origin, limits)
+    # Pillow ends the chain at an IFD it reads cut short (a file whose OME-XML, written last, is gone): tifffile
+    # says whether there are more pages, and reads those after Pillow's last
+    label = label or ("page" if pages.has(1) else "")
+    i = -1
     try:
         for i, locator, exc in _frames(im, label, itertools.count()):
             if exc is not None:  # a page Pillow cannot set up: tifffile's item, then the next page
                 item = pages.item(i, locator)
                 if item is None or pages.broken:
-                    yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
+                    why = (item is None and pages.missing(i)) or f"could not read {label or 'image'}: {exc}"
+                    yield ItemError(origin, locator, why)
                     break
                 yield item
                 continue
@@ -1039,13 +1044,18 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
                 # tifffile's reading, or its refusal from a tile's own header (WebP: Pillow's is "decoder error -2")
                 # or its naming of the tile or strip that does not decode (Pillow's: "decoder error -2")
                 if isinstance(retried, ImageItem) or (retried is not None and (
-                        retried.error.endswith("not decoded") or " does not decode (" in retried.error)):
+                        retried.error.endswith(("not decoded", "the file is truncated"))
+                        or " does not decode (" in retried.error)):
                     item = retried
+                elif isinstance(item, ItemError) and pages.cut(i):  # a JPEG page cut short: Pillow's "error -2"
+                    item = ItemError(origin, locator, f"corrupt or truncated TIFF image: {pages.cut(i)}")
                 elif isinstance(item, ImageItem) and item.metadata.get("bits") == 16 and _dim_colour(item.image):
                     retried = pages.item(i, locator)  # tifffile's 16 bits, shown by the depth they reach
                     if isinstance(retried, ImageItem):  # 10 to 15 bits stored in 16
                         item = ImageItem(origin, locator, retried.image, item.format, item.metadata, item.full_size)
             yield item
+        else:
+            yield from pages.after(i + 1)
     finally:
         pages.close()
 

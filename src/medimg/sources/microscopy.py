@@ -8,7 +8,8 @@ blue, grey, cyan, magenta, yellow; an OME channel without one gets its emission 
 Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near black) goes up to its
 brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
-largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels`. A pyramid without such metadata (libvips,
+largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels` (channels that pass it only together: each
+decoded alone and averaged down to MAX_SIDE). A pyramid without such metadata (libvips,
 QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too, as is one
 written a level a page or (OME) a level an image, each a reduction of the one before. A pyramid
 over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py). A level
@@ -364,10 +365,13 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         return
     scan = pyramid.is_scan(series)  # a slide scan: a tissue field, its regions read from the levels (pyramid.py)
     level = 0 if scan else _level(series, limits.max_pixels // max(n_channels, 1))  # every channel is decoded
-    if level is None:
+    alone = level is None and n_channels > 1  # no level fits for all channels: each decoded alone, then reduced
+    level = _level(series, limits.max_pixels) if alone else level
+    if level is None or alone and series.kind == "lsm":  # an LSM's channels are one page's samples
         w, h = base
         yield ItemError(origin, "", f"{kind} is {n_channels} channel(s) of {w}×{h} pixels with no smaller level "
-                                    f"within the max_pixels cap of {limits.max_pixels:,} for all of them; not decoded")
+                                    f"within the max_pixels cap of {limits.max_pixels:,} for "
+                                    f"{'even one of them' if alone else 'all of them'}; not decoded")
         return
     lv = series.levels[level]
     page_axes = lv.keyframe.axes
@@ -430,7 +434,7 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         # allocated from the first page's, and each page decodes at its own).
         pages = [lv[k] for k in keys]
         worst = max(pages, key=_page_pixels)
-        if len(keys) * _page_pixels(worst) * (channels if samples else 1) > limits.max_pixels:
+        if (1 if alone else len(keys)) * _page_pixels(worst) * (channels if samples else 1) > limits.max_pixels:
             w, h = worst.shape[worst.axes.index("X")], worst.shape[worst.axes.index("Y")]
             yield ItemError(origin, locator, f"{kind} has a page claiming {w:,}×{h:,} pixels, over the max_pixels "
                                              f"cap of {limits.max_pixels:,} for {len(keys)} channel(s); not decoded")
@@ -441,7 +445,10 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
             continue
         damaged: list[str] = []
         try:
-            planes, used = _whole_level(tif, series, level, keys, lead_shape, limits.max_pixels, damaged)
+            if alone:
+                planes, used = _one_by_one(tif, series, level, keys, lead_shape, limits.max_pixels, damaged)
+            else:
+                planes, used = _whole_level(tif, series, level, keys, lead_shape, limits.max_pixels, damaged)
         except pyramid.Damaged as exc:
             yield ItemError(origin, locator, f"could not read the {kind}: {exc}")
             continue
@@ -480,6 +487,37 @@ def _whole_level(tif, series, level: int, keys: list[int], lead_shape: tuple, ma
             where = damaged_segment(pages) or str(exc)
             damaged.append(f"level {i} ({sizes[i][0]:,}×{sizes[i][1]:,}), {where}" if len(sizes) > 1 else where)
     raise pyramid.Damaged(damaged[0] + ("; no smaller level decodes either" if len(sizes) > 1 else ""))
+
+
+def _one_by_one(tif, series, level: int, keys: list[int], lead_shape: tuple, max_pixels: int,
+                damaged: list[str]) -> tuple[np.ndarray, int]:
+    """The pages `keys` of a level whose channels pass max_pixels together (a tile scan saved without a pyramid),
+    each decoded alone (within it) and averaged down to MAX_SIDE a side, and the level read."""
+    from . import pyramid
+
+    planes, used = [], level
+    for key in keys:
+        plane, used = _whole_level(tif, series, level, [key], lead_shape, max_pixels, damaged)
+        planes.append(_reduced(plane.reshape(plane.shape[-2:])))
+        del plane
+        if planes[-1].shape != planes[0].shape:
+            raise pyramid.Damaged(f"{damaged[0]}; its channels decode at different levels")
+    return np.stack(planes), used
+
+
+def _reduced(plane: np.ndarray) -> np.ndarray:
+    """A Y, X plane within MAX_SIDE a side: blocks of k × k pixels averaged (the last rows or columns short of a
+    block dropped), as the plane's type."""
+    k = -(-max(plane.shape) // MAX_SIDE)
+    if k == 1:
+        return plane
+    h, w = plane.shape[0] // k, plane.shape[1] // k
+    mean = np.zeros((h, w), np.float32)
+    for dy in range(k):  # strided views added up: several times faster than a mean over a reshaped view's axes
+        for dx in range(k):
+            mean += plane[dy:h * k:k, dx:w * k:k]
+    mean *= 1 / (k * k)
+    return np.rint(mean).astype(plane.dtype) if plane.dtype.kind in "iub" else mean.astype(plane.dtype)
 
 
 def _damage_note(origin: str, locator: str, damaged: list[str], instead: str) -> ItemError:

@@ -3,7 +3,8 @@
 Scientific and medical tools write layouts Pillow's TIFF table lacks: float16 grey, float or 32-bit RGB,
 uncompressed YCbCr, 16-bit or float grey with alpha, MinIsWhite grey with alpha, 10- and 12-bit RGB, grey
 with extra channels (fluorescence saved without ImageJ or OME metadata). Pillow also reads signed 8-bit grey
-as unsigned and unsigned 32-bit grey as signed, and uncompressed planar RGB of 16 bits as 8-bit samples.
+as unsigned and unsigned 32-bit grey as signed, uncompressed planar RGB of 16 bits as 8-bit samples, and a
+palette whose ColorMap holds 8-bit values as black. A file cut short is named so (`_past_end`, `missing`).
 
 Nothing is decoded before the header is checked: the page's pixels and a tile's against `max_pixels`, and
 its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Compressions whose decoder fills a buffer of the tile's
@@ -32,7 +33,7 @@ from ..levels import STRIP, stretch_levels
 from .base import ImageItem, Item, ItemError, Limits
 from .files import profile_to_srgb
 from .microscopy import IMAGEJ_COLOURS, composite
-from .tiff_tiles import CHECKED, damaged_segment, segments, tiles_problem
+from .tiff_tiles import CHECKED, damaged_segment, segment_name, segments, tiles_problem
 
 BYTES_PER_PIXEL = 4  # decoded bytes a page may take for each pixel max_pixels allows (Pillow's RGBA or F)
 # none, LZW, Deflate (two codes), PackBits, LZMA, Zstandard (two codes): each decodes into a tile-sized buffer
@@ -48,7 +49,8 @@ class TiffPages:
         self.data, self.origin, self.limits = data, origin, limits
         self.tif = None
         self.opened = self.broken = False  # broken: a page's IFD could not be read, so neither can those after it
-        self.seen: dict[int, int] = {}  # each page's IFD offset: a chain of pages that loops ends there
+        self.offsets: dict[int, int] = {}  # each page's IFD offset, in order: a chain of pages that loops ends there
+        self.end: int | None = None  # the pages there are, once the chain's end (or loop) is found
 
     def _page(self, index: int):
         """tifffile's page, or None when there is no such page or tifffile cannot parse the file; raises for
@@ -61,15 +63,18 @@ class TiffPages:
                 self.tif = tifffile.TiffFile(io.BytesIO(self.data), _multifile=False)
             except Exception:
                 self.tif = None
-        if self.tif is None:
+        if self.tif is None or self.end is not None and index >= self.end:
             return None
-        try:
-            page = self.tif.pages[index]
-        except IndexError:
-            return None
-        if self.seen.setdefault(page.offset, index) != index:  # tifffile's indexing follows a loop forever
-            return None
-        return page
+        while len(self.offsets) <= index:  # each page before it first: tifffile's indexing follows a loop forever
+            try:
+                offset = self.tif.pages[len(self.offsets)].offset
+            except IndexError:
+                offset = None
+            if offset is None or offset in self.offsets:
+                self.end = len(self.offsets)
+                return None
+            self.offsets[offset] = len(self.offsets)
+        return self.tif.pages[index]
 
     def has(self, index: int) -> bool:
         try:
@@ -85,6 +90,54 @@ class TiffPages:
             self.broken = True
             return ItemError(self.origin, locator, f"could not read page: {exc}")
         return None if page is None else page_item(page, self.origin, locator, self.limits)
+
+    def after(self, start: int) -> Iterator[Item]:
+        """Pages `start` on (`page N`), when there are any: those after the one where Pillow's reading of the chain
+        ended (an IFD cut short)."""
+        try:  # the chain walked first, reading only each IFD's next offset (it ends where it loops back)
+            more = start > 0 and self.has(0) and self.tif is not None and len(self.tif.pages) > start
+        except Exception:
+            more = False
+        if not more:
+            return
+        for i in itertools.count(start):
+            item = self.item(i, f"page {i + 1}")
+            if item is None:
+                why = self.missing(i)
+                if why:
+                    yield ItemError(self.origin, f"page {i + 1}", why)
+                return
+            yield item
+            if self.broken:
+                return
+
+    def cut(self, index: int) -> str | None:
+        """Which strip or tile of page `index` runs past the end of the file (a file cut short), or None."""
+        try:
+            page = self._page(index)
+        except Exception:
+            return None
+        return _past_end(page) if page is not None else None
+
+    def missing(self, index: int) -> str | None:
+        """Why page `index` is not there when the page before it is: its IFD would start past the file's end (a
+        file cut short); None when that is not why."""
+        try:
+            before = self._page(index - 1) if index else None
+            if before is None:
+                return None
+            t, fh, size = self.tif.tiff, self.tif.filehandle, len(self.data)
+            fh.seek(before.offset)
+            n = int.from_bytes(fh.read(t.tagnosize), "little" if t.byteorder == "<" else "big")
+            fh.seek(before.offset + t.tagnosize + n * t.tagsize)
+            raw = fh.read(t.offsetsize)
+        except Exception:
+            return None
+        at = int.from_bytes(raw, "little" if t.byteorder == "<" else "big") if len(raw) == t.offsetsize else size
+        if at + t.tagnosize <= size:
+            return None
+        return (f"the file ends before page {index + 1}: its IFD would be at byte {at:,}, past the end of the "
+                f"file ({size:,} bytes); truncated or damaged")
 
     def close(self) -> None:
         if self.tif is not None:
@@ -112,14 +165,18 @@ def tiff_items(data: bytes, origin: str, limits: Limits, error: ItemError) -> It
 
 def misread_by_pillow(im: Image.Image) -> bool:
     """Whether Pillow opened a TIFF page as other numbers: grey signed 8-bit as unsigned, unsigned 32-bit as
-    signed; planar RGB of more than 8 bits, uncompressed (its own decoder reads each plane as 8-bit samples)."""
+    signed; planar RGB of more than 8 bits, uncompressed (its own decoder reads each plane as 8-bit samples); a
+    palette whose ColorMap holds 8-bit values (older writers'; Pillow takes each value's top 8 of 16 bits, all 0:
+    a black picture)."""
     try:
         bits, formats = im.tag_v2.get(258, (1,)), im.tag_v2.get(339, (1,))
         bits, formats = tuple(np.atleast_1d(bits)), tuple(np.atleast_1d(formats))
         planar_raw = im.tag_v2.get(284) == 2 and max(bits) > 8 and any(t[0] == "raw" for t in im.tile)
+        colormap = im.tag_v2.get(320) if im.tag_v2.get(262) == PALETTE else None
+        eight_bit_map = bool(colormap) and max(colormap) < 256
     except Exception:
         return False
-    return planar_raw or len(bits) == 1 and (bits, formats[:1]) in (((8,), (2,)), ((32,), (1,)))
+    return planar_raw or eight_bit_map or len(bits) == 1 and (bits, formats[:1]) in (((8,), (2,)), ((32,), (1,)))
 
 
 def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
@@ -140,6 +197,9 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
         image = _upright(image, page)
         image = profile_to_srgb(image, _profile(page))
     except Exception as exc:
+        cut = _past_end(page)
+        if cut:
+            return ItemError(origin, locator, f"corrupt or truncated TIFF image: {cut}")
         where = damaged_segment([page]) if len(page.dataoffsets) > 1 else None
         if where:  # named: `tile 6 (column 6, row 1) does not decode (…)`
             segment, _, reason = where.partition(": ")
@@ -152,6 +212,20 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
     return ImageItem(origin, locator, image, "TIFF", meta)
 
 
+def _past_end(page) -> str | None:
+    """The first strip or tile whose bytes run past the end of the file (a download cut short), named; None when
+    every one is within it."""
+    try:
+        size = page.parent.filehandle.size
+        for n, (offset, count) in enumerate(zip(page.dataoffsets, page.databytecounts)):
+            if count and offset + count > size:
+                return (f"its {segment_name(page, n)} ends at byte {offset + count:,}, past the end of the file "
+                        f"({size:,} bytes): the file is truncated")
+    except Exception:
+        return None
+    return None
+
+
 def _problem(page, max_pixels: int) -> str | None:
     """Why a page is not decoded, from its header alone; None when it may be."""
     w, h, depth = page.imagewidth, page.imagelength, max(page.imagedepth, 1)
@@ -160,6 +234,8 @@ def _problem(page, max_pixels: int) -> str | None:
     if page.is_tiled and page.tilewidth * page.tilelength * max(page.tiledepth, 1) > max_pixels:
         return (f"image has tiles of {page.tilewidth:,}×{page.tilelength:,} pixels, over the max_pixels cap of "
                 f"{max_pixels:,}; not decoded")
+    if (w == 0 or h == 0) and (256 not in page.tags or 257 not in page.tags):
+        return "TIFF holds no image: no ImageWidth or ImageLength tag (metadata only, such as an EXIF block)"
     if w == 0 or h == 0:
         return f"image has no pixels ({w}×{h})"
     layout = _layout_problem(page)
