@@ -128,6 +128,7 @@ FETCHED_IMAGES = ("image/", "application/dicom")
 # how often a render's memory is read: a page's script can take ~3 GB a second (typed arrays), so in a tick it
 # goes at most ~0.15 GB past max_browser_memory (at 0.5 s, 1 GB)
 MEMORY_TICK = 0.05
+SOCKET_PATH_MAX = 108  # bytes of a Unix socket's path (sun_path), its final NUL included
 WATCHDOG_GRACE = 8.0  # seconds past total_timeout before a stuck browser is killed
 _slots = threading.BoundedSemaphore(2)  # at most two browsers at once in one process
 
@@ -227,7 +228,14 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
   for (let i = 0; i < els.length && i < 20000; i++) {
     const bg = getComputedStyle(els[i]).backgroundImage;
     if (!bg || bg === "none") continue;
-    for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) put({url: m[1], alt: "", tag: "style"});
+    for (const m of bg.matchAll(/url\\(\\s*["']?(.*?)["']?\\s*\\)/g)) {
+      const entry = {url: m[1], alt: "", tag: "style"};
+      if (/^blob:/i.test(entry.url) && !sent.has("c" + entry.url)) {  // read as an <img>'s (no element to draw)
+        entry.from = window.__medimgFrom ? window.__medimgFrom(entry.url) : "";
+        entry.data = await read(entry.url);
+      }
+      put(entry);
+    }
   }
   return out;
 }"""
@@ -507,7 +515,9 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     profile, executable_path=CHROMIUM, headless=True,
                     args=FLAGS + ([] if limits.allow_private else NO_NETWORK),
                     user_agent=limits.user_agent, service_workers="block", accept_downloads=False,
+                    ignore_default_args=["--disable-popup-blocking"],  # a popup without a click is blocked
                     viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]},
+                    env={**os.environ, "TMPDIR": _chromium_tmp(folder)},
                     timeout=limits.connect_timeout * 1000 + 20000, **own)
                 # The page budget starts once the browser is up. A script that never yields blocks
                 # every browser call (evaluate has no timeout), so past the budget plus a grace
@@ -568,11 +578,14 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     # an image still loading is fetched again, under the download limits; one the browser never asked for (lazy,
     # never reached) is left to the static reading
     found = [entry for entry in found if not entry.get("pending") or urldefrag(entry["url"])[0] in requested]
-    # blocked images the page does not list (made by a script) are listed too: the guarded download refuses
-    # them again, as one clear error each; a listed one (maybe refused at a redirect) is refused under its own URL
+    # blocked images the page does not list (made by a script, or on a page it left) are listed too: the guarded
+    # download refuses them again, as one clear error each; each under the URL the page asked for (refused at a
+    # redirect, as without rendering), which the static reading may name too: one row, not two
     listed = {urldefrag(entry.get("url") or "")[0] for entry in found}
-    found += [{"url": blocked, "tag": "img"} for blocked, kind, _, asked in guard.blocked
-              if kind == "image" and urldefrag(asked)[0] not in listed]
+    for _, kind, _, asked in guard.blocked:
+        if kind == "image" and urldefrag(asked)[0] not in listed:
+            listed.add(urldefrag(asked)[0])
+            found.append({"url": asked, "tag": "img"})
     out = Rendered(_candidates(found, bodies, limits.max_download_bytes, moved))
     for blocked, kind, reason, _ in guard.blocked:
         if kind == "page" and (blocked, reason) not in out.refused:
@@ -666,6 +679,16 @@ def _kill_browser(profile: str, fired: threading.Event) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             continue
+
+
+def _chromium_tmp(folder: str) -> str:
+    """The temporary directory Chromium is given: the render's own folder (removed with it), or /tmp when the path
+    of Chromium's SingletonSocket in it (`org.chromium.Chromium.XXXXXX/SingletonSocket`) would be too long for a
+    Unix socket, which stops Chromium from starting (a long TMPDIR: pytest's, a build agent's)."""
+    for place in (folder, "/tmp"):
+        if len(os.path.join(place, "org.chromium.Chromium.XXXXXX", "SingletonSocket").encode()) < SOCKET_PATH_MAX:
+            return place
+    return folder
 
 
 def _remove_singleton(profile: str) -> None:
