@@ -117,7 +117,8 @@ def test_a_server_that_cannot_render_says_so_before_any_fetch(worker, monkeypatc
     r = c.post("/api/classify-url", json={"url": "http://127.0.0.1:9/", "render": True})
     assert r.status_code == 501
     assert r.json()["error"] == ("this server cannot render pages: rendering needs Chromium at /nonexistent/chromium: "
-                                 "install it with `apt-get install -y chromium`")
+                                 "install it with `apt-get install -y chromium`, or name another with the "
+                                 "MEDIMG_CHROMIUM environment variable")
     boxes = [comp["props"] for comp in c.get("/config").json()["components"]
              if comp.get("props", {}).get("label", "").startswith("Run the page's JavaScript")]
     assert boxes and boxes[0]["visible"] is False

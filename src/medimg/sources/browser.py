@@ -37,7 +37,19 @@ from .charset import known_codec, page_charset
 from .media import VIEWPORT
 from .web import Candidate, decode_data_uri
 
-CHROMIUM = "/usr/bin/chromium"
+# the Chromium Playwright drives: MEDIMG_CHROMIUM when set, else the first of Debian's, Fedora's and RHEL's (EPEL),
+# and Ubuntu's snap that is there (Debian's when none is)
+CHROMIUM_PLACES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium")
+
+
+def _chromium() -> str:
+    named = os.environ.get("MEDIMG_CHROMIUM", "").strip()
+    if named:
+        return os.path.expanduser(named)
+    return next((p for p in CHROMIUM_PLACES if os.access(p, os.X_OK)), CHROMIUM_PLACES[0])
+
+
+CHROMIUM = _chromium()
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
          "--disable-dev-shm-usage", "--webrtc-ip-handling-policy=disable_non_proxied_udp"]
@@ -462,7 +474,10 @@ def _quietly(call, *args, **kwargs) -> None:
 def available() -> str | None:
     """None if rendering can work here, else how to make it work."""
     if not os.access(CHROMIUM, os.X_OK):
-        return f"rendering needs Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`"
+        if os.environ.get("MEDIMG_CHROMIUM", "").strip():
+            return f"rendering needs Chromium at {CHROMIUM} (MEDIMG_CHROMIUM), which is not an executable file"
+        return (f"rendering needs Chromium at {CHROMIUM}: install it with `apt-get install -y chromium`, or name "
+                "another with the MEDIMG_CHROMIUM environment variable")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
