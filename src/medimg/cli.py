@@ -232,7 +232,7 @@ AllFrames = typer.Option(False, "--all-frames", help="Every GIF/DICOM frame and 
                          "an earlier frame's picture again is a note, not classified again).")
 Render = typer.Option(False, "--render", help="Render web pages with headless Chromium (needs the browser extra).")
 MinSide = typer.Option(None, "--min-side", min=0, help="Skip PDF/web images, and pictures an e-mail's text "
-                       "shows or an SVG embeds, whose shorter side is under this many pixels (default 64).")
+                       "shows or an SVG or a metafile (EMF/WMF) embeds, whose shorter side is under this many pixels (default 64).")
 MaxPixels = typer.Option(None, "--max-pixels", min=1, help="Refuse images with more pixels than this (default 100M).")
 Timeout = typer.Option(None, "--timeout", min=0.1, help="Total seconds per download, waiting for the server "
                        "included (default 60, a server silent for 20 given up on).")

@@ -90,8 +90,8 @@ class Limits:
     times that together), zip_max_bytes (uncompressed bytes in one archive and all nested in it), max_depth
     (archives in archives).
 
-    What is read: min_side (PDF and web images, and pictures a message's text shows or an SVG embeds, with a
-    shorter side are decoration), all_frames (every GIF or DICOM frame and volume slice, a video's frame a second, instead of the
+    What is read: min_side (PDF and web images, and pictures a message's text shows or an SVG or a metafile embeds,
+    with a shorter side are decoration), all_frames (every GIF or DICOM frame and volume slice, a video's frame a second, instead of the
     first or middle one), decode_side (JPEGs may decode at 1/2, 1/4 or 1/8 scale, JPEG 2000 images at 1/2, 1/4, …, while both sides
     stay at least this; None or 0: full size; classify() sets it from the model's input size unless given), render (web pages
     through headless Chromium), max_browser_memory (bytes a render's Chromium processes may use together before it is killed).

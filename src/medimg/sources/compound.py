@@ -7,7 +7,8 @@ storage of the same kind. An Office 97–2003 file keeps its pictures as OfficeA
 each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `talk.ppt:picture-2.jpg`),
 opened by whichever source reads it; attached messages are walked up to `max_depth`. Pictures a message's
 text shows (a signature's logo) under `min_side` are decoration, as in an .eml. Text is left out with one
-note; metafile pictures (EMF/WMF/PICT) are counted in a note, as they cannot be drawn here. A
+note; an EMF or WMF picture that paints a bitmap (a pasted scan) is an input too (`letter.doc:picture-2.wmf`,
+read by metafile.py), other metafile pictures (and PICT) are counted in a note, as they cannot be drawn here. A
 password-protected file (97–2003, or a 2007+ .docx/.xlsx/.pptx, which is then a compound file) is an error
 saying so. Other compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
 each and `zip_max_bytes` in all; a message with more attachments than `zip_max_entries` is not opened.
@@ -19,6 +20,7 @@ import io
 import logging
 import re
 import struct
+import zlib
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
@@ -243,7 +245,7 @@ def _office_pictures(ole, top: set[str], blob: Blob, ctx: Context, budget: Budge
     data = ole.openstream([stream]).read(size)
     if stream == "Workbook":
         data = _drawing_groups(data)
-    pictures, metafiles = _blips(data)
+    pictures, metafiles = _blips(data, limits.max_input_bytes)
     for i, (suffix, picture) in enumerate(pictures, 1):
         where = f"{origin}:picture-{i}.{suffix}"
         if len(picture) > budget.left:
@@ -281,9 +283,10 @@ def _encrypted(ole, top: set[str]) -> bool:
         return False
 
 
-def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
+def _blips(data: bytes, cap: int) -> tuple[list[tuple[str, bytes]], int]:
     """The pictures of every OfficeArt BLIP record in `data` (found by their 8-byte headers in one pass and
-    checked by the picture's own first bytes), and how many metafile BLIPs there were."""
+    checked by the picture's own first bytes; an EMF or WMF one when it paints a bitmap, unpacked under `cap`
+    bytes), and how many other metafile BLIPs there were."""
     pictures, metafiles, done = [], 0, 0
     for m in _BLIP_TYPE.finditer(data, 2):
         head = m.start() - 2
@@ -294,8 +297,12 @@ def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
         if not 17 < length <= len(data) - head - 8:
             continue
         if rec_type in METAFILES:
-            metafiles += 1
             done = head + 8 + length
+            drawing = _metafile(data, head, length, cap) if rec_type != 0xF01C else None
+            if drawing is not None:
+                pictures.append(("emf" if rec_type == 0xF01A else "wmf", drawing))
+            else:
+                metafiles += 1
             continue
         suffix, skip, two_uids = BLIPS[rec_type]
         skip += 16 if (int.from_bytes(data[head:head + 2], "little") >> 4) in two_uids else 0
@@ -314,16 +321,36 @@ def _blips(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
     return pictures, metafiles
 
 
+def _metafile(data: bytes, head: int, length: int, cap: int) -> bytes | None:
+    """The EMF or WMF an OfficeArt metafile BLIP holds (after its UIDs and 34-byte metafile header, deflated
+    or not), when it paints a bitmap (metafile.py reads those); else None."""
+    from .metafile import has_bitmaps
+
+    end = head + 8 + length
+    at = head + 8 + (32 if (int.from_bytes(data[head:head + 2], "little") >> 4) in (0x3D5, 0x217) else 16)
+    if at + 34 > end:
+        return None
+    size, saved = int.from_bytes(data[at:at + 4], "little"), int.from_bytes(data[at + 28:at + 32], "little")
+    packed = data[at + 34:min(end, at + 34 + saved)]
+    if data[at + 32] == 0xFE:  # stored as it is
+        drawing = packed
+    elif data[at + 32] == 0 and size <= cap:  # deflated (a zlib stream)
+        try:
+            drawing = zlib.decompressobj().decompress(packed, size)
+        except zlib.error:
+            return None
+    else:
+        return None
+    return drawing if has_bitmaps(drawing) else None
+
+
 def _bmp(dib: bytes) -> bytes:
-    """A device-independent bitmap (BITMAPINFOHEADER and pixels) with the file header it lacks."""
+    """A device-independent bitmap (BITMAPINFOHEADER, masks, colours and pixels) with the file header it lacks."""
+    from .metafile import dib_file, split_dib
+
     if len(dib) < 40 or int.from_bytes(dib[:4], "little") not in (12, 40, 52, 56, 108, 124):
         return b""
-    header_size = int.from_bytes(dib[:4], "little")
-    bits = int.from_bytes(dib[14:16], "little") if header_size >= 40 else 24
-    colours = int.from_bytes(dib[32:36], "little") if header_size >= 40 else 0
-    palette = 4 * (colours or (1 << bits if bits <= 8 else 0))
-    offset = 14 + header_size + palette
-    return b"BM" + (14 + len(dib)).to_bytes(4, "little") + bytes(4) + offset.to_bytes(4, "little") + dib
+    return dib_file(*split_dib(dib))[0] or b""  # a BI_JPEG or BI_PNG one: its JPEG or PNG
 
 
 def _drawing_groups(workbook: bytes) -> bytes:

@@ -730,8 +730,10 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
 
         yield from open_svg(blob, ctx)
         return
-    if kind in ("EMF", "WMF"):  # Office's pictures of pasted charts and embedded objects' previews
-        yield ItemError(origin, "", f"{kind} is not drawn (a Windows metafile: vector drawing skipped)", skipped=True)
+    if kind in ("EMF", "WMF"):  # not drawn: the bitmaps it paints (a pasted scan), else a note
+        from .metafile import open_metafile
+
+        yield from open_metafile(blob, ctx, kind)
         return
     if kind == "JPEG XR":
         yield ItemError(origin, "", "JPEG XR (HD Photo) is not decoded: skipped", skipped=True)

@@ -4,7 +4,9 @@ pictures they hold.
 An RTF keeps each picture in a `{\pict …}` group: control words saying its kind (`\pngblip`, `\jpegblip`,
 `\dibitmap`, `\emfblip`, `\wmetafile`, …), then its bytes in hex (or raw after `\bin N`). Like a zip, the document
 is a container: each PNG, JPEG or DIB picture is an input of its own (`report.rtf:picture-1.png`), opened by
-whichever source reads it; EMF/WMF/PICT drawings are counted in the note, as in Office 97–2003 files. Word writes a
+whichever source reads it; an EMF or WMF drawing is one too when it paints a bitmap (a pasted scan:
+metafile.py reads it, `report.rtf:picture-2.wmf`), the other drawings (and PICT) are counted in the note, as in
+Office 97–2003 files. Word writes a
 picture twice, as it is (`\shppict`) and as a WMF copy for older readers (`\nonshppict`): the copy is left out.
 Text is left out with one note. Pictures are read under `max_input_bytes` each, `zip_max_bytes` in all and
 `zip_max_entries` in count; the picture groups of one document are read in at most MAX_TOKENS steps.
@@ -63,9 +65,12 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             yield ItemError(origin, "", over)
             found = -1
             break
-        if kind in ("EMF", "WMF", "PICT"):
-            drawings += 1
-            continue
+        if kind in ("EMF", "WMF", "PICT"):  # a drawing: read when it paints a bitmap (a pasted scan)
+            drawing = _drawing(hexes, raw, limits.max_input_bytes) if kind != "PICT" else None
+            if drawing is None:
+                drawings += 1
+                continue
+            kind, hexes, raw = kind.lower(), None, drawing
         found += 1
         if found > limits.zip_max_entries:
             yield ItemError(origin, "", f"document holds more than the zip_max_entries cap of "
@@ -138,6 +143,17 @@ def _picture(data: bytes, at: int, steps: list[int], cap: int):
     if hexes is None and raw is None:
         return kind, None, None, at
     return kind, hexes, raw, at
+
+
+def _drawing(hexes, raw, cap: int) -> bytes | None:
+    """A metafile picture's bytes when it paints a bitmap (metafile.py reads those), else None."""
+    from .metafile import has_bitmaps
+
+    try:
+        drawing = raw if hexes is None else bytes.fromhex(_BLANKS.sub(b"", b"".join(hexes)).decode("ascii"))
+    except ValueError:
+        return None
+    return drawing if drawing is not None and len(drawing) <= cap and has_bitmaps(drawing) else None
 
 
 def _group_end(data: bytes, at: int, steps: list[int]) -> int:
