@@ -32,18 +32,21 @@ def test_json_ld_and_microdata_pictures_are_read_and_logos_are_not():
     article = {"@context": "https://schema.org", "@graph": [
         {"@type": "MedicalScholarlyArticle", "headline": "A case", "image": ["/f/hero.png", "/f/hero.png"],
          "publisher": {"@type": "Organization", "logo": {"@type": "ImageObject", "url": "/f/logo.png"}},
+         "author": {"@type": "Person", "name": "A. Author", "image": {"@type": "ImageObject", "url": "/f/avatar.png"}},
          "associatedMedia": {"@type": ["ImageObject", "MediaObject"], "contentUrl": "/f/ct.png",
                              "thumbnail": {"@type": "ImageObject", "url": "/f/ct-thumb.png"}}}]}
     with WebServer() as srv:
-        for n, name in enumerate(("hero", "logo", "ct", "ct-thumb", "micro", "shown")):
+        for n, name in enumerate(("hero", "logo", "ct", "ct-thumb", "micro", "shown", "avatar")):
             srv.add(f"/f/{name}.png", png(n), "image/png")
         page = (f'<html><head><script type="application/ld+json">{json.dumps(article)}</script>'
                 '<script type="application/ld+json">{not json</script></head><body>'
                 '<div itemscope itemtype="https://schema.org/ImageObject"><meta itemprop="image" '
-                'content="/f/micro.png"></div><img src="/f/shown.png" alt="shown"></body></html>')
+                'content="/f/micro.png"></div><img src="/f/shown.png" alt="shown"><img src="/f/ct.png" alt="CT">'
+                '</body></html>')
         srv.add("/case.html", page, "text/html")
         shown, errors = read(srv.url("/case.html"))
-    assert shown == [("json-ld", "hero.png"), ("json-ld", "ct.png"), ("itemprop", "micro.png"), ("img", "shown.png")]
+    # after the page's elements: the <img> showing one keeps its place and alt; no author's avatar, no logo
+    assert shown == [("img", "shown.png"), ("img", "ct.png"), ("json-ld", "hero.png"), ("itemprop", "micro.png")]
     assert not [e for e in errors if not e.skipped]
 
 
@@ -58,8 +61,8 @@ def test_a_json_ld_picture_shown_again_at_another_size_is_one_picture():
         srv.add("/a.html", f'<script type="application/ld+json">{json.dumps(ld)}</script><img src="/small.png">',
                 "text/html")
         shown, errors = read(srv.url("/a.html"))
-    assert shown == [("json-ld", "big.png")]
-    assert [e.error for e in errors if e.skipped] == ["same picture as json-ld #1 (another size: 200x150, not 400x300)"]
+    assert shown == [("img", "small.png")]
+    assert [e.error for e in errors if e.skipped] == ["same picture as img #1 (another size: 400x300, not 200x150)"]
 
 
 def test_an_iframe_srcdoc_page_is_read_in_its_place_and_its_src_is_not():

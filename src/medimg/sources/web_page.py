@@ -139,7 +139,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     found.passed = set()
     sources: dict[int, str | None] = {}  # each <picture>'s chosen <source>, worked out once
     offers: dict[int, tuple[list[str], list[str]]] = {}  # and the URLs its sources offer (lazy, plain)
-    ld_taken = [0]  # JSON-LD image URLs taken, of LD_IMAGES
+    # the pictures schema.org data names (JSON-LD, microdata): after the page's elements, so that an <img> showing
+    # one keeps its place, tag and alt
+    named: list[tuple[str, str]] = []
 
     def add(raw: str | None, tag: str, alt: str = "", others: Callable[[], list[str]] | None = None,
             spare: Callable[[], list[str]] | None = None, guess: bool = False) -> None:
@@ -195,16 +197,14 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             if key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
-                add(_attr(attrs, "content"), "itemprop")
+                named.append((_attr(attrs, "content"), "itemprop"))
         elif tag == "link" and "image_src" in _attr(attrs, "rel").lower().split():
             add(_attr(attrs, "href"), "link")
         elif tag == "link" and _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
-            add(_attr(attrs, "href"), "itemprop")
+            named.append((_attr(attrs, "href"), "itemprop"))
         elif tag == "script" and _attr(attrs, "type").strip().lower() == "application/ld+json":
-            for url in _ld_images(node.text(deep=True) or "", LD_IMAGES - ld_taken[0]):
-                had = len(found)
-                add(url, "json-ld")
-                ld_taken[0] += len(found) - had
+            room = LD_IMAGES - sum(t == "json-ld" for _, t in named)
+            named.extend((url, "json-ld") for url in _ld_images(node.text(deep=True) or "", room))
         elif tag == "iframe" and "srcdoc" in attrs and not inner:  # its own page, written in the attribute
             found.scripts += _add_inner(found, _attr(attrs, "srcdoc"), base, alternatives, seen)
         elif tag == "video":  # its poster, then the clip itself (read as a video file is: its middle frame)
@@ -259,6 +259,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
                 add(full, "a", _attr(attrs, "alt"), guess=guess)
                 if len(found) > first and found[first].tag in ("img", "picture", "noscript"):
                     found[first].full = full  # the thumbnail: a note if that image is read
+    for raw, tag in named:
+        add(raw, tag)
     found.tree = tree if found.sheets else None
     return found
 
@@ -272,18 +274,28 @@ def _add_inner(found: Found, html: str, base: str, alternatives: bool, seen: set
     except PageTooDeep:
         return 0
     for cand in page:
-        if cand.tag not in ("iframe", "frame", "object", "embed") and cand.url not in seen:
-            seen.add(cand.url)
-            found.guesses += cand.guess
-            found.append(cand)
+        if cand.tag in ("iframe", "frame", "object", "embed") or cand.url in seen:
+            continue
+        if cand.guess and found.guesses >= MAX_GUESSES:  # the page's cap holds for its frames' links too
+            found.passed.add(cand.url)
+            continue
+        seen.add(cand.url)
+        found.guesses += cand.guess
+        found.append(cand)
     found.passed |= page.passed
     return page.scripts
 
 
+# keys of a JSON-LD thing whose pictures are not its own: a logo, a thumbnail, and the people and organisations
+# around it (an article's author's avatar, its publisher's logo)
+_LD_NOT_THE_THING = frozenset(("logo", "thumbnail", "contentUrl", "url", "author", "creator", "contributor", "editor",
+                               "publisher", "sourceOrganization", "provider", "brand", "copyrightHolder"))
+
+
 def _ld_images(text: str, room: int) -> list[str]:
     """The image URLs a JSON-LD block names, in order, at most `room`: schema.org `image` (a URL, a list, an
-    ImageObject's `contentUrl` or `url`) of any thing, and any other ImageObject's; not a `logo` or a
-    `thumbnail`. A block that is no JSON, or longer than LD_CHARS, names none."""
+    ImageObject's `contentUrl` or `url`) of any thing, and any other ImageObject's; not a `logo`, a `thumbnail` or
+    those of its author, publisher and other people and organisations (`_LD_NOT_THE_THING`). A block that is no JSON, or longer than LD_CHARS, names none."""
     if room <= 0 or len(text) > LD_CHARS:
         return []
     try:
@@ -310,7 +322,7 @@ def _ld_images(text: str, room: int) -> list[str]:
             for key, value in node.items():
                 if key == "image":
                     walk(value, depth + 1, True)
-                elif isinstance(value, (dict, list)) and key not in ("logo", "thumbnail", "contentUrl", "url"):
+                elif isinstance(value, (dict, list)) and key not in _LD_NOT_THE_THING:
                     walk(value, depth + 1, False)
 
     walk(data, 0, False)
