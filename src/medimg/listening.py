@@ -1,0 +1,41 @@
+"""Whether `medimg serve` can listen on its address, and what to do when it cannot.
+
+Kept apart from `medimg.server` (which imports Gradio) so the CLI can say so before its slow start."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on (the port is taken, the host is not this machine's) and what to do
+    instead, or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        hint = _hint(exc, host, port)
+        return f"{why}; {hint}" if hint else why
+    return None
+
+
+def _hint(exc: OSError, host: str, port: int) -> str:
+    other = port + 1 if port < 65535 else 8080
+    if isinstance(exc, socket.gaierror):
+        return f"{host} is not a name or address of this machine: give --host 127.0.0.1, or 0.0.0.0 for every interface"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"another program has that port (a medimg serve still running?): stop it, or give another port, "
+                f"--port {other} (make serve PORT={other})")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"{host} is not an address of this machine: give one of its own with --host (127.0.0.1, or 0.0.0.0 "
+                "for every interface)")
+    if exc.errno == errno.EACCES and port < 1024:
+        return "a port under 1024 needs root: give one from 1024 up, --port 7860"
+    return ""
