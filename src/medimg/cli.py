@@ -573,14 +573,14 @@ def classify(
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
     max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
-    respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
+    respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent, ctx: typer.Context = None,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
 
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
-    from .output import Claims, csv_header, first_row, open_output, resume_parquet, stamped_file
+    from .output import Claims, OutputLock, csv_header, first_row, open_output, resume_parquet, stamped_file
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -610,6 +610,12 @@ def classify(
     labels = model.labels if full else None
     used = threshold if threshold is not None else model.threshold  # written on every row (`stamp_fields`)
     stamp = True  # rows say their model and threshold; not when carrying on a file an older medimg wrote
+    if out is not None:  # before it is read, cut or replaced: a second run writing it is refused
+        try:
+            lock = OutputLock(out)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out")
+        ctx.call_on_close(lock.release)  # at the run's end, also in-process (CliRunner) and on a usage error
     done: set[str] = set()
     written: set[str] = set()
     tail = None  # the earlier run's last input: its rows go (read again) or stay, as the first record written says

@@ -63,6 +63,49 @@ class RecordWriter:
         self.stream.flush()
 
 
+class OutputLock:
+    """An exclusive lock (flock) on classify's --out file, held until the run ends, so a second classify writing
+    the same file (a --resume started while the first still runs, under nohup) is refused before it cuts or
+    appends to it; two writers had interleaved and lost rows. The file is made (empty) when it is not there yet,
+    as the run would make it. A path that is not a regular file (/dev/stdout, a pipe, /dev/null) is not locked,
+    nor a file on a file system without locks. ValueError when another run holds it."""
+
+    def __init__(self, path: Path):
+        self.fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            return
+        for _ in range(5):  # a Parquet file carried on is replaced by a new one: lock the file the name holds
+            try:
+                if path.exists() and not path.is_file():
+                    return
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+            except OSError:
+                return  # the run says why it cannot write it
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise ValueError(f"{path} is being written by another medimg classify (a run still going, "
+                                     "a --resume started again too soon): wait for it to end, or give another "
+                                     "--out") from None
+                return
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    self.fd = fd
+                    return
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    __del__ = release
+
+
 PARQUET_ROWS = 1000  # records in each Parquet row group, written once it fills: all a long run holds
 PARQUET_EXTRA = ("writing Parquet needs pyarrow: pip install pyarrow, or install medimg with the scale extra "
                  "(pip install 'medimg[scale]'), which brings it")
