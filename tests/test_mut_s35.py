@@ -35,11 +35,12 @@ from test_volumes import write_nrrd
 
 # --- nifti.py: _square_pixels ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape,zooms,size", [((2, 64, 10), (0.5, 20.0, 1.0), (1, 512)),
-                                              ((64, 2, 10), (20.0, 0.5, 1.0), (512, 1))])
+@pytest.mark.parametrize("shape,zooms,size", [((2, 64, 10), (0.5, 20.0, 20.0), (1, 512)),
+                                              ((64, 2, 10), (20.0, 0.5, 20.0), (512, 1))])
 def test_a_slice_one_or_two_voxels_across_is_never_shrunk_to_nothing(shape, zooms, size):
     """Past MAX_STRETCH the fine axis shrinks; two fine voxels against 40 times coarser ones would round to 0 px
-    (Pillow refuses an empty size): at least 1 px is kept."""
+    (Pillow refuses an empty size): at least 1 px is kept. (The slices are as thick as the coarse axis, s43: one
+    axis far thicker than both others would be a 2D series, shown in its own plane.)"""
     vol = np.zeros(shape, np.int16)
     vol[:, 20:40] = vol[20:40] = 100
     (item,) = nifti_items(nifti(vol, zooms=zooms))

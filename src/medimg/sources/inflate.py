@@ -1,5 +1,6 @@
 """Inflating gzip, bzip2, xz and Zstandard data with bounded output: tar.py reads tarballs and single compressed files
-through `Inflated`; NIfTI and MGH take their own .gz files with `gunzip`.
+through `Inflated`; NIfTI and MGH take their own .gz files with `gunzip` (a big NIfTI series the volume it shows
+through `Inflated`); NRRD and MetaImage inflate voxels of a known size with `inflate_into`.
 
 Every concatenated stream is read (pigz, pbzip2 and bgzip write several; Zstandard's skippable frames, which
 pzstd writes, are passed over); bytes after the last one are ignored. Over `MAX_STREAMS` streams (skippable
@@ -149,3 +150,39 @@ def gunzip(data: bytes, limit: int) -> bytes:
     """The content of gzip data, stopping once more than `limit` bytes came out (so at most limit + 1 of them);
     a stream cut off gives what it holds. zlib.error when corrupt, `Refused` for the trap above."""
     return Inflated(data, Budget(limit + 1), cut_ok=True).read(limit + 1)
+
+
+PIECE = FEED = 1 << 20  # bytes inflated, and compressed bytes fed, at a time by inflate_into
+
+
+def inflate_into(data, make, start: int, size: int, limit: int = 0) -> tuple[memoryview, int]:
+    """Bytes `start` to `start + size` of what a decompressor `make()` (zlib's or bz2's) inflates from `data`, in one
+    buffer of that size (shorter when the stream ends sooner), and how many bytes the stream holds, counted on up to
+    `limit` + 1. The rest is inflated a piece at a time and dropped. So a volume's voxels, whose size its header
+    gives, are held once: zlib's own `decompress` joins its pieces at the end, two copies at once."""
+    dec, out = make(), bytearray(size)
+    view, src = memoryview(out), memoryview(data)
+    got = at = kept = 0
+    end = max(start + size, limit + 1)
+    while not dec.eof and got < end:
+        if got < start:
+            want = start - got
+        elif got < start + size:
+            want = start + size - got
+        else:
+            want = end - got
+        want = min(want, PIECE)
+        if getattr(dec, "needs_input", True):  # bz2 keeps what it was fed; zlib gives back what it did not use
+            chunk = src[at:at + FEED]
+            if not chunk:
+                break
+            at += len(chunk)
+            piece = dec.decompress(chunk, want)
+            at -= len(getattr(dec, "unconsumed_tail", b""))
+        else:
+            piece = dec.decompress(b"", want)
+        if start <= got < start + size:
+            view[kept:kept + len(piece)] = piece
+            kept += len(piece)
+        got += len(piece)
+    return view[:kept], got

@@ -19,6 +19,7 @@ import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import read_sibling
+from .inflate import inflate_into
 from .nifti import axial_slices, rgb_voxels
 from .registry import register
 
@@ -123,8 +124,8 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
         raise ValueError(f"{'×'.join(map(str, sizes))} voxels of {channels * dtype.itemsize} bytes are over the "
                          f"max_input_bytes cap of {cap:,}")
     raw = memoryview(data)[start:]  # views: slicing bytes would copy the voxels
-    if fields.get("compresseddata", "").lower() == "true":
-        raw = memoryview(zlib.decompressobj(wbits=47).decompress(raw, total + 1))  # zlib or gzip streams
+    if fields.get("compresseddata", "").lower() == "true":  # zlib or gzip streams, into one buffer of their size
+        raw = inflate_into(raw, lambda: zlib.decompressobj(wbits=47), 0, total + 1)[0]
     skip = int(fields.get("headersize", "0"))
     raw = raw[len(raw) - total:] if skip == -1 else raw[max(skip, 0):]
     if len(raw) < total:

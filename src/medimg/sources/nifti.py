@@ -1,14 +1,15 @@
 """NIfTI-1/2 volumes (.nii, .nii.gz: MRI, CT and PET research data) as 8-bit axial slices.
 
 The middle axial slice (of the middle volume of a 4D series, of the b0 of a diffusion series with a .bval file
-beside it; 5-7D: the volumes after the first three axes as one series), or every axial slice with `all_frames`,
-shown the radiological way: anterior at the top, the patient's right on the image's left, square
+beside it; 5-7D: the volumes after the first three axes as one series), or every axial slice with `all_frames`
+(a 2D series of thick sagittal or coronal slices: in its own plane, as its DICOM files show it), shown the
+radiological way: anterior at the top, the patient's right on the image's left, square
 pixels in millimetres. Which array axis is axial comes from the affine, so a volume stored in any
 axis order looks the same. Grey levels: the header's cal_min/cal_max when set, else 8-bit voxels as
 stored (as a PNG of them is shown) unless all are dim (a label map), a slice in Hounsfield units (a CT: air
 near -1000) in a wide CT window (W 1500, L -350), and other wider ones between the slice's 0.5–99.5
 percentiles. An Analyze file with a negative x voxel size is stored left to right (SPM's mark). A .nii.gz
-inflates in memory up to `max_input_bytes`; the pixel cap is checked from the header before any voxel is
+inflates in memory up to `max_input_bytes` (a series too big for that: up to the volume shown); the pixel cap is checked from the header before any voxel is
 read, and a file shorter than its header says is refused. A label map (intent label or neuroname) is a
 note, as DICOM segmentations are. Only technical header fields are kept (no description).
 A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` (or `.img.gz`) of the same name beside it
@@ -145,7 +146,8 @@ def accepts(head: bytes, blob: Blob) -> bool:
 def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     try:
-        data = unpack(blob.data, limits.max_input_bytes, "NIfTI volume")
+        head = _series_head(blob.data, limits.max_input_bytes)  # a series too big to inflate whole: its header
+        data = head if head is not None else unpack(blob.data, limits.max_input_bytes, "NIfTI volume")
     except ValueError as exc:
         yield ItemError(origin, "", str(exc))
         return
@@ -181,7 +183,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"NIfTI holds a label map (intent code {intent}, dims {shape}), not an image "
                                     "volume", skipped=True)
         return
-    if kind not in PAIRS:  # a pair's .img was checked by _pair
+    if kind not in PAIRS and head is None:  # a pair's .img was checked by _pair, a big series' volume below
         need = int(img.dataobj.offset) + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
         if len(data) < need:
             yield ItemError(origin, "", f"NIfTI volume is truncated: {len(data):,} bytes, its header needs {need:,}")
@@ -199,11 +201,82 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
         volume, b = b0_volume(_bvalues(blob, shape[3]))
         if volume is not None:
             meta["b_value"] = b
+    if head is not None:  # only the volume shown is inflated and kept
+        volume = shape[3] // 2 if volume is None else volume
+        try:
+            voxels = _one_volume(blob.data, img, shape, volume, limits)
+        except (ValueError, zlib.error, Refused) as exc:
+            said = str(exc) if isinstance(exc, ValueError) else f"NIfTI volume is not readable gzip data ({exc})"
+            yield ItemError(origin, "", said)
+            return
     cal = (float(hdr["cal_min"]), float(hdr["cal_max"])) if "cal_min" in hdr else (0.0, 0.0)
     affine = img.affine
     if kind == "analyze" and _x_size(data) < 0:  # SPM's mark of x stored left to right (nibabel drops the sign)
         affine = np.diag([-1.0, 1.0, 1.0, 1.0]) @ affine
     yield from axial_slices(origin, voxels, shape, affine, zooms, cal, meta, "NIfTI", limits, volume)
+
+
+def _series_head(data: bytes, cap: int) -> bytes | None:
+    """The header and extensions of a gzipped NIfTI series (4-D and up) whose voxels inflate past `cap`, of which
+    only the volume shown is then read (`_one_volume`); None for any other file, read whole."""
+    if data[:2] != _GZIP:
+        return None
+    first = first_bytes(data)
+    kind = _kind(first)
+    if kind not in ("nifti1", "nifti2"):
+        return None
+    try:
+        size = 540 if kind == "nifti2" else 348
+        hdr = (nib.Nifti2Header if kind == "nifti2" else nib.Nifti1Header).from_fileobj(io.BytesIO(first[:size]))
+        shape, offset = hdr.get_data_shape(), int(hdr.get_data_offset())
+        voxels = int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+    except Exception:  # nibabel says what is wrong when it reads the file whole
+        return None
+    if len(shape) < 4 or int(np.prod(shape[3:])) < 2 or offset + voxels <= cap or not size <= offset <= cap:
+        return None
+    return gunzip(data, offset)[:offset]
+
+
+class _OneVolume:
+    """The voxels of a series of which only volume `t` was read, indexed as (x, y, z, t)."""
+
+    def __init__(self, proxy, t: int):
+        self.proxy, self.t = proxy, t
+
+    def __getitem__(self, index: tuple):
+        if index[3] != self.t:
+            raise IndexError(f"only volume {self.t + 1} was read")
+        return self.proxy[tuple(index[:3])]
+
+
+def _one_volume(data: bytes, img, shape: tuple[int, ...], t: int, limits: Limits) -> _OneVolume:
+    """Volume `t` of a gzipped series too big to inflate whole: the bytes before it inflated and dropped (at most
+    `zip_max_bytes` in all, as from an archive), its own kept (at most `max_input_bytes`)."""
+    from nibabel.arrayproxy import ArrayProxy
+
+    from .base import Budget
+    from .inflate import Inflated
+
+    hdr = img.header
+    dtype = hdr.get_data_dtype()
+    size = int(np.prod(shape[:3], dtype=np.int64)) * dtype.itemsize
+    if size > limits.max_input_bytes:
+        raise ValueError(f"NIfTI series: one volume is {size:,} bytes, over the max_input_bytes cap of {limits.max_input_bytes:,}; "
+                         "not read")
+    start = int(img.dataobj.offset) + t * size
+    if start + size > limits.zip_max_bytes:
+        raise ValueError(f"NIfTI series: volume {t + 1} of {shape[3]} ends {start + size:,} bytes in, past the zip_max_bytes cap "
+                         f"of {limits.zip_max_bytes:,} on inflating; not read")
+    stream = Inflated(data, Budget(start + size), cut_ok=True)
+    while (at := stream.out) < start and stream.read(min(start - at, 1 << 22)):  # dropped a piece at a time
+        pass
+    raw = stream.read(size) if stream.out == start else b""
+    if len(raw) < size:
+        raise ValueError(f"NIfTI volume is truncated: volume {t + 1} of {shape[3]} needs {start + size:,} bytes "
+                         f"inflated, the data ends sooner")
+    slope, inter = hdr.get_slope_inter()
+    spec = (shape[:3], dtype, 0, 1.0 if slope is None else slope, 0.0 if inter is None else inter)
+    return _OneVolume(ArrayProxy(io.BytesIO(raw), spec), t)
 
 
 def _x_size(header: bytes) -> float:
@@ -295,19 +368,20 @@ def _pair(kind: str, header: bytes, image: bytes, cap: int):
 def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray, zooms: list, cal: tuple[float, float],
                  meta: dict, fmt: str, limits: Limits, volume: int | None = None) -> Iterator[Item]:
     """The middle axial slice of a 2-4D volume (of the middle volume of 4D, or of `volume`), or every axial slice with
-    `all_frames`.
+    `all_frames`; a single slice, or a 2D series of thick slices (`_thick_axis`), in its own plane.
 
     `voxels` is indexed like a (x, y, z[, t]) array (nibabel's dataobj reads only the slice asked for),
     `affine` maps voxel indices to RAS+ millimetres, `zooms` are the voxel sizes along the first three axes.
     """
     spatial = shape[:3] + (1,) * (3 - min(len(shape), 3))
+    zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(zooms[:3]) + [1.0] * 3][:3]
     flat = [i for i in range(3) if spatial[i] == 1]  # a single slice is shown in its own plane
-    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(affine, flat[-1] if len(flat) == 1 else None)
+    through = flat[-1] if len(flat) == 1 else None if flat else _thick_axis(zooms)  # so is a 2D series
+    axial, rows_axis, cols_axis, flip_rows, flip_cols = _layout(affine, through)
     if spatial[rows_axis] * spatial[cols_axis] > limits.max_pixels:
         yield ItemError(origin, "", f"{fmt} slices are {spatial[cols_axis]}×{spatial[rows_axis]} voxels, over the "
                                     f"max_pixels cap of {limits.max_pixels:,}; not read")
         return
-    zooms = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in list(zooms[:3]) + [1.0] * 3][:3]
     n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
     t = volumes // 2 if volume is None else volume
     try:
@@ -337,11 +411,23 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
         yield ImageItem(origin, locator, image, fmt, dict(meta))
 
 
+THICK = 3.0  # slices at least this many times as thick as the voxels across them: a 2D series, shown in its plane
+
+
+def _thick_axis(zooms: list[float]) -> int | None:
+    """The axis of a 2D series' slices: the one whose voxels are at least THICK times as long as along either other
+    axis (a sagittal series of 4 mm slices, 0.5 mm in plane), which is then shown in the plane it was acquired in,
+    as its DICOM files show it; None for a 3D volume (near-isotropic voxels), shown axially."""
+    axis = int(np.argmax(zooms))
+    others = [z for i, z in enumerate(zooms) if i != axis]
+    return axis if zooms[axis] >= THICK * max(others) else None
+
+
 def _layout(affine: np.ndarray, through: int | None = None) -> tuple[int, int, int, bool, bool]:
     """(slice axis, axis shown as rows, axis shown as columns, flip rows, flip columns) from the affine.
 
     The slice axis is the one closest to superior-inferior, or `through` when given (the one axis of a
-    single slice). Rows run superior (else anterior) at the top; columns put the patient's right (else
+    single slice, the slice axis of a 2D series). Rows run superior (else anterior) at the top; columns put the patient's right (else
     anterior) on the left, as radiology viewers show axial, coronal and sagittal planes.
     """
     try:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import read_sibling
+from .inflate import inflate_into
 from .nifti import axial_slices, b0_volume, rgb_voxels
 from .metaimage import utf8_or_latin1
 from .registry import register
@@ -182,21 +183,21 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
         start = len(data) - total if skip == -1 else at + skip
         return _array(data, start if start >= at else -1, dtype, sizes), header
     if encoding in ("gzip", "gz", "bzip2", "bz2"):  # inflate here, capped, instead of pynrrd's unbounded loop
-        packed = fh.read()
+        packed = memoryview(data)[fh.tell():]
         if skip > 0 and skip + total > cap:  # the skipped bytes are inflated too: they count
             raise ValueError(f"byte skip of {skip:,} plus {total:,} bytes of voxels is over the max_input_bytes "
                              f"cap of {cap:,}")
-        want = cap + 1
+        # the voxels alone, into one buffer: those after the skipped bytes, or with a byte skip of -1 the last
+        # bytes (the stream's length counted first)
+        make = (lambda: zlib.decompressobj(wbits=47)) if encoding.startswith("g") else bz2.BZ2Decompressor
         try:
-            raw = (zlib.decompressobj(wbits=47).decompress(packed, want) if encoding.startswith("g")
-                   else bz2.BZ2Decompressor().decompress(packed, want))
+            start = max(inflate_into(packed, make, 0, 0, cap)[1] - total, 0) if skip == -1 else skip
+            raw, inflated = inflate_into(packed, make, start, total, cap)
         except (zlib.error, OSError, EOFError) as exc:
             raise ValueError(f"compressed data is corrupt ({exc})") from None
-        if len(raw) >= want:
+        if inflated > cap:
             raise ValueError(f"data inflates past the max_input_bytes cap of {cap:,} bytes")
-        # the voxels are the last bytes with a byte skip of -1, else those after the skipped bytes
-        start = max(len(raw) - total, 0) if skip == -1 else skip
-        return _array(raw, start, dtype, sizes), header
+        return _array(raw, 0, dtype, sizes), header
     return nrrd.read_data(header, fh, index_order="F"), header
 
 

@@ -129,6 +129,25 @@ _MICROSCOPY_HEADS = {".ics": lambda head: b"ics_" in head,  # its second line is
                      ".sld": lambda head: not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<", b"AutoCAD"))}
 
 
+# scanners' and research tools' volume formats that no source reads, told by name and first bytes: the header of each
+# is an error naming the format and a converter to NIfTI (its data file, .REC or .BRIK, stays the note of a file that
+# is no image: one error for one volume)
+UNREAD_VOLUMES = {
+    ".par": ("Philips PAR/REC", lambda head: head.startswith(b"# === DATA DESCRIPTION FILE"),
+             "dcm2niix or nibabel's parrec2nii"),
+    ".head": ("AFNI BRIK/HEAD", lambda head: b"type = " in head[:512] and b"name = " in head[:512], "AFNI's 3dAFNItoNIFTI"),
+    ".v": ("ECAT 7 PET", lambda head: head.startswith(b"MATRIX7"), "nibabel's load and to_filename"),
+}
+
+
+def _unread_volume(lower: str, head: bytes) -> str | None:
+    for ext, (fmt, looks, convert) in UNREAD_VOLUMES.items():
+        if lower.endswith(ext) and looks(head):
+            return (f"{fmt} file: a volume format medimg does not read; convert it to NIfTI ({convert}) to classify "
+                    "its images")
+    return None
+
+
 # a part of an archive split in pieces: 7-Zip's volumes (a.7z.001, a.zip.002, …; `split -d` names so too), and the
 # parts of a split zip before its last (a.z01, a.z02, …), whose data starts anywhere in a member
 _PART = re.compile(r"\.(?:(?:7z|zip|rar|tar|tgz|gz|bz2|xz|zst)\.(\d{3})|z(\d{2}))$", re.IGNORECASE)
@@ -152,6 +171,9 @@ def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool =
     if microscope:
         return ItemError(origin, "", f"{microscope} file: a microscopy format medimg does not read; export it as "
                                      f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")
+    volume = _unread_volume(lower, head)
+    if volume:
+        return ItemError(origin, "", volume)
     kind = next((s for s in IMAGE_NAMES if lower.endswith(s)), None)
     said = describe(head, size)
     if (part := split_part(lower)) is not None:
