@@ -14,16 +14,29 @@ def cannot_listen(host: str, port: int) -> str | None:
     """Why host:port cannot be listened on (the port is taken, the host is not this machine's) and what to do
     instead, or None."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE):
+            _probe(family, kind, proto, address)
     except OSError as exc:
         why = exc.strerror or str(exc)
         hint = _hint(exc, host, port)
         return f"{why}; {hint}" if hint else why
     return None
+
+
+def _probe(family: int, kind: int, proto: int, address: tuple) -> None:
+    """Binds one of the host's addresses as the server will (asyncio's create_server under uvicorn): every address
+    the name has, a family this machine lacks passed over, IPv6 apart from IPv4 (so `::` is free while another
+    program has 0.0.0.0 on the port)."""
+    try:
+        probe = socket.socket(family, kind, proto)
+    except OSError:
+        return
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind(address)
 
 
 def _hint(exc: OSError, host: str, port: int) -> str:

@@ -485,7 +485,8 @@ def _fill_image_pixel(ds: pydicom.Dataset) -> str | None:
     values read as unsigned would be another picture)."""
     set_ = []
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if "SamplesPerPixel" not in ds and (not pi or pi.startswith("MONOCHROME") or pi == "PALETTE COLOR"):
+    if "SamplesPerPixel" not in ds and (pi.startswith("MONOCHROME") or pi == "PALETTE COLOR" or
+                                        not pi and not _three_samples_fit(ds)):
         ds.SamplesPerPixel = 1
         set_.append("SamplesPerPixel (1 assumed)")
     if "PhotometricInterpretation" not in ds and _int(ds.get("SamplesPerPixel"), 0) == 1:
@@ -495,6 +496,16 @@ def _fill_image_pixel(ds: pydicom.Dataset) -> str | None:
         ds.BitsStored = _int(ds.BitsAllocated, 0)
         set_.append(f"BitsStored ({ds.BitsStored} assumed)")
     return f"the file leaves out {', '.join(set_)}" if set_ else None
+
+
+def _three_samples_fit(ds: pydicom.Dataset) -> bool:
+    """Whether uncompressed pixel data holds its frames three times over: a colour picture (RGB) as well as one
+    sample, so neither is assumed (read as grey, its red, green and blue would be three pixels)."""
+    value = ds.get("PixelData")
+    if not isinstance(value, (bytes, bytearray)) or value[:4] == b"\xfe\xff\x00\xe0":  # compressed: its codec says
+        return False
+    frame = _int(ds.get("Rows"), 0) * _int(ds.get("Columns"), 0) * (-(-_int(ds.get("BitsAllocated"), 0) // 8))
+    return frame > 0 and len(value) >= 3 * frame * max(_int(ds.get("NumberOfFrames"), 1), 1)
 
 
 def metadata(ds: pydicom.Dataset) -> dict:

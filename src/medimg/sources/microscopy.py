@@ -9,7 +9,7 @@ Bio-Formats importer does). A dark-field channel (fluorescence: most pixels near
 brightest structure instead, so that a few cells in a dark field are not saturated white over grey noise.
 The item is the middle z-slice at the middle time point (every z-slice with `all_frames`), read from the
 largest pyramid level within MAX_SIDE × MAX_SIDE and `max_pixels` (channels that pass it only together: each
-decoded alone and averaged down to MAX_SIDE). A pyramid without such metadata (libvips,
+decoded alone and averaged down to MAX_SIDE and its share of max_pixels). A pyramid without such metadata (libvips,
 QuPath, bfconvert: reduced-resolution pages or SubIFDs after one tiled full-size page) is read so too, as is one
 written a level a page or (OME) a level an image, each a reduction of the one before. A pyramid
 over SCAN_SIDE a side is a slide scan, shown as slide.py shows slides: a tissue field (pyramid.py). A level
@@ -498,17 +498,19 @@ def _one_by_one(tif, series, level: int, keys: list[int], lead_shape: tuple, max
     planes, used = [], level
     for key in keys:
         plane, used = _whole_level(tif, series, level, [key], lead_shape, max_pixels, damaged)
-        planes.append(_reduced(plane.reshape(plane.shape[-2:])))
+        planes.append(_reduced(plane.reshape(plane.shape[-2:]), max_pixels // len(keys)))
         del plane
         if planes[-1].shape != planes[0].shape:
             raise pyramid.Damaged(f"{damaged[0]}; its channels decode at different levels")
     return np.stack(planes), used
 
 
-def _reduced(plane: np.ndarray) -> np.ndarray:
-    """A Y, X plane within MAX_SIDE a side: blocks of k × k pixels averaged (the last rows or columns short of a
-    block dropped), as the plane's type."""
+def _reduced(plane: np.ndarray, max_pixels: int) -> np.ndarray:
+    """A Y, X plane within MAX_SIDE a side and max_pixels (its share of the cap, so that all channels kept together
+    pass it): blocks of k × k pixels averaged (the last rows or columns short of a block dropped), as its type."""
     k = -(-max(plane.shape) // MAX_SIDE)
+    while min(plane.shape) // (k + 1) and (plane.shape[0] // k) * (plane.shape[1] // k) > max_pixels:
+        k += 1
     if k == 1:
         return plane
     h, w = plane.shape[0] // k, plane.shape[1] // k
