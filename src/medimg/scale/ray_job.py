@@ -471,7 +471,8 @@ def _actors(concurrency: int) -> dict:
 
     from ray.data import ActorPoolStrategy
 
-    if "enable_true_multi_threading" in inspect.signature(ActorPoolStrategy).parameters:  # Ray ≥ 2.50
+    # Ray ≥ 2.59 (2.53–2.58 have enable_true_multi_threading but not max_concurrent_calls_per_actor)
+    if "max_concurrent_calls_per_actor" in inspect.signature(ActorPoolStrategy).parameters:
         return {"compute": ActorPoolStrategy(size=concurrency, max_concurrent_calls_per_actor=CALLS_PER_ACTOR,
                                              enable_true_multi_threading=True)}
     return {"concurrency": concurrency, "max_concurrency": CALLS_PER_ACTOR}  # a threaded actor
