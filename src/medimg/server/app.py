@@ -27,6 +27,7 @@ from starlette.middleware.cors import CORSMiddleware  # noqa: E402
 from .. import __version__  # noqa: E402
 from .api import LOWEST_THRESHOLD, WAITING_PER_JOB, create_router  # noqa: E402
 from .config import ServerConfig, loopback  # noqa: E402
+from .events import KnownEvents  # noqa: E402
 from .examples import make_examples  # noqa: E402
 from .guard import OwnFilesOnly  # noqa: E402
 from .hosts import OwnHostsOnly  # noqa: E402
@@ -61,7 +62,9 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
     # requests, and for max_jobs more arriving
     held = config.max_jobs * (WAITING_PER_JOB + 2) * config.max_upload_bytes
     app.state.file_roots = []  # where the files the page's events name may be (set with the page)
-    app.add_middleware(OwnFilesOnly, roots=lambda: app.state.file_roots)  # added first: runs after BodyLimit
+    app.state.blocks = None  # the page's Blocks (set with the page)
+    app.add_middleware(KnownEvents, blocks=lambda: app.state.blocks)  # added first: runs after BodyLimit
+    app.add_middleware(OwnFilesOnly, roots=lambda: app.state.file_roots)
     app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes, max_body_bytes=config.max_body_bytes,
                        max_held_bytes=held, upload_folder=Path(gr.utils.get_upload_folder()) if ui else None)
     app.add_middleware(NoDeepLink)
@@ -98,6 +101,7 @@ def create_app(config: ServerConfig | None = None, worker: Worker | None = None,
         max_file_size=config.max_upload_bytes, show_error=True, ssr_mode=False, mcp_server=False,
     )
     blocks.has_launched = True  # Gradio's own check of the files events name runs only once this is set
+    app.state.blocks = blocks
     return app
 
 
@@ -428,8 +432,8 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
     app = create_app(config, worker)
     app.state.scratch.extend(scratch)
     info = app.state.worker.model_info() if hasattr(app.state, "worker") else {}
-    log.info("medimg %s, model %s %s; web page at http://%s:%d%s/ , API docs at %s/docs", __version__, info.get("name"),
-             info.get("version"), config.host, config.port, config.root_path, config.root_path)
+    log.info("medimg %s, model %s %s; web page at %s , API docs at %s/docs", __version__, info.get("name"),
+             info.get("version"), page_url(config.host, config.port, config.root_path), config.root_path)
     log.log(*access_note(config))
     server = _server_class()(uvicorn_config(app, config.host, config.port, log_level=log_level,
                                             graceful=config.graceful_timeout))
@@ -439,6 +443,11 @@ def run(config: ServerConfig, scratch: list[Path] = (), log_level: str = "info")
         pass
     if not server.started:  # e.g. the port is taken (uvicorn has said so): fail as uvicorn.run does
         raise SystemExit(3)
+
+
+def page_url(host: str, port: int, root_path: str = "") -> str:
+    """The page's address as the start's log line gives it: an IPv6 address in brackets (http://[::1]:7860/)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{root_path}/"
 
 
 SPARE_FILES = 1024  # open files beyond the uploads': connections, the model, the page's files
