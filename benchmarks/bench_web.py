@@ -13,10 +13,19 @@ scan of its url()s).
 
 Then the cost of the pre-parse scan (html_cost.nesting_problem) on two large real-looking pages, as a ratio to
 parsing the same page with lexbor alone (the baseline, measured in the same run) and to the whole extract.
+
+Then static pages one by one (`--pages`, 20): article pages of 21 KB of HTML (270 links: navigation, text, a
+footer), each showing a logo and 4 photos of 640×480 of its own, read with open_input (fetch, parse, find the images, fetch and
+decode them). The baseline, in the same run, does the same downloads and decodes without finding anything: one
+httpx client fetching the page and its 5 images by a list made beforehand, Pillow decoding each. CPU time (the
+server's threads included, on both sides) per page, the median of `--repeat` passes after one not counted.
+
+    .venv/bin/python benchmarks/bench_web.py [--repeat 3] [--pages 20] [--only gallery sheet scan static]
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import statistics
 import sys
@@ -30,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_web import old_site_page, sloppy_page  # noqa: E402
 from webserver import WebServer  # noqa: E402
 from selectolax.lexbor import LexborHTMLParser  # noqa: E402
+from timing import clocks, ms  # noqa: E402
 from timing import timed as best_of  # noqa: E402
 
 from medimg.sources import ImageItem, Limits, open_input, registry  # noqa: E402
@@ -71,22 +81,23 @@ def timed(url: str, repeats: int, **limits) -> tuple[int, float, float]:
     return n, min(times), statistics.median(times)
 
 
-def main() -> None:
-    registry.plugins()  # import every source once, outside the timings
+def gallery_speed(repeat: int) -> None:
     with WebServer() as srv:
         for delay in (0.0, 0.1):
             url = gallery(srv, delay)
             for conc in (1, 4, 8):
-                n, best, median = timed(url, 3, max_concurrency=conc)
+                n, best, median = timed(url, repeat, max_concurrency=conc)
                 print(f"latency {delay * 1000:.0f} ms, max_concurrency={conc}: {n} images, best {best:.2f} s "
                       f"(median {median:.2f} s) = {n / best:.0f} images/s")
         if browser.available() is None:
-            n, best, median = timed(gallery(srv, 0.0), 2, max_concurrency=8, render=True)
+            n, best, median = timed(gallery(srv, 0.0), max(repeat - 1, 1), max_concurrency=8, render=True)
             print(f"rendered with Chromium: {n} images, best {best:.2f} s (median {median:.2f} s) "
                   f"= {n / best:.1f} images/s")
         else:
             print(f"render skipped: {browser.available()}")
-    stylesheet_cost()
+
+
+def scan_cost() -> None:
     for name, page in (("sloppy HTML", sloppy_page(4000)), ("old-site HTML", old_site_page(5000))):
         parse = best_of(lambda: LexborHTMLParser(page))
         scan = best_of(lambda: html_cost.nesting_problem(page))
@@ -94,6 +105,73 @@ def main() -> None:
         print(f"{name} ({len(page) / 1e6:.1f} MB, {page.count('<'):,} tags): lexbor parse {parse:.2f} s; "
               f"scan {scan:.2f} s = {scan / parse:.2f}x the parse; whole extract {extract:.2f} s = "
               f"{extract / parse:.2f}x the parse")
+
+
+def article(srv: WebServer, k: int) -> tuple[str, list[str], int]:
+    """An article page with a logo and 4 photos of its own; (its URL, its images' URLs, its HTML's length)."""
+    logo = io.BytesIO()
+    Image.new("RGB", (160, 40), (20 + k % 200, 60, 120)).save(logo, "PNG")
+    images = [srv.add(f"/a{k}/logo.png", logo.getvalue(), "image/png")]
+    nav = "".join(f'<li><a href="/section/{i}">Section {i}</a></li>' for i in range(30))
+    body = []
+    for i in range(4):
+        photo_data = io.BytesIO()
+        Image.open(io.BytesIO(photo(1000 + k * 4 + i))).resize((640, 480)).save(photo_data, "JPEG", quality=85)
+        images.append(srv.add(f"/a{k}/fig{i}.jpg", photo_data.getvalue(), "image/jpeg"))
+        text = " ".join(f"Paragraph {i}.{j} of article {k}, with <a href=/ref/{j}>a link</a> and <em>words</em>."
+                        for j in range(60))
+        body.append(f'<p>{text}</p><figure><img src="fig{i}.jpg" alt="figure {i}" width="640" height="480">'
+                    f"<figcaption>Figure {i}</figcaption></figure>")
+    html = (f'<!doctype html><html><head><title>Article {k}</title><meta charset="utf-8"><script>var k = {k};'
+            f'</script></head><body><header><img src="logo.png" alt="logo"><nav><ul>{nav}</ul></nav></header>'
+            f'<main><h1>Article {k}</h1>{"".join(body)}</main><footer>© the site</footer></body></html>')
+    return srv.add(f"/a{k}/index.html", html), images, len(html.encode())
+
+
+def static_pages(pages: int, repeat: int) -> None:
+    import httpx
+
+    limits = Limits(allow_private=True)
+    with WebServer() as srv:
+        made = [article(srv, k) for k in range(pages)]
+
+        def ours() -> None:
+            for url, images, _ in made:
+                got = list(open_input(url, limits))
+                assert sum(isinstance(i, ImageItem) for i in got) == 4 and len(got) == len(images), got  # logo: small
+
+        def bare() -> None:
+            with httpx.Client() as client:
+                for url, images, _ in made:
+                    client.get(url).raise_for_status()
+                    for image in images:
+                        Image.open(io.BytesIO(client.get(image).content)).load()
+
+        mine, base = clocks(ours, repeat), clocks(bare, repeat)
+    per_page = [c._replace(cpu=c.cpu / pages, wall=c.wall / pages) for c in (base, mine)]
+    print(f"static pages: {pages} article pages ({made[0][2] / 1000:.0f} KB of HTML, a logo and 4 photos of 640×480 "
+          f"each); per page, CPU time (fastest wall clock)")
+    print(f"  baseline, httpx fetching the page and its images, Pillow decoding  {ms(per_page[0])}")
+    print(f"  medimg open_input(page URL)                                        {ms(per_page[1])}  "
+          f"{mine.cpu / base.cpu:5.2f}x the baseline")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pages", type=int, default=20, help="static article pages read one by one")
+    ap.add_argument("--only", nargs="*", choices=("gallery", "sheet", "scan", "static"), default=None)
+    args = ap.parse_args()
+    parts = set(args.only or ("gallery", "sheet", "scan", "static"))
+    registry.plugins()  # import every source once, outside the timings
+    if "gallery" in parts:
+        gallery_speed(args.repeat)
+    if "sheet" in parts:
+        stylesheet_cost()
+    if "scan" in parts:
+        scan_cost()
+    if "static" in parts:
+        static_pages(args.pages, args.repeat)
 
 
 def site_sheet(rules: int = 10_000, tags: bool = False) -> str:

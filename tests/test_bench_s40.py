@@ -59,10 +59,19 @@ def test_every_benchmark_imports():
     (["bench_jpeg_errors.py", "--side", "320", "--repeat", "1"], "missing only FF D9: image"),
     (["bench_dicom.py", "--slices", "3", "--repeat", "1"], "baseline dcmread + pixel_array"),
     (["bench_video.py", "--seconds", "2", "--repeat", "1"], "one frame a second (2 frames)"),
+    (["bench_web.py", "--only", "static", "--pages", "1", "--repeat", "1"], "x the baseline"),
 ])
 def test_small_benchmarks_run(args, said):
     out = run_bench(*args)
     assert said in out, out
+
+
+def test_media_benchmark_reduces_the_jpeg_2000_and_compares_like_with_like():
+    """The JPEG 2000 baseline decodes in full and resizes to the size the source gives; the source decodes at a
+    lower level, as fast as Pillow's bare decode at that level (not asserted: speed is the benchmark's business)."""
+    out = run_bench("bench_media.py", "--side", "1024", "--repeat", "1")
+    assert "JPEG 2000 1024×768" in out and "→ 512×384 (level 1)" in out, out
+    assert "12-bit grey JPEG 1024×768" in out and out.count("x the baseline") == 2, out
 
 
 def test_run_all_fails_naming_the_benchmark_that_failed(tmp_path):
