@@ -66,11 +66,17 @@ def at_the_end(head: bytes, name: str, tail: bytes, size: int) -> bool:
 
 def _end_record(tail: bytes) -> tuple[int, int, int, int] | None:
     """(this disk's number, directory size, directory offset, where the record starts in `tail`) of the last end
-    record, None when there is none (or it is cut off); a ZIP64 archive's record before it is not read."""
+    record, None when there is none (or it is cut off); a ZIP64 archive's record before it is not read, but for a
+    disk number of 0xFFFF ("in the ZIP64 record", as some writers put in every field), its locator's count of
+    disks: one (or no locator) is disk 0, not the 65536th part of a split zip."""
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + 22 > len(tail):
         return None
     disk, = struct.unpack_from("<H", tail, at + 4)
+    if disk == 0xFFFF:
+        locator = tail[at - 20:at] if at >= 20 else b""
+        disks = struct.unpack_from("<I", locator, 16)[0] if locator[:4] == b"PK\x06\x07" else 1
+        disk = disks - 1 if disks > 1 else 0
     cd_size, cd_offset = struct.unpack_from("<II", tail, at + 12)
     return disk, cd_size, cd_offset, at
 

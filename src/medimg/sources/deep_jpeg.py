@@ -42,13 +42,19 @@ def is_deep(data: bytes) -> bool:
 
 
 def read(data: bytes, origin: str, limits: Limits) -> Item:
-    """The picture of a JPEG of more than 8 bits a sample, or an error saying why not."""
+    """The picture of a JPEG of more than 8 bits a sample, or an error saying why not. A file too short for its
+    pixels (Huffman-coded sequential JPEG takes at least 2 bits an 8×8 block, lossless at least 1 bit a sample; a
+    margin of 8 and 2 times over that) is one cut short, not decoded."""
     from .files import _arithmetic, _last_scan_end, scan_pad
 
     marker, bits, h, w, _ = frame_header(data)
     if w * h > limits.max_pixels:
         return ItemError(origin, "", f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
                                      f"{limits.max_pixels:,}; not decoded")
+    least = {0xC1: w * h // 2048, 0xC3: w * h // 16}.get(marker, 0)
+    if len(data) < least:  # libjpeg would fill it all with grey, twice, in seconds and a frame's memory
+        return ItemError(origin, "", f"corrupt or truncated {bits}-bit JPEG image: {len(data):,} bytes cannot hold "
+                                     f"its {w}×{h} pixels (at least {least:,}); not decoded")
     try:
         import imagecodecs
 

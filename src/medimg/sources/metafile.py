@@ -353,7 +353,8 @@ def groups(pieces: list[Piece]) -> list[list[Piece]]:
             i = parent[i]
         return i
 
-    placed = [i for i, p in enumerate(pieces) if p.rect is not None and p.data is not None]
+    placed = [i for i, p in enumerate(pieces)  # a destination of no width or height is no strip of a picture
+              if p.rect is not None and p.data is not None and p.rect[0] < p.rect[2] and p.rect[1] < p.rect[3]]
     for a, i in enumerate(placed):
         for j in placed[a + 1:]:
             if pieces[i].ydir == pieces[j].ydir and _abut(pieces[i].rect, pieces[j].rect):
@@ -426,7 +427,8 @@ def _picture(group: list[Piece], blob: Blob, ctx: Context, where: str, label: st
     scale_x, scale_y = max(scales_x), max(scales_y)
     width, height = round((box[2] - box[0]) * scale_x), round((box[3] - box[1]) * scale_y)
     why = ""
-    if max(scale_x / min(scales_x), scale_y / min(scales_y)) > 2:  # not one picture's resolution
+    if min(scales_x + scales_y) <= 0 or max(scale_x / min(scales_x), scale_y / min(scales_y)) > 2:
+        # not one picture's resolution (or a piece of no size)
         why = "are not of one resolution"
     elif not 0 < width * height <= limits.max_pixels:
         why = f"would join to {width}×{height} pixels, over the max_pixels cap of {limits.max_pixels:,}"
@@ -493,8 +495,12 @@ def _decoded(p: Piece, blob: Blob, ctx: Context, where: str, label: str) -> Item
     origin = blob.origin
     if p.error:
         return ItemError(origin, where, f"bitmap not read: {p.error}")
-    if p.data is not None and image_kind(p.data[:4096]) in ("EMF", "WMF", "SVG"):  # not opened in turn
+    kind = image_kind(p.data[:4096]) if p.data is not None else "pixels"
+    if kind in ("EMF", "WMF", "SVG"):  # not opened in turn
         return ItemError(origin, where, "skipped: a drawing within the drawing", skipped=True)
+    if kind is None:  # was "corrupt or truncated None image"
+        return ItemError(origin, where, f"bitmap not read: its {len(p.data):,} bytes are not a picture medimg reads "
+                                        "(damaged or cut short)")
     if p.pixels is not None and p.pixels.width * p.pixels.height > ctx.limits.max_pixels:
         w, h = p.pixels.size
         return ItemError(origin, where, f"bitmap is {w}×{h} = {w * h:,} pixels, over the max_pixels cap of "
