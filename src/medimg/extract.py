@@ -7,7 +7,6 @@ renames each PNG to the next number and writes its row, so names and order are t
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import queue
@@ -62,22 +61,16 @@ class _Lock:
     locked (Windows, a share without locks) the folder is used unlocked."""
 
     def __init__(self, out: Path):
+        from .output import exclusive
+
         self.fd: int | None = None
         try:
-            import fcntl
-
             fd = os.open(out, os.O_RDONLY)
-        except (ImportError, OSError):
+        except OSError:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise ValueError(f"{out} is being written by another medimg extract (a run still going, a --resume "
-                                 "started again too soon): wait for it to end, or give another folder") from None
-            return
-        self.fd = fd
+        if exclusive(fd, f"{out} is being written by another medimg extract (a run still going, a --resume "
+                         "started again too soon): wait for it to end, or give another folder"):
+            self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:

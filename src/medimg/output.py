@@ -63,6 +63,21 @@ class RecordWriter:
         self.stream.flush()
 
 
+def exclusive(fd: int, busy: str) -> bool:
+    """Lock the open file `fd` (flock, exclusive, not waiting): True when it is locked; False, `fd` closed, where
+    it cannot be (a file system without locks, Windows); ValueError(busy), `fd` closed, when another run holds it."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except (ImportError, OSError) as exc:
+        os.close(fd)
+        if getattr(exc, "errno", None) in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise ValueError(busy) from None
+        return False
+
+
 class OutputLock:
     """An exclusive lock (flock) on classify's --out file, held until the run ends, so a second classify writing
     the same file (a --resume started while the first still runs, under nohup) is refused before it cuts or
@@ -72,10 +87,6 @@ class OutputLock:
 
     def __init__(self, path: Path):
         self.fd: int | None = None
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            return
         for _ in range(5):  # a Parquet file carried on is replaced by a new one: lock the file the name holds
             try:
                 if path.exists() and not path.is_file():
@@ -83,14 +94,8 @@ class OutputLock:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
             except OSError:
                 return  # the run says why it cannot write it
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise ValueError(f"{path} is being written by another medimg classify (a run still going, "
-                                     "a --resume started again too soon): wait for it to end, or give another "
-                                     "--out") from None
+            if not exclusive(fd, f"{path} is being written by another medimg classify (a run still going, a "
+                                 "--resume started again too soon): wait for it to end, or give another --out"):
                 return
             with contextlib.suppress(OSError):
                 if os.path.samestat(os.fstat(fd), os.stat(path)):

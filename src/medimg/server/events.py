@@ -12,9 +12,9 @@ from urllib.parse import parse_qs
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .limits import route_path
+from .limits import route_path, whole_body
 
 JOIN, STREAM = "/gradio_api/queue/join", "/gradio_api/queue/data"
 _INDEX = TypeAdapter(int)  # read as Gradio's PredictBody reads fn_index ("3" and 3.0 are 3)
@@ -31,19 +31,8 @@ class KnownEvents:
         if path == STREAM and scope["method"] == "GET":
             problem = _unknown_session(scope, blocks)
         elif path == JOIN and scope["method"] == "POST":
-            messages = []
-            while True:  # the body, as BodyLimit (outside this) caps it
-                message = await receive()
-                messages.append(message)
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    break
-            body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+            body, receive = await whole_body(receive)
             problem = _bad_event(body, blocks)
-
-            async def replay() -> Message:
-                return messages.pop(0) if messages else await receive()
-
-            receive = replay
         else:
             problem = None
         if problem is not None:

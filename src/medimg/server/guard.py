@@ -14,9 +14,9 @@ from typing import Callable, Iterator
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .limits import error_body, route_path
+from .limits import error_body, route_path, whole_body
 
 
 class OwnFilesOnly:
@@ -32,13 +32,7 @@ class OwnFilesOnly:
         if ctype.startswith("multipart/"):  # an upload, streamed on; any other body may be read as JSON by a
             await self.app(scope, receive, send)  # route whatever it says it is (component_server does)
             return
-        messages = []
-        while True:  # the body, as BodyLimit (outside this) caps it
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        body, replay = await whole_body(receive)
         roots = self.roots()
         bad = _foreign(body, roots)
         if bad is not None:
@@ -49,10 +43,6 @@ class OwnFilesOnly:
                 error = f"a file named in the request was not uploaded to this page: {bad[:200]!r}"
             await JSONResponse(error_body(error), status_code=400)(scope, receive, send)
             return
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
         await self.app(scope, replay, send)
 
 

@@ -34,6 +34,23 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+async def whole_body(receive: Receive) -> tuple[bytes, Receive]:
+    """A request's body, read whole (as BodyLimit, outside the caller, caps it), and a `receive` that gives the app
+    the same messages again, then the rest."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
 def error_body(text: str, errors: list[dict] | None = None) -> dict:
     """The API's one error shape: `error` and `detail`, the same readable sentence, and for a 422 `errors`, the
     fields at fault ({"loc", "msg", "type"}, as FastAPI's validation gives them)."""
