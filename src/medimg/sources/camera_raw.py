@@ -55,10 +55,10 @@ def raw_kind(data: bytes, name: str) -> str | None:
         return "RW2"
     if data[:4] not in (b"II*\x00", b"MM\x00*"):
         return None
-    if data[8:10] == b"CR":
-        return "CR2"
     tiff = _Tiff(data)
     ifd0 = tiff.entries(tiff.first)
+    if data[8:11] == b"CR\x02" and _make(data, ifd0).startswith(b"Canon"):  # not a TIFF whose pixels start "CR"
+        return "CR2"
     if 50706 in ifd0:  # DNGVersion
         return "DNG"
     lower = name.lower().split("?")[0]
@@ -69,6 +69,12 @@ def raw_kind(data: bytes, name: str) -> str | None:
     if any(tiff.int(e.get(262)) in _RAW_PHOTOMETRIC for e in [ifd0, *subs]):
         return "RAW"
     return None
+
+
+def _make(data: bytes, ifd: dict) -> bytes:
+    """IFD0's Make (ASCII), b"" when it has none."""
+    typ, count, at = ifd.get(271, (0, 0, 0))
+    return data[at:at + min(count, 64)] if typ == 2 else b""
 
 
 def _accepts(head: bytes, blob: Blob) -> bool:

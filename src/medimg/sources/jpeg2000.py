@@ -33,21 +33,24 @@ def main_header(data: bytes) -> tuple[int, int, int, int, int] | None:
         if data[pos:pos + 2] != b"\xff\x90" or pos + 12 > len(data):
             return None
         tile_part = int.from_bytes(data[pos + 6:pos + 10], "big")
-        levels = _levels(data, pos + 12, components, levels)[0]
-        if levels is None:
+        if 0 < tile_part < 14:
+            return None
+        # its header ends inside it (a header read on past it, into the next ones, made the walk quadratic)
+        levels, end = _levels(data, pos + 12, components, levels, pos + tile_part if tile_part else len(data))
+        if levels is None or data[end:end + 2] != b"\xff\x93":  # not at its SOD
             return None
         if tile_part == 0:  # the last tile-part, to the end
             return width - x0, height - y0, x0, y0, levels
-        if tile_part < 14:
-            return None
         pos += tile_part
     return None
 
 
-def _levels(data: bytes, pos: int, components: int, levels: int | None) -> tuple[int | None, int]:
-    """The fewest levels of `levels` and what the COD and COC markers of a header from `pos` give, and where the
-    header ends (at SOT or SOD); None when a marker's length is wrong."""
-    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0x90, 0x93):  # to SOT or SOD
+def _levels(data: bytes, pos: int, components: int, levels: int | None,
+            end: int | None = None) -> tuple[int | None, int]:
+    """The fewest levels of `levels` and what the COD and COC markers of a header from `pos` (read no further
+    than `end`) give, and where the header ends (at SOT or SOD); None when a marker's length is wrong."""
+    end = len(data) if end is None else min(end, len(data))
+    while pos + 4 <= end and data[pos] == 0xFF and data[pos + 1] not in (0x90, 0x93):  # to SOT or SOD
         marker, length = data[pos + 1], int.from_bytes(data[pos + 2:pos + 4], "big")
         at = {0x52: pos + 9, 0x53: pos + 5 + (1 if components < 257 else 2)}.get(marker)  # COD, COC: SPcod's first
         if at is not None and at < len(data):
