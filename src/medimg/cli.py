@@ -610,6 +610,11 @@ def classify(
     labels = model.labels if full else None
     used = threshold if threshold is not None else model.threshold  # written on every row (`stamp_fields`)
     stamp = True  # rows say their model and threshold; not when carrying on a file an older medimg wrote
+    # usage errors of the options (a blank --user-agent, --render without Chromium) before --out is made
+    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
+                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
+                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     if out is not None:  # before it is read, cut or replaced: a second run writing it is refused
         try:
             lock = OutputLock(out)
@@ -643,10 +648,6 @@ def classify(
         if done:
             console.print(f"resuming: {len(done)} input{'s' * (len(done) != 1)} already in {escape(str(out))} "
                           "passed over")
-    limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
-                         max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
-                         respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     table = [] if fmt == "table" else None
     append = resume and out is not None and out.exists() and out.stat().st_size > 0
     if not resume and out is not None and out.is_file() and out.stat().st_size > 0:  # a night's run, maybe

@@ -14,7 +14,8 @@ def cannot_listen(host: str, port: int) -> str | None:
     """Why host:port cannot be listened on (the port is taken, the host is not this machine's) and what to do
     instead, or None."""
     try:
-        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+        # an empty --host is every interface, as asyncio's create_server (under uvicorn) takes it
+        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                                                   flags=socket.AI_PASSIVE):
             _probe(family, kind, proto, address)
     except OSError as exc:

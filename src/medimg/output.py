@@ -63,6 +63,26 @@ class RecordWriter:
         self.stream.flush()
 
 
+# file systems whose flock is a mandatory byte-range lock (Linux's SMB client to a server without Unix extensions:
+# Windows, most NAS): the run's own writes and reads through its other handle would be refused (EACCES)
+NO_FLOCK = ("cifs", "smb3", "smbfs")
+
+
+def fs_type(fd: int) -> str | None:
+    """The type of the file system the open file `fd` is on (Linux: /proc/self/mountinfo, by device), or None."""
+    dev = os.fstat(fd).st_dev
+    want = f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                fields, _, rest = line.partition(" - ")
+                if fields.split()[2:3] == [want] and rest.split():
+                    return rest.split()[0]
+    except OSError:
+        pass
+    return None
+
+
 def exclusive(fd: int, busy: str) -> bool:
     """Lock the open file `fd` (flock, exclusive, not waiting): True when it is locked; False, `fd` closed, where
     it cannot be (a file system without locks, Windows); ValueError(busy), `fd` closed, when another run holds it."""
@@ -83,7 +103,8 @@ class OutputLock:
     the same file (a --resume started while the first still runs, under nohup) is refused before it cuts or
     appends to it; two writers had interleaved and lost rows. The file is made (empty) when it is not there yet,
     as the run would make it. A path that is not a regular file (/dev/stdout, a pipe, /dev/null) is not locked,
-    nor a file on a file system without locks. ValueError when another run holds it."""
+    nor a file on a file system without locks, or on an SMB share (`NO_FLOCK`). ValueError when another run holds
+    it."""
 
     def __init__(self, path: Path):
         self.fd: int | None = None
@@ -94,6 +115,9 @@ class OutputLock:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
             except OSError:
                 return  # the run says why it cannot write it
+            if fs_type(fd) in NO_FLOCK:
+                os.close(fd)
+                return
             if not exclusive(fd, f"{path} is being written by another medimg classify (a run still going, a "
                                  "--resume started again too soon): wait for it to end, or give another --out"):
                 return
