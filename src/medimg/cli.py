@@ -1018,6 +1018,7 @@ def scale(
         # its logging on the console of the moment (a test's, closed after it)
         if importlib.util.find_spec("pyarrow") is None:
             raise ImportError("No module named 'pyarrow' (Ray Data needs it)")
+        from .output import FolderLock
         from .scale.ray_job import Spill, errors_to_log, refusal, run, write_failure
     except ImportError as exc:
         raise typer.BadParameter(f"{exc}: install the scale extra: pip install 'medimg[scale]' (from a checkout: "
@@ -1028,6 +1029,11 @@ def scale(
         raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file: give a folder for the output files", param_hint="--out")
+    if out.is_dir():  # a run going on there is said first (the job holds the lock: `ray_job.run`), not its files
+        try:
+            FolderLock(out, "scale").release()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out")
     if not resume and out.is_dir() and any(not p.name.startswith(Spill.PREFIX) for p in out.iterdir()):
         # rows would be added to an earlier run's (a killed job's list file alone is no output)
         raise typer.BadParameter(f"{out} is not empty: give --resume to carry on the run there, or a new or empty "

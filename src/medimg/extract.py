@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from PIL import Image
 
+from .output import FolderLock
 from .sources import ImageItem, ItemError, Limits, input_tasks, is_url
 from .sources.base import reading_unit
 
@@ -55,29 +56,11 @@ class Folder:
     lock: _Lock | None = field(default=None, repr=False, compare=False)  # held until extract ends
 
 
-class _Lock:
-    """An exclusive lock on the output folder (flock on the folder itself, so no file is added to it), released
-    when the run ends or the lock is dropped; ValueError when another run holds it. Where folders cannot be
-    locked (Windows, a share without locks) the folder is used unlocked."""
+class _Lock(FolderLock):
+    """extract's lock on its output folder (`output.FolderLock`)."""
 
     def __init__(self, out: Path):
-        from .output import exclusive
-
-        self.fd: int | None = None
-        try:
-            fd = os.open(out, os.O_RDONLY)
-        except OSError:
-            return
-        if exclusive(fd, f"{out} is being written by another medimg extract (a run still going, a --resume "
-                         "started again too soon): wait for it to end, or give another folder"):
-            self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    __del__ = release
+        super().__init__(out, "extract")
 
 
 def prepare(out: Path, resume: bool) -> Folder:

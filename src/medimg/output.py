@@ -135,6 +135,30 @@ class OutputLock:
     __del__ = release
 
 
+class FolderLock:
+    """An exclusive lock (flock on the folder itself, so no file is added to it) on an output folder, held until
+    the run ends: a second `command` run into it (a --resume started while the first still runs) is refused
+    before it reads, deletes or adds anything there. ValueError when another run holds it. Where folders cannot
+    be locked (Windows, a share without locks) the folder is used unlocked."""
+
+    def __init__(self, out: Path, command: str):
+        self.fd: int | None = None
+        try:
+            fd = os.open(out, os.O_RDONLY)
+        except OSError:
+            return
+        if exclusive(fd, f"{out} is being written by another medimg {command} (a run still going, a --resume "
+                         "started again too soon): wait for it to end, or give another folder"):
+            self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    __del__ = release
+
+
 PARQUET_ROWS = 1000  # records in each Parquet row group, written once it fills: all a long run holds
 PARQUET_EXTRA = ("writing Parquet needs pyarrow: pip install pyarrow, or install medimg with the scale extra "
                  "(pip install 'medimg[scale]'), which brings it")

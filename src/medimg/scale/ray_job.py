@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..keyset import DIGEST, KeySet, digests
-from ..output import csv_fields, parquet_schema
+from ..output import FolderLock, csv_fields, parquet_schema
 from ..pipeline import MAX_WORKERS, RECORD_FIELDS, check_threshold
 from ..sources import Limits
 from ..sources.base import EMPTY_FILE
@@ -302,6 +302,19 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         raise ValueError(f"workers must be at most {MAX_WORKERS}, not {workers} (--workers)")
     check_threshold(threshold)  # as each actor's classify() would, once Ray is up
     out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    # held by the driver until the job ends, before anything there is read or deleted: a second run into the
+    # folder would delete this one's list file (its actors then fail) and, resuming, its files being written
+    lock = FolderLock(out, "scale")
+    try:
+        return _locked(inputs, out, fmt, model_dir, limits, threshold, concurrency, inputs_per_batch, address,
+                       resume, workers, plan, on_start, tally)
+    finally:
+        lock.release()
+
+
+def _locked(inputs, out: Path, fmt: str, model_dir, limits, threshold, concurrency: int, inputs_per_batch: int,
+            address, resume: bool, workers: int, plan, on_start, tally) -> int:
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them
         raise ValueError(f"{out} holds {others[0]} output: resume with --format {others[0]}, or give a new folder")
@@ -312,7 +325,6 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         done = done_inputs(out, fmt, clf.release, clf.threshold if threshold is None else threshold)
     else:
         done = KeySet()
-    out.mkdir(parents=True, exist_ok=True)
     spill = Spill(out, inputs_per_batch)
     try:
         return _run(spill, inputs, done, out, fmt, model_dir, clf.labels, limits, threshold, concurrency,
