@@ -316,13 +316,15 @@ def load_model(model_dir: Optional[Path]):
 
     if model_dir is None:
         return None
+    env = os.environ.get("MEDIMG_MODEL_DIR")  # the name may have come from there, not from the command line
+    hint = "--model (here MEDIMG_MODEL_DIR)" if env and Path(env) == Path(model_dir) else "--model"
     try:
         return Classifier.load(model_dir)
     except FileNotFoundError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--model")
+        raise typer.BadParameter(str(exc), param_hint=hint)
     except (OSError, ValueError, KeyError) as exc:
         raise typer.BadParameter(f"{model_dir}: not a model ({exc}); give fast, or a folder with labels.json "
-                                 "and model.onnx", param_hint="--model")
+                                 "and model.onnx", param_hint=hint)
 
 
 def lookable(path: str | os.PathLike, option: str) -> None:

@@ -107,12 +107,12 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
     except Exception as exc:
         found = rebuild(whole, limits.zip_max_entries, budget.left)  # a download cut short: found member by member
         cut = f"; it ends inside member {found.cut}, not read" if found and found.cut else ""
+        part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
         if not found or not found.found:
             why = f"; {found.why}" if found and found.why else ""
-            yield ItemError(origin, "", f"not a readable zip archive: {exc}{cut}{why}")
+            yield ItemError(origin, "", f"not a readable zip archive: {exc}{cut}{why}{part}")
             return
         whole = found.data
-        part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
         yield ItemError(origin, "", f"zip archive without a readable central directory ({exc}; cut short?): "
                                     f"{found.found:,} member{'s' * (found.found > 1)} found by their own headers"
                                     + cut + (f"; the rest is not read: {found.why}" if found.why else "") + part)
