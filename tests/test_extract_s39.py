@@ -36,7 +36,7 @@ def test_a_second_run_into_a_folder_being_written_is_refused_and_changes_nothing
     for extra in (["--resume"], []):
         res = runner.invoke(app, ["extract", *names, "--out", str(out), *extra])
         assert res.exit_code == 2, res.output
-        assert "being written by another medimg extract" in " ".join(res.output.replace("│", " ").split())
+        assert "being written by another medimg run" in " ".join(res.output.replace("│", " ").split())
     assert (out / "manifest.jsonl").read_bytes() == before
     rest = list(stream)  # the first run ends as if alone
     rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]

@@ -261,7 +261,7 @@ def test_the_extract_lock_closes_its_descriptor_once_and_a_refused_one_at_once(t
     assert number is not None
     held = _Lock(tmp_path)
     before = len(os.listdir("/proc/self/fd"))
-    with pytest.raises(ValueError, match="being written by another medimg extract"):
+    with pytest.raises(ValueError, match="being written by another medimg run"):
         _Lock(tmp_path)
     assert len(os.listdir("/proc/self/fd")) == before
     del held  # a lock dropped without release() (a Folder prepared, never extracted into) frees the folder

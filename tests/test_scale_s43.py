@@ -25,7 +25,7 @@ from medimg.output import FolderLock  # noqa: E402
 from medimg.scale import ray_job  # noqa: E402
 from words import flat  # noqa: E402
 
-HELD = "is being written by another medimg scale"
+HELD = "is being written by another medimg run"
 
 
 def test_the_job_refuses_a_folder_another_scale_holds(tmp_path, tiny_model_dir):

@@ -147,8 +147,10 @@ class FolderLock:
             fd = os.open(out, os.O_RDONLY)
         except OSError:
             return
-        if exclusive(fd, f"{out} is being written by another medimg {command} (a run still going, a --resume "
-                         "started again too soon): wait for it to end, or give another folder"):
+        # extract and scale lock folders alike: the one holding it may be either
+        if exclusive(fd, f"{out} is being written by another medimg run (an extract or a scale still going, a "
+                         f"--resume started again too soon): wait for it to end, or give this {command} another "
+                         "folder"):
             self.fd = fd
 
     def release(self) -> None:
