@@ -3,6 +3,7 @@ through its logs (stdout: the access log; stderr: the rest), and the systemd uni
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -52,9 +53,17 @@ def served(tmp_path_factory, request):
                PYTHONPATH=os.pathsep.join([str(tmp / "hook"), env.get("PYTHONPATH", "")]))
     env.pop("GRADIO_ANALYTICS_ENABLED", None)  # as an operator starts it: the server sets it itself
     out, err = tmp / "stdout.log", tmp / "stderr.log"
+    base = f"http://127.0.0.1:{port}/medimg"
+    with serving(cmd, env, base, out, err):
+        yield base, out, err, tmp / "sockets"
+
+
+@contextlib.contextmanager
+def serving(cmd: list[str], env: dict, base: str, out: Path, err: Path):
+    """`cmd` (a `medimg serve`) running, its output in `out` and `err`, once `base`/api/health answers (at most
+    120 s); stopped with SIGTERM (then killed) at the end."""
     with open(out, "w") as o, open(err, "w") as e:
         proc = subprocess.Popen(cmd, env=env, stdout=o, stderr=e)
-    base = f"http://127.0.0.1:{port}/medimg"
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -64,7 +73,7 @@ def served(tmp_path_factory, request):
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        yield base, out, err, tmp / "sockets"
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

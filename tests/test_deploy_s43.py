@@ -5,9 +5,6 @@ without warnings."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,17 +14,10 @@ import pytest
 
 from medimg.model.classifier import ASSETS
 from test_api import free_port
+from test_deploy_s40 import serving
+from test_diffread2_s43 import _ipv6 as _ipv6_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -44,26 +34,9 @@ def served(tmp_path_factory, request):
     env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR", "MEDIMG_TOKEN")}
     env.update(TMPDIR=str(tmp / "tmp"), HOME="/nonexistent")
     err = tmp / "stderr.log"
-    with open(tmp / "stdout.log", "w") as o, open(err, "w") as e:
-        proc = subprocess.Popen(cmd, env=env, stdout=o, stderr=e)
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()[-3000:]
-            try:
-                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with serving(cmd, env, base, tmp / "stdout.log", err):
         yield base, host, port, err
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_malformed_page_events_are_a_4xx_and_leave_no_traceback_in_the_log(served):
