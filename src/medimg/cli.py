@@ -668,6 +668,12 @@ def classify(
         except ValueError as exc:  # a row group of the file carried on cannot be read
             raise typer.BadParameter(str(exc), param_hint="--resume")
     else:
+        if out is not None and (out.is_file() or not out.exists()):  # the table, written at the end: a name it
+            try:  # cannot be written to (a link to itself, /proc/…) said now, not as a traceback after the run
+                with open(out, "a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise typer.BadParameter(f"{out} cannot be written: {exc.strerror or exc}", param_hint="--out")
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
             sys.stdout.reconfigure(errors="surrogateescape")

@@ -356,7 +356,7 @@ def _shown(data: bytes, where: tuple, orientation: int | None, blob: Blob, ctx: 
 
     if where[0] == "rgb":
         _, w, h, strips, counts = where
-        pixels = b"".join(data[s:s + n] for s, n in zip(strips, counts))
+        pixels = _first_bytes(data, strips, counts, w * h * 3)
         if len(pixels) < w * h * 3:
             return ItemError(blob.origin, "", "its RGB preview's strips run past the end of the file")
         image = Image.frombytes("RGB", (w, h), pixels[:w * h * 3])
@@ -368,6 +368,18 @@ def _shown(data: bytes, where: tuple, orientation: int | None, blob: Blob, ctx: 
         jpeg = _orientation_set(jpeg, orientation)
     items = list(open_image(Blob(blob.origin, jpeg, name="preview.jpg"), ctx))
     return items[0] if items else None
+
+
+def _first_bytes(data: bytes, starts: tuple, lengths: tuple, need: int) -> bytes:
+    """The first `need` bytes of the strips (fewer when they run out): never more, whatever lengths they claim."""
+    parts, got = [], 0
+    for start, length in zip(starts, lengths):
+        if got >= need:
+            break
+        part = data[start:start + min(length, need - got)]
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _none_shown(kind: str, small, big, limits) -> str:
