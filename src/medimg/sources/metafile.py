@@ -152,20 +152,10 @@ def _piece(bmi: bytes, bits: bytes, rect: tuple[int, int, int, int], source, sta
 # ---------------------------------------------------------------- EMF
 
 def _emf(data: bytes, keep: int) -> Scan:
-    out, plus, pos, records = Scan([]), Scan([]), 0, 0
+    out, plus = Scan([]), Scan([])
     maps = _Mapping()
     objects: dict[int, bytearray] = {}
-    while pos + 8 <= len(data):
-        rtype, size = struct.unpack_from("<II", data, pos)
-        if size < 8 or pos + size > len(data):
-            out.problem = f"a record at byte {pos:,} says it is {size:,} bytes long (damaged)"
-            break
-        records += 1
-        if records > MAX_RECORDS:
-            out.problem = f"more than {MAX_RECORDS:,} records"
-            break
-        if rtype == _EOF:
-            break
+    for rtype, pos, size in _records(data, 0, out, wmf=False):
         end = pos + size
         if rtype in (_STRETCHDIBITS, _SETDIBITSTODEVICE) or rtype in _EMF_BLTS:
             got = _emf_blt(data, pos, end, rtype, maps.state())
@@ -176,7 +166,6 @@ def _emf(data: bytes, keep: int) -> Scan:
             _emf_plus(data, pos + 16, min(end, pos + 12 + length), objects, plus, keep)
         else:
             maps.emf(rtype, data, pos, size)
-        pos = end
     if plus.total:  # the EMF+ objects are the pictures; the GDI records draw them again for older readers
         plus.problem = out.problem
         return plus
@@ -297,31 +286,44 @@ class _Mapping:
 # ---------------------------------------------------------------- WMF
 
 def _wmf(data: bytes, keep: int) -> Scan:
-    out, records, maps = Scan([]), 0, _Mapping()
+    out, maps = Scan([]), _Mapping()
     pos = 22 if data[:4] == b"\xd7\xcd\xc6\x9a" else 0  # the placeable header
     if pos + 18 > len(data):
         return out
     pos += 2 * max(9, int.from_bytes(data[pos + 2:pos + 4], "little"))
-    while pos + 6 <= len(data):
-        words, func = struct.unpack_from("<IH", data, pos)
-        size = 2 * words
-        if size < 6 or pos + size > len(data):
-            out.problem = f"a record at byte {pos:,} says it is {size:,} bytes long (damaged)"
-            break
-        records += 1
-        if records > MAX_RECORDS:
-            out.problem = f"more than {MAX_RECORDS:,} records"
-            break
-        if func == 0:  # META_EOF
-            break
-        if func in _WMF_BLTS and not (func in (0x0B41, 0x0940) and words == (func >> 8) + 3):
+    for func, pos, size in _records(data, pos, out, wmf=True):
+        if func in _WMF_BLTS and not (func in (0x0B41, 0x0940) and size // 2 == (func >> 8) + 3):
             got = _wmf_blt(data, pos, size, func, maps.state())
             if got is not None:
                 out.add(got, (hash(got.data), got.rect), keep)
         else:
             maps.wmf(func, data, pos, size)
-        pos += size
     return out
+
+
+def _records(data: bytes, pos: int, out: Scan, wmf: bool) -> Iterator[tuple[int, int, int]]:
+    """(type, start, size in bytes) of each record from `pos` to the end record (EMF's EMR_EOF, WMF's META_EOF);
+    a record whose size is wrong (under its header, or past the end), or one past MAX_RECORDS, ends the walk with
+    `out.problem` saying why. An EMF record starts with its type and size in bytes, a WMF one with its size in
+    16-bit words and its function."""
+    head, records = 6 if wmf else 8, 0
+    while pos + head <= len(data):
+        if wmf:
+            words, rtype = struct.unpack_from("<IH", data, pos)
+            size = 2 * words
+        else:
+            rtype, size = struct.unpack_from("<II", data, pos)
+        if size < head or pos + size > len(data):
+            out.problem = f"a record at byte {pos:,} says it is {size:,} bytes long (damaged)"
+            return
+        records += 1
+        if records > MAX_RECORDS:
+            out.problem = f"more than {MAX_RECORDS:,} records"
+            return
+        if rtype == (0 if wmf else _EOF):
+            return
+        yield rtype, pos, size
+        pos += size
 
 
 def _wmf_blt(data: bytes, pos: int, size: int, func: int, state) -> Piece | None:
