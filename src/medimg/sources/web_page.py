@@ -372,24 +372,17 @@ def _runs(kind: str) -> bool:
 LINK_DEPTH = 16  # levels looked up for the link around an image: a gallery's markup, not a whole deep page
 
 
-def _image_file(href: str | None, base: str, charset: str) -> str | None:
-    """The URL a link leads to when its name is an image file's (a folder listing's `scan1.dcm`, a "full size"
-    link, a thumbnail's full image; `LINK_NAMES`, in any case), else None."""
-    url = _resolve(href, base, charset)
-    return url if url and urlsplit(url).path.lower().endswith(LINK_NAMES) else None
-
-
 def _linked_file(link, base: str, charset: str, folder: str | None,
                  dicom_page: bool = False, said: dict[int, bool] | None = None) -> tuple[str | None, bool]:
-    """(URL, guess) of the file an <a> leads to: guess False when its name is an image file's, True when only a
-    hint says it is a file (`_file_hint`), or a DICOM file (`_dicom_hint`); (None, False) for other links."""
-    href = link.attributes.get("href") if link is not None else None
-    url = _image_file(href, base, charset)
-    if url:
+    """(URL, guess) of the file an <a> leads to: guess False when its name is an image file's (a folder listing's
+    `scan1.dcm`, a "full size" link, a thumbnail's full image; `LINK_NAMES`, in any case), True when only a hint
+    says it is a file (`_file_hint`), or a DICOM file (`_dicom_hint`); (None, False) for other links."""
+    url = _resolve(link.attributes.get("href") if link is not None else None, base, charset)  # once: urljoin is slow
+    if not url or url[:5].lower() == "data:":
+        return None, False
+    if urlsplit(url).path.lower().endswith(LINK_NAMES):
         return url, False
-    url = _resolve(href, base, charset)
-    if url and url[:5].lower() != "data:" and (_file_hint(link, url, folder)
-                                               or _dicom_hint(link, url, folder, dicom_page, said)):
+    if _file_hint(link, url, folder) or _dicom_hint(link, url, folder, dicom_page, said):
         return url, True
     return None, False
 
