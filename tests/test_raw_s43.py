@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -309,3 +310,21 @@ def test_plain_tiffs_and_heic_are_not_taken_for_raw():
     assert isinstance(item, ImageItem) and item.format == "TIFF" and item.image.size == (96, 64), item
     upright = ImageOps.exif_transpose(img)
     assert np.array_equal(np.asarray(item.image), np.asarray(upright))
+
+
+def test_raw_names_promise_an_image_in_a_folder_and_on_a_page(tmp_path):
+    # session 44: a damaged .nef in a folder was a skipped note ("not an image"), and a page's links to RAW
+    # files were not followed; a RAW name now says image, as .tif does
+    from medimg.sources import web_page
+    (tmp_path / "shoot").mkdir()
+    (tmp_path / "shoot" / "broken.nef").write_bytes(b"cut off in a copy" * 4)
+    (tmp_path / "shoot" / "good.dng").write_bytes(dng())
+    (tmp_path / "shoot" / "notes.xyz").write_bytes(b"cut off in a copy" * 4)
+    got = {Path(i.origin).name: i for i in open_input(tmp_path / "shoot")}
+    assert isinstance(got["broken.nef"], ItemError) and not got["broken.nef"].skipped
+    assert "named NEF" in got["broken.nef"].error
+    assert isinstance(got["good.dng"], ImageItem)
+    assert got["notes.xyz"].skipped
+    page = '<a href="raw/IMG_0001.CR2">IMG_0001</a> <a href="raw/DSC_0002.nef">DSC_0002</a> <a href="a.srf">x</a>'
+    urls = [c.url for c in web_page.extract(page, "https://example.org/shoot/")]
+    assert urls == ["https://example.org/shoot/raw/IMG_0001.CR2", "https://example.org/shoot/raw/DSC_0002.nef"]

@@ -109,7 +109,9 @@ def _an_input(field: str) -> bool:
 IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".heic",
                ".heif", ".jp2", ".j2k", ".jxl", ".pgm", ".ppm", ".pbm", ".pnm", ".dcm", ".dicom", ".pdf", ".nii",
                ".nii.gz", ".mha", ".nrrd", ".mgh", ".mgz", ".mnc", ".mrc", ".mrcs", ".svs", ".ndpi", ".scn", ".bif",
-               ".czi", ".lif", ".psd", ".tga", ".qoi", ".pcx", ".dds", ".sgi")
+               ".czi", ".lif", ".psd", ".tga", ".qoi", ".pcx", ".dds", ".sgi",
+               # camera RAW (its embedded preview is read): the names no other files use
+               ".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw")
 
 
 # microscopes' own formats that no source reads, by name: their images are an error naming the format, given
