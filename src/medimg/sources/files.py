@@ -1369,4 +1369,4 @@ def _plain_mode(img: Image.Image) -> Image.Image:
 
 register(SourcePlugin("image", _accepts_image, open_image, priority=40))
 
-from . import archive, camera_raw, compound, czi, dicom, email_file, jxl, lif, metaimage, mgh, microscopy, minc, mrc, nifti, nrrd_volume, rtf, sevenzip, slide, tar, tnef, video  # noqa: E402,F401  (each registers itself on import)
+from . import archive, camera_raw, compound, czi, dicom, email_file, flat_odf, jxl, lif, metaimage, mgh, microscopy, minc, mrc, nifti, nrrd_volume, rtf, sevenzip, slide, tar, tnef, video  # noqa: E402,F401  (each registers itself on import)
