@@ -68,7 +68,7 @@ def test_slide_without_pixel_size_and_slide_bytes_cap(tmp_path):
     (item,) = open_input(path)
     assert isinstance(item, ImageItem), getattr(item, "error", item)
     assert item.metadata["mpp"] is None and item.metadata["field"]["downsample"] == 4
-    assert item.locator.startswith("tissue field 1/4 scale wide") and saturation(item) > 40
+    assert item.locator.startswith("tissue field at 1/4 scale, at x ") and saturation(item) > 40
     (err,) = open_input(path, Limits(max_slide_bytes=1000))
     assert isinstance(err, ItemError) and "max_slide_bytes" in err.error
 

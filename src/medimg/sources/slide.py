@@ -6,7 +6,8 @@ resolution when the slide does not say its pixel size), centred where the overvi
 tissue. Files on disk are read lazily by path (only the overview level and that field are decoded, so
 `max_input_bytes` does not apply; `max_slide_bytes` does); uploaded bytes go through a temporary file.
 The label and macro pictures are never read (they often show the patient's name; the metadata lists the
-names of those the slide holds), and only technical properties are kept.
+names of those the slide holds), and only technical properties are kept. A pyramid OpenSlide sees as one level
+(its generic TIFF reads no SubIFDs) is read by microscopy.py as a pyramidal TIFF.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SUFFIXES = {".svs", ".ndpi", ".scn", ".bif"}
 FIELD = 512  # pixels of the field handed to the model
 FIELD_MPP = 1.0  # its µm per pixel when the slide knows its own
 OVERVIEW = 512  # longest side of the overview used to find tissue
+BAND = 1 << 22  # pixels of a level read at a time for the overview
 MAX_IFDS = 1_000  # a slide has its levels and a few pictures (label, macro, thumbnail): tens of TIFF images
 SCAN_SIDE = 4096  # a CZI or pyramidal TIFF larger than this a side is a slide scan: shown as a tissue field
 
@@ -61,6 +63,15 @@ def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
         yield ItemError(path, "", f"not a readable whole-slide image: {exc}")
         return
     with slide:
+        if slide.level_count == 1 and slide.properties.get(openslide.PROPERTY_NAME_VENDOR) == "generic-tiff":
+            # OpenSlide's generic TIFF has no SubIFDs: a pyramid written so (libvips, bfconvert) is one level to
+            # it, refused over max_pixels or read whole; microscopy.py reads its levels
+            from .microscopy import stack_items
+
+            items = stack_items(path, ctx, path)
+            if items is not None:
+                yield from items
+                return
         try:
             yield _field(slide, path, limits.max_pixels)
         except Exception as exc:
@@ -131,7 +142,7 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
     field.paste(region, mask=region.getchannel("A"))  # outside the scanned area is transparent
     if side > FIELD:
         field = field.resize((FIELD, FIELD), Image.BILINEAR)
-    where = f"{round(span * mpp)} µm" if mpp else f"1/{downsample:g} scale"
+    where = f"{round(span * mpp)} µm wide" if mpp else f"at 1/{downsample:g} scale,"
     meta = {
         "vendor": props.get(openslide.PROPERTY_NAME_VENDOR),
         "dimensions": [w, h], "levels": slide.level_count,
@@ -140,7 +151,7 @@ def _field(slide, origin: str, max_pixels: int) -> Item:
         "tissue_fraction": round(tissue, 3),
         "associated_images": sorted(slide.associated_images),  # their names only: a label may name the patient
     }
-    return ImageItem(origin, f"tissue field {where} wide at x {x0}, y {y0}", field, f"WSI ({meta['vendor']})",
+    return ImageItem(origin, f"tissue field {where} at x {x0}, y {y0}", field, f"WSI ({meta['vendor']})",
                      meta, full_size=(w, h))
 
 
@@ -154,10 +165,20 @@ def _overview(slide, max_pixels: int) -> Image.Image:
     level = slide.get_best_level_for_downsample(max(w, h) / OVERVIEW)
     while level < slide.level_count - 1 and np.prod(slide.level_dimensions[level], dtype=float) > max_pixels:
         level += 1  # the smallest level is within the cap (checked before)
-    region = slide.read_region((0, 0), level, slide.level_dimensions[level])
     background = "#" + slide.properties.get(openslide.PROPERTY_NAME_BACKGROUND_COLOR, "ffffff")
-    overview = Image.new("RGB", region.size, background)
-    overview.paste(region, mask=region.getchannel("A"))
+    lw, lh = slide.level_dimensions[level]
+    # A level far larger than the overview (a slide of one level, or a big jump between levels: its RGBA and
+    # RGB copies took 500 MB for 36 Mpx) is read a band of rows at a time, each band reduced k × k at once.
+    k = max(1, int(max(lw, lh) / OVERVIEW)) if lw * lh > BAND else 1
+    rows = max(k, BAND // max(lw, 1) // k * k)
+    overview = Image.new("RGB", (-(-lw // k), -(-lh // k)), background)
+    ds = slide.level_downsamples[level]
+    for top in range(0, lh, rows):
+        region = slide.read_region((0, round(top * ds)), level, (lw, min(rows, lh - top)))
+        band = Image.new("RGB", region.size, background)
+        band.paste(region, mask=region.getchannel("A"))
+        del region
+        overview.paste(band.reduce(k) if k > 1 else band, (0, top // k))
     overview.thumbnail((OVERVIEW, OVERVIEW), Image.LANCZOS)
     return overview
 

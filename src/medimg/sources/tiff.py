@@ -15,10 +15,9 @@ error. 16-bit Lab, ICC Lab, 16-bit palettes and chroma-subsampled uncompressed Y
 A page comes out as Pillow gives the pages it reads, for the model's usual treatment (model/preprocess.py):
 grey as L, I;16 or F (which the model stretches by its percentiles), MinIsWhite inverted; RGB and YCbCr as
 8-bit RGB (integers by their bit depth, as Pillow gives 16-bit RGB, or by the depth their values reach when
-that is less and at most CAMERA_BITS: a 12-bit camera's; floats stretched as the model stretches grey); alpha
-kept, un-premultiplied, for the model to lay on white; several grey channels merged in colour as microscopy.py
-merges a stack's.
-"""
+that is less and at most CAMERA_BITS: a 12-bit camera's; floats and signed integers stretched as the model
+stretches grey); alpha kept, un-premultiplied, for the model to lay on white; several grey channels merged in
+colour as microscopy.py merges a stack's. A file whose chain of pages points past its end is named cut short."""
 
 from __future__ import annotations
 
@@ -153,8 +152,9 @@ def tiff_items(data: bytes, origin: str, limits: Limits, error: ItemError) -> It
         for i in itertools.count():
             item = pages.item(i, f"page {i + 1}" if several else "")
             if item is None:
-                if i == 0:
-                    yield error
+                why = pages.missing(i) if i else None  # its next IFD past the file's end (a stack cut short)
+                if i == 0 or why:
+                    yield error if i == 0 else ItemError(origin, f"page {i + 1}", why)
                 return
             yield item
             if pages.broken:
@@ -310,7 +310,9 @@ def _image(arr: np.ndarray, page) -> Image.Image:
     elif colours == 3:
         keep = alpha > 0 if alpha is not None else None
         used = _reached(planes, kind, bits)
-        rgb = stretch_levels(planes, whole, keep) if kind == "f" else [_to8(p, kind, used) for p in planes]
+        # floats, and signed integers (a signed 16-bit picture's values fill a sliver of its type's range: read
+        # from its lowest value it was flat grey), stretched as the model stretches grey
+        rgb = stretch_levels(planes, whole, keep) if kind in "fi" else [_to8(p, kind, used) for p in planes]
         image = Image.merge("RGB", [Image.fromarray(p, "L") for p in rgb])
     elif len(planes) > 1:  # fluorescence channels, each stretched and coloured
         untouched = alpha_at is None and photometric != MINISWHITE  # the planes are every sample of arr, as stored
