@@ -1,7 +1,7 @@
 """Safe HTTP(S) fetching: timeouts, a byte cap, checked redirects and a guard against private addresses.
 
 Every TCP connection goes through `_GuardedBackend`: it resolves the host itself, refuses loopback,
-private, link-local, multicast, reserved and unspecified addresses (IPv4 and IPv6, including
+private, link-local, site-local, multicast, reserved and unspecified addresses (IPv4 and IPv6, including
 IPv4-mapped, 6to4, Teredo and NAT64 forms) unless `allow_private`, and then connects to the very
 address it checked, so a DNS answer that changes between check and connect (DNS rebinding) cannot
 slip through. Redirects are followed by hand, so every hop gets a new connection check and counts
@@ -158,7 +158,8 @@ _CHECKS = (
     ("is_multicast", "multicast"),
     ("is_private", "private"),
     ("is_reserved", "reserved"),
-)
+    ("is_site_local", "site-local"),  # fec0::/10: deprecated, but still routed inside networks; Python's is_global
+)                                      # takes it for a public address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -177,7 +178,7 @@ def blocked_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address)
             if inner:
                 return f"{inner} (embedded in IPv6)"
     for attr, name in _CHECKS:
-        if getattr(ip, attr):
+        if getattr(ip, attr, False):  # IPv4 has no is_site_local
             return name
     if not ip.is_global:
         return "non-global"
