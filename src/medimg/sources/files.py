@@ -21,7 +21,7 @@ import pillow_heif
 from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngImagePlugin, TiffImagePlugin
 
 from ..levels import stretch_levels
-from . import deep_jpeg, heif, jpeg2000
+from . import deep_jpeg, dicomdir, heif, jpeg2000
 from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
 from .registry import find, register, unknown
 
@@ -282,6 +282,11 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
         return
     head = _head(path)
+    if not member and dicomdir.is_dicomdir(head):  # given alone: the export's files it lists
+        listed = dicomdir.tasks(path, ctx, skip, file_tasks, read_file)
+        if listed is not None:
+            yield from listed
+            return
     plugin = _sniffed(path, head)
     # a data file beside the header naming it (gzipped, its name still says so: a.img.gz of a.hdr)
     header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None

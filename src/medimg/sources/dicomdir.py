@@ -1,0 +1,90 @@
+"""A DICOMDIR given alone (the index at the top of a CD or USB export): the files it lists, each an input of its
+own, read from the folders beside it, in its records' order. A listed file that is missing, or whose name would lead
+outside the DICOMDIR's folder, is an error row; the DICOMDIR itself is a note, after them, saying how many files it lists. Found
+in a folder (whose files are read anyway) or in an archive or upload, it stays the note dicom.py gives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .base import Context, Item, ItemError, unit
+
+MEDIA_DIRECTORY = b"1.2.840.10008.1.3.10"  # its Media Storage SOP Class, in the file meta at the start
+
+
+def is_dicomdir(head: bytes) -> bool:
+    """Whether a file's first bytes are a DICOMDIR's: a DICOM preamble, then file meta (always explicit VR little
+    endian) whose Media Storage SOP Class UID (0002,0002) is the Media Storage Directory's."""
+    if head[128:132] != b"DICM":
+        return False
+    at = head.find(b"\x02\x00\x02\x00UI", 132, 1024)
+    if at < 0:
+        return False
+    size = int.from_bytes(head[at + 6:at + 8], "little")
+    return head[at + 8:at + 8 + size].rstrip(b"\0 ") == MEDIA_DIRECTORY
+
+
+def listed(data: bytes, max_bytes: int) -> list[tuple[str, ...]]:
+    """Each ReferencedFileID of the DICOMDIR's records (the parts of a path, `IMAGES/IM000001`), once, in order.
+    Raises what pydicom raises for a damaged one."""
+    from .dicom import _read
+
+    out: dict[tuple[str, ...], None] = {}
+    for record in _read(data, max_bytes).get("DirectoryRecordSequence") or []:
+        ref = record.get("ReferencedFileID")
+        if ref:
+            out.setdefault(tuple(str(p).strip() for p in ([ref] if isinstance(ref, str) else ref)), None)
+    return list(out)
+
+
+def _find(folder: Path, parts: tuple[str, ...]) -> Path | str:
+    """The file a ReferencedFileID names under `folder`, or why not. Names are matched in any case when not as
+    written (a CD's upper-case names may be mounted in lower case); none may climb out of the folder."""
+    if not parts or any(not p or p in (".", "..") or "/" in p or "\\" in p or "\0" in p for p in parts):
+        return f"the DICOMDIR lists a file named {'/'.join(parts)!r}, which is not a path inside its folder"
+    path = folder
+    for part in parts:
+        if not (path / part).exists() and path.is_dir():
+            part = next((n for n in sorted(os.listdir(path)) if n.lower() == part.lower()), part)
+        path = path / part
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a link in a loop: Python 3.11 raises RuntimeError
+        return f"listed in the DICOMDIR, but cannot be looked up: {exc}"
+    if not real.is_relative_to(folder.resolve()):
+        return "listed in the DICOMDIR, but it is a link leading outside the DICOMDIR's folder; not read"
+    if not real.is_file():
+        return "listed in the DICOMDIR, but not found beside it (the export was copied in part?)"
+    return path
+
+
+def tasks(path: Path, ctx: Context, skip: Callable[[str], bool] | None,
+          file_tasks: Callable[..., Iterator[Callable[[], Iterator[Item]]]],
+          read_file: Callable) -> Iterator[Callable[[], Iterator[Item]]] | None:
+    """The units of work of a DICOMDIR given alone: a note for itself, then its files'; None when it cannot be
+    read as one (dicom.py then says what it is)."""
+    blob = read_file(path, ctx)
+    if isinstance(blob, ItemError):
+        return None
+    try:
+        names = listed(blob.data, ctx.limits.max_input_bytes)
+    except Exception:
+        return None
+    return _tasks(path, names, ctx, skip, file_tasks)
+
+
+def _tasks(path: Path, names: list[tuple[str, ...]], ctx: Context, skip, file_tasks) -> Iterator:
+    for parts in names:
+        found = _find(path.parent, parts)
+        if isinstance(found, str):
+            origin = str(path.parent.joinpath(*[p for p in parts if p not in ("", ".", "..")]))
+            yield unit(origin, iter, (ItemError(origin, "", found),))
+        else:
+            yield from file_tasks(found, ctx, skip=skip)
+    # last: a run stopped before it, resumed, reads the DICOMDIR again and passes over the files done
+    count = f"{len(names):,} file{'s' if len(names) != 1 else ''}"
+    note = ItemError(str(path), "", f"A DICOMDIR: the index of an export; the {count} it lists were read"
+                     if names else "A DICOMDIR listing no files: nothing to read", skipped=True)
+    yield unit(str(path), iter, (note,))
