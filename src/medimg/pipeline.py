@@ -630,7 +630,11 @@ def _run_batch(clf: Classifier, pending: list[tuple[Record, np.ndarray | None]],
             elif (prior := format_prior(rec.format, clf.labels, clf.medical_labels, rec.metadata)) is not None:
                 row = apply_prior(row, prior)
                 rec.metadata = {**(rec.metadata or {}), "evidence": f"image + file format {rec.format}"}
-            pred = clf.prediction(row, t)
+            try:
+                pred = clf.prediction(row, t)
+            except ValueError as exc:  # NaN from the model: an error row, not a label picked from nothing
+                rec.error = f"could not classify image: {exc}"
+                continue
             rec.label, rec.medical, rec.verdict = pred.label, pred.medical, pred.verdict
             rec.confidence, rec.p_medical, rec.probs = pred.confidence, pred.p_medical, dict(pred.probs)
             rec.model = clf.release

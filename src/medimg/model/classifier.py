@@ -81,6 +81,8 @@ MODEL_KEYS = ("labels", "medical_labels", "input_size")  # what labels.json must
 
 KINDS = ("onnx", "backbone-head")
 READ = MODEL_KEYS + ("name", "version", "kind", "temperature", "threshold", "mean", "std")  # all it reads
+NOT_FINITE = ("the model gave scores that are not numbers (NaN or infinity) for this image: the model is broken "
+              "(a training that diverged?) or was not made for such input")
 MAX_INPUT = 1024  # pixels a side: a batch of 4 × 32 inputs of 1024² is 1.6 GB of float32 already
 
 
@@ -187,6 +189,9 @@ def _input(session, model_path: Path, size: int, labels: int) -> tuple[str, int 
     if getattr(out, "shape", None) != (batch or 1, labels):
         raise ValueError(f"{model_path} gives outputs of shape {getattr(out, 'shape', '?')} for {batch or 1} "
                          f"image(s), not one row of a score per label (labels.json names {labels})")
+    if not np.isfinite(out).all():  # NaN weights (a training that diverged): NaN for every image
+        raise ValueError(f"{model_path} gives scores that are not numbers (NaN or infinity) for a blank image: "
+                         "it is broken (a training that diverged?)")
     return inputs[0].name, batch
 
 
@@ -398,7 +403,13 @@ class Classifier:
                 out.append(None)
             if prepared:
                 for i, row in zip(places, self.probabilities_from_array(np.stack(prepared))):
-                    out[i] = self.prediction(row, t)
+                    try:
+                        out[i] = self.prediction(row, t)
+                    except ValueError as exc:
+                        if errors == "raise":
+                            exc.add_note(f"medimg: the image at index {i} of those given to predict")
+                            raise
+                        out[i] = exc
         return out
 
     def _prepared(self, im, n: int) -> np.ndarray:
@@ -419,7 +430,11 @@ class Classifier:
             raise
 
     def prediction(self, row: np.ndarray, threshold: float) -> Prediction:
-        """The prediction for one row of calibrated probabilities."""
+        """The prediction for one row of calibrated probabilities; ValueError for a row with NaN in it (the model
+        gave NaN or infinite scores): it was `label` = the first label, confidence NaN, written as NaN (not
+        JSON) by the CLI and null by the API."""
+        if not np.isfinite(row).all():
+            raise ValueError(NOT_FINITE)
         i = int(row.argmax())
         p_med = float(row[self.medical_mask].sum())
         return Prediction(
