@@ -49,6 +49,9 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
+    if found.sheets:  # the backgrounds its stylesheets set (a saved page's `page_files/site.css`), after its images
+        for note in _add_sheets(found, folder, where, ctx):
+            yield ItemError(blob.origin, "", note, skipped=True)
     walked = sum(blob.walked and folder is not None and _in_walk(c.url, where) for c in found)
     if walked:  # a page read as a file of a folder given (a wget mirror): its files are read as the folder's
         kept = web.Found(c for c in found if not _in_walk(c.url, where))
@@ -108,6 +111,47 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield from web.guesses_note(blob.origin, passed)
     finally:
         fetcher.close()
+
+
+class _SheetReader:
+    """The fetcher `web_fetch.Stylesheets` reads a saved page's stylesheets through: those beside the page from
+    disk, as its images are (inside its folder, regular files, capped); http(s) ones through the guarded fetcher,
+    unless the page came in a message (`ctx.unfetched`)."""
+
+    def __init__(self, folder: Path | None, where: str, ctx: Context, fetcher: net.Fetcher):
+        self.folder, self.where, self.ctx, self.fetcher = folder, where, ctx, fetcher
+
+    def fetch(self, url: str, accept=None, max_bytes: int | None = None, robots: bool = True) -> net.Fetched:
+        if not url.startswith(LOCAL):
+            if self.ctx.unfetched:
+                raise net.FetchError(f"{web.short_url(url)} not fetched: {self.ctx.unfetched}")
+            return self.fetcher.fetch(url, accept=accept, max_bytes=max_bytes, robots=robots)
+        path = _path_of(url)
+        if not path.startswith("/" + FOLDER):
+            raise net.FetchError(f"'{path}' not read: it starts at the web site's root, which is not known for a "
+                                 "saved page")
+        path = "/" + path[len(FOLDER) + 1:].lstrip("/")
+        rel = os.path.relpath(path, "/" + self.where)
+        cap = max_bytes or self.ctx.limits.max_download_bytes
+        got = _read_local(self.folder, Path(path), rel, Context(replace(self.ctx.limits, max_download_bytes=cap)))
+        if not isinstance(got, Blob):
+            raise net.FetchError(str(got))
+        return net.Fetched(url, got.data, None)  # no type on disk: read as CSS, as a browser reads a local file
+
+
+def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context) -> list[str]:
+    """Add to `found` the images its stylesheets set on its elements (as a web page's are read: at most MAX_SHEETS,
+    @imports one level deep, the rules whose selectors match the page); the notes of those not read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if folder is None:  # an upload or archive member: the files beside it are read as inputs of their own
+        found.sheets = [url for url in found.sheets if not url.startswith(LOCAL)]
+        if not found.sheets:
+            return []
+    with net.Fetcher(ctx.limits, ctx.cancel) as fetcher, ThreadPoolExecutor(2, "medimg-sheets") as pool:
+        styles = web.Stylesheets(found, pool, _SheetReader(folder, where, ctx, fetcher), ctx.limits)
+        found.extend(styles.candidates({web._same(c.url) for c in found}, ctx.cancel))
+    return styles.notes("not read")  # a file has no --render
 
 
 def _remote(url: str) -> bool:

@@ -121,19 +121,19 @@ class Stylesheets:
                             out.append(Candidate(u, "css"))
         return out
 
-    def notes(self) -> list[str]:
-        """Why sheets were not read, and rules not matched; none when all were."""
+    def notes(self, how: str = "found only with --render") -> list[str]:
+        """Why sheets were not read, and rules not matched (the images they set are `how`); none when all were."""
         reasons = self.failed + ([f"{self.over} over the cap of {sheets.MAX_SHEETS} a page"] if self.over else [])
         reasons += [f"{self.deep} imported by an imported sheet"] if self.deep else []
         count = len(self.failed) + self.over + self.deep
         out = []
         if count:
             out.append(f"{count} external stylesheet{'s' if count > 1 else ''} not read ({'; '.join(reasons)}): a "
-                       "background image set there is found only with --render")
+                       f"background image set there is {how}")
         if self.cut:
             out.append(f"{self.cut} stylesheet rules that name an image were not matched against the page (at most "
                        f"{sheets.MAX_RULES} are, within {sheets.MATCH_SECONDS:g} s): a background image they set is "
-                       "found only with --render")
+                       f"{how}")
         return out
 
 
