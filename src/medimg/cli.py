@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import stat
 import tempfile
 import sys
 import threading
@@ -1418,12 +1419,13 @@ def _predictions_writable(path: Path) -> None:
 
 
 def _write_predictions(rows: list[dict], path: Path) -> None:
-    """evaluate's rows per image, as CSV (by the extension) or JSONL."""
+    """evaluate's rows per image, as CSV (by the extension) or JSONL: written beside it, then put in its place, so a
+    full disk leaves an earlier file as it was, not half of the new one."""
     import csv
 
-    from .output import csv_cell, json_line, open_output
+    from .output import csv_cell, json_line
 
-    with open_output(path, append=False) as f:
+    def write(f) -> None:
         if path.suffix.lower() == ".csv":
             w = csv.writer(f)
             w.writerow(list(rows[0]) if rows else ["item", "source", "true", "predicted", "correct", "confidence",
@@ -1431,6 +1433,33 @@ def _write_predictions(rows: list[dict], path: Path) -> None:
             w.writerows([csv_cell(v) for v in row.values()] for row in rows)
         else:
             f.writelines(json_line(row) + "\n" for row in rows)
+
+    special = str(path.absolute()).startswith(("/dev/", "/proc/"))  # /dev/stdout: whatever fd 1 is, even a file
+    path = path.resolve() if path.is_symlink() and not special else path  # a link's file is replaced, not the link
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    if special or (st is not None and not stat.S_ISREG(st.st_mode)):  # a pipe or a device: written to, as it is
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        return
+    fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as f:
+            write(f)
+        os.chmod(part, st.st_mode & 0o7777 if st else 0o666 & ~_umask())  # mkstemp makes it private
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _print_evaluation(rep: dict) -> None:
