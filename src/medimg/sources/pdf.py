@@ -4,7 +4,8 @@ Rules, in the order they apply:
 - Embedded images are decoded by MuPDF (`Pixmap(doc, xref)`), so Decode arrays, ICC/CMYK (including
   inverted Adobe CMYK JPEGs), Indexed and colour-key masks come out as on the page. CMYK and other
   non-gray/non-RGB colour spaces are converted to RGB; a soft mask (/SMask) or stencil /Mask becomes
-  the alpha channel (output mode RGBA/LA: composite on white to see the page). Plain gray/RGB JPEGs
+  the alpha channel (output mode RGBA/LA: composite on white to see the page; one cut off or missing in a
+  damaged file is left out, as the page draws the image without it). Plain gray/RGB JPEGs
   with nothing on top are decoded by Pillow instead (same pixels, twice as fast), and plain 8-bit gray/RGB
   Flate images are inflated by zlib (outside the MuPDF lock). A 1-bit stencil
   image drawn on its own (some scans, a signature, a logo) comes out in the ink its first placement paints it
@@ -39,7 +40,8 @@ Rules, in the order they apply:
   XObjects), draws more than `PAGE_MAX_IMAGES` images, strokes a line over `MAX_LINE_WIDTH` wide or dashes lines
   into more than `PAGE_MAX_DASHES` dashes (MuPDF would draw either without end), or holds an inline image over `max_pixels` in its
   content stream, form XObjects or tiling patterns (found before MuPDF runs it: MuPDF decodes an inline image
-  to find its end), is not searched for figures; its images are listed from its resources. A region over an
+  to find its end), is not searched for figures; its images are listed from its resources (one note for a run of such
+  pages: `_fold`). A region over an
   image too large to decode is not rendered; one drawn over very often (`RENDER_MAX_PAINT`) is rendered
   at a lower dpi. `PDF_SECONDS` of MuPDF work per PDF (half of it for finding, then decoding and
   rendering), checked between steps.
@@ -59,6 +61,7 @@ the images drawn on a page to their xrefs) in `pdf_sizes.py`; attached files in 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import io
 import math
@@ -491,7 +494,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
             first_on.setdefault(img.first_page, []).append(img)
     for found in first_on.values():
         found.sort(key=lambda img: img.order)  # in drawing order (a damaged image in its place, not last)
-    yield from errors
+    yield from _fold(errors)
     floor = limits.min_side
     yielded, skipped, said = 0, [0], bool(errors)
     for pno in range(npages):
@@ -541,6 +544,23 @@ def _under_another(placed: list, spots: tuple, n: int, visible: _Visible) -> boo
         i, it = placed[k]
         return it[0] if it else (i.get("digest") or (i["width"], i["height"]))
     return name(top) != name(n)
+
+
+def _fold(errors: list[ItemError]) -> list[ItemError]:
+    """The same skipped note on consecutive pages (an atlas, each page over PAGE_MAX_IMAGES) is one note, its
+    locator `pages 3–62`, not one a page."""
+    out: list[ItemError] = []
+    first = last = 0
+    for err in errors:
+        page = int(err.locator[5:]) if err.skipped and re.fullmatch(r"page \d+", err.locator) else 0
+        prev = out[-1] if out else None
+        if page and last and prev.error == err.error and page == last + 1:
+            last = page
+            out[-1] = dataclasses.replace(prev, locator=f"pages {first}–{last}")
+            continue
+        first = last = page
+        out.append(err)
+    return out
 
 
 def _pages_note(origin: str, npages: int, count: int) -> ItemError:
@@ -999,7 +1019,8 @@ def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> Item:
                                           "shows", skipped=True)
     image = _orient(image, img.transform)
     meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox] if img.bbox else None, "xref": img.xref,
-            "pages": list(img.pages), "colorspace": img.colorspace, "smask": bool(img.smask)}
+            "pages": list(img.pages), "colorspace": img.colorspace,
+            "smask": bool(img.smask) and image.mode in ("RGBA", "LA")}  # a mask left out (damaged) is not one
     return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta,
                      full_size=stored_size((img.width, img.height), decoded, image.size))
 
@@ -1113,8 +1134,8 @@ def _decode(doc: pymupdf.Document, xref: int, smask: int, ink: tuple = ()) -> Im
     if not _plain_colours(name, n):  # CMYK, Lab, Separation, an ICC profile, … (a grey profile stays grey)
         pix = pymupdf.Pixmap(pymupdf.csGRAY if n == 1 and name.startswith("ICCBased(") else pymupdf.csRGB, pix)
     resize_mask = None
-    if smask:
-        mask = pymupdf.Pixmap(doc, smask)
+    mask = _mask(doc, smask) if smask else None
+    if mask is not None:
         if pix.alpha:
             pix = pymupdf.Pixmap(pix, 0)
         if (mask.width, mask.height) == (pix.width, pix.height):
@@ -1122,6 +1143,15 @@ def _decode(doc: pymupdf.Document, xref: int, smask: int, ink: tuple = ()) -> Im
         else:
             resize_mask = Image.frombytes("L", (mask.width, mask.height), mask.samples)
     return _to_pil(pix, resize_mask)
+
+
+def _mask(doc: pymupdf.Document, smask: int) -> pymupdf.Pixmap | None:
+    """The image's soft or stencil mask; None when it cannot be loaded (its object cut off or missing in a
+    damaged file), as the page then draws the image without it."""
+    try:
+        return pymupdf.Pixmap(doc, smask)
+    except Exception:
+        return None
 
 
 def _inked(alpha: Image.Image, ink: tuple) -> Image.Image:
