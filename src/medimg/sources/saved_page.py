@@ -5,14 +5,16 @@ Such a file holds the page's HTML and a copy of each resource the browser loaded
 read from those copies, in page order, as a web page's are (`img #3 https://…/fig3.jpg`); an image the page names
 that the file does not hold is not fetched (a saved page is read as it was saved: one note counts them), and an
 image the file holds that the HTML does not name (a stylesheet's background, one a script loaded) is read after
-them (`resource #8 …`).
+them (`resource #8 …`). A picture named by its Content-ID (`<img src="cid:image002@01DA">`, as Word and Outlook
+save pages) is read in its place too (`img #2 cid:image002@01DA`).
 """
 
 from __future__ import annotations
 
 import plistlib
+import re
 from typing import Iterator
-from urllib.parse import urldefrag
+from urllib.parse import unquote, urldefrag
 
 from . import web
 from .base import Blob, Context, Item, ItemError, SourcePlugin
@@ -107,6 +109,7 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
     kind = "Safari web archive" if blob.data.startswith(b"bplist00") else "MHTML file"
     try:
         saved = _webarchive(blob.data) if kind.startswith("Safari") else _mhtml(blob.data, ctx)
+        saved.html = _CID_REF.sub(rb"\1" + _CID_BASE.encode(), saved.html)  # read in page order, as other images
         found = web.extract(saved.html, _http(saved.url), f"text/html; charset={saved.charset}" if saved.charset else None,
                             alternatives=True)
     except PageTooDeep as exc:
@@ -118,13 +121,13 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
     stored, used = saved.stored, set()
     keys: dict[str, str] = {}  # without the #fragment, which names no other file
     for url in stored:
-        keys.setdefault(_key(_http(url)), url)
+        keys.setdefault(_key(_http(url) if url[:4].lower() != "cid:" else _CID_BASE + url[4:]), url)
     kept, missing = [], 0
     for cand in found:
         if cand.url[:5].lower() == "data:":
             kept.append(cand)
             continue
-        url = next((keys[_key(u)] for u in (cand.url, *cand.alternatives) if _key(u) in keys), None)
+        url = next((keys[k] for k in map(_key, map(_cid_form, (cand.url, *cand.alternatives))) if k in keys), None)
         if url is None:  # a link's target, an image not loaded (lazy, another size): not in the file
             missing += not cand.guess
             continue
@@ -156,6 +159,18 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
                          follow=f"its images are read from the {kind}", seen=seen)
 
     yield from web.read_in_order(blob.origin, kept, ctx.limits.max_images_per_input, at, seen, ahead, read)
+
+
+# `cid:` references (Word's and Outlook's pages name their pictures by Content-ID), given an http form for the
+# page's reading, which resolves only http(s) URLs; their copies keep their `cid:` name
+_CID_BASE = "http://content-id.invalid/"
+_CID_REF = re.compile(rb"""((?:\bsrc|\bhref|\bbackground|\bposter|\bdata)\s*=\s*["']?\s*|url\(\s*["']?)cid:""", re.I)
+
+
+def _cid_form(url: str) -> str:
+    """A `cid:` reference's http form as its copy is keyed: unescaped, in lower case (as e-mail reading keeps
+    Content-IDs); any other URL as it is."""
+    return _CID_BASE + unquote(url[len(_CID_BASE):]).lower() if url.startswith(_CID_BASE) else url
 
 
 def _key(url: str) -> str:
