@@ -545,14 +545,14 @@ def test_one_path_alone_is_one_input(tiny_classifier, tmp_path):
 def test_an_input_that_fails_to_split_fails_alone(tiny_classifier, monkeypatch):
     import medimg.pipeline as pipeline
 
-    real = pipeline.input_tasks
+    real = pipeline.one_input_tasks
 
     def flaky(given, *args, **kwargs):
-        if given[0].origin == "bad.png":
+        if given.origin == "bad.png":
             raise RuntimeError("cannot split")
         return real(given, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "input_tasks", flaky)
+    monkeypatch.setattr(pipeline, "one_input_tasks", flaky)
     got = list(classify([Blob("a.png", png(RED)), Blob("bad.png", png(RED)), Blob("c.png", png(BLUE))],
                         classifier=tiny_classifier))
     assert [(r.input, r.ok) for r in got] == [("a.png", True), ("bad.png", False), ("c.png", True)]

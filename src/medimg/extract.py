@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 from PIL import Image
 
 from .output import FolderLock
-from .sources import ImageItem, ItemError, Limits, input_tasks, is_url
+from .sources import ImageItem, ItemError, Limits, as_limits, is_url, one_input_tasks
 from .sources.base import reading_unit
 
 MANIFEST = "manifest.jsonl"
@@ -177,7 +177,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     from .pipeline import AHEAD_BYTES, waiting_left
 
     folder = folder or Folder()
-    limits = limits or Limits()
+    limits = as_limits(limits)
     mine = str(out.resolve())
     def own(origin: str) -> bool:
         """Whether `origin` is one of the run's own PNGs (a URL is not a path; a name that cannot be resolved,
@@ -308,7 +308,7 @@ def _undo(folder: Folder, redo: bool, manifest, state: _Written, out: Path) -> N
 def _units(given, limits: Limits, skip, cancel: threading.Event) -> Iterator:
     """input_tasks for one input; splitting it failing is an error row, then the next input."""
     try:
-        yield from input_tasks([given], limits, skip=skip, cancel=cancel)
+        yield from one_input_tasks(given, limits, skip=skip, cancel=cancel)  # limits checked once, in extract
     except Exception as exc:
         error = ItemError(os.fspath(given), "", f"internal error: {exc}")
         yield lambda: iter([error])

@@ -18,9 +18,9 @@ from PIL import Image
 
 from .model import Classifier, verdict_for
 from .model.classifier import check_threshold, shipped
-from .model.preprocess import to_rgb
+from .model.preprocess import thumbnail
 from .model.priors import apply_prior, dicom_evidence, format_prior
-from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, input_tasks, is_input, not_an_input
+from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, is_input, not_an_input, one_input_tasks
 from .sources.base import AnyOf, CallerError, as_limits, reading_unit, recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
@@ -428,7 +428,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
-                    for task in input_tasks([given], limits, skip, cancel=stop):
+                    for task in one_input_tasks(given, limits, skip, cancel=stop):  # limits checked above
                         lane = _Lane(source, getattr(task, "holds", {}), maxsize=max(batch_size, 8))
                         lane.origin = getattr(task, "origin", None)  # a zip member's own name
                         lane.task = task
@@ -604,8 +604,7 @@ def _prepare(item: ImageItem | ItemError, clf: Classifier, thumb: int) -> tuple[
     try:
         arr = clf.prepare(item.image)
         if thumb:
-            im = to_rgb(item.image)
-            im.thumbnail((thumb, thumb))
+            im = thumbnail(item.image, thumb)
             im.info = {}  # no EXIF, XMP or comment of the file's: Pillow writes a JPEG's comment into the page's JPEG
             rec.thumbnail = im
     except Exception as exc:

@@ -263,7 +263,7 @@ class Classifier:
         self.__dict__.update(state)
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "Classifier":
+    def load(cls, model_dir: str | os.PathLike[str] | None = None, threads: int | None = None) -> "Classifier":
         """The model in `model_dir`; None (or "default") is the shipped default, and a bare name such as "fast"
         is one of the other shipped models in the package's assets folder. `threads`: ONNX Runtime's threads
         (None: its own choice)."""

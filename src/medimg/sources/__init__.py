@@ -15,7 +15,7 @@ from .registry import open_blob, plugins, register
 
 __all__ = [
     "Blob", "Context", "ImageItem", "Item", "ItemError", "Limits", "SourcePlugin",
-    "open_input", "open_inputs", "input_tasks", "as_inputs", "as_limits", "open_blob", "plugins", "register", "is_url",
+    "open_input", "open_inputs", "input_tasks", "one_input_tasks", "as_inputs", "as_limits", "open_blob", "plugins", "register", "is_url",
 ]
 
 
@@ -100,6 +100,14 @@ def input_tasks(sources: Iterable[str | os.PathLike[str] | Blob], limits: Limits
     Once `cancel` is set (the caller gave up), downloads in progress stop at their next chunk.
     """
     return _input_tasks(as_inputs(sources), as_limits(limits), skip, cancel)
+
+
+def one_input_tasks(source: str | os.PathLike[str] | Blob, limits: Limits, skip: Callable[[str], bool] | None = None,
+                    cancel: threading.Event | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+    """input_tasks for one input, `limits` checked by the caller once for the run (classify, extract): checked
+    again for each input, their 27 fields made passing over 100,000 inputs done (a resumed run) take 10-16 s,
+    not 2.5 s."""
+    return _input_tasks(iter([source]), limits, skip, cancel)
 
 
 def _input_tasks(sources: Iterator, limits: Limits, skip, cancel) -> Iterator[Callable[[], Iterator[Item]]]:

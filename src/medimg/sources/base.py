@@ -195,9 +195,9 @@ class Blob:
     def __post_init__(self):
         if not isinstance(self.origin, str):
             raise TypeError(f"Blob's origin must be a str (the name its records carry), not {self.origin!r}")
-        if isinstance(self.data, memoryview):  # the sources slice and sniff bytes
-            self.data = self.data.tobytes()
-        elif not isinstance(self.data, (bytes, bytearray)):
+        if isinstance(self.data, (memoryview, bytearray)):  # the sources slice and sniff bytes; a copy, as
+            self.data = bytes(self.data)  # classify reads ahead while the caller may clear or refill its buffer
+        elif not isinstance(self.data, bytes):
             raise TypeError(f"Blob's data must be bytes, bytearray or memoryview, not {type(self.data).__name__}")
         if self.name is None:  # no name: the origin's is used
             self.name = ""

@@ -88,8 +88,11 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     except FileNotFoundError:
         hint = ("; if it is a web address, it needs http:// or https:// in front" if _HOST_LIKE.match(str(path))
                 else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-"
-                else "; a pattern (* or ?) is not expanded here: leave it unquoted for the shell, or give the folder"
-                if re.search(r"[*?]", path.name) else f"; {NOT_UTF8_NAME}" if "\ufffd" in str(path) else "")
+                else "; a pattern (* or ?) is not expanded here: leave it unquoted for the shell, or give the folder "
+                     "(in Python: glob.glob(pattern))"
+                if re.search(r"[*?]", path.name) else f"; {NOT_UTF8_NAME}" if "\ufffd" in str(path)
+                else "; a ~ is not expanded here: leave it unquoted for the shell (in Python: os.path.expanduser(path))"
+                if origin.startswith("~") else "")
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
