@@ -353,7 +353,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
             return where != wanted and ctx.skip is not None and ctx.skip(where)
         return not around(where)
 
-    notes, nested = [], False
+    notes, holding = [], []
     for task in file_tasks(path, Context(ctx.limits, ctx.run_cancel, other)):
         origin = getattr(task, "origin", None)
         if origin == str(path):  # about the whole archive: said only when the member is not found
@@ -361,19 +361,27 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
         elif origin is not None and inside(origin):
             met.append(True)
             yield task
-        elif origin is not None and around(origin):  # an archive member holding it: opened by its unit
-            nested = True
-            yield _then_found(task, met, wanted, path)
-    if not met and not nested:
+        elif origin is not None and around(origin):  # a member holding it: a container opened by its unit, or
+            holding.append(task)  # a note about one whose members came as units of their own (an Office file)
+    if met:  # found in the archive's own walk: the notes about the containers around it are not about it
+        return
+    for n, task in enumerate(holding, 1):  # a message, RTF, … in the archive: only the items of the member wanted
+        yield _then_found(task, met, wanted, path, inside, last=n == len(holding))
+    if not holding:
         yield from notes
         yield _not_found(wanted, path)
 
 
-def _then_found(task, met: list[bool], wanted: str, container: Path) -> Callable[[], Iterator[Item]]:
-    """The unit of an archive member that holds the member wanted, then an error if it did not."""
+def _then_found(task, met: list[bool], wanted: str, container: Path, inside: Callable[[str], bool],
+                last: bool = True) -> Callable[[], Iterator[Item]]:
+    """The items of the member wanted among those of a unit holding it (an e-mail in a zip opens whole), then,
+    from the `last` such unit, an error if none was found."""
     def run() -> Iterator[Item]:
-        yield from task()
-        if not met:
+        for item in task():
+            if inside(item.origin):
+                met.append(True)
+                yield item
+        if last and not met:
             yield from _not_found(wanted, container)()
 
     wrapped = unit(task.origin, run)
@@ -425,6 +433,7 @@ def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
     the crop is None), placed there; errors and notes once, at all its places."""
     from .office import cropped
 
+    views = _told_apart(views)
     for item in items:
         if not isinstance(item, ImageItem):
             yield from _placed(iter((item,)), where)
@@ -439,6 +448,22 @@ def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
                     shown.full_size = (max(1, round(w * (1 - crop[0] - crop[2]))),
                                        max(1, round(h * (1 - crop[1] - crop[3]))))
             yield from _placed(iter((shown,)), place) if place else (shown,)
+
+
+def _told_apart(views: tuple) -> list:
+    """The views with places that tell them apart: crops shown where the picture is shown otherwise too say so
+    (`slide 1 (cropped)`, or `slide 1 (crop 2)` for the second of several), so no two images share a locator."""
+    out, crops = [], {}
+    for place, crop in views:
+        crops.setdefault(place, []).append(crop)
+    for place, crop in views:
+        shared = crops[place]
+        if crop is not None and len(shared) > 1:
+            cut = [c for c in shared if c is not None]
+            tag = "cropped" if len(cut) == 1 else f"crop {cut.index(crop) + 1}"
+            place = f"{place} ({tag})" if place else tag
+        out.append((place, crop))
+    return out
 
 
 def _placed(items: Iterator[Item], where: str) -> Iterator[Item]:

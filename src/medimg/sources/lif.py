@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
-from .microscopy import IMAGEJ_COLOURS, composite, xml_problem
+from .microscopy import IMAGEJ_COLOURS, composite, image_names, xml_problem
 from .registry import register
 
 warnings.filterwarnings("ignore", module=r"readlif(\.|$)")  # truncation is reported per item instead
@@ -61,9 +61,9 @@ def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
         yield ItemError(origin, "", "LIF project holds no images", skipped=True)
         return
     luts = _lut_names(lif)
+    names = image_names([str(info.get("name") or "").strip()[:120] for info in lif.image_list])
     for n in range(lif.num_images):
-        info = lif.image_list[n]
-        name = str(info.get("name", f"image {n + 1}"))[:120]
+        info, name = lif.image_list[n], names[n]
         try:
             yield from _image(lif, n, info, name, luts[n] if luts else None, origin, limits)
         except Exception as exc:

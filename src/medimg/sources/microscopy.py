@@ -22,6 +22,7 @@ Other TIFFs are left to the plain image source (every page).
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import itertools
@@ -330,9 +331,9 @@ def _items(tif, every: list, origin: str, limits: Limits, root, named: bool = Fa
     kind = ("OME-TIFF" if tif.is_ome else "ImageJ TIFF" if tif.is_imagej else "Zeiss LSM" if tif.is_lsm
             else "pyramidal TIFF")
     images = _all(root, "Image") if root is not None else []
+    names = image_names([str(series.name or "").strip()[:60] for series in every]) if named else [""] * len(every)
     with tif:
-        for n, series in enumerate(every):
-            name = (str(series.name or "").strip()[:60] or f"image {n + 1}") if named else ""
+        for n, (series, name) in enumerate(zip(every, names)):
             if named and _associated(series):
                 yield ItemError(origin, name, f"{kind} {name} not read (a slide's label or macro picture may show "
                                               f"the patient's name)", skipped=True)
@@ -341,6 +342,14 @@ def _items(tif, every: list, origin: str, limits: Limits, root, named: bool = Fa
                 yield from _planes(tif, series, origin, limits, kind, _ome_image(images, every, n), name)
             except Exception as exc:
                 yield ItemError(origin, name, f"could not read the {kind}: {exc}")
+
+
+def image_names(names: list[str]) -> list[str]:
+    """The locators of a file's images by their names: `image N` for one without a name, and `name (image N)` for a
+    name several share (a plate's fields named by their well), so that no two images share one."""
+    names = [name or f"image {n + 1}" for n, name in enumerate(names)]
+    counts = collections.Counter(names)
+    return [f"{name} (image {n + 1})" if counts[name] > 1 else name for n, name in enumerate(names)]
 
 
 def _ome_image(images: list, every: list, n: int):
