@@ -21,6 +21,8 @@ SERVER_PRIVATE_HINT = ("(this server does not fetch private addresses; its opera
 RENDER_HINT = re.compile(r"(?<![^\s(])--render(?=[\s),;.]|$)")  # the word, not part of a URL or file name
 SERVER_RENDER_HINT = "render=true (on the page: “Run the page's JavaScript before looking”)"
 SERVER_NO_RENDER = "rendering (which this server cannot do)"
+# the pipeline's input_timeout, which the server sets to what is left of the request's time limit
+INPUT_TIMEOUT = re.compile(r"the input_timeout of ([0-9.e+]+) s")
 
 
 @dataclass
@@ -35,11 +37,12 @@ def server_words(text: str, can_render: bool = True) -> str:
     """An error as the server's clients should read it: what the server's operator can do, and the API's and the
     page's way to render (or that this server cannot), not the options of the command line or the Python API."""
     text = text.replace(PRIVATE_HINT, SERVER_PRIVATE_HINT)
+    text = INPUT_TIMEOUT.sub(lambda m: f"the time this request had left ({round(float(m[1]), 1):g} s)", text)
     return RENDER_HINT.sub(SERVER_RENDER_HINT if can_render else SERVER_NO_RENDER, text)
 
 
 def _for_clients(rec: Record, can_render: bool) -> Record:
-    if not rec.error or (PRIVATE_HINT not in rec.error and "--render" not in rec.error):
+    if not rec.error or not (PRIVATE_HINT in rec.error or "--render" in rec.error or "input_timeout" in rec.error):
         return rec
     return replace(rec, error=server_words(rec.error, can_render))
 
@@ -76,8 +79,11 @@ class Worker:
         budget = limit if seconds is None else min(seconds, limit)
         deadline = time.monotonic() + budget
         limits = limits or self.config.limits()
+        # the input's own time limit too: a download waiting for one of its host's slots (another request's
+        # downloads hold them) gives no record the deadline could be seen at, so the answer was a bare 504
         limits = replace(limits, total_timeout=min(limits.total_timeout, budget),
-                         video_timeout=min(limits.video_timeout, budget))
+                         video_timeout=min(limits.video_timeout, budget),
+                         input_timeout=min(limits.input_timeout or budget, budget))
         out = Outcome([])
         stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
                           thumbnails=thumbnails, cancel=stop)
