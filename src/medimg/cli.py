@@ -646,6 +646,7 @@ def classify(
                             resume_from(out, fmt, used, model.release))
             claims = Claims(found[0])  # which names a CSV's U+FFFD name stands for, in both
             done, written = (Spellings(names, fragments=render, claims=claims) for names in found)
+            del found  # the names as read (a Counter, a set): the run holds them only in `done` and `written`
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--resume")
         if done:
