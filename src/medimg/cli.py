@@ -1243,6 +1243,8 @@ def train(
                        weights=stored, fit=fit_temperature_ece if route == "finetune" else fit_temperature, log=_plain)
         except CorpusError as exc:  # found once the files are decoded (nothing readable in a label, a fold), or
             raise typer.BadParameter(str(exc), param_hint="--data") from None  # files changed during the run
+        except OSError as exc:  # a full disk: exit 74, as classify; the same command carries on once there is room
+            _stop_writing(exc, said() if route != "backbone" else f"stopped: {out} was not written whole")
         rep = res["report"]
         if not cv:
             console.print("[yellow]note: with --no-cv no source is held out, so the temperature (1) and the "

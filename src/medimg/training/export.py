@@ -185,10 +185,15 @@ def write_assets(onnx_path: str | Path, meta: dict, dest: str | Path) -> Path:
     leaves the old pair; only the instant between the two renames could pair a new model with old labels."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    labels = dest / "labels.json.part"
-    labels.write_text(json.dumps(meta, indent=1) + "\n")
-    if Path(onnx_path).resolve() != (dest / "model.onnx").resolve():
-        shutil.copyfile(onnx_path, dest / "model.onnx.part")
-        os.replace(dest / "model.onnx.part", dest / "model.onnx")
-    os.replace(labels, dest / "labels.json")
+    labels, model = dest / "labels.json.part", dest / "model.onnx.part"
+    try:
+        labels.write_text(json.dumps(meta, indent=1) + "\n")
+        if Path(onnx_path).resolve() != (dest / "model.onnx").resolve():
+            shutil.copyfile(onnx_path, model)
+            os.replace(model, dest / "model.onnx")
+        os.replace(labels, dest / "labels.json")
+    except BaseException:  # a full disk or a stop: no part-files left beside the model
+        labels.unlink(missing_ok=True)
+        model.unlink(missing_ok=True)
+        raise
     return dest
