@@ -6,6 +6,7 @@ import contextlib
 import errno
 import importlib.util
 import inspect
+import itertools
 import json
 import os
 import re
@@ -682,9 +683,13 @@ def classify(
     writer = None  # made below, in the try: a CSV header or JSON's `[` may meet a full disk or a closed pipe at once
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
 
+    hits = itertools.count()  # the inputs of this run found done (not the file's count: another run's inputs)
+
     def passed_over(name: str) -> bool:
-        return name in done or (own is not None and not is_url(name) and os.path.abspath(name) == own) or \
-            overlap(name)
+        if name in done:
+            next(hits)
+            return True
+        return (own is not None and not is_url(name) and os.path.abspath(name) == own) or overlap(name)
 
     n_ok = n_err = n_skip = n_empty = 0
     cut: list = []
@@ -758,7 +763,8 @@ def classify(
             _print_table(table, out, used)
         except OSError as exc:
             _stop_writing(exc, said(), stdout=out is None)
-    over = f" ({_plural(len(done), 'input')} passed over)" if done else ""
+    passed = next(hits)  # one more than were counted
+    over = f" ({_plural(passed, 'input')} passed over)" if passed else ""
     why = [_plural(n_empty, "empty file")] if n_empty else []  # a failed transfer, not a decoration
     why += [] if show_skipped else ["--show-skipped lists them"]
     skipped = f", {n_skip} skipped" + (f" ({'; '.join(why)})" if why else "") if n_skip else ""
