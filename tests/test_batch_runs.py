@@ -215,13 +215,15 @@ def test_a_folder_that_cannot_be_listed_is_one_unit_a_resumed_run_passes_over(tm
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "a.png").write_bytes(png())
     locked = str(tmp_path / "locked")
-    real_walk = os.walk
+    from medimg.sources import files
 
-    def walk(top, onerror=None, **kw):
+    real_walk = files.walk
+
+    def walk(top, onerror):
         onerror(PermissionError(13, "Permission denied", locked))
-        yield from real_walk(top, onerror=onerror, **kw)
+        yield from real_walk(top, onerror)
 
-    monkeypatch.setattr(os, "walk", walk)
+    monkeypatch.setattr(files, "walk", walk)
     origins = [t.origin for t in input_tasks([str(tmp_path)])]
     assert origins == [locked, str(tmp_path / "ok" / "a.png")]
     assert [t.origin for t in input_tasks([str(tmp_path)], skip={locked}.__contains__)] == origins[1:]

@@ -76,7 +76,7 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
         if stat.S_ISDIR(st.st_mode):
             return ItemError(origin, "", "is a folder, not a file")
         if not stat.S_ISREG(st.st_mode):  # FIFOs and devices could block or never end
-            return ItemError(origin, "", "not a regular file")
+            return ItemError(origin, "", f"not a regular file ({_kind(st.st_mode)}); not read")
         if st.st_size > cap:
             return ItemError(origin, "", f"file is {_mb(st.st_size)}, over the max_input_bytes cap of {_mb(cap)}")
         with open(path, "rb") as f:
@@ -103,6 +103,12 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     if len(data) > cap:
         return ItemError(origin, "", f"file is over the max_input_bytes cap of {_mb(cap)}")
     return Blob(origin=origin, data=data, name=path.name, sibling=partial(_beside, path.parent, ctx))
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for its error."""
+    return ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
 
 
 def _beside(folder: Path, ctx: Context, name: str) -> bytes:
@@ -254,12 +260,12 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
         problems.clear()
 
     files, seen = 0, set()
-    for root, dirs, names in os.walk(path, onerror=problems.append, followlinks=True):
+    for root, real, above, dirs, names in walk(path, problems.append):
         yield from listing_errors()
-        real = os.path.realpath(root)
-        if real in seen:  # a link to a folder read already (or to one above it: a loop)
-            dirs[:] = []
-            note = f"link to a folder read already ({real}); not read again"
+        if real in seen or (above is not None and _holds(real, above)):
+            dirs[:] = []  # a link to a folder read already, or to one holding it (`..`, `/`): a loop
+            note = (f"link to a folder read already ({real}); not read again" if real in seen else
+                    f"link to a folder above it ({real}), a loop; not read")
             yield unit(root, lambda root=root, note=note: iter([ItemError(root, "", note, skipped=True)]))
             continue
         seen.add(real)
@@ -274,6 +280,40 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
         yield unit(origin, lambda: iter([ItemError(origin, "", "folder holds no files (hidden ones are left out)",
                                                    skipped=True)]))
     yield from listing_errors()
+
+
+def walk(top: str | os.PathLike, onerror: Callable[[OSError], None]
+         ) -> Iterator[tuple[str, str, str | None, list[str], list[str]]]:
+    """os.walk top-down, following links to folders, without recursion (Python 3.11's os.walk recurses once a
+    level, so a tree about 1,000 folders deep was a RecursionError that lost the whole folder): (folder, its real
+    path, the real path of the folder holding it (None for `top`), its folders, its files). A real path is
+    looked up only for `top` and for links: realpath of each folder of a deep tree took minutes."""
+    stack: list[tuple[str, str | None, bool]] = [(os.fspath(top), None, True)]  # (folder, real above, a link)
+    while stack:
+        root, above, link = stack.pop()
+        real = os.path.realpath(root) if link or above is None else os.path.join(above, os.path.basename(root))
+        try:
+            with os.scandir(root) as entries:
+                found = list(entries)
+        except OSError as exc:
+            onerror(exc)
+            continue
+        dirs, names, links = [], [], set()
+        for entry in found:
+            try:
+                is_dir = entry.is_dir()  # through a link
+                if is_dir and entry.is_symlink():
+                    links.add(entry.name)
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else names).append(entry.name)
+        yield root, real, above, dirs, names  # the caller may prune or sort dirs, as with os.walk
+        stack.extend((os.path.join(root, d), real, d in links) for d in reversed(dirs))
+
+
+def _holds(real: str, inside: str) -> bool:
+    """Whether the real folder `real` is or holds the real folder `inside` (a link in it to `..` or `/`)."""
+    return inside == real or inside.startswith(real.rstrip(os.sep) + os.sep)
 
 
 def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
