@@ -67,7 +67,7 @@ def test_files_added_or_removed_while_a_run_goes_stay_so_when_it_ends(browser, s
         start_slow(pg, web)  # the run reads first.png and then a slow download
         pg.locator("#files input[type=file]").set_input_files([str(files["added"]), str(files["also_added"])])
         pg.wait_for_function("document.querySelector('#ready')?.innerText.includes('3 files ready')", timeout=30_000)
-        pg.locator("#files .file-preview tr", has_text="first").get_by_role("button", name="Remove this file").click()
+        pg.locator("#files .file-preview tr", has_text="first").get_by_role("button", name="Remove first.png").click()
         pg.wait_for_function("document.querySelector('#ready')?.innerText.includes('2 files ready')", timeout=30_000)
         pg.click("#stop")
         pg.wait_for_function(f"document.querySelector('{COUNTS}').innerText.startsWith('Stopped')", timeout=30_000)

@@ -201,6 +201,16 @@ ANNOUNCE_RESULTS = """() => {
         outer.tabIndex = -1; inner.setAttribute("aria-label", "Add files");
       }
     });
+    /* a listed file's download link and × say which file: each read "477.0 B ⇣" and "Remove this file" */
+    document.querySelectorAll("#files .file-preview tr.file").forEach(tr => {
+      const name = tr.querySelector("td.filename")?.getAttribute("aria-label");
+      if (!name) return;
+      const link = tr.querySelector("a.download-link"), rm = tr.querySelector("button.label-clear-button");
+      const size = link ? link.innerText.replace(/[\\s\\u21e3]+$/, "").replace(/\\s+/g, " ").trim() : "";
+      if (link && link.getAttribute("aria-label") !== `Download ${name} (${size})`)
+        link.setAttribute("aria-label", `Download ${name} (${size})`);
+      if (rm && rm.getAttribute("aria-label") !== `Remove ${name}`) rm.setAttribute("aria-label", `Remove ${name}`);
+    });
     /* files refused as they were added (too large: Gradio checks before sending, or the upload failed): the
        box says only "Error", and why is in a toast that goes after 10 s; it says why until the box is cleared */
     const refused = document.querySelector("#files [data-testid=status-tracker] span.error");
@@ -316,15 +326,18 @@ KEEP_FOCUS = """() => {
   const alarm = document.createElement("div");
   alarm.id = "medimg-alert"; alarm.className = "medimg-sr"; alarm.setAttribute("role", "alert");
   document.body.appendChild(alarm);
+  /* each message: Gradio puts a second one of a kind (a second warning) into the toast already shown */
   const toasts = new WeakSet();
   const tellToasts = () => document.querySelectorAll("[data-testid=toast-body]").forEach(t => {
-    const text = t.querySelector("[data-testid=toast-text]")?.innerText.trim();
-    if (toasts.has(t) || !text) return;
-    toasts.add(t);
     t.removeAttribute("role"); t.removeAttribute("aria-live");  /* said once, here */
     const kind = t.classList.contains("error") ? "Error" : t.classList.contains("warning") ? "Warning" : "";
     const region = kind ? alarm : said;
-    region.textContent = ""; setTimeout(() => { region.textContent = kind ? `${kind}: ${text}` : text; }, 50);
+    t.querySelectorAll("[data-testid=toast-text]").forEach(m => {
+      const text = m.innerText.trim();
+      if (toasts.has(m) || !text) return;
+      toasts.add(m);
+      region.textContent = ""; setTimeout(() => { region.textContent = kind ? `${kind}: ${text}` : text; }, 50);
+    });
   });
   const keep = () => {
     if (last && !last.el.isConnected && (!document.activeElement || document.activeElement === document.body)
@@ -349,6 +362,28 @@ KEEP_FOCUS = """() => {
     say("details", file && `Details of ${file}${place} shown under the gallery.`);
     if (!file) told.details = "";
   }).observe(document.body, {subtree: true, childList: true});
+}"""
+
+# The threshold's number box sends each value as it is typed, and the page sets one outside the slider's range back
+# into it at once, with a warning: typing 0.75 sent 0 (set back to 0.5, so the box read 0.575), and emptying the
+# box to type anew put the model's threshold in. A value out of range (or no number yet) waits in the box until
+# Enter or leaving it; one in range goes at once, as before.
+TYPED_THRESHOLD = """() => {
+  const held = new WeakSet();
+  let passing = false;
+  const box = el => el?.matches?.("#threshold input[type=number]") ? el : null;
+  document.addEventListener("input", e => {
+    const b = box(e.target);
+    if (!b || passing) return;
+    const v = b.valueAsNumber;
+    if (v >= Number(b.min) && v <= Number(b.max)) { held.delete(b); return; }
+    e.stopImmediatePropagation(); held.add(b);
+  }, true);
+  const pass = b => { if (!b || !held.has(b)) return;
+                      held.delete(b); passing = true; b.dispatchEvent(new Event("input", {bubbles: true}));
+                      passing = false; };
+  document.addEventListener("keydown", e => { if (e.key === "Enter") pass(box(e.target)); }, true);
+  document.addEventListener("blur", e => pass(box(e.target)), true);
 }"""
 
 # A run going, as the page knows it: set as a run's event starts (it also scrolls to where its progress and results
@@ -825,6 +860,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         files.change(ready_now, files, ready, **light)
         demo.load(None, None, None, js=ANNOUNCE_RESULTS)
         demo.load(None, None, None, js=KEEP_FOCUS)
+        demo.load(None, None, None, js=TYPED_THRESHOLD)
         demo.load(None, None, None, js=RUNS)
         demo.unload(close)  # the page was closed (or reloaded): its session's files go now
     # events waiting at once, as the API's requests: past it, "the queue is full" at once rather than a wait
