@@ -1422,9 +1422,9 @@ def _predictions_writable(path: Path) -> None:
         open(path, "a").close()
     except OSError as exc:
         raise typer.BadParameter(f"{path} cannot be written: {exc.strerror or exc}", param_hint="--predictions")
-    if not there:
+    if not there:  # the file made to try: a dangling link's target, not the link
         with contextlib.suppress(OSError):
-            path.unlink()
+            (path.resolve() if path.is_symlink() else path).unlink()
 
 
 def _write_predictions(rows: list[dict], path: Path) -> None:
@@ -1443,22 +1443,33 @@ def _write_predictions(rows: list[dict], path: Path) -> None:
         else:
             f.writelines(json_line(row) + "\n" for row in rows)
 
+    import shutil
+
     special = str(path.absolute()).startswith(("/dev/", "/proc/"))  # /dev/stdout: whatever fd 1 is, even a file
     path = path.resolve() if path.is_symlink() and not special else path  # a link's file is replaced, not the link
     try:
         st = path.stat()
     except OSError:
         st = None
-    if special or (st is not None and not stat.S_ISREG(st.st_mode)):  # a pipe or a device: written to, as it is
+    fd = None
+    if not special and (st is None or stat.S_ISREG(st.st_mode)):
+        try:
+            fd, part = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".part", dir=path.parent)
+        except OSError:  # a file one may write in a folder one may not (a shared results file): as before, in place
+            pass
+    if fd is None:  # a pipe or a device: written to, as it is
         with open(path, "w", encoding="utf-8", newline="") as f:
             write(f)
         return
-    fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
         os.chmod(part, st.st_mode & 0o7777 if st else 0o666 & ~_umask())  # mkstemp makes it private
-        os.replace(part, path)
+        try:
+            os.replace(part, path)
+        except PermissionError:  # another's file in a sticky folder (/tmp) may be written, not replaced
+            shutil.copyfile(part, path)
+            os.unlink(part)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(part)

@@ -405,11 +405,11 @@ class Classifier:
                 for i, row in zip(places, self.probabilities_from_array(np.stack(prepared))):
                     try:
                         out[i] = self.prediction(row, t)
-                    except ValueError as exc:
+                    except ValueError as exc:  # NaN scores: its place said and its traceback dropped, as others'
+                        exc.add_note(f"medimg: the image at index {i} of those given to predict")
                         if errors == "raise":
-                            exc.add_note(f"medimg: the image at index {i} of those given to predict")
                             raise
-                        out[i] = exc
+                        out[i] = _bare(exc)
         return out
 
     def _prepared(self, im, n: int) -> np.ndarray:

@@ -140,6 +140,8 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         for place, mime, text, frame in reader.out:
             found += 1
             if found > limits.zip_max_entries:
+                if svg is not None:  # within the cap: its frame's copy, if any, is not
+                    yield svg[2]
                 yield ItemError(origin, "", f"{what} holds more than the zip_max_entries cap of "
                                             f"{limits.zip_max_entries:,} pictures; the rest are not read")
                 return
@@ -155,7 +157,10 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                 continue
             named = (image_kind(picture[:64]) or ("svg" if "svg" in mime else "bin")).lower()
             where = f"{origin}:picture-{found}.{named}"
-            if svg is not None and svg[1] == frame:  # the raster copy of the SVG before it in the same frame
+            # the raster copy of the SVG before it in the same frame, when it can be read in its place (not empty,
+            # damaged or past the zip_max_bytes cap: the SVG is read then)
+            if svg is not None and svg[1] == frame and picture and named not in ("svg", "bin") \
+                    and len(picture) <= budget.left + len(svg[2].data):
                 yield ItemError(svg[0], place, f"skipped: an SVG picture, shown through its raster copy "
                                                f"picture-{found}.{named}, which is read instead", skipped=True)
                 budget.left += len(svg[2].data)
