@@ -109,7 +109,7 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
     kind = "Safari web archive" if blob.data.startswith(b"bplist00") else "MHTML file"
     try:
         saved = _webarchive(blob.data) if kind.startswith("Safari") else _mhtml(blob.data, ctx)
-        saved.html = _CID_REF.sub(rb"\1" + _CID_BASE.encode(), saved.html)  # read in page order, as other images
+        saved.html = _cid_refs(saved.html)  # read in page order, as other images
         found = web.extract(saved.html, _http(saved.url), f"text/html; charset={saved.charset}" if saved.charset else None,
                             alternatives=True)
     except PageTooDeep as exc:
@@ -127,11 +127,12 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
         if cand.url[:5].lower() == "data:":
             kept.append(cand)
             continue
-        url = next((keys[k] for k in map(_key, map(_cid_form, (cand.url, *cand.alternatives))) if k in keys), None)
-        if url is None:  # a link's target, an image not loaded (lazy, another size): not in the file
+        held = [keys[k] for k in map(_key, map(_cid_form, (cand.url, *cand.alternatives))) if k in keys]
+        if not held:  # a link's target, an image not loaded (lazy, another size): not in the file
             missing += not cand.guess
             continue
-        used.add(url)
+        url = held[0]
+        used.update(held)  # its other sizes the file holds too (a page saved by Word): the same picture
         cand.url, (cand.data, cand.content_type) = url, stored[url]
         kept.append(cand)
     for url, (data, ctype) in stored.items():  # what the browser loaded besides: backgrounds, scripts' images
@@ -165,6 +166,17 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
 # page's reading, which resolves only http(s) URLs; their copies keep their `cid:` name
 _CID_BASE = "http://content-id.invalid/"
 _CID_REF = re.compile(rb"""((?:\bsrc|\bhref|\bbackground|\bposter|\bdata)\s*=\s*["']?\s*|url\(\s*["']?)cid:""", re.I)
+
+
+_CID_SRCSET = re.compile(rb"""(\bsrcset\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+_CID_CANDIDATE = re.compile(rb"(^|,)(\s*)cid:", re.I)
+
+
+def _cid_refs(html: bytes) -> bytes:
+    """The page with its `cid:` references (attributes, url(), each candidate of a srcset) in their http form."""
+    html = _CID_REF.sub(rb"\1" + _CID_BASE.encode(), html)
+    return _CID_SRCSET.sub(lambda m: m[1] + m[2] + _CID_CANDIDATE.sub(rb"\1\2" + _CID_BASE.encode(), m[3]) + m[2],
+                           html)
 
 
 def _cid_form(url: str) -> str:
