@@ -1455,8 +1455,11 @@ def _write_predictions(rows: list[dict], path: Path) -> None:
     if not special and (st is None or stat.S_ISREG(st.st_mode)):
         try:
             fd, part = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".part", dir=path.parent)
-        except OSError:  # a file one may write in a folder one may not (a shared results file): as before, in place
-            pass
+        except OSError as exc:  # a file one may write in a folder one may not (a shared results file): in place,
+            from .output import no_room  # but not on a full disk (no inode left): that would empty the earlier file
+
+            if no_room(exc):
+                raise
     if fd is None:  # a pipe or a device: written to, as it is
         with open(path, "w", encoding="utf-8", newline="") as f:
             write(f)

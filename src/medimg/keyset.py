@@ -66,9 +66,12 @@ class KeySet:
         return found
 
     def _push(self, run: np.ndarray) -> None:
-        self.runs.append(run)
-        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
-            merged = np.concatenate(self.runs[-2:])  # at most twice the set's size while merging
-            del self.runs[-2:]
+        # merged in a new list, put in place at once: a look-up from another thread (classify --resume's `done`,
+        # asked by the threads reading nested archives while a key is added) never sees a run taken out
+        runs = [*self.runs, run]
+        while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+            merged = np.concatenate(runs[-2:])  # at most twice the set's size while merging
+            del runs[-2:]
             merged.sort()
-            self.runs.append(merged)
+            runs.append(merged)
+        self.runs = runs

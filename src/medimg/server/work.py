@@ -33,18 +33,21 @@ class Outcome:
     note: str | None = None
 
 
-def server_words(text: str, can_render: bool = True) -> str:
+def server_words(text: str, can_render: bool = True, left: bool = True) -> str:
     """An error as the server's clients should read it: what the server's operator can do, and the API's and the
-    page's way to render (or that this server cannot), not the options of the command line or the Python API."""
+    page's way to render (or that this server cannot), not the options of the command line or the Python API.
+    `left`: the input_timeout was the time the request had left, not the server's own one for an input (shorter,
+    under a --request-timeout over it)."""
     text = text.replace(PRIVATE_HINT, SERVER_PRIVATE_HINT)
-    text = INPUT_TIMEOUT.sub(lambda m: f"the time this request had left ({round(float(m[1]), 1):g} s)", text)
+    what = "the time this request had left" if left else "the time this server gives one input"
+    text = INPUT_TIMEOUT.sub(lambda m: f"{what} ({round(float(m[1]), 1):g} s)", text)
     return RENDER_HINT.sub(SERVER_RENDER_HINT if can_render else SERVER_NO_RENDER, text)
 
 
-def _for_clients(rec: Record, can_render: bool) -> Record:
+def _for_clients(rec: Record, can_render: bool, left: bool = True) -> Record:
     if not rec.error or not (PRIVATE_HINT in rec.error or "--render" in rec.error or "input_timeout" in rec.error):
         return rec
-    return replace(rec, error=server_words(rec.error, can_render))
+    return replace(rec, error=server_words(rec.error, can_render, left))
 
 
 class Worker:
@@ -79,6 +82,7 @@ class Worker:
         budget = limit if seconds is None else min(seconds, limit)
         deadline = time.monotonic() + budget
         limits = limits or self.config.limits()
+        left = not limits.input_timeout or limits.input_timeout >= budget  # the input's time limit is the request's
         # the input's own time limit too: a download waiting for one of its host's slots (another request's
         # downloads hold them) gives no record the deadline could be seen at, so the answer was a bare 504
         limits = replace(limits, total_timeout=min(limits.total_timeout, budget),
@@ -89,7 +93,7 @@ class Worker:
                           thumbnails=thumbnails, cancel=stop)
         try:
             for rec in stream:
-                rec = _for_clients(rec, self.can_render)
+                rec = _for_clients(rec, self.can_render, left)
                 out.records.append(rec)
                 if on_record:
                     on_record(rec)

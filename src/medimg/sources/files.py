@@ -405,23 +405,30 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
             holding.append(task)  # a note about one whose members came as units of their own (an Office file)
     if met:  # found in the archive's own walk: the notes about the containers around it are not about it
         return
+    why: list[Item] = []  # the errors about the containers holding it (a damaged zip in it), said if not found
     for n, task in enumerate(holding, 1):  # a message, RTF, … in the archive: only the items of the member wanted
-        yield _then_found(task, met, wanted, path, inside, last=n == len(holding))
+        yield _then_found(task, met, wanted, path, inside, last=n == len(holding), why=why)
     if not holding:
         yield from notes
         yield _not_found(wanted, path)
 
 
 def _then_found(task, met: list[bool], wanted: str, container: Path, inside: Callable[[str], bool],
-                last: bool = True) -> Callable[[], Iterator[Item]]:
+                last: bool = True, why: list | None = None) -> Callable[[], Iterator[Item]]:
     """The items of the member wanted among those of a unit holding it (an e-mail in a zip opens whole), then,
-    from the `last` such unit, an error if none was found."""
+    from the `last` such unit, an error if none was found, after the errors (not notes) about the units holding
+    it (`why`: a damaged zip in the archive says so, not only that the member is not there)."""
+    why = [] if why is None else why
+
     def run() -> Iterator[Item]:
         for item in task():
             if inside(item.origin):
                 met.append(True)
                 yield item
+            elif isinstance(item, ItemError) and not item.skipped and wanted.startswith(item.origin + ":"):
+                why.append(item)
         if last and not met:
+            yield from why
             yield from _not_found(wanted, container)()
 
     wrapped = unit(task.origin, run)
