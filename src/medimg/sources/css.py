@@ -411,6 +411,12 @@ class Matcher:
                 return True
         return None if costly else False
 
+    def ruled_out(self, prelude: str) -> bool:
+        """Whether `matches` would say False at once, without lexbor: each selector asked before and not found, or
+        requiring a class or id on no element."""
+        return all(not self.memo[s] if s in self.memo else not possible(s, self.classes, self.ids)
+                   for s in selectors(prelude))
+
     def _costly(self, selector: str) -> bool:
         """Whether lexbor might take longer than the matching's whole budget on this one selector (it holds the
         GIL, and cannot be stopped): it backtracks over every choice of ancestors for descendant combinators (and

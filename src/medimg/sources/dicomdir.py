@@ -49,23 +49,26 @@ def _find(folder: Path, parts: tuple[str, ...], names: dict[Path, dict[str, str]
         return f"the DICOMDIR lists a file named {'/'.join(parts)!r}, which is not a path inside its folder"
     names = {} if names is None else names
     path = folder
-    for part in parts:
-        if not (path / part).exists() and path.is_dir():
-            if path not in names:
-                names[path] = {}
-                with contextlib.suppress(OSError):  # unreadable: the file is then not found
-                    for n in sorted(os.listdir(path)):
-                        names[path].setdefault(n.lower(), n)
-            part = names[path].get(part.lower(), part)
-        path = path / part
-    try:
+    try:  # a name too long for the file system: OSError
+        for part in parts:
+            if not (path / part).exists() and path.is_dir():
+                if path not in names:
+                    names[path] = {}
+                    with contextlib.suppress(OSError):  # unreadable: the file is then not found
+                        for n in sorted(os.listdir(path)):
+                            names[path].setdefault(n.lower(), n)
+                part = names[path].get(part.lower(), part)
+            path = path / part
         real = path.resolve()
+        if not real.is_relative_to(folder.resolve()):
+            return "listed in the DICOMDIR, but it is a link leading outside the DICOMDIR's folder; not read"
+        if real.is_dir() or (real.exists() and not real.is_file()):  # a FIFO would block, a device never end
+            what = "a folder" if real.is_dir() else "not a regular file"
+            return f"listed in the DICOMDIR, but it is {what}; not read"
+        if not real.is_file():
+            return "listed in the DICOMDIR, but not found beside it (the export was copied in part?)"
     except (OSError, RuntimeError) as exc:  # a link in a loop: Python 3.11 raises RuntimeError
-        return f"listed in the DICOMDIR, but cannot be looked up: {exc}"
-    if not real.is_relative_to(folder.resolve()):
-        return "listed in the DICOMDIR, but it is a link leading outside the DICOMDIR's folder; not read"
-    if not real.is_file():
-        return "listed in the DICOMDIR, but not found beside it (the export was copied in part?)"
+        return f"listed in the DICOMDIR, but cannot be looked up: {getattr(exc, 'strerror', None) or exc}"
     return path
 
 
@@ -100,7 +103,8 @@ def _tasks(path: Path, names: list[tuple[str, ...]], ctx: Context, skip, file_ta
             yield from file_tasks(found, ctx, skip=skip)
     # last: a run stopped before it, resumed, reads the DICOMDIR again and passes over the files done
     count = f"{len(names):,} file{'s' if len(names) != 1 else ''}"
-    note = ItemError(str(path), "", f"A DICOMDIR: the index of an export; the {count} it lists were read"
+    were = "was" if len(names) == 1 else "were"
+    note = ItemError(str(path), "", f"A DICOMDIR: the index of an export; the {count} it lists {were} read"
                      if names else "A DICOMDIR listing no files: nothing to read", skipped=True)
     yield unit(str(path), iter, (note,))
 

@@ -128,6 +128,8 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     found, svg = 0, None  # pictures given; an SVG held until its frame shows whether a raster copy follows it
     damage = ""
     for at in [*range(0, len(data), _FEED), None]:  # each megabyte, then the end (a cut-off file is damage)
+        if ctx.cancel is not None and ctx.cancel.is_set():
+            return  # the run gave up on it (input_timeout): millions of elements take a while
         try:
             if at is None:
                 parser.close()
@@ -135,7 +137,7 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
                 parser.feed(data[at:at + _FEED])
         except _Refused:
             damage = "declares a DOCTYPE (entities could expand without end); the rest is not read"
-        except ET.ParseError as exc:
+        except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an encoding Python does not know
             damage = f"is cut off or damaged ({exc}); the rest is not read"
         for place, mime, text, frame in reader.out:
             found += 1

@@ -108,6 +108,8 @@ class Stylesheets:
                 continue
             self.deep += len(got.imports) if imported else 0
             for prelude, urls in got.rules:
+                if matcher.ruled_out(prelude):  # before its URLs are written as a browser would (~0.4 ms each)
+                    continue
                 new = [u for u in urls if _same(u) not in known]
                 if not new:
                     continue
