@@ -78,7 +78,8 @@ def test_a_file_cut_off_inside_a_sequence_or_a_header_says_so():
 def test_a_whole_object_without_pixel_data_is_still_a_note():
     for name in ("rtplan.dcm", "test-SR.dcm", "waveform_ecg.dcm", "dicomdirtests/DICOMDIR"):
         (got,) = items(b.dicom_file(name).read_bytes())
-        assert got.skipped and "cut off" not in got.error, (name, got.error)
+        # a DICOMDIR given as bytes without its files is an error saying so (session 44), still not "cut off"
+        assert (got.skipped or got.error.startswith("A DICOMDIR")) and "cut off" not in got.error, (name, got.error)
     data = b.dicom_file("MR_small.dcm").read_bytes()
     boundary = max(end for end in element_ends(data) if end < data.find(b"\xe0\x7f\x10\x00"))
     (got,) = items(data[:boundary])  # cut between two elements: nothing tells it from a header-only object

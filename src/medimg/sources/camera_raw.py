@@ -300,12 +300,14 @@ def open_raw(blob: Blob, ctx: Context) -> Iterator[Item]:
     """A camera RAW file's largest embedded preview, upright; an error when it has none to show."""
     data, origin, limits = blob.data, blob.origin, ctx.limits
     kind = raw_kind(data, blob.name or origin) or "RAW"
+    tiff = None
     if kind == "CR3":
         found, orientation = _cr3_candidates(data)
     elif kind == "RAF":
         found, orientation = _raf_candidates(data)
     else:
-        found, orientation = _tiff_candidates(data, _Tiff(data))
+        tiff = _Tiff(data)
+        found, orientation = _tiff_candidates(data, tiff)
     usable, small, big = [], None, None
     for where in dict.fromkeys(found):
         if where[0] == "rgb":
@@ -323,7 +325,9 @@ def open_raw(blob: Blob, ctx: Context) -> Iterator[Item]:
         else:
             usable.append((w * h, where))
     if not usable:
-        yield ItemError(origin, "", _none_shown(kind, small, big, limits))
+        cut = None if small or big else _cut_short(data, found, tiff)
+        yield ItemError(origin, "", f"{kind} RAW file is cut off ({len(data):,} bytes): {cut}; copy it again whole"
+                        if cut else _none_shown(kind, small, big, limits))
         return
     first_error = None
     for _, where in sorted(usable, key=lambda u: u[0], reverse=True):
@@ -336,10 +340,14 @@ def open_raw(blob: Blob, ctx: Context) -> Iterator[Item]:
                 item.metadata["orientation"] = orientation
             yield item
             return
-        first_error = first_error or item
+        if item is not None:
+            first_error = first_error or (item, where)
     if first_error is not None:
-        first_error.error = f"{kind} RAW file's embedded preview: {first_error.error}"
-        yield first_error
+        item, where = first_error
+        cut = _cut_short(data, [where], None)
+        item.error = f"{kind} RAW file is cut off ({len(data):,} bytes): {cut}; copy it again whole" if cut else \
+            f"{kind} RAW file's embedded preview: {item.error}"
+        yield item
     else:
         yield ItemError(origin, "", NO_PREVIEW)
 
@@ -380,6 +388,15 @@ def _first_bytes(data: bytes, starts: tuple, lengths: tuple, need: int) -> bytes
         parts.append(part)
         got += len(part)
     return b"".join(parts)
+
+
+def _cut_short(data: bytes, found: list, tiff: _Tiff | None) -> str | None:
+    """What of a RAW file with no preview shown lies past its end (a copy stopped part way), or None."""
+    if any(w[0] != "rgb" and w[0] < len(data) < w[0] + w[1] for w in found):
+        return "its embedded preview runs past the end"
+    if tiff is not None and tiff.base + tiff.first + 2 + 12 > len(data):
+        return "its first IFD (the list of what it holds) lies past the end"
+    return None
 
 
 def _none_shown(kind: str, small, big, limits) -> str:

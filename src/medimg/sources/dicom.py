@@ -25,6 +25,7 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
                          ImplicitVRLittleEndian, MPEGTransferSyntaxes)
 
+from . import dicomdir
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
 from .dicom_frames import (_frame, _frames_held, _most_tissue_frame, _slide_field, _slide_frames_problem,
                            _Tiles)
@@ -174,9 +175,8 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"DICOM file{f' ({sop})' if named else ''} is cut off {where}")
         return
     if not _has_pixels(ds):
-        what = ("A DICOMDIR: the index of an export's files, whose images are read from those files"
-                if _sop_uid(ds) == MEDIA_DIRECTORY else f"DICOM object without pixel data ({sop})")
-        yield ItemError(origin, "", what, skipped=True)
+        yield dicomdir.as_bytes_note(blob, ds) if _sop_uid(ds) == MEDIA_DIRECTORY else \
+            ItemError(origin, "", f"DICOM object without pixel data ({sop})", skipped=True)
         return
     derived = DERIVED.get(str(ds.get("SOPClassUID", ""))) or DERIVED.get(str(ds.get("Modality", "")).upper())
     if derived:  # pixels that are not a picture of the patient: masks, dose grids

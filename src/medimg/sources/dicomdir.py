@@ -1,7 +1,8 @@
 """A DICOMDIR given alone (the index at the top of a CD or USB export): the files it lists, each an input of its
 own, read from the folders beside it, in its records' order. A listed file that is missing, or whose name would lead
 outside the DICOMDIR's folder, is an error row; the DICOMDIR itself is a note, after them, saying how many files it lists. Found
-in a folder (whose files are read anyway) or in an archive or upload, it stays the note dicom.py gives."""
+in a folder (whose files are read anyway), an archive or an upload, it is `as_bytes_note`: a note, or an error when
+given without its files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .base import Context, Item, ItemError, unit
+from .base import Blob, Context, Item, ItemError, unit
 
 MEDIA_DIRECTORY = b"1.2.840.10008.1.3.10"  # its Media Storage SOP Class, in the file meta at the start
 
@@ -32,8 +33,13 @@ def listed(data: bytes, max_bytes: int) -> list[tuple[str, ...]]:
     Raises what pydicom raises for a damaged one."""
     from .dicom import _read
 
+    return referenced(_read(data, max_bytes))
+
+
+def referenced(ds) -> list[tuple[str, ...]]:
+    """The ReferencedFileIDs of a read DICOMDIR's records, once each, in order."""
     out: dict[tuple[str, ...], None] = {}
-    for record in _read(data, max_bytes).get("DirectoryRecordSequence") or []:
+    for record in ds.get("DirectoryRecordSequence") or []:
         ref = record.get("ReferencedFileID")
         if ref:
             out.setdefault(tuple(str(p).strip() for p in ([ref] if isinstance(ref, str) else ref)), None)
@@ -122,3 +128,31 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def as_bytes_note(blob: Blob, ds) -> ItemError:
+    """What a DICOMDIR read as bytes (not from a folder on disk) says: in a folder, an archive, or an upload holding
+    its files, a note (they are read as files of their own); given without them (uploaded alone, a Blob, a URL), an
+    error saying how to send them, since nothing else would tell the user why no image came."""
+    names = referenced(ds)
+    if not names:
+        return ItemError(blob.origin, "", "A DICOMDIR listing no files: nothing to read", skipped=True)
+    if blob.depth or blob.walked or _with_its_files(blob, names):
+        return ItemError(blob.origin, "", "A DICOMDIR: the index of an export's files, whose images are read from "
+                         "those files", skipped=True)
+    count = f"{len(names):,} file{'s' if len(names) != 1 else ''}"
+    return ItemError(blob.origin, "", f"A DICOMDIR (the index of a CD or USB export) given without the {count} it "
+                     "lists: send the export's folder as a zip (DICOMDIR and all), or the files themselves")
+
+
+def _with_its_files(blob: Blob, names: list[tuple[str, ...]]) -> bool:
+    """Whether any file the DICOMDIR lists is given with it (by its bare name: uploads carry no folders)."""
+    if blob.sibling is None:
+        return False
+    for parts in names:
+        try:
+            blob.sibling(parts[-1])
+            return True
+        except (ValueError, OSError):
+            continue
+    return False

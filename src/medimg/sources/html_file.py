@@ -49,9 +49,10 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
-    if found.sheets:  # the backgrounds its stylesheets set (a saved page's `page_files/site.css`), after its images
-        for note in _add_sheets(found, folder, where, ctx):
-            yield ItemError(blob.origin, "", note, skipped=True)
+    # the backgrounds its stylesheets set (a saved page's `page_files/site.css`), after its images
+    sheet_notes = _add_sheets(found, folder, where, ctx, blob.depth == 0) if found.sheets else []
+    for note in sheet_notes:
+        yield ItemError(blob.origin, "", note, skipped=True)
     walked = sum(blob.walked and folder is not None and _in_walk(c.url, where) for c in found)
     if walked:  # a page read as a file of a folder given (a wget mirror): its files are read as the folder's
         kept = web.Found(c for c in found if not _in_walk(c.url, where))
@@ -75,7 +76,7 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
                                          "and a page in a message fetches nothing (remote images there are often "
                                          "trackers); give the page as a file of its own to read them", skipped=True)
     if not found:
-        if not walked and not remote:
+        if not walked and not remote and not sheet_notes:
             yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
     cap = ctx.limits.max_images_per_input
@@ -139,19 +140,35 @@ class _SheetReader:
         return net.Fetched(url, got.data, None)  # no type on disk: read as CSS, as a browser reads a local file
 
 
-def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context) -> list[str]:
+def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context, alone: bool) -> list[str]:
     """Add to `found` the images its stylesheets set on its elements (as a web page's are read: at most MAX_SHEETS,
-    @imports one level deep, the rules whose selectors match the page); the notes of those not read."""
+    @imports one level deep, the rules whose selectors match the page); the notes of those not read. `alone`: not
+    in an archive (whose other files are read as its own), so sheets beside it that cannot be read are named."""
     from concurrent.futures import ThreadPoolExecutor
 
+    notes = []
     if folder is None:  # an upload or archive member: the files beside it are read as inputs of their own
+        beside = [_relative(url, where) for url in found.sheets if url.startswith(LOCAL)]
         found.sheets = [url for url in found.sheets if not url.startswith(LOCAL)]
+        if beside and alone:
+            notes.append(f"{len(beside)} stylesheet{'s' * (len(beside) != 1)} beside the page not read "
+                         f"({', '.join(beside[:3])}{', …' * (len(beside) > 3)}): the HTML file is not in a folder on "
+                         f"disk, so the backgrounds {'they set' if len(beside) != 1 else 'it sets'} are not read "
+                         "(an image uploaded with it is classified as a file of its own)")
         if not found.sheets:
-            return []
+            return notes
     with net.Fetcher(ctx.limits, ctx.cancel) as fetcher, ThreadPoolExecutor(2, "medimg-sheets") as pool:
         styles = web.Stylesheets(found, pool, _SheetReader(folder, where, ctx, fetcher), ctx.limits)
         found.extend(styles.candidates({web._same(c.url) for c in found}, ctx.cancel))
-    return styles.notes("not read")  # a file has no --render
+    return notes + styles.notes("not read")  # a file has no --render
+
+
+def _relative(url: str, where: str) -> str:
+    """A reference beside the page as it is written relative to the page (`case_files/site.css`)."""
+    path = _path_of(url)
+    if not path.startswith("/" + FOLDER):
+        return path
+    return os.path.relpath("/" + path[len(FOLDER) + 1:].lstrip("/"), "/" + where)
 
 
 def _remote(url: str) -> bool:
