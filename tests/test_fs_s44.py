@@ -24,11 +24,17 @@ def test_a_folder_1000_deep_is_read(tmp_path):
         deep = os.path.join(deep, "a")
         os.mkdir(deep)
     _png(os.path.join(deep, "x.png"))
-    start = time.monotonic()
-    got = list(open_input(str(tmp_path / "deep")))
-    assert [type(i) for i in got] == [ImageItem], got
-    assert got[0].origin == os.path.join(deep, "x.png")
-    assert time.monotonic() - start < 30  # a real path for each folder made it minutes
+    try:
+        start = time.monotonic()
+        got = list(open_input(str(tmp_path / "deep")))
+        assert [type(i) for i in got] == [ImageItem], got
+        assert got[0].origin == os.path.join(deep, "x.png")
+        assert time.monotonic() - start < 30  # a real path for each folder made it minutes
+    finally:  # removed here, bottom up: pytest's clean-up of old runs (shutil.rmtree) recurses and would fail on it
+        os.unlink(os.path.join(deep, "x.png"))
+        while deep != str(tmp_path):
+            os.rmdir(deep)
+            deep = os.path.dirname(deep)
 
 
 def test_a_link_to_a_folder_above_is_a_loop_not_read(tmp_path):
