@@ -81,7 +81,7 @@ def _find(folder: Path, parts: tuple[str, ...], names: dict[Path, dict[str, str]
 def tasks(path: Path, ctx: Context, skip: Callable[[str], bool] | None,
           file_tasks: Callable[..., Iterator[Callable[[], Iterator[Item]]]],
           read_file: Callable) -> Iterator[Callable[[], Iterator[Item]]] | None:
-    """The units of work of a DICOMDIR given alone: a note for itself, then its files'; None when it cannot be
+    """The units of work of a DICOMDIR given alone: its files', then a note for itself; None when it cannot be
     read as one (dicom.py then says what it is)."""
     blob = read_file(path, ctx)
     if isinstance(blob, ItemError):
