@@ -21,6 +21,7 @@ SERVER_PRIVATE_HINT = ("(this server does not fetch private addresses; its opera
 RENDER_HINT = re.compile(r"(?<![^\s(])--render(?=[\s),;.]|$)")  # the word, not part of a URL or file name
 SERVER_RENDER_HINT = "render=true (on the page: “Run the page's JavaScript before looking”)"
 SERVER_NO_RENDER = "rendering (which this server cannot do)"
+MIN_INPUT_SECONDS = 1.0  # the least time an input is given, however little the request has left
 # the pipeline's input_timeout, which the server sets to what is left of the request's time limit
 INPUT_TIMEOUT = re.compile(r"the input_timeout of ([0-9.e+]+) s")
 
@@ -82,12 +83,14 @@ class Worker:
         budget = limit if seconds is None else min(seconds, limit)
         deadline = time.monotonic() + budget
         limits = limits or self.config.limits()
-        left = not limits.input_timeout or limits.input_timeout >= budget  # the input's time limit is the request's
         # the input's own time limit too: a download waiting for one of its host's slots (another request's
-        # downloads hold them) gives no record the deadline could be seen at, so the answer was a bare 504
+        # downloads hold them) gives no record the deadline could be seen at, so the answer was a bare 504. Not
+        # under MIN_INPUT_SECONDS: the first input is read whatever the time left (the note then says it stopped)
+        cap = max(budget, MIN_INPUT_SECONDS)
+        left = not limits.input_timeout or limits.input_timeout >= cap  # the input's time limit is the request's
         limits = replace(limits, total_timeout=min(limits.total_timeout, budget),
                          video_timeout=min(limits.video_timeout, budget),
-                         input_timeout=min(limits.input_timeout or budget, budget))
+                         input_timeout=min(limits.input_timeout or cap, cap))
         out = Outcome([])
         stream = classify(inputs, classifier=self.classifier, limits=limits, threshold=threshold,
                           thumbnails=thumbnails, cancel=stop)
