@@ -25,6 +25,7 @@ from PIL import Image
 
 from .output import FolderLock
 from .sources import ImageItem, ItemError, Limits, as_limits, is_url, one_input_tasks
+from .sources.dicomdir import Given
 from .sources.base import reading_unit
 
 MANIFEST = "manifest.jsonl"
@@ -258,6 +259,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
                 continue
             yield _write_row(row, part, image, out, manifest, state, json_line), image
 
+    seen = Given()  # a DICOMDIR given with its export's folders or files: each file read once
     try:
         for given in sources:
             source = os.fspath(given)
@@ -268,7 +270,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
                 _undo(folder, source in folder.last_source, manifest, state, out)
             if source in folder.last_source:  # its files and members done before are passed over
                 skip = lambda origin: own(origin) or origin in folder.done  # noqa: E731
-            for task in _units(given, limits, skip, cancel):
+            for task in _units(given, limits, skip, cancel, seen):
                 while ahead and (len(ahead) >= 2 * workers + 4 or sum(held.values()) > AHEAD_BYTES):
                     yield from write_head()
                 submit(task, source)
@@ -305,10 +307,10 @@ def _undo(folder: Folder, redo: bool, manifest, state: _Written, out: Path) -> N
     folder.undo_at = None
 
 
-def _units(given, limits: Limits, skip, cancel: threading.Event) -> Iterator:
+def _units(given, limits: Limits, skip, cancel: threading.Event, seen=None) -> Iterator:
     """input_tasks for one input; splitting it failing is an error row, then the next input."""
     try:
-        yield from one_input_tasks(given, limits, skip=skip, cancel=cancel)  # limits checked once, in extract
+        yield from one_input_tasks(given, limits, skip=skip, cancel=cancel, seen=seen)  # limits checked once
     except Exception as exc:
         error = ItemError(os.fspath(given), "", f"internal error: {exc}")
         yield lambda: iter([error])

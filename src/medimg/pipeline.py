@@ -21,6 +21,7 @@ from .model.classifier import check_threshold, shipped
 from .model.preprocess import thumbnail
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, is_input, not_an_input, one_input_tasks
+from .sources.dicomdir import Given
 from .sources.base import AnyOf, CallerError, as_limits, reading_unit, recoverable
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
@@ -419,6 +420,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 raise CallerError(exc) from exc
             yield given
 
+    seen = Given()  # a DICOMDIR given with its export's folders or files: each file read once
+
     def dispatch() -> None:
         try:
             for given in given_inputs():
@@ -428,7 +431,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     continue
                 source = given.origin if isinstance(given, Blob) else os.fspath(given)
                 try:
-                    for task in one_input_tasks(given, limits, skip, cancel=stop):  # limits checked above
+                    for task in one_input_tasks(given, limits, skip, cancel=stop, seen=seen):  # limits checked above
                         lane = _Lane(source, getattr(task, "holds", {}), maxsize=max(batch_size, 8))
                         lane.origin = getattr(task, "origin", None)  # a zip member's own name
                         lane.task = task

@@ -103,16 +103,19 @@ def input_tasks(sources: Iterable[str | os.PathLike[str] | Blob], limits: Limits
 
 
 def one_input_tasks(source: str | os.PathLike[str] | Blob, limits: Limits, skip: Callable[[str], bool] | None = None,
-                    cancel: threading.Event | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+                    cancel: threading.Event | None = None, seen=None) -> Iterator[Callable[[], Iterator[Item]]]:
     """input_tasks for one input, `limits` checked by the caller once for the run (classify, extract): checked
     again for each input, their 27 fields made passing over 100,000 inputs done (a resumed run) take 10-16 s,
-    not 2.5 s."""
-    return _input_tasks(iter([source]), limits, skip, cancel)
+    not 2.5 s. `seen`: the run's dicomdir.Given, one for all its inputs (a DICOMDIR given with its folders)."""
+    return _input_tasks(iter([source]), limits, skip, cancel, seen)
 
 
-def _input_tasks(sources: Iterator, limits: Limits, skip, cancel) -> Iterator[Callable[[], Iterator[Item]]]:
+def _input_tasks(sources: Iterator, limits: Limits, skip, cancel, seen=None) -> Iterator[Callable[[], Iterator[Item]]]:
+    from .dicomdir import Given
+
     skip = _asked_once(skip)
     ctx = Context(limits, cancel, skip)
+    ctx.given = Given() if seen is None else seen
     for source in sources:
         for task in _tasks(source, ctx, skip):
             origin = getattr(task, "origin", None)
@@ -162,6 +165,8 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
         why = f"only http and https URLs are fetched, not {_other_scheme(text)}:// (for a local file give its path)"
         yield unit(text, lambda: iter([ItemError(text, "", why)]))
     elif os.path.isdir(text):  # False for a name too long to look up (Path.is_dir raises): its reader says so
+        if ctx.given is not None:  # a DICOMDIR given after it passes over the files it holds
+            ctx.given.folders.add(os.path.realpath(text))
         yield from folder_tasks(text, ctx, skip)
     elif (member := archive_member(text)) is not None:  # `scans.zip:ct/1.dcm`, as the archive's rows name it
         yield from member_tasks(*member, ctx)

@@ -319,6 +319,7 @@ class Context:
         self.run_cancel = cancel  # once set, downloads in progress stop at their next chunk (the caller gave up)
         self.skip = skip  # members done by an earlier run (resuming): archives pass over them without reading
         self.unfetched: str | None = None  # why a page opened here fetches no remote image (it came in an e-mail)
+        self.given = None  # the run's dicomdir.Given: a DICOMDIR given with its folders reads each file once
 
     @property
     def cancel(self):

@@ -97,36 +97,76 @@ def _tasks(path: Path, names: list[tuple[str, ...]], ctx: Context, skip, file_ta
     folders: dict[Path, dict[str, str]] = {}
     # a link to a DICOMDIR (on the desktop, to the CD's): its files are beside the DICOMDIR, not the link
     beside = path.resolve().parent if path.is_symlink() else path.parent
+    given = getattr(ctx, "given", None) or Given()
+    own = _key(path)
     for parts in names:
         found = _find(beside, parts, folders)
         if isinstance(found, str):
             origin = str(beside.joinpath(*[p for p in parts if p not in ("", ".", "..")]))
             yield unit(origin, iter, (ItemError(origin, "", found),))
-        elif _index(found):  # a DICOMDIR listing itself or another one: not followed (a loop of them never ended)
-            if not _same(found, path):
-                yield from file_tasks(found, ctx, member=True, skip=skip)  # the note dicom.py gives, as in a folder
-        else:
-            yield from file_tasks(found, ctx, skip=skip)
+            continue
+        key = _key(found)
+        if key is not None and (key == own or given.has(key, found)):  # itself, or read as given in this run
+            continue
+        if key is not None:
+            given.listed.add(key)
+        # a DICOMDIR it lists is the note it gives in a folder, not followed (a loop of them never ended)
+        yield from file_tasks(found, ctx, skip=skip, listed=True)
     # last: a run stopped before it, resumed, reads the DICOMDIR again and passes over the files done
-    count = f"{len(names):,} file{'s' if len(names) != 1 else ''}"
     were = "was" if len(names) == 1 else "were"
-    note = ItemError(str(path), "", f"A DICOMDIR: the index of an export; the {count} it lists {were} read"
+    note = ItemError(str(path), "", f"A DICOMDIR: the index of an export; the {_count(names)} it lists {were} read"
                      if names else "A DICOMDIR listing no files: nothing to read", skipped=True)
     yield unit(str(path), iter, (note,))
 
 
-def _index(path: Path) -> bool:
+def _count(names: list) -> str:
+    return f"{len(names):,} file{'s' if len(names) != 1 else ''}"
+
+
+def _key(path: Path | str) -> tuple[int, int] | None:
+    """A file's identity (device, inode): the same file by a link or in another case is one."""
     try:
-        with open(path, "rb") as f:
-            return is_dicomdir(f.read(1024))
-    except OSError:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+class Given:
+    """What a run was given so far, so that a DICOMDIR given with its export's folders or files (`cd/*`, `find cd
+    -type f | medimg classify -`) reads each file once, in either order: the folders given (real paths), the DICOM
+    files given (by `_key`), and the files read through a DICOMDIR given. Kept by the thread making the units."""
+
+    def __init__(self) -> None:
+        self.folders: set[str] = set()
+        self.files: set[tuple[int, int]] = set()
+        self.listed: set[tuple[int, int]] = set()
+
+    def has(self, key: tuple[int, int], path: Path) -> bool:
+        """Whether a file a DICOMDIR lists was given already: itself, in a folder given, or through a DICOMDIR."""
+        if key in self.files or key in self.listed:
+            return True
+        if not self.folders:
+            return False
+        from .files import is_hidden
+
+        real = Path(os.path.realpath(path))
+        for above in real.parents:  # a folder given holding it read it, unless its walk left it out as hidden
+            if str(above) in self.folders:
+                return not any(is_hidden(p) for p in real.relative_to(above).parts)
         return False
 
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
+    def read_already(self, path: Path, head: bytes, member: bool) -> bool:
+        """Whether a file met in a folder walk or given is one a DICOMDIR given read already; a DICOM file given
+        alone is remembered, for a DICOMDIR given after it."""
+        dicom = head[128:132] == b"DICM"
+        if not self.listed and (member or not dicom):
+            return False
+        key = _key(path)
+        if key in self.listed:
+            return True
+        if not member and dicom and key is not None:
+            self.files.add(key)
         return False
 
 
@@ -140,8 +180,8 @@ def as_bytes_note(blob: Blob, ds) -> ItemError:
     if blob.depth or blob.walked or _with_its_files(blob, names):
         return ItemError(blob.origin, "", "A DICOMDIR: the index of an export's files, whose images are read from "
                          "those files", skipped=True)
-    count = f"{len(names):,} file{'s' if len(names) != 1 else ''}"
-    return ItemError(blob.origin, "", f"A DICOMDIR (the index of a CD or USB export) given without the {count} it "
+    return ItemError(blob.origin, "", f"A DICOMDIR (the index of a CD or USB export) given without the "
+                     f"{_count(names)} it "
                      "lists: send the export's folder as a zip (DICOMDIR and all), or the files themselves")
 
 

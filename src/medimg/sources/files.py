@@ -317,15 +317,23 @@ def _holds(real: str, inside: str) -> bool:
 
 
 def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
-               skip: Callable[[str], bool] | None = None) -> Iterator[Callable[[], Iterator[Item]]]:
+               skip: Callable[[str], bool] | None = None, listed: bool = False
+               ) -> Iterator[Callable[[], Iterator[Item]]]:
     """One file as units of work: a container whose source splits (a zip) gives one per member, read
-    here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note).
-    A file whose path `skip` accepts (done by an earlier run) is passed over before any byte is read."""
+    here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note);
+    `listed`: listed by a DICOMDIR given (a DICOMDIR then is the note it is in a folder).
+    A file whose path `skip` accepts (done by an earlier run) is passed over before any byte is read, and so is
+    one a DICOMDIR given in this run read already (`ctx.given`)."""
     path = Path(path)
     if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
         return
     head = _head(path)
-    if not member and dicomdir.is_dicomdir(head):  # given alone: the export's files it lists
+    given = getattr(ctx, "given", None)
+    if given is not None and not listed and given.read_already(path, head, member):
+        return
+    if listed and dicomdir.is_dicomdir(head):
+        member = True
+    elif not member and dicomdir.is_dicomdir(head):  # given alone: the export's files it lists
         listed = dicomdir.tasks(path, ctx, skip, file_tasks, read_file)
         if listed is not None:
             yield from listed

@@ -49,8 +49,19 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     except PageTooDeep as exc:
         yield ItemError(blob.origin, "", str(exc))
         return
+    # one client for the page, its stylesheets then its images (a connection kept for both)
+    fetcher = net.Fetcher(ctx.limits, ctx.cancel) if found or found.sheets else None
+    try:
+        yield from _read(blob, ctx, found, folder, where, fetcher)
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+
+
+def _read(blob: Blob, ctx: Context, found: web.Found, folder: Path | None, where: str,
+          fetcher: net.Fetcher | None) -> Iterator[Item]:
     # the backgrounds its stylesheets set (a saved page's `page_files/site.css`), after its images
-    sheet_notes = _add_sheets(found, folder, where, ctx, blob.depth == 0) if found.sheets else []
+    sheet_notes = _add_sheets(found, folder, where, ctx, blob.depth == 0, fetcher) if found.sheets else []
     for note in sheet_notes:
         yield ItemError(blob.origin, "", note, skipped=True)
     walked = sum(blob.walked and folder is not None and _in_walk(c.url, where) for c in found)
@@ -80,7 +91,6 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(blob.origin, "", "no images referenced in this HTML file", skipped=True)
         return
     cap = ctx.limits.max_images_per_input
-    fetcher = net.Fetcher(ctx.limits, ctx.cancel)
     # one file named twice (img/a.png and img/a.png?v=2, whose query means nothing on disk), or two files with
     # the same bytes, is one image: the second is a note naming the first, as on a web page
     seen = web.Seen()
@@ -107,11 +117,8 @@ def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
             got = note or (None if seen.written(cand) else web._download(cand, fetcher, ctx.limits.max_download_bytes))
         return web._emit(blob.origin, blob.origin, index, cand, got, ctx, seen=seen)
 
-    try:
-        yield from web.read_in_order(blob.origin, found, cap, at, seen, ahead, read)
-        yield from web.guesses_note(blob.origin, passed)
-    finally:
-        fetcher.close()
+    yield from web.read_in_order(blob.origin, found, cap, at, seen, ahead, read)
+    yield from web.guesses_note(blob.origin, passed)
 
 
 class _SheetReader:
@@ -140,7 +147,8 @@ class _SheetReader:
         return net.Fetched(url, got.data, None)  # no type on disk: read as CSS, as a browser reads a local file
 
 
-def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context, alone: bool) -> list[str]:
+def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context, alone: bool,
+                fetcher: net.Fetcher) -> list[str]:
     """Add to `found` the images its stylesheets set on its elements (as a web page's are read: at most MAX_SHEETS,
     @imports one level deep, the rules whose selectors match the page); the notes of those not read. `alone`: not
     in an archive (whose other files are read as its own), so sheets beside it that cannot be read are named."""
@@ -157,7 +165,7 @@ def _add_sheets(found: web.Found, folder: Path | None, where: str, ctx: Context,
                          "(an image uploaded with it is classified as a file of its own)")
         if not found.sheets:
             return notes
-    with net.Fetcher(ctx.limits, ctx.cancel) as fetcher, ThreadPoolExecutor(2, "medimg-sheets") as pool:
+    with ThreadPoolExecutor(2, "medimg-sheets") as pool:
         styles = web.Stylesheets(found, pool, _SheetReader(folder, where, ctx, fetcher), ctx.limits)
         found.extend(styles.candidates({web._same(c.url) for c in found}, ctx.cancel))
     return notes + styles.notes("not read")  # a file has no --render

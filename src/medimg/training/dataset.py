@@ -316,13 +316,16 @@ def _files(src: Path) -> tuple[list[Path], list[str], list[str]]:
     """The files under `src`, through linked folders as `evaluate` and `classify` go (each folder once), the
     links that lead nowhere, and the files and folders that could not be read (a PermissionError from one, a link
     into /proc, stopped the scan with a traceback; an unreadable folder was passed over unsaid); hidden files and
-    folders are left out."""
+    folders are left out. Walked as os.walk would, without its recursion (a folder 1,000 deep was a RecursionError
+    that stopped the scan)."""
+    from ..sources.files import walk
+
     files, broken, unreadable, seen = [], [], [], set()
 
     def cannot(exc: OSError) -> None:
         unreadable.append(Path(os.path.relpath(exc.filename or src, src)).as_posix())
 
-    for top, dirs, names in os.walk(src, onerror=cannot, followlinks=True):
+    for top, _real, _above, dirs, names in walk(src, cannot):
         try:
             st = os.stat(top)
         except OSError as exc:
