@@ -94,6 +94,10 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
    Clear), which covered its end on a phone; the gallery's label above the images, not over their top (1.4.10) */
 #files .file-preview .stem { white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important;
   overflow: visible !important; min-width: 0; }
+/* and its extension after its last line, as one text: Gradio's two boxes side by side put ".png" after the first
+   line of a wrapped name ("patient_very_long_de.png" over the rest). Font size 0 between them: no space */
+#files .file-preview td.filename { display: block !important; font-size: 0; }
+#files .file-preview td.filename > span { display: inline !important; font-size: var(--text-md); }
 #files .file-preview .download { min-width: 0 !important; width: auto !important; flex: none; }  /* 8rem: 55 px left */
 #files:has(> .icon-button-wrapper) > [data-testid=block-label] { max-width: calc(100% - 72px); }
 #gallery > [data-testid=block-label] { position: static !important; margin: 0 0 4px 0; }
@@ -618,7 +622,8 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             return gr.skip()
         _drop(previous)
         try:
-            results = _keep(early + out.records, run_folder, stopped=stop.is_set(), note=out.note)
+            results = _keep(early + out.records + _unread([*names, *fetch], begun, stop.is_set(), out.note),
+                            run_folder, stopped=stop.is_set(), note=out.note)
         except OSError:
             if gone(request, stop):  # the page closed meanwhile and took its folder: nobody to tell
                 return gr.skip()
@@ -875,6 +880,15 @@ def _ready(file_paths) -> dict:
     return gr.update(value=f"{n} file{'s' * (n != 1)} ready to run" if n else "", visible=bool(n))
 
 
+def _unread(inputs: list[str], begun: set, stopped: bool, note: str | None) -> list[Record]:
+    """A row for each input a stopped run (Stop, or its time limit) never came to: said in the table of problems
+    and the downloads, not left out of them without a word."""
+    if not (stopped or note):
+        return []
+    why = "not read: the run was stopped before it" if stopped else "not read: the time limit was reached before it"
+    return [Record(input=name, locator="", error=why, source=name) for name in inputs if name not in begun]
+
+
 def _listed_now(ran: list[Path], kept: list[Path], now: list[Path] | None, upload_root: Path,
                 folder: Path) -> list[Path]:
     """The file list a run leaves on the page: the list as the page shows it now (files may have been added or
@@ -882,8 +896,11 @@ def _listed_now(ran: list[Path], kept: list[Path], now: list[Path] | None, uploa
     the page never said its list, or a file could not be kept."""
     if now is None or len(kept) != len(ran):
         return kept
-    swap = dict(zip(ran, kept))
-    return list(dict.fromkeys(swap.get(p) or p for p in now if p in swap or _mine(p, upload_root, folder)))
+    swap: dict[Path, list[Path]] = {}  # one file listed twice (added twice: one path in Gradio's upload area) has
+    for p, k in zip(ran, kept):        # a kept copy for each time, in turn; one swap collapsed them into the last
+        swap.setdefault(p, []).append(k)
+    return list(dict.fromkeys(swap[p].pop(0) if swap.get(p) else p for p in now
+                              if p in swap or _mine(p, upload_root, folder)))
 
 
 def _forget(holder, session: str | None) -> None:
@@ -977,7 +994,8 @@ def _given_name(path: Path, orig: object) -> str:
         return path.name
     try:
         from gradio_client.utils import strip_invalid_filename_characters as stored
-        return orig if stored(orig) == path.name else path.name
+        # a browser sends a name's " as %22 in the upload's form (HTML's multipart encoding): Gradio keeps that
+        return orig if path.name in (stored(orig), stored(orig.replace('"', "%22"))) else path.name
     except (ImportError, ValueError, TypeError):
         return path.name
 
