@@ -35,7 +35,7 @@ from . import net
 from .base import Limits
 from .charset import known_codec, page_charset
 from .media import VIEWPORT
-from .web import Candidate, decode_data_uri
+from .web import LINK_NAMES, Candidate, decode_data_uri
 
 # the Chromium Playwright drives: MEDIMG_CHROMIUM when set, else the first of Debian's, Fedora's and RHEL's (EPEL),
 # and Ubuntu's snap that is there (Debian's when none is)
@@ -62,6 +62,7 @@ NO_WEBRTC = """for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection
 MAX_SCROLLS = 40
 MAX_GOING_ON = 5  # documents a page may go on to (a meta refresh, a redirect at load) while it is read
 SCROLL_PAUSE_MS = 100
+LOAD_SHARE = 0.5  # of the page's time left once it has come, the most spent waiting for its `load`
 SETTLE_MS = 3000  # after load, and at the bottom, the longest wait for the page to go quiet
 QUIET_MS = 500  # quiet: no request in flight or started, no timer of the page's due, for this long
 # A page's timers (setTimeout, up to SETTLE_MS ahead) are tracked: an app that fetches its gallery a second after
@@ -204,6 +205,8 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
     const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
     const entry = {url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"};
+    const link = img.closest("a[href]");  // a thumbnail's link: the full image, as the static reading takes it
+    if (link && /^https?:/i.test(link.href)) entry.link = link.href;
     if (/^blob:/i.test(src) && !sent.has("c" + src)) {
       entry.from = window.__medimgFrom ? window.__medimgFrom(src) : "";
       const within = blobs < most;
@@ -559,9 +562,12 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     page.on("requestfinished", network.ended)
                     page.on("requestfailed", network.ended)
                     try:
-                        page.goto(url, wait_until="load", timeout=_ms_left(deadline))
-                    except PlaywrightTimeout:  # a frame or script that never finishes holds `load` back:
-                        if page.url == "about:blank":  # what the page did load is read (none of it: an error)
+                        page.goto(url, wait_until="commit", timeout=_ms_left(deadline))
+                        # an image or frame that never finishes holds `load` back: half the time left at most, so
+                        # that scrolling still brings in what only it does
+                        page.wait_for_load_state("load", timeout=_ms_left(deadline) * LOAD_SHARE)
+                    except PlaywrightTimeout:  # what the page did load is read (none of it: an error)
+                        if page.url == "about:blank":
                             raise
                     _scroll(page, deadline, cancel, network)
                     found = _evaluate(page, _COLLECT_JS, deadline, [limits.max_download_bytes, MAX_BLOBS, MAX_CANVASES,
@@ -862,6 +868,14 @@ def _plain(url: str) -> str:
     return url if urlsplit(url).scheme in net.SCHEMES else ""
 
 
+def _linked_image(link: str, url: str) -> str | None:
+    """The full image a shown picture's link leads to (named as an image file: `LINK_NAMES`), else None."""
+    link = _plain(link)
+    if not link or link == url or not urlsplit(link).path.lower().endswith(LINK_NAMES):
+        return None
+    return link
+
+
 def _candidates(found: list[dict], bodies: dict[str, tuple[bytes | None, str | None]],
                 cap: int = 2**62, moved: dict[str, str] | None = None) -> list[Candidate]:
     out: list[Candidate] = []
@@ -884,7 +898,8 @@ def _candidates(found: list[dict], bodies: dict[str, tuple[bytes | None, str | N
         seen.add(url)
         if data is None:
             data, ctype = bodies.get(url, (None, None))
-        out.append(Candidate(url, entry.get("tag") or "img", entry.get("alt") or "", data, ctype))
+        out.append(Candidate(url, entry.get("tag") or "img", entry.get("alt") or "", data, ctype,
+                             full=_linked_image(entry.get("link") or "", url)))
     moved = moved or {}
     starts = set(moved.values())  # a redirected image's first URL: for an element naming it, else listed as its end
     for url, (data, ctype) in bodies.items():  # loaded but not in the DOM: CSS, preloads, sprites

@@ -44,38 +44,50 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
     """Every image a URL leads to; problems come out as ItemError items, never as exceptions."""
     fetcher = net.Fetcher(ctx.limits, ctx.cancel)
     try:
-        try:
-            page = fetcher.fetch(url, accept=ACCEPT_PAGE)
-        except net.FetchError as exc:  # a page or image its X-Robots-Tag keeps from use: a note
-            yield ItemError(url, "", str(exc), skipped=isinstance(exc, net.RobotsTag))
-            return
-        blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
-        kind = classify(blob)
-        if kind == "svg":
-            yield from open_svg(blob, ctx)
-        elif kind == "blob":
-            yield from ctx.open_blob(blob)
-        elif kind == "html" and ctx.limits.render:
-            try:
-                static = extract(page.data, page.url, page.headers.get("content-type"), alternatives=True)
-            except Exception:  # the browser's view still counts
-                static = []
-            yield from _rendered(url, page.url, ctx, fetcher, static)
-        elif kind == "html":
-            try:
-                found = extract(page.data, page.url, page.headers.get("content-type"))
-            except PageTooDeep as exc:
-                yield ItemError(url, "", str(exc))
-                return
-            except Exception as exc:  # never seen with lexbor, but one bad page must not stop a batch
-                yield ItemError(url, "", f"could not parse the page: {type(exc).__name__}: {exc}")
-                return
-            yield from fetch_images(url, page.url, found, ctx, fetcher)
-        else:
-            said = describe(page.data, len(page.data)) if page.data else "an empty body"
-            yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, {said}")
+        yield from _open_url(url, url, ctx, fetcher)
     finally:
         fetcher.close()
+
+
+def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: int = 0) -> Iterator[Item]:
+    """The items of the page or file at `at`, reached from `url` (the input) by `refreshes` meta refreshes."""
+    try:
+        page = fetcher.fetch(at, accept=ACCEPT_PAGE)
+    except net.FetchError as exc:  # a page or image its X-Robots-Tag keeps from use: a note
+        yield ItemError(url, "", str(exc), skipped=isinstance(exc, net.RobotsTag))
+        return
+    blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
+    kind = classify(blob)
+    if kind == "svg":
+        yield from open_svg(blob, ctx)
+    elif kind == "blob":
+        yield from ctx.open_blob(blob)
+    elif kind == "html" and ctx.limits.render:
+        try:
+            static = extract(page.data, page.url, page.headers.get("content-type"), alternatives=True)
+        except Exception:  # the browser's view still counts
+            static = []
+        yield from _rendered(url, page.url, ctx, fetcher, static)
+    elif kind == "html":
+        try:
+            found = extract(page.data, page.url, page.headers.get("content-type"))
+        except PageTooDeep as exc:
+            yield ItemError(url, "", str(exc))
+            return
+        except Exception as exc:  # never seen with lexbor, but one bad page must not stop a batch
+            yield ItemError(url, "", f"could not parse the page: {type(exc).__name__}: {exc}")
+            return
+        if not found and not found.sheets and found.refresh:  # a page that only sends the browser on
+            if refreshes >= ctx.limits.max_redirects:
+                yield ItemError(url, "", f"too many meta refreshes (more than {ctx.limits.max_redirects}) "
+                                         f"starting at {url}")
+                return
+            yield from _open_url(url, found.refresh, ctx, fetcher, refreshes + 1)
+            return
+        yield from fetch_images(url, page.url, found, ctx, fetcher)
+    else:
+        said = describe(page.data, len(page.data)) if page.data else "an empty body"
+        yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, {said}")
 
 
 def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
@@ -119,12 +131,17 @@ def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
     missed = [c for c in static if not any(_same(u) in loaded for u in (c.url, *c.alternatives))]
     fulls = {_same(u): c.full for c in static if c.full for u in (c.url, *c.alternatives)}
     pixels = {_same(u) for c in static if c.pixel for u in (c.url, *c.alternatives)}
+    named = {_same(u) for c in found + missed for u in (c.url, *c.alternatives)}
+    linked = []  # the full images the links of thumbnails a script made lead to (the static reading never saw them)
     for cand in found:  # a thumbnail the browser showed: the image its link leads to, as the static reading has it
-        cand.full = fulls.get(_same(cand.url))
+        cand.full = fulls.get(_same(cand.url)) or cand.full
         cand.pixel = cand.tag != "response" and _same(cand.url) in pixels  # and a tracking pixel, a pixel
+        if cand.full and _same(cand.full) not in named:
+            named.add(_same(cand.full))
+            linked.append(Candidate(cand.full, "a", cand.alt))
     # an embedded page's images are among what the browser loaded: it is not read again (a PDF or image still is).
     # A plain list: the stylesheets' images are the browser's too, and are not read again either
-    yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed), ctx, fetcher, frames=0)
+    yield from fetch_images(origin, page_url, _fulls_after_thumbnails(found + missed + linked), ctx, fetcher, frames=0)
     yield from guesses_note(origin, len(getattr(static, "passed", ())))
 
 

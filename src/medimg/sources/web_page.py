@@ -91,6 +91,7 @@ class Found(list):
     charset = "utf-8"  # the page's, which its stylesheets fall back to
     guesses = 0  # links taken on a hint (`Candidate.guess`)
     passed: set[str] = frozenset()  # and the URLs of those past MAX_GUESSES, not taken
+    refresh: str | None = None  # where its <meta http-equiv=refresh> sends a browser (another page), if anywhere
 
     @property
     def stylesheets(self) -> int:
@@ -194,7 +195,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
-            if key in META_TAGS:
+            if _attr(attrs, "http-equiv").strip().lower() == "refresh" and found.refresh is None:
+                went = _resolve(_refresh_url(_attr(attrs, "content")), base, charset)
+                found.refresh = went if went and _same(went) != _same(page_url) else None
+            elif key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
                 named.append((_attr(attrs, "content"), "itemprop"))
@@ -263,6 +267,19 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         add(raw, tag)
     found.tree = tree if found.sheets else None
     return found
+
+
+_REFRESH = re.compile(r"""\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?(?P<q>["']?)(?P<url>.*)""", re.I | re.S)
+
+
+def _refresh_url(content: str) -> str | None:
+    """The URL a <meta http-equiv=refresh> content names (`0; url='/next.html'`, `5, /next`), as the HTML spec
+    reads it; None when it names none (a page that reloads itself)."""
+    m = _REFRESH.match(content)
+    url = m.group("url") if m else ""
+    if m and m.group("q") and m.group("q") in url:  # a quoted URL ends at its quote
+        url = url[:url.index(m.group("q"))]
+    return url.strip() or None
 
 
 def _add_inner(found: Found, html: str, base: str, alternatives: bool, seen: set[str]) -> int:
