@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from pathlib import PurePosixPath
@@ -24,7 +25,7 @@ from ..sources import Blob
 from ..sources.browser import available
 from ..sources.files import blobs_together
 from .export import readable
-from .limits import BODY_IDLE_SECONDS, MIN_BODY_RATE, URL_BODY_BYTES
+from .limits import BODY_IDLE_SECONDS, MIN_BODY_RATE, URL_BODY_BYTES, route_path
 from .work import Outcome, Worker, server_words
 
 MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
@@ -36,7 +37,7 @@ LOWEST_THRESHOLD = 0.5
 THRESHOLD_HELP = ("Overrides the model's threshold, from 0.5 to 1: medical when p_medical ≥ threshold, "
                   "non-medical when p_medical ≤ 1 − threshold, else uncertain.")
 FULL_HELP = "Add format, metadata (e.g. DICOM tags) and every label's probability."
-SKIPPED_HELP = "Also list items skipped on purpose (tiny decorations, …)."
+SKIPPED_HELP = "Also list items skipped on purpose (tiny decorations, …), each with `skipped: true`."
 QUERY_OR_FORM = " A query parameter or a form field beside the files (curl -F); both must agree."
 QUERY_OR_BODY = " In the JSON body or the query; both must agree."
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -58,7 +59,8 @@ class RecordOut(BaseModel):
     width: int | None = None
     height: int | None = None
     error: str | None = Field(None, description="Why this item gave no image; the rest still ran.")
-    skipped: bool | None = Field(None, description="With full=true: skipped on purpose.")
+    skipped: bool | None = Field(None, description="With full=true or show_skipped=true: skipped on purpose "
+                                 "(a note, not an error, though `error` says why).")
     format: str | None = Field(None, description="With full=true: the source format.")
     source: str | None = Field(None, description="With full=true: the input given (an upload's name or the URL) "
                                                  "the record came from, as the CLI's --full gives it.")
@@ -75,7 +77,7 @@ class ModelOut(BaseModel):
 
 class SummaryOut(BaseModel):
     images: int = Field(description="Images classified.")
-    errors: int = Field(description="Items that could not be read (results with `error`).")
+    errors: int = Field(description="Items that could not be read (results with `error`, not `skipped`).")
     skipped: int = Field(description="Items skipped on purpose (tiny decorations, …).")
     verdicts: dict[Verdict, int] = Field(description="Images per verdict.")
     labels: dict[str, int] = Field(description="Images per label.")
@@ -143,7 +145,8 @@ CLASSIFY_ERRORS = {  # of both routes that classify
 }
 FILE_ERRORS = {400: "Bad request: a multipart body that is malformed or cut short (ended before its closing "
                     "boundary), or more files than the server takes at once.", **CLASSIFY_ERRORS}
-URL_ERRORS = {400: "A URL the server refuses: not http(s), no host, a private address, or any URL on a server "
+URL_ERRORS = {400: "A URL the server refuses: not http(s), no host, not a valid URL (a port past 65535, a "
+                   "malformed xn-- name), a private address, or any URL on a server "
                    "started with --offline. A URL that cannot be fetched is a result with `error` instead.",
               501: "`render` asked of a server that cannot render (no Chromium or Playwright; /api/health says "
                    "`render: false`).", **CLASSIFY_ERRORS}
@@ -192,15 +195,20 @@ class UploadRoute(APIRoute):
             watched = WatchedUpload(request.scope, request.receive)
             try:
                 return await handle(watched)
-            except RequestValidationError:
+            except RequestValidationError as exc:
                 if watched.cut_short:
                     raise HTTPException(400, CUT_SHORT) from None
+                misnamed = _misnamed_files(exc, getattr(watched, "_form", None))
+                if misnamed:
+                    raise misnamed from None
                 raise
             except StarletteHTTPException as exc:  # Starlette's own, raised by its form parser
                 stored = _not_stored(exc) if exc.status_code == 400 else None
                 if stored is not None:  # the server's fault, not the body's: a 503 to try again
                     raise HTTPException(503, stored, headers={"Retry-After": "5"}) from None
                 said = _parser_said(exc) if exc.status_code == 400 else None
+                if said is None and exc.status_code == 400 and str(exc.detail).startswith(BIG_FIELD):
+                    said = str(exc.detail)  # Starlette's own: its cap on a form field's value, not on a file
                 if said is None:
                     raise
                 raise HTTPException(400, _multipart_problem(said)) from None
@@ -230,6 +238,20 @@ class JsonRoute(APIRoute):
         return checked
 
 
+def _misnamed_files(exc: RequestValidationError, form) -> Invalid | None:
+    """The 422 of files sent under another field's name (`-F file=@scan.dcm`, `files[]`), naming it, when no
+    'files' came; else None ("no files were sent" alone left the client looking for what it had sent)."""
+    missing = any(tuple(e.get("loc", ())) == ("body", "files") and e.get("type") == "missing" for e in exc.errors())
+    if form is None or "files" in form or not missing:
+        return None
+    names = sorted({k for k, v in form.multi_items() if not isinstance(v, str)})
+    if not names:
+        return None
+    return Invalid(f"no files were sent in the multipart field 'files': the files came in "
+                   f"{', '.join(map(repr, names))}; name the field 'files' (curl -F files=@scan.dcm)",
+                   ("body", "files"), kind="missing")
+
+
 def _parser_said(exc: BaseException) -> str | None:
     """What python-multipart said, when it is behind this error (Starlette's 400 hides it), else None."""
     while exc is not None:
@@ -253,7 +275,18 @@ def _not_stored(exc: BaseException) -> str | None:
     return None
 
 
+# Starlette's 400s for a form field's value over 1 MB: a multipart part without a file name, or a field of a
+# url-encoded form; said as they were, the client took them for a cap of 1 MB on each file
+BIG_FIELD = ("Part exceeded maximum size", "Field exceeded maximum size")
+
+
 def _multipart_problem(said: str) -> str:
+    if said.startswith(BIG_FIELD[0]):
+        return ("a part without a file name (a form field, not a file upload) is more than 1 MB: send each file "
+                "as a file upload with a file name in the field 'files' (curl -F files=@scan.dcm)")
+    if said.startswith(BIG_FIELD[1]):
+        return ("no files were sent: the body is a url-encoded form, which holds no files; upload them as "
+                "multipart/form-data in the field 'files' (curl -F files=@scan.dcm)")
     if "header size" in said:  # a header line past python-multipart's 4 KB (file systems allow 255 bytes)
         return ("a part's header is too long for the server to read (more than about 4,000 characters: a file "
                 "name that long?): give the file a shorter name")
@@ -269,7 +302,8 @@ class UrlRequest(BaseModel):
                                    description=f"Several addresses instead of `url` (at most {MAX_URLS}), read in "
                                                "turn (one given twice is read once); one that cannot be read, or a "
                                                "private address the server does not fetch, is a result with its "
-                                               "error. One that is not http(s) or has no host is a 400.")
+                                               "error. One that is not http(s), has no host or is not a "
+                                               "valid URL is a 400.")
     render: bool = Field(False, description="Render the page in headless Chromium before looking for images.")
     threshold: float | None = Field(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP)
     full: bool = Field(False, description=FULL_HELP)
@@ -407,8 +441,9 @@ def create_router(worker: Worker) -> APIRouter:
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
             urls = list(once((u.strip() for u in body.urls), fragments=render))  # a script may route on #…
             bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
-            if cfg.offline or bad is not None:  # (no lookup for either)
-                raise HTTPException(400, url_check(bad or urls[0], cfg.allow_private, cfg.offline)[0])
+            if cfg.offline or bad is not None:  # (no lookup for either; "" is a bad one too)
+                raise HTTPException(400, url_check(urls[0] if bad is None else bad, cfg.allow_private,
+                                                   cfg.offline)[0])
         else:
             urls = [body.url.strip()]
             refusal, failure = await anyio.to_thread.run_sync(url_check, urls[0], cfg.allow_private, cfg.offline)
@@ -433,14 +468,15 @@ def create_router(worker: Worker) -> APIRouter:
     @router.api_route("", methods=METHODS, include_in_schema=False)
     @router.api_route("/{rest:path}", methods=METHODS, include_in_schema=False)
     def no_such_endpoint(request: Request) -> None:
-        path = request.url.path
+        path, routed = request.url.path, route_path(request.scope)  # routed: without a proxy's prefix
+        root = path[:len(path) - len(routed)] if path.endswith(routed) else ""
         allowed = sorted({m for r in router.routes if isinstance(r, APIRoute) and r.endpoint is not no_such_endpoint
-                          and r.path_regex.match(path) for m in r.methods})
+                          and r.path_regex.match(routed) for m in r.methods})
         if allowed:
             raise HTTPException(405, f"{path} does not take {request.method}; use {', '.join(allowed)}",
                                 headers={"Allow": ", ".join(allowed)})
-        raise HTTPException(404, f"there is no {path}: the API has /api/health, /api/classify and "
-                                 "/api/classify-url (see /docs)")
+        raise HTTPException(404, f"there is no {path}: the API has {root}/api/health, {root}/api/classify and "
+                                 f"{root}/api/classify-url (see {root}/docs)")
 
     return router
 
@@ -478,7 +514,11 @@ async def _disconnected(request: Request) -> None:
 def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, threshold: float | None) -> dict:
     shown = [r for r in out.records if show_skipped or not r.skipped]
     # a name that is not UTF-8 comes out readable (U+FFFD), never a 500: pydantic refuses surrogates
-    answer = {"results": [readable(r).to_dict(full=full) for r in shown], "summary": summarize(out.records),
+    rows = [readable(r).to_dict(full=full) for r in shown]
+    if show_skipped and not full:  # a skipped note has `error` too: without this it looked like an error
+        for row, record in zip(rows, shown):
+            row["skipped"] = record.skipped
+    answer = {"results": rows, "summary": summarize(out.records),
               "model": _model_named(model),
               "threshold": model["threshold"] if threshold is None else threshold}
     if out.note:  # only then: the field is left out of a whole answer
@@ -559,8 +599,28 @@ def _shown(value: Any) -> str:
 
 def _display_name(filename: str | None, i: int) -> str:
     """The name to report an upload by: its base name, never a client-chosen path (nor `..`, a folder's)."""
-    name = PurePosixPath((filename or "").replace("\\", "/")).name
+    name = PurePosixPath(_unencoded(filename or "").replace("\\", "/")).name
     return name if name not in ("", "..") else f"upload-{i}"
+
+
+# a name sent as RFC 2047 encoded words, as .NET's HttpClient (and PowerShell's Invoke-RestMethod) send a name
+# that is not ASCII: filename="=?utf-8?B?0YHQvdC40LzQvtC6LnBuZw==?=", beside a filename* the parser does not read
+_ENCODED_WORDS = re.compile(r"(?:=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=\s*)+")
+
+
+def _unencoded(name: str) -> str:
+    """The name an upload was given, its encoded words decoded (bytes of no charset as U+FFFD); as sent if it is
+    not such a name, or they do not decode."""
+    if not _ENCODED_WORDS.fullmatch(name):
+        return name
+    from email.header import decode_header
+
+    try:
+        decoded = "".join(part.decode(charset or "ascii", errors="replace") if isinstance(part, bytes) else part
+                          for part, charset in decode_header(name))
+    except (LookupError, ValueError):  # an unknown charset, bad base64
+        return name
+    return decoded or name
 
 
 def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
@@ -605,10 +665,10 @@ def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | N
 
 def _malformed(url: str) -> bool:
     """Not an http(s) URL with a host: what check_url refuses before it looks the host up."""
-    from ..sources.net import SCHEMES
+    from ..sources.net import SCHEMES, port_ok
 
-    try:
+    try:  # .host decodes an IDNA name, and raises on one that is not (http://xn--/)
         parsed = httpx.URL(url)
+        return parsed.scheme not in SCHEMES or not parsed.host or not port_ok(parsed.port)
     except Exception:
         return True
-    return parsed.scheme not in SCHEMES or not parsed.host

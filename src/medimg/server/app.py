@@ -312,14 +312,15 @@ def _add_docs(app: FastAPI) -> None:
     static = Path(fastapi_offline.__file__).parent / "static"
     files = {p.name: p for p in static.iterdir() if p.is_file()}
 
-    # a route, not a mounted StaticFiles: a mount misreads paths that come without the proxy's prefix
-    @app.get("/docs-static/{name}", include_in_schema=False)
+    # a route, not a mounted StaticFiles: a mount misreads paths that come without the proxy's prefix. HEAD as
+    # well as GET: a GET-only route let HEAD fall through to the page mounted at /, a 404
+    @app.api_route("/docs-static/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     def docs_file(name: str):
         if name not in files:
             raise HTTPException(404, f"there is no /docs-static/{name}")
         return FileResponse(files[name])
 
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     def docs(request: Request):
         root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy at a path prefix
         return get_swagger_ui_html(openapi_url=root + app.openapi_url, title="medimg API",

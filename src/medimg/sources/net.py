@@ -238,13 +238,20 @@ def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> Non
     """Raise FetchError unless `url` is http(s) and its host passes the guard."""
     try:
         parsed = httpx.URL(url)
+        host = parsed.host  # an IDNA name that does not decode (http://xn--/) raises here, not at its parse
     except Exception as exc:
         raise FetchError(f"invalid URL {url!r}: {exc}") from None
     if parsed.scheme not in SCHEMES:
         raise FetchError(_not_web(parsed, url))
-    if not parsed.host:
+    if not host:
         raise FetchError(f"URL has no host: {url}")
-    resolve(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
+    if not port_ok(parsed.port):  # httpx takes :99999 and :-1; a connection to it fails with a riddle
+        raise FetchError(f"invalid URL {url!r}: its port {parsed.port} is not from 1 to 65535")
+    resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
+
+
+def port_ok(port: int | None) -> bool:
+    return port is None or 0 < port < 65536
 
 
 # --- deadline-aware network backend ----------------------------------------------------------
