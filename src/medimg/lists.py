@@ -354,11 +354,28 @@ NUL_HINT = ("{where} holds NUL bytes: a list of names separated by NULs (find -p
             "without it, the list has one input per line")
 
 
+_STDIN: list = []  # (sys.stdin, the reader of its bytes made for it)
+
+
+def _stdin():
+    """Standard input's bytes, through a reader of medimg's own (on a copy of its descriptor): a run stopped (Ctrl-C,
+    a full disk) while the inputs' thread waited on sys.stdin's own made Python abort at exit, whose clean-up
+    needs that reader's lock ("could not acquire lock for <stdin>", exit 134, not 130 or 74)."""
+    if _STDIN and _STDIN[0][0] is sys.stdin:
+        return _STDIN[0][1]
+    try:
+        reader = open(os.dup(sys.stdin.fileno()), "rb")
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's standard input): its own
+        return sys.stdin.buffer
+    _STDIN[:] = [(sys.stdin, reader)]
+    return reader
+
+
 def _head(name: str, size: int = CHUNK) -> bytes:
     """A list's first bytes: a file's, or what standard input has buffered (a named pipe or a device is not read
     ahead); b"" when they cannot be read now (said when the list is read)."""
     if name == "-":
-        peek = getattr(getattr(sys.stdin, "buffer", None), "peek", None)
+        peek = getattr(_stdin(), "peek", None)
         return peek(size)[:size] if peek is not None else b""
     try:
         if not os.path.isfile(name):
@@ -394,7 +411,7 @@ def _has_nul(name: str) -> bool:
 def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     # names that are not UTF-8 keep their bytes (surrogateescape), as the file system gives them
     encoding = _encoding(name)
-    stream = (io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors=_errors(encoding))
+    stream = (io.TextIOWrapper(_stdin(), encoding=encoding, errors=_errors(encoding))
               if name == "-" else open(name, encoding=encoding, errors=_errors(encoding)))
     try:
         for number, line in enumerate(stream, 1):
@@ -413,7 +430,7 @@ def _lines(name: str, unquote: bool = False) -> Iterator[str]:
 def _nul_separated(name: str) -> Iterator[str]:
     """Names separated (or ended) by NUL bytes, as `find -print0` and `xargs -0` have them: each taken as it
     is, newlines and a leading `#` too; empty ones are passed over. A list with lines and no NUL says so."""
-    stream = sys.stdin.buffer if name == "-" else open(name, "rb")
+    stream = _stdin() if name == "-" else open(name, "rb")
     read = getattr(stream, "read1", stream.read)  # what a pipe has, not a whole chunk: names as they come
     try:
         head, first = [], True  # the start of a name not yet ended
