@@ -495,7 +495,11 @@ def test_time_limit_stops_a_request_with_a_clear_note(worker):
     r = c.post("/api/classify", files=[("files", (f"{i}.png", png(i))) for i in range(3)])
     assert r.status_code == 200, r.text
     body = r.json()
-    assert [x["input"] for x in body["results"]] == ["0.png"] and body["summary"]["errors"] == 0
+    # the files it never came to: a row each, saying so (the note alone left the client to find them)
+    assert [(x["input"], x.get("error")) for x in body["results"]] == [
+        ("0.png", None), ("1.png", "not read: the time limit was reached before it"),
+        ("2.png", "not read: the time limit was reached before it")]
+    assert body["summary"]["errors"] == 2 and body["summary"]["images"] == 1
     assert "time limit of 1e-06 s" in body["note"]
     schema = c.get("/openapi.json").json()["components"]["schemas"]["ClassifyResponse"]
     assert "note" in schema["properties"] and schema["required"] == ["results", "summary", "model", "threshold"]
@@ -1498,3 +1502,19 @@ def test_the_pages_slider_goes_to_one_as_the_api_and_the_cli_take_it(client):
     one = [("files", ("one.png", png(1), "image/png"))]
     r = client.post("/api/classify?threshold=1", files=one)
     assert r.status_code == 200 and r.json()["threshold"] == 1.0
+
+
+def test_addresses_a_time_limited_request_never_came_to_get_a_row_each(worker):
+    """As files do: each address of `urls` after the time limit is a row saying it was not read; a name given
+    twice in an upload keeps the name its result has (`scan (2).png`)."""
+    with socket.socket() as s:  # a port nothing listens on: refused at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = ServerConfig(model_dir=worker.config.model_dir, request_timeout=1e-6, allow_private=True)
+    c = TestClient(create_app(cfg, Worker(cfg, worker.classifier), ui=False))
+    urls = [f"http://127.0.0.1:{port}/{n}.png" for n in "abc"]
+    body = c.post("/api/classify-url", json={"urls": urls}).json()
+    assert [x["input"] for x in body["results"]] == urls and "time limit" in body["note"]
+    assert [x["error"] for x in body["results"][1:]] == ["not read: the time limit was reached before it"] * 2
+    r = c.post("/api/classify", files=[("files", ("scan.png", png(1))), ("files", ("scan.png", png(2)))])
+    assert [x["input"] for x in r.json()["results"]] == ["scan.png", "scan (2).png"]

@@ -23,7 +23,7 @@ from ..lists import once
 from ..pipeline import Record, summarize
 from ..sources import Blob
 from ..sources.browser import available
-from ..sources.files import blobs_together
+from ..sources.files import blobs_together, unique_names
 from .export import readable
 from .limits import BODY_IDLE_SECONDS, MIN_BODY_RATE, URL_BODY_BYTES, route_path
 from .work import Outcome, Worker, server_words
@@ -411,7 +411,8 @@ def create_router(worker: Worker) -> APIRouter:
         limits = cfg.limits()
         out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes), limits,
                                                                threshold=threshold, stop=stop, seconds=left))
-        return _response(out, full, show_skipped, worker.model_info(), threshold)
+        return _response(_unread(out, unique_names([name for name, _ in named])), full, show_skipped,
+                         worker.model_info(), threshold)
 
     router.add_api_route("/classify", classify_files, methods=["POST"], route_class_override=UploadRoute,
                          response_model=ClassifyResponse, response_model_exclude_unset=True,
@@ -457,7 +458,7 @@ def create_router(worker: Worker) -> APIRouter:
         limits = cfg.limits(render=render)
         out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
                                                                seconds=left))
-        return _response(out, full, show_skipped, worker.model_info(), threshold)
+        return _response(_unread(out, urls), full, show_skipped, worker.model_info(), threshold)
 
     router.add_api_route("/classify-url", classify_url, methods=["POST"], route_class_override=JsonRoute,
                          response_model=ClassifyResponse, response_model_exclude_unset=True,
@@ -509,6 +510,17 @@ async def _disconnected(request: Request) -> None:
             pass
     except Exception:  # cannot tell: assume the client is still there
         await anyio.sleep_forever()
+
+
+def _unread(out: Outcome, inputs: list[str]) -> Outcome:
+    """A run the time limit stopped: a row of its own for each input it never came to, as the page gives one
+    (the note alone left a client to find which of its files or addresses have no result)."""
+    if not out.note:
+        return out
+    begun = {r.source for r in out.records}
+    return Outcome(out.records + [Record(input=name, locator="", error="not read: the time limit was reached "
+                                         "before it", source=name) for name in inputs if name not in begun],
+                   out.note)
 
 
 def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, threshold: float | None) -> dict:
