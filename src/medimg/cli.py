@@ -82,15 +82,21 @@ class _Command(TyperCommand):  # each command's --help
 
     def parse_args(self, ctx, args):
         """A file whose name starts with `-` (`medimg classify *` in a folder holding `-scan.png`) was refused as
-        "No such option: -s", which does not say the file is the cause: the error now says how to give it."""
-        given = list(args)  # the parser takes them off the list it is given
-        try:
-            return super().parse_args(ctx, args)
-        except typer._click.exceptions.NoSuchOption as exc:
-            name = next((a for a in given if a.startswith(exc.option_name) and a != "--" and os.path.lexists(a)), None)
-            if name is not None:
-                exc.message += f" ({name!r} is a file: give it as ./{name}, or after --)"
-            raise
+        "No such option: -s", which does not say the file is the cause, or was taken as options: `-odd.csv` wrote
+        the records to dd.csv, `-fscan.png` was a bad --format. The error now says how to give it."""
+        params = [p for p in self.get_params(ctx) if p.param_type_name == "option"]
+        named = {o for p in params for o in (*p.opts, *p.secondary_opts)}  # `-o` is the option, a file so named or not
+        valued = {o for p in params if not p.is_flag and not p.count for o in (*p.opts, *p.secondary_opts)}
+        after_option = False
+        for a in args:
+            if a == "--":
+                break
+            if (not after_option and a.startswith("-") and a != "-" and a.split("=", 1)[0] not in named
+                    and os.path.lexists(a)):
+                raise typer._click.exceptions.UsageError(f"{a!r} is a file: give it as ./{a}, or after -- (as it "
+                                                         "is, it is read as options)", ctx=ctx)
+            after_option = a in valued  # the next is that option's value (-o -out.csv names the output)
+        return super().parse_args(ctx, args)
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
@@ -457,6 +463,8 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
         lookable(inputs_from, "--inputs-from")
     if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
+    if inputs_from == "-" and sys.stdin is None:  # started with it closed (<&-): Python has no sys.stdin
+        raise typer.BadParameter("standard input is closed: there is no list to read", param_hint="--inputs-from")
     if inputs_from == "-" and sys.stdin.isatty():  # no pipe: the run waits on the keyboard, which looks like a hang
         console.print("reading inputs from the terminal, one per line: end the list with Ctrl-D (Windows: Ctrl-Z, "
                       "Enter)", soft_wrap=True)

@@ -9,6 +9,7 @@ there) and returns a generator that reads the entries as they are asked for.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -361,6 +362,8 @@ def _stdin():
     """Standard input's bytes, through a reader of medimg's own (on a copy of its descriptor): a run stopped (Ctrl-C,
     a full disk) while the inputs' thread waited on sys.stdin's own made Python abort at exit, whose clean-up
     needs that reader's lock ("could not acquire lock for <stdin>", exit 134, not 130 or 74)."""
+    if sys.stdin is None:  # started with it closed (<&-)
+        raise OSError(errno.EBADF, "standard input is closed: there is no list to read")
     if _STDIN and _STDIN[0][0] is sys.stdin:
         return _STDIN[0][1]
     try:

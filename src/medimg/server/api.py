@@ -625,14 +625,16 @@ def _unencoded(name: str) -> str:
     not such a name, or they do not decode."""
     if not _ENCODED_WORDS.fullmatch(name):
         return name
+    from email.errors import HeaderParseError
     from email.header import decode_header
 
     try:
         decoded = "".join(part.decode(charset or "ascii", errors="replace") if isinstance(part, bytes) else part
                           for part, charset in decode_header(name))
-    except (LookupError, ValueError):  # an unknown charset, bad base64
+    except (LookupError, ValueError, HeaderParseError):  # an unknown charset, bad base64 (HeaderParseError)
         return name
-    return decoded or name
+    # a line break as a browser sends it (%0A): a header cannot hold one, so no name sent plainly has one
+    return decoded.replace("\r", "%0D").replace("\n", "%0A") or name
 
 
 def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
