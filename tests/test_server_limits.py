@@ -915,6 +915,7 @@ def test_a_killed_servers_folders_are_removed_by_the_next_one(tmp_path, monkeypa
     from medimg import scratch
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # server_scratch points it at its work folder
     for name in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR"):
         monkeypatch.delenv(name, raising=False)
     env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "MPLCONFIGDIR")}

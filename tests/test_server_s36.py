@@ -68,6 +68,8 @@ def test_the_first_log_line_names_medimgs_release_and_the_models(classifier, mon
     from medimg.server.app import run
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # run() makes a work folder its TMPDIR: not the suite's /tmp
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
 
     class Started:  # uvicorn's Server, as far as run() uses it, without serving
         def __init__(self, config):

@@ -507,6 +507,7 @@ def extract(
     from .pipeline import default_workers
 
     inputs_from = _one_list(inputs_from)
+    _remove_left_behind()
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
@@ -609,6 +610,7 @@ def classify(
     from .pipeline import classify as run, default_classifier
 
     inputs_from = _one_list(inputs_from)
+    _remove_left_behind()
     if out is not None and str(out) == "-":
         out = None
     if fmt is None and out is not None:
@@ -1019,6 +1021,16 @@ def _serve(host, port, allow_private, model_dir, max_upload_mb, request_timeout,
                                  param_hint="--allowed-host")
     config.allowed_hosts = answered_hosts(allowed_host, host, config.token)
     run(config, scratch, log_level=log_level.lower())
+
+
+def _remove_left_behind() -> None:
+    """The private folders a killed run or server left in TMPDIR (copies of zipped slides, uploads) go first."""
+    from .scratch import remove_left_behind
+
+    try:
+        remove_left_behind()
+    except OSError:
+        pass
 
 
 @app.command(cls=_Command)

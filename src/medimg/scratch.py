@@ -15,17 +15,24 @@ from pathlib import Path
 
 
 # the server's folders in TMPDIR; each is locked (flock) by its server while it runs
-PREFIXES = ("medimg-uploads-", "medimg-matplotlib-", "medimg-examples-", "medimg-pages-")
+PREFIXES = ("medimg-uploads-", "medimg-matplotlib-", "medimg-examples-", "medimg-pages-", "medimg-work-")
 _NEW = ".medimg-new-"  # a folder not yet locked: never taken for a dead server's
 _held: dict[Path, int] = {}  # this process's folders and their locked descriptors
+_work: set[Path] = set()  # the folders this process made its TMPDIR
 
 
 def server_scratch() -> list[Path]:
     """Private folders for what Gradio and matplotlib write (uploads; a font cache when HOME is not writable),
     unless GRADIO_TEMP_DIR or MPLCONFIGDIR say where; the server removes them when it stops. The folders a
-    server killed before it could remove them left (uploads with their file names) are removed first."""
+    server killed before it could remove them left (uploads with their file names) are removed first. The
+    process's own temporary files (an uploaded slide, CZI or MINC file copied for a library that reads only files;
+    a spilled upload body) go to one more such folder, its TMPDIR from then on, so a killed server's go too."""
     remove_left_behind()
     made = []
+    if not _redirected():
+        made.append(private_folder("medimg-work-"))
+        _work.add(made[-1])
+        tempfile.tempdir = os.environ["TMPDIR"] = str(made[-1])
     if not os.environ.get("GRADIO_TEMP_DIR"):
         made.append(private_folder("medimg-uploads-"))
         os.environ["GRADIO_TEMP_DIR"] = str(made[-1])
@@ -40,7 +47,7 @@ def server_scratch() -> list[Path]:
 def private_folder(prefix: str) -> Path:
     """A new private (0700) folder in TMPDIR, locked for as long as this process holds it: made under another
     name and locked before it is given its own, so another server never finds it unlocked."""
-    new = Path(tempfile.mkdtemp(prefix=_NEW))
+    new = Path(tempfile.mkdtemp(prefix=_NEW, dir=_base()))
     fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -51,6 +58,18 @@ def private_folder(prefix: str) -> Path:
     os.rename(new, folder)  # the lock goes with the folder
     _held[folder] = fd
     return folder
+
+
+@contextmanager
+def work_folder():
+    """A private folder for one file a library reads only by name (an uploaded or zipped slide, CZI or MINC
+    file), locked while in use and removed after: a process killed meanwhile leaves it to the next server or
+    run (`remove_left_behind`), not in TMPDIR for good."""
+    folder = private_folder("medimg-work-")
+    try:
+        yield str(folder)
+    finally:
+        remove(folder)
 
 
 def remove(folder: Path) -> None:
@@ -65,7 +84,7 @@ def remove_left_behind() -> list[Path]:
     """Remove the server folders in TMPDIR that no running process holds: a server killed (SIGKILL, out of
     memory) could not remove them. Only this user's folders are looked at; those of a running server are locked."""
     removed = []
-    for folder in Path(tempfile.gettempdir()).glob("medimg-*"):
+    for folder in Path(_base()).glob("medimg-*"):
         if not folder.name.startswith(PREFIXES):
             continue
         try:
@@ -84,6 +103,17 @@ def remove_left_behind() -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def _redirected() -> bool:
+    """Whether this process's temporary files already go to a work folder it holds."""
+    return Path(tempfile.gettempdir()) in _work
+
+
+def _base() -> str:
+    """TMPDIR as it was before the work folder took its place: where the server's folders are made."""
+    here = tempfile.gettempdir()
+    return str(Path(here).parent) if _redirected() else here
 
 
 @contextmanager

@@ -24,7 +24,6 @@ import inspect
 import os
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
+from ..scratch import work_folder
 from .base import Limits
 from .charset import known_codec, page_charset
 from .media import VIEWPORT
@@ -523,7 +523,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
     responses, finished, requested = [], set(), set()
     fired, done, hog = threading.Event(), threading.Event(), threading.Event()
     # the profile, and Playwright's own folder for the render (left behind when a stopped run ends its driver)
-    with tempfile.TemporaryDirectory(prefix="medimg-chromium-") as folder:
+    with work_folder() as folder:
         profile = os.path.join(folder, "profile")
         try:
             with sync_playwright() as pw:

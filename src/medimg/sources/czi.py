@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
+from ..scratch import work_folder
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .microscopy import IMAGEJ_COLOURS, composite, levels
 from .registry import register
@@ -35,7 +35,7 @@ def accepts(head: bytes, blob: Blob) -> bool:
 
 
 def open_czi(blob: Blob, ctx: Context) -> Iterator[Item]:
-    with tempfile.TemporaryDirectory(prefix="medimg-czi-") as tmp:
+    with work_folder() as tmp:
         path = os.path.join(tmp, "image.czi")
         with open(path, "wb") as f:
             f.write(blob.data)

@@ -576,13 +576,10 @@ def _sop_name(ds: pydicom.Dataset) -> str:
 
 def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
     """An exception's text with every textual header value removed, and kept short: pydicom's "all plugins
-    failed" text becomes one line, each plugin's reason after its name, without object addresses."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if lines and lines[0].startswith("Unable to decode as exceptions were raised by all available plugins"):
-        text = "no decoder could read it (" + "; ".join(lines[1:]) + ")"
-    else:
-        text = f"{type(exc).__name__}: {' '.join(lines)}"
-    text = re.sub(r"\s*<[\w.]+ object at 0x[0-9a-f]+>", "", text)  # Pillow names the BytesIO it was given
+    failed" text becomes one line, each plugin's reason after its name, without object addresses. The values go
+    before the text is cut into lines: a value a damaged length ran on over the next element holds that element's
+    length bytes, and a form feed or line feed there would split the value (and its name) across two lines."""
+    raw = str(exc)
     values = set()
     try:
         for elem in ds.iterall():
@@ -591,11 +588,16 @@ def _scrub(exc: Exception, ds: pydicom.Dataset) -> str:
                 values.update(s for s in (str(p).strip() for p in parts) if len(s) >= 3
                               and (elem.VR != "CS" or not _CODE.fullmatch(s)))  # a code says who nobody is
     except Exception:  # a header pydicom cannot walk (an ambiguous VR it cannot resolve)
-        if isinstance(exc, AttributeError):  # names a missing element or attribute, not a header value
-            return text[:300]
-        return f"{type(exc).__name__} (details left out: the header could not be read to remove its values)"
+        if not isinstance(exc, AttributeError):  # that names a missing element or attribute, not a header value
+            return f"{type(exc).__name__} (details left out: the header could not be read to remove its values)"
     for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, "[…]")
+        raw = raw.replace(value, "[…]")
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    if lines and lines[0].startswith("Unable to decode as exceptions were raised by all available plugins"):
+        text = "no decoder could read it (" + "; ".join(lines[1:]) + ")"
+    else:
+        text = f"{type(exc).__name__}: {' '.join(lines)}"
+    text = re.sub(r"\s*<[\w.]+ object at 0x[0-9a-f]+>", "", text)  # Pillow names the BytesIO it was given
     return text if len(text) <= 300 else text[:299] + "…"
 
 

@@ -12,13 +12,13 @@ against `max_input_bytes` first, as every volume's are.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ..scratch import work_folder
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import size_problem
 from .nifti import axial_slices
@@ -167,7 +167,7 @@ class _TimeLast:
 
 def open_minc(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Bytes (an upload, a zip member): nibabel reads MINC by name, so through a temporary file."""
-    with tempfile.TemporaryDirectory(prefix="medimg-minc-") as tmp:
+    with work_folder() as tmp:
         path = os.path.join(tmp, Path(blob.name or "volume").stem[:50] + ".mnc")
         with open(path, "wb") as f:
             f.write(blob.data)

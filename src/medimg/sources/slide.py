@@ -13,13 +13,13 @@ names of those the slide holds), and only technical properties are kept. A pyram
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
+from ..scratch import work_folder
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
 from .registry import register
 
@@ -81,7 +81,7 @@ def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
 def open_slide(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Bytes (an upload, a zip member): OpenSlide reads only files, so through a temporary one."""
     suffix = Path(blob.name or blob.origin).suffix.lower()
-    with tempfile.TemporaryDirectory(prefix="medimg-slide-") as tmp:
+    with work_folder() as tmp:
         path = os.path.join(tmp, "slide" + (suffix if suffix in SUFFIXES else ".svs"))
         with open(path, "wb") as f:
             f.write(blob.data)
