@@ -54,6 +54,7 @@ class Folder:
     done: set = field(default_factory=set)  # of its files, members and URLs, those whose rows are all in
     written: set = field(default_factory=set)  # of them, every one with rows in (a container's own note)
     passed: int = 0  # files, members and URLs whose rows are all in, of every input as given: passed over
+    given: Given = field(default_factory=Given)  # what its inputs passed over whole read (a DICOMDIR, its folders)
     lock: _Lock | None = field(default=None, repr=False, compare=False)  # held until extract ends
 
 
@@ -102,6 +103,7 @@ def _prepare(out: Path, resume: bool) -> Folder:
     kept = Folder(last_source=last, passed=len(done))
     sources, files, images, tail, at = set(), set(), 0, set(), 0
     every, all_images = set(), 0  # with the last input's rows
+    dicom, others = set(), {}  # DICOM files given alone; the files and members the other inputs read
     with open(manifest, "rb") as f:
         for n, raw in enumerate(f):
             row = json.loads(raw.decode("utf-8", "surrogateescape"))
@@ -115,6 +117,13 @@ def _prepare(out: Path, resume: bool) -> Folder:
                 continue
             at += len(raw)
             sources.add(row["source"])
+            if row["input"] == row["source"]:
+                if row.get("format") == "DICOM":
+                    dicom.add(row["source"])
+            elif not is_url(row["source"]):  # a folder's files and an archive's members are not kept: not needed
+                held = others.setdefault(row["source"], [])
+                if not row["input"].startswith((row["source"] + ":", row["source"].rstrip(os.sep) + os.sep)):
+                    held.append(row["input"])
             if row["source"] in last:  # the inputs of the last input as given (rows are in input order)
                 tail.add(row["input"])
             else:
@@ -132,8 +141,35 @@ def _prepare(out: Path, resume: bool) -> Folder:
             p.unlink(missing_ok=True)
     kept.done_sources = Spellings(s for s in sources if s not in last)
     kept.done = Spellings(done & tail)
+    kept.given = _given_before(dicom, others, kept.done_sources)
     kept.written = Spellings(written & tail)
     return kept
+
+
+def _given_before(dicom: set, others: dict, done) -> Given:
+    """What the inputs passed over whole (done) read, as `Given` would have it had they been read in this run: so
+    that a DICOMDIR given with its export's folders or files, one of them done, does not read the others' files again
+    (or they its own) when the run is carried on."""
+    from .sources.dicomdir import _key, is_dicomdir
+
+    given = Given()
+    for source in dicom:
+        if source in done and (key := _key(source)) is not None:
+            given.files.add(key)
+    for source, inputs in others.items():
+        if source not in done:
+            continue
+        if os.path.isdir(source):
+            given.folders.add(os.path.realpath(source))
+            continue
+        try:
+            with open(source, "rb") as f:
+                if not is_dicomdir(f.read(1024)):  # an archive, an e-mail, a page: its rows name what it held
+                    continue
+        except OSError:
+            continue
+        given.listed.update(key for name in inputs if (key := _key(name)) is not None)
+    return given
 
 
 def _writable(out: Path) -> None:
@@ -259,7 +295,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
                 continue
             yield _write_row(row, part, image, out, manifest, state, json_line), image
 
-    seen = Given()  # a DICOMDIR given with its export's folders or files: each file read once
+    seen = folder.given  # a DICOMDIR given with its export's folders or files: each file read once (resumed too)
     try:
         for given in sources:
             source = os.fspath(given)

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 from urllib.parse import urlsplit
 
 from . import net
@@ -44,13 +44,18 @@ def open_url(url: str, ctx: Context) -> Iterator[Item]:
     """Every image a URL leads to; problems come out as ItemError items, never as exceptions."""
     fetcher = net.Fetcher(ctx.limits, ctx.cancel)
     try:
-        yield from _open_url(url, url, ctx, fetcher)
+        at, refreshes = url, 0
+        while at is not None:  # a loop, not a call in a call: a long chain under a high max_redirects overflowed
+            at = yield from _open_url(url, at, ctx, fetcher, refreshes)
+            refreshes += 1
     finally:
         fetcher.close()
 
 
-def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: int = 0) -> Iterator[Item]:
-    """The items of the page or file at `at`, reached from `url` (the input) by `refreshes` meta refreshes."""
+def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: int = 0
+              ) -> Generator[Item, None, str | None]:
+    """The items of the page or file at `at`, reached from `url` (the input) by `refreshes` meta refreshes; returns
+    where its meta refresh sends the browser when it is only that (no image of its own), to be read instead."""
     try:
         page = fetcher.fetch(at, accept=ACCEPT_PAGE)
     except net.FetchError as exc:  # a page or image its X-Robots-Tag keeps from use: a note
@@ -82,8 +87,7 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
                 yield ItemError(url, "", f"too many meta refreshes (more than {ctx.limits.max_redirects}) "
                                          f"starting at {url}")
                 return
-            yield from _open_url(url, found.refresh, ctx, fetcher, refreshes + 1)
-            return
+            return found.refresh
         yield from fetch_images(url, page.url, found, ctx, fetcher)
     else:
         said = describe(page.data, len(page.data)) if page.data else "an empty body"

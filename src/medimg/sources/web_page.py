@@ -197,7 +197,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if _attr(attrs, "http-equiv").strip().lower() == "refresh" and found.refresh is None:
                 went = _resolve(_refresh_url(_attr(attrs, "content")), base, charset)
-                found.refresh = went if went and _same(went) != _same(page_url) else None
+                # not to a data: URL (browsers refuse a page's going there: it was an error row 'only http and
+                # https URLs are fetched'), nor to the page itself
+                web = went is not None and went[:5].lower() != "data:"
+                found.refresh = went if web and _same(went) != _same(page_url) else None
             elif key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
