@@ -269,6 +269,9 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
             yield unit(root, lambda root=root, note=note: iter([ItemError(root, "", note, skipped=True)]))
             continue
         seen.add(real)
+        given = getattr(ctx, "given", None)
+        if given is not None and above is not None and real != os.path.join(above, os.path.basename(root)):
+            given.folders.add(real)  # a link's folder, read here: a DICOMDIR given after passes over its files
         # real folders first, so a folder is read where it is and a link beside it is the one noted
         dirs[:] = sorted((d for d in dirs if not is_hidden(d)), key=lambda d: (os.path.islink(os.path.join(root, d)), d))
         for name in sorted(names):

@@ -272,7 +272,10 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     return found
 
 
-_REFRESH = re.compile(r"""\s*[\d.]+\s*[;,]?\s*(?:url\s*=\s*)?(?P<q>["']?)(?P<url>.*)""", re.I | re.S)
+# its delay (ASCII digits and dots) ends at a `;`, `,`, a space or the end: `5x; url=/a` and `1e3; url=/a` send
+# nowhere, as in a browser (they were read as going to `x; url=/a`, a 404); spaces are ASCII ones only
+_REFRESH = re.compile(r"""[\t\n\f\r ]*[0-9.]+(?:[\t\n\f\r ]*[;,]|[\t\n\f\r ]|\Z)[\t\n\f\r ]*"""
+                      r"""(?:url[\t\n\f\r ]*=[\t\n\f\r ]*)?(?P<q>["']?)(?P<url>.*)""", re.I | re.S)
 
 
 def _refresh_url(content: str) -> str | None:
