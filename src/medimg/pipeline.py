@@ -22,7 +22,7 @@ from .model.preprocess import thumbnail
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, is_input, not_an_input, one_input_tasks
 from .sources.dicomdir import Given
-from .sources.base import AnyOf, CallerError, as_limits, reading_unit, recoverable
+from .sources.base import AnyOf, CallerError, as_limits, reading_unit
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
 RECORD_FIELDS = ["input", "locator", "label", "medical", "confidence", "p_medical", "verdict",
@@ -164,9 +164,13 @@ def classify(
     (or 8 × workers) inputs past the one being read may be under way (so a dead host, waiting out its timeout,
     does not hold up the inputs after it), but together they hold at most 4 × `batch_size` prepared images,
     and the units not yet done (zip members are read as the archive is split) at most AHEAD_BYTES: decoding
-    overlaps inference and memory stays bounded. `thumbnails` > 0 keeps a thumbnail of that size (over twice
-    the model's input, big JPEGs are decoded larger for it, and their probabilities can differ slightly).
+    overlaps inference and memory stays bounded. The model takes about 1 MB an image more while it runs a batch
+    (batch_size=1000 takes about 1 GB more than 32, and is no faster on a CPU). `thumbnails` > 0 keeps a
+    thumbnail of that size (over twice the model's input, big JPEGs are decoded larger for it, and their
+    probabilities can differ slightly).
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
+    `on_item(record)` is called on the caller's thread just before each record comes out; if it raises, the
+    exception comes out of the stream in that record's place and the run ends, as a `break` would end it.
     Once `cancel` is set (the caller gave up: a request timed out, a script's Ctrl-C handler), the run ends as
     closing the stream does: no record comes out after it (within 0.1 s, even while an input is still
     downloading or decoding), and downloads and threads stop. The stream just ends: `cancel.is_set()` tells a
@@ -325,8 +329,8 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             if isinstance(exc, CallerError):  # `skip` raised (splitting a nested zip): the caller gets it here
                 put(lane, _Raise(exc.exc))
                 return
-            if not recoverable(exc):
-                raise
+            # an exit or Ctrl-C raised by a reader's own code too (no signal reaches this thread): an error for this
+            # input, as any other (raised here, it ended the thread: one worker hung the run, more lost the row)
             put(lane, (Record(input=source, locator="", error=f"internal error: {type(exc).__name__}: {exc}",
                               source=source), None, False))
         finally:
@@ -438,12 +442,15 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                         if not hold(lane.holds) or not put(lanes, lane):
                             return
                         jobs.put((lane, source))
-                except Exception as exc:  # splitting this input failed: an error for it, then the next input
-                    if not put(lanes, failed(source, f"internal error: {exc}")):
+                except CallerError:
+                    raise
+                except BaseException as exc:  # splitting this input failed (an exit a library raised too, which
+                    # ended the run as if done): an error for it, then the next input
+                    if not put(lanes, failed(source, f"internal error: {type(exc).__name__}: {exc}")):
                         return
         except CallerError as exc:  # the inputs' iterable or `skip` raised: the caller gets it in its place
             put(lanes, raising(exc.exc))
-        except Exception as exc:
+        except BaseException as exc:
             put(lanes, failed("", f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             put(lanes, END)
@@ -452,12 +459,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
 
     threads = [threading.Thread(target=dispatch, name="medimg-inputs", daemon=True)]
     threads += [threading.Thread(target=work, name=f"medimg-extract-{i}", daemon=True) for i in range(workers)]
-    for th in threads:
-        th.start()
     pending: list[tuple[Record, np.ndarray | None]] = []
     images = 0  # of them with pixels for the model
     lane: _Lane | None = None  # the input being read; None between inputs
     try:
+        for th in threads:  # one that cannot start (the process's thread limit) stops those started before it
+            th.start()
         while True:
             drain()
             q = lanes if lane is None else lane
