@@ -18,7 +18,7 @@ from pathlib import Path
 PREFIXES = ("medimg-uploads-", "medimg-matplotlib-", "medimg-examples-", "medimg-pages-", "medimg-work-")
 _NEW = ".medimg-new-"  # a folder not yet locked: never taken for a dead server's
 _held: dict[Path, int] = {}  # this process's folders and their locked descriptors
-_work: set[Path] = set()  # the folders this process made its TMPDIR
+_work: dict[Path, tuple[str | None, str | None]] = {}  # the folders this process made its TMPDIR: TMPDIR before
 
 
 def server_scratch() -> list[Path]:
@@ -31,7 +31,7 @@ def server_scratch() -> list[Path]:
     made = []
     if not _redirected():
         made.append(private_folder("medimg-work-"))
-        _work.add(made[-1])
+        _work[made[-1]] = os.environ.get("TMPDIR"), tempfile.tempdir
         tempfile.tempdir = os.environ["TMPDIR"] = str(made[-1])
     if not os.environ.get("GRADIO_TEMP_DIR"):
         made.append(private_folder("medimg-uploads-"))
@@ -73,7 +73,17 @@ def work_folder():
 
 
 def remove(folder: Path) -> None:
-    """Remove one of this process's folders, and let go of its lock."""
+    """Remove one of this process's folders, and let go of its lock. The work folder made its TMPDIR gives TMPDIR
+    back first: a server stopped by its lifespan left TMPDIR naming a removed folder, and a second server run in the
+    same process (a notebook) answered 503 to every upload over 1 MB, which is spooled to a temporary file."""
+    before = _work.get(folder)
+    if before is not None and tempfile.tempdir == str(folder):  # before it leaves _work: see _base
+        env, tempfile.tempdir = before
+        if env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = env
+    _work.pop(folder, None)
     shutil.rmtree(folder, ignore_errors=True)
     fd = _held.pop(folder, None)
     if fd is not None:

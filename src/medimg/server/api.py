@@ -26,7 +26,7 @@ from ..sources.browser import available
 from ..sources.files import blobs_together, unique_names
 from .export import readable
 from .limits import BODY_IDLE_SECONDS, MIN_BODY_RATE, URL_BODY_BYTES, route_path
-from .work import Outcome, Worker, server_words
+from .work import Outcome, Worker, server_words, unread_rows
 
 MAX_URLS = 20  # addresses in one request, as on the page (each is a whole page to fetch)
 GRACE_SECONDS = 2.0  # past the per-request limit before the HTTP answer gives up on the work
@@ -409,9 +409,10 @@ def create_router(worker: Worker) -> APIRouter:
         show_skipped = bool(_either("show_skipped", show_skipped, form_show_skipped, "form"))
         named = [(_display_name(f.filename, i), f) for i, f in enumerate(files, 1)]  # repeated: see blobs_together
         limits = cfg.limits()
-        out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes), limits,
-                                                               threshold=threshold, stop=stop, seconds=left))
-        return _response(_unread(out, unique_names([name for name, _ in named])), full, show_skipped,
+        data_of: dict[str, str] = {}  # the data files a header among the uploads reads (a.raw: a.mhd)
+        out = await run(request, lambda stop, left: worker.run(_blobs(named, limits.max_input_bytes, data_of),
+                                                               limits, threshold=threshold, stop=stop, seconds=left))
+        return _response(_unread(out, unique_names([name for name, _ in named]), data_of), full, show_skipped,
                          worker.model_info(), threshold)
 
     router.add_api_route("/classify", classify_files, methods=["POST"], route_class_override=UploadRoute,
@@ -512,15 +513,14 @@ async def _disconnected(request: Request) -> None:
         await anyio.sleep_forever()
 
 
-def _unread(out: Outcome, inputs: list[str]) -> Outcome:
+def _unread(out: Outcome, inputs: list[str], data_of: dict[str, str] | None = None) -> Outcome:
     """A run the time limit stopped: a row of its own for each input it never came to, as the page gives one
-    (the note alone left a client to find which of its files or addresses have no result)."""
+    (the note alone left a client to find which of its files or addresses have no result). A data file whose
+    header was begun was read with it: the note a whole run gives it, not an error (`unread_rows`)."""
     if not out.note:
         return out
-    begun = {r.source for r in out.records}
-    return Outcome(out.records + [Record(input=name, locator="", error="not read: the time limit was reached "
-                                         "before it", source=name) for name in inputs if name not in begun],
-                   out.note)
+    return Outcome(out.records + unread_rows(inputs, {r.source for r in out.records},
+                                             "not read: the time limit was reached before it", data_of), out.note)
 
 
 def _response(out: Outcome, full: bool, show_skipped: bool, model: dict, threshold: float | None) -> dict:
@@ -637,7 +637,7 @@ def _unencoded(name: str) -> str:
     return decoded.replace("\r", "%0D").replace("\n", "%0A") or name
 
 
-def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
+def _blobs(named: list[tuple[str, UploadFile]], cap: int, data_of: dict[str, str] | None = None) -> Iterator[Blob]:
     """One upload's bytes at a time, read from its spooled temporary file as the pipeline asks. Each can
     read another upload of the request by name (a detached header's data file); one lock keeps those reads,
     from other threads, off a file being read here."""
@@ -650,7 +650,7 @@ def _blobs(named: list[tuple[str, UploadFile]], cap: int) -> Iterator[Blob]:
                 return upload.file.read(n)
         return read
 
-    return blobs_together([(name, reader(upload), upload.content_type) for name, upload in named], cap)
+    return blobs_together([(name, reader(upload), upload.content_type) for name, upload in named], cap, data_of)
 
 
 def url_check(url: str, allow_private: bool, offline: bool = False) -> tuple[str | None, str | None]:

@@ -29,7 +29,7 @@ from ..sources.browser import available
 from ..sources.files import blobs_together, unique_names
 from .api import WAITING_PER_JOB, url_problem
 from .export import readable, relabeled, to_csv, to_json
-from .work import Worker
+from .work import Worker, unread_rows
 
 FILTERS = ["all", "medical", "non-medical", "uncertain"]
 # what matters first (a phone shows only the file, verdict, label and p(medical): see CSS)
@@ -567,8 +567,9 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
         paths = [p for p in paths if p not in theirs]
         names = _names(paths, folder, dict(given))
         inputs: list = []
+        data_of: dict[str, str] = {}  # the data files a header among the uploads reads (a.raw: a.mhd)
         if paths:
-            inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names))
+            inputs.append(_blobs(paths, cfg.limits().max_input_bytes, names, data_of))
         fix_url, fetch = gr.skip(), []
         if url:
             given = _addresses(url)
@@ -622,7 +623,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
             return gr.skip()
         _drop(previous)
         try:
-            results = _keep(early + out.records + _unread([*names, *fetch], begun, stop.is_set(), out.note),
+            results = _keep(early + out.records + _unread([*names, *fetch], begun, stop.is_set(), out.note, data_of),
                             run_folder, stopped=stop.is_set(), note=out.note)
         except OSError:
             if gone(request, stop):  # the page closed meanwhile and took its folder: nobody to tell
@@ -880,13 +881,14 @@ def _ready(file_paths) -> dict:
     return gr.update(value=f"{n} file{'s' * (n != 1)} ready to run" if n else "", visible=bool(n))
 
 
-def _unread(inputs: list[str], begun: set, stopped: bool, note: str | None) -> list[Record]:
+def _unread(inputs: list[str], begun: set, stopped: bool, note: str | None,
+            data_of: dict[str, str] | None = None) -> list[Record]:
     """A row for each input a stopped run (Stop, or its time limit) never came to: said in the table of problems
-    and the downloads, not left out of them without a word."""
+    and the downloads, not left out of them without a word (a data file whose header it came to: its note)."""
     if not (stopped or note):
         return []
     why = "not read: the run was stopped before it" if stopped else "not read: the time limit was reached before it"
-    return [Record(input=name, locator="", error=why, source=name) for name in inputs if name not in begun]
+    return unread_rows(inputs, begun, why, data_of)
 
 
 def _listed_now(ran: list[Path], kept: list[Path], now: list[Path] | None, upload_root: Path,
@@ -964,16 +966,22 @@ def _web_address(text: str) -> tuple[str, str | None]:
     return text, f"“{text}” is not a web address: give one such as https://example.org/page"
 
 
-def _blobs(paths: Iterable[Path], cap: int, names: list[str] | None = None) -> Iterator[Blob]:
+def _blobs(paths: Iterable[Path], cap: int, names: list[str] | None = None,
+           data_of: dict[str, str] | None = None) -> Iterator[Blob]:
     """Uploaded files by their own names (not the temporary paths), read one at a time; each can read
-    another of them by name (a detached header's data file). Their results go by `names` if given."""
+    another of them by name (a detached header's data file). Their results go by `names` if given. `data_of` is
+    filled with {a data file's name: its header's}, by those names, once the first file is read."""
     paths = list(paths)
-    blobs = blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap)
-    if names is None:
-        return blobs
-    named = dict(zip(unique_names([p.name for p in paths]), names))  # the name blobs_together gives → ours
-    return (replace(b, origin=named[b.name], name=named[b.name], data_of=named.get(b.data_of, b.data_of))
-            for b in blobs)
+    claims: dict[str, str] = {}
+    blobs = blobs_together([(p.name, partial(_read_head, p), None) for p in paths], cap, claims)
+    given = unique_names([p.name for p in paths])
+    named = dict(zip(given, given if names is None else names))  # the name blobs_together gives → ours
+    for b in blobs:
+        if data_of is not None and claims:
+            data_of.update((named[k], named.get(v, v)) for k, v in claims.items())
+            claims = {}
+        yield b if names is None else replace(b, origin=named[b.name], name=named[b.name],
+                                              data_of=named.get(b.data_of, b.data_of))
 
 
 def _names(paths: list[Path], folder: Path, given: dict[Path, str | None] | None = None) -> list[str]:

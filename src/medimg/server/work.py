@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 from ..model import Classifier
 from ..pipeline import Record, classify, default_classifier
 from ..sources import Blob, Limits
+from ..sources.registry import DATA_FILE_NOTE
 from .config import ServerConfig
 
 # how sources.net says private addresses may be allowed (the CLI's and Python's spelling), and how the server says it
@@ -108,6 +109,23 @@ class Worker:
         finally:
             stream.close()
         return out
+
+
+def unread_rows(inputs: list[str], begun: set, why: str, data_of: dict[str, str] | None = None) -> list[Record]:
+    """A row for each of `inputs` a stopped run never came to (`why` it was not read), but for a data file whose
+    header (`data_of`: a.raw → a.mhd) it did come to: that file was read with it, so it gets the note it has in a
+    whole run (it was an error row, "not read", counted among the errors)."""
+    rows = []
+    for name in inputs:
+        if name in begun:
+            continue
+        header = (data_of or {}).get(name)
+        if header is not None and header in begun:
+            rows.append(Record(input=name, locator="", error=DATA_FILE_NOTE.format(header), skipped=True,
+                               source=name))
+        else:
+            rows.append(Record(input=name, locator="", error=why, source=name))
+    return rows
 
 
 def _time_note(limit: float, images: int) -> str:

@@ -163,13 +163,16 @@ def reads_as_data(name: str, names: tuple[str, ...], there: Callable[[str], bool
     return False
 
 
-def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], cap: int) -> Iterator[Blob]:
+def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], cap: int,
+                   claims: dict[str, str] | None = None) -> Iterator[Blob]:
     """Files given together (one request's uploads) as Blobs, read one at a time: (name, read, content
     type) each, where `read(n)` gives the first n bytes (all of them for -1). A name given again gets one of
     its own (`unique_names`: IM0001, IM0001 (2)). Each can read another by name (`Blob.sibling`): the k-th
     file of a name reads the k-th of the name it asks for, so two series' a.mhd + a.raw pairs each keep their
     own data; a data file that a header among them reads (`.raw`, `.img`, or the `.img.gz` of a `.hdr` given
-    without its `.img`) is marked `data_of` that header."""
+    without its `.img`) is marked `data_of` that header. `claims`, if given, is filled with {each such data file's
+    name: its header's} before the first Blob comes (a run stopped early says which files were read with a header).
+    """
     given = [name for name, _, _ in files]
     names = unique_names(given)
     turn: list[int] = []  # the k-th time its name was given
@@ -205,6 +208,8 @@ def blobs_together(files: list[tuple[str, Callable[[int], bytes], str | None]], 
                 if j != i:
                     claimed.setdefault(j, names[i])
                 break
+    if claims is not None:
+        claims.update((names[j], header) for j, header in claimed.items())
     for i, (_, read, content_type) in enumerate(files):
         yield Blob(origin=names[i], data=read(-1), name=names[i], content_type=content_type,
                    sibling=sibling_of(turn[i]), data_of=claimed.get(i))

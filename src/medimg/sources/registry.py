@@ -37,10 +37,13 @@ def find(blob: Blob) -> SourcePlugin | None:
     return None
 
 
+DATA_FILE_NOTE = "skipped: the data file of {}, read with it"
+
+
 def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open one blob with the first source that accepts it; never raises."""
     if blob.data_of:  # named by a header given with it (even when compressed, as an .img.gz)
-        yield ItemError(blob.origin, "", f"skipped: the data file of {blob.data_of}, read with it", skipped=True)
+        yield ItemError(blob.origin, "", DATA_FILE_NOTE.format(blob.data_of), skipped=True)
         return
     plugin = find(blob)
     if plugin is None:
