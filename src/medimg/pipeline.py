@@ -245,8 +245,9 @@ def _check_function(name: str, fn, what: str) -> None:
 
 
 def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip,
-             cancel) -> Iterator[Record]:
-    """classify's stream of records (its arguments checked)."""
+             cancel, seen: Given | None = None) -> Iterator[Record]:
+    """classify's stream of records (its arguments checked). `seen`: a dicomdir.Given begun by the caller
+    (`scale`'s actors: the files of a DICOMDIR entry that other entries of the list read)."""
     t = clf.threshold if threshold is None else threshold
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
@@ -424,7 +425,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                 raise CallerError(exc) from exc
             yield given
 
-    seen = Given()  # a DICOMDIR given with its export's folders or files: each file read once
+    seen = Given() if seen is None else seen  # a DICOMDIR given with its export's folders or files: each file read once
 
     def dispatch() -> None:
         try:

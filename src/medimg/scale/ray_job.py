@@ -63,8 +63,14 @@ class ClassifyInputs:
     under way then is read one entry at a time, alone, and an entry under way at a second death is a DIED row."""
 
     def __init__(self, entries: str, labels: list[str], fmt: str = "jsonl", model_dir: str | None = None,
-                 limits: dict | None = None, threshold: float | None = None, threads: int = 1, workers: int = 4):
+                 limits: dict | None = None, threshold: float | None = None, threads: int = 1, workers: int = 4,
+                 covered: dict[str, list[str]] | None = None):
         from ..model import Classifier
+        from ..scratch import remove_left_behind
+
+        with contextlib.suppress(OSError):  # the work folders an actor killed on this machine left (a zipped slide's)
+            remove_left_behind()
+        self.covered = covered or {}  # a DICOMDIR entry → the files it lists that other entries read (`dicomdirs`)
 
         self.entries = entries  # the file of list entries (Spill) a batch's places point into
         # Why this machine cannot run the job, raised by every call rather than here: Ray restarts an actor whose
@@ -131,8 +137,18 @@ class ClassifyInputs:
 
         for s in inputs:
             found.setdefault(s, [])
-        for rec in classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
-                            workers=self.workers):
+        if any(s in self.covered for s in inputs):  # as in one classify run: each of the export's files read once
+            from ..pipeline import _records
+            from ..sources.dicomdir import Given, _key
+
+            given = Given()
+            given.files.update(k for s in inputs for p in self.covered.get(s, ()) if (k := _key(p)) is not None)
+            records = _records(iter(inputs), self.clf, self.limits, 32, self.threshold, 0, None, self.workers,
+                               None, None, given)
+        else:
+            records = classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
+                               workers=self.workers)
+        for rec in records:
             found.setdefault(rec.source, []).append(self.row(rec))
 
     @contextlib.contextmanager
@@ -200,6 +216,7 @@ class Spill:
         self.starts, self.sizes = array("q"), array("q")  # where each batch of `per` entries is, in bytes
         self.count = 0
         self._start = 0
+        self.covered: dict[str, list[str]] = {}  # spill_new's `dicomdirs`
 
     def add(self, entry: str) -> None:
         if self.count % self.per == 0:
@@ -338,7 +355,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
          on_start, tally=None) -> int:
     import ray
 
-    given = spill_new(spill, inputs, done)
+    given = spill_new(spill, inputs, done, limits)
     if plan is not None:
         plan.update(run=spill.count, passed_over=given - spill.count, images=0, errors=0, skipped=0)
     if not spill.count:
@@ -362,7 +379,8 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         num_cpus=1,
         fn_constructor_kwargs={"entries": str(spill.path), "labels": labels, "fmt": fmt, "model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
-                               "threshold": threshold, "workers": workers},
+                               "threshold": threshold, "workers": workers,
+                               "covered": spill.covered or None},
     )
     before = set(_files(out, fmt))
     # writing takes no CPU of its own: with the actors holding every core, files still appear as blocks finish
@@ -387,14 +405,14 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
     return sum(kinds.values())
 
 
-def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
+def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet, limits: Limits | None = None) -> int:
     """Write to `spill` each entry of `inputs` once (`lists.once_many`), but those in `done`, and but a file
     in a folder or a member of an archive that is an entry too (`lists.inside_given`: its folder does it,
     whichever comes first); returns how many entries there were, each counted once."""
     from ..lists import inside_given, once_many
     from ..sources import is_url
 
-    given, seen, paths = 0, KeySet(), False
+    given, seen, paths, indexes = 0, KeySet(), False, []
     for part in once_many(inputs, seen=seen):
         given += len(part)
         # as the rows write them (a name's bytes that are not UTF-8 escaped), however spelled
@@ -403,10 +421,43 @@ def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet) -> int:
             if not skip:
                 spill.add(entry)
                 paths = paths or not is_url(entry)
+                if not is_url(entry) and os.path.basename(entry.rstrip("/")).upper() == "DICOMDIR":
+                    indexes.append(entry)
     spill.close()
     if paths:  # only now is every folder known: the spill is read again (a list of URLs is not)
         given -= spill.drop(lambda part: inside_given(part, seen))
+    spill.covered = dicomdirs(indexes, seen, (limits or Limits()).max_input_bytes)
     return given
+
+
+def dicomdirs(entries: list[str], seen: KeySet, max_bytes: int) -> dict[str, list[str]]:
+    """For each DICOMDIR entry (a CD's index, named so) not inside a folder given, the files it lists that other
+    entries read: given themselves or in a folder given (`find cd -type f`, `cd/*`). Its actor passes over them,
+    as one classify run does (`dicomdir.Given`): in other batches, they were read twice."""
+    from ..lists import entry_key, inside_given
+    from ..sources.dicomdir import _find, is_dicomdir, listed
+
+    covered: dict[str, list[str]] = {}
+    for entry, inside in zip(entries, inside_given(entries, seen) if entries else []):
+        path = Path(entry)
+        try:
+            with open(path, "rb") as f:
+                if inside or not is_dicomdir(f.read(1024)):
+                    continue
+                f.seek(0)
+                names = listed(f.read(max_bytes + 1), max_bytes)
+        except Exception:  # unreadable or damaged: its actor says so
+            continue
+        beside = path.resolve().parent if path.is_symlink() else path.parent
+        folders: dict = {}
+        found = [str(p) for parts in names if not isinstance(p := _find(beside, parts, folders), str)]
+        if not found:
+            continue
+        given = seen.contains([entry_key(p) for p in found])
+        held = inside_given(found, seen)
+        if read := [p for p, a, b in zip(found, given, held) if a or b]:
+            covered[entry] = read
+    return covered
 
 
 def write_failure(exc: BaseException) -> OSError | None:

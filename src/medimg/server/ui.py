@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 
 import gradio as gr
 
+from ..lists import once
 from ..model.classifier import p_text, verdict_for
 from ..pipeline import Record, summarize
 from ..sources import Blob
@@ -584,6 +585,7 @@ def build_ui(worker: Worker, examples: dict[str, list[Path]] | None = None, scra
                     early.append(Record(input=address, locator="", error=problem))
                 else:
                     fetch.append(address)
+            fetch = list(once(fetch, fragments=bool(render)))  # spelt twice (HTTP://, /./, #…): read once, as the API
             shown = "\n".join(written[a][0] for a in given)
             if shown != url:
                 fix_url = gr.update(value=shown)
