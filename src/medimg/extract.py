@@ -153,9 +153,7 @@ def _given_before(dicom: set, others: dict, done) -> Given:
     from .sources.dicomdir import _key, is_dicomdir
 
     given = Given()
-    for source in dicom:
-        if source in done and (key := _key(source)) is not None:
-            given.files.add(key)
+    given.later = [source for source in dicom if source in done]
     for source, inputs in others.items():
         if source not in done:
             continue

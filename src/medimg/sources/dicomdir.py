@@ -141,9 +141,13 @@ class Given:
         self.folders: set[str] = set()
         self.files: set[tuple[int, int]] = set()
         self.listed: set[tuple[int, int]] = set()
+        self.later: list[str] = []  # DICOM files a resumed run gave before: looked up only if a DICOMDIR comes
 
     def has(self, key: tuple[int, int], path: Path) -> bool:
         """Whether a file a DICOMDIR lists was given already: itself, in a folder given, or through a DICOMDIR."""
+        if self.later:  # a stat each: 100,000 of them made resuming an extract of DICOM files 10-15 % slower
+            self.files.update(k for name in self.later if (k := _key(name)) is not None)
+            self.later = []
         if key in self.files or key in self.listed:
             return True
         if not self.folders:
