@@ -192,6 +192,19 @@ def dicom_dir() -> Path:
     return Path(pydicom.__file__).parent / "data" / "test_files"
 
 
+def dicom_export(tmp_path: Path) -> Path:
+    """A real CD export made of pydicom's test DICOMDIR: the DICOMDIR listing 31 files in three patient folders, and
+    nothing else, in tmp_path / "cd"."""
+    import shutil
+
+    root = tmp_path / "cd"
+    shutil.copytree(dicom_dir() / "dicomdirtests", root)
+    shutil.rmtree(root / "TINY_ALPHA")
+    for extra in [*root.glob("DICOMDIR-*"), root / "README.txt"]:
+        extra.unlink()
+    return root
+
+
 def dicom_file(name: str) -> Path:
     path = dicom_dir() / name
     if not path.exists():

@@ -4,23 +4,13 @@ resumed extract, and a meta refresh to a data: URL."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import builders as b
 from PIL import Image
 
-TESTS = b.dicom_dir() / "dicomdirtests"
-
-
 def _export(tmp_path: Path) -> Path:
-    """A real export: a DICOMDIR listing 31 files in three patient folders, and nothing else."""
-    root = tmp_path / "cd"
-    shutil.copytree(TESTS, root)
-    shutil.rmtree(root / "TINY_ALPHA")
-    for extra in [*root.glob("DICOMDIR-*"), root / "README.txt"]:
-        extra.unlink()
-    return root
+    return b.dicom_export(tmp_path)
 
 
 def _extract(inputs: list, out: Path, resume: bool) -> list[dict]:

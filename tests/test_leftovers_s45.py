@@ -11,17 +11,8 @@ from pathlib import Path
 import builders as b
 from medimg.sources import ImageItem, ItemError, input_tasks, open_inputs
 
-TESTS = b.dicom_dir() / "dicomdirtests"
-
-
 def _export(tmp_path: Path) -> Path:
-    """A real export: a DICOMDIR listing 31 files in three patient folders, and nothing else."""
-    root = tmp_path / "cd"
-    shutil.copytree(TESTS, root)
-    shutil.rmtree(root / "TINY_ALPHA")
-    for extra in [*root.glob("DICOMDIR-*"), root / "README.txt"]:
-        extra.unlink()
-    return root
+    return b.dicom_export(tmp_path)
 
 
 def _images(inputs) -> collections.Counter:

@@ -4,13 +4,9 @@ one up (a stat) for a DICOMDIR the run may never be given; now only when one com
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import builders as b
-
-TESTS = b.dicom_dir() / "dicomdirtests"
-
 
 def _rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
@@ -24,11 +20,7 @@ def _extract(inputs: list, out: Path, resume: bool) -> list[dict]:
 
 def _export(tmp_path: Path) -> tuple[Path, list[Path]]:
     """A DICOMDIR listing 31 files in three patient folders, and those files."""
-    root = tmp_path / "cd"
-    shutil.copytree(TESTS, root)
-    shutil.rmtree(root / "TINY_ALPHA")
-    for extra in [*root.glob("DICOMDIR-*"), root / "README.txt"]:
-        extra.unlink()
+    root = b.dicom_export(tmp_path)
     return root, sorted(p for p in root.rglob("*") if p.is_file() and p.name != "DICOMDIR")
 
 

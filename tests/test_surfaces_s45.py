@@ -5,7 +5,6 @@ folders a killed process left, as `classify`, `extract` and `serve` do."""
 from __future__ import annotations
 
 import collections
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,17 +18,8 @@ pytest.importorskip("ray", reason="the scale extra (ray[data]) is not installed"
 from medimg.keyset import KeySet  # noqa: E402
 from medimg.scale.ray_job import ClassifyInputs, Spill, spill_new  # noqa: E402
 
-TESTS = b.dicom_dir() / "dicomdirtests"
-
-
 def _export(tmp_path: Path) -> Path:
-    """A real export: a DICOMDIR listing 31 files in three patient folders, and nothing else."""
-    root = tmp_path / "cd"
-    shutil.copytree(TESTS, root)
-    shutil.rmtree(root / "TINY_ALPHA")
-    for extra in [*root.glob("DICOMDIR-*"), root / "README.txt"]:
-        extra.unlink()
-    return root
+    return b.dicom_export(tmp_path)
 
 
 def _job(entries: list[str], out: Path, model: Path) -> list[dict]:
