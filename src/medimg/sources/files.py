@@ -342,9 +342,9 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     if listed and dicomdir.is_dicomdir(head):
         member = True
     elif not member and dicomdir.is_dicomdir(head):  # given alone: the export's files it lists
-        listed = dicomdir.tasks(path, ctx, skip, file_tasks, read_file)
-        if listed is not None:
-            yield from listed
+        its_files = dicomdir.tasks(path, ctx, skip, file_tasks, read_file)
+        if its_files is not None:
+            yield from its_files
             return
     plugin = _sniffed(path, head)
     # a data file beside the header naming it (gzipped, its name still says so: a.img.gz of a.hdr)
