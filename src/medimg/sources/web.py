@@ -82,7 +82,9 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
         except Exception as exc:  # never seen with lexbor, but one bad page must not stop a batch
             yield ItemError(url, "", f"could not parse the page: {type(exc).__name__}: {exc}")
             return
-        if not found and not found.sheets and found.refresh:  # a page that only sends the browser on
+        if not found and found.refresh:  # a page that only sends the browser on
+            if found.sheets and (yield from _sheets_images(url, page.url, found, ctx)):
+                return None  # its stylesheets gave it images of its own: it is read, not the page it goes on to
             if refreshes >= ctx.limits.max_redirects:
                 yield ItemError(url, "", f"too many meta refreshes (more than {ctx.limits.max_redirects}) "
                                          f"starting at {url}")
@@ -92,6 +94,23 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
     else:
         said = describe(page.data, len(page.data)) if page.data else "an empty body"
         yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, {said}")
+
+
+def _sheets_images(url: str, page_url: str, found, ctx: Context) -> Generator[Item, None, bool]:
+    """The items of a page with no image of its own but its stylesheets' backgrounds, if those give an image; else
+    none of them (its "no images found", a stylesheet that failed) and False: a moved page ("this page has moved")
+    links its site's stylesheet, and was read as a page with no images, not followed."""
+    held: list[Item] | None = []
+    # a client of their own: fetch_images closes the one it is given, and the page it goes on to needs one
+    for item in fetch_images(url, page_url, found, ctx, net.Fetcher(ctx.limits, ctx.cancel)):
+        if held is not None and not isinstance(item, ImageItem):
+            held.append(item)
+            continue
+        if held:
+            yield from held
+        held = None
+        yield item
+    return held is None
 
 
 def _rendered(origin: str, page_url: str, ctx: Context, fetcher: net.Fetcher,
