@@ -133,8 +133,8 @@ ERROR_HEADERS = {
 }
 SERVER_FAILED = {500: "The server failed; its log says why."}
 CLASSIFY_ERRORS = {  # of both routes that classify
-    408: f"The request body stopped arriving for {BODY_IDLE_SECONDS:g} s, or came too slowly (after its first "
-         f"{BODY_IDLE_SECONDS:g} s, under {MIN_BODY_RATE:g} bytes a second on average).",
+    408: f"The request body stopped arriving or came too slowly: a body may pause {BODY_IDLE_SECONDS:g} s at most, "
+         f"and after its first {BODY_IDLE_SECONDS:g} s must come at {MIN_BODY_RATE:g} bytes a second on average.",
     413: "The request body is larger than the server accepts.",
     422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
          "in two places with different values).",

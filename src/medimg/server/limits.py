@@ -117,26 +117,30 @@ class BodyLimit:
         held = self.held if path in self.held and self.max_held else {}
         seen, started, refused, rewriting, whole = 0, False, False, False, False
         began: float | None = None  # when the app first asked for the body
+        last: float | None = None  # when its last piece came
 
         async def counted() -> Message:
-            nonlocal seen, refused, whole, began
+            nonlocal seen, refused, whole, began, last
             if refused:
                 return {"type": "http.disconnect"}
             if whole:  # the body is in: the app waits for the client to leave, as long as that takes
                 return await receive()
             now = asyncio.get_running_loop().time()
             began = now if began is None else began
+            last = now if last is None else last
             due = began + BODY_IDLE_SECONDS + seen / MIN_BODY_RATE  # the average rate's deadline
             wait = min(BODY_IDLE_SECONDS, due - now)
             try:
                 message = await asyncio.wait_for(receive(), max(wait, 0.0))
             except asyncio.TimeoutError:  # a body that stalls or trickles (slowloris) holds a connection and a task
                 refused = True
-                if not started:
-                    await self._send_stalled(send, slow=wait < BODY_IDLE_SECONDS)
+                if not started:  # silent for half the allowed pause: stopped (the rate's deadline may come first)
+                    silent = asyncio.get_running_loop().time() - last
+                    await self._send_stalled(send, silent if silent >= BODY_IDLE_SECONDS / 2 else None)
                 return {"type": "http.disconnect"}
             whole = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
+                last = asyncio.get_running_loop().time()
                 n = len(message.get("body", b""))
                 seen += n
                 if held:
@@ -184,10 +188,12 @@ class BodyLimit:
                    (b"retry-after", b"5")]
         await _answer_early(send, 503, headers, body, rest)
 
-    async def _send_stalled(self, send: Send, slow: bool = False) -> None:
-        text = (f"the request body arrived too slowly: after the first {BODY_IDLE_SECONDS:g} s it must come at "
-                f"{MIN_BODY_RATE:g} bytes a second on average" if slow
-                else f"the request body stopped arriving for {BODY_IDLE_SECONDS:g} s")
+    async def _send_stalled(self, send: Send, silent: float | None) -> None:
+        """408: `silent` is how long the body sent nothing, None for one that came, too slowly."""
+        rules = (f"a body may pause {BODY_IDLE_SECONDS:g} s at most, and after its first {BODY_IDLE_SECONDS:g} s "
+                 f"must come at {MIN_BODY_RATE:g} bytes a second on average")
+        text = (f"the request body arrived too slowly ({rules})" if silent is None
+                else f"the request body stopped arriving for {silent:.1f} s ({rules})")
         body = json.dumps(error_body(text)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
