@@ -75,7 +75,7 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
         yield from _rendered(url, page.url, ctx, fetcher, static)
     elif kind == "html":
         try:
-            found = extract(page.data, page.url, page.headers.get("content-type"))
+            found = extract(page.data, page.url, page.headers.get("content-type"), refresh=page.headers.get("refresh"))
         except PageTooDeep as exc:
             yield ItemError(url, "", str(exc))
             return

@@ -92,6 +92,7 @@ class Found(list):
     guesses = 0  # links taken on a hint (`Candidate.guess`)
     passed: set[str] = frozenset()  # and the URLs of those past MAX_GUESSES, not taken
     refresh: str | None = None  # where its <meta http-equiv=refresh> sends a browser (another page), if anywhere
+    refreshed = False  # a refresh was read (a browser takes the first that parses, even one to the page itself)
 
     @property
     def stylesheets(self) -> int:
@@ -112,10 +113,11 @@ def _same(url: str) -> str:
 
 
 def extract(html: bytes | str, page_url: str, content_type: str | None = None,
-            alternatives: bool = False, inner: bool = False) -> Found:
+            alternatives: bool = False, inner: bool = False, refresh: str | None = None) -> Found:
     """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
     (for comparing with a rendered page), each one's other URLs and placeholders too. An `<iframe srcdoc>`'s
-    page is read in its place (`inner`: that page, whose own srcdoc frames are not read).
+    page is read in its place (`inner`: that page, whose own srcdoc frames are not read). `refresh` is the
+    answer's HTTP `Refresh` header: it goes before a `<meta http-equiv=refresh>`, as in browsers.
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
     charset = page_charset(html, content_type) if isinstance(html, bytes) else "utf-8"
     text = html.decode(charset, errors="replace") if isinstance(html, bytes) else html
@@ -132,6 +134,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             pass
     found = Found()
     found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
+    if refresh is not None:
+        found.refresh = _refresh_to(refresh, page_url, charset, page_url)
+        found.refreshed = _REFRESH.match(refresh) is not None
     folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
     dicom_page = _says_dicom(tree.css_first("title"), tree.css_first("h1"))  # its `.ima` and `.dic` links too
     data_links = _data_links(tree, base, charset)  # `x.raw`: read with its header `x.mhd` when the page links both
@@ -195,12 +200,9 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             add(_source_choice(node), "picture", others=lambda p=node: _alternatives({}, *picture_urls(p)))
         elif tag == "meta":
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
-            if _attr(attrs, "http-equiv").strip().lower() == "refresh" and found.refresh is None:
-                went = _resolve(_refresh_url(_attr(attrs, "content")), base, charset)
-                # not to a data: URL (browsers refuse a page's going there: it was an error row 'only http and
-                # https URLs are fetched'), nor to the page itself
-                web = went is not None and went[:5].lower() != "data:"
-                found.refresh = went if web and _same(went) != _same(page_url) else None
+            if _attr(attrs, "http-equiv").strip().lower() == "refresh" and not found.refreshed:
+                found.refresh = _refresh_to(_attr(attrs, "content"), base, charset, page_url)
+                found.refreshed = _REFRESH.match(_attr(attrs, "content")) is not None
             elif key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
@@ -276,6 +278,14 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
 # nowhere, as in a browser (they were read as going to `x; url=/a`, a 404); spaces are ASCII ones only
 _REFRESH = re.compile(r"""[\t\n\f\r ]*[0-9.]+(?:[\t\n\f\r ]*[;,]|[\t\n\f\r ]|\Z)[\t\n\f\r ]*"""
                       r"""(?:url[\t\n\f\r ]*=[\t\n\f\r ]*)?(?P<q>["']?)(?P<url>.*)""", re.I | re.S)
+
+
+def _refresh_to(content: str, base: str, charset: str, page_url: str) -> str | None:
+    """The page a refresh (`<meta>` or header) sends the browser to: not a data: URL (browsers refuse a page's
+    going there: it was an error row 'only http and https URLs are fetched'), nor the page itself."""
+    went = _resolve(_refresh_url(content), base, charset)
+    web = went is not None and went[:5].lower() != "data:"
+    return went if web and _same(went) != _same(page_url) else None
 
 
 def _refresh_url(content: str) -> str | None:
