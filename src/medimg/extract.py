@@ -228,10 +228,7 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
     state = _Written(number=folder.number, pos=manifest.seek(0, os.SEEK_END))
     cancel = threading.Event()
     jobs: queue.Queue = queue.Queue()
-    threads = [threading.Thread(target=_work, args=(jobs,), name=f"medimg-extract-{i}", daemon=True)
-               for i in range(workers)]
-    for th in threads:
-        th.start()
+    threads: list[threading.Thread] = []  # those started (a spare is added when one is given up on)
     ahead: deque = deque()  # (future, source, held bytes {id: size}, unit) in input order
     alone: list[_Unit] = []  # units given up on whose readers were stuck with no spare in their place
     stalled = [0.0]  # since when every one of the run's threads has been so stuck (0: not so)
@@ -295,6 +292,13 @@ def extract(sources: Iterable[str], out: Path, limits: Limits | None = None, wor
 
     seen = folder.given  # a DICOMDIR given with its export's folders or files: each file read once (resumed too)
     try:
+        for i in range(workers):  # one that cannot start (the process's thread limit) stops those started before it
+            threads.append(threading.Thread(target=_work, args=(jobs,), name=f"medimg-extract-{i}", daemon=True))
+            try:
+                threads[-1].start()
+            except BaseException:
+                threads.pop()
+                raise
         for given in sources:
             source = os.fspath(given)
             if source in folder.done_sources:
