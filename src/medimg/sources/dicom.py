@@ -144,8 +144,9 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
+    data, byte_order = _byte_order_set_right(blob.data)  # the same length: positions in it stay those of the file
     try:
-        ds = _read(blob.data, limits.max_input_bytes)
+        ds = _read(data, limits.max_input_bytes)
     except _TooLarge as exc:
         yield ItemError(origin, "", str(exc))
         return
@@ -157,13 +158,13 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                         f"not a readable DICOM file ({type(exc).__name__})")
         return
     # before any element is looked at (which converts it); _read adds a preamble when the file has none
-    where = _cut_before_pixels(ds, blob.data, 128 * _no_preamble(blob.data))
+    where = _cut_before_pixels(ds, data, 128 * _no_preamble(data))
     _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
         yield from _encapsulated(ds, blob, ctx, sop)
         return
-    cut = not _has_pixels(ds) and (whole := _whole_fragments(blob.data)) is not None
+    cut = not _has_pixels(ds) and (whole := _whole_fragments(data)) is not None
     if cut:  # pydicom leaves out encapsulated pixel data that the end of the file cuts off
         try:
             ds = _read(whole, limits.max_input_bytes)
@@ -195,7 +196,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     assumed = _fill_image_pixel(ds)  # old (ACR-NEMA) files leave out what the standard later required
     meta = metadata(ds)
-    if note := "; ".join(filter(None, (enhanced_palette(ds)[1], assumed))):
+    if note := "; ".join(filter(None, (byte_order, enhanced_palette(ds)[1], assumed))):
         meta["note"] = note
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
@@ -373,6 +374,34 @@ def _in_srgb(image: Image.Image, ds: pydicom.Dataset) -> Image.Image:
     from .files import profile_to_srgb  # files.py imports this module when it loads
 
     return profile_to_srgb(image, _icc_profile(ds))
+
+
+_LITTLE, _BIG = b"1.2.840.10008.1.2.1", b"1.2.840.10008.1.2.2"  # explicit VR, the same length
+_FIRST_GROUPS = (0x0004, 0x0008)  # a dataset starts with a DICOMDIR's group or the identifying group
+
+
+def _byte_order_set_right(data: bytes) -> tuple[bytes, str | None]:
+    """`data` with its file meta's transfer syntax set to the other byte order when the dataset after it is written
+    in that one (its first tag reads as group 0008 only so: a writer that named the wrong syntax), and a note
+    saying so; else `data` as it is and None. pydicom would read every tag byte-swapped, and stop at once."""
+    if data[128:132] != b"DICM" or not data[132:134] == b"\x02\x00":
+        return data, None
+    fp = io.BytesIO(data)
+    try:
+        read_preamble(fp, True)
+        meta = _read_file_meta_info(fp)
+    except Exception:
+        return data, None
+    declared, start = str(meta.get("TransferSyntaxUID", "")).encode(), fp.tell()
+    little, big = (int.from_bytes(data[start:start + 2], order) for order in ("little", "big"))
+    if declared in (_BIG, _LITTLE) and little != big and (little in _FIRST_GROUPS) != (big in _FIRST_GROUPS):
+        found = _LITTLE if little in _FIRST_GROUPS else _BIG
+        at = data.find(b"\x02\x00\x10\x00UI", 132, start)
+        if found != declared and at > 0 and data[at + 8:at + 8 + len(declared)] == declared:
+            said, read = ("big", "little") if declared == _BIG else ("little", "big")
+            return (data[:at + 8] + found + data[at + 8 + len(found):],
+                    f"its transfer syntax says explicit VR {said} endian, but the dataset is {read} endian: read so")
+    return data, None
 
 
 class _TooLarge(ValueError):

@@ -16,14 +16,15 @@ import pydicom
 from PIL import Image
 from pydicom.encaps import encapsulate, generate_frames, get_frame
 from pydicom.pixels import as_pixel_options, get_decoder, pixel_array
-from pydicom.uid import (UID, AllTransferSyntaxes, ExplicitVRBigEndian, JPEG2000TransferSyntaxes, JPEGBaseline8Bit,
-                         JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
+from pydicom.uid import (UID, AllTransferSyntaxes, ExplicitVRBigEndian, ExplicitVRLittleEndian, JPEG2000TransferSyntaxes,
+                         JPEGBaseline8Bit, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
 from .base import recoverable
 from .dicom_levels import _int, strips, to_image
 
 # JPEG XL transfer syntaxes (lossless, JPEG recompression, lossy; DICOM 2024), decoded through imagecodecs
 JPEG_XL = {"1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"}
+ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"  # Encapsulated Uncompressed Explicit VR Little Endian (2022)
 # Encapsulated syntaxes whose frames declare their own size, which a decoder allocates whatever Rows/Columns say
 FRAME_HEADERS = {**{uid: "JPEG" for uid in JPEGTransferSyntaxes + JPEGLSTransferSyntaxes},
                  **{uid: "JPEG 2000" for uid in JPEG2000TransferSyntaxes}, **{uid: "JPEG XL" for uid in JPEG_XL}}
@@ -31,7 +32,7 @@ FRAME_HEADERS = {**{uid: "JPEG" for uid in JPEGTransferSyntaxes + JPEGLSTransfer
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
-_ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated}
+_ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated} | {ENCAPSULATED_UNCOMPRESSED}
 _NATIVE = set(AllTransferSyntaxes) - _ENCAPSULATED
 # YBR kinds defined for one family of transfer syntaxes only, whose decoders convert them (PS3.3 C.7.6.3.1.2); in
 # any other syntax pydicom returns their samples unconverted, and what they mean is not defined
@@ -116,10 +117,25 @@ def _alone(ds: pydicom.Dataset, frame: bytes) -> pydicom.Dataset:
     return one
 
 
+def _native(ds: pydicom.Dataset, frame: bytes) -> pydicom.Dataset:
+    """A dataset of one frame of native pixels, `frame`, with `ds`'s Image Pixel attributes, as Explicit VR Little
+    Endian (PS3.5 A.4.11: Encapsulated Uncompressed holds each frame so, in a fragment of its own)."""
+    one = pydicom.Dataset()
+    one.file_meta = pydicom.dataset.FileMetaDataset()
+    one.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for key in _IMAGE_PIXEL:
+        if key in ds:
+            one[key] = ds[key]
+    one.PixelData = frame
+    return one
+
+
 def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
     """pydicom's pixel_array without its copies, which double a big frame: native pixels as a read-only view
     of the pixel data, a single compressed frame as the decoder's own buffer."""
     syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
+    if syntax == ENCAPSULATED_UNCOMPRESSED:  # pydicom has no decoder for it: each fragment is a frame's native bytes
+        return _pixels(_native(ds, get_frame(ds.PixelData, index, number_of_frames=n)), 0, 1)
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if pi == "YBR_PARTIAL_422" or (pi in ("YBR_FULL", "YBR_FULL_422") and _int(ds.get("BitsAllocated"), 8) > 8):
         return _ybr_pixels(ds, index if n > 1 else None, syntax, pi)
