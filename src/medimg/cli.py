@@ -379,11 +379,11 @@ def _out_not_an_input(out: Path, inputs: Optional[list[str]], inputs_from: Optio
                                          " writing the records there would destroy it; give another file",
                                          param_hint="--out")
     from .sources.base import Blob
-    from .sources.files import _head
+    from .sources.files import file_head
     from .sources.registry import find
 
     with contextlib.suppress(OSError):
-        head = _head(out) if out.is_file() else b""
+        head = file_head(out) if out.is_file() else b""
         kind = find(Blob(out.name, head, name=out.name)) if head else None
         if kind is not None:
             raise typer.BadParameter(f"{out} is a file medimg reads ({kind.name}), not records written before: "
@@ -1046,6 +1046,9 @@ def scale(
     workers: int = typer.Option(4, "--workers", min=1, max=256, help="Inputs each batch opens at once (threads: "
                                 "fetching waits on the network); an actor works on 4 batches at once, so it may "
                                 "hold 4 × this many."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, max=256, help="Images per model call, as classify's; "
+                                   "memory grows with it (about 1.5 MB an image while the model runs), and an actor "
+                                   "works on 4 batches at once."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local one. "
                                           "On a cluster, --out must be a folder every machine shares."),
     model_dir: Optional[Path] = ModelDir,
@@ -1118,7 +1121,7 @@ def scale(
         with _stopped_cleanly(stopped), contextlib.ExitStack() as stack:
             n = run(inputs, out, fmt=fmt, model_dir=str(model_dir) if model_dir else None, limits=limits,
                     threshold=threshold, concurrency=concurrency, address=address, resume=resume, workers=workers,
-                    plan=plan, on_start=lambda: (stack.enter_context(_stopped_cleanly()),
+                    batch_size=batch_size, plan=plan, on_start=lambda: (stack.enter_context(_stopped_cleanly()),
                                                  stack.enter_context(errors_to_log())), tally=_scale_tally)
     except Exception as exc:
         failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's log file has the task's traceback)

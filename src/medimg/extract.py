@@ -94,11 +94,10 @@ def _prepare(out: Path, resume: bool) -> Folder:
         raise ValueError(f"{out} has no {MANIFEST}: not a folder medimg extract wrote; not resuming, so nothing "
                          "in it is changed")
     last_source = _check_manifest(manifest)
-    from .output import Spellings, _rows, _scan, _truncate  # as classify --resume reads its rows
+    from .output import Spellings, scan_rows  # as classify --resume reads its rows
 
-    found = _scan(manifest, _rows(manifest, "jsonl"), None, None)
+    found = scan_rows(manifest, "jsonl")  # a cut-off last line goes; the last input's rows wait (see Folder)
     done, written, undo = set(found.done), found.written, found.keep  # undo: where the last input begins
-    _truncate(manifest, "jsonl", found.rows)  # a cut-off last line goes; the last input's rows wait (see Folder)
     last = Spellings([last_source] if last_source is not None else [])  # however it was spelled in each run
     kept = Folder(last_source=last, passed=len(done))
     sources, files, images, tail, at = set(), set(), 0, set(), 0
@@ -150,7 +149,7 @@ def _given_before(dicom: set, others: dict, done) -> Given:
     """What the inputs passed over whole (done) read, as `Given` would have it had they been read in this run: so
     that a DICOMDIR given with its export's folders or files, one of them done, does not read the others' files again
     (or they its own) when the run is carried on."""
-    from .sources.dicomdir import _key, is_dicomdir
+    from .sources.dicomdir import file_key, is_dicomdir
 
     given = Given()
     given.later = [source for source in dicom if source in done]
@@ -166,7 +165,7 @@ def _given_before(dicom: set, others: dict, done) -> Given:
                     continue
         except OSError:
             continue
-        given.listed.update(key for name in inputs if (key := _key(name)) is not None)
+        given.listed.update(key for name in inputs if (key := file_key(name)) is not None)
     return given
 
 
@@ -553,8 +552,8 @@ def _save(item, source: str, out: Path) -> tuple[dict, str | None, bool]:
             raise
         row["error"] = f"could not write PNG: {exc}"
         return row, None, True
-    from .pipeline import _jsonable
+    from .pipeline import jsonable
 
     row["_png"] = {"width": item.width, "height": item.height, "format": item.format,
-                   **({"metadata": _jsonable(item.metadata)} if item.metadata else {})}  # pages, bbox, url, …
+                   **({"metadata": jsonable(item.metadata)} if item.metadata else {})}  # pages, bbox, url, …
     return row, str(part), True

@@ -527,9 +527,17 @@ def resume(path: Path, fmt: str, threshold: float | None = None,
         raise ValueError("resuming needs --format jsonl, csv or parquet (rows that can be carried on)")
     if not path.exists() or path.stat().st_size == 0:
         return Counter(), set(), None
+    found = scan_rows(path, fmt, threshold, model)
+    return found.done, found.written, found.tail(path, fmt)
+
+
+def scan_rows(path: Path, fmt: str, threshold: float | None = None, model: str | None = None) -> _Found:
+    """What an earlier run's JSONL or CSV rows in `path` hold (`_Found`: the inputs done, those written, where the
+    last input's rows begin), its cut-off last line cut off: what `resume` reads, and `extract --resume` of its
+    manifest."""
     found = _scan(path, _rows(path, fmt), threshold, model)
     _truncate(path, fmt, found.rows)  # a cut-off last line
-    return found.done, found.written, found.tail(path, fmt)
+    return found
 
 
 def resume_parquet(path: Path, labels: list[str] | None = None, threshold: float | None = None,

@@ -82,7 +82,7 @@ class Record:
              for k in RECORD_FIELDS}
         if full:
             d.update(skipped=self.skipped, format=self.format, source=self.source, model=self.model,
-                     metadata=_jsonable(self.metadata),
+                     metadata=jsonable(self.metadata),
                      probs=None if self.probs is None else {lb: _six(v) for lb, v in self.probs.items()})
         return d
 
@@ -156,6 +156,7 @@ def classify(
     workers: int | None = None,
     skip: Callable[[str], bool] | None = None,
     cancel: threading.Event | None = None,
+    seen: Given | None = None,
 ) -> Generator[Record, None, None]:
     """Classify every image found in `inputs`, in input order.
 
@@ -181,6 +182,9 @@ def classify(
     the records before it. `classifier` may be a shipped model's name ("fast"; loaded once per process) or a
     model folder (loaded here), and `limits` a dict of Limits' fields. A bad argument raises here, before the
     first record.
+    `seen`: a `sources.dicomdir.Given` begun by the caller, so that a DICOMDIR's files that other runs read are
+    passed over (`scale`'s actors: the files of a DICOMDIR entry that other entries of the list read); None: the
+    run's own, empty.
     """
     inputs = as_inputs(inputs)
     limits = as_limits(limits)
@@ -193,8 +197,11 @@ def classify(
     _check_function("skip", skip, "of an origin, True to pass over it (e.g. done.__contains__)")
     if cancel is not None and not callable(getattr(cancel, "is_set", None)):
         raise TypeError(f"cancel must be a threading.Event (anything with is_set()) or None, not {cancel!r}")
+    if seen is not None and not isinstance(seen, Given):
+        raise TypeError(f"seen must be a sources.dicomdir.Given or None, not {seen!r}")
     clf = _classifier(classifier)  # last: loading a model is the slow part
-    return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, _callers(skip), cancel)
+    return _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, _callers(skip), cancel,
+                    seen)
 
 
 def _callers(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
@@ -246,8 +253,7 @@ def _check_function(name: str, fn, what: str) -> None:
 
 def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, workers, skip,
              cancel, seen: Given | None = None) -> Iterator[Record]:
-    """classify's stream of records (its arguments checked). `seen`: a dicomdir.Given begun by the caller
-    (`scale`'s actors: the files of a DICOMDIR entry that other entries of the list read)."""
+    """classify's stream of records (its arguments checked)."""
     t = clf.threshold if threshold is None else threshold
     if limits.decode_side is None:  # big JPEGs decode at a reduced scale that still leaves 2× the model's input
         limits = replace(limits, decode_side=max(2 * clf.input_size, thumbnails))
@@ -664,11 +670,13 @@ def summarize(records: Iterable[Record]) -> dict[str, Any]:
     return s
 
 
-def _jsonable(v):
+def jsonable(v):
+    """Metadata as plain JSON values (a record's, extract's manifest rows): keys as text, tuples as lists, NaN and
+    infinities as null, anything else not JSON's own as its text."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, float) and not math.isfinite(v):  # a damaged header's NaN: JSON has no such number
         return None
     if isinstance(v, (str, int, float, bool)) or v is None:

@@ -14,8 +14,9 @@ import contextlib
 import csv
 import io
 import json
-import math
 import logging
+import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -40,6 +41,10 @@ COLUMNS = RECORD_FIELDS + ["skipped", "format", "source", "model", "metadata", "
 # an earlier medimg's columns, probs and metadata JSON text in every format: read to resume, never written
 TEXT_COLUMNS = RECORD_FIELDS + ["skipped", "format", "metadata", "probs", "source", "model", "source_rows"]
 SUFFIXES = {"jsonl": ".json", "parquet": ".parquet", "csv": ".csv"}  # the files Ray writes
+# images an actor's pipeline gives the model a call (classify's --batch-size). An actor runs CALLS_PER_ACTOR batches
+# at once, each holding up to 4 × this many prepared images and the model about 1.5 MB an image while it runs a call
+# (docs/cli.md): past 256 that is over 1.5 GB an actor (one CPU), for no speed on a CPU
+BATCH_SIZE, MAX_BATCH_SIZE = 32, 256
 log = logging.getLogger(__name__)
 
 
@@ -64,7 +69,7 @@ class ClassifyInputs:
 
     def __init__(self, entries: str, labels: list[str], fmt: str = "jsonl", model_dir: str | None = None,
                  limits: dict | None = None, threshold: float | None = None, threads: int = 1, workers: int = 4,
-                 covered: dict[str, list[str]] | None = None):
+                 covered: dict[str, list[str]] | None = None, batch_size: int = BATCH_SIZE):
         from ..model import Classifier
         from ..scratch import remove_left_behind
 
@@ -90,6 +95,7 @@ class ClassifyInputs:
         self.limits = Limits(**(limits or {}))
         self.threshold = threshold
         self.workers = workers
+        self.batch_size = batch_size
         tries = Path(entries + TRIES)  # made by the driver beside the entries (Spill.tries)
         self.tries = tries if tries.is_dir() else None
         self.gate = threading.Condition()  # careful: a batch that runs alone in this process (`_careful`)
@@ -137,17 +143,14 @@ class ClassifyInputs:
 
         for s in inputs:
             found.setdefault(s, [])
+        given = None
         if any(s in self.covered for s in inputs):  # as in one classify run: each of the export's files read once
-            from ..pipeline import _records
-            from ..sources.dicomdir import Given, _key
+            from ..sources.dicomdir import Given, file_key
 
             given = Given()
-            given.files.update(k for s in inputs for p in self.covered.get(s, ()) if (k := _key(p)) is not None)
-            records = _records(iter(inputs), self.clf, self.limits, 32, self.threshold, 0, None, self.workers,
-                               None, None, given)
-        else:
-            records = classify(inputs, classifier=self.clf, limits=self.limits, threshold=self.threshold,
-                               workers=self.workers)
+            given.files.update(k for s in inputs for p in self.covered.get(s, ()) if (k := file_key(p)) is not None)
+        records = classify(inputs, classifier=self.clf, limits=self.limits, batch_size=self.batch_size,
+                           threshold=self.threshold, workers=self.workers, seen=given)
         for rec in records:
             found.setdefault(rec.source, []).append(self.row(rec))
 
@@ -297,12 +300,12 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         limits: Limits | None = None, threshold: float | None = None, concurrency: int = 2,
         inputs_per_batch: int = 16, address: str | None = None, resume: bool = False,
         workers: int = 4, plan: dict | None = None, on_start: Callable[[], object] | None = None,
-        tally: Callable[[str, str], str | None] | None = None) -> int:
+        tally: Callable[[str, str], str | None] | None = None, batch_size: int = BATCH_SIZE) -> int:
     """Classify `inputs` with Ray Data and write the rows to `out` (a folder); returns the rows written.
 
     Each of the `concurrency` actors works on CALLS_PER_ACTOR batches of `inputs_per_batch` inputs at a time,
     and opens `workers` inputs of each batch at once (threads: fetching waits on the network, decoding
-    releases the GIL). `resume` passes over the
+    releases the GIL), giving the model `batch_size` images a call (1 to MAX_BATCH_SIZE). `resume` passes over the
     inputs whose rows an earlier run already wrote to `out` (files cut off by a stop are deleted first, and
     their inputs done again); without it, rows are added to what is there. An input listed twice is done once.
     `plan`, when given, is filled with how many entries were run and passed over, and how many of the rows
@@ -317,6 +320,10 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
         raise ValueError("concurrency, workers and inputs_per_batch must be at least 1 (--concurrency, --workers)")
     if workers > MAX_WORKERS:  # each actor's classify() refuses it, once Ray is up
         raise ValueError(f"workers must be at most {MAX_WORKERS}, not {workers} (--workers)")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, not {batch_size!r} "
+                         "(--batch-size)")
     check_threshold(threshold)  # as each actor's classify() would, once Ray is up
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -325,13 +332,13 @@ def run(inputs: Iterable[str], out: str | Path, fmt: str = "jsonl", model_dir: s
     lock = FolderLock(out, "scale")
     try:
         return _locked(inputs, out, fmt, model_dir, limits, threshold, concurrency, inputs_per_batch, address,
-                       resume, workers, plan, on_start, tally)
+                       resume, workers, plan, on_start, tally, int(batch_size))
     finally:
         lock.release()
 
 
 def _locked(inputs, out: Path, fmt: str, model_dir, limits, threshold, concurrency: int, inputs_per_batch: int,
-            address, resume: bool, workers: int, plan, on_start, tally) -> int:
+            address, resume: bool, workers: int, plan, on_start, tally, batch_size: int) -> int:
     others = [f for f in SUFFIXES if f != fmt and _files(out, f)]
     if resume and others:  # its rows would be done again, in another format beside them
         raise ValueError(f"{out} holds {others[0]} output: resume with --format {others[0]}, or give a new folder")
@@ -345,14 +352,14 @@ def _locked(inputs, out: Path, fmt: str, model_dir, limits, threshold, concurren
     spill = Spill(out, inputs_per_batch)
     try:
         return _run(spill, inputs, done, out, fmt, model_dir, clf.labels, limits, threshold, concurrency,
-                    inputs_per_batch, address, workers, plan, on_start, tally)
+                    inputs_per_batch, address, workers, plan, on_start, tally, batch_size)
     finally:
         spill.remove()
 
 
 def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str, model_dir, labels: list[str],
          limits, threshold, concurrency: int, inputs_per_batch: int, address, workers: int, plan: dict | None,
-         on_start, tally=None) -> int:
+         on_start, tally=None, batch_size: int = BATCH_SIZE) -> int:
     import ray
 
     given = spill_new(spill, inputs, done, limits)
@@ -379,7 +386,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         num_cpus=1,
         fn_constructor_kwargs={"entries": str(spill.path), "labels": labels, "fmt": fmt, "model_dir": model_dir,
                                "limits": asdict(limits) if limits else None,
-                               "threshold": threshold, "workers": workers,
+                               "threshold": threshold, "workers": workers, "batch_size": batch_size,
                                "covered": spill.covered or None},
     )
     before = set(_files(out, fmt))
@@ -435,7 +442,7 @@ def dicomdirs(entries: list[str], seen: KeySet, max_bytes: int) -> dict[str, lis
     entries read: given themselves or in a folder given (`find cd -type f`, `cd/*`). Its actor passes over them,
     as one classify run does (`dicomdir.Given`): in other batches, they were read twice."""
     from ..lists import entry_key, inside_given
-    from ..sources.dicomdir import _find, is_dicomdir, listed
+    from ..sources.dicomdir import find, is_dicomdir, listed
 
     covered: dict[str, list[str]] = {}
     for entry, inside in zip(entries, inside_given(entries, seen) if entries else []):
@@ -450,7 +457,7 @@ def dicomdirs(entries: list[str], seen: KeySet, max_bytes: int) -> dict[str, lis
             continue
         beside = path.resolve().parent if path.is_symlink() else path.parent
         folders: dict = {}
-        found = [str(p) for parts in names if not isinstance(p := _find(beside, parts, folders), str)]
+        found = [str(p) for parts in names if not isinstance(p := find(beside, parts, folders), str)]
         if not found:
             continue
         given = seen.contains([entry_key(p) for p in found])

@@ -165,7 +165,7 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
         why = f"only http and https URLs are fetched, not {_other_scheme(text)}:// (for a local file give its path)"
         yield unit(text, lambda: iter([ItemError(text, "", why)]))
     elif os.path.isdir(text):  # False for a name too long to look up (Path.is_dir raises): its reader says so
-        if ctx.given is not None:  # a DICOMDIR given after it passes over the files it holds
+        if ctx.given is not None:  # a DICOMDIR given after it passes over the files it holds (open_input's ctx: none)
             ctx.given.folders.add(os.path.realpath(text))
         yield from folder_tasks(text, ctx, skip)
     elif (member := archive_member(text)) is not None:  # `scans.zip:ct/1.dcm`, as the archive's rows name it

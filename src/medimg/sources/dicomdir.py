@@ -46,7 +46,7 @@ def referenced(ds) -> list[tuple[str, ...]]:
     return list(out)
 
 
-def _find(folder: Path, parts: tuple[str, ...], names: dict[Path, dict[str, str]] | None = None) -> Path | str:
+def find(folder: Path, parts: tuple[str, ...], names: dict[Path, dict[str, str]] | None = None) -> Path | str:
     """The file a ReferencedFileID names under `folder`, or why not. Names are matched in any case when not as
     written (a CD's upper-case names may be mounted in lower case); none may climb out of the folder. `names`:
     each folder's names by their lower case, listed once for a run (listed for each file, 10,000 files in one
@@ -98,14 +98,14 @@ def _tasks(path: Path, names: list[tuple[str, ...]], ctx: Context, skip, file_ta
     # a link to a DICOMDIR (on the desktop, to the CD's): its files are beside the DICOMDIR, not the link
     beside = path.resolve().parent if path.is_symlink() else path.parent
     given = getattr(ctx, "given", None) or Given()
-    own = _key(path)
+    own = file_key(path)
     for parts in names:
-        found = _find(beside, parts, folders)
+        found = find(beside, parts, folders)
         if isinstance(found, str):
             origin = str(beside.joinpath(*[p for p in parts if p not in ("", ".", "..")]))
             yield unit(origin, iter, (ItemError(origin, "", found),))
             continue
-        key = _key(found)
+        key = file_key(found)
         if key is not None and (key == own or given.has(key, found)):  # itself, or read as given in this run
             continue
         if key is not None:
@@ -123,7 +123,7 @@ def _count(names: list) -> str:
     return f"{len(names):,} file{'s' if len(names) != 1 else ''}"
 
 
-def _key(path: Path | str) -> tuple[int, int] | None:
+def file_key(path: Path | str) -> tuple[int, int] | None:
     """A file's identity (device, inode): the same file by a link or in another case is one."""
     try:
         st = os.stat(path)
@@ -135,7 +135,7 @@ def _key(path: Path | str) -> tuple[int, int] | None:
 class Given:
     """What a run was given so far, so that a DICOMDIR given with its export's folders or files (`cd/*`, `find cd
     -type f | medimg classify -`) reads each file once, in either order: the folders given (real paths), the DICOM
-    files given (by `_key`), and the files read through a DICOMDIR given. Kept by the thread making the units."""
+    files given (by `file_key`), and the files read through a DICOMDIR given. Kept by the thread making the units."""
 
     def __init__(self) -> None:
         self.folders: set[str] = set()
@@ -146,7 +146,7 @@ class Given:
     def has(self, key: tuple[int, int], path: Path) -> bool:
         """Whether a file a DICOMDIR lists was given already: itself, in a folder given, or through a DICOMDIR."""
         if self.later:  # a stat each: 100,000 of them made resuming an extract of DICOM files 10-15 % slower
-            self.files.update(k for name in self.later if (k := _key(name)) is not None)
+            self.files.update(k for name in self.later if (k := file_key(name)) is not None)
             self.later = []
         if key in self.files or key in self.listed:
             return True
@@ -166,7 +166,7 @@ class Given:
         dicom = head[128:132] == b"DICM"
         if not self.listed and (member or not dicom):
             return False
-        key = _key(path)
+        key = file_key(path)
         if key in self.listed:
             return True
         if not member and dicom and key is not None:

@@ -335,7 +335,7 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
     path = Path(path)
     if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
         return
-    head = _head(path)
+    head = file_head(path)
     given = getattr(ctx, "given", None)
     if given is not None and not listed and given.read_already(path, head, member):
         return
@@ -391,7 +391,7 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
     path = Path(container)
     wanted = f"{path}:{member}"  # as the archive's rows spell it
     folder = wanted.rstrip("/") + "/"  # the members under it, when it names a folder
-    plugin = _sniffed(path, _head(path))
+    plugin = _sniffed(path, file_head(path))
     if plugin is None or plugin.split is None:
         yield unit(wanted, iter, (ItemError(wanted, "", f"no such file, and {path} is not an archive with members"),))
         return
@@ -548,7 +548,7 @@ def _open_path(path: Path, ctx: Context, member: bool) -> Iterator[Item]:
 def _big_tiff(path: Path, ctx: Context) -> Iterator[Item] | None:
     """A TIFF over max_input_bytes that is a pyramid (or a stack its first bytes did not tell), read in place as
     an OME-TIFF is, under max_slide_bytes; None for any other file."""
-    if image_kind(_head(path)) != "TIFF" or (_size(path) or 0) <= ctx.limits.max_input_bytes:
+    if image_kind(file_head(path)) != "TIFF" or (_size(path) or 0) <= ctx.limits.max_input_bytes:
         return None
     from .microscopy import stack_items
 
@@ -573,7 +573,7 @@ def _header_beside(path: Path) -> str | None:
         header = path.with_name(stem + ext)
         if header == path or not os.path.isfile(header):  # False for a name too long (Path.is_file raises)
             continue
-        names = data_file_names(_head(header), header.name)
+        names = data_file_names(file_head(header), header.name)
         if reads_as_data(path.name, names, partial(_file_beside, path)):
             return header.name
     if stem == path.name:  # not named as a data file (.raw, .zraw, .img, .dat, maybe .gz), as a tar waits for
@@ -600,7 +600,7 @@ def headers_naming(folder: str, changed: int) -> dict[str, str]:
         return {}
     named: dict[str, str] = {}
     for header in headers[:MAX_FOLDER_HEADERS]:
-        for name in data_file_names(_head(Path(folder, header)), header)[:1]:
+        for name in data_file_names(file_head(Path(folder, header)), header)[:1]:
             named.setdefault(name, header)
     return named
 
@@ -627,7 +627,7 @@ def data_stem(name: str) -> str:
     return name
 
 
-def _head(path: Path) -> bytes:
+def file_head(path: Path) -> bytes:
     """The first bytes of a regular file, as many as any source's `accepts` looks at (a MetaImage header
     can run past HEAD_BYTES); nothing for FIFOs, devices or unreadable files: its unit says why."""
     try:

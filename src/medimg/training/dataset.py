@@ -115,6 +115,14 @@ def own_excluded(root: str | Path) -> tuple[dict[str, str], str | None]:
                 "a first row path or path,reason)")
 
 
+def settings_files(root: str | Path) -> set[str]:
+    """The names of the files beside the label folders that are the corpus's settings medimg reads (its own
+    `label_groups.csv` and `exclude.csv`, when their headers are ours), not data."""
+    root = Path(root)
+    own = {OWN_GROUPS} if _ours(root / OWN_GROUPS, {"label", "group"}) else set()
+    return own | ({OWN_EXCLUDE} if _exclude_list(_columns(root / OWN_EXCLUDE) or set()) else set())
+
+
 def _exclude_list(cols: set[str]) -> bool:
     """Whether an exclude.csv header (`_columns`) is one of ours: path and reason, or path alone."""
     return "path" in cols and ("reason" in cols or cols == {"path"})
@@ -190,6 +198,7 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
         log(Note(f"{len(beside)} files beside the label folders are not read ({', '.join(beside[:3])}"
                  f"{', …' if len(beside) > 3 else ''}): labels and sources are the folders' names"))
     found_in: dict[tuple[str, str], list[Path]] = {}  # (label, source) → its image files, links followed
+    reals: dict[str, str] = {}  # each folder walked → its real path, as the walk found it
     matched: set[str] = set()
     if log:  # a label or source folder on a drive not mounted: neither folder nor file, so would go unseen
         for folder, what in [(root, "beside the label folders"), *((dirs[lb], f"in {lb}/") for lb in labels)]:
@@ -204,7 +213,7 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
             log(Note(f"{lb}/: {len(loose)} files directly in the label folder are not read (e.g. {loose[0]}); "
                      f"put them in a <source>/ folder"))
         for src in sorted(d for d in dirs[lb].iterdir() if d.is_dir() and not d.name.startswith(".")):
-            found, broken, unreadable = _files(src)
+            found, broken, unreadable = _files(src, reals)
             if broken and log:
                 log(Note(f"{lb}/{src.name}: links that lead nowhere are not read: {len(broken)} (e.g. {broken[0]})"))
             if unreadable and log:
@@ -219,7 +228,7 @@ def scan(root: str | Path, exclude: dict[str, str] | None = None, groups: dict[s
             listed = {p.relative_to(root).as_posix() for p in files} & exclude.keys()
             matched |= listed
             found_in[(lb, src.name)] = [p for p in files if p.relative_to(root).as_posix() not in listed]
-    _once(root, found_in, log)
+    _once(root, found_in, log, reals)
     rng = np.random.default_rng(seed)
     paths, ys, srcs = [], [], []
     for i, lb in enumerate(labels):
@@ -256,13 +265,13 @@ def _label_dirs(root: Path) -> dict[str, Path]:
     return dirs
 
 
-def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log) -> None:
+def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log, reals: dict[str, str] | None = None) -> None:
     """Each file once, though links reach it twice (`xray/b` a link to `xray/a`, `ct/a/x.png` a link into
     `photo/`): kept where it lies, when it lies under a source folder without a link on the way, else where it is
     first found; the other ways to it are dropped from `found_in`, so no image is both trained on and held out,
-    or trained on under two labels."""
+    or trained on under two labels. `reals`: the folders' real paths the walk found (`_files`)."""
     top = os.path.realpath(root)
-    real, here = _real_paths([p for files in found_in.values() for p in files], root, top)
+    real, here = _real_paths([p for files in found_in.values() for p in files], root, top, reals)
     lies = {r for p, r in real.items() if r == here[p]}
     kept: dict[str, Path] = {}  # real path → the way to it kept
     dropped = []
@@ -282,17 +291,20 @@ def _once(root: Path, found_in: dict[tuple[str, str], list[Path]], log) -> None:
                  f"{p.relative_to(root).as_posix()}, the same file as {kept[real[p]].relative_to(root).as_posix()})"))
 
 
-def _real_paths(paths: list[Path], root: Path, top: str) -> tuple[dict[Path, str], dict[Path, str]]:
+def _real_paths(paths: list[Path], root: Path, top: str, reals: dict[str, str] | None = None
+                ) -> tuple[dict[Path, str], dict[Path, str]]:
     """Each path's os.path.realpath, and where under `top` (root's real path) it would be with no link on the
-    way: each folder resolved once, a file that is no link being its real folder's (realpath and relative_to of
-    every file took half of a 15,000-file scan)."""
+    way: each folder resolved once, or taken from `reals` (the walk's real path of it), a file that is no link
+    being its real folder's (realpath and relative_to of every file took half of a 15,000-file scan)."""
+    reals = reals or {}
     folders: dict[str, tuple[str, str]] = {}
     real, here = {}, {}
     for p in paths:
         path = os.fspath(p)
         folder, name = os.path.split(path)
         if folder not in folders:
-            folders[folder] = (os.path.realpath(folder or "."), os.path.join(top, Path(folder).relative_to(root)))
+            folders[folder] = (reals.get(folder) or os.path.realpath(folder or "."),
+                               os.path.join(top, Path(folder).relative_to(root)))
         real[p] = os.path.realpath(path) if os.path.islink(path) else os.path.join(folders[folder][0], name)
         here[p] = os.path.join(folders[folder][1], name)
     return real, here
@@ -312,12 +324,12 @@ def _say_excluded(root: Path, matched: set[str], log) -> None:
                  f"{missing[0]}); give paths from the corpus folder, as label/source/file"))
 
 
-def _files(src: Path) -> tuple[list[Path], list[str], list[str]]:
+def _files(src: Path, reals: dict[str, str] | None = None) -> tuple[list[Path], list[str], list[str]]:
     """The files under `src`, through linked folders as `evaluate` and `classify` go (each folder once), the
     links that lead nowhere, and the files and folders that could not be read (a PermissionError from one, a link
     into /proc, stopped the scan with a traceback; an unreadable folder was passed over unsaid); hidden files and
     folders are left out. Walked as os.walk would, without its recursion (a folder 1,000 deep was a RecursionError
-    that stopped the scan)."""
+    that stopped the scan). `reals`, when given, is told each folder's real path, as the walk found it."""
     from ..sources.files import walk
 
     files, broken, unreadable, seen = [], [], [], set()
@@ -325,7 +337,7 @@ def _files(src: Path) -> tuple[list[Path], list[str], list[str]]:
     def cannot(exc: OSError) -> None:
         unreadable.append(Path(os.path.relpath(exc.filename or src, src)).as_posix())
 
-    for top, _real, _above, dirs, names in walk(src, cannot):
+    for top, real, _above, dirs, names in walk(src, cannot):
         try:
             st = os.stat(top)
         except OSError as exc:
@@ -336,6 +348,8 @@ def _files(src: Path) -> tuple[list[Path], list[str], list[str]]:
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
+        if reals is not None:
+            reals[os.fspath(Path(top))] = real  # as _real_paths splits its files' paths
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             p = Path(top, name)

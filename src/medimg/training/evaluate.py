@@ -103,7 +103,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
 
     from ..pipeline import classify, default_classifier
     from ..sources import Limits
-    from .dataset import OWN_EXCLUDE, OWN_GROUPS, _columns, _exclude_list, _ours, corpus_excluded, corpus_groups
+    from .dataset import OWN_GROUPS, corpus_excluded, corpus_groups, settings_files
 
     root = Path(root)
     if limits is None:  # score the files in the folder, not what they link to on the web
@@ -171,8 +171,7 @@ def evaluate_dir(root, classifier=None, threshold: float | None = None, batch_si
     out["read_errors"] = failures
     out["skipped"] = skipped
     # files beside the label folders have no label: not scored, but counted so none goes missing unseen
-    own = {OWN_GROUPS} if _ours(root / OWN_GROUPS, {"label", "group"}) else set()  # the corpus's settings: not data
-    own |= {OWN_EXCLUDE} if _exclude_list(_columns(root / OWN_EXCLUDE) or set()) else set()
+    own = settings_files(root)  # the corpus's settings: not data
     out["unlabelled_files"] = sorted(p.name for p in root.iterdir()
                                      if p.is_file() and not p.name.startswith(".") and p.name not in own)
     out["excluded"] = [{"item": k, "why": v} for k, v in sorted(excluded.items())]
