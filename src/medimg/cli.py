@@ -148,7 +148,8 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
                 max_pages: int | None = None, offline: bool = False, max_input_mb: float | None = None,
                 max_images: int | None = None, input_timeout: float | None = None,
                 max_entries: int | None = None, max_per_host: int | None = None,
-                respect_robots_tag: bool = False, user_agent: str | None = None) -> Limits:
+                respect_robots_tag: bool = False, user_agent: str | None = None,
+                max_archive_mb: float | None = None, max_depth: int | None = None) -> Limits:
     if render and not offline:  # once, not as every URL's error
         from .sources.browser import available
 
@@ -172,6 +173,10 @@ def make_limits(allow_private: bool = False, max_pixels: int | None = None, min_
         lim.input_timeout = input_timeout or None
     if max_entries:
         lim.zip_max_entries = max_entries
+    if max_archive_mb:  # given, as given: below --max-input-mb too
+        lim.zip_max_bytes = int(max_archive_mb * 2**20)
+    if max_depth is not None:
+        lim.max_depth = max_depth
     if max_per_host:
         lim.max_per_host = max_per_host
     lim.respect_robots_tag = respect_robots_tag
@@ -193,7 +198,8 @@ def _progress(quiet: bool = False) -> Progress:
 CAPS = {"max_pdf_pages": "--max-pages", "max_images_per_input": "--max-images"}
 # caps whose errors are named by their Limits field, and the option that raises each
 ERROR_CAPS = {"max_pixels": "--max-pixels", "max_input_bytes": "--max-input-mb", "max_download_bytes": "--max-input-mb",
-              "input_timeout": "--input-timeout", "zip_max_entries": "--max-entries"}
+              "input_timeout": "--input-timeout", "zip_max_entries": "--max-entries",
+              "zip_max_bytes": "--max-archive-mb", "max_depth": "--max-depth"}
 
 
 def _cap_of(error: str | None) -> str | None:
@@ -263,6 +269,11 @@ MaxPages = typer.Option(None, "--max-pages", min=1, help="Read at most this many
 MaxEntries = typer.Option(None, "--max-entries", min=1, help="Refuse an archive (zip, tar, 7z), message or PDF "
                           "portfolio with more entries or attachments than this (default 10,000; an archive and "
                           "those nested in it, ten times as many together).")
+MaxArchiveMb = typer.Option(None, "--max-archive-mb", min=1, help="Stop reading an archive (zip, tar, 7z) or "
+                             "message once its members, with those of archives nested in it, inflate past this many "
+                             "MB (default 1024, or --max-input-mb when that is larger).")
+MaxDepth = typer.Option(None, "--max-depth", min=0, max=50, help="Open archives (and messages, documents) nested in "
+                         "an input at most this deep (default 3; 0: an archive's members only, none inside them).")
 MaxImages = typer.Option(None, "--max-images", min=1, help="Stop after this many images from one input (default "
                          "1000; each file in a folder or archive is an input of its own).")
 MaxPerHost = typer.Option(None, "--max-per-host", min=1, help="Requests to one host at once, every input together "
@@ -499,7 +510,9 @@ def extract(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    max_entries: Optional[int] = MaxEntries, max_archive_mb: Optional[float] = MaxArchiveMb,
+    max_depth: Optional[int] = MaxDepth,
+    max_per_host: Optional[int] = MaxPerHost,
     respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
 ) -> None:
     """Write every image found in INPUTS as PNG, with a manifest.jsonl (into an empty or new folder)."""
@@ -511,7 +524,9 @@ def extract(
     sources, listed, overlap = all_inputs(inputs, inputs_from, column, render, null)
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         input_timeout=input_timeout, max_entries=max_entries, max_archive_mb=max_archive_mb,
+                         max_depth=max_depth,
+                         max_per_host=max_per_host,
                          respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     try:
         folder = prepare(out, resume)
@@ -597,7 +612,9 @@ def classify(
     min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels, timeout: Optional[float] = Timeout,
     max_input_mb: Optional[float] = MaxInputMb, offline: bool = Offline, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    max_entries: Optional[int] = MaxEntries, max_archive_mb: Optional[float] = MaxArchiveMb,
+    max_depth: Optional[int] = MaxDepth,
+    max_per_host: Optional[int] = MaxPerHost,
     respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent, ctx: typer.Context = None,
 ) -> None:
     """Say for every image in INPUTS whether it is medical, and of which kind.
@@ -639,7 +656,9 @@ def classify(
     # usage errors of the options (a blank --user-agent, --render without Chromium) before --out is made
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, render, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         input_timeout=input_timeout, max_entries=max_entries, max_archive_mb=max_archive_mb,
+                         max_depth=max_depth,
+                         max_per_host=max_per_host,
                          respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     if out is not None:  # before it is read, cut or replaced: a second run writing it is refused
         try:
@@ -1057,7 +1076,9 @@ def scale(
     timeout: Optional[float] = Timeout, max_input_mb: Optional[float] = MaxInputMb,
     max_pages: Optional[int] = MaxPages, max_images: Optional[int] = MaxImages, offline: bool = Offline,
     all_frames: bool = AllFrames, input_timeout: Optional[float] = InputTimeout,
-    max_entries: Optional[int] = MaxEntries, max_per_host: Optional[int] = MaxPerHost,
+    max_entries: Optional[int] = MaxEntries, max_archive_mb: Optional[float] = MaxArchiveMb,
+    max_depth: Optional[int] = MaxDepth,
+    max_per_host: Optional[int] = MaxPerHost,
     respect_robots_tag: bool = RespectRobotsTag, user_agent: Optional[str] = UserAgent,
     resume: bool = typer.Option(False, "--resume", help="Pass over the inputs whose rows are already in --out "
                                 "(files a stop cut off are deleted and their inputs done again; a folder "
@@ -1103,7 +1124,9 @@ def scale(
     load_model(model_dir)  # a mistyped --model is an error here, not in every actor
     limits = make_limits(allow_private, max_pixels, min_side, timeout, all_frames, offline=offline,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         input_timeout=input_timeout, max_entries=max_entries, max_per_host=max_per_host,
+                         input_timeout=input_timeout, max_entries=max_entries, max_archive_mb=max_archive_mb,
+                         max_depth=max_depth,
+                         max_per_host=max_per_host,
                          respect_robots_tag=respect_robots_tag, user_agent=user_agent)
     plan: dict = {}
 
@@ -1406,6 +1429,7 @@ def evaluate(
     all_frames: bool = AllFrames, min_side: Optional[int] = MinSide, max_pixels: Optional[int] = MaxPixels,
     max_input_mb: Optional[float] = MaxInputMb, max_pages: Optional[int] = MaxPages,
     max_images: Optional[int] = MaxImages, max_entries: Optional[int] = MaxEntries,
+    max_archive_mb: Optional[float] = MaxArchiveMb, max_depth: Optional[int] = MaxDepth,
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="Also write one row per image scored "
                                                "(true and predicted label, confidence, p_medical, verdict, every "
                                                "label's probability, model, threshold) here: CSV if it ends in "
@@ -1425,7 +1449,7 @@ def evaluate(
     clf = load_model(model_dir)
     limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
-                         max_entries=max_entries)
+                         max_entries=max_entries, max_archive_mb=max_archive_mb, max_depth=max_depth)
     try:
         with _progress() as bar:
             task = bar.add_task("evaluating", total=None)

@@ -200,6 +200,10 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield ItemError(where, place, f"archive inflates past the zip_max_bytes cap of "
                                           f"{limits.zip_max_bytes:,}; the rest of the archive is not read")
             return
+        except NotImplementedError:  # zipfile: "That compression method is not supported"; say which, and what to do
+            yield ItemError(where, place, f"member compressed with {_method(info.compress_type)}, which is not inflated "
+                                          "here; not read (zip it again with Deflate, the usual method)")
+            continue
         except Exception as exc:
             yield ItemError(where, place, f"could not read member: {exc}")
             continue
@@ -214,6 +218,12 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             yield from _walk(member, ctx, budget)  # nested archives share the outer budget
         else:
             yield member
+
+
+def _method(number: int) -> str:
+    """A zip compression method by name and number: `Deflate64 (method 9)`, which 7-Zip may write."""
+    name = {98: "PPMd", 99: "AES"}.get(number) or zipfile.compressor_names.get(number, "an unknown method").capitalize()
+    return f"{name} (method {number})"
 
 
 def _split_part(data: bytes) -> str | None:
@@ -447,6 +457,8 @@ def _sibling_read(archive: bytes, members: _Members, folder: list[str], turn: in
     except _TooBig:  # what was inflated counts too, or every header naming it would inflate it again
         budget.left = max(0, budget.left - limit - 1)
         raise ValueError(f"inflates past the max_input_bytes cap of {cap:,}" if limit == cap else spent) from None
+    except NotImplementedError:
+        raise ValueError(f"compressed with {_method(info.compress_type)}, which is not inflated here") from None
     budget.left -= len(data)
     return data
 

@@ -33,10 +33,18 @@ HEADERS_MAX = 16 << 20  # and in the whole archive
 _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
              tarfile.GNUTYPE_LONGLINK)
 _SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz|zst|tzst)$", re.IGNORECASE)
+_TAR_NAME = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD)) or skippable(head)  # pzstd's start
+    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD)) or skippable(head) or \
+        _nothing(blob.data, blob.name or blob.origin)  # pzstd's start; a tar of no files
+
+
+def _nothing(data: bytes, name: str) -> bool:
+    """Whether `data` is a tar holding no member (`tar cf x.tar --files-from /dev/null`): only its end, blocks of
+    zeros, which no magic tells from other zeros, so only in a file named as a tar."""
+    return bool(_TAR_NAME.search(name)) and len(data) >= 512 and len(data) % 512 == 0 and data.count(0) == len(data)
 
 
 def is_tar(head: bytes) -> bool:
@@ -65,8 +73,9 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         yield ItemError(origin, "", f"archive nested deeper than max_depth ({limits.max_depth}); not opened")
         return
     budget = blob.budget or Budget(limits.zip_max_bytes)
-    compressed = not is_tar(data[:512])
-    if compressed and not is_tar(_head(data)):
+    name = blob.name or origin
+    compressed = not is_tar(data[:512]) and not _nothing(data, name)
+    if compressed and not is_tar(head := _head(data)) and not _nothing(head, name):  # its first KB: a tar of none?
         cap = min(limits.max_input_bytes, budget.left)
         try:
             stream = Inflated(data, Budget(cap))
@@ -239,9 +248,9 @@ class _TarInfo(tarfile.TarInfo):
 
 
 def _head(data: bytes) -> bytes:
-    """The first 512 inflated bytes (empty when they cannot be had)."""
+    """The first 1024 inflated bytes (empty when they cannot be had)."""
     try:
-        return Inflated(data, Budget(1 << 20)).read(512)
+        return Inflated(data, Budget(1 << 20)).read(1024)
     except (*CORRUPT, TooBig, Refused):  # the full read says why
         return b""
 
