@@ -15,6 +15,8 @@ With the guard on, Chromium's own network goes to a proxy that is not there, so 
 (speculation-rules prefetch and prerender, preconnects) reaches nothing; WebRTC is removed from every page before it runs.
 Small scripts run before the page's own note what it does that the finished page no longer shows: its timers still
 to run, the pictures each <img> showed before, where a blob: URL's bytes came from, which canvases it drew on.
+A file the page goes on to (a meta refresh's or a script's image or PDF) is read, and so are the pictures its frames
+name but never loaded (lazy, below a frame's own fold), as the static reading reads them.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from . import net
 from ..scratch import work_folder
-from .base import Limits
+from .base import Blob, Limits
 from .charset import known_codec, page_charset
 from .media import VIEWPORT
-from .web import LINK_NAMES, Candidate, decode_data_uri
+from .web import FRAME_IMAGES, LINK_NAMES, MAX_FRAMES, Candidate, classify, decode_data_uri
 
 # the Chromium Playwright drives: MEDIMG_CHROMIUM when set, else the first of Debian's, Fedora's and RHEL's (EPEL),
 # and Ubuntu's snap that is there (Debian's when none is)
@@ -255,6 +257,18 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
   return out;
 }"""
 
+# the pictures a frame's <img>s have not loaded (lazy, below the frame's own fold, which nothing scrolls): the static
+# reading of the frame, which rendering stands in for, would have read them
+_FRAME_LAZY_JS = """(most) => {
+  const out = [];
+  for (const img of document.querySelectorAll("img")) {
+    if (out.length >= most) break;
+    const src = img.currentSrc || img.src;
+    if (!img.complete && src && src !== document.location.href) out.push({url: src, alt: img.alt || "", tag: "img"});
+  }
+  return out;
+}"""
+
 # One step down the page (move), or whether it is at its bottom (not move): the window, then, once it is at its bottom
 # or cannot scroll (an app whose panel scrolls, the page itself not), the largest panel that still can
 _SCROLL_JS = """(move) => {
@@ -305,6 +319,8 @@ class RouteGuard:
         self.blocked: list[tuple[str, str, str, str]] = []
         self._hosts: dict[tuple[str, int], str | None] = {}
         self.page = None  # the page rendered (not a popup it opens)
+        # files the page went on to (a meta refresh's or a script's target: an image, a PDF), which no element shows
+        self.files: list[str] = []
         self._lock = threading.Lock()
 
     def decide(self, url: str) -> str | None:
@@ -395,6 +411,8 @@ class RouteGuard:
                 # the page itself is shown, as the static reading reads it, also when its server says to save it
                 # (Content-Disposition: attachment, an exported report): Chromium would download it instead
                 headers = _charset_told(_shown(got.headers), got.data) if top else got.headers
+                if top and _page_of(request) is self.page:
+                    self._went_to(url, got)
                 if _origin(url) != _origin(request.url):  # the browser files the answer under the URL asked: the
                     headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}  # cookies of a site
                     # a redirect led to would be set for the first one
@@ -410,6 +428,13 @@ class RouteGuard:
                 self._refuse(route, url, request.resource_type, reason)
                 return
         _quietly(route.abort, "failed")  # too many redirects
+
+    def _went_to(self, url: str, got: net.Fetched) -> None:
+        """Note a document of the page's that is a file a source reads (an image, a PDF), not a page: the browser
+        shows it in no element the collecting script reads, and the page's own URL is not one."""
+        if url not in self.files and len(self.files) < MAX_GOING_ON and classify(
+                Blob(origin=url, data=got.data, content_type=got.content_type)) in ("blob", "svg"):
+            self.files.append(url)
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:
         if _top_page(route.request) and _page_of(route.request) is self.page:  # the page going on to another
@@ -572,6 +597,7 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
                     _scroll(page, deadline, cancel, network)
                     found = _evaluate(page, _COLLECT_JS, deadline, [limits.max_download_bytes, MAX_BLOBS, MAX_CANVASES,
                                                                  limits.max_pixels])
+                    found += _frames_lazy(page)
                     bodies, moved = _image_bodies(responses, finished, limits.max_download_bytes,
                                                   limits.user_agent if limits.respect_robots_tag else None)
                 finally:
@@ -607,6 +633,10 @@ def _render(url: str, limits: Limits, cancel=None) -> list[Candidate]:
         if kind == "image" and urldefrag(asked)[0] not in listed:
             listed.add(urldefrag(asked)[0])
             found.append({"url": asked, "tag": "img"})
+    for went in guard.files:  # an image or PDF the page went on to (a meta refresh, a script): fetched and read
+        if urldefrag(went)[0] not in listed:
+            listed.add(urldefrag(went)[0])
+            found.append({"url": went, "tag": "page"})
     out = Rendered(_candidates(found, bodies, limits.max_download_bytes, moved))
     for blocked, kind, reason, _ in guard.blocked:
         if kind == "page" and (blocked, reason) not in out.refused:
@@ -741,7 +771,24 @@ def _evaluate(page, script: str, deadline: float, *arg):
             page.wait_for_load_state("load", timeout=min(3000.0, _ms_left(deadline)))
         except Exception:  # still loading: what it has is read
             pass
-    return page.evaluate(script, *arg)
+    try:
+        return page.evaluate(script, *arg)
+    except Exception as exc:  # a page that sends itself on without end (a script's location.replace at once)
+        if "Execution context was destroyed" not in str(exc):
+            raise
+        raise BrowserError(f"rendering stopped: the page kept going on to other pages (a script or a refresh sends "
+                           f"it on each time it loads), more than {MAX_GOING_ON} times while it was read") from None
+
+
+def _frames_lazy(page) -> list[dict]:
+    """The pictures the page's frames (the first MAX_FRAMES) name but did not load (`_FRAME_LAZY_JS`)."""
+    out = []
+    for frame in page.frames[1:MAX_FRAMES + 1]:
+        try:
+            out += frame.evaluate(_FRAME_LAZY_JS, FRAME_IMAGES)
+        except Exception:  # detached, or gone on to another document meanwhile
+            continue
+    return out
 
 
 def _scroll(page, deadline: float, cancel=None, network: "Network | None" = None) -> None:
