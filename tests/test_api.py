@@ -544,12 +544,11 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        for _ in range(100):
-            try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        deadline = time.monotonic() + 120  # a loaded CI machine may take long; one that never starts fails here
+        while not self.server.started:  # (it returned after 10 s, and the test failed later, in a confusing way)
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start on {self.url}")
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.server.should_exit = True

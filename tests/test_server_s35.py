@@ -126,19 +126,40 @@ def test_the_rest_of_a_refused_body_is_read_for_a_bounded_time_only(small, monke
 class GatedWorker(Worker):
     """Holds its job slot until `gate` is set (or its request is stopped)."""
 
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
 
     def run(self, *args, stop=None, **kwargs):
+        self.running.set()
         while not self.gate.wait(0.05):
             if stop is not None and stop.is_set():
                 break
         return super().run(*args, stop=stop, **kwargs)
 
 
-def test_a_request_whose_client_left_while_waiting_for_a_slot_gives_up_its_place(classifier):  # noqa: F811
+def test_a_request_whose_client_left_while_waiting_for_a_slot_gives_up_its_place(classifier,  # noqa: F811
+                                                                                    monkeypatch):
     """Clients that gave up (a client-side timeout) kept their places in the queue until a slot came: a few
     of them and every later request was told the server was busy (503), with the server idle but for one job."""
+    from medimg.server import api
+
+    entered, left = [], []  # requests that began and ended waiting for a slot (fixed sleeps ordered them before)
+    slot = api._slot
+
+    async def counted_slot(*args):
+        entered.append(1)
+        try:
+            return await slot(*args)
+        finally:
+            left.append(1)
+
+    def until(done, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(api, "_slot", counted_slot)
     GatedWorker.gate.clear()
+    GatedWorker.running.clear()
     server = live(classifier, worker_class=GatedWorker, max_jobs=1, request_timeout=60)
     port = int(server.url.rsplit(":", 1)[1])
     body = (b'--B\r\nContent-Disposition: form-data; name="files"; filename="q.png"\r\n'
@@ -149,17 +170,18 @@ def test_a_request_whose_client_left_while_waiting_for_a_slot_gives_up_its_place
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(httpx.post, server.url + "/api/classify", files=[("files", ("a.png", png()))],
                                 timeout=60)  # holds the one slot
-            time.sleep(0.5)
+            assert GatedWorker.running.wait(30)
             quitters = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(WAITING_PER_JOB)]
             for s in quitters:
                 s.sendall(request)
-            time.sleep(0.5)
+            until(lambda: len(entered) == WAITING_PER_JOB)
+            assert len(entered) == WAITING_PER_JOB and not left
             for s in quitters:  # they give up, waiting
                 s.close()
-            time.sleep(0.5)
+            until(lambda: len(left) == WAITING_PER_JOB, 10)  # they leave the queue (they kept their places before)
             later = pool.submit(httpx.post, server.url + "/api/classify", files=[("files", ("b.png", png()))],
                                 timeout=60)
-            time.sleep(0.5)
+            until(lambda: len(entered) == WAITING_PER_JOB + 1)  # it waits for the slot too
             GatedWorker.gate.set()
             assert first.result().status_code == 200
             r = later.result()

@@ -9,7 +9,7 @@
         srv.add("/a.php?id=3", png_bytes, "image/png")    # a route with a query: before the path's own
         srv.redirect("/old", "/new", status=302)          # Location may be a path or a full URL
         srv.answers("/busy.png", [(429, b"", "text/plain", {"Retry-After": "1"}), (200, png_bytes, "image/png", {})])
-        srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte per interval
+        srv.slow("/slow", b"x" * 100, interval=0.2)       # headers at once, then one byte (or `piece`) per interval
         srv.huge("/huge", 500 * 2**20, declare_length=False)  # streams zeros until done or disconnected
         url = srv.url("/page.html")                       # "http://127.0.0.1:PORT/page.html"
         ...
@@ -77,8 +77,8 @@ class WebServer:
         return self.url(path)
 
     def slow(self, path: str, body: bytes = b"x" * 1000, interval: float = 0.2,
-             content_type: str = "image/png") -> str:
-        self.routes[path] = ("slow", body, interval, content_type)
+             content_type: str = "image/png", piece: int = 1) -> str:
+        self.routes[path] = ("slow", body, interval, content_type, piece)
         return self.url(path)
 
     def huge(self, path: str, size: int, declare_length: bool = False,
@@ -171,18 +171,18 @@ def _handler(server: WebServer):
             if path:
                 server.sent[path] += len(body)
 
-        def _slow(self, path, body, interval, ctype) -> None:
+        def _slow(self, path, body, interval, ctype, piece) -> None:
             self.send_response(200)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.flush()
-            for i in range(len(body)):
+            for i in range(0, len(body), piece):
                 if server._stop.wait(interval):
                     break
-                self.wfile.write(body[i:i + 1])
+                self.wfile.write(body[i:i + piece])
                 self.wfile.flush()
-                server.sent[path] += 1
+                server.sent[path] += len(body[i:i + piece])
             self.close_connection = True
 
         def _huge(self, path, size, declare_length, ctype) -> None:
@@ -204,3 +204,19 @@ def _handler(server: WebServer):
             self.close_connection = True
 
     return Handler
+
+
+def settled(count, within: float, quiet: float = 1.0) -> int:
+    """count() once it has stayed the same for `quiet` seconds, within `within` seconds (the time a stop may take
+    on a slow machine); fails if it still changes then. (A fixed sleep, then watching it for `quiet` seconds, fails
+    when a stall makes the stop come later than the sleep.)"""
+    deadline = time.monotonic() + within
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise AssertionError(f"still going after {within} s: {last}")
