@@ -191,7 +191,7 @@ def test_a_report_places_header_and_body_and_reads_a_document_embedded_in_it():
     assert [r for r in got if r[2] == "image"] == [  # in the zip's order
         ("report.docx:word/media/image1.png", "header", "image"),
         ("report.docx:word/media/image2.jpeg", "document body", "image"),
-        (f"{inner}:word/media/image1.png", "header", "image"),
+        (f"{inner}:word/media/image1.png", "document body, header", "image"),  # where the outer file shows it first
         (f"{inner}:word/media/image2.jpeg", "document body", "image")]
 
 

@@ -630,6 +630,7 @@ def classify(
     _remove_left_behind()
     if out is not None and str(out) == "-":
         out = None
+    hint = "--format" if fmt is not None else "--out"  # the option the format came from
     if fmt is None and out is not None:
         fmt = {**FORMATS, ".txt": "table", "": "table"}.get(out.suffix.lower())
         if fmt is None:
@@ -639,7 +640,7 @@ def classify(
     if fmt not in ("table", "jsonl", "json", "csv", "parquet"):
         raise typer.BadParameter("use table, jsonl, json, csv or parquet", param_hint="--format")
     if fmt == "parquet":
-        _parquet_possible(out)
+        _parquet_possible(out, hint)
     if out is not None:
         writable(out)
         _out_not_an_input(out, inputs, inputs_from)
@@ -828,13 +829,13 @@ def classify(
         raise typer.Exit(1)
 
 
-def _parquet_possible(out: Optional[Path]) -> None:
-    """Parquet goes to a file (not the standard output) and needs pyarrow."""
+def _parquet_possible(out: Optional[Path], hint: str = "--format") -> None:
+    """Parquet goes to a file (not the standard output) and needs pyarrow; `hint` is the option that asked for it."""
     from .output import parquet_missing
 
     problem = parquet_missing()
     if problem:
-        raise typer.BadParameter(problem, param_hint="--format")
+        raise typer.BadParameter(problem, param_hint=hint)
     if out is None:
         raise typer.BadParameter("Parquet is written to a file: give --out results.parquet", param_hint="--out")
 
@@ -1316,8 +1317,11 @@ def train(
             _stop_writing(exc, said() if route != "backbone" else f"stopped: {out} was not written whole")
         rep = res["report"]
         if not cv:
+            from .training.ship import UNFITTED_THRESHOLD
+
             console.print("[yellow]note: with --no-cv no source is held out, so the temperature (1) and the "
-                          "threshold are not fitted: the confidences are uncalibrated[/yellow]")
+                          f"threshold ({UNFITTED_THRESHOLD}) are not fitted: the confidences are uncalibrated"
+                          "[/yellow]")
         if rep:
             console.print_json(json.dumps({k: rep[k] for k in keys} | {"threshold": rep["threshold"],
                                                                        "temperature": rep["temperature"]}))

@@ -559,8 +559,8 @@ def _parquet(name: str, column: str | None) -> Iterator[str]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ValueError(f"{name}: reading a Parquet list needs pyarrow (pip install pyarrow, or the scale "
-                         "extra)") from None
+        raise ValueError(f"{name}: reading a Parquet list needs pyarrow (pip install pyarrow; from a checkout: "
+                         ".venv/bin/pip install pyarrow; or the scale extra)") from None
     try:
         table = pq.ParquetFile(name)
     except Exception as exc:

@@ -163,8 +163,8 @@ class FolderLock:
 
 
 PARQUET_ROWS = 1000  # records in each Parquet row group, written once it fills: all a long run holds
-PARQUET_EXTRA = ("writing Parquet needs pyarrow: pip install pyarrow, or install medimg with the scale extra "
-                 "(pip install 'medimg[scale]'), which brings it")
+PARQUET_EXTRA = ("writing Parquet needs pyarrow: pip install pyarrow (from a checkout: .venv/bin/pip install "
+                 "pyarrow), or install medimg with the scale extra (pip install 'medimg[scale]'), which brings it")
 
 
 def parquet_missing() -> str | None:

@@ -440,6 +440,8 @@ def create_router(worker: Worker) -> APIRouter:
         if (body.url is None) == (body.urls is None):
             raise Invalid(f'give "url" (one address) or "urls" (a list of at most {MAX_URLS}), not '
                           f'{"both" if body.url is not None else "neither"}', ("body", "url"), ("body", "urls"))
+        if render and not can_render and not cfg.offline:  # before any URL is looked at (a host that does not
+            raise HTTPException(501, f"this server cannot render pages: {available()}")  # resolve was a 200)
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
             urls = list(once((u.strip() for u in body.urls), fragments=render))  # a script may route on #…
             bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
@@ -454,8 +456,6 @@ def create_router(worker: Worker) -> APIRouter:
             if failure:  # its host does not resolve: the URL's error record, as the pipeline would give it
                 record = Record(input=urls[0], locator="", error=failure, source=urls[0])
                 return _response(Outcome([record]), full, show_skipped, worker.model_info(), threshold)
-        if render and not can_render:
-            raise HTTPException(501, f"this server cannot render pages: {available()}")
         limits = cfg.limits(render=render)
         out = await run(request, lambda stop, left: worker.run(urls, limits, threshold=threshold, stop=stop,
                                                                seconds=left))

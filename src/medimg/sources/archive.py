@@ -170,8 +170,15 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
                 return
             continue
         place = office.places.get(name, "") if office else ""  # errors about it say where it is shown too
+        views = office.views.get(name, ()) if office else ()
+        if blob.locator:  # a document embedded in another (a .docx on slide 2): that place first
+            place = _within(blob.locator, place)
+            views = tuple((_within(blob.locator, p), crop) for p, crop in views)
         if info.flag_bits & 0x1:
             yield ItemError(where, place, "encrypted member; not read")
+            continue
+        if office and name in office.encrypted:
+            yield ItemError(where, place, "encrypted by the e-book's DRM (META-INF/encryption.xml); not read")
             continue
         header = _header_of(zf, members, parts, turn)
         if header:  # read with its header (as a sibling): inflating it here too would charge it twice
@@ -209,7 +216,7 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             continue
         budget.left -= len(data)
         member = Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget, locator=place,
-                      views=office.views.get(name, ()) if office else (),
+                      views=views,
                       sibling=partial(_sibling, whole, members, parts[:-1], turn, limits, budget))
         if accepts(data[:4], member):
             if member.depth > limits.max_depth:
@@ -224,6 +231,11 @@ def _method(number: int) -> str:
     """A zip compression method by name and number: `Deflate64 (method 9)`, which 7-Zip may write."""
     name = {98: "PPMd", 99: "AES"}.get(number) or zipfile.compressor_names.get(number, "an unknown method").capitalize()
     return f"{name} (method {number})"
+
+
+def _within(outer: str, inner: str) -> str:
+    """A place in a document embedded in another: `slide 2, header`; `document body` once, not twice."""
+    return f"{outer}, {inner}" if inner and inner != outer else outer
 
 
 def _split_part(data: bytes) -> str | None:

@@ -1,5 +1,5 @@
-"""Word, PowerPoint, Excel, OpenDocument and Apple iWork files: which zip members are their pictures, and where
-each is shown.
+"""Word, PowerPoint, Excel, Visio, OpenDocument, Apple iWork and EPUB files: which zip members are their pictures,
+and where each is shown.
 
 Only the pictures are read (`word|ppt|xl/media/…`, `Pictures/…`, iWork's `Data/…`, and any other part an OOXML
 package's relationships call a picture: the Open XML SDK's `media/…`), and embedded Office documents and PDFs
@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import unquote
 
-_OOXML_PICTURES = re.compile(r"(word|ppt|xl)/media/[^/]+$")  # .docx, .pptx, .xlsx
-_ODF_PICTURES = re.compile(r"Pictures/[^/]+$")  # .odt, .odp, .ods
+_OOXML_PICTURES = re.compile(r"(word|ppt|xl|visio)/media/[^/]+$")  # .docx, .pptx, .xlsx, .vsdx
+_ODF_PICTURES = re.compile(r"(?:Object [^/]+/)*Pictures/[^/]+$")  # .odt, .odp, .ods; a document embedded in one
 _IWORK_PICTURES = re.compile(r"Data/[^/]+$")  # Pages, Keynote, Numbers 2013+ (zipped)
-_EMBEDDED = re.compile(r"(word|ppt|xl)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xlsx|xlsm|pdf)$", re.I)
+# an EPUB's pictures, by their names (its manifest's images), anywhere but META-INF
+_EPUB_PICTURES = re.compile(r"(?!META-INF/)[^\x00]*\.(png|jpe?g|gif|webp|svg|bmp|tiff?|avif|jxl)$", re.I)
+# an XHTML chapter's picture: `<img src="…">`, `<svg:image xlink:href="…">` (a tag's attributes: at most 4,000 bytes)
+_EPUB_IMAGE = re.compile(rb"""<(?:[\w-]+:)?(?:img|image)\s[^<>]{0,4000}?\b(?:src|href)\s*=\s*["']([^"']*)["']""", re.I)
+_EMBEDDED = re.compile(r"(word|ppt|xl|visio)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xlsx|xlsm|pdf)$", re.I)
 _PART_CAP = 16 * 1024 * 1024  # bytes of one XML part read to place pictures
 _ALL_CAP = 32 * 1024 * 1024  # and of all of them together
 _MAX_ELEMENTS = 500_000  # elements of all the parts read (parsed without keeping a tree)
@@ -51,6 +55,7 @@ class Office:
     locked: bool = False  # password-protected (an OpenDocument file's parts encrypted): nothing can be read
     linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
     embedded: set[str] = field(default_factory=set)  # embedded documents to open
+    encrypted: set[str] = field(default_factory=set)  # an EPUB's members its DRM encrypts (META-INF/encryption.xml)
     # pictures the package's relationships point at outside `pictures`' folders (the Open XML SDK's `media/…`)
     images: set[str] = field(default_factory=set)
     # member → (place, crop) for each different crop it is shown with, when one of them crops it (`a:srcRect`)
@@ -63,7 +68,7 @@ class Office:
 def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> Office | None:
     """The Office file a zip is, else None. `read(zf, info, limit)` reads a member under a cap."""
     names = {i.filename for i in infos}
-    if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/", "xl/")) for n in names):
+    if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/", "xl/", "visio/")) for n in names):
         office = Office(_OOXML_PICTURES)
         try:
             _Package(zf, infos, read).place(office)
@@ -75,9 +80,17 @@ def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) ->
     first = infos[0]
     if first.filename == "mimetype" and first.file_size < 200:
         try:
-            if not read(zf, first, 200).startswith(b"application/vnd.oasis.opendocument"):
-                return None
+            kind = read(zf, first, 200)
         except Exception:
+            return None
+        if kind.startswith(b"application/epub+zip"):
+            office = Office(_EPUB_PICTURES, "EPUB e-book")
+            try:
+                _place_epub(zf, infos, read, office)
+            except Exception:
+                pass
+            return office
+        if not kind.startswith(b"application/vnd.oasis.opendocument"):
             return None
         office = Office(_ODF_PICTURES)
         try:
@@ -205,7 +218,8 @@ class _Package:
     def _labels(self) -> dict[str, str]:
         """The parts a user knows: slides by their number in the show, sheets by name, headers, masters."""
         labels: dict[str, str] = {}
-        main = next((t for k, t, ext in self.rels.get("", {}).values() if k == "officeDocument" and not ext), "")
+        main = next((t for k, t, ext in self.rels.get("", {}).values()  # Visio's: `document`
+                     if k in ("officeDocument", "document") and not ext), "")
         if main:
             labels[main] = "document body" if main.startswith("word/") else ""
         shows = self.rels.get(main, {})
@@ -220,6 +234,14 @@ class _Package:
                 labels[shows[rid][1]] = f"slide {n}"
             elif tag == "sheet" and rid in shows:
                 labels[shows[rid][1]] = f"sheet {attrib.get('name', '')}".strip()
+        # a Visio drawing's pages, in the order of its page list (pages.xml: each `Page` a `Rel` to its part)
+        pages = next((t for k, t, ext in shows.values() if k == "pages" and not ext), None) if listed else None
+        page_rels, n = self.rels.get(pages or "", {}), 0
+        for event, tag, attrib in _events(self.zf, self.infos.get(pages or ""), self.read, self.spent):
+            if event == "start" and tag == "Page":
+                n += 1
+            elif event == "start" and tag == "Rel" and (rid := _rid(attrib)) in page_rels:
+                labels[page_rels[rid][1]] = f"page {n}"
         for part in self.infos:
             if part in labels:
                 continue
@@ -331,6 +353,7 @@ def _place_odf(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable
     SVG pictures followed by a raster fallback in the same frame (as LibreOffice writes them)."""
     content = next((i for i in infos if i.filename == "content.xml"), None)
     found: dict[str, set[str]] = {}
+    objects: dict[str, set[str]] = {}  # an embedded document's folder (`Object 1`) → where it is shown
     pages, body, frame = 0, "", None  # slides so far; presentation, drawing, spreadsheet or text; a frame's images
     stack: list[str | None] = [None]  # the place of each open element
     for event, tag, attrib in _events(zf, content, read, [0, 0]):
@@ -358,8 +381,47 @@ def _place_odf(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable
                 office.linked.append({where} if where else set())
             elif where:
                 found.setdefault(href, set()).add(where)
+        elif tag == "object" and (href := _attr(attrib, "href")) and where:
+            objects.setdefault(posixpath.normpath(unquote(href)), set()).add(where)
         stack.append(where)
+    for info in infos:  # an embedded document's pictures (`Object 1/Pictures/…`): where that document is shown
+        folder = info.filename.rsplit("/Pictures/", 1)[0] if "/Pictures/" in info.filename else ""
+        if folder in objects and info.filename not in found:
+            found[info.filename] = objects[folder]
     office.places.update({name: places(where) for name, where in found.items()})
+
+
+def _place_epub(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable, office: Office) -> None:
+    """Each picture of an EPUB by the XHTML files showing it (`ch03.xhtml`: `<img src>`, SVG's `<image href>`),
+    read under the caps on an Office file's XML (matched, not parsed: chapters declare a DOCTYPE and use HTML's
+    entities); pictures named by URL are counted as linked (never fetched)."""
+    found: dict[str, set[str]] = {}
+    spent = 0
+    drm = next((i for i in infos if i.filename == "META-INF/encryption.xml"), None)
+    office.encrypted = {unquote(uri) for event, tag, attrib in _events(zf, drm, read, [0, 0])
+                        if tag == "CipherReference" and (uri := attrib.get("URI"))}
+    for info in infos:
+        if not re.search(r"\.x?html?$", info.filename, re.I) or info.filename.startswith("META-INF/"):
+            continue
+        if info.file_size > _PART_CAP or spent + info.file_size > _ALL_CAP:
+            continue
+        try:
+            data = read(zf, info, _PART_CAP)
+        except Exception:  # a damaged chapter: the others still place their pictures
+            continue
+        spent += len(data)
+        folder, where = posixpath.dirname(info.filename), posixpath.basename(info.filename)
+        for m in _EPUB_IMAGE.finditer(data):
+            href = m[1].decode("utf-8", "replace").strip()
+            if href.startswith("data:"):
+                continue
+            if re.match(r"[a-z][a-z0-9+.-]*:|//", href, re.I):  # a URL: never fetched
+                office.linked.append({where})
+            else:
+                name = posixpath.normpath(posixpath.join(folder, unquote(href.split("#")[0])))
+                found.setdefault(name, set()).add(where)
+    office.places.update({name: places(where) if len(where) < 4 else  # a logo in every chapter: three of them
+                          f"{', '.join(sorted(where)[:3])} and {len(where) - 3} more" for name, where in found.items()})
 
 
 def _odf_encrypted(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> bool:

@@ -13,6 +13,7 @@ from .calibrate import choose_threshold, fit_temperature, softmax
 from .evaluate import ece, metrics
 
 INT8_MIN_AGREEMENT = 0.98  # below this share of labels agreeing with torch, shipping int8 warns
+UNFITTED_THRESHOLD = 0.8  # the verdict's threshold of a model trained with no source held out (--no-cv)
 
 
 def pooled_heldout(run_dirs: list[str | Path]) -> dict:
@@ -187,7 +188,7 @@ def ship(final_dir: str | Path, cv_dirs: list[str | Path], dest: str | Path, doc
         "medical_labels": meta["medical_labels"],
         "input_size": meta["input_size"],
         "temperature": round(rep["temperature"], 4) if rep else 1.0,
-        "threshold": rep["threshold"] if rep else 0.8,
+        "threshold": rep["threshold"] if rep else UNFITTED_THRESHOLD,
         "mean": meta["mean"], "std": meta["std"],
         "arch": meta["arch"],
         "input": "float32 NCHW RGB, squashed to input_size × input_size (medimg.model.preprocess.prepare)",
