@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import importlib.util
@@ -721,7 +722,12 @@ def classify(
                 raise typer.BadParameter(f"{out} cannot be written: {exc.strerror or exc}", param_hint="--out")
         stream = sys.stdout
         if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8: its own bytes
-            sys.stdout.reconfigure(errors="surrogateescape")
+            if table is None:  # records are UTF-8 as in a file, whatever the locale's (Latin-1) or Windows' code page
+                sys.stdout.reconfigure(encoding="utf-8", errors="surrogateescape")
+            elif codecs.lookup(sys.stdout.encoding).name != "utf-8":  # the table, for a terminal that lacks a
+                sys.stdout.reconfigure(errors="backslashreplace")  # character: shown as its escape, not a traceback
+            else:
+                sys.stdout.reconfigure(errors="surrogateescape")
     writer = None  # made below, in the try: a CSV header or JSON's `[` may meet a full disk or a closed pipe at once
     own = os.path.abspath(out) if out else None  # the output, inside a folder being read, is not an input
 
@@ -739,11 +745,14 @@ def classify(
     failed: list = []  # the first errors: named when nothing was classified and the records are not on screen
     capped: Counter = Counter()
 
-    def said() -> str:
+    def said(failed: bool = False) -> str:
         counts = f"{n_ok} image{'' if n_ok == 1 else 's'} classified, {_plural(n_err, 'error')}"
         if table is not None:
             return f"stopped: {counts}; the table is printed only at the end (give --out results.jsonl to keep " \
                    "records as they come)"
+        if failed and fmt == "parquet" and carried is None:  # a file carried on is left whole: --resume works
+            return f"stopped: {counts}; {out} could not be finished, and a Parquet file without its footer has no " \
+                   "row that can be read: run again without --resume once it can be written"
         where = f" in {out}" if out else ""
         then = "; --resume with the same --out carries it on" if out and fmt in ("jsonl", "csv", "parquet") else ""
         return f"stopped: {counts}{where}{then}"
@@ -802,7 +811,7 @@ def classify(
                 raise
             full_disk = full_disk or exc
     if full_disk is not None:
-        _stop_writing(full_disk, said(), stdout=out is None)
+        _stop_writing(full_disk, said(failed=True), stdout=out is None)
     if table is not None:
         try:
             _print_table(table, out, used)
@@ -950,7 +959,8 @@ def _write_all(text: str) -> None:
         sys.stdout.write(text)
         return
     sys.stdout.flush()
-    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", errors="surrogateescape"))
+    errors = sys.stdout.errors if sys.stdout.errors not in (None, "strict") else "surrogateescape"  # classify's table
+    data = memoryview(text.encode(sys.stdout.encoding or "utf-8", errors=errors))
     while data:
         data = data[os.write(fd, data):]
 

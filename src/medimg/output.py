@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import io
 import json
 import os
 import re
@@ -26,7 +27,8 @@ APPENDABLE = ("jsonl", "csv")
 class RecordWriter:
     """Writes one record at a time, each flushed as it is written, so a long run keeps nothing in memory, a reader
     (`tail -f`, `| jq`) sees every row as it comes, and an interrupted run keeps what it did. JSON is a list:
-    closing ends it, so even a stopped run leaves valid JSON.
+    closing ends it, so even a stopped run leaves valid JSON. A file that cannot take a whole row (a full disk) is
+    cut back to the last one (`_cut`).
 
     `labels` (the model's) adds every label's probability, the source format and its metadata: nested
     `probs`/`metadata` in JSON, `prob_<label>` columns and `metadata` as a JSON string in CSV. `threshold` (the
@@ -36,32 +38,110 @@ class RecordWriter:
     def __init__(self, stream: IO[str], fmt: str, header: bool = True, labels: list[str] | None = None,
                  threshold: float | None = None):
         self.stream, self.fmt, self.n, self.labels, self.threshold = stream, fmt, 0, labels, threshold
+        self.whole = _file_end(stream)  # where the last whole row ends, in a regular file (see _cut)
+        self._sent: list[str] = []  # the text written after it, not flushed yet
         if fmt == "csv":
-            self._csv = csv.DictWriter(stream, fieldnames=csv_fields(labels, threshold is not None))
+            self._line = io.StringIO()
+            self._csv = csv.DictWriter(self._line, fieldnames=csv_fields(labels, threshold is not None))
             if header:
                 self._csv.writeheader()
+                self._send(self._taken())
         elif fmt == "json":
-            stream.write("[")
+            self._send("[")
+
+    def _taken(self) -> str:
+        text = self._line.getvalue()
+        self._line.seek(0)
+        self._line.truncate()
+        return text
+
+    def _send(self, text: str) -> None:
+        if self.whole is not None:
+            if not self._sent:  # a row begins where the file ends now (a resumed run's tail may have been cut)
+                self.whole = _file_end(self.stream)
+            self._sent.append(text)
+        self.stream.write(text)
 
     def write(self, rec: Record) -> None:
         row = stamped(rec, self.labels, self.threshold)
-        if self.fmt == "csv":
-            if self.labels is not None:
-                probs, meta = row.pop("probs"), row.pop("metadata")
-                row.update({f"prob_{lb}": probs.get(lb) for lb in self.labels},
-                           metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
-            self._csv.writerow({k: csv_cell(v) for k, v in row.items()})
-        elif self.fmt == "jsonl":
-            self.stream.write(json_line(row) + "\n")
-        else:
-            self.stream.write(("," if self.n else "") + "\n" + json_line(row))
-        self.stream.flush()  # each row reaches the file or pipe now: `tail -f`, `| jq`, and a run killed keeps it
+        try:
+            if self.fmt == "csv":
+                if self.labels is not None:
+                    probs, meta = row.pop("probs"), row.pop("metadata")
+                    row.update({f"prob_{lb}": probs.get(lb) for lb in self.labels},
+                               metadata=json.dumps(meta, ensure_ascii=False) if meta else None)
+                self._csv.writerow({k: csv_cell(v) for k, v in row.items()})
+                self._send(self._taken())
+            elif self.fmt == "jsonl":
+                self._send(json_line(row) + "\n")
+            else:
+                self._send(("," if self.n else "") + "\n" + json_line(row))
+            self._flush()  # each row reaches the file or pipe now: `tail -f`, `| jq`, and a run killed keeps it
+        except OSError:
+            self._cut()
+            raise
         self.n += 1
 
     def close(self) -> None:
-        if self.fmt == "json":
-            self.stream.write("\n]\n")
+        try:
+            if self.fmt == "json":
+                self._send("\n]\n")
+            self._flush()
+        except OSError:
+            self._cut()
+            raise
+
+    def _flush(self) -> None:
         self.stream.flush()
+        sent, self._sent = self._sent, []
+        if self.whole is None or not sent:
+            return
+        data = "".join(sent).encode(self.stream.encoding, self.stream.errors or "strict")
+        fd = self.stream.fileno()
+        # an unbuffered stream (python -u, PYTHONUNBUFFERED=1: the standard output) drops the bytes a write did
+        # not take (a disk filling up) without a word: written here, which raises why they could not be
+        short = min(self.whole + len(data) - os.lseek(fd, 0, os.SEEK_CUR), len(data))
+        while short > 0:
+            short -= os.write(fd, data[-short:])
+        self.whole += len(data)
+
+    def _cut(self) -> None:
+        """After a write to a file failed (a full disk, a quota, an I/O error): the file cut back to its last whole
+        row, with JSON's `]` when there is room, so the rows kept read whole (`jq`, pandas), and the rest of the
+        row the stream still holds sent to /dev/null (its file descriptor's from now on), where closing it writes
+        it. A write to a pipe is left as it is."""
+        if self.whole is None:
+            return
+        fd, end = self.stream.fileno(), self.whole
+        self.whole = None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, end)
+            if self.fmt == "json":  # its `]`, in the room the cut row's bytes left
+                close = b"\n]\n" if self.n else b"[]\n"
+                os.lseek(fd, end, os.SEEK_SET)
+                if os.write(fd, close) != len(close):
+                    os.ftruncate(fd, end)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _file_end(stream: IO[str]) -> int | None:
+    """Where `stream` writes next, when it is a regular file (not a pipe, a terminal or a StringIO) on a system
+    whose text streams write a line end as it is (POSIX), else None."""
+    if os.linesep != "\n":
+        return None
+    try:
+        import fcntl
+
+        fd = stream.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:  # `>> file`: written at its end, wherever it points now
+            return os.fstat(fd).st_size
+        return os.lseek(fd, 0, os.SEEK_CUR)
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
 
 
 # file systems whose flock is a mandatory byte-range lock (Linux's SMB client to a server without Unix extensions:
