@@ -23,7 +23,7 @@ from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngIm
 from ..levels import stretch_levels
 from . import deep_jpeg, dicomdir, heif, jpeg2000
 from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
-from .registry import find, register, unknown
+from .registry import HEAD_BYTES, find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
@@ -680,7 +680,7 @@ def open_member(blob: Blob, ctx: Context) -> Iterator[Item]:
     """Open a file found inside a folder or archive; unrecognised content is a skipped note."""
     if find(blob) is None:
         yield ItemError(blob.origin, "", EMPTY_FILE, skipped=True) if not blob.data else \
-            unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data))
+            unknown(blob.origin, blob.name or blob.origin, blob.data[:HEAD_BYTES], len(blob.data))
         return
     yield from ctx.open_blob(blob)
 

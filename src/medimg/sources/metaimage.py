@@ -11,6 +11,7 @@ here: the libraries that read MetaImage either weigh 50 MB (SimpleITK) or open a
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from typing import Iterator
@@ -92,19 +93,27 @@ def _header(data: bytes) -> tuple[dict[str, str], int]:
     raise ValueError("no ElementDataFile line ends the header")
 
 
+# the fields' names as MetaIO writes them, for errors (the header's keys are read in any case)
+_NAMES = {k.lower(): k for k in ("NDims", "DimSize", "ElementType", "ElementSpacing", "ElementSize", "TransformMatrix",
+                                 "Orientation", "Rotation", "Offset", "Position", "Origin")}
+
+
 def _numbers(fields: dict[str, str], key: str, n: int, default: float | None = None) -> list[float]:
     text = fields.get(key)
     if text is None:
         if default is None:
-            raise ValueError(f"header has no {key}")
+            raise ValueError(f"header has no {_NAMES.get(key, key)}")
         return [default] * n
     values = [float(v) for v in text.split()]
     if len(values) < n:
-        raise ValueError(f"{key} has {len(values)} values, NDims is {n}")
+        raise ValueError(f"{_NAMES.get(key, key)} has {len(values)} values, not {n}")
     return values
 
 
 def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
+    for key in ("ndims", "elementtype"):
+        if key not in fields:
+            raise ValueError(f"header has no {_NAMES[key]}")
     nd = int(fields["ndims"])
     if not 2 <= nd <= 4:
         raise ValueError(f"NDims {nd} is not 2, 3 or 4")
@@ -119,7 +128,7 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     channels = int(fields.get("elementnumberofchannels", "1"))
     if channels < 1:
         raise ValueError(f"ElementNumberOfChannels {channels}")
-    total = int(np.prod(sizes, dtype=np.int64)) * channels * dtype.itemsize
+    total = math.prod(map(int, sizes)) * channels * dtype.itemsize
     if total > cap:
         raise ValueError(f"{'×'.join(map(str, sizes))} voxels of {channels * dtype.itemsize} bytes are over the "
                          f"max_input_bytes cap of {cap:,}")
@@ -140,6 +149,7 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     spatial = min(nd, 3)
     spacing = _numbers(fields, "elementspacing", spatial, 1.0)[:spatial] if "elementspacing" in fields else \
         _numbers(fields, "elementsize", spatial, 1.0)[:spatial]
+    spacing = [v if np.isfinite(v) and v != 0 else 1.0 for v in spacing]  # a spacing of 0 or NaN places nothing
     matrix = np.eye(3)
     for key in ("transformmatrix", "orientation", "rotation"):
         if key in fields:

@@ -7,10 +7,10 @@ A .mgz inflates in memory up to `max_input_bytes`.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Iterator
 
-import numpy as np
 from nibabel.freesurfer.mghformat import MGHImage
 
 from .base import Blob, Context, Item, ItemError, SourcePlugin
@@ -50,7 +50,7 @@ def open_mgh(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", f"not a readable MGH file: {exc}")
         return
     hdr = img.header
-    need = _HEADER + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+    need = _HEADER + math.prod(map(int, shape)) * hdr.get_data_dtype().itemsize
     if len(data) < need:
         yield ItemError(origin, "", f"MGH volume is truncated: {len(data):,} bytes, its header needs {need:,}")
         return

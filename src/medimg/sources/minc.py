@@ -11,6 +11,7 @@ against `max_input_bytes` first, as every volume's are.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -76,7 +77,7 @@ def open_minc_path(path: str, ctx: Context) -> Iterator[Item]:
     except Exception as exc:
         yield ItemError(path, "", f"not a readable {version} file: {type(exc).__name__}: {exc}")
         return
-    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(img.get_data_dtype()).itemsize
+    need = math.prod(map(int, shape)) * np.dtype(img.get_data_dtype()).itemsize
     if need > limits.max_input_bytes:  # HDF5 gives unwritten chunks as zeros: a 200 KB file can claim 10,000³ voxels
         yield ItemError(path, "", f"MINC volume of {'×'.join(map(str, shape))} voxels is {need:,} bytes, over the "
                                   f"max_input_bytes cap of {limits.max_input_bytes:,}; not read")

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -39,9 +41,11 @@ from .inflate import GZIP as _GZIP
 from .inflate import Refused, gunzip
 from .registry import register
 
-# nibabel reports the header fields it repairs on its own stderr handler; a damaged file is reported
-# by its item's error instead, never on the console.
+# nibabel reports the header fields it repairs on its own stderr handler, and warns of odd extensions and of
+# numbers that overflow in a damaged affine; a damaged file is reported by its item's error instead, never on the
+# console (a module-level filter, because catch_warnings is not thread-safe).
 nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
+warnings.filterwarnings("ignore", module=r"nibabel(\.|$)")
 
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square (else the other shrinks)
 DIM_UINT8 = 64  # 8-bit slices whose brightest voxel is under this are stretched: labels, masks
@@ -108,6 +112,21 @@ def _offset_problem(data: bytes, kind: str | None) -> str | None:
     return None
 
 
+def _usable_intercept(data: bytes, kind: str | None) -> bytes:
+    """The header with a NaN or infinite scl_inter beside a usable scl_slope read as 0, as nifti_clib (FSL, AFNI, ITK)
+    reads it; nibabel refuses the whole file ("Valid slope but invalid intercept"). Such a file is copied once."""
+    if kind not in ("nifti1", "pair1", "nifti2", "pair2"):
+        return data
+    order = "<" if struct.unpack("<i", data[:4])[0] in (348, 540) else ">"
+    at, size = (176, "d") if kind in ("nifti2", "pair2") else (112, "f")
+    slope, inter = struct.unpack_from(order + size * 2, data, at)
+    if not (np.isfinite(slope) and slope != 0) or np.isfinite(inter):
+        return data
+    fixed = bytearray(data)
+    struct.pack_into(order + size, fixed, at + struct.calcsize(size), 0.0)
+    return bytes(fixed)
+
+
 MAX_EXTENSIONS = 1000  # header extensions (DICOM, AFNI, JSON sidecars: real files carry a few)
 
 
@@ -156,6 +175,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     if problem:
         yield ItemError(origin, "", f"not a readable NIfTI file: {problem}")
         return
+    data = _usable_intercept(data, kind)
     try:
         if kind in PAIRS:  # a .hdr: the voxels are in the .img beside it
             img = _pair(kind, data, _image_data(image_file_names(blob.name or origin), blob), limits.max_input_bytes)
@@ -184,7 +204,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
                                     "volume", skipped=True)
         return
     if kind not in PAIRS and head is None:  # a pair's .img was checked by _pair, a big series' volume below
-        need = int(img.dataobj.offset) + int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+        need = int(img.dataobj.offset) + math.prod(map(int, shape)) * hdr.get_data_dtype().itemsize
         if len(data) < need:
             yield ItemError(origin, "", f"NIfTI volume is truncated: {len(data):,} bytes, its header needs {need:,}")
             return
@@ -194,7 +214,7 @@ def open_nifti(blob: Blob, ctx: Context) -> Iterator[Item]:
     meta = {"dims": list(shape), "datatype": kind_name}
     voxels = img.dataobj
     if len(shape) > 4:  # 5-7D (echoes, …): the volumes after the first three axes counted as one series, as stored
-        shape = shape[:3] + (int(np.prod(shape[3:], dtype=np.int64)),)
+        shape = shape[:3] + (math.prod(map(int, shape[3:])),)
         voxels = voxels.reshape(shape)
     volume = None
     if len(shape) == 4 and shape[3] > 1:
@@ -229,10 +249,10 @@ def _series_head(data: bytes, cap: int) -> bytes | None:
         size = 540 if kind == "nifti2" else 348
         hdr = (nib.Nifti2Header if kind == "nifti2" else nib.Nifti1Header).from_fileobj(io.BytesIO(first[:size]))
         shape, offset = hdr.get_data_shape(), int(hdr.get_data_offset())
-        voxels = int(np.prod(shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+        voxels = math.prod(map(int, shape)) * hdr.get_data_dtype().itemsize
     except Exception:  # nibabel says what is wrong when it reads the file whole
         return None
-    if len(shape) < 4 or int(np.prod(shape[3:])) < 2 or offset + voxels <= cap or not size <= offset <= cap:
+    if len(shape) < 4 or math.prod(map(int, shape[3:])) < 2 or offset + voxels <= cap or not size <= offset <= cap:
         return None
     return gunzip(data, offset)[:offset]
 
@@ -259,7 +279,7 @@ def _one_volume(data: bytes, img, shape: tuple[int, ...], t: int, limits: Limits
 
     hdr = img.header
     dtype = hdr.get_data_dtype()
-    size = int(np.prod(shape[:3], dtype=np.int64)) * dtype.itemsize
+    size = math.prod(map(int, shape[:3])) * dtype.itemsize
     if size > limits.max_input_bytes:
         raise ValueError(f"NIfTI series: one volume is {size:,} bytes, over the max_input_bytes cap of {limits.max_input_bytes:,}; "
                          "not read")
@@ -359,7 +379,7 @@ def _pair(kind: str, header: bytes, image: bytes, cap: int):
     maps = {"header": FileHolder(fileobj=io.BytesIO(header)), "image": FileHolder(fileobj=io.BytesIO(image))}
     img = PAIRS[kind].from_file_map(maps)
     hdr = img.header
-    need = int(hdr.get_data_offset()) + int(np.prod(img.shape, dtype=np.int64)) * hdr.get_data_dtype().itemsize
+    need = int(hdr.get_data_offset()) + math.prod(map(int, img.shape)) * hdr.get_data_dtype().itemsize
     if len(image) < need:
         raise ValueError(f"the .img is truncated: {len(image):,} bytes, its header needs {need:,}")
     return img
@@ -385,7 +405,8 @@ def axial_slices(origin: str, voxels, shape: tuple[int, ...], affine: np.ndarray
     n, volumes = spatial[axial], (shape[3] if len(shape) == 4 else 1)
     t = volumes // 2 if volume is None else volume
     try:
-        orientation = "".join(str(c) for c in nib.aff2axcodes(affine))
+        codes = nib.aff2axcodes(affine)
+        orientation = "".join(codes) if None not in codes else "unknown (invalid affine)"  # an axis in no direction
     except Exception:  # NaN or degenerate affine: _layout shows the stored order
         orientation = "unknown (invalid affine)"
     meta = {"dims": list(shape), "voxel_mm": [round(z, 4) for z in zooms],

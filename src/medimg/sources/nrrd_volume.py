@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import math
 import re
 import warnings
 import zlib
@@ -156,14 +157,22 @@ def _attach(header: bytes, data: bytes) -> bytes:
 def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
     """The voxels (first axis fastest, as the header lists them) and the header, every size checked first."""
     fh = io.BytesIO(data)
-    header = nrrd.read_header(_header_lines(fh))
+    try:
+        header = nrrd.read_header(_header_lines(fh))
+    except ValueError as exc:  # pynrrd splits each line at its colon, unpacking two parts
+        if "unpack" not in str(exc):
+            raise
+        line = data.count(b"\n", 0, fh.tell() - 1) + 1  # the last line read; not quoted (it could be anything)
+        raise ValueError(f"header line {line} is not a `field: value` line") from None
     if header.get("data file", header.get("datafile")) is not None:
         raise ValueError("detached header (.nhdr): the voxels are in other files, which are not opened")
     sizes = [int(s) for s in header.get("sizes", [])]
     if not sizes or min(sizes) < 1 or len(sizes) > 5:
         raise ValueError(f"unsupported sizes {sizes}")
     dtype = nrrd.reader._determine_datatype(header)
-    total = int(np.prod(sizes, dtype=np.int64)) * dtype.itemsize
+    if dtype.itemsize == 0:  # type: block, opaque records of `block size` bytes
+        raise ValueError(f"type {header.get('type')} holds opaque blocks of bytes, not voxels")
+    total = math.prod(map(int, sizes)) * dtype.itemsize
     if total > cap:
         raise ValueError(f"{'×'.join(map(str, sizes))} voxels of {dtype.itemsize} bytes are over the "
                          f"max_input_bytes cap of {cap:,}")
@@ -204,8 +213,8 @@ def _read(data: bytes, cap: int, max_pixels: int) -> tuple[np.ndarray, dict]:
 def _array(buf: bytes, start: int, dtype: np.dtype, sizes: list[int]) -> np.ndarray:
     """The voxels at `start` of `buf` (-1: none), without a copy, indexed in the header's axis order (first
     axis fastest)."""
-    need = int(np.prod(sizes, dtype=np.int64)) * dtype.itemsize
-    have = len(buf) - start if start >= 0 else 0
+    need = math.prod(map(int, sizes)) * dtype.itemsize
+    have = max(len(buf) - start, 0) if start >= 0 else 0
     if have < need:
         raise ValueError(f"the data holds {have:,} bytes, its sizes need {need:,}")
     return np.frombuffer(buf, dtype, need // dtype.itemsize, start).reshape(sizes[::-1]).T
@@ -239,9 +248,14 @@ def _segmentation(header: dict) -> bool:
 
 
 def _oriented(header: dict, n: int) -> bool:
-    """Whether the header places the voxels in space (`space directions` for every axis), as `_volume` reads it."""
+    """Whether the header places the voxels in space (`space directions` for every axis, those of its space axes
+    independent), as `_volume` reads it."""
     dirs = header.get("space directions")
-    return dirs is not None and np.asarray(dirs, dtype=float).shape[0] == n
+    if dirs is None or np.asarray(dirs, dtype=float).shape[0] != n:
+        return False
+    dirs = np.asarray(dirs, dtype=float)
+    spatial = dirs[np.all(np.isfinite(dirs), axis=1)]
+    return np.linalg.matrix_rank(spatial) == len(spatial) > 0
 
 
 def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...], np.ndarray, list[float]]:
@@ -289,7 +303,8 @@ def _volume(arr: np.ndarray, header: dict) -> tuple[np.ndarray, tuple[int, ...],
         zooms = [float(spacings[i]) if np.isfinite(spacings[i]) and spacings[i] > 0 else 1.0 for i in spatial]
         zooms += [1.0] * (3 - len(zooms))
         affine[:3, :3] = np.diag([-zooms[0], -zooms[1], zooms[2]])
-    if np.linalg.matrix_rank(affine[:3, :3]) < 3:
+    if np.linalg.matrix_rank(affine[:3, :3]) < 3:  # as stored, as without directions
+        zooms = [z if np.isfinite(z) and z > 0 else 1.0 for z in zooms]
         affine[:3, :3] = np.diag([-zooms[0], -zooms[1], zooms[2]])
     return arr, tuple(int(s) for s in arr.shape), affine, zooms
 

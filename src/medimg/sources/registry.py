@@ -50,7 +50,7 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
         if not blob.data:
             yield ItemError(blob.origin, "", "the file is empty")
             return
-        err = unknown(blob.origin, blob.name or blob.origin, blob.data[:8], len(blob.data), given=True)
+        err = unknown(blob.origin, blob.name or blob.origin, blob.data[:HEAD_BYTES], len(blob.data), given=True)
         if not err.error.startswith("named ") and _a_list(blob.data[:HEAD_BYTES]):
             err = ItemError(err.origin, "", err.error + "; it looks like a list of inputs, which the command line "
                                                         "reads with --inputs-from")
