@@ -104,8 +104,8 @@ def test_an_epub_gives_its_pictures_placed_by_chapter_and_fetches_nothing():
     chapter = (b'<?xml version="1.0"?><!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body>&nbsp;'
                b'<img alt="CT" src="../images/fig1.png"/><img src="http://127.0.0.1:9/tracker.png"/></body></html>')
     got = rows(items(epub(chapter), "atlas.epub"))
-    assert got == [("atlas.epub", "", "EPUB e-book: 6 parts that are not its pictures (text, styles, page thumbnail, "
-                                     "charts, embedded objects) left out; 1 picture linked from outside the file "
+    assert got == [("atlas.epub", "", "EPUB e-book: 6 parts that are not its pictures (chapters, styles, fonts) left "
+                                     "out; 1 picture linked from outside the file "
                                      "(ch1.xhtml), not in it: not fetched"),
                    ("atlas.epub:OEBPS/images/fig1.png", "ch1.xhtml, ch2.xhtml", "image"),
                    ("atlas.epub:OEBPS/images/cover.jpg", "", "image")]

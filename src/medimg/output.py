@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import errno
@@ -128,10 +129,16 @@ class RecordWriter:
 
 def _file_end(stream: IO[str]) -> int | None:
     """Where `stream` writes next, when it is a regular file (not a pipe, a terminal or a StringIO) on a system
-    whose text streams write a line end as it is (POSIX), else None."""
-    if os.linesep != "\n":
+    whose text streams write a line end as it is (POSIX), else None. Only a text file written through its own
+    descriptor (not a stream whose `fileno()` is another's, as Jupyter's standard output gives) in UTF-8 (whose
+    text encodes alike a row at a time: not utf-8-sig's or UTF-16's BOM again)."""
+    buffer = getattr(stream, "buffer", None)
+    if os.linesep != "\n" or not isinstance(stream, io.TextIOWrapper) or \
+            not isinstance(getattr(buffer, "raw", buffer), io.FileIO):
         return None
     try:
+        if codecs.lookup(stream.encoding).name != "utf-8":
+            return None
         import fcntl
 
         fd = stream.fileno()
@@ -140,7 +147,7 @@ def _file_end(stream: IO[str]) -> int | None:
         if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND:  # `>> file`: written at its end, wherever it points now
             return os.fstat(fd).st_size
         return os.lseek(fd, 0, os.SEEK_CUR)
-    except (ImportError, OSError, ValueError, AttributeError):
+    except (ImportError, OSError, ValueError, AttributeError, LookupError):
         return None
 
 

@@ -481,8 +481,10 @@ def _office_notes(office: Office, infos: list[zipfile.ZipInfo], origin: str) -> 
     notes = []
     left_out = sum(1 for i in infos if not i.is_dir() and not office.reads(i.filename))
     if left_out:
-        notes.append(f"{left_out} part{'s that are' if left_out > 1 else ' that is'} not its pictures (text, styles, "
-                     "page thumbnail, charts, embedded objects) left out")
+        what = "chapters, styles, fonts" if office.kind == "EPUB e-book" else \
+            "text, styles, page thumbnail, charts, embedded objects"
+        notes.append(f"{left_out} part{'s that are' if left_out > 1 else ' that is'} not its pictures ({what}) "
+                     "left out")
     if n := len(office.linked):
         where = places(set().union(*office.linked))
         notes.append(f"{n} picture{'s' * (n > 1)} linked from outside the file{f' ({where})' if where else ''}, "

@@ -30,6 +30,8 @@ _IWORK_PICTURES = re.compile(r"Data/[^/]+$")  # Pages, Keynote, Numbers 2013+ (z
 _EPUB_PICTURES = re.compile(r"(?!META-INF/)[^\x00]*\.(png|jpe?g|gif|webp|svg|bmp|tiff?|avif|jxl)$", re.I)
 # an XHTML chapter's picture: `<img src="…">`, `<svg:image xlink:href="…">` (a tag's attributes: at most 4,000 bytes)
 _EPUB_IMAGE = re.compile(rb"""<(?:[\w-]+:)?(?:img|image)\s[^<>]{0,4000}?\b(?:src|href)\s*=\s*["']([^"']*)["']""", re.I)
+# META-INF/encryption.xml's algorithms that obfuscate a font (IDPF's, Adobe's) rather than encrypt it
+_OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
 _EMBEDDED = re.compile(r"(word|ppt|xl|visio)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xlsx|xlsm|pdf)$", re.I)
 _PART_CAP = 16 * 1024 * 1024  # bytes of one XML part read to place pictures
 _ALL_CAP = 32 * 1024 * 1024  # and of all of them together
@@ -56,13 +58,15 @@ class Office:
     linked: list[set[str]] = field(default_factory=list)  # places of pictures linked from outside the file
     embedded: set[str] = field(default_factory=set)  # embedded documents to open
     encrypted: set[str] = field(default_factory=set)  # an EPUB's members its DRM encrypts (META-INF/encryption.xml)
+    obfuscated: set[str] = field(default_factory=set)  # and the fonts it obfuscates (not DRM; never pictures)
     # pictures the package's relationships point at outside `pictures`' folders (the Open XML SDK's `media/…`)
     images: set[str] = field(default_factory=set)
     # member → (place, crop) for each different crop it is shown with, when one of them crops it (`a:srcRect`)
     views: dict[str, tuple[tuple[str, Crop | None], ...]] = field(default_factory=dict)
 
     def reads(self, name: str) -> bool:
-        return bool(self.pictures.match(name)) or name in self.embedded or name in self.images
+        return name not in self.obfuscated and (bool(self.pictures.match(name)) or name in self.embedded or
+                                                name in self.images)
 
 
 def survey(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callable) -> Office | None:
@@ -396,13 +400,23 @@ def _place_epub(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callabl
     read under the caps on an Office file's XML (matched, not parsed: chapters declare a DOCTYPE and use HTML's
     entities); pictures named by URL are counted as linked (never fetched)."""
     found: dict[str, set[str]] = {}
-    spent = 0
+    members = {i.filename for i in infos}
+    spent, seen = 0, 0  # bytes of chapters read; pictures named in them (under _MAX_ELEMENTS, as elements are)
     drm = next((i for i in infos if i.filename == "META-INF/encryption.xml"), None)
-    office.encrypted = {unquote(uri) for event, tag, attrib in _events(zf, drm, read, [0, 0])
-                        if tag == "CipherReference" and (uri := attrib.get("URI"))}
+    algorithm = ""
+    for event, tag, attrib in _events(zf, drm, read, [0, 0]):
+        if event == "start" and tag == "EncryptionMethod":
+            algorithm = attrib.get("Algorithm", "")
+        elif event == "start" and tag == "CipherReference" and (uri := attrib.get("URI")):
+            # a font obfuscated (IDPF's or Adobe's algorithm: the first bytes XORed with the book's id) is no DRM
+            (office.obfuscated if algorithm in _OBFUSCATION else office.encrypted).add(unquote(uri))
+        elif event == "end" and tag == "EncryptedData":
+            algorithm = ""
     for info in infos:
         if not re.search(r"\.x?html?$", info.filename, re.I) or info.filename.startswith("META-INF/"):
             continue
+        if seen > _MAX_ELEMENTS:  # past it, pictures are read without places
+            break
         if info.file_size > _PART_CAP or spent + info.file_size > _ALL_CAP:
             continue
         try:
@@ -411,15 +425,20 @@ def _place_epub(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callabl
             continue
         spent += len(data)
         folder, where = posixpath.dirname(info.filename), posixpath.basename(info.filename)
+        shown = {where}  # one set for all the URLs of this chapter: a chapter of a million costs no million sets
         for m in _EPUB_IMAGE.finditer(data):
+            seen += 1
+            if seen > _MAX_ELEMENTS:
+                break
             href = m[1].decode("utf-8", "replace").strip()
             if href.startswith("data:"):
                 continue
             if re.match(r"[a-z][a-z0-9+.-]*:|//", href, re.I):  # a URL: never fetched
-                office.linked.append({where})
+                office.linked.append(shown)
             else:
                 name = posixpath.normpath(posixpath.join(folder, unquote(href.split("#")[0])))
-                found.setdefault(name, set()).add(where)
+                if name in members:  # a name the book lacks places nothing (and costs no memory)
+                    found.setdefault(name, set()).add(where)
     office.places.update({name: places(where) if len(where) < 4 else  # a logo in every chapter: three of them
                           f"{', '.join(sorted(where)[:3])} and {len(where) - 3} more" for name, where in found.items()})
 
@@ -434,16 +453,19 @@ def _odf_encrypted(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Call
 
 
 def places(labels) -> str:
-    """`slide 3`; several slides as `slides 1–3, 7` (a run of three or more as a range); other places after them
-    (`slides 2, 4, slide master`)."""
-    numbers = sorted({int(x.split()[1]) for x in labels if re.fullmatch(r"slide \d+", x)})
-    rest = sorted(x for x in labels if not re.fullmatch(r"slide \d+", x))
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and runs[-1][-1] == n - 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    shown = [f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
-    head = [f"slide{'s' * (len(numbers) > 1)} {', '.join(shown)}"] if numbers else []
-    return ", ".join(head + rest)
+    """`slide 3`; several slides as `slides 1–3, 7` (a run of three or more as a range), a drawing's pages alike
+    (`pages 2, 10`, in their order); other places after them (`slides 2, 4, slide master`)."""
+    head, rest = [], set(labels)
+    for kind in ("slide", "page"):
+        mine = {x for x in rest if re.fullmatch(kind + r" \d+", x)}
+        rest -= mine
+        numbers = sorted(int(x.split()[1]) for x in mine)
+        runs: list[list[int]] = []
+        for n in numbers:
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        shown = [f"{r[0]}–{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+        head += [f"{kind}{'s' * (len(numbers) > 1)} {', '.join(shown)}"] if numbers else []
+    return ", ".join(head + sorted(rest))
