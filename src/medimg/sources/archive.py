@@ -229,7 +229,8 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
 
 def _method(number: int) -> str:
     """A zip compression method by name and number: `Deflate64 (method 9)`, which 7-Zip may write."""
-    name = {98: "PPMd", 99: "AES"}.get(number) or zipfile.compressor_names.get(number, "an unknown method").capitalize()
+    name = {93: "Zstandard", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd", 99: "AES"}.get(number) or \
+        zipfile.compressor_names.get(number, "").capitalize() or "an unknown method"
     return f"{name} (method {number})"
 
 

@@ -403,7 +403,9 @@ class RouteGuard:
             except net.BlockedAddress as exc:  # the name's answer changed since the check (rebinding)
                 self._refuse(route, url, request.resource_type, str(exc))
                 return
-            except Exception:  # refused connection, timeout, over the byte cap: the request just fails
+            except Exception as exc:  # refused connection, timeout, over the byte cap: the request just fails
+                if top and _page_of(request) is self.page and str(exc).startswith("too large:"):
+                    self._went_to(url)  # a file the page goes on to over the cap: its fetch says so, not silence
                 _quietly(route.abort, "failed")
                 return
             location = {k.lower(): v for k, v in got.headers.items()}.get("location")
@@ -429,11 +431,12 @@ class RouteGuard:
                 return
         _quietly(route.abort, "failed")  # too many redirects
 
-    def _went_to(self, url: str, got: net.Fetched) -> None:
+    def _went_to(self, url: str, got: net.Fetched | None = None) -> None:
         """Note a document of the page's that is a file a source reads (an image, a PDF), not a page: the browser
-        shows it in no element the collecting script reads, and the page's own URL is not one."""
-        if url not in self.files and len(self.files) < MAX_GOING_ON and classify(
-                Blob(origin=url, data=got.data, content_type=got.content_type)) in ("blob", "svg"):
+        shows it in no element the collecting script reads, and the page's own URL is not one. Without `got`: one
+        too large to fetch, whose fetch again gives the error."""
+        if url not in self.files and len(self.files) < MAX_GOING_ON and (got is None or classify(
+                Blob(origin=url, data=got.data, content_type=got.content_type)) in ("blob", "svg")):
             self.files.append(url)
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:

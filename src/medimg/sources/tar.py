@@ -34,6 +34,7 @@ _EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.
              tarfile.GNUTYPE_LONGLINK)
 _SUFFIX = re.compile(r"\.(gz|tgz|bz2|tbz2?|xz|txz|zst|tzst)$", re.IGNORECASE)
 _TAR_NAME = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
+_PLAIN_TAR = re.compile(r"\.tar$", re.IGNORECASE)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
@@ -41,10 +42,12 @@ def accepts(head: bytes, blob: Blob) -> bool:
         _nothing(blob.data, blob.name or blob.origin)  # pzstd's start; a tar of no files
 
 
-def _nothing(data: bytes, name: str) -> bool:
+def _nothing(data: bytes, name: str, inflated: bool = False) -> bool:
     """Whether `data` is a tar holding no member (`tar cf x.tar --files-from /dev/null`): only its end, blocks of
-    zeros, which no magic tells from other zeros, so only in a file named as a tar."""
-    return bool(_TAR_NAME.search(name)) and len(data) >= 512 and len(data) % 512 == 0 and data.count(0) == len(data)
+    zeros, which no magic tells from other zeros, so only in a file named as a tar: `.tar`, or once inflated, also
+    `.tar.gz`, `.tgz`, … (zeros not inflated under such a name are no gzip: a download cut off, say)."""
+    return bool((_TAR_NAME if inflated else _PLAIN_TAR).search(name)) and len(data) >= 512 and \
+        len(data) % 512 == 0 and data.count(0) == len(data)
 
 
 def is_tar(head: bytes) -> bool:
@@ -75,7 +78,7 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     budget = blob.budget or Budget(limits.zip_max_bytes)
     name = blob.name or origin
     compressed = not is_tar(data[:512]) and not _nothing(data, name)
-    if compressed and not is_tar(head := _head(data)) and not _nothing(head, name):  # its first KB: a tar of none?
+    if compressed and not is_tar(head := _head(data)) and not _nothing(head, name, inflated=True):  # a tar of none?
         cap = min(limits.max_input_bytes, budget.left)
         try:
             stream = Inflated(data, Budget(cap))
