@@ -117,9 +117,10 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     nd = int(fields["ndims"])
     if not 2 <= nd <= 4:
         raise ValueError(f"NDims {nd} is not 2, 3 or 4")
-    sizes = [int(v) for v in _numbers(fields, "dimsize", nd)[:nd]]
-    if min(sizes) < 1 or max(sizes) > MAX_SIZE:  # MetaIO's sizes are C ints; 1e30 would overflow the byte count
-        raise ValueError(f"DimSize {' '.join(map(str, sizes))} is not a size from 1 to {MAX_SIZE:,}")
+    sizes = _numbers(fields, "dimsize", nd)[:nd]
+    if not all(1 <= v <= MAX_SIZE for v in sizes):  # C ints in MetaIO; 1e30 would overflow the byte count, inf int()
+        raise ValueError(f"DimSize {' '.join(f'{v:g}' for v in sizes)} is not a size from 1 to {MAX_SIZE:,}")
+    sizes = [int(v) for v in sizes]
     kind = _TYPES.get(fields.get("elementtype", "").upper())
     if kind is None:
         raise ValueError(f"ElementType {fields.get('elementtype')!r} is not supported")
@@ -157,7 +158,8 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
             matrix[:spatial, :spatial] = np.array(values).reshape(nd, nd).T[:spatial, :spatial]  # columns: the axes
             break
     if spatial == 2:  # one slice: its normal is the third axis
-        matrix[:, 2] = np.cross(matrix[:, 0], matrix[:, 1])
+        with np.errstate(all="ignore"):
+            matrix[:, 2] = np.cross(matrix[:, 0], matrix[:, 1])
     offset = [0.0] * 3
     for key in ("offset", "position", "origin"):
         if key in fields:
@@ -166,10 +168,11 @@ def _volume(data: bytes, fields: dict[str, str], start: int, cap: int):
     lps_to_ras = np.diag([-1.0, -1.0, 1.0])
     zooms = list(spacing) + [1.0] * (3 - spatial)
     affine = np.eye(4)
-    affine[:3, :3] = lps_to_ras @ matrix @ np.diag(zooms)
-    affine[:3, 3] = lps_to_ras @ np.array(offset)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        affine = np.diag([-zooms[0], -zooms[1], zooms[2], 1.0])  # no usable orientation: as stored (LPS, as ITK)
+    with np.errstate(all="ignore"):  # inf or 1e308 in the header: NumPy's warnings would reach the console
+        affine[:3, :3] = lps_to_ras @ matrix @ np.diag(zooms)
+        affine[:3, 3] = lps_to_ras @ np.array(offset)
+        if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+            affine = np.diag([-zooms[0], -zooms[1], zooms[2], 1.0])  # no usable orientation: as stored (LPS, as ITK)
     if nd == 2:
         arr = arr[:, :, None]
     return arr, tuple(int(s) for s in arr.shape[:4]), affine, zooms, str(flat.dtype)

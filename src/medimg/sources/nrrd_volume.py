@@ -60,7 +60,8 @@ def open_nrrd(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, "", f"NRRD holds a 3D Slicer segmentation (sizes {list(arr.shape)}), not an "
                                         "image volume", skipped=True)
             return
-        voxels, shape, affine, zooms = _volume(arr, header)
+        with np.errstate(all="ignore"):  # inf or 1e308 in its directions: NumPy's warnings would reach the console
+            voxels, shape, affine, zooms = _volume(arr, header)
         volume, b = b0_volume(_bvalues(header, shape[3])) if len(shape) == 4 else (None, None)
     except (ValueError, nrrd.NRRDError) as exc:
         yield ItemError(origin, "", f"not a readable NRRD file: {exc}")

@@ -15,6 +15,7 @@ them, or when they are damaged, the pictures are still read, only without their 
 
 from __future__ import annotations
 
+import html
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -28,8 +29,10 @@ _ODF_PICTURES = re.compile(r"(?:Object [^/]+/)*Pictures/[^/]+$")  # .odt, .odp, 
 _IWORK_PICTURES = re.compile(r"Data/[^/]+$")  # Pages, Keynote, Numbers 2013+ (zipped)
 # an EPUB's pictures, by their names (its manifest's images), anywhere but META-INF
 _EPUB_PICTURES = re.compile(r"(?!META-INF/)[^\x00]*\.(png|jpe?g|gif|webp|svg|bmp|tiff?|avif|jxl)$", re.I)
-# an XHTML chapter's picture: `<img src="…">`, `<svg:image xlink:href="…">` (a tag's attributes: at most 4,000 bytes)
-_EPUB_IMAGE = re.compile(rb"""<(?:[\w-]+:)?(?:img|image)\s[^<>]{0,4000}?\b(?:src|href)\s*=\s*["']([^"']*)["']""", re.I)
+# an XHTML chapter's picture: `<img src="…">`, `<svg:image xlink:href="…">` (a tag's attributes: at most 4,000 bytes);
+# not a `data-src` (a script's lazy picture, before its `src`)
+_EPUB_IMAGE = re.compile(rb"""<(?:[\w-]+:)?(?:img|image)\s[^<>]{0,4000}?(?<![\w.-])(?:src|href)\s*=\s*["']([^"']*)["']""",
+                         re.I)
 # META-INF/encryption.xml's algorithms that obfuscate a font (IDPF's, Adobe's) rather than encrypt it
 _OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
 _EMBEDDED = re.compile(r"(word|ppt|xl|visio)/embeddings/[^/]+\.(docx|docm|pptx|pptm|xlsx|xlsm|pdf)$", re.I)
@@ -430,7 +433,7 @@ def _place_epub(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], read: Callabl
             seen += 1
             if seen > _MAX_ELEMENTS:
                 break
-            href = m[1].decode("utf-8", "replace").strip()
+            href = html.unescape(m[1].decode("utf-8", "replace")).strip()  # `R&amp;D.png` names R&D.png
             if href.startswith("data:"):
                 continue
             if re.match(r"[a-z][a-z0-9+.-]*:|//", href, re.I):  # a URL: never fetched
