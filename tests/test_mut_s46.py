@@ -61,7 +61,7 @@ def test_zip_methods_named_as_7_zip_and_winzip_name_them():
     from medimg.sources.archive import _method
 
     assert _method(98) == "PPMd (method 98)" and _method(99) == "AES (method 99)"
-    assert _method(9) == "Deflate64 (method 9)" and _method(77) == "An unknown method (method 77)"
+    assert _method(9) == "Deflate64 (method 9)" and _method(77) == "an unknown method (method 77)"  # mid-sentence: lower case
 
 
 def test_evaluate_takes_the_archive_caps_options(tmp_path, tiny_model_dir, monkeypatch):
