@@ -83,17 +83,9 @@ def test_evaluate_takes_the_archive_caps_options(tmp_path, tiny_model_dir, monke
 
 def test_an_epub_picture_named_percent_encoded_in_three_chapters_is_placed_in_each():
     """`src="my%20scan.png"` names the member `my scan.png`; three chapters are named, not "and 0 more"."""
-    import io
-    import zipfile
-
-    import builders as b
     from test_office_s43 import items, rows
+    from test_office_s46 import epub_of
 
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr("mimetype", "application/epub+zip")
-        for i in range(1, 4):
-            z.writestr(f"text/ch{i}.xhtml", '<html><body><img src="../my%20scan.png"/></body></html>')
-        z.writestr("my scan.png", b.image_bytes("PNG", (60, 40)))
-    assert rows(items(out.getvalue(), "atlas.epub"))[1:] == [
+    book = epub_of(3, "../my%20scan.png", "my scan.png", (60, 40), name="text/ch{i}.xhtml")
+    assert rows(items(book, "atlas.epub"))[1:] == [
         ("atlas.epub:my scan.png", "ch1.xhtml, ch2.xhtml, ch3.xhtml", "image")]

@@ -145,12 +145,17 @@ def test_the_pictures_of_a_document_embedded_in_an_odp_are_read_on_its_slide():
                                                   ("talk.odp:Object 1/Pictures/2.png", "slide 2", "image")]
 
 
-def test_an_epub_logo_in_every_chapter_names_three_of_them():
+def epub_of(chapters: int, src: str, picture: str, size: tuple[int, int], name: str = "text/ch{i:02}.xhtml") -> bytes:
+    """An EPUB whose `chapters` chapters each show `src`, the picture stored as `picture`."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("mimetype", "application/epub+zip")
-        for i in range(1, 41):
-            z.writestr(f"text/ch{i:02}.xhtml", '<html><body><img src="../logo.png"/></body></html>')
-        z.writestr("logo.png", b.image_bytes("PNG", (60, 20)))
-    assert rows(items(out.getvalue(), "atlas.epub"))[1:] == [
+        for i in range(1, chapters + 1):
+            z.writestr(name.format(i=i), f'<html><body><img src="{src}"/></body></html>')
+        z.writestr(picture, b.image_bytes("PNG", size))
+    return out.getvalue()
+
+
+def test_an_epub_logo_in_every_chapter_names_three_of_them():
+    assert rows(items(epub_of(40, "../logo.png", "logo.png", (60, 20)), "atlas.epub"))[1:] == [
         ("atlas.epub:logo.png", "ch01.xhtml, ch02.xhtml, ch03.xhtml and 37 more", "image")]

@@ -19,17 +19,13 @@ from medimg.training import dataset
 ray = pytest.importorskip("ray", reason="the scale extra (ray[data]) is not installed")
 
 from medimg.scale import ray_job  # noqa: E402
+from test_scale import pngs  # noqa: E402
 from test_scale_s37 import ray_local  # noqa: E402,F401  (Ray for this module, as there)
 
 
 def _pngs(folder, n: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(n):
-        p = folder / f"img{i:02d}.png"
-        Image.new("RGB", (80, 64), (20 * i, 90, 0)).save(p)
-        out.append(str(p))
-    return out
+    return pngs(folder, n)
 
 
 def _actor_rows(tmp_path, model_dir, entries, batch_size, covered=None):
