@@ -386,6 +386,15 @@ def _byte_order_set_right(data: bytes) -> tuple[bytes, str | None]:
     saying so; else `data` as it is and None. pydicom would read every tag byte-swapped, and stop at once."""
     if data[128:132] != b"DICM" or not data[132:134] == b"\x02\x00":
         return data, None
+    at = data.find(b"\x02\x00\x10\x00UI", 132, 1024)  # first, without pydicom (its parse of the meta took 0.18
+    size = int.from_bytes(data[at + 6:at + 8], "little")  # ms, 4 % of reading a small CT slice)
+    said = data[at + 8:at + 8 + size].rstrip(b"\0 ") if at > 0 else b""
+    if said not in (_LITTLE, _BIG):  # implicit VR, compressed, deflated: left to pydicom
+        return data, None
+    if data[132:140] == b"\x02\x00\x00\x00UL\x04\x00":  # the meta's group length: where the dataset starts
+        start = 144 + int.from_bytes(data[140:144], "little")
+        if int.from_bytes(data[start:start + 2], "little" if said == _LITTLE else "big") in _FIRST_GROUPS:
+            return data, None  # as its syntax says
     fp = io.BytesIO(data)
     try:
         read_preamble(fp, True)

@@ -376,11 +376,13 @@ def _window(ds: pydicom.Dataset, index: int):
         return voi, float(lut.min()), float(lut.max())
     voi = ds if "WindowCenter" in ds else _frame_group(ds, "FrameVOILUTSequence", index) or ds
     center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))
+    if center is None or width is None or not (np.isfinite(center) and np.isfinite(width)):
+        return None, 0.0, 0.0  # a damaged header's NaN or infinity drew every pixel alike (black, or mid-grey)
     function = str(voi.get("VOILUTFunction", "LINEAR")).strip().upper()
-    if center is not None and width is not None and np.isfinite(width) and function == "LINEAR_EXACT" and width > 0:
+    if function == "LINEAR_EXACT" and width > 0:
         # PS3.3 C.11.2.1.3.2: any width above 0 (a float map's, e.g. an ADC map's 0.002 mm²/s), no half-value shift
         return (lambda v: np.clip((v - center) / width + 0.5, 0.0, 1.0)), 0.0, 1.0
-    if center is not None and width is not None and width >= 1:
+    if width >= 1:
         # PS3.3 C.11.2.1.2: LINEAR window, mapped straight to 0..1
         if function == "SIGMOID":
             return (lambda v: 1.0 / (1.0 + np.exp(-4.0 * (v - center) / width))), 0.0, 1.0

@@ -136,7 +136,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
     if refresh is not None:
         found.refresh = _refresh_to(refresh, page_url, charset, page_url)
-        found.refreshed = _REFRESH.match(refresh) is not None
+        found.refreshed = _refreshes(refresh, page_url)
     folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
     dicom_page = _says_dicom(tree.css_first("title"), tree.css_first("h1"))  # its `.ima` and `.dic` links too
     data_links = _data_links(tree, base, charset)  # `x.raw`: read with its header `x.mhd` when the page links both
@@ -202,7 +202,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if _attr(attrs, "http-equiv").strip().lower() == "refresh" and not found.refreshed:
                 found.refresh = _refresh_to(_attr(attrs, "content"), base, charset, page_url)
-                found.refreshed = _REFRESH.match(_attr(attrs, "content")) is not None
+                found.refreshed = _refreshes(_attr(attrs, "content"), base)
             elif key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
@@ -286,6 +286,21 @@ def _refresh_to(content: str, base: str, charset: str, page_url: str) -> str | N
     went = _resolve(_refresh_url(content), base, charset)
     web = went is not None and went[:5].lower() != "data:"
     return went if web and _same(went) != _same(page_url) else None
+
+
+def _refreshes(content: str, base: str) -> bool:
+    """Whether a browser takes this refresh, so that later ones are not read (the HTML standard's shared declarative
+    refresh steps): its content parses, and so does the URL it names, if any, which is no javascript: one. Such a
+    first one was taken, and the page's next <meta> refresh, the one a browser follows, never read."""
+    if _REFRESH.match(content) is None:
+        return False
+    url = _refresh_url(content)
+    if url is None:
+        return True
+    try:
+        return urlsplit(urljoin(base, _URL_NOISE.sub("", url))).scheme.lower() != "javascript"
+    except ValueError:  # `http://[::1`
+        return False
 
 
 def _refresh_url(content: str) -> str | None:
