@@ -184,3 +184,20 @@ def test_a_no_cv_train_says_the_threshold_it_ships(tmp_path):
     assert f"the temperature ({meta['temperature']:g}) and the threshold ({meta['threshold']}) are not fitted" in said
     page = " ".join((ROOT / "docs" / "cli.md").read_text(encoding="utf-8").split())
     assert f"not fitted (they are {meta['temperature']:g} and {meta['threshold']})" in page
+
+
+def test_a_token_file_that_cannot_be_read_says_what_and_what_to_do(tmp_path):
+    """It said "[Errno 2] No such file or directory: 'tok'", and of a binary file "'utf-8' codec can't decode byte
+    0xff in position 0: invalid start byte"."""
+    from typer.testing import CliRunner
+
+    from medimg.cli import app
+
+    binary = tmp_path / "tok.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x81secret")
+    for given, said in ((tmp_path / "missing", "cannot read the token file (No such file or directory)"),
+                        (tmp_path, "cannot read the token file (Is a directory)"),
+                        (binary, "the token file is not UTF-8 text")):
+        res = CliRunner().invoke(app, ["serve", "--token-file", str(given)])
+        assert res.exit_code == 2 and said in " ".join(res.output.replace("│", " ").split()), res.output
+        assert "Traceback" not in res.output

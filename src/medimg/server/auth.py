@@ -69,9 +69,15 @@ def _open(scope: Scope) -> bool:
 
 
 def read_token(path) -> str:
-    """The first line of a token file, stripped; an error when it is empty."""
-    with open(path, encoding="utf-8-sig") as f:  # a BOM (Notepad's "UTF-8 with BOM") is not part of it
-        token = f.readline().strip()
+    """The first line of a token file, stripped; ValueError when it is empty or cannot be read."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM (Notepad's "UTF-8 with BOM") is not part of it
+            token = f.readline().strip()
+    except OSError as exc:  # "[Errno 2] No such file or directory: 'tok'" said neither what nor what to do
+        raise ValueError(f"{path}: cannot read the token file ({exc.strerror or exc}); give a file whose first line "
+                         "is the token, readable by the user running the server") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the token file is not UTF-8 text") from None
     if not token:
         raise ValueError(f"{path}: the token file is empty")
     return token
