@@ -47,7 +47,7 @@ def _nothing(data: bytes, name: str, inflated: bool = False) -> bool:
     zeros, which no magic tells from other zeros, so only in a file named as a tar: `.tar`, or once inflated, also
     `.tar.gz`, `.tgz`, … (zeros not inflated under such a name are no gzip: a download cut off, say)."""
     return bool((_TAR_NAME if inflated else _PLAIN_TAR).search(name)) and len(data) >= 512 and \
-        len(data) % 512 == 0 and data.count(0) == len(data)
+        len(data) % 512 == 0 and data[:512].count(0) == 512 and data.count(0) == len(data)  # its first block first
 
 
 def is_tar(head: bytes) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import contextlib
 import functools
 import hashlib
 import re
@@ -500,7 +501,10 @@ def _forgiving_base64(text: str) -> bytes:
     text = re.sub(r"[\t\n\f\r ]+", "", text)
     if len(text) % 4 == 0 and text.endswith("="):
         text = text[:-2] if text.endswith("==") else text[:-1]
-    bad = re.search(r"[^A-Za-z0-9+/]", text)
+    if len(text) % 4 != 1 and "=" not in text:  # strict: it raises for any character outside the alphabet
+        with contextlib.suppress(ValueError):  # binascii.Error, or a character not ASCII
+            return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    bad = re.search(r"[^A-Za-z0-9+/]", text)  # only then: over megabytes it took a fifth of the decoding's time
     if bad:
         raise ValueError(f"its base64 has {bad.group()!r} at character {bad.start() + 1}, outside the alphabet")
     if len(text) % 4 == 1:
