@@ -117,7 +117,8 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     """Image references in page order, resolved against <base href> and without duplicates; with `alternatives`
     (for comparing with a rendered page), each one's other URLs and placeholders too. An `<iframe srcdoc>`'s
     page is read in its place (`inner`: that page, whose own srcdoc frames are not read). `refresh` is the
-    answer's HTTP `Refresh` header: it goes before a `<meta http-equiv=refresh>`, as in browsers.
+    answer's HTTP `Refresh` header: it goes before a `<meta http-equiv=refresh>`, as the HTML standard has it
+    (Chromium lets a later one with a delay as short win).
     A page nested so deep that parsing it would take too long raises `PageTooDeep` instead."""
     charset = page_charset(html, content_type) if isinstance(html, bytes) else "utf-8"
     text = html.decode(charset, errors="replace") if isinstance(html, bytes) else html
