@@ -118,10 +118,11 @@ class RecordWriter:
         self.whole = None
         with contextlib.suppress(OSError):
             os.ftruncate(fd, end)
-            if self.fmt == "json":  # its `]`, in the room the cut row's bytes left
-                close = b"\n]\n" if self.n else b"[]\n"
-                os.lseek(fd, end, os.SEEK_SET)
-                if os.write(fd, close) != len(close):
+            if self.fmt == "json":  # its `]`, in the room the cut row's bytes left (a bare `]` when 1 or 2 bytes)
+                for close in (b"\n]\n", b"]") if self.n else (b"[]\n", b"[]"):
+                    os.lseek(fd, end, os.SEEK_SET)
+                    if os.write(fd, close) == len(close):
+                        break
                     os.ftruncate(fd, end)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, fd)

@@ -29,6 +29,7 @@ MAX_DECODE_AFTER_SEEK = 1500  # frames decoded after one seek to reach its time 
 SEEK_BACK_OFF = (0.0, 1.0, 5.0, 30.0)  # seconds before a time to seek to when a demuxer lands after it
 MAX_TOP_BOXES = 10_000  # top-level MP4 boxes walked to tell a missing index (a recording has a handful)
 BLANK_LOOKS = 16  # times over a clip looked at for a frame that is not blank when the middle one is
+MAX_DAMAGED_PACKETS = 30  # packets that fail to decode, skipped as players do, before the reading is given up
 CONTINUE_WITHIN = 10.0  # seconds: without an index, a later target this close is reached by decoding on
 INDEXED = {"mov", "mp4", "avi", "matroska", "webm"}  # demuxers whose index names every frame (or key frame)
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
@@ -240,10 +241,11 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
     deadline = time.monotonic() + limits.video_timeout
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     times = _times(duration, limits) if duration and frame_count is None else []
+    damaged: list = []  # (pts, error) of the packets skipped (a damaged one mid-file: bad sectors, a bad copy)
     if len(times) == 1:
-        picked = _middle(container, stream, start, duration, deadline)
+        picked = _middle(container, stream, start, duration, deadline, damaged)
     elif times:
-        picked = _by_time(container, stream, start, times, deadline)
+        picked = _by_time(container, stream, start, times, deadline, damaged)
     else:
         picked = _by_index(container, stream, frame_count, limits, deadline, fps)
     shown, seen = 0, []  # seen: the times of the frames read
@@ -267,6 +269,9 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
         why = None if shown else cut()
         yield ItemError(origin, "", f"could not decode the video: {_reason(exc)}" + (f"; {why}" if why else ""))
         return
+    if shown == 0 and damaged:
+        yield ItemError(origin, "", f"could not decode the video: {_reason(damaged[0][1])}")
+        return
     if shown == 0:
         why = cut()
         yield ItemError(origin, "", "the video has no decodable frame" + (f"; {why}" if why else ""))
@@ -274,6 +279,10 @@ def _frames(container, stream, origin: str, limits: Limits, fmt_name: str | None
         yield ItemError(origin, "", f"the frames stop at {_clock(max(seen))} of the {_clock(duration)} the file's "
                                     "header gives (a file cut short?); the last one stands for the times after it",
                         skipped=True)
+    if shown and damaged:
+        count = len({pts for pts, _ in damaged})  # a packet met again by a later seek counts once
+        yield ItemError(origin, "", f"{count} damaged packet(s) skipped ({_reason(damaged[0][1])}): the frames "
+                                    "they held are missing, and those after them may show errors", skipped=True)
 
 
 def _variable(stream) -> bool:
@@ -282,7 +291,7 @@ def _variable(stream) -> bool:
     return bool(mean and base) and abs(float(mean) / float(base) - 1) > 0.01
 
 
-def _middle(container, stream, start: float, duration: float, deadline: float):
+def _middle(container, stream, start: float, duration: float, deadline: float, damaged: list | None = None):
     """(frame, None) for the middle frame; when it is blank (black between two parts of a clip, a fade), the
     one nearest the middle of BLANK_LOOKS spread over the clip that is not; the middle when all are."""
     from .files import _blank
@@ -292,7 +301,7 @@ def _middle(container, stream, start: float, duration: float, deadline: float):
                    key=lambda t: abs(t - duration / 2))
     for t in [duration / 2, *looks]:
         try:
-            frame = next(_by_time(container, stream, start, [t], deadline), (None,))[0]
+            frame = next(_by_time(container, stream, start, [t], deadline, damaged), (None,))[0]
         except _Timeout:
             if middle is None:
                 raise
@@ -342,7 +351,7 @@ def _times(duration: float, limits: Limits) -> list[float]:
     return [(i + 0.5) * duration / k for i in range(k)]
 
 
-def _by_time(container, stream, start: float, times: list[float], deadline: float):
+def _by_time(container, stream, start: float, times: list[float], deadline: float, damaged: list | None = None):
     """(frame, None) for the first frame at or after each time. The times are read in runs, one seek each
     (`_runs`), and the runs coarse to fine (`_spread`): the middle, the start, three quarters, a quarter, …
     So a reading that video_timeout cuts short still spans the whole clip, more coarsely."""
@@ -351,7 +360,7 @@ def _by_time(container, stream, start: float, times: list[float], deadline: floa
     for r in _spread(len(runs)):
         if end is not None and runs[r][0] > end:  # the last frame already stands for these times
             continue
-        decoder, last = _seek(container, stream, runs[r][0], deadline), None
+        decoder, last = _seek(container, stream, runs[r][0], deadline, damaged), None
         for target in runs[r]:
             chosen = last
             reached = last is not None and (last.time is None or last.time >= target - 0.0005)
@@ -427,7 +436,7 @@ def _spread(m: int) -> list[int]:
     return order
 
 
-def _seek(container, stream, target: float, deadline: float):
+def _seek(container, stream, target: float, deadline: float, damaged: list | None = None):
     """Frames decoded from the key frame before `target`. Some demuxers (MPEG-TS/PS) land after the time
     asked for, or past the last key frame, where nothing decodes; then the seek is tried again further back."""
     import itertools
@@ -443,7 +452,7 @@ def _seek(container, stream, target: float, deadline: float):
         except av.error.FFmpegError:  # -1, "Operation not permitted": no index or key frame to seek to (cut short)
             decoder, first = iter(()), None
         else:
-            decoder = _decoded(container, stream, deadline)
+            decoder = _decoded(container, stream, deadline, damaged)
             first = next(decoder, None)
         if time.monotonic() > deadline:
             raise _Timeout
@@ -452,24 +461,33 @@ def _seek(container, stream, target: float, deadline: float):
     return itertools.chain([first] if first is not None else [], decoder)
 
 
-def _decoded(container, stream, deadline: float):
+def _decoded(container, stream, deadline: float, damaged: list | None = None):
     """Frames decoded from the stream's packets, the clock checked at every packet: a file whose packets
     decode to nothing must not run past video_timeout either. The last packet failing (cut short where a
-    download ends) ends them; any other stops the reading."""
+    download ends) ends them; another of bad data is skipped, as players do, its error added to `damaged` (up
+    to MAX_DAMAGED_PACKETS); any other error stops the reading, as does any when `damaged` is None."""
     import av
 
     packets = container.demux(stream)
-    for packet in packets:
+    packet = next(packets, None)
+    while packet is not None:
         if time.monotonic() > deadline:
             raise _Timeout
+        after = None
         try:
             frames = packet.decode()
-        except av.error.FFmpegError:
+        except av.error.FFmpegError as exc:
             after = next(packets, None)
             if after is None or not after.size:  # nothing after it but the flush packet
                 return
-            raise
+            # only bad data is skipped: a frame over the decoder's max_pixels is EINVAL, and stops the reading
+            bad_data = isinstance(exc, av.error.InvalidDataError)
+            if damaged is None or not bad_data or len(damaged) >= MAX_DAMAGED_PACKETS:
+                raise
+            damaged.append((packet.pts, exc))
+            frames = []
         yield from frames
+        packet = after if after is not None else next(packets, None)
 
 
 def _by_index(container, stream, frame_count: int | None, limits: Limits, deadline: float,
