@@ -803,6 +803,8 @@ def _is_ico(head: bytes) -> bool:
 
 
 def _is_svg(head: bytes) -> bool:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, as some Windows tools write XML
+        head = head[:4096].decode("utf-16", errors="replace").encode()
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if not text.startswith((b"<?xml", b"<svg", b"<!--", b"<!doctype svg")):
         return False

@@ -1,22 +1,31 @@
 """The raster pictures an SVG drawing holds.
 
 The drawing itself is not rasterised. What is read of it are the pictures it embeds as `data:` URIs in `<image>`
-(or `<feImage>`) elements, as figure exporters and vector editors wrap a PNG or JPEG: each is an image at
-`image #N` (one with a side under `min_side` a decoration note, as in PDFs; bytes that are no picture though
-their type says `image/…` an error, as in a page; at most `max_images_per_input` are looked at, the others
-counted). Nothing the drawing links to (a file, a URL, another drawing) is read or fetched, and its scripts
-never run. It is parsed with lexbor, as a page's inline SVG is: a DOCTYPE's entities are never expanded, and a
-drawing too deeply nested to parse in time (`html_cost`) is a note. A drawing with no such picture is a note.
+(or `<feImage>`, or a foreignObject's `<img>`) elements, as figure exporters and vector editors wrap a PNG or
+JPEG: each is an image at `image #N` (one with a side under `min_side` a decoration note, as in PDFs; bytes that
+are no picture though their type says `image/…` an error, as in a page; at most `max_images_per_input` are looked
+at, the others counted). Nothing the drawing links to (a file, a URL, another drawing) is read or fetched, and
+its scripts never run. It is parsed with lexbor, as a page's inline SVG is: a DOCTYPE's entities are never
+expanded, and a drawing too deeply nested to parse in time (`html_cost`) is a note; one of more than MAX_TAGS tags
+has only its picture tags parsed. A drawing with no such picture is a note.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from .base import Blob, Context, ImageItem, Item, ItemError
 
 NOTE = "SVG is not rasterised (vector drawing skipped)"
-_TAGS = ("image", "feimage")
+# lexbor parses as HTML: an <image> after markup HTML breaks out of SVG on (<p>, <br>, <span>, <div/> in a
+# foreignObject: as an XML reader sees them, still in the drawing) is renamed <img>, and a foreignObject's XHTML
+# shows its pictures by <img src>
+_TAGS = ("image", "feimage", "img")
+# lexbor's tree takes about 1 KB an element (a scatter plot of 2.5 million <use>: 2.7 GB and 34 s); past this
+# many tags only the picture tags holding a `data:` URI are parsed, found by a scan of the text
+MAX_TAGS = 250_000
+_PICTURE_TAG = re.compile(r"""<(?:[\w.-]+:)?(?:image|feimage|img)(?=[\s/>])(?:"[^"]*"|'[^']*'|[^"'<>])*>""", re.I)
 
 
 def data_uris(data: bytes, keep: int) -> tuple[list[str], int]:
@@ -27,7 +36,12 @@ def data_uris(data: bytes, keep: int) -> tuple[list[str], int]:
 
     from .html_cost import PageTooDeep, nesting_problem
 
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8", errors="replace")
+    scanned = 0
+    if text.count("<") > MAX_TAGS:  # a drawing of many elements: its picture tags alone (the first `keep` parsed)
+        tags = [tag for tag in (m.group() for m in _PICTURE_TAG.finditer(text)) if "data:" in tag.lower()]
+        scanned, text = len(tags), "<svg>" + "".join(tags[:keep]) + "</svg>"
+        del tags
     problem = nesting_problem(text)
     if problem:
         raise PageTooDeep(problem)
@@ -37,13 +51,14 @@ def data_uris(data: bytes, keep: int) -> tuple[list[str], int]:
     for node in root.traverse(include_text=False) if root is not None else ():
         if (node.tag or "").rsplit(":", 1)[-1].lower() not in _TAGS:
             continue
-        attrs = {k.lower(): v or "" for k, v in node.attributes.items()}
-        href = (attrs.get("href") or attrs.get("xlink:href") or "").strip()
+        attrs = {k.lower(): v or "" for k, v in node.attributes.items()}  # xlink bound to any prefix: its href
+        href = (attrs.get("href") or attrs.get("xlink:href") or attrs.get("src")
+                or next((v for k, v in attrs.items() if k.endswith(":href")), "")).strip()
         if href[:5].lower() == "data:":
             total += 1
             if len(found) < keep:
                 found.append(href)
-    return found, total
+    return found, max(total, scanned)
 
 
 def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
@@ -53,7 +68,8 @@ def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
     from .web_fetch import decode_data_uri
 
     origin, floor = blob.origin, ctx.limits.min_side
-    if b"data:" not in blob.data.lower():  # no embedded picture: not parsed (5x faster than re.I)
+    wide = blob.data[:2] in (b"\xff\xfe", b"\xfe\xff")  # UTF-16: its `data:` is not these bytes
+    if not wide and b"data:" not in blob.data.lower():  # no embedded picture: not parsed (5x faster than re.I)
         yield ItemError(origin, "", NOTE, skipped=True)
         return
     try:
