@@ -253,13 +253,16 @@ def test_serve_takes_its_model_from_medimg_model_dir(monkeypatch):
 
     from medimg import cli
 
+    from test_api import free_port
+
     got = []
     monkeypatch.setattr(cli, "_serve", lambda *args: got.append(args[3]))
     runner = CliRunner()
-    r = runner.invoke(cli.app, ["serve"], env={"MEDIMG_MODEL_DIR": "fast"})
+    port = ["--port", str(free_port())]  # not the default 7860: a server running there made it exit 3 (a CI run)
+    r = runner.invoke(cli.app, ["serve", *port], env={"MEDIMG_MODEL_DIR": "fast"})
     assert r.exit_code == 0, r.output
     assert got == [Path("fast")]
-    r = runner.invoke(cli.app, ["serve"], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
+    r = runner.invoke(cli.app, ["serve", *port], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
     assert r.exit_code == 2 and "--model" in r.output
-    r = runner.invoke(cli.app, ["serve", "--model", "default"], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
+    r = runner.invoke(cli.app, ["serve", "--model", "default", *port], env={"MEDIMG_MODEL_DIR": "/no/such/model"})
     assert r.exit_code == 0 and got[-1] == Path("default")

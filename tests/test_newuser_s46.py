@@ -192,12 +192,13 @@ def test_a_token_file_that_cannot_be_read_says_what_and_what_to_do(tmp_path):
     from typer.testing import CliRunner
 
     from medimg.cli import app
+    from test_api import free_port
 
     binary = tmp_path / "tok.bin"
     binary.write_bytes(b"\xff\xfe\x00\x81secret")
     for given, said in ((tmp_path / "missing", "cannot read the token file (No such file or directory)"),
                         (tmp_path, "cannot read the token file (Is a directory)"),
                         (binary, "the token file is not UTF-8 text")):
-        res = CliRunner().invoke(app, ["serve", "--token-file", str(given)])
+        res = CliRunner().invoke(app, ["serve", "--token-file", str(given), "--port", str(free_port())])
         assert res.exit_code == 2 and said in " ".join(res.output.replace("│", " ").split()), res.output
         assert "Traceback" not in res.output
