@@ -1072,7 +1072,7 @@ def scale(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (one file per block)."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl, parquet or csv: rows as classify --full "
                             "writes them (probs: an object, a struct, prob_<label> columns), then source_rows."),
-    concurrency: int = typer.Option(2, "--concurrency", help="Model actors (one CPU each)."),
+    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Model actors (one CPU each)."),
     workers: int = typer.Option(4, "--workers", min=1, max=256, help="Inputs each batch opens at once (threads: "
                                 "fetching waits on the network); an actor works on 4 batches at once, so it may "
                                 "hold 4 × this many."),

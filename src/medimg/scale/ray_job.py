@@ -420,10 +420,17 @@ def spill_new(spill: Spill, inputs: Iterable[str], done: KeySet, limits: Limits 
     from ..sources import is_url
 
     given, seen, paths, indexes = 0, KeySet(), False, []
+    cwd = os.getcwd()
     for part in once_many(inputs, seen=seen):
         given += len(part)
-        # as the rows write them (a name's bytes that are not UTF-8 escaped), however spelled
-        written = done.contains([_spelled(_text(e)) for e in part]) if len(done) else np.zeros(len(part), bool)
+        written = np.zeros(len(part), bool)
+        if len(done):  # as the rows write them (a name's bytes that are not UTF-8 escaped), however spelled
+            names = [_text(e) for e in part]
+            written = done.contains([_spelled(n) for n in names])
+            # a relative path is also the absolute one it names here, as rows from a list of absolute paths say it
+            rel = [i for i, n in enumerate(names) if n and not n.startswith("/") and not is_url(n)]
+            if rel:
+                written[rel] |= done.contains([_spelled(os.path.join(cwd, names[i])) for i in rel])
         for entry, skip in zip(part, written):
             if not skip:
                 spill.add(entry)
