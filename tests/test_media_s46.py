@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
 
 av = pytest.importorskip("av", reason="PyAV (FFmpeg) reads videos")
 
-
-def scene(i: int, size=(160, 120), rate: int = 20) -> np.ndarray:
-    """Reddish tissue with a white bar 3 px further right each second."""
-    w, h = size
-    a = np.full((h, w, 3), (150, 60, 50), np.uint8)
-    x = 3 * (i // rate) % (w - 8)
-    a[h // 3: 2 * h // 3, x:x + 8] = 255
-    return a
+from test_video_s39 import scene  # noqa: E402  (the same scene)
 
 
 def clip(seconds: int = 20, rate: int = 20) -> bytes:
