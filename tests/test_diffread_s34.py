@@ -28,8 +28,10 @@ def test_ima_links_in_one_element_cost_what_they_cost_apart():
     under 1 s. The element's words are now read once, from its first characters."""
     links = "".join(f'<a href="/scans/s{i}.ima">slice {i}</a> ' for i in range(6000))
     apart = "".join(f'<li><a href="/scans/s{i}.ima">slice {i}</a></li>' for i in range(6000))
-    together = _extract_seconds(f"<html><body><div>{links}</div></body></html>")
-    alone = _extract_seconds(f"<html><body><ul>{apart}</ul></body></html>")
+    together = alone = float("inf")
+    for _ in range(2):  # alternated, the faster of two each: one stall of the machine is not the code's cost
+        together = min(together, _extract_seconds(f"<html><body><div>{links}</div></body></html>"))
+        alone = min(alone, _extract_seconds(f"<html><body><ul>{apart}</ul></body></html>"))
     assert together < 3 * alone + 0.5, (together, alone)
     # still read when the element around them says DICOM, and not when it does not
     said = web.extract(b'<html><body><div><p>Case 3</p> DICOM series: <a href="/s/1.ima">1</a> <a href="/s/2.ima">2</a>'
