@@ -108,8 +108,8 @@ def test_a_ct_dicom_without_a_window_is_shown_in_a_ct_window():
     hu = hu_slice()
     got = one_image(ct_dicom(hu), "ct.dcm")
     assert np.abs(got - in_ct_window(hu)).max() <= 1
-    ds = dicom_source._read(ct_dicom(hu), 1 << 30)
-    arr = dicom_source._frame(ds, 0, 1, 1 << 30)
+    ds = dicom_source.read(ct_dicom(hu), 1 << 30)[0]
+    arr = dicom_source.read_frame(ds, 0, 1, 1 << 30)
     assert np.array_equal(np.asarray(dicom_source.to_image(arr, ds, by_value=False)), got.astype(np.uint8))
     own = one_image(ct_dicom(hu, WindowCenter=40, WindowWidth=400), "ct.dcm")
     assert np.abs(own - np.rint(np.clip((hu - 39.5) / 399 + 0.5, 0, 1) * 255)).max() <= 1

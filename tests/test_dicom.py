@@ -954,8 +954,8 @@ def test_per_value_path_gives_the_pixels_of_the_strip_path(source, monkeypatch):
     from medimg.sources import dicom, dicom_levels
 
     ds = _ct_slice(source) if not source.endswith(".dcm") else \
-        dicom._read(b.dicom_file(source).read_bytes(), 1 << 30)
-    arr = dicom._frame(ds, 0, 1, 1 << 30)
+        dicom.read(b.dicom_file(source).read_bytes(), 1 << 30)[0]
+    arr = dicom.read_frame(ds, 0, 1, 1 << 30)
     assert arr.ndim == 2 and arr.dtype.kind in "iu" and arr.size >= dicom.BY_VALUE_MIN
     calls = []
     real = dicom_levels._by_value

@@ -61,7 +61,7 @@ def test_either_kind_of_slicer_segmentation_line_makes_a_note(tmp_path, keys):
     assert isinstance(note, ItemError) and note.skipped and "3D Slicer segmentation" in note.error
 
 
-# --- files.py: _first_not_blank, _blank, _wide_grey_alpha --------------------------------------------------------
+# --- files.py: _first_not_blank, is_blank, _wide_grey_alpha --------------------------------------------------------
 
 def _gif(frames: list[Image.Image]) -> bytes:
     buf = io.BytesIO()

@@ -1159,8 +1159,9 @@ def scale(
                                                  stack.enter_context(errors_to_log())), tally=_scale_tally)
     except Exception as exc:
         failed = write_failure(exc)  # a full disk: exit 74, as classify (Ray's log file has the task's traceback)
-        if failed is not None:
-            _stop_writing(failed, stopped())
+        if failed is not None:  # before the job: the list's entries could not be kept in --out (read-only, say)
+            _stop_writing(failed, stopped() if "run" in plan else
+                          f"stopped in --out {out} while reading {input_list}, before any input was run")
         refused = refusal(exc)  # an actor's too: its message, not Ray's text around it
         if refused is not None:
             raise typer.BadParameter(refused)

@@ -32,7 +32,7 @@ class TokenAuth:
         self.token = token.encode()  # UTF-8, as browsers send a Basic password and curl sends a header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or _open(scope) or self._allowed(scope):
+        if scope["type"] not in ("http", "websocket") or is_open(scope) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         if Headers(scope=scope).get("authorization"):  # a token given and wrong (a browser's first try has none)
@@ -63,7 +63,7 @@ class TokenAuth:
         return secrets.compare_digest(given, self.token)
 
 
-def _open(scope: Scope) -> bool:
+def is_open(scope: Scope) -> bool:
     """GET or HEAD of an open path: any other method there is refused without the token, as everywhere."""
     return scope["type"] == "http" and scope.get("method") in ("GET", "HEAD") and route_path(scope) in OPEN_PATHS
 

@@ -17,7 +17,7 @@ import idna
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import _open  # GET|HEAD /api/health, which says only that the model is up: a probe by any name
+from .auth import is_open  # GET|HEAD /api/health, which says only that the model is up: a probe by any name
 from .limits import error_body, route_path
 
 log = logging.getLogger("medimg.server")
@@ -74,7 +74,7 @@ class OwnHostsOnly:
             return
         header = Headers(scope=scope).get("host")
         name = host_name(header) if header is not None else ""
-        if header is None or local_name(name) or name in self.names or _open(scope):
+        if header is None or local_name(name) or name in self.names or is_open(scope):
             await self.app(scope, receive, send)
             return
         if name not in self.logged and len(self.logged) < LOGGED_NAMES:

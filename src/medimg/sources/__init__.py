@@ -218,10 +218,10 @@ def not_an_input(value) -> tuple[str, str]:
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:
     from .web import open_url
 
-    yield from _capped(open_url(url, ctx), url, ctx)
+    yield from images_capped(open_url(url, ctx), url, ctx)
 
 
-def _capped(items: Iterator[Item], origin: str, ctx: Context) -> Iterator[Item]:
+def images_capped(items: Iterator[Item], origin: str, ctx: Context) -> Iterator[Item]:
     """Stop after max_images_per_input images from one input, with a clear note."""
     cap = ctx.limits.max_images_per_input
     n = 0

@@ -314,7 +314,7 @@ def _blips(data: bytes, cap: int) -> tuple[list[tuple[str, bytes]], int]:
             continue  # checked before copying anything: fake headers claiming the rest of the stream cost nothing
         picture = data[start:head + 8 + length]
         if suffix == "bmp":
-            picture = _bmp(picture)
+            picture = bmp_file(picture)
         if picture:
             pictures.append((suffix, picture))
             done = head + 8 + length
@@ -344,7 +344,7 @@ def _metafile(data: bytes, head: int, length: int, cap: int) -> bytes | None:
     return drawing if has_bitmaps(drawing) else None
 
 
-def _bmp(dib: bytes) -> bytes:
+def bmp_file(dib: bytes) -> bytes:
     """A device-independent bitmap (BITMAPINFOHEADER, masks, colours and pixels) with the file header it lacks."""
     from .metafile import dib_file, split_dib
 

@@ -45,7 +45,7 @@ def read(data: bytes, origin: str, limits: Limits) -> Item:
     """The picture of a JPEG of more than 8 bits a sample, or an error saying why not. A file too short for its
     pixels (Huffman-coded sequential JPEG takes at least 2 bits an 8×8 block, lossless at least 1 bit a sample; a
     margin of 8 and 2 times over that) is one cut short, not decoded."""
-    from .files import _arithmetic, _last_scan_end, scan_pad
+    from .files import arithmetic_coded, last_scan_end, scan_pad
 
     marker, bits, h, w, _ = frame_header(data)
     if w * h > limits.max_pixels:
@@ -59,10 +59,10 @@ def read(data: bytes, origin: str, limits: Limits) -> Item:
         import imagecodecs
 
         a = imagecodecs.jpeg8_decode(data)
-        stop, restarts = _last_scan_end(data)
+        stop, restarts = last_scan_end(data)
         # bytes put where the decoder stops reading change the picture only when data was missing (files.py);
         # decoded again over the first picture, kept as its CRC: one picture's memory at a time, not two
-        whole = _arithmetic(data)
+        whole = arithmetic_coded(data)
         if not whole:
             digest = zlib.crc32(a)
             imagecodecs.jpeg8_decode(data[:stop] + scan_pad(restarts) + data[stop:], out=a)

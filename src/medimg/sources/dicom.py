@@ -27,9 +27,9 @@ from pydicom.uid import (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, Ex
 
 from . import dicomdir
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, recoverable
-from .dicom_frames import (_frame, _frames_held, _most_tissue_frame, _slide_field, _slide_frames_problem,
-                           _Tiles)
-from .dicom_levels import BadLut, _int, enhanced_palette, to_image
+from .dicom_frames import (read_frame, frames_held, most_tissue_frame, slide_field, slide_frames_problem,
+                           SlideTiles)
+from .dicom_levels import BadLut, int_or, enhanced_palette, to_image
 from .dicom_middle import middle_frame
 from .dicom_syntax import stored_otherwise
 from .registry import register
@@ -144,9 +144,9 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
 
 def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
-    data, byte_order = _byte_order_set_right(blob.data)  # the same length: positions in it stay those of the file
+    data = blob.data
     try:
-        ds = _read(data, limits.max_input_bytes)
+        ds, byte_order = read(data, limits.max_input_bytes)
     except _TooLarge as exc:
         yield ItemError(origin, "", str(exc))
         return
@@ -157,7 +157,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(origin, "", "DICOM file is cut off inside an element; not read" if cut else
                         f"not a readable DICOM file ({type(exc).__name__})")
         return
-    # before any element is looked at (which converts it); _read adds a preamble when the file has none
+    # before any element is looked at (which converts it); read adds a preamble when the file has none
     where = _cut_before_pixels(ds, data, 128 * _no_preamble(data))
     _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
@@ -167,7 +167,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     cut = not _has_pixels(ds) and (whole := _whole_fragments(data)) is not None
     if cut:  # pydicom leaves out encapsulated pixel data that the end of the file cuts off
         try:
-            ds = _read(whole, limits.max_input_bytes)
+            ds = read(whole, limits.max_input_bytes)[0]
             _fill_transfer_syntax(ds)
         except Exception:
             cut = False
@@ -200,7 +200,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         meta["note"] = note
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
-        n = max(_int(ds.get("NumberOfFrames"), 1), 1)
+        n = max(int_or(ds.get("NumberOfFrames"), 1), 1)
     except Exception:
         yield ItemError(origin, "", "DICOM image without valid Rows/Columns")
         return
@@ -218,7 +218,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         return
     if note:
         meta["note"] = f"{meta['note']}; {note}" if meta.get("note") else note
-    declared, held = n, None if _is_slide(ds) else _frames_held(ds, n)
+    declared, held = n, None if _is_slide(ds) else frames_held(ds, n)
     if cut and held == 0:
         yield ItemError(origin, "", "DICOM file is cut off inside its pixel data, before the end of its first frame")
         return
@@ -232,13 +232,13 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
-        problem = _slide_frames_problem(ds, n)
+        problem = slide_frames_problem(ds, n)
         if problem:
             yield ItemError(origin, "", f"DICOM slide {problem}; not decoded")
             return
-        tiles = _Tiles(ds, n, limits.max_pixels)
-        best = _most_tissue_frame(ds, n, meta, tiles)
-        field = _slide_field(ds, best, n, limits.max_pixels, tiles)
+        tiles = SlideTiles(ds, n, limits.max_pixels)
+        best = most_tissue_frame(ds, n, meta, tiles)
+        field = slide_field(ds, best, n, limits.max_pixels, tiles)
         if field is not None:
             image, meta["field"] = field
             yield ImageItem(origin, f"field around frame {best + 1}", _in_srgb(image, ds), "DICOM", meta)
@@ -260,7 +260,7 @@ def _frame_items(ds: pydicom.Dataset, origin: str, meta: dict, frames, n: int, d
     for i in frames:  # callers cap the count (max_images_per_input); frames decode lazily
         locator = f"frame {i + 1}" if declared > 1 else ""
         try:
-            image = _in_srgb(to_image(_frame(ds, i, n, limits.max_pixels), ds, i), ds)
+            image = _in_srgb(to_image(read_frame(ds, i, n, limits.max_pixels), ds, i), ds)
         except BadLut as exc:  # every frame shares it
             yield ItemError(origin, locator, f"could not decode DICOM pixel data: {exc}")
             return
@@ -380,30 +380,13 @@ _LITTLE, _BIG = b"1.2.840.10008.1.2.1", b"1.2.840.10008.1.2.2"  # explicit VR, t
 _FIRST_GROUPS = (0x0004, 0x0008)  # a dataset starts with a DICOMDIR's group or the identifying group
 
 
-def _byte_order_set_right(data: bytes) -> tuple[bytes, str | None]:
-    """`data` with its file meta's transfer syntax set to the other byte order when the dataset after it is written
-    in that one (its first tag reads as group 0008 only so: a writer that named the wrong syntax), and a note
-    saying so; else `data` as it is and None. pydicom would read every tag byte-swapped, and stop at once."""
-    if data[128:132] != b"DICM" or not data[132:134] == b"\x02\x00":
-        return data, None
-    at = data.find(b"\x02\x00\x10\x00UI", 132, 1024)  # first, without pydicom (its parse of the meta took 0.18
-    size = int.from_bytes(data[at + 6:at + 8], "little")  # ms, 4 % of reading a small CT slice)
-    said = data[at + 8:at + 8 + size].rstrip(b"\0 ") if at > 0 else b""
-    if said not in (_LITTLE, _BIG):  # implicit VR, compressed, deflated: left to pydicom
-        return data, None
-    if data[132:140] == b"\x02\x00\x00\x00UL\x04\x00":  # the meta's group length: where the dataset starts
-        start = 144 + int.from_bytes(data[140:144], "little")
-        if int.from_bytes(data[start:start + 2], "little" if said == _LITTLE else "big") in _FIRST_GROUPS:
-            return data, None  # as its syntax says
-    fp = io.BytesIO(data)
-    try:
-        read_preamble(fp, True)
-        meta = _read_file_meta_info(fp)
-    except Exception:
-        return data, None
-    declared, start = str(meta.get("TransferSyntaxUID", "")).encode(), fp.tell()
+def _byte_order_set_right(data: bytes, declared: bytes, start: int) -> tuple[bytes, str | None]:
+    """`data` with its file meta's transfer syntax (`declared`, Explicit VR Little or Big Endian) set to the other
+    byte order when the dataset after it (at `start`) is written in that one (its first tag reads as group 0008 only
+    so: a writer that named the wrong syntax), and a note saying so; else `data` as it is and None. pydicom would
+    read every tag byte-swapped, and stop at once. The same length: positions in it stay those of the file."""
     little, big = (int.from_bytes(data[start:start + 2], order) for order in ("little", "big"))
-    if declared in (_BIG, _LITTLE) and little != big and (little in _FIRST_GROUPS) != (big in _FIRST_GROUPS):
+    if little != big and (little in _FIRST_GROUPS) != (big in _FIRST_GROUPS):
         found = _LITTLE if little in _FIRST_GROUPS else _BIG
         at = data.find(b"\x02\x00\x10\x00UI", 132, start)
         if found != declared and at > 0 and data[at + 8:at + 8 + len(declared)] == declared:
@@ -417,8 +400,9 @@ class _TooLarge(ValueError):
     """A deflated dataset that inflates past max_input_bytes."""
 
 
-def _read(data: bytes, max_bytes: int) -> pydicom.Dataset:
-    """pydicom.dcmread, except that a Deflated Explicit VR Little Endian dataset is inflated here under
+def read(data: bytes, max_bytes: int) -> tuple[pydicom.Dataset, str | None]:
+    """pydicom.dcmread, and a note when the file meta names the wrong byte order (`_byte_order_set_right`: read in
+    the dataset's own), except that a Deflated Explicit VR Little Endian dataset is inflated here under
     `max_bytes`: pydicom would inflate it whole, and a small file can inflate to gigabytes."""
     if _no_preamble(data):  # pydicom finds DICM only after a preamble
         data = bytes(128) + data
@@ -428,8 +412,12 @@ def _read(data: bytes, max_bytes: int) -> pydicom.Dataset:
         meta = _read_file_meta_info(fp)
     except Exception:
         meta = None
-    if meta is None or meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
-        return pydicom.dcmread(io.BytesIO(data), force=True)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if syntax != DeflatedExplicitVRLittleEndian:
+        note = None
+        if syntax.encode() in (_LITTLE, _BIG):  # implicit VR, compressed: left to pydicom
+            data, note = _byte_order_set_right(data, syntax.encode(), fp.tell())
+        return pydicom.dcmread(io.BytesIO(data), force=True), note
     # the inflated dataset behind the same file meta, named as explicit VR little endian for pydicom
     out = DicomBytesIO()
     out.is_little_endian, out.is_implicit_VR = True, False
@@ -453,7 +441,7 @@ def _read(data: bytes, max_bytes: int) -> pydicom.Dataset:
     out.seek(0)
     ds = pydicom.dcmread(out, force=True)
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # as the file says; the pixels are native
-    return ds
+    return ds, None
 
 
 def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> Iterator[Item]:
@@ -527,11 +515,11 @@ def _fill_image_pixel(ds: pydicom.Dataset) -> str | None:
                                         not pi and not _three_samples_fit(ds)):
         ds.SamplesPerPixel = 1
         set_.append("SamplesPerPixel (1 assumed)")
-    if "PhotometricInterpretation" not in ds and _int(ds.get("SamplesPerPixel"), 0) == 1:
+    if "PhotometricInterpretation" not in ds and int_or(ds.get("SamplesPerPixel"), 0) == 1:
         ds.PhotometricInterpretation = "MONOCHROME2"
         set_.append("PhotometricInterpretation (MONOCHROME2 assumed)")
-    if "BitsStored" not in ds and _int(ds.get("BitsAllocated"), 0) > 0:
-        ds.BitsStored = _int(ds.BitsAllocated, 0)
+    if "BitsStored" not in ds and int_or(ds.get("BitsAllocated"), 0) > 0:
+        ds.BitsStored = int_or(ds.BitsAllocated, 0)
         set_.append(f"BitsStored ({ds.BitsStored} assumed)")
     return f"the file leaves out {', '.join(set_)}" if set_ else None
 
@@ -542,8 +530,8 @@ def _three_samples_fit(ds: pydicom.Dataset) -> bool:
     value = ds.get("PixelData")
     if not isinstance(value, (bytes, bytearray)) or value[:4] == b"\xfe\xff\x00\xe0":  # compressed: its codec says
         return False
-    frame = _int(ds.get("Rows"), 0) * _int(ds.get("Columns"), 0) * (-(-_int(ds.get("BitsAllocated"), 0) // 8))
-    return frame > 0 and len(value) >= 3 * frame * max(_int(ds.get("NumberOfFrames"), 1), 1)
+    frame = int_or(ds.get("Rows"), 0) * int_or(ds.get("Columns"), 0) * (-(-int_or(ds.get("BitsAllocated"), 0) // 8))
+    return frame > 0 and len(value) >= 3 * frame * max(int_or(ds.get("NumberOfFrames"), 1), 1)
 
 
 def metadata(ds: pydicom.Dataset) -> dict:

@@ -1,7 +1,7 @@
-"""DICOM frames: a dataset in, one frame's pixels out as an array (`_frame`), each compressed frame's own header
+"""DICOM frames: a dataset in, one frame's pixels out as an array (`read_frame`), each compressed frame's own header
 checked against Rows/Columns before any decoder allocates what it declares; how many whole frames the pixel data
-holds (`_frames_held`); and for a whole-slide DICOM, the frame with the most tissue and the field of tiles around it
-(`_Tiles`, `_most_tissue_frame`, `_slide_field`). dicom.py decides which frames to read; dicom_levels.py turns them
+holds (`frames_held`); and for a whole-slide DICOM, the frame with the most tissue and the field of tiles around it
+(`SlideTiles`, `most_tissue_frame`, `slide_field`). dicom.py decides which frames to read; dicom_levels.py turns them
 into 8-bit images.
 """
 
@@ -20,7 +20,7 @@ from pydicom.uid import (UID, AllTransferSyntaxes, ExplicitVRBigEndian, Explicit
                          JPEGBaseline8Bit, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
 from .base import recoverable
-from .dicom_levels import _int, strips, to_image
+from .dicom_levels import int_or, strips, to_image
 
 # JPEG XL transfer syntaxes (lossless, JPEG recompression, lossy; DICOM 2024), decoded through imagecodecs
 JPEG_XL = {"1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112"}
@@ -32,8 +32,8 @@ FRAME_HEADERS = {**{uid: "JPEG" for uid in JPEGTransferSyntaxes + JPEGLSTransfer
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
 SLIDE_SAMPLE = 32  # frames of a slide looked at to find tissue
 MAX_FIELD_TILES = 8  # tile widths across the field pasted together around that frame
-_ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated} | {ENCAPSULATED_UNCOMPRESSED}
-_NATIVE = set(AllTransferSyntaxes) - _ENCAPSULATED
+ENCAPSULATED = {uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated} | {ENCAPSULATED_UNCOMPRESSED}
+NATIVE = set(AllTransferSyntaxes) - ENCAPSULATED
 # YBR kinds defined for one family of transfer syntaxes only, whose decoders convert them (PS3.3 C.7.6.3.1.2); in
 # any other syntax pydicom returns their samples unconverted, and what they mean is not defined
 _YBR_ONLY_IN = {"YBR_ICT": ("JPEG 2000", set(JPEG2000TransferSyntaxes)),
@@ -41,7 +41,7 @@ _YBR_ONLY_IN = {"YBR_ICT": ("JPEG 2000", set(JPEG2000TransferSyntaxes)),
                 "YBR_PARTIAL_420": ("MPEG video", set(MPEGTransferSyntaxes))}
 
 
-def _frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarray:
+def read_frame(ds: pydicom.Dataset, index: int, n: int, max_pixels: int) -> np.ndarray:
     """Frame `index` decoded. A compressed frame's own header is read first: a decoder allocates the size
     the codestream declares, whatever Rows/Columns say, so a frame declaring another size is refused."""
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
@@ -137,21 +137,21 @@ def _pixels(ds: pydicom.Dataset, index: int, n: int) -> np.ndarray:
     if syntax == ENCAPSULATED_UNCOMPRESSED:  # pydicom has no decoder for it: each fragment is a frame's native bytes
         return _pixels(_native(ds, get_frame(ds.PixelData, index, number_of_frames=n)), 0, 1)
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    if pi == "YBR_PARTIAL_422" or (pi in ("YBR_FULL", "YBR_FULL_422") and _int(ds.get("BitsAllocated"), 8) > 8):
+    if pi == "YBR_PARTIAL_422" or (pi in ("YBR_FULL", "YBR_FULL_422") and int_or(ds.get("BitsAllocated"), 8) > 8):
         return _ybr_pixels(ds, index if n > 1 else None, syntax, pi)
-    if n == 1 and syntax in _ENCAPSULATED:
+    if n == 1 and syntax in ENCAPSULATED:
         try:
             decoder = get_decoder(syntax)
         except NotImplementedError:  # pixel_array says so in its own words
             decoder = None
         if decoder is not None:
             return next(decoder.iter_array(ds, **as_pixel_options(ds)))[0]
-    if _int(ds.get("BitsAllocated"), 8) == 1 and syntax not in _ENCAPSULATED and syntax != ExplicitVRBigEndian:
+    if int_or(ds.get("BitsAllocated"), 8) == 1 and syntax not in ENCAPSULATED and syntax != ExplicitVRBigEndian:
         return _bit_frame(ds, index if n > 1 else 0)
-    allocated, stored = _int(ds.get("BitsAllocated"), -1), _int(ds.get("BitsStored"), 0)
-    high = _int(ds.get("HighBit"), stored - 1)
+    allocated, stored = int_or(ds.get("BitsAllocated"), -1), int_or(ds.get("BitsStored"), 0)
+    high = int_or(ds.get("HighBit"), stored - 1)
     plain = pi in ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB") and "PixelData" in ds
-    if plain and syntax not in _ENCAPSULATED and allocated in (8, 16, 32) and 0 < stored <= high < allocated:
+    if plain and syntax not in ENCAPSULATED and allocated in (8, 16, 32) and 0 < stored <= high < allocated:
         # the retired layout of PS3.5 8.1.1 (e.g. 12 bits stored, high bit 15: the value in the top bits, the low
         # ones unused), which pydicom does not read (it takes the low Bits Stored bits): the value moved down to
         # bit 0 here, its sign kept, by the same shifts pydicom uses to clear unused high bits
@@ -170,14 +170,14 @@ def _ybr_pixels(ds: pydicom.Dataset, index: int | None, syntax: str, pi: str) ->
     YBR_FULL(_422) of more than 8 bits (pydicom converts 8 bits only), with the chroma offset and range
     scaled to Bits Stored, and the retired YBR_PARTIAL_422: native, limited range in YBR_FULL_422's layout; in a
     JPEG frame, the codestream's own full-range YCbCr, as libjpeg-based viewers show it."""
-    native = syntax not in _ENCAPSULATED
+    native = syntax not in ENCAPSULATED
     options = {"as_rgb": False, "allow_excess_frames": False}
     if pi == "YBR_PARTIAL_422" and native:  # its Y1 Y2 Cb Cr layout read as YBR_FULL_422's: upsampled, values kept
         options["photometric_interpretation"] = "YBR_FULL_422"
     arr, props = get_decoder(syntax).as_array(ds, index=index, **options)
     if str(props.get("photometric_interpretation", pi)) not in (pi, "YBR_FULL"):
         return arr  # the decoder has converted it
-    return _ybr_to_rgb(arr, _int(ds.get("BitsStored"), 8 * arr.dtype.itemsize), pi == "YBR_PARTIAL_422" and native)
+    return _ybr_to_rgb(arr, int_or(ds.get("BitsStored"), 8 * arr.dtype.itemsize), pi == "YBR_PARTIAL_422" and native)
 
 
 def _ybr_to_rgb(arr: np.ndarray, bits: int, partial: bool) -> np.ndarray:
@@ -290,7 +290,7 @@ def _jxl_frame(ds: pydicom.Dataset, frame: bytes) -> np.ndarray:
     return arr
 
 
-class _Tiles:
+class SlideTiles:
     """A slide's frames as RGB images. Baseline-JPEG YCbCr tiles (most DICOM slides) decode with Pillow,
     about 10× faster than through pydicom's per-frame path with its colour conversion in numpy."""
 
@@ -315,7 +315,7 @@ class _Tiles:
                     if reduce > 1:
                         im.draft("RGB", want)
                     return im.copy() if im.size == want else im.resize(want, Image.Resampling.BOX)
-        full = to_image(_frame(self.ds, i, self.n, self.max_pixels), self.ds, i).convert("RGB")
+        full = to_image(read_frame(self.ds, i, self.n, self.max_pixels), self.ds, i).convert("RGB")
         return full.reduce(reduce) if reduce > 1 else full
 
 
@@ -324,7 +324,7 @@ def _reduce_for(tw: int, th: int, most: float) -> int:
     return next(f for f in (8, 4, 2, 1) if f <= most and tw % f == 0 and th % f == 0)
 
 
-def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -> int:
+def most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: SlideTiles) -> int:
     """A slide's tiles are mostly glass: of up to SLIDE_SAMPLE evenly spread frames, the one with the most
     tissue (the middle frame when none decodes). Notes the choice in `meta`."""
     from .slide import tissue_mask
@@ -347,8 +347,8 @@ def _most_tissue_frame(ds: pydicom.Dataset, n: int, meta: dict, tiles: _Tiles) -
     return best
 
 
-def _slide_field(ds: pydicom.Dataset, centre: int, n: int, max_pixels: int,
-                 tiles: _Tiles) -> tuple[Image.Image, dict] | None:
+def slide_field(ds: pydicom.Dataset, centre: int, n: int, max_pixels: int,
+                 tiles: SlideTiles) -> tuple[Image.Image, dict] | None:
     """The tiles around frame `centre` pasted into one field as the OpenSlide source shows a slide: FIELD
     px at about FIELD_MPP µm/px (a quarter of full resolution when the file has no pixel spacing).
     None when the tile layout is unknown or the field is a single tile, or any tile fails to decode."""
@@ -408,34 +408,34 @@ def _sparse_positions(ds: pydicom.Dataset, n: int) -> list[tuple[int, int]] | No
     return out
 
 
-def _frames_held(ds: pydicom.Dataset, n: int) -> int | None:
+def frames_held(ds: pydicom.Dataset, n: int) -> int | None:
     """How many of `n` frames the pixel data holds (at most `n`), or None when it cannot tell: whole native frames,
     or encapsulated fragments (a frame takes at least one)."""
     data = next((ds.get(k) for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
     if not isinstance(data, (bytes, bytearray)):
         return None
     syntax = str(getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID", ""))
-    if syntax in _ENCAPSULATED or syntax in JPEG_XL:
+    if syntax in ENCAPSULATED or syntax in JPEG_XL:
         held, pos = 0, 8 + int.from_bytes(data[4:8], "little")  # past the offset table
         while held < n and pos + 8 <= len(data) and data[pos:pos + 4] == b"\xfe\xff\x00\xe0":
             pos += 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
             held += pos <= len(data)  # a whole fragment
         return held
-    if syntax not in _NATIVE:  # a private or unknown syntax
+    if syntax not in NATIVE:  # a private or unknown syntax
         return None
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
-    samples = 2 if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else _int(ds.get("SamplesPerPixel"), 1)
+    samples = 2 if pi in ("YBR_FULL_422", "YBR_PARTIAL_422") else int_or(ds.get("SamplesPerPixel"), 1)
     try:
-        bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(_int(ds.get("BitsAllocated"), 8), 1)
+        bits = int(ds.Rows) * int(ds.Columns) * max(samples, 1) * max(int_or(ds.get("BitsAllocated"), 8), 1)
     except Exception:
         return None
     return min(n, len(data) * 8 // max(bits, 1))
 
 
-def _slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
+def slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
     """Why a slide's NumberOfFrames cannot be true, or None: more frames than its pixel data holds
     (an encapsulated frame takes at least one fragment), or than a TILED_FULL grid has places for."""
-    held = _frames_held(ds, n)
+    held = frames_held(ds, n)
     if held is not None and held < n:
         return f"declares {n:,} frames, more than its pixel data holds ({held:,})"
     if str(ds.get("DimensionOrganizationType", "")).upper() == "TILED_FULL" and _sparse_positions(ds, n) is None:
@@ -444,8 +444,8 @@ def _slide_frames_problem(ds: pydicom.Dataset, n: int) -> str | None:
             down = -(-int(ds.TotalPixelMatrixRows) // int(ds.Rows))
         except Exception:
             return None
-        planes = max(_int(ds.get("TotalPixelMatrixFocalPlanes"), 1), 1) * \
-            max(_int(ds.get("NumberOfOpticalPaths"), 1), 1)
+        planes = max(int_or(ds.get("TotalPixelMatrixFocalPlanes"), 1), 1) * \
+            max(int_or(ds.get("NumberOfOpticalPaths"), 1), 1)
         if n > across * down * planes:
             return (f"declares {n:,} frames, more than its TILED_FULL grid of {across:,}×{down:,} tiles"
                     f"{f' × {planes:,} planes' if planes > 1 else ''} holds")

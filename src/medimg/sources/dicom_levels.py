@@ -58,7 +58,7 @@ def _ct_without_window(arr: np.ndarray, ds: pydicom.Dataset, index: int) -> bool
     grey, the body washed out). Judged from an even sample of the frame's modality values (levels.looks_like_hu),
     so a scout or a file whose rescale is missing keeps the whole range."""
     if str(ds.get("Modality", "")).strip().upper() != "CT" or arr.ndim != 2 or arr.dtype.kind not in "iuf" \
-            or _int(ds.get("BitsStored"), 16) <= 8 or _window(ds, index)[0] is not None \
+            or int_or(ds.get("BitsStored"), 16) <= 8 or _window(ds, index)[0] is not None \
             or str(ds.get("PhotometricInterpretation", "")).strip().upper() not in ("MONOCHROME1", "MONOCHROME2"):
         return False
     step = max(1, int(np.ceil(np.sqrt(arr.size / CT_SAMPLE))))
@@ -126,7 +126,7 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, ct: bool = F
             return to_uint8(rgb[..., :3], 0.0, _palette_top(ds, rgb))
         return _rgb_image(arr, colour)
     if arr.ndim == 3:  # colour; pydicom has already turned YBR into RGB
-        top = float(2 ** _int(ds.get("BitsStored"), 8) - 1)
+        top = float(2 ** int_or(ds.get("BitsStored"), 8) - 1)
         return _rgb_image(arr, lambda rows: to_uint8(arr[rows, :, :3], 0.0, top))
     whole: list[np.ndarray] = []  # an ordinary frame is one strip: its values are worked out once
 
@@ -178,7 +178,7 @@ def _to_image(arr: np.ndarray, ds: pydicom.Dataset, index: int = 0, ct: bool = F
 def _palette_top(ds: pydicom.Dataset, rgb: np.ndarray) -> float:
     """The largest palette entry: 255 for 8-bit entries, also when each is in a 16-bit word (the descriptor's third
     value 8, the note in PS3.3 C.7.6.3.1.5), else 65535."""
-    bits = _int(ds.RedPaletteColorLookupTableDescriptor[2], 16)
+    bits = int_or(ds.RedPaletteColorLookupTableDescriptor[2], 16)
     return 255.0 if rgb.dtype.itemsize == 1 or bits <= 8 else float(2 ** min(bits, 16) - 1)
 
 
@@ -203,7 +203,7 @@ def _palette(ds: pydicom.Dataset) -> pydicom.Dataset:
     if not isinstance(desc, (list, pydicom.multival.MultiValue)) or len(desc) < 3 or \
             "SegmentedRedPaletteColorLookupTableData" not in palette:
         return palette
-    count, bits = _int(desc[0], 0) or 65536, _int(desc[2], 16)
+    count, bits = int_or(desc[0], 0) or 65536, int_or(desc[2], 16)
     syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
     order = ">" if syntax is not None and UID(syntax) == ExplicitVRBigEndian else "<"
     data = {c: palette.get(f"Segmented{c}PaletteColorLookupTableData") for c in _PALETTE_COLOURS}
@@ -237,8 +237,8 @@ def _supplemental(arr: np.ndarray, ds: pydicom.Dataset, image: Image.Image) -> I
             or str(ds.get("PixelPresentation", "")).strip().upper() not in ("COLOR", "MIXED"):
         return image
     palette = _palette(ds)
-    first, count = _int(ds.RedPaletteColorLookupTableDescriptor[1], 0), \
-        _int(ds.RedPaletteColorLookupTableDescriptor[0], 0) or 65536
+    first, count = int_or(ds.RedPaletteColorLookupTableDescriptor[1], 0), \
+        int_or(ds.RedPaletteColorLookupTableDescriptor[0], 0) or 65536
     try:
         apply_color_lut(arr[:1, :1], palette)
     except Exception:  # a broken palette: the grey image, as a viewer that cannot read it shows
@@ -282,8 +282,8 @@ def enhanced_palette(ds: pydicom.Dataset) -> tuple[dict | None, str | None]:
         weight = _first(blend.get("BlendingWeightConstant"))
         if str(blend.get("BlendingLUT1TransferFunction", "")).strip().upper() != "CONSTANT" or weight is None:
             return None, why.format("a blending weight other than a constant")
-        bits = _int(assigned[0].get("BitsMappedToColorLookupTable"), 0)
-        stored = _int(ds.get("BitsStored"), 16)
+        bits = int_or(assigned[0].get("BitsMappedToColorLookupTable"), 0)
+        stored = int_or(ds.get("BitsStored"), 16)
         if not 1 <= bits <= 16 or (path == "PRIMARY_SINGLE" and stored > bits):
             return None, why.format(f"{bits} bits mapped")
         luts = _palette_luts(item, ds) if rgb == "TABLE" else None
@@ -295,7 +295,7 @@ def enhanced_palette(ds: pydicom.Dataset) -> tuple[dict | None, str | None]:
 
 def _palette_luts(item: pydicom.Dataset, ds: pydicom.Dataset) -> tuple[int, np.ndarray, float]:
     """(first value mapped, entries × R G B, largest entry) of a palette's plain Red/Green/Blue data."""
-    count, first, bits = (_int(v, 0) for v in item.RedPaletteColorLookupTableDescriptor)
+    count, first, bits = (int_or(v, 0) for v in item.RedPaletteColorLookupTableDescriptor)
     count = count or 65536
     syntax = getattr(ds, "file_meta", pydicom.Dataset()).get("TransferSyntaxUID")
     word = ">u2" if syntax is not None and UID(syntax) == ExplicitVRBigEndian else "<u2"
@@ -439,7 +439,7 @@ def _first(value) -> float | None:
         return None
 
 
-def _int(value, default: int) -> int:
+def int_or(value, default: int) -> int:
     try:
         return int(value) if value not in (None, "") else default
     except (TypeError, ValueError):

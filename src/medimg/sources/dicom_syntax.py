@@ -10,7 +10,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import (UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian,
                          JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, MPEGTransferSyntaxes)
 
-from .dicom_frames import _ENCAPSULATED, _NATIVE, JPEG_XL, _frames_held
+from .dicom_frames import ENCAPSULATED, NATIVE, JPEG_XL, frames_held
 
 _ITEM = b"\xfe\xff\x00\xe0"  # the first item (offset table) of encapsulated pixel data
 _JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -30,10 +30,10 @@ def stored_otherwise(ds: pydicom.Dataset, n: int) -> tuple[str | None, str | Non
         return None, None
     undefined = elem.length == 0xFFFFFFFF if isinstance(elem, RawDataElement) else elem.is_undefined_length
     name = UID(syntax).name
-    if syntax in _NATIVE and undefined:  # native pixels may begin with any bytes, so only the length tells
+    if syntax in NATIVE and undefined:  # native pixels may begin with any bytes, so only the length tells
         return None, (f"DICOM pixel data is encapsulated (compressed), but its transfer syntax ({name}) is for "
                       f"uncompressed data; not decoded")
-    if syntax not in _ENCAPSULATED | JPEG_XL or syntax in MPEGTransferSyntaxes or undefined or value[:4] == _ITEM:
+    if syntax not in ENCAPSULATED | JPEG_XL or syntax in MPEGTransferSyntaxes or undefined or value[:4] == _ITEM:
         return None, None
     if n == 1 and value.startswith(_STARTS.get(syntax, (b"\0\0no",))):
         ds.PixelData = encapsulate([bytes(value)])
@@ -41,7 +41,7 @@ def stored_otherwise(ds: pydicom.Dataset, n: int) -> tuple[str | None, str | Non
     implicit, little = getattr(ds, "original_encoding", (False, True))
     meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
                               ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian)
-    if not _frames_held(ds, n):
+    if not frames_held(ds, n):
         meta.TransferSyntaxUID = syntax
         return None, (f"DICOM pixel data is not encapsulated, as its transfer syntax ({name}) requires, and holds "
                       f"less than one uncompressed frame; not decoded")

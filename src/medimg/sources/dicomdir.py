@@ -31,9 +31,9 @@ def is_dicomdir(head: bytes) -> bool:
 def listed(data: bytes, max_bytes: int) -> list[tuple[str, ...]]:
     """Each ReferencedFileID of the DICOMDIR's records (the parts of a path, `IMAGES/IM000001`), once, in order.
     Raises what pydicom raises for a damaged one."""
-    from .dicom import _byte_order_set_right, _read
+    from .dicom import read
 
-    return referenced(_read(_byte_order_set_right(data)[0], max_bytes))  # as a DICOM file is read
+    return referenced(read(data, max_bytes)[0])  # as a DICOM file is read
 
 
 def referenced(ds) -> list[tuple[str, ...]]:

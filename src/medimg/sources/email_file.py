@@ -333,7 +333,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             reading.stopped = exc.whole
             yield ItemError(origin, "", str(exc))
             return
-        name = _safe_name(filename) or f"part-{i}"
+        name = safe_name(filename) or f"part-{i}"
         attached = disposition == "attachment" or filename
         if ctype.startswith("multipart/"):  # its boundary never comes (or it names none): the parser kept it whole
             yield ItemError(origin, "", f"part {i} is {ctype} but its boundary is missing or never appears (a "
@@ -428,7 +428,7 @@ def _uuencoded(part, reading: _Reading) -> Iterator[tuple[str, bytes | _Refused,
                     data += binascii.a2b_uu(line[:((line[0] - 32 & 63) * 4 + 5) // 3])
                 except binascii.Error:
                     break
-        name = _safe_name(begin.group(1).decode("utf-8", "replace")) or "uuencoded"
+        name = safe_name(begin.group(1).decode("utf-8", "replace")) or "uuencoded"
         yield name, bytes(data), ""
         pos = end.end()
 
@@ -511,7 +511,7 @@ def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None
     return None
 
 
-def _safe_name(name: str | None) -> str:
+def safe_name(name: str | None) -> str:
     """An attachment's own file name, without any folder it claims."""
     if not name:
         return ""

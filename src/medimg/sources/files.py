@@ -482,13 +482,13 @@ def member_units(parts: Iterable[Item | Blob], ctx: Context) -> Iterator[Callabl
 def open_capped(blob: Blob, ctx: Context, member: bool = False) -> Iterator[Item]:
     """An input's items, at most max_images_per_input images. Unknown content is an error, or a skipped
     note for a `member` of a folder or archive."""
-    from . import _capped
+    from . import images_capped
 
-    items = _capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
+    items = images_capped(open_member(blob, ctx) if member else ctx.open_blob(blob), blob.origin, ctx)
     if blob.views:
         yield from _shown(items, blob.locator, blob.views)
     else:
-        yield from _placed(items, blob.locator) if blob.locator else items
+        yield from with_place(items, blob.locator) if blob.locator else items
 
 
 def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
@@ -499,7 +499,7 @@ def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
     views = _told_apart(views)
     for item in items:
         if not isinstance(item, ImageItem):
-            yield from _placed(iter((item,)), where)
+            yield from with_place(iter((item,)), where)
             continue
         for place, crop in views:
             shown = replace(item, metadata=dict(item.metadata))
@@ -510,7 +510,7 @@ def _shown(items: Iterator[Item], where: str, views: tuple) -> Iterator[Item]:
                     w, h = item.full_size
                     shown.full_size = (max(1, round(w * (1 - crop[0] - crop[2]))),
                                        max(1, round(h * (1 - crop[1] - crop[3]))))
-            yield from _placed(iter((shown,)), place) if place else (shown,)
+            yield from with_place(iter((shown,)), place) if place else (shown,)
 
 
 def _told_apart(views: tuple) -> list:
@@ -529,7 +529,7 @@ def _told_apart(views: tuple) -> list:
     return out
 
 
-def _placed(items: Iterator[Item], where: str) -> Iterator[Item]:
+def with_place(items: Iterator[Item], where: str) -> Iterator[Item]:
     """Items with the place the file around them shows them at before their own locators (`slide 3, page 2`)."""
     for item in items:
         item.locator = f"{where}, {item.locator}" if item.locator else where
@@ -659,11 +659,11 @@ def _sniffed(path: Path, head: bytes) -> SourcePlugin | None:
 
 
 def _open_by_path(reader: Callable[[str, Context], Iterator[Item]], path: Path, ctx: Context) -> Iterator[Item]:
-    from . import _capped
+    from . import images_capped
 
     origin = str(path)
     try:
-        yield from _capped(reader(origin, ctx), origin, ctx)
+        yield from images_capped(reader(origin, ctx), origin, ctx)
     except Exception as exc:  # one bad input never stops the rest
         yield ItemError(origin, "", f"could not read: {exc}")
 
@@ -863,7 +863,7 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     if kind == "JPEG" and deep_jpeg.is_deep(blob.data):  # 12-bit, lossless 16-bit: Pillow reads 8 bits only
         yield deep_jpeg.read(blob.data, origin, limits)
         return
-    _allow_pixels(limits.max_pixels)
+    allow_pixels(limits.max_pixels)
     formats, cursor = _PIL_FORMATS.get(kind), kind == "ICO" and blob.data[2] == 2
     kind = "CUR" if cursor else kind
     try:
@@ -982,7 +982,7 @@ def _scans_whole(data: bytes) -> bool:
     """Whether a JPEG's last scan holds all its data: bytes put where the decoder stops reading it (at the marker
     after it) are passed over when it is whole, and decoded in the place of what is missing (changing the picture)
     when it was cut. Both decoded at full size: at a reduced scale, a progressive file's last scans would not show."""
-    stop, restarts = _last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
+    stop, restarts = last_scan_end(data)  # a marker after a cut stops the decoder there (no pad read)
     pad = scan_pad(restarts)
     try:  # one decoded at a time, not both kept as bytes (4× the pixels at once)
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
@@ -1000,7 +1000,7 @@ def scan_pad(restarts: int) -> bytes:
     return b"".join(bytes(range(254, 222, -1)) + bytes((0xFF, 0xD0 + (restarts + k) % 8)) for k in range(8))
 
 
-def _arithmetic(data: bytes) -> bool:
+def arithmetic_coded(data: bytes) -> bool:
     """Whether a JPEG is arithmetic-coded (SOF9-SOF15): bytes put before the marker after its last scan change its
     picture even when that scan is whole (its decoder reads on into them), so `_scans_whole` cannot tell."""
     header = deep_jpeg.frame_header(data)
@@ -1032,7 +1032,7 @@ def _digests(im: Image.Image) -> Iterator[bytes]:
                            usedforsecurity=False).digest()
 
 
-def _last_scan_end(data: bytes) -> tuple[int, int]:
+def last_scan_end(data: bytes) -> tuple[int, int]:
     """Where the decoder stops reading the last scan's entropy-coded data: at the first marker in it other than FF 00
     stuffing and, in a file with restart intervals, RST0-7; the end of `data` when it ends inside that data, or when
     the markers cannot be walked. With the number of restart markers read in that scan before it."""
@@ -1077,7 +1077,7 @@ def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits
         if exc is not None:
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, data)
-        if isinstance(item, ImageItem) and (looks == 1 or not _blank(item.image)):
+        if isinstance(item, ImageItem) and (looks == 1 or not is_blank(item.image)):
             yield item
             return
         first = item if first is None else first
@@ -1087,7 +1087,7 @@ def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits
         yield first
 
 
-def _blank(img: Image.Image) -> bool:
+def is_blank(img: Image.Image) -> bool:
     """Whether an 8-bit image shows one colour (within 8 levels a sample) or nothing (clear)."""
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA")
@@ -1166,7 +1166,7 @@ def _dim_colour(image: Image.Image) -> bool:
     return image.mode in ("RGB", "RGBA") and max(hi for _, hi in image.getextrema()[:3]) < 64
 
 
-def _allow_pixels(max_pixels: int) -> None:
+def allow_pixels(max_pixels: int) -> None:
     """Let Pillow's own bomb check (at twice its limit) follow a cap raised above its default; every
     source checks its images against `max_pixels` itself before decoding."""
     if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
@@ -1198,7 +1198,7 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
             out = ImageOps.exif_transpose(wide)
         else:
             im.load()
-            if (im.format == "JPEG" and data is not None and _grey_end(im) and not _arithmetic(data)
+            if (im.format == "JPEG" and data is not None and _grey_end(im) and not arithmetic_coded(data)
                     and not _scans_whole(data)):
                 return ItemError(origin, locator, "corrupt or truncated JPEG image: its data stops before the "
                                                   "picture ends (a marker follows the cut); the rest would be grey")
@@ -1277,7 +1277,7 @@ def _deep_png(im: Image.Image, data: bytes | None) -> Image.Image | None:
     or the file is not such a PNG: Pillow's reading then stands."""
     if data is None or getattr(im, "is_animated", False):
         return None
-    from .tiff import _alpha, _reached, _to8
+    from .tiff import alpha_levels, bits_reached, to8
 
     try:
         import imagecodecs
@@ -1288,11 +1288,11 @@ def _deep_png(im: Image.Image, data: bytes | None) -> Image.Image | None:
     if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[:2] != (im.height, im.width) or arr.shape[2] not in (3, 4):
         return None
     planes = [arr[..., k] for k in range(3)]
-    used = _reached(planes, "u", 16)
-    bands = [Image.fromarray(_to8(p, "u", used), "L") for p in planes]
+    used = bits_reached(planes, "u", 16)
+    bands = [Image.fromarray(to8(p, "u", used), "L") for p in planes]
     key = im.info.get("_png_key")  # a 16-bit colour key, as stored (see _png_key)
     if arr.shape[2] == 4:
-        bands.append(Image.fromarray(_alpha(arr[..., 3], "u", 16), "L"))
+        bands.append(Image.fromarray(alpha_levels(arr[..., 3], "u", 16), "L"))
     elif isinstance(key, tuple) and len(key) == 3:
         keyed = (arr[..., 0] == key[0]) & (arr[..., 1] == key[1]) & (arr[..., 2] == key[2])
         bands.append(Image.fromarray(np.where(keyed, 0, 255).astype(np.uint8), "L"))

@@ -80,7 +80,7 @@ from PIL import Image
 from .mupdf_import import pymupdf  # without its layout-analysis package (see there)
 
 from .base import Blob, Context, ImageItem, Item, ItemError, SourcePlugin
-from .files import _allow_pixels, draft_jpeg, stored_size
+from .files import allow_pixels, draft_jpeg, stored_size
 from .pdf_figures import (MAX_LINE_WIDTH, PAGE_MAX_DASHES, PAGE_MAX_IMAGES, PAGE_MAX_STEPS, _bbox_log, _figure_rects,
                           _Paint)
 from .pdf_attached import Attached, attached_files, attachments, open_attached
@@ -989,7 +989,7 @@ def _image_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str, m
     if img.problem or img.width * img.height > max_pixels:
         return ItemError(origin, locator, img.problem or f"embedded image too large: {img.width}x{img.height} "
                                                          f"pixels (max_pixels {max_pixels})")
-    _allow_pixels(max_pixels)  # a cap raised past Pillow's own (--max-pixels): Pillow's bomb check follows it
+    allow_pixels(max_pixels)  # a cap raised past Pillow's own (--max-pixels): Pillow's bomb check follows it
     image = _plain_jpeg(doc, img, decode_side) if img.filter == "JPEG" else _plain_flate(doc, img)
     if image is not None:
         return _Pending(image, partial(_finish, img, origin, locator), partial(_mupdf_item, doc, img, origin, locator))

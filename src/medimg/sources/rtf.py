@@ -42,7 +42,7 @@ def split_rtf(blob: Blob, ctx: Context) -> Iterator[Callable[[], Iterator[Item]]
 
 
 def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
-    from .compound import _bmp
+    from .compound import bmp_file
     from .files import image_kind
 
     origin, limits, data = blob.origin, ctx.limits, blob.data
@@ -94,7 +94,7 @@ def _pictures(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             break
         budget.left -= len(picture)
         if kind == "bmp":
-            picture = _bmp(picture) or picture
+            picture = bmp_file(picture) or picture
         if not picture:
             yield ItemError(where, "", "empty picture", skipped=True)
             continue

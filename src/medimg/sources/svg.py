@@ -63,7 +63,7 @@ def data_uris(data: bytes, keep: int) -> tuple[list[str], int]:
 
 def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
     """The raster pictures a drawing embeds, each placed at `image #N`; else the SVG note."""
-    from .files import _placed, image_kind, open_image
+    from .files import with_place, image_kind, open_image
     from .html_cost import PageTooDeep
     from .web_fetch import decode_data_uri
 
@@ -95,7 +95,7 @@ def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(origin, where, f"skipped: {what} embedded in the SVG", skipped=True)
             continue
         opened += 1
-        for item in _placed(open_image(Blob(origin=origin, data=data, content_type=ctype, depth=blob.depth), ctx),
+        for item in with_place(open_image(Blob(origin=origin, data=data, content_type=ctype, depth=blob.depth), ctx),
                             where):
             if isinstance(item, ImageItem) and min(item.width, item.height) < floor:  # as in PDFs: an icon
                 item = ItemError(origin, item.locator, f"decoration: {item.width}x{item.height} is below min_side "

@@ -38,8 +38,11 @@ _PLAIN_TAR = re.compile(r"\.tar$", re.IGNORECASE)
 
 
 def accepts(head: bytes, blob: Blob) -> bool:
-    return is_tar(head) or head.startswith((GZIP, BZIP2, XZ, ZSTD)) or skippable(head) or \
-        _nothing(blob.data, blob.name or blob.origin)  # pzstd's start; a tar of no files
+    return is_tar(head) or _compressed(head) or _nothing(blob.data, blob.name or blob.origin)  # a tar of no files
+
+
+def _compressed(head: bytes) -> bool:
+    return head.startswith((GZIP, BZIP2, XZ, ZSTD)) or skippable(head)  # pzstd's start
 
 
 def _nothing(data: bytes, name: str, inflated: bool = False) -> bool:
@@ -77,7 +80,7 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
         return
     budget = blob.budget or Budget(limits.zip_max_bytes)
     name = blob.name or origin
-    compressed = not is_tar(data[:512]) and not _nothing(data, name)
+    compressed = not is_tar(data[:512]) and _compressed(data)  # else a tar (of no files, maybe): as accepts found
     if compressed and not is_tar(head := _head(data)) and not _nothing(head, name, inflated=True):  # a tar of none?
         cap = min(limits.max_input_bytes, budget.left)
         try:

@@ -293,7 +293,7 @@ def _image(arr: np.ndarray, page) -> Image.Image:
     planes = [arr[..., k] for k in channels]
     alpha = None
     if alpha_at is not None:
-        alpha = _alpha(arr[..., alpha_at], kind, bits)
+        alpha = alpha_levels(arr[..., alpha_at], kind, bits)
         if extras[alpha_at - colours] == 1:  # premultiplied: divided back out
             factor = np.maximum(alpha, 1, dtype=np.float32)
             factor = np.divide(255, factor, out=factor)  # once, in place, for every plane
@@ -309,10 +309,10 @@ def _image(arr: np.ndarray, page) -> Image.Image:
         image = Image.fromarray(_palette(planes[0], page.colormap), "RGB")
     elif colours == 3:
         keep = alpha > 0 if alpha is not None else None
-        used = _reached(planes, kind, bits)
+        used = bits_reached(planes, kind, bits)
         # floats, and signed integers (a signed 16-bit picture's values fill a sliver of its type's range: read
         # from its lowest value it was flat grey), stretched as the model stretches grey
-        rgb = stretch_levels(planes, whole, keep) if kind in "fi" else [_to8(p, kind, used) for p in planes]
+        rgb = stretch_levels(planes, whole, keep) if kind in "fi" else [to8(p, kind, used) for p in planes]
         image = Image.merge("RGB", [Image.fromarray(p, "L") for p in rgb])
     elif len(planes) > 1:  # fluorescence channels, each stretched and coloured
         untouched = alpha_at is None and photometric != MINISWHITE  # the planes are every sample of arr, as stored
@@ -350,7 +350,7 @@ def _grey(plane: np.ndarray, kind: str, bits: int, whole: tuple[float, float],
     """One grey plane: L when 8 bits or fewer, I;16 for up to 16, else F (the model stretches those two); with
     alpha, 16-bit and float grey are stretched here as the model would, its opaque pixels only."""
     if kind == "u" and bits <= 8:
-        return Image.fromarray(_to8(plane, kind, bits), "L")
+        return Image.fromarray(to8(plane, kind, bits), "L")
     if alpha is not None:
         return Image.fromarray(stretch_levels([plane], whole, alpha > 0)[0], "L")
     if plane.dtype == np.uint16:
@@ -361,7 +361,7 @@ def _grey(plane: np.ndarray, kind: str, bits: int, whole: tuple[float, float],
 CAMERA_BITS = 14  # the deepest camera's samples (10, 12 or 14 bits): values reaching 15 bits are a dark image's
 
 
-def _reached(planes: list[np.ndarray], kind: str, bits: int) -> int:
+def bits_reached(planes: list[np.ndarray], kind: str, bits: int) -> int:
     """The bit depth unsigned colour samples of more than 8 bits reach (at least 8) when that is CAMERA_BITS or
     fewer: a 10-, 12- or 14-bit camera's values stored in 16 bits are shown by their own depth, as their top 8 bits
     of 16 are nearly black. A 16-bit photo that is merely dark (its brightest at a third of white) is left so."""
@@ -375,7 +375,7 @@ def _top(bits: int) -> int:
     return (1 << bits) - 1
 
 
-def _to8(plane: np.ndarray, kind: str, bits: int) -> np.ndarray:
+def to8(plane: np.ndarray, kind: str, bits: int) -> np.ndarray:
     """Integer samples as 8-bit levels of their bit depth's range: the top 8 bits (as Pillow gives 16-bit RGB),
     fewer bits spread over 0–255; signed ones from their lowest value."""
     if kind == "u" and plane.dtype.kind == "u" and bits >= 8:  # tifffile's samples never pass their bit depth
@@ -387,10 +387,10 @@ def _to8(plane: np.ndarray, kind: str, bits: int) -> np.ndarray:
     return np.clip(values, 0, 255, out=values).astype(np.uint8)
 
 
-def _alpha(alpha: np.ndarray, kind: str, bits: int) -> np.ndarray:
+def alpha_levels(alpha: np.ndarray, kind: str, bits: int) -> np.ndarray:
     """Alpha samples as 8-bit levels: integers by their bit depth, floats from 0 to 1."""
     if kind != "f":
-        return _to8(np.maximum(alpha, 0), "u", bits - (kind == "i"))
+        return to8(np.maximum(alpha, 0), "u", bits - (kind == "i"))
     return np.round(np.clip(np.nan_to_num(alpha.astype(np.float32)), 0, 1) * 255).astype(np.uint8)
 
 
@@ -409,7 +409,7 @@ def _ycbcr_to_rgb(planes: list[np.ndarray], page, bits: int) -> Image.Image:
         r = cr * (2 - 2 * red) + y
         b = cb * (2 - 2 * blue) + y
         g = (y - blue * b - red * r) / green
-        strip = np.stack([_to8(np.clip(c, 0, top), "u", bits) for c in (r, g, b)], axis=-1)
+        strip = np.stack([to8(np.clip(c, 0, top), "u", bits) for c in (r, g, b)], axis=-1)
         image.paste(Image.fromarray(strip, "RGB"), (0, at))
     return image
 

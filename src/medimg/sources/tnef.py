@@ -159,9 +159,9 @@ def _attachments(records: Iterator) -> Iterator[tuple[str, memoryview | None, st
 
 def _done(att: dict) -> tuple[str, memoryview | None, str]:
     """(name, bytes, problem): data that fails its checksum, or whose property list is damaged, is not read."""
-    from .email_file import _safe_name
+    from .email_file import safe_name
 
-    name = next((_safe_name(att[k]) for k in ("long", "short", "display", "title") if _safe_name(att.get(k))), "")
+    name = next((safe_name(att[k]) for k in ("long", "short", "display", "title") if safe_name(att.get(k))), "")
     if att.get("data") is not None:  # attAttachData, as Outlook writes it
         data, problem = att["data"], "" if att["data_good"] else "its data fails TNEF's checksum"
     else:  # in the property list (PR_ATTACH_DATA_BIN / _OBJ)

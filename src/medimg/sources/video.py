@@ -294,7 +294,7 @@ def _variable(stream) -> bool:
 def _middle(container, stream, start: float, duration: float, deadline: float, damaged: list | None = None):
     """(frame, None) for the middle frame; when it is blank (black between two parts of a clip, a fade), the
     one nearest the middle of BLANK_LOOKS spread over the clip that is not; the middle when all are."""
-    from .files import _blank
+    from .files import is_blank
 
     middle = None
     looks = sorted(((i + 0.5) * duration / BLANK_LOOKS for i in range(BLANK_LOOKS)),
@@ -312,7 +312,7 @@ def _middle(container, stream, start: float, duration: float, deadline: float, d
             middle = frame
         w, h = frame.width, frame.height
         f = max(1, min(w, h) // 128)
-        if not _blank(frame.to_image(width=max(1, w // f), height=max(1, h // f))):
+        if not is_blank(frame.to_image(width=max(1, w // f), height=max(1, h // f))):
             yield frame, None
             return
     if middle is not None:

@@ -136,8 +136,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
     found = Found()
     found.sheets, found.classes, found.ids, found.charset = [], set(), set(), charset
     if refresh is not None:
-        found.refresh = _refresh_to(refresh, page_url, charset, page_url)
-        found.refreshed = _refreshes(refresh, page_url)
+        found.refresh, found.refreshed = _refresh(refresh, page_url, charset, page_url)
     folder = _folder_listing(tree, page_url)  # a web server's listing: its files without a type's name are read too
     dicom_page = _says_dicom(tree.css_first("title"), tree.css_first("h1"))  # its `.ima` and `.dic` links too
     data_links = _data_links(tree, base, charset)  # `x.raw`: read with its header `x.mhd` when the page links both
@@ -202,8 +201,7 @@ def extract(html: bytes | str, page_url: str, content_type: str | None = None,
         elif tag == "meta":
             key = (_attr(attrs, "property") or _attr(attrs, "name")).strip().lower()
             if _attr(attrs, "http-equiv").strip().lower() == "refresh" and not found.refreshed:
-                found.refresh = _refresh_to(_attr(attrs, "content"), base, charset, page_url)
-                found.refreshed = _refreshes(_attr(attrs, "content"), base)
+                found.refresh, found.refreshed = _refresh(_attr(attrs, "content"), base, charset, page_url)
             elif key in META_TAGS:
                 add(_attr(attrs, "content"), META_TAGS[key])
             elif _attr(attrs, "itemprop").strip() == ITEMPROP_IMAGE:
@@ -281,27 +279,22 @@ _REFRESH = re.compile(r"""[\t\n\f\r ]*[0-9.]+(?:[\t\n\f\r ]*[;,]|[\t\n\f\r ]|\Z)
                       r"""(?:url[\t\n\f\r ]*=[\t\n\f\r ]*)?(?P<q>["']?)(?P<url>.*)""", re.I | re.S)
 
 
-def _refresh_to(content: str, base: str, charset: str, page_url: str) -> str | None:
-    """The page a refresh (`<meta>` or header) sends the browser to: not a data: URL (browsers refuse a page's
-    going there: it was an error row 'only http and https URLs are fetched'), nor the page itself."""
-    went = _resolve(_refresh_url(content), base, charset)
-    web = went is not None and went[:5].lower() != "data:"
-    return went if web and _same(went) != _same(page_url) else None
-
-
-def _refreshes(content: str, base: str) -> bool:
-    """Whether a browser takes this refresh, so that later ones are not read (the HTML standard's shared declarative
-    refresh steps): its content parses, and so does the URL it names, if any, which is no javascript: one. Such a
-    first one was taken, and the page's next <meta> refresh, the one a browser follows, never read."""
-    if _REFRESH.match(content) is None:
-        return False
+def _refresh(content: str, base: str, charset: str, page_url: str) -> tuple[str | None, bool]:
+    """The page a refresh (`<meta>` or header) sends the browser to, and whether a browser takes it, so that later
+    ones are not read (the HTML standard's shared declarative refresh steps): its content parses, and so does the
+    URL it names, if any, which is no javascript: one. Such a first one was taken, and the page's next <meta>
+    refresh, the one a browser follows, never read. It goes nowhere when it names the page itself or a data: URL
+    (browsers refuse a page's going there: it was an error row 'only http and https URLs are fetched')."""
     url = _refresh_url(content)
-    if url is None:
-        return True
+    if url is None:  # a reload of the page itself, or no refresh at all
+        return None, _REFRESH.match(content) is not None
     try:
-        return urlsplit(urljoin(base, _URL_NOISE.sub("", url))).scheme.lower() != "javascript"
+        taken = urlsplit(urljoin(base, _URL_NOISE.sub("", url))).scheme.lower() != "javascript"
     except ValueError:  # `http://[::1`
-        return False
+        taken = False
+    went = _resolve(url, base, charset)
+    web = went is not None and went[:5].lower() != "data:"
+    return (went if web and _same(went) != _same(page_url) else None), taken
 
 
 def _refresh_url(content: str) -> str | None:
