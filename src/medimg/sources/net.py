@@ -210,6 +210,9 @@ def resolve(host: str, port: int, allow_private: bool, timeout: float | None) ->
         except OSError as exc:
             why = {socket.EAI_NONAME: "no such host", socket.EAI_AGAIN: "the name server did not answer for now"}
             raise FetchError(f"cannot resolve host {host}: {why.get(getattr(exc, 'errno', None), exc)}") from None
+        except UnicodeError:  # the idna codec of getaddrinfo: `a..com`, a part over 63 characters (was a 500)
+            raise FetchError(f"cannot resolve host {host}: it is not a host name (each part between dots must "
+                             "be 1 to 63 characters)") from None
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise FetchError(f"cannot resolve host {host}")
@@ -240,14 +243,20 @@ def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> Non
         parsed = httpx.URL(url)
         host = parsed.host  # an IDNA name that does not decode (http://xn--/) raises here, not at its parse
     except Exception as exc:
-        raise FetchError(f"invalid URL {url!r}: {exc}") from None
+        raise FetchError(f"invalid URL {_shown(url)}: {exc}") from None
     if parsed.scheme not in SCHEMES:
         raise FetchError(_not_web(parsed, url))
     if not host:
         raise FetchError(f"URL has no host: {url}")
     if not port_ok(parsed.port):  # httpx takes :99999 and :-1; a connection to it fails with a riddle
-        raise FetchError(f"invalid URL {url!r}: its port {parsed.port} is not from 1 to 65535")
+        raise FetchError(f"invalid URL {_shown(url)}: its port {parsed.port} is not from 1 to 65535")
     resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
+
+
+def _shown(url: str, keep: int = 200) -> str:
+    """A URL as an error names it: a long one (httpx refuses past 65,536 characters) cut, with its length; each
+    image's error of a page's 60 KB addresses held all of it (its locator has it already)."""
+    return repr(url) if len(url) <= keep + 50 else f"{url[:keep] + '…'!r} ({len(url):,} characters)"
 
 
 def port_ok(port: int | None) -> bool:
@@ -487,7 +496,7 @@ class Fetcher:
         except FetchError:
             raise
         except httpx.InvalidURL as exc:
-            raise FetchError(f"invalid URL {url!r}: {exc}") from None
+            raise FetchError(f"invalid URL {_shown(url)}: {exc}") from None
         except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
             if self._stopped():
                 raise FetchError(f"cancelled: {url}") from None
