@@ -70,6 +70,8 @@ def open_czi_path(path: str, ctx: Context) -> Iterator[Item]:
         what = "could not read the CZI image" if opened else "not a readable CZI file"
         # libCZI's std::bad_alloc: a sub-block claiming more than any memory
         why = "the file is damaged (it claims more memory than is available)" if isinstance(exc, MemoryError) else exc
+        if "Not enough data read" in str(why):  # libCZI's words for a read past the end
+            why = f"the file is cut short or damaged (it ends at byte {os.path.getsize(path):,}): {why}"
         yield ItemError(path, "", f"{what}: {why}")
 
 

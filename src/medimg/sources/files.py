@@ -874,12 +874,18 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         # only ask whether there is a second one; the others have the count in their header.
         animated = bool(getattr(im, "is_animated", False)) and kind not in _ONE_PICTURE
         n = None if kind in ("TIFF", "GIF") else 1 if kind in _ONE_PICTURE else (getattr(im, "n_frames", 1) or 1)
+        # an APNG's default image that is no frame of its animation (Pillow's frame 0): browsers never show it
+        hidden = int(animated and kind == "PNG" and bool(getattr(im, "default_image", False)))
+        if hidden:
+            n -= 1
+            animated = n > 1
     except Image.DecompressionBombError as exc:
         yield ItemError(origin, "", _over_cap(exc, limits.max_pixels))
         return
     except Exception as exc:  # Pillow names the BytesIO it was given: say what it could not do instead
         unidentified = isinstance(exc, Image.UnidentifiedImageError)
-        why = "Pillow cannot read it" if unidentified else reason(exc, "Pillow cannot decode it")
+        why = _cut_short(kind, blob.data) or (
+            "Pillow cannot read it" if unidentified else reason(exc, "Pillow cannot decode it"))
         error = ItemError(origin, "", f"corrupt or truncated {kind} image: {why}")
         if kind == "TIFF":  # a layout Pillow lacks (float16, float RGB, …): its pages through tifffile
             from .tiff import tiff_items
@@ -893,17 +899,17 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield from _tiff_pages(im, blob, "page" if animated else "", limits)
         return
     if animated and kind != "JPEG" and not limits.all_frames:
-        yield from _first_not_blank(im, origin, n, limits, blob.data)
+        yield from _first_not_blank(im, origin, n, limits, blob.data, hidden)
         return
     if kind == "JPEG":  # MPO extras are gain maps, depth maps or the other eye: the same picture
         label, indices = "", range(1)
     elif kind in _ONE_PICTURE:  # as opened (a PSD opens at its composite, which Pillow numbers after its layers)
         label, indices = "", [im.tell()]
     elif animated:
-        label, indices = "frame", itertools.count()
+        label, indices = "frame", itertools.count(hidden)
     else:
-        label, indices = "", range(1)
-    items = _frame_items(im, blob, kind, label, indices, n, animated, limits)
+        label, indices = "", range(hidden, hidden + 1)
+    items = _frame_items(im, blob, kind, label, indices, n, animated, limits, hidden)
     if label == "frame":  # every frame: a picture an earlier frame showed is a note, not classified again
         from .repeats import distinct
 
@@ -911,20 +917,43 @@ def open_image(blob: Blob, ctx: Context) -> Iterator[Item]:
     yield from items
 
 
+def _cut_short(kind: str, data: bytes) -> str | None:
+    """Where a WebP, HEIF or AVIF file Pillow cannot open ends early, from the size its RIFF header gives or a
+    top-level box that runs past the end (their decoders say only "could not create decoder object" or nothing);
+    None when that is not why."""
+    if kind == "WEBP":
+        size = int.from_bytes(data[4:8], "little") + 8
+        if len(data) < size:
+            return f"its RIFF header gives {size:,} bytes, the file has {len(data):,}: the file is truncated"
+    elif kind in ("HEIF", "AVIF"):
+        pos = 0
+        for _ in range(1000):  # a file has a few top-level boxes (ftyp, meta, mdat, …)
+            size, head = int.from_bytes(data[pos:pos + 4], "big"), 8
+            if size == 1:
+                size, head = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+            if size < head or pos + head > len(data):  # 0: to the end of the file
+                return None
+            if pos + size > len(data):
+                return (f"its {data[pos + 4:pos + 8].decode('latin-1')!r} box ends at byte {pos + size:,}, past the "
+                        f"end of the file ({len(data):,} bytes): the file is truncated")
+            pos += size
+    return None
+
+
 def _frame_items(im: Image.Image, blob: Blob, kind: str, label: str, indices: Iterable[int], n: int | None,
-                 animated: bool, limits: Limits) -> Iterator[Item]:
+                 animated: bool, limits: Limits, hidden: int = 0) -> Iterator[Item]:
     origin = blob.origin
-    for i, locator, exc in _frames(im, label, indices):  # callers cap the count (max_images_per_input)
+    for i, locator, exc in _frames(im, label, indices, hidden):  # callers cap the count (max_images_per_input)
         if exc is not None:
             yield ItemError(origin, locator, f"could not read {label or 'image'}: {exc}")
             break
-        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, blob.data)
+        item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, blob.data, not label)
         if kind == "JPEG" and isinstance(item, ItemError) and "truncated" in item.error:
             im.close()  # its pixels, decoded in part, freed before the file is decoded again (its one frame)
             ended = _end_marker_added(blob.data)
             if ended is not None:  # whole but for its last two bytes: read as viewers show it
                 item = _decode_frame(Image.open(io.BytesIO(ended), formats=["JPEG"]), origin, locator, n,
-                                     limits.max_pixels, limits.decode_side, ended)
+                                     limits.max_pixels, limits.decode_side, ended, True)
         if animated and isinstance(item, ItemError) and "max_pixels" in item.error:
             # a GIF, APNG or WebP frame is drawn over the one before: reaching the next decodes this one whole
             item.error += "; the frames after it are not read either (each is drawn over it)"
@@ -1064,16 +1093,18 @@ def last_scan_end(data: bytes) -> tuple[int, int]:
     return stop, count
 
 
-def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes) -> Iterator[Item]:
+def _first_not_blank(im: Image.Image, origin: str, n: int | None, limits: Limits, data: bytes,
+                     hidden: int = 0) -> Iterator[Item]:
     """The first frame of an animation; when it is blank (one colour, or clear: a fade-in's black start, a
     placeholder), the first of the next ones that is not, within BLANK_FRAMES and `max_pixels` pixels in all
     (so a large canvas is not decoded 32 times: an 80 kB GIF of 8000×8000 blank frames took 20 s); the first
-    again when all are. A HEIF's first is its primary image, whichever it is in the file."""
+    again when all are. A HEIF's first is its primary image, whichever it is in the file; an APNG's, the first
+    after the `hidden` default image."""
     first = None
     looks = max(1, min(BLANK_FRAMES, limits.max_pixels // max(1, im.width * im.height)))
-    shown = im.tell()  # the frame a viewer shows: 0, or a HEIF's primary image (pillow-heif opens at it)
-    order = itertools.chain([shown], (i for i in itertools.count() if i != shown))
-    for _, locator, exc in _frames(im, "frame", itertools.islice(order, looks)):
+    shown = max(hidden, im.tell())  # the frame a viewer shows: 0, a HEIF's primary image (pillow-heif opens at it)
+    order = itertools.chain([shown], (i for i in itertools.count(hidden) if i != shown))
+    for _, locator, exc in _frames(im, "frame", itertools.islice(order, looks), hidden):
         if exc is not None:
             break
         item = _decode_frame(im, origin, locator, n, limits.max_pixels, limits.decode_side, data)
@@ -1099,11 +1130,12 @@ def is_blank(img: Image.Image) -> bool:
     return all(hi - lo <= 8 for lo, hi in (bands if isinstance(bands[0], tuple) else [bands]))
 
 
-def _frames(im: Image.Image, label: str, indices: Iterable[int]) -> Iterator[tuple[int, str, Exception | None]]:
+def _frames(im: Image.Image, label: str, indices: Iterable[int],
+            hidden: int = 0) -> Iterator[tuple[int, str, Exception | None]]:
     """(index, locator, None) for each frame `im` seeks to, in order, until EOFError (frames decode lazily); the
-    exception in place of None for one it cannot seek to."""
+    exception in place of None for one it cannot seek to. Numbered from 1 after the `hidden` frames."""
     for i in indices:
-        locator = f"{label} {i + 1}" if label else ""
+        locator = f"{label} {i + 1 - hidden}" if label else ""
         try:
             if i != im.tell():  # a HEIF opens at its primary image, which need not be the first
                 im.seek(i)
@@ -1181,7 +1213,8 @@ def _over_cap(exc: Exception, max_pixels: int) -> str:
 
 
 def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max_pixels: int,
-                  decode_side: int | None = None, data: bytes | None = None) -> Item:
+                  decode_side: int | None = None, data: bytes | None = None, still: bool = False) -> Item:
+    """The item of the frame `im` is at. `still`: the file's one picture, which nothing decodes into again."""
     w, h = im.size
     if w * h > max_pixels:
         return ItemError(origin, locator, f"image is {w}×{h} = {w * h:,} pixels, over the max_pixels cap "
@@ -1194,6 +1227,8 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
         jpeg2000.reduce(im, data, decode_side)
         _png_key(im)
         wide = _wide_grey_alpha(im, data)
+        if wide is None:
+            wide = _pnm_scaled(im, data)
         if wide is not None:  # stretched as 16-bit grey is: no gAMA, no grey profile (as for I;16)
             out = ImageOps.exif_transpose(wide)
         else:
@@ -1202,9 +1237,10 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
                     and not _scans_whole(data)):
                 return ItemError(origin, locator, "corrupt or truncated JPEG image: its data stops before the "
                                                   "picture ends (a marker follows the cut); the rest would be grey")
-            out = _png_gamma(im, _to_srgb(_min_is_white(im, ImageOps.exif_transpose(im))))  # a detached copy, upright
+            dim = deep and im.format == "PNG" and _dim_colour(im)  # before _to_srgb may convert the shared pixels
+            out = _png_gamma(im, _to_srgb(_min_is_white(im, _upright(im, still))))
             out = _unused_alpha(im, out)
-            if deep and im.format == "PNG" and _dim_colour(im):  # 10 to 14 bits stored in 16: by their own depth
+            if dim:  # 10 to 14 bits stored in 16: by their own depth
                 deeper = _deep_png(im, data)
                 out = out if deeper is None else _png_gamma(im, _to_srgb(ImageOps.exif_transpose(deeper)))
     except Image.DecompressionBombError as exc:
@@ -1219,6 +1255,15 @@ def _decode_frame(im: Image.Image, origin: str, locator: str, n: int | None, max
         meta["bits"] = 16  # the file's; its pixels here have 8 bits a channel
     return ImageItem(origin, locator, _plain_mode(out), im.format, meta,
                      full_size=stored_size((w, h), im.size, out.size))
+
+
+def _upright(im: Image.Image, still: bool) -> Image.Image:
+    """`im` turned upright by its EXIF orientation, as an image of its own. A still picture that needs no turning
+    shares `im`'s decoded pixels rather than copying them (a 100 Mpx RGB PNG peaked at 870 MB, not 470 MB): nothing
+    decodes into them again, as the next frame or page of a file does."""
+    if still and im.getexif().get(0x0112, 1) not in range(2, 9):
+        return im._new(im.im)
+    return ImageOps.exif_transpose(im)  # a detached copy, upright
 
 
 def _sixteen_to_eight(im: Image.Image) -> bool:
@@ -1270,6 +1315,35 @@ def _wide_grey_alpha(im: Image.Image, data: bytes | None) -> Image.Image | None:
     return out
 
 
+_PNM_STRIP = 1 << 22  # samples scaled at a time
+
+
+def _pnm_scaled(im: Image.Image, data: bytes | None) -> Image.Image | None:
+    """A binary Netpbm file whose maxval is neither 255 nor 65535 (a 10- or 12-bit export's 1023 or 4095) decoded
+    with numpy, scaled as Pillow scales it (to 0..255, or grey to 0..65535, as I;16 here): Pillow's own decoder
+    does it in Python a sample at a time, 3 s a megapixel of grey, 10 s of colour, holding the GIL. None for any
+    other image, which Pillow reads."""
+    if im.format != "PPM" or data is None or len(im.tile) != 1 or im.tile[0].codec_name != "ppm":
+        return None
+    tile = im.tile[0]
+    rawmode, maxval = tile.args
+    bands, wide = len(rawmode), maxval > 255  # "L" or "RGB"; two bytes a sample past 255, big-endian
+    count = im.width * im.height * bands
+    if len(data) - tile.offset < count * (2 if wide else 1):
+        raise ValueError("not enough image data")  # Pillow's words for it
+    samples = np.frombuffer(data, ">u2" if wide else np.uint8, count, tile.offset)
+    grey16 = im.mode == "I"
+    out = np.empty(count, np.uint16 if grey16 else np.uint8)
+    scale = (65535 if grey16 else 255) / maxval
+    for at in range(0, count, _PNM_STRIP):  # values over maxval count as maxval, as Pillow has them
+        part = np.minimum(samples[at:at + _PNM_STRIP], maxval)
+        out[at:at + _PNM_STRIP] = np.rint(part * scale)
+    shape = (im.height, im.width, bands) if bands > 1 else (im.height, im.width)
+    image = Image.fromarray(out.reshape(shape))  # RGB, L or I;16 by its shape and type
+    image.info = dict(im.info)
+    return image
+
+
 def _deep_png(im: Image.Image, data: bytes | None) -> Image.Image | None:
     """A still 16-bit colour PNG read by libpng (imagecodecs), its colours shown by the bit depth they reach as
     tiff.py shows a TIFF page's (a 12-bit camera's values came out nearly black as Pillow's top 8 bits), with its
@@ -1303,9 +1377,10 @@ def _deep_png(im: Image.Image, data: bytes | None) -> Image.Image | None:
 
 
 def _unused_alpha(im: Image.Image, out: Image.Image) -> Image.Image:
-    """`out` without its alpha when `im` is a BMP whose alpha is 0 everywhere: writers that fill the byte with zeros
-    still give it an alpha mask, and browsers then show the picture opaque, not a clear rectangle."""
-    if im.format != "BMP" or out.mode != "RGBA" or out.getbbox() is not None:  # RGBA's bbox: where alpha is not 0
+    """`out` without its alpha when `im` is a BMP or TGA whose alpha is 0 everywhere: writers that fill the byte with
+    zeros still give a BMP an alpha mask, and browsers then show the picture opaque, not a clear rectangle; a 32-bit
+    TGA's fourth byte is as often unused (Pillow reads it as alpha whatever the header's alpha bits say)."""
+    if im.format not in ("BMP", "TGA") or out.mode != "RGBA" or out.getbbox() is not None:  # RGBA's bbox: alpha > 0
         return out
     return out.convert("RGB")
 

@@ -54,8 +54,8 @@ def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
         return
     try:
         lif = LifFile(source)
-    except Exception as exc:
-        yield ItemError(origin, "", f"not a readable LIF file: {exc}")
+    except Exception as exc:  # readlif's words for a file cut short: "unclosed token", "unpack requires …"
+        yield ItemError(origin, "", f"not a readable LIF file: {_cut_short(source) or exc}")
         return
     if lif.num_images == 0:
         yield ItemError(origin, "", "LIF project holds no images", skipped=True)
@@ -66,8 +66,8 @@ def _read(source, origin: str, limits: Limits) -> Iterator[Item]:
         info, name = lif.image_list[n], names[n]
         try:
             yield from _image(lif, n, info, name, luts[n] if luts else None, origin, limits)
-        except Exception as exc:
-            yield ItemError(origin, name, f"could not read this image: {exc}")
+        except Exception as exc:  # readlif's "not enough image data" for a file cut short
+            yield ItemError(origin, name, f"could not read this image: {_cut_short(source) or exc}")
 
 
 def _header_problem(source) -> str | None:
@@ -88,6 +88,32 @@ def _header_text(source) -> str | None:
         return _read_header(source)
     finally:
         source.seek(0)
+
+
+def _cut_short(source) -> str | None:
+    """How a LIF file is cut short: it ends inside its XML header, or before the image data the header declares
+    (its Memory sizes added up); None when it is not, or cannot be told."""
+    try:
+        f = open(source, "rb") if isinstance(source, str) else source
+        try:
+            f.seek(0)
+            head = f.read(13)
+            size = f.seek(0, io.SEEK_END)
+            f.seek(13)
+            end = 13 + struct.unpack("<I", head[9:13])[0] * 2
+            if end > size:
+                return f"the file is cut short: it ends inside its XML header ({size:,} bytes of its {end:,})"
+            root = ET.fromstring(f.read(end - 13).decode("utf-16"))
+        finally:
+            if isinstance(source, str):
+                f.close()
+        declared = sum(int(m.get("Size", 0)) for m in root.iter("Memory"))
+    except Exception:
+        return None
+    if end + declared > size:
+        return (f"the file is cut short: its header declares {declared:,} bytes of image data, and "
+                f"{size - end:,} bytes follow it")
+    return None
 
 
 def _read_header(f) -> str | None:

@@ -41,7 +41,9 @@ OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf2", ".ome.tf8")
 LSM_SUFFIX = ".lsm"  # Zeiss LSM (510, 710, 880 confocals): a TIFF whose image pages each have a thumbnail page
 MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to show the whole image
 STRETCH_SAMPLE = 262_144  # pixels looked at to find a plane's percentiles
+STRIP = 1 << 20  # pixels of a float plane stretched at a time
 DARK_FIELD = 0.1  # a plane whose median is this far up to its brightest structure, or less, is dark-field
+MICRONS = {"micron", "microns", "um", "µm", "\u03bcm", "nm", "nanometer", "nanometers"}  # ImageJ's unit=, a microscope's
 MAX_COLOUR_CHANNELS = 7  # more channels (spectral images) are averaged into grey
 IMAGEJ_COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
 EMISSION_COLOURS = [(400, 500, (0, 0, 1)), (500, 560, (0, 1, 0)), (560, 700.001, (1, 0, 0))]  # nm, as Bio-Formats
@@ -123,7 +125,7 @@ def stack_items(blob: Blob | str, ctx: Context, origin: str | None = None) -> It
             # tifffile's generic series read a chain looping back on itself for ever (a 4-page file)
             len(tif.pages)
         as_pages = pyramid and _levels_as_pages(tif)  # each level a full-size page: one series each
-        pyramid = pyramid and (as_pages or _one_full_page(tif))
+        pyramid = pyramid and (as_pages or _one_full_page(tif) or _aperio_layout(tif))
         if not (tif.is_imagej or tif.is_ome or lsm or pyramid) or not tif.series:
             tif.close()
             return None
@@ -201,7 +203,24 @@ def _may_be_pyramid(tif) -> bool:
         second = tif.pages[1]
     except IndexError:
         return False
-    return bool(second.subfiletype & 1) or (second.is_tiled and _page_reduces(first, second))
+    return bool(second.subfiletype & 1) or (second.is_tiled and _page_reduces(first, second)) or _aperio_layout(tif)
+
+
+def _aperio_layout(tif) -> bool:
+    """Whether the pages are laid out as an Aperio slide's when its description does not say so (an anonymiser
+    blanked it; OpenSlide then sees one level): the base, a smaller stripped thumbnail, tiled levels each a
+    reduction of the one before, then only stripped pictures (label, macro), never shown."""
+    pages = list(itertools.islice(tif.pages, MAX_LEVEL_PAGES + 1))
+    if not 3 <= len(pages) <= MAX_LEVEL_PAGES or pages[1].is_tiled or not pages[2].is_tiled:
+        return False
+    if pages[1].imagewidth * pages[1].imagelength >= pages[0].imagewidth * pages[0].imagelength:
+        return False
+    levels = [pages[0]]
+    for page in itertools.takewhile(lambda p: p.is_tiled, pages[2:]):
+        if not _page_reduces(levels[-1], page):
+            return False
+        levels.append(page)
+    return not any(p.is_tiled for p in pages[len(levels) + 1:])
 
 
 def _levels_as_pages(tif) -> bool:
@@ -394,7 +413,8 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         channels = lv.keyframe.shape[page_axes.index("S")]
     else:
         channels = lead_shape[lead_axes.index("C")] if "C" in lead_axes else 1
-    microscope = tif.is_ome or series.kind == "lsm"  # a lone channel may be dark-field (see composite)
+    # a lone channel may be dark-field (see composite): a microscope's format, or ImageJ's in microns
+    microscope = tif.is_ome or series.kind == "lsm" or _in_microns(tif)
     colours = _colours(tif, channels, image)
     zs = [0]
     if "Z" in lead_axes:
@@ -471,6 +491,12 @@ def _planes(tif, series, origin: str, limits: Limits, kind: str, image, name: st
         if damaged:
             w, h = _plane_size(series.levels[used])
             yield _damage_note(origin, locator, damaged, f"read from level {used} ({w:,}×{h:,}) instead")
+
+
+def _in_microns(tif) -> bool:
+    """Whether an ImageJ TIFF's pixel size is in microns (or nm): a microscope's stack, not a CT or MR one (mm)."""
+    unit = str((tif.imagej_metadata or {}).get("unit", "") if tif.is_imagej else "").strip().lower()
+    return unit in MICRONS
 
 
 def _whole_level(tif, series, level: int, keys: list[int], lead_shape: tuple, max_pixels: int,
@@ -562,8 +588,8 @@ def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, flo
               microscope: bool = False) -> Image.Image:
     """Channel planes (C, *page) → an 8-bit image: RGB samples kept, channels stretched and coloured. Channels
     that are dark-field go up to their brightest structure (_bounds): those of several, or a lone one when the
-    format is a microscope's (`microscope`: OME, CZI, LIF). A lone channel of another format may be a CT or MR
-    stack saved by ImageJ, whose air with a small metal implant looks dark-field too."""
+    format is a microscope's (`microscope`: OME, CZI, LIF, ImageJ in microns). A lone channel of another format
+    may be a CT or MR stack saved by ImageJ, whose air with a small metal implant looks dark-field too."""
     if "S" in page_axes:
         s = page_axes.index("S")
         rgb = np.moveaxis(planes[0], s, -1)[..., :3]
@@ -578,8 +604,8 @@ def composite(planes: np.ndarray, page_axes: str, colours: list[tuple[float, flo
         grey = np.zeros(planes.shape[1:], np.float32)
         for plane in planes:  # one channel at a time
             grey += stretch(plane, dark_field=True)
-        grey *= 255.0 / len(planes)
-        return Image.fromarray(grey.astype(np.uint8), "L")
+        # the mean stretched in turn: a structure bright in a few of 12 channels was 1/12 of white, on black
+        return Image.fromarray(levels(grey, dark_field=True), "L")
     out = np.zeros((3,) + planes.shape[1:], np.uint16)  # one plane per colour component: no broadcast copies
     for plane, colour in zip(planes, colours):
         level = levels(plane, dark_field=True)
@@ -599,22 +625,32 @@ def stretch(plane: np.ndarray, dark_field: bool = False) -> np.ndarray:
     bounds = _bounds(plane, dark_field)
     if bounds is None:
         return np.zeros(plane.shape, np.float32)
-    lo, hi = bounds
-    arr = plane.astype(np.float32)
-    if not np.issubdtype(plane.dtype, np.integer):
-        arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
+    return _stretched(plane, *bounds)
+
+
+def _stretched(part: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Float32 in [0, 1]: lo to black, hi to white (NaN black, ±inf white or black)."""
+    arr = part.astype(np.float32)
+    if not np.issubdtype(part.dtype, np.integer):
+        np.nan_to_num(arr, copy=False, nan=lo, posinf=hi, neginf=lo)
     arr -= lo
     arr *= 1.0 / max(hi - lo, 1e-6)
     return np.clip(arr, 0, 1, out=arr)
 
 
 def levels(plane: np.ndarray, dark_field: bool = False) -> np.ndarray:
-    """`stretch` as 8-bit grey levels; 8- and 16-bit planes through a lookup table, several times faster."""
-    if plane.dtype not in (np.uint8, np.uint16, np.int8, np.int16):
-        return (stretch(plane, dark_field) * 255).astype(np.uint8)
+    """`stretch` as 8-bit grey levels; 8- and 16-bit planes through a lookup table, several times faster. Others
+    (float, 32-bit) a strip of rows at a time: a float copy of a whole 94 Mpx micrograph and its temporaries
+    took 1.5 GB."""
     bounds = _bounds(plane, dark_field)
     if bounds is None:
         return np.zeros(plane.shape, np.uint8)
+    if plane.dtype not in (np.uint8, np.uint16, np.int8, np.int16):
+        out = np.empty(plane.shape, np.uint8)
+        rows = max(1, STRIP // max(plane[:1].size, 1))
+        for top in range(0, len(plane), rows):
+            out[top:top + rows] = _stretched(plane[top:top + rows], *bounds) * 255
+        return out
     lo, hi = bounds
     info = np.iinfo(plane.dtype)
     values = np.arange(info.min, info.max + 1, dtype=np.float32)
@@ -665,7 +701,10 @@ def _colours(tif, channels: int, image) -> list[tuple[float, float, float]]:
         if tif.is_imagej:
             luts = (tif.imagej_metadata or {}).get("LUTs")
             if luts is not None and len(luts) == channels:
-                return [tuple(float(v) / 255 for v in np.asarray(lut)[:3, -1]) for lut in luts]
+                # each LUT's brightest entry: its last is black in an inverted one (the channel lost)
+                found = [np.asarray(lut)[:3].astype(int) for lut in luts]
+                found = [tuple(float(v) / 255 for v in lut[:, np.argmax(lut.sum(0))]) for lut in found]
+                return [c if any(c) else default[i] for i, c in enumerate(found)]
         if tif.is_lsm:  # Zeiss's colours: R, G, B and a zero byte each
             found = (tif.lsm_metadata or {}).get("ChannelColors", {}).get("Colors", [])
             if len(found) == channels and all(any(c[:3]) for c in found):

@@ -96,6 +96,8 @@ def _tiff_problem(path: str, max_pixels: int) -> str:
     when that fails (a damaged TileByteCounts of 4 GB, a TileWidth of 67 million)."""
     import tifffile
 
+    from .tiff import ifd_past_end, past_end
+
     size = os.path.getsize(path)
     try:
         with tifffile.TiffFile(path) as tif:
@@ -111,6 +113,13 @@ def _tiff_problem(path: str, max_pixels: int) -> str:
                 if counts and max(counts) > size:
                     return (f"damaged slide: image {n + 1} claims a {'tile' if tiled else 'strip'} of {max(counts):,} "
                             f"bytes in a file of {size:,}; not read")
+                cut = past_end(page)  # OpenSlide says only "Unsupported or missing image file"
+                if cut:
+                    return f"damaged slide: image {n + 1}: {cut}; not read"
+            if n_pages := len(tif.pages):
+                cut = ifd_past_end(tif.pages[n_pages - 1], size)  # tifffile ends the chain there without a word
+                if cut:
+                    return f"damaged slide: {cut}; not read"
     except Exception as exc:
         return f"not a readable whole-slide image: {exc}"
     return ""

@@ -4,7 +4,7 @@ Scientific and medical tools write layouts Pillow's TIFF table lacks: float16 gr
 uncompressed YCbCr, 16-bit or float grey with alpha, MinIsWhite grey with alpha, 10- and 12-bit RGB, grey
 with extra channels (fluorescence saved without ImageJ or OME metadata). Pillow also reads signed 8-bit grey
 as unsigned and unsigned 32-bit grey as signed, uncompressed planar RGB of 16 bits as 8-bit samples, and a
-palette whose ColorMap holds 8-bit values as black. A file cut short is named so (`_past_end`, `missing`).
+palette whose ColorMap holds 8-bit values as black. A file cut short is named so (`past_end`, `ifd_past_end`).
 
 Nothing is decoded before the header is checked: the page's pixels and a tile's against `max_pixels`, and
 its decoded bytes against BYTES_PER_PIXEL × `max_pixels`. Compressions whose decoder fills a buffer of the tile's
@@ -116,27 +116,16 @@ class TiffPages:
             page = self._page(index)
         except Exception:
             return None
-        return _past_end(page) if page is not None else None
+        return past_end(page) if page is not None else None
 
     def missing(self, index: int) -> str | None:
         """Why page `index` is not there when the page before it is: its IFD would start past the file's end (a
         file cut short); None when that is not why."""
         try:
             before = self._page(index - 1) if index else None
-            if before is None:
-                return None
-            t, fh, size = self.tif.tiff, self.tif.filehandle, len(self.data)
-            fh.seek(before.offset)
-            n = int.from_bytes(fh.read(t.tagnosize), "little" if t.byteorder == "<" else "big")
-            fh.seek(before.offset + t.tagnosize + n * t.tagsize)
-            raw = fh.read(t.offsetsize)
         except Exception:
             return None
-        at = int.from_bytes(raw, "little" if t.byteorder == "<" else "big") if len(raw) == t.offsetsize else size
-        if at + t.tagnosize <= size:
-            return None
-        return (f"the file ends before page {index + 1}: its IFD would be at byte {at:,}, past the end of the "
-                f"file ({size:,} bytes); truncated or damaged")
+        return ifd_past_end(before, len(self.data)) if before is not None else None
 
     def close(self) -> None:
         if self.tif is not None:
@@ -197,7 +186,7 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
         image = _upright(image, page)
         image = profile_to_srgb(image, _profile(page))
     except Exception as exc:
-        cut = _past_end(page)
+        cut = past_end(page)
         if cut:
             return ItemError(origin, locator, f"corrupt or truncated TIFF image: {cut}")
         where = damaged_segment([page]) if len(page.dataoffsets) > 1 else None
@@ -212,7 +201,25 @@ def page_item(page, origin: str, locator: str, limits: Limits) -> Item:
     return ImageItem(origin, locator, image, "TIFF", meta)
 
 
-def _past_end(page) -> str | None:
+def ifd_past_end(page, size: int) -> str | None:
+    """Why the page after `page` is not there: its IFD would start past the end of a file of `size` bytes (a file
+    cut short); None when the chain ends there or goes on within the file."""
+    try:
+        t, fh = page.parent.tiff, page.parent.filehandle
+        fh.seek(page.offset)
+        n = int.from_bytes(fh.read(t.tagnosize), "little" if t.byteorder == "<" else "big")
+        fh.seek(page.offset + t.tagnosize + n * t.tagsize)
+        raw = fh.read(t.offsetsize)
+    except Exception:
+        return None
+    at = int.from_bytes(raw, "little" if t.byteorder == "<" else "big") if len(raw) == t.offsetsize else size
+    if at + t.tagnosize <= size:
+        return None
+    return (f"the file ends before page {page.index + 2}: its IFD would be at byte {at:,}, past the end of the "
+            f"file ({size:,} bytes); truncated or damaged")
+
+
+def past_end(page) -> str | None:
     """The first strip or tile whose bytes run past the end of the file (a download cut short), named; None when
     every one is within it."""
     try:
