@@ -35,6 +35,8 @@ def _cut_in_colour_space(sizes: list[tuple[int, int]], bad: int = 2) -> tuple[by
     then that file cut short inside the colour space's object (the xref table lost too), as a download cut off
     near its end. Returns the intact file, the cut one and the damaged image's xref."""
     doc, xrefs = _photos(sizes)
+    # stored with Flate: a JPEG whose colour space is lost comes out in its own colours (s47), raw samples do not
+    doc.update_stream(xrefs[bad], pattern(sizes[bad], seed=bad).convert("RGB").tobytes())
     profile = doc.get_new_xref()
     doc.update_object(profile, "<< /N 3 >>")
     doc.update_stream(profile, ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())

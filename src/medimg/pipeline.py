@@ -169,6 +169,8 @@ def classify(
     (batch_size=1000 takes about 1 GB more than 32, and is no faster on a CPU). `thumbnails` > 0 keeps a
     thumbnail of that size (over twice the model's input, big JPEGs are decoded larger for it, and their
     probabilities can differ slightly).
+    `threshold` (0.5 to 1) is the p_medical a verdict must reach to be medical, and 1 - threshold the most it may
+    have to be non-medical (between: uncertain); default: the model's own (`Classifier.threshold`).
     `skip(origin)` passes over inputs already done (a file, zip member or URL; see sources.input_tasks).
     `on_item(record)` is called on the caller's thread just before each record comes out; if it raises, the
     exception comes out of the stream in that record's place and the run ends, as a `break` would end it.

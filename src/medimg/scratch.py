@@ -27,6 +27,9 @@ def server_scratch() -> list[Path]:
     server killed before it could remove them left (uploads with their file names) are removed first. The
     process's own temporary files (an uploaded slide, CZI or MINC file copied for a library that reads only files;
     a spilled upload body) go to one more such folder, its TMPDIR from then on, so a killed server's go too."""
+    given = os.environ.get("GRADIO_TEMP_DIR")
+    if given:  # checked before anything is made: Gradio's own mkdir of it was a traceback after the model's load
+        _writable(given, "GRADIO_TEMP_DIR")
     remove_left_behind()
     made = []
     if not _redirected():
@@ -42,6 +45,17 @@ def server_scratch() -> list[Path]:
     for folder in made:
         atexit.register(remove, folder)
     return made
+
+
+def _writable(folder: str, name: str) -> None:
+    """Make `folder` (named by the variable `name`) if it is not there, and raise OSError saying which if it
+    cannot be made or written (a read-only file system, another user's folder, a file in its path)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"{name} {folder} cannot be made: {exc.strerror or exc}") from None
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(f"{name} {folder} is not a folder this user ({os.getuid()}) may write in")
 
 
 def private_folder(prefix: str) -> Path:

@@ -369,8 +369,7 @@ def _run(spill: Spill, inputs: Iterable[str], done: KeySet, out: Path, fmt: str,
         return 0
     if not ray.is_initialized():
         _reachable(address)
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, ignore_reinit_error=True)
+        _start_ray(ray, address)
     if on_start is not None:
         on_start()
     # blocks of at most ~8 actor batches: each output file, and what a stop loses, stays small
@@ -522,6 +521,20 @@ def _chain(exc: BaseException | None):
         seen.add(id(exc))
         yield exc
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+
+
+def _start_ray(ray, address: str | None) -> None:
+    """ray.init, whose OSError (a HOME it may not write in: Ray keeps its token in ~/.ray) is said as Ray's: taken
+    for --out's, it was "could not write: the rows … are in OUT; check the disk or share" (exit 74)."""
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, ignore_reinit_error=True)
+        return
+    except OSError as exc:
+        failed = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    # raised outside the except: write_failure follows __context__ too
+    raise ValueError(f"Ray could not start ({failed}): it writes in HOME (its token, in .ray) and in TMPDIR (its "
+                     "session, in ray/); give the job a HOME and a TMPDIR it may write in")
 
 
 def _reachable(address: str | None, timeout: float = 10) -> None:

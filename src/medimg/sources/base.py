@@ -171,7 +171,12 @@ class Budget:
 
 @dataclass
 class Blob:
-    """Bytes to open, with the name people know them by."""
+    """Bytes to open, with the name people know them by: `Blob(origin="scan.dcm", data=upload)`.
+
+    `origin` is the name its records carry (a file name, URL or "archive.zip:inner/path"); `data` the bytes
+    (a bytearray or memoryview is copied). `name` (a file name, default: the origin's) and `content_type` (an
+    HTTP one) are hints only, as the content is sniffed; `depth` is how deep in archives it lies (0: given
+    alone). The other fields are set by medimg's own readers for the files inside a container."""
 
     origin: str  # file path, URL, or "archive.zip:inner/path"
     data: bytes

@@ -17,13 +17,13 @@ each and `zip_max_bytes` in all; a message with more attachments than `zip_max_e
 from __future__ import annotations
 
 import io
-import logging
 import re
 import struct
 import zlib
 from typing import Callable, Iterator, Union
 
 from .base import Blob, Budget, Context, Item, ItemError, SourcePlugin
+from .quiet import quiet_logger
 from .registry import register
 
 MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -42,7 +42,7 @@ METAFILES = {0xF01A, 0xF01B, 0xF01C}  # EMF, WMF, PICT: drawings Pillow cannot r
 _BLIP_TYPE = re.compile(rb"[\x1a-\x1f\x29\x2a]\xf0")  # the second half of a BLIP record header's type
 MAGICS = {"jpg": (b"\xff\xd8\xff",), "png": (b"\x89PNG",), "tif": (b"II*\x00", b"MM\x00*")}  # a DIB is told by its header size instead
 
-logging.getLogger("olefile").addHandler(logging.NullHandler())  # defects are reported per item instead
+quiet_logger("olefile")  # defects are reported per item instead
 
 
 SUFFIXES = (".msg", ".doc", ".dot", ".xls", ".xlt", ".ppt", ".pps", ".pot",

@@ -11,7 +11,6 @@ import io
 import logging
 import re
 import struct
-import warnings
 import zlib
 from typing import Iterator
 
@@ -32,25 +31,26 @@ from .dicom_frames import (read_frame, frames_held, most_tissue_frame, slide_fie
 from .dicom_levels import BadLut, int_or, enhanced_palette, to_image
 from .dicom_middle import middle_frame
 from .dicom_syntax import stored_otherwise
+from .quiet import hide_warnings, ours
 from .registry import register
 
 # also importable from here, as before the split (tests, nifti.py and benchmarks name them dicom.NAME)
 from .dicom_levels import BY_VALUE_MIN, strips, to_uint8  # noqa: F401
 
-# Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient.
-# Module-level settings, because catch_warnings is not thread-safe.
+# Invalid values would otherwise be echoed in warnings and logs, and values may identify a patient. pydicom's
+# setting is the whole process's (it has no other); its warnings are hidden only while medimg reads (quiet.py).
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+hide_warnings(module=r"pydicom(\.|$)")
 
 
 class _NoCharsetValues(logging.Filter):
     """pydicom logs the Specific Character Set it could not use as read ("Unknown encoding '…'"), and a damaged or
     odd file can hold anything there, a name too: a value that does not look like a character set's defined term
-    (ISO_IR 100, ISO 2022 IR 87, GB18030, GBK) is left out."""
+    (ISO_IR 100, ISO 2022 IR 87, GB18030, GBK) is left out, in what pydicom logs while medimg reads."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if "encoding" in text or "Character Set" in text or "code extension" in text:
+        if ("encoding" in text or "Character Set" in text or "code extension" in text) and ours():
             text = _QUOTED.sub(lambda m: m[0] if _charset_like(m[1] or m[2] or "") else "'[…]'", text)
             text = re.sub(r"ignoring: (.*)$", lambda m: "ignoring: " + ", ".join(
                 v if _charset_like(v) else "[…]" for v in m[1].split(", ")), text, flags=re.S)

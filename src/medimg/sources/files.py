@@ -5,12 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import logging
 import os
 import re
 import stat
 import struct
-import warnings
 from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -23,20 +21,21 @@ from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngIm
 from ..levels import stretch_levels
 from . import deep_jpeg, dicomdir, heif, jpeg2000
 from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
+from .quiet import hide_warnings, quiet_logger
 from .registry import HEAD_BYTES, find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
 # max_pixels is checked from the header; Pillow's softer warning (89 MP) would only add noise.
-# A module-level filter, because catch_warnings is not thread-safe.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Hidden only while medimg reads (quiet.py): a program's own use of Pillow still gets them.
+hide_warnings(category=Image.DecompressionBombWarning, module=r"PIL\.")
 # Pillow's own notes on odd files ("Corrupt EXIF data", palette transparency): the image decodes, or its
 # item says why; printed warnings would only clutter a CLI run over many files.
-warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+hide_warnings(category=UserWarning, module=r"PIL\.")
 # Their loggers too: Pillow logs a damaged TIFF's errors ("More samples per pixel than can be decoded") and
 # imagecodecs libpng's warnings (an interlaced 16-bit PNG read for _wide_grey_alpha: "Interlace handling should be
 # turned on"), which Python printed on stderr when the app set no logging up. An app's own handlers still get them.
 for _name in ("PIL", "imagecodecs"):
-    logging.getLogger(_name).addHandler(logging.NullHandler())
+    quiet_logger(_name)
 # An 8-bit grey TIFF with premultiplied alpha (ExtraSamples 1) is a layout Pillow's table lacks, so it was "not
 # an image"; it reads RGB ones so (RGBa). Its pixels unpack as La, which _plain_mode un-premultiplies to LA.
 for _order in (b"II", b"MM"):
@@ -1199,10 +1198,11 @@ def _dim_colour(image: Image.Image) -> bool:
 
 
 def allow_pixels(max_pixels: int) -> None:
-    """Let Pillow's own bomb check (at twice its limit) follow a cap raised above its default; every
-    source checks its images against `max_pixels` itself before decoding."""
-    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
-        Image.MAX_IMAGE_PIXELS = max_pixels
+    """Let Pillow's own bomb check (an error at twice its limit) follow a cap raised past it; every source checks
+    its images against `max_pixels` itself before decoding. Pillow's limit is the whole process's, so it is left
+    as it is unless the cap needs more (the default cap, 100,000,000, does not: Pillow's errors from 178,956,970)."""
+    if max_pixels > 2 * (Image.MAX_IMAGE_PIXELS or max_pixels):
+        Image.MAX_IMAGE_PIXELS = (max_pixels + 1) // 2
 
 
 def _over_cap(exc: Exception, max_pixels: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 import xml.etree.ElementTree as ET
 from typing import Iterator
 
@@ -18,9 +17,10 @@ import numpy as np
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .microscopy import IMAGEJ_COLOURS, composite, image_names, xml_problem
+from .quiet import hide_warnings
 from .registry import register
 
-warnings.filterwarnings("ignore", module=r"readlif(\.|$)")  # truncation is reported per item instead
+hide_warnings(module=r"readlif(\.|$)")  # truncation is reported per item instead
 LUT_COLOURS = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "gray": (1, 1, 1), "grey": (1, 1, 1),
                "cyan": (0, 1, 1), "magenta": (1, 0, 1), "yellow": (1, 1, 0)}
 

@@ -26,16 +26,16 @@ import collections
 import functools
 import io
 import itertools
-import logging
 from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
+from .quiet import quiet_logger
 from .registry import register
 
-logging.getLogger("tifffile").addHandler(logging.NullHandler())  # its warnings go to the app's logging, not stderr
+quiet_logger("tifffile")  # its warnings go to the app's logging, not stderr
 
 OME_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.btf", ".ome.tf2", ".ome.tf8")
 LSM_SUFFIX = ".lsm"  # Zeiss LSM (510, 710, 880 confocals): a TIFF whose image pages each have a thumbnail page

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -23,11 +22,12 @@ from ..scratch import work_folder
 from .base import Blob, Context, Item, ItemError, SourcePlugin
 from .files import size_problem
 from .nifti import axial_slices
+from .quiet import hide_warnings
 from .registry import register
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 # nibabel warns of odd headers it works around; the item says what is wrong when it matters.
-warnings.filterwarnings("ignore", module=r"nibabel\.minc")
+hide_warnings(module=r"nibabel\.minc")
 
 
 def kind(head: bytes) -> str | None:

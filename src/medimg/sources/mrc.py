@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import warnings
 from typing import Iterator
 
 import numpy as np
@@ -23,9 +22,10 @@ from PIL import Image
 
 from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin
 from .microscopy import levels
+from .quiet import hide_warnings
 from .registry import register
 
-warnings.filterwarnings("ignore", module=r"mrcfile(\.|$)")  # damage is reported per item instead
+hide_warnings(module=r"mrcfile(\.|$)")  # damage is reported per item instead
 
 _STAMPS = {b"\x44\x44", b"\x44\x41", b"\x11\x11", b"\x44\x00", b"\x11\x00"}  # little- and big-endian machine stamps
 

@@ -19,11 +19,9 @@ A NIfTI or Analyze 7.5 `.hdr` is read with the `.img` (or `.img.gz`) of the same
 from __future__ import annotations
 
 import io
-import logging
 import math
 import re
 import struct
-import warnings
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -39,13 +37,14 @@ from .base import Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugi
 from .dicom import strips, to_uint8
 from .inflate import GZIP as _GZIP
 from .inflate import Refused, gunzip
+from .quiet import WhileReading, hide_warnings
 from .registry import register
 
 # nibabel reports the header fields it repairs on its own stderr handler, and warns of odd extensions and of
 # numbers that overflow in a damaged affine; a damaged file is reported by its item's error instead, never on the
-# console (a module-level filter, because catch_warnings is not thread-safe).
-nib.imageglobals.logger.setLevel(logging.CRITICAL + 1)
-warnings.filterwarnings("ignore", module=r"nibabel(\.|$)")
+# console; only while medimg reads (quiet.py): a program's own use of nibabel still gets them.
+nib.imageglobals.logger.addFilter(WhileReading())
+hide_warnings(module=r"nibabel(\.|$)")
 
 MAX_STRETCH = 8  # a slice is stretched at most this much along one axis to make pixels square (else the other shrinks)
 DIM_UINT8 = 64  # 8-bit slices whose brightest voxel is under this are stretched: labels, masks

@@ -15,7 +15,6 @@ import bz2
 import io
 import math
 import re
-import warnings
 import zlib
 from typing import Iterator
 
@@ -27,11 +26,12 @@ from .files import read_sibling
 from .inflate import inflate_into
 from .nifti import axial_slices, b0_volume, rgb_voxels
 from .metaimage import utf8_or_latin1
+from .quiet import hide_warnings
 from .registry import register
 
-# pynrrd casts `sizes: 1e30` to int with numpy's warning on stderr; the sizes are refused per item instead (a
-# module-level filter, because catch_warnings is not thread-safe).
-warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning, r"nrrd\.")
+# pynrrd casts `sizes: 1e30` to int with numpy's warning on stderr; the sizes are refused per item instead (hidden
+# while medimg reads: quiet.py).
+hide_warnings(r"nrrd\.", "invalid value encountered in cast", RuntimeWarning)
 
 _SPACE_SIGNS = {  # world axes flipped to reach RAS+ (the -time spaces' fourth world axis is time)
     "left-posterior-superior": (-1, -1, 1), "lps": (-1, -1, 1),

@@ -47,9 +47,12 @@ Rules, in the order they apply:
   rendering), checked between steps.
 - Damage: an image MuPDF cannot load (its colour space lost when the file was cut short, say) is drawn
   nowhere; it is listed without its place (numbered where the page's content draws it, `_drawn_at`) and
-  decoding it is an error of its own, while the page's other images come out. A page whose images cannot be placed at all has them listed without their places (no
+  decoding it is an error of its own, while the page's other images come out (a plain gray or RGB JPEG whose
+  colour space object is lost comes out in its own colours: `_own_colours`). A page whose images cannot be placed at all has them listed without their places (no
   figures), with one error. A PDF MuPDF had to repair (on opening, or when an object was looked up) gets one
-  skipped note at its end: what the damage took leaves no error behind.
+  skipped note at its end: what the damage took leaves no error behind. One MuPDF cannot open (cut off inside a
+  dictionary) is opened up to its last whole object (`_cut_at_an_object`); one with no readable pages left gives the
+  image objects it still holds, without their pages (`_orphans`).
 
 - Attached files (a portfolio's, EmbeddedFiles, paperclip annotations) are opened after the pages, like files
   inside the PDF (`pdf_attached.py`), outside the lock; their images count towards `max_images_per_input`.
@@ -275,8 +278,10 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
     try:
         doc = pymupdf.open(stream=blob.data, filetype="pdf")
     except Exception as exc:
-        yield ItemError(origin, "", f"broken PDF that could not be repaired: {_short(exc)}")
-        return
+        doc = _cut_at_an_object(blob.data)
+        if doc is None:
+            yield ItemError(origin, "", f"broken PDF that could not be repaired: {_short(exc)}")
+            return
     try:
         if doc.needs_pass and not doc.authenticate(""):
             yield ItemError(origin, "", "encrypted PDF, password required")
@@ -287,7 +292,10 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
             yield ItemError(origin, "", f"broken PDF: unreadable page tree: {_short(exc)}")
             return
         if count == 0:
-            yield ItemError(origin, "", "broken PDF: no readable pages")
+            if doc.is_repaired:  # cut off before its page tree (kept in an object stream at the end, say): the
+                yield from _orphans(doc, origin, ctx, clock)  # images whole before the cut still come out
+            else:
+                yield ItemError(origin, "", "broken PDF: no readable pages")
             return
         attached = attached_files(doc, min(count, ctx.limits.max_pdf_pages), ctx)
         capped = yield from _extract(doc, count, origin, ctx, clock, bool(attached))
@@ -302,6 +310,19 @@ def _open_pdf(blob: Blob, ctx: Context, clock: _Clock) -> Iterator[Item]:
         # them again: in a process that runs for weeks they would grow it to its 256 MB of pixels (and as much
         # again of what they hang on to). Emptying it (under the lock) costs another open PDF only a decode again.
         pymupdf.TOOLS.store_shrink(100)
+
+
+def _cut_at_an_object(data: bytes) -> pymupdf.Document | None:
+    """A PDF MuPDF cannot open, opened up to the end of its last whole object (None if that fails too): MuPDF's
+    repair gives up on a file that ends inside an object's dictionary, which a download cut short does at one
+    point in five of a text-heavy PDF (every page lost, not only what the cut took)."""
+    end = data.rfind(b"endobj")
+    if end < 0:
+        return None
+    try:
+        return pymupdf.open(stream=memoryview(data)[:end + len(b"endobj")], filetype="pdf")
+    except Exception:
+        return None
 
 
 def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock: _Clock,
@@ -524,6 +545,63 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
     elif count > npages:
         yield _pages_note(origin, npages, count)
+
+
+def _orphans(doc: pymupdf.Document, origin: str, ctx: Context, clock: _Clock) -> Iterator[Item]:
+    """A repaired PDF with no readable pages (a download cut off before its page tree, which a PDF with object
+    streams keeps at its end): the image objects MuPDF found, each once (by content), not a mask of another,
+    as decoded (no page, so no place or turn), numbered in file order; an error says the pages are lost."""
+    limits = ctx.limits
+    found, masks = [], set()
+    for xref in range(1, doc.xref_length()):
+        if xref % 1000 == 0:
+            yield _PAUSE
+            if clock.used() > PDF_SECONDS / 2:
+                break
+        try:
+            if doc.xref_get_key(xref, "Subtype") != ("name", "/Image"):
+                continue
+            keys = {k: doc.xref_get_key(xref, k) for k in ("SMask", "Mask", "Width", "Height", "BitsPerComponent",
+                                                           "ColorSpace", "Filter")}
+        except Exception:
+            continue
+        for k in ("SMask", "Mask"):
+            if keys[k][0] == "xref":
+                masks.add(int(keys[k][1].split()[0]))
+        smask = int(keys["SMask"][1].split()[0]) if keys["SMask"][0] == "xref" else 0
+        size = [int(float(keys[k][1])) if keys[k][0] in ("int", "float") else 0
+                for k in ("Width", "Height", "BitsPerComponent")]
+        space = re.match(r"\[?\s*/(\w+)", keys["ColorSpace"][1])
+        filt = re.match(r"\[?\s*/(\w+)", keys["Filter"][1])
+        found.append((xref, smask, *size, space.group(1) if space else "", "", "", filt.group(1) if filt else "", 0))
+    found = [item for item in found if item[0] not in masks]
+    yield ItemError(origin, "", "broken PDF: no readable pages" + (
+        " (cut off or damaged): images read from the objects left, without their pages" if found else ""))
+    images: dict[int, _Image] = {}
+    by_content: dict = {}
+    problems: dict = {}
+    number = yielded = skipped = 0
+    for item in found:
+        size = _pixel_size(doc, {}, item)
+        xref = _canonical(doc, item, size, images, by_content, _problem(doc, problems, limits.max_pixels, item))
+        if xref != item[0]:  # a copy of an image already read
+            continue
+        if min(size) < limits.min_side:
+            skipped += 1
+            continue
+        if yielded >= limits.max_images_per_input:
+            yield from _cap_note(origin, limits.max_images_per_input, skipped, limits.min_side)
+            return
+        if clock.used() > PDF_SECONDS:
+            yield ItemError(origin, "", f"stopped: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
+            return
+        number += 1
+        out = _image_item(doc, images[xref], origin, f"image {number} (object {xref}, its page lost)",
+                          limits.max_pixels, limits.decode_side)
+        yielded += isinstance(out, (ImageItem, _Pending))
+        yield out
+    if skipped:
+        yield _skip_note(origin, skipped, limits.min_side)
 
 
 def _under_another(placed: list, spots: tuple, n: int, visible: _Visible) -> bool:
@@ -1004,11 +1082,38 @@ def _mupdf_item(doc: pymupdf.Document, img: _Image, origin: str, locator: str) -
     try:
         image = _decode(doc, img.xref, img.smask, img.ink)
     except Exception as exc:
-        return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
+        image = _own_colours(doc, img)
+        if image is None:
+            return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {_short(exc)}")
+        return _finish(img, origin, locator, image)
     problem = _decode_problem(pymupdf.TOOLS.mupdf_warnings())
     if problem:  # MuPDF pads broken or cut-off data with black: that is not the image
         return ItemError(origin, locator, f"could not decode embedded image (xref {img.xref}): {problem}")
     return _finish(img, origin, locator, image)
+
+
+def _own_colours(doc: pymupdf.Document, img: _Image) -> Image.Image | None:
+    """A plain JPEG whose colour space object is lost (a file cut off before the profile its images share, or the
+    object stream holding it): MuPDF cannot load it, though the JPEG says its own colours; decoded by Pillow when
+    gray or RGB. None for any other image."""
+    if img.filter != "JPEG" or img.smask:
+        return None
+    try:
+        kind, value = doc.xref_get_key(img.xref, "ColorSpace")
+        if kind != "xref" or any(doc.xref_get_key(img.xref, key)[0] != "null" for key in ("Decode", "Mask")):
+            return None
+        try:
+            if doc.xref_object(int(value.split()[0]), compressed=True) != "null":
+                return None  # there, so MuPDF failed on something else
+        except Exception:
+            pass  # in an object stream that is lost
+        image = Image.open(io.BytesIO(doc.xref_stream_raw(img.xref)))
+        if image.format != "JPEG" or image.mode not in ("L", "RGB") or image.size != (img.width, img.height):
+            return None
+        image.load()  # a JPEG cut off raises
+        return image
+    except Exception:
+        return None
 
 
 def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> Item:
@@ -1018,7 +1123,8 @@ def _finish(img: _Image, origin: str, locator: str, image: Image.Image) -> Item:
         return ItemError(origin, locator, f"embedded image (xref {img.xref}) is transparent everywhere: nothing of it "
                                           "shows", skipped=True)
     image = _orient(image, img.transform)
-    meta = {"page": img.first_page, "bbox": [round(v, 2) for v in img.bbox] if img.bbox else None, "xref": img.xref,
+    meta = {"page": img.first_page or None,  # None: its page lost (`_orphans`)
+            "bbox": [round(v, 2) for v in img.bbox] if img.bbox else None, "xref": img.xref,
             "pages": list(img.pages), "colorspace": img.colorspace,
             "smask": bool(img.smask) and image.mode in ("RGBA", "LA")}  # a mask left out (damaged) is not one
     return ImageItem(origin, locator, image, f"PDF/{img.filter}", meta,

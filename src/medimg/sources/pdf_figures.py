@@ -85,7 +85,7 @@ class _LogDevice(mupdf.FzDevice2):
         # size in points)
         self.reach: tuple = ()  # the box of all images' visible parts so far: only fills there may cover one
         self.shown_parts: list = []  # the images' visible parts so far (as an array in `parts`, for `_meets`)
-        self.parts = np.zeros((0, 4))
+        self.parts = self._room = np.zeros((0, 4))
         self.rasters, self.texts, self.pixels = 0, 0, 0  # covers drawn to find what they paint (paths, texts)
         self.inks: list = []  # (box, colour as 0-255 RGB on white) of each stencil image mask painted
         self.steps, self.stopped, self.deadline, self.images, self.dashes = 0, "", deadline, 0, 0.0
@@ -135,8 +135,12 @@ class _LogDevice(mupdf.FzDevice2):
         """Whether the box meets an image's visible part (not only the gap between two images)."""
         if len(self.shown_parts) == 1:
             return True  # the reach is that part
-        if len(self.parts) < len(self.shown_parts):
-            self.parts = np.array(self.shown_parts, dtype=float).reshape(-1, 4)
+        n, have = len(self.shown_parts), len(self.parts)
+        if have < n:  # the new parts added to an array that doubles when full: remade at every image, 2,000 icons on
+            if len(self._room) < n:  # a page took 1 s in copies alone
+                self._room = np.concatenate([self.parts, np.zeros((max(n, 64), 4))])
+            self._room[have:n] = self.shown_parts[have:]
+            self.parts = self._room[:n]
         p = self.parts
         return bool(((p[:, 0] < box[2]) & (box[0] < p[:, 2]) & (p[:, 1] < box[3]) & (box[1] < p[:, 3])).any())
 
