@@ -77,7 +77,7 @@ def test_pictures_written_into_an_html_body_as_data_uris_are_read():
             '<img src="https://tracker.example/pixel.gif"></body></html>')
     got = items_of(thunderbird(html, watch_html=f'<img src="{pasted}">'))  # the same picture in two alternatives
     assert found(got) == [("letter.eml:body-image-1.png", "HTML body, img #1", (66, 64)),
-                          ("letter.eml:scan.png", "", (120, 90))]  # the cid: picture once, as its part
+                          ("letter.eml:scan.png", "HTML body, cid:part1.AbCdEf@example.org", (120, 90))]  # once
     assert errors(got) == []
     assert "remote images in it are not fetched" in got[-1].error
 

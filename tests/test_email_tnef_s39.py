@@ -240,8 +240,10 @@ def test_small_pictures_a_message_s_text_shows_are_decoration():
     assert [n for n in notes(got) if "decoration" in n[2]] == [
         ("letter.eml:body-image-1.gif", "HTML body, img #1", "decoration: 1x1 is below min_side 64 (a picture in "
                                                               "the message's text)"),
-        ("letter.eml:linkedin.png", "", "decoration: 16x16 is below min_side 64 (a picture in the message's text)"),
-        ("letter.eml:part-5", "", "decoration: 1x1 is below min_side 64 (a picture in the message's text)")]
+        ("letter.eml:linkedin.png", "HTML body, cid:icon@x", "decoration: 16x16 is below min_side 64 (a picture in "
+                                                             "the message's text)"),
+        ("letter.eml:part-5.gif", "HTML body, cid:spacer@x", "decoration: 1x1 is below min_side 64 (a picture in the "
+                                                             "message's text)")]
     assert len(found(items_of(msg.as_bytes(), min_side=1))) == 5
 
 

@@ -6,12 +6,13 @@ storage of the same kind. An Office 97–2003 file keeps its pictures as OfficeA
 (whose CONTINUE records are joined first). Like a zip, the file is a container split into units of work:
 each attachment or picture is an input of its own (`referral.msg:scan.dcm`, `talk.ppt:picture-2.jpg`),
 opened by whichever source reads it; attached messages are walked up to `max_depth`. Pictures a message's
-text shows (a signature's logo) under `min_side` are decoration, as in an .eml. Text is left out with one
-note; an EMF or WMF picture that paints a bitmap (a pasted scan) is an input too (`letter.doc:picture-2.wmf`,
-read by metafile.py), other metafile pictures (and PICT) are counted in a note, as they cannot be drawn here. A
-password-protected file (97–2003, or a 2007+ .docx/.xlsx/.pptx, which is then a compound file) is an error
-saying so. Other compound files (installers, thumbnail caches) are never opened. Parts are read under `max_input_bytes`
-each and `zip_max_bytes` in all; a message with more attachments than `zip_max_entries` is not opened.
+text shows (a signature's logo) under `min_side` are decoration, as in an .eml, and so are its HTML body's
+data: pictures. Text is left out with one note; an EMF or WMF picture that paints a bitmap (a pasted scan) is an
+input too (`letter.doc:picture-2.wmf`, read by metafile.py), other metafile pictures (and PICT) are counted in
+a note, as they cannot be drawn here. A password-protected file (97–2003, or a 2007+ .docx/.xlsx/.pptx, which
+is then a compound file) is an error saying so. Other compound files (installers, thumbnail caches) are never
+opened. Parts are read under `max_input_bytes` each and `zip_max_bytes` in all; a message with more attachments
+than `zip_max_entries` is not opened.
 """
 
 from __future__ import annotations
@@ -100,9 +101,17 @@ def _message(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
             yield ItemError(origin, "", f"message has {attached:,} attachments, over the zip_max_entries cap of "
                                         f"{ctx.limits.zip_max_entries:,}; not opened")
             return
-        yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth, UniqueNames())
+        yield from _attachments(ole, entries, [], blob, ctx, budget, blob.depth, UniqueNames(), _Walk())
         yield ItemError(origin, "", "Outlook message: its text left out; remote images in it are not fetched",
                         skipped=True)
+
+
+class _Walk:
+    """What walking a message and the messages attached to it shares: how many attached messages there were (each
+    is `attached message N`), and the data: pictures its HTML bodies showed (one shown again is not given again)."""
+
+    def __init__(self):
+        self.messages, self.shown = 0, set()
 
 
 MAX_ENTRIES = 100_000  # directory entries: real messages and Office files have tens to a few thousand
@@ -137,12 +146,13 @@ def _directory_entries(data: bytes) -> int:
 
 
 def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, ctx: Context, budget: Budget,
-                 depth: int, names) -> Iterator[Union[Item, Blob]]:
+                 depth: int, names, walk: _Walk, place: str = "") -> Iterator[Union[Item, Blob]]:
     """`names`: shared with attached messages, whose files are named in the outer message (a file name given
-    again, there too: `a (2).png`, as in a zip)."""
+    again, there too: `a (2).png`, as in a zip) and placed `attached message N`."""
     from .email_file import Inline
 
     limits, n = ctx.limits, len(prefix)
+    yield from _body_pictures(ole, prefix, blob, ctx, budget, depth, names, walk, place)
     storages = sorted({e[n] for e in entries if len(e) > n + 1 and e[:n] == prefix and e[n].startswith(ATTACH)})
     for i, storage in enumerate(storages, 1):
         path = prefix + [storage]
@@ -152,7 +162,9 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
             if depth + 1 > limits.max_depth:
                 yield ItemError(where, "", f"messages nested deeper than max_depth ({limits.max_depth}); not opened")
                 continue
-            yield from _attachments(ole, entries, path + [EMBEDDED], blob, ctx, budget, depth + 1, names)
+            walk.messages += 1
+            yield from _attachments(ole, entries, path + [EMBEDDED], blob, ctx, budget, depth + 1, names, walk,
+                                    f"attached message {walk.messages}")
             continue
         if not ole.exists(path + [DATA]):
             yield ItemError(where, "", "attachment without data (a link or an embedded OLE object); not read",
@@ -176,14 +188,53 @@ def _attachments(ole, entries: list[list[str]], prefix: list[str], blob: Blob, c
         if not data:
             yield ItemError(where, "", "empty attachment", skipped=True)
             continue
-        member = Blob(where, data, name=name, depth=depth + 1, budget=budget)
-        yield Inline(member) if _shown_in_text(ole, path, prefix) else member
+        cid = _shown_in_text(ole, path, prefix)
+        shown = ", ".join(p for p in (place, cid and f"HTML body, cid:{cid}") if p)
+        member = Blob(where, data, name=name, depth=depth + 1, budget=budget, locator=shown)
+        yield Inline(member) if cid else member
 
 
-def _shown_in_text(ole, path: list[str], message: list[str]) -> bool:
-    """Whether an attachment is a picture the message's text shows (a signature's logo, an icon, a picture pasted
-    into the text): it has a content ID, and Outlook marks it hidden (PidTagAttachmentHidden) or rendered by the
-    HTML body (PidTagAttachFlags' ATT_MHTML_REF), or the HTML body names it by cid:."""
+def _body_pictures(ole, message: list[str], blob: Blob, ctx: Context, budget: Budget, depth: int, names,
+                   walk: _Walk, place: str) -> Iterator[Union[Item, Blob]]:
+    """The pictures a message's HTML body holds as data: URIs (as an .eml's are read): `referral.msg:body-image-1.png`,
+    placed `HTML body, img #2`. A picture the text shows: under min_side, decoration."""
+    import email.message
+
+    from .email_file import Inline, _html_pictures, _Reading, _Refused
+
+    html = message + [HTML_BODY]
+    if not ole.exists(html) or ole.get_size(html) > MAX_HTML_BODY:
+        return
+    try:
+        body = ole.openstream(html).read()
+    except Exception:
+        return
+    part = email.message.Message()
+    part["Content-Type"] = "text/html"
+    for name, data, where in _html_pictures(body, part, _Reading(ctx.limits.zip_max_entries),
+                                            ctx.limits.max_input_bytes, walk.shown):
+        where = ", ".join(p for p in (place, where) if p)
+        if isinstance(data, _Refused):
+            yield ItemError(blob.origin, where, str(data))
+            return
+        if isinstance(data, str):  # a data: picture that could not be decoded
+            yield ItemError(blob.origin, where, data)
+            continue
+        origin = f"{blob.origin}:{names(name)}"
+        refused, stop = budget.refuse(origin, len(data), ctx.limits, "message decodes past")
+        if refused:
+            yield refused
+            if stop:
+                return
+            continue
+        yield Inline(Blob(origin, data, name=name, depth=depth + 1, budget=budget, locator=where))
+
+
+def _shown_in_text(ole, path: list[str], message: list[str]) -> str:
+    """The content ID of an attachment that is a picture the message's text shows (a signature's logo, an icon, a
+    picture pasted into the text), else "": it has a content ID, and Outlook marks it hidden
+    (PidTagAttachmentHidden) or rendered by the HTML body (PidTagAttachFlags' ATT_MHTML_REF), or the HTML body
+    names it by cid:."""
     cid = ""
     for kind, encoding in (("001F", "utf-16-le"), ("001E", "cp1252")):
         if ole.exists(path + [f"{CONTENT_ID}{kind}"]):
@@ -194,17 +245,18 @@ def _shown_in_text(ole, path: list[str], message: list[str]) -> bool:
             cid = cid.rstrip("\x00").strip().strip("<>").strip()
             break
     if not cid:
-        return False
+        return ""
     props = _properties(ole, path)
     if props.get(HIDDEN, 0) & 0xFF or props.get(ATTACH_FLAGS, 0) & ATT_MHTML_REF:
-        return True
+        return cid
     html = message + [HTML_BODY]
     if ole.exists(html) and ole.get_size(html) <= MAX_HTML_BODY:
         try:
-            return b"cid:" + cid.lower().encode("utf-8", "replace") in ole.openstream(html).read().lower()
+            named = b"cid:" + cid.lower().encode("utf-8", "replace") in ole.openstream(html).read().lower()
         except Exception:
-            return False
-    return False
+            return ""
+        return cid if named else ""
+    return ""
 
 
 def _properties(ole, path: list[str]) -> dict[int, int]:

@@ -118,6 +118,8 @@ class _Part(email.message.EmailMessage):
             self._reading.charge(name, value)
         if name.lower() in _PARSED and not value.isascii():
             value = _eight_bit(value)
+        if name.lower() == "content-transfer-encoding":  # `base64 ` with a space after it is not decoded otherwise
+            value = value.strip()
         super().set_raw(name, value)
 
 
@@ -132,6 +134,31 @@ def _eight_bit(value: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("cp1252", "replace")
+
+
+def _filename(part) -> str | None:
+    """A part's file name. One given as RFC 2231 (`filename*=utf-8''M%FCller.png`) in bytes that are not of the
+    charset it names (Latin-1 sent as UTF-8, or a charset Python does not know) is read as UTF-8, else as
+    Windows-1252, as an unencoded 8-bit name is: the parser would make each such byte a U+FFFD."""
+    name = part.get_filename()
+    if not name or "\ufffd" not in name:
+        return name
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        raw = next((value for key, value in part.raw_items() if key.lower() == header), None)
+        if raw is None:
+            continue
+        plain = email.message.Message()  # compat32 gives an RFC 2231 value as (charset, language, its bytes)
+        plain[header] = raw
+        value = plain.get_param(param, header=header)
+        if isinstance(value, tuple):
+            data = value[2].encode("latin-1", "replace")
+            for charset in (value[0] or "utf-8", "utf-8"):
+                try:
+                    return data.decode(charset)
+                except (LookupError, UnicodeDecodeError):
+                    continue
+            return data.decode("cp1252", "replace")
+    return name
 
 
 def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
@@ -155,16 +182,23 @@ def _parse(data: bytes, reading: _Reading) -> email.message.EmailMessage:
         reading.stop()
 
 
-def _leaves(msg: email.message.EmailMessage) -> list[email.message.EmailMessage]:
+def _leaves(msg: email.message.EmailMessage, forwards: dict[int, str] | None = None) -> list:
     """The parts that hold content, in order, without recursion: an attached message sent base64 or
-    quoted-printable encoded (which the parser reads as headerless text) is one leaf, decoded by `_payload`."""
-    out, stack = [], [msg]
+    quoted-printable encoded (which the parser reads as headerless text) is one leaf, decoded by `_payload`.
+    `forwards`, when given, gets the leaves inside forwarded messages: {id of the part: `forwarded message 2`},
+    the forwards numbered in the order they come (a forward inside a forward has a number of its own)."""
+    out, stack, count = [], [(msg, "")], 0
     while stack:
-        part = stack.pop()
+        part, forward = stack.pop()
         if part.is_multipart() and not _encoded_message(part):
-            stack.extend(reversed(part.get_payload()))
+            if part is not msg and part.get_content_maintype() == "message":
+                count += 1
+                forward = f"forwarded message {count}"
+            stack.extend((p, forward) for p in reversed(part.get_payload()))
         else:
             out.append(part)
+            if forward and forwards is not None:
+                forwards[id(part)] = forward
     return out
 
 
@@ -303,9 +337,10 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
     if blob.depth > limits.max_depth:
         yield ItemError(origin, "", f"message nested deeper than max_depth ({limits.max_depth}); not opened")
         return
+    forwards: dict[int, str] = {}  # the parts in forwarded messages: `forwarded message 2`, their place
     try:
         msg = _parse(blob.data, reading)
-        leaves = _leaves(msg)
+        leaves = _leaves(msg, forwards)
     except _Refused as exc:
         reading.stopped = exc.whole
         yield ItemError(origin, "", str(exc))
@@ -324,7 +359,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
     for i, part in enumerate(leaves, 1):
         reading.start()  # the headers are parsed as they are read
         ctype = part.get_content_type()
-        filename = part.get_filename()
+        filename = _filename(part)
         disposition = part.get_content_disposition()
         reading.stop()
         try:
@@ -333,8 +368,10 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             reading.stopped = exc.whole
             yield ItemError(origin, "", str(exc))
             return
-        name = safe_name(filename) or f"part-{i}"
+        name = safe_name(filename) or f"part-{i}{_suffix(ctype)}"
         attached = disposition == "attachment" or filename
+        forward = forwards.get(id(part), "")
+        cid = _cid(part, lower=False)
         if ctype.startswith("multipart/"):  # its boundary never comes (or it names none): the parser kept it whole
             yield ItemError(origin, "", f"part {i} is {ctype} but its boundary is missing or never appears (a "
                                         "damaged message): the files in it are not read")
@@ -352,9 +389,12 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             try:
                 files = [(name, _payload(part), "")]
             except Exception as exc:
-                yield ItemError(f"{origin}:{names(name)}", "", f"could not decode the part: {exc}")
+                yield ItemError(f"{origin}:{names(name)}", forward, f"could not decode the part: {exc}")
                 continue
         for name, data, place in files:
+            by_cid = not place and disposition != "attachment" and cid.lower() in cids  # a picture the HTML body shows
+            inline = by_cid or bool(place)  # or a data: picture of the body
+            place = ", ".join(p for p in (forward, place or (f"HTML body, cid:{cid}" if by_cid else "")) if p)
             if isinstance(data, _Refused):  # the parts cap, among the files in the text
                 reading.stopped = data.whole
                 yield ItemError(origin, "", str(data))
@@ -366,10 +406,10 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
             if isinstance(data, email.message.Message):  # an attached message that was not decoded as bytes
                 data = data.as_bytes()
             if not data:
-                yield ItemError(where, "", "empty attachment", skipped=True)
+                yield ItemError(where, place, "empty attachment", skipped=True)
                 continue
             if hidden := _sealed(part, ctype or "", name, data):
-                yield ItemError(where, "", hidden[0], skipped=hidden[1])
+                yield ItemError(where, place, hidden[0], skipped=hidden[1])
                 continue
             refused, stop = budget.refuse(where, len(data), limits, "message decodes past")
             if refused:
@@ -386,7 +426,7 @@ def _parts(blob: Blob, ctx: Context, budget: Budget, reading: _Reading) -> Itera
                                                "not opened")
                     continue
                 yield from _messages(member, ctx, budget, reading)
-            elif place or (disposition != "attachment" and _cid(part) in cids):
+            elif inline:
                 yield Inline(member)
             else:
                 yield member
@@ -454,8 +494,9 @@ def _cids(html: bytes) -> Iterator[str]:
         yield unquote(m.group(1).decode("ascii", "replace")).lower()
 
 
-def _cid(part) -> str:
-    return str(part.get("content-id", "")).strip().strip("<>").strip().lower()
+def _cid(part, lower: bool = True) -> str:
+    cid = str(part.get("content-id", "")).strip().strip("<>").strip()
+    return cid.lower() if lower else cid
 
 
 def _html_pictures(html: bytes, part, reading: _Reading, cap: int,
@@ -509,6 +550,16 @@ def _sealed(part, ctype: str, name: str, data: bytes) -> tuple[str, bool] | None
             return "S/MIME encrypted message: it cannot be read without the recipient's key", False
         return "S/MIME or signed file (.p7m), encrypted or opaque-signed: what it holds is not read", False
     return None
+
+
+def _suffix(ctype: str) -> str:
+    """A file name's suffix for a part sent without a name, from its type: `part-3.png`, and `part-2.msg` for an
+    Outlook message (opened only when so named)."""
+    if ctype in ("application/vnd.ms-outlook", "application/x-ms-outlook"):
+        return ".msg"
+    if ctype in ("application/octet-stream", "text/plain"):
+        return ""
+    return mimetypes.guess_extension(ctype) or ""
 
 
 def safe_name(name: str | None) -> str:
