@@ -40,7 +40,7 @@ serve: $(VENV)/.app
 	$(BIN)/medimg serve --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -raR
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
