@@ -68,10 +68,10 @@ def test_a_picture_over_max_input_bytes_is_an_error_and_the_next_is_read():
 # --- a saved page's stylesheets ----------------------------------------------------------------------------------
 
 def _sheet_reader(tmp_path, ctx):
-    from medimg.sources.html_file import _SheetReader
+    from medimg.sources.html_file import UP, _SheetReader
 
     folder = tmp_path.resolve()
-    return _SheetReader(folder, folder.as_posix().strip("/") + "/", ctx, fetcher=None)
+    return _SheetReader(folder, UP + folder.as_posix().strip("/") + "/", ctx, fetcher=None)
 
 
 def test_a_page_in_a_message_fetches_no_remote_stylesheet(tmp_path):
@@ -92,11 +92,11 @@ def test_a_stylesheet_on_disk_is_read_under_the_cap_it_is_given(tmp_path):
 
     from medimg.sources import net
     from medimg.sources.base import Context
-    from medimg.sources.html_file import FOLDER, LOCAL
+    from medimg.sources.html_file import FOLDER, LOCAL, UP
 
     (tmp_path / "site.css").write_text("body { background: url(a.png) }\n" * 10)
     reader = _sheet_reader(tmp_path, Context())
-    url = LOCAL + FOLDER + quote(tmp_path.resolve().as_posix().strip("/") + "/") + "site.css"
+    url = LOCAL + FOLDER + quote(UP + tmp_path.resolve().as_posix().strip("/") + "/") + "site.css"
     assert reader.fetch(url).data.startswith(b"body")
     try:
         reader.fetch(url, max_bytes=100)

@@ -24,6 +24,9 @@ from .registry import register
 LOCAL = "http://local-file.invalid/"  # a base that can never be fetched: marks relative references
 # the page's folder goes under this, so a path from the site's root ("/img/a.png") stands out
 FOLDER = "medimg-page.invalid/"
+# and under levels of its own, so that a "../" more than the page's folder has (`../../../../etc/passwd`) is seen
+# leaving it, as written, not cut at the root into a path from the site's root (`/etc/passwd`)
+UP = "~/" * 32
 
 
 _NAMES = (".html", ".htm", ".xhtml")
@@ -43,7 +46,7 @@ def accepts(head: bytes, blob: Blob) -> bool:
 def open_html(blob: Blob, ctx: Context) -> Iterator[Item]:
     folder = _folder_of(blob)
     # resolve against the real location, so "../x.png" is seen leaving the folder
-    where = folder.as_posix().strip("/") + "/" if folder else "upload/"
+    where = UP + ((folder.as_posix().strip("/") + "/").lstrip("/") if folder else "upload/")
     try:
         found = web.extract(blob.data, LOCAL + FOLDER + quote(where, errors="surrogateescape") + "page.html")
     except PageTooDeep as exc:
@@ -109,8 +112,10 @@ def _read(blob: Blob, ctx: Context, found: web.Found, folder: Path | None, where
                 cand.url = path  # as written
             if note or seen.written(cand):
                 got = note
+            elif inside and folder is not None and _disk(path) is None:
+                got = f"refused '{cand.url}': it points outside the HTML file's folder"
             elif inside or folder is None:
-                got = _read_local(folder, Path(path), cand.url, ctx)
+                got = _read_local(folder, Path(_disk(path) or path), cand.url, ctx)
             else:
                 got = f"'{path}' not read: it starts at the web site's root, which is not known for a saved page"
         else:
@@ -140,8 +145,11 @@ class _SheetReader:
                                  "saved page")
         path = "/" + path[len(FOLDER) + 1:].lstrip("/")
         rel = os.path.relpath(path, "/" + self.where)
+        if self.folder is not None and _disk(path) is None:
+            raise net.FetchError(f"refused '{rel}': it points outside the HTML file's folder")
         cap = max_bytes or self.ctx.limits.max_download_bytes
-        got = _read_local(self.folder, Path(path), rel, Context(replace(self.ctx.limits, max_download_bytes=cap)))
+        got = _read_local(self.folder, Path(_disk(path) or path), rel,
+                          Context(replace(self.ctx.limits, max_download_bytes=cap)))
         if not isinstance(got, Blob):
             raise net.FetchError(str(got))
         return net.Fetched(url, got.data, None)  # no type on disk: read as CSS, as a browser reads a local file
@@ -181,6 +189,12 @@ def _relative(url: str, where: str) -> str:
 
 def _remote(url: str) -> bool:
     return url[:8].lower().startswith(("http://", "https://")) and not url.startswith(LOCAL)
+
+
+def _disk(path: str) -> str | None:
+    """The path on disk of a reference's path under the page's levels (`/~/…/~/tmp/a.png` -> `/tmp/a.png`); None
+    for one that went up past them, out of every folder."""
+    return path[len(UP):] if path.startswith("/" + UP) else None
 
 
 def _path_of(url: str) -> str:

@@ -45,6 +45,7 @@ class _Saved:
     def __init__(self) -> None:
         self.html, self.url, self.charset = b"", "about:blank", None
         self.stored: dict[str, tuple[bytes, str | None]] = {}
+        self.cut = False  # the file ends inside a part (an MHTML without its closing boundary)
 
 
 def _webarchive(data: bytes) -> _Saved:
@@ -81,6 +82,8 @@ def _list(value) -> list:
 
 
 def _mhtml(data: bytes, ctx: Context) -> _Saved:
+    import email.errors
+
     from . import email_file
 
     msg = email_file._parse(data, email_file._Reading(ctx.limits.zip_max_entries))
@@ -94,6 +97,8 @@ def _mhtml(data: bytes, ctx: Context) -> _Saved:
     saved.html = root.get_payload(decode=True) or b""
     saved.url = str(root.get("content-location") or msg.get("snapshot-content-location") or saved.url).strip()
     saved.charset = root.get_content_charset()
+    saved.cut = any(isinstance(d, email.errors.CloseBoundaryNotFoundDefect)
+                    for part in msg.walk() if part.is_multipart() for d in part.defects)
     for part in leaves:
         if part is root:
             continue
@@ -118,6 +123,9 @@ def open_saved(blob: Blob, ctx: Context) -> Iterator[Item]:
     except Exception as exc:  # a damaged or refused file is this input's error only
         yield ItemError(blob.origin, "", f"could not read this {kind}: {exc}")
         return
+    if saved.cut:  # a download or copy stopped early: what the page names after the cut is lost, not left out
+        yield ItemError(blob.origin, "", f"this {kind} is cut off: it ends inside a part, without its closing "
+                                         "boundary (the resources after the cut are lost)")
     stored, used = saved.stored, set()
     keys: dict[str, str] = {}  # without the #fragment, which names no other file
     for url in stored:
