@@ -530,11 +530,13 @@ def _start_ray(ray, address: str | None) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, ignore_reinit_error=True)
         return
+    except ConnectionError as exc:  # no cluster there (`--address auto` with none running): no folder's fault
+        said = f"Ray could not connect to a cluster at --address {address}: {exc}"
     except OSError as exc:
         failed = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    # raised outside the except: write_failure follows __context__ too
-    raise ValueError(f"Ray could not start ({failed}): it writes in HOME (its token, in .ray) and in TMPDIR (its "
-                     "session, in ray/); give the job a HOME and a TMPDIR it may write in")
+        said = (f"Ray could not start ({failed}): it writes in HOME (its token, in .ray) and in TMPDIR (its "
+                "session, in ray/); give the job a HOME and a TMPDIR it may write in")
+    raise ValueError(said)  # raised outside the except: write_failure follows __context__ too
 
 
 def _reachable(address: str | None, timeout: float = 10) -> None:

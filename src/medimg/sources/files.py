@@ -1334,10 +1334,10 @@ def _pnm_scaled(im: Image.Image, data: bytes | None) -> Image.Image | None:
     samples = np.frombuffer(data, ">u2" if wide else np.uint8, count, tile.offset)
     grey16 = im.mode == "I"
     out = np.empty(count, np.uint16 if grey16 else np.uint8)
-    scale = (65535 if grey16 else 255) / maxval
+    top = 65535 if grey16 else 255
     for at in range(0, count, _PNM_STRIP):  # values over maxval count as maxval, as Pillow has them
         part = np.minimum(samples[at:at + _PNM_STRIP], maxval)
-        out[at:at + _PNM_STRIP] = np.rint(part * scale)
+        out[at:at + _PNM_STRIP] = np.rint(part / maxval * top)  # Pillow's sums in its order: a half rounds alike
     shape = (im.height, im.width, bands) if bands > 1 else (im.height, im.width)
     image = Image.fromarray(out.reshape(shape))  # RGB, L or I;16 by its shape and type
     image.info = dict(im.info)
@@ -1407,7 +1407,7 @@ def _png_gamma(im: Image.Image, out: Image.Image) -> Image.Image:
     linear = np.power(np.arange(256) / 255, 1 / gamma)
     srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
     lut = np.round(255 * srgb).astype(int).tolist()
-    if out.mode == "P":  # the palette's colours (a tRNS names indices, which stay); `out` is a decoded copy
+    if out.mode == "P":  # the palette's colours (a tRNS names indices, which stay); `out` is ours to change (_upright)
         out.putpalette([lut[v] for v in out.getpalette("RGB")], "RGB")
         return out
     if "transparency" in out.info:
@@ -1451,7 +1451,7 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         transform = _srgb_transform(bytes(icc), "RGBA" if keyed else img.mode)
         if transform is None:
             return img
-        if not keyed and img.mode == transform.output_mode:  # RGB(A): converted where it lies (a decoded copy)
+        if not keyed and img.mode == transform.output_mode:  # RGB(A): converted where it lies (see _upright)
             out = transform.apply_in_place(img)
             out.info = {k: v for k, v in img.info.items() if k != "icc_profile"}
             return out

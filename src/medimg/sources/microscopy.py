@@ -43,7 +43,8 @@ MAX_SIDE = 4096  # a pyramid level up to this many pixels a side is enough to sh
 STRETCH_SAMPLE = 262_144  # pixels looked at to find a plane's percentiles
 STRIP = 1 << 20  # pixels of a float plane stretched at a time
 DARK_FIELD = 0.1  # a plane whose median is this far up to its brightest structure, or less, is dark-field
-MICRONS = {"micron", "microns", "um", "µm", "\u03bcm", "nm", "nanometer", "nanometers"}  # ImageJ's unit=, a microscope's
+# ImageJ's unit= of a microscope's stack; ImageJ writes µm escaped, as the 6 characters \u00B5m (tifffile keeps them)
+MICRONS = {"micron", "microns", "um", "µm", "\u03bcm", "\\u00b5m", "\\u03bcm", "nm", "nanometer", "nanometers"}
 MAX_COLOUR_CHANNELS = 7  # more channels (spectral images) are averaged into grey
 IMAGEJ_COLOURS = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
 EMISSION_COLOURS = [(400, 500, (0, 0, 1)), (500, 560, (0, 1, 0)), (560, 700.001, (1, 0, 0))]  # nm, as Bio-Formats
@@ -190,8 +191,8 @@ def _associated(series) -> bool:
 def _may_be_pyramid(tif) -> bool:
     """Whether a TIFF may hold one image at several resolutions (a pyramid written by libvips, QuPath, bfconvert or
     a scanner's export), from its first two pages: the first has SubIFDs or the second is a reduced-resolution
-    image (NewSubfileType 1). Tiled (a camera's TIFF with a thumbnail is not), and grey, RGB or JPEG's YCbCr: the
-    levels are shown as a stack's planes are."""
+    image (NewSubfileType 1); or from its pages laid out as an Aperio slide's (_aperio_layout). Tiled (a camera's
+    TIFF with a thumbnail is not), and grey, RGB or JPEG's YCbCr: the levels are shown as a stack's planes are."""
     first = tif.pages.first
     if not first.is_tiled:
         return False

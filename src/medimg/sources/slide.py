@@ -12,6 +12,7 @@ names of those the slide holds), and only technical properties are kept. A pyram
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Iterator
@@ -59,8 +60,10 @@ def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
         return
     try:
         slide = openslide.OpenSlide(path)
-    except Exception as exc:
-        yield ItemError(path, "", f"not a readable whole-slide image: {exc}")
+    except Exception as exc:  # OpenSlide says only "Unsupported or missing image file" for a file cut short
+        cut = _cut_short(path)
+        why = f"damaged slide: {cut}; not read" if cut else f"not a readable whole-slide image: {exc}"
+        yield ItemError(path, "", why)
         return
     with slide:
         if slide.level_count == 1 and slide.properties.get(openslide.PROPERTY_NAME_VENDOR) == "generic-tiff":
@@ -75,7 +78,8 @@ def open_slide_path(path: str, ctx: Context) -> Iterator[Item]:
         try:
             yield _field(slide, path, limits.max_pixels)
         except Exception as exc:
-            yield ItemError(path, "", f"could not read the slide's pixels: {exc}")
+            cut = _cut_short(path)
+            yield ItemError(path, "", f"could not read the slide's pixels: {f'damaged slide: {cut}' if cut else exc}")
 
 
 def open_slide(blob: Blob, ctx: Context) -> Iterator[Item]:
@@ -96,8 +100,6 @@ def _tiff_problem(path: str, max_pixels: int) -> str:
     when that fails (a damaged TileByteCounts of 4 GB, a TileWidth of 67 million)."""
     import tifffile
 
-    from .tiff import ifd_past_end, past_end
-
     size = os.path.getsize(path)
     try:
         with tifffile.TiffFile(path) as tif:
@@ -113,15 +115,28 @@ def _tiff_problem(path: str, max_pixels: int) -> str:
                 if counts and max(counts) > size:
                     return (f"damaged slide: image {n + 1} claims a {'tile' if tiled else 'strip'} of {max(counts):,} "
                             f"bytes in a file of {size:,}; not read")
-                cut = past_end(page)  # OpenSlide says only "Unsupported or missing image file"
-                if cut:
-                    return f"damaged slide: image {n + 1}: {cut}; not read"
-            if n_pages := len(tif.pages):
-                cut = ifd_past_end(tif.pages[n_pages - 1], size)  # tifffile ends the chain there without a word
-                if cut:
-                    return f"damaged slide: {cut}; not read"
     except Exception as exc:
         return f"not a readable whole-slide image: {exc}"
+    return ""
+
+
+def _cut_short(path: str) -> str:
+    """Where a TIFF slide OpenSlide could not read is cut short: a tile or strip, or the next IFD, past the end of
+    the file; "" when none is. Asked only then: a slide cut in its label alone (after its levels) is read."""
+    import tifffile
+
+    from .tiff import ifd_past_end, past_end
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for n, page in enumerate(itertools.islice(tif.pages, MAX_IFDS)):
+                cut = past_end(page)
+                if cut:
+                    return f"image {n + 1}: {cut}"
+            if n_pages := len(tif.pages):  # tifffile ends the chain there without a word
+                return ifd_past_end(tif.pages[n_pages - 1], os.path.getsize(path)) or ""
+    except Exception:
+        return ""
     return ""
 
 
