@@ -22,6 +22,7 @@ from .model.preprocess import thumbnail
 from .model.priors import apply_prior, dicom_evidence, format_prior
 from .sources import Blob, ImageItem, ItemError, Limits, as_inputs, is_input, not_an_input, one_input_tasks
 from .sources.dicomdir import Given
+from .sources.quiet import theirs
 from .sources.base import AnyOf, CallerError, as_limits, reading_unit
 
 FLUSH_AFTER = 0.25  # seconds a part batch waits for the next image before it is classified as it is
@@ -214,7 +215,7 @@ def _callers(skip: Callable[[str], bool] | None) -> Callable[[str], bool] | None
 
     def ask(origin: str) -> bool:
         try:
-            return skip(origin)
+            return theirs(skip, origin)
         except BaseException as exc:  # a SystemExit too: on a worker thread it would only end that thread
             raise CallerError(exc) from exc
     return ask
@@ -611,7 +612,7 @@ def _emit(clf: Classifier, pending: list, t: float, on_item: Callable[[Record], 
         if cancel is not None and cancel.is_set():
             return
         if on_item:
-            on_item(rec)
+            theirs(on_item, rec)
         yield rec
 
 

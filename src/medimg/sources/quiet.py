@@ -18,10 +18,21 @@ def ours() -> bool:
     from a filter's method: the stack is looked at from that method's caller up."""
     frame = sys._getframe(2)
     while frame is not None:
+        if frame.f_code is _THEIRS:  # in the program's own callback (`on_item`, `skip`): the program calls them
+            return False
         if frame.f_globals.get("__name__", "").startswith("medimg."):
             return True
         frame = frame.f_back
     return False
+
+
+def theirs(call, *args):
+    """`call(*args)`, a callback of the program's that medimg calls: the libraries' warnings and logs inside it are
+    the program's own, shown as they would be without medimg."""
+    return call(*args)
+
+
+_THEIRS = theirs.__code__
 
 
 class _WhileReading:
