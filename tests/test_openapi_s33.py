@@ -121,8 +121,8 @@ def test_each_route_lists_the_statuses_and_headers_it_sends(spec, locked):
     of a 503 and the WWW-Authenticate of a 401 (with a token) documented as sent."""
     ops = {path: op["post" if "post" in op else "get"] for path, op in spec["paths"].items()}
     expected = {"/api/health": {"200", "500"},
-                "/api/classify": {"200", "400", "408", "413", "422", "500", "503", "504"},
-                "/api/classify-url": {"200", "400", "408", "413", "422", "500", "501", "503", "504"}}
+                "/api/classify": {"200", "400", "408", "413", "415", "422", "500", "503", "504"},
+                "/api/classify-url": {"200", "400", "408", "413", "415", "422", "500", "501", "503", "504"}}
     assert {path: set(op["responses"]) for path, op in ops.items()} == expected
     for path in ("/api/classify", "/api/classify-url"):
         assert "Retry-After" in ops[path]["responses"]["503"]["headers"], path
@@ -413,6 +413,12 @@ def test_the_token_is_in_the_schema_as_its_two_security_schemes(locked, spec):
             assert sorted(needs) == ([] if path == "/api/health" else sorted(schemes)), (path, op.get("security"))
     assert "securitySchemes" not in spec["components"] and "security" not in spec
     assert not any("401" in op["responses"] for ops in spec["paths"].values() for op in ops.values())
+
+
+@pytest.mark.parametrize("path", ["/api/classify", "/api/classify-url"])
+def test_a_compressed_body_is_a_415(client, spec, path):
+    r = client.post(path, content=b"\x1f\x8b", headers={"content-type": "application/json", "content-encoding": "gzip"})
+    check(spec, r, 415)
 
 
 # ------------------------------------------------------------------ what is not in the schema

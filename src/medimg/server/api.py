@@ -20,7 +20,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..lists import once
-from ..pipeline import Record, summarize
+from ..pipeline import Record, run_threads, summarize
 from ..sources import Blob
 from ..sources.browser import available
 from ..sources.files import blobs_together, unique_names
@@ -136,6 +136,7 @@ CLASSIFY_ERRORS = {  # of both routes that classify
     408: f"The request body stopped arriving or came too slowly: a body may pause {BODY_IDLE_SECONDS:g} s at most, "
          f"and after its first {BODY_IDLE_SECONDS:g} s must come at {MIN_BODY_RATE:g} bytes a second on average.",
     413: "The request body is larger than the server accepts.",
+    415: "The request body is compressed (a Content-Encoding such as gzip): send it uncompressed.",
     422: "Missing or invalid fields (no files, bad JSON, bad threshold, an unknown parameter, a parameter given "
          "in two places with different values).",
     503: "Busy with other requests (or holding too many uploads) for too long, out of open files or disk space for "
@@ -207,8 +208,8 @@ class UploadRoute(APIRoute):
                 if stored is not None:  # the server's fault, not the body's: a 503 to try again
                     raise HTTPException(503, stored, headers={"Retry-After": "5"}) from None
                 said = _parser_said(exc) if exc.status_code == 400 else None
-                if said is None and exc.status_code == 400 and str(exc.detail).startswith(BIG_FIELD):
-                    said = str(exc.detail)  # Starlette's own: its cap on a form field's value, not on a file
+                if said is None and exc.status_code == 400 and str(exc.detail).startswith(STARLETTE_SAID):
+                    said = str(exc.detail)  # Starlette's own: its cap on a form field's value, no boundary
                 if said is None:
                     raise
                 raise HTTPException(400, _multipart_problem(said)) from None
@@ -278,6 +279,8 @@ def _not_stored(exc: BaseException) -> str | None:
 # Starlette's 400s for a form field's value over 1 MB: a multipart part without a file name, or a field of a
 # url-encoded form; said as they were, the client took them for a cap of 1 MB on each file
 BIG_FIELD = ("Part exceeded maximum size", "Field exceeded maximum size")
+NO_BOUNDARY = "Missing boundary"  # Starlette's "Missing boundary in multipart."
+STARLETTE_SAID = (*BIG_FIELD, NO_BOUNDARY)
 
 
 def _multipart_problem(said: str) -> str:
@@ -287,6 +290,10 @@ def _multipart_problem(said: str) -> str:
     if said.startswith(BIG_FIELD[1]):
         return ("no files were sent: the body is a url-encoded form, which holds no files; upload them as "
                 "multipart/form-data in the field 'files' (curl -F files=@scan.dcm)")
+    if said.startswith(NO_BOUNDARY):  # a Content-Type set by hand (requests, fetch) hides the client's own
+        return ("the Content-Type header names no boundary (multipart/form-data; boundary=…), so the files cannot be "
+                "told apart: do not set Content-Type yourself for an upload; the HTTP client sets it, with the "
+                "boundary, when it sends files (curl -F files=@scan.dcm)")
     if "header size" in said:  # a header line past python-multipart's 4 KB (file systems allow 255 bytes)
         return ("a part's header is too long for the server to read (more than about 4,000 characters: a file "
                 "name that long?): give the file a shorter name")
@@ -351,14 +358,26 @@ def create_router(worker: Worker) -> APIRouter:
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
+        def release(readers: list[threading.Thread] = ()) -> None:
+            end = time.monotonic() + cfg.request_timeout
+            for reader in readers:
+                reader.join(max(0.0, end - time.monotonic()))
+            try:
+                loop.call_soon_threadsafe(jobs.release)
+            except RuntimeError:  # the event loop has gone (a test client's)
+                pass
+
         def work() -> Outcome:
             try:
                 return fn(stop, left)
             finally:
-                try:
-                    loop.call_soon_threadsafe(jobs.release)
-                except RuntimeError:  # the event loop has gone (a test client's)
-                    pass
+                # a reader still inside a decoder (its client gone, its time up) goes on: the slot stays held until
+                # it ends, or requests leaving one after another piled up decodes (4.8 GB after 8 of them)
+                readers = run_threads(stop)
+                if readers:
+                    threading.Thread(target=release, args=(readers,), name="medimg-slot", daemon=True).start()
+                else:
+                    release()
 
         left = max(0.0, cfg.request_timeout - (time.monotonic() - start))
         done = loop.run_in_executor(None, work)

@@ -24,6 +24,7 @@ PAGE_UPLOADS = "/gradio_api/upload"
 MIN_FREE_BYTES = 2**30  # free disk space an upload to the page must leave
 URL_BODY_BYTES = 64 * 1024  # /api/classify-url takes a small JSON object
 UPLOAD_PATHS = ("/api/classify", "/gradio_api/upload")  # capped at max_upload_bytes; any other path at max_body_bytes
+API_BODIES = ("/api/classify", "/api/classify-url")  # the API's routes that read a body
 
 
 def route_path(scope: Scope) -> str:
@@ -108,6 +109,11 @@ class BodyLimit:
         length = Headers(scope=scope).get("content-length")
         if length and length.isdigit() and int(length) > cap:
             await self._send_413(send, path, receive)
+            return
+        # a gzipped upload was "expected boundary character 45, got 31", a gzipped JSON body "not UTF-8 text"
+        coding = Headers(scope=scope).get("content-encoding", "").strip().lower()
+        if path in API_BODIES and scope["method"] == "POST" and coding not in ("", "identity"):
+            await self._send_415(send, coding, receive)
             return
         if path == PAGE_UPLOADS and self.upload_folder is not None:
             size = int(length) if length and length.isdigit() else cap
@@ -206,6 +212,15 @@ class BodyLimit:
                    (b"connection", b"close"), (b"retry-after", b"300")]
         await send({"type": "http.response.start", "status": 507, "headers": headers})
         await send({"type": "http.response.body", "body": text.encode()})
+
+    async def _send_415(self, send: Send, coding: str, rest: Receive) -> None:
+        """415 before the body is read: the API takes bodies as sent, not compressed (Content-Encoding)."""
+        text = (f"the request body is sent with Content-Encoding {coding[:40]!r}, which this server does not decode: "
+                "send it uncompressed")
+        body = json.dumps(error_body(text)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close"), (b"accept-encoding", b"identity")]
+        await _answer_early(send, 415, headers, body, rest)
 
     async def _send_413(self, send: Send, path: str, rest: Receive | None = None) -> None:
         body, headers = self.payload(path)
