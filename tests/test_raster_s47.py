@@ -12,6 +12,7 @@ from PIL import Image
 
 from medimg.sources import Blob, open_input
 from medimg.sources.base import ImageItem, ItemError
+from test_diffread_s37 import MEASURE  # a subprocess that reads two files and gives the second's peak memory
 
 
 def _items(name, data, **limits):
@@ -114,27 +115,6 @@ def test_avif_cut_short_says_where():
                           f"end of the file ({len(data) // 2:,} bytes): the file is truncated")
     [item] = _items("whole.avif", data + b"\0" * 100)  # bytes after the boxes: read as before
     assert isinstance(item, ImageItem)
-
-
-MEASURE = """
-import json, sys
-from medimg.sources import ImageItem, open_input
-
-def rss(field):  # VmRSS: now; VmHWM: the peak
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-
-list(open_input(sys.argv[1]))  # the small file first: lazy imports and decoder set-up are not counted
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-except OSError:
-    pass
-start = rss("VmRSS")
-items = list(open_input(sys.argv[2]))
-print(json.dumps({"grew": rss("VmHWM") - start, "read": [isinstance(i, ImageItem) for i in items]}))
-"""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak RSS is read from /proc")

@@ -4,24 +4,14 @@ when there is no corpus."""
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "benchmarks"
-ENV = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
-       "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-
-
-@pytest.fixture(autouse=True)
-def benchmarks_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
+from test_bench_s40 import BENCH, ENV, benchmarks_importable  # noqa: F401 (an autouse fixture)
 
 
 def corpus(root: Path, files: dict[str, dict[str, int]]) -> Path:
