@@ -265,7 +265,8 @@ def port_ok(port: int | None) -> bool:
 
 # --- deadline-aware network backend ----------------------------------------------------------
 
-_local = threading.local()  # .deadline: monotonic time at which the current fetch must stop; .stopped: given up?
+_local = threading.local()  # .deadline: monotonic time at which the current fetch must stop; .stopped: given up?;
+#                             .reused: the request just written went on a connection that had answered before
 STOP_POLL = 0.5  # seconds between looks at whether a waiting read's fetch was given up
 
 
@@ -282,8 +283,10 @@ def _clamp(timeout: float | None, exc: type[Exception]) -> float | None:
 class _GuardedStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream):
         self._inner = inner
+        self.answered = False  # an answer was read from it: a request written now goes on a reused connection
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.answered = True
         limit = _clamp(timeout, httpcore.ReadTimeout)
         stopped = getattr(_local, "stopped", None)
         if stopped is None:
@@ -304,6 +307,7 @@ class _GuardedStream(httpcore.NetworkStream):
                     raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        _local.reused = self.answered
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
@@ -400,8 +404,10 @@ class _GuardedTransport(httpx.HTTPTransport):
 class Fetcher:
     """One HTTP client with the guard; thread-safe, so a page's images can share it."""
 
-    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None):
-        """`cancel`, set by someone else (a request that timed out), stops downloads as `close` does."""
+    def __init__(self, limits: Limits | None = None, cancel: threading.Event | None = None,
+                 cookies: httpx.Cookies | None = None):
+        """`cancel`, set by someone else (a request that timed out), stops downloads as `close` does; `cookies`
+        (another Fetcher's, copied) are sent where they belong, as those the answers set."""
         self.limits = limits or Limits()
         lim = self.limits
         self._cancelled = threading.Event()
@@ -410,6 +416,7 @@ class Fetcher:
             transport=_GuardedTransport(lim.allow_private, max(2, lim.max_concurrency * 2)),
             follow_redirects=False,
             trust_env=False,
+            cookies=cookies,
             headers={"User-Agent": lim.user_agent, "Accept-Encoding": "identity"},
             timeout=httpx.Timeout(connect=lim.connect_timeout, read=lim.read_timeout,
                                   write=lim.read_timeout, pool=lim.total_timeout),
@@ -453,7 +460,7 @@ class Fetcher:
             request = self.client.build_request(method, parsed, headers=sent, content=body or None)
             with self._slot(parsed, url):
                 try:
-                    response = self.client.send(request, stream=True)
+                    response = self._send(request)
                 except BlockedAddress as exc:
                     raise BlockedAddress(f"{url}: {exc}") from None
                 try:
@@ -463,6 +470,18 @@ class Fetcher:
                     return Fetched(url, data, ctype, response.status_code, _one_each(response.headers))
                 finally:
                     response.close()
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """The answer's headers, asked once more (a GET or HEAD) when a kept-alive connection fails before them: its
+        server closed it as the request went, or the last answer on it sent more bytes than its Content-Length said
+        (the rest read as this answer: "illegal status line"); browsers retry such a request on a new connection."""
+        _local.reused = False
+        try:
+            return self.client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if not getattr(_local, "reused", False) or request.method not in ("GET", "HEAD") or self._stopped():
+                raise
+        return self.client.send(request, stream=True)
 
     @contextlib.contextmanager
     def _slot(self, parsed: httpx.URL, url: str):
@@ -528,7 +547,7 @@ class Fetcher:
         """One request of `_follow`: the final answer, or where to go next (the URL, redirects so far, the
         Retry-After waited)."""
         try:
-            response = self.client.send(self.client.build_request("GET", parsed, headers=headers), stream=True)
+            response = self._send(self.client.build_request("GET", parsed, headers=headers))
         except BlockedAddress as exc:
             raise BlockedAddress(f"{current}: {exc}") from None
         try:
@@ -549,6 +568,9 @@ class Fetcher:
                         else f" (it asks to wait {_wait_asked(response.headers, wait)}: Retry-After)"
                         if wait is not None else "")
                 raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}{said}")
+            part = _unasked_part(response)
+            if part:
+                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} for {current}: {part}")
             if robots:
                 directive = robots_refusal(response.headers, self.limits.user_agent)
                 if directive:
@@ -623,6 +645,19 @@ class _Inflater:
             data = self.z.unconsumed_tail
             if self.z.eof:
                 return
+
+
+def _unasked_part(response: httpx.Response) -> str | None:
+    """Why a success answers no plain GET (never conditional, never for a range): 204 and 304 have no body, and a
+    206 whose Content-Range is not the whole file holds only part of it (a file cut short, read as corrupt)."""
+    if response.status_code in (204, 304):
+        return "the server sent no content"
+    if response.status_code == 206:
+        got = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+)\s*", response.headers.get("content-range", ""), re.I)
+        if got is None or int(got[1]) != 0 or int(got[2]) + 1 != int(got[3]):
+            shown = f"bytes {got[1]}-{got[2]} of {int(got[3]):,}" if got else "part of it"
+            return f"the server sent only {shown} (no range was asked)"
+    return None
 
 
 def _time_left() -> float:

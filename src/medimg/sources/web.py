@@ -83,7 +83,7 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
             yield ItemError(url, "", f"could not parse the page: {type(exc).__name__}: {exc}")
             return
         if not found and found.refresh:  # a page that only sends the browser on
-            if found.sheets and (yield from _sheets_images(url, page.url, found, ctx)):
+            if found.sheets and (yield from _sheets_images(url, page.url, found, ctx, fetcher)):
                 return None  # its stylesheets gave it images of its own: it is read, not the page it goes on to
             if refreshes >= ctx.limits.max_redirects:
                 yield ItemError(url, "", f"too many meta refreshes (more than {ctx.limits.max_redirects}) "
@@ -96,13 +96,16 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
         yield ItemError(url, "", f"not a web page or an image: {page.content_type or 'no content type'}, {said}")
 
 
-def _sheets_images(url: str, page_url: str, found, ctx: Context) -> Generator[Item, None, bool]:
+def _sheets_images(url: str, page_url: str, found, ctx: Context,
+                   fetcher: net.Fetcher) -> Generator[Item, None, bool]:
     """The items of a page with no image of its own but its stylesheets' backgrounds, if those give an image; else
     none of them (its "no images found", a stylesheet that failed) and False: a moved page ("this page has moved")
     links its site's stylesheet, and was read as a page with no images, not followed."""
     held: list[Item] | None = []
-    # a client of their own: fetch_images closes the one it is given, and the page it goes on to needs one
-    for item in fetch_images(url, page_url, found, ctx, net.Fetcher(ctx.limits, ctx.cancel)):
+    # a client of their own: fetch_images closes the one it is given, and the page it goes on to needs one; with
+    # the cookies the page set (a session cookie its images need, as a browser sends it)
+    own = net.Fetcher(ctx.limits, ctx.cancel, cookies=fetcher.client.cookies)
+    for item in fetch_images(url, page_url, found, ctx, own):
         if held is not None and not isinstance(item, ImageItem):
             held.append(item)
             continue
