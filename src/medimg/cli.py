@@ -473,7 +473,10 @@ def all_inputs(inputs: Optional[list[str]], inputs_from: Optional[str], column: 
         raise typer.BadParameter("--null says how the --inputs-from list is read", param_hint="--null")
     if inputs_from and inputs_from != "-":
         lookable(inputs_from, "--inputs-from")
-    if inputs_from and inputs_from != "-" and (not Path(inputs_from).exists() or Path(inputs_from).is_dir()):
+    if inputs_from and inputs_from != "-" and Path(inputs_from).is_dir():  # said so, not "no such file"
+        raise typer.BadParameter(f"{inputs_from} is a folder, not a list: give the folder as an input itself, or "
+                                 "the file that lists the inputs", param_hint="--inputs-from")
+    if inputs_from and inputs_from != "-" and not Path(inputs_from).exists():
         raise typer.BadParameter(f"{inputs_from}: no such file", param_hint="--inputs-from")  # pipes are fine
     if inputs_from == "-" and sys.stdin is None:  # started with it closed (<&-): Python has no sys.stdin
         raise typer.BadParameter("standard input is closed: there is no list to read", param_hint="--inputs-from")
@@ -623,7 +626,8 @@ def classify(
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
-    from .output import Claims, OutputLock, csv_header, first_row, open_output, resume_parquet, stamped_file
+    from .output import (Claims, OutputLock, csv_header, first_row, open_output, resume_parquet, same_format,
+                         stamped_file)
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -680,6 +684,7 @@ def classify(
             raise typer.BadParameter(f"{out} has other columns: resume as it was written ({written} --full)",
                                      param_hint="--resume")
         try:
+            same_format(out, fmt)
             row = first_row(out, fmt) if fmt == "jsonl" else None
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
@@ -1113,6 +1118,9 @@ def scale(
                                  ".venv/bin/pip install -e '.[scale]')")
     lookable(input_list, "INPUT_LIST")
     lookable(out, "--out")
+    if input_list.is_dir():
+        raise typer.BadParameter(f"{input_list} is a folder, not a list: give the file that lists the inputs "
+                                 "(find DIR -type f > list.txt)", param_hint="INPUT_LIST")
     if not input_list.is_file():
         raise typer.BadParameter(f"{input_list}: no such file", param_hint="INPUT_LIST")
     if out.exists() and not out.is_dir():
@@ -1465,11 +1473,21 @@ def evaluate(
     limits = make_limits(False, max_pixels, min_side, None, all_frames, False, offline=True,
                          max_input_mb=max_input_mb, max_pages=max_pages, max_images=max_images,
                          max_entries=max_entries, max_archive_mb=max_archive_mb, max_depth=max_depth)
+    scored = [0]
+
+    def scoring(rec) -> None:
+        scored[0] += rec.error is None  # an image scored, not an error or a skipped file
+        bar.advance(task)
+
+    def said() -> str:  # a stop said, as classify says it, not a silent exit 130 after an hour's scoring
+        return (f"evaluate stopped: {_plural(scored[0], 'image')} scored, no report written (it needs every one: "
+                "run it again)")
+
     try:
-        with _progress() as bar:
+        with _stopped_cleanly(said), _progress() as bar:
             task = bar.add_task("evaluating", total=None)
             rep = evaluate_dir(folder, clf, threshold, batch_size, limits=limits, workers=workers,
-                               progress=lambda r: bar.advance(task), per_image=predictions is not None)
+                               progress=scoring, per_image=predictions is not None)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="FOLDER")
     if predictions is not None:

@@ -71,7 +71,11 @@ def prepare(out: Path, resume: bool) -> Folder:
     ValueError (nothing changed) for a folder with other content, or with a manifest medimg extract did not write."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file: give a new or empty folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only place (/sys), a file on the way: said as the other refusals are
+        raise ValueError(f"{out} cannot be made: {exc.strerror or exc}; give a new or empty folder in a place "
+                         "that can be written") from None
     lock = _Lock(out)  # before looking in it: a second run into it is refused, whatever the first has written
     try:
         folder = _prepare(out, resume)

@@ -731,6 +731,38 @@ class Thresholds:
         return f"over {self.above:.6g} and {high}" if self.uncertain else f"of {high}"
 
 
+def written_as(path: Path) -> str | None:
+    """The format medimg wrote `path` in, told by its start: "parquet", "jsonl" or "csv" (None for a file none
+    of them starts so, or a missing one), so --resume of a file in another format says which."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return None
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    line = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
+    if line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            if "locator" in json.loads(line):
+                return "jsonl"
+    if next(csv.reader([line]), [])[:len(RECORD_FIELDS)] == RECORD_FIELDS:
+        return "csv"
+    return None
+
+
+def same_format(path: Path, fmt: str) -> None:
+    """Refuse (ValueError) to carry on `path` as `fmt` when medimg wrote it in another format (a JSONL file named
+    .csv, or given --format csv): read as `fmt` it would look like someone else's file, or a crashed run's."""
+    was = written_as(path)
+    if was is not None and was != fmt:
+        raise ValueError(f"{path} holds medimg {_FORMAT_NAMES[was]} rows, not {_FORMAT_NAMES.get(fmt, fmt)}: "
+                         f"resume it with --format {was}, the format it was written in")
+
+
+_FORMAT_NAMES = {"jsonl": "JSONL", "csv": "CSV", "parquet": "Parquet"}
+
+
 def first_row(path: Path, fmt: str) -> dict | None:
     """The first complete row of an earlier run's output (None for a missing or empty file)."""
     if not path.exists() or path.stat().st_size == 0:

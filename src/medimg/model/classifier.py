@@ -290,6 +290,11 @@ class Classifier:
             shipped = ", ".join(sorted(p.name for p in ASSETS.iterdir() if (p / "labels.json").exists()))
             raise FileNotFoundError(f"no model named {str(model_dir)!r}, and no folder of that name: give a shipped "
                                     f"one ({shipped}, or the default when none is named) or a folder that `medimg train` wrote")
+        if d.is_file():  # model.onnx or labels.json given for its folder
+            raise FileNotFoundError(f"{d} is a file, not a model folder: give the folder that holds it, {d.parent}"
+                                    if (d.parent / "labels.json").exists() else
+                                    f"{d} is a file, not a model folder: give the folder with labels.json and "
+                                    "model.onnx that `medimg train --ship` wrote")
         meta_path = d / "labels.json"
         if not meta_path.exists():
             shipped = next((p for p in (d / "assets", d / "final" / "assets", d / "backbone" / "assets")
