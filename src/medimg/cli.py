@@ -228,13 +228,32 @@ def _plain(message) -> None:
     console.print(message, markup=False, soft_wrap=True)
 
 
-def _warn_cut(notes: list) -> None:
+class _Cut:
+    """The skipped notes of inputs cut short, for `_warn_cut`: the first five, and how many notes and inputs in all
+    (records come in input order, so an input's notes come together): a long run keeps no record per note."""
+
+    def __init__(self) -> None:
+        self.first: list = []
+        self.n = self.inputs = 0
+        self.last: str | None = None
+
+    def add(self, name: str, error: str) -> None:
+        self.n += 1
+        if name != self.last:
+            self.inputs, self.last = self.inputs + 1, name
+        if len(self.first) < 5:
+            self.first.append(SimpleNamespace(input=name, error=error))
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _warn_cut(notes: _Cut) -> None:
     """Inputs cut short are skipped notes, not errors, but nobody should miss them: named after the summary."""
     if not notes:
         return
-    inputs = len({rec.input for rec in notes})
-    console.print(f"[yellow]{_plural(inputs, 'input')} not read to the end:[/]", soft_wrap=True)
-    for rec in notes[:5]:
+    console.print(f"[yellow]{_plural(notes.inputs, 'input')} not read to the end:[/]", soft_wrap=True)
+    for rec in notes.first:
         raise_with = next((option for cap, option in CAPS.items() if f"({cap}" in rec.error), None)
         console.print(f"  {rec.input}: {rec.error}" + (f" — raise it with {raise_with}" if raise_with else ""),
                       soft_wrap=True, markup=False)
@@ -540,7 +559,7 @@ def extract(
         console.print(f"resuming: {folder.rows} rows kept in {escape(str(out))}; "
                       f"{_plural(folder.passed, 'input')} already there passed over")
     n_img = n_err = n_skip = 0
-    cut: list = []
+    cut = _Cut()
     failed: list = []  # the first errors, named after the summary
     notes: list = []  # the first skipped notes, named when no image was found
     capped: Counter = Counter()
@@ -559,7 +578,7 @@ def extract(
                 elif row.get("skipped"):
                     n_skip += 1
                     if _cut_short(row["error"]):
-                        cut.append(SimpleNamespace(input=row["input"], error=row["error"]))
+                        cut.add(row["input"], row["error"])
                     elif len(notes) < 5:
                         notes.append((row["input"], row["error"]))
                 else:
@@ -745,7 +764,7 @@ def classify(
         return (own is not None and not is_url(name) and os.path.abspath(name) == own) or overlap(name)
 
     n_ok = n_err = n_skip = n_empty = 0
-    cut: list = []
+    cut = _Cut()
     notes: list = []  # the first skipped notes not written: named when nothing was classified
     failed: list = []  # the first errors: named when nothing was classified and the records are not on screen
     capped: Counter = Counter()
@@ -777,7 +796,7 @@ def classify(
                 if rec.input in written:  # in the file already (a member of a zip fetched again by URL)
                     continue
                 if rec.skipped and _cut_short(rec.error):
-                    cut.append(rec)
+                    cut.add(rec.input, rec.error)
                 elif rec.skipped and not show_skipped and len(notes) < 5:
                     notes.append((rec.input, rec.error))
                 n_skip += rec.skipped
