@@ -69,7 +69,11 @@ def test_evaluate_stopped_says_what_it_scored(tmp_path, tiny_model_dir, monkeypa
     scoring, where classify and extract say what they did."""
     from types import SimpleNamespace
 
-    import medimg.training.evaluate as ev
+    import importlib
+
+    # the module `evaluate` imports from (sys.modules'): a test that re-imports medimg.training leaves the
+    # package's attribute on another copy, which `import medimg.training.evaluate as ev` would give
+    ev = importlib.import_module("medimg.training.evaluate")
 
     def stopped_part_way(folder, clf, threshold, batch_size, progress=None, **kw):
         for error in (None, None, "file not found"):
