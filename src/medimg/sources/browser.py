@@ -198,14 +198,24 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
     for (const el of root.querySelectorAll("*")) { els.push(el); if (el.shadowRoot) walk(el.shadowRoot); } };
   walk(document);
   for (const img of els) {
-    if (img.tagName !== "IMG") continue;
+    // an inline SVG's <image>, an image input: in their place and under their tags, as the static reading has them
+    const svg = img instanceof SVGImageElement, input = img instanceof HTMLInputElement && img.type === "image";
+    if (svg || input) {
+      const href = svg ? img.href.baseVal : img.getAttribute("src");
+      try {
+        if (href && href.trim()) put({url: new URL(href.trim(), document.baseURI).href,
+                                      alt: img.getAttribute("alt") || "", tag: svg ? "svg" : "input"});
+      } catch (e) {}
+      continue;
+    }
+    if (!(img instanceof HTMLImageElement)) continue;  // not its tagName: "img" in an XHTML page
     const src = img.currentSrc || img.src;
     // no source at all, or src="" (which browsers resolve to the page)
     if (!src || src === document.location.href) continue;
     // one still loading is kept if the browser asked for it (a slow server; not a lazy one never reached)
     if (!img.complete) { put({url: src, alt: img.alt || "", tag: "img", pending: true}); continue; }
     // a broken one (complete, no pixels) is listed too: fetched again, it gets its HTTP error as a row
-    const inPicture = img.parentElement && img.parentElement.tagName === "PICTURE";
+    const inPicture = img.parentElement instanceof HTMLPictureElement;
     const entry = {url: src, alt: img.alt || "", tag: inPicture ? "picture" : "img"};
     const link = img.closest("a[href]");  // a thumbnail's link: the full image, as the static reading takes it
     if (link && /^https?:/i.test(link.href)) entry.link = link.href;
@@ -221,14 +231,14 @@ _COLLECT_JS = """async ([cap, most, canvasMost, pixels]) => {
       if (was !== src) put({url: was, alt: img.alt || "", tag: "replaced"});
   }
   for (const v of els) {  // a video's poster, then the clip (not a blob: stream)
-    if (v.tagName !== "VIDEO") continue;
+    if (!(v instanceof HTMLVideoElement)) continue;
     if (v.poster) put({url: v.poster, alt: "", tag: "video"});
     const clip = v.currentSrc || v.src || (v.querySelector("source[src]") || {}).src;
     if (clip && /^https?:/i.test(clip)) put({url: clip, alt: "", tag: "video"});
   }
   let canvases = 0;
   for (const c of els) {  // a canvas drawn from shapes only, as it shows now (not blank, not hidden, not tiny)
-    if (c.tagName !== "CANVAS" || canvases >= canvasMost || !window.__medimgCanvas) continue;
+    if (!(c instanceof HTMLCanvasElement) || canvases >= canvasMost || !window.__medimgCanvas) continue;
     if (window.__medimgCanvas(c) !== "shapes" || c.width < 32 || c.height < 32 || c.width * c.height > pixels
         || !c.getClientRects().length) continue;
     try {
@@ -436,7 +446,7 @@ class RouteGuard:
         shows it in no element the collecting script reads, and the page's own URL is not one. Without `got`: one
         too large to fetch, whose fetch again gives the error."""
         if url not in self.files and len(self.files) < MAX_GOING_ON and (got is None or classify(
-                Blob(origin=url, data=got.data, content_type=got.content_type)) in ("blob", "svg")):
+                Blob(origin=url, data=got.data, content_type=got.content_type), page=True) in ("blob", "svg")):
             self.files.append(url)
 
     def _refuse(self, route, url: str, kind: str, reason: str) -> None:

@@ -62,7 +62,7 @@ def _open_url(url: str, at: str, ctx: Context, fetcher: net.Fetcher, refreshes: 
         yield ItemError(url, "", str(exc), skipped=isinstance(exc, net.RobotsTag))
         return
     blob = Blob(origin=url, data=page.data, name=_name(page.url), content_type=page.content_type)
-    kind = classify(blob)
+    kind = classify(blob, page=True)
     if kind == "svg":
         yield from open_svg(blob, ctx)
     elif kind == "blob":
@@ -305,7 +305,7 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
             release(index)  # a thumbnail whose full image gave none after all (a decoration, damaged bytes)
             got = started.pop(index).result()
             follow = True
-            if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got) == "html":
+            if cand.tag in EMBEDDING and isinstance(got, Blob) and classify(got, page=True) == "html":
                 follow = not_read if frames <= 0 else True
                 frames -= 1
             yield from _emit(origin, page_url, index, cand, got, ctx, follow, seen, label)
@@ -402,7 +402,7 @@ def _emit(origin: str, page_url: str, index: int, cand: Candidate, got: Blob | s
             got = Note(f"a tracking pixel (1x1 in the page), not read: {got}")
         yield ItemError(origin, locator, got, skipped=isinstance(got, Note))
         return
-    kind = classify(got)
+    kind = classify(got, page=cand.tag in EMBEDDING)
     if kind == "html" and cand.tag in EMBEDDING:
         if follow is True:
             yield from _embedded(origin, locator, got, ctx, seen, f"{label}{cand.tag} #{index}, ")

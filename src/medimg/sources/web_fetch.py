@@ -28,16 +28,21 @@ from .web_page import DICOM_NAMES, LINK_NAMES, Candidate, Found, _resolve, _same
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
+XML_TYPES = ("text/xml", "application/xml")
+_XHTML_ROOT = re.compile(rb"<html\b[^>]*\bxmlns\s*=\s*[\"']http://www\.w3\.org/1999/xhtml[\"']")
 ACCEPT_IMAGE = "image/avif,image/webp,image/png,image/jpeg,image/*,application/dicom;q=0.9,*/*;q=0.5"
 
 
-def classify(blob: Blob) -> str | None:
-    """"blob" (a registered source reads the bytes), "html", "svg", or None."""
+def classify(blob: Blob, page: bool = False) -> str | None:
+    """"blob" (a registered source reads the bytes), "html", "svg", or None. A `page` (what a URL or a frame shows)
+    sent as text/html is HTML, as a browser reads it, even one that starts with an inline <svg> (an icon sprite)."""
     text = blob.data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
     ctype = blob.content_type
     if text.startswith((b"<svg", b"<?xml", b"<!doctype svg")) and b"<svg" in text and b"<html" not in text:
-        return "svg"
+        return "html" if page and ctype == "text/html" else "svg"
     if ctype in HTML_TYPES and text.startswith(HTML_STARTS):  # even if it mentions "%PDF-1.7" near its top
+        return "html"
+    if ctype in XML_TYPES and _XHTML_ROOT.search(text):  # an old XHTML page sent as XML: browsers show it as one
         return "html"
     try:
         plugin = registry.find(blob)

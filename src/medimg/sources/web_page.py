@@ -397,12 +397,23 @@ def _pixel(attrs: dict) -> bool:
     return all(m is not None and float(m.group(1)) <= 1 for m in sizes)
 
 
+# `this.media='all'`, `this.rel="stylesheet"` in a <link>'s onload: a stylesheet loaded without blocking the page
+# (`media=print` or `rel=preload as=style` until it has come), which a browser then applies
+_ONLOAD_SETS = re.compile(r"""\b(media|rel)\s*=(?!=)\s*(["'])(.*?)\2""", re.I)
+
+
 def _applies(attrs: dict) -> bool:
     """Whether a <link> is a stylesheet a browser applies to a screen: not an alternate one, not disabled, not
-    for print."""
-    rel = _attr(attrs, "rel").lower().split()
+    for print; with what its onload sets (its media, its rel) once it has loaded."""
+    rel, media = _attr(attrs, "rel"), _attr(attrs, "media")
+    for name, _, value in _ONLOAD_SETS.findall(_attr(attrs, "onload")[:1000]):
+        if name.lower() == "rel":
+            rel = value
+        else:
+            media = value
+    rel = rel.lower().split()
     return ("stylesheet" in rel and "alternate" not in rel and "disabled" not in attrs
-            and bool(_attr(attrs, "href").strip()) and media_matches(_attr(attrs, "media")))
+            and bool(_attr(attrs, "href").strip()) and media_matches(media))
 
 
 def _runs(kind: str) -> bool:
