@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Literal
 
 import anyio
 import httpx
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Body, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -44,6 +44,9 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 Verdict = Literal["medical", "non-medical", "uncertain"]
+# an upload's schema: `format: binary` beside OpenAPI 3.1's contentMediaType, which /docs (Swagger UI 5) does not read
+# in an array's items: without it "Try it out" gave text boxes for `files`, no file picker (swagger-ui#10825)
+FILE_ITEM = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 
 
 class RecordOut(BaseModel):
@@ -324,6 +327,14 @@ class UrlRequest(BaseModel):
         return value
 
 
+# the bodies /docs offers to send ("Try it out"); its own sample, built from the schema, gave url and urls both: a 422
+URL_EXAMPLES = {
+    "one address": {"value": {"url": "https://example.org/article.html"}},
+    "several addresses": {"value": {"urls": ["https://example.org/case-1.html", "https://example.org/scan.png"],
+                                    "threshold": 0.7}},
+}
+
+
 def create_router(worker: Worker) -> APIRouter:
     cfg = worker.config
     router = APIRouter(prefix="/api", tags=["api"])
@@ -405,16 +416,21 @@ def create_router(worker: Worker) -> APIRouter:
     # HEAD too: load balancers and uptime monitors often probe with it (one operation in the schema)
     router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
 
+    # what /docs fills in a form's fields with: the defaults (else its own samples: threshold 0.5, full true)
+    own_threshold = worker.classifier.threshold
+
     async def classify_files(
         request: Request,
-        files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many."),
+        files: list[UploadFile] = File(..., description="Images, DICOM files, zips or PDFs; one or many.",
+                                       json_schema_extra={"items": FILE_ITEM}),
         threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP + QUERY_OR_FORM),
         full: bool | None = Query(None, description=FULL_HELP + QUERY_OR_FORM),
         show_skipped: bool | None = Query(None, description=SKIPPED_HELP + QUERY_OR_FORM),
         form_threshold: float | None = Form(None, alias="threshold", ge=LOWEST_THRESHOLD, le=1.0,
-                                            description=THRESHOLD_HELP + QUERY_OR_FORM),
-        form_full: bool | None = Form(None, alias="full", description=FULL_HELP + QUERY_OR_FORM),
-        form_show_skipped: bool | None = Form(None, alias="show_skipped", description=SKIPPED_HELP + QUERY_OR_FORM),
+                                            description=THRESHOLD_HELP + QUERY_OR_FORM, examples=[own_threshold]),
+        form_full: bool | None = Form(None, alias="full", description=FULL_HELP + QUERY_OR_FORM, examples=[False]),
+        form_show_skipped: bool | None = Form(None, alias="show_skipped", description=SKIPPED_HELP + QUERY_OR_FORM,
+                                              examples=[False]),
     ) -> dict:
         if getattr(request, "cut_short", False):  # the files before the cut were read: not them alone
             raise HTTPException(400, CUT_SHORT)
@@ -442,7 +458,7 @@ def create_router(worker: Worker) -> APIRouter:
 
     async def classify_url(
         request: Request,
-        body: UrlRequest,
+        body: UrlRequest = Body(openapi_examples=URL_EXAMPLES),
         threshold: float | None = Query(None, ge=LOWEST_THRESHOLD, le=1.0, description=THRESHOLD_HELP + QUERY_OR_BODY),
         render: bool | None = Query(None, description="Render the page in headless Chromium first." + QUERY_OR_BODY),
         full: bool | None = Query(None, description=FULL_HELP + QUERY_OR_BODY),
