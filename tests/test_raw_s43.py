@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 import builders as b
 from medimg.sources import Blob, ImageItem, ItemError, Limits, open_input
-from medimg.sources.camera_raw import NO_PREVIEW
+from medimg.sources.camera_raw import NO_DNG_PREVIEW, NO_PREVIEW
 
 
 def items(data: bytes, name: str, **limits) -> list:
@@ -108,10 +108,10 @@ def test_the_raw_files_orientation_wins_over_the_previews_own_once():
 def test_a_raw_without_a_preview_says_so():
     (item,) = items(dng(None), "raw.dng")
     assert isinstance(item, ItemError) and not item.skipped
-    assert item.error.startswith(NO_PREVIEW), item.error
+    assert item.error.startswith(NO_DNG_PREVIEW), item.error
     # a thumbnail under min_side is no preview either, and is named
     (item,) = items(dng((48, 32)), "raw.dng")
-    assert isinstance(item, ItemError) and NO_PREVIEW in item.error and "48×32 thumbnail" in item.error, item
+    assert isinstance(item, ItemError) and NO_DNG_PREVIEW in item.error and "48×32 thumbnail" in item.error, item
 
 
 def test_a_preview_over_max_pixels_is_not_decoded():
@@ -291,7 +291,7 @@ def test_loops_and_lies_in_the_ifds_end_quickly():
     assert t.ifd(entries, next_ifd=ifd0_at) == ifd0_at
     start = time.monotonic()
     (item,) = items(t.done(ifd0_at), "loop.dng")
-    assert isinstance(item, ItemError) and item.error.startswith(NO_PREVIEW), item
+    assert isinstance(item, ItemError) and item.error.startswith(NO_DNG_PREVIEW), item
     cut = dng((200, 120))
     sub = cut.find(b"\xff\xd8\xff")
     (item,) = items(cut[:sub + 600], "cut.dng")

@@ -27,6 +27,7 @@ MAX_IFDS = 64  # IFDs read in one file (a camera's have a handful to a few dozen
 MAX_ENTRIES = 4096  # entries in one IFD; an IFD claiming more is not read
 MAX_SEGMENTS = 256  # JPEG marker segments read before the frame header
 NO_PREVIEW = "camera RAW with no embedded preview: convert it to DNG/JPEG/TIFF"
+NO_DNG_PREVIEW = "camera RAW with no embedded preview: export it as JPEG or TIFF"  # a DNG told to become a DNG
 
 # TIFF-based RAW files, by name: a TIFF so named is read as RAW even when its first IFDs do not say it
 RAW_NAMES = {".dng": "DNG", ".cr2": "CR2", ".nef": "NEF", ".nrw": "NRW", ".arw": "ARW", ".srf": "SRF", ".sr2": "SR2",
@@ -349,7 +350,7 @@ def open_raw(blob: Blob, ctx: Context) -> Iterator[Item]:
             f"{kind} RAW file's embedded preview: {item.error}"
         yield item
     else:
-        yield ItemError(origin, "", NO_PREVIEW)
+        yield ItemError(origin, "", NO_DNG_PREVIEW if kind == "DNG" else NO_PREVIEW)
 
 
 # Pillow's transposes for EXIF orientations 2..8
@@ -400,7 +401,7 @@ def _cut_short(data: bytes, found: list, tiff: _Tiff | None) -> str | None:
 
 
 def _none_shown(kind: str, small, big, limits) -> str:
-    text = f"{NO_PREVIEW} ({kind}"
+    text = f"{NO_DNG_PREVIEW if kind == 'DNG' else NO_PREVIEW} ({kind}"
     if big:
         w, h = big
         return text + f"; its preview of {w}×{h} = {w * h:,} pixels is over the max_pixels cap of " \

@@ -21,7 +21,7 @@ from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageCms, ImageOps, PngIm
 from ..levels import stretch_levels
 from . import deep_jpeg, dicomdir, heif, jpeg2000
 from .base import EMPTY_FILE, Blob, Context, ImageItem, Item, ItemError, Limits, SourcePlugin, reason, unit
-from .quiet import hide_warnings, quiet_logger
+from .quiet import hide_warnings, libtiff_errors, quiet_libtiff, quiet_logger
 from .registry import HEAD_BYTES, find, register, unknown
 
 pillow_heif.register_heif_opener()  # HEIC/HEIF; Pillow 11.2+ reads AVIF itself
@@ -36,6 +36,7 @@ hide_warnings(category=UserWarning, module=r"PIL\.")
 # turned on"), which Python printed on stderr when the app set no logging up. An app's own handlers still get them.
 for _name in ("PIL", "imagecodecs"):
     quiet_logger(_name)
+quiet_libtiff()  # libtiff's errors kept, not printed, while medimg reads: a page they came with is checked again
 # An 8-bit grey TIFF with premultiplied alpha (ExtraSamples 1) is a layout Pillow's table lacks, so it was "not
 # an image"; it reads RGB ones so (RGBa). Its pixels unpack as La, which _plain_mode un-premultiplies to LA.
 for _order in (b"II", b"MM"):
@@ -1170,14 +1171,22 @@ def _tiff_pages(im: Image.Image, blob: Blob, label: str, limits: Limits) -> Iter
                 continue
             item = pages.item(i, locator) if misread_by_pillow(im) else None
             if item is None:
-                item = _decode_frame(im, origin, locator, None, limits.max_pixels, limits.decode_side)
-                retried = pages.item(i, locator) if isinstance(item, ItemError) else None
+                errors = libtiff_errors()
+                if errors is not None:
+                    errors.clear()
+                # the last page (its IFD names no next one) shares its pixels: no page decodes into them again
+                last = getattr(im.tag_v2, "next", 1) == 0
+                item = _decode_frame(im, origin, locator, None, limits.max_pixels, limits.decode_side, still=last)
+                # a page libtiff complained of as it decoded (Pillow gives a damaged JPEG strip half grey) too
+                retried = pages.item(i, locator) if isinstance(item, ItemError) or errors else None
                 # tifffile's reading, or its refusal from a tile's own header (WebP: Pillow's is "decoder error -2")
                 # or its naming of the tile or strip that does not decode (Pillow's: "decoder error -2")
                 if isinstance(retried, ImageItem) or (retried is not None and (
                         retried.error.endswith(("not decoded", "the file is truncated"))
                         or " does not decode (" in retried.error)):
                     item = retried
+                elif isinstance(item, ImageItem) and errors and retried is not None:  # a JPEG page: tifffile
+                    item = ItemError(origin, locator, f"corrupt TIFF image: {errors[0]}")  # leaves it to Pillow
                 elif isinstance(item, ItemError) and pages.cut(i):  # a JPEG page cut short: Pillow's "error -2"
                     item = ItemError(origin, locator, f"corrupt or truncated TIFF image: {pages.cut(i)}")
                 elif isinstance(item, ImageItem) and item.metadata.get("bits") == 16 and _dim_colour(item.image):

@@ -7,9 +7,12 @@ raised with medimg's code on the stack of the thread that raised it."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import re
 import sys
+import threading
 import warnings
 
 
@@ -88,3 +91,76 @@ def quiet_logger(name: str) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(h, LastResortUnlessReading) for h in logger.handlers):  # once, a module reloaded too
         logger.addHandler(LastResortUnlessReading())
+
+
+# libtiff (Pillow's TIFF decoder) prints its errors on stderr ("TIFFFillStrip: Read error on strip 0", "JPEGLib:
+# Unsupported marker type") and Pillow gives the page anyway when its RGBA path reads on past them (a damaged JPEG
+# strip came out half grey). While medimg reads, each error is kept for the thread instead (`libtiff_errors`).
+_libtiff = threading.local()
+_handlers: list | None = None  # the callbacks installed (kept alive), one a libtiff; [] when none was found
+
+
+def _loaded_libtiffs() -> list[str]:
+    """The paths of the libtiff libraries loaded in this process (Pillow's own copy in its wheel), by the maps."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            found = {line.split(None, 5)[-1].strip() for line in maps if "libtiff" in line}
+    except OSError:
+        return []
+    return sorted(p for p in found if os.path.basename(p).startswith("libtiff") and os.path.isfile(p))
+
+
+def quiet_libtiff() -> None:
+    """Install the error handler on each libtiff loaded (once; Pillow must be imported first)."""
+    global _handlers
+    if _handlers is not None:
+        return
+    _handlers, paths = [], _loaded_libtiffs()
+    if not paths:
+        return
+    kind = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p)
+    libc = ctypes.CDLL(None)
+    libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            lib.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        except (OSError, AttributeError):
+            continue
+        before: list = []
+
+        def on_error(module, fmt, args, before=before):
+            try:
+                reading = ours()
+            except ValueError:  # no Python caller (a thread of the library's own)
+                reading = False
+            try:
+                if not reading:  # the program's own call: as libtiff's handler before this one
+                    if before:
+                        before[0](module, fmt, args)
+                    return
+                text = ctypes.create_string_buffer(512)
+                libc.vsnprintf(text, len(text), fmt, args)
+                where = (module or b"").decode("utf-8", "replace")
+                message = text.value.decode("utf-8", "replace")
+                kept = libtiff_errors()
+                if len(kept) < 16:  # a page's first few are enough to tell it
+                    kept.append(f"{where}: {message}" if where else message)
+            except Exception:
+                pass
+
+        handler = kind(on_error)
+        previous = lib.TIFFSetErrorHandler(ctypes.cast(handler, ctypes.c_void_p))
+        if previous:
+            before.append(kind(previous))
+        _handlers.append(handler)
+
+
+def libtiff_errors() -> list[str] | None:
+    """The libtiff errors this thread met while medimg read (the caller clears it); None when no handler is."""
+    if not _handlers:
+        return None
+    if not hasattr(_libtiff, "errors"):
+        _libtiff.errors = []
+    return _libtiff.errors
