@@ -645,8 +645,8 @@ def classify(
     Records are written as they come (except the table), so a long run keeps little in memory and a
     stopped one keeps what it did; --resume carries it on."""
     from .output import ParquetCarriedOn, ParquetRecordWriter, RecordWriter, Spellings, cannot_write, csv_fields
-    from .output import (Claims, OutputLock, csv_header, first_row, open_output, resume_parquet, same_format,
-                         stamped_file)
+    from .output import (Claims, OutputLock, csv_header, first_row, head_line, open_output, resume_parquet,
+                         same_format, stamped_file)
     from .output import resume as resume_from
     from .pipeline import classify as run, default_classifier
 
@@ -697,19 +697,20 @@ def classify(
     if resume:
         if out is None:
             raise typer.BadParameter("--resume needs --out, the file to carry on", param_hint="--resume")
-        header = csv_header(out) if fmt == "csv" and out.exists() else []
+        line = head_line(out)  # read once: its format, a CSV's columns, a JSONL's first row
+        header = csv_header(line) if fmt == "csv" else []
         if header[:len(csv_fields())] == csv_fields() and header not in (csv_fields(labels), csv_fields(labels, True)):
             written = "with" if "skipped" in header else "without"
             raise typer.BadParameter(f"{out} has other columns: resume as it was written ({written} --full)",
                                      param_hint="--resume")
         try:
-            same_format(out, fmt)
-            row = first_row(out, fmt) if fmt == "jsonl" else None
+            same_format(out, fmt, line)
+            row = first_row(line) if fmt == "jsonl" else None
             if row is not None and ("probs" in row) != full:
                 raise ValueError(f"{out} was written {'with' if 'probs' in row else 'without'} --full: resume it "
                                  "the same way, so every row has the same fields")
             if fmt in ("jsonl", "csv", "parquet"):
-                stamp = stamped_file(out, fmt)
+                stamp = stamped_file(out, fmt, line)
             *found, tail = (resume_parquet(out, labels, used, model.release) if fmt == "parquet" else
                             resume_from(out, fmt, used, model.release))
             claims = Claims(found[0])  # which names a CSV's U+FFFD name stands for, in both

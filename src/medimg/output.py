@@ -536,9 +536,9 @@ def csv_fields(labels: list[str] | None = None, stamp: bool = False) -> list[str
             ["metadata"] + extra)
 
 
-def stamped_file(path: Path, fmt: str) -> bool:
-    """Whether an earlier run's output at `path` has `stamp_fields` (a file a medimg before them wrote has not),
-    so rows added to it take its shape; a missing or empty file is written with them."""
+def stamped_file(path: Path, fmt: str, line: str) -> bool:
+    """Whether an earlier run's output at `path` (whose `head_line` is `line`) has `stamp_fields` (a file a medimg
+    before them wrote has not), so rows added to it take its shape; a missing or empty file is written with them."""
     if not path.exists() or path.stat().st_size == 0:
         return True
     if fmt == "parquet":
@@ -546,8 +546,8 @@ def stamped_file(path: Path, fmt: str) -> bool:
             return "threshold" in _parquet_file(path).schema_arrow.names
         return True  # not resumable: resume_parquet says why
     if fmt == "csv":
-        return "threshold" in csv_header(path)
-    row = first_row(path, fmt)
+        return "threshold" in csv_header(line)
+    row = first_row(line)
     return row is None or "threshold" in row
 
 
@@ -731,30 +731,40 @@ class Thresholds:
         return f"over {self.above:.6g} and {high}" if self.uncertain else f"of {high}"
 
 
-def written_as(path: Path) -> str | None:
-    """The format medimg wrote `path` in, told by its start: "parquet", "jsonl" or "csv" (None for a file none
-    of them starts so, or a missing one), so --resume of a file in another format says which."""
+HEAD_BYTES = 1 << 20  # a medimg row is far shorter (a URL's 64 KB at most)
+
+
+def head_line(path: Path) -> str:
+    """The first line of `path`, with its line end when whole (at most HEAD_BYTES; "" for a missing file): read
+    once by --resume, it tells the format medimg wrote the file in (`written_as`), a CSV's columns, a JSONL's first
+    row (`first_row`)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(64 * 1024)
+            return f.readline(HEAD_BYTES).decode("utf-8", "surrogateescape")
     except OSError:
-        return None
-    if head.startswith(b"PAR1"):
+        return ""
+
+
+def written_as(line: str) -> str | None:
+    """The format medimg wrote a file in, told by its `head_line`: "parquet", "jsonl" or "csv" (None for a file none
+    of them starts so, or a missing one), so --resume of a file in another format says which."""
+    if line.startswith("PAR1"):
         return "parquet"
-    line = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
+    line = line.rstrip("\r\n")
     if line.startswith("{"):
         with contextlib.suppress(ValueError):
             if "locator" in json.loads(line):
                 return "jsonl"
-    if next(csv.reader([line]), [])[:len(RECORD_FIELDS)] == RECORD_FIELDS:
+    if csv_header(line)[:len(RECORD_FIELDS)] == RECORD_FIELDS:
         return "csv"
     return None
 
 
-def same_format(path: Path, fmt: str) -> None:
-    """Refuse (ValueError) to carry on `path` as `fmt` when medimg wrote it in another format (a JSONL file named
-    .csv, or given --format csv): read as `fmt` it would look like someone else's file, or a crashed run's."""
-    was = written_as(path)
+def same_format(path: Path, fmt: str, line: str) -> None:
+    """Refuse (ValueError) to carry on `path`, whose `head_line` is `line`, as `fmt` when medimg wrote it in another
+    format (a JSONL file named .csv, or given --format csv): read as `fmt` it would look like someone else's file,
+    or a crashed run's."""
+    was = written_as(line)
     if was is not None and was != fmt:
         raise ValueError(f"{path} holds medimg {_FORMAT_NAMES[was]} rows, not {_FORMAT_NAMES.get(fmt, fmt)}: "
                          f"resume it with --format {was}, the format it was written in")
@@ -763,13 +773,26 @@ def same_format(path: Path, fmt: str) -> None:
 _FORMAT_NAMES = {"jsonl": "JSONL", "csv": "CSV", "parquet": "Parquet"}
 
 
-def first_row(path: Path, fmt: str) -> dict | None:
-    """The first complete row of an earlier run's output (None for a missing or empty file)."""
-    if not path.exists() or path.stat().st_size == 0:
+def first_row(line: str) -> dict | None:
+    """An earlier JSONL output's first row, from its `head_line` (None when it is not a whole medimg row: a missing
+    or empty file, a cut-off line; `resume` says what is wrong with one that is not ours)."""
+    if not line.endswith("\n"):
         return None
-    for _, row in _rows(path, fmt):
-        return dict(row)
+    with contextlib.suppress(ValueError):
+        row = json.loads(line)
+        if isinstance(row, dict) and "locator" in row:
+            return row
     return None
+
+
+def csv_header(line: str) -> list[str]:
+    """A CSV's column names, from its `head_line`."""
+    with contextlib.suppress(csv.Error):  # a field over the csv module's limit (128 KB): not a medimg CSV
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    return []
+
+
+_ROW_START = '{"input": '  # how each row medimg writes begins (`json_line`)
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
@@ -779,6 +802,9 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         if fmt == "jsonl":
             for n, line in enumerate(f, 1):
                 if not line.endswith("\n"):
+                    if n == 1 and not (line.startswith(_ROW_START) or _ROW_START.startswith(line)):
+                        raise ValueError(f"{path} is not a medimg JSONL file (it starts {line[:60]!r}); not resuming, "
+                                         "so nothing in it is lost")  # one JSON of someone else's, no line end
                     return  # the last line, cut off by a stopped run
                 try:
                     rec = json.loads(line)
@@ -790,8 +816,12 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
                                      "not resuming, so nothing in it is lost") from None
             return
         reader = csv.DictReader(f)
-        if (reader.fieldnames or [])[:len(RECORD_FIELDS)] != RECORD_FIELDS:
-            raise ValueError(f"{path} is not a medimg CSV (its header is {reader.fieldnames})")
+        try:
+            fields = reader.fieldnames
+        except csv.Error as exc:  # a field over the csv module's limit (128 KB)
+            raise ValueError(f"{path} is not a medimg CSV (its header cannot be read: {exc})") from None
+        if (fields or [])[:len(RECORD_FIELDS)] != RECORD_FIELDS:
+            raise ValueError(f"{path} is not a medimg CSV (its header is {fields})")
         bad = None  # a row with too few or too many fields: the cut-off last row, or not ours
         held = None  # the row read last: cut off when the file does not end with a line's end
         try:
@@ -819,11 +849,6 @@ def _ends_a_line(path: Path) -> bool:
 def _inputs(path: Path, fmt: str) -> Iterator[str]:
     for name, _ in _rows(path, fmt):
         yield name
-
-
-def csv_header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
-        return next(csv.reader(f), [])
 
 
 def _truncate(path: Path, fmt: str, keep: int) -> None:

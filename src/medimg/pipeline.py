@@ -9,7 +9,6 @@ import queue
 import re
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Generator, Iterable, Iterator
@@ -390,9 +389,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         if lane.began:  # a reader may still put items in its lane (drain)
             dropped.append(lane)
         if lane.spared:
-            spare = threading.Thread(target=work, name="medimg-extract-spare", daemon=True)
-            mine.append(spare)
-            spare.start()
+            thread(work, "medimg-extract-spare").start()
         if not lane.began:
             error = (f"not read: no thread was free to read it within the input_timeout of {limit:g} s (every one "
                      f"of this run's is stuck in an input given up on, and {MAX_SPARES} spare threads are at work)")
@@ -470,10 +467,12 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             for _ in range(workers):
                 jobs.put(None)
 
-    threads = [threading.Thread(target=dispatch, name="medimg-inputs", daemon=True)]
-    threads += [threading.Thread(target=work, name=f"medimg-extract-{i}", daemon=True) for i in range(workers)]
-    mine = _RUN_THREADS.setdefault(cancel, []) if cancel is not None else []
-    mine[:] = [th for th in mine if th.is_alive()] + threads  # a cancel used for run after run: its live ones
+    def thread(target: Callable[[], None], name: str) -> threading.Thread:
+        th = threading.Thread(target=target, name=name, daemon=True)
+        th.medimg_cancel = cancel  # see run_threads
+        return th
+
+    threads = [thread(dispatch, "medimg-inputs")] + [thread(work, f"medimg-extract-{i}") for i in range(workers)]
     pending: list[tuple[Record, np.ndarray | None]] = []
     images = 0  # of them with pixels for the model
     lane: _Lane | None = None  # the input being read; None between inputs
@@ -537,15 +536,13 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         closed.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
 
 
-# the threads of each run given a `cancel` (its readers, spares too), by that cancel: see run_threads
-_RUN_THREADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def run_threads(cancel: threading.Event) -> list[threading.Thread]:
     """The threads a run given `cancel` started that are still alive. Closed or cancelled, a run's stream ends at
     once, but a reader inside a decoder goes on until the decoder returns: a caller that must not start more work
-    meanwhile (the server's job slots) waits for these."""
-    return [th for th in _RUN_THREADS.get(cancel, ()) if th.is_alive()]
+    meanwhile (the server's job slots) waits for these (its readers, spares too: each names the run's `cancel`)."""
+    if cancel is None:
+        return []
+    return [th for th in threading.enumerate() if getattr(th, "medimg_cancel", None) is cancel and th.is_alive()]
 
 
 def waiting_left(stalled: float, limit: float) -> float:

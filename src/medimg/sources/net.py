@@ -243,20 +243,25 @@ def check_url(url: str, allow_private: bool, timeout: float | None = 5.0) -> Non
         parsed = httpx.URL(url)
         host = parsed.host  # an IDNA name that does not decode (http://xn--/) raises here, not at its parse
     except Exception as exc:
-        raise FetchError(f"invalid URL {_shown(url)}: {exc}") from None
+        raise FetchError(f"invalid URL {short_url(url, 200)!r}: {exc}") from None
     if parsed.scheme not in SCHEMES:
         raise FetchError(_not_web(parsed, url))
     if not host:
         raise FetchError(f"URL has no host: {url}")
     if not port_ok(parsed.port):  # httpx takes :99999 and :-1; a connection to it fails with a riddle
-        raise FetchError(f"invalid URL {_shown(url)}: its port {parsed.port} is not from 1 to 65535")
+        raise FetchError(f"invalid URL {short_url(url, 200)!r}: its port {parsed.port} is not from 1 to 65535")
     resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_private, timeout)
 
 
-def _shown(url: str, keep: int = 200) -> str:
-    """A URL as an error names it: a long one (httpx refuses past 65,536 characters) cut, with its length; each
-    image's error of a page's 60 KB addresses held all of it (its locator has it already)."""
-    return repr(url) if len(url) <= keep + 50 else f"{url[:keep] + '…'!r} ({len(url):,} characters)"
+def short_url(url: str, keep: int | None = None) -> str:
+    """A URL as a record or an error names it: a data: URL by its header and length (its bytes are the image), and
+    with `keep` a long one cut after `keep` characters, with its length (httpx refuses past 65,536 characters; each
+    image's error of a page's 60 KB addresses held all of it, and its locator has it already)."""
+    if url[:5].lower() == "data:":
+        return f"{url.split(',', 1)[0]},… ({len(url)} characters)"
+    if keep is None or len(url) <= keep + 50:
+        return url
+    return f"{url[:keep]}… ({len(url):,} characters)"
 
 
 def port_ok(port: int | None) -> bool:
@@ -515,7 +520,7 @@ class Fetcher:
         except FetchError:
             raise
         except httpx.InvalidURL as exc:
-            raise FetchError(f"invalid URL {_shown(url)}: {exc}") from None
+            raise FetchError(f"invalid URL {short_url(url, 200)!r}: {exc}") from None
         except (httpx.HTTPError, httpcore.NetworkError, OSError, ValueError) as exc:
             if self._stopped():
                 raise FetchError(f"cancelled: {url}") from None

@@ -23,6 +23,7 @@ from . import net, registry
 from .base import Blob
 from .charset import http_charset, known_codec
 from .media import media_matches
+from .net import short_url
 from .prints import CROP_PAIRS, CROPS_PER_PICTURE, SAME_PICTURE, Print
 from .web_page import DICOM_NAMES, LINK_NAMES, Candidate, Found, _resolve, _same
 
@@ -515,12 +516,6 @@ def _forgiving_base64(text: str) -> bytes:
     if len(text) % 4 == 1:
         raise ValueError("its base64 is cut off (a length no base64 text has)")
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-
-
-def short_url(url: str) -> str:
-    if url[:5].lower() == "data:":
-        return f"{url.split(',', 1)[0]},… ({len(url)} characters)"
-    return url
 
 
 def _name(url: str) -> str:
