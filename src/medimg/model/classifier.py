@@ -441,7 +441,8 @@ class Classifier:
         if not np.isfinite(row).all():
             raise ValueError(NOT_FINITE)
         i = int(row.argmax())
-        p_med = float(row[self.medical_mask].sum())
+        # at most 1: with every label but medical ones near 0, their rounded sum came to 1.0000000000000002
+        p_med = min(float(row[self.medical_mask].sum()), 1.0)
         return Prediction(
             label=self.labels[i],
             medical=self.labels[i] in self.medical_labels,
