@@ -142,6 +142,28 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
         yield ItemError(blob.origin, "", f"damaged DICOM header: {str(exc)[:200]}; not read")
 
 
+# the value sizes of fixed-size VRs: a value whose length is no multiple of it cannot be read as that VR
+_VR_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "UL": 4, "US": 2, "SV": 8, "UV": 8, "OD": 8, "OF": 4,
+             "OL": 4, "OV": 8, "OW": 2}
+
+
+def _fit_vrs(ds: pydicom.Dataset) -> None:
+    """An element whose VR's size does not fit its value (Modality "CT" written as UL, Rows as AT; in implicit VR or
+    as UN, the dictionary's VR: a High Bit of 3 bytes) is read with its tag's VR from the dictionary when that fits,
+    else as bytes: pydicom raises on reading it (its text quoting the value), and the whole file would be lost.
+    Top-level elements, before any is converted."""
+    for tag, elem in list(ds._dict.items()):
+        if not isinstance(elem, RawDataElement) or not elem.value:
+            continue
+        try:
+            known = pydicom.datadict.dictionary_VR(tag).split(" or ")[0]
+        except KeyError:  # a private or unknown tag
+            known = "OB"
+        size = _VR_SIZES.get(known if elem.VR in (None, "UN") else elem.VR)
+        if size and len(elem.value) % size:
+            ds._dict[tag] = elem._replace(VR=known if len(elem.value) % _VR_SIZES.get(known, 1) == 0 else "OB")
+
+
 def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
     origin, limits = blob.origin, ctx.limits
     data = blob.data
@@ -158,11 +180,12 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                         f"not a readable DICOM file ({type(exc).__name__})")
         return
     # before any element is looked at (which converts it); read adds a preamble when the file has none
+    _fit_vrs(ds)
     where = _cut_before_pixels(ds, data, 128 * _no_preamble(data))
     _fill_transfer_syntax(ds)
     sop = _sop_name(ds)
     if ds.get("SOPClassUID") == ENCAPSULATED_PDF or "EncapsulatedDocument" in ds:
-        yield from _encapsulated(ds, blob, ctx, sop)
+        yield from _encapsulated(ds, blob, ctx, sop, where)
         return
     cut = not _has_pixels(ds) and (whole := _whole_fragments(data)) is not None
     if cut:  # pydicom leaves out encapsulated pixel data that the end of the file cuts off
@@ -228,7 +251,7 @@ def _open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
                                     f"only {'those are' if held > 1 else 'that one is'} read")
         n = held
     if "NumberOfFrames" in ds:  # pydicom counts frames by it; 0, -4 or 'abc' is one frame
-        ds.NumberOfFrames = n
+        ds.add_new(0x00280008, "IS", n)  # as IS, whatever VR the file gave it (UI: an int would not do)
     if limits.all_frames:
         frames = range(n)
     elif n > 1 and _is_slide(ds):
@@ -444,13 +467,21 @@ def read(data: bytes, max_bytes: int) -> tuple[pydicom.Dataset, str | None]:
     return ds, None
 
 
-def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str) -> Iterator[Item]:
+def _encapsulated(ds: pydicom.Dataset, blob: Blob, ctx: Context, sop: str, where: str | None) -> Iterator[Item]:
     """A PDF inside a DICOM file (scanned reports, referral letters) is opened like any PDF, its images
-    keeping the DICOM file as their origin; other documents (CDA XML, 3-D models) are a skipped note."""
+    keeping the DICOM file as their origin; other documents (CDA XML, 3-D models) are a skipped note. A file cut
+    off (`where`, from `_cut_before_pixels`) is an error saying so, then what there is of its PDF is read."""
     doc = ds.get("EncapsulatedDocument")
     data = bytes(doc) if isinstance(doc, (bytes, bytearray)) else b""
+    if where:  # else only MuPDF's repair note and its broken images would say it
+        inside = "(0042,0011)" in where  # Encapsulated Document
+        yield ItemError(blob.origin, "", f"DICOM file ({sop}) is cut off "
+                        f"{'inside its encapsulated document' if inside else where}"
+                        f"{'; what there is of its PDF is read' if b'%PDF' in data[:1024] else ''}")
     if b"%PDF" not in data[:1024]:
-        yield ItemError(blob.origin, "", f"DICOM holds an encapsulated document ({sop}), not an image", skipped=True)
+        if not where:
+            yield ItemError(blob.origin, "", f"DICOM holds an encapsulated document ({sop}), not an image",
+                            skipped=True)
         return
     if blob.depth + 1 > ctx.limits.max_depth:
         yield ItemError(blob.origin, "", f"encapsulated PDF nested deeper than max_depth ({ctx.limits.max_depth})")
@@ -562,11 +593,13 @@ _CODE = re.compile(r"[A-Z0-9 _]{1,16}")  # a CS value (PS3.5 6.2)
 
 def _plain(value, key: str) -> str | None:
     """A kept tag's value as text, or None when it is not what its kind allows: codes (CS) of up to 16
-    capitals, digits and spaces, numbers (IS), and other text of up to 64 printable characters."""
+    capitals, digits and spaces, whole numbers (IS), and other text of up to 64 printable characters."""
     parts = [str(v) for v in value] if isinstance(value, (list, pydicom.multival.MultiValue)) else [str(value)]
     vr = pydicom.datadict.dictionary_VR(key)
     for part in parts:
         if vr == "CS" and not _CODE.fullmatch(part.strip() or "X"):
+            return None
+        if vr == "IS" and not re.fullmatch(r"[+-]?\d{1,12}", part.strip()):  # NumberOfFrames: any text pydicom kept
             return None
         if len(part) > 64 or not part.isprintable():
             return None

@@ -583,6 +583,8 @@ def _reason(exc: BaseException | None) -> str:
     """FFmpeg's own words, without its error number and the call or buffer it names."""
     if isinstance(exc, MemoryError):  # ENOMEM: a table or frame bigger than FFmpeg will allocate
         return "the file is damaged (it claims more memory than is available)"
+    if getattr(exc, "errno", None) == 1 and type(exc).__module__.startswith("av"):
+        return "the stream is damaged or not of its kind (FFmpeg's generic error)"  # -1: EPERM, not a permission
     text = getattr(exc, "strerror", None) or str(exc or "unknown error")
     return "the file ends early (truncated)" if text == "End of file" else text
 
