@@ -255,17 +255,31 @@ def _warn_cut(notes: _Cut) -> None:
     console.print(f"[yellow]{_plural(notes.inputs, 'input')} not read to the end:[/]", soft_wrap=True)
     for rec in notes.first:
         raise_with = next((option for cap, option in CAPS.items() if f"({cap}" in rec.error), None)
-        console.print(f"  {rec.input}: {rec.error}" + (f" — raise it with {raise_with}" if raise_with else ""),
-                      soft_wrap=True, markup=False)
+        console.print(f"  {_one_line(rec.input)}: {rec.error}" + (f" — raise it with {raise_with}" if raise_with
+                                                                   else ""), soft_wrap=True, markup=False)
     if len(notes) > 5:
         console.print(f"  and {len(notes) - 5} more (--show-skipped lists them)")
+
+
+LONG_NAME = 400  # characters of a name said on the terminal: rich takes minutes to wrap one of 100,000 (a data: URI)
+
+
+def _one_line(name: str) -> str:
+    """A name in a line of its own: its newlines and tabs too as escapes (`nosuch\\n.png`), so a name from a
+    list read with --null (or a folder) is not split over lines that read as other messages; a very long one
+    (a list's data: URI) cut in its middle, as the records have it whole."""
+    from .output import shown
+
+    if len(name) > LONG_NAME:
+        name = f"{name[:LONG_NAME - 100]}…{name[-100:]} ({len(name):,} characters)"
+    return shown(name)
 
 
 def _name_first(rows: list, count: int, rest: str) -> None:
     """The first few (input, why) pairs, so a typo or a folder with nothing to read is said on the terminal, not
     only in a file the user may never open."""
     for name, why in rows[:5]:
-        console.print(f"  {name}: {why}", markup=False, soft_wrap=True)
+        console.print(f"  {_one_line(name)}: {why}", markup=False, soft_wrap=True)
     if count > 5:
         console.print(f"  and {count - 5} more ({rest})", markup=False, soft_wrap=True)
 
@@ -392,7 +406,9 @@ def lookable(path: str | os.PathLike, option: str) -> None:
 def writable(out: Path, option: str = "--out") -> None:
     lookable(out, option)
     if not out.parent.is_dir():
-        raise typer.BadParameter(f"folder {out.parent} does not exist", param_hint=option)
+        why = (f"{out.parent} is a file, not a folder" if out.parent.exists()  # -o scan.png/r.csv
+               else f"folder {out.parent} does not exist")
+        raise typer.BadParameter(why, param_hint=option)
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=option)
     if not os.access(out if out.exists() else out.parent, os.W_OK):  # read-only too
@@ -808,7 +824,7 @@ def classify(
                     claims.other(rec.input)  # not it, though CSV may write both names alike
                     done.add(tail.name)  # its rows stay: it counts as done
                     written.add(tail.name)
-                    console.print(f"resuming: the earlier run's last input, {escape(tail.name)}, is kept as "
+                    console.print(f"resuming: the earlier run's last input, {escape(_one_line(tail.name))}, is kept as "
                                   "written (had it stopped part-way, give it first to read it whole)", soft_wrap=True)
                 if writer:
                     writer.write(rec)
@@ -992,7 +1008,8 @@ def _write_all(text: str) -> None:
 
 @app.command(cls=_Command)
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every IPv4 "
+                             "interface, :: for every IPv6 one)."),
     port: int = typer.Option(7860, "--port", min=1, max=65535, help="Port to listen on."),
     allow_private: bool = AllowPrivate,
     model_dir: Optional[Path] = ModelDir,
