@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -417,7 +418,10 @@ def _lines(name: str, unquote: bool = False) -> Iterator[str]:
     stream = (io.TextIOWrapper(_stdin(), encoding=encoding, errors=_errors(encoding))
               if name == "-" else open(name, encoding=encoding, errors=_errors(encoding)))
     try:
-        for number, line in enumerate(stream, 1):
+        # a line at a time, each at most FIELD_LIMIT long: a list with no line end (/dev/zero) took all memory
+        for number, line in enumerate(iter(partial(stream.readline, FIELD_LIMIT + 1), ""), 1):
+            if len(line) > FIELD_LIMIT and not line.endswith("\n"):
+                raise ValueError(f"line {number} is over {FIELD_LIMIT:,} characters long: not a list of inputs")
             if line.count("\0") > 1 or line.rstrip("\r\n").endswith("\0"):  # find -print0's names, not one odd entry
                 raise ValueError(NUL_HINT.format(where=f"line {number}"))
             text = line.rstrip("\r\n")  # a `#` line is a comment (./#name is not)

@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import struct
+import unicodedata
 from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -79,23 +80,27 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
             return ItemError(origin, "", f"not a regular file ({_kind(st.st_mode)}); not read")
         if st.st_size > cap:
             return ItemError(origin, "", f"file is {_mb(st.st_size)}, over the max_input_bytes cap of {_mb(cap)}")
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             # as many bytes as stat said (a buffer of the whole cap costs 4× the read for big files), then
             # whatever it grew by since, up to the cap
             data = f.read(st.st_size + 1)
             if len(data) > st.st_size:
                 data += f.read(cap + 1 - len(data))
     except FileNotFoundError:
+        if (target := _link_target(path)) is not None:  # listed in its folder, so "not found" puzzled
+            return ItemError(origin, "", f"a broken link: it points to {target}, which is not there")
         hint = ("; if it is a web address, it needs http:// or https:// in front" if _HOST_LIKE.match(str(path))
                 else "; a list of inputs on standard input is read with --inputs-from -" if str(path) == "-"
                 else "; a pattern (* or ?) is not expanded here: leave it unquoted for the shell, or give the folder "
                      "(in Python: glob.glob(pattern))"
                 if re.search(r"[*?]", path.name) else f"; {NOT_UTF8_NAME}" if "\ufffd" in str(path)
                 else "; a ~ is not expanded here: leave it unquoted for the shell (in Python: os.path.expanduser(path))"
-                if origin.startswith("~") else "")
+                if origin.startswith("~") else _other_form(origin))
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
+    except NotRegular as exc:  # put in the file's place since its stat
+        return ItemError(origin, "", f"not a regular file ({_kind(exc.mode)}); not read")
     except OSError as exc:
         return ItemError(origin, "", f"could not read file: {exc.strerror or exc}")
     except ValueError as exc:  # a NUL in the name
@@ -103,6 +108,53 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     if len(data) > cap:
         return ItemError(origin, "", f"file is over the max_input_bytes cap of {_mb(cap)}")
     return Blob(origin=origin, data=data, name=path.name, sibling=partial(_beside, path.parent, ctx))
+
+
+def _other_form(name: str) -> str:
+    """A hint naming the file there whose name is `name` in Unicode's other form: "é" as one character (NFC, as
+    most lists and keyboards write it) or as "e" and an accent (NFD, as macOS wrote names); Linux tells them apart."""
+    if name.isascii():
+        return ""
+    for form in ("NFD", "NFC"):
+        other = unicodedata.normalize(form, name)
+        if other != name and os.path.lexists(other):
+            how = "as a letter and its accents (NFD, as macOS writes names)" if form == "NFD" else \
+                "with accented letters as one character each (NFC)"
+            return f"; a file of this name written {how} is there: {other!r}"
+    return ""
+
+
+def _link_target(path: Path) -> str | None:
+    """Where a link points, for a link whose target is missing; None when `path` is no link."""
+    try:
+        return os.readlink(path)
+    except (OSError, ValueError):
+        return None
+
+
+class NotRegular(OSError):
+    """What open_regular found is a FIFO, socket, device or folder (its `mode`), not a regular file."""
+
+    def __init__(self, mode: int):
+        super().__init__(f"not a regular file ({_kind(mode)})")
+        self.mode = mode
+
+
+def open_regular(path: str | os.PathLike):
+    """open(path, "rb") of a regular file only, checked on the open file: a file swapped for a FIFO after its
+    stat (a share changing while it is walked) blocked the run for good in open(), which waits for a writer.
+    NotRegular for anything else."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(mode)
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _kind(mode: int) -> str:
@@ -279,10 +331,11 @@ def folder_tasks(path: str | os.PathLike, ctx: Context,
             given.folders.add(real)  # a link's folder, read here: a DICOMDIR given after passes over its files
         # real folders first, so a folder is read where it is and a link beside it is the one noted
         dirs[:] = sorted((d for d in dirs if not is_hidden(d)), key=lambda d: (os.path.islink(os.path.join(root, d)), d))
+        beside = frozenset(name.lower() for name in names)
         for name in sorted(names):
             if not is_hidden(name):
                 files += 1
-                yield from file_tasks(Path(root) / name, ctx, member=True, skip=skip)
+                yield from file_tasks(Path(root) / name, ctx, member=True, skip=skip, beside=beside)
     if not files and not problems:  # one row still says what became of it
         origin = os.fspath(path)
         yield unit(origin, lambda: iter([ItemError(origin, "", "folder holds no files (hidden ones are left out)",
@@ -325,13 +378,14 @@ def _holds(real: str, inside: str) -> bool:
 
 
 def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
-               skip: Callable[[str], bool] | None = None, listed: bool = False
+               skip: Callable[[str], bool] | None = None, listed: bool = False, beside: frozenset[str] | None = None
                ) -> Iterator[Callable[[], Iterator[Item]]]:
     """One file as units of work: a container whose source splits (a zip) gives one per member, read
     here; any other file one unit that reads it. `member`: found in a folder (unknown content is a note);
     `listed`: listed by a DICOMDIR given (a DICOMDIR then is the note it is in a folder).
     A file whose path `skip` accepts (done by an earlier run) is passed over before any byte is read, and so is
-    one a DICOMDIR given in this run read already (`ctx.given`)."""
+    one a DICOMDIR given in this run read already (`ctx.given`). `beside`: the names in its folder, as its walk
+    listed them, in lower case (as a share may match them; none: each header name it may have is looked up)."""
     path = Path(path)
     if skip is not None and skip(str(path)):  # done before (resuming): not even its first bytes are read
         return
@@ -348,7 +402,7 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
             return
     plugin = _sniffed(path, head)
     # a data file beside the header naming it (gzipped, its name still says so: a.img.gz of a.hdr)
-    header = _header_beside(path) if head and (plugin is None or path.suffix.lower() == ".gz") else None
+    header = _header_beside(path, beside) if head and (plugin is None or path.suffix.lower() == ".gz") else None
     if header or (plugin is None and head and member):  # a note, without reading the whole file
         why = f"the data file of {header}, read with it" if header else "not an image or a supported container"
         note = ItemError(str(path), "", f"skipped: {why}", skipped=True) if header else \
@@ -364,6 +418,9 @@ def file_tasks(path: str | os.PathLike, ctx: Context, member: bool = False,
             yield unit(blob.origin, iter, (blob,))
         else:
             yield from blob_tasks(blob, ctx, member)
+        return
+    if member and not head and _empty(path):  # its note now: opening it and asking every source took 0.3 ms a file
+        yield unit(str(path), iter, (ItemError(str(path), "", EMPTY_FILE, skipped=True),))
         return
     yield unit(str(path), _open_path, path, ctx, member)
 
@@ -557,6 +614,15 @@ def _big_tiff(path: Path, ctx: Context) -> Iterator[Item] | None:
     return stack_items(str(path), ctx, str(path))
 
 
+def _empty(path: Path) -> bool:
+    """Whether `path` is a regular file of no bytes (a FIFO or device has none either, and is refused as such)."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+
 def _size(path: Path) -> int | None:
     try:
         return path.stat().st_size
@@ -564,12 +630,16 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _header_beside(path: Path) -> str | None:
+def _header_beside(path: Path, beside: frozenset[str] | None = None) -> str | None:
     """The header beside a data file that reads it (a.mhd or a.nhdr for the a.raw it names, a.hdr for a.img, or for
     a.img.gz when no a.img is beside it), so that giving both files (find … | medimg classify) reads the pair once,
     without an error for the data."""
     stem = data_stem(path.name)
     for ext in HEADER_EXTS:
+        # the walk's listing of its folder: six stats (and Paths) of each file no source reads were half of a big
+        # folder's walk
+        if beside is not None and (stem + ext).lower() not in beside:
+            continue
         header = path.with_name(stem + ext)
         if header == path or not os.path.isfile(header):  # False for a name too long (Path.is_file raises)
             continue
@@ -633,7 +703,7 @@ def file_head(path: Path) -> bytes:
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             return b""
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(SNIFF_BYTES)
     except (OSError, ValueError):  # ValueError: a NUL in the name
         return b""
@@ -647,7 +717,7 @@ def _sniffed(path: Path, head: bytes) -> SourcePlugin | None:
     plugin = find(Blob(path.name, head, name=path.name)) if head else None
     if plugin is None and head and (head.startswith(EXECUTABLE) or path.name.lower().endswith(".zip")):
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(0, size - TAIL))
                 tail = f.read(TAIL)

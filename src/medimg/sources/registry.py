@@ -51,7 +51,7 @@ def open_blob(blob: Blob, ctx: Context) -> Iterator[Item]:
             yield ItemError(blob.origin, "", "the file is empty")
             return
         err = unknown(blob.origin, blob.name or blob.origin, blob.data[:HEAD_BYTES], len(blob.data), given=True)
-        if not err.error.startswith("named ") and _a_list(blob.data[:HEAD_BYTES]):
+        if not err.error.startswith("named ") and not err.skipped and _a_list(blob.data[:HEAD_BYTES]):
             err = ItemError(err.origin, "", err.error + "; it looks like a list of inputs, which the command line "
                                                         "reads with --inputs-from")
         yield err
@@ -166,10 +166,29 @@ def split_part(name: str) -> int | None:
     return int(found.group(1) or found.group(2)) if found else None
 
 
+_APPLE_DOUBLE = (b"\x00\x05\x16\x07", b"\x00\x05\x16\x00")  # AppleDouble's magic, and AppleSingle's
+
+
+def _litter(name: str, head: bytes) -> str | None:
+    """What a file macOS or Windows leaves beside the real ones is, by its name (and an AppleDouble's first bytes),
+    else None. A folder's walk leaves them out; given (from a list) each was an error ("named PNG but not readable")."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.startswith("._") and head.startswith(_APPLE_DOUBLE):
+        return f"macOS metadata of {base[2:]} (an AppleDouble ._ file)"
+    if base == ".DS_Store":
+        return "macOS folder settings (.DS_Store)"
+    if base.lower() in ("thumbs.db", "desktop.ini"):
+        return f"Windows folder settings ({base})"
+    return None
+
+
 def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool = False) -> ItemError:
     """Content no source reads (its first bytes `head`, `size` in all): an error when it was `given` as an input
     or its name says image (or a microscope format not read), else (found in a folder or container) a skipped
     note. One text either way."""
+    litter = _litter(name, head)
+    if litter:  # given too: `find scans -type f` lists a Mac share's ._ twin of every file
+        return ItemError(origin, "", f"skipped: {litter}, not an image", skipped=True)
     lower = name.lower()
     microscope = next((v for k, v in UNREAD_MICROSCOPY.items()
                        if lower.endswith(k) and (k not in _MICROSCOPY_HEADS or _MICROSCOPY_HEADS[k](head))), None)
