@@ -282,8 +282,11 @@ def _up(path: str) -> str:
 
 
 def entry_key(entry: str, fragments: bool = False) -> str:
-    """What makes two entries one input: `url_key` for a URL, the absolute path (its `..` kept: links) else."""
-    return url_key(entry, fragments) if is_url(entry) else _path_key(entry) if entry else entry
+    """What makes two entries one input: `url_key` for a URL, a data: URI itself (its base64 may hold `//`), the
+    absolute path (its `..` kept: links) else."""
+    if not entry or entry[:5].lower() == "data:":
+        return entry
+    return url_key(entry, fragments) if is_url(entry) else _path_key(entry)
 
 
 def _path_key(entry: str) -> str:

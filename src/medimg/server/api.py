@@ -306,7 +306,8 @@ def _multipart_problem(said: str) -> str:
 class UrlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt "treshold" is a 422, not the default threshold unseen
 
-    url: str | None = Field(None, description="An http:// or https:// address of a page or an image.",
+    url: str | None = Field(None, description="An http:// or https:// address of a page or an image (or a data: URI, read "
+                            "as it is).",
                             examples=["https://example.org/article.html"])
     urls: list[str] | None = Field(None, min_length=1, max_length=MAX_URLS,
                                    description=f"Several addresses instead of `url` (at most {MAX_URLS}), read in "
@@ -697,6 +698,8 @@ def url_check(url: str, allow_private: bool, offline: bool = False) -> tuple[str
 
     if offline:
         return "this server does not fetch web addresses (started with --offline); upload the files instead", None
+    if _data_uri(url):  # its bytes are in it: read as the command line reads one, nothing fetched
+        return None, None
     try:
         check_url(url, allow_private)
     except BlockedAddress as exc:
@@ -712,10 +715,16 @@ def url_problem(url: str, allow_private: bool, offline: bool = False) -> str | N
     return refusal or failure
 
 
+def _data_uri(url: str) -> bool:
+    return url[:5].lower() == "data:"
+
+
 def _malformed(url: str) -> bool:
     """Not an http(s) URL with a host: what check_url refuses before it looks the host up."""
     from ..sources.net import SCHEMES, port_ok
 
+    if _data_uri(url):
+        return False
     try:  # .host decodes an IDNA name, and raises on one that is not (http://xn--/)
         parsed = httpx.URL(url)
         return parsed.scheme not in SCHEMES or not parsed.host or not port_ok(parsed.port)

@@ -150,15 +150,21 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
         yield unit(name, lambda: iter([ItemError(name, "", why)]))
         return
     text = os.fspath(source)
-    if not text:  # not the current folder
-        yield unit("", lambda: iter([ItemError("", "", "an empty path: give a file, folder or URL")]))
+    if not text.strip():  # not the current folder
+        why = f"an empty path{'' if not text else ' (only white space)'}: give a file, folder or URL"
+        yield unit(text, lambda: iter([ItemError(text, "", why)]))
         return
-    if text[:7].lower() == "file://":  # a file URI names a local file
+    if text[:5].lower() == "data:":  # a picture's bytes in its name (an img src copied from a page), as pages' are read
+        yield unit(text, _open_data_uri, text, ctx)
+        return
+    if text[:6].lower() == "file:/":  # a file URI names a local file (file:///a, or file:/a as Java writes it)
         path, why = _file_uri(text)
         if why:
             yield unit(text, lambda: iter([ItemError(text, "", why)]))
             return
         text = path
+    if text != text.strip() and is_url(text.strip()) and not os.path.lexists(text):
+        text = text.strip()  # a URL pasted with a space or newline, as the HTTP API takes one
     if is_url(text):
         yield unit(text, _open_url, text, ctx)
     elif _other_scheme(text):
@@ -213,6 +219,20 @@ def not_an_input(value) -> tuple[str, str]:
     shown = reprlib.repr(value)
     hint = f"; {IN_MEMORY}" if _a_picture(value) else f"; an open file: {OPEN_FILE}" if _open_file(value) else ""
     return shown, f"not a path, URL or Blob: {shown} ({kind}){hint}"
+
+
+def _open_data_uri(uri: str, ctx: Context) -> Iterator[Item]:
+    """The images of a data: URI given as an input, decoded under max_download_bytes (a file named `data:…` is
+    given as ./data:…)."""
+    from .web_fetch import decode_data_uri
+
+    try:
+        data, ctype = decode_data_uri(uri, ctx.limits.max_download_bytes)
+    except ValueError as exc:
+        yield ItemError(uri, "", f"{exc}; a file of that name is given as ./{uri}" if "no comma" in str(exc)
+                        else str(exc))
+        return
+    yield from images_capped(open_blob(Blob(origin=uri, data=data, content_type=ctype), ctx), uri, ctx)
 
 
 def _open_url(url: str, ctx: Context) -> Iterator[Item]:

@@ -69,6 +69,7 @@ def is_hidden(name: str) -> bool:
 
 def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
     """One file's bytes, refused by size before reading when over `max_input_bytes`."""
+    given = os.fspath(path)  # as typed, for a hint (Path makes `http://x` `http:/x`)
     path = Path(path)
     origin = str(path)
     cap = ctx.limits.max_input_bytes
@@ -95,7 +96,7 @@ def read_file(path: str | os.PathLike, ctx: Context) -> Blob | ItemError:
                      "(in Python: glob.glob(pattern))"
                 if re.search(r"[*?]", path.name) else f"; {NOT_UTF8_NAME}" if "\ufffd" in str(path)
                 else "; a ~ is not expanded here: leave it unquoted for the shell (in Python: os.path.expanduser(path))"
-                if origin.startswith("~") else _other_form(origin))
+                if origin.startswith("~") else _other_form(origin) or _pasted(given))
         return ItemError(origin, "", "file not found" + hint)
     except PermissionError:
         return ItemError(origin, "", "permission denied")
@@ -155,6 +156,18 @@ def open_regular(path: str | os.PathLike):
     except BaseException:
         os.close(fd)
         raise
+
+
+def _pasted(name: str) -> str:
+    """A hint for a name not found that was pasted with what is not part of it, or from elsewhere."""
+    bare = name.strip(" \t\r\n\"'<>")
+    if bare and bare != name:
+        return f"; it has white space or quotes around it: without them it is {bare!r}"
+    if re.match(r"https?:?/+[^/]", name, re.IGNORECASE):
+        return "; a web address starts http:// or https://, with two slashes"
+    if os.name != "nt" and re.match(r"[A-Za-z]:[\\/]|\\\\", name):
+        return "; a Windows path, and this system is not Windows: give the file's path on this one"
+    return ""
 
 
 def _kind(mode: int) -> str:
