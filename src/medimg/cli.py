@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .sources import Limits, is_url
-from .sources.base import EMPTY_FILE
+from .sources.base import EMPTY_FILE, cut_short
 
 PLAIN_TYPES = {"str": "text", "int": "integer", "float": "number"}
 
@@ -216,11 +216,7 @@ def _warn_caps(over: Counter) -> None:
                       soft_wrap=True)
 
 
-def _cut_short(note: str | None) -> bool:
-    """A skipped note saying an input was not read to its end (a cap, its time ran out, or damage MuPDF
-    repaired past)."""
-    return bool(note) and (any(f"({cap}" in note for cap in CAPS) or "out of time" in note
-                           or "(video_timeout)" in note or "parts of it may be missing" in note)
+_cut_short = cut_short  # as the page's counts line tells them
 
 
 def _plain(message) -> None:

@@ -26,6 +26,7 @@ from ..lists import once
 from ..model.classifier import p_text, verdict_for
 from ..pipeline import Record, summarize
 from ..sources import Blob
+from ..sources.base import cut_short
 from ..sources.browser import available
 from ..sources.files import blobs_together, unique_names
 from .api import WAITING_PER_JOB, url_problem
@@ -75,6 +76,15 @@ input[type=checkbox]:focus-visible, #filter input[type=radio]:focus-visible { ou
 .medimg-sr { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
   clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0; }
 #counts p { font-size: 1.1em; margin: 0; }
+/* while a run goes (its progress over the counts line, none over these), the last run's tables and an opened
+   image's details are not shown, as its gallery is not: they read as the new run's. Hidden, not removed: nothing
+   moves. An event with a progress of their own (a new threshold, the step after a run) is left to show it */
+#counts:has(> [data-testid=status-tracker]:not(.hide)) ~ #table:not(:has(> [data-testid=status-tracker]:not(.hide)))
+  { visibility: hidden; }
+#counts:has(> [data-testid=status-tracker]:not(.hide)) ~ #problems:not(:has(> [data-testid=status-tracker]:not(.hide)))
+  { visibility: hidden; }
+#counts:has(> [data-testid=status-tracker]:not(.hide)) ~ #details:not(:has(> [data-testid=status-tracker]:not(.hide)))
+  { visibility: hidden; }
 /* a run's note beside Run and Stop, and Stop kept on the screen while a run goes (RUNS) */
 #medimg-busy { margin: 0; color: #1f2937; font-weight: 600; }
 #medimg-busy:empty { display: none; }
@@ -1137,8 +1147,12 @@ def _counts(recs: list[Record], threshold: float, show: str = "all", n_shown: in
              f"{v.get('non-medical', 0)} non-medical", f"{v.get('uncertain', 0)} uncertain"]
     if s["errors"]:
         parts.append(f"{s['errors']} could not be read" + ("" if s["skipped"] else " (why: see below)"))
-    if s["skipped"]:
-        parts.append(f"{s['skipped']} passed over (no image in it, or too small to matter: see below)")
+    # an input read in part (a cap, its time): not one with nothing in it, which a curator may pass over too
+    cut = sum(1 for r in recs if r.skipped and cut_short(r.error))
+    if cut:
+        parts.append(f"{cut} not read to the end (why: see below)")
+    if s["skipped"] > cut:
+        parts.append(f"{s['skipped'] - cut} passed over (no image in it, or too small to matter: see below)")
     shown_t = f"{threshold:.2f}" if round(threshold, 2) == threshold else f"{threshold:g}"  # 0.60; a typed 0.955 whole
     text = " · ".join(parts) + f" (threshold {shown_t})"
     if stopped:

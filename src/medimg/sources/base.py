@@ -266,6 +266,15 @@ _KIND_WORDS = {bool: "True or False", int: "a whole number ≥ 0", float: "a num
                type(None): "None"}
 # caps at which nothing could be read at all (the CLI's options start at 1 too)
 AT_LEAST_ONE = {"max_pixels", "max_images_per_input", "max_pdf_pages", "max_concurrency", "max_per_host"}
+# caps at which an input is read only in part, said in a skipped note ("… (max_pdf_pages)")
+PART_CAPS = ("max_pdf_pages", "max_images_per_input")
+
+
+def cut_short(note: str | None) -> bool:
+    """A skipped note saying an input was not read to its end (a cap, its time ran out, or damage MuPDF
+    repaired past)."""
+    return bool(note) and (any(f"({cap}" in note for cap in PART_CAPS) or "out of time" in note
+                           or "(video_timeout)" in note or "parts of it may be missing" in note)
 
 
 def _check_limit(name: str, value, kind) -> None:
