@@ -69,8 +69,16 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
         rows.fieldnames = _header(rows.fieldnames)
         if "path" not in rows.fieldnames:
             raise CorpusError(f"{path}: give a header row path,reason (or path)")
-        return {_rel(r["path"]): (r.get("reason") or "").strip() or f"listed in {path.name}"
-                for r in rows if (r["path"] or "").strip()}
+        out, line = {}, rows.line_num
+        for r in rows:
+            if "\n" in (r["path"] or "") or "\r" in (r["path"] or ""):  # the rows after it read as one path
+                raise CorpusError(f"{path}, line {line + 1}: a quote (\") opened there is not closed, so every row "
+                                  "after it would be read as one path and none of them left out: close it or take "
+                                  "it out")
+            line = rows.line_num
+            if (r["path"] or "").strip():
+                out[_rel(r["path"])] = (r.get("reason") or "").strip() or f"listed in {path.name}"
+        return out
 
 
 def _header(names) -> list[str]:

@@ -337,15 +337,16 @@ def _part(corpus: Corpus, idx: np.ndarray) -> Corpus:
 
 def _save(obj: dict, path: Path) -> None:
     """torch.save to a temporary file, then renamed: a stop while saving leaves the previous file whole. A full
-    disk is an OSError (ENOSPC), not torch's RuntimeError, and its part-file is deleted, not left filling it."""
+    disk is an OSError (ENOSPC), not torch's RuntimeError, and its part-file is deleted, not left filling it; so is
+    a stop (Ctrl-C, SIGTERM's SystemExit) that came while torch wrote: the run ends as that stop."""
     tmp = path.with_name(path.name + ".part")
     try:
         with open(tmp, "wb") as f:  # a Python file: torch's own writer loses the OSError
             torch.save(obj, f)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, RuntimeError) and isinstance(exc.__context__, OSError):  # a write torch saw fail
-            raise exc.__context__ from None
+        if isinstance(exc, RuntimeError) and isinstance(exc.__context__, (OSError, KeyboardInterrupt, SystemExit)):
+            raise exc.__context__ from None  # a write torch saw fail, or a stop raised in one
         raise
     os.replace(tmp, path)
 
