@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import math
 import numbers
 import os
@@ -127,6 +128,11 @@ AHEAD_BYTES = 256 * 2**20  # bytes that units not yet done may hold (archive mem
 MAX_SPARES = 16
 _spares = [0]  # spare threads whose stuck reader has not returned yet
 _spares_lock = threading.Lock()  # also orders a lane's start and end against its being given up on
+# seconds a stream closed (a break, an exception, close()) waits for its threads to end, each at its next image: a
+# daemon thread still inside a library when Python exits can hang the exit (h5py's lock: a MINC file) and leaves
+# the temporary folder of the file it reads
+STOP_WAIT = 2.0
+_open_runs: set[threading.Event] = set()  # the `closed` of each stream begun and not closed yet
 
 
 def _after_fork() -> None:
@@ -179,6 +185,8 @@ def classify(
     closing the stream does: no record comes out after it (within 0.1 s, even while an input is still
     downloading or decoding), and downloads and threads stop. The stream just ends: `cancel.is_set()` tells a
     cancelled run from a finished one.
+    Closing the stream (a `break`) returns once its threads have ended (at most STOP_WAIT s), and one still open
+    when the program exits is closed then.
     One path, URL or Blob may be given alone instead of in a list. `inputs` is read, and `skip` called, on a
     background thread as the run goes (an iterator bound to the caller's thread, such as a sqlite cursor,
     should be made a list first); if either raises, the exception comes out of the stream in its place, after
@@ -323,6 +331,7 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
                     lane.task = None
                     return
                 lane.began = time.monotonic()
+                lane.thread = threading.current_thread()
                 task, lane.task = lane.task, None
             for item in task():
                 if lane.dropped:  # out of time (input_timeout): the reader is closed
@@ -425,13 +434,17 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
 
     def given_inputs() -> Iterator:
         """The caller's inputs; their iterable raising ends the run with that exception, in its place."""
+        me = threading.current_thread()
         while True:
+            me.medimg_in_callers = True  # in the caller's iterator (a queue's get, say): not waited for (_join)
             try:
                 given = next(inputs)
             except StopIteration:
                 return
             except BaseException as exc:  # a SystemExit too: on this thread it would end the run as if done
                 raise CallerError(exc) from exc
+            finally:
+                me.medimg_in_callers = False
             yield given
 
     seen = Given() if seen is None else seen  # a DICOMDIR given with its export's folders or files: each file read once
@@ -467,12 +480,16 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
             for _ in range(workers):
                 jobs.put(None)
 
+    ours: list[threading.Thread] = []  # this run's threads, spares too
+
     def thread(target: Callable[[], None], name: str) -> threading.Thread:
         th = threading.Thread(target=target, name=name, daemon=True)
         th.medimg_cancel = cancel  # see run_threads
+        ours.append(th)
         return th
 
     threads = [thread(dispatch, "medimg-inputs")] + [thread(work, f"medimg-extract-{i}") for i in range(workers)]
+    _open_runs.add(closed)
     pending: list[tuple[Record, np.ndarray | None]] = []
     images = 0  # of them with pixels for the model
     lane: _Lane | None = None  # the input being read; None between inputs
@@ -534,6 +551,28 @@ def _records(inputs, clf, limits, batch_size, threshold, thumbnails, on_item, wo
         yield from _emit(clf, pending, t, on_item, cancel)
     finally:
         closed.set()  # threads blocked on a full queue give up within 0.1 s; a download in progress at its next chunk
+        _open_runs.discard(closed)
+        if cancel is None or not cancel.is_set():  # a cancelled stream ends at once (the caller has run_threads)
+            stuck = {gone.thread for gone in dropped}  # readers given up on, still in a decoder: not waited for
+            _join([th for th in ours if th not in stuck], STOP_WAIT)
+
+
+def _join(threads: list[threading.Thread], wait: float) -> None:
+    """Wait at most `wait` s in all for `threads` to end (those started, but the caller's own and one waiting on
+    the caller's inputs iterator, which may block for good)."""
+    end = time.monotonic() + wait
+    for th in threads:
+        if th.ident is not None and th is not threading.current_thread() and not getattr(th, "medimg_in_callers", 0):
+            th.join(max(0.0, end - time.monotonic()))
+
+
+@atexit.register
+def _stop_runs_at_exit() -> None:
+    """At exit, end the streams never closed (one kept in a variable) and wait (STOP_WAIT) for every run's threads:
+    Python stops daemon threads wherever they are, inside a library's lock too (see STOP_WAIT)."""
+    for closed in list(_open_runs):
+        closed.set()
+    _join([th for th in threading.enumerate() if hasattr(th, "medimg_cancel")], STOP_WAIT)  # every run's
 
 
 def run_threads(cancel: threading.Event) -> list[threading.Thread]:
@@ -565,6 +604,7 @@ class _Lane(queue.Queue):
         self.images, self.dropped, self.released, self.ended = 0, False, False, False
         self.stuck = self.spared = False  # given up on while its reader ran; a spare thread took its place
         self.task: Callable[[], Iterator] | None = None  # its unit of work, until a thread takes it
+        self.thread: threading.Thread | None = None  # the thread reading it, once begun
 
     def pause(self) -> None:
         self.paused = (self.paused[0], time.monotonic())
