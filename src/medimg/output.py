@@ -731,7 +731,7 @@ class Thresholds:
         return f"over {self.above:.6g} and {high}" if self.uncertain else f"of {high}"
 
 
-HEAD_BYTES = 1 << 20  # a medimg row is far shorter (a URL's 64 KB at most)
+HEAD_BYTES = 1 << 20  # a medimg row is shorter, but for a data: URI's
 
 
 def head_line(path: Path) -> str:
@@ -740,7 +740,10 @@ def head_line(path: Path) -> str:
     row (`first_row`)."""
     try:
         with open(path, "rb") as f:
-            return f.readline(HEAD_BYTES).decode("utf-8", "surrogateescape")
+            line = f.readline(HEAD_BYTES)
+            if not line.endswith(b"\n") and line.startswith(_ROW_START.encode()):  # a row of a data: URI over
+                line += f.readline()  # HEAD_BYTES (its input and source whole): read whole, as resuming does
+            return line.decode("utf-8", "surrogateescape")
     except OSError:
         return ""
 

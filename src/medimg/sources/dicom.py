@@ -146,6 +146,8 @@ def open_dicom(blob: Blob, ctx: Context) -> Iterator[Item]:
 _VR_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "UL": 4, "US": 2, "SV": 8, "UV": 8, "OD": 8, "OF": 4,
              "OL": 4, "OV": 8, "OW": 2}
 
+_SIZED = {*_VR_SIZES, None, "UN"}  # the VRs an element may be read by wrongly sized: None is implicit VR's
+
 
 def _fit_vrs(ds: pydicom.Dataset) -> None:
     """An element whose VR's size does not fit its value (Modality "CT" written as UL, Rows as AT; in implicit VR or
@@ -153,7 +155,9 @@ def _fit_vrs(ds: pydicom.Dataset) -> None:
     else as bytes: pydicom raises on reading it (its text quoting the value), and the whole file would be lost.
     Top-level elements, before any is converted."""
     for tag, elem in list(ds._dict.items()):
-        if not isinstance(elem, RawDataElement) or not elem.value:
+        # a VR of any size, or a value that fits its VR (most): no look-up (2 ms of a 258-element CT's read)
+        if not isinstance(elem, RawDataElement) or not elem.value or elem.VR not in _SIZED or (
+                elem.VR in _VR_SIZES and len(elem.value) % _VR_SIZES[elem.VR] == 0):
             continue
         try:
             known = pydicom.datadict.dictionary_VR(tag).split(" or ")[0]

@@ -144,8 +144,13 @@ class NotRegular(OSError):
 def open_regular(path: str | os.PathLike):
     """open(path, "rb") of a regular file only, checked on the open file: a file swapped for a FIFO after its
     stat (a share changing while it is walked) blocked the run for good in open(), which waits for a writer.
-    NotRegular for anything else."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    NotRegular for anything else. A file another program holds a lease on (Samba's oplocks) is opened as open()
+    would, waiting for the lease to be given up: opened non-blocking, it was "Resource temporarily unavailable"."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    except BlockingIOError:  # a FIFO opens at once: only a lease refuses so, so it is a regular file
+        fd = os.open(path, flags)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
