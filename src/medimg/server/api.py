@@ -480,10 +480,10 @@ def create_router(worker: Worker) -> APIRouter:
             raise HTTPException(501, f"this server cannot render pages: {available()}")  # resolve was a 200)
         if body.urls is not None:  # each refusal is that address's result, as a file's error is in a batch
             urls = list(once((u.strip() for u in body.urls), fragments=render))  # a script may route on #…
-            bad = next((u for u in urls if _malformed(u)), None)  # a path would name a file of the server's
-            if cfg.offline or bad is not None:  # (no lookup for either; "" is a bad one too)
-                raise HTTPException(400, url_check(urls[0] if bad is None else bad, cfg.allow_private,
-                                                   cfg.offline)[0])
+            # a path would name a file of the server's; offline, only data: URIs are read (no lookup for either;
+            bad = next((u for u in urls if _malformed(u) or (cfg.offline and not _data_uri(u))), None)  # "" is bad)
+            if bad is not None:
+                raise HTTPException(400, url_check(bad, cfg.allow_private, cfg.offline)[0])
         else:
             urls = [body.url.strip()]
             refusal, failure = await anyio.to_thread.run_sync(url_check, urls[0], cfg.allow_private, cfg.offline)
@@ -696,10 +696,10 @@ def url_check(url: str, allow_private: bool, offline: bool = False) -> tuple[str
     other failed fetch."""
     from ..sources.net import BlockedAddress, FetchError, check_url
 
+    if _data_uri(url):  # its bytes are in it: read as the command line reads one, nothing fetched (offline too)
+        return None, None
     if offline:
         return "this server does not fetch web addresses (started with --offline); upload the files instead", None
-    if _data_uri(url):  # its bytes are in it: read as the command line reads one, nothing fetched
-        return None, None
     try:
         check_url(url, allow_private)
     except BlockedAddress as exc:
