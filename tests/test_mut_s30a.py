@@ -154,7 +154,7 @@ def test_a_sheets_images_keep_to_the_images_cap(srv):
     url = srv.add("/page.html", '<link rel="stylesheet" href="s.css"><img src="a.png"><div class="hero"></div>')
     items = run(url, max_images_per_input=1)
     assert images(items) == [srv.url("/a.png")] and srv.hits["/b.png"] == 0
-    assert notes(items) == [("", "1 more images on the page were not fetched (max_images_per_input = 1)")]
+    assert notes(items) == [("", "1 more image on the page was not fetched (max_images_per_input = 1)")]
 
 
 def test_a_page_whose_sheets_give_no_image_still_says_so(srv):

@@ -342,4 +342,4 @@ def test_pictures_past_the_cap_are_counted_from_the_first_one_over():
     got = list(open_svg(Blob(origin="f.svg", data=f"<svg {SVG}>{pics}</svg>".encode()),
                         Context(Limits(max_images_per_input=2))))
     assert [g.locator for g in got] == ["image #1", "image #2", ""]
-    assert got[-1].error == "1 more embedded pictures were not read (max_images_per_input = 2)"
+    assert got[-1].error == "1 more embedded picture was not read (max_images_per_input = 2)"

@@ -310,7 +310,7 @@ def test_one_bitmap_over_the_images_cap_is_counted():
     data = emf(*(stretchdibits(dib(SCAN.rotate(k * 90, expand=True)), 2000 * k, 0, 900, 900) for k in range(3)))
     got = items(data, "three.emf", max_images_per_input=2)
     assert len(images(got)) == 2
-    assert got[-1].skipped and got[-1].error == "1 more bitmaps were not read (max_images_per_input = 2)"
+    assert got[-1].skipped and got[-1].error == "1 more bitmap was not read (max_images_per_input = 2)"
 
 
 def test_setdibitstodevice_holding_some_scan_lines_reads_those():

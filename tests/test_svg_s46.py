@@ -68,7 +68,7 @@ def test_a_drawing_of_many_elements_has_its_pictures_read_without_its_tree(monke
             + f'<feImage href="{pic}"/></svg>').encode()
     got = list(open_input(Blob(origin="fig.svg", data=data), Limits(max_images_per_input=2)))
     assert [(type(i).__name__, i.locator) for i in got[:2]] == [("ImageItem", "image #1"), ("ImageItem", "image #2")]
-    assert len(got) == 3 and "1 more embedded pictures were not read" in got[2].error, got
+    assert len(got) == 3 and "1 more embedded picture was not read" in got[2].error, got
 
 
 def test_a_drawing_nested_200000_deep_has_its_picture_read_in_time():

@@ -970,12 +970,14 @@ def _addresses(text: str) -> list[str]:
 
 
 def _web_address(text: str) -> tuple[str, str | None]:
-    """The URL to fetch and any problem: a host name typed without its scheme gets https://."""
-    if "://" in text:
+    """The URL to fetch and any problem: a host name typed without its scheme gets https://; a data: URI is read
+    as the API and the command line read one. A long text is quoted by its start."""
+    if "://" in text or text[:5].lower() == "data:":
         return text, None
     if _HOST.fullmatch(text):
         return "https://" + text, None
-    return text, f"“{text}” is not a web address: give one such as https://example.org/page"
+    shown = text if len(text) <= 80 else text[:60] + "…"
+    return text, f"“{shown}” is not a web address: give one such as https://example.org/page"
 
 
 def _blobs(paths: Iterable[Path], cap: int, names: list[str] | None = None,

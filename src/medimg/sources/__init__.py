@@ -227,7 +227,7 @@ def _open_data_uri(uri: str, ctx: Context) -> Iterator[Item]:
     from .web_fetch import decode_data_uri
 
     try:
-        data, ctype = decode_data_uri(uri, ctx.limits.max_download_bytes)
+        data, ctype = decode_data_uri(uri, ctx.limits.max_download_bytes, "max_download_bytes")
     except ValueError as exc:
         yield ItemError(uri, "", f"{exc}; a file of that name is given as ./{uri}" if "no comma" in str(exc)
                         else str(exc))

@@ -270,6 +270,11 @@ AT_LEAST_ONE = {"max_pixels", "max_images_per_input", "max_pdf_pages", "max_conc
 PART_CAPS = ("max_pdf_pages", "max_images_per_input")
 
 
+def more(n: int, noun: str) -> str:
+    """`1 more image was` / `3 more images were`: the start of a cap's note on what it left unread."""
+    return f"{n} more {noun} was" if n == 1 else f"{n} more {noun}s were"
+
+
 def cut_short(note: str | None) -> bool:
     """A skipped note saying an input was not read to its end (a cap, its time ran out, or damage MuPDF
     repaired past)."""

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from PIL import Image
 
-from .base import Blob, Context, ImageItem, Item, ItemError
+from .base import Blob, Context, ImageItem, Item, ItemError, more
 
 MAX_RECORDS = 1_000_000
 NOTE = "{} is not drawn (a Windows metafile: vector drawing skipped)"
@@ -411,7 +411,7 @@ def open_metafile(blob: Blob, ctx: Context, kind: str) -> Iterator[Item]:
                                                 f"{limits.min_side}", skipped=True)
             yield item
     if found.total > cap:
-        yield ItemError(origin, "", f"{found.total - cap} more bitmaps were not read (max_images_per_input = {cap})",
+        yield ItemError(origin, "", f"{more(found.total - cap, 'bitmap')} not read (max_images_per_input = {cap})",
                         skipped=True)
     if found.problem:
         yield ItemError(origin, "", f"{kind} read in part: {found.problem}; the records after it are not read")

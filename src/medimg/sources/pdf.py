@@ -525,26 +525,34 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
     yield from _fold(errors)
     floor = limits.min_side
     yielded, skipped, said = 0, [0], bool(errors)
+    cap, last = limits.max_images_per_input, -1  # last: the page of the last image given
     for pno in range(npages):
         for item in _page_items(doc, pno, first_on.get(pno + 1, []), figures.get(pno, []), refused.get(pno, []),
                                 origin, limits, skipped):
+            if callable(item):  # an image or figure: cut only when one more is there (not at exactly the cap)
+                if yielded >= cap:
+                    yield from _cap_note(origin, cap, skipped[0], floor)
+                    if last == npages - 1 and count > npages and not out_of_time:  # on the last page read: both
+                        yield _pages_note(origin, npages, count)
+                    return True
+                item = item()
             yield item
             said = True
             if isinstance(item, (ImageItem, _Pending)):
-                yielded += 1
-                if yielded >= limits.max_images_per_input:
-                    yield from _cap_note(origin, limits.max_images_per_input, skipped[0], floor)
-                    if pno == npages - 1 and count > npages and not out_of_time:  # on the last page read: both
-                        yield _pages_note(origin, npages, count)
-                    return True
+                yielded, last = yielded + 1, pno
             if clock.used() > PDF_SECONDS:
                 if skipped[0]:
                     yield _skip_note(origin, skipped[0], floor)
                 yield ItemError(origin, "", f"stopped on page {pno + 1}: out of time ({PDF_SECONDS:g} s of work "
                                             "per PDF)", skipped=True)
                 return
+    # the cap reached with files attached (not read: more, past it), or on the last page read with more pages left
+    # (the images cap would stop it there too: both said)
+    capped = yielded >= cap and (attached or last == npages - 1 and count > npages and not out_of_time)
     skipped = skipped[0]
-    if skipped:
+    if capped:
+        yield from _cap_note(origin, cap, skipped, floor)
+    elif skipped:
         yield _skip_note(origin, skipped, floor)
     elif not said and not attached:
         yield ItemError(origin, "", "no images found in the PDF", skipped=True)
@@ -552,6 +560,7 @@ def _extract(doc: pymupdf.Document, count: int, origin: str, ctx: Context, clock
         yield ItemError(origin, "", f"{out_of_time}: out of time ({PDF_SECONDS:g} s of work per PDF)", skipped=True)
     elif count > npages:
         yield _pages_note(origin, npages, count)
+    return capped
 
 
 _OBJECT = re.compile(rb"(?<![0-9])([0-9]{1,7})[ \t\r\n\f\0]+[0-9]+[ \t\r\n\f\0]+obj\b")
@@ -947,7 +956,8 @@ def _in_image(covers: list, m: pymupdf.Matrix) -> list:
 
 def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: list[_Figure], refused: list,
                 origin: str, limits, skipped: list[int]) -> Iterator[Item]:
-    """One page's images (decoded) and figures (rendered), in order; counts decorations in skipped[0].
+    """One page's images and figures, in order, each a function that decodes or renders it (so a caller at its
+    cap knows one more is there without that work); notes as they are. Counts decorations in skipped[0].
     A region over an image too large to decode is not rendered (MuPDF would decode it)."""
     floor = limits.min_side
     n_img = n_fig = 0
@@ -958,8 +968,8 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
             skipped[0] += 1
             continue
         n_img += 1
-        yield _image_item(doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels,
-                          limits.decode_side)
+        yield partial(_image_item, doc, img, origin, f"page {pno + 1}, image {n_img}", limits.max_pixels,
+                      limits.decode_side)
     for fig in figures:
         if fig.inline:
             if min(fig.native) < floor or min(fig.rect.width, fig.rect.height) < floor / 2:
@@ -979,7 +989,7 @@ def _page_items(doc: pymupdf.Document, pno: int, images: list[_Image], figures: 
         if any(fig.rect.intersects(box) for box in refused):
             yield ItemError(origin, locator, "not rendered: it overlaps an image too large to decode")
             continue
-        yield _render(doc, fig, origin, locator, limits.max_pixels)
+        yield partial(_render, doc, fig, origin, locator, limits.max_pixels)
 
 
 def _cap_note(origin: str, cap: int, skipped: int, floor: int) -> Iterator[ItemError]:

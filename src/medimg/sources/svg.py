@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from .base import Blob, Context, ImageItem, Item, ItemError
+from .base import Blob, Context, ImageItem, Item, ItemError, more
 
 NOTE = "SVG is not rasterised (vector drawing skipped)"
 # lexbor parses as HTML: an <image> after markup HTML breaks out of SVG on (<p>, <br>, <span>, <div/> in a
@@ -81,7 +81,7 @@ def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
     for n, uri in enumerate(uris, 1):
         where = f"image #{n}"
         try:
-            data, ctype = decode_data_uri(uri, ctx.limits.max_input_bytes)
+            data, ctype = decode_data_uri(uri, ctx.limits.max_input_bytes, "max_input_bytes")
         except ValueError as exc:
             yield ItemError(origin, where, str(exc))
             continue
@@ -102,7 +102,7 @@ def open_svg(blob: Blob, ctx: Context) -> Iterator[Item]:
                                                        f"{floor}", skipped=True)
             yield item
     if total > cap:  # icons below min_side count too: each is decoded
-        yield ItemError(origin, "", f"{total - cap} more embedded pictures were not read "
+        yield ItemError(origin, "", f"{more(total - cap, 'embedded picture')} not read "
                                     f"(max_images_per_input = {cap})", skipped=True)
     if not opened:
         yield ItemError(origin, "", NOTE, skipped=True)

@@ -20,7 +20,7 @@ from typing import Callable, Generator, Iterator
 from urllib.parse import urlsplit
 
 from . import net
-from .base import Blob, Context, ImageItem, Item, ItemError
+from .base import Blob, Context, ImageItem, Item, ItemError, more
 from .html_cost import PageTooDeep
 from .prints import picture_print
 from .registry import describe
@@ -312,7 +312,8 @@ def fetch_images(origin: str, page_url: str, found: list[Candidate], ctx: Contex
         if not found:
             yield from _no_images(origin, page)
         if extra:
-            yield ItemError(origin, "", f"{extra} more images on the page were not fetched "
+            yield ItemError(origin, "", f"{extra} more image{'s' * (extra != 1)} on the page "
+                                        f"{'was' if extra == 1 else 'were'} not fetched "
                                         f"(max_images_per_input = {cap})", skipped=True)
         yield from guesses_note(origin, len(getattr(page, "passed", ())))
         for note in styles.notes() if styles is not None else ():
@@ -376,7 +377,7 @@ def read_in_order(origin: str, cands: list, cap: int, at, seen, ahead: dict, rea
         else:
             yield from read(index, thumbnail(index, cand, at, seen, "", ahead, read))
     if len(cands) > cap:
-        yield ItemError(origin, "", f"{len(cands) - cap} more images were not read "
+        yield ItemError(origin, "", f"{more(len(cands) - cap, 'image')} not read "
                                     f"(max_images_per_input = {cap})", skipped=True)
 
 

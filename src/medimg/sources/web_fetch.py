@@ -480,15 +480,17 @@ def _url_key(url: str) -> str | None:
     return _same(url) if url[:8].lower().startswith(("http://", "https://")) else url
 
 
-def decode_data_uri(uri: str, cap: int) -> tuple[bytes, str]:
-    """(bytes, media type) of a data: URI, base64 or percent-encoded; ValueError if bad or over `cap`."""
+def decode_data_uri(uri: str, cap: int, field: str | None = None) -> tuple[bytes, str]:
+    """(bytes, media type) of a data: URI, base64 or percent-encoded; ValueError if bad or over `cap` (named as
+    the Limits `field` it is, when given, so that the command line can say the option that raises it)."""
+    over = f"over the {field} cap of {cap:,} bytes" if field else f"cap {cap} bytes"
     header, comma, payload = uri[5:].partition(",")
     if not comma:
         raise ValueError("malformed data: URI (no comma)")
     params = [p.strip().lower() for p in header.split(";")]
     ctype = params[0] or "text/plain"
     if len(payload) > cap * 3 + 16:  # cheap check before decoding
-        raise ValueError(f"data: URI too large ({len(payload)} characters, cap {cap} bytes)")
+        raise ValueError(f"data: URI too large ({len(payload):,} characters, {over})")
     try:
         if "base64" in params[1:]:
             data = _forgiving_base64(unquote(payload))
@@ -497,7 +499,7 @@ def decode_data_uri(uri: str, cap: int) -> tuple[bytes, str]:
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"bad data: URI: {exc}") from None
     if len(data) > cap:
-        raise ValueError(f"data: URI too large ({len(data)} bytes, cap {cap} bytes)")
+        raise ValueError(f"data: URI too large ({len(data):,} bytes, {over})")
     return data, ctype
 
 
