@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Union
 from .base import HIDDEN_ONLY, Blob, Budget, Context, Item, ItemError, Limits, SourcePlugin
 from .office import Office, places, survey
 from .registry import JOIN, register, split_part
-from .zip_rebuild import rebuild
+from .zip_rebuild import HEADER, rebuild
 
 _CHUNK = 1024 * 1024
 _MAX_NAME = 1024  # bytes of central directory allowed per entry when checking its size up front
@@ -106,7 +106,9 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
         infos = _named(zf.infolist())
     except Exception as exc:
         found = rebuild(whole, limits.zip_max_entries, budget.left)  # a download cut short: found member by member
-        cut = f"; it ends inside member {found.cut}, not read" if found and found.cut else ""
+        cut = "" if not found or not found.cut else f"; it ends inside member {found.cut}, not read" \
+            if found.cut != HEADER else "; it ends inside the header of the member after them" if found.found else \
+            "; it ends inside its first member's header"
         part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
         if not found or not found.found:
             why = f"; {found.why}" if found and found.why else ""
@@ -114,7 +116,8 @@ def _walk(blob: Blob, ctx: Context, budget: Budget) -> Iterator[Union[Item, Blob
             return
         whole = found.data
         yield ItemError(origin, "", f"zip archive without a readable central directory ({exc}; cut short?): "
-                                    f"{found.found:,} member{'s' * (found.found > 1)} found by their own headers"
+                                    + (f"{found.found:,} members found by their own headers" if found.found > 1 else
+                                       "1 member found by its own header")
                                     + cut + (f"; the rest is not read: {found.why}" if found.why else "") + part)
         try:
             zf = _open_zip(whole)

@@ -487,8 +487,8 @@ def member_tasks(container: str, member: str, ctx: Context) -> Iterator[Callable
     notes, holding = [], []
     for task in file_tasks(path, Context(ctx.limits, ctx.run_cancel, other)):
         origin = getattr(task, "origin", None)
-        if origin == str(path):  # about the whole archive: said only when the member is not found
-            notes.append(task)
+        if origin == str(path) and task.func is iter:  # about the whole archive: said only when not found
+            notes.append(task)  # (the content of a compressed file, `set.zip.gz`, holds the member: below)
         elif origin is not None and inside(origin):
             met.append(True)
             yield task

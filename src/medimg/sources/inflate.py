@@ -20,6 +20,7 @@ from .base import Budget
 GZIP, BZIP2, XZ, ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
 MAX_STREAMS = 1024  # compressed streams beyond this must hold 1 KB each on average
 STEP = 16 * 1024  # compressed bytes fed at a time
+OUT_STEP = 1 << 20  # bytes inflated at a time (bzip2, xz and Zstandard would give a whole read's worth at once)
 
 
 def skippable(data: bytes, at: int = 0) -> bool:
@@ -69,7 +70,7 @@ class Inflated(io.RawIOBase):
         out, got = io.BytesIO(), 0  # its getvalue() hands its buffer over: no second copy, as a join of pieces made
         while got < want:
             try:
-                piece = self._piece(want - got)
+                piece = self._piece(min(want - got, OUT_STEP))  # not all at once: held twice while copied
             except EOFError:  # cut off: what came before the cut is given first (the next read raises it)
                 if not got:
                     raise

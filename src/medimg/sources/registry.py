@@ -145,6 +145,29 @@ UNREAD_VOLUMES = {
 }
 
 
+# archive and compression formats that no source reads, told by their first bytes (a 2-byte magic with the name
+# too): an error naming the format and what unpacks it, given alone or found in a folder or archive (a RAR of
+# scans is images not read, not a file that is no image)
+UNREAD_ARCHIVES = (
+    (lambda head, lower: head.startswith(b"Rar!\x1a\x07"), "RAR archive", "unrar x, or 7z x"),
+    (lambda head, lower: head.startswith((b"070701", b"070702", b"070707")), "cpio archive", "cpio -idv"),
+    (lambda head, lower: head.startswith(b"\x04\x22\x4d\x18"), "LZ4 file", "lz4 -d"),
+    (lambda head, lower: head.startswith(b"LZIP"), "lzip file", "lzip -d"),
+    (lambda head, lower: head.startswith(b"\x1f\x9d") and lower.endswith((".z", ".taz")), "Unix compress (.Z) file",
+     "gunzip or uncompress"),
+    (lambda head, lower: head[:1] == b"\x5d" and lower.endswith((".lzma", ".tlz")), "LZMA (.lzma) file",
+     "xz -d or unlzma"),
+)
+
+
+def _unread_archive(lower: str, head: bytes) -> str | None:
+    for looks, fmt, unpack in UNREAD_ARCHIVES:
+        if looks(head, lower):
+            return (f"{fmt}: a format medimg does not open; unpack it ({unpack}) and give what it holds, or pack "
+                    "that as zip, 7z or tar")
+    return None
+
+
 def _unread_volume(lower: str, head: bytes) -> str | None:
     for ext, (fmt, looks, convert) in UNREAD_VOLUMES.items():
         if lower.endswith(ext) and looks(head):
@@ -195,7 +218,7 @@ def unknown(origin: str, name: str, head: bytes, size: int | None, given: bool =
     if microscope:
         return ItemError(origin, "", f"{microscope} file: a microscopy format medimg does not read; export it as "
                                      f"OME-TIFF (Fiji, or Bio-Formats' bfconvert) to classify its images")
-    volume = _unread_volume(lower, head)
+    volume = _unread_volume(lower, head) or _unread_archive(lower, head)
     if volume:
         return ItemError(origin, "", volume)
     kind = next((s for s in IMAGE_NAMES if lower.endswith(s)), None)

@@ -137,7 +137,9 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
         return
     except Exception as exc:
         part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
-        yield ItemError(origin, "", f"not a readable 7z archive: {_first_line(exc)}{part}")
+        cut = _cut(blob.data)
+        text = (cut + ("" if part else " (download it again?)")) if cut else _first_line(exc)
+        yield ItemError(origin, "", f"not a readable 7z archive: {text}{part}")
         return
     with archive:
         try:
@@ -168,8 +170,7 @@ def _walk(blob: Blob, ctx: Context, why: Callable[[str, str], None]) -> Iterator
             if entry.is_directory or entry.is_socket or entry.is_junction or not parts:
                 continue
             if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
-                plan.append(ItemError(f"{origin}:{'/'.join(parts)}", "", "unsafe member name (absolute path or "
-                                                                          "'..'); not read"))
+                plan.append(ItemError(f"{origin}:{name}", "", "unsafe member name (absolute path or '..'); not read"))
                 continue
             if any(is_hidden(p) for p in parts):
                 continue
@@ -370,6 +371,18 @@ def _members(archive, keys: dict[int, str], ctx: Context,
     finally:
         stop.set()
         thread.join()
+
+
+def _cut(data: bytes) -> str | None:
+    """Why a 7z cut short cannot be read, from its start header: py7zr's "next header size 23 exceeds the archive
+    size" says neither that nor that the list of members, kept at the end, is what is missing."""
+    if len(data) < 32:
+        return None
+    offset, size = int.from_bytes(data[12:20], "little"), int.from_bytes(data[20:28], "little")
+    if 32 + offset + size <= len(data) or offset + size > 1 << 48:  # whole, or no sizes at all: damage
+        return None
+    return (f"cut short: {len(data):,} bytes of the {32 + offset + size:,} its start says it has, and a 7z keeps the "
+            "list of its members at its end, so none can be read")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -83,19 +83,22 @@ def _parts(blob: Blob, ctx: Context) -> Iterator[Union[Item, Blob]]:
     compressed = not is_tar(data[:512]) and _compressed(data)  # else a tar (of no files, maybe): as accepts found
     if compressed and not is_tar(head := _head(data)) and not _nothing(head, name, inflated=True):  # a tar of none?
         cap = min(limits.max_input_bytes, budget.left)
+        stream = Inflated(data, Budget(cap))
         try:
-            stream = Inflated(data, Budget(cap))
             inner = stream.read()
             stream.read(1)  # data cut off inside its stream: read() gave what came before the cut, this raises
-        except TooBig:
-            which = "max_input_bytes" if cap == limits.max_input_bytes else "zip_max_bytes"
-            yield ItemError(origin, "", f"compressed file inflates past the {which} cap of {cap:,}; not read")
-            return
-        except Refused as exc:
-            yield ItemError(origin, "", f"compressed file {exc}; not read")
-            return
-        except CORRUPT as exc:
-            yield ItemError(origin, "", f"compressed data is corrupt: {exc}")
+        except (TooBig, Refused, *CORRUPT) as exc:
+            # what it inflated counts, not read or not: else an archive of such files (a member given a thousand
+            # times by one directory) inflates max_input_bytes for each, far past zip_max_bytes
+            budget.left = max(0, budget.left - stream.out)
+            if isinstance(exc, TooBig):
+                which = f"the max_input_bytes cap of {cap:,}" if cap == limits.max_input_bytes else \
+                    f"the {cap:,} bytes left of its archive's zip_max_bytes cap of {limits.zip_max_bytes:,}"
+                yield ItemError(origin, "", f"compressed file inflates past {which}; not read")
+            elif isinstance(exc, Refused):
+                yield ItemError(origin, "", f"compressed file {exc}; not read")
+            else:
+                yield ItemError(origin, "", f"compressed data is corrupt: {exc}")
             return
         budget.left -= len(inner)
         name = _SUFFIX.sub("", blob.name or origin.rsplit("/", 1)[-1]) or "content"
@@ -113,6 +116,7 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
 
     limits, origin = ctx.limits, blob.origin
     count = headers = files = hidden = 0  # entries; files read or refused; hidden files passed over
+    reading = ""  # the member whose bytes are being read: a cut there is inside it
     names = UniqueNames()  # a path given again (tar -r) is `a (2).png`: read as one pass, only names seen so far
     stream = Inflated(blob.data, budget)
     try:
@@ -155,7 +159,8 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                     yield ItemError(where, "", f"{stop}; the rest of the archive is not read{part}")
                     return
                 if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:  # as in a zip or 7z
-                    yield ItemError(where, "", "unsafe member name (absolute path or '..'); not read")
+                    # named as it is (`/a.png`, as a zip's is), not as the member `a.png` beside it might be
+                    yield ItemError(f"{origin}:{name}", "", "unsafe member name (absolute path or '..'); not read")
                     files += 1
                     continue
                 if member.isdir() or not parts or any(is_hidden(p) for p in parts):
@@ -184,13 +189,23 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
                         yield ItemError(where, "", f"sparse file: its holes take the archive past the zip_max_bytes "
                                                    f"cap of {limits.zip_max_bytes:,}; the rest is not read")
                         return
+                    reading = name
                     data = _sparse(tf, member)
                 else:
+                    reading = name
                     f = tf.extractfile(member)
                     data = f.read(member.size) if f else b""
                     if not compressed:
                         seen.spans[where[len(origin) + 1:]] = (member.offset_data, member.size)
+                reading = ""
                 yield Blob(where, data, name=parts[-1], depth=blob.depth + 1, budget=budget)
+            end = blob.data[tf.offset:tf.offset + tarfile.BLOCKSIZE] if not compressed else b"\0"
+            if not end or end.count(0) < len(end):
+                # tarfile ends quietly at a header cut off, damaged or not there: a tar ends with blocks of zeros
+                what = f"not a tar header at byte {tf.offset:,}" if len(end) == tarfile.BLOCKSIZE else \
+                    f"it ends at byte {tf.offset + len(end):,} without the blocks of zeros a tar ends with"
+                yield ItemError(origin, "", f"tar archive cut short or damaged after {count} entries: {what}; "
+                                            "a member after them may be missing")
             if not files:  # directories and hidden files only: said as a zip's or a folder's emptiness is
                 yield ItemError(origin, "", HIDDEN_ONLY if hidden else "archive holds no files", skipped=True)
         except TooBig:
@@ -200,7 +215,9 @@ def _members(blob: Blob, ctx: Context, compressed: bool, budget: Budget, seen: S
             yield ItemError(origin, "", f"archive {exc}; the rest is not read")
         except (tarfile.TarError, *CORRUPT) as exc:
             part = f"; if it is the first part of a split archive, it is {JOIN}" if split_part(blob.name or origin) else ""
-            yield ItemError(origin, "", f"tar archive cut short or damaged after {count - 1} entries: {exc}{part}")
+            inside = f"; it ends inside member {reading}, not read" if reading else ""  # else in a header
+            yield ItemError(origin, "", f"tar archive cut short or damaged after {count - bool(reading)} entries: "
+                                        f"{exc}{inside}{part}")
 
 
 def _linked(member: tarfile.TarInfo) -> str:

@@ -27,6 +27,9 @@ class Rebuilt:
     why: str  # why the scan stopped where it did, when not at the end of the members
 
 
+HEADER = "a member's header"  # what `cut` is when the data ends inside a local header, before any name
+
+
 def rebuild(data: bytes, max_entries: int, max_bytes: int) -> Rebuilt | None:
     """The zip with a new central directory for the members its local headers give; None when it does not
     start with one."""
@@ -35,7 +38,7 @@ def rebuild(data: bytes, max_entries: int, max_bytes: int) -> Rebuilt | None:
     at, rows, spent, cut, why = 0, [], 0, None, ""
     while data[at:at + 4] == LOCAL and len(rows) <= max_entries:
         if at + 30 > len(data):
-            cut = "a member's header"
+            cut = HEADER
             break
         ver, flags, method, time, date, crc, csize, usize, nlen, elen = struct.unpack_from("<HHHHHIIIHH", data, at + 4)
         name, extra = data[at + 30:at + 30 + nlen], data[at + 30 + nlen:at + 30 + nlen + elen]
