@@ -105,9 +105,14 @@ class Worker:
                     break
                 if time.monotonic() > deadline:
                     out.note = _time_note(limit, sum(r.ok for r in out.records))
+                    # closed on a thread of its own: closing waits (STOP_WAIT) for a reader still busy, and the
+                    # answer is due now (the API gives it GRACE_SECONDS); the job's slot waits for it (run_threads)
+                    threading.Thread(target=stream.close, name="medimg-close", daemon=True).start()
+                    stream = None
                     break
         finally:
-            stream.close()
+            if stream is not None:
+                stream.close()
         return out
 
 

@@ -154,7 +154,8 @@ def _tasks(source: str | os.PathLike[str] | Blob, ctx: Context,
         why = f"an empty path{'' if not text else ' (only white space)'}: give a file, folder or URL"
         yield unit(text, lambda: iter([ItemError(text, "", why)]))
         return
-    if text[:5].lower() == "data:":  # a picture's bytes in its name (an img src copied from a page), as pages' are read
+    # a picture's bytes in its name (an img src copied from a page), as pages' are read; a Path names a file
+    if isinstance(source, str) and text[:5].lower() == "data:":
         yield unit(text, _open_data_uri, text, ctx)
         return
     if text[:6].lower() == "file:/":  # a file URI names a local file (file:///a, or file:/a as Java writes it)
@@ -223,7 +224,7 @@ def not_an_input(value) -> tuple[str, str]:
 
 def _open_data_uri(uri: str, ctx: Context) -> Iterator[Item]:
     """The images of a data: URI given as an input, decoded under max_download_bytes (a file named `data:…` is
-    given as ./data:…)."""
+    given as ./data:… or a Path)."""
     from .web_fetch import decode_data_uri
 
     try:

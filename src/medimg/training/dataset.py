@@ -71,9 +71,9 @@ def excluded(path: Path = EXCLUDE_CSV) -> dict[str, str]:
             raise CorpusError(f"{path}: give a header row path,reason (or path)")
         out, line = {}, rows.line_num
         for r in rows:
-            if "\n" in (r["path"] or "") or "\r" in (r["path"] or ""):  # the rows after it read as one path
+            if any("\n" in v or "\r" in v for v in r.values() if isinstance(v, str)):  # the rows after it: one field
                 raise CorpusError(f"{path}, line {line + 1}: a quote (\") opened there is not closed, so every row "
-                                  "after it would be read as one path and none of them left out: close it or take "
+                                  "after it would be read as one field and none of them left out: close it or take "
                                   "it out")
             line = rows.line_num
             if (r["path"] or "").strip():
