@@ -50,6 +50,16 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48), mode: str = 
     return encode(pattern(size, mode), fmt, **params)
 
 
+def blocks_jpeg(seed: int, size: tuple[int, int] = (300, 200)) -> bytes:
+    """A picture of its own per seed (random colour blocks, smoothed), at `size`."""
+    rnd = random.Random(seed)
+    small = Image.new("RGB", (16, 12))
+    small.putdata([(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(16 * 12)])
+    buf = io.BytesIO()
+    small.resize(size, Image.BILINEAR).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
 def animated_gif(frames: int = 3, size: tuple[int, int] = (32, 24)) -> bytes:
     """Each frame one flat colour from COLOURS, in order."""
     imgs = [Image.new("RGB", size, COLOURS[i % len(COLOURS)]) for i in range(frames)]

@@ -9,16 +9,10 @@ import zlib
 
 import pytest
 
-from builders import image_bytes
+from builders import image_bytes, zip_bytes
 from medimg.sources import Blob, ImageItem, ItemError, open_input
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 def test_a_member_of_a_compressed_zip_is_given_once_without_a_not_found_error(tmp_path):
@@ -26,7 +20,7 @@ def test_a_member_of_a_compressed_zip_is_given_once_without_a_not_found_error(tm
     that member and then an error that the archive holds no such member (a folder in it: its members, then the
     same error), since the content of a compressed file was taken for a note about the archive."""
     png = image_bytes("PNG", (64, 64))
-    zipped = _zip({"d/a.png": png, "b.png": png})
+    zipped = zip_bytes({"d/a.png": png, "b.png": png}, zipfile.ZIP_STORED)
     (tmp_path / "set.zip.gz").write_bytes(gzip.compress(zipped))
     (tmp_path / "set.zip.bz2").write_bytes(bz2.compress(zipped))
     for name in ("set.zip.gz", "set.zip.bz2"):
@@ -56,7 +50,7 @@ def test_compressed_files_in_an_archive_count_what_they_inflate_past_their_cap()
     a zip of such members (or one member listed many times by its directory) inflated max_input_bytes for each,
     past zip_max_bytes many times over (20 of 210 MB each: 24 s). Now the archive's cap stops it."""
     gz = _zeros_gz(3 << 20)  # 3 MB of zeros: over a 1 MB max_input_bytes
-    zipped = _zip({f"b{i}.png.gz": gz for i in range(20)})
+    zipped = zip_bytes({f"b{i}.png.gz": gz for i in range(20)}, zipfile.ZIP_STORED)
     limits = {"max_input_bytes": 1 << 20, "zip_max_bytes": 4 << 20}
     items = list(open_input(Blob("bombs.zip", zipped, name="bombs.zip"), limits))
     assert 3 <= len(items) <= 6, [i.error for i in items]  # about zip_max_bytes / max_input_bytes of them
@@ -64,7 +58,8 @@ def test_compressed_files_in_an_archive_count_what_they_inflate_past_their_cap()
     assert "zip_max_bytes cap of 4,194,304" in items[-1].error and "the rest" in items[-1].error, items[-1]
     assert "zip_max_bytes cap of 4,194,304" in items[-2].error, items[-2]  # the cap, not what was left of it
     # a corrupt one counts what it gave before the damage too; a small good one is read as before
-    good = _zip({"a.png.gz": gzip.compress(image_bytes("PNG", (64, 64))), "b.png": image_bytes("PNG", (64, 64))})
+    good = zip_bytes({"a.png.gz": gzip.compress(image_bytes("PNG", (64, 64))), "b.png": image_bytes("PNG", (64, 64))},
+                     zipfile.ZIP_STORED)
     assert all(isinstance(i, ImageItem) for i in open_input(Blob("ok.zip", good, name="ok.zip"), limits))
 
 
@@ -164,7 +159,7 @@ def test_a_zip_cut_inside_a_member_header_says_so_plainly():
     """Cut inside a local header, a zip said "it ends inside member a member's header, not read", and "1 member
     found by their own headers"."""
     png = image_bytes("PNG", (64, 64))
-    data = _zip({"a.png": png, "b.png": png})
+    data = zip_bytes({"a.png": png, "b.png": png}, zipfile.ZIP_STORED)
     second = data.find(b"PK\x03\x04", 4)
     (note, item) = open_input(Blob("s.zip", data[:second + 10], name="s.zip"))
     assert note.error.endswith("(File is not a zip file; cut short?): 1 member found by its own header; it ends "
@@ -190,7 +185,8 @@ def test_archive_formats_not_read_are_named_with_what_unpacks_them(tmp_path):
         (item,) = open_input(Blob(name, data, name=name))
         assert isinstance(item, ItemError) and not item.skipped and item.error.startswith(f"{kind}: "), item
         assert unpack in item.error, item
-    (item,) = open_input(Blob("x.zip", _zip({"in/scans.rar": cases["scans.rar"][0]}), name="x.zip"))
+    zipped = zip_bytes({"in/scans.rar": cases["scans.rar"][0]}, zipfile.ZIP_STORED)
+    (item,) = open_input(Blob("x.zip", zipped, name="x.zip"))
     assert item.origin == "x.zip:in/scans.rar" and not item.skipped and item.error.startswith("RAR archive: "), item
     (tmp_path / "scans.rar").write_bytes(cases["scans.rar"][0])
     (item,) = open_input(tmp_path)

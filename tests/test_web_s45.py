@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import random
-
 import pytest
-from PIL import Image
+from builders import blocks_jpeg as jpeg
 from webserver import WebServer
 
 from medimg.sources import ImageItem, ItemError, Limits, browser, open_input
@@ -16,14 +13,6 @@ requires_browser = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"skipped:
 RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5, total_timeout=30)
 
 
-def jpeg(seed: int, size: tuple[int, int]) -> bytes:
-    """A picture of its own per seed (random colour blocks, smoothed), at `size`."""
-    rnd = random.Random(seed)
-    small = Image.new("RGB", (16, 12))
-    small.putdata([(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(16 * 12)])
-    buf = io.BytesIO()
-    small.resize(size, Image.BILINEAR).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 # a gallery a script builds: thumbnails, each in a link to its full image, as the static page would write them

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import random
-
 import pytest
-from PIL import Image
+from builders import blocks_jpeg as jpeg
 from webserver import WebServer
 
 from medimg.sources import ImageItem, ItemError, Limits, browser, open_input
@@ -18,14 +15,6 @@ RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5
 OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=8)  # loopback: the opt-in
 
 
-def jpeg(seed: int, size: tuple[int, int] = (300, 200)) -> bytes:
-    """A picture of its own per seed (random colour blocks, smoothed), at `size`."""
-    rnd = random.Random(seed)
-    small = Image.new("RGB", (16, 12))
-    small.putdata([(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(16 * 12)])
-    buf = io.BytesIO()
-    small.resize(size, Image.BILINEAR).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 def read(url: str, **limits) -> tuple[list[tuple[str, str]], list[ItemError]]:
