@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 from builders import blocks_jpeg as jpeg
-from webserver import WebServer
+from webserver import WebServer, read
 
 from medimg.sources import ImageItem, ItemError, Limits, browser, open_input
 
 UNAVAILABLE = browser.available()  # None, or why rendering cannot work here
 requires_browser = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"skipped: {UNAVAILABLE}")
 RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5, total_timeout=30)
-
-
 
 
 # a gallery a script builds: thumbnails, each in a link to its full image, as the static page would write them
@@ -40,16 +38,6 @@ def test_a_gallery_a_script_builds_gives_the_full_images_its_thumbnails_link_to(
     notes = [(e.locator.split(" ")[0:2], e.error) for e in items if isinstance(e, ItemError)]
     assert notes == [(["img", "#1"], "thumbnail of a #2"), (["img", "#3"], "thumbnail of a #4"),
                      (["img", "#5"], "thumbnail of a #6")]
-
-
-OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=8)  # loopback: the opt-in
-
-
-def read(url: str, **limits) -> tuple[list[tuple[str, str]], list[ItemError]]:
-    items = list(open_input(url, Limits(**{**OPEN, **limits})))
-    shown = [(i.locator.split(" ")[0], i.metadata.get("url", "").rsplit("/", 1)[-1]) for i in items
-             if isinstance(i, ImageItem)]
-    return shown, [i for i in items if isinstance(i, ItemError)]
 
 
 def test_a_page_that_only_sends_the_browser_on_by_a_meta_refresh_gives_the_images_of_the_page_it_sends_to():

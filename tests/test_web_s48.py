@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 from builders import blocks_jpeg as jpeg
-from webserver import WebServer
+from webserver import WebServer, read
 
-from medimg.sources import ImageItem, ItemError, Limits, browser, open_input
+from medimg.sources import ImageItem, Limits, browser, open_input
 
 UNAVAILABLE = browser.available()  # None, or why rendering cannot work here
 requires_browser = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"skipped: {UNAVAILABLE}")
 RENDER = dict(allow_private=True, render=True, connect_timeout=5, read_timeout=5, total_timeout=30)
-
-OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=8)  # loopback: the opt-in
-
-
-
-
-def read(url: str, **limits) -> tuple[list[tuple[str, str]], list[ItemError]]:
-    items = list(open_input(url, Limits(**{**OPEN, **limits})))
-    shown = [(i.locator.split(" ")[0], i.metadata.get("url", "").rsplit("/", 1)[-1]) for i in items
-             if isinstance(i, ImageItem)]
-    return shown, [i for i in items if isinstance(i, ItemError)]
 
 
 # stylesheets loaded without blocking the page, as speed plugins and loadCSS write them: applied once loaded

@@ -220,3 +220,16 @@ def settled(count, within: float, quiet: float = 1.0) -> int:
         elif time.monotonic() - since >= quiet:
             return now
     raise AssertionError(f"still going after {within} s: {last}")
+
+
+OPEN = dict(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=8)  # loopback: the opt-in
+
+
+def read(url: str, **limits) -> tuple[list[tuple[str, str]], list]:
+    """A page's images as (tag, file name) pairs, and its errors, read statically with OPEN's limits."""
+    from medimg.sources import ImageItem, ItemError, Limits, open_input
+
+    items = list(open_input(url, Limits(**{**OPEN, **limits})))
+    shown = [(i.locator.split(" ")[0], i.metadata.get("url", "").rsplit("/", 1)[-1]) for i in items
+             if isinstance(i, ImageItem)]
+    return shown, [i for i in items if isinstance(i, ItemError)]
