@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import collections
+import os
 import shutil
 from pathlib import Path
 
@@ -48,14 +49,16 @@ def test_the_files_a_dicomdir_lists_are_opened_once_each_while_its_units_are_mad
     root = _export(tmp_path)
     listed = {str(p) for p in root.rglob("*") if p.is_file() and p.name != "DICOMDIR"}
     opened: collections.Counter = collections.Counter()
-    real_open = builtins.open
 
-    def counting(file, *args, **kwargs):
-        if str(file) in listed:
-            opened[str(file)] += 1
-        return real_open(file, *args, **kwargs)
+    def counting(real):  # a file's head is opened by os.open (files.open_regular), other reads by open
+        def count(file, *args, **kwargs):
+            if str(file) in listed:
+                opened[str(file)] += 1
+            return real(file, *args, **kwargs)
+        return count
 
-    monkeypatch.setattr(builtins, "open", counting)
+    monkeypatch.setattr(builtins, "open", counting(builtins.open))
+    monkeypatch.setattr(os, "open", counting(os.open))
     tasks = list(input_tasks([str(root / "DICOMDIR")]))
     assert len(tasks) == 32 and len(opened) == 31 and set(opened.values()) == {1}  # its head, read once
 
